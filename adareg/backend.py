@@ -1,0 +1,162 @@
+"""Array backends: NumPy on the CPU, CuPy on a CUDA GPU, behind one namespace.
+
+Operators and solvers take the namespace of their input with :func:`namespace`
+(array-api-compat), allocate with the input's dtype and device, and never move
+data between host and device inside an iteration.  CuPy is imported lazily, only
+when a CuPy array is seen or a GPU is asked for, so ``import adareg`` needs NumPy
+and SciPy alone.
+
+The few calls outside the array API standard (``ndimage`` filters) are chosen in
+one place, :func:`ndimage`, rather than by branches scattered through the code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any, Literal
+
+import array_api_compat
+import numpy as np
+
+Array = Any  # a NumPy or CuPy array
+Device = Literal["cpu", "gpu"]
+
+#: The dtypes every operator and solver accepts.
+SUPPORTED_DTYPES = tuple(
+    np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128)
+)
+
+
+def namespace(*arrays: Array) -> ModuleType:
+    """The array-api-compat namespace shared by ``arrays`` (NumPy or CuPy).
+
+    Raises
+    ------
+    TypeError
+        If an argument is not an array, or the arrays mix libraries.
+    """
+    try:
+        return array_api_compat.array_namespace(*arrays)
+    except TypeError as err:
+        kinds = ", ".join(type(a).__name__ for a in arrays)
+        raise TypeError(f"expected NumPy or CuPy arrays, got {kinds}: {err}") from None
+
+
+def is_array(x: object) -> bool:
+    """Whether ``x`` is a NumPy or CuPy array."""
+    return array_api_compat.is_numpy_array(x) or array_api_compat.is_cupy_array(x)
+
+
+def is_cupy(x: object) -> bool:
+    """Whether ``x`` is a CuPy array (never imports CuPy)."""
+    return array_api_compat.is_cupy_array(x)
+
+
+def gpu_available() -> bool:
+    """Whether CuPy is installed *and* a CUDA device can be used.
+
+    ``import cupy`` succeeds on machines without a GPU (allocation then fails), so
+    the check is ``cupy.cuda.is_available()``, not the import.
+    """
+    try:
+        cupy = importlib.import_module("cupy")
+        return bool(cupy.cuda.is_available())
+    except Exception:  # ImportError, or a CUDA driver error raised while probing
+        return False
+
+
+def cupy_module() -> ModuleType:
+    """The ``cupy`` module, or a clear error when no usable GPU is present."""
+    if not gpu_available():
+        raise RuntimeError(
+            "a GPU was requested but CuPy with a CUDA device is not available; "
+            "install it with `pip install adareg[gpu]` on a machine with an NVIDIA GPU, "
+            "or use device='cpu'"
+        )
+    return importlib.import_module("cupy")
+
+
+def to_numpy(x: Array) -> np.ndarray:
+    """``x`` as a NumPy array (a copy from the GPU for CuPy arrays)."""
+    if is_cupy(x):
+        return x.get()
+    return np.asarray(x)
+
+
+def to_device(x: Array, device: Device) -> Array:
+    """``x`` on ``device``: ``"cpu"`` gives NumPy, ``"gpu"`` gives CuPy."""
+    if device == "cpu":
+        return to_numpy(x)
+    if device == "gpu":
+        return cupy_module().asarray(x)
+    raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
+
+
+def device_of(x: Array) -> Device:
+    """``"gpu"`` for a CuPy array, ``"cpu"`` for a NumPy array."""
+    return "gpu" if is_cupy(x) else "cpu"
+
+
+def ndimage(x: Array) -> ModuleType:
+    """``scipy.ndimage`` for NumPy arrays, ``cupyx.scipy.ndimage`` for CuPy arrays."""
+    if is_cupy(x):
+        return importlib.import_module("cupyx.scipy.ndimage")
+    return importlib.import_module("scipy.ndimage")
+
+
+def check_dtype(x: Array, what: str) -> None:
+    """Raise a ``TypeError`` naming ``what`` unless ``x`` has a supported dtype."""
+    if np.dtype(x.dtype) not in SUPPORTED_DTYPES:
+        raise TypeError(
+            f"{what} has dtype {x.dtype}; expected float32, float64, complex64 or "
+            f"complex128 (convert first, e.g. x.astype(numpy.float32))"
+        )
+
+
+def result_dtype(input_dtype: Any, coefficient_dtype: Any) -> np.dtype:
+    """Dtype of an operator's output: the input's precision, complex if either is.
+
+    A float32 input stays float32 under a float64 operator (coefficients are cast
+    down), and becomes complex64 under a complex operator.
+    """
+    input_dtype = np.dtype(input_dtype)
+    precision = np.finfo(input_dtype).bits
+    is_complex = input_dtype.kind == "c" or np.dtype(coefficient_dtype).kind == "c"
+    if is_complex:
+        return np.dtype(np.complex64 if precision == 32 else np.complex128)
+    return np.dtype(np.float32 if precision == 32 else np.float64)
+
+
+def real_dtype(dtype: Any) -> np.dtype:
+    """The real dtype of the same precision (complex64 -> float32)."""
+    return np.dtype(np.finfo(np.dtype(dtype)).dtype)
+
+
+class DeviceCache:
+    """Copies of a host (NumPy) array on each backend, device and dtype, made once.
+
+    Operators keep their coefficients (kernels, weights, masks) on the host and
+    call :meth:`like` at application time; the first call for a given device and
+    dtype copies, later calls return the cached copy, so iterations do no
+    host-device transfers.
+    """
+
+    def __init__(self, host: np.ndarray):
+        self.host = np.asarray(host)
+        self._copies: dict[tuple[str, str, str], Array] = {}
+
+    def like(self, x: Array, dtype: Any = None) -> Array:
+        """The array on ``x``'s backend and device, cast to ``dtype`` (default: its own)."""
+        dtype = np.dtype(self.host.dtype if dtype is None else dtype)
+        key = (type(x).__module__, str(getattr(x, "device", "cpu")), dtype.str)
+        copy = self._copies.get(key)
+        if copy is None:
+            host = self.host.astype(dtype, copy=False)
+            if is_cupy(x):
+                with x.device:
+                    copy = importlib.import_module("cupy").asarray(host)
+            else:
+                copy = host
+            self._copies[key] = copy
+        return copy
