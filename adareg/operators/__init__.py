@@ -1,0 +1,16 @@
+"""Linear operators: the algebra (:mod:`.base`) and concrete forward models.
+
+Every operator maps arrays of shape ``shape_in`` to ``shape_out`` (leading batch
+axes pass through), on NumPy or CuPy arrays, and composes with ``@``, ``+``,
+``-``, scalar ``*`` and ``.H``.  See :class:`LinearOperator` for the contract a new
+operator implements.
+"""
+
+from .base import Adjoint, Composition, LinearOperator, Scaled, Sum
+from .basic import Diagonal, FiniteDifference, Identity, Subsample
+from .conv import Blur, Conv2d
+
+__all__ = [
+    "LinearOperator", "Adjoint", "Composition", "Sum", "Scaled",
+    "Identity", "Diagonal", "Subsample", "FiniteDifference", "Conv2d", "Blur",
+]

@@ -1,0 +1,209 @@
+"""Elementary operators: identity, pointwise weights, subsampling, finite differences."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from .. import backend
+from ..backend import Array
+from .base import LinearOperator, as_shape, batch_shape
+
+
+class Identity(LinearOperator):
+    """The identity ``x -> x`` on arrays of shape ``shape`` (denoising: ``H = I``)."""
+
+    def __init__(self, shape: Any):
+        shape = as_shape(shape, "shape")
+        super().__init__(shape, shape)
+
+    def _apply(self, x: Array) -> Array:
+        return x
+
+    _adjoint = _apply
+
+    def _exact_norm(self) -> float:
+        return 1.0
+
+    def gram(self) -> LinearOperator:
+        return self
+
+
+class Diagonal(LinearOperator):
+    """Pointwise multiplication ``x -> w * x`` (masks, inpainting, pixel weights).
+
+    Parameters
+    ----------
+    weights
+        Real or complex array.  Its adjoint multiplies by ``conj(w)``.
+    shape
+        Shape of the operator's input; ``weights`` must broadcast to it without
+        enlarging it (e.g. per-channel weights of shape ``(C, 1, 1)`` for inputs
+        ``(C, H, W)``).  Default: ``weights.shape``.
+    """
+
+    def __init__(self, weights: Array, shape: Any = None):
+        if not backend.is_array(weights):
+            weights = np.asarray(weights)
+        backend.check_dtype(weights, "Diagonal: weights")
+        shape = tuple(weights.shape) if shape is None else as_shape(shape, "shape")
+        try:
+            broadcast = np.broadcast_shapes(tuple(weights.shape), shape)
+        except ValueError:
+            broadcast = None
+        if broadcast != shape:
+            raise ValueError(f"Diagonal: weights of shape {tuple(weights.shape)} do not broadcast to shape {shape}")
+        super().__init__(shape, shape, weights.dtype)
+        self.weights = backend.DeviceCache(backend.to_numpy(weights))
+
+    def _apply(self, x: Array) -> Array:
+        return self.weights.like(x, backend.result_dtype(x.dtype, self.dtype)) * x
+
+    def _adjoint(self, y: Array) -> Array:
+        xp = backend.namespace(y)
+        return xp.conj(self.weights.like(y, backend.result_dtype(y.dtype, self.dtype))) * y
+
+    def _exact_norm(self) -> float:
+        return float(np.max(np.abs(self.weights.host)))
+
+    def __repr__(self) -> str:
+        return f"Diagonal({self.shape_in})"
+
+
+class Subsample(LinearOperator):
+    """Selection of entries: ``x -> x[selection]``; the adjoint puts them back into zeros.
+
+    Parameters
+    ----------
+    shape
+        Shape of the input.
+    selection
+        Either a boolean mask of shape ``shape`` (output: the selected entries as a
+        vector, in C order) or a tuple of slices (output: the sliced array, e.g.
+        ``(slice(None, None, 2), slice(None, None, 2))`` keeps every second pixel).
+    """
+
+    def __init__(self, shape: Any, selection: Array | tuple[slice, ...]):
+        shape = as_shape(shape, "shape")
+        if isinstance(selection, tuple):
+            if len(selection) > len(shape) or not all(isinstance(s, slice) for s in selection):
+                raise TypeError(
+                    f"Subsample: selection must be a boolean mask or a tuple of at most {len(shape)} slices, "
+                    f"got {selection!r}"
+                )
+            # padded to one slice per axis, so that x[..., *slices] leaves batch axes alone
+            self.slices: tuple[slice, ...] | None = selection + (slice(None),) * (len(shape) - len(selection))
+            self.indices = None
+            shape_out = np.broadcast_to(np.empty((), dtype=bool), shape)[selection].shape
+            if 0 in shape_out:
+                raise ValueError(f"Subsample: selection {selection!r} keeps nothing of shape {shape}")
+        else:
+            mask = backend.to_numpy(selection)
+            if mask.dtype != bool or mask.shape != shape:
+                raise ValueError(
+                    f"Subsample: mask must be boolean with shape {shape}, got dtype {mask.dtype} "
+                    f"and shape {mask.shape}"
+                )
+            if not mask.any():
+                raise ValueError("Subsample: mask selects no entry")
+            self.slices = None
+            self.indices = backend.DeviceCache(np.flatnonzero(mask))
+            shape_out = (int(mask.sum()),)
+        super().__init__(shape, shape_out)
+
+    def _apply(self, x: Array) -> Array:
+        if self.slices is not None:
+            return x[(..., *self.slices)]
+        flat = x.reshape(*batch_shape(x, self.shape_in), -1)
+        return flat[..., self.indices.like(x)]
+
+    def _adjoint(self, y: Array) -> Array:
+        xp = backend.namespace(y)
+        batch = batch_shape(y, self.shape_out)
+        if self.slices is not None:
+            out = xp.zeros((*batch, *self.shape_in), dtype=y.dtype)
+            out[(..., *self.slices)] = y
+            return out
+        out = xp.zeros((*batch, int(np.prod(self.shape_in))), dtype=y.dtype)
+        out[..., self.indices.like(y)] = y
+        return out.reshape(*batch, *self.shape_in)
+
+    def _exact_norm(self) -> float:
+        return 1.0
+
+    def __repr__(self) -> str:
+        return f"Subsample({self.shape_in} -> {self.shape_out})"
+
+
+class FiniteDifference(LinearOperator):
+    """Forward differences along chosen axes: the discrete gradient.
+
+    ``(D x)_a[i] = x[i + e_a] - x[i]`` for each axis ``a``, stacked on a new leading
+    axis: input ``shape``, output ``(len(axes), *shape)``.
+
+    Parameters
+    ----------
+    shape
+        Shape of the image.
+    axes
+        Axes of ``shape`` to differentiate along (default: all).
+    boundary
+        ``"neumann"``: the difference across the last sample is zero (the usual
+        discretisation of total variation); ``"periodic"``: the image wraps around.
+    """
+
+    def __init__(self, shape: Any, axes: tuple[int, ...] | None = None,
+                 boundary: Literal["neumann", "periodic"] = "neumann"):
+        shape = as_shape(shape, "shape")
+        axes = tuple(range(len(shape))) if axes is None else tuple(int(a) for a in axes)
+        if not axes or any(not -len(shape) <= a < len(shape) for a in axes):
+            raise ValueError(f"FiniteDifference: axes {axes} are not axes of shape {shape}")
+        if boundary not in ("neumann", "periodic"):
+            raise ValueError(f"FiniteDifference: boundary must be 'neumann' or 'periodic', got {boundary!r}")
+        super().__init__(shape, (len(axes), *shape))
+        # axes counted from the end, so that leading batch axes do not shift them
+        self.axes = tuple(a % len(shape) - len(shape) for a in axes)
+        self.boundary = boundary
+
+    def _apply(self, x: Array) -> Array:
+        xp = backend.namespace(x)
+        parts = []
+        for a in self.axes:
+            if self.boundary == "periodic":
+                parts.append(xp.roll(x, -1, axis=a) - x)
+            else:
+                last = xp.take(x, xp.asarray([x.shape[a] - 1]), axis=a)
+                parts.append(xp.diff(x, axis=a, append=last))
+        return xp.stack(parts, axis=-len(self.shape_in) - 1)
+
+    def _adjoint(self, y: Array) -> Array:
+        xp = backend.namespace(y)
+        n = len(self.shape_in)
+        out = None
+        for k, a in enumerate(self.axes):
+            ya = y[(..., k) + (slice(None),) * n]
+            if self.boundary == "periodic":
+                term = xp.roll(ya, 1, axis=a) - ya
+            else:
+                # D^T y [i] = y[i-1] - y[i], with y[-1] = 0 and y[n-1] unused
+                size = ya.shape[a]
+                inner = xp.take(ya, xp.arange(size - 1), axis=a)
+                zero = xp.zeros_like(xp.take(ya, xp.asarray([0]), axis=a))
+                term = -xp.diff(xp.concat([inner, zero], axis=a), axis=a, prepend=zero)
+            out = term if out is None else out + term
+        return out
+
+    def _exact_norm(self) -> float:
+        # D^T D is diagonalised by the DFT (periodic) or the DCT-II (neumann): its
+        # eigenvalues are sums over the axes of 4 sin^2(pi k / n), resp. 4 sin^2(pi k / (2 n)).
+        period = 1 if self.boundary == "periodic" else 2
+        largest = 0.0
+        for a in self.axes:
+            n = self.shape_in[a]
+            largest += float(np.max(4.0 * np.sin(np.pi * np.arange(n) / (period * n)) ** 2))
+        return float(np.sqrt(largest))
+
+    def __repr__(self) -> str:
+        return f"FiniteDifference({self.shape_in}, axes={self.axes}, boundary={self.boundary!r})"
+
