@@ -1,0 +1,125 @@
+"""``adareg.solve``: one call from measurements to a reconstruction."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+from . import backend
+from .backend import Array
+from .functionals import LeastSquares
+from .operators.base import LinearOperator
+from .operators.basic import Identity
+from .regularizers.base import Bounds, Regularizer, check_bounds
+from .solvers.fista import fista
+from .solvers.result import History, Result
+from .solvers.stopping import default_rule
+
+
+def solve(H: LinearOperator, y: Array, reg: Regularizer, *, lam: float, x0: Array | None = None,
+          bounds: Bounds | None = None, weights: Array | None = None, max_iter: int = 500,
+          tol: float | None = None, max_time: float | None = None, restart: bool = True,
+          backtracking: bool = False, inner_tol: float = 1e-3, inner_max_iter: int = 100,
+          callback: Callable[[int, Array], Any] | None = None, progress: bool = False) -> Result:
+    r"""Reconstruct :math:`x^* = \arg\min_{x \in C} \tfrac12 \|H x - y\|_w^2 + \lambda R(x)`.
+
+    For denoising (``H`` an :class:`~adareg.operators.Identity`, no weights) the
+    solution is the prox of :math:`\lambda R` at ``y``, computed directly by the
+    regularizer's exact solver (dual FISTA for the :math:`\ell_1`-type
+    regularizers) until ``||x - x*|| <= tol ||y||`` is certified by the duality gap.
+    Otherwise FISTA runs on the data term with the regularizer's prox as a
+    warm-started inner solve, until the relative change falls below ``tol``.
+
+    Parameters
+    ----------
+    H
+        Forward operator.
+    y
+        Measurements, shape ``H.shape_out`` (or ``batch + H.shape_out``); finite.
+    reg
+        Regularizer on images of shape ``H.shape_in``.
+    lam
+        Regularisation weight :math:`\lambda > 0`.
+    x0
+        Starting point (default: zeros; unused for denoising).
+    bounds
+        Box ``(lower, upper)`` on ``x``, e.g. ``(0, None)`` or ``(0, 1)``; real images only.
+    weights
+        Non-negative data weights ``w`` (e.g. inverse noise variances), broadcastable to ``y``.
+    max_iter, tol, max_time
+        Stopping rules; the first that fires ends the run.  ``tol`` is the
+        certified relative error ``||x - x*|| / ||y||`` for denoising (default
+        1e-3) and the relative change between iterates for FISTA (default 1e-5).
+        ``max_time`` (seconds) applies to FISTA.
+    restart, backtracking, inner_tol, inner_max_iter
+        Passed to :func:`~adareg.solvers.fista`.
+    callback
+        ``callback(k, x_k)`` after each FISTA iteration (returning ``True`` stops).
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    Result
+        ``x``, ``converged``, ``iterations`` and ``history``.  The history has
+        columns ``iteration, objective, gap, seconds`` for denoising and those of
+        :func:`~adareg.solvers.fista` otherwise.
+    """
+    if not isinstance(H, LinearOperator):
+        raise TypeError(f"solve: H must be a LinearOperator, got {type(H).__name__}")
+    if not isinstance(reg, Regularizer):
+        raise TypeError(f"solve: reg must be a Regularizer, got {type(reg).__name__}")
+    if not backend.is_array(y):
+        raise TypeError(f"solve: y must be a NumPy or CuPy array, got {type(y).__name__}")
+    backend.check_dtype(y, "solve: y")
+    n = len(H.shape_out)
+    if y.ndim < n or tuple(y.shape[y.ndim - n :]) != H.shape_out:
+        raise ValueError(
+            f"solve: y has shape {tuple(y.shape)} but {H!r} gives shape {H.shape_out} "
+            f"(or (batch..., *{H.shape_out}))"
+        )
+    if reg.shape != H.shape_in:
+        raise ValueError(f"solve: reg acts on images of shape {reg.shape} but {H!r} takes shape {H.shape_in}")
+    xp = backend.namespace(y)
+    if not bool(xp.all(xp.isfinite(y))):
+        raise ValueError("solve: y contains NaN or Inf")
+    try:
+        lam = float(lam)
+    except (TypeError, ValueError):
+        raise TypeError(f"solve: lam must be a number, got {type(lam).__name__}") from None
+    if not (lam > 0 and math.isfinite(lam)):
+        raise ValueError(f"solve: lam must be positive and finite, got {lam}")
+    bounds = check_bounds(bounds)
+    if bounds is not None and y.dtype.kind == "c" and isinstance(H, Identity):
+        raise TypeError("solve: bounds apply to real images, but y is complex")
+
+    if isinstance(H, Identity) and weights is None:
+        return _denoise(y, reg, lam, bounds, max_iter, 1e-3 if tol is None else tol, progress)
+
+    data = LeastSquares(H, y, weights)
+    start = H.H(y)  # gives the image dtype (real or complex) for the default start
+    if x0 is None:
+        x0 = xp.zeros_like(start)
+    else:
+        H._check(x0, H.shape_in, "x0")
+        if tuple(x0.shape) != tuple(start.shape):
+            raise ValueError(f"solve: x0 has shape {tuple(x0.shape)}, expected {tuple(start.shape)}")
+    if bounds is not None and x0.dtype.kind == "c":
+        raise TypeError("solve: bounds apply to real images, but the image is complex")
+    return fista(data, x0, reg=reg, lam=lam, bounds=bounds, stop=default_rule(max_iter, 1e-5 if tol is None else tol, max_time),
+                 restart=restart, backtracking=backtracking, inner_tol=inner_tol,
+                 inner_max_iter=inner_max_iter, callback=callback, progress=progress)
+
+
+def _denoise(y: Array, reg: Regularizer, lam: float, bounds: Bounds | None, max_iter: int, tol: float,
+             progress: bool) -> Result:
+    """``prox_{lam R}(y)``: the exact denoising solution."""
+    history = History("iteration", "objective", "gap", "seconds")
+    start = time.perf_counter()
+    out = reg.prox(y, lam, bounds=bounds, tol=tol, max_iter=max_iter, record=history.append, progress=progress)
+    seconds = time.perf_counter() - start
+    message = (f"duality gap {out.gap:.3g} certifies the tolerance after {out.iterations} iterations "
+               f"({seconds:.2f} s)" if out.converged else
+               f"stopped after {out.iterations} iterations with duality gap {out.gap:.3g}")
+    return Result(x=out.x, converged=out.converged, iterations=out.iterations, history=history, message=message)

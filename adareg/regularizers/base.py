@@ -1,0 +1,105 @@
+"""The interface between regularizers and solvers."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .. import backend
+from ..backend import Array
+from ..operators.base import Shape
+
+Bounds = tuple[float | None, float | None]
+
+
+@dataclass
+class ProxResult:
+    """Output of :meth:`Regularizer.prox`.
+
+    Attributes
+    ----------
+    x
+        The (approximate) proximal point.
+    state
+        What a later call with a nearby input can start from (``warm_start``),
+        e.g. the dual variable; ``None`` for closed-form proxes.
+    iterations
+        Inner iterations spent (0 for closed forms).
+    gap
+        Certified duality gap of the returned point (0 for closed forms); the
+        distance to the exact prox is at most ``sqrt(2 * gap)``.
+    converged
+        Whether the requested tolerance was certified.
+    """
+
+    x: Array
+    state: Any = None
+    iterations: int = 0
+    gap: float = 0.0
+    converged: bool = True
+
+
+class Regularizer(ABC):
+    """A regularizer ``R`` on images of shape :attr:`shape` (leading batch axes allowed).
+
+    Solvers need :meth:`value` and :meth:`prox`; the prox may be computed
+    iteratively, starting from ``warm_start`` and returning the state to start
+    the next call from.
+    """
+
+    #: Shape of one image (without batch axes).
+    shape: Shape
+
+    @abstractmethod
+    def value(self, x: Array) -> float:
+        """``R(x)`` (summed over batch axes)."""
+
+    @abstractmethod
+    def prox(self, v: Array, tau: float, *, bounds: Bounds | None = None, warm_start: Any = None,
+             tol: float = 1e-4, max_iter: int = 1000, record: Callable[..., None] | None = None,
+             progress: bool = False) -> ProxResult:
+        r"""The proximal point :math:`\arg\min_{x \in C} \tfrac12 \|x - v\|^2 + \tau R(x)`.
+
+        ``C`` is the box ``bounds = (lower, upper)`` (either may be ``None``), or
+        everything when ``bounds`` is ``None``.  Iterative proxes stop once
+        ``||x - x*|| <= tol * ||v||`` is certified, or after ``max_iter`` iterations;
+        they may report their progress through ``record(**row)`` and a progress bar.
+        """
+
+    def check_image(self, x: Array, what: str) -> None:
+        """Raise a clear error unless ``x`` has shape ``batch + self.shape`` and a supported dtype."""
+        if not backend.is_array(x):
+            raise TypeError(f"{type(self).__name__}: {what} must be a NumPy or CuPy array, got {type(x).__name__}")
+        backend.check_dtype(x, f"{type(self).__name__}: {what}")
+        n = len(self.shape)
+        if x.ndim < n or tuple(x.shape[x.ndim - n :]) != self.shape:
+            raise ValueError(
+                f"{type(self).__name__}: {what} has shape {tuple(x.shape)}; expected {self.shape} "
+                f"or (batch..., *{self.shape})"
+            )
+
+
+def check_bounds(bounds: Any) -> Bounds | None:
+    """``bounds`` as ``(lower, upper)`` floats or ``None``s, or a ``ValueError``."""
+    if bounds is None:
+        return None
+    try:
+        lower, upper = bounds
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be a pair (lower, upper), got {bounds!r}") from None
+    lower = None if lower is None else float(lower)
+    upper = None if upper is None else float(upper)
+    if any(b is not None and math.isnan(b) for b in (lower, upper)):
+        raise ValueError(f"bounds must not be NaN, got {bounds!r}")
+    if lower is not None and upper is not None and lower > upper:
+        raise ValueError(f"bounds: lower {lower} exceeds upper {upper}")
+    return None if lower is None and upper is None else (lower, upper)
+
+
+def project(x: Array, bounds: Bounds | None) -> Array:
+    """Projection onto the box ``bounds`` (identity when ``bounds`` is ``None``)."""
+    if bounds is None:
+        return x
+    return backend.namespace(x).clip(x, bounds[0], bounds[1])

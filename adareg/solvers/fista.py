@@ -1,0 +1,155 @@
+"""FISTA: accelerated forward-backward splitting for ``min_x E(x) + lam R(x)``."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, Protocol
+
+from tqdm.auto import tqdm
+
+from .. import backend
+from ..backend import Array
+from ..regularizers.base import Bounds, Regularizer, check_bounds, project
+from .result import History, Result
+from .stopping import Progress, StoppingRule, default_rule
+
+
+class SmoothFunctional(Protocol):
+    """What FISTA needs of the smooth term (e.g. :class:`~adareg.functionals.LeastSquares`)."""
+
+    lipschitz: float
+
+    def value(self, x: Array) -> float: ...
+
+    def value_and_grad(self, x: Array) -> tuple[float, Array]: ...
+
+
+def _inner(a: Array, b: Array) -> float:
+    """``Re <a, b>``."""
+    xp = backend.namespace(a)
+    return float(xp.sum(xp.real(xp.conj(a) * b)))
+
+
+def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, lam: float = 1.0,
+          bounds: Bounds | None = None, stop: StoppingRule | None = None, restart: bool = True,
+          backtracking: bool = False, lipschitz: float | None = None, inner_tol: float = 1e-3,
+          inner_max_iter: int = 100, track_objective: bool = True,
+          callback: Callable[[int, Array], Any] | None = None, progress: bool = False) -> Result:
+    r"""Minimise :math:`E(x) + \lambda R(x)` over the box ``bounds`` by FISTA.
+
+    Each iteration takes a gradient step on the smooth ``E`` from the extrapolated
+    point ``z`` and a proximal step on :math:`\lambda R` (Beck & Teboulle, 2009):
+
+    .. math::
+
+        x_{k+1} = \mathrm{prox}_{s \lambda R + \iota_C}\big(z_k - s \nabla E(z_k)\big), \quad
+        z_{k+1} = x_{k+1} + \tfrac{t_k - 1}{t_{k+1}} (x_{k+1} - x_k), \quad
+        t_{k+1} = \tfrac{1 + \sqrt{1 + 4 t_k^2}}{2}
+
+    with step :math:`s = 1/L`.  An iterative prox (e.g. the dual solver of
+    :class:`~adareg.regularizers.WeightedL1Analysis`) is warm-started from its
+    previous state, and its tolerance tightens with the outer progress
+    (``min(inner_tol, 0.1 * relative change)``), so inexact inner solves do not
+    bias the limit.
+
+    Parameters
+    ----------
+    data
+        Smooth term with ``value``, ``value_and_grad`` and ``lipschitz``.
+    x0
+        Starting point (its shape, dtype and device are kept).
+    reg, lam
+        Regularizer and its weight :math:`\lambda > 0`; without ``reg`` the prox is
+        the projection onto the box (projected accelerated gradient).
+    bounds
+        Box ``(lower, upper)``, e.g. ``(0, None)`` for non-negativity.
+    stop
+        Stopping rule (default ``MaxIterations(500) | RelativeChange(1e-6)``).
+    restart
+        Adaptive restart (O'Donoghue & Candès, 2015, gradient scheme): reset the
+        momentum when it points uphill.
+    backtracking
+        Find the step by backtracking (Beck & Teboulle), starting from
+        ``lipschitz`` (default 1) and doubling ``L`` until the quadratic upper bound
+        holds.  Without it the step is ``1 / lipschitz``, by default ``1 / data.lipschitz``.
+    inner_tol, inner_max_iter
+        Tolerance and iteration cap of an iterative prox.
+    track_objective
+        Record :math:`E(x_k) + \lambda R(x_k)` (costs one extra evaluation of each).
+    callback
+        ``callback(k, x_k)`` after each iteration; returning ``True`` stops the run.
+    progress
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    Result
+        With history columns ``iteration, objective, relative_change,
+        inner_iterations, step, seconds`` (``objective`` is NaN when not tracked).
+    """
+    stop = default_rule(500, 1e-6, None) if stop is None else stop
+    bounds = check_bounds(bounds)
+    lam = float(lam)
+    if backtracking:
+        L = 1.0 if lipschitz is None else float(lipschitz)
+    else:
+        L = float(data.lipschitz if lipschitz is None else lipschitz)
+    if not (L > 0 and math.isfinite(L)):
+        raise ValueError(f"fista: the Lipschitz constant must be positive and finite, got {L}")
+
+    history = History("iteration", "objective", "relative_change", "inner_iterations", "step", "seconds")
+    x = z = x0
+    t = 1.0
+    state = None
+    relative_change = math.inf
+    start = time.perf_counter()
+    bar = tqdm(disable=not progress, desc="FISTA", unit="it")
+    k = 0
+    message = ""
+    converged = False
+    while True:
+        k += 1
+        f_z, grad_z = data.value_and_grad(z)
+        tol_k = min(inner_tol, 0.1 * relative_change)
+        while True:
+            v = z - grad_z / L
+            if reg is None:
+                x_next, inner = project(v, bounds), 0
+            else:
+                out = reg.prox(v, lam / L, bounds=bounds, warm_start=state, tol=tol_k, max_iter=inner_max_iter)
+                x_next, inner, state = out.x, out.iterations, out.state
+            if not backtracking:
+                break
+            d = x_next - z
+            if data.value(x_next) <= f_z + _inner(grad_z, d) + 0.5 * L * _inner(d, d) * (1 + 1e-12):
+                break
+            L *= 2.0
+        xp = backend.namespace(x_next)
+        change = x_next - x
+        relative_change = float(xp.linalg.vector_norm(change)) / max(float(xp.linalg.vector_norm(x)), 1e-300)
+        if restart and _inner(z - x_next, change) > 0:
+            t, z = 1.0, x_next
+        else:
+            t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+            z = x_next + ((t - 1.0) / t_next) * change
+            t = t_next
+        x = x_next
+        objective = math.nan
+        if track_objective:
+            objective = data.value(x) + (0.0 if reg is None else lam * reg.value(x))
+        seconds = time.perf_counter() - start
+        history.append(iteration=k, objective=objective, relative_change=relative_change,
+                       inner_iterations=inner, step=1.0 / L, seconds=seconds)
+        bar.update()
+        bar.set_postfix(change=f"{relative_change:.2e}", refresh=False)
+        fired = stop.check(Progress(iteration=k, relative_change=relative_change, seconds=seconds))
+        if callback is not None and callback(k, x) is True:
+            message = "stopped by the callback"
+            break
+        if fired is not None:
+            converged = fired.converged
+            message = f"stopped by {fired!r} after {k} iterations"
+            break
+    bar.close()
+    return Result(x=x, converged=converged, iterations=k, history=history, message=message)

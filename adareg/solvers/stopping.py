@@ -1,0 +1,111 @@
+"""Stopping rules: when an iterative solver ends, and whether that counts as converged.
+
+Rules combine with ``|``: ``MaxIterations(500) | RelativeChange(1e-5)`` stops at the
+first rule that fires.  A rule that measures progress (:class:`RelativeChange`)
+marks the run converged; a budget (:class:`MaxIterations`, :class:`WallTime`)
+does not.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the rules look at after each iteration."""
+
+    iteration: int
+    relative_change: float
+    seconds: float
+
+
+class StoppingRule:
+    """Base class: ``check(progress)`` returns the rule that fires, or ``None``."""
+
+    #: Whether stopping on this rule means the iteration converged.
+    converged: bool = False
+
+    def check(self, progress: Progress) -> StoppingRule | None:
+        raise NotImplementedError
+
+    def __or__(self, other: StoppingRule) -> StoppingRule:
+        if not isinstance(other, StoppingRule):
+            return NotImplemented
+        return AnyOf(self, other)
+
+
+class MaxIterations(StoppingRule):
+    """Stop after ``n`` iterations."""
+
+    def __init__(self, n: int):
+        if int(n) < 1:
+            raise ValueError(f"MaxIterations: n must be at least 1, got {n}")
+        self.n = int(n)
+
+    def check(self, progress: Progress) -> StoppingRule | None:
+        return self if progress.iteration >= self.n else None
+
+    def __repr__(self) -> str:
+        return f"MaxIterations({self.n})"
+
+
+class RelativeChange(StoppingRule):
+    r"""Stop when :math:`\|x_{k+1} - x_k\| \le \mathrm{tol} \, \|x_k\|` (converged)."""
+
+    converged = True
+
+    def __init__(self, tol: float):
+        if not float(tol) > 0:
+            raise ValueError(f"RelativeChange: tol must be positive, got {tol}")
+        self.tol = float(tol)
+
+    def check(self, progress: Progress) -> StoppingRule | None:
+        return self if progress.relative_change <= self.tol else None
+
+    def __repr__(self) -> str:
+        return f"RelativeChange({self.tol:g})"
+
+
+class WallTime(StoppingRule):
+    """Stop once ``seconds`` of wall-clock time have passed."""
+
+    def __init__(self, seconds: float):
+        if not float(seconds) > 0:
+            raise ValueError(f"WallTime: seconds must be positive, got {seconds}")
+        self.seconds = float(seconds)
+
+    def check(self, progress: Progress) -> StoppingRule | None:
+        return self if progress.seconds >= self.seconds else None
+
+    def __repr__(self) -> str:
+        return f"WallTime({self.seconds:g} s)"
+
+
+class AnyOf(StoppingRule):
+    """Stop when any of the rules fires (the first one listed wins a tie)."""
+
+    def __init__(self, *rules: StoppingRule):
+        self.rules: tuple[StoppingRule, ...] = ()
+        for rule in rules:
+            self.rules += rule.rules if isinstance(rule, AnyOf) else (rule,)
+
+    def check(self, progress: Progress) -> StoppingRule | None:
+        for rule in self.rules:
+            if rule.check(progress) is not None:
+                return rule
+        return None
+
+    def __repr__(self) -> str:
+        return " | ".join(map(repr, self.rules))
+
+
+def default_rule(max_iter: int, tol: float | None, max_time: float | None) -> StoppingRule:
+    """``MaxIterations(max_iter)``, with ``RelativeChange(tol)`` and ``WallTime(max_time)`` when given."""
+    rule: StoppingRule = MaxIterations(max_iter)
+    if tol is not None:
+        rule = rule | RelativeChange(tol)
+    if max_time is not None and math.isfinite(max_time):
+        rule = rule | WallTime(max_time)
+    return rule
