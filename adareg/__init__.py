@@ -1,0 +1,28 @@
+"""adareg: image reconstruction with learned, spatially adaptive sparsity-promoting regularizers.
+
+Solve ``argmin_x E(Hx, y) + lam R(x)`` for denoising, deblurring, CT and MRI, on
+NumPy (CPU) or CuPy (GPU) arrays::
+
+    import adareg
+    from adareg.operators import Identity
+    from adareg.regularizers import TV
+
+    result = adareg.solve(Identity(y.shape), y, TV(y.shape), lam=0.1)
+    x = result.x
+
+Importing adareg needs NumPy, SciPy, array-api-compat and tqdm only; CuPy, ASTRA
+and SigPy are imported where they are used.
+"""
+
+from . import data, metrics, operators, regularizers, solvers
+from .backend import gpu_available, to_device, to_numpy
+from .metrics import psnr, ssim
+from .reconstruction import solve
+from .solvers.result import Result
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "solve", "Result", "operators", "regularizers", "solvers", "metrics", "data",
+    "psnr", "ssim", "gpu_available", "to_device", "to_numpy", "__version__",
+]
