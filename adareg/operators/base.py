@@ -78,6 +78,10 @@ class LinearOperator:
         a float32 input gives a float32 output (complex64 for a complex operator).
     """
 
+    # NumPy defers to the operator's own arithmetic: ``array * A`` raises instead of
+    # building an object array of scaled operators elementwise.
+    __array_ufunc__ = None
+
     def __init__(self, shape_in: Any, shape_out: Any, dtype: Any = np.float64):
         self.shape_in: Shape = as_shape(shape_in, "shape_in")
         self.shape_out: Shape = as_shape(shape_out, "shape_out")

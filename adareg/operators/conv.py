@@ -71,7 +71,7 @@ class Conv2d(LinearOperator):
         c_out, c_in, kh, kw = k4.shape
         h, w = image_shape
         self.pads = (((kh - 1) // 2, kh - 1 - (kh - 1) // 2), ((kw - 1) // 2, kw - 1 - (kw - 1) // 2))
-        if boundary == "reflect" and max(max(self.pads[0]), max(self.pads[1])) > min(h, w) - 1:
+        if boundary == "reflect" and any(max(pad) > n - 1 for pad, n in zip(self.pads, image_shape)):
             raise ValueError(
                 f"Conv2d: a {kh}x{kw} kernel needs more than the image {image_shape} "
                 "for boundary='reflect'; use 'zero' or 'periodic'"

@@ -1,0 +1,177 @@
+"""One property harness for every linear operator.
+
+``CASES`` maps a name to a hypothesis strategy that draws an operator (small
+shapes, random coefficients); a new operator joins the suite with one line there.
+:func:`check_operator` then checks, on a given input dtype and backend: the
+adjoint identity with the scale-aware bound of DESIGN.md §6, linearity, batch
+axes, output dtype and backend, that the input is not mutated, the dense matrix
+of ``A.H`` against the conjugate transpose of ``A``'s, and ``norm()`` against the
+SVD of the dense matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from adareg import backend
+from adareg.operators import Blur, Conv2d, Diagonal, FiniteDifference, Identity, LinearOperator, Subsample
+from tests.conftest import TOLERANCE, random_array
+
+seeds = st.integers(0, 2**32 - 1)
+shapes = st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple)
+shapes_2d = st.tuples(st.integers(2, 7), st.integers(2, 7))
+
+
+def _values(seed: int, shape, complex_: bool) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shape)
+    return a + 1j * rng.standard_normal(shape) if complex_ else a
+
+
+@st.composite
+def identities(draw, complex_: bool) -> LinearOperator:
+    return Identity(draw(shapes))
+
+
+@st.composite
+def diagonals(draw, complex_: bool) -> LinearOperator:
+    shape = draw(shapes)
+    return Diagonal(_values(draw(seeds), shape, complex_))
+
+
+@st.composite
+def channel_diagonals(draw, complex_: bool) -> LinearOperator:
+    c, h, w = draw(st.integers(1, 3)), *draw(shapes_2d)
+    return Diagonal(_values(draw(seeds), (c, 1, 1), complex_), shape=(c, h, w))
+
+
+@st.composite
+def slice_subsamplings(draw, complex_: bool) -> LinearOperator:
+    h, w = draw(shapes_2d)
+    return Subsample((h, w), (slice(draw(st.integers(0, h - 1)), None, draw(st.integers(1, 3))),
+                              slice(None, None, draw(st.integers(1, 3)))))
+
+
+@st.composite
+def mask_subsamplings(draw, complex_: bool) -> LinearOperator:
+    shape = draw(shapes)
+    mask = np.random.default_rng(draw(seeds)).random(shape) < 0.5
+    mask.flat[draw(st.integers(0, mask.size - 1))] = True
+    return Subsample(shape, mask)
+
+
+@st.composite
+def finite_differences(draw, complex_: bool) -> LinearOperator:
+    shape = draw(shapes)
+    axes = draw(st.lists(st.integers(0, len(shape) - 1), min_size=1, max_size=len(shape), unique=True))
+    return FiniteDifference(shape, axes=tuple(axes), boundary=draw(st.sampled_from(["neumann", "periodic"])))
+
+
+@st.composite
+def convolutions(draw, complex_: bool) -> LinearOperator:
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    h, w = draw(st.integers(kh, kh + 4)), draw(st.integers(kw, kw + 4))
+    channels = draw(st.sampled_from([(), (2,), (2, 3), (1, 2)]))
+    kernel = _values(draw(seeds), (*channels, kh, kw), complex_)
+    return Conv2d(kernel, (h, w), boundary=draw(st.sampled_from(["zero", "periodic", "reflect"])),
+                  method=draw(st.sampled_from(["direct", "fft"])))
+
+
+@st.composite
+def blurs(draw, complex_: bool) -> LinearOperator:
+    k = draw(st.integers(1, 4))
+    h, w = draw(st.integers(k, k + 4)), draw(st.integers(k, k + 4))
+    return Blur(_values(draw(seeds), (k, k), complex_), (h, w),
+                boundary=draw(st.sampled_from(["zero", "periodic", "reflect"])))
+
+
+@st.composite
+def combinations(draw, complex_: bool) -> LinearOperator:
+    """Compositions, sums, differences, scalings and adjoints of the operators above."""
+    h, w = draw(shapes_2d)
+    D = FiniteDifference((h, w), boundary=draw(st.sampled_from(["neumann", "periodic"])))
+    K = Conv2d(_values(draw(seeds), (2, 3, 3), complex_), (h, w), boundary="periodic")
+    M = Diagonal(_values(draw(seeds), (h, w), complex_))
+    c = complex(1.5, -0.5) if complex_ else -2.5
+    return draw(st.sampled_from([D @ M, K + D, K - c * D, (K @ M).H, M.gram(), -(K.H @ D), c * M @ M.H]))
+
+
+#: name -> strategy(complex_) drawing an operator; add a line to test a new operator.
+CASES = {
+    "identity": identities,
+    "diagonal": diagonals,
+    "diagonal-per-channel": channel_diagonals,
+    "subsample-slices": slice_subsamplings,
+    "subsample-mask": mask_subsamplings,
+    "finite-difference": finite_differences,
+    "conv2d": convolutions,
+    "blur": blurs,
+    "combinations": combinations,
+}
+
+
+def dense(A: LinearOperator, dtype=np.float64) -> np.ndarray:
+    """The matrix of ``A`` (rows: output entries, columns: input entries), by applying it to a basis."""
+    n = int(np.prod(A.shape_in))
+    basis = np.eye(n, dtype=dtype).reshape(n, *A.shape_in)
+    return backend.to_numpy(A(basis)).reshape(n, -1).T
+
+
+def _vdot(a, b) -> complex:
+    a, b = backend.to_numpy(a).astype(np.complex128), backend.to_numpy(b).astype(np.complex128)
+    return complex(np.vdot(a, b))
+
+
+def _norm(a) -> float:
+    return float(np.linalg.norm(backend.to_numpy(a).astype(np.complex128)))
+
+
+def check_operator(A: LinearOperator, dtype, device: str, seed: int = 0) -> None:
+    """All property checks of one operator on inputs of ``dtype`` on ``device``."""
+    dtype = np.dtype(dtype)
+    tol = TOLERANCE[dtype]
+    rng = np.random.default_rng(seed)
+    x = random_array(rng, A.shape_in, dtype, device)
+    y = random_array(rng, A.shape_out, dtype, device)
+    x_before = backend.to_numpy(x).copy()
+
+    Ax = A(x)
+    out_dtype = backend.result_dtype(dtype, A.dtype)
+    assert Ax.shape == A.shape_out
+    assert np.dtype(Ax.dtype) == out_dtype, f"{A!r}: {dtype} in gave {Ax.dtype} out"
+    assert backend.device_of(Ax) == device
+    np.testing.assert_array_equal(backend.to_numpy(x), x_before)  # input not mutated
+    AHy = A.H(y)
+    assert AHy.shape == A.shape_in
+    assert np.dtype(AHy.dtype) == backend.result_dtype(dtype, A.dtype)
+    assert backend.device_of(AHy) == device
+    assert A.H.H is A
+
+    # adjoint identity, scale-aware (ODL): |<Ax, y> - <x, A^H y>| <= tol ||A|| ||x|| ||y||
+    norm = A.norm()
+    mismatch = abs(_vdot(Ax, y) - _vdot(x, AHy))
+    assert mismatch <= tol * max(norm, 1e-12) * _norm(x) * _norm(y), f"{A!r}: adjoint mismatch {mismatch}"
+
+    # linearity
+    x2 = random_array(rng, A.shape_in, dtype, device)
+    a, b = (0.7 - 0.2j, -1.3 + 0.5j) if dtype.kind == "c" else (0.7, -1.3)
+    lhs = backend.to_numpy(A(a * x + b * x2))
+    rhs = backend.to_numpy(a * Ax + b * A(x2))
+    np.testing.assert_allclose(lhs, rhs, rtol=0, atol=10 * tol * max(norm, 1e-12) * (_norm(x) + _norm(x2)))
+
+    # leading batch axes pass through
+    batched = backend.to_numpy(A(backend.namespace(x).stack([x, x2])))
+    np.testing.assert_allclose(batched[0], backend.to_numpy(Ax), rtol=tol, atol=tol * max(norm, 1e-12) * _norm(x))
+    np.testing.assert_allclose(batched[1], backend.to_numpy(A(x2)), rtol=tol, atol=tol * max(norm, 1e-12) * _norm(x2))
+
+
+def check_dense(A: LinearOperator) -> None:
+    """``A.H``'s matrix is ``A``'s conjugate transpose, and ``norm()`` its largest singular value (float64)."""
+    M = dense(A, np.complex128 if A.dtype.kind == "c" else np.float64)
+    MH = dense(A.H, np.complex128 if A.dtype.kind == "c" else np.float64)
+    scale = max(np.abs(M).max(), 1e-300)
+    np.testing.assert_allclose(MH, M.conj().T, rtol=0, atol=1e-12 * scale)
+    sigma_max = np.linalg.svd(M, compute_uv=False)[0]
+    assert abs(A.norm() - sigma_max) <= 0.01 * sigma_max + 1e-12, f"{A!r}: norm {A.norm()} vs SVD {sigma_max}"
+

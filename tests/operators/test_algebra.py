@@ -1,0 +1,82 @@
+"""The algebra: composition, sums, scalars, adjoints, norms, and its errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from adareg.operators import Conv2d, Diagonal, FiniteDifference, Identity, Subsample
+from tests.operators.harness import dense
+
+
+@pytest.fixture
+def ops():
+    rng = np.random.default_rng(0)
+    K = Conv2d(rng.standard_normal((2, 3, 3)) + 1j * rng.standard_normal((2, 3, 3)), (4, 5))
+    D = FiniteDifference((4, 5))
+    M = Diagonal(rng.standard_normal((4, 5)))
+    return K, D, M
+
+
+def test_dense_algebra(ops):
+    K, D, M = ops
+    c = 1.5 - 2j
+    np.testing.assert_allclose(dense(K @ M, complex), dense(K, complex) @ dense(M, complex), atol=1e-12)
+    np.testing.assert_allclose(dense((K @ M).H, complex), dense(M.H @ K.H, complex), atol=1e-12)
+    np.testing.assert_allclose(dense(K + c * D, complex), dense(K, complex) + c * dense(D), atol=1e-12)
+    np.testing.assert_allclose(dense(K - D, complex), dense(K, complex) - dense(D), atol=1e-12)
+    np.testing.assert_allclose(dense((c * K).H, complex), np.conj(c) * dense(K, complex).conj().T, atol=1e-12)
+    np.testing.assert_allclose(dense(K.gram(), complex), dense(K, complex).conj().T @ dense(K, complex), atol=1e-12)
+    assert (c * K).dtype == np.complex128 and (2 * D).dtype == np.float64
+
+
+def test_adjoint_is_cached(ops):
+    K, _, _ = ops
+    assert K.H is K.H and K.H.H is K
+
+
+def test_norm_is_cached_and_scales(ops):
+    K, D, M = ops
+    A = K @ M
+    first = A.norm()
+    assert A.norm() == first and A._norm is not None
+    assert (-3 * A).norm() == pytest.approx(3 * first)
+    assert A.H.norm() == first
+
+
+def test_adjoint_error_is_tiny_for_exact_pairs(ops):
+    K, D, M = ops
+    for A in (K, D, M, K @ M):
+        assert A.adjoint_error() < 1e-13
+
+
+def test_scalar_float32_does_not_promote():
+    x = np.ones((4, 5), dtype=np.float32)
+    assert (np.float64(2.0) * Identity((4, 5)))(x).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "expression, error, words",
+    [
+        (lambda K, D, M: K @ D, ValueError, "cannot compose"),
+        (lambda K, D, M: K + M, ValueError, "cannot add"),
+        (lambda K, D, M: K * D, TypeError, "use A @ B to compose"),
+        (lambda K, D, M: np.ones((4, 5)) * M, TypeError, "multiplied by a number"),
+        (lambda K, D, M: M @ np.ones((4, 5)), TypeError, "use A\\(x\\)"),
+        (lambda K, D, M: M(np.ones((5, 4))), ValueError, "has shape \\(5, 4\\); expected \\(4, 5\\)"),
+        (lambda K, D, M: M(np.ones(20)), ValueError, "expected \\(4, 5\\)"),
+        (lambda K, D, M: M(np.ones((4, 5), dtype=int)), TypeError, "dtype int64"),
+        (lambda K, D, M: M([[1.0] * 5] * 4), TypeError, "NumPy or CuPy array"),
+        (lambda K, D, M: D.H(np.ones((4, 5))), ValueError, "Diagonal|FiniteDifference"),
+    ],
+)
+def test_misuse_gives_clear_errors(ops, expression, error, words):
+    with pytest.raises(error, match=words):
+        expression(*ops)
+
+
+def test_errors_name_the_operator_and_shapes():
+    with pytest.raises(ValueError) as info:
+        Subsample((4, 5), (slice(None, None, 2),)).H(np.ones((3, 5)))
+    message = str(info.value)
+    assert "Subsample" in message and "(3, 5)" in message and "(2, 5)" in message

@@ -1,0 +1,76 @@
+"""Identity, Diagonal, Subsample and FiniteDifference against direct NumPy computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from adareg.operators import Diagonal, FiniteDifference, Identity, Subsample
+from tests.operators.harness import dense
+
+
+def test_finite_difference_neumann_matches_numpy_diff():
+    x = np.random.default_rng(0).standard_normal((5, 6))
+    d = FiniteDifference(x.shape)(x)
+    expected_rows = np.vstack([np.diff(x, axis=0), np.zeros((1, 6))])
+    expected_cols = np.hstack([np.diff(x, axis=1), np.zeros((5, 1))])
+    np.testing.assert_allclose(d, np.stack([expected_rows, expected_cols]), atol=1e-14)
+
+
+def test_finite_difference_periodic_wraps():
+    x = np.random.default_rng(1).standard_normal((4, 7))
+    d = FiniteDifference(x.shape, axes=(1,), boundary="periodic")(x)
+    np.testing.assert_allclose(d[0], np.roll(x, -1, axis=1) - x, atol=1e-14)
+
+
+@pytest.mark.parametrize("boundary", ["neumann", "periodic"])
+@pytest.mark.parametrize("shape", [(7,), (5, 6), (3, 4, 2)])
+def test_finite_difference_norm_is_exact(shape, boundary):
+    D = FiniteDifference(shape, boundary=boundary)
+    assert D.norm() == pytest.approx(np.linalg.svd(dense(D), compute_uv=False)[0], rel=1e-10)
+
+
+def test_diagonal_multiplies_and_conjugates():
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))
+    x = rng.standard_normal((3, 4))
+    D = Diagonal(w)
+    np.testing.assert_allclose(D(x), w * x)
+    np.testing.assert_allclose(D.H(x), np.conj(w) * x)
+    assert D.norm() == pytest.approx(np.abs(w).max())
+
+
+def test_subsample_mask_and_slices():
+    x = np.arange(20.0).reshape(4, 5)
+    mask = x % 3 == 0
+    S = Subsample(x.shape, mask)
+    np.testing.assert_array_equal(S(x), x[mask])
+    back = S.H(S(x))
+    np.testing.assert_array_equal(back, np.where(mask, x, 0))
+    T = Subsample(x.shape, (slice(1, None, 2),))
+    np.testing.assert_array_equal(T(x), x[1::2])
+    np.testing.assert_array_equal(T.H(T(x))[1::2], x[1::2])
+    assert T.shape_out == (2, 5)
+
+
+def test_identity_returns_input_values():
+    x = np.random.default_rng(3).standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_array_equal(Identity((2, 3))(x), x)
+
+
+@pytest.mark.parametrize(
+    "make, error, words",
+    [
+        (lambda: Diagonal(np.ones((3, 4)), shape=(4, 3)), ValueError, "do not broadcast"),
+        (lambda: Diagonal(np.ones(3, dtype=bool)), TypeError, "dtype bool"),
+        (lambda: Subsample((3, 3), np.zeros((3, 3), dtype=bool)), ValueError, "selects no entry"),
+        (lambda: Subsample((3, 3), np.ones((3, 4), dtype=bool)), ValueError, "mask must be boolean with shape"),
+        (lambda: Subsample((3, 3), (1, 2)), TypeError, "tuple of at most 2 slices"),
+        (lambda: FiniteDifference((3, 3), axes=(2,)), ValueError, "are not axes"),
+        (lambda: FiniteDifference((3, 3), boundary="zero"), ValueError, "boundary must be"),
+        (lambda: Identity((3, 0)), ValueError, "positive entries"),
+    ],
+)
+def test_bad_construction_is_rejected(make, error, words):
+    with pytest.raises(error, match=words):
+        make()

@@ -1,0 +1,87 @@
+"""Conv2d and Blur against scipy.ndimage and a brute-force sum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from adareg.operators import Blur, Conv2d
+from tests.operators.harness import dense
+
+SCIPY_MODE = {"zero": "constant", "periodic": "wrap", "reflect": "mirror"}
+
+
+@pytest.mark.parametrize("method", ["direct", "fft"])
+@pytest.mark.parametrize("boundary", ["zero", "periodic", "reflect"])
+@pytest.mark.parametrize("size", [(3, 3), (5, 3), (4, 4), (2, 5)])
+def test_conv2d_matches_scipy_correlate(size, boundary, method):
+    rng = np.random.default_rng(1)
+    image, kernel = rng.standard_normal((9, 11)), rng.standard_normal(size)
+    # torch's "same" padding puts (k-1)//2 samples before; scipy centres on k//2: origin -1 for even k
+    origin = [-1 if k % 2 == 0 else 0 for k in size]
+    expected = ndimage.correlate(image, kernel, mode=SCIPY_MODE[boundary], cval=0.0, origin=origin)
+    np.testing.assert_allclose(Conv2d(kernel, image.shape, boundary=boundary, method=method)(image), expected,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["direct", "fft"])
+def test_multichannel_conv2d_matches_brute_force(method):
+    rng = np.random.default_rng(2)
+    c_out, c_in, kh, kw, h, w = 3, 2, 3, 4, 6, 7
+    kernel = rng.standard_normal((c_out, c_in, kh, kw)) + 1j * rng.standard_normal((c_out, c_in, kh, kw))
+    x = rng.standard_normal((c_in, h, w))
+    padded = np.pad(x, ((0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2)))
+    expected = np.zeros((c_out, h, w), dtype=complex)
+    for o in range(c_out):
+        for i in range(h):
+            for j in range(w):
+                expected[o, i, j] = np.sum(kernel[o] * padded[:, i : i + kh, j : j + kw])
+    np.testing.assert_allclose(Conv2d(kernel, (h, w), method=method)(x), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("boundary", ["zero", "periodic", "reflect"])
+def test_blur_matches_scipy_convolve(boundary):
+    rng = np.random.default_rng(3)
+    image, psf = rng.standard_normal((8, 10)), rng.random((4, 3))
+    expected = ndimage.convolve(image, psf, mode=SCIPY_MODE[boundary], cval=0.0)
+    np.testing.assert_allclose(Blur(psf, image.shape, boundary=boundary)(image), expected, atol=1e-12)
+
+
+def test_direct_and_fft_agree_in_float32():
+    rng = np.random.default_rng(4)
+    kernel = rng.standard_normal((4, 5, 5))
+    x = rng.standard_normal((3, 16, 16)).astype(np.float32)  # a batch of three images
+    a = Conv2d(kernel, (16, 16), method="direct", boundary="reflect")
+    b = Conv2d(kernel, (16, 16), method="fft", boundary="reflect")
+    assert a(x).dtype == b(x).dtype == np.float32
+    np.testing.assert_allclose(a(x), b(x), atol=1e-4)
+    y = rng.standard_normal((3, 4, 16, 16)).astype(np.float32)
+    np.testing.assert_allclose(a.H(y), b.H(y), atol=1e-4)
+
+
+def test_periodic_norm_is_exact():
+    kernel = np.random.default_rng(5).standard_normal((3, 2, 5, 5))
+    A = Conv2d(kernel, (6, 5), boundary="periodic")
+    assert A.norm() == pytest.approx(np.linalg.svd(dense(A), compute_uv=False)[0], rel=1e-10)
+
+
+@pytest.mark.parametrize(
+    "kernel, shape, boundary, error, words",
+    [
+        (np.ones((2, 2, 2, 2, 2)), (5, 5), "zero", ValueError, "kernel must have shape"),
+        (np.ones((3, 3)), (5, 5, 5), "zero", ValueError, "image_shape must be (H, W)"),
+        (np.ones((3, 3)), (5, 5), "mirror", ValueError, "boundary must be one of"),
+        (np.ones((7, 7)), (3, 3), "reflect", ValueError, "boundary='reflect'"),
+        (np.full((3, 3), np.nan), (5, 5), "zero", ValueError, "NaN"),
+        (np.ones((3, 3), dtype=int), (5, 5), "zero", TypeError, "dtype int64"),
+    ],
+)
+def test_conv2d_rejects_bad_arguments(kernel, shape, boundary, error, words):
+    with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
+        Conv2d(kernel, shape, boundary=boundary)
+
+
+def test_blur_needs_2d_psf():
+    with pytest.raises(ValueError, match="psf must be a 2D array"):
+        Blur(np.ones((2, 3, 3)), (5, 5))
