@@ -166,32 +166,33 @@ class FiniteDifference(LinearOperator):
         self.axes = tuple(a % len(shape) - len(shape) for a in axes)
         self.boundary = boundary
 
+    def _along(self, axis: int, start: int | None, stop: int | None) -> tuple:
+        """Index selecting ``start:stop`` along ``axis`` (counted from the end)."""
+        return (Ellipsis, slice(start, stop)) + (slice(None),) * (-axis - 1)
+
     def _apply(self, x: Array) -> Array:
         xp = backend.namespace(x)
-        parts = []
-        for a in self.axes:
+        batch = batch_shape(x, self.shape_in)
+        out = xp.zeros((*batch, len(self.axes), *self.shape_in), dtype=x.dtype)
+        for k, a in enumerate(self.axes):
+            out_k = out[(..., k) + (slice(None),) * len(self.shape_in)]
             if self.boundary == "periodic":
-                parts.append(xp.roll(x, -1, axis=a) - x)
-            else:
-                last = xp.take(x, xp.asarray([x.shape[a] - 1]), axis=a)
-                parts.append(xp.diff(x, axis=a, append=last))
-        return xp.stack(parts, axis=-len(self.shape_in) - 1)
+                out_k[...] = xp.roll(x, -1, axis=a) - x
+            else:  # the difference across the last sample stays zero
+                out_k[self._along(a, None, -1)] = x[self._along(a, 1, None)] - x[self._along(a, None, -1)]
+        return out
 
     def _adjoint(self, y: Array) -> Array:
         xp = backend.namespace(y)
-        n = len(self.shape_in)
-        out = None
+        out = xp.zeros(batch_shape(y, self.shape_out) + self.shape_in, dtype=y.dtype)
         for k, a in enumerate(self.axes):
-            ya = y[(..., k) + (slice(None),) * n]
+            y_k = y[(..., k) + (slice(None),) * len(self.shape_in)]
             if self.boundary == "periodic":
-                term = xp.roll(ya, 1, axis=a) - ya
-            else:
-                # D^T y [i] = y[i-1] - y[i], with y[-1] = 0 and y[n-1] unused
-                size = ya.shape[a]
-                inner = xp.take(ya, xp.arange(size - 1), axis=a)
-                zero = xp.zeros_like(xp.take(ya, xp.asarray([0]), axis=a))
-                term = -xp.diff(xp.concat([inner, zero], axis=a), axis=a, prepend=zero)
-            out = term if out is None else out + term
+                out += xp.roll(y_k, 1, axis=a) - y_k
+            else:  # D^T y [i] = y[i-1] - y[i], with y[-1] = 0 and y[n-1] unused
+                inner = y_k[self._along(a, None, -1)]
+                out[self._along(a, None, -1)] -= inner
+                out[self._along(a, 1, None)] += inner
         return out
 
     def _exact_norm(self) -> float:

@@ -145,11 +145,14 @@ class WeightedL1Analysis(Regularizer):
             A dual variable returned earlier as ``ProxResult.state``.
         tol
             Stop when ``sqrt(2 * gap) <= tol * ||v||`` (a certified relative error).
+            The gap is computed to about machine precision, so tolerances near
+            ``sqrt(eps)`` (1e-8 in float64, 3e-4 in float32) may not be certifiable.
         max_iter
             Maximal number of dual iterations.
         check_every
             Iterations between duality-gap evaluations (each costs one extra
-            application of ``W`` and ``W^H``).
+            application of ``W`` and ``W^H``); after a warm start the gap is
+            also checked after the first iteration.
         record
             Called at each gap check with keywords ``iteration``, ``objective``
             (of the prox problem), ``gap`` and ``seconds`` (e.g. ``History.append``).
@@ -198,7 +201,8 @@ class WeightedL1Analysis(Regularizer):
                 t = t_next
             p = p_next
             bar.update()
-            if k % check_every == 0 or k == max_iter:
+            # a warm start is often nearly optimal: check it once straight away
+            if k % check_every == 0 or k == max_iter or (k == 1 and warm_start is not None):
                 x = primal(p)
                 Wx = W(x)
                 # per group, Lambda |Wx| >= Re <p, Wx> since |p| <= Lambda: a sum of non-negative terms

@@ -127,7 +127,8 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
             L *= 2.0
         xp = backend.namespace(x_next)
         change = x_next - x
-        relative_change = float(xp.linalg.vector_norm(change)) / max(float(xp.linalg.vector_norm(x)), 1e-300)
+        size = float(xp.linalg.vector_norm(x))
+        relative_change = float(xp.linalg.vector_norm(change)) / size if size > 0 else math.inf
         if restart and _inner(z - x_next, change) > 0:
             t, z = 1.0, x_next
         else:

@@ -1,0 +1,175 @@
+"""WeightedL1Analysis and TV: the dual prox against independent solutions and optimality conditions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import optimize
+
+from adareg.operators import FiniteDifference, Identity
+from adareg.regularizers import TV, WeightedL1Analysis
+from tests.helpers import MatrixOperator
+
+
+def random_problem(seed: int, n: int = 12, channels: int = 3):
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((channels * n, n)) / np.sqrt(n)
+    weights = rng.random(channels * n) * (rng.random(channels * n) > 0.2)  # some zero weights
+    return rng.standard_normal(n), W, weights
+
+
+def dual_reference(v, W, weights, tau, bounds=None):
+    """Independent solution of the prox through its dual, by SciPy on dense matrices.
+
+    Without bounds the dual is the bounded least-squares problem
+    min_{|p| <= weights} ||v - tau W^T p||^2 (lsq_linear); with bounds, L-BFGS-B
+    maximises the smooth dual function D(p) = min_{x in C} 1/2 ||x - v||^2 + tau <p, W x>.
+    """
+    active = weights > 0  # the dual variable vanishes where the weight does
+    W, weights = W[active], weights[active]
+    box = (-weights, weights)
+    if bounds is None:
+        p = optimize.lsq_linear(tau * W.T, v, bounds=box, tol=1e-15, method="bvls").x
+        return v - tau * W.T @ p
+    lo, hi = bounds
+
+    def negative_dual(p):
+        x = np.clip(v - tau * W.T @ p, lo, hi)
+        return -(0.5 * np.sum((x - v) ** 2) + tau * p @ (W @ x)), -tau * W @ x
+
+    p = optimize.minimize(negative_dual, np.zeros(len(weights)), jac=True, method="L-BFGS-B",
+                          bounds=list(zip(*box)), options={"ftol": 1e-16, "gtol": 1e-13, "maxiter": 20000}).x
+    return np.clip(v - tau * W.T @ p, lo, hi)
+
+
+@pytest.mark.parametrize("bounds", [None, (-0.3, 0.5)])
+@pytest.mark.parametrize("seed", range(4))
+def test_prox_matches_scipy_dual_solution(seed, bounds):
+    v, W, weights = random_problem(seed)
+    tau = 0.7
+    reg = WeightedL1Analysis(MatrixOperator(W), weights)
+    out = reg.prox(v, tau, bounds=bounds, tol=1e-7, max_iter=100000)
+    assert out.converged and np.sqrt(2 * out.gap) <= 1e-7 * np.linalg.norm(v)
+    reference = dual_reference(v, W, weights, tau, bounds)
+    assert np.linalg.norm(out.x - reference) <= 1e-6 * np.linalg.norm(reference)
+
+
+def test_gap_certifies_distance_to_solution():
+    v, W, weights = random_problem(7, n=20)
+    reg = WeightedL1Analysis(MatrixOperator(W), weights)
+    exact = dual_reference(v, W, weights, 1.0)
+    for iterations in (10, 30, 100):
+        out = reg.prox(v, 1.0, tol=0.0, max_iter=iterations)
+        assert np.linalg.norm(out.x - exact) <= np.sqrt(2 * out.gap) * (1 + 1e-9) + 1e-9
+
+
+def dense_gradient(shape):
+    """Forward differences with a zero last difference, built from np.diff row by row."""
+    n = int(np.prod(shape))
+    rows = []
+    for axis in range(len(shape)):
+        for e in np.eye(n):
+            img = e.reshape(shape)
+            d = np.diff(img, axis=axis, append=np.take(img, [-1], axis=axis))
+            rows.append(d.ravel())
+    return np.array(rows).reshape(len(shape), n, n).transpose(0, 2, 1).reshape(len(shape) * n, n)
+
+
+@pytest.mark.parametrize("bounds", [None, (0.0, 1.0)])
+def test_isotropic_tv_prox_satisfies_kkt(bounds):
+    rng = np.random.default_rng(5)
+    shape = (9, 8)
+    v = np.clip(np.kron(rng.random((3, 2)), np.ones((3, 4))) + 0.15 * rng.standard_normal(shape), -0.2, 1.2)
+    tau = 0.1
+    out = TV(shape).prox(v, tau, bounds=bounds, tol=1e-7, max_iter=200000)
+    assert out.converged
+    D = dense_gradient(shape)  # independent of FiniteDifference
+    p = out.state.reshape(2, -1)
+    x = out.x.ravel()
+    # primal from dual: x = P_C(v - tau D^T p); dual feasible: |p_i| <= 1
+    lo, hi = bounds if bounds else (-np.inf, np.inf)
+    np.testing.assert_allclose(x, np.clip(v.ravel() - tau * D.T @ p.ravel(), lo, hi), atol=1e-12)
+    assert np.all(np.hypot(*p) <= 1 + 1e-12)
+    # complementarity: p_i = grad x_i / |grad x_i| wherever the gradient is clearly non-zero
+    g = (D @ x).reshape(2, -1)
+    size = np.hypot(*g)
+    edges = size > 1e-4
+    assert edges.sum() > 10
+    np.testing.assert_allclose(p[:, edges], g[:, edges] / size[edges], atol=1e-3)
+
+
+def test_zero_weights_return_the_input():
+    v = np.random.default_rng(6).standard_normal((6, 7))
+    reg = TV((6, 7), weights=0.0)
+    np.testing.assert_array_equal(reg.prox(v, 3.0).x, v)
+    np.testing.assert_array_equal(reg.prox(v, 3.0, bounds=(0, None)).x, np.maximum(v, 0))
+
+
+def test_anisotropic_tv_value_and_per_pixel_weights():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5, 6))
+    weights = rng.random((2, 5, 6))
+    expected = np.sum(weights[0, :-1] * np.abs(np.diff(x, axis=0))) + np.sum(
+        weights[1, :, :-1] * np.abs(np.diff(x, axis=1)))
+    assert TV((5, 6), isotropic=False, weights=weights).value(x) == pytest.approx(expected)
+    iso = np.hypot(np.vstack([np.diff(x, axis=0), np.zeros((1, 6))]),
+                   np.hstack([np.diff(x, axis=1), np.zeros((5, 1))]))
+    assert TV((5, 6)).value(x) == pytest.approx(iso.sum())
+
+
+def test_batched_prox_equals_separate_proxes():
+    rng = np.random.default_rng(8)
+    v = rng.standard_normal((2, 8, 8))
+    weights = rng.random((2, 1, 8, 8))  # one weight map per image
+    reg = TV((8, 8), weights=weights)
+    together = reg.prox(v, 0.3, tol=1e-7, max_iter=100000).x
+    for i in range(2):
+        alone = TV((8, 8), weights=weights[i]).prox(v[i], 0.3, tol=1e-7, max_iter=100000).x
+        np.testing.assert_allclose(together[i], alone, atol=1e-6)
+
+
+def test_float32_stays_float32_and_warm_start_is_quick():
+    rng = np.random.default_rng(9)
+    v = rng.standard_normal((16, 16)).astype(np.float32)
+    reg = TV((16, 16))
+    first = reg.prox(v, 0.5, tol=1e-3, max_iter=5000)  # float32 certifies down to about 3e-4
+    assert first.x.dtype == np.float32 and first.converged
+    again = reg.prox(v, 0.5, tol=1e-3, warm_start=first.state, max_iter=5000)
+    assert again.iterations <= 10
+
+
+def test_with_weights_shares_the_operator():
+    reg = WeightedL1Analysis(FiniteDifference((4, 4)), 1.0)
+    other = reg.with_weights(np.zeros((2, 4, 4)))
+    assert other.W is reg.W and reg.weights == 1.0
+
+
+@pytest.mark.parametrize(
+    "weights, error, words",
+    [
+        (-1.0, ValueError, "non-negative"),
+        (np.full((2, 4, 4), np.nan), ValueError, "finite"),
+        (np.ones((3, 4, 4)), ValueError, "do not broadcast"),
+        (np.ones((2, 4, 4)) * 1j, TypeError, "real"),
+    ],
+)
+def test_bad_weights(weights, error, words):
+    with pytest.raises(error, match=words):
+        WeightedL1Analysis(FiniteDifference((4, 4)), weights)
+
+
+def test_bad_prox_arguments():
+    reg = TV((4, 4))
+    v = np.ones((4, 4))
+    with pytest.raises(ValueError, match="tau must be positive"):
+        reg.prox(v, 0.0)
+    with pytest.raises(ValueError, match="shape \\(5, 4\\)"):
+        reg.prox(np.ones((5, 4)), 1.0)
+    with pytest.raises(ValueError, match="warm_start has shape"):
+        reg.prox(v, 1.0, warm_start=np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="lower 1.0 exceeds upper 0.0"):
+        reg.prox(v, 1.0, bounds=(1, 0))
+    with pytest.raises(TypeError, match="W must be a LinearOperator"):
+        WeightedL1Analysis(np.eye(3))
+    with pytest.raises(ValueError, match="group_channels needs a channel axis"):
+        WeightedL1Analysis(Identity((4,)), group_channels=True)

@@ -1,0 +1,144 @@
+"""FISTA against independent solutions (SciPy) and optimality conditions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import optimize
+
+from adareg.functionals import LeastSquares
+from adareg.operators import Identity
+from adareg.regularizers import WeightedL1Analysis
+from adareg.solvers import MaxIterations, RelativeChange, WallTime, fista
+from tests.helpers import MatrixOperator
+
+
+def lasso_problem(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((30, 20))
+    b = rng.standard_normal(30)
+    lam = 0.3 * np.abs(A.T @ b).max()  # large enough for a sparse solution
+    return A, b, lam
+
+
+def lasso_reference(A, b, lam):
+    """Independent solution: L-BFGS-B on the split x = u - w, u, w >= 0 (a smooth bound-constrained QP)."""
+    n = A.shape[1]
+
+    def objective(z):
+        u, w = z[:n], z[n:]
+        r = A @ (u - w) - b
+        g = A.T @ r
+        return 0.5 * r @ r + lam * z.sum(), np.concatenate([g + lam, -g + lam])
+
+    out = optimize.minimize(objective, np.zeros(2 * n), jac=True, method="L-BFGS-B",
+                            bounds=[(0, None)] * (2 * n), options={"ftol": 1e-16, "gtol": 1e-14, "maxiter": 10000})
+    return out.x[:n] - out.x[n:]
+
+
+@pytest.mark.parametrize("backtracking", [False, True])
+def test_lasso_matches_scipy_and_kkt(backtracking):
+    A, b, lam = lasso_problem()
+    data = LeastSquares(MatrixOperator(A), b)
+    reg = WeightedL1Analysis(Identity((20,)), 1.0)
+    result = fista(data, np.zeros(20), reg=reg, lam=lam, backtracking=backtracking,
+                   stop=MaxIterations(20000) | RelativeChange(1e-13))
+    x = result.x
+    assert result.converged
+    reference = lasso_reference(A, b, lam)
+    assert np.linalg.norm(x - reference) <= 1e-6 * np.linalg.norm(reference)
+    # KKT: A^T (A x - b) + lam s = 0 with s in the subdifferential of ||x||_1
+    g = A.T @ (A @ x - b)
+    active = np.abs(x) > 1e-9
+    assert active.any() and not active.all()
+    np.testing.assert_allclose(g[active], -lam * np.sign(x[active]), atol=1e-6 * lam)
+    assert np.all(np.abs(g[~active]) <= lam * (1 + 1e-6))
+
+
+def test_box_constrained_least_squares_matches_lsq_linear():
+    rng = np.random.default_rng(1)
+    A, b = rng.standard_normal((25, 15)), rng.standard_normal(25)
+    result = fista(LeastSquares(MatrixOperator(A), b), np.zeros(15), bounds=(0.0, 0.2),
+                   stop=MaxIterations(50000) | RelativeChange(1e-14))
+    reference = optimize.lsq_linear(A, b, bounds=(0.0, 0.2), tol=1e-15, method="bvls").x
+    np.testing.assert_allclose(result.x, reference, atol=1e-6)
+    assert result.x.min() >= 0.0 and result.x.max() <= 0.2
+
+
+def test_backtracking_shrinks_the_step_but_never_below_half_of_one_over_lipschitz():
+    A, b, lam = lasso_problem(2)
+    data = LeastSquares(MatrixOperator(A), b)
+    result = fista(data, np.zeros(20), backtracking=True, lipschitz=1e-3, stop=MaxIterations(50))
+    steps = result.history["step"]
+    lipschitz = np.linalg.norm(A, 2) ** 2
+    assert steps[0] < 1e3  # started at 1 / 1e-3 and had to backtrack
+    assert np.all(np.diff(steps) <= 0)  # L only grows (Beck & Teboulle)
+    assert steps[-1] >= 0.5 / lipschitz  # the descent condition holds for every L >= ||A||^2
+
+
+def test_weighted_least_squares_gradient_matches_finite_differences():
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((12, 8)) + 1j * rng.standard_normal((12, 8))
+    y = rng.standard_normal(12) + 1j * rng.standard_normal(12)
+    w = rng.random(12)
+    data = LeastSquares(MatrixOperator(A), y, weights=w)
+    x = rng.standard_normal(8)
+    value, grad = data.value_and_grad(x)
+    assert grad.dtype == np.float64  # real unknowns: the real part of H^H w (H x - y)
+    assert value == pytest.approx(0.5 * np.sum(w * np.abs(A @ x - y) ** 2))
+    eps = 1e-6
+    numeric = [(data.value(x + eps * e) - data.value(x - eps * e)) / (2 * eps) for e in np.eye(8)]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+    assert data.lipschitz >= w.max() * np.linalg.norm(A, 2) ** 2
+
+
+class TestStopping:
+    def setup_method(self):
+        A, b, lam = lasso_problem(4)
+        self.data = LeastSquares(MatrixOperator(A), b)
+        self.reg = WeightedL1Analysis(Identity((20,)), 1.0)
+        self.lam = lam
+
+    def run(self, **kwargs):
+        return fista(self.data, np.zeros(20), reg=self.reg, lam=self.lam, **kwargs)
+
+    def test_max_iterations_is_not_convergence(self):
+        result = self.run(stop=MaxIterations(7))
+        assert result.iterations == 7 and not result.converged and len(result.history) == 7
+        assert "MaxIterations(7)" in result.message
+
+    def test_relative_change_is_convergence(self):
+        result = self.run(stop=MaxIterations(100000) | RelativeChange(1e-8))
+        assert result.converged and result.history["relative_change"][-1] <= 1e-8
+
+    def test_wall_time(self):
+        result = self.run(stop=MaxIterations(10**9) | WallTime(0.2))
+        assert not result.converged and 0.2 <= result.history["seconds"][-1] < 5.0
+
+    def test_rules_combine_flat(self):
+        rule = MaxIterations(3) | RelativeChange(1e-3) | WallTime(9)
+        assert len(rule.rules) == 3 and "MaxIterations(3) | RelativeChange(0.001)" in repr(rule)
+
+    def test_callback_can_stop(self):
+        seen = []
+        result = self.run(callback=lambda k, x: seen.append(k) or k == 4)
+        assert result.iterations == 4 and seen == [1, 2, 3, 4] and "callback" in result.message
+
+    def test_history_table(self):
+        result = self.run(stop=MaxIterations(5))
+        assert result.history.columns == ("iteration", "objective", "relative_change", "inner_iterations",
+                                          "step", "seconds")
+        np.testing.assert_array_equal(result.history["iteration"], [1, 2, 3, 4, 5])
+        assert np.all(np.isfinite(result.history["objective"]))
+        assert np.all(np.diff(result.history["seconds"]) >= 0)
+
+    def test_no_progress_bar_by_default(self, capsys):
+        self.run(stop=MaxIterations(3))
+        assert capsys.readouterr().err == ""
+        self.run(stop=MaxIterations(3), progress=True)
+        assert "FISTA" in capsys.readouterr().err
+
+    @pytest.mark.parametrize("make", [lambda: MaxIterations(0), lambda: RelativeChange(0), lambda: WallTime(-1)])
+    def test_bad_rules(self, make):
+        with pytest.raises(ValueError):
+            make()

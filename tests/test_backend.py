@@ -1,0 +1,53 @@
+"""The backend helpers: dtypes, devices, namespaces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import adareg
+from adareg import backend
+
+
+@pytest.mark.parametrize(
+    "given, coefficients, expected",
+    [
+        (np.float32, np.float64, np.float32),
+        (np.float64, np.float64, np.float64),
+        (np.float32, np.complex128, np.complex64),
+        (np.complex128, np.float64, np.complex128),
+        (np.complex64, np.complex128, np.complex64),
+    ],
+)
+def test_result_dtype_keeps_the_input_precision(given, coefficients, expected):
+    assert backend.result_dtype(given, coefficients) == np.dtype(expected)
+
+
+def test_numpy_round_trip():
+    x = np.arange(3.0)
+    assert adareg.to_numpy(x) is x or np.array_equal(adareg.to_numpy(x), x)
+    assert backend.device_of(adareg.to_device(x, "cpu")) == "cpu"
+
+
+def test_namespace_rejects_non_arrays():
+    with pytest.raises(TypeError, match="expected NumPy or CuPy arrays"):
+        backend.namespace([1.0, 2.0])
+
+
+def test_unknown_device():
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'gpu'"):
+        adareg.to_device(np.zeros(2), "tpu")
+
+
+@pytest.mark.skipif(adareg.gpu_available(), reason="checks the error raised when no GPU is present")
+def test_gpu_request_without_gpu_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="CuPy with a CUDA device is not available"):
+        adareg.to_device(np.zeros(2), "gpu")
+
+
+@pytest.mark.skipif(not adareg.gpu_available(), reason="CuPy with a CUDA GPU is not available")
+def test_gpu_round_trip():
+    x = np.random.default_rng(0).standard_normal(5).astype(np.float32)
+    on_gpu = adareg.to_device(x, "gpu")
+    assert backend.is_cupy(on_gpu) and on_gpu.dtype == np.float32
+    np.testing.assert_array_equal(adareg.to_numpy(on_gpu), x)

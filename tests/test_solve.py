@@ -1,0 +1,133 @@
+"""adareg.solve: both paths against independent solutions, batching, dtypes, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import adareg
+from adareg.operators import Blur, FiniteDifference, Identity, Subsample
+from adareg.regularizers import TV, WeightedL1Analysis
+from tests.conftest import DEVICES
+from tests.helpers import MatrixOperator
+from tests.solvers.test_fista import lasso_problem, lasso_reference
+
+
+def test_lasso_through_solve_matches_scipy():
+    A, b, lam = lasso_problem(5)
+    result = adareg.solve(MatrixOperator(A), b, WeightedL1Analysis(Identity((20,))), lam=lam, tol=1e-13,
+                          max_iter=20000)
+    reference = lasso_reference(A, b, lam)
+    assert result.converged
+    assert np.linalg.norm(result.x - reference) <= 1e-6 * np.linalg.norm(reference)
+
+
+def test_zero_weights_give_the_least_squares_solution():
+    rng = np.random.default_rng(1)
+    A, y = rng.standard_normal((40, 16)), rng.standard_normal(40)
+    reg = WeightedL1Analysis(FiniteDifference((16,)), 0.0)
+    result = adareg.solve(MatrixOperator(A), y, reg, lam=1.0, tol=1e-12, max_iter=50000)
+    np.testing.assert_allclose(result.x, np.linalg.lstsq(A, y, rcond=None)[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_denoising_is_the_certified_prox(device):
+    rng = np.random.default_rng(2)
+    clean = np.kron(rng.random((4, 4)), np.ones((8, 8)))
+    noisy = adareg.to_device(clean + 0.1 * rng.standard_normal(clean.shape), device)
+    result = adareg.solve(Identity(clean.shape), noisy, TV(clean.shape), lam=0.08, tol=1e-4, max_iter=5000)
+    assert result.converged and adareg.backend.device_of(result.x) == device
+    assert result.history.columns == ("iteration", "objective", "gap", "seconds")
+    assert np.sqrt(2 * result.history["gap"][-1]) <= 1e-4 * float(np.linalg.norm(adareg.to_numpy(noisy)))
+    assert adareg.psnr(adareg.to_numpy(result.x), clean) > adareg.psnr(adareg.to_numpy(noisy), clean) + 5
+
+
+def test_deblurring_reaches_a_fixed_point_of_the_prox_gradient_map():
+    """x* = prox_{s lam TV}(x* - s grad E(x*)) characterises the minimiser; the prox is checked separately."""
+    rng = np.random.default_rng(3)
+    clean = np.kron(rng.random((3, 3)), np.ones((6, 6)))
+    psf = np.outer(*2 * [np.array([1.0, 2.0, 1.0])]) / 16
+    H = Blur(psf, clean.shape, boundary="reflect")
+    y = H(clean) + 0.02 * rng.standard_normal(clean.shape)
+    reg, lam = TV(clean.shape), 0.01
+    result = adareg.solve(H, y, reg, lam=lam, tol=1e-10, max_iter=20000, inner_tol=1e-8, inner_max_iter=2000)
+    assert result.converged
+    x = result.x
+    s = 1.0 / np.linalg.norm(adareg.to_numpy(H(np.eye(324).reshape(324, 18, 18))).reshape(324, -1), 2) ** 2
+    gradient = H.H(H(x) - y)
+    mapped = reg.prox(x - s * gradient, s * lam, tol=1e-8, max_iter=100000).x
+    assert np.linalg.norm(mapped - x) <= 1e-5 * np.linalg.norm(x)
+
+
+def test_inpainting_with_bounds():
+    rng = np.random.default_rng(4)
+    clean = np.kron(rng.random((4, 4)), np.ones((6, 6)))
+    mask = rng.random(clean.shape) < 0.6
+    H = Subsample(clean.shape, mask)
+    result = adareg.solve(H, H(clean), TV(clean.shape), lam=1e-3, bounds=(0, 1), max_iter=3000)
+    assert result.x.min() >= 0 and result.x.max() <= 1
+    assert adareg.psnr(result.x, clean) > 25
+
+
+def test_batches_are_solved_independently():
+    rng = np.random.default_rng(5)
+    ys = rng.random((2, 12, 12))
+    H = Blur(np.ones((3, 3)) / 9, (12, 12))
+    together = adareg.solve(H, ys, TV((12, 12)), lam=0.01, tol=1e-9, max_iter=5000, inner_tol=1e-7).x
+    for i in range(2):
+        alone = adareg.solve(H, ys[i], TV((12, 12)), lam=0.01, tol=1e-9, max_iter=5000, inner_tol=1e-7).x
+        np.testing.assert_allclose(together[i], alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("H_is_identity", [True, False])
+def test_float32_in_float32_out(H_is_identity):
+    y = np.random.default_rng(6).random((10, 10)).astype(np.float32)
+    H = Identity((10, 10)) if H_is_identity else Blur(np.ones((2, 2)) / 4, (10, 10))
+    result = adareg.solve(H, y, TV((10, 10)), lam=0.05, tol=1e-3, max_iter=50)
+    assert result.x.dtype == np.float32
+
+
+def test_weights_change_the_data_term():
+    rng = np.random.default_rng(7)
+    A, y = rng.standard_normal((30, 10)), rng.standard_normal(30)
+    w = rng.random(30)
+    reg = WeightedL1Analysis(Identity((10,)), 0.0)
+    x = adareg.solve(MatrixOperator(A), y, reg, lam=1.0, weights=w, tol=1e-12, max_iter=50000).x
+    root = np.sqrt(w)
+    np.testing.assert_allclose(x, np.linalg.lstsq(root[:, None] * A, root * y, rcond=None)[0], atol=1e-6)
+
+
+class TestBadInput:
+    H = Blur(np.ones((3, 3)) / 9, (8, 8))
+    reg = TV((8, 8))
+    y = np.zeros((8, 8))
+
+    @pytest.mark.parametrize(
+        "change, error, words",
+        [
+            ({"y": np.zeros((8, 9))}, ValueError, r"y has shape \(8, 9\) but Blur.*gives shape \(8, 8\)"),
+            ({"y": np.full((8, 8), np.nan)}, ValueError, "y contains NaN or Inf"),
+            ({"y": np.full((8, 8), np.inf)}, ValueError, "y contains NaN or Inf"),
+            ({"y": np.zeros((8, 8), dtype=np.int32)}, TypeError, "y has dtype int32"),
+            ({"y": [[0.0] * 8] * 8}, TypeError, "y must be a NumPy or CuPy array"),
+            ({"lam": 0.0}, ValueError, "lam must be positive"),
+            ({"lam": -1.0}, ValueError, "lam must be positive"),
+            ({"lam": float("nan")}, ValueError, "lam must be positive and finite"),
+            ({"lam": "big"}, TypeError, "lam must be a number"),
+            ({"reg": TV((8, 9))}, ValueError, r"reg acts on images of shape \(8, 9\)"),
+            ({"reg": "tv"}, TypeError, "reg must be a Regularizer"),
+            ({"H": np.eye(64)}, TypeError, "H must be a LinearOperator"),
+            ({"x0": np.zeros((7, 8))}, ValueError, r"x0 has shape \(7, 8\)"),
+            ({"bounds": (1.0, 0.0)}, ValueError, "lower 1.0 exceeds upper 0.0"),
+            ({"bounds": 3}, ValueError, "bounds must be a pair"),
+        ],
+    )
+    def test_is_rejected_with_a_clear_message(self, change, error, words):
+        args = {"H": self.H, "y": self.y, "reg": self.reg, "lam": 0.1} | change
+        H, y, reg = args.pop("H"), args.pop("y"), args.pop("reg")
+        with pytest.raises(error, match=words):
+            adareg.solve(H, y, reg, **args)
+
+    def test_complex_images_take_no_bounds(self):
+        with pytest.raises(TypeError, match="bounds apply to real images"):
+            adareg.solve(Identity((8, 8)), np.zeros((8, 8), dtype=complex), self.reg, lam=0.1, bounds=(0, 1))
