@@ -114,6 +114,27 @@ def check_dtype(x: Array, what: str) -> None:
         )
 
 
+def check_array(x: Any, shape: tuple[int, ...], what: str) -> None:
+    """Check that ``x`` is an array of a supported dtype with shape ``shape`` or ``batch + shape``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a NumPy/CuPy array or has an unsupported dtype.
+    ValueError
+        If its trailing axes are not ``shape`` (nothing is broadcast).
+    """
+    if not is_array(x):
+        raise TypeError(f"{what} must be a NumPy or CuPy array, got {type(x).__name__}")
+    check_dtype(x, what)
+    n = len(shape)
+    if x.ndim < n or tuple(x.shape[x.ndim - n :]) != tuple(shape):
+        raise ValueError(
+            f"{what} has shape {tuple(x.shape)}; expected {tuple(shape)} or (batch..., *{tuple(shape)}); "
+            "nothing is broadcast"
+        )
+
+
 def result_dtype(input_dtype: Any, coefficient_dtype: Any) -> np.dtype:
     """Dtype of an operator's output: the input's precision, complex if either is.
 

@@ -70,15 +70,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer, *, lam: float, x0: Arra
         raise TypeError(f"solve: H must be a LinearOperator, got {type(H).__name__}")
     if not isinstance(reg, Regularizer):
         raise TypeError(f"solve: reg must be a Regularizer, got {type(reg).__name__}")
-    if not backend.is_array(y):
-        raise TypeError(f"solve: y must be a NumPy or CuPy array, got {type(y).__name__}")
-    backend.check_dtype(y, "solve: y")
-    n = len(H.shape_out)
-    if y.ndim < n or tuple(y.shape[y.ndim - n :]) != H.shape_out:
-        raise ValueError(
-            f"solve: y has shape {tuple(y.shape)} but {H!r} gives shape {H.shape_out} "
-            f"(or (batch..., *{H.shape_out}))"
-        )
+    backend.check_array(y, H.shape_out, f"solve: y (measurements of {H!r})")
     if reg.shape != H.shape_in:
         raise ValueError(f"solve: reg acts on images of shape {reg.shape} but {H!r} takes shape {H.shape_in}")
     xp = backend.namespace(y)
@@ -102,7 +94,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer, *, lam: float, x0: Arra
     if x0 is None:
         x0 = xp.zeros_like(start)
     else:
-        H._check(x0, H.shape_in, "x0")
+        backend.check_array(x0, H.shape_in, "solve: x0")
         if tuple(x0.shape) != tuple(start.shape):
             raise ValueError(f"solve: x0 has shape {tuple(x0.shape)}, expected {tuple(start.shape)}")
     if bounds is not None and x0.dtype.kind == "c":

@@ -105,11 +105,11 @@ class TestBadInput:
     @pytest.mark.parametrize(
         "change, error, words",
         [
-            ({"y": np.zeros((8, 9))}, ValueError, r"y has shape \(8, 9\) but Blur.*gives shape \(8, 8\)"),
+            ({"y": np.zeros((8, 9))}, ValueError, r"y \(measurements of Blur.*\) has shape \(8, 9\); expected \(8, 8\)"),
             ({"y": np.full((8, 8), np.nan)}, ValueError, "y contains NaN or Inf"),
             ({"y": np.full((8, 8), np.inf)}, ValueError, "y contains NaN or Inf"),
-            ({"y": np.zeros((8, 8), dtype=np.int32)}, TypeError, "y has dtype int32"),
-            ({"y": [[0.0] * 8] * 8}, TypeError, "y must be a NumPy or CuPy array"),
+            ({"y": np.zeros((8, 8), dtype=np.int32)}, TypeError, r"y \(measurements of Blur.*\) has dtype int32"),
+            ({"y": [[0.0] * 8] * 8}, TypeError, r"y \(measurements of Blur.*\) must be a NumPy or CuPy array"),
             ({"lam": 0.0}, ValueError, "lam must be positive"),
             ({"lam": -1.0}, ValueError, "lam must be positive"),
             ({"lam": float("nan")}, ValueError, "lam must be positive and finite"),

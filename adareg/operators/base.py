@@ -108,19 +108,8 @@ class LinearOperator:
     # ------------------------------------------------------------ application
     def __call__(self, x: Array) -> Array:
         """Apply the operator to ``x`` of shape ``shape_in`` or ``batch + shape_in``."""
-        self._check(x, self.shape_in, "input")
+        backend.check_array(x, self.shape_in, f"{self!r}: input")
         return self._apply(x)
-
-    def _check(self, x: Array, expected: Shape, role: str) -> None:
-        if not backend.is_array(x):
-            raise TypeError(f"{self!r}: {role} must be a NumPy or CuPy array, got {type(x).__name__}")
-        backend.check_dtype(x, f"{self!r}: {role}")
-        n = len(expected)
-        if x.ndim < n or tuple(x.shape[x.ndim - n :]) != expected:
-            raise ValueError(
-                f"{self!r}: {role} has shape {tuple(x.shape)}; expected {expected} "
-                f"or (batch..., *{expected}); nothing is broadcast"
-            )
 
     # ---------------------------------------------------------------- algebra
     @property

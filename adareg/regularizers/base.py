@@ -70,15 +70,7 @@ class Regularizer(ABC):
 
     def check_image(self, x: Array, what: str) -> None:
         """Raise a clear error unless ``x`` has shape ``batch + self.shape`` and a supported dtype."""
-        if not backend.is_array(x):
-            raise TypeError(f"{type(self).__name__}: {what} must be a NumPy or CuPy array, got {type(x).__name__}")
-        backend.check_dtype(x, f"{type(self).__name__}: {what}")
-        n = len(self.shape)
-        if x.ndim < n or tuple(x.shape[x.ndim - n :]) != self.shape:
-            raise ValueError(
-                f"{type(self).__name__}: {what} has shape {tuple(x.shape)}; expected {self.shape} "
-                f"or (batch..., *{self.shape})"
-            )
+        backend.check_array(x, self.shape, f"{type(self).__name__}: {what}")
 
 
 def check_bounds(bounds: Any) -> Bounds | None:
