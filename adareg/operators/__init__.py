@@ -7,10 +7,10 @@ operator implements.
 """
 
 from .base import Adjoint, Composition, LinearOperator, Scaled, Sum
-from .basic import Diagonal, FiniteDifference, Identity, Subsample
+from .basic import Diagonal, FiniteDifference, Identity, RealToComplex, Subsample
 from .conv import Blur, Conv2d
 
 __all__ = [
     "LinearOperator", "Adjoint", "Composition", "Sum", "Scaled",
-    "Identity", "Diagonal", "Subsample", "FiniteDifference", "Conv2d", "Blur",
+    "Identity", "RealToComplex", "Diagonal", "Subsample", "FiniteDifference", "Conv2d", "Blur",
 ]

@@ -76,19 +76,27 @@ class LinearOperator:
         Scalar type of the operator's coefficients (float64 for real operators,
         complex128 for complex ones).  Computations run at the input's precision:
         a float32 input gives a float32 output (complex64 for a complex operator).
+    real_in
+        The operator acts on *real* arrays only (e.g. an MRI forward model on real
+        images): complex inputs are rejected, and the adjoint is taken for the real
+        inner product ``Re <u, v>``, so it returns the real part.
+    real_out
+        The outputs are real (the adjoint of a ``real_in`` operator).
     """
 
     # NumPy defers to the operator's own arithmetic: ``array * A`` raises instead of
     # building an object array of scaled operators elementwise.
     __array_ufunc__ = None
 
-    def __init__(self, shape_in: Any, shape_out: Any, dtype: Any = np.float64):
+    def __init__(self, shape_in: Any, shape_out: Any, dtype: Any = np.float64, *,
+                 real_in: bool = False, real_out: bool = False):
         self.shape_in: Shape = as_shape(shape_in, "shape_in")
         self.shape_out: Shape = as_shape(shape_out, "shape_out")
         dtype = np.dtype(dtype)
         if dtype not in backend.SUPPORTED_DTYPES:
             raise TypeError(f"operator dtype must be a float or complex dtype, got {dtype}")
         self.dtype = np.dtype(np.complex128 if dtype.kind == "c" else np.float64)
+        self.real_in, self.real_out = bool(real_in), bool(real_out)
         self._adjoint_operator: LinearOperator | None = None
         self._norm: tuple[float, float] | None = None  # (value, tolerance)
 
@@ -109,6 +117,8 @@ class LinearOperator:
     def __call__(self, x: Array) -> Array:
         """Apply the operator to ``x`` of shape ``shape_in`` or ``batch + shape_in``."""
         backend.check_array(x, self.shape_in, f"{self!r}: input")
+        if self.real_in and x.dtype.kind == "c":
+            raise TypeError(f"{self!r}: input must be real (the operator acts on real arrays), got {x.dtype}")
         return self._apply(x)
 
     # ---------------------------------------------------------------- algebra
@@ -191,7 +201,8 @@ class LinearOperator:
         """Scale-aware adjoint mismatch ``|<A x, y> - <x, A^H y>| / (||A|| ||x|| ||y||)``.
 
         Zero (to rounding) for an exact adjoint pair.  Random ``x`` and ``y`` (NumPy,
-        float64, complex for a complex operator) are drawn when not given.
+        float64, complex for a complex operator) are drawn when not given.  For
+        ``real_in``/``real_out`` operators the real parts of the inner products are compared.
         """
         rng = np.random.default_rng(seed)
 
@@ -201,11 +212,13 @@ class LinearOperator:
                 a = a + 1j * rng.standard_normal(shape)
             return a
 
-        x = draw(self.shape_in) if x is None else x
+        x = (draw(self.shape_in).real if self.real_in else draw(self.shape_in)) if x is None else x
         y = draw(self.shape_out) if y is None else y
         xp = backend.namespace(x, y)
         lhs = xp.sum(xp.conj(self(x)) * y)
         rhs = xp.sum(xp.conj(x) * self.H(y))
+        if self.real_in or self.real_out:  # adjoint for the real inner product Re <u, v>
+            lhs, rhs = xp.real(lhs), xp.real(rhs)
         scale = self.norm() * float(xp.linalg.vector_norm(x)) * float(xp.linalg.vector_norm(y))
         return float(abs(complex(lhs - rhs))) / scale if scale > 0 else float(abs(complex(lhs - rhs)))
 
@@ -253,7 +266,7 @@ class Adjoint(LinearOperator):
     """The adjoint ``A^H`` of an operator; use ``A.H`` rather than this class."""
 
     def __init__(self, op: LinearOperator):
-        super().__init__(op.shape_out, op.shape_in, op.dtype)
+        super().__init__(op.shape_out, op.shape_in, op.dtype, real_in=op.real_out, real_out=op.real_in)
         self.op = op
         self._adjoint_operator = op
 
@@ -280,7 +293,11 @@ class Composition(LinearOperator):
                 f"but {inner!r} gives shape {inner.shape_out}"
             )
         dtype = np.result_type(outer.dtype, inner.dtype)
-        super().__init__(inner.shape_in, outer.shape_out, dtype)
+        if outer.real_in and not inner.real_out and inner.dtype.kind == "c":
+            raise ValueError(f"cannot compose {outer!r} @ {inner!r}: {outer!r} takes real arrays only")
+        # a real operator gives real outputs exactly for real inputs
+        real_in = inner.real_in or (outer.real_in and not inner.real_out)
+        super().__init__(inner.shape_in, outer.shape_out, dtype, real_in=real_in, real_out=outer.real_out)
         self.outer, self.inner = outer, inner
 
     def _apply(self, x: Array) -> Array:
@@ -302,7 +319,10 @@ class Sum(LinearOperator):
                 f"cannot add {first!r} and {second!r}: shapes {first.shape_in} -> {first.shape_out} "
                 f"and {second.shape_in} -> {second.shape_out} differ"
             )
-        super().__init__(first.shape_in, first.shape_out, np.result_type(first.dtype, second.dtype))
+        if (first.real_in, first.real_out) != (second.real_in, second.real_out):
+            raise ValueError(f"cannot add {first!r} and {second!r}: one acts on or gives real arrays only")
+        super().__init__(first.shape_in, first.shape_out, np.result_type(first.dtype, second.dtype),
+                         real_in=first.real_in, real_out=first.real_out)
         self.first, self.second = first, second
 
     def _apply(self, x: Array) -> Array:
@@ -320,8 +340,10 @@ class Scaled(LinearOperator):
 
     def __init__(self, c: float | complex, op: LinearOperator):
         c = _as_scalar(c)
+        if isinstance(c, complex) and op.real_out:
+            raise ValueError(f"cannot scale {op!r}, whose outputs are real, by the complex number {c}")
         dtype = np.result_type(op.dtype, np.complex128 if isinstance(c, complex) else np.float64)
-        super().__init__(op.shape_in, op.shape_out, dtype)
+        super().__init__(op.shape_in, op.shape_out, dtype, real_in=op.real_in, real_out=op.real_out)
         self.c, self.op = c, op
 
     def _apply(self, x: Array) -> Array:

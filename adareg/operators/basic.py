@@ -30,6 +30,28 @@ class Identity(LinearOperator):
         return self
 
 
+class RealToComplex(LinearOperator):
+    """Real images seen as complex ones: ``x -> x + 0j``; the adjoint takes the real part.
+
+    Composing a complex forward model with it, ``H @ RealToComplex(shape)``, gives
+    the model on real images, whose adjoint ``Re(H^H y)`` is exact for the real
+    inner product ``Re <u, v>`` (MRI of real images, for instance).
+    """
+
+    def __init__(self, shape: Any):
+        shape = as_shape(shape, "shape")
+        super().__init__(shape, shape, np.complex128, real_in=True)
+
+    def _apply(self, x: Array) -> Array:
+        return x.astype(backend.result_dtype(x.dtype, np.complex128))
+
+    def _adjoint(self, y: Array) -> Array:
+        return backend.namespace(y).real(y)
+
+    def _exact_norm(self) -> float:
+        return 1.0
+
+
 class Diagonal(LinearOperator):
     """Pointwise multiplication ``x -> w * x`` (masks, inpainting, pixel weights).
 

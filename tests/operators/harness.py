@@ -15,7 +15,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from adareg import backend
-from adareg.operators import Blur, Conv2d, Diagonal, FiniteDifference, Identity, LinearOperator, Subsample
+from adareg.operators import (Blur, Conv2d, Diagonal, FiniteDifference, Identity, LinearOperator, RealToComplex,
+                              Subsample)
 from tests.conftest import TOLERANCE, random_array
 
 seeds = st.integers(0, 2**32 - 1)
@@ -97,6 +98,17 @@ def combinations(draw, complex_: bool) -> LinearOperator:
     return draw(st.sampled_from([D @ M, K + D, K - c * D, (K @ M).H, M.gram(), -(K.H @ D), c * M @ M.H]))
 
 
+@st.composite
+def real_to_complex(draw, complex_: bool) -> LinearOperator:
+    """Complex models restricted to real arrays, alone, composed and adjoint."""
+    h, w = draw(shapes_2d)
+    E = RealToComplex((h, w))
+    M = Diagonal(_values(draw(seeds), (h, w), True))
+    K = Conv2d(_values(draw(seeds), (3, 2, 2), True), (h, w), boundary="periodic")
+    D = FiniteDifference((h, w))
+    return draw(st.sampled_from([E, E.H, M @ E, (K @ E).H, K @ E @ D.H @ D, (M @ E).gram(), 2 * (K @ E) - K @ E]))
+
+
 #: name -> strategy(complex_) drawing an operator; add a line to test a new operator.
 CASES = {
     "identity": identities,
@@ -108,6 +120,7 @@ CASES = {
     "conv2d": convolutions,
     "blur": blurs,
     "combinations": combinations,
+    "real-to-complex": real_to_complex,
 }
 
 
@@ -127,35 +140,47 @@ def _norm(a) -> float:
     return float(np.linalg.norm(backend.to_numpy(a).astype(np.complex128)))
 
 
+def _expected_dtype(given, A: LinearOperator, real: bool) -> np.dtype:
+    dtype = backend.result_dtype(given, A.dtype)
+    return backend.real_dtype(dtype) if real else dtype
+
+
 def check_operator(A: LinearOperator, dtype, device: str, seed: int = 0) -> None:
-    """All property checks of one operator on inputs of ``dtype`` on ``device``."""
+    """All property checks of one operator on inputs of ``dtype`` on ``device``.
+
+    Operators on real arrays (``A.real_in``; for their adjoints ``A.real_out``)
+    get real inputs of ``dtype``'s precision, and the adjoint is checked for the
+    real inner product.
+    """
     dtype = np.dtype(dtype)
     tol = TOLERANCE[dtype]
     rng = np.random.default_rng(seed)
-    x = random_array(rng, A.shape_in, dtype, device)
-    y = random_array(rng, A.shape_out, dtype, device)
+    x_dtype = backend.real_dtype(dtype) if A.real_in else dtype
+    y_dtype = backend.real_dtype(dtype) if A.real_out else dtype  # A.H takes real arrays then
+    x = random_array(rng, A.shape_in, x_dtype, device)
+    y = random_array(rng, A.shape_out, y_dtype, device)
     x_before = backend.to_numpy(x).copy()
 
     Ax = A(x)
-    out_dtype = backend.result_dtype(dtype, A.dtype)
     assert Ax.shape == A.shape_out
-    assert np.dtype(Ax.dtype) == out_dtype, f"{A!r}: {dtype} in gave {Ax.dtype} out"
+    assert np.dtype(Ax.dtype) == _expected_dtype(x_dtype, A, A.real_out), f"{A!r}: {x_dtype} in gave {Ax.dtype} out"
     assert backend.device_of(Ax) == device
     np.testing.assert_array_equal(backend.to_numpy(x), x_before)  # input not mutated
     AHy = A.H(y)
     assert AHy.shape == A.shape_in
-    assert np.dtype(AHy.dtype) == backend.result_dtype(dtype, A.dtype)
+    assert np.dtype(AHy.dtype) == _expected_dtype(y_dtype, A, A.real_in)
     assert backend.device_of(AHy) == device
     assert A.H.H is A
 
     # adjoint identity, scale-aware (ODL): |<Ax, y> - <x, A^H y>| <= tol ||A|| ||x|| ||y||
     norm = A.norm()
-    mismatch = abs(_vdot(Ax, y) - _vdot(x, AHy))
+    difference = _vdot(Ax, y) - _vdot(x, AHy)
+    mismatch = abs(difference.real) if A.real_in or A.real_out else abs(difference)
     assert mismatch <= tol * max(norm, 1e-12) * _norm(x) * _norm(y), f"{A!r}: adjoint mismatch {mismatch}"
 
-    # linearity
-    x2 = random_array(rng, A.shape_in, dtype, device)
-    a, b = (0.7 - 0.2j, -1.3 + 0.5j) if dtype.kind == "c" else (0.7, -1.3)
+    # linearity (only over the reals for operators with real inputs or outputs)
+    x2 = random_array(rng, A.shape_in, x_dtype, device)
+    a, b = (0.7 - 0.2j, -1.3 + 0.5j) if x_dtype.kind == "c" and not A.real_out else (0.7, -1.3)
     lhs = backend.to_numpy(A(a * x + b * x2))
     rhs = backend.to_numpy(a * Ax + b * A(x2))
     np.testing.assert_allclose(lhs, rhs, rtol=0, atol=10 * tol * max(norm, 1e-12) * (_norm(x) + _norm(x2)))
@@ -168,6 +193,17 @@ def check_operator(A: LinearOperator, dtype, device: str, seed: int = 0) -> None
 
 def check_dense(A: LinearOperator) -> None:
     """``A.H``'s matrix is ``A``'s conjugate transpose, and ``norm()`` its largest singular value (float64)."""
+    if A.real_out and not A.real_in:
+        A = A.H  # the same pair, seen from its side with real inputs
+    if A.real_in:
+        # A: R^n -> C^m with matrix M; its adjoint for Re <u, v> is y -> Re(M^H y)
+        M = dense(A, np.float64)
+        y = np.random.default_rng(0).standard_normal((3, *A.shape_out)) * (1 if A.real_out else 1 + 1j)
+        expected = np.real(y.reshape(3, -1) @ M.conj()).reshape(3, *A.shape_in)
+        np.testing.assert_allclose(A.H(y), expected, rtol=0, atol=1e-12 * max(np.abs(M).max(), 1e-300) * 10)
+        sigma_max = np.linalg.svd(np.vstack([M.real, M.imag]), compute_uv=False)[0]
+        assert abs(A.norm() - sigma_max) <= 0.01 * sigma_max + 1e-12, f"{A!r}: norm {A.norm()} vs SVD {sigma_max}"
+        return
     M = dense(A, np.complex128 if A.dtype.kind == "c" else np.float64)
     MH = dense(A.H, np.complex128 if A.dtype.kind == "c" else np.float64)
     scale = max(np.abs(M).max(), 1e-300)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adareg.operators import Conv2d, Diagonal, FiniteDifference, Identity, Subsample
+from adareg.operators import Conv2d, Diagonal, FiniteDifference, Identity, RealToComplex, Subsample
 from tests.operators.harness import dense
 
 
@@ -80,3 +80,22 @@ def test_errors_name_the_operator_and_shapes():
         Subsample((4, 5), (slice(None, None, 2),)).H(np.ones((3, 5)))
     message = str(info.value)
     assert "Subsample" in message and "(3, 5)" in message and "(2, 5)" in message
+
+
+def test_operators_on_real_arrays():
+    rng = np.random.default_rng(1)
+    M = Diagonal(rng.standard_normal((4, 5)) + 1j * rng.standard_normal((4, 5)))
+    A = M @ RealToComplex((4, 5))
+    x = rng.standard_normal((4, 5))
+    y = rng.standard_normal((4, 5)) + 1j * rng.standard_normal((4, 5))
+    np.testing.assert_allclose(A(x), M.weights.host * x)
+    np.testing.assert_allclose(A.H(y), np.real(np.conj(M.weights.host) * y))  # Re of the complex adjoint
+    assert A.real_in and A.H.real_out and A.gram().real_in and A.gram().real_out
+    with pytest.raises(TypeError, match="input must be real"):
+        A(x + 0j)
+    with pytest.raises(ValueError, match="one acts on or gives real arrays only"):
+        A + M
+    with pytest.raises(ValueError, match="by the complex number"):
+        1j * A.H
+    with pytest.raises(ValueError, match="takes real arrays only"):
+        RealToComplex((4, 5)) @ M
