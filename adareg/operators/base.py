@@ -84,6 +84,10 @@ class LinearOperator:
         The outputs are real (the adjoint of a ``real_in`` operator).
     """
 
+    #: Floating precision of the outputs when the operator fixes it (e.g. float32 for
+    #: ASTRA's projectors); ``None``: the input's precision.
+    precision: np.dtype | None = None
+
     # NumPy defers to the operator's own arithmetic: ``array * A`` raises instead of
     # building an object array of scaled operators elementwise.
     __array_ufunc__ = None
@@ -244,8 +248,12 @@ def _largest_eigenvalue(gram: Any, x: Array, tol: float, max_iter: int, restart:
             w = gram(basis[-1])
             steps += 1
             alphas.append(float(xp.real(xp.sum(xp.conj(basis[-1]) * w))))
-            for v in basis:  # full reorthogonalisation (includes the three-term recurrence)
-                w = w - xp.sum(xp.conj(v) * w) * v
+            # full reorthogonalisation (includes the three-term recurrence), done twice:
+            # one pass loses orthogonality once w has cancelled to a small remainder, and
+            # the Ritz values of a non-orthogonal basis can exceed the true eigenvalues
+            for _ in range(2):
+                for v in basis:
+                    w = w - xp.sum(xp.conj(v) * w) * v
             beta = float(xp.linalg.vector_norm(w))
             ritz_values, ritz_vectors = np.linalg.eigh(np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1))
             theta = float(ritz_values[-1])
@@ -268,6 +276,7 @@ class Adjoint(LinearOperator):
     def __init__(self, op: LinearOperator):
         super().__init__(op.shape_out, op.shape_in, op.dtype, real_in=op.real_out, real_out=op.real_in)
         self.op = op
+        self.precision = op.precision
         self._adjoint_operator = op
 
     def _apply(self, x: Array) -> Array:
@@ -299,6 +308,7 @@ class Composition(LinearOperator):
         real_in = inner.real_in or (outer.real_in and not inner.real_out)
         super().__init__(inner.shape_in, outer.shape_out, dtype, real_in=real_in, real_out=outer.real_out)
         self.outer, self.inner = outer, inner
+        self.precision = outer.precision or inner.precision
 
     def _apply(self, x: Array) -> Array:
         return self.outer._apply(self.inner._apply(x))
@@ -324,6 +334,8 @@ class Sum(LinearOperator):
         super().__init__(first.shape_in, first.shape_out, np.result_type(first.dtype, second.dtype),
                          real_in=first.real_in, real_out=first.real_out)
         self.first, self.second = first, second
+        if first.precision is not None and second.precision is not None:
+            self.precision = np.promote_types(first.precision, second.precision)
 
     def _apply(self, x: Array) -> Array:
         return self.first._apply(x) + self.second._apply(x)
@@ -345,6 +357,7 @@ class Scaled(LinearOperator):
         dtype = np.result_type(op.dtype, np.complex128 if isinstance(c, complex) else np.float64)
         super().__init__(op.shape_in, op.shape_out, dtype, real_in=op.real_in, real_out=op.real_out)
         self.c, self.op = c, op
+        self.precision = op.precision
 
     def _apply(self, x: Array) -> Array:
         return self.c * self.op._apply(x)
