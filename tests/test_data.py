@@ -20,6 +20,12 @@ def test_shepp_logan_values():
     assert p[int(100 - 0.35 * 100), 100] == pytest.approx(0.3)  # ellipse centred at y = 0.35
 
 
+def test_shepp_logan_matches_scikit_image():
+    data = pytest.importorskip("skimage.data")
+    reference = data.shepp_logan_phantom()  # 400 x 400, rasterised independently
+    assert np.abs(adareg.data.shepp_logan(reference.shape) - reference).mean() < 0.01
+
+
 @pytest.mark.parametrize("name", adareg.data.IMAGES)
 def test_bundled_images(name):
     pytest.importorskip("skimage")

@@ -9,8 +9,9 @@ operator implements.
 from .base import Adjoint, Composition, LinearOperator, Scaled, Sum
 from .basic import Diagonal, FiniteDifference, Identity, RealToComplex, Subsample
 from .conv import Blur, Conv2d
+from .ct import RayTransform
 
 __all__ = [
     "LinearOperator", "Adjoint", "Composition", "Sum", "Scaled",
-    "Identity", "RealToComplex", "Diagonal", "Subsample", "FiniteDifference", "Conv2d", "Blur",
+    "Identity", "RealToComplex", "Diagonal", "Subsample", "FiniteDifference", "Conv2d", "Blur", "RayTransform",
 ]

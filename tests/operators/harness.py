@@ -12,11 +12,12 @@ SVD of the dense matrix.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 
 from adareg import backend
-from adareg.operators import (Blur, Conv2d, Diagonal, FiniteDifference, Identity, LinearOperator, RealToComplex,
-                              Subsample)
+from adareg.operators import (Blur, Conv2d, Diagonal, FiniteDifference, Identity, LinearOperator, RayTransform,
+                              RealToComplex, Subsample)
 from tests.conftest import TOLERANCE, random_array
 
 seeds = st.integers(0, 2**32 - 1)
@@ -109,6 +110,18 @@ def real_to_complex(draw, complex_: bool) -> LinearOperator:
     return draw(st.sampled_from([E, E.H, M @ E, (K @ E).H, K @ E @ D.H @ D, (M @ E).gram(), 2 * (K @ E) - K @ E]))
 
 
+@st.composite
+def ray_transforms(draw, complex_: bool) -> LinearOperator:
+    pytest.importorskip("astra", reason="the ASTRA toolbox is not installed (pip install adareg[ct])")
+    shape = draw(shapes_2d)
+    angles = draw(st.one_of(st.integers(1, 6), st.lists(st.floats(-7, 7), min_size=1, max_size=5).map(np.array)))
+    pixel_size = draw(st.sampled_from([1.0, 0.25]))
+    if draw(st.booleans()):
+        return RayTransform(shape, angles, pixel_size=pixel_size, detector_spacing=draw(st.sampled_from([None, 0.7])))
+    return RayTransform(shape, angles, geometry="fan", pixel_size=pixel_size, source_distance=20 * pixel_size,
+                        detector_distance=draw(st.sampled_from([0.0, 10.0])) * pixel_size)
+
+
 #: name -> strategy(complex_) drawing an operator; add a line to test a new operator.
 CASES = {
     "identity": identities,
@@ -121,6 +134,7 @@ CASES = {
     "blur": blurs,
     "combinations": combinations,
     "real-to-complex": real_to_complex,
+    "ray-transform": ray_transforms,
 }
 
 
@@ -142,6 +156,8 @@ def _norm(a) -> float:
 
 def _expected_dtype(given, A: LinearOperator, real: bool) -> np.dtype:
     dtype = backend.result_dtype(given, A.dtype)
+    if A.precision is not None:  # the operator fixes its precision (ASTRA: float32)
+        dtype = backend.result_dtype(A.precision, dtype)
     return backend.real_dtype(dtype) if real else dtype
 
 
@@ -153,7 +169,7 @@ def check_operator(A: LinearOperator, dtype, device: str, seed: int = 0) -> None
     real inner product.
     """
     dtype = np.dtype(dtype)
-    tol = TOLERANCE[dtype]
+    tol = TOLERANCE[_expected_dtype(dtype, A, False)]
     rng = np.random.default_rng(seed)
     x_dtype = backend.real_dtype(dtype) if A.real_in else dtype
     y_dtype = backend.real_dtype(dtype) if A.real_out else dtype  # A.H takes real arrays then
