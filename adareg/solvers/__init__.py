@@ -1,10 +1,11 @@
-"""Solvers: FISTA (forward-backward splitting), stopping rules, results and histories."""
+"""Solvers: FISTA (forward-backward splitting), conjugate gradients, stopping rules, results and histories."""
 
+from .cg import conjugate_gradient
 from .fista import fista
 from .result import History, Result
 from .stopping import AnyOf, MaxIterations, Progress, RelativeChange, StoppingRule, WallTime
 
 __all__ = [
-    "fista", "Result", "History",
+    "fista", "conjugate_gradient", "Result", "History",
     "StoppingRule", "MaxIterations", "RelativeChange", "WallTime", "AnyOf", "Progress",
 ]

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from adareg import backend
 from adareg.operators import (Blur, Conv2d, Diagonal, FiniteDifference, Identity, LinearOperator, RayTransform,
                               RealToComplex, Subsample)
+from adareg.operators.mri import CartesianMRI, NonCartesianMRI
 from tests.conftest import TOLERANCE, random_array
 
 seeds = st.integers(0, 2**32 - 1)
@@ -122,6 +123,31 @@ def ray_transforms(draw, complex_: bool) -> LinearOperator:
                         detector_distance=draw(st.sampled_from([0.0, 10.0])) * pixel_size)
 
 
+@st.composite
+def cartesian_mris(draw, complex_: bool) -> LinearOperator:
+    """Single- and multi-coil Cartesian MRI, full or column masks, real or complex image space."""
+    shape = draw(shapes)
+    rng = np.random.default_rng(draw(seeds))
+    mask = rng.random(draw(st.sampled_from([shape, shape[-1:]]))) < draw(st.sampled_from([0.3, 0.7, 1.0]))
+    mask.flat[draw(st.integers(0, mask.size - 1))] = True
+    maps = draw(st.sampled_from([None, _values(draw(seeds), (draw(st.integers(1, 3)), *shape), complex_)]))
+    return CartesianMRI(mask, maps, real=draw(st.booleans()), shape=shape)
+
+
+@st.composite
+def noncartesian_mris(draw, complex_: bool) -> LinearOperator:
+    """NUFFT MRI on random 2D trajectories (each new dimension costs a JIT compile in SigPy; 3D: test_mri)."""
+    pytest.importorskip("sigpy", reason="SigPy is not installed (pip install adareg[mri])")
+    shape = draw(shapes_2d)
+    rng = np.random.default_rng(draw(seeds))
+    samples = draw(st.sampled_from([(5,), (3, 4)]))
+    trajectory = rng.uniform(-0.5, 0.5, (*samples, len(shape))) * np.array(shape)
+    maps = draw(st.sampled_from([None, _values(draw(seeds), (draw(st.integers(1, 3)), *shape), complex_)]))
+    density = draw(st.sampled_from([None, rng.random(samples)]))
+    oversamp, width = draw(st.sampled_from([(1.25, 4), (2.0, 6)]))
+    return NonCartesianMRI(trajectory, shape, maps, density, real=draw(st.booleans()), oversamp=oversamp, width=width)
+
+
 #: name -> strategy(complex_) drawing an operator; add a line to test a new operator.
 CASES = {
     "identity": identities,
@@ -135,6 +161,8 @@ CASES = {
     "combinations": combinations,
     "real-to-complex": real_to_complex,
     "ray-transform": ray_transforms,
+    "mri-cartesian": cartesian_mris,
+    "mri-noncartesian": noncartesian_mris,
 }
 
 

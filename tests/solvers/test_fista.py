@@ -143,3 +143,16 @@ class TestStopping:
     def test_bad_rules(self, make):
         with pytest.raises(ValueError):
             make()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_conjugate_gradient_matches_a_dense_solve(dtype):
+    from adareg.solvers import conjugate_gradient
+
+    rng = np.random.default_rng(6)
+    B = rng.standard_normal((12, 12)) + (1j * rng.standard_normal((12, 12)) if dtype == np.complex128 else 0)
+    M = B.conj().T @ B + 0.5 * np.eye(12)  # Hermitian positive definite
+    b = (rng.standard_normal((2, 12)) + (1j if dtype == np.complex128 else 0)).astype(dtype)  # a batch of two
+    result = conjugate_gradient(lambda v: v @ M.T, b, tol=1e-12, max_iter=200)
+    assert result.converged
+    np.testing.assert_allclose(result.x, np.linalg.solve(M, b.T).T, rtol=1e-9)

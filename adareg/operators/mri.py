@@ -1,0 +1,321 @@
+r"""MRI forward models: Cartesian (SENSE) and non-Cartesian (NUFFT) multi-coil sampling.
+
+Both operators map an image ``x`` of shape ``image_shape`` to k-space samples,
+
+.. math::
+
+    y_c = P \, \mathcal{F} (S_c \odot x), \qquad c = 1, \dots, C,
+
+with coil sensitivities :math:`S_c` (omitted for a single coil), a Fourier
+transform :math:`\mathcal{F}` and a sampling :math:`P`.  The Fourier transform is
+*centred* and *orthonormal*: image index ``n`` and frequency ``k`` both run from
+``-N // 2`` (array index 0) to ``N - 1 - N // 2``, so the centre of the image and
+k-space's DC sample sit at array index ``N // 2``, and
+
+.. math::
+
+    (\mathcal{F} x)_k = N_{\mathrm{tot}}^{-1/2} \sum_n x_n \, e^{-2 \pi i \, k \cdot n / N}
+
+(the convention of SigPy and of ``fftshift(fftn(ifftshift(x), norm="ortho"))``).
+
+The image space is chosen explicitly with ``real=``: ``real=True`` takes real
+images (what the learned regularizers are trained on) and its adjoint is the real
+part of the complex adjoint, which is the exact adjoint for the real inner product
+``Re <u, v>``; ``real=False`` takes complex images.
+
+The Cartesian model is computed here with the array's own FFT (NumPy or CuPy);
+the non-Cartesian one calls SigPy's NUFFT (``pip install adareg[mri]``), imported
+when the operator is built.  Both follow the input's device.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..backend import Array
+from .base import LinearOperator, as_shape
+
+
+def sigpy_module(name: str = "sigpy") -> ModuleType:
+    """The module ``name`` of SigPy, or an ``ImportError`` that says how to install SigPy."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        raise ImportError(f"this needs SigPy, which could not be imported ({err}): pip install adareg[mri]") from None
+
+
+def _host(a: Any, what: str) -> np.ndarray:
+    """``a`` as a NumPy array, checked finite."""
+    a = backend.to_numpy(a) if backend.is_array(a) else np.asarray(a)
+    if a.dtype.kind not in "biufc":
+        raise TypeError(f"{what} must be numeric, got dtype {a.dtype}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{what} contains NaN or Inf")
+    return a
+
+
+def _check_maps(maps: Any, image_shape: tuple[int, ...], who: str) -> np.ndarray:
+    """Coil maps as a complex128 host array of shape ``(C, *image_shape)``."""
+    maps = _host(maps, f"{who}: maps")
+    if maps.ndim != len(image_shape) + 1 or maps.shape[1:] != image_shape:
+        raise ValueError(
+            f"{who}: maps must have shape (coils, *image_shape) = (C, {', '.join(map(str, image_shape))}), "
+            f"got {maps.shape}: coil maps that do not match the image"
+        )
+    return maps.astype(np.complex128)
+
+
+class _MRIOperator(LinearOperator):
+    """Shared parts: coil maps, the real or complex image space, dtypes.
+
+    Subclasses implement ``_sample(z)`` (the Fourier sampling of coil images
+    ``z`` of shape ``(..., *image_shape)``, complex, in the computation dtype)
+    and ``_sample_adjoint(y)`` (its adjoint, back to ``(..., *image_shape)``).
+    """
+
+    def __init__(self, image_shape: tuple[int, ...], samples_shape: tuple[int, ...], maps: np.ndarray | None,
+                 real: bool):
+        if not isinstance(real, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}: real must be True (real images) or False (complex images), "
+                            f"got {real!r}")
+        coils = () if maps is None else (maps.shape[0],)
+        super().__init__(image_shape, (*coils, *samples_shape), np.complex128, real_in=bool(real))
+        self.image_shape = image_shape
+        self.real = bool(real)
+        self.coils = coils[0] if coils else 1
+        self.maps = maps
+        self._maps = None if maps is None else backend.DeviceCache(maps)
+
+    def _sample(self, z: Array) -> Array:
+        raise NotImplementedError
+
+    def _sample_adjoint(self, y: Array) -> Array:
+        raise NotImplementedError
+
+    def _apply(self, x: Array) -> Array:
+        dtype = backend.result_dtype(x.dtype, np.complex128)
+        z = x.astype(dtype)
+        if self._maps is not None:  # coil images S_c x, on a new axis before the image axes
+            xp = backend.namespace(x)
+            z = xp.expand_dims(z, axis=-len(self.image_shape) - 1) * self._maps.like(x, dtype)
+        return self._sample(z)
+
+    def _adjoint(self, y: Array) -> Array:
+        dtype = backend.result_dtype(y.dtype, np.complex128)
+        z = self._sample_adjoint(y.astype(dtype))
+        xp = backend.namespace(y)
+        if self._maps is not None:  # coil combination sum_c conj(S_c) z_c
+            z = xp.sum(xp.conj(self._maps.like(y, dtype)) * z, axis=-len(self.image_shape) - 1)
+        return xp.real(z) if self.real else z
+
+
+class CartesianMRI(_MRIOperator):
+    r"""Cartesian MRI, single- or multi-coil (SENSE): :math:`y_c = M \odot \mathcal{F}(S_c \odot x)`.
+
+    :math:`\mathcal{F}` is the centred orthonormal FFT over all image axes (see
+    :mod:`adareg.operators.mri`), :math:`M` a binary sampling mask.  The output is
+    the *whole* k-space grid with zeros where nothing is sampled (the layout of
+    fastMRI's masked k-space), shape ``image_shape`` for one coil and
+    ``(C, *image_shape)`` for ``C`` coils.  The adjoint is
+    :math:`x = \sum_c \bar S_c \odot \mathcal{F}^{-1}(M \odot y_c)`, and its real part
+    on the real image space.  Fully sampled with one coil, the operator is unitary.
+
+    Parameters
+    ----------
+    mask
+        Boolean (or 0/1) sampling mask, broadcast against the image shape without
+        enlarging it: ``(H, W)``, or ``(W,)`` for the same columns sampled in every
+        row (as :func:`adareg.mri.cartesian_mask` draws them; the readout runs along
+        the first axis).  k-space's DC sample is at index ``N // 2`` on each axis.
+    maps
+        Coil sensitivities of shape ``(C, *image_shape)`` (e.g. from
+        :func:`adareg.mri.birdcage_maps` or :func:`adareg.mri.espirit_maps`), or
+        ``None`` for a single coil without sensitivity weighting.
+    real
+        ``True``: the image space is real (real images in, adjoint ``Re(A^H y)``);
+        ``False``: complex images.  Required, so that the choice is visible.
+    shape
+        Image shape; needed only when neither ``mask`` nor ``maps`` gives it
+        (a ``(W,)`` mask for one coil).
+    """
+
+    def __init__(self, mask: Any, maps: Any = None, *, real: bool, shape: Any = None):
+        mask = _host(mask, "CartesianMRI: mask")
+        if mask.dtype != bool:
+            if not np.all((mask == 0) | (mask == 1)):
+                raise ValueError("CartesianMRI: mask must be boolean or contain only 0 and 1")
+            mask = mask.astype(bool)
+        # the image shape: given, or the mask's unless that is a column mask for maps of more axes
+        if shape is not None:
+            image_shape = as_shape(shape, "CartesianMRI: shape")
+        elif maps is not None and mask.ndim < np.ndim(maps) - 1:
+            image_shape = tuple(np.shape(maps))[1:]
+        else:
+            image_shape = tuple(mask.shape)
+        if not image_shape:
+            raise ValueError("CartesianMRI: the image must have at least one axis")
+        maps = None if maps is None else _check_maps(maps, image_shape, "CartesianMRI")
+        try:
+            broadcast = np.broadcast_shapes(mask.shape, image_shape)
+        except ValueError:
+            broadcast = None
+        if broadcast != image_shape:
+            raise ValueError(
+                f"CartesianMRI: mask of shape {mask.shape} does not match the image shape {image_shape}; "
+                f"expected {image_shape} or a shape that broadcasts to it, e.g. ({image_shape[-1]},) for columns"
+            )
+        if not mask.any():
+            raise ValueError("CartesianMRI: mask samples nothing")
+        super().__init__(image_shape, image_shape, maps, real)
+        self.mask = mask
+        self._mask = backend.DeviceCache(mask)
+        self._axes = tuple(range(-len(image_shape), 0))
+
+    def _sample(self, z: Array) -> Array:
+        xp = backend.namespace(z)
+        k = xp.fft.fftshift(xp.fft.fftn(xp.fft.ifftshift(z, axes=self._axes), axes=self._axes, norm="ortho"),
+                            axes=self._axes)
+        return k * self._mask.like(z, backend.real_dtype(z.dtype))
+
+    def _sample_adjoint(self, y: Array) -> Array:
+        xp = backend.namespace(y)
+        y = y * self._mask.like(y, backend.real_dtype(y.dtype))
+        return xp.fft.fftshift(xp.fft.ifftn(xp.fft.ifftshift(y, axes=self._axes), axes=self._axes, norm="ortho"),
+                               axes=self._axes)
+
+    def _exact_norm(self) -> float | None:
+        mask = np.broadcast_to(self.mask, self.image_shape)
+        if self.maps is None:
+            if not self.real:
+                return 1.0  # F is unitary and the mask a nonzero projection
+            # Real images: A^T A = Re(F^H M F) = F^H diag((M(k) + M(-k)) / 2) F, since
+            # conj(F x) at k is (F x) at -k for real x; frequencies wrap modulo N.
+            reflected = mask[np.ix_(*[(-np.arange(n) + 2 * (n // 2)) % n for n in self.image_shape])]
+            return float(np.sqrt(np.max((mask.astype(float) + reflected) / 2)))
+        if mask.all():  # A^H A = diag(sum_c |S_c|^2), real and diagonal
+            return float(np.sqrt(np.max(np.sum(np.abs(self.maps) ** 2, axis=0))))
+        return None
+
+    def __repr__(self) -> str:
+        space = "real" if self.real else "complex"
+        return f"CartesianMRI({self.shape_in} -> {self.shape_out}, {self.coils} coil(s), {space} images)"
+
+
+class NonCartesianMRI(_MRIOperator):
+    r"""Non-Cartesian MRI by NUFFT: :math:`y_c = \sqrt{w} \odot \mathcal{F}_\kappa (S_c \odot x)`.
+
+    :math:`\mathcal{F}_\kappa` samples the centred orthonormal Fourier transform of
+    :mod:`adareg.operators.mri` at the trajectory's points,
+
+    .. math::
+
+        (\mathcal{F}_\kappa x)_j \approx N_{\mathrm{tot}}^{-1/2} \sum_n x_n \, e^{-2 \pi i \, \kappa_j \cdot n / N},
+
+    computed by SigPy's Kaiser-Bessel NUFFT (Beatty et al., 2005); the adjoint is
+    SigPy's gridding adjoint, exact to rounding.  The approximation error of the
+    NUFFT itself is about 1e-2 (relative) at SigPy's defaults ``oversamp=1.25,
+    width=4`` and 1e-5 at ``oversamp=2, width=6``.
+
+    Density compensation enters as :math:`\sqrt{w}` in the forward model, so that
+    the operator stays exactly adjoint and ``||A x - sqrt(w) y||^2`` is the
+    density-weighted data term :math:`\sum_j w_j |(\mathcal{F}_\kappa S x)_j - y_j|^2`:
+    pass measurements multiplied by ``sqrt(density)``.  (Alternatively build the
+    operator without ``density`` and give ``weights=density`` to
+    :func:`adareg.solve`.)  Then :math:`A^H (\sqrt{w} y)` is the gridding
+    reconstruction.
+
+    Parameters
+    ----------
+    trajectory
+        k-space coordinates of shape ``(..., ndim)`` with ``ndim = len(image_shape)``;
+        ``trajectory[..., a]`` is the frequency along image axis ``a`` in cycles per
+        field of view, within ``[-N_a / 2, N_a / 2]`` (SigPy's convention; the two
+        ends are the same frequency on the grid).  See
+        :func:`adareg.mri.radial_trajectory` and :func:`adareg.mri.spiral_trajectory`.
+    image_shape
+        Shape of the image (1 to 3 axes).
+    maps
+        Coil sensitivities of shape ``(C, *image_shape)``, or ``None`` for one coil.
+    density
+        Non-negative density compensation weights of shape ``trajectory.shape[:-1]``,
+        or ``None``.
+    real
+        ``True``: real image space (adjoint ``Re(A^H y)``); ``False``: complex.
+    oversamp, width
+        Grid oversampling factor and kernel width of SigPy's NUFFT.
+
+    Notes
+    -----
+    The output has shape ``trajectory.shape[:-1]`` for one coil and
+    ``(C, *trajectory.shape[:-1])`` for ``C`` coils.
+    """
+
+    def __init__(self, trajectory: Any, image_shape: Any, maps: Any = None, density: Any = None, *,
+                 real: bool, oversamp: float = 1.25, width: float = 4):
+        self._sigpy = sigpy_module()
+        image_shape = as_shape(image_shape, "NonCartesianMRI: image_shape")
+        if not 1 <= len(image_shape) <= 3:
+            raise ValueError(f"NonCartesianMRI: image_shape must have 1 to 3 axes, got {image_shape}")
+        trajectory = _host(trajectory, "NonCartesianMRI: trajectory")
+        ndim = len(image_shape)
+        if trajectory.dtype.kind == "c" or trajectory.ndim < 2 or trajectory.shape[-1] != ndim:
+            raise ValueError(
+                f"NonCartesianMRI: trajectory must be a real array of shape (..., {ndim}) for an image of shape "
+                f"{image_shape}, got shape {trajectory.shape} and dtype {trajectory.dtype}"
+            )
+        trajectory = trajectory.astype(np.float64)
+        half = np.asarray(image_shape, dtype=float) / 2
+        outside = np.abs(trajectory) > half
+        if outside.any():
+            axis = int(np.nonzero(outside.reshape(-1, ndim).any(axis=0))[0][0])
+            raise ValueError(
+                f"NonCartesianMRI: trajectory out of range on axis {axis}: coordinates must lie in "
+                f"[-N/2, N/2] = [{-half[axis]:g}, {half[axis]:g}] (cycles per field of view, image shape "
+                f"{image_shape}), got values up to {np.abs(trajectory[..., axis]).max():g}"
+            )
+        samples_shape = trajectory.shape[:-1]
+        maps = None if maps is None else _check_maps(maps, image_shape, "NonCartesianMRI")
+        if density is not None:
+            density = _host(density, "NonCartesianMRI: density")
+            if density.dtype.kind == "c" or density.shape != samples_shape or np.any(density < 0):
+                raise ValueError(
+                    f"NonCartesianMRI: density must be real, non-negative and of shape trajectory.shape[:-1] = "
+                    f"{samples_shape}, got shape {density.shape} and dtype {density.dtype}"
+                )
+        if not (oversamp >= 1 and width > 0):
+            raise ValueError(f"NonCartesianMRI: need oversamp >= 1 and width > 0, got {oversamp} and {width}")
+        super().__init__(image_shape, samples_shape, maps, real)
+        self.trajectory = trajectory
+        self.density = density
+        self.oversamp, self.width = float(oversamp), float(width)
+        self._trajectory = backend.DeviceCache(trajectory)
+        self._sqrt_density = None if density is None else backend.DeviceCache(np.sqrt(density.astype(np.float64)))
+
+    def _sample(self, z: Array) -> Array:
+        sp = self._sigpy
+        coord = self._trajectory.like(z, backend.real_dtype(z.dtype))
+        with sp.get_device(z):
+            y = sp.nufft(z, coord, oversamp=self.oversamp, width=self.width)
+        if self._sqrt_density is not None:
+            y = y * self._sqrt_density.like(z, backend.real_dtype(z.dtype))
+        return y
+
+    def _sample_adjoint(self, y: Array) -> Array:
+        sp = self._sigpy
+        if self._sqrt_density is not None:
+            y = y * self._sqrt_density.like(y, backend.real_dtype(y.dtype))
+        coord = self._trajectory.like(y, backend.real_dtype(y.dtype))
+        leading = y.shape[: y.ndim - (self.trajectory.ndim - 1)]
+        with sp.get_device(y):
+            return sp.nufft_adjoint(y, coord, oshape=(*leading, *self.image_shape), oversamp=self.oversamp,
+                                    width=self.width)
+
+    def __repr__(self) -> str:
+        space = "real" if self.real else "complex"
+        return (f"NonCartesianMRI({self.shape_in} -> {self.shape_out}, {self.coils} coil(s), {space} images"
+                f"{', density-weighted' if self.density is not None else ''})")

@@ -1,0 +1,305 @@
+"""MRI operators and helpers against dense DFT matrices, direct non-uniform DFT sums and closed forms.
+
+The adjoint, linearity, batching and norm of every MRI operator are checked by the
+operator harness (``tests/operators/harness.py``); here the *values* are checked
+against computations that share no code with adareg: Fourier matrices written out
+entry by entry, least squares by ``numpy.linalg``, the fastMRI mask formulas.
+Tests that need SigPy skip, with the reason, where it is not installed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adareg import mri
+from adareg.operators import CartesianMRI, NonCartesianMRI
+from adareg.operators.mri import sigpy_module
+from tests.operators.harness import dense
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def sigpy():
+    return pytest.importorskip("sigpy", reason="SigPy is not installed (pip install adareg[mri])")
+
+
+def centred_dft(n: int) -> np.ndarray:
+    """The centred orthonormal DFT matrix: indices and frequencies -n//2 .. n-1-n//2."""
+    k = np.arange(n) - n // 2
+    return np.exp(-2j * np.pi * np.outer(k, k) / n) / np.sqrt(n)
+
+
+def nudft(x: np.ndarray, trajectory: np.ndarray) -> np.ndarray:
+    """Direct sum N^(-1/2) sum_n x_n exp(-2 pi i kappa . n / N), n centred, for each trajectory point."""
+    shape = x.shape
+    grids = np.meshgrid(*[np.arange(n) - n // 2 for n in shape], indexing="ij")
+    phase = sum(np.multiply.outer(trajectory[..., a] / n, g) for a, (n, g) in enumerate(zip(shape, grids)))
+    return np.sum(np.exp(-2j * np.pi * phase) * x, axis=tuple(range(-len(shape), 0))) / np.sqrt(x.size)
+
+
+def complex_normal(rng, shape):
+    return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+
+
+# ------------------------------------------------------------------ Cartesian
+@pytest.mark.parametrize("shape", [(6, 5), (4, 7), (8,), (3, 4, 2)])
+def test_fully_sampled_single_coil_is_the_unitary_centred_dft(shape):
+    H = CartesianMRI(np.ones(shape, dtype=bool), real=False)
+    F = centred_dft(shape[0])
+    for n in shape[1:]:
+        F = np.kron(F, centred_dft(n))
+    x = complex_normal(np.random.default_rng(0), shape)
+    np.testing.assert_allclose(H(x).ravel(), F @ x.ravel(), atol=1e-12)
+    np.testing.assert_allclose(H.H(H(x)), x, atol=1e-12)  # adjoint = inverse
+    np.testing.assert_allclose(H(H.H(x)), x, atol=1e-12)
+    assert H.norm() == 1.0
+    np.testing.assert_allclose(np.linalg.svd(dense(H, np.complex128), compute_uv=False), 1.0, atol=1e-12)
+
+
+def test_multicoil_cartesian_matches_masked_dft_of_coil_images():
+    rng = np.random.default_rng(1)
+    maps = complex_normal(rng, (3, 6, 5))
+    mask = np.array([1, 0, 1, 1, 0], dtype=bool)  # columns
+    x = rng.standard_normal((6, 5))
+    F = np.kron(centred_dft(6), centred_dft(5))
+    expected = np.stack([(F @ (s * x).ravel()).reshape(6, 5) * mask for s in maps])
+    H = CartesianMRI(mask, maps, real=True)
+    np.testing.assert_allclose(H(x), expected, atol=1e-12)
+    y = complex_normal(rng, (3, 6, 5))
+    back = sum(np.conj(s) * (F.conj().T @ (yc * mask).ravel()).reshape(6, 5) for s, yc in zip(maps, y))
+    np.testing.assert_allclose(H.H(y), back.real, atol=1e-12)
+    np.testing.assert_allclose(CartesianMRI(mask, maps, real=False).H(y), back, atol=1e-12)
+
+
+def test_cartesian_norm_on_real_images_counts_conjugate_pairs():
+    # one column sampled away from the centre: real images give half of its energy
+    mask = np.zeros(6, dtype=bool)
+    mask[1] = True
+    H = CartesianMRI(mask, real=True, shape=(4, 6))
+    M = dense(H)
+    assert H.norm() == pytest.approx(np.sqrt(0.5), rel=1e-12)
+    assert H.norm() == pytest.approx(np.linalg.svd(np.vstack([M.real, M.imag]), compute_uv=False)[0], rel=1e-10)
+    mask[5] = True  # its mirror column -1 = 5 - 6: the pair is complete
+    assert CartesianMRI(mask, real=True, shape=(4, 6)).norm() == pytest.approx(1.0)
+
+
+def test_cartesian_float32_gives_complex64_and_batches():
+    rng = np.random.default_rng(2)
+    maps = complex_normal(rng, (2, 4, 4))
+    H = CartesianMRI(rng.random((4, 4)) < 0.5, maps, real=True)
+    x = rng.standard_normal((3, 4, 4)).astype(np.float32)
+    y = H(x)
+    assert y.dtype == np.complex64 and y.shape == (3, 2, 4, 4)
+    assert H.H(y).dtype == np.float32
+    np.testing.assert_allclose(y[1], H(x[1].astype(np.float64)), atol=1e-5)
+
+
+def test_cartesian_errors_name_the_problem():
+    with pytest.raises(ValueError, match="mask of shape \\(5,\\) does not match the image shape \\(4, 6\\)"):
+        CartesianMRI(np.ones(5, dtype=bool), np.ones((2, 4, 6)), real=True)
+    with pytest.raises(ValueError, match="coil maps that do not match the image"):
+        CartesianMRI(np.ones((4, 6), dtype=bool), np.ones((2, 4, 5)), real=True)
+    with pytest.raises(ValueError, match="samples nothing"):
+        CartesianMRI(np.zeros((4, 6), dtype=bool), real=True)
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        CartesianMRI(np.full((4, 6), 0.5), real=True)
+    with pytest.raises(TypeError, match="real must be True"):
+        CartesianMRI(np.ones((4, 6)), real="yes")
+    with pytest.raises(TypeError, match="real"):
+        CartesianMRI(np.ones((4, 6)))  # the image space must be chosen
+    H = CartesianMRI(np.ones((4, 6)), real=True)
+    with pytest.raises(TypeError, match="must be real"):
+        H(np.ones((4, 6), dtype=complex))
+    with pytest.raises(ValueError, match="expected \\(4, 6\\)"):
+        H(np.ones((6, 4)))
+
+
+# ------------------------------------------------------------- non-Cartesian
+@pytest.mark.parametrize("oversamp, width, tol", [(1.25, 4, 2e-2), (2.0, 6, 1e-4)])
+def test_nufft_matches_direct_nonuniform_dft(sigpy, oversamp, width, tol):
+    rng = np.random.default_rng(3)
+    shape = (8, 6)
+    trajectory = rng.uniform(-0.5, 0.5, (5, 7, 2)) * np.array(shape)
+    x = complex_normal(rng, shape)
+    H = NonCartesianMRI(trajectory, shape, real=False, oversamp=oversamp, width=width)
+    expected = nudft(x, trajectory)
+    assert H(x).shape == (5, 7)
+    assert np.linalg.norm(H(x) - expected) <= tol * np.linalg.norm(expected)
+
+
+def test_multicoil_nufft_with_density_on_real_images(sigpy):
+    rng = np.random.default_rng(4)
+    shape = (6, 6)
+    trajectory = rng.uniform(-3, 3, (20, 2))
+    maps = complex_normal(rng, (3, *shape))
+    density = rng.random(20)
+    x = rng.standard_normal(shape)
+    H = NonCartesianMRI(trajectory, shape, maps, density, real=True, oversamp=2.0, width=6)
+    expected = np.stack([np.sqrt(density) * nudft(s * x, trajectory) for s in maps])
+    np.testing.assert_allclose(H(x), expected, atol=1e-4 * np.abs(expected).max())
+    # the adjoint is the real part of the conjugate transpose of the direct sum
+    grids = np.meshgrid(*[np.arange(n) - n // 2 for n in shape], indexing="ij")
+    E = np.exp(-2j * np.pi * sum(np.multiply.outer(trajectory[:, a] / n, g)
+                                 for a, (n, g) in enumerate(zip(shape, grids)))) / 6.0
+    y = complex_normal(rng, (3, 20))
+    back = sum(np.conj(s) * np.einsum("j...,j->...", E.conj(), np.sqrt(density) * yc) for s, yc in zip(maps, y))
+    np.testing.assert_allclose(H.H(y), back.real, atol=1e-4 * np.abs(back).max())
+
+
+def test_nufft_3d_and_grid_points_agree_with_the_dft(sigpy):
+    rng = np.random.default_rng(5)
+    shape = (4, 3, 5)
+    trajectory = rng.uniform(-0.5, 0.5, (9, 3)) * np.array(shape)
+    H = NonCartesianMRI(trajectory, shape, real=False, oversamp=2.0, width=6)
+    x = complex_normal(rng, shape)
+    expected = nudft(x, trajectory)
+    assert np.linalg.norm(H(x) - expected) <= 1e-4 * np.linalg.norm(expected)
+    assert H.adjoint_error() < 1e-12
+    # on the integer grid (both ends -N/2 and N/2 allowed) the NUFFT is the centred DFT
+    grid = np.stack(np.meshgrid(np.arange(-2, 2), np.arange(-1, 2), np.arange(-2, 3), indexing="ij"), axis=-1)
+    grid[0, ..., 0] = 2.0  # +N/2 is the same frequency as -N/2
+    G = NonCartesianMRI(grid, shape, real=False, oversamp=2.0, width=6)
+    cartesian = CartesianMRI(np.ones(shape, dtype=bool), real=False)(x)
+    np.testing.assert_allclose(G(x), cartesian, atol=1e-4 * np.abs(cartesian).max())
+
+
+def test_noncartesian_errors_name_the_problem(sigpy):
+    shape = (8, 8)
+    with pytest.raises(ValueError, match="trajectory out of range on axis 1.*\\[-4, 4\\]"):
+        NonCartesianMRI(np.array([[0.0, 4.5]]), shape, real=True)
+    with pytest.raises(ValueError, match="shape \\(\\.\\.\\., 2\\)"):
+        NonCartesianMRI(np.zeros((5, 3)), shape, real=True)
+    with pytest.raises(ValueError, match="coil maps that do not match the image"):
+        NonCartesianMRI(np.zeros((5, 2)), shape, np.ones((2, 8, 7)), real=True)
+    with pytest.raises(ValueError, match="density must be real, non-negative and of shape"):
+        NonCartesianMRI(np.zeros((5, 2)), shape, density=np.ones(4), real=True)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        NonCartesianMRI(np.full((5, 2), np.nan), shape, real=True)
+
+
+def test_missing_sigpy_gives_an_install_hint(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sigpy", None)
+    with pytest.raises(ImportError, match=re.escape("pip install adareg[mri]")):
+        sigpy_module()
+    with pytest.raises(ImportError, match=re.escape("pip install adareg[mri]")):
+        NonCartesianMRI(np.zeros((5, 2)), (8, 8), real=True)
+
+
+# -------------------------------------------------------------------- masks
+def test_cartesian_mask_follows_fastmri():
+    mask = mri.cartesian_mask((10, 256), 4, 0.08, seed=0)
+    assert mask.shape == (10, 256) and mask.dtype == bool
+    assert (mask == mask[0]).all()  # whole columns
+    centre = round(256 * 0.08)  # 20 columns from (256 - 20 + 1) // 2 = 118, around DC at 128
+    assert mask[0, 118:138].all()
+    # random: the expected number of columns is W / acceleration
+    counts = [mri.cartesian_mask((256,), 4, 0.08, seed=s).sum() for s in range(400)]
+    p = (256 / 4 - centre) / (256 - centre)
+    assert np.mean(counts) == pytest.approx(64, abs=4 * np.sqrt((256 - centre) * p * (1 - p) / 400))
+    equispaced = mri.cartesian_mask((256,), 4, 0.08, kind="equispaced", seed=1)
+    assert equispaced[118:138].all() and abs(int(equispaced.sum()) - 64) <= 3
+    for side in (equispaced[:118], equispaced[138:]):  # every a' = 4 (236 / 176) = 5.36-th column
+        assert set(np.diff(np.flatnonzero(side))) <= {5, 6}
+    np.testing.assert_array_equal(mri.cartesian_mask((64,), 4, 0.08, seed=3), mri.cartesian_mask((64,), 4, 0.08, seed=3))
+
+
+def test_cartesian_mask_errors():
+    with pytest.raises(ValueError, match="more than"):
+        mri.cartesian_mask((64,), 8, 0.25)
+    with pytest.raises(ValueError, match="acceleration"):
+        mri.cartesian_mask((64,), 0.5, 0.08)
+    with pytest.raises(ValueError, match="kind"):
+        mri.cartesian_mask((64,), 4, 0.08, kind="poisson")
+
+
+# ------------------------------------------------------------ trajectories
+def test_radial_trajectory_spokes_through_the_centre():
+    k = mri.radial_trajectory((32, 24), 10)
+    assert k.shape == (10, 32, 2)
+    assert np.all(k >= -np.array([16, 12])) and np.all(k < np.array([16, 12]))
+    for s, spoke in enumerate(k):  # on the line at angle pi s / 10, in coordinates scaled to the unit square
+        scaled = spoke / np.array([16, 12])
+        np.testing.assert_allclose(scaled, np.outer(np.arange(-16, 16) / 16, [np.sin(np.pi * s / 10),
+                                                                              np.cos(np.pi * s / 10)]), atol=1e-12)
+    golden = mri.radial_trajectory((32, 32), 3, golden=True)
+    angles = np.degrees(np.arctan2(golden[:, 0, 0], golden[:, 0, 1])) % 180
+    np.testing.assert_allclose(np.diff(angles) % 180, [111.2461, 111.2461], atol=1e-3)
+
+
+def test_spiral_trajectory_stays_in_range_and_turns():
+    k = mri.spiral_trajectory((32, 32), 4, 200)
+    assert k.shape == (4, 200, 2)
+    radius = np.hypot(k[..., 0], k[..., 1])
+    assert radius.max() < 16 and radius[:, 0].max() == 0
+    assert np.all(np.diff(radius, axis=1) > 0)  # moving out
+    # default turns: ceil(32 / 8) = 4 per interleaf
+    angle = np.unwrap(np.arctan2(k[0, 1:, 0], k[0, 1:, 1]))
+    assert (angle[-1] - angle[0]) / (2 * np.pi) == pytest.approx(4 * 198 / 200, rel=1e-9)
+
+
+# ---------------------------------------------------------------- coil maps
+def test_birdcage_maps_are_normalised_and_peak_near_their_coil(sigpy):
+    maps = mri.birdcage_maps((32, 32), 8)
+    assert maps.shape == (8, 32, 32) and maps.dtype == np.complex128
+    np.testing.assert_allclose(np.sum(np.abs(maps) ** 2, axis=0), 1.0, atol=1e-12)
+    # coil 0 sits at angle 0, i.e. to the right (large column index) of the centre
+    row, column = np.unravel_index(np.argmax(np.abs(maps[0])), (32, 32))
+    assert column == 31 and abs(row - 16) <= 2
+
+
+def test_espirit_recovers_the_coil_maps_up_to_a_common_phase(sigpy):
+    shape = (48, 48)
+    maps = mri.birdcage_maps(shape, 6)
+    yy, xx = np.mgrid[:48, :48] - 24
+    image = ((yy / 18) ** 2 + (xx / 14) ** 2 <= 1) * (1.0 + 0.5 * np.cos(xx / 5.0))
+    kspace = CartesianMRI(np.ones(shape, dtype=bool), maps, real=True)(image)
+    estimate = mri.espirit_maps(kspace, calib_width=20, kernel_width=5)
+    assert estimate.shape == maps.shape
+    inside = image > 0
+    agreement = np.abs(np.sum(np.conj(estimate) * maps, axis=0))[inside]  # |<S_est, S>| per pixel, 1 if equal up to phase
+    assert agreement.mean() > 0.99 and agreement.min() > 0.9
+
+
+# ----------------------------------------------------------------- baselines
+def test_zero_filled_inverts_a_fully_sampled_acquisition(sigpy):
+    x = np.random.default_rng(6).random((16, 16))
+    H = CartesianMRI(np.ones((16, 16)), mri.birdcage_maps((16, 16), 4), real=True)
+    np.testing.assert_allclose(mri.zero_filled(H, H(x)), x, atol=1e-12)
+    with pytest.raises(ValueError, match="measurements"):
+        mri.zero_filled(H, np.ones((16, 16), dtype=complex))
+
+
+@pytest.mark.parametrize("real", [True, False])
+def test_sense_solves_the_tikhonov_normal_equations(real):
+    rng = np.random.default_rng(7)
+    maps = complex_normal(rng, (3, 6, 5)) / 2
+    H = CartesianMRI(mri.cartesian_mask((6, 5), 2, 0.2, seed=0), maps, real=real)
+    y = complex_normal(rng, H.shape_out)
+    M = dense(H, np.float64 if real else np.complex128)
+    if real:  # real unknowns: least squares on the stacked real and imaginary parts
+        M, rhs = np.vstack([M.real, M.imag]), np.concatenate([y.real.ravel(), y.imag.ravel()])
+    else:
+        rhs = y.ravel()
+    expected = np.linalg.solve(M.conj().T @ M + 0.05 * np.eye(M.shape[1]), M.conj().T @ rhs).reshape(6, 5)
+    result = mri.sense(H, y, lam=0.05, tol=1e-10, max_iter=200)
+    assert result.converged and result.history["residual"][-1] <= 1e-10
+    np.testing.assert_allclose(result.x, expected, atol=1e-8 * np.abs(expected).max())
+
+
+# ------------------------------------------------------------------ example
+def test_mri_example_runs_and_tv_beats_zero_filled(tmp_path, sigpy):
+    pytest.importorskip("skimage")
+    pytest.importorskip("matplotlib")
+    figure = tmp_path / "mri.png"
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "mri_recon.py"), "--quiet", "--size", "64",
+                          "--output", str(figure)], capture_output=True, text=True, check=True, timeout=120)
+    psnr = {name: float(value) for name, value in re.findall(r"^(zero-filled|SENSE|TV)\s+([\d.]+)", out.stdout, re.M)}
+    assert psnr["TV"] > psnr["zero-filled"] + 3, out.stdout
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
