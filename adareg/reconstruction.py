@@ -11,18 +11,26 @@ from .backend import Array
 from .functionals import LeastSquares
 from .operators.base import LinearOperator
 from .operators.basic import Identity
+from .regularizers.adaptive import AdaptiveRegularizer
 from .regularizers.base import Bounds, Regularizer, check_bounds
 from .solvers.fista import fista
 from .solvers.result import History, Result
+from .solvers.reweighting import reweighting
 from .solvers.stopping import default_rule
 
 
-def solve(H: LinearOperator, y: Array, reg: Regularizer, *, lam: float, x0: Array | None = None,
-          bounds: Bounds | None = None, weights: Array | None = None, max_iter: int = 500,
+def solve(H: LinearOperator, y: Array, reg: Regularizer | AdaptiveRegularizer, *, lam: float | None = None,
+          sigma: float | None = None, x0: Array | None = None,
+          bounds: Bounds | None = None, weights: Array | None = None, max_iter: int | None = None,
           tol: float | None = None, max_time: float | None = None, restart: bool = True,
-          backtracking: bool = False, inner_tol: float = 1e-3, inner_max_iter: int = 100,
+          backtracking: bool = False, inner_tol: float = 1e-3, inner_max_iter: int | None = None,
           callback: Callable[[int, Array], Any] | None = None, progress: bool = False) -> Result:
     r"""Reconstruct :math:`x^* = \arg\min_{x \in C} \tfrac12 \|H x - y\|_w^2 + \lambda R(x)`.
+
+    With a learned spatially adaptive regularizer (``adareg.load("sa-cnn")``, ...)
+    the reweighting loop of :func:`~adareg.solvers.reweighting` runs instead; it
+    needs the noise level ``sigma``, and for denoising ``lam`` defaults to the
+    trained :math:`\lambda(\sigma)`.
 
     For denoising (``H`` an :class:`~adareg.operators.Identity`, no weights) the
     solution is the prox of :math:`\lambda R` at ``y``, computed directly by the
@@ -40,7 +48,11 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer, *, lam: float, x0: Arra
     reg
         Regularizer on images of shape ``H.shape_in``.
     lam
-        Regularisation weight :math:`\lambda > 0`.
+        Regularisation weight :math:`\lambda > 0`; required, except for learned
+        regularizers in denoising, where it defaults to the trained value.
+    sigma
+        Noise level (standard deviation, intensities in [0, 1]) for learned
+        regularizers; required by them, unused otherwise.
     x0
         Starting point (default: zeros; unused for denoising).
     bounds
@@ -48,14 +60,19 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer, *, lam: float, x0: Arra
     weights
         Non-negative data weights ``w`` (e.g. inverse noise variances), broadcastable to ``y``.
     max_iter, tol, max_time
-        Stopping rules; the first that fires ends the run.  ``tol`` is the
-        certified relative error ``||x - x*|| / ||y||`` for denoising (default
-        1e-3) and the relative change between iterates for FISTA (default 1e-5).
-        ``max_time`` (seconds) applies to FISTA.
-    restart, backtracking, inner_tol, inner_max_iter
+        Stopping rules; the first that fires ends the run.  For denoising,
+        ``tol`` is the certified relative error ``||x - x*|| / ||y||`` (default
+        1e-3) and ``max_iter`` caps the dual iterations (500); for FISTA, the
+        relative change between iterates (1e-5) and the iterations (500); for
+        learned regularizers, the fixed-point residual of the reweighting (1e-4)
+        and the reweighting steps (100).  ``max_time`` (seconds) applies to FISTA.
+    restart, backtracking
         Passed to :func:`~adareg.solvers.fista`.
+    inner_tol, inner_max_iter
+        Tolerance and iteration cap of inner solves: the regularizer's prox inside
+        FISTA (default cap 100), or each reweighting step (default cap 500).
     callback
-        ``callback(k, x_k)`` after each FISTA iteration (returning ``True`` stops).
+        ``callback(k, x_k)`` after each FISTA iteration or reweighting step (returning ``True`` stops).
     progress
         Show a progress bar.
 
@@ -68,11 +85,26 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer, *, lam: float, x0: Arra
     """
     if not isinstance(H, LinearOperator):
         raise TypeError(f"solve: H must be a LinearOperator, got {type(H).__name__}")
-    if not isinstance(reg, Regularizer):
+    if not isinstance(reg, (Regularizer, AdaptiveRegularizer)):
         raise TypeError(f"solve: reg must be a Regularizer, got {type(reg).__name__}")
     backend.check_array(y, H.shape_out, f"solve: y (measurements of {H!r})")
-    if reg.shape != H.shape_in:
+    adaptive = isinstance(reg, AdaptiveRegularizer)
+    if adaptive and len(H.shape_in) != 2:
+        raise ValueError(f"solve: {reg.family} acts on 2D images but {H!r} takes shape {H.shape_in}")
+    if not adaptive and reg.shape != H.shape_in:
         raise ValueError(f"solve: reg acts on images of shape {reg.shape} but {H!r} takes shape {H.shape_in}")
+    denoising = isinstance(H, Identity) and weights is None
+    if adaptive:
+        if sigma is None:
+            raise ValueError(f"solve: the learned regularizer {reg.family} needs the noise level sigma")
+        sigma = reg.check_sigma(sigma)
+        if lam is None:
+            if not denoising:
+                raise ValueError(f"solve: lam is required for {H!r}; the trained value holds for denoising "
+                                 "only (adareg.tune finds one for your operator)")
+            lam = reg.lam(sigma)
+    elif lam is None:
+        raise TypeError("solve: lam is required")
     xp = backend.namespace(y)
     if not bool(xp.all(xp.isfinite(y))):
         raise ValueError("solve: y contains NaN or Inf")
@@ -86,8 +118,14 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer, *, lam: float, x0: Arra
     if bounds is not None and y.dtype.kind == "c" and isinstance(H, Identity):
         raise TypeError("solve: bounds apply to real images, but y is complex")
 
-    if isinstance(H, Identity) and weights is None:
-        return _denoise(y, reg, lam, bounds, max_iter, 1e-3 if tol is None else tol, progress)
+    if adaptive:
+        if x0 is not None:
+            backend.check_array(x0, H.shape_in, "solve: x0")
+        return reweighting(H, y, reg, lam=lam, sigma=sigma, x0=x0, weights=weights, bounds=bounds,
+                           max_iter=_or(max_iter, 100), tol=_or(tol, 1e-4), inner_tol=inner_tol,
+                           inner_max_iter=_or(inner_max_iter, 500), callback=callback, progress=progress)
+    if denoising:
+        return _denoise(y, reg, lam, bounds, _or(max_iter, 500), _or(tol, 1e-3), progress)
 
     data = LeastSquares(H, y, weights)
     start = H.H(y)  # gives the image dtype (real or complex) for the default start
@@ -99,9 +137,14 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer, *, lam: float, x0: Arra
             raise ValueError(f"solve: x0 has shape {tuple(x0.shape)}, expected {tuple(start.shape)}")
     if bounds is not None and x0.dtype.kind == "c":
         raise TypeError("solve: bounds apply to real images, but the image is complex")
-    return fista(data, x0, reg=reg, lam=lam, bounds=bounds, stop=default_rule(max_iter, 1e-5 if tol is None else tol, max_time),
+    return fista(data, x0, reg=reg, lam=lam, bounds=bounds, stop=default_rule(_or(max_iter, 500), _or(tol, 1e-5), max_time),
                  restart=restart, backtracking=backtracking, inner_tol=inner_tol,
-                 inner_max_iter=inner_max_iter, callback=callback, progress=progress)
+                 inner_max_iter=_or(inner_max_iter, 100), callback=callback, progress=progress)
+
+
+def _or(value: Any, default: Any) -> Any:
+    """``value``, or ``default`` where it is ``None`` (the path-dependent defaults of :func:`solve`)."""
+    return default if value is None else value
 
 
 def _denoise(y: Array, reg: Regularizer, lam: float, bounds: Bounds | None, max_iter: int, tol: float,

@@ -3,9 +3,10 @@
 from .cg import conjugate_gradient
 from .fista import fista
 from .result import History, Result
+from .reweighting import reweighting
 from .stopping import AnyOf, MaxIterations, Progress, RelativeChange, StoppingRule, WallTime
 
 __all__ = [
-    "fista", "conjugate_gradient", "Result", "History",
+    "fista", "conjugate_gradient", "reweighting", "Result", "History",
     "StoppingRule", "MaxIterations", "RelativeChange", "WallTime", "AnyOf", "Progress",
 ]

@@ -1,0 +1,113 @@
+r"""The learned filter bank ``W``: a normalised composition of small bias-free convolutions.
+
+.. math::
+
+    W = \frac{1}{\nu} \, K_L \circ \dots \circ K_2 \circ K_1, \qquad
+    K_1 \text{ zero-mean}, \qquad \nu = \|K_L \circ \dots \circ K_1\|
+
+Each :math:`K_l` is a multi-channel cross-correlation (``c_{l-1} -> c_l`` channels,
+odd square kernels, e.g. ``1 -> 4 -> 8 -> C`` with 5x5 kernels).  Subtracting the
+mean of every first-layer kernel makes every filter annihilate constant images.
+On the plane the composition is one correlation whose kernel is the *full
+convolution* of the layer kernels (``(a \star b)[p] = \sum_j b[j] a[p - j]``), so
+``W`` is applied as a single ``Conv2d`` with a ``(C, 1, K, K)`` kernel,
+``K = 1 + \sum_l (k_l - 1)``, through FFTs, and its adjoint is exact.  The
+normalisation :math:`\nu` is the largest singular value of the filter bank's
+symbol on a 256 x 256 frequency grid (the norm of ``W`` on 256 x 256 periodic
+images; on the plane it is at most 0.3% larger for 13 x 13 kernels).
+
+The training code (``adareg_train``) computes the same kernel and the same
+normalisation from the same layer parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from scipy import signal
+
+from .. import backend
+from ..operators.conv import Boundary, Conv2d
+
+#: Size of the frequency grid on which the normalisation is computed.
+NORM_GRID = 256
+
+
+def compose_kernels(layers: Sequence[np.ndarray]) -> np.ndarray:
+    r"""The kernel of the composed correlations ``K_L o ... o K_1`` on the plane.
+
+    ``layers[l]`` has shape ``(c_{l+1}, c_l, k, k)``; the result has shape
+    ``(c_L, c_0, K, K)`` with ``K = 1 + sum (k_l - 1)``:
+    :math:`e^{(l)}[o, i] = \sum_h b[o, h] * e^{(l-1)}[h, i]` (full 2D convolution).
+    """
+    effective = np.asarray(layers[0], dtype=np.float64)
+    for kernel in layers[1:]:
+        kernel = np.asarray(kernel, dtype=np.float64)
+        composed = np.zeros((kernel.shape[0], effective.shape[1],
+                             effective.shape[2] + kernel.shape[2] - 1, effective.shape[3] + kernel.shape[3] - 1))
+        for o in range(kernel.shape[0]):  # loops over (few) channels and kernel pairs, not pixels
+            for h in range(kernel.shape[1]):
+                for i in range(effective.shape[1]):
+                    composed[o, i] += signal.convolve2d(kernel[o, h], effective[h, i], mode="full")
+        effective = composed
+    return effective
+
+
+def spectral_norm(kernel: np.ndarray, grid: int = NORM_GRID) -> float:
+    """Largest singular value over frequencies of a ``(C_out, C_in, K, K)`` kernel's symbol on a ``grid``^2 DFT."""
+    symbol = np.fft.fft2(kernel, s=(grid, grid))  # (C_out, C_in, grid, grid)
+    if kernel.shape[1] == 1:
+        return float(np.sqrt(np.max(np.sum(np.abs(symbol[:, 0]) ** 2, axis=0))))
+    return float(np.max(np.linalg.svd(np.moveaxis(symbol, (0, 1), (-2, -1)), compute_uv=False)))
+
+
+class FilterBank:
+    """The normalised multi-convolution filter bank; ``bank.operator(shape)`` is ``W`` on images of that shape.
+
+    Parameters
+    ----------
+    layers
+        Layer kernels, ``layers[l]`` of shape ``(c_{l+1}, c_l, k_l, k_l)`` with
+        ``c_0 = 1`` and odd ``k_l``; the first layer is made zero-mean here.
+    boundary
+        Image extension of the composed correlation: ``"reflect"`` (default; no
+        edge is invented at the image border), ``"zero"`` or ``"periodic"``.
+    """
+
+    def __init__(self, layers: Sequence[Any], *, boundary: Boundary = "reflect"):
+        layers = [backend.to_numpy(k) if backend.is_array(k) else np.asarray(k) for k in layers]
+        if not layers:
+            raise ValueError("FilterBank: needs at least one layer")
+        channels = 1
+        for l, kernel in enumerate(layers):
+            if kernel.ndim != 4 or kernel.shape[1] != channels or kernel.shape[2] != kernel.shape[3] \
+                    or kernel.shape[2] % 2 == 0:
+                raise ValueError(
+                    f"FilterBank: layer {l} must have shape (c_out, {channels}, k, k) with odd k, got {kernel.shape}"
+                )
+            if kernel.dtype.kind != "f" or not np.all(np.isfinite(kernel)):
+                raise ValueError(f"FilterBank: layer {l} must hold finite floats")
+            channels = kernel.shape[0]
+        first = layers[0] - layers[0].mean(axis=(-2, -1), keepdims=True)
+        kernel = compose_kernels([first, *layers[1:]])
+        norm = spectral_norm(kernel)
+        if norm == 0:
+            raise ValueError("FilterBank: the composed filters are all zero")
+        self.layers = layers
+        self.kernel = kernel / norm  # (C, 1, K, K)
+        self.channels = channels
+        self.boundary = boundary
+        self._operators: dict[tuple[int, int], Conv2d] = {}
+
+    def operator(self, image_shape: tuple[int, int]) -> Conv2d:
+        """``W`` on images of shape ``(H, W)``: ``(H, W) -> (C, H, W)`` (cached per shape)."""
+        image_shape = tuple(int(n) for n in image_shape)
+        if image_shape not in self._operators:
+            self._operators[image_shape] = Conv2d(self.kernel[:, 0], image_shape, boundary=self.boundary,
+                                                  method="fft")
+        return self._operators[image_shape]
+
+    def __repr__(self) -> str:
+        sizes = " -> ".join(str(k.shape[1]) for k in self.layers) + f" -> {self.channels}"
+        return f"FilterBank({sizes} channels, {self.kernel.shape[-1]}x{self.kernel.shape[-1]} composed kernel)"

@@ -1,0 +1,103 @@
+"""The filter bank and the mask CNN against layer-by-layer computations with scipy.ndimage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from adareg.regularizers.filterbank import FilterBank
+from adareg.regularizers.masks import LEAKY_SLOPE, MaskCNN
+
+
+def correlate_layer(h: np.ndarray, kernel: np.ndarray, mode: str) -> np.ndarray:
+    """Multi-channel 'same' correlation (odd kernels) of h (c_in, H, W) with kernel (c_out, c_in, k, k)."""
+    return np.stack([sum(ndimage.correlate(h[i], kernel[o, i], mode=mode) for i in range(kernel.shape[1]))
+                     for o in range(kernel.shape[0])])
+
+
+def random_layers(seed: int, channels=(4, 8, 6), size: int = 5):
+    rng = np.random.default_rng(seed)
+    sizes = (1, *channels)
+    return [rng.standard_normal((sizes[l + 1], sizes[l], size, size)) for l in range(len(channels))]
+
+
+def test_filter_bank_is_the_layer_composition_zero_mean_and_normalised():
+    layers = random_layers(0)
+    bank = FilterBank(layers, boundary="periodic")
+    x = np.random.default_rng(1).standard_normal((20, 24))
+    h = x[None]
+    first = layers[0] - layers[0].mean(axis=(-2, -1), keepdims=True)
+    for kernel in [first, *layers[1:]]:
+        h = correlate_layer(h, kernel, mode="wrap")  # periodic layers compose exactly
+    W = bank.operator(x.shape)
+    out = W(x)
+    scale = np.vdot(out, h) / np.vdot(h, h)  # the normalisation, a positive constant
+    assert scale > 0
+    np.testing.assert_allclose(out, scale * h, atol=1e-12 * np.abs(out).max())
+    assert bank.operator((256, 256)).norm() == pytest.approx(1.0, abs=1e-9)  # exact periodic norm on the grid
+    assert np.abs(W(np.ones((20, 24)))).max() < 1e-12  # zero-mean first layer: constants are annihilated
+
+
+def test_filter_bank_with_reflect_boundary_mirrors_the_image():
+    layers = random_layers(2, channels=(3,), size=3)
+    bank = FilterBank(layers)
+    x = np.random.default_rng(3).standard_normal((9, 10))
+    first = layers[0] - layers[0].mean(axis=(-2, -1), keepdims=True)
+    expected = correlate_layer(x[None], first, mode="mirror")  # scipy's mirror = numpy/torch reflect
+    out = bank.operator(x.shape)(x)
+    np.testing.assert_allclose(out, expected * (np.vdot(out, expected) / np.vdot(expected, expected)), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "layers, words",
+    [
+        ([], "at least one layer"),
+        ([np.ones((4, 2, 5, 5))], r"layer 0 must have shape \(c_out, 1, k, k\)"),
+        ([np.ones((4, 1, 4, 4))], "odd k"),
+        ([np.ones((4, 1, 5, 5)), np.ones((8, 3, 5, 5))], r"layer 1 must have shape \(c_out, 4, k, k\)"),
+        ([np.full((4, 1, 3, 3), np.nan)], "finite floats"),
+        ([np.ones((4, 1, 3, 3))], "all zero"),  # zero-mean constant kernels vanish
+    ],
+)
+def test_filter_bank_rejects_bad_layers(layers, words):
+    with pytest.raises(ValueError, match=words):
+        FilterBank(layers)
+
+
+def reference_masks(x, sigma, kernels, biases, activation):
+    """Layer by layer, with the noise level as a real constant input channel."""
+    h = np.stack([x, np.full_like(x, sigma)])
+    for l, (kernel, bias) in enumerate(zip(kernels, biases)):
+        h = correlate_layer(h, kernel, mode="mirror") + bias[:, None, None]
+        if l < len(kernels) - 1:
+            h = np.maximum(h, 0) if activation == "relu" else np.where(h > 0, h, LEAKY_SLOPE * h)
+    return 1 / (1 + np.exp(-h))
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+def test_mask_cnn_matches_a_layer_by_layer_computation(activation):
+    rng = np.random.default_rng(4)
+    kernels = [rng.standard_normal((6, 2, 3, 3)), rng.standard_normal((6, 6, 3, 3)), rng.standard_normal((5, 6, 5, 5))]
+    biases = [rng.standard_normal(6), rng.standard_normal(6), rng.standard_normal(5)]
+    cnn = MaskCNN(kernels, biases, activation=activation)
+    x = rng.random((2, 12, 11))  # a batch of two images
+    masks = cnn(x, 0.1)
+    assert masks.shape == (2, 5, 12, 11) and masks.min() >= 0 and masks.max() <= 1
+    for i in range(2):
+        np.testing.assert_allclose(masks[i], reference_masks(x[i], 0.1, kernels, biases, activation), atol=1e-12)
+    assert cnn(x.astype(np.float32), 0.1).dtype == np.float32
+
+
+def test_mask_cnn_errors():
+    k, b = np.ones((3, 2, 3, 3)), np.zeros(3)
+    with pytest.raises(ValueError, match="as many biases as kernels"):
+        MaskCNN([k], [])
+    with pytest.raises(ValueError, match=r"kernel 0 must have shape \(c_out, 2, k, k\)"):
+        MaskCNN([np.ones((3, 1, 3, 3))], [b])
+    with pytest.raises(ValueError, match=r"bias 0 must have shape \(3,\)"):
+        MaskCNN([k], [np.zeros(4)])
+    with pytest.raises(ValueError, match="activation must be"):
+        MaskCNN([k], [b], activation="tanh")
+    with pytest.raises(TypeError, match="must be real"):
+        MaskCNN([k], [b])(np.ones((4, 4), dtype=complex), 0.1)
