@@ -14,15 +14,16 @@ Importing adareg needs NumPy, SciPy, array-api-compat and tqdm only; CuPy, ASTRA
 and SigPy are imported where they are used.
 """
 
-from . import ct, data, metrics, mri, operators, regularizers, solvers
+from . import ct, data, metrics, mri, operators, params, regularizers, solvers
 from .backend import gpu_available, to_device, to_numpy
 from .metrics import psnr, ssim
+from .params import load
 from .reconstruction import solve
 from .solvers.result import Result
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "solve", "Result", "operators", "regularizers", "solvers", "metrics", "data", "ct", "mri",
+    "solve", "load", "Result", "operators", "regularizers", "solvers", "metrics", "data", "ct", "mri",
     "psnr", "ssim", "gpu_available", "to_device", "to_numpy", "__version__",
 ]

@@ -1,0 +1,638 @@
+"""Parameter files of the learned regularizers: read, validate, save, and load by name.
+
+A parameter file is one ``.npz`` archive (:func:`numpy.savez`) that holds
+
+* the learned arrays, each a float32 or float64 ``.npy`` entry under its own name, and
+* one entry ``__metadata__``: a 1-D uint8 array of UTF-8 encoded JSON, an object with
+
+  ==================  ===========================================================
+  ``format_version``  int, the version of this layout (:data:`FORMAT_VERSION`)
+  ``family``          str, the regularizer family (``"crr"``, ``"sa-cnn"``, ...)
+  ``architecture``    object, the sizes the family needs to know every array's
+                      shape (channels, kernel sizes, spline knots, ...)
+  ``sigma_range``     ``[low, high]``, the noise levels the model was trained for,
+                      on the 0-1 intensity scale (``[0, 30 / 255]``)
+  ``training``        object: data, settings, hardware, duration, code version
+  ``validation``      object: results on held-out data, e.g. ``{"set12_psnr": {...}}``
+  ``created``         str, ISO 8601 date or date and time
+  ==================  ===========================================================
+
+  and any further keys, which are kept but not interpreted.
+
+Reading never unpickles: archives are opened with ``numpy.load(path,
+allow_pickle=False)``, so an entry holding Python objects is refused by NumPy
+before any of its bytes are interpreted, and a parameter file cannot run code
+(DESIGN.md §5).  Every problem (missing or truncated file, bad JSON, object or
+non-finite arrays, unknown format version or family, missing, unexpected or
+misshapen arrays) is one :class:`ParameterFileError` whose message names the file
+and the field.
+
+Families register themselves with :func:`register_family` when their module is
+imported: a *schema* that gives every array's shape and dtypes from the metadata,
+and a *build* function that turns a validated file into a regularizer.
+:func:`load` reads, validates and builds; :func:`save` writes only files that
+:func:`load` accepts, atomically.  Shipped files live in ``adareg/weights/`` and are
+loaded by name, ``load("sa-cnn")``; any other file by path, ``load("./mine.npz")``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import importlib.resources
+import json
+import math
+import operator
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+    from .regularizers.base import Regularizer
+
+#: The layout version :func:`save` writes; :func:`read` reads exactly these.
+FORMAT_VERSION = 1
+KNOWN_FORMAT_VERSIONS = frozenset({1})
+
+#: The name of the metadata entry; no array may use it.
+METADATA_ENTRY = "__metadata__"
+
+#: Dtypes an array in a parameter file may have.  Integer structure (channels,
+#: kernel sizes) belongs in the metadata's ``architecture``, not in arrays.
+ARRAY_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+#: Metadata keys every file carries, with their JSON types.
+REQUIRED_METADATA: dict[str, type] = {
+    "format_version": int,
+    "family": str,
+    "architecture": dict,
+    "sigma_range": list,
+    "training": dict,
+    "validation": dict,
+    "created": str,
+}
+
+#: The package whose folder holds the shipped parameter files.
+WEIGHTS_PACKAGE = "adareg.weights"
+
+_ARRAY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty archive
+
+
+class ParameterFileError(ValueError):
+    """A parameter file (or what :func:`save` was asked to write) is unusable.
+
+    Attributes
+    ----------
+    file
+        The file concerned, as given (``None`` where no file is involved).
+    field
+        The offending part: an array's name, ``"metadata.<key>"`` for a metadata
+        key, ``"__metadata__"`` for the metadata entry as a whole, or ``None`` for
+        the file as a whole.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.file = file
+        self.field = field
+
+
+def _error(file: str | None, field: str | None, detail: str) -> ParameterFileError:
+    prefix = f"{file}: " if file is not None else ""
+    return ParameterFileError(prefix + detail, file=file, field=field)
+
+
+@dataclass(frozen=True, eq=False)
+class ParameterFile:
+    """The contents of a parameter file.
+
+    Attributes
+    ----------
+    arrays
+        The learned arrays by name (native byte order, C-contiguous), without the
+        metadata entry.
+    metadata
+        The decoded JSON metadata (see the module documentation).
+    path
+        Where the file was read from, or ``None`` for one built in memory.
+    """
+
+    arrays: dict[str, np.ndarray]
+    metadata: dict[str, Any]
+    path: str | None = None
+
+    @property
+    def family(self) -> str:
+        """The regularizer family, ``metadata["family"]``."""
+        return self.metadata["family"]
+
+    def __repr__(self) -> str:
+        arrays = ", ".join(f"{name}: {a.dtype}{list(a.shape)}" for name, a in self.arrays.items())
+        return f"ParameterFile(family={self.metadata.get('family')!r}, arrays={{{arrays}}}, path={self.path!r})"
+
+
+class ArraySpec(NamedTuple):
+    """What a family expects of one array: its exact shape and the dtypes it may have."""
+
+    shape: tuple[int, ...]
+    dtypes: tuple[np.dtype, ...] = ARRAY_DTYPES
+
+
+#: ``schema(metadata) -> {array name: ArraySpec or (shape, dtypes)}``
+Schema = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+#: ``build(parameter_file, **options) -> Regularizer``
+Builder = Callable[..., "Regularizer"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """A registered regularizer family: its name, array schema and constructor."""
+
+    name: str
+    schema: Schema
+    build: Builder
+
+
+_FAMILIES: dict[str, Family] = {}
+
+
+def register_family(name: str, schema: Schema, build: Builder) -> None:
+    """Make parameter files of family ``name`` loadable.
+
+    Parameters
+    ----------
+    name
+        The value of ``metadata["family"]`` in this family's files.
+    schema
+        ``schema(metadata)`` returns every expected array's name and
+        :class:`ArraySpec` (or a ``(shape, dtypes)`` pair), computed from
+        ``metadata["architecture"]``.  A missing or mistyped architecture entry
+        may raise ``KeyError``, ``TypeError`` or ``ValueError``; :func:`validate`
+        reports it as an error in the file's ``architecture``.
+    build
+        ``build(file, **options)`` turns a validated :class:`ParameterFile` into a
+        regularizer; ``options`` are the keyword arguments given to :func:`load`.
+
+    Raises
+    ------
+    ValueError
+        If another family of that name is registered (see :func:`unregister_family`).
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"register_family: name must be a non-empty string, got {name!r}")
+    if not callable(schema) or not callable(build):
+        raise TypeError("register_family: schema and build must be callables")
+    family = Family(name, schema, build)
+    existing = _FAMILIES.get(name)
+    if existing is not None and existing != family:
+        raise ValueError(f"register_family: a family {name!r} is already registered; unregister_family it first")
+    _FAMILIES[name] = family
+
+
+def unregister_family(name: str) -> None:
+    """Forget family ``name`` (a ``KeyError`` if it is not registered)."""
+    try:
+        del _FAMILIES[name]
+    except KeyError:
+        raise KeyError(f"unregister_family: no family {name!r} is registered") from None
+
+
+def families() -> tuple[str, ...]:
+    """Names of the registered families, sorted."""
+    return tuple(sorted(_FAMILIES))
+
+
+def _family(file: str | None, name: Any) -> Family:
+    try:
+        return _FAMILIES[name]
+    except KeyError:
+        known = ", ".join(families()) or "none"
+        raise _error(file, "metadata.family",
+                     f"metadata field 'family' is {name!r}, which is not a registered regularizer family "
+                     f"(registered: {known})") from None
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _check_metadata(file: str | None, metadata: Any) -> None:
+    """The format-level rules for metadata; ``format_version`` is checked first."""
+    if not isinstance(metadata, dict):
+        raise _error(file, METADATA_ENTRY, f"the metadata must be a JSON object, got {type(metadata).__name__}")
+    if "format_version" not in metadata:
+        raise _error(file, "metadata.format_version", "metadata has no 'format_version'; this is not an adareg "
+                     "parameter file")
+    version = metadata["format_version"]
+    if type(version) is not int:
+        raise _error(file, "metadata.format_version",
+                     f"metadata field 'format_version' must be an integer, got {version!r}")
+    if version not in KNOWN_FORMAT_VERSIONS:
+        known = ", ".join(map(str, sorted(KNOWN_FORMAT_VERSIONS)))
+        hint = "; a newer adareg may read it" if version > max(KNOWN_FORMAT_VERSIONS) else ""
+        raise _error(file, "metadata.format_version",
+                     f"format_version {version} is not supported (this adareg reads version {known}){hint}")
+    for key, kind in REQUIRED_METADATA.items():
+        if key not in metadata:
+            raise _error(file, f"metadata.{key}", f"metadata has no {key!r}")
+        if not isinstance(metadata[key], kind):
+            raise _error(file, f"metadata.{key}", f"metadata field {key!r} must be a JSON "
+                         f"{_json_type(kind)}, got {metadata[key]!r}")
+    if not metadata["family"]:
+        raise _error(file, "metadata.family", "metadata field 'family' is empty")
+    sigma = metadata["sigma_range"]
+    if not (len(sigma) == 2 and all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in sigma)
+            and all(math.isfinite(s) for s in sigma) and 0 <= sigma[0] <= sigma[1] <= 1):
+        raise _error(file, "metadata.sigma_range",
+                     f"metadata field 'sigma_range' must be [low, high] with 0 <= low <= high <= 1 "
+                     f"(noise levels on the 0-1 intensity scale, e.g. [0, 30 / 255]), got {sigma!r}")
+    try:
+        datetime.datetime.fromisoformat(_iso(metadata["created"]))
+    except ValueError:
+        raise _error(file, "metadata.created", f"metadata field 'created' must be an ISO 8601 date, "
+                     f"e.g. '2026-05-09' or '2026-05-09T12:00:00+00:00', got {metadata['created']!r}") from None
+
+
+def _iso(text: str) -> str:
+    # Python 3.10's fromisoformat does not know the "Z" suffix.
+    return text[:-1] + "+00:00" if text.endswith("Z") else text
+
+
+def _json_type(kind: type) -> str:
+    return {int: "integer", str: "string", dict: "object", list: "array"}[kind]
+
+
+def _check_array(file: str | None, name: str, array: np.ndarray) -> None:
+    """The format-level rules for one array: a float dtype and finite values."""
+    if array.dtype not in ARRAY_DTYPES:
+        raise _error(file, name, f"array {name!r} has dtype {array.dtype}; parameter arrays are float32 or float64")
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = np.argwhere(~finite)
+        first = tuple(int(i) for i in bad[0])
+        raise _error(file, name, f"array {name!r} has {len(bad)} non-finite value(s) "
+                     f"(first: {array[first]} at index {first})")
+
+
+def _check_name(file: str | None, name: Any) -> None:
+    if not isinstance(name, str) or not _ARRAY_NAME.fullmatch(name) or name == METADATA_ENTRY:
+        raise _error(file, str(name), f"{name!r} is not a valid array name (letters, digits, '_', '.', '-'; "
+                     f"not starting with '.' or '-'; {METADATA_ENTRY!r} is reserved)")
+
+
+def _expected(file: str | None, metadata: Mapping[str, Any], schema: Schema) -> dict[str, ArraySpec]:
+    """The family's schema evaluated on ``metadata``, as ``ArraySpec`` with integer shapes."""
+    family = metadata.get("family")
+    try:
+        raw = schema(metadata)
+    except KeyError as err:
+        raise _error(file, "metadata.architecture",
+                     f"metadata field 'architecture' has no {err.args[0]!r}, which family {family!r} needs") from None
+    except (TypeError, ValueError) as err:
+        raise _error(file, "metadata.architecture",
+                     f"metadata field 'architecture' does not describe a {family!r} model: {err}") from None
+    specs = {}
+    for name, spec in raw.items():
+        shape, dtypes = spec
+        try:
+            shape = tuple(operator.index(n) for n in shape)
+            if any(n < 0 for n in shape):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise _error(file, "metadata.architecture", f"metadata field 'architecture' gives array {name!r} "
+                         f"the invalid shape {shape!r}") from None
+        dtypes = dtypes if isinstance(dtypes, (tuple, list)) else (dtypes,)
+        specs[name] = ArraySpec(shape, tuple(np.dtype(d) for d in dtypes))
+    return specs
+
+
+def validate(file: ParameterFile, schema: Schema | None = None) -> None:
+    """Check ``file`` completely; return ``None`` or raise :class:`ParameterFileError`.
+
+    Checked, in this order: the metadata (a known ``format_version``, then every
+    required key with its type, ``sigma_range`` within [0, 1], ``created`` an ISO
+    date), every array (float32 or float64, finite), the family (registered, unless
+    ``schema`` is given), and against the schema: every expected array present, no
+    unexpected array, exact shapes, allowed dtypes.
+
+    Parameters
+    ----------
+    file
+        What :func:`read` returned, or a :class:`ParameterFile` built in memory.
+    schema
+        The schema to check against; by default the registered family's.
+    """
+    label = file.path
+    _check_metadata(label, file.metadata)
+    for name, array in file.arrays.items():
+        _check_name(label, name)
+        _check_array(label, name, array)
+    if schema is None:
+        schema = _family(label, file.metadata["family"]).schema
+    expected = _expected(label, file.metadata, schema)
+    family = file.metadata["family"]
+    missing = [name for name in expected if name not in file.arrays]
+    if missing:
+        raise _error(label, missing[0], f"array {missing[0]!r} is missing (family {family!r} expects "
+                     f"{', '.join(map(repr, expected))})")
+    unexpected = [name for name in file.arrays if name not in expected]
+    if unexpected:
+        raise _error(label, unexpected[0], f"array {unexpected[0]!r} is not part of a {family!r} model "
+                     f"(expected {', '.join(map(repr, expected))})")
+    for name, spec in expected.items():
+        array = file.arrays[name]
+        if array.shape != spec.shape:
+            raise _error(label, name, f"array {name!r} has shape {array.shape}, expected {spec.shape}")
+        if array.dtype not in spec.dtypes:
+            allowed = " or ".join(str(d) for d in spec.dtypes)
+            raise _error(label, name, f"array {name!r} has dtype {array.dtype}, expected {allowed}")
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@contextlib.contextmanager
+def _open_npz(path: str | os.PathLike) -> Any:
+    """``numpy.load(path, allow_pickle=False)`` on an ``.npz``, with every failure a ``ParameterFileError``."""
+    label = str(path)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except FileNotFoundError:
+        raise _error(label, None, "no such file") from None
+    except IsADirectoryError:
+        raise _error(label, None, "is a folder, not a parameter file") from None
+    except OSError as err:
+        raise _error(label, None, f"cannot be read: {err.strerror or err}") from None
+    if magic not in _ZIP_MAGIC:
+        raise _error(label, None, f"is not a parameter file: an .npz (zip) archive starts with b'PK\\x03\\x04', "
+                     f"this file with {magic!r}")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        raise _error(label, None, f"is truncated or corrupt (not a readable zip archive: {err})") from None
+    with npz:
+        for member in npz.zip.namelist():
+            if not member.endswith(".npy"):
+                raise _error(label, member, f"entry {member!r} is not an .npy array")
+        yield npz
+
+
+def _read_entry(label: str, npz: Any, name: str) -> np.ndarray:
+    try:
+        array = npz[name]
+    except ValueError as err:
+        if "allow_pickle" in str(err):
+            raise _error(label, name, f"array {name!r} holds Python objects (a pickle), which a parameter file may "
+                         "not contain: reading it could run code, so it was not read") from None
+        raise _error(label, name, f"array {name!r} is truncated or corrupt: {err}") from None
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise _error(label, name, f"array {name!r} is truncated or corrupt: {err}") from None
+    if not isinstance(array, np.ndarray):
+        raise _error(label, name, f"entry {name!r} is not an .npy array")
+    if array.dtype.hasobject:
+        raise _error(label, name, f"array {name!r} holds Python objects, which a parameter file may not contain")
+    return _native(array)
+
+
+def _native(array: np.ndarray) -> np.ndarray:
+    """``array`` in native byte order and C order (a file written on another machine may differ)."""
+    if array.dtype.byteorder not in "=|":
+        array = array.astype(array.dtype.newbyteorder("="))
+    return np.ascontiguousarray(array)
+
+
+def _decode_metadata(label: str, npz: Any) -> dict[str, Any]:
+    if METADATA_ENTRY not in npz.files:
+        raise _error(label, METADATA_ENTRY, f"has no {METADATA_ENTRY!r} entry; this is not an adareg parameter file")
+    raw = _read_entry(label, npz, METADATA_ENTRY)
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise _error(label, METADATA_ENTRY, f"{METADATA_ENTRY!r} must be a 1-D uint8 array of UTF-8 JSON, "
+                     f"got dtype {raw.dtype} and shape {raw.shape}")
+    try:
+        metadata = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as err:
+        raise _error(label, METADATA_ENTRY, f"the metadata is not UTF-8 text: {err}") from None
+    except (ValueError, RecursionError) as err:
+        raise _error(label, METADATA_ENTRY, f"the metadata is not valid JSON: {err}") from None
+    _check_metadata(label, metadata)
+    return metadata
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def read(name_or_path: str | os.PathLike) -> ParameterFile:
+    """Read a parameter file, checking its format (not yet its family's schema).
+
+    The archive is opened with ``numpy.load(..., allow_pickle=False)``: nothing in
+    it is unpickled or executed.  Checked here: the file is a readable ``.npz``
+    archive of ``.npy`` entries, its metadata is valid JSON with a known
+    ``format_version`` and the required keys, and every array is float32 or
+    float64 and finite.  :func:`validate` adds the family's schema; :func:`load`
+    does both and builds the regularizer.
+
+    Parameters
+    ----------
+    name_or_path
+        A path, or the name of a shipped model (see :func:`load` for the rule).
+
+    Raises
+    ------
+    ParameterFileError
+        Naming the file and the field, for anything unreadable or malformed.
+    """
+    with _resolve(name_or_path) as path:
+        label = str(path)
+        with _open_npz(path) as npz:
+            metadata = _decode_metadata(label, npz)
+            arrays = {name: _read_entry(label, npz, name) for name in npz.files if name != METADATA_ENTRY}
+    for name, array in arrays.items():
+        _check_name(label, name)
+        _check_array(label, name, array)
+    return ParameterFile(arrays, metadata, label)
+
+
+def _read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """Only the metadata of a parameter file (the arrays are not read)."""
+    with _open_npz(path) as npz:
+        return _decode_metadata(str(path), npz)
+
+
+# ----------------------------------------------------------------------------- names and shipped files
+
+
+def _shipped_root() -> Traversable:
+    return importlib.resources.files(WEIGHTS_PACKAGE)
+
+
+def _is_name(name_or_path: str | os.PathLike) -> bool:
+    """A str without a path separator and without the ``.npz`` suffix names a shipped model."""
+    if not isinstance(name_or_path, str):
+        return False
+    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    return not any(s in name_or_path for s in separators) and not name_or_path.endswith(".npz")
+
+
+def _shipped() -> dict[str, Traversable]:
+    return {entry.name[: -len(".npz")]: entry for entry in _shipped_root().iterdir()
+            if entry.name.endswith(".npz") and entry.is_file()}
+
+
+@contextlib.contextmanager
+def _resolve(name_or_path: str | os.PathLike) -> Any:
+    """The file system path of a shipped model's name, or the path itself."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"name_or_path must be a model name or a path, got {type(name_or_path).__name__}")
+    if name_or_path == "":
+        raise ValueError("name_or_path must be a model name or a path, got ''")
+    if not _is_name(name_or_path):
+        yield Path(name_or_path)
+        return
+    shipped = _shipped()
+    if name_or_path not in shipped:
+        if shipped:
+            known = f"shipped models: {', '.join(sorted(shipped))}"
+        else:
+            known = "no models are shipped with this version of adareg yet"
+        hint = ""
+        if os.path.exists(name_or_path):
+            hint = f"; to load the file {name_or_path!r} in the current folder, write './{name_or_path}'"
+        raise ParameterFileError(f"unknown model {name_or_path!r} ({known}); pass the path of a .npz parameter file "
+                                 f"to load your own{hint}", field=None, file=None)
+    with importlib.resources.as_file(shipped[name_or_path]) as path:
+        yield path
+
+
+def available() -> dict[str, dict[str, Any]]:
+    """The shipped models: their names (for :func:`load`) and metadata, sorted by name."""
+    models = {}
+    for name, entry in sorted(_shipped().items()):
+        with importlib.resources.as_file(entry) as path:
+            models[name] = _read_metadata(path)
+    return models
+
+
+def load(name_or_path: str | os.PathLike, **options: Any) -> Regularizer:
+    """A regularizer with learned parameters: a shipped model by name, or a user's file.
+
+    A ``str`` without a path separator and without the ``.npz`` suffix is the
+    name of a shipped model, ``adareg/weights/<name>.npz`` (see :func:`available`);
+    anything else is a path, so ``load("./mine")`` reads a file ``mine`` in the
+    current folder.  The file is read with :func:`read` (never unpickled),
+    checked with :func:`validate` against its family's schema, and built by the
+    family's ``build(file, **options)``.
+
+    Raises
+    ------
+    ParameterFileError
+        For an unknown name (listing the shipped models), an unreadable or
+        malformed file, or parameters the family's ``build`` rejects; the message
+        names the file and the field.
+    """
+    file = read(name_or_path)
+    validate(file)
+    try:
+        return _FAMILIES[file.family].build(file, **options)
+    except ParameterFileError:
+        raise
+    except ValueError as err:
+        raise _error(file.path, None, f"family {file.family!r} cannot build a regularizer from it: {err}") from err
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any], *,
+         schema: Schema | None = None) -> Path:
+    """Write a parameter file that :func:`load` accepts; return its path.
+
+    ``format_version`` (:data:`FORMAT_VERSION`) and ``created`` (now, UTC) are
+    filled in when absent.  The file is validated completely first (as
+    :func:`validate`, against ``schema`` or the registered family's), so a failed
+    check writes nothing.  It is then written to a temporary file in the same
+    folder and renamed over ``path`` (:func:`os.replace`), so readers see the old
+    file or the new one, never a partial one.  Metadata is stored as JSON: tuples
+    come back as lists, NumPy scalars as Python numbers.
+
+    Parameters
+    ----------
+    path
+        Destination, ending in ``.npz``.
+    arrays
+        The learned arrays by name (float32 or float64 NumPy arrays).
+    metadata
+        The metadata described in the module documentation.
+    schema
+        Check against this schema instead of the registered family's.
+
+    Raises
+    ------
+    TypeError
+        If ``arrays`` or ``metadata`` are not mappings, an array is not a NumPy
+        array, or the metadata is not JSON-serialisable.
+    ParameterFileError
+        If the result would not pass :func:`validate`.
+    """
+    path = Path(path)
+    label = str(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"save: path must end in '.npz', got {label!r}")
+    if not isinstance(arrays, Mapping):
+        raise TypeError(f"save: arrays must be a mapping from names to arrays, got {type(arrays).__name__}")
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"save: metadata must be a mapping, got {type(metadata).__name__}")
+    host = {}
+    for name, array in arrays.items():
+        if not isinstance(array, (np.ndarray, np.generic)):
+            raise TypeError(f"save: arrays[{name!r}] is a {type(array).__name__}; expected a NumPy array "
+                            "(convert tensors with .detach().cpu().numpy(), CuPy arrays with .get())")
+        host[name] = _native(np.asarray(array))
+    meta = dict(metadata)
+    meta.setdefault("format_version", FORMAT_VERSION)
+    meta.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    if meta["format_version"] != FORMAT_VERSION:
+        raise _error(label, "metadata.format_version",
+                     f"save writes format_version {FORMAT_VERSION}, got {meta['format_version']!r}")
+    try:
+        text = json.dumps(meta, allow_nan=False, ensure_ascii=False, default=_json_default)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"save: metadata for {label} is not JSON-serialisable: {err}") from None
+    meta = json.loads(text)  # validate what will be read back
+    validate(ParameterFile(host, meta, label), schema)
+    entries = {**host, METADATA_ENTRY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
+    _write_atomically(path, entries)
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _write_atomically(path: Path, entries: dict[str, np.ndarray]) -> None:
+    folder = path.parent
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **entries)  # float and uint8 arrays only: nothing to pickle
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise

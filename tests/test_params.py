@@ -1,0 +1,430 @@
+"""Parameter files: round trips, and every malformed file refused with a clear error and nothing run."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adareg import params
+from adareg.params import ArraySpec, ParameterFile, ParameterFileError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def toy_schema(metadata):
+    arch = metadata["architecture"]
+    c, k = arch["channels"], arch["kernel_size"]
+    return {"filters": ArraySpec((c, 1, k, k), (np.dtype(np.float32),)),
+            "scale": ((c,), (np.float32, np.float64))}
+
+
+def toy_build(file, **options):
+    if options.get("fail"):
+        raise ValueError("scale must be positive")
+    return types.SimpleNamespace(arrays=file.arrays, metadata=file.metadata, options=options)
+
+
+@pytest.fixture
+def toy():
+    """A registered family "toy": filters (C, 1, k, k) float32 and scale (C,) float32/float64."""
+    params.register_family("toy", toy_schema, toy_build)
+    yield
+    params.unregister_family("toy")
+
+
+def toy_arrays(rng=None, channels=3, kernel_size=5):
+    rng = np.random.default_rng(0) if rng is None else rng
+    return {"filters": rng.standard_normal((channels, 1, kernel_size, kernel_size)).astype(np.float32),
+            "scale": rng.uniform(0.5, 2.0, channels)}
+
+
+def toy_metadata(**changes):
+    metadata = {
+        "family": "toy",
+        "architecture": {"channels": 3, "kernel_size": 5},
+        "sigma_range": [0.0, 30 / 255],
+        "training": {"data": "BSD400", "settings": {"batch_size": 64, "lr": 1e-3}, "hardware": "2 CPU cores"},
+        "validation": {"set12_psnr": {"15": 32.5, "25": 30.1}},
+        "created": "2026-05-09",
+    }
+    metadata.update(changes)
+    return metadata
+
+
+def write_raw(path, arrays, metadata, **extra):
+    """An archive written directly with numpy.savez, bypassing save's checks.
+
+    ``metadata`` is a dict (stored as JSON with format_version 1 unless given) or bytes.
+    """
+    if isinstance(metadata, dict):
+        metadata = json.dumps({"format_version": 1, **metadata}).encode()
+    np.savez(path, **arrays, __metadata__=np.frombuffer(metadata, dtype=np.uint8), **extra)
+    return path
+
+
+def rejected(path, field, *fragments, schema=None):
+    """Assert that reading and validating ``path`` raises an error naming the file, ``field`` and ``fragments``."""
+    with pytest.raises(ParameterFileError) as info:
+        params.validate(params.read(path), schema)
+    message = str(info.value)
+    assert message.startswith(f"{path}: "), message
+    assert info.value.file == str(path)
+    assert info.value.field == field, message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+# ----------------------------------------------------------------------------- round trips and loading
+
+
+def test_round_trip_keeps_every_array_bit_for_bit_and_the_metadata(toy, tmp_path):
+    arrays = toy_arrays()
+    arrays["scale"][1] = -0.0  # sign of zero survives
+    metadata = toy_metadata(notes="ü ≤ 30/255", extra=[1, 2.5, None, True])
+    written = params.save(tmp_path / "model.npz", arrays, metadata)
+    assert written == tmp_path / "model.npz"
+    file = params.read(written)
+    assert file.path == str(written) and file.family == "toy"
+    assert list(file.arrays) == list(arrays)
+    for name, array in arrays.items():
+        assert file.arrays[name].dtype == array.dtype and file.arrays[name].shape == array.shape
+        assert file.arrays[name].tobytes() == array.tobytes()
+    assert file.metadata == {"format_version": 1, **metadata}
+    params.validate(file)
+
+
+def test_save_fills_format_version_and_creation_time_and_keeps_the_caller_metadata(toy, tmp_path):
+    metadata = toy_metadata()
+    del metadata["created"]
+    params.save(tmp_path / "m.npz", toy_arrays(), metadata)
+    assert "created" not in metadata and "format_version" not in metadata
+    stored = params.read(tmp_path / "m.npz").metadata
+    assert stored["format_version"] == params.FORMAT_VERSION
+    assert stored["created"].endswith("+00:00")
+
+
+def test_save_stores_numpy_scalars_and_big_endian_arrays_as_plain_values(toy, tmp_path):
+    arrays = toy_arrays()
+    arrays["scale"] = arrays["scale"].astype(">f8")
+    metadata = toy_metadata(validation={"set12_psnr": {"15": np.float32(32.5)}})
+    file = params.read(params.save(tmp_path / "m.npz", arrays, metadata))
+    assert file.metadata["validation"]["set12_psnr"]["15"] == 32.5
+    assert file.arrays["scale"].dtype == np.float64 and file.arrays["scale"].dtype.isnative
+    np.testing.assert_array_equal(file.arrays["scale"], arrays["scale"])
+
+
+def test_load_by_path_validates_and_builds_with_options(toy, tmp_path):
+    path = params.save(tmp_path / "model.npz", toy_arrays(), toy_metadata())
+    for name_or_path in (path, str(path)):
+        model = params.load(name_or_path, shape=(8, 8))
+        assert model.options == {"shape": (8, 8)}
+        assert model.arrays["filters"].shape == (3, 1, 5, 5)
+    with pytest.raises(ParameterFileError, match=rf"^{path}: family 'toy' cannot build .*scale must be positive"):
+        params.load(path, fail=True)
+
+
+def test_a_file_in_the_current_folder_is_a_path_when_it_says_so(toy, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params.save("model.npz", toy_arrays(), toy_metadata())
+    assert params.load("model.npz").metadata["family"] == "toy"
+    os.replace("model.npz", "model")
+    assert params.load("./model").metadata["family"] == "toy"
+    monkeypatch.setattr(params, "_shipped_root", lambda: tmp_path / "weights")
+    (tmp_path / "weights").mkdir()
+    with pytest.raises(ParameterFileError, match=r"write './model'"):
+        params.load("model")
+
+
+def test_shipped_models_are_loaded_by_name_and_listed(toy, tmp_path, monkeypatch):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    monkeypatch.setattr(params, "_shipped_root", lambda: weights)
+    assert params.available() == {}
+    with pytest.raises(ParameterFileError, match=r"unknown model 'toy' \(no models are shipped"):
+        params.load("toy")
+    params.save(weights / "toy.npz", toy_arrays(), toy_metadata())
+    params.save(weights / "toy-small.npz", toy_arrays(channels=2, kernel_size=3),
+                toy_metadata(architecture={"channels": 2, "kernel_size": 3}))
+    (weights / "README.md").write_text("not a model")
+    assert list(params.available()) == ["toy", "toy-small"]
+    assert params.available()["toy-small"]["architecture"] == {"channels": 2, "kernel_size": 3}
+    assert params.load("toy-small").arrays["filters"].shape == (2, 1, 3, 3)
+    assert params.read("toy").path == str(weights / "toy.npz")
+    with pytest.raises(ParameterFileError, match=r"unknown model 'sa-cnn' \(shipped models: toy, toy-small\)"):
+        params.load("sa-cnn")
+
+
+def test_every_shipped_model_loads():
+    for name, metadata in params.available().items():
+        file = params.read(name)
+        params.validate(file)
+        assert file.metadata == metadata
+
+
+def test_unknown_name_in_the_package_says_what_is_shipped():
+    shipped = r"(no models are shipped|shipped models: )"
+    with pytest.raises(ParameterFileError, match=rf"unknown model 'no-such-model' \({shipped}"):
+        params.load("no-such-model")
+
+
+def test_validate_in_memory_against_an_explicit_schema():
+    file = ParameterFile({"w": np.zeros((2, 2))}, {"format_version": 1, **toy_metadata(family="unregistered")})
+    params.validate(file, lambda metadata: {"w": ((2, 2), np.float64)})
+    with pytest.raises(ParameterFileError, match=r"^array 'w' has shape \(2, 2\), expected \(3, 2\)$"):
+        params.validate(file, lambda metadata: {"w": ((3, 2), np.float64)})
+    with pytest.raises(ParameterFileError, match="'unregistered', which is not a registered regularizer family"):
+        params.validate(file)
+    assert "w: float64[2, 2]" in repr(file)
+
+
+def test_family_registry(toy):
+    assert "toy" in params.families()
+    params.register_family("toy", toy_schema, toy_build)  # the same registration again is harmless
+    with pytest.raises(ValueError, match="already registered"):
+        params.register_family("toy", toy_schema, lambda file: None)
+    with pytest.raises(KeyError, match="no family 'other'"):
+        params.unregister_family("other")
+
+
+# ----------------------------------------------------------------------------- malformed files
+
+
+def test_truncated_file(toy, tmp_path):
+    path = params.save(tmp_path / "m.npz", toy_arrays(), toy_metadata())
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    rejected(path, None, "truncated or corrupt")
+
+
+def test_corrupted_array_data_fails_its_checksum(toy, tmp_path):
+    arrays = toy_arrays()
+    path = params.save(tmp_path / "m.npz", arrays, toy_metadata())
+    data = bytearray(path.read_bytes())
+    start = bytes(data).index(arrays["filters"].tobytes())
+    data[start + 10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    rejected(path, "filters", "array 'filters' is truncated or corrupt", "CRC")
+
+
+@pytest.mark.parametrize("content", [b"hello, world", b"", pickle.dumps({"w": [1.0]})], ids=["text", "empty", "pickle"])
+def test_not_a_zip_archive(tmp_path, content):
+    path = tmp_path / "m.npz"
+    path.write_bytes(content)
+    rejected(path, None, "is not a parameter file")
+
+
+def test_a_single_npy_array_is_not_a_parameter_file(tmp_path):
+    path = tmp_path / "m.npy"
+    np.save(path, np.zeros(3))
+    rejected(path, None, "is not a parameter file")
+
+
+def test_missing_file_and_folder(tmp_path):
+    rejected(tmp_path / "absent.npz", None, "no such file")
+    rejected(tmp_path, None, "is a folder")
+
+
+def test_missing_array(toy, tmp_path):
+    arrays = toy_arrays()
+    del arrays["scale"]
+    path = write_raw(tmp_path / "m.npz", arrays, toy_metadata())
+    rejected(path, "scale", "array 'scale' is missing", "'filters', 'scale'")
+
+
+def test_unexpected_array(toy, tmp_path):
+    path = write_raw(tmp_path / "m.npz", {**toy_arrays(), "bias": np.zeros(3)}, toy_metadata())
+    rejected(path, "bias", "array 'bias' is not part of a 'toy' model")
+
+
+def test_wrong_shape(toy, tmp_path):
+    path = write_raw(tmp_path / "m.npz", toy_arrays(kernel_size=3), toy_metadata())
+    rejected(path, "filters", "array 'filters' has shape (3, 1, 3, 3), expected (3, 1, 5, 5)")
+
+
+def test_wrong_dtype(toy, tmp_path):
+    arrays = toy_arrays()
+    path = write_raw(tmp_path / "a.npz", {**arrays, "filters": arrays["filters"].astype(np.float64)}, toy_metadata())
+    rejected(path, "filters", "array 'filters' has dtype float64, expected float32")
+    path = write_raw(tmp_path / "b.npz", {**arrays, "scale": np.ones(3, dtype=np.int64)}, toy_metadata())
+    rejected(path, "scale", "array 'scale' has dtype int64; parameter arrays are float32 or float64")
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_values(toy, tmp_path, value):
+    arrays = toy_arrays()
+    arrays["filters"][2, 0, 1, 4] = value
+    path = write_raw(tmp_path / "m.npz", arrays, toy_metadata())
+    rejected(path, "filters", "array 'filters' has 1 non-finite value(s)", f"{value} at index (2, 0, 1, 4)")
+
+
+@pytest.mark.parametrize("version, fragment", [
+    (2, "format_version 2 is not supported (this adareg reads version 1); a newer adareg may read it"),
+    (0, "format_version 0 is not supported"),
+    ("1", "'format_version' must be an integer, got '1'"),
+    (True, "'format_version' must be an integer, got True"),
+])
+def test_unknown_format_version(toy, tmp_path, version, fragment):
+    path = write_raw(tmp_path / "m.npz", toy_arrays(), toy_metadata(format_version=version))
+    rejected(path, "metadata.format_version", fragment)
+
+
+def test_unknown_family(toy, tmp_path):
+    path = write_raw(tmp_path / "m.npz", toy_arrays(), toy_metadata(family="sa-unknown"))
+    rejected(path, "metadata.family", "'sa-unknown', which is not a registered regularizer family", "toy")
+
+
+@pytest.mark.parametrize("metadata, fragment", [
+    (b'{"format_version": 1, "family": ', "the metadata is not valid JSON"),
+    (b"\xff\xfe{}", "the metadata is not UTF-8 text"),
+    (b'[1, 2]', "the metadata must be a JSON object, got list"),
+    (b'{"format_version": 1, "sigma_range": [0, NaN]}', "NaN is not a JSON value"),
+    (b'{"family": "toy"}', "metadata has no 'format_version'"),
+], ids=["truncated-json", "not-utf8", "not-an-object", "nan", "no-version"])
+def test_bad_metadata_json(toy, tmp_path, metadata, fragment):
+    path = write_raw(tmp_path / "m.npz", toy_arrays(), metadata)
+    field = "metadata.format_version" if "format_version'" in fragment else "__metadata__"
+    rejected(path, field, fragment)
+
+
+def test_missing_or_malformed_metadata_entry(toy, tmp_path):
+    path = tmp_path / "a.npz"
+    np.savez(path, **toy_arrays())
+    rejected(path, "__metadata__", "has no '__metadata__' entry")
+    path = tmp_path / "b.npz"
+    np.savez(path, **toy_arrays(), __metadata__=np.zeros(4))
+    rejected(path, "__metadata__", "must be a 1-D uint8 array of UTF-8 JSON")
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("architecture", None, "metadata has no 'architecture'"),
+    ("training", "BSD400", "'training' must be a JSON object, got 'BSD400'"),
+    ("sigma_range", [0, 30], "'sigma_range' must be [low, high] with 0 <= low <= high <= 1"),
+    ("sigma_range", [0.1], "'sigma_range' must be [low, high]"),
+    ("created", "yesterday", "'created' must be an ISO 8601 date"),
+    ("family", "", "'family' is empty"),
+])
+def test_malformed_metadata_fields(toy, tmp_path, key, value, fragment):
+    metadata = toy_metadata(**{key: value})
+    if value is None:
+        del metadata[key]
+    path = write_raw(tmp_path / "m.npz", toy_arrays(), metadata)
+    rejected(path, f"metadata.{key}", fragment)
+
+
+def test_architecture_the_family_cannot_use(toy, tmp_path):
+    path = write_raw(tmp_path / "a.npz", toy_arrays(), toy_metadata(architecture={"channels": 3}))
+    rejected(path, "metadata.architecture", "'architecture' has no 'kernel_size', which family 'toy' needs")
+    path = write_raw(tmp_path / "b.npz", toy_arrays(), toy_metadata(architecture={"channels": 3, "kernel_size": 2.5}))
+    rejected(path, "metadata.architecture", "gives array 'filters' the invalid shape (3, 1, 2.5, 2.5)")
+
+
+def test_entry_that_is_not_an_npy_array(toy, tmp_path):
+    import zipfile
+
+    path = params.save(tmp_path / "m.npz", toy_arrays(), toy_metadata())
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("payload.pkl", pickle.dumps([1]))
+    rejected(path, "payload.pkl", "entry 'payload.pkl' is not an .npy array")
+
+
+class _CreatesFileWhenUnpickled:
+    """Unpickling this object opens (creates) ``marker``: a stand-in for arbitrary code."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_pickled_object_array_is_refused_without_running_it(toy, tmp_path):
+    # The trap is armed: loading with pickles allowed does run it.
+    armed, armed_marker = tmp_path / "armed.npz", tmp_path / "armed-ran"
+    np.savez(armed, w=np.array([_CreatesFileWhenUnpickled(armed_marker)], dtype=object))
+    with np.load(armed, allow_pickle=True) as npz:
+        npz["w"][0].close()
+    assert armed_marker.exists()
+
+    marker = tmp_path / "ran"
+    trap = np.array([_CreatesFileWhenUnpickled(marker)], dtype=object)
+    path = write_raw(tmp_path / "m.npz", toy_arrays(), toy_metadata(), trap=trap)
+    rejected(path, "trap", "array 'trap' holds Python objects (a pickle)", "it was not read")
+    with pytest.raises(ParameterFileError):
+        params.load(path)
+    path = write_raw(tmp_path / "n.npz", {**toy_arrays(), "scale": trap}, toy_metadata())
+    rejected(path, "scale", "holds Python objects")
+    path = tmp_path / "p.npz"
+    path.write_bytes(pickle.dumps(trap))
+    rejected(path, None, "is not a parameter file")
+    assert not marker.exists()
+
+
+# ----------------------------------------------------------------------------- saving
+
+
+def test_save_refuses_what_load_would_refuse_and_writes_nothing(toy, tmp_path):
+    path = tmp_path / "m.npz"
+    bad = toy_arrays()
+    bad["scale"][0] = np.nan
+    with pytest.raises(ParameterFileError, match=rf"^{path}: array 'scale' has 1 non-finite"):
+        params.save(path, bad, toy_metadata())
+    with pytest.raises(ParameterFileError, match="array 'filters' has shape"):
+        params.save(path, toy_arrays(kernel_size=3), toy_metadata())
+    with pytest.raises(ParameterFileError, match="not a registered regularizer family"):
+        params.save(path, toy_arrays(), toy_metadata(family="nobody"))
+    with pytest.raises(ParameterFileError, match="save writes format_version 1, got 2"):
+        params.save(path, toy_arrays(), toy_metadata(format_version=2))
+    with pytest.raises(ParameterFileError, match="'__metadata__' is not a valid array name"):
+        params.save(path, {**toy_arrays(), "__metadata__": np.zeros(1)}, toy_metadata())
+    with pytest.raises(TypeError, match="metadata for .* is not JSON-serialisable"):
+        params.save(path, toy_arrays(), toy_metadata(training={"data": object()}))
+    with pytest.raises(TypeError, match="metadata for .* is not JSON-serialisable"):
+        params.save(path, toy_arrays(), toy_metadata(validation={"psnr": float("nan")}))
+    with pytest.raises(TypeError, match=r"arrays\['scale'\] is a list; expected a NumPy array"):
+        params.save(path, {**toy_arrays(), "scale": [1.0, 1.0, 1.0]}, toy_metadata())
+    with pytest.raises(ValueError, match="path must end in '.npz'"):
+        params.save(tmp_path / "m.npy", toy_arrays(), toy_metadata())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_is_atomic(toy, tmp_path, monkeypatch):
+    path = tmp_path / "m.npz"
+    params.save(path, toy_arrays(), toy_metadata())
+    params.save(path, toy_arrays(np.random.default_rng(1)), toy_metadata())
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+    def fail(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(params.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        params.save(path, toy_arrays(np.random.default_rng(2)), toy_metadata())
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+    expected = toy_arrays(np.random.default_rng(1))["filters"]
+    assert params.read(path).arrays["filters"].tobytes() == expected.tobytes()
+
+
+# ----------------------------------------------------------------------------- packaging
+
+
+def test_import_is_light():
+    code = ("import sys, adareg.params; heavy = {'torch', 'cupy', 'joblib', 'dill', 'cloudpickle'}; "
+            "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_parameter_files_ship_with_the_package():
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "*.npz" in config["tool"]["setuptools"]["package-data"]["adareg.weights"]
