@@ -14,7 +14,7 @@ Importing adareg needs NumPy, SciPy, array-api-compat and tqdm only; CuPy, ASTRA
 and SigPy are imported where they are used.
 """
 
-from . import ct, data, metrics, mri, operators, params, regularizers, solvers
+from . import ct, data, families, metrics, mri, operators, params, regularizers, solvers
 from .backend import gpu_available, to_device, to_numpy
 from .metrics import psnr, ssim
 from .params import load

@@ -1,0 +1,93 @@
+"""The parameter layout of each learned family: its arrays, and how a file becomes a regularizer.
+
+Each family registers with :mod:`adareg.params` a *schema* (every array's name and
+shape, computed from ``metadata["architecture"]``) and a *builder*.  The training
+package writes files in exactly this layout.
+
+Common pieces of the layouts:
+
+* the filter bank ``W``: ``architecture["bank_channels"] = [c_1, ..., c_L]`` and
+  ``architecture["bank_kernels"] = [k_1, ..., k_L]`` (odd sizes); arrays
+  ``bank_0 .. bank_{L-1}`` of shapes ``(c_{l+1}, c_l, k_l, k_l)`` with ``c_0 = 1``;
+  ``architecture["boundary"]`` (``"reflect"``, ``"zero"`` or ``"periodic"``);
+* :math:`\\lambda(\\sigma)`: ``architecture["lam_knots"] = K``; arrays ``lam_knots`` and
+  ``lam_values`` of shape ``(K,)`` (see :class:`~adareg.regularizers.adaptive.SigmaProfile`).
+
+``sa-cnn`` adds the mask network: ``architecture["mask_channels"] = [m_1, ..., m_J]``
+(the last equal to ``c_L``), ``architecture["mask_kernels"] = [k_1, ..., k_J]``,
+``architecture["activation"]``; arrays ``mask_kernel_j`` of shapes
+``(m_{j+1}, m_j, k_j, k_j)`` with ``m_0 = 2`` (image and noise level) and
+``mask_bias_j`` of shapes ``(m_{j+1},)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from . import params
+from .regularizers.adaptive import SACNN, SigmaProfile
+from .regularizers.filterbank import FilterBank
+from .regularizers.masks import MaskCNN
+
+
+def _sizes(architecture: Mapping[str, Any], key: str) -> list[int]:
+    values = architecture[key]
+    if not isinstance(values, list) or not values or not all(isinstance(v, int) and v > 0 for v in values):
+        raise ValueError(f"architecture[{key!r}] must be a non-empty list of positive ints, got {values!r}")
+    return values
+
+
+def _bank_schema(architecture: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    channels, kernels = _sizes(architecture, "bank_channels"), _sizes(architecture, "bank_kernels")
+    if len(channels) != len(kernels):
+        raise ValueError("architecture: bank_channels and bank_kernels must have one entry per layer")
+    inputs = [1, *channels[:-1]]
+    shapes = {f"bank_{l}": (c, c_in, k, k) for l, (c, c_in, k) in enumerate(zip(channels, inputs, kernels))}
+    knots = architecture["lam_knots"]
+    if not isinstance(knots, int) or knots < 1:
+        raise ValueError(f"architecture['lam_knots'] must be a positive int, got {knots!r}")
+    shapes |= {"lam_knots": (knots,), "lam_values": (knots,)}
+    return shapes
+
+
+def _bank(file: params.ParameterFile) -> FilterBank:
+    architecture = file.metadata["architecture"]
+    layers = [file.arrays[f"bank_{l}"] for l in range(len(architecture["bank_channels"]))]
+    return FilterBank(layers, boundary=architecture.get("boundary", "reflect"))
+
+
+def _lam(file: params.ParameterFile) -> SigmaProfile:
+    return SigmaProfile(file.arrays["lam_knots"], file.arrays["lam_values"], "lam")
+
+
+def sa_cnn_schema(metadata: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Arrays of an ``sa-cnn`` file."""
+    architecture = metadata["architecture"]
+    shapes = _bank_schema(architecture)
+    channels, kernels = _sizes(architecture, "mask_channels"), _sizes(architecture, "mask_kernels")
+    if len(channels) != len(kernels) or channels[-1] != architecture["bank_channels"][-1]:
+        raise ValueError("architecture: mask_channels and mask_kernels must have one entry per layer, and the "
+                         "last mask layer as many channels as the filter bank")
+    inputs = [2, *channels[:-1]]
+    for j, (c, c_in, k) in enumerate(zip(channels, inputs, kernels)):
+        shapes[f"mask_kernel_{j}"] = (c, c_in, k, k)
+        shapes[f"mask_bias_{j}"] = (c,)
+    return shapes
+
+
+def build_sa_cnn(file: params.ParameterFile) -> SACNN:
+    """An :class:`~adareg.regularizers.adaptive.SACNN` from a validated file."""
+    architecture = file.metadata["architecture"]
+    depth = len(architecture["mask_channels"])
+    masks = MaskCNN([file.arrays[f"mask_kernel_{j}"] for j in range(depth)],
+                    [file.arrays[f"mask_bias_{j}"] for j in range(depth)],
+                    activation=architecture.get("activation", "leaky_relu"))
+    return SACNN(_bank(file), masks, _lam(file), tuple(file.metadata["sigma_range"]))
+
+
+def _spec(schema: Any) -> Any:
+    """A schema giving shapes only, with the default dtypes of :class:`~adareg.params.ArraySpec`."""
+    return lambda metadata: {name: params.ArraySpec(shape) for name, shape in schema(metadata).items()}
+
+
+params.register_family("sa-cnn", _spec(sa_cnn_schema), build_sa_cnn)
