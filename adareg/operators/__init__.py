@@ -8,12 +8,12 @@ operator implements.
 
 from .base import Adjoint, Composition, LinearOperator, Scaled, Sum
 from .basic import Diagonal, FiniteDifference, Identity, RealToComplex, Subsample
-from .conv import Blur, Conv2d
+from .conv import Blur, Conv2d, DepthwiseConv2d
 from .ct import RayTransform
 from .mri import CartesianMRI, NonCartesianMRI
 
 __all__ = [
     "LinearOperator", "Adjoint", "Composition", "Sum", "Scaled",
-    "Identity", "RealToComplex", "Diagonal", "Subsample", "FiniteDifference", "Conv2d", "Blur", "RayTransform",
+    "Identity", "RealToComplex", "Diagonal", "Subsample", "FiniteDifference", "Conv2d", "DepthwiseConv2d", "Blur", "RayTransform",
     "CartesianMRI", "NonCartesianMRI",
 ]

@@ -120,7 +120,7 @@ class Conv2d(LinearOperator):
             out = None
             for u in range(kh):
                 for v in range(kw):
-                    term = xp.einsum("oc,bchw->bohw", k[:, :, u, v], padded[:, :, u : u + h, v : v + w])
+                    term = self._mix(k[:, :, u, v], padded[:, :, u : u + h, v : v + w], adjoint=False)
                     out = term if out is None else out + term
         else:
             out = self._fft_filter(padded, conjugate=False)[..., :h, :w]
@@ -134,11 +134,11 @@ class Conv2d(LinearOperator):
         if self.method == "direct":
             k = xp.conj(self.kernel.like(y, dtype))
             kh, kw = k.shape[-2:]
-            c_in = k.shape[1]
-            z = xp.zeros((y4.shape[0], c_in, h + kh - 1, w + kw - 1), dtype=dtype)
+            channels = self.shape_in[0] if len(self.shape_in) == 3 else 1
+            z = xp.zeros((y4.shape[0], channels, h + kh - 1, w + kw - 1), dtype=dtype)
             for u in range(kh):
                 for v in range(kw):
-                    z[:, :, u : u + h, v : v + w] += xp.einsum("oc,bohw->bchw", k[:, :, u, v], y4)
+                    z[:, :, u : u + h, v : v + w] += self._mix(k[:, :, u, v], y4, adjoint=True)
         else:
             z = self._fft_filter(y4, conjugate=True)
         for axis, (before, after), n in zip((-2, -1), self.pads, self.image_shape):
@@ -157,11 +157,12 @@ class Conv2d(LinearOperator):
         else:
             fa = xp.fft.fftn(a, s=s, axes=(-2, -1))
             spectrum_of = lambda f: xp.fft.ifftn(f, s=s, axes=(-2, -1))  # noqa: E731
-        if conjugate:
-            product = xp.einsum("ocij,boij->bcij", xp.conj(spectrum), fa)
-        else:
-            product = xp.einsum("ocij,bcij->boij", spectrum, fa)
-        return spectrum_of(product)
+        return spectrum_of(self._mix(xp.conj(spectrum) if conjugate else spectrum, fa, adjoint=conjugate))
+
+    def _mix(self, k: Array, a: Array, adjoint: bool) -> Array:
+        """Channel mixing at one kernel tap or frequency: ``sum_c k[o, c] a[b, c]``, or ``sum_o k[o, c] a[b, o]``."""
+        xp = backend.namespace(a)
+        return xp.einsum("oc...,bo...->bc..." if adjoint else "oc...,bc...->bo...", k, a)
 
     def _exact_norm(self) -> float | None:
         if self.boundary != "periodic":
@@ -180,6 +181,46 @@ class Conv2d(LinearOperator):
 
     def __repr__(self) -> str:
         return f"Conv2d({self.shape_in} -> {self.shape_out}, boundary={self.boundary!r})"
+
+
+class DepthwiseConv2d(Conv2d):
+    r"""Each channel correlated with its own kernel: ``(C, H, W) -> (C, H, W)``.
+
+    .. math:: (K x)_c[i, j] = \sum_{u, v} k[c, u, v] \, \tilde x_c[i + u - p_h, j + v - p_w]
+
+    the conventions of :class:`Conv2d` (``groups=C`` in torch's ``conv2d``).
+
+    Parameters
+    ----------
+    kernel
+        ``(C, kh, kw)``, one filter per channel.
+    image_shape
+        ``(H, W)``.
+    boundary, method
+        As for :class:`Conv2d`.
+    """
+
+    def __init__(self, kernel: Array, image_shape: Any, *, boundary: Boundary = "zero",
+                 method: Literal["auto", "direct", "fft"] = "auto"):
+        if not backend.is_array(kernel):
+            kernel = np.asarray(kernel)
+        if kernel.ndim != 3:
+            raise ValueError(f"DepthwiseConv2d: kernel must have shape (C, kh, kw), got {tuple(kernel.shape)}")
+        super().__init__(kernel, image_shape, boundary=boundary, method=method)
+        self.shape_in = self.shape_out  # (C, H, W) in and out
+
+    def _mix(self, k: Array, a: Array, adjoint: bool) -> Array:
+        # k: (C, 1) at a tap or (C, 1, I, J) over frequencies; one filter per channel of a: (batch, C, ...)
+        per_channel = k[:, 0]
+        return per_channel.reshape(per_channel.shape + (1,) * (a.ndim - 1 - per_channel.ndim)) * a
+
+    def _exact_norm(self) -> float | None:
+        if self.boundary != "periodic":
+            return None
+        return max(Conv2d(k, self.image_shape, boundary="periodic").norm() for k in self.kernel.host[:, 0])
+
+    def __repr__(self) -> str:
+        return f"DepthwiseConv2d({self.shape_in}, boundary={self.boundary!r})"
 
 
 class Blur(Conv2d):

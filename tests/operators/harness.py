@@ -16,8 +16,8 @@ import pytest
 from hypothesis import strategies as st
 
 from adareg import backend
-from adareg.operators import (Blur, Conv2d, Diagonal, FiniteDifference, Identity, LinearOperator, RayTransform,
-                              RealToComplex, Subsample)
+from adareg.operators import (Blur, Conv2d, DepthwiseConv2d, Diagonal, FiniteDifference, Identity, LinearOperator,
+                              RayTransform, RealToComplex, Subsample)
 from adareg.operators.mri import CartesianMRI, NonCartesianMRI
 from tests.conftest import TOLERANCE, random_array
 
@@ -79,6 +79,15 @@ def convolutions(draw, complex_: bool) -> LinearOperator:
     kernel = _values(draw(seeds), (*channels, kh, kw), complex_)
     return Conv2d(kernel, (h, w), boundary=draw(st.sampled_from(["zero", "periodic", "reflect"])),
                   method=draw(st.sampled_from(["direct", "fft"])))
+
+
+@st.composite
+def depthwise_convolutions(draw, complex_: bool) -> LinearOperator:
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    h, w = draw(st.integers(kh, kh + 4)), draw(st.integers(kw, kw + 4))
+    kernel = _values(draw(seeds), (draw(st.integers(1, 3)), kh, kw), complex_)
+    return DepthwiseConv2d(kernel, (h, w), boundary=draw(st.sampled_from(["zero", "periodic", "reflect"])),
+                           method=draw(st.sampled_from(["direct", "fft"])))
 
 
 @st.composite
@@ -157,6 +166,7 @@ CASES = {
     "subsample-mask": mask_subsamplings,
     "finite-difference": finite_differences,
     "conv2d": convolutions,
+    "depthwise-conv2d": depthwise_convolutions,
     "blur": blurs,
     "combinations": combinations,
     "real-to-complex": real_to_complex,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from adareg.operators import Blur, Conv2d
+from adareg.operators import Blur, Conv2d, DepthwiseConv2d
 from tests.operators.harness import dense
 
 SCIPY_MODE = {"zero": "constant", "periodic": "wrap", "reflect": "mirror"}
@@ -85,3 +85,13 @@ def test_conv2d_rejects_bad_arguments(kernel, shape, boundary, error, words):
 def test_blur_needs_2d_psf():
     with pytest.raises(ValueError, match="psf must be a 2D array"):
         Blur(np.ones((2, 3, 3)), (5, 5))
+
+
+@pytest.mark.parametrize("method", ["direct", "fft"])
+@pytest.mark.parametrize("boundary", ["zero", "periodic", "reflect"])
+def test_depthwise_conv2d_correlates_each_channel_with_its_kernel(boundary, method):
+    rng = np.random.default_rng(6)
+    kernels, x = rng.standard_normal((3, 3, 5)), rng.standard_normal((2, 3, 8, 9))
+    out = DepthwiseConv2d(kernels, (8, 9), boundary=boundary, method=method)(x)
+    expected = [[ndimage.correlate(x[b, c], kernels[c], mode=SCIPY_MODE[boundary]) for c in range(3)] for b in range(2)]
+    np.testing.assert_allclose(out, np.array(expected), atol=1e-12)
