@@ -1,0 +1,322 @@
+r"""Linear-spline profiles: the learnable pointwise functions of the ridge regularizers.
+
+A :class:`LinearSpline` is a bank of ``C`` continuous piecewise-linear functions
+:math:`f_c` on the uniform knots :math:`t_k = t_0 + k h`, :math:`k = 0, \dots, K-1`,
+with :math:`f_c(t_k) = a_{c,k}`.  In the ridge regularizers (``crr``, ``wcrr``,
+DESIGN.md §1; after Goujon et al., CRR-NN and WCRR-NN) :math:`f_c = \varphi_c'` is the
+derivative of the potential, and the potential is its integral
+
+.. math::
+
+    F_c(z) = \int_0^z f_c(t) \, dt,
+
+a piecewise quadratic function, evaluated exactly.  The second derivative of the
+potential is the slope of :math:`f_c`, constant on each segment,
+:math:`F_c'' = (a_{c,k+1} - a_{c,k}) / h` (:func:`slopes`), so
+
+* :math:`F_c` is convex iff every slope is :math:`\ge 0` (:func:`is_convex`), and
+* :math:`F_c` is :math:`\rho`-weakly convex (:math:`F_c + \tfrac\rho2 z^2` convex)
+  iff every slope is :math:`\ge -\rho` (:func:`weak_convexity`).
+
+Outside :math:`[t_0, t_{K-1}]` each :math:`f_c` continues linearly with the slope of its
+first or last segment (as in the CRR-NN/WCRR-NN reference code).  Then :math:`F_c''`
+takes no values but the segment slopes, on the whole real line, so every bound read
+off :func:`slopes` (convexity, weak convexity, the Lipschitz constant
+:math:`\max |F_c''|` of :math:`f_c`) holds everywhere; a constant extension would add
+the slope 0 and break, e.g., a lower bound :math:`F_c'' \ge m > 0`.
+
+:func:`clamp_slopes` maps unconstrained coefficient tables to tables with bounded
+slopes; it uses only differences, clamping, cumulative sums and means, so a PyTorch
+model can mirror it operation for operation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..backend import Array
+
+
+class LinearSpline:
+    r"""A bank of ``C`` linear splines on a shared uniform grid, applied channel-wise.
+
+    .. math::
+
+        f_c(z) = a_{c,k} + u \, (a_{c,k+1} - a_{c,k}), \qquad
+        k = \min(\max(\lfloor s \rfloor, 0), K - 2), \quad u = s - k, \quad
+        s = (z - t_0) / h,
+
+    so :math:`0 \le u < 1` inside the grid and :math:`u < 0` (first segment) or
+    :math:`u > 1` (last segment) on the linear extensions.
+
+    Every method takes ``z`` of shape ``(..., C, *spatial)`` with the channel axis at
+    ``axis`` (default ``-3``: ``(C, H, W)`` and ``(B, C, H, W)`` both work), applies
+    :math:`f_c` to channel ``c``, and returns an array of ``z``'s shape, dtype
+    (float32 or float64) and backend.  The work is :math:`O(N)`: one segment index per
+    value and gathers from flat per-segment tables (offset ``c (K - 1)`` for channel
+    ``c``), with no loop over channels.  The tables are computed once on the host in
+    float64 and copied once per device and dtype (:class:`~adareg.backend.DeviceCache`).
+
+    A NaN in ``z`` gives NaN at that entry (never an error or a silently finite value);
+    :math:`\pm\infty` follows IEEE arithmetic on the linear extension.
+
+    Parameters
+    ----------
+    coefficients
+        :math:`a_{c,k} = f_c(t_k)`, shape ``(C, K)`` with ``K >= 2``, finite and real.
+        Copied (as float64, read-only) on the host.
+    grid_min
+        The first knot :math:`t_0`.
+    grid_step
+        The knot spacing :math:`h > 0`.
+    """
+
+    def __init__(self, coefficients: Any, grid_min: float, grid_step: float):
+        name = type(self).__name__
+        if backend.is_array(coefficients):
+            coefficients = backend.to_numpy(coefficients)
+        coefficients = np.asarray(coefficients)
+        if coefficients.dtype.kind not in "fiu":
+            raise TypeError(f"{name}: coefficients must be real numbers, got dtype {coefficients.dtype}")
+        if coefficients.ndim != 2 or coefficients.shape[0] < 1 or coefficients.shape[1] < 2:
+            raise ValueError(f"{name}: coefficients must have shape (C, K) with C >= 1 channels and K >= 2 knots, "
+                             f"got shape {coefficients.shape}")
+        if not np.all(np.isfinite(coefficients)):
+            raise ValueError(f"{name}: coefficients contain NaN or Inf")
+        grid_min, grid_step = float(grid_min), float(grid_step)
+        if not math.isfinite(grid_min):
+            raise ValueError(f"{name}: grid_min must be finite, got {grid_min}")
+        if not (math.isfinite(grid_step) and grid_step > 0):
+            raise ValueError(f"{name}: grid_step must be positive and finite, got {grid_step}")
+        a = np.array(coefficients, dtype=np.float64)  # a copy, so the tables cannot go stale
+        a.setflags(write=False)
+        self.coefficients = a
+        self.grid_min = grid_min
+        self.grid_step = grid_step
+        channels, knots = a.shape
+
+        # per-segment tables, flattened channel-major: entry c * (K - 1) + k
+        h = grid_step
+        delta = np.diff(a, axis=1)
+        # the integral of f from t_0 to each knot (trapezoids, exact for linear pieces) ...
+        cumulative = np.zeros((channels, knots))
+        cumulative[:, 1:] = np.cumsum(0.5 * h * (a[:, :-1] + a[:, 1:]), axis=1)
+        # ... minus its value at 0, so that F(0) = 0 whether or not 0 is a knot
+        s0 = (0.0 - grid_min) / h
+        k0 = int(min(max(math.floor(s0), 0), knots - 2))
+        u0 = s0 - k0
+        at_zero = cumulative[:, k0] + 0.5 * h * u0 * (2.0 * a[:, k0] + u0 * delta[:, k0])
+        self._left = backend.DeviceCache(a[:, :-1].ravel())
+        self._delta = backend.DeviceCache(delta.ravel())
+        self._slope = backend.DeviceCache((delta / h).ravel())
+        self._base = backend.DeviceCache((cumulative[:, :-1] - at_zero[:, None]).ravel())
+        self._offsets = backend.DeviceCache(np.arange(channels, dtype=np.int64) * (knots - 1))
+
+    # ----------------------------------------------------------- description
+    @property
+    def channels(self) -> int:
+        """The number of functions ``C``."""
+        return self.coefficients.shape[0]
+
+    @property
+    def num_knots(self) -> int:
+        """The number of knots ``K``."""
+        return self.coefficients.shape[1]
+
+    @property
+    def grid_max(self) -> float:
+        """The last knot :math:`t_{K-1} = t_0 + (K - 1) h`."""
+        return self.grid_min + (self.num_knots - 1) * self.grid_step
+
+    @property
+    def knots(self) -> np.ndarray:
+        """The knots :math:`t_k`, shape ``(K,)`` (host)."""
+        return self.grid_min + self.grid_step * np.arange(self.num_knots)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(channels={self.channels}, knots={self.num_knots}, "
+                f"grid=[{self.grid_min:g}, {self.grid_max:g}], step={self.grid_step:g})")
+
+    # ----------------------------------------------------------- evaluation
+    def _locate(self, z: Array, axis: int) -> tuple[Any, Array, Array]:
+        """Check ``z``; return its namespace, the flat segment index and the fraction ``u``."""
+        name = type(self).__name__
+        if not backend.is_array(z):
+            raise TypeError(f"{name}: z must be a NumPy or CuPy array, got {type(z).__name__}")
+        backend.check_dtype(z, f"{name}: z")
+        if z.dtype.kind != "f":
+            raise TypeError(f"{name}: z must be real (float32 or float64), got dtype {z.dtype}")
+        if not -z.ndim <= axis < z.ndim:
+            raise ValueError(f"{name}: z of shape {tuple(z.shape)} has no channel axis {axis}")
+        axis = axis % z.ndim
+        if z.shape[axis] != self.channels:
+            raise ValueError(f"{name}: z has shape {tuple(z.shape)} with {z.shape[axis]} channels on axis {axis}; "
+                             f"expected {self.channels} channels")
+        xp = backend.namespace(z)
+        last = float(self.num_knots - 2)
+        # in-place operators only on arrays created here (z itself is never written)
+        u = z - self.grid_min
+        u /= self.grid_step  # s = (z - t_0) / h
+        # k = clamp(floor(s), 0, K - 2) as floats (huge |z| cannot overflow the cast); the
+        # comparison sends a NaN to 0, so its index is valid and u = s - k keeps the NaN
+        k = xp.where(u >= 0.0, xp.minimum(xp.floor(u), last), 0.0)
+        u -= k
+        index = xp.astype(k, xp.int64)
+        index += xp.reshape(self._offsets.like(z), (self.channels,) + (1,) * (z.ndim - 1 - axis))
+        return xp, xp.reshape(index, (-1,)), u
+
+    @staticmethod
+    def _gather(xp: Any, table: backend.DeviceCache, index: Array, like: Array) -> Array:
+        """``table[index]`` on ``like``'s device and dtype, shaped like ``like``."""
+        return xp.reshape(xp.take(table.like(like, like.dtype), index), like.shape)
+
+    def value(self, z: Array, axis: int = -3) -> Array:
+        r""":math:`f_c(z)`, channel-wise (see the class docstring for shapes)."""
+        xp, index, u = self._locate(z, axis)
+        out = self._gather(xp, self._delta, index, u)
+        out *= u
+        out += self._gather(xp, self._left, index, u)
+        return out
+
+    __call__ = value
+
+    def derivative(self, z: Array, axis: int = -3) -> Array:
+        r""":math:`f_c'(z)`, the slope of the segment containing ``z``.
+
+        At a knot the segment to its right is used (the last segment at and beyond
+        :math:`t_{K-1}`, the first below :math:`t_0`), up to the rounding of
+        :math:`(z - t_0) / h`.
+        """
+        xp, index, u = self._locate(z, axis)
+        return xp.where(xp.isnan(u), u, self._gather(xp, self._slope, index, u))  # NaN in, NaN out
+
+    def integral(self, z: Array, axis: int = -3) -> Array:
+        r""":math:`F_c(z) = \int_0^z f_c(t)\,dt`, exactly (a quadratic on each segment).
+
+        On the segment of :math:`t_k` the integrand is linear, so the trapezoidal rule
+        is exact:
+
+        .. math::
+
+            F_c(z) = B_{c,k} + \tfrac{h u}{2} \big(a_{c,k} + f_c(z)\big),
+            \qquad B_{c,k} = \int_0^{t_k} f_c,
+
+        with :math:`B_{c,k}` precomputed on the host in float64, so :math:`F_c(0) = 0`
+        whether or not 0 is a knot, and values near 0 suffer no cancellation.
+        """
+        return self.value_and_integral(z, axis)[1]
+
+    def value_and_integral(self, z: Array, axis: int = -3) -> tuple[Array, Array]:
+        r""":math:`(f_c(z), F_c(z))` for the cost of one call: a potential's gradient and value."""
+        xp, index, u = self._locate(z, axis)
+        left = self._gather(xp, self._left, index, u)
+        value = self._gather(xp, self._delta, index, u)
+        value *= u
+        value += left
+        left += value  # a_k + f(z)
+        u *= 0.5 * self.grid_step
+        u *= left
+        u += self._gather(xp, self._base, index, u)
+        return value, u
+
+
+# ----------------------------------------------------------- constraints and checks
+def slopes(spline: LinearSpline) -> np.ndarray:
+    r"""The slopes :math:`(a_{c,k+1} - a_{c,k}) / h` of every segment, shape ``(C, K - 1)``.
+
+    They are the second derivative of the potential :math:`F_c` on each segment, and
+    (with the linear extension) the only values it takes.
+    """
+    return np.diff(spline.coefficients, axis=1) / spline.grid_step
+
+
+def weak_convexity(spline: LinearSpline) -> float:
+    r"""The smallest :math:`\rho \ge 0` with :math:`F_c'' \ge -\rho` for every channel.
+
+    Every :math:`F_c` is then :math:`\rho`-weakly convex (:math:`F_c + \tfrac\rho2 z^2`
+    convex), and no smaller :math:`\rho` works.  It is ``max(0, -min(slopes))``,
+    computed from the stored coefficients (so rounding may add a few ulps).
+    """
+    return max(0.0, -float(np.min(slopes(spline))))
+
+
+def is_convex(spline: LinearSpline) -> bool:
+    r"""Whether every potential :math:`F_c` is convex (every :math:`f_c` non-decreasing)."""
+    return bool(np.all(np.diff(spline.coefficients, axis=1) >= 0))
+
+
+def clamp_slopes(coefficients: Any, grid_step: float, *, lower: float | None = 0.0, upper: float | None = None,
+                 zero_at: float | None = None, grid_min: float | None = None) -> np.ndarray:
+    r"""A coefficient table whose slopes are those of ``coefficients`` clamped to ``[lower, upper]``.
+
+    .. math::
+
+        d_{c,k} = \min\!\big(\max\!\big((r_{c,k+1} - r_{c,k}) / h, \, \mathrm{lower}\big), \, \mathrm{upper}\big),
+        \qquad
+        a_{c,k} = h \sum_{j < k} d_{c,j} + m_c,
+
+    with :math:`m_c` the constant that keeps each channel's mean over the knots,
+    :math:`\sum_k a_{c,k} = \sum_k r_{c,k}` (the anchoring of WCRR-NN's ``slope_clipping``).
+
+    ``lower=0`` gives non-decreasing :math:`f_c`, i.e. convex potentials (``crr``);
+    ``lower=-rho`` gives :math:`\rho`-weakly convex potentials (``wcrr``).  A table
+    that already satisfies the bounds is returned unchanged (up to the rounding of the
+    cumulative sum), so the map is idempotent and constrained parameter files load
+    as they are.  With ``zero_at`` each channel is then shifted so that
+    :math:`f_c(\text{zero\_at}) = 0` (``zero_at=0``: :math:`\varphi_c'(0) = 0`, a
+    stationary point of the potential at 0), which needs ``grid_min``.
+
+    Only differences, clamping, cumulative sums, means and (for ``zero_at``) a fixed
+    linear interpolation are used, so training code can mirror the map exactly
+    (``torch.diff``, ``torch.clamp``, ``torch.cumsum``, ``torch.mean``); where a slope
+    is clamped its gradient is zero, as in the CRR-NN and WCRR-NN projections.
+
+    Parameters
+    ----------
+    coefficients
+        Unconstrained table :math:`r`, shape ``(C, K)``, ``K >= 2``.
+    grid_step
+        The knot spacing :math:`h > 0`.
+    lower, upper
+        Bounds on the slopes (``None``: unbounded); ``lower <= upper``.
+    zero_at, grid_min
+        Optional point where every :math:`f_c` is made to vanish, and the first knot
+        that locates it on the grid (linear extension outside it).
+
+    Returns
+    -------
+    numpy.ndarray
+        The constrained table, float64, shape ``(C, K)``.
+    """
+    raw = np.array(backend.to_numpy(coefficients) if backend.is_array(coefficients) else coefficients,
+                   dtype=np.float64)
+    if raw.ndim != 2 or raw.shape[0] < 1 or raw.shape[1] < 2:
+        raise ValueError(f"clamp_slopes: coefficients must have shape (C, K) with K >= 2, got shape {raw.shape}")
+    if not np.all(np.isfinite(raw)):
+        raise ValueError("clamp_slopes: coefficients contain NaN or Inf")
+    h = float(grid_step)
+    if not (math.isfinite(h) and h > 0):
+        raise ValueError(f"clamp_slopes: grid_step must be positive and finite, got {grid_step}")
+    if any(b is not None and math.isnan(b) for b in (lower, upper)) or (
+            lower is not None and upper is not None and not lower <= upper):
+        raise ValueError(f"clamp_slopes: needs lower <= upper (or None), got lower={lower}, upper={upper}")
+    d = np.diff(raw, axis=1) / h
+    if lower is not None:
+        d = np.maximum(d, lower)
+    if upper is not None:
+        d = np.minimum(d, upper)
+    out = np.zeros_like(raw)
+    out[:, 1:] = h * np.cumsum(d, axis=1)
+    out += np.mean(raw - out, axis=1, keepdims=True)
+    if zero_at is not None:
+        if grid_min is None:
+            raise ValueError("clamp_slopes: zero_at needs grid_min to place it on the grid")
+        s = (float(zero_at) - float(grid_min)) / h
+        k = int(min(max(math.floor(s), 0), raw.shape[1] - 2))
+        u = s - k
+        out -= ((1.0 - u) * out[:, k] + u * out[:, k + 1])[:, None]
+    return out
