@@ -1,4 +1,4 @@
-"""The parameter layout of each learned family: its arrays, and how a file becomes a regularizer.
+r"""The parameter layout of each learned family: its arrays, and how a file becomes a regularizer.
 
 Each family registers with :mod:`adareg.params` a *schema* (every array's name and
 shape, computed from ``metadata["architecture"]``) and a *builder*.  The training
@@ -13,6 +13,13 @@ Common pieces of the layouts:
 * :math:`\\lambda(\\sigma)`: ``architecture["lam_knots"] = K``; arrays ``lam_knots`` and
   ``lam_values`` of shape ``(K,)`` (see :class:`~adareg.regularizers.adaptive.SigmaProfile`).
 
+``crr`` and ``wcrr`` add the profile :math:`\varphi'` and the response scale :math:`\alpha(\sigma)`:
+``architecture["profile_knots"] = K`` and ``architecture["profile_grid"] = [t_0, h]``
+(first knot and spacing); arrays ``profile`` of shape ``(c_L, K)``; and
+``architecture["scale_knots"] = S`` with arrays ``scale_knots``, ``scale_values`` of
+shape ``(S,)``.  ``sa-b`` has the same profile (:math:`\psi'`) and scale, plus the blurs:
+``architecture["blur_kernel"] = k`` (odd) and an array ``blur`` of shape ``(c_L, k, k)``.
+
 ``sa-cnn`` adds the mask network: ``architecture["mask_channels"] = [m_1, ..., m_J]``
 (the last equal to ``c_L``), ``architecture["mask_kernels"] = [k_1, ..., k_J]``,
 ``architecture["activation"]``; arrays ``mask_kernel_j`` of shapes
@@ -25,7 +32,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from . import params
-from .regularizers.adaptive import SACNN, SigmaProfile
+from .regularizers.adaptive import SAB, SACNN
+from .regularizers.learned import SigmaProfile
+from .regularizers.ridge import Ridge
+from .regularizers.splines import LinearSpline
 from .regularizers.filterbank import FilterBank
 from .regularizers.masks import MaskCNN
 
@@ -43,9 +53,7 @@ def _bank_schema(architecture: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
         raise ValueError("architecture: bank_channels and bank_kernels must have one entry per layer")
     inputs = [1, *channels[:-1]]
     shapes = {f"bank_{l}": (c, c_in, k, k) for l, (c, c_in, k) in enumerate(zip(channels, inputs, kernels))}
-    knots = architecture["lam_knots"]
-    if not isinstance(knots, int) or knots < 1:
-        raise ValueError(f"architecture['lam_knots'] must be a positive int, got {knots!r}")
+    knots = _positive_int(architecture, "lam_knots")
     shapes |= {"lam_knots": (knots,), "lam_values": (knots,)}
     return shapes
 
@@ -58,6 +66,58 @@ def _bank(file: params.ParameterFile) -> FilterBank:
 
 def _lam(file: params.ParameterFile) -> SigmaProfile:
     return SigmaProfile(file.arrays["lam_knots"], file.arrays["lam_values"], "lam")
+
+
+def _positive_int(architecture: Mapping[str, Any], key: str) -> int:
+    value = architecture[key]
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"architecture[{key!r}] must be a positive int, got {value!r}")
+    return value
+
+
+def _profile_schema(architecture: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    channels = _sizes(architecture, "bank_channels")[-1]
+    grid = architecture["profile_grid"]
+    if not (isinstance(grid, list) and len(grid) == 2 and all(isinstance(v, (int, float)) for v in grid)
+            and grid[1] > 0):
+        raise ValueError(f"architecture['profile_grid'] must be [first knot, positive spacing], got {grid!r}")
+    knots = _positive_int(architecture, "profile_knots")
+    scale = _positive_int(architecture, "scale_knots")
+    return {"profile": (channels, knots), "scale_knots": (scale,), "scale_values": (scale,)}
+
+
+def _profile(file: params.ParameterFile) -> tuple[LinearSpline, SigmaProfile]:
+    grid_min, grid_step = file.metadata["architecture"]["profile_grid"]
+    return (LinearSpline(file.arrays["profile"], grid_min, grid_step),
+            SigmaProfile(file.arrays["scale_knots"], file.arrays["scale_values"], "scale"))
+
+
+def ridge_schema(metadata: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Arrays of a ``crr`` or ``wcrr`` file."""
+    architecture = metadata["architecture"]
+    return _bank_schema(architecture) | _profile_schema(architecture)
+
+
+def build_ridge(file: params.ParameterFile) -> Ridge:
+    """A :class:`~adareg.regularizers.ridge.Ridge` (``crr`` or ``wcrr``) from a validated file."""
+    profile, scale = _profile(file)
+    return Ridge(file.family, _bank(file), profile, scale, _lam(file), tuple(file.metadata["sigma_range"]))
+
+
+def sa_b_schema(metadata: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Arrays of an ``sa-b`` file."""
+    architecture = metadata["architecture"]
+    k = _positive_int(architecture, "blur_kernel")
+    if k % 2 == 0:
+        raise ValueError(f"architecture['blur_kernel'] must be odd, got {k}")
+    channels = architecture["bank_channels"][-1]
+    return _bank_schema(architecture) | _profile_schema(architecture) | {"blur": (channels, k, k)}
+
+
+def build_sa_b(file: params.ParameterFile) -> SAB:
+    """An :class:`~adareg.regularizers.adaptive.SAB` from a validated file."""
+    profile, scale = _profile(file)
+    return SAB(_bank(file), file.arrays["blur"], profile, scale, _lam(file), tuple(file.metadata["sigma_range"]))
 
 
 def sa_cnn_schema(metadata: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -90,4 +150,7 @@ def _spec(schema: Any) -> Any:
     return lambda metadata: {name: params.ArraySpec(shape) for name, shape in schema(metadata).items()}
 
 
+params.register_family("crr", _spec(ridge_schema), build_ridge)
+params.register_family("wcrr", _spec(ridge_schema), build_ridge)
+params.register_family("sa-b", _spec(sa_b_schema), build_sa_b)
 params.register_family("sa-cnn", _spec(sa_cnn_schema), build_sa_cnn)

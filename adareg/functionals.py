@@ -11,6 +11,8 @@ comes for free.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import backend
@@ -88,3 +90,36 @@ class LeastSquares:
         """A Lipschitz constant of ``grad E``: ``max(w) ||H||^2`` (with a 1% margin)."""
         largest = 1.0 if self.weights is None else float(backend.namespace(self.weights).max(self.weights))
         return largest * (NORM_SAFETY * self.H.norm()) ** 2
+
+
+class SmoothSum:
+    r"""A weighted sum :math:`\sum_i w_i E_i(x)` of smooth terms :math:`E_i(x) = g_i(K_i x)`.
+
+    Its ``forward`` is the tuple of the terms' forwards, so FISTA extrapolates each
+    of them by linearity, as for a single term.  Used for the data term plus a
+    smooth regularizer: ``SmoothSum([(1, data), (lam, ridge)], lipschitz)``.
+
+    Parameters
+    ----------
+    terms
+        ``(weight, term)`` pairs; each term has ``forward``, ``value_of_forward`` and
+        ``grad_of_forward``.
+    lipschitz
+        A Lipschitz constant of the sum's gradient.
+    """
+
+    def __init__(self, terms: list[tuple[float, Any]], lipschitz: float):
+        self.terms = [(float(w), term) for w, term in terms]
+        self.lipschitz = float(lipschitz)
+
+    def forward(self, x: Array) -> tuple[Array, ...]:
+        return tuple(term.forward(x) for _, term in self.terms)
+
+    def value_of_forward(self, forwards: tuple[Array, ...]) -> float:
+        return sum(w * term.value_of_forward(u) for (w, term), u in zip(self.terms, forwards))
+
+    def grad_of_forward(self, forwards: tuple[Array, ...], x: Array) -> Array:
+        return sum(w * term.grad_of_forward(u, x) for (w, term), u in zip(self.terms, forwards))
+
+    def value(self, x: Array) -> float:
+        return self.value_of_forward(self.forward(x))

@@ -8,10 +8,12 @@ from typing import Any, Callable
 
 from . import backend
 from .backend import Array
-from .functionals import LeastSquares
+from .functionals import LeastSquares, SmoothSum
 from .operators.base import LinearOperator
 from .operators.basic import Identity
 from .regularizers.adaptive import AdaptiveRegularizer
+from .regularizers.learned import LearnedRegularizer
+from .regularizers.ridge import Ridge
 from .regularizers.base import Bounds, Regularizer, check_bounds
 from .solvers.fista import fista
 from .solvers.result import History, Result
@@ -19,7 +21,7 @@ from .solvers.reweighting import reweighting
 from .solvers.stopping import default_rule
 
 
-def solve(H: LinearOperator, y: Array, reg: Regularizer | AdaptiveRegularizer, *, lam: float | None = None,
+def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *, lam: float | None = None,
           sigma: float | None = None, x0: Array | None = None,
           bounds: Bounds | None = None, weights: Array | None = None, max_iter: int | None = None,
           tol: float | None = None, max_time: float | None = None, restart: bool = True,
@@ -27,10 +29,12 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | AdaptiveRegularizer, *
           callback: Callable[[int, Array], Any] | None = None, progress: bool = False) -> Result:
     r"""Reconstruct :math:`x^* = \arg\min_{x \in C} \tfrac12 \|H x - y\|_w^2 + \lambda R(x)`.
 
-    With a learned spatially adaptive regularizer (``adareg.load("sa-cnn")``, ...)
-    the reweighting loop of :func:`~adareg.solvers.reweighting` runs instead; it
-    needs the noise level ``sigma``, and for denoising ``lam`` defaults to the
-    trained :math:`\lambda(\sigma)`.
+    Learned regularizers (``adareg.load("sa-cnn")``, ...) need the noise level
+    ``sigma``, and for denoising ``lam`` defaults to the trained
+    :math:`\lambda(\sigma)`.  The spatially adaptive ones (``sa-cnn``, ``sa-b``) run
+    the reweighting loop of :func:`~adareg.solvers.reweighting`; the ridge ones
+    (``crr``, ``wcrr``) run FISTA on the smooth sum of the data term and
+    :math:`\lambda R_\sigma`.
 
     For denoising (``H`` an :class:`~adareg.operators.Identity`, no weights) the
     solution is the prox of :math:`\lambda R` at ``y``, computed directly by the
@@ -85,16 +89,16 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | AdaptiveRegularizer, *
     """
     if not isinstance(H, LinearOperator):
         raise TypeError(f"solve: H must be a LinearOperator, got {type(H).__name__}")
-    if not isinstance(reg, (Regularizer, AdaptiveRegularizer)):
+    if not isinstance(reg, (Regularizer, LearnedRegularizer)):
         raise TypeError(f"solve: reg must be a Regularizer, got {type(reg).__name__}")
     backend.check_array(y, H.shape_out, f"solve: y (measurements of {H!r})")
-    adaptive = isinstance(reg, AdaptiveRegularizer)
-    if adaptive and len(H.shape_in) != 2:
+    learned = isinstance(reg, LearnedRegularizer)
+    if learned and len(H.shape_in) != 2:
         raise ValueError(f"solve: {reg.family} acts on 2D images but {H!r} takes shape {H.shape_in}")
-    if not adaptive and reg.shape != H.shape_in:
+    if not learned and reg.shape != H.shape_in:
         raise ValueError(f"solve: reg acts on images of shape {reg.shape} but {H!r} takes shape {H.shape_in}")
     denoising = isinstance(H, Identity) and weights is None
-    if adaptive:
+    if learned:
         if sigma is None:
             raise ValueError(f"solve: the learned regularizer {reg.family} needs the noise level sigma")
         sigma = reg.check_sigma(sigma)
@@ -118,25 +122,30 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | AdaptiveRegularizer, *
     if bounds is not None and y.dtype.kind == "c" and isinstance(H, Identity):
         raise TypeError("solve: bounds apply to real images, but y is complex")
 
-    if adaptive:
+    if isinstance(reg, AdaptiveRegularizer):
         if x0 is not None:
             backend.check_array(x0, H.shape_in, "solve: x0")
         return reweighting(H, y, reg, lam=lam, sigma=sigma, x0=x0, weights=weights, bounds=bounds,
                            max_iter=_or(max_iter, 100), tol=_or(tol, 1e-4), inner_tol=inner_tol,
                            inner_max_iter=_or(inner_max_iter, 500), callback=callback, progress=progress)
-    if denoising:
+    if denoising and not isinstance(reg, Ridge):
         return _denoise(y, reg, lam, bounds, _or(max_iter, 500), _or(tol, 1e-3), progress)
 
     data = LeastSquares(H, y, weights)
     start = H.H(y)  # gives the image dtype (real or complex) for the default start
     if x0 is None:
-        x0 = xp.zeros_like(start)
+        x0 = y if denoising else xp.zeros_like(start)
     else:
         backend.check_array(x0, H.shape_in, "solve: x0")
         if tuple(x0.shape) != tuple(start.shape):
             raise ValueError(f"solve: x0 has shape {tuple(x0.shape)}, expected {tuple(start.shape)}")
     if bounds is not None and x0.dtype.kind == "c":
         raise TypeError("solve: bounds apply to real images, but the image is complex")
+    if isinstance(reg, Ridge):  # smooth: FISTA on E + lam R_sigma, the prox is the box projection
+        ridge = reg.at(sigma)
+        smooth = SmoothSum([(1.0, data), (lam, ridge)], data.lipschitz + lam * ridge.lipschitz(H.shape_in))
+        return fista(smooth, x0, bounds=bounds, stop=default_rule(_or(max_iter, 500), _or(tol, 1e-5), max_time),
+                     restart=restart, backtracking=backtracking, callback=callback, progress=progress)
     return fista(data, x0, reg=reg, lam=lam, bounds=bounds, stop=default_rule(_or(max_iter, 500), _or(tol, 1e-5), max_time),
                  restart=restart, backtracking=backtracking, inner_tol=inner_tol,
                  inner_max_iter=_or(inner_max_iter, 100), callback=callback, progress=progress)

@@ -53,3 +53,34 @@ def test_sa_cnn_schema_errors(tmp_path):
     metadata["architecture"]["mask_channels"] = [5, 7]
     with pytest.raises(params.ParameterFileError, match="architecture"):
         params.save(tmp_path / "bad.npz", arrays, metadata)
+
+
+def profile_arrays(rng, channels, knots, convex):
+    steps = rng.random((channels, knots - 1)) * (1 if convex else 2) - (0 if convex else 0.5)
+    profile = np.concatenate([np.zeros((channels, 1)), np.cumsum(steps, axis=1) * 0.1], axis=1)
+    return {"profile": profile, "scale_knots": np.array([0.0, 0.1]), "scale_values": np.array([8.0, 4.0])}
+
+
+@pytest.mark.parametrize("family", ["crr", "wcrr", "sa-b"])
+def test_ridge_and_sa_b_round_trip(tmp_path, family):
+    rng = np.random.default_rng(2)
+    arrays, metadata = sa_cnn_file()
+    arrays = {k: v for k, v in arrays.items() if not k.startswith("mask")}
+    metadata["family"] = family
+    architecture = {"bank_channels": [4, 6], "bank_kernels": [3, 3], "boundary": "reflect", "lam_knots": 2,
+                    "profile_knots": 9, "profile_grid": [-0.4, 0.1], "scale_knots": 2}
+    if family == "sa-b":
+        architecture |= {"blur_kernel": 3, "profile_grid": [0.0, 0.1]}
+        arrays |= {"blur": rng.random((6, 3, 3))}
+        arrays |= profile_arrays(rng, 6, 9, convex=True)
+        arrays["profile"] = 2.0 - arrays["profile"]  # psi' positive and non-increasing
+    else:
+        arrays |= profile_arrays(rng, 6, 9, convex=family == "crr")
+    metadata["architecture"] = architecture
+    path = params.save(tmp_path / f"{family}.npz", arrays, metadata)
+    reg = adareg.load(str(path))
+    assert reg.family == family
+    x = np.random.default_rng(3).random((9, 10))
+    result = adareg.solve(Identity(x.shape), x, reg, sigma=0.05, max_iter=5)
+    assert result.x.shape == x.shape
+    np.testing.assert_array_equal(reg.bank.kernel, adareg.load(str(path)).bank.kernel)

@@ -9,7 +9,7 @@ filter bank ``W`` whose weights are recomputed from the current estimate:
 
 * ``sa-cnn`` (eq. 6): :math:`\Lambda(x_k, \sigma)` is the output of a small CNN
   (:class:`~adareg.regularizers.masks.MaskCNN`);
-* ``sa-b`` (eq. 3-5) derives it from concave potentials (added with its splines).
+* ``sa-b`` (eq. 3-5): :math:`\Lambda_c(x_k) = B_c^T \psi_c'(B_c |W_c x_k|)` from concave potentials.
 
 Each step is the convex problem of :class:`~adareg.regularizers.WeightedL1Analysis`,
 solved exactly; the loop is in :func:`adareg.solvers.reweighting`.  The noise level
@@ -19,60 +19,28 @@ solved exactly; the loop is in :func:`adareg.solvers.reweighting`.  The noise le
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..backend import Array
+from ..operators.conv import DepthwiseConv2d
 from .analysis import WeightedL1Analysis
 from .filterbank import FilterBank
+from .learned import LearnedRegularizer, SigmaProfile
 from .masks import MaskCNN
+from .splines import LinearSpline
 
 
-class SigmaProfile:
-    r"""A non-negative piecewise-linear function of the noise level, e.g. :math:`\lambda(\sigma)`.
-
-    Linear interpolation between ``(knots[i], values[i])``, constant beyond the
-    end knots (``numpy.interp``).
-    """
-
-    def __init__(self, knots: Any, values: Any, name: str):
-        knots, values = np.asarray(knots, dtype=np.float64), np.asarray(values, dtype=np.float64)
-        if knots.ndim != 1 or knots.shape != values.shape or knots.size < 1:
-            raise ValueError(f"{name}: knots and values must be 1D arrays of one length, got {knots.shape} and "
-                             f"{values.shape}")
-        if np.any(np.diff(knots) <= 0) or not np.all(np.isfinite(knots)) or not np.all(np.isfinite(values)):
-            raise ValueError(f"{name}: knots must increase strictly and all entries be finite")
-        if np.any(values < 0):
-            raise ValueError(f"{name}: values must be non-negative")
-        self.knots, self.values, self.name = knots, values, name
-
-    def __call__(self, sigma: float) -> float:
-        return float(np.interp(float(sigma), self.knots, self.values))
-
-
-class AdaptiveRegularizer(ABC):
+class AdaptiveRegularizer(LearnedRegularizer):
     r"""A reweighted regularizer :math:`\sum_c \langle \Lambda_c(x_k, \sigma), |W_c x| \rangle`.
 
     Subclasses give the weights :meth:`weights`; the filter bank, the trained
-    :math:`\lambda(\sigma)` and the noise-level range are shared.
-
-    Attributes
-    ----------
-    bank
-        The filter bank ``W``.
-    lam
-        :math:`\lambda(\sigma)`, the trained regularisation strength for denoising.
-    sigma_range
-        The noise levels ``(low, high)`` (intensities in [0, 1]) the model was trained for.
+    :math:`\lambda(\sigma)` and the noise-level range come from
+    :class:`~adareg.regularizers.learned.LearnedRegularizer`.
     """
-
-    family: str
-
-    def __init__(self, bank: FilterBank, lam: SigmaProfile, sigma_range: tuple[float, float]):
-        self.bank, self.lam = bank, lam
-        self.sigma_range = (float(sigma_range[0]), float(sigma_range[1]))
 
     @abstractmethod
     def weights(self, x: Array, sigma: float) -> Array:
@@ -81,17 +49,6 @@ class AdaptiveRegularizer(ABC):
     def step(self, x: Array, sigma: float) -> WeightedL1Analysis:
         r"""The convex problem of one reweighting step: :math:`\sum_c \langle \Lambda_c(x, \sigma), |W_c x'| \rangle`."""
         return WeightedL1Analysis(self.bank.operator(tuple(x.shape[-2:])), self.weights(x, sigma))
-
-    def check_sigma(self, sigma: float) -> float:
-        """``sigma`` as a float, or a ``ValueError`` if it is negative, not finite, or outside the trained range."""
-        sigma = float(sigma)
-        low, high = self.sigma_range
-        if not (np.isfinite(sigma) and low <= sigma <= high):
-            raise ValueError(
-                f"{self.family}: sigma = {sigma:g} ({sigma * 255:.3g}/255) is outside the trained range "
-                f"[{low:g}, {high:g}] ([{low * 255:.3g}, {high * 255:.3g}]/255)"
-            )
-        return sigma
 
 
 class SACNN(AdaptiveRegularizer):
@@ -122,3 +79,76 @@ class SACNN(AdaptiveRegularizer):
 
     def __repr__(self) -> str:
         return f"SACNN({self.bank!r}, {self.masks!r})"
+
+
+class SAB(AdaptiveRegularizer):
+    r"""``sa-b`` (paper eq. 3-5): concave potentials of a non-negative blur of the filter responses.
+
+    .. math::
+
+        R(x) = \sum_c \big\langle 1, \psi_c(B_c |W_c x|) \big\rangle, \qquad
+        \Lambda_c(x_k) = B_c^T \psi_c'(B_c |W_c x_k|)
+
+    ``psi_c`` is concave and non-decreasing, so the reweighting step minimises a
+    majorizer of ``R`` at :math:`x_k` and never increases the objective (eq. 4-5).
+    :math:`\psi_c'` is a linear spline (non-negative, non-increasing coefficients)
+    scaled by the noise level, :math:`\psi_{c,\sigma}(t) = \psi_c(\alpha(\sigma) t) / \alpha(\sigma)`,
+    and :math:`B_c` a non-negative kernel normalised to sum 1 (so every row of
+    :math:`B_c` sums to 1 with the reflect boundary).
+
+    Parameters
+    ----------
+    bank
+        Filter bank ``W`` with ``C`` channels.
+    blur
+        Non-negative kernels ``(C, k, k)`` (odd ``k``), normalised here.
+    profile
+        :math:`\psi'`: ``C`` linear splines with non-negative, non-increasing coefficients.
+    scale
+        :math:`\alpha(\sigma) > 0`.
+    lam, sigma_range
+        As for every learned family.
+    """
+
+    family = "sa-b"
+
+    def __init__(self, bank: FilterBank, blur: Any, profile: LinearSpline, scale: SigmaProfile, lam: SigmaProfile,
+                 sigma_range: tuple[float, float]):
+        blur = np.asarray(backend.to_numpy(blur) if backend.is_array(blur) else blur, dtype=np.float64)
+        if blur.ndim != 3 or blur.shape[0] != bank.channels or blur.shape[1] != blur.shape[2] or blur.shape[1] % 2 == 0:
+            raise ValueError(f"sa-b: blur must have shape ({bank.channels}, k, k) with odd k, got {blur.shape}")
+        if np.any(blur < 0) or np.any(blur.sum(axis=(1, 2)) <= 0):
+            raise ValueError("sa-b: blur kernels must be non-negative and not all zero")
+        if profile.channels != bank.channels:
+            raise ValueError(f"sa-b: the profile has {profile.channels} channels for {bank.channels} filters")
+        coefficients = profile.coefficients
+        if np.any(coefficients < 0) or np.any(np.diff(coefficients, axis=1) > 0):
+            raise ValueError("sa-b: psi' must be non-negative and non-increasing (psi concave and non-decreasing)")
+        if np.any(scale.values <= 0):
+            raise ValueError("sa-b: the scale alpha(sigma) must be positive")
+        super().__init__(bank, lam, sigma_range)
+        self.blur = blur / blur.sum(axis=(1, 2), keepdims=True)
+        self.profile, self.scale = profile, scale
+        self._blurs: dict[tuple[int, int], DepthwiseConv2d] = {}
+
+    def blur_operator(self, image_shape: tuple[int, int]) -> DepthwiseConv2d:
+        """``B = (B_1, ..., B_C)`` on ``(C, H, W)`` responses (cached per shape)."""
+        if image_shape not in self._blurs:
+            self._blurs[image_shape] = DepthwiseConv2d(self.blur, image_shape, boundary="reflect")
+        return self._blurs[image_shape]
+
+    def _blurred_magnitudes(self, x: Array, sigma: float) -> Array:
+        shape = tuple(x.shape[-2:])
+        xp = backend.namespace(x)
+        return self.scale(sigma) * self.blur_operator(shape)(xp.abs(self.bank.operator(shape)(x)))
+
+    def weights(self, x: Array, sigma: float) -> Array:
+        return self.blur_operator(tuple(x.shape[-2:])).H(self.profile(self._blurred_magnitudes(x, sigma)))
+
+    def value(self, x: Array, sigma: float) -> float:
+        r"""The eq. (3) regularizer :math:`\sum_c \langle 1, \psi_{c,\sigma}(B_c |W_c x|) \rangle`."""
+        xp = backend.namespace(x)
+        return float(xp.sum(self.profile.integral(self._blurred_magnitudes(x, sigma)))) / self.scale(sigma)
+
+    def __repr__(self) -> str:
+        return f"SAB({self.bank!r}, blur {self.blur.shape[-1]}x{self.blur.shape[-1]})"

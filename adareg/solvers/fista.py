@@ -27,6 +27,13 @@ class SmoothFunctional(Protocol):
     def grad_of_forward(self, Hx: Array, x: Array) -> Array: ...
 
 
+def _extrapolate(new: Any, old: Any, beta: float) -> Any:
+    """``new + beta (new - old)``, term by term for the tuples of a sum of smooth terms."""
+    if isinstance(new, tuple):
+        return tuple(_extrapolate(a, b, beta) for a, b in zip(new, old))
+    return new + beta * (new - old)
+
+
 def _inner(a: Array, b: Array) -> float:
     """``Re <a, b>``."""
     xp = backend.namespace(a)
@@ -144,7 +151,7 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
             t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
             beta = (t - 1.0) / t_next
             z = x_next + beta * change
-            Hz = Hx_next + beta * (Hx_next - Hx)  # H z by linearity, without applying H
+            Hz = _extrapolate(Hx_next, Hx, beta)  # H z by linearity, without applying H
             t = t_next
         x, Hx = x_next, Hx_next
         objective = math.nan

@@ -7,7 +7,8 @@ import pytest
 
 import adareg
 from adareg.operators import Diagonal, Identity
-from adareg.regularizers.adaptive import SACNN, SigmaProfile
+from adareg.regularizers.adaptive import SACNN
+from adareg.regularizers.learned import SigmaProfile
 from adareg.regularizers.filterbank import FilterBank
 from adareg.regularizers.masks import MaskCNN
 
@@ -76,3 +77,60 @@ def test_sigma_profile():
         SigmaProfile([0.0, 0.1], [0.0, -1.0], "lam")
     with pytest.raises(ValueError, match="increase strictly"):
         SigmaProfile([0.1, 0.0], [0.0, 1.0], "lam")
+
+
+def toy_sab(seed: int = 5, channels: int = 5):
+    from adareg.regularizers.adaptive import SAB
+    from adareg.regularizers.splines import LinearSpline
+
+    rng = np.random.default_rng(seed)
+    bank = FilterBank([rng.standard_normal((3, 1, 3, 3)), rng.standard_normal((channels, 3, 3, 3))])
+    blur = rng.random((channels, 3, 3))
+    # psi' >= 0 and non-increasing: psi concave, non-decreasing (e.g. a log-like potential)
+    decrements = rng.random((channels, 15))
+    coefficients = 1.0 + np.cumsum(decrements[:, ::-1], axis=1)[:, ::-1] / 5
+    coefficients = np.concatenate([coefficients, np.full((channels, 1), 1.0)], axis=1)
+    profile = LinearSpline(coefficients, 0.0, 0.2)
+    scale = SigmaProfile([0.0, 30 / 255], [10.0, 4.0], "scale")
+    lam = SigmaProfile([0.0, 30 / 255], [0.0, 0.1], "lam")
+    return SAB(bank, blur, profile, scale, lam, (0.0, 30 / 255))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sa_b_reweighting_step_does_not_increase_the_objective(seed):
+    """Majorise-minimise (eq. 4-5): each exact step decreases 1/2 ||x - y||^2 + lam R(x)."""
+    reg = toy_sab(seed)
+    rng = np.random.default_rng(100 + seed)
+    y = rng.random((12, 13))
+    sigma, lam = 0.06, 0.08
+
+    def objective(x):
+        return 0.5 * np.sum((x - y) ** 2) + lam * reg.value(x, sigma)
+
+    x = y + 0.1 * rng.standard_normal(y.shape)
+    for _ in range(3):
+        step = reg.step(x, sigma).prox(y, lam, tol=1e-8, max_iter=100000)
+        assert step.converged
+        assert objective(step.x) <= objective(x) + 1e-9
+        x = step.x
+
+
+def test_sa_b_weights_are_the_blurred_derivative():
+    from scipy import ndimage
+
+    reg = toy_sab(3)
+    x = np.random.default_rng(4).random((10, 11))
+    sigma = 0.04
+    responses = np.abs(reg.bank.operator(x.shape)(x))
+    blur = reg.blur  # normalised kernels
+    blurred = np.stack([ndimage.correlate(responses[c], blur[c], mode="mirror") for c in range(len(blur))])
+    derivative = reg.profile(reg.scale(sigma) * blurred)
+    # B^T with the reflect boundary, as the dense transpose of B applied column by column
+    n = x.size
+    expected = np.zeros_like(derivative)
+    for c in range(len(blur)):
+        B = np.stack([ndimage.correlate(e.reshape(x.shape), blur[c], mode="mirror").ravel() for e in np.eye(n)], 1)
+        expected[c] = (B.T @ derivative[c].ravel()).reshape(x.shape)
+    weights = reg.weights(x, sigma)
+    np.testing.assert_allclose(weights, expected, atol=1e-12)
+    assert weights.min() >= 0

@@ -1,0 +1,65 @@
+"""What every learned family shares: the filter bank, the noise level's range, lambda(sigma)."""
+
+from __future__ import annotations
+
+from abc import ABC
+from typing import Any
+
+import numpy as np
+
+from .filterbank import FilterBank
+
+
+class SigmaProfile:
+    r"""A non-negative piecewise-linear function of the noise level, e.g. :math:`\lambda(\sigma)`.
+
+    Linear interpolation between ``(knots[i], values[i])``, constant beyond the
+    end knots (``numpy.interp``).
+    """
+
+    def __init__(self, knots: Any, values: Any, name: str):
+        knots, values = np.asarray(knots, dtype=np.float64), np.asarray(values, dtype=np.float64)
+        if knots.ndim != 1 or knots.shape != values.shape or knots.size < 1:
+            raise ValueError(f"{name}: knots and values must be 1D arrays of one length, got {knots.shape} and "
+                             f"{values.shape}")
+        if np.any(np.diff(knots) <= 0) or not np.all(np.isfinite(knots)) or not np.all(np.isfinite(values)):
+            raise ValueError(f"{name}: knots must increase strictly and all entries be finite")
+        if np.any(values < 0):
+            raise ValueError(f"{name}: values must be non-negative")
+        self.knots, self.values, self.name = knots, values, name
+
+    def __call__(self, sigma: float) -> float:
+        return float(np.interp(float(sigma), self.knots, self.values))
+
+
+class LearnedRegularizer(ABC):
+    r"""Base of the learned families: a filter bank ``W``, the trained :math:`\lambda(\sigma)`, the trained range.
+
+    Attributes
+    ----------
+    family
+        ``"crr"``, ``"wcrr"``, ``"sa-b"`` or ``"sa-cnn"``.
+    bank
+        The filter bank ``W``.
+    lam
+        :math:`\lambda(\sigma)`, the trained regularisation strength for denoising.
+    sigma_range
+        The noise levels ``(low, high)`` (intensities in [0, 1]) the model was trained for.
+    """
+
+    family: str
+
+    def __init__(self, bank: FilterBank, lam: SigmaProfile, sigma_range: tuple[float, float]):
+        self.bank, self.lam = bank, lam
+        self.sigma_range = (float(sigma_range[0]), float(sigma_range[1]))
+
+    def check_sigma(self, sigma: float) -> float:
+        """``sigma`` as a float, or a ``ValueError`` if it is not finite or outside the trained range."""
+        sigma = float(sigma)
+        low, high = self.sigma_range
+        if not (np.isfinite(sigma) and low <= sigma <= high):
+            raise ValueError(
+                f"{self.family}: sigma = {sigma:g} ({sigma * 255:.3g}/255) is outside the trained range "
+                f"[{low:g}, {high:g}] ([{low * 255:.3g}, {high * 255:.3g}]/255)"
+            )
+        return sigma

@@ -1,0 +1,108 @@
+r"""Ridge regularizers ``crr`` and ``wcrr`` (paper eq. 2): smooth potentials of filter responses.
+
+.. math::
+
+    R_\sigma(x) = \sum_c \big\langle 1, \varphi_{c,\sigma}(W_c x) \big\rangle, \qquad
+    \varphi_{c,\sigma}(t) = \varphi_c(\alpha(\sigma) t) / \alpha(\sigma)^2
+
+with :math:`\varphi_c' = f_c` a linear spline (:class:`~adareg.regularizers.splines.LinearSpline`)
+and :math:`\alpha(\sigma) > 0` a learned scale of the responses.  Then
+
+.. math::
+
+    \nabla R_\sigma(x) = W^T \big( f_c(\alpha W_c x) / \alpha \big)_c, \qquad
+    \nabla^2 R_\sigma(x) = W^T \operatorname{diag}\big(f_c'(\alpha W_c x)\big) W,
+
+so :math:`\nabla R_\sigma` is :math:`\|W\|^2 \max |f'|`-Lipschitz, ``R`` is convex when every
+slope of ``f`` is :math:`\ge 0` (``crr``), and :math:`\rho \|W\|^2`-weakly convex when every slope
+is :math:`\ge -\rho` (``wcrr``).  Both are minimised with the data term by FISTA on the smooth
+sum (:class:`RidgeObjective`).
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..backend import Array
+from ..operators.base import NORM_SAFETY
+from .filterbank import FilterBank
+from .learned import LearnedRegularizer, SigmaProfile
+from .splines import LinearSpline, is_convex, weak_convexity
+
+
+class Ridge(LearnedRegularizer):
+    """``crr`` (convex potentials) or ``wcrr`` (weakly convex potentials).
+
+    Parameters
+    ----------
+    family
+        ``"crr"`` (every slope of ``profile`` must be >= 0) or ``"wcrr"``.
+    bank
+        Filter bank ``W`` with ``C`` channels.
+    profile
+        :math:`\\varphi'`: ``C`` linear splines.
+    scale
+        :math:`\\alpha(\\sigma) > 0`.
+    lam, sigma_range
+        As for every learned family.
+    """
+
+    def __init__(self, family: str, bank: FilterBank, profile: LinearSpline, scale: SigmaProfile,
+                 lam: SigmaProfile, sigma_range: tuple[float, float]):
+        if family not in ("crr", "wcrr"):
+            raise ValueError(f"Ridge: family must be 'crr' or 'wcrr', got {family!r}")
+        if profile.channels != bank.channels:
+            raise ValueError(f"{family}: the profile has {profile.channels} channels for {bank.channels} filters")
+        if family == "crr" and not is_convex(profile):
+            raise ValueError("crr: phi' must be non-decreasing (every spline slope >= 0) for a convex potential")
+        if any(v <= 0 for v in scale.values):
+            raise ValueError(f"{family}: the scale alpha(sigma) must be positive")
+        super().__init__(bank, lam, sigma_range)
+        self.family = family
+        self.profile, self.scale = profile, scale
+
+    @property
+    def rho(self) -> float:
+        """Weak-convexity modulus of the potentials (0 for ``crr``): ``phi'' >= -rho``."""
+        return weak_convexity(self.profile)
+
+    def at(self, sigma: float) -> RidgeObjective:
+        r""":math:`R_\sigma` as a smooth functional ``g(W x)`` (see :class:`RidgeObjective`)."""
+        return RidgeObjective(self, float(sigma))
+
+    def __repr__(self) -> str:
+        return f"Ridge({self.family}, {self.bank!r}, rho = {self.rho:.3g})"
+
+
+class RidgeObjective:
+    r""":math:`R_\sigma(x) = g(W x)` in the form FISTA uses: ``forward``, ``value_of_forward``, ``grad_of_forward``."""
+
+    def __init__(self, ridge: Ridge, sigma: float):
+        self.ridge, self.sigma = ridge, sigma
+        self.alpha = ridge.scale(sigma)
+
+    def forward(self, x: Array) -> Array:
+        """``W x``."""
+        return self.ridge.bank.operator(tuple(x.shape[-2:]))(x)
+
+    def value_of_forward(self, Wx: Array) -> float:
+        r""":math:`\sum_c \langle 1, \varphi_c(\alpha W_c x) \rangle / \alpha^2`."""
+        xp = backend.namespace(Wx)
+        return float(xp.sum(self.ridge.profile.integral(self.alpha * Wx))) / self.alpha**2
+
+    def grad_of_forward(self, Wx: Array, x: Array) -> Array:
+        r""":math:`W^T f(\alpha W x) / \alpha`."""
+        W = self.ridge.bank.operator(tuple(x.shape[-2:]))
+        return W.H(self.ridge.profile(self.alpha * Wx)) / self.alpha
+
+    def value(self, x: Array) -> float:
+        return self.value_of_forward(self.forward(x))
+
+    def grad(self, x: Array) -> Array:
+        return self.grad_of_forward(self.forward(x), x)
+
+    def lipschitz(self, image_shape: tuple[int, int]) -> float:
+        r"""A Lipschitz constant of :math:`\nabla R_\sigma`: :math:`\|W\|^2 \max_{c,k} |f_c'|` (with a 1% margin)."""
+        slopes_abs = abs(self.ridge.profile.coefficients[:, 1:] - self.ridge.profile.coefficients[:, :-1]).max()
+        W = self.ridge.bank.operator(tuple(image_shape))
+        return (NORM_SAFETY * W.norm()) ** 2 * float(slopes_abs) / self.ridge.profile.grid_step
+
