@@ -173,3 +173,15 @@ def test_bad_prox_arguments():
         WeightedL1Analysis(np.eye(3))
     with pytest.raises(ValueError, match="group_channels needs a channel axis"):
         WeightedL1Analysis(Identity((4,)), group_channels=True)
+
+
+def test_finite_difference_analysis_is_anisotropic_tv():
+    """With W = D and a constant weight, the weighted-l1 prox is 1D TV denoising (dense dual reference)."""
+    rng = np.random.default_rng(11)
+    v = np.repeat(rng.random(5), 6) + 0.1 * rng.standard_normal(30)
+    D = np.diff(np.eye(30), axis=0)  # independent of FiniteDifference; its zero last row carries no weight
+    out = WeightedL1Analysis(FiniteDifference((30,)), 0.7).prox(v, 0.2, tol=1e-8, max_iter=100000)
+    reference = dual_reference(v, D, np.full(29, 0.7), 0.2)
+    np.testing.assert_allclose(out.x, reference, atol=1e-6)
+    np.testing.assert_allclose(TV((30,), isotropic=False, weights=0.7).prox(v, 0.2, tol=1e-8, max_iter=100000).x,
+                               reference, atol=1e-6)
