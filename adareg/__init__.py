@@ -19,11 +19,12 @@ from .backend import gpu_available, to_device, to_numpy
 from .metrics import psnr, ssim
 from .params import load
 from .reconstruction import solve
+from .tuning import tune
 from .solvers.result import Result
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "solve", "load", "Result", "operators", "regularizers", "solvers", "metrics", "data", "ct", "mri",
+    "solve", "tune", "load", "Result", "operators", "regularizers", "solvers", "metrics", "data", "ct", "mri",
     "psnr", "ssim", "gpu_available", "to_device", "to_numpy", "__version__",
 ]

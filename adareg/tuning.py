@@ -1,0 +1,409 @@
+r"""``adareg.tune``: choose :math:`\lambda` (and a learned model's :math:`\sigma`) on calibration images.
+
+For CT and MRI the regularizers trained on Gaussian denoising are reused as they
+are; what changes with the forward operator is the regularisation weight
+:math:`\lambda` and the noise level :math:`\sigma` handed to the model.  Both are
+chosen, as in the reference works, by a coarse-to-fine grid search that
+maximises the mean PSNR of the reconstructions of a few calibration pairs
+(measurements ``y_i`` with ground truths ``x_i``):
+
+.. math::
+
+    (\lambda^*, \sigma^*) = \arg\max_{\lambda, \sigma} \frac1n \sum_{i=1}^n
+        \mathrm{PSNR}\big(\hat x(y_i; \lambda, \sigma), x_i\big),
+    \qquad \hat x(y; \lambda, \sigma) = \texttt{adareg.solve}(H, y, R, \lambda, \sigma).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from . import backend
+from .backend import Array
+from .metrics import psnr as _psnr
+from .operators.base import LinearOperator
+from .reconstruction import solve
+from .regularizers.base import Regularizer
+from .regularizers.learned import LearnedRegularizer
+from .solvers.result import History
+
+#: Default search range of lam for classical regularizers, in decades around the
+#: reference scale rms(H^H y), and for learned ones around ||H||^2 lambda(sigma).
+_CLASSICAL_DECADES = (-4.0, 0.0)
+_LEARNED_DECADES = (-2.0, 2.0)
+
+#: A zero lower end of a noise-level range is replaced by ``high / _SIGMA_SPAN`` (log-space search).
+_SIGMA_SPAN = 30.0
+
+#: The options of :func:`adareg.solve` that ``tune`` sets itself.
+_RESERVED_OPTIONS = {
+    "lam": "lam is what tune searches (fix it with tune's lam=...)",
+    "sigma": "sigma is set by tune (fix it with tune's sigma=...)",
+    "x0": "a starting point differs between calibration pairs",
+}
+
+
+@dataclass
+class Tuning:
+    """Outcome of :func:`tune`.
+
+    Attributes
+    ----------
+    lam
+        The best regularisation weight found.
+    sigma
+        The best noise level for a learned regularizer; ``None`` for a classical one
+        (so that ``adareg.solve(H, y, reg, lam=t.lam, sigma=t.sigma)`` works for both).
+    psnr
+        Mean PSNR (dB) over the calibration pairs at ``(lam, sigma)``.
+    table
+        Every evaluation in the order made: columns ``lam, sigma, psnr, seconds``
+        (``sigma`` NaN for classical regularizers; ``seconds`` spent on that
+        evaluation's solves).
+    """
+
+    lam: float
+    sigma: float | None
+    psnr: float
+    table: History = field(repr=False)
+
+
+def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | Array,
+         reg: Regularizer | LearnedRegularizer, *, lam: float | None = None, sigma: float | None = None,
+         lam_range: tuple[float, float] | None = None, sigma_range: tuple[float, float] | None = None,
+         levels: int = 3, points: int = 7, data_range: float = 1.0, solve_options: dict[str, Any] | None = None,
+         progress: bool = False) -> Tuning:
+    r"""Choose ``lam`` (and, for a learned regularizer, ``sigma``) maximising the mean PSNR on calibration pairs.
+
+    Every candidate is evaluated by reconstructing each calibration measurement
+    with ``adareg.solve(H, y_i, reg, lam=lam, sigma=sigma, **solve_options)``
+    and averaging ``adareg.psnr(x_hat_i, x_i, data_range)``.  No candidate is
+    solved twice, and no solve is warm-started, so the reported PSNR is exactly
+    what :func:`~adareg.solve` gives at the returned values.
+
+    **Search.**  The searched variables (``lam`` unless fixed; ``sigma`` for a
+    learned regularizer unless fixed) are handled in ``log10`` space, one at a
+    time (coordinate search, ``lam`` first).  With ``m = (points - 1) / 2``:
+
+    * level 0 evaluates ``points`` log-spaced values over each variable's range,
+      the others held at their current best (initially the centre of their range);
+    * each further level evaluates ``points`` values spaced by the previous
+      spacing divided by ``m + 1``, centred on the current best, so they fill the
+      interval between the previous best's neighbours (final resolution: the
+      range's width / ``(points - 1) (m + 1)^(levels - 1)``; by default
+      ``10**(4 / 96)``, a factor 1.10 in ``lam``);
+    * when the best value of a line lies at its end, the line is extended a step
+      at a time while that improves the PSNR (at most ``points - 1`` steps),
+      inside the range where the range is a hard limit: always for ``sigma``
+      (the model is trained on its range) and for ``lam`` when ``lam_range`` is
+      given.  The default ``lam`` range is only a first guess and may be left.
+
+    Without extensions this makes at most ``levels * (points - 1) + 1``
+    evaluations for one variable and ``2 * levels * (points - 1) + 1`` for two
+    (19 and 37 by default; fewer where a hard limit cuts a line), each of
+    ``len(ys)`` solves.  The PSNR is a smooth, unimodal-looking
+    function of ``log lam`` in practice, but the search is a local one: it finds
+    the maximum only if the level-0 grid brackets it.
+
+    Parameters
+    ----------
+    H
+        Forward operator.
+    ys
+        Calibration measurements: a sequence of arrays of shape ``H.shape_out``,
+        or one array of shape ``(n, *H.shape_out)`` (or ``H.shape_out`` for a
+        single pair).
+    xs
+        Ground truths, as ``ys`` with ``H.shape_in`` and the same number of pairs;
+        real images.
+    reg
+        A classical regularizer (e.g. :class:`~adareg.regularizers.TV`) or a
+        learned one (``adareg.load("sa-cnn")``, ...).
+    lam
+        Fix ``lam`` (a positive number) instead of searching it.
+    sigma
+        Fix the model's noise level instead of searching it (learned
+        regularizers only; must lie in ``reg.sigma_range``).
+    lam_range
+        ``(low, high)``, ``0 < low <= high``: the level-0 range of ``lam``, and a
+        hard limit.  Default: for classical regularizers
+        ``s * [1e-4, 1]`` with ``s = mean_i ||H^H y_i|| / sqrt(N)`` (the RMS of
+        the back-projections; for ``H = c I`` it is ``c^2`` times the image's
+        RMS, and the optimal weight of a 1-homogeneous regularizer scales the
+        same way); for learned ones ``||H||^2 lambda(sigma_0) * [1e-2, 1e2]``,
+        with ``lambda`` the trained weight for denoising and ``sigma_0`` the fixed
+        ``sigma`` or the centre of the ``sigma`` range (the RMS rule where that
+        weight is 0).
+    sigma_range
+        ``(low, high)`` inside ``reg.sigma_range``: the range of ``sigma``
+        (default: ``reg.sigma_range``).  A zero ``low`` is replaced by
+        ``high / 30`` (1/255 for the usual [0, 30]/255), since the search is in
+        log-space.
+    levels
+        Number of grid levels (>= 1).
+    points
+        Grid points per level and variable; odd, >= 3.
+    data_range
+        Intensity range for the PSNR.
+    solve_options
+        Further keyword arguments of :func:`adareg.solve` (``tol``, ``max_iter``,
+        ``bounds``, ``weights``, ...); not ``lam``, ``sigma`` or ``x0``.
+    progress
+        Show a progress bar over the evaluations.
+
+    Returns
+    -------
+    Tuning
+        ``lam``, ``sigma`` (``None`` for classical regularizers), the mean
+        ``psnr`` there, and the ``table`` of all evaluations.  With both ``lam``
+        and ``sigma`` fixed, the single point is evaluated.
+
+    Examples
+    --------
+    >>> t = adareg.tune(H, ys, xs, adareg.load("sa-cnn"))          # doctest: +SKIP
+    >>> x = adareg.solve(H, y, reg, lam=t.lam, sigma=t.sigma).x    # doctest: +SKIP
+    """
+    if not isinstance(H, LinearOperator):
+        raise TypeError(f"tune: H must be a LinearOperator, got {type(H).__name__}")
+    if not isinstance(reg, (Regularizer, LearnedRegularizer)):
+        raise TypeError(f"tune: reg must be a Regularizer, got {type(reg).__name__}")
+    learned = isinstance(reg, LearnedRegularizer)
+    pairs = _calibration_pairs(H, ys, xs)
+    if not (isinstance(levels, int) and levels >= 1):
+        raise ValueError(f"tune: levels must be an integer >= 1, got {levels!r}")
+    if not (isinstance(points, int) and points >= 3 and points % 2 == 1):
+        raise ValueError(f"tune: points must be an odd integer >= 3 (each grid is centred on the best point), "
+                         f"got {points!r}")
+    options = dict(solve_options or {})
+    for name, why in _RESERVED_OPTIONS.items():
+        if name in options:
+            raise ValueError(f"tune: solve_options may not contain {name!r}: {why}")
+
+    if not learned and (sigma is not None or sigma_range is not None):
+        raise ValueError(f"tune: sigma is a parameter of learned regularizers only; {type(reg).__name__} has none")
+    if lam is not None:
+        lam = _positive(lam, "lam")
+        if lam_range is not None:
+            raise ValueError("tune: give lam (fixed) or lam_range (searched), not both")
+    axes: list[_Axis] = []
+    if learned:
+        if sigma is not None:
+            sigma = reg.check_sigma(sigma)
+            if sigma_range is not None:
+                raise ValueError("tune: give sigma (fixed) or sigma_range (searched), not both")
+        else:
+            low, high = reg.sigma_range if sigma_range is None else _range(sigma_range, "sigma_range", allow_zero=True)
+            if sigma_range is not None:
+                low, high = reg.check_sigma(low), reg.check_sigma(high)
+            if high <= 0:
+                raise ValueError(f"tune: the sigma range [{low:g}, {high:g}] has no positive part to search")
+            low = low if low > 0 else high / _SIGMA_SPAN
+            if low == high:
+                sigma = low
+            else:
+                axes.append(_Axis("sigma", low, high, hard=True))
+    if lam is None:
+        if lam_range is not None:
+            low, high = _range(lam_range, "lam_range")
+            hard = True
+        else:
+            sigma_0 = sigma if sigma is not None else (axes[0].value_at_centre() if axes else None)
+            low, high = _default_lam_range(H, pairs, reg, sigma_0)
+            hard = False
+        if low == high:
+            lam = low
+        else:
+            axes.insert(0, _Axis("lam", low, high, hard=hard))
+
+    table = History("lam", "sigma", "psnr", "seconds")
+    bar = tqdm(disable=not progress, desc="tune", unit="evaluation")
+
+    def evaluate(values: dict[str, float]) -> float:
+        lam_k = values.get("lam", lam)
+        sigma_k = values.get("sigma", sigma)
+        start = time.perf_counter()
+        total = 0.0
+        for y, x in pairs:
+            total += _psnr(solve(H, y, reg, lam=lam_k, sigma=sigma_k, **options).x, x, data_range)
+        mean = total / len(pairs)
+        table.append(lam=lam_k, sigma=math.nan if sigma_k is None else sigma_k, psnr=mean,
+                     seconds=time.perf_counter() - start)
+        bar.update()
+        bar.set_postfix(lam=f"{lam_k:.3g}", psnr=f"{mean:.2f}", refresh=False)
+        return mean
+
+    try:
+        best, score = _coordinate_search(evaluate, axes, levels=levels, points=points)
+    finally:
+        bar.close()
+    return Tuning(lam=best.get("lam", lam), sigma=best.get("sigma", sigma), psnr=score, table=table)
+
+
+# ----------------------------------------------------------------------------- the search
+
+
+class _Axis:
+    """One searched variable: ``log10`` of its value on a lattice over ``[low, high]``.
+
+    Points are integer lattice indices ``k``; ``k = 0`` is ``low`` and
+    ``k = kmax`` is ``high`` exactly, others ``10**(log10 low + k * step)``.
+    """
+
+    def __init__(self, name: str, low: float, high: float, *, hard: bool):
+        self.name, self.low, self.high, self.hard = name, float(low), float(high), hard
+        self.kmax = 1  # set by _coordinate_search once the lattice is known
+
+    def value(self, k: int) -> float:
+        if k == 0:
+            return self.low
+        if k == self.kmax:
+            return self.high
+        t = math.log10(self.low) + k * (math.log10(self.high) - math.log10(self.low)) / self.kmax
+        return 10.0**t
+
+    def value_at_centre(self) -> float:
+        """The range's centre in log-space (the starting point of the search)."""
+        return math.sqrt(self.low * self.high)
+
+    def inside(self, k: int) -> bool:
+        return not self.hard or 0 <= k <= self.kmax
+
+
+def _coordinate_search(objective: Callable[[dict[str, float]], float], axes: list[_Axis], *, levels: int,
+                       points: int) -> tuple[dict[str, float], float]:
+    """Maximise ``objective`` over ``axes`` coarse to fine, one axis at a time (see :func:`tune`).
+
+    Returns the best point (values by axis name) and its score; NaN scores count
+    as worst.
+    """
+    if not axes:
+        return {}, objective({})
+    m = (points - 1) // 2
+    unit = (m + 1) ** (levels - 1)  # lattice steps per level-0 spacing
+    for axis in axes:
+        axis.kmax = (points - 1) * unit
+    scores: dict[tuple[int, ...], float] = {}
+
+    def score(k: tuple[int, ...]) -> float:
+        if k not in scores:
+            value = objective({axis.name: axis.value(ki) for axis, ki in zip(axes, k)})
+            scores[k] = -math.inf if math.isnan(value) else value
+        return scores[k]
+
+    best = tuple(axis.kmax // 2 for axis in axes)
+    for level in range(levels):
+        step = unit // (m + 1) ** level
+        for i, axis in enumerate(axes):
+            first = 0 if level == 0 else best[i] - m * step
+            line = [j for j in (first + step * d for d in range(points)) if axis.inside(j)]
+            best = _line_search(score, best, i, line, step, axis)
+    return {axis.name: axis.value(k) for axis, k in zip(axes, best)}, scores[best]
+
+
+def _line_search(score: Callable[[tuple[int, ...]], float], best: tuple[int, ...], i: int, line: list[int],
+                 step: int, axis: _Axis) -> tuple[int, ...]:
+    """The best point of ``best`` with coordinate ``i`` on ``line``, extending the line past an end that wins.
+
+    The line contains ``best[i]``; ties keep the earlier candidate (the current best first).
+    """
+    def at(j: int) -> tuple[int, ...]:
+        return best[:i] + (j,) + best[i + 1:]
+
+    for j in line:  # evaluate in grid order, then compare
+        score(at(j))
+    top = best[i]
+    for j in line:
+        if score(at(j)) > score(at(top)):
+            top = j
+    lowest, highest = min(line), max(line)
+    for _ in range(len(line) - 1):
+        if top == highest != lowest:
+            j = highest = highest + step
+        elif top == lowest != highest:
+            j = lowest = lowest - step
+        else:
+            break
+        if not axis.inside(j) or score(at(j)) <= score(at(top)):
+            break
+        top = j
+    return at(top)
+
+
+# ------------------------------------------------------------------------------ arguments
+
+
+def _calibration_pairs(H: LinearOperator, ys: Any, xs: Any) -> list[tuple[Array, Array]]:
+    """``[(y_i, x_i)]`` from sequences or stacked arrays, every shape checked."""
+    ys = _as_list(ys, H.shape_out, "ys")
+    xs = _as_list(xs, H.shape_in, "xs")
+    if len(ys) != len(xs):
+        raise ValueError(f"tune: ys has {len(ys)} measurements but xs has {len(xs)} ground truths")
+    if not ys:
+        raise ValueError("tune: the calibration set is empty (ys and xs hold no pairs)")
+    for i, (y, x) in enumerate(zip(ys, xs)):
+        backend.check_array(y, H.shape_out, f"tune: ys[{i}] (measurements of {H!r})")
+        backend.check_array(x, H.shape_in, f"tune: xs[{i}] (ground truth for {H!r})")
+        for what, a, shape in (("ys", y, H.shape_out), ("xs", x, H.shape_in)):
+            if tuple(a.shape) != tuple(shape):
+                raise ValueError(f"tune: {what}[{i}] has shape {tuple(a.shape)}; expected {tuple(shape)} "
+                                 "(one image per pair)")
+        if x.dtype.kind == "c":
+            raise TypeError(f"tune: xs[{i}] is complex; the PSNR compares real images (use abs(x) for magnitudes)")
+    return list(zip(ys, xs))
+
+
+def _as_list(a: Any, shape: tuple[int, ...], what: str) -> list[Any]:
+    """A sequence, or an array of shape ``(n, *shape)`` or ``shape``, as a list of its items."""
+    if backend.is_array(a):
+        if a.ndim == len(shape) + 1:
+            return [a[i] for i in range(a.shape[0])]
+        if a.ndim == len(shape):
+            return [a]
+        raise ValueError(f"tune: {what} has shape {tuple(a.shape)}; expected (n, *{tuple(shape)}) or a "
+                         f"sequence of arrays of shape {tuple(shape)}")
+    if isinstance(a, (str, bytes)) or not isinstance(a, Sequence):
+        raise TypeError(f"tune: {what} must be a sequence of arrays or a stacked array, got {type(a).__name__}")
+    return list(a)
+
+
+def _positive(value: Any, what: str) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"tune: {what} must be a number, got {type(value).__name__}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"tune: {what} must be positive and finite, got {value}")
+    return value
+
+
+def _range(bounds: Any, what: str, *, allow_zero: bool = False) -> tuple[float, float]:
+    try:
+        low, high = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise TypeError(f"tune: {what} must be a pair of numbers (low, high), got {bounds!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and (low >= 0 if allow_zero else low > 0) and low <= high):
+        relation = "0 <= low <= high" if allow_zero else "0 < low <= high"
+        raise ValueError(f"tune: {what} must satisfy {relation}, got ({low:g}, {high:g})")
+    return low, high
+
+
+def _default_lam_range(H: LinearOperator, pairs: list[tuple[Array, Array]], reg: Any,
+                       sigma_0: float | None) -> tuple[float, float]:
+    """The default level-0 range of ``lam`` (see :func:`tune`)."""
+    if sigma_0 is not None and reg.lam(sigma_0) > 0:
+        scale = H.norm(like=pairs[0][0]) ** 2 * reg.lam(sigma_0)
+        decades = _LEARNED_DECADES
+    else:
+        size = math.prod(H.shape_in)
+        scale = sum(float(backend.namespace(y).linalg.vector_norm(H.H(y))) for y, _ in pairs)
+        scale /= len(pairs) * math.sqrt(size)
+        decades = _CLASSICAL_DECADES
+    if not (scale > 0 and math.isfinite(scale)):
+        raise ValueError("tune: the measurements give no scale for lam (H^H y is zero); give lam_range")
+    return scale * 10.0 ** decades[0], scale * 10.0 ** decades[1]

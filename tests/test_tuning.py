@@ -1,0 +1,193 @@
+"""adareg.tune: against independent sweeps, on synthetic objectives with known maxima, and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import adareg
+from adareg import tuning
+from adareg.operators import Blur, Diagonal, Identity
+from adareg.regularizers import TV
+from adareg.tuning import _Axis, _coordinate_search, tune
+from tests.conftest import DEVICES
+from tests.regularizers.test_adaptive import noisy_image, toy_sacnn
+
+
+def calibration_pairs(n: int = 2, size: int = 24, sigma: float = 0.1, seed: int = 0):
+    """Noisy piecewise-constant images and their ground truths."""
+    rng = np.random.default_rng(seed)
+    xs = [np.kron(rng.random((4, 4)), np.ones((size // 4, size // 4))) for _ in range(n)]
+    ys = [x + sigma * rng.standard_normal(x.shape) for x in xs]
+    return ys, xs
+
+
+def mean_psnr(H, ys, xs, reg, **options) -> float:
+    return float(np.mean([adareg.psnr(adareg.solve(H, y, reg, **options).x, x) for y, x in zip(ys, xs)]))
+
+
+def test_tv_denoising_matches_a_dense_sweep(monkeypatch):
+    ys, xs = calibration_pairs()
+    H, reg = Identity(xs[0].shape), TV(xs[0].shape)
+    calls = []
+    solve = tuning.solve
+
+    def counting_solve(*args, **kwargs):
+        calls.append(kwargs["lam"])
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(tuning, "solve", counting_solve)
+    t = tune(H, ys, xs, reg, solve_options={"tol": 1e-4})
+    monkeypatch.undo()
+
+    # an independent dense sweep, solved directly
+    lams = np.logspace(-3, 0, 40)
+    sweep = np.array([mean_psnr(H, ys, xs, reg, lam=lam, tol=1e-4) for lam in lams])
+    best = int(np.argmax(sweep))
+    assert 0 < best < len(lams) - 1  # the sweep brackets its maximum
+    assert t.psnr >= sweep[best] - 0.05
+    assert 1 / 1.5 <= t.lam / lams[best] <= 1.5
+    assert t.sigma is None and isinstance(t.lam, float) and isinstance(t.psnr, float)
+    # the reported PSNR is what solve gives there
+    assert t.psnr == pytest.approx(mean_psnr(H, ys, xs, reg, lam=t.lam, tol=1e-4), abs=1e-12)
+    # one variable, an interior maximum: levels * (points - 1) + 1 evaluations of 2 solves, none repeated
+    table = t.table
+    assert table.columns == ("lam", "sigma", "psnr", "seconds")
+    assert len(table) == 3 * 6 + 1 and len(calls) == 2 * len(table)
+    assert len(set(table["lam"])) == len(table) and np.all(np.isnan(table["sigma"]))
+    assert t.psnr == table["psnr"].max() and t.lam == table["lam"][np.argmax(table["psnr"])]
+    assert np.all(table["seconds"] >= 0)
+
+
+def test_deblurring_with_tv_improves_on_the_starting_point():
+    rng = np.random.default_rng(7)
+    xs = [np.kron(rng.random((4, 4)), np.ones((4, 4))) for _ in range(2)]
+    H = Blur(np.outer(*2 * [np.array([1.0, 2.0, 1.0])]) / 16, xs[0].shape, boundary="reflect")
+    ys = np.stack([H(x) + 0.05 * rng.standard_normal(x.shape) for x in xs])  # a stacked array works too
+    options = {"max_iter": 100, "tol": 1e-4}
+    t = tune(H, ys, np.stack(xs), TV(xs[0].shape), points=5, levels=2, solve_options=options)
+    start = t.table["psnr"][2]  # the centre of the level-0 grid, where the search starts
+    assert t.psnr > start + 0.5
+    assert t.psnr > np.mean([adareg.psnr(y, x) for y, x in zip(ys, xs)]) + 3
+    assert t.psnr == pytest.approx(mean_psnr(H, ys, xs, TV(xs[0].shape), lam=t.lam, **options), abs=1e-12)
+
+
+def test_learned_regularizer_tunes_lam_and_sigma():
+    reg = toy_sacnn()
+    x, y = noisy_image(3, size=16)
+    H = Diagonal(np.ones(y.shape))  # FISTA path: lam has no trained default
+    options = {"max_iter": 5, "inner_max_iter": 10}
+    t = tune(H, [y], [x], reg, points=3, levels=2, lam_range=(1e-3, 1e-1), solve_options=options)
+    low, high = reg.sigma_range
+    assert low <= t.sigma <= high and t.lam > 0
+    assert 1e-3 <= t.lam <= 1e-1  # a given range is a hard limit
+    assert t.psnr == adareg.psnr(adareg.solve(H, y, reg, lam=t.lam, sigma=t.sigma, **options).x, x)
+    assert len(t.table) <= 2 * 2 * 2 + 1 + 2  # two variables, plus at most one extension per line
+    assert np.all((t.table["sigma"] >= 1 / 255 - 1e-15) & (t.table["sigma"] <= high))
+
+
+def test_fixed_values_are_held():
+    ys, xs = calibration_pairs(1, size=16)
+    H, reg = Identity(xs[0].shape), TV(xs[0].shape)
+    t = tune(H, ys, xs, reg, lam=0.05)  # nothing left to search: one evaluation
+    assert t.lam == 0.05 and len(t.table) == 1
+    assert t.psnr == mean_psnr(H, ys, xs, reg, lam=0.05)
+
+    reg = toy_sacnn()
+    x, y = noisy_image(3, size=12)
+    t = tune(Identity(y.shape), [y], [x], reg, sigma=0.05, points=3, levels=1, solve_options={"max_iter": 3})
+    assert t.sigma == 0.05 and np.all(t.table["sigma"] == 0.05)
+    # the default lam range is centred on the trained lambda(sigma) (||H|| = 1)
+    level_0 = t.table["lam"][:3]
+    assert np.sqrt(level_0[0] * level_0[-1]) == pytest.approx(reg.lam(0.05))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_backends_agree(device):
+    ys, xs = calibration_pairs(2, size=16)
+    H, reg = Identity(xs[0].shape), TV(xs[0].shape)
+    on_host = tune(H, ys, xs, reg, points=3, levels=2, solve_options={"tol": 1e-4})
+    moved = tune(H, [adareg.to_device(y, device) for y in ys], [adareg.to_device(x, device) for x in xs], reg,
+                 points=3, levels=2, solve_options={"tol": 1e-4})
+    assert type(moved.lam) is float and type(moved.psnr) is float
+    assert moved.lam == pytest.approx(on_host.lam) and moved.psnr == pytest.approx(on_host.psnr, abs=1e-6)
+
+
+# ------------------------------------------------------------------ the search on known objectives
+
+
+def test_search_refines_to_the_final_resolution_and_counts_its_evaluations():
+    """A separable concave objective in log-space with an interior maximum at (0.37, -1.23)."""
+    calls = []
+
+    def objective(v):
+        calls.append((v["lam"], v["sigma"]))
+        return -(math.log10(v["lam"]) - 0.37) ** 2 - 2 * (math.log10(v["sigma"]) + 1.23) ** 2
+
+    axes = [_Axis("lam", 1e-2, 1e2, hard=False), _Axis("sigma", 1e-3, 1e-1, hard=True)]
+    best, score = _coordinate_search(objective, axes, levels=3, points=7)
+    assert len(calls) == 2 * 3 * 6 + 1 == len(set(calls))
+    # final spacing: 4 / 6 / 4^2 decades for lam, 2 / 6 / 4^2 for sigma; the best is within half of it
+    assert abs(math.log10(best["lam"]) - 0.37) <= 4 / 96 / 2 + 1e-12
+    assert abs(math.log10(best["sigma"]) + 1.23) <= 2 / 96 / 2 + 1e-12
+    assert score == max(objective({"lam": a, "sigma": b}) for a, b in list(calls))
+
+
+def test_search_leaves_a_soft_range_and_stays_in_a_hard_one():
+    def objective(v):
+        return -(math.log10(v["lam"]) - 3.7) ** 2  # maximum beyond the range's end at 1e2
+
+    best, _ = _coordinate_search(objective, [_Axis("lam", 1e-2, 1e2, hard=False)], levels=3, points=7)
+    assert abs(math.log10(best["lam"]) - 3.7) <= 4 / 96 / 2 + 1e-12
+    best, _ = _coordinate_search(objective, [_Axis("lam", 1e-2, 1e2, hard=True)], levels=3, points=7)
+    assert best["lam"] == 1e2  # the range's end, exactly
+
+    values = []
+    best, score = _coordinate_search(lambda v: values.append(v["lam"]) or math.nan, [_Axis("lam", 1, 10, hard=True)],
+                                     levels=2, points=3)
+    assert best["lam"] == pytest.approx(math.sqrt(10)) and score == -math.inf  # NaN never wins; the start is kept
+
+
+# -------------------------------------------------------------------------------------- errors
+
+
+def test_bad_input_is_rejected_with_clear_messages():
+    ys, xs = calibration_pairs(2, size=8)
+    H, tv = Identity((8, 8)), TV((8, 8))
+    with pytest.raises(ValueError, match="ys has 2 measurements but xs has 1"):
+        tune(H, ys, xs[:1], tv)
+    with pytest.raises(ValueError, match="calibration set is empty"):
+        tune(H, [], [], tv)
+    with pytest.raises(ValueError, match=r"ys\[1\] .* has shape \(8, 9\)"):
+        tune(H, [ys[0], np.zeros((8, 9))], xs, tv)
+    with pytest.raises(ValueError, match=r"xs\[0\] has shape \(2, 8, 8\); expected \(8, 8\)"):
+        tune(H, ys, [np.stack(xs), xs[1]], tv)
+    with pytest.raises(ValueError, match=r"xs has shape \(1, 2, 8, 8\)"):
+        tune(H, ys, np.stack(xs)[None], tv)
+    with pytest.raises(TypeError, match="xs must be a sequence"):
+        tune(H, ys, 3.0, tv)
+    with pytest.raises(TypeError, match=r"xs\[0\] is complex"):
+        tune(H, ys, [x + 0j for x in xs], tv)
+    with pytest.raises(ValueError, match="lam must be positive"):
+        tune(H, ys, xs, tv, lam=0.0)
+    with pytest.raises(ValueError, match="lam_range must satisfy 0 < low <= high"):
+        tune(H, ys, xs, tv, lam_range=(1.0, 0.1))
+    with pytest.raises(ValueError, match="learned regularizers only"):
+        tune(H, ys, xs, tv, sigma=0.1)
+    with pytest.raises(ValueError, match="learned regularizers only"):
+        tune(H, ys, xs, tv, sigma_range=(0.01, 0.1))
+    with pytest.raises(ValueError, match="points must be an odd integer"):
+        tune(H, ys, xs, tv, points=6)
+    with pytest.raises(ValueError, match="levels must be an integer >= 1"):
+        tune(H, ys, xs, tv, levels=0)
+    with pytest.raises(ValueError, match="solve_options may not contain 'x0'"):
+        tune(H, ys, xs, tv, solve_options={"x0": xs[0]})
+    with pytest.raises(TypeError, match="reg must be a Regularizer"):
+        tune(H, ys, xs, "tv")
+    sacnn = toy_sacnn()
+    with pytest.raises(ValueError, match="outside the trained range"):
+        tune(H, ys, xs, sacnn, sigma=0.5)
+    with pytest.raises(ValueError, match="outside the trained range"):
+        tune(H, ys, xs, sacnn, sigma_range=(0.01, 0.5))
