@@ -14,17 +14,19 @@ Importing adareg needs NumPy, SciPy, array-api-compat and tqdm only; CuPy, ASTRA
 and SigPy are imported where they are used.
 """
 
+# families registers the learned families' parameter layouts with params when imported
 from . import ct, data, families, metrics, mri, operators, params, regularizers, solvers
 from .backend import gpu_available, to_device, to_numpy
 from .metrics import psnr, ssim
 from .params import load
 from .reconstruction import solve
-from .tuning import tune
 from .solvers.result import Result
+from .tuning import tune
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "solve", "tune", "load", "Result", "operators", "regularizers", "solvers", "metrics", "data", "ct", "mri",
+    "solve", "tune", "load", "Result",
+    "operators", "regularizers", "solvers", "metrics", "data", "ct", "mri", "params", "families",
     "psnr", "ssim", "gpu_available", "to_device", "to_numpy", "__version__",
 ]
