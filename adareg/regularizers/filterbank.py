@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from scipy import signal
 
 from .. import backend
 from ..operators.conv import Boundary, Conv2d
@@ -44,12 +43,13 @@ def compose_kernels(layers: Sequence[np.ndarray]) -> np.ndarray:
     effective = np.asarray(layers[0], dtype=np.float64)
     for kernel in layers[1:]:
         kernel = np.asarray(kernel, dtype=np.float64)
-        composed = np.zeros((kernel.shape[0], effective.shape[1],
-                             effective.shape[2] + kernel.shape[2] - 1, effective.shape[3] + kernel.shape[3] - 1))
-        for o in range(kernel.shape[0]):  # loops over (few) channels and kernel pairs, not pixels
-            for h in range(kernel.shape[1]):
-                for i in range(effective.shape[1]):
-                    composed[o, i] += signal.convolve2d(kernel[o, h], effective[h, i], mode="full")
+        size = effective.shape[-1]
+        composed = np.zeros((kernel.shape[0], effective.shape[1], size + kernel.shape[2] - 1,
+                             size + kernel.shape[3] - 1))
+        for u in range(kernel.shape[2]):  # full convolution: each tap of b shifts a copy of e
+            for v in range(kernel.shape[3]):
+                composed[:, :, u : u + size, v : v + size] += np.einsum("oh,hi...->oi...", kernel[:, :, u, v],
+                                                                         effective)
         effective = composed
     return effective
 
