@@ -1,0 +1,271 @@
+"""The ``adareg`` command line: denoise images, reconstruct CT and MRI data, run the demos, list models.
+
+    adareg denoise IN.png --sigma 25 [--model tv|NAME|PATH] [--lam LAM] -o OUT.png
+    adareg ct SINO.npy --angles 180 [--geometry parallel|fan ...] [--model fbp|tv|NAME|PATH] -o OUT.npy
+    adareg mri KSPACE.npy --mask MASK.npy [--maps MAPS.npy] [--model zero-filled|sense|tv|NAME|PATH] -o OUT.npy
+    adareg demo ct|mri|denoise [--output FIGURE.png]
+    adareg models
+
+Every error is one line on standard error and a non-zero exit status (the
+traceback only with ``--debug``); outputs are written atomically, so a failed
+run leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import runpy
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import backend, io, params
+from .reconstruction import solve
+
+DEMOS = {"ct": "adareg.examples.ct_recon", "mri": "adareg.examples.mri_recon", "denoise": "adareg.examples.denoise"}
+
+
+class UsageError(ValueError):
+    """A problem with the command line's options or files, reported as one line."""
+
+
+def _regularizer(model: str, shape: tuple[int, ...]) -> Any:
+    """``"tv"`` gives total variation; anything else is a shipped model's name or a parameter file."""
+    from .regularizers import TV
+
+    return TV(shape) if model == "tv" else params.load(model)
+
+
+def _device(array: np.ndarray, device: str) -> Any:
+    return backend.to_device(array, device)
+
+
+def _sigma(value: float | None, reg: Any, required: bool) -> float | None:
+    """``--sigma`` (0-255 scale) as an intensity in [0, 1], checked against the model's range."""
+    if value is None:
+        if required:
+            raise UsageError("--sigma is required with a learned model (noise level on the 0-255 scale)")
+        return None
+    if not (math.isfinite(value) and 0 <= value <= 255):
+        raise UsageError(f"--sigma must lie in [0, 255], got {value:g}")
+    sigma = value / 255.0
+    if hasattr(reg, "check_sigma"):
+        try:
+            reg.check_sigma(sigma)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+    return sigma
+
+
+def _denoise(args: argparse.Namespace) -> None:
+    image, bits = io.read_image(args.input)
+    reg = _regularizer(args.model, image.shape)
+    learned = args.model != "tv"
+    if args.sigma is None and not learned:
+        raise UsageError("--sigma is required (noise level on the 0-255 scale)")
+    sigma = _sigma(args.sigma, reg, required=True)
+    lam = args.lam
+    if lam is None and not learned:
+        lam = 0.8 * sigma  # the rule of examples/denoise.py, chosen on other images
+    from .operators import Identity
+
+    y = _device(image, args.device)
+    result = solve(Identity(image.shape), y, reg, lam=lam, sigma=sigma if learned else None, bounds=(0.0, 1.0),
+                   progress=not args.quiet)
+    io.write_image(args.output, backend.to_numpy(result.x), bits)
+    _report(args, result)
+
+
+def _ct(args: argparse.Namespace) -> None:
+    from .ct import fbp
+    from .operators import RayTransform
+
+    sinogram = io.read_array(args.input)
+    if sinogram.ndim != 2 or sinogram.dtype.kind not in "fiu":
+        raise UsageError(f"{args.input}: expected a 2D real sinogram (angles x detectors), got shape "
+                         f"{sinogram.shape} and dtype {sinogram.dtype}")
+    if sinogram.shape[0] != args.angles:
+        raise UsageError(f"{args.input}: the sinogram has {sinogram.shape[0]} rows but --angles is {args.angles}")
+    detectors = sinogram.shape[1]
+    size = args.image_size or max(1, int((detectors - 1) / math.sqrt(2)))
+    geometry: dict[str, Any] = {}
+    if args.geometry == "fan":
+        if args.source_distance is None or args.detector_distance is None:
+            raise UsageError("--geometry fan needs --source-distance and --detector-distance")
+        geometry = {"source_distance": args.source_distance, "detector_distance": args.detector_distance}
+    H = RayTransform((size, size), args.angles, geometry=args.geometry, detector_count=detectors,
+                     pixel_size=args.pixel_size, detector_spacing=args.detector_spacing, **geometry)
+    y = _device(sinogram.astype(np.float32), args.device)
+    if args.model == "fbp":
+        x = fbp(H, y, window=args.window)
+        io.write_array(args.output, backend.to_numpy(x))
+        return
+    reg = _regularizer(args.model, (size, size))
+    if args.lam is None:
+        raise UsageError("--lam is required for iterative reconstruction (adareg.tune finds one)")
+    sigma = _sigma(args.sigma, reg, required=args.model != "tv")
+    result = solve(H, y, reg, lam=args.lam, sigma=sigma, bounds=(0.0, None), x0=fbp(H, y, window="hann"),
+                   progress=not args.quiet)
+    io.write_array(args.output, backend.to_numpy(result.x))
+    _report(args, result)
+
+
+def _mri(args: argparse.Namespace) -> None:
+    from . import mri
+    from .operators import CartesianMRI
+
+    kspace = io.read_array(args.input)
+    mask = io.read_array(args.mask)
+    maps = io.read_array(args.maps) if args.maps else None
+    if kspace.dtype.kind not in "fc":
+        raise UsageError(f"{args.input}: expected complex k-space, got dtype {kspace.dtype}")
+    image_shape = tuple(kspace.shape[1:]) if maps is not None else tuple(kspace.shape)
+    try:
+        H = CartesianMRI(mask, maps, real=args.space == "real", shape=image_shape)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if tuple(kspace.shape) != H.shape_out:
+        raise UsageError(f"{args.input}: k-space of shape {kspace.shape} does not match the mask and maps, which "
+                         f"give {H.shape_out}")
+    y = _device(kspace.astype(np.complex64), args.device)
+    if args.model == "zero-filled":
+        x = mri.zero_filled(H, y)
+    elif args.model == "sense":
+        x = mri.sense(H, y, lam=1e-2 if args.lam is None else args.lam).x
+    else:
+        reg = _regularizer(args.model, image_shape)
+        if args.lam is None:
+            raise UsageError("--lam is required for iterative reconstruction (adareg.tune finds one)")
+        sigma = _sigma(args.sigma, reg, required=args.model != "tv")
+        bounds = (0.0, None) if args.space == "real" else None
+        result = solve(H, y, reg, lam=args.lam, sigma=sigma, bounds=bounds, progress=not args.quiet)
+        _report(args, result)
+        x = result.x
+    io.write_array(args.output, backend.to_numpy(x))
+
+
+def _demo(args: argparse.Namespace) -> None:
+    argv = [DEMOS[args.name], "--output", args.output or f"{args.name}.png"]
+    if args.quiet:
+        argv.append("--quiet")
+    saved = sys.argv
+    sys.argv = argv
+    try:
+        runpy.run_module(DEMOS[args.name], run_name="__main__")
+    finally:
+        sys.argv = saved
+
+
+def _models(args: argparse.Namespace) -> None:
+    shipped = params.available()
+    if not shipped:
+        print("No trained models ship with this version of adareg yet; load your own parameter file with "
+              "--model PATH (see docs/learned.md).")
+        return
+    for name, metadata in sorted(shipped.items()):
+        low, high = metadata["sigma_range"]
+        psnr = metadata.get("validation", {})
+        print(f"{name:10} {metadata['family']:8} sigma {low * 255:g}-{high * 255:g}/255  created {metadata['created']}"
+              f"  validation {psnr}")
+
+
+def _report(args: argparse.Namespace, result: Any) -> None:
+    if not args.quiet:
+        print(result.message, file=sys.stderr)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``adareg`` command."""
+    top = argparse.ArgumentParser(
+        prog="adareg", description="Image reconstruction with learned, spatially adaptive sparsity-promoting "
+        "regularizers: denoising, CT and MRI.")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="compute with NumPy or CuPy")
+        sub.add_argument("--quiet", action="store_true", help="no progress bar or solver message")
+        sub.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+
+    d = commands.add_parser("denoise", help="remove Gaussian noise from a grey image",
+                            description="Denoise a grey PNG/TIFF (8- or 16-bit) or NPY image.")
+    d.add_argument("input", help="noisy image: .png, .tif/.tiff or .npy")
+    d.add_argument("--sigma", type=float, help="noise standard deviation on the 0-255 scale (required)")
+    d.add_argument("--model", default="tv", help="'tv', a shipped model's name, or a parameter file (default: tv)")
+    d.add_argument("--lam", type=float, help="regularisation weight (default: 0.8 sigma for tv, the trained value "
+                   "for learned models)")
+    d.add_argument("-o", "--output", required=True, help="output image (.png, .tif, .npy); written at the input's "
+                   "bit depth")
+    common(d)
+    d.set_defaults(run=_denoise)
+
+    c = commands.add_parser("ct", help="reconstruct a 2D CT sinogram",
+                            description="Reconstruct an image from a 2D sinogram (.npy, angles x detectors).")
+    c.add_argument("input", help="sinogram .npy, shape (angles, detectors)")
+    c.add_argument("--angles", type=int, required=True, help="number of equispaced angles (over [0, pi) for "
+                   "parallel beam, [0, 2 pi) for fan beam)")
+    c.add_argument("--geometry", choices=("parallel", "fan"), default="parallel")
+    c.add_argument("--source-distance", type=float, help="fan beam: source to rotation centre")
+    c.add_argument("--detector-distance", type=float, help="fan beam: rotation centre to detector")
+    c.add_argument("--pixel-size", type=float, default=1.0, help="pixel side, in the unit of the distances")
+    c.add_argument("--detector-spacing", type=float, default=None, help="detector cell width (default: pixel size)")
+    c.add_argument("--image-size", type=int, default=None, help="reconstruct an N x N image (default: fits the "
+                   "detector)")
+    c.add_argument("--model", default="fbp", help="'fbp', 'tv', a shipped model's name, or a parameter file")
+    c.add_argument("--window", choices=("ram-lak", "hann"), default="hann", help="FBP filter window")
+    c.add_argument("--lam", type=float, help="regularisation weight (required except for fbp)")
+    c.add_argument("--sigma", type=float, help="learned models: the noise level given to the model (0-255 scale)")
+    c.add_argument("-o", "--output", required=True, help="output image .npy")
+    common(c)
+    c.set_defaults(run=_ct)
+
+    m = commands.add_parser("mri", help="reconstruct Cartesian MRI data",
+                            description="Reconstruct an image from Cartesian k-space (.npy): (H, W) for one coil, "
+                            "(coils, H, W) with --maps.")
+    m.add_argument("input", help="k-space .npy (complex), the full grid with zeros where not sampled")
+    m.add_argument("--mask", required=True, help="sampling mask .npy, (H, W) or (W,) for columns")
+    m.add_argument("--maps", help="coil sensitivities .npy, (coils, H, W)")
+    m.add_argument("--space", choices=("real", "complex"), default="complex", help="image space (default: complex)")
+    m.add_argument("--model", default="zero-filled", help="'zero-filled', 'sense', 'tv', a shipped model's name, "
+                   "or a parameter file")
+    m.add_argument("--lam", type=float, help="regularisation weight (required for tv and learned models)")
+    m.add_argument("--sigma", type=float, help="learned models: the noise level given to the model (0-255 scale)")
+    m.add_argument("-o", "--output", required=True, help="output image .npy")
+    common(m)
+    m.set_defaults(run=_mri)
+
+    e = commands.add_parser("demo", help="run a built-in example and write its figure",
+                            description="Run one of the built-in examples on built-in data.")
+    e.add_argument("name", choices=sorted(DEMOS), help="which example")
+    e.add_argument("-o", "--output", help="figure to write (default: NAME.png)")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    e.set_defaults(run=_demo)
+
+    s = commands.add_parser("models", help="list the shipped models with their metadata")
+    s.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    s.set_defaults(run=_models)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except KeyboardInterrupt:
+        print("adareg: interrupted", file=sys.stderr)
+        return 130
+    except (UsageError, ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError, OSError) as err:
+        if args.debug:
+            raise
+        message = " ".join(str(err).split())  # one line
+        print(f"adareg {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

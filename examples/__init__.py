@@ -1,0 +1,1 @@
+"""The built-in examples, installed as ``adareg.examples`` so that ``adareg demo`` can run them."""
