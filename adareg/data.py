@@ -41,6 +41,16 @@ def image(name: str = "camera", *, shape: tuple[int, int] | None = None, dtype: 
         Resize to ``(H, W)`` (with anti-aliasing); default: the original size.
     dtype
         Floating dtype of the result.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from adareg.data import image
+    >>> camera = image("camera", shape=(64, 64), dtype=np.float32)
+    >>> camera.shape, camera.dtype
+    ((64, 64), dtype('float32'))
+    >>> bool(0 <= camera.min() and camera.max() <= 1)
+    True
     """
     if name not in IMAGES:
         raise ValueError(f"image: unknown image {name!r}; choose one of {', '.join(IMAGES)}")
@@ -62,6 +72,13 @@ def shepp_logan(shape: tuple[int, int] = (256, 256), dtype: Any = np.float64) ->
 
     The phantom fills the square [-1, 1]^2; the first array axis runs from top
     (y = 1) to bottom (y = -1), the second from left (x = -1) to right.
+
+    Examples
+    --------
+    >>> from adareg.data import shepp_logan
+    >>> phantom = shepp_logan((128, 128))
+    >>> phantom.shape, float(phantom.min()), float(phantom.max())
+    ((128, 128), 0.0, 1.0)
     """
     h, w = (int(n) for n in shape)
     if h < 1 or w < 1:

@@ -82,6 +82,34 @@ class LinearOperator:
         inner product ``Re <u, v>``, so it returns the real part.
     real_out
         The outputs are real (the adjoint of a ``real_in`` operator).
+
+    Examples
+    --------
+    A new operator implements ``_apply`` and ``_adjoint``; shape checks, batch
+    axes, the algebra, :meth:`norm` and :meth:`adjoint_error` come from this class.
+
+    >>> import numpy as np
+    >>> from adareg.operators import Diagonal, LinearOperator
+    >>> class ColumnSums(LinearOperator):
+    ...     # sums over the rows of an image: (H, W) -> (W,)
+    ...     def __init__(self, shape):
+    ...         super().__init__(shape, shape[-1:])
+    ...     def _apply(self, x):
+    ...         return x.sum(axis=-2)
+    ...     def _adjoint(self, y):
+    ...         return y[..., None, :].repeat(self.shape_in[0], axis=-2)
+    >>> A = ColumnSums((3, 4))
+    >>> A(np.ones((3, 4)))
+    array([3., 3., 3., 3.])
+    >>> A.adjoint_error() < 1e-12
+    True
+    >>> round(A.norm(), 4)  # sqrt(3)
+    1.7321
+    >>> B = 2 * A @ Diagonal(np.full((3, 4), 0.5))
+    >>> B  # * and @ bind equally, from the left
+    ((2.0 * ColumnSums((3, 4) -> (4,))) @ Diagonal((3, 4)))
+    >>> B.H(np.ones(4)).shape
+    (3, 4)
     """
 
     #: Floating precision of the outputs when the operator fixes it (e.g. float32 for

@@ -70,6 +70,22 @@ class Result:
         Per-iteration table (see the solver for its columns).
     message
         Why the run stopped.
+
+    Examples
+    --------
+    >>> import adareg
+    >>> from adareg.operators import Identity
+    >>> from adareg.regularizers import TV
+    >>> y = adareg.data.shepp_logan((32, 32))
+    >>> result = adareg.solve(Identity(y.shape), y, TV(y.shape), lam=0.01)
+    >>> result.converged, result.x.shape
+    (True, (32, 32))
+    >>> result.history.columns
+    ('iteration', 'objective', 'gap', 'seconds')
+    >>> int(result.history["iteration"][-1]) == result.iterations
+    True
+    >>> result.message  # doctest: +ELLIPSIS
+    'duality gap ... certifies the tolerance after ... iterations (... s)'
     """
 
     x: Array
