@@ -6,13 +6,15 @@ data between host and device inside an iteration.  CuPy is imported lazily, only
 when a CuPy array is seen or a GPU is asked for, so ``import adareg`` needs NumPy
 and SciPy alone.
 
-The few calls outside the array API standard (``ndimage`` filters) are chosen in
-one place, :func:`ndimage`, rather than by branches scattered through the code.
+The few calls outside the array API standard (``ndimage`` filters, FFTs) are
+chosen in one place, :func:`ndimage` and :func:`fft`, rather than by branches
+scattered through the code.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from types import ModuleType
 from typing import Any, Literal
 
@@ -103,6 +105,72 @@ def ndimage(x: Array) -> ModuleType:
     if is_cupy(x):
         return importlib.import_module("cupyx.scipy.ndimage")
     return importlib.import_module("scipy.ndimage")
+
+
+#: Threads for FFTs of NumPy arrays; ``None``: every core this process may run on.
+_fft_workers: int | None = None
+
+
+def set_fft_workers(workers: int | None) -> None:
+    """Set the number of threads used for FFTs of NumPy arrays (``None``: all usable cores)."""
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"FFT workers must be a positive int or None, got {workers!r}")
+    global _fft_workers
+    _fft_workers = workers
+
+
+def fft_workers() -> int:
+    """The number of threads used for FFTs of NumPy arrays (see :func:`set_fft_workers`)."""
+    if _fft_workers is not None:
+        return _fft_workers
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class _HostFFT:
+    """``scipy.fft``'s transforms on :func:`fft_workers` threads (``numpy.fft`` runs on one)."""
+
+    def __init__(self) -> None:
+        self._fft = importlib.import_module("scipy.fft")
+        self.next_fast_len = self._fft.next_fast_len
+
+    def fftn(self, a: Array, s: Any = None, axes: Any = None) -> Array:
+        return self._fft.fftn(a, s=s, axes=axes, workers=fft_workers())
+
+    def ifftn(self, a: Array, s: Any = None, axes: Any = None) -> Array:
+        return self._fft.ifftn(a, s=s, axes=axes, workers=fft_workers())
+
+    def rfftn(self, a: Array, s: Any = None, axes: Any = None) -> Array:
+        return self._fft.rfftn(a, s=s, axes=axes, workers=fft_workers())
+
+    def irfftn(self, a: Array, s: Any = None, axes: Any = None) -> Array:
+        return self._fft.irfftn(a, s=s, axes=axes, workers=fft_workers())
+
+    def ifft(self, a: Array, n: int | None = None, axis: int = -1, overwrite_x: bool = False) -> Array:
+        return self._fft.ifft(a, n=n, axis=axis, overwrite_x=overwrite_x, workers=fft_workers())
+
+    def irfft(self, a: Array, n: int | None = None, axis: int = -1, overwrite_x: bool = False) -> Array:
+        return self._fft.irfft(a, n=n, axis=axis, overwrite_x=overwrite_x, workers=fft_workers())
+
+
+_host_fft: _HostFFT | None = None
+
+
+def fft(x: Array) -> Any:
+    """FFTs for ``x``'s backend: ``fftn``, ``ifftn``, ``rfftn``, ``irfftn`` (arguments ``a, s, axes``),
+    ``ifft``, ``irfft`` (arguments ``a, n, axis, overwrite_x``) and ``next_fast_len(n)``.
+
+    ``scipy.fft`` on :func:`fft_workers` threads for NumPy arrays, ``cupyx.scipy.fft``
+    (cuFFT) for CuPy arrays.  Single precision stays single precision.
+    """
+    if is_cupy(x):
+        return importlib.import_module("cupyx.scipy.fft")
+    global _host_fft
+    if _host_fft is None:
+        _host_fft = _HostFFT()
+    return _host_fft
 
 
 def check_dtype(x: Array, what: str) -> None:

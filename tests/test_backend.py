@@ -51,3 +51,36 @@ def test_gpu_round_trip():
     on_gpu = adareg.to_device(x, "gpu")
     assert backend.is_cupy(on_gpu) and on_gpu.dtype == np.float32
     np.testing.assert_array_equal(adareg.to_numpy(on_gpu), x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fft_matches_numpy_and_keeps_the_precision(dtype):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 9, 14)).astype(dtype)
+    fft = backend.fft(x)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    spectrum = fft.rfftn(x, s=(12, 16), axes=(-2, -1))
+    assert spectrum.dtype == np.result_type(dtype, np.complex64)
+    np.testing.assert_allclose(spectrum, np.fft.rfftn(x.astype(np.float64), s=(12, 16), axes=(-2, -1)),
+                               atol=tol * 100)
+    np.testing.assert_allclose(fft.irfftn(spectrum, s=(12, 16), axes=(-2, -1))[..., :9, :14], x, atol=tol)
+    z = x + 1j * x[::-1]
+    np.testing.assert_allclose(fft.ifftn(fft.fftn(z, axes=(-2, -1)), axes=(-2, -1)), z, atol=tol)
+    columns = fft.ifft(np.fft.fft(z, axis=-2), axis=-2)
+    np.testing.assert_allclose(columns, z, atol=tol)
+    np.testing.assert_allclose(fft.irfft(np.fft.rfft(x, n=20, axis=-1), n=20, axis=-1)[..., :14], x, atol=tol)
+    assert fft.next_fast_len(493) == 495 and fft.next_fast_len(512) == 512
+
+
+def test_fft_workers_setting():
+    try:
+        assert backend.fft_workers() >= 1
+        backend.set_fft_workers(1)
+        assert backend.fft_workers() == 1
+        x = np.random.default_rng(2).standard_normal((4, 8))
+        np.testing.assert_allclose(backend.fft(x).rfftn(x), np.fft.rfftn(x), atol=1e-12)
+        with pytest.raises(ValueError, match="positive int or None"):
+            backend.set_fft_workers(0)
+    finally:
+        backend.set_fft_workers(None)
+    assert backend.fft_workers() >= 1
