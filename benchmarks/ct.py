@@ -15,9 +15,6 @@ For each image size prints the median seconds (over ``--repeats`` runs) of
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from typing import Callable
 
 import astra
 import astra.experimental
@@ -28,17 +25,7 @@ from adareg.ct import fbp
 from adareg.operators import RayTransform
 from adareg.regularizers import TV
 
-
-def median_seconds(run: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
-    run()  # warm-up: projector creation, FFT plans, caches
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from timing import median_seconds  # benchmarks/timing.py, beside this script
 
 
 def main() -> None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -44,6 +43,8 @@ import adareg
 from adareg import backend, params, regularizers
 from adareg.operators import Identity
 from adareg.regularizers import TV
+
+from timing import median_seconds  # benchmarks/timing.py, beside this script
 
 #: Environment variables that fix the BLAS thread count; read once, when NumPy loads BLAS.
 BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -164,18 +165,6 @@ def peak_memory(on_gpu: bool) -> Iterator[dict[str, int]]:
             result["peak"] = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
-
-
-def median_seconds(run: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
-    run()  # warm-up: FFT plans, cached spectra, device copies
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def sample_image(shape: tuple[int, int]) -> np.ndarray:
