@@ -91,7 +91,8 @@ class SAB(AdaptiveRegularizer):
 
     ``psi_c`` is concave and non-decreasing, so the reweighting step minimises a
     majorizer of ``R`` at :math:`x_k` and never increases the objective (eq. 4-5).
-    :math:`\psi_c'` is a linear spline (non-negative, non-increasing coefficients)
+    :math:`\psi_c'` is a linear spline (non-negative, non-increasing coefficients, a flat
+    last segment so that its linear extension stays non-negative)
     scaled by the noise level, :math:`\psi_{c,\sigma}(t) = \psi_c(\alpha(\sigma) t) / \alpha(\sigma)`,
     and :math:`B_c` a non-negative kernel normalised to sum 1 (so every row of
     :math:`B_c` sums to 1 with the reflect boundary).
@@ -124,6 +125,9 @@ class SAB(AdaptiveRegularizer):
         coefficients = profile.coefficients
         if np.any(coefficients < 0) or np.any(np.diff(coefficients, axis=1) > 0):
             raise ValueError("sa-b: psi' must be non-negative and non-increasing (psi concave and non-decreasing)")
+        if np.any(coefficients[:, -1] != coefficients[:, -2]):
+            # the spline continues linearly: a falling last segment would make psi' < 0 for large responses
+            raise ValueError("sa-b: the last segment of psi' must be flat, so that psi' >= 0 beyond the grid")
         if np.any(scale.values <= 0):
             raise ValueError("sa-b: the scale alpha(sigma) must be positive")
         super().__init__(bank, lam, sigma_range)

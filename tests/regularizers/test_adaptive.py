@@ -89,7 +89,7 @@ def toy_sab(seed: int = 5, channels: int = 5):
     # psi' >= 0 and non-increasing: psi concave, non-decreasing (e.g. a log-like potential)
     decrements = rng.random((channels, 15))
     coefficients = 1.0 + np.cumsum(decrements[:, ::-1], axis=1)[:, ::-1] / 5
-    coefficients = np.concatenate([coefficients, np.full((channels, 1), 1.0)], axis=1)
+    coefficients = np.concatenate([coefficients, np.full((channels, 2), 1.0)], axis=1)  # flat last segment
     profile = LinearSpline(coefficients, 0.0, 0.2)
     scale = SigmaProfile([0.0, 30 / 255], [10.0, 4.0], "scale")
     lam = SigmaProfile([0.0, 30 / 255], [0.0, 0.1], "lam")
@@ -134,3 +134,14 @@ def test_sa_b_weights_are_the_blurred_derivative():
     weights = reg.weights(x, sigma)
     np.testing.assert_allclose(weights, expected, atol=1e-12)
     assert weights.min() >= 0
+
+
+def test_sa_b_refuses_a_profile_that_turns_negative_beyond_its_grid():
+    from adareg.regularizers.adaptive import SAB
+    from adareg.regularizers.splines import LinearSpline
+
+    reg = toy_sab(0)
+    falling = reg.profile.coefficients.copy()
+    falling[:, -1] = falling[:, -2] - 0.1  # psi' would continue to fall, below 0 for large responses
+    with pytest.raises(ValueError, match="last segment of psi' must be flat"):
+        SAB(reg.bank, reg.blur, LinearSpline(falling, 0.0, 0.2), reg.scale, reg.lam, reg.sigma_range)
