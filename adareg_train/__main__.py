@@ -1,0 +1,66 @@
+"""Command line: ``python -m adareg_train train --family sa-cnn --data ../shared/data/bsd400 --out runs/sa-cnn``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .families import ARCHITECTURES
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="python -m adareg_train", description=__doc__)
+    commands = main.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train one family for Gaussian denoising and export it",
+                                description="Train one model for every sigma in [0, 30]/255 on patches of a folder "
+                                            "of grey images; checkpoints and the exported parameter file "
+                                            "(OUT/FAMILY.npz, loadable with adareg.load) go to OUT.")
+    train.add_argument("--family", required=True, choices=sorted(ARCHITECTURES))
+    train.add_argument("--data", required=True, help="folder of training images (PNG/TIFF, grey)")
+    train.add_argument("--out", required=True, help="folder for the checkpoint and the parameter file")
+    train.add_argument("--steps", type=int, default=2000, help="Adam steps (default 2000)")
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--patch-size", type=int, default=40)
+    train.add_argument("--lr", type=float, default=2e-3, help="learning rate (halved at 60%% and 80%% of the steps)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    train.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    train.add_argument("--validation", help="folder of validation images (e.g. ../shared/data/set12)")
+    train.add_argument("--validate-every", type=int, default=100)
+    train.add_argument("--checkpoint-every", type=int, default=50)
+    train.add_argument("--init", help="parameter file whose filter bank starts this model (same bank layout)")
+    train.add_argument("--no-resume", action="store_true", help="start afresh even if OUT holds a checkpoint")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    export = commands.add_parser("export", help="export the model of a run's checkpoint",
+                                 description="Write OUT/FAMILY.npz from OUT/checkpoint.pt, e.g. for a run "
+                                             "stopped before its last step (its metadata records the steps done).")
+    export.add_argument("--out", required=True, help="the run's folder")
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from .train import Settings, export_checkpoint, train  # torch is imported only once the arguments are fine
+
+    if args.command == "export":
+        try:
+            print(f"wrote {export_checkpoint(args.out)}")
+        except (ValueError, FileNotFoundError) as err:
+            print(f"adareg_train: error: {err}", file=sys.stderr)
+            return 2
+        return 0
+    settings = Settings(family=args.family, data=args.data, steps=args.steps, batch_size=args.batch_size,
+                        patch_size=args.patch_size, lr=args.lr, seed=args.seed, device=args.device, dtype=args.dtype,
+                        validation=args.validation, validate_every=args.validate_every,
+                        checkpoint_every=args.checkpoint_every, init=args.init)
+    try:
+        path = train(settings, args.out, resume=not args.no_resume, progress=not args.quiet)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"adareg_train: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

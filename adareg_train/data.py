@@ -1,0 +1,76 @@
+"""Training data: noisy/clean patch pairs drawn from a folder of grey images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from adareg.io import IMAGE_SUFFIXES, read_image
+
+from .families import SIGMA_RANGE
+
+
+def read_folder(folder: str | os.PathLike) -> list[np.ndarray]:
+    """Every PNG/TIFF image of ``folder`` (sorted by name) as a float64 array in [0, 1]."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data folder {str(folder)!r} does not exist")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ValueError(f"data folder {str(folder)!r} holds no .png or .tif images")
+    images = []
+    for path in paths:
+        image, _ = read_image(path)
+        if image.ndim != 2:
+            raise ValueError(f"{path}: expected a grey image, got shape {image.shape}")
+        images.append(image)
+    return images
+
+
+class PatchSampler:
+    """Random training batches: patches with random flips and rotations, noise of a random level.
+
+    Each sample is a ``patch_size`` square cut from a random image at a random place,
+    one of the 8 flips/rotations, and white Gaussian noise with ``sigma`` drawn
+    uniformly in ``sigma_range`` (one level per sample).  All randomness comes from
+    ``generator``, so a seed (and a saved generator state) reproduces the batches.
+
+    Parameters
+    ----------
+    images
+        Grey images in [0, 1], each at least ``patch_size`` on both sides.
+    patch_size
+        Side of the square patches.
+    """
+
+    def __init__(self, images: list[np.ndarray], patch_size: int = 40,
+                 sigma_range: tuple[float, float] = SIGMA_RANGE):
+        small = [i for i, image in enumerate(images) if min(image.shape) < patch_size]
+        if small:
+            raise ValueError(f"PatchSampler: image {small[0]} ({images[small[0]].shape}) is smaller than "
+                             f"patch_size = {patch_size}")
+        self.images = [torch.from_numpy(np.ascontiguousarray(image, dtype=np.float64)) for image in images]
+        self.patch_size = patch_size
+        self.sigma_range = sigma_range
+
+    def batch(self, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        """``(clean, noisy, sigma)``: shapes ``(size, 1, P, P)``, ``(size, 1, P, P)``, ``(size,)``."""
+        n = self.patch_size
+        patches = []
+        for _ in range(size):
+            image = self.images[int(torch.randint(len(self.images), (1,), generator=generator))]
+            i = int(torch.randint(image.shape[0] - n + 1, (1,), generator=generator))
+            j = int(torch.randint(image.shape[1] - n + 1, (1,), generator=generator))
+            patch = image[i : i + n, j : j + n]
+            turn = int(torch.randint(8, (1,), generator=generator))
+            patch = torch.rot90(patch, turn % 4)
+            patches.append(patch.flip(0) if turn >= 4 else patch)
+        clean = torch.stack(patches)[:, None]
+        low, high = self.sigma_range
+        sigma = low + (high - low) * torch.rand(size, generator=generator, dtype=torch.float64)
+        noisy = clean + sigma.view(-1, 1, 1, 1) * torch.randn(clean.shape, generator=generator, dtype=torch.float64)
+        return clean, noisy, sigma

@@ -1,0 +1,288 @@
+r"""Torch denoisers of the four learned families, trained through their fixed points.
+
+Each model holds free parameters, maps them to the constrained arrays of adareg's
+parameter file (:meth:`Denoiser.arrays`), and denoises ``y`` (``(B, 1, H, W)``) at noise
+levels ``sigma`` (``(B,)``) with the same maths as :func:`adareg.solve`:
+
+* ``crr`` / ``wcrr``: the minimiser of :math:`\tfrac12\|x - y\|^2 + \lambda(\sigma) R_\sigma(x)`,
+  :math:`R_\sigma(x) = \sum_c \varphi_c(\alpha W_c x) / \alpha^2`, found by FISTA;
+* ``sa-b`` / ``sa-cnn``: the fixed point of the reweighting
+  :math:`x_{k+1} = \arg\min \tfrac12\|x - y\|^2 + \lambda \sum_c \langle \Lambda_c(x_k), |W_c x| \rangle`,
+  each step by dual FISTA (warm-started), :math:`x = y - W^T p`, :math:`|p_c| \le \lambda \Lambda_c`.
+
+**Gradients: Jacobian-free backpropagation** (Fung et al., AAAI 2022).  The fixed
+point :math:`z^*` (primal for the ridges, primal and dual for the adaptive families) is
+found without a graph; the loss is taken on one more application of the fixed-point
+map :math:`T_\theta(z^*)` with a graph, so the gradient is
+:math:`\partial_\theta T_\theta(z^*)^T \nabla \mathcal{L}` instead of the implicit
+:math:`\partial_\theta T^T (I - \partial_z T)^{-T} \nabla \mathcal{L}`.  Why: the training
+cost is then the forward solve (no backward fixed-point solve, no unrolled graph in
+memory), the model is trained at the fixed point that inference computes (truncated
+unrolling would train a different, early-stopped denoiser), and for the convex ridges
+the JFB direction is a descent direction (it replaces the positive definite
+:math:`(I + \lambda \nabla^2 R)^{-1}` by the step size).  For the adaptive families the
+map is one projected dual gradient step at the fixed point, which passes gradients to
+``W``, :math:`\lambda(\sigma)` and the weights :math:`\Lambda` where the dual bound is active.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .blocks import BankOperator, FilterBank, LinearSpline, MaskCNN, SigmaProfile, correlate, correlate_adjoint
+
+#: Noise levels the models are trained for (0-1 intensity scale).
+SIGMA_RANGE = (0.0, 30 / 255)
+#: Knots of every function of sigma: 0, 5, ..., 30 (/255).
+SIGMA_KNOTS = [k / 255 for k in range(0, 31, 5)]
+
+#: The default architecture of each family (the ``architecture`` metadata of its file).
+ARCHITECTURES: dict[str, dict[str, Any]] = {
+    "crr": {"bank_channels": [4, 8, 32], "bank_kernels": [5, 5, 5], "boundary": "reflect",
+            "lam_knots": len(SIGMA_KNOTS), "profile_knots": 41, "profile_grid": [-4.0, 0.2],
+            "scale_knots": len(SIGMA_KNOTS)},
+    "sa-b": {"bank_channels": [4, 8, 32], "bank_kernels": [5, 5, 5], "boundary": "reflect",
+             "lam_knots": len(SIGMA_KNOTS), "profile_knots": 21, "profile_grid": [0.0, 0.25],
+             "scale_knots": len(SIGMA_KNOTS), "blur_kernel": 5},
+    "sa-cnn": {"bank_channels": [4, 8, 32], "bank_kernels": [5, 5, 5], "boundary": "reflect",
+               "lam_knots": len(SIGMA_KNOTS), "mask_channels": [16, 16, 32], "mask_kernels": [5, 3, 3],
+               "activation": "leaky_relu"},
+}
+ARCHITECTURES["wcrr"] = dict(ARCHITECTURES["crr"])
+
+#: Lower bound of the wcrr profile slopes (rho = 1) and upper bound of its lam: lam * rho <= 1 keeps
+#: 1/2 ||x - y||^2 + lam R convex (||W|| = 1), so its minimiser is unique and FISTA converges.
+WCRR_RHO = 1.0
+
+
+def _inverse_softplus(v: Tensor) -> Tensor:
+    return v + torch.log(-torch.expm1(-v))
+
+
+def clamp_slopes(raw: Tensor, grid_step: float, *, lower: float | None, grid_min: float) -> Tensor:
+    """The torch mirror of :func:`adareg.regularizers.splines.clamp_slopes` with ``zero_at=0``."""
+    d = torch.diff(raw, dim=1) / grid_step
+    if lower is not None:
+        d = d.clamp(min=lower)
+    out = torch.cat([torch.zeros_like(raw[:, :1]), grid_step * torch.cumsum(d, dim=1)], dim=1)
+    out = out + (raw - out).mean(dim=1, keepdim=True)
+    s = (0.0 - grid_min) / grid_step
+    k = int(min(max(math.floor(s), 0), raw.shape[1] - 2))
+    u = s - k
+    return out - ((1.0 - u) * out[:, k] + u * out[:, k + 1])[:, None]
+
+
+class Denoiser(nn.Module):
+    """Base of the family models: the filter bank, lam(sigma), the arrays and the architecture of the file."""
+
+    family: str
+
+    def __init__(self, architecture: dict[str, Any], generator: torch.Generator):
+        super().__init__()
+        self.architecture = dict(architecture)
+        self.bank = FilterBank(architecture["bank_channels"], architecture["bank_kernels"], generator=generator)
+
+    def _bank_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {f"bank_{l}": layer.detach().cpu().numpy() for l, layer in enumerate(self.bank.layers)}
+        arrays["lam_knots"] = self.lam.knots.cpu().numpy()
+        arrays["lam_values"] = self.lam.values().detach().cpu().numpy()
+        return arrays
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays of the family's parameter file (constrained values, float64)."""
+        raise NotImplementedError
+
+    def forward(self, y: Tensor, sigma: Tensor) -> Tensor:
+        """The denoised images, with a graph for Jacobian-free backpropagation."""
+        raise NotImplementedError
+
+
+class Ridge(Denoiser):
+    r"""``crr`` (convex potentials) or ``wcrr`` (``phi'' >= -1`` and ``lam <= 1``)."""
+
+    def __init__(self, family: str, architecture: dict[str, Any], generator: torch.Generator):
+        super().__init__(architecture, generator)
+        self.family = family
+        self.grid_min, self.grid_step = architecture["profile_grid"]
+        knots = self.grid_min + self.grid_step * torch.arange(architecture["profile_knots"], dtype=torch.float64)
+        channels = architecture["bank_channels"][-1]
+        self.profile_raw = nn.Parameter(knots.clamp(-1, 1).repeat(channels, 1))  # Huber-like start
+        self.scale = SigmaProfile(SIGMA_KNOTS, 1.0 / (torch.tensor(SIGMA_KNOTS) + 2 / 255))
+        upper = 1.0 / WCRR_RHO if family == "wcrr" else None
+        self.lam = SigmaProfile(SIGMA_KNOTS, 0.5 if family == "wcrr" else 1.0, upper=upper)
+        self.iterations, self.tol = 100, 1e-4  # training solves (tests ask for more)
+
+    def profile(self) -> Tensor:
+        lower = -WCRR_RHO if self.family == "wcrr" else 0.0
+        return clamp_slopes(self.profile_raw, self.grid_step, lower=lower, grid_min=self.grid_min)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return self._bank_arrays() | {
+            "profile": self.profile().detach().cpu().numpy(),
+            "scale_knots": self.scale.knots.cpu().numpy(),
+            "scale_values": self.scale.values().detach().cpu().numpy(),
+        }
+
+    def gradient(self, x: Tensor, W: BankOperator, table: Tensor, alpha: Tensor) -> Tensor:
+        r""":math:`\nabla R_\sigma(x) = W^T f(\alpha W x) / \alpha`."""
+        return W.adjoint(LinearSpline.evaluate(table, alpha * W(x), self.grid_min, self.grid_step)) / alpha
+
+    def forward(self, y: Tensor, sigma: Tensor) -> Tensor:
+        W, table = self.bank.operator(y.shape[-2:]), self.profile()
+        alpha = self.scale(sigma).view(-1, 1, 1, 1)
+        lam = self.lam(sigma).view(-1, 1, 1, 1)
+        lipschitz = torch.diff(table, dim=1).abs().max() / self.grid_step
+        step = (1.0 / (1.0 + lam * lipschitz)).detach()
+        with torch.no_grad():
+            fixed = BankOperator(W.kernel.detach(), W.image_shape)
+            x = self.solve(y, fixed, table.detach(), alpha.detach(), lam.detach(), step)
+        return x - step * (x - y + lam * self.gradient(x, W, table, alpha))
+
+    def solve(self, y: Tensor, W: BankOperator, table: Tensor, alpha: Tensor, lam: Tensor, step: Tensor) -> Tensor:
+        """FISTA on ``1/2 ||x - y||^2 + lam R(x)`` from ``y``, stopped on the relative change."""
+        x, z, t = y, y, 1.0
+        for k in range(self.iterations):
+            x_next = z - step * (z - y + lam * self.gradient(z, W, table, alpha))
+            t_next = 0.5 * (1 + math.sqrt(1 + 4 * t * t))
+            z = x_next + ((t - 1) / t_next) * (x_next - x)
+            change = torch.linalg.vector_norm(x_next - x) / torch.linalg.vector_norm(x)
+            x, t = x_next, t_next
+            if k % 10 == 9 and change <= self.tol:
+                break
+        return x
+
+
+class Adaptive(Denoiser):
+    """The reweighting families: subclasses give the weights ``Lambda(x, sigma)``."""
+
+    def __init__(self, architecture: dict[str, Any], generator: torch.Generator):
+        super().__init__(architecture, generator)
+        self.lam = SigmaProfile(SIGMA_KNOTS, 0.5 * torch.tensor(SIGMA_KNOTS) + 0.5 / 255)
+        self.outer, self.inner, self.tol = 10, 20, 1e-4  # training solves (tests ask for more)
+
+    def weights(self, x: Tensor, sigma: Tensor, W: BankOperator) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, y: Tensor, sigma: Tensor) -> Tensor:
+        W = self.bank.operator(y.shape[-2:])
+        lam = self.lam(sigma).view(-1, 1, 1, 1)
+        with torch.no_grad():
+            x, p = self.solve(y, sigma, BankOperator(W.kernel.detach(), W.image_shape), lam.detach())
+        bound = lam * self.weights(x, sigma, W)
+        p = torch.maximum(torch.minimum(p + W(x), bound), -bound)
+        return y - W.adjoint(p)
+
+    def solve(self, y: Tensor, sigma: Tensor, W: BankOperator, lam: Tensor) -> tuple[Tensor, Tensor]:
+        """The reweighting fixed point ``x`` and its dual ``p`` (``x = y - W^T p``)."""
+        x = y
+        p = torch.zeros(y.shape[0], W.spectrum.shape[0], *y.shape[-2:], dtype=y.dtype, device=y.device)
+        for _ in range(self.outer):
+            bound = lam * self.weights(x, sigma, W)
+            p = self.dual_fista(y, p, bound, W)
+            x_next = y - W.adjoint(p)
+            change = torch.linalg.vector_norm(x_next - x) / torch.linalg.vector_norm(x)
+            x = x_next
+            if change <= self.tol:
+                break
+        return x, p
+
+    def dual_fista(self, y: Tensor, p: Tensor, bound: Tensor, W: BankOperator) -> Tensor:
+        """``self.inner`` dual FISTA steps (step 1 = 1 / ||W||^2) from ``p`` on ``{|p| <= bound}``.
+
+        With adaptive restart per image (O'Donoghue and Candes, as adareg's dual FISTA): the
+        momentum is dropped where it points uphill; no host synchronisation in the loop.
+        """
+        p = torch.maximum(torch.minimum(p, bound), -bound)
+        q = p
+        t = torch.ones(p.shape[0], 1, 1, 1, dtype=p.dtype, device=p.device)
+        for _ in range(self.inner):
+            p_next = q + W(y - W.adjoint(q))
+            p_next = torch.maximum(torch.minimum(p_next, bound), -bound)
+            uphill = torch.sum((q - p_next) * (p_next - p), dim=(1, 2, 3), keepdim=True) > 0
+            t_next = 0.5 * (1 + torch.sqrt(1 + 4 * t * t))
+            beta = torch.where(uphill, 0.0, (t - 1) / t_next)
+            q = p_next + beta * (p_next - p)
+            p, t = p_next, torch.where(uphill, 1.0, t_next)
+        return p
+
+
+class SAB(Adaptive):
+    r"""``sa-b``: :math:`\Lambda_c = B_c^T \psi_c'(\alpha B_c |W_c x|)`, ``psi' >= 0`` non-increasing, last segment flat."""
+
+    family = "sa-b"
+
+    def __init__(self, architecture: dict[str, Any], generator: torch.Generator):
+        super().__init__(architecture, generator)
+        channels, size = architecture["bank_channels"][-1], architecture["blur_kernel"]
+        self.grid_min, self.grid_step = architecture["profile_grid"]
+        knots = self.grid_min + self.grid_step * torch.arange(architecture["profile_knots"], dtype=torch.float64)
+        start = 1.0 / (1.0 + knots)  # psi = log(1 + t): the classical reweighted l1
+        start[-1] = start[-2]
+        # psi'_k = floor + sum_{j >= k} drop_j over the first K - 2 segments; the last segment is flat
+        self.drop_raw = nn.Parameter(_inverse_softplus(-torch.diff(start[:-1])).repeat(channels, 1))
+        self.floor_raw = nn.Parameter(_inverse_softplus(start[-1]).repeat(channels))
+        self.blur_raw = nn.Parameter(torch.zeros(channels, size, size, dtype=torch.float64))
+        self.scale = SigmaProfile(SIGMA_KNOTS, 1.0 / (torch.tensor(SIGMA_KNOTS) + 2 / 255))
+
+    def profile(self) -> Tensor:
+        drops = F.softplus(self.drop_raw)
+        tail = torch.flip(torch.cumsum(torch.flip(drops, [1]), dim=1), [1])  # sum_{j >= k} drop_j
+        floor = F.softplus(self.floor_raw)[:, None]
+        return torch.cat([tail + floor, floor, floor], dim=1)
+
+    def blur(self) -> Tensor:
+        b = F.softplus(self.blur_raw)
+        return b / b.sum(dim=(-2, -1), keepdim=True)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return self._bank_arrays() | {
+            "profile": self.profile().detach().cpu().numpy(),
+            "scale_knots": self.scale.knots.cpu().numpy(),
+            "scale_values": self.scale.values().detach().cpu().numpy(),
+            "blur": self.blur().detach().cpu().numpy(),
+        }
+
+    def weights(self, x: Tensor, sigma: Tensor, W: BankOperator) -> Tensor:
+        blur = self.blur()[:, None]
+        channels = blur.shape[0]
+        magnitude = self.scale(sigma).view(-1, 1, 1, 1) * correlate(W(x).abs(), blur, channels)
+        return correlate_adjoint(LinearSpline.evaluate(self.profile(), magnitude, self.grid_min, self.grid_step),
+                                 blur, channels)
+
+
+class SACNN(Adaptive):
+    r"""``sa-cnn``: :math:`\Lambda(x, \sigma)` from the mask CNN."""
+
+    family = "sa-cnn"
+
+    def __init__(self, architecture: dict[str, Any], generator: torch.Generator):
+        super().__init__(architecture, generator)
+        self.masks = MaskCNN(architecture["mask_channels"], architecture["mask_kernels"],
+                             activation=architecture["activation"], generator=generator)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        arrays = self._bank_arrays()
+        for j, (kernel, bias) in enumerate(zip(self.masks.kernels, self.masks.biases)):
+            arrays[f"mask_kernel_{j}"] = kernel.detach().cpu().numpy()
+            arrays[f"mask_bias_{j}"] = bias.detach().cpu().numpy()
+        return arrays
+
+    def weights(self, x: Tensor, sigma: Tensor, W: BankOperator) -> Tensor:
+        return self.masks(x, sigma)
+
+
+def build(family: str, architecture: dict[str, Any] | None = None, *, seed: int = 0) -> Denoiser:
+    """A model of ``family`` with the default (or given) architecture and a seeded random start."""
+    if family not in ARCHITECTURES:
+        raise ValueError(f"family must be one of {sorted(ARCHITECTURES)}, got {family!r}")
+    architecture = dict(ARCHITECTURES[family] if architecture is None else architecture)
+    generator = torch.Generator().manual_seed(seed)
+    if family in ("crr", "wcrr"):
+        return Ridge(family, architecture, generator)
+    return SAB(architecture, generator) if family == "sa-b" else SACNN(architecture, generator)

@@ -1,0 +1,205 @@
+"""The training loop: Adam on the mean squared denoising error, with validation, checkpoints and export."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import adareg
+from adareg import params
+
+from .data import PatchSampler, read_folder
+from .families import SIGMA_RANGE, Denoiser, build
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclasses.dataclass
+class Settings:
+    """Everything that defines a training run (stored in its checkpoint and its parameter file)."""
+
+    family: str
+    data: str
+    steps: int = 2000
+    batch_size: int = 16
+    patch_size: int = 40
+    lr: float = 2e-3
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+    validation: str | None = None
+    validate_every: int = 100
+    checkpoint_every: int = 50
+    init: str | None = None
+    architecture: dict[str, Any] | None = None  # None: the family's default (adareg_train.families.ARCHITECTURES)
+
+    def check(self) -> None:
+        for name in ("steps", "batch_size", "patch_size", "validate_every", "checkpoint_every"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) > 0):
+                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("device 'cuda' was asked for, but torch finds no CUDA device")
+
+
+def learning_rate(settings: Settings, step: int) -> float:
+    """Constant, then halved at 60% and again at 80% of the steps."""
+    return settings.lr * (0.5 ** (step >= 0.6 * settings.steps)) * (0.5 ** (step >= 0.8 * settings.steps))
+
+
+def validation_pairs(folder: str, sigma: float = 25 / 255, crop: int = 96, count: int = 4) -> list[tuple[Any, Any]]:
+    """Central ``crop`` squares of the first ``count`` images, with the Set12 noise protocol at ``sigma``.
+
+    The noise of image ``i`` comes from ``numpy.random.default_rng(1000 * s + i)``
+    with ``s = sigma * 255`` (``../shared/data/README.md``), drawn for the whole image.
+    """
+    pairs = []
+    for i, clean in enumerate(read_folder(folder)[:count]):
+        s = round(sigma * 255)
+        noisy = clean + np.random.default_rng(1000 * s + i).standard_normal(clean.shape) * s / 255
+        top, left = (clean.shape[0] - crop) // 2, (clean.shape[1] - crop) // 2
+        window = (slice(top, top + crop), slice(left, left + crop))
+        pairs.append((clean[window], noisy[window]))
+    return pairs
+
+
+def validate(model: Denoiser, pairs: list[tuple[Any, Any]], sigma: float, device: str) -> float:
+    """Mean PSNR (dB) of the model's fixed points on ``pairs``."""
+    values = []
+    with torch.no_grad():
+        for clean, noisy in pairs:
+            dtype = next(model.parameters()).dtype
+            y = torch.as_tensor(noisy, device=device, dtype=dtype)[None, None]
+            x = model(y, torch.tensor([sigma], dtype=dtype, device=device))[0, 0].cpu().double().numpy()
+            values.append(adareg.psnr(x, clean))
+    return float(np.mean(values))
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def _initialise_bank(model: Denoiser, source: str) -> None:
+    """Copy the filter-bank layers of a parameter file (read safely by adareg) into ``model``."""
+    file = params.read(source)
+    for l, layer in enumerate(model.bank.layers):
+        array = file.arrays.get(f"bank_{l}")
+        if array is None or array.shape != tuple(layer.shape):
+            raise ValueError(f"--init {source}: its bank_{l} does not fit this architecture "
+                             f"({None if array is None else array.shape} for {tuple(layer.shape)})")
+        with torch.no_grad():
+            layer.copy_(torch.from_numpy(np.asarray(array, dtype=np.float64)))
+
+
+def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: float,
+           history: list[dict[str, float]]) -> Path:
+    """Write the model as an adareg parameter file, with how it was trained."""
+    validation = [h for h in history if "validation_psnr" in h]
+    metadata = {
+        "family": model.family,
+        "architecture": model.architecture,
+        "sigma_range": list(SIGMA_RANGE),
+        "training": {
+            **dataclasses.asdict(settings),
+            "steps_done": step,
+            "seconds": round(seconds, 1),
+            "method": "Jacobian-free backpropagation at the fixed point (adareg_train.families)",
+            "loss": "mean squared error, sigma uniform in [0, 30]/255 per patch, random flips and rotations",
+            "optimizer": "Adam",
+            "hardware": f"{platform.machine()} {settings.device}, torch {torch.__version__}, "
+                        f"{torch.get_num_threads()} threads",
+            "loss_curve": [[h["step"], round(h["loss"], 8)] for h in history if "loss" in h][:: max(1, step // 100)],
+        },
+        "validation": {"crop96_psnr_sigma25": validation[-1]["validation_psnr"]} if validation else {},
+    }
+    # the constrained arrays computed in float64 from the (possibly float32) parameters
+    return params.save(path, copy.deepcopy(model).to(torch.float64).arrays(), metadata)
+
+
+def export_checkpoint(out: str | os.PathLike) -> Path:
+    """Export the model of ``out/checkpoint.pt`` as ``out/<family>.npz`` (e.g. a run stopped before its end)."""
+    checkpoint = Path(out) / CHECKPOINT
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"no checkpoint at {checkpoint}")
+    state = torch.load(checkpoint, weights_only=True)
+    settings = Settings(**state["settings"])
+    model = build(settings.family, settings.architecture, seed=settings.seed).to(getattr(torch, settings.dtype))
+    model.load_state_dict(state["model"])
+    return export(model, Path(out) / f"{settings.family}.npz", settings, state["step"], state["seconds"],
+                  state["history"])
+
+
+def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, progress: bool = True) -> Path:
+    """Train one model; return the path of its exported parameter file ``out/<family>.npz``.
+
+    A checkpoint (model, optimizer, random state, loss history) is written every
+    ``checkpoint_every`` steps to ``out/checkpoint.pt``; with ``resume`` a run
+    finds it there and goes on from its step, with the same batches it would have drawn.
+    """
+    settings.check()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / CHECKPOINT
+    sampler = PatchSampler(read_folder(settings.data), settings.patch_size)
+    model = build(settings.family, settings.architecture, seed=settings.seed)
+    if settings.init is not None:
+        _initialise_bank(model, settings.init)
+    dtype = getattr(torch, settings.dtype)
+    model = model.to(settings.device, dtype)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    generator = torch.Generator().manual_seed(settings.seed)
+    step, seconds, history = 0, 0.0, []
+    if resume and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=True)
+        if state["settings"] != dataclasses.asdict(settings):
+            raise ValueError(f"{checkpoint} was written with other settings ({json.dumps(state['settings'])}); "
+                             "use another --out or --no-resume")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        step, seconds, history = state["step"], state["seconds"], state["history"]
+    pairs = validation_pairs(settings.validation) if settings.validation else []
+
+    bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc=f"train {settings.family}")
+    while step < settings.steps:
+        start = time.perf_counter()
+        clean, noisy, sigma = sampler.batch(settings.batch_size, generator)
+        clean, noisy, sigma = (t.to(settings.device, dtype) for t in (clean, noisy, sigma))
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(settings, step)
+        optimizer.zero_grad()
+        loss = torch.mean((model(noisy, sigma) - clean) ** 2)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        seconds += time.perf_counter() - start
+        record = {"step": step, "loss": loss.item()}
+        if pairs and (step % settings.validate_every == 0 or step == settings.steps):
+            record["validation_psnr"] = validate(model, pairs, 25 / 255, settings.device)
+        history.append(record)
+        bar.update()
+        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "step"}, refresh=False)
+        if step % settings.checkpoint_every == 0 or step == settings.steps:
+            _save_checkpoint(checkpoint, {"settings": dataclasses.asdict(settings), "model": model.state_dict(),
+                                          "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+                                          "step": step, "seconds": seconds, "history": history})
+    bar.close()
+    return export(model, out / f"{settings.family}.npz", settings, step, seconds, history)

@@ -1,0 +1,91 @@
+"""The torch building blocks against adareg's NumPy ones (float64), and their adjoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from adareg.operators.conv import Conv2d, DepthwiseConv2d
+from adareg.regularizers import FilterBank as NumpyBank
+from adareg.regularizers.learned import SigmaProfile as NumpyProfile
+from adareg.regularizers.masks import MaskCNN as NumpyMasks
+from adareg.regularizers.splines import LinearSpline as NumpySpline
+from adareg.regularizers.splines import clamp_slopes as numpy_clamp
+from adareg_train.blocks import (FilterBank, LinearSpline, MaskCNN, SigmaProfile, correlate, correlate_adjoint,
+                                 reflect_fold, reflect_pad)
+from adareg_train.families import clamp_slopes
+
+
+def tensor(rng, *shape):
+    return torch.from_numpy(rng.standard_normal(shape))
+
+
+def test_reflect_fold_is_the_adjoint_of_reflect_pad():
+    rng = np.random.default_rng(0)
+    x, z = tensor(rng, 2, 3, 9, 11), tensor(rng, 2, 3, 15, 17)
+    assert float((reflect_pad(x, 3) * z).sum()) == pytest.approx(float((x * reflect_fold(z, 3)).sum()), rel=1e-12)
+    # and it matches numpy's reflect padding
+    np.testing.assert_array_equal(reflect_pad(x, 3).numpy(), np.pad(x.numpy(), ((0, 0), (0, 0), (3, 3), (3, 3)),
+                                                                    mode="reflect"))
+
+
+@pytest.mark.parametrize("groups", [1, 3])
+def test_correlate_matches_adareg_and_its_adjoint(groups):
+    rng = np.random.default_rng(1)
+    kernel = tensor(rng, 3, 3 // groups, 5, 5)
+    x, y = tensor(rng, 2, 3, 12, 10), tensor(rng, 2, 3, 12, 10)
+    op = Conv2d(kernel.numpy(), (12, 10), boundary="reflect") if groups == 1 else \
+        DepthwiseConv2d(kernel.numpy()[:, 0], (12, 10), boundary="reflect")
+    np.testing.assert_allclose(correlate(x, kernel, groups).numpy(), op(x.numpy()), atol=1e-12)
+    np.testing.assert_allclose(correlate_adjoint(y, kernel, groups).numpy(), op.H(y.numpy()), atol=1e-12)
+
+
+def test_filter_bank_matches_adareg():
+    bank = FilterBank([4, 8, 6], [5, 3, 5], generator=torch.Generator().manual_seed(2))
+    reference = NumpyBank([layer.detach().numpy() for layer in bank.layers])
+    np.testing.assert_allclose(bank.kernel().detach().numpy(), reference.kernel, rtol=1e-10, atol=1e-13)
+    rng = np.random.default_rng(3)
+    x, z = tensor(rng, 2, 1, 17, 20), tensor(rng, 2, 6, 17, 20)
+    W, op = bank.operator((17, 20)), reference.operator((17, 20))
+    np.testing.assert_allclose(W(x).detach().numpy(), op(x.numpy()[:, 0]), atol=1e-12)
+    np.testing.assert_allclose(W.adjoint(z).detach().numpy()[:, 0], op.H(z.numpy()), atol=1e-12)
+    # the FFT path and the direct correlation agree
+    np.testing.assert_allclose(W(x).detach().numpy(), correlate(x, W.kernel).detach().numpy(), atol=1e-12)
+
+
+def test_sigma_profile_is_numpy_interp():
+    knots = [0.0, 0.05, 0.1]
+    profile = SigmaProfile(knots, torch.tensor([0.2, 0.5, 0.3]))
+    reference = NumpyProfile(knots, profile.values().detach().numpy(), "lam")
+    sigma = torch.tensor([0.0, 0.01, 0.05, 0.07, 0.1, 0.2])
+    np.testing.assert_allclose(profile(sigma.double()).detach().numpy(), [reference(s) for s in sigma], rtol=1e-14)
+    bounded = SigmaProfile(knots, 0.5, upper=1.0)
+    np.testing.assert_allclose(bounded.values().detach().numpy(), 0.5, rtol=1e-14)
+
+
+def test_spline_and_clamp_match_adareg():
+    rng = np.random.default_rng(4)
+    raw = tensor(rng, 3, 9)
+    for lower in (0.0, -1.0):
+        table = clamp_slopes(raw, 0.25, lower=lower, grid_min=-1.0)
+        np.testing.assert_allclose(table.numpy(), numpy_clamp(raw.numpy(), 0.25, lower=lower, zero_at=0.0,
+                                                                grid_min=-1.0), atol=1e-13)
+    z = 3 * tensor(rng, 2, 3, 5, 4)  # inside and outside the grid [-1, 1]
+    np.testing.assert_allclose(LinearSpline.evaluate(table, z, -1.0, 0.25).numpy(),
+                               NumpySpline(table.numpy(), -1.0, 0.25)(z.numpy()), atol=1e-13)
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "relu"])
+def test_mask_cnn_matches_adareg(activation):
+    masks = MaskCNN([5, 4], [3, 5], activation=activation, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        for bias in masks.biases:
+            bias.normal_(generator=torch.Generator().manual_seed(6))
+    reference = NumpyMasks([k.detach().numpy() for k in masks.kernels], [b.detach().numpy() for b in masks.biases],
+                           activation=activation)
+    x = tensor(np.random.default_rng(7), 2, 1, 11, 13)
+    sigma = torch.tensor([0.02, 0.1], dtype=torch.float64)
+    out = masks(x, sigma).detach().numpy()
+    for i in range(2):
+        np.testing.assert_allclose(out[i], reference(x.numpy()[i, 0], float(sigma[i])), atol=1e-13)

@@ -1,0 +1,141 @@
+"""Each torch family against adareg's inference on the same parameter file (float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import adareg
+from adareg.operators import Identity
+from adareg_train.families import SIGMA_RANGE, build
+
+
+def export(model, path):
+    metadata = {"family": model.family, "architecture": model.architecture, "sigma_range": list(SIGMA_RANGE),
+                "training": {"note": "random start, for a test"}, "validation": {}}
+    return adareg.load(str(adareg.params.save(path, model.arrays(), metadata)))
+
+
+def perturb(model, seed):
+    """Move every parameter off its structured start, so that every path of the maths is exercised."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.1 * torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype))
+
+
+def noisy(sigma, seed=0, size=24):
+    rng = np.random.default_rng(seed)
+    clean = np.kron(rng.random((4, 4)), np.ones((size // 4, size // 4)))
+    return clean, clean + sigma * rng.standard_normal(clean.shape)
+
+
+@pytest.mark.parametrize("family", ["crr", "wcrr"])
+def test_ridge_denoiser_matches_adareg(tmp_path, family):
+    """The minimiser of 1/2 ||x - y||^2 + lam R_sigma(x), found by both, to 1e-5."""
+    model = build(family, seed=1)
+    perturb(model, 2)
+    reg = export(model, tmp_path / "m.npz")
+    sigma = 20 / 255
+    _, y = noisy(sigma)
+    model.iterations, model.tol = 5000, 1e-13
+    with torch.no_grad():
+        x = model(torch.from_numpy(y)[None, None], torch.tensor([sigma], dtype=torch.float64))[0, 0].numpy()
+    reference = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=1e-12, max_iter=5000).x
+    assert np.linalg.norm(x - reference) <= 1e-5 * np.linalg.norm(reference)
+
+
+@pytest.mark.parametrize("family", ["sa-b", "sa-cnn"])
+def test_reweighting_matches_adareg(tmp_path, family):
+    """Two reweighting steps from y, each solved to a certified 1e-9 by adareg, agree to 1e-5.
+
+    The steps are compared before the fixed point (where they differ most), so the
+    weights, lam(sigma), the filter bank and the dual solver all enter.
+    """
+    model = build(family, seed=1)
+    perturb(model, 2)
+    reg = export(model, tmp_path / "m.npz")
+    sigma = 20 / 255
+    _, y = noisy(sigma, size=16)
+    reference = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=0.0, inner_tol=1e-9,
+                             inner_max_iter=20000, max_iter=2)
+    assert reference.history["residual"][-1] > 1e-4  # not yet at the fixed point
+    model.outer, model.inner, model.tol = 2, 1500, 0.0
+    sigma_t = torch.tensor([sigma], dtype=torch.float64)
+    with torch.no_grad():
+        W = model.bank.operator(y.shape)
+        x, _ = model.solve(torch.from_numpy(y)[None, None], sigma_t, W, model.lam(sigma_t).view(-1, 1, 1, 1))
+    assert np.linalg.norm(x[0, 0].numpy() - reference.x) <= 1e-5 * np.linalg.norm(reference.x)
+
+
+@pytest.mark.parametrize("family", ["sa-b", "sa-cnn"])
+def test_weights_match_adareg(tmp_path, family):
+    model = build(family, seed=3)
+    perturb(model, 4)
+    reg = export(model, tmp_path / "m.npz")
+    x = noisy(0.1, seed=5)[1]
+    for sigma in (0.0, 12 / 255, 30 / 255):
+        W = model.bank.operator(x.shape)
+        weights = model.weights(torch.from_numpy(x)[None, None], torch.tensor([sigma], dtype=torch.float64), W)
+        np.testing.assert_allclose(weights.detach().numpy()[0], reg.weights(x, sigma), atol=1e-12)
+    assert reg.lam(12 / 255) == pytest.approx(model.lam(torch.tensor([12 / 255], dtype=torch.float64)).item())
+
+
+@pytest.mark.parametrize("family", ["crr", "wcrr"])
+def test_ridge_gradient_matches_adareg(tmp_path, family):
+    model = build(family, seed=6)
+    perturb(model, 7)
+    reg = export(model, tmp_path / "m.npz")
+    x = noisy(0.1, seed=8)[1]
+    sigma = 15 / 255
+    W = model.bank.operator(x.shape)
+    alpha = model.scale(torch.tensor([sigma], dtype=torch.float64)).view(-1, 1, 1, 1)
+    gradient = model.gradient(torch.from_numpy(x)[None, None], W, model.profile(), alpha)
+    np.testing.assert_allclose(gradient.detach().numpy()[0, 0], reg.at(sigma).grad(x), atol=1e-12)
+
+
+def test_exported_constraints_hold():
+    """crr: convex potentials; wcrr: slopes >= -1 and lam <= 1; sa-b: psi' >= 0, non-increasing, flat at the end."""
+    for family in ("crr", "wcrr", "sa-b"):
+        model = build(family, seed=9)
+        perturb(model, 10)
+        with torch.no_grad():
+            model.profile_raw.mul_(5) if family != "sa-b" else model.drop_raw.mul_(5)
+        arrays = model.arrays()
+        slopes = np.diff(arrays["profile"], axis=1) / model.grid_step
+        if family == "crr":
+            assert slopes.min() >= 0
+        elif family == "wcrr":
+            assert slopes.min() >= -1 - 1e-12 and arrays["lam_values"].max() <= 1
+        else:
+            assert arrays["profile"].min() >= 0 and slopes.max() <= 0 and np.all(slopes[:, -1] == 0)
+            np.testing.assert_allclose(arrays["blur"].sum(axis=(1, 2)), 1.0)
+
+
+def test_jfb_gradient_is_the_gradient_of_one_map_step():
+    """The graph holds one fixed-point map step: its gradient w.r.t. lam matches a finite difference."""
+    model = build("crr", seed=11)
+    model.iterations, model.tol = 2000, 1e-14
+    clean, y = noisy(0.08, seed=12, size=16)
+    y_t, sigma = torch.from_numpy(y)[None, None], torch.tensor([0.08], dtype=torch.float64)
+    with torch.no_grad():
+        fixed = model(y_t, sigma)
+    W, table = model.bank.operator(y.shape), model.profile()
+    alpha, lam = model.scale(sigma).view(-1, 1, 1, 1), model.lam(sigma).view(-1, 1, 1, 1)
+    step = float(1.0 / (1.0 + lam * torch.diff(table, dim=1).abs().max() / model.grid_step))
+
+    def one_step(shift):
+        return fixed - step * (fixed - y_t + (lam + shift) * model.gradient(fixed, W, table, alpha))
+
+    out = model(y_t, sigma)
+    grad = torch.autograd.grad(out.sum(), model.lam.raw)[0]
+    # d out / d raw_k = d out / d lam * d lam / d raw_k; sigma = 0.08 lies between knots 2 and 3
+    h = 1e-6
+    dlam = float((one_step(h).sum() - one_step(-h).sum()) / (2 * h))
+    knots = model.lam.knots
+    u = float((sigma - knots[2]) / (knots[3] - knots[2]))
+    values = model.lam.values().detach()
+    expected = torch.zeros_like(values)
+    expected[2], expected[3] = (1 - u) * values[2] * dlam, u * values[3] * dlam
+    np.testing.assert_allclose(grad.numpy(), expected.numpy(), rtol=1e-6, atol=1e-12)

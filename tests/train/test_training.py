@@ -1,0 +1,133 @@
+"""The training loop, its command line, checkpoints and export (tiny models, a few synthetic images)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import adareg
+from adareg.io import write_image
+from adareg_train import __main__ as cli
+from adareg_train.data import PatchSampler, read_folder
+from adareg_train.families import build
+from adareg_train.train import CHECKPOINT, Settings, train
+
+TINY = {
+    "crr": {"bank_channels": [2, 4], "bank_kernels": [3, 3], "boundary": "reflect", "lam_knots": 7,
+            "profile_knots": 11, "profile_grid": [-2.0, 0.4], "scale_knots": 7},
+    "sa-cnn": {"bank_channels": [2, 4], "bank_kernels": [3, 3], "boundary": "reflect", "lam_knots": 7,
+               "mask_channels": [4, 4], "mask_kernels": [3, 3], "activation": "leaky_relu"},
+}
+
+
+@pytest.fixture
+def images(tmp_path):
+    """Three 32x32 piecewise-smooth grey images in a folder."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    grid = np.linspace(0, 1, 32)
+    for i in range(3):
+        blocks = np.kron(rng.random((4, 4)), np.ones((8, 8)))
+        write_image(folder / f"im{i}.png", np.clip(0.6 * blocks + 0.4 * np.outer(grid, grid[::-1] ** (i + 1)), 0, 1))
+    return folder
+
+
+def settings(family, images, **changes):
+    values = dict(family=family, data=str(images), steps=6, batch_size=4, patch_size=16, lr=1e-2, seed=3,
+                  checkpoint_every=3, architecture=TINY[family], dtype="float64")
+    return Settings(**{**values, **changes})
+
+
+def held_out_loss(model, images):
+    clean, noisy, sigma = PatchSampler(read_folder(images), 16).batch(8, torch.Generator().manual_seed(99))
+    with torch.no_grad():
+        return float(torch.mean((model(noisy, sigma) - clean) ** 2))
+
+
+@pytest.mark.parametrize("family", ["crr", "sa-cnn"])
+def test_training_lowers_the_loss_and_exports_a_loadable_file(tmp_path, images, family):
+    run = settings(family, images, steps=25)
+    path = train(run, tmp_path / "run", progress=False)
+    before = held_out_loss(build(family, TINY[family], seed=run.seed), images)
+    model = build(family, TINY[family], seed=run.seed)
+    model.load_state_dict(torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)["model"])
+    assert held_out_loss(model, images) < 0.9 * before
+    # the exported file is the trained model, loadable by adareg, with its training record
+    reg = adareg.load(str(path))
+    assert reg.family == family
+    np.testing.assert_allclose(reg.lam.values, model.lam.values().detach().numpy(), rtol=1e-12)
+    metadata = adareg.params.read(path).metadata
+    assert metadata["training"]["steps_done"] == 25 and metadata["training"]["seed"] == 3
+    assert len(metadata["training"]["loss_curve"]) >= 2
+
+
+def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, images, monkeypatch):
+    whole = train(settings("crr", images), tmp_path / "whole", progress=False)
+
+    calls = {"n": 0}
+    original = PatchSampler.batch
+
+    def interrupted(self, size, generator):
+        calls["n"] += 1
+        if calls["n"] == 5:  # after the checkpoint of step 3, during step 5
+            raise KeyboardInterrupt
+        return original(self, size, generator)
+
+    monkeypatch.setattr(PatchSampler, "batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(settings("crr", images), tmp_path / "resumed", progress=False)
+    assert torch.load(tmp_path / "resumed" / CHECKPOINT, weights_only=True)["step"] == 3
+    monkeypatch.setattr(PatchSampler, "batch", original)
+    resumed = train(settings("crr", images), tmp_path / "resumed", progress=False)
+    a, b = adareg.params.read(whole).arrays, adareg.params.read(resumed).arrays
+    for name in a:
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path, images):
+    train(settings("crr", images, steps=3), tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="other settings"):
+        train(settings("crr", images, steps=3, lr=0.5), tmp_path / "run", progress=False)
+
+
+def test_sampler_gives_reproducible_noisy_patches(images):
+    sampler = PatchSampler(read_folder(images), 16)
+    first = sampler.batch(5, torch.Generator().manual_seed(1))
+    again = sampler.batch(5, torch.Generator().manual_seed(1))
+    for a, b in zip(first, again):
+        assert torch.equal(a, b)
+    clean, noisy, sigma = first
+    assert clean.shape == noisy.shape == (5, 1, 16, 16) and sigma.shape == (5,)
+    assert float(sigma.min()) >= 0 and float(sigma.max()) <= 30 / 255
+    with pytest.raises(ValueError, match="smaller than patch_size"):
+        PatchSampler(read_folder(images), 40)
+
+
+def test_command_line(tmp_path, images, capsys):
+    code = cli.main(["train", "--family", "crr", "--data", str(images), "--out", str(tmp_path / "cli"), "--steps",
+                     "2", "--batch-size", "2", "--patch-size", "16", "--quiet"])
+    assert code == 0 and (tmp_path / "cli" / "crr.npz").exists()
+    assert "wrote" in capsys.readouterr().out
+    assert cli.main(["train", "--family", "crr", "--data", str(tmp_path / "nowhere"), "--out",
+                     str(tmp_path / "x"), "--quiet"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["train", "--family", "crr", "--data", str(images), "--out", str(tmp_path / "y"), "--steps",
+                     "0", "--quiet"]) == 2
+    assert "steps must be a positive int" in capsys.readouterr().err
+
+
+def test_validation_on_set12_uses_the_noise_protocol():
+    folder = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "set12"
+    if not folder.is_dir():
+        pytest.skip(f"the Set12 images are not at {folder} (../shared/data, see its README)")
+    from adareg_train.train import validation_pairs
+
+    pairs = validation_pairs(str(folder), sigma=25 / 255, crop=64, count=2)
+    clean = read_folder(folder)[1]
+    noise = np.random.default_rng(25 * 1000 + 1).standard_normal(clean.shape) * 25 / 255
+    top, left = (clean.shape[0] - 64) // 2, (clean.shape[1] - 64) // 2
+    np.testing.assert_array_equal(pairs[1][1], (clean + noise)[top : top + 64, left : left + 64])
