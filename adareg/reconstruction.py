@@ -68,8 +68,11 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         ``tol`` is the certified relative error ``||x - x*|| / ||y||`` (default
         1e-3) and ``max_iter`` caps the dual iterations (500); for FISTA, the
         relative change between iterates (1e-5) and the iterations (500); for
-        learned regularizers, the fixed-point residual of the reweighting (1e-4)
-        and the reweighting steps (100).  ``max_time`` (seconds) applies to FISTA.
+        spatially adaptive regularizers, the fixed-point residual of the
+        reweighting (1e-3: on Set12's cameraman at sigma = 25/255 the shipped
+        ``sa-cnn`` gives 28.1201 dB in 3 steps and 45 s, 1e-4 gives 28.1199 dB
+        in 4 steps and 70 s) and the reweighting steps (100).  ``max_time``
+        (seconds) applies to FISTA.
     restart, backtracking
         Passed to :func:`~adareg.solvers.fista`.
     inner_tol, inner_max_iter
@@ -146,7 +149,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         if x0 is not None:
             backend.check_array(x0, H.shape_in, "solve: x0")
         return reweighting(H, y, reg, lam=lam, sigma=sigma, x0=x0, weights=weights, bounds=bounds,
-                           max_iter=_or(max_iter, 100), tol=_or(tol, 1e-4), inner_tol=inner_tol,
+                           max_iter=_or(max_iter, 100), tol=_or(tol, 1e-3), inner_tol=inner_tol,
                            inner_max_iter=_or(inner_max_iter, 500), callback=callback, progress=progress)
     if denoising and not isinstance(reg, Ridge):
         return _denoise(y, reg, lam, bounds, _or(max_iter, 500), _or(tol, 1e-3), progress)
