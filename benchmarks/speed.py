@@ -1,7 +1,7 @@
 """Speed of the learned regularizers: the filter bank against torch, and denoising runs per family.
 
     python benchmarks/speed.py [--size 512] [--device cpu|gpu] [--repeats 5] [--threads 2]
-                               [--families sa-cnn crr wcrr sa-b] [--skip-torch]
+                               [--families sa-cnn crr wcrr sa-b] [--skip-torch] [--trained]
 
 Prints four tables:
 
@@ -20,9 +20,10 @@ Prints four tables:
 3. ``sa-cnn`` on a 481x321 image to its fixed point: seconds against the 4 s target.
 4. TV denoising of the ``size x size`` image, for reference.
 
-The models have *random* parameters in the shipping layout (written as parameter files
-and read back with ``adareg.load``), so the time per iteration is that of a trained model
-but the iteration counts are only indicative.  A family is a line of ``FAMILIES``.
+By default the models have *random* parameters in a 60-channel layout (written as
+parameter files and read back with ``adareg.load``), so the iteration counts are only
+indicative; ``--trained`` times the shipped models (``adareg.load(family)``) instead.
+A family is a line of ``FAMILIES``.
 """
 
 from __future__ import annotations
@@ -311,6 +312,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for FFTs, BLAS and torch")
     parser.add_argument("--families", nargs="+", default=None, help="learned families to run (default: all)")
     parser.add_argument("--skip-torch", action="store_true", help="leave out the comparison with torch")
+    parser.add_argument("--trained", action="store_true",
+                        help="time the shipped models (adareg.load(family)) instead of random ones")
     parser.add_argument("--time-limit", type=float, default=600.0,
                         help="stop a learned model's solve after the step that passes this many seconds")
     return parser.parse_args()
@@ -325,9 +328,13 @@ def main(args: argparse.Namespace) -> None:
     else:
         sync = lambda: None
     backend.set_fft_workers(args.threads)
-    print(f"python {' '.join(sys.argv)}\ndevice {args.device}, {args.threads} threads, sigma = 25/255, "
-          f"random parameters in the shipping layout (iteration counts are indicative)")
+    what = "the shipped models" if args.trained else \
+        "random parameters in the shipping layout (iteration counts are indicative)"
+    print(f"python {' '.join(sys.argv)}\ndevice {args.device}, {args.threads} threads, sigma = 25/255, {what}")
     with tempfile.TemporaryDirectory() as folder:
+        def model(family: str) -> Any:
+            return adareg.load(family) if args.trained else random_model(family, folder)
+
         families = args.families or list(FAMILIES)
         unknown = [f for f in families if f not in FAMILIES]
         if unknown:
@@ -340,9 +347,9 @@ def main(args: argparse.Namespace) -> None:
                 continue
             available[family] = class_name
 
-        bank = random_model("sa-cnn", folder).bank if "sa-cnn" in available else None
+        bank = model("sa-cnn").bank if "sa-cnn" in available else None
         if bank is None and available:
-            bank = random_model(next(iter(available)), folder).bank
+            bank = model(next(iter(available))).bank
         if bank is not None:
             filter_bank_table(bank, [(args.size, args.size), (321, 481)], args.device, args.repeats,
                               args.threads, sync, not args.skip_torch)
@@ -352,12 +359,12 @@ def main(args: argparse.Namespace) -> None:
               "(inner: dual FISTA iterations; W, W^T: filter-bank applications)")
         print(HEADER)
         for family in available:
-            denoise_row(family, random_model(family, folder), sample_image(size), args.device, sync, args.time_limit)
+            denoise_row(family, model(family), sample_image(size), args.device, sync, args.time_limit)
 
         if "sa-cnn" in available:
             print("\n3. sa-cnn to its fixed point on 481x321")
             print(HEADER)
-            denoise_row("sa-cnn", random_model("sa-cnn", folder), sample_image((321, 481)), args.device, sync,
+            denoise_row("sa-cnn", model("sa-cnn"), sample_image((321, 481)), args.device, sync,
                         args.time_limit, target=4.0)
 
         print(f"\n4. TV denoising {size[1]}x{size[0]} (lam = 0.08, isotropic), for reference")
