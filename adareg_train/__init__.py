@@ -1,6 +1,16 @@
 """adareg_train: training of adareg's learned regularizers in PyTorch.
 
-Installed with ``pip install adareg[train]``.  It depends on :mod:`adareg` (never
-the reverse).  The training modules arrive with the learned regularizer
-families; this package holds nothing else yet.
+Installed with ``pip install adareg[train]`` (install ``torch==2.13.0`` first for the
+CPU build).  It depends on :mod:`adareg` (never the reverse):
+
+* :mod:`adareg_train.blocks` — torch mirrors of the filter bank, splines, profiles of
+  sigma and the mask CNN;
+* :mod:`adareg_train.families` — the ``crr``, ``wcrr``, ``sa-b`` and ``sa-cnn`` denoisers,
+  trained through their fixed points by Jacobian-free backpropagation;
+* :mod:`adareg_train.data` — noisy patch batches from a folder of images;
+* :mod:`adareg_train.train` — the training loop, checkpoints and the export to adareg's
+  parameter files.
+
+Command line: ``python -m adareg_train train --family sa-cnn --data ../shared/data/bsd400
+--out runs/sa-cnn`` (``--help`` lists the options).
 """

@@ -117,7 +117,7 @@ def test_jfb_gradient_is_the_gradient_of_one_map_step():
     """The graph holds one fixed-point map step: its gradient w.r.t. lam matches a finite difference."""
     model = build("crr", seed=11)
     model.iterations, model.tol = 2000, 1e-14
-    clean, y = noisy(0.08, seed=12, size=16)
+    _, y = noisy(0.08, seed=12, size=16)
     y_t, sigma = torch.from_numpy(y)[None, None], torch.tensor([0.08], dtype=torch.float64)
     with torch.no_grad():
         fixed = model(y_t, sigma)

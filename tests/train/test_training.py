@@ -37,8 +37,8 @@ def images(tmp_path):
 
 
 def settings(family, images, **changes):
-    values = dict(family=family, data=str(images), steps=6, batch_size=4, patch_size=16, lr=1e-2, seed=3,
-                  checkpoint_every=3, architecture=TINY[family], dtype="float64")
+    values = {"family": family, "data": str(images), "steps": 6, "batch_size": 4, "patch_size": 16, "lr": 1e-2,
+              "seed": 3, "checkpoint_every": 3, "architecture": TINY[family], "dtype": "float64"}
     return Settings(**{**values, **changes})
 
 
