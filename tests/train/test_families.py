@@ -25,6 +25,13 @@ def perturb(model, seed):
             parameter.add_(0.1 * torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype))
 
 
+def model_and_file(family, seed, folder):
+    """A torch model off its start (seeds ``seed`` and ``seed + 1``) and adareg's regularizer from its file."""
+    model = build(family, seed=seed)
+    perturb(model, seed + 1)
+    return model, export(model, folder / "m.npz")
+
+
 def noisy(sigma, seed=0, size=24):
     rng = np.random.default_rng(seed)
     clean = np.kron(rng.random((4, 4)), np.ones((size // 4, size // 4)))
@@ -34,9 +41,7 @@ def noisy(sigma, seed=0, size=24):
 @pytest.mark.parametrize("family", ["crr", "wcrr"])
 def test_ridge_denoiser_matches_adareg(tmp_path, family):
     """The minimiser of 1/2 ||x - y||^2 + lam R_sigma(x), found by both, to 1e-5."""
-    model = build(family, seed=1)
-    perturb(model, 2)
-    reg = export(model, tmp_path / "m.npz")
+    model, reg = model_and_file(family, 1, tmp_path)
     sigma = 20 / 255
     _, y = noisy(sigma)
     model.iterations, model.tol = 5000, 1e-13
@@ -53,9 +58,7 @@ def test_reweighting_matches_adareg(tmp_path, family):
     The steps are compared before the fixed point (where they differ most), so the
     weights, lam(sigma), the filter bank and the dual solver all enter.
     """
-    model = build(family, seed=1)
-    perturb(model, 2)
-    reg = export(model, tmp_path / "m.npz")
+    model, reg = model_and_file(family, 1, tmp_path)
     sigma = 20 / 255
     _, y = noisy(sigma, size=16)
     reference = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=0.0, inner_tol=1e-9,
@@ -71,9 +74,7 @@ def test_reweighting_matches_adareg(tmp_path, family):
 
 @pytest.mark.parametrize("family", ["sa-b", "sa-cnn"])
 def test_weights_match_adareg(tmp_path, family):
-    model = build(family, seed=3)
-    perturb(model, 4)
-    reg = export(model, tmp_path / "m.npz")
+    model, reg = model_and_file(family, 3, tmp_path)
     x = noisy(0.1, seed=5)[1]
     for sigma in (0.0, 12 / 255, 30 / 255):
         W = model.bank.operator(x.shape)
@@ -84,9 +85,7 @@ def test_weights_match_adareg(tmp_path, family):
 
 @pytest.mark.parametrize("family", ["crr", "wcrr"])
 def test_ridge_gradient_matches_adareg(tmp_path, family):
-    model = build(family, seed=6)
-    perturb(model, 7)
-    reg = export(model, tmp_path / "m.npz")
+    model, reg = model_and_file(family, 6, tmp_path)
     x = noisy(0.1, seed=8)[1]
     sigma = 15 / 255
     W = model.bank.operator(x.shape)
