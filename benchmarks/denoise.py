@@ -20,7 +20,8 @@ table reports the mean per image), iterations are outer reweighting steps (``sa-
 
 Writes ``OUT/denoise.md`` (the table), ``OUT/denoise.json`` (every image) and, with
 ``--figures``, ``denoise_set12.png`` (one image, every method, at the largest sigma)
-and ``masks_set12.png`` (the sa-cnn masks of that image).
+``masks_set12.png`` (the sa-cnn masks of that image) and ``training_curves.png`` (the loss
+curves recorded in the shipped files).
 """
 
 from __future__ import annotations
@@ -131,6 +132,32 @@ def write_tables(out: Path, methods: list[str], sigmas: list[int], table: dict, 
     (out / "denoise.json").write_text(json.dumps(rows, indent=1))
 
 
+def training_curves(folder: Path) -> None:
+    """``training_curves.png``: the loss curves recorded in the shipped files' metadata."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for name, metadata in adareg.params.available().items():
+        steps, losses = np.array(metadata["training"]["loss_curve"]).T
+        psnr = -10 * np.log10(losses)  # the batch loss as a PSNR, sigma uniform in [0, 30]/255
+        line, = ax.plot(steps, psnr, lw=0.6, alpha=0.35)
+        window = min(10, len(psnr))  # running mean over the recorded points: the trend under the batch noise
+        mean = np.convolve(psnr, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1 :], mean, color=line.get_color(), lw=1.8,
+                label=f"{name} ({metadata['training']['seconds']:.0f} s)")
+    ax.set_xlabel("training step (16 patches of 40x40)")
+    ax.set_ylabel("batch PSNR (dB), running mean")
+    ax.set_title("Training curves of the shipped models (2 CPU cores)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(folder / "training_curves.png", dpi=80)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA / "set12")
@@ -170,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.figures and s == max(args.sigmas):
             name, clean = images[-1]
             figures(args.figures, name, clean, noisy_image(clean, len(images) - 1, s), last, s, models.get("sa-cnn"))
+            if args.weights is None:
+                training_curves(args.figures)
     return 0
 
 

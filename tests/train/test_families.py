@@ -122,7 +122,7 @@ def test_jfb_gradient_is_the_gradient_of_one_map_step():
         fixed = model(y_t, sigma)
     W, table = model.bank.operator(y.shape), model.profile()
     alpha, lam = model.scale(sigma).view(-1, 1, 1, 1), model.lam(sigma).view(-1, 1, 1, 1)
-    step = float(1.0 / (1.0 + lam * torch.diff(table, dim=1).abs().max() / model.grid_step))
+    step = (1.0 / (1.0 + lam * torch.diff(table, dim=1).abs().max() / model.grid_step)).item()
 
     def one_step(shift):
         return fixed - step * (fixed - y_t + (lam + shift) * model.gradient(fixed, W, table, alpha))
@@ -131,7 +131,7 @@ def test_jfb_gradient_is_the_gradient_of_one_map_step():
     grad = torch.autograd.grad(out.sum(), model.lam.raw)[0]
     # d out / d raw_k = d out / d lam * d lam / d raw_k; sigma = 0.08 lies between knots 2 and 3
     h = 1e-6
-    dlam = float((one_step(h).sum() - one_step(-h).sum()) / (2 * h))
+    dlam = ((one_step(h).sum() - one_step(-h).sum()) / (2 * h)).item()
     knots = model.lam.knots
     u = float((sigma - knots[2]) / (knots[3] - knots[2]))
     values = model.lam.values().detach()
