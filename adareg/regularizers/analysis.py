@@ -119,23 +119,24 @@ class WeightedL1Analysis(Regularizer):
         self.check_image(x, "x")
         return float(backend.namespace(x).sum(self._weights_like(x) * self.magnitude(self.W(x))))
 
+    def _shrink(self, p: Array, weights: float | Array) -> Array:
+        """The factor ``min(1, Lambda / |p|)`` that projects ``p`` onto the ball of each group (or complex entry)."""
+        xp = backend.namespace(p)
+        size = self.magnitude(p)
+        return xp.minimum(1.0, weights / xp.maximum(size, np.finfo(size.dtype).tiny))
+
     def _project_dual(self, p: Array, weights: float | Array) -> Array:
         """Projection onto ``{|p_c| <= Lambda_c}`` (per group when grouped)."""
-        xp = backend.namespace(p)
         if not self.group_channels and p.dtype.kind == "f":
-            return xp.clip(p, -weights, weights)
-        size = self.magnitude(p)
-        tiny = np.finfo(size.dtype).tiny
-        return p * xp.minimum(1.0, weights / xp.maximum(size, tiny))
+            return backend.namespace(p).clip(p, -weights, weights)
+        return p * self._shrink(p, weights)
 
     def _dual_projector(self, weights: float | Array) -> Callable[[Array], Array]:
         """:meth:`_project_dual` done in place on its argument, which must have the full dual shape."""
         def project_in_place(p: Array) -> Array:
             xp = backend.namespace(p)
             if self.group_channels or p.dtype.kind != "f":
-                size = self.magnitude(p)
-                tiny = np.finfo(size.dtype).tiny
-                p *= xp.minimum(1.0, weights / xp.maximum(size, tiny))
+                p *= self._shrink(p, weights)
                 return p
             if isinstance(weights, float):
                 return p.clip(-weights, weights, out=p)
