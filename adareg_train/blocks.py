@@ -8,7 +8,7 @@ parameter file stores (``docs/learned.md`` is the contract):
   with reflect boundary (:class:`adareg.regularizers.FilterBank`);
 * :class:`SigmaProfile` — piecewise-linear functions of the noise level
   (:class:`adareg.regularizers.learned.SigmaProfile`);
-* :class:`LinearSpline` — linear splines with linear extension
+* :func:`linear_spline` — linear splines with linear extension
   (:class:`adareg.regularizers.LinearSpline`);
 * :class:`MaskCNN` — the ``sa-cnn`` mask network (:class:`adareg.regularizers.masks.MaskCNN`).
 
@@ -171,29 +171,20 @@ class SigmaProfile(nn.Module):
         return values[i - 1] + u * (values[i] - values[i - 1])
 
 
-class LinearSpline(nn.Module):
-    r"""``C`` linear splines on the knots ``t_0 + k h`` with linear extension; coefficients from :meth:`coefficients`.
+def linear_spline(a: Tensor, z: Tensor, grid_min: float, grid_step: float) -> Tensor:
+    r"""``f_c(z)``: ``C`` linear splines on the knots ``t_0 + k h`` with linear extension.
 
-    Subclasses (in :mod:`adareg_train.families`) map free parameters to constrained
-    coefficient tables; this class evaluates ``f_c(z)`` from a table exactly as
-    :class:`adareg.regularizers.LinearSpline` does.
+    ``a`` is the coefficient table ``(C, K)``, ``f_c(t_k) = a[c, k]``; ``z`` has shape
+    ``(B, C, H, W)``.  The same segment rule as :class:`adareg.regularizers.LinearSpline`.
     """
-
-    def __init__(self, grid_min: float, grid_step: float):
-        super().__init__()
-        self.grid_min, self.grid_step = float(grid_min), float(grid_step)
-
-    @staticmethod
-    def evaluate(a: Tensor, z: Tensor, grid_min: float, grid_step: float) -> Tensor:
-        """``f_c(z)`` for a table ``a`` of shape ``(C, K)`` and ``z`` of shape ``(B, C, H, W)``."""
-        channels, knots = a.shape
-        s = (z - grid_min) / grid_step
-        k = s.detach().floor().clamp(0, knots - 2).long()
-        u = s - k
-        index = k + (torch.arange(channels, device=z.device) * knots).view(1, channels, 1, 1)
-        flat = a.reshape(-1)
-        left = flat[index]
-        return left + u * (flat[index + 1] - left)
+    channels, knots = a.shape
+    s = (z - grid_min) / grid_step
+    k = s.detach().floor().clamp(0, knots - 2).long()
+    u = s - k
+    index = k + (torch.arange(channels, device=z.device) * knots).view(1, channels, 1, 1)
+    flat = a.reshape(-1)
+    left = flat[index]
+    return left + u * (flat[index + 1] - left)
 
 
 class MaskCNN(nn.Module):

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .blocks import BankOperator, FilterBank, LinearSpline, MaskCNN, SigmaProfile, correlate, correlate_adjoint
+from .blocks import BankOperator, FilterBank, MaskCNN, SigmaProfile, correlate, correlate_adjoint, linear_spline
 
 #: Noise levels the models are trained for (0-1 intensity scale).
 SIGMA_RANGE = (0.0, 30 / 255)
@@ -94,6 +94,11 @@ class Denoiser(nn.Module):
         arrays["lam_values"] = self.lam.values().detach().cpu().numpy()
         return arrays
 
+    def _profile_arrays(self) -> dict[str, np.ndarray]:
+        """The profile table and the scale alpha(sigma) (families with ``profile()`` and ``scale``)."""
+        return {"profile": self.profile().detach().cpu().numpy(), "scale_knots": self.scale.knots.cpu().numpy(),
+                "scale_values": self.scale.values().detach().cpu().numpy()}
+
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays of the family's parameter file (constrained values, float64)."""
         raise NotImplementedError
@@ -123,15 +128,11 @@ class Ridge(Denoiser):
         return clamp_slopes(self.profile_raw, self.grid_step, lower=lower, grid_min=self.grid_min)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return self._bank_arrays() | {
-            "profile": self.profile().detach().cpu().numpy(),
-            "scale_knots": self.scale.knots.cpu().numpy(),
-            "scale_values": self.scale.values().detach().cpu().numpy(),
-        }
+        return self._bank_arrays() | self._profile_arrays()
 
     def gradient(self, x: Tensor, W: BankOperator, table: Tensor, alpha: Tensor) -> Tensor:
         r""":math:`\nabla R_\sigma(x) = W^T f(\alpha W x) / \alpha`."""
-        return W.adjoint(LinearSpline.evaluate(table, alpha * W(x), self.grid_min, self.grid_step)) / alpha
+        return W.adjoint(linear_spline(table, alpha * W(x), self.grid_min, self.grid_step)) / alpha
 
     def forward(self, y: Tensor, sigma: Tensor) -> Tensor:
         W, table = self.bank.operator(y.shape[-2:]), self.profile()
@@ -151,9 +152,10 @@ class Ridge(Denoiser):
             x_next = z - step * (z - y + lam * self.gradient(z, W, table, alpha))
             t_next = 0.5 * (1 + math.sqrt(1 + 4 * t * t))
             z = x_next + ((t - 1) / t_next) * (x_next - x)
-            change = torch.linalg.vector_norm(x_next - x) / torch.linalg.vector_norm(x)
+            # the relative change, tested every 10 iterations (each test waits for the device)
+            stop = k % 10 == 9 and torch.linalg.vector_norm(x_next - x) <= self.tol * torch.linalg.vector_norm(x)
             x, t = x_next, t_next
-            if k % 10 == 9 and change <= self.tol:
+            if stop:
                 break
         return x
 
@@ -175,7 +177,7 @@ class Adaptive(Denoiser):
         with torch.no_grad():
             x, p = self.solve(y, sigma, BankOperator(W.kernel.detach(), W.image_shape), lam.detach())
         bound = lam * self.weights(x, sigma, W)
-        p = torch.maximum(torch.minimum(p + W(x), bound), -bound)
+        p = (p + W(x)).clamp(-bound, bound)
         return y - W.adjoint(p)
 
     def solve(self, y: Tensor, sigma: Tensor, W: BankOperator, lam: Tensor) -> tuple[Tensor, Tensor]:
@@ -198,12 +200,12 @@ class Adaptive(Denoiser):
         With adaptive restart per image (O'Donoghue and Candes, as adareg's dual FISTA): the
         momentum is dropped where it points uphill; no host synchronisation in the loop.
         """
-        p = torch.maximum(torch.minimum(p, bound), -bound)
+        p = p.clamp(-bound, bound)
         q = p
         t = torch.ones(p.shape[0], 1, 1, 1, dtype=p.dtype, device=p.device)
         for _ in range(self.inner):
             p_next = q + W(y - W.adjoint(q))
-            p_next = torch.maximum(torch.minimum(p_next, bound), -bound)
+            p_next = p_next.clamp(-bound, bound)
             uphill = torch.sum((q - p_next) * (p_next - p), dim=(1, 2, 3), keepdim=True) > 0
             t_next = 0.5 * (1 + torch.sqrt(1 + 4 * t * t))
             beta = torch.where(uphill, 0.0, (t - 1) / t_next)
@@ -241,18 +243,13 @@ class SAB(Adaptive):
         return b / b.sum(dim=(-2, -1), keepdim=True)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return self._bank_arrays() | {
-            "profile": self.profile().detach().cpu().numpy(),
-            "scale_knots": self.scale.knots.cpu().numpy(),
-            "scale_values": self.scale.values().detach().cpu().numpy(),
-            "blur": self.blur().detach().cpu().numpy(),
-        }
+        return self._bank_arrays() | self._profile_arrays() | {"blur": self.blur().detach().cpu().numpy()}
 
     def weights(self, x: Tensor, sigma: Tensor, W: BankOperator) -> Tensor:
         blur = self.blur()[:, None]
         channels = blur.shape[0]
         magnitude = self.scale(sigma).view(-1, 1, 1, 1) * correlate(W(x).abs(), blur, channels)
-        return correlate_adjoint(LinearSpline.evaluate(self.profile(), magnitude, self.grid_min, self.grid_step),
+        return correlate_adjoint(linear_spline(self.profile(), magnitude, self.grid_min, self.grid_step),
                                  blur, channels)
 
 

@@ -70,8 +70,8 @@ def validation_pairs(folder: str, sigma: float = 25 / 255, crop: int = 96, count
     with ``s = sigma * 255`` (``../shared/data/README.md``), drawn for the whole image.
     """
     pairs = []
+    s = round(sigma * 255)
     for i, clean in enumerate(read_folder(folder)[:count]):
-        s = round(sigma * 255)
         noisy = clean + np.random.default_rng(1000 * s + i).standard_normal(clean.shape) * s / 255
         top, left = (clean.shape[0] - crop) // 2, (clean.shape[1] - crop) // 2
         window = (slice(top, top + crop), slice(left, left + crop))
@@ -82,13 +82,19 @@ def validation_pairs(folder: str, sigma: float = 25 / 255, crop: int = 96, count
 def validate(model: Denoiser, pairs: list[tuple[Any, Any]], sigma: float, device: str) -> float:
     """Mean PSNR (dB) of the model's fixed points on ``pairs``."""
     values = []
+    dtype = next(model.parameters()).dtype
     with torch.no_grad():
         for clean, noisy in pairs:
-            dtype = next(model.parameters()).dtype
             y = torch.as_tensor(noisy, device=device, dtype=dtype)[None, None]
             x = model(y, torch.tensor([sigma], dtype=dtype, device=device))[0, 0].cpu().double().numpy()
             values.append(adareg.psnr(x, clean))
     return float(np.mean(values))
+
+
+def _model(settings: Settings) -> Denoiser:
+    """The seeded starting model of a run, on its device and in its precision."""
+    return build(settings.family, settings.architecture, seed=settings.seed).to(settings.device,
+                                                                                 getattr(torch, settings.dtype))
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -141,7 +147,7 @@ def export_checkpoint(out: str | os.PathLike) -> Path:
         raise FileNotFoundError(f"no checkpoint at {checkpoint}")
     state = torch.load(checkpoint, weights_only=True)
     settings = Settings(**state["settings"])
-    model = build(settings.family, settings.architecture, seed=settings.seed).to(getattr(torch, settings.dtype))
+    model = _model(settings)
     model.load_state_dict(state["model"])
     return export(model, Path(out) / f"{settings.family}.npz", settings, state["step"], state["seconds"],
                   state["history"])
@@ -159,11 +165,10 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / CHECKPOINT
     sampler = PatchSampler(read_folder(settings.data), settings.patch_size)
-    model = build(settings.family, settings.architecture, seed=settings.seed)
+    model = _model(settings)
     if settings.init is not None:
         _initialise_bank(model, settings.init)
     dtype = getattr(torch, settings.dtype)
-    model = model.to(settings.device, dtype)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     generator = torch.Generator().manual_seed(settings.seed)
     step, seconds, history = 0, 0.0, []
