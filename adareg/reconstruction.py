@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any, Callable
 
 from . import backend
@@ -165,6 +166,11 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     if bounds is not None and x0.dtype.kind == "c":
         raise TypeError("solve: bounds apply to real images, but the image is complex")
     if isinstance(reg, Ridge):  # smooth: FISTA on E + lam R_sigma, the prox is the box projection
+        compact = bounds is not None and all(b is not None and math.isfinite(b) for b in bounds)
+        if not denoising and not reg.bounded_below and not compact:
+            warnings.warn(f"solve: this {reg.family} has potentials that are unbounded below, so with an H that has "
+                          "a null space the objective has no minimiser and FISTA drifts; pass finite bounds, or use "
+                          "a file trained with bounded ends (adareg_train, every shipped file)", stacklevel=2)
         ridge = reg.at(sigma)
         smooth = SmoothSum([(1.0, data), (lam, ridge)], data.lipschitz + lam * ridge.lipschitz(H.shape_in))
         return fista(smooth, x0, bounds=bounds, stop=default_rule(_or(max_iter, 500), _or(tol, 1e-5), max_time),

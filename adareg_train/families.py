@@ -66,7 +66,7 @@ def _inverse_softplus(v: Tensor) -> Tensor:
 
 
 def clamp_slopes(raw: Tensor, grid_step: float, *, lower: float | None, grid_min: float) -> Tensor:
-    """The torch mirror of :func:`adareg.regularizers.splines.clamp_slopes` with ``zero_at=0``."""
+    """The torch mirror of :func:`adareg.regularizers.splines.clamp_slopes` with ``zero_at=0, bounded=True``."""
     d = torch.diff(raw, dim=1) / grid_step
     if lower is not None:
         d = d.clamp(min=lower)
@@ -75,7 +75,12 @@ def clamp_slopes(raw: Tensor, grid_step: float, *, lower: float | None, grid_min
     s = (0.0 - grid_min) / grid_step
     k = int(min(max(math.floor(s), 0), raw.shape[1] - 2))
     u = s - k
-    return out - ((1.0 - u) * out[:, k] + u * out[:, k + 1])[:, None]
+    out = out - ((1.0 - u) * out[:, k] + u * out[:, k + 1])[:, None]
+    # bounded ends: the last segment rises to a value >= 0, the first falls from one <= 0
+    zero = torch.zeros_like(out[:, :1])
+    last = torch.maximum(torch.maximum(out[:, -1:], out[:, -2:-1]), zero)
+    first = torch.minimum(torch.minimum(out[:, :1], out[:, 1:2]), zero)
+    return torch.cat([first, out[:, 1:-1], last], dim=1)
 
 
 class Denoiser(nn.Module):

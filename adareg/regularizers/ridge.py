@@ -26,7 +26,7 @@ from ..backend import Array
 from ..operators.base import NORM_SAFETY
 from .filterbank import FilterBank
 from .learned import LearnedRegularizer, SigmaProfile
-from .splines import LinearSpline, is_convex, weak_convexity
+from .splines import LinearSpline, is_bounded_below, is_convex, weak_convexity
 
 
 class Ridge(LearnedRegularizer):
@@ -64,6 +64,13 @@ class Ridge(LearnedRegularizer):
     def rho(self) -> float:
         """Weak-convexity modulus of the potentials (0 for ``crr``): ``phi'' >= -rho``."""
         return weak_convexity(self.profile)
+
+    @property
+    def bounded_below(self) -> bool:
+        """Whether every potential is bounded below (always for ``crr``; see
+        :func:`~adareg.regularizers.splines.is_bounded_below`).  If not, ``E(Hx, y) + lam R(x)``
+        has no minimiser for an ``H`` with a null space."""
+        return is_bounded_below(self.profile)
 
     def at(self, sigma: float) -> RidgeObjective:
         r""":math:`R_\sigma` as a smooth functional ``g(W x)`` (see :class:`RidgeObjective`)."""

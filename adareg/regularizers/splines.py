@@ -249,8 +249,25 @@ def is_convex(spline: LinearSpline) -> bool:
     return bool(np.all(np.diff(spline.coefficients, axis=1) >= 0))
 
 
+def is_bounded_below(spline: LinearSpline) -> bool:
+    r"""Whether every potential :math:`F_c` is bounded below on the whole real line.
+
+    :math:`F_c` is bounded on the grid; beyond its last knot :math:`f_c` continues
+    with the last slope :math:`s`, so :math:`F_c` grows like :math:`s z^2 / 2`
+    (bounded below iff :math:`s > 0`, or :math:`s = 0` and :math:`f_c(t_{K-1}) \ge 0`),
+    and symmetrically below the first knot (:math:`s > 0`, or :math:`s = 0` and
+    :math:`f_c(t_0) \le 0`).  Convex potentials with :math:`f_c(0) = 0` always are; a
+    weakly convex one whose profile ends falling is not, and then
+    :math:`E(Hx, y) + \lambda R(x)` has no minimiser when ``H`` has a null space.
+    """
+    a, s = spline.coefficients, slopes(spline)
+    right = (s[:, -1] > 0) | ((s[:, -1] == 0) & (a[:, -1] >= 0))
+    left = (s[:, 0] > 0) | ((s[:, 0] == 0) & (a[:, 0] <= 0))
+    return bool(np.all(right & left))
+
+
 def clamp_slopes(coefficients: Any, grid_step: float, *, lower: float | None = 0.0, upper: float | None = None,
-                 zero_at: float | None = None, grid_min: float | None = None) -> np.ndarray:
+                 zero_at: float | None = None, grid_min: float | None = None, bounded: bool = False) -> np.ndarray:
     r"""A coefficient table whose slopes are those of ``coefficients`` clamped to ``[lower, upper]``.
 
     .. math::
@@ -270,8 +287,15 @@ def clamp_slopes(coefficients: Any, grid_step: float, *, lower: float | None = 0
     :math:`f_c(\text{zero\_at}) = 0` (``zero_at=0``: :math:`\varphi_c'(0) = 0`, a
     stationary point of the potential at 0), which needs ``grid_min``.
 
-    Only differences, clamping, cumulative sums, means and (for ``zero_at``) a fixed
-    linear interpolation are used, so training code can mirror the map exactly
+    ``bounded=True`` finally raises the last coefficient to
+    :math:`\max(a_{c,K-1}, a_{c,K-2}, 0)` and lowers the first to
+    :math:`\min(a_{c,0}, a_{c,1}, 0)`: the end segments then rise (weak convexity
+    is kept, as slopes only grow) and point away from 0, so every potential is
+    bounded below (:func:`is_bounded_below`), which ``wcrr`` needs for operators with
+    a null space.  A table that already satisfies this is unchanged.
+
+    Only differences, clamping, cumulative sums, means, (for ``zero_at``) a fixed
+    linear interpolation and (for ``bounded``) elementwise maxima are used, so training code can mirror the map exactly
     (``torch.diff``, ``torch.clamp``, ``torch.cumsum``, ``torch.mean``); where a slope
     is clamped its gradient is zero, as in the CRR-NN and WCRR-NN projections.
 
@@ -286,6 +310,8 @@ def clamp_slopes(coefficients: Any, grid_step: float, *, lower: float | None = 0
     zero_at, grid_min
         Optional point where every :math:`f_c` is made to vanish, and the first knot
         that locates it on the grid (linear extension outside it).
+    bounded
+        Make the end segments rise away from 0, as described above.
 
     Returns
     -------
@@ -319,4 +345,7 @@ def clamp_slopes(coefficients: Any, grid_step: float, *, lower: float | None = 0
         k = int(min(max(math.floor(s), 0), raw.shape[1] - 2))
         u = s - k
         out -= ((1.0 - u) * out[:, k] + u * out[:, k + 1])[:, None]
+    if bounded:
+        out[:, -1] = np.maximum(np.maximum(out[:, -1], out[:, -2]), 0.0)
+        out[:, 0] = np.minimum(np.minimum(out[:, 0], out[:, 1]), 0.0)
     return out

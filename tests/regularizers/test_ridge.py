@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -83,6 +85,33 @@ def test_wcrr_deblurring_with_bounds_runs():
     H = Blur(np.ones((3, 3)) / 9, x.shape, boundary="reflect")
     result = adareg.solve(H, H(x), reg, lam=0.01, sigma=0.02, bounds=(0, 1), max_iter=200)
     assert result.x.min() >= 0 and result.x.max() <= 1 and np.isfinite(result.history["objective"]).all()
+
+
+def test_unbounded_wcrr_warns_where_the_objective_has_no_minimiser():
+    """A profile ending in a falling segment: phi -> -inf, so with a null space in H the objective is unbounded."""
+    toy = toy_ridge("wcrr", seed=8)
+    h, t0 = toy.profile.grid_step, toy.profile.grid_min
+
+    def with_table(table: np.ndarray) -> Ridge:
+        return Ridge("wcrr", toy.bank, LinearSpline(table, t0, h), toy.scale, toy.lam, toy.sigma_range)
+
+    reg = with_table(clamp_slopes(toy.profile.coefficients, h, lower=-1.0, zero_at=0.0, grid_min=t0, bounded=True))
+    table = reg.profile.coefficients.copy()
+    table[0, -1] = table[0, -2] - 0.5 * h  # last slope -0.5
+    falling = with_table(table)
+    assert reg.bounded_below and not falling.bounded_below
+    # the potential of channel 0 far beyond the grid, independently: F(z) -> -infinity
+    far = np.full((reg.bank.channels, 1, 1), 1e4)
+    assert falling.profile.integral(far)[0, 0, 0] < -1e6
+    x = np.zeros((12, 12))
+    mask = adareg.operators.Diagonal((np.arange(144) % 2).reshape(12, 12).astype(float))  # half the pixels
+    with pytest.warns(UserWarning, match="unbounded below"):
+        adareg.solve(mask, x, falling, lam=0.01, sigma=0.02, max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        adareg.solve(mask, x, falling, lam=0.01, sigma=0.02, bounds=(0, 1), max_iter=3)
+        adareg.solve(mask, x, reg, lam=0.01, sigma=0.02, max_iter=3)
+        adareg.solve(Identity(x.shape), x, falling, sigma=0.02, max_iter=3)
 
 
 def test_crr_needs_convex_profiles():

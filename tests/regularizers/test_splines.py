@@ -12,6 +12,7 @@ import adareg
 from adareg.regularizers.splines import (
     LinearSpline,
     clamp_slopes,
+    is_bounded_below,
     is_convex,
     slopes,
     weak_convexity,
@@ -375,3 +376,30 @@ def test_backends_agree(device, dtype):
         else:
             np.testing.assert_allclose(adareg.to_numpy(out), reference, rtol=0, atol=tol)
     np.testing.assert_array_equal(adareg.to_numpy(zd), z)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_bounded_below_matches_the_potential_far_out(seed):
+    """is_bounded_below against F far beyond the grid; bounded=True keeps the weak convexity and bounds every F."""
+    grid_max = GRID_MIN + (KNOTS - 1) * GRID_STEP
+    far = np.array([GRID_MIN - 1e6, GRID_MIN - 1e3, grid_max + 1e3, grid_max + 1e6])
+    for bounded in (False, True):
+        a = clamp_slopes(4 * random_coefficients(seed), GRID_STEP, lower=-1.0, zero_at=0.0, grid_min=GRID_MIN,
+                         bounded=bounded)
+        spline = LinearSpline(a, GRID_MIN, GRID_STEP)
+        F_far = spline.integral(np.tile(far, (CHANNELS, 1, 1)))[:, 0]
+        F_grid = spline.integral(np.tile(spline.knots, (CHANNELS, 1, 1)))[:, 0]
+        # unbounded: F falls like -z^2 or -|z| (far below the grid's values); bounded: it does not fall at all
+        falls = np.any(F_far < F_grid.min(axis=1, keepdims=True) - 1.0, axis=1)
+        assert is_bounded_below(spline) == (not falls.any())
+        if bounded:
+            assert not falls.any() and weak_convexity(spline) <= 1.0 + 1e-12
+            interior = np.diff(a, axis=1)[:, 1:-1]
+            plain = clamp_slopes(4 * random_coefficients(seed), GRID_STEP, lower=-1.0, zero_at=0.0, grid_min=GRID_MIN)
+            np.testing.assert_array_equal(interior, np.diff(plain, axis=1)[:, 1:-1])
+            np.testing.assert_allclose(clamp_slopes(a, GRID_STEP, lower=-1.0, zero_at=0.0, grid_min=GRID_MIN,
+                                                    bounded=True), a, rtol=0, atol=1e-12)
+    # a flat end is bounded iff the potential does not keep falling along it
+    flat = LinearSpline(np.array([[-1.0, 0.0, 1.0, 1.0], [-1.0, 0.0, -0.5, -0.5]]), -1.0, 1.0)
+    assert not is_bounded_below(flat)
+    assert is_bounded_below(LinearSpline(flat.coefficients[:1], -1.0, 1.0))

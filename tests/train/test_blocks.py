@@ -70,7 +70,8 @@ def test_spline_and_clamp_match_adareg():
     for lower in (0.0, -1.0):
         table = clamp_slopes(raw, 0.25, lower=lower, grid_min=-1.0)
         np.testing.assert_allclose(table.numpy(), numpy_clamp(raw.numpy(), 0.25, lower=lower, zero_at=0.0,
-                                                                grid_min=-1.0), atol=1e-13)
+                                                                grid_min=-1.0, bounded=True), atol=1e-13)
+    assert not np.allclose(table.numpy(), numpy_clamp(raw.numpy(), 0.25, lower=-1.0, zero_at=0.0, grid_min=-1.0))
     z = 3 * tensor(rng, 2, 3, 5, 4)  # inside and outside the grid [-1, 1]
     np.testing.assert_allclose(linear_spline(table, z, -1.0, 0.25).numpy(),
                                NumpySpline(table.numpy(), -1.0, 0.25)(z.numpy()), atol=1e-13)

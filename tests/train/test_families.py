@@ -107,6 +107,10 @@ def test_exported_constraints_hold():
             assert slopes.min() >= 0
         elif family == "wcrr":
             assert slopes.min() >= -1 - 1e-12 and arrays["lam_values"].max() <= 1
+            # bounded potentials: beyond the grid phi' rises away from 0, so phi cannot fall
+            assert np.all(slopes[:, -1] >= 0) and np.all(arrays["profile"][:, -1] >= 0)
+            assert np.all(slopes[:, 0] >= 0) and np.all(arrays["profile"][:, 0] <= 0)
+            assert np.any(slopes[:, 1:-1] < 0)  # and the interior stays weakly convex, not convex
         else:
             assert arrays["profile"].min() >= 0 and slopes.max() <= 0 and np.all(slopes[:, -1] == 0)
             np.testing.assert_allclose(arrays["blur"].sum(axis=(1, 2)), 1.0)
