@@ -1,7 +1,9 @@
-"""Built-in test images: scikit-image's bundled photographs and generated phantoms.
+"""Built-in test images (scikit-image's bundled photographs, generated phantoms) and the denoising protocol.
 
 Nothing is downloaded: :func:`image` reads files that ship inside scikit-image
 (``pip install adareg[examples]``), :func:`shepp_logan` computes its phantom.
+:func:`protocol_noisy` is the reproducible noise of the reference denoising
+benchmarks (Set12, BSD68), shared by ``benchmarks/denoise.py`` and ``adareg_train``.
 """
 
 from __future__ import annotations
@@ -93,3 +95,36 @@ def shepp_logan(shape: tuple[int, int] = (256, 256), dtype: Any = np.float64) ->
         v = -(xx - x0) * s + (yy - y0) * c
         phantom[(u / a) ** 2 + (v / b) ** 2 <= 1.0] += value
     return np.clip(phantom, 0.0, 1.0).astype(dtype)
+
+
+def protocol_noisy(clean: np.ndarray, level: int, index: int) -> np.ndarray:
+    r"""Image ``index`` of a test set with the reference denoising protocol's noise at ``level`` / 255.
+
+    The images are numbered from 0 in file-name order (:func:`adareg.io.read_folder`),
+    have values in [0, 1], and get white Gaussian noise of standard deviation
+    :math:`s / 255` drawn by ``numpy.random.default_rng(1000 s + index)`` for the whole
+    image, without clipping; PSNR is then taken with data range 1.
+
+    Parameters
+    ----------
+    clean
+        The clean image (float, values in [0, 1]).
+    level
+        The noise level :math:`s` on the 0-255 scale (an integer, e.g. 5, 15, 25).
+    index
+        The image's 0-based position in its set.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from adareg.data import protocol_noisy
+    >>> noisy = protocol_noisy(np.zeros((256, 256)), 25, 0)
+    >>> round(float(noisy.std() * 255))
+    25
+    """
+    if not (isinstance(level, (int, np.integer)) and level >= 0):
+        raise ValueError(f"protocol_noisy: level must be a non-negative int (0-255 scale), got {level!r}")
+    if not (isinstance(index, (int, np.integer)) and index >= 0):
+        raise ValueError(f"protocol_noisy: index must be a non-negative int, got {index!r}")
+    clean = np.asarray(clean)
+    return clean + np.random.default_rng(1000 * int(level) + int(index)).standard_normal(clean.shape) * level / 255

@@ -73,6 +73,23 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int | None]:
     raise ValueError(f"{path}: unsupported pixel type {data.dtype}; expected 8- or 16-bit grey")
 
 
+def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str, np.ndarray]:
+    """The grey PNG/TIFF images of ``folder``, sorted by file name: ``{stem: image in [0, 1]}``.
+
+    ``count`` keeps the first ``count`` of them (e.g. of a data set whose protocol
+    numbers the images in this order, :func:`adareg.data.protocol_noisy`).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"read_folder: folder {str(folder)!r} does not exist")
+    if count is not None and not (isinstance(count, int) and count > 0):
+        raise ValueError(f"read_folder: count must be a positive int or None, got {count!r}")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ValueError(f"read_folder: folder {str(folder)!r} holds no .png or .tif images")
+    return {path.stem: read_image(path)[0] for path in paths[:count]}
+
+
 def _write_atomically(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)

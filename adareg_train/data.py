@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch import Tensor
 
-from adareg.io import IMAGE_SUFFIXES, read_image
-
 from .families import SIGMA_RANGE
-
-
-def read_folder(folder: str | os.PathLike) -> list[np.ndarray]:
-    """Every PNG/TIFF image of ``folder`` (sorted by name) as a float64 array in [0, 1]."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"data folder {str(folder)!r} does not exist")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise ValueError(f"data folder {str(folder)!r} holds no .png or .tif images")
-    images = []
-    for path in paths:
-        image, _ = read_image(path)
-        if image.ndim != 2:
-            raise ValueError(f"{path}: expected a grey image, got shape {image.shape}")
-        images.append(image)
-    return images
 
 
 class PatchSampler:

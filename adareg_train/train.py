@@ -18,8 +18,10 @@ from tqdm.auto import tqdm
 
 import adareg
 from adareg import params
+from adareg.data import protocol_noisy
+from adareg.io import read_folder
 
-from .data import PatchSampler, read_folder
+from .data import PatchSampler
 from .families import SIGMA_RANGE, Denoiser, build
 
 CHECKPOINT = "checkpoint.pt"
@@ -66,13 +68,11 @@ def learning_rate(settings: Settings, step: int) -> float:
 def validation_pairs(folder: str, sigma: float = 25 / 255, crop: int = 96, count: int = 4) -> list[tuple[Any, Any]]:
     """Central ``crop`` squares of the first ``count`` images, with the Set12 noise protocol at ``sigma``.
 
-    The noise of image ``i`` comes from ``numpy.random.default_rng(1000 * s + i)``
-    with ``s = sigma * 255`` (``../shared/data/README.md``), drawn for the whole image.
+    The noise is drawn for the whole image (:func:`adareg.data.protocol_noisy`).
     """
     pairs = []
-    s = round(sigma * 255)
-    for i, clean in enumerate(read_folder(folder)[:count]):
-        noisy = clean + np.random.default_rng(1000 * s + i).standard_normal(clean.shape) * s / 255
+    for i, clean in enumerate(read_folder(folder, count).values()):
+        noisy = protocol_noisy(clean, round(sigma * 255), i)
         top, left = (clean.shape[0] - crop) // 2, (clean.shape[1] - crop) // 2
         window = (slice(top, top + crop), slice(left, left + crop))
         pairs.append((clean[window], noisy[window]))
@@ -164,7 +164,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / CHECKPOINT
-    sampler = PatchSampler(read_folder(settings.data), settings.patch_size)
+    sampler = PatchSampler(list(read_folder(settings.data).values()), settings.patch_size)
     model = _model(settings)
     if settings.init is not None:
         _initialise_bank(model, settings.init)

@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 
 import adareg
-from adareg.io import read_image
+from adareg.data import protocol_noisy
+from adareg.io import read_folder
 from adareg.operators import Identity
 from adareg.regularizers import TV
 
@@ -45,19 +46,9 @@ DATA = ROOT.parent / "shared" / "data"
 LEARNED = ("crr", "wcrr", "sa-b", "sa-cnn")
 
 
-def read_set(folder: Path, count: int | None = None) -> list[tuple[str, np.ndarray]]:
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")[:count]
-    return [(p.stem, read_image(p)[0]) for p in paths]
-
-
-def noisy_image(clean: np.ndarray, index: int, s: int) -> np.ndarray:
-    """The protocol's noisy image ``index`` at noise level ``s`` (on the 0-255 scale)."""
-    return clean + np.random.default_rng(1000 * s + index).standard_normal(clean.shape) * s / 255
-
-
 def tune_tv(s: int, training: Path) -> float:
     """``lam`` for TV at noise level ``s``: tuned on four BSD400 images (noise seeds apart from Set12's)."""
-    images = [image for _, image in read_set(training, 4)]
+    images = list(read_folder(training, 4).values())
     ys = [image + np.random.default_rng(10**6 + 1000 * s + i).standard_normal(image.shape) * s / 255
           for i, image in enumerate(images)]
     sigma = s / 255
@@ -173,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"denoise.py: no Set12 images at {args.data} (see ../shared/data/README.md)", file=sys.stderr)
         return 2
 
-    images = read_set(args.data, args.images)
+    images = list(read_folder(args.data, args.images).items())
     models = load_models(args.methods, args.weights)
     rows, table = [], {}
     for s in args.sigmas:
@@ -182,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         last: dict[str, np.ndarray] = {}
         for method in args.methods:
             for i, (name, clean) in enumerate(images):
-                y = noisy_image(clean, i, s)
+                y = protocol_noisy(clean, s, i)
                 x, seconds, iterations = run(method, models.get(method), y, sigma, tv_lam)
                 rows.append({"method": method, "sigma": s, "image": name, "psnr": adareg.psnr(x, clean),
                              "ssim": adareg.ssim(x, clean), "seconds": seconds, "iterations": iterations})
@@ -196,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         write_tables(args.out, args.methods, [t for t in args.sigmas if (args.methods[0], t) in table], table, rows)
         if args.figures and s == max(args.sigmas):
             name, clean = images[-1]
-            figures(args.figures, name, clean, noisy_image(clean, len(images) - 1, s), last, s, models.get("sa-cnn"))
+            figures(args.figures, name, clean, protocol_noisy(clean, s, len(images) - 1), last, s, models.get("sa-cnn"))
             if args.weights is None:
                 training_curves(args.figures)
     return 0

@@ -37,3 +37,36 @@ def test_bundled_images(name):
 def test_unknown_image():
     with pytest.raises(ValueError, match="unknown image 'lena'"):
         adareg.data.image("lena")
+
+
+def test_protocol_noise_is_the_documented_draw():
+    """../shared/data/README.md: rng = default_rng(1000 s + i), noisy = clean + N(0, 1) s / 255, no clipping."""
+    clean = np.linspace(0, 1, 48).reshape(6, 8)
+    noisy = adareg.data.protocol_noisy(clean, 15, 3)
+    expected = clean + np.random.default_rng(15003).standard_normal((6, 8)) * 15 / 255
+    np.testing.assert_array_equal(noisy, expected)
+    assert noisy.max() > 1 or noisy.min() < 0  # not clipped
+    np.testing.assert_array_equal(adareg.data.protocol_noisy(clean, 0, 3), clean)
+    for bad in ({"level": 2.5, "index": 0}, {"level": 5, "index": -1}):
+        with pytest.raises(ValueError, match="level|index"):
+            adareg.data.protocol_noisy(clean, **bad)
+
+
+def test_read_folder_sorts_by_name_and_explains_errors(tmp_path):
+    from adareg.io import read_folder, write_image
+
+    images = {name: np.full((4, 5), value) for name, value in (("b", 0.2), ("a", 0.6), ("c", 1.0))}
+    for name, image in images.items():
+        write_image(tmp_path / f"{name}.png", image)
+    (tmp_path / "notes.txt").write_text("not an image")
+    read = read_folder(tmp_path)
+    assert list(read) == ["a", "b", "c"]
+    np.testing.assert_allclose(read["a"], np.round(0.6 * 255) / 255)
+    assert list(read_folder(tmp_path, 2)) == ["a", "b"]
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_folder(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no .png"):
+        read_folder(tmp_path / "empty")
+    with pytest.raises(ValueError, match="count"):
+        read_folder(tmp_path, 0)

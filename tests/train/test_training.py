@@ -11,7 +11,8 @@ import torch
 import adareg
 from adareg.io import write_image
 from adareg_train import __main__ as cli
-from adareg_train.data import PatchSampler, read_folder
+from adareg.io import read_folder
+from adareg_train.data import PatchSampler
 from adareg_train.families import build
 from adareg_train.train import CHECKPOINT, Settings, train
 
@@ -43,7 +44,7 @@ def settings(family, images, **changes):
 
 
 def held_out_loss(model, images):
-    clean, noisy, sigma = PatchSampler(read_folder(images), 16).batch(8, torch.Generator().manual_seed(99))
+    clean, noisy, sigma = PatchSampler(list(read_folder(images).values()), 16).batch(8, torch.Generator().manual_seed(99))
     with torch.no_grad():
         return float(torch.mean((model(noisy, sigma) - clean) ** 2))
 
@@ -95,7 +96,7 @@ def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path, images):
 
 
 def test_sampler_gives_reproducible_noisy_patches(images):
-    sampler = PatchSampler(read_folder(images), 16)
+    sampler = PatchSampler(list(read_folder(images).values()), 16)
     first = sampler.batch(5, torch.Generator().manual_seed(1))
     again = sampler.batch(5, torch.Generator().manual_seed(1))
     for a, b in zip(first, again):
@@ -104,7 +105,7 @@ def test_sampler_gives_reproducible_noisy_patches(images):
     assert clean.shape == noisy.shape == (5, 1, 16, 16) and sigma.shape == (5,)
     assert float(sigma.min()) >= 0 and float(sigma.max()) <= 30 / 255
     with pytest.raises(ValueError, match="smaller than patch_size"):
-        PatchSampler(read_folder(images), 40)
+        PatchSampler(list(read_folder(images).values()), 40)
 
 
 def test_command_line(tmp_path, images, capsys):
@@ -127,7 +128,7 @@ def test_validation_on_set12_uses_the_noise_protocol():
     from adareg_train.train import validation_pairs
 
     pairs = validation_pairs(str(folder), sigma=25 / 255, crop=64, count=2)
-    clean = read_folder(folder)[1]
+    clean = list(read_folder(folder).values())[1]
     noise = np.random.default_rng(25 * 1000 + 1).standard_normal(clean.shape) * 25 / 255
     top, left = (clean.shape[0] - 64) // 2, (clean.shape[1] - 64) // 2
     np.testing.assert_array_equal(pairs[1][1], (clean + noise)[top : top + 64, left : left + 64])
