@@ -17,7 +17,7 @@ import numpy as np
 
 from . import backend
 from .backend import Array
-from .operators.base import NORM_SAFETY, LinearOperator
+from .operators.base import LinearOperator
 
 
 class LeastSquares:
@@ -89,7 +89,7 @@ class LeastSquares:
     def lipschitz(self) -> float:
         """A Lipschitz constant of ``grad E``: ``max(w) ||H||^2`` (with a 1% margin)."""
         largest = 1.0 if self.weights is None else float(backend.namespace(self.weights).max(self.weights))
-        return largest * (NORM_SAFETY * self.H.norm()) ** 2
+        return largest * self.H.norm_bound() ** 2
 
 
 class SmoothSum:

@@ -32,8 +32,13 @@ from ..backend import Array
 Shape = tuple[int, ...]
 
 #: Factor by which solvers enlarge an estimated norm before using it as a
-#: Lipschitz bound: power iteration approaches ``||A||`` from below.
+#: Lipschitz bound: the Lanczos estimate approaches ``||A||`` from below.
 NORM_SAFETY = 1.01
+#: Tolerance of the norm estimates behind step sizes (:meth:`LinearOperator.norm_bound`):
+#: certified to 1e-2 on ``||A||^2`` (about 0.5% on ``||A||``), inside the 2% that
+#: ``NORM_SAFETY`` adds to ``||A||^2``.  A learned filter bank on 481 x 321 needs 22
+#: Lanczos steps for it instead of 367 for 1e-4, and the estimates differ by 0.17%.
+STEP_NORM_TOL = 1e-2
 
 
 def as_shape(shape: Any, what: str) -> Shape:
@@ -228,6 +233,15 @@ class LinearOperator:
         value = math.sqrt(max(eigenvalue, 0.0))
         self._norm = (value, tol)
         return value
+
+    def norm_bound(self, *, like: Array | None = None) -> float:
+        """The norm used for step sizes: ``NORM_SAFETY`` times ``norm(tol=STEP_NORM_TOL, like=like)``.
+
+        An upper bound of ``||A||`` unless the Lanczos estimate falls more than 1%
+        short, which its certified tolerance (0.5% on ``||A||``) rules out except
+        when it certifies a lower singular value than the largest.
+        """
+        return NORM_SAFETY * self.norm(tol=STEP_NORM_TOL, like=like)
 
     def adjoint_error(self, x: Array | None = None, y: Array | None = None, *, seed: int = 0) -> float:
         """Scale-aware adjoint mismatch ``|<A x, y> - <x, A^H y>| / (||A|| ||x|| ||y||)``.

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from .. import backend
 from ..backend import Array
-from ..operators.base import NORM_SAFETY, LinearOperator
+from ..operators.base import LinearOperator
 from .base import Bounds, ProxResult, Regularizer, check_bounds, project
 
 
@@ -187,7 +187,7 @@ class WeightedL1Analysis(Regularizer):
         W = self.W
         weights = self._weights_like(v)
         # the norm estimate runs in v's precision and on its device (float32: about half the time of float64)
-        step = 1.0 / (tau * (NORM_SAFETY * W.norm(like=v)) ** 2)
+        step = 1.0 / (tau * W.norm_bound(like=v) ** 2)
         batch = tuple(v.shape[: v.ndim - len(self.shape)])
         dual_shape = (*batch, *W.shape_out)
         dtype = backend.result_dtype(v.dtype, W.dtype)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from .. import backend
 from ..backend import Array
-from ..operators.base import NORM_SAFETY
 from .filterbank import FilterBank
 from .learned import LearnedRegularizer, SigmaProfile
 from .splines import LinearSpline, is_bounded_below, is_convex, weak_convexity
@@ -111,5 +110,5 @@ class RidgeObjective:
         r"""A Lipschitz constant of :math:`\nabla R_\sigma`: :math:`\|W\|^2 \max_{c,k} |f_c'|` (with a 1% margin)."""
         slopes_abs = abs(self.ridge.profile.coefficients[:, 1:] - self.ridge.profile.coefficients[:, :-1]).max()
         W = self.ridge.bank.operator(tuple(image_shape))
-        return (NORM_SAFETY * W.norm()) ** 2 * float(slopes_abs) / self.ridge.profile.grid_step
+        return W.norm_bound() ** 2 * float(slopes_abs) / self.ridge.profile.grid_step
 

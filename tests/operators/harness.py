@@ -245,8 +245,16 @@ def check_operator(A: LinearOperator, dtype, device: str, seed: int = 0) -> None
     np.testing.assert_allclose(batched[1], backend.to_numpy(A(x2)), rtol=tol, atol=tol * max(norm, 1e-12) * _norm(x2))
 
 
+def check_norm_bound(A: LinearOperator, sigma_max: float) -> None:
+    """A fresh ``norm_bound()`` (the looser estimate behind step sizes) lies in ``[||A||, 1.02 ||A||]``."""
+    A._norm = None
+    bound = A.norm_bound()
+    assert sigma_max * (1 - 1e-12) <= bound <= 1.02 * sigma_max + 1e-12, f"{A!r}: bound {bound} vs SVD {sigma_max}"
+
+
 def check_dense(A: LinearOperator) -> None:
-    """``A.H``'s matrix is ``A``'s conjugate transpose, and ``norm()`` its largest singular value (float64)."""
+    """``A.H``'s matrix is ``A``'s conjugate transpose, ``norm()`` its largest singular value (float64),
+    and ``norm_bound()`` a tight upper bound of it."""
     if A.real_out and not A.real_in:
         A = A.H  # the same pair, seen from its side with real inputs
     if A.real_in:
@@ -257,6 +265,7 @@ def check_dense(A: LinearOperator) -> None:
         np.testing.assert_allclose(A.H(y), expected, rtol=0, atol=1e-12 * max(np.abs(M).max(), 1e-300) * 10)
         sigma_max = np.linalg.svd(np.vstack([M.real, M.imag]), compute_uv=False)[0]
         assert abs(A.norm() - sigma_max) <= 0.01 * sigma_max + 1e-12, f"{A!r}: norm {A.norm()} vs SVD {sigma_max}"
+        check_norm_bound(A, sigma_max)
         return
     M = dense(A, np.complex128 if A.dtype.kind == "c" else np.float64)
     MH = dense(A.H, np.complex128 if A.dtype.kind == "c" else np.float64)
@@ -264,4 +273,4 @@ def check_dense(A: LinearOperator) -> None:
     np.testing.assert_allclose(MH, M.conj().T, rtol=0, atol=1e-12 * scale)
     sigma_max = np.linalg.svd(M, compute_uv=False)[0]
     assert abs(A.norm() - sigma_max) <= 0.01 * sigma_max + 1e-12, f"{A!r}: norm {A.norm()} vs SVD {sigma_max}"
-
+    check_norm_bound(A, sigma_max)
