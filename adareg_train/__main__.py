@@ -29,6 +29,9 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--validate-every", type=int, default=100)
     train.add_argument("--checkpoint-every", type=int, default=50)
     train.add_argument("--init", help="parameter file whose filter bank starts this model (same bank layout)")
+    train.add_argument("--gradient", choices=("implicit", "jfb"),
+                       help="differentiation through the fixed point: implicit (crr/wcrr, their default) or "
+                            "Jacobian-free backpropagation (the default of sa-b/sa-cnn)")
     train.add_argument("--no-resume", action="store_true", help="start afresh even if OUT holds a checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     export = commands.add_parser("export", help="export the model of a run's checkpoint",
@@ -52,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(family=args.family, data=args.data, steps=args.steps, batch_size=args.batch_size,
                         patch_size=args.patch_size, lr=args.lr, seed=args.seed, device=args.device, dtype=args.dtype,
                         validation=args.validation, validate_every=args.validate_every,
-                        checkpoint_every=args.checkpoint_every, init=args.init)
+                        checkpoint_every=args.checkpoint_every, init=args.init,
+                        gradient=args.gradient)
     try:
         path = train(settings, args.out, resume=not args.no_resume, progress=not args.quiet)
     except (ValueError, FileNotFoundError, RuntimeError) as err:

@@ -171,20 +171,31 @@ class SigmaProfile(nn.Module):
         return values[i - 1] + u * (values[i] - values[i - 1])
 
 
+def _segments(a: Tensor, z: Tensor, grid_min: float, grid_step: float) -> tuple[Tensor, Tensor]:
+    """The flat table index of each value's segment and its fraction ``u`` (``u < 0`` or ``> 1`` outside)."""
+    channels, knots = a.shape
+    s = (z - grid_min) / grid_step
+    k = s.detach().floor().clamp(0, knots - 2).long()
+    return k + (torch.arange(channels, device=z.device) * knots).view(1, channels, 1, 1), s - k
+
+
 def linear_spline(a: Tensor, z: Tensor, grid_min: float, grid_step: float) -> Tensor:
     r"""``f_c(z)``: ``C`` linear splines on the knots ``t_0 + k h`` with linear extension.
 
     ``a`` is the coefficient table ``(C, K)``, ``f_c(t_k) = a[c, k]``; ``z`` has shape
     ``(B, C, H, W)``.  The same segment rule as :class:`adareg.regularizers.LinearSpline`.
     """
-    channels, knots = a.shape
-    s = (z - grid_min) / grid_step
-    k = s.detach().floor().clamp(0, knots - 2).long()
-    u = s - k
-    index = k + (torch.arange(channels, device=z.device) * knots).view(1, channels, 1, 1)
+    index, u = _segments(a, z, grid_min, grid_step)
     flat = a.reshape(-1)
     left = flat[index]
     return left + u * (flat[index + 1] - left)
+
+
+def linear_spline_slope(a: Tensor, z: Tensor, grid_min: float, grid_step: float) -> Tensor:
+    """``f_c'(z)``: the slope of the segment of each value (as ``LinearSpline.derivative``)."""
+    index, _ = _segments(a, z, grid_min, grid_step)
+    flat = a.reshape(-1)
+    return (flat[index + 1] - flat[index]) / grid_step
 
 
 class MaskCNN(nn.Module):

@@ -22,7 +22,7 @@ from adareg.data import protocol_noisy
 from adareg.io import read_folder
 
 from .data import PatchSampler
-from .families import SIGMA_RANGE, Denoiser, build
+from .families import SIGMA_RANGE, Denoiser, Ridge, build
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -45,6 +45,7 @@ class Settings:
     checkpoint_every: int = 50
     init: str | None = None
     architecture: dict[str, Any] | None = None  # None: the family's default (adareg_train.families.ARCHITECTURES)
+    gradient: str | None = None  # "implicit" (crr, wcrr) or "jfb"; None: implicit for crr/wcrr, jfb otherwise
 
     def check(self) -> None:
         for name in ("steps", "batch_size", "patch_size", "validate_every", "checkpoint_every"):
@@ -56,8 +57,17 @@ class Settings:
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if self.gradient not in (None, "implicit", "jfb"):
+            raise ValueError(f"gradient must be 'implicit' or 'jfb', got {self.gradient!r}")
+        if self.gradient == "implicit" and self.family not in ("crr", "wcrr"):
+            raise ValueError(f"gradient 'implicit' exists for crr and wcrr only, not {self.family!r}; use 'jfb'")
         if self.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("device 'cuda' was asked for, but torch finds no CUDA device")
+
+
+def gradient_method(settings: Settings) -> str:
+    """The run's way of differentiating through the fixed point (the family's default where not set)."""
+    return settings.gradient or ("implicit" if settings.family in ("crr", "wcrr") else "jfb")
 
 
 def learning_rate(settings: Settings, step: int) -> float:
@@ -93,8 +103,20 @@ def validate(model: Denoiser, pairs: list[tuple[Any, Any]], sigma: float, device
 
 def _model(settings: Settings) -> Denoiser:
     """The seeded starting model of a run, on its device and in its precision."""
-    return build(settings.family, settings.architecture, seed=settings.seed).to(settings.device,
-                                                                                 getattr(torch, settings.dtype))
+    model = build(settings.family, settings.architecture, seed=settings.seed)
+    if isinstance(model, Ridge):
+        model.implicit = gradient_method(settings) == "implicit"
+    return model.to(settings.device, getattr(torch, settings.dtype))
+
+
+def _checkpoint_settings(state: dict[str, Any]) -> Settings:
+    """A checkpoint's settings (checkpoints written before ``gradient`` existed used JFB)."""
+    return Settings(**{"gradient": "jfb", **state["settings"]})
+
+
+def _resolved(settings: Settings) -> dict[str, Any]:
+    """The settings with ``gradient`` resolved to the method the run uses (to compare runs)."""
+    return dataclasses.asdict(settings) | {"gradient": gradient_method(settings)}
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -124,10 +146,12 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
         "architecture": model.architecture,
         "sigma_range": list(SIGMA_RANGE),
         "training": {
-            **dataclasses.asdict(settings),
+            **_resolved(settings),
             "steps_done": step,
             "seconds": round(seconds, 1),
-            "method": "Jacobian-free backpropagation at the fixed point (adareg_train.families)",
+            "method": {"implicit": "implicit differentiation at the minimiser (conjugate gradients on the Hessian)",
+                       "jfb": "Jacobian-free backpropagation at the fixed point"}[gradient_method(settings)]
+                      + " (adareg_train.families)",
             "loss": "mean squared error, sigma uniform in [0, 30]/255 per patch, random flips and rotations",
             "optimizer": "Adam",
             "hardware": f"{platform.machine()} {settings.device}, torch {torch.__version__}, "
@@ -146,7 +170,7 @@ def export_checkpoint(out: str | os.PathLike) -> Path:
     if not checkpoint.exists():
         raise FileNotFoundError(f"no checkpoint at {checkpoint}")
     state = torch.load(checkpoint, weights_only=True)
-    settings = Settings(**state["settings"])
+    settings = _checkpoint_settings(state)
     model = _model(settings)
     model.load_state_dict(state["model"])
     return export(model, Path(out) / f"{settings.family}.npz", settings, state["step"], state["seconds"],
@@ -174,7 +198,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     step, seconds, history = 0, 0.0, []
     if resume and checkpoint.exists():
         state = torch.load(checkpoint, weights_only=True)
-        if state["settings"] != dataclasses.asdict(settings):
+        if _resolved(_checkpoint_settings(state)) != _resolved(settings):
             raise ValueError(f"{checkpoint} was written with other settings ({json.dumps(state['settings'])}); "
                              "use another --out or --no-resume")
         model.load_state_dict(state["model"])

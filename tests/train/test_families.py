@@ -117,11 +117,13 @@ def test_exported_constraints_hold():
 
 
 def test_jfb_gradient_is_the_gradient_of_one_map_step():
-    """The graph holds one fixed-point map step: its gradient w.r.t. lam matches a finite difference."""
+    """With implicit = False the graph holds one fixed-point map step: its gradient w.r.t. lam matches a
+    finite difference of that step (a weighted sum: the plain sum vanishes, W annihilates constants)."""
     model = build("crr", seed=11)
-    model.iterations, model.tol = 2000, 1e-14
+    model.iterations, model.tol, model.implicit = 2000, 1e-14, False
     _, y = noisy(0.08, seed=12, size=16)
     y_t, sigma = torch.from_numpy(y)[None, None], torch.tensor([0.08], dtype=torch.float64)
+    weight = torch.from_numpy(np.random.default_rng(13).standard_normal(y_t.shape))
     with torch.no_grad():
         fixed = model(y_t, sigma)
     W, table = model.bank.operator(y.shape), model.profile()
@@ -129,16 +131,50 @@ def test_jfb_gradient_is_the_gradient_of_one_map_step():
     step = (1.0 / (1.0 + lam * torch.diff(table, dim=1).abs().max() / model.grid_step)).item()
 
     def one_step(shift):
-        return fixed - step * (fixed - y_t + (lam + shift) * model.gradient(fixed, W, table, alpha))
+        return torch.sum(weight * (fixed - step * (fixed - y_t + (lam + shift) * model.gradient(fixed, W, table,
+                                                                                               alpha))))
 
     out = model(y_t, sigma)
-    grad = torch.autograd.grad(out.sum(), model.lam.raw)[0]
-    # d out / d raw_k = d out / d lam * d lam / d raw_k; sigma = 0.08 lies between knots 2 and 3
+    grad = torch.autograd.grad(torch.sum(weight * out), model.lam.raw)[0]
+    # d out / d raw_k = d out / d lam * d lam / d raw_k (lam = interpolated exp(raw)); 0.08 lies in knot segment 4
     h = 1e-6
-    dlam = ((one_step(h).sum() - one_step(-h).sum()) / (2 * h)).item()
+    dlam = ((one_step(h) - one_step(-h)) / (2 * h)).item()
     knots = model.lam.knots
-    u = float((sigma - knots[2]) / (knots[3] - knots[2]))
+    assert knots[4] <= 0.08 < knots[5]
+    u = float((sigma - knots[4]) / (knots[5] - knots[4]))
     values = model.lam.values().detach()
     expected = torch.zeros_like(values)
-    expected[2], expected[3] = (1 - u) * values[2] * dlam, u * values[3] * dlam
+    expected[4], expected[5] = (1 - u) * values[4] * dlam, u * values[5] * dlam
+    assert abs(dlam) > 1e-3
     np.testing.assert_allclose(grad.numpy(), expected.numpy(), rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("family", ["crr", "wcrr"])
+def test_implicit_gradient_is_the_derivative_of_the_minimiser(family):
+    """The implicit gradient of <w, x*(theta)> along a random direction of every parameter against a central
+    finite difference of the minimiser itself (each side solved to 1e-14)."""
+    model = build(family, seed=21)
+    perturb(model, 22)
+    model.iterations, model.tol, model.cg_iterations, model.cg_tol = 5000, 1e-14, 500, 1e-12
+    _, y = noisy(0.08, seed=23, size=16)
+    y_t, sigma = torch.from_numpy(np.stack([y, y.T]))[:, None], torch.tensor([0.08, 0.03], dtype=torch.float64)
+    weight = torch.from_numpy(np.random.default_rng(24).standard_normal(y_t.shape))
+    parameters = list(model.parameters())
+    generator = torch.Generator().manual_seed(25)
+    direction = [torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in parameters]
+    grads = torch.autograd.grad(torch.sum(weight * model(y_t, sigma)), parameters)
+    analytic = sum(torch.sum(g * d) for g, d in zip(grads, direction)).item()
+
+    def loss(shift):
+        with torch.no_grad():
+            for p, d in zip(parameters, direction):
+                p.add_(shift * d)
+            value = torch.sum(weight * model(y_t, sigma)).item()
+            for p, d in zip(parameters, direction):
+                p.sub_(shift * d)
+        return value
+
+    h = 1e-6  # small: the spline knots and the slope clamps make the map piecewise smooth
+    numeric = (loss(h) - loss(-h)) / (2 * h)
+    assert abs(numeric) > 1e-3
+    assert analytic == pytest.approx(numeric, rel=1e-6)

@@ -49,9 +49,9 @@ def held_out_loss(model, images):
         return float(torch.mean((model(noisy, sigma) - clean) ** 2))
 
 
-@pytest.mark.parametrize("family", ["crr", "sa-cnn"])
-def test_training_lowers_the_loss_and_exports_a_loadable_file(tmp_path, images, family):
-    run = settings(family, images, steps=25)
+@pytest.mark.parametrize("family, gradient", [("crr", "implicit"), ("crr", "jfb"), ("sa-cnn", None)])
+def test_training_lowers_the_loss_and_exports_a_loadable_file(tmp_path, images, family, gradient):
+    run = settings(family, images, steps=25, gradient=gradient)
     path = train(run, tmp_path / "run", progress=False)
     before = held_out_loss(build(family, TINY[family], seed=run.seed), images)
     model = build(family, TINY[family], seed=run.seed)
@@ -93,6 +93,19 @@ def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path, images):
     train(settings("crr", images, steps=3), tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="other settings"):
         train(settings("crr", images, steps=3, lr=0.5), tmp_path / "run", progress=False)
+
+
+def test_a_checkpoint_from_before_the_gradient_setting_resumes_as_jfb(tmp_path, images):
+    train(settings("crr", images, steps=3, gradient="jfb"), tmp_path / "run", progress=False)
+    state = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
+    del state["settings"]["gradient"]
+    torch.save(state, tmp_path / "run" / CHECKPOINT)
+    with pytest.raises(ValueError, match="other settings"):  # crr's default is implicit now
+        train(settings("crr", images, steps=3), tmp_path / "run", progress=False)
+    path = train(settings("crr", images, steps=3, gradient="jfb"), tmp_path / "run", progress=False)
+    assert adareg.params.read(path).metadata["training"]["method"].startswith("Jacobian-free")
+    with pytest.raises(ValueError, match="crr and wcrr only"):
+        settings("sa-cnn", images, gradient="implicit").check()
 
 
 def test_sampler_gives_reproducible_noisy_patches(images):
