@@ -10,19 +10,25 @@ levels ``sigma`` (``(B,)``) with the same maths as :func:`adareg.solve`:
   :math:`x_{k+1} = \arg\min \tfrac12\|x - y\|^2 + \lambda \sum_c \langle \Lambda_c(x_k), |W_c x| \rangle`,
   each step by dual FISTA (warm-started), :math:`x = y - W^T p`, :math:`|p_c| \le \lambda \Lambda_c`.
 
-**Gradients: Jacobian-free backpropagation** (Fung et al., AAAI 2022).  The fixed
-point :math:`z^*` (primal for the ridges, primal and dual for the adaptive families) is
-found without a graph; the loss is taken on one more application of the fixed-point
-map :math:`T_\theta(z^*)` with a graph, so the gradient is
-:math:`\partial_\theta T_\theta(z^*)^T \nabla \mathcal{L}` instead of the implicit
-:math:`\partial_\theta T^T (I - \partial_z T)^{-T} \nabla \mathcal{L}`.  Why: the training
-cost is then the forward solve (no backward fixed-point solve, no unrolled graph in
-memory), the model is trained at the fixed point that inference computes (truncated
-unrolling would train a different, early-stopped denoiser), and for the convex ridges
-the JFB direction is a descent direction (it replaces the positive definite
-:math:`(I + \lambda \nabla^2 R)^{-1}` by the step size).  For the adaptive families the
-map is one projected dual gradient step at the fixed point, which passes gradients to
-``W``, :math:`\lambda(\sigma)` and the weights :math:`\Lambda` where the dual bound is active.
+**Gradients at the fixed point.**  The fixed point :math:`z^*` (primal for the ridges,
+primal and dual for the adaptive families) is found without a graph; the loss is taken
+on one more application of the fixed-point map :math:`T_\theta(z^*)` with a graph, so the
+model is trained at the fixed point that inference computes (truncated unrolling would
+train a different, early-stopped denoiser) and no unrolled graph is kept in memory.
+
+* ``crr`` / ``wcrr`` (``Ridge.implicit``, the default): implicit differentiation.  The
+  map is a gradient step of size :math:`\tau`, and a hook turns the incoming gradient
+  :math:`g` into :math:`v / \tau` with :math:`\nabla^2 F(x^*) v = g`,
+  :math:`F = \tfrac12\|x - y\|^2 + \lambda R_\sigma`, solved by conjugate gradients
+  (:meth:`Ridge.solve_hessian`); the parameters get the exact gradient
+  :math:`-\partial_\theta \nabla F^T (\nabla^2 F)^{-1} g` of the loss at the minimiser.
+* Jacobian-free backpropagation (Fung et al., AAAI 2022; ``implicit = False`` for the
+  ridges, always for ``sa-b`` / ``sa-cnn``): the incoming gradient is used as it is, so
+  :math:`(I - \partial_z T)^{-1}` is replaced by the identity.  For the convex ridges this
+  replaces :math:`(I + \lambda \nabla^2 R)^{-1}` by :math:`\tau I` (still a descent
+  direction).  For the adaptive families the map is one projected dual gradient step,
+  which passes gradients to ``W``, :math:`\lambda(\sigma)` and the weights
+  :math:`\Lambda` where the dual bound is active.
 """
 
 from __future__ import annotations
@@ -110,7 +116,7 @@ class Denoiser(nn.Module):
         raise NotImplementedError
 
     def forward(self, y: Tensor, sigma: Tensor) -> Tensor:
-        """The denoised images, with a graph for Jacobian-free backpropagation."""
+        """The denoised images, with a graph of the last fixed-point map step."""
         raise NotImplementedError
 
 
