@@ -1,7 +1,8 @@
 """Sparse-view CT: filtered back-projection, TV and a learned regularizer (crr).
 
     python examples/ct_recon.py [--size 256] [--angles 60] [--photons 1e4] [--lam LAM] [--model crr]
-                                [--model-lam LAM] [--model-sigma S] [--device cpu|gpu] [--output ct_recon.png]
+                                [--model-lam LAM] [--model-sigma S] [--tune] [--device cpu|gpu]
+                                [--output ct_recon.png]
 
 Simulates a 2D parallel-beam scan of the modified Shepp-Logan phantom (a field of
 view of one unit, so line integrals stay below about 1) with Poisson counting noise
@@ -39,9 +40,8 @@ from adareg.ct import fbp, poisson_transmission
 from adareg.operators import RayTransform
 from adareg.regularizers import TV
 
-
 #: crr's weight and noise level for this scan, chosen on "brick" by ``--tune`` (see the module docstring).
-MODEL_LAM, MODEL_SIGMA = 1e-3, 5.0
+MODEL_LAM, MODEL_SIGMA = 0.0321, 3.0
 
 
 def scan(image: np.ndarray, args: argparse.Namespace, seed: int) -> tuple[RayTransform, Array, Array]:

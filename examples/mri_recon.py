@@ -2,7 +2,7 @@
 
     python examples/mri_recon.py [--image camera] [--size 256] [--coils 8] [--acceleration 4]
                                  [--center-fraction 0.08] [--sigma 0.01] [--lam LAM] [--model crr]
-                                 [--model-lam 0.025] [--model-sigma 10] [--output mri_recon.png]
+                                 [--model-lam LAM] [--model-sigma S] [--tune] [--output mri_recon.png]
 
 Simulates an 8-coil acquisition y_c = M F(S_c x) + n_c of a real image x in [0, 1]:
 birdcage coil maps S_c (sum_c |S_c|^2 = 1), the centred orthonormal FFT F, a random
@@ -21,11 +21,10 @@ and prints PSNR, SSIM and seconds, then writes a figure (reconstructions and err
 maps).  The defaults lam = 0.1 sigma and mu = 0.01 gave the best PSNR on the image
 "coins" (256 x 256, same acquisition) over the grids lam / sigma in {0.03, 0.06, 0.1,
 0.2, 0.3, 0.5} and mu in {0.001, 0.003, 0.01, 0.03, 0.1}; they were not tuned on the
-default test image "camera".  For crr, model-lam = 0.025 and model-sigma = 10/255 gave
-the best PSNR on "coins" over model-sigma in {2, 5, 10}/255 and model-lam in
-{0.03, 0.1, 0.3, 1} times the model's denoising lam(model-sigma).  (wcrr is not used here:
-its trained potentials are only weakly convex, and with the null space of an
-undersampled H the objective is not bounded below.)
+default test image "camera".  For crr, model-lam and model-sigma are those that
+``adareg.tune`` chose on "coins" with the same acquisition (``--tune`` repeats the search
+and prints its result); for another model (``--model wcrr``, a parameter file) they need
+a search of their own.
 """
 
 from __future__ import annotations
@@ -44,6 +43,20 @@ from adareg import mri
 from adareg.operators import CartesianMRI
 from adareg.regularizers import TV
 
+#: crr's weight and noise level for this acquisition, chosen on "coins" by ``--tune`` (see the module docstring).
+MODEL_LAM, MODEL_SIGMA = 0.025, 10.0
+
+
+def acquire(image: np.ndarray, args: argparse.Namespace) -> tuple[CartesianMRI, np.ndarray, np.ndarray]:
+    """The operator, the noisy k-space data and the mask of one simulated acquisition of ``image``."""
+    maps = mri.birdcage_maps(image.shape, args.coils)
+    mask = mri.cartesian_mask(image.shape, args.acceleration, args.center_fraction, seed=args.seed)
+    H = CartesianMRI(mask, maps, real=True)
+    rng = np.random.default_rng(args.seed + 1)
+    y = H(image)
+    noise = args.sigma * (rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape))
+    return H, y + (mask * noise).astype(y.dtype), mask  # noise on the sampled entries only
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,8 +69,10 @@ def main() -> None:
     parser.add_argument("--lam", type=float, default=None, help="TV weight (default: 0.1 sigma)")
     parser.add_argument("--mu", type=float, default=0.01, help="Tikhonov weight of SENSE")
     parser.add_argument("--model", default="crr", help="learned model: a shipped name or a parameter file")
-    parser.add_argument("--model-lam", type=float, default=0.025, help="weight of the learned regularizer")
-    parser.add_argument("--model-sigma", type=float, default=10.0, help="noise level given to the model (/255)")
+    parser.add_argument("--model-lam", type=float, default=MODEL_LAM, help="weight of the learned regularizer")
+    parser.add_argument("--model-sigma", type=float, default=MODEL_SIGMA, help="noise level given to the model (/255)")
+    parser.add_argument("--tune", action="store_true",
+                        help="first choose model-lam and model-sigma on 'coins' with adareg.tune, and use them")
     parser.add_argument("--seed", type=int, default=0, help="seed of the mask and the noise")
     parser.add_argument("--output", default="mri_recon.png", help="figure to write")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -65,14 +80,17 @@ def main() -> None:
 
     shape = (args.size, args.size)
     truth = adareg.data.image(args.image, shape=shape, dtype=np.float32)
-    maps = mri.birdcage_maps(shape, args.coils)
-    mask = mri.cartesian_mask(shape, args.acceleration, args.center_fraction, seed=args.seed)
-    H = CartesianMRI(mask, maps, real=True)
-    rng = np.random.default_rng(args.seed + 1)
-    y = H(truth)
-    noise = args.sigma * (rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape))
-    y = y + (mask * noise).astype(y.dtype)  # noise on the sampled entries only
+    H, y, mask = acquire(truth, args)
     lam = 0.1 * args.sigma if args.lam is None else args.lam
+    model = adareg.load(args.model)
+    if args.tune:
+        coins = adareg.data.image("coins", shape=shape, dtype=np.float32)
+        H_coins, y_coins, _ = acquire(coins, args)
+        tuning = adareg.tune(H_coins, [y_coins], [coins], model, solve_options={"bounds": (0.0, None)},
+                             progress=not args.quiet)
+        args.model_lam, args.model_sigma = tuning.lam, tuning.sigma * 255
+        print(f"tuned on coins: model-lam {tuning.lam:.3g}, model-sigma {tuning.sigma * 255:.3g}/255, "
+              f"{tuning.psnr:.2f} dB ({len(tuning.table)} evaluations)")
 
     rows = []
     start = time.perf_counter()
@@ -85,7 +103,7 @@ def main() -> None:
     tv = adareg.solve(H, y, TV(shape), lam=lam, bounds=(0.0, None), progress=not args.quiet)
     rows.append(("TV", tv.x, time.perf_counter() - start))
     start = time.perf_counter()
-    learned = adareg.solve(H, y, adareg.load(args.model), lam=args.model_lam, sigma=args.model_sigma / 255,
+    learned = adareg.solve(H, y, model, lam=args.model_lam, sigma=args.model_sigma / 255,
                            bounds=(0.0, None), progress=not args.quiet)
     rows.append((args.model, learned.x, time.perf_counter() - start))
 

@@ -20,7 +20,19 @@ def test_shipped_model_loads_and_records_its_training(name):
     assert reg.family == name and reg.sigma_range == pytest.approx((0.0, 30 / 255))
     assert (WEIGHTS / f"{name}.npz").stat().st_size < 1024**2 / 4  # well under 1 MiB
     metadata = adareg.params.available()[name]
-    assert metadata["training"]["steps_done"] > 0 and "Jacobian-free" in metadata["training"]["method"]
+    assert metadata["training"]["steps_done"] > 0 and "adareg_train" in metadata["training"]["method"]
+
+
+def test_shipped_ridge_potentials_are_bounded_below():
+    """So that 1/2 ||Hx - y||^2 + lam R(x) is bounded below for any H (MRI, sparse-view CT)."""
+    for name in ("crr", "wcrr"):
+        reg = adareg.load(name)
+        profile = reg.profile
+        far = np.full((profile.channels, 1, 1), 1e4)
+        grid = profile.integral(np.tile(profile.knots, (profile.channels, 1, 1)))
+        assert reg.bounded_below
+        assert np.all(profile.integral(far) >= grid.min(axis=-1, keepdims=True))
+        assert np.all(profile.integral(-far) >= grid.min(axis=-1, keepdims=True))
 
 
 @pytest.mark.parametrize("name", FAMILIES)
