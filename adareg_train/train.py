@@ -138,8 +138,8 @@ def _initialise_bank(model: Denoiser, source: str) -> None:
 
 
 def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: float,
-           history: list[dict[str, float]]) -> Path:
-    """Write the model as an adareg parameter file, with how it was trained."""
+           history: list[dict[str, float]], threads: int | None) -> Path:
+    """Write the model as an adareg parameter file, with how it was trained (``threads``: torch's, if known)."""
     validation = [h for h in history if "validation_psnr" in h]
     metadata = {
         "family": model.family,
@@ -155,7 +155,7 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
             "loss": "mean squared error, sigma uniform in [0, 30]/255 per patch, random flips and rotations",
             "optimizer": "Adam",
             "hardware": f"{platform.machine()} {settings.device}, torch {torch.__version__}, "
-                        f"{torch.get_num_threads()} threads",
+                        + (f"{threads} threads" if threads else "threads not recorded"),
             "loss_curve": [[h["step"], round(h["loss"], 8)] for h in history if "loss" in h][:: max(1, step // 100)],
         },
         "validation": {"crop96_psnr_sigma25": validation[-1]["validation_psnr"]} if validation else {},
@@ -174,7 +174,7 @@ def export_checkpoint(out: str | os.PathLike) -> Path:
     model = _model(settings)
     model.load_state_dict(state["model"])
     return export(model, Path(out) / f"{settings.family}.npz", settings, state["step"], state["seconds"],
-                  state["history"])
+                  state["history"], state.get("threads"))
 
 
 def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, progress: bool = True) -> Path:
@@ -229,6 +229,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
         if step % settings.checkpoint_every == 0 or step == settings.steps:
             _save_checkpoint(checkpoint, {"settings": dataclasses.asdict(settings), "model": model.state_dict(),
                                           "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-                                          "step": step, "seconds": seconds, "history": history})
+                                          "step": step, "seconds": seconds, "history": history,
+                                          "threads": torch.get_num_threads()})
     bar.close()
-    return export(model, out / f"{settings.family}.npz", settings, step, seconds, history)
+    return export(model, out / f"{settings.family}.npz", settings, step, seconds, history, torch.get_num_threads())
