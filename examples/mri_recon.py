@@ -44,7 +44,7 @@ from adareg.operators import CartesianMRI
 from adareg.regularizers import TV
 
 #: crr's weight and noise level for this acquisition, chosen on "coins" by ``--tune`` (see the module docstring).
-MODEL_LAM, MODEL_SIGMA = 0.025, 10.0
+MODEL_LAM, MODEL_SIGMA = 0.142, 3.11
 
 
 def acquire(image: np.ndarray, args: argparse.Namespace) -> tuple[CartesianMRI, np.ndarray, np.ndarray]:
