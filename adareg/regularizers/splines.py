@@ -295,9 +295,10 @@ def clamp_slopes(coefficients: Any, grid_step: float, *, lower: float | None = 0
     a null space.  A table that already satisfies this is unchanged.
 
     Only differences, clamping, cumulative sums, means, (for ``zero_at``) a fixed
-    linear interpolation and (for ``bounded``) elementwise maxima are used, so training code can mirror the map exactly
-    (``torch.diff``, ``torch.clamp``, ``torch.cumsum``, ``torch.mean``); where a slope
-    is clamped its gradient is zero, as in the CRR-NN and WCRR-NN projections.
+    linear interpolation and (for ``bounded``) elementwise maxima and minima are used,
+    so training code can mirror the map exactly (``torch.diff``, ``torch.clamp``,
+    ``torch.cumsum``, ``torch.mean``, ``torch.maximum``); where a slope is clamped its
+    gradient is zero, as in the CRR-NN and WCRR-NN projections.
 
     Parameters
     ----------
