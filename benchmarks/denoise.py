@@ -73,6 +73,17 @@ def run(method: str, model: Any, y: np.ndarray, sigma: float, tv_lam: float | No
     return result.x, time.perf_counter() - start, result.iterations
 
 
+def save(fig: Any, path: Path, dpi: int) -> None:
+    """Write ``fig`` as a PNG with a 256-colour palette (the docs keep every figure under 300 KB)."""
+    from PIL import Image
+
+    fig.savefig(path, dpi=dpi)
+    with Image.open(path) as image:
+        palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                                                dither=Image.Dither.NONE)
+    palette.save(path, optimize=True)
+
+
 def figures(folder: Path, name: str, clean: np.ndarray, noisy: np.ndarray, outputs: dict[str, np.ndarray], s: int,
             model: Any) -> None:
     import matplotlib
@@ -90,7 +101,7 @@ def figures(folder: Path, name: str, clean: np.ndarray, noisy: np.ndarray, outpu
         ax.axis("off")
     fig.suptitle(f"Set12 {name}, sigma = {s}/255", fontsize=10)
     fig.tight_layout()
-    fig.savefig(folder / "denoise_set12.png", dpi=70)
+    save(fig, folder / "denoise_set12.png", dpi=70)
     plt.close(fig)
     if model is None or "sa-cnn" not in outputs:
         return
@@ -104,7 +115,7 @@ def figures(folder: Path, name: str, clean: np.ndarray, noisy: np.ndarray, outpu
         ax.axis("off")
     fig.suptitle(f"sa-cnn masks at the fixed point, Set12 {name}, sigma = {s}/255 (0 black, 1 bright)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(folder / "masks_set12.png", dpi=70)
+    save(fig, folder / "masks_set12.png", dpi=70)
     plt.close(fig)
 
 
@@ -145,7 +156,7 @@ def training_curves(folder: Path) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(folder / "training_curves.png", dpi=80)
+    save(fig, folder / "training_curves.png", dpi=80)
     plt.close(fig)
 
 
