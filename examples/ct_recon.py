@@ -97,8 +97,8 @@ def main() -> None:
     start = time.perf_counter()
     result = adareg.solve(H, sinogram, model, lam=args.model_lam, sigma=args.model_sigma / 255, weights=weights,
                           **options, progress=not args.quiet)
-    rows.append((args.model, result.x, time.perf_counter() - start, f"{result.iterations} iterations, "
-                 f"lam {args.model_lam:.3g}, sigma {args.model_sigma:.3g}/255"))
+    note = f"{result.iterations} iterations, lam {args.model_lam:.3g}, sigma {args.model_sigma:.3g}/255"
+    rows.append((args.model, result.x, time.perf_counter() - start, note))
 
     print(f"Shepp-Logan {n}x{n}, {args.angles} parallel-beam angles, {args.photons:g} photons per ray, "
           f"{args.device.upper()}")

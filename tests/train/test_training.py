@@ -9,9 +9,8 @@ import pytest
 import torch
 
 import adareg
-from adareg.io import write_image
+from adareg.io import read_folder, write_image
 from adareg_train import __main__ as cli
-from adareg.io import read_folder
 from adareg_train.data import PatchSampler
 from adareg_train.families import build
 from adareg_train.train import CHECKPOINT, Settings, train
