@@ -49,8 +49,8 @@ LEARNED = ("crr", "wcrr", "sa-b", "sa-cnn")
 def tune_tv(s: int, training: Path) -> float:
     """``lam`` for TV at noise level ``s``: tuned on four BSD400 images (noise seeds apart from Set12's)."""
     images = list(read_folder(training, 4).values())
-    ys = [image + np.random.default_rng(10**6 + 1000 * s + i).standard_normal(image.shape) * s / 255
-          for i, image in enumerate(images)]
+    # the protocol's noise at image indices 10**6 + i: seeds far from those of Set12's 12 images
+    ys = [protocol_noisy(image, s, 10**6 + i) for i, image in enumerate(images)]
     sigma = s / 255
     reg = TV(images[0].shape)
     return adareg.tune(Identity(images[0].shape), ys, images, reg, lam_range=(0.2 * sigma, 3 * sigma)).lam
