@@ -26,7 +26,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
           sigma: float | None = None, x0: Array | None = None,
           bounds: Bounds | None = None, weights: Array | None = None, max_iter: int | None = None,
           tol: float | None = None, max_time: float | None = None, restart: bool = True,
-          backtracking: bool = False, inner_tol: float = 1e-3, inner_max_iter: int | None = None,
+          backtracking: bool = False, inner_tol: float | None = None, inner_max_iter: int | None = None,
           callback: Callable[[int, Array], Any] | None = None, progress: bool = False) -> Result:
     r"""Reconstruct :math:`x^* = \arg\min_{x \in C} \tfrac12 \|H x - y\|_w^2 + \lambda R(x)`.
 
@@ -151,7 +151,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
             backend.check_array(x0, H.shape_in, "solve: x0")
         return reweighting(H, y, reg, lam=lam, sigma=sigma, x0=x0, weights=weights, bounds=bounds,
                            max_iter=_or(max_iter, 100), tol=_or(tol, 1e-3), inner_tol=inner_tol,
-                           inner_max_iter=_or(inner_max_iter, 500), callback=callback, progress=progress)
+                           inner_max_iter=inner_max_iter, callback=callback, progress=progress)
     if denoising and not isinstance(reg, Ridge):
         return _denoise(y, reg, lam, bounds, _or(max_iter, 500), _or(tol, 1e-3), progress)
 
@@ -176,7 +176,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         return fista(smooth, x0, bounds=bounds, stop=default_rule(_or(max_iter, 500), _or(tol, 1e-5), max_time),
                      restart=restart, backtracking=backtracking, callback=callback, progress=progress)
     return fista(data, x0, reg=reg, lam=lam, bounds=bounds, stop=default_rule(_or(max_iter, 500), _or(tol, 1e-5), max_time),
-                 restart=restart, backtracking=backtracking, inner_tol=inner_tol,
+                 restart=restart, backtracking=backtracking, inner_tol=_or(inner_tol, 1e-3),
                  inner_max_iter=_or(inner_max_iter, 100), callback=callback, progress=progress)
 
 

@@ -148,7 +148,7 @@ class WeightedL1Analysis(Regularizer):
         return project_in_place
 
     def prox(self, v: Array, tau: float, *, bounds: Bounds | None = None, warm_start: Any = None,
-             tol: float = 1e-4, max_iter: int = 1000, check_every: int = 10,
+             tol: float | None = 1e-4, max_iter: int = 1000, check_every: int = 10,
              record: Callable[..., None] | None = None, progress: bool = False) -> ProxResult:
         r"""Exact prox :math:`\arg\min_{x \in C} \tfrac12\|x - v\|^2 + \tau R(x)` by dual FISTA.
 
@@ -166,6 +166,9 @@ class WeightedL1Analysis(Regularizer):
             Stop when ``sqrt(2 * gap) <= tol * ||v||`` (a certified relative error).
             The gap is computed to about machine precision, so tolerances near
             ``sqrt(eps)`` (1e-8 in float64, 3e-4 in float32) may not be certifiable.
+            ``None``: run ``max_iter`` iterations without computing the gap (an
+            inexact, uncertified step: ``gap`` is ``inf``), as the reweighting
+            loop does with its warm-started steps.
         max_iter
             Maximal number of dual iterations.
         check_every
@@ -248,7 +251,7 @@ class WeightedL1Analysis(Regularizer):
             p = p_next
             bar.update()
             # a warm start is often nearly optimal: check it once straight away
-            if k % check_every == 0 or k == max_iter or (k == 1 and warm_start is not None):
+            if tol is not None and (k % check_every == 0 or k == max_iter or (k == 1 and warm_start is not None)):
                 x = primal(p)
                 Wx = W(x)
                 weighted = weights * self.magnitude(Wx)
@@ -264,6 +267,6 @@ class WeightedL1Analysis(Regularizer):
                     converged = True
                     break
         bar.close()
-        if x is None:  # max_iter == 0
+        if x is None:  # max_iter == 0, or no gap checks
             x = primal(p)
         return ProxResult(x=x, state=p, iterations=k, gap=gap, converged=converged)

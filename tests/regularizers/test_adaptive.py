@@ -29,12 +29,17 @@ def noisy_image(seed: int = 1, size: int = 24, sigma: float = 0.1):
     return clean, clean + sigma * rng.standard_normal(clean.shape)
 
 
-def test_reweighting_reaches_a_fixed_point_of_its_step():
+@pytest.mark.parametrize("certified", [True, False])
+def test_reweighting_reaches_a_fixed_point_of_its_step(certified):
+    """Certified steps, and the default budget of dual iterations per step, reach the same kind of point."""
     reg = toy_sacnn()
     _, y = noisy_image()
     sigma = 25 / 255
-    result = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=1e-6, inner_tol=1e-6, inner_max_iter=5000)
+    steps = {"inner_tol": 1e-6, "inner_max_iter": 5000} if certified else {"max_iter": 5000}
+    result = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=1e-6, **steps)
     assert result.converged and result.history["residual"][-1] <= 1e-6
+    if not certified:
+        assert set(result.history["inner_iterations"]) == {reg.step_iterations}
     x = result.x
     # the fixed point solves its own step: x = prox_{lam R_x}(y), certified by the step's duality gap
     step = reg.step(x, sigma).prox(y, reg.lam(sigma), tol=1e-7, max_iter=100000)

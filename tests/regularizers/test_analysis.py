@@ -63,6 +63,18 @@ def test_gap_certifies_distance_to_solution():
         assert np.linalg.norm(out.x - exact) <= np.sqrt(2 * out.gap) * (1 + 1e-9) + 1e-9
 
 
+def test_uncertified_prox_runs_its_budget_and_converges():
+    """tol=None: exactly max_iter iterations, no certificate, and still the prox in the limit."""
+    v, W, weights = random_problem(3)
+    reg = WeightedL1Analysis(MatrixOperator(W), weights)
+    exact = dual_reference(v, W, weights, 0.7)
+    out = reg.prox(v, 0.7, tol=None, max_iter=20000)
+    assert out.iterations == 20000 and not out.converged and out.gap == np.inf
+    assert np.linalg.norm(out.x - exact) <= 1e-6 * np.linalg.norm(exact)
+    # the state is the dual of the returned point: x = v - tau W^T p
+    np.testing.assert_allclose(out.x, v - 0.7 * W.T @ out.state, atol=1e-12)
+
+
 def dense_gradient(shape):
     """Forward differences with a zero last difference, built from np.diff row by row."""
     n = int(np.prod(shape))
