@@ -45,7 +45,7 @@ def reweighting(H: LinearOperator, y: Array, reg: AdaptiveRegularizer, *, lam: f
     the limit weights :math:`\Lambda(x)` leave unchanged, i.e. a minimiser, and
     :math:`x = y - \lambda W^T p` is the exact solution of its own step.
     Certifying every step instead costs about twenty times more dual iterations
-    for a change of a few thousandths of a dB (docs/learned.md, "Speed").
+    for a change of a few thousandths of a dB (measured in docs/learned.md).
     With ``inner_tol`` set, every step is certified
     instead, to the tolerance ``max(min(inner_tol, 0.1 * residual), 0.1 * tol)``:
     loose while the weights still change a lot, never tighter than a tenth of the
