@@ -19,7 +19,8 @@ table reports the mean per image), iterations are outer reweighting steps (``sa-
 ``sa-cnn``) or FISTA / dual iterations.
 
 Writes ``OUT/denoise.md`` (the table), ``OUT/denoise.json`` (every image) and, with
-``--figures``, ``denoise_set12.png`` (one image, every method, at the largest sigma)
+``--figures``, ``denoise_set12.png`` (the last image run, every method, at the largest
+sigma; ``--images 7 --sigmas 25`` draws image 07, the parrot, as the docs do),
 ``masks_set12.png`` (the sa-cnn masks of that image) and ``training_curves.png`` (the loss
 curves recorded in the shipped files).
 """
@@ -108,7 +109,7 @@ def figures(folder: Path, name: str, clean: np.ndarray, noisy: np.ndarray, outpu
     masks = model.weights(outputs["sa-cnn"], s / 255)  # Lambda at the fixed point
     order = np.argsort(masks.mean(axis=(1, 2)))
     picks = order[np.linspace(0, len(order) - 1, 8).astype(int)]
-    fig, axes = plt.subplots(2, 4, figsize=(10, 5.4))
+    fig, axes = plt.subplots(2, 4, figsize=(10, 6.0))
     for ax, c in zip(axes.ravel(), picks):
         ax.imshow(masks[c], cmap="magma", vmin=0, vmax=1)
         ax.set_title(f"Lambda_{c} (mean {masks[c].mean():.2f})", fontsize=9)
