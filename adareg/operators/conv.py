@@ -212,8 +212,14 @@ class Conv2d(LinearOperator):
     def _mix(self, k: Array, a: Array, adjoint: bool) -> Array:
         """Channel mixing at each frequency: ``sum_c k[o, c] a[b, c]``, or ``sum_o k[o, c] a[b, o]``."""
         xp = backend.namespace(a)
-        if not adjoint and k.shape[1] == 1:  # one input channel: a broadcast product
-            return k[None, :, 0] * a
+        if k.shape[1] == 1:  # one input channel (a filter bank)
+            if not adjoint:  # a broadcast product
+                return k[None, :, 0] * a
+            # a sum of products, accumulated channel by channel: about twice as fast as einsum
+            out = k[0, :] * a[:, :1]
+            for o in range(1, k.shape[0]):
+                out += k[o, :] * a[:, o : o + 1]
+            return out
         return xp.einsum("oc...,bo...->bc..." if adjoint else "oc...,bc...->bo...", k, a)
 
     def _exact_norm(self) -> float | None:

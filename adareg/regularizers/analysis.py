@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -18,6 +19,25 @@ from .. import backend
 from ..backend import Array
 from ..operators.base import LinearOperator
 from .base import Bounds, ProxResult, Regularizer, check_bounds, project
+
+
+@dataclass(frozen=True)
+class DualState:
+    r"""Where dual FISTA stopped (:attr:`ProxResult.state` of :meth:`WeightedL1Analysis.prox`).
+
+    Attributes
+    ----------
+    point
+        The dual iterate :math:`p` (the returned primal point is :math:`P_C(v - \tau W^H p)`).
+    extrapolated
+        FISTA's extrapolated point :math:`q` (``point`` itself after a restart).
+    t
+        FISTA's momentum parameter :math:`t_k`.
+    """
+
+    point: Array
+    extrapolated: Array
+    t: float
 
 
 class WeightedL1Analysis(Regularizer):
@@ -161,7 +181,12 @@ class WeightedL1Analysis(Regularizer):
         bounds
             Box ``(lower, upper)`` for ``x`` (either may be ``None``).
         warm_start
-            A dual variable returned earlier as ``ProxResult.state``.
+            A :class:`DualState` returned earlier as ``ProxResult.state``, or a
+            dual variable: the iteration starts from its dual point (projected
+            onto the new weights' box).  For a budgeted call (``tol=None``) it
+            also continues the state's momentum, so that a sequence of such calls,
+            e.g. the steps of the reweighting loop whose weights change between
+            calls, is one FISTA run; a certified call restarts the momentum.
         tol
             Stop when ``sqrt(2 * gap) <= tol * ||v||`` (a certified relative error).
             The gap is computed to about machine precision, so tolerances near
@@ -199,11 +224,12 @@ class WeightedL1Analysis(Regularizer):
             shape = dual_shape if isinstance(weights, float) else np.broadcast_shapes(dual_shape, weights.shape)
             p = xp.zeros(shape, dtype=dtype)
         else:
-            if tuple(warm_start.shape) != dual_shape:
+            point = warm_start.point if isinstance(warm_start, DualState) else warm_start
+            if tuple(point.shape) != dual_shape:
                 raise ValueError(
-                    f"{type(self).__name__}.prox: warm_start has shape {tuple(warm_start.shape)}, expected {dual_shape}"
+                    f"{type(self).__name__}.prox: warm_start has shape {tuple(point.shape)}, expected {dual_shape}"
                 )
-            p = self._project_dual(warm_start.astype(dtype, copy=False), weights)
+            p = self._project_dual(point.astype(dtype, copy=False), weights)
         v_norm = float(xp.linalg.vector_norm(v))
         start = time.perf_counter()
 
@@ -215,16 +241,19 @@ class WeightedL1Analysis(Regularizer):
         # The loop owns p, q and p_next and updates them in place: every full-size temporary
         # costs an allocation and a pass over all channels, which add up to the cost of W.
         q, t = p, 1.0
+        if tol is None and isinstance(warm_start, DualState) and warm_start.extrapolated is not warm_start.point:
+            q, t = warm_start.extrapolated.astype(dtype, copy=True), warm_start.t
         gap, converged, x = math.inf, False, None
         real = dtype.kind == "f"
         bar = tqdm(total=max_iter, disable=not progress, desc="dual FISTA", leave=False)
         k = 0
         while k < max_iter:
             k += 1
-            p_next = step * W(primal(q))
+            # the step scales the image, not the C channels of its response; the sum is a new
+            # contiguous array (W's output may be a strided view, slow to update in place)
+            p_next = W(step * primal(q)) + q
             if p_next.dtype != dtype:
                 p_next = p_next.astype(dtype)
-            p_next += q
             p_next = project_dual(p_next)
             # adaptive restart (O'Donoghue & Candes): drop the momentum when it points uphill,
             # Re <q - p_next, p_next - p> > 0; when q is p that is -||p_next - p||^2 <= 0: no restart
@@ -269,4 +298,4 @@ class WeightedL1Analysis(Regularizer):
         bar.close()
         if x is None:  # max_iter == 0, or no gap checks
             x = primal(p)
-        return ProxResult(x=x, state=p, iterations=k, gap=gap, converged=converged)
+        return ProxResult(x=x, state=DualState(p, q, t), iterations=k, gap=gap, converged=converged)

@@ -72,7 +72,37 @@ def test_uncertified_prox_runs_its_budget_and_converges():
     assert out.iterations == 20000 and not out.converged and out.gap == np.inf
     assert np.linalg.norm(out.x - exact) <= 1e-6 * np.linalg.norm(exact)
     # the state is the dual of the returned point: x = v - tau W^T p
-    np.testing.assert_allclose(out.x, v - 0.7 * W.T @ out.state, atol=1e-12)
+    np.testing.assert_allclose(out.x, v - 0.7 * W.T @ out.state.point, atol=1e-12)
+
+
+def test_budgeted_calls_continue_one_fista_run():
+    """Budgeted calls chained through their state are one FISTA run; a certified call restarts the momentum."""
+    v, W, weights = random_problem(4)
+    reg = WeightedL1Analysis(MatrixOperator(W), weights)
+    whole = reg.prox(v, 0.7, tol=None, max_iter=60)
+    state = None
+    for _ in range(6):
+        piece = reg.prox(v, 0.7, tol=None, max_iter=10, warm_start=state)
+        state = piece.state
+    np.testing.assert_allclose(piece.x, whole.x, rtol=0, atol=1e-13)
+    assert state.t == pytest.approx(whole.state.t)
+    from_state = reg.prox(v, 0.7, tol=1e-3, warm_start=state)
+    from_point = reg.prox(v, 0.7, tol=1e-3, warm_start=state.point)
+    np.testing.assert_array_equal(from_state.x, from_point.x)
+
+
+def test_budgeted_calls_under_changing_weights_reach_the_prox_of_the_last_weights():
+    """The reweighting's use: momentum carried across weight changes does not move the limit."""
+    v, W, final = random_problem(5)
+    rng = np.random.default_rng(0)
+    reg = WeightedL1Analysis(MatrixOperator(W), final)
+    state = None
+    for chunk in range(400):
+        weights = rng.random(final.shape) if chunk < 10 else final
+        out = reg.with_weights(weights).prox(v, 0.7, tol=None, max_iter=10, warm_start=state)
+        state = out.state
+    exact = dual_reference(v, W, final, 0.7)
+    assert np.linalg.norm(out.x - exact) <= 1e-6 * np.linalg.norm(exact)
 
 
 def dense_gradient(shape):
@@ -96,7 +126,7 @@ def test_isotropic_tv_prox_satisfies_kkt(bounds):
     out = TV(shape).prox(v, tau, bounds=bounds, tol=1e-7, max_iter=200000)
     assert out.converged
     D = dense_gradient(shape)  # independent of FiniteDifference
-    p = out.state.reshape(2, -1)
+    p = out.state.point.reshape(2, -1)
     x = out.x.ravel()
     # primal from dual: x = P_C(v - tau D^T p); dual feasible: |p_i| <= 1
     lo, hi = bounds if bounds else (-np.inf, np.inf)
