@@ -38,14 +38,16 @@ def reweighting(H: LinearOperator, y: Array, reg: AdaptiveRegularizer, *, lam: f
     the data term with that prox inside, started from :math:`x_k`.
 
     For denoising, each step is by default a fixed budget of
-    ``reg.step_iterations`` dual iterations (20 for ``sa-cnn``, 40 for ``sa-b``),
+    ``reg.step_iterations`` dual iterations (6 for ``sa-cnn``, 20 for ``sa-b``),
     not a certified solve.  Inexact steps do not move the fixed point: the dual
-    iterate :math:`p` carries over from step to step, so where the iteration
-    converges, :math:`p` converges to a point that projected gradient steps for
-    the limit weights :math:`\Lambda(x)` leave unchanged, i.e. a minimiser, and
-    :math:`x = y - \lambda W^T p` is the exact solution of its own step.
-    Certifying every step instead costs about twenty times more dual iterations
-    for a change of a few thousandths of a dB (measured in docs/learned.md).
+    iterate :math:`p` and FISTA's momentum carry over from step to step (the
+    steps are one dual FISTA run whose weights change every few iterations), so
+    where the iteration converges, :math:`p` converges to a point that projected
+    gradient steps for the limit weights :math:`\Lambda(x)` leave unchanged,
+    i.e. a minimiser, and :math:`x = y - \lambda W^T p` is the exact solution of
+    its own step.  Certifying every step instead costs some forty times more
+    dual iterations for a change of a few thousandths of a dB (measured in
+    docs/learned.md).
     With ``inner_tol`` set, every step is certified
     instead, to the tolerance ``max(min(inner_tol, 0.1 * residual), 0.1 * tol)``:
     loose while the weights still change a lot, never tighter than a tenth of the
