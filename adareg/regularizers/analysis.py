@@ -241,8 +241,10 @@ class WeightedL1Analysis(Regularizer):
         # The loop owns p, q and p_next and updates them in place: every full-size temporary
         # costs an allocation and a pass over all channels, which add up to the cost of W.
         q, t = p, 1.0
-        if tol is None and isinstance(warm_start, DualState) and warm_start.extrapolated is not warm_start.point:
-            q, t = warm_start.extrapolated.astype(dtype, copy=True), warm_start.t
+        if tol is None and isinstance(warm_start, DualState):  # continue the run's momentum
+            t = warm_start.t
+            if warm_start.extrapolated is not warm_start.point:
+                q = warm_start.extrapolated.astype(dtype, copy=True)
         gap, converged, x = math.inf, False, None
         real = dtype.kind == "f"
         bar = tqdm(total=max_iter, disable=not progress, desc="dual FISTA", leave=False)
