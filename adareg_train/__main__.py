@@ -28,7 +28,8 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--validation", help="folder of validation images (e.g. ../shared/data/set12)")
     train.add_argument("--validate-every", type=int, default=100)
     train.add_argument("--checkpoint-every", type=int, default=50)
-    train.add_argument("--init", help="parameter file whose filter bank starts this model (same bank layout)")
+    train.add_argument("--init", help="parameter file to start from: every parameter if it is of the same family and "
+                            "architecture (fine-tuning), else its filter bank (same bank layout)")
     train.add_argument("--gradient", choices=("implicit", "jfb"),
                        help="differentiation through the fixed point: implicit (crr/wcrr, their default) or "
                             "Jacobian-free backpropagation (the default of sa-b/sa-cnn)")

@@ -159,6 +159,12 @@ class SigmaProfile(nn.Module):
     def values(self) -> Tensor:
         return self.raw.exp() if self.upper is None else self.upper * torch.sigmoid(self.raw)
 
+    @torch.no_grad()
+    def set_values(self, values: Tensor) -> None:
+        """Make :meth:`values` return ``values`` (positive, below ``upper`` if set)."""
+        values = torch.as_tensor(values, dtype=self.raw.dtype, device=self.raw.device)
+        self.raw.copy_(values.log() if self.upper is None else torch.logit(values / self.upper))
+
     def forward(self, sigma: Tensor) -> Tensor:
         """The profile at each ``sigma`` (shape ``(B,)``)."""
         knots, values = self.knots, self.values()

@@ -69,7 +69,13 @@ WCRR_RHO = 1.0
 
 
 def _inverse_softplus(v: Tensor) -> Tensor:
+    v = v.clamp(min=torch.finfo(v.dtype).tiny)
     return v + torch.log(-torch.expm1(-v))
+
+
+def _tensor(array: np.ndarray, like: Tensor) -> Tensor:
+    """``array`` as a tensor of ``like``'s dtype and device."""
+    return torch.as_tensor(np.asarray(array), dtype=like.dtype, device=like.device)
 
 
 def clamp_slopes(raw: Tensor, grid_step: float, *, lower: float | None, grid_min: float) -> Tensor:
@@ -115,6 +121,22 @@ class Denoiser(nn.Module):
         """The arrays of the family's parameter file (constrained values, float64)."""
         raise NotImplementedError
 
+    @torch.no_grad()
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Set the free parameters so that :meth:`arrays` gives ``arrays`` (a file of this family, validated).
+
+        The knots of the functions of sigma are fixed by the architecture; a file with others is refused.
+        """
+        for profile in ("lam", "scale"):
+            if hasattr(self, profile):
+                knots = getattr(self, profile).knots.cpu().numpy()
+                given = np.asarray(arrays[f"{profile}_knots"])
+                if given.shape != knots.shape or not np.allclose(given, knots, rtol=1e-6, atol=0):
+                    raise ValueError(f"{profile}_knots {given.tolist()} differ from this model's {knots.tolist()}")
+        for l, layer in enumerate(self.bank.layers):
+            layer.copy_(_tensor(arrays[f"bank_{l}"], layer))
+        self.lam.set_values(_tensor(arrays["lam_values"], self.lam.raw))
+
     def forward(self, y: Tensor, sigma: Tensor) -> Tensor:
         """The denoised images, with a graph of the last fixed-point map step."""
         raise NotImplementedError
@@ -143,6 +165,12 @@ class Ridge(Denoiser):
 
     def arrays(self) -> dict[str, np.ndarray]:
         return self._bank_arrays() | self._profile_arrays()
+
+    @torch.no_grad()
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        super().load_arrays(arrays)
+        self.profile_raw.copy_(_tensor(arrays["profile"], self.profile_raw))  # clamp_slopes keeps a valid profile
+        self.scale.set_values(_tensor(arrays["scale_values"], self.scale.raw))
 
     def gradient(self, x: Tensor, W: BankOperator, table: Tensor, alpha: Tensor) -> Tensor:
         r""":math:`\nabla R_\sigma(x) = W^T f(\alpha W x) / \alpha`."""
@@ -228,12 +256,19 @@ class Adaptive(Denoiser):
         return y - W.adjoint(p)
 
     def solve(self, y: Tensor, sigma: Tensor, W: BankOperator, lam: Tensor) -> tuple[Tensor, Tensor]:
-        """The reweighting fixed point ``x`` and its dual ``p`` (``x = y - W^T p``)."""
+        """The reweighting fixed point ``x`` and its dual ``p`` (``x = y - W^T p``).
+
+        ``self.outer`` steps at most, stopped when the relative change of ``x`` is at most
+        ``self.tol``; each step takes ``self.inner`` dual FISTA iterations and carries the
+        momentum on to the next (as :func:`adareg.solvers.reweighting` does), so the steps
+        together are one FISTA run whose box changes between them.
+        """
         x = y
         p = torch.zeros(y.shape[0], W.spectrum.shape[0], *y.shape[-2:], dtype=y.dtype, device=y.device)
+        q, t = p, torch.ones(y.shape[0], 1, 1, 1, dtype=y.dtype, device=y.device)
         for _ in range(self.outer):
             bound = lam * self.weights(x, sigma, W)
-            p = self.dual_fista(y, p, bound, W)
+            p, q, t = self.dual_fista(y, p, q, t, bound, W)
             x_next = y - W.adjoint(p)
             change = torch.linalg.vector_norm(x_next - x) / torch.linalg.vector_norm(x)
             x = x_next
@@ -241,15 +276,16 @@ class Adaptive(Denoiser):
                 break
         return x, p
 
-    def dual_fista(self, y: Tensor, p: Tensor, bound: Tensor, W: BankOperator) -> Tensor:
-        """``self.inner`` dual FISTA steps (step 1 = 1 / ||W||^2) from ``p`` on ``{|p| <= bound}``.
+    def dual_fista(self, y: Tensor, p: Tensor, q: Tensor, t: Tensor, bound: Tensor,
+                   W: BankOperator) -> tuple[Tensor, Tensor, Tensor]:
+        """``self.inner`` dual FISTA steps (step 1 = 1 / ||W||^2) on ``{|p| <= bound}``; the new ``(p, q, t)``.
 
-        With adaptive restart per image (O'Donoghue and Candes, as adareg's dual FISTA): the
-        momentum is dropped where it points uphill; no host synchronisation in the loop.
+        ``p`` is projected onto the box; the extrapolated point ``q`` and the momentum
+        parameter ``t`` (one per image) continue those of the previous call.  With adaptive
+        restart per image (O'Donoghue and Candes, as adareg's dual FISTA): the momentum is
+        dropped where it points uphill; no host synchronisation in the loop.
         """
         p = p.clamp(-bound, bound)
-        q = p
-        t = torch.ones(p.shape[0], 1, 1, 1, dtype=p.dtype, device=p.device)
         for _ in range(self.inner):
             p_next = q + W(y - W.adjoint(q))
             p_next = p_next.clamp(-bound, bound)
@@ -258,7 +294,7 @@ class Adaptive(Denoiser):
             beta = torch.where(uphill, 0.0, (t - 1) / t_next)
             q = p_next + beta * (p_next - p)
             p, t = p_next, torch.where(uphill, 1.0, t_next)
-        return p
+        return p, q, t
 
 
 class SAB(Adaptive):
@@ -292,6 +328,15 @@ class SAB(Adaptive):
     def arrays(self) -> dict[str, np.ndarray]:
         return self._bank_arrays() | self._profile_arrays() | {"blur": self.blur().detach().cpu().numpy()}
 
+    @torch.no_grad()
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        super().load_arrays(arrays)
+        profile = _tensor(arrays["profile"], self.drop_raw)
+        self.drop_raw.copy_(_inverse_softplus(-torch.diff(profile[:, :-1], dim=1)))
+        self.floor_raw.copy_(_inverse_softplus(profile[:, -1]))
+        self.blur_raw.copy_(_inverse_softplus(_tensor(arrays["blur"], self.blur_raw)))  # its sum is 1 already
+        self.scale.set_values(_tensor(arrays["scale_values"], self.scale.raw))
+
     def weights(self, x: Tensor, sigma: Tensor, W: BankOperator) -> Tensor:
         blur = self.blur()[:, None]
         channels = blur.shape[0]
@@ -307,6 +352,7 @@ class SACNN(Adaptive):
 
     def __init__(self, architecture: dict[str, Any], generator: torch.Generator):
         super().__init__(architecture, generator)
+        self.outer, self.inner = 20, 6  # the momentum carried, as adareg's 6 dual iterations per step
         self.masks = MaskCNN(architecture["mask_channels"], architecture["mask_kernels"],
                              activation=architecture["activation"], generator=generator)
 
@@ -316,6 +362,13 @@ class SACNN(Adaptive):
             arrays[f"mask_kernel_{j}"] = kernel.detach().cpu().numpy()
             arrays[f"mask_bias_{j}"] = bias.detach().cpu().numpy()
         return arrays
+
+    @torch.no_grad()
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        super().load_arrays(arrays)
+        for j, (kernel, bias) in enumerate(zip(self.masks.kernels, self.masks.biases)):
+            kernel.copy_(_tensor(arrays[f"mask_kernel_{j}"], kernel))
+            bias.copy_(_tensor(arrays[f"mask_bias_{j}"], bias))
 
     def weights(self, x: Tensor, sigma: Tensor, W: BankOperator) -> Tensor:
         return self.masks(x, sigma)

@@ -125,9 +125,17 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def _initialise_bank(model: Denoiser, source: str) -> None:
-    """Copy the filter-bank layers of a parameter file (read safely by adareg) into ``model``."""
+def _initialise(model: Denoiser, source: str) -> None:
+    """Start ``model`` from a parameter file (read safely by adareg).
+
+    A file of the same family and architecture sets every parameter (to continue or
+    fine-tune a model); any other file sets the filter bank only, which must have the
+    same layers.
+    """
     file = params.read(source)
+    if file.family == model.family and file.metadata["architecture"] == model.architecture:
+        model.load_arrays(file.arrays)
+        return
     for l, layer in enumerate(model.bank.layers):
         array = file.arrays.get(f"bank_{l}")
         if array is None or array.shape != tuple(layer.shape):
@@ -191,7 +199,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     sampler = PatchSampler(list(read_folder(settings.data).values()), settings.patch_size)
     model = _model(settings)
     if settings.init is not None:
-        _initialise_bank(model, settings.init)
+        _initialise(model, settings.init)
     dtype = getattr(torch, settings.dtype)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     generator = torch.Generator().manual_seed(settings.seed)

@@ -13,7 +13,7 @@ from adareg.io import read_folder, write_image
 from adareg_train import __main__ as cli
 from adareg_train.data import PatchSampler
 from adareg_train.families import build
-from adareg_train.train import CHECKPOINT, Settings, train
+from adareg_train.train import CHECKPOINT, Settings, _initialise, train
 
 TINY = {
     "crr": {"bank_channels": [2, 4], "bank_kernels": [3, 3], "boundary": "reflect", "lam_knots": 7,
@@ -105,6 +105,24 @@ def test_a_checkpoint_from_before_the_gradient_setting_resumes_as_jfb(tmp_path, 
     assert adareg.params.read(path).metadata["training"]["method"].startswith("Jacobian-free")
     with pytest.raises(ValueError, match="crr and wcrr only"):
         settings("sa-cnn", images, gradient="implicit").check()
+
+
+def test_init_from_a_file(tmp_path, images):
+    """A file of the same family and architecture starts every parameter; another family's, the bank only."""
+    source = train(settings("sa-cnn", images, steps=2), tmp_path / "source", progress=False)
+    model = build("sa-cnn", TINY["sa-cnn"], seed=11)
+    _initialise(model, str(source))
+    for name, array in adareg.params.read(source).arrays.items():
+        np.testing.assert_allclose(model.arrays()[name], array, rtol=1e-12, atol=1e-14, err_msg=name)
+
+    bank_only = train(settings("crr", images, steps=2), tmp_path / "crr", progress=False)
+    model = build("sa-cnn", TINY["sa-cnn"], seed=11)
+    masks = [k.detach().clone() for k in model.masks.kernels]
+    _initialise(model, str(bank_only))
+    np.testing.assert_allclose(model.arrays()["bank_1"], adareg.params.read(bank_only).arrays["bank_1"])
+    assert all(torch.equal(k, m) for k, m in zip(model.masks.kernels, masks))
+    with pytest.raises(ValueError, match="bank_0 does not fit"):
+        _initialise(build("sa-cnn", seed=11), str(bank_only))  # the default architecture has other layers
 
 
 def test_sampler_gives_reproducible_noisy_patches(images):
