@@ -64,7 +64,8 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
 ARCHITECTURES["wcrr"] = dict(ARCHITECTURES["crr"])
 
 #: Lower bound of the wcrr profile slopes (rho = 1) and upper bound of its lam: lam * rho <= 1 keeps
-#: 1/2 ||x - y||^2 + lam R convex (||W|| = 1), so its minimiser is unique and FISTA converges.
+#: 1/2 ||x - y||^2 + lam R convex when ||W|| <= 1, as for periodic images; the reflect boundary makes
+#: ||W|| larger (1.27 for the shipped wcrr bank), a known gap (docs/training.md, the wcrr caveat).
 WCRR_RHO = 1.0
 
 
