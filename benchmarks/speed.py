@@ -17,7 +17,8 @@ Prints four tables:
    operator in this script), peak memory allocated during the solve (tracemalloc for
    NumPy, the CuPy memory pool's size for CuPy), PSNR.  The first solve on an image
    shape also estimates ``||W||``; that is done (and reported) before the timed solve.
-3. ``sa-cnn`` on a 481x321 image to its fixed point: seconds against the 4 s target.
+3. ``sa-cnn`` on a 481x321 image to its fixed point: seconds against the 4 s target, which
+   the first solve on a shape must meet too (the median solve plus the ``||W||`` estimate).
 4. TV denoising of the ``size x size`` image, for reference.
 
 By default the models have *random* parameters in a 60-channel layout (written as
@@ -272,7 +273,7 @@ def denoise_row(name: str, reg: Any, clean: np.ndarray, device: str, sync: Calla
     shape = clean.shape
     y = adareg.to_device(noisy(clean), device)
     label = f"{shape[1]}x{shape[0]}"
-    notes, passes = [], None
+    notes, passes, norm_seconds = [], None, 0.0
     if isinstance(reg, TV):
         options = {"lam": 0.08}
     else:
@@ -308,7 +309,9 @@ def denoise_row(name: str, reg: Any, clean: np.ndarray, device: str, sync: Calla
     if not result.converged:
         notes.insert(0, "NOT converged: " + result.message)
     if target is not None:
-        notes.insert(0, f"target {target:g} s: {'met' if seconds <= target else 'missed'}")
+        first = seconds + norm_seconds
+        notes.insert(0, f"target {target:g} s: {'met' if first <= target else 'missed'} by the first solve "
+                        f"on this shape ({first:.2f} s with the ||W|| estimate)")
     print(f"{name:8} {label:>9} {seconds:8.2f} {outer!s:>6} {inner!s:>6} {forward!s:>6} {adjoint!s:>6} "
           f"{memory['peak'] / 2**20:9.1f} {psnr:6.2f}  {'; '.join(notes)}")
 
