@@ -125,17 +125,18 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def _initialise(model: Denoiser, source: str) -> None:
+def _initialise(model: Denoiser, source: str) -> dict[str, Any] | None:
     """Start ``model`` from a parameter file (read safely by adareg).
 
     A file of the same family and architecture sets every parameter (to continue or
-    fine-tune a model); any other file sets the filter bank only, which must have the
-    same layers.
+    fine-tune a model), and its ``training`` metadata is returned, to be kept in the
+    new file's; any other file sets the filter bank only (``None`` returned), which
+    must have the same layers.
     """
     file = params.read(source)
     if file.family == model.family and file.metadata["architecture"] == model.architecture:
         model.load_arrays(file.arrays)
-        return
+        return {"file": str(source), **file.metadata.get("training", {})}
     for l, layer in enumerate(model.bank.layers):
         array = file.arrays.get(f"bank_{l}")
         if array is None or array.shape != tuple(layer.shape):
@@ -143,11 +144,17 @@ def _initialise(model: Denoiser, source: str) -> None:
                              f"({None if array is None else array.shape} for {tuple(layer.shape)})")
         with torch.no_grad():
             layer.copy_(torch.from_numpy(np.asarray(array, dtype=np.float64)))
+    return None
 
 
 def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: float,
-           history: list[dict[str, float]], threads: int | None) -> Path:
-    """Write the model as an adareg parameter file, with how it was trained (``threads``: torch's, if known)."""
+           history: list[dict[str, float]], threads: int | None,
+           continued_from: dict[str, Any] | None = None) -> Path:
+    """Write the model as an adareg parameter file, with how it was trained.
+
+    ``threads``: torch's, if known; ``continued_from``: the training metadata of the
+    file the run started from (every parameter), kept under ``training.continued_from``.
+    """
     validation = [h for h in history if "validation_psnr" in h]
     metadata = {
         "family": model.family,
@@ -168,6 +175,8 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
         },
         "validation": {"crop96_psnr_sigma25": validation[-1]["validation_psnr"]} if validation else {},
     }
+    if continued_from is not None:
+        metadata["training"]["continued_from"] = continued_from
     # the constrained arrays computed in float64 from the (possibly float32) parameters
     return params.save(path, copy.deepcopy(model).to(torch.float64).arrays(), metadata)
 
@@ -180,9 +189,12 @@ def export_checkpoint(out: str | os.PathLike) -> Path:
     state = torch.load(checkpoint, weights_only=True)
     settings = _checkpoint_settings(state)
     model = _model(settings)
+    # checkpoints written before "continued_from" existed: the --init file as it is now
+    continued_from = state["continued_from"] if "continued_from" in state else \
+        _initialise(model, settings.init) if settings.init else None
     model.load_state_dict(state["model"])
     return export(model, Path(out) / f"{settings.family}.npz", settings, state["step"], state["seconds"],
-                  state["history"], state.get("threads"))
+                  state["history"], state.get("threads"), continued_from)
 
 
 def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, progress: bool = True) -> Path:
@@ -198,8 +210,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     checkpoint = out / CHECKPOINT
     sampler = PatchSampler(list(read_folder(settings.data).values()), settings.patch_size)
     model = _model(settings)
-    if settings.init is not None:
-        _initialise(model, settings.init)
+    continued_from = _initialise(model, settings.init) if settings.init is not None else None
     dtype = getattr(torch, settings.dtype)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -213,6 +224,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         step, seconds, history = state["step"], state["seconds"], state["history"]
+        continued_from = state.get("continued_from", continued_from)
     pairs = validation_pairs(settings.validation) if settings.validation else []
 
     bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc=f"train {settings.family}")
@@ -238,6 +250,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
             _save_checkpoint(checkpoint, {"settings": dataclasses.asdict(settings), "model": model.state_dict(),
                                           "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                                           "step": step, "seconds": seconds, "history": history,
-                                          "threads": torch.get_num_threads()})
+                                          "threads": torch.get_num_threads(), "continued_from": continued_from})
     bar.close()
-    return export(model, out / f"{settings.family}.npz", settings, step, seconds, history, torch.get_num_threads())
+    return export(model, out / f"{settings.family}.npz", settings, step, seconds, history, torch.get_num_threads(),
+                  continued_from)

@@ -135,6 +135,17 @@ def write_tables(out: Path, methods: list[str], sigmas: list[int], table: dict, 
     (out / "denoise.json").write_text(json.dumps(rows, indent=1))
 
 
+def curve(training: dict) -> tuple[np.ndarray, np.ndarray, float]:
+    """Steps, recorded batch losses and seconds of a file's training, earlier runs it continued included."""
+    steps, losses = np.array(training["loss_curve"], dtype=float).T
+    seconds = training["seconds"]
+    if "continued_from" in training:
+        before_steps, before_losses, before_seconds = curve(training["continued_from"])
+        steps = np.concatenate([before_steps, steps + training["continued_from"]["steps_done"]])
+        losses, seconds = np.concatenate([before_losses, losses]), seconds + before_seconds
+    return steps, losses, seconds
+
+
 def training_curves(folder: Path) -> None:
     """``training_curves.png``: the loss curves recorded in the shipped files' metadata."""
     import matplotlib
@@ -144,13 +155,13 @@ def training_curves(folder: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for name, metadata in adareg.params.available().items():
-        steps, losses = np.array(metadata["training"]["loss_curve"]).T
+        steps, losses, seconds = curve(metadata["training"])
         psnr = -10 * np.log10(losses)  # the batch loss as a PSNR, sigma uniform in [0, 30]/255
         line, = ax.plot(steps, psnr, lw=0.6, alpha=0.35)
         window = min(10, len(psnr))  # running mean over the recorded points: the trend under the batch noise
         mean = np.convolve(psnr, np.ones(window) / window, mode="valid")
         ax.plot(steps[window - 1 :], mean, color=line.get_color(), lw=1.8,
-                label=f"{name} ({metadata['training']['seconds']:.0f} s)")
+                label=f"{name} ({seconds:.0f} s)")
     ax.set_xlabel("training step (16 patches of 40x40)")
     ax.set_ylabel("batch PSNR (dB), running mean")
     ax.set_title("Training curves of the shipped models (2 CPU cores)", fontsize=10)

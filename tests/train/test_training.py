@@ -13,7 +13,13 @@ from adareg.io import read_folder, write_image
 from adareg_train import __main__ as cli
 from adareg_train.data import PatchSampler
 from adareg_train.families import build
-from adareg_train.train import CHECKPOINT, Settings, _initialise, train
+from adareg_train.train import (
+    CHECKPOINT,
+    Settings,
+    _initialise,
+    export_checkpoint,
+    train,
+)
 
 TINY = {
     "crr": {"bank_channels": [2, 4], "bank_kernels": [3, 3], "boundary": "reflect", "lam_knots": 7,
@@ -111,14 +117,22 @@ def test_init_from_a_file(tmp_path, images):
     """A file of the same family and architecture starts every parameter; another family's, the bank only."""
     source = train(settings("sa-cnn", images, steps=2), tmp_path / "source", progress=False)
     model = build("sa-cnn", TINY["sa-cnn"], seed=11)
-    _initialise(model, str(source))
+    assert _initialise(model, str(source))["steps_done"] == 2
     for name, array in adareg.params.read(source).arrays.items():
         np.testing.assert_allclose(model.arrays()[name], array, rtol=1e-12, atol=1e-14, err_msg=name)
+    # the continued run's file keeps the training record of the file it started from
+    continued = train(settings("sa-cnn", images, steps=3, init=str(source)), tmp_path / "continued", progress=False)
+    record = adareg.params.read(continued).metadata["training"]
+    assert record["steps_done"] == 3 and record["init"] == str(source)
+    assert record["continued_from"]["file"] == str(source) and record["continued_from"]["steps_done"] == 2
+    assert len(record["continued_from"]["loss_curve"]) == 2
+    again = adareg.params.read(export_checkpoint(tmp_path / "continued")).metadata["training"]
+    assert again["continued_from"] == record["continued_from"]  # kept in the checkpoint
 
     bank_only = train(settings("crr", images, steps=2), tmp_path / "crr", progress=False)
     model = build("sa-cnn", TINY["sa-cnn"], seed=11)
     masks = [k.detach().clone() for k in model.masks.kernels]
-    _initialise(model, str(bank_only))
+    assert _initialise(model, str(bank_only)) is None
     np.testing.assert_allclose(model.arrays()["bank_1"], adareg.params.read(bank_only).arrays["bank_1"])
     assert all(torch.equal(k, m) for k, m in zip(model.masks.kernels, masks))
     with pytest.raises(ValueError, match="bank_0 does not fit"):
