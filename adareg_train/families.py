@@ -353,7 +353,7 @@ class SACNN(Adaptive):
 
     def __init__(self, architecture: dict[str, Any], generator: torch.Generator):
         super().__init__(architecture, generator)
-        self.outer, self.inner = 20, 6  # the momentum carried, as adareg's 6 dual iterations per step
+        self.outer, self.inner = 20, 6  # budgeted steps carrying the momentum, as in adareg.solve
         self.masks = MaskCNN(architecture["mask_channels"], architecture["mask_kernels"],
                              activation=architecture["activation"], generator=generator)
 

@@ -38,7 +38,7 @@ def reweighting(H: LinearOperator, y: Array, reg: AdaptiveRegularizer, *, lam: f
     the data term with that prox inside, started from :math:`x_k`.
 
     For denoising, each step is by default a fixed budget of
-    ``reg.step_iterations`` dual iterations (6 for ``sa-cnn``, 20 for ``sa-b``),
+    ``reg.step_iterations`` dual iterations (5 for ``sa-cnn``, 20 for ``sa-b``),
     not a certified solve.  Inexact steps do not move the fixed point: the dual
     iterate :math:`p` and FISTA's momentum carry over from step to step (the
     steps are one dual FISTA run whose weights change every few iterations), so
