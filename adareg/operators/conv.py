@@ -254,8 +254,8 @@ class Conv2d(LinearOperator):
         one Lanczos step certifies its value.  Where the top vector lives elsewhere (an
         interior or edge wave) the start still holds it roughly and the iteration goes on.
         """
-        if self.boundary != "reflect":
-            return None
+        if self.boundary != "reflect" or np.iscomplexobj(self.kernel.host):
+            return None  # (complex kernels: the random real start of other operators)
         side = max(_NORM_PROXY, 4 * max(self.kernel.host.shape[-2:]))
         small = tuple(min(n, side) for n in self.image_shape)
         if small == self.image_shape:

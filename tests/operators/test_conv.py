@@ -104,6 +104,12 @@ def test_reflect_norm_started_on_a_small_image(kernel, shape):
     assert expected * (1 - 6e-5) <= Conv2d(kernel, shape, boundary="reflect").norm(tol=1e-4) <= expected * (1 + 1e-9)
 
 
+def test_depthwise_reflect_norm_started_on_a_small_image():
+    A = DepthwiseConv2d(np.random.default_rng(4).standard_normal((3, 5, 5)), (80, 70), boundary="reflect")
+    assert A._norm_start(1e-2) is not None
+    assert A.norm(tol=1e-4) == pytest.approx(top_singular_value(A), rel=1e-4)
+
+
 def test_reflect_norm_of_a_corner_mode_takes_one_step_on_the_image():
     """The shipped sa-cnn bank's top vector lives at a corner: the proxy's, moved there, is certified at once."""
     kernel = adareg.load("sa-cnn").bank.kernel[:, 0]
