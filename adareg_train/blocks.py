@@ -161,7 +161,7 @@ class SigmaProfile(nn.Module):
 
     @torch.no_grad()
     def set_values(self, values: Tensor) -> None:
-        """Make :meth:`values` return ``values`` (positive, below ``upper`` if set)."""
+        """Make :meth:`values` return ``values`` (a tensor or an array; positive, below ``upper`` if set)."""
         values = torch.as_tensor(values, dtype=self.raw.dtype, device=self.raw.device)
         self.raw.copy_(values.log() if self.upper is None else torch.logit(values / self.upper))
 

@@ -136,7 +136,7 @@ class Denoiser(nn.Module):
                     raise ValueError(f"{profile}_knots {given.tolist()} differ from this model's {knots.tolist()}")
         for l, layer in enumerate(self.bank.layers):
             layer.copy_(_tensor(arrays[f"bank_{l}"], layer))
-        self.lam.set_values(_tensor(arrays["lam_values"], self.lam.raw))
+        self.lam.set_values(arrays["lam_values"])
 
     def forward(self, y: Tensor, sigma: Tensor) -> Tensor:
         """The denoised images, with a graph of the last fixed-point map step."""
@@ -171,7 +171,7 @@ class Ridge(Denoiser):
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         super().load_arrays(arrays)
         self.profile_raw.copy_(_tensor(arrays["profile"], self.profile_raw))  # clamp_slopes keeps a valid profile
-        self.scale.set_values(_tensor(arrays["scale_values"], self.scale.raw))
+        self.scale.set_values(arrays["scale_values"])
 
     def gradient(self, x: Tensor, W: BankOperator, table: Tensor, alpha: Tensor) -> Tensor:
         r""":math:`\nabla R_\sigma(x) = W^T f(\alpha W x) / \alpha`."""
@@ -336,7 +336,7 @@ class SAB(Adaptive):
         self.drop_raw.copy_(_inverse_softplus(-torch.diff(profile[:, :-1], dim=1)))
         self.floor_raw.copy_(_inverse_softplus(profile[:, -1]))
         self.blur_raw.copy_(_inverse_softplus(_tensor(arrays["blur"], self.blur_raw)))  # its sum is 1 already
-        self.scale.set_values(_tensor(arrays["scale_values"], self.scale.raw))
+        self.scale.set_values(arrays["scale_values"])
 
     def weights(self, x: Tensor, sigma: Tensor, W: BankOperator) -> Tensor:
         blur = self.blur()[:, None]

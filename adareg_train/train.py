@@ -189,12 +189,9 @@ def export_checkpoint(out: str | os.PathLike) -> Path:
     state = torch.load(checkpoint, weights_only=True)
     settings = _checkpoint_settings(state)
     model = _model(settings)
-    # checkpoints written before "continued_from" existed: the --init file as it is now
-    continued_from = state["continued_from"] if "continued_from" in state else \
-        _initialise(model, settings.init) if settings.init else None
     model.load_state_dict(state["model"])
     return export(model, Path(out) / f"{settings.family}.npz", settings, state["step"], state["seconds"],
-                  state["history"], state.get("threads"), continued_from)
+                  state["history"], state.get("threads"), state.get("continued_from"))
 
 
 def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, progress: bool = True) -> Path:
