@@ -30,9 +30,12 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, default=50)
     train.add_argument("--init", help="parameter file to start from: every parameter if it is of the same family and "
                             "architecture (fine-tuning), else its filter bank (same bank layout)")
-    train.add_argument("--gradient", choices=("implicit", "jfb"),
-                       help="differentiation through the fixed point: implicit (crr/wcrr, their default) or "
-                            "Jacobian-free backpropagation (the default of sa-b/sa-cnn)")
+    train.add_argument("--gradient", choices=("implicit", "jfb", "phantom"),
+                       help="differentiation through the fixed point: implicit (crr/wcrr, their default), "
+                            "Jacobian-free backpropagation (the default of sa-b/sa-cnn) or the phantom gradient "
+                            "(sa-b/sa-cnn: --phantom-steps map steps with a graph)")
+    train.add_argument("--phantom-steps", type=int, default=20,
+                       help="fixed-point map steps differentiated by --gradient phantom (default 20)")
     train.add_argument("--no-resume", action="store_true", help="start afresh even if OUT holds a checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     export = commands.add_parser("export", help="export the model of a run's checkpoint",
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                         patch_size=args.patch_size, lr=args.lr, seed=args.seed, device=args.device, dtype=args.dtype,
                         validation=args.validation, validate_every=args.validate_every,
                         checkpoint_every=args.checkpoint_every, init=args.init,
-                        gradient=args.gradient)
+                        gradient=args.gradient, phantom_steps=args.phantom_steps)
     try:
         path = train(settings, args.out, resume=not args.no_resume, progress=not args.quiet)
     except (ValueError, FileNotFoundError, RuntimeError) as err:

@@ -23,12 +23,20 @@ train a different, early-stopped denoiser) and no unrolled graph is kept in memo
   (:meth:`Ridge.solve_hessian`); the parameters get the exact gradient
   :math:`-\partial_\theta \nabla F^T (\nabla^2 F)^{-1} g` of the loss at the minimiser.
 * Jacobian-free backpropagation (Fung et al., AAAI 2022; ``implicit = False`` for the
-  ridges, always for ``sa-b`` / ``sa-cnn``): the incoming gradient is used as it is, so
-  :math:`(I - \partial_z T)^{-1}` is replaced by the identity.  For the convex ridges this
-  replaces :math:`(I + \lambda \nabla^2 R)^{-1}` by :math:`\tau I` (still a descent
-  direction).  For the adaptive families the map is one projected dual gradient step,
-  which passes gradients to ``W``, :math:`\lambda(\sigma)` and the weights
-  :math:`\Lambda` where the dual bound is active.
+  ridges, ``map_steps = 1`` for ``sa-b`` / ``sa-cnn``): the incoming gradient is used as
+  it is, so :math:`(I - \partial_z T)^{-1}` is replaced by the identity.  For the convex
+  ridges this replaces :math:`(I + \lambda \nabla^2 R)^{-1}` by :math:`\tau I` (still a
+  descent direction).  For the adaptive families the map :math:`T(x, p)` computes the
+  weights :math:`\Lambda(x)` and takes one projected dual gradient step
+  :math:`p \leftarrow \mathrm{clip}(p + W x, \pm\lambda\Lambda(x))`, :math:`x = y - W^T p`,
+  which passes gradients to ``W``, :math:`\lambda(\sigma)` and the weights where the
+  dual bound is active.
+* Phantom gradient (Geng et al., "On training implicit models", NeurIPS 2021;
+  ``map_steps = K > 1`` for ``sa-b`` / ``sa-cnn``): ``K`` applications of :math:`T` from
+  the fixed point, all with a graph.  Their value is still the fixed point, and their
+  gradient is the truncated Neumann series
+  :math:`\sum_{k < K} (\partial_z T)^k \partial_\theta T`, which tends to the implicit
+  gradient as ``K`` grows where :math:`T` contracts.
 """
 
 from __future__ import annotations
@@ -243,6 +251,7 @@ class Adaptive(Denoiser):
         super().__init__(architecture, generator)
         self.lam = SigmaProfile(SIGMA_KNOTS, 0.5 * torch.tensor(SIGMA_KNOTS) + 0.5 / 255)
         self.outer, self.inner, self.tol = 10, 20, 1e-4  # training solves (tests ask for more)
+        self.map_steps = 1  # fixed-point map steps taken with a graph: 1 = JFB, more = phantom gradient
 
     def weights(self, x: Tensor, sigma: Tensor, W: BankOperator) -> Tensor:
         raise NotImplementedError
@@ -252,9 +261,11 @@ class Adaptive(Denoiser):
         lam = self.lam(sigma).view(-1, 1, 1, 1)
         with torch.no_grad():
             x, p = self.solve(y, sigma, BankOperator(W.kernel.detach(), W.image_shape), lam.detach())
-        bound = lam * self.weights(x, sigma, W)
-        p = (p + W(x)).clamp(-bound, bound)
-        return y - W.adjoint(p)
+        for _ in range(self.map_steps):  # T(x, p): new weights, one projected dual gradient step
+            bound = lam * self.weights(x, sigma, W)
+            p = (p + W(x)).clamp(-bound, bound)
+            x = y - W.adjoint(p)
+        return x
 
     def solve(self, y: Tensor, sigma: Tensor, W: BankOperator, lam: Tensor) -> tuple[Tensor, Tensor]:
         """The reweighting fixed point ``x`` and its dual ``p`` (``x = y - W^T p``).

@@ -45,10 +45,11 @@ class Settings:
     checkpoint_every: int = 50
     init: str | None = None
     architecture: dict[str, Any] | None = None  # None: the family's default (adareg_train.families.ARCHITECTURES)
-    gradient: str | None = None  # "implicit" (crr, wcrr) or "jfb"; None: implicit for crr/wcrr, jfb otherwise
+    gradient: str | None = None  # "implicit" (crr, wcrr), "jfb" or "phantom" (sa-b, sa-cnn); None: the family's
+    phantom_steps: int = 20  # fixed-point map steps with a graph of the phantom gradient
 
     def check(self) -> None:
-        for name in ("steps", "batch_size", "patch_size", "validate_every", "checkpoint_every"):
+        for name in ("steps", "batch_size", "patch_size", "validate_every", "checkpoint_every", "phantom_steps"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) > 0):
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -57,10 +58,14 @@ class Settings:
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        if self.gradient not in (None, "implicit", "jfb"):
-            raise ValueError(f"gradient must be 'implicit' or 'jfb', got {self.gradient!r}")
+        if self.gradient not in (None, "implicit", "jfb", "phantom"):
+            raise ValueError(f"gradient must be 'implicit', 'jfb' or 'phantom', got {self.gradient!r}")
         if self.gradient == "implicit" and self.family not in ("crr", "wcrr"):
-            raise ValueError(f"gradient 'implicit' exists for crr and wcrr only, not {self.family!r}; use 'jfb'")
+            raise ValueError(f"gradient 'implicit' exists for crr and wcrr only, not {self.family!r}; "
+                             "use 'phantom' or 'jfb'")
+        if self.gradient == "phantom" and self.family in ("crr", "wcrr"):
+            raise ValueError(f"gradient 'phantom' exists for sa-b and sa-cnn only, not {self.family!r}; "
+                             "use 'implicit' or 'jfb'")
         if self.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("device 'cuda' was asked for, but torch finds no CUDA device")
 
@@ -106,6 +111,8 @@ def _model(settings: Settings) -> Denoiser:
     model = build(settings.family, settings.architecture, seed=settings.seed)
     if isinstance(model, Ridge):
         model.implicit = gradient_method(settings) == "implicit"
+    else:
+        model.map_steps = settings.phantom_steps if gradient_method(settings) == "phantom" else 1
     return model.to(settings.device, getattr(torch, settings.dtype))
 
 
@@ -165,7 +172,9 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
             "steps_done": step,
             "seconds": round(seconds, 1),
             "method": {"implicit": "implicit differentiation at the minimiser (conjugate gradients on the Hessian)",
-                       "jfb": "Jacobian-free backpropagation at the fixed point"}[gradient_method(settings)]
+                       "jfb": "Jacobian-free backpropagation at the fixed point",
+                       "phantom": f"phantom gradient: {settings.phantom_steps} fixed-point map steps with a graph"
+                       }[gradient_method(settings)]
                       + " (adareg_train.families)",
             "loss": "mean squared error, sigma uniform in [0, 30]/255 per patch, random flips and rotations",
             "optimizer": "Adam",

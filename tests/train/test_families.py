@@ -215,3 +215,41 @@ def test_implicit_gradient_is_the_derivative_of_the_minimiser(family):
     numeric = (loss(h) - loss(-h)) / (2 * h)
     assert abs(numeric) > 1e-3
     assert analytic == pytest.approx(numeric, rel=1e-6)
+
+
+def test_phantom_gradient_tends_to_the_derivative_of_the_fixed_point():
+    """sa-cnn: the gradient of K fixed-point map steps from the fixed point, along a random direction of every
+    parameter, against a central finite difference of the fixed point itself (solved to 1e-15). One step (JFB)
+    even has the wrong sign here; the truncated Neumann series converges as K grows."""
+    model = build("sa-cnn", seed=31)
+    perturb(model, 32)
+    model.outer, model.inner, model.tol = 300, 50, 1e-15
+    _, y = noisy(0.08, seed=33, size=16)
+    y_t, sigma = torch.from_numpy(np.stack([y, y.T]))[:, None], torch.tensor([0.08, 0.03], dtype=torch.float64)
+    weight = torch.from_numpy(np.random.default_rng(34).standard_normal(y_t.shape))
+    parameters = list(model.parameters())
+    generator = torch.Generator().manual_seed(35)
+    direction = [torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in parameters]
+
+    def loss(shift):
+        with torch.no_grad():
+            for p, d in zip(parameters, direction):
+                p.add_(shift * d)
+            value = torch.sum(weight * model(y_t, sigma)).item()
+            for p, d in zip(parameters, direction):
+                p.sub_(shift * d)
+        return value
+
+    h = 1e-7  # small: the box, the masks' leaky ReLUs and lam's knots make the fixed point piecewise smooth
+    numeric = (loss(h) - loss(-h)) / (2 * h)
+    assert abs(numeric) > 1.0
+    derivative = {}
+    for steps in (1, 20, 3000):
+        model.map_steps = steps
+        out = model(y_t, sigma)
+        grads = torch.autograd.grad(torch.sum(weight * out), parameters)
+        derivative[steps] = sum(torch.sum(g * d) for g, d in zip(grads, direction)).item()
+    errors = {steps: abs(value - numeric) for steps, value in derivative.items()}
+    assert derivative[1] * numeric < 0
+    assert errors[3000] < errors[20] < errors[1]
+    assert derivative[3000] == pytest.approx(numeric, rel=1e-3)

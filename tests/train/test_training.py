@@ -54,7 +54,8 @@ def held_out_loss(model, images):
         return float(torch.mean((model(noisy, sigma) - clean) ** 2))
 
 
-@pytest.mark.parametrize("family, gradient", [("crr", "implicit"), ("crr", "jfb"), ("sa-cnn", None)])
+@pytest.mark.parametrize("family, gradient", [("crr", "implicit"), ("crr", "jfb"), ("sa-cnn", "jfb"),
+                                              ("sa-cnn", "phantom")])
 def test_training_lowers_the_loss_and_exports_a_loadable_file(tmp_path, images, family, gradient):
     run = settings(family, images, steps=25, gradient=gradient)
     path = train(run, tmp_path / "run", progress=False)
@@ -69,6 +70,8 @@ def test_training_lowers_the_loss_and_exports_a_loadable_file(tmp_path, images, 
     metadata = adareg.params.read(path).metadata
     assert metadata["training"]["steps_done"] == 25 and metadata["training"]["seed"] == 3
     assert len(metadata["training"]["loss_curve"]) >= 2
+    method = {"implicit": "implicit differentiation", "jfb": "Jacobian-free", "phantom": "phantom gradient: 20"}
+    assert metadata["training"]["method"].startswith(method[gradient])
 
 
 def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, images, monkeypatch):
@@ -111,6 +114,10 @@ def test_a_checkpoint_from_before_the_gradient_setting_resumes_as_jfb(tmp_path, 
     assert adareg.params.read(path).metadata["training"]["method"].startswith("Jacobian-free")
     with pytest.raises(ValueError, match="crr and wcrr only"):
         settings("sa-cnn", images, gradient="implicit").check()
+    with pytest.raises(ValueError, match="sa-b and sa-cnn only"):
+        settings("crr", images, gradient="phantom").check()
+    with pytest.raises(ValueError, match="phantom_steps must be a positive int"):
+        settings("sa-cnn", images, gradient="phantom", phantom_steps=0).check()
 
 
 def test_init_from_a_file(tmp_path, images):
@@ -163,6 +170,11 @@ def test_command_line(tmp_path, images, capsys):
     assert cli.main(["train", "--family", "crr", "--data", str(images), "--out", str(tmp_path / "y"), "--steps",
                      "0", "--quiet"]) == 2
     assert "steps must be a positive int" in capsys.readouterr().err
+    assert cli.main(["train", "--family", "sa-cnn", "--data", str(images), "--out", str(tmp_path / "ph"), "--steps",
+                     "1", "--batch-size", "2", "--patch-size", "16", "--gradient", "phantom", "--phantom-steps", "3",
+                     "--quiet"]) == 0
+    method = adareg.params.read(tmp_path / "ph" / "sa-cnn.npz").metadata["training"]["method"]
+    assert method.startswith("phantom gradient: 3 fixed-point map steps")
 
 
 def test_validation_on_set12_uses_the_noise_protocol():
