@@ -6,8 +6,8 @@ CPU build).  It depends on :mod:`adareg` (never the reverse):
 * :mod:`adareg_train.blocks` — torch mirrors of the filter bank, splines, profiles of
   sigma and the mask CNN;
 * :mod:`adareg_train.families` — the ``crr``, ``wcrr``, ``sa-b`` and ``sa-cnn`` denoisers,
-  trained through their fixed points (implicit differentiation for the ridges,
-  Jacobian-free backpropagation for the adaptive families);
+  trained through their fixed points (implicit differentiation for the ridges, the
+  phantom gradient of a few fixed-point map steps for the adaptive families);
 * :mod:`adareg_train.data` — noisy patch batches from a folder of images;
 * :mod:`adareg_train.train` — the training loop, checkpoints and the export to adareg's
   parameter files.

@@ -30,12 +30,12 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, default=50)
     train.add_argument("--init", help="parameter file to start from: every parameter if it is of the same family and "
                             "architecture (fine-tuning), else its filter bank (same bank layout)")
-    train.add_argument("--gradient", choices=("implicit", "jfb", "phantom"),
-                       help="differentiation through the fixed point: implicit (crr/wcrr, their default), "
-                            "Jacobian-free backpropagation (the default of sa-b/sa-cnn) or the phantom gradient "
-                            "(sa-b/sa-cnn: --phantom-steps map steps with a graph)")
-    train.add_argument("--phantom-steps", type=int, default=20,
-                       help="fixed-point map steps differentiated by --gradient phantom (default 20)")
+    train.add_argument("--gradient", choices=("implicit", "phantom", "jfb"),
+                       help="differentiation through the fixed point: implicit (crr/wcrr, their default), the "
+                            "phantom gradient (sa-b/sa-cnn, their default: --phantom-steps map steps with a graph) "
+                            "or Jacobian-free backpropagation (any family: one map step)")
+    train.add_argument("--phantom-steps", type=int, default=5,
+                       help="fixed-point map steps differentiated by the phantom gradient (default 5)")
     train.add_argument("--no-resume", action="store_true", help="start afresh even if OUT holds a checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     export = commands.add_parser("export", help="export the model of a run's checkpoint",

@@ -45,8 +45,8 @@ class Settings:
     checkpoint_every: int = 50
     init: str | None = None
     architecture: dict[str, Any] | None = None  # None: the family's default (adareg_train.families.ARCHITECTURES)
-    gradient: str | None = None  # "implicit" (crr, wcrr), "jfb" or "phantom" (sa-b, sa-cnn); None: the family's
-    phantom_steps: int = 20  # fixed-point map steps with a graph of the phantom gradient
+    gradient: str | None = None  # "implicit" (crr, wcrr), "phantom" (sa-b, sa-cnn) or "jfb"; None: the family's
+    phantom_steps: int = 5  # fixed-point map steps with a graph of the phantom gradient
 
     def check(self) -> None:
         for name in ("steps", "batch_size", "patch_size", "validate_every", "checkpoint_every", "phantom_steps"):
@@ -72,7 +72,7 @@ class Settings:
 
 def gradient_method(settings: Settings) -> str:
     """The run's way of differentiating through the fixed point (the family's default where not set)."""
-    return settings.gradient or ("implicit" if settings.family in ("crr", "wcrr") else "jfb")
+    return settings.gradient or ("implicit" if settings.family in ("crr", "wcrr") else "phantom")
 
 
 def learning_rate(settings: Settings, step: int) -> float:
@@ -117,8 +117,15 @@ def _model(settings: Settings) -> Denoiser:
 
 
 def _checkpoint_settings(state: dict[str, Any]) -> Settings:
-    """A checkpoint's settings (checkpoints written before ``gradient`` existed used JFB)."""
-    return Settings(**{"gradient": "jfb", **state["settings"]})
+    """A checkpoint's settings, with the method its run used where it predates a setting.
+
+    Checkpoints written before ``gradient`` existed used JFB; so did those of ``sa-b`` /
+    ``sa-cnn`` with the default method written before ``phantom_steps`` existed.
+    """
+    stored = {"gradient": "jfb", **state["settings"]}
+    if stored["gradient"] is None and "phantom_steps" not in stored and stored["family"] in ("sa-b", "sa-cnn"):
+        stored["gradient"] = "jfb"
+    return Settings(**stored)
 
 
 def _resolved(settings: Settings) -> dict[str, Any]:

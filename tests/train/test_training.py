@@ -70,7 +70,7 @@ def test_training_lowers_the_loss_and_exports_a_loadable_file(tmp_path, images, 
     metadata = adareg.params.read(path).metadata
     assert metadata["training"]["steps_done"] == 25 and metadata["training"]["seed"] == 3
     assert len(metadata["training"]["loss_curve"]) >= 2
-    method = {"implicit": "implicit differentiation", "jfb": "Jacobian-free", "phantom": "phantom gradient: 20"}
+    method = {"implicit": "implicit differentiation", "jfb": "Jacobian-free", "phantom": "phantom gradient: 5"}
     assert metadata["training"]["method"].startswith(method[gradient])
 
 
@@ -118,6 +118,19 @@ def test_a_checkpoint_from_before_the_gradient_setting_resumes_as_jfb(tmp_path, 
         settings("crr", images, gradient="phantom").check()
     with pytest.raises(ValueError, match="phantom_steps must be a positive int"):
         settings("sa-cnn", images, gradient="phantom", phantom_steps=0).check()
+
+
+def test_an_adaptive_checkpoint_from_before_the_phantom_gradient_resumes_as_jfb(tmp_path, images):
+    """sa-cnn's default became the phantom gradient: an older checkpoint of the default ran JFB, and resumes so."""
+    train(settings("sa-cnn", images, steps=3, gradient="jfb"), tmp_path / "run", progress=False)
+    state = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
+    state["settings"]["gradient"] = None
+    del state["settings"]["phantom_steps"]
+    torch.save(state, tmp_path / "run" / CHECKPOINT)
+    with pytest.raises(ValueError, match="other settings"):
+        train(settings("sa-cnn", images, steps=3), tmp_path / "run", progress=False)
+    path = train(settings("sa-cnn", images, steps=3, gradient="jfb"), tmp_path / "run", progress=False)
+    assert adareg.params.read(path).metadata["training"]["method"].startswith("Jacobian-free")
 
 
 def test_init_from_a_file(tmp_path, images):
