@@ -218,6 +218,9 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     finds it there and goes on from its step, with the same batches it would have drawn.
     """
     settings.check()
+    if settings.device == "cuda":
+        # float32 means float32: no TF32 in the mask CNN's convolutions (adareg infers in full precision)
+        torch.backends.cudnn.allow_tf32 = False
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / CHECKPOINT
