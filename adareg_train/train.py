@@ -116,6 +116,33 @@ def _model(settings: Settings) -> Denoiser:
     return model.to(settings.device, getattr(torch, settings.dtype))
 
 
+def starting_model(settings: Settings) -> tuple[Denoiser, dict[str, Any] | None]:
+    """The model a run starts from, on its device and in its precision, and the record of the file it continues.
+
+    The model is seeded, then set from ``settings.init`` if given (see :func:`_initialise`);
+    the record is that file's ``training`` metadata when it set every parameter, else ``None``.
+    """
+    if settings.device == "cuda":
+        # float32 means float32: no TF32 in the mask CNN's convolutions (adareg infers in full precision)
+        torch.backends.cudnn.allow_tf32 = False
+    model = _model(settings)
+    return model, (_initialise(model, settings.init) if settings.init is not None else None)
+
+
+def training_step(model: Denoiser, optimizer: torch.optim.Optimizer, sampler: PatchSampler,
+                  generator: torch.Generator, settings: Settings, lr: float) -> torch.Tensor:
+    """One Adam step on the mean squared error of a fresh batch; the batch's loss (on the device)."""
+    clean, noisy, sigma = sampler.batch(settings.batch_size, generator)
+    clean, noisy, sigma = (t.to(settings.device, getattr(torch, settings.dtype)) for t in (clean, noisy, sigma))
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.zero_grad()
+    loss = torch.mean((model(noisy, sigma) - clean) ** 2)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def _checkpoint_settings(state: dict[str, Any]) -> Settings:
     """A checkpoint's settings, with the method its run used where it predates a setting.
 
@@ -218,16 +245,11 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     finds it there and goes on from its step, with the same batches it would have drawn.
     """
     settings.check()
-    if settings.device == "cuda":
-        # float32 means float32: no TF32 in the mask CNN's convolutions (adareg infers in full precision)
-        torch.backends.cudnn.allow_tf32 = False
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / CHECKPOINT
     sampler = PatchSampler(list(read_folder(settings.data).values()), settings.patch_size)
-    model = _model(settings)
-    continued_from = _initialise(model, settings.init) if settings.init is not None else None
-    dtype = getattr(torch, settings.dtype)
+    model, continued_from = starting_model(settings)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     generator = torch.Generator().manual_seed(settings.seed)
     step, seconds, history = 0, 0.0, []
@@ -246,14 +268,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc=f"train {settings.family}")
     while step < settings.steps:
         start = time.perf_counter()
-        clean, noisy, sigma = sampler.batch(settings.batch_size, generator)
-        clean, noisy, sigma = (t.to(settings.device, dtype) for t in (clean, noisy, sigma))
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(settings, step)
-        optimizer.zero_grad()
-        loss = torch.mean((model(noisy, sigma) - clean) ** 2)
-        loss.backward()
-        optimizer.step()
+        loss = training_step(model, optimizer, sampler, generator, settings, learning_rate(settings, step))
         step += 1
         seconds += time.perf_counter() - start
         record = {"step": step, "loss": loss.item()}
