@@ -38,6 +38,39 @@ def noisy(sigma, seed=0, size=24):
     return clean, clean + sigma * rng.standard_normal(clean.shape)
 
 
+def directional_problem(model, seed):
+    """Two 16 x 16 noisy images at sigma 0.08 and 0.03, random weights of the output and a random direction of
+    every parameter (seeds ``seed`` to ``seed + 2``), for derivatives of ``sum(weight * model(y, sigma))``."""
+    _, y = noisy(0.08, seed=seed, size=16)
+    y_t, sigma = torch.from_numpy(np.stack([y, y.T]))[:, None], torch.tensor([0.08, 0.03], dtype=torch.float64)
+    weight = torch.from_numpy(np.random.default_rng(seed + 1).standard_normal(y_t.shape))
+    generator = torch.Generator().manual_seed(seed + 2)
+    direction = [torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in model.parameters()]
+    return y_t, sigma, weight, direction
+
+
+def autograd_along(model, y_t, sigma, weight, direction):
+    """The derivative of ``sum(weight * model(y, sigma))`` along ``direction`` by autograd through the graph."""
+    grads = torch.autograd.grad(torch.sum(weight * model(y_t, sigma)), list(model.parameters()))
+    return sum(torch.sum(g * d) for g, d in zip(grads, direction)).item()
+
+
+def difference_along(model, y_t, sigma, weight, direction, h):
+    """The same derivative by a central difference of the model's output (its value: the fixed point)."""
+    parameters = list(model.parameters())
+
+    def value(shift):
+        with torch.no_grad():
+            for p, d in zip(parameters, direction):
+                p.add_(shift * d)
+            out = torch.sum(weight * model(y_t, sigma)).item()
+            for p, d in zip(parameters, direction):
+                p.sub_(shift * d)
+        return out
+
+    return (value(h) - value(-h)) / (2 * h)
+
+
 @pytest.mark.parametrize("family", ["crr", "wcrr"])
 def test_ridge_denoiser_matches_adareg(tmp_path, family):
     """The minimiser of 1/2 ||x - y||^2 + lam R_sigma(x), found by both, to 1e-5."""
@@ -193,26 +226,10 @@ def test_implicit_gradient_is_the_derivative_of_the_minimiser(family):
     model = build(family, seed=21)
     perturb(model, 22)
     model.iterations, model.tol, model.cg_iterations, model.cg_tol = 5000, 1e-14, 500, 1e-12
-    _, y = noisy(0.08, seed=23, size=16)
-    y_t, sigma = torch.from_numpy(np.stack([y, y.T]))[:, None], torch.tensor([0.08, 0.03], dtype=torch.float64)
-    weight = torch.from_numpy(np.random.default_rng(24).standard_normal(y_t.shape))
-    parameters = list(model.parameters())
-    generator = torch.Generator().manual_seed(25)
-    direction = [torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in parameters]
-    grads = torch.autograd.grad(torch.sum(weight * model(y_t, sigma)), parameters)
-    analytic = sum(torch.sum(g * d) for g, d in zip(grads, direction)).item()
-
-    def loss(shift):
-        with torch.no_grad():
-            for p, d in zip(parameters, direction):
-                p.add_(shift * d)
-            value = torch.sum(weight * model(y_t, sigma)).item()
-            for p, d in zip(parameters, direction):
-                p.sub_(shift * d)
-        return value
-
+    y_t, sigma, weight, direction = directional_problem(model, 23)
+    analytic = autograd_along(model, y_t, sigma, weight, direction)
     h = 1e-6  # small: the spline knots and the slope clamps make the map piecewise smooth
-    numeric = (loss(h) - loss(-h)) / (2 * h)
+    numeric = difference_along(model, y_t, sigma, weight, direction, h)
     assert abs(numeric) > 1e-3
     assert analytic == pytest.approx(numeric, rel=1e-6)
 
@@ -224,31 +241,14 @@ def test_phantom_gradient_tends_to_the_derivative_of_the_fixed_point():
     model = build("sa-cnn", seed=31)
     perturb(model, 32)
     model.outer, model.inner, model.tol = 300, 50, 1e-15
-    _, y = noisy(0.08, seed=33, size=16)
-    y_t, sigma = torch.from_numpy(np.stack([y, y.T]))[:, None], torch.tensor([0.08, 0.03], dtype=torch.float64)
-    weight = torch.from_numpy(np.random.default_rng(34).standard_normal(y_t.shape))
-    parameters = list(model.parameters())
-    generator = torch.Generator().manual_seed(35)
-    direction = [torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in parameters]
-
-    def loss(shift):
-        with torch.no_grad():
-            for p, d in zip(parameters, direction):
-                p.add_(shift * d)
-            value = torch.sum(weight * model(y_t, sigma)).item()
-            for p, d in zip(parameters, direction):
-                p.sub_(shift * d)
-        return value
-
+    y_t, sigma, weight, direction = directional_problem(model, 33)
     h = 1e-7  # small: the box, the masks' leaky ReLUs and lam's knots make the fixed point piecewise smooth
-    numeric = (loss(h) - loss(-h)) / (2 * h)
+    numeric = difference_along(model, y_t, sigma, weight, direction, h)
     assert abs(numeric) > 1.0
     derivative = {}
     for steps in (1, 20, 3000):
         model.map_steps = steps
-        out = model(y_t, sigma)
-        grads = torch.autograd.grad(torch.sum(weight * out), parameters)
-        derivative[steps] = sum(torch.sum(g * d) for g, d in zip(grads, direction)).item()
+        derivative[steps] = autograd_along(model, y_t, sigma, weight, direction)
     errors = {steps: abs(value - numeric) for steps, value in derivative.items()}
     assert derivative[1] * numeric < 0
     assert errors[3000] < errors[20] < errors[1]
