@@ -136,14 +136,19 @@ def write_tables(out: Path, methods: list[str], sigmas: list[int], table: dict, 
 
 
 def curve(training: dict) -> tuple[np.ndarray, np.ndarray, float]:
-    """Steps, recorded batch losses and seconds of a file's training, earlier runs it continued included."""
+    """Patches seen, recorded batch losses and seconds of a file's training, earlier runs it continued included.
+
+    The x axis counts patches (steps times the batch size), since the stages of a file
+    may have trained with different batch sizes.
+    """
     steps, losses = np.array(training["loss_curve"], dtype=float).T
-    seconds = training["seconds"]
+    patches, seconds = steps * training["batch_size"], training["seconds"]
     if "continued_from" in training:
-        before_steps, before_losses, before_seconds = curve(training["continued_from"])
-        steps = np.concatenate([before_steps, steps + training["continued_from"]["steps_done"]])
+        before_patches, before_losses, before_seconds = curve(training["continued_from"])
+        done = training["continued_from"]["steps_done"] * training["continued_from"]["batch_size"]
+        patches = np.concatenate([before_patches, patches + done])
         losses, seconds = np.concatenate([before_losses, losses]), seconds + before_seconds
-    return steps, losses, seconds
+    return patches, losses, seconds
 
 
 def training_curves(folder: Path) -> None:
@@ -155,16 +160,17 @@ def training_curves(folder: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for name, metadata in adareg.params.available().items():
-        steps, losses, seconds = curve(metadata["training"])
+        patches, losses, seconds = curve(metadata["training"])
         psnr = -10 * np.log10(losses)  # the batch loss as a PSNR, sigma uniform in [0, 30]/255
-        line, = ax.plot(steps, psnr, lw=0.6, alpha=0.35)
+        line, = ax.plot(patches, psnr, lw=0.6, alpha=0.35)
         window = min(10, len(psnr))  # running mean over the recorded points: the trend under the batch noise
         mean = np.convolve(psnr, np.ones(window) / window, mode="valid")
-        ax.plot(steps[window - 1 :], mean, color=line.get_color(), lw=1.8,
+        ax.plot(patches[window - 1 :], mean, color=line.get_color(), lw=1.8,
                 label=f"{name} ({seconds:.0f} s)")
-    ax.set_xlabel("training step (16 patches of 40x40)")
+    ax.set_xscale("log")
+    ax.set_xlabel("training patches seen (40x40)")
     ax.set_ylabel("batch PSNR (dB), running mean")
-    ax.set_title("Training curves of the shipped models (2 CPU cores)", fontsize=10)
+    ax.set_title("Training curves of the shipped models", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
