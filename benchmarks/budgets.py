@@ -2,8 +2,8 @@
 
     python benchmarks/budgets.py [--files OLD.npz sa-cnn] [--budgets 4 5 6 8] [--repeats 5] [--threads 2]
 
-Denoises the 481 x 321 crop of scikit-image's camera at sigma = 25/255 (float32, noise
-seed 0) with each ``sa-b`` / ``sa-cnn`` file (a shipped name or a path) and each budget of
+Denoises ``benchmarks/speed.py``'s 481 x 321 image (scikit-image's camera) at
+sigma = 25/255 (float32, noise seed 0) with each ``sa-b`` / ``sa-cnn`` file (a shipped name or a path) and each budget of
 dual iterations per reweighting step (``inner_max_iter``; the first file also with the
 regularizer's default), solve's other defaults. The cases run in turn within each of
 ``--repeats`` rounds, so a slow spell of the machine hits them alike; the first round
@@ -21,7 +21,7 @@ import numpy as np
 import adareg
 from adareg import backend
 
-SIGMA = 25 / 255
+from speed import SIGMA, noisy, sample_image  # benchmarks/speed.py's test image, beside this script
 
 
 def main() -> None:
@@ -33,14 +33,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="FFT workers")
     args = parser.parse_args()
     backend.set_fft_workers(args.threads)
-    clean = adareg.data.image("camera", shape=(321, 481), dtype=np.float32)
-    y = clean + np.float32(SIGMA) * np.random.default_rng(0).standard_normal(clean.shape).astype(np.float32)
+    clean = sample_image((321, 481))
+    y = noisy(clean)
     H = adareg.operators.Identity(y.shape)
     models = {file: adareg.load(file) for file in args.files}
     for model in models.values():
         adareg.solve(H, y, model, sigma=SIGMA)  # the ||W|| estimate for this shape, kept by the model
-    cases = [(file, None) for file in args.files[:-1]] + [(args.files[-1], b) for b in args.budgets]
-    seconds: dict[tuple[str, int | None], list[float]] = {case: [] for case in cases}
+    cases = [(file, models[file].step_iterations) for file in args.files[:-1]] + \
+            [(args.files[-1], budget) for budget in args.budgets]
+    seconds: dict[tuple[str, int], list[float]] = {case: [] for case in cases}
     print(f"481x321 camera, sigma = 25/255, float32, {args.threads} threads, medians of {args.repeats}")
     for round_ in range(args.repeats):
         for case in cases:
@@ -49,10 +50,10 @@ def main() -> None:
             result = adareg.solve(H, y, models[file], sigma=SIGMA, inner_max_iter=budget)
             seconds[case].append(time.perf_counter() - start)
             if round_ == 0:
-                print(f"{file} budget {budget or models[file].step_iterations}: {result.iterations} steps, "
+                print(f"{file} budget {budget}: {result.iterations} steps, "
                       f"{adareg.psnr(result.x, clean):.3f} dB ({result.message})", flush=True)
     for (file, budget), values in seconds.items():
-        print(f"{file} budget {budget or models[file].step_iterations}: {np.median(values):.2f} s")
+        print(f"{file} budget {budget}: {np.median(values):.2f} s")
 
 
 if __name__ == "__main__":
