@@ -12,13 +12,12 @@ from .backend import Array
 from .functionals import LeastSquares, SmoothSum
 from .operators.base import LinearOperator
 from .operators.basic import Identity
-from .regularizers.adaptive import AdaptiveRegularizer
 from .regularizers.learned import LearnedRegularizer
 from .regularizers.ridge import Ridge
 from .regularizers.base import Bounds, Regularizer, check_bounds
 from .solvers.fista import fista
 from .solvers.result import History, Result
-from .solvers.reweighting import reweighting
+from .solvers.reweighting import is_denoising, reweighting
 from .solvers.stopping import default_rule
 
 
@@ -124,7 +123,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         raise ValueError(f"solve: {reg.family} acts on 2D images but {H!r} takes shape {H.shape_in}")
     if not learned and reg.shape != H.shape_in:
         raise ValueError(f"solve: reg acts on images of shape {reg.shape} but {H!r} takes shape {H.shape_in}")
-    denoising = isinstance(H, Identity) and weights is None
+    denoising = is_denoising(H, weights)
     if learned:
         if sigma is None:
             raise ValueError(f"solve: the learned regularizer {reg.family} needs the noise level sigma")
@@ -149,38 +148,42 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     if bounds is not None and y.dtype.kind == "c" and isinstance(H, Identity):
         raise TypeError("solve: bounds apply to real images, but y is complex")
 
-    if isinstance(reg, AdaptiveRegularizer):
-        if x0 is not None:
-            backend.check_array(x0, H.shape_in, "solve: x0")
-        return reweighting(H, y, reg, lam=lam, sigma=sigma, x0=x0, weights=weights, bounds=bounds,
+    if x0 is not None:
+        backend.check_array(x0, H.shape_in, "solve: x0")
+    bound = reg.at(sigma) if learned else reg
+    if bound.minimisation == "reweighting":
+        return reweighting(H, y, bound, lam=lam, x0=x0, weights=weights, bounds=bounds,
                            max_iter=_or(max_iter, 100), tol=_or(tol, 1e-3), inner_tol=inner_tol,
                            inner_max_iter=inner_max_iter, callback=callback, progress=progress)
-    if denoising and not isinstance(reg, Ridge):
-        return _denoise(y, reg, lam, bounds, _or(max_iter, 500), _or(tol, 1e-3), progress)
+    if denoising and bound.minimisation == "prox":
+        return _denoise(y, bound, lam, bounds, _or(max_iter, 500), _or(tol, 1e-3), progress)
 
     data = LeastSquares(H, y, weights)
     start = H.H(y)  # gives the image dtype (real or complex) for the default start
     if x0 is None:
         x0 = y if denoising else xp.zeros_like(start)
-    else:
-        backend.check_array(x0, H.shape_in, "solve: x0")
-        if tuple(x0.shape) != tuple(start.shape):
-            raise ValueError(f"solve: x0 has shape {tuple(x0.shape)}, expected {tuple(start.shape)}")
+    elif tuple(x0.shape) != tuple(start.shape):
+        raise ValueError(f"solve: x0 has shape {tuple(x0.shape)}, expected {tuple(start.shape)}")
     if bounds is not None and x0.dtype.kind == "c":
         raise TypeError("solve: bounds apply to real images, but the image is complex")
-    if isinstance(reg, Ridge):  # smooth: FISTA on E + lam R_sigma, the prox is the box projection
-        compact = bounds is not None and all(b is not None and math.isfinite(b) for b in bounds)
-        if not denoising and not reg.bounded_below and not compact:
-            warnings.warn(f"solve: this {reg.family} has potentials that are unbounded below, so with an H that has "
-                          "a null space the objective has no minimiser and FISTA drifts; pass finite bounds, or use "
-                          "a file trained with bounded ends (adareg_train, every shipped file)", stacklevel=2)
-        ridge = reg.at(sigma)
-        smooth = SmoothSum([(1.0, data), (lam, ridge)], data.lipschitz + lam * ridge.lipschitz(H.shape_in))
-        return fista(smooth, x0, bounds=bounds, stop=default_rule(_or(max_iter, 500), _or(tol, 1e-5), max_time),
-                     restart=restart, backtracking=backtracking, callback=callback, progress=progress)
-    return fista(data, x0, reg=reg, lam=lam, bounds=bounds, stop=default_rule(_or(max_iter, 500), _or(tol, 1e-5), max_time),
-                 restart=restart, backtracking=backtracking, inner_tol=_or(inner_tol, 1e-3),
-                 inner_max_iter=_or(inner_max_iter, 100), callback=callback, progress=progress)
+    stop = default_rule(_or(max_iter, 500), _or(tol, 1e-5), max_time)
+    if bound.minimisation == "smooth":  # FISTA on E + lam R_sigma, the prox is the box projection
+        _warn_unbounded(reg, denoising, bounds)
+        smooth = SmoothSum([(1.0, data), (lam, bound)], data.lipschitz + lam * bound.lipschitz(H.shape_in))
+        return fista(smooth, x0, bounds=bounds, stop=stop, restart=restart, backtracking=backtracking,
+                     callback=callback, progress=progress)
+    return fista(data, x0, reg=bound, lam=lam, bounds=bounds, stop=stop, restart=restart, backtracking=backtracking,
+                 inner_tol=_or(inner_tol, 1e-3), inner_max_iter=_or(inner_max_iter, 100), callback=callback,
+                 progress=progress)
+
+
+def _warn_unbounded(reg: Ridge, denoising: bool, bounds: Bounds | None) -> None:
+    """Warn where a ridge objective may have no minimiser: unbounded potentials, a null space, no compact box."""
+    compact = bounds is not None and all(b is not None and math.isfinite(b) for b in bounds)
+    if not denoising and not reg.bounded_below and not compact:
+        warnings.warn(f"solve: this {reg.family} has potentials that are unbounded below, so with an H that has "
+                      "a null space the objective has no minimiser and FISTA drifts; pass finite bounds, or use "
+                      "a file trained with bounded ends (adareg_train, every shipped file)", stacklevel=3)
 
 
 def _or(value: Any, default: Any) -> Any:

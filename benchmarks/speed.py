@@ -299,8 +299,8 @@ def denoise_row(name: str, reg: Any, clean: np.ndarray, device: str, sync: Calla
         times.append(time.perf_counter() - start)
     seconds = float(np.median(times))
     history = result.history
-    if "dual_iterations" in history.columns:  # reweighting: outer steps, dual iterations in all
-        outer, inner = result.iterations, int(np.sum(history["dual_iterations"]))
+    if "residual" in history.columns:  # reweighting: outer steps, dual iterations in all
+        outer, inner = result.iterations, int(np.sum(history["inner_iterations"]))
     elif "gap" in history.columns:  # a prox (TV): dual iterations only
         outer, inner = "-", result.iterations
     else:  # FISTA on a smooth objective

@@ -62,6 +62,35 @@ class AdaptiveRegularizer(LearnedRegularizer):
         r"""The convex problem of one reweighting step: :math:`\sum_c \langle \Lambda_c(x, \sigma), |W_c x'| \rangle`."""
         return WeightedL1Analysis(self.bank.operator(tuple(x.shape[-2:])), self.weights(x, sigma))
 
+    def at(self, sigma: float) -> ReweightedL1:
+        """The regularizer at the noise level ``sigma`` (checked against the trained range)."""
+        return ReweightedL1(self, self.check_sigma(sigma))
+
+
+class ReweightedL1:
+    r"""An adaptive regularizer at one noise level: minimised by reweighted weighted-:math:`\ell_1` steps.
+
+    ``solve`` runs :func:`adareg.solvers.reweighting` for it; each step minimises
+    the data term plus :math:`\lambda \sum_c \langle \Lambda_c(x_k, \sigma), |W_c x| \rangle`.
+    """
+
+    minimisation = "reweighting"
+
+    def __init__(self, regularizer: AdaptiveRegularizer, sigma: float):
+        self.regularizer, self.sigma = regularizer, sigma
+        self.step_iterations = regularizer.step_iterations
+
+    def weights(self, x: Array) -> Array:
+        r""":math:`\Lambda(x, \sigma)`."""
+        return self.regularizer.weights(x, self.sigma)
+
+    def step(self, x: Array) -> WeightedL1Analysis:
+        """The weighted-l1 problem of the step from ``x``."""
+        return self.regularizer.step(x, self.sigma)
+
+    def __repr__(self) -> str:
+        return f"{self.regularizer!r}.at({self.sigma:g})"
+
 
 class SACNN(AdaptiveRegularizer):
     r"""``sa-cnn`` (paper eq. 6): weights from a CNN, :math:`\Lambda(x_k, \sigma) = \mathrm{sigmoid}(\mathrm{CNN}(x_k, \sigma))`.

@@ -49,6 +49,10 @@ class Regularizer(ABC):
     the next call from.
     """
 
+    #: How solvers minimise it: by its prox (a learned regularizer's ``at(sigma)`` says
+    #: ``"smooth"`` or ``"reweighting"`` instead).
+    minimisation = "prox"
+
     #: Shape of one image (without batch axes).
     shape: Shape
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from abc import ABC
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,11 @@ class LearnedRegularizer(ABC):
     def __init__(self, bank: FilterBank, lam: SigmaProfile, sigma_range: tuple[float, float]):
         self.bank, self.lam = bank, lam
         self.sigma_range = (float(sigma_range[0]), float(sigma_range[1]))
+
+    @abstractmethod
+    def at(self, sigma: float) -> Any:
+        """The regularizer at the noise level ``sigma``, as the solvers use it; its ``minimisation``
+        (``"smooth"`` or ``"reweighting"``) says which algorithm :func:`adareg.solve` runs."""
 
     def check_sigma(self, sigma: float) -> float:
         """``sigma`` as a float, or a ``ValueError`` if it is not finite or outside the trained range."""

@@ -72,15 +72,20 @@ class Ridge(LearnedRegularizer):
         return is_bounded_below(self.profile)
 
     def at(self, sigma: float) -> RidgeObjective:
-        r""":math:`R_\sigma` as a smooth functional ``g(W x)`` (see :class:`RidgeObjective`)."""
-        return RidgeObjective(self, float(sigma))
+        r""":math:`R_\sigma` as a smooth functional ``g(W x)`` (see :class:`RidgeObjective`); ``sigma`` is checked."""
+        return RidgeObjective(self, self.check_sigma(sigma))
 
     def __repr__(self) -> str:
         return f"Ridge({self.family}, {self.bank!r}, rho = {self.rho:.3g})"
 
 
 class RidgeObjective:
-    r""":math:`R_\sigma(x) = g(W x)` in the form FISTA uses: ``forward``, ``value_of_forward``, ``grad_of_forward``."""
+    r""":math:`R_\sigma(x) = g(W x)` in the form FISTA uses: ``forward``, ``value_of_forward``, ``grad_of_forward``.
+
+    A smooth term: ``solve`` minimises the data term plus :math:`\lambda R_\sigma` by FISTA.
+    """
+
+    minimisation = "smooth"
 
     def __init__(self, ridge: Ridge, sigma: float):
         self.ridge, self.sigma = ridge, sigma

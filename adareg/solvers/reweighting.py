@@ -13,17 +13,23 @@ from ..backend import Array
 from ..functionals import LeastSquares
 from ..operators.base import LinearOperator
 from ..operators.basic import Identity
-from ..regularizers.adaptive import AdaptiveRegularizer
+from ..regularizers.adaptive import ReweightedL1
 from ..regularizers.base import Bounds
-from .fista import fista
+from .primal_dual import PD3O
 from .result import History, Result
-from .stopping import MaxIterations, RelativeChange
+
+#: PD3O iterations per reweighting step for a general ``H`` (see :func:`reweighting`).
+PRIMAL_DUAL_STEP_ITERATIONS = 10
 
 
-def reweighting(H: LinearOperator, y: Array, reg: AdaptiveRegularizer, *, lam: float, sigma: float,
-                x0: Array | None = None, weights: Array | None = None, bounds: Bounds | None = None,
-                max_iter: int = 50, tol: float = 1e-4, inner_tol: float | None = None,
-                inner_max_iter: int | None = None,
+def is_denoising(H: LinearOperator, weights: Array | None) -> bool:
+    """Whether ``1/2 ||Hx - y||_w^2`` is ``1/2 ||x - y||^2``: ``H`` the identity and no data weights."""
+    return isinstance(H, Identity) and weights is None
+
+
+def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x0: Array | None = None,
+                weights: Array | None = None, bounds: Bounds | None = None, max_iter: int = 100,
+                tol: float = 1e-3, inner_tol: float | None = None, inner_max_iter: int | None = None,
                 callback: Callable[[int, Array], Any] | None = None, progress: bool = False) -> Result:
     r"""Fixed-point iteration of a spatially adaptive regularizer (the paper's eq. 4).
 
@@ -32,28 +38,25 @@ def reweighting(H: LinearOperator, y: Array, reg: AdaptiveRegularizer, *, lam: f
         x_{k+1} = \arg\min_{x \in C} \tfrac12 \|H x - y\|_w^2
                   + \lambda \sum_c \langle \Lambda_c(x_k, \sigma), |W_c x| \rangle
 
-    Every step is convex and solved without smoothing: for denoising (``H`` the
-    identity, no data weights) it is the prox of the weighted :math:`\ell_1` term,
-    by dual FISTA warm-started from the previous step's dual; otherwise FISTA on
-    the data term with that prox inside, started from :math:`x_k`.
+    Every step is convex and its absolute value is not smoothed.  The steps are
+    budgets of one iteration whose weights change from step to step, so that the
+    iterates of the inner solver and any momentum carry over:
 
-    For denoising, each step is by default a fixed budget of
-    ``reg.step_iterations`` dual iterations (5 for ``sa-cnn``, 20 for ``sa-b``),
-    not a certified solve.  Inexact steps do not move the fixed point: the dual
-    iterate :math:`p` and FISTA's momentum carry over from step to step (the
-    steps are one dual FISTA run whose weights change every few iterations), so
-    where the iteration converges, :math:`p` converges to a point that projected
-    gradient steps for the limit weights :math:`\Lambda(x)` leave unchanged,
-    i.e. a minimiser, and :math:`x = y - \lambda W^T p` is the exact solution of
-    its own step.  Certifying every step instead costs some forty times more
-    dual iterations for a change of a few thousandths of a dB (measured in
-    docs/learned.md).
-    With ``inner_tol`` set, every step is certified
-    instead, to the tolerance ``max(min(inner_tol, 0.1 * residual), 0.1 * tol)``:
-    loose while the weights still change a lot, never tighter than a tenth of the
-    outer tolerance (a step certified to that relative error moves the residual
-    test by at most ``0.1 * tol``).  For a general ``H`` the steps are always
-    solved to that tolerance (``inner_tol`` 1e-3 by default).
+    * for denoising (``H`` the identity, no data weights) each step is the prox of
+      the weighted :math:`\ell_1` term, ``reg.step_iterations`` iterations of dual
+      FISTA (5 for ``sa-cnn``, 20 for ``sa-b``) warm-started from the previous
+      step's dual point and momentum.  Where the iteration converges, the dual
+      converges to a point that projected gradient steps for the limit weights
+      :math:`\Lambda(x)` leave unchanged, i.e. a minimiser, and
+      :math:`x = y - \lambda W^T p` is the exact solution of its own step.  With
+      ``inner_tol`` set, every step is certified instead by its duality gap, to
+      ``max(min(inner_tol, 0.1 * residual), 0.1 * tol)``;
+    * otherwise each step is :data:`PRIMAL_DUAL_STEP_ITERATIONS` iterations of
+      :class:`~adareg.solvers.primal_dual.PD3O` (one ``H``, ``H^H``, ``W``, ``W^H``
+      each), the primal and dual iterates carried over; at a fixed point of the
+      whole iteration the weights are those of ``x`` and ``x`` satisfies the
+      optimality conditions of its own step.
+
     The loop stops when the fixed-point residual
     :math:`\|x_{k+1} - x_k\| / \|x_k\|` falls below ``tol``.
 
@@ -62,19 +65,22 @@ def reweighting(H: LinearOperator, y: Array, reg: AdaptiveRegularizer, *, lam: f
     H, y, weights
         Forward operator, measurements and optional data weights.
     reg
-        The adaptive regularizer.
-    lam, sigma
-        Regularisation weight and the noise level given to the weights.
+        The adaptive regularizer at its noise level (``adaptive.at(sigma)``).
+    lam
+        Regularisation weight.
     x0
-        First estimate (default: ``y`` for denoising, zeros otherwise).
+        First estimate (default: ``y`` for denoising, zeros otherwise, whose
+        first weights are those of a flat image).
     bounds
         Box constraint on ``x``.
     max_iter, tol
-        Outer iterations and fixed-point tolerance.
-    inner_tol, inner_max_iter
-        Tolerance and iteration cap of each step (dual iterations for
-        denoising, default ``None`` and ``reg.step_iterations``: a fixed budget; FISTA iterations
-        otherwise, default 1e-3 and 500).
+        Reweighting steps and fixed-point tolerance.
+    inner_tol
+        Denoising only: certify every step to this tolerance (see above).
+    inner_max_iter
+        Iterations per step: dual FISTA iterations for denoising (default
+        ``reg.step_iterations``), PD3O iterations otherwise (default
+        :data:`PRIMAL_DUAL_STEP_ITERATIONS`).
     callback
         ``callback(k, x_k)`` after each outer step; returning ``True`` stops.
     progress
@@ -83,23 +89,24 @@ def reweighting(H: LinearOperator, y: Array, reg: AdaptiveRegularizer, *, lam: f
     Returns
     -------
     Result
-        History columns ``iteration, residual, inner_iterations`` (dual iterations
-        for denoising, FISTA iterations otherwise), ``dual_iterations`` (all dual
-        iterations of the step) and ``seconds``.
+        History columns ``iteration, residual, inner_iterations`` (dual FISTA or
+        PD3O iterations of the step) and ``seconds``.
     """
-    denoising = isinstance(H, Identity) and weights is None
+    denoising = is_denoising(H, weights)
+    if inner_tol is not None and not denoising:
+        raise ValueError("reweighting: inner_tol (certified steps) applies to denoising only; for a general H "
+                         "the steps are PD3O budgets (inner_max_iter)")
     if inner_max_iter is None:
-        inner_max_iter = reg.step_iterations if denoising else 500
-    if inner_tol is None and not denoising:
-        inner_tol = 1e-3
+        inner_max_iter = reg.step_iterations if denoising else PRIMAL_DUAL_STEP_ITERATIONS
     xp = backend.namespace(y)
-    data = None if denoising else LeastSquares(H, y, weights)
     if x0 is None:
-        x = y if denoising else xp.zeros_like(H.H(y))
+        x0 = y if denoising else xp.zeros_like(_image_of(H, y))
+    if denoising:
+        step = _dual_fista_steps(y, reg, lam, bounds, tol, inner_tol, inner_max_iter)
     else:
-        x = x0
-    history = History("iteration", "residual", "inner_iterations", "dual_iterations", "seconds")
-    dual = None
+        step = _primal_dual_steps(LeastSquares(H, y, weights), reg, lam, x0, bounds, inner_max_iter)
+    history = History("iteration", "residual", "inner_iterations", "seconds")
+    x = x0
     residual = math.inf
     start = time.perf_counter()
     converged, message = False, ""
@@ -107,22 +114,11 @@ def reweighting(H: LinearOperator, y: Array, reg: AdaptiveRegularizer, *, lam: f
     k = 0
     while k < max_iter:
         k += 1
-        step = reg.step(x, sigma)
-        step_tol = None if inner_tol is None else max(min(inner_tol, 0.1 * residual), 0.1 * tol)
-        if denoising:
-            out = step.prox(y, lam, bounds=bounds, warm_start=dual, tol=step_tol, max_iter=inner_max_iter)
-            x_next, dual, inner = out.x, out.state, out.iterations
-            dual_total = inner
-        else:
-            out = fista(data, x, reg=step, lam=lam, bounds=bounds,
-                        stop=MaxIterations(inner_max_iter) | RelativeChange(step_tol), track_objective=False)
-            x_next, inner = out.x, out.iterations
-            dual_total = int(out.history["inner_iterations"].sum())
+        x_next, inner = step(x, residual)
         size = float(xp.linalg.vector_norm(x))
         residual = float(xp.linalg.vector_norm(x_next - x)) / size if size > 0 else math.inf
         x = x_next
-        history.append(iteration=k, residual=residual, inner_iterations=inner, dual_iterations=dual_total,
-                       seconds=time.perf_counter() - start)
+        history.append(iteration=k, residual=residual, inner_iterations=inner, seconds=time.perf_counter() - start)
         bar.update()
         bar.set_postfix(residual=f"{residual:.2e}", refresh=False)
         if callback is not None and callback(k, x) is True:
@@ -136,3 +132,41 @@ def reweighting(H: LinearOperator, y: Array, reg: AdaptiveRegularizer, *, lam: f
     if not message:
         message = f"stopped after {k} reweighting steps with fixed-point residual {residual:.3g}"
     return Result(x=x, converged=converged, iterations=k, history=history, message=message)
+
+
+Step = Callable[[Array, float], tuple[Array, int]]
+
+
+def _image_of(H: LinearOperator, y: Array) -> Array:
+    """``H^H y``: an array of the image's shape, dtype (real or complex) and device."""
+    return H.H(y)
+
+
+def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float,
+                      inner_tol: float | None, iterations: int) -> Step:
+    """Denoising steps: ``(x_k, residual) -> (x_{k+1}, dual iterations)``, dual FISTA warm-started."""
+    dual = None
+
+    def step(x: Array, residual: float) -> tuple[Array, int]:
+        nonlocal dual
+        step_tol = None if inner_tol is None else max(min(inner_tol, 0.1 * residual), 0.1 * tol)
+        out = reg.step(x).prox(y, lam, bounds=bounds, warm_start=dual, tol=step_tol, max_iter=iterations)
+        dual = out.state
+        return out.x, out.iterations
+
+    return step
+
+
+def _primal_dual_steps(data: LeastSquares, reg: ReweightedL1, lam: float, x0: Array, bounds: Bounds | None,
+                       iterations: int) -> Step:
+    """General-``H`` steps: one PD3O run whose weights are those of the last step's result."""
+    solver = PD3O(data, reg.step(x0), lam, x0, bounds=bounds)
+
+    def step(x: Array, residual: float) -> tuple[Array, int]:
+        if residual != math.inf:  # the first step's weights were set at the start
+            solver.set_weights(reg.weights(x))
+        for _ in range(iterations):
+            solver.step()
+        return solver.x, iterations
+
+    return step
