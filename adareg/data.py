@@ -1,7 +1,8 @@
-"""Built-in test images (scikit-image's bundled photographs, generated phantoms) and the denoising protocol.
+"""Built-in test images (photographs, real CT and MR slices, phantoms) and the denoising protocol.
 
-Nothing is downloaded: :func:`image` reads files that ship inside scikit-image
-(``pip install adareg[examples]``), :func:`shepp_logan` computes its phantom.
+Nothing is downloaded: :func:`image` reads files that ship inside scikit-image,
+:func:`medical_slice` DICOM files that ship inside pydicom (both with
+``pip install adareg[examples]``), :func:`shepp_logan` computes its phantom.
 :func:`protocol_noisy` is the reproducible noise of the reference denoising
 benchmarks (Set12, BSD68), shared by ``benchmarks/denoise.py`` and ``adareg_train``.
 """
@@ -15,6 +16,18 @@ import numpy as np
 
 #: Grey images bundled with scikit-image that :func:`image` can load.
 IMAGES = ("camera", "moon", "coins", "brick", "grass", "gravel", "text", "page")
+
+#: Real slices among pydicom's test files that :func:`medical_slice` can load: modality and file name.
+#: The CT head slices are JPEG 2000 coded (Pillow's decoder reads them).
+SLICES = {
+    "ct-head": ("CT", "J2K_pixelrep_mismatch.dcm"),   # 512 x 512 head at the skull base
+    "ct-head-2": ("CT", "693_J2KI.dcm"),             # 512 x 512 head at the vertex, another patient
+    "ct-spine": ("CT", "CT_small.dcm"),              # 128 x 128 crop of a thoracic vertebra
+    "mr-abdomen": ("MR", "examples_overlay.dcm"),    # 300 x 484 axial abdomen
+}
+
+#: The window of CT numbers mapped onto [0, 1] by :func:`medical_slice` (air to dense bone).
+CT_WINDOW = (-1000.0, 1000.0)
 
 # Modified Shepp-Logan phantom (Toft, 1996): intensity, semi-axes (a, b), centre
 # (x0, y0) and rotation (degrees) of each ellipse, on the square [-1, 1]^2.
@@ -63,6 +76,51 @@ def image(name: str = "camera", *, shape: tuple[int, int] | None = None, dtype: 
             "adareg.data.image needs scikit-image for its bundled images: pip install adareg[examples]"
         ) from None
     picture = getattr(skimage_data, name)().astype(np.float64) / 255.0
+    if shape is not None:
+        transform = importlib.import_module("skimage.transform")
+        picture = transform.resize(picture, tuple(shape), anti_aliasing=True, mode="reflect")
+    return np.clip(picture, 0.0, 1.0).astype(dtype)
+
+
+def medical_slice(name: str = "ct-head", *, shape: tuple[int, int] | None = None,
+                  dtype: Any = np.float64) -> np.ndarray:
+    r"""A real CT or MR slice from pydicom's test files, as a square image with values in [0, 1].
+
+    CT slices are converted to Hounsfield units (``RescaleSlope``, ``RescaleIntercept``)
+    and mapped linearly from :data:`CT_WINDOW` onto [0, 1] (clipped), so intensities
+    are proportional to the attenuation above that of air.  MR magnitudes are divided
+    by their 99.5th percentile and clipped to [0, 1].  A non-square slice is cropped to
+    its central square.
+
+    Parameters
+    ----------
+    name
+        One of :data:`SLICES`.
+    shape
+        Resize to ``(H, W)`` (with anti-aliasing); default: the cropped original size.
+    dtype
+        Floating dtype of the result.
+    """
+    if name not in SLICES:
+        raise ValueError(f"medical_slice: unknown slice {name!r}; choose one of {', '.join(SLICES)}")
+    try:
+        pydicom_data = importlib.import_module("pydicom.data")
+        pydicom = importlib.import_module("pydicom")
+    except ImportError:
+        raise ImportError("adareg.data.medical_slice reads pydicom's test files: pip install adareg[examples]") from None
+    modality, file = SLICES[name]
+    dataset = pydicom.dcmread(pydicom_data.get_testdata_file(file))
+    pixels = dataset.pixel_array.astype(np.float64)
+    if modality == "CT":
+        hounsfield = pixels * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)
+        low, high = CT_WINDOW
+        picture = (hounsfield - low) / (high - low)
+    else:
+        picture = pixels / np.percentile(pixels, 99.5)
+    rows, columns = picture.shape
+    side = min(rows, columns)
+    top, left = (rows - side) // 2, (columns - side) // 2
+    picture = picture[top:top + side, left:left + side]
     if shape is not None:
         transform = importlib.import_module("skimage.transform")
         picture = transform.resize(picture, tuple(shape), anti_aliasing=True, mode="reflect")

@@ -70,3 +70,24 @@ def test_read_folder_sorts_by_name_and_explains_errors(tmp_path):
         read_folder(tmp_path / "empty")
     with pytest.raises(ValueError, match="count"):
         read_folder(tmp_path, 0)
+
+
+@pytest.mark.parametrize("name", sorted(adareg.data.SLICES))
+def test_medical_slices(name):
+    pytest.importorskip("pydicom")
+    pytest.importorskip("skimage")
+    picture = adareg.data.medical_slice(name, shape=(64, 64), dtype=np.float32)
+    assert picture.shape == (64, 64) and picture.dtype == np.float32
+    assert 0 <= picture.min() and picture.max() <= 1 and picture.std() > 0.05
+
+
+def test_ct_slice_is_its_hounsfield_units_in_the_window():
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.data import get_testdata_file
+
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))  # 128 x 128, square: no crop
+    hounsfield = dataset.pixel_array * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)
+    expected = np.clip((hounsfield + 1000.0) / 2000.0, 0, 1)
+    np.testing.assert_allclose(adareg.data.medical_slice("ct-spine"), expected)
+    with pytest.raises(ValueError, match="unknown slice"):
+        adareg.data.medical_slice("nosuch")
