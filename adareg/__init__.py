@@ -15,7 +15,7 @@ and SigPy are imported where they are used.
 """
 
 # families registers the learned families' parameter layouts with params when imported
-from . import ct, data, families, metrics, mri, operators, params, regularizers, solvers
+from . import ct, data, families, metrics, mri, operators, params, presets, regularizers, solvers
 from .backend import gpu_available, to_device, to_numpy
 from .metrics import psnr, ssim
 from .params import load
@@ -27,6 +27,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "solve", "tune", "load", "Result",
-    "operators", "regularizers", "solvers", "metrics", "data", "ct", "mri", "params", "families",
+    "operators", "regularizers", "solvers", "metrics", "data", "ct", "mri", "params", "presets", "families",
     "psnr", "ssim", "gpu_available", "to_device", "to_numpy", "__version__",
 ]

@@ -1,8 +1,12 @@
 """The ``adareg`` command line: denoise images, reconstruct CT and MRI data, run the demos, list models.
 
-    adareg denoise IN.png --sigma 25 [--model tv|NAME|PATH] [--lam LAM] -o OUT.png
-    adareg ct SINO.npy --angles 180 [--geometry parallel|fan ...] [--model fbp|tv|NAME|PATH] -o OUT.npy
+    adareg denoise IN.png --sigma 25 [--model sa-cnn|tv|NAME|PATH] [--lam LAM] [--masks M.npy] -o OUT.png
+    adareg ct SINO.npy --angles 180 [--geometry parallel|fan ...] [--model fbp|tv|NAME|PATH] [--preset ACQ] -o OUT.npy
     adareg mri KSPACE.npy --mask MASK.npy [--maps MAPS.npy] [--model zero-filled|sense|tv|NAME|PATH] -o OUT.npy
+
+Iterative CT and MRI reconstructions take ``--lam`` (and ``--sigma``) or, without
+them, the :mod:`adareg.presets` of an acquisition (``--preset``; by default the one
+whose name matches the data's size).
     adareg demo ct|mri|denoise [--output FIGURE.png]
     adareg models
 
@@ -22,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backend, io, params
+from . import backend, io, params, presets
 from .reconstruction import solve
 
 DEMOS = {"ct": "adareg.examples.ct_recon", "mri": "adareg.examples.mri_recon", "denoise": "adareg.examples.denoise"}
@@ -63,6 +67,7 @@ def _sigma(value: float | None, reg: Any, required: bool) -> float | None:
 def _denoise(args: argparse.Namespace) -> None:
     image, bits = io.read_image(args.input)
     reg = _regularizer(args.model, image.shape)
+    _check_masks(args, reg)
     learned = args.model != "tv"
     if args.sigma is None and not learned:
         raise UsageError("--sigma is required (noise level on the 0-255 scale)")
@@ -76,7 +81,38 @@ def _denoise(args: argparse.Namespace) -> None:
     result = solve(Identity(image.shape), y, reg, lam=lam, sigma=sigma if learned else None, bounds=(0.0, 1.0),
                    progress=not args.quiet)
     io.write_image(args.output, backend.to_numpy(result.x), bits)
+    _write_masks(args, reg, result.x, sigma)
     _report(args, result)
+
+
+def _check_masks(args: argparse.Namespace, reg: Any) -> None:
+    """Refuse ``--masks`` before any work for a model that has none."""
+    from .regularizers import AdaptiveRegularizer
+
+    if getattr(args, "masks", None) is not None and not isinstance(reg, AdaptiveRegularizer):
+        raise UsageError(f"--masks: the model {args.model!r} has no masks (sa-cnn and sa-b have)")
+
+
+def _write_masks(args: argparse.Namespace, reg: Any, x: Any, sigma: float | None) -> None:
+    """``--masks FILE``: the weights Lambda(x, sigma) of an adaptive model at its reconstruction, (C, H, W)."""
+    if args.masks is not None:
+        io.write_array(args.masks, backend.to_numpy(reg.weights(x, sigma)))
+
+
+def _weights(args: argparse.Namespace, reg: Any, modality: str, size: int) -> tuple[float, float | None]:
+    """``--lam`` and ``--sigma``, or the preset of ``--preset`` (default: the ``modality`` preset for ``size``)."""
+    if args.lam is not None:
+        return args.lam, _sigma(args.sigma, reg, required=args.model != "tv")
+    acquisition = args.preset
+    if acquisition is None:
+        matches = [a for a in presets.acquisitions() if a.startswith(modality) and a.endswith(f"-{size}")]
+        if not matches:
+            raise UsageError(f"--lam is required: no {modality} preset for {size}x{size} images (adareg.presets has "
+                             f"{', '.join(presets.acquisitions())}; give --preset or --lam)")
+        acquisition = matches[0]
+    chosen = presets.preset(acquisition, args.model)
+    sigma = chosen.get("sigma") if args.sigma is None else _sigma(args.sigma, reg, required=True)
+    return chosen["lam"], sigma
 
 
 def _ct(args: argparse.Namespace) -> None:
@@ -104,12 +140,12 @@ def _ct(args: argparse.Namespace) -> None:
         io.write_array(args.output, backend.to_numpy(x))
         return
     reg = _regularizer(args.model, (size, size))
-    if args.lam is None:
-        raise UsageError("--lam is required for iterative reconstruction (adareg.tune finds one)")
-    sigma = _sigma(args.sigma, reg, required=args.model != "tv")
-    result = solve(H, y, reg, lam=args.lam, sigma=sigma, bounds=(0.0, None), x0=fbp(H, y, window="hann"),
+    _check_masks(args, reg)
+    lam, sigma = _weights(args, reg, f"ct-{args.geometry}-{args.angles}-", size)
+    result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=(0.0, None), x0=fbp(H, y, window="hann"),
                    progress=not args.quiet)
     io.write_array(args.output, backend.to_numpy(result.x))
+    _write_masks(args, reg, result.x, sigma)
     _report(args, result)
 
 
@@ -137,11 +173,11 @@ def _mri(args: argparse.Namespace) -> None:
         x = mri.sense(H, y, lam=1e-2 if args.lam is None else args.lam).x
     else:
         reg = _regularizer(args.model, image_shape)
-        if args.lam is None:
-            raise UsageError("--lam is required for iterative reconstruction (adareg.tune finds one)")
-        sigma = _sigma(args.sigma, reg, required=args.model != "tv")
+        _check_masks(args, reg)
+        lam, sigma = _weights(args, reg, "mri-cartesian-", image_shape[-1])
         bounds = (0.0, None) if args.space == "real" else None
-        result = solve(H, y, reg, lam=args.lam, sigma=sigma, bounds=bounds, progress=not args.quiet)
+        result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=bounds, progress=not args.quiet)
+        _write_masks(args, reg, result.x, sigma)
         _report(args, result)
         x = result.x
     io.write_array(args.output, backend.to_numpy(x))
@@ -193,7 +229,9 @@ def parser() -> argparse.ArgumentParser:
                             description="Denoise a grey PNG/TIFF (8- or 16-bit) or NPY image.")
     d.add_argument("input", help="noisy image: .png, .tif/.tiff or .npy")
     d.add_argument("--sigma", type=float, help="noise standard deviation on the 0-255 scale (required)")
-    d.add_argument("--model", default="tv", help="'tv', a shipped model's name, or a parameter file (default: tv)")
+    d.add_argument("--model", default="sa-cnn", help="a shipped model's name, a parameter file, or 'tv' "
+                   "(default: sa-cnn, the paper's spatially adaptive model)")
+    d.add_argument("--masks", help="adaptive models: write the masks of the result, (C, H, W) .npy")
     d.add_argument("--lam", type=float, help="regularisation weight (default: 0.8 sigma for tv, the trained value "
                    "for learned models)")
     d.add_argument("-o", "--output", required=True, help="output image (.png, .tif, .npy); written at the input's "
@@ -215,7 +253,10 @@ def parser() -> argparse.ArgumentParser:
                    "detector)")
     c.add_argument("--model", default="fbp", help="'fbp', 'tv', a shipped model's name, or a parameter file")
     c.add_argument("--window", choices=("ram-lak", "hann"), default="hann", help="FBP filter window")
-    c.add_argument("--lam", type=float, help="regularisation weight (required except for fbp)")
+    c.add_argument("--lam", type=float, help="regularisation weight (default: from --preset)")
+    c.add_argument("--preset", help="an adareg.presets acquisition (default: the one for this many angles and "
+                   "this image size, if any)")
+    c.add_argument("--masks", help="adaptive models: write the masks of the result, (C, H, W) .npy")
     c.add_argument("--sigma", type=float, help="learned models: the noise level given to the model (0-255 scale)")
     c.add_argument("-o", "--output", required=True, help="output image .npy")
     common(c)
@@ -230,7 +271,9 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--space", choices=("real", "complex"), default="complex", help="image space (default: complex)")
     m.add_argument("--model", default="zero-filled", help="'zero-filled', 'sense', 'tv', a shipped model's name, "
                    "or a parameter file")
-    m.add_argument("--lam", type=float, help="regularisation weight (required for tv and learned models)")
+    m.add_argument("--lam", type=float, help="regularisation weight (default: from --preset)")
+    m.add_argument("--preset", help="an adareg.presets acquisition (default: the one for this image size, if any)")
+    m.add_argument("--masks", help="adaptive models: write the masks of the result, (C, H, W) .npy")
     m.add_argument("--sigma", type=float, help="learned models: the noise level given to the model (0-255 scale)")
     m.add_argument("-o", "--output", required=True, help="output image .npy")
     common(m)

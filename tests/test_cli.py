@@ -90,6 +90,23 @@ def test_ct_fbp_and_tv(files):
     output = folder / "ct-bad.npy"
     assert_fails_cleanly(run("ct", "sino.npy", "--angles", "30", "-o", output.name, cwd=folder), output,
                          "has 40 rows but --angles is 30")
+    assert_fails_cleanly(run("ct", "sino.npy", "--angles", "40", "--image-size", "32", "--model", "sa-cnn", "-o",
+                             output.name, cwd=folder), output, "--lam is required: no ct-parallel-40- preset")
+
+
+def test_denoise_writes_the_masks_of_sa_cnn(files):
+    """The default model is sa-cnn; --masks writes its weights at the result: C masks in [0, 1]."""
+    folder, clean = files
+    output, masks = folder / "masked.npy", folder / "masks.npy"
+    out = run("denoise", "noisy.npy", "--sigma", "25", "--masks", masks.name, "-o", output.name, "--quiet",
+              cwd=folder)
+    assert out.returncode == 0, out.stderr
+    weights = np.load(masks)
+    reg = adareg.load("sa-cnn")
+    assert weights.shape == (reg.bank.channels, *clean.shape)
+    np.testing.assert_allclose(weights, reg.weights(np.load(output), 25 / 255), atol=1e-6)
+    assert_fails_cleanly(run("denoise", "noisy.npy", "--sigma", "25", "--model", "tv", "--masks", "m.npy", "-o",
+                             "never.npy", cwd=folder), folder / "never.npy", "has no masks")
 
 
 def test_mri_zero_filled_and_errors(files):

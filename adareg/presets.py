@@ -1,0 +1,52 @@
+"""Starting values of ``lam`` (and a learned model's ``sigma``) for the examples' acquisitions.
+
+The values live in ``adareg/weights/presets.json``, one entry per acquisition
+(e.g. ``"ct-parallel-60-1e4-128"``) and model.  Each entry was chosen by
+:func:`adareg.tune` on a calibration image different from the examples' reported
+ones; the file records that image and the command that reproduces the search.  They
+are starting points for similar acquisitions, not optimal values for every image:
+tune on your own calibration data where you have it.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+_FILE = "presets.json"
+
+
+def _table() -> dict[str, Any]:
+    return json.loads(resources.files("adareg.weights").joinpath(_FILE).read_text())
+
+
+def acquisitions() -> list[str]:
+    """The acquisitions that have presets."""
+    return sorted(_table())
+
+
+def preset(acquisition: str, model: str) -> dict[str, float]:
+    """``{"lam": ..., "sigma": ...}`` (``sigma`` only for learned models) of ``model`` for ``acquisition``.
+
+    Examples
+    --------
+    >>> import adareg
+    >>> sorted(adareg.presets.preset("ct-parallel-60-1e4-128", "sa-cnn"))
+    ['lam', 'sigma']
+    """
+    table = _table()
+    if acquisition not in table:
+        raise ValueError(f"preset: no presets for the acquisition {acquisition!r}; known: {', '.join(sorted(table))}")
+    models = table[acquisition]["models"]
+    if model not in models:
+        raise ValueError(f"preset: no preset of {model!r} for {acquisition!r}; known: {', '.join(sorted(models))}")
+    return {key: float(value) for key, value in models[model].items()}
+
+
+def source(acquisition: str) -> dict[str, str]:
+    """Where the presets of ``acquisition`` came from: the calibration image and the command."""
+    table = _table()
+    if acquisition not in table:
+        raise ValueError(f"source: no presets for the acquisition {acquisition!r}")
+    return dict(table[acquisition]["source"])
