@@ -1,7 +1,7 @@
 """Starting values of ``lam`` (and a learned model's ``sigma``) for the examples' acquisitions.
 
 The values live in ``adareg/weights/presets.json``, one entry per acquisition
-(e.g. ``"ct-parallel-60-1e4-128"``) and model.  Each entry was chosen by
+(e.g. ``"ct-parallel-60-1e+04-128"``) and model.  Each entry was chosen by
 :func:`adareg.tune` on a calibration image different from the examples' reported
 ones; the file records that image and the command that reproduces the search.  They
 are starting points for similar acquisitions, not optimal values for every image:
@@ -32,7 +32,7 @@ def preset(acquisition: str, model: str) -> dict[str, float]:
     Examples
     --------
     >>> import adareg
-    >>> sorted(adareg.presets.preset("ct-parallel-60-1e4-128", "sa-cnn"))
+    >>> sorted(adareg.presets.preset("ct-parallel-60-1e+04-128", "sa-cnn"))
     ['lam', 'sigma']
     """
     table = _table()
