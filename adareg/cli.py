@@ -3,12 +3,12 @@
     adareg denoise IN.png --sigma 25 [--model sa-cnn|tv|NAME|PATH] [--lam LAM] [--masks M.npy] -o OUT.png
     adareg ct SINO.npy --angles 180 [--geometry parallel|fan ...] [--model fbp|tv|NAME|PATH] [--preset ACQ] -o OUT.npy
     adareg mri KSPACE.npy --mask MASK.npy [--maps MAPS.npy] [--model zero-filled|sense|tv|NAME|PATH] -o OUT.npy
+    adareg demo ct|mri|denoise [--output FIGURE.png]
+    adareg models
 
 Iterative CT and MRI reconstructions take ``--lam`` (and ``--sigma``) or, without
 them, the :mod:`adareg.presets` of an acquisition (``--preset``; by default the one
 whose name matches the data's size).
-    adareg demo ct|mri|denoise [--output FIGURE.png]
-    adareg models
 
 Every error is one line on standard error and a non-zero exit status (the
 traceback only with ``--debug``); outputs are written atomically, so a failed

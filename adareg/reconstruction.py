@@ -31,10 +31,11 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
 
     Learned regularizers (``adareg.load("sa-cnn")``, ...) need the noise level
     ``sigma``, and for denoising ``lam`` defaults to the trained
-    :math:`\lambda(\sigma)`.  The spatially adaptive ones (``sa-cnn``, ``sa-b``) run
-    the reweighting loop of :func:`~adareg.solvers.reweighting`; the ridge ones
-    (``crr``, ``wcrr``) run FISTA on the smooth sum of the data term and
-    :math:`\lambda R_\sigma`.
+    :math:`\lambda(\sigma)`.  The algorithm follows ``reg.at(sigma).minimisation``:
+    the spatially adaptive ones (``sa-cnn``, ``sa-b``) run the reweighting loop of
+    :func:`~adareg.solvers.reweighting` (dual FISTA steps for denoising, PD3O
+    steps otherwise); the ridge ones (``crr``, ``wcrr``) run FISTA on the smooth
+    sum of the data term and :math:`\lambda R_\sigma`.
 
     For denoising (``H`` an :class:`~adareg.operators.Identity`, no weights) the
     solution is the prox of :math:`\lambda R` at ``y``, computed directly by the
@@ -69,18 +70,16 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         1e-3) and ``max_iter`` caps the dual iterations (500); for FISTA, the
         relative change between iterates (1e-5) and the iterations (500); for
         spatially adaptive regularizers, the fixed-point residual of the
-        reweighting (1e-3: on Set12's cameraman at sigma = 25/255 the shipped
-        ``sa-cnn`` gives 29.2793 dB in 13 steps and 4.7 s; 100 steps, the cap,
-        give 29.2860 dB in 38.7 s with the residual near 1e-4, where it stays for
-        some 150 steps before it falls again) and the reweighting steps (100).  ``max_time``
-        (seconds) applies to FISTA.
+        reweighting (1e-3; what a tighter one buys is measured in docs/learned.md)
+        and the reweighting steps (100).  ``max_time`` (seconds) applies to FISTA.
     restart, backtracking
         Passed to :func:`~adareg.solvers.fista`.
     inner_tol, inner_max_iter
         Tolerance and iteration cap of inner solves: the regularizer's prox inside
         FISTA (default 1e-3 and 100), or each reweighting step (in denoising, by
         default no tolerance and ``reg.step_iterations`` dual iterations, a budget;
-        otherwise 1e-3 and 500 FISTA iterations; see :func:`~adareg.solvers.reweighting`).
+        otherwise ``inner_max_iter`` PD3O iterations, 10 by default, and no
+        ``inner_tol``; see :func:`~adareg.solvers.reweighting`).
     callback
         ``callback(k, x_k)`` after each FISTA iteration or reweighting step (returning ``True`` stops).
     progress

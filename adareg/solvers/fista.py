@@ -12,7 +12,7 @@ from .. import backend
 from ..backend import Array
 from ..regularizers.base import Bounds, Regularizer, check_bounds, project
 from .result import History, Result
-from .stopping import Progress, StoppingRule, default_rule
+from .stopping import Progress, StoppingRule, default_rule, verdict
 
 
 class SmoothFunctional(Protocol):
@@ -118,8 +118,6 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
     start = time.perf_counter()
     bar = tqdm(disable=not progress, desc="FISTA", unit="it")
     k = 0
-    message = ""
-    converged = False
     while True:
         k += 1
         grad_z = data.grad_of_forward(Hz, z)
@@ -162,13 +160,9 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
                        inner_iterations=inner, step=1.0 / L, seconds=seconds)
         bar.update()
         bar.set_postfix(change=f"{relative_change:.2e}", refresh=False)
-        fired = stop.check(Progress(iteration=k, relative_change=relative_change, seconds=seconds))
-        if callback is not None and callback(k, x) is True:
-            message = "stopped by the callback"
-            break
-        if fired is not None:
-            converged = fired.converged
-            message = f"stopped by {fired!r} after {k} iterations"
+        ended = verdict(stop, Progress(iteration=k, relative_change=relative_change, seconds=seconds), callback, x)
+        if ended is not None:
+            converged, message = ended
             break
     bar.close()
     return Result(x=x, converged=converged, iterations=k, history=history, message=message)

@@ -51,7 +51,7 @@ from ..functionals import LeastSquares
 from ..regularizers.analysis import WeightedL1Analysis
 from ..regularizers.base import Bounds, check_bounds, project
 from .result import History, Result
-from .stopping import Progress, StoppingRule, default_rule
+from .stopping import Progress, StoppingRule, default_rule, verdict
 
 
 class PD3O:
@@ -73,9 +73,6 @@ class PD3O:
     primal_step
         :math:`\gamma L` in (0, 2): the primal step as a fraction of :math:`1/L`;
         the dual step is then the largest allowed, :math:`\delta = 1/(\gamma \|W\|^2)`.
-    dual
-        A dual point to start from (e.g. from an earlier run with nearby weights);
-        default zeros.
 
     Attributes
     ----------
@@ -86,7 +83,7 @@ class PD3O:
     """
 
     def __init__(self, data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Array, *,
-                 bounds: Bounds | None = None, primal_step: float = 1.9, dual: Array | None = None):
+                 bounds: Bounds | None = None, primal_step: float = 1.9):
         if not 0 < primal_step < 2:
             raise ValueError(f"PD3O: primal_step must lie in (0, 2) (a fraction of 1/L), got {primal_step}")
         self.data, self.reg, self.lam = data, reg, float(lam)
@@ -103,10 +100,9 @@ class PD3O:
         self.x = project(x0, self.bounds)
         batch = tuple(x0.shape[: x0.ndim - len(reg.shape)])
         dtype = backend.result_dtype(x0.dtype, reg.W.dtype)
-        self.dual = xp.zeros((*batch, *reg.W.shape_out), dtype=dtype) if dual is None else dual
+        self.dual = xp.zeros((*batch, *reg.W.shape_out), dtype=dtype)
         self._project = reg._project_dual
         self._weights = reg._weights_like(x0)
-        self.dual = self._project(self.dual, self._weights)
         self._Wt_dual = reg.W.H(self.dual)
 
     def set_weights(self, weights: float | Array) -> None:
@@ -114,9 +110,8 @@ class PD3O:
         self.reg = self.reg.with_weights(weights)
         self._weights = self.reg._weights_like(self.x)
 
-    def step(self) -> tuple[float, float]:
-        r"""One iteration; returns the relative changes of ``x`` and of the dual ``p``."""
-        xp = backend.namespace(self.x)
+    def step(self) -> None:
+        r"""One iteration: new ``x``, ``dual`` (new arrays, so earlier ones can be compared with them)."""
         W, gamma, lam = self.reg.W, self.gamma, self.lam
         x = project(self.z, self.bounds)
         forward = x - gamma * self.data.grad(x)  # x_k - gamma grad E(x_k)
@@ -124,20 +119,18 @@ class PD3O:
                           self._weights)
         Wt_p = W.H(p)
         self.z = forward - (gamma * lam) * Wt_p
-        primal_change = _relative(xp, x - self.x, self.x)
-        dual_change = _relative(xp, p - self.dual, self.dual)
         self.x, self.dual, self._Wt_dual = x, p, Wt_p
-        return primal_change, dual_change
 
     def objective(self) -> float:
         """``E(x) + lam R(x)`` at the current iterate."""
         return self.data.value(self.x) + self.lam * self.reg.value(self.x)
 
 
-def _relative(xp: Any, change: Array, reference: Array) -> float:
-    """``||change|| / ||reference||`` (``inf`` for a zero reference)."""
-    size = float(xp.linalg.vector_norm(reference))
-    return float(xp.linalg.vector_norm(change)) / size if size > 0 else math.inf
+def _relative_change(new: Array, old: Array) -> float:
+    """``||new - old|| / ||old||`` (``inf`` for a zero ``old``)."""
+    xp = backend.namespace(new)
+    size = float(xp.linalg.vector_norm(old))
+    return float(xp.linalg.vector_norm(new - old)) / size if size > 0 else math.inf
 
 
 def primal_dual(data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Array, *,
@@ -170,10 +163,12 @@ def primal_dual(data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Arr
     history = History("iteration", "objective", "relative_change", "dual_change", "seconds")
     start = time.perf_counter()
     bar = tqdm(disable=not progress, desc="PD3O", unit="it")
-    k, converged, message = 0, False, ""
+    k = 0
     while True:
         k += 1
-        primal_change, dual_change = solver.step()
+        x, dual = solver.x, solver.dual
+        solver.step()
+        primal_change, dual_change = _relative_change(solver.x, x), _relative_change(solver.dual, dual)
         seconds = time.perf_counter() - start
         objective = solver.objective() if track_objective else math.nan
         history.append(iteration=k, objective=objective, relative_change=primal_change, dual_change=dual_change,
@@ -181,13 +176,9 @@ def primal_dual(data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Arr
         bar.update()
         change = max(primal_change, dual_change)
         bar.set_postfix(change=f"{change:.2e}", refresh=False)
-        fired = stop.check(Progress(iteration=k, relative_change=change, seconds=seconds))
-        if callback is not None and callback(k, solver.x) is True:
-            message = "stopped by the callback"
-            break
-        if fired is not None:
-            converged = fired.converged
-            message = f"stopped by {fired!r} after {k} iterations"
+        ended = verdict(stop, Progress(iteration=k, relative_change=change, seconds=seconds), callback, solver.x)
+        if ended is not None:
+            converged, message = ended
             break
     bar.close()
     return Result(x=solver.x, converged=converged, iterations=k, history=history, message=message)

@@ -100,7 +100,7 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
         inner_max_iter = reg.step_iterations if denoising else PRIMAL_DUAL_STEP_ITERATIONS
     xp = backend.namespace(y)
     if x0 is None:
-        x0 = y if denoising else xp.zeros_like(_image_of(H, y))
+        x0 = y if denoising else xp.zeros_like(H.H(y))  # H^H y: the image's dtype (real or complex)
     if denoising:
         step = _dual_fista_steps(y, reg, lam, bounds, tol, inner_tol, inner_max_iter)
     else:
@@ -135,11 +135,6 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
 
 
 Step = Callable[[Array, float], tuple[Array, int]]
-
-
-def _image_of(H: LinearOperator, y: Array) -> Array:
-    """``H^H y``: an array of the image's shape, dtype (real or complex) and device."""
-    return H.H(y)
 
 
 def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float,

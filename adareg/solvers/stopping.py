@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Callable
 
 
 @dataclass(frozen=True)
@@ -109,3 +110,18 @@ def default_rule(max_iter: int, tol: float | None, max_time: float | None) -> St
     if max_time is not None and math.isfinite(max_time):
         rule = rule | WallTime(max_time)
     return rule
+
+
+def verdict(stop: StoppingRule, progress: Progress, callback: Callable[[int, Any], Any] | None,
+            x: Any) -> tuple[bool, str] | None:
+    """After an iteration: ``None`` to go on, or ``(converged, message)`` to stop.
+
+    ``callback(k, x)`` is called first and stops the run by returning ``True``;
+    otherwise the first rule of ``stop`` that fires ends it.
+    """
+    fired = stop.check(progress)
+    if callback is not None and callback(progress.iteration, x) is True:
+        return False, "stopped by the callback"
+    if fired is not None:
+        return fired.converged, f"stopped by {fired!r} after {progress.iteration} iterations"
+    return None
