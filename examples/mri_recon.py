@@ -26,29 +26,14 @@ maps and sa-cnn's masks.  Every ``lam`` (and model ``sigma``) comes from
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 import adareg
 from adareg import mri
+from adareg.examples.comparison import CALIBRATION, chosen_weights, ground_truth, report, solve_each, stopping, tune
 from adareg.operators import CartesianMRI
-from adareg.regularizers import TV
-
-#: The calibration image of ``--tune`` and of the shipped presets.
-CALIBRATION = "ct-head-2"
-
-
-def ground_truth(name: str, size: int) -> np.ndarray:
-    """The test image: a real slice, or the phantom."""
-    if name == "phantom":
-        return adareg.data.shepp_logan((size, size)).astype(np.float32)
-    return adareg.data.medical_slice(name, shape=(size, size), dtype=np.float32)
 
 
 def acquire(image: np.ndarray, args: argparse.Namespace, seed: int) -> tuple[CartesianMRI, np.ndarray, np.ndarray]:
@@ -60,32 +45,6 @@ def acquire(image: np.ndarray, args: argparse.Namespace, seed: int) -> tuple[Car
     y = H(image)
     noise = args.sigma * (rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape))
     return H, y + (mask * noise).astype(y.dtype), mask  # noise on the sampled entries only
-
-
-def regularizer(name: str, size: int):
-    return TV((size, size)) if name == "tv" else adareg.load(name)
-
-
-def options(args: argparse.Namespace, name: str) -> dict:
-    """``adareg.solve``'s stopping rules: the reweighting's fixed-point residual, FISTA's relative change."""
-    if name in ("sa-cnn", "sa-b"):  # reweighting steps, at most solve's 100
-        return {"bounds": (0.0, None), "tol": 1e-3}
-    return {"bounds": (0.0, None), "tol": 1e-4, "max_iter": args.iterations}
-
-
-def tune(args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    """Choose each model's weights on the calibration image with ``adareg.tune``."""
-    truth = ground_truth(CALIBRATION, args.size)
-    H, y, _ = acquire(truth, args, args.seed + 2)
-    found = {}
-    for name in args.models:
-        start = time.perf_counter()
-        t = adareg.tune(H, [y], [truth], regularizer(name, args.size), levels=2, points=5,
-                        solve_options=options(args, name), progress=not args.quiet)
-        found[name] = {"lam": t.lam} if t.sigma is None else {"lam": t.lam, "sigma": t.sigma}
-        print(f"tuned {name} on {CALIBRATION}: {found[name]}, {t.psnr:.2f} dB, {len(t.table)} evaluations, "
-              f"{time.perf_counter() - start:.0f} s", flush=True)
-    return found
 
 
 def main() -> None:
@@ -106,68 +65,28 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args()
 
-    n = args.size
-    acquisition = f"mri-cartesian-{args.coils}-x{args.acceleration:g}-{args.sigma:g}-{n}"
-    if args.tune:
-        weights_of = tune(args)
-        print(json.dumps({acquisition: {"models": weights_of}}, indent=1))
-    else:
-        try:
-            weights_of = {name: adareg.presets.preset(acquisition, name) for name in args.models}
-        except ValueError as error:
-            parser.error(f"{error}; run with --tune to choose the weights for this acquisition")
-    truth = ground_truth(args.image, n)
-    H, y, mask = acquire(truth, args, args.seed)
+    def options(name: str) -> dict:
+        return stopping(name, args.iterations)
 
+    def calibrate() -> dict[str, dict[str, float]]:
+        truth = ground_truth(CALIBRATION, args.size)
+        H, y, _ = acquire(truth, args, args.seed + 2)
+        return tune(H, y, truth, args.models, options, args.quiet)
+
+    acquisition = f"mri-cartesian-{args.coils}-x{args.acceleration:g}-{args.sigma:g}-{args.size}"
+    weights_of = chosen_weights(acquisition, args.models, calibrate if args.tune else None, parser.error)
+    truth = ground_truth(args.image, args.size)
+    H, y, mask = acquire(truth, args, args.seed)
     rows = []
     start = time.perf_counter()
     rows.append(("zero-filled", mri.zero_filled(H, y), time.perf_counter() - start, ""))
     start = time.perf_counter()
     rows.append(("SENSE", mri.sense(H, y, lam=args.mu).x, time.perf_counter() - start, f"mu {args.mu:g}"))
-    for name in args.models:
-        chosen = weights_of[name]
-        start = time.perf_counter()
-        result = adareg.solve(H, y, regularizer(name, n), **chosen, **options(args, name), progress=not args.quiet)
-        unit = "steps" if "residual" in result.history.columns else "iterations"
-        note = f"{result.iterations} {unit}, " + ", ".join(f"{k} {v:.3g}" for k, v in chosen.items())
-        rows.append((name, result.x, time.perf_counter() - start, note))
-
-    print(f"{args.image} {n}x{n}, {args.coils} coils, x{args.acceleration:g} ({mask[0].mean():.3f} of the columns), "
-          f"sigma = {args.sigma:g}; weights from {'--tune' if args.tune else 'adareg.presets'} ({CALIBRATION})")
-    print(f"{'method':12} {'PSNR (dB)':>10} {'SSIM':>7} {'seconds':>8}")
-    images = [(name, np.asarray(x), seconds, note) for name, x, seconds, note in rows]
-    images.sort(key=lambda row: -adareg.psnr(row[1], truth))
-    for name, x, seconds, note in images:
-        print(f"{name:12} {adareg.psnr(x, truth):10.2f} {adareg.ssim(x, truth):7.4f} {seconds:8.2f}  {note}")
-
-    masks = None
-    if "sa-cnn" in args.models:
-        x = next(x for name, x, *_ in images if name == "sa-cnn")
-        masks = adareg.load("sa-cnn").weights(x, weights_of["sa-cnn"]["sigma"])
-    columns = len(images) + 1
-    fig, axes = plt.subplots(3 if masks is not None else 2, columns, figsize=(3.6 * columns, 10.8 if masks is not None
-                                                                                    else 7.2))
-    axes[0, 0].imshow(truth, cmap="gray", vmin=0, vmax=1)
-    axes[0, 0].set_title("ground truth")
-    axes[1, 0].imshow(mask, cmap="gray")
-    axes[1, 0].set_title(f"mask, x{args.acceleration:g}")
-    for column, (name, x, _, _) in enumerate(images, start=1):
-        axes[0, column].imshow(x, cmap="gray", vmin=0, vmax=1)
-        axes[0, column].set_title(f"{name}, {adareg.psnr(x, truth):.2f} dB")
-        axes[1, column].imshow(np.abs(x - truth), cmap="inferno", vmin=0, vmax=0.15)
-        axes[1, column].set_title(f"|error| ({name})")
-    if masks is not None:
-        order = np.argsort(masks.reshape(len(masks), -1).std(axis=1))[::-1]
-        axes[2, 0].imshow(masks.mean(axis=0), cmap="viridis", vmin=0, vmax=1)
-        axes[2, 0].set_title("sa-cnn: mean mask")
-        for column, channel in enumerate(order[: columns - 1], start=1):
-            axes[2, column].imshow(masks[channel], cmap="viridis", vmin=0, vmax=1)
-            axes[2, column].set_title(f"sa-cnn: mask {channel}")
-    for ax in axes.flat:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(args.output, dpi=80)
-    print(f"figure written to {args.output}")
+    rows += solve_each(H, y, args.models, weights_of, options, args.quiet)
+    print(f"{args.image} {args.size}x{args.size}, {args.coils} coils, x{args.acceleration:g} "
+          f"({mask[0].mean():.3f} of the columns), sigma = {args.sigma:g}; weights from "
+          f"{'--tune' if args.tune else 'adareg.presets'} ({CALIBRATION})")
+    report(rows, truth, weights_of, (f"mask, x{args.acceleration:g}", mask), args.output)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,129 @@
+"""What the CT and MRI examples share: test images, weights from presets or a tuning, the solves, the report.
+
+A comparison solves ``argmin_{x >= 0} 1/2 ||H x - y||_w^2 + lam R(x)`` with each
+regularizer (``tv`` or a shipped model) at its weights, prints PSNR, SSIM and
+seconds best first, and draws the reconstructions, their errors and the masks that
+``sa-cnn`` put on its reconstruction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+import adareg
+from adareg.regularizers import TV
+
+#: The calibration image of ``--tune`` and of the shipped presets (another patient than the test slices).
+CALIBRATION = "ct-head-2"
+
+#: One reconstruction: method, image, seconds, note.
+Row = tuple[str, np.ndarray, float, str]
+
+
+def ground_truth(name: str, size: int) -> np.ndarray:
+    """A real slice of :data:`adareg.data.SLICES`, or ``"phantom"`` for the Shepp-Logan phantom."""
+    if name == "phantom":
+        return adareg.data.shepp_logan((size, size)).astype(np.float32)
+    return adareg.data.medical_slice(name, shape=(size, size), dtype=np.float32)
+
+
+def regularizer(name: str, size: int) -> Any:
+    """``"tv"`` or a shipped model."""
+    return TV((size, size)) if name == "tv" else adareg.load(name)
+
+
+def stopping(name: str, iterations: int) -> dict[str, Any]:
+    """``adareg.solve``'s options: ``x >= 0``, the reweighting's residual or FISTA's relative change."""
+    if name in ("sa-cnn", "sa-b"):  # reweighting steps, at most solve's 100
+        return {"bounds": (0.0, None), "tol": 1e-3}
+    return {"bounds": (0.0, None), "tol": 1e-4, "max_iter": iterations}
+
+
+def tune(H: Any, y: Any, truth: Any, models: list[str], options: Callable[[str], dict[str, Any]],
+         quiet: bool) -> dict[str, dict[str, float]]:
+    """Each model's ``lam`` (and ``sigma``) chosen by ``adareg.tune`` on one calibration pair."""
+    found = {}
+    for name in models:
+        start = time.perf_counter()
+        t = adareg.tune(H, [y], [truth], regularizer(name, truth.shape[-1]), levels=2, points=5,
+                        solve_options=options(name), progress=not quiet)
+        found[name] = {"lam": t.lam} if t.sigma is None else {"lam": t.lam, "sigma": t.sigma}
+        print(f"tuned {name} on {CALIBRATION}: {found[name]}, {t.psnr:.2f} dB, {len(t.table)} evaluations, "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
+    return found
+
+
+def chosen_weights(acquisition: str, models: list[str], tuning: Callable[[], dict[str, dict[str, float]]] | None,
+                   fail: Callable[[str], Any]) -> dict[str, dict[str, float]]:
+    """The weights of each model: from ``tuning()`` (printed as a presets entry) or from ``adareg.presets``."""
+    if tuning is not None:
+        found = tuning()
+        print(json.dumps({acquisition: {"models": found}}, indent=1))
+        return found
+    try:
+        return {name: adareg.presets.preset(acquisition, name) for name in models}
+    except ValueError as error:
+        return fail(f"{error}; run with --tune to choose the weights for this acquisition")
+
+
+def solve_each(H: Any, y: Any, models: list[str], weights_of: dict[str, dict[str, float]],
+               options: Callable[[str], dict[str, Any]], quiet: bool) -> list[Row]:
+    """``adareg.solve`` with each model at its weights, timed."""
+    rows = []
+    for name in models:
+        chosen = weights_of[name]
+        start = time.perf_counter()
+        result = adareg.solve(H, y, regularizer(name, H.shape_in[-1]), **chosen, **options(name), progress=not quiet)
+        seconds = time.perf_counter() - start
+        unit = "steps" if "residual" in result.history.columns else "iterations"
+        note = f"{result.iterations} {unit}, " + ", ".join(f"{k} {v:.3g}" for k, v in chosen.items())
+        rows.append((name, adareg.to_numpy(result.x), seconds, note))
+    return rows
+
+
+def report(rows: list[Row], truth: np.ndarray, weights_of: dict[str, dict[str, float]], data: tuple[str, np.ndarray],
+           output: str) -> None:
+    """Print the table best first, and draw the images, their errors, the data and sa-cnn's masks."""
+    rows = sorted(rows, key=lambda row: -adareg.psnr(row[1], truth))
+    print(f"{'method':12} {'PSNR (dB)':>10} {'SSIM':>7} {'seconds':>8}")
+    for name, x, seconds, note in rows:
+        print(f"{name:12} {adareg.psnr(x, truth):10.2f} {adareg.ssim(x, truth):7.4f} {seconds:8.2f}  {note}")
+
+    masks = None
+    if "sa-cnn" in weights_of:
+        x = next(x for name, x, *_ in rows if name == "sa-cnn")
+        masks = adareg.load("sa-cnn").weights(x, weights_of["sa-cnn"]["sigma"])
+    columns, lines = len(rows) + 1, 2 if masks is None else 3
+    fig, axes = plt.subplots(lines, columns, figsize=(3.6 * columns, 3.6 * lines))
+    axes[0, 0].imshow(truth, cmap="gray", vmin=0, vmax=1)
+    axes[0, 0].set_title("ground truth")
+    title, picture = data
+    axes[1, 0].imshow(picture, cmap="gray", aspect="auto")
+    axes[1, 0].set_title(title)
+    for column, (name, x, _, _) in enumerate(rows, start=1):
+        axes[0, column].imshow(x, cmap="gray", vmin=0, vmax=1)
+        axes[0, column].set_title(f"{name}, {adareg.psnr(x, truth):.2f} dB")
+        axes[1, column].imshow(np.abs(x - truth), cmap="magma", vmin=0, vmax=0.15)
+        axes[1, column].set_title(f"|error| of {name}")
+    if masks is not None:
+        # the channels whose masks vary most over the image: where sa-cnn regularises less (dark) or more
+        order = np.argsort(masks.reshape(len(masks), -1).std(axis=1))[::-1]
+        axes[2, 0].imshow(masks.mean(axis=0), cmap="viridis", vmin=0, vmax=1)
+        axes[2, 0].set_title("sa-cnn: mean mask")
+        for column, channel in enumerate(order[: columns - 1], start=1):
+            axes[2, column].imshow(masks[channel], cmap="viridis", vmin=0, vmax=1)
+            axes[2, column].set_title(f"sa-cnn: mask {channel}")
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(output, dpi=80)
+    print(f"figure written to {output}")
