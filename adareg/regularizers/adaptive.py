@@ -47,11 +47,8 @@ class AdaptiveRegularizer(LearnedRegularizer):
     residual means what it says.
     """
 
-    #: Dual iterations per reweighting step in denoising (see :func:`adareg.solvers.reweighting`): with the
-    #: momentum carried from step to step, 5 put the CPU-trained sa-cnn 1.4e-3 (relative) from its fixed point
-    #: on a 481x321 camera at sigma 25/255 in 50 iterations (6: 1.1e-3 in 60, 7: 1.1e-3 in 63; an earlier
-    #: sa-cnn file without the carry, 20 per step: 1.5e-3 in 100).  The GPU-trained sa-cnn shipped now needs
-    #: 13 steps there with 5 (6.10 s), 14 with 4 (5.87 s), 12 with 6 (6.40 s), at the same PSNR to 0.005 dB.
+    #: Dual iterations per reweighting step in denoising (see :func:`adareg.solvers.reweighting`; how the
+    #: budget was chosen is measured in docs/learned.md).
     step_iterations: int = 5
 
     @abstractmethod
@@ -154,7 +151,7 @@ class SAB(AdaptiveRegularizer):
 
     family = "sa-b"
     # its weights settle in 2-3 steps, so the residual test fires early: it needs more dual progress per step
-    # (Set12 at sigma 25/255: 28.482 dB with 20 per step, 28.481 with 12, 28.487 with 40 per step and no momentum carried)
+    # (measured in docs/learned.md)
     step_iterations = 20
 
     def __init__(self, bank: FilterBank, blur: Any, profile: LinearSpline, scale: SigmaProfile, lam: SigmaProfile,
