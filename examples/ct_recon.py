@@ -1,7 +1,7 @@
 """Sparse-view CT of a real head slice: FBP, TV, wcrr and the paper's spatially adaptive sa-cnn.
 
     python examples/ct_recon.py [--image ct-head|phantom] [--size 128] [--angles 60] [--photons 1e4]
-                                [--models tv sa-cnn] [--tune] [--device cpu|gpu] [--output ct_recon.png]
+                                [--models tv wcrr sa-cnn] [--tune] [--device cpu|gpu] [--output ct_recon.png]
 
 Simulates a 2D parallel-beam scan (a field of view of one unit, so line integrals
 stay below about 1) with Poisson counting noise (``photons`` per ray) of a real CT
@@ -47,8 +47,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128, help="image size (pixels per side)")
     parser.add_argument("--angles", type=int, default=60, help="number of projection angles over [0, pi)")
     parser.add_argument("--photons", type=float, default=1e4, help="incident photons per detector cell")
-    parser.add_argument("--models", nargs="+", default=["tv", "sa-cnn"],
-                        help="regularizers: tv and shipped model names (wcrr has no CT preset yet: add --tune)")
+    parser.add_argument("--models", nargs="+", default=["tv", "wcrr", "sa-cnn"],
+                        help="regularizers: tv and shipped model names")
     parser.add_argument("--tune", action="store_true", help=f"choose every weight on {CALIBRATION!r} first")
     parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise")

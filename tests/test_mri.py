@@ -305,4 +305,5 @@ def test_mri_example_leads_with_sa_cnn(tmp_path, sigpy):
     assert rows[0][0] == "sa-cnn", out.stdout
     psnr = {name: float(value) for name, value in rows}
     assert psnr["tv"] > psnr["zero-filled"] + 3, out.stdout
+    assert psnr["sa-cnn"] >= psnr["tv"] + 1.0, out.stdout  # issue 16's bar
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

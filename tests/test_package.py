@@ -49,5 +49,5 @@ def test_ct_example_leads_with_sa_cnn(tmp_path):
     table = example_table(out.stdout)
     assert [name for name, *_ in table][0] == "sa-cnn", out.stdout
     psnr = {name: value for name, value, _ in table}
-    assert psnr["tv"] >= psnr["FBP (Hann)"] + 3.0, out.stdout
+    assert psnr["sa-cnn"] >= psnr["tv"] + 1.0 and psnr["tv"] > psnr["FBP (Hann)"], out.stdout  # issue 16's bar
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
