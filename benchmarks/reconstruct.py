@@ -1,0 +1,104 @@
+"""CT and MRI reconstruction speed: TV, the ridge models and sa-cnn side by side, to their stopping rules.
+
+    python benchmarks/reconstruct.py [--cases ct256 ct512 mri320] [--models tv crr wcrr sa-cnn]
+                                     [--repeats 3] [--device cpu|gpu]
+
+Cases (real slices from pydicom's test files, as in the examples):
+
+* ``ctN``: ``medical_slice("ct-head")`` at N x N, 60 parallel-beam angles, 1e4 photons
+  per ray, Poisson weights, ``x >= 0``;
+* ``mriN``: ``medical_slice("mr-abdomen")`` at N x N, 8 birdcage coils, Cartesian x4
+  (8 % central columns), noise 0.01, ``x >= 0``.
+
+Each model runs at the weights of the examples' 128 x 128 presets (``adareg.presets``;
+the weights are about size-independent for these acquisitions, and the PSNR column
+shows how well they carry over); a model without a preset is skipped with a note.
+The stopping rules are the examples': FISTA to a relative change of 1e-4 (TV, crr,
+wcrr), the reweighting to a fixed-point residual of 1e-3 (sa-cnn: 10 PD3O iterations
+per step).  Printed per model: PSNR, iterations (FISTA) or reweighting steps, the
+applications of ``H`` and of ``W`` (forward + adjoint) in one solve, the median seconds
+of ``--repeats`` solves after a warm-up, the ratio to TV's seconds, and the peak memory
+allocated during one solve (tracemalloc, NumPy; the CuPy pool on a GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+import adareg
+from adareg import mri
+from adareg.ct import poisson_transmission
+from adareg.examples.comparison import regularizer, stopping
+from adareg.operators import CartesianMRI, RayTransform
+
+from speed import Passes, peak_memory  # benchmarks/speed.py, beside this script
+from timing import median_seconds  # benchmarks/timing.py, beside this script
+
+#: The examples' presets, by modality.
+PRESETS = {"ct": "ct-parallel-60-1e+04-128", "mri": "mri-cartesian-8-x4-0.01-128"}
+
+
+def case(name: str, device: str) -> tuple[object, object, np.ndarray, dict]:
+    """``(H, y, truth, extra solve options)`` of a case ``ctN`` or ``mriN``."""
+    modality, size = name.rstrip("0123456789"), int(name.lstrip("ctmri"))
+    if modality == "ct":
+        truth = adareg.data.medical_slice("ct-head", shape=(size, size), dtype=np.float32)
+        H = RayTransform((size, size), 60, pixel_size=1.0 / size)
+        y, weights = poisson_transmission(H(adareg.to_device(truth, device)), 1e4, seed=0)
+        return H, y, truth, {"weights": weights}
+    if modality == "mri":
+        truth = adareg.data.medical_slice("mr-abdomen", shape=(size, size), dtype=np.float32)
+        mask = mri.cartesian_mask(truth.shape, 4.0, 0.08, seed=0)
+        H = CartesianMRI(mask, mri.birdcage_maps(truth.shape, 8), real=True)
+        rng = np.random.default_rng(1)
+        y = H(truth)
+        y = y + (0.01 * mask * (rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape))).astype(y.dtype)
+        return H, adareg.to_device(y, device), truth, {}
+    raise SystemExit(f"unknown case {name!r}: use ctN or mriN")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=["ct256", "ct512", "mri320"])
+    parser.add_argument("--models", nargs="+", default=["tv", "crr", "wcrr", "sa-cnn"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    args = parser.parse_args()
+    on_gpu = args.device == "gpu"
+    sync = (lambda: adareg.backend.cupy_module().cuda.Device().synchronize()) if on_gpu else (lambda: None)
+
+    print(f"{'case':7} {'model':7} {'PSNR':>6} {'its/steps':>10} {'H passes':>9} {'W passes':>9} "
+          f"{'seconds':>8} {'x TV':>5} {'peak MiB':>9}")
+    for name in args.cases:
+        H, y, truth, extra = case(name, args.device)
+        tv_seconds = None
+        for model in args.models:
+            try:
+                chosen = adareg.presets.preset(PRESETS[name.rstrip("0123456789")], model)
+            except ValueError:
+                print(f"{name:7} {model:7} skipped: no preset")
+                continue
+            reg = regularizer(model, truth.shape[-1])
+            W = reg.W if model == "tv" else reg.bank.operator(truth.shape)
+            options = {**stopping(model, 2000), **extra, **chosen}
+
+            def run() -> adareg.Result:
+                return adareg.solve(H, y, reg, **options)
+
+            seconds = median_seconds(run, args.repeats, sync)  # after a warm-up: norms, projector, FFT plans
+            H_passes, W_passes = Passes(H), Passes(W)
+            with peak_memory(on_gpu) as memory:
+                result = run()
+                sync()
+            h, w = sum(H_passes.take()), sum(W_passes.take())
+            tv_seconds = seconds if model == "tv" else tv_seconds
+            ratio = f"{seconds / tv_seconds:5.2f}" if tv_seconds else "    -"
+            psnr = adareg.psnr(adareg.to_numpy(result.x), truth)
+            print(f"{name:7} {model:7} {psnr:6.2f} {result.iterations:10d} {h:9d} {w:9d} {seconds:8.2f} {ratio} "
+                  f"{memory['peak'] / 2**20:9.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
