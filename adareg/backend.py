@@ -174,12 +174,26 @@ def fft(x: Array) -> Any:
 
 
 def check_dtype(x: Array, what: str) -> None:
-    """Raise a ``TypeError`` naming ``what`` unless ``x`` has a supported dtype."""
-    if np.dtype(x.dtype) not in SUPPORTED_DTYPES:
+    """Raise a ``TypeError`` naming ``what`` unless ``x`` has a supported dtype in native byte order."""
+    dtype = np.dtype(x.dtype)
+    if not dtype.isnative:
+        raise TypeError(
+            f"{what} has dtype {dtype.str}, which is {dtype.name} in non-native byte order (as read from some "
+            f"files); convert first: x.astype(x.dtype.newbyteorder('='))"
+        )
+    if dtype not in SUPPORTED_DTYPES:
         raise TypeError(
             f"{what} has dtype {x.dtype}; expected float32, float64, complex64 or "
             f"complex128 (convert first, e.g. x.astype(numpy.float32))"
         )
+
+
+def check_finite(x: Array, what: str) -> None:
+    """Raise a ``ValueError`` naming ``what`` if ``x`` holds NaN or Inf (one reduction, no host copy of ``x``)."""
+    xp = namespace(x)
+    if not bool(xp.all(xp.isfinite(x))):
+        bad = int(xp.count_nonzero(~xp.isfinite(x)))
+        raise ValueError(f"{what} contains {bad} NaN or Inf value{'s' if bad > 1 else ''}; expected finite values")
 
 
 def check_array(x: Any, shape: tuple[int, ...], what: str) -> None:

@@ -86,6 +86,7 @@ def fbp(H: RayTransform, sinogram: Array, window: Literal["ram-lak", "hann"] = "
     if not isinstance(H, RayTransform) or len(H.shape_in) != 2:
         raise ValueError(f"fbp: needs a 2D RayTransform, got {H!r}; 3D data can be reconstructed with adareg.solve")
     backend.check_array(sinogram, H.shape_out, "fbp: sinogram")
+    backend.check_finite(sinogram, "fbp: sinogram")
     if H.geometry == "parallel":
         scale = math.pi / len(H.angles) * H.detector_spacing / H.pixel_size**2
         return scale * H.H(_filter(sinogram, H.detector_spacing, window))

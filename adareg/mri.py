@@ -13,12 +13,11 @@ Coil maps need SigPy (``pip install adareg[mri]``), imported when called.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Literal
 
 import numpy as np
 
-from . import backend
+from . import backend, checks
 from .backend import Array
 from .operators.base import LinearOperator, as_shape
 from .operators.mri import sigpy_module
@@ -105,12 +104,6 @@ def _image_2d(image_shape: Any, who: str) -> tuple[int, int]:
     return image_shape
 
 
-def _positive_int(n: Any, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"{what} must be a positive integer, got {n!r}")
-    return int(n)
-
-
 def radial_trajectory(image_shape: Any, spokes: int, samples: int | None = None, *,
                       golden: bool = False) -> np.ndarray:
     r"""A 2D radial trajectory: ``spokes`` lines through the centre of k-space.
@@ -137,8 +130,8 @@ def radial_trajectory(image_shape: Any, spokes: int, samples: int | None = None,
         float64 array of shape ``(spokes, samples, 2)``: axis 0 and 1 frequencies.
     """
     h, w = _image_2d(image_shape, "radial_trajectory")
-    spokes = _positive_int(spokes, "radial_trajectory: spokes")
-    samples = max(h, w) if samples is None else _positive_int(samples, "radial_trajectory: samples")
+    spokes = checks.count(spokes, "radial_trajectory: spokes")
+    samples = max(h, w) if samples is None else checks.count(samples, "radial_trajectory: samples")
     if golden:
         angles = np.mod(np.arange(spokes) * (np.pi / ((1.0 + math.sqrt(5.0)) / 2.0)), np.pi)
     else:
@@ -169,8 +162,8 @@ def spiral_trajectory(image_shape: Any, interleaves: int, samples: int, *, turns
         float64 array of shape ``(interleaves, samples, 2)``.
     """
     h, w = _image_2d(image_shape, "spiral_trajectory")
-    interleaves = _positive_int(interleaves, "spiral_trajectory: interleaves")
-    samples = _positive_int(samples, "spiral_trajectory: samples")
+    interleaves = checks.count(interleaves, "spiral_trajectory: interleaves")
+    samples = checks.count(samples, "spiral_trajectory: samples")
     turns = math.ceil(max(h, w) / (2 * interleaves)) if turns is None else float(turns)
     if not (turns > 0 and math.isfinite(turns)):
         raise ValueError(f"spiral_trajectory: turns must be positive, got {turns}")
@@ -207,7 +200,7 @@ def birdcage_maps(image_shape: Any, coils: int = 8, *, radius: float = 1.5) -> n
     image_shape = as_shape(image_shape, "birdcage_maps: image_shape")
     if len(image_shape) not in (2, 3):
         raise ValueError(f"birdcage_maps: image_shape must be (H, W) or (D, H, W), got {image_shape}")
-    coils = _positive_int(coils, "birdcage_maps: coils")
+    coils = checks.count(coils, "birdcage_maps: coils")
     if not float(radius) > 1:
         raise ValueError(f"birdcage_maps: radius must be > 1 (coils outside the image), got {radius}")
     maps = sigpy_module("sigpy.mri").birdcage_maps((coils, *image_shape), r=float(radius), dtype=np.complex128)
@@ -247,8 +240,8 @@ def espirit_maps(kspace: Array, *, calib_width: int = 24, threshold: float = 0.0
     if kspace.ndim not in (3, 4):
         raise ValueError(f"espirit_maps: kspace must have shape (coils, *image_shape) with a 2D or 3D image, "
                          f"got shape {tuple(kspace.shape)}")
-    calib_width = _positive_int(calib_width, "espirit_maps: calib_width")
-    kernel_width = _positive_int(kernel_width, "espirit_maps: kernel_width")
+    calib_width = checks.count(calib_width, "espirit_maps: calib_width")
+    kernel_width = checks.count(kernel_width, "espirit_maps: kernel_width")
     if calib_width > min(kspace.shape[1:]) or kernel_width > calib_width:
         raise ValueError(f"espirit_maps: need kernel_width <= calib_width <= the image size, got kernel_width "
                          f"{kernel_width}, calib_width {calib_width} for k-space of shape {tuple(kspace.shape)}")
@@ -264,6 +257,7 @@ def _check_data(H: LinearOperator, y: Array, who: str) -> None:
     if not isinstance(H, LinearOperator):
         raise TypeError(f"{who}: H must be a LinearOperator, got {type(H).__name__}")
     backend.check_array(y, H.shape_out, f"{who}: y (measurements of {H!r})")
+    backend.check_finite(y, f"{who}: y")
 
 
 def zero_filled(H: LinearOperator, y: Array) -> Array:
@@ -316,10 +310,10 @@ def sense(H: LinearOperator, y: Array, *, lam: float = 1e-3, x0: Array | None = 
         ``iteration, residual, seconds`` (``residual`` relative to ``||H^H y||``).
     """
     _check_data(H, y, "sense")
-    lam = float(lam)
-    if not (lam >= 0 and math.isfinite(lam)):
-        raise ValueError(f"sense: lam must be finite and non-negative, got {lam}")
-    max_iter = _positive_int(max_iter, "sense: max_iter")
+    lam = checks.real_number(lam, "sense: lam")
+    if lam < 0:
+        raise ValueError(f"sense: lam must be non-negative, got {lam:g}")
+    max_iter = checks.count(max_iter, "sense: max_iter")
     b = H.H(y)
     if x0 is not None:
         backend.check_array(x0, H.shape_in, "sense: x0")

@@ -7,7 +7,7 @@ import time
 import warnings
 from typing import Any, Callable
 
-from . import backend
+from . import backend, checks
 from .backend import Array
 from .functionals import LeastSquares, SmoothSum
 from .operators.base import LinearOperator
@@ -112,43 +112,18 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     >>> result.history.columns[:3]
     ('iteration', 'objective', 'relative_change')
     """
-    if not isinstance(H, LinearOperator):
-        raise TypeError(f"solve: H must be a LinearOperator, got {type(H).__name__}")
-    if not isinstance(reg, (Regularizer, LearnedRegularizer)):
-        raise TypeError(f"solve: reg must be a Regularizer, got {type(reg).__name__}")
-    backend.check_array(y, H.shape_out, f"solve: y (measurements of {H!r})")
-    learned = isinstance(reg, LearnedRegularizer)
-    if learned and len(H.shape_in) != 2:
-        raise ValueError(f"solve: {reg.family} acts on 2D images but {H!r} takes shape {H.shape_in}")
-    if not learned and reg.shape != H.shape_in:
-        raise ValueError(f"solve: reg acts on images of shape {reg.shape} but {H!r} takes shape {H.shape_in}")
-    denoising = is_denoising(H, weights)
-    if learned:
-        if sigma is None:
-            raise ValueError(f"solve: the learned regularizer {reg.family} needs the noise level sigma")
-        sigma = reg.check_sigma(sigma)
-        if lam is None:
-            if not denoising:
-                raise ValueError(f"solve: lam is required for {H!r}; the trained value holds for denoising "
-                                 "only (adareg.tune finds one for your operator)")
-            lam = reg.lam(sigma)
-    elif lam is None:
-        raise TypeError("solve: lam is required")
-    xp = backend.namespace(y)
-    if not bool(xp.all(xp.isfinite(y))):
-        raise ValueError("solve: y contains NaN or Inf")
-    try:
-        lam = float(lam)
-    except (TypeError, ValueError):
-        raise TypeError(f"solve: lam must be a number, got {type(lam).__name__}") from None
-    if not (lam > 0 and math.isfinite(lam)):
-        raise ValueError(f"solve: lam must be positive and finite, got {lam}")
+    lam, sigma = _check_arguments(H, y, reg, lam, sigma, x0, weights)
     bounds = check_bounds(bounds)
     if bounds is not None and y.dtype.kind == "c" and isinstance(H, Identity):
         raise TypeError("solve: bounds apply to real images, but y is complex")
-
-    if x0 is not None:
-        backend.check_array(x0, H.shape_in, "solve: x0")
+    max_iter = _optional(checks.count, max_iter, "solve: max_iter")
+    inner_max_iter = _optional(checks.count, inner_max_iter, "solve: inner_max_iter")
+    tol = _optional(checks.positive, tol, "solve: tol")
+    inner_tol = _optional(checks.positive, inner_tol, "solve: inner_tol")
+    max_time = _optional(checks.positive, max_time, "solve: max_time")
+    learned = isinstance(reg, LearnedRegularizer)
+    denoising = is_denoising(H, weights)
+    xp = backend.namespace(y)
     bound = reg.at(sigma) if learned else reg
     if bound.minimisation == "reweighting":
         return reweighting(H, y, bound, lam=lam, x0=x0, weights=weights, bounds=bounds,
@@ -176,6 +151,37 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
                  progress=progress)
 
 
+def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, lam: Any, sigma: Any,
+                     x0: Array | None, weights: Array | None) -> tuple[float, float | None]:
+    """Check what :func:`solve` was given; return ``lam`` (the trained one where it defaults) and ``sigma``."""
+    if not isinstance(H, LinearOperator):
+        raise TypeError(f"solve: H must be a LinearOperator, got {type(H).__name__}")
+    if not isinstance(reg, (Regularizer, LearnedRegularizer)):
+        raise TypeError(f"solve: reg must be a Regularizer, got {type(reg).__name__}")
+    backend.check_array(y, H.shape_out, f"solve: y (measurements of {H!r})")
+    backend.check_finite(y, "solve: y")
+    if x0 is not None:
+        backend.check_array(x0, H.shape_in, "solve: x0")
+        backend.check_finite(x0, "solve: x0")
+    learned = isinstance(reg, LearnedRegularizer)
+    if learned and len(H.shape_in) != 2:
+        raise ValueError(f"solve: {reg.family} acts on 2D images but {H!r} takes shape {H.shape_in}")
+    if not learned and reg.shape != H.shape_in:
+        raise ValueError(f"solve: reg acts on images of shape {reg.shape} but {H!r} takes shape {H.shape_in}")
+    if learned:
+        if sigma is None:
+            raise ValueError(f"solve: the learned regularizer {reg.family} needs the noise level sigma")
+        sigma = reg.check_sigma(checks.real_number(sigma, "solve: sigma"))
+        if lam is None:
+            if not is_denoising(H, weights):
+                raise ValueError(f"solve: lam is required for {H!r}; the trained value holds for denoising "
+                                 "only (adareg.tune finds one for your operator)")
+            lam = reg.lam(sigma)
+    elif lam is None:
+        raise TypeError("solve: lam is required")
+    return checks.positive(lam, "solve: lam"), sigma
+
+
 def _warn_unbounded(reg: Ridge, denoising: bool, bounds: Bounds | None) -> None:
     """Warn where a ridge objective may have no minimiser: unbounded potentials, a null space, no compact box."""
     compact = bounds is not None and all(b is not None and math.isfinite(b) for b in bounds)
@@ -183,6 +189,11 @@ def _warn_unbounded(reg: Ridge, denoising: bool, bounds: Bounds | None) -> None:
         warnings.warn(f"solve: this {reg.family} has potentials that are unbounded below, so with an H that has "
                       "a null space the objective has no minimiser and FISTA drifts; pass finite bounds, or use "
                       "a file trained with bounded ends (adareg_train, every shipped file)", stacklevel=3)
+
+
+def _optional(check: Callable[[Any, str], Any], value: Any, name: str) -> Any:
+    """``check(value, name)``, or ``None`` for an argument left to its default."""
+    return None if value is None else check(value, name)
 
 
 def _or(value: Any, default: Any) -> Any:

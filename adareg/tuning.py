@@ -24,7 +24,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from . import backend
+from . import backend, checks
 from .backend import Array
 from .metrics import psnr as _psnr
 from .operators.base import LinearOperator
@@ -188,7 +188,7 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     if not learned and (sigma is not None or sigma_range is not None):
         raise ValueError(f"tune: sigma is a parameter of learned regularizers only; {type(reg).__name__} has none")
     if lam is not None:
-        lam = _positive(lam, "lam")
+        lam = checks.positive(lam, "tune: lam")
         if lam_range is not None:
             raise ValueError("tune: give lam (fixed) or lam_range (searched), not both")
     axes: list[_Axis] = []
@@ -370,16 +370,6 @@ def _as_list(a: Any, shape: tuple[int, ...], what: str) -> list[Any]:
     if isinstance(a, (str, bytes)) or not isinstance(a, Sequence):
         raise TypeError(f"tune: {what} must be a sequence of arrays or a stacked array, got {type(a).__name__}")
     return list(a)
-
-
-def _positive(value: Any, what: str) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"tune: {what} must be a number, got {type(value).__name__}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"tune: {what} must be positive and finite, got {value}")
-    return value
 
 
 def _range(bounds: Any, what: str, *, allow_zero: bool = False) -> tuple[float, float]:

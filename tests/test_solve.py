@@ -106,20 +106,31 @@ class TestBadInput:
         "change, error, words",
         [
             ({"y": np.zeros((8, 9))}, ValueError, r"y \(measurements of Blur.*\) has shape \(8, 9\); expected \(8, 8\)"),
-            ({"y": np.full((8, 8), np.nan)}, ValueError, "y contains NaN or Inf"),
-            ({"y": np.full((8, 8), np.inf)}, ValueError, "y contains NaN or Inf"),
+            ({"y": np.full((8, 8), np.nan)}, ValueError, "y contains 64 NaN or Inf values"),
+            ({"y": np.full((8, 8), np.inf)}, ValueError, "y contains 64 NaN or Inf values"),
+            ({"x0": np.full((8, 8), np.nan)}, ValueError, "x0 contains 64 NaN or Inf values"),
+            ({"y": np.zeros((8, 8), dtype=">f8")}, TypeError, r"y \(measurements of Blur.*\) has dtype >f8, which is "
+             "float64 in non-native byte order"),
             ({"y": np.zeros((8, 8), dtype=np.int32)}, TypeError, r"y \(measurements of Blur.*\) has dtype int32"),
             ({"y": [[0.0] * 8] * 8}, TypeError, r"y \(measurements of Blur.*\) must be a NumPy or CuPy array"),
             ({"lam": 0.0}, ValueError, "lam must be positive"),
             ({"lam": -1.0}, ValueError, "lam must be positive"),
-            ({"lam": float("nan")}, ValueError, "lam must be positive and finite"),
-            ({"lam": "big"}, TypeError, "lam must be a number"),
+            ({"lam": float("nan")}, ValueError, "lam must be finite"),
+            ({"lam": "big"}, TypeError, "lam must be a real number, got 'big'"),
+            ({"lam": True}, TypeError, "lam must be a real number, got True"),
+            ({"max_iter": -1}, ValueError, "max_iter must be at least 1, got -1"),
+            ({"max_iter": 2.5}, TypeError, "max_iter must be an int, got 2.5"),
+            ({"tol": float("nan")}, ValueError, "tol must be finite, got nan"),
+            ({"inner_tol": 0.0}, ValueError, "inner_tol must be positive"),
+            ({"max_time": -1.0}, ValueError, "max_time must be positive"),
             ({"reg": TV((8, 9))}, ValueError, r"reg acts on images of shape \(8, 9\)"),
             ({"reg": "tv"}, TypeError, "reg must be a Regularizer"),
             ({"H": np.eye(64)}, TypeError, "H must be a LinearOperator"),
             ({"x0": np.zeros((7, 8))}, ValueError, r"x0 has shape \(7, 8\)"),
             ({"bounds": (1.0, 0.0)}, ValueError, "lower 1.0 exceeds upper 0.0"),
             ({"bounds": 3}, ValueError, "bounds must be a pair"),
+            ({"bounds": ("a", "b")}, ValueError, "the lower bound must be a real number or None, got 'a'"),
+            ({"bounds": (0.0, float("nan"))}, ValueError, "the upper bound must be a real number or None, got nan"),
         ],
     )
     def test_is_rejected_with_a_clear_message(self, change, error, words):
@@ -131,3 +142,28 @@ class TestBadInput:
     def test_complex_images_take_no_bounds(self):
         with pytest.raises(TypeError, match="bounds apply to real images"):
             adareg.solve(Identity((8, 8)), np.zeros((8, 8), dtype=complex), self.reg, lam=0.1, bounds=(0, 1))
+
+
+class TestDegenerateInput:
+    """All-zero data and single pixels: the minimiser is known in closed form and is reached at once."""
+
+    @pytest.mark.parametrize("model", ["tv", "wcrr", "sa-cnn"])
+    def test_zero_data_gives_zero_at_once(self, model):
+        # 1/2 ||x||^2 + lam R(x) >= 0 = its value at x = 0, as R >= 0 = R(0) for all three
+        y = np.zeros((16, 16))
+        reg = TV(y.shape) if model == "tv" else adareg.load(model)
+        options = {"lam": 0.1} if model == "tv" else {"sigma": 0.1}
+        result = adareg.solve(Identity(y.shape), y, reg, **options)
+        assert result.converged
+        assert result.iterations <= 10
+        assert not np.any(result.x)
+
+    def test_zero_data_through_a_blur_stops_at_once(self):
+        y = np.zeros((16, 16))
+        result = adareg.solve(Blur(np.ones((3, 3)) / 9, y.shape), y, adareg.load("wcrr"), lam=0.1, sigma=0.1)
+        assert result.converged and result.iterations == 1 and not np.any(result.x)
+
+    def test_one_pixel_with_tv_is_its_projection(self):
+        # the differences of one pixel vanish, so the prox of lam TV is the projection onto the box
+        result = adareg.solve(Identity((1, 1)), np.array([[1.5]]), TV((1, 1)), lam=0.1, bounds=(0, 1))
+        assert result.converged and result.x[0, 0] == 1.0

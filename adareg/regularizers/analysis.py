@@ -215,7 +215,8 @@ class WeightedL1Analysis(Regularizer):
         W = self.W
         weights = self._weights_like(v)
         # the norm estimate runs in v's precision and on its device (float32: about half the time of float64)
-        step = 1.0 / (tau * W.norm_bound(like=v) ** 2)
+        norm = W.norm_bound(like=v)
+        step = 1.0 / (tau * norm**2) if norm > 0 else 1.0  # W = 0 (e.g. differences of one pixel): any step
         batch = tuple(v.shape[: v.ndim - len(self.shape)])
         dual_shape = (*batch, *W.shape_out)
         dtype = backend.result_dtype(v.dtype, W.dtype)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -85,13 +86,18 @@ def check_bounds(bounds: Any) -> Bounds | None:
         lower, upper = bounds
     except (TypeError, ValueError):
         raise ValueError(f"bounds must be a pair (lower, upper), got {bounds!r}") from None
-    lower = None if lower is None else float(lower)
-    upper = None if upper is None else float(upper)
-    if any(b is not None and math.isnan(b) for b in (lower, upper)):
-        raise ValueError(f"bounds must not be NaN, got {bounds!r}")
+    lower = None if lower is None else _bound(lower, "lower", bounds)
+    upper = None if upper is None else _bound(upper, "upper", bounds)
     if lower is not None and upper is not None and lower > upper:
         raise ValueError(f"bounds: lower {lower} exceeds upper {upper}")
     return None if lower is None and upper is None else (lower, upper)
+
+
+def _bound(value: Any, which: str, bounds: Any) -> float:
+    """One end of a box: a real number, possibly infinite, never NaN."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+        raise ValueError(f"bounds: the {which} bound must be a real number or None, got {value!r} in {bounds!r}")
+    return float(value)
 
 
 def project(x: Array, bounds: Bounds | None) -> Array:

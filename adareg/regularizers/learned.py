@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import checks
 from .filterbank import FilterBank
 
 
@@ -60,7 +61,7 @@ class LearnedRegularizer(ABC):
 
     def check_sigma(self, sigma: float) -> float:
         """``sigma`` as a float, or a ``ValueError`` if it is not finite or outside the trained range."""
-        sigma = float(sigma)
+        sigma = checks.real_number(sigma, f"{self.family}: sigma")
         low, high = self.sigma_range
         if not (np.isfinite(sigma) and low <= sigma <= high):
             raise ValueError(

@@ -12,7 +12,7 @@ from .. import backend
 from ..backend import Array
 from ..regularizers.base import Bounds, Regularizer, check_bounds, project
 from .result import History, Result
-from .stopping import Progress, StoppingRule, default_rule, verdict
+from .stopping import Progress, StoppingRule, default_rule, relative_change, verdict
 
 
 class SmoothFunctional(Protocol):
@@ -114,7 +114,7 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
     Hx = Hz = data.forward(x0)
     t = 1.0
     state = None
-    relative_change = math.inf
+    relative = math.inf
     start = time.perf_counter()
     bar = tqdm(disable=not progress, desc="FISTA", unit="it")
     k = 0
@@ -122,7 +122,7 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
         k += 1
         grad_z = data.grad_of_forward(Hz, z)
         f_z = data.value_of_forward(Hz) if backtracking else math.nan
-        tol_k = min(inner_tol, 0.1 * relative_change)
+        tol_k = min(inner_tol, 0.1 * relative)
         while True:
             v = z - grad_z / L
             if reg is None:
@@ -139,10 +139,8 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
             if data.value_of_forward(Hx_next) <= bound + 1e-12 * abs(f_z):
                 break
             L *= 2.0
-        xp = backend.namespace(x_next)
         change = x_next - x
-        size = float(xp.linalg.vector_norm(x))
-        relative_change = float(xp.linalg.vector_norm(change)) / size if size > 0 else math.inf
+        relative = relative_change(x_next, x)
         if restart and _inner(z - x_next, change) > 0:
             t, z, Hz = 1.0, x_next, Hx_next
         else:
@@ -156,11 +154,11 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
         if track_objective:
             objective = data.value_of_forward(Hx) + (0.0 if reg is None else lam * reg.value(x))
         seconds = time.perf_counter() - start
-        history.append(iteration=k, objective=objective, relative_change=relative_change,
+        history.append(iteration=k, objective=objective, relative_change=relative,
                        inner_iterations=inner, step=1.0 / L, seconds=seconds)
         bar.update()
-        bar.set_postfix(change=f"{relative_change:.2e}", refresh=False)
-        ended = verdict(stop, Progress(iteration=k, relative_change=relative_change, seconds=seconds), callback, x)
+        bar.set_postfix(change=f"{relative:.2e}", refresh=False)
+        ended = verdict(stop, Progress(iteration=k, relative_change=relative, seconds=seconds), callback, x)
         if ended is not None:
             converged, message = ended
             break

@@ -51,7 +51,7 @@ from ..functionals import LeastSquares
 from ..regularizers.analysis import WeightedL1Analysis
 from ..regularizers.base import Bounds, check_bounds, project
 from .result import History, Result
-from .stopping import Progress, StoppingRule, default_rule, verdict
+from .stopping import Progress, StoppingRule, default_rule, relative_change, verdict
 
 
 class PD3O:
@@ -126,13 +126,6 @@ class PD3O:
         return self.data.value(self.x) + self.lam * self.reg.value(self.x)
 
 
-def _relative_change(new: Array, old: Array) -> float:
-    """``||new - old|| / ||old||`` (``inf`` for a zero ``old``)."""
-    xp = backend.namespace(new)
-    size = float(xp.linalg.vector_norm(old))
-    return float(xp.linalg.vector_norm(new - old)) / size if size > 0 else math.inf
-
-
 def primal_dual(data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Array, *,
                 bounds: Bounds | None = None, stop: StoppingRule | None = None, primal_step: float = 1.9,
                 track_objective: bool = True, callback: Callable[[int, Array], Any] | None = None,
@@ -168,7 +161,7 @@ def primal_dual(data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Arr
         k += 1
         x, dual = solver.x, solver.dual
         solver.step()
-        primal_change, dual_change = _relative_change(solver.x, x), _relative_change(solver.dual, dual)
+        primal_change, dual_change = relative_change(solver.x, x), relative_change(solver.dual, dual)
         seconds = time.perf_counter() - start
         objective = solver.objective() if track_objective else math.nan
         history.append(iteration=k, objective=objective, relative_change=primal_change, dual_change=dual_change,

@@ -17,6 +17,7 @@ from ..regularizers.adaptive import ReweightedL1
 from ..regularizers.base import Bounds
 from .primal_dual import PD3O
 from .result import History, Result
+from .stopping import relative_change
 
 #: PD3O iterations per reweighting step for a general ``H`` (see :func:`reweighting`).
 PRIMAL_DUAL_STEP_ITERATIONS = 10
@@ -110,17 +111,16 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     residual = math.inf
     start = time.perf_counter()
     converged, message = False, ""
-    bar = tqdm(total=max_iter, disable=not progress, desc="reweighting", unit="step")
+    bar = tqdm(disable=not progress, desc="reweighting", unit="step")  # no total: steps end on the residual
     k = 0
     while k < max_iter:
         k += 1
         x_next, inner = step(x, residual)
-        size = float(xp.linalg.vector_norm(x))
-        residual = float(xp.linalg.vector_norm(x_next - x)) / size if size > 0 else math.inf
+        residual = relative_change(x_next, x)
         x = x_next
         history.append(iteration=k, residual=residual, inner_iterations=inner, seconds=time.perf_counter() - start)
         bar.update()
-        bar.set_postfix(residual=f"{residual:.2e}", refresh=False)
+        bar.set_postfix(residual=f"{residual:.2e} (tol {tol:g})", refresh=False)
         if callback is not None and callback(k, x) is True:
             message = "stopped by the callback"
             break

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .. import backend
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -100,6 +102,20 @@ class AnyOf(StoppingRule):
 
     def __repr__(self) -> str:
         return " | ".join(map(repr, self.rules))
+
+
+def relative_change(new: Any, old: Any) -> float:
+    r"""``||new - old|| / ||old||``: ``0`` where nothing changed (even at ``old = 0``), ``inf`` for a move from ``0``.
+
+    A zero image that stays zero (e.g. the solution for all-zero data) has
+    converged; dividing by ``||old|| = 0`` would instead never stop the run.
+    """
+    xp = backend.namespace(new)
+    change = float(xp.linalg.vector_norm(new - old))
+    if change == 0:
+        return 0.0
+    size = float(xp.linalg.vector_norm(old))
+    return change / size if size > 0 else math.inf
 
 
 def default_rule(max_iter: int, tol: float | None, max_time: float | None) -> StoppingRule:

@@ -1,0 +1,38 @@
+"""Checks of scalar arguments shared by the public functions: each error names the argument.
+
+``True`` is not a number here (``lam=True`` is a mistake, not ``lam=1``), nor is a
+string, and NaN fails every comparison, so it is refused explicitly.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+
+def real_number(value: Any, name: str) -> float:
+    """``value`` as a finite float, or a ``TypeError``/``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def positive(value: Any, name: str) -> float:
+    """``value`` as a positive finite float, or an error naming ``name``."""
+    value = real_number(value, name)
+    if not value > 0:
+        raise ValueError(f"{name} must be positive, got {value:g}")
+    return value
+
+
+def count(value: Any, name: str) -> int:
+    """``value`` as an int of at least 1 (integral floats are not counts), or an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return int(value)
