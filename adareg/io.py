@@ -1,24 +1,69 @@
-"""Reading and writing images and measurement arrays: PNG, TIFF (grey, 8- or 16-bit) and NPY.
+"""Reading and writing images and measurement arrays: PNG, TIFF (one grey page) and NPY.
 
-Images are returned as float arrays in [0, 1] (8-bit values / 255, 16-bit values /
-65535), with their bit depth so that an output can be written back at the same
-depth.  Writing is atomic: the data go to a temporary file in the target folder,
-which then replaces the target, so a failed or interrupted write never leaves a
-half-written file.  PNG and TIFF need Pillow (``pip install adareg[examples]``);
-NPY files are read with ``allow_pickle=False``.
+Intensity conventions (every image read path: :func:`read_image`, :func:`read_folder`):
+
+* Integer pixels are scaled by their type's range to [0, 1]: uint8 by 255, uint16 by
+  65535, in PNG, TIFF and ``.npy`` alike; the bit depth (8 or 16) is returned so that an
+  output can be written back at the same depth.  Other integer types (signed, 32- and
+  64-bit) are refused: they have no agreed black and white level (CT numbers, offsets),
+  so any scale would be a guess; convert them to uint8/uint16 or to float first.
+* Palette, grey + alpha and bilevel images become grey (Pillow's luminance, alpha
+  dropped); a colour image (RGB, palette or CMYK with unequal channels) is refused
+  rather than silently turned grey; one whose three channels are equal is grey.
+* Float pixels (``.npy``, float TIFF) are returned as stored, in float64, with bit depth
+  ``None``; an :class:`IntensityWarning` names the file when more than 1% of them lie
+  outside [-0.5, 1.5] (another intensity scale, e.g. an 8-bit image stored as float).
+* A multi-page TIFF (or animated PNG) is refused, not cut to its first page.
+* Big-endian data are converted to the native byte order.
+* NaN and infinite values are refused (images and arrays), with their count.
+
+Every failure of the readers is a :class:`ValueError` (or :class:`FileNotFoundError`)
+whose message starts with the file's path: corrupt, truncated or lying files included
+(an ``.npy`` header is checked against the file's size before anything is allocated;
+Pillow's decompression-bomb limit ``PIL.Image.MAX_IMAGE_PIXELS`` is an error).
+
+Writing is atomic: the data go to a hidden temporary file ``.NAME.*`` in the target
+folder, which then replaces the target, so a failed or interrupted write (Ctrl-C,
+SIGTERM, SIGHUP) never leaves a half-written or temporary file.  A new file's mode
+follows the umask (``0o666 & ~umask``) as any Unix tool's does; a replaced file keeps
+its permission bits.  Write errors name the output, not the temporary file.
+
+PNG and TIFF need Pillow (``pip install adareg[examples]``); NPY files are read with
+``allow_pickle=False``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import math
 import os
-import tempfile
+import secrets
+import signal
+import stat
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
+ARRAY_SUFFIXES = (".npy",)
+
+#: The most elements an ``.npy`` file may declare (16 GiB of float64).
+MAX_ELEMENTS = 2**31
+
+#: Pillow modes read as grey through ``convert("L")``: bilevel and grey + alpha.
+_TO_GREY = ("1", "LA", "La")
+
+#: Pillow modes whose pixels are taken as stored: 8/16/32-bit integer and float grey.
+_AS_STORED = ("L", "I;16", "I;16L", "I;16B", "I;16N", "I;16S", "I", "F")
+
+
+class IntensityWarning(UserWarning):
+    """Float image values far outside [0, 1]: probably another intensity scale."""
 
 
 def _pillow() -> Any:
@@ -28,54 +73,64 @@ def _pillow() -> Any:
         raise ImportError("reading and writing PNG/TIFF needs Pillow: pip install adareg[examples]") from None
 
 
+# ---------------------------------------------------------------------------------------------- reading
+
+
 def read_array(path: str | os.PathLike) -> np.ndarray:
-    """An ``.npy`` array (never unpickled), with a clear error for a missing or corrupt file."""
+    """An ``.npy`` array (sinogram, k-space, mask, coil maps), in native byte order.
+
+    Numeric dtypes only (bool, integer, float, complex), never unpickled; the header is
+    checked before any allocation (at most :data:`MAX_ELEMENTS` elements, no more bytes
+    than the file holds).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        Not an ``.npy`` file, corrupt or truncated, a non-numeric dtype, or NaN/Inf values;
+        the message names ``path``.
+    """
     path = Path(path)
-    if path.suffix.lower() != ".npy":
+    if path.suffix.lower() not in ARRAY_SUFFIXES:
         raise ValueError(f"{path}: expected an .npy file")
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file") from None
-    except (ValueError, OSError, EOFError) as err:
-        raise ValueError(f"{path}: not a readable .npy array ({err})") from None
+    with _memory_as_value_error(path):
+        array = _native(_load_npy(path))
+        _check_finite(array, path)
+    return array
 
 
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int | None]:
-    """A grey image as float64 in [0, 1], and its bit depth (8, 16, or ``None`` for NPY data).
+    """A grey image as float64 and its bit depth: 8 or 16 for integer pixels, ``None`` for floats.
 
-    NPY files are returned as stored (2D, real), without rescaling.
+    Integer pixels (PNG, TIFF or ``.npy``; uint8 or uint16) are scaled to [0, 1]; float
+    pixels are returned as stored, with an :class:`IntensityWarning` when they seem to
+    use another scale.  See the module's documentation for palette, colour, multi-page
+    and non-finite inputs.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        An unreadable, colour, multi-page, empty or non-finite image, or an unsupported
+        pixel type; the message names ``path``.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        image = read_array(path)
-        if image.ndim != 2 or image.dtype.kind not in "fiu":
-            raise ValueError(f"{path}: expected a 2D real array, got shape {image.shape} and dtype {image.dtype}")
-        return image.astype(np.float64), None
-    if suffix not in IMAGE_SUFFIXES:
+    if suffix not in ARRAY_SUFFIXES + IMAGE_SUFFIXES:
         raise ValueError(f"{path}: unsupported image type {suffix!r}; use PNG, TIFF or NPY")
-    Image = _pillow()
-    try:
-        with Image.open(path) as picture:
-            picture.load()
-            data = np.asarray(picture)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file") from None
-    except Exception as err:  # Pillow raises many kinds for corrupt files
-        raise ValueError(f"{path}: not a readable image ({type(err).__name__}: {err})") from None
-    if data.ndim != 2:
-        raise ValueError(f"{path}: expected a grey image, got shape {data.shape} (convert colour images to grey)")
-    if data.dtype == np.uint8:
-        return data / 255.0, 8
-    if data.dtype in (np.uint16, np.int32) and data.max(initial=0) <= 65535 and data.min(initial=0) >= 0:
-        return data / 65535.0, 16
-    raise ValueError(f"{path}: unsupported pixel type {data.dtype}; expected 8- or 16-bit grey")
+    with _memory_as_value_error(path):
+        data = _load_npy(path) if suffix in ARRAY_SUFFIXES else _grey(_load_picture(path), path)
+        if data.ndim != 2 or data.size == 0:
+            raise ValueError(f"{path}: expected a non-empty 2D grey image, got shape {data.shape}")
+        return _intensities(_native(data), path)
 
 
 def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str, np.ndarray]:
-    """The grey PNG/TIFF images of ``folder``, sorted by file name: ``{stem: image in [0, 1]}``.
+    """The grey PNG/TIFF images of ``folder``, sorted by file name: ``{stem: image}``.
 
+    Each image is read by :func:`read_image` (so 8- and 16-bit images are in [0, 1]).
     ``count`` keeps the first ``count`` of them (e.g. of a data set whose protocol
     numbers the images in this order, :func:`adareg.data.protocol_noisy`).
     """
@@ -90,23 +145,181 @@ def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str
     return {path.stem: read_image(path)[0] for path in paths[:count]}
 
 
-def _write_atomically(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
+def _load_npy(path: Path) -> np.ndarray:
+    """``np.load`` of ``path`` once its header has passed :func:`_npy_problem`."""
     try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        with open(path, "rb") as file:
+            problem = _npy_problem(file)
+            if problem is None:
+                file.seek(0)
+                return np.load(file, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except MemoryError:
         raise
+    except Exception as err:  # numpy's header parser raises several kinds (e.g. tokenize.TokenError)
+        raise ValueError(f"{path}: not a readable .npy array ({type(err).__name__}: {err})") from None
+    raise ValueError(f"{path}: {problem}")
+
+
+def _npy_problem(file: Any) -> str | None:
+    """Why the ``.npy`` header of ``file`` is refused (``None`` if it is not), read without allocating."""
+    version = np.lib.format.read_magic(file)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in readers:
+        return f"npy format version {version[0]}.{version[1]} is not read (1.0 and 2.0 are)"
+    shape, _, dtype = readers[version](file)
+    if dtype.hasobject:
+        return f"an array of Python objects ({dtype}) is not read (it would need pickle)"
+    if dtype.kind not in "biufc":
+        return f"dtype {dtype} is not numeric (bool, integer, float or complex expected)"
+    if any(n < 0 for n in shape):
+        return f"the header declares an invalid shape {shape}"
+    elements = math.prod(shape)
+    if elements > MAX_ELEMENTS:
+        return f"the header declares shape {shape}: {elements} elements, more than the {MAX_ELEMENTS} adareg reads"
+    needed, held = elements * dtype.itemsize, os.fstat(file.fileno()).st_size - file.tell()
+    if needed > held:
+        return (f"the header declares shape {shape} of {dtype} ({needed} bytes) but the file holds {held} bytes "
+                "of data: truncated or corrupt")
+    return None
+
+
+def _load_picture(path: Path) -> np.ndarray:
+    """The pixels of a one-page PNG/TIFF: 2D grey as stored, or 3D (H, W, 3) for colour modes."""
+    Image = _pillow()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as picture:
+                pages = getattr(picture, "n_frames", 1)
+                if pages == 1:
+                    return _pixels(picture)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ValueError(f"{path}: too many pixels to read safely ({err})") from None
+    except MemoryError:
+        raise
+    except Exception as err:  # Pillow raises many kinds for corrupt files
+        raise ValueError(f"{path}: not a readable image ({type(err).__name__}: {err})") from None
+    raise ValueError(f"{path}: {pages} pages; adareg reads one 2D image per file (save each page as its own file)")
+
+
+def _pixels(picture: Any) -> np.ndarray:
+    """Grey modes as stored (bilevel and grey + alpha through luminance), others as RGB."""
+    mode = picture.mode
+    if mode in _TO_GREY:
+        return np.asarray(picture.convert("L"))
+    if mode == "I" and picture.format == "PNG":  # older Pillow opens 16-bit grey PNGs as 32-bit "I"
+        return np.asarray(picture).astype(np.uint16)
+    if mode in _AS_STORED:
+        return np.asarray(picture)
+    transparent = mode == "P" and "transparency" in picture.info  # Pillow's advice: through RGBA
+    return np.asarray(picture.convert("RGBA" if transparent else "RGB"))[..., :3]
+
+
+def _grey(pixels: np.ndarray, path: Path) -> np.ndarray:
+    """``pixels`` as one grey plane: colour pixels must have three equal channels."""
+    if pixels.ndim != 3:
+        return pixels
+    if np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 0], pixels[..., 2]):
+        return pixels[..., 0]
+    raise ValueError(f"{path}: a colour image; adareg reads grey images (convert it to grey first, e.g. "
+                     "Pillow's Image.convert('L'))")
+
+
+def _intensities(data: np.ndarray, path: Path) -> tuple[np.ndarray, int | None]:
+    """uint8/uint16 scaled to [0, 1] with their depth; floats as stored (finite, range-checked)."""
+    if data.dtype in (np.uint8, np.uint16):
+        bits = 8 * data.dtype.itemsize
+        return data / float(2**bits - 1), bits
+    if data.dtype.kind == "f":
+        image = data.astype(np.float64)
+        _check_finite(image, path)
+        _warn_on_scale(image, path)
+        return image, None
+    raise ValueError(f"{path}: pixels of type {data.dtype} have no intensity convention; adareg reads uint8 "
+                     "(scaled by 1/255), uint16 (by 1/65535) or float (as stored): convert the data first")
+
+
+@contextlib.contextmanager
+def _memory_as_value_error(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except MemoryError:
+        raise ValueError(f"{path}: too large to read into memory") from None
+
+
+def _native(array: np.ndarray) -> np.ndarray:
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+
+
+def _check_finite(array: np.ndarray, path: Path) -> None:
+    if array.dtype.kind in "fc":
+        bad = array.size - int(np.count_nonzero(np.isfinite(array)))
+        if bad:
+            raise ValueError(f"{path}: {bad} of {array.size} values are not finite (NaN or Inf)")
+
+
+def _warn_on_scale(image: np.ndarray, path: Path) -> None:
+    """An :class:`IntensityWarning` when more than 1% of the values lie outside [-0.5, 1.5]."""
+    # Noise up to sigma = 30/255 puts a pixel 0.5 beyond [0, 1] with probability ~1e-5, so 1% there is another scale.
+    outside = int(np.count_nonzero((image < -0.5) | (image > 1.5)))
+    if outside <= image.size / 100:
+        return
+    top = float(image.max())
+    if np.array_equal(image, np.round(image)) and image.min() >= 0 and top <= 65535:
+        kind, scale = ("an 8-bit", 255) if top <= 255 else ("a 16-bit", 65535)
+        cause = f"values are integers up to {top:g}: {kind} image stored as float? divide by {scale}"
+    else:
+        cause = f"values span [{float(image.min()):g}, {top:g}]: rescale them to [0, 1]"
+    warnings.warn(f"{path}: {outside} of {image.size} float values lie outside [-0.5, 1.5], adareg's intensities "
+                  f"are in [0, 1]; {cause}", IntensityWarning, stacklevel=4)
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+def check_output(path: str | os.PathLike, suffixes: Sequence[str]) -> Path:
+    """Check before any computation that ``path`` can be written; returns it as a :class:`~pathlib.Path`.
+
+    ``path`` must end in one of ``suffixes`` (compared in lower case, e.g.
+    ``IMAGE_SUFFIXES + ARRAY_SUFFIXES``), must not be a directory, and its nearest
+    existing ancestor folder (the parent, or the folder in which the missing parents
+    will be created) must be a writable directory.
+
+    Raises
+    ------
+    ValueError
+        Naming ``path`` and what was expected.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise ValueError(f"{path}: the output must end in {', '.join(suffixes)}")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory; the output must be a file name")
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{path}: cannot create the output's folder, {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{path}: the folder {folder} is not writable")
+    return path
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` name the same existing file (links followed); ``False`` if either is missing."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
 
 
 def write_array(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write an ``.npy`` array atomically."""
-    path = Path(path)
-    if path.suffix.lower() != ".npy":
-        raise ValueError(f"{path}: the output must be an .npy file")
+    """Write an ``.npy`` array atomically (see the module's documentation)."""
+    path = check_output(path, ARRAY_SUFFIXES)
 
     def write(temporary: str) -> None:
         with open(temporary, "wb") as f:
@@ -116,16 +329,78 @@ def write_array(path: str | os.PathLike, array: np.ndarray) -> None:
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = 8) -> None:
-    """Write a grey image atomically: PNG/TIFF at ``bits`` (8 or 16; values clipped to [0, 1]), or NPY as is."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
+    """Write a grey image atomically: PNG/TIFF at ``bits`` (8 or 16; ``None`` is 8), or NPY as is.
+
+    For PNG and TIFF the values are clipped to [0, 1] and scaled by 255 or 65535
+    (rounded), the inverse of :func:`read_image`; ``bits`` is ignored for NPY.
+    """
+    path = check_output(path, IMAGE_SUFFIXES + ARRAY_SUFFIXES)
+    if path.suffix.lower() in ARRAY_SUFFIXES:
         write_array(path, image)
         return
-    if suffix not in IMAGE_SUFFIXES:
-        raise ValueError(f"{path}: unsupported image type {suffix!r}; use PNG, TIFF or NPY")
+    if bits not in (8, 16, None):
+        raise ValueError(f"write_image: bits must be 8, 16 or None, got {bits!r}")
     Image = _pillow()
-    bits = 8 if bits is None else bits
-    scale, dtype = (255.0, np.uint8) if bits == 8 else (65535.0, np.uint16)
+    scale, dtype = (65535.0, np.uint16) if bits == 16 else (255.0, np.uint8)
     data = np.round(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * scale).astype(dtype)
-    _write_atomically(path, lambda temporary: Image.fromarray(data).save(temporary, format=Image.registered_extensions()[suffix]))
+    file_format = Image.registered_extensions()[path.suffix.lower()]
+    _write_atomically(path, lambda temporary: Image.fromarray(data).save(temporary, format=file_format))
+
+
+def _write_atomically(path: Path, write: Callable[[str], None]) -> None:
+    """``write(temporary)`` then replace ``path`` by it; nothing is left behind on any failure or interruption."""
+    temporary: Path | None = None
+    try:
+        with _termination_as_exit():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                temporary = _create_temporary(path)
+                write(str(temporary))
+                _keep_mode(path, temporary)
+                os.replace(temporary, path)
+            except BaseException:
+                if temporary is not None:
+                    temporary.unlink(missing_ok=True)
+                raise
+    except OSError as err:
+        raise OSError(f"cannot write {path}: {err.strerror or err}") from err
+
+
+def _create_temporary(path: Path) -> Path:
+    """A new hidden ``.NAME.RANDOM.SUFFIX`` beside ``path``, mode 0o666 less the umask (mkstemp would give 0o600)."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}{path.suffix}")
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    return temporary
+
+
+def _keep_mode(path: Path, temporary: Path) -> None:
+    """Give ``temporary`` the permission bits of the file it replaces, if there is one."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode) & 0o777
+    except FileNotFoundError:
+        return
+    os.chmod(temporary, mode)
+
+
+@contextlib.contextmanager
+def _termination_as_exit() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into ``SystemExit(128 + signal)`` while writing, so that clean-up runs.
+
+    Only signals whose action is the default one (end the process) are changed, only in
+    the main thread (where Python handles signals), and the old handlers come back after.
+    """
+    saved: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            number = getattr(signal, name, None)
+            if number is not None and signal.getsignal(number) == signal.SIG_DFL:
+                saved[number] = signal.signal(number, _exit)
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
+def _exit(number: int, frame: Any) -> None:
+    raise SystemExit(128 + number)
