@@ -21,6 +21,7 @@ import argparse
 import math
 import runpy
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +29,9 @@ import numpy as np
 
 from . import backend, io, params, presets
 from .reconstruction import solve
+
+#: The largest ``--image-size`` (a 16384^2 float32 image is 1 GiB, before the solver's copies).
+MAX_IMAGE_SIZE = 16384
 
 DEMOS = {"ct": "adareg.examples.ct_recon", "mri": "adareg.examples.mri_recon", "denoise": "adareg.examples.denoise"}
 
@@ -53,8 +57,12 @@ def _sigma(value: float | None, reg: Any, required: bool) -> float | None:
         if required:
             raise UsageError("--sigma is required with a learned model (noise level on the 0-255 scale)")
         return None
-    if not (math.isfinite(value) and 0 <= value <= 255):
-        raise UsageError(f"--sigma must lie in [0, 255], got {value:g}")
+    if not (math.isfinite(value) and 0 < value <= 255):
+        raise UsageError(f"--sigma must lie in (0, 255] (the noise level on the 0-255 scale), got {value:g}")
+    if value < 1:
+        warnings.warn(f"--sigma {value:g} is on the 0-255 scale: {value:g}/255 is below one grey level of an 8-bit "
+                      f"image, so almost nothing will change (for a noise level of {value:g} on the 0-1 scale, give "
+                      f"--sigma {value * 255:.3g})", stacklevel=2)
     sigma = value / 255.0
     if hasattr(reg, "check_sigma"):
         try:
@@ -64,7 +72,19 @@ def _sigma(value: float | None, reg: Any, required: bool) -> float | None:
     return sigma
 
 
+def _check_outputs(args: argparse.Namespace, suffixes: tuple[str, ...]) -> None:
+    """Refuse, before any work, an output that cannot be written or that is one of the inputs."""
+    outputs = [args.output] + ([args.masks] if getattr(args, "masks", None) else [])
+    inputs = [args.input] + [getattr(args, name) for name in ("mask", "maps") if getattr(args, name, None)]
+    for output, allowed in zip(outputs, (suffixes, io.ARRAY_SUFFIXES)):
+        io.check_output(output, allowed)
+        for given in inputs:
+            if io.same_file(given, output):
+                raise UsageError(f"{output}: the output is the input {given}; write the result to another file")
+
+
 def _denoise(args: argparse.Namespace) -> None:
+    _check_outputs(args, io.IMAGE_SUFFIXES + io.ARRAY_SUFFIXES)
     image, bits = io.read_image(args.input)
     reg = _regularizer(args.model, image.shape)
     _check_masks(args, reg)
@@ -119,6 +139,7 @@ def _ct(args: argparse.Namespace) -> None:
     from .ct import fbp
     from .operators import RayTransform
 
+    _check_outputs(args, io.ARRAY_SUFFIXES)
     sinogram = io.read_array(args.input)
     if sinogram.ndim != 2 or sinogram.dtype.kind not in "fiu":
         raise UsageError(f"{args.input}: expected a 2D real sinogram (angles x detectors), got shape "
@@ -127,6 +148,8 @@ def _ct(args: argparse.Namespace) -> None:
         raise UsageError(f"{args.input}: the sinogram has {sinogram.shape[0]} rows but --angles is {args.angles}")
     detectors = sinogram.shape[1]
     size = args.image_size or max(1, int((detectors - 1) / math.sqrt(2)))
+    if not 1 <= size <= MAX_IMAGE_SIZE:
+        raise UsageError(f"--image-size must lie in [1, {MAX_IMAGE_SIZE}], got {size}")
     geometry: dict[str, Any] = {}
     if args.geometry == "fan":
         if args.source_distance is None or args.detector_distance is None:
@@ -153,11 +176,16 @@ def _mri(args: argparse.Namespace) -> None:
     from . import mri
     from .operators import CartesianMRI
 
+    _check_outputs(args, io.ARRAY_SUFFIXES)
     kspace = io.read_array(args.input)
     mask = io.read_array(args.mask)
     maps = io.read_array(args.maps) if args.maps else None
     if kspace.dtype.kind not in "fc":
         raise UsageError(f"{args.input}: expected complex k-space, got dtype {kspace.dtype}")
+    if maps is None and kspace.ndim != 2:
+        raise UsageError(f"{args.input}: k-space of shape {kspace.shape} has {kspace.ndim} axes; one coil is (H, W), "
+                         "and multi-coil data (coils, H, W) need coil sensitivities: --maps MAPS.npy (e.g. from "
+                         "adareg.mri.espirit_maps)")
     image_shape = tuple(kspace.shape[1:]) if maps is not None else tuple(kspace.shape)
     try:
         H = CartesianMRI(mask, maps, real=args.space == "real", shape=image_shape)
@@ -198,19 +226,37 @@ def _demo(args: argparse.Namespace) -> None:
 def _models(args: argparse.Namespace) -> None:
     shipped = params.available()
     if not shipped:
-        print("No trained models ship with this version of adareg yet; load your own parameter file with "
+        print("No trained models ship with this version of adareg; load your own parameter file with "
               "--model PATH (see docs/learned.md).")
         return
+    rows = [("MODEL", "FAMILY", "SIGMA (0-255)", "PARAMETERS", "TRAINED", "VALIDATION")]
     for name, metadata in sorted(shipped.items()):
         low, high = metadata["sigma_range"]
-        psnr = metadata.get("validation", {})
-        print(f"{name:10} {metadata['family']:8} sigma {low * 255:g}-{high * 255:g}/255  created {metadata['created']}"
-              f"  validation {psnr}")
+        size = sum(array.size for array in params.read(name).arrays.values())
+        validation = ", ".join(f"{key.replace('_', ' ')} {value:.2f}" if isinstance(value, float) else
+                               f"{key.replace('_', ' ')} {value}" for key, value in metadata.get("validation", {}).items())
+        rows.append((name, metadata["family"], f"{low * 255:g}-{high * 255:g}", f"{size:,}",
+                     str(metadata["created"])[:10], validation or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    print("\nVALIDATION: PSNR in dB measured by the training run on its validation images; docs/results.md "
+          "compares the models on Set12.")
 
 
 def _report(args: argparse.Namespace, result: Any) -> None:
-    if not args.quiet:
+    """The solver's one-line summary; a run that did not converge is reported even with ``--quiet``."""
+    if not result.converged:
+        print(f"adareg {args.command}: warning: the solver did not converge ({result.message}); the output is its "
+              "last iterate", file=sys.stderr)
+    elif not args.quiet:
         print(result.message, file=sys.stderr)
+
+
+def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    """Warnings (e.g. :class:`adareg.io.IntensityWarning`) as one line on standard error."""
+    print(f"adareg: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -297,17 +343,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = parser().parse_args(argv)
     try:
-        args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            args.run(args)
     except KeyboardInterrupt:
         print("adareg: interrupted", file=sys.stderr)
         return 130
-    except (UsageError, ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError, OSError) as err:
+    except Exception as err:
         if args.debug:
             raise
-        message = " ".join(str(err).split())  # one line
-        print(f"adareg {args.command}: error: {message}", file=sys.stderr)
+        print(f"adareg {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _one_line(err: Exception) -> str:
+    """The message of ``err`` on one line; unexpected kinds name themselves and ask for a report."""
+    message = " ".join(str(err).split())
+    if isinstance(err, MemoryError):
+        return f"out of memory{': ' + message if message else ''} (try a smaller input or --device gpu)"
+    if isinstance(err, (UsageError, ValueError, TypeError, OSError, ImportError, RuntimeError)):
+        return message
+    return f"{type(err).__name__}: {message} (an adareg bug? rerun with --debug and report the traceback)"
 
 
 if __name__ == "__main__":

@@ -62,7 +62,9 @@ def test_denoise_keeps_the_format_and_improves_the_image(files, name, suffix, dt
     [
         (["denoise", "missing.png", "--sigma", "25"], "no such file"),
         (["denoise", "corrupt.png", "--sigma", "25"], "not a readable image"),
-        (["denoise", "noisy8.png", "--sigma", "300"], "--sigma must lie in [0, 255]"),
+        (["denoise", "noisy8.png", "--sigma", "300"], "--sigma must lie in (0, 255]"),
+        (["denoise", "noisy8.png", "--sigma", "0", "--model", "tv"], "--sigma must lie in (0, 255]"),
+        (["denoise", "noisy.npy", "--sigma", "25", "--model", "sa-cnn", "--lam", "nan"], "lam must be finite"),
         (["denoise", "noisy8.png", "--sigma", "25", "--model", "nosuch"], "unknown model 'nosuch'"),
         (["denoise", "noisy8.png"], "--sigma is required"),
     ],
@@ -71,6 +73,59 @@ def test_denoise_errors(files, args, words):
     folder, _ = files
     output = folder / "never.png"
     assert_fails_cleanly(run(*args, "-o", output.name, cwd=folder), output, words)
+
+
+def test_outputs_are_checked_before_the_input_is_read(files):
+    """A bad output suffix is reported even though the input is missing: it was checked first."""
+    folder, _ = files
+    assert_fails_cleanly(run("denoise", "missing.png", "--sigma", "25", "-o", "out.jpg", cwd=folder),
+                         folder / "out.jpg", "out.jpg: the output must end in .png, .tif, .tiff, .npy")
+    assert_fails_cleanly(run("ct", "missing.npy", "--angles", "10", "-o", "out.png", cwd=folder), folder / "out.png",
+                         "out.png: the output must end in .npy")
+
+
+def test_the_output_may_not_be_the_input(files):
+    folder, _ = files
+    before = (folder / "noisy8.png").read_bytes()
+    out = run("denoise", "noisy8.png", "--sigma", "25", "-o", "./noisy8.png", cwd=folder)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1
+    assert "./noisy8.png: the output is the input noisy8.png" in out.stderr
+    assert (folder / "noisy8.png").read_bytes() == before
+
+
+def test_a_sigma_on_the_wrong_scale_is_warned_about(files):
+    folder, _ = files
+    out = run("denoise", "noisy8.png", "--sigma", "0.098", "--model", "tv", "-o", "tiny.png", "--quiet", cwd=folder)
+    assert out.returncode == 0
+    assert out.stderr.splitlines() == [line for line in out.stderr.splitlines() if line.startswith("adareg: warning")]
+    assert "--sigma 0.098 is on the 0-255 scale" in out.stderr and "give --sigma 25" in out.stderr
+
+
+def test_unexpected_errors_are_one_line_without_debug(files, monkeypatch, capsys):
+    from adareg import cli, io
+
+    def broken(path):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(io, "read_image", broken)
+    folder, _ = files
+    assert cli.main(["denoise", str(folder / "noisy8.png"), "--sigma", "25", "-o", str(folder / "never.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "KeyError: 'a bug'" in err and "--debug" in err
+    with pytest.raises(KeyError):
+        cli.main(["denoise", str(folder / "noisy8.png"), "--sigma", "25", "-o", str(folder / "never.png"), "--debug"])
+
+
+def test_non_convergence_is_reported_even_when_quiet(capsys):
+    from adareg import cli
+    from adareg.solvers import History, Result
+
+    args = cli.parser().parse_args(["ct", "s.npy", "--angles", "3", "-o", "x.npy", "--quiet"])
+    cli._report(args, Result(x=None, converged=False, iterations=500, history=History(), message="stopped by cap"))
+    err = capsys.readouterr().err
+    assert err == "adareg ct: warning: the solver did not converge (stopped by cap); the output is its last iterate\n"
+    cli._report(args, Result(x=None, converged=True, iterations=5, history=History(), message="converged"))
+    assert capsys.readouterr().err == ""
 
 
 def test_ct_fbp_and_tv(files):
@@ -92,6 +147,13 @@ def test_ct_fbp_and_tv(files):
                          "has 40 rows but --angles is 30")
     assert_fails_cleanly(run("ct", "sino.npy", "--angles", "40", "--image-size", "32", "--model", "sa-cnn", "-o",
                              output.name, cwd=folder), output, "--lam is required: no ct-parallel-40- preset")
+    assert_fails_cleanly(run("ct", "sino.npy", "--angles", "40", "--image-size", "100000", "-o", output.name,
+                             cwd=folder), output, "--image-size must lie in [1, 16384], got 100000")
+    sinogram = np.load(folder / "sino.npy")
+    sinogram[3, 5] = np.nan
+    np.save(folder / "sino-nan.npy", sinogram)
+    assert_fails_cleanly(run("ct", "sino-nan.npy", "--angles", "40", "-o", output.name, cwd=folder), output,
+                         f"sino-nan.npy: 1 of {sinogram.size} values are not finite")
 
 
 def test_denoise_writes_the_masks_of_sa_cnn(files):
@@ -129,13 +191,19 @@ def test_mri_zero_filled_and_errors(files):
     output = folder / "never.npy"
     assert_fails_cleanly(run("mri", "kspace.npy", "--mask", "wrong-mask.npy", "--maps", "maps.npy", "-o",
                              output.name, cwd=folder), output, "mask of shape")
+    assert_fails_cleanly(run("mri", "kspace.npy", "--mask", "mask.npy", "-o", output.name, cwd=folder), output,
+                         "multi-coil data (coils, H, W) need coil sensitivities: --maps")
 
 
 def test_models_and_help(files):
     folder, _ = files
     out = run("models", cwd=folder)
     assert out.returncode == 0
-    assert sorted(line.split()[0] for line in out.stdout.splitlines()) == ["crr", "sa-b", "sa-cnn", "wcrr"]
+    header, *rows, blank, note = out.stdout.splitlines()
+    assert header.split() == ["MODEL", "FAMILY", "SIGMA", "(0-255)", "PARAMETERS", "TRAINED", "VALIDATION"]
+    assert [row.split()[0] for row in rows] == ["crr", "sa-b", "sa-cnn", "wcrr"]
+    size = sum(array.size for array in adareg.params.read("sa-cnn").arrays.values())
+    assert f"{size:,}" in rows[2] and blank == "" and note.startswith("VALIDATION: PSNR in dB")
     out = run("--help", cwd=folder)
     assert out.returncode == 0 and all(word in out.stdout for word in ("denoise", "ct", "mri", "demo", "models"))
 
