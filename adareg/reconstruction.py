@@ -210,5 +210,5 @@ def _denoise(y: Array, reg: Regularizer, lam: float, bounds: Bounds | None, max_
     seconds = time.perf_counter() - start
     message = (f"duality gap {out.gap:.3g} certifies the tolerance after {out.iterations} iterations "
                f"({seconds:.2f} s)" if out.converged else
-               f"stopped after {out.iterations} iterations with duality gap {out.gap:.3g}")
+               f"stopped after {out.iterations} iterations with duality gap {out.gap:.3g}, not converged")
     return Result(x=out.x, converged=out.converged, iterations=out.iterations, history=history, message=message)

@@ -167,3 +167,13 @@ class TestDegenerateInput:
         # the differences of one pixel vanish, so the prox of lam TV is the projection onto the box
         result = adareg.solve(Identity((1, 1)), np.array([[1.5]]), TV((1, 1)), lam=0.1, bounds=(0, 1))
         assert result.converged and result.x[0, 0] == 1.0
+
+
+@pytest.mark.parametrize("model", ["tv", "wcrr", "sa-cnn"])
+def test_a_run_stopped_by_its_cap_says_it_did_not_converge(model):
+    y = adareg.data.shepp_logan((32, 32)) + 0.1 * np.random.default_rng(0).standard_normal((32, 32))
+    reg = TV(y.shape) if model == "tv" else adareg.load(model)
+    H = Blur(np.ones((3, 3)) / 9, y.shape)
+    result = adareg.solve(H, y, reg, lam=0.05, sigma=None if model == "tv" else 0.1, max_iter=2)
+    assert not result.converged and result.iterations == 2
+    assert result.message.endswith("not converged")

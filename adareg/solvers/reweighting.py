@@ -130,7 +130,8 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
             break
     bar.close()
     if not message:
-        message = f"stopped after {k} reweighting steps with fixed-point residual {residual:.3g}"
+        message = (f"stopped after {k} reweighting steps with fixed-point residual {residual:.3g} > {tol:g}, "
+                   "not converged")
     return Result(x=x, converged=converged, iterations=k, history=history, message=message)
 
 

@@ -139,5 +139,6 @@ def verdict(stop: StoppingRule, progress: Progress, callback: Callable[[int, Any
     if callback is not None and callback(progress.iteration, x) is True:
         return False, "stopped by the callback"
     if fired is not None:
-        return fired.converged, f"stopped by {fired!r} after {progress.iteration} iterations"
+        ending = "" if fired.converged else ", not converged"
+        return fired.converged, f"stopped by {fired!r} after {progress.iteration} iterations{ending}"
     return None
