@@ -78,8 +78,8 @@ def _positive_int(architecture: Mapping[str, Any], key: str) -> int:
 def _profile_schema(architecture: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     channels = _sizes(architecture, "bank_channels")[-1]
     grid = architecture["profile_grid"]
-    if not (isinstance(grid, list) and len(grid) == 2 and all(isinstance(v, (int, float)) for v in grid)
-            and grid[1] > 0):
+    if not (isinstance(grid, list) and len(grid) == 2
+            and all(type(v) in (int, float) and -1e300 < v < 1e300 for v in grid) and grid[1] > 0):
         raise ValueError(f"architecture['profile_grid'] must be [first knot, positive spacing], got {grid!r}")
     knots = _positive_int(architecture, "profile_knots")
     scale = _positive_int(architecture, "scale_knots")
@@ -110,7 +110,7 @@ def sa_b_schema(metadata: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     k = _positive_int(architecture, "blur_kernel")
     if k % 2 == 0:
         raise ValueError(f"architecture['blur_kernel'] must be odd, got {k}")
-    channels = architecture["bank_channels"][-1]
+    channels = _sizes(architecture, "bank_channels")[-1]
     return _bank_schema(architecture) | _profile_schema(architecture) | {"blur": (channels, k, k)}
 
 

@@ -19,13 +19,19 @@ A parameter file is one ``.npz`` archive (:func:`numpy.savez`) that holds
 
   and any further keys, which are kept but not interpreted.
 
-Reading never unpickles: archives are opened with ``numpy.load(path,
-allow_pickle=False)``, so an entry holding Python objects is refused by NumPy
-before any of its bytes are interpreted, and a parameter file cannot run code
-(DESIGN.md §5).  Every problem (missing or truncated file, bad JSON, object or
-non-finite arrays, unknown format version or family, missing, unexpected or
-misshapen arrays) is one :class:`ParameterFileError` whose message names the file
-and the field.
+Reading never unpickles: each entry's ``.npy`` header is parsed first (by
+NumPy's parser, which evaluates literals only), an entry whose dtype holds Python
+objects is refused before any of its data are read, and data become arrays with
+:func:`numpy.frombuffer`, so a parameter file cannot run code (DESIGN.md §5).
+Nothing is decompressed or allocated beyond the sizes the archive declares, and
+those are checked first: at most :data:`MAX_DATA_BYTES` (64 MiB) per entry and in
+all, :data:`MAX_METADATA_BYTES` (1 MiB) of metadata, :data:`MAX_DIRECTORY_BYTES`
+(1 MiB) of zip directory; each entry's header must agree with its declared size.
+Every problem (missing, truncated or corrupt file, a zip archive not laid out as
+:func:`numpy.savez` writes one, sizes over the limits or disagreeing, bad JSON,
+object or non-finite arrays, unknown format version or family, missing,
+unexpected or misshapen arrays) is one :class:`ParameterFileError` whose message
+names the file and the field.
 
 Families register themselves with :func:`register_family` when their module is
 imported: a *schema* that gives every array's shape and dtypes from the metadata,
@@ -39,20 +45,23 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import importlib.resources
 import json
 import math
 import operator
 import os
 import re
+import struct
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -81,11 +90,39 @@ REQUIRED_METADATA: dict[str, type] = {
     "created": str,
 }
 
+#: The most bytes any entry of a parameter file, and all its entries together, may
+#: hold uncompressed: 64 MiB, 16 million float32 parameters, where the largest
+#: shipped file holds 133 kB.  Checked on the sizes the archive declares, before
+#: anything is decompressed; reading a file this size takes about three times as
+#: much memory for a moment.
+MAX_DATA_BYTES = 64 * 2**20
+
+#: The most bytes the metadata entry may hold uncompressed: 1 MiB, where shipped
+#: files' metadata take 3-11 kB.  Lower than :data:`MAX_DATA_BYTES` because JSON
+#: becomes Python objects of up to about 20 times its size.
+MAX_METADATA_BYTES = 2**20
+
+#: The most bytes the archive's central directory (its list of entries) may take:
+#: 1 MiB, where a shipped file's takes under 1 kB.  :mod:`zipfile` reads it whole
+#: and makes an object of about 400 bytes per entry, so a 64 MiB directory of
+#: 50-byte entries would take over 500 MB to open.
+MAX_DIRECTORY_BYTES = 2**20
+
 #: The package whose folder holds the shipped parameter files.
 WEIGHTS_PACKAGE = "adareg.weights"
 
 _ARRAY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty archive
+
+# The zip layout numpy.savez writes (APPNOTE.TXT 4.3): what _check_layout looks at.
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty archive's end record
+_END_SIGNATURE = b"PK\x05\x06"
+_END_RECORD = struct.Struct("<4s4H2LH")  # signature, 4 disk and entry counts, directory size and offset, comment size
+_ZIP64_LOCATOR = b"PK\x06\x07"  # the 20-byte record just before the end record of a zip64 archive
+_ZIP64_LOCATOR_SIZE = 20
+_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # numpy.savez's, and numpy.savez_compressed's
+_UNSUPPORTED_FLAGS = 0x1 | 0x20 | 0x40  # encrypted, compressed patched data, strong encryption
+
+_HEADER_READERS = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
 
 
 class ParameterFileError(ValueError):
@@ -177,11 +214,15 @@ def register_family(name: str, schema: Schema, build: Builder) -> None:
         ``schema(metadata)`` returns every expected array's name and
         :class:`ArraySpec` (or a ``(shape, dtypes)`` pair), computed from
         ``metadata["architecture"]``.  A missing or mistyped architecture entry
-        may raise ``KeyError``, ``TypeError`` or ``ValueError``; :func:`validate`
-        reports it as an error in the file's ``architecture``.
+        may raise ``KeyError``, ``IndexError``, ``TypeError`` or ``ValueError``;
+        :func:`read` and :func:`validate` report it as an error in the file's
+        ``architecture``.
     build
         ``build(file, **options)`` turns a validated :class:`ParameterFile` into a
         regularizer; ``options`` are the keyword arguments given to :func:`load`.
+        Parameters it cannot use may raise ``ValueError`` or an ``ArithmeticError``
+        (``OverflowError`` for a number too large for a float, ...); :func:`load`
+        reports either as a :class:`ParameterFileError`.
 
     Raises
     ------
@@ -250,8 +291,9 @@ def _check_metadata(file: str | None, metadata: Any) -> None:
     if not metadata["family"]:
         raise _error(file, "metadata.family", "metadata field 'family' is empty")
     sigma = metadata["sigma_range"]
+    # NaN and infinities fail the comparisons (math.isfinite would overflow on a huge JSON integer)
     if not (len(sigma) == 2 and all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in sigma)
-            and all(math.isfinite(s) for s in sigma) and 0 <= sigma[0] <= sigma[1] <= 1):
+            and 0 <= sigma[0] <= sigma[1] <= 1):
         raise _error(file, "metadata.sigma_range",
                      f"metadata field 'sigma_range' must be [low, high] with 0 <= low <= high <= 1 "
                      f"(noise levels on the 0-1 intensity scale, e.g. [0, 30 / 255]), got {sigma!r}")
@@ -273,14 +315,33 @@ def _json_type(kind: type) -> str:
 
 def _check_array(file: str | None, name: str, array: np.ndarray) -> None:
     """The format-level rules for one array: a float dtype and finite values."""
-    if array.dtype not in ARRAY_DTYPES:
-        raise _error(file, name, f"array {name!r} has dtype {array.dtype}; parameter arrays are float32 or float64")
+    _check_dtype(file, name, array.dtype)
+    _check_finite(file, name, array)
+
+
+def _check_dtype(file: str | None, name: str, dtype: np.dtype) -> None:
+    """A parameter array's dtype is float32 or float64."""
+    if dtype not in ARRAY_DTYPES:
+        raise _error(file, name, f"array {name!r} has dtype {dtype}; parameter arrays are float32 or float64")
+
+
+def _check_finite(file: str | None, name: str, array: np.ndarray) -> None:
+    """Every value finite; the message counts the others and locates the first (no index array is made)."""
     finite = np.isfinite(array)
     if not finite.all():
-        bad = np.argwhere(~finite)
-        first = tuple(int(i) for i in bad[0])
-        raise _error(file, name, f"array {name!r} has {len(bad)} non-finite value(s) "
+        count = finite.size - np.count_nonzero(finite)
+        first = tuple(int(i) for i in np.unravel_index(np.argmin(finite), array.shape))
+        raise _error(file, name, f"array {name!r} has {count} non-finite value(s) "
                      f"(first: {array[first]} at index {first})")
+
+
+def _check_spec(file: str | None, name: str, shape: tuple[int, ...], dtype: np.dtype, spec: ArraySpec) -> None:
+    """The shape and dtype of array ``name`` are those its family's ``spec`` gives."""
+    if shape != spec.shape:
+        raise _error(file, name, f"array {name!r} has shape {shape}, expected {spec.shape}")
+    if dtype not in spec.dtypes:
+        allowed = " or ".join(str(d) for d in spec.dtypes)
+        raise _error(file, name, f"array {name!r} has dtype {dtype}, expected {allowed}")
 
 
 def _check_name(file: str | None, name: Any) -> None:
@@ -297,7 +358,7 @@ def _expected(file: str | None, metadata: Mapping[str, Any], schema: Schema) -> 
     except KeyError as err:
         raise _error(file, "metadata.architecture",
                      f"metadata field 'architecture' has no {err.args[0]!r}, which family {family!r} needs") from None
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, IndexError) as err:
         raise _error(file, "metadata.architecture",
                      f"metadata field 'architecture' does not describe a {family!r} model: {err}") from None
     specs = {}
@@ -349,59 +410,185 @@ def validate(file: ParameterFile, schema: Schema | None = None) -> None:
         raise _error(label, unexpected[0], f"array {unexpected[0]!r} is not part of a {family!r} model "
                      f"(expected {', '.join(map(repr, expected))})")
     for name, spec in expected.items():
-        array = file.arrays[name]
-        if array.shape != spec.shape:
-            raise _error(label, name, f"array {name!r} has shape {array.shape}, expected {spec.shape}")
-        if array.dtype not in spec.dtypes:
-            allowed = " or ".join(str(d) for d in spec.dtypes)
-            raise _error(label, name, f"array {name!r} has dtype {array.dtype}, expected {allowed}")
+        _check_spec(label, name, file.arrays[name].shape, file.arrays[name].dtype, spec)
 
 
 # ----------------------------------------------------------------------------- reading
 
 
+class _Archive(NamedTuple):
+    """An open parameter file: the name its messages give it, its zip archive, and its entries by array name."""
+
+    label: str
+    zip: zipfile.ZipFile
+    entries: dict[str, zipfile.ZipInfo]
+
+
+#: ``check(shape, dtype)``: a reader's rules for the shape and dtype an entry's header declares.
+_HeaderCheck = Callable[[tuple[int, ...], np.dtype], None]
+
+
 @contextlib.contextmanager
-def _open_npz(path: str | os.PathLike) -> Any:
-    """``numpy.load(path, allow_pickle=False)`` on an ``.npz``, with every failure a ``ParameterFileError``."""
-    label = str(path)
+def _malformed(label: str, field: str | None, what: str) -> Iterator[None]:
+    """Turn an error of :mod:`zipfile` or NumPy's ``.npy`` header parser into a ``ParameterFileError``.
+
+    Neither documents every exception malformed bytes raise (``BadZipFile``,
+    ``EOFError``, ``zlib.error``, ``struct.error``, ``UnicodeDecodeError``,
+    ``NotImplementedError``, ``RecursionError``, ...), so any ``Exception`` inside is
+    the file's fault, reported as ``what``.  ``MemoryError`` is not: sizes are checked
+    before anything large is read, so running out of memory is the machine's problem.
+    """
     try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
+        yield
+    except MemoryError:
+        raise
+    except Exception as err:
+        raise _error(label, field, f"{what} ({type(err).__name__}: {err})") from err
+
+
+@contextlib.contextmanager
+def _open_npz(path: str | os.PathLike, label: str | None = None) -> Iterator[_Archive]:
+    """Open the parameter file ``path``; every failure a ``ParameterFileError`` naming ``label`` (or ``path``).
+
+    Nothing is decompressed here: the zip layout (:func:`_check_layout`) is checked
+    before :mod:`zipfile` reads the directory, and the directory (:func:`_entries`)
+    before any entry is opened.
+    """
+    label = str(path) if label is None else label
+    try:
+        file = open(path, "rb")
     except FileNotFoundError:
         raise _error(label, None, "no such file") from None
     except IsADirectoryError:
         raise _error(label, None, "is a folder, not a parameter file") from None
     except OSError as err:
         raise _error(label, None, f"cannot be read: {err.strerror or err}") from None
+    with file:
+        _check_layout(label, file)
+        with _malformed(label, None, "is truncated or corrupt, not a readable zip archive"):
+            archive = zipfile.ZipFile(file)
+        with archive:
+            yield _Archive(label, archive, _entries(label, archive.infolist()))
+
+
+def _check_layout(label: str, file: BinaryIO) -> None:
+    """Refuse a file that is not laid out as :func:`numpy.savez` writes a zip archive.
+
+    The file must start with a local file header (or, for an empty archive, the end
+    record) and end with an end-of-central-directory record without a comment and
+    without zip64 records, whose central directory takes at most
+    :data:`MAX_DIRECTORY_BYTES`: :mod:`zipfile` reads the directory that record
+    points to whole, one object per entry, so its size is checked first.
+    """
+    try:
+        magic = file.read(4)
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(0, size - _ZIP64_LOCATOR_SIZE - _END_RECORD.size))
+        tail = file.read()
+    except OSError as err:
+        raise _error(label, None, f"cannot be read: {err.strerror or err}") from None
     if magic not in _ZIP_MAGIC:
         raise _error(label, None, f"is not a parameter file: an .npz (zip) archive starts with b'PK\\x03\\x04', "
                      f"this file with {magic!r}")
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
-        raise _error(label, None, f"is truncated or corrupt (not a readable zip archive: {err})") from None
-    with npz:
-        for member in npz.zip.namelist():
-            if not member.endswith(".npy"):
-                raise _error(label, member, f"entry {member!r} is not an .npy array")
-        yield npz
+    if len(tail) < _END_RECORD.size:
+        raise _error(label, None, f"is truncated or corrupt: {size} bytes, too few for a zip archive")
+    signature, *_, directory_size, _, comment_size = _END_RECORD.unpack(tail[-_END_RECORD.size:])
+    if signature != _END_SIGNATURE or comment_size:
+        raise _error(label, None, "is truncated or corrupt: it does not end with a zip archive's end record "
+                     "(numpy.savez writes one without a comment)")
+    if tail.startswith(_ZIP64_LOCATOR):
+        raise _error(label, None, "is a zip64 archive, which no parameter file needs")
+    if directory_size > MAX_DIRECTORY_BYTES:
+        raise _error(label, None, f"its zip directory declares {directory_size} bytes, more than a parameter "
+                     f"file's may take ({MAX_DIRECTORY_BYTES}); it was not read")
 
 
-def _read_entry(label: str, npz: Any, name: str) -> np.ndarray:
-    try:
-        array = npz[name]
-    except ValueError as err:
-        if "allow_pickle" in str(err):
-            raise _error(label, name, f"array {name!r} holds Python objects (a pickle), which a parameter file may "
-                         "not contain: reading it could run code, so it was not read") from None
-        raise _error(label, name, f"array {name!r} is truncated or corrupt: {err}") from None
-    except (zipfile.BadZipFile, EOFError, OSError) as err:
-        raise _error(label, name, f"array {name!r} is truncated or corrupt: {err}") from None
-    if not isinstance(array, np.ndarray):
-        raise _error(label, name, f"entry {name!r} is not an .npy array")
-    if array.dtype.hasobject:
-        raise _error(label, name, f"array {name!r} holds Python objects, which a parameter file may not contain")
-    return _native(array)
+def _entries(label: str, infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
+    """The archive's entries by array name (without ``.npy``), once the directory passes its checks.
+
+    Every entry is an ``.npy`` array, stored or deflated (as :func:`numpy.savez` and
+    :func:`numpy.savez_compressed` write them), not encrypted, and named once; the
+    uncompressed sizes the directory declares are at most :data:`MAX_METADATA_BYTES`
+    for the metadata, and :data:`MAX_DATA_BYTES` for any entry and for all together.
+    """
+    entries = {}
+    for info in infos:
+        member = info.filename
+        if not member.endswith(".npy"):
+            raise _error(label, member, f"entry {member!r} is not an .npy array")
+        name = member[: -len(".npy")]
+        if info.compress_type not in _COMPRESSIONS or info.flag_bits & _UNSUPPORTED_FLAGS:
+            raise _error(label, name, f"entry {member!r} is encrypted or compressed in a way numpy.savez never "
+                         "writes (stored or deflated entries are read)")
+        if name in entries:
+            raise _error(label, name, f"entry {member!r} appears more than once")
+        limit = MAX_METADATA_BYTES if name == METADATA_ENTRY else MAX_DATA_BYTES
+        if info.file_size > limit:
+            raise _error(label, name, f"entry {member!r} declares {info.file_size} bytes uncompressed, more than "
+                         f"a parameter file's may hold ({limit}); it was not decompressed")
+        entries[name] = info
+    total = sum(info.file_size for info in infos)
+    if total > MAX_DATA_BYTES:
+        raise _error(label, None, f"its entries declare {total} bytes uncompressed, more than a parameter file "
+                     f"may hold ({MAX_DATA_BYTES}); they were not decompressed")
+    return entries
+
+
+def _read_entry(archive: _Archive, name: str, check: _HeaderCheck) -> np.ndarray:
+    """Entry ``name`` as a writable array in native byte order and C order, read within its declared size.
+
+    Before any data are read, the ``.npy`` header is parsed (:func:`_read_header`),
+    ``check`` applies the caller's rules to the shape and dtype it declares, and the
+    bytes these need must be the bytes the zip directory declares after the header.
+    Then one byte more than that is asked for: :mod:`zipfile` never returns more than
+    the declared size (a stream that would decompress to more is cut there), checks
+    what it returns against the entry's CRC-32, and a shorter result is refused.
+    """
+    label, info = archive.label, archive.entries[name]
+    corrupt = f"array {name!r} is truncated or corrupt"
+    with _malformed(label, name, corrupt):
+        stream = archive.zip.open(info)
+    with stream:
+        shape, fortran_order, dtype = _read_header(label, name, stream)
+        check(shape, dtype)
+        declared = info.file_size - stream.tell()
+        needed = math.prod(shape) * dtype.itemsize
+        if needed != declared:
+            raise _error(label, name, f"{corrupt}: its header declares shape {shape} of {dtype}, {needed} bytes, "
+                         f"the archive {declared} bytes of data")
+        with _malformed(label, name, corrupt):
+            data = stream.read(declared + 1)
+    if len(data) != declared:
+        raise _error(label, name, f"{corrupt}: {len(data)} bytes of data, {declared} declared")
+    with _malformed(label, name, corrupt):
+        array = np.frombuffer(data, dtype).reshape(shape, order="F" if fortran_order else "C")
+    return _native(array.copy())  # frombuffer's arrays are read-only
+
+
+def _read_header(label: str, name: str, stream: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """The shape, Fortran order and dtype the ``.npy`` header of entry ``name`` declares.
+
+    NumPy's parser evaluates Python literals only, at most 10000 bytes of them.  A
+    negative dimension is refused, and so is a dtype holding Python objects, before
+    its data (a pickle) are read.  (:mod:`zipfile` reads ahead, so a bad CRC-32 or
+    deflate stream may show here too.)
+    """
+    corrupt = f"array {name!r} is truncated or corrupt"
+    with _malformed(label, name, corrupt):
+        version = npy_format.read_magic(stream)
+    if version not in _HEADER_READERS:
+        raise _error(label, name, f"{corrupt}: .npy format version {version[0]}.{version[1]} (1.0 and 2.0 are read)")
+    with _malformed(label, name, corrupt):
+        try:
+            shape, fortran_order, dtype = _HEADER_READERS[version](stream)
+        except MemoryError:  # CPython's parser on a deeply nested literal, not a large allocation
+            raise ValueError("the header nests too deeply") from None
+    if dtype.hasobject:
+        raise _error(label, name, f"array {name!r} holds Python objects (a pickle), which a parameter file may "
+                     "not contain: reading it could run code, so it was not read")
+    if any(n < 0 for n in shape):
+        raise _error(label, name, f"{corrupt}: its .npy header declares the shape {shape}")
+    return shape, fortran_order, dtype
 
 
 def _native(array: np.ndarray) -> np.ndarray:
@@ -411,13 +598,26 @@ def _native(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def _decode_metadata(label: str, npz: Any) -> dict[str, Any]:
-    if METADATA_ENTRY not in npz.files:
-        raise _error(label, METADATA_ENTRY, f"has no {METADATA_ENTRY!r} entry; this is not an adareg parameter file")
-    raw = _read_entry(label, npz, METADATA_ENTRY)
-    if raw.dtype != np.uint8 or raw.ndim != 1:
+def _check_declared(label: str, name: str, spec: ArraySpec | None, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """The rules for a learned array's header: a float dtype, and its family's ``spec`` where there is one."""
+    dtype = dtype.newbyteorder("=")
+    _check_dtype(label, name, dtype)
+    if spec is not None:
+        _check_spec(label, name, shape, dtype, spec)
+
+
+def _check_metadata_header(label: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """The metadata entry's header declares a 1-D uint8 array."""
+    if dtype != np.uint8 or len(shape) != 1:
         raise _error(label, METADATA_ENTRY, f"{METADATA_ENTRY!r} must be a 1-D uint8 array of UTF-8 JSON, "
-                     f"got dtype {raw.dtype} and shape {raw.shape}")
+                     f"got dtype {dtype} and shape {shape}")
+
+
+def _decode_metadata(archive: _Archive) -> dict[str, Any]:
+    label = archive.label
+    if METADATA_ENTRY not in archive.entries:
+        raise _error(label, METADATA_ENTRY, f"has no {METADATA_ENTRY!r} entry; this is not an adareg parameter file")
+    raw = _read_entry(archive, METADATA_ENTRY, functools.partial(_check_metadata_header, label))
     try:
         metadata = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError as err:
@@ -432,15 +632,26 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def read(name_or_path: str | os.PathLike) -> ParameterFile:
-    """Read a parameter file, checking its format (not yet its family's schema).
+def _registered_specs(label: str, metadata: Mapping[str, Any]) -> dict[str, ArraySpec]:
+    """What the schema of a registered family expects of each array; nothing for an unregistered family."""
+    family = _FAMILIES.get(metadata["family"])
+    return {} if family is None else _expected(label, metadata, family.schema)
 
-    The archive is opened with ``numpy.load(..., allow_pickle=False)``: nothing in
-    it is unpickled or executed.  Checked here: the file is a readable ``.npz``
-    archive of ``.npy`` entries, its metadata is valid JSON with a known
-    ``format_version`` and the required keys, and every array is float32 or
-    float64 and finite.  :func:`validate` adds the family's schema; :func:`load`
-    does both and builds the regularizer.
+
+def read(name_or_path: str | os.PathLike) -> ParameterFile:
+    """Read a parameter file, checking its format, and for a registered family each array's shape and dtype.
+
+    Nothing in the file is unpickled or executed, and nothing is decompressed or
+    allocated beyond the sizes the archive declares, which are checked first against
+    :data:`MAX_DATA_BYTES`, :data:`MAX_METADATA_BYTES` and
+    :data:`MAX_DIRECTORY_BYTES`.  Checked here: the file is a readable ``.npz``
+    archive of ``.npy`` entries within those sizes, whose headers agree with them;
+    its metadata is valid JSON with a known ``format_version`` and the required
+    keys; every array is float32 or float64 and finite; and, if the family is
+    registered, its schema accepts the architecture and each array has the shape
+    and a dtype the schema gives, checked on the array's header before its data
+    are read.  :func:`validate` adds the rest of the schema (no array missing or
+    unexpected); :func:`load` does both and builds the regularizer.
 
     Parameters
     ----------
@@ -452,21 +663,24 @@ def read(name_or_path: str | os.PathLike) -> ParameterFile:
     ParameterFileError
         Naming the file and the field, for anything unreadable or malformed.
     """
-    with _resolve(name_or_path) as path:
-        label = str(path)
-        with _open_npz(path) as npz:
-            metadata = _decode_metadata(label, npz)
-            arrays = {name: _read_entry(label, npz, name) for name in npz.files if name != METADATA_ENTRY}
-    for name, array in arrays.items():
-        _check_name(label, name)
-        _check_array(label, name, array)
+    with _resolve(name_or_path) as path, _open_npz(path) as archive:
+        label = archive.label
+        metadata = _decode_metadata(archive)
+        specs = _registered_specs(label, metadata)
+        arrays = {}
+        for name in archive.entries:
+            if name != METADATA_ENTRY:
+                _check_name(label, name)
+                check = functools.partial(_check_declared, label, name, specs.get(name))
+                arrays[name] = _read_entry(archive, name, check)
+                _check_finite(label, name, arrays[name])
     return ParameterFile(arrays, metadata, label)
 
 
 def _read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """Only the metadata of a parameter file (the arrays are not read)."""
-    with _open_npz(path) as npz:
-        return _decode_metadata(str(path), npz)
+    with _open_npz(path) as archive:
+        return _decode_metadata(archive)
 
 
 # ----------------------------------------------------------------------------- names and shipped files
@@ -537,8 +751,9 @@ def load(name_or_path: str | os.PathLike, **options: Any) -> Regularizer:
     ------
     ParameterFileError
         For an unknown name (listing the shipped models), an unreadable or
-        malformed file, or parameters the family's ``build`` rejects; the message
-        names the file and the field.
+        malformed file, or parameters the family's ``build`` rejects (with a
+        ``ValueError`` or an ``ArithmeticError``); the message names the file and
+        the field.
     """
     file = read(name_or_path)
     validate(file)
@@ -546,7 +761,7 @@ def load(name_or_path: str | os.PathLike, **options: Any) -> Regularizer:
         return _FAMILIES[file.family].build(file, **options)
     except ParameterFileError:
         raise
-    except ValueError as err:
+    except (ValueError, ArithmeticError) as err:
         raise _error(file.path, None, f"family {file.family!r} cannot build a regularizer from it: {err}") from err
 
 
@@ -561,9 +776,10 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], metadata: Ma
     filled in when absent.  The file is validated completely first (as
     :func:`validate`, against ``schema`` or the registered family's), so a failed
     check writes nothing.  It is then written to a temporary file in the same
-    folder and renamed over ``path`` (:func:`os.replace`), so readers see the old
-    file or the new one, never a partial one.  Metadata is stored as JSON: tuples
-    come back as lists, NumPy scalars as Python numbers.
+    folder, checked against the size limits :func:`read` applies (a file over them
+    is removed, not renamed), and renamed over ``path`` (:func:`os.replace`), so
+    readers see the old file or the new one, never a partial one.  Metadata is
+    stored as JSON: tuples come back as lists, NumPy scalars as Python numbers.
 
     Parameters
     ----------
@@ -582,7 +798,8 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], metadata: Ma
         If ``arrays`` or ``metadata`` are not mappings, an array is not a NumPy
         array, or the metadata is not JSON-serialisable.
     ParameterFileError
-        If the result would not pass :func:`validate`.
+        If the result would not pass :func:`validate`, or would be larger than
+        :func:`read` accepts (:data:`MAX_DATA_BYTES`, :data:`MAX_METADATA_BYTES`).
     """
     path = Path(path)
     label = str(path)
@@ -622,6 +839,7 @@ def _json_default(value: Any) -> Any:
 
 
 def _write_atomically(path: Path, entries: dict[str, np.ndarray]) -> None:
+    """Write ``entries`` to a temporary file, check it as :func:`read` would before reading any entry, and rename."""
     folder = path.parent
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
@@ -630,6 +848,8 @@ def _write_atomically(path: Path, entries: dict[str, np.ndarray]) -> None:
             np.savez(f, **entries)  # float and uint8 arrays only: nothing to pickle
             f.flush()
             os.fsync(f.fileno())
+        with _open_npz(temporary, label=str(path)):
+            pass  # the zip layout and the declared sizes within the limits
         os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
 import pickle
+import struct
 import subprocess
 import sys
+import time
+import tracemalloc
 import types
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -366,6 +373,305 @@ def test_pickled_object_array_is_refused_without_running_it(toy, tmp_path):
     path.write_bytes(pickle.dumps(trap))
     rejected(path, None, "is not a parameter file")
     assert not marker.exists()
+
+
+# ----------------------------------------------------------------------------- sizes: bombs and lying files
+
+MiB = 2**20
+
+
+def npy(header: str, data: bytes = b"", version: tuple[int, int] = (1, 0)) -> bytes:
+    """An .npy entry with exactly the header text given (padded as NumPy pads it), then ``data``."""
+    length = "<H" if version == (1, 0) else "<I"
+    text = header.encode("latin1")
+    text += b" " * (-(8 + struct.calcsize(length) + len(text) + 1) % 64) + b"\n"
+    return b"\x93NUMPY" + bytes(version) + struct.pack(length, len(text)) + text + data
+
+
+def metadata_array(metadata: dict) -> np.ndarray:
+    return np.frombuffer(json.dumps({"format_version": 1, **metadata}).encode(), dtype=np.uint8)
+
+
+def metadata_npy(metadata: dict) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, metadata_array(metadata))
+    return buffer.getvalue()
+
+
+def write_entries(path, entries: dict[str, bytes]):
+    """A zip archive written by zipfile (consistent sizes and CRCs) of .npy ``entries`` as given, and metadata."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("__metadata__.npy", metadata_npy(toy_metadata()))
+        for name, data in entries.items():
+            archive.writestr(f"{name}.npy", data)
+    return path
+
+
+def deflated_zeros(header: bytes, zeros: int) -> bytes:
+    """A raw deflate stream of ``header`` then ``zeros`` zero bytes (a multiple of 1 MiB), without compressing them all.
+
+    Each part ends in a full flush, so that it does not refer to the data before it
+    and can be repeated; ``b"\\x03\\x00"`` is an empty final block.
+    """
+    def part(data: bytes) -> bytes:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+        return compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+    return part(header) + part(bytes(MiB)) * (zeros // MiB) + b"\x03\x00"
+
+
+def raw_zip(path, entries):
+    """A zip archive of ``(name, stored bytes, method, crc, declared size)`` entries, sizes and CRCs as given."""
+    out, directory = bytearray(), bytearray()
+    for name, data, method, crc, size in entries:
+        encoded = name.encode()
+        directory += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0, crc, len(data), size,
+                                 len(encoded), 0, 0, 0, 0, 0, len(out)) + encoded
+        out += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0, crc, len(data), size,
+                           len(encoded), 0) + encoded + data
+    count = len(entries)
+    out += directory + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(directory), len(out), 0)
+    Path(path).write_bytes(out)
+    return path
+
+
+def zeros_entry(name: str, nbytes: int, declared: int | None = None, checksum: bool = False):
+    """A deflated float32 entry of ``nbytes`` zero bytes, declaring ``declared`` bytes of data (default: all).
+
+    Its CRC-32 is that of what it declares with ``checksum``, else 0.
+    """
+    declared = nbytes if declared is None else declared
+    header = npy(f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({declared // 4},), }}")
+    crc = zlib.crc32(bytes(declared), zlib.crc32(header)) if checksum else 0
+    return f"{name}.npy", deflated_zeros(header, nbytes), zipfile.ZIP_DEFLATED, crc, len(header) + declared
+
+
+def stored_entry(name: str, data: bytes):
+    return f"{name}.npy", data, zipfile.ZIP_STORED, zlib.crc32(data), len(data)
+
+
+def measured(path):
+    """``params.read(path)`` (or the ParameterFileError it raises), its time, and the peak traced memory."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        result = params.read(path)
+    except ParameterFileError as err:
+        result = err
+    finally:
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return result, seconds, peak
+
+
+def test_zip_bomb_is_refused_before_it_is_decompressed(tmp_path):
+    # 410 kB on disk, 400 MiB of zeros in the entry 'w'
+    bomb = raw_zip(tmp_path / "bomb.npz", [stored_entry("__metadata__", metadata_npy(toy_metadata())),
+                                           zeros_entry("w", 400 * MiB)])
+    assert bomb.stat().st_size < 500_000
+    error, seconds, peak = measured(bomb)
+    assert isinstance(error, ParameterFileError) and error.field == "w" and error.file == str(bomb)
+    assert f"{bomb}: entry 'w.npy' declares {400 * MiB + 128} bytes uncompressed" in str(error)
+    assert "it was not decompressed" in str(error)
+    assert seconds < 1 and peak < MiB
+
+
+def test_entries_together_over_the_limit_are_refused_before_decompressing(tmp_path):
+    path = raw_zip(tmp_path / "m.npz", [stored_entry("__metadata__", metadata_npy(toy_metadata())),
+                                        zeros_entry("a", 40 * MiB), zeros_entry("b", 40 * MiB)])
+    error, seconds, peak = measured(path)
+    assert isinstance(error, ParameterFileError) and error.field is None
+    assert f"its entries declare {80 * MiB + 2 * 128 + len(metadata_npy(toy_metadata()))} bytes" in str(error)
+    assert seconds < 1 and peak < MiB
+
+
+def test_a_file_near_the_size_limit_is_read(tmp_path):
+    path = raw_zip(tmp_path / "m.npz", [stored_entry("__metadata__", metadata_npy(toy_metadata())),
+                                        zeros_entry("w", 60 * MiB, checksum=True)])
+    w = params.read(path).arrays["w"]
+    assert w.shape == (15 * MiB,) and w.dtype == np.float32 and not w.any()
+
+
+@pytest.mark.parametrize("checksum", [True, False], ids=["crc-of-the-declared-part", "wrong-crc"])
+def test_an_entry_is_never_decompressed_beyond_its_declared_size(tmp_path, checksum):
+    """The directory declares 100 float32, the deflate stream holds 400 MiB of zeros: only the 100 come out."""
+    path = raw_zip(tmp_path / "m.npz", [stored_entry("__metadata__", metadata_npy(toy_metadata())),
+                                        zeros_entry("w", 400 * MiB, declared=400, checksum=checksum)])
+    result, seconds, peak = measured(path)
+    if checksum:
+        np.testing.assert_array_equal(result.arrays["w"], np.zeros(100, dtype=np.float32))
+    else:
+        assert isinstance(result, ParameterFileError) and result.field == "w"
+        assert "array 'w' is truncated or corrupt" in str(result) and "CRC" in str(result)
+    assert seconds < 1 and peak < MiB
+
+
+def test_misshapen_array_of_a_registered_family_is_refused_before_its_data_are_read(toy, tmp_path):
+    path = raw_zip(tmp_path / "m.npz", [stored_entry("__metadata__", metadata_npy(toy_metadata())),
+                                        zeros_entry("filters", 48 * MiB)])
+    error, _, peak = measured(path)
+    assert isinstance(error, ParameterFileError) and error.field == "filters"
+    assert "array 'filters' has shape (12582912,), expected (3, 1, 5, 5)" in str(error)
+    assert peak < MiB  # the 48 MiB were not decompressed
+
+
+def test_metadata_over_its_limit_is_refused(toy, tmp_path):
+    path = write_raw(tmp_path / "m.npz", toy_arrays(), toy_metadata(training={"notes": "x" * (2 * MiB)}))
+    rejected(path, "__metadata__", "entry '__metadata__.npy' declares", f"({params.MAX_METADATA_BYTES})")
+
+
+def test_zip_directory_over_its_limit_is_refused_before_it_is_parsed(tmp_path):
+    # 25000 directory records (1.3 MB) for one entry; zipfile would make an object for each
+    entry = stored_entry("a", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", bytes(4)))
+    path = raw_zip(tmp_path / "m.npz", [entry] * 25000)
+    error, _, peak = measured(path)
+    assert isinstance(error, ParameterFileError) and error.field is None
+    assert f"its zip directory declares {25000 * 51} bytes" in str(error)
+    assert peak < MiB
+
+
+def test_save_refuses_what_read_would_refuse_for_its_size(toy, tmp_path):
+    with pytest.raises(ParameterFileError, match=r"entry '__metadata__.npy' declares \d+ bytes") as info:
+        params.save(tmp_path / "m.npz", toy_arrays(), toy_metadata(training={"notes": "x" * (2 * MiB)}))
+    assert info.value.file == str(tmp_path / "m.npz") and info.value.field == "__metadata__"
+    assert list(tmp_path.iterdir()) == []
+
+
+def _with_comment(path):
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.comment = b"a comment"
+
+
+def _as_zip64(path, monkeypatch):
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)  # more entries than this: zipfile writes zip64 records
+    np.savez(path, **toy_arrays(), __metadata__=metadata_array(toy_metadata()))
+    monkeypatch.undo()
+    assert len(zipfile.ZipFile(path).namelist()) == 3  # a zip64 archive zipfile reads
+
+
+def _encrypted(path):
+    data = bytearray(path.read_bytes())
+    flags = data.index(b"PK\x01\x02") + 8  # the general purpose flags of the first directory record
+    data[flags] |= 0x1
+    path.write_bytes(bytes(data))
+
+
+def _lzma(path):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_LZMA) as archive:
+        archive.writestr("__metadata__.npy", metadata_npy(toy_metadata()))
+
+
+def _twice(path):
+    with zipfile.ZipFile(path, "w") as archive, pytest.warns(UserWarning, match="Duplicate name"):
+        archive.writestr("__metadata__.npy", metadata_npy(toy_metadata()))
+        archive.writestr("__metadata__.npy", metadata_npy(toy_metadata()))
+
+
+@pytest.mark.parametrize("change, field, fragment", [
+    ("comment", None, "does not end with a zip archive's end record"),
+    ("zip64", None, "is a zip64 archive"),
+    ("encrypted", "filters", "entry 'filters.npy' is encrypted or compressed in a way numpy.savez never writes"),
+    ("lzma", "__metadata__", "entry '__metadata__.npy' is encrypted or compressed in a way"),
+    ("twice", "__metadata__", "entry '__metadata__.npy' appears more than once"),
+])
+def test_zip_archive_not_laid_out_as_numpy_writes_one(toy, tmp_path, monkeypatch, change, field, fragment):
+    path = params.save(tmp_path / "m.npz", toy_arrays(), toy_metadata())
+    {"comment": _with_comment, "encrypted": _encrypted, "lzma": _lzma, "twice": _twice,
+     "zip64": lambda p: _as_zip64(p, monkeypatch)}[change](path)
+    rejected(path, field, fragment)
+
+
+def test_savez_compressed_files_are_read(toy, tmp_path):
+    arrays = toy_arrays()
+    path = tmp_path / "m.npz"
+    np.savez_compressed(path, **arrays, __metadata__=metadata_array(toy_metadata()))
+    assert {info.compress_type for info in zipfile.ZipFile(path).infolist()} == {zipfile.ZIP_DEFLATED}
+    file = params.read(path)
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(file.arrays[name], array)
+
+
+SCALE = "'descr': '<f8', 'fortran_order': False, 'shape': (3,)"
+
+
+@pytest.mark.parametrize("entry, fragment", [
+    (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }", bytes(24)),
+     "its header declares shape (4,) of float64, 32 bytes, the archive 24 bytes of data"),
+    (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1099511627776,), }", bytes(24)),
+     "its header declares shape (1099511627776,) of float64, 8796093022208 bytes"),
+    (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (-1, -3), }", bytes(24)),
+     "its .npy header declares the shape (-1, -3)"),
+    (npy("{" + SCALE + ", }", bytes(24), version=(3, 0)), ".npy format version 3.0 (1.0 and 2.0 are read)"),
+    (npy("{" + SCALE + ", }", bytes(24), version=(2, 0)) + b"!",
+     "its header declares shape (3,) of float64, 24 bytes, the archive 25 bytes of data"),
+    (npy("[1, 2]", bytes(24)), "(ValueError: Header is not a dictionary: [1, 2])"),
+    (npy("-" * 9000 + "1", bytes(24)), "(ValueError: the header nests too deeply)"),
+    (npy("{" + SCALE + ", }")[:-20], "truncated or corrupt (ValueError: EOF: reading array header"),
+    (b"\x93NUMPY\x01\x00\xff\xff{", "truncated or corrupt (ValueError: EOF: reading array header"),
+    (b"PK\x03\x04" + bytes(60), "truncated or corrupt (ValueError: the magic string is not correct"),
+], ids=["short-data", "huge-shape", "negative-shape", "version-3", "long-data", "not-a-dict", "deeply-nested",
+        "truncated-header", "header-length-lies", "not-npy"])
+def test_npy_header_that_disagrees_with_the_archive(tmp_path, entry, fragment):
+    path = write_entries(tmp_path / "m.npz", {"scale": entry})
+    message = rejected(path, "scale", fragment)
+    assert "array 'scale'" in message
+
+
+def test_metadata_header_that_disagrees_with_the_archive(tmp_path):
+    path = tmp_path / "m.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        header = "{'descr': '|u1', 'fortran_order': False, 'shape': (1099511627776,), }"
+        archive.writestr("__metadata__.npy", npy(header, b"{}"))
+    rejected(path, "__metadata__", "array '__metadata__' is truncated or corrupt: its header declares shape "
+             "(1099511627776,) of uint8")
+
+
+@pytest.mark.parametrize("layout", ["as-saved", "fortran-order", "big-endian"])
+def test_arrays_come_back_native_c_ordered_and_writable(toy, tmp_path, layout):
+    arrays = toy_arrays()
+    if layout == "as-saved":
+        stored = arrays
+    elif layout == "fortran-order":
+        stored = {name: np.asfortranarray(array) for name, array in arrays.items()}
+    else:
+        stored = {name: array.astype(array.dtype.newbyteorder(">")) for name, array in arrays.items()}
+    file = params.read(write_raw(tmp_path / "m.npz", stored, toy_metadata()))
+    for name, array in arrays.items():
+        got = file.arrays[name]
+        np.testing.assert_array_equal(got, array)
+        assert got.dtype == array.dtype and got.flags.c_contiguous and got.flags.writeable
+
+
+def test_non_finite_values_are_counted(toy, tmp_path):
+    arrays = toy_arrays()
+    arrays["filters"][1, 0, 2:, 3] = np.nan
+    arrays["filters"][0, 0, 4, 4] = np.inf
+    path = write_raw(tmp_path / "m.npz", arrays, toy_metadata())
+    rejected(path, "filters", "array 'filters' has 4 non-finite value(s)", "(first: inf at index (0, 0, 4, 4))")
+
+
+def test_build_failing_on_a_number_out_of_range_is_a_parameter_file_error(tmp_path):
+    def build(file):
+        return math.exp(file.metadata["architecture"]["gain"])
+
+    params.register_family("toy-gain", lambda metadata: {}, build)
+    try:
+        path = write_raw(tmp_path / "m.npz", {}, toy_metadata(family="toy-gain", architecture={"gain": 1000}))
+        with pytest.raises(ParameterFileError, match=rf"^{path}: family 'toy-gain' cannot build a regularizer from "
+                                                     "it: math range error$"):
+            params.load(path)
+    finally:
+        params.unregister_family("toy-gain")
+
+
+def test_metadata_values_that_overflow_or_index_out_of_range(tmp_path):
+    assert "sa-b" in params.families()  # importing adareg registers the learned families
+    path = write_raw(tmp_path / "a.npz", toy_arrays(), toy_metadata(sigma_range=[0, 10**400]))
+    rejected(path, "metadata.sigma_range", "'sigma_range' must be [low, high]")
+    architecture = {"bank_channels": [], "bank_kernels": [], "blur_kernel": 3}
+    path = write_raw(tmp_path / "b.npz", toy_arrays(), toy_metadata(family="sa-b", architecture=architecture))
+    rejected(path, "metadata.architecture", "does not describe a 'sa-b' model")
 
 
 # ----------------------------------------------------------------------------- saving
