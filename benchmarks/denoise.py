@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -95,12 +96,14 @@ def figures(folder: Path, name: str, clean: np.ndarray, noisy: np.ndarray, outpu
     folder.mkdir(parents=True, exist_ok=True)
     panels = [("clean", clean), (f"noisy {adareg.psnr(noisy, clean):.2f} dB", noisy)]
     panels += [(f"{m} {adareg.psnr(x, clean):.2f} dB", x) for m, x in outputs.items()]
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9))
-    for ax, (title, image) in zip(axes, panels):
-        ax.imshow(np.clip(image, 0, 1), cmap="gray", vmin=0, vmax=1)
-        ax.set_title(title, fontsize=9)
+    columns = (len(panels) + 1) // 2  # two rows, so that the titles stay readable at the page's width
+    fig, axes = plt.subplots(2, columns, figsize=(3.2 * columns, 7.0))
+    for ax in axes.ravel():
         ax.axis("off")
-    fig.suptitle(f"Set12 {name}, sigma = {s}/255", fontsize=10)
+    for ax, (title, image) in zip(axes.ravel(), panels):
+        ax.imshow(np.clip(image, 0, 1), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=13)
+    fig.suptitle(f"Set12 {name}, sigma = {s}/255", fontsize=14)
     fig.tight_layout()
     save(fig, folder / "denoise_set12.png", dpi=70)
     plt.close(fig)
@@ -121,7 +124,7 @@ def figures(folder: Path, name: str, clean: np.ndarray, noisy: np.ndarray, outpu
 
 
 def write_tables(out: Path, methods: list[str], sigmas: list[int], table: dict, rows: list[dict]) -> None:
-    """``out/denoise.md`` (means per method and sigma) and ``out/denoise.json`` (every image), so far."""
+    """``out/denoise.md`` (the command, then a Markdown table of means per method and sigma) and ``out/denoise.json`` (every image), so far."""
     lines = ["| method | " + " | ".join(f"sigma {s}: PSNR / SSIM / s / it" for s in sigmas) + " |",
              "| --- |" + " --- |" * len(sigmas)]
     for method in methods:
@@ -131,7 +134,8 @@ def write_tables(out: Path, methods: list[str], sigmas: list[int], table: dict, 
     text = "\n".join(lines)
     print(text, flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "denoise.md").write_text(text + "\n")
+    command = "python benchmarks/denoise.py " + " ".join(sys.argv[1:])
+    (out / "denoise.md").write_text(f"`{command}` ({os.cpu_count()} CPU cores):\n\n{text}\n")
     (out / "denoise.json").write_text(json.dumps(rows, indent=1))
 
 

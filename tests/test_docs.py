@@ -36,7 +36,8 @@ DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.relative_to(DOCS).parts)
 
 #: Importable modules the site build needs (the ``docs`` extra).
-DOCS_TOOLS = {"sphinx": "sphinx", "myst_parser": "myst-parser", "furo": "furo"}
+DOCS_TOOLS = {"sphinx": "sphinx", "myst_parser": "myst-parser", "furo": "furo",
+              "sphinx-mathjax-offline": "sphinx-mathjax-offline"}
 
 #: Modules the examples of a page import beyond adareg's own dependencies.
 PAGE_NEEDS = {
@@ -83,6 +84,14 @@ def test_site_builds(tmp_path: Path) -> None:
     for page in ("index", "getting-started", "method", "tutorials/ct", "operators", "training", "cli",
                  "results", "roadmap", "api/operators"):
         assert (tmp_path / "html" / f"{page}.html").is_file(), f"{page}.html was not built"
+    # offline: MathJax comes with the site, no page loads a script from elsewhere
+    html = tmp_path / "html"
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    remote = [p.name for p in html.rglob("*.html") if re.search(r"<script[^>]+src=\"(https?:)?//", p.read_text())]
+    assert not remote, f"pages that load scripts from the network: {remote}"
+    # the Set12 table is a table, not raw pipes
+    results = (html / "results.html").read_text()
+    assert "<table" in results and "| method |" not in results
 
 
 # ---------------------------------------------------------------------------- docstrings
