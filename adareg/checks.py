@@ -29,6 +29,14 @@ def positive(value: Any, name: str) -> float:
     return value
 
 
+def non_negative(value: Any, name: str) -> float:
+    """``value`` as a non-negative finite float (e.g. a tolerance, where 0 means "to the cap"), or an error."""
+    value = real_number(value, name)
+    if value < 0:
+        raise ValueError(f"{name} must be non-negative, got {value:g}")
+    return value
+
+
 def count(value: Any, name: str) -> int:
     """``value`` as an int of at least 1 (integral floats are not counts), or an error naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

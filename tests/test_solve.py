@@ -121,7 +121,7 @@ class TestBadInput:
             ({"max_iter": -1}, ValueError, "max_iter must be at least 1, got -1"),
             ({"max_iter": 2.5}, TypeError, "max_iter must be an int, got 2.5"),
             ({"tol": float("nan")}, ValueError, "tol must be finite, got nan"),
-            ({"inner_tol": 0.0}, ValueError, "inner_tol must be positive"),
+            ({"inner_tol": -1.0}, ValueError, "inner_tol must be non-negative"),
             ({"max_time": -1.0}, ValueError, "max_time must be positive"),
             ({"reg": TV((8, 9))}, ValueError, r"reg acts on images of shape \(8, 9\)"),
             ({"reg": "tv"}, TypeError, "reg must be a Regularizer"),

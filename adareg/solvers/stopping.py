@@ -60,8 +60,8 @@ class RelativeChange(StoppingRule):
     converged = True
 
     def __init__(self, tol: float):
-        if not float(tol) > 0:
-            raise ValueError(f"RelativeChange: tol must be positive, got {tol}")
+        if not float(tol) >= 0:  # 0 stops only where nothing moved
+            raise ValueError(f"RelativeChange: tol must be non-negative, got {tol}")
         self.tol = float(tol)
 
     def check(self, progress: Progress) -> StoppingRule | None:

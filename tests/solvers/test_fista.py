@@ -139,7 +139,7 @@ class TestStopping:
         self.run(stop=MaxIterations(3), progress=True)
         assert "FISTA" in capsys.readouterr().err
 
-    @pytest.mark.parametrize("make", [lambda: MaxIterations(0), lambda: RelativeChange(0), lambda: WallTime(-1)])
+    @pytest.mark.parametrize("make", [lambda: MaxIterations(0), lambda: RelativeChange(-1e-3), lambda: WallTime(-1)])
     def test_bad_rules(self, make):
         with pytest.raises(ValueError):
             make()
