@@ -107,7 +107,7 @@ def test_tv_on_a_blur_reaches_the_minimiser_fista_finds():
     reg = TV(x_true.shape)
     data = LeastSquares(H, y)
     fista = adareg.solvers.fista(data, np.zeros_like(y), reg=reg, lam=1e-3, bounds=(0, 1),
-                                 stop=default_rule(20000, 1e-12, None), inner_tol=1e-10, inner_max_iter=5000)
+                                 stop=default_rule(20000, 1e-10, None), inner_tol=1e-7, inner_max_iter=1000)
     pd = primal_dual(data, reg, 1e-3, np.zeros_like(y), bounds=(0, 1), stop=default_rule(50000, 1e-12, None),
                      track_objective=False)
     np.testing.assert_allclose(pd.x, fista.x, atol=2e-6)
