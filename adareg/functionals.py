@@ -87,7 +87,7 @@ class LeastSquares:
 
     @property
     def lipschitz(self) -> float:
-        """A Lipschitz constant of ``grad E``: ``max(w) ||H||^2`` (with a 1% margin)."""
+        """A Lipschitz constant of ``grad E``: ``max(w) ||H||^2``, with ``H.norm_bound()`` (see its rules)."""
         largest = 1.0 if self.weights is None else float(backend.namespace(self.weights).max(self.weights))
         return largest * self.H.norm_bound() ** 2
 

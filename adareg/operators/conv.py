@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import Array
-from .base import LinearOperator, as_shape, batch_shape
+from .base import STEP_NORM_TOL, LinearOperator, as_shape, batch_shape
 
 Boundary = Literal["zero", "periodic", "reflect"]
 _PAD_MODE = {"zero": "constant", "periodic": "wrap", "reflect": "reflect"}
@@ -227,19 +227,38 @@ class Conv2d(LinearOperator):
         return xp.einsum("oc...,bo...->bc..." if adjoint else "oc...,bc...->bo...", k, a)
 
     def _exact_norm(self) -> float | None:
-        if self.boundary != "periodic":
-            return None
-        # Periodic: a block-circulant matrix, diagonalised by the DFT on the H x W grid;
-        # its norm is the largest singular value of the C_out x C_in symbol over frequencies.
+        return self._symbol_norm(self.image_shape) if self.boundary == "periodic" else None
+
+    def _upper_bound(self, like: Array | None) -> float:
+        if self.boundary == "periodic":
+            return self._symbol_norm(self.image_shape)
+        if self.boundary == "zero":
+            # A block of the periodic correlation on n + max(pads) samples per axis: the taps
+            # reach n - 1 + pads[1] at most, and those wrapped from -pads[0] land at n or after.
+            return self._symbol_norm(tuple(n + max(pad) for n, pad in zip(self.image_shape, self.pads)))
+        if self.kernel.host.dtype.kind == "f" and np.all(self.kernel.host >= 0):
+            # the Rayleigh quotient of the power iteration, dominated by the image's interior,
+            # approaches a corner mode slowly: the Lanczos estimate stops it sooner
+            return self._nonnegative_bound(like, lower=self.norm(tol=STEP_NORM_TOL, like=like))
+        return super()._upper_bound(like)
+
+    def _symbol_norm(self, grid: tuple[int, ...]) -> float:
+        """The norm of this correlation made periodic on ``grid``: its symbol's largest gain over the DFT frequencies.
+
+        The periodic operator is block-circulant, diagonalised by the DFT on ``grid``: a
+        ``C_out x C_in`` matrix at each frequency, from the kernel folded onto ``grid``.
+        """
         k = self.kernel.host
-        h, w = self.image_shape
-        folded = np.zeros(k.shape[:2] + (h, w), dtype=np.result_type(k.dtype, np.float64))
-        kh, kw = k.shape[-2:]
-        rows, cols = np.meshgrid(np.arange(kh) % h, np.arange(kw) % w, indexing="ij")
-        for u in range(kh):
-            np.add.at(folded, (slice(None), slice(None), rows[u], cols[u]), k[:, :, u, :])
-        symbol = np.moveaxis(np.fft.fft2(folded), (0, 1), (-2, -1))
-        return float(np.max(np.linalg.svd(symbol, compute_uv=False)))
+        folded = np.zeros(k.shape[:2] + tuple(grid), dtype=np.result_type(k.dtype, np.float64))
+        rows, cols = np.meshgrid(np.arange(k.shape[2]) % grid[0], np.arange(k.shape[3]) % grid[1], indexing="ij")
+        np.add.at(folded, (slice(None), slice(None), rows, cols), k)
+        return self._symbol_gain(np.fft.fft2(folded))
+
+    def _symbol_gain(self, symbol: np.ndarray) -> float:
+        """Largest singular value of the ``(C_out, C_in)`` matrices of ``symbol`` (shape ``(C_out, C_in, I, J)``)."""
+        if 1 in symbol.shape[:2]:  # a column or a row at each frequency: its Euclidean norm
+            return float(np.sqrt(np.max(np.sum(np.abs(symbol) ** 2, axis=(0, 1)))))
+        return float(np.max(np.linalg.svd(np.moveaxis(symbol, (0, 1), (-2, -1)), compute_uv=False)))
 
     def _norm_start(self, tol: float) -> tuple[np.ndarray, float] | None:
         """For the reflect boundary: the top singular vector of this operator on a small image.
@@ -327,10 +346,9 @@ class DepthwiseConv2d(Conv2d):
             else:
                 out += term
 
-    def _exact_norm(self) -> float | None:
-        if self.boundary != "periodic":
-            return None
-        return max(Conv2d(k, self.image_shape, boundary="periodic").norm() for k in self.kernel.host[:, 0])
+    def _symbol_gain(self, symbol: np.ndarray) -> float:
+        # one filter per channel: a diagonal matrix at each frequency
+        return float(np.max(np.abs(symbol)))
 
     def __repr__(self) -> str:
         return f"DepthwiseConv2d({self.shape_in}, boundary={self.boundary!r})"

@@ -190,7 +190,10 @@ class RayTransform(LinearOperator):
         experimental = importlib.import_module("astra.experimental")
         shape_in, shape_out = (self.shape_in, self.shape_out) if forward else (self.shape_out, self.shape_in)
         batch = batch_shape(a, shape_in)
-        items = xp.ascontiguousarray(xp.reshape(xp.astype(a, xp.float32, copy=False), (-1, *shape_in)))
+        items = xp.reshape(xp.astype(a, xp.float32, copy=False), (-1, *shape_in))
+        # ASTRA links NumPy arrays through DLPack, which refuses read-only ones (np.load(mmap_mode="r")):
+        # those are copied, as are non-contiguous ones
+        items = xp.ascontiguousarray(items) if backend.is_cupy(a) else np.require(items, requirements=["C", "W"])
         out = xp.zeros((items.shape[0], *shape_out), dtype=xp.float32)
         pid = self._projector(backend.is_cupy(a))
         three_d = len(self.shape_in) == 3
@@ -209,6 +212,12 @@ class RayTransform(LinearOperator):
 
     def _adjoint(self, y: Array) -> Array:
         return self._run(y, forward=False)
+
+    def _upper_bound(self, like: Array | None) -> float:
+        # The projector's matrix is non-negative (interpolation weights, intersection lengths): its
+        # Collatz-Wielandt bound is guaranteed and converges in a few steps.  On the GPU, A^T is
+        # ASTRA's matched back-projector, the transpose of the forward one up to discretisation.
+        return self._nonnegative_bound(like)
 
     def __repr__(self) -> str:
         return f"RayTransform({self.geometry}, {self.shape_in} -> {self.shape_out})"

@@ -198,8 +198,17 @@ class CartesianMRI(_MRIOperator):
             reflected = mask[np.ix_(*[(-np.arange(n) + 2 * (n // 2)) % n for n in self.image_shape])]
             return float(np.sqrt(np.max((mask.astype(float) + reflected) / 2)))
         if mask.all():  # A^H A = diag(sum_c |S_c|^2), real and diagonal
-            return float(np.sqrt(np.max(np.sum(np.abs(self.maps) ** 2, axis=0))))
+            return self._maps_norm()
         return None
+
+    def _upper_bound(self, like: Array | None) -> float:
+        exact = self._exact_norm()
+        # the mask and the unitary FFT do not increase norms: ||A|| <= ||S||
+        return self._maps_norm() if exact is None else exact
+
+    def _maps_norm(self) -> float:
+        """``||S|| = max (sum_c |S_c|^2)^(1/2)``, the norm of the coil maps (on real or complex images)."""
+        return float(np.sqrt(np.max(np.sum(np.abs(self.maps) ** 2, axis=0))))
 
     def __repr__(self) -> str:
         space = "real" if self.real else "complex"

@@ -112,7 +112,7 @@ class RidgeObjective:
         return self.grad_of_forward(self.forward(x), x)
 
     def lipschitz(self, image_shape: tuple[int, int]) -> float:
-        r"""A Lipschitz constant of :math:`\nabla R_\sigma`: :math:`\|W\|^2 \max_{c,k} |f_c'|` (with a 1% margin)."""
+        r"""A Lipschitz constant of :math:`\nabla R_\sigma`: :math:`\|W\|^2 \max_{c,k} |f_c'|`, with ``W.norm_bound()``."""
         slopes_abs = abs(self.ridge.profile.coefficients[:, 1:] - self.ridge.profile.coefficients[:, :-1]).max()
         W = self.ridge.bank.operator(tuple(image_shape))
         return W.norm_bound() ** 2 * float(slopes_abs) / self.ridge.profile.grid_step

@@ -4,9 +4,10 @@
 shapes, random coefficients); a new operator joins the suite with one line there.
 :func:`check_operator` then checks, on a given input dtype and backend: the
 adjoint identity with the scale-aware bound of DESIGN.md §6, linearity, batch
-axes, output dtype and backend, that the input is not mutated, the dense matrix
-of ``A.H`` against the conjugate transpose of ``A``'s, and ``norm()`` against the
-SVD of the dense matrix.
+axes, output dtype and backend, that the input is not mutated, that read-only
+NumPy inputs give what writable ones give, the dense matrix of ``A.H`` against the
+conjugate transpose of ``A``'s, ``norm()`` against the SVD of the dense matrix, and
+that ``norm_bound()`` is at least that SVD norm.
 """
 
 from __future__ import annotations
@@ -225,6 +226,8 @@ def check_operator(A: LinearOperator, dtype, device: str, seed: int = 0) -> None
     assert np.dtype(AHy.dtype) == _expected_dtype(y_dtype, A, A.real_in)
     assert backend.device_of(AHy) == device
     assert A.H.H is A
+    if device == "cpu":  # read-only arrays, as np.load(..., mmap_mode="r") gives (CuPy has none)
+        check_read_only(A, x, Ax, y, AHy, tol)
 
     # adjoint identity, scale-aware (ODL): |<Ax, y> - <x, A^H y>| <= tol ||A|| ||x|| ||y||
     norm = A.norm()
@@ -245,16 +248,40 @@ def check_operator(A: LinearOperator, dtype, device: str, seed: int = 0) -> None
     np.testing.assert_allclose(batched[1], backend.to_numpy(A(x2)), rtol=tol, atol=tol * max(norm, 1e-12) * _norm(x2))
 
 
+def check_read_only(A: LinearOperator, x: np.ndarray, Ax: np.ndarray, y: np.ndarray, AHy: np.ndarray,
+                    tol: float) -> None:
+    """Read-only copies of ``x`` and ``y`` give ``Ax`` and ``AHy``, the results on the writable ones."""
+    for op, a, expected in ((A, x, Ax), (A.H, y, AHy)):
+        frozen = a.copy()
+        frozen.setflags(write=False)
+        out = op(frozen)
+        np.testing.assert_allclose(out, expected, rtol=0, atol=tol * _norm(expected),
+                                   err_msg=f"{op!r} on a read-only input")
+
+
+def _forget_norms(A: LinearOperator) -> None:
+    """Drop the cached norm estimates and bounds of ``A``, its adjoint and its operands."""
+    for op in (A, A.H):
+        op._norm, op._bound = None, None
+    for name in ("op", "outer", "inner", "first", "second"):
+        if isinstance(getattr(A, name, None), LinearOperator):
+            _forget_norms(getattr(A, name))
+
+
 def check_norm_bound(A: LinearOperator, sigma_max: float) -> None:
-    """A fresh ``norm_bound()`` (the looser estimate behind step sizes) lies in ``[||A||, 1.02 ||A||]``."""
-    A._norm = None
+    """A fresh ``norm_bound()`` (behind step sizes) is at least ``||A||``, the largest singular value of its matrix.
+
+    How tight it is depends on the rule (see ``LinearOperator.norm_bound``); ``test_bounds``
+    measures it on the operators that reconstructions use.
+    """
+    _forget_norms(A)
     bound = A.norm_bound()
-    assert sigma_max * (1 - 1e-12) <= bound <= 1.02 * sigma_max + 1e-12, f"{A!r}: bound {bound} vs SVD {sigma_max}"
+    assert bound >= sigma_max * (1 - 1e-12), f"{A!r}: bound {bound} below the SVD norm {sigma_max}"
 
 
 def check_dense(A: LinearOperator) -> None:
     """``A.H``'s matrix is ``A``'s conjugate transpose, ``norm()`` its largest singular value (float64),
-    and ``norm_bound()`` a tight upper bound of it."""
+    and ``norm_bound()`` an upper bound of it."""
     if A.real_out and not A.real_in:
         A = A.H  # the same pair, seen from its side with real inputs
     if A.real_in:
