@@ -234,7 +234,7 @@ def test_implicit_gradient_is_the_derivative_of_the_minimiser(family):
     assert analytic == pytest.approx(numeric, rel=1e-6)
 
 
-@pytest.mark.slow  # 3000 map steps with a graph: minutes and gigabytes; CI runs it with `pytest -m slow`
+@pytest.mark.slow  # 3000 map steps with a graph: gigabytes of memory; CI runs it with `pytest -m slow`
 def test_phantom_gradient_tends_to_the_derivative_of_the_fixed_point():
     """sa-cnn: the gradient of K fixed-point map steps from the fixed point, along a random direction of every
     parameter, against a central finite difference of the fixed point itself (solved to 1e-15). One step (JFB)
