@@ -103,7 +103,7 @@ def report(rows: list[Row], truth: np.ndarray, weights_of: dict[str, dict[str, f
         x = next(x for name, x, *_ in rows if name == "sa-cnn")
         masks = adareg.load("sa-cnn").weights(x, weights_of["sa-cnn"]["sigma"])
     columns, lines = len(rows) + 1, 2 if masks is None else 3
-    fig, axes = plt.subplots(lines, columns, figsize=(3.6 * columns, 3.6 * lines))
+    fig, axes = plt.subplots(lines, columns, figsize=(3.6 * columns + 0.8, 3.6 * lines), layout="constrained")
     axes[0, 0].imshow(truth, cmap="gray", vmin=0, vmax=1)
     axes[0, 0].set_title("ground truth")
     title, picture = data
@@ -112,7 +112,7 @@ def report(rows: list[Row], truth: np.ndarray, weights_of: dict[str, dict[str, f
     for column, (name, x, _, _) in enumerate(rows, start=1):
         axes[0, column].imshow(x, cmap="gray", vmin=0, vmax=1)
         axes[0, column].set_title(f"{name}, {adareg.psnr(x, truth):.2f} dB")
-        axes[1, column].imshow(np.abs(x - truth), cmap="magma", vmin=0, vmax=0.15)
+        errors = axes[1, column].imshow(np.abs(x - truth), cmap="magma", vmin=0, vmax=0.15)
         axes[1, column].set_title(f"|error| of {name}")
     if masks is not None:
         # the channels whose masks vary most over the image: where sa-cnn regularises less (dark) or more
@@ -120,10 +120,11 @@ def report(rows: list[Row], truth: np.ndarray, weights_of: dict[str, dict[str, f
         axes[2, 0].imshow(masks.mean(axis=0), cmap="viridis", vmin=0, vmax=1)
         axes[2, 0].set_title("sa-cnn: mean mask")
         for column, channel in enumerate(order[: columns - 1], start=1):
-            axes[2, column].imshow(masks[channel], cmap="viridis", vmin=0, vmax=1)
+            shown = axes[2, column].imshow(masks[channel], cmap="viridis", vmin=0, vmax=1)
             axes[2, column].set_title(f"sa-cnn: mask {channel}")
+        fig.colorbar(shown, ax=axes[2, :].tolist(), shrink=0.9, label="mask value")
+    fig.colorbar(errors, ax=axes[1, 1:].tolist(), shrink=0.9, extend="max", label="|error| (intensity, [0, 1] scale)")
     for ax in axes.ravel():
         ax.axis("off")
-    fig.tight_layout()
     fig.savefig(output, dpi=80)
     print(f"figure written to {output}")
