@@ -1,0 +1,46 @@
+"""adareg.checks: which scalars count as numbers and counts, and errors that name the argument."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from adareg import checks
+
+
+@pytest.mark.parametrize("value", [0.5, 2, np.float32(0.5), np.int64(3), np.array(0.5), np.array(7, dtype=np.uint8)])
+def test_numbers_of_every_kind_are_accepted(value):
+    assert checks.positive(value, "lam") == float(value)
+
+
+@pytest.mark.parametrize(
+    "value, error, words",
+    [
+        (True, TypeError, "lam must be a real number, got True"),
+        ("0.1", TypeError, "lam must be a real number, got '0.1'"),
+        (1j, TypeError, "lam must be a real number"),
+        (np.array([0.1]), TypeError, "lam must be a real number"),
+        (np.array(True), TypeError, "lam must be a real number"),
+        (math.nan, ValueError, "lam must be finite, got nan"),
+        (-math.inf, ValueError, "lam must be finite"),
+        (0.0, ValueError, "lam must be positive, got 0"),
+    ],
+)
+def test_non_numbers_and_non_positive_values_are_refused(value, error, words):
+    with pytest.raises(error, match=words):
+        checks.positive(value, "lam")
+
+
+def test_tolerances_may_be_zero_but_not_negative():
+    assert checks.non_negative(0, "tol") == 0.0
+    with pytest.raises(ValueError, match="tol must be non-negative, got -1e-06"):
+        checks.non_negative(-1e-6, "tol")
+
+
+@pytest.mark.parametrize("value, error", [(0, ValueError), (-3, ValueError), (2.0, TypeError), (True, TypeError)])
+def test_counts_are_ints_of_at_least_one(value, error):
+    with pytest.raises(error, match="max_iter"):
+        checks.count(value, "max_iter")
+    assert checks.count(np.int32(4), "max_iter") == 4
