@@ -16,6 +16,8 @@ def _check_pair(x: Array, reference: Array, name: str) -> None:
         raise ValueError(f"{name}: x has shape {tuple(x.shape)} but reference has shape {tuple(reference.shape)}")
     if x.dtype.kind == "c" or reference.dtype.kind == "c":
         raise TypeError(f"{name}: complex images are not supported; compare magnitudes, e.g. abs(x)")
+    backend.check_finite(x, f"{name}: x")
+    backend.check_finite(reference, f"{name}: reference")
 
 
 def psnr(x: Array, reference: Array, data_range: float = 1.0) -> float:

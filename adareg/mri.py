@@ -237,6 +237,7 @@ def espirit_maps(kspace: Array, *, calib_width: int = 24, threshold: float = 0.0
     if not backend.is_array(kspace):
         raise TypeError(f"espirit_maps: kspace must be a NumPy or CuPy array, got {type(kspace).__name__}")
     backend.check_dtype(kspace, "espirit_maps: kspace")
+    backend.check_finite(kspace, "espirit_maps: kspace")
     if kspace.ndim not in (3, 4):
         raise ValueError(f"espirit_maps: kspace must have shape (coils, *image_shape) with a 2D or 3D image, "
                          f"got shape {tuple(kspace.shape)}")
@@ -317,6 +318,7 @@ def sense(H: LinearOperator, y: Array, *, lam: float = 1e-3, x0: Array | None = 
     b = H.H(y)
     if x0 is not None:
         backend.check_array(x0, H.shape_in, "sense: x0")
+        backend.check_finite(x0, "sense: x0")
         if tuple(x0.shape) != tuple(b.shape):
             raise ValueError(f"sense: x0 has shape {tuple(x0.shape)}, expected {tuple(b.shape)}")
     return conjugate_gradient(lambda v: H.H(H(v)) + lam * v, b, x0=x0, max_iter=max_iter, tol=tol)

@@ -349,6 +349,8 @@ def _calibration_pairs(H: LinearOperator, ys: Any, xs: Any) -> list[tuple[Array,
     for i, (y, x) in enumerate(zip(ys, xs)):
         backend.check_array(y, H.shape_out, f"tune: ys[{i}] (measurements of {H!r})")
         backend.check_array(x, H.shape_in, f"tune: xs[{i}] (ground truth for {H!r})")
+        backend.check_finite(y, f"tune: ys[{i}]")
+        backend.check_finite(x, f"tune: xs[{i}]")
         for what, a, shape in (("ys", y, H.shape_out), ("xs", x, H.shape_in)):
             if tuple(a.shape) != tuple(shape):
                 raise ValueError(f"tune: {what}[{i}] has shape {tuple(a.shape)}; expected {tuple(shape)} "

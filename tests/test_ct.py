@@ -120,6 +120,10 @@ def test_wrong_sinogram_shape():
         H.H(np.zeros((9, 24)))
     with pytest.raises(ValueError, match="window must be"):
         fbp(H, np.zeros(H.shape_out), window="cosine")
+    sinogram = np.zeros(H.shape_out)
+    sinogram[2, 3] = np.inf
+    with pytest.raises(ValueError, match="fbp: sinogram contains 1 NaN or Inf value"):
+        fbp(H, sinogram)
 
 
 @pytest.mark.skipif(astra.use_cuda(), reason="checks the error raised when CUDA is missing")

@@ -36,3 +36,7 @@ def test_metric_errors(metric):
         metric(np.zeros((16, 16), dtype=complex), np.zeros((16, 16)))
     with pytest.raises(TypeError, match="NumPy or CuPy array"):
         metric([[0.0]], np.zeros((1, 1)))
+    with pytest.raises(ValueError, match="reference contains 1 NaN or Inf value"):
+        metric(np.zeros((16, 16)), np.where(np.eye(16) * np.arange(16) == 3, np.nan, 0.0))
+    with pytest.raises(ValueError, match="x contains 256 NaN or Inf values"):
+        metric(np.full((16, 16), np.inf), np.zeros((16, 16)))

@@ -121,6 +121,21 @@ def test_cartesian_errors_name_the_problem():
         H(np.ones((6, 4)))
 
 
+def test_baselines_refuse_non_finite_data():
+    """zero_filled, sense and espirit_maps return NaN images from NaN data unless they refuse it."""
+    H = CartesianMRI(np.ones((4, 6)), real=False)
+    y = np.ones((4, 6), dtype=complex)
+    y[1, 2] = np.nan
+    with pytest.raises(ValueError, match="zero_filled: y contains 1 NaN or Inf value"):
+        mri.zero_filled(H, y)
+    with pytest.raises(ValueError, match="sense: y contains 1 NaN or Inf value"):
+        mri.sense(H, y)
+    with pytest.raises(ValueError, match="sense: x0 contains 24 NaN or Inf values"):
+        mri.sense(H, np.ones((4, 6), dtype=complex), x0=np.full((4, 6), np.inf + 0j))
+    with pytest.raises(ValueError, match="espirit_maps: kspace contains 1 NaN or Inf value"):
+        mri.espirit_maps(y[None], calib_width=4, kernel_width=2)
+
+
 # ------------------------------------------------------------- non-Cartesian
 @pytest.mark.parametrize("oversamp, width, tol", [(1.25, 4, 2e-2), (2.0, 6, 1e-4)])
 def test_nufft_matches_direct_nonuniform_dft(sigpy, oversamp, width, tol):

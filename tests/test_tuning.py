@@ -170,6 +170,10 @@ def test_bad_input_is_rejected_with_clear_messages():
         tune(H, ys, 3.0, tv)
     with pytest.raises(TypeError, match=r"xs\[0\] is complex"):
         tune(H, ys, [x + 0j for x in xs], tv)
+    with pytest.raises(ValueError, match=r"xs\[1\] contains 1 NaN or Inf value"):
+        tune(H, ys, [xs[0], np.where(np.arange(64).reshape(8, 8) == 5, np.nan, xs[1])], tv)
+    with pytest.raises(ValueError, match=r"ys\[0\] contains 64 NaN or Inf values"):
+        tune(H, [np.full((8, 8), np.inf), ys[1]], xs, tv)
     with pytest.raises(ValueError, match="lam must be positive"):
         tune(H, ys, xs, tv, lam=0.0)
     with pytest.raises(ValueError, match="lam_range must satisfy 0 < low <= high"):
