@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +93,19 @@ def test_the_output_may_not_be_the_input(files):
     assert out.returncode == 1 and out.stderr.count("\n") == 1
     assert "./noisy8.png: the output is the input noisy8.png" in out.stderr
     assert (folder / "noisy8.png").read_bytes() == before
+
+
+def test_outputs_follow_the_umask_and_keep_a_replaced_files_mode(files):
+    folder, _ = files
+    output = folder / "moded.png"
+    command = [sys.executable, "-m", "adareg.cli", "denoise", "noisy8.png", "--sigma", "25", "--model", "tv", "-o",
+               output.name, "--quiet"]
+    done = subprocess.run(command, cwd=folder, capture_output=True, timeout=300, preexec_fn=lambda: os.umask(0o027))
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(output.stat().st_mode) == 0o640
+    output.chmod(0o604)
+    assert run(*command[3:], cwd=folder).returncode == 0
+    assert stat.S_IMODE(output.stat().st_mode) == 0o604
 
 
 def test_a_sigma_on_the_wrong_scale_is_warned_about(files):
