@@ -233,8 +233,8 @@ def _models(args: argparse.Namespace) -> None:
     for name, metadata in sorted(shipped.items()):
         low, high = metadata["sigma_range"]
         size = sum(array.size for array in params.read(name).arrays.values())
-        validation = ", ".join(f"{key.replace('_', ' ')} {value:.2f}" if isinstance(value, float) else
-                               f"{key.replace('_', ' ')} {value}" for key, value in metadata.get("validation", {}).items())
+        validation = ", ".join(f"{key.replace('_', ' ')} {value:.2f}" if isinstance(value, float) else f"{key} {value}"
+                               for key, value in metadata.get("validation", {}).items())
         rows.append((name, metadata["family"], f"{low * 255:g}-{high * 255:g}", f"{size:,}",
                      str(metadata["created"])[:10], validation or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -361,7 +361,7 @@ def _one_line(err: Exception) -> str:
     """The message of ``err`` on one line; unexpected kinds name themselves and ask for a report."""
     message = " ".join(str(err).split())
     if isinstance(err, MemoryError):
-        return f"out of memory{': ' + message if message else ''} (try a smaller input or --device gpu)"
+        return f"out of memory{': ' + message if message else ''} (try a smaller input)"
     if isinstance(err, (UsageError, ValueError, TypeError, OSError, ImportError, RuntimeError)):
         return message
     return f"{type(err).__name__}: {message} (an adareg bug? rerun with --debug and report the traceback)"
