@@ -49,6 +49,8 @@ from typing import Any
 
 import numpy as np
 
+from . import backend
+
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 ARRAY_SUFFIXES = (".npy",)
 
@@ -256,10 +258,8 @@ def _native(array: np.ndarray) -> np.ndarray:
 
 
 def _check_finite(array: np.ndarray, path: Path) -> None:
-    if array.dtype.kind in "fc":
-        bad = array.size - int(np.count_nonzero(np.isfinite(array)))
-        if bad:
-            raise ValueError(f"{path}: {bad} of {array.size} values are not finite (NaN or Inf)")
+    if array.dtype.kind in "fc":  # integers are always finite
+        backend.check_finite(array, str(path))
 
 
 def _warn_on_scale(image: np.ndarray, path: Path) -> None:

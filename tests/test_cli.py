@@ -168,7 +168,7 @@ def test_ct_fbp_and_tv(files):
     sinogram[3, 5] = np.nan
     np.save(folder / "sino-nan.npy", sinogram)
     assert_fails_cleanly(run("ct", "sino-nan.npy", "--angles", "40", "-o", output.name, cwd=folder), output,
-                         f"sino-nan.npy: 1 of {sinogram.size} values are not finite")
+                         "sino-nan.npy contains 1 NaN or Inf value; expected finite values")
 
 
 def test_denoise_writes_the_masks_of_sa_cnn(files):

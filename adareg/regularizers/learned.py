@@ -63,7 +63,7 @@ class LearnedRegularizer(ABC):
         """``sigma`` as a float, or a ``ValueError`` if it is not finite or outside the trained range."""
         sigma = checks.real_number(sigma, f"{self.family}: sigma")
         low, high = self.sigma_range
-        if not (np.isfinite(sigma) and low <= sigma <= high):
+        if not low <= sigma <= high:
             raise ValueError(
                 f"{self.family}: sigma = {sigma:g} ({sigma * 255:.3g}/255) is outside the trained range "
                 f"[{low:g}, {high:g}] ([{low * 255:.3g}, {high * 255:.3g}]/255)"
