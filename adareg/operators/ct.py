@@ -58,7 +58,9 @@ class RayTransform(LinearOperator):
     the sinogram, ``(n_angles, detector_count)`` in 2D and ASTRA's
     ``(detector_rows, n_angles, detector_count)`` in 3D.  ``A.H`` is the
     transpose of the same projector: an exact adjoint on the CPU (checked to
-    float32 rounding), and ASTRA's matched back-projector on the GPU.
+    float32 rounding); on the GPU, ASTRA's CUDA back-projector, which interpolates
+    with the texture units and is the adjoint only to about their precision (a
+    relative mismatch of order 1e-3).
 
     The array decides where it runs: NumPy arrays use the CPU projectors, CuPy
     arrays the CUDA projectors directly on GPU memory (through DLPack, no host
@@ -216,7 +218,7 @@ class RayTransform(LinearOperator):
     def _upper_bound(self, like: Array | None) -> float:
         # The projector's matrix is non-negative (interpolation weights, intersection lengths): its
         # Collatz-Wielandt bound is guaranteed and converges in a few steps.  On the GPU, A^T is
-        # ASTRA's matched back-projector, the transpose of the forward one up to discretisation.
+        # ASTRA's CUDA back-projector, the transpose of the forward one up to texture interpolation.
         return self._nonnegative_bound(like)
 
     def __repr__(self) -> str:

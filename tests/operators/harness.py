@@ -22,6 +22,12 @@ from adareg.operators import (Blur, Conv2d, DepthwiseConv2d, Diagonal, FiniteDif
 from adareg.operators.mri import CartesianMRI, NonCartesianMRI
 from tests.conftest import TOLERANCE, random_array
 
+#: ASTRA's CUDA projectors interpolate with the GPU's texture units (8 fractional bits in the weights, a
+#: relative error up to 2^-8), and its back-projector is pixel-driven where the forward one is ray-driven:
+#: on the GPU the pair is adjoint to about that error, not to float32 rounding (the float32 bound failed on
+#: an H200 for small fan and parallel geometries).  A wrong adjoint still fails by orders of magnitude.
+GPU_RAY_TRANSFORM_ADJOINT_TOLERANCE = 1e-2
+
 seeds = st.integers(0, 2**32 - 1)
 shapes = st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple)
 shapes_2d = st.tuples(st.integers(2, 7), st.integers(2, 7))
@@ -233,7 +239,9 @@ def check_operator(A: LinearOperator, dtype, device: str, seed: int = 0) -> None
     norm = A.norm()
     difference = _vdot(Ax, y) - _vdot(x, AHy)
     mismatch = abs(difference.real) if A.real_in or A.real_out else abs(difference)
-    assert mismatch <= tol * max(norm, 1e-12) * _norm(x) * _norm(y), f"{A!r}: adjoint mismatch {mismatch}"
+    adjoint_tol = GPU_RAY_TRANSFORM_ADJOINT_TOLERANCE if isinstance(A, RayTransform) and device == "gpu" else tol
+    relative = mismatch / (max(norm, 1e-12) * _norm(x) * _norm(y))
+    assert relative <= adjoint_tol, f"{A!r}: adjoint mismatch {relative:.2e} (relative) > {adjoint_tol:g}"
 
     # linearity (only over the reals for operators with real inputs or outputs)
     x2 = random_array(rng, A.shape_in, x_dtype, device)
