@@ -2,6 +2,7 @@
 
     python benchmarks/speed.py [--size 512] [--device cpu|gpu] [--repeats 5] [--threads 2]
                                [--families sa-cnn crr wcrr sa-b] [--skip-torch] [--trained]
+                               [--batches 1 8 64]
 
 Prints four tables:
 
@@ -20,6 +21,9 @@ Prints four tables:
 3. ``sa-cnn`` on a 481x321 image to its fixed point: seconds against the 4 s target, which
    the first solve on a shape must meet too (the median solve plus the ``||W||`` estimate).
 4. TV denoising of the ``size x size`` image, for reference.
+5. With ``--batches``: ``sa-cnn`` and ``wcrr`` denoising batches of ``size x size``
+   images (one noise draw per image) in one call: median seconds per call and images
+   per second (the throughput issue 21 asks for on a GPU).
 
 By default the models have *random* parameters in a 60-channel layout (written as
 parameter files and read back with ``adareg.load``), so the iteration counts are only
@@ -316,6 +320,18 @@ def denoise_row(name: str, reg: Any, clean: np.ndarray, device: str, sync: Calla
           f"{memory['peak'] / 2**20:9.1f} {psnr:6.2f}  {'; '.join(notes)}")
 
 
+def batch_row(name: str, reg: Any, clean: np.ndarray, batch: int, device: str, sync: Callable[[], None],
+              repeats: int) -> None:
+    """Denoise ``batch`` noisy copies of ``clean`` (independent noise) in one call; print seconds and images/s."""
+    y = adareg.to_device(np.stack([noisy(clean, seed) for seed in range(batch)]), device)
+    H = Identity(clean.shape)
+    result = adareg.solve(H, y, reg, sigma=SIGMA)  # also the warm-up: ||W||, FFT plans
+    sync()
+    seconds = median_seconds(lambda: adareg.solve(H, y, reg, sigma=SIGMA), repeats, sync)
+    psnr = np.mean([adareg.psnr(x, clean) for x in backend.to_numpy(result.x)])
+    print(f"{name:8} {batch:6d} {seconds:9.3f} {batch / seconds:10.1f} {result.iterations!s:>6} {psnr:6.2f}")
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="side of the square test image (default 512)")
@@ -326,6 +342,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-torch", action="store_true", help="leave out the comparison with torch")
     parser.add_argument("--trained", action="store_true",
                         help="time the shipped models (adareg.load(family)) instead of random ones")
+    parser.add_argument("--batches", type=int, nargs="+", default=[],
+                        help="batch sizes of table 5 (sa-cnn and wcrr denoising batches in one call)")
     parser.add_argument("--time-limit", type=float, default=600.0,
                         help="stop a learned model's solve after the step that passes this many seconds")
     return parser.parse_args()
@@ -383,6 +401,15 @@ def main(args: argparse.Namespace) -> None:
         print(f"\n4. TV denoising {size[1]}x{size[0]} (lam = 0.08, isotropic), for reference")
         print(HEADER)
         denoise_row("tv", TV(size), sample_image(size), args.device, sync, args.time_limit, args.repeats)
+
+        batched = [family for family in ("sa-cnn", "wcrr") if family in available]
+        if args.batches and batched:
+            print(f"\n5. Batches of {size[1]}x{size[0]} images in one call, sigma = 25/255, median of "
+                  f"{args.repeats} calls")
+            print(f"{'model':8} {'batch':>6} {'seconds':>9} {'images/s':>10} {'outer':>6} {'PSNR':>6}")
+            for family in batched:
+                for batch in args.batches:
+                    batch_row(family, model(family), sample_image(size), batch, args.device, sync, args.repeats)
 
 
 if __name__ == "__main__":
