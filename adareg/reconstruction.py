@@ -90,7 +90,10 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     Result
         ``x``, ``converged``, ``iterations`` and ``history``.  The history has
         columns ``iteration, objective, gap, seconds`` for denoising and those of
-        :func:`~adareg.solvers.fista` otherwise.
+        :func:`~adareg.solvers.fista` otherwise; for the ridge models the objective
+        is NaN (FISTA does not need it, and it would cost a spline integral on every
+        channel at every iteration); ``reg.at(sigma).value(x)`` gives the
+        regularizer's value at the result.
 
     Examples
     --------
@@ -145,7 +148,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         _warn_unbounded(reg, denoising, bounds)
         smooth = SmoothSum([(1.0, data), (lam, bound)], data.lipschitz + lam * bound.lipschitz(H.shape_in))
         return fista(smooth, x0, bounds=bounds, stop=stop, restart=restart, backtracking=backtracking,
-                     callback=callback, progress=progress)
+                     track_objective=False, callback=callback, progress=progress)
     return fista(data, x0, reg=bound, lam=lam, bounds=bounds, stop=stop, restart=restart, backtracking=backtracking,
                  inner_tol=_or(inner_tol, 1e-3), inner_max_iter=_or(inner_max_iter, 100), callback=callback,
                  progress=progress)
