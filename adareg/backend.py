@@ -136,11 +136,11 @@ class _HostFFT:
         self._fft = importlib.import_module("scipy.fft")
         self.next_fast_len = self._fft.next_fast_len
 
-    def fftn(self, a: Array, s: Any = None, axes: Any = None) -> Array:
-        return self._fft.fftn(a, s=s, axes=axes, workers=fft_workers())
+    def fftn(self, a: Array, s: Any = None, axes: Any = None, norm: str | None = None) -> Array:
+        return self._fft.fftn(a, s=s, axes=axes, norm=norm, workers=fft_workers())
 
-    def ifftn(self, a: Array, s: Any = None, axes: Any = None) -> Array:
-        return self._fft.ifftn(a, s=s, axes=axes, workers=fft_workers())
+    def ifftn(self, a: Array, s: Any = None, axes: Any = None, norm: str | None = None) -> Array:
+        return self._fft.ifftn(a, s=s, axes=axes, norm=norm, workers=fft_workers())
 
     def rfftn(self, a: Array, s: Any = None, axes: Any = None) -> Array:
         return self._fft.rfftn(a, s=s, axes=axes, workers=fft_workers())
@@ -159,7 +159,8 @@ _host_fft: _HostFFT | None = None
 
 
 def fft(x: Array) -> Any:
-    """FFTs for ``x``'s backend: ``fftn``, ``ifftn``, ``rfftn``, ``irfftn`` (arguments ``a, s, axes``),
+    """FFTs for ``x``'s backend: ``fftn``, ``ifftn`` (arguments ``a, s, axes, norm``), ``rfftn``, ``irfftn``
+    (arguments ``a, s, axes``),
     ``ifft``, ``irfft`` (arguments ``a, n, axis, overwrite_x``) and ``next_fast_len(n)``.
 
     ``scipy.fft`` on :func:`fft_workers` threads for NumPy arrays, ``cupyx.scipy.fft``

@@ -23,7 +23,8 @@ images (what the learned regularizers are trained on) and its adjoint is the rea
 part of the complex adjoint, which is the exact adjoint for the real inner product
 ``Re <u, v>``; ``real=False`` takes complex images.
 
-The Cartesian model is computed here with the array's own FFT (NumPy or CuPy);
+The Cartesian model is computed here with the array's backend's FFT (``scipy.fft``
+on several threads for NumPy, cuFFT for CuPy; see :func:`adareg.backend.fft`);
 the non-Cartesian one calls SigPy's NUFFT (``pip install adareg[mri]``), imported
 when the operator is built.  Both follow the input's device.
 """
@@ -173,20 +174,52 @@ class CartesianMRI(_MRIOperator):
             raise ValueError("CartesianMRI: mask samples nothing")
         super().__init__(image_shape, image_shape, maps, real)
         self.mask = mask
-        self._mask = backend.DeviceCache(mask)
         self._axes = tuple(range(-len(image_shape), 0))
+        # On even axes the centring shifts are sign flips (see _sample): the checkerboard
+        # (-1)^(sum n) goes into the coil maps and, times (-1)^(sum N/2), into the mask.
+        self._modulated = all(n % 2 == 0 for n in image_shape)
+        self._checkerboard = None
+        if self._modulated:
+            checkerboard = np.ones(image_shape)
+            for axis, n in enumerate(image_shape):
+                signs = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+                checkerboard = checkerboard * signs.reshape((n,) + (1,) * (len(image_shape) - 1 - axis))
+            if maps is None:  # one coil: no maps to carry the signs
+                self._checkerboard = backend.DeviceCache(checkerboard)
+            else:
+                self._maps = backend.DeviceCache(maps * checkerboard)
+            sign = -1.0 if sum(n // 2 for n in image_shape) % 2 else 1.0
+            self._mask = backend.DeviceCache(sign * checkerboard * mask)
+        else:
+            self._mask = backend.DeviceCache(mask)
 
     def _sample(self, z: Array) -> Array:
-        xp = backend.namespace(z)
-        k = xp.fft.fftshift(xp.fft.fftn(xp.fft.ifftshift(z, axes=self._axes), axes=self._axes, norm="ortho"),
-                            axes=self._axes)
-        return k * self._mask.like(z, backend.real_dtype(z.dtype))
+        # The centred FFT fftshift(fftn(ifftshift(z))): for an even length N a shift by N/2
+        # multiplies by (-1)^k in the other domain, so it is (-1)^(k + N/2) fftn((-1)^n z),
+        # with the signs folded into the maps and the mask: no shifted copies.
+        fft = backend.fft(z)
+        mask = self._mask.like(z, backend.real_dtype(z.dtype))
+        if not self._modulated:
+            xp = backend.namespace(z)
+            k = fft.fftn(xp.fft.ifftshift(z, axes=self._axes), axes=self._axes, norm="ortho")
+            return xp.fft.fftshift(k, axes=self._axes) * mask
+        if self._checkerboard is not None:
+            z = z * self._checkerboard.like(z, backend.real_dtype(z.dtype))
+        k = fft.fftn(z, axes=self._axes, norm="ortho")
+        k *= mask
+        return k
 
     def _sample_adjoint(self, y: Array) -> Array:
-        xp = backend.namespace(y)
+        fft = backend.fft(y)
         y = y * self._mask.like(y, backend.real_dtype(y.dtype))
-        return xp.fft.fftshift(xp.fft.ifftn(xp.fft.ifftshift(y, axes=self._axes), axes=self._axes, norm="ortho"),
-                               axes=self._axes)
+        if not self._modulated:
+            xp = backend.namespace(y)
+            z = fft.ifftn(xp.fft.ifftshift(y, axes=self._axes), axes=self._axes, norm="ortho")
+            return xp.fft.fftshift(z, axes=self._axes)
+        z = fft.ifftn(y, axes=self._axes, norm="ortho")
+        if self._checkerboard is not None:
+            z *= self._checkerboard.like(z, backend.real_dtype(z.dtype))
+        return z
 
     def _exact_norm(self) -> float | None:
         mask = np.broadcast_to(self.mask, self.image_shape)
