@@ -1,7 +1,7 @@
 """CT and MRI reconstruction speed: TV, the ridge models and sa-cnn side by side, to their stopping rules.
 
     python benchmarks/reconstruct.py [--cases ct256 ct512 mri320] [--models tv crr wcrr sa-cnn]
-                                     [--repeats 3] [--device cpu|gpu]
+                                     [--repeats 3] [--device cpu|gpu] [--curve STEPS]
 
 Cases (real slices from pydicom's test files, as in the examples):
 
@@ -19,11 +19,16 @@ per step).  Printed per model: PSNR, iterations (FISTA) or reweighting steps, th
 applications of ``H`` and of ``W`` (forward + adjoint) in one solve, the median seconds
 of ``--repeats`` solves after a warm-up, the ratio to TV's seconds, and the peak memory
 allocated during one solve (tracemalloc, NumPy; the CuPy pool on a GPU).
+
+``--curve STEPS`` prints instead, for each case, the convergence of ``sa-cnn``'s
+reweighting without a tolerance: every step's fixed-point residual, PSNR and seconds,
+for ``STEPS`` steps.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 
@@ -32,6 +37,7 @@ from adareg import mri
 from adareg.ct import poisson_transmission
 from adareg.examples.comparison import regularizer, stopping
 from adareg.operators import CartesianMRI, RayTransform
+from adareg.solvers.stopping import relative_change
 
 from speed import Passes, peak_memory  # benchmarks/speed.py, beside this script
 from timing import median_seconds  # benchmarks/timing.py, beside this script
@@ -59,13 +65,37 @@ def case(name: str, device: str) -> tuple[object, object, np.ndarray, dict]:
     raise SystemExit(f"unknown case {name!r}: use ctN or mriN")
 
 
+def curve(name: str, device: str, steps: int) -> None:
+    """Print ``sa-cnn``'s reweighting on case ``name`` step by step: residual, PSNR, seconds."""
+    H, y, truth, extra = case(name, device)
+    chosen = adareg.presets.preset(PRESETS[name.rstrip("0123456789")], "sa-cnn")
+    print(f"{name}: sa-cnn without a tolerance, {steps} steps")
+    print(f"{'step':>5} {'residual':>10} {'PSNR':>6} {'seconds':>8}")
+    previous, start = None, time.perf_counter()
+
+    def record(k: int, x: object) -> None:
+        nonlocal previous
+        residual = relative_change(x, previous) if previous is not None else float("inf")
+        psnr = adareg.psnr(adareg.to_numpy(x), truth)
+        print(f"{k:5d} {residual:10.2e} {psnr:6.2f} {time.perf_counter() - start:8.1f}", flush=True)
+        previous = x
+
+    adareg.solve(H, y, adareg.load("sa-cnn"), **{**stopping("sa-cnn", 0), **extra, **chosen, "tol": 0,
+                                                "max_iter": steps}, callback=record)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=["ct256", "ct512", "mri320"])
     parser.add_argument("--models", nargs="+", default=["tv", "crr", "wcrr", "sa-cnn"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    parser.add_argument("--curve", type=int, metavar="STEPS", help="sa-cnn's residual curve over STEPS steps")
     args = parser.parse_args()
+    if args.curve:
+        for name in args.cases:
+            curve(name, args.device, args.curve)
+        return
     on_gpu = args.device == "gpu"
     sync = (lambda: adareg.backend.cupy_module().cuda.Device().synchronize()) if on_gpu else (lambda: None)
 
