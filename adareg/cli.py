@@ -233,7 +233,7 @@ def _models(args: argparse.Namespace) -> None:
     for name, metadata in sorted(shipped.items()):
         low, high = metadata["sigma_range"]
         size = sum(array.size for array in params.read(name).arrays.values())
-        validation = ", ".join(f"{key.replace('_', ' ')} {value:.2f}" if isinstance(value, float) else f"{key} {value}"
+        validation = ", ".join(f"{key.replace('_', ' ')} {format(value, '.2f') if isinstance(value, float) else value}"
                                for key, value in metadata.get("validation", {}).items())
         rows.append((name, metadata["family"], f"{low * 255:g}-{high * 255:g}", f"{size:,}",
                      str(metadata["created"])[:10], validation or "-"))

@@ -180,16 +180,14 @@ class CartesianMRI(_MRIOperator):
         self._modulated = all(n % 2 == 0 for n in image_shape)
         self._checkerboard = None
         if self._modulated:
-            checkerboard = np.ones(image_shape)
-            for axis, n in enumerate(image_shape):
-                signs = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
-                checkerboard = checkerboard * signs.reshape((n,) + (1,) * (len(image_shape) - 1 - axis))
+            parity = sum(np.ix_(*(np.arange(n) for n in image_shape)))  # sum n, broadcast to the image
+            checkerboard = 1.0 - 2.0 * (parity % 2)
             if maps is None:  # one coil: no maps to carry the signs
                 self._checkerboard = backend.DeviceCache(checkerboard)
             else:
                 self._maps = backend.DeviceCache(maps * checkerboard)
-            sign = -1.0 if sum(n // 2 for n in image_shape) % 2 else 1.0
-            self._mask = backend.DeviceCache(sign * checkerboard * mask)
+            shifted = 1.0 - 2.0 * ((parity + sum(n // 2 for n in image_shape)) % 2)  # (-1)^(sum k + N/2)
+            self._mask = backend.DeviceCache(shifted * mask)
         else:
             self._mask = backend.DeviceCache(mask)
 
