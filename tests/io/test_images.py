@@ -33,7 +33,7 @@ from adareg import io
 from adareg.io import IntensityWarning, check_output, read_array, read_folder, read_image, same_file, write_array, \
     write_image
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -331,7 +331,7 @@ def slow(temporary):
     print("writing", flush=True)
     time.sleep(60)
 
-io._write_atomically(Path(sys.argv[1]), slow)
+io.files.write_atomically(Path(sys.argv[1]), slow)
 """
 
 
@@ -359,15 +359,15 @@ def test_termination_during_a_write_leaves_no_temporary_file(tmp_path, name):
 def test_signal_handlers_are_restored_and_custom_ones_kept(tmp_path):
     seen = []
     before = signal.getsignal(signal.SIGTERM)
-    io._write_atomically(tmp_path / "a.npy", lambda t: seen.append(signal.getsignal(signal.SIGTERM)))
-    assert seen[0] is io._exit and signal.getsignal(signal.SIGTERM) == before
+    io.files.write_atomically(tmp_path / "a.npy", lambda t: seen.append(signal.getsignal(signal.SIGTERM)))
+    assert seen[0] is io.files._exit and signal.getsignal(signal.SIGTERM) == before
 
     def custom(number, frame):
         raise AssertionError("not sent")
 
     signal.signal(signal.SIGTERM, custom)
     try:
-        io._write_atomically(tmp_path / "b.npy", lambda t: seen.append(signal.getsignal(signal.SIGTERM)))
+        io.files.write_atomically(tmp_path / "b.npy", lambda t: seen.append(signal.getsignal(signal.SIGTERM)))
         assert seen[1] is custom and signal.getsignal(signal.SIGTERM) is custom
     finally:
         signal.signal(signal.SIGTERM, before)
@@ -381,11 +381,11 @@ def test_write_errors_name_the_output_and_leave_nothing(tmp_path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), temporary)
 
     with pytest.raises(OSError, match=f"cannot write {target}: {os.strerror(errno.ENOSPC)}$"):
-        io._write_atomically(target, full_disk)
+        io.files.write_atomically(target, full_disk)
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "file").write_text("")
     with pytest.raises(OSError, match=f"cannot write {tmp_path / 'file' / 'out.npy'}: "):
-        io._write_atomically(tmp_path / "file" / "out.npy", full_disk)
+        io.files.write_atomically(tmp_path / "file" / "out.npy", full_disk)
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a POSIX user whom permissions bind")
@@ -396,7 +396,7 @@ def test_read_only_folders_are_reported(tmp_path):
         with pytest.raises(ValueError, match=f"{folder / 'out.npy'}: the folder {folder} is not writable"):
             check_output(folder / "out.npy", (".npy",))
         with pytest.raises(OSError, match=f"cannot write {folder / 'out.npy'}: Permission denied"):
-            io._write_atomically(folder / "out.npy", lambda t: None)
+            io.files.write_atomically(folder / "out.npy", lambda t: None)
     finally:
         folder.chmod(0o700)
 
@@ -542,7 +542,7 @@ def test_readers_survive_fuzzing(tmp_path):
     resource = pytest.importorskip("resource", reason="needs resource.setrlimit (POSIX)")
     if not hasattr(resource, "RLIMIT_AS"):
         pytest.skip("no RLIMIT_AS on this platform")
-    code = ("import sys, pathlib; from tests.test_io import _fuzz_readers; "
+    code = ("import sys, pathlib; from tests.io.test_images import _fuzz_readers; "
             "_fuzz_readers(pathlib.Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))")
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path), "300", str(2**30)], cwd=ROOT, env=env,

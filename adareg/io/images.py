@@ -1,4 +1,4 @@
-"""Reading and writing images and measurement arrays: PNG, TIFF (one grey page) and NPY.
+"""One grey image or one measurement array: PNG, TIFF (one grey page) and NPY.
 
 Intensity conventions (every image read path: :func:`read_image`, :func:`read_folder`):
 
@@ -13,7 +13,8 @@ Intensity conventions (every image read path: :func:`read_image`, :func:`read_fo
 * Float pixels (``.npy``, float TIFF) are returned as stored, in float64, with bit depth
   ``None``; an :class:`IntensityWarning` names the file when more than 1% of them lie
   outside [-0.5, 1.5] (another intensity scale, e.g. an 8-bit image stored as float).
-* A multi-page TIFF (or animated PNG) is refused, not cut to its first page.
+* A multi-page TIFF (or animated PNG) is refused, not cut to its first page (read a
+  stack with :func:`adareg.io.read_volume`).
 * Big-endian data are converted to the native byte order.
 * NaN and infinite values are refused (images and arrays), with their count.
 
@@ -22,11 +23,7 @@ whose message starts with the file's path: corrupt, truncated or lying files inc
 (an ``.npy`` header is checked against the file's size before anything is allocated;
 Pillow's decompression-bomb limit ``PIL.Image.MAX_IMAGE_PIXELS`` is an error).
 
-Writing is atomic: the data go to a hidden temporary file ``.NAME.*`` in the target
-folder, which then replaces the target, so a failed or interrupted write (Ctrl-C,
-SIGTERM, SIGHUP) never leaves a half-written or temporary file.  A new file's mode
-follows the umask (``0o666 & ~umask``) as any Unix tool's does; a replaced file keeps
-its permission bits.  Write errors name the output, not the temporary file.
+Writing is atomic (:mod:`adareg.io.files`).
 
 PNG and TIFF need Pillow (``pip install adareg[examples]``); NPY files are read with
 ``allow_pickle=False``.
@@ -38,18 +35,15 @@ import contextlib
 import importlib
 import math
 import os
-import secrets
-import signal
-import stat
-import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import backend
+from .. import backend
+from .files import check_output, write_atomically
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 ARRAY_SUFFIXES = (".npy",)
@@ -281,42 +275,6 @@ def _warn_on_scale(image: np.ndarray, path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- writing
 
 
-def check_output(path: str | os.PathLike, suffixes: Sequence[str]) -> Path:
-    """Check before any computation that ``path`` can be written; returns it as a :class:`~pathlib.Path`.
-
-    ``path`` must end in one of ``suffixes`` (compared in lower case, e.g.
-    ``IMAGE_SUFFIXES + ARRAY_SUFFIXES``), must not be a directory, and its nearest
-    existing ancestor folder (the parent, or the folder in which the missing parents
-    will be created) must be a writable directory.
-
-    Raises
-    ------
-    ValueError
-        Naming ``path`` and what was expected.
-    """
-    path = Path(path)
-    if path.suffix.lower() not in suffixes:
-        raise ValueError(f"{path}: the output must end in {', '.join(suffixes)}")
-    if path.is_dir():
-        raise ValueError(f"{path}: is a directory; the output must be a file name")
-    folder = path.absolute().parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ValueError(f"{path}: cannot create the output's folder, {folder} is not a directory")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"{path}: the folder {folder} is not writable")
-    return path
-
-
-def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether ``a`` and ``b`` name the same existing file (links followed); ``False`` if either is missing."""
-    try:
-        return os.path.samefile(a, b)
-    except (OSError, ValueError):
-        return False
-
-
 def write_array(path: str | os.PathLike, array: np.ndarray) -> None:
     """Write an ``.npy`` array atomically (see the module's documentation)."""
     path = check_output(path, ARRAY_SUFFIXES)
@@ -325,7 +283,7 @@ def write_array(path: str | os.PathLike, array: np.ndarray) -> None:
         with open(temporary, "wb") as f:
             np.save(f, np.asarray(array), allow_pickle=False)
 
-    _write_atomically(path, write)
+    write_atomically(path, write)
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = 8) -> None:
@@ -344,63 +302,4 @@ def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = 8
     scale, dtype = (65535.0, np.uint16) if bits == 16 else (255.0, np.uint8)
     data = np.round(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * scale).astype(dtype)
     file_format = Image.registered_extensions()[path.suffix.lower()]
-    _write_atomically(path, lambda temporary: Image.fromarray(data).save(temporary, format=file_format))
-
-
-def _write_atomically(path: Path, write: Callable[[str], None]) -> None:
-    """``write(temporary)`` then replace ``path`` by it; nothing is left behind on any failure or interruption."""
-    temporary: Path | None = None
-    try:
-        with _termination_as_exit():
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                temporary = _create_temporary(path)
-                write(str(temporary))
-                _keep_mode(path, temporary)
-                os.replace(temporary, path)
-            except BaseException:
-                if temporary is not None:
-                    temporary.unlink(missing_ok=True)
-                raise
-    except OSError as err:
-        raise OSError(f"cannot write {path}: {err.strerror or err}") from err
-
-
-def _create_temporary(path: Path) -> Path:
-    """A new hidden ``.NAME.RANDOM.SUFFIX`` beside ``path``, mode 0o666 less the umask (mkstemp would give 0o600)."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}{path.suffix}")
-    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    return temporary
-
-
-def _keep_mode(path: Path, temporary: Path) -> None:
-    """Give ``temporary`` the permission bits of the file it replaces, if there is one."""
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode) & 0o777
-    except FileNotFoundError:
-        return
-    os.chmod(temporary, mode)
-
-
-@contextlib.contextmanager
-def _termination_as_exit() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into ``SystemExit(128 + signal)`` while writing, so that clean-up runs.
-
-    Only signals whose action is the default one (end the process) are changed, only in
-    the main thread (where Python handles signals), and the old handlers come back after.
-    """
-    saved: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for name in ("SIGTERM", "SIGHUP"):
-            number = getattr(signal, name, None)
-            if number is not None and signal.getsignal(number) == signal.SIG_DFL:
-                saved[number] = signal.signal(number, _exit)
-    try:
-        yield
-    finally:
-        for number, handler in saved.items():
-            signal.signal(number, handler)
-
-
-def _exit(number: int, frame: Any) -> None:
-    raise SystemExit(128 + number)
+    write_atomically(path, lambda temporary: Image.fromarray(data).save(temporary, format=file_format))

@@ -1,0 +1,20 @@
+"""Reading and writing images, volumes and raw data.
+
+* :mod:`~adareg.io.images`: one grey image or measurement array (PNG, TIFF page, NPY);
+* :mod:`~adareg.io.volumes`: stacks of slices, ``(slices, rows, columns)``, from DICOM
+  series, NIfTI files, multi-page TIFF and NPY, written back with their metadata;
+* :mod:`~adareg.io.fastmri`: fastMRI HDF5 files of multi-coil k-space;
+* :mod:`~adareg.io.files`: outputs checked before any work and written atomically.
+
+The format libraries (pydicom, nibabel, tifffile, h5py; ``pip install adareg[io]``)
+are imported when a file of their format is read or written.
+"""
+
+from .files import check_output, check_output_folder, same_file
+from .images import ARRAY_SUFFIXES, IMAGE_SUFFIXES, MAX_ELEMENTS, IntensityWarning, read_array, read_folder, \
+    read_image, write_array, write_image
+
+__all__ = [
+    "read_image", "read_array", "read_folder", "write_image", "write_array", "IntensityWarning",
+    "check_output", "check_output_folder", "same_file", "IMAGE_SUFFIXES", "ARRAY_SUFFIXES", "MAX_ELEMENTS",
+]

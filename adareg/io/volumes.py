@@ -1,0 +1,180 @@
+"""Volumes: stacks of 2D slices read from and written to DICOM, NIfTI, TIFF and NPY.
+
+One array convention for every format: a :class:`Volume`'s ``data`` is a float32
+NumPy array of shape ``(slices, rows, columns)`` (a 2D file is one slice), so that the
+slice axis is the leading batch axis of adareg's operators and solvers.  Per format:
+
+=========  ============================  ==========================================  ======================
+format     read from                     slices, rows, columns                       values
+=========  ============================  ==========================================  ======================
+``dicom``  a folder of one series, or    files sorted along the slice normal         Modality LUT applied:
+           one file (``.dcm``)           (ImagePositionPatient), else by             HU for CT
+                                         InstanceNumber; each slice as stored
+``nifti``  ``.nii``, ``.nii.gz``         ``data.transpose(2, 1, 0)``: slices along   scaled by the header's
+                                         the third voxel axis, rows along the        ``scl_slope``/``inter``
+                                         second, columns along the first
+``tiff``   ``.tif``, ``.tiff``: every    pages in file order                         uint8/uint16 scaled to
+           page                                                                      [0, 1]; floats as stored
+``npy``    ``.npy``, 2D or 3D            as stored                                   as stored
+=========  ============================  ==========================================  ======================
+
+:func:`write_volume` writes ``data`` in the format its path names (a path without a
+suffix is a DICOM series folder) and keeps the metadata of ``like`` (the volume read)
+where the formats match: a DICOM series keeps the input's patient, study and geometry
+tags under new UIDs, a NIfTI file keeps the affine and header, a TIFF stack the bit
+depth.  Every write is atomic (:mod:`adareg.io.files`).
+
+The format libraries are optional (``pip install adareg[io]``) and imported only when
+their format is read or written.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .files import check_output, check_output_folder
+from .images import ARRAY_SUFFIXES, read_array, write_array
+
+#: File name endings read as volumes, by format (a folder is a DICOM series).
+SUFFIXES = {"dicom": (".dcm",), "nifti": (".nii", ".nii.gz"), "tiff": (".tif", ".tiff"), "npy": ARRAY_SUFFIXES}
+
+#: The Python package each optional format needs, and the extra that installs it.
+LIBRARIES = {"dicom": "pydicom", "nifti": "nibabel", "tiff": "tifffile", "fastmri": "h5py"}
+
+
+@dataclass(frozen=True, eq=False)
+class Volume:
+    """A stack of 2D slices and the metadata its format needs to be written back.
+
+    Attributes
+    ----------
+    data
+        float32 array of shape ``(slices, rows, columns)``, in the format's units (see
+        the module's table).
+    format
+        ``"dicom"``, ``"nifti"``, ``"tiff"`` or ``"npy"``.
+    metadata
+        What the format's writer keeps: ``"datasets"`` (the series' pydicom datasets
+        in slice order, pixel data dropped) for DICOM; ``"affine"`` and ``"header"``
+        for NIfTI; ``"bits"`` (8, 16 or ``None`` for float pages) for TIFF.
+    """
+
+    data: np.ndarray
+    format: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.data, np.ndarray) and self.data.ndim == 3):
+            raise ValueError(f"Volume: data must be a 3D NumPy array (slices, rows, columns), got "
+                             f"{getattr(self.data, 'shape', type(self.data).__name__)}")
+
+
+def library(format: str) -> Any:
+    """The optional library of ``format`` (see :data:`LIBRARIES`), with a clear error when it is missing."""
+    name = LIBRARIES[format]
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise ImportError(f"reading and writing {format} files needs {name}: pip install adareg[io]") from None
+
+
+def volume_format(path: str | os.PathLike) -> str:
+    """The format of ``path`` by its ending: a folder or a suffix-less name is a DICOM series.
+
+    Raises
+    ------
+    ValueError
+        An ending that no volume format has.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if path.is_dir() or not path.suffix:
+        return "dicom"
+    for format, suffixes in SUFFIXES.items():
+        if name.endswith(suffixes):
+            return format
+    endings = ", ".join(s for suffixes in SUFFIXES.values() for s in suffixes)
+    raise ValueError(f"{path}: not a volume file; adareg reads {endings} files and DICOM folders")
+
+
+def read_volume(path: str | os.PathLike) -> Volume:
+    """The volume in ``path``, a file or a DICOM series folder (see the module's table).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        Malformed, inconsistent or unsupported contents, in one line naming ``path``.
+    ImportError
+        The format's library is not installed.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    format = volume_format(path)
+    if format == "npy":
+        return _read_npy(path)
+    return importlib.import_module(f".{format}", __package__).read(path)
+
+
+def check_volume_output(path: str | os.PathLike, like: Volume | None = None) -> Path:
+    """Check before any work that a volume can be written to ``path`` (in ``like``'s metadata where needed)."""
+    path = Path(path)
+    format = volume_format(path)
+    if format == "dicom":
+        if path.suffix:
+            raise ValueError(f"{path}: a DICOM output is a folder (a name without a suffix)")
+        if like is None or like.format != "dicom":
+            raise ValueError(f"{path}: a DICOM series is written from a DICOM input (it keeps the input's patient "
+                             "and study); write NIfTI (.nii.gz) or TIFF instead")
+        return check_output_folder(path)
+    return check_output(path, SUFFIXES[format])
+
+
+def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None = None,
+                 description: str = "adareg reconstruction") -> None:
+    """Write ``data`` (slices, rows, columns) in the format ``path`` names, keeping ``like``'s metadata.
+
+    Parameters
+    ----------
+    path
+        Output file (``.nii``, ``.nii.gz``, ``.tif``, ``.tiff``, ``.npy``) or DICOM folder
+        (a name without a suffix, new or empty).
+    data
+        The volume, in the units of ``like`` (or [0, 1] for an integer TIFF).
+    like
+        The volume the data were computed from; its metadata are kept where the
+        format matches (required for DICOM).
+    description
+        What was done, e.g. "adareg sa-cnn denoising, sigma 10/255": DICOM's
+        SeriesDescription, NIfTI's ``descrip``, TIFF's ImageDescription.
+    """
+    path = check_volume_output(path, like)
+    data = np.asarray(data)
+    if data.ndim == 2:
+        data = data[None]
+    if data.ndim != 3:
+        raise ValueError(f"write_volume: data must have shape (slices, rows, columns), got {data.shape}")
+    format = volume_format(path)
+    if format == "npy":
+        write_array(path, data)
+        return
+    same = like if like is not None and like.format == format else None
+    importlib.import_module(f".{format}", __package__).write(path, data, same, description)
+
+
+def _read_npy(path: Path) -> Volume:
+    array = read_array(path)
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or array.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: expected a real 2D or 3D array (slices, rows, columns), got shape {array.shape} "
+                         f"and dtype {array.dtype}")
+    return Volume(array.astype(np.float32), "npy")
