@@ -52,3 +52,8 @@ def count(value: Any, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be at least 1, got {value}")
     return int(value)
+
+
+def one_line(err: BaseException) -> str:
+    """``err``'s message on one line (whitespace collapsed), or its type's name when it has none."""
+    return " ".join(str(err).split()) or type(err).__name__

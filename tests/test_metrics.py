@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import adareg
+from tests.conftest import DEVICES
 
 
 def test_psnr_closed_form():
@@ -40,3 +41,97 @@ def test_metric_errors(metric):
         metric(np.zeros((16, 16)), np.where(np.eye(16) * np.arange(16) == 3, np.nan, 0.0))
     with pytest.raises(ValueError, match="x contains 256 NaN or Inf values"):
         metric(np.full((16, 16), np.inf), np.zeros((16, 16)))
+
+
+# ------------------------------------------------------------------ fastMRI's conventions
+def _volumes(dtype=np.float64):
+    """A reference magnitude volume (slices, H, W) with slices of different brightness, and a noisy estimate."""
+    rng = np.random.default_rng(1)
+    phantom = adareg.data.shepp_logan((40, 33))
+    reference = np.stack([s * phantom for s in (0.5, 1.0, 2.0)])
+    estimate = np.abs(reference + 0.05 * rng.standard_normal(reference.shape))
+    return estimate.astype(dtype), reference.astype(dtype)
+
+
+def test_nmse_closed_form():
+    reference = np.arange(1.0, 13.0).reshape(3, 4)
+    x = reference + 0.5 * np.where(np.arange(12).reshape(3, 4) % 2, 1.0, -1.0)
+    assert adareg.metrics.nmse(x, reference) == pytest.approx(12 * 0.25 / np.sum(reference**2), rel=1e-12)
+    assert adareg.metrics.nmse(reference, reference) == 0.0
+    estimate, gt = _volumes()
+    expected = np.linalg.norm(gt - estimate) ** 2 / np.linalg.norm(gt) ** 2  # fastMRI's evaluate.nmse
+    assert adareg.metrics.nmse(estimate, gt) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="nmse: the reference is zero everywhere"):
+        adareg.metrics.nmse(np.ones((4, 4)), np.zeros((4, 4)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_volume_psnr_matches_scikit_image(dtype):
+    metrics = pytest.importorskip("skimage.metrics", reason="scikit-image (the independent reference) is not "
+                                                            "installed")
+    estimate, gt = _volumes(dtype)
+    expected = metrics.peak_signal_noise_ratio(gt, estimate, data_range=gt.max())
+    assert adareg.metrics.volume_psnr(estimate, gt) == pytest.approx(expected, rel=1e-6)
+    # the data range is the volume's maximum, not 1: a closed form
+    reference = np.zeros((2, 8, 8))
+    reference[0, 0, 0] = 4.0
+    assert adareg.metrics.volume_psnr(reference + 0.1, reference) == pytest.approx(10 * math.log10(16.0 / 0.01))
+    assert adareg.metrics.volume_psnr(gt, gt) == math.inf
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_volume_ssim_matches_fastmri_evaluation_with_scikit_image(device):
+    metrics = pytest.importorskip("skimage.metrics", reason="scikit-image (the independent reference) is not "
+                                                            "installed")
+    estimate, gt = _volumes()
+    # fastMRI's evaluate.ssim: default structural_similarity per slice, data range the volume's max, averaged
+    expected = np.mean([metrics.structural_similarity(gt[i], estimate[i], data_range=gt.max())
+                        for i in range(gt.shape[0])])
+    result = adareg.metrics.volume_ssim(adareg.to_device(estimate, device), adareg.to_device(gt, device))
+    assert isinstance(result, float)
+    assert result == pytest.approx(expected, rel=1e-6)
+    assert adareg.metrics.volume_ssim(gt, gt) == pytest.approx(1.0, rel=1e-12)
+    # the volume's maximum, not each slice's, is the data range: a dim slice scores as fastMRI scores it
+    per_slice_range = np.mean([metrics.structural_similarity(gt[i], estimate[i], data_range=gt[i].max())
+                               for i in range(gt.shape[0])])
+    assert abs(result - per_slice_range) > 1e-3
+
+
+def test_volume_ssim_argument_order_and_float32():
+    metrics = pytest.importorskip("skimage.metrics", reason="scikit-image (the independent reference) is not "
+                                                            "installed")
+    estimate, gt = _volumes()
+    # SSIM is symmetric in its images, but the data range comes from the reference (second argument)
+    swapped = np.mean([metrics.structural_similarity(estimate[i], gt[i], data_range=estimate.max())
+                       for i in range(gt.shape[0])])
+    assert adareg.metrics.volume_ssim(gt, estimate) == pytest.approx(swapped, rel=1e-6)
+    # float32 volumes are computed in float64: equal to scikit-image on the same values in float64
+    e32, g32 = estimate.astype(np.float32), gt.astype(np.float32)
+    expected = np.mean([metrics.structural_similarity(g32[i].astype(np.float64), e32[i].astype(np.float64),
+                                                      data_range=float(g32.max())) for i in range(3)])
+    assert adareg.metrics.volume_ssim(e32, g32) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("metric", [adareg.metrics.nmse, adareg.metrics.volume_psnr, adareg.metrics.volume_ssim])
+def test_fastmri_metric_errors(metric):
+    with pytest.raises(ValueError, match="x has shape"):
+        metric(np.zeros((2, 16, 16)), np.zeros((2, 16, 17)))
+    with pytest.raises(TypeError, match="complex"):
+        metric(np.zeros((2, 16, 16), dtype=complex), np.ones((2, 16, 16)))
+    with pytest.raises(TypeError, match="NumPy or CuPy array"):
+        metric([[[0.0]]], np.ones((1, 1, 1)))
+    with pytest.raises(ValueError, match="reference contains 1 NaN or Inf value"):
+        metric(np.zeros((1, 16, 16)), np.where(np.eye(16) * np.arange(16) == 3, np.nan, 1.0)[None])
+    with pytest.raises(ValueError, match="x contains 256 NaN or Inf values"):
+        metric(np.full((1, 16, 16), np.inf), np.ones((1, 16, 16)))
+    name = metric.__name__
+    if name != "nmse":
+        with pytest.raises(ValueError, match=f"{name}: the reference's maximum is 0"):
+            metric(np.ones((1, 16, 16)), np.zeros((1, 16, 16)))
+
+
+def test_volume_ssim_shape_errors():
+    with pytest.raises(ValueError, match=r"volume_ssim: expected volumes of shape \(slices, H, W\)"):
+        adareg.metrics.volume_ssim(np.ones((16, 16)), np.ones((16, 16)))
+    with pytest.raises(ValueError, match=r"volume_ssim: slices of shape \(6, 16\) are smaller than the 7x7 window"):
+        adareg.metrics.volume_ssim(np.ones((2, 6, 16)), np.ones((2, 6, 16)))

@@ -11,10 +11,12 @@ are imported when a file of their format is read or written.
 """
 
 from .files import check_output, check_output_folder, same_file
+from .volumes import Volume, check_volume_output, intensity_window, is_volume, read_volume, write_volume
 from .images import ARRAY_SUFFIXES, IMAGE_SUFFIXES, MAX_ELEMENTS, IntensityWarning, read_array, read_folder, \
     read_image, write_array, write_image
 
 __all__ = [
     "read_image", "read_array", "read_folder", "write_image", "write_array", "IntensityWarning",
+    "Volume", "read_volume", "write_volume", "is_volume", "intensity_window", "check_volume_output",
     "check_output", "check_output_folder", "same_file", "IMAGE_SUFFIXES", "ARRAY_SUFFIXES", "MAX_ELEMENTS",
 ]

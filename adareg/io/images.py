@@ -90,8 +90,8 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if path.suffix.lower() not in ARRAY_SUFFIXES:
         raise ValueError(f"{path}: expected an .npy file")
-    with _memory_as_value_error(path):
-        array = _native(_load_npy(path))
+    with memory_as_value_error(path):
+        array = native(_load_npy(path))
         _check_finite(array, path)
     return array
 
@@ -116,11 +116,11 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int | None]:
     suffix = path.suffix.lower()
     if suffix not in ARRAY_SUFFIXES + IMAGE_SUFFIXES:
         raise ValueError(f"{path}: unsupported image type {suffix!r}; use PNG, TIFF or NPY")
-    with _memory_as_value_error(path):
-        data = _load_npy(path) if suffix in ARRAY_SUFFIXES else _grey(_load_picture(path), path)
+    with memory_as_value_error(path):
+        data = _load_npy(path) if suffix in ARRAY_SUFFIXES else grey(_load_picture(path), path)
         if data.ndim != 2 or data.size == 0:
             raise ValueError(f"{path}: expected a non-empty 2D grey image, got shape {data.shape}")
-        return _intensities(_native(data), path)
+        return intensities(native(data), path)
 
 
 def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str, np.ndarray]:
@@ -215,7 +215,7 @@ def _pixels(picture: Any) -> np.ndarray:
     return np.asarray(picture.convert("RGBA" if transparent else "RGB"))[..., :3]
 
 
-def _grey(pixels: np.ndarray, path: Path) -> np.ndarray:
+def grey(pixels: np.ndarray, path: Path) -> np.ndarray:
     """``pixels`` as one grey plane: colour pixels must have three equal channels."""
     if pixels.ndim != 3:
         return pixels
@@ -225,7 +225,7 @@ def _grey(pixels: np.ndarray, path: Path) -> np.ndarray:
                      "Pillow's Image.convert('L'))")
 
 
-def _intensities(data: np.ndarray, path: Path) -> tuple[np.ndarray, int | None]:
+def intensities(data: np.ndarray, path: Path) -> tuple[np.ndarray, int | None]:
     """uint8/uint16 scaled to [0, 1] with their depth; floats as stored (finite, range-checked)."""
     if data.dtype in (np.uint8, np.uint16):
         bits = 8 * data.dtype.itemsize
@@ -240,14 +240,14 @@ def _intensities(data: np.ndarray, path: Path) -> tuple[np.ndarray, int | None]:
 
 
 @contextlib.contextmanager
-def _memory_as_value_error(path: Path) -> Iterator[None]:
+def memory_as_value_error(path: Path) -> Iterator[None]:
     try:
         yield
     except MemoryError:
         raise ValueError(f"{path}: too large to read into memory") from None
 
 
-def _native(array: np.ndarray) -> np.ndarray:
+def native(array: np.ndarray) -> np.ndarray:
     return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
 
 

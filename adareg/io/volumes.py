@@ -103,6 +103,42 @@ def volume_format(path: str | os.PathLike) -> str:
     raise ValueError(f"{path}: not a volume file; adareg reads {endings} files and DICOM folders")
 
 
+def is_volume(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a volume rather than one image (:mod:`adareg.io.images`).
+
+    DICOM and NIfTI inputs are volumes (of one slice or more), and so are TIFF files
+    of more than one page and 3D ``.npy`` arrays; a file that cannot be inspected is
+    left to the image reader, whose errors say why.
+    """
+    path = Path(path)
+    try:
+        format = volume_format(path)
+    except ValueError:
+        return False
+    if format in ("dicom", "nifti"):
+        return True
+    try:
+        if format == "npy":
+            return np.load(path, mmap_mode="r", allow_pickle=False).ndim == 3
+        with importlib.import_module("tifffile").TiffFile(path) as file:
+            return len(file.pages) > 1
+    except Exception:  # missing, corrupt or unreadable, or tifffile absent: the image reader reports it
+        return False
+
+
+def intensity_window(volume: Volume) -> tuple[float, float]:
+    """The values ``(low, high)`` that a model trained on [0, 1] intensities sees as black and white.
+
+    TIFF and NPY volumes are taken as images in [0, 1] (integer TIFF pages are read
+    so); DICOM and NIfTI volumes hold physical units (HU, scanner units), so their
+    window is the volume's range, ``(min, max)`` (``(v, v + 1)`` for a constant ``v``).
+    """
+    if volume.format in ("tiff", "npy"):
+        return 0.0, 1.0
+    low, high = float(volume.data.min()), float(volume.data.max())
+    return (low, high) if high > low else (low, low + 1.0)
+
+
 def read_volume(path: str | os.PathLike) -> Volume:
     """The volume in ``path``, a file or a DICOM series folder (see the module's table).
 

@@ -1,0 +1,357 @@
+"""DICOM series: read a folder of one series (or one file) as a volume, write a derived series.
+
+Convention (the ``dicom`` row of :mod:`adareg.io.volumes`):
+
+* ``data`` is float32, shape ``(slices, rows, columns)``; rows and columns are as
+  stored (no flip or transpose, whatever the orientation), so the geometry tags of the
+  input still describe each slice.
+* A folder's files are sorted by their position along the slice normal (the
+  ImagePositionPatient projected on the cross product of the two direction cosines of
+  ImageOrientationPatient), ascending; when any file lacks those tags, by
+  InstanceNumber.  A multi-frame file gives its frames as slices, in stored order.
+* Values are the output of the Modality LUT (``stored * RescaleSlope +
+  RescaleIntercept``, or a Modality LUT Sequence): Hounsfield units for CT.  An
+  enhanced multi-frame file's per-frame or shared Pixel Value Transformation is used.
+  MONOCHROME1 images keep their values (the inversion is a display matter).
+* ``metadata["datasets"]`` are the pydicom datasets in slice order, pixel data
+  deleted.  A multi-frame file gives one dataset for all its frames (its per-frame
+  functional groups kept); such a volume is not written back as DICOM.
+
+Reading a folder reads its regular, non-hidden files (not its subfolders); files that
+are not DICOM, and DICOM files that are not images (no Rows, e.g. DICOMDIR, RT plans,
+structured reports), are skipped.  Compressed transfer syntaxes decode where
+pydicom's optional decoders (pylibjpeg, gdcm, Pillow, ...) are installed.  Needs
+pydicom >= 3.0.  Every failure is a one-line :class:`ValueError` that starts with the
+file or folder.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import backend, checks
+from .files import write_folder_atomically
+from .volumes import Volume, library
+
+#: The elements that hold pixels (integer, float and double pixel data).
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+#: Elements of the input that would lie about the written pixels: stored-value ranges and
+#: padding (the stored values change), the Modality LUT (replaced by a rescale), the input's
+#: thumbnail, colour and compression details.
+_STALE_KEYWORDS = ("SmallestImagePixelValue", "LargestImagePixelValue", "SmallestPixelValueInSeries",
+                   "LargestPixelValueInSeries", "PixelPaddingValue", "PixelPaddingRangeLimit",
+                   "ModalityLUTSequence", "PlanarConfiguration", "ExtendedOffsetTable",
+                   "ExtendedOffsetTableLengths", "IconImageSequence")
+
+#: Positions along the slice normal closer than this (mm) are the same position.
+_SAME_POSITION_MM = 1e-3
+
+_INT16_MIN, _INT16_MAX = -32768, 32767
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def read(path: Path) -> Volume:
+    """The DICOM image(s) in ``path``: a file (single- or multi-frame) or a folder of one series.
+
+    Parameters
+    ----------
+    path
+        A DICOM file, or a folder whose image files belong to one series.
+
+    Returns
+    -------
+    Volume
+        float32 ``(slices, rows, columns)`` after the Modality LUT, format ``"dicom"``,
+        metadata ``{"datasets": [...]}`` (see the module's documentation).
+
+    Raises
+    ------
+    ValueError
+        Not DICOM, no image, several series, slices of different sizes or that cannot be
+        ordered, a colour image, missing or undecodable pixel data; one line naming the
+        file or folder.
+    ImportError
+        pydicom is not installed.
+    """
+    pydicom = library("dicom")
+    path = Path(path)
+    if not path.is_dir():
+        dataset = _dataset(pydicom, path)
+        _check_grey(path, dataset)
+        data = _values(pydicom, path, dataset)
+        return Volume(data, "dicom", {"datasets": [dataset]})
+    headers = _series(pydicom, path)
+    first = next(iter(headers))
+    if len(headers) == 1:
+        return read(first)
+    data = np.empty((len(headers), headers[first].Rows, headers[first].Columns), np.float32)
+    datasets = []
+    for i, file in enumerate(headers):  # one file's pixel data in memory at a time
+        datasets.append(_dataset(pydicom, file))
+        data[i] = _values(pydicom, file, datasets[-1])[0]
+    return Volume(data, "dicom", {"datasets": datasets})
+
+
+def _dataset(pydicom: Any, path: Path, header: bool = False) -> Any:
+    """The dataset in ``path`` (without the pixel data if ``header``); a ValueError if it is not DICOM."""
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=header)
+    except pydicom.errors.InvalidDicomError:
+        raise ValueError(f"{path}: not a DICOM file (no 'DICM' file meta header)") from None
+    except MemoryError:
+        raise
+    except Exception as err:  # pydicom raises many kinds for truncated or corrupt files
+        raise ValueError(f"{path}: not a readable DICOM file ({type(err).__name__}: {checks.one_line(err)})") from None
+
+
+def _series(pydicom: Any, folder: Path) -> dict[Path, Any]:
+    """The headers of ``folder``'s image files, checked (one series, grey, one size, single-frame), in slice order."""
+    headers = {}
+    for file in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        try:
+            header = _dataset(pydicom, file, header=True)
+        except ValueError:
+            if pydicom.misc.is_dicom(file):  # a DICOM file that cannot be read: say so
+                raise
+            continue
+        if "Rows" in header:
+            headers[file] = header
+    if not headers:
+        raise ValueError(f"{folder}: no DICOM image files (files that are not DICOM, and DICOM files without "
+                         "Rows such as DICOMDIR, are skipped)")
+    _check_one_series(folder, headers)
+    for file, header in headers.items():
+        _check_grey(file, header)
+    if len(headers) > 1:
+        _check_sizes(folder, headers)
+    return {file: headers[file] for file in _in_slice_order(folder, headers)}
+
+
+def _check_one_series(folder: Path, headers: dict[Path, Any]) -> None:
+    series: dict[str, list[Any]] = {}
+    for header in headers.values():
+        series.setdefault(str(header.get("SeriesInstanceUID", "")), []).append(header)
+    if len(series) > 1:
+        names = "; ".join(f"{members[0].get('SeriesDescription') or 'no description'!r} (SeriesNumber "
+                          f"{members[0].get('SeriesNumber', 'missing')}, {len(members)} files)"
+                          for members in series.values())
+        raise ValueError(f"{folder}: a folder of {len(series)} series ({names}); give one series' folder")
+
+
+def _check_grey(path: Path, header: Any) -> None:
+    samples = header.get("SamplesPerPixel", 1)
+    photometric = header.get("PhotometricInterpretation", "MONOCHROME2")
+    if samples != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise ValueError(f"{path}: a colour image (PhotometricInterpretation {photometric}, SamplesPerPixel "
+                         f"{samples}); adareg reads grey images (MONOCHROME1/2)")
+
+
+def _check_sizes(folder: Path, headers: dict[Path, Any]) -> None:
+    """One rows x columns for all files, and no multi-frame file among several."""
+    sizes = {file: (header.Rows, header.get("Columns")) for file, header in headers.items()}
+    (first, size), *others = sizes.items()
+    for file, other in others:
+        if other != size:
+            raise ValueError(f"{folder}: slices of different sizes: {first.name} has {size[0]}x{size[1]} "
+                             f"(rows x columns), {file.name} {other[0]}x{other[1]}")
+    for file, header in headers.items():
+        if int(header.get("NumberOfFrames") or 1) > 1:
+            raise ValueError(f"{folder}: {file.name} is a multi-frame file among {len(headers)} files; read it "
+                             "alone (give the file)")
+
+
+def _in_slice_order(folder: Path, headers: dict[Path, Any]) -> list[Path]:
+    """The files sorted along the slice normal, else by InstanceNumber; distinct keys required."""
+    files = list(headers)
+    if len(files) == 1:
+        return files
+    positions = _positions(folder, headers)
+    keys, what = (positions, "position along the slice normal") if positions is not None else \
+        (_instance_numbers(folder, headers), "InstanceNumber")
+    order = sorted(files, key=keys.__getitem__)
+    for a, b in zip(order, order[1:]):
+        if keys[b] - keys[a] < _SAME_POSITION_MM:
+            raise ValueError(f"{folder}: {a.name} and {b.name} have the same {what} ({keys[a]:g}); a series "
+                             "folder holds distinct slices")
+    return order
+
+
+def _positions(folder: Path, headers: dict[Path, Any]) -> dict[Path, float] | None:
+    """Each file's ImagePositionPatient along the slice normal (mm), or ``None`` if a file lacks the geometry."""
+    if not all(_has_geometry(header) for header in headers.values()):
+        return None
+    orientations = np.array([[float(v) for v in h.ImageOrientationPatient] for h in headers.values()])
+    if not np.allclose(orientations, orientations[0], atol=1e-4):
+        raise ValueError(f"{folder}: the slices have different ImageOrientationPatient; a series folder holds "
+                         "parallel slices")
+    normal = np.cross(orientations[0, :3], orientations[0, 3:])
+    return {file: float(np.dot([float(v) for v in h.ImagePositionPatient], normal)) for file, h in headers.items()}
+
+
+def _has_geometry(header: Any) -> bool:
+    return len(header.get("ImagePositionPatient") or ()) == 3 and len(header.get("ImageOrientationPatient") or ()) == 6
+
+
+def _instance_numbers(folder: Path, headers: dict[Path, Any]) -> dict[Path, float]:
+    numbers = {file: header.get("InstanceNumber") for file, header in headers.items()}
+    missing = [file for file, number in numbers.items() if number in (None, "")]
+    if missing:
+        unplaced = next(file for file, header in headers.items() if not _has_geometry(header))
+        raise ValueError(f"{folder}: cannot order the {len(headers)} slices: {unplaced.name} has no "
+                         f"ImagePositionPatient/ImageOrientationPatient and {missing[0].name} no InstanceNumber")
+    return {file: float(number) for file, number in numbers.items()}
+
+
+def _values(pydicom: Any, path: Path, dataset: Any) -> np.ndarray:
+    """``dataset``'s frames after the Modality LUT, float32 ``(frames, rows, columns)``; its pixel data deleted."""
+    if not any(keyword in dataset for keyword in _PIXEL_KEYWORDS):
+        kind = getattr(dataset.get("SOPClassUID"), "name", "unknown SOP class")
+        raise ValueError(f"{path}: has no pixel data (SOP class: {kind})")
+    syntax = dataset.file_meta.get("TransferSyntaxUID")
+    try:
+        stored = dataset.pixel_array
+    except MemoryError:
+        raise
+    except Exception as err:  # missing decoders (RuntimeError), corrupt data (several kinds)
+        raise ValueError(f"{path}: cannot decode the pixel data ({syntax.name if syntax else 'no transfer syntax'}): "
+                         f"{checks.one_line(err)}") from None
+    frames = stored.reshape(-1, dataset.Rows, dataset.Columns)
+    values = np.empty(frames.shape, np.float32)
+    for i, frame in enumerate(frames):
+        values[i] = pydicom.pixels.apply_modality_lut(frame, _modality_lut(dataset, i))
+    for keyword in _PIXEL_KEYWORDS:
+        if keyword in dataset:
+            delattr(dataset, keyword)
+    return values
+
+
+def _modality_lut(dataset: Any, frame: int) -> Any:
+    """The dataset that holds ``frame``'s Modality LUT: an enhanced file's per-frame, else shared, Pixel Value
+    Transformation, else ``dataset`` itself."""
+    per_frame = dataset.get("PerFrameFunctionalGroupsSequence") or []
+    shared = dataset.get("SharedFunctionalGroupsSequence") or []
+    for group in per_frame[frame:frame + 1] + shared[:1]:
+        if group.get("PixelValueTransformationSequence"):
+            return group.PixelValueTransformationSequence[0]
+    return dataset
+
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+def write(folder: Path, data: np.ndarray, like: Volume | None, description: str) -> None:
+    """Write ``data`` as a derived series of ``like``: one file ``IM0001.dcm``, ... per slice, atomically.
+
+    Each file is a copy of ``like``'s dataset of that slice (patient, study, frame of
+    reference, geometry, windowing and lossy-compression history kept) with a new
+    SeriesInstanceUID (one for the series), a new SOPInstanceUID (also the file meta's
+    MediaStorageSOPInstanceUID), ``SeriesDescription = description`` (at most 64
+    characters), ImageType ``DERIVED\\SECONDARY`` (its further values kept), the input's
+    MONOCHROME1/2, signed 16-bit pixels, explicit VR little endian, uncompressed.  Elements that would
+    lie about the new pixels are dropped (stored-value ranges, pixel padding, the Modality
+    LUT Sequence, the icon, compression offsets).
+
+    Quantisation, per slice: ``stored = round((value - intercept) / slope)``.  The
+    input's RescaleSlope and RescaleIntercept (1 and 0 where absent) are kept when the
+    slice's stored values fit in int16 with them (a derived series at the acquisition's
+    precision: CT stays in 1 HU steps); otherwise, or when the input had a Modality LUT
+    Sequence, the intercept is the middle of the slice's value range and the slope maps
+    that range onto [-32767, 32767].  Values are therefore written within half a slope.
+
+    Parameters
+    ----------
+    folder
+        The new series folder (new or empty; checked by :func:`adareg.io.volumes.write_volume`).
+    data
+        float ``(slices, rows, columns)`` in ``like``'s units (after the Modality LUT).
+    like
+        The DICOM volume ``data`` was computed from, single-frame files only.
+    description
+        The new series' SeriesDescription.
+
+    Raises
+    ------
+    ValueError
+        No ``like``, a multi-frame ``like``, a shape that is not ``like``'s, or NaN/Inf data.
+    """
+    pydicom = library("dicom")
+    sources = _sources(folder, data, like)
+    backend.check_finite(data, f"{folder}: the data")
+    series = pydicom.uid.generate_uid()
+    text = description.replace("\\", "/")[:64]  # a backslash would split the LO value; 64 is LO's limit
+    width = max(4, len(str(len(sources))))
+
+    def write_files(temporary: Path) -> None:
+        for i, (source, image) in enumerate(zip(sources, data)):
+            dataset = _derived(pydicom, source, image, series, text)
+            pydicom.dcmwrite(temporary / f"IM{i + 1:0{width}d}.dcm", dataset, enforce_file_format=True)
+
+    write_folder_atomically(folder, write_files)
+
+
+def _sources(folder: Path, data: np.ndarray, like: Volume | None) -> list[Any]:
+    """``like``'s datasets, checked against ``data``'s shape."""
+    if like is None or like.format != "dicom":
+        raise ValueError(f"{folder}: a DICOM series is written from the DICOM volume it was computed from (like); "
+                         "write NIfTI (.nii.gz) or TIFF instead")
+    datasets = like.metadata["datasets"]
+    frames = max(int(dataset.get("NumberOfFrames") or 1) for dataset in datasets)
+    if frames > 1:
+        raise ValueError(f"{folder}: the input was a multi-frame DICOM file ({frames} frames), which adareg does not "
+                         "write back; write NIfTI (.nii.gz) or TIFF instead")
+    shape = (len(datasets), datasets[0].Rows, datasets[0].Columns)
+    if tuple(data.shape) != shape:
+        raise ValueError(f"{folder}: data of shape {tuple(data.shape)} do not match the input series' "
+                         f"{shape} (slices, rows, columns)")
+    return datasets
+
+
+def _derived(pydicom: Any, source: Any, image: np.ndarray, series: str, description: str) -> Any:
+    """A copy of ``source`` holding ``image`` as a new instance of the derived series."""
+    dataset = copy.deepcopy(source)
+    for keyword in _STALE_KEYWORDS:
+        if keyword in dataset:
+            delattr(dataset, keyword)
+    slope, intercept = _rescale(pydicom, source, image)
+    stored = np.round((image.astype(np.float64) - float(intercept)) / float(slope)).astype("<i2")
+    dataset.RescaleSlope, dataset.RescaleIntercept = slope, intercept
+    if "RescaleType" not in dataset and dataset.get("Modality") != "CT":
+        dataset.RescaleType = "US"  # required with a rescale; "unspecified", as the input named no unit
+    old_type = source.get("ImageType") or []
+    dataset.ImageType = ["DERIVED", "SECONDARY"] + ([] if isinstance(old_type, str) else list(old_type)[2:])
+    dataset.SeriesInstanceUID = series
+    dataset.SOPInstanceUID = pydicom.uid.generate_uid()
+    dataset.SeriesDescription = description
+    # the values keep their meaning, so MONOCHROME1 (white is low) stays MONOCHROME1
+    dataset.SamplesPerPixel = 1
+    dataset.PhotometricInterpretation = source.get("PhotometricInterpretation", "MONOCHROME2")
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 16, 16, 15, 1
+    dataset.PixelData = stored.tobytes()
+    dataset["PixelData"].VR = "OW"
+    dataset.file_meta = pydicom.dataset.FileMetaDataset()
+    dataset.file_meta.MediaStorageSOPClassUID = dataset.SOPClassUID
+    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    dataset.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    return dataset
+
+
+def _rescale(pydicom: Any, source: Any, image: np.ndarray) -> tuple[Any, Any]:
+    """RescaleSlope and RescaleIntercept (DS values) for ``image`` (see :func:`write`)."""
+    DS = pydicom.valuerep.DS
+    low, high = float(image.min()), float(image.max())
+    if not source.get("ModalityLUTSequence"):
+        slope, intercept = source.get("RescaleSlope", DS("1")), source.get("RescaleIntercept", DS("0"))
+        if float(slope) > 0 and _INT16_MIN <= round((low - float(intercept)) / float(slope)) and \
+                round((high - float(intercept)) / float(slope)) <= _INT16_MAX:
+            return slope, intercept
+    intercept = DS((low + high) / 2, auto_format=True)  # formatted first: the stored values use the written text
+    spread = max(high - float(intercept), float(intercept) - low)
+    return (DS(spread / _INT16_MAX, auto_format=True) if spread > 0 else DS("1")), intercept

@@ -1,0 +1,120 @@
+"""NIfTI-1 and NIfTI-2 volumes (``.nii``, ``.nii.gz``) on nibabel.
+
+Array convention: NIfTI voxel ``(i, j, k)`` is ``data[k, j, i]`` of the :class:`Volume`,
+i.e. ``data = voxels.transpose(2, 1, 0)``: slices along the third voxel axis, rows along
+the second, columns along the first.  A 2D file is one slice; a 4D file is read only
+when it holds one volume (its fourth axis has length 1).
+
+Values are the header's scaled values (``scl_slope * stored + scl_inter``) in float32;
+NaN and Inf are refused.  Complex and RGB data are refused.  ``metadata`` holds the
+4x4 ``"affine"`` (voxel to world, float64) and the nibabel ``"header"``.
+
+Writing keeps the affine and a copy of the header of the volume read (sform/qform
+codes, pixdim, units, intent); the data are stored as float32 without scaling and the
+header's ``descrip`` says what was done.  Without such a volume the affine is the
+identity and the header a fresh NIfTI-1 one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import backend, checks
+from .files import write_atomically
+from .images import memory_as_value_error
+from .volumes import Volume, library
+
+#: The bytes of NIfTI's ``descrip`` field.
+DESCRIP_BYTES = 80
+
+
+def read(path: Path) -> Volume:
+    """The volume in the NIfTI file ``path`` (see the module's documentation).
+
+    Raises
+    ------
+    ValueError
+        A corrupt or truncated file, a series of several volumes, 1D or 5D+ data,
+        complex or RGB data, or NaN/Inf values; the message starts with ``path``.
+    """
+    nibabel = library("nifti")
+    with memory_as_value_error(path):
+        image = _load(nibabel, path)
+        shape = _volume_shape(image.shape, path)
+        _check_datatype(image.get_data_dtype(), path)
+        try:
+            voxels = image.get_fdata(dtype=np.float32)
+        except MemoryError:
+            raise
+        except Exception as err:  # truncated data: nibabel, gzip and zlib raise several kinds
+            raise ValueError(f"{path}: unreadable NIfTI data ({type(err).__name__}: {checks.one_line(err)})") from None
+        backend.check_finite(voxels, str(path))
+    data = np.ascontiguousarray(voxels.reshape(shape).transpose(2, 1, 0))
+    return Volume(data, "nifti", {"affine": np.array(image.affine, dtype=np.float64), "header": image.header})
+
+
+def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -> None:
+    """Write ``data`` (slices, rows, columns) to the NIfTI file ``path`` as float32, atomically.
+
+    Parameters
+    ----------
+    path
+        Output ``.nii`` or ``.nii.gz`` file (the ending chooses the compression).
+    data
+        The volume, finite.
+    like
+        The NIfTI volume the data were computed from: its affine and header are kept
+        (NIfTI-2 stays NIfTI-2); ``None`` writes an identity affine and a fresh header.
+    description
+        Stored in ``descrip`` (non-ASCII characters escaped, cut to 80 bytes).
+    """
+    nibabel = library("nifti")
+    backend.check_finite(data, f"{path}: the data to write")
+    voxels = np.asarray(data, dtype=np.float32).transpose(2, 1, 0)
+    if like is None:
+        image = nibabel.Nifti1Image(voxels, np.eye(4))
+    else:
+        header = like.metadata["header"]
+        kind = nibabel.Nifti2Image if isinstance(header, nibabel.Nifti2Header) else nibabel.Nifti1Image
+        image = kind(voxels, like.metadata["affine"], header)  # copies the header, resets its scaling
+    image.header.set_data_dtype(np.float32)
+    image.header["descrip"] = description.encode("ascii", "backslashreplace")[:DESCRIP_BYTES]
+    write_atomically(path, lambda temporary: nibabel.save(image, temporary))
+
+
+def _load(nibabel: Any, path: Path) -> Any:
+    """The NIfTI image of ``path``, data read into memory (no map of a file that may change)."""
+    try:
+        image = nibabel.load(path, mmap=False)
+    except MemoryError:
+        raise
+    except Exception as err:  # nibabel raises several kinds for corrupt headers
+        raise ValueError(f"{path}: not a readable NIfTI file ({type(err).__name__}: {checks.one_line(err)})") from None
+    if not isinstance(image, nibabel.Nifti1Image):  # Nifti2Image is a Nifti1Image
+        raise ValueError(f"{path}: not a NIfTI-1 or NIfTI-2 image (nibabel reads it as {type(image).__name__})")
+    return image
+
+
+def _volume_shape(shape: tuple[int, ...], path: Path) -> tuple[int, int, int]:
+    """The voxel shape ``(i, j, k)`` of a 2D, 3D or one-volume 4D image; anything else is refused."""
+    if len(shape) == 2:
+        return (*shape, 1)
+    if len(shape) == 3 or (len(shape) == 4 and shape[3] == 1):
+        return shape[:3]
+    what = f"a series of {shape[3]} volumes" if len(shape) == 4 else f"{len(shape)}D data"
+    raise ValueError(f"{path}: NIfTI data of shape {shape} are {what}; adareg reads one 2D or 3D volume (a 4D file "
+                     "of one volume): extract the volume to reconstruct first (e.g. nibabel's image.slicer[..., t])")
+
+
+def _check_datatype(dtype: np.dtype, path: Path) -> None:
+    """Refuse RGB (structured) and complex voxels."""
+    if dtype.fields is not None:
+        raise ValueError(f"{path}: NIfTI RGB data ({dtype}); adareg reads grey volumes: convert it to one "
+                         "channel first")
+    if dtype.kind == "c":
+        raise ValueError(f"{path}: NIfTI complex data ({dtype}); adareg reads real volumes: save the magnitude (or "
+                         "the real and imaginary parts) as its own file first")
+

@@ -1,0 +1,162 @@
+"""Multi-page grey TIFF stacks (``.tif``, ``.tiff``) on tifffile.
+
+Array convention: page ``p`` of the file, in file order, is ``data[p]`` of the
+:class:`Volume`, of shape (rows, columns); a one-page file is one slice.  Every page is
+read: a file whose chain of pages is broken (truncated, corrupt) is refused rather
+than read as fewer pages.
+
+Intensities as :func:`adareg.io.read_image`'s: uint8 and uint16 pixels are scaled to
+[0, 1] (``metadata["bits"]`` 8 or 16), float pixels are returned as stored
+(``metadata["bits"]`` ``None``; NaN/Inf refused, an :class:`~adareg.io.IntensityWarning`
+on another scale), other integer types are refused.  Each page becomes grey as Pillow
+turns one page grey: bilevel pages are 0 or 255, white-is-zero pages are inverted (as
+the TIFF standard says), palette pages go through their colour map, and RGB pages are
+read only when their three channels are equal; extra samples (alpha) are dropped.  All
+pages must have one shape and one pixel type.
+
+Writing stores one grey (min-is-black) page per slice, at the bit depth of the stack
+read (values clipped to [0, 1], scaled by 255 or 65535 and rounded: the inverse of
+reading), else as float32; the first page's ImageDescription says what was done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import backend, checks
+from .files import write_atomically
+from .images import grey, intensities, memory_as_value_error, native
+from .volumes import Volume, library
+
+#: TIFF PhotometricInterpretation values read.
+_MINISWHITE, _MINISBLACK, _RGB, _PALETTE = 0, 1, 2, 3
+
+
+def read(path: Path) -> Volume:
+    """Every page of the TIFF file ``path`` as a volume (see the module's documentation).
+
+    Raises
+    ------
+    ValueError
+        A corrupt or truncated file, a colour page, pages of different shapes or pixel
+        types, an unsupported pixel type, or NaN/Inf values; the message starts with ``path``.
+    """
+    tifffile = library("tiff")
+    with memory_as_value_error(path):
+        data, bits = intensities(_stack(tifffile, path), path)
+        return Volume(data.astype(np.float32), "tiff", {"bits": bits})
+
+
+def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -> None:
+    """Write ``data`` (slices, rows, columns) as a multi-page grey TIFF, one page per slice, atomically.
+
+    Parameters
+    ----------
+    path
+        Output ``.tif`` or ``.tiff`` file.
+    data
+        The volume, finite; in [0, 1] when written as integers (other values are clipped).
+    like
+        The TIFF volume the data were computed from: its bit depth (8, 16 or ``None``)
+        is kept; ``None`` writes float32 pages.
+    description
+        The first page's ImageDescription (non-ASCII characters escaped, as TIFF
+        strings are ASCII).
+    """
+    tifffile = library("tiff")
+    backend.check_finite(data, f"{path}: the data to write")
+    pixels = _stored(np.asarray(data, dtype=np.float32), None if like is None else like.metadata["bits"])
+    text = description.encode("ascii", "backslashreplace").decode("ascii")
+    write_atomically(path, lambda temporary: tifffile.imwrite(temporary, pixels, photometric="minisblack",
+                                                              description=text, metadata=None))
+
+
+def _stored(data: np.ndarray, bits: int | None) -> np.ndarray:
+    """``data`` clipped to [0, 1] and scaled to rounded uint8/uint16 at ``bits``, or as is for ``None``."""
+    if bits is None:
+        return data
+    scaled = np.round(np.clip(data, 0.0, 1.0) * float(2**bits - 1))
+    return scaled.astype(np.uint8 if bits == 8 else np.uint16)
+
+
+def _stack(tifffile: Any, path: Path) -> np.ndarray:
+    """Every page of ``path`` as grey pixels of their stored type, ``(pages, rows, columns)``."""
+    with _tifffile_errors(path):
+        tif = tifffile.TiffFile(path)
+    with tif:
+        with _tifffile_errors(path):
+            pages = list(tif.pages)
+        if not pages:
+            raise ValueError(f"{path}: a TIFF file without pages")
+        greys = (_grey_page(page, path) for page in pages)
+        first = next(greys)
+        stack = np.empty((len(pages), *first.shape), first.dtype)
+        stack[0] = first
+        for index, page in enumerate(greys, start=1):
+            if page.shape != first.shape or page.dtype != first.dtype:
+                raise ValueError(f"{path}: page {index + 1} is {page.shape} {page.dtype} but page 1 is {first.shape} "
+                                 f"{first.dtype}; adareg reads a stack of pages of one size and pixel type")
+            stack[index] = page
+    return stack
+
+
+def _grey_page(page: Any, path: Path) -> np.ndarray:
+    """One page as 2D grey pixels, in native byte order (see the module's documentation)."""
+    photometric = int(page.photometric)
+    if photometric not in (_MINISWHITE, _MINISBLACK, _RGB, _PALETTE) or set(page.axes) - set("SYX"):
+        raise ValueError(f"{path}: page {page.index + 1} has photometric interpretation "
+                         f"{getattr(page.photometric, 'name', photometric)} and axes {page.axes}; adareg reads "
+                         "grey, RGB and palette pages")
+    with _tifffile_errors(path):
+        pixels = page.asarray()
+        if photometric == _PALETTE:  # 16-bit colour map to 8 bits, as Pillow does
+            pixels = (page.colormap // 256).astype(np.uint8).T[pixels]
+    if "S" in page.axes:  # RGB, or grey with extra samples
+        samples = np.moveaxis(pixels, page.axes.index("S"), -1)
+        pixels = samples[..., :3] if photometric == _RGB else samples[..., 0]
+    if pixels.dtype == bool:
+        pixels = pixels.astype(np.uint8) * np.uint8(255)
+    if photometric == _MINISWHITE:
+        pixels = _inverted(pixels, page, path)
+    return native(grey(pixels, path))
+
+
+def _inverted(pixels: np.ndarray, page: Any, path: Path) -> np.ndarray:
+    """White-is-zero unsigned pixels as black-is-zero ones; other types have no agreed white."""
+    if pixels.dtype.kind != "u":
+        raise ValueError(f"{path}: page {page.index + 1} is white-is-zero with {pixels.dtype} pixels, which have no "
+                         "agreed white level; adareg inverts unsigned integer pages only")
+    return np.iinfo(pixels.dtype).max - pixels
+
+
+@contextlib.contextmanager
+def _tifffile_errors(path: Path) -> Iterator[None]:
+    """tifffile's exceptions, and the damage it only logs (a broken chain of pages), as one-line ValueErrors."""
+    logged: list[str] = []
+    thread = threading.get_ident()
+
+    def note(record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and record.thread == thread:
+            logged.append(record.getMessage())
+        return True
+
+    logger = logging.getLogger("tifffile")
+    logger.addFilter(note)
+    try:
+        yield
+    except (FileNotFoundError, MemoryError):
+        raise
+    except Exception as err:  # tifffile and its codecs raise many kinds for corrupt files
+        raise ValueError(f"{path}: not a readable TIFF file ({type(err).__name__}: {checks.one_line(err)})") from None
+    finally:
+        logger.removeFilter(note)
+    if logged:
+        raise ValueError(f"{path}: a damaged TIFF file (tifffile: {' '.join(logged[0].split())})")
+

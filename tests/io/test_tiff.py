@@ -1,0 +1,244 @@
+"""adareg.io.tiff through read_volume/write_volume, checked against tifffile and Pillow.
+
+* Reading: every page of a stack (read_image refuses it, read_volume reads it whole);
+  uint8/uint16 scaled by 1/255 and 1/65535, float pages as stored; one page is one slice;
+  single pages made grey as Pillow does (palette, bilevel, white-is-zero, grey + alpha,
+  RGB with equal channels), compared with read_image.
+* Refusals in one line naming the file: colour, int32, pages of different sizes or
+  types, a truncated stack (not read as fewer pages), corrupt data, NaN.
+* Writing, read back with tifffile: page count, bit depth kept, values within half a
+  grey level, float32 without ``like``, ImageDescription.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adareg.io import IntensityWarning, read_image
+from adareg.io.volumes import read_volume, write_volume
+
+tifffile = pytest.importorskip("tifffile", reason="tifffile is not installed (pip install adareg[io])")
+
+
+@pytest.fixture
+def Image():
+    return pytest.importorskip("PIL.Image", reason="Pillow is not installed (pip install adareg[examples])")
+
+
+def _ramp(shape, dtype) -> np.ndarray:
+    """Distinct values over the type's range: each page, row and column differs."""
+    top = np.iinfo(dtype).max
+    return (np.arange(np.prod(shape)).reshape(shape) * 7919 % (top + 1)).astype(dtype)
+
+
+def _refusal(path: Path, match: str) -> str:
+    with pytest.raises(ValueError, match=match) as info:
+        read_volume(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and "\n" not in message
+    return message
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def test_a_multi_page_tiff_is_read_whole(tmp_path):
+    stack = _ramp((3, 4, 5), np.uint16)
+    tifffile.imwrite(tmp_path / "stack.tif", stack, photometric="minisblack")
+    with pytest.raises(ValueError, match="3 pages"):
+        read_image(tmp_path / "stack.tif")  # one image per file there
+    volume = read_volume(tmp_path / "stack.tif")
+    assert volume.format == "tiff" and volume.metadata == {"bits": 16}
+    assert volume.data.shape == (3, 4, 5) and volume.data.dtype == np.float32
+    np.testing.assert_allclose(volume.data, stack / 65535.0, rtol=1e-7)
+
+
+def test_pages_written_one_by_one_are_read_in_file_order(tmp_path):
+    pages = _ramp((4, 6, 3), np.uint8)
+    with tifffile.TiffWriter(tmp_path / "pages.tiff") as writer:
+        for page in pages:
+            writer.write(page, photometric="minisblack", metadata=None)
+    volume = read_volume(tmp_path / "pages.tiff")
+    assert volume.metadata == {"bits": 8}
+    np.testing.assert_allclose(volume.data, pages / 255.0, rtol=1e-7)
+
+
+def test_float_pages_are_read_as_stored(tmp_path):
+    stack = np.random.default_rng(0).normal(0.5, 0.2, size=(2, 5, 4)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "float.tif", stack, photometric="minisblack")
+    volume = read_volume(tmp_path / "float.tif")
+    assert volume.metadata == {"bits": None}
+    np.testing.assert_array_equal(volume.data, stack)
+
+
+def test_one_page_is_one_slice_and_big_endian_is_read(tmp_path):
+    page = _ramp((4, 5), np.uint16)
+    tifffile.imwrite(tmp_path / "one.tif", page, byteorder=">", photometric="minisblack")
+    data = read_volume(tmp_path / "one.tif").data
+    assert data.shape == (1, 4, 5)
+    np.testing.assert_allclose(data[0], page / 65535.0, rtol=1e-7)
+
+
+def test_rgb_pages_with_equal_channels_are_grey(tmp_path):
+    grey = _ramp((2, 4, 5), np.uint8)
+    tifffile.imwrite(tmp_path / "rgb.tif", np.stack([grey] * 3, axis=-1), photometric="rgb")
+    np.testing.assert_allclose(read_volume(tmp_path / "rgb.tif").data, grey / 255.0, rtol=1e-7)
+
+
+def test_float_pages_on_another_scale_warn(tmp_path):
+    tifffile.imwrite(tmp_path / "255.tif", _ramp((2, 4, 5), np.uint8).astype(np.float32), photometric="minisblack")
+    with pytest.warns(IntensityWarning, match="divide by 255"):
+        read_volume(tmp_path / "255.tif")
+
+
+def _pillow_pages(Image, tmp_path: Path) -> dict[str, Path]:
+    """One-page TIFFs that Pillow reads as grey: palette, bilevel (white is zero), grey + alpha, white-is-zero."""
+    rng = np.random.default_rng(3)
+    grey = rng.integers(0, 256, size=(6, 7), dtype=np.uint8)
+    palette = Image.fromarray(grey, mode="L").convert("P")
+    palette.putpalette([value for i in range(256) for value in (255 - i,) * 3])
+    palette.save(tmp_path / "palette.tif")
+    tifffile.imwrite(tmp_path / "bilevel.tif", rng.random((6, 7)) > 0.5)  # tifffile stores bool as white-is-zero
+    tifffile.imwrite(tmp_path / "alpha.tif", np.stack([grey, 255 - grey], axis=-1), photometric="minisblack",
+                     extrasamples=["unassalpha"])
+    tifffile.imwrite(tmp_path / "white.tif", grey, photometric="miniswhite")
+    return {name: tmp_path / f"{name}.tif" for name in ("palette", "bilevel", "alpha", "white")}
+
+
+def test_single_pages_are_grey_as_read_image_reads_them(Image, tmp_path):
+    for name, path in _pillow_pages(Image, tmp_path).items():
+        image, bits = read_image(path)  # Pillow's reading
+        volume = read_volume(path)
+        assert volume.metadata == {"bits": bits}, name
+        np.testing.assert_allclose(volume.data[0], image, rtol=1e-7, err_msg=name)
+    with Image.open(tmp_path / "white.tif") as picture:  # white-is-zero: Pillow inverts, as the TIFF standard says
+        assert np.asarray(picture)[0, 0] == 255 - tifffile.imread(tmp_path / "white.tif")[0, 0]
+
+
+# ---------------------------------------------------------------------------------------------- refusals
+
+
+def test_a_colour_stack_is_refused(tmp_path):
+    colour = _ramp((2, 4, 5, 3), np.uint8)
+    tifffile.imwrite(tmp_path / "colour.tif", colour, photometric="rgb")
+    _refusal(tmp_path / "colour.tif", "a colour image")
+
+
+def test_int32_pages_are_refused(tmp_path):
+    tifffile.imwrite(tmp_path / "int32.tif", np.arange(40, dtype=np.int32).reshape(2, 4, 5), photometric="minisblack")
+    _refusal(tmp_path / "int32.tif", "pixels of type int32 have no intensity convention")
+
+
+def test_cmyk_and_float_white_is_zero_pages_are_refused(tmp_path):
+    tifffile.imwrite(tmp_path / "cmyk.tif", _ramp((4, 5, 4), np.uint8), photometric="separated")
+    _refusal(tmp_path / "cmyk.tif", "photometric interpretation SEPARATED")
+    tifffile.imwrite(tmp_path / "white.tif", np.zeros((2, 4, 5), np.float32), photometric="miniswhite")
+    _refusal(tmp_path / "white.tif", "white-is-zero with float32 pixels")
+
+
+@pytest.mark.parametrize("second", [np.zeros((4, 6), np.uint16), np.zeros((4, 5), np.uint8)], ids=["size", "type"])
+def test_pages_of_different_sizes_or_types_are_refused(tmp_path, second):
+    with tifffile.TiffWriter(tmp_path / "mixed.tif") as writer:
+        writer.write(np.zeros((4, 5), np.uint16), photometric="minisblack")
+        writer.write(second, photometric="minisblack")
+    message = _refusal(tmp_path / "mixed.tif", "page 2 is")
+    assert "page 1 is (4, 5) uint16" in message
+
+
+def test_a_truncated_stack_is_refused_not_read_as_fewer_pages(tmp_path):
+    tifffile.imwrite(tmp_path / "whole.tif", _ramp((3, 40, 50), np.uint16), photometric="minisblack", metadata=None)
+    whole = (tmp_path / "whole.tif").read_bytes()
+    with tifffile.TiffFile(tmp_path / "whole.tif") as tif:
+        second = tif.pages[1].offset  # where the second page's directory starts
+    (tmp_path / "cut.tif").write_bytes(whole[:second])
+    with tifffile.TiffFile(tmp_path / "cut.tif") as tif:
+        assert len(tif.pages) == 1  # tifffile alone sees one page (and only logs the damage)
+    _refusal(tmp_path / "cut.tif", "damaged TIFF file")
+
+
+def test_truncated_pixel_data_and_corrupt_files_are_refused(tmp_path):
+    tifffile.imwrite(tmp_path / "one.tif", _ramp((40, 50), np.uint16), photometric="minisblack", metadata=None)
+    (tmp_path / "cut.tif").write_bytes((tmp_path / "one.tif").read_bytes()[:-1000])
+    _refusal(tmp_path / "cut.tif", "not a readable TIFF file")
+    (tmp_path / "junk.tif").write_bytes(b"II*\x00" + b"\xff" * 100)
+    _refusal(tmp_path / "junk.tif", "TIFF")
+    (tmp_path / "empty.tif").write_bytes(b"II*\x00\x00\x00\x00\x00")  # a header whose first page is at 0
+    _refusal(tmp_path / "empty.tif", "a TIFF file without pages")
+
+
+def test_nan_pages_are_refused_with_their_count(tmp_path):
+    stack = np.zeros((2, 3, 4), np.float32)
+    stack[1, :, 0] = np.nan
+    tifffile.imwrite(tmp_path / "nan.tif", stack, photometric="minisblack")
+    _refusal(tmp_path / "nan.tif", "3 NaN or Inf values")
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.uint16, 65535), (np.uint8, 255)])
+def test_write_keeps_the_bit_depth_of_the_stack_read(tmp_path, dtype, scale):
+    tifffile.imwrite(tmp_path / "in.tif", _ramp((3, 4, 5), dtype), photometric="minisblack")
+    like = read_volume(tmp_path / "in.tif")
+    result = np.random.default_rng(1).uniform(-0.2, 1.2, size=(3, 4, 5)).astype(np.float32)
+    write_volume(tmp_path / "out.tif", result, like=like, description="adareg wcrr denoising")
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        assert len(tif.pages) == 3
+        assert tif.pages[0].description == "adareg wcrr denoising"
+        assert all(page.dtype == dtype and page.photometric == 1 for page in tif.pages)  # minisblack
+        written = tif.asarray()
+    expected = np.clip(result.astype(np.float64), 0, 1) * scale
+    assert np.max(np.abs(written - expected)) <= 0.5
+    np.testing.assert_allclose(read_volume(tmp_path / "out.tif").data, written / scale, rtol=1e-7)
+
+
+def test_reading_then_writing_integers_gives_the_same_pixels(tmp_path):
+    stack = _ramp((3, 4, 5), np.uint16)
+    tifffile.imwrite(tmp_path / "in.tif", stack, photometric="minisblack")
+    like = read_volume(tmp_path / "in.tif")
+    write_volume(tmp_path / "out.tif", like.data, like=like)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out.tif"), stack)
+
+
+def test_write_without_like_stores_float32_as_is(tmp_path):
+    data = np.random.default_rng(2).normal(size=(2, 3, 4)).astype(np.float32)
+    write_volume(tmp_path / "out.tiff", data, description="sigma σ")
+    with tifffile.TiffFile(tmp_path / "out.tiff") as tif:
+        assert len(tif.pages) == 2 and tif.pages[0].dtype == np.float32
+        assert tif.pages[0].description == "sigma \\u03c3"  # TIFF strings are ASCII
+        np.testing.assert_array_equal(tif.asarray(), data)
+
+
+def test_one_slice_writes_one_page_and_pillow_reads_it(Image, tmp_path):
+    tifffile.imwrite(tmp_path / "in.tif", _ramp((1, 4, 5), np.uint8), photometric="minisblack")
+    data = np.linspace(0, 1, 20, dtype=np.float32).reshape(4, 5)
+    write_volume(tmp_path / "out.tif", data, like=read_volume(tmp_path / "in.tif"))
+    with Image.open(tmp_path / "out.tif") as picture:
+        assert picture.n_frames == 1 and picture.mode == "L"
+        np.testing.assert_array_equal(np.asarray(picture), np.round(data * 255).astype(np.uint8))
+
+
+def test_nan_is_refused_before_writing(tmp_path):
+    data = np.zeros((2, 3, 4), np.float32)
+    data[0, 0, :2] = np.inf
+    with pytest.raises(ValueError, match="2 NaN or Inf values"):
+        write_volume(tmp_path / "out.tif", data)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_import_adareg_does_not_import_tifffile():
+    code = "import sys, adareg, adareg.io.volumes, adareg.io.tiff; print('tifffile' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_no_warning_for_an_ordinary_stack(tmp_path):
+    tifffile.imwrite(tmp_path / "stack.tif", _ramp((2, 3, 4), np.uint16), photometric="minisblack")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_volume(tmp_path / "stack.tif")
