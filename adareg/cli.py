@@ -1,14 +1,23 @@
 """The ``adareg`` command line: denoise images, reconstruct CT and MRI data, run the demos, list models.
 
     adareg denoise IN.png --sigma 25 [--model sa-cnn|tv|NAME|PATH] [--lam LAM] [--masks M.npy] -o OUT.png
+    adareg denoise VOLUME --sigma 10 [...] -o OUT_VOLUME            (NIfTI, DICOM folder, TIFF stack, 3D NPY)
     adareg ct SINO.npy --angles 180 [--geometry parallel|fan ...] [--model fbp|tv|NAME|PATH] [--preset ACQ] -o OUT.npy
+    adareg ct SINOGRAMS.tif --angles 180 [...] -o VOLUME.tif        (slices x angles x detectors)
     adareg mri KSPACE.npy --mask MASK.npy [--maps MAPS.npy] [--model zero-filled|sense|tv|NAME|PATH] -o OUT.npy
+    adareg mri FILE.h5 [--acceleration 4] [--slices 10:20] [--model ...] -o VOLUME.nii.gz   (fastMRI)
     adareg demo ct|mri|denoise [--output FIGURE.png]
     adareg models
 
 Iterative CT and MRI reconstructions take ``--lam`` (and ``--sigma``) or, without
 them, the :mod:`adareg.presets` of an acquisition (``--preset``; by default the one
 whose name matches the data's size).
+
+Volumes are reconstructed slice by slice (:func:`adareg.stacks.map_slices`),
+``--chunk`` slices per solve, in this process or on Dask (``--workers N`` starts a
+local cluster, ``--scheduler ADDRESS`` uses a running one); the output volume is
+written once, after every slice exists, keeping the input's metadata where the
+formats match (:mod:`adareg.io.volumes`).
 
 Every error is one line on standard error and a non-zero exit status (the
 traceback only with ``--debug``); outputs are written atomically, so a failed
@@ -22,16 +31,19 @@ import math
 import runpy
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import backend, io, params, presets
+from . import backend, io, params, presets, stacks
 from .reconstruction import solve
 
 #: The largest ``--image-size`` (a 16384^2 float32 image is 1 GiB, before the solver's copies).
 MAX_IMAGE_SIZE = 16384
+
+#: Inputs of ``adareg mri`` read as fastMRI files.
+FASTMRI_SUFFIXES = (".h5", ".hdf5")
 
 DEMOS = {"ct": "adareg.examples.ct_recon", "mri": "adareg.examples.mri_recon", "denoise": "adareg.examples.denoise"}
 
@@ -84,6 +96,9 @@ def _check_outputs(args: argparse.Namespace, suffixes: tuple[str, ...]) -> None:
 
 
 def _denoise(args: argparse.Namespace) -> None:
+    if io.is_volume(args.input):
+        _denoise_volume(args)
+        return
     _check_outputs(args, io.IMAGE_SUFFIXES + io.ARRAY_SUFFIXES)
     image, bits = io.read_image(args.input)
     reg = _regularizer(args.model, image.shape)
@@ -105,6 +120,47 @@ def _denoise(args: argparse.Namespace) -> None:
     _report(args, result)
 
 
+def _denoise_volume(args: argparse.Namespace) -> None:
+    """Every slice of a volume, in the units of its :func:`~adareg.io.intensity_window`."""
+    volume = _read_volume(args, derived=True)
+    reg = _regularizer(args.model, volume.data.shape[1:])
+    learned = args.model != "tv"
+    if args.sigma is None and not learned:
+        raise UsageError("--sigma is required (noise level on the 0-255 scale)")
+    sigma = _sigma(args.sigma, reg, required=True)
+    lam = args.lam if args.lam is not None or learned else 0.8 * sigma
+    low, high = io.intensity_window(volume)
+    task = stacks.Denoise(args.model, sigma, lam, low, high, args.device)
+    result = _map_slices(args, task, volume.data)
+    io.write_volume(args.output, result, volume, f"adareg {args.model} denoising, sigma {args.sigma:g}/255 of "
+                    f"[{low:g}, {high:g}]")
+
+
+def _read_volume(args: argparse.Namespace, derived: bool) -> io.Volume:
+    """The input volume, the output checked first (a DICOM output, only for a ``derived`` image, right after)."""
+    if getattr(args, "masks", None) is not None:
+        raise UsageError("--masks is written for one image; reconstruct the slice alone to get its masks")
+    after = derived and io.volumes.volume_format(args.output) == "dicom"
+    if not after:
+        _check_volume_output(args, None)
+    volume = io.read_volume(args.input)
+    if after:
+        _check_volume_output(args, volume)
+    return volume
+
+
+def _check_volume_output(args: argparse.Namespace, like: io.Volume | None) -> None:
+    """A volume output that can be written (a DICOM folder needs a DICOM input) and is not the input."""
+    io.check_volume_output(args.output, like)
+    if io.same_file(args.input, args.output):
+        raise UsageError(f"{args.output}: the output is the input {args.input}; write the result elsewhere")
+
+
+def _map_slices(args: argparse.Namespace, task: stacks.SliceTask, data: np.ndarray) -> np.ndarray:
+    return stacks.map_slices(task, data, chunk=args.chunk, workers=args.workers, scheduler=args.scheduler,
+                             progress=not args.quiet)
+
+
 def _check_masks(args: argparse.Namespace, reg: Any) -> None:
     """Refuse ``--masks`` before any work for a model that has none."""
     from .regularizers import AdaptiveRegularizer
@@ -119,44 +175,74 @@ def _write_masks(args: argparse.Namespace, reg: Any, x: Any, sigma: float | None
         io.write_array(args.masks, backend.to_numpy(reg.weights(x, sigma)))
 
 
-def _weights(args: argparse.Namespace, reg: Any, modality: str, size: int) -> tuple[float, float | None]:
-    """``--lam`` and ``--sigma``, or the preset of ``--preset`` (default: the ``modality`` preset for ``size``)."""
+def _weights(args: argparse.Namespace, reg: Any, default: Callable[[], str]) -> tuple[float, float | None]:
+    """``--lam`` and ``--sigma``, or the preset of ``--preset`` (else of the acquisition ``default()`` names)."""
     if args.lam is not None:
         return args.lam, _sigma(args.sigma, reg, required=args.model != "tv")
-    acquisition = args.preset
-    if acquisition is None:
+    chosen = presets.preset(args.preset or default(), args.model)
+    sigma = chosen.get("sigma") if args.sigma is None else _sigma(args.sigma, reg, required=True)
+    return chosen["lam"], sigma
+
+
+def _preset_for_size(modality: str, size: int) -> Callable[[], str]:
+    """The first preset whose name starts with ``modality`` and ends with ``-size``."""
+    def find() -> str:
         matches = [a for a in presets.acquisitions() if a.startswith(modality) and a.endswith(f"-{size}")]
         if not matches:
             raise UsageError(f"--lam is required: no {modality} preset for {size}x{size} images (adareg.presets has "
                              f"{', '.join(presets.acquisitions())}; give --preset or --lam)")
-        acquisition = matches[0]
-    chosen = presets.preset(acquisition, args.model)
-    sigma = chosen.get("sigma") if args.sigma is None else _sigma(args.sigma, reg, required=True)
-    return chosen["lam"], sigma
+        return matches[0]
+    return find
+
+
+def _preset_for_acceleration(acceleration: float) -> Callable[[], str]:
+    """The Cartesian MRI preset of the acceleration nearest to ``acceleration`` (a starting point at any size)."""
+    def find() -> str:
+        found = {a: float(a.split("-x")[1].split("-")[0]) for a in presets.acquisitions()
+                 if a.startswith("mri-cartesian-")}
+        if not found:
+            raise UsageError("--lam is required: adareg.presets has no Cartesian MRI preset")
+        return min(found, key=lambda a: abs(math.log(found[a] / acceleration)))
+    return find
+
+
+def _ct_geometry(args: argparse.Namespace, detectors: int) -> tuple[int, dict[str, Any]]:
+    """The image size and the :class:`~adareg.operators.RayTransform` keywords of the options."""
+    size = args.image_size or max(1, int((detectors - 1) / math.sqrt(2)))
+    if not 1 <= size <= MAX_IMAGE_SIZE:
+        raise UsageError(f"--image-size must lie in [1, {MAX_IMAGE_SIZE}], got {size}")
+    geometry: dict[str, Any] = {"geometry": args.geometry, "detector_count": detectors, "pixel_size": args.pixel_size,
+                                "detector_spacing": args.detector_spacing}
+    if args.geometry == "fan":
+        if args.source_distance is None or args.detector_distance is None:
+            raise UsageError("--geometry fan needs --source-distance and --detector-distance")
+        geometry.update(source_distance=args.source_distance, detector_distance=args.detector_distance)
+    return size, geometry
+
+
+def _check_sinograms(args: argparse.Namespace, sinograms: np.ndarray) -> None:
+    """Real sinograms of ``--angles`` rows: (angles, detectors), or (slices, angles, detectors)."""
+    if sinograms.dtype.kind not in "fiu" or sinograms.ndim not in (2, 3):
+        raise UsageError(f"{args.input}: expected real sinograms, (angles, detectors) or (slices, angles, detectors), "
+                         f"got shape {sinograms.shape} and dtype {sinograms.dtype}")
+    if sinograms.shape[-2] != args.angles:
+        raise UsageError(f"{args.input}: the sinograms have {sinograms.shape[-2]} rows but --angles is {args.angles}")
 
 
 def _ct(args: argparse.Namespace) -> None:
     from .ct import fbp
     from .operators import RayTransform
 
+    if io.is_volume(args.input):
+        _ct_volume(args)
+        return
     _check_outputs(args, io.ARRAY_SUFFIXES)
     sinogram = io.read_array(args.input)
-    if sinogram.ndim != 2 or sinogram.dtype.kind not in "fiu":
-        raise UsageError(f"{args.input}: expected a 2D real sinogram (angles x detectors), got shape "
-                         f"{sinogram.shape} and dtype {sinogram.dtype}")
-    if sinogram.shape[0] != args.angles:
-        raise UsageError(f"{args.input}: the sinogram has {sinogram.shape[0]} rows but --angles is {args.angles}")
-    detectors = sinogram.shape[1]
-    size = args.image_size or max(1, int((detectors - 1) / math.sqrt(2)))
-    if not 1 <= size <= MAX_IMAGE_SIZE:
-        raise UsageError(f"--image-size must lie in [1, {MAX_IMAGE_SIZE}], got {size}")
-    geometry: dict[str, Any] = {}
-    if args.geometry == "fan":
-        if args.source_distance is None or args.detector_distance is None:
-            raise UsageError("--geometry fan needs --source-distance and --detector-distance")
-        geometry = {"source_distance": args.source_distance, "detector_distance": args.detector_distance}
-    H = RayTransform((size, size), args.angles, geometry=args.geometry, detector_count=detectors,
-                     pixel_size=args.pixel_size, detector_spacing=args.detector_spacing, **geometry)
+    _check_sinograms(args, sinogram)
+    if sinogram.ndim != 2:
+        raise UsageError(f"{args.input}: expected a 2D sinogram (angles, detectors), got shape {sinogram.shape}")
+    size, geometry = _ct_geometry(args, sinogram.shape[1])
+    H = RayTransform((size, size), args.angles, **geometry)
     y = _device(sinogram.astype(np.float32), args.device)
     if args.model == "fbp":
         x = fbp(H, y, window=args.window)
@@ -164,7 +250,7 @@ def _ct(args: argparse.Namespace) -> None:
         return
     reg = _regularizer(args.model, (size, size))
     _check_masks(args, reg)
-    lam, sigma = _weights(args, reg, f"ct-{args.geometry}-{args.angles}-", size)
+    lam, sigma = _weights(args, reg, _preset_for_size(f"ct-{args.geometry}-{args.angles}-", size))
     result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=(0.0, None), x0=fbp(H, y, window="hann"),
                    progress=not args.quiet)
     io.write_array(args.output, backend.to_numpy(result.x))
@@ -172,10 +258,33 @@ def _ct(args: argparse.Namespace) -> None:
     _report(args, result)
 
 
+def _ct_volume(args: argparse.Namespace) -> None:
+    """A stack of sinograms (slices, angles, detectors), each reconstructed as one slice."""
+    with warnings.catch_warnings():  # line integrals are not [0, 1] intensities
+        warnings.simplefilter("ignore", io.IntensityWarning)
+        sinograms = _read_volume(args, derived=False).data  # a CT image keeps nothing of its sinograms' file
+    _check_sinograms(args, sinograms)
+    size, geometry = _ct_geometry(args, sinograms.shape[-1])
+    lam = sigma = None
+    if args.model != "fbp":
+        reg = _regularizer(args.model, (size, size))
+        lam, sigma = _weights(args, reg, _preset_for_size(f"ct-{args.geometry}-{args.angles}-", size))
+    task = stacks.CTReconstruction(size, args.angles, tuple(sorted(geometry.items())), args.model, lam, sigma,
+                                   args.window, args.device)
+    io.write_volume(args.output, _map_slices(args, task, sinograms), None,
+                    f"adareg {args.model} CT reconstruction, {args.angles} {args.geometry}-beam angles")
+
+
 def _mri(args: argparse.Namespace) -> None:
     from . import mri
     from .operators import CartesianMRI
 
+    if str(args.input).lower().endswith(FASTMRI_SUFFIXES):
+        _fastmri(args)
+        return
+    if args.mask is None:
+        raise UsageError("--mask is required with .npy k-space (a fastMRI .h5 file carries its own or takes "
+                         "--acceleration)")
     _check_outputs(args, io.ARRAY_SUFFIXES)
     kspace = io.read_array(args.input)
     mask = io.read_array(args.mask)
@@ -202,13 +311,55 @@ def _mri(args: argparse.Namespace) -> None:
     else:
         reg = _regularizer(args.model, image_shape)
         _check_masks(args, reg)
-        lam, sigma = _weights(args, reg, "mri-cartesian-", image_shape[-1])
+        lam, sigma = _weights(args, reg, _preset_for_size("mri-cartesian-", image_shape[-1]))
         bounds = (0.0, None) if args.space == "real" else None
         result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=bounds, progress=not args.quiet)
         _write_masks(args, reg, result.x, sigma)
         _report(args, result)
         x = result.x
     io.write_array(args.output, backend.to_numpy(x))
+
+
+def _fastmri(args: argparse.Namespace) -> None:
+    """Every slice (or ``--slices``) of a fastMRI file, as magnitude images cropped to the recon matrix."""
+    from .io import fastmri
+
+    if args.maps is not None:
+        raise UsageError("--maps: a fastMRI file's coil maps are estimated per slice by ESPIRiT")
+    _check_volume_output(args, None)
+    data = fastmri.read_fastmri(args.input, slices=_slices(args.slices))
+    mask = fastmri.column_mask(data, args.acceleration, args.center_fraction, seed=args.seed)
+    lam = sigma = None
+    if args.model not in ("zero-filled", "sense"):
+        reg = _regularizer(args.model, data.kspace.shape[-2:])
+        lam, sigma = _weights(args, reg, _preset_for_acceleration(1 / mask.mean()))
+    elif args.model == "sense":
+        lam = args.lam
+    task = stacks.FastMRIReconstruction(tuple(bool(m) for m in mask), data.recon_shape, args.model, lam, sigma,
+                                        args.device)
+    images = _map_slices(args, task, data.kspace)
+    io.write_volume(args.output, images, None, f"adareg {args.model} fastMRI reconstruction, "
+                    f"x{1 / mask.mean():.1f} undersampling")
+    if data.reference is not None and data.reference.shape == images.shape:
+        from . import metrics
+
+        print(f"against the file's reference: NMSE {metrics.nmse(images, data.reference):.4f}, PSNR "
+              f"{metrics.volume_psnr(images, data.reference):.2f} dB, SSIM "
+              f"{metrics.volume_ssim(images, data.reference):.4f} (fastMRI's conventions)", file=sys.stderr)
+
+
+def _slices(text: str | None) -> int | slice | list[int] | None:
+    """``--slices``: ``I``, ``START:STOP`` or ``I,J,K`` (file indices from 0) as ``read_fastmri`` takes them."""
+    if text is None:
+        return None
+    try:
+        if ":" in text:
+            start, stop = text.split(":")
+            return slice(int(start) if start else None, int(stop) if stop else None)
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--slices must be I, START:STOP or I,J,K (integers), got {text!r}") from None
+    return values[0] if len(values) == 1 else values
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -268,6 +419,9 @@ def parser() -> argparse.ArgumentParser:
 
     def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="compute with NumPy or CuPy")
+        sub.add_argument("--chunk", type=int, default=8, help="volumes: slices per solve (default: 8)")
+        sub.add_argument("--workers", type=int, help="volumes: slices on a local Dask cluster of N processes")
+        sub.add_argument("--scheduler", help="volumes: slices on a running Dask cluster, e.g. tcp://host:8786")
         sub.add_argument("--quiet", action="store_true", help="no progress bar or solver message")
         sub.add_argument("--debug", action="store_true", help="show the full traceback on errors")
 
@@ -281,7 +435,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--lam", type=float, help="regularisation weight (default: 0.8 sigma for tv, the trained value "
                    "for learned models)")
     d.add_argument("-o", "--output", required=True, help="output image (.png, .tif, .npy); written at the input's "
-                   "bit depth")
+                   "bit depth; for a volume a volume (.nii, .nii.gz, .tif, .npy, or a new folder for a DICOM series)")
     common(d)
     d.set_defaults(run=_denoise)
 
@@ -304,15 +458,23 @@ def parser() -> argparse.ArgumentParser:
                    "this image size, if any)")
     c.add_argument("--masks", help="adaptive models: write the masks of the result, (C, H, W) .npy")
     c.add_argument("--sigma", type=float, help="learned models: the noise level given to the model (0-255 scale)")
-    c.add_argument("-o", "--output", required=True, help="output image .npy")
+    c.add_argument("-o", "--output", required=True, help="output image .npy; for a stack of sinograms a volume "
+                   "(.nii, .nii.gz, .tif, .npy)")
     common(c)
     c.set_defaults(run=_ct)
 
     m = commands.add_parser("mri", help="reconstruct Cartesian MRI data",
                             description="Reconstruct an image from Cartesian k-space (.npy): (H, W) for one coil, "
                             "(coils, H, W) with --maps.")
-    m.add_argument("input", help="k-space .npy (complex), the full grid with zeros where not sampled")
-    m.add_argument("--mask", required=True, help="sampling mask .npy, (H, W) or (W,) for columns")
+    m.add_argument("input", help="k-space .npy (complex), the full grid with zeros where not sampled; or a fastMRI "
+                   ".h5 file (every slice, written as a volume)")
+    m.add_argument("--mask", help="sampling mask .npy, (H, W) or (W,) for columns (required for .npy k-space)")
+    m.add_argument("--acceleration", type=float, help="fastMRI: undersample fully sampled data retrospectively by "
+                   "this factor (default: the file's own mask)")
+    m.add_argument("--center-fraction", type=float, help="fastMRI: fully sampled central columns (default: 0.08 at "
+                   "x4, 0.04 at x8)")
+    m.add_argument("--seed", type=int, default=0, help="fastMRI: seed of the retrospective mask")
+    m.add_argument("--slices", help="fastMRI: slices to reconstruct, I, START:STOP or I,J,K (default: all)")
     m.add_argument("--maps", help="coil sensitivities .npy, (coils, H, W)")
     m.add_argument("--space", choices=("real", "complex"), default="complex", help="image space (default: complex)")
     m.add_argument("--model", default="zero-filled", help="'zero-filled', 'sense', 'tv', a shipped model's name, "
@@ -321,7 +483,8 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--preset", help="an adareg.presets acquisition (default: the one for this image size, if any)")
     m.add_argument("--masks", help="adaptive models: write the masks of the result, (C, H, W) .npy")
     m.add_argument("--sigma", type=float, help="learned models: the noise level given to the model (0-255 scale)")
-    m.add_argument("-o", "--output", required=True, help="output image .npy")
+    m.add_argument("-o", "--output", required=True, help="output image .npy; for a fastMRI file a volume (.nii, "
+                   ".nii.gz, .tif, .npy)")
     common(m)
     m.set_defaults(run=_mri)
 

@@ -51,3 +51,17 @@ def test_ct_example_leads_with_sa_cnn(tmp_path):
     psnr = {name: value for name, value, _ in table}
     assert psnr["sa-cnn"] >= psnr["tv"] + 1.0 and psnr["tv"] > psnr["FBP (Hann)"], out.stdout  # issue 16's bar
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_volume_example_leads_with_sa_cnn(tmp_path):
+    """A real MR volume (nibabel's test data) denoised slice by slice through adareg.stacks."""
+    pytest.importorskip("nibabel")
+    pytest.importorskip("matplotlib")
+    figure = tmp_path / "volume.png"
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "volume.py"), "--quiet", "--output", str(figure)],
+                         capture_output=True, text=True, check=True, timeout=300)
+    table = example_table(out.stdout)
+    assert [name for name, *_ in table] == ["sa-cnn", "tv"], out.stdout
+    noisy = float(re.search(r"^noisy\s+([\d.]+)", out.stdout, re.M).group(1))
+    assert table[1][1] >= noisy + 4.0, out.stdout
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -401,7 +401,8 @@ def _centred_width(mask: np.ndarray) -> int:
 
 
 # ------------------------------------------------------------------------------------------ operators
-def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = None) -> CartesianMRI:
+def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = None, real: bool = False
+                   ) -> CartesianMRI:
     """The SENSE forward model of one slice, with coil maps estimated from its own k-space by ESPIRiT.
 
     The maps are :func:`adareg.mri.espirit_maps` of the masked k-space ``mask * kspace_slice``
@@ -411,6 +412,13 @@ def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = 
     ``H(x) ~ mask * kspace_slice`` for the slice's image ``x`` (up to the maps' phase,
     which ESPIRiT sets relative to coil 0).  A single-coil slice (``coils = 1``) gets the
     map 1 (no ESPIRiT, no SigPy needed).
+
+    With ``real=True`` the operator acts on real images: the maps are multiplied by the
+    phase :math:`e^{i\varphi}` of the low-resolution image of the calibration region,
+    :math:`\varphi = \arg \sum_c \bar S_c \mathcal{F}^{-1}(C y_c)` (``C`` keeps the
+    central ``calib_width`` x ``calib_width`` samples), so that the slice is a real,
+    nonnegative magnitude image under the smooth phase estimated from its own data: the
+    image space of adareg's learned models, which are trained on real images.
 
     Parameters
     ----------
@@ -424,6 +432,8 @@ def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = 
         the sampled run is taken as the widest window centred as SigPy crops it (the same
         for fastMRI's masks).  It must be at least ESPIRiT's kernel width, 6, and its
         centred window fully sampled.
+    real
+        Real image space, with the calibration phase in the maps (see above).
 
     Returns
     -------
@@ -441,8 +451,13 @@ def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = 
     if mask.size != columns:
         raise ValueError(f"{who}: mask has {mask.size} columns but kspace_slice has {columns}")
     image_mask = np.broadcast_to(mask, (rows, columns))
+    xp = backend.namespace(kspace_slice)
+    if not bool(xp.any(kspace_slice != 0)):
+        raise ValueError(f"{who}: the slice's k-space is all zero: no signal to reconstruct or to estimate coil maps "
+                         "from")
     if coils == 1:
-        return CartesianMRI(image_mask, np.ones((1, rows, columns)), real=False)
+        maps = xp.ones((1, rows, columns), dtype=kspace_slice.dtype)
+        return _phased(image_mask, maps, kspace_slice, min(_centred_width(mask), rows), real)
     available = _centred_width(mask)
     if calib_width is None:
         calib_width = min(available, MAX_CALIB_WIDTH, rows)
@@ -462,11 +477,25 @@ def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = 
                              f"{available} columns are fully sampled")
     masked = kspace_slice * backend.DeviceCache(mask).like(kspace_slice, backend.real_dtype(kspace_slice.dtype))
     maps = espirit_maps(masked, calib_width=calib_width, kernel_width=ESPIRIT_KERNEL_WIDTH)
-    xp = backend.namespace(maps)
     if not bool(xp.any(maps != 0)):
         raise ValueError(f"{who}: ESPIRiT found no coil sensitivities (all maps 0) from a {calib_width}-wide "
                          "calibration region; a wider fully sampled centre is needed")
-    return CartesianMRI(image_mask, maps, real=False)
+    return _phased(image_mask, maps, masked, calib_width, real)
+
+
+def _phased(image_mask: np.ndarray, maps: Array, kspace: Array, calib_width: int, real: bool) -> CartesianMRI:
+    """``CartesianMRI`` of the maps; on real images with the calibration image's phase put into the maps."""
+    if not real:
+        return CartesianMRI(image_mask, maps, real=False)
+    rows, columns = image_mask.shape
+    centre = np.zeros((rows, columns), dtype=bool)
+    top, left = rows // 2 - calib_width // 2, columns // 2 - calib_width // 2
+    centre[max(top, 0):top + calib_width, max(left, 0):left + calib_width] = True
+    low = CartesianMRI(centre & image_mask, maps, real=False).H(kspace)
+    xp = backend.namespace(low)
+    magnitude = xp.abs(low)
+    phase = xp.where(magnitude > 0, low / xp.where(magnitude > 0, magnitude, 1), 1)
+    return CartesianMRI(image_mask, maps * phase, real=True)
 
 
 # ------------------------------------------------------------------------------------------- images

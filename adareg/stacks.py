@@ -1,0 +1,336 @@
+"""A 2D reconstruction over every slice of a volume: batched, bounded memory, in-process or on Dask.
+
+:func:`map_slices` applies a *slice task* — a picklable callable that maps a chunk of
+slices ``(n, ...)`` to their reconstructions ``(n, ...)`` — to every slice of a stack
+and returns the results in slice order.  By default it runs in this process, one
+chunk at a time (so memory is that of one chunk's solve, plus the stack and its
+result); ``workers=N`` starts a :class:`dask.distributed.LocalCluster` of N
+single-threaded processes, and ``scheduler="tcp://host:port"`` (or a
+:class:`dask.distributed.Client`) uses an existing cluster (``pip install
+adareg[distributed]``).
+
+On Dask, each chunk is one task that carries its own slices, so that the scheduler
+can recompute it when a worker is lost; at most ``2 x threads`` chunks are in flight,
+which bounds the memory held by the cluster; each result is placed at its slice
+indices, so a chunk computed twice is still written once.  The tasks of this module
+(:class:`Denoise`, :class:`CTReconstruction`, :class:`FastMRIReconstruction`) hold
+only names and numbers: each process loads a model or builds an operator once and
+keeps it (:func:`functools.lru_cache`), not once per slice.
+
+A task that fails is rerun slice by slice within its chunk, so that the
+:class:`SliceError` raised names the first slice that fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import math
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import backend, checks, params
+from .reconstruction import solve
+
+SliceTask = Callable[[np.ndarray], np.ndarray]
+
+
+class SliceError(RuntimeError):
+    """A slice's reconstruction failed; the message names the slice's index in the stack."""
+
+
+def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: int | None = None,
+               scheduler: Any = None, progress: bool = True) -> np.ndarray:
+    """Apply ``task`` to every slice of ``stack``, ``chunk`` slices per call; the results in slice order.
+
+    Parameters
+    ----------
+    task
+        Maps an array of ``n <= chunk`` slices, ``stack[i:i + n]``, to an array of
+        ``n`` results, all of one shape and dtype.  Picklable for Dask (a module-level
+        function, :func:`functools.partial` of one, or an instance such as
+        :class:`Denoise`).
+    stack
+        NumPy array of slices along its first axis.
+    chunk
+        Slices per call: the batch of one solve (the operators and solvers take
+        leading batch axes).  A batched solve stops when its whole batch has
+        converged, so its slices agree with one-by-one solves to the solver's
+        tolerance; ``chunk=1`` reproduces them exactly.
+    workers
+        Start a local Dask cluster of this many single-threaded worker processes.
+    scheduler
+        Address of a running Dask scheduler (``"tcp://host:port"``) or a
+        :class:`dask.distributed.Client`; not with ``workers``.
+    progress
+        Show a progress bar over slices.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(stack), *result_shape)``.
+
+    Raises
+    ------
+    SliceError
+        A slice's reconstruction raised; the message names its index and the cause.
+    """
+    stack = np.asarray(stack)
+    if stack.ndim < 1 or len(stack) == 0:
+        raise ValueError(f"map_slices: stack must hold at least one slice, got shape {stack.shape}")
+    chunk = checks.count(chunk, "map_slices: chunk")
+    if workers is not None and scheduler is not None:
+        raise ValueError("map_slices: give workers (a local cluster) or scheduler (a running one), not both")
+    starts = range(0, len(stack), chunk)
+    with tqdm(total=len(stack), unit="slice", disable=not progress, desc="slices") as bar:
+        if workers is None and scheduler is None:
+            done = ((start, run_chunk(task, stack[start:start + chunk], start)) for start in starts)
+            return _assemble(done, len(stack), bar)
+        with _client(workers, scheduler) as client:
+            return _assemble(_on_dask(client, task, stack, starts, chunk), len(stack), bar)
+
+
+def run_chunk(task: SliceTask, slices: np.ndarray, start: int, fft_threads: int | None = None) -> np.ndarray:
+    """``task(slices)``, checked; on failure the slices one by one, to name the first that fails.
+
+    ``fft_threads`` sets :func:`adareg.backend.set_fft_workers` for the call (Dask
+    workers compute one task per thread, so their FFTs use one).
+    """
+    if fft_threads is not None:
+        backend.set_fft_workers(fft_threads)
+    try:
+        return _checked(task(slices), len(slices))
+    except Exception as err:
+        if len(slices) == 1:
+            raise SliceError(f"slice {start}: {type(err).__name__}: {checks.one_line(err)}") from err
+    parts = []
+    for offset in range(len(slices)):
+        try:
+            parts.append(_checked(task(slices[offset:offset + 1]), 1))
+        except Exception as err:
+            raise SliceError(f"slice {start + offset}: {type(err).__name__}: {checks.one_line(err)}") from err
+    return np.concatenate(parts)  # the chunk failed as a whole, but every slice alone succeeded
+
+
+def _checked(result: Any, count: int) -> np.ndarray:
+    result = backend.to_numpy(result)
+    if result.ndim < 1 or len(result) != count:
+        raise ValueError(f"the task returned shape {result.shape} for {count} slices")
+    return result
+
+
+
+def _assemble(done: Iterator[tuple[int, np.ndarray]], count: int, bar: Any) -> np.ndarray:
+    """Place each chunk's results at its slice indices as they arrive."""
+    out: np.ndarray | None = None
+    for start, result in done:
+        if out is None:
+            out = np.empty((count, *result.shape[1:]), dtype=result.dtype)
+        elif result.shape[1:] != out.shape[1:]:
+            raise ValueError(f"map_slices: slices {start}+ gave results of shape {result.shape[1:]}, earlier ones "
+                             f"{out.shape[1:]}")
+        out[start:start + len(result)] = result
+        bar.update(len(result))
+    assert out is not None
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- dask
+def _distributed() -> Any:
+    try:
+        return importlib.import_module("distributed")
+    except ImportError:
+        raise ImportError("running on several processes or machines needs Dask: pip install adareg[distributed]"
+                          ) from None
+
+
+class _client:
+    """The Dask client of ``workers`` (a new local cluster, closed after) or ``scheduler`` (an address or a client)."""
+
+    def __init__(self, workers: int | None, scheduler: Any):
+        distributed = _distributed()
+        self.own: list[Any] = []
+        if isinstance(scheduler, distributed.Client):
+            self.client = scheduler
+        elif scheduler is not None:
+            if not isinstance(scheduler, str):
+                raise TypeError(f"map_slices: scheduler must be an address or a dask Client, got "
+                                f"{type(scheduler).__name__}")
+            self.client = distributed.Client(scheduler)
+            self.own = [self.client]
+        else:
+            workers = checks.count(workers, "map_slices: workers")
+            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                               dashboard_address=None)
+            self.client = distributed.Client(cluster)
+            self.own = [self.client, cluster]
+
+    def __enter__(self) -> Any:
+        return self.client
+
+    def __exit__(self, *exc: Any) -> None:
+        for thing in self.own:
+            thing.close()
+
+
+def _on_dask(client: Any, task: SliceTask, stack: np.ndarray, starts: range, chunk: int
+             ) -> Iterator[tuple[int, np.ndarray]]:
+    """The chunks' results as Dask computes them, at most two per worker thread in flight."""
+    distributed = _distributed()
+    run = f"adareg-slices-{secrets.token_hex(6)}"
+    threads = max(1, sum(client.nthreads().values()))
+    pending = iter(starts)
+    in_flight: dict[Any, int] = {}
+
+    def submit(start: int) -> Any:
+        future = client.submit(run_chunk, task, stack[start:start + chunk], start, 1, key=f"{run}-{start}")
+        in_flight[future] = start
+        return future
+
+    window = distributed.as_completed([submit(start) for start in _take(pending, 2 * threads)])
+    try:
+        for future in window:
+            start = in_flight.pop(future)
+            result = future.result()
+            for later in _take(pending, 1):
+                window.add(submit(later))
+            yield start, result
+    finally:
+        client.cancel(list(in_flight))
+
+
+def _take(iterator: Iterator[int], count: int) -> list[int]:
+    return [value for _, value in zip(range(count), iterator)]
+
+
+# -------------------------------------------------------------------------------------------- slice tasks
+@functools.lru_cache(maxsize=8)
+def cached_regularizer(model: str, shape: tuple[int, int]) -> Any:
+    """The regularizer named ``model`` (``"tv"``, a shipped model or a parameter file), built once per process."""
+    if model == "tv":
+        from .regularizers import TV
+
+        return TV(shape)
+    return params.load(model)
+
+
+@dataclass(frozen=True)
+class Denoise:
+    """Denoise slices ``(n, H, W)`` in the units ``low`` to ``high`` (mapped to [0, 1] for the model).
+
+    Each slice is ``low + (high - low) x`` with ``x`` the solution of
+    :func:`adareg.solve` (``H = I``, bounds [0, 1]) for the slice mapped to [0, 1].
+    ``sigma`` is the noise level on that [0, 1] scale; ``lam`` defaults to the trained
+    value of a learned model (and is required for ``"tv"``).
+    """
+
+    model: str
+    sigma: float
+    lam: float | None = None
+    low: float = 0.0
+    high: float = 1.0
+    device: str = "cpu"
+
+    def __call__(self, slices: np.ndarray) -> np.ndarray:
+        from .operators import Identity
+
+        shape = tuple(slices.shape[-2:])
+        reg = cached_regularizer(self.model, shape)
+        span = self.high - self.low
+        y = backend.to_device(((slices - self.low) / span).astype(np.float32), self.device)
+        learned = self.model != "tv"
+        result = solve(Identity(shape), y, reg, lam=self.lam, sigma=self.sigma if learned else None,
+                       bounds=(0.0, 1.0))
+        return (self.low + span * backend.to_numpy(result.x)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def cached_ray_transform(size: int, angles: int, geometry: tuple[tuple[str, Any], ...]) -> Any:
+    """A :class:`~adareg.operators.RayTransform`, built once per process for one geometry."""
+    from .operators import RayTransform
+
+    return RayTransform((size, size), angles, **dict(geometry))
+
+
+@dataclass(frozen=True)
+class CTReconstruction:
+    """Reconstruct sinograms ``(n, angles, detectors)`` as ``(n, size, size)`` images.
+
+    ``geometry`` holds :class:`~adareg.operators.RayTransform`'s keyword arguments as
+    sorted ``(name, value)`` pairs (hashable, so each process builds the operator
+    once).  ``model="fbp"`` gives the filtered back-projection; otherwise
+    :func:`adareg.solve` with ``x >= 0``, started from the Hann-windowed FBP.
+    """
+
+    size: int
+    angles: int
+    geometry: tuple[tuple[str, Any], ...]
+    model: str = "fbp"
+    lam: float | None = None
+    sigma: float | None = None
+    window: str = "hann"
+    device: str = "cpu"
+
+    def __call__(self, sinograms: np.ndarray) -> np.ndarray:
+        from .ct import fbp
+
+        H = cached_ray_transform(self.size, self.angles, self.geometry)
+        y = backend.to_device(sinograms.astype(np.float32), self.device)
+        if self.model == "fbp":
+            return backend.to_numpy(fbp(H, y, window=self.window))
+        reg = cached_regularizer(self.model, (self.size, self.size))
+        result = solve(H, y, reg, lam=self.lam, sigma=self.sigma, bounds=(0.0, None), x0=fbp(H, y, window="hann"))
+        return backend.to_numpy(result.x)
+
+
+@dataclass(frozen=True)
+class FastMRIReconstruction:
+    """Reconstruct fastMRI k-space slices ``(n, coils, rows, columns)`` as magnitude images ``(n, h, w)``.
+
+    Per slice: the sampled k-space ``M y`` (``mask`` over columns), ESPIRiT coil maps
+    from it (:func:`adareg.io.fastmri.slice_operator`), and
+
+    - ``"zero-filled"``: the root-sum-of-squares of the coil images (fastMRI's baseline);
+    - ``"sense"``: :func:`adareg.mri.sense`;
+    - otherwise :func:`adareg.solve` for a real, nonnegative image under the phase of
+      the fully sampled centre (``slice_operator(..., real=True)``: the learned models
+      are trained on real images), with the data scaled so that the zero-filled
+      image's largest value is 1 (``lam`` and ``sigma`` refer to that scale) and
+      scaled back.
+
+    The magnitude is cropped to ``recon_shape`` as fastMRI does.
+    """
+
+    mask: tuple[bool, ...]
+    recon_shape: tuple[int, int]
+    model: str = "zero-filled"
+    lam: float | None = None
+    sigma: float | None = None
+    device: str = "cpu"
+
+    def __call__(self, kspace: np.ndarray) -> np.ndarray:
+        return np.stack([self._one(k) for k in kspace])
+
+    def _one(self, kspace: np.ndarray) -> np.ndarray:
+        from . import mri
+        from .io import fastmri
+
+        mask = np.asarray(self.mask)
+        if self.model == "zero-filled":
+            return fastmri.zero_filled_rss(kspace[None], mask, self.recon_shape)[0]
+        y = backend.to_device(np.asarray(kspace * mask, dtype=np.complex64), self.device)
+        if self.model == "sense":
+            x = mri.sense(fastmri.slice_operator(y, mask), y, lam=1e-2 if self.lam is None else self.lam).x
+        else:
+            H = fastmri.slice_operator(y, mask, real=True)
+            scale = float(backend.namespace(y).max(backend.namespace(y).abs(H.H(y))))
+            scale = scale if scale > 0 and math.isfinite(scale) else 1.0
+            reg = cached_regularizer(self.model, tuple(kspace.shape[-2:]))
+            x = solve(H, y / scale, reg, lam=self.lam, sigma=self.sigma, bounds=(0.0, None)).x * scale
+        magnitude = backend.to_numpy(backend.namespace(x).abs(x))
+        return fastmri.center_crop(magnitude, self.recon_shape).astype(np.float32)

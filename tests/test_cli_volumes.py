@@ -1,0 +1,229 @@
+"""The adareg command line on volumes: NIfTI, DICOM series, TIFF stacks and fastMRI files, end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import adareg
+from tests.io.test_fastmri import COILS, COLUMNS, RECON, ROWS, crop, fft2c, ifft2c, smooth_maps, write_file
+
+SIGMA = 15 / 255
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "adareg.cli", *args, "--quiet"], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def assert_fails_cleanly(out: subprocess.CompletedProcess, output: Path, words: str) -> None:
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], out.stderr
+    assert not output.exists()
+    assert not list(output.parent.glob(f".{output.name}*"))  # no temporary file or folder left
+
+
+def clean_volume(slices: int = 3, size: int = 40) -> np.ndarray:
+    return np.stack([np.roll(adareg.data.shepp_logan((size, size)), 3 * i, axis=1) for i in range(slices)])
+
+
+def noisy(clean: np.ndarray, seed: int = 0) -> np.ndarray:
+    return clean + SIGMA * np.random.default_rng(seed).standard_normal(clean.shape)
+
+
+# ------------------------------------------------------------------------------------------------ NIfTI
+def test_denoise_a_nifti_volume_keeps_its_affine_and_improves_it(tmp_path):
+    nib = pytest.importorskip("nibabel", reason="nibabel is not installed (pip install adareg[io])")
+    clean = clean_volume()
+    low, high = -100.0, 900.0  # scanner units: the window is the volume's range
+    measured = low + (high - low) * noisy(clean)
+    sigma = 255 * SIGMA * (high - low) / (measured.max() - measured.min())  # on the 0-255 scale of the window
+    affine = np.diag([0.9, 0.9, 3.0, 1.0])
+    nib.save(nib.Nifti1Image(measured.transpose(2, 1, 0).astype(np.float32), affine), tmp_path / "in.nii.gz")
+    out = run("denoise", "in.nii.gz", "--sigma", f"{sigma:.3f}", "-o", "out.nii.gz", "--chunk", "2", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    image = nib.load(tmp_path / "out.nii.gz")
+    np.testing.assert_allclose(image.affine, affine, rtol=1e-6)  # the header stores float32
+    result = np.asarray(image.dataobj).transpose(2, 1, 0)
+    span = measured.max() - measured.min()
+    reference = low + (high - low) * clean
+    assert adareg.psnr(result, reference, span) > adareg.psnr(measured, reference, span) + 3
+    assert b"sa-cnn" in image.header["descrip"].tobytes()
+
+
+def test_workers_give_the_in_process_volume(tmp_path):
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install adareg[distributed])")
+    np.save(tmp_path / "in.npy", noisy(clean_volume(2, 24)).astype(np.float32))
+    assert run("denoise", "in.npy", "--sigma", "15", "--model", "tv", "-o", "here.npy", cwd=tmp_path).returncode == 0
+    out = run("denoise", "in.npy", "--sigma", "15", "--model", "tv", "-o", "there.npy", "--workers", "2",
+              "--chunk", "1", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    # equal to rounding (tests/test_stacks.py shows bitwise equality with one BLAS thread in both)
+    np.testing.assert_allclose(np.load(tmp_path / "there.npy"), np.load(tmp_path / "here.npy"), atol=1e-3)
+
+
+# ------------------------------------------------------------------------------------------------ DICOM
+@pytest.fixture
+def dicom_series(tmp_path):
+    pydicom = pytest.importorskip("pydicom", reason="pydicom is not installed (pip install adareg[io])")
+    source = Path(pydicom.__file__).parent / "data" / "test_files" / "CT_small.dcm"
+    folder = tmp_path / "series"
+    folder.mkdir()
+    base = pydicom.dcmread(source)
+    stored = base.pixel_array.astype(np.float64)
+    rng = np.random.default_rng(1)
+    for index in range(3):
+        ds = pydicom.dcmread(source)
+        ds.ImagePositionPatient = [0.0, 0.0, 5.0 * index]
+        ds.InstanceNumber = index + 1
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.PixelData = np.clip(stored + 20 * rng.standard_normal(stored.shape), 0, 4000).astype(
+            base.pixel_array.dtype).tobytes()
+        ds.save_as(folder / f"{'cab'[index]}.dcm")
+    return folder, base
+
+
+def test_denoise_a_dicom_folder_into_a_derived_series(dicom_series, tmp_path):
+    import pydicom
+
+    folder, base = dicom_series
+    out = run("denoise", "series", "--sigma", "10", "--model", "tv", "-o", "derived", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    written = sorted((pydicom.dcmread(p) for p in (tmp_path / "derived").iterdir()),
+                     key=lambda ds: float(ds.ImagePositionPatient[2]))
+    assert len(written) == 3
+    assert {ds.SeriesInstanceUID for ds in written} != {base.SeriesInstanceUID}
+    assert len({ds.SeriesInstanceUID for ds in written}) == 1 and len({ds.SOPInstanceUID for ds in written}) == 3
+    assert all(ds.PatientID == base.PatientID and ds.StudyInstanceUID == base.StudyInstanceUID for ds in written)
+    assert "tv denoising" in written[0].SeriesDescription
+    originals = sorted((pydicom.dcmread(p) for p in folder.iterdir()), key=lambda ds: float(ds.ImagePositionPatient[2]))
+    hu_in = [ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept) for ds in originals]
+    hu_out = [ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept) for ds in written]
+    for before, after in zip(hu_in, hu_out):
+        # denoising smooths: the local variation falls, the mean level stays
+        assert np.abs(np.diff(after, axis=1)).mean() < 0.8 * np.abs(np.diff(before, axis=1)).mean()
+        assert abs(after.mean() - before.mean()) < 0.02 * (before.max() - before.min())
+
+
+@pytest.mark.parametrize("output, words", [("out.nii.gz", None), ("notempty", "not empty")])
+def test_dicom_outputs_are_checked_before_any_work(dicom_series, tmp_path, output, words):
+    (tmp_path / "notempty").mkdir()
+    (tmp_path / "notempty" / "keep.txt").write_text("mine")
+    if words is None:  # a NIfTI output is fine; a DICOM one from a NIfTI input is not
+        assert run("denoise", "series", "--sigma", "10", "--model", "tv", "-o", output, cwd=tmp_path).returncode == 0
+        out = run("denoise", output, "--sigma", "10", "--model", "tv", "-o", "dicom_out", cwd=tmp_path)
+        assert_fails_cleanly(out, tmp_path / "dicom_out", "a DICOM series is written from a DICOM input")
+        return
+    out = run("denoise", "series", "--sigma", "10", "--model", "tv", "-o", output, cwd=tmp_path)
+    assert out.returncode != 0 and words in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert [p.name for p in (tmp_path / "notempty").iterdir()] == ["keep.txt"]
+
+
+def test_masks_are_refused_for_volumes(dicom_series, tmp_path):
+    out = run("denoise", "series", "--sigma", "10", "--masks", "m.npy", "-o", "o.nii", cwd=tmp_path)
+    assert_fails_cleanly(out, tmp_path / "o.nii", "--masks is written for one image")
+
+
+# ------------------------------------------------------------------------------------------- TIFF / CT
+def test_ct_reconstructs_a_tiff_stack_of_sinograms_slice_by_slice(tmp_path):
+    tifffile = pytest.importorskip("tifffile", reason="tifffile is not installed (pip install adareg[io])")
+    from adareg.ct import fbp
+    from adareg.operators import RayTransform
+
+    H = RayTransform((32, 32), 24)
+    clean = clean_volume(3, 32).astype(np.float32)
+    sinograms = np.stack([H(c) for c in clean])
+    tifffile.imwrite(tmp_path / "sino.tif", sinograms, photometric="minisblack")
+    out = run("ct", "sino.tif", "--angles", "24", "--image-size", "32", "-o", "fbp.tif", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    result = tifffile.imread(tmp_path / "fbp.tif")
+    expected = np.stack([fbp(H, s, window="hann") for s in sinograms])
+    np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_tiff_stack_is_denoised_at_its_bit_depth(tmp_path):
+    tifffile = pytest.importorskip("tifffile", reason="tifffile is not installed (pip install adareg[io])")
+    clean = 0.2 + 0.6 * clean_volume(3, 32)  # away from 0 and 1, where clipping would bias the noise
+    stack = np.round(np.clip(noisy(clean), 0, 1) * 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "in.tif", stack, photometric="minisblack")
+    out = run("denoise", "in.tif", "--sigma", "15", "--model", "tv", "-o", "out.tif", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    result = tifffile.imread(tmp_path / "out.tif")
+    assert result.dtype == np.uint16 and result.shape == stack.shape
+    assert adareg.psnr(result / 65535, clean) > adareg.psnr(stack / 65535, clean) + 3
+
+
+# ---------------------------------------------------------------------------------------------- fastMRI
+@pytest.fixture
+def fastmri_file(tmp_path):
+    h5py = pytest.importorskip("h5py", reason="h5py is not installed (pip install adareg[io])")
+    x = np.stack([(1.0 + s) * adareg.data.shepp_logan((ROWS, COLUMNS)) for s in range(3)])
+    maps = smooth_maps((ROWS, COLUMNS), COILS)
+    kspace = fft2c(maps[None] * x[:, None]).astype(np.complex64)
+    reference = crop(np.sqrt(np.sum(np.abs(ifft2c(kspace.astype(np.complex128))) ** 2, axis=1)), RECON)
+    write_file(h5py, tmp_path / "file.h5", kspace, reference=reference.astype(np.float32))
+    return kspace, reference
+
+
+def test_mri_zero_filled_of_a_fastmri_file_is_the_rss_of_its_masked_kspace(fastmri_file, tmp_path):
+    kspace, _ = fastmri_file
+    out = run("mri", "file.h5", "--acceleration", "2", "--slices", "1:3", "--model", "zero-filled",
+              "-o", "zf.npy", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "against the file's reference" in out.stderr  # the reference's slices 1 and 2
+    mask = adareg.mri.cartesian_mask((COLUMNS,), 2, 0.16, seed=0)  # the CLI's seed 0; 0.32 / 2 at x2
+    expected = crop(np.sqrt(np.sum(np.abs(ifft2c(kspace[1:3] * mask)) ** 2, axis=1)), RECON)
+    np.testing.assert_allclose(np.load(tmp_path / "zf.npy"), expected, rtol=1e-4, atol=1e-5 * expected.max())
+
+
+def test_mri_sa_cnn_on_a_fastmri_file_reports_fastmri_metrics(fastmri_file, tmp_path):
+    pytest.importorskip("sigpy", reason="SigPy is not installed (pip install adareg[mri]); ESPIRiT needs it")
+    nib = pytest.importorskip("nibabel", reason="nibabel is not installed (pip install adareg[io])")
+    _, reference = fastmri_file
+    out = run("mri", "file.h5", "--acceleration", "2", "--model", "sa-cnn", "-o", "recon.nii.gz", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    result = np.asarray(nib.load(tmp_path / "recon.nii.gz").dataobj).transpose(2, 1, 0)
+    assert result.shape == reference.shape
+    line = [t for t in out.stderr.splitlines() if "against the file's reference" in t]
+    assert len(line) == 1
+    psnr = float(line[0].split("PSNR ")[1].split(" dB")[0])
+    assert psnr == pytest.approx(adareg.metrics.volume_psnr(result, reference.astype(np.float32)), abs=0.01)
+    assert psnr > 25
+
+
+def test_a_failing_slice_is_named_and_nothing_is_written(fastmri_file, tmp_path):
+    h5py = pytest.importorskip("h5py")
+    pytest.importorskip("sigpy", reason="SigPy is not installed (pip install adareg[mri]); ESPIRiT needs it")
+    kspace, _ = fastmri_file
+    kspace = kspace.copy()
+    kspace[1] = 0  # no signal: ESPIRiT finds no coil maps for slice 1
+    write_file(h5py, tmp_path / "dark.h5", kspace)
+    out = run("mri", "dark.h5", "--acceleration", "2", "--model", "sense", "--chunk", "3", "-o", "o.nii", cwd=tmp_path)
+    assert_fails_cleanly(out, tmp_path / "o.nii", "slice 1:")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--slices", "a:b"], "--slices must be"),
+    (["--slices", "7"], "out of range"),
+    (["--maps", "m.npy"], "estimated per slice by ESPIRiT"),
+])
+def test_fastmri_option_errors(fastmri_file, tmp_path, args, words):
+    out = run("mri", "file.h5", "--acceleration", "2", "--model", "zero-filled", *args, "-o", "o.npy", cwd=tmp_path)
+    assert_fails_cleanly(out, tmp_path / "o.npy", words)
+
+
+def test_npy_kspace_still_needs_a_mask(tmp_path):
+    np.save(tmp_path / "k.npy", np.zeros((8, 8), np.complex64))
+    assert_fails_cleanly(run("mri", "k.npy", "-o", "o.npy", cwd=tmp_path), tmp_path / "o.npy", "--mask is required")
+
+
+def test_volume_tools_are_optional_imports():
+    code = "import adareg, adareg.stacks, adareg.io, sys; print(sorted(m for m in ('pydicom', 'nibabel', " \
+           "'tifffile', 'h5py', 'distributed', 'dask') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

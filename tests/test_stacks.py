@@ -1,0 +1,140 @@
+"""adareg.stacks: every slice of a volume, in-process and on a local Dask cluster."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import adareg
+from adareg import stacks
+from adareg.operators import Identity
+
+SIGMA = 0.1
+MARK = -0.75  # a first pixel that makes DieOnce end its worker (exact in float32)
+
+
+def noisy_stack(count: int = 5, size: int = 32, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    clean = np.stack([np.roll(adareg.data.shepp_logan((size, size)), 2 * i, axis=1) for i in range(count)])
+    return (clean + SIGMA * rng.standard_normal(clean.shape)).astype(np.float32)
+
+
+def one_by_one(stack: np.ndarray, model: str) -> np.ndarray:
+    """The reference: adareg.solve called on each slice in turn."""
+    reg = adareg.load(model)
+    shape = stack.shape[1:]
+    return np.stack([adareg.solve(Identity(shape), s, reg, sigma=SIGMA, bounds=(0.0, 1.0)).x for s in stack])
+
+
+class DieOnce:
+    """Denoise; the first call for slice 2 ends its worker process (a lost worker) before returning."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __call__(self, slices: np.ndarray) -> np.ndarray:
+        result = stacks.Denoise("crr", SIGMA)(slices)
+        if slices.shape[0] and float(slices[0, 0, 0]) == MARK and not Path(self.marker).exists():
+            Path(self.marker).touch()
+            os._exit(1)
+        return result
+
+
+def test_one_slice_per_chunk_is_the_slice_by_slice_loop():
+    stack = noisy_stack(3)
+    out = stacks.map_slices(stacks.Denoise("crr", SIGMA), stack, chunk=1, progress=False)
+    np.testing.assert_array_equal(out, one_by_one(stack, "crr"))
+
+
+def test_batched_chunks_agree_with_the_loop_to_the_solver_tolerance():
+    stack = noisy_stack(5)
+    reference = one_by_one(stack, "sa-cnn")
+    out = stacks.map_slices(stacks.Denoise("sa-cnn", SIGMA), stack, chunk=3, progress=False)
+    assert out.shape == stack.shape and out.dtype == np.float32
+    for got, want in zip(out, reference):
+        # a batch stops when all of it has converged: its slices take a few more steps than alone
+        assert np.linalg.norm(got - want) <= 1e-2 * np.linalg.norm(want)
+
+
+def test_denoise_maps_the_units_to_the_unit_interval_and_back():
+    stack = noisy_stack(2)
+    low, high = -1000.0, 3000.0
+    in_units = low + (high - low) * stack
+    out = stacks.map_slices(stacks.Denoise("crr", SIGMA, low=low, high=high), in_units, progress=False)
+    unit = stacks.map_slices(stacks.Denoise("crr", SIGMA), stack, progress=False)
+    np.testing.assert_allclose(out, low + (high - low) * unit, rtol=1e-5, atol=1e-3)
+
+
+def test_a_failing_slice_is_named():
+    stack = noisy_stack(5)
+    stack[3, 4, 4] = np.nan
+    with pytest.raises(stacks.SliceError, match=r"^slice 3: ValueError: .*finite"):
+        stacks.map_slices(stacks.Denoise("crr", SIGMA), stack, chunk=2, progress=False)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"chunk": 0}, "chunk"),
+    ({"workers": 2, "scheduler": "tcp://127.0.0.1:1"}, "not both"),
+    ({"scheduler": 3}, "scheduler must be an address"),
+])
+def test_bad_arguments(kwargs, message):
+    if "scheduler" in kwargs:
+        pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install adareg[distributed])")
+    with pytest.raises((ValueError, TypeError), match=message):
+        stacks.map_slices(np.negative, np.zeros((2, 3, 3)), progress=False, **kwargs)
+
+
+def test_an_empty_stack_is_refused():
+    with pytest.raises(ValueError, match="at least one slice"):
+        stacks.map_slices(np.negative, np.zeros((0, 3, 3)), progress=False)
+
+
+# --------------------------------------------------------------------------------------------- on Dask
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed "
+                                                            "(pip install adareg[distributed])")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_two_workers_give_the_in_process_result_in_slice_order(client):
+    stack = noisy_stack(6)
+    task = stacks.Denoise("sa-cnn", SIGMA)
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl is not installed")
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):  # as Dask's workers: BLAS sums in one order
+        here = stacks.map_slices(task, stack, chunk=2, progress=False)
+    there = stacks.map_slices(task, stack, chunk=2, scheduler=client, progress=False)
+    np.testing.assert_array_equal(there, here)
+    loads = client.run(lambda: stacks.cached_regularizer.cache_info().misses)
+    assert sum(loads.values()) <= 2 and max(loads.values()) == 1  # one load per worker, not one per slice
+
+
+def test_a_lost_worker_s_slices_are_recomputed(client, tmp_path):
+    stack = noisy_stack(6)
+    stack[2, 0, 0] = MARK  # marks slice 2, whose first run ends its worker
+    expected = stacks.map_slices(stacks.Denoise("crr", SIGMA), stack, chunk=1, scheduler=client, progress=False)
+    marker = tmp_path / "died"
+    out = stacks.map_slices(DieOnce(str(marker)), stack, chunk=1, scheduler=client, progress=False)
+    assert marker.exists()  # a worker did die
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_a_failing_slice_is_named_on_dask(client):
+    stack = noisy_stack(4)
+    stack[1, 4, 4] = np.inf
+    with pytest.raises(stacks.SliceError, match=r"^slice 1: ValueError"):
+        stacks.map_slices(stacks.Denoise("crr", SIGMA), stack, chunk=2, scheduler=client, progress=False)
+
+
+def test_workers_start_and_close_a_local_cluster():
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install adareg[distributed])")
+    stack = noisy_stack(2, size=16)
+    out = stacks.map_slices(np.negative, stack, workers=1, progress=False)
+    np.testing.assert_array_equal(out, -stack)
