@@ -165,8 +165,9 @@ class _client:
             self.own = [self.client]
         else:
             workers = checks.count(workers, "map_slices: workers")
+            # dashboard on a free port: None would still serve on 8787 and warn when it is taken
             cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                               dashboard_address=None)
+                                               dashboard_address=":0")
             self.client = distributed.Client(cluster)
             self.own = [self.client, cluster]
 

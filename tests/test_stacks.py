@@ -50,9 +50,9 @@ def test_one_slice_per_chunk_is_the_slice_by_slice_loop():
 
 
 def test_batched_chunks_agree_with_the_loop_to_the_solver_tolerance():
-    stack = noisy_stack(5)
+    stack = noisy_stack(3, size=24)
     reference = one_by_one(stack, "sa-cnn")
-    out = stacks.map_slices(stacks.Denoise("sa-cnn", SIGMA), stack, chunk=3, progress=False)
+    out = stacks.map_slices(stacks.Denoise("sa-cnn", SIGMA), stack, chunk=2, progress=False)
     assert out.shape == stack.shape and out.dtype == np.float32
     for got, want in zip(out, reference):
         # a batch stops when all of it has converged: its slices take a few more steps than alone
@@ -97,7 +97,7 @@ def test_an_empty_stack_is_refused():
 def client():
     distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed "
                                                             "(pip install adareg[distributed])")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     client = distributed.Client(cluster)
     yield client
     client.close()
@@ -105,7 +105,7 @@ def client():
 
 
 def test_two_workers_give_the_in_process_result_in_slice_order(client):
-    stack = noisy_stack(6)
+    stack = noisy_stack(4, size=24)
     task = stacks.Denoise("sa-cnn", SIGMA)
     threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl is not installed")
     with threadpoolctl.threadpool_limits(1, user_api="blas"):  # as Dask's workers: BLAS sums in one order
@@ -114,6 +114,12 @@ def test_two_workers_give_the_in_process_result_in_slice_order(client):
     np.testing.assert_array_equal(there, here)
     loads = client.run(lambda: stacks.cached_regularizer.cache_info().misses)
     assert sum(loads.values()) <= 2 and max(loads.values()) == 1  # one load per worker, not one per slice
+
+
+def test_a_scheduler_address_is_a_running_cluster(client):
+    stack = noisy_stack(2, size=16)
+    out = stacks.map_slices(np.negative, stack, scheduler=client.scheduler.address, progress=False)
+    np.testing.assert_array_equal(out, -stack)
 
 
 def test_a_lost_worker_s_slices_are_recomputed(client, tmp_path):

@@ -403,7 +403,7 @@ def _centred_width(mask: np.ndarray) -> int:
 # ------------------------------------------------------------------------------------------ operators
 def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = None, real: bool = False
                    ) -> CartesianMRI:
-    """The SENSE forward model of one slice, with coil maps estimated from its own k-space by ESPIRiT.
+    r"""The SENSE forward model of one slice, with coil maps estimated from its own k-space by ESPIRiT.
 
     The maps are :func:`adareg.mri.espirit_maps` of the masked k-space ``mask * kspace_slice``
     (calibration on its central ``calib_width`` x ``calib_width`` samples); the operator is
