@@ -111,12 +111,13 @@ def ndimage(x: Array) -> ModuleType:
 _fft_workers: int | None = None
 
 
-def set_fft_workers(workers: int | None) -> None:
-    """Set the number of threads used for FFTs of NumPy arrays (``None``: all usable cores)."""
+def set_fft_workers(workers: int | None) -> int | None:
+    """Set the number of threads used for FFTs of NumPy arrays (``None``: all usable cores); returns the old setting."""
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ValueError(f"FFT workers must be a positive int or None, got {workers!r}")
     global _fft_workers
-    _fft_workers = workers
+    previous, _fft_workers = _fft_workers, workers
+    return previous
 
 
 def fft_workers() -> int:

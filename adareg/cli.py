@@ -6,7 +6,7 @@
     adareg ct SINOGRAMS.tif --angles 180 [...] -o VOLUME.tif        (slices x angles x detectors)
     adareg mri KSPACE.npy --mask MASK.npy [--maps MAPS.npy] [--model zero-filled|sense|tv|NAME|PATH] -o OUT.npy
     adareg mri FILE.h5 [--acceleration 4] [--slices 10:20] [--model ...] -o VOLUME.nii.gz   (fastMRI)
-    adareg demo ct|mri|denoise [--output FIGURE.png]
+    adareg demo ct|mri|denoise|volume [--output FIGURE.png]
     adareg models
 
 Iterative CT and MRI reconstructions take ``--lam`` (and ``--sigma``) or, without
@@ -45,7 +45,8 @@ MAX_IMAGE_SIZE = 16384
 #: Inputs of ``adareg mri`` read as fastMRI files.
 FASTMRI_SUFFIXES = (".h5", ".hdf5")
 
-DEMOS = {"ct": "adareg.examples.ct_recon", "mri": "adareg.examples.mri_recon", "denoise": "adareg.examples.denoise"}
+DEMOS = {"ct": "adareg.examples.ct_recon", "mri": "adareg.examples.mri_recon", "denoise": "adareg.examples.denoise",
+         "volume": "adareg.examples.volume"}
 
 
 class UsageError(ValueError):

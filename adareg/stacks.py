@@ -39,6 +39,9 @@ from .reconstruction import solve
 
 SliceTask = Callable[[np.ndarray], np.ndarray]
 
+#: The Dask setting by which worker processes start with ``MALLOC_TRIM_THRESHOLD_`` (``None``: not set).
+TRIM_SETTING = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+
 
 class SliceError(RuntimeError):
     """A slice's reconstruction failed; the message names the slice's index in the stack."""
@@ -98,11 +101,18 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
 def run_chunk(task: SliceTask, slices: np.ndarray, start: int, fft_threads: int | None = None) -> np.ndarray:
     """``task(slices)``, checked; on failure the slices one by one, to name the first that fails.
 
-    ``fft_threads`` sets :func:`adareg.backend.set_fft_workers` for the call (Dask
+    ``fft_threads`` sets :func:`adareg.backend.set_fft_workers` during the call (Dask
     workers compute one task per thread, so their FFTs use one).
     """
-    if fft_threads is not None:
-        backend.set_fft_workers(fft_threads)
+    previous = backend.set_fft_workers(fft_threads) if fft_threads is not None else None
+    try:
+        return _run_chunk(task, slices, start)
+    finally:
+        if fft_threads is not None:
+            backend.set_fft_workers(previous)
+
+
+def _run_chunk(task: SliceTask, slices: np.ndarray, start: int) -> np.ndarray:
     try:
         return _checked(task(slices), len(slices))
     except Exception as err:
@@ -165,9 +175,12 @@ class _client:
             self.own = [self.client]
         else:
             workers = checks.count(workers, "map_slices: workers")
-            # dashboard on a free port: None would still serve on 8787 and warn when it is taken
-            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                               dashboard_address=":0")
+            # Dask starts workers with MALLOC_TRIM_THRESHOLD_ set, which turns every large temporary array into
+            # a fresh memory mapping and doubles a solve's time; glibc's own threshold is kept instead.
+            # The dashboard goes on a free port: None would still serve on 8787 and warn when it is taken.
+            with importlib.import_module("dask").config.set({TRIM_SETTING: None}):
+                cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                   dashboard_address=":0")
             self.client = distributed.Client(cluster)
             self.own = [self.client, cluster]
 
@@ -181,25 +194,26 @@ class _client:
 
 def _on_dask(client: Any, task: SliceTask, stack: np.ndarray, starts: range, chunk: int
              ) -> Iterator[tuple[int, np.ndarray]]:
-    """The chunks' results as Dask computes them, at most two per worker thread in flight."""
+    """The chunks' results as Dask computes them, at most two per worker thread (as many as there are now) in flight."""
     distributed = _distributed()
     run = f"adareg-slices-{secrets.token_hex(6)}"
-    threads = max(1, sum(client.nthreads().values()))
     pending = iter(starts)
     in_flight: dict[Any, int] = {}
+    window = distributed.as_completed()
 
-    def submit(start: int) -> Any:
-        future = client.submit(run_chunk, task, stack[start:start + chunk], start, 1, key=f"{run}-{start}")
-        in_flight[future] = start
-        return future
+    def refill() -> None:
+        room = 2 * max(1, sum(client.nthreads().values())) - len(in_flight)
+        for start in _take(pending, room):
+            future = client.submit(run_chunk, task, stack[start:start + chunk], start, 1, key=f"{run}-{start}")
+            in_flight[future] = start
+            window.add(future)
 
-    window = distributed.as_completed([submit(start) for start in _take(pending, 2 * threads)])
+    refill()
     try:
         for future in window:
             start = in_flight.pop(future)
             result = future.result()
-            for later in _take(pending, 1):
-                window.add(submit(later))
+            refill()
             yield start, result
     finally:
         client.cancel(list(in_flight))
@@ -210,13 +224,18 @@ def _take(iterator: Iterator[int], count: int) -> list[int]:
 
 
 # -------------------------------------------------------------------------------------------- slice tasks
-@functools.lru_cache(maxsize=8)
-def cached_regularizer(model: str, shape: tuple[int, int]) -> Any:
-    """The regularizer named ``model`` (``"tv"``, a shipped model or a parameter file), built once per process."""
+def regularizer(model: str, shape: tuple[int, int]) -> Any:
+    """The regularizer named ``model``: ``"tv"`` on ``shape``, or a shipped model or parameter file (cached)."""
     if model == "tv":
         from .regularizers import TV
 
         return TV(shape)
+    return cached_model(model)
+
+
+@functools.lru_cache(maxsize=8)
+def cached_model(model: str) -> Any:
+    """A learned model by name or parameter file, loaded once per process."""
     return params.load(model)
 
 
@@ -241,7 +260,7 @@ class Denoise:
         from .operators import Identity
 
         shape = tuple(slices.shape[-2:])
-        reg = cached_regularizer(self.model, shape)
+        reg = regularizer(self.model, shape)
         span = self.high - self.low
         y = backend.to_device(((slices - self.low) / span).astype(np.float32), self.device)
         learned = self.model != "tv"
@@ -284,7 +303,7 @@ class CTReconstruction:
         y = backend.to_device(sinograms.astype(np.float32), self.device)
         if self.model == "fbp":
             return backend.to_numpy(fbp(H, y, window=self.window))
-        reg = cached_regularizer(self.model, (self.size, self.size))
+        reg = regularizer(self.model, (self.size, self.size))
         result = solve(H, y, reg, lam=self.lam, sigma=self.sigma, bounds=(0.0, None), x0=fbp(H, y, window="hann"))
         return backend.to_numpy(result.x)
 
@@ -331,7 +350,7 @@ class FastMRIReconstruction:
             H = fastmri.slice_operator(y, mask, real=True)
             scale = float(backend.namespace(y).max(backend.namespace(y).abs(H.H(y))))
             scale = scale if scale > 0 and math.isfinite(scale) else 1.0
-            reg = cached_regularizer(self.model, tuple(kspace.shape[-2:]))
+            reg = regularizer(self.model, tuple(kspace.shape[-2:]))
             x = solve(H, y / scale, reg, lam=self.lam, sigma=self.sigma, bounds=(0.0, None)).x * scale
         magnitude = backend.to_numpy(backend.namespace(x).abs(x))
         return fastmri.center_crop(magnitude, self.recon_shape).astype(np.float32)

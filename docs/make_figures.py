@@ -1,6 +1,6 @@
 """Regenerate the figures and printed results of the documentation by running the examples.
 
-    python docs/make_figures.py [--only denoise|ct_recon|mri_recon ...]
+    python docs/make_figures.py [--only denoise|ct_recon|mri_recon|volume ...]
 
 Runs each script of ``examples/`` with its default settings (the commands shown on
 the results page), stores what it prints in ``docs/figures/<name>.txt`` (the
@@ -8,7 +8,8 @@ results page includes these files verbatim, so no number is typed by hand) and i
 figure, downscaled to at most ``WIDTH`` pixels and re-encoded with a 256-colour
 palette, in ``docs/figures/<name>.png`` (each well under 300 KB).  The machine it
 ran on goes to ``docs/figures/environment.txt``.  It takes about 40 s on 2 CPU
-cores and needs the ``ct``, ``mri`` and ``examples`` extras.
+cores (the volume example about 10 s more) and needs the ``ct``, ``mri``, ``io`` and
+``examples`` extras.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "docs" / "figures"
 
 #: Example name -> width (pixels) of the figure in the docs.
-WIDTH = {"denoise": 900, "ct_recon": 800, "mri_recon": 900}
+WIDTH = {"denoise": 900, "ct_recon": 800, "mri_recon": 900, "volume": 800}
 
 #: Packages whose versions the results depend on.
-PACKAGES = ("numpy", "scipy", "scikit-image", "astra-toolbox", "sigpy", "matplotlib")
+PACKAGES = ("numpy", "scipy", "scikit-image", "astra-toolbox", "sigpy", "nibabel", "matplotlib")
 
 
 def run_example(name: str) -> None:

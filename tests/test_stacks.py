@@ -112,7 +112,7 @@ def test_two_workers_give_the_in_process_result_in_slice_order(client):
         here = stacks.map_slices(task, stack, chunk=2, progress=False)
     there = stacks.map_slices(task, stack, chunk=2, scheduler=client, progress=False)
     np.testing.assert_array_equal(there, here)
-    loads = client.run(lambda: stacks.cached_regularizer.cache_info().misses)
+    loads = client.run(lambda: stacks.cached_model.cache_info().misses)
     assert sum(loads.values()) <= 2 and max(loads.values()) == 1  # one load per worker, not one per slice
 
 
