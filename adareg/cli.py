@@ -227,7 +227,8 @@ def _check_sinograms(args: argparse.Namespace, sinograms: np.ndarray) -> None:
         raise UsageError(f"{args.input}: expected real sinograms, (angles, detectors) or (slices, angles, detectors), "
                          f"got shape {sinograms.shape} and dtype {sinograms.dtype}")
     if sinograms.shape[-2] != args.angles:
-        raise UsageError(f"{args.input}: the sinograms have {sinograms.shape[-2]} rows but --angles is {args.angles}")
+        which = "each sinogram has" if sinograms.ndim == 3 else "the sinogram has"
+        raise UsageError(f"{args.input}: {which} {sinograms.shape[-2]} rows but --angles is {args.angles}")
 
 
 def _ct(args: argparse.Namespace) -> None:
