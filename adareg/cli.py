@@ -85,6 +85,18 @@ def _sigma(value: float | None, reg: Any, required: bool) -> float | None:
     return sigma
 
 
+def _refuse(args: argparse.Namespace, options: tuple[str, ...], reason: str) -> None:
+    """A usage error for any of ``options`` (attribute names) given where they do not apply."""
+    for name in options:
+        if getattr(args, name, None) is not None:
+            raise UsageError(f"--{name.replace('_', '-')} {reason}")
+
+
+def _single_image(args: argparse.Namespace) -> None:
+    """Refuse the volume options for one image (they would be ignored)."""
+    _refuse(args, ("workers", "scheduler"), "applies to volumes (NIfTI, DICOM, TIFF stacks, 3D .npy, fastMRI .h5)")
+
+
 def _check_outputs(args: argparse.Namespace, suffixes: tuple[str, ...]) -> None:
     """Refuse, before any work, an output that cannot be written or that is one of the inputs."""
     outputs = [args.output] + ([args.masks] if getattr(args, "masks", None) else [])
@@ -100,6 +112,7 @@ def _denoise(args: argparse.Namespace) -> None:
     if io.is_volume(args.input):
         _denoise_volume(args)
         return
+    _single_image(args)
     _check_outputs(args, io.IMAGE_SUFFIXES + io.ARRAY_SUFFIXES)
     image, bits = io.read_image(args.input)
     reg = _regularizer(args.model, image.shape)
@@ -238,6 +251,7 @@ def _ct(args: argparse.Namespace) -> None:
     if io.is_volume(args.input):
         _ct_volume(args)
         return
+    _single_image(args)
     _check_outputs(args, io.ARRAY_SUFFIXES)
     sinogram = io.read_array(args.input)
     _check_sinograms(args, sinogram)
@@ -284,6 +298,8 @@ def _mri(args: argparse.Namespace) -> None:
     if str(args.input).lower().endswith(FASTMRI_SUFFIXES):
         _fastmri(args)
         return
+    _single_image(args)
+    _refuse(args, ("acceleration", "center_fraction", "slices"), "applies to fastMRI .h5 files")
     if args.mask is None:
         raise UsageError("--mask is required with .npy k-space (a fastMRI .h5 file carries its own or takes "
                          "--acceleration)")
@@ -326,8 +342,8 @@ def _fastmri(args: argparse.Namespace) -> None:
     """Every slice (or ``--slices``) of a fastMRI file, as magnitude images cropped to the recon matrix."""
     from .io import fastmri
 
-    if args.maps is not None:
-        raise UsageError("--maps: a fastMRI file's coil maps are estimated per slice by ESPIRiT")
+    _refuse(args, ("maps",), "does not apply: a fastMRI file's coil maps are estimated per slice by ESPIRiT")
+    _refuse(args, ("mask",), "does not apply: a fastMRI file carries its mask, or takes --acceleration")
     _check_volume_output(args, None)
     data = fastmri.read_fastmri(args.input, slices=_slices(args.slices))
     mask = fastmri.column_mask(data, args.acceleration, args.center_fraction, seed=args.seed)

@@ -213,6 +213,7 @@ def test_a_failing_slice_is_named_and_nothing_is_written(fastmri_file, tmp_path)
     (["--slices", "a:b"], "--slices must be"),
     (["--slices", "7"], "out of range"),
     (["--maps", "m.npy"], "estimated per slice by ESPIRiT"),
+    (["--mask", "m.npy"], "carries its mask, or takes --acceleration"),
 ])
 def test_fastmri_option_errors(fastmri_file, tmp_path, args, words):
     out = run("mri", "file.h5", "--acceleration", "2", "--model", "zero-filled", *args, "-o", "o.npy", cwd=tmp_path)
@@ -222,6 +223,18 @@ def test_fastmri_option_errors(fastmri_file, tmp_path, args, words):
 def test_npy_kspace_still_needs_a_mask(tmp_path):
     np.save(tmp_path / "k.npy", np.zeros((8, 8), np.complex64))
     assert_fails_cleanly(run("mri", "k.npy", "-o", "o.npy", cwd=tmp_path), tmp_path / "o.npy", "--mask is required")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["denoise", "image.npy", "--sigma", "10", "--workers", "2"], "--workers applies to volumes"),
+    (["mri", "k.npy", "--mask", "m.npy", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler applies to volumes"),
+    (["mri", "k.npy", "--mask", "m.npy", "--acceleration", "4"], "--acceleration applies to fastMRI .h5 files"),
+])
+def test_volume_options_are_refused_for_one_image(tmp_path, args, words):
+    np.save(tmp_path / "image.npy", np.zeros((8, 8)))
+    np.save(tmp_path / "k.npy", np.zeros((8, 8), np.complex64))
+    np.save(tmp_path / "m.npy", np.ones((8, 8), bool))
+    assert_fails_cleanly(run(*args, "-o", "o.npy", cwd=tmp_path), tmp_path / "o.npy", words)
 
 
 def test_volume_tools_are_optional_imports():
