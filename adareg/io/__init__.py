@@ -11,9 +11,9 @@ are imported when a file of their format is read or written.
 """
 
 from .files import check_output, check_output_folder, same_file
-from .volumes import Volume, check_volume_output, intensity_window, is_volume, read_volume, write_volume
 from .images import ARRAY_SUFFIXES, IMAGE_SUFFIXES, MAX_ELEMENTS, IntensityWarning, read_array, read_folder, \
     read_image, write_array, write_image
+from .volumes import Volume, check_volume_output, intensity_window, is_volume, read_volume, write_volume
 
 __all__ = [
     "read_image", "read_array", "read_folder", "write_image", "write_array", "IntensityWarning",
