@@ -103,9 +103,14 @@ def _check_outputs(args: argparse.Namespace, suffixes: tuple[str, ...]) -> None:
     inputs = [args.input] + [getattr(args, name) for name in ("mask", "maps") if getattr(args, name, None)]
     for output, allowed in zip(outputs, (suffixes, io.ARRAY_SUFFIXES)):
         io.check_output(output, allowed)
-        for given in inputs:
-            if io.same_file(given, output):
-                raise UsageError(f"{output}: the output is the input {given}; write the result to another file")
+        _refuse_overwriting(output, inputs)
+
+
+def _refuse_overwriting(output: str, inputs: list[str]) -> None:
+    """A usage error when ``output`` is one of ``inputs`` (the same file, links followed)."""
+    for given in inputs:
+        if io.same_file(given, output):
+            raise UsageError(f"{output}: the output is the input {given}; write the result to another file")
 
 
 def _denoise(args: argparse.Namespace) -> None:
@@ -117,13 +122,8 @@ def _denoise(args: argparse.Namespace) -> None:
     image, bits = io.read_image(args.input)
     reg = _regularizer(args.model, image.shape)
     _check_masks(args, reg)
+    sigma, lam = _denoise_weights(args, reg)
     learned = args.model != "tv"
-    if args.sigma is None and not learned:
-        raise UsageError("--sigma is required (noise level on the 0-255 scale)")
-    sigma = _sigma(args.sigma, reg, required=True)
-    lam = args.lam
-    if lam is None and not learned:
-        lam = 0.8 * sigma  # the rule of examples/denoise.py, chosen on other images
     from .operators import Identity
 
     y = _device(image, args.device)
@@ -134,15 +134,21 @@ def _denoise(args: argparse.Namespace) -> None:
     _report(args, result)
 
 
+def _denoise_weights(args: argparse.Namespace, reg: Any) -> tuple[float, float | None]:
+    """``--sigma`` on the [0, 1] scale and ``--lam`` (TV's default 0.8 sigma; a learned model's, its trained value)."""
+    if args.sigma is None and args.model == "tv":
+        raise UsageError("--sigma is required (noise level on the 0-255 scale)")
+    sigma = _sigma(args.sigma, reg, required=True)
+    if args.lam is None and args.model == "tv":
+        return sigma, 0.8 * sigma  # the rule of examples/denoise.py, chosen on other images
+    return sigma, args.lam
+
+
 def _denoise_volume(args: argparse.Namespace) -> None:
     """Every slice of a volume, in the units of its :func:`~adareg.io.intensity_window`."""
     volume = _read_volume(args, derived=True)
     reg = _regularizer(args.model, volume.data.shape[1:])
-    learned = args.model != "tv"
-    if args.sigma is None and not learned:
-        raise UsageError("--sigma is required (noise level on the 0-255 scale)")
-    sigma = _sigma(args.sigma, reg, required=True)
-    lam = args.lam if args.lam is not None or learned else 0.8 * sigma
+    sigma, lam = _denoise_weights(args, reg)
     low, high = io.intensity_window(volume)
     task = stacks.Denoise(args.model, sigma, lam, low, high, args.device)
     result = _map_slices(args, task, volume.data)
@@ -166,8 +172,7 @@ def _read_volume(args: argparse.Namespace, derived: bool) -> io.Volume:
 def _check_volume_output(args: argparse.Namespace, like: io.Volume | None) -> None:
     """A volume output that can be written (a DICOM folder needs a DICOM input) and is not the input."""
     io.check_volume_output(args.output, like)
-    if io.same_file(args.input, args.output):
-        raise UsageError(f"{args.output}: the output is the input {args.input}; write the result elsewhere")
+    _refuse_overwriting(args.output, [args.input])
 
 
 def _map_slices(args: argparse.Namespace, task: stacks.SliceTask, data: np.ndarray) -> np.ndarray:
