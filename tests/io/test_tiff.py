@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -231,10 +229,6 @@ def test_nan_is_refused_before_writing(tmp_path):
         write_volume(tmp_path / "out.tif", data)
     assert list(tmp_path.iterdir()) == []
 
-
-def test_import_adareg_does_not_import_tifffile():
-    code = "import sys, adareg, adareg.io.volumes, adareg.io.tiff; print('tifffile' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
 def test_no_warning_for_an_ordinary_stack(tmp_path):
