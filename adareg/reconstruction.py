@@ -7,6 +7,8 @@ import time
 import warnings
 from typing import Any, Callable
 
+import numpy as np
+
 from . import backend, checks
 from .backend import Array
 from .functionals import LeastSquares, SmoothSum
@@ -26,7 +28,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
           bounds: Bounds | None = None, weights: Array | None = None, max_iter: int | None = None,
           tol: float | None = None, max_time: float | None = None, restart: bool = True,
           backtracking: bool = False, inner_tol: float | None = None, inner_max_iter: int | None = None,
-          callback: Callable[[int, Array], Any] | None = None, progress: bool = False) -> Result:
+          precision: Any = None, callback: Callable[[int, Array], Any] | None = None,
+          progress: bool = False) -> Result:
     r"""Reconstruct :math:`x^* = \arg\min_{x \in C} \tfrac12 \|H x - y\|_w^2 + \lambda R(x)`.
 
     Learned regularizers (``adareg.load("sa-cnn")``, ...) need the noise level
@@ -80,15 +83,23 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         default no tolerance and ``reg.step_iterations`` dual iterations, a budget;
         otherwise ``inner_max_iter`` PD3O iterations, 10 by default, and no
         ``inner_tol``; see :func:`~adareg.solvers.reweighting`).
+    precision
+        The floating-point precision of the computation, ``"float32"`` or
+        ``"float64"``.  By default learned regularizers compute in float32 (their
+        parameters are trained in float32, and a float64 solve gives the same
+        image to well below the default tolerances at about twice the time), and
+        the others in the precision of ``y``.  ``y``, ``x0`` and ``weights`` are
+        converted once; the solution is returned in the precision of ``y``.
     callback
-        ``callback(k, x_k)`` after each FISTA iteration or reweighting step (returning ``True`` stops).
+        ``callback(k, x_k)`` after each FISTA iteration or reweighting step (returning
+        ``True`` stops); ``x_k`` is in the working ``precision``.
     progress
         Show a progress bar.
 
     Returns
     -------
     Result
-        ``x``, ``converged``, ``iterations`` and ``history``.  The history has
+        ``x`` (in the precision of ``y``), ``converged``, ``iterations`` and ``history``.  The history has
         columns ``iteration, objective, gap, seconds`` for denoising and those of
         :func:`~adareg.solvers.fista` otherwise; for the ridge models the objective
         is NaN (FISTA does not need it, and it would cost a spline integral on every
@@ -124,6 +135,22 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     tol = _optional(checks.non_negative, tol, "solve: tol")
     inner_tol = _optional(checks.non_negative, inner_tol, "solve: inner_tol")
     max_time = _optional(checks.positive, max_time, "solve: max_time")
+    work = _precision(precision, reg, y)
+    given = backend.real_dtype(y.dtype)
+    y, x0, weights = (None if a is None or not backend.is_array(a) else
+                      a.astype(backend.result_dtype(work, a.dtype), copy=False) for a in (y, x0, weights))
+    result = _minimise(H, y, reg, lam, sigma, x0, bounds, weights, max_iter, tol, max_time, restart, backtracking,
+                       inner_tol, inner_max_iter, callback, progress)
+    result.x = result.x.astype(backend.result_dtype(given, result.x.dtype), copy=False)
+    return result
+
+
+def _minimise(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, lam: float, sigma: float | None,
+              x0: Array | None, bounds: Bounds | None, weights: Array | None, max_iter: int | None,
+              tol: float | None, max_time: float | None, restart: bool, backtracking: bool,
+              inner_tol: float | None, inner_max_iter: int | None, callback: Callable[[int, Array], Any] | None,
+              progress: bool) -> Result:
+    """Run the algorithm that ``reg`` declares (its ``minimisation``) on checked arguments."""
     learned = isinstance(reg, LearnedRegularizer)
     denoising = is_denoising(H, weights)
     xp = backend.namespace(y)
@@ -183,6 +210,19 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
     elif lam is None:
         raise TypeError("solve: lam is required")
     return checks.positive(lam, "solve: lam"), sigma
+
+
+def _precision(precision: Any, reg: Regularizer | LearnedRegularizer, y: Array) -> np.dtype:
+    """The real dtype :func:`solve` computes in: ``precision``, else float32 for learned models, else ``y``'s."""
+    if precision is None:
+        return np.dtype(np.float32) if isinstance(reg, LearnedRegularizer) else backend.real_dtype(y.dtype)
+    try:  # a name, a NumPy scalar type or a dtype
+        name = precision if isinstance(precision, str) else np.dtype(precision).name
+    except TypeError:
+        name = None
+    if name not in ("float32", "float64"):
+        raise ValueError(f"solve: precision must be 'float32' or 'float64', got {precision!r}")
+    return np.dtype(name)
 
 
 def _warn_unbounded(reg: Ridge, denoising: bool, bounds: Bounds | None) -> None:

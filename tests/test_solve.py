@@ -87,6 +87,26 @@ def test_float32_in_float32_out(H_is_identity):
     assert result.x.dtype == np.float32
 
 
+@pytest.mark.parametrize("model", ["wcrr", "sa-cnn"])
+def test_learned_models_compute_in_float32_and_return_the_input_dtype(model):
+    """float64 in, float64 out; the iterates are float32 and the image is the float64 solve's to its tolerance."""
+    y = adareg.data.shepp_logan((32, 32)) + 0.1 * np.random.default_rng(8).standard_normal((32, 32))
+    reg = adareg.load(model)
+    seen = []
+    fast = adareg.solve(Identity(y.shape), y, reg, sigma=0.1, tol=1e-4, callback=lambda k, x: seen.append(x.dtype))
+    exact = adareg.solve(Identity(y.shape), y, reg, sigma=0.1, tol=1e-4, precision="float64")
+    assert fast.x.dtype == np.float64 and set(seen) == {np.dtype(np.float32)}
+    assert np.linalg.norm(fast.x - exact.x) <= 1e-3 * np.linalg.norm(exact.x)
+
+
+def test_precision_float32_is_honoured_for_any_regularizer():
+    y = np.random.default_rng(9).random((10, 10))
+    seen = []
+    result = adareg.solve(Blur(np.ones((2, 2)) / 4, y.shape), y, TV(y.shape), lam=0.05, max_iter=5,
+                          precision="float32", callback=lambda k, x: seen.append(x.dtype))
+    assert result.x.dtype == np.float64 and set(seen) == {np.dtype(np.float32)}
+
+
 def test_weights_change_the_data_term():
     rng = np.random.default_rng(7)
     A, y = rng.standard_normal((30, 10)), rng.standard_normal(30)
@@ -131,6 +151,8 @@ class TestBadInput:
             ({"bounds": 3}, ValueError, "bounds must be a pair"),
             ({"bounds": ("a", "b")}, ValueError, "the lower bound must be a real number or None, got 'a'"),
             ({"bounds": (0.0, float("nan"))}, ValueError, "the upper bound must be a real number or None, got nan"),
+            ({"precision": "float16"}, ValueError, "precision must be 'float32' or 'float64', got 'float16'"),
+            ({"precision": "fast"}, ValueError, "precision must be 'float32' or 'float64', got 'fast'"),
         ],
     )
     def test_is_rejected_with_a_clear_message(self, change, error, words):

@@ -36,7 +36,7 @@ def test_reweighting_reaches_a_fixed_point_of_its_step(certified):
     _, y = noisy_image()
     sigma = 25 / 255
     steps = {"inner_tol": 1e-6, "inner_max_iter": 5000} if certified else {"max_iter": 5000}
-    result = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=1e-6, **steps)
+    result = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=1e-6, precision="float64", **steps)
     assert result.converged and result.history["residual"][-1] <= 1e-6
     if not certified:
         assert set(result.history["inner_iterations"]) == {reg.step_iterations}
@@ -53,8 +53,10 @@ def test_denoising_and_general_paths_agree():
     _, y = noisy_image(3, size=16)
     sigma = 0.05
     lam = reg.lam(sigma)
-    direct = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=1e-7, inner_tol=1e-7, inner_max_iter=20000)
-    general = adareg.solve(Diagonal(np.ones(y.shape)), y, reg, lam=lam, sigma=sigma, tol=1e-8, max_iter=20000)
+    direct = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=1e-7, inner_tol=1e-7, inner_max_iter=20000,
+                          precision="float64")
+    general = adareg.solve(Diagonal(np.ones(y.shape)), y, reg, lam=lam, sigma=sigma, tol=1e-8, max_iter=20000,
+                           precision="float64")
     assert direct.converged and general.converged
     np.testing.assert_allclose(general.x, direct.x, atol=1e-5)
     assert general.history.columns == ("iteration", "residual", "inner_iterations", "seconds")

@@ -20,7 +20,7 @@ GPU = [d for d in DEVICES if d.id == "cupy"]
 def test_numpy_and_cupy_agree(make, device):
     reg = make()
     y = np.random.default_rng(0).random((16, 18))
-    options = {"sigma": 0.05, "tol": 1e-6, "max_iter": 200}
+    options = {"sigma": 0.05, "tol": 1e-6, "max_iter": 200, "precision": "float64"}
     on_cpu = adareg.solve(Identity(y.shape), y, reg, **options)
     on_gpu = adareg.solve(Identity(y.shape), adareg.to_device(y, device), reg, **options)
     assert adareg.backend.is_cupy(on_gpu.x)
