@@ -13,19 +13,23 @@ and :math:`\alpha(\sigma) > 0` a learned scale of the responses.  Then
     \nabla R_\sigma(x) = W^T \big( f_c(\alpha W_c x) / \alpha \big)_c, \qquad
     \nabla^2 R_\sigma(x) = W^T \operatorname{diag}\big(f_c'(\alpha W_c x)\big) W,
 
-so :math:`\nabla R_\sigma` is :math:`\|W\|^2 \max |f'|`-Lipschitz, ``R`` is convex when every
-slope of ``f`` is :math:`\ge 0` (``crr``), and :math:`\rho \|W\|^2`-weakly convex when every slope
-is :math:`\ge -\rho` (``wcrr``).  Both are minimised with the data term by FISTA on the smooth
+so :math:`-W^T S_- W \preceq \nabla^2 R_\sigma \preceq W^T S_+ W` with :math:`S_\pm` the
+channels' largest slopes of :math:`\pm f_c` (zero where none is positive), ``R`` is
+convex when every slope of ``f`` is :math:`\ge 0` (``crr``), and :math:`\rho \|W\|^2`-weakly
+convex when every slope is :math:`\ge -\rho` (``wcrr``).  Both are minimised with the data term by FISTA on the smooth
 sum (:class:`RidgeObjective`).
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
 from ..backend import Array
+from ..operators.conv import Conv2d
 from .filterbank import FilterBank
 from .learned import LearnedRegularizer, SigmaProfile
-from .splines import LinearSpline, is_bounded_below, is_convex, weak_convexity
+from .splines import LinearSpline, is_bounded_below, is_convex, slopes, weak_convexity
 
 
 class Ridge(LearnedRegularizer):
@@ -58,6 +62,7 @@ class Ridge(LearnedRegularizer):
         super().__init__(bank, lam, sigma_range)
         self.family = family
         self.profile, self.scale = profile, scale
+        self._curvature: dict[tuple[int, int], float] = {}
 
     @property
     def rho(self) -> float:
@@ -70,6 +75,31 @@ class Ridge(LearnedRegularizer):
         :func:`~adareg.regularizers.splines.is_bounded_below`).  If not, ``E(Hx, y) + lam R(x)``
         has no minimiser for an ``H`` with a null space."""
         return is_bounded_below(self.profile)
+
+    def curvature_bound(self, image_shape: tuple[int, int]) -> float:
+        r"""A bound on :math:`\|\nabla^2 R_\sigma(x)\|` for every ``x`` and ``sigma`` on images of ``image_shape``.
+
+        .. math::
+
+            \|\nabla^2 R_\sigma\| \le \max\big(\|S_+^{1/2} W\|^2, \|S_-^{1/2} W\|^2\big),
+            \qquad S_\pm = \operatorname{diag}_c \max\big(0, \max_k \pm f_{c,k}'\big),
+
+        each the ``norm_bound`` of the bank with its filters scaled by the square roots of
+        their channels' slopes: channels of gentle slopes count for what they are, not for
+        the steepest one (:math:`\|W\|^2 \max |f'|`).  Cached per shape.
+        """
+        image_shape = tuple(int(n) for n in image_shape)
+        if image_shape not in self._curvature:
+            channel_slopes = slopes(self.profile)
+            bounds = [0.0]
+            for extreme in (channel_slopes.max(axis=1), -channel_slopes.min(axis=1)):
+                scale = np.sqrt(np.maximum(extreme, 0.0))
+                if scale.any():
+                    scaled = Conv2d(scale[:, None, None] * self.bank.kernel[:, 0], image_shape,
+                                    boundary=self.bank.boundary, method="fft")
+                    bounds.append(scaled.norm_bound() ** 2)
+            self._curvature[image_shape] = max(bounds)
+        return self._curvature[image_shape]
 
     def at(self, sigma: float) -> RidgeObjective:
         r""":math:`R_\sigma` as a smooth functional ``g(W x)`` (see :class:`RidgeObjective`); ``sigma`` is checked."""
@@ -112,8 +142,6 @@ class RidgeObjective:
         return self.grad_of_forward(self.forward(x), x)
 
     def lipschitz(self, image_shape: tuple[int, int]) -> float:
-        r"""A Lipschitz constant of :math:`\nabla R_\sigma`: :math:`\|W\|^2 \max_{c,k} |f_c'|`, with ``W.norm_bound()``."""
-        slopes_abs = abs(self.ridge.profile.coefficients[:, 1:] - self.ridge.profile.coefficients[:, :-1]).max()
-        W = self.ridge.bank.operator(tuple(image_shape))
-        return W.norm_bound() ** 2 * float(slopes_abs) / self.ridge.profile.grid_step
+        r"""A Lipschitz constant of :math:`\nabla R_\sigma`: :meth:`Ridge.curvature_bound`."""
+        return self.ridge.curvature_bound(image_shape)
 

@@ -9,6 +9,7 @@ import pytest
 
 import adareg
 from adareg.operators import Blur, Identity
+from adareg.operators.base import NORM_SAFETY
 from adareg.regularizers.filterbank import FilterBank
 from adareg.regularizers.learned import SigmaProfile
 from adareg.regularizers.ridge import Ridge
@@ -67,12 +68,35 @@ def test_lipschitz_bound_holds():
         assert np.linalg.norm(ridge.grad(a) - ridge.grad(b)) <= L * np.linalg.norm(a - b) * (1 + 1e-9)
 
 
+@pytest.mark.parametrize("family", ["crr", "wcrr"])
+def test_curvature_bound_covers_the_dense_hessians_and_beats_the_global_slope(family):
+    """Against dense matrices: the bound is at least ||W^T S_+ W|| and ||W^T S_- W|| (eigvalsh), which bound
+    every Hessian W^T diag(f'(alpha W x)) W, and is below ||W||^2 max |f'| when the channels' slopes differ."""
+    reg = toy_ridge(family, seed=10)
+    shape = (9, 10)
+    W = reg.bank.operator(shape)
+    dense = np.stack([W(e.reshape(shape)).ravel() for e in np.eye(shape[0] * shape[1])], axis=1)
+    channel_slopes = np.diff(reg.profile.coefficients, axis=1) / reg.profile.grid_step
+    per_pixel = dense.shape[0] // reg.bank.channels
+    extremes = [np.linalg.eigvalsh(dense.T @ (np.repeat(np.maximum(s, 0), per_pixel)[:, None] * dense))[-1]
+                for s in (channel_slopes.max(axis=1), -channel_slopes.min(axis=1))]
+    bound = reg.curvature_bound(shape)
+    assert max(extremes) <= bound <= NORM_SAFETY**2 * max(extremes) * (1 + 1e-9)  # an estimate with its margin
+    assert bound < np.linalg.norm(dense, 2) ** 2 * np.abs(channel_slopes).max()
+    rng = np.random.default_rng(11)
+    for _ in range(5):  # and the Hessian at random points, from its diagonal of slopes
+        x = rng.standard_normal(shape)
+        slopes_at_x = reg.profile.derivative(reg.scale(0.03) * W(x)).ravel()
+        hessian = dense.T @ (slopes_at_x[:, None] * dense)
+        assert np.abs(np.linalg.eigvalsh(hessian)).max() <= bound
+
+
 def test_crr_denoising_reaches_a_stationary_point():
     reg = toy_ridge("crr", seed=6)
     rng = np.random.default_rng(7)
     y = np.kron(rng.random((3, 3)), np.ones((5, 5))) + 0.05 * rng.standard_normal((15, 15))
     sigma = 0.05
-    result = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=1e-10, max_iter=5000)
+    result = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=1e-10, max_iter=5000, precision="float64")
     assert result.converged
     gradient = result.x - y + reg.lam(sigma) * reg.at(sigma).grad(result.x)
     assert np.linalg.norm(gradient) <= 1e-6 * np.linalg.norm(y)
