@@ -157,15 +157,16 @@ class LinearSpline:
             raise ValueError(f"{name}: z has shape {tuple(z.shape)} with {z.shape[axis]} channels on axis {axis}; "
                              f"expected {self.channels} channels")
         xp = backend.namespace(z)
-        last = float(self.num_knots - 2)
         # in-place operators only on arrays created here (z itself is never written)
-        u = z - self.grid_min
-        u /= self.grid_step  # s = (z - t_0) / h
-        # k = clamp(floor(s), 0, K - 2) as floats (huge |z| cannot overflow the cast); the
-        # comparison sends a NaN to 0, so its index is valid and u = s - k keeps the NaN
-        k = xp.where(u >= 0.0, xp.minimum(xp.floor(u), last), 0.0)
+        u = z * (1.0 / self.grid_step)
+        u -= self.grid_min / self.grid_step  # s = (z - t_0) / h
+        # k = clamp(floor(s), 0, K - 2) as floats (huge |z| cannot overflow the cast); fmax
+        # sends a NaN to 0, so its index is valid and u = s - k keeps the NaN
+        k = xp.floor(u)
+        xp.fmax(k, 0.0, out=k)
+        xp.fmin(k, float(self.num_knots - 2), out=k)
         u -= k
-        index = xp.astype(k, xp.int64)
+        index = xp.astype(k, xp.int64)  # (take converts narrower indices first)
         index += xp.reshape(self._offsets.like(z), (self.channels,) + (1,) * (z.ndim - 1 - axis))
         return xp, xp.reshape(index, (-1,)), u
 

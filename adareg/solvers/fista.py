@@ -31,7 +31,10 @@ def _extrapolate(new: Any, old: Any, beta: float) -> Any:
     """``new + beta (new - old)``, term by term for the tuples of a sum of smooth terms."""
     if isinstance(new, tuple):
         return tuple(_extrapolate(a, b, beta) for a, b in zip(new, old))
-    return new + beta * (new - old)
+    out = new - old  # one temporary, updated in place: these are 32-channel responses for the ridge models
+    out *= beta
+    out += new
+    return out
 
 
 def _inner(a: Array, b: Array) -> float:
