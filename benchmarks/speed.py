@@ -2,9 +2,9 @@
 
     python benchmarks/speed.py [--size 512] [--device cpu|gpu] [--repeats 5] [--threads 2]
                                [--families sa-cnn crr wcrr sa-b] [--skip-torch] [--trained]
-                               [--batches 1 8 64]
+                               [--batches 1 8 64] [--tables 1 2 3 4 5 6]
 
-Prints four tables:
+Prints up to six tables:
 
 1. The filter bank ``W`` (1 -> 4 -> 8 -> 60 channels, 5x5 kernels, composed into one
    13x13 correlation, reflect boundary) on a ``size x size`` and a 481x321 float32
@@ -23,7 +23,14 @@ Prints four tables:
 4. TV denoising of the ``size x size`` image, for reference.
 5. With ``--batches``: ``sa-cnn`` and ``wcrr`` denoising batches of ``size x size``
    images (one noise draw per image) in one call: median seconds per call and images
-   per second (the throughput issue 21 asks for on a GPU).
+   per second (the throughput issue 21 asks for on a GPU), and the ratio to as many
+   single-image calls (target: at most 0.5).
+6. On the CPU, where the ``bm3d`` package is installed (a peer, never a dependency
+   of adareg): the shipped models of every family against BM3D on four natural 481x321 images
+   (:data:`BM3D_IMAGES`), for float64 and float32 input: mean seconds per image, each
+   repeat with a freshly loaded model so that the first call on the shape (its
+   ``||W||`` estimate) is included, the ratio to BM3D's time on the same input
+   (targets: 1 for sa-cnn, wcrr and crr, 1.5 for sa-b), mean PSNR and outer steps.
 
 By default the models have *random* parameters in a 60-channel layout (written as
 parameter files and read back with ``adareg.load``), so the iteration counts are only
@@ -35,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import os
 import sys
 import tempfile
@@ -62,6 +70,10 @@ BANK = {"bank_channels": [4, 8, 60], "bank_kernels": [5, 5, 5], "boundary": "ref
 MASKS = {"mask_channels": [16, 16, 60], "mask_kernels": [3, 3, 3], "activation": "leaky_relu"}
 #: Profiles of crr, wcrr (phi') and sa-b (psi'): knots on a uniform grid, and the response scale alpha(sigma).
 PROFILE = {"profile_knots": 21, "scale_knots": 2}
+#: Table 6's images: 481x321 crops of scikit-image's bundled images, none of them in BSD400 or Set12.
+BM3D_IMAGES = ("camera", "moon", "brick", "grass")
+#: Table 6's targets: each family's time as a multiple of BM3D's.
+BM3D_TARGETS = {"sa-cnn": 1.0, "wcrr": 1.0, "crr": 1.0, "sa-b": 1.5}
 
 
 # ------------------------------------------------------------------ random models in the shipping layout
@@ -322,14 +334,58 @@ def denoise_row(name: str, reg: Any, clean: np.ndarray, device: str, sync: Calla
 
 def batch_row(name: str, reg: Any, clean: np.ndarray, batch: int, device: str, sync: Callable[[], None],
               repeats: int) -> None:
-    """Denoise ``batch`` noisy copies of ``clean`` (independent noise) in one call; print seconds and images/s."""
+    """Denoise ``batch`` noisy copies of ``clean`` (independent noise) in one call; print seconds, images/s and
+    the ratio to ``batch`` single-image calls (each image alone, the same noise)."""
     y = adareg.to_device(np.stack([noisy(clean, seed) for seed in range(batch)]), device)
     H = Identity(clean.shape)
     result = adareg.solve(H, y, reg, sigma=SIGMA)  # also the warm-up: ||W||, FFT plans
     sync()
     seconds = median_seconds(lambda: adareg.solve(H, y, reg, sigma=SIGMA), repeats, sync)
+
+    def one_by_one() -> None:
+        for image in y:
+            adareg.solve(H, image, reg, sigma=SIGMA)
+
+    alone = median_seconds(one_by_one, repeats, sync) if batch > 1 else seconds
     psnr = np.mean([adareg.psnr(x, clean) for x in backend.to_numpy(result.x)])
-    print(f"{name:8} {batch:6d} {seconds:9.3f} {batch / seconds:10.1f} {result.iterations!s:>6} {psnr:6.2f}")
+    print(f"{name:8} {batch:6d} {seconds:9.3f} {batch / seconds:10.1f} {seconds / alone:9.2f} "
+          f"{result.iterations!s:>6} {psnr:6.2f}")
+
+
+def bm3d_table(families: list[str], repeats: int) -> None:
+    """Table 6: every family against BM3D, side by side, on :data:`BM3D_IMAGES` (see the module docstring)."""
+    try:
+        import bm3d
+    except ImportError:
+        print("\n6. bm3d is not installed (pip install bm3d): the comparison is left out")
+        return
+    clean = [adareg.data.image(name)[:321, :481] for name in BM3D_IMAGES]
+    print(f"\n6. Against BM3D (bm3d {importlib.metadata.version('bm3d')}) on "
+          f"{', '.join(BM3D_IMAGES)} (481x321 crops), sigma = 25/255; mean per image, median of {repeats} "
+          "repeats, each with a fresh model (first call on the shape included)")
+    print(f"{'model':8} {'input':8} {'s/image':>8} {'x BM3D':>7} {'PSNR':>6} {'steps':>9}  target")
+    for dtype in (np.float64, np.float32):
+        noisy_images = [noisy(image).astype(dtype) for image in clean]
+        bm3d_seconds = None
+        for family in ["bm3d", *families]:
+            runs, outputs, steps = [], [], []
+            for _ in range(repeats):
+                reg = None if family == "bm3d" else adareg.load(family)
+                start = time.perf_counter()
+                if reg is None:
+                    outputs = [bm3d.bm3d(y, sigma_psd=SIGMA) for y in noisy_images]
+                else:
+                    results = [adareg.solve(Identity(y.shape), y, reg, sigma=SIGMA) for y in noisy_images]
+                    outputs, steps = [r.x for r in results], [r.iterations for r in results]
+                runs.append((time.perf_counter() - start) / len(noisy_images))
+            seconds = float(np.median(runs))
+            bm3d_seconds = seconds if family == "bm3d" else bm3d_seconds
+            psnr = np.mean([adareg.psnr(np.asarray(x, dtype=np.float64), c) for x, c in zip(outputs, clean)])
+            ratio = seconds / bm3d_seconds
+            span = f"{min(steps)}-{max(steps)}" if steps else "-"
+            target = BM3D_TARGETS.get(family)
+            verdict = "" if target is None else f"{target:g}x: {'met' if ratio <= target else 'MISSED'}"
+            print(f"{family:8} {np.dtype(dtype).name:8} {seconds:8.2f} {ratio:7.2f} {psnr:6.2f} {span:>9}  {verdict}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -344,6 +400,8 @@ def parse_args() -> argparse.Namespace:
                         help="time the shipped models (adareg.load(family)) instead of random ones")
     parser.add_argument("--batches", type=int, nargs="+", default=[],
                         help="batch sizes of table 5 (sa-cnn and wcrr denoising batches in one call)")
+    parser.add_argument("--tables", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6],
+                        help="tables to print (default all; 5 needs --batches, 6 the bm3d package and a CPU)")
     parser.add_argument("--time-limit", type=float, default=600.0,
                         help="stop a learned model's solve after the step that passes this many seconds")
     return parser.parse_args()
@@ -380,37 +438,41 @@ def main(args: argparse.Namespace) -> None:
         bank = model("sa-cnn").bank if "sa-cnn" in available else None
         if bank is None and available:
             bank = model(next(iter(available))).bank
-        if bank is not None:
+        if bank is not None and 1 in args.tables:
             filter_bank_table(bank, [(args.size, args.size), (321, 481)], args.device, args.repeats,
                               args.threads, sync, not args.skip_torch)
 
         size = (args.size, args.size)
-        print(f"\n2. Denoising {size[1]}x{size[0]} at sigma = 25/255 with adareg.solve's defaults "
-              "(inner: dual FISTA iterations; W, W^T: filter-bank applications)")
-        print(HEADER)
-        for family in available:
-            denoise_row(family, model(family), sample_image(size), args.device, sync, args.time_limit,
-                        args.repeats)
+        if 2 in args.tables:
+            print(f"\n2. Denoising {size[1]}x{size[0]} at sigma = 25/255 with adareg.solve's defaults "
+                  "(inner: dual FISTA iterations; W, W^T: filter-bank applications)")
+            print(HEADER)
+            for family in available:
+                denoise_row(family, model(family), sample_image(size), args.device, sync, args.time_limit,
+                            args.repeats)
 
-        if "sa-cnn" in available:
+        if "sa-cnn" in available and 3 in args.tables:
             print("\n3. sa-cnn to its fixed point on 481x321")
             print(HEADER)
             denoise_row("sa-cnn", model("sa-cnn"), sample_image((321, 481)), args.device, sync,
                         args.time_limit, args.repeats, target=4.0)
 
-        print(f"\n4. TV denoising {size[1]}x{size[0]} (lam = 0.08, isotropic), for reference")
-        print(HEADER)
-        denoise_row("tv", TV(size), sample_image(size), args.device, sync, args.time_limit, args.repeats)
+        if 4 in args.tables:
+            print(f"\n4. TV denoising {size[1]}x{size[0]} (lam = 0.08, isotropic), for reference")
+            print(HEADER)
+            denoise_row("tv", TV(size), sample_image(size), args.device, sync, args.time_limit, args.repeats)
 
         batched = [family for family in ("sa-cnn", "wcrr") if family in available]
-        if args.batches and batched:
+        if args.batches and batched and 5 in args.tables:
             print(f"\n5. Batches of {size[1]}x{size[0]} images in one call, sigma = 25/255, median of "
                   f"{args.repeats} calls")
-            print(f"{'model':8} {'batch':>6} {'seconds':>9} {'images/s':>10} {'outer':>6} {'PSNR':>6}")
+            print(f"{'model':8} {'batch':>6} {'seconds':>9} {'images/s':>10} {'x alone':>9} {'outer':>6} {'PSNR':>6}")
             for family in batched:
                 for batch in args.batches:
                     batch_row(family, model(family), sample_image(size), batch, args.device, sync, args.repeats)
 
+        if 6 in args.tables and not on_gpu:
+            bm3d_table(list(available), args.repeats)
 
 if __name__ == "__main__":
     arguments = parse_args()
