@@ -28,7 +28,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
           bounds: Bounds | None = None, weights: Array | None = None, max_iter: int | None = None,
           tol: float | None = None, max_time: float | None = None, restart: bool = True,
           backtracking: bool = False, inner_tol: float | None = None, inner_max_iter: int | None = None,
-          precision: Any = None, callback: Callable[[int, Array], Any] | None = None,
+          precision: str | None = None, callback: Callable[[int, Array], Any] | None = None,
           progress: bool = False) -> Result:
     r"""Reconstruct :math:`x^* = \arg\min_{x \in C} \tfrac12 \|H x - y\|_w^2 + \lambda R(x)`.
 
@@ -85,7 +85,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         ``inner_tol``; see :func:`~adareg.solvers.reweighting`).
     precision
         The floating-point precision of the computation, ``"float32"`` or
-        ``"float64"``.  By default learned regularizers compute in float32 (their
+        ``"float64"`` (or the NumPy type).  By default learned regularizers compute in float32 (their
         parameters are trained in float32, and a float64 solve gives the same
         image to well below the default tolerances at about twice the time), and
         the others in the precision of ``y``.  ``y``, ``x0`` and ``weights`` are
@@ -99,12 +99,11 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     Returns
     -------
     Result
-        ``x`` (in the precision of ``y``), ``converged``, ``iterations`` and ``history``.  The history has
-        columns ``iteration, objective, gap, seconds`` for denoising and those of
-        :func:`~adareg.solvers.fista` otherwise; for the ridge models the objective
-        is NaN (FISTA does not need it, and it would cost a spline integral on every
-        channel at every iteration); ``reg.at(sigma).value(x)`` gives the
-        regularizer's value at the result.
+        ``x`` (in the precision of ``y``), ``converged``, ``iterations`` and ``history``.  The
+        history has columns ``iteration, objective, gap, seconds`` for denoising and those of
+        :func:`~adareg.solvers.fista` otherwise; for the ridge models the objective is NaN
+        (FISTA does not need it, and it would cost a spline integral on every channel at every
+        iteration); ``reg.at(sigma).value(x)`` gives the regularizer's value at the result.
 
     Examples
     --------

@@ -15,9 +15,9 @@ and :math:`\alpha(\sigma) > 0` a learned scale of the responses.  Then
 
 so :math:`-W^T S_- W \preceq \nabla^2 R_\sigma \preceq W^T S_+ W` with :math:`S_\pm` the
 channels' largest slopes of :math:`\pm f_c` (zero where none is positive), ``R`` is
-convex when every slope of ``f`` is :math:`\ge 0` (``crr``), and :math:`\rho \|W\|^2`-weakly
-convex when every slope is :math:`\ge -\rho` (``wcrr``).  Both are minimised with the data term by FISTA on the smooth
-sum (:class:`RidgeObjective`).
+convex when every slope of ``f`` is :math:`\ge 0` (``crr``), and
+:math:`\rho \|W\|^2`-weakly convex when every slope is :math:`\ge -\rho` (``wcrr``).
+Both are minimised with the data term by FISTA on the smooth sum (:class:`RidgeObjective`).
 """
 
 from __future__ import annotations

@@ -166,7 +166,7 @@ class LinearSpline:
         xp.fmax(k, 0.0, out=k)
         xp.fmin(k, float(self.num_knots - 2), out=k)
         u -= k
-        index = xp.astype(k, xp.int64)  # (take converts narrower indices first)
+        index = xp.astype(k, xp.int64)  # not int32: take would convert it to int64 first, at more cost
         index += xp.reshape(self._offsets.like(z), (self.channels,) + (1,) * (z.ndim - 1 - axis))
         return xp, xp.reshape(index, (-1,)), u
 
