@@ -474,6 +474,7 @@ def main(args: argparse.Namespace) -> None:
         if 6 in args.tables and not on_gpu:
             bm3d_table(list(available), args.repeats)
 
+
 if __name__ == "__main__":
     arguments = parse_args()
     if any(os.environ.get(variable) != str(arguments.threads) for variable in BLAS_THREADS):

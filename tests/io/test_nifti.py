@@ -239,4 +239,3 @@ def test_nan_is_refused_before_writing(tmp_path):
     with pytest.raises(ValueError, match="1 NaN or Inf value"):
         write_volume(tmp_path / "out.nii.gz", data)
     assert list(tmp_path.iterdir()) == []
-

@@ -230,7 +230,6 @@ def test_nan_is_refused_before_writing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-
 def test_no_warning_for_an_ordinary_stack(tmp_path):
     tifffile.imwrite(tmp_path / "stack.tif", _ramp((2, 3, 4), np.uint16), photometric="minisblack")
     with warnings.catch_warnings():
