@@ -1,9 +1,10 @@
 """Data-fidelity terms ``E(Hx, y)``: what the solvers minimise besides the regularizer.
 
-A smooth term is written :math:`E(x) = g(H x)` and exposes the three pieces FISTA
-needs: ``forward(x) = Hx``, ``value_of_forward(u) = g(u)`` and
+A smooth term is written :math:`E(x) = g(H x)` and exposes the pieces FISTA and
+L-BFGS need: ``forward(x) = Hx``, ``value_of_forward(u) = g(u)``,
 ``grad_of_forward(u, x) = H^H grad g(u)`` (the gradient at ``x`` with ``u = Hx``),
-plus a Lipschitz constant of the gradient.  Because ``H`` is linear, FISTA keeps
+``value_and_grad_of_forward(u, x)`` (both for the cost of about one), plus a
+Lipschitz constant of the gradient.  Because ``H`` is linear, FISTA keeps
 ``H x_k`` and gets ``H z_k`` at its extrapolated points by the same linear
 combination, so each iteration applies ``H`` and ``H^H`` once, and the objective
 comes for free.
@@ -77,6 +78,17 @@ class LeastSquares:
             g = backend.namespace(g).real(g)
         return g
 
+    def value_and_grad_of_forward(self, Hx: Array, x: Array) -> tuple[float, Array]:
+        """``(E(x), grad E(x))`` from ``Hx``, sharing the residual."""
+        xp = backend.namespace(Hx)
+        r = Hx - self.y
+        weighted = r if self.weights is None else self.weights * r
+        value = 0.5 * float(xp.sum(xp.real(xp.conj(r) * weighted)))
+        g = self.H.H(weighted)
+        if g.dtype.kind == "c" and x.dtype.kind == "f":
+            g = xp.real(g)
+        return value, g
+
     def value(self, x: Array) -> float:
         """``E(x)``."""
         return self.value_of_forward(self.forward(x))
@@ -120,6 +132,14 @@ class SmoothSum:
 
     def grad_of_forward(self, forwards: tuple[Array, ...], x: Array) -> Array:
         return sum(w * term.grad_of_forward(u, x) for (w, term), u in zip(self.terms, forwards))
+
+    def value_and_grad_of_forward(self, forwards: tuple[Array, ...], x: Array) -> tuple[float, Array]:
+        value, grad = 0.0, None
+        for (w, term), u in zip(self.terms, forwards):
+            v, g = term.value_and_grad_of_forward(u, x)
+            value += w * v
+            grad = w * g if grad is None else grad + w * g
+        return value, grad
 
     def value(self, x: Array) -> float:
         return self.value_of_forward(self.forward(x))

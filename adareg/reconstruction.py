@@ -18,6 +18,7 @@ from .regularizers.learned import LearnedRegularizer
 from .regularizers.ridge import Ridge
 from .regularizers.base import Bounds, Regularizer, check_bounds
 from .solvers.fista import fista
+from .solvers.lbfgs import lbfgs
 from .solvers.result import History, Result
 from .solvers.reweighting import is_denoising, reweighting
 from .solvers.stopping import default_rule
@@ -37,8 +38,9 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     :math:`\lambda(\sigma)`.  The algorithm follows ``reg.at(sigma).minimisation``:
     the spatially adaptive ones (``sa-cnn``, ``sa-b``) run the reweighting loop of
     :func:`~adareg.solvers.reweighting` (dual FISTA steps for denoising, PD3O
-    steps otherwise); the ridge ones (``crr``, ``wcrr``) run FISTA on the smooth
-    sum of the data term and :math:`\lambda R_\sigma`.
+    steps otherwise); the ridge ones (``crr``, ``wcrr``) run L-BFGS
+    (:func:`~adareg.solvers.lbfgs`, projected onto ``bounds``) on the smooth sum
+    of the data term and :math:`\lambda R_\sigma`.
 
     For denoising (``H`` an :class:`~adareg.operators.Identity`, no weights) the
     solution is the prox of :math:`\lambda R` at ``y``, computed directly by the
@@ -71,12 +73,16 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         Stopping rules; the first that fires ends the run.  For denoising,
         ``tol`` is the certified relative error ``||x - x*|| / ||y||`` (default
         1e-3) and ``max_iter`` caps the dual iterations (500); for FISTA, the
-        relative change between iterates (1e-5) and the iterations (500); for
+        relative change between iterates (1e-5) and the iterations (500), and for
+        L-BFGS (ridge models) the relative length of its last three steps (1e-5) and
+        the iterations (500); for
         spatially adaptive regularizers, the fixed-point residual of the
         reweighting (1e-3; what a tighter one buys is measured in docs/learned.md)
-        and the reweighting steps (100).  ``max_time`` (seconds) applies to FISTA.
+        and the reweighting steps (100).  ``max_time`` (seconds) applies to FISTA
+        and L-BFGS.
     restart, backtracking
-        Passed to :func:`~adareg.solvers.fista`.
+        Passed to :func:`~adareg.solvers.fista` (regularizers with a prox and an
+        operator other than denoising's).
     inner_tol, inner_max_iter
         Tolerance and iteration cap of inner solves: the regularizer's prox inside
         FISTA (default 1e-3 and 100), or each reweighting step (in denoising, by
@@ -91,7 +97,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         the others in the precision of ``y``.  ``y``, ``x0`` and ``weights`` are
         converted once; the solution is returned in the precision of ``y``.
     callback
-        ``callback(k, x_k)`` after each FISTA iteration or reweighting step (returning
+        ``callback(k, x_k)`` after each FISTA or L-BFGS iteration or reweighting step (returning
         ``True`` stops); ``x_k`` is in the working ``precision``.
     progress
         Show a progress bar.
@@ -100,10 +106,10 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     -------
     Result
         ``x`` (in the precision of ``y``), ``converged``, ``iterations`` and ``history``.  The
-        history has columns ``iteration, objective, gap, seconds`` for denoising and those of
-        :func:`~adareg.solvers.fista` otherwise; for the ridge models the objective is NaN
-        (FISTA does not need it, and it would cost a spline integral on every channel at every
-        iteration); ``reg.at(sigma).value(x)`` gives the regularizer's value at the result.
+        history has columns ``iteration, objective, gap, seconds`` for denoising with a prox,
+        those of :func:`~adareg.solvers.lbfgs` for the ridge models, of
+        :func:`~adareg.solvers.reweighting` for the adaptive ones and of
+        :func:`~adareg.solvers.fista` otherwise.
 
     Examples
     --------
@@ -170,11 +176,10 @@ def _minimise(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer
     if bounds is not None and x0.dtype.kind == "c":
         raise TypeError("solve: bounds apply to real images, but the image is complex")
     stop = default_rule(_or(max_iter, 500), _or(tol, 1e-5), max_time)
-    if bound.minimisation == "smooth":  # FISTA on E + lam R_sigma, the prox is the box projection
+    if bound.minimisation == "smooth":  # L-BFGS on E + lam R_sigma, projected onto the box
         _warn_unbounded(reg, denoising, bounds)
         smooth = SmoothSum([(1.0, data), (lam, bound)], data.lipschitz + lam * bound.lipschitz(H.shape_in))
-        return fista(smooth, x0, bounds=bounds, stop=stop, restart=restart, backtracking=backtracking,
-                     track_objective=False, callback=callback, progress=progress)
+        return lbfgs(smooth, x0, bounds=bounds, stop=stop, callback=callback, progress=progress)
     return fista(data, x0, reg=bound, lam=lam, bounds=bounds, stop=stop, restart=restart, backtracking=backtracking,
                  inner_tol=_or(inner_tol, 1e-3), inner_max_iter=_or(inner_max_iter, 100), callback=callback,
                  progress=progress)

@@ -13,9 +13,9 @@ Cases (real slices from pydicom's test files, as in the examples):
 Each model runs at the weights of the examples' 128 x 128 presets (``adareg.presets``;
 the weights are about size-independent for these acquisitions, and the PSNR column
 shows how well they carry over); a model without a preset is skipped with a note.
-The stopping rules are the examples': FISTA to a relative change of 1e-4 (TV, crr,
-wcrr), the reweighting to a fixed-point residual of 1e-3 (sa-cnn: 10 PD3O iterations
-per step).  Printed per model: PSNR, iterations (FISTA) or reweighting steps, the
+The stopping rules are the examples': a relative change of 1e-4 (FISTA for TV, L-BFGS
+for crr and wcrr), the reweighting to a fixed-point residual of 1e-3 (sa-cnn: 10 PD3O iterations
+per step).  Printed per model: PSNR, iterations (FISTA, L-BFGS) or reweighting steps, the
 applications of ``H`` and of ``W`` (forward + adjoint) in one solve, the median seconds
 of ``--repeats`` solves after a warm-up, the ratio to TV's seconds, and the peak memory
 allocated during one solve (tracemalloc, NumPy; the CuPy pool on a GPU).

@@ -319,7 +319,7 @@ def denoise_row(name: str, reg: Any, clean: np.ndarray, device: str, sync: Calla
         outer, inner = result.iterations, int(np.sum(history["inner_iterations"]))
     elif "gap" in history.columns:  # a prox (TV): dual iterations only
         outer, inner = "-", result.iterations
-    else:  # FISTA on a smooth objective
+    else:  # L-BFGS on a smooth objective
         outer, inner = result.iterations, "-"
     psnr = adareg.psnr(backend.to_numpy(result.x), clean)
     if not result.converged:

@@ -17,7 +17,7 @@ so :math:`-W^T S_- W \preceq \nabla^2 R_\sigma \preceq W^T S_+ W` with :math:`S_
 channels' largest slopes of :math:`\pm f_c` (zero where none is positive), ``R`` is
 convex when every slope of ``f`` is :math:`\ge 0` (``crr``), and
 :math:`\rho \|W\|^2`-weakly convex when every slope is :math:`\ge -\rho` (``wcrr``).
-Both are minimised with the data term by FISTA on the smooth sum (:class:`RidgeObjective`).
+Both are minimised with the data term by L-BFGS on the smooth sum (:class:`RidgeObjective`).
 """
 
 from __future__ import annotations
@@ -110,9 +110,10 @@ class Ridge(LearnedRegularizer):
 
 
 class RidgeObjective:
-    r""":math:`R_\sigma(x) = g(W x)` in the form FISTA uses: ``forward``, ``value_of_forward``, ``grad_of_forward``.
+    r""":math:`R_\sigma(x) = g(W x)` as a smooth term (see :mod:`adareg.functionals`).
 
-    A smooth term: ``solve`` minimises the data term plus :math:`\lambda R_\sigma` by FISTA.
+    ``solve`` minimises the data term plus :math:`\lambda R_\sigma` by L-BFGS
+    (:func:`~adareg.solvers.lbfgs`).
     """
 
     minimisation = "smooth"
@@ -134,6 +135,13 @@ class RidgeObjective:
         r""":math:`W^T f(\alpha W x) / \alpha`."""
         W = self.ridge.bank.operator(tuple(x.shape[-2:]))
         return W.H(self.ridge.profile(self.alpha * Wx)) / self.alpha
+
+    def value_and_grad_of_forward(self, Wx: Array, x: Array) -> tuple[float, Array]:
+        """Both of the above from one spline lookup."""
+        xp = backend.namespace(Wx)
+        W = self.ridge.bank.operator(tuple(x.shape[-2:]))
+        derivative, potential = self.ridge.profile.value_and_integral(self.alpha * Wx)
+        return float(xp.sum(potential)) / self.alpha**2, W.H(derivative) / self.alpha
 
     def value(self, x: Array) -> float:
         return self.value_of_forward(self.forward(x))

@@ -109,8 +109,8 @@ def test_wcrr_deblurring_with_bounds_runs():
     H = Blur(np.ones((3, 3)) / 9, x.shape, boundary="reflect")
     result = adareg.solve(H, H(x), reg, lam=0.01, sigma=0.02, bounds=(0, 1), max_iter=200)
     assert result.x.min() >= 0 and result.x.max() <= 1
-    assert np.isfinite(result.history["relative_change"][1:]).all()  # the first, a move from x0 = 0, is inf
-    assert np.isnan(result.history["objective"]).all()  # not tracked on the ridge path: a spline integral each
+    objective = result.history["objective"]  # L-BFGS's line search needs it
+    assert np.isfinite(objective).all() and np.all(np.diff(objective) <= 1e-6 * abs(objective[0]))
 
 
 def test_unbounded_wcrr_warns_where_the_objective_has_no_minimiser():

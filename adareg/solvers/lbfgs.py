@@ -1,0 +1,217 @@
+r"""L-BFGS for smooth objectives, with an optional box: the ridge models' solver.
+
+A limited-memory quasi-Newton method (Nocedal, 1980) builds a model of the inverse
+Hessian from the last ``memory`` steps and gradient changes; on the smooth ridge
+objectives it reaches FISTA's accuracy in fewer iterations of the same operator
+passes (figures on the results page).  A box is handled by the
+projected quasi-Newton rule of Kim, Sra & Dhillon (2010): the variables held at a
+bound by the gradient are fixed for the step, the quasi-Newton direction is taken on
+the others, and the step is projected back onto the box.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from typing import Any, Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import backend
+from ..backend import Array
+from ..regularizers.base import Bounds, check_bounds, project
+from .result import History, Result
+from .stopping import Progress, StoppingRule, default_rule, verdict
+
+#: Sufficient-decrease constant of the Armijo rule.
+ARMIJO = 1e-4
+#: Halvings of the step before the safeguarded gradient step is taken instead.
+MAX_HALVINGS = 6
+#: Consecutive iterations whose quasi-Newton steps must all be short for the run to stop.
+WINDOW = 3
+
+
+def _inner(a: Array, b: Array) -> float:
+    """``Re <a, b>``."""
+    xp = backend.namespace(a)
+    return float(xp.real(xp.vdot(a, b)))
+
+
+def _norm(a: Array) -> float:
+    return float(backend.namespace(a).linalg.vector_norm(a))
+
+
+def _relative(change: Array, x: Array) -> float:
+    """``||change|| / ||x||``: 0 for no change, ``inf`` for a change from 0."""
+    size, norm = _norm(x), _norm(change)
+    return 0.0 if norm == 0 else (norm / size if size > 0 else math.inf)
+
+
+def _binding(x: Array, g: Array, bounds: Bounds | None) -> Array | None:
+    """The variables that the gradient pushes against their bound (``None`` without a box)."""
+    if bounds is None:
+        return None
+    xp = backend.namespace(x)
+    lower, upper = bounds
+    held = xp.zeros(x.shape, dtype=bool)
+    if lower is not None:
+        held |= (x <= lower) & (g > 0)
+    if upper is not None:
+        held |= (x >= upper) & (g < 0)
+    return held
+
+
+def _direction(g: Array, pairs: deque, held: Array | None) -> Array:
+    r"""``-B g`` by the two-loop recursion, :math:`B` the L-BFGS inverse-Hessian model, zero on ``held``."""
+    q = g.copy()
+    if held is not None:
+        q[held] = 0
+    alphas = []
+    for s, y, rho in reversed(pairs):
+        alpha = rho * _inner(s, q)
+        q -= alpha * y
+        alphas.append(alpha)
+    s, y, _ = pairs[-1]
+    q *= _inner(s, y) / _inner(y, y)  # the initial model gamma I (Nocedal & Wright, eq. 7.20)
+    for (s, y, rho), alpha in zip(pairs, reversed(alphas)):
+        q += (alpha - rho * _inner(y, q)) * s
+    if held is not None:
+        q[held] = 0
+    q *= -1
+    return q
+
+
+def lbfgs(smooth: Any, x0: Array, *, bounds: Bounds | None = None, memory: int = 8,
+          stop: StoppingRule | None = None, callback: Callable[[int, Array], Any] | None = None,
+          progress: bool = False) -> Result:
+    r"""Minimise a smooth :math:`F(x) = g(K x)` over the box ``bounds`` by (projected) L-BFGS.
+
+    Each iteration takes the L-BFGS direction :math:`d_k = -B_k \nabla F(x_k)`
+    (zero on the variables the gradient holds at a bound), then the first of the
+    steps :math:`x_{k+1} = P_C(x_k + 2^{-j} d_k)`, :math:`j = 0, 1, \dots`, with
+    sufficient decrease
+
+    .. math::
+
+        F(x_{k+1}) \le F(x_k) + c \, \mathrm{Re} \langle \nabla F(x_k), x_{k+1} - x_k \rangle
+
+    (:math:`c` = :data:`ARMIJO`, plus a few units of rounding of :math:`F`).  Where
+    none of :data:`MAX_HALVINGS` halvings decreases :math:`F` enough (the model is
+    poor, or rounding dominates near the minimiser), the projected gradient step
+    :math:`P_C(x_k - \nabla F(x_k) / L)` is taken, which the Lipschitz constant
+    :math:`L` makes a descent step, and the memory is cleared.
+
+    The run stops on the relative length of the full quasi-Newton step,
+
+    .. math:: r_k = \| P_C(x_k + d_k) - x_k \| \, / \, \|x_k\|,
+
+    once it is at most ``tol`` in :data:`WINDOW` consecutive iterations.  With a good
+    model :math:`r_k` estimates :math:`\|x^* - x_k\| / \|x_k\|` (Newton's step reaches
+    the minimiser of a quadratic); with a poor one, or while the set of variables at
+    a bound changes, single steps can be short far from the minimiser, which the
+    window guards against.  Iterations that take a gradient step (the first, and the
+    safeguards) report :math:`r_k = \infty`.  A point that its projected gradient
+    step leaves unchanged is stationary: the run stops there, converged.  Two safeguards in a row mean that :math:`F` no longer
+    decreases beyond its rounding: the run stops there, not converged.
+
+    Parameters
+    ----------
+    smooth
+        The objective ``g(K x)``: ``forward(x) = K x``, ``value_and_grad_of_forward(Kx, x)``
+        returning ``(F(x), grad F(x))``, and ``lipschitz``, a Lipschitz constant of the
+        gradient (see :class:`~adareg.functionals.SmoothSum`).
+    x0
+        Starting point (its shape, dtype and device are kept).
+    bounds
+        Box ``(lower, upper)`` (either may be ``None``), real images only.
+    memory
+        Number of step pairs kept for the inverse-Hessian model.
+    stop
+        Stopping rule; its :class:`~adareg.solvers.RelativeChange` reads the largest
+        :math:`r_k` of the last :data:`WINDOW` iterations
+        (default ``MaxIterations(500) | RelativeChange(1e-5)``).
+    callback
+        ``callback(k, x_k)`` after each iteration; returning ``True`` stops the run.
+    progress
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    Result
+        With history columns ``iteration, objective, relative_change, evaluations, step,
+        seconds``: :math:`F(x_{k})` after the step, :math:`r_k`, the evaluations of :math:`F` and its
+        gradient in the iteration, and the accepted fraction :math:`2^{-j}` of the
+        L-BFGS step (0 for a safeguarded gradient step).
+    """
+    stop = default_rule(500, 1e-5, None) if stop is None else stop
+    bounds = check_bounds(bounds)
+    if int(memory) < 1:
+        raise ValueError(f"lbfgs: memory must be at least 1, got {memory}")
+    L = float(smooth.lipschitz)
+    if not (L > 0 and math.isfinite(L)):
+        raise ValueError(f"lbfgs: the Lipschitz constant must be positive and finite, got {L}")
+    x = project(x0, bounds)
+    rounding = 10 * float(np.finfo(backend.real_dtype(x.dtype)).eps)
+
+    def evaluate(x: Array) -> tuple[float, Array]:
+        return smooth.value_and_grad_of_forward(smooth.forward(x), x)
+
+    history = History("iteration", "objective", "relative_change", "evaluations", "step", "seconds")
+    pairs: deque = deque(maxlen=int(memory))
+    recent: deque = deque(maxlen=WINDOW)
+    value, g = evaluate(x)
+    start = time.perf_counter()
+    bar = tqdm(disable=not progress, desc="L-BFGS", unit="it")
+    k, safeguards = 0, 0
+    while True:
+        k += 1
+        held = _binding(x, g, bounds)
+        d = _direction(g, pairs, held) if pairs else None
+        if d is not None and _inner(g, d) >= 0:  # not a descent direction: the model is stale
+            pairs.clear()
+            d = None
+        evaluations, fraction, relative = 0, 1.0, math.inf
+        while d is not None and evaluations < MAX_HALVINGS:
+            x_next = project(x + fraction * d, bounds)
+            if evaluations == 0:  # the full quasi-Newton step: about x* - x near the minimiser
+                relative = _relative(x_next - x, x)
+            value_next, g_next = evaluate(x_next)
+            evaluations += 1
+            if value_next <= value + ARMIJO * _inner(g, x_next - x) + rounding * abs(value):
+                break
+            fraction *= 0.5
+        else:  # no model yet, or no sufficient decrease: the projected gradient step
+            x_next = project(x - g / L, bounds)
+            value_next, g_next = evaluate(x_next)
+            evaluations += 1
+            fraction = 0.0
+            pairs.clear()
+        safeguards = safeguards + 1 if fraction == 0.0 and k > 1 else 0
+        s, y = x_next - x, g_next - g
+        curvature = _inner(s, y)
+        if curvature > 0:
+            pairs.append((s, y, 1.0 / curvature))
+        x, value, g = x_next, value_next, g_next
+        stationary = not bool(backend.namespace(x).any(project(x - g / L, bounds) != x))
+        recent.append(relative)
+        seconds = time.perf_counter() - start
+        history.append(iteration=k, objective=value, relative_change=relative, evaluations=evaluations,
+                       step=fraction, seconds=seconds)
+        bar.update()
+        bar.set_postfix(change=f"{relative:.2e}", refresh=False)
+        if stationary:  # e.g. zero data: the gradient vanishes, or holds every pixel at its bound
+            converged, message = True, f"stationary after {k} iterations (its projected gradient step is zero)"
+            break
+        if safeguards == 2:  # two model steps in a row found no decrease: F is flat to rounding here
+            converged, message = False, (f"stopped after {k} iterations: no decrease of the objective beyond its "
+                                         "rounding (the working precision's limit)")
+            break
+        settled = max(recent) if len(recent) == WINDOW else math.inf
+        ended = verdict(stop, Progress(iteration=k, relative_change=settled, seconds=seconds), callback, x)
+        if ended is not None:
+            converged, message = ended
+            break
+    bar.close()
+    return Result(x=x, converged=converged, iterations=k, history=history, message=message)

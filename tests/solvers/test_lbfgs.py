@@ -1,0 +1,158 @@
+"""L-BFGS against independent solutions (SciPy's L-BFGS-B, closed forms) and optimality conditions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import optimize
+
+from adareg.functionals import LeastSquares, SmoothSum
+from adareg.solvers import MaxIterations, RelativeChange, lbfgs
+from tests.helpers import MatrixOperator
+
+
+class LogCosh:
+    r"""The smooth, convex, non-quadratic term :math:`\sum_i \log\cosh((C x)_i)`: gradient :math:`C^T \tanh(C x)`."""
+
+    def __init__(self, C: np.ndarray):
+        self.C = C
+
+    def forward(self, x):
+        return self.C @ x
+
+    def value_of_forward(self, Cx):
+        return float(np.sum(np.logaddexp(Cx, -Cx) - np.log(2.0)))
+
+    def grad_of_forward(self, Cx, x):
+        return self.C.T @ np.tanh(Cx)
+
+    def value_and_grad_of_forward(self, Cx, x):
+        return self.value_of_forward(Cx), self.grad_of_forward(Cx, x)
+
+
+def problem(seed: int = 0, spread: float = 1.0):
+    """``F(x) = ||A x - b||^2 / 2 + lam sum log cosh(C x)``, its Lipschitz bound, and ``F`` for SciPy.
+
+    ``A``'s columns are scaled from 1 down to ``1 / spread`` (an ill-conditioned ``F`` for a large spread).
+    """
+    rng = np.random.default_rng(seed)
+    A, b = rng.standard_normal((30, 20)) * np.geomspace(1.0, 1.0 / spread, 20), rng.standard_normal(30)
+    C, lam = 0.1 * rng.standard_normal((40, 20)), 0.5
+    lipschitz = np.linalg.norm(A, 2) ** 2 + lam * np.linalg.norm(C, 2) ** 2
+    smooth = SmoothSum([(1.0, LeastSquares(MatrixOperator(A), b)), (lam, LogCosh(C))], lipschitz)
+
+    def objective(x):  # written out again for SciPy, independently of the terms above
+        r, Cx = A @ x - b, C @ x
+        value = 0.5 * r @ r + lam * np.sum(np.log(np.cosh(Cx)))
+        return value, A.T @ r + lam * C.T @ np.tanh(Cx)
+
+    return smooth, objective
+
+
+def scipy_minimiser(objective, n, bounds=None):
+    out = optimize.minimize(objective, np.zeros(n), jac=True, method="L-BFGS-B", bounds=bounds,
+                            options={"ftol": 1e-16, "gtol": 1e-13, "maxiter": 20000})
+    return out.x
+
+
+def test_unconstrained_minimiser_matches_scipy():
+    smooth, objective = problem(0)
+    result = lbfgs(smooth, np.zeros(20), stop=MaxIterations(1000) | RelativeChange(1e-12))
+    assert result.converged
+    reference = scipy_minimiser(objective, 20)
+    np.testing.assert_allclose(result.x, reference, atol=1e-8 * np.linalg.norm(reference))
+    assert np.linalg.norm(objective(result.x)[1]) <= 1e-8 * np.linalg.norm(objective(np.zeros(20))[1])
+
+
+def test_box_constrained_minimiser_matches_scipy_and_kkt():
+    smooth, objective = problem(1)
+    lower, upper = -0.05, 0.1
+    result = lbfgs(smooth, np.zeros(20), bounds=(lower, upper), stop=MaxIterations(1000) | RelativeChange(1e-12))
+    x = result.x
+    assert result.converged and x.min() >= lower and x.max() <= upper
+    reference = scipy_minimiser(objective, 20, bounds=[(lower, upper)] * 20)
+    np.testing.assert_allclose(x, reference, atol=1e-8)
+    g = objective(x)[1]
+    at_lower, at_upper = x <= lower, x >= upper
+    free = ~(at_lower | at_upper)
+    assert at_lower.any() and at_upper.any() and free.any()  # every case of the KKT conditions occurs
+    np.testing.assert_allclose(g[free], 0.0, atol=1e-7)
+    assert np.all(g[at_lower] >= -1e-7) and np.all(g[at_upper] <= 1e-7)
+
+
+def test_real_image_complex_measurements_matches_the_normal_equations():
+    """A complex H on real unknowns (MRI-like) with a Tikhonov term: the solution of Re(A^H A) x + mu x = Re(A^H b)."""
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((15, 10)) + 1j * rng.standard_normal((15, 10))
+    b = rng.standard_normal(15) + 1j * rng.standard_normal(15)
+    mu = 0.3
+    identity = MatrixOperator(np.eye(10))
+    terms = [(1.0, LeastSquares(MatrixOperator(A), b)), (mu, LeastSquares(identity, np.zeros(10)))]
+    smooth = SmoothSum(terms, np.linalg.norm(A, 2) ** 2 + mu)
+    result = lbfgs(smooth, np.zeros(10), stop=MaxIterations(1000) | RelativeChange(1e-13))
+    assert result.x.dtype == np.float64
+    expected = np.linalg.solve(np.real(A.conj().T @ A) + mu * np.eye(10), np.real(A.conj().T @ b))
+    np.testing.assert_allclose(result.x, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_objective_decreases_and_the_stopping_quantity_bounds_the_error():
+    smooth, objective = problem(3)
+    bounds = (-0.05, 0.1)
+    result = lbfgs(smooth, np.zeros(20), bounds=bounds, stop=MaxIterations(1000) | RelativeChange(1e-6))
+    values, steps = result.history["objective"], result.history["step"]
+    assert np.all(np.diff(values) <= 1e-12 * abs(values[0]))  # sufficient decrease at every step
+    changes = result.history["relative_change"]
+    assert np.all(np.isinf(changes[steps == 0])) and np.all(np.isfinite(changes[steps > 0]))
+    assert result.converged and changes[-1] <= 1e-6
+    reference = scipy_minimiser(objective, 20, bounds=[bounds] * 20)
+    assert np.linalg.norm(result.x - reference) <= 1e-5 * np.linalg.norm(result.x)
+
+
+def test_fewer_iterations_than_fista_on_an_ill_conditioned_problem():
+    """What the solver is for: on a smooth problem with a spread spectrum, far fewer gradients than FISTA's."""
+    from adareg.solvers import fista
+
+    smooth, _ = problem(4, spread=30.0)
+    stop = MaxIterations(5000) | RelativeChange(1e-8)
+    quasi_newton = lbfgs(smooth, np.zeros(20), stop=stop)
+    accelerated = fista(smooth, np.zeros(20), stop=stop)
+    evaluations = quasi_newton.history["evaluations"].sum()
+    assert quasi_newton.converged and accelerated.converged
+    assert evaluations < 0.5 * accelerated.iterations
+
+
+def test_budget_history_and_arguments():
+    smooth, _ = problem(5)
+    result = lbfgs(smooth, np.zeros(20), stop=MaxIterations(3))
+    assert not result.converged and result.iterations == 3 and "MaxIterations(3)" in result.message
+    assert result.history.columns == ("iteration", "objective", "relative_change", "evaluations", "step",
+                                      "seconds")
+    assert result.history["step"][0] == 0.0  # the first step is a gradient step (no model yet)
+    seen = []
+    stopped = lbfgs(smooth, np.zeros(20), callback=lambda k, x: seen.append(k) or k == 2)
+    assert stopped.iterations == 2 and seen == [1, 2] and "callback" in stopped.message
+    with pytest.raises(ValueError, match="memory"):
+        lbfgs(smooth, np.zeros(20), memory=0)
+
+
+def test_an_objective_that_does_not_decrease_ends_the_run_unconverged():
+    """A value that contradicts its gradient (flat where the gradient is not): no step passes the line search."""
+
+    class Flat:
+        lipschitz = 4.0  # gradient steps go a quarter of the way to the gradient's zero
+
+        def forward(self, x):
+            return x
+
+        def value_and_grad_of_forward(self, u, x):
+            return 1.0, x - 1.0
+
+    result = lbfgs(Flat(), np.zeros(5), stop=MaxIterations(100))
+    assert not result.converged and result.iterations < 10 and "rounding" in result.message
+
+
+def test_a_stationary_start_stops_at_once():
+    smooth, objective = problem(6)
+    minimiser = scipy_minimiser(objective, 20, bounds=[(0.0, 0.0)] * 20)  # every pixel held at the bound 0
+    result = lbfgs(smooth, minimiser, bounds=(0.0, 0.0))
+    assert result.converged and result.iterations == 1 and "stationary" in result.message
