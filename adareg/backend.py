@@ -233,6 +233,12 @@ def result_dtype(input_dtype: Any, coefficient_dtype: Any) -> np.dtype:
     return np.dtype(np.float32 if precision == 32 else np.float64)
 
 
+def real_inner(a: Array, b: Array) -> float:
+    """``Re <a, b> = Re sum(conj(a) b)`` as a Python float, for real or complex arrays of either backend."""
+    xp = namespace(a)
+    return float(xp.sum(xp.real(xp.conj(a) * b)))
+
+
 def real_dtype(dtype: Any) -> np.dtype:
     """The real dtype of the same precision (complex64 -> float32)."""
     return np.dtype(np.finfo(np.dtype(dtype)).dtype)

@@ -73,21 +73,20 @@ class LeastSquares:
     def grad_of_forward(self, Hx: Array, x: Array) -> Array:
         """``grad E(x)`` from ``Hx`` (real for a real ``x``)."""
         r = Hx - self.y
-        g = self.H.H(r if self.weights is None else self.weights * r)
+        return self._adjoint(r if self.weights is None else self.weights * r, x)
+
+    def _adjoint(self, weighted: Array, x: Array) -> Array:
+        """``H^H`` of the weighted residual, its real part for a real ``x``."""
+        g = self.H.H(weighted)
         if g.dtype.kind == "c" and x.dtype.kind == "f":
             g = backend.namespace(g).real(g)
         return g
 
     def value_and_grad_of_forward(self, Hx: Array, x: Array) -> tuple[float, Array]:
         """``(E(x), grad E(x))`` from ``Hx``, sharing the residual."""
-        xp = backend.namespace(Hx)
         r = Hx - self.y
         weighted = r if self.weights is None else self.weights * r
-        value = 0.5 * float(xp.sum(xp.real(xp.conj(r) * weighted)))
-        g = self.H.H(weighted)
-        if g.dtype.kind == "c" and x.dtype.kind == "f":
-            g = xp.real(g)
-        return value, g
+        return 0.5 * backend.real_inner(r, weighted), self._adjoint(weighted, x)
 
     def value(self, x: Array) -> float:
         """``E(x)``."""

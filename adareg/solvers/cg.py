@@ -39,9 +39,6 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
     """
     xp = backend.namespace(b)
 
-    def inner(u: Array, v: Array) -> float:
-        return float(xp.sum(xp.real(xp.conj(u) * v)))
-
     if x0 is None:
         x, r = xp.zeros_like(b), b
     else:
@@ -50,19 +47,19 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
         x = x0.astype(b.dtype)
         r = b - apply(x)
     history = History("iteration", "residual", "seconds")
-    scale = math.sqrt(inner(b, b))
+    scale = math.sqrt(backend.real_inner(b, b))
     if scale == 0:
         return Result(x=xp.zeros_like(b), converged=True, iterations=0, history=history, message="b is zero: x = 0")
     start = time.perf_counter()
-    p, rr = r, inner(r, r)
+    p, rr = r, backend.real_inner(r, r)
     k, converged = 0, math.sqrt(rr) <= tol * scale
     while not converged and k < max_iter:
         k += 1
         q = apply(p)
-        alpha = rr / inner(p, q)
+        alpha = rr / backend.real_inner(p, q)
         x = x + alpha * p
         r = r - alpha * q
-        rr_next = inner(r, r)
+        rr_next = backend.real_inner(r, r)
         converged = math.sqrt(rr_next) <= tol * scale
         history.append(iteration=k, residual=math.sqrt(rr_next) / scale, seconds=time.perf_counter() - start)
         p = r + (rr_next / rr) * p

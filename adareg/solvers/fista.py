@@ -37,12 +37,6 @@ def _extrapolate(new: Any, old: Any, beta: float) -> Any:
     return out
 
 
-def _inner(a: Array, b: Array) -> float:
-    """``Re <a, b>``."""
-    xp = backend.namespace(a)
-    return float(xp.sum(xp.real(xp.conj(a) * b)))
-
-
 def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, lam: float = 1.0,
           bounds: Bounds | None = None, stop: StoppingRule | None = None, restart: bool = True,
           backtracking: bool = False, lipschitz: float | None = None, inner_tol: float = 1e-3,
@@ -137,14 +131,14 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
             if not backtracking:
                 break
             d = x_next - z
-            bound = f_z + _inner(grad_z, d) + 0.5 * L * _inner(d, d)
+            bound = f_z + backend.real_inner(grad_z, d) + 0.5 * L * backend.real_inner(d, d)
             # near convergence both sides agree to rounding; a relative slack of 1e-12 keeps L finite
             if data.value_of_forward(Hx_next) <= bound + 1e-12 * abs(f_z):
                 break
             L *= 2.0
         change = x_next - x
         relative = relative_change(x_next, x)
-        if restart and _inner(z - x_next, change) > 0:
+        if restart and backend.real_inner(z - x_next, change) > 0:
             t, z, Hz = 1.0, x_next, Hx_next
         else:
             t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))

@@ -23,7 +23,7 @@ from .. import backend
 from ..backend import Array
 from ..regularizers.base import Bounds, check_bounds, project
 from .result import History, Result
-from .stopping import Progress, StoppingRule, default_rule, verdict
+from .stopping import Progress, StoppingRule, default_rule, relative_change, verdict
 
 #: Sufficient-decrease constant of the Armijo rule.
 ARMIJO = 1e-4
@@ -31,22 +31,6 @@ ARMIJO = 1e-4
 MAX_HALVINGS = 6
 #: Consecutive iterations whose quasi-Newton steps must all be short for the run to stop.
 WINDOW = 3
-
-
-def _inner(a: Array, b: Array) -> float:
-    """``Re <a, b>``."""
-    xp = backend.namespace(a)
-    return float(xp.real(xp.vdot(a, b)))
-
-
-def _norm(a: Array) -> float:
-    return float(backend.namespace(a).linalg.vector_norm(a))
-
-
-def _relative(change: Array, x: Array) -> float:
-    """``||change|| / ||x||``: 0 for no change, ``inf`` for a change from 0."""
-    size, norm = _norm(x), _norm(change)
-    return 0.0 if norm == 0 else (norm / size if size > 0 else math.inf)
 
 
 def _binding(x: Array, g: Array, bounds: Bounds | None) -> Array | None:
@@ -70,13 +54,14 @@ def _direction(g: Array, pairs: deque, held: Array | None) -> Array:
         q[held] = 0
     alphas = []
     for s, y, rho in reversed(pairs):
-        alpha = rho * _inner(s, q)
+        alpha = rho * backend.real_inner(s, q)
         q -= alpha * y
         alphas.append(alpha)
     s, y, _ = pairs[-1]
-    q *= _inner(s, y) / _inner(y, y)  # the initial model gamma I (Nocedal & Wright, eq. 7.20)
+    # the initial model gamma I (Nocedal & Wright, eq. 7.20)
+    q *= backend.real_inner(s, y) / backend.real_inner(y, y)
     for (s, y, rho), alpha in zip(pairs, reversed(alphas)):
-        q += (alpha - rho * _inner(y, q)) * s
+        q += (alpha - rho * backend.real_inner(y, q)) * s
     if held is not None:
         q[held] = 0
     q *= -1
@@ -113,8 +98,9 @@ def lbfgs(smooth: Any, x0: Array, *, bounds: Bounds | None = None, memory: int =
     a bound changes, single steps can be short far from the minimiser, which the
     window guards against.  Iterations that take a gradient step (the first, and the
     safeguards) report :math:`r_k = \infty`.  A point that its projected gradient
-    step leaves unchanged is stationary: the run stops there, converged.  Two safeguards in a row mean that :math:`F` no longer
-    decreases beyond its rounding: the run stops there, not converged.
+    step leaves unchanged is stationary: the run stops there, converged.  Two
+    safeguards in a row mean that :math:`F` no longer decreases beyond its rounding:
+    the run stops there, not converged.
 
     Parameters
     ----------
@@ -162,6 +148,7 @@ def lbfgs(smooth: Any, x0: Array, *, bounds: Bounds | None = None, memory: int =
     pairs: deque = deque(maxlen=int(memory))
     recent: deque = deque(maxlen=WINDOW)
     value, g = evaluate(x)
+    gradient_step = project(x - g / L, bounds)
     start = time.perf_counter()
     bar = tqdm(disable=not progress, desc="L-BFGS", unit="it")
     k, safeguards = 0, 0
@@ -169,32 +156,33 @@ def lbfgs(smooth: Any, x0: Array, *, bounds: Bounds | None = None, memory: int =
         k += 1
         held = _binding(x, g, bounds)
         d = _direction(g, pairs, held) if pairs else None
-        if d is not None and _inner(g, d) >= 0:  # not a descent direction: the model is stale
+        if d is not None and backend.real_inner(g, d) >= 0:  # not a descent direction: the model is stale
             pairs.clear()
             d = None
         evaluations, fraction, relative = 0, 1.0, math.inf
         while d is not None and evaluations < MAX_HALVINGS:
             x_next = project(x + fraction * d, bounds)
             if evaluations == 0:  # the full quasi-Newton step: about x* - x near the minimiser
-                relative = _relative(x_next - x, x)
+                relative = relative_change(x_next, x)
             value_next, g_next = evaluate(x_next)
             evaluations += 1
-            if value_next <= value + ARMIJO * _inner(g, x_next - x) + rounding * abs(value):
+            if value_next <= value + ARMIJO * backend.real_inner(g, x_next - x) + rounding * abs(value):
                 break
             fraction *= 0.5
         else:  # no model yet, or no sufficient decrease: the projected gradient step
-            x_next = project(x - g / L, bounds)
+            x_next = gradient_step
             value_next, g_next = evaluate(x_next)
             evaluations += 1
             fraction = 0.0
             pairs.clear()
         safeguards = safeguards + 1 if fraction == 0.0 and k > 1 else 0
         s, y = x_next - x, g_next - g
-        curvature = _inner(s, y)
+        curvature = backend.real_inner(s, y)
         if curvature > 0:
             pairs.append((s, y, 1.0 / curvature))
         x, value, g = x_next, value_next, g_next
-        stationary = not bool(backend.namespace(x).any(project(x - g / L, bounds) != x))
+        gradient_step = project(x - g / L, bounds)
+        stationary = not bool(backend.namespace(x).any(gradient_step != x))
         recent.append(relative)
         seconds = time.perf_counter() - start
         history.append(iteration=k, objective=value, relative_change=relative, evaluations=evaluations,
