@@ -1,17 +1,14 @@
-"""Data-fidelity terms ``E(Hx, y)``: what the solvers minimise besides the regularizer.
+"""Smooth terms ``E(x) = g(Hx)``: the data fidelity, and sums of smooth terms for the solvers.
 
-A smooth term is written :math:`E(x) = g(H x)` and exposes the pieces FISTA and
-L-BFGS need: ``forward(x) = Hx``, ``value_of_forward(u) = g(u)``,
-``grad_of_forward(u, x) = H^H grad g(u)`` (the gradient at ``x`` with ``u = Hx``),
-``value_and_grad_of_forward(u, x)`` (both for the cost of about one), plus a
-Lipschitz constant of the gradient.  Because ``H`` is linear, FISTA keeps
-``H x_k`` and gets ``H z_k`` at its extrapolated points by the same linear
-combination, so each iteration applies ``H`` and ``H^H`` once, and the objective
-comes for free.
+:class:`SmoothFunctional` is the contract FISTA and L-BFGS rely on.  Because ``H``
+is linear, FISTA keeps ``H x_k`` and gets ``H z_k`` at its extrapolated points by the
+same linear combination, so each iteration applies ``H`` and ``H^H`` once, and the
+objective comes for free.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -19,9 +16,44 @@ import numpy as np
 from . import backend
 from .backend import Array
 from .operators.base import LinearOperator
+from .operators.basic import Identity
 
 
-class LeastSquares:
+class SmoothFunctional(ABC):
+    r"""A smooth term :math:`E(x) = g(K x)` with :math:`K` linear, split at :math:`u = K x`.
+
+    Subclasses give ``forward(x) = Kx``, ``value_of_forward(u) = g(u)`` and
+    ``grad_of_forward(u, x) = K^H \nabla g(u)`` (the gradient at ``x`` where
+    ``u = Kx``); :meth:`value_and_grad_of_forward` may share work between the two.
+    The solvers also read ``lipschitz``, a Lipschitz constant of :math:`\nabla E`.
+    """
+
+    @abstractmethod
+    def forward(self, x: Array) -> Any:
+        """``K x`` (a tuple of arrays for a sum of terms)."""
+
+    @abstractmethod
+    def value_of_forward(self, u: Any) -> float:
+        """``g(u)``: ``E(x)`` from ``u = Kx``."""
+
+    @abstractmethod
+    def grad_of_forward(self, u: Any, x: Array) -> Array:
+        """``grad E(x)`` from ``u = Kx`` (real for a real ``x``)."""
+
+    def value_and_grad_of_forward(self, u: Any, x: Array) -> tuple[float, Array]:
+        """``(E(x), grad E(x))`` from ``u = Kx``."""
+        return self.value_of_forward(u), self.grad_of_forward(u, x)
+
+    def value(self, x: Array) -> float:
+        """``E(x)``."""
+        return self.value_of_forward(self.forward(x))
+
+    def grad(self, x: Array) -> Array:
+        """``grad E(x)``."""
+        return self.grad_of_forward(self.forward(x), x)
+
+
+class LeastSquares(SmoothFunctional):
     r"""The (weighted) least-squares data term and its gradient.
 
     .. math::
@@ -88,14 +120,6 @@ class LeastSquares:
         weighted = r if self.weights is None else self.weights * r
         return 0.5 * backend.real_inner(r, weighted), self._adjoint(weighted, x)
 
-    def value(self, x: Array) -> float:
-        """``E(x)``."""
-        return self.value_of_forward(self.forward(x))
-
-    def grad(self, x: Array) -> Array:
-        """``grad E(x)``."""
-        return self.grad_of_forward(self.forward(x), x)
-
     @property
     def lipschitz(self) -> float:
         """A Lipschitz constant of ``grad E``: ``max(w) ||H||^2``, with ``H.norm_bound()`` (see its rules)."""
@@ -103,7 +127,7 @@ class LeastSquares:
         return largest * self.H.norm_bound() ** 2
 
 
-class SmoothSum:
+class SmoothSum(SmoothFunctional):
     r"""A weighted sum :math:`\sum_i w_i E_i(x)` of smooth terms :math:`E_i(x) = g_i(K_i x)`.
 
     Its ``forward`` is the tuple of the terms' forwards, so FISTA extrapolates each
@@ -113,13 +137,12 @@ class SmoothSum:
     Parameters
     ----------
     terms
-        ``(weight, term)`` pairs; each term has ``forward``, ``value_of_forward`` and
-        ``grad_of_forward``.
+        ``(weight, term)`` pairs of :class:`SmoothFunctional` terms.
     lipschitz
         A Lipschitz constant of the sum's gradient.
     """
 
-    def __init__(self, terms: list[tuple[float, Any]], lipschitz: float):
+    def __init__(self, terms: list[tuple[float, SmoothFunctional]], lipschitz: float):
         self.terms = [(float(w), term) for w, term in terms]
         self.lipschitz = float(lipschitz)
 
@@ -140,5 +163,7 @@ class SmoothSum:
             grad = w * g if grad is None else grad + w * g
         return value, grad
 
-    def value(self, x: Array) -> float:
-        return self.value_of_forward(self.forward(x))
+
+def is_denoising(H: LinearOperator, weights: Array | None) -> bool:
+    """Whether ``1/2 ||Hx - y||_w^2`` is ``1/2 ||x - y||^2``: ``H`` the identity and no data weights."""
+    return isinstance(H, Identity) and weights is None

@@ -276,8 +276,8 @@ def zero_filled(H: LinearOperator, y: Array) -> Array:
     return H.H(y)
 
 
-def sense(H: LinearOperator, y: Array, *, lam: float = 1e-3, x0: Array | None = None, max_iter: int = 100,
-          tol: float = 1e-6) -> Result:
+def sense(H: LinearOperator, y: Array, *, lam: float = 1e-3, x0: Array | None = None, max_iter: int | None = None,
+          tol: float | None = None) -> Result:
     r"""The SENSE reconstruction: Tikhonov-regularised least squares by conjugate gradients.
 
     .. math::
@@ -302,7 +302,8 @@ def sense(H: LinearOperator, y: Array, *, lam: float = 1e-3, x0: Array | None = 
     x0
         Starting point (default zeros).
     max_iter, tol
-        Iteration cap and relative residual tolerance.
+        Iteration cap and relative residual tolerance (by default those of
+        :func:`~adareg.solvers.conjugate_gradient`).
 
     Returns
     -------
@@ -314,7 +315,8 @@ def sense(H: LinearOperator, y: Array, *, lam: float = 1e-3, x0: Array | None = 
     lam = checks.real_number(lam, "sense: lam")
     if lam < 0:
         raise ValueError(f"sense: lam must be non-negative, got {lam:g}")
-    max_iter = checks.count(max_iter, "sense: max_iter")
+    max_iter = None if max_iter is None else checks.count(max_iter, "sense: max_iter")
+    tol = None if tol is None else checks.non_negative(tol, "sense: tol")
     b = H.H(y)
     if x0 is not None:
         backend.check_array(x0, H.shape_in, "sense: x0")

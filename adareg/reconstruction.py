@@ -5,23 +5,25 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from . import backend, checks
 from .backend import Array
-from .functionals import LeastSquares, SmoothSum
+from .functionals import LeastSquares, SmoothSum, is_denoising
 from .operators.base import LinearOperator
 from .operators.basic import Identity
 from .regularizers.learned import LearnedRegularizer
 from .regularizers.ridge import Ridge
 from .regularizers.base import Bounds, Regularizer, check_bounds
+from .solvers.fista import DEFAULTS as FISTA_DEFAULTS
 from .solvers.fista import fista
+from .solvers.lbfgs import DEFAULTS as LBFGS_DEFAULTS
 from .solvers.lbfgs import lbfgs
 from .solvers.result import History, Result
-from .solvers.reweighting import is_denoising, reweighting
-from .solvers.stopping import default_rule
+from .solvers.reweighting import reweighting
 
 
 def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *, lam: float | None = None,
@@ -70,22 +72,24 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     weights
         Non-negative data weights ``w`` (e.g. inverse noise variances), broadcastable to ``y``.
     max_iter, tol, max_time
-        Stopping rules; the first that fires ends the run.  For denoising,
-        ``tol`` is the certified relative error ``||x - x*|| / ||y||`` (default
-        1e-3) and ``max_iter`` caps the dual iterations (500); for FISTA, the
-        relative change between iterates (1e-5) and the iterations (500), and for
-        L-BFGS (ridge models) the relative length of its last three steps (1e-5) and
-        the iterations (500); for
-        spatially adaptive regularizers, the fixed-point residual of the
-        reweighting (1e-3; what a tighter one buys is measured in docs/learned.md)
-        and the reweighting steps (100).  ``max_time`` (seconds) applies to FISTA
-        and L-BFGS.
+        Stopping rules; the first that fires ends the run.  Each left ``None``
+        takes the default of the algorithm that runs (its ``DEFAULTS``).  For
+        denoising with a prox, ``tol`` is the certified relative error
+        ``||x - x*|| / ||y||`` and ``max_iter`` caps the dual iterations
+        (``adareg.regularizers.base.PROX_DEFAULTS``); for FISTA
+        (``adareg.solvers.fista.DEFAULTS``), the relative change between iterates;
+        for L-BFGS (ridge models, ``adareg.solvers.lbfgs.DEFAULTS``), the relative
+        length of its last three steps; for spatially adaptive regularizers
+        (``adareg.solvers.reweighting.DEFAULTS``), the fixed-point residual of the
+        reweighting (what a tighter one buys is measured in docs/learned.md) and
+        the reweighting steps.  ``max_time`` (seconds) applies to every path but
+        the direct prox.
     restart, backtracking
         Passed to :func:`~adareg.solvers.fista` (regularizers with a prox and an
         operator other than denoising's).
     inner_tol, inner_max_iter
         Tolerance and iteration cap of inner solves: the regularizer's prox inside
-        FISTA (default 1e-3 and 100), or each reweighting step (in denoising, by
+        FISTA (by default :func:`~adareg.solvers.fista`'s), or each reweighting step (in denoising, by
         default no tolerance and ``reg.step_iterations`` dual iterations, a budget;
         otherwise ``inner_max_iter`` PD3O iterations, 10 by default, and no
         ``inner_tol``; see :func:`~adareg.solvers.reweighting`).
@@ -135,54 +139,70 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     bounds = check_bounds(bounds)
     if bounds is not None and y.dtype.kind == "c" and isinstance(H, Identity):
         raise TypeError("solve: bounds apply to real images, but y is complex")
-    max_iter = _optional(checks.count, max_iter, "solve: max_iter")
-    inner_max_iter = _optional(checks.count, inner_max_iter, "solve: inner_max_iter")
-    tol = _optional(checks.non_negative, tol, "solve: tol")
-    inner_tol = _optional(checks.non_negative, inner_tol, "solve: inner_tol")
-    max_time = _optional(checks.positive, max_time, "solve: max_time")
+    controls = _Controls(max_iter=_optional(checks.count, max_iter, "solve: max_iter"),
+                         tol=_optional(checks.non_negative, tol, "solve: tol"),
+                         max_time=_optional(checks.positive, max_time, "solve: max_time"),
+                         inner_tol=_optional(checks.non_negative, inner_tol, "solve: inner_tol"),
+                         inner_max_iter=_optional(checks.count, inner_max_iter, "solve: inner_max_iter"),
+                         restart=restart, backtracking=backtracking, callback=callback, progress=progress)
     work = _precision(precision, reg, y)
     given = backend.real_dtype(y.dtype)
     y, x0, weights = (None if a is None or not backend.is_array(a) else
                       a.astype(backend.result_dtype(work, a.dtype), copy=False) for a in (y, x0, weights))
-    result = _minimise(H, y, reg, lam, sigma, x0, bounds, weights, max_iter, tol, max_time, restart, backtracking,
-                       inner_tol, inner_max_iter, callback, progress)
+    bound = reg.at(sigma) if isinstance(reg, LearnedRegularizer) else reg
+    result = _minimise(H, y, bound, lam, x0, bounds, weights, controls)
     result.x = result.x.astype(backend.result_dtype(given, result.x.dtype), copy=False)
     return result
 
 
-def _minimise(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, lam: float, sigma: float | None,
-              x0: Array | None, bounds: Bounds | None, weights: Array | None, max_iter: int | None,
-              tol: float | None, max_time: float | None, restart: bool, backtracking: bool,
-              inner_tol: float | None, inner_max_iter: int | None, callback: Callable[[int, Array], Any] | None,
-              progress: bool) -> Result:
-    """Run the algorithm that ``reg`` declares (its ``minimisation``) on checked arguments."""
-    learned = isinstance(reg, LearnedRegularizer)
-    denoising = is_denoising(H, weights)
-    xp = backend.namespace(y)
-    bound = reg.at(sigma) if learned else reg
-    if bound.minimisation == "reweighting":
-        return reweighting(H, y, bound, lam=lam, x0=x0, weights=weights, bounds=bounds,
-                           max_iter=_or(max_iter, 100), tol=_or(tol, 1e-3), inner_tol=inner_tol,
-                           inner_max_iter=inner_max_iter, callback=callback, progress=progress)
-    if denoising and bound.minimisation == "prox":
-        return _denoise(y, bound, lam, bounds, _or(max_iter, 500), _or(tol, 1e-3), progress)
+@dataclass(frozen=True)
+class _Controls:
+    """How :func:`solve` was asked to stop and report; ``None`` leaves a value to the algorithm's default."""
 
+    max_iter: int | None
+    tol: float | None
+    max_time: float | None
+    inner_tol: float | None
+    inner_max_iter: int | None
+    restart: bool
+    backtracking: bool
+    callback: Callable[[int, Array], Any] | None
+    progress: bool
+
+
+def _minimise(H: LinearOperator, y: Array, bound: Any, lam: float, x0: Array | None, bounds: Bounds | None,
+              weights: Array | None, c: _Controls) -> Result:
+    """Run the algorithm that the regularizer ``bound`` declares (its ``minimisation``) on checked arguments."""
+    denoising = is_denoising(H, weights)
+    if bound.minimisation == "reweighting":
+        return reweighting(H, y, bound, lam=lam, x0=x0, weights=weights, bounds=bounds, max_iter=c.max_iter,
+                           tol=c.tol, max_time=c.max_time, inner_tol=c.inner_tol, inner_max_iter=c.inner_max_iter,
+                           callback=c.callback, progress=c.progress)
+    if denoising and bound.minimisation == "prox":
+        return _denoise(y, bound, lam, bounds, c)
     data = LeastSquares(H, y, weights)
+    x0 = _start(H, y, x0, denoising, bounds)
+    if bound.minimisation == "smooth":  # L-BFGS on E + lam R_sigma, projected onto the box
+        _warn_unbounded(bound.ridge, denoising, bounds)
+        smooth = SmoothSum([(1.0, data), (lam, bound)], data.lipschitz + lam * bound.lipschitz(H.shape_in))
+        return lbfgs(smooth, x0, bounds=bounds, stop=LBFGS_DEFAULTS.rule(c.max_iter, c.tol, c.max_time),
+                     callback=c.callback, progress=c.progress)
+    return fista(data, x0, reg=bound, lam=lam, bounds=bounds,
+                 stop=FISTA_DEFAULTS.rule(c.max_iter, c.tol, c.max_time), restart=c.restart,
+                 backtracking=c.backtracking, callback=c.callback, progress=c.progress,
+                 **_given(inner_tol=c.inner_tol, inner_max_iter=c.inner_max_iter))
+
+
+def _start(H: LinearOperator, y: Array, x0: Array | None, denoising: bool, bounds: Bounds | None) -> Array:
+    """The starting image: ``x0``, else ``y`` for denoising and zeros of the image's dtype otherwise."""
     start = H.H(y)  # gives the image dtype (real or complex) for the default start
     if x0 is None:
-        x0 = y if denoising else xp.zeros_like(start)
+        x0 = y if denoising else backend.namespace(y).zeros_like(start)
     elif tuple(x0.shape) != tuple(start.shape):
         raise ValueError(f"solve: x0 has shape {tuple(x0.shape)}, expected {tuple(start.shape)}")
     if bounds is not None and x0.dtype.kind == "c":
         raise TypeError("solve: bounds apply to real images, but the image is complex")
-    stop = default_rule(_or(max_iter, 500), _or(tol, 1e-5), max_time)
-    if bound.minimisation == "smooth":  # L-BFGS on E + lam R_sigma, projected onto the box
-        _warn_unbounded(reg, denoising, bounds)
-        smooth = SmoothSum([(1.0, data), (lam, bound)], data.lipschitz + lam * bound.lipschitz(H.shape_in))
-        return lbfgs(smooth, x0, bounds=bounds, stop=stop, callback=callback, progress=progress)
-    return fista(data, x0, reg=bound, lam=lam, bounds=bounds, stop=stop, restart=restart, backtracking=backtracking,
-                 inner_tol=_or(inner_tol, 1e-3), inner_max_iter=_or(inner_max_iter, 100), callback=callback,
-                 progress=progress)
+    return x0
 
 
 def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, lam: Any, sigma: Any,
@@ -243,17 +263,17 @@ def _optional(check: Callable[[Any, str], Any], value: Any, name: str) -> Any:
     return None if value is None else check(value, name)
 
 
-def _or(value: Any, default: Any) -> Any:
-    """``value``, or ``default`` where it is ``None`` (the path-dependent defaults of :func:`solve`)."""
-    return default if value is None else value
+def _given(**options: Any) -> dict[str, Any]:
+    """The options that are not ``None``: the others keep the called function's defaults."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
-def _denoise(y: Array, reg: Regularizer, lam: float, bounds: Bounds | None, max_iter: int, tol: float,
-             progress: bool) -> Result:
+def _denoise(y: Array, reg: Regularizer, lam: float, bounds: Bounds | None, c: _Controls) -> Result:
     """``prox_{lam R}(y)``: the exact denoising solution."""
     history = History("iteration", "objective", "gap", "seconds")
     start = time.perf_counter()
-    out = reg.prox(y, lam, bounds=bounds, tol=tol, max_iter=max_iter, record=history.append, progress=progress)
+    out = reg.prox(y, lam, bounds=bounds, record=history.append, progress=c.progress,
+                   **_given(tol=c.tol, max_iter=c.max_iter))
     seconds = time.perf_counter() - start
     message = (f"duality gap {out.gap:.3g} certifies the tolerance after {out.iterations} iterations "
                f"({seconds:.2f} s)" if out.converged else

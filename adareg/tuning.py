@@ -173,7 +173,6 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         raise TypeError(f"tune: H must be a LinearOperator, got {type(H).__name__}")
     if not isinstance(reg, (Regularizer, LearnedRegularizer)):
         raise TypeError(f"tune: reg must be a Regularizer, got {type(reg).__name__}")
-    learned = isinstance(reg, LearnedRegularizer)
     pairs = _calibration_pairs(H, ys, xs)
     if not (isinstance(levels, int) and levels >= 1):
         raise ValueError(f"tune: levels must be an integer >= 1, got {levels!r}")
@@ -184,49 +183,13 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     for name, why in _RESERVED_OPTIONS.items():
         if name in options:
             raise ValueError(f"tune: solve_options may not contain {name!r}: {why}")
-
-    if not learned and (sigma is not None or sigma_range is not None):
-        raise ValueError(f"tune: sigma is a parameter of learned regularizers only; {type(reg).__name__} has none")
-    if lam is not None:
-        lam = checks.positive(lam, "tune: lam")
-        if lam_range is not None:
-            raise ValueError("tune: give lam (fixed) or lam_range (searched), not both")
-    axes: list[_Axis] = []
-    if learned:
-        if sigma is not None:
-            sigma = reg.check_sigma(sigma)
-            if sigma_range is not None:
-                raise ValueError("tune: give sigma (fixed) or sigma_range (searched), not both")
-        else:
-            low, high = reg.sigma_range if sigma_range is None else _range(sigma_range, "sigma_range", allow_zero=True)
-            if sigma_range is not None:
-                low, high = reg.check_sigma(low), reg.check_sigma(high)
-            if high <= 0:
-                raise ValueError(f"tune: the sigma range [{low:g}, {high:g}] has no positive part to search")
-            low = low if low > 0 else high / _SIGMA_SPAN
-            if low == high:
-                sigma = low
-            else:
-                axes.append(_Axis("sigma", low, high, hard=True))
-    if lam is None:
-        if lam_range is not None:
-            low, high = _range(lam_range, "lam_range")
-            hard = True
-        else:
-            sigma_0 = sigma if sigma is not None else (axes[0].value_at_centre() if axes else None)
-            low, high = _default_lam_range(H, pairs, reg, sigma_0)
-            hard = False
-        if low == high:
-            lam = low
-        else:
-            axes.insert(0, _Axis("lam", low, high, hard=hard))
+    fixed, axes = _search_axes(H, pairs, reg, lam, sigma, lam_range, sigma_range)
 
     table = History("lam", "sigma", "psnr", "seconds")
     bar = tqdm(disable=not progress, desc="tune", unit="evaluation")
 
     def evaluate(values: dict[str, float]) -> float:
-        lam_k = values.get("lam", lam)
-        sigma_k = values.get("sigma", sigma)
+        lam_k, sigma_k = (values.get(name, fixed[name]) for name in ("lam", "sigma"))
         start = time.perf_counter()
         total = 0.0
         for y, x in pairs:
@@ -242,7 +205,48 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         best, score = _coordinate_search(evaluate, axes, levels=levels, points=points)
     finally:
         bar.close()
-    return Tuning(lam=best.get("lam", lam), sigma=best.get("sigma", sigma), psnr=score, table=table)
+    return Tuning(lam=best.get("lam", fixed["lam"]), sigma=best.get("sigma", fixed["sigma"]), psnr=score, table=table)
+
+
+def _search_axes(H: LinearOperator, pairs: list[tuple[Array, Array]], reg: Regularizer | LearnedRegularizer,
+                 lam: Any, sigma: Any, lam_range: Any, sigma_range: Any) -> tuple[dict[str, Any], list[_Axis]]:
+    """The fixed values (``{"lam": ..., "sigma": ...}``, ``None`` where searched) and the searched axes, ``lam`` first."""
+    if not isinstance(reg, LearnedRegularizer) and (sigma is not None or sigma_range is not None):
+        raise ValueError(f"tune: sigma is a parameter of learned regularizers only; {type(reg).__name__} has none")
+    if lam is not None:
+        lam = checks.positive(lam, "tune: lam")
+        if lam_range is not None:
+            raise ValueError("tune: give lam (fixed) or lam_range (searched), not both")
+    axes: list[_Axis] = []
+    if isinstance(reg, LearnedRegularizer):
+        sigma, axis = _sigma_axis(reg, sigma, sigma_range)
+        axes += [axis] if axis is not None else []
+    if lam is None:
+        if lam_range is not None:
+            (low, high), hard = _range(lam_range, "lam_range"), True
+        else:
+            sigma_0 = sigma if sigma is not None else (axes[0].value_at_centre() if axes else None)
+            (low, high), hard = _default_lam_range(H, pairs, reg, sigma_0), False
+        if low == high:
+            lam = low
+        else:
+            axes.insert(0, _Axis("lam", low, high, hard=hard))
+    return {"lam": lam, "sigma": sigma}, axes
+
+
+def _sigma_axis(reg: LearnedRegularizer, sigma: Any, sigma_range: Any) -> tuple[float | None, _Axis | None]:
+    """A fixed ``sigma`` (checked), or the axis that searches it (``sigma`` ``None``)."""
+    if sigma is not None:
+        if sigma_range is not None:
+            raise ValueError("tune: give sigma (fixed) or sigma_range (searched), not both")
+        return reg.check_sigma(sigma), None
+    low, high = reg.sigma_range if sigma_range is None else _range(sigma_range, "sigma_range", allow_zero=True)
+    if sigma_range is not None:
+        low, high = reg.check_sigma(low), reg.check_sigma(high)
+    if high <= 0:
+        raise ValueError(f"tune: the sigma range [{low:g}, {high:g}] has no positive part to search")
+    low = low if low > 0 else high / _SIGMA_SPAN
+    return (low, None) if low == high else (None, _Axis("sigma", low, high, hard=True))
 
 
 # ----------------------------------------------------------------------------- the search

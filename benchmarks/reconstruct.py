@@ -37,7 +37,7 @@ from adareg import mri
 from adareg.ct import poisson_transmission
 from adareg.examples.comparison import regularizer, stopping
 from adareg.operators import CartesianMRI, RayTransform
-from adareg.solvers.stopping import relative_change
+from adareg.stopping import relative_change
 
 from speed import Passes, peak_memory  # benchmarks/speed.py, beside this script
 from timing import median_seconds  # benchmarks/timing.py, beside this script

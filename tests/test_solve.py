@@ -199,3 +199,11 @@ def test_a_run_stopped_by_its_cap_says_it_did_not_converge(model):
     result = adareg.solve(H, y, reg, lam=0.05, sigma=None if model == "tv" else 0.1, max_iter=2)
     assert not result.converged and result.iterations == 2
     assert result.message.endswith("not converged")
+
+
+@pytest.mark.parametrize("denoising", [True, False])
+def test_max_time_ends_the_reweighting_too(denoising):
+    y = adareg.data.shepp_logan((32, 32)) + 0.1 * np.random.default_rng(0).standard_normal((32, 32))
+    H = Identity(y.shape) if denoising else Blur(np.ones((3, 3)) / 9, y.shape)
+    result = adareg.solve(H, y, adareg.load("sa-cnn"), lam=0.05, sigma=0.1, tol=0.0, max_time=1e-9)
+    assert not result.converged and result.iterations == 1 and "WallTime" in result.message

@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 from .. import backend
 from ..backend import Array
 from ..operators.base import LinearOperator
-from .base import Bounds, ProxResult, Regularizer, check_bounds, project
+from ..stopping import Progress, Residual, default_rule
+from .base import PROX_DEFAULTS, Bounds, ProxResult, Regularizer, check_bounds, project
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ class WeightedL1Analysis(Regularizer):
         return project_in_place
 
     def prox(self, v: Array, tau: float, *, bounds: Bounds | None = None, warm_start: Any = None,
-             tol: float | None = 1e-4, max_iter: int = 1000, check_every: int = 10,
+             tol: float | None = PROX_DEFAULTS.tol, max_iter: int = PROX_DEFAULTS.max_iter, check_every: int = 10,
              record: Callable[..., None] | None = None, progress: bool = False) -> ProxResult:
         r"""Exact prox :math:`\arg\min_{x \in C} \tfrac12\|x - v\|^2 + \tau R(x)` by dual FISTA.
 
@@ -210,95 +211,135 @@ class WeightedL1Analysis(Regularizer):
         tau = float(tau)
         if not tau > 0 or not math.isfinite(tau):
             raise ValueError(f"{type(self).__name__}.prox: tau must be positive and finite, got {tau}")
-        bounds = check_bounds(bounds)
-        xp = backend.namespace(v)
-        W = self.W
         weights = self._weights_like(v)
+        dual = _DualFISTA(self, v, tau, weights, check_bounds(bounds), warm_start, keep_momentum=tol is None)
+        stop = default_rule(max_iter, tol, measure=Residual)
+        v_norm = float(backend.namespace(v).linalg.vector_norm(v))
+        start = time.perf_counter()
+        gap, x = math.inf, None
+        bar = tqdm(total=max_iter, disable=not progress, desc="dual FISTA", leave=False)
+        k = 0
+        while True:
+            k += 1
+            dual.step()
+            bar.update()
+            residual = math.inf
+            # a warm start is often nearly optimal: check it once straight away
+            if tol is not None and (k % check_every == 0 or k == max_iter or (k == 1 and warm_start is not None)):
+                x = dual.primal()
+                gap, penalty = self._gap_and_penalty(x, dual.p, tau, weights)
+                residual = _certified_error(gap, v_norm)
+                if record is not None:
+                    objective = 0.5 * float(backend.namespace(x).sum(abs(x - v) ** 2)) + tau * penalty
+                    record(iteration=k, objective=objective, gap=gap, seconds=time.perf_counter() - start)
+            fired = stop.check(Progress(iteration=k, seconds=time.perf_counter() - start, residual=residual))
+            if fired is not None:
+                break
+        bar.close()
+        if x is None:  # no gap checks
+            x = dual.primal()
+        return ProxResult(x=x, state=dual.state(), iterations=k, gap=gap, converged=fired.converged)
+
+    def duality_gap(self, x: Array, p: Array, tau: float) -> float:
+        r"""The gap :math:`G = \tau \sum (\Lambda |W x| - \mathrm{Re}(\bar p \, W x))` of the prox problem.
+
+        For :math:`x = P_C(v - \tau W^H p)` and :math:`|p_c| \le \Lambda_c` it is the
+        primal objective at ``x`` minus the dual objective at ``p`` (each term is
+        non-negative), so :math:`\|x - x^*\|^2 \le 2 G`.
+        """
+        return self._gap_and_penalty(x, p, float(tau), self._weights_like(x))[0]
+
+    def _gap_and_penalty(self, x: Array, p: Array, tau: float, weights: float | Array) -> tuple[float, float]:
+        """The duality gap and :math:`R(x)`, from one application of ``W``."""
+        xp = backend.namespace(x)
+        Wx = self.W(x)
+        weighted = weights * self.magnitude(Wx)
+        # per group, Lambda |Wx| >= Re <p, Wx> since |p| <= Lambda: a sum of non-negative terms
+        pairing = p * Wx if p.dtype.kind == "f" else xp.real(xp.conj(p) * Wx)
+        if self.group_channels:
+            pairing = xp.sum(pairing, axis=-len(self.W.shape_out), keepdims=True)
+        return max(tau * float(xp.sum(weighted - pairing)), 0.0), float(xp.sum(weighted))
+
+
+def _certified_error(gap: float, v_norm: float) -> float:
+    """``sqrt(2 gap) / ||v||``, the certified relative distance to the exact prox (0 for a zero gap)."""
+    if gap == 0:
+        return 0.0
+    return math.sqrt(2.0 * gap) / v_norm if v_norm > 0 else math.inf
+
+
+class _DualFISTA:
+    r"""Dual FISTA for the prox of a :class:`WeightedL1Analysis`, its buffers updated in place.
+
+    One :meth:`step` is a projected gradient step on the dual from the extrapolated
+    point, :math:`p_{k+1} = P_{|p| \le \Lambda}(q_k + s \, W x(q_k))`, :math:`s = 1 / (\tau \|W\|^2)`,
+    then the momentum update with adaptive restart.
+    """
+
+    def __init__(self, reg: WeightedL1Analysis, v: Array, tau: float, weights: float | Array,
+                 bounds: Bounds | None, warm_start: Any, keep_momentum: bool):
+        self.W, self.v, self.tau, self.bounds = reg.W, v, tau, bounds
+        xp = backend.namespace(v)
         # the norm estimate runs in v's precision and on its device (float32: about half the time of float64)
-        norm = W.norm_bound(like=v)
-        step = 1.0 / (tau * norm**2) if norm > 0 else 1.0  # W = 0 (e.g. differences of one pixel): any step
-        batch = tuple(v.shape[: v.ndim - len(self.shape)])
-        dual_shape = (*batch, *W.shape_out)
-        dtype = backend.result_dtype(v.dtype, W.dtype)
+        norm = reg.W.norm_bound(like=v)
+        self.step_size = 1.0 / (tau * norm**2) if norm > 0 else 1.0  # W = 0 (e.g. differences of one pixel): any step
+        batch = tuple(v.shape[: v.ndim - len(reg.shape)])
+        dual_shape = (*batch, *reg.W.shape_out)
+        self.dtype = backend.result_dtype(v.dtype, reg.W.dtype)
         if warm_start is None:
             # weights with batch axes of their own give the dual (and x) those axes
             shape = dual_shape if isinstance(weights, float) else np.broadcast_shapes(dual_shape, weights.shape)
-            p = xp.zeros(shape, dtype=dtype)
+            self.p = xp.zeros(shape, dtype=self.dtype)
         else:
             point = warm_start.point if isinstance(warm_start, DualState) else warm_start
             if tuple(point.shape) != dual_shape:
                 raise ValueError(
-                    f"{type(self).__name__}.prox: warm_start has shape {tuple(point.shape)}, expected {dual_shape}"
+                    f"{type(reg).__name__}.prox: warm_start has shape {tuple(point.shape)}, expected {dual_shape}"
                 )
-            p = self._project_dual(point.astype(dtype, copy=False), weights)
-        v_norm = float(xp.linalg.vector_norm(v))
-        start = time.perf_counter()
-
-        def primal(p: Array) -> Array:
-            return project(v - tau * W.H(p), bounds)
-
-        project_dual = self._dual_projector(weights)
-
-        # The loop owns p, q and p_next and updates them in place: every full-size temporary
-        # costs an allocation and a pass over all channels, which add up to the cost of W.
-        q, t = p, 1.0
-        if tol is None and isinstance(warm_start, DualState):  # continue the run's momentum
-            t = warm_start.t
+            self.p = reg._project_dual(point.astype(self.dtype, copy=False), weights)
+        self.project_dual = reg._dual_projector(weights)
+        self.q, self.t = self.p, 1.0
+        if keep_momentum and isinstance(warm_start, DualState):  # continue the run's momentum
+            self.t = warm_start.t
             if warm_start.extrapolated is not warm_start.point:
-                q = warm_start.extrapolated.astype(dtype, copy=True)
-        gap, converged, x = math.inf, False, None
-        real = dtype.kind == "f"
-        bar = tqdm(total=max_iter, disable=not progress, desc="dual FISTA", leave=False)
-        k = 0
-        while k < max_iter:
-            k += 1
-            # the step scales the image, not the C channels of its response; the sum is a new
-            # contiguous array (W's output may be a strided view, slow to update in place)
-            p_next = W(step * primal(q)) + q
-            if p_next.dtype != dtype:
-                p_next = p_next.astype(dtype)
-            p_next = project_dual(p_next)
-            # adaptive restart (O'Donoghue & Candes): drop the momentum when it points uphill,
-            # Re <q - p_next, p_next - p> > 0; when q is p that is -||p_next - p||^2 <= 0: no restart
-            restart, differenced = False, q is not p
-            if differenced:
-                q -= p_next
-                p -= p_next  # p now holds p - p_next
-                restart = float(xp.real(xp.vdot(q, p))) < 0
-            if restart:
-                t, q = 1.0, p_next
+                self.q = warm_start.extrapolated.astype(self.dtype, copy=True)
+
+    def primal(self, p: Array | None = None) -> Array:
+        r""":math:`x(p) = P_C(v - \tau W^H p)`, by default at the current dual point."""
+        return project(self.v - self.tau * self.W.H(self.p if p is None else p), self.bounds)
+
+    def state(self) -> DualState:
+        return DualState(self.p, self.q, self.t)
+
+    def step(self) -> None:
+        """One dual FISTA iteration; ``p``, ``q`` and the new point share two buffers."""
+        p, q = self.p, self.q
+        # the step scales the image, not the C channels of its response; the sum is a new
+        # contiguous array (W's output may be a strided view, slow to update in place)
+        p_next = self.W(self.step_size * self.primal(q)) + q
+        if p_next.dtype != self.dtype:
+            p_next = p_next.astype(self.dtype)
+        p_next = self.project_dual(p_next)
+        # adaptive restart (O'Donoghue & Candes): drop the momentum when it points uphill,
+        # Re <q - p_next, p_next - p> > 0; when q is p that is -||p_next - p||^2 <= 0: no restart
+        restart, differenced = False, q is not p
+        if differenced:
+            q -= p_next
+            p -= p_next  # p now holds p - p_next
+            restart = float(backend.namespace(p).real(backend.namespace(p).vdot(q, p))) < 0
+        if restart:
+            self.t, q = 1.0, p_next
+        else:
+            t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * self.t * self.t))
+            beta = (self.t - 1.0) / t_next
+            if beta == 0.0:
+                q = p_next
             else:
-                t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-                beta = (t - 1.0) / t_next
-                if beta == 0.0:
-                    q = p_next
-                else:
-                    # q = p_next + beta (p_next - p), in the buffer of the old p
-                    if not differenced:
-                        p -= p_next
-                    p *= -beta
-                    p += p_next
-                    q = p
-                t = t_next
-            p = p_next
-            bar.update()
-            # a warm start is often nearly optimal: check it once straight away
-            if tol is not None and (k % check_every == 0 or k == max_iter or (k == 1 and warm_start is not None)):
-                x = primal(p)
-                Wx = W(x)
-                weighted = weights * self.magnitude(Wx)
-                # per group, Lambda |Wx| >= Re <p, Wx> since |p| <= Lambda: a sum of non-negative terms
-                pairing = p * Wx if real else xp.real(xp.conj(p) * Wx)
-                if self.group_channels:
-                    pairing = xp.sum(pairing, axis=-len(W.shape_out), keepdims=True)
-                gap = max(tau * float(xp.sum(weighted - pairing)), 0.0)
-                if record is not None:
-                    objective = 0.5 * float(xp.sum(xp.abs(x - v) ** 2)) + tau * float(xp.sum(weighted))
-                    record(iteration=k, objective=objective, gap=gap, seconds=time.perf_counter() - start)
-                if math.sqrt(2.0 * gap) <= tol * v_norm:
-                    converged = True
-                    break
-        bar.close()
-        if x is None:  # max_iter == 0, or no gap checks
-            x = primal(p)
-        return ProxResult(x=x, state=DualState(p, q, t), iterations=k, gap=gap, converged=converged)
+                # q = p_next + beta (p_next - p), in the buffer of the old p
+                if not differenced:
+                    p -= p_next
+                p *= -beta
+                p += p_next
+                q = p
+            self.t = t_next
+        self.p, self.q = p_next, q

@@ -11,8 +11,12 @@ from typing import Any, Callable
 from .. import backend
 from ..backend import Array
 from ..operators.base import Shape
+from ..stopping import Defaults, Residual
 
 Bounds = tuple[float | None, float | None]
+
+#: Iterations and certified relative error at which iterative proxes stop by default.
+PROX_DEFAULTS = Defaults(max_iter=500, tol=1e-3, measure=Residual)
 
 
 @dataclass
@@ -63,7 +67,8 @@ class Regularizer(ABC):
 
     @abstractmethod
     def prox(self, v: Array, tau: float, *, bounds: Bounds | None = None, warm_start: Any = None,
-             tol: float = 1e-4, max_iter: int = 1000, record: Callable[..., None] | None = None,
+             tol: float | None = PROX_DEFAULTS.tol, max_iter: int = PROX_DEFAULTS.max_iter,
+             record: Callable[..., None] | None = None,
              progress: bool = False) -> ProxResult:
         r"""The proximal point :math:`\arg\min_{x \in C} \tfrac12 \|x - v\|^2 + \tau R(x)`.
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import Array
+from ..functionals import SmoothFunctional
 from ..operators.conv import Conv2d
 from .filterbank import FilterBank
 from .learned import LearnedRegularizer, SigmaProfile
@@ -109,8 +110,8 @@ class Ridge(LearnedRegularizer):
         return f"Ridge({self.family}, {self.bank!r}, rho = {self.rho:.3g})"
 
 
-class RidgeObjective:
-    r""":math:`R_\sigma(x) = g(W x)` as a smooth term (see :mod:`adareg.functionals`).
+class RidgeObjective(SmoothFunctional):
+    r""":math:`R_\sigma(x) = g(W x)` as a :class:`~adareg.functionals.SmoothFunctional`.
 
     ``solve`` minimises the data term plus :math:`\lambda R_\sigma` by L-BFGS
     (:func:`~adareg.solvers.lbfgs`).
@@ -142,12 +143,6 @@ class RidgeObjective:
         W = self.ridge.bank.operator(tuple(x.shape[-2:]))
         derivative, potential = self.ridge.profile.value_and_integral(self.alpha * Wx)
         return float(xp.sum(potential)) / self.alpha**2, W.H(derivative) / self.alpha
-
-    def value(self, x: Array) -> float:
-        return self.value_of_forward(self.forward(x))
-
-    def grad(self, x: Array) -> Array:
-        return self.grad_of_forward(self.forward(x), x)
 
     def lipschitz(self, image_shape: tuple[int, int]) -> float:
         r"""A Lipschitz constant of :math:`\nabla R_\sigma`: :meth:`Ridge.curvature_bound`."""

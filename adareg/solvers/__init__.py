@@ -1,13 +1,16 @@
-"""Solvers: FISTA (forward-backward splitting), L-BFGS, conjugate gradients, stopping rules, results and histories."""
+"""Solvers: FISTA, L-BFGS, PD3O, conjugate gradients, the reweighting loop, results and histories.
+
+The stopping rules they share live in :mod:`adareg.stopping` and are re-exported here.
+"""
 
 from .cg import conjugate_gradient
 from .fista import fista
 from .lbfgs import lbfgs
 from .result import History, Result
 from .reweighting import reweighting
-from .stopping import AnyOf, MaxIterations, Progress, RelativeChange, StoppingRule, WallTime
+from ..stopping import AnyOf, Defaults, MaxIterations, Progress, RelativeChange, Residual, StoppingRule, WallTime
 
 __all__ = [
     "fista", "lbfgs", "conjugate_gradient", "reweighting", "Result", "History",
-    "StoppingRule", "MaxIterations", "RelativeChange", "WallTime", "AnyOf", "Progress",
+    "StoppingRule", "MaxIterations", "RelativeChange", "Residual", "WallTime", "AnyOf", "Progress", "Defaults",
 ]

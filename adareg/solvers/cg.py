@@ -9,10 +9,14 @@ from typing import Callable
 from .. import backend
 from ..backend import Array
 from .result import History, Result
+from ..stopping import Defaults, Progress, Residual
+
+#: Iterations and relative residual at which conjugate gradients stop by default.
+DEFAULTS = Defaults(max_iter=100, tol=1e-6, measure=Residual)
 
 
 def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array | None = None,
-                       max_iter: int = 100, tol: float = 1e-6) -> Result:
+                       max_iter: int | None = None, tol: float | None = None) -> Result:
     r"""Solve :math:`M x = b` for a Hermitian positive definite :math:`M` by conjugate gradients.
 
     Hestenes & Stiefel's iteration with the inner product
@@ -30,7 +34,7 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
     x0
         Starting point (default zeros), of ``b``'s shape.
     max_iter, tol
-        Iteration cap and relative residual tolerance.
+        Iteration cap and relative residual tolerance (default :data:`DEFAULTS`).
 
     Returns
     -------
@@ -38,7 +42,7 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
         With history columns ``iteration, residual, seconds`` (``residual`` relative to ``||b||``).
     """
     xp = backend.namespace(b)
-
+    stop = DEFAULTS.rule(max_iter, tol)
     if x0 is None:
         x, r = xp.zeros_like(b), b
     else:
@@ -52,18 +56,18 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
         return Result(x=xp.zeros_like(b), converged=True, iterations=0, history=history, message="b is zero: x = 0")
     start = time.perf_counter()
     p, rr = r, backend.real_inner(r, r)
-    k, converged = 0, math.sqrt(rr) <= tol * scale
-    while not converged and k < max_iter:
+    k, fired = 0, stop.check(Progress(iteration=0, seconds=0.0, residual=math.sqrt(rr) / scale))
+    while fired is None:
         k += 1
         q = apply(p)
         alpha = rr / backend.real_inner(p, q)
         x = x + alpha * p
         r = r - alpha * q
         rr_next = backend.real_inner(r, r)
-        converged = math.sqrt(rr_next) <= tol * scale
-        history.append(iteration=k, residual=math.sqrt(rr_next) / scale, seconds=time.perf_counter() - start)
+        progress = Progress(iteration=k, seconds=time.perf_counter() - start, residual=math.sqrt(rr_next) / scale)
+        history.append(iteration=k, residual=progress.residual, seconds=progress.seconds)
+        fired = stop.check(progress)
         p = r + (rr_next / rr) * p
         rr = rr_next
-    message = (f"relative residual {math.sqrt(rr) / scale:.3g} after {k} CG iterations"
-               + ("" if converged else f" (tolerance {tol:g} not reached)"))
-    return Result(x=x, converged=converged, iterations=k, history=history, message=message)
+    message = f"relative residual {math.sqrt(rr) / scale:.3g} after {k} CG iterations, stopped by {fired!r}"
+    return Result(x=x, converged=fired.converged, iterations=k, history=history, message=message)

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
 from .. import backend
 from ..backend import Array
+from ..functionals import SmoothFunctional
 from ..regularizers.base import Bounds, Regularizer, check_bounds, project
 from .result import History, Result
-from .stopping import Progress, StoppingRule, default_rule, relative_change, verdict
+from ..stopping import Defaults, Progress, StoppingRule, relative_change, verdict
 
-
-class SmoothFunctional(Protocol):
-    """What FISTA needs of the smooth term ``E(x) = g(Hx)``, e.g. :class:`~adareg.functionals.LeastSquares`."""
-
-    lipschitz: float
-
-    def forward(self, x: Array) -> Array: ...
-
-    def value_of_forward(self, Hx: Array) -> float: ...
-
-    def grad_of_forward(self, Hx: Array, x: Array) -> Array: ...
+#: Iterations and relative change at which FISTA stops by default.
+DEFAULTS = Defaults(max_iter=500, tol=1e-5)
 
 
 def _extrapolate(new: Any, old: Any, beta: float) -> Any:
@@ -35,6 +27,43 @@ def _extrapolate(new: Any, old: Any, beta: float) -> Any:
     out *= beta
     out += new
     return out
+
+
+Prox = Callable[[Array, float], tuple[Array, int, Any]]
+
+
+def _prox(reg: Regularizer | None, lam: float, bounds: Bounds | None, state: Any, tol: float,
+          max_iter: int) -> Prox:
+    """``(v, L) -> (prox of lam/L R + i_C at v, inner iterations, state)``: the projection without ``reg``."""
+    def prox(v: Array, L: float) -> tuple[Array, int, Any]:
+        if reg is None:
+            return project(v, bounds), 0, state
+        out = reg.prox(v, lam / L, bounds=bounds, warm_start=state, tol=tol, max_iter=max_iter)
+        return out.x, out.iterations, out.state
+
+    return prox
+
+
+def _forward_backward(data: SmoothFunctional, prox: Prox, z: Array, Hz: Any, L: float,
+                      backtracking: bool) -> tuple[Array, Any, float, int, Any]:
+    r"""``x = prox(z - grad E(z) / L)`` and ``Hx``; with backtracking, ``L`` doubles until
+    :math:`E(x) \le E(z) + \mathrm{Re}\langle \nabla E(z), x - z \rangle + \tfrac{L}{2} \|x - z\|^2`.
+
+    Returns ``(x, Hx, L, inner iterations, prox state)``.
+    """
+    grad_z = data.grad_of_forward(Hz, z)
+    f_z = data.value_of_forward(Hz) if backtracking else math.nan
+    while True:
+        x, inner, state = prox(z - grad_z / L, L)
+        Hx = data.forward(x)
+        if not backtracking:
+            return x, Hx, L, inner, state
+        d = x - z
+        bound = f_z + backend.real_inner(grad_z, d) + 0.5 * L * backend.real_inner(d, d)
+        # near convergence both sides agree to rounding; a relative slack of 1e-12 keeps L finite
+        if data.value_of_forward(Hx) <= bound + 1e-12 * abs(f_z):
+            return x, Hx, L, inner, state
+        L *= 2.0
 
 
 def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, lam: float = 1.0,
@@ -73,7 +102,7 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
     bounds
         Box ``(lower, upper)``, e.g. ``(0, None)`` for non-negativity.
     stop
-        Stopping rule (default ``MaxIterations(500) | RelativeChange(1e-6)``).
+        Stopping rule on the relative change between iterates (default ``DEFAULTS.rule()``).
     restart
         Adaptive restart (O'Donoghue & Candès, 2015, gradient scheme): reset the
         momentum when it points uphill.
@@ -96,7 +125,7 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
         With history columns ``iteration, objective, relative_change,
         inner_iterations, step, seconds`` (``objective`` is NaN when not tracked).
     """
-    stop = default_rule(500, 1e-6, None) if stop is None else stop
+    stop = DEFAULTS.rule() if stop is None else stop
     bounds = check_bounds(bounds)
     lam = float(lam)
     if backtracking:
@@ -117,25 +146,8 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
     k = 0
     while True:
         k += 1
-        grad_z = data.grad_of_forward(Hz, z)
-        f_z = data.value_of_forward(Hz) if backtracking else math.nan
-        tol_k = min(inner_tol, 0.1 * relative)
-        while True:
-            v = z - grad_z / L
-            if reg is None:
-                x_next, inner = project(v, bounds), 0
-            else:
-                out = reg.prox(v, lam / L, bounds=bounds, warm_start=state, tol=tol_k, max_iter=inner_max_iter)
-                x_next, inner, state = out.x, out.iterations, out.state
-            Hx_next = data.forward(x_next)
-            if not backtracking:
-                break
-            d = x_next - z
-            bound = f_z + backend.real_inner(grad_z, d) + 0.5 * L * backend.real_inner(d, d)
-            # near convergence both sides agree to rounding; a relative slack of 1e-12 keeps L finite
-            if data.value_of_forward(Hx_next) <= bound + 1e-12 * abs(f_z):
-                break
-            L *= 2.0
+        prox = _prox(reg, lam, bounds, state, min(inner_tol, 0.1 * relative), inner_max_iter)
+        x_next, Hx_next, L, inner, state = _forward_backward(data, prox, z, Hz, L, backtracking)
         change = x_next - x
         relative = relative_change(x_next, x)
         if restart and backend.real_inner(z - x_next, change) > 0:

@@ -21,10 +21,13 @@ from tqdm.auto import tqdm
 
 from .. import backend
 from ..backend import Array
+from ..functionals import SmoothFunctional
 from ..regularizers.base import Bounds, check_bounds, project
 from .result import History, Result
-from .stopping import Progress, StoppingRule, default_rule, relative_change, verdict
+from ..stopping import Defaults, Progress, StoppingRule, relative_change, verdict
 
+#: Iterations and relative step length (see :func:`lbfgs`) at which L-BFGS stops by default.
+DEFAULTS = Defaults(max_iter=500, tol=1e-5)
 #: Sufficient-decrease constant of the Armijo rule.
 ARMIJO = 1e-4
 #: Halvings of the step before the safeguarded gradient step is taken instead.
@@ -68,7 +71,48 @@ def _direction(g: Array, pairs: deque, held: Array | None) -> Array:
     return q
 
 
-def lbfgs(smooth: Any, x0: Array, *, bounds: Bounds | None = None, memory: int = 8,
+def _descent_direction(g: Array, pairs: deque, held: Array | None) -> Array | None:
+    """The L-BFGS direction, or ``None`` without a model or where it does not descend (the memory is cleared)."""
+    if not pairs:
+        return None
+    d = _direction(g, pairs, held)
+    if backend.real_inner(g, d) < 0:
+        return d
+    pairs.clear()  # the model is stale
+    return None
+
+
+def _stalled(k: int, stationary: bool, safeguards: int) -> tuple[bool, str] | None:
+    """The ends that no stopping rule measures: ``(converged, message)``, or ``None`` to go on."""
+    if stationary:  # e.g. zero data: the gradient vanishes, or holds every pixel at its bound
+        return True, f"stationary after {k} iterations (its projected gradient step is zero)"
+    if safeguards == 2:  # two model steps in a row found no decrease: F is flat to rounding here
+        return False, (f"stopped after {k} iterations: no decrease of the objective beyond its rounding "
+                       "(the working precision's limit)")
+    return None
+
+
+def _line_search(evaluate: Callable[[Array], tuple[float, Array]], x: Array, value: float, g: Array, d: Array,
+                 bounds: Bounds | None, rounding: float) -> tuple[tuple[Array, float, Array, float, int] | None, float]:
+    """The first of ``P_C(x + 2^-j d)``, ``j < MAX_HALVINGS``, with sufficient decrease.
+
+    Returns ``((x_next, F(x_next), grad F(x_next), 2^-j, evaluations of F), r)``, or ``(None, r)`` where
+    none decreases :math:`F` enough, with ``r`` the relative length of the full step
+    ``P_C(x + d) - x``.
+    """
+    fraction, relative = 1.0, math.inf
+    for halvings in range(MAX_HALVINGS):
+        x_next = project(x + fraction * d, bounds)
+        if halvings == 0:  # the full quasi-Newton step: about x* - x near the minimiser
+            relative = relative_change(x_next, x)
+        value_next, g_next = evaluate(x_next)
+        if value_next <= value + ARMIJO * backend.real_inner(g, x_next - x) + rounding * abs(value):
+            return (x_next, value_next, g_next, fraction, halvings + 1), relative
+        fraction *= 0.5
+    return None, relative
+
+
+def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, memory: int = 8,
           stop: StoppingRule | None = None, callback: Callable[[int, Array], Any] | None = None,
           progress: bool = False) -> Result:
     r"""Minimise a smooth :math:`F(x) = g(K x)` over the box ``bounds`` by (projected) L-BFGS.
@@ -116,8 +160,7 @@ def lbfgs(smooth: Any, x0: Array, *, bounds: Bounds | None = None, memory: int =
         Number of step pairs kept for the inverse-Hessian model.
     stop
         Stopping rule; its :class:`~adareg.solvers.RelativeChange` reads the largest
-        :math:`r_k` of the last :data:`WINDOW` iterations
-        (default ``MaxIterations(500) | RelativeChange(1e-5)``).
+        :math:`r_k` of the last :data:`WINDOW` iterations (default ``DEFAULTS.rule()``).
     callback
         ``callback(k, x_k)`` after each iteration; returning ``True`` stops the run.
     progress
@@ -131,7 +174,7 @@ def lbfgs(smooth: Any, x0: Array, *, bounds: Bounds | None = None, memory: int =
         gradient in the iteration, and the accepted fraction :math:`2^{-j}` of the
         L-BFGS step (0 for a safeguarded gradient step).
     """
-    stop = default_rule(500, 1e-5, None) if stop is None else stop
+    stop = DEFAULTS.rule() if stop is None else stop
     bounds = check_bounds(bounds)
     if int(memory) < 1:
         raise ValueError(f"lbfgs: memory must be at least 1, got {memory}")
@@ -154,26 +197,14 @@ def lbfgs(smooth: Any, x0: Array, *, bounds: Bounds | None = None, memory: int =
     k, safeguards = 0, 0
     while True:
         k += 1
-        held = _binding(x, g, bounds)
-        d = _direction(g, pairs, held) if pairs else None
-        if d is not None and backend.real_inner(g, d) >= 0:  # not a descent direction: the model is stale
-            pairs.clear()
-            d = None
-        evaluations, fraction, relative = 0, 1.0, math.inf
-        while d is not None and evaluations < MAX_HALVINGS:
-            x_next = project(x + fraction * d, bounds)
-            if evaluations == 0:  # the full quasi-Newton step: about x* - x near the minimiser
-                relative = relative_change(x_next, x)
-            value_next, g_next = evaluate(x_next)
-            evaluations += 1
-            if value_next <= value + ARMIJO * backend.real_inner(g, x_next - x) + rounding * abs(value):
-                break
-            fraction *= 0.5
+        d = _descent_direction(g, pairs, _binding(x, g, bounds))
+        accepted, relative = (None, math.inf) if d is None else _line_search(evaluate, x, value, g, d, bounds,
+                                                                             rounding)
+        if accepted is not None:
+            x_next, value_next, g_next, fraction, evaluations = accepted
         else:  # no model yet, or no sufficient decrease: the projected gradient step
-            x_next = gradient_step
-            value_next, g_next = evaluate(x_next)
-            evaluations += 1
-            fraction = 0.0
+            x_next, (value_next, g_next), fraction = gradient_step, evaluate(gradient_step), 0.0
+            evaluations = 1 if d is None else MAX_HALVINGS + 1
             pairs.clear()
         safeguards = safeguards + 1 if fraction == 0.0 and k > 1 else 0
         s, y = x_next - x, g_next - g
@@ -189,15 +220,9 @@ def lbfgs(smooth: Any, x0: Array, *, bounds: Bounds | None = None, memory: int =
                        step=fraction, seconds=seconds)
         bar.update()
         bar.set_postfix(change=f"{relative:.2e}", refresh=False)
-        if stationary:  # e.g. zero data: the gradient vanishes, or holds every pixel at its bound
-            converged, message = True, f"stationary after {k} iterations (its projected gradient step is zero)"
-            break
-        if safeguards == 2:  # two model steps in a row found no decrease: F is flat to rounding here
-            converged, message = False, (f"stopped after {k} iterations: no decrease of the objective beyond its "
-                                         "rounding (the working precision's limit)")
-            break
         settled = max(recent) if len(recent) == WINDOW else math.inf
-        ended = verdict(stop, Progress(iteration=k, relative_change=settled, seconds=seconds), callback, x)
+        ended = _stalled(k, stationary, safeguards) or verdict(
+            stop, Progress(iteration=k, relative_change=settled, seconds=seconds), callback, x)
         if ended is not None:
             converged, message = ended
             break

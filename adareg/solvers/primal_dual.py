@@ -51,7 +51,10 @@ from ..functionals import LeastSquares
 from ..regularizers.analysis import WeightedL1Analysis
 from ..regularizers.base import Bounds, check_bounds, project
 from .result import History, Result
-from .stopping import Progress, StoppingRule, default_rule, relative_change, verdict
+from ..stopping import Defaults, Progress, StoppingRule, relative_change, verdict
+
+#: Iterations and relative change (primal or dual) at which :func:`primal_dual` stops by default.
+DEFAULTS = Defaults(max_iter=1000, tol=1e-5)
 
 
 class PD3O:
@@ -138,7 +141,7 @@ def primal_dual(data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Arr
         As for :class:`PD3O`.
     stop
         Stopping rule on the larger of the primal and the dual relative change
-        (default ``MaxIterations(1000) | RelativeChange(1e-5)``).
+        (default ``DEFAULTS.rule()``).
     track_objective
         Record the objective (one more application of ``W``, and of ``H``).
     callback
@@ -151,7 +154,7 @@ def primal_dual(data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Arr
     Result
         History columns ``iteration, objective, relative_change, dual_change, seconds``.
     """
-    stop = default_rule(1000, 1e-5, None) if stop is None else stop
+    stop = DEFAULTS.rule() if stop is None else stop
     solver = PD3O(data, reg, lam, x0, bounds=bounds, primal_step=primal_step)
     history = History("iteration", "objective", "relative_change", "dual_change", "seconds")
     start = time.perf_counter()

@@ -10,27 +10,24 @@ from tqdm.auto import tqdm
 
 from .. import backend
 from ..backend import Array
-from ..functionals import LeastSquares
+from ..functionals import LeastSquares, is_denoising
 from ..operators.base import LinearOperator
-from ..operators.basic import Identity
 from ..regularizers.adaptive import ReweightedL1
 from ..regularizers.base import Bounds
 from .primal_dual import PD3O
 from .result import History, Result
-from .stopping import relative_change
+from ..stopping import Defaults, Progress, relative_change, verdict
 
+#: Reweighting steps and fixed-point residual at which :func:`reweighting` stops by default.
+DEFAULTS = Defaults(max_iter=100, tol=1e-3)
 #: PD3O iterations per reweighting step for a general ``H`` (see :func:`reweighting`).
 PRIMAL_DUAL_STEP_ITERATIONS = 10
 
 
-def is_denoising(H: LinearOperator, weights: Array | None) -> bool:
-    """Whether ``1/2 ||Hx - y||_w^2`` is ``1/2 ||x - y||^2``: ``H`` the identity and no data weights."""
-    return isinstance(H, Identity) and weights is None
-
-
 def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x0: Array | None = None,
-                weights: Array | None = None, bounds: Bounds | None = None, max_iter: int = 100,
-                tol: float = 1e-3, inner_tol: float | None = None, inner_max_iter: int | None = None,
+                weights: Array | None = None, bounds: Bounds | None = None, max_iter: int | None = None,
+                tol: float | None = None, max_time: float | None = None, inner_tol: float | None = None,
+                inner_max_iter: int | None = None,
                 callback: Callable[[int, Array], Any] | None = None, progress: bool = False) -> Result:
     r"""Fixed-point iteration of a spatially adaptive regularizer (the paper's eq. 4).
 
@@ -59,7 +56,8 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
       optimality conditions of its own step.
 
     The loop stops when the fixed-point residual
-    :math:`\|x_{k+1} - x_k\| / \|x_k\|` falls below ``tol``.
+    :math:`\|x_{k+1} - x_k\| / \|x_k\|` falls below ``tol`` (its
+    :class:`~adareg.solvers.RelativeChange` rule).
 
     Parameters
     ----------
@@ -74,8 +72,9 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
         first weights are those of a flat image).
     bounds
         Box constraint on ``x``.
-    max_iter, tol
-        Reweighting steps and fixed-point tolerance.
+    max_iter, tol, max_time
+        Reweighting steps, fixed-point tolerance (default :data:`DEFAULTS`) and
+        seconds (checked after each step).
     inner_tol
         Denoising only: certify every step to this tolerance (see above).
     inner_max_iter
@@ -94,6 +93,8 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
         PD3O iterations of the step) and ``seconds``.
     """
     denoising = is_denoising(H, weights)
+    stop = DEFAULTS.rule(max_iter, tol, max_time)
+    tol = DEFAULTS.tol if tol is None else tol
     if inner_tol is not None and not denoising:
         raise ValueError("reweighting: inner_tol (certified steps) applies to denoising only; for a general H "
                          "the steps are PD3O budgets (inner_max_iter)")
@@ -110,28 +111,23 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     x = x0
     residual = math.inf
     start = time.perf_counter()
-    converged, message = False, ""
     bar = tqdm(disable=not progress, desc="reweighting", unit="step")  # no total: steps end on the residual
     k = 0
-    while k < max_iter:
+    while True:
         k += 1
         x_next, inner = step(x, residual)
         residual = relative_change(x_next, x)
         x = x_next
-        history.append(iteration=k, residual=residual, inner_iterations=inner, seconds=time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        history.append(iteration=k, residual=residual, inner_iterations=inner, seconds=seconds)
         bar.update()
         bar.set_postfix(residual=f"{residual:.2e} (tol {tol:g})", refresh=False)
-        if callback is not None and callback(k, x) is True:
-            message = "stopped by the callback"
-            break
-        if residual <= tol:
-            converged = True
-            message = f"fixed-point residual {residual:.3g} <= {tol:g} after {k} reweighting steps"
+        ended = verdict(stop, Progress(iteration=k, seconds=seconds, relative_change=residual), callback, x,
+                        unit="reweighting steps")
+        if ended is not None:
+            converged, message = ended
             break
     bar.close()
-    if not message:
-        message = (f"stopped after {k} reweighting steps with fixed-point residual {residual:.3g} > {tol:g}, "
-                   "not converged")
     return Result(x=x, converged=converged, iterations=k, history=history, message=message)
 
 

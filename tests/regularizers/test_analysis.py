@@ -63,6 +63,27 @@ def test_gap_certifies_distance_to_solution():
         assert np.linalg.norm(out.x - exact) <= np.sqrt(2 * out.gap) * (1 + 1e-9) + 1e-9
 
 
+@pytest.mark.parametrize("isotropic", [False, True])
+def test_duality_gap_is_primal_minus_dual_objective(isotropic):
+    """G(p) against the objectives computed densely: P(x) - D(p) at x = v - tau W^T p, p feasible."""
+    rng = np.random.default_rng(11)
+    shape, tau, weight = (4, 5), 0.6, 0.8
+    reg = TV(shape, isotropic=isotropic, weights=weight)
+    W = np.stack([reg.W(e.reshape(shape)).ravel() for e in np.eye(20)], axis=1)  # dense (2 * 20, 20)
+    p = rng.uniform(-1, 1, (2, *shape))
+    if isotropic:  # the two differences at a pixel form a group: |p_i| <= weight
+        p *= np.minimum(1, weight / np.linalg.norm(p, axis=0))
+    else:
+        p *= weight
+    v = rng.standard_normal(20)
+    x = v - tau * W.T @ p.ravel()
+    Wx = (W @ x).reshape(2, -1)
+    magnitude = np.linalg.norm(Wx, axis=0) if isotropic else np.abs(Wx)
+    primal = 0.5 * np.sum((x - v) ** 2) + tau * weight * magnitude.sum()
+    dual = 0.5 * v @ v - 0.5 * x @ x  # min_x 1/2 ||x - v||^2 + tau <p, W x>, attained at x = v - tau W^T p
+    np.testing.assert_allclose(reg.duality_gap(x.reshape(shape), p, tau), primal - dual, rtol=1e-10)
+
+
 def test_uncertified_prox_runs_its_budget_and_converges():
     """tol=None: exactly max_iter iterations, no certificate, and still the prox in the limit."""
     v, W, weights = random_problem(3)

@@ -9,7 +9,7 @@ from scipy import optimize
 from adareg.functionals import LeastSquares
 from adareg.operators import Identity
 from adareg.regularizers import WeightedL1Analysis
-from adareg.solvers import MaxIterations, RelativeChange, WallTime, fista
+from adareg.solvers import Defaults, MaxIterations, Progress, RelativeChange, Residual, WallTime, fista
 from tests.helpers import MatrixOperator
 
 
@@ -139,7 +139,8 @@ class TestStopping:
         self.run(stop=MaxIterations(3), progress=True)
         assert "FISTA" in capsys.readouterr().err
 
-    @pytest.mark.parametrize("make", [lambda: MaxIterations(0), lambda: RelativeChange(-1e-3), lambda: WallTime(-1)])
+    @pytest.mark.parametrize("make", [lambda: MaxIterations(0), lambda: RelativeChange(-1e-3), lambda: WallTime(-1),
+                                      lambda: Residual(-1e-3)])
     def test_bad_rules(self, make):
         with pytest.raises(ValueError):
             make()
@@ -156,3 +157,29 @@ def test_conjugate_gradient_matches_a_dense_solve(dtype):
     result = conjugate_gradient(lambda v: v @ M.T, b, tol=1e-12, max_iter=200)
     assert result.converged
     np.testing.assert_allclose(result.x, np.linalg.solve(M, b.T).T, rtol=1e-9)
+
+
+def test_defaults_fill_what_the_caller_left_out():
+    defaults = Defaults(max_iter=40, tol=1e-3, measure=Residual)
+    assert repr(defaults.rule()) == "MaxIterations(40) | Residual(0.001)"
+    assert repr(defaults.rule(max_iter=7, max_time=2.0)) == "MaxIterations(7) | Residual(0.001) | WallTime(2 s)"
+    rule = defaults.rule(tol=1e-5)
+    # a residual rule reads the residual, never the relative change, and means convergence
+    assert rule.check(Progress(iteration=1, seconds=0.0, relative_change=0.0)) is None
+    fired = rule.check(Progress(iteration=1, seconds=0.0, residual=1e-5))
+    assert isinstance(fired, Residual) and fired.converged
+    assert not rule.check(Progress(iteration=40, seconds=0.0, residual=1.0)).converged
+
+
+def test_conjugate_gradient_stops_on_its_cap_unconverged():
+    from adareg.solvers import conjugate_gradient
+
+    rng = np.random.default_rng(8)
+    B = rng.standard_normal((30, 30))
+    M = B.T @ B + 1e-3 * np.eye(30)  # ill-conditioned: 3 iterations cannot reach 1e-12
+    b = rng.standard_normal(30)
+    result = conjugate_gradient(lambda v: M @ v, b, tol=1e-12, max_iter=3)
+    assert result.iterations == 3 and not result.converged and "MaxIterations(3)" in result.message
+    # the recorded residual is the true one, computed densely
+    np.testing.assert_allclose(result.history["residual"][-1], np.linalg.norm(b - M @ result.x) / np.linalg.norm(b),
+                               rtol=1e-6)

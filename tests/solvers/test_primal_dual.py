@@ -10,7 +10,7 @@ from adareg.functionals import LeastSquares
 from adareg.operators import Identity
 from adareg.regularizers import TV, WeightedL1Analysis
 from adareg.solvers.primal_dual import PD3O, primal_dual
-from adareg.solvers.stopping import default_rule
+from adareg.stopping import default_rule
 from tests.helpers import MatrixOperator
 
 

@@ -1,9 +1,10 @@
 """Stopping rules: when an iterative solver ends, and whether that counts as converged.
 
 Rules combine with ``|``: ``MaxIterations(500) | RelativeChange(1e-5)`` stops at the
-first rule that fires.  A rule that measures progress (:class:`RelativeChange`)
-marks the run converged; a budget (:class:`MaxIterations`, :class:`WallTime`)
-does not.
+first rule that fires.  A rule that measures progress (:class:`RelativeChange`,
+:class:`Residual`) marks the run converged; a budget (:class:`MaxIterations`,
+:class:`WallTime`) does not.  Every iterative solver of adareg stops through them,
+and each declares its default cap and tolerance once, as a :class:`Defaults`.
 """
 
 from __future__ import annotations
@@ -12,16 +13,22 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .. import backend
+from . import backend
 
 
 @dataclass(frozen=True)
 class Progress:
-    """What the rules look at after each iteration."""
+    """What the rules look at after each iteration.
+
+    ``relative_change`` is the solver's measure of its last step (see each solver) and
+    ``residual`` its measure of the distance to a solution (a relative residual, or a
+    certified relative error); either is ``inf`` where the solver does not compute it.
+    """
 
     iteration: int
-    relative_change: float
     seconds: float
+    relative_change: float = math.inf
+    residual: float = math.inf
 
 
 class StoppingRule:
@@ -71,6 +78,23 @@ class RelativeChange(StoppingRule):
         return f"RelativeChange({self.tol:g})"
 
 
+class Residual(StoppingRule):
+    """Stop when the solver's residual (e.g. a relative residual or certified error) is ``<= tol`` (converged)."""
+
+    converged = True
+
+    def __init__(self, tol: float):
+        if not float(tol) >= 0:
+            raise ValueError(f"Residual: tol must be non-negative, got {tol}")
+        self.tol = float(tol)
+
+    def check(self, progress: Progress) -> StoppingRule | None:
+        return self if progress.residual <= self.tol else None
+
+    def __repr__(self) -> str:
+        return f"Residual({self.tol:g})"
+
+
 class WallTime(StoppingRule):
     """Stop once ``seconds`` of wall-clock time have passed."""
 
@@ -118,27 +142,48 @@ def relative_change(new: Any, old: Any) -> float:
     return change / size if size > 0 else math.inf
 
 
-def default_rule(max_iter: int, tol: float | None, max_time: float | None) -> StoppingRule:
-    """``MaxIterations(max_iter)``, with ``RelativeChange(tol)`` and ``WallTime(max_time)`` when given."""
+def default_rule(max_iter: int, tol: float | None, max_time: float | None = None,
+                 measure: type[RelativeChange] | type[Residual] = RelativeChange) -> StoppingRule:
+    """``MaxIterations(max_iter)``, with ``measure(tol)`` and ``WallTime(max_time)`` when given."""
     rule: StoppingRule = MaxIterations(max_iter)
     if tol is not None:
-        rule = rule | RelativeChange(tol)
+        rule = rule | measure(tol)
     if max_time is not None and math.isfinite(max_time):
         rule = rule | WallTime(max_time)
     return rule
 
 
+@dataclass(frozen=True)
+class Defaults:
+    """A solver's default iteration cap and tolerance: the one place they are written.
+
+    ``measure`` is the rule the tolerance applies to.  :func:`adareg.solve` passes
+    what its caller gave and leaves the rest to these.
+    """
+
+    max_iter: int
+    tol: float
+    measure: type[RelativeChange] | type[Residual] = RelativeChange
+
+    def rule(self, max_iter: int | None = None, tol: float | None = None,
+             max_time: float | None = None) -> StoppingRule:
+        """The stopping rule with the given values, these defaults for those left ``None``."""
+        return default_rule(self.max_iter if max_iter is None else max_iter, self.tol if tol is None else tol,
+                            max_time, self.measure)
+
+
 def verdict(stop: StoppingRule, progress: Progress, callback: Callable[[int, Any], Any] | None,
-            x: Any) -> tuple[bool, str] | None:
+            x: Any, unit: str = "iterations") -> tuple[bool, str] | None:
     """After an iteration: ``None`` to go on, or ``(converged, message)`` to stop.
 
     ``callback(k, x)`` is called first and stops the run by returning ``True``;
-    otherwise the first rule of ``stop`` that fires ends it.
+    otherwise the first rule of ``stop`` that fires ends it.  ``unit`` names what
+    the solver counts in the message.
     """
     fired = stop.check(progress)
     if callback is not None and callback(progress.iteration, x) is True:
         return False, "stopped by the callback"
     if fired is not None:
         ending = "" if fired.converged else ", not converged"
-        return fired.converged, f"stopped by {fired!r} after {progress.iteration} iterations{ending}"
+        return fired.converged, f"stopped by {fired!r} after {progress.iteration} {unit}{ending}"
     return None
