@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .families import ARCHITECTURES
+from .families import GRADIENTS, MODELS, families_with
+
+
+def _gradient_help() -> str:
+    """The ``--gradient`` help: which families support each method, and each family's default."""
+    defaults = ", ".join(f"{family} {cls.gradients[0]}" for family, cls in sorted(MODELS.items()))
+    return (f"differentiation through the fixed point: implicit ({', '.join(families_with('implicit'))}), the "
+            f"phantom gradient ({', '.join(families_with('phantom'))}: --phantom-steps map steps with a graph) or "
+            f"Jacobian-free backpropagation ({', '.join(families_with('jfb'))}: one map step); default: {defaults}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -15,7 +23,7 @@ def parser() -> argparse.ArgumentParser:
                                 description="Train one model for every sigma in [0, 30]/255 on patches of a folder "
                                             "of grey images; checkpoints and the exported parameter file "
                                             "(OUT/FAMILY.npz, loadable with adareg.load) go to OUT.")
-    train.add_argument("--family", required=True, choices=sorted(ARCHITECTURES))
+    train.add_argument("--family", required=True, choices=sorted(MODELS))
     train.add_argument("--data", required=True, help="folder of training images (PNG/TIFF, grey)")
     train.add_argument("--out", required=True, help="folder for the checkpoint and the parameter file")
     train.add_argument("--steps", type=int, default=2000, help="Adam steps (default 2000)")
@@ -30,10 +38,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, default=50)
     train.add_argument("--init", help="parameter file to start from: every parameter if it is of the same family and "
                             "architecture (fine-tuning), else its filter bank (same bank layout)")
-    train.add_argument("--gradient", choices=("implicit", "phantom", "jfb"),
-                       help="differentiation through the fixed point: implicit (crr/wcrr, their default), the "
-                            "phantom gradient (sa-b/sa-cnn, their default: --phantom-steps map steps with a graph) "
-                            "or Jacobian-free backpropagation (any family: one map step)")
+    train.add_argument("--gradient", choices=GRADIENTS, help=_gradient_help())
     train.add_argument("--phantom-steps", type=int, default=5,
                        help="fixed-point map steps differentiated by the phantom gradient (default 5)")
     train.add_argument("--no-resume", action="store_true", help="start afresh even if OUT holds a checkpoint")

@@ -10,6 +10,11 @@ levels ``sigma`` (``(B,)``) with the same maths as :func:`adareg.solve`:
   :math:`x_{k+1} = \arg\min \tfrac12\|x - y\|^2 + \lambda \sum_c \langle \Lambda_c(x_k), |W_c x| \rangle`,
   each step by dual FISTA (warm-started), :math:`x = y - W^T p`, :math:`|p_c| \le \lambda \Lambda_c`.
 
+Each family is one subclass of :class:`Denoiser` that declares its ``family`` name (as
+registered with :mod:`adareg.params`), its ``default_architecture`` and the ``gradients``
+it supports, default first; defining the class adds it to :data:`MODELS`, which
+:func:`build`, the training loop and the command line read.
+
 **Gradients at the fixed point.**  The fixed point :math:`z^*` (primal for the ridges,
 primal and dual for the adaptive families) is found without a graph; the loss is taken
 on one more application of the fixed-point map :math:`T_\theta(z^*)` with a graph, so the
@@ -41,8 +46,9 @@ train a different, early-stopped denoiser) and no unrolled graph is kept in memo
 
 from __future__ import annotations
 
+import copy
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -57,19 +63,11 @@ SIGMA_RANGE = (0.0, 30 / 255)
 #: Knots of every function of sigma: 0, 5, ..., 30 (/255).
 SIGMA_KNOTS = [k / 255 for k in range(0, 31, 5)]
 
-#: The default architecture of each family (the ``architecture`` metadata of its file).
-ARCHITECTURES: dict[str, dict[str, Any]] = {
-    "crr": {"bank_channels": [4, 8, 32], "bank_kernels": [5, 5, 5], "boundary": "reflect",
-            "lam_knots": len(SIGMA_KNOTS), "profile_knots": 41, "profile_grid": [-4.0, 0.2],
-            "scale_knots": len(SIGMA_KNOTS)},
-    "sa-b": {"bank_channels": [4, 8, 32], "bank_kernels": [5, 5, 5], "boundary": "reflect",
-             "lam_knots": len(SIGMA_KNOTS), "profile_knots": 21, "profile_grid": [0.0, 0.25],
-             "scale_knots": len(SIGMA_KNOTS), "blur_kernel": 5},
-    "sa-cnn": {"bank_channels": [4, 8, 32], "bank_kernels": [5, 5, 5], "boundary": "reflect",
-               "lam_knots": len(SIGMA_KNOTS), "mask_channels": [16, 16, 32], "mask_kernels": [5, 3, 3],
-               "activation": "leaky_relu"},
-}
-ARCHITECTURES["wcrr"] = dict(ARCHITECTURES["crr"])
+#: The ways of differentiating through the fixed point: implicit differentiation, the phantom gradient,
+#: Jacobian-free backpropagation (see the module documentation).
+GRADIENTS = ("implicit", "phantom", "jfb")
+#: The filter bank and lam(sigma) part of the default architectures.
+_BANK = {"bank_channels": [4, 8, 32], "bank_kernels": [5, 5, 5], "boundary": "reflect", "lam_knots": len(SIGMA_KNOTS)}
 
 #: Lower bound of the wcrr profile slopes (rho = 1) and upper bound of its lam: lam * rho <= 1 keeps
 #: 1/2 ||x - y||^2 + lam R convex when ||W|| <= 1, as for periodic images; the reflect boundary makes
@@ -88,32 +86,83 @@ def _tensor(array: np.ndarray, like: Tensor) -> Tensor:
 
 
 def clamp_slopes(raw: Tensor, grid_step: float, *, lower: float | None, grid_min: float) -> Tensor:
-    """The torch mirror of :func:`adareg.regularizers.splines.clamp_slopes` with ``zero_at=0, bounded=True``."""
+    r"""A profile table whose slopes are those of ``raw`` clamped below by ``lower``, zero at 0, with bounded ends.
+
+    .. math::
+
+        d_{c,k} = \max\big((r_{c,k+1} - r_{c,k}) / h, \, \mathrm{lower}\big), \qquad
+        a_{c,k} = h \sum_{j < k} d_{c,j} - f_c(0),
+
+    so that :math:`f_c(0) = 0` (:math:`f_c` the linear spline of the table on the knots
+    :math:`t_k = \text{grid\_min} + k h`, continued linearly outside them).  Then the last
+    coefficient is raised to :math:`\max(a_{c,K-1}, a_{c,K-2}, 0)` and the first lowered to
+    :math:`\min(a_{c,0}, a_{c,1}, 0)`: the end segments rise away from 0, so every potential
+    :math:`\int_0^z f_c` is bounded below (:func:`adareg.regularizers.splines.is_bounded_below`).
+
+    ``lower=0`` gives convex potentials (``crr``), ``lower=-rho`` :math:`\rho`-weakly convex ones
+    (``wcrr``; raising the ends only raises their slopes).  A table that satisfies all this is
+    returned unchanged (up to rounding), so a model set from a file's table exports that table.
+    Where a slope is clamped its gradient is zero, as in the CRR-NN and WCRR-NN projections.
+
+    Parameters
+    ----------
+    raw
+        The free table :math:`r`, shape ``(C, K)``, ``K >= 2``.
+    grid_step, grid_min
+        The knot spacing :math:`h > 0` and the first knot.
+    lower
+        The lower bound of the slopes, or ``None`` for none.
+    """
     d = torch.diff(raw, dim=1) / grid_step
     if lower is not None:
         d = d.clamp(min=lower)
     out = torch.cat([torch.zeros_like(raw[:, :1]), grid_step * torch.cumsum(d, dim=1)], dim=1)
-    out = out + (raw - out).mean(dim=1, keepdim=True)
     s = (0.0 - grid_min) / grid_step
     k = int(min(max(math.floor(s), 0), raw.shape[1] - 2))
     u = s - k
     out = out - ((1.0 - u) * out[:, k] + u * out[:, k + 1])[:, None]
-    # bounded ends: the last segment rises to a value >= 0, the first falls from one <= 0
     zero = torch.zeros_like(out[:, :1])
     last = torch.maximum(torch.maximum(out[:, -1:], out[:, -2:-1]), zero)
     first = torch.minimum(torch.minimum(out[:, :1], out[:, 1:2]), zero)
     return torch.cat([first, out[:, 1:-1], last], dim=1)
 
 
-class Denoiser(nn.Module):
-    """Base of the family models: the filter bank, lam(sigma), the arrays and the architecture of the file."""
+#: The model class of each family: every subclass of :class:`Denoiser` that names a ``family``.
+MODELS: dict[str, type[Denoiser]] = {}
 
-    family: str
+
+class Denoiser(nn.Module):
+    """Base of the family models: the filter bank, lam(sigma), the arrays and the architecture of the file.
+
+    A subclass that sets ``family`` is that family's model (:data:`MODELS`, :func:`build`);
+    it also declares ``default_architecture`` and ``gradients``.
+    """
+
+    #: The family (``metadata["family"]`` of its files, as registered with :mod:`adareg.params`).
+    family: ClassVar[str]
+    #: The ``architecture`` of a new model unless one is given.
+    default_architecture: ClassVar[dict[str, Any]]
+    #: The ways of differentiating through the fixed point it supports (of :data:`GRADIENTS`), its default first.
+    gradients: ClassVar[tuple[str, ...]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "family" in cls.__dict__:
+            if cls.family in MODELS:
+                raise ValueError(f"family {cls.family!r} has a model already: {MODELS[cls.family].__qualname__}")
+            MODELS[cls.family] = cls
 
     def __init__(self, architecture: dict[str, Any], generator: torch.Generator):
         super().__init__()
         self.architecture = dict(architecture)
         self.bank = FilterBank(architecture["bank_channels"], architecture["bank_kernels"], generator=generator)
+
+    def use_gradient(self, method: str, phantom_steps: int) -> None:
+        """Differentiate through the fixed point by ``method``, one of :attr:`gradients`.
+
+        ``phantom_steps``: the fixed-point map steps taken with a graph by the phantom gradient.
+        """
+        raise NotImplementedError
 
     def _bank_arrays(self) -> dict[str, np.ndarray]:
         arrays = {f"bank_{l}": layer.detach().cpu().numpy() for l, layer in enumerate(self.bank.layers)}
@@ -152,25 +201,35 @@ class Denoiser(nn.Module):
 
 
 class Ridge(Denoiser):
-    r"""``crr`` (convex potentials) or ``wcrr`` (``phi'' >= -1`` and ``lam <= 1``)."""
+    r"""The ridge families: potentials :math:`\varphi_c` whose profiles :math:`\varphi_c'` have slopes ``>= lower``.
 
-    def __init__(self, family: str, architecture: dict[str, Any], generator: torch.Generator):
+    Subclasses give the slope bound ``lower``, the start ``lam_start`` of lam(sigma) and
+    its upper bound ``lam_upper`` (``None``: none).
+    """
+
+    default_architecture = _BANK | {"profile_knots": 41, "profile_grid": [-4.0, 0.2], "scale_knots": len(SIGMA_KNOTS)}
+    gradients = ("implicit", "jfb")
+    lower: ClassVar[float]
+    lam_start: ClassVar[float]
+    lam_upper: ClassVar[float | None]
+
+    def __init__(self, architecture: dict[str, Any], generator: torch.Generator):
         super().__init__(architecture, generator)
-        self.family = family
         self.grid_min, self.grid_step = architecture["profile_grid"]
         knots = self.grid_min + self.grid_step * torch.arange(architecture["profile_knots"], dtype=torch.float64)
         channels = architecture["bank_channels"][-1]
         self.profile_raw = nn.Parameter(knots.clamp(-1, 1).repeat(channels, 1))  # Huber-like start
         self.scale = SigmaProfile(SIGMA_KNOTS, 1.0 / (torch.tensor(SIGMA_KNOTS) + 2 / 255))
-        upper = 1.0 / WCRR_RHO if family == "wcrr" else None
-        self.lam = SigmaProfile(SIGMA_KNOTS, 0.5 if family == "wcrr" else 1.0, upper=upper)
+        self.lam = SigmaProfile(SIGMA_KNOTS, self.lam_start, upper=self.lam_upper)
         self.iterations, self.tol = 100, 1e-4  # training solves (tests ask for more)
         # gradients: implicit (conjugate gradients on the Hessian) or, with implicit = False, JFB
         self.implicit, self.cg_iterations, self.cg_tol = True, 50, 1e-3
 
+    def use_gradient(self, method: str, phantom_steps: int) -> None:
+        self.implicit = method == "implicit"
+
     def profile(self) -> Tensor:
-        lower = -WCRR_RHO if self.family == "wcrr" else 0.0
-        return clamp_slopes(self.profile_raw, self.grid_step, lower=lower, grid_min=self.grid_min)
+        return clamp_slopes(self.profile_raw, self.grid_step, lower=self.lower, grid_min=self.grid_min)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return self._bank_arrays() | self._profile_arrays()
@@ -244,14 +303,33 @@ class Ridge(Denoiser):
         return x
 
 
+class CRR(Ridge):
+    """``crr``: convex potentials."""
+
+    family = "crr"
+    lower, lam_start, lam_upper = 0.0, 1.0, None
+
+
+class WCRR(Ridge):
+    """``wcrr``: ``phi'' >= -rho`` and ``lam <= 1 / rho`` (``rho`` = :data:`WCRR_RHO`)."""
+
+    family = "wcrr"
+    lower, lam_start, lam_upper = -WCRR_RHO, 0.5, 1.0 / WCRR_RHO
+
+
 class Adaptive(Denoiser):
     """The reweighting families: subclasses give the weights ``Lambda(x, sigma)``."""
+
+    gradients = ("phantom", "jfb")
 
     def __init__(self, architecture: dict[str, Any], generator: torch.Generator):
         super().__init__(architecture, generator)
         self.lam = SigmaProfile(SIGMA_KNOTS, 0.5 * torch.tensor(SIGMA_KNOTS) + 0.5 / 255)
         self.outer, self.inner, self.tol = 10, 20, 1e-4  # training solves (tests ask for more)
         self.map_steps = 1  # fixed-point map steps taken with a graph: 1 = JFB, more = phantom gradient
+
+    def use_gradient(self, method: str, phantom_steps: int) -> None:
+        self.map_steps = phantom_steps if method == "phantom" else 1
 
     def weights(self, x: Tensor, sigma: Tensor, W: BankOperator) -> Tensor:
         raise NotImplementedError
@@ -313,6 +391,8 @@ class SAB(Adaptive):
     r"""``sa-b``: :math:`\Lambda_c = B_c^T \psi_c'(\alpha B_c |W_c x|)`, ``psi' >= 0`` non-increasing, last segment flat."""
 
     family = "sa-b"
+    default_architecture = _BANK | {"profile_knots": 21, "profile_grid": [0.0, 0.25], "scale_knots": len(SIGMA_KNOTS),
+                                    "blur_kernel": 5}
 
     def __init__(self, architecture: dict[str, Any], generator: torch.Generator):
         super().__init__(architecture, generator)
@@ -361,6 +441,8 @@ class SACNN(Adaptive):
     r"""``sa-cnn``: :math:`\Lambda(x, \sigma)` from the mask CNN."""
 
     family = "sa-cnn"
+    default_architecture = _BANK | {"mask_channels": [16, 16, 32], "mask_kernels": [5, 3, 3],
+                                    "activation": "leaky_relu"}
 
     def __init__(self, architecture: dict[str, Any], generator: torch.Generator):
         super().__init__(architecture, generator)
@@ -386,12 +468,21 @@ class SACNN(Adaptive):
         return self.masks(x, sigma)
 
 
+def model_class(family: str) -> type[Denoiser]:
+    """The model class of ``family`` (a ``ValueError`` naming the families for another name)."""
+    try:
+        return MODELS[family]
+    except KeyError:
+        raise ValueError(f"family must be one of {sorted(MODELS)}, got {family!r}") from None
+
+
+def families_with(method: str) -> list[str]:
+    """The families whose models support the gradient ``method``, sorted."""
+    return [family for family, cls in sorted(MODELS.items()) if method in cls.gradients]
+
+
 def build(family: str, architecture: dict[str, Any] | None = None, *, seed: int = 0) -> Denoiser:
-    """A model of ``family`` with the default (or given) architecture and a seeded random start."""
-    if family not in ARCHITECTURES:
-        raise ValueError(f"family must be one of {sorted(ARCHITECTURES)}, got {family!r}")
-    architecture = dict(ARCHITECTURES[family] if architecture is None else architecture)
-    generator = torch.Generator().manual_seed(seed)
-    if family in ("crr", "wcrr"):
-        return Ridge(family, architecture, generator)
-    return SAB(architecture, generator) if family == "sa-b" else SACNN(architecture, generator)
+    """A model of ``family`` with its default (or the given) architecture and a seeded random start."""
+    cls = model_class(family)
+    return cls(copy.deepcopy(cls.default_architecture if architecture is None else architecture),
+               torch.Generator().manual_seed(seed))

@@ -22,7 +22,7 @@ from adareg.data import protocol_noisy
 from adareg.io import read_folder
 
 from .data import PatchSampler
-from .families import SIGMA_RANGE, Denoiser, Ridge, build
+from .families import GRADIENTS, SIGMA_RANGE, Denoiser, build, families_with, model_class
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -44,8 +44,8 @@ class Settings:
     validate_every: int = 100
     checkpoint_every: int = 50
     init: str | None = None
-    architecture: dict[str, Any] | None = None  # None: the family's default (adareg_train.families.ARCHITECTURES)
-    gradient: str | None = None  # "implicit" (crr, wcrr), "phantom" (sa-b, sa-cnn) or "jfb"; None: the family's
+    architecture: dict[str, Any] | None = None  # None: the family's default (its model's default_architecture)
+    gradient: str | None = None  # one of the family's gradients ("implicit", "phantom", "jfb"); None: its default
     phantom_steps: int = 5  # fixed-point map steps with a graph of the phantom gradient
 
     def check(self) -> None:
@@ -58,21 +58,19 @@ class Settings:
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        if self.gradient not in (None, "implicit", "jfb", "phantom"):
-            raise ValueError(f"gradient must be 'implicit', 'jfb' or 'phantom', got {self.gradient!r}")
-        if self.gradient == "implicit" and self.family not in ("crr", "wcrr"):
-            raise ValueError(f"gradient 'implicit' exists for crr and wcrr only, not {self.family!r}; "
-                             "use 'phantom' or 'jfb'")
-        if self.gradient == "phantom" and self.family in ("crr", "wcrr"):
-            raise ValueError(f"gradient 'phantom' exists for sa-b and sa-cnn only, not {self.family!r}; "
-                             "use 'implicit' or 'jfb'")
+        if self.gradient not in (None, *GRADIENTS):
+            raise ValueError(f"gradient must be one of {', '.join(map(repr, GRADIENTS))}, got {self.gradient!r}")
+        supported = model_class(self.family).gradients
+        if self.gradient is not None and self.gradient not in supported:
+            raise ValueError(f"gradient {self.gradient!r} exists for {', '.join(families_with(self.gradient))} only, "
+                             f"not {self.family!r}; use {' or '.join(map(repr, supported))}")
         if self.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("device 'cuda' was asked for, but torch finds no CUDA device")
 
 
 def gradient_method(settings: Settings) -> str:
     """The run's way of differentiating through the fixed point (the family's default where not set)."""
-    return settings.gradient or ("implicit" if settings.family in ("crr", "wcrr") else "phantom")
+    return settings.gradient or model_class(settings.family).gradients[0]
 
 
 def learning_rate(settings: Settings, step: int) -> float:
@@ -109,10 +107,7 @@ def validate(model: Denoiser, pairs: list[tuple[Any, Any]], sigma: float, device
 def _model(settings: Settings) -> Denoiser:
     """The seeded starting model of a run, on its device and in its precision."""
     model = build(settings.family, settings.architecture, seed=settings.seed)
-    if isinstance(model, Ridge):
-        model.implicit = gradient_method(settings) == "implicit"
-    else:
-        model.map_steps = settings.phantom_steps if gradient_method(settings) == "phantom" else 1
+    model.use_gradient(gradient_method(settings), settings.phantom_steps)
     return model.to(settings.device, getattr(torch, settings.dtype))
 
 
@@ -146,11 +141,12 @@ def training_step(model: Denoiser, optimizer: torch.optim.Optimizer, sampler: Pa
 def _checkpoint_settings(state: dict[str, Any]) -> Settings:
     """A checkpoint's settings, with the method its run used where it predates a setting.
 
-    Checkpoints written before ``gradient`` existed used JFB; so did those of ``sa-b`` /
-    ``sa-cnn`` with the default method written before ``phantom_steps`` existed.
+    Checkpoints written before ``gradient`` existed used JFB; so did those of a family whose
+    default is the phantom gradient (``sa-b``, ``sa-cnn``) written before ``phantom_steps`` existed.
     """
     stored = {"gradient": "jfb", **state["settings"]}
-    if stored["gradient"] is None and "phantom_steps" not in stored and stored["family"] in ("sa-b", "sa-cnn"):
+    default = model_class(stored["family"]).gradients[0]
+    if stored["gradient"] is None and "phantom_steps" not in stored and default == "phantom":
         stored["gradient"] = "jfb"
     return Settings(**stored)
 

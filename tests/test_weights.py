@@ -1,4 +1,4 @@
-"""The shipped parameter files: every family loads by name, is small, and denoises."""
+"""The shipped parameter files: every registered family ships one, which loads by name, is small, and denoises."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 import adareg
+from adareg import params
 from adareg.operators import Identity
 
-FAMILIES = ("crr", "wcrr", "sa-b", "sa-cnn")
 WEIGHTS = Path(adareg.__file__).parent / "weights"
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("name", params.families())
 def test_shipped_model_loads_and_records_its_training(name):
     reg = adareg.load(name)
     assert reg.family == name and reg.sigma_range == pytest.approx((0.0, 30 / 255))
@@ -35,7 +35,7 @@ def test_shipped_ridge_potentials_are_bounded_below():
         assert np.all(profile.integral(-far) >= grid.min(axis=-1, keepdims=True))
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("name", params.families())
 def test_shipped_model_denoises(name):
     """A piecewise-smooth test image at sigma = 25/255: the model gains several dB over the noisy input."""
     clean = adareg.data.image("camera", shape=(64, 64))

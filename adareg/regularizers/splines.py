@@ -24,10 +24,6 @@ takes no values but the segment slopes, on the whole real line, so every bound r
 off :func:`slopes` (convexity, weak convexity, the Lipschitz constant
 :math:`\max |F_c''|` of :math:`f_c`) holds everywhere; a constant extension would add
 the slope 0 and break, e.g., a lower bound :math:`F_c'' \ge m > 0`.
-
-:func:`clamp_slopes` maps unconstrained coefficient tables to tables with bounded
-slopes; it uses only differences, clamping, cumulative sums and means, so a PyTorch
-model can mirror it operation for operation.
 """
 
 from __future__ import annotations
@@ -265,89 +261,3 @@ def is_bounded_below(spline: LinearSpline) -> bool:
     right = (s[:, -1] > 0) | ((s[:, -1] == 0) & (a[:, -1] >= 0))
     left = (s[:, 0] > 0) | ((s[:, 0] == 0) & (a[:, 0] <= 0))
     return bool(np.all(right & left))
-
-
-def clamp_slopes(coefficients: Any, grid_step: float, *, lower: float | None = 0.0, upper: float | None = None,
-                 zero_at: float | None = None, grid_min: float | None = None, bounded: bool = False) -> np.ndarray:
-    r"""A coefficient table whose slopes are those of ``coefficients`` clamped to ``[lower, upper]``.
-
-    .. math::
-
-        d_{c,k} = \min\!\big(\max\!\big((r_{c,k+1} - r_{c,k}) / h, \, \mathrm{lower}\big), \, \mathrm{upper}\big),
-        \qquad
-        a_{c,k} = h \sum_{j < k} d_{c,j} + m_c,
-
-    with :math:`m_c` the constant that keeps each channel's mean over the knots,
-    :math:`\sum_k a_{c,k} = \sum_k r_{c,k}` (the anchoring of WCRR-NN's ``slope_clipping``).
-
-    ``lower=0`` gives non-decreasing :math:`f_c`, i.e. convex potentials (``crr``);
-    ``lower=-rho`` gives :math:`\rho`-weakly convex potentials (``wcrr``).  A table
-    that already satisfies the bounds is returned unchanged (up to the rounding of the
-    cumulative sum), so the map is idempotent and constrained parameter files load
-    as they are.  With ``zero_at`` each channel is then shifted so that
-    :math:`f_c(\text{zero\_at}) = 0` (``zero_at=0``: :math:`\varphi_c'(0) = 0`, a
-    stationary point of the potential at 0), which needs ``grid_min``.
-
-    ``bounded=True`` finally raises the last coefficient to
-    :math:`\max(a_{c,K-1}, a_{c,K-2}, 0)` and lowers the first to
-    :math:`\min(a_{c,0}, a_{c,1}, 0)`: the end segments then rise (weak convexity
-    is kept, as slopes only grow) and point away from 0, so every potential is
-    bounded below (:func:`is_bounded_below`), which ``wcrr`` needs for operators with
-    a null space.  A table that already satisfies this is unchanged.
-
-    Only differences, clamping, cumulative sums, means, (for ``zero_at``) a fixed
-    linear interpolation and (for ``bounded``) elementwise maxima and minima are used,
-    so training code can mirror the map exactly (``torch.diff``, ``torch.clamp``,
-    ``torch.cumsum``, ``torch.mean``, ``torch.maximum``); where a slope is clamped its
-    gradient is zero, as in the CRR-NN and WCRR-NN projections.
-
-    Parameters
-    ----------
-    coefficients
-        Unconstrained table :math:`r`, shape ``(C, K)``, ``K >= 2``.
-    grid_step
-        The knot spacing :math:`h > 0`.
-    lower, upper
-        Bounds on the slopes (``None``: unbounded); ``lower <= upper``.
-    zero_at, grid_min
-        Optional point where every :math:`f_c` is made to vanish, and the first knot
-        that locates it on the grid (linear extension outside it).
-    bounded
-        Make the end segments rise away from 0, as described above.
-
-    Returns
-    -------
-    numpy.ndarray
-        The constrained table, float64, shape ``(C, K)``.
-    """
-    raw = np.array(backend.to_numpy(coefficients) if backend.is_array(coefficients) else coefficients,
-                   dtype=np.float64)
-    if raw.ndim != 2 or raw.shape[0] < 1 or raw.shape[1] < 2:
-        raise ValueError(f"clamp_slopes: coefficients must have shape (C, K) with K >= 2, got shape {raw.shape}")
-    if not np.all(np.isfinite(raw)):
-        raise ValueError("clamp_slopes: coefficients contain NaN or Inf")
-    h = float(grid_step)
-    if not (math.isfinite(h) and h > 0):
-        raise ValueError(f"clamp_slopes: grid_step must be positive and finite, got {grid_step}")
-    if any(b is not None and math.isnan(b) for b in (lower, upper)) or (
-            lower is not None and upper is not None and not lower <= upper):
-        raise ValueError(f"clamp_slopes: needs lower <= upper (or None), got lower={lower}, upper={upper}")
-    d = np.diff(raw, axis=1) / h
-    if lower is not None:
-        d = np.maximum(d, lower)
-    if upper is not None:
-        d = np.minimum(d, upper)
-    out = np.zeros_like(raw)
-    out[:, 1:] = h * np.cumsum(d, axis=1)
-    out += np.mean(raw - out, axis=1, keepdims=True)
-    if zero_at is not None:
-        if grid_min is None:
-            raise ValueError("clamp_slopes: zero_at needs grid_min to place it on the grid")
-        s = (float(zero_at) - float(grid_min)) / h
-        k = int(min(max(math.floor(s), 0), raw.shape[1] - 2))
-        u = s - k
-        out -= ((1.0 - u) * out[:, k] + u * out[:, k + 1])[:, None]
-    if bounded:
-        out[:, -1] = np.maximum(np.maximum(out[:, -1], out[:, -2]), 0.0)
-        out[:, 0] = np.minimum(np.minimum(out[:, 0], out[:, 1]), 0.0)
-    return out

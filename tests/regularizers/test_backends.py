@@ -1,4 +1,4 @@
-"""The learned families give the same results on NumPy and CuPy (runs where a GPU exists)."""
+"""Every learned family's shipped model gives the same results on NumPy and CuPy (runs where a GPU exists)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,17 @@ import numpy as np
 import pytest
 
 import adareg
+from adareg import params
 from adareg.operators import Identity
 from tests.conftest import DEVICES
-from tests.regularizers.test_adaptive import toy_sab, toy_sacnn
-from tests.regularizers.test_ridge import toy_ridge
 
 GPU = [d for d in DEVICES if d.id == "cupy"]
 
 
 @pytest.mark.parametrize("device", GPU)
-@pytest.mark.parametrize("make", [toy_sacnn, toy_sab, lambda: toy_ridge("crr"), lambda: toy_ridge("wcrr")],
-                         ids=["sa-cnn", "sa-b", "crr", "wcrr"])
-def test_numpy_and_cupy_agree(make, device):
-    reg = make()
+@pytest.mark.parametrize("family", params.families())
+def test_numpy_and_cupy_agree(family, device):
+    reg = adareg.load(family)
     y = np.random.default_rng(0).random((16, 18))
     options = {"sigma": 0.05, "tol": 1e-6, "max_iter": 200, "precision": "float64"}
     on_cpu = adareg.solve(Identity(y.shape), y, reg, **options)

@@ -13,7 +13,8 @@ from adareg.operators.base import NORM_SAFETY
 from adareg.regularizers.filterbank import FilterBank
 from adareg.regularizers.learned import SigmaProfile
 from adareg.regularizers.ridge import Ridge
-from adareg.regularizers.splines import LinearSpline, clamp_slopes
+from adareg.regularizers.splines import LinearSpline
+from tests.regularizers.test_splines import clamped_table
 
 
 def toy_ridge(family: str, seed: int = 0, channels: int = 5, rho: float = 1.0) -> Ridge:
@@ -22,7 +23,7 @@ def toy_ridge(family: str, seed: int = 0, channels: int = 5, rho: float = 1.0) -
     step = 0.05
     raw = np.cumsum(rng.standard_normal((channels, 21)), axis=1) * step
     lower = 0.0 if family == "crr" else -rho
-    coefficients = clamp_slopes(raw, step, lower=lower, upper=4.0, zero_at=0.0, grid_min=-0.5)
+    coefficients = clamped_table(raw, step, lower=lower, upper=4.0, grid_min=-0.5)
     profile = LinearSpline(coefficients, -0.5, step)
     scale = SigmaProfile([0.0, 30 / 255], [20.0, 5.0], "scale")
     lam = SigmaProfile([0.0, 30 / 255], [0.0, 0.05], "lam")
@@ -121,7 +122,7 @@ def test_unbounded_wcrr_warns_where_the_objective_has_no_minimiser():
     def with_table(table: np.ndarray) -> Ridge:
         return Ridge("wcrr", toy.bank, LinearSpline(table, t0, h), toy.scale, toy.lam, toy.sigma_range)
 
-    reg = with_table(clamp_slopes(toy.profile.coefficients, h, lower=-1.0, zero_at=0.0, grid_min=t0, bounded=True))
+    reg = with_table(clamped_table(toy.profile.coefficients, h, lower=-1.0, grid_min=t0, bounded=True))
     table = reg.profile.coefficients.copy()
     table[0, -1] = table[0, -2] - 0.5 * h  # last slope -0.5
     falling = with_table(table)

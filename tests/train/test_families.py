@@ -8,7 +8,11 @@ import torch
 
 import adareg
 from adareg.operators import Identity
-from adareg_train.families import SIGMA_RANGE, build
+from adareg import params
+from adareg_train.families import GRADIENTS, MODELS, SIGMA_RANGE, Adaptive, Ridge, build, families_with
+
+RIDGES = [family for family, cls in sorted(MODELS.items()) if issubclass(cls, Ridge)]
+ADAPTIVE = [family for family, cls in sorted(MODELS.items()) if issubclass(cls, Adaptive)]
 
 
 def export(model, path):
@@ -71,7 +75,21 @@ def difference_along(model, y_t, sigma, weight, direction, h):
     return (value(h) - value(-h)) / (2 * h)
 
 
-@pytest.mark.parametrize("family", ["crr", "wcrr"])
+def test_every_registered_family_has_a_model(tmp_path):
+    """One torch model per family of adareg's registry, whose default architecture gives a file adareg loads."""
+    assert sorted(MODELS) == sorted(params.families())
+    for family, cls in MODELS.items():
+        assert cls.family == family and cls.gradients and set(cls.gradients) <= set(GRADIENTS)
+        model = build(family)
+        assert model.architecture == cls.default_architecture
+        assert export(model, tmp_path / f"{family}.npz").family == family
+    with pytest.raises(ValueError, match="has a model already"):
+        type("Again", (MODELS["crr"],), {"family": "crr"})
+    with pytest.raises(ValueError, match="family must be one of"):
+        build("tv")
+
+
+@pytest.mark.parametrize("family", RIDGES)
 def test_ridge_denoiser_matches_adareg(tmp_path, family):
     """The minimiser of 1/2 ||x - y||^2 + lam R_sigma(x), found by both, to 1e-5."""
     model, reg = model_and_file(family, 1, tmp_path)
@@ -85,7 +103,7 @@ def test_ridge_denoiser_matches_adareg(tmp_path, family):
     assert np.linalg.norm(x - reference) <= 1e-5 * np.linalg.norm(reference)
 
 
-@pytest.mark.parametrize("family", ["sa-b", "sa-cnn"])
+@pytest.mark.parametrize("family", ADAPTIVE)
 def test_reweighting_matches_adareg(tmp_path, family):
     """Two reweighting steps from y, each solved to a certified 1e-9 by adareg, agree to 1e-5.
 
@@ -106,7 +124,7 @@ def test_reweighting_matches_adareg(tmp_path, family):
     assert np.linalg.norm(x[0, 0].numpy() - reference.x) <= 1e-5 * np.linalg.norm(reference.x)
 
 
-@pytest.mark.parametrize("family", ["sa-b", "sa-cnn"])
+@pytest.mark.parametrize("family", ADAPTIVE)
 def test_weights_match_adareg(tmp_path, family):
     model, reg = model_and_file(family, 3, tmp_path)
     x = noisy(0.1, seed=5)[1]
@@ -117,7 +135,7 @@ def test_weights_match_adareg(tmp_path, family):
     assert reg.lam(12 / 255) == pytest.approx(model.lam(torch.tensor([12 / 255], dtype=torch.float64)).item())
 
 
-@pytest.mark.parametrize("family", ["crr", "wcrr"])
+@pytest.mark.parametrize("family", RIDGES)
 def test_ridge_gradient_matches_adareg(tmp_path, family):
     model, reg = model_and_file(family, 6, tmp_path)
     x = noisy(0.1, seed=8)[1]
@@ -128,7 +146,7 @@ def test_ridge_gradient_matches_adareg(tmp_path, family):
     np.testing.assert_allclose(gradient.detach().numpy()[0, 0], reg.at(sigma).grad(x), atol=1e-12)
 
 
-@pytest.mark.parametrize("family", ["crr", "wcrr", "sa-b", "sa-cnn"])
+@pytest.mark.parametrize("family", params.families())
 def test_load_arrays_gives_back_a_files_arrays(family):
     """Another seed's model set from a model's arrays exports the same arrays and denoises the same."""
     source = build(family, seed=1)
@@ -220,7 +238,7 @@ def test_jfb_gradient_is_the_gradient_of_one_map_step():
     np.testing.assert_allclose(grad.numpy(), expected.numpy(), rtol=1e-6, atol=1e-12)
 
 
-@pytest.mark.parametrize("family", ["crr", "wcrr"])
+@pytest.mark.parametrize("family", families_with("implicit"))
 def test_implicit_gradient_is_the_derivative_of_the_minimiser(family):
     """The implicit gradient of <w, x*(theta)> along a random direction of every parameter against a central
     finite difference of the minimiser itself (each side solved to 1e-14)."""
