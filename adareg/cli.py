@@ -439,15 +439,23 @@ def parser() -> argparse.ArgumentParser:
         prog="adareg", description="Image reconstruction with learned, spatially adaptive sparsity-promoting "
         "regularizers: denoising, CT and MRI.")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_denoise, _add_ct, _add_mri, _add_demo_and_models):
+        add(commands)
+    return top
 
-    def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="compute with NumPy or CuPy")
-        sub.add_argument("--chunk", type=int, default=8, help="volumes: slices per solve (default: 8)")
-        sub.add_argument("--workers", type=int, help="volumes: slices on a local Dask cluster of N processes")
-        sub.add_argument("--scheduler", help="volumes: slices on a running Dask cluster, e.g. tcp://host:8786")
-        sub.add_argument("--quiet", action="store_true", help="no progress bar or solver message")
-        sub.add_argument("--debug", action="store_true", help="show the full traceback on errors")
 
+def _common_options(sub: argparse.ArgumentParser) -> None:
+    """The options every reconstruction command takes: device, volumes, output and errors."""
+    sub.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="compute with NumPy or CuPy")
+    sub.add_argument("--chunk", type=int, default=8, help="volumes: slices per solve (default: 8)")
+    sub.add_argument("--workers", type=int, help="volumes: slices on a local Dask cluster of N processes")
+    sub.add_argument("--scheduler", help="volumes: slices on a running Dask cluster, e.g. tcp://host:8786")
+    sub.add_argument("--quiet", action="store_true", help="no progress bar or solver message")
+    sub.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+
+
+def _add_denoise(commands: Any) -> None:
+    """The ``denoise`` command."""
     d = commands.add_parser("denoise", help="remove Gaussian noise from a grey image",
                             description="Denoise a grey PNG/TIFF (8- or 16-bit) or NPY image.")
     d.add_argument("input", help="noisy image: .png, .tif/.tiff or .npy")
@@ -459,9 +467,12 @@ def parser() -> argparse.ArgumentParser:
                    "for learned models)")
     d.add_argument("-o", "--output", required=True, help="output image (.png, .tif, .npy); written at the input's "
                    "bit depth; for a volume a volume (.nii, .nii.gz, .tif, .npy, or a new folder for a DICOM series)")
-    common(d)
+    _common_options(d)
     d.set_defaults(run=_denoise)
 
+
+def _add_ct(commands: Any) -> None:
+    """The ``ct`` command."""
     c = commands.add_parser("ct", help="reconstruct a 2D CT sinogram",
                             description="Reconstruct an image from a 2D sinogram (.npy, angles x detectors).")
     c.add_argument("input", help="sinogram .npy, shape (angles, detectors)")
@@ -483,9 +494,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--sigma", type=float, help="learned models: the noise level given to the model (0-255 scale)")
     c.add_argument("-o", "--output", required=True, help="output image .npy; for a stack of sinograms a volume "
                    "(.nii, .nii.gz, .tif, .npy)")
-    common(c)
+    _common_options(c)
     c.set_defaults(run=_ct)
 
+
+def _add_mri(commands: Any) -> None:
+    """The ``mri`` command."""
     m = commands.add_parser("mri", help="reconstruct Cartesian MRI data",
                             description="Reconstruct an image from Cartesian k-space (.npy): (H, W) for one coil, "
                             "(coils, H, W) with --maps.")
@@ -508,9 +522,12 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--sigma", type=float, help="learned models: the noise level given to the model (0-255 scale)")
     m.add_argument("-o", "--output", required=True, help="output image .npy; for a fastMRI file a volume (.nii, "
                    ".nii.gz, .tif, .npy)")
-    common(m)
+    _common_options(m)
     m.set_defaults(run=_mri)
 
+
+def _add_demo_and_models(commands: Any) -> None:
+    """The ``demo`` and ``models`` commands."""
     e = commands.add_parser("demo", help="run a built-in example and write its figure",
                             description="Run one of the built-in examples on built-in data.")
     e.add_argument("name", choices=sorted(DEMOS), help="which example")
@@ -522,7 +539,6 @@ def parser() -> argparse.ArgumentParser:
     s = commands.add_parser("models", help="list the shipped models with their metadata")
     s.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     s.set_defaults(run=_models)
-    return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,10 +37,9 @@ Shape = tuple[int, ...]
 NORM_SAFETY = 1.01
 #: Tolerance of the norm estimates behind step sizes (:meth:`LinearOperator.norm_bound`):
 #: certified to 1e-2 on ``||A||^2`` (about 0.5% on ``||A||``), inside the 2% that
-#: ``NORM_SAFETY`` adds to ``||A||^2``.  A learned filter bank on 481 x 321 from a random
-#: start needs 22 Lanczos steps for it instead of 367 for 1e-4, and the estimates differ by
-#: 0.17% (a reflect-boundary bank starts better, :meth:`Conv2d._norm_start`: one step).
-#: The Collatz-Wielandt bounds of non-negative operators stop at the same relative gap.
+#: ``NORM_SAFETY`` adds to ``||A||^2``; a tighter one costs many more Lanczos steps and
+#: barely changes the step (docs/design.md, "Norms").  The Collatz-Wielandt bounds of
+#: non-negative operators stop at the same relative gap.
 STEP_NORM_TOL = 1e-2
 #: Relative margin added to ``||A||^2`` by the Collatz-Wielandt bounds, whose ``A^T A v`` may
 #: be computed in float32 (ASTRA): it covers the rounding of the sums behind each entry.

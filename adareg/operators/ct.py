@@ -26,6 +26,25 @@ def _astra() -> ModuleType:
     return astra
 
 
+def _distances(geometry: str, image_shape: tuple[int, ...], pixel_size: float, source_distance: Any,
+               detector_distance: Any) -> tuple[float | None, float | None, float]:
+    """Checked source and detector distances (``None`` for parallel beam) and the largest magnification."""
+    if geometry == "parallel":
+        if source_distance is not None or detector_distance is not None:
+            raise ValueError("RayTransform: source_distance and detector_distance apply to fan and cone beam only")
+        return None, None, 1.0
+    if source_distance is None or detector_distance is None:
+        raise ValueError(f"RayTransform: geometry {geometry!r} needs source_distance and detector_distance")
+    source_distance, detector_distance = float(source_distance), float(detector_distance)
+    radius = 0.5 * pixel_size * math.hypot(*image_shape[-2:])
+    if not source_distance > radius or detector_distance < 0:
+        raise ValueError(
+            f"RayTransform: the source must lie outside the image (source_distance > {radius:.4g}) "
+            f"and detector_distance must be >= 0, got {source_distance} and {detector_distance}"
+        )
+    return source_distance, detector_distance, (source_distance + detector_distance) / (source_distance - radius)
+
+
 def _angles(angles: Any, full_circle: bool) -> np.ndarray:
     """Projection angles in radians: ``n`` equispaced angles, or the given array."""
     if isinstance(angles, (int, np.integer)) and not isinstance(angles, bool):
@@ -116,19 +135,8 @@ class RayTransform(LinearOperator):
             raise ValueError(f"RayTransform: pixel_size and detector_spacing must be positive, "
                              f"got {pixel_size} and {spacing}")
         divergent = geometry in ("fan", "cone")
-        if divergent:
-            if source_distance is None or detector_distance is None:
-                raise ValueError(f"RayTransform: geometry {geometry!r} needs source_distance and detector_distance")
-            source_distance, detector_distance = float(source_distance), float(detector_distance)
-            radius = 0.5 * pixel_size * math.hypot(*image_shape[-2:])
-            if not source_distance > radius or detector_distance < 0:
-                raise ValueError(
-                    f"RayTransform: the source must lie outside the image (source_distance > {radius:.4g}) "
-                    f"and detector_distance must be >= 0, got {source_distance} and {detector_distance}"
-                )
-        elif source_distance is not None or detector_distance is not None:
-            raise ValueError("RayTransform: source_distance and detector_distance apply to fan and cone beam only")
-        magnification = (source_distance + detector_distance) / (source_distance - radius) if divergent else 1.0
+        source_distance, detector_distance, magnification = _distances(geometry, image_shape, pixel_size,
+                                                                       source_distance, detector_distance)
         if detector_count is None:
             detector_count = math.ceil(math.hypot(*image_shape[-2:]) * pixel_size * magnification / spacing) + 1
         if int(detector_count) < 1:
@@ -137,32 +145,29 @@ class RayTransform(LinearOperator):
         self.geometry, self.pixel_size, self.detector_spacing = geometry, pixel_size, spacing
         self.detector_count = int(detector_count)
         self.source_distance, self.detector_distance = source_distance, detector_distance
-
-        h, w = image_shape[-2:]
-        half_w, half_h = 0.5 * w * pixel_size, 0.5 * h * pixel_size
-        n = len(self.angles)
-        if dims == 2:
-            self.vol_geom = astra.create_vol_geom(h, w, -half_w, half_w, -half_h, half_h)
-            if geometry == "parallel":
-                self.proj_geom = astra.create_proj_geom("parallel", spacing, self.detector_count, self.angles)
-            else:
-                self.proj_geom = astra.create_proj_geom("fanflat", spacing, self.detector_count, self.angles,
-                                                        source_distance, detector_distance)
-            shape_out = (n, self.detector_count)
-        else:
-            d = image_shape[0]
-            half_d = 0.5 * d * pixel_size
-            rows = int(detector_rows if detector_rows is not None else math.ceil(d * magnification))
-            self.vol_geom = astra.create_vol_geom(h, w, d, -half_w, half_w, -half_h, half_h, -half_d, half_d)
-            if geometry == "parallel":
-                self.proj_geom = astra.create_proj_geom("parallel3d", spacing, spacing, rows,
-                                                        self.detector_count, self.angles)
-            else:
-                self.proj_geom = astra.create_proj_geom("cone", spacing, spacing, rows, self.detector_count,
-                                                        self.angles, source_distance, detector_distance)
-            shape_out = (rows, n, self.detector_count)
+        if dims == 3 and detector_rows is None:
+            detector_rows = math.ceil(image_shape[0] * magnification)
+        shape_out = self._create_geometries(astra, image_shape, detector_rows)
         super().__init__(image_shape, shape_out, np.float64)
         self._projectors: dict[str, int] = {}
+
+    def _create_geometries(self, astra: Any, image_shape: tuple[int, ...], detector_rows: int | None) -> tuple[int, ...]:
+        """ASTRA's volume and projection geometries (``vol_geom``, ``proj_geom``); returns the sinogram shape."""
+        h, w = image_shape[-2:]
+        pixel_size, spacing, count = self.pixel_size, self.detector_spacing, self.detector_count
+        half_w, half_h = 0.5 * w * pixel_size, 0.5 * h * pixel_size
+        distances = () if self.geometry == "parallel" else (self.source_distance, self.detector_distance)
+        if len(image_shape) == 2:
+            self.vol_geom = astra.create_vol_geom(h, w, -half_w, half_w, -half_h, half_h)
+            kind = "parallel" if self.geometry == "parallel" else "fanflat"
+            self.proj_geom = astra.create_proj_geom(kind, spacing, count, self.angles, *distances)
+            return (len(self.angles), count)
+        half_d = 0.5 * image_shape[0] * pixel_size
+        rows = int(detector_rows)
+        self.vol_geom = astra.create_vol_geom(h, w, image_shape[0], -half_w, half_w, -half_h, half_h, -half_d, half_d)
+        kind = "parallel3d" if self.geometry == "parallel" else "cone"
+        self.proj_geom = astra.create_proj_geom(kind, spacing, spacing, rows, count, self.angles, *distances)
+        return (rows, len(self.angles), count)
 
     def _projector(self, on_gpu: bool) -> int:
         """ASTRA projector id for the CPU or the GPU, created on first use and freed with the operator."""
