@@ -61,38 +61,34 @@ class MaxIterations(StoppingRule):
         return f"MaxIterations({self.n})"
 
 
-class RelativeChange(StoppingRule):
-    r"""Stop when :math:`\|x_{k+1} - x_k\| \le \mathrm{tol} \, \|x_k\|` (converged)."""
+class Tolerance(StoppingRule):
+    """Stop, converged, once the measure of progress named by ``measure`` (a :class:`Progress` field) is ``<= tol``."""
 
     converged = True
+    measure: str
 
     def __init__(self, tol: float):
         if not float(tol) >= 0:  # 0 stops only where nothing moved
-            raise ValueError(f"RelativeChange: tol must be non-negative, got {tol}")
+            raise ValueError(f"{type(self).__name__}: tol must be non-negative, got {tol}")
         self.tol = float(tol)
 
     def check(self, progress: Progress) -> StoppingRule | None:
-        return self if progress.relative_change <= self.tol else None
+        return self if getattr(progress, self.measure) <= self.tol else None
 
     def __repr__(self) -> str:
-        return f"RelativeChange({self.tol:g})"
+        return f"{type(self).__name__}({self.tol:g})"
 
 
-class Residual(StoppingRule):
+class RelativeChange(Tolerance):
+    r"""Stop when :math:`\|x_{k+1} - x_k\| \le \mathrm{tol} \, \|x_k\|` (converged)."""
+
+    measure = "relative_change"
+
+
+class Residual(Tolerance):
     """Stop when the solver's residual (e.g. a relative residual or certified error) is ``<= tol`` (converged)."""
 
-    converged = True
-
-    def __init__(self, tol: float):
-        if not float(tol) >= 0:
-            raise ValueError(f"Residual: tol must be non-negative, got {tol}")
-        self.tol = float(tol)
-
-    def check(self, progress: Progress) -> StoppingRule | None:
-        return self if progress.residual <= self.tol else None
-
-    def __repr__(self) -> str:
-        return f"Residual({self.tol:g})"
+    measure = "residual"
 
 
 class WallTime(StoppingRule):
@@ -143,7 +139,7 @@ def relative_change(new: Any, old: Any) -> float:
 
 
 def default_rule(max_iter: int, tol: float | None, max_time: float | None = None,
-                 measure: type[RelativeChange] | type[Residual] = RelativeChange) -> StoppingRule:
+                 measure: type[Tolerance] = RelativeChange) -> StoppingRule:
     """``MaxIterations(max_iter)``, with ``measure(tol)`` and ``WallTime(max_time)`` when given."""
     rule: StoppingRule = MaxIterations(max_iter)
     if tol is not None:
@@ -163,7 +159,7 @@ class Defaults:
 
     max_iter: int
     tol: float
-    measure: type[RelativeChange] | type[Residual] = RelativeChange
+    measure: type[Tolerance] = RelativeChange
 
     def rule(self, max_iter: int | None = None, tol: float | None = None,
              max_time: float | None = None) -> StoppingRule:
