@@ -4,7 +4,9 @@ Each family registers with :mod:`adareg.params` a *schema* (every array's name a
 shape, computed from ``metadata["architecture"]``) and a *builder*.  The training
 package writes files in exactly this layout.
 
-Common pieces of the layouts:
+A new family reuses the common pieces (:func:`bank_schema`, :func:`build_bank`,
+:func:`build_lam`, :func:`array_specs`) and adds its own arrays; docs/design.md
+("How to add") lists the other files it touches.  Common pieces of the layouts:
 
 * the filter bank ``W``: ``architecture["bank_channels"] = [c_1, ..., c_L]`` and
   ``architecture["bank_kernels"] = [k_1, ..., k_L]`` (odd sizes); arrays
@@ -47,7 +49,8 @@ def _sizes(architecture: Mapping[str, Any], key: str) -> list[int]:
     return values
 
 
-def _bank_schema(architecture: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+def bank_schema(architecture: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Shapes of the arrays every family shares: the bank's layers and the knots and values of lambda(sigma)."""
     channels, kernels = _sizes(architecture, "bank_channels"), _sizes(architecture, "bank_kernels")
     if len(channels) != len(kernels):
         raise ValueError("architecture: bank_channels and bank_kernels must have one entry per layer")
@@ -58,13 +61,15 @@ def _bank_schema(architecture: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _bank(file: params.ParameterFile) -> FilterBank:
+def build_bank(file: params.ParameterFile) -> FilterBank:
+    """The filter bank ``W`` of a validated file."""
     architecture = file.metadata["architecture"]
     layers = [file.arrays[f"bank_{l}"] for l in range(len(architecture["bank_channels"]))]
     return FilterBank(layers, boundary=architecture.get("boundary", "reflect"))
 
 
-def _lam(file: params.ParameterFile) -> SigmaProfile:
+def build_lam(file: params.ParameterFile) -> SigmaProfile:
+    """The trained lambda(sigma) of a validated file."""
     return SigmaProfile(file.arrays["lam_knots"], file.arrays["lam_values"], "lam")
 
 
@@ -95,13 +100,13 @@ def _profile(file: params.ParameterFile) -> tuple[LinearSpline, SigmaProfile]:
 def ridge_schema(metadata: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     """Arrays of a ``crr`` or ``wcrr`` file."""
     architecture = metadata["architecture"]
-    return _bank_schema(architecture) | _profile_schema(architecture)
+    return bank_schema(architecture) | _profile_schema(architecture)
 
 
 def build_ridge(file: params.ParameterFile) -> Ridge:
     """A :class:`~adareg.regularizers.ridge.Ridge` (``crr`` or ``wcrr``) from a validated file."""
     profile, scale = _profile(file)
-    return Ridge(file.family, _bank(file), profile, scale, _lam(file), tuple(file.metadata["sigma_range"]))
+    return Ridge(file.family, build_bank(file), profile, scale, build_lam(file), tuple(file.metadata["sigma_range"]))
 
 
 def sa_b_schema(metadata: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -111,19 +116,19 @@ def sa_b_schema(metadata: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     if k % 2 == 0:
         raise ValueError(f"architecture['blur_kernel'] must be odd, got {k}")
     channels = _sizes(architecture, "bank_channels")[-1]
-    return _bank_schema(architecture) | _profile_schema(architecture) | {"blur": (channels, k, k)}
+    return bank_schema(architecture) | _profile_schema(architecture) | {"blur": (channels, k, k)}
 
 
 def build_sa_b(file: params.ParameterFile) -> SAB:
     """An :class:`~adareg.regularizers.adaptive.SAB` from a validated file."""
     profile, scale = _profile(file)
-    return SAB(_bank(file), file.arrays["blur"], profile, scale, _lam(file), tuple(file.metadata["sigma_range"]))
+    return SAB(build_bank(file), file.arrays["blur"], profile, scale, build_lam(file), tuple(file.metadata["sigma_range"]))
 
 
 def sa_cnn_schema(metadata: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     """Arrays of an ``sa-cnn`` file."""
     architecture = metadata["architecture"]
-    shapes = _bank_schema(architecture)
+    shapes = bank_schema(architecture)
     channels, kernels = _sizes(architecture, "mask_channels"), _sizes(architecture, "mask_kernels")
     if len(channels) != len(kernels) or channels[-1] != architecture["bank_channels"][-1]:
         raise ValueError("architecture: mask_channels and mask_kernels must have one entry per layer, and the "
@@ -142,15 +147,15 @@ def build_sa_cnn(file: params.ParameterFile) -> SACNN:
     masks = MaskCNN([file.arrays[f"mask_kernel_{j}"] for j in range(depth)],
                     [file.arrays[f"mask_bias_{j}"] for j in range(depth)],
                     activation=architecture.get("activation", "leaky_relu"))
-    return SACNN(_bank(file), masks, _lam(file), tuple(file.metadata["sigma_range"]))
+    return SACNN(build_bank(file), masks, build_lam(file), tuple(file.metadata["sigma_range"]))
 
 
-def _spec(schema: Any) -> Any:
-    """A schema giving shapes only, with the default dtypes of :class:`~adareg.params.ArraySpec`."""
+def array_specs(schema: Any) -> Any:
+    """``schema`` (metadata -> shapes) as the schema :func:`adareg.params.register_family` takes, default dtypes."""
     return lambda metadata: {name: params.ArraySpec(shape) for name, shape in schema(metadata).items()}
 
 
-params.register_family("crr", _spec(ridge_schema), build_ridge)
-params.register_family("wcrr", _spec(ridge_schema), build_ridge)
-params.register_family("sa-b", _spec(sa_b_schema), build_sa_b)
-params.register_family("sa-cnn", _spec(sa_cnn_schema), build_sa_cnn)
+params.register_family("crr", array_specs(ridge_schema), build_ridge)
+params.register_family("wcrr", array_specs(ridge_schema), build_ridge)
+params.register_family("sa-b", array_specs(sa_b_schema), build_sa_b)
+params.register_family("sa-cnn", array_specs(sa_cnn_schema), build_sa_cnn)

@@ -1,9 +1,10 @@
-"""Test helpers: an operator given by a dense matrix (also a minimal subclassing example)."""
+"""Test helpers: operators written from scratch, as a user would (docs/design.md, "Adding an operator")."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from adareg import backend
 from adareg.operators import LinearOperator
 
 
@@ -19,3 +20,24 @@ class MatrixOperator(LinearOperator):
 
     def _adjoint(self, y):
         return y @ self.matrix.conj().astype(np.result_type(y.dtype, self.matrix.dtype), copy=False)
+
+
+class CircularShift(LinearOperator):
+    """``x -> roll(x, shift)`` over the image axes: ``__init__``, ``_apply``, ``_adjoint`` and, known here, the norm."""
+
+    def __init__(self, shape: tuple[int, ...], shift: tuple[int, ...]):
+        super().__init__(shape, shape, np.float64)
+        self.shift = tuple(shift)
+
+    def _roll(self, x, sign: int):
+        axes = tuple(range(-len(self.shift), 0))
+        return backend.namespace(x).roll(x, tuple(sign * s for s in self.shift), axis=axes)
+
+    def _apply(self, x):
+        return self._roll(x, 1)
+
+    def _adjoint(self, y):
+        return self._roll(y, -1)
+
+    def _exact_norm(self) -> float:
+        return 1.0  # a permutation

@@ -21,6 +21,7 @@ from adareg.operators import (Blur, Conv2d, DepthwiseConv2d, Diagonal, FiniteDif
                               RayTransform, RealToComplex, Subsample)
 from adareg.operators.mri import CartesianMRI, NonCartesianMRI
 from tests.conftest import TOLERANCE, random_array
+from tests.helpers import CircularShift
 
 #: ASTRA's CUDA projectors interpolate with the GPU's texture units (8 fractional bits in the weights, a
 #: relative error up to 2^-8), and its back-projector is pixel-driven where the forward one is ray-driven:
@@ -180,6 +181,7 @@ CASES = {
     "ray-transform": ray_transforms,
     "mri-cartesian": cartesian_mris,
     "mri-noncartesian": noncartesian_mris,
+    "toy-circular-shift": lambda complex_: st.builds(CircularShift, shapes_2d, st.tuples(*[st.integers(-3, 3)] * 2)),
 }
 
 
