@@ -91,19 +91,19 @@ REQUIRED_METADATA: dict[str, type] = {
 }
 
 #: The most bytes any entry of a parameter file, and all its entries together, may
-#: hold uncompressed: 64 MiB, 16 million float32 parameters, where the largest
-#: shipped file holds 133 kB.  Checked on the sizes the archive declares, before
+#: hold uncompressed: 64 MiB, 16 million float32 parameters, hundreds of times what
+#: the families' files hold.  Checked on the sizes the archive declares, before
 #: anything is decompressed; reading a file this size takes about three times as
 #: much memory for a moment.
 MAX_DATA_BYTES = 64 * 2**20
 
-#: The most bytes the metadata entry may hold uncompressed: 1 MiB, where shipped
-#: files' metadata take 3-11 kB.  Lower than :data:`MAX_DATA_BYTES` because JSON
+#: The most bytes the metadata entry may hold uncompressed: 1 MiB, far above what a
+#: training record takes.  Lower than :data:`MAX_DATA_BYTES` because JSON
 #: becomes Python objects of up to about 20 times its size.
 MAX_METADATA_BYTES = 2**20
 
 #: The most bytes the archive's central directory (its list of entries) may take:
-#: 1 MiB, where a shipped file's takes under 1 kB.  :mod:`zipfile` reads it whole
+#: 1 MiB, room for thousands of entries.  :mod:`zipfile` reads it whole
 #: and makes an object of about 400 bytes per entry, so a 64 MiB directory of
 #: 50-byte entries would take over 500 MB to open.
 MAX_DIRECTORY_BYTES = 2**20

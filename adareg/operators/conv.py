@@ -266,12 +266,12 @@ class Conv2d(LinearOperator):
         Extending the image by reflection makes pixels near the border count twice, so
         the largest singular values of a reflect-boundary filter bank often exceed the
         sup of its symbol and belong to vectors that live within a few kernel widths of
-        a corner (a learned 32-channel bank, ``||W|| = 1`` periodic: 1.1327 from 24 x 24
-        to 481 x 321 images).  The same operator on a ``_NORM_PROXY`` square (or the
-        image, where smaller) has the same corners; its top eigenvector, cut in quadrants
-        that go to the four corners of the image, is then an eigenvector here too, and
-        one Lanczos step certifies its value.  Where the top vector lives elsewhere (an
-        interior or edge wave) the start still holds it roughly and the iteration goes on.
+        a corner, whatever the image size (docs/design.md, "Norms").  The same operator
+        on a ``_NORM_PROXY`` square (or the image, where smaller) has the same corners;
+        its top eigenvector, cut in quadrants that go to the four corners of the image, is
+        then an eigenvector here too, and one Lanczos step certifies its value.  Where the
+        top vector lives elsewhere (an interior or edge wave) the start still holds it
+        roughly and the iteration goes on.
         """
         if self.boundary != "reflect" or np.iscomplexobj(self.kernel.host):
             return None  # (complex kernels: the random real start of other operators)
