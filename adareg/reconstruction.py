@@ -16,7 +16,7 @@ from .functionals import LeastSquares, SmoothSum, is_denoising
 from .operators.base import LinearOperator
 from .operators.basic import Identity
 from .regularizers.learned import LearnedRegularizer
-from .regularizers.ridge import Ridge
+from .regularizers.ridge import Ridge, RidgeObjective
 from .regularizers.base import Bounds, Regularizer, check_bounds
 from .solvers.fista import DEFAULTS as FISTA_DEFAULTS
 from .solvers.fista import fista
@@ -183,7 +183,8 @@ def _minimise(H: LinearOperator, y: Array, bound: Any, lam: float, x0: Array | N
     data = LeastSquares(H, y, weights)
     x0 = _start(H, y, x0, denoising, bounds)
     if bound.minimisation == "smooth":  # L-BFGS on E + lam R_sigma, projected onto the box
-        _warn_unbounded(bound.ridge, denoising, bounds)
+        if isinstance(bound, RidgeObjective):
+            _warn_unbounded(bound.ridge, denoising, bounds)
         smooth = SmoothSum([(1.0, data), (lam, bound)], data.lipschitz + lam * bound.lipschitz(H.shape_in))
         return lbfgs(smooth, x0, bounds=bounds, stop=LBFGS_DEFAULTS.rule(c.max_iter, c.tol, c.max_time),
                      callback=c.callback, progress=c.progress)
@@ -254,8 +255,8 @@ def _warn_unbounded(reg: Ridge, denoising: bool, bounds: Bounds | None) -> None:
     compact = bounds is not None and all(b is not None and math.isfinite(b) for b in bounds)
     if not denoising and not reg.bounded_below and not compact:
         warnings.warn(f"solve: this {reg.family} has potentials that are unbounded below, so with an H that has "
-                      "a null space the objective has no minimiser and FISTA drifts; pass finite bounds, or use "
-                      "a file trained with bounded ends (adareg_train, every shipped file)", stacklevel=3)
+                      "a null space the objective has no minimiser and the iterates drift; pass finite bounds, or "
+                      "use a file trained with bounded ends (adareg_train, every shipped file)", stacklevel=3)
 
 
 def _optional(check: Callable[[Any, str], Any], value: Any, name: str) -> Any:
