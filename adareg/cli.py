@@ -185,7 +185,7 @@ def _check_masks(args: argparse.Namespace, reg: Any) -> None:
     from .regularizers import AdaptiveRegularizer
 
     if getattr(args, "masks", None) is not None and not isinstance(reg, AdaptiveRegularizer):
-        raise UsageError(f"--masks: the model {args.model!r} has no masks (sa-cnn and sa-b have)")
+        raise UsageError(f"--masks: the model {args.model!r} has no masks (only the spatially adaptive models have)")
 
 
 def _write_masks(args: argparse.Namespace, reg: Any, x: Any, sigma: float | None) -> None:
