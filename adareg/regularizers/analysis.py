@@ -279,7 +279,7 @@ class _DualFISTA:
     def __init__(self, reg: WeightedL1Analysis, v: Array, tau: float, weights: float | Array,
                  bounds: Bounds | None, warm_start: Any, keep_momentum: bool):
         self.W, self.v, self.tau, self.bounds = reg.W, v, tau, bounds
-        xp = backend.namespace(v)
+        self.xp = xp = backend.namespace(v)
         # the norm estimate runs in v's precision and on its device (float32: about half the time of float64)
         norm = reg.W.norm_bound(like=v)
         self.step_size = 1.0 / (tau * norm**2) if norm > 0 else 1.0  # W = 0 (e.g. differences of one pixel): any step
@@ -326,7 +326,7 @@ class _DualFISTA:
         if differenced:
             q -= p_next
             p -= p_next  # p now holds p - p_next
-            restart = float(backend.namespace(p).real(backend.namespace(p).vdot(q, p))) < 0
+            restart = float(self.xp.real(self.xp.vdot(q, p))) < 0  # vdot: no temporaries of the dual's size
         if restart:
             self.t, q = 1.0, p_next
         else:

@@ -93,8 +93,8 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
         PD3O iterations of the step) and ``seconds``.
     """
     denoising = is_denoising(H, weights)
-    stop = DEFAULTS.rule(max_iter, tol, max_time)
     tol = DEFAULTS.tol if tol is None else tol
+    stop = DEFAULTS.rule(max_iter, tol, max_time)
     if inner_tol is not None and not denoising:
         raise ValueError("reweighting: inner_tol (certified steps) applies to denoising only; for a general H "
                          "the steps are PD3O budgets (inner_max_iter)")
