@@ -22,6 +22,8 @@ from ..stopping import Defaults, Progress, relative_change, verdict
 DEFAULTS = Defaults(max_iter=100, tol=1e-3)
 #: PD3O iterations per reweighting step for a general ``H`` (see :func:`reweighting`).
 PRIMAL_DUAL_STEP_ITERATIONS = 10
+#: The most a denoising step's budget grows to: this many times the first (see :func:`reweighting`).
+BUDGET_GROWTH_LIMIT = 64
 
 
 def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x0: Array | None = None,
@@ -48,12 +50,23 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
       :math:`\Lambda(x)` leave unchanged, i.e. a minimiser, and
       :math:`x = y - \lambda W^T p` is the exact solution of its own step.  With
       ``inner_tol`` set, every step is certified instead by its duality gap, to
-      ``max(min(inner_tol, 0.1 * residual), 0.1 * tol)``;
+      ``max(min(inner_tol, 0.1 * residual), 0.1 * tol)``.
+
+      A budgeted step is inexact and the next steps inherit its error; once that
+      error is what moves the iterate, the residual stops falling, a floor above a
+      tight ``tol`` rather than a fixed point.  So the budget grows: after every step
+      whose residual is no smaller than all before it, the next steps get twice the
+      iterations, up to :data:`BUDGET_GROWTH_LIMIT` times the first budget.  While
+      the residual falls the steps cost what the first did; near a tight ``tol`` they
+      approach exact steps, whose reweighting converges linearly;
     * otherwise each step is :data:`PRIMAL_DUAL_STEP_ITERATIONS` iterations of
       :class:`~adareg.solvers.primal_dual.PD3O` (one ``H``, ``H^H``, ``W``, ``W^H``
       each), the primal and dual iterates carried over; at a fixed point of the
       whole iteration the weights are those of ``x`` and ``x`` satisfies the
-      optimality conditions of its own step.
+      optimality conditions of its own step.  These budgets stay fixed: there the
+      residual measures PD3O's own progress, which a longer step between weight
+      refreshes does not speed up (the change over a longer step is larger, so a
+      rule as above would only grow the budgets).
 
     The loop stops when the fixed-point residual
     :math:`\|x_{k+1} - x_k\| / \|x_k\|` falls below ``tol`` (its
@@ -79,8 +92,9 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
         Denoising only: certify every step to this tolerance (see above).
     inner_max_iter
         Iterations per step: dual FISTA iterations for denoising (default
-        ``reg.step_iterations``), PD3O iterations otherwise (default
-        :data:`PRIMAL_DUAL_STEP_ITERATIONS`).
+        ``reg.step_iterations``; the first budget, which grows as above, or with
+        ``inner_tol`` the most a certified step may take), PD3O iterations otherwise
+        (default :data:`PRIMAL_DUAL_STEP_ITERATIONS`).
     callback
         ``callback(k, x_k)`` after each outer step; returning ``True`` stops.
     progress
@@ -136,13 +150,19 @@ Step = Callable[[Array, float], tuple[Array, int]]
 
 def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float,
                       inner_tol: float | None, iterations: int) -> Step:
-    """Denoising steps: ``(x_k, residual) -> (x_{k+1}, dual iterations)``, dual FISTA warm-started."""
-    dual = None
+    """Denoising steps: ``(x_k, residual) -> (x_{k+1}, dual iterations)``, dual FISTA warm-started.
+
+    The budget doubles after a residual no smaller than all before it (see :func:`reweighting`).
+    """
+    dual, smallest, budget = None, math.inf, iterations
 
     def step(x: Array, residual: float) -> tuple[Array, int]:
-        nonlocal dual
+        nonlocal dual, smallest, budget
+        if math.isfinite(residual) and residual >= smallest:  # the steps' errors set the pace now
+            budget = min(2 * budget, BUDGET_GROWTH_LIMIT * iterations)
+        smallest = min(smallest, residual)
         step_tol = None if inner_tol is None else max(min(inner_tol, 0.1 * residual), 0.1 * tol)
-        out = reg.step(x).prox(y, lam, bounds=bounds, warm_start=dual, tol=step_tol, max_iter=iterations)
+        out = reg.step(x).prox(y, lam, bounds=bounds, warm_start=dual, tol=step_tol, max_iter=budget)
         dual = out.state
         return out.x, out.iterations
 
