@@ -104,22 +104,22 @@ class PD3O:
         batch = tuple(x0.shape[: x0.ndim - len(reg.shape)])
         dtype = backend.result_dtype(x0.dtype, reg.W.dtype)
         self.dual = xp.zeros((*batch, *reg.W.shape_out), dtype=dtype)
-        self._project = reg._project_dual
-        self._weights = reg._weights_like(x0)
+        self._project = reg._dual_projector(reg._weights_like(x0))
         self._Wt_dual = reg.W.H(self.dual)
 
     def set_weights(self, weights: float | Array) -> None:
         r"""Replace :math:`\Lambda` (the dual is projected onto the new ball at the next step)."""
         self.reg = self.reg.with_weights(weights)
-        self._weights = self.reg._weights_like(self.x)
+        self._project = self.reg._dual_projector(self.reg._weights_like(self.x))
 
     def step(self) -> None:
         r"""One iteration: new ``x``, ``dual`` (new arrays, so earlier ones can be compared with them)."""
         W, gamma, lam = self.reg.W, self.gamma, self.lam
         x = project(self.z, self.bounds)
         forward = x - gamma * self.data.grad(x)  # x_k - gamma grad E(x_k)
-        p = self._project(self.dual + self.dual_step * W(forward + (x - self.z) - (gamma * lam) * self._Wt_dual),
-                          self._weights)
+        # the dual step scales the image rather than the C channels of its response; the sum
+        # is a new contiguous array, projected in place
+        p = self._project(W(self.dual_step * (forward + (x - self.z) - (gamma * lam) * self._Wt_dual)) + self.dual)
         Wt_p = W.H(p)
         self.z = forward - (gamma * lam) * Wt_p
         self.x, self.dual, self._Wt_dual = x, p, Wt_p
