@@ -93,6 +93,19 @@ def test_weights_can_change_between_iterations():
     assert kkt_violation(H, y, 1.0, W, second, 0.3, solver.x, solver.dual, (-np.inf, np.inf)) < 1e-7
 
 
+def test_weights_with_batch_axes_solve_one_problem_each():
+    """An image without batch axes and weights with one: the minimiser for each set of weights."""
+    rng = np.random.default_rng(5)
+    H, W = rng.standard_normal((20, 10)), rng.standard_normal((15, 10))
+    y = rng.standard_normal(20)
+    weights = rng.uniform(0.1, 1, (3, 15))
+    data = LeastSquares(MatrixOperator(H), y)
+    solver = run(PD3O(data, WeightedL1Analysis(MatrixOperator(W), weights), 0.3, np.zeros(10)), 20000)
+    assert solver.x.shape == (3, 10)
+    for b in range(3):
+        assert kkt_violation(H, y, 1.0, W, weights[b], 0.3, solver.x[b], solver.dual[b], (-np.inf, np.inf)) < 1e-7
+
+
 def test_primal_step_is_checked():
     data = LeastSquares(Identity((4, 4)), np.zeros((4, 4)))
     with pytest.raises(ValueError, match="primal_step"):
