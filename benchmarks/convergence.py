@@ -43,8 +43,7 @@ LEVELS = (1e-3, 1e-4, 1e-5)
 SETTLING_STEPS = 3
 
 
-def run(model: Regularizer, y: np.ndarray, clean: np.ndarray, sigma: float,
-        tol: float) -> dict:
+def run(model: Regularizer, y: np.ndarray, clean: np.ndarray, sigma: float, tol: float) -> dict:
     """One solve to ``tol``: its residuals, dual iterations, seconds and PSNR after every step."""
     psnrs: list[float] = []
 

@@ -128,6 +128,12 @@ class WeightedL1Analysis(Regularizer):
             return self._weights.like(x, dtype)
         return self._weights.astype(dtype, copy=False)
 
+    def _dual_shape(self, x: Array, weights: float | Array) -> tuple[int, ...]:
+        """The dual's shape for images ``x``: ``batch + W.shape_out``, with any batch axes of the weights."""
+        batch = tuple(x.shape[: x.ndim - len(self.shape)])
+        shape = (*batch, *self.W.shape_out)
+        return shape if isinstance(weights, float) else np.broadcast_shapes(shape, tuple(weights.shape))
+
     def magnitude(self, z: Array) -> Array:
         """``|z|``, or the channel-wise Euclidean norm (keeping the axis) when grouped."""
         xp = backend.namespace(z)
@@ -287,9 +293,7 @@ class _DualFISTA:
         dual_shape = (*batch, *reg.W.shape_out)
         self.dtype = backend.result_dtype(v.dtype, reg.W.dtype)
         if warm_start is None:
-            # weights with batch axes of their own give the dual (and x) those axes
-            shape = dual_shape if isinstance(weights, float) else np.broadcast_shapes(dual_shape, weights.shape)
-            self.p = xp.zeros(shape, dtype=self.dtype)
+            self.p = xp.zeros(reg._dual_shape(v, weights), dtype=self.dtype)  # x gets the weights' batch axes
         else:
             point = warm_start.point if isinstance(warm_start, DualState) else warm_start
             if tuple(point.shape) != dual_shape:

@@ -43,7 +43,6 @@ import math
 import time
 from typing import Any, Callable
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from .. import backend
@@ -102,14 +101,9 @@ class PD3O:
         xp = backend.namespace(x0)
         self.z = x0
         self.x = project(x0, self.bounds)
-        batch = tuple(x0.shape[: x0.ndim - len(reg.shape)])
         dtype = backend.result_dtype(x0.dtype, reg.W.dtype)
         weights = reg._weights_like(x0)
-        # weights with batch axes of their own give the dual (and then x) those axes
-        shape = (*batch, *reg.W.shape_out)
-        if not isinstance(weights, float):
-            shape = np.broadcast_shapes(shape, tuple(weights.shape))
-        self.dual = xp.zeros(shape, dtype=dtype)
+        self.dual = xp.zeros(reg._dual_shape(x0, weights), dtype=dtype)  # x gets the weights' batch axes
         self._project = reg._dual_projector(weights)
         self._Wt_dual = reg.W.H(self.dual)
 
