@@ -18,12 +18,17 @@ Images are batches ``(B, 1, H, W)``, responses ``(B, C, H, W)``, noise levels
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 #: Frequency grid of the filter-bank normalisation (adareg.regularizers.filterbank.NORM_GRID).
 NORM_GRID = 256
+#: Side of the square image on which :func:`top_singular_vector` measures a bank (at least): the top
+#: singular vectors of a trained bank with reflect boundary sit at a corner, so larger images give the
+#: same norm (docs/training.md).
+NORM_IMAGE = 32
 #: Negative slope of the leaky ReLU (adareg.regularizers.masks.LEAKY_SLOPE).
 LEAKY_SLOPE = 0.1
 
@@ -79,6 +84,37 @@ def spectral_norm(kernel: Tensor, grid: int = NORM_GRID) -> Tensor:
     """Largest singular value over frequencies of a ``(C, 1, K, K)`` kernel's symbol (differentiable)."""
     symbol = torch.fft.fft2(kernel[:, 0], s=(grid, grid))
     return torch.sqrt(torch.max(torch.sum(symbol.real**2 + symbol.imag**2, dim=0)))
+
+
+def top_singular_vector(kernel: Tensor, start: Tensor | None = None) -> Tensor:
+    r"""The top right singular vector :math:`v` of ``W`` with reflect boundary on a square image.
+
+    The image is ``NORM_IMAGE`` pixels wide, or twice the kernel's size if that is more,
+    so that a corner mode is whole.  :math:`v` is found by the Lanczos method (ARPACK's,
+    :func:`scipy.sparse.linalg.eigsh`) on ``W^T W`` to machine precision, in float64 on
+    the host, from ``start`` (a former result, to warm-start it; default a fixed random
+    image).  :math:`\|W v\|` is then :math:`\|W\|` on that image, and its gradient in the
+    kernel is the norm's: the top singular value's derivative needs no derivative of
+    :math:`v`.
+
+    Returns
+    -------
+    Tensor
+        :math:`v`, shape ``(1, 1, n, n)``, of the kernel's dtype and device.
+    """
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    from adareg.operators import Conv2d
+
+    n = max(NORM_IMAGE, 2 * kernel.shape[-1])
+    W = Conv2d(kernel.detach().cpu().double().numpy()[:, 0], (n, n), boundary="reflect")
+    gram = LinearOperator((n * n, n * n), matvec=lambda v: W.H(W(v.reshape(n, n))).ravel(), dtype=np.float64)
+    if start is None or start.shape[-2:] != (n, n):
+        v0 = np.random.default_rng(0).standard_normal(n * n)
+    else:
+        v0 = start.detach().cpu().double().numpy().ravel()
+    _, vectors = eigsh(gram, k=1, which="LA", tol=0, v0=v0)
+    return torch.as_tensor(vectors[:, 0].reshape(1, 1, n, n), dtype=kernel.dtype, device=kernel.device)
 
 
 class FilterBank(nn.Module):
@@ -144,7 +180,7 @@ class SigmaProfile(nn.Module):
     """A positive piecewise-linear function of sigma on fixed knots, constant beyond the end knots (``numpy.interp``).
 
     The values at the knots are ``exp(raw)``, or ``upper * sigmoid(raw)`` when an
-    upper bound is given (e.g. ``lam <= 1`` for ``wcrr``, which keeps the denoising
+    upper bound is given (e.g. ``lam ||W||^2 <= 1`` for ``wcrr``, which keeps the denoising
     problem convex).
     """
 

@@ -55,8 +55,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .blocks import (BankOperator, FilterBank, MaskCNN, SigmaProfile, correlate, correlate_adjoint, linear_spline,
-                     linear_spline_slope)
+from .blocks import (BankOperator, FilterBank, MaskCNN, SigmaProfile, correlate, correlate_adjoint,
+                     linear_spline, linear_spline_slope, top_singular_vector)
 
 #: Noise levels the models are trained for (0-1 intensity scale).
 SIGMA_RANGE = (0.0, 30 / 255)
@@ -69,9 +69,8 @@ GRADIENTS = ("implicit", "phantom", "jfb")
 #: The filter bank and lam(sigma) part of the default architectures.
 _BANK = {"bank_channels": [4, 8, 32], "bank_kernels": [5, 5, 5], "boundary": "reflect", "lam_knots": len(SIGMA_KNOTS)}
 
-#: Lower bound of the wcrr profile slopes (rho = 1) and upper bound of its lam: lam * rho <= 1 keeps
-#: 1/2 ||x - y||^2 + lam R convex when ||W|| <= 1, as for periodic images; the reflect boundary makes
-#: ||W|| larger (1.27 for the shipped wcrr bank), a known gap (docs/training.md, the wcrr caveat).
+#: Lower bound of the wcrr profile slopes: the potentials are rho-weakly convex, and
+#: lam * rho * ||W||^2 <= 1, ||W|| with the reflect boundary, keeps 1/2 ||x - y||^2 + lam R convex.
 WCRR_RHO = 1.0
 
 
@@ -167,7 +166,7 @@ class Denoiser(nn.Module):
     def _bank_arrays(self) -> dict[str, np.ndarray]:
         arrays = {f"bank_{l}": layer.detach().cpu().numpy() for l, layer in enumerate(self.bank.layers)}
         arrays["lam_knots"] = self.lam.knots.cpu().numpy()
-        arrays["lam_values"] = self.lam.values().detach().cpu().numpy()
+        arrays["lam_values"] = self.lam_values().detach().cpu().numpy()
         return arrays
 
     def _profile_arrays(self) -> dict[str, np.ndarray]:
@@ -193,7 +192,15 @@ class Denoiser(nn.Module):
                     raise ValueError(f"{profile}_knots {given.tolist()} differ from this model's {knots.tolist()}")
         for l, layer in enumerate(self.bank.layers):
             layer.copy_(_tensor(arrays[f"bank_{l}"], layer))
-        self.lam.set_values(arrays["lam_values"])
+        self.set_lam(arrays["lam_values"])
+
+    def lam_values(self) -> Tensor:
+        """lam(sigma) at its knots."""
+        return self.lam.values()
+
+    def set_lam(self, values: np.ndarray) -> None:
+        """Make :meth:`lam_values` return ``values`` (the bank already set)."""
+        self.lam.set_values(values)
 
     def forward(self, y: Tensor, sigma: Tensor) -> Tensor:
         """The denoised images, with a graph of the last fixed-point map step."""
@@ -204,7 +211,12 @@ class Ridge(Denoiser):
     r"""The ridge families: potentials :math:`\varphi_c` whose profiles :math:`\varphi_c'` have slopes ``>= lower``.
 
     Subclasses give the slope bound ``lower``, the start ``lam_start`` of lam(sigma) and
-    its upper bound ``lam_upper`` (``None``: none).
+    the upper bound ``lam_upper`` of :math:`\lambda(\sigma) \|W\|^2` (``None``: none;
+    else ``self.lam`` holds :math:`\lambda(\sigma) \|W\|^2`, below ``lam_upper``).
+    :math:`\|W\|` is the bank's norm with the reflect boundary, which the models use.
+    The bank is normalised by its symbol (:math:`\|W\| = 1` on periodic images), and
+    the reflect boundary sees pixels near a corner twice, so :math:`\|W\| > 1`
+    (docs/training.md); the FISTA step and the bound on lam use the true norm.
     """
 
     default_architecture = _BANK | {"profile_knots": 41, "profile_grid": [-4.0, 0.2], "scale_knots": len(SIGMA_KNOTS)}
@@ -221,6 +233,7 @@ class Ridge(Denoiser):
         self.profile_raw = nn.Parameter(knots.clamp(-1, 1).repeat(channels, 1))  # Huber-like start
         self.scale = SigmaProfile(SIGMA_KNOTS, 1.0 / (torch.tensor(SIGMA_KNOTS) + 2 / 255))
         self.lam = SigmaProfile(SIGMA_KNOTS, self.lam_start, upper=self.lam_upper)
+        self._norm_vector: Tensor | None = None  # bank_norm's last singular vector, which warm-starts the next
         self.iterations, self.tol = 100, 1e-4  # training solves (tests ask for more)
         # gradients: implicit (conjugate gradients on the Hessian) or, with implicit = False, JFB
         self.implicit, self.cg_iterations, self.cg_tol = True, 50, 1e-3
@@ -231,8 +244,36 @@ class Ridge(Denoiser):
     def profile(self) -> Tensor:
         return clamp_slopes(self.profile_raw, self.grid_step, lower=self.lower, grid_min=self.grid_min)
 
+    def bank_norm(self, kernel: Tensor) -> Tensor:
+        r"""``||W||`` with reflect boundary on images of any size, with its gradient in ``kernel``.
+
+        The larger of two norms: the symbol's, 1 by the bank's normalisation, which large
+        images approach, and the norm on a small square where a corner mode of the
+        kernel's size is whole (:func:`~adareg_train.blocks.top_singular_vector`): a
+        corner's pixels are seen twice, so a trained bank's norm is larger, and the same to
+        1e-9 on every image size from 24 x 24 on (docs/training.md).
+        """
+        self._norm_vector = top_singular_vector(kernel, self._norm_vector)
+        corner = torch.linalg.vector_norm(BankOperator(kernel, self._norm_vector.shape[-2:])(self._norm_vector))
+        return torch.clamp(corner, min=1.0)
+
+    def lam_scale(self, norm: Tensor) -> Tensor | float:
+        """lam(sigma) / ``self.lam(sigma)``: ``1 / norm**2`` where lam is bounded, else 1."""
+        return 1.0 if self.lam_upper is None else 1.0 / norm**2
+
+    def lam_values(self) -> Tensor:
+        return self.lam.values() * self.lam_scale(self.bank_norm(self.bank.kernel()))
+
     def arrays(self) -> dict[str, np.ndarray]:
         return self._bank_arrays() | self._profile_arrays()
+
+    def set_lam(self, values: np.ndarray) -> None:
+        """Make :meth:`lam_values` return ``values``, projected below the bound (a file trained without it)."""
+        values = torch.as_tensor(values, dtype=self.lam.raw.dtype, device=self.lam.raw.device)
+        values = values / self.lam_scale(self.bank_norm(self.bank.kernel()))
+        if self.lam_upper is not None:
+            values = values.clamp(max=self.lam_upper * (1 - 1e-9))
+        self.lam.set_values(values)
 
     @torch.no_grad()
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -246,9 +287,10 @@ class Ridge(Denoiser):
 
     def forward(self, y: Tensor, sigma: Tensor) -> Tensor:
         W, table = self.bank.operator(y.shape[-2:]), self.profile()
+        norm = self.bank_norm(W.kernel)
         alpha = self.scale(sigma).view(-1, 1, 1, 1)
-        lam = self.lam(sigma).view(-1, 1, 1, 1)
-        lipschitz = torch.diff(table, dim=1).abs().max() / self.grid_step
+        lam = (self.lam(sigma) * self.lam_scale(norm)).view(-1, 1, 1, 1)
+        lipschitz = torch.diff(table, dim=1).abs().max() / self.grid_step * norm.detach()**2  # of R's gradient
         step = (1.0 / (1.0 + lam * lipschitz)).detach()
         with torch.no_grad():
             fixed = BankOperator(W.kernel.detach(), W.image_shape)
@@ -311,7 +353,7 @@ class CRR(Ridge):
 
 
 class WCRR(Ridge):
-    """``wcrr``: ``phi'' >= -rho`` and ``lam <= 1 / rho`` (``rho`` = :data:`WCRR_RHO`)."""
+    """``wcrr``: ``phi'' >= -rho`` and ``lam rho ||W||^2 <= 1`` (``rho`` = :data:`WCRR_RHO`): a convex objective."""
 
     family = "wcrr"
     lower, lam_start, lam_upper = -WCRR_RHO, 0.5, 1.0 / WCRR_RHO

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 import adareg
-from adareg.operators import Identity
+from adareg.operators import Conv2d, Identity
 from adareg import params
+from adareg_train.blocks import NORM_IMAGE
 from adareg_train.families import GRADIENTS, MODELS, SIGMA_RANGE, Adaptive, Ridge, build, families_with
 
 RIDGES = [family for family, cls in sorted(MODELS.items()) if issubclass(cls, Ridge)]
@@ -217,7 +220,9 @@ def test_jfb_gradient_is_the_gradient_of_one_map_step():
         fixed = model(y_t, sigma)
     W, table = model.bank.operator(y.shape), model.profile()
     alpha, lam = model.scale(sigma).view(-1, 1, 1, 1), model.lam(sigma).view(-1, 1, 1, 1)
-    step = (1.0 / (1.0 + lam * torch.diff(table, dim=1).abs().max() / model.grid_step)).item()
+    corner = Conv2d(W.kernel.detach().numpy()[:, 0], (NORM_IMAGE, NORM_IMAGE), boundary="reflect").norm(tol=1e-12)
+    norm = max(1.0, corner)  # ||W||: the symbol's (1) or a corner mode's
+    step = (1.0 / (1.0 + lam * torch.diff(table, dim=1).abs().max() / model.grid_step * norm**2)).item()
 
     def one_step(shift):
         return torch.sum(weight * (fixed - step * (fixed - y_t + (lam + shift) * model.gradient(fixed, W, table,
@@ -249,6 +254,27 @@ def test_implicit_gradient_is_the_derivative_of_the_minimiser(family):
     analytic = autograd_along(model, y_t, sigma, weight, direction)
     h = 1e-6  # small: the spline knots and the slope clamps make the map piecewise smooth
     numeric = difference_along(model, y_t, sigma, weight, direction, h)
+    assert abs(numeric) > 1e-3
+    assert analytic == pytest.approx(numeric, rel=1e-6)
+
+
+def test_wcrr_lam_bound_follows_the_reflect_norm():
+    """wcrr with a trained bank (the shipped file's, whose corner modes give ||W|| > 1 with reflect boundary):
+    lam values above 1 / (rho ||W||^2) are projected onto it on loading, and the gradient through the bound is
+    the derivative of the minimiser along every parameter but the profile (the bound moves with the bank)."""
+    file = params.read(Path(adareg.__file__).parent / "weights" / "wcrr.npz")
+    model = build("wcrr", seed=0)
+    model.load_arrays(file.arrays | {"lam_values": np.full_like(file.arrays["lam_values"], 2.0)})
+    norm = Conv2d(model.bank.kernel().detach().numpy()[:, 0], (24, 24), boundary="reflect").norm(tol=1e-12)
+    assert norm > 1.2
+    np.testing.assert_allclose(model.arrays()["lam_values"], 1 / norm**2, rtol=1e-8)
+    model.load_arrays(file.arrays | {"lam_values": 0.5 / norm**2 * np.ones_like(file.arrays["lam_values"])})
+    model.iterations, model.tol, model.cg_iterations, model.cg_tol = 5000, 1e-14, 500, 1e-12
+    y_t, sigma, weight, direction = directional_problem(model, 41)
+    # not along the profile: the trained one has slopes on their clamp (-rho), kinks that a central difference halves
+    direction = [torch.zeros_like(d) if p is model.profile_raw else d for p, d in zip(model.parameters(), direction)]
+    analytic = autograd_along(model, y_t, sigma, weight, direction)
+    numeric = difference_along(model, y_t, sigma, weight, direction, 1e-6)
     assert abs(numeric) > 1e-3
     assert analytic == pytest.approx(numeric, rel=1e-6)
 
