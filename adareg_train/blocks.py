@@ -26,8 +26,8 @@ from torch import Tensor, nn
 #: Frequency grid of the filter-bank normalisation (adareg.regularizers.filterbank.NORM_GRID).
 NORM_GRID = 256
 #: Side of the square image on which :func:`top_singular_vector` measures a bank (at least): the top
-#: singular vectors of a trained bank with reflect boundary sit at a corner, so larger images give the
-#: same norm (docs/training.md).
+#: singular vectors of a trained bank with reflect boundary sit at a corner, so larger images give no
+#: larger norm, while smaller ones see the corners interact (docs/training.md).
 NORM_IMAGE = 32
 #: Negative slope of the leaky ReLU (adareg.regularizers.masks.LEAKY_SLOPE).
 LEAKY_SLOPE = 0.1

@@ -70,7 +70,8 @@ GRADIENTS = ("implicit", "phantom", "jfb")
 _BANK = {"bank_channels": [4, 8, 32], "bank_kernels": [5, 5, 5], "boundary": "reflect", "lam_knots": len(SIGMA_KNOTS)}
 
 #: Lower bound of the wcrr profile slopes: the potentials are rho-weakly convex, and
-#: lam * rho * ||W||^2 <= 1, ||W|| with the reflect boundary, keeps 1/2 ||x - y||^2 + lam R convex.
+#: lam * rho * ||W||^2 <= 1, ||W|| with the reflect boundary, keeps 1/2 ||x - y||^2 + lam R convex
+#: (on images of at least NORM_IMAGE pixels a side, see Ridge.bank_norm).
 WCRR_RHO = 1.0
 
 
@@ -250,8 +251,8 @@ class Ridge(Denoiser):
         The larger of two norms: the symbol's, 1 by the bank's normalisation, which large
         images approach, and the norm on a small square where a corner mode of the
         kernel's size is whole (:func:`~adareg_train.blocks.top_singular_vector`): a
-        corner's pixels are seen twice, so a trained bank's norm is larger, and the same to
-        1e-9 on every image size from 24 x 24 on (docs/training.md).
+        corner's pixels are seen twice, so a trained bank's norm is larger, and no larger on
+        bigger images; smaller ones see the corners interact (docs/training.md).
         """
         self._norm_vector = top_singular_vector(kernel, self._norm_vector)
         corner = torch.linalg.vector_norm(BankOperator(kernel, self._norm_vector.shape[-2:])(self._norm_vector))

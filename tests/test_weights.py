@@ -9,7 +9,7 @@ import pytest
 
 import adareg
 from adareg import params
-from adareg.operators import Identity
+from adareg.operators import Conv2d, Identity
 
 WEIGHTS = Path(adareg.__file__).parent / "weights"
 
@@ -33,6 +33,32 @@ def test_shipped_ridge_potentials_are_bounded_below():
         assert reg.bounded_below
         assert np.all(profile.integral(far) >= grid.min(axis=-1, keepdims=True))
         assert np.all(profile.integral(-far) >= grid.min(axis=-1, keepdims=True))
+
+
+def reflect_bank_gram(kernel: np.ndarray, n: int) -> np.ndarray:
+    """``W^T W`` for a ``(C, 1, K, K)`` correlation bank on ``n x n`` images with reflect boundary, from the
+    dense matrix of each channel built with scipy.ndimage ("mirror" is numpy's "reflect": d c b | a b c d | c b a)."""
+    from scipy import ndimage
+
+    basis = np.eye(n * n).reshape(n * n, n, n)
+    gram = np.zeros((n * n, n * n))
+    for k in kernel[:, 0]:
+        columns = ndimage.correlate(basis, k[None], mode="mirror").reshape(n * n, n * n)  # row i: W_c e_i
+        gram += columns @ columns.T
+    return gram
+
+
+def test_shipped_wcrr_denoising_objective_is_convex():
+    """1/2 ||x - y||^2 + lam(sigma) R(x) with rho-weakly convex potentials is convex when lam rho ||W||^2 <= 1,
+    ||W|| with the reflect boundary the models use (larger than the symbol's 1: its top singular vectors sit
+    at a corner). Checked on images of 32 x 32 (a dense matrix), 64 x 64 and 256 x 256 (Lanczos), the sizes
+    from which on the bound holds (smaller images see the corners interact, and a larger norm)."""
+    reg = adareg.load("wcrr")
+    norms2 = [np.linalg.eigvalsh(reflect_bank_gram(reg.bank.kernel, 32))[-1]]
+    norms2 += [Conv2d(reg.bank.kernel[:, 0], (n, n), boundary="reflect").norm(tol=1e-12) ** 2 for n in (64, 256)]
+    rho = -min(0.0, np.min(np.diff(reg.profile.coefficients, axis=-1)) / reg.profile.grid_step)
+    assert min(norms2) > 1.1 and rho > 0.5  # the corner raises the norm; the potentials are far from convex
+    assert np.max(reg.lam.values) * rho * max(norms2) <= 1 + 1e-9
 
 
 @pytest.mark.parametrize("name", params.families())
