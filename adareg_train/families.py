@@ -263,6 +263,8 @@ class Ridge(Denoiser):
         return 1.0 if self.lam_upper is None else 1.0 / norm**2
 
     def lam_values(self) -> Tensor:
+        if self.lam_upper is None:
+            return super().lam_values()
         return self.lam.values() * self.lam_scale(self.bank_norm(self.bank.kernel()))
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -270,11 +272,11 @@ class Ridge(Denoiser):
 
     def set_lam(self, values: np.ndarray) -> None:
         """Make :meth:`lam_values` return ``values``, projected below the bound (a file trained without it)."""
+        if self.lam_upper is None:
+            return super().set_lam(values)
         values = torch.as_tensor(values, dtype=self.lam.raw.dtype, device=self.lam.raw.device)
         values = values / self.lam_scale(self.bank_norm(self.bank.kernel()))
-        if self.lam_upper is not None:
-            values = values.clamp(max=self.lam_upper * (1 - 1e-9))
-        self.lam.set_values(values)
+        self.lam.set_values(values.clamp(max=self.lam_upper * (1 - 1e-9)))
 
     @torch.no_grad()
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
