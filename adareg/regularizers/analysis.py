@@ -289,11 +289,10 @@ class _DualFISTA:
         # the norm estimate runs in v's precision and on its device (float32: about half the time of float64)
         norm = reg.W.norm_bound(like=v)
         self.step_size = 1.0 / (tau * norm**2) if norm > 0 else 1.0  # W = 0 (e.g. differences of one pixel): any step
-        batch = tuple(v.shape[: v.ndim - len(reg.shape)])
-        dual_shape = (*batch, *reg.W.shape_out)
+        dual_shape = reg._dual_shape(v, weights)  # x gets the weights' batch axes too
         self.dtype = backend.result_dtype(v.dtype, reg.W.dtype)
         if warm_start is None:
-            self.p = xp.zeros(reg._dual_shape(v, weights), dtype=self.dtype)  # x gets the weights' batch axes
+            self.p = xp.zeros(dual_shape, dtype=self.dtype)
         else:
             point = warm_start.point if isinstance(warm_start, DualState) else warm_start
             if tuple(point.shape) != dual_shape:

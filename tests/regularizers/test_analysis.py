@@ -191,6 +191,22 @@ def test_batched_prox_equals_separate_proxes():
         np.testing.assert_allclose(together[i], alone, atol=1e-6)
 
 
+def test_one_image_with_a_batch_of_weights_continues_from_its_state():
+    # one image and two weight maps give two proxes; the state they return is a valid warm start
+    rng = np.random.default_rng(10)
+    v = rng.standard_normal((8, 8))
+    weights = rng.random((2, 1, 8, 8))
+    reg = TV((8, 8), weights=weights)
+    first = reg.prox(v, 0.3, tol=None, max_iter=20)
+    assert first.x.shape == (2, 8, 8) and first.state.point.shape == (2, 2, 8, 8)
+    again = reg.prox(v, 0.3, tol=1e-7, max_iter=100000, warm_start=first.state)
+    for i in range(2):
+        alone = TV((8, 8), weights=weights[i]).prox(v, 0.3, tol=1e-7, max_iter=100000).x
+        np.testing.assert_allclose(again.x[i], alone, atol=1e-6)
+    with pytest.raises(ValueError, match=r"expected \(2, 2, 8, 8\)"):
+        reg.prox(v, 0.3, warm_start=first.state.point[0])
+
+
 def test_float32_stays_float32_and_warm_start_is_quick():
     rng = np.random.default_rng(9)
     v = rng.standard_normal((16, 16)).astype(np.float32)
