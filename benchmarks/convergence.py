@@ -1,7 +1,7 @@
 """Set12 convergence of the reweighting: fixed-point residual and PSNR per step of each adaptive file.
 
     python benchmarks/convergence.py [--data ../shared/data/set12] [--files sa-cnn sa-b]
-                                     [--sigmas 5 15 25] [--images N] [--tol 1e-5]
+                                     [--sigmas 5 15 25] [--images N] [--start K] [--tol 1e-5]
                                      [--figure docs/figures/convergence_set12.png]
                                      [--out docs/figures/convergence_set12.md]
 
@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", nargs="+", default=["sa-cnn", "sa-b"], help="sa-b / sa-cnn files (names or paths)")
     parser.add_argument("--sigmas", type=int, nargs="+", default=[5, 15, 25])
     parser.add_argument("--images", type=int, help="only the first N images")
+    parser.add_argument("--start", type=int, default=1, help="begin at the K-th image (1-based; Set12's 512 x 512 "
+                        "images are 8 to 12), its noise still drawn with its own index")
     parser.add_argument("--tol", type=float, default=1e-5, help="fixed-point residual at which a solve stops")
     parser.add_argument("--figure", type=Path, help="PNG of the residual curves")
     parser.add_argument("--out", type=Path, help="also write the table here (Markdown, after the command)")
@@ -134,14 +136,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data.is_dir():
         print(f"convergence.py: no Set12 images at {args.data} (see ../shared/data/README.md)", file=sys.stderr)
         return 2
+    if args.start < 1:
+        parser.error(f"--start must be at least 1, got {args.start}")
     images = list(read_folder(args.data, args.images).items())
+    numbered = list(enumerate(images))[args.start - 1:]  # the protocol's noise seed is the image's index
+    if not numbered:
+        parser.error(f"--start {args.start}: only {len(images)} images")
     curves: dict[str, dict[int, list[dict]]] = {}
     for file in args.files:
         model = adareg.load(file)
         curves[file] = {}
         for s in args.sigmas:
             curves[file][s] = []
-            for i, (name, clean) in enumerate(images):
+            for i, (name, clean) in numbered:
                 r = run(model, protocol_noisy(clean, s, i), clean, s / 255, args.tol)
                 curves[file][s].append(r)
                 print(f"{file} sigma {s:2d} {name:10s} {len(r['residual']):3d} steps, residual "
