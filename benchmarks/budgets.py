@@ -1,14 +1,18 @@
 """Reweighting files and dual budgets side by side: steps, seconds and PSNR of ``adareg.solve`` per case.
 
     python benchmarks/budgets.py [--files OLD.npz sa-cnn] [--budgets 4 5 6 8] [--repeats 5] [--threads 2]
+                                 [--images camera moon brick grass]
 
-Denoises ``benchmarks/speed.py``'s 481 x 321 image (scikit-image's camera) at
-sigma = 25/255 (float32, noise seed 0) with each ``sa-b`` / ``sa-cnn`` file (a shipped name or a path) and each budget of
-dual iterations per reweighting step (``inner_max_iter``; the first file also with the
+Denoises ``benchmarks/speed.py``'s 481 x 321 image (scikit-image's camera, resized), or
+with ``--images`` 481 x 321 crops of the named scikit-image pictures (speed.py's BM3D
+table uses camera, moon, brick and grass), at sigma = 25/255 (float32, noise seed 0),
+with each ``sa-b`` / ``sa-cnn`` file (a shipped name or a path) and each budget of dual
+iterations per reweighting step (``inner_max_iter``; the first file also with the
 regularizer's default), solve's other defaults. The cases run in turn within each of
 ``--repeats`` rounds, so a slow spell of the machine hits them alike; the first round
 also prints each case's reweighting steps, stopping message and PSNR. Medians of the
-rounds' seconds, each file's first call (the ``||W||`` estimate for this shape) excluded.
+rounds' seconds (summed over the images), each file's first call (the ``||W||`` estimate
+for this shape) excluded.
 """
 
 from __future__ import annotations
@@ -31,29 +35,35 @@ def main() -> None:
                         help="dual iterations per reweighting step, for the last file")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="FFT workers")
+    parser.add_argument("--images", nargs="+", help="scikit-image names, 481x321 crops (default: speed.py's image)")
     args = parser.parse_args()
     backend.set_fft_workers(args.threads)
-    clean = sample_image((321, 481))
-    y = noisy(clean)
-    H = adareg.operators.Identity(y.shape)
+    if args.images:
+        clean = [adareg.data.image(name, dtype=np.float32)[:321, :481] for name in args.images]
+    else:
+        args.images, clean = ["camera (resized)"], [sample_image((321, 481))]
+    noisy_images = [noisy(image) for image in clean]
+    H = adareg.operators.Identity(noisy_images[0].shape)
     models = {file: adareg.load(file) for file in args.files}
     for model in models.values():
-        adareg.solve(H, y, model, sigma=SIGMA)  # the ||W|| estimate for this shape, kept by the model
+        adareg.solve(H, noisy_images[0], model, sigma=SIGMA)  # the ||W|| estimate for this shape, kept by the model
     cases = [(file, models[file].step_iterations) for file in args.files[:-1]] + \
             [(args.files[-1], budget) for budget in args.budgets]
     seconds: dict[tuple[str, int], list[float]] = {case: [] for case in cases}
-    print(f"481x321 camera, sigma = 25/255, float32, {args.threads} threads, medians of {args.repeats}")
+    print(f"481x321 {', '.join(args.images)}, sigma = 25/255, float32, {args.threads} threads, "
+          f"medians of {args.repeats}")
     for round_ in range(args.repeats):
         for case in cases:
             file, budget = case
             start = time.perf_counter()
-            result = adareg.solve(H, y, models[file], sigma=SIGMA, inner_max_iter=budget)
+            results = [adareg.solve(H, y, models[file], sigma=SIGMA, inner_max_iter=budget) for y in noisy_images]
             seconds[case].append(time.perf_counter() - start)
             if round_ == 0:
-                print(f"{file} budget {budget}: {result.iterations} steps, "
-                      f"{adareg.psnr(result.x, clean):.3f} dB ({result.message})", flush=True)
+                for name, image, result in zip(args.images, clean, results):
+                    print(f"{file} budget {budget} {name}: {result.iterations} steps, "
+                          f"{adareg.psnr(result.x, image):.3f} dB ({result.message})", flush=True)
     for (file, budget), values in seconds.items():
-        print(f"{file} budget {budget}: {np.median(values):.2f} s")
+        print(f"{file} budget {budget}: {np.median(values):.2f} s for {len(args.images)} image(s)")
 
 
 if __name__ == "__main__":

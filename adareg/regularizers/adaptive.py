@@ -49,7 +49,7 @@ class AdaptiveRegularizer(LearnedRegularizer):
 
     #: Dual iterations per reweighting step in denoising (see :func:`adareg.solvers.reweighting`; how the
     #: budget was chosen is measured in docs/learned.md).
-    step_iterations: int = 5
+    step_iterations: int = 4
 
     @abstractmethod
     def weights(self, x: Array, sigma: float) -> Array:
