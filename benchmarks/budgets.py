@@ -25,7 +25,7 @@ import numpy as np
 import adareg
 from adareg import backend
 
-from speed import SIGMA, noisy, sample_image  # benchmarks/speed.py's test image, beside this script
+from speed import SIGMA, crop, noisy, sample_image  # benchmarks/speed.py's test images, beside this script
 
 
 def main() -> None:
@@ -39,9 +39,9 @@ def main() -> None:
     args = parser.parse_args()
     backend.set_fft_workers(args.threads)
     if args.images:
-        clean = [adareg.data.image(name, dtype=np.float32)[:321, :481] for name in args.images]
+        names, clean = args.images, [crop(name, np.float32) for name in args.images]
     else:
-        args.images, clean = ["camera (resized)"], [sample_image((321, 481))]
+        names, clean = ["camera (resized)"], [sample_image((321, 481))]
     noisy_images = [noisy(image) for image in clean]
     H = adareg.operators.Identity(noisy_images[0].shape)
     models = {file: adareg.load(file) for file in args.files}
@@ -50,7 +50,7 @@ def main() -> None:
     cases = [(file, models[file].step_iterations) for file in args.files[:-1]] + \
             [(args.files[-1], budget) for budget in args.budgets]
     seconds: dict[tuple[str, int], list[float]] = {case: [] for case in cases}
-    print(f"481x321 {', '.join(args.images)}, sigma = 25/255, float32, {args.threads} threads, "
+    print(f"481x321 {', '.join(names)}, sigma = 25/255, float32, {args.threads} threads, "
           f"medians of {args.repeats}")
     for round_ in range(args.repeats):
         for case in cases:
@@ -59,11 +59,11 @@ def main() -> None:
             results = [adareg.solve(H, y, models[file], sigma=SIGMA, inner_max_iter=budget) for y in noisy_images]
             seconds[case].append(time.perf_counter() - start)
             if round_ == 0:
-                for name, image, result in zip(args.images, clean, results):
+                for name, image, result in zip(names, clean, results):
                     print(f"{file} budget {budget} {name}: {result.iterations} steps, "
                           f"{adareg.psnr(result.x, image):.3f} dB ({result.message})", flush=True)
     for (file, budget), values in seconds.items():
-        print(f"{file} budget {budget}: {np.median(values):.2f} s for {len(args.images)} image(s)")
+        print(f"{file} budget {budget}: {np.median(values):.2f} s for {len(names)} image(s)")
 
 
 if __name__ == "__main__":

@@ -192,6 +192,11 @@ def sample_image(shape: tuple[int, int]) -> np.ndarray:
         return adareg.data.shepp_logan(shape, dtype=np.float32)
 
 
+def crop(name: str, dtype: Any = np.float64) -> np.ndarray:
+    """The 481 x 321 top-left crop of scikit-image's picture ``name``: the images of the BM3D table."""
+    return adareg.data.image(name, dtype=dtype)[:321, :481]
+
+
 def noisy(clean: np.ndarray, seed: int = 0) -> np.ndarray:
     noise = np.random.default_rng(seed).standard_normal(clean.shape).astype(np.float32)
     return clean + np.float32(SIGMA) * noise
@@ -359,7 +364,7 @@ def bm3d_table(families: list[str], repeats: int) -> None:
     except ImportError:
         print("\n6. bm3d is not installed (pip install bm3d): the comparison is left out")
         return
-    clean = [adareg.data.image(name)[:321, :481] for name in BM3D_IMAGES]
+    clean = [crop(name) for name in BM3D_IMAGES]
     print(f"\n6. Against BM3D (bm3d {importlib.metadata.version('bm3d')}) on "
           f"{', '.join(BM3D_IMAGES)} (481x321 crops), sigma = 25/255; mean per image, median of {repeats} "
           "repeats, each with a fresh model (first call on the shape included)")
