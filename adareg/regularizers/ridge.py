@@ -121,7 +121,8 @@ class RidgeObjective(SmoothFunctional):
 
     def __init__(self, ridge: Ridge, sigma: float):
         self.ridge, self.sigma = ridge, sigma
-        self.alpha = ridge.scale(sigma)
+        # g_c(z) = f_c(alpha z) / alpha and its potential phi_c(alpha z) / alpha^2: no pass scales W x
+        self.potential = ridge.profile.rescaled(ridge.scale(sigma))
 
     def forward(self, x: Array) -> Array:
         """``W x``."""
@@ -130,19 +131,19 @@ class RidgeObjective(SmoothFunctional):
     def value_of_forward(self, Wx: Array) -> float:
         r""":math:`\sum_c \langle 1, \varphi_c(\alpha W_c x) \rangle / \alpha^2`."""
         xp = backend.namespace(Wx)
-        return float(xp.sum(self.ridge.profile.integral(self.alpha * Wx))) / self.alpha**2
+        return float(xp.sum(self.potential.integral(Wx)))
 
     def grad_of_forward(self, Wx: Array, x: Array) -> Array:
         r""":math:`W^T f(\alpha W x) / \alpha`."""
         W = self.ridge.bank.operator(tuple(x.shape[-2:]))
-        return W.H(self.ridge.profile(self.alpha * Wx)) / self.alpha
+        return W.H(self.potential(Wx))
 
     def value_and_grad_of_forward(self, Wx: Array, x: Array) -> tuple[float, Array]:
         """Both of the above from one spline lookup."""
         xp = backend.namespace(Wx)
         W = self.ridge.bank.operator(tuple(x.shape[-2:]))
-        derivative, potential = self.ridge.profile.value_and_integral(self.alpha * Wx)
-        return float(xp.sum(potential)) / self.alpha**2, W.H(derivative) / self.alpha
+        derivative, potential = self.potential.value_and_integral(Wx)
+        return float(xp.sum(potential)), W.H(derivative)
 
     def lipschitz(self, image_shape: tuple[int, int]) -> float:
         r"""A Lipschitz constant of :math:`\nabla R_\sigma`: :meth:`Ridge.curvature_bound`."""

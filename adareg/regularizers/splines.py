@@ -81,6 +81,9 @@ class LinearSpline:
         if coefficients.ndim != 2 or coefficients.shape[0] < 1 or coefficients.shape[1] < 2:
             raise ValueError(f"{name}: coefficients must have shape (C, K) with C >= 1 channels and K >= 2 knots, "
                              f"got shape {coefficients.shape}")
+        if coefficients.shape[0] * (coefficients.shape[1] - 1) > 2**24:
+            raise ValueError(f"{name}: at most 2**24 segments in all (their indices are computed in float32), "
+                             f"got {coefficients.shape[0]} x {coefficients.shape[1] - 1}")
         if not np.all(np.isfinite(coefficients)):
             raise ValueError(f"{name}: coefficients contain NaN or Inf")
         grid_min, grid_step = float(grid_min), float(grid_step)
@@ -110,7 +113,25 @@ class LinearSpline:
         self._delta = backend.DeviceCache(delta.ravel())
         self._slope = backend.DeviceCache((delta / h).ravel())
         self._base = backend.DeviceCache((cumulative[:, :-1] - at_zero[:, None]).ravel())
-        self._offsets = backend.DeviceCache(np.arange(channels, dtype=np.int64) * (knots - 1))
+        # channel offsets added to the segment index as floats (exact below 2**24) before one integer cast
+        self._offsets = backend.DeviceCache(np.arange(channels, dtype=np.float64) * (knots - 1))
+
+    def rescaled(self, alpha: float) -> LinearSpline:
+        r"""The spline :math:`g_c(z) = f_c(\alpha z) / \alpha`, whose potential is :math:`F_c(\alpha z) / \alpha^2`.
+
+        Its knots are :math:`t_k / \alpha` and its values :math:`a_{c,k} / \alpha`, so a potential
+        of scaled responses costs no pass to scale them; its slopes are those of :math:`f_c`
+        (:math:`g_c'(z) = f_c'(\alpha z)`), so are its convexity and Lipschitz bounds.
+
+        Parameters
+        ----------
+        alpha
+            Positive, finite scale.
+        """
+        alpha = float(alpha)
+        if not (math.isfinite(alpha) and alpha > 0):
+            raise ValueError(f"{type(self).__name__}.rescaled: alpha must be positive and finite, got {alpha}")
+        return LinearSpline(self.coefficients / alpha, self.grid_min / alpha, self.grid_step / alpha)
 
     # ----------------------------------------------------------- description
     @property
@@ -162,8 +183,8 @@ class LinearSpline:
         xp.fmax(k, 0.0, out=k)
         xp.fmin(k, float(self.num_knots - 2), out=k)
         u -= k
+        k += xp.reshape(self._offsets.like(z, z.dtype), (self.channels,) + (1,) * (z.ndim - 1 - axis))
         index = xp.astype(k, xp.int64)  # not int32: take would convert it to int64 first, at more cost
-        index += xp.reshape(self._offsets.like(z), (self.channels,) + (1,) * (z.ndim - 1 - axis))
         return xp, xp.reshape(index, (-1,)), u
 
     @staticmethod

@@ -377,3 +377,27 @@ def test_bounded_below_matches_the_potential_far_out(seed):
     flat = LinearSpline(np.array([[-1.0, 0.0, 1.0, 1.0], [-1.0, 0.0, -0.5, -0.5]]), -1.0, 1.0)
     assert not is_bounded_below(flat)
     assert is_bounded_below(LinearSpline(flat.coefficients[:1], -1.0, 1.0))
+
+
+# ----------------------------------------------------------- rescaling
+@pytest.mark.parametrize("alpha", [0.3, 2.5])
+def test_rescaled_spline_is_the_profile_of_scaled_responses(alpha):
+    spline = LinearSpline(random_coefficients(16), GRID_MIN, GRID_STEP)
+    rescaled = spline.rescaled(alpha)
+    z = np.random.default_rng(16).uniform(-4, 4, (2, CHANNELS, 5, 6))  # inside the grid and on both extensions
+    np.testing.assert_allclose(rescaled.value(z), scipy_reference(spline, alpha * z, "value") / alpha,
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(rescaled.integral(z), scipy_reference(spline, alpha * z, "integral") / alpha**2,
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(slopes(rescaled), slopes(spline), rtol=1e-12)  # g' = f'(alpha z)
+
+
+@pytest.mark.parametrize("alpha", [0.0, -1.0, np.inf, np.nan])
+def test_bad_rescaling_is_rejected(alpha):
+    with pytest.raises(ValueError, match="alpha must be positive and finite"):
+        LinearSpline(random_coefficients(17), GRID_MIN, GRID_STEP).rescaled(alpha)
+
+
+def test_more_segments_than_float32_indexes_are_rejected():
+    with pytest.raises(ValueError, match=r"2\*\*24 segments"):
+        LinearSpline(np.zeros((1, 2**24 + 2)), 0.0, 1.0)
