@@ -10,15 +10,17 @@ Cases (real slices from pydicom's test files, as in the examples):
 * ``mriN``: ``medical_slice("mr-abdomen")`` at N x N, 8 birdcage coils, Cartesian x4
   (8 % central columns), noise 0.01, ``x >= 0``.
 
-Each model runs at the weights of the examples' 128 x 128 presets (``adareg.presets``;
-the weights are about size-independent for these acquisitions, and the PSNR column
-shows how well they carry over); a model without a preset is skipped with a note.
+Each model runs at the weights of the examples' presets (``adareg.presets``) for the
+case's size where they have one for it (tuned on the calibration slice at that size),
+else at those of 128 x 128 (the PSNR column shows how well they carry over); a model
+without a preset is skipped with a note.
 The stopping rules are the examples': a relative change of 1e-4 (FISTA for TV, L-BFGS
 for crr and wcrr), the reweighting to a fixed-point residual of 1e-3 (sa-cnn: 10 PD3O iterations
 per step).  Printed per model: PSNR, iterations (FISTA, L-BFGS) or reweighting steps, the
 applications of ``H`` and of ``W`` (forward + adjoint) in one solve, the median seconds
-of ``--repeats`` solves after a warm-up, the ratio to TV's seconds, and the peak memory
-allocated during one solve (tracemalloc, NumPy; the CuPy pool on a GPU).
+of ``--repeats`` solves after a warm-up, the ratio to TV's seconds, the peak memory
+allocated during one solve (tracemalloc, NumPy; the CuPy pool on a GPU) and the image
+size whose preset gave the weights.
 
 ``--curve STEPS`` prints instead, for each case, the convergence of ``sa-cnn``'s
 reweighting without a tolerance: every step's fixed-point residual, PSNR and seconds,
@@ -42,8 +44,23 @@ from adareg.stopping import relative_change
 from speed import Passes, peak_memory  # benchmarks/speed.py, beside this script
 from timing import median_seconds  # benchmarks/timing.py, beside this script
 
-#: The examples' presets, by modality.
-PRESETS = {"ct": "ct-parallel-60-1e+04-128", "mri": "mri-cartesian-8-x4-0.01-128"}
+#: The examples' acquisitions, by modality, without the image size that ends a preset's name.
+ACQUISITIONS = {"ct": "ct-parallel-60-1e+04", "mri": "mri-cartesian-8-x4-0.01"}
+
+
+def weights(name: str, model: str) -> tuple[dict[str, float], int]:
+    """The preset weights of ``model`` for case ``name``, and the image size they were tuned at.
+
+    The preset of the case's size where it has one for ``model``, else the 128 x 128 one
+    (a ``ValueError`` where neither has).
+    """
+    modality, size = name.rstrip("0123456789"), int(name.lstrip("ctmri"))
+    for tuned_at in dict.fromkeys((size, 128)):
+        try:
+            return adareg.presets.preset(f"{ACQUISITIONS[modality]}-{tuned_at}", model), tuned_at
+        except ValueError:
+            continue
+    raise ValueError(f"no preset of {model!r} for {name}")
 
 
 def case(name: str, device: str) -> tuple[object, object, np.ndarray, dict]:
@@ -68,8 +85,8 @@ def case(name: str, device: str) -> tuple[object, object, np.ndarray, dict]:
 def curve(name: str, device: str, steps: int) -> None:
     """Print ``sa-cnn``'s reweighting on case ``name`` step by step: residual, PSNR, seconds."""
     H, y, truth, extra = case(name, device)
-    chosen = adareg.presets.preset(PRESETS[name.rstrip("0123456789")], "sa-cnn")
-    print(f"{name}: sa-cnn without a tolerance, {steps} steps")
+    chosen, tuned_at = weights(name, "sa-cnn")
+    print(f"{name}: sa-cnn without a tolerance, {steps} steps, the preset of {tuned_at} x {tuned_at}")
     print(f"{'step':>5} {'residual':>10} {'PSNR':>6} {'seconds':>8}")
     previous, start = None, time.perf_counter()
 
@@ -100,13 +117,13 @@ def main() -> None:
     sync = (lambda: adareg.backend.cupy_module().cuda.Device().synchronize()) if on_gpu else (lambda: None)
 
     print(f"{'case':7} {'model':7} {'PSNR':>6} {'its/steps':>10} {'H passes':>9} {'W passes':>9} "
-          f"{'seconds':>8} {'x TV':>5} {'peak MiB':>9}")
+          f"{'seconds':>8} {'x TV':>5} {'peak MiB':>9} {'preset':>6}")
     for name in args.cases:
         H, y, truth, extra = case(name, args.device)
         tv_seconds = None
         for model in args.models:
             try:
-                chosen = adareg.presets.preset(PRESETS[name.rstrip("0123456789")], model)
+                chosen, tuned_at = weights(name, model)
             except ValueError:
                 print(f"{name:7} {model:7} skipped: no preset")
                 continue
@@ -127,7 +144,7 @@ def main() -> None:
             ratio = f"{seconds / tv_seconds:5.2f}" if tv_seconds else "    -"
             psnr = adareg.psnr(adareg.to_numpy(result.x), truth)
             print(f"{name:7} {model:7} {psnr:6.2f} {result.iterations:10d} {h:9d} {w:9d} {seconds:8.2f} {ratio} "
-                  f"{memory['peak'] / 2**20:9.1f}", flush=True)
+                  f"{memory['peak'] / 2**20:9.1f} {tuned_at:6d}", flush=True)
 
 
 if __name__ == "__main__":
