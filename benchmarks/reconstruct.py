@@ -48,13 +48,18 @@ from timing import median_seconds  # benchmarks/timing.py, beside this script
 ACQUISITIONS = {"ct": "ct-parallel-60-1e+04", "mri": "mri-cartesian-8-x4-0.01"}
 
 
-def weights(name: str, model: str) -> tuple[dict[str, float], int]:
+def split_case(name: str) -> tuple[str, int]:
+    """``("ct", 256)`` for the case ``ct256``: its modality and image size."""
+    return name.rstrip("0123456789"), int(name.lstrip("ctmri"))
+
+
+def preset_weights(name: str, model: str) -> tuple[dict[str, float], int]:
     """The preset weights of ``model`` for case ``name``, and the image size they were tuned at.
 
     The preset of the case's size where it has one for ``model``, else the 128 x 128 one
     (a ``ValueError`` where neither has).
     """
-    modality, size = name.rstrip("0123456789"), int(name.lstrip("ctmri"))
+    modality, size = split_case(name)
     for tuned_at in dict.fromkeys((size, 128)):
         try:
             return adareg.presets.preset(f"{ACQUISITIONS[modality]}-{tuned_at}", model), tuned_at
@@ -65,7 +70,7 @@ def weights(name: str, model: str) -> tuple[dict[str, float], int]:
 
 def case(name: str, device: str) -> tuple[object, object, np.ndarray, dict]:
     """``(H, y, truth, extra solve options)`` of a case ``ctN`` or ``mriN``."""
-    modality, size = name.rstrip("0123456789"), int(name.lstrip("ctmri"))
+    modality, size = split_case(name)
     if modality == "ct":
         truth = adareg.data.medical_slice("ct-head", shape=(size, size), dtype=np.float32)
         H = RayTransform((size, size), 60, pixel_size=1.0 / size)
@@ -85,7 +90,7 @@ def case(name: str, device: str) -> tuple[object, object, np.ndarray, dict]:
 def curve(name: str, device: str, steps: int) -> None:
     """Print ``sa-cnn``'s reweighting on case ``name`` step by step: residual, PSNR, seconds."""
     H, y, truth, extra = case(name, device)
-    chosen, tuned_at = weights(name, "sa-cnn")
+    chosen, tuned_at = preset_weights(name, "sa-cnn")
     print(f"{name}: sa-cnn without a tolerance, {steps} steps, the preset of {tuned_at} x {tuned_at}")
     print(f"{'step':>5} {'residual':>10} {'PSNR':>6} {'seconds':>8}")
     previous, start = None, time.perf_counter()
@@ -123,7 +128,7 @@ def main() -> None:
         tv_seconds = None
         for model in args.models:
             try:
-                chosen, tuned_at = weights(name, model)
+                chosen, tuned_at = preset_weights(name, model)
             except ValueError:
                 print(f"{name:7} {model:7} skipped: no preset")
                 continue
