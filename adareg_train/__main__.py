@@ -41,6 +41,14 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--gradient", choices=GRADIENTS, help=_gradient_help())
     train.add_argument("--phantom-steps", type=int, default=5,
                        help="fixed-point map steps differentiated by the phantom gradient (default 5)")
+    train.add_argument("--contraction", type=float, default=0.0,
+                       help="weight of the contraction penalty (sa-b, sa-cnn): the mean of max(0, bound - target)^2, "
+                            "the bound on the Jacobian of the reweighting map at each patch's fixed point "
+                            "(default 0: none)")
+    train.add_argument("--contraction-target", type=float, default=0.9,
+                       help="the bound the penalty aims below (default 0.9)")
+    train.add_argument("--contraction-iterations", type=int, default=5,
+                       help="power iterations of the bound's estimate per step (default 5)")
     train.add_argument("--no-resume", action="store_true", help="start afresh even if OUT holds a checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     export = commands.add_parser("export", help="export the model of a run's checkpoint",
@@ -65,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
                         patch_size=args.patch_size, lr=args.lr, seed=args.seed, device=args.device, dtype=args.dtype,
                         validation=args.validation, validate_every=args.validate_every,
                         checkpoint_every=args.checkpoint_every, init=args.init,
-                        gradient=args.gradient, phantom_steps=args.phantom_steps)
+                        gradient=args.gradient, phantom_steps=args.phantom_steps, contraction=args.contraction,
+                        contraction_target=args.contraction_target,
+                        contraction_iterations=args.contraction_iterations)
     try:
         path = train(settings, args.out, resume=not args.no_resume, progress=not args.quiet)
     except (ValueError, FileNotFoundError, RuntimeError) as err:

@@ -380,15 +380,67 @@ class Adaptive(Denoiser):
         raise NotImplementedError
 
     def forward(self, y: Tensor, sigma: Tensor) -> Tensor:
+        return self.map_from(y, sigma, *self.equilibrium(y, sigma))
+
+    def equilibrium(self, y: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor, BankOperator, Tensor]:
+        """The fixed point ``x``, ``p`` (:meth:`solve`, no graph), then ``W`` and ``lam(sigma)`` with their graphs."""
         W = self.bank.operator(y.shape[-2:])
         lam = self.lam(sigma).view(-1, 1, 1, 1)
         with torch.no_grad():
             x, p = self.solve(y, sigma, BankOperator(W.kernel.detach(), W.image_shape), lam.detach())
+        return x, p, W, lam
+
+    def map_from(self, y: Tensor, sigma: Tensor, x: Tensor, p: Tensor, W: BankOperator, lam: Tensor) -> Tensor:
+        """``self.map_steps`` steps of the fixed-point map from ``(x, p)``, with a graph: the denoised images."""
         for _ in range(self.map_steps):  # T(x, p): new weights, one projected dual gradient step
             bound = lam * self.weights(x, sigma, W)
             p = (p + W(x)).clamp(-bound, bound)
             x = y - W.adjoint(p)
         return x
+
+    def contraction(self, y: Tensor, sigma: Tensor, x: Tensor, p: Tensor, W: BankOperator, lam: Tensor,
+                    iterations: int, generator: torch.Generator | None = None) -> Tensor:
+        r"""A power-iteration estimate of :math:`\|J_b\|`, the bound on the reweighting map's Jacobian at ``x``.
+
+        ``p`` is a dual minimiser of the map's problem at ``x`` (below), e.g. the one :meth:`equilibrium`
+        returns with its fixed point.
+
+        The reweighting map is :math:`S(x) = \arg\min_u \tfrac12\|u - y\|^2 + \sum_c \langle b_c, |W_c u|\rangle`
+        with :math:`b = \lambda \Lambda(x)`.  At its minimiser :math:`u = y - W^T p`, :math:`|p| \le b`; the
+        entries where the box is active (:math:`|p + W u| > b`, set :math:`A`) hold :math:`p = b\,\mathrm{sign}(W u)`
+        and the others have :math:`(W u)_I = 0`.  A small change of ``b`` keeps the sets, so
+        :math:`\mathrm{d}u = -P W^T D\,\mathrm{d}b` with :math:`D` the signs on :math:`A` (0 on :math:`I`) and
+        :math:`P` the orthogonal projector onto :math:`\ker W_I`, whence
+        :math:`\|\partial S / \partial x\| \le \|J_b\|`, :math:`J_b = \lambda W^T D\, \partial\Lambda/\partial x`.
+        Below 1, it makes the reweighting a contraction near ``x``, so the outer iteration converges linearly.
+
+        ``iterations`` power iterations on :math:`J_b^T J_b` from a random start (``generator``) run without a
+        graph (:math:`\partial\Lambda/\partial x` applied by forward-mode differentiation, its transpose by
+        reverse mode); the value returned, one per image, is :math:`\|J_b^T u\|` for the last unit
+        :math:`u \propto J_b v`, with a graph to the parameters (``W``, ``lam`` and the weights): at most
+        :math:`\|J_b\|`, and equal to it once the iteration has converged.
+        """
+        if not (isinstance(iterations, int) and iterations > 0):
+            raise ValueError(f"iterations must be a positive int, got {iterations!r}")
+        x = x.detach()
+        with torch.no_grad():
+            z = p + W(y - W.adjoint(p))  # W u at the map's minimiser u = y - W^T p
+            signs = torch.where(z.abs() > lam.detach() * self.weights(x, sigma, W), torch.sign(z), 0.0)
+        v = torch.randn(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
+        for _ in range(iterations):
+            with torch.no_grad():
+                _, jacobian_v = torch.func.jvp(lambda u: self.weights(u, sigma, W), (x,), (v,))
+                u = W.adjoint(lam * signs * jacobian_v)
+                u = u / torch.linalg.vector_norm(u, dim=(1, 2, 3), keepdim=True).clamp(min=torch.finfo(u.dtype).tiny)
+                v = self._weights_transpose(x, sigma, W, lam * signs * W(u), graph=False)
+        return torch.linalg.vector_norm(self._weights_transpose(x, sigma, W, lam * signs * W(u), graph=True),
+                                        dim=(1, 2, 3))
+
+    def _weights_transpose(self, x: Tensor, sigma: Tensor, W: BankOperator, w: Tensor, graph: bool) -> Tensor:
+        r"""``(d Lambda / d x)^T w`` at ``x`` (reverse mode; with a graph to the parameters and ``w`` if ``graph``)."""
+        with torch.enable_grad():
+            point = x.detach().requires_grad_(True)
+            return torch.autograd.grad(self.weights(point, sigma, W), point, w, create_graph=graph)[0]
 
     def solve(self, y: Tensor, sigma: Tensor, W: BankOperator, lam: Tensor) -> tuple[Tensor, Tensor]:
         """The reweighting fixed point ``x`` and its dual ``p`` (``x = y - W^T p``).

@@ -22,7 +22,7 @@ from adareg.data import protocol_noisy
 from adareg.io import read_folder
 
 from .data import PatchSampler
-from .families import GRADIENTS, SIGMA_RANGE, Denoiser, build, families_with, model_class
+from .families import GRADIENTS, MODELS, SIGMA_RANGE, Adaptive, Denoiser, build, families_with, model_class
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -47,13 +47,25 @@ class Settings:
     architecture: dict[str, Any] | None = None  # None: the family's default (its model's default_architecture)
     gradient: str | None = None  # one of the family's gradients ("implicit", "phantom", "jfb"); None: its default
     phantom_steps: int = 5  # fixed-point map steps with a graph of the phantom gradient
+    contraction: float = 0.0  # weight of the contraction penalty (adaptive families; 0: none)
+    contraction_target: float = 0.9  # the bound on the reweighting map's Jacobian the penalty aims below
+    contraction_iterations: int = 5  # power iterations of the bound's estimate per training step
 
     def check(self) -> None:
-        for name in ("steps", "batch_size", "patch_size", "validate_every", "checkpoint_every", "phantom_steps"):
+        for name in ("steps", "batch_size", "patch_size", "validate_every", "checkpoint_every", "phantom_steps",
+                     "contraction_iterations"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) > 0):
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if not (math.isfinite(self.contraction) and self.contraction >= 0):
+            raise ValueError(f"contraction must be a non-negative weight, got {self.contraction}")
+        if self.contraction and not issubclass(model_class(self.family), Adaptive):
+            raise ValueError(f"contraction is a penalty of the reweighting families "
+                             f"({', '.join(sorted(f for f, c in MODELS.items() if issubclass(c, Adaptive)))}), "
+                             f"not of {self.family!r}")
+        if not (math.isfinite(self.contraction_target) and self.contraction_target >= 0):
+            raise ValueError(f"contraction_target must be non-negative, got {self.contraction_target}")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if self.dtype not in ("float32", "float64"):
@@ -125,17 +137,30 @@ def starting_model(settings: Settings) -> tuple[Denoiser, dict[str, Any] | None]
 
 
 def training_step(model: Denoiser, optimizer: torch.optim.Optimizer, sampler: PatchSampler,
-                  generator: torch.Generator, settings: Settings, lr: float) -> torch.Tensor:
-    """One Adam step on the mean squared error of a fresh batch; the batch's loss (on the device)."""
+                  generator: torch.Generator, settings: Settings, lr: float) -> dict[str, torch.Tensor]:
+    """One Adam step on the mean squared error of a fresh batch (plus the contraction penalty where set).
+
+    Returns the batch's ``loss`` (the mean squared error) and, with the penalty, the mean
+    ``contraction`` bound of its fixed points (:meth:`Adaptive.contraction`), on the device.
+    The penalty is ``settings.contraction`` times the mean of ``max(0, bound - target)^2``.
+    """
     clean, noisy, sigma = sampler.batch(settings.batch_size, generator)
     clean, noisy, sigma = (t.to(settings.device, getattr(torch, settings.dtype)) for t in (clean, noisy, sigma))
     for group in optimizer.param_groups:
         group["lr"] = lr
     optimizer.zero_grad()
+    if settings.contraction:
+        x, p, W, lam = model.equilibrium(noisy, sigma)
+        loss = torch.mean((model.map_from(noisy, sigma, x, p, W, lam) - clean) ** 2)
+        bound = model.contraction(noisy, sigma, x, p, W, lam, settings.contraction_iterations, generator)
+        penalty = torch.mean(torch.relu(bound - settings.contraction_target) ** 2)
+        (loss + settings.contraction * penalty).backward()
+        optimizer.step()
+        return {"loss": loss.detach(), "contraction": bound.detach().mean()}
     loss = torch.mean((model(noisy, sigma) - clean) ** 2)
     loss.backward()
     optimizer.step()
-    return loss.detach()
+    return {"loss": loss.detach()}
 
 
 def _checkpoint_settings(state: dict[str, Any]) -> Settings:
@@ -206,11 +231,17 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
                        "phantom": f"phantom gradient: {settings.phantom_steps} fixed-point map steps with a graph"
                        }[gradient_method(settings)]
                       + " (adareg_train.families)",
-            "loss": "mean squared error, sigma uniform in [0, 30]/255 per patch, random flips and rotations",
+            "loss": "mean squared error, sigma uniform in [0, 30]/255 per patch, random flips and rotations"
+                    + (f", plus {settings.contraction} times the mean of max(0, bound - "
+                       f"{settings.contraction_target})^2, the bound on the reweighting map's Jacobian estimated by "
+                       f"{settings.contraction_iterations} power iterations (adareg_train.families.Adaptive.contraction)"
+                       if settings.contraction else ""),
             "optimizer": "Adam",
             "hardware": f"{platform.machine()} {settings.device}, torch {torch.__version__}, "
                         + (f"{threads} threads" if threads else "threads not recorded"),
             "loss_curve": [[h["step"], round(h["loss"], 8)] for h in history if "loss" in h][:: max(1, step // 100)],
+            **({"contraction_curve": [[h["step"], round(h["contraction"], 6)] for h in history
+                                      if "contraction" in h][:: max(1, step // 100)]} if settings.contraction else {}),
         },
         "validation": {"crop96_psnr_sigma25": validation[-1]["validation_psnr"]} if validation else {},
     }
@@ -264,10 +295,10 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc=f"train {settings.family}")
     while step < settings.steps:
         start = time.perf_counter()
-        loss = training_step(model, optimizer, sampler, generator, settings, learning_rate(settings, step))
+        values = training_step(model, optimizer, sampler, generator, settings, learning_rate(settings, step))
         step += 1
         seconds += time.perf_counter() - start
-        record = {"step": step, "loss": loss.item()}
+        record = {"step": step, **{name: value.item() for name, value in values.items()}}
         if pairs and (step % settings.validate_every == 0 or step == settings.steps):
             record["validation_psnr"] = validate(model, pairs, 25 / 255, settings.device)
         history.append(record)

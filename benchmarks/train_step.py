@@ -39,7 +39,7 @@ def seconds_per_step(settings: Settings, sampler: PatchSampler, repeats: int) ->
     for _ in range(2 + repeats):
         sync()
         start = time.perf_counter()
-        training_step(model, optimizer, sampler, generator, settings, settings.lr).item()
+        training_step(model, optimizer, sampler, generator, settings, settings.lr)["loss"].item()
         times.append(time.perf_counter() - start)
     return float(np.median(times[2:]))
 
