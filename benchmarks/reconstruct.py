@@ -12,8 +12,8 @@ Cases (real slices from pydicom's test files, as in the examples):
 
 Each model runs at the weights of the examples' presets (``adareg.presets``) for the
 case's size where they have one for it (tuned on the calibration slice at that size),
-else at those of 128 x 128 (the PSNR column shows how well they carry over); a model
-without a preset is skipped with a note.
+else at those of the nearest size it was tuned at (the PSNR column shows how well they
+carry over); a model without a preset is skipped with a note.
 The stopping rules are the examples': a relative change of 1e-4 (FISTA for TV, L-BFGS
 for crr and wcrr), the reweighting to a fixed-point residual of 1e-3 (sa-cnn: 10 PD3O iterations
 per step).  Printed per model: PSNR, iterations (FISTA, L-BFGS) or reweighting steps, the
@@ -56,13 +56,15 @@ def split_case(name: str) -> tuple[str, int]:
 def preset_weights(name: str, model: str) -> tuple[dict[str, float], int]:
     """The preset weights of ``model`` for case ``name``, and the image size they were tuned at.
 
-    The preset of the case's size where it has one for ``model``, else the 128 x 128 one
-    (a ``ValueError`` where neither has).
+    The preset of the case's size where it has one for ``model``, else that of the nearest
+    size it was tuned at (by ratio; a ``ValueError`` where it has none).
     """
     modality, size = split_case(name)
-    for tuned_at in dict.fromkeys((size, 128)):
+    prefix = f"{ACQUISITIONS[modality]}-"
+    tuned = [int(a[len(prefix):]) for a in adareg.presets.acquisitions() if a.startswith(prefix)]
+    for tuned_at in sorted(tuned, key=lambda n: abs(np.log(n / size))):
         try:
-            return adareg.presets.preset(f"{ACQUISITIONS[modality]}-{tuned_at}", model), tuned_at
+            return adareg.presets.preset(f"{prefix}{tuned_at}", model), tuned_at
         except ValueError:
             continue
     raise ValueError(f"no preset of {model!r} for {name}")
