@@ -149,18 +149,19 @@ def training_step(model: Denoiser, optimizer: torch.optim.Optimizer, sampler: Pa
     for group in optimizer.param_groups:
         group["lr"] = lr
     optimizer.zero_grad()
+    values = {}
     if settings.contraction:
         x, p, W, lam = model.equilibrium(noisy, sigma)
-        loss = torch.mean((model.map_from(noisy, sigma, x, p, W, lam) - clean) ** 2)
+        output = model.map_from(noisy, sigma, x, p, W, lam)
         bound = model.contraction(noisy, sigma, x, p, W, lam, settings.contraction_iterations, generator)
-        penalty = torch.mean(torch.relu(bound - settings.contraction_target) ** 2)
-        (loss + settings.contraction * penalty).backward()
-        optimizer.step()
-        return {"loss": loss.detach(), "contraction": bound.detach().mean()}
-    loss = torch.mean((model(noisy, sigma) - clean) ** 2)
-    loss.backward()
+        penalty = settings.contraction * torch.mean(torch.relu(bound - settings.contraction_target) ** 2)
+        values["contraction"] = bound.detach().mean()
+    else:
+        output, penalty = model(noisy, sigma), 0.0
+    loss = torch.mean((output - clean) ** 2)
+    (loss + penalty).backward()
     optimizer.step()
-    return {"loss": loss.detach()}
+    return {"loss": loss.detach(), **values}
 
 
 def _checkpoint_settings(state: dict[str, Any]) -> Settings:
