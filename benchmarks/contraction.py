@@ -38,19 +38,24 @@ CROP = (slice(96, 160), slice(96, 160))
 
 
 def exact_rate(model: Adaptive, y: torch.Tensor, sigma: torch.Tensor, steps: int = 25, inner: int = 500) -> float:
-    """The exact map's rate ``(r_20 / r_10)^(1/10)``: ``steps`` reweighting steps of ``inner`` dual iterations."""
-    W = model.bank.operator(y.shape[-2:])
-    lam = model.lam(sigma).view(-1, 1, 1, 1)
+    """The exact map's rate ``(r_20 / r_10)^(1/10)``: ``steps`` reweighting steps of ``inner`` dual iterations.
+
+    Each step restarts the momentum from the last dual (``model.solve`` carries it instead); ``model.inner``
+    is left as it was.
+    """
+    training_inner, model.inner = model.inner, inner
     changes, x = [], y
-    p = torch.zeros(1, W.spectrum.shape[0], *y.shape[-2:], dtype=y.dtype)
-    model.inner = inner
     with torch.no_grad():
+        W = model.bank.operator(y.shape[-2:])
+        lam = model.lam(sigma).view(-1, 1, 1, 1)
+        p = torch.zeros(1, W.spectrum.shape[0], *y.shape[-2:], dtype=y.dtype)
         for _ in range(steps):
             bound = lam * model.weights(x, sigma, W)
             p, _, _ = model.dual_fista(y, p, p, torch.ones(1, 1, 1, 1, dtype=y.dtype), bound, W)
             x_next = y - W.adjoint(p)
             changes.append((torch.linalg.vector_norm(x_next - x) / torch.linalg.vector_norm(x)).item())
             x = x_next
+    model.inner = training_inner
     return (changes[20] / changes[10]) ** 0.1
 
 
@@ -66,13 +71,12 @@ def main() -> None:
           f"{'steps 1e-5':>10} {'residual':>9}")
     for file in args.files:
         model, reg = model_of(file, torch.float64), adareg.load(file)
-        model.outer, model.tol = 400, 1e-8  # the training solve, run to the fixed point
+        model.outer, model.inner, model.tol = 400, 30, 1e-8  # the training solve, run to the fixed point
         for s in args.sigmas:
             sigma = torch.tensor([s / 255], dtype=torch.float64)
             for i, (name, clean) in enumerate(images):
                 y = protocol_noisy(clean, s, i)
                 crop = torch.from_numpy(np.ascontiguousarray(y[CROP]))[None, None]
-                model.inner = 30
                 x, p, W, lam = model.equilibrium(crop, sigma)
                 bound = model.contraction(crop, sigma, x, p, W, lam, 20, torch.Generator().manual_seed(0)).item()
                 rate = exact_rate(model, crop, sigma)
