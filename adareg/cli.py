@@ -214,14 +214,18 @@ def _preset_for_size(modality: str, size: int) -> Callable[[], str]:
     return find
 
 
-def _preset_for_acceleration(acceleration: float) -> Callable[[], str]:
-    """The Cartesian MRI preset of the acceleration nearest to ``acceleration`` (a starting point at any size)."""
+def _preset_for_acceleration(acceleration: float, model: str, size: int) -> Callable[[], str]:
+    """The Cartesian MRI preset of ``model`` nearest to the acquisition: in acceleration, then in image size.
+
+    A starting point at any size; ties in acceleration (presets tuned at several sizes) go to the
+    size nearest to ``size``, and only acquisitions with a preset of ``model`` count.
+    """
     def find() -> str:
-        found = {a: float(a.split("-x")[1].split("-")[0]) for a in presets.acquisitions()
-                 if a.startswith("mri-cartesian-")}
+        found = {a: (float(a.split("-x")[1].split("-")[0]), int(a.rsplit("-", 1)[1]))
+                 for a in presets.acquisitions() if a.startswith("mri-cartesian-") and model in presets.models(a)}
         if not found:
-            raise UsageError("--lam is required: adareg.presets has no Cartesian MRI preset")
-        return min(found, key=lambda a: abs(math.log(found[a] / acceleration)))
+            raise UsageError(f"--lam is required: adareg.presets has no Cartesian MRI preset of {model}")
+        return min(found, key=lambda a: (abs(math.log(found[a][0] / acceleration)), abs(math.log(found[a][1] / size))))
     return find
 
 
@@ -355,7 +359,7 @@ def _fastmri(args: argparse.Namespace) -> None:
     lam = sigma = None
     if args.model not in ("zero-filled", "sense"):
         reg = _regularizer(args.model, data.kspace.shape[-2:])
-        lam, sigma = _weights(args, reg, _preset_for_acceleration(1 / mask.mean()))
+        lam, sigma = _weights(args, reg, _preset_for_acceleration(1 / mask.mean(), args.model, data.recon_shape[-1]))
     elif args.model == "sense":
         lam = args.lam
     task = stacks.FastMRIReconstruction(tuple(bool(m) for m in mask), data.recon_shape, args.model, lam, sigma,

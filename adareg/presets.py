@@ -26,6 +26,14 @@ def acquisitions() -> list[str]:
     return sorted(_table())
 
 
+def models(acquisition: str) -> list[str]:
+    """The models that have presets for ``acquisition``."""
+    table = _table()
+    if acquisition not in table:
+        raise ValueError(f"models: no presets for the acquisition {acquisition!r}; known: {', '.join(sorted(table))}")
+    return sorted(table[acquisition]["models"])
+
+
 def preset(acquisition: str, model: str) -> dict[str, float]:
     """``{"lam": ..., "sigma": ...}`` (``sigma`` only for learned models) of ``model`` for ``acquisition``.
 
