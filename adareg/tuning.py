@@ -63,9 +63,11 @@ class Tuning:
     psnr
         Mean PSNR (dB) over the calibration pairs at ``(lam, sigma)``.
     table
-        Every evaluation in the order made: columns ``lam, sigma, psnr, seconds``
-        (``sigma`` NaN for classical regularizers; ``seconds`` spent on that
-        evaluation's solves).
+        Every evaluation in the order made: columns ``lam, sigma, psnr,
+        iterations, cut, seconds`` (``sigma`` NaN for classical regularizers;
+        ``iterations`` the most any pair's solve took; ``cut`` 1 where ``patience``
+        cut a solve short, else 0; ``seconds`` spent on that evaluation's solves,
+        a full solve after a cut included).
     """
 
     lam: float
@@ -78,14 +80,27 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
          reg: Regularizer | LearnedRegularizer, *, lam: float | None = None, sigma: float | None = None,
          lam_range: tuple[float, float] | None = None, sigma_range: tuple[float, float] | None = None,
          levels: int = 3, points: int = 7, data_range: float = 1.0, solve_options: dict[str, Any] | None = None,
-         progress: bool = False) -> Tuning:
+         patience: float | None = None, progress: bool = False) -> Tuning:
     r"""Choose ``lam`` (and, for a learned regularizer, ``sigma``) maximising the mean PSNR on calibration pairs.
 
     Every candidate is evaluated by reconstructing each calibration measurement
     with ``adareg.solve(H, y_i, reg, lam=lam, sigma=sigma, **solve_options)``
-    and averaging ``adareg.psnr(x_hat_i, x_i, data_range)``.  No candidate is
-    solved twice, and no solve is warm-started, so the reported PSNR is exactly
-    what :func:`~adareg.solve` gives at the returned values.
+    and averaging ``adareg.psnr(x_hat_i, x_i, data_range)``.  No solve is
+    warm-started, so the reported PSNR is exactly what :func:`~adareg.solve` gives
+    at the returned values.
+
+    **Patience.**  Candidates far from the best are often the slowest to solve
+    (an adaptive model at ten times its best ``lam`` may run to its step cap),
+    and their PSNR only has to lose.  With ``patience`` set, the solves of a
+    candidate stop after ``ceil(patience * n_i)`` iterations (or reweighting
+    steps), ``n_i`` the iterations the best candidate so far took on pair ``i``;
+    a candidate so cut is scored by its PSNR at the cut, and one that still
+    scores above the best is solved again in full before it may win.  So the
+    returned values and PSNR are always those of full solves, and the search can
+    differ from the exact one only where a candidate that needs more than
+    ``patience`` times the best's iterations would, solved in full, have won.
+    The first candidate of every line is the current best, then the others by
+    their distance from it, so that the first caps come from near the best.
 
     **Search.**  The searched variables (``lam`` unless fixed; ``sigma`` for a
     learned regularizer unless fixed) are handled in ``log10`` space, one at a
@@ -154,6 +169,10 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     solve_options
         Further keyword arguments of :func:`adareg.solve` (``tol``, ``max_iter``,
         ``bounds``, ``weights``, ...); not ``lam``, ``sigma`` or ``x0``.
+    patience
+        ``None`` (default: every solve in full, the exact search) or a number
+        >= 1: cut the solves of a candidate at that many times the iterations
+        of the best so far (see above).
     progress
         Show a progress bar over the evaluations.
 
@@ -183,20 +202,31 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     for name, why in _RESERVED_OPTIONS.items():
         if name in options:
             raise ValueError(f"tune: solve_options may not contain {name!r}: {why}")
+    if patience is not None:
+        patience = checks.positive(patience, "tune: patience")
+        if patience < 1:
+            raise ValueError(f"tune: patience must be >= 1 (a multiple of the best candidate's iterations), "
+                             f"got {patience:g}")
     fixed, axes = _search_axes(H, pairs, reg, lam, sigma, lam_range, sigma_range)
+    candidate = _Candidate(H, pairs, reg, options, data_range)
 
-    table = History("lam", "sigma", "psnr", "seconds")
+    table = History("lam", "sigma", "psnr", "iterations", "cut", "seconds")
     bar = tqdm(disable=not progress, desc="tune", unit="evaluation")
+    best: dict[str, Any] = {"psnr": -math.inf, "iterations": None}  # the best candidate solved in full
 
     def evaluate(values: dict[str, float]) -> float:
         lam_k, sigma_k = (values.get(name, fixed[name]) for name in ("lam", "sigma"))
         start = time.perf_counter()
-        total = 0.0
-        for y, x in pairs:
-            total += _psnr(solve(H, y, reg, lam=lam_k, sigma=sigma_k, **options).x, x, data_range)
-        mean = total / len(pairs)
+        caps = None
+        if patience is not None and best["iterations"] is not None:
+            caps = [math.ceil(patience * n) for n in best["iterations"]]
+        mean, iterations, cut = candidate.score(lam_k, sigma_k, caps)
+        if cut and mean > best["psnr"]:  # it may win: solve it in full first
+            mean, iterations, cut = candidate.score(lam_k, sigma_k, None)
+        if mean > best["psnr"]:
+            best.update(psnr=mean, iterations=iterations)
         table.append(lam=lam_k, sigma=math.nan if sigma_k is None else sigma_k, psnr=mean,
-                     seconds=time.perf_counter() - start)
+                     iterations=max(iterations), cut=float(cut), seconds=time.perf_counter() - start)
         bar.update()
         bar.set_postfix(lam=f"{lam_k:.3g}", psnr=f"{mean:.2f}", refresh=False)
         return mean
@@ -206,6 +236,37 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     finally:
         bar.close()
     return Tuning(lam=best.get("lam", fixed["lam"]), sigma=best.get("sigma", fixed["sigma"]), psnr=score, table=table)
+
+
+class _Candidate:
+    """The mean PSNR of one ``(lam, sigma)`` over the calibration pairs, each solve optionally cut short."""
+
+    def __init__(self, H: LinearOperator, pairs: list[tuple[Array, Array]], reg: Regularizer | LearnedRegularizer,
+                 options: dict[str, Any], data_range: float):
+        self.H, self.pairs, self.reg, self.data_range = H, pairs, reg, data_range
+        self.callback = options.pop("callback", None)  # the caller's, called before the cut
+        self.options = options
+
+    def score(self, lam: float, sigma: float | None, caps: list[int] | None) -> tuple[float, list[int], bool]:
+        """``(mean PSNR, iterations per pair, whether a solve was cut)``; ``caps``: iterations per pair."""
+        total, iterations, cut = 0.0, [], False
+        for i, (y, x) in enumerate(self.pairs):
+            cap = None if caps is None else caps[i]
+            stopped = []
+
+            def callback(k: int, x_k: Array) -> bool:
+                if self.callback is not None and self.callback(k, x_k) is True:
+                    return True
+                if cap is not None and k >= cap:
+                    stopped.append(k)
+                    return True
+                return False
+
+            result = solve(self.H, y, self.reg, lam=lam, sigma=sigma, callback=callback, **self.options)
+            total += _psnr(result.x, x, self.data_range)
+            iterations.append(result.iterations)
+            cut = cut or bool(stopped)
+        return total / len(self.pairs), iterations, cut
 
 
 def _search_axes(H: LinearOperator, pairs: list[tuple[Array, Array]], reg: Regularizer | LearnedRegularizer,
@@ -314,12 +375,12 @@ def _line_search(score: Callable[[tuple[int, ...]], float], best: tuple[int, ...
                  step: int, axis: _Axis) -> tuple[int, ...]:
     """The best point of ``best`` with coordinate ``i`` on ``line``, extending the line past an end that wins.
 
-    The line contains ``best[i]``; ties keep the earlier candidate (the current best first).
+    The line contains ``best[i]``; ties keep the earlier candidate in grid order (the current best first).
     """
     def at(j: int) -> tuple[int, ...]:
         return best[:i] + (j,) + best[i + 1:]
 
-    for j in line:  # evaluate in grid order, then compare
+    for j in sorted(line, key=lambda j: (abs(j - best[i]), j)):  # evaluate from the best outwards, then compare
         score(at(j))
     top = best[i]
     for j in line:

@@ -8,7 +8,9 @@ seconds best first, and draws the reconstructions, their errors and the masks th
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -48,14 +50,27 @@ def stopping(name: str, iterations: int) -> dict[str, Any]:
     return {"bounds": (0.0, None), "tol": 1e-4, "max_iter": iterations}
 
 
+def patience(text: str) -> float | None:
+    """``--patience``: a number >= 1 for ``adareg.tune``'s ``patience``, or ``off`` for the exact search."""
+    if text == "off":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1 or off, got {text!r}")
+    return value
+
+
 def tune(H: Any, y: Any, truth: Any, models: list[str], options: Callable[[str], dict[str, Any]],
-         quiet: bool) -> dict[str, dict[str, float]]:
+         quiet: bool, patience: float | None) -> dict[str, dict[str, float]]:
     """Each model's ``lam`` (and ``sigma``) chosen by ``adareg.tune`` on one calibration pair."""
     found = {}
     for name in models:
         start = time.perf_counter()
         t = adareg.tune(H, [y], [truth], regularizer(name, truth.shape[-1]), levels=2, points=5,
-                        solve_options=options(name), progress=not quiet)
+                        solve_options=options(name), patience=patience, progress=not quiet)
         found[name] = {"lam": t.lam} if t.sigma is None else {"lam": t.lam, "sigma": t.sigma}
         print(f"tuned {name} on {CALIBRATION}: {found[name]}, {t.psnr:.2f} dB, {len(t.table)} evaluations, "
               f"{time.perf_counter() - start:.0f} s", flush=True)

@@ -1,7 +1,8 @@
 """Sparse-view CT of a real head slice: FBP, TV, wcrr and the paper's spatially adaptive sa-cnn.
 
     python examples/ct_recon.py [--image ct-head|phantom] [--size 128] [--angles 60] [--photons 1e4]
-                                [--models tv wcrr sa-cnn] [--tune] [--device cpu|gpu] [--output ct_recon.png]
+                                [--models tv wcrr sa-cnn] [--tune [--patience 1.5|off]] [--device cpu|gpu]
+                                [--output ct_recon.png]
 
 Simulates a 2D parallel-beam scan (a field of view of one unit, so line integrals
 stay below about 1) with Poisson counting noise (``photons`` per ray) of a real CT
@@ -18,7 +19,9 @@ and prints PSNR, SSIM and seconds (best first), and writes a figure with the err
 maps and the masks that sa-cnn put on its reconstruction.  Every weight (``lam``,
 and the model's ``sigma``) comes from ``adareg.presets``, chosen by ``adareg.tune`` on
 another patient's slice (``ct-head-2``) with the same scan, never on the slice
-reported here; ``--tune`` repeats that search and prints the presets it finds.
+reported here; ``--tune`` repeats that search and prints the presets it finds (with
+``adareg.tune``'s ``patience``: candidates far from the best are cut at 1.5 times its
+iterations; ``--patience off`` for the exact search).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ import time
 import adareg
 from adareg.backend import Array
 from adareg.ct import fbp, poisson_transmission
-from adareg.examples.comparison import CALIBRATION, chosen_weights, ground_truth, report, solve_each, stopping, tune
+from adareg.examples.comparison import (CALIBRATION, chosen_weights, ground_truth, patience, report, solve_each,
+                                      stopping, tune)
 from adareg.operators import RayTransform
 
 
@@ -50,6 +54,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["tv", "wcrr", "sa-cnn"],
                         help="regularizers: tv and shipped model names")
     parser.add_argument("--tune", action="store_true", help=f"choose every weight on {CALIBRATION!r} first")
+    parser.add_argument("--patience", type=patience, default=1.5,
+                        help="--tune: cut a candidate's solves at this many times the best one's iterations "
+                             "(off: the exact search)")
     parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="NumPy or CuPy arrays")
@@ -61,7 +68,7 @@ def main() -> None:
         truth = ground_truth(CALIBRATION, args.size)
         H, y, w = scan(truth, args, args.seed + 1)
         return tune(H, y, adareg.to_device(truth, args.device), args.models,
-                    lambda name: {**stopping(name, args.iterations), "weights": w}, args.quiet)
+                    lambda name: {**stopping(name, args.iterations), "weights": w}, args.quiet, args.patience)
 
     acquisition = f"ct-parallel-{args.angles}-{args.photons:.0e}-{args.size}"
     weights_of = chosen_weights(acquisition, args.models, calibrate if args.tune else None, parser.error)

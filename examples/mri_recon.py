@@ -2,7 +2,7 @@
 
     python examples/mri_recon.py [--image mr-abdomen] [--size 128] [--coils 8] [--acceleration 4]
                                  [--center-fraction 0.08] [--sigma 0.01] [--models tv wcrr sa-cnn]
-                                 [--tune] [--output mri_recon.png]
+                                 [--tune [--patience 1.5|off]] [--output mri_recon.png]
 
 Simulates an 8-coil acquisition y_c = M F(S_c x) + n_c of a real MR magnitude slice
 from pydicom's test files (``adareg.data.medical_slice("mr-abdomen")``, scaled to
@@ -20,7 +20,8 @@ k-space entry.  On the real image space it reconstructs
 and prints PSNR, SSIM and seconds (best first), then writes a figure with the error
 maps and sa-cnn's masks.  Every ``lam`` (and model ``sigma``) comes from
 ``adareg.presets``, chosen by ``adareg.tune`` on a different image (the CT slice
-``ct-head-2``) with the same acquisition; ``--tune`` repeats that search.
+``ct-head-2``) with the same acquisition; ``--tune`` repeats that search (``--patience``
+as in ``examples/ct_recon.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import numpy as np
 
 import adareg
 from adareg import mri
-from adareg.examples.comparison import CALIBRATION, chosen_weights, ground_truth, report, solve_each, stopping, tune
+from adareg.examples.comparison import (CALIBRATION, chosen_weights, ground_truth, patience, report, solve_each,
+                                      stopping, tune)
 from adareg.operators import CartesianMRI
 
 
@@ -59,6 +61,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["tv", "wcrr", "sa-cnn"],
                         help="regularizers: tv and shipped model names")
     parser.add_argument("--tune", action="store_true", help=f"choose every weight on {CALIBRATION!r} first")
+    parser.add_argument("--patience", type=patience, default=1.5,
+                        help="--tune: cut a candidate's solves at this many times the best one's iterations "
+                             "(off: the exact search)")
     parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations")
     parser.add_argument("--seed", type=int, default=0, help="seed of the mask and the noise")
     parser.add_argument("--output", default="mri_recon.png", help="figure to write")
@@ -71,7 +76,7 @@ def main() -> None:
     def calibrate() -> dict[str, dict[str, float]]:
         truth = ground_truth(CALIBRATION, args.size)
         H, y, _ = acquire(truth, args, args.seed + 2)
-        return tune(H, y, truth, args.models, options, args.quiet)
+        return tune(H, y, truth, args.models, options, args.quiet, args.patience)
 
     acquisition = f"mri-cartesian-{args.coils}-x{args.acceleration:g}-{args.sigma:g}-{args.size}"
     weights_of = chosen_weights(acquisition, args.models, calibrate if args.tune else None, parser.error)

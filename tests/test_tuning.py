@@ -11,6 +11,7 @@ import adareg
 from adareg import tuning
 from adareg.operators import Blur, Diagonal, Identity
 from adareg.regularizers import TV
+from adareg.solvers.result import History, Result
 from adareg.tuning import _Axis, _coordinate_search, tune
 from tests.conftest import DEVICES
 from tests.regularizers.test_adaptive import noisy_image, toy_sacnn
@@ -54,7 +55,8 @@ def test_tv_denoising_matches_a_dense_sweep(monkeypatch):
     assert t.psnr == pytest.approx(mean_psnr(H, ys, xs, reg, lam=t.lam, tol=1e-4), abs=1e-12)
     # one variable, an interior maximum: levels * (points - 1) + 1 evaluations of 2 solves, none repeated
     table = t.table
-    assert table.columns == ("lam", "sigma", "psnr", "seconds")
+    assert table.columns == ("lam", "sigma", "psnr", "iterations", "cut", "seconds")
+    assert np.all(table["cut"] == 0) and np.all(table["iterations"] >= 1)
     assert len(table) == 3 * 6 + 1 and len(calls) == 2 * len(table)
     assert len(set(table["lam"])) == len(table) and np.all(np.isnan(table["sigma"]))
     assert t.psnr == table["psnr"].max() and t.lam == table["lam"][np.argmax(table["psnr"])]
@@ -68,7 +70,7 @@ def test_deblurring_with_tv_improves_on_the_starting_point():
     ys = np.stack([H(x) + 0.05 * rng.standard_normal(x.shape) for x in xs])  # a stacked array works too
     options = {"max_iter": 100, "tol": 1e-4}
     t = tune(H, ys, np.stack(xs), TV(xs[0].shape), points=5, levels=2, solve_options=options)
-    start = t.table["psnr"][2]  # the centre of the level-0 grid, where the search starts
+    start = t.table["psnr"][0]  # the centre of the level-0 grid, where the search starts
     assert t.psnr > start + 0.5
     assert t.psnr > np.mean([adareg.psnr(y, x) for y, x in zip(ys, xs)]) + 3
     assert t.psnr == pytest.approx(mean_psnr(H, ys, xs, TV(xs[0].shape), lam=t.lam, **options), abs=1e-12)
@@ -100,7 +102,7 @@ def test_fixed_values_are_held():
     t = tune(Identity(y.shape), [y], [x], reg, sigma=0.05, points=3, levels=1, solve_options={"max_iter": 3})
     assert t.sigma == 0.05 and np.all(t.table["sigma"] == 0.05)
     # the default lam range is centred on the trained lambda(sigma) (||H|| = 1)
-    level_0 = t.table["lam"][:3]
+    level_0 = np.sort(t.table["lam"][:3])
     assert np.sqrt(level_0[0] * level_0[-1]) == pytest.approx(reg.lam(0.05))
 
 
@@ -113,6 +115,79 @@ def test_backends_agree(device):
                  points=3, levels=2, solve_options={"tol": 1e-4})
     assert type(moved.lam) is float and type(moved.psnr) is float
     assert moved.lam == pytest.approx(on_host.lam) and moved.psnr == pytest.approx(on_host.psnr, abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------ patience
+
+
+def scripted_solve(script: dict[int, tuple[int, float, float]], truth: np.ndarray, calls: list):
+    """A stand-in for ``adareg.solve`` whose candidates behave as scripted.
+
+    ``script[round(log10 lam)] = (iterations to converge, error before, error at convergence)``:
+    the iterate is ``truth + error * d`` with a fixed unit direction ``d``, so its PSNR is known.
+    """
+    direction = np.ones_like(truth) / math.sqrt(truth.size)
+
+    def solve(H, y, reg, *, lam, sigma, callback, **options):
+        needed, early, final = script[round(math.log10(lam))]
+        for k in range(1, needed + 1):
+            x = truth + (final if k == needed else early) * direction
+            if callback(k, x) is True:
+                break
+        calls.append((lam, k))
+        return Result(x=x, converged=k == needed, iterations=k, history=History("iteration"), message="")
+
+    return solve
+
+
+def psnr_of_error(truth: np.ndarray, error: float) -> float:
+    """PSNR (data range 1) of ``truth + error * d`` with ``||d|| = 1``: ``10 log10(N / error^2)``."""
+    return 10 * math.log10(truth.size / error**2)
+
+
+@pytest.mark.parametrize("early_error", [1.0, 0.05])
+def test_patience_cuts_slow_candidates_and_solves_a_winner_in_full(monkeypatch, early_error):
+    truth = np.full((8, 8), 0.5)
+    # lam 1 converges in 10 iterations to error 0.1; lam 10 needs 40 to reach 0.01, the best
+    # final value, and scores early_error before; the rest need 100 and stay at error 1
+    slow = (100, 1.0, 1.0)
+    script = {-2: slow, -1: slow, 0: (10, 0.5, 0.1), 1: (40, early_error, 0.01), 2: slow}
+    calls = []
+    monkeypatch.setattr(tuning, "solve", scripted_solve(script, truth, calls))
+    options = dict(lam_range=(1e-2, 1e2), points=5, levels=1)
+    exact = tune(Identity(truth.shape), [truth], [truth], TV(truth.shape), **options)
+    assert exact.lam == pytest.approx(10.0) and exact.psnr == pytest.approx(psnr_of_error(truth, 0.01))
+    assert sum(k for _, k in calls) == 10 + 40 + 3 * 100
+
+    calls.clear()
+    t = tune(Identity(truth.shape), [truth], [truth], TV(truth.shape), patience=2, **options)
+    table = t.table
+    # the best first (the centre), then outwards; every solve after the first cut at 2 x 10 iterations
+    assert np.allclose(table["lam"], [1.0, 0.1, 10.0, 0.01, 100.0])
+    if early_error > 0.1:  # the slow candidate loses at its cut: the documented price of patience
+        assert t.lam == pytest.approx(1.0) and t.psnr == pytest.approx(psnr_of_error(truth, 0.1))
+        assert list(table["cut"]) == [0, 1, 1, 1, 1] and list(table["iterations"]) == [10, 20, 20, 20, 20]
+        assert sum(k for _, k in calls) == 10 + 4 * 20
+    else:  # it beats the best at its cut, so it is solved in full and wins with its full score
+        assert t.lam == pytest.approx(10.0) and t.psnr == pytest.approx(psnr_of_error(truth, 0.01))
+        assert list(table["cut"]) == [0, 1, 0, 1, 1] and list(table["iterations"]) == [10, 20, 40, 80, 80]
+        assert [k for lam, k in calls if lam == pytest.approx(10.0)] == [20, 40]
+        assert table["psnr"][2] == t.psnr
+
+
+def test_patience_keeps_the_choice_of_an_adaptive_search_for_fewer_steps():
+    """The general-H reweighting: candidates at large lam need more steps, and patience cuts them."""
+    reg = toy_sacnn()
+    x, y = noisy_image(3, size=16)
+    H = Diagonal(np.ones(y.shape))
+    options = dict(points=5, levels=2, lam_range=(1e-3, 1.0), sigma=0.05, solve_options={"tol": 1e-3})
+    exact = tune(H, [y], [x], reg, **options)
+    t = tune(H, [y], [x], reg, patience=1.5, **options)
+    assert t.lam == exact.lam and t.psnr == exact.psnr
+    assert t.psnr == adareg.psnr(adareg.solve(H, y, reg, lam=t.lam, sigma=0.05, tol=1e-3).x, x)
+    cut = t.table["cut"] == 1
+    assert np.any(cut) and np.all(t.table["psnr"][cut] < t.psnr)
+    assert np.sum(t.table["iterations"]) < np.sum(exact.table["iterations"])
 
 
 # ------------------------------------------------------------------ the search on known objectives
@@ -188,6 +263,10 @@ def test_bad_input_is_rejected_with_clear_messages():
         tune(H, ys, xs, tv, levels=0)
     with pytest.raises(ValueError, match="solve_options may not contain 'x0'"):
         tune(H, ys, xs, tv, solve_options={"x0": xs[0]})
+    with pytest.raises(ValueError, match="patience must be >= 1"):
+        tune(H, ys, xs, tv, patience=0.5)
+    with pytest.raises(ValueError, match="patience must be positive"):
+        tune(H, ys, xs, tv, patience=-1)
     with pytest.raises(TypeError, match="reg must be a Regularizer"):
         tune(H, ys, xs, "tv")
     sacnn = toy_sacnn()
