@@ -140,10 +140,13 @@ def relative_change(new: Any, old: Any) -> float:
 
 def default_rule(max_iter: int, tol: float | None, max_time: float | None = None,
                  measure: type[Tolerance] = RelativeChange) -> StoppingRule:
-    """``MaxIterations(max_iter)``, with ``measure(tol)`` and ``WallTime(max_time)`` when given."""
+    """``MaxIterations(max_iter)``, with ``measure(tol)`` and ``WallTime(max_time)`` when given.
+
+    The tolerance is listed first: a run that meets it on its last allowed iteration converged.
+    """
     rule: StoppingRule = MaxIterations(max_iter)
     if tol is not None:
-        rule = rule | measure(tol)
+        rule = measure(tol) | rule
     if max_time is not None and math.isfinite(max_time):
         rule = rule | WallTime(max_time)
     return rule

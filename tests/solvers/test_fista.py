@@ -161,14 +161,16 @@ def test_conjugate_gradient_matches_a_dense_solve(dtype):
 
 def test_defaults_fill_what_the_caller_left_out():
     defaults = Defaults(max_iter=40, tol=1e-3, measure=Residual)
-    assert repr(defaults.rule()) == "MaxIterations(40) | Residual(0.001)"
-    assert repr(defaults.rule(max_iter=7, max_time=2.0)) == "MaxIterations(7) | Residual(0.001) | WallTime(2 s)"
+    assert repr(defaults.rule()) == "Residual(0.001) | MaxIterations(40)"
+    assert repr(defaults.rule(max_iter=7, max_time=2.0)) == "Residual(0.001) | MaxIterations(7) | WallTime(2 s)"
     rule = defaults.rule(tol=1e-5)
     # a residual rule reads the residual, never the relative change, and means convergence
     assert rule.check(Progress(iteration=1, seconds=0.0, relative_change=0.0)) is None
     fired = rule.check(Progress(iteration=1, seconds=0.0, residual=1e-5))
     assert isinstance(fired, Residual) and fired.converged
     assert not rule.check(Progress(iteration=40, seconds=0.0, residual=1.0)).converged
+    # the tolerance met on the last allowed iteration: converged
+    assert rule.check(Progress(iteration=40, seconds=0.0, residual=1e-6)).converged
 
 
 def test_conjugate_gradient_stops_on_its_cap_unconverged():
