@@ -24,6 +24,8 @@ DEFAULTS = Defaults(max_iter=100, tol=1e-3)
 PRIMAL_DUAL_STEP_ITERATIONS = 10
 #: The most a denoising step's budget grows to: this many times the first (see :func:`reweighting`).
 BUDGET_GROWTH_LIMIT = 64
+#: Steps at one budget over which :func:`reweighting` measures the residual's rate of decrease.
+RATE_WINDOW = 3
 
 
 def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x0: Array | None = None,
@@ -53,12 +55,19 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
       ``max(min(inner_tol, 0.1 * residual), 0.1 * tol)``.
 
       A budgeted step is inexact and the next steps inherit its error; once that
-      error is what moves the iterate, the residual stops falling, a floor above a
-      tight ``tol`` rather than a fixed point.  So the budget grows: after every step
-      whose residual is no smaller than all before it, the next steps get twice the
-      iterations, up to :data:`BUDGET_GROWTH_LIMIT` times the first budget.  While
-      the residual falls the steps cost what the first did; near a tight ``tol`` they
-      approach exact steps, whose reweighting converges linearly;
+      error is what moves the iterate, the residual stops falling (a floor above a
+      tight ``tol`` rather than a fixed point) or falls too slowly to reach ``tol``.
+      So the budget grows: the next steps get twice the iterations, up to
+      :data:`BUDGET_GROWTH_LIMIT` times the first budget, after every step whose
+      residual :math:`r_k` is no smaller than those of all earlier steps at its
+      budget, and after every step at which the residual's mean rate over the last
+      :data:`RATE_WINDOW` steps at its budget, :math:`q = (r_k / r_{k-3})^{1/3}`,
+      would not take it to ``tol`` within the steps left,
+      :math:`\log(\mathrm{tol} / r_k) / \log q > K - k` (``K`` = ``max_iter``).
+      Only steps of one budget are compared, as a longer step moves the iterate
+      further.  While the residual falls fast enough the steps cost what the first
+      did; near a tight ``tol`` they approach exact steps, whose reweighting
+      converges linearly;
     * otherwise each step is :data:`PRIMAL_DUAL_STEP_ITERATIONS` iterations of
       :class:`~adareg.solvers.primal_dual.PD3O` (one ``H``, ``H^H``, ``W``, ``W^H``
       each), the primal and dual iterates carried over; at a fixed point of the
@@ -118,7 +127,8 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     if x0 is None:
         x0 = y if denoising else xp.zeros_like(H.H(y))  # H^H y: the image's dtype (real or complex)
     if denoising:
-        step = _dual_fista_steps(y, reg, lam, bounds, tol, inner_tol, inner_max_iter)
+        budget = _Budget(inner_max_iter, tol, DEFAULTS.max_iter if max_iter is None else max_iter)
+        step = _dual_fista_steps(y, reg, lam, bounds, tol, inner_tol, budget)
     else:
         step = _primal_dual_steps(LeastSquares(H, y, weights), reg, lam, x0, bounds, inner_max_iter)
     history = History("iteration", "residual", "inner_iterations", "seconds")
@@ -148,21 +158,41 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
 Step = Callable[[Array, float], tuple[Array, int]]
 
 
-def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float,
-                      inner_tol: float | None, iterations: int) -> Step:
-    """Denoising steps: ``(x_k, residual) -> (x_{k+1}, dual iterations)``, dual FISTA warm-started.
+class _Budget:
+    """Dual iterations per denoising step, doubled where the residual stalls or falls too slowly (see :func:`reweighting`)."""
 
-    The budget doubles after a residual no smaller than all before it (see :func:`reweighting`).
-    """
-    dual, smallest, budget = None, math.inf, iterations
+    def __init__(self, first: int, tol: float, max_iter: int):
+        self.first, self.iterations, self.tol, self.max_iter = first, first, tol, max_iter
+        self.residuals: list[float] = []  # of the steps at the current budget
+
+    def after(self, k: int, residual: float) -> int:
+        """The budget of step ``k + 1``, given step ``k``'s residual."""
+        stalled = bool(self.residuals) and residual >= min(self.residuals)
+        self.residuals.append(residual)
+        if stalled or self._too_slow(k, residual):
+            self.iterations = min(2 * self.iterations, BUDGET_GROWTH_LIMIT * self.first)
+            self.residuals = []
+        return self.iterations
+
+    def _too_slow(self, k: int, residual: float) -> bool:
+        if len(self.residuals) <= RATE_WINDOW or residual <= self.tol:
+            return False
+        rate = (residual / self.residuals[-1 - RATE_WINDOW]) ** (1.0 / RATE_WINDOW)
+        return rate >= 1 or math.log(self.tol / residual) / math.log(rate) > self.max_iter - k
+
+
+def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float,
+                      inner_tol: float | None, budget: _Budget) -> Step:
+    """Denoising steps: ``(x_k, residual) -> (x_{k+1}, dual iterations)``, dual FISTA warm-started."""
+    dual, k, iterations = None, 0, budget.first
 
     def step(x: Array, residual: float) -> tuple[Array, int]:
-        nonlocal dual, smallest, budget
-        if math.isfinite(residual) and residual >= smallest:  # the steps' errors set the pace now
-            budget = min(2 * budget, BUDGET_GROWTH_LIMIT * iterations)
-        smallest = min(smallest, residual)
+        nonlocal dual, k, iterations
+        if k > 0:
+            iterations = budget.after(k, residual)
+        k += 1
         step_tol = None if inner_tol is None else max(min(inner_tol, 0.1 * residual), 0.1 * tol)
-        out = reg.step(x).prox(y, lam, bounds=bounds, warm_start=dual, tol=step_tol, max_iter=budget)
+        out = reg.step(x).prox(y, lam, bounds=bounds, warm_start=dual, tol=step_tol, max_iter=iterations)
         dual = out.state
         return out.x, out.iterations
 

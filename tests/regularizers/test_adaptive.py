@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -40,7 +42,7 @@ def test_reweighting_reaches_a_fixed_point_of_its_step(certified):
     result = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=1e-6, precision="float64", **steps)
     assert result.converged and result.history["residual"][-1] <= 1e-6
     if not certified:
-        assert_budgets_grow_on_stalls(result.history, reg.step_iterations)
+        assert_budgets_grow_on_stalls(result.history, reg.step_iterations, 1e-6, 5000)
     x = result.x
     # the fixed point solves its own step: x = prox_{lam R_x}(y), certified by the step's duality gap
     step = reg.step(x, sigma).prox(y, reg.lam(sigma), tol=1e-7, max_iter=100000)
@@ -48,14 +50,21 @@ def test_reweighting_reaches_a_fixed_point_of_its_step(certified):
     assert np.linalg.norm(step.x - x) <= 1e-4 * np.linalg.norm(x)
 
 
-def assert_budgets_grow_on_stalls(history, first: int) -> None:
-    """Each step's budget is the first, doubled after every step whose residual is no smaller than all before it."""
+def assert_budgets_grow_on_stalls(history, first: int, tol: float, max_iter: int) -> None:
+    """Each step's budget is the first, doubled after every step whose residual is no smaller than those
+    of all earlier steps at its budget, or falls at a mean rate over the last three steps at its budget
+    that would not reach tol within max_iter steps."""
     residual, inner = history["residual"], history["inner_iterations"]
-    budget = first
+    budget, start = first, 0  # the first step at the current budget
     for k in range(len(residual)):
         assert inner[k] == budget, f"step {k + 1} took {inner[k]} iterations, expected {budget}"
-        if k > 0 and residual[k] >= min(residual[:k]):
-            budget = min(2 * budget, BUDGET_GROWTH_LIMIT * first)
+        stalled = k > start and residual[k] >= min(residual[start:k])
+        slow = False
+        if k - start >= 3 and residual[k] > tol:
+            rate = (residual[k] / residual[k - 3]) ** (1 / 3)
+            slow = rate >= 1 or np.log(tol / residual[k]) / np.log(rate) > max_iter - (k + 1)
+        if stalled or slow:
+            budget, start = min(2 * budget, BUDGET_GROWTH_LIMIT * first), k + 1
 
 
 def test_budgets_grow_where_the_residual_stalls():
@@ -66,11 +75,27 @@ def test_budgets_grow_where_the_residual_stalls():
     sigma, lam = 25 / 255, reg.lam(25 / 255)
     result = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=1e-6, max_iter=100)
     assert result.converged
-    assert_budgets_grow_on_stalls(result.history, reg.step_iterations)
+    assert_budgets_grow_on_stalls(result.history, reg.step_iterations, 1e-6, 100)
     assert max(result.history["inner_iterations"]) > reg.step_iterations  # the stall was met, and passed
     step = reg.step(result.x, sigma).prox(y, lam, tol=1e-8, max_iter=100000)
     assert step.converged
     assert np.linalg.norm(step.x - result.x) <= 1e-5 * np.linalg.norm(result.x)
+
+
+def test_budgets_grow_where_the_residual_falls_too_slowly_for_the_cap(monkeypatch):
+    """At sigma 15/255 the residual falls steadily but too slowly for tol 1e-5 within 60 steps at a fixed budget."""
+    reg = adareg.load("sa-cnn")
+    clean = adareg.data.image("camera", shape=(32, 32))
+    y = clean + 15 / 255 * np.random.default_rng(0).standard_normal(clean.shape)
+    options = dict(sigma=15 / 255, tol=1e-5, max_iter=60, precision="float64")
+    result = adareg.solve(Identity(y.shape), y, reg, **options)
+    assert result.converged and result.iterations <= 60
+    assert_budgets_grow_on_stalls(result.history, reg.step_iterations, 1e-5, 60)
+    assert max(result.history["inner_iterations"]) > reg.step_iterations
+    monkeypatch.setattr(sys.modules["adareg.solvers.reweighting"], "BUDGET_GROWTH_LIMIT", 1)  # fixed budgets
+    fixed = adareg.solve(Identity(y.shape), y, reg, **options)
+    assert set(fixed.history["inner_iterations"]) == {reg.step_iterations}
+    assert not fixed.converged and fixed.history["residual"][-1] > 1e-5
 
 
 def test_denoising_and_general_paths_agree():
