@@ -31,7 +31,7 @@ from .operators.base import LinearOperator
 from .reconstruction import solve
 from .regularizers.base import Regularizer
 from .regularizers.learned import LearnedRegularizer
-from .solvers.result import History
+from .solvers.result import History, Result
 
 #: Default search range of lam for classical regularizers, in decades around the
 #: reference scale rms(H^H y), and for learned ones around ||H||^2 lambda(sigma).
@@ -251,22 +251,25 @@ class _Candidate:
         """``(mean PSNR, iterations per pair, whether a solve was cut)``; ``caps``: iterations per pair."""
         total, iterations, cut = 0.0, [], False
         for i, (y, x) in enumerate(self.pairs):
-            cap = None if caps is None else caps[i]
-            stopped = []
-
-            def callback(k: int, x_k: Array) -> bool:
-                if self.callback is not None and self.callback(k, x_k) is True:
-                    return True
-                if cap is not None and k >= cap:
-                    stopped.append(k)
-                    return True
-                return False
-
-            result = solve(self.H, y, self.reg, lam=lam, sigma=sigma, callback=callback, **self.options)
+            result, stopped = self._solve(y, lam, sigma, None if caps is None else caps[i])
             total += _psnr(result.x, x, self.data_range)
             iterations.append(result.iterations)
-            cut = cut or bool(stopped)
+            cut = cut or stopped
         return total / len(self.pairs), iterations, cut
+
+    def _solve(self, y: Array, lam: float, sigma: float | None, cap: int | None) -> tuple[Result, bool]:
+        """``adareg.solve`` stopped after ``cap`` iterations (``None``: in full), and whether the cap stopped it."""
+        stopped = []
+
+        def callback(k: int, x_k: Array) -> bool:
+            if self.callback is not None and self.callback(k, x_k) is True:
+                return True
+            if cap is not None and k >= cap:
+                stopped.append(k)
+                return True
+            return False
+
+        return solve(self.H, y, self.reg, lam=lam, sigma=sigma, callback=callback, **self.options), bool(stopped)
 
 
 def _search_axes(H: LinearOperator, pairs: list[tuple[Array, Array]], reg: Regularizer | LearnedRegularizer,
