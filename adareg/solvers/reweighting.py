@@ -163,36 +163,36 @@ class _Budget:
 
     def __init__(self, first: int, tol: float, max_iter: int):
         self.first, self.iterations, self.tol, self.max_iter = first, first, tol, max_iter
+        self.steps = 0  # steps taken
         self.residuals: list[float] = []  # of the steps at the current budget
 
-    def after(self, k: int, residual: float) -> int:
-        """The budget of step ``k + 1``, given step ``k``'s residual."""
+    def after(self, residual: float) -> None:
+        """Set the budget of the next step from the residual of the one just taken."""
+        self.steps += 1
         stalled = bool(self.residuals) and residual >= min(self.residuals)
         self.residuals.append(residual)
-        if stalled or self._too_slow(k, residual):
+        if stalled or self._too_slow(residual):
             self.iterations = min(2 * self.iterations, BUDGET_GROWTH_LIMIT * self.first)
             self.residuals = []
-        return self.iterations
 
-    def _too_slow(self, k: int, residual: float) -> bool:
+    def _too_slow(self, residual: float) -> bool:
         if len(self.residuals) <= RATE_WINDOW or residual <= self.tol:
             return False
         rate = (residual / self.residuals[-1 - RATE_WINDOW]) ** (1.0 / RATE_WINDOW)
-        return rate >= 1 or math.log(self.tol / residual) / math.log(rate) > self.max_iter - k
+        return rate >= 1 or math.log(self.tol / residual) / math.log(rate) > self.max_iter - self.steps
 
 
 def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float,
                       inner_tol: float | None, budget: _Budget) -> Step:
     """Denoising steps: ``(x_k, residual) -> (x_{k+1}, dual iterations)``, dual FISTA warm-started."""
-    dual, k, iterations = None, 0, budget.first
+    dual = None
 
     def step(x: Array, residual: float) -> tuple[Array, int]:
-        nonlocal dual, k, iterations
-        if k > 0:
-            iterations = budget.after(k, residual)
-        k += 1
+        nonlocal dual
+        if math.isfinite(residual):  # not the first step
+            budget.after(residual)
         step_tol = None if inner_tol is None else max(min(inner_tol, 0.1 * residual), 0.1 * tol)
-        out = reg.step(x).prox(y, lam, bounds=bounds, warm_start=dual, tol=step_tol, max_iter=iterations)
+        out = reg.step(x).prox(y, lam, bounds=bounds, warm_start=dual, tol=step_tol, max_iter=budget.iterations)
         dual = out.state
         return out.x, out.iterations
 
