@@ -26,12 +26,17 @@ def acquisitions() -> list[str]:
     return sorted(_table())
 
 
-def models(acquisition: str) -> list[str]:
-    """The models that have presets for ``acquisition``."""
+def _entry(acquisition: str, caller: str) -> dict[str, Any]:
+    """The table's entry of ``acquisition``, or an error naming ``caller`` and the known acquisitions."""
     table = _table()
     if acquisition not in table:
-        raise ValueError(f"models: no presets for the acquisition {acquisition!r}; known: {', '.join(sorted(table))}")
-    return sorted(table[acquisition]["models"])
+        raise ValueError(f"{caller}: no presets for the acquisition {acquisition!r}; known: {', '.join(sorted(table))}")
+    return table[acquisition]
+
+
+def models(acquisition: str) -> list[str]:
+    """The models that have presets for ``acquisition``."""
+    return sorted(_entry(acquisition, "models")["models"])
 
 
 def preset(acquisition: str, model: str) -> dict[str, float]:
@@ -43,10 +48,7 @@ def preset(acquisition: str, model: str) -> dict[str, float]:
     >>> sorted(adareg.presets.preset("ct-parallel-60-1e+04-128", "sa-cnn"))
     ['lam', 'sigma']
     """
-    table = _table()
-    if acquisition not in table:
-        raise ValueError(f"preset: no presets for the acquisition {acquisition!r}; known: {', '.join(sorted(table))}")
-    models = table[acquisition]["models"]
+    models = _entry(acquisition, "preset")["models"]
     if model not in models:
         raise ValueError(f"preset: no preset of {model!r} for {acquisition!r}; known: {', '.join(sorted(models))}")
     return {key: float(value) for key, value in models[model].items()}
@@ -54,7 +56,4 @@ def preset(acquisition: str, model: str) -> dict[str, float]:
 
 def source(acquisition: str) -> dict[str, str]:
     """Where the presets of ``acquisition`` came from: the calibration image and the command."""
-    table = _table()
-    if acquisition not in table:
-        raise ValueError(f"source: no presets for the acquisition {acquisition!r}")
-    return dict(table[acquisition]["source"])
+    return dict(_entry(acquisition, "source")["source"])

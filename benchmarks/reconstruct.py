@@ -61,13 +61,12 @@ def preset_weights(name: str, model: str) -> tuple[dict[str, float], int]:
     """
     modality, size = split_case(name)
     prefix = f"{ACQUISITIONS[modality]}-"
-    tuned = [int(a[len(prefix):]) for a in adareg.presets.acquisitions() if a.startswith(prefix)]
-    for tuned_at in sorted(tuned, key=lambda n: abs(np.log(n / size))):
-        try:
-            return adareg.presets.preset(f"{prefix}{tuned_at}", model), tuned_at
-        except ValueError:
-            continue
-    raise ValueError(f"no preset of {model!r} for {name}")
+    tuned = [int(a[len(prefix):]) for a in adareg.presets.acquisitions()
+             if a.startswith(prefix) and model in adareg.presets.models(a)]
+    if not tuned:
+        raise ValueError(f"no preset of {model!r} for {name}")
+    tuned_at = min(tuned, key=lambda n: abs(np.log(n / size)))
+    return adareg.presets.preset(f"{prefix}{tuned_at}", model), tuned_at
 
 
 def case(name: str, device: str) -> tuple[object, object, np.ndarray, dict]:
