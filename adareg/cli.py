@@ -10,8 +10,9 @@
     adareg models
 
 Iterative CT and MRI reconstructions take ``--lam`` (and ``--sigma``) or, without
-them, the :mod:`adareg.presets` of an acquisition (``--preset``; by default the one
-whose name matches the data's size).
+them, the :mod:`adareg.presets` of an acquisition (``--preset``; by default the model's
+preset for the acquisition nearest to the data: the same CT geometry and number of
+angles, or for MRI the nearest acceleration, then the nearest image size).
 
 Volumes are reconstructed slice by slice (:func:`adareg.stacks.map_slices`),
 ``--chunk`` slices per solve, in this process or on Dask (``--workers N`` starts a
@@ -198,34 +199,27 @@ def _weights(args: argparse.Namespace, reg: Any, default: Callable[[], str]) -> 
     """``--lam`` and ``--sigma``, or the preset of ``--preset`` (else of the acquisition ``default()`` names)."""
     if args.lam is not None:
         return args.lam, _sigma(args.sigma, reg, required=args.model != "tv")
-    chosen = presets.preset(args.preset or default(), args.model)
+    acquisition = args.preset or default()
+    chosen = presets.preset(acquisition, args.model)
     sigma = chosen.get("sigma") if args.sigma is None else _sigma(args.sigma, reg, required=True)
+    if not args.quiet:
+        print(f"adareg {args.command}: lam {chosen['lam']:.3g}" + ("" if sigma is None else f", sigma {sigma:.3g}")
+              + f" from the preset {acquisition}", file=sys.stderr)
     return chosen["lam"], sigma
 
 
-def _preset_for_size(modality: str, size: int) -> Callable[[], str]:
-    """The first preset whose name starts with ``modality`` and ends with ``-size``."""
-    def find() -> str:
-        matches = [a for a in presets.acquisitions() if a.startswith(modality) and a.endswith(f"-{size}")]
-        if not matches:
-            raise UsageError(f"--lam is required: no {modality} preset for {size}x{size} images (adareg.presets has "
-                             f"{', '.join(presets.acquisitions())}; give --preset or --lam)")
-        return matches[0]
-    return find
+def _nearest_preset(prefix: str, model: str, size: int,
+                    acceleration: Callable[[], float] | None = None) -> Callable[[], str]:
+    """The preset of ``model`` for the acquisition ``prefix...`` nearest to the data (:func:`adareg.presets.nearest`).
 
-
-def _preset_for_acceleration(acceleration: float, model: str, size: int) -> Callable[[], str]:
-    """The Cartesian MRI preset of ``model`` nearest to the acquisition: in acceleration, then in image size.
-
-    A starting point at any size; ties in acceleration (presets tuned at several sizes) go to the
-    size nearest to ``size``, and only acquisitions with a preset of ``model`` count.
+    Found only when asked for (no ``--lam``); ``acceleration()`` is the data's, for MRI.
     """
     def find() -> str:
-        found = {a: (float(a.split("-x")[1].split("-")[0]), int(a.rsplit("-", 1)[1]))
-                 for a in presets.acquisitions() if a.startswith("mri-cartesian-") and model in presets.models(a)}
-        if not found:
-            raise UsageError(f"--lam is required: adareg.presets has no Cartesian MRI preset of {model}")
-        return min(found, key=lambda a: (abs(math.log(found[a][0] / acceleration)), abs(math.log(found[a][1] / size))))
+        try:
+            return presets.nearest(prefix, model, size, None if acceleration is None else acceleration())
+        except ValueError:
+            raise UsageError(f"--lam is required: no {prefix} preset of {model} (adareg.presets has "
+                             f"{', '.join(presets.acquisitions())}; give --preset or --lam)") from None
     return find
 
 
@@ -275,7 +269,7 @@ def _ct(args: argparse.Namespace) -> None:
         return
     reg = _regularizer(args.model, (size, size))
     _check_masks(args, reg)
-    lam, sigma = _weights(args, reg, _preset_for_size(f"ct-{args.geometry}-{args.angles}-", size))
+    lam, sigma = _weights(args, reg, _nearest_preset(f"ct-{args.geometry}-{args.angles}-", args.model, size))
     result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=(0.0, None), x0=fbp(H, y, window="hann"),
                    progress=not args.quiet)
     io.write_array(args.output, backend.to_numpy(result.x))
@@ -293,7 +287,7 @@ def _ct_volume(args: argparse.Namespace) -> None:
     lam = sigma = None
     if args.model != "fbp":
         reg = _regularizer(args.model, (size, size))
-        lam, sigma = _weights(args, reg, _preset_for_size(f"ct-{args.geometry}-{args.angles}-", size))
+        lam, sigma = _weights(args, reg, _nearest_preset(f"ct-{args.geometry}-{args.angles}-", args.model, size))
     task = stacks.CTReconstruction(size, args.angles, tuple(sorted(geometry.items())), args.model, lam, sigma,
                                    args.window, args.device)
     io.write_volume(args.output, _map_slices(args, task, sinograms), None,
@@ -338,7 +332,8 @@ def _mri(args: argparse.Namespace) -> None:
     else:
         reg = _regularizer(args.model, image_shape)
         _check_masks(args, reg)
-        lam, sigma = _weights(args, reg, _preset_for_size("mri-cartesian-", image_shape[-1]))
+        lam, sigma = _weights(args, reg, _nearest_preset("mri-cartesian-", args.model, image_shape[-1],
+                                                         lambda: 1 / float(np.mean(mask))))
         bounds = (0.0, None) if args.space == "real" else None
         result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=bounds, progress=not args.quiet)
         _write_masks(args, reg, result.x, sigma)
@@ -359,7 +354,8 @@ def _fastmri(args: argparse.Namespace) -> None:
     lam = sigma = None
     if args.model not in ("zero-filled", "sense"):
         reg = _regularizer(args.model, data.kspace.shape[-2:])
-        lam, sigma = _weights(args, reg, _preset_for_acceleration(1 / mask.mean(), args.model, data.recon_shape[-1]))
+        lam, sigma = _weights(args, reg, _nearest_preset("mri-cartesian-", args.model, data.recon_shape[-1],
+                                                         lambda: 1 / float(mask.mean())))
     elif args.model == "sense":
         lam = args.lam
     task = stacks.FastMRIReconstruction(tuple(bool(m) for m in mask), data.recon_shape, args.model, lam, sigma,
@@ -492,8 +488,8 @@ def _add_ct(commands: Any) -> None:
     c.add_argument("--model", default="fbp", help="'fbp', 'tv', a shipped model's name, or a parameter file")
     c.add_argument("--window", choices=("ram-lak", "hann"), default="hann", help="FBP filter window")
     c.add_argument("--lam", type=float, help="regularisation weight (default: from --preset)")
-    c.add_argument("--preset", help="an adareg.presets acquisition (default: the one for this many angles and "
-                   "this image size, if any)")
+    c.add_argument("--preset", help="an adareg.presets acquisition (default: the model's for this geometry and "
+                   "number of angles, at the nearest image size)")
     c.add_argument("--masks", help="adaptive models: write the masks of the result, (C, H, W) .npy")
     c.add_argument("--sigma", type=float, help="learned models: the noise level given to the model (0-255 scale)")
     c.add_argument("-o", "--output", required=True, help="output image .npy; for a stack of sinograms a volume "
@@ -521,7 +517,8 @@ def _add_mri(commands: Any) -> None:
     m.add_argument("--model", default="zero-filled", help="'zero-filled', 'sense', 'tv', a shipped model's name, "
                    "or a parameter file")
     m.add_argument("--lam", type=float, help="regularisation weight (default: from --preset)")
-    m.add_argument("--preset", help="an adareg.presets acquisition (default: the one for this image size, if any)")
+    m.add_argument("--preset", help="an adareg.presets acquisition (default: the model's at the nearest "
+                   "acceleration, then image size)")
     m.add_argument("--masks", help="adaptive models: write the masks of the result, (C, H, W) .npy")
     m.add_argument("--sigma", type=float, help="learned models: the noise level given to the model (0-255 scale)")
     m.add_argument("-o", "--output", required=True, help="output image .npy; for a fastMRI file a volume (.nii, "

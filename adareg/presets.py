@@ -11,6 +11,7 @@ tune on your own calibration data where you have it.
 from __future__ import annotations
 
 import json
+import math
 from importlib import resources
 from typing import Any
 
@@ -52,6 +53,40 @@ def preset(acquisition: str, model: str) -> dict[str, float]:
     if model not in models:
         raise ValueError(f"preset: no preset of {model!r} for {acquisition!r}; known: {', '.join(sorted(models))}")
     return {key: float(value) for key, value in models[model].items()}
+
+
+def nearest(prefix: str, model: str, size: int, acceleration: float | None = None) -> str:
+    """The acquisition named ``prefix...`` with a preset of ``model`` nearest to the one at hand.
+
+    Nearest by ratio, in acceleration first (the ``x`` field of a Cartesian MRI name, e.g.
+    ``x4``) where ``acceleration`` is given, then in image size (the name's last field).
+    A preset tuned at another size or acceleration is a rougher starting point than one
+    tuned at the same.
+
+    Raises
+    ------
+    ValueError
+        If no acquisition named ``prefix...`` has a preset of ``model``.
+
+    Examples
+    --------
+    >>> import adareg
+    >>> adareg.presets.nearest("ct-parallel-60-", "sa-cnn", 120)
+    'ct-parallel-60-1e+04-128'
+    """
+    found = [a for a in acquisitions() if a.startswith(prefix) and model in models(a)]
+    if not found:
+        raise ValueError(f"nearest: no {prefix} acquisition has a preset of {model!r}; known: {', '.join(acquisitions())}")
+
+    def distance(acquisition: str) -> tuple[float, ...]:
+        fields = acquisition.split("-")
+        size_gap = abs(math.log(int(fields[-1]) / size))
+        if acceleration is None:
+            return (size_gap,)
+        rate = next(float(field[1:]) for field in fields if field.startswith("x"))
+        return (abs(math.log(rate / acceleration)), size_gap)
+
+    return min(found, key=distance)
 
 
 def source(acquisition: str) -> dict[str, str]:

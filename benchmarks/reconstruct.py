@@ -57,16 +57,11 @@ def preset_weights(name: str, model: str) -> tuple[dict[str, float], int]:
     """The preset weights of ``model`` for case ``name``, and the image size they were tuned at.
 
     The preset of the case's size where it has one for ``model``, else that of the nearest
-    size it was tuned at (by ratio; a ``ValueError`` where it has none).
+    size it was tuned at (:func:`adareg.presets.nearest`; a ``ValueError`` where it has none).
     """
     modality, size = split_case(name)
-    prefix = f"{ACQUISITIONS[modality]}-"
-    tuned = [int(a[len(prefix):]) for a in adareg.presets.acquisitions()
-             if a.startswith(prefix) and model in adareg.presets.models(a)]
-    if not tuned:
-        raise ValueError(f"no preset of {model!r} for {name}")
-    tuned_at = min(tuned, key=lambda n: abs(np.log(n / size)))
-    return adareg.presets.preset(f"{prefix}{tuned_at}", model), tuned_at
+    acquisition = adareg.presets.nearest(f"{ACQUISITIONS[modality]}-", model, size)
+    return adareg.presets.preset(acquisition, model), int(acquisition.rsplit("-", 1)[1])
 
 
 def case(name: str, device: str) -> tuple[object, object, np.ndarray, dict]:

@@ -164,6 +164,17 @@ def test_ct_fbp_and_tv(files):
                              output.name, cwd=folder), output, "--lam is required: no ct-parallel-40- preset")
     assert_fails_cleanly(run("ct", "sino.npy", "--angles", "40", "--image-size", "100000", "-o", output.name,
                              cwd=folder), output, "--image-size must lie in [1, 16384], got 100000")
+    # without --lam: the model's preset for 60 parallel-beam angles at the nearest image size, said on stderr
+    H60 = RayTransform((32, 32), 60)
+    np.save(folder / "sino60.npy", H60(phantom))
+    preset_output = folder / "ct-preset.npy"
+    out = run("ct", "sino60.npy", "--angles", "60", "--image-size", "32", "--model", "tv", "-o", preset_output.name,
+              cwd=folder)
+    smallest = min((a for a in adareg.presets.acquisitions() if a.startswith("ct-parallel-60-")),
+                   key=lambda a: int(a.rsplit("-", 1)[1]))
+    lam = adareg.presets.preset(smallest, "tv")["lam"]
+    assert out.returncode == 0 and f"adareg ct: lam {lam:.3g} from the preset {smallest}" in out.stderr, out.stderr
+    assert adareg.psnr(np.load(preset_output), phantom) > 15
     sinogram = np.load(folder / "sino.npy")
     sinogram[3, 5] = np.nan
     np.save(folder / "sino-nan.npy", sinogram)

@@ -221,18 +221,18 @@ def test_fastmri_option_errors(fastmri_file, tmp_path, args, words):
 
 
 def test_a_fastmri_preset_is_the_models_nearest_in_acceleration_then_size():
-    from adareg.cli import UsageError, _preset_for_acceleration
+    from adareg.cli import UsageError, _nearest_preset
 
     x4 = [a for a in adareg.presets.acquisitions() if a.startswith("mri-cartesian-") and "-x4-" in a]
     sizes = {int(a.rsplit("-", 1)[1]): a for a in x4 if "sa-cnn" in adareg.presets.models(a)}
     assert len(sizes) >= 2  # the tie that the image size breaks
     for size in (100, 300, 400):
         nearest = min(sizes, key=lambda s: abs(np.log(s / size)))
-        assert _preset_for_acceleration(3.9, "sa-cnn", size)() == sizes[nearest]
+        assert _nearest_preset("mri-cartesian-", "sa-cnn", size, lambda: 3.9)() == sizes[nearest]
     with_sa_b = [a for a in x4 if "sa-b" in adareg.presets.models(a)]
-    assert _preset_for_acceleration(4.0, "sa-b", 320)() in with_sa_b  # never one without the model
-    with pytest.raises(UsageError, match="no Cartesian MRI preset of no-such-model"):
-        _preset_for_acceleration(4.0, "no-such-model", 320)()
+    assert _nearest_preset("mri-cartesian-", "sa-b", 320, lambda: 4.0)() in with_sa_b  # never one without the model
+    with pytest.raises(UsageError, match="no mri-cartesian- preset of no-such-model"):
+        _nearest_preset("mri-cartesian-", "no-such-model", 320, lambda: 4.0)()
 
 
 def test_npy_kspace_still_needs_a_mask(tmp_path):

@@ -1,0 +1,54 @@
+"""adareg.presets: the shipped table, and the nearest acquisition to one at hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import adareg
+from adareg import presets
+
+
+@pytest.fixture
+def table(monkeypatch):
+    """A made-up table: sa-cnn at x2/320, x4/128 and x4/320 and x8/320; tv only at x4/128."""
+    def entry(*models):
+        return {"source": {"image": "made up", "command": "none"}, "models": {m: {"lam": 0.1} for m in models}}
+
+    made_up = {"mri-cartesian-8-x2-0.01-320": entry("sa-cnn"), "mri-cartesian-8-x4-0.01-128": entry("sa-cnn", "tv"),
+               "mri-cartesian-8-x4-0.01-320": entry("sa-cnn"), "mri-cartesian-8-x8-0.01-320": entry("sa-cnn"),
+               "ct-parallel-60-1e+04-128": entry("sa-cnn")}
+    monkeypatch.setattr(presets, "_table", lambda: made_up)
+    return made_up
+
+
+def test_nearest_is_in_acceleration_first_then_in_size_by_ratio(table):
+    assert presets.nearest("mri-cartesian-", "sa-cnn", 320, acceleration=3.5) == "mri-cartesian-8-x4-0.01-320"
+    assert presets.nearest("mri-cartesian-", "sa-cnn", 160, acceleration=4) == "mri-cartesian-8-x4-0.01-128"
+    # 210 is nearer to 128 than to 320 in difference but not in ratio (320 / 210 < 210 / 128)
+    assert presets.nearest("mri-cartesian-", "sa-cnn", 210, acceleration=4) == "mri-cartesian-8-x4-0.01-320"
+    assert presets.nearest("mri-cartesian-", "sa-cnn", 128, acceleration=2.5) == "mri-cartesian-8-x2-0.01-320"
+    assert presets.nearest("mri-cartesian-", "sa-cnn", 128, acceleration=7) == "mri-cartesian-8-x8-0.01-320"
+    assert presets.nearest("mri-cartesian-", "sa-cnn", 128) == "mri-cartesian-8-x4-0.01-128"  # size only
+
+
+def test_nearest_counts_only_acquisitions_with_the_model(table):
+    assert presets.nearest("mri-cartesian-", "tv", 320, acceleration=8) == "mri-cartesian-8-x4-0.01-128"
+    with pytest.raises(ValueError, match="no ct-parallel-60- acquisition has a preset of 'tv'"):
+        presets.nearest("ct-parallel-60-", "tv", 128)
+    with pytest.raises(ValueError, match="no ct-fan- acquisition"):
+        presets.nearest("ct-fan-", "sa-cnn", 128)
+
+
+def test_the_shipped_table_is_complete_and_its_nearest_presets_exist():
+    for acquisition in presets.acquisitions():
+        assert set(presets.source(acquisition)) == {"image", "command"}
+        size = int(acquisition.rsplit("-", 1)[1])
+        prefix = acquisition.rsplit("-", 1)[0] + "-"
+        for model in presets.models(acquisition):
+            weights = presets.preset(acquisition, model)
+            assert weights["lam"] > 0 and all(math.isfinite(v) for v in weights.values())
+            assert presets.nearest(prefix, model, size) == acquisition  # its own size is the nearest
+    with pytest.raises(ValueError, match="no presets for the acquisition 'ct-none'"):
+        adareg.presets.preset("ct-none", "tv")
