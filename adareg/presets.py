@@ -76,7 +76,8 @@ def nearest(prefix: str, model: str, size: int, acceleration: float | None = Non
     """
     found = [a for a in acquisitions() if a.startswith(prefix) and model in models(a)]
     if not found:
-        raise ValueError(f"nearest: no {prefix} acquisition has a preset of {model!r}; known: {', '.join(acquisitions())}")
+        raise ValueError(f"nearest: no {prefix} acquisition has a preset of {model!r}; "
+                         f"known: {', '.join(acquisitions())}")
 
     def distance(acquisition: str) -> tuple[float, ...]:
         fields = acquisition.split("-")
