@@ -74,10 +74,11 @@ def nearest(prefix: str, model: str, size: int, acceleration: float | None = Non
     >>> adareg.presets.nearest("ct-parallel-60-", "sa-cnn", 120)
     'ct-parallel-60-1e+04-128'
     """
-    found = [a for a in acquisitions() if a.startswith(prefix) and model in models(a)]
+    table = _table()
+    found = sorted(a for a, entry in table.items() if a.startswith(prefix) and model in entry["models"])
     if not found:
         raise ValueError(f"nearest: no {prefix} acquisition has a preset of {model!r}; "
-                         f"known: {', '.join(acquisitions())}")
+                         f"known: {', '.join(sorted(table))}")
 
     def distance(acquisition: str) -> tuple[float, ...]:
         fields = acquisition.split("-")
