@@ -14,8 +14,8 @@ the default cap of 100 reweighting steps.
 
 Prints one row per file and sigma: the images that reached ``--tol`` within the cap; the
 median and largest number of steps to reach 1e-3 (the default stop), 1e-4 and 1e-5; the
-steps whose residual was no smaller than every earlier one (after the first three, where
-the weights settle); the largest dual budget a step used; the median seconds; and the
+steps whose residual was no smaller than every earlier one at the same dual budget (after
+the first three, where the weights settle); the largest dual budget a step used; the median seconds; and the
 mean PSNR at the default stop and at the end, so that the gain of the tail is in view.
 ``--figure`` draws every residual curve, one panel per file, one colour per sigma.
 """
@@ -64,10 +64,14 @@ def first_below(residual: np.ndarray, level: float) -> int | None:
     return int(below[0]) + 1 if below.size else None
 
 
-def stalls(residual: np.ndarray) -> int:
-    """Steps after the settling ones whose residual is no smaller than every earlier residual."""
-    running_min = np.minimum.accumulate(residual)
-    return int(np.sum(residual[SETTLING_STEPS:] >= running_min[SETTLING_STEPS - 1:-1]))
+def stalls(residual: np.ndarray, budget: np.ndarray) -> int:
+    """Steps after the settling ones whose residual is no smaller than every earlier one at the same budget.
+
+    The first step after a budget grows is longer, so its larger change is not a stall: the
+    reweighting's own rule compares a step only with the steps of its budget.
+    """
+    return sum(1 for k in range(SETTLING_STEPS, len(residual))
+               if np.any(budget[:k] == budget[k]) and residual[k] >= residual[:k][budget[:k] == budget[k]].min())
 
 
 def summary(file: str, s: int, runs: list[dict], tol: float) -> str:
@@ -83,7 +87,7 @@ def summary(file: str, s: int, runs: list[dict], tol: float) -> str:
     psnr_end = np.mean([r["psnr"][-1] for r in runs])
     converged = sum(r["converged"] for r in runs)
     return (f"| {file} | {s} | {converged}/{len(runs)} | " + " | ".join(cells) +
-            f" | {sum(stalls(r['residual']) for r in runs)} | {max(int(r['inner'].max()) for r in runs)}"
+            f" | {sum(stalls(r['residual'], r['inner']) for r in runs)} | {max(int(r['inner'].max()) for r in runs)}"
             f" | {np.median([r['seconds'] for r in runs]):.1f} | {psnr_default:.3f} | {psnr_end:.3f} |")
 
 
