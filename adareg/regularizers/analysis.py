@@ -34,11 +34,16 @@ class DualState:
         FISTA's extrapolated point :math:`q` (``point`` itself after a restart).
     t
         FISTA's momentum parameter :math:`t_k`.
+    adjoint_point, adjoint_extrapolated
+        :math:`W^H p` and :math:`W^H q`, so that a budgeted call continuing from
+        this state needs no extra application of :math:`W^H`.
     """
 
     point: Array
     extrapolated: Array
     t: float
+    adjoint_point: Array
+    adjoint_extrapolated: Array
 
 
 class WeightedL1Analysis(Regularizer):
@@ -188,12 +193,14 @@ class WeightedL1Analysis(Regularizer):
         bounds
             Box ``(lower, upper)`` for ``x`` (either may be ``None``).
         warm_start
-            A :class:`DualState` returned earlier as ``ProxResult.state``, or a
-            dual variable: the iteration starts from its dual point (projected
-            onto the new weights' box).  For a budgeted call (``tol=None``) it
-            also continues the state's momentum, so that a sequence of such calls,
-            e.g. the steps of the reweighting loop whose weights change between
-            calls, is one FISTA run; a certified call restarts the momentum.
+            A :class:`DualState` returned earlier as ``ProxResult.state`` by a
+            call with the same ``W``, or a dual variable: the iteration starts
+            from its dual point, projected onto the new weights' box.  A budgeted
+            call (``tol=None``) from a :class:`DualState` instead continues the
+            state's iterates and momentum as they are (its first step projects
+            onto the new box), so that a sequence of such calls, e.g. the steps
+            of the reweighting loop whose weights change between calls, is one
+            FISTA run; a certified call restarts the momentum.
         tol
             Stop when ``sqrt(2 * gap) <= tol * ||v||`` (a certified relative error).
             The gap is computed to about machine precision, so tolerances near
@@ -279,7 +286,11 @@ class _DualFISTA:
 
     One :meth:`step` is a projected gradient step on the dual from the extrapolated
     point, :math:`p_{k+1} = P_{|p| \le \Lambda}(q_k + s \, W x(q_k))`, :math:`s = 1 / (\tau \|W\|^2)`,
-    then the momentum update with adaptive restart.
+    then the momentum update with adaptive restart.  The images :math:`W^H p_k` and
+    :math:`W^H q_k` are kept alongside (the latter by linearity,
+    :math:`W^H q_{k+1} = W^H p_{k+1} + \beta (W^H p_{k+1} - W^H p_k)`), so that a step
+    applies ``W`` and ``W^H`` once each and the primal point :math:`x(p_k)` costs no
+    further pass of the bank.
     """
 
     def __init__(self, reg: WeightedL1Analysis, v: Array, tau: float, weights: float | Array,
@@ -291,38 +302,60 @@ class _DualFISTA:
         self.step_size = 1.0 / (tau * norm**2) if norm > 0 else 1.0  # W = 0 (e.g. differences of one pixel): any step
         dual_shape = reg._dual_shape(v, weights)  # x gets the weights' batch axes too
         self.dtype = backend.result_dtype(v.dtype, reg.W.dtype)
+        self.project_dual = reg._dual_projector(weights)
+        self.t = 1.0
         if warm_start is None:
             self.p = xp.zeros(dual_shape, dtype=self.dtype)
+            image_shape = dual_shape[: len(dual_shape) - len(reg.W.shape_out)] + tuple(reg.W.shape_in)
+            self.adjoint_p = xp.zeros(image_shape, dtype=self.dtype)
         else:
             point = warm_start.point if isinstance(warm_start, DualState) else warm_start
             if tuple(point.shape) != dual_shape:
                 raise ValueError(
                     f"{type(reg).__name__}.prox: warm_start has shape {tuple(point.shape)}, expected {dual_shape}"
                 )
+            if keep_momentum and isinstance(warm_start, DualState):  # continue the run as it stood
+                self._continue(warm_start)
+                return
             self.p = reg._project_dual(point.astype(self.dtype, copy=False), weights)
-        self.project_dual = reg._dual_projector(weights)
-        self.q, self.t = self.p, 1.0
-        if keep_momentum and isinstance(warm_start, DualState):  # continue the run's momentum
-            self.t = warm_start.t
-            if warm_start.extrapolated is not warm_start.point:
-                self.q = warm_start.extrapolated.astype(self.dtype, copy=True)
+            self.adjoint_p = self.W.H(self.p)
+        self.q, self.adjoint_q = self.p, self.adjoint_p
 
-    def primal(self, p: Array | None = None) -> Array:
-        r""":math:`x(p) = P_C(v - \tau W^H p)`, by default at the current dual point."""
-        return project(self.v - self.tau * self.W.H(self.p if p is None else p), self.bounds)
+    def _continue(self, state: DualState) -> None:
+        """Take over a budgeted run's iterates (copied: :meth:`step` updates its buffers in place) and momentum."""
+        self.p = state.point.astype(self.dtype, copy=True)
+        self.adjoint_p, self.t = state.adjoint_point, state.t
+        if state.extrapolated is state.point:
+            self.q, self.adjoint_q = self.p, self.adjoint_p
+        else:
+            self.q = state.extrapolated.astype(self.dtype, copy=True)
+            self.adjoint_q = state.adjoint_extrapolated
+
+    def _primal(self, adjoint: Array) -> Array:
+        r""":math:`P_C(v - \tau W^H p)` from :math:`W^H p`."""
+        return project(self.v - self.tau * adjoint, self.bounds)
+
+    def primal(self) -> Array:
+        r""":math:`x(p) = P_C(v - \tau W^H p)` at the current dual point."""
+        return self._primal(self.adjoint_p)
 
     def state(self) -> DualState:
-        return DualState(self.p, self.q, self.t)
+        return DualState(self.p, self.q, self.t, self.adjoint_p, self.adjoint_q)
 
     def step(self) -> None:
         """One dual FISTA iteration; ``p``, ``q`` and the new point share two buffers."""
         p, q = self.p, self.q
         # the step scales the image, not the C channels of its response; the sum is a new
         # contiguous array (W's output may be a strided view, slow to update in place)
-        p_next = self.W(self.step_size * self.primal(q)) + q
+        p_next = self.W(self.step_size * self._primal(self.adjoint_q)) + q
         if p_next.dtype != self.dtype:
             p_next = p_next.astype(self.dtype)
         p_next = self.project_dual(p_next)
+        adjoint_next = self.W.H(p_next)
+        t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * self.t * self.t))
+        beta = (self.t - 1.0) / t_next
+        # W^H q for q = p_next + beta (p_next - p), formed before p's buffer is reused (W^H may return its argument)
+        adjoint_q = adjoint_next if beta == 0.0 else (1.0 + beta) * adjoint_next - beta * self.adjoint_p
         # adaptive restart (O'Donoghue & Candes): drop the momentum when it points uphill,
         # Re <q - p_next, p_next - p> > 0; when q is p that is -||p_next - p||^2 <= 0: no restart
         restart, differenced = False, q is not p
@@ -331,10 +364,8 @@ class _DualFISTA:
             p -= p_next  # p now holds p - p_next
             restart = float(self.xp.real(self.xp.vdot(q, p))) < 0  # vdot: no temporaries of the dual's size
         if restart:
-            self.t, q = 1.0, p_next
+            self.t, q, adjoint_q = 1.0, p_next, adjoint_next
         else:
-            t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * self.t * self.t))
-            beta = (self.t - 1.0) / t_next
             if beta == 0.0:
                 q = p_next
             else:
@@ -346,3 +377,4 @@ class _DualFISTA:
                 q = p
             self.t = t_next
         self.p, self.q = p_next, q
+        self.adjoint_p, self.adjoint_q = adjoint_next, adjoint_q

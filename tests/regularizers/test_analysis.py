@@ -126,6 +126,47 @@ def test_budgeted_calls_under_changing_weights_reach_the_prox_of_the_last_weight
     assert np.linalg.norm(out.x - exact) <= 1e-6 * np.linalg.norm(exact)
 
 
+class CountingMatrix(MatrixOperator):
+    """A dense operator that counts its applications of ``W`` and ``W^T``."""
+
+    def __init__(self, matrix):
+        super().__init__(matrix)
+        self.forward = self.adjoint = 0
+
+    def _apply(self, x):
+        self.forward += 1
+        return super()._apply(x)
+
+    def _adjoint(self, y):
+        self.adjoint += 1
+        return super()._adjoint(y)
+
+
+def test_state_carries_the_adjoints_of_its_points_across_weight_changes():
+    """W^T p and W^T q in the state match dense products, after budgeted calls under changing weights."""
+    v, W, final = random_problem(6)
+    rng = np.random.default_rng(1)
+    reg = WeightedL1Analysis(MatrixOperator(W), final)
+    state = None
+    for _ in range(8):
+        state = reg.with_weights(rng.random(final.shape)).prox(v, 0.7, tol=None, max_iter=3, warm_start=state).state
+        np.testing.assert_allclose(state.adjoint_point, W.T @ state.point, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(state.adjoint_extrapolated, W.T @ state.extrapolated, rtol=0, atol=1e-12)
+
+
+def test_a_dual_iteration_applies_w_and_its_adjoint_once():
+    """Budgeted calls from a state cost one W and one W^T per iteration, the returned point none more."""
+    v, W, weights = random_problem(8)
+    operator = CountingMatrix(W)
+    operator.norm_bound(like=v)  # the cached step-size estimate, not counted below
+    reg = WeightedL1Analysis(operator, weights)
+    state = reg.prox(v, 0.7, tol=None, max_iter=4).state
+    operator.forward = operator.adjoint = 0
+    for _ in range(3):
+        state = reg.prox(v, 0.7, tol=None, max_iter=4, warm_start=state).state
+    assert (operator.forward, operator.adjoint) == (12, 12)
+
+
 def dense_gradient(shape):
     """Forward differences with a zero last difference, built from np.diff row by row."""
     n = int(np.prod(shape))
