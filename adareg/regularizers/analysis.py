@@ -226,6 +226,8 @@ class WeightedL1Analysis(Regularizer):
             raise ValueError(f"{type(self).__name__}.prox: tau must be positive and finite, got {tau}")
         weights = self._weights_like(v)
         dual = _DualFISTA(self, v, tau, weights, check_bounds(bounds), warm_start, keep_momentum=tol is None)
+        warm = warm_start is not None
+        del warm_start  # copied: a caller that handed its state over (see reweighting) frees its buffers now
         stop = default_rule(max_iter, tol, measure=Residual)
         v_norm = float(backend.namespace(v).linalg.vector_norm(v))
         start = time.perf_counter()
@@ -238,7 +240,7 @@ class WeightedL1Analysis(Regularizer):
             bar.update()
             residual = math.inf
             # a warm start is often nearly optimal: check it once straight away
-            if tol is not None and (k % check_every == 0 or k == max_iter or (k == 1 and warm_start is not None)):
+            if tol is not None and (k % check_every == 0 or k == max_iter or (k == 1 and warm)):
                 x = dual.primal()
                 gap, penalty = self._gap_and_penalty(x, dual.p, tau, weights)
                 residual = _certified_error(gap, v_norm)
@@ -351,11 +353,10 @@ class _DualFISTA:
         if p_next.dtype != self.dtype:
             p_next = p_next.astype(self.dtype)
         p_next = self.project_dual(p_next)
-        adjoint_next = self.W.H(p_next)
         t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * self.t * self.t))
         beta = (self.t - 1.0) / t_next
-        # W^H q for q = p_next + beta (p_next - p), formed before p's buffer is reused (W^H may return its argument)
-        adjoint_q = adjoint_next if beta == 0.0 else (1.0 + beta) * adjoint_next - beta * self.adjoint_p
+        # for W^H q below: scaled now, as p's buffer is reused (and W^H may return its argument)
+        adjoint_p_scaled = beta * self.adjoint_p
         # adaptive restart (O'Donoghue & Candes): drop the momentum when it points uphill,
         # Re <q - p_next, p_next - p> > 0; when q is p that is -||p_next - p||^2 <= 0: no restart
         restart, differenced = False, q is not p
@@ -364,7 +365,7 @@ class _DualFISTA:
             p -= p_next  # p now holds p - p_next
             restart = float(self.xp.real(self.xp.vdot(q, p))) < 0  # vdot: no temporaries of the dual's size
         if restart:
-            self.t, q, adjoint_q = 1.0, p_next, adjoint_next
+            self.t, q = 1.0, p_next
         else:
             if beta == 0.0:
                 q = p_next
@@ -376,5 +377,9 @@ class _DualFISTA:
                 p += p_next
                 q = p
             self.t = t_next
+        # the spent buffer goes before W^H allocates its temporaries (the peak memory of a step)
         self.p, self.q = p_next, q
-        self.adjoint_p, self.adjoint_q = adjoint_next, adjoint_q
+        del p
+        adjoint_next = self.W.H(p_next)
+        self.adjoint_q = adjoint_next if q is p_next else (1.0 + beta) * adjoint_next - adjoint_p_scaled
+        self.adjoint_p = adjoint_next

@@ -13,6 +13,7 @@ from ..backend import Array
 from ..functionals import LeastSquares, is_denoising
 from ..operators.base import LinearOperator
 from ..regularizers.adaptive import ReweightedL1
+from ..regularizers.analysis import DualState
 from ..regularizers.base import Bounds
 from .primal_dual import PD3O
 from .result import History, Result
@@ -185,15 +186,17 @@ class _Budget:
 def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float,
                       inner_tol: float | None, budget: _Budget) -> Step:
     """Denoising steps: ``(x_k, residual) -> (x_{k+1}, dual iterations)``, dual FISTA warm-started."""
-    dual = None
+    # the last step's dual state, popped into the next call and not kept, so that its
+    # buffers are freed once the call has copied them (dual-sized: C images each)
+    states: list[DualState] = []
 
     def step(x: Array, residual: float) -> tuple[Array, int]:
-        nonlocal dual
         if math.isfinite(residual):  # not the first step
             budget.after(residual)
         step_tol = None if inner_tol is None else max(min(inner_tol, 0.1 * residual), 0.1 * tol)
-        out = reg.step(x).prox(y, lam, bounds=bounds, warm_start=dual, tol=step_tol, max_iter=budget.iterations)
-        dual = out.state
+        out = reg.step(x).prox(y, lam, bounds=bounds, warm_start=states.pop() if states else None, tol=step_tol,
+                               max_iter=budget.iterations)
+        states.append(out.state)
         return out.x, out.iterations
 
     return step
