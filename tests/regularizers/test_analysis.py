@@ -167,6 +167,19 @@ def test_a_dual_iteration_applies_w_and_its_adjoint_once():
     assert (operator.forward, operator.adjoint) == (12, 12)
 
 
+def test_a_budgeted_call_leaves_the_state_it_continues_unchanged():
+    """The state's buffers are copied, not updated in place: two calls from one state agree bitwise."""
+    v, W, weights = random_problem(9)
+    reg = WeightedL1Analysis(MatrixOperator(W), weights)
+    state = reg.prox(v, 0.7, tol=None, max_iter=5).state
+    kept = [np.copy(a) for a in (state.point, state.extrapolated, state.adjoint_point, state.adjoint_extrapolated)]
+    first, second = (reg.with_weights(weights[::-1]).prox(v, 0.7, tol=None, max_iter=5, warm_start=state)
+                     for _ in range(2))
+    np.testing.assert_array_equal(first.x, second.x)
+    for before, after in zip(kept, (state.point, state.extrapolated, state.adjoint_point, state.adjoint_extrapolated)):
+        np.testing.assert_array_equal(before, after)
+
+
 def dense_gradient(shape):
     """Forward differences with a zero last difference, built from np.diff row by row."""
     n = int(np.prod(shape))
