@@ -14,9 +14,10 @@ the default cap of 100 reweighting steps.
 
 Prints one row per file and sigma: the images that reached ``--tol`` within the cap; the
 median and largest number of steps to reach 1e-3 (the default stop), 1e-4 and 1e-5; the
-steps whose residual was no smaller than every earlier one at the same dual budget (after
-the first three, where the weights settle); the largest dual budget a step used; the median seconds; and the
-mean PSNR at the default stop and at the end, so that the gain of the tail is in view.
+steps whose residual was no smaller than every earlier one at the same dual budget
+(after the first three, where the weights settle); the largest dual budget a step used;
+the median seconds; and the mean PSNR at the default stop and at the end, so that the
+gain of the tail is in view.
 ``--figure`` draws every residual curve, one panel per file, one colour per sigma.
 """
 
@@ -70,8 +71,11 @@ def stalls(residual: np.ndarray, budget: np.ndarray) -> int:
     The first step after a budget grows is longer, so its larger change is not a stall: the
     reweighting's own rule compares a step only with the steps of its budget.
     """
-    return sum(1 for k in range(SETTLING_STEPS, len(residual))
-               if np.any(budget[:k] == budget[k]) and residual[k] >= residual[:k][budget[:k] == budget[k]].min())
+    count = 0
+    for k in range(SETTLING_STEPS, len(residual)):
+        same_budget = residual[:k][budget[:k] == budget[k]]
+        count += bool(same_budget.size and residual[k] >= same_budget.min())
+    return count
 
 
 def summary(file: str, s: int, runs: list[dict], tol: float) -> str:
