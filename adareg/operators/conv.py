@@ -15,6 +15,9 @@ _PAD_MODE = {"zero": "constant", "periodic": "wrap", "reflect": "reflect"}
 #: Bytes of stacked kernel-tap runs per matrix product in the direct method: cache-sized
 #: chunks on the CPU (measured fastest), large ones on a GPU (fewer kernel launches).
 _CHUNK_BYTES = {"cpu": 1 << 22, "gpu": 1 << 28}
+#: Bytes of channels summed at a time by the depthwise direct method: one channel of a large
+#: image at a time on the CPU (its running sum and product held in cache), all on a GPU.
+_DEPTHWISE_GROUP_BYTES = {"cpu": 1 << 20, "gpu": 1 << 30}
 #: Side of the small image on which a reflect-boundary norm estimate finds its start vector
 #: (at least four kernel widths): it holds the image's four corners and parts of its edges.
 _NORM_PROXY = 64
@@ -332,19 +335,25 @@ class DepthwiseConv2d(Conv2d):
         return k[:, 0] * a
 
     def _taps(self, grid: Array, out: Array, offsets: list[int], adjoint: bool) -> None:
-        # one filter per channel: a broadcast product per tap, no channel mixing
+        # one filter per channel: a broadcast product per tap, no channel mixing, for a group of
+        # channels at a time so that the running sum and the product stay in cache
         xp = backend.namespace(out)
         k = self.kernel.like(out, out.dtype)[:, 0]
         if adjoint:
             k = xp.conj(k)
-        kw = k.shape[-1]
-        length = out.shape[-1]
-        for t, offset in enumerate(offsets):
-            term = k[:, t // kw, t % kw, None] * grid[..., offset : offset + length]
-            if t == 0:
-                out[...] = term
-            else:
-                out += term
+        channels, length = out.shape[1:]
+        k = xp.reshape(k, (channels, -1, 1))  # (C, taps, 1)
+        group = max(1, min(channels, _DEPTHWISE_GROUP_BYTES[backend.device_of(out)] // (length * out.itemsize)))
+        product = xp.empty((group, length), dtype=out.dtype)
+        for b in range(out.shape[0]):
+            for first in range(0, channels, group):
+                last = min(first + group, channels)
+                total, term = out[b, first:last], product[: last - first]
+                for t, offset in enumerate(offsets):
+                    xp.multiply(k[first:last, t], grid[b, first:last, offset : offset + length],
+                                out=term if t else total)
+                    if t:
+                        total += term
 
     def _symbol_gain(self, symbol: np.ndarray) -> float:
         # one filter per channel: a diagonal matrix at each frequency
