@@ -110,6 +110,9 @@ class WeightedL1Analysis(Regularizer):
             xp = backend.namespace(weights)
             if not bool(xp.all(xp.isfinite(weights))) or bool(xp.any(weights < 0)):
                 raise ValueError(f"{name}: weights must be finite and non-negative")
+            # contiguous, as every dual iteration reads them (a strided view, e.g. a convolution's
+            # unpadded output, makes the projection about three times slower)
+            weights = xp.ascontiguousarray(weights)
             self._weights = backend.DeviceCache(weights) if not backend.is_cupy(weights) else weights
         else:
             value = float(weights)

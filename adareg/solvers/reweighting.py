@@ -47,7 +47,7 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
 
     * for denoising (``H`` the identity, no data weights) each step is the prox of
       the weighted :math:`\ell_1` term, ``reg.step_iterations`` iterations of dual
-      FISTA (5 for ``sa-cnn``, 20 for ``sa-b``) warm-started from the previous
+      FISTA (4 for ``sa-cnn``, 20 for ``sa-b``) warm-started from the previous
       step's dual point and momentum.  Where the iteration converges, the dual
       converges to a point that projected gradient steps for the limit weights
       :math:`\Lambda(x)` leave unchanged, i.e. a minimiser, and

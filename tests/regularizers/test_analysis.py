@@ -222,6 +222,17 @@ def test_zero_weights_return_the_input():
     np.testing.assert_array_equal(reg.prox(v, 3.0, bounds=(0, None)).x, np.maximum(v, 0))
 
 
+def test_strided_weights_are_kept_contiguous_with_their_values():
+    """Every dual iteration reads the weights: a strided view (an unpadded convolution's output) is copied once."""
+    rng = np.random.default_rng(8)
+    padded = rng.random((2, 5, 9))
+    reg = TV((5, 6), isotropic=False, weights=padded[..., 1:7])
+    assert reg.weights.flags.c_contiguous
+    np.testing.assert_array_equal(reg.weights, padded[..., 1:7])
+    x = rng.standard_normal((5, 6))
+    assert reg.value(x) == pytest.approx(TV((5, 6), isotropic=False, weights=padded[..., 1:7].copy()).value(x))
+
+
 def test_anisotropic_tv_value_and_per_pixel_weights():
     rng = np.random.default_rng(7)
     x = rng.standard_normal((5, 6))
