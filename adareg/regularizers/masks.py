@@ -28,17 +28,6 @@ Activation = Literal["relu", "leaky_relu"]
 LEAKY_SLOPE = 0.1
 
 
-def sigmoid(z: Array) -> Array:
-    r"""The logistic function as :math:`(1 + \tanh(z / 2)) / 2`: no overflow for large ``|z|``, and one
-    vectorised transcendental pass (about ten times faster than the exponential form in NumPy float32)."""
-    xp = backend.namespace(z)
-    s = z * 0.5
-    s = xp.tanh(s, out=s)
-    s *= 0.5
-    s += 0.5
-    return s
-
-
 class MaskCNN:
     """A small CNN from an image (and the noise level) to ``C`` masks in [0, 1].
 
@@ -75,17 +64,20 @@ class MaskCNN:
         self.kernels, self.biases = kernels, biases
         self.channels = channels
         self.activation = activation
+        # The last layer is applied halved (kernel and bias; exact in floating point), so that it
+        # gives z / 2 and sigmoid(z) = (1 + tanh(z / 2)) / 2 needs no pass to scale z.
+        self._scales = [1.0] * (len(kernels) - 1) + [0.5]
         # the noise-level channel as a bias per unit of sigma
-        self._sigma_bias = kernels[0][:, 1].sum(axis=(-2, -1))
-        self._bias = [backend.DeviceCache(b[:, None, None]) for b in biases]
-        self._sigma = backend.DeviceCache(self._sigma_bias[:, None, None])
+        sigma_bias = self._scales[0] * kernels[0][:, 1].sum(axis=(-2, -1))
+        self._bias = [backend.DeviceCache(scale * b[:, None, None]) for scale, b in zip(self._scales, biases)]
+        self._sigma = backend.DeviceCache(sigma_bias[:, None, None])
         self._layers: dict[tuple[int, int], list[Conv2d]] = {}
 
     def _convolutions(self, image_shape: tuple[int, int]) -> list[Conv2d]:
         if image_shape not in self._layers:
-            first = Conv2d(self.kernels[0][:, 0], image_shape, boundary="reflect")
-            self._layers[image_shape] = [first] + [Conv2d(k, image_shape, boundary="reflect")
-                                                   for k in self.kernels[1:]]
+            inputs = [self.kernels[0][:, 0]] + self.kernels[1:]  # the image channel of the first layer
+            self._layers[image_shape] = [Conv2d(scale * k, image_shape, boundary="reflect")
+                                         for scale, k in zip(self._scales, inputs)]
         return self._layers[image_shape]
 
     def __call__(self, x: Array, sigma: float) -> Array:
@@ -100,14 +92,20 @@ class MaskCNN:
         h = x
         layers = self._convolutions(tuple(x.shape[-2:]))
         for l, conv in enumerate(layers):
-            h = conv(h)  # a new array, updated in place below
-            h += self._bias[l].like(x, dtype)
+            bias = self._bias[l].like(x, dtype)
             if l == 0:
-                h += float(sigma) * self._sigma.like(x, dtype)
+                bias = bias + float(sigma) * self._sigma.like(x, dtype)  # (C, 1, 1)
+            # a new contiguous array (the convolution's output is a strided view, slow to update in place)
+            h = conv(h) + bias
             if l < len(layers) - 1:
                 # leaky ReLU as max(h, slope h): two passes, no mask array (0 < slope < 1)
                 h = xp.maximum(h, 0, out=h) if self.activation == "relu" else xp.maximum(h, LEAKY_SLOPE * h, out=h)
-        return sigmoid(h)
+        # h = z / 2 (the last layer is halved): sigmoid(z) = (1 + tanh(z / 2)) / 2 in place, with no
+        # overflow for large |z|
+        h = xp.tanh(h, out=h)
+        h += 1.0
+        h *= 0.5
+        return h
 
     def __repr__(self) -> str:
         sizes = " -> ".join(str(k.shape[1]) for k in self.kernels) + f" -> {self.channels}"
