@@ -28,9 +28,10 @@ Prints up to six tables:
 6. On the CPU, where the ``bm3d`` package is installed (a peer, never a dependency
    of adareg): the shipped models of every family against BM3D on four natural 481x321 images
    (:data:`BM3D_IMAGES`), for float64 and float32 input: mean seconds per image, each
-   repeat with a freshly loaded model so that the first call on the shape (its
-   ``||W||`` estimate) is included, the ratio to BM3D's time on the same input
-   (targets: 1 for sa-cnn, wcrr and crr, 1.5 for sa-b), mean PSNR and outer steps.
+   repeat with freshly loaded models so that the first call on the shape (its
+   ``||W||`` estimate) is included, the methods taking turns on each image; the ratio
+   to BM3D's time in the same repeat (median over repeats; targets: 1 for sa-cnn, wcrr
+   and crr, 1.5 for sa-b), mean PSNR and outer steps.
 
 By default the models have *random* parameters in a 60-channel layout (written as
 parameter files and read back with ``adareg.load``), so the iteration counts are only
@@ -358,7 +359,12 @@ def batch_row(name: str, reg: Any, clean: np.ndarray, batch: int, device: str, s
 
 
 def bm3d_table(families: list[str], repeats: int) -> None:
-    """Table 6: every family against BM3D, side by side, on :data:`BM3D_IMAGES` (see the module docstring)."""
+    """Table 6: every family against BM3D, side by side, on :data:`BM3D_IMAGES` (see the module docstring).
+
+    The methods take turns image by image within each repeat (BM3D, then each family), so
+    that a slow spell of the machine falls on all of them alike; a family's ratio is the
+    median over the repeats of its time over BM3D's in the same repeat.
+    """
     try:
         import bm3d
     except ImportError:
@@ -367,30 +373,38 @@ def bm3d_table(families: list[str], repeats: int) -> None:
     clean = [crop(name) for name in BM3D_IMAGES]
     print(f"\n6. Against BM3D (bm3d {importlib.metadata.version('bm3d')}) on "
           f"{', '.join(BM3D_IMAGES)} (481x321 crops), sigma = 25/255; mean per image, median of {repeats} "
-          "repeats, each with a fresh model (first call on the shape included)")
+          "repeats, the methods in turn on each image, each repeat with fresh models (first call on the "
+          "shape included)")
     print(f"{'model':8} {'input':8} {'s/image':>8} {'x BM3D':>7} {'PSNR':>6} {'steps':>9}  target")
+    methods = ["bm3d", *families]
     for dtype in (np.float64, np.float32):
         noisy_images = [noisy(image).astype(dtype) for image in clean]
-        bm3d_seconds = None
-        for family in ["bm3d", *families]:
-            runs, outputs, steps = [], [], []
-            for _ in range(repeats):
-                reg = None if family == "bm3d" else adareg.load(family)
-                start = time.perf_counter()
-                if reg is None:
-                    outputs = [bm3d.bm3d(y, sigma_psd=SIGMA) for y in noisy_images]
-                else:
-                    results = [adareg.solve(Identity(y.shape), y, reg, sigma=SIGMA) for y in noisy_images]
-                    outputs, steps = [r.x for r in results], [r.iterations for r in results]
-                runs.append((time.perf_counter() - start) / len(noisy_images))
-            seconds = float(np.median(runs))
-            bm3d_seconds = seconds if family == "bm3d" else bm3d_seconds
-            psnr = np.mean([adareg.psnr(np.asarray(x, dtype=np.float64), c) for x, c in zip(outputs, clean)])
-            ratio = seconds / bm3d_seconds
-            span = f"{min(steps)}-{max(steps)}" if steps else "-"
-            target = BM3D_TARGETS.get(family)
+        seconds = {method: np.zeros((repeats, len(clean))) for method in methods}
+        outputs: dict[str, list[Any]] = {method: [] for method in methods}
+        steps: dict[str, list[int]] = {method: [] for method in methods}
+        for repeat in range(repeats):
+            models = {family: adareg.load(family) for family in families}
+            for i, y in enumerate(noisy_images):
+                for method in methods:
+                    start = time.perf_counter()
+                    if method == "bm3d":
+                        x, n = bm3d.bm3d(y, sigma_psd=SIGMA), None
+                    else:
+                        result = adareg.solve(Identity(y.shape), y, models[method], sigma=SIGMA)
+                        x, n = result.x, result.iterations
+                    seconds[method][repeat, i] = time.perf_counter() - start
+                    if repeat == 0:
+                        outputs[method].append(x)
+                        steps[method] += [] if n is None else [n]
+        per_image = {method: seconds[method].mean(axis=1) for method in methods}  # per repeat
+        for method in methods:
+            ratio = float(np.median(per_image[method] / per_image["bm3d"]))
+            psnr = np.mean([adareg.psnr(np.asarray(x, dtype=np.float64), c) for x, c in zip(outputs[method], clean)])
+            span = f"{min(steps[method])}-{max(steps[method])}" if steps[method] else "-"
+            target = BM3D_TARGETS.get(method)
             verdict = "" if target is None else f"{target:g}x: {'met' if ratio <= target else 'MISSED'}"
-            print(f"{family:8} {np.dtype(dtype).name:8} {seconds:8.2f} {ratio:7.2f} {psnr:6.2f} {span:>9}  {verdict}")
+            print(f"{method:8} {np.dtype(dtype).name:8} {np.median(per_image[method]):8.2f} {ratio:7.2f} "
+                  f"{psnr:6.2f} {span:>9}  {verdict}")
 
 
 def parse_args() -> argparse.Namespace:
