@@ -28,7 +28,7 @@ from .solvers.reweighting import reweighting
 
 def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *, lam: float | None = None,
           sigma: float | None = None, x0: Array | None = None,
-          bounds: Bounds | None = None, weights: Array | None = None, max_iter: int | None = None,
+          bounds: Bounds | None = None, weights: Array | float | None = None, max_iter: int | None = None,
           tol: float | None = None, max_time: float | None = None, restart: bool = True,
           backtracking: bool = False, inner_tol: float | None = None, inner_max_iter: int | None = None,
           precision: str | None = None, callback: Callable[[int, Array], Any] | None = None,
@@ -70,7 +70,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     bounds
         Box ``(lower, upper)`` on ``x``, e.g. ``(0, None)`` or ``(0, 1)``; real images only.
     weights
-        Non-negative data weights ``w`` (e.g. inverse noise variances), broadcastable to ``y``.
+        Non-negative data weights ``w`` (e.g. inverse noise variances), broadcastable to ``y``:
+        an array, or a number (a constant weight ``w`` is the same as ``lam / w`` without weights).
     max_iter, tol, max_time
         Stopping rules; the first that fires ends the run.  Each left ``None``
         takes the default of the algorithm that runs (its ``DEFAULTS``).  For
@@ -135,6 +136,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     >>> result.history.columns[:3]
     ('iteration', 'objective', 'relative_change')
     """
+    weights = _check_weights(weights, y)
     lam, sigma = _check_arguments(H, y, reg, lam, sigma, x0, weights)
     bounds = check_bounds(bounds)
     if bounds is not None and y.dtype.kind == "c" and isinstance(H, Identity):
@@ -147,8 +149,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
                          restart=restart, backtracking=backtracking, callback=callback, progress=progress)
     work = _precision(precision, reg, y)
     given = backend.real_dtype(y.dtype)
-    y, x0, weights = (None if a is None or not backend.is_array(a) else
-                      a.astype(backend.result_dtype(work, a.dtype), copy=False) for a in (y, x0, weights))
+    y, x0, weights = (None if a is None else a.astype(backend.result_dtype(work, a.dtype), copy=False)
+                      for a in (y, x0, weights))
     bound = reg.at(sigma) if isinstance(reg, LearnedRegularizer) else reg
     result = _minimise(H, y, bound, lam, x0, bounds, weights, controls)
     result.x = result.x.astype(backend.result_dtype(given, result.x.dtype), copy=False)
@@ -204,6 +206,38 @@ def _start(H: LinearOperator, y: Array, x0: Array | None, denoising: bool, bound
     if bounds is not None and x0.dtype.kind == "c":
         raise TypeError("solve: bounds apply to real images, but the image is complex")
     return x0
+
+
+def _check_weights(weights: Any, y: Array) -> Array | None:
+    """``weights`` checked (real, finite, non-negative, broadcasting to ``y``), numbers and lists as arrays.
+
+    A number or a nested list becomes a float64 array on ``y``'s backend (a single
+    number scales the whole data term), as do integer and boolean arrays.
+    """
+    if weights is None:
+        return None
+    xp = backend.namespace(y)
+    if not backend.is_array(weights):
+        try:
+            weights = xp.asarray(weights, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"solve: weights must be real numbers or an array, got {weights!r:.60}") from err
+    if weights.dtype.kind in "biu":  # e.g. photon counts, or a mask of the samples kept
+        weights = weights.astype(np.float64)
+    backend.check_dtype(weights, "solve: weights")
+    if weights.dtype.kind == "c":
+        raise TypeError(f"solve: weights must be real, got dtype {weights.dtype}")
+    try:
+        fits = np.broadcast_shapes(tuple(weights.shape), tuple(y.shape)) == tuple(y.shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"solve: weights of shape {tuple(weights.shape)} do not broadcast to y of shape "
+                         f"{tuple(y.shape)}")
+    backend.check_finite(weights, "solve: weights")
+    if bool(xp.any(weights < 0)):
+        raise ValueError("solve: weights must be non-negative")
+    return weights
 
 
 def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, lam: Any, sigma: Any,

@@ -117,6 +117,17 @@ def test_weights_change_the_data_term():
     np.testing.assert_allclose(x, np.linalg.lstsq(root[:, None] * A, root * y, rcond=None)[0], atol=1e-6)
 
 
+@pytest.mark.parametrize("weight", [4.0, 4, [4.0] * 12, np.full(12, 4, dtype=np.int64)])
+def test_numbers_and_lists_are_weights_too(weight):
+    """A constant weight w scales the data term: the same minimiser as no weights and lam / w."""
+    rng = np.random.default_rng(3)
+    H, y = Blur(np.ones((3, 3)) / 9, (12, 12)), rng.random((12, 12))
+    options = dict(tol=1e-10, max_iter=5000)
+    expected = adareg.solve(H, y, TV(y.shape), lam=0.02, **options).x
+    x = adareg.solve(H, y, TV(y.shape), lam=0.08, weights=weight, **options).x
+    np.testing.assert_allclose(x, expected, atol=1e-6)
+
+
 class TestBadInput:
     H = Blur(np.ones((3, 3)) / 9, (8, 8))
     reg = TV((8, 8))
@@ -153,6 +164,12 @@ class TestBadInput:
             ({"bounds": (0.0, float("nan"))}, ValueError, "the upper bound must be a real number or None, got nan"),
             ({"precision": "float16"}, ValueError, "precision must be 'float32' or 'float64', got 'float16'"),
             ({"precision": "fast"}, ValueError, "precision must be 'float32' or 'float64', got 'fast'"),
+            ({"weights": -np.ones((8, 8))}, ValueError, "weights must be non-negative"),
+            ({"weights": np.ones((2, 8, 8))}, ValueError, r"weights of shape \(2, 8, 8\) do not broadcast to y"),
+            ({"weights": np.full(8, np.nan)}, ValueError, "weights contains 8 NaN or Inf values"),
+            ({"weights": np.ones(8, dtype=complex)}, TypeError, "weights must be real, got dtype complex128"),
+            ({"weights": np.ones(8, dtype=np.float16)}, TypeError, "weights has dtype float16"),
+            ({"weights": "heavy"}, TypeError, "weights must be real numbers or an array, got 'heavy'"),
         ],
     )
     def test_is_rejected_with_a_clear_message(self, change, error, words):
