@@ -136,7 +136,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     >>> result.history.columns[:3]
     ('iteration', 'objective', 'relative_change')
     """
-    weights = _check_weights(weights, y)
+    weights = check_weights(weights, y)
     lam, sigma = _check_arguments(H, y, reg, lam, sigma, x0, weights)
     bounds = check_bounds(bounds)
     if bounds is not None and y.dtype.kind == "c" and isinstance(H, Identity):
@@ -208,7 +208,7 @@ def _start(H: LinearOperator, y: Array, x0: Array | None, denoising: bool, bound
     return x0
 
 
-def _check_weights(weights: Any, y: Array) -> Array | None:
+def check_weights(weights: Any, y: Array, what: str = "solve: weights") -> Array | None:
     """``weights`` checked (real, finite, non-negative, broadcasting to ``y``), numbers and lists as arrays.
 
     A number or a nested list becomes a float64 array on ``y``'s backend (a single
@@ -221,22 +221,22 @@ def _check_weights(weights: Any, y: Array) -> Array | None:
         try:
             weights = xp.asarray(weights, dtype=np.float64)
         except (TypeError, ValueError) as err:
-            raise TypeError(f"solve: weights must be real numbers or an array, got {weights!r:.60}") from err
+            raise TypeError(f"{what} must be real numbers or an array, got {weights!r:.60}") from err
     if weights.dtype.kind in "biu":  # e.g. photon counts, or a mask of the samples kept
         weights = weights.astype(np.float64)
-    backend.check_dtype(weights, "solve: weights")
+    backend.check_dtype(weights, what)
     if weights.dtype.kind == "c":
-        raise TypeError(f"solve: weights must be real, got dtype {weights.dtype}")
+        raise TypeError(f"{what} must be real, got dtype {weights.dtype}")
     try:
         fits = np.broadcast_shapes(tuple(weights.shape), tuple(y.shape)) == tuple(y.shape)
     except ValueError:
         fits = False
     if not fits:
-        raise ValueError(f"solve: weights of shape {tuple(weights.shape)} do not broadcast to y of shape "
+        raise ValueError(f"{what} of shape {tuple(weights.shape)} do not broadcast to y of shape "
                          f"{tuple(y.shape)}")
-    backend.check_finite(weights, "solve: weights")
+    backend.check_finite(weights, what)
     if bool(xp.any(weights < 0)):
-        raise ValueError("solve: weights must be non-negative")
+        raise ValueError(f"{what} must be non-negative")
     return weights
 
 

@@ -28,7 +28,8 @@ from . import backend, checks
 from .backend import Array
 from .metrics import psnr as _psnr
 from .operators.base import LinearOperator
-from .reconstruction import solve
+from .operators.basic import Diagonal
+from .reconstruction import check_weights, solve
 from .regularizers.base import Regularizer
 from .regularizers.learned import LearnedRegularizer
 from .solvers.result import History, Result
@@ -148,13 +149,14 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     lam_range
         ``(low, high)``, ``0 < low <= high``: the level-0 range of ``lam``, and a
         hard limit.  Default: for classical regularizers
-        ``s * [1e-4, 1]`` with ``s = mean_i ||H^H y_i|| / sqrt(N)`` (the RMS of
-        the back-projections; for ``H = c I`` it is ``c^2`` times the image's
-        RMS, and the optimal weight of a 1-homogeneous regularizer scales the
-        same way); for learned ones ``||H||^2 lambda(sigma_0) * [1e-2, 1e2]``,
+        ``s * [1e-4, 1]`` with ``s = mean_i ||H^H (w y_i)|| / sqrt(N)`` (the RMS of
+        the weighted back-projections; for ``H = c I`` it is ``w c^2`` times the
+        image's RMS, and the optimal weight of a 1-homogeneous regularizer scales
+        the same way); for learned ones ``||w^(1/2) H||^2 lambda(sigma_0) * [1e-2, 1e2]``,
         with ``lambda`` the trained weight for denoising and ``sigma_0`` the fixed
         ``sigma`` or the centre of the ``sigma`` range (the RMS rule where that
-        weight is 0).
+        weight is 0).  ``w`` are the data weights in ``solve_options`` (1 without),
+        so that multiplying them by a constant multiplies the range by it too.
     sigma_range
         ``(low, high)`` inside ``reg.sigma_range``: the range of ``sigma``
         (default: ``reg.sigma_range``).  A zero ``low`` is replaced by
@@ -207,7 +209,7 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         if patience < 1:
             raise ValueError(f"tune: patience must be >= 1 (a multiple of the best candidate's iterations), "
                              f"got {patience:g}")
-    fixed, axes = _search_axes(H, pairs, reg, lam, sigma, lam_range, sigma_range)
+    fixed, axes = _search_axes(H, pairs, reg, lam, sigma, lam_range, sigma_range, options.get("weights"))
     candidate = _Candidate(H, pairs, reg, options, data_range)
 
     table = History("lam", "sigma", "psnr", "iterations", "cut", "seconds")
@@ -273,8 +275,12 @@ class _Candidate:
 
 
 def _search_axes(H: LinearOperator, pairs: list[tuple[Array, Array]], reg: Regularizer | LearnedRegularizer,
-                 lam: Any, sigma: Any, lam_range: Any, sigma_range: Any) -> tuple[dict[str, Any], list[_Axis]]:
-    """The fixed values (``{"lam": ..., "sigma": ...}``, ``None`` where searched) and the searched axes, ``lam`` first."""
+                 lam: Any, sigma: Any, lam_range: Any, sigma_range: Any,
+                 weights: Any) -> tuple[dict[str, Any], list[_Axis]]:
+    """The fixed values (``{"lam": ..., "sigma": ...}``, ``None`` where searched) and the searched axes, ``lam`` first.
+
+    ``weights``: the data weights of the solves (``solve_options``), which scale the default ``lam`` range.
+    """
     if not isinstance(reg, LearnedRegularizer) and (sigma is not None or sigma_range is not None):
         raise ValueError(f"tune: sigma is a parameter of learned regularizers only; {type(reg).__name__} has none")
     if lam is not None:
@@ -290,7 +296,7 @@ def _search_axes(H: LinearOperator, pairs: list[tuple[Array, Array]], reg: Regul
             (low, high), hard = _range(lam_range, "lam_range"), True
         else:
             sigma_0 = sigma if sigma is not None else (axes[0].value_at_centre() if axes else None)
-            (low, high), hard = _default_lam_range(H, pairs, reg, sigma_0), False
+            (low, high), hard = _default_lam_range(H, pairs, reg, sigma_0, weights), False
         if low == high:
             lam = low
         else:
@@ -453,15 +459,20 @@ def _range(bounds: Any, what: str, *, allow_zero: bool = False) -> tuple[float, 
     return low, high
 
 
-def _default_lam_range(H: LinearOperator, pairs: list[tuple[Array, Array]], reg: Any,
-                       sigma_0: float | None) -> tuple[float, float]:
-    """The default level-0 range of ``lam`` (see :func:`tune`)."""
+def _default_lam_range(H: LinearOperator, pairs: list[tuple[Array, Array]], reg: Any, sigma_0: float | None,
+                       weights: Any) -> tuple[float, float]:
+    """The default level-0 range of ``lam`` (see :func:`tune`), for the data weights of the solves."""
+    y_0 = pairs[0][0]
+    weights = check_weights(weights, y_0, "tune: solve_options['weights']")
     if sigma_0 is not None and reg.lam(sigma_0) > 0:
-        scale = H.norm(like=pairs[0][0]) ** 2 * reg.lam(sigma_0)
+        # the curvature of the weighted data term: ||w^(1/2) H||^2
+        weighted = H if weights is None else Diagonal(backend.namespace(y_0).sqrt(weights), H.shape_out) @ H
+        scale = weighted.norm(like=y_0) ** 2 * reg.lam(sigma_0)
         decades = _LEARNED_DECADES
     else:
         size = math.prod(H.shape_in)
-        scale = sum(float(backend.namespace(y).linalg.vector_norm(H.H(y))) for y, _ in pairs)
+        scale = sum(float(backend.namespace(y).linalg.vector_norm(H.H(y if weights is None else weights * y)))
+                    for y, _ in pairs)
         scale /= len(pairs) * math.sqrt(size)
         decades = _CLASSICAL_DECADES
     if not (scale > 0 and math.isfinite(scale)):

@@ -106,6 +106,36 @@ def test_fixed_values_are_held():
     assert np.sqrt(level_0[0] * level_0[-1]) == pytest.approx(reg.lam(0.05))
 
 
+def test_weights_scale_the_search():
+    """A constant data weight c is lam / c without weights: the search is the same, its lam times c."""
+    ys, xs = calibration_pairs(1, size=16)
+    H, reg = Blur(np.ones((3, 3)) / 9, xs[0].shape), TV(xs[0].shape)
+    options = {"tol": 1e-5, "max_iter": 300}
+    plain = tune(H, ys, xs, reg, points=5, levels=2, solve_options=options)
+    weighted = tune(H, ys, xs, reg, points=5, levels=2, solve_options={**options, "weights": np.full((16, 16), 1e3)})
+    np.testing.assert_allclose(weighted.table["lam"], 1e3 * plain.table["lam"], rtol=1e-12)
+    np.testing.assert_allclose(weighted.table["psnr"], plain.table["psnr"], atol=1e-6)
+    assert weighted.lam == pytest.approx(1e3 * plain.lam, rel=1e-12)
+
+
+def test_default_lam_range_follows_the_weighted_data_term():
+    """Learned: ||w^(1/2) H||^2 lambda(sigma_0), against the dense matrix; classical: ||H^H (w y)|| / sqrt(N)."""
+    rng = np.random.default_rng(4)
+    H = Blur(rng.random((3, 3)), (6, 6), boundary="reflect")
+    w = rng.random((6, 6)) + 0.1
+    pairs = [(rng.standard_normal((6, 6)), rng.random((6, 6)))]
+    dense = np.stack([H(e).ravel() for e in np.eye(36).reshape(36, 6, 6)], axis=1)
+    reg = toy_sacnn()
+    low, high = tuning._default_lam_range(H, pairs, reg, 0.05, w)
+    curvature = np.linalg.norm(np.sqrt(w).ravel()[:, None] * dense, 2) ** 2
+    assert math.sqrt(low * high) == pytest.approx(curvature * reg.lam(0.05), rel=1e-3)
+    low, high = tuning._default_lam_range(H, pairs, TV((6, 6)), None, w)
+    rms = np.linalg.norm(dense.T @ (w * pairs[0][0]).ravel()) / 6
+    assert (low, high) == pytest.approx((1e-4 * rms, rms), rel=1e-12)
+    with pytest.raises(ValueError, match=r"tune: solve_options\['weights'\] must be non-negative"):
+        tuning._default_lam_range(H, pairs, reg, 0.05, -w)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_backends_agree(device):
     ys, xs = calibration_pairs(2, size=16)
