@@ -25,6 +25,10 @@ from .solvers.lbfgs import lbfgs
 from .solvers.result import History, Result
 from .solvers.reweighting import reweighting
 
+#: In denoising with a learned model, data beyond this magnitude are taken to be on another intensity
+#: scale than the models' [0, 1]: a [0, 1] image with noise of sigma <= 30/255 stays far inside it.
+INTENSITY_LIMIT = 4.0
+
 
 def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *, lam: float | None = None,
           sigma: float | None = None, x0: Array | None = None,
@@ -64,7 +68,9 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         regularizers in denoising, where it defaults to the trained value.
     sigma
         Noise level (standard deviation, intensities in [0, 1]) for learned
-        regularizers; required by them, unused otherwise.
+        regularizers; required by them, unused otherwise.  Learned models are
+        trained on images in [0, 1]: denoising data that reach beyond
+        :data:`INTENSITY_LIMIT` in magnitude (e.g. 8-bit values) gets a warning.
     x0
         Starting point (default: zeros; unused for denoising).
     bounds
@@ -138,6 +144,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     """
     weights = check_weights(weights, y)
     lam, sigma = _check_arguments(H, y, reg, lam, sigma, x0, weights)
+    if isinstance(reg, LearnedRegularizer) and is_denoising(H, weights):
+        _warn_intensity_scale(reg, y)
     bounds = check_bounds(bounds)
     if bounds is not None and y.dtype.kind == "c" and isinstance(H, Identity):
         raise TypeError("solve: bounds apply to real images, but y is complex")
@@ -282,6 +290,16 @@ def _precision(precision: Any, reg: Regularizer | LearnedRegularizer, y: Array) 
     if name not in ("float32", "float64"):
         raise ValueError(f"solve: precision must be 'float32' or 'float64', got {precision!r}")
     return np.dtype(name)
+
+
+def _warn_intensity_scale(reg: LearnedRegularizer, y: Array) -> None:
+    """Warn where noisy data reach far beyond [0, 1], the intensities the learned models are trained on."""
+    xp = backend.namespace(y)
+    peak = float(xp.max(xp.abs(y)))
+    if peak > INTENSITY_LIMIT:
+        warnings.warn(f"solve: y reaches {peak:.4g}, but {reg.family} is trained on intensities in [0, 1] (and "
+                      "sigma on that scale): divide y by its range first (e.g. y / 255, with sigma / 255) and "
+                      "multiply the result back", stacklevel=3)
 
 
 def _warn_unbounded(reg: Ridge, denoising: bool, bounds: Bounds | None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -126,6 +128,19 @@ def test_numbers_and_lists_are_weights_too(weight):
     expected = adareg.solve(H, y, TV(y.shape), lam=0.02, **options).x
     x = adareg.solve(H, y, TV(y.shape), lam=0.08, weights=weight, **options).x
     np.testing.assert_allclose(x, expected, atol=1e-6)
+
+
+def test_learned_denoising_warns_of_data_on_another_intensity_scale():
+    rng = np.random.default_rng(5)
+    clean = adareg.data.shepp_logan((24, 24))
+    y = clean + 25 / 255 * rng.standard_normal(clean.shape)
+    reg = adareg.load("sa-cnn")
+    with pytest.warns(UserWarning, match=r"y reaches 2\d\d\.\d+, but sa-cnn is trained on intensities in \[0, 1\]"):
+        adareg.solve(Identity(y.shape), 255 * y, reg, sigma=25 / 255, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # [0, 1] data with noise: no warning
+        adareg.solve(Identity(y.shape), y, reg, sigma=25 / 255, max_iter=1)
+        adareg.solve(Blur(np.ones((3, 3)) / 9, y.shape), 255 * y, reg, lam=0.1, sigma=25 / 255, max_iter=1)
 
 
 class TestBadInput:
