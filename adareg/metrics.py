@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from . import backend
+from . import backend, checks
 from .backend import Array
 
 
@@ -38,6 +38,7 @@ def psnr(x: Array, reference: Array, data_range: float = 1.0) -> float:
     inf
     """
     _check_pair(x, reference, "psnr")
+    data_range = checks.positive(data_range, "psnr: data_range")
     xp = backend.namespace(x, reference)
     diff = xp.astype(x, xp.float64) - xp.astype(reference, xp.float64)
     mse = float(xp.mean(diff * diff))
@@ -75,6 +76,7 @@ def ssim(x: Array, reference: Array, data_range: float = 1.0, sigma: float = 1.5
     0.48
     """
     _check_pair(x, reference, "ssim")
+    data_range = checks.positive(data_range, "ssim: data_range")
     if x.ndim < 2:
         raise ValueError(f"ssim: images must have at least 2 axes, got shape {tuple(x.shape)}")
     xp = backend.namespace(x, reference)

@@ -200,6 +200,7 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     if not (isinstance(points, int) and points >= 3 and points % 2 == 1):
         raise ValueError(f"tune: points must be an odd integer >= 3 (each grid is centred on the best point), "
                          f"got {points!r}")
+    data_range = checks.positive(data_range, "tune: data_range")
     options = dict(solve_options or {})
     for name, why in _RESERVED_OPTIONS.items():
         if name in options:

@@ -41,6 +41,9 @@ def test_metric_errors(metric):
         metric(np.zeros((16, 16)), np.where(np.eye(16) * np.arange(16) == 3, np.nan, 0.0))
     with pytest.raises(ValueError, match="x contains 256 NaN or Inf values"):
         metric(np.full((16, 16), np.inf), np.zeros((16, 16)))
+    for data_range in (0.0, -1.0):
+        with pytest.raises(ValueError, match=f"{metric.__name__}: data_range must be positive"):
+            metric(np.ones((16, 16)), np.zeros((16, 16)), data_range=data_range)
 
 
 # ------------------------------------------------------------------ fastMRI's conventions

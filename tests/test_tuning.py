@@ -281,6 +281,8 @@ def test_bad_input_is_rejected_with_clear_messages():
         tune(H, [np.full((8, 8), np.inf), ys[1]], xs, tv)
     with pytest.raises(ValueError, match="lam must be positive"):
         tune(H, ys, xs, tv, lam=0.0)
+    with pytest.raises(ValueError, match="tune: data_range must be positive, got -1"):
+        tune(H, ys, xs, tv, data_range=-1.0)
     with pytest.raises(ValueError, match="lam_range must satisfy 0 < low <= high"):
         tune(H, ys, xs, tv, lam_range=(1.0, 0.1))
     with pytest.raises(ValueError, match="learned regularizers only"):
