@@ -570,7 +570,9 @@ class Scaled(LinearOperator):
         return self.c * self.op._apply(x)
 
     def _adjoint(self, y: Array) -> Array:
-        return self.c.conjugate() * self.op._adjoint(y)
+        # conj(c) scales y, not A^H y: for an operator on real images A^H takes the real part,
+        # and Re(conj(c) A^H y) is not conj(c) Re(A^H y) for a complex c
+        return self.op._adjoint(self.c.conjugate() * y)
 
     def _exact_norm(self) -> float | None:
         return abs(self.c) * self.op.norm()

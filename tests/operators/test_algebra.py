@@ -97,6 +97,10 @@ def test_operators_on_real_arrays():
         A + M
     with pytest.raises(ValueError, match="by the complex number"):
         1j * A.H
+    c = np.exp(0.7j)  # c A on real images: Re <c A x, y> = <x, Re(conj(c) A^H y)>
+    np.testing.assert_allclose((c * A)(x), c * M.weights.host * x)
+    np.testing.assert_allclose((c * A).H(y), np.real(np.conj(c * M.weights.host) * y))
+    assert (c * A).H(y).dtype == np.float64 and (c * A).adjoint_error() < 1e-12
     with pytest.raises(ValueError, match="takes real arrays only"):
         RealToComplex((4, 5)) @ M
 
