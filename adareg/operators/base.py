@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -51,13 +52,19 @@ SECOND_SEED = 1
 
 
 def as_shape(shape: Any, what: str) -> Shape:
-    """``shape`` as a tuple of positive ints, or a ``ValueError`` naming ``what``."""
-    if isinstance(shape, numbers.Integral):
+    """``shape`` as a tuple of positive ints, or an error naming ``what``.
+
+    Entries must be integers (or floats with integer values, e.g. ``n / 2`` for an even
+    ``n``); anything else, a fraction, a bool or a string, is refused, not truncated.
+    """
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (shape,)
-    try:
-        shape = tuple(int(n) for n in shape)
-    except TypeError:
-        raise TypeError(f"{what} must be a tuple of ints, got {shape!r}") from None
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Iterable):
+        raise TypeError(f"{what} must be a tuple of ints, got {shape!r}")
+    entries = tuple(shape)
+    if not all(isinstance(n, numbers.Real) and not isinstance(n, bool) and float(n).is_integer() for n in entries):
+        raise TypeError(f"{what} must be a tuple of ints, got {shape!r}")
+    shape = tuple(int(n) for n in entries)
     if any(n <= 0 for n in shape):
         raise ValueError(f"{what} must have positive entries, got {shape}")
     return shape

@@ -69,8 +69,17 @@ def test_identity_returns_input_values():
         (lambda: FiniteDifference((3, 3), axes=(2,)), ValueError, "are not axes"),
         (lambda: FiniteDifference((3, 3), boundary="zero"), ValueError, "boundary must be"),
         (lambda: Identity((3, 0)), ValueError, "positive entries"),
+        (lambda: Identity((31.5, 32)), TypeError, r"shape must be a tuple of ints, got \(31.5, 32\)"),
+        (lambda: Identity("44"), TypeError, "shape must be a tuple of ints, got '44'"),
+        (lambda: Identity((True, 3)), TypeError, r"shape must be a tuple of ints, got \(True, 3\)"),
     ],
 )
 def test_bad_construction_is_rejected(make, error, words):
     with pytest.raises(error, match=words):
         make()
+
+
+def test_shapes_take_integer_valued_numbers():
+    assert Identity((np.int32(4), 6.0)).shape_in == (4, 6) and Identity(np.int64(5)).shape_in == (5,)
+
+
