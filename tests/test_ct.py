@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -110,6 +111,16 @@ def test_batches_and_dtypes():
 def test_bad_geometries(make, error, words):
     with pytest.raises(error, match=words):
         make()
+
+
+def test_angles_in_degrees_are_flagged():
+    with pytest.warns(UserWarning, match=r"the angles span 174 radians, more than a full turn"):
+        RayTransform((16, 16), np.arange(0.0, 180.0, 6.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RayTransform((16, 16), np.deg2rad(np.arange(0.0, 180.0, 6.0)))
+        RayTransform((16, 16), np.linspace(0, 2 * np.pi, 30, endpoint=False), geometry="fan", source_distance=40.0,
+                     detector_distance=40.0)
 
 
 def test_wrong_sinogram_shape():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import warnings
 import weakref
 from types import ModuleType
 from typing import Any, Literal
@@ -59,6 +60,10 @@ def _angles(angles: Any, full_circle: bool) -> np.ndarray:
         )
     if not np.all(np.isfinite(values)):
         raise ValueError("RayTransform: angles contain NaN or Inf")
+    span = float(values.max() - values.min())
+    if span > 2 * np.pi + 1e-9:  # more than one turn: most likely degrees
+        warnings.warn(f"RayTransform: the angles span {span:.4g} radians, more than a full turn; angles are in "
+                      "radians (numpy.deg2rad converts degrees)", stacklevel=3)
     return values
 
 
@@ -96,7 +101,8 @@ class RayTransform(LinearOperator):
         ``(H, W)`` for 2D, ``(D, H, W)`` for 3D.
     angles
         Number of equispaced angles (over [0, pi) for parallel beam, [0, 2 pi)
-        for fan and cone beam), or an array of angles in radians.
+        for fan and cone beam), or an array of angles in radians (one that spans more
+        than a full turn, as degrees would, gets a warning).
     geometry
         ``"parallel"`` (2D or 3D), ``"fan"`` (2D, flat detector) or ``"cone"`` (3D, flat detector).
     detector_count
