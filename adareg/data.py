@@ -10,6 +10,7 @@ benchmarks (Set12, BSD68), shared by ``benchmarks/denoise.py`` and ``adareg_trai
 from __future__ import annotations
 
 import importlib
+import numbers
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,31 @@ _SHEPP_LOGAN = (
 )
 
 
+def _float_dtype(dtype: Any, caller: str) -> np.dtype:
+    """``dtype`` if it is a floating type (the images hold values in [0, 1]), else a ``TypeError`` naming ``caller``."""
+    try:
+        checked = np.dtype(dtype)
+    except TypeError:
+        checked = None
+    if checked is None or checked.kind != "f":
+        raise TypeError(f"{caller}: dtype must be a floating type (the values lie in [0, 1]), got {dtype!r}")
+    return checked
+
+
+def _image_shape(shape: Any, caller: str) -> tuple[int, int]:
+    """``shape`` as ``(H, W)`` of positive ints, or an error naming ``caller``."""
+    try:
+        h, w = shape
+    except (TypeError, ValueError):
+        h = w = None
+    if not all(isinstance(n, numbers.Real) and not isinstance(n, bool) and float(n).is_integer() for n in (h, w)):
+        raise TypeError(f"{caller}: shape must be a pair (H, W) of ints, got {shape!r}")
+    h, w = int(h), int(w)
+    if h < 1 or w < 1:
+        raise ValueError(f"{caller}: shape must be positive, got {shape}")
+    return h, w
+
+
 def image(name: str = "camera", *, shape: tuple[int, int] | None = None, dtype: Any = np.float64) -> np.ndarray:
     """A bundled grey test image with values in [0, 1].
 
@@ -69,6 +95,8 @@ def image(name: str = "camera", *, shape: tuple[int, int] | None = None, dtype: 
     """
     if name not in IMAGES:
         raise ValueError(f"image: unknown image {name!r}; choose one of {', '.join(IMAGES)}")
+    dtype = _float_dtype(dtype, "image")
+    shape = None if shape is None else _image_shape(shape, "image")
     try:
         skimage_data = importlib.import_module("skimage.data")
     except ImportError:
@@ -103,11 +131,14 @@ def medical_slice(name: str = "ct-head", *, shape: tuple[int, int] | None = None
     """
     if name not in SLICES:
         raise ValueError(f"medical_slice: unknown slice {name!r}; choose one of {', '.join(SLICES)}")
+    dtype = _float_dtype(dtype, "medical_slice")
+    shape = None if shape is None else _image_shape(shape, "medical_slice")
     try:
         pydicom_data = importlib.import_module("pydicom.data")
         pydicom = importlib.import_module("pydicom")
     except ImportError:
-        raise ImportError("adareg.data.medical_slice reads pydicom's test files: pip install adareg[examples]") from None
+        raise ImportError("adareg.data.medical_slice reads pydicom's test files: "
+                          "pip install adareg[examples]") from None
     modality, file = SLICES[name]
     dataset = pydicom.dcmread(pydicom_data.get_testdata_file(file))
     pixels = dataset.pixel_array.astype(np.float64)
@@ -140,9 +171,8 @@ def shepp_logan(shape: tuple[int, int] = (256, 256), dtype: Any = np.float64) ->
     >>> phantom.shape, float(phantom.min()), float(phantom.max())
     ((128, 128), 0.0, 1.0)
     """
-    h, w = (int(n) for n in shape)
-    if h < 1 or w < 1:
-        raise ValueError(f"shepp_logan: shape must be positive, got {shape}")
+    h, w = _image_shape(shape, "shepp_logan")
+    dtype = _float_dtype(dtype, "shepp_logan")
     y = 1.0 - (2.0 * np.arange(h) + 1.0) / h
     x = (2.0 * np.arange(w) + 1.0) / w - 1.0
     xx, yy = np.meshgrid(x, y)
@@ -185,4 +215,7 @@ def protocol_noisy(clean: np.ndarray, level: int, index: int) -> np.ndarray:
     if not (isinstance(index, (int, np.integer)) and index >= 0):
         raise ValueError(f"protocol_noisy: index must be a non-negative int, got {index!r}")
     clean = np.asarray(clean)
+    if clean.dtype.kind != "f":
+        raise TypeError(f"protocol_noisy: clean must be a float image with values in [0, 1], got dtype {clean.dtype}"
+                        " (divide 8-bit values by 255)")
     return clean + np.random.default_rng(1000 * int(level) + int(index)).standard_normal(clean.shape) * level / 255

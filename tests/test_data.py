@@ -39,6 +39,25 @@ def test_unknown_image():
         adareg.data.image("lena")
 
 
+@pytest.mark.parametrize(
+    "make, error, words",
+    [
+        (lambda: adareg.data.image("camera", dtype=np.uint8), TypeError, "image: dtype must be a floating type"),
+        (lambda: adareg.data.shepp_logan((8, 8), dtype=int), TypeError, "shepp_logan: dtype must be a floating type"),
+        (lambda: adareg.data.shepp_logan(128), TypeError,
+         r"shepp_logan: shape must be a pair \(H, W\) of ints, got 128"),
+        (lambda: adareg.data.shepp_logan((8.5, 8)), TypeError, "shepp_logan: shape must be a pair"),
+        (lambda: adareg.data.image("camera", shape=64), TypeError, "image: shape must be a pair"),
+        (lambda: adareg.data.protocol_noisy(np.zeros((4, 4), np.uint8), 25, 0), TypeError,
+         "clean must be a float image with values in \\[0, 1\\], got dtype uint8"),
+    ],
+)
+def test_bad_arguments_are_refused_not_cast(make, error, words):
+    # (an 8-bit dtype made the images all zeros, an integer image got noise 255 times too weak)
+    with pytest.raises(error, match=words):
+        make()
+
+
 def test_protocol_noise_is_the_documented_draw():
     """../shared/data/README.md: rng = default_rng(1000 s + i), noisy = clean + N(0, 1) s / 255, no clipping."""
     clean = np.linspace(0, 1, 48).reshape(6, 8)
