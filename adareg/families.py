@@ -24,7 +24,7 @@ shape ``(S,)``.  ``sa-b`` has the same profile (:math:`\psi'`) and scale, plus t
 
 ``sa-cnn`` adds the mask network: ``architecture["mask_channels"] = [m_1, ..., m_J]``
 (the last equal to ``c_L``), ``architecture["mask_kernels"] = [k_1, ..., k_J]``,
-``architecture["activation"]``; arrays ``mask_kernel_j`` of shapes
+``architecture["activation"]`` (``"leaky_relu"`` or ``"relu"``); arrays ``mask_kernel_j`` of shapes
 ``(m_{j+1}, m_j, k_j, k_j)`` with ``m_0 = 2`` (image and noise level) and
 ``mask_bias_j`` of shapes ``(m_{j+1},)``.
 """
@@ -41,6 +41,11 @@ from .regularizers.splines import LinearSpline
 from .regularizers.filterbank import FilterBank
 from .regularizers.masks import MaskCNN
 
+#: The filter bank's boundary extensions and the mask network's activations a file may name
+#: (no default: a model trained with another one would run wrong).
+BOUNDARIES = ("reflect", "zero", "periodic")
+ACTIVATIONS = ("leaky_relu", "relu")
+
 
 def _sizes(architecture: Mapping[str, Any], key: str) -> list[int]:
     values = architecture[key]
@@ -49,8 +54,17 @@ def _sizes(architecture: Mapping[str, Any], key: str) -> list[int]:
     return values
 
 
+def _choice(architecture: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    """``architecture[key]``, which must be one of ``choices`` (a missing one is a ``KeyError``: no default)."""
+    value = architecture[key]
+    if value not in choices:
+        raise ValueError(f"architecture[{key!r}] must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
 def bank_schema(architecture: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     """Shapes of the arrays every family shares: the bank's layers and the knots and values of lambda(sigma)."""
+    _choice(architecture, "boundary", BOUNDARIES)
     channels, kernels = _sizes(architecture, "bank_channels"), _sizes(architecture, "bank_kernels")
     if len(channels) != len(kernels):
         raise ValueError("architecture: bank_channels and bank_kernels must have one entry per layer")
@@ -65,7 +79,7 @@ def build_bank(file: params.ParameterFile) -> FilterBank:
     """The filter bank ``W`` of a validated file."""
     architecture = file.metadata["architecture"]
     layers = [file.arrays[f"bank_{l}"] for l in range(len(architecture["bank_channels"]))]
-    return FilterBank(layers, boundary=architecture.get("boundary", "reflect"))
+    return FilterBank(layers, boundary=architecture["boundary"])
 
 
 def build_lam(file: params.ParameterFile) -> SigmaProfile:
@@ -130,6 +144,7 @@ def sa_cnn_schema(metadata: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     architecture = metadata["architecture"]
     shapes = bank_schema(architecture)
     channels, kernels = _sizes(architecture, "mask_channels"), _sizes(architecture, "mask_kernels")
+    _choice(architecture, "activation", ACTIVATIONS)
     if len(channels) != len(kernels) or channels[-1] != architecture["bank_channels"][-1]:
         raise ValueError("architecture: mask_channels and mask_kernels must have one entry per layer, and the "
                          "last mask layer as many channels as the filter bank")
@@ -146,7 +161,7 @@ def build_sa_cnn(file: params.ParameterFile) -> SACNN:
     depth = len(architecture["mask_channels"])
     masks = MaskCNN([file.arrays[f"mask_kernel_{j}"] for j in range(depth)],
                     [file.arrays[f"mask_bias_{j}"] for j in range(depth)],
-                    activation=architecture.get("activation", "leaky_relu"))
+                    activation=architecture["activation"])
     return SACNN(build_bank(file), masks, build_lam(file), tuple(file.metadata["sigma_range"]))
 
 

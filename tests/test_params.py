@@ -674,6 +674,22 @@ def test_metadata_values_that_overflow_or_index_out_of_range(tmp_path):
     rejected(path, "metadata.architecture", "does not describe a 'sa-b' model")
 
 
+def test_boundary_and_activation_have_no_default(tmp_path):
+    # a model trained with zero padding or ReLU would otherwise load and run with reflect and leaky ReLU
+    shipped = params.read("sa-cnn")
+    for key, value, words in [("boundary", None, "'architecture' has no 'boundary', which family 'sa-cnn' needs"),
+                              ("activation", None, "'architecture' has no 'activation', which family 'sa-cnn' needs"),
+                              ("boundary", "mirror", "architecture['boundary'] must be one of 'reflect', 'zero', "
+                                                     "'periodic', got 'mirror'"),
+                              ("activation", "gelu", "architecture['activation'] must be one of")]:
+        architecture = {k: v for k, v in shipped.metadata["architecture"].items() if k != key}
+        if value is not None:
+            architecture[key] = value
+        metadata = {**shipped.metadata, "architecture": architecture}
+        path = write_raw(tmp_path / f"{key}-{value}.npz", dict(shipped.arrays), metadata)
+        rejected(path, "metadata.architecture", words)
+
+
 # ----------------------------------------------------------------------------- saving
 
 
