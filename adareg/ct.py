@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import importlib
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from . import backend
+from . import backend, checks
 from .backend import Array
 from .operators.ct import RayTransform
 
@@ -136,10 +136,18 @@ def _fan_beam_fbp(H: RayTransform, sinogram: Array, window: Literal["ram-lak", "
     return image * (2 * math.pi / len(H.angles))
 
 
+def _check_sinogram(sinogram: Any, caller: str) -> None:
+    """A finite float sinogram (line integrals), or an error naming ``caller``."""
+    if not backend.is_array(sinogram) or np.dtype(sinogram.dtype).kind != "f":
+        kind = f"dtype {sinogram.dtype}" if backend.is_array(sinogram) else type(sinogram).__name__
+        raise TypeError(f"{caller}: sinogram must be a float32 or float64 array of line integrals, got {kind}")
+    backend.check_finite(sinogram, f"{caller}: sinogram")
+
+
 def gaussian_noise(sinogram: Array, sigma: float, *, seed: int | None = None) -> Array:
     """``sinogram + sigma * n`` with ``n`` standard normal (same dtype and device)."""
-    if not sigma >= 0:
-        raise ValueError(f"gaussian_noise: sigma must be non-negative, got {sigma}")
+    _check_sinogram(sinogram, "gaussian_noise")
+    sigma = checks.non_negative(sigma, "gaussian_noise: sigma")
     noise = np.random.default_rng(seed).standard_normal(tuple(sinogram.shape))
     return sinogram + backend.DeviceCache(noise).like(sinogram, sinogram.dtype) * sigma
 
@@ -159,8 +167,8 @@ def poisson_transmission(sinogram: Array, photons: float, *, seed: int | None = 
     noisy, weights
         The noisy sinogram and the data weights, on the sinogram's backend.
     """
-    if not photons > 0:
-        raise ValueError(f"poisson_transmission: photons must be positive, got {photons}")
+    _check_sinogram(sinogram, "poisson_transmission")
+    photons = checks.positive(photons, "poisson_transmission: photons")
     expected = photons * np.exp(-backend.to_numpy(sinogram).astype(np.float64))
     counts = np.maximum(np.random.default_rng(seed).poisson(expected), 1).astype(np.float64)
     noisy = -np.log(counts / photons)

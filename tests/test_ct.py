@@ -85,6 +85,19 @@ def test_gaussian_noise_level():
     assert noisy.dtype == np.float32 and noisy.std() == pytest.approx(0.2, rel=1e-2)
 
 
+@pytest.mark.parametrize("simulate", [lambda s: gaussian_noise(s, 0.5), lambda s: poisson_transmission(s, 1e4)])
+def test_noise_helpers_refuse_bad_sinograms(simulate):
+    # an integer sinogram made gaussian_noise round the noise away (std 0.34 for sigma 0.5)
+    with pytest.raises(TypeError, match="sinogram must be a float32 or float64 array of line integrals, got dtype"):
+        simulate(np.zeros((4, 6), dtype=np.int64))
+    with pytest.raises(TypeError, match="got list"):
+        simulate([[0.0] * 6] * 4)
+    sinogram = np.zeros((4, 6))
+    sinogram[1, 2] = np.nan
+    with pytest.raises(ValueError, match="sinogram contains 1 NaN or Inf value"):
+        simulate(sinogram)
+
+
 def test_batches_and_dtypes():
     H = RayTransform((16, 16), 10)
     x = np.random.default_rng(3).random((2, 16, 16))
