@@ -77,6 +77,7 @@ def ssim(x: Array, reference: Array, data_range: float = 1.0, sigma: float = 1.5
     """
     _check_pair(x, reference, "ssim")
     data_range = checks.positive(data_range, "ssim: data_range")
+    sigma = checks.positive(sigma, "ssim: sigma")
     if x.ndim < 2:
         raise ValueError(f"ssim: images must have at least 2 axes, got shape {tuple(x.shape)}")
     xp = backend.namespace(x, reference)

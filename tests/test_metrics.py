@@ -46,6 +46,11 @@ def test_metric_errors(metric):
             metric(np.ones((16, 16)), np.zeros((16, 16)), data_range=data_range)
 
 
+def test_ssim_window_must_be_positive():
+    with pytest.raises(ValueError, match="ssim: sigma must be positive, got -1"):
+        adareg.ssim(np.ones((16, 16)), np.zeros((16, 16)), sigma=-1.0)
+
+
 # ------------------------------------------------------------------ fastMRI's conventions
 def _volumes(dtype=np.float64):
     """A reference magnitude volume (slices, H, W) with slices of different brightness, and a noisy estimate."""

@@ -69,6 +69,7 @@ class Diagonal(LinearOperator):
         if not backend.is_array(weights):
             weights = np.asarray(weights)
         backend.check_dtype(weights, "Diagonal: weights")
+        backend.check_finite(weights, "Diagonal: weights")
         shape = tuple(weights.shape) if shape is None else as_shape(shape, "shape")
         try:
             broadcast = np.broadcast_shapes(tuple(weights.shape), shape)

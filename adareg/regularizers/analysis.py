@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -95,6 +96,8 @@ class WeightedL1Analysis(Regularizer):
     def _set_weights(self, weights: float | Array) -> None:
         name = type(self).__name__
         target = (1, *self.W.shape_out[1:]) if self.group_channels else self.W.shape_out
+        if isinstance(weights, (list, tuple)):  # nested lists of numbers: an array
+            weights = np.asarray(weights, dtype=np.float64)
         if backend.is_array(weights):
             backend.check_dtype(weights, f"{name}: weights")
             if weights.dtype.kind == "c":
@@ -115,6 +118,8 @@ class WeightedL1Analysis(Regularizer):
             weights = xp.ascontiguousarray(weights)
             self._weights = backend.DeviceCache(weights) if not backend.is_cupy(weights) else weights
         else:
+            if isinstance(weights, bool) or not isinstance(weights, numbers.Real):
+                raise TypeError(f"{name}: weights must be a number or an array, got {weights!r:.60}")
             value = float(weights)
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name}: weights must be finite and non-negative, got {weights!r}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
+
 from ..backend import Array
 from ..operators.basic import FiniteDifference
 from .analysis import WeightedL1Analysis
@@ -37,6 +39,8 @@ class TV(WeightedL1Analysis):
 
     def __init__(self, shape: Any, *, isotropic: bool = True,
                  boundary: Literal["neumann", "periodic"] = "neumann", weights: float | Array = 1.0):
+        if not isinstance(isotropic, (bool, np.bool_)):
+            raise TypeError(f"TV: isotropic must be True or False, got {isotropic!r}")
         super().__init__(FiniteDifference(shape, boundary=boundary), weights, group_channels=isotropic)
         self.isotropic = isotropic
 

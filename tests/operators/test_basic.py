@@ -63,6 +63,7 @@ def test_identity_returns_input_values():
     [
         (lambda: Diagonal(np.ones((3, 4)), shape=(4, 3)), ValueError, "do not broadcast"),
         (lambda: Diagonal(np.ones(3, dtype=bool)), TypeError, "dtype bool"),
+        (lambda: Diagonal(np.array([1.0, np.inf])), ValueError, "Diagonal: weights contains 1 NaN or Inf value"),
         (lambda: Subsample((3, 3), np.zeros((3, 3), dtype=bool)), ValueError, "selects no entry"),
         (lambda: Subsample((3, 3), np.ones((3, 4), dtype=bool)), ValueError, "mask must be boolean with shape"),
         (lambda: Subsample((3, 3), (1, 2)), TypeError, "tuple of at most 2 slices"),

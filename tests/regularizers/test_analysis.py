@@ -295,11 +295,21 @@ def test_with_weights_shares_the_operator():
         (np.full((2, 4, 4), np.nan), ValueError, "finite"),
         (np.ones((3, 4, 4)), ValueError, "do not broadcast"),
         (np.ones((2, 4, 4)) * 1j, TypeError, "real"),
+        ("1", TypeError, "weights must be a number or an array, got '1'"),
+        ([[-1.0] * 4] * 4, ValueError, "non-negative"),
     ],
 )
 def test_bad_weights(weights, error, words):
     with pytest.raises(error, match=words):
         WeightedL1Analysis(FiniteDifference((4, 4)), weights)
+
+
+def test_nested_lists_are_weights_and_tv_takes_a_bool():
+    x = np.random.default_rng(2).standard_normal((4, 4))
+    listed = TV((4, 4), weights=[[0.5] * 4] * 4, isotropic=False)
+    assert listed.value(x) == pytest.approx(0.5 * np.abs(FiniteDifference((4, 4))(x)).sum(), rel=1e-12)
+    with pytest.raises(TypeError, match="TV: isotropic must be True or False, got 'anisotropic'"):
+        TV((4, 4), isotropic="anisotropic")  # (any truthy value was the isotropic form)
 
 
 def test_bad_prox_arguments():
