@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import warnings
+from typing import Any
 
 from . import backend, checks
 from .backend import Array
@@ -18,6 +20,17 @@ def _check_pair(x: Array, reference: Array, name: str) -> None:
         raise TypeError(f"{name}: complex images are not supported; compare magnitudes, e.g. abs(x)")
     backend.check_finite(x, f"{name}: x")
     backend.check_finite(reference, f"{name}: reference")
+
+
+def _check_range(reference: Array, data_range: Any, name: str) -> float:
+    """``data_range`` checked (positive), with a warning where the reference spans more than twice it."""
+    data_range = checks.positive(data_range, f"{name}: data_range")
+    xp = backend.namespace(reference)
+    span = float(xp.max(reference) - xp.min(reference)) if reference.size else 0.0
+    if span > 2 * data_range:
+        warnings.warn(f"{name}: the reference spans {span:.4g}, more than twice data_range = {data_range:g}; "
+                      "give the data range of its scale (e.g. data_range=255 for 8-bit values)", stacklevel=3)
+    return data_range
 
 
 def psnr(x: Array, reference: Array, data_range: float = 1.0) -> float:
@@ -38,7 +51,7 @@ def psnr(x: Array, reference: Array, data_range: float = 1.0) -> float:
     inf
     """
     _check_pair(x, reference, "psnr")
-    data_range = checks.positive(data_range, "psnr: data_range")
+    data_range = _check_range(reference, data_range, "psnr")
     xp = backend.namespace(x, reference)
     diff = xp.astype(x, xp.float64) - xp.astype(reference, xp.float64)
     mse = float(xp.mean(diff * diff))
@@ -76,7 +89,7 @@ def ssim(x: Array, reference: Array, data_range: float = 1.0, sigma: float = 1.5
     0.48
     """
     _check_pair(x, reference, "ssim")
-    data_range = checks.positive(data_range, "ssim: data_range")
+    data_range = _check_range(reference, data_range, "ssim")
     sigma = checks.positive(sigma, "ssim: sigma")
     if x.ndim < 2:
         raise ValueError(f"ssim: images must have at least 2 axes, got shape {tuple(x.shape)}")

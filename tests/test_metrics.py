@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -44,6 +45,19 @@ def test_metric_errors(metric):
     for data_range in (0.0, -1.0):
         with pytest.raises(ValueError, match=f"{metric.__name__}: data_range must be positive"):
             metric(np.ones((16, 16)), np.zeros((16, 16)), data_range=data_range)
+
+
+@pytest.mark.parametrize("metric", [adareg.psnr, adareg.ssim])
+def test_a_reference_on_another_scale_than_data_range_warns(metric):
+    rng = np.random.default_rng(3)
+    clean = adareg.data.shepp_logan((32, 32))
+    noisy = clean + 0.1 * rng.standard_normal(clean.shape)
+    with pytest.warns(UserWarning, match=rf"{metric.__name__}: the reference spans 255, more than twice data_range = 1"):
+        metric(255 * noisy, 255 * clean)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        metric(noisy, clean)
+        metric(255 * noisy, 255 * clean, data_range=255)
 
 
 def test_ssim_window_must_be_positive():
