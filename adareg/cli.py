@@ -157,14 +157,17 @@ def _denoise_volume(args: argparse.Namespace) -> None:
                     f"[{low:g}, {high:g}]")
 
 
-def _read_volume(args: argparse.Namespace, derived: bool) -> io.Volume:
-    """The input volume, the output checked first (a DICOM output, only for a ``derived`` image, right after)."""
+def _read_volume(args: argparse.Namespace, derived: bool, as_stored: bool = False) -> io.Volume:
+    """The input volume, the output checked first (a DICOM output, only for a ``derived`` image, right after).
+
+    ``as_stored`` reads values that are not intensities (sinograms) unscaled (:func:`adareg.io.read_volume`).
+    """
     if getattr(args, "masks", None) is not None:
         raise UsageError("--masks is written for one image; reconstruct the slice alone to get its masks")
     after = derived and io.volumes.volume_format(args.output) == "dicom"
     if not after:
         _check_volume_output(args, None)
-    volume = io.read_volume(args.input)
+    volume = io.read_volume(args.input, as_stored=as_stored)
     if after:
         _check_volume_output(args, volume)
     return volume
@@ -279,9 +282,8 @@ def _ct(args: argparse.Namespace) -> None:
 
 def _ct_volume(args: argparse.Namespace) -> None:
     """A stack of sinograms (slices, angles, detectors), each reconstructed as one slice."""
-    with warnings.catch_warnings():  # line integrals are not [0, 1] intensities
-        warnings.simplefilter("ignore", io.IntensityWarning)
-        sinograms = _read_volume(args, derived=False).data  # a CT image keeps nothing of its sinograms' file
+    # line integrals, not [0, 1] intensities; a CT image keeps nothing of its sinograms' file
+    sinograms = _read_volume(args, derived=False, as_stored=True).data
     _check_sinograms(args, sinograms)
     size, geometry = _ct_geometry(args, sinograms.shape[-1])
     lam = sigma = None

@@ -5,27 +5,40 @@ Intensity conventions (every image read path: :func:`read_image`, :func:`read_fo
 * Integer pixels are scaled by their type's range to [0, 1]: uint8 by 255, uint16 by
   65535, in PNG, TIFF and ``.npy`` alike; the bit depth (8 or 16) is returned so that an
   output can be written back at the same depth.  Other integer types (signed, 32- and
-  64-bit) are refused: they have no agreed black and white level (CT numbers, offsets),
-  so any scale would be a guess; convert them to uint8/uint16 or to float first.
+  64-bit) and bool arrays are refused: they have no agreed black and white level (CT
+  numbers, offsets), so any scale would be a guess; convert them to uint8/uint16 or to
+  float first.
 * Palette, grey + alpha and bilevel images become grey (Pillow's luminance, alpha
-  dropped); a colour image (RGB, palette or CMYK with unequal channels) is refused
-  rather than silently turned grey; one whose three channels are equal is grey.
+  dropped); a colour image (RGB or palette with unequal channels) is refused rather
+  than silently turned grey; one whose three channels are equal is grey.
+* PNG is read with Pillow, which holds colour and grey + alpha PNGs at 8 bits per
+  sample: a 16-bit RGB, RGBA or grey + alpha PNG is refused rather than read at 8 bits
+  (save it as 16-bit grey PNG or as TIFF).
+* TIFF is read with tifffile, page by page as :func:`adareg.io.read_volume` reads a
+  stack (:mod:`adareg.io.tiff`): 8- and 16-bit grey, RGB and palette pages, float pages
+  of any width; samples besides grey or RGB must be alpha.  Where tifffile is missing,
+  or a compression needs ``imagecodecs`` (LZW, JPEG) that is not installed, Pillow
+  reads the page, except one with more than 8 bits per colour sample (refused).
 * Float pixels (``.npy``, float TIFF) are returned as stored, in float64, with bit depth
   ``None``; an :class:`IntensityWarning` names the file when more than 1% of them lie
   outside [-0.5, 1.5] (another intensity scale, e.g. an 8-bit image stored as float).
 * A multi-page TIFF (or animated PNG) is refused, not cut to its first page (read a
   stack with :func:`adareg.io.read_volume`).
+* :func:`read_folder` refuses a folder holding two images of one stem (``a.png`` and
+  ``a.tif``): the images are keyed, and outputs named, by stem.
 * Big-endian data are converted to the native byte order.
 * NaN and infinite values are refused (images and arrays), with their count.
 
 Every failure of the readers is a :class:`ValueError` (or :class:`FileNotFoundError`)
 whose message starts with the file's path: corrupt, truncated or lying files included
-(an ``.npy`` header is checked against the file's size before anything is allocated;
-Pillow's decompression-bomb limit ``PIL.Image.MAX_IMAGE_PIXELS`` is an error).
+(an ``.npy`` header or a TIFF's page sizes are checked before anything is allocated;
+Pillow's decompression-bomb limit ``PIL.Image.MAX_IMAGE_PIXELS`` is an error for PNG).
 
-Writing is atomic (:mod:`adareg.io.files`).
+Writing (:func:`write_image`) takes float intensities in [0, 1]; it is atomic
+(:mod:`adareg.io.files`).
 
-PNG and TIFF need Pillow (``pip install adareg[examples]``); NPY files are read with
+PNG and TIFF need Pillow (``pip install adareg[examples]``), and TIFF is best read with
+tifffile (``pip install adareg[io]``); NPY files are read with
 ``allow_pickle=False``.
 """
 
@@ -42,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, checks
 from .files import check_output, write_atomically
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
@@ -56,6 +69,11 @@ _TO_GREY = ("1", "LA", "La")
 
 #: Pillow modes whose pixels are taken as stored: 8/16/32-bit integer and float grey.
 _AS_STORED = ("L", "I;16", "I;16L", "I;16B", "I;16N", "I;16S", "I", "F")
+
+#: The TIFF tag BitsPerSample (one value per sample).
+_BITS_PER_SAMPLE = 258
+#: PNG colour types that Pillow holds at 8 bits per sample even when the file stores 16.
+_PNG_COLOUR_TYPES = {2: "RGB", 4: "grey + alpha", 6: "RGBA"}
 
 
 class IntensityWarning(UserWarning):
@@ -101,8 +119,8 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int | None]:
 
     Integer pixels (PNG, TIFF or ``.npy``; uint8 or uint16) are scaled to [0, 1]; float
     pixels are returned as stored, with an :class:`IntensityWarning` when they seem to
-    use another scale.  See the module's documentation for palette, colour, multi-page
-    and non-finite inputs.
+    use another scale.  See the module's documentation for palette, colour, 16-bit colour
+    PNG, multi-page and non-finite inputs.
 
     Raises
     ------
@@ -111,13 +129,22 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int | None]:
     ValueError
         An unreadable, colour, multi-page, empty or non-finite image, or an unsupported
         pixel type; the message names ``path``.
+    ImportError
+        A PNG file without Pillow, or a TIFF file with neither tifffile nor Pillow.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in ARRAY_SUFFIXES + IMAGE_SUFFIXES:
         raise ValueError(f"{path}: unsupported image type {suffix!r}; use PNG, TIFF or NPY")
     with memory_as_value_error(path):
-        data = _load_npy(path) if suffix in ARRAY_SUFFIXES else grey(_load_picture(path), path)
+        if suffix in ARRAY_SUFFIXES:
+            data = _load_npy(path)
+        elif suffix == ".png":
+            pixels = _load_picture(path)
+            _refuse_deep_colour_png(path)
+            data = grey(pixels, path)
+        else:
+            data = _load_tiff_page(path)
         if data.ndim != 2 or data.size == 0:
             raise ValueError(f"{path}: expected a non-empty 2D grey image, got shape {data.shape}")
         return intensities(native(data), path)
@@ -129,6 +156,12 @@ def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str
     Each image is read by :func:`read_image` (so 8- and 16-bit images are in [0, 1]).
     ``count`` keeps the first ``count`` of them (e.g. of a data set whose protocol
     numbers the images in this order, :func:`adareg.data.protocol_noisy`).
+
+    Raises
+    ------
+    ValueError
+        A folder without images, a bad ``count``, two images of one stem (``a.png`` and
+        ``a.tif``: the result is keyed by stem), or an image :func:`read_image` refuses.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -138,6 +171,13 @@ def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise ValueError(f"read_folder: folder {str(folder)!r} holds no .png or .tif images")
+    names: dict[str, list[str]] = {}
+    for path in paths:
+        names.setdefault(path.stem, []).append(path.name)
+    clashes = [" and ".join(same) for same in names.values() if len(same) > 1]
+    if clashes:
+        raise ValueError(f"read_folder: folder {str(folder)!r} holds images of one name in two files "
+                         f"({'; '.join(clashes)}); images are keyed by name without the suffix: keep one of each")
     return {path.stem: read_image(path)[0] for path in paths[:count]}
 
 
@@ -182,7 +222,7 @@ def _npy_problem(file: Any) -> str | None:
 
 
 def _load_picture(path: Path) -> np.ndarray:
-    """The pixels of a one-page PNG/TIFF: 2D grey as stored, or 3D (H, W, 3) for colour modes."""
+    """The pixels of a one-frame PNG through Pillow: 2D grey as stored, or 3D (H, W, 3) for colour modes."""
     Image = _pillow()
     try:
         with warnings.catch_warnings():
@@ -200,6 +240,37 @@ def _load_picture(path: Path) -> np.ndarray:
     except Exception as err:  # Pillow raises many kinds for corrupt files
         raise ValueError(f"{path}: not a readable image ({type(err).__name__}: {err})") from None
     raise ValueError(f"{path}: {pages} pages; adareg reads one 2D image per file (save each page as its own file)")
+
+
+def _refuse_deep_colour_png(path: Path) -> None:
+    """Refuse a PNG whose IHDR says 16-bit colour or grey + alpha, which Pillow has read at 8 bits."""
+    with open(path, "rb") as file:
+        header = file.read(26)  # signature, IHDR length and tag, width, height, bit depth (24), colour type (25)
+    if len(header) == 26 and header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR" and header[24] == 16 \
+            and header[25] in _PNG_COLOUR_TYPES:
+        raise ValueError(f"{path}: a 16-bit {_PNG_COLOUR_TYPES[header[25]]} PNG, which Pillow reads at 8 bits per "
+                         "sample; adareg reads 16-bit grey PNGs: save it as 16-bit grey PNG or as TIFF")
+
+
+def _load_tiff_page(path: Path) -> np.ndarray:
+    """The one page of a TIFF file as grey pixels of their stored type (:mod:`adareg.io.tiff`).
+
+    Without tifffile, or for a compression it decodes only with ``imagecodecs`` (LZW,
+    JPEG), Pillow reads the page as before, unless it has more than 8 bits per colour
+    sample, which Pillow would cut to 8.
+    """
+    from . import tiff  # imported here: adareg.io.tiff builds on this module
+
+    try:
+        return tiff.stack(path, one_page=True)[0]
+    except (ImportError, tiff.CodecMissing) as err:
+        pixels = _load_picture(path)
+        with _pillow().open(path) as picture:
+            depths = picture.tag_v2.get(_BITS_PER_SAMPLE, (1,))
+        if len(depths) > 1 and max(depths) > 8:
+            raise ValueError(f"{path}: {max(depths)}-bit colour, which Pillow reads at 8 bits per sample and "
+                             f"tifffile cannot decode here ({checks.one_line(err)})") from None
+        return grey(pixels, path)
 
 
 def _pixels(picture: Any) -> np.ndarray:
@@ -226,7 +297,7 @@ def grey(pixels: np.ndarray, path: Path) -> np.ndarray:
 
 
 def intensities(data: np.ndarray, path: Path) -> tuple[np.ndarray, int | None]:
-    """uint8/uint16 scaled to [0, 1] with their depth; floats as stored (finite, range-checked)."""
+    """uint8/uint16 scaled to [0, 1] with their depth; floats as stored (finite, range-checked); others refused."""
     if data.dtype in (np.uint8, np.uint16):
         bits = 8 * data.dtype.itemsize
         return data / float(2**bits - 1), bits
@@ -237,6 +308,14 @@ def intensities(data: np.ndarray, path: Path) -> tuple[np.ndarray, int | None]:
         return image, None
     raise ValueError(f"{path}: pixels of type {data.dtype} have no intensity convention; adareg reads uint8 "
                      "(scaled by 1/255), uint16 (by 1/65535) or float (as stored): convert the data first")
+
+
+def stored_values(data: np.ndarray, path: Path) -> np.ndarray:
+    """Real values as stored, not taken as intensities (sinograms): finite, no scale, no range check."""
+    if data.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: values of type {data.dtype} are not real numbers")
+    _check_finite(data, path)
+    return data
 
 
 @contextlib.contextmanager
@@ -289,17 +368,32 @@ def write_array(path: str | os.PathLike, array: np.ndarray) -> None:
 def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = 8) -> None:
     """Write a grey image atomically: PNG/TIFF at ``bits`` (8 or 16; ``None`` is 8), or NPY as is.
 
-    For PNG and TIFF the values are clipped to [0, 1] and scaled by 255 or 65535
-    (rounded), the inverse of :func:`read_image`; ``bits`` is ignored for NPY.
+    For PNG and TIFF, ``image`` is a 2D float array of intensities in [0, 1], as
+    :func:`read_image` returns them: the values are clipped to [0, 1] and scaled by 255
+    or 65535 (rounded), the inverse of :func:`read_image`.  Integer and bool arrays are
+    refused rather than guessed at (divide a 0-255 image by 255 first).  ``bits`` is
+    ignored for NPY, which stores ``image`` as it is.
+
+    Raises
+    ------
+    ValueError
+        NaN or Inf values (any format), a PNG/TIFF image that is not a 2D float array, or
+        ``bits`` not 8, 16 or ``None``; the message names ``path``.
     """
     path = check_output(path, IMAGE_SUFFIXES + ARRAY_SUFFIXES)
+    image = np.asarray(image)
+    if image.dtype.kind in "fc":
+        backend.check_finite(image, f"write_image: {path}: the image")
     if path.suffix.lower() in ARRAY_SUFFIXES:
         write_array(path, image)
         return
     if bits not in (8, 16, None):
         raise ValueError(f"write_image: bits must be 8, 16 or None, got {bits!r}")
+    if image.dtype.kind != "f" or image.ndim != 2:
+        raise ValueError(f"write_image: {path}: expected a 2D float array of intensities in [0, 1], got "
+                         f"{image.dtype} of shape {image.shape} (divide 8-bit integers by 255, 16-bit by 65535)")
     Image = _pillow()
     scale, dtype = (65535.0, np.uint16) if bits == 16 else (255.0, np.uint8)
-    data = np.round(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * scale).astype(dtype)
+    data = np.round(np.clip(image.astype(np.float64), 0.0, 1.0) * scale).astype(dtype)
     file_format = Image.registered_extensions()[path.suffix.lower()]
     write_atomically(path, lambda temporary: Image.fromarray(data).save(temporary, format=file_format))

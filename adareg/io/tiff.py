@@ -5,14 +5,19 @@ Array convention: page ``p`` of the file, in file order, is ``data[p]`` of the
 read: a file whose chain of pages is broken (truncated, corrupt) is refused rather
 than read as fewer pages.
 
-Intensities as :func:`adareg.io.read_image`'s: uint8 and uint16 pixels are scaled to
-[0, 1] (``metadata["bits"]`` 8 or 16), float pixels are returned as stored
-(``metadata["bits"]`` ``None``; NaN/Inf refused, an :class:`~adareg.io.IntensityWarning`
-on another scale), other integer types are refused.  Each page becomes grey as Pillow
-turns one page grey: bilevel pages are 0 or 255, white-is-zero pages are inverted (as
-the TIFF standard says), palette pages go through their colour map, and RGB pages are
-read only when their three channels are equal; extra samples (alpha) are dropped.  All
-pages must have one shape and one pixel type.
+Intensities as :func:`adareg.io.read_image`'s (which reads a one-page TIFF with this
+module): uint8 and uint16 pixels are scaled to [0, 1] (``metadata["bits"]`` 8 or 16),
+float pixels are returned as stored (``metadata["bits"]`` ``None``; NaN/Inf refused, an
+:class:`~adareg.io.IntensityWarning` on another scale), other integer types are refused.
+With ``as_stored=True`` (sinograms, other measurements) every real pixel type is
+returned as stored, unscaled and without the warning (``metadata["bits"]`` ``None``).
+Each page becomes grey as Pillow turns one page grey: bilevel pages are 0 or 255,
+white-is-zero pages are inverted (as the TIFF standard says), palette pages go through
+their colour map, and RGB pages are read only when their three channels are equal.
+Samples beyond the grey or RGB ones must be alpha, which is dropped; other extra samples
+(unspecified: several channels of a grey page) are refused.  All pages must have one
+shape and one pixel type, and a file declaring more than
+:data:`~adareg.io.images.MAX_ELEMENTS` samples is refused before its pixels are read.
 
 Writing stores one grey (min-is-black) page per slice, at the bit depth of the stack
 read (values clipped to [0, 1], scaled by 255 or 65535 and rounded: the inverse of
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,15 +38,30 @@ import numpy as np
 
 from .. import backend, checks
 from .files import write_atomically
-from .images import grey, intensities, memory_as_value_error, native
+from .images import MAX_ELEMENTS, grey, intensities, memory_as_value_error, native, stored_values
 from .volumes import Volume, library
 
 #: TIFF PhotometricInterpretation values read.
 _MINISWHITE, _MINISBLACK, _RGB, _PALETTE = 0, 1, 2, 3
 
+#: TIFF ExtraSamples values that are alpha (associated, unassociated), dropped on reading.
+_ALPHA = (1, 2)
 
-def read(path: Path) -> Volume:
+
+class CodecMissing(ValueError):
+    """A page compressed with a codec that tifffile decodes only with the ``imagecodecs`` package (LZW, JPEG)."""
+
+
+def read(path: Path, as_stored: bool = False) -> Volume:
     """Every page of the TIFF file ``path`` as a volume (see the module's documentation).
+
+    Parameters
+    ----------
+    path
+        The TIFF file.
+    as_stored
+        Return the pixels' values as stored (any real type, unscaled) rather than as
+        [0, 1] intensities.
 
     Raises
     ------
@@ -48,9 +69,9 @@ def read(path: Path) -> Volume:
         A corrupt or truncated file, a colour page, pages of different shapes or pixel
         types, an unsupported pixel type, or NaN/Inf values; the message starts with ``path``.
     """
-    tifffile = library("tiff")
     with memory_as_value_error(path):
-        data, bits = intensities(_stack(tifffile, path), path)
+        pixels = stack(path)
+        data, bits = (stored_values(pixels, path), None) if as_stored else intensities(pixels, path)
         return Volume(data.astype(np.float32), "tiff", {"bits": bits})
 
 
@@ -86,41 +107,66 @@ def _stored(data: np.ndarray, bits: int | None) -> np.ndarray:
     return scaled.astype(np.uint8 if bits == 8 else np.uint16)
 
 
-def _stack(tifffile: Any, path: Path) -> np.ndarray:
-    """Every page of ``path`` as grey pixels of their stored type, ``(pages, rows, columns)``."""
+def stack(path: Path, one_page: bool = False) -> np.ndarray:
+    """Every page of ``path`` as grey pixels of their stored type, ``(pages, rows, columns)``.
+
+    With ``one_page``, a file of several pages is refused (:func:`adareg.io.read_image`).
+    """
+    tifffile = library("tiff")
     with _tifffile_errors(path):
         tif = tifffile.TiffFile(path)
     with tif:
         with _tifffile_errors(path):
             pages = list(tif.pages)
+            elements = len(pages) * math.prod(int(n) for n in pages[0].shape) if pages else 0
         if not pages:
             raise ValueError(f"{path}: a TIFF file without pages")
+        if one_page and len(pages) > 1:
+            raise ValueError(f"{path}: {len(pages)} pages; adareg reads one 2D image per file (read a stack of "
+                             "pages with adareg.io.read_volume)")
+        if elements > MAX_ELEMENTS:
+            raise ValueError(f"{path}: {len(pages)} pages of shape {pages[0].shape} declare {elements} samples, more "
+                             f"than the {MAX_ELEMENTS} adareg reads")
         greys = (_grey_page(page, path) for page in pages)
         first = next(greys)
-        stack = np.empty((len(pages), *first.shape), first.dtype)
-        stack[0] = first
+        pixels = np.empty((len(pages), *first.shape), first.dtype)
+        pixels[0] = first
         for index, page in enumerate(greys, start=1):
             if page.shape != first.shape or page.dtype != first.dtype:
                 raise ValueError(f"{path}: page {index + 1} is {page.shape} {page.dtype} but page 1 is {first.shape} "
                                  f"{first.dtype}; adareg reads a stack of pages of one size and pixel type")
-            stack[index] = page
-    return stack
+            pixels[index] = page
+    return pixels
 
 
 def _grey_page(page: Any, path: Path) -> np.ndarray:
     """One page as 2D grey pixels, in native byte order (see the module's documentation)."""
-    photometric = int(page.photometric)
-    if photometric not in (_MINISWHITE, _MINISBLACK, _RGB, _PALETTE) or set(page.axes) - set("SYX"):
+    with _tifffile_errors(path):  # a damaged page's tags can be of any type
+        photometric, axes, shape = int(page.photometric), str(page.axes), tuple(page.shape)
+        samples, extra = int(page.samplesperpixel), tuple(int(value) for value in page.extrasamples)
+    if photometric not in (_MINISWHITE, _MINISBLACK, _RGB, _PALETTE) or set(axes) - set("SYX"):
         raise ValueError(f"{path}: page {page.index + 1} has photometric interpretation "
-                         f"{getattr(page.photometric, 'name', photometric)} and axes {page.axes}; adareg reads "
+                         f"{getattr(page.photometric, 'name', photometric)} and axes {axes}; adareg reads "
                          "grey, RGB and palette pages")
+    colours = 3 if photometric == _RGB else 1
+    if samples != colours + len(extra) or not set(extra) <= set(_ALPHA):
+        raise ValueError(f"{path}: page {page.index + 1} has {samples} samples per pixel, {colours} "
+                         f"{'RGB' if colours == 3 else 'grey'} and extra samples that are not all alpha (TIFF "
+                         f"ExtraSamples {extra}); adareg reads grey or RGB pages, with or without alpha (store one "
+                         "channel per page)")
+    if page.compression not in library("tiff").TIFF.DECOMPRESSORS:
+        raise CodecMissing(f"{path}: page {page.index + 1} is compressed with "
+                           f"{getattr(page.compression, 'name', page.compression)}, which tifffile decodes with the "
+                           "imagecodecs package only (pip install imagecodecs)")
     with _tifffile_errors(path):
         pixels = page.asarray()
+        if pixels.shape != shape:
+            raise ValueError(f"page {page.index + 1} decodes to shape {pixels.shape}, not its declared {shape}")
         if photometric == _PALETTE:  # 16-bit colour map to 8 bits, as Pillow does
             pixels = (page.colormap // 256).astype(np.uint8).T[pixels]
-    if "S" in page.axes:  # RGB, or grey with extra samples
-        samples = np.moveaxis(pixels, page.axes.index("S"), -1)
-        pixels = samples[..., :3] if photometric == _RGB else samples[..., 0]
+    if "S" in axes:  # RGB, or grey with alpha
+        pixels = np.moveaxis(pixels, axes.index("S"), -1)
+        pixels = pixels[..., :3] if colours == 3 else pixels[..., 0]
     if pixels.dtype == bool:
         pixels = pixels.astype(np.uint8) * np.uint8(255)
     if photometric == _MINISWHITE:
@@ -151,7 +197,9 @@ def _tifffile_errors(path: Path) -> Iterator[None]:
     logger.addFilter(note)
     try:
         yield
-    except (FileNotFoundError, MemoryError):
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except MemoryError:
         raise
     except Exception as err:  # tifffile and its codecs raise many kinds for corrupt files
         raise ValueError(f"{path}: not a readable TIFF file ({type(err).__name__}: {checks.one_line(err)})") from None

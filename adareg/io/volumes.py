@@ -15,8 +15,15 @@ format     read from                     slices, rows, columns                  
                                          second, columns along the first
 ``tiff``   ``.tif``, ``.tiff``: every    pages in file order                         uint8/uint16 scaled to
            page                                                                      [0, 1]; floats as stored
-``npy``    ``.npy``, 2D or 3D            as stored                                   as stored
+``npy``    ``.npy``, 2D or 3D            as stored                                   uint8/uint16 scaled to
+                                                                                     [0, 1]; floats as stored
 =========  ============================  ==========================================  ======================
+
+TIFF and NPY volumes follow :func:`adareg.io.read_image`'s intensity convention: other
+integer types and bool are refused, and float values mostly outside [0, 1] give an
+:class:`~adareg.io.IntensityWarning`.  Data that are not intensities (sinograms: line
+integrals) are read with ``read_volume(path, as_stored=True)``: every real type as
+stored, unscaled and without the warning.
 
 :func:`write_volume` writes ``data`` in the format its path names (a path without a
 suffix is a DICOM series folder) and keeps the metadata of ``like`` (the volume read)
@@ -39,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from .files import check_output, check_output_folder
-from .images import ARRAY_SUFFIXES, read_array, write_array
+from .images import ARRAY_SUFFIXES, intensities, memory_as_value_error, read_array, stored_values, write_array
 
 #: File name endings read as volumes, by format (a folder is a DICOM series).
 SUFFIXES = {"dicom": (".dcm",), "nifti": (".nii", ".nii.gz"), "tiff": (".tif", ".tiff"), "npy": ARRAY_SUFFIXES}
@@ -62,7 +69,7 @@ class Volume:
     metadata
         What the format's writer keeps: ``"datasets"`` (the series' pydicom datasets
         in slice order, pixel data dropped) for DICOM; ``"affine"`` and ``"header"``
-        for NIfTI; ``"bits"`` (8, 16 or ``None`` for float pages) for TIFF.
+        for NIfTI; ``"bits"`` (8, 16, or ``None`` for float pages and pages read as stored) for TIFF.
     """
 
     data: np.ndarray
@@ -129,8 +136,8 @@ def is_volume(path: str | os.PathLike) -> bool:
 def intensity_window(volume: Volume) -> tuple[float, float]:
     """The values ``(low, high)`` that a model trained on [0, 1] intensities sees as black and white.
 
-    TIFF and NPY volumes are taken as images in [0, 1] (integer TIFF pages are read
-    so); DICOM and NIfTI volumes hold physical units (HU, scanner units), so their
+    TIFF and NPY volumes are taken as images in [0, 1] (integer pixels are read so,
+    unless read with ``as_stored=True``); DICOM and NIfTI volumes hold physical units (HU, scanner units), so their
     window is the volume's range, ``(min, max)`` (``(v, v + 1)`` for a constant ``v``).
     """
     if volume.format in ("tiff", "npy"):
@@ -139,8 +146,18 @@ def intensity_window(volume: Volume) -> tuple[float, float]:
     return (low, high) if high > low else (low, low + 1.0)
 
 
-def read_volume(path: str | os.PathLike) -> Volume:
+def read_volume(path: str | os.PathLike, as_stored: bool = False) -> Volume:
     """The volume in ``path``, a file or a DICOM series folder (see the module's table).
+
+    Parameters
+    ----------
+    path
+        A file or a DICOM series folder.
+    as_stored
+        For TIFF and NPY: return the values as stored (any real type, unscaled, without
+        an :class:`~adareg.io.IntensityWarning`; TIFF ``metadata["bits"]`` ``None``) rather
+        than as [0, 1] intensities, for data that are not intensities, e.g. sinograms.
+        DICOM and NIfTI values are physical units either way.
 
     Raises
     ------
@@ -156,7 +173,9 @@ def read_volume(path: str | os.PathLike) -> Volume:
         raise FileNotFoundError(f"{path}: no such file or folder")
     format = volume_format(path)
     if format == "npy":
-        return _read_npy(path)
+        return _read_npy(path, as_stored)
+    if format == "tiff":
+        return importlib.import_module(".tiff", __package__).read(path, as_stored)
     return importlib.import_module(f".{format}", __package__).read(path)
 
 
@@ -206,11 +225,14 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None 
     importlib.import_module(f".{format}", __package__).write(path, data, same, description)
 
 
-def _read_npy(path: Path) -> Volume:
+def _read_npy(path: Path, as_stored: bool) -> Volume:
+    """A 2D or 3D ``.npy`` array as a volume, as intensities (:func:`~adareg.io.images.intensities`) or as stored."""
     array = read_array(path)
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3 or array.dtype.kind not in "biuf":
         raise ValueError(f"{path}: expected a real 2D or 3D array (slices, rows, columns), got shape {array.shape} "
                          f"and dtype {array.dtype}")
-    return Volume(array.astype(np.float32), "npy")
+    with memory_as_value_error(path):
+        data = stored_values(array, path) if as_stored else intensities(array, path)[0]
+        return Volume(data.astype(np.float32), "npy")

@@ -3,10 +3,12 @@
 * Reading: integer images scaled by their type's range (PNG, TIFF, NPY), palette, grey +
   alpha and bilevel images as grey, colour refused, float images as stored with an
   ``IntensityWarning`` on another scale, multi-page TIFFs refused, big-endian data
-  accepted, NaN/Inf refused.
+  accepted, NaN/Inf refused; 16-bit RGB TIFFs at 16 bits and float64/float16 TIFFs (as
+  tifffile writes them), 16-bit colour PNGs (which Pillow narrows to 8 bits) refused;
+  a folder of two images of one stem refused.
 * Lying files: an ``.npy`` header declaring more than the file holds is refused before
   ``np.load`` runs; Pillow's decompression-bomb limit is a ``ValueError``.
-* Writing: the mode follows the umask, a replaced file keeps its mode, SIGTERM/SIGHUP
+* Writing: integer and NaN images refused, the mode follows the umask, a replaced file keeps its mode, SIGTERM/SIGHUP
   leave no temporary file, errors name the output; ``check_output`` and ``same_file``.
 * Fuzz: mutated PNG/TIFF/NPY files and arbitrary bytes give a result or the readers'
   own errors, in a subprocess whose address space is limited to 1 GiB.
@@ -140,6 +142,67 @@ def test_grey_alpha_bilevel_and_equal_channel_images_are_grey(Image, tmp_path):
     np.testing.assert_array_equal(image, (grey > 127).astype(float))
 
 
+def test_16_bit_rgb_and_alpha_tiffs_are_read_at_16_bits(tmp_path):
+    tifffile = pytest.importorskip("tifffile", reason="tifffile is not installed (pip install adareg[io])")
+    grey = np.random.default_rng(9).integers(0, 65535, (5, 6), endpoint=True).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "rgb.tif", np.stack([grey] * 3, axis=-1), photometric="rgb")
+    tifffile.imwrite(tmp_path / "rgba.tif", np.stack([grey] * 3 + [grey // 2], axis=-1), photometric="rgb",
+                     extrasamples=["unassalpha"])
+    tifffile.imwrite(tmp_path / "la.tif", np.stack([grey, grey // 2], axis=-1), photometric="minisblack",
+                     extrasamples=["unassalpha"])
+    for name in ("rgb.tif", "rgba.tif", "la.tif"):
+        image, bits = read_image(tmp_path / name)
+        assert bits == 16, name
+        np.testing.assert_array_equal(image, grey / 65535, err_msg=name)
+
+
+def test_tiffs_tifffile_cannot_decode_are_read_by_pillow(Image, tmp_path, monkeypatch):
+    # LZW and JPEG need imagecodecs in tifffile; Pillow decodes them, as it did before tifffile read images
+    pytest.importorskip("tifffile", reason="tifffile is not installed (pip install adareg[io])")
+    grey = np.random.default_rng(4).integers(0, 255, (5, 6), endpoint=True).astype(np.uint8)
+    deep = (grey.astype(np.uint16) * 257)
+    Image.fromarray(grey).save(tmp_path / "lzw.tif", compression="tiff_lzw")
+    Image.fromarray(deep).save(tmp_path / "lzw16.tif", compression="tiff_lzw")
+    for name, expected, depth in (("lzw.tif", grey / 255, 8), ("lzw16.tif", deep / 65535, 16)):
+        image, bits = read_image(tmp_path / name)
+        assert bits == depth
+        np.testing.assert_array_equal(image, expected)
+    # without tifffile, a 16-bit colour page would come out of Pillow at 8 bits: refused
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "rgb16.tif", np.stack([deep] * 3, axis=-1), photometric="rgb")
+
+    def no_tifffile(*args, **kwargs):
+        raise ImportError("reading and writing tiff files needs tifffile: pip install adareg[io]")
+
+    monkeypatch.setattr("adareg.io.tiff.stack", no_tifffile)
+    with pytest.raises(ValueError, match=r"rgb16.tif: 16-bit colour, which Pillow reads at 8 bits per sample"):
+        read_image(tmp_path / "rgb16.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "lzw.tif")[0], grey / 255)
+
+
+def _png16(path: Path, samples: np.ndarray, colour_type: int) -> Path:
+    """A 16-bit PNG of ``samples`` (rows, columns, channels), encoded here by hand (Pillow writes no 16-bit colour)."""
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+    rows, columns = samples.shape[:2]
+    scanlines = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in samples)
+    header = struct.pack(">IIBBBBB", columns, rows, 16, colour_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(scanlines))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("colour_type, channels, kind", [(2, 3, "RGB"), (4, 2, "grey \\+ alpha"), (6, 4, "RGBA")])
+def test_16_bit_colour_pngs_are_refused_not_read_at_8_bits(Image, tmp_path, colour_type, channels, kind):
+    grey = np.arange(30, dtype=np.uint16).reshape(5, 6) * 2000 + 1  # grey levels that 8 bits cannot hold
+    path = _png16(tmp_path / "deep.png", np.stack([grey] * channels, axis=-1), colour_type)
+    with pytest.raises(ValueError, match=f"^{path}: a 16-bit {kind} PNG, which Pillow reads at 8 bits"):
+        read_image(path)
+
+
 def test_colour_is_refused_whatever_its_storage(Image, tmp_path):
     grey = np.arange(30, dtype=np.uint8).reshape(5, 6)
     Image.fromarray(np.stack([grey, grey, grey + 1], axis=-1)).save(tmp_path / "rgb.png")
@@ -181,6 +244,16 @@ def test_float_images_on_another_scale_warn(Image, tmp_path, suffix, top, hint):
     np.testing.assert_array_equal(image, data if suffix == ".npy" else data.astype(np.float32))  # as stored
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float16])
+def test_float_tiffs_of_any_width_are_read_as_stored(tmp_path, dtype):
+    tifffile = pytest.importorskip("tifffile", reason="tifffile is not installed (pip install adareg[io])")
+    stored = np.random.default_rng(10).random((5, 6)).astype(dtype)
+    tifffile.imwrite(tmp_path / "float.tif", stored)
+    image, bits = read_image(tmp_path / "float.tif")
+    assert bits is None
+    np.testing.assert_array_equal(image, stored.astype(np.float64))
+
+
 def test_multi_page_tiff_is_refused(Image, tmp_path):
     path = tmp_path / "stack.tif"
     pages = [Image.fromarray(np.full((4, 4), value, np.uint8)) for value in (1, 2, 3)]
@@ -209,6 +282,14 @@ def test_read_folder_applies_the_conventions(Image, tmp_path):
     np.testing.assert_array_equal(read["b"], (grey // 257) / 255)
     Image.fromarray(np.float32(grey / 257)).save(tmp_path / "c.tif")
     with pytest.warns(IntensityWarning, match="c.tif"):
+        read_folder(tmp_path)
+
+
+def test_read_folder_refuses_two_images_of_one_stem(Image, tmp_path):
+    for name in ("a.png", "a.tif", "b.png"):
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / name)
+    with pytest.raises(ValueError, match=r"read_folder: folder .* holds images of one name in two files \(a.png and "
+                                         r"a.tif\)"):
         read_folder(tmp_path)
 
 
@@ -442,6 +523,19 @@ def test_round_trip_at_16_bits(Image, tmp_path):
         read, bits = read_image(tmp_path / f"out{suffix}")
         assert bits == 16
         np.testing.assert_allclose(read, image, rtol=0, atol=0.5 / 65535)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_write_image_refuses_integers_and_non_finite_values(Image, tmp_path, suffix):
+    path = tmp_path / f"out{suffix}"
+    with pytest.raises(ValueError, match=f"write_image: {path}: expected a 2D float array of intensities in "
+                                         r"\[0, 1\], got uint8"):
+        write_image(path, np.full((4, 4), 200, np.uint8))
+    image = np.full((4, 4), 0.5)
+    image[1, 2] = np.nan
+    with pytest.raises(ValueError, match=f"write_image: {path}: the image contains 1 NaN or Inf value"):
+        write_image(path, image)
+    assert not path.exists()
 
 
 # -------------------------------------------------------------------------------- fuzz

@@ -3,9 +3,10 @@
 * Reading: every page of a stack (read_image refuses it, read_volume reads it whole);
   uint8/uint16 scaled by 1/255 and 1/65535, float pages as stored; one page is one slice;
   single pages made grey as Pillow does (palette, bilevel, white-is-zero, grey + alpha,
-  RGB with equal channels), compared with read_image.
-* Refusals in one line naming the file: colour, int32, pages of different sizes or
-  types, a truncated stack (not read as fewer pages), corrupt data, NaN.
+  RGB with equal channels), compared with Pillow's conversion and with read_image.
+* Refusals in one line naming the file: colour, int32, several samples per pixel that
+  are not alpha, pages of different sizes or types, more samples than MAX_ELEMENTS, a
+  truncated stack (not read as fewer pages), corrupt data, NaN.
 * Writing, read back with tifffile: page count, bit depth kept, values within half a
   grey level, float32 without ``like``, ImageDescription.
 """
@@ -111,10 +112,13 @@ def _pillow_pages(Image, tmp_path: Path) -> dict[str, Path]:
 
 def test_single_pages_are_grey_as_read_image_reads_them(Image, tmp_path):
     for name, path in _pillow_pages(Image, tmp_path).items():
-        image, bits = read_image(path)  # Pillow's reading
+        with Image.open(path) as picture:
+            pillow = np.asarray(picture.convert("L")) / 255.0  # Pillow's grey
+        image, bits = read_image(path)
         volume = read_volume(path)
-        assert volume.metadata == {"bits": bits}, name
-        np.testing.assert_allclose(volume.data[0], image, rtol=1e-7, err_msg=name)
+        assert bits == 8 and volume.metadata == {"bits": 8}, name
+        np.testing.assert_allclose(volume.data[0], pillow, rtol=1e-7, err_msg=name)
+        np.testing.assert_allclose(image, pillow, rtol=1e-7, err_msg=name)
     with Image.open(tmp_path / "white.tif") as picture:  # white-is-zero: Pillow inverts, as the TIFF standard says
         assert np.asarray(picture)[0, 0] == 255 - tifffile.imread(tmp_path / "white.tif")[0, 0]
 
@@ -126,6 +130,27 @@ def test_a_colour_stack_is_refused(tmp_path):
     colour = _ramp((2, 4, 5, 3), np.uint8)
     tifffile.imwrite(tmp_path / "colour.tif", colour, photometric="rgb")
     _refusal(tmp_path / "colour.tif", "a colour image")
+
+
+def test_samples_that_are_not_alpha_are_refused(tmp_path):
+    channels = _ramp((2, 4, 5, 3), np.uint8)
+    tifffile.imwrite(tmp_path / "channels.tif", channels, photometric="minisblack", planarconfig="contig")
+    tifffile.imwrite(tmp_path / "channel.tif", channels[0], photometric="minisblack", planarconfig="contig")
+    words = r"page 1 has 3 samples per pixel, 1 grey and extra samples that are not all alpha"
+    _refusal(tmp_path / "channels.tif", words)
+    with pytest.raises(ValueError, match=f"^{tmp_path / 'channel.tif'}: {words}"):
+        read_image(tmp_path / "channel.tif")
+    tifffile.imwrite(tmp_path / "rgbx.tif", _ramp((4, 5, 4), np.uint8), photometric="rgb", extrasamples=["unspecified"])
+    _refusal(tmp_path / "rgbx.tif", "page 1 has 4 samples per pixel, 3 RGB and extra samples that are not all alpha")
+
+
+def test_more_samples_than_adareg_reads_are_refused_before_reading(tmp_path, monkeypatch):
+    import adareg.io.tiff
+
+    tifffile.imwrite(tmp_path / "big.tif", _ramp((2, 4, 5), np.uint8), photometric="minisblack")
+    monkeypatch.setattr(adareg.io.tiff, "MAX_ELEMENTS", 39)
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", lambda *args, **kwargs: pytest.fail("pixels were read"))
+    _refusal(tmp_path / "big.tif", r"2 pages of shape \(4, 5\) declare 40 samples, more than the 39 adareg reads")
 
 
 def test_int32_pages_are_refused(tmp_path):
