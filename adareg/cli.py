@@ -33,6 +33,7 @@ import runpy
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -98,13 +99,40 @@ def _single_image(args: argparse.Namespace) -> None:
     _refuse(args, ("workers", "scheduler"), "applies to volumes (NIfTI, DICOM, TIFF stacks, 3D .npy, fastMRI .h5)")
 
 
+def _volume(args: argparse.Namespace) -> None:
+    """Refuse the single-image options for a volume (they would be ignored)."""
+    _refuse(args, ("masks",), "is written for one image; reconstruct the slice alone to get its masks")
+
+
+#: The models of ``ct`` and ``mri`` without a regularizer: the options they would ignore, and why.
+DIRECT_MODELS = {
+    "fbp": (("masks", "lam", "sigma", "preset"), "the filtered back-projection has no regularizer"),
+    "zero-filled": (("masks", "lam", "sigma", "preset"), "the zero-filled reconstruction has no regularizer"),
+    "sense": (("masks", "sigma", "preset"), "SENSE's only weight is --lam (Tikhonov, default 0.01)"),
+}
+
+
+def _model_options(args: argparse.Namespace) -> None:
+    """Refuse, before any work, the weight options of ``ct`` and ``mri`` that ``--model`` (or ``--lam``) ignores."""
+    if args.model in DIRECT_MODELS:
+        options, why = DIRECT_MODELS[args.model]
+        _refuse(args, options, f"does not apply to --model {args.model}: {why}")
+    if args.model == "tv":
+        _refuse(args, ("sigma",), "does not apply to --model tv: only the learned models take a noise level")
+    if args.lam is not None:
+        _refuse(args, ("preset",), "does not apply with --lam: a preset gives lam (and sigma); give one or the other")
+
+
 def _check_outputs(args: argparse.Namespace, suffixes: tuple[str, ...]) -> None:
-    """Refuse, before any work, an output that cannot be written or that is one of the inputs."""
+    """Refuse, before any work, an output that cannot be written, that is one of the inputs or that is given twice."""
     outputs = [args.output] + ([args.masks] if getattr(args, "masks", None) else [])
     inputs = [args.input] + [getattr(args, name) for name in ("mask", "maps") if getattr(args, name, None)]
     for output, allowed in zip(outputs, (suffixes, io.ARRAY_SUFFIXES)):
         io.check_output(output, allowed)
         _refuse_overwriting(output, inputs)
+    if len(outputs) == 2 and (io.same_file(*outputs) or Path(outputs[0]).resolve() == Path(outputs[1]).resolve()):
+        raise UsageError(f"--masks {args.masks} and --output {args.output} are the same file; write the masks to "
+                         "another file")
 
 
 def _refuse_overwriting(output: str, inputs: list[str]) -> None:
@@ -135,14 +163,22 @@ def _denoise(args: argparse.Namespace) -> None:
     _report(args, result)
 
 
-def _denoise_weights(args: argparse.Namespace, reg: Any) -> tuple[float, float | None]:
-    """``--sigma`` on the [0, 1] scale and ``--lam`` (TV's default 0.8 sigma; a learned model's, its trained value)."""
-    if args.sigma is None and args.model == "tv":
-        raise UsageError("--sigma is required (noise level on the 0-255 scale)")
+def _denoise_weights(args: argparse.Namespace, reg: Any) -> tuple[float | None, float | None]:
+    """``--sigma`` on the [0, 1] scale and ``--lam`` (TV's default 0.8 sigma; a learned model's, its trained value).
+
+    TV takes no noise level: ``--sigma`` only sets its default ``--lam``, so with ``--lam`` it is refused.
+    """
+    if args.model != "tv":
+        return _sigma(args.sigma, reg, required=True), args.lam
+    if args.lam is not None:
+        _refuse(args, ("sigma",), "does not apply to --model tv with --lam: TV takes no noise level, --sigma only "
+                "sets its default --lam (0.8 sigma)")
+        return None, args.lam
+    if args.sigma is None:
+        raise UsageError("--sigma is required with --model tv (noise level on the 0-255 scale; the default --lam is "
+                         "0.8 sigma), or give --lam")
     sigma = _sigma(args.sigma, reg, required=True)
-    if args.lam is None and args.model == "tv":
-        return sigma, 0.8 * sigma  # the rule of examples/denoise.py, chosen on other images
-    return sigma, args.lam
+    return sigma, 0.8 * sigma  # the rule of examples/denoise.py, chosen on other images
 
 
 def _denoise_volume(args: argparse.Namespace) -> None:
@@ -153,8 +189,8 @@ def _denoise_volume(args: argparse.Namespace) -> None:
     low, high = io.intensity_window(volume)
     task = stacks.Denoise(args.model, sigma, lam, low, high, args.device)
     result = _map_slices(args, task, volume.data)
-    io.write_volume(args.output, result, volume, f"adareg {args.model} denoising, sigma {args.sigma:g}/255 of "
-                    f"[{low:g}, {high:g}]")
+    weight = f"lam {lam:g}" if sigma is None else f"sigma {args.sigma:g}/255"
+    io.write_volume(args.output, result, volume, f"adareg {args.model} denoising, {weight} of [{low:g}, {high:g}]")
 
 
 def _read_volume(args: argparse.Namespace, derived: bool, as_stored: bool = False) -> io.Volume:
@@ -162,8 +198,7 @@ def _read_volume(args: argparse.Namespace, derived: bool, as_stored: bool = Fals
 
     ``as_stored`` reads values that are not intensities (sinograms) unscaled (:func:`adareg.io.read_volume`).
     """
-    if getattr(args, "masks", None) is not None:
-        raise UsageError("--masks is written for one image; reconstruct the slice alone to get its masks")
+    _volume(args)
     after = derived and io.volumes.volume_format(args.output) == "dicom"
     if not after:
         _check_volume_output(args, None)
@@ -228,7 +263,7 @@ def _nearest_preset(prefix: str, model: str, size: int,
 
 def _ct_geometry(args: argparse.Namespace, detectors: int) -> tuple[int, dict[str, Any]]:
     """The image size and the :class:`~adareg.operators.RayTransform` keywords of the options."""
-    size = args.image_size or max(1, int((detectors - 1) / math.sqrt(2)))
+    size = max(1, int((detectors - 1) / math.sqrt(2))) if args.image_size is None else args.image_size
     if not 1 <= size <= MAX_IMAGE_SIZE:
         raise UsageError(f"--image-size must lie in [1, {MAX_IMAGE_SIZE}], got {size}")
     geometry: dict[str, Any] = {"geometry": args.geometry, "detector_count": detectors, "pixel_size": args.pixel_size,
@@ -237,6 +272,9 @@ def _ct_geometry(args: argparse.Namespace, detectors: int) -> tuple[int, dict[st
         if args.source_distance is None or args.detector_distance is None:
             raise UsageError("--geometry fan needs --source-distance and --detector-distance")
         geometry.update(source_distance=args.source_distance, detector_distance=args.detector_distance)
+    else:
+        _refuse(args, ("source_distance", "detector_distance"), "applies to --geometry fan only (a parallel beam has "
+                "no source)")
     return size, geometry
 
 
@@ -254,6 +292,7 @@ def _ct(args: argparse.Namespace) -> None:
     from .ct import fbp
     from .operators import RayTransform
 
+    _model_options(args)
     if io.is_volume(args.input):
         _ct_volume(args)
         return
@@ -273,7 +312,7 @@ def _ct(args: argparse.Namespace) -> None:
     reg = _regularizer(args.model, (size, size))
     _check_masks(args, reg)
     lam, sigma = _weights(args, reg, _nearest_preset(f"ct-{args.geometry}-{args.angles}-", args.model, size))
-    result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=(0.0, None), x0=fbp(H, y, window="hann"),
+    result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=(0.0, None), x0=fbp(H, y, window=args.window),
                    progress=not args.quiet)
     io.write_array(args.output, backend.to_numpy(result.x))
     _write_masks(args, reg, result.x, sigma)
@@ -300,6 +339,7 @@ def _mri(args: argparse.Namespace) -> None:
     from . import mri
     from .operators import CartesianMRI
 
+    _model_options(args)
     if str(args.input).lower().endswith(FASTMRI_SUFFIXES):
         _fastmri(args)
         return
@@ -350,6 +390,9 @@ def _fastmri(args: argparse.Namespace) -> None:
 
     _refuse(args, ("maps",), "does not apply: a fastMRI file's coil maps are estimated per slice by ESPIRiT")
     _refuse(args, ("mask",), "does not apply: a fastMRI file carries its mask, or takes --acceleration")
+    _refuse(args, ("space",), "does not apply to a fastMRI file: the output is a magnitude image (TV and the learned "
+            "models reconstruct a real image under the phase of the fully sampled centre)")
+    _volume(args)
     _check_volume_output(args, None)
     data = fastmri.read_fastmri(args.input, slices=_slices(args.slices))
     mask = fastmri.column_mask(data, args.acceleration, args.center_fraction, seed=args.seed)
@@ -387,8 +430,19 @@ def _slices(text: str | None) -> int | slice | list[int] | None:
     return values[0] if len(values) == 1 else values
 
 
+def _check_figure(output: str) -> None:
+    """Refuse, before a demo runs, a figure that matplotlib cannot write: another suffix, or a missing folder."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    io.check_output(output, tuple(f".{kind}" for kind in sorted(FigureCanvasBase.get_supported_filetypes())))
+    folder = Path(output).absolute().parent
+    if not folder.is_dir():
+        raise UsageError(f"{output}: the folder {folder} does not exist; create it first")
+
+
 def _demo(args: argparse.Namespace) -> None:
     argv = [DEMOS[args.name], "--output", args.output or f"{args.name}.png"]
+    _check_figure(argv[-1])
     if args.quiet:
         argv.append("--quiet")
     saved = sys.argv
@@ -461,7 +515,8 @@ def _add_denoise(commands: Any) -> None:
     d = commands.add_parser("denoise", help="remove Gaussian noise from a grey image",
                             description="Denoise a grey PNG/TIFF (8- or 16-bit) or NPY image.")
     d.add_argument("input", help="noisy image: .png, .tif/.tiff or .npy")
-    d.add_argument("--sigma", type=float, help="noise standard deviation on the 0-255 scale (required)")
+    d.add_argument("--sigma", type=float, help="noise standard deviation on the 0-255 scale (required, but for tv "
+                   "with --lam)")
     d.add_argument("--model", default="sa-cnn", help="a shipped model's name, a parameter file, or 'tv' "
                    "(default: sa-cnn, the paper's spatially adaptive model)")
     d.add_argument("--masks", help="adaptive models: write the masks of the result, (C, H, W) .npy")
@@ -488,7 +543,8 @@ def _add_ct(commands: Any) -> None:
     c.add_argument("--image-size", type=int, default=None, help="reconstruct an N x N image (default: fits the "
                    "detector)")
     c.add_argument("--model", default="fbp", help="'fbp', 'tv', a shipped model's name, or a parameter file")
-    c.add_argument("--window", choices=("ram-lak", "hann"), default="hann", help="FBP filter window")
+    c.add_argument("--window", choices=("ram-lak", "hann"), default="hann", help="FBP filter window (for tv and the "
+                   "learned models, that of the FBP they start from)")
     c.add_argument("--lam", type=float, help="regularisation weight (default: from --preset)")
     c.add_argument("--preset", help="an adareg.presets acquisition (default: the model's for this geometry and "
                    "number of angles, at the nearest image size)")
@@ -515,10 +571,10 @@ def _add_mri(commands: Any) -> None:
     m.add_argument("--seed", type=int, default=0, help="fastMRI: seed of the retrospective mask")
     m.add_argument("--slices", help="fastMRI: slices to reconstruct, I, START:STOP or I,J,K (default: all)")
     m.add_argument("--maps", help="coil sensitivities .npy, (coils, H, W)")
-    m.add_argument("--space", choices=("real", "complex"), default="complex", help="image space (default: complex)")
+    m.add_argument("--space", choices=("real", "complex"), help=".npy k-space: the image space (default: complex)")
     m.add_argument("--model", default="zero-filled", help="'zero-filled', 'sense', 'tv', a shipped model's name, "
                    "or a parameter file")
-    m.add_argument("--lam", type=float, help="regularisation weight (default: from --preset)")
+    m.add_argument("--lam", type=float, help="regularisation weight (default: from --preset; 0.01 for sense)")
     m.add_argument("--preset", help="an adareg.presets acquisition (default: the model's at the nearest "
                    "acceleration, then image size)")
     m.add_argument("--masks", help="adaptive models: write the masks of the result, (C, H, W) .npy")

@@ -82,6 +82,10 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
     ------
     SliceError
         A slice's reconstruction raised; the message names its index and the cause.
+    ValueError
+        Bad arguments (no slice, ``chunk < 1``, both ``workers`` and ``scheduler``), or
+        chunks whose results differ in shape or dtype (e.g. a complex chunk after real
+        ones), which one output array cannot hold without loss.
     """
     stack = np.asarray(stack)
     if stack.ndim < 1 or len(stack) == 0:
@@ -144,6 +148,9 @@ def _assemble(done: Iterator[tuple[int, np.ndarray]], count: int, bar: Any) -> n
         elif result.shape[1:] != out.shape[1:]:
             raise ValueError(f"map_slices: slices {start}+ gave results of shape {result.shape[1:]}, earlier ones "
                              f"{out.shape[1:]}")
+        elif result.dtype != out.dtype:
+            raise ValueError(f"map_slices: slices {start}+ gave results of dtype {result.dtype}, earlier ones "
+                             f"{out.dtype}; the task must return one dtype for every chunk")
         out[start:start + len(result)] = result
         bar.update(len(result))
     assert out is not None
@@ -245,16 +252,32 @@ class Denoise:
 
     Each slice is ``low + (high - low) x`` with ``x`` the solution of
     :func:`adareg.solve` (``H = I``, bounds [0, 1]) for the slice mapped to [0, 1].
-    ``sigma`` is the noise level on that [0, 1] scale; ``lam`` defaults to the trained
-    value of a learned model (and is required for ``"tv"``).
+    ``sigma`` is the noise level on that [0, 1] scale (required for a learned model,
+    unused by ``"tv"``); ``lam`` defaults to the trained value of a learned model (and
+    is required for ``"tv"``).
+
+    Raises
+    ------
+    ValueError
+        At construction: ``"tv"`` without ``lam``, a learned model without ``sigma``,
+        or ``low``, ``high`` not finite with ``low < high``.
     """
 
     model: str
-    sigma: float
+    sigma: float | None
     lam: float | None = None
     low: float = 0.0
     high: float = 1.0
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.model == "tv" and self.lam is None:
+            raise ValueError("Denoise: lam is required for 'tv' (it has no trained value; e.g. 0.8 sigma)")
+        if self.model != "tv" and self.sigma is None:
+            raise ValueError(f"Denoise: sigma is required for the learned model {self.model!r} (its noise level)")
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
+            raise ValueError(f"Denoise: the units need finite low < high (mapped to 0 and 1), got low {self.low:g}, "
+                             f"high {self.high:g}")
 
     def __call__(self, slices: np.ndarray) -> np.ndarray:
         from .operators import Identity
@@ -284,7 +307,7 @@ class CTReconstruction:
     ``geometry`` holds :class:`~adareg.operators.RayTransform`'s keyword arguments as
     sorted ``(name, value)`` pairs (hashable, so each process builds the operator
     once).  ``model="fbp"`` gives the filtered back-projection; otherwise
-    :func:`adareg.solve` with ``x >= 0``, started from the Hann-windowed FBP.
+    :func:`adareg.solve` with ``x >= 0``, started from the FBP of ``window``.
     """
 
     size: int
@@ -304,7 +327,7 @@ class CTReconstruction:
         if self.model == "fbp":
             return backend.to_numpy(fbp(H, y, window=self.window))
         reg = regularizer(self.model, (self.size, self.size))
-        result = solve(H, y, reg, lam=self.lam, sigma=self.sigma, bounds=(0.0, None), x0=fbp(H, y, window="hann"))
+        result = solve(H, y, reg, lam=self.lam, sigma=self.sigma, bounds=(0.0, None), x0=fbp(H, y, window=self.window))
         return backend.to_numpy(result.x)
 
 

@@ -95,6 +95,67 @@ def test_the_output_may_not_be_the_input(files):
     assert (folder / "noisy8.png").read_bytes() == before
 
 
+@pytest.mark.parametrize("masks", ["same.npy", "./same.npy"])
+def test_an_output_given_twice_is_refused_before_any_work(files, masks):
+    """--masks naming the file of -o would overwrite the result with the masks."""
+    folder, _ = files
+    out = run("denoise", "noisy.npy", "--sigma", "25", "-o", "same.npy", "--masks", masks, "--quiet", cwd=folder)
+    assert_fails_cleanly(out, folder / "same.npy", f"--masks {masks} and --output same.npy are the same file")
+
+
+@pytest.fixture(scope="module")
+def small_inputs(files):
+    """A zero sinogram (10 angles, 23 detectors), and one-coil k-space with its mask, in the files' folder."""
+    folder, _ = files
+    np.save(folder / "zeros-sino.npy", np.zeros((10, 23)))
+    np.save(folder / "k8.npy", np.ones((8, 8), np.complex64))
+    np.save(folder / "m8.npy", np.ones((8, 8), bool))
+    return folder
+
+
+CT = ["ct", "zeros-sino.npy", "--angles", "10"]
+MRI = ["mri", "k8.npy", "--mask", "m8.npy"]
+
+
+@pytest.mark.parametrize("args, words", [
+    ([*CT, "--masks", "m.npy"], "--masks does not apply to --model fbp"),
+    ([*CT, "--lam", "0.1"], "--lam does not apply to --model fbp"),
+    ([*CT, "--sigma", "25"], "--sigma does not apply to --model fbp"),
+    ([*CT, "--preset", "ct-parallel-60-1e+04-128"], "--preset does not apply to --model fbp"),
+    ([*CT, "--source-distance", "40"], "--source-distance applies to --geometry fan only"),
+    ([*CT, "--detector-distance", "40"], "--detector-distance applies to --geometry fan only"),
+    ([*CT, "--image-size", "0"], "--image-size must lie in [1, 16384], got 0"),
+    ([*CT, "--model", "tv", "--lam", "0.1", "--sigma", "25"], "--sigma does not apply to --model tv"),
+    ([*CT, "--model", "tv", "--lam", "0.1", "--preset", "ct-parallel-60-1e+04-128"],
+     "--preset does not apply with --lam"),
+    ([*MRI, "--lam", "0.1"], "--lam does not apply to --model zero-filled"),
+    ([*MRI, "--sigma", "25"], "--sigma does not apply to --model zero-filled"),
+    ([*MRI, "--preset", "mri-cartesian-8-x4-0.01-128"], "--preset does not apply to --model zero-filled"),
+    ([*MRI, "--masks", "m.npy"], "--masks does not apply to --model zero-filled"),
+    ([*MRI, "--model", "sense", "--sigma", "25"], "--sigma does not apply to --model sense"),
+    ([*MRI, "--model", "sense", "--masks", "m.npy"], "--masks does not apply to --model sense"),
+    (["denoise", "noisy.npy", "--model", "tv", "--lam", "0.1", "--sigma", "25"],
+     "--sigma does not apply to --model tv with --lam"),
+])
+def test_options_without_effect_are_refused(small_inputs, args, words):
+    output = small_inputs / "never.npy"
+    assert_fails_cleanly(run(*args, "-o", output.name, "--quiet", cwd=small_inputs), output, words)
+    assert not (small_inputs / "m.npy").exists()
+
+
+def test_tv_denoising_with_lam_needs_no_sigma(files):
+    """TV takes no noise level: --lam 0.8 sigma alone gives the result of --sigma alone (its default lam)."""
+    folder, _ = files
+    out = run("denoise", "noisy.npy", "--model", "tv", "--lam", repr(0.8 * 25 / 255), "-o", "tv-lam.npy", "--quiet",
+              cwd=folder)
+    assert out.returncode == 0, out.stderr
+    out = run("denoise", "noisy.npy", "--model", "tv", "--sigma", "25", "-o", "tv-sigma.npy", "--quiet", cwd=folder)
+    assert out.returncode == 0, out.stderr
+    np.testing.assert_array_equal(np.load(folder / "tv-lam.npy"), np.load(folder / "tv-sigma.npy"))
+    assert_fails_cleanly(run("denoise", "noisy.npy", "--model", "tv", "-o", "never.npy", cwd=folder),
+                         folder / "never.npy", "--sigma is required with --model tv")
+
+
 def test_outputs_follow_the_umask_and_keep_a_replaced_files_mode(files):
     folder, _ = files
     output = folder / "moded.png"
@@ -182,6 +243,31 @@ def test_ct_fbp_and_tv(files):
                          "sino-nan.npy contains 1 NaN or Inf value; expected finite values")
 
 
+def test_an_iterative_ct_model_starts_from_the_fbp_of_window(files, monkeypatch):
+    pytest.importorskip("astra")
+    from adareg import cli
+    from adareg.ct import fbp
+    from adareg.operators import RayTransform
+
+    folder, _ = files
+    H = RayTransform((32, 32), 40)
+    sinogram = H(adareg.data.shepp_logan((32, 32))).astype(np.float32)
+    np.save(folder / "sino-window.npy", sinogram)
+    starts = []
+
+    def recording(*args, **kwargs):
+        starts.append(kwargs["x0"])
+        return adareg.solve(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "solve", recording)
+    for window in ("ram-lak", "hann"):
+        assert cli.main(["ct", str(folder / "sino-window.npy"), "--angles", "40", "--image-size", "32", "--model",
+                         "tv", "--lam", "1e-2", "--window", window, "-o", str(folder / f"ct-{window}.npy"),
+                         "--quiet"]) == 0
+        np.testing.assert_allclose(starts[-1], fbp(H, sinogram, window=window), atol=1e-6)
+    assert not np.allclose(starts[0], starts[1], atol=1e-3)  # the two windows do give different starts
+
+
 def test_denoise_writes_the_masks_of_sa_cnn(files):
     """The default model is sa-cnn; --masks writes its weights at the result: C masks in [0, 1]."""
     folder, clean = files
@@ -242,3 +328,12 @@ def test_demo_writes_its_figure(files):
     out = run("demo", "denoise", "--quiet", "-o", "demo.png", cwd=folder)
     assert out.returncode == 0, out.stderr
     assert (folder / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("output, words", [("nodir/fig.png", "the folder"), ("fig.xyz", "the output must end in")])
+def test_a_demo_figure_is_checked_before_the_demo_runs(files, output, words):
+    pytest.importorskip("matplotlib")
+    folder, _ = files
+    out = run("demo", "denoise", "--quiet", "-o", output, cwd=folder)
+    assert_fails_cleanly(out, folder / output, f"{output}: {words}")
+    assert out.stdout == ""  # the example did not run

@@ -124,6 +124,15 @@ def test_dicom_outputs_are_checked_before_any_work(dicom_series, tmp_path, outpu
     assert [p.name for p in (tmp_path / "notempty").iterdir()] == ["keep.txt"]
 
 
+def test_tv_denoises_a_volume_with_lam_and_no_sigma(tmp_path):
+    """TV takes no noise level: --lam alone is enough, and --lam 0.8 sigma is the default of --sigma."""
+    np.save(tmp_path / "in.npy", noisy(clean_volume(2, 24)).astype(np.float32))
+    out = run("denoise", "in.npy", "--model", "tv", "--lam", repr(0.8 * 15 / 255), "-o", "lam.npy", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert run("denoise", "in.npy", "--model", "tv", "--sigma", "15", "-o", "sigma.npy", cwd=tmp_path).returncode == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "lam.npy"), np.load(tmp_path / "sigma.npy"))
+
+
 def test_masks_are_refused_for_volumes(dicom_series, tmp_path):
     out = run("denoise", "series", "--sigma", "10", "--masks", "m.npy", "-o", "o.nii", cwd=tmp_path)
     assert_fails_cleanly(out, tmp_path / "o.nii", "--masks is written for one image")
@@ -214,6 +223,12 @@ def test_a_failing_slice_is_named_and_nothing_is_written(fastmri_file, tmp_path)
     (["--slices", "7"], "out of range"),
     (["--maps", "m.npy"], "estimated per slice by ESPIRiT"),
     (["--mask", "m.npy"], "carries its mask, or takes --acceleration"),
+    (["--space", "real"], "--space does not apply to a fastMRI file"),
+    (["--lam", "0.1"], "--lam does not apply to --model zero-filled"),
+    (["--sigma", "25"], "--sigma does not apply to --model zero-filled"),
+    (["--preset", "bogus"], "--preset does not apply to --model zero-filled"),
+    (["--model", "sense", "--preset", "bogus"], "--preset does not apply to --model sense"),
+    (["--model", "tv", "--masks", "m.npy"], "--masks is written for one image"),
 ])
 def test_fastmri_option_errors(fastmri_file, tmp_path, args, words):
     out = run("mri", "file.h5", "--acceleration", "2", "--model", "zero-filled", *args, "-o", "o.npy", cwd=tmp_path)

@@ -89,6 +89,56 @@ def test_bad_arguments(kwargs, message):
         stacks.map_slices(np.negative, np.zeros((2, 3, 3)), progress=False, **kwargs)
 
 
+def complex_after_the_first_chunk(slices: np.ndarray) -> np.ndarray:
+    """A task whose later chunks are complex: slices whose first pixel is nonzero."""
+    return slices.astype(complex) if slices[0, 0, 0] else slices
+
+
+def test_chunks_of_another_dtype_are_refused_not_cast():
+    stack = np.zeros((4, 3, 3))
+    stack[2:, 0, 0] = 1.0  # marks slices 2 and 3, which come back complex
+    with pytest.raises(ValueError, match=r"slices 2\+ gave results of dtype complex128, earlier ones float64"):
+        stacks.map_slices(complex_after_the_first_chunk, stack, chunk=2, progress=False)
+
+
+@pytest.mark.parametrize("args, kwargs, message", [
+    (("crr", SIGMA), {"low": 5.0, "high": 5.0}, "finite low < high"),
+    (("crr", SIGMA), {"low": 1.0, "high": 0.0}, "finite low < high"),
+    (("crr", SIGMA), {"high": float("nan")}, "finite low < high"),
+    (("tv", SIGMA), {}, "lam is required for 'tv'"),
+    (("crr", None), {}, "sigma is required for the learned model 'crr'"),
+])
+def test_denoise_refuses_what_it_cannot_solve_at_construction(args, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        stacks.Denoise(*args, **kwargs)
+
+
+def test_tv_denoise_needs_no_sigma():
+    stack = noisy_stack(1, size=16)
+    with_sigma = stacks.Denoise("tv", SIGMA, lam=0.05)(stack)
+    np.testing.assert_array_equal(stacks.Denoise("tv", None, lam=0.05)(stack), with_sigma)
+
+
+def test_an_iterative_ct_reconstruction_starts_from_the_fbp_of_its_window(monkeypatch):
+    pytest.importorskip("astra")
+    from adareg.ct import fbp
+
+    task = stacks.CTReconstruction(16, 12, (("detector_count", 23), ("geometry", "parallel")), "tv", lam=1e-2,
+                                   window="ram-lak")
+    H = stacks.cached_ray_transform(task.size, task.angles, task.geometry)
+    sinograms = H(adareg.data.shepp_logan((16, 16)))[None].astype(np.float32)
+    starts = []
+
+    def recording(*args, **kwargs):
+        starts.append(kwargs["x0"])
+        return adareg.solve(*args, **kwargs)
+
+    monkeypatch.setattr(stacks, "solve", recording)
+    task(sinograms)
+    np.testing.assert_allclose(starts[0], fbp(H, sinograms, window="ram-lak"), atol=1e-6)
+    assert not np.allclose(starts[0], fbp(H, sinograms, window="hann"), atol=1e-3)
+
+
 def test_an_empty_stack_is_refused():
     with pytest.raises(ValueError, match="at least one slice"):
         stacks.map_slices(np.negative, np.zeros((0, 3, 3)), progress=False)
