@@ -38,7 +38,9 @@ def psnr(x: Array, reference: Array, data_range: float = 1.0) -> float:
 
     .. math:: \mathrm{PSNR} = 10 \log_{10} \frac{\mathrm{range}^2}{\mathrm{mean}\,(x - x_{\mathrm{ref}})^2}
 
-    ``inf`` for identical arrays.
+    ``inf`` for identical arrays.  ``data_range`` must be positive; a reference that spans
+    more than twice it gets a warning (another intensity scale, e.g. 8-bit values with the
+    default range 1).
 
     Examples
     --------
@@ -74,7 +76,8 @@ def ssim(x: Array, reference: Array, data_range: float = 1.0, sigma: float = 1.5
     the window would reach outside the image.  These are the settings of the
     original paper (and of ``skimage.metrics.structural_similarity`` with
     ``gaussian_weights=True, use_sample_covariance=False``).  Leading axes are
-    batch axes; the mean runs over all of them.
+    batch axes; the mean runs over all of them.  ``data_range`` is checked as in
+    :func:`psnr`.
 
     Examples
     --------
