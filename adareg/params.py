@@ -47,6 +47,7 @@ import contextlib
 import datetime
 import functools
 import importlib.resources
+import inspect
 import json
 import math
 import operator
@@ -754,11 +755,20 @@ def load(name_or_path: str | os.PathLike, **options: Any) -> Regularizer:
         malformed file, or parameters the family's ``build`` rejects (with a
         ``ValueError`` or an ``ArithmeticError``); the message names the file and
         the field.
+    TypeError
+        ``options`` that the family's ``build`` does not take (named, with those it does).
     """
     file = read(name_or_path)
     validate(file)
+    build = _FAMILIES[file.family].build
     try:
-        return _FAMILIES[file.family].build(file, **options)
+        inspect.signature(build).bind(file, **options)
+    except TypeError:
+        accepted = ", ".join(list(inspect.signature(build).parameters)[1:]) or "none"
+        raise TypeError(f"load: {file.family!r} models take the options: {accepted}; got "
+                        f"{', '.join(sorted(options))}") from None
+    try:
+        return build(file, **options)
     except ParameterFileError:
         raise
     except (ValueError, ArithmeticError) as err:

@@ -674,6 +674,11 @@ def test_metadata_values_that_overflow_or_index_out_of_range(tmp_path):
     rejected(path, "metadata.architecture", "does not describe a 'sa-b' model")
 
 
+def test_options_a_family_does_not_take_are_named():
+    with pytest.raises(TypeError, match="load: 'crr' models take the options: none; got device"):
+        params.load("crr", device="gpu")
+
+
 def test_boundary_and_activation_have_no_default(tmp_path):
     # a model trained with zero padding or ReLU would otherwise load and run with reflect and leaky ReLU
     shipped = params.read("sa-cnn")
