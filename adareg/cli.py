@@ -344,7 +344,7 @@ def _mri(args: argparse.Namespace) -> None:
         _fastmri(args)
         return
     _single_image(args)
-    _refuse(args, ("acceleration", "center_fraction", "slices"), "applies to fastMRI .h5 files")
+    _refuse(args, ("acceleration", "center_fraction", "seed", "slices"), "applies to fastMRI .h5 files")
     if args.mask is None:
         raise UsageError("--mask is required with .npy k-space (a fastMRI .h5 file carries its own or takes "
                          "--acceleration)")
@@ -393,9 +393,12 @@ def _fastmri(args: argparse.Namespace) -> None:
     _refuse(args, ("space",), "does not apply to a fastMRI file: the output is a magnitude image (TV and the learned "
             "models reconstruct a real image under the phase of the fully sampled centre)")
     _volume(args)
+    if args.acceleration is None:
+        _refuse(args, ("center_fraction", "seed"), "applies to a retrospective mask (--acceleration); without it "
+                "the file's own mask is used")
     _check_volume_output(args, None)
     data = fastmri.read_fastmri(args.input, slices=_slices(args.slices))
-    mask = fastmri.column_mask(data, args.acceleration, args.center_fraction, seed=args.seed)
+    mask = fastmri.column_mask(data, args.acceleration, args.center_fraction, seed=args.seed or 0)
     lam = sigma = None
     if args.model not in ("zero-filled", "sense"):
         reg = _regularizer(args.model, data.kspace.shape[-2:])
@@ -568,7 +571,7 @@ def _add_mri(commands: Any) -> None:
                    "this factor (default: the file's own mask)")
     m.add_argument("--center-fraction", type=float, help="fastMRI: fully sampled central columns (default: 0.08 at "
                    "x4, 0.04 at x8)")
-    m.add_argument("--seed", type=int, default=0, help="fastMRI: seed of the retrospective mask")
+    m.add_argument("--seed", type=int, help="fastMRI: seed of the retrospective mask (default 0)")
     m.add_argument("--slices", help="fastMRI: slices to reconstruct, I, START:STOP or I,J,K (default: all)")
     m.add_argument("--maps", help="coil sensitivities .npy, (coils, H, W)")
     m.add_argument("--space", choices=("real", "complex"), help=".npy k-space: the image space (default: complex)")

@@ -235,6 +235,12 @@ def test_fastmri_option_errors(fastmri_file, tmp_path, args, words):
     assert_fails_cleanly(out, tmp_path / "o.npy", words)
 
 
+def test_a_seed_without_a_retrospective_mask_is_refused(fastmri_file, tmp_path):
+    # the file's own mask is used without --acceleration: a seed would be ignored
+    out = run("mri", "file.h5", "--seed", "3", "-o", "o.npy", cwd=tmp_path)
+    assert_fails_cleanly(out, tmp_path / "o.npy", "--seed applies to a retrospective mask (--acceleration)")
+
+
 def test_a_fastmri_preset_is_the_models_nearest_in_acceleration_then_size():
     from adareg.cli import UsageError, _nearest_preset
 
@@ -259,6 +265,7 @@ def test_npy_kspace_still_needs_a_mask(tmp_path):
     (["denoise", "image.npy", "--sigma", "10", "--workers", "2"], "--workers applies to volumes"),
     (["mri", "k.npy", "--mask", "m.npy", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler applies to volumes"),
     (["mri", "k.npy", "--mask", "m.npy", "--acceleration", "4"], "--acceleration applies to fastMRI .h5 files"),
+    (["mri", "k.npy", "--mask", "m.npy", "--seed", "3"], "--seed applies to fastMRI .h5 files"),
 ])
 def test_volume_options_are_refused_for_one_image(tmp_path, args, words):
     np.save(tmp_path / "image.npy", np.zeros((8, 8)))
