@@ -13,7 +13,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import backend
+import numpy as np
+
+from . import backend, checks
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,7 @@ class MaxIterations(StoppingRule):
     """Stop after ``n`` iterations."""
 
     def __init__(self, n: int):
-        if int(n) < 1:
-            raise ValueError(f"MaxIterations: n must be at least 1, got {n}")
-        self.n = int(n)
+        self.n = checks.count(n, "MaxIterations: n")
 
     def check(self, progress: Progress) -> StoppingRule | None:
         return self if progress.iteration >= self.n else None
@@ -171,16 +171,25 @@ class Defaults:
                             max_time, self.measure)
 
 
+def stops(answer: Any) -> bool:
+    """Whether a callback's return value asks to stop: ``True``, Python's or NumPy's (a comparison's result).
+
+    Other values, ``None`` and numbers included, go on, so that a callback that returns
+    whatever its last call gave (e.g. ``list.append``'s ``None``) never stops a run.
+    """
+    return answer is True or (isinstance(answer, np.bool_) and bool(answer))
+
+
 def verdict(stop: StoppingRule, progress: Progress, callback: Callable[[int, Any], Any] | None,
             x: Any, unit: str = "iterations") -> tuple[bool, str] | None:
     """After an iteration: ``None`` to go on, or ``(converged, message)`` to stop.
 
-    ``callback(k, x)`` is called first and stops the run by returning ``True``;
-    otherwise the first rule of ``stop`` that fires ends it.  ``unit`` names what
-    the solver counts in the message.
+    ``callback(k, x)`` is called first and stops the run by returning ``True``
+    (:func:`stops`); otherwise the first rule of ``stop`` that fires ends it.  ``unit``
+    names what the solver counts in the message.
     """
     fired = stop.check(progress)
-    if callback is not None and callback(progress.iteration, x) is True:
+    if callback is not None and stops(callback(progress.iteration, x)):
         return False, "stopped by the callback"
     if fired is not None:
         ending = "" if fired.converged else ", not converged"

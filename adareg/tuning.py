@@ -33,6 +33,7 @@ from .reconstruction import check_weights, solve
 from .regularizers.base import Regularizer
 from .regularizers.learned import LearnedRegularizer
 from .solvers.result import History, Result
+from .stopping import stops
 
 #: Default search range of lam for classical regularizers, in decades around the
 #: reference scale rms(H^H y), and for learned ones around ||H||^2 lambda(sigma).
@@ -265,7 +266,7 @@ class _Candidate:
         stopped = []
 
         def callback(k: int, x_k: Array) -> bool:
-            if self.callback is not None and self.callback(k, x_k) is True:
+            if self.callback is not None and stops(self.callback(k, x_k)):
                 return True
             if cap is not None and k >= cap:
                 stopped.append(k)

@@ -106,7 +106,9 @@ def _bound(value: Any, which: str, bounds: Any) -> float:
 
 
 def project(x: Array, bounds: Bounds | None) -> Array:
-    """Projection onto the box ``bounds`` (identity when ``bounds`` is ``None``)."""
+    """Projection onto the box ``bounds`` (identity when ``bounds`` is ``None``); real images only."""
     if bounds is None:
         return x
+    if x.dtype.kind == "c":  # a clip of complex numbers would order them lexicographically
+        raise TypeError("bounds apply to real images, but the image is complex")
     return backend.namespace(x).clip(x, bounds[0], bounds[1])

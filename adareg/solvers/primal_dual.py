@@ -45,7 +45,7 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from .. import backend
+from .. import backend, checks
 from ..backend import Array
 from ..functionals import LeastSquares
 from ..regularizers.analysis import WeightedL1Analysis
@@ -87,9 +87,10 @@ class PD3O:
 
     def __init__(self, data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Array, *,
                  bounds: Bounds | None = None, primal_step: float = 1.9):
+        primal_step = checks.real_number(primal_step, "PD3O: primal_step")
         if not 0 < primal_step < 2:
             raise ValueError(f"PD3O: primal_step must lie in (0, 2) (a fraction of 1/L), got {primal_step}")
-        self.data, self.reg, self.lam = data, reg, float(lam)
+        self.data, self.reg, self.lam = data, reg, checks.positive(lam, "PD3O: lam")
         self.bounds = check_bounds(bounds)
         L = data.lipschitz
         if not (L > 0 and math.isfinite(L)):

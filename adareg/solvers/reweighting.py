@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from .. import backend
+from .. import backend, checks
 from ..backend import Array
 from ..functionals import LeastSquares, is_denoising
 from ..operators.base import LinearOperator
@@ -124,6 +124,9 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
                          "the steps are PD3O budgets (inner_max_iter)")
     if inner_max_iter is None:
         inner_max_iter = reg.step_iterations if denoising else PRIMAL_DUAL_STEP_ITERATIONS
+    # a step of no iterations would leave x where it is: a zero residual, "converged" at the start
+    inner_max_iter = checks.count(inner_max_iter, "reweighting: inner_max_iter")
+    lam = checks.positive(lam, "reweighting: lam")
     xp = backend.namespace(y)
     if x0 is None:
         x0 = y if denoising else xp.zeros_like(H.H(y))  # H^H y: the image's dtype (real or complex)

@@ -126,6 +126,14 @@ def test_sigma_and_lam_are_checked():
         adareg.solve(Diagonal(np.ones(y.shape)), y, reg, sigma=0.1)
     with pytest.raises(ValueError, match="acts on 2D images"):
         adareg.solve(Identity((4, 4, 4)), np.zeros((4, 4, 4)), reg, sigma=0.1)
+    # steps of no iteration left x at the start: a zero residual, reported as converged
+    from adareg.solvers import reweighting
+
+    for path in (Identity(y.shape), Diagonal(np.ones(y.shape))):
+        with pytest.raises(ValueError, match="reweighting: inner_max_iter must be at least 1, got 0"):
+            reweighting(path, y, reg.at(0.1), lam=0.1, inner_max_iter=0)
+        with pytest.raises(ValueError, match="reweighting: lam must be positive"):
+            reweighting(path, y, reg.at(0.1), lam=0.0)
 
 
 def test_sigma_profile():

@@ -124,6 +124,21 @@ class TestStopping:
         seen = []
         result = self.run(callback=lambda k, x: seen.append(k) or k == 4)
         assert result.iterations == 4 and seen == [1, 2, 3, 4] and "callback" in result.message
+        # NumPy's True (a comparison of NumPy numbers) stops too; other truthy values do not
+        result = self.run(callback=lambda k, x: np.float64(k) >= 3, stop=MaxIterations(50))
+        assert result.iterations == 3 and "callback" in result.message
+        assert self.run(callback=lambda k, x: k, stop=MaxIterations(6)).iterations == 6
+
+    def test_iteration_caps_are_counts(self):
+        for n in (2.7, True, float("inf")):  # 2.7 ran 2 iterations, True one
+            with pytest.raises(TypeError, match="MaxIterations: n must be an int"):
+                MaxIterations(n)
+
+    def test_bounds_apply_to_real_images_only(self):
+        # a clip of complex numbers orders them lexicographically: 0.5 + 2j survived the box (0, 1)
+        data = LeastSquares(Identity((20,)), np.full(20, 0.5 + 2j))
+        with pytest.raises(TypeError, match="bounds apply to real images, but the image is complex"):
+            fista(data, np.zeros(20, complex), reg=self.reg, lam=0.1, bounds=(0.0, 1.0), stop=MaxIterations(3))
 
     def test_history_table(self):
         result = self.run(stop=MaxIterations(5))

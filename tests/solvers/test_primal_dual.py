@@ -106,10 +106,15 @@ def test_weights_with_batch_axes_solve_one_problem_each():
         assert kkt_violation(H, y, 1.0, W, weights[b], 0.3, solver.x[b], solver.dual[b], (-np.inf, np.inf)) < 1e-7
 
 
-def test_primal_step_is_checked():
+def test_primal_step_and_lam_are_checked():
     data = LeastSquares(Identity((4, 4)), np.zeros((4, 4)))
     with pytest.raises(ValueError, match="primal_step"):
         PD3O(data, TV((4, 4)), 0.1, np.zeros((4, 4)), primal_step=2.0)
+    with pytest.raises(TypeError, match="PD3O: primal_step must be a real number, got '1'"):
+        PD3O(data, TV((4, 4)), 0.1, np.zeros((4, 4)), primal_step="1")
+    for lam in (0.0, -1.0):  # 0 divided by zero, a negative one ran to the cap
+        with pytest.raises(ValueError, match="PD3O: lam must be positive"):
+            PD3O(data, TV((4, 4)), lam, np.zeros((4, 4)))
 
 
 def test_tv_on_a_blur_reaches_the_minimiser_fista_finds():
