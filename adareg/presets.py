@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from importlib import resources
 from typing import Any
 
+from . import checks
+
 _FILE = "presets.json"
+#: How many times larger or smaller than the data a preset's size or acceleration may be before
+#: :func:`nearest` warns that it is a rough starting point.
+FAR = 2.0
 
 
 def _table() -> dict[str, Any]:
@@ -61,12 +67,14 @@ def nearest(prefix: str, model: str, size: int, acceleration: float | None = Non
     Nearest by ratio, in acceleration first (the ``x`` field of a Cartesian MRI name, e.g.
     ``x4``) where ``acceleration`` is given, then in image size (the name's last field).
     A preset tuned at another size or acceleration is a rougher starting point than one
-    tuned at the same.
+    tuned at the same: one more than :data:`FAR` times away in either gets a warning.
 
     Raises
     ------
     ValueError
-        If no acquisition named ``prefix...`` has a preset of ``model``.
+        If no acquisition named ``prefix...`` has a preset of ``model`` (with an
+        acceleration, if ``acceleration`` is given), or ``size`` or ``acceleration``
+        is not positive.
 
     Examples
     --------
@@ -74,21 +82,34 @@ def nearest(prefix: str, model: str, size: int, acceleration: float | None = Non
     >>> adareg.presets.nearest("ct-parallel-60-", "sa-cnn", 120)
     'ct-parallel-60-1e+04-128'
     """
+    size = checks.count(size, "nearest: size")
+    if acceleration is not None:
+        acceleration = checks.positive(acceleration, "nearest: acceleration")
     table = _table()
-    found = sorted(a for a, entry in table.items() if a.startswith(prefix) and model in entry["models"])
+    found = sorted(a for a, entry in table.items() if a.startswith(prefix) and model in entry["models"]
+                   and (acceleration is None or _rate(a) is not None))
     if not found:
-        raise ValueError(f"nearest: no {prefix} acquisition has a preset of {model!r}; "
+        with_rate = "" if acceleration is None else " with an acceleration (an x field)"
+        raise ValueError(f"nearest: no {prefix} acquisition{with_rate} has a preset of {model!r}; "
                          f"known: {', '.join(sorted(table))}")
 
-    def distance(acquisition: str) -> tuple[float, ...]:
-        fields = acquisition.split("-")
-        size_gap = abs(math.log(int(fields[-1]) / size))
-        if acceleration is None:
-            return (size_gap,)
-        rate = next(float(field[1:]) for field in fields if field.startswith("x"))
-        return (abs(math.log(rate / acceleration)), size_gap)
+    def gaps(acquisition: str) -> tuple[float, ...]:
+        size_gap = abs(math.log(int(acquisition.rsplit("-", 1)[1]) / size))
+        return (size_gap,) if acceleration is None else (abs(math.log(_rate(acquisition) / acceleration)), size_gap)
 
-    return min(found, key=distance)
+    best = min(found, key=gaps)
+    if max(gaps(best)) > math.log(FAR):
+        asked = f"size {size}" + ("" if acceleration is None else f", acceleration {acceleration:g}")
+        warnings.warn(f"nearest: the preset of {model!r} nearest to {asked} is {best!r}, more than {FAR:g} times "
+                      "away: a rough starting point; tune lam (and sigma) on data like yours (adareg.tune)",
+                      stacklevel=2)
+    return best
+
+
+def _rate(acquisition: str) -> float | None:
+    """The acceleration of an acquisition's name (its ``x`` field, e.g. ``x4``), ``None`` where it has none."""
+    rates = [field[1:] for field in acquisition.split("-") if field.startswith("x")]
+    return float(rates[0]) if rates else None
 
 
 def source(acquisition: str) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 
@@ -39,6 +40,26 @@ def test_nearest_counts_only_acquisitions_with_the_model(table):
         presets.nearest("ct-parallel-60-", "tv", 128)
     with pytest.raises(ValueError, match="no ct-fan- acquisition"):
         presets.nearest("ct-fan-", "sa-cnn", 128)
+
+
+def test_a_preset_far_from_the_data_warns(table):
+    with pytest.warns(UserWarning, match=r"nearest to size 128, acceleration 16 is 'mri-cartesian-8-x8-0.01-320', "
+                                         r"more than 2 times away"):
+        presets.nearest("mri-cartesian-", "sa-cnn", 128, acceleration=16)
+    with pytest.warns(UserWarning, match="nearest to size 1024 is 'ct-parallel-60-1e\\+04-128'"):
+        presets.nearest("ct-parallel-60-", "sa-cnn", 1024)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # within a factor 2 in size and acceleration: no warning
+        assert presets.nearest("mri-cartesian-", "sa-cnn", 250, acceleration=5) == "mri-cartesian-8-x4-0.01-320"
+
+
+def test_nearest_refuses_bad_sizes_and_accelerations(table):
+    with pytest.raises(ValueError, match="nearest: size must be at least 1, got 0"):
+        presets.nearest("ct-parallel-60-", "sa-cnn", 0)  # (a ZeroDivisionError before)
+    with pytest.raises(ValueError, match="nearest: acceleration must be positive"):
+        presets.nearest("mri-cartesian-", "sa-cnn", 128, acceleration=-4)
+    with pytest.raises(ValueError, match="no ct- acquisition with an acceleration"):
+        presets.nearest("ct-", "sa-cnn", 128, acceleration=4)  # (a bare StopIteration before)
 
 
 def test_the_shipped_table_is_complete_and_its_nearest_presets_exist():
