@@ -88,7 +88,7 @@ def cartesian_mask(shape: Any, acceleration: float, center_fraction: float, *,
         if kind == "random":
             probability = (columns / acceleration - centre) / (columns - centre)
             mask = rng.uniform(size=columns) < probability
-        else:
+        elif columns - acceleration * centre > 1e-9:  # (else the centre alone makes the acceleration)
             step = acceleration * (columns - centre) / (columns - acceleration * centre)
             offset = int(rng.integers(0, max(round(step), 1)))
             mask[np.around(np.arange(offset, columns - 1, step)).astype(int)] = True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -203,6 +204,17 @@ def test_noncartesian_errors_name_the_problem(sigpy):
         NonCartesianMRI(np.full((5, 2), np.nan), shape, real=True)
 
 
+def test_a_trajectory_on_another_scale_warns(sigpy):
+    spokes = mri.radial_trajectory((64, 64), 16)  # the documented convention: up to N/2 = 32
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        NonCartesianMRI(spokes, (64, 64), real=True)
+    unit = spokes / np.abs(spokes).max()
+    for top, extent in ((0.5, "0.5"), (np.pi, "3.14")):  # [-0.5, 0.5] and [-pi, pi]: 80 % and 71 % error before
+        with pytest.warns(UserWarning, match=f"the trajectory reaches only {extent} of the k-space grid"):
+            NonCartesianMRI(top * unit, (64, 64), real=True)
+
+
 def test_missing_sigpy_gives_an_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "sigpy", None)
     with pytest.raises(ImportError, match=re.escape("pip install adareg[mri]")):
@@ -236,6 +248,9 @@ def test_cartesian_mask_errors():
         mri.cartesian_mask((64,), 0.5, 0.08)
     with pytest.raises(ValueError, match="kind"):
         mri.cartesian_mask((64,), 4, 0.08, kind="poisson")
+    # a centre of exactly W / acceleration columns is the whole mask (a ZeroDivisionError before)
+    mask = mri.cartesian_mask((100,), 4, 0.25, kind="equispaced")
+    assert mask.sum() == 25 and mask[38:63].all()
 
 
 # ------------------------------------------------------------ trajectories

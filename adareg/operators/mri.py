@@ -32,6 +32,8 @@ when the operator is built.  Both follow the input's device.
 from __future__ import annotations
 
 import importlib
+import math
+import warnings
 from types import ModuleType
 from typing import Any
 
@@ -277,6 +279,8 @@ class NonCartesianMRI(_MRIOperator):
         field of view, within ``[-N_a / 2, N_a / 2]`` (SigPy's convention; the two
         ends are the same frequency on the grid).  See
         :func:`adareg.mri.radial_trajectory` and :func:`adareg.mri.spiral_trajectory`.
+        One that stays within ``[-pi, pi]`` on a grid of 26 samples or more per axis
+        (a normalised trajectory) gets a warning.
     image_shape
         Shape of the image (1 to 3 axes).
     maps
@@ -318,6 +322,11 @@ class NonCartesianMRI(_MRIOperator):
                 f"[-N/2, N/2] = [{-half[axis]:g}, {half[axis]:g}] (cycles per field of view, image shape "
                 f"{image_shape}), got values up to {np.abs(trajectory[..., axis]).max():g}"
             )
+        extent = float(np.abs(trajectory).max())
+        if extent <= math.pi + 1e-9 and half.min() >= 4 * math.pi:  # e.g. [-0.5, 0.5] or [-pi, pi]
+            warnings.warn(f"NonCartesianMRI: the trajectory reaches only {extent:.3g} of the k-space grid's "
+                          f"[-N/2, N/2] (N = {image_shape}): coordinates are in cycles per field of view (SigPy's "
+                          "convention); scale one in [-0.5, 0.5] by N, one in [-pi, pi] by N / (2 pi)", stacklevel=2)
         samples_shape = trajectory.shape[:-1]
         maps = None if maps is None else _check_maps(maps, image_shape, "NonCartesianMRI")
         if density is not None:
