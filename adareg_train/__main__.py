@@ -34,28 +34,33 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     train.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     train.add_argument("--validation", help="folder of validation images (e.g. ../shared/data/set12)")
-    train.add_argument("--validate-every", type=int, default=100)
+    train.add_argument("--validate-every", type=int, help="steps between validations (default 100)")
     train.add_argument("--checkpoint-every", type=int, default=50)
     train.add_argument("--init", help="parameter file to start from: every parameter if it is of the same family and "
                             "architecture (fine-tuning), else its filter bank (same bank layout)")
     train.add_argument("--gradient", choices=GRADIENTS, help=_gradient_help())
-    train.add_argument("--phantom-steps", type=int, default=5,
+    train.add_argument("--phantom-steps", type=int,
                        help="fixed-point map steps differentiated by the phantom gradient (default 5)")
     train.add_argument("--contraction", type=float, default=0.0,
                        help="weight of the contraction penalty (sa-b, sa-cnn): the mean of max(0, bound - target)^2, "
                             "the bound on the Jacobian of the reweighting map at each patch's fixed point "
                             "(default 0: none)")
-    train.add_argument("--contraction-target", type=float, default=0.9,
+    train.add_argument("--contraction-target", type=float,
                        help="the bound the penalty aims below (default 0.9)")
-    train.add_argument("--contraction-iterations", type=int, default=5,
+    train.add_argument("--contraction-iterations", type=int,
                        help="power iterations of the bound's estimate per step (default 5)")
-    train.add_argument("--no-resume", action="store_true", help="start afresh even if OUT holds a checkpoint")
+    train.add_argument("--no-resume", action="store_true", help="start afresh even if OUT holds a checkpoint "
+                       "(which the first save of the new run replaces)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     export = commands.add_parser("export", help="export the model of a run's checkpoint",
                                  description="Write OUT/FAMILY.npz from OUT/checkpoint.pt, e.g. for a run "
                                              "stopped before its last step (its metadata records the steps done).")
     export.add_argument("--out", required=True, help="the run's folder")
     return main
+
+
+#: The options whose default is the Settings' (argparse's default None): refused where they have no effect if given.
+OPTIONAL = ("validate_every", "phantom_steps", "contraction_target", "contraction_iterations")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,20 +70,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export":
         try:
             print(f"wrote {export_checkpoint(args.out)}")
-        except (ValueError, FileNotFoundError) as err:
+        except (ValueError, OSError) as err:
             print(f"adareg_train: error: {err}", file=sys.stderr)
             return 2
         return 0
+    given = {name: getattr(args, name) for name in OPTIONAL if getattr(args, name) is not None}
     settings = Settings(family=args.family, data=args.data, steps=args.steps, batch_size=args.batch_size,
                         patch_size=args.patch_size, lr=args.lr, seed=args.seed, device=args.device, dtype=args.dtype,
-                        validation=args.validation, validate_every=args.validate_every,
-                        checkpoint_every=args.checkpoint_every, init=args.init,
-                        gradient=args.gradient, phantom_steps=args.phantom_steps, contraction=args.contraction,
-                        contraction_target=args.contraction_target,
-                        contraction_iterations=args.contraction_iterations)
+                        validation=args.validation, checkpoint_every=args.checkpoint_every, init=args.init,
+                        gradient=args.gradient, contraction=args.contraction, **given)
     try:
+        settings.check(given)
         path = train(settings, args.out, resume=not args.no_resume, progress=not args.quiet)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, OSError, RuntimeError) as err:
         print(f"adareg_train: error: {err}", file=sys.stderr)
         return 2
     print(f"wrote {path}")

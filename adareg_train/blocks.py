@@ -18,6 +18,8 @@ Images are batches ``(B, 1, H, W)``, responses ``(B, C, H, W)``, noise levels
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -100,14 +102,18 @@ def top_singular_vector(kernel: Tensor, start: Tensor | None = None) -> Tensor:
     Returns
     -------
     Tensor
-        :math:`v`, shape ``(1, 1, n, n)``, of the kernel's dtype and device.
+        :math:`v`, shape ``(1, 1, n, n)``, of the kernel's dtype and device; NaN for a kernel that
+        is zero or not finite (a diverged training step, which the training loop then reports).
     """
     from scipy.sparse.linalg import LinearOperator, eigsh
 
     from adareg.operators import Conv2d
 
     n = max(NORM_IMAGE, 2 * kernel.shape[-1])
-    W = Conv2d(kernel.detach().cpu().double().numpy()[:, 0], (n, n), boundary="reflect")
+    taps = kernel.detach().cpu().double().numpy()[:, 0]
+    if not (np.isfinite(taps).all() and taps.any()):  # a diverged training step: NaN, which its loss will show
+        return torch.full((1, 1, n, n), math.nan, dtype=kernel.dtype, device=kernel.device)
+    W = Conv2d(taps, (n, n), boundary="reflect")
     gram = LinearOperator((n * n, n * n), matvec=lambda v: W.H(W(v.reshape(n, n))).ravel(), dtype=np.float64)
     if start is None or start.shape[-2:] != (n, n):
         v0 = np.random.default_rng(0).standard_normal(n * n)
@@ -217,7 +223,8 @@ def _segments(a: Tensor, z: Tensor, grid_min: float, grid_step: float) -> tuple[
     """The flat table index of each value's segment and its fraction ``u`` (``u < 0`` or ``> 1`` outside)."""
     channels, knots = a.shape
     s = (z - grid_min) / grid_step
-    k = s.detach().floor().clamp(0, knots - 2).long()
+    # NaN (a diverged training step) to segment 0, so that the result is NaN rather than an index error
+    k = s.detach().floor().clamp(0, knots - 2).nan_to_num(0.0).long()
     return k + (torch.arange(channels, device=z.device) * knots).view(1, channels, 1, 1), s - k
 
 

@@ -23,14 +23,19 @@ class PatchSampler:
         Grey images in [0, 1], each at least ``patch_size`` on both sides.
     patch_size
         Side of the square patches.
+    sigma_range
+        The range of the noise levels.
+    names
+        The images' names (e.g. their files) for the messages; default ``image 0``, ``image 1``, ...
     """
 
     def __init__(self, images: list[np.ndarray], patch_size: int = 40,
-                 sigma_range: tuple[float, float] = SIGMA_RANGE):
+                 sigma_range: tuple[float, float] = SIGMA_RANGE, names: list[str] | None = None):
         small = [i for i, image in enumerate(images) if min(image.shape) < patch_size]
         if small:
-            raise ValueError(f"PatchSampler: image {small[0]} ({images[small[0]].shape}) is smaller than "
-                             f"patch_size = {patch_size}")
+            name = names[small[0]] if names is not None else f"image {small[0]}"
+            raise ValueError(f"PatchSampler: {name} ({images[small[0]].shape[0]} x {images[small[0]].shape[1]} "
+                             f"pixels) is smaller than patch_size = {patch_size}")
         self.images = [torch.from_numpy(np.ascontiguousarray(image, dtype=np.float64)) for image in images]
         self.patch_size = patch_size
         self.sigma_range = sigma_range

@@ -578,6 +578,17 @@ def families_with(method: str) -> list[str]:
     return [family for family, cls in sorted(MODELS.items()) if method in cls.gradients]
 
 
+def smallest_side(architecture: dict[str, Any]) -> int:
+    """The smallest image side a model of ``architecture`` takes: one pixel more than its widest kernel's padding.
+
+    The widest kernel is the composed filter bank's, the mask network's or the ``sa-b`` blur's; the reflect
+    padding needs more pixels than it pads.
+    """
+    widest = max(sum(k - 1 for k in architecture["bank_kernels"]) + 1, *architecture.get("mask_kernels", ()),
+                 architecture.get("blur_kernel", 1))
+    return widest // 2 + 1
+
+
 def build(family: str, architecture: dict[str, Any] | None = None, *, seed: int = 0) -> Denoiser:
     """A model of ``family`` with its default (or the given) architecture and a seeded random start."""
     cls = model_class(family)

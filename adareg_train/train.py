@@ -8,7 +8,10 @@ import json
 import math
 import os
 import platform
+import sys
 import time
+import warnings
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +22,15 @@ from tqdm.auto import tqdm
 import adareg
 from adareg import params
 from adareg.data import protocol_noisy
-from adareg.io import read_folder
+from adareg.io import IMAGE_SUFFIXES, IntensityWarning, read_folder
 
 from .data import PatchSampler
-from .families import GRADIENTS, MODELS, SIGMA_RANGE, Adaptive, Denoiser, build, families_with, model_class
+from .families import (GRADIENTS, MODELS, SIGMA_RANGE, Adaptive, Denoiser, build, families_with, model_class,
+                       smallest_side)
 
 CHECKPOINT = "checkpoint.pt"
+#: Suffixes of image files that a data folder may hold but that are not read (only PNG and TIFF are).
+SKIPPED_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".npy")
 
 
 @dataclasses.dataclass
@@ -51,13 +57,22 @@ class Settings:
     contraction_target: float = 0.9  # the bound on the reweighting map's Jacobian the penalty aims below
     contraction_iterations: int = 5  # power iterations of the bound's estimate per training step
 
-    def check(self) -> None:
+    def check(self, given: Collection[str] | None = None) -> None:
+        """Refuse a bad setting with a ``ValueError`` that names it (a ``RuntimeError`` for a missing CUDA device).
+
+        A setting that has no effect on this run (:meth:`unused`) is refused too when it was given: when its
+        name is in ``given`` (the settings set explicitly, e.g. the command line's options) or, with ``given``
+        ``None``, when it differs from its default.
+        """
         for name in ("steps", "batch_size", "patch_size", "validate_every", "checkpoint_every", "phantom_steps",
                      "contraction_iterations"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) > 0):
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if not (isinstance(self.seed, int) and -2**63 <= self.seed < 2**64):
+            raise ValueError(f"seed must be an int from -2**63 to 2**64 - 1 (a torch generator's seed), "
+                             f"got {self.seed}")
         if not (math.isfinite(self.contraction) and self.contraction >= 0):
             raise ValueError(f"contraction must be a non-negative weight, got {self.contraction}")
         if self.contraction and not issubclass(model_class(self.family), Adaptive):
@@ -76,8 +91,33 @@ class Settings:
         if self.gradient is not None and self.gradient not in supported:
             raise ValueError(f"gradient {self.gradient!r} exists for {', '.join(families_with(self.gradient))} only, "
                              f"not {self.family!r}; use {' or '.join(map(repr, supported))}")
+        smallest = smallest_side(self.architecture or model_class(self.family).default_architecture)
+        if self.patch_size < smallest:
+            raise ValueError(f"patch_size must be at least {smallest} for this architecture (more pixels than its "
+                             f"widest kernel's reflect padding), got {self.patch_size}")
+        defaults = {field.name: field.default for field in dataclasses.fields(self)}
+        for name, reason in self.unused().items():
+            if name in given if given is not None else getattr(self, name) != defaults[name]:
+                raise ValueError(f"{name} (--{name.replace('_', '-')}) has no effect {reason}")
+        if self.init is not None and Path(self.init).suffix == ".pt":
+            raise ValueError(f"init {self.init} is a training checkpoint, not a parameter file: export it first "
+                             f"(python -m adareg_train export --out {Path(self.init).parent}) and start from the "
+                             f".npz file that writes")
         if self.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("device 'cuda' was asked for, but torch finds no CUDA device")
+
+    def unused(self) -> dict[str, str]:
+        """The settings that have no effect on this run, each with the reason (the family and gradient known)."""
+        unused = {}
+        if self.validation is None:
+            unused["validate_every"] = "without validation images (--validation)"
+        if gradient_method(self) != "phantom":
+            unused["phantom_steps"] = (f"with the {gradient_method(self)} gradient of this run: it sets the phantom "
+                                       f"gradient's (--gradient phantom, {', '.join(families_with('phantom'))})")
+        if not self.contraction:
+            for name in ("contraction_target", "contraction_iterations"):
+                unused[name] = "without the contraction penalty (--contraction WEIGHT, sa-b and sa-cnn)"
+        return unused
 
 
 def gradient_method(settings: Settings) -> str:
@@ -90,13 +130,34 @@ def learning_rate(settings: Settings, step: int) -> float:
     return settings.lr * (0.5 ** (step >= 0.6 * settings.steps)) * (0.5 ** (step >= 0.8 * settings.steps))
 
 
+def read_images(folder: str, option: str, count: int | None = None) -> dict[str, np.ndarray]:
+    """The images of ``folder`` (:func:`adareg.io.read_folder`), keyed by file path.
+
+    A float image on another scale than [0, 1] (an :class:`~adareg.io.IntensityWarning`) is
+    refused with a ``ValueError`` that starts with ``option`` (the setting naming the folder)
+    and the file.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IntensityWarning)
+        try:
+            images = read_folder(folder, count)
+        except IntensityWarning as err:
+            raise ValueError(f"{option}: {err}") from None
+    files = {path.stem: path for path in Path(folder).iterdir() if path.suffix.lower() in IMAGE_SUFFIXES}
+    return {str(files[stem]): image for stem, image in images.items()}
+
+
 def validation_pairs(folder: str, sigma: float = 25 / 255, crop: int = 96, count: int = 4) -> list[tuple[Any, Any]]:
     """Central ``crop`` squares of the first ``count`` images, with the Set12 noise protocol at ``sigma``.
 
-    The noise is drawn for the whole image (:func:`adareg.data.protocol_noisy`).
+    The noise is drawn for the whole image (:func:`adareg.data.protocol_noisy`).  An image
+    smaller than ``crop`` is refused (a ``ValueError`` naming it).
     """
     pairs = []
-    for i, clean in enumerate(read_folder(folder, count).values()):
+    for i, (name, clean) in enumerate(read_images(folder, "validation", count).items()):
+        if min(clean.shape) < crop:
+            raise ValueError(f"validation: {name} is {clean.shape[0]} x {clean.shape[1]} pixels, smaller than the "
+                             f"{crop} x {crop} crop that validation scores")
         noisy = protocol_noisy(clean, round(sigma * 255), i)
         top, left = (clean.shape[0] - crop) // 2, (clean.shape[1] - crop) // 2
         window = (slice(top, top + crop), slice(left, left + crop))
@@ -212,11 +273,13 @@ def _initialise(model: Denoiser, source: str) -> dict[str, Any] | None:
 
 def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: float,
            history: list[dict[str, float]], threads: int | None,
-           continued_from: dict[str, Any] | None = None) -> Path:
+           continued_from: dict[str, Any] | None = None, images: int | None = None) -> Path:
     """Write the model as an adareg parameter file, with how it was trained.
 
     ``threads``: torch's, if known; ``continued_from``: the training metadata of the
-    file the run started from (every parameter), kept under ``training.continued_from``.
+    file the run started from (every parameter), kept under ``training.continued_from``;
+    ``images``: the number of training images read from ``settings.data``, if known
+    (``training.data_images``).
     """
     validation = [h for h in history if "validation_psnr" in h]
     metadata = {
@@ -225,6 +288,7 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
         "sigma_range": list(SIGMA_RANGE),
         "training": {
             **_resolved(settings),
+            **({"data_images": images} if images is not None else {}),
             "steps_done": step,
             "seconds": round(seconds, 1),
             "method": {"implicit": "implicit differentiation at the minimiser (conjugate gradients on the Hessian)",
@@ -262,7 +326,21 @@ def export_checkpoint(out: str | os.PathLike) -> Path:
     model = _model(settings)
     model.load_state_dict(state["model"])
     return export(model, Path(out) / f"{settings.family}.npz", settings, state["step"], state["seconds"],
-                  state["history"], state.get("threads"), state.get("continued_from"))
+                  state["history"], state.get("threads"), state.get("continued_from"), state.get("images"))
+
+
+def _not_finite(model: Denoiser, loss: torch.Tensor) -> str | None:
+    """What is not finite after a training step (``loss``, then the updated parameters), or ``None``."""
+    finite = torch.stack([torch.isfinite(loss), *(torch.isfinite(p).all() for p in model.parameters())]).cpu()
+    if bool(finite.all()):
+        return None
+    return f"the loss is {loss.item()}" if not finite[0] else "a parameter is not finite after the update"
+
+
+def _differences(stored: dict[str, Any], wanted: dict[str, Any]) -> str:
+    """The settings of ``wanted`` that differ from ``stored``'s: ``name: stored value there, wanted value now``."""
+    return "; ".join(f"{name}: {json.dumps(stored.get(name))} there, {json.dumps(value)} now"
+                     for name, value in wanted.items() if stored.get(name) != value)
 
 
 def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, progress: bool = True) -> Path:
@@ -271,27 +349,46 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     A checkpoint (model, optimizer, random state, loss history) is written every
     ``checkpoint_every`` steps to ``out/checkpoint.pt``; with ``resume`` a run
     finds it there and goes on from its step, with the same batches it would have drawn.
+    A step whose loss or updated parameters are not finite stops the run with a
+    ``RuntimeError`` before anything is saved, so the checkpoint keeps the last good step.
+    With ``progress``, a line says how many images were read, and a bar shows the steps;
+    a line names the files of ``settings.data`` that are not read (:data:`SKIPPED_SUFFIXES`) in any case.
     """
     settings.check()
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out {out} is a file; it must be a folder (for the checkpoint and the parameter file)")
+    target = out / f"{settings.family}.npz"
+    if settings.init is not None and Path(settings.init).resolve() == target.resolve():
+        raise ValueError(f"init {settings.init} is the file this run exports, which would overwrite it: "
+                         "use another --out, or start from a copy")
+    images = read_images(settings.data, "data")
+    skipped = sorted(p.name for p in Path(settings.data).iterdir() if p.suffix.lower() in SKIPPED_SUFFIXES)
+    if progress or skipped:
+        plural = "s" if len(images) != 1 else ""
+        print(f"adareg_train: {len(images)} training image{plural} (PNG/TIFF) in {settings.data}"
+              + (f"; not read: {len(skipped)} files of other formats ({', '.join(skipped[:3])}"
+                 f"{', ...' if len(skipped) > 3 else ''})" if skipped else ""), file=sys.stderr)
+    sampler = PatchSampler(list(images.values()), settings.patch_size, names=list(images))
+    pairs = validation_pairs(settings.validation) if settings.validation else []
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / CHECKPOINT
-    sampler = PatchSampler(list(read_folder(settings.data).values()), settings.patch_size)
     model, continued_from = starting_model(settings)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     generator = torch.Generator().manual_seed(settings.seed)
-    step, seconds, history = 0, 0.0, []
+    step, seconds, history, saved = 0, 0.0, [], None
     if resume and checkpoint.exists():
         state = torch.load(checkpoint, weights_only=True)
-        if _resolved(_checkpoint_settings(state)) != _resolved(settings):
-            raise ValueError(f"{checkpoint} was written with other settings ({json.dumps(state['settings'])}); "
-                             "use another --out or --no-resume")
+        stored, wanted = _resolved(_checkpoint_settings(state)), _resolved(settings)
+        if stored != wanted:
+            raise ValueError(f"{checkpoint} was written with other settings ({_differences(stored, wanted)}): "
+                             "use another --out to keep it, or --no-resume to start over, which replaces it")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         step, seconds, history = state["step"], state["seconds"], state["history"]
         continued_from = state.get("continued_from", continued_from)
-    pairs = validation_pairs(settings.validation) if settings.validation else []
+        saved = step
 
     bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc=f"train {settings.family}")
     while step < settings.steps:
@@ -299,6 +396,12 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
         values = training_step(model, optimizer, sampler, generator, settings, learning_rate(settings, step))
         step += 1
         seconds += time.perf_counter() - start
+        problem = _not_finite(model, values["loss"])
+        if problem is not None:
+            bar.close()
+            raise RuntimeError(f"training diverged at step {step}: {problem}; the run stopped without saving it"
+                               + (f" ({checkpoint} keeps step {saved})" if saved is not None else "")
+                               + f"; try a lower --lr than {settings.lr:g}")
         record = {"step": step, **{name: value.item() for name, value in values.items()}}
         if pairs and (step % settings.validate_every == 0 or step == settings.steps):
             record["validation_psnr"] = validate(model, pairs, 25 / 255, settings.device)
@@ -309,7 +412,9 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
             _save_checkpoint(checkpoint, {"settings": dataclasses.asdict(settings), "model": model.state_dict(),
                                           "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                                           "step": step, "seconds": seconds, "history": history,
-                                          "threads": torch.get_num_threads(), "continued_from": continued_from})
+                                          "threads": torch.get_num_threads(), "continued_from": continued_from,
+                                          "images": len(images)})
+            saved = step
     bar.close()
-    return export(model, out / f"{settings.family}.npz", settings, step, seconds, history, torch.get_num_threads(),
-                  continued_from)
+    return export(model, target, settings, step, seconds, history, torch.get_num_threads(), continued_from,
+                  len(images))

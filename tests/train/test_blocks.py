@@ -12,7 +12,7 @@ from adareg.regularizers.learned import SigmaProfile as NumpyProfile
 from adareg.regularizers.masks import MaskCNN as NumpyMasks
 from adareg.regularizers.splines import LinearSpline as NumpySpline
 from adareg_train.blocks import (FilterBank, MaskCNN, SigmaProfile, correlate, correlate_adjoint, linear_spline,
-                                 reflect_fold, reflect_pad)
+                                 reflect_fold, reflect_pad, top_singular_vector)
 
 
 def tensor(rng, *shape):
@@ -83,3 +83,13 @@ def test_mask_cnn_matches_adareg(activation):
     out = masks(x, sigma).detach().numpy()
     for i in range(2):
         np.testing.assert_allclose(out[i], reference(x.numpy()[i, 0], float(sigma[i])), atol=1e-13)
+
+
+def test_diverged_values_give_nan_not_an_error():
+    """A diverged step's NaN reaches the loss (which the training loop checks), not an IndexError or ARPACK's."""
+    table = torch.zeros(2, 5, dtype=torch.float64)
+    z = torch.tensor([0.3, float("nan"), float("inf")], dtype=torch.float64).view(1, 1, 1, 3).repeat(1, 2, 1, 1)
+    values = linear_spline(table, z, -1.0, 0.5)
+    assert torch.isnan(values[..., 1]).all() and torch.isfinite(values[..., 0]).all()
+    for kernel in (torch.zeros(4, 1, 5, 5), torch.full((4, 1, 5, 5), float("nan"))):
+        assert torch.isnan(top_singular_vector(kernel)).all()

@@ -11,6 +11,7 @@ import torch
 import adareg
 from adareg.io import read_folder, write_image
 from adareg_train import __main__ as cli
+from adareg_train import train as train_module
 from adareg_train.data import PatchSampler
 from adareg_train.families import build
 from adareg_train.train import (
@@ -214,7 +215,8 @@ def test_contraction_penalty_lowers_the_bound_and_is_recorded(tmp_path, images):
     common = {"steps": 20, "architecture": TINY["sa-cnn"] | {"mask_channels": [8, 4]}}
     bounds = {}
     for weight in (0.0, 10.0):
-        run = settings("sa-cnn", images, contraction=weight, contraction_target=0.0, **common)
+        target = {"contraction_target": 0.0} if weight else {}  # a target without the penalty is refused
+        run = settings("sa-cnn", images, contraction=weight, **target, **common)
         path = train(run, tmp_path / f"w{weight}", progress=False)
         model = build("sa-cnn", run.architecture, seed=run.seed)
         model.load_state_dict(torch.load(tmp_path / f"w{weight}" / CHECKPOINT, weights_only=True)["model"])
@@ -235,3 +237,111 @@ def test_contraction_settings_are_checked(images, changes, message):
     family = changes.pop("family", "sa-cnn")
     with pytest.raises(ValueError, match=message):
         settings(family, images, **changes).check()
+
+
+@pytest.mark.parametrize("family", ["crr", "sa-cnn"])
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path, images, family):
+    """A NaN loss (lr 1e4) stops the run at its step, before it is saved; it was an IndexError for crr."""
+    message = r"diverged at step 2: the loss is nan.*keeps step 1\).*lower --lr than 10000"
+    with pytest.raises(RuntimeError, match=message):
+        train(settings(family, images, lr=1e4, checkpoint_every=1), tmp_path / "run", progress=False)
+    state = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
+    assert state["step"] == 1 and all(torch.isfinite(p).all() for p in state["model"].values())
+    assert not (tmp_path / "run" / f"{family}.npz").exists()
+
+
+def test_non_finite_parameters_stop_the_run(tmp_path, images, monkeypatch):
+    original = train_module.training_step
+
+    def poisoned(model, optimizer, sampler, generator, run, lr):
+        values = original(model, optimizer, sampler, generator, run, lr)
+        if len(optimizer.state[model.bank.layers[0]]) and optimizer.state[model.bank.layers[0]]["step"] == 3:
+            with torch.no_grad():
+                model.bank.layers[0].fill_(float("inf"))
+        return values
+
+    monkeypatch.setattr(train_module, "training_step", poisoned)
+    with pytest.raises(RuntimeError, match="diverged at step 3: a parameter is not finite after the update"):
+        train(settings("crr", images, checkpoint_every=2), tmp_path / "run", progress=False)
+    assert torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)["step"] == 2
+
+
+def test_an_init_file_that_the_run_would_overwrite_is_refused(tmp_path, images):
+    source = train(settings("crr", images, steps=2), tmp_path / "run", progress=False)
+    before = source.read_bytes()
+    with pytest.raises(ValueError, match="is the file this run exports, which would overwrite it"):
+        train(settings("crr", images, steps=3, init=str(source)), tmp_path / "run", resume=False, progress=False)
+    assert source.read_bytes() == before
+
+
+def test_a_refused_resume_names_the_setting_and_what_no_resume_does(tmp_path, images):
+    train(settings("crr", images, steps=3), tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match=r"other settings \(steps: 3 there, 6 now\): use another --out to keep it, "
+                                         r"or --no-resume to start over, which replaces it"):
+        train(settings("crr", images, steps=6), tmp_path / "run", progress=False)
+
+
+def test_validation_images_smaller_than_the_crop_are_refused(tmp_path, images):
+    with pytest.raises(ValueError, match=r"im0.png is 32 x 32 pixels, smaller than the 96 x 96 crop"):
+        train(settings("crr", images, validation=str(images)), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def run_cli(tmp_path, images, *options):
+    return cli.main(["train", "--family", "crr", "--data", str(images), "--out", str(tmp_path / "cli"),
+                     "--steps", "1", "--batch-size", "2", "--patch-size", "16", "--quiet", *options])
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--phantom-steps", "5"], "phantom_steps (--phantom-steps) has no effect with the implicit gradient"),
+    (["--family", "sa-cnn", "--gradient", "jfb", "--phantom-steps", "3"],
+     "phantom_steps (--phantom-steps) has no effect with the jfb gradient"),
+    (["--contraction-target", "0.5"], "contraction_target (--contraction-target) has no effect without the"),
+    (["--contraction-iterations", "3"], "contraction_iterations (--contraction-iterations) has no effect without"),
+    (["--validate-every", "10"], "validate_every (--validate-every) has no effect without validation images"),
+])
+def test_options_without_effect_are_refused(tmp_path, images, capsys, options, message):
+    assert run_cli(tmp_path, images, *options) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "cli").exists()
+
+
+def test_settings_without_effect_are_refused_unless_at_their_default(images):
+    settings("crr", images, phantom_steps=5, contraction_iterations=5).check()
+    with pytest.raises(ValueError, match=r"phantom_steps \(--phantom-steps\) has no effect"):
+        settings("crr", images, phantom_steps=3).check()
+
+
+def test_the_images_read_and_the_files_skipped_are_reported(tmp_path, images, capsys):
+    assert run_cli(tmp_path, images, "--no-resume") == 0
+    assert capsys.readouterr().err == ""  # --quiet and nothing skipped: silent
+    (images / "photo.jpg").write_bytes(b"not read")
+    (images / "array.npy").write_bytes(b"not read")
+    assert run_cli(tmp_path, images, "--no-resume") == 0
+    assert f"3 training images (PNG/TIFF) in {images}; not read: 2 files of other formats (array.npy, photo.jpg)" \
+        in capsys.readouterr().err
+    assert adareg.params.read(tmp_path / "cli" / "crr.npz").metadata["training"]["data_images"] == 3
+    assert adareg.params.read(export_checkpoint(tmp_path / "cli")).metadata["training"]["data_images"] == 3
+
+
+def test_float_images_on_another_scale_are_refused(tmp_path, images, capsys):
+    tifffile = pytest.importorskip("tifffile")
+    tifffile.imwrite(images / "scaled.tif", np.round(255 * next(iter(read_folder(images).values()))))
+    assert run_cli(tmp_path, images) == 2
+    err = capsys.readouterr().err
+    assert f"data: {images / 'scaled.tif'}:" in err and "divide by 255" in err
+
+
+def test_bad_options_give_one_line_errors(tmp_path, images, capsys):
+    (tmp_path / "file").write_text("")
+    assert cli.main(["train", "--family", "crr", "--data", str(images), "--out", str(tmp_path / "file"),
+                     "--quiet"]) == 2
+    assert f"out {tmp_path / 'file'} is a file" in capsys.readouterr().err
+    assert run_cli(tmp_path, images, "--patch-size", "4") == 2
+    assert "patch_size must be at least 7 for this architecture" in capsys.readouterr().err
+    assert run_cli(tmp_path, images, "--patch-size", "40") == 2
+    assert f"{images / 'im0.png'} (32 x 32 pixels) is smaller than patch_size = 40" in capsys.readouterr().err
+    assert run_cli(tmp_path, images, "--init", str(tmp_path / "run" / CHECKPOINT)) == 2
+    assert f"export it first (python -m adareg_train export --out {tmp_path / 'run'})" in capsys.readouterr().err
+    assert run_cli(tmp_path, images, "--seed", "99999999999999999999") == 2
+    assert "seed must be an int from -2**63 to 2**64 - 1" in capsys.readouterr().err
