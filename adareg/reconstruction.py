@@ -220,12 +220,17 @@ def check_weights(weights: Any, y: Array, what: str = "solve: weights") -> Array
     """``weights`` checked (real, finite, non-negative, broadcasting to ``y``), numbers and lists as arrays.
 
     A number or a nested list becomes a float64 array on ``y``'s backend (a single
-    number scales the whole data term), as do integer and boolean arrays.
+    number scales the whole data term), as do integer and boolean arrays; a NumPy array
+    moves to ``y``'s GPU.
     """
     if weights is None:
         return None
     xp = backend.namespace(y)
-    if not backend.is_array(weights):
+    if backend.is_array(weights):
+        if backend.is_cupy(weights) and not backend.is_cupy(y):
+            raise TypeError(f"{what} are a CuPy array but y is a NumPy array; put both on one device")
+        weights = xp.asarray(weights)  # a NumPy array goes to y's GPU, once
+    else:
         try:
             weights = xp.asarray(weights, dtype=np.float64)
         except (TypeError, ValueError) as err:
