@@ -89,8 +89,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         length of its last three steps; for spatially adaptive regularizers
         (``adareg.solvers.reweighting.DEFAULTS``), the fixed-point residual of the
         reweighting (what a tighter one buys is measured in docs/learned.md) and
-        the reweighting steps.  ``max_time`` (seconds) applies to every path but
-        the direct prox.
+        the reweighting steps.  ``max_time`` (seconds) applies to every path.
     restart, backtracking
         Passed to :func:`~adareg.solvers.fista` (regularizers with a prox and an
         operator other than denoising's).
@@ -108,8 +107,9 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         the others in the precision of ``y``.  ``y``, ``x0`` and ``weights`` are
         converted once; the solution is returned in the precision of ``y``.
     callback
-        ``callback(k, x_k)`` after each FISTA or L-BFGS iteration or reweighting step (returning
-        ``True`` stops); ``x_k`` is in the working ``precision``.
+        ``callback(k, x_k)`` after each FISTA or L-BFGS iteration or reweighting step, or, for
+        denoising with a prox, at each duality-gap check (every 10 dual iterations; ``k`` counts
+        them); returning ``True`` stops, not converged.  ``x_k`` is in the working ``precision``.
     progress
         Show a progress bar.
 
@@ -330,8 +330,8 @@ def _denoise(y: Array, reg: Regularizer, lam: float, bounds: Bounds | None, c: _
     """``prox_{lam R}(y)``: the exact denoising solution."""
     history = History("iteration", "objective", "gap", "seconds")
     start = time.perf_counter()
-    out = reg.prox(y, lam, bounds=bounds, record=history.append, progress=c.progress,
-                   **_given(tol=c.tol, max_iter=c.max_iter))
+    out = reg.prox(y, lam, bounds=bounds, record=history.append, progress=c.progress, max_time=c.max_time,
+                   callback=c.callback, **_given(tol=c.tol, max_iter=c.max_iter))
     seconds = time.perf_counter() - start
     message = (f"duality gap {out.gap:.3g} certifies the tolerance after {out.iterations} iterations "
                f"({seconds:.2f} s)" if out.converged else

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
@@ -128,6 +129,19 @@ def test_numbers_and_lists_are_weights_too(weight):
     expected = adareg.solve(H, y, TV(y.shape), lam=0.02, **options).x
     x = adareg.solve(H, y, TV(y.shape), lam=0.08, weights=weight, **options).x
     np.testing.assert_allclose(x, expected, atol=1e-6)
+
+
+def test_denoising_with_a_prox_takes_the_callback_and_the_time_limit():
+    # both were ignored by the direct prox (so tune's patience never cut a TV denoising candidate)
+    y = np.random.default_rng(6).random((48, 48))
+    seen = []
+    result = adareg.solve(Identity(y.shape), y, TV(y.shape), lam=0.1, tol=1e-10,
+                          callback=lambda k, x: seen.append((k, x.shape)) or k >= 30)
+    assert seen == [(10, y.shape), (20, y.shape), (30, y.shape)]
+    assert result.iterations == 30 and not result.converged
+    start = time.perf_counter()
+    result = adareg.solve(Identity(y.shape), y, TV(y.shape), lam=0.1, tol=1e-14, max_iter=10**7, max_time=0.1)
+    assert time.perf_counter() - start < 5 and not result.converged and result.iterations < 10**7
 
 
 def test_learned_denoising_warns_of_data_on_another_intensity_scale():

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .. import backend
 from ..backend import Array
 from ..operators.base import LinearOperator
-from ..stopping import Progress, Residual, default_rule
+from ..stopping import Progress, Residual, default_rule, stops
 from .base import PROX_DEFAULTS, Bounds, ProxResult, Regularizer, check_bounds, project
 
 
@@ -189,6 +189,7 @@ class WeightedL1Analysis(Regularizer):
 
     def prox(self, v: Array, tau: float, *, bounds: Bounds | None = None, warm_start: Any = None,
              tol: float | None = PROX_DEFAULTS.tol, max_iter: int = PROX_DEFAULTS.max_iter, check_every: int = 10,
+             max_time: float | None = None, callback: Callable[[int, Array], Any] | None = None,
              record: Callable[..., None] | None = None, progress: bool = False) -> ProxResult:
         r"""Exact prox :math:`\arg\min_{x \in C} \tfrac12\|x - v\|^2 + \tau R(x)` by dual FISTA.
 
@@ -222,6 +223,11 @@ class WeightedL1Analysis(Regularizer):
             Iterations between duality-gap evaluations (each costs one extra
             application of ``W`` and ``W^H``); after a warm start the gap is
             also checked after the first iteration.
+        max_time
+            Stop (not converged) after the iteration that passes this many seconds.
+        callback
+            ``callback(k, x_k)`` at each gap check, ``k`` the dual iterations so far and
+            ``x_k`` the primal point; returning ``True`` stops (not converged).
         record
             Called at each gap check with keywords ``iteration``, ``objective``
             (of the prox problem), ``gap`` and ``seconds`` (e.g. ``History.append``).
@@ -236,7 +242,7 @@ class WeightedL1Analysis(Regularizer):
         dual = _DualFISTA(self, v, tau, weights, check_bounds(bounds), warm_start, keep_momentum=tol is None)
         warm = warm_start is not None
         del warm_start  # copied: a caller that handed its state over (see reweighting) frees its buffers now
-        stop = default_rule(max_iter, tol, measure=Residual)
+        stop = default_rule(max_iter, tol, max_time, measure=Residual)
         v_norm = float(backend.namespace(v).linalg.vector_norm(v))
         start = time.perf_counter()
         gap, x = math.inf, None
@@ -248,20 +254,25 @@ class WeightedL1Analysis(Regularizer):
             bar.update()
             residual = math.inf
             # a warm start is often nearly optimal: check it once straight away
-            if tol is not None and (k % check_every == 0 or k == max_iter or (k == 1 and warm)):
+            checked = tol is not None and (k % check_every == 0 or k == max_iter or (k == 1 and warm))
+            if checked:
                 x = dual.primal()
                 gap, penalty = self._gap_and_penalty(x, dual.p, tau, weights)
                 residual = _certified_error(gap, v_norm)
                 if record is not None:
                     objective = 0.5 * float(backend.namespace(x).sum(abs(x - v) ** 2)) + tau * penalty
                     record(iteration=k, objective=objective, gap=gap, seconds=time.perf_counter() - start)
+                if callback is not None and stops(callback(k, x)):
+                    converged = False
+                    break
             fired = stop.check(Progress(iteration=k, seconds=time.perf_counter() - start, residual=residual))
             if fired is not None:
+                converged = fired.converged
                 break
         bar.close()
-        if x is None:  # no gap checks
-            x = dual.primal()
-        return ProxResult(x=x, state=dual.state(), iterations=k, gap=gap, converged=fired.converged)
+        if not checked:  # no gap at this point (a budgeted call, or stopped by the time): uncertified
+            x, gap = dual.primal(), math.inf
+        return ProxResult(x=x, state=dual.state(), iterations=k, gap=gap, converged=converged)
 
     def duality_gap(self, x: Array, p: Array, tau: float) -> float:
         r"""The gap :math:`G = \tau \sum (\Lambda |W x| - \mathrm{Re}(\bar p \, W x))` of the prox problem.

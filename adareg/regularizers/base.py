@@ -68,14 +68,16 @@ class Regularizer(ABC):
     @abstractmethod
     def prox(self, v: Array, tau: float, *, bounds: Bounds | None = None, warm_start: Any = None,
              tol: float | None = PROX_DEFAULTS.tol, max_iter: int = PROX_DEFAULTS.max_iter,
+             max_time: float | None = None, callback: Callable[[int, Array], Any] | None = None,
              record: Callable[..., None] | None = None,
              progress: bool = False) -> ProxResult:
         r"""The proximal point :math:`\arg\min_{x \in C} \tfrac12 \|x - v\|^2 + \tau R(x)`.
 
         ``C`` is the box ``bounds = (lower, upper)`` (either may be ``None``), or
         everything when ``bounds`` is ``None``.  Iterative proxes stop once
-        ``||x - x*|| <= tol * ||v||`` is certified, or after ``max_iter`` iterations;
-        they may report their progress through ``record(**row)`` and a progress bar.
+        ``||x - x*|| <= tol * ||v||`` is certified, after ``max_iter`` iterations or
+        ``max_time`` seconds, or when ``callback(k, x_k)`` returns ``True``; they may
+        report their progress through ``record(**row)`` and a progress bar.
         """
 
     def check_image(self, x: Array, what: str) -> None:
