@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -184,7 +185,9 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     Tuning
         ``lam``, ``sigma`` (``None`` for classical regularizers), the mean
         ``psnr`` there, and the ``table`` of all evaluations.  With both ``lam``
-        and ``sigma`` fixed, the single point is evaluated.
+        and ``sigma`` fixed, the single point is evaluated.  A warning says when
+        the solves of the chosen values did not all converge (``solve_options``'
+        ``max_iter`` or ``max_time`` ended them).
 
     Examples
     --------
@@ -216,7 +219,8 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
 
     table = History("lam", "sigma", "psnr", "iterations", "cut", "seconds")
     bar = tqdm(disable=not progress, desc="tune", unit="evaluation")
-    best: dict[str, Any] = {"psnr": -math.inf, "iterations": None}  # the best candidate solved in full
+    # the best candidate solved in full, and whether all its solves converged
+    best: dict[str, Any] = {"psnr": -math.inf, "iterations": None, "converged": True}
 
     def evaluate(values: dict[str, float]) -> float:
         lam_k, sigma_k = (values.get(name, fixed[name]) for name in ("lam", "sigma"))
@@ -224,11 +228,11 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         caps = None
         if patience is not None and best["iterations"] is not None:
             caps = [math.ceil(patience * n) for n in best["iterations"]]
-        mean, iterations, cut = candidate.score(lam_k, sigma_k, caps)
+        mean, iterations, cut, converged = candidate.score(lam_k, sigma_k, caps)
         if cut and mean > best["psnr"]:  # it may win: solve it in full first
-            mean, iterations, cut = candidate.score(lam_k, sigma_k, None)
+            mean, iterations, cut, converged = candidate.score(lam_k, sigma_k, None)
         if mean > best["psnr"]:
-            best.update(psnr=mean, iterations=iterations)
+            best.update(psnr=mean, iterations=iterations, converged=converged)
         table.append(lam=lam_k, sigma=math.nan if sigma_k is None else sigma_k, psnr=mean,
                      iterations=max(iterations), cut=float(cut), seconds=time.perf_counter() - start)
         bar.update()
@@ -236,10 +240,15 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         return mean
 
     try:
-        best, score = _coordinate_search(evaluate, axes, levels=levels, points=points)
+        chosen, score = _coordinate_search(evaluate, axes, levels=levels, points=points)
     finally:
         bar.close()
-    return Tuning(lam=best.get("lam", fixed["lam"]), sigma=best.get("sigma", fixed["sigma"]), psnr=score, table=table)
+    if not best["converged"]:
+        warnings.warn("tune: the solves of the chosen values did not all converge (their max_iter or max_time "
+                      "ended them first): the PSNR is that of unconverged reconstructions; give solve_options a "
+                      "larger max_iter to choose on converged ones", stacklevel=2)
+    return Tuning(lam=chosen.get("lam", fixed["lam"]), sigma=chosen.get("sigma", fixed["sigma"]), psnr=score,
+                  table=table)
 
 
 class _Candidate:
@@ -251,15 +260,19 @@ class _Candidate:
         self.callback = options.pop("callback", None)  # the caller's, called before the cut
         self.options = options
 
-    def score(self, lam: float, sigma: float | None, caps: list[int] | None) -> tuple[float, list[int], bool]:
-        """``(mean PSNR, iterations per pair, whether a solve was cut)``; ``caps``: iterations per pair."""
-        total, iterations, cut = 0.0, [], False
+    def score(self, lam: float, sigma: float | None,
+              caps: list[int] | None) -> tuple[float, list[int], bool, bool]:
+        """``(mean PSNR, iterations per pair, whether a solve was cut, whether all converged)``.
+
+        ``caps``: iterations per pair.
+        """
+        total, iterations, cut, converged = 0.0, [], False, True
         for i, (y, x) in enumerate(self.pairs):
             result, stopped = self._solve(y, lam, sigma, None if caps is None else caps[i])
             total += _psnr(result.x, x, self.data_range)
             iterations.append(result.iterations)
-            cut = cut or stopped
-        return total / len(self.pairs), iterations, cut
+            cut, converged = cut or stopped, converged and result.converged
+        return total / len(self.pairs), iterations, cut, converged
 
     def _solve(self, y: Array, lam: float, sigma: float | None, cap: int | None) -> tuple[Result, bool]:
         """``adareg.solve`` stopped after ``cap`` iterations (``None``: in full), and whether the cap stopped it."""

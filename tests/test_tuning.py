@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -88,6 +89,16 @@ def test_learned_regularizer_tunes_lam_and_sigma():
     assert t.psnr == adareg.psnr(adareg.solve(H, y, reg, lam=t.lam, sigma=t.sigma, **options).x, x)
     assert len(t.table) <= 2 * 2 * 2 + 1 + 2  # two variables, plus at most one extension per line
     assert np.all((t.table["sigma"] >= 1 / 255 - 1e-15) & (t.table["sigma"] <= high))
+
+
+def test_a_choice_made_on_unconverged_solves_is_flagged():
+    ys, xs = calibration_pairs(1, size=16)
+    H, reg = Identity(xs[0].shape), TV(xs[0].shape)
+    with pytest.warns(UserWarning, match="tune: the solves of the chosen values did not all converge"):
+        tune(H, ys, xs, reg, levels=1, points=3, solve_options={"max_iter": 1, "tol": 1e-12})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tune(H, ys, xs, reg, levels=1, points=3, solve_options={"tol": 1e-4})
 
 
 def test_fixed_values_are_held():
