@@ -52,7 +52,8 @@ def test_a_reference_on_another_scale_than_data_range_warns(metric):
     rng = np.random.default_rng(3)
     clean = adareg.data.shepp_logan((32, 32))
     noisy = clean + 0.1 * rng.standard_normal(clean.shape)
-    with pytest.warns(UserWarning, match=rf"{metric.__name__}: the reference spans 255, more than twice data_range = 1"):
+    words = rf"{metric.__name__}: the reference spans 255, more than twice data_range = 1"
+    with pytest.warns(UserWarning, match=words):
         metric(255 * noisy, 255 * clean)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
