@@ -54,6 +54,11 @@ def count(value: Any, name: str) -> int:
     return int(value)
 
 
+def integral(value: Any) -> bool:
+    """Whether ``value`` is a whole number: an int or a real with an integer value (not a bool, NaN or Inf)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer()
+
+
 def one_line(err: BaseException) -> str:
     """``err``'s message on one line (whitespace collapsed), or its type's name when it has none."""
     return " ".join(str(err).split()) or type(err).__name__

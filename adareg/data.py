@@ -10,10 +10,11 @@ benchmarks (Set12, BSD68), shared by ``benchmarks/denoise.py`` and ``adareg_trai
 from __future__ import annotations
 
 import importlib
-import numbers
 from typing import Any
 
 import numpy as np
+
+from . import checks
 
 #: Grey images bundled with scikit-image that :func:`image` can load.
 IMAGES = ("camera", "moon", "coins", "brick", "grass", "gravel", "text", "page")
@@ -63,7 +64,7 @@ def _image_shape(shape: Any, caller: str) -> tuple[int, int]:
         h, w = shape
     except (TypeError, ValueError):
         h = w = None
-    if not all(isinstance(n, numbers.Real) and not isinstance(n, bool) and float(n).is_integer() for n in (h, w)):
+    if not all(checks.integral(n) for n in (h, w)):
         raise TypeError(f"{caller}: shape must be a pair (H, W) of ints, got {shape!r}")
     h, w = int(h), int(w)
     if h < 1 or w < 1:

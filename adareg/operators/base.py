@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, checks
 from ..backend import Array
 
 Shape = tuple[int, ...]
@@ -62,7 +62,7 @@ def as_shape(shape: Any, what: str) -> Shape:
     if isinstance(shape, (str, bytes)) or not isinstance(shape, Iterable):
         raise TypeError(f"{what} must be a tuple of ints, got {shape!r}")
     entries = tuple(shape)
-    if not all(isinstance(n, numbers.Real) and not isinstance(n, bool) and float(n).is_integer() for n in entries):
+    if not all(checks.integral(n) for n in entries):
         raise TypeError(f"{what} must be a tuple of ints, got {shape!r}")
     shape = tuple(int(n) for n in entries)
     if any(n <= 0 for n in shape):
