@@ -43,7 +43,9 @@ def cartesian_mask(shape: Any, acceleration: float, center_fraction: float, *,
       total is exactly ``W / acceleration``;
     - ``"equispaced"`` (fastMRI's ``EquispacedMaskFractionFunc``): every
       :math:`a' = a (W - n_c) / (W - a n_c)`-th column (rounded), from a random offset
-      in ``[0, round(a'))``, so that the total is about ``W / acceleration``.
+      in ``[0, round(a'))``, so that the total is about ``W / acceleration``. Unlike
+      fastMRI, whose columns stop before the last one, the last column can be picked,
+      so that ``acceleration=1`` samples every column.
 
     Parameters
     ----------
@@ -91,7 +93,8 @@ def cartesian_mask(shape: Any, acceleration: float, center_fraction: float, *,
         elif columns - acceleration * centre > 1e-9:  # (else the centre alone makes the acceleration)
             step = acceleration * (columns - centre) / (columns - acceleration * centre)
             offset = int(rng.integers(0, max(round(step), 1)))
-            mask[np.around(np.arange(offset, columns - 1, step)).astype(int)] = True
+            picked = np.around(np.arange(offset, columns, step)).astype(int)
+            mask[picked[picked < columns]] = True
     start = (columns - centre + 1) // 2
     mask[start:start + centre] = True
     return np.broadcast_to(mask, shape).copy()

@@ -54,7 +54,7 @@ def complex_normal(rng, shape):
 # output sign (-1)^(sum N/2) positive for (8,) and (4, 8), negative for (2,) and (6, 4)
 @pytest.mark.parametrize("shape", [(6, 5), (4, 7), (8,), (2,), (6, 4), (4, 8), (3, 4, 2)])
 def test_fully_sampled_single_coil_is_the_unitary_centred_dft(shape):
-    H = CartesianMRI(np.ones(shape, dtype=bool), real=False)
+    H = CartesianMRI(np.ones(shape, dtype=bool), real=False, shape=shape)
     F = centred_dft(shape[0])
     for n in shape[1:]:
         F = np.kron(F, centred_dft(n))
@@ -113,6 +113,11 @@ def test_cartesian_errors_name_the_problem():
         CartesianMRI(np.ones((4, 6), dtype=bool), np.ones((2, 4, 5)), real=True)
     with pytest.raises(ValueError, match="samples nothing"):
         CartesianMRI(np.zeros((4, 6), dtype=bool), real=True)
+    # a column mask alone would give a 1-D operator that transforms an image row by row
+    with pytest.raises(ValueError, match=r"does not give the image shape; pass shape=\(H, 6\)"):
+        CartesianMRI(np.ones(6, dtype=bool), real=True)
+    assert CartesianMRI(np.ones(6, dtype=bool), real=True, shape=(4, 6)).shape_in == (4, 6)
+    assert CartesianMRI(np.ones(6, dtype=bool), real=True, shape=(6,)).shape_in == (6,)
     with pytest.raises(ValueError, match="only 0 and 1"):
         CartesianMRI(np.full((4, 6), 0.5), real=True)
     with pytest.raises(TypeError, match="real must be True"):
@@ -239,6 +244,12 @@ def test_cartesian_mask_follows_fastmri():
     for side in (equispaced[:118], equispaced[138:]):  # every a' = 4 (236 / 176) = 5.36-th column
         assert set(np.diff(np.flatnonzero(side))) <= {5, 6}
     np.testing.assert_array_equal(mri.cartesian_mask((64,), 4, 0.08, seed=3), mri.cartesian_mask((64,), 4, 0.08, seed=3))
+
+
+@pytest.mark.parametrize("kind", ["random", "equispaced"])
+def test_cartesian_mask_without_acceleration_samples_every_column(kind):
+    # acceleration 1 is full sampling (equispaced left out the last column before)
+    assert mri.cartesian_mask((8, 20), 1, 0.1, kind=kind, seed=0).all()
 
 
 def test_cartesian_mask_errors():

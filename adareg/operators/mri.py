@@ -144,7 +144,7 @@ class CartesianMRI(_MRIOperator):
         ``False``: complex images.  Required, so that the choice is visible.
     shape
         Image shape; needed only when neither ``mask`` nor ``maps`` gives it
-        (a ``(W,)`` mask for one coil).
+        (a ``(W,)`` mask for one coil: ``shape=(H, W)``, or ``(W,)`` for 1-D signals).
     """
 
     def __init__(self, mask: Any, maps: Any = None, *, real: bool, shape: Any = None):
@@ -158,6 +158,10 @@ class CartesianMRI(_MRIOperator):
             image_shape = as_shape(shape, "CartesianMRI: shape")
         elif maps is not None and mask.ndim < np.ndim(maps) - 1:
             image_shape = tuple(np.shape(maps))[1:]
+        elif maps is None and mask.ndim == 1:
+            # a (W,) column mask alone would make a 1-D operator, applied row by row to an image
+            raise ValueError(f"CartesianMRI: a mask of shape {mask.shape} does not give the image shape; pass "
+                             f"shape=(H, {mask.shape[0]}) for images (or shape=({mask.shape[0]},) for 1-D signals)")
         else:
             image_shape = tuple(mask.shape)
         if not image_shape:
