@@ -103,6 +103,10 @@ class FilterBank:
     def operator(self, image_shape: tuple[int, int]) -> Conv2d:
         """``W`` on images of shape ``(H, W)``: ``(H, W) -> (C, H, W)`` (cached per shape)."""
         image_shape = tuple(int(n) for n in image_shape)
+        size = self.kernel.shape[-1]
+        if self.boundary == "reflect" and min(image_shape) <= size // 2:
+            raise ValueError(f"the learned filter bank ({size}x{size} kernel, reflect boundary) needs images of at "
+                             f"least {size // 2 + 1}x{size // 2 + 1} pixels, got {image_shape}")
         if image_shape not in self._operators:
             self._operators[image_shape] = Conv2d(self.kernel[:, 0], image_shape, boundary=self.boundary,
                                                   method="fft")

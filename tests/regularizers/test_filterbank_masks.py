@@ -49,6 +49,14 @@ def test_filter_bank_with_reflect_boundary_mirrors_the_image():
     np.testing.assert_allclose(out, expected * (np.vdot(out, expected) / np.vdot(expected, expected)), atol=1e-12)
 
 
+def test_filter_bank_names_the_smallest_image_it_can_mirror():
+    bank = FilterBank(random_layers(4))  # three 5x5 layers: a 13x13 kernel, reflected 6 pixels deep
+    assert bank.operator((7, 30))(np.ones((7, 30))).shape == (6, 7, 30)
+    with pytest.raises(ValueError, match=r"needs images of at least 7x7 pixels, got \(6, 30\)"):
+        bank.operator((6, 30))
+    assert FilterBank(random_layers(4), boundary="periodic").operator((6, 30)).shape_in == (6, 30)
+
+
 @pytest.mark.parametrize(
     "layers, words",
     [
