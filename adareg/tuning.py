@@ -67,10 +67,11 @@ class Tuning:
         Mean PSNR (dB) over the calibration pairs at ``(lam, sigma)``.
     table
         Every evaluation in the order made: columns ``lam, sigma, psnr,
-        iterations, cut, seconds`` (``sigma`` NaN for classical regularizers;
-        ``iterations`` the most any pair's solve took; ``cut`` 1 where ``patience``
-        cut a solve short, else 0; ``seconds`` spent on that evaluation's solves,
-        a full solve after a cut included).
+        iterations, cut, converged, seconds`` (``sigma`` NaN for classical
+        regularizers; ``iterations`` the most any pair's solve took; ``cut`` 1 where
+        ``patience`` cut a solve short, else 0; ``converged`` 1 where every pair's
+        solve met its tolerance, else 0 (a cut solve has not); ``seconds`` spent on
+        that evaluation's solves, a full solve after a cut included).
     """
 
     lam: float
@@ -217,7 +218,7 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     fixed, axes = _search_axes(H, pairs, reg, lam, sigma, lam_range, sigma_range, options.get("weights"))
     candidate = _Candidate(H, pairs, reg, options, data_range)
 
-    table = History("lam", "sigma", "psnr", "iterations", "cut", "seconds")
+    table = History("lam", "sigma", "psnr", "iterations", "cut", "converged", "seconds")
     bar = tqdm(disable=not progress, desc="tune", unit="evaluation")
     # the best candidate solved in full, and whether all its solves converged
     best: dict[str, Any] = {"psnr": -math.inf, "iterations": None, "converged": True}
@@ -234,7 +235,8 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         if mean > best["psnr"]:
             best.update(psnr=mean, iterations=iterations, converged=converged)
         table.append(lam=lam_k, sigma=math.nan if sigma_k is None else sigma_k, psnr=mean,
-                     iterations=max(iterations), cut=float(cut), seconds=time.perf_counter() - start)
+                     iterations=max(iterations), cut=float(cut), converged=float(converged),
+                     seconds=time.perf_counter() - start)
         bar.update()
         bar.set_postfix(lam=f"{lam_k:.3g}", psnr=f"{mean:.2f}", refresh=False)
         return mean

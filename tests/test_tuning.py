@@ -56,7 +56,7 @@ def test_tv_denoising_matches_a_dense_sweep(monkeypatch):
     assert t.psnr == pytest.approx(mean_psnr(H, ys, xs, reg, lam=t.lam, tol=1e-4), abs=1e-12)
     # one variable, an interior maximum: levels * (points - 1) + 1 evaluations of 2 solves, none repeated
     table = t.table
-    assert table.columns == ("lam", "sigma", "psnr", "iterations", "cut", "seconds")
+    assert table.columns == ("lam", "sigma", "psnr", "iterations", "cut", "converged", "seconds")
     assert np.all(table["cut"] == 0) and np.all(table["iterations"] >= 1)
     assert len(table) == 3 * 6 + 1 and len(calls) == 2 * len(table)
     assert len(set(table["lam"])) == len(table) and np.all(np.isnan(table["sigma"]))
@@ -95,10 +95,13 @@ def test_a_choice_made_on_unconverged_solves_is_flagged():
     ys, xs = calibration_pairs(1, size=16)
     H, reg = Identity(xs[0].shape), TV(xs[0].shape)
     with pytest.warns(UserWarning, match="tune: the solves of the chosen values did not all converge"):
-        tune(H, ys, xs, reg, levels=1, points=3, solve_options={"max_iter": 1, "tol": 1e-12})
+        t = tune(H, ys, xs, reg, levels=1, points=3, solve_options={"max_iter": 1, "tol": 1e-12})
+    assert np.all(t.table["converged"] == 0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        tune(H, ys, xs, reg, levels=1, points=3, solve_options={"tol": 1e-4})
+        t = tune(H, ys, xs, reg, levels=1, points=3, solve_options={"tol": 1e-4})
+    expected = [adareg.solve(H, ys[0], reg, lam=lam, tol=1e-4).converged for lam in t.table["lam"]]
+    assert list(t.table["converged"]) == expected and any(expected)
 
 
 def test_fixed_values_are_held():
@@ -208,10 +211,12 @@ def test_patience_cuts_slow_candidates_and_solves_a_winner_in_full(monkeypatch, 
     if early_error > 0.1:  # the slow candidate loses at its cut: the documented price of patience
         assert t.lam == pytest.approx(1.0) and t.psnr == pytest.approx(psnr_of_error(truth, 0.1))
         assert list(table["cut"]) == [0, 1, 1, 1, 1] and list(table["iterations"]) == [10, 20, 20, 20, 20]
+        assert list(table["converged"]) == [1, 0, 0, 0, 0]
         assert sum(k for _, k in calls) == 10 + 4 * 20
     else:  # it beats the best at its cut, so it is solved in full and wins with its full score
         assert t.lam == pytest.approx(10.0) and t.psnr == pytest.approx(psnr_of_error(truth, 0.01))
         assert list(table["cut"]) == [0, 1, 0, 1, 1] and list(table["iterations"]) == [10, 20, 40, 80, 80]
+        assert list(table["converged"]) == [1, 0, 1, 0, 0]
         assert [k for lam, k in calls if lam == pytest.approx(10.0)] == [20, 40]
         assert table["psnr"][2] == t.psnr
 
