@@ -16,6 +16,8 @@ class History:
     >>> h.append(iteration=1, objective=2.5)
     >>> h["objective"]
     array([2.5])
+    >>> h.as_dict()  # e.g. for pandas.DataFrame
+    {'iteration': array([1.]), 'objective': array([2.5])}
     """
 
     def __init__(self, *columns: str):
