@@ -87,9 +87,9 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         (``adareg.solvers.fista.DEFAULTS``), the relative change between iterates;
         for L-BFGS (ridge models, ``adareg.solvers.lbfgs.DEFAULTS``), the relative
         length of its last three steps; for spatially adaptive regularizers
-        (``adareg.solvers.reweighting.DEFAULTS``), the fixed-point residual of the
-        reweighting (what a tighter one buys is measured in docs/learned.md) and
-        the reweighting steps.  ``max_time`` (seconds) applies to every path.
+        (``adareg.solvers.reweighting.DEFAULTS``, ``DENOISING_TOL`` for denoising),
+        the fixed-point residual of the reweighting (what a tighter one buys is
+        measured in docs/learned.md) and the reweighting steps.  ``max_time`` (seconds) applies to every path.
     restart, backtracking
         Passed to :func:`~adareg.solvers.fista` (regularizers with a prox and an
         operator other than denoising's).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 import adareg
-from adareg.operators import Blur, FiniteDifference, Identity, Subsample
+from adareg.operators import Blur, Diagonal, FiniteDifference, Identity, Subsample
 from adareg.regularizers import TV, WeightedL1Analysis
 from tests.conftest import DEVICES
 from tests.helpers import MatrixOperator
@@ -253,3 +254,15 @@ def test_max_time_ends_the_reweighting_too(denoising):
     H = Identity(y.shape) if denoising else Blur(np.ones((3, 3)) / 9, y.shape)
     result = adareg.solve(H, y, adareg.load("sa-cnn"), lam=0.05, sigma=0.1, tol=0.0, max_time=1e-9)
     assert not result.converged and result.iterations == 1 and "WallTime" in result.message
+
+
+@pytest.mark.parametrize("denoising", [True, False])
+def test_reweighting_stops_at_its_default_tolerance(denoising):
+    """Denoising stops at the first step whose residual is below DENOISING_TOL, other operators at DEFAULTS.tol."""
+    module = sys.modules["adareg.solvers.reweighting"]  # (adareg.solvers.reweighting is the function)
+    tol = module.DENOISING_TOL if denoising else module.DEFAULTS.tol
+    y = adareg.data.shepp_logan((32, 32)) + 0.1 * np.random.default_rng(0).standard_normal((32, 32))
+    H = Identity(y.shape) if denoising else Diagonal(np.full(y.shape, 0.9))  # (PD3O steps)
+    result = adareg.solve(H, y, adareg.load("sa-cnn"), lam=0.05, sigma=0.1)
+    residuals = result.history["residual"]
+    assert result.converged and residuals[-1] < tol and np.all(residuals[:-1] >= tol)

@@ -19,8 +19,13 @@ from .primal_dual import PD3O
 from .result import History, Result
 from ..stopping import Defaults, Progress, relative_change, verdict
 
-#: Reweighting steps and fixed-point residual at which :func:`reweighting` stops by default.
+#: Reweighting steps and fixed-point residual at which :func:`reweighting` stops by default
+#: (for denoising the residual is :data:`DENOISING_TOL`).
 DEFAULTS = Defaults(max_iter=100, tol=1e-3)
+#: The default fixed-point residual for denoising: past it the PSNR moves by thousandths of
+#: a dB while the steps go on (measured in docs/learned.md); for a general ``H`` it still
+#: rises past ``DEFAULTS.tol``.
+DENOISING_TOL = 1.5e-3
 #: PD3O iterations per reweighting step for a general ``H`` (see :func:`reweighting`).
 PRIMAL_DUAL_STEP_ITERATIONS = 10
 #: The most a denoising step's budget grows to: this many times the first (see :func:`reweighting`).
@@ -80,7 +85,8 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
 
     The loop stops when the fixed-point residual
     :math:`\|x_{k+1} - x_k\| / \|x_k\|` falls below ``tol`` (its
-    :class:`~adareg.solvers.RelativeChange` rule).
+    :class:`~adareg.solvers.RelativeChange` rule; by default :data:`DENOISING_TOL`
+    for denoising and ``DEFAULTS.tol`` otherwise).
 
     Parameters
     ----------
@@ -96,8 +102,8 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     bounds
         Box constraint on ``x``.
     max_iter, tol, max_time
-        Reweighting steps, fixed-point tolerance (default :data:`DEFAULTS`) and
-        seconds (checked after each step).
+        Reweighting steps, fixed-point tolerance (default :data:`DEFAULTS`, and
+        :data:`DENOISING_TOL` for denoising) and seconds (checked after each step).
     inner_tol
         Denoising only: certify every step to this tolerance (see above).
     inner_max_iter
@@ -117,7 +123,8 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
         PD3O iterations of the step) and ``seconds``.
     """
     denoising = is_denoising(H, weights)
-    tol = DEFAULTS.tol if tol is None else tol
+    if tol is None:
+        tol = DENOISING_TOL if denoising else DEFAULTS.tol
     stop = DEFAULTS.rule(max_iter, tol, max_time)
     if inner_tol is not None and not denoising:
         raise ValueError("reweighting: inner_tol (certified steps) applies to denoising only; for a general H "
