@@ -89,7 +89,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         length of its last three steps; for spatially adaptive regularizers
         (``adareg.solvers.reweighting.DEFAULTS``, ``DENOISING_TOL`` for denoising),
         the fixed-point residual of the reweighting (what a tighter one buys is
-        measured in docs/learned.md) and the reweighting steps.  ``max_time`` (seconds) applies to every path.
+        measured in docs/learned.md) and the reweighting steps.  ``max_time``
+        (seconds) applies to every path.
     restart, backtracking
         Passed to :func:`~adareg.solvers.fista` (regularizers with a prox and an
         operator other than denoising's).
