@@ -43,8 +43,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     ``sigma``, and for denoising ``lam`` defaults to the trained
     :math:`\lambda(\sigma)`.  The algorithm follows ``reg.at(sigma).minimisation``:
     the spatially adaptive ones (``sa-cnn``, ``sa-b``) run the reweighting loop of
-    :func:`~adareg.solvers.reweighting` (dual FISTA steps for denoising, PD3O
-    steps otherwise); the ridge ones (``crr``, ``wcrr``) run L-BFGS
+    :func:`~adareg.solvers.reweighting` (dual FISTA steps for denoising,
+    accelerated proximal-gradient steps otherwise); the ridge ones (``crr``, ``wcrr``) run L-BFGS
     (:func:`~adareg.solvers.lbfgs`, projected onto ``bounds``) on the smooth sum
     of the data term and :math:`\lambda R_\sigma`.
 
@@ -98,7 +98,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         Tolerance and iteration cap of inner solves: the regularizer's prox inside
         FISTA (by default :func:`~adareg.solvers.fista`'s), or each reweighting step (in denoising, by
         default no tolerance and ``reg.step_iterations`` dual iterations, a budget;
-        otherwise ``inner_max_iter`` PD3O iterations, 10 by default, and no
+        otherwise ``inner_max_iter`` dual iterations per prox, 2 at first, and no
         ``inner_tol``; see :func:`~adareg.solvers.reweighting`).
     precision
         The floating-point precision of the computation, ``"float32"`` or

@@ -13,7 +13,7 @@ reconstructs it
 * by filtered back-projection (Hann window), and
 * by ``argmin_{x >= 0} 1/2 ||A x - y||_w^2 + lam R(x)`` with the Poisson
   inverse-variance weights ``w`` through ``adareg.solve``, for R = TV, the learned
-  ``wcrr`` (L-BFGS) and the learned ``sa-cnn`` (reweighting with PD3O steps);
+  ``wcrr`` (L-BFGS) and the learned ``sa-cnn`` (reweighting with accelerated steps);
 
 and prints PSNR, SSIM and seconds (best first), and writes a figure with the error
 maps and the masks that sa-cnn put on its reconstruction.  Every weight (``lam``,

@@ -262,7 +262,7 @@ def test_reweighting_stops_at_its_default_tolerance(denoising):
     module = sys.modules["adareg.solvers.reweighting"]  # (adareg.solvers.reweighting is the function)
     tol = module.DENOISING_TOL if denoising else module.DEFAULTS.tol
     y = adareg.data.shepp_logan((32, 32)) + 0.1 * np.random.default_rng(0).standard_normal((32, 32))
-    H = Identity(y.shape) if denoising else Diagonal(np.full(y.shape, 0.9))  # (PD3O steps)
+    H = Identity(y.shape) if denoising else Diagonal(np.full(y.shape, 0.9))  # (accelerated steps)
     result = adareg.solve(H, y, adareg.load("sa-cnn"), lam=0.05, sigma=0.1)
     residuals = result.history["residual"]
     assert result.converged and residuals[-1] < tol and np.all(residuals[:-1] >= tol)

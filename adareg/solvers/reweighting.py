@@ -15,7 +15,6 @@ from ..operators.base import LinearOperator
 from ..regularizers.adaptive import ReweightedL1
 from ..regularizers.analysis import DualState
 from ..regularizers.base import Bounds
-from .primal_dual import PD3O
 from .result import History, Result
 from ..stopping import Defaults, Progress, relative_change, verdict
 
@@ -23,12 +22,16 @@ from ..stopping import Defaults, Progress, relative_change, verdict
 #: (for denoising the residual is :data:`DENOISING_TOL`).
 DEFAULTS = Defaults(max_iter=100, tol=1e-3)
 #: The default fixed-point residual for denoising: past it the PSNR moves by thousandths of
-#: a dB while the steps go on (measured in docs/learned.md); for a general ``H`` it still
-#: rises past ``DEFAULTS.tol``.
+#: a dB while the steps go on (measured in docs/learned.md).
 DENOISING_TOL = 1.5e-3
-#: PD3O iterations per reweighting step for a general ``H`` (see :func:`reweighting`).
-PRIMAL_DUAL_STEP_ITERATIONS = 10
-#: The most a denoising step's budget grows to: this many times the first (see :func:`reweighting`).
+#: Accelerated proximal-gradient iterations per reweighting step for a general ``H`` (see :func:`reweighting`).
+GENERAL_STEP_ITERATIONS = 10
+#: Dual iterations of each prox in a general-``H`` step: the first budget (see :func:`reweighting`).
+GENERAL_PROX_ITERATIONS = 2
+#: For a general ``H``: the largest mean rate of decrease of the residual per step at which
+#: the budget stays (see :func:`reweighting`).
+GENERAL_SLOWEST_RATE = 0.8
+#: The most a step's budget grows to: this many times the first (see :func:`reweighting`).
 BUDGET_GROWTH_LIMIT = 64
 #: Steps at one budget over which :func:`reweighting` measures the residual's rate of decrease.
 RATE_WINDOW = 3
@@ -74,14 +77,22 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
       further.  While the residual falls fast enough the steps cost what the first
       did; near a tight ``tol`` they approach exact steps, whose reweighting
       converges linearly;
-    * otherwise each step is :data:`PRIMAL_DUAL_STEP_ITERATIONS` iterations of
-      :class:`~adareg.solvers.primal_dual.PD3O` (one ``H``, ``H^H``, ``W``, ``W^H``
-      each), the primal and dual iterates carried over; at a fixed point of the
-      whole iteration the weights are those of ``x`` and ``x`` satisfies the
-      optimality conditions of its own step.  These budgets stay fixed: there the
-      residual measures PD3O's own progress, which a longer step between weight
-      refreshes does not speed up (the change over a longer step is larger, so a
-      rule as above would only grow the budgets).
+    * otherwise each step is :data:`GENERAL_STEP_ITERATIONS` iterations of FISTA
+      on the data term (one ``H`` and ``H^H`` each, adaptive restart as in
+      :func:`~adareg.solvers.fista`), each prox a budget of warm-started dual FISTA
+      iterations of the step's weighted :math:`\ell_1` term, as in denoising; the
+      primal momentum and the dual iterates carry over from step to step, so that
+      the whole reweighting is one accelerated run whose weights are refreshed
+      every :data:`GENERAL_STEP_ITERATIONS` iterations.  At a fixed point of the
+      whole iteration the weights are those of ``x``, the prox is exact and ``x``
+      solves its own step.  The prox budget starts at
+      :data:`GENERAL_PROX_ITERATIONS` dual iterations and doubles, up to
+      :data:`BUDGET_GROWTH_LIMIT` times, after a step whose residual stalls (as
+      above) or falls by less than a factor :data:`GENERAL_SLOWEST_RATE` a step
+      on average over the last :data:`RATE_WINDOW` steps at its budget: the
+      inexact prox, not the weights, then holds the iterate back.  (PD3O,
+      :func:`~adareg.solvers.primal_dual.primal_dual`, with the same refreshes is
+      slower to the same distance from the fixed point: docs/results.md.)
 
     The loop stops when the fixed-point residual
     :math:`\|x_{k+1} - x_k\| / \|x_k\|` falls below ``tol`` (its
@@ -109,8 +120,8 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     inner_max_iter
         Iterations per step: dual FISTA iterations for denoising (default
         ``reg.step_iterations``; the first budget, which grows as above, or with
-        ``inner_tol`` the most a certified step may take), PD3O iterations otherwise
-        (default :data:`PRIMAL_DUAL_STEP_ITERATIONS`).
+        ``inner_tol`` the most a certified step may take), dual iterations per prox otherwise
+        (default :data:`GENERAL_PROX_ITERATIONS`), the first budget of each prox.
     callback
         ``callback(k, x_k)`` after each outer step; returning ``True`` stops.
     progress
@@ -119,8 +130,8 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     Returns
     -------
     Result
-        History columns ``iteration, residual, inner_iterations`` (dual FISTA or
-        PD3O iterations of the step) and ``seconds``.
+        History columns ``iteration, residual, inner_iterations`` (the dual FISTA
+        iterations of the step, over all its proxes) and ``seconds``.
     """
     denoising = is_denoising(H, weights)
     if tol is None:
@@ -128,20 +139,21 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     stop = DEFAULTS.rule(max_iter, tol, max_time)
     if inner_tol is not None and not denoising:
         raise ValueError("reweighting: inner_tol (certified steps) applies to denoising only; for a general H "
-                         "the steps are PD3O budgets (inner_max_iter)")
+                         "the steps are budgeted (inner_max_iter)")
     if inner_max_iter is None:
-        inner_max_iter = reg.step_iterations if denoising else PRIMAL_DUAL_STEP_ITERATIONS
+        inner_max_iter = reg.step_iterations if denoising else GENERAL_PROX_ITERATIONS
     # a step of no iterations would leave x where it is: a zero residual, "converged" at the start
     inner_max_iter = checks.count(inner_max_iter, "reweighting: inner_max_iter")
     lam = checks.positive(lam, "reweighting: lam")
     xp = backend.namespace(y)
     if x0 is None:
         x0 = y if denoising else xp.zeros_like(H.H(y))  # H^H y: the image's dtype (real or complex)
+    steps = DEFAULTS.max_iter if max_iter is None else max_iter
     if denoising:
-        budget = _Budget(inner_max_iter, tol, DEFAULTS.max_iter if max_iter is None else max_iter)
-        step = _dual_fista_steps(y, reg, lam, bounds, tol, inner_tol, budget)
+        step = _dual_fista_steps(y, reg, lam, bounds, tol, inner_tol, _Budget(inner_max_iter, tol, steps))
     else:
-        step = _primal_dual_steps(LeastSquares(H, y, weights), reg, lam, x0, bounds, inner_max_iter)
+        budget = _Budget(inner_max_iter, tol, steps, slowest_rate=GENERAL_SLOWEST_RATE)
+        step = _accelerated_steps(LeastSquares(H, y, weights), reg, lam, x0, bounds, budget)
     history = History("iteration", "residual", "inner_iterations", "seconds")
     x = x0
     residual = math.inf
@@ -170,10 +182,15 @@ Step = Callable[[Array, float], tuple[Array, int]]
 
 
 class _Budget:
-    """Dual iterations per denoising step, doubled where the residual stalls or falls too slowly (see :func:`reweighting`)."""
+    """Dual iterations per prox, doubled where the residual stalls or falls too slowly (see :func:`reweighting`).
 
-    def __init__(self, first: int, tol: float, max_iter: int):
+    Too slowly: at a mean rate per step above ``slowest_rate`` where one is given, else
+    at a rate that would not reach ``tol`` within the ``max_iter`` steps.
+    """
+
+    def __init__(self, first: int, tol: float, max_iter: int, slowest_rate: float | None = None):
         self.first, self.iterations, self.tol, self.max_iter = first, first, tol, max_iter
+        self.slowest_rate = slowest_rate
         self.steps = 0  # steps taken
         self.residuals: list[float] = []  # of the steps at the current budget
 
@@ -190,7 +207,11 @@ class _Budget:
         if len(self.residuals) <= RATE_WINDOW or residual <= self.tol:
             return False
         rate = (residual / self.residuals[-1 - RATE_WINDOW]) ** (1.0 / RATE_WINDOW)
-        return rate >= 1 or math.log(self.tol / residual) / math.log(rate) > self.max_iter - self.steps
+        if self.slowest_rate is not None:
+            return rate > self.slowest_rate
+        if rate >= 1 or self.tol <= 0:  # tol 0 is never reached: every rate is too slow
+            return True
+        return math.log(self.tol / residual) / math.log(rate) > self.max_iter - self.steps
 
 
 def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float,
@@ -212,16 +233,34 @@ def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | 
     return step
 
 
-def _primal_dual_steps(data: LeastSquares, reg: ReweightedL1, lam: float, x0: Array, bounds: Bounds | None,
-                       iterations: int) -> Step:
-    """General-``H`` steps: one PD3O run whose weights are those of the last step's result."""
-    solver = PD3O(data, reg.step(x0), lam, x0, bounds=bounds)
+def _accelerated_steps(data: LeastSquares, reg: ReweightedL1, lam: float, x0: Array, bounds: Bounds | None,
+                       budget: _Budget) -> Step:
+    """General-``H`` steps: FISTA on the data term, its proxes budgeted dual FISTA warm-started, weights refreshed."""
+    L = data.lipschitz
+    if not (L > 0 and math.isfinite(L)):
+        raise ValueError(f"reweighting: the data term's Lipschitz constant must be positive and finite, got {L}")
+    # the extrapolated point, FISTA's t and the last prox's dual state, carried from step to step
+    z, t, states = x0, 1.0, []
 
     def step(x: Array, residual: float) -> tuple[Array, int]:
-        if residual != math.inf:  # the first step's weights were set at the start
-            solver.set_weights(reg.weights(x))
-        for _ in range(iterations):
-            solver.step()
-        return solver.x, iterations
+        nonlocal z, t
+        if math.isfinite(residual):  # not the first step
+            budget.after(residual)
+        weighted = reg.step(x)
+        inner = 0
+        for _ in range(GENERAL_STEP_ITERATIONS):
+            out = weighted.prox(z - data.grad(z) / L, lam / L, bounds=bounds,
+                                warm_start=states.pop() if states else None, tol=None, max_iter=budget.iterations)
+            states.append(out.state)
+            inner += out.iterations
+            change = out.x - x
+            if backend.real_inner(z - out.x, change) > 0:  # momentum uphill: restart
+                t, z = 1.0, out.x
+            else:
+                t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+                z = out.x + ((t - 1.0) / t_next) * change
+                t = t_next
+            x = out.x
+        return x, inner
 
     return step

@@ -8,12 +8,15 @@ import numpy as np
 import pytest
 
 import adareg
-from adareg.operators import Diagonal, Identity
+from adareg.functionals import LeastSquares
+from adareg.operators import Blur, Diagonal, Identity
 from adareg.regularizers.adaptive import SACNN
 from adareg.regularizers.learned import SigmaProfile
 from adareg.regularizers.filterbank import FilterBank
 from adareg.regularizers.masks import MaskCNN
-from adareg.solvers.reweighting import BUDGET_GROWTH_LIMIT
+from adareg.solvers.primal_dual import primal_dual
+from adareg.solvers.reweighting import BUDGET_GROWTH_LIMIT, GENERAL_SLOWEST_RATE, GENERAL_STEP_ITERATIONS
+from adareg.stopping import MaxIterations, RelativeChange
 
 
 def toy_sacnn(seed: int = 0, channels: int = 6) -> SACNN:
@@ -62,9 +65,55 @@ def assert_budgets_grow_on_stalls(history, first: int, tol: float, max_iter: int
         slow = False
         if k - start >= 3 and residual[k] > tol:
             rate = (residual[k] / residual[k - 3]) ** (1 / 3)
-            slow = rate >= 1 or np.log(tol / residual[k]) / np.log(rate) > max_iter - (k + 1)
+            slow = rate >= 1 or tol <= 0 or np.log(tol / residual[k]) / np.log(rate) > max_iter - (k + 1)
         if stalled or slow:
             budget, start = min(2 * budget, BUDGET_GROWTH_LIMIT * first), k + 1
+
+
+def assert_general_budgets(history, first: int) -> None:
+    """General H: each step is GENERAL_STEP_ITERATIONS proxes of one budget, the first budget doubled after
+    every step whose residual is no smaller than those of all earlier steps at its budget, or falls by less
+    than GENERAL_SLOWEST_RATE a step on average over the last three steps at its budget."""
+    residual, inner = history["residual"], history["inner_iterations"]
+    budget, start = first, 0
+    for k in range(len(residual)):
+        assert inner[k] == GENERAL_STEP_ITERATIONS * budget, f"step {k + 1} took {inner[k]} dual iterations"
+        stalled = k > start and residual[k] >= min(residual[start:k])
+        slow = k - start >= 3 and (residual[k] / residual[k - 3]) ** (1 / 3) > GENERAL_SLOWEST_RATE
+        if stalled or slow:
+            budget, start = min(2 * budget, BUDGET_GROWTH_LIMIT * first), k + 1
+
+
+def test_general_reweighting_reaches_a_fixed_point_of_its_step():
+    """A blur with data weights and x >= 0: the limit solves its own weighted-l1 step, solved here by PD3O."""
+    reg = toy_sacnn()
+    clean, _ = noisy_image(size=16)
+    rng = np.random.default_rng(2)
+    H = Blur(np.ones((3, 3)) / 9, clean.shape)
+    y = H(clean) + 0.05 * rng.standard_normal(clean.shape)
+    weights = rng.uniform(0.5, 2.0, clean.shape)
+    sigma, lam = 20 / 255, 0.02
+    result = adareg.solve(H, y, reg, lam=lam, sigma=sigma, weights=weights, bounds=(0, None), tol=1e-7,
+                          max_iter=1000, precision="float64")
+    assert result.converged
+    assert_general_budgets(result.history, 2)
+    assert max(result.history["inner_iterations"]) > 2 * GENERAL_STEP_ITERATIONS  # a budget grew
+    step = primal_dual(LeastSquares(H, y, weights), reg.step(result.x, sigma), lam, np.zeros_like(y),
+                       bounds=(0, None), stop=RelativeChange(1e-12) | MaxIterations(100000),
+                       track_objective=False)
+    assert step.converged
+    assert np.linalg.norm(step.x - result.x) <= 1e-5 * np.linalg.norm(step.x)
+
+
+def test_tolerance_zero_runs_every_step():
+    """tol=0 is never reached: every step is taken, and the budget rule reads it as a rate too slow for it."""
+    reg = adareg.load("sa-cnn")
+    clean = adareg.data.image("camera", shape=(24, 24))
+    y = clean + 25 / 255 * np.random.default_rng(0).standard_normal(clean.shape)
+    result = adareg.solve(Identity(y.shape), y, reg, sigma=25 / 255, tol=0, max_iter=8)
+    assert result.iterations == 8 and not result.converged
+    assert_budgets_grow_on_stalls(result.history, reg.step_iterations, 0, 8)
+    assert result.history["inner_iterations"][-1] > reg.step_iterations
 
 
 def test_budgets_grow_where_the_residual_stalls():
@@ -99,7 +148,7 @@ def test_budgets_grow_where_the_residual_falls_too_slowly_for_the_cap(monkeypatc
 
 
 def test_denoising_and_general_paths_agree():
-    """H = Diagonal(1) is the identity to the general path (PD3O budgets): the denoising path's fixed point."""
+    """H = Diagonal(1) is the identity to the general path (accelerated steps): the denoising path's fixed point."""
     reg = toy_sacnn(2)
     _, y = noisy_image(3, size=16)
     sigma = 0.05
