@@ -45,8 +45,8 @@ def regularizer(name: str, size: int) -> Any:
 
 def stopping(name: str, iterations: int) -> dict[str, Any]:
     """``adareg.solve``'s options: ``x >= 0``, the reweighting's residual or FISTA's relative change."""
-    if name in ("sa-cnn", "sa-b"):  # reweighting steps, at most solve's 100
-        return {"bounds": (0.0, None), "tol": 1e-3}
+    if name in ("sa-cnn", "sa-b"):  # solve's default residual and steps (at most 100)
+        return {"bounds": (0.0, None)}
     return {"bounds": (0.0, None), "tol": 1e-4, "max_iter": iterations}
 
 
