@@ -91,8 +91,11 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
       :data:`GENERAL_PROX_ITERATIONS` dual iterations and doubles, up to
       :data:`BUDGET_GROWTH_LIMIT` times, after a step whose residual stalls (as
       above) or falls by less than a factor :data:`GENERAL_SLOWEST_RATE` a step
-      on average over the last :data:`RATE_WINDOW` steps at its budget: the
-      inexact prox, not the weights, then holds the iterate back.  (PD3O,
+      on average over the last :data:`RATE_WINDOW` steps at its budget, but at
+      most once per halving of the residual: the prox's accuracy follows the
+      outer progress, as in :func:`~adareg.solvers.fista`, so that an ill-posed
+      problem whose iterate moves slowly for other reasons (e.g. a small ``lam``
+      on CT) does not buy ever longer proxes.  (PD3O,
       :func:`~adareg.solvers.primal_dual.primal_dual`, with the same refreshes is
       slower to the same distance from the fixed point: docs/results.md.)
 
@@ -186,8 +189,9 @@ Step = Callable[[Array, float], tuple[Array, int]]
 class _Budget:
     """Dual iterations per prox, doubled where the residual stalls or falls too slowly (see :func:`reweighting`).
 
-    Too slowly: at a mean rate per step above ``slowest_rate`` where one is given, else
-    at a rate that would not reach ``tol`` within the ``max_iter`` steps.
+    Too slowly: at a mean rate per step above ``slowest_rate`` where one is given (and
+    then at most once per halving of the residual), else at a rate that would not reach
+    ``tol`` within the ``max_iter`` steps.
     """
 
     def __init__(self, first: int, tol: float, max_iter: int, slowest_rate: float | None = None):
@@ -195,15 +199,19 @@ class _Budget:
         self.slowest_rate = slowest_rate
         self.steps = 0  # steps taken
         self.residuals: list[float] = []  # of the steps at the current budget
+        self.grown_at = math.inf  # the residual of the step after which the budget last grew
 
     def after(self, residual: float) -> None:
         """Set the budget of the next step from the residual of the one just taken."""
         self.steps += 1
         stalled = bool(self.residuals) and residual >= min(self.residuals)
         self.residuals.append(residual)
-        if stalled or self._too_slow(residual):
-            self.iterations = min(2 * self.iterations, BUDGET_GROWTH_LIMIT * self.first)
-            self.residuals = []
+        if not (stalled or self._too_slow(residual)):
+            return
+        if self.slowest_rate is not None and residual > 0.5 * self.grown_at:
+            return  # with a rate to meet, the budget doubles at most once per halving of the residual
+        self.iterations = min(2 * self.iterations, BUDGET_GROWTH_LIMIT * self.first)
+        self.residuals, self.grown_at = [], residual
 
     def _too_slow(self, residual: float) -> bool:
         if len(self.residuals) <= RATE_WINDOW or residual <= self.tol:

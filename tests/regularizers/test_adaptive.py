@@ -73,15 +73,16 @@ def assert_budgets_grow_on_stalls(history, first: int, tol: float, max_iter: int
 def assert_general_budgets(history, first: int) -> None:
     """General H: each step is GENERAL_STEP_ITERATIONS proxes of one budget, the first budget doubled after
     every step whose residual is no smaller than those of all earlier steps at its budget, or falls by less
-    than GENERAL_SLOWEST_RATE a step on average over the last three steps at its budget."""
+    than GENERAL_SLOWEST_RATE a step on average over the last three steps at its budget, provided the
+    residual is at most half the one after which the budget last grew."""
     residual, inner = history["residual"], history["inner_iterations"]
-    budget, start = first, 0
+    budget, start, grown_at = first, 0, np.inf
     for k in range(len(residual)):
         assert inner[k] == GENERAL_STEP_ITERATIONS * budget, f"step {k + 1} took {inner[k]} dual iterations"
         stalled = k > start and residual[k] >= min(residual[start:k])
         slow = k - start >= 3 and (residual[k] / residual[k - 3]) ** (1 / 3) > GENERAL_SLOWEST_RATE
-        if stalled or slow:
-            budget, start = min(2 * budget, BUDGET_GROWTH_LIMIT * first), k + 1
+        if (stalled or slow) and residual[k] <= 0.5 * grown_at:
+            budget, start, grown_at = min(2 * budget, BUDGET_GROWTH_LIMIT * first), k + 1, residual[k]
 
 
 def test_general_reweighting_reaches_a_fixed_point_of_its_step():
@@ -103,6 +104,19 @@ def test_general_reweighting_reaches_a_fixed_point_of_its_step():
                        track_objective=False)
     assert step.converged
     assert np.linalg.norm(step.x - result.x) <= 1e-5 * np.linalg.norm(step.x)
+
+
+def test_general_budgets_grow_once_per_halving_of_the_residual():
+    """A residual falling by 5 % a step is too slow for GENERAL_SLOWEST_RATE, yet doubles the budget only
+    once per halving: log(1/2) / log(0.95) = 13.5 steps apart."""
+    budget = sys.modules["adareg.solvers.reweighting"]._Budget(2, 1e-3, 100, slowest_rate=GENERAL_SLOWEST_RATE)
+    budgets = []
+    for k in range(1, 41):
+        budget.after(0.95**k)
+        budgets.append(budget.iterations)
+    grown = [k + 1 for k in range(1, 40) if budgets[k] > budgets[k - 1]]  # steps after which it grew
+    # the 4th step ends the first window of 3 rates; then 0.95^k <= 0.5 * 0.95^4 first at k = 18, and so on
+    assert grown == [4, 18, 32] and budgets[-1] == 16
 
 
 def test_tolerance_zero_runs_every_step():
