@@ -32,9 +32,10 @@ conditions of the problem.  The iteration stops once the primal and the dual
 iterates change by at most ``tol`` (relative) between two iterations.
 
 The weights :math:`\Lambda` can be replaced between iterations
-(:meth:`PD3O.set_weights`), which is how :func:`~adareg.solvers.reweighting` runs
-the reweighting of the adaptive models for a general ``H``: one PD3O run whose
-weights are refreshed every few iterations, primal and dual carried over.
+(:meth:`PD3O.set_weights`), primal and dual carried over, so that one PD3O run can
+follow weights that are refreshed every few iterations.  (The reweighting of the
+adaptive models for a general ``H``, :func:`~adareg.solvers.reweighting`, did so until
+accelerated steps with budgeted proxes proved faster.)
 """
 
 from __future__ import annotations
