@@ -189,9 +189,9 @@ Step = Callable[[Array, float], tuple[Array, int]]
 class _Budget:
     """Dual iterations per prox, doubled where the residual stalls or falls too slowly (see :func:`reweighting`).
 
-    Too slowly: at a mean rate per step above ``slowest_rate`` where one is given (and
-    then at most once per halving of the residual), else at a rate that would not reach
-    ``tol`` within the ``max_iter`` steps.
+    Too slowly: at a mean rate per step above ``slowest_rate`` where one is given, else at
+    a rate that would not reach ``tol`` within the ``max_iter`` steps.  With a
+    ``slowest_rate`` the budget doubles at most once per halving of the residual.
     """
 
     def __init__(self, first: int, tol: float, max_iter: int, slowest_rate: float | None = None):
@@ -209,7 +209,7 @@ class _Budget:
         if not (stalled or self._too_slow(residual)):
             return
         if self.slowest_rate is not None and residual > 0.5 * self.grown_at:
-            return  # with a rate to meet, the budget doubles at most once per halving of the residual
+            return  # at most once per halving of the residual
         self.iterations = min(2 * self.iterations, BUDGET_GROWTH_LIMIT * self.first)
         self.residuals, self.grown_at = [], residual
 
