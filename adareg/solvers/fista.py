@@ -29,6 +29,21 @@ def _extrapolate(new: Any, old: Any, beta: float) -> Any:
     return out
 
 
+def next_momentum(t: float, z: Array, x_next: Array, change: Array, restart: bool = True) -> tuple[float, float]:
+    r"""FISTA's next :math:`t` and extrapolation weight :math:`\beta`: ``z_next = x_next + beta * change``.
+
+    :math:`t_{k+1} = (1 + \sqrt{1 + 4 t_k^2}) / 2` and :math:`\beta = (t_k - 1) / t_{k+1}`,
+    or, with ``restart``, ``(1, 0)`` where the momentum points uphill,
+    :math:`\mathrm{Re} \langle z - x_{k+1}, x_{k+1} - x_k \rangle > 0` (O'Donoghue &
+    Candès, 2015, gradient scheme); ``z`` is the point the step started from and
+    ``change`` is :math:`x_{k+1} - x_k`.
+    """
+    if restart and backend.real_inner(z - x_next, change) > 0:
+        return 1.0, 0.0
+    t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+    return t_next, (t - 1.0) / t_next
+
+
 Prox = Callable[[Array, float], tuple[Array, int, Any]]
 
 
@@ -150,14 +165,12 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
         x_next, Hx_next, L, inner, state = _forward_backward(data, prox, z, Hz, L, backtracking)
         change = x_next - x
         relative = relative_change(x_next, x)
-        if restart and backend.real_inner(z - x_next, change) > 0:
-            t, z, Hz = 1.0, x_next, Hx_next
+        t, beta = next_momentum(t, z, x_next, change, restart)
+        if beta == 0.0:
+            z, Hz = x_next, Hx_next
         else:
-            t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-            beta = (t - 1.0) / t_next
             z = x_next + beta * change
             Hz = _extrapolate(Hx_next, Hx, beta)  # H z by linearity, without applying H
-            t = t_next
         x, Hx = x_next, Hx_next
         objective = math.nan
         if track_objective:

@@ -15,6 +15,7 @@ from ..operators.base import LinearOperator
 from ..regularizers.adaptive import ReweightedL1
 from ..regularizers.analysis import DualState
 from ..regularizers.base import Bounds
+from .fista import next_momentum
 from .result import History, Result
 from ..stopping import Defaults, Progress, relative_change, verdict
 
@@ -246,9 +247,7 @@ def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | 
 def _accelerated_steps(data: LeastSquares, reg: ReweightedL1, lam: float, x0: Array, bounds: Bounds | None,
                        budget: _Budget) -> Step:
     """General-``H`` steps: FISTA on the data term, its proxes budgeted dual FISTA warm-started, weights refreshed."""
-    L = data.lipschitz
-    if not (L > 0 and math.isfinite(L)):
-        raise ValueError(f"reweighting: the data term's Lipschitz constant must be positive and finite, got {L}")
+    L = checks.positive(data.lipschitz, "reweighting: the data term's Lipschitz constant")
     # the extrapolated point, FISTA's t and the last prox's dual state, carried from step to step
     z, t, states = x0, 1.0, []
 
@@ -264,12 +263,8 @@ def _accelerated_steps(data: LeastSquares, reg: ReweightedL1, lam: float, x0: Ar
             states.append(out.state)
             inner += out.iterations
             change = out.x - x
-            if backend.real_inner(z - out.x, change) > 0:  # momentum uphill: restart
-                t, z = 1.0, out.x
-            else:
-                t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-                z = out.x + ((t - 1.0) / t_next) * change
-                t = t_next
+            t, beta = next_momentum(t, z, out.x, change)
+            z = out.x if beta == 0.0 else out.x + beta * change
             x = out.x
         return x, inner
 
