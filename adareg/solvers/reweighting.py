@@ -96,7 +96,11 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
       most once per halving of the residual: the prox's accuracy follows the
       outer progress, as in :func:`~adareg.solvers.fista`, so that an ill-posed
       problem whose iterate moves slowly for other reasons (e.g. a small ``lam``
-      on CT) does not buy ever longer proxes.  (PD3O,
+      on CT) does not buy ever longer proxes.  The exception is a floor: where
+      none of the last :data:`RATE_WINDOW` steps at a budget lowered the residual
+      below that budget's earlier steps, it doubles regardless, since only more
+      exact proxes lift such a floor (e.g. a large ``lam`` with a small
+      ``sigma``, whose prox is hard).  (PD3O,
       :func:`~adareg.solvers.primal_dual.primal_dual`, with the same refreshes is
       slower to the same distance from the fixed point: docs/results.md.)
 
@@ -192,7 +196,8 @@ class _Budget:
 
     Too slowly: at a mean rate per step above ``slowest_rate`` where one is given, else at
     a rate that would not reach ``tol`` within the ``max_iter`` steps.  With a
-    ``slowest_rate`` the budget doubles at most once per halving of the residual.
+    ``slowest_rate`` the budget doubles at most once per halving of the residual,
+    or where the residual has stopped falling (:meth:`_floored`).
     """
 
     def __init__(self, first: int, tol: float, max_iter: int, slowest_rate: float | None = None):
@@ -209,10 +214,15 @@ class _Budget:
         self.residuals.append(residual)
         if not (stalled or self._too_slow(residual)):
             return
-        if self.slowest_rate is not None and residual > 0.5 * self.grown_at:
-            return  # at most once per halving of the residual
+        if self.slowest_rate is not None and residual > 0.5 * self.grown_at and not self._floored():
+            return  # at most once per halving of the residual, unless it has stopped falling
         self.iterations = min(2 * self.iterations, BUDGET_GROWTH_LIMIT * self.first)
         self.residuals, self.grown_at = [], residual
+
+    def _floored(self) -> bool:
+        """Whether none of the last :data:`RATE_WINDOW` steps at this budget set a new lowest residual."""
+        earlier, last = self.residuals[:-RATE_WINDOW], self.residuals[-RATE_WINDOW:]
+        return bool(earlier) and min(last) >= min(earlier)
 
     def _too_slow(self, residual: float) -> bool:
         if len(self.residuals) <= RATE_WINDOW or residual <= self.tol:

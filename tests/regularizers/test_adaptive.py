@@ -119,6 +119,21 @@ def test_general_budgets_grow_once_per_halving_of_the_residual():
     assert grown == [4, 18, 32] and budgets[-1] == 16
 
 
+def test_general_budgets_grow_where_the_residual_stops_falling():
+    """A residual stuck above tol doubles the budget every RATE_WINDOW + 1 steps, halving or not: a floor
+    that only exact steps lift (a far tuning candidate: docs/learned.md)."""
+    budget = sys.modules["adareg.solvers.reweighting"]._Budget(2, 1e-3, 100, slowest_rate=GENERAL_SLOWEST_RATE)
+    residuals = [0.5**k for k in range(1, 6)] + [0.04] * 15
+    budgets = []
+    for residual in residuals:
+        budget.after(residual)
+        budgets.append(budget.iterations)
+    grown = [k + 1 for k in range(1, len(budgets)) if budgets[k] > budgets[k - 1]]  # steps after which it grew
+    # step 6 stalls (0.04 > 0.5^5) and grows the first budget; then the 4th step at each budget is the
+    # first with 3 steps after one that none of them beats
+    assert grown == [6, 10, 14, 18] and budgets[-1] == 32
+
+
 def test_tolerance_zero_runs_every_step():
     """tol=0 is never reached: every step is taken, and the budget rule reads it as a rate too slow for it."""
     reg = adareg.load("sa-cnn")
