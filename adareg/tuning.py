@@ -94,17 +94,21 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     at the returned values.
 
     **Patience.**  Candidates far from the best are often the slowest to solve
-    (an adaptive model at ten times its best ``lam`` may run to its step cap),
-    and their PSNR only has to lose.  With ``patience`` set, the solves of a
-    candidate stop after ``ceil(patience * n_i)`` iterations (or reweighting
-    steps), ``n_i`` the iterations the best candidate so far took on pair ``i``;
-    a candidate so cut is scored by its PSNR at the cut, and one that still
-    scores above the best is solved again in full before it may win.  So the
-    returned values and PSNR are always those of full solves, and the search can
-    differ from the exact one only where a candidate that needs more than
-    ``patience`` times the best's iterations would, solved in full, have won.
-    The first candidate of every line is the current best, then the others by
-    their distance from it, so that the first caps come from near the best.
+    (an adaptive model at ten times its best ``lam`` may run to its step cap,
+    with ever longer steps), and their PSNR only has to lose.  With ``patience``
+    set, the solves of a candidate stop at the first iteration (or reweighting
+    step) that ends after ``patience * s_i`` seconds, ``s_i`` the seconds the
+    best candidate so far took on pair ``i``; a candidate so cut is scored by
+    its PSNR at the cut, and one that still scores above the best is solved
+    again in full before it may win.  So the returned values and PSNR are always
+    those of full solves, and the search can differ from the exact one only
+    where a candidate that needs more than ``patience`` times the best's time
+    would, solved in full, have won.  The cuts are measured in seconds rather
+    than iterations because the steps of an adaptive model differ in cost (their
+    prox budgets grow); the price is that which losing candidates are cut, and
+    where, depends on the machine's speed at the time.  The first candidate of
+    every line is the current best, then the others by their distance from it,
+    so that the first caps come from near the best.
 
     **Search.**  The searched variables (``lam`` unless fixed; ``sigma`` for a
     learned regularizer unless fixed) are handled in ``log10`` space, one at a
@@ -176,7 +180,7 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         ``bounds``, ``weights``, ...); not ``lam``, ``sigma`` or ``x0``.
     patience
         ``None`` (default: every solve in full, the exact search) or a number
-        >= 1: cut the solves of a candidate at that many times the iterations
+        >= 1: cut the solves of a candidate at that many times the seconds
         of the best so far (see above).
     progress
         Show a progress bar over the evaluations.
@@ -213,7 +217,7 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     if patience is not None:
         patience = checks.positive(patience, "tune: patience")
         if patience < 1:
-            raise ValueError(f"tune: patience must be >= 1 (a multiple of the best candidate's iterations), "
+            raise ValueError(f"tune: patience must be >= 1 (a multiple of the best candidate's time), "
                              f"got {patience:g}")
     fixed, axes = _search_axes(H, pairs, reg, lam, sigma, lam_range, sigma_range, options.get("weights"))
     candidate = _Candidate(H, pairs, reg, options, data_range)
@@ -221,19 +225,19 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     table = History("lam", "sigma", "psnr", "iterations", "cut", "converged", "seconds")
     bar = tqdm(disable=not progress, desc="tune", unit="evaluation")
     # the best candidate solved in full, and whether all its solves converged
-    best: dict[str, Any] = {"psnr": -math.inf, "iterations": None, "converged": True}
+    best: dict[str, Any] = {"psnr": -math.inf, "seconds": None, "converged": True}
 
     def evaluate(values: dict[str, float]) -> float:
         lam_k, sigma_k = (values.get(name, fixed[name]) for name in ("lam", "sigma"))
         start = time.perf_counter()
         caps = None
-        if patience is not None and best["iterations"] is not None:
-            caps = [math.ceil(patience * n) for n in best["iterations"]]
-        mean, iterations, cut, converged = candidate.score(lam_k, sigma_k, caps)
+        if patience is not None and best["seconds"] is not None:
+            caps = [patience * s for s in best["seconds"]]
+        mean, iterations, seconds, cut, converged = candidate.score(lam_k, sigma_k, caps)
         if cut and mean > best["psnr"]:  # it may win: solve it in full first
-            mean, iterations, cut, converged = candidate.score(lam_k, sigma_k, None)
+            mean, iterations, seconds, cut, converged = candidate.score(lam_k, sigma_k, None)
         if mean > best["psnr"]:
-            best.update(psnr=mean, iterations=iterations, converged=converged)
+            best.update(psnr=mean, seconds=seconds, converged=converged)
         table.append(lam=lam_k, sigma=math.nan if sigma_k is None else sigma_k, psnr=mean,
                      iterations=max(iterations), cut=float(cut), converged=float(converged),
                      seconds=time.perf_counter() - start)
@@ -263,27 +267,30 @@ class _Candidate:
         self.options = options
 
     def score(self, lam: float, sigma: float | None,
-              caps: list[int] | None) -> tuple[float, list[int], bool, bool]:
-        """``(mean PSNR, iterations per pair, whether a solve was cut, whether all converged)``.
+              caps: list[float] | None) -> tuple[float, list[int], list[float], bool, bool]:
+        """``(mean PSNR, iterations and seconds per pair, whether a solve was cut, whether all converged)``.
 
-        ``caps``: iterations per pair.
+        ``caps``: seconds per pair.
         """
-        total, iterations, cut, converged = 0.0, [], False, True
+        total, iterations, seconds, cut, converged = 0.0, [], [], False, True
         for i, (y, x) in enumerate(self.pairs):
+            start = time.perf_counter()
             result, stopped = self._solve(y, lam, sigma, None if caps is None else caps[i])
+            seconds.append(time.perf_counter() - start)
             total += _psnr(result.x, x, self.data_range)
             iterations.append(result.iterations)
             cut, converged = cut or stopped, converged and result.converged
-        return total / len(self.pairs), iterations, cut, converged
+        return total / len(self.pairs), iterations, seconds, cut, converged
 
-    def _solve(self, y: Array, lam: float, sigma: float | None, cap: int | None) -> tuple[Result, bool]:
-        """``adareg.solve`` stopped after ``cap`` iterations (``None``: in full), and whether the cap stopped it."""
+    def _solve(self, y: Array, lam: float, sigma: float | None, cap: float | None) -> tuple[Result, bool]:
+        """``adareg.solve`` stopped after ``cap`` seconds (``None``: in full), and whether the cap stopped it."""
         stopped = []
+        start = time.perf_counter()
 
         def callback(k: int, x_k: Array) -> bool:
             if self.callback is not None and stops(self.callback(k, x_k)):
                 return True
-            if cap is not None and k >= cap:
+            if cap is not None and time.perf_counter() - start >= cap:
                 stopped.append(k)
                 return True
             return False

@@ -21,7 +21,7 @@ and the model's ``sigma``) comes from ``adareg.presets``, chosen by ``adareg.tun
 another patient's slice (``ct-head-2``) with the same scan, never on the slice
 reported here; ``--tune`` repeats that search and prints the presets it finds (with
 ``adareg.tune``'s ``patience``: candidates far from the best are cut at 1.5 times its
-iterations; ``--patience off`` for the exact search).
+time; ``--patience off`` for the exact search).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def main() -> None:
                         help="regularizers: tv and shipped model names")
     parser.add_argument("--tune", action="store_true", help=f"choose every weight on {CALIBRATION!r} first")
     parser.add_argument("--patience", type=patience, default=1.5,
-                        help="--tune: cut a candidate's solves at this many times the best one's iterations "
+                        help="--tune: cut a candidate's solves at this many times the best one's seconds "
                              "(off: the exact search)")
     parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise")

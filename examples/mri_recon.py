@@ -62,7 +62,7 @@ def main() -> None:
                         help="regularizers: tv and shipped model names")
     parser.add_argument("--tune", action="store_true", help=f"choose every weight on {CALIBRATION!r} first")
     parser.add_argument("--patience", type=patience, default=1.5,
-                        help="--tune: cut a candidate's solves at this many times the best one's iterations "
+                        help="--tune: cut a candidate's solves at this many times the best one's seconds "
                              "(off: the exact search)")
     parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations")
     parser.add_argument("--seed", type=int, default=0, help="seed of the mask and the noise")

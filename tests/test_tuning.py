@@ -164,17 +164,30 @@ def test_backends_agree(device):
 # ------------------------------------------------------------------------------------ patience
 
 
-def scripted_solve(script: dict[int, tuple[int, float, float]], truth: np.ndarray, calls: list):
+class ScriptedClock:
+    """A stand-in for the ``time`` module whose ``perf_counter`` moves only when told."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def scripted_solve(script: dict[int, tuple[int, float, float]], truth: np.ndarray, calls: list,
+                   clock: ScriptedClock):
     """A stand-in for ``adareg.solve`` whose candidates behave as scripted.
 
-    ``script[round(log10 lam)] = (iterations to converge, error before, error at convergence)``:
-    the iterate is ``truth + error * d`` with a fixed unit direction ``d``, so its PSNR is known.
+    ``script[round(log10 lam)] = (iterations to converge, error before, error at convergence[,
+    seconds per iteration])``: the iterate is ``truth + error * d`` with a fixed unit direction
+    ``d``, so its PSNR is known; every iteration takes one second of ``clock`` unless scripted.
     """
     direction = np.ones_like(truth) / math.sqrt(truth.size)
 
     def solve(H, y, reg, *, lam, sigma, callback, **options):
-        needed, early, final = script[round(math.log10(lam))]
+        needed, early, final, seconds = (*script[round(math.log10(lam))], 1.0)[:4]
         for k in range(1, needed + 1):
+            clock.now += seconds
             x = truth + (final if k == needed else early) * direction
             if callback(k, x) is True:
                 break
@@ -196,8 +209,9 @@ def test_patience_cuts_slow_candidates_and_solves_a_winner_in_full(monkeypatch, 
     # final value, and scores early_error before; the rest need 100 and stay at error 1
     slow = (100, 1.0, 1.0)
     script = {-2: slow, -1: slow, 0: (10, 0.5, 0.1), 1: (40, early_error, 0.01), 2: slow}
-    calls = []
-    monkeypatch.setattr(tuning, "solve", scripted_solve(script, truth, calls))
+    calls, clock = [], ScriptedClock()
+    monkeypatch.setattr(tuning, "time", clock)
+    monkeypatch.setattr(tuning, "solve", scripted_solve(script, truth, calls, clock))
     options = dict(lam_range=(1e-2, 1e2), points=5, levels=1)
     exact = tune(Identity(truth.shape), [truth], [truth], TV(truth.shape), **options)
     assert exact.lam == pytest.approx(10.0) and exact.psnr == pytest.approx(psnr_of_error(truth, 0.01))
@@ -206,7 +220,7 @@ def test_patience_cuts_slow_candidates_and_solves_a_winner_in_full(monkeypatch, 
     calls.clear()
     t = tune(Identity(truth.shape), [truth], [truth], TV(truth.shape), patience=2, **options)
     table = t.table
-    # the best first (the centre), then outwards; every solve after the first cut at 2 x 10 iterations
+    # the best first (the centre), then outwards; every solve after the first cut at 2 x 10 seconds
     assert np.allclose(table["lam"], [1.0, 0.1, 10.0, 0.01, 100.0])
     if early_error > 0.1:  # the slow candidate loses at its cut: the documented price of patience
         assert t.lam == pytest.approx(1.0) and t.psnr == pytest.approx(psnr_of_error(truth, 0.1))
@@ -219,6 +233,23 @@ def test_patience_cuts_slow_candidates_and_solves_a_winner_in_full(monkeypatch, 
         assert list(table["converged"]) == [1, 0, 1, 0, 0]
         assert [k for lam, k in calls if lam == pytest.approx(10.0)] == [20, 40]
         assert table["psnr"][2] == t.psnr
+
+
+def test_patience_cuts_at_the_best_candidates_time_not_its_iterations(monkeypatch):
+    """An adaptive model's far candidates take longer steps: they are cut at the best's seconds."""
+    truth = np.full((8, 8), 0.5)
+    # lam 1 converges in 10 one-second iterations; lam 0.1 and 10 need 100 iterations, of 1 and 5 s
+    script = {-1: (100, 1.0, 1.0), 0: (10, 0.5, 0.1), 1: (100, 1.0, 1.0, 5.0)}
+    calls, clock = [], ScriptedClock()
+    monkeypatch.setattr(tuning, "time", clock)
+    monkeypatch.setattr(tuning, "solve", scripted_solve(script, truth, calls, clock))
+    t = tune(Identity(truth.shape), [truth], [truth], TV(truth.shape), patience=2, lam_range=(0.1, 10.0),
+             points=3, levels=1)
+    assert t.lam == pytest.approx(1.0)
+    # the centre first, then outwards: each cut at its first iteration past 2 x 10 s
+    assert np.allclose(t.table["lam"], [1.0, 0.1, 10.0])
+    assert list(t.table["cut"]) == [0, 1, 1] and list(t.table["iterations"]) == [10, 20, 4]
+    assert np.allclose(t.table["seconds"], [10.0, 20.0, 20.0])
 
 
 def test_patience_keeps_the_choice_of_an_adaptive_search_for_fewer_steps():
