@@ -69,7 +69,7 @@ def tune(H: Any, y: Any, truth: Any, models: list[str], options: Callable[[str],
     found = {}
     for name in models:
         start = time.perf_counter()
-        t = adareg.tune(H, [y], [truth], regularizer(name, truth.shape[-1]), levels=2, points=5,
+        t = adareg.tune(H, [y], [truth], regularizer(name, truth.shape[-1]), levels=2, points=7,
                         solve_options=options(name), patience=patience, progress=not quiet)
         found[name] = {"lam": t.lam} if t.sigma is None else {"lam": t.lam, "sigma": t.sigma}
         print(f"tuned {name} on {CALIBRATION}: {found[name]}, {t.psnr:.2f} dB, {len(t.table)} evaluations, "
