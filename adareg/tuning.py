@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,8 +83,8 @@ class Tuning:
 def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | Array,
          reg: Regularizer | LearnedRegularizer, *, lam: float | None = None, sigma: float | None = None,
          lam_range: tuple[float, float] | None = None, sigma_range: tuple[float, float] | None = None,
-         levels: int = 3, points: int = 7, data_range: float = 1.0, solve_options: dict[str, Any] | None = None,
-         patience: float | None = None, progress: bool = False) -> Tuning:
+         start: Mapping[str, float] | None = None, levels: int = 3, points: int = 7, data_range: float = 1.0,
+         solve_options: dict[str, Any] | None = None, patience: float | None = None, progress: bool = False) -> Tuning:
     r"""Choose ``lam`` (and, for a learned regularizer, ``sigma``) maximising the mean PSNR on calibration pairs.
 
     Every candidate is evaluated by reconstructing each calibration measurement
@@ -115,7 +115,8 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     time (coordinate search, ``lam`` first).  With ``m = (points - 1) / 2``:
 
     * level 0 evaluates ``points`` log-spaced values over each variable's range,
-      the others held at their current best (initially the centre of their range);
+      the others held at their current best (initially the centre of their range,
+      or ``start``), and the current best itself where ``start`` put it off that grid;
     * each further level evaluates ``points`` values spaced by the previous
       spacing divided by ``m + 1``, centred on the current best, so they fill the
       interval between the previous best's neighbours (final resolution: the
@@ -129,7 +130,8 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
 
     Without extensions this makes at most ``levels * (points - 1) + 1``
     evaluations for one variable and ``2 * levels * (points - 1) + 1`` for two
-    (19 and 37 by default; fewer where a hard limit cuts a line), each of
+    (19 and 37 by default; fewer where a hard limit cuts a line, one more per
+    variable that ``start`` puts off the level-0 grid), each of
     ``len(ys)`` solves.  The PSNR is a smooth, unimodal-looking
     function of ``log lam`` in practice, but the search is a local one: it finds
     the maximum only if the level-0 grid brackets it.
@@ -164,11 +166,20 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         ``sigma`` or the centre of the ``sigma`` range (the RMS rule where that
         weight is 0).  ``w`` are the data weights in ``solve_options`` (1 without),
         so that multiplying them by a constant multiplies the range by it too.
+        With ``start["lam"]`` the default range is that many decades centred on it.
     sigma_range
         ``(low, high)`` inside ``reg.sigma_range``: the range of ``sigma``
         (default: ``reg.sigma_range``).  A zero ``low`` is replaced by
         ``high / 30`` (1/255 for the usual [0, 30]/255), since the search is in
         log-space.
+    start
+        A first guess of the searched values, e.g. weights tuned for a
+        neighbouring acquisition (``adareg.presets.preset(...)``): ``{"lam": ...,
+        "sigma": ...}``, either key optional, each a searched variable; a value
+        inside its range, moved to the nearest point of the search's finest
+        grid (a factor 1.10 apart by default).  The search starts from it, so
+        that its first candidate is a good one and ``patience`` cuts the far
+        ones early.  Default: the centre of each range.
     levels
         Number of grid levels (>= 1).
     points
@@ -219,7 +230,11 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         if patience < 1:
             raise ValueError(f"tune: patience must be >= 1 (a multiple of the best candidate's time), "
                              f"got {patience:g}")
-    fixed, axes = _search_axes(H, pairs, reg, lam, sigma, lam_range, sigma_range, options.get("weights"))
+    start = _check_start(start, lam, sigma, reg)
+    fixed, axes = _search_axes(H, pairs, reg, lam, sigma, lam_range, sigma_range, options.get("weights"),
+                               start.get("lam"))
+    for name in start.keys() - {axis.name for axis in axes}:
+        raise ValueError(f"tune: start[{name!r}] is given, but {name} is not searched (its range is a single value)")
     candidate = _Candidate(H, pairs, reg, options, data_range)
 
     table = History("lam", "sigma", "psnr", "iterations", "cut", "converged", "seconds")
@@ -246,7 +261,7 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         return mean
 
     try:
-        chosen, score = _coordinate_search(evaluate, axes, levels=levels, points=points)
+        chosen, score = _coordinate_search(evaluate, axes, levels=levels, points=points, start=start)
     finally:
         bar.close()
     if not best["converged"]:
@@ -299,11 +314,12 @@ class _Candidate:
 
 
 def _search_axes(H: LinearOperator, pairs: list[tuple[Array, Array]], reg: Regularizer | LearnedRegularizer,
-                 lam: Any, sigma: Any, lam_range: Any, sigma_range: Any,
-                 weights: Any) -> tuple[dict[str, Any], list[_Axis]]:
+                 lam: Any, sigma: Any, lam_range: Any, sigma_range: Any, weights: Any,
+                 lam_start: float | None) -> tuple[dict[str, Any], list[_Axis]]:
     """The fixed values (``{"lam": ..., "sigma": ...}``, ``None`` where searched) and the searched axes, ``lam`` first.
 
-    ``weights``: the data weights of the solves (``solve_options``), which scale the default ``lam`` range.
+    ``weights``: the data weights of the solves (``solve_options``), which scale the default ``lam`` range;
+    ``lam_start``: the first guess of ``lam`` that the default range is centred on, if any.
     """
     if not isinstance(reg, LearnedRegularizer) and (sigma is not None or sigma_range is not None):
         raise ValueError(f"tune: sigma is a parameter of learned regularizers only; {type(reg).__name__} has none")
@@ -321,6 +337,9 @@ def _search_axes(H: LinearOperator, pairs: list[tuple[Array, Array]], reg: Regul
         else:
             sigma_0 = sigma if sigma is not None else (axes[0].value_at_centre() if axes else None)
             (low, high), hard = _default_lam_range(H, pairs, reg, sigma_0, weights), False
+            if lam_start is not None:  # the same width, centred on the guess
+                reach = math.sqrt(high / low)
+                low, high = lam_start / reach, lam_start * reach
         if low == high:
             lam = low
         else:
@@ -341,6 +360,23 @@ def _sigma_axis(reg: LearnedRegularizer, sigma: Any, sigma_range: Any) -> tuple[
         raise ValueError(f"tune: the sigma range [{low:g}, {high:g}] has no positive part to search")
     low = low if low > 0 else high / _SIGMA_SPAN
     return (low, None) if low == high else (None, _Axis("sigma", low, high, hard=True))
+
+
+def _check_start(start: Any, lam: Any, sigma: Any, reg: Regularizer | LearnedRegularizer) -> dict[str, float]:
+    """``start`` as a dict of positive floats keyed by searched variables (``{}`` for ``None``)."""
+    if start is None:
+        return {}
+    if not isinstance(start, Mapping):
+        raise TypeError(f"tune: start must be a mapping such as {{'lam': 0.01, 'sigma': 0.05}}, "
+                        f"got {type(start).__name__}")
+    searched = [name for name, fixed in (("lam", lam), ("sigma", sigma)) if fixed is None]
+    if not isinstance(reg, LearnedRegularizer):
+        searched.remove("sigma")
+    for name in start:
+        if name not in searched:
+            raise ValueError(f"tune: start may only give searched variables ({', '.join(searched) or 'none'}), "
+                             f"got {name!r}")
+    return {name: checks.positive(value, f"tune: start[{name!r}]") for name, value in start.items()}
 
 
 # ----------------------------------------------------------------------------- the search
@@ -372,11 +408,22 @@ class _Axis:
     def inside(self, k: int) -> bool:
         return not self.hard or 0 <= k <= self.kmax
 
+    def nearest(self, value: float) -> int:
+        """The lattice index nearest to ``value`` in log-space, which must lie in ``[low, high]``."""
+        if not self.low <= value <= self.high:
+            raise ValueError(f"tune: start[{self.name!r}] = {value:g} lies outside the {self.name} range "
+                             f"[{self.low:g}, {self.high:g}]")
+        if self.low == self.high:
+            return 0
+        span = math.log10(self.high) - math.log10(self.low)
+        return round((math.log10(value) - math.log10(self.low)) / span * self.kmax)
+
 
 def _coordinate_search(objective: Callable[[dict[str, float]], float], axes: list[_Axis], *, levels: int,
-                       points: int) -> tuple[dict[str, float], float]:
+                       points: int, start: Mapping[str, float] | None = None) -> tuple[dict[str, float], float]:
     """Maximise ``objective`` over ``axes`` coarse to fine, one axis at a time (see :func:`tune`).
 
+    ``start``: first values by axis name (others start at their range's centre).
     Returns the best point (values by axis name) and its score; NaN scores count
     as worst.
     """
@@ -394,12 +441,14 @@ def _coordinate_search(objective: Callable[[dict[str, float]], float], axes: lis
             scores[k] = -math.inf if math.isnan(value) else value
         return scores[k]
 
-    best = tuple(axis.kmax // 2 for axis in axes)
+    start = start or {}
+    best = tuple(axis.nearest(start[axis.name]) if axis.name in start else axis.kmax // 2 for axis in axes)
     for level in range(levels):
         step = unit // (m + 1) ** level
         for i, axis in enumerate(axes):
             first = 0 if level == 0 else best[i] - m * step
             line = [j for j in (first + step * d for d in range(points)) if axis.inside(j)]
+            line = sorted(set(line) | {best[i]})  # a start off the level-0 grid is a candidate too
             best = _line_search(score, best, i, line, step, axis)
     return {axis.name: axis.value(k) for axis, k in zip(axes, best)}, scores[best]
 

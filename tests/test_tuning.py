@@ -287,6 +287,39 @@ def test_search_refines_to_the_final_resolution_and_counts_its_evaluations():
     assert score == max(objective({"lam": a, "sigma": b}) for a, b in list(calls))
 
 
+def test_search_starts_from_a_given_point_off_the_grid():
+    """The same objective as above, started at lam = 10^0.5 and sigma = 10^-1.2, neither on the level-0 grid."""
+    calls = []
+
+    def objective(v):
+        calls.append((v["lam"], v["sigma"]))
+        return -(math.log10(v["lam"]) - 0.37) ** 2 - 2 * (math.log10(v["sigma"]) + 1.23) ** 2
+
+    axes = [_Axis("lam", 1e-2, 1e2, hard=False), _Axis("sigma", 1e-3, 1e-1, hard=True)]
+    best, score = _coordinate_search(objective, axes, levels=3, points=7, start={"lam": 10**0.5, "sigma": 10**-1.2})
+    # the finest lattice has 96 steps per range: lam's start is step 60 exactly, sigma's nearest is step 86
+    assert calls[0] == pytest.approx((10 ** (-2 + 60 * 4 / 96), 10 ** (-3 + 86 * 2 / 96)), rel=1e-12)
+    # at most one more evaluation per variable than from the centre (fewer where a finer line meets the coarse grid)
+    assert len(calls) <= 2 * 3 * 6 + 3 and len(calls) == len(set(calls))
+    assert abs(math.log10(best["lam"]) - 0.37) <= 4 / 96 / 2 + 1e-12
+    assert abs(math.log10(best["sigma"]) + 1.23) <= 2 / 96 / 2 + 1e-12
+    assert score == max(objective({"lam": a, "sigma": b}) for a, b in list(calls))
+
+
+def test_tune_centres_the_default_lam_range_on_its_start():
+    ys, xs = calibration_pairs(1)
+    H, reg = Identity(xs[0].shape), TV(xs[0].shape)
+    options = dict(points=5, levels=1, solve_options={"tol": 1e-3})
+    t = tune(H, ys, xs, reg, start={"lam": 0.03}, **options)
+    # the start first, then the level-0 grid: the default range's four decades, centred on it
+    assert t.table["lam"][0] == pytest.approx(0.03, rel=1e-12)
+    assert sorted(t.table["lam"][:5]) == pytest.approx(0.03 * np.logspace(-2, 2, 5), rel=1e-12)
+    assert t.psnr == pytest.approx(mean_psnr(H, ys, xs, reg, lam=t.lam, tol=1e-3), abs=1e-12)
+    # a start inside a given (hard) range moves to its nearest lattice point
+    t = tune(H, ys, xs, reg, start={"lam": 0.05}, lam_range=(1e-3, 1.0), **options)
+    assert t.table["lam"][0] == pytest.approx(10**-1.5, rel=1e-12)  # lattice 1e-3 * 10^(k 3/4); 0.05 is nearest k=2
+
+
 def test_search_leaves_a_soft_range_and_stays_in_a_hard_one():
     def objective(v):
         return -(math.log10(v["lam"]) - 3.7) ** 2  # maximum beyond the range's end at 1e2
@@ -348,8 +381,22 @@ def test_bad_input_is_rejected_with_clear_messages():
         tune(H, ys, xs, tv, patience=-1)
     with pytest.raises(TypeError, match="reg must be a Regularizer"):
         tune(H, ys, xs, "tv")
+    with pytest.raises(TypeError, match="start must be a mapping"):
+        tune(H, ys, xs, tv, start=0.1)
+    with pytest.raises(ValueError, match=r"start may only give searched variables \(lam\), got 'sigma'"):
+        tune(H, ys, xs, tv, start={"sigma": 0.1})
+    with pytest.raises(ValueError, match=r"start may only give searched variables \(none\), got 'lam'"):
+        tune(H, ys, xs, tv, lam=0.1, start={"lam": 0.1})
+    with pytest.raises(ValueError, match=r"start\['lam'\] must be positive"):
+        tune(H, ys, xs, tv, start={"lam": -1.0})
+    with pytest.raises(ValueError, match=r"start\['lam'\] = 2 lies outside the lam range \[0.001, 1\]"):
+        tune(H, ys, xs, tv, start={"lam": 2.0}, lam_range=(1e-3, 1.0))
+    with pytest.raises(ValueError, match=r"start\['lam'\] is given, but lam is not searched"):
+        tune(H, ys, xs, tv, start={"lam": 0.1}, lam_range=(0.1, 0.1))
     sacnn = toy_sacnn()
     with pytest.raises(ValueError, match="outside the trained range"):
         tune(H, ys, xs, sacnn, sigma=0.5)
     with pytest.raises(ValueError, match="outside the trained range"):
         tune(H, ys, xs, sacnn, sigma_range=(0.01, 0.5))
+    with pytest.raises(ValueError, match=r"start\['sigma'\] = 0.2 lies outside the sigma range"):
+        tune(H, ys, xs, sacnn, start={"sigma": 0.2}, sigma_range=(0.01, 0.1))
