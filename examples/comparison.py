@@ -64,17 +64,37 @@ def patience(text: str) -> float | None:
 
 
 def tune(H: Any, y: Any, truth: Any, models: list[str], options: Callable[[str], dict[str, Any]],
-         quiet: bool, patience: float | None) -> dict[str, dict[str, float]]:
-    """Each model's ``lam`` (and ``sigma``) chosen by ``adareg.tune`` on one calibration pair."""
+         quiet: bool, patience: float | None, starts: dict[str, dict[str, float]] | None = None
+         ) -> dict[str, dict[str, float]]:
+    """Each model's ``lam`` (and ``sigma``) chosen by ``adareg.tune`` on one calibration pair.
+
+    ``starts``: first guesses by model (``adareg.tune``'s ``start``); the others start at their ranges' centres.
+    """
     found = {}
     for name in models:
         start = time.perf_counter()
-        t = adareg.tune(H, [y], [truth], regularizer(name, truth.shape[-1]), levels=2, points=7,
-                        solve_options=options(name), patience=patience, progress=not quiet)
+        t = adareg.tune(H, [y], [truth], regularizer(name, truth.shape[-1]), start=(starts or {}).get(name),
+                        levels=2, points=7, solve_options=options(name), patience=patience, progress=not quiet)
         found[name] = {"lam": t.lam} if t.sigma is None else {"lam": t.lam, "sigma": t.sigma}
         print(f"tuned {name} on {CALIBRATION}: {found[name]}, {t.psnr:.2f} dB, {len(t.table)} evaluations, "
               f"{time.perf_counter() - start:.0f} s", flush=True)
     return found
+
+
+def preset_starts(prefix: str, models: list[str], size: int) -> dict[str, dict[str, float]]:
+    """The presets of acquisition ``prefix...`` at the size nearest to ``size``, by model, for ``--from-preset``.
+
+    Models without a preset for such an acquisition are left out (their searches start at the ranges' centres).
+    """
+    starts = {}
+    for name in models:
+        try:
+            acquisition = adareg.presets.nearest(prefix, name, size)
+        except ValueError:
+            continue
+        starts[name] = adareg.presets.preset(acquisition, name)
+        print(f"--from-preset: {name} starts from {acquisition}: {starts[name]}")
+    return starts
 
 
 def chosen_weights(acquisition: str, models: list[str], tuning: Callable[[], dict[str, dict[str, float]]] | None,

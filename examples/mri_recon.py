@@ -2,7 +2,8 @@
 
     python examples/mri_recon.py [--image mr-abdomen] [--size 128] [--coils 8] [--acceleration 4]
                                  [--center-fraction 0.08] [--sigma 0.01] [--models tv wcrr sa-cnn]
-                                 [--tune [--patience 1.5|off]] [--output mri_recon.png]
+                                 [--tune [--patience 1.5|off] [--from-preset [SIZE]]]
+                                 [--output mri_recon.png]
 
 Simulates an 8-coil acquisition y_c = M F(S_c x) + n_c of a real MR magnitude slice
 from pydicom's test files (``adareg.data.medical_slice("mr-abdomen")``, scaled to
@@ -21,7 +22,7 @@ and prints PSNR, SSIM and seconds (best first), then writes a figure with the er
 maps and sa-cnn's masks.  Every ``lam`` (and model ``sigma``) comes from
 ``adareg.presets``, chosen by ``adareg.tune`` on a different image (the CT slice
 ``ct-head-2``) with the same acquisition; ``--tune`` repeats that search (``--patience``
-as in ``examples/ct_recon.py``).
+and ``--from-preset`` as in ``examples/ct_recon.py``).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ import numpy as np
 
 import adareg
 from adareg import mri
-from adareg.examples.comparison import (CALIBRATION, chosen_weights, ground_truth, patience, report, solve_each,
-                                      stopping, tune)
+from adareg.examples.comparison import (CALIBRATION, chosen_weights, ground_truth, patience, preset_starts, report,
+                                      solve_each, stopping, tune)
 from adareg.operators import CartesianMRI
 
 
@@ -64,11 +65,21 @@ def main() -> None:
     parser.add_argument("--patience", type=patience, default=1.5,
                         help="--tune: cut a candidate's solves at this many times the best one's seconds "
                              "(off: the exact search)")
+    parser.add_argument("--from-preset", type=int, nargs="?", const=0, metavar="SIZE",
+                        help="--tune: start each model's search from its preset for this acquisition at the size "
+                             "nearest to SIZE (default: --size) instead of its ranges' centres")
     parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations")
     parser.add_argument("--seed", type=int, default=0, help="seed of the mask and the noise")
     parser.add_argument("--output", default="mri_recon.png", help="figure to write")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args()
+    if args.from_preset is not None and not args.tune:
+        parser.error("--from-preset starts the search of --tune; give --tune too")
+
+    def starts(prefix: str) -> dict[str, dict[str, float]] | None:
+        if args.from_preset is None:
+            return None
+        return preset_starts(prefix, args.models, args.from_preset or args.size)
 
     def options(name: str) -> dict:
         return stopping(name, args.iterations)
@@ -76,7 +87,8 @@ def main() -> None:
     def calibrate() -> dict[str, dict[str, float]]:
         truth = ground_truth(CALIBRATION, args.size)
         H, y, _ = acquire(truth, args, args.seed + 2)
-        return tune(H, y, truth, args.models, options, args.quiet, args.patience)
+        return tune(H, y, truth, args.models, options, args.quiet, args.patience,
+                    starts(f"mri-cartesian-{args.coils}-x{args.acceleration:g}-{args.sigma:g}-"))
 
     acquisition = f"mri-cartesian-{args.coils}-x{args.acceleration:g}-{args.sigma:g}-{args.size}"
     weights_of = chosen_weights(acquisition, args.models, calibrate if args.tune else None, parser.error)

@@ -58,6 +58,23 @@ def test_ct_example_leads_with_sa_cnn(tmp_path):
     assert psnr["sa-cnn"] >= psnr["tv"] + 1.0 and psnr["tv"] > psnr["FBP (Hann)"], stdout  # issue 16's bar
 
 
+def test_ct_example_tunes_from_a_preset(tmp_path):
+    """``--tune --from-preset SIZE``: TV's search on a 32 x 32 scan starts from its 128 x 128 preset."""
+    pytest.importorskip("astra")
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("pydicom")
+    import adareg
+
+    figure = tmp_path / "ct.png"
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "ct_recon.py"), "--size", "32", "--models", "tv",
+                          "--tune", "--from-preset", "128", "--quiet", "--output", str(figure)],
+                         capture_output=True, text=True, check=True, timeout=300)
+    preset = adareg.presets.preset("ct-parallel-60-1e+04-128", "tv")
+    assert f"--from-preset: tv starts from ct-parallel-60-1e+04-128: {preset}" in out.stdout, out.stdout
+    assert re.search(r"^tuned tv on ct-head-2: \{'lam': [\d.e-]+\}", out.stdout, re.M), out.stdout
+    assert {name for name, *_ in example_table(out.stdout)} == {"tv", "FBP (Hann)"}, out.stdout
+
+
 def test_volume_example_leads_with_sa_cnn(tmp_path):
     """A real MR volume (nibabel's test data) denoised slice by slice through adareg.stacks."""
     pytest.importorskip("nibabel")
