@@ -81,15 +81,29 @@ def tune(H: Any, y: Any, truth: Any, models: list[str], options: Callable[[str],
     return found
 
 
-def preset_starts(prefix: str, models: list[str], size: int) -> dict[str, dict[str, float]]:
-    """The presets of acquisition ``prefix...`` at the size nearest to ``size``, by model, for ``--from-preset``.
+def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--tune``, ``--patience`` and ``--from-preset`` (which implies ``--tune``; see :func:`preset_starts`)."""
+    parser.add_argument("--tune", action="store_true", help=f"choose every weight on {CALIBRATION!r} first")
+    parser.add_argument("--patience", type=patience, default=1.5,
+                        help="--tune: cut a candidate's solves at this many times the best one's seconds "
+                             "(off: the exact search)")
+    parser.add_argument("--from-preset", type=int, nargs="?", const=0, metavar="SIZE",
+                        help="--tune, each model's search started from its preset for this acquisition at the "
+                             "size nearest to SIZE (default: --size) instead of its ranges' centres")
 
-    Models without a preset for such an acquisition are left out (their searches start at the ranges' centres).
+
+def preset_starts(args: argparse.Namespace, prefix: str) -> dict[str, dict[str, float]] | None:
+    """``--from-preset``'s first guesses by model: the presets of acquisition ``prefix...`` at the nearest size.
+
+    ``None`` without ``--from-preset``; models without a preset for such an acquisition
+    are left out (their searches start at the ranges' centres).
     """
+    if args.from_preset is None:
+        return None
     starts = {}
-    for name in models:
+    for name in args.models:
         try:
-            acquisition = adareg.presets.nearest(prefix, name, size)
+            acquisition = adareg.presets.nearest(prefix, name, args.from_preset or args.size)
         except ValueError:
             continue
         starts[name] = adareg.presets.preset(acquisition, name)

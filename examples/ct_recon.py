@@ -1,7 +1,7 @@
 """Sparse-view CT of a real head slice: FBP, TV, wcrr and the paper's spatially adaptive sa-cnn.
 
     python examples/ct_recon.py [--image ct-head|phantom] [--size 128] [--angles 60] [--photons 1e4]
-                                [--models tv wcrr sa-cnn] [--tune [--patience 1.5|off] [--from-preset [SIZE]]]
+                                [--models tv wcrr sa-cnn] [--tune | --from-preset [SIZE]] [--patience 1.5|off]
                                 [--device cpu|gpu] [--output ct_recon.png]
 
 Simulates a 2D parallel-beam scan (a field of view of one unit, so line integrals
@@ -21,10 +21,10 @@ and the model's ``sigma``) comes from ``adareg.presets``, chosen by ``adareg.tun
 another patient's slice (``ct-head-2``) with the same scan, never on the slice
 reported here; ``--tune`` repeats that search and prints the presets it finds (with
 ``adareg.tune``'s ``patience``: candidates far from the best are cut at 1.5 times its
-time; ``--patience off`` for the exact search).  ``--from-preset`` starts each search
-from the model's preset for this scan at the nearest size (or at the size nearest to
-``SIZE``) instead of the ranges' centres: a search for a new size that is quick from
-its first candidate on.
+time; ``--patience off`` for the exact search).  ``--from-preset`` tunes likewise,
+each search starting from the model's preset for this scan at the nearest size (or at
+the size nearest to ``SIZE``) instead of the ranges' centres: a search for a new size
+that is quick from its first candidate on.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ import time
 import adareg
 from adareg.backend import Array
 from adareg.ct import fbp, poisson_transmission
-from adareg.examples.comparison import (CALIBRATION, chosen_weights, ground_truth, patience, preset_starts, report,
-                                      solve_each, stopping, tune)
+from adareg.examples.comparison import (CALIBRATION, add_tuning_arguments, chosen_weights, ground_truth,
+                                      preset_starts, report, solve_each, stopping, tune)
 from adareg.operators import RayTransform
 
 
@@ -56,33 +56,21 @@ def main() -> None:
     parser.add_argument("--photons", type=float, default=1e4, help="incident photons per detector cell")
     parser.add_argument("--models", nargs="+", default=["tv", "wcrr", "sa-cnn"],
                         help="regularizers: tv and shipped model names")
-    parser.add_argument("--tune", action="store_true", help=f"choose every weight on {CALIBRATION!r} first")
-    parser.add_argument("--patience", type=patience, default=1.5,
-                        help="--tune: cut a candidate's solves at this many times the best one's seconds "
-                             "(off: the exact search)")
-    parser.add_argument("--from-preset", type=int, nargs="?", const=0, metavar="SIZE",
-                        help="--tune: start each model's search from its preset for this acquisition at the size "
-                             "nearest to SIZE (default: --size) instead of its ranges' centres")
+    add_tuning_arguments(parser)
     parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="NumPy or CuPy arrays")
     parser.add_argument("--output", default="ct_recon.png", help="figure to write")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args()
-    if args.from_preset is not None and not args.tune:
-        parser.error("--from-preset starts the search of --tune; give --tune too")
-
-    def starts(prefix: str) -> dict[str, dict[str, float]] | None:
-        if args.from_preset is None:
-            return None
-        return preset_starts(prefix, args.models, args.from_preset or args.size)
+    args.tune = args.tune or args.from_preset is not None
 
     def calibrate() -> dict[str, dict[str, float]]:
         truth = ground_truth(CALIBRATION, args.size)
         H, y, w = scan(truth, args, args.seed + 1)
         return tune(H, y, adareg.to_device(truth, args.device), args.models,
                     lambda name: {**stopping(name, args.iterations), "weights": w}, args.quiet, args.patience,
-                    starts(f"ct-parallel-{args.angles}-{args.photons:.0e}-"))
+                    preset_starts(args, f"ct-parallel-{args.angles}-{args.photons:.0e}-"))
 
     acquisition = f"ct-parallel-{args.angles}-{args.photons:.0e}-{args.size}"
     weights_of = chosen_weights(acquisition, args.models, calibrate if args.tune else None, parser.error)

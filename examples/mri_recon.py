@@ -2,7 +2,7 @@
 
     python examples/mri_recon.py [--image mr-abdomen] [--size 128] [--coils 8] [--acceleration 4]
                                  [--center-fraction 0.08] [--sigma 0.01] [--models tv wcrr sa-cnn]
-                                 [--tune [--patience 1.5|off] [--from-preset [SIZE]]]
+                                 [--tune | --from-preset [SIZE]] [--patience 1.5|off]
                                  [--output mri_recon.png]
 
 Simulates an 8-coil acquisition y_c = M F(S_c x) + n_c of a real MR magnitude slice
@@ -34,8 +34,8 @@ import numpy as np
 
 import adareg
 from adareg import mri
-from adareg.examples.comparison import (CALIBRATION, chosen_weights, ground_truth, patience, preset_starts, report,
-                                      solve_each, stopping, tune)
+from adareg.examples.comparison import (CALIBRATION, add_tuning_arguments, chosen_weights, ground_truth,
+                                      preset_starts, report, solve_each, stopping, tune)
 from adareg.operators import CartesianMRI
 
 
@@ -61,25 +61,13 @@ def main() -> None:
     parser.add_argument("--mu", type=float, default=0.01, help="Tikhonov weight of SENSE")
     parser.add_argument("--models", nargs="+", default=["tv", "wcrr", "sa-cnn"],
                         help="regularizers: tv and shipped model names")
-    parser.add_argument("--tune", action="store_true", help=f"choose every weight on {CALIBRATION!r} first")
-    parser.add_argument("--patience", type=patience, default=1.5,
-                        help="--tune: cut a candidate's solves at this many times the best one's seconds "
-                             "(off: the exact search)")
-    parser.add_argument("--from-preset", type=int, nargs="?", const=0, metavar="SIZE",
-                        help="--tune: start each model's search from its preset for this acquisition at the size "
-                             "nearest to SIZE (default: --size) instead of its ranges' centres")
+    add_tuning_arguments(parser)
     parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations")
     parser.add_argument("--seed", type=int, default=0, help="seed of the mask and the noise")
     parser.add_argument("--output", default="mri_recon.png", help="figure to write")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args()
-    if args.from_preset is not None and not args.tune:
-        parser.error("--from-preset starts the search of --tune; give --tune too")
-
-    def starts(prefix: str) -> dict[str, dict[str, float]] | None:
-        if args.from_preset is None:
-            return None
-        return preset_starts(prefix, args.models, args.from_preset or args.size)
+    args.tune = args.tune or args.from_preset is not None
 
     def options(name: str) -> dict:
         return stopping(name, args.iterations)
@@ -88,7 +76,7 @@ def main() -> None:
         truth = ground_truth(CALIBRATION, args.size)
         H, y, _ = acquire(truth, args, args.seed + 2)
         return tune(H, y, truth, args.models, options, args.quiet, args.patience,
-                    starts(f"mri-cartesian-{args.coils}-x{args.acceleration:g}-{args.sigma:g}-"))
+                    preset_starts(args, f"mri-cartesian-{args.coils}-x{args.acceleration:g}-{args.sigma:g}-"))
 
     acquisition = f"mri-cartesian-{args.coils}-x{args.acceleration:g}-{args.sigma:g}-{args.size}"
     weights_of = chosen_weights(acquisition, args.models, calibrate if args.tune else None, parser.error)

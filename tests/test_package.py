@@ -59,7 +59,7 @@ def test_ct_example_leads_with_sa_cnn(tmp_path):
 
 
 def test_ct_example_tunes_from_a_preset(tmp_path):
-    """``--tune --from-preset SIZE``: TV's search on a 32 x 32 scan starts from its 128 x 128 preset."""
+    """``--from-preset SIZE`` tunes: TV's search on a 32 x 32 scan starts from its 128 x 128 preset."""
     pytest.importorskip("astra")
     pytest.importorskip("matplotlib")
     pytest.importorskip("pydicom")
@@ -67,7 +67,7 @@ def test_ct_example_tunes_from_a_preset(tmp_path):
 
     figure = tmp_path / "ct.png"
     out = subprocess.run([sys.executable, str(ROOT / "examples" / "ct_recon.py"), "--size", "32", "--models", "tv",
-                          "--tune", "--from-preset", "128", "--quiet", "--output", str(figure)],
+                          "--from-preset", "128", "--quiet", "--output", str(figure)],
                          capture_output=True, text=True, check=True, timeout=300)
     preset = adareg.presets.preset("ct-parallel-60-1e+04-128", "tv")
     assert f"--from-preset: tv starts from ct-parallel-60-1e+04-128: {preset}" in out.stdout, out.stdout
