@@ -177,9 +177,11 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         neighbouring acquisition (``adareg.presets.preset(...)``): ``{"lam": ...,
         "sigma": ...}``, either key optional, each a searched variable; a value
         inside its range, moved to the nearest point of the search's finest
-        grid (a factor 1.10 apart by default).  The search starts from it, so
-        that its first candidate is a good one and ``patience`` cuts the far
-        ones early.  Default: the centre of each range.
+        grid (for ``lam`` a factor 1.10 apart by default).  The search starts
+        from it, so that its first candidate is a good one and ``patience``
+        cuts the far ones early; as the search is local, it may also end at
+        another local maximum than a search from the centre.  Default: the
+        centre of each range.
     levels
         Number of grid levels (>= 1).
     points
