@@ -387,6 +387,8 @@ def test_bad_input_is_rejected_with_clear_messages():
         tune(H, ys, xs, tv, start={"sigma": 0.1})
     with pytest.raises(ValueError, match=r"start may only give searched variables \(none\), got 'lam'"):
         tune(H, ys, xs, tv, lam=0.1, start={"lam": 0.1})
+    with pytest.raises(ValueError, match="sigma is a parameter of learned regularizers only"):
+        tune(H, ys, xs, tv, sigma=0.1, start={"lam": 0.1})
     with pytest.raises(ValueError, match=r"start\['lam'\] must be positive"):
         tune(H, ys, xs, tv, start={"lam": -1.0})
     with pytest.raises(ValueError, match=r"start\['lam'\] = 2 lies outside the lam range \[0.001, 1\]"):
