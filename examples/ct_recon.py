@@ -23,8 +23,9 @@ reported here; ``--tune`` repeats that search and prints the presets it finds (w
 ``adareg.tune``'s ``patience``: candidates far from the best are cut at 1.5 times its
 time; ``--patience off`` for the exact search).  ``--from-preset`` tunes likewise,
 each search starting from the model's preset for this scan at the nearest size (or at
-the size nearest to ``SIZE``) instead of the ranges' centres: a search for a new size
-that is quick from its first candidate on.
+the size nearest to ``SIZE``) instead of the ranges' centres: a shorter search for a
+new size where candidates are slow, but a more local one, which may end at a lower
+maximum than the search from the centre (``docs/results.md``).
 """
 
 from __future__ import annotations
