@@ -371,8 +371,8 @@ def _check_start(start: Any, lam: Any, sigma: Any, reg: Regularizer | LearnedReg
     if not isinstance(start, Mapping):
         raise TypeError(f"tune: start must be a mapping such as {{'lam': 0.01, 'sigma': 0.05}}, "
                         f"got {type(start).__name__}")
-    learned = isinstance(reg, LearnedRegularizer)
-    searched = [name for name, fixed in (("lam", lam), ("sigma", sigma)) if fixed is None and (name == "lam" or learned)]
+    searched = [name for name, fixed in (("lam", lam), ("sigma", sigma))
+                if fixed is None and (name == "lam" or isinstance(reg, LearnedRegularizer))]
     for name in start:
         if name not in searched:
             raise ValueError(f"tune: start may only give searched variables ({', '.join(searched) or 'none'}), "
