@@ -18,6 +18,12 @@ def _check_pair(x: Array, reference: Array, name: str) -> None:
         raise ValueError(f"{name}: x has shape {tuple(x.shape)} but reference has shape {tuple(reference.shape)}")
     if x.dtype.kind == "c" or reference.dtype.kind == "c":
         raise TypeError(f"{name}: complex images are not supported; compare magnitudes, e.g. abs(x)")
+    for what, a in (("x", x), ("reference", reference)):
+        if a.dtype.kind not in "iuf":  # bool (a mask?), object, strings, dates
+            raise TypeError(f"{name}: {what} has dtype {a.dtype}; expected real intensities (integer or "
+                            f"floating-point), e.g. {what}.astype(float)")
+    if x.size == 0:
+        raise ValueError(f"{name}: the images are empty (shape {tuple(x.shape)})")
     backend.check_finite(x, f"{name}: x")
     backend.check_finite(reference, f"{name}: reference")
 
@@ -26,7 +32,7 @@ def _check_range(reference: Array, data_range: Any, name: str) -> float:
     """``data_range`` checked (positive), with a warning where the reference spans more than twice it."""
     data_range = checks.positive(data_range, f"{name}: data_range")
     xp = backend.namespace(reference)
-    span = float(xp.max(reference) - xp.min(reference)) if reference.size else 0.0
+    span = float(xp.max(reference)) - float(xp.min(reference))  # in float64: no integer overflow
     if span > 2 * data_range:
         warnings.warn(f"{name}: the reference spans {span:.4g}, more than twice data_range = {data_range:g}; "
                       "give the data range of its scale (e.g. data_range=255 for 8-bit values)", stacklevel=3)
@@ -40,7 +46,8 @@ def psnr(x: Array, reference: Array, data_range: float = 1.0) -> float:
 
     ``inf`` for identical arrays.  ``data_range`` must be positive; a reference that spans
     more than twice it gets a warning (another intensity scale, e.g. 8-bit values with the
-    default range 1).
+    default range 1).  Both arrays must be non-empty, finite and real (integer or
+    floating-point; bool is refused); everything is computed in float64.
 
     Examples
     --------

@@ -68,9 +68,7 @@ class Tolerance(StoppingRule):
     measure: str
 
     def __init__(self, tol: float):
-        if not float(tol) >= 0:  # 0 stops only where nothing moved
-            raise ValueError(f"{type(self).__name__}: tol must be non-negative, got {tol}")
-        self.tol = float(tol)
+        self.tol = checks.non_negative(tol, f"{type(self).__name__}: tol")  # 0 stops only where nothing moved
 
     def check(self, progress: Progress) -> StoppingRule | None:
         return self if getattr(progress, self.measure) <= self.tol else None
@@ -95,9 +93,7 @@ class WallTime(StoppingRule):
     """Stop once ``seconds`` of wall-clock time have passed."""
 
     def __init__(self, seconds: float):
-        if not float(seconds) > 0:
-            raise ValueError(f"WallTime: seconds must be positive, got {seconds}")
-        self.seconds = float(seconds)
+        self.seconds = checks.positive(seconds, "WallTime: seconds")
 
     def check(self, progress: Progress) -> StoppingRule | None:
         return self if progress.seconds >= self.seconds else None
@@ -112,6 +108,9 @@ class AnyOf(StoppingRule):
     def __init__(self, *rules: StoppingRule):
         self.rules: tuple[StoppingRule, ...] = ()
         for rule in rules:
+            if not isinstance(rule, StoppingRule):
+                raise TypeError(f"AnyOf: rules must be stopping rules (e.g. MaxIterations(100)), "
+                                f"got {rule!r} ({type(rule).__name__})")
             self.rules += rule.rules if isinstance(rule, AnyOf) else (rule,)
 
     def check(self, progress: Progress) -> StoppingRule | None:

@@ -217,9 +217,9 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     if not isinstance(reg, (Regularizer, LearnedRegularizer)):
         raise TypeError(f"tune: reg must be a Regularizer, got {type(reg).__name__}")
     pairs = _calibration_pairs(H, ys, xs)
-    if not (isinstance(levels, int) and levels >= 1):
-        raise ValueError(f"tune: levels must be an integer >= 1, got {levels!r}")
-    if not (isinstance(points, int) and points >= 3 and points % 2 == 1):
+    levels = checks.count(levels, "tune: levels")
+    points = checks.count(points, "tune: points")
+    if not (points >= 3 and points % 2 == 1):
         raise ValueError(f"tune: points must be an odd integer >= 3 (each grid is centred on the best point), "
                          f"got {points!r}")
     data_range = checks.positive(data_range, "tune: data_range")
@@ -524,10 +524,11 @@ def _as_list(a: Any, shape: tuple[int, ...], what: str) -> list[Any]:
 
 def _range(bounds: Any, what: str, *, allow_zero: bool = False) -> tuple[float, float]:
     try:
-        low, high = (float(b) for b in bounds)
+        low, high = bounds
     except (TypeError, ValueError):
         raise TypeError(f"tune: {what} must be a pair of numbers (low, high), got {bounds!r}") from None
-    if not (math.isfinite(low) and math.isfinite(high) and (low >= 0 if allow_zero else low > 0) and low <= high):
+    low, high = checks.real_number(low, f"tune: {what}[0]"), checks.real_number(high, f"tune: {what}[1]")
+    if not ((low >= 0 if allow_zero else low > 0) and low <= high):
         relation = "0 <= low <= high" if allow_zero else "0 < low <= high"
         raise ValueError(f"tune: {what} must satisfy {relation}, got ({low:g}, {high:g})")
     return low, high

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -59,6 +60,35 @@ def test_a_reference_on_another_scale_than_data_range_warns(metric):
         warnings.simplefilter("error")
         metric(noisy, clean)
         metric(255 * noisy, 255 * clean, data_range=255)
+
+
+@pytest.mark.parametrize("metric", [adareg.psnr, adareg.ssim])
+def test_integer_references_span_in_float64(metric):
+    # int8 -100..100 spans 200; max - min in int8 would wrap to -56 and hide the warning
+    reference = np.array([[-100, 100]] * 128, np.int8).reshape(16, 16)
+    x = reference + np.int8(1)
+    with pytest.warns(UserWarning, match=f"{metric.__name__}: the reference spans 200, more than twice data_range = 1"):
+        metric(x, reference, data_range=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert metric(x, reference, data_range=200) == pytest.approx(
+            20 * math.log10(200) if metric is adareg.psnr else adareg.ssim(x.astype(float), reference.astype(float),
+                                                                           data_range=200))
+
+
+@pytest.mark.parametrize("metric", [adareg.psnr, adareg.ssim, adareg.metrics.nmse, adareg.metrics.volume_psnr,
+                                    adareg.metrics.volume_ssim])
+def test_metrics_refuse_bool_object_and_empty_images(metric):
+    name, ones = metric.__name__, np.ones((2, 16, 16))
+    with pytest.raises(TypeError, match=f"{name}: x has dtype bool; expected real intensities"):
+        metric(ones > 0, ones)
+    with pytest.raises(TypeError, match=f"{name}: reference has dtype bool; expected real intensities"):
+        metric(ones, ones > 0)
+    with pytest.raises(TypeError, match=f"{name}: reference has dtype object; expected real intensities"):
+        metric(ones, ones.astype(object))
+    for shape in ((0,), (2, 0, 16)):
+        with pytest.raises(ValueError, match=re.escape(f"{name}: the images are empty (shape {shape})")):
+            metric(np.zeros(shape), np.zeros(shape))
 
 
 def test_ssim_window_must_be_positive():

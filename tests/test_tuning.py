@@ -371,7 +371,7 @@ def test_bad_input_is_rejected_with_clear_messages():
         tune(H, ys, xs, tv, sigma_range=(0.01, 0.1))
     with pytest.raises(ValueError, match="points must be an odd integer"):
         tune(H, ys, xs, tv, points=6)
-    with pytest.raises(ValueError, match="levels must be an integer >= 1"):
+    with pytest.raises(ValueError, match="tune: levels must be at least 1, got 0"):
         tune(H, ys, xs, tv, levels=0)
     with pytest.raises(ValueError, match="solve_options may not contain 'x0'"):
         tune(H, ys, xs, tv, solve_options={"x0": xs[0]})
@@ -402,3 +402,30 @@ def test_bad_input_is_rejected_with_clear_messages():
         tune(H, ys, xs, sacnn, sigma_range=(0.01, 0.5))
     with pytest.raises(ValueError, match=r"start\['sigma'\] = 0.2 lies outside the sigma range"):
         tune(H, ys, xs, sacnn, start={"sigma": 0.2}, sigma_range=(0.01, 0.1))
+
+
+def test_counts_and_ranges_take_numpy_numbers_and_refuse_bools(monkeypatch):
+    ys, xs = calibration_pairs(1, size=8)
+    H, tv = Identity((8, 8)), TV((8, 8))
+    searches = []
+    monkeypatch.setattr(tuning, "_coordinate_search",
+                        lambda objective, axes, **grid: searches.append((axes, grid)) or ({}, 0.0))
+    tune(H, ys, xs, tv, levels=np.int64(2), points=np.int32(3), lam_range=(np.float32(0.5), np.int64(2)))
+    (axis,), grid = searches[0]
+    assert grid["levels"] == 2 and grid["points"] == 3 and type(grid["levels"]) is int
+    assert (axis.low, axis.high) == (0.5, 2.0)
+    with pytest.raises(TypeError, match=r"tune: levels must be an int, got True"):
+        tune(H, ys, xs, tv, levels=True)
+    with pytest.raises(TypeError, match=r"tune: points must be an int, got 3.0"):
+        tune(H, ys, xs, tv, points=3.0)
+    with pytest.raises(ValueError, match="points must be an odd integer >= 3"):
+        tune(H, ys, xs, tv, points=np.int64(4))
+    with pytest.raises(TypeError, match=r"tune: lam_range\[0\] must be a real number, got True"):
+        tune(H, ys, xs, tv, lam_range=(True, 2))
+    with pytest.raises(TypeError, match=r"tune: lam_range\[1\] must be a real number, got '2'"):
+        tune(H, ys, xs, tv, lam_range=(1, "2"))
+    with pytest.raises(ValueError, match=r"tune: lam_range\[1\] must be finite"):
+        tune(H, ys, xs, tv, lam_range=(1, math.inf))
+    with pytest.raises(TypeError, match="lam_range must be a pair of numbers"):
+        tune(H, ys, xs, tv, lam_range=(1, 2, 3))
+    assert len(searches) == 1
