@@ -25,7 +25,8 @@ def check_output(path: str | os.PathLike, suffixes: Sequence[str]) -> Path:
     """Check before any computation that ``path`` can be written; returns it as a :class:`~pathlib.Path`.
 
     ``path`` must end in one of ``suffixes`` (compared in lower case, e.g.
-    ``(".png", ".nii.gz")``), must not be a directory, and its nearest
+    ``(".png", ".nii.gz")``) after a stem (``.png`` alone is a hidden file
+    without a suffix), must not be a directory, and its nearest
     existing ancestor folder (the parent, or the folder in which the missing parents
     will be created) must be a writable directory.
 
@@ -35,18 +36,25 @@ def check_output(path: str | os.PathLike, suffixes: Sequence[str]) -> Path:
         Naming ``path`` and what was expected.
     """
     path = Path(path)
-    if not path.name.lower().endswith(tuple(suffixes)):
+    name = path.name.lower()
+    if not name.endswith(tuple(suffixes)):
         raise ValueError(f"{path}: the output must end in {', '.join(suffixes)}")
+    if name in suffixes:
+        raise ValueError(f"{path}: the output needs a name before its suffix (a hidden file has none)")
     if path.is_dir():
         raise ValueError(f"{path}: is a directory; the output must be a file name")
-    folder = path.absolute().parent
+    _check_folder_writable(path.absolute().parent, path)
+    return path
+
+
+def _check_folder_writable(folder: Path, output: Path) -> None:
+    """``folder``, or the nearest of its ancestors that exists (where the missing ones will be created), is writable."""
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise ValueError(f"{path}: cannot create the output's folder, {folder} is not a directory")
+        raise ValueError(f"{output}: cannot create the output's folder, {folder} is not a directory")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"{path}: the folder {folder} is not writable")
-    return path
+        raise ValueError(f"{output}: the folder {folder} is not writable")
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -95,7 +103,7 @@ def check_output_folder(path: str | os.PathLike) -> Path:
         raise ValueError(f"{path}: is a file; the output must be a folder")
     if path.is_dir() and any(path.iterdir()):
         raise ValueError(f"{path}: the output folder is not empty; give a new or empty folder")
-    check_output(path / "x", ("x",))
+    _check_folder_writable(path.absolute(), path)
     return path
 
 

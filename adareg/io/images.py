@@ -166,7 +166,7 @@ def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"read_folder: folder {str(folder)!r} does not exist")
-    if count is not None and not (isinstance(count, int) and count > 0):
+    if count is not None and not (isinstance(count, int) and not isinstance(count, bool) and count > 0):
         raise ValueError(f"read_folder: count must be a positive int or None, got {count!r}")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:

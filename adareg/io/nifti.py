@@ -25,7 +25,7 @@ import numpy as np
 from .. import backend, checks
 from .files import write_atomically
 from .images import memory_as_value_error
-from .volumes import Volume, library
+from .volumes import Volume, as_float32, library
 
 #: The bytes of NIfTI's ``descrip`` field.
 DESCRIP_BYTES = 80
@@ -64,7 +64,7 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -
     path
         Output ``.nii`` or ``.nii.gz`` file (the ending chooses the compression).
     data
-        The volume, finite.
+        The volume, finite and within float32's range.
     like
         The NIfTI volume the data were computed from: its affine and header are kept
         (NIfTI-2 stays NIfTI-2); ``None`` writes an identity affine and a fresh header.
@@ -73,7 +73,7 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -
     """
     nibabel = library("nifti")
     backend.check_finite(data, f"{path}: the data to write")
-    voxels = np.asarray(data, dtype=np.float32).transpose(2, 1, 0)
+    voxels = as_float32(data, f"{path}: the data to write").transpose(2, 1, 0)
     if like is None:
         image = nibabel.Nifti1Image(voxels, np.eye(4))
     else:

@@ -39,7 +39,7 @@ import numpy as np
 from .. import backend, checks
 from .files import write_atomically
 from .images import MAX_ELEMENTS, grey, intensities, memory_as_value_error, native, stored_values
-from .volumes import Volume, library
+from .volumes import Volume, as_float32, library
 
 #: TIFF PhotometricInterpretation values read.
 _MINISWHITE, _MINISBLACK, _RGB, _PALETTE = 0, 1, 2, 3
@@ -67,12 +67,13 @@ def read(path: Path, as_stored: bool = False) -> Volume:
     ------
     ValueError
         A corrupt or truncated file, a colour page, pages of different shapes or pixel
-        types, an unsupported pixel type, or NaN/Inf values; the message starts with ``path``.
+        types, an unsupported pixel type, NaN/Inf values or values beyond float32's range; the message
+        starts with ``path``.
     """
     with memory_as_value_error(path):
         pixels = stack(path)
         data, bits = (stored_values(pixels, path), None) if as_stored else intensities(pixels, path)
-        return Volume(data.astype(np.float32), "tiff", {"bits": bits})
+        return Volume(as_float32(data, str(path)), "tiff", {"bits": bits})
 
 
 def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -> None:
@@ -83,17 +84,18 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -
     path
         Output ``.tif`` or ``.tiff`` file.
     data
-        The volume, finite; in [0, 1] when written as integers (other values are clipped).
+        The volume, finite and within float32's range; in [0, 1] when written as integers
+        (other values are clipped).
     like
-        The TIFF volume the data were computed from: its bit depth (8, 16 or ``None``)
-        is kept; ``None`` writes float32 pages.
+        The TIFF or NPY volume the data were computed from: its bit depth (8, 16 or
+        ``None``) is kept; ``None`` writes float32 pages.
     description
         The first page's ImageDescription (non-ASCII characters escaped, as TIFF
         strings are ASCII).
     """
     tifffile = library("tiff")
     backend.check_finite(data, f"{path}: the data to write")
-    pixels = _stored(np.asarray(data, dtype=np.float32), None if like is None else like.metadata["bits"])
+    pixels = _stored(as_float32(data, f"{path}: the data to write"), None if like is None else like.metadata["bits"])
     text = description.encode("ascii", "backslashreplace").decode("ascii")
     write_atomically(path, lambda temporary: tifffile.imwrite(temporary, pixels, photometric="minisblack",
                                                               description=text, metadata=None))

@@ -29,7 +29,8 @@ stored, unscaled and without the warning.
 suffix is a DICOM series folder) and keeps the metadata of ``like`` (the volume read)
 where the formats match: a DICOM series keeps the input's patient, study and geometry
 tags under new UIDs, a NIfTI file keeps the affine and header, a TIFF stack the bit
-depth.  Every write is atomic (:mod:`adareg.io.files`).
+depth of a TIFF or NPY input.  Every write is atomic (:mod:`adareg.io.files`).  Empty
+volumes are refused, read or written, and so are values beyond float32's range.
 
 The format libraries are optional (``pip install adareg[io]``) and imported only when
 their format is read or written.
@@ -69,7 +70,8 @@ class Volume:
     metadata
         What the format's writer keeps: ``"datasets"`` (the series' pydicom datasets
         in slice order, pixel data dropped) for DICOM; ``"affine"`` and ``"header"``
-        for NIfTI; ``"bits"`` (8, 16, or ``None`` for float pages and pages read as stored) for TIFF.
+        for NIfTI; ``"bits"`` (8, 16, or ``None`` for float values and values read as stored) for TIFF
+        and NPY.
     """
 
     data: np.ndarray
@@ -164,7 +166,7 @@ def read_volume(path: str | os.PathLike, as_stored: bool = False) -> Volume:
     FileNotFoundError
         ``path`` does not exist.
     ValueError
-        Malformed, inconsistent or unsupported contents, in one line naming ``path``.
+        Malformed, inconsistent, empty or unsupported contents, in one line naming ``path``.
     ImportError
         The format's library is not installed.
     """
@@ -173,10 +175,14 @@ def read_volume(path: str | os.PathLike, as_stored: bool = False) -> Volume:
         raise FileNotFoundError(f"{path}: no such file or folder")
     format = volume_format(path)
     if format == "npy":
-        return _read_npy(path, as_stored)
-    if format == "tiff":
-        return importlib.import_module(".tiff", __package__).read(path, as_stored)
-    return importlib.import_module(f".{format}", __package__).read(path)
+        volume = _read_npy(path, as_stored)
+    elif format == "tiff":
+        volume = importlib.import_module(".tiff", __package__).read(path, as_stored)
+    else:
+        volume = importlib.import_module(f".{format}", __package__).read(path)
+    if volume.data.size == 0:
+        raise ValueError(f"{path}: expected a non-empty volume, got shape {volume.data.shape} (slices, rows, columns)")
+    return volume
 
 
 def check_volume_output(path: str | os.PathLike, like: Volume | None = None) -> Path:
@@ -206,7 +212,8 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None 
         The volume, in the units of ``like`` (or [0, 1] for an integer TIFF).
     like
         The volume the data were computed from; its metadata are kept where the
-        format matches (required for DICOM).
+        format matches (required for DICOM), and a TIFF output keeps the bit depth of
+        an NPY one.
     description
         What was done, e.g. "adareg sa-cnn denoising, sigma 10/255": DICOM's
         SeriesDescription, NIfTI's ``descrip``, TIFF's ImageDescription.
@@ -217,16 +224,30 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None 
         data = data[None]
     if data.ndim != 3:
         raise ValueError(f"write_volume: data must have shape (slices, rows, columns), got {data.shape}")
+    if data.size == 0:
+        raise ValueError(f"write_volume: {path}: expected non-empty data, got shape {data.shape}")
     format = volume_format(path)
     if format == "npy":
         write_array(path, data)
         return
-    same = like if like is not None and like.format == format else None
+    same = like if like is not None and (like.format == format or (format, like.format) == ("tiff", "npy")) else None
     importlib.import_module(f".{format}", __package__).write(path, data, same, description)
 
 
+def as_float32(data: np.ndarray, what: str) -> np.ndarray:
+    """Finite ``data`` as float32, refusing values beyond float32's range (the cast would make them infinite)."""
+    with np.errstate(over="ignore"):
+        values = np.asarray(data, dtype=np.float32)
+    if not np.isfinite(values).all():
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        raise ValueError(f"{what} contains {bad} value{'s' if bad > 1 else ''} beyond float32's range "
+                         f"(±{float(np.finfo(np.float32).max):.4g}), in which adareg holds volumes")
+    return values
+
+
 def _read_npy(path: Path, as_stored: bool) -> Volume:
-    """A 2D or 3D ``.npy`` array as a volume, as intensities (:func:`~adareg.io.images.intensities`) or as stored."""
+    """A 2D or 3D ``.npy`` array as a volume, as intensities (:func:`~adareg.io.images.intensities`) or as stored;
+    ``metadata["bits"]`` as a TIFF volume's."""
     array = read_array(path)
     if array.ndim == 2:
         array = array[None]
@@ -234,5 +255,5 @@ def _read_npy(path: Path, as_stored: bool) -> Volume:
         raise ValueError(f"{path}: expected a real 2D or 3D array (slices, rows, columns), got shape {array.shape} "
                          f"and dtype {array.dtype}")
     with memory_as_value_error(path):
-        data = stored_values(array, path) if as_stored else intensities(array, path)[0]
-        return Volume(data.astype(np.float32), "npy")
+        data, bits = (stored_values(array, path), None) if as_stored else intensities(array, path)
+        return Volume(as_float32(data, str(path)), "npy", {"bits": bits})

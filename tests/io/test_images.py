@@ -285,6 +285,14 @@ def test_read_folder_applies_the_conventions(Image, tmp_path):
         read_folder(tmp_path)
 
 
+@pytest.mark.parametrize("count", [True, False, 0, 1.0])
+def test_read_folder_refuses_a_bad_count(Image, tmp_path, count):
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "a.png")
+    with pytest.raises(ValueError, match=f"read_folder: count must be a positive int or None, got {count!r}"):
+        read_folder(tmp_path, count=count)
+    assert list(read_folder(tmp_path, count=1)) == ["a"]
+
+
 def test_read_folder_refuses_two_images_of_one_stem(Image, tmp_path):
     for name in ("a.png", "a.tif", "b.png"):
         Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / name)
@@ -492,6 +500,9 @@ def test_check_output(tmp_path):
     (tmp_path / "dir.npy").mkdir()
     with pytest.raises(ValueError, match=f"{tmp_path / 'dir.npy'}: is a directory"):
         check_output(tmp_path / "dir.npy", suffixes)
+    for hidden in (".png", ".NPY"):  # a hidden file's name has no suffix (Path.suffix is ""): not an image name
+        with pytest.raises(ValueError, match="the output needs a name before its suffix"):
+            io.write_image(tmp_path / hidden, np.zeros((4, 4)))
     (tmp_path / "file").write_text("")
     with pytest.raises(ValueError, match=f"cannot create the output's folder, {tmp_path / 'file'} is not a direc"):
         check_output(tmp_path / "file" / "sub" / "out.npy", suffixes)

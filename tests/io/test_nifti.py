@@ -4,9 +4,10 @@
   array transposed by hand; the convention on a hand-built array (voxel (i, j, k) is
   data[k, j, i]); 2D and one-volume 4D files; NIfTI-2.
 * Refusals in one line naming the file: several volumes, 5D, truncated or corrupt files,
-  complex and RGB data, NaN.
+  complex and RGB data, NaN, an empty volume.
 * Writing: ``.nii`` and ``.nii.gz`` keep the affine, pixdim, qform/sform codes, units,
-  intent and get ``descrip``; float32 without scaling; a fresh header without ``like``.
+  intent and get ``descrip``; float32 without scaling; a fresh header without ``like``;
+  values beyond float32's range refused.
 """
 
 from __future__ import annotations
@@ -238,4 +239,16 @@ def test_nan_is_refused_before_writing(tmp_path):
     data[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="1 NaN or Inf value"):
         write_volume(tmp_path / "out.nii.gz", data)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_volume_is_refused(tmp_path):
+    nibabel.save(nibabel.Nifti1Image(np.zeros((4, 4, 0), np.float32), np.eye(4)), tmp_path / "empty.nii")
+    _refusal(tmp_path / "empty.nii", r"non-empty volume, got shape \(0, 4, 4\)")
+
+
+def test_values_beyond_float32_are_refused_before_writing(tmp_path):
+    with pytest.raises(ValueError, match=f"^{tmp_path / 'big.nii'}: the data to write contains 4 values beyond "
+                                         "float32's range"):
+        write_volume(tmp_path / "big.nii", np.full((1, 2, 2), 1e300))
     assert list(tmp_path.iterdir()) == []

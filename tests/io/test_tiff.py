@@ -6,9 +6,9 @@
   RGB with equal channels), compared with Pillow's conversion and with read_image.
 * Refusals in one line naming the file: colour, int32, several samples per pixel that
   are not alpha, pages of different sizes or types, more samples than MAX_ELEMENTS, a
-  truncated stack (not read as fewer pages), corrupt data, NaN.
+  truncated stack (not read as fewer pages), corrupt data, NaN, values beyond float32.
 * Writing, read back with tifffile: page count, bit depth kept, values within half a
-  grey level, float32 without ``like``, ImageDescription.
+  grey level, float32 without ``like``, ImageDescription; values beyond float32 refused.
 """
 
 from __future__ import annotations
@@ -260,3 +260,14 @@ def test_no_warning_for_an_ordinary_stack(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         read_volume(tmp_path / "stack.tif")
+
+
+def test_values_beyond_float32_are_refused(tmp_path):
+    tifffile.imwrite(tmp_path / "big.tif", np.full((2, 3, 4), 1e300), photometric="minisblack")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IntensityWarning)
+        _refusal(tmp_path / "big.tif", "24 values beyond float32's range")
+    with pytest.raises(ValueError, match=f"^{tmp_path / 'out.tif'}: the data to write contains 1 value beyond "
+                                         "float32's range"):
+        write_volume(tmp_path / "out.tif", np.array([[[0.5, -1e300]]]))
+    assert not (tmp_path / "out.tif").exists()

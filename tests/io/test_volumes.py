@@ -6,6 +6,9 @@
 * ``as_stored=True``: TIFF and NPY values unscaled, compared with the raw arrays written;
   ``adareg ct`` reconstructs a uint16 sinogram stack alike from TIFF and NPY, as the FBP
   of the raw values computed here.
+* A uint8/uint16 NPY stack written as TIFF keeps its bit depth (read back with tifffile);
+  empty volumes and values beyond float32's range are refused naming the file, and empty
+  data before anything is written.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import pytest
 
 from adareg import cli
 from adareg.io import IntensityWarning
-from adareg.io.volumes import intensity_window, read_volume
+from adareg.io.volumes import intensity_window, read_volume, write_volume
 
 tifffile = pytest.importorskip("tifffile", reason="tifffile is not installed (pip install adareg[io])")
 
@@ -97,3 +100,54 @@ def test_ct_reconstructs_a_uint16_sinogram_stack_alike_from_tiff_and_npy(tmp_pat
     for name in ("sino.tif", "sino.npy"):
         result = np.load(tmp_path / f"{name}.out.npy")
         np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max(), err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_an_integer_npy_stack_written_as_tiff_keeps_its_bit_depth(tmp_path, dtype):
+    stored = np.random.default_rng(2).integers(0, np.iinfo(dtype).max, (3, 4, 5), endpoint=True).astype(dtype)
+    np.save(tmp_path / "in.npy", stored)
+    volume = read_volume(tmp_path / "in.npy")
+    write_volume(tmp_path / "out.tif", volume.data, like=volume)
+    written = tifffile.imread(tmp_path / "out.tif")
+    assert written.dtype == dtype
+    np.testing.assert_array_equal(written, stored)
+
+
+def test_float_and_as_stored_npy_stacks_are_written_as_float_tiff(tmp_path):
+    np.save(tmp_path / "float.npy", np.full((2, 3, 4), 0.25))
+    np.save(tmp_path / "sino.npy", np.full((2, 3, 4), 60000, np.uint16))
+    for name, as_stored in (("float.npy", False), ("sino.npy", True)):
+        volume = read_volume(tmp_path / name, as_stored=as_stored)
+        write_volume(tmp_path / "out.tif", volume.data, like=volume)
+        written = tifffile.imread(tmp_path / "out.tif")
+        assert written.dtype == np.float32, name
+        np.testing.assert_array_equal(written, volume.data, err_msg=name)
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 4), (2, 0, 4), (2, 4, 0), (0, 4)])
+def test_empty_npy_volumes_are_refused_naming_the_file(tmp_path, shape):
+    path = tmp_path / "empty.npy"
+    np.save(path, np.zeros(shape, np.float32))
+    with pytest.raises(ValueError, match=r"non-empty volume, got shape \(\d, \d, \d\)") as info:
+        read_volume(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and "\n" not in message
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".tif", ".nii", ".nii.gz"])
+def test_empty_data_are_refused_before_writing(tmp_path, suffix):
+    path = tmp_path / f"out{suffix}"
+    with pytest.raises(ValueError, match=rf"^write_volume: {path}: expected non-empty data, got shape \(0, 4, 4\)"):
+        write_volume(path, np.zeros((0, 4, 4), np.float32))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_npy_values_beyond_float32_are_refused_not_read_as_inf(tmp_path):
+    path = tmp_path / "big.npy"
+    np.save(path, np.array([[[0.5, 1e300], [-1e39, 0.25]]]))
+    for as_stored in (False, True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IntensityWarning)
+            warnings.simplefilter("error", RuntimeWarning)  # no overflow in a cast either
+            with pytest.raises(ValueError, match=rf"^{path} contains 2 values beyond float32's range"):
+                read_volume(path, as_stored=as_stored)
