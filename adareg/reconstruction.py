@@ -90,7 +90,9 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         (``adareg.solvers.reweighting.DEFAULTS``, ``DENOISING_TOL`` for denoising),
         the fixed-point residual of the reweighting (what a tighter one buys is
         measured in docs/learned.md) and the reweighting steps.  ``max_time``
-        (seconds) applies to every path.
+        (seconds) applies to every path.  A batch stops when ``tol`` holds for
+        each of its images (the largest of their relative measures), so that a
+        faint image solved beside bright ones is as converged as alone.
     restart, backtracking
         Passed to :func:`~adareg.solvers.fista` (regularizers with a prox and an
         operator other than denoising's).
@@ -193,14 +195,15 @@ def _minimise(H: LinearOperator, y: Array, bound: Any, lam: float, x0: Array | N
         return _denoise(y, bound, lam, bounds, c)
     data = LeastSquares(H, y, weights)
     x0 = _start(H, y, x0, denoising, bounds)
+    batch_ndim = y.ndim - len(H.shape_out)
     if bound.minimisation == "smooth":  # L-BFGS on E + lam R_sigma, projected onto the box
         if isinstance(bound, RidgeObjective):
             _warn_unbounded(bound.ridge, denoising, bounds)
         smooth = SmoothSum([(1.0, data), (lam, bound)], data.lipschitz + lam * bound.lipschitz(H.shape_in))
         return lbfgs(smooth, x0, bounds=bounds, stop=LBFGS_DEFAULTS.rule(c.max_iter, c.tol, c.max_time),
-                     callback=c.callback, progress=c.progress)
+                     batch_ndim=batch_ndim, callback=c.callback, progress=c.progress)
     return fista(data, x0, reg=bound, lam=lam, bounds=bounds,
-                 stop=FISTA_DEFAULTS.rule(c.max_iter, c.tol, c.max_time), restart=c.restart,
+                 stop=FISTA_DEFAULTS.rule(c.max_iter, c.tol, c.max_time), restart=c.restart, batch_ndim=batch_ndim,
                  backtracking=c.backtracking, callback=c.callback, progress=c.progress,
                  **_given(inner_tol=c.inner_tol, inner_max_iter=c.inner_max_iter))
 

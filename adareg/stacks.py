@@ -62,8 +62,8 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
         NumPy array of slices along its first axis.
     chunk
         Slices per call: the batch of one solve (the operators and solvers take
-        leading batch axes).  A batched solve stops when its whole batch has
-        converged, so its slices agree with one-by-one solves to the solver's
+        leading batch axes).  A batched solve stops when each slice of its batch
+        has converged, so its slices agree with one-by-one solves to the solver's
         tolerance; ``chunk=1`` reproduces them exactly.
     workers
         Start a local Dask cluster of this many single-threaded worker processes.

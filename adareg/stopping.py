@@ -123,18 +123,20 @@ class AnyOf(StoppingRule):
         return " | ".join(map(repr, self.rules))
 
 
-def relative_change(new: Any, old: Any) -> float:
+def relative_change(new: Any, old: Any, batch_ndim: int = 0) -> float:
     r"""``||new - old|| / ||old||``: ``0`` where nothing changed (even at ``old = 0``), ``inf`` for a move from ``0``.
 
     A zero image that stays zero (e.g. the solution for all-zero data) has
     converged; dividing by ``||old|| = 0`` would instead never stop the run.
+    With ``batch_ndim`` leading batch axes, the largest relative change of the
+    images: a batch has converged when each of its images has, whatever their scales.
     """
     xp = backend.namespace(new)
-    change = float(xp.linalg.vector_norm(new - old))
-    if change == 0:
-        return 0.0
-    size = float(xp.linalg.vector_norm(old))
-    return change / size if size > 0 else math.inf
+    axes = tuple(range(batch_ndim, new.ndim))
+    changes = xp.linalg.vector_norm(new - old, axis=axes)
+    sizes = xp.linalg.vector_norm(old, axis=axes)
+    relative = xp.where(changes == 0, 0.0, changes / xp.where(sizes > 0, sizes, 1.0))
+    return float(xp.max(xp.where((changes > 0) & (sizes == 0), math.inf, relative)))
 
 
 def default_rule(max_iter: int, tol: float | None, max_time: float | None = None,

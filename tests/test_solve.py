@@ -83,6 +83,41 @@ def test_batches_are_solved_independently():
         np.testing.assert_allclose(together[i], alone, atol=1e-5)
 
 
+def _bright_and_faint(size: int = 32) -> np.ndarray:
+    """Two noisy phantoms, the second a hundred times fainter: a batch whose norm is the first's."""
+    clean = adareg.data.shepp_logan((size, size))
+    noise = 0.1 * np.random.default_rng(10).standard_normal((2, size, size))
+    return np.stack([clean + noise[0], 0.01 * (clean + noise[1])])
+
+
+def test_a_faint_image_in_a_denoising_batch_is_certified_to_its_own_tolerance():
+    """||x_i - x_i*|| <= tol ||y_i|| for each image, x_i* from a tight solve of that image alone."""
+    ys, R, tol = _bright_and_faint(), TV((32, 32)), 1e-3
+    batch = adareg.solve(Identity((32, 32)), ys, R, lam=1e-3, tol=tol)
+    assert batch.converged
+    for x, y in zip(batch.x, ys):
+        exact = adareg.solve(Identity((32, 32)), y, R, lam=1e-3, tol=1e-9, max_iter=100000).x
+        assert np.linalg.norm(x - exact) <= tol * np.linalg.norm(y)
+
+
+@pytest.mark.parametrize("case", ["fista", "reweighting"])
+def test_a_batch_stops_when_each_image_has_converged(case):
+    """The last step's relative change of every image, computed from the iterates, is within tol."""
+    ys = _bright_and_faint()
+    if case == "fista":
+        H, reg, options = Blur(np.ones((3, 3)) / 9, (32, 32)), TV((32, 32)), {"lam": 1e-5, "tol": 1e-4}
+        ys = H(ys)
+    else:
+        H, reg, options = Identity((32, 32)), adareg.load("sa-cnn"), {"lam": 0.01, "sigma": 0.03, "tol": 1e-3}
+    iterates = []
+    result = adareg.solve(H, ys, reg, callback=lambda k, x: iterates.append(np.array(x, dtype=np.float64)),
+                          **options)
+    assert result.converged
+    last, before = iterates[-1], iterates[-2]
+    changes = [np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(last, before)]
+    assert max(changes) <= options["tol"] * (1 + 1e-5)  # float32 iterates for sa-cnn
+
+
 @pytest.mark.parametrize("H_is_identity", [True, False])
 def test_float32_in_float32_out(H_is_identity):
     y = np.random.default_rng(6).random((10, 10)).astype(np.float32)

@@ -1,4 +1,4 @@
-"""Stopping rules: their arguments are checked when the rule is made, not when a solve uses it."""
+"""Stopping rules and measures: arguments checked when a rule is made, and the relative change of a batch."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from adareg.stopping import AnyOf, MaxIterations, Progress, RelativeChange, Residual, WallTime
+from adareg.stopping import AnyOf, MaxIterations, Progress, RelativeChange, Residual, WallTime, relative_change
 
 
 @pytest.mark.parametrize("rule", [RelativeChange, Residual])
@@ -47,3 +47,15 @@ def test_any_of_takes_stopping_rules_only():
     assert repr(rule) == "MaxIterations(3) | RelativeChange(0.001) | WallTime(9 s)"
     assert rule.check(Progress(3, 0.0)) is rule.rules[0]
 
+
+def test_the_relative_change_of_a_batch_is_that_of_its_most_changed_image():
+    old = np.stack([np.full((2, 2), 100.0), np.full((2, 2), 0.01), np.zeros((2, 2))])
+    new = old.copy()
+    new[0] += 1.0  # ||change|| 2 of ||old|| 200: 0.01
+    new[1] *= 1.5  # 0.5
+    assert relative_change(new, old) == pytest.approx(np.sqrt(4.0 + 4 * 0.005**2) / np.linalg.norm(old))
+    assert relative_change(new, old, batch_ndim=1) == pytest.approx(0.5)
+    assert relative_change(old, old, batch_ndim=1) == 0.0  # the zero image stayed zero
+    new[2, 0, 0] = 1e-9
+    assert relative_change(new, old, batch_ndim=1) == math.inf  # a move from zero
+    assert relative_change(new[:2].reshape(2, 1, 2, 2), old[:2].reshape(2, 1, 2, 2), 2) == pytest.approx(0.5)

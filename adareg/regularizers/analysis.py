@@ -211,7 +211,8 @@ class WeightedL1Analysis(Regularizer):
             of the reweighting loop whose weights change between calls, is one
             FISTA run; a certified call restarts the momentum.
         tol
-            Stop when ``sqrt(2 * gap) <= tol * ||v||`` (a certified relative error).
+            Stop when ``sqrt(2 * gap) <= tol * ||v||`` (a certified relative error),
+            for every image of a batch (each with its own gap and ``||v||``).
             The gap is computed to about machine precision, so tolerances near
             ``sqrt(eps)`` (1e-8 in float64, 3e-4 in float32) may not be certifiable.
             ``None``: run ``max_iter`` iterations without computing the gap (an
@@ -243,7 +244,8 @@ class WeightedL1Analysis(Regularizer):
         warm = warm_start is not None
         del warm_start  # copied: a caller that handed its state over (see reweighting) frees its buffers now
         stop = default_rule(max_iter, tol, max_time, measure=Residual)
-        v_norm = float(backend.namespace(v).linalg.vector_norm(v))
+        xp = backend.namespace(v)
+        v_norms = xp.linalg.vector_norm(v, axis=tuple(range(v.ndim - len(self.shape), v.ndim)))  # per image
         start = time.perf_counter()
         gap, x = math.inf, None
         bar = tqdm(total=max_iter, disable=not progress, desc="dual FISTA", leave=False)
@@ -257,8 +259,8 @@ class WeightedL1Analysis(Regularizer):
             checked = tol is not None and (k % check_every == 0 or k == max_iter or (k == 1 and warm))
             if checked:
                 x = dual.primal()
-                gap, penalty = self._gap_and_penalty(x, dual.p, tau, weights)
-                residual = _certified_error(gap, v_norm)
+                gaps, penalty = self._gaps_and_penalty(x, dual.p, tau, weights)
+                gap, residual = float(xp.sum(gaps)), _certified_error(gaps, v_norms)
                 if record is not None:
                     objective = 0.5 * float(backend.namespace(x).sum(abs(x - v) ** 2)) + tau * penalty
                     record(iteration=k, objective=objective, gap=gap, seconds=time.perf_counter() - start)
@@ -281,10 +283,10 @@ class WeightedL1Analysis(Regularizer):
         primal objective at ``x`` minus the dual objective at ``p`` (each term is
         non-negative), so :math:`\|x - x^*\|^2 \le 2 G`.
         """
-        return self._gap_and_penalty(x, p, float(tau), self._weights_like(x))[0]
+        return float(backend.namespace(x).sum(self._gaps_and_penalty(x, p, float(tau), self._weights_like(x))[0]))
 
-    def _gap_and_penalty(self, x: Array, p: Array, tau: float, weights: float | Array) -> tuple[float, float]:
-        """The duality gap and :math:`R(x)`, from one application of ``W``."""
+    def _gaps_and_penalty(self, x: Array, p: Array, tau: float, weights: float | Array) -> tuple[Array, float]:
+        """The duality gap of each image (an array of the batch's shape) and :math:`R(x)` of all, from one ``W``."""
         xp = backend.namespace(x)
         Wx = self.W(x)
         weighted = weights * self.magnitude(Wx)
@@ -292,14 +294,21 @@ class WeightedL1Analysis(Regularizer):
         pairing = p * Wx if p.dtype.kind == "f" else xp.real(xp.conj(p) * Wx)
         if self.group_channels:
             pairing = xp.sum(pairing, axis=-len(self.W.shape_out), keepdims=True)
-        return max(tau * float(xp.sum(weighted - pairing)), 0.0), float(xp.sum(weighted))
+        image_axes = tuple(range(Wx.ndim - len(self.W.shape_out), Wx.ndim))
+        gaps = xp.maximum(tau * xp.sum(weighted - pairing, axis=image_axes), 0.0)
+        return gaps, float(xp.sum(weighted))
 
 
-def _certified_error(gap: float, v_norm: float) -> float:
-    """``sqrt(2 gap) / ||v||``, the certified relative distance to the exact prox (0 for a zero gap)."""
-    if gap == 0:
-        return 0.0
-    return math.sqrt(2.0 * gap) / v_norm if v_norm > 0 else math.inf
+def _certified_error(gaps: Array, v_norms: Array) -> float:
+    """The largest ``sqrt(2 gap) / ||v||`` over the images, each a certified relative distance to its exact prox.
+
+    An image with a zero gap has none (0), one with ``||v|| = 0`` and a positive gap an unbounded one.
+    """
+    xp = backend.namespace(gaps)
+    distances = xp.sqrt(2.0 * gaps)
+    errors = xp.where(distances == 0, 0.0, distances / xp.where(v_norms > 0, v_norms, 1.0))
+    errors = xp.where((distances > 0) & (v_norms == 0), math.inf, errors)
+    return float(xp.max(errors))
 
 
 class _DualFISTA:

@@ -84,7 +84,7 @@ def _forward_backward(data: SmoothFunctional, prox: Prox, z: Array, Hz: Any, L: 
 def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, lam: float = 1.0,
           bounds: Bounds | None = None, stop: StoppingRule | None = None, restart: bool = True,
           backtracking: bool = False, lipschitz: float | None = None, inner_tol: float = 1e-3,
-          inner_max_iter: int = 100, track_objective: bool = True,
+          inner_max_iter: int = 100, track_objective: bool = True, batch_ndim: int = 0,
           callback: Callable[[int, Array], Any] | None = None, progress: bool = False) -> Result:
     r"""Minimise :math:`E(x) + \lambda R(x)` over the box ``bounds`` by FISTA.
 
@@ -129,6 +129,9 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
         Tolerance and iteration cap of an iterative prox.
     track_objective
         Record :math:`E(x_k) + \lambda R(x_k)` (``E`` is free; ``R`` costs one evaluation).
+    batch_ndim
+        Leading axes of ``x0`` that index independent problems (a batch): the
+        relative change is the largest of its images' (see :func:`~adareg.stopping.relative_change`).
     callback
         ``callback(k, x_k)`` after each iteration; returning ``True`` stops the run.
     progress
@@ -164,7 +167,7 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
         prox = _prox(reg, lam, bounds, state, min(inner_tol, 0.1 * relative), inner_max_iter)
         x_next, Hx_next, L, inner, state = _forward_backward(data, prox, z, Hz, L, backtracking)
         change = x_next - x
-        relative = relative_change(x_next, x)
+        relative = relative_change(x_next, x, batch_ndim)
         t, beta = next_momentum(t, z, x_next, change, restart)
         if beta == 0.0:
             z, Hz = x_next, Hx_next

@@ -93,18 +93,19 @@ def _stalled(k: int, stationary: bool, safeguards: int) -> tuple[bool, str] | No
 
 
 def _line_search(evaluate: Callable[[Array], tuple[float, Array]], x: Array, value: float, g: Array, d: Array,
-                 bounds: Bounds | None, rounding: float) -> tuple[tuple[Array, float, Array, float, int] | None, float]:
+                 bounds: Bounds | None, rounding: float,
+                 batch_ndim: int) -> tuple[tuple[Array, float, Array, float, int] | None, float]:
     """The first of ``P_C(x + 2^-j d)``, ``j < MAX_HALVINGS``, with sufficient decrease.
 
     Returns ``((x_next, F(x_next), grad F(x_next), 2^-j, evaluations of F), r)``, or ``(None, r)`` where
     none decreases :math:`F` enough, with ``r`` the relative length of the full step
-    ``P_C(x + d) - x``.
+    ``P_C(x + d) - x`` (the largest of a batch's images', ``batch_ndim`` leading axes).
     """
     fraction, relative = 1.0, math.inf
     for halvings in range(MAX_HALVINGS):
         x_next = project(x + fraction * d, bounds)
         if halvings == 0:  # the full quasi-Newton step: about x* - x near the minimiser
-            relative = relative_change(x_next, x)
+            relative = relative_change(x_next, x, batch_ndim)
         value_next, g_next = evaluate(x_next)
         if value_next <= value + ARMIJO * backend.real_inner(g, x_next - x) + rounding * abs(value):
             return (x_next, value_next, g_next, fraction, halvings + 1), relative
@@ -113,7 +114,7 @@ def _line_search(evaluate: Callable[[Array], tuple[float, Array]], x: Array, val
 
 
 def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, memory: int = 8,
-          stop: StoppingRule | None = None, callback: Callable[[int, Array], Any] | None = None,
+          stop: StoppingRule | None = None, batch_ndim: int = 0, callback: Callable[[int, Array], Any] | None = None,
           progress: bool = False) -> Result:
     r"""Minimise a smooth :math:`F(x) = g(K x)` over the box ``bounds`` by (projected) L-BFGS.
 
@@ -161,6 +162,9 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
     stop
         Stopping rule; its :class:`~adareg.solvers.RelativeChange` reads the largest
         :math:`r_k` of the last :data:`WINDOW` iterations (default ``DEFAULTS.rule()``).
+    batch_ndim
+        Leading axes of ``x0`` that index independent problems (a batch, whose
+        objective is the sum of theirs): :math:`r_k` is the largest of its images'.
     callback
         ``callback(k, x_k)`` after each iteration; returning ``True`` stops the run.
     progress
@@ -199,7 +203,7 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
         k += 1
         d = _descent_direction(g, pairs, _binding(x, g, bounds))
         accepted, relative = (None, math.inf) if d is None else _line_search(evaluate, x, value, g, d, bounds,
-                                                                             rounding)
+                                                                             rounding, batch_ndim)
         if accepted is not None:
             x_next, value_next, g_next, fraction, evaluations = accepted
         else:  # no model yet, or no sufficient decrease: the projected gradient step

@@ -105,7 +105,8 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
       slower to the same distance from the fixed point: docs/results.md.)
 
     The loop stops when the fixed-point residual
-    :math:`\|x_{k+1} - x_k\| / \|x_k\|` falls below ``tol`` (its
+    :math:`\|x_{k+1} - x_k\| / \|x_k\|` (of a batch: the largest of its images')
+    falls below ``tol`` (its
     :class:`~adareg.solvers.RelativeChange` rule; by default :data:`DENOISING_TOL`
     for denoising and ``DEFAULTS.tol`` otherwise).
 
@@ -165,6 +166,7 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
         budget = _Budget(inner_max_iter, tol, steps, slowest_rate=GENERAL_SLOWEST_RATE)
         step = _accelerated_steps(LeastSquares(H, y, weights), reg, lam, x0, bounds, budget)
     history = History("iteration", "residual", "inner_iterations", "seconds")
+    batch_ndim = y.ndim - len(H.shape_out)
     x = x0
     residual = math.inf
     start = time.perf_counter()
@@ -173,7 +175,7 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     while True:
         k += 1
         x_next, inner = step(x, residual)
-        residual = relative_change(x_next, x)
+        residual = relative_change(x_next, x, batch_ndim)
         x = x_next
         seconds = time.perf_counter() - start
         history.append(iteration=k, residual=residual, inner_iterations=inner, seconds=seconds)
