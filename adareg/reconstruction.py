@@ -254,6 +254,8 @@ def check_weights(weights: Any, y: Array, what: str = "solve: weights") -> Array
     backend.check_finite(weights, what)
     if bool(xp.any(weights < 0)):
         raise ValueError(f"{what} must be non-negative")
+    if not bool(xp.any(weights > 0)):
+        raise ValueError(f"{what} are all zero: the data term vanishes and nothing ties x to y")
     return weights
 
 
@@ -266,10 +268,17 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
         raise TypeError(f"solve: reg must be a Regularizer, got {type(reg).__name__}")
     backend.check_array(y, H.shape_out, f"solve: y (measurements of {H!r})")
     backend.check_finite(y, "solve: y")
+    # the images are complex where y or H is, unless H takes real images (e.g. CartesianMRI(real=True))
+    complex_images = not H.real_in and (y.dtype.kind == "c" or H.dtype.kind == "c")
     if x0 is not None:
         backend.check_array(x0, H.shape_in, "solve: x0")
         backend.check_finite(x0, "solve: x0")
+        if x0.dtype.kind == "c" and not complex_images:
+            raise TypeError(f"solve: x0 is complex ({x0.dtype}) but the images of {H!r} with real y are real")
     learned = isinstance(reg, LearnedRegularizer)
+    if learned and complex_images:
+        raise TypeError(f"solve: {reg.family} acts on real images, but those of {H!r} with y of dtype {y.dtype} "
+                        "are complex (for MRI, CartesianMRI(..., real=True) takes real images)")
     if learned and len(H.shape_in) != 2:
         raise ValueError(f"solve: {reg.family} acts on 2D images but {H!r} takes shape {H.shape_in}")
     if not learned and reg.shape != H.shape_in:

@@ -227,6 +227,11 @@ class TestBadInput:
             ({"bounds": 3}, ValueError, "bounds must be a pair"),
             ({"bounds": ("a", "b")}, ValueError, "the lower bound must be a real number or None, got 'a'"),
             ({"bounds": (0.0, float("nan"))}, ValueError, "the upper bound must be a real number or None, got nan"),
+            ({"bounds": (np.inf, None)}, ValueError, r"bounds: \(inf, None\) is an empty box"),
+            ({"bounds": (None, -np.inf)}, ValueError, "is an empty box"),
+            ({"x0": np.ones((8, 8)) + 1j}, TypeError, r"x0 is complex \(complex128\) but the images of Blur"),
+            ({"weights": 0.0}, ValueError, "weights are all zero: the data term vanishes"),
+            ({"weights": np.zeros((8, 8))}, ValueError, "weights are all zero"),
             ({"precision": "float16"}, ValueError, "precision must be 'float32' or 'float64', got 'float16'"),
             ({"precision": "fast"}, ValueError, "precision must be 'float32' or 'float64', got 'fast'"),
             ({"weights": -np.ones((8, 8))}, ValueError, "weights must be non-negative"),
@@ -242,6 +247,19 @@ class TestBadInput:
         H, y, reg = args.pop("H"), args.pop("y"), args.pop("reg")
         with pytest.raises(error, match=words):
             adareg.solve(H, y, reg, **args)
+
+    @pytest.mark.parametrize("model", ["crr", "wcrr", "sa-cnn", "sa-b"])
+    def test_learned_models_refuse_complex_images(self, model):
+        with pytest.raises(TypeError, match=f"{model} acts on real images, but those of Identity.* are complex"):
+            adareg.solve(Identity((8, 8)), np.zeros((8, 8), dtype=complex), adareg.load(model), sigma=0.1)
+
+    @pytest.mark.parametrize("model", ["crr", "wcrr", "sa-cnn", "sa-b"])
+    def test_a_float32_sigma_at_the_trained_range_end_is_that_end(self, model):
+        reg = adareg.load(model)
+        low, high = reg.sigma_range
+        assert reg.check_sigma(np.float32(high)) == high  # np.float32(30/255) rounds above 30/255
+        with pytest.raises(ValueError, match="outside the trained range"):
+            reg.check_sigma(high * 1.0001)
 
     def test_complex_images_take_no_bounds(self):
         with pytest.raises(TypeError, match="bounds apply to real images"):

@@ -97,6 +97,8 @@ def check_bounds(bounds: Any) -> Bounds | None:
     upper = None if upper is None else _bound(upper, "upper", bounds)
     if lower is not None and upper is not None and lower > upper:
         raise ValueError(f"bounds: lower {lower} exceeds upper {upper}")
+    if lower == math.inf or upper == -math.inf:  # no finite number lies in the box
+        raise ValueError(f"bounds: {bounds!r} is an empty box (a lower bound of +inf or an upper bound of -inf)")
     return None if lower is None and upper is None else (lower, upper)
 
 

@@ -60,10 +60,17 @@ class LearnedRegularizer(ABC):
         (``"smooth"`` or ``"reweighting"``) says which algorithm :func:`adareg.solve` runs."""
 
     def check_sigma(self, sigma: float) -> float:
-        """``sigma`` as a float, or a ``ValueError`` if it is not finite or outside the trained range."""
+        """``sigma`` as a float, or a ``ValueError`` if it is not finite or outside the trained range.
+
+        A value outside the range by float32 rounding only (e.g. ``np.float32(30 / 255)``)
+        is taken as the range's end.
+        """
         sigma = checks.real_number(sigma, f"{self.family}: sigma")
         low, high = self.sigma_range
-        if not low <= sigma <= high:
+        slack = 4 * float(np.finfo(np.float32).eps) * high
+        if low - slack <= sigma <= high + slack:
+            sigma = min(max(sigma, low), high)
+        else:
             raise ValueError(
                 f"{self.family}: sigma = {sigma:g} ({sigma * 255:.3g}/255) is outside the trained range "
                 f"[{low:g}, {high:g}] ([{low * 255:.3g}, {high * 255:.3g}]/255)"
