@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import backend
+from .. import backend, checks
 from ..backend import Array
 from ..operators.base import LinearOperator
 from ..stopping import Progress, Residual, default_rule, stops
@@ -86,6 +86,8 @@ class WeightedL1Analysis(Regularizer):
     def __init__(self, W: LinearOperator, weights: float | Array = 1.0, *, group_channels: bool = False):
         if not isinstance(W, LinearOperator):
             raise TypeError(f"{type(self).__name__}: W must be a LinearOperator, got {type(W).__name__}")
+        if not isinstance(group_channels, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}: group_channels must be True or False, got {group_channels!r}")
         if group_channels and len(W.shape_out) < 2:
             raise ValueError(f"{type(self).__name__}: group_channels needs a channel axis in W.shape_out={W.shape_out}")
         self.W = W
@@ -145,7 +147,13 @@ class WeightedL1Analysis(Regularizer):
         """The dual's shape for images ``x``: ``batch + W.shape_out``, with any batch axes of the weights."""
         batch = tuple(x.shape[: x.ndim - len(self.shape)])
         shape = (*batch, *self.W.shape_out)
-        return shape if isinstance(weights, float) else np.broadcast_shapes(shape, tuple(weights.shape))
+        if isinstance(weights, float):
+            return shape
+        try:
+            return np.broadcast_shapes(shape, tuple(weights.shape))
+        except ValueError:
+            raise ValueError(f"{type(self).__name__}: weights of shape {tuple(weights.shape)} do not broadcast "
+                             f"with the responses {shape} of images of shape {tuple(x.shape)}") from None
 
     def magnitude(self, z: Array) -> Array:
         """``|z|``, or the channel-wise Euclidean norm (keeping the axis) when grouped."""
@@ -236,9 +244,9 @@ class WeightedL1Analysis(Regularizer):
             Show a progress bar.
         """
         self.check_image(v, "v")
-        tau = float(tau)
-        if not tau > 0 or not math.isfinite(tau):
-            raise ValueError(f"{type(self).__name__}.prox: tau must be positive and finite, got {tau}")
+        name = f"{type(self).__name__}.prox"
+        tau = checks.positive(tau, f"{name}: tau")
+        check_every = checks.count(check_every, f"{name}: check_every")
         weights = self._weights_like(v)
         dual = _DualFISTA(self, v, tau, weights, check_bounds(bounds), warm_start, keep_momentum=tol is None)
         warm = warm_start is not None
@@ -340,6 +348,9 @@ class _DualFISTA:
             self.adjoint_p = xp.zeros(image_shape, dtype=self.dtype)
         else:
             point = warm_start.point if isinstance(warm_start, DualState) else warm_start
+            if not backend.is_array(point):
+                raise TypeError(f"{type(reg).__name__}.prox: warm_start must be a DualState or a dual array, "
+                                f"got {type(point).__name__}")
             if tuple(point.shape) != dual_shape:
                 raise ValueError(
                     f"{type(reg).__name__}.prox: warm_start has shape {tuple(point.shape)}, expected {dual_shape}"
@@ -347,6 +358,7 @@ class _DualFISTA:
             if keep_momentum and isinstance(warm_start, DualState):  # continue the run as it stood
                 self._continue(warm_start)
                 return
+            backend.check_finite(point, f"{type(reg).__name__}.prox: warm_start")
             self.p = reg._project_dual(point.astype(self.dtype, copy=False), weights)
             self.adjoint_p = self.W.H(self.p)
         self.q, self.adjoint_q = self.p, self.adjoint_p

@@ -327,6 +327,26 @@ def test_bad_prox_arguments():
         WeightedL1Analysis(np.eye(3))
     with pytest.raises(ValueError, match="group_channels needs a channel axis"):
         WeightedL1Analysis(Identity((4,)), group_channels=True)
+    with pytest.raises(TypeError, match="group_channels must be True or False, got 'yes'"):
+        WeightedL1Analysis(FiniteDifference((4, 4)), group_channels="yes")
+
+
+@pytest.mark.parametrize("change, error, words", [
+    ({"tau": "0.3"}, TypeError, "TV.prox: tau must be a real number"),
+    ({"tau": True}, TypeError, "TV.prox: tau must be a real number"),
+    ({"check_every": 0}, ValueError, "TV.prox: check_every must be at least 1"),
+    ({"warm_start": [[0.0]]}, TypeError, "warm_start must be a DualState or a dual array, got list"),
+    ({"warm_start": np.full((2, 4, 4), np.nan)}, ValueError, "TV.prox: warm_start contains 32 NaN"),
+])
+def test_prox_arguments_are_checked_before_any_iteration(change, error, words):
+    arguments = {"tau": 0.3} | change
+    with pytest.raises(error, match=words):
+        TV((4, 4)).prox(np.ones((4, 4)), arguments.pop("tau"), **arguments)
+
+
+def test_weights_of_another_batch_are_named():
+    with pytest.raises(ValueError, match=r"TV: weights of shape \(3, 1, 4, 4\) do not broadcast"):
+        TV((4, 4), weights=np.ones((3, 1, 4, 4))).prox(np.ones((2, 4, 4)), 0.3)
 
 
 def test_finite_difference_analysis_is_anisotropic_tv():
