@@ -80,6 +80,7 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -
         header = like.metadata["header"]
         kind = nibabel.Nifti2Image if isinstance(header, nibabel.Nifti2Header) else nibabel.Nifti1Image
         image = kind(voxels, like.metadata["affine"], header)  # copies the header, resets its scaling
+        image.header["cal_min"] = image.header["cal_max"] = 0  # the input's display range, unset (0, 0)
     image.header.set_data_dtype(np.float32)
     image.header["descrip"] = description.encode("ascii", "backslashreplace")[:DESCRIP_BYTES]
     write_atomically(path, lambda temporary: nibabel.save(image, temporary))

@@ -252,3 +252,14 @@ def test_values_beyond_float32_are_refused_before_writing(tmp_path):
                                          "float32's range"):
         write_volume(tmp_path / "big.nii", np.full((1, 2, 2), 1e300))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_input_display_range_is_not_kept(tmp_path):
+    """cal_min/cal_max describe the input's values; the output's range is another (0, 0: unset)."""
+    image = nibabel.Nifti1Image(np.linspace(0, 100, 24, dtype=np.float32).reshape(2, 3, 4), np.eye(4))
+    image.header["cal_min"], image.header["cal_max"] = 0, 100
+    nibabel.save(image, tmp_path / "in.nii")
+    volume = read_volume(tmp_path / "in.nii")
+    write_volume(tmp_path / "out.nii", 10 * volume.data, like=volume)
+    written = nibabel.load(tmp_path / "out.nii").header
+    assert (float(written["cal_min"]), float(written["cal_max"])) == (0.0, 0.0)
