@@ -26,11 +26,22 @@ def ramp_filter(detector_count: int, spacing: float, window: Literal["ram-lak", 
     convolution's quadrature weight) and, for ``"hann"``, by the Hann window
     :math:`\tfrac12 (1 + \cos(\pi f / f_{\max}))`.
 
+    Parameters
+    ----------
+    detector_count
+        Number ``n`` of detector cells, at least 1.
+    spacing
+        Width ``d`` of a detector cell, positive.
+    window
+        ``"ram-lak"`` or ``"hann"``.
+
     Returns
     -------
     numpy.ndarray
         The real response at the ``rfft`` frequencies of the padded length.
     """
+    detector_count = checks.count(detector_count, "ramp_filter: detector_count")
+    spacing = checks.positive(spacing, "ramp_filter: spacing")
     if window not in ("ram-lak", "hann"):
         raise ValueError(f"ramp_filter: window must be 'ram-lak' or 'hann', got {window!r}")
     size = 2 ** math.ceil(math.log2(max(2 * detector_count, 2)))
@@ -79,13 +90,15 @@ def fbp(H: RayTransform, sinogram: Array, window: Literal["ram-lak", "hann"] = "
     H
         A 2D parallel- or fan-beam ray transform.
     sinogram
-        Shape ``H.shape_out`` or ``batch + H.shape_out``.
+        Real (float32 or float64), of shape ``H.shape_out`` or ``batch + H.shape_out``.
     window
         ``"ram-lak"`` (the plain ramp) or ``"hann"`` (less noise, less resolution).
     """
     if not isinstance(H, RayTransform) or len(H.shape_in) != 2:
         raise ValueError(f"fbp: needs a 2D RayTransform, got {H!r}; 3D data can be reconstructed with adareg.solve")
     backend.check_array(sinogram, H.shape_out, "fbp: sinogram")
+    if sinogram.dtype.kind == "c":
+        raise TypeError(f"fbp: sinogram must be real (line integrals), got dtype {sinogram.dtype}")
     backend.check_finite(sinogram, "fbp: sinogram")
     if H.geometry == "parallel":
         scale = math.pi / len(H.angles) * H.detector_spacing / H.pixel_size**2
@@ -138,7 +151,7 @@ def _fan_beam_fbp(H: RayTransform, sinogram: Array, window: Literal["ram-lak", "
 
 def _check_sinogram(sinogram: Any, caller: str) -> None:
     """A finite float sinogram (line integrals), or an error naming ``caller``."""
-    if not backend.is_array(sinogram) or np.dtype(sinogram.dtype).kind != "f":
+    if not backend.is_array(sinogram) or np.dtype(sinogram.dtype).newbyteorder("=") not in (np.float32, np.float64):
         kind = f"dtype {sinogram.dtype}" if backend.is_array(sinogram) else type(sinogram).__name__
         raise TypeError(f"{caller}: sinogram must be a float32 or float64 array of line integrals, got {kind}")
     backend.check_finite(sinogram, f"{caller}: sinogram")

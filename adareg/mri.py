@@ -68,8 +68,9 @@ def cartesian_mask(shape: Any, acceleration: float, center_fraction: float, *,
     """
     shape = as_shape(shape, "cartesian_mask: shape")
     columns = shape[-1]
-    acceleration, center_fraction = float(acceleration), float(center_fraction)
-    if not (acceleration >= 1 and math.isfinite(acceleration)):
+    acceleration = checks.real_number(acceleration, "cartesian_mask: acceleration")
+    center_fraction = checks.real_number(center_fraction, "cartesian_mask: center_fraction")
+    if acceleration < 1:
         raise ValueError(f"cartesian_mask: acceleration must be a finite number >= 1, got {acceleration}")
     if not 0 < center_fraction <= 1:
         raise ValueError(f"cartesian_mask: center_fraction must lie in (0, 1], got {center_fraction}")
@@ -192,8 +193,8 @@ def birdcage_maps(image_shape: Any, coils: int = 8, *, radius: float = 1.5) -> n
     coils
         Number of coils ``C``.
     radius
-        Radius of the coil circle, relative to the image half-width (> 1 puts the
-        coils outside the field of view).
+        Radius of the coil circle, relative to the image half-width: a finite number
+        > 1 (the coils outside the field of view).
 
     Returns
     -------
@@ -204,9 +205,10 @@ def birdcage_maps(image_shape: Any, coils: int = 8, *, radius: float = 1.5) -> n
     if len(image_shape) not in (2, 3):
         raise ValueError(f"birdcage_maps: image_shape must be (H, W) or (D, H, W), got {image_shape}")
     coils = checks.count(coils, "birdcage_maps: coils")
-    if not float(radius) > 1:
-        raise ValueError(f"birdcage_maps: radius must be > 1 (coils outside the image), got {radius}")
-    maps = sigpy_module("sigpy.mri").birdcage_maps((coils, *image_shape), r=float(radius), dtype=np.complex128)
+    radius = checks.real_number(radius, "birdcage_maps: radius")
+    if not radius > 1:
+        raise ValueError(f"birdcage_maps: radius must be > 1 (coils outside the image), got {radius:g}")
+    maps = sigpy_module("sigpy.mri").birdcage_maps((coils, *image_shape), r=radius, dtype=np.complex128)
     return np.asarray(maps)
 
 

@@ -96,6 +96,9 @@ def test_noise_helpers_refuse_bad_sinograms(simulate):
     sinogram[1, 2] = np.nan
     with pytest.raises(ValueError, match="sinogram contains 1 NaN or Inf value"):
         simulate(sinogram)
+    with pytest.raises(TypeError, match="sinogram must be a float32 or float64 array of line integrals, got dtype "
+                                        "float16"):
+        simulate(np.zeros((4, 6), dtype=np.float16))
 
 
 def test_batches_and_dtypes():
@@ -119,6 +122,20 @@ def test_batches_and_dtypes():
         (lambda: RayTransform((16, 16), 10, source_distance=50), ValueError, "fan and cone beam only"),
         (lambda: RayTransform((16,), 10), ValueError, "must be \\(H, W\\) or \\(D, H, W\\)"),
         (lambda: RayTransform((16, 16), 10, pixel_size=0), ValueError, "must be positive"),
+        (lambda: RayTransform((16, 16), 10, detector_count=5.7), TypeError, "detector_count must be an int"),
+        (lambda: RayTransform((16, 16), 10, detector_count=True), TypeError, "detector_count must be an int"),
+        (lambda: RayTransform((16, 16), 10, detector_count=np.nan), TypeError, "detector_count must be an int"),
+        (lambda: RayTransform((16, 16), 10, detector_count=0), ValueError, "detector_count must be at least 1"),
+        (lambda: RayTransform((16, 16), [0.0, 1.0 + 0.5j]), TypeError, "array of real angles, got dtype complex"),
+        (lambda: RayTransform((16, 16), 10, pixel_size=np.inf), ValueError, "pixel_size must be finite"),
+        (lambda: RayTransform((16, 16), 10, detector_spacing=np.inf), ValueError,
+         "detector_spacing must be finite"),
+        (lambda: RayTransform((16, 16), 10, detector_spacing="1"), TypeError,
+         "detector_spacing must be a real number"),
+        (lambda: RayTransform((16, 16), 10, geometry="fan", source_distance=np.inf, detector_distance=5),
+         ValueError, "source_distance must be finite"),
+        (lambda: RayTransform((16, 16), 10, geometry="fan", source_distance=50, detector_distance=np.inf),
+         ValueError, "detector_distance must be finite"),
     ],
 )
 def test_bad_geometries(make, error, words):
@@ -148,6 +165,22 @@ def test_wrong_sinogram_shape():
     sinogram[2, 3] = np.inf
     with pytest.raises(ValueError, match="fbp: sinogram contains 1 NaN or Inf value"):
         fbp(H, sinogram)
+    with pytest.raises(TypeError, match="fbp: sinogram must be real"):
+        fbp(H, np.zeros(H.shape_out, dtype=complex))
+
+
+@pytest.mark.parametrize("count, spacing, error, words", [
+    (8, -1.0, ValueError, "spacing must be positive"),
+    (8, 0.0, ValueError, "spacing must be positive"),
+    (8, np.inf, ValueError, "spacing must be finite"),
+    (-5, 1.0, ValueError, "detector_count must be at least 1"),
+    (8.0, 1.0, TypeError, "detector_count must be an int"),
+])
+def test_ramp_filter_checks_its_arguments(count, spacing, error, words):
+    from adareg.ct import ramp_filter
+
+    with pytest.raises(error, match=f"ramp_filter: {words}"):
+        ramp_filter(count, spacing)
 
 
 @pytest.mark.skipif(astra.use_cuda(), reason="checks the error raised when CUDA is missing")

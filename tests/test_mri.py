@@ -209,6 +209,28 @@ def test_noncartesian_errors_name_the_problem(sigpy):
         NonCartesianMRI(np.full((5, 2), np.nan), shape, real=True)
 
 
+@pytest.mark.parametrize("options, error, words", [
+    ({"width": np.inf}, ValueError, "width must be finite"),
+    ({"width": 0.5}, ValueError, "width = 0.5 is too narrow for oversamp = 1.25"),
+    ({"oversamp": 1.0, "width": 1.7}, ValueError, "width = 1.7 is too narrow for oversamp = 1:"),
+    ({"oversamp": np.inf}, ValueError, "oversamp must be finite"),
+    ({"oversamp": 0.9}, ValueError, "oversamp must be at least 1"),
+    ({"oversamp": "2"}, TypeError, "oversamp must be a real number"),
+    ({"width": True}, TypeError, "width must be a real number"),
+])
+def test_noncartesian_refuses_bad_nufft_settings(sigpy, options, error, words):
+    with pytest.raises(error, match=f"NonCartesianMRI: {words}"):
+        NonCartesianMRI(np.zeros((5, 2)), (8, 8), real=True, **options)
+
+
+def test_noncartesian_accepts_the_narrowest_kernel(sigpy):
+    trajectory = np.random.default_rng(0).uniform(-4, 4, (30, 2))
+    x = np.random.default_rng(1).standard_normal((8, 8))
+    H = NonCartesianMRI(trajectory, (8, 8), real=False, oversamp=1.0, width=1.8)
+    assert np.all(np.isfinite(H(x))) and np.linalg.norm(H(x)) > 0
+    assert H.adjoint_error() < 1e-12
+
+
 def test_a_trajectory_on_another_scale_warns(sigpy):
     spokes = mri.radial_trajectory((64, 64), 16)  # the documented convention: up to N/2 = 32
     with warnings.catch_warnings():
@@ -259,6 +281,11 @@ def test_cartesian_mask_errors():
         mri.cartesian_mask((64,), 0.5, 0.08)
     with pytest.raises(ValueError, match="kind"):
         mri.cartesian_mask((64,), 4, 0.08, kind="poisson")
+    for acceleration in ("4", True, np.nan):
+        with pytest.raises((TypeError, ValueError), match="cartesian_mask: acceleration must be"):
+            mri.cartesian_mask((64,), acceleration, 0.08)
+    with pytest.raises(TypeError, match="cartesian_mask: center_fraction must be a real number"):
+        mri.cartesian_mask((64,), 4, "0.08")
     # a centre of exactly W / acceleration columns is the whole mask (a ZeroDivisionError before)
     mask = mri.cartesian_mask((100,), 4, 0.25, kind="equispaced")
     assert mask.sum() == 25 and mask[38:63].all()
@@ -297,6 +324,17 @@ def test_birdcage_maps_are_normalised_and_peak_near_their_coil(sigpy):
     # coil 0 sits at angle 0, i.e. to the right (large column index) of the centre
     row, column = np.unravel_index(np.argmax(np.abs(maps[0])), (32, 32))
     assert column == 31 and abs(row - 16) <= 2
+
+
+@pytest.mark.parametrize("radius, error, words", [
+    (np.inf, ValueError, "radius must be finite"),
+    (np.nan, ValueError, "radius must be finite"),
+    (1.0, ValueError, "radius must be > 1"),
+    ("1.5", TypeError, "radius must be a real number"),
+])
+def test_birdcage_maps_refuse_bad_radius(sigpy, radius, error, words):
+    with pytest.raises(error, match=f"birdcage_maps: {words}"):
+        mri.birdcage_maps((16, 16), 4, radius=radius)
 
 
 def test_espirit_recovers_the_coil_maps_up_to_a_common_phase(sigpy):

@@ -21,6 +21,7 @@ from the base class.
 
 from __future__ import annotations
 
+import cmath
 import math
 import numbers
 from collections.abc import Iterable
@@ -76,14 +77,17 @@ def batch_shape(x: Array, op_shape: Shape) -> Shape:
 
 
 def _as_scalar(c: Any) -> float | complex:
-    """A Python number (so that it never promotes a float32 array to float64)."""
+    """A finite Python number (so that it never promotes a float32 array to float64)."""
     if isinstance(c, bool) or not isinstance(c, numbers.Number):
         raise TypeError(
             f"an operator can only be multiplied by a number, got {type(c).__name__}; "
             "use A @ B to compose operators, A(x) to apply one, "
             "or Diagonal(w) @ A for a pointwise weight"
         )
-    return complex(c) if isinstance(c, numbers.Complex) and not isinstance(c, numbers.Real) else float(c)
+    c = complex(c) if isinstance(c, numbers.Complex) and not isinstance(c, numbers.Real) else float(c)
+    if not cmath.isfinite(c):
+        raise ValueError(f"an operator can only be multiplied by a finite number, got {c}")
+    return c
 
 
 class LinearOperator:
@@ -181,7 +185,7 @@ class LinearOperator:
             # A random start nearly orthogonal to the top singular vector lets the residual test
             # certify a lower singular value: an independent second start makes that far rarer.
             second = np.random.default_rng(SECOND_SEED).standard_normal(self.shape_in)
-            estimate = max(estimate, self._lanczos_norm(second, STEP_NORM_TOL, MAX_LANCZOS_STEPS, None, like))
+            estimate = max(estimate, self._lanczos_norm(second, STEP_NORM_TOL, MAX_LANCZOS_STEPS, None, like)[0])
         return NORM_SAFETY * estimate
 
     def _nonnegative_bound(self, like: Array | None, lower: float = 0.0) -> float:
@@ -206,8 +210,9 @@ class LinearOperator:
         return None
 
     def _top_eigenpair(self, x: Array, tol: float, max_iter: int,
-                       floor: float | None = None) -> tuple[float, Array]:
-        """The top eigenpair of ``A^H A`` by restarted Lanczos from ``x`` (see :func:`_largest_eigenvalue`)."""
+                       floor: float | None = None) -> tuple[float, Array, bool]:
+        """The top eigenpair of ``A^H A`` by restarted Lanczos from ``x``, and whether it converged
+        (see :func:`_largest_eigenvalue`)."""
         return _largest_eigenvalue(lambda u: self._adjoint(self._apply(u)), x, tol, max_iter, floor=floor)
 
     # ------------------------------------------------------------ application
@@ -266,22 +271,26 @@ class LinearOperator:
         ``||A^H A u - theta u|| <= tol * theta`` certifies that ``theta`` lies within
         ``tol`` (relative) of an eigenvalue of ``A^H A``.  The Ritz value approaches
         ``||A||^2`` from below, and a residual test (unlike a test on the change
-        of the estimate) does not stall on a near-top eigenvalue.  The result is
-        cached and reused for any request with ``tol`` at least as loose.
+        of the estimate) does not stall on a near-top eigenvalue.  A certified result
+        is cached and reused for any request with ``tol`` at least as loose; one cut
+        short by ``max_iter`` is returned but not cached (nor used by :meth:`norm_bound`).
         Operators with a closed-form norm return it directly.
 
         Parameters
         ----------
         tol
-            Relative tolerance on ``||A||^2`` (about ``tol / 2`` on ``||A||``).
+            Relative tolerance on ``||A||^2`` (about ``tol / 2`` on ``||A||``), non-negative
+            (0: run to ``max_iter``).
         max_iter
-            Maximal number of ``A^H A`` applications.
+            Maximal number of ``A^H A`` applications, at least 1.
         seed
             Seed of the random start.
         like
             An array whose backend, device and precision are used for the
             iteration (default: NumPy, float64).
         """
+        tol = checks.non_negative(tol, "norm: tol")
+        max_iter = checks.count(max_iter, "norm: max_iter")
         exact = self._exact_norm()
         if exact is not None:
             return exact
@@ -289,17 +298,19 @@ class LinearOperator:
             return self._norm[0]
         start = self._norm_start(tol)
         x, floor = (np.random.default_rng(seed).standard_normal(self.shape_in), None) if start is None else start
-        value = self._lanczos_norm(x, tol, max_iter, floor, like)
-        self._norm = (value, tol, start is not None)
+        value, converged = self._lanczos_norm(x, tol, max_iter, floor, like)
+        if converged:
+            self._norm = (value, tol, start is not None)
         return value
 
     def _lanczos_norm(self, x: np.ndarray, tol: float, max_iter: int, floor: float | None,
-                      like: Array | None) -> float:
-        """The square root of the top Ritz value of ``A^H A`` from the host start ``x``, run like ``like``."""
+                      like: Array | None) -> tuple[float, bool]:
+        """The square root of the top Ritz value of ``A^H A`` from the host start ``x``, run like ``like``,
+        and whether the residual test certified it."""
         if like is not None:
             x = backend.DeviceCache(x).like(like, backend.real_dtype(like.dtype))
-        eigenvalue, _ = self._top_eigenpair(x, tol, max_iter, floor)
-        return math.sqrt(max(eigenvalue, 0.0))
+        eigenvalue, _, converged = self._top_eigenpair(x, tol, max_iter, floor)
+        return math.sqrt(max(eigenvalue, 0.0)), converged
 
     def norm_bound(self, *, like: Array | None = None) -> float:
         r"""An upper bound of ``||A||``, behind the step sizes of FISTA, PD3O and the analysis prox.
@@ -392,13 +403,14 @@ MIN_LANCZOS_STEPS = 10
 
 
 def _largest_eigenvalue(gram: Any, x: Array, tol: float, max_iter: int, restart: int = 20,
-                        floor: float | None = None) -> tuple[float, Array]:
-    """Largest eigenvalue of a Hermitian positive semi-definite map and its Ritz vector, by restarted Lanczos.
+                        floor: float | None = None) -> tuple[float, Array, bool]:
+    """Largest eigenvalue of a Hermitian positive semi-definite map, its Ritz vector and whether it converged.
 
     Runs Lanczos steps with full reorthogonalisation from ``x``; after ``restart``
     steps it starts again from the current top Ritz vector.  Stops when the top
     Ritz pair's residual ``beta_j |s_j|`` is at most ``tol`` times the Ritz value,
-    or when the Krylov space becomes invariant (the value is then exact).
+    or when the Krylov space becomes invariant (the value is then exact): converged; or
+    after ``max_iter`` steps: not converged, the value uncertified.
     The residual test counts after ``MIN_LANCZOS_STEPS`` steps, or at once for a
     Ritz value of at least ``(1 - tol) floor``.
     Only scalars (the tridiagonal coefficients) travel to the host.
@@ -427,14 +439,14 @@ def _largest_eigenvalue(gram: Any, x: Array, tol: float, max_iter: int, restart:
             # unless it certifies one as high as the informed start's ``floor``
             settled = steps >= MIN_LANCZOS_STEPS or (floor is not None and theta >= (1 - tol) * floor)
             if beta <= 1e-12 * max(abs(theta), 1e-300) or (residual <= tol * abs(theta) and settled):
-                return theta, _combination(ritz_vectors[:, -1], basis)
+                return theta, _combination(ritz_vectors[:, -1], basis), True
             if len(basis) == restart or steps >= max_iter:
                 break
             betas.append(beta)
             basis.append(w / beta)
         x = _combination(ritz_vectors[:, -1], basis)
         if steps >= max_iter:
-            return theta, x
+            return theta, x, False
         x = x / float(xp.linalg.vector_norm(x))
 
 

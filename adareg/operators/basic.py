@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
@@ -170,7 +172,8 @@ class FiniteDifference(LinearOperator):
     shape
         Shape of the image.
     axes
-        Axes of ``shape`` to differentiate along (default: all).
+        Distinct axes of ``shape`` to differentiate along, a tuple of ints or one int
+        (default: all).
     boundary
         ``"neumann"``: the difference across the last sample is zero (the usual
         discretisation of total variation); ``"periodic"``: the image wraps around.
@@ -179,9 +182,11 @@ class FiniteDifference(LinearOperator):
     def __init__(self, shape: Any, axes: tuple[int, ...] | None = None,
                  boundary: Literal["neumann", "periodic"] = "neumann"):
         shape = as_shape(shape, "shape")
-        axes = tuple(range(len(shape))) if axes is None else tuple(int(a) for a in axes)
+        axes = tuple(range(len(shape))) if axes is None else _as_axes(axes)
         if not axes or any(not -len(shape) <= a < len(shape) for a in axes):
             raise ValueError(f"FiniteDifference: axes {axes} are not axes of shape {shape}")
+        if len({a % len(shape) for a in axes}) < len(axes):
+            raise ValueError(f"FiniteDifference: axes {axes} name an axis twice; expected distinct axes")
         if boundary not in ("neumann", "periodic"):
             raise ValueError(f"FiniteDifference: boundary must be 'neumann' or 'periodic', got {boundary!r}")
         super().__init__(shape, (len(axes), *shape))
@@ -231,3 +236,15 @@ class FiniteDifference(LinearOperator):
     def __repr__(self) -> str:
         return f"FiniteDifference({self.shape_in}, axes={self.axes}, boundary={self.boundary!r})"
 
+
+def _as_axes(axes: Any) -> tuple[int, ...]:
+    """``axes`` (an int or an iterable of ints) as a tuple of ints, or a ``TypeError`` (bools, fractions, strings)."""
+    def is_int(a: Any) -> bool:
+        return isinstance(a, numbers.Integral) and not isinstance(a, bool)
+
+    if is_int(axes):
+        return (int(axes),)
+    entries = tuple(axes) if isinstance(axes, Iterable) and not isinstance(axes, (str, bytes)) else None
+    if entries is None or not all(is_int(a) for a in entries):
+        raise TypeError(f"FiniteDifference: axes must be an int or a tuple of ints, got {axes!r}")
+    return tuple(int(a) for a in entries)

@@ -70,6 +70,8 @@ class Conv2d(LinearOperator):
                 f"Conv2d: kernel must have shape (kh, kw), (C_out, kh, kw) or (C_out, C_in, kh, kw), "
                 f"got {kernel.shape}"
             )
+        if kernel.size == 0:
+            raise ValueError(f"Conv2d: kernel must have at least one tap and one channel, got shape {kernel.shape}")
         if not np.all(np.isfinite(kernel)):
             raise ValueError("Conv2d: kernel contains NaN or Inf")
         if boundary not in _PAD_MODE:
@@ -284,7 +286,7 @@ class Conv2d(LinearOperator):
             return None
         proxy = self._on_image(small)
         x = np.random.default_rng(0).standard_normal(proxy.shape_in)
-        value, vector = proxy._top_eigenpair(x, min(tol, 1e-3), 500)
+        value, vector, _ = proxy._top_eigenpair(x, min(tol, 1e-3), 500)
         rows, cols = (np.concatenate([np.arange((m + 1) // 2), np.arange(n - m // 2, n)])
                       for m, n in zip(small, self.image_shape))
         start = np.zeros(self.shape_in, dtype=vector.dtype)

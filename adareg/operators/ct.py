@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .. import backend
+from .. import backend, checks
 from ..backend import Array
 from .base import LinearOperator, as_shape, batch_shape
 
@@ -36,7 +36,8 @@ def _distances(geometry: str, image_shape: tuple[int, ...], pixel_size: float, s
         return None, None, 1.0
     if source_distance is None or detector_distance is None:
         raise ValueError(f"RayTransform: geometry {geometry!r} needs source_distance and detector_distance")
-    source_distance, detector_distance = float(source_distance), float(detector_distance)
+    source_distance = checks.real_number(source_distance, "RayTransform: source_distance")
+    detector_distance = checks.real_number(detector_distance, "RayTransform: detector_distance")
     radius = 0.5 * pixel_size * math.hypot(*image_shape[-2:])
     if not source_distance > radius or detector_distance < 0:
         raise ValueError(
@@ -53,7 +54,11 @@ def _angles(angles: Any, full_circle: bool) -> np.ndarray:
             raise ValueError(f"RayTransform: angles must be a positive count or an array of angles, got {angles}")
         span = 2 * np.pi if full_circle else np.pi
         return np.linspace(0.0, span, int(angles), endpoint=False)
-    values = np.asarray(backend.to_numpy(angles) if backend.is_array(angles) else angles, dtype=np.float64)
+    values = np.asarray(backend.to_numpy(angles) if backend.is_array(angles) else angles)
+    if values.dtype.kind not in "iuf":
+        raise TypeError(f"RayTransform: angles must be a positive count or an array of real angles, got dtype "
+                        f"{values.dtype}")
+    values = values.astype(np.float64)
     if values.ndim != 1 or values.size == 0:
         raise ValueError(
             f"RayTransform: angles must be a positive count or a non-empty 1D array, got shape {values.shape}"
@@ -112,7 +117,8 @@ class RayTransform(LinearOperator):
     pixel_size
         Side of a pixel (voxel).
     source_distance, detector_distance
-        Source-to-rotation-centre and rotation-centre-to-detector distances (fan and cone beam).
+        Source-to-rotation-centre and rotation-centre-to-detector distances (fan and cone beam),
+        finite: the source outside the image, the detector at ``>= 0``.
     detector_rows
         Detector rows in 3D (default: ``D``, or enough for the cone).
     """
@@ -135,24 +141,22 @@ class RayTransform(LinearOperator):
         if dims == 3 and not astra.use_cuda():
             # ASTRA's 3D code kills the process (SIGFPE) without CUDA instead of raising.
             raise RuntimeError("RayTransform: 3D geometries need ASTRA with CUDA and a GPU; none is available here")
-        pixel_size = float(pixel_size)
-        spacing = pixel_size if detector_spacing is None else float(detector_spacing)
-        if not (pixel_size > 0 and spacing > 0):
-            raise ValueError(f"RayTransform: pixel_size and detector_spacing must be positive, "
-                             f"got {pixel_size} and {spacing}")
+        pixel_size = checks.positive(pixel_size, "RayTransform: pixel_size")
+        spacing = pixel_size if detector_spacing is None else checks.positive(detector_spacing,
+                                                                               "RayTransform: detector_spacing")
         divergent = geometry in ("fan", "cone")
         source_distance, detector_distance, magnification = _distances(geometry, image_shape, pixel_size,
                                                                        source_distance, detector_distance)
         if detector_count is None:
             detector_count = math.ceil(math.hypot(*image_shape[-2:]) * pixel_size * magnification / spacing) + 1
-        if int(detector_count) < 1:
-            raise ValueError(f"RayTransform: detector_count must be positive, got {detector_count}")
+        detector_count = checks.count(detector_count, "RayTransform: detector_count")
         self.angles = _angles(angles, full_circle=divergent)
         self.geometry, self.pixel_size, self.detector_spacing = geometry, pixel_size, spacing
-        self.detector_count = int(detector_count)
+        self.detector_count = detector_count
         self.source_distance, self.detector_distance = source_distance, detector_distance
-        if dims == 3 and detector_rows is None:
-            detector_rows = math.ceil(image_shape[0] * magnification)
+        if dims == 3:
+            detector_rows = (math.ceil(image_shape[0] * magnification) if detector_rows is None
+                             else checks.count(detector_rows, "RayTransform: detector_rows"))
         shape_out = self._create_geometries(astra, image_shape, detector_rows)
         super().__init__(image_shape, shape_out, np.float64)
         self._projectors: dict[str, int] = {}

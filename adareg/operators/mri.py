@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, checks
 from ..backend import Array
 from .base import LinearOperator, as_shape
 
@@ -295,7 +295,10 @@ class NonCartesianMRI(_MRIOperator):
     real
         ``True``: real image space (adjoint ``Re(A^H y)``); ``False``: complex.
     oversamp, width
-        Grid oversampling factor and kernel width of SigPy's NUFFT.
+        Grid oversampling factor (at least 1) and kernel width (in samples of the
+        oversampled grid) of SigPy's NUFFT, finite numbers with
+        ``width * (1 - 0.5 / oversamp) >= sqrt(0.8)``, where SigPy's Kaiser-Bessel
+        kernel is defined (``width >= 1.79`` for ``oversamp=1``).
 
     Notes
     -----
@@ -340,12 +343,18 @@ class NonCartesianMRI(_MRIOperator):
                     f"NonCartesianMRI: density must be real, non-negative and of shape trajectory.shape[:-1] = "
                     f"{samples_shape}, got shape {density.shape} and dtype {density.dtype}"
                 )
-        if not (oversamp >= 1 and width > 0):
-            raise ValueError(f"NonCartesianMRI: need oversamp >= 1 and width > 0, got {oversamp} and {width}")
+        oversamp = checks.real_number(oversamp, "NonCartesianMRI: oversamp")
+        width = checks.positive(width, "NonCartesianMRI: width")
+        if oversamp < 1:
+            raise ValueError(f"NonCartesianMRI: oversamp must be at least 1, got {oversamp:g}")
+        if width * (1 - 0.5 / oversamp) < math.sqrt(0.8):
+            # SigPy's Kaiser-Bessel shape pi * sqrt((width (1 - 0.5 / oversamp))^2 - 0.8) must be real
+            raise ValueError(f"NonCartesianMRI: width = {width:g} is too narrow for oversamp = {oversamp:g}: "
+                             f"SigPy's kernel needs width >= {math.sqrt(0.8) / (1 - 0.5 / oversamp):.3g}")
         super().__init__(image_shape, samples_shape, maps, real)
         self.trajectory = trajectory
         self.density = density
-        self.oversamp, self.width = float(oversamp), float(width)
+        self.oversamp, self.width = oversamp, width
         self._trajectory = backend.DeviceCache(trajectory)
         self._sqrt_density = None if density is None else backend.DeviceCache(np.sqrt(density.astype(np.float64)))
 

@@ -44,6 +44,30 @@ def test_norm_is_cached_and_scales(ops):
     assert A.H.norm() == first
 
 
+def test_uncertified_norm_is_not_cached():
+    k = np.random.default_rng(0).standard_normal((5, 5))
+    truth = Conv2d(k, (16, 16), boundary="reflect").norm()
+    B = Conv2d(k, (16, 16), boundary="reflect")
+    assert B.norm(max_iter=1) < 0.9 * truth  # one step: far from converged
+    assert B._norm is None
+    assert B.norm_bound() >= truth
+    assert B.norm() == pytest.approx(truth, rel=1e-4)
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"tol": -1e-3}, ValueError, "tol must be non-negative"),
+    ({"tol": float("nan")}, ValueError, "tol must be finite"),
+    ({"tol": "1e-3"}, TypeError, "tol must be a real number"),
+    ({"max_iter": 0}, ValueError, "max_iter must be at least 1"),
+    ({"max_iter": 2.5}, TypeError, "max_iter must be an int"),
+    ({"max_iter": True}, TypeError, "max_iter must be an int"),
+])
+def test_norm_checks_its_controls(ops, kwargs, error, words):
+    K, _, _ = ops
+    with pytest.raises(error, match=words):
+        K.norm(**kwargs)
+
+
 def test_adjoint_error_is_tiny_for_exact_pairs(ops):
     K, D, M = ops
     for A in (K, D, M, K @ M):
@@ -62,6 +86,9 @@ def test_scalar_float32_does_not_promote():
         (lambda K, D, M: K + M, ValueError, "cannot add"),
         (lambda K, D, M: K * D, TypeError, "use A @ B to compose"),
         (lambda K, D, M: np.ones((4, 5)) * M, TypeError, "multiplied by a number"),
+        (lambda K, D, M: float("nan") * M, ValueError, "multiplied by a finite number, got nan"),
+        (lambda K, D, M: M * np.inf, ValueError, "multiplied by a finite number, got inf"),
+        (lambda K, D, M: complex(1, np.inf) * K, ValueError, "multiplied by a finite number"),
         (lambda K, D, M: M @ np.ones((4, 5)), TypeError, "use A\\(x\\)"),
         (lambda K, D, M: M(np.ones((5, 4))), ValueError, "has shape \\(5, 4\\); expected \\(4, 5\\)"),
         (lambda K, D, M: M(np.ones(20)), ValueError, "expected \\(4, 5\\)"),

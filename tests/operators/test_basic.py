@@ -58,6 +58,12 @@ def test_identity_returns_input_values():
     np.testing.assert_array_equal(Identity((2, 3))(x), x)
 
 
+def test_finite_difference_takes_one_axis_as_an_int():
+    x = np.random.default_rng(0).standard_normal((5, 6))
+    np.testing.assert_array_equal(FiniteDifference((5, 6), axes=1)(x), FiniteDifference((5, 6), axes=(1,))(x))
+    assert FiniteDifference((5, 6), axes=np.int64(-2)).axes == (-2,)
+
+
 @pytest.mark.parametrize(
     "make, error, words",
     [
@@ -68,6 +74,10 @@ def test_identity_returns_input_values():
         (lambda: Subsample((3, 3), np.ones((3, 4), dtype=bool)), ValueError, "mask must be boolean with shape"),
         (lambda: Subsample((3, 3), (1, 2)), TypeError, "tuple of at most 2 slices"),
         (lambda: FiniteDifference((3, 3), axes=(2,)), ValueError, "are not axes"),
+        (lambda: FiniteDifference((5, 6), axes=(0.7,)), TypeError, "axes must be an int or a tuple of ints"),
+        (lambda: FiniteDifference((5, 6), axes="01"), TypeError, "axes must be an int or a tuple of ints"),
+        (lambda: FiniteDifference((5, 6), axes=(True,)), TypeError, "axes must be an int or a tuple of ints"),
+        (lambda: FiniteDifference((5, 6), axes=(0, -2)), ValueError, "name an axis twice"),
         (lambda: FiniteDifference((3, 3), boundary="zero"), ValueError, "boundary must be"),
         (lambda: Identity((3, 0)), ValueError, "positive entries"),
         (lambda: Identity((31.5, 32)), TypeError, r"shape must be a tuple of ints, got \(31.5, 32\)"),

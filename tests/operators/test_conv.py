@@ -131,6 +131,9 @@ def test_reflect_norm_of_a_corner_mode_takes_one_step_on_the_image():
         (np.ones((7, 7)), (3, 3), "reflect", ValueError, "boundary='reflect'"),
         (np.full((3, 3), np.nan), (5, 5), "zero", ValueError, "NaN"),
         (np.ones((3, 3), dtype=int), (5, 5), "zero", TypeError, "dtype int64"),
+        (np.zeros((3, 0)), (8, 8), "zero", ValueError, "kernel must have at least one tap and one channel"),
+        (np.zeros((0, 3, 3)), (8, 8), "zero", ValueError, "got shape (0, 3, 3)"),
+        (np.zeros((2, 0, 3, 3)), (8, 8), "periodic", ValueError, "at least one tap"),
     ],
 )
 def test_conv2d_rejects_bad_arguments(kernel, shape, boundary, error, words):
