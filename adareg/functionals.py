@@ -70,16 +70,22 @@ class LeastSquares(SmoothFunctional):
     H
         Forward operator.
     y
-        Measurements, of shape ``H.shape_out`` or ``batch + H.shape_out``.
+        Measurements: a float or complex array of shape ``H.shape_out`` or
+        ``batch + H.shape_out`` (nothing is broadcast), finite.
     weights
-        Optional non-negative weights broadcastable to ``y``.
+        Optional real, non-negative weights broadcastable to ``y``.
     """
 
     def __init__(self, H: LinearOperator, y: Array, weights: Array | None = None):
+        backend.check_array(y, H.shape_out, f"LeastSquares: y (measurements of {H!r})")
+        backend.check_finite(y, "LeastSquares: y")
         self.H, self.y = H, y
         if weights is not None:
             xp = backend.namespace(y)
-            weights = xp.asarray(weights, dtype=backend.real_dtype(y.dtype))
+            weights = xp.asarray(weights)
+            if weights.dtype.kind not in "biuf":
+                raise TypeError(f"LeastSquares: weights must be real numbers, got dtype {weights.dtype}")
+            weights = weights.astype(backend.real_dtype(y.dtype), copy=False)
             if tuple(np.broadcast_shapes(tuple(weights.shape), tuple(y.shape))) != tuple(y.shape):
                 raise ValueError(
                     f"LeastSquares: weights of shape {tuple(weights.shape)} do not broadcast to y of shape "

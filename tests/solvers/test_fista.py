@@ -93,6 +93,29 @@ def test_weighted_least_squares_gradient_matches_finite_differences():
     assert data.lipschitz >= w.max() * np.linalg.norm(A, 2) ** 2
 
 
+@pytest.mark.parametrize("y, error", [
+    (np.ones(5), ValueError),  # would broadcast against (4, 5)
+    (np.ones((1, 5, 4)), ValueError),
+    (np.float64(1.0), ValueError),
+    (np.ones((4, 5), dtype=int), TypeError),
+    ([[1.0] * 5] * 4, TypeError),
+    (np.full((4, 5), np.nan), ValueError),
+])
+def test_least_squares_refuses_bad_measurements(y, error):
+    with pytest.raises(error, match="LeastSquares: y"):
+        LeastSquares(Identity((4, 5)), y)
+
+
+def test_least_squares_accepts_batched_measurements():
+    data = LeastSquares(Identity((4, 5)), np.ones((2, 4, 5)))
+    assert data.grad(np.zeros((2, 4, 5))).shape == (2, 4, 5)
+
+
+def test_least_squares_refuses_complex_weights():
+    with pytest.raises(TypeError, match="weights must be real"):
+        LeastSquares(Identity((4, 5)), np.ones((4, 5)), weights=np.ones((4, 5)) * (1 + 1j))
+
+
 class TestStopping:
     def setup_method(self):
         A, b, lam = lasso_problem(4)
