@@ -53,7 +53,8 @@ class AdaptiveRegularizer(LearnedRegularizer):
 
     @abstractmethod
     def weights(self, x: Array, sigma: float) -> Array:
-        r""":math:`\Lambda(x, \sigma)`, shape ``(..., C, H, W)`` for images ``x`` of shape ``(..., H, W)``."""
+        r""":math:`\Lambda(x, \sigma)`, shape ``(..., C, H, W)`` for images ``x`` of shape ``(..., H, W)``
+        (``sigma`` checked against the trained range)."""
 
     def step(self, x: Array, sigma: float) -> WeightedL1Analysis:
         r"""The convex problem of one reweighting step: :math:`\sum_c \langle \Lambda_c(x, \sigma), |W_c x'| \rangle`."""
@@ -113,7 +114,7 @@ class SACNN(AdaptiveRegularizer):
         self.masks = masks
 
     def weights(self, x: Array, sigma: float) -> Array:
-        return self.masks(x, sigma)
+        return self.masks(x, self.check_sigma(sigma))
 
     def __repr__(self) -> str:
         return f"SACNN({self.bank!r}, {self.masks!r})"
@@ -188,10 +189,12 @@ class SAB(AdaptiveRegularizer):
         return self.scale(sigma) * self.blur_operator(shape)(xp.abs(self.bank.operator(shape)(x)))
 
     def weights(self, x: Array, sigma: float) -> Array:
+        sigma = self.check_sigma(sigma)
         return self.blur_operator(tuple(x.shape[-2:])).H(self.profile(self._blurred_magnitudes(x, sigma)))
 
     def value(self, x: Array, sigma: float) -> float:
         r"""The eq. (3) regularizer :math:`\sum_c \langle 1, \psi_{c,\sigma}(B_c |W_c x|) \rangle`."""
+        sigma = self.check_sigma(sigma)
         xp = backend.namespace(x)
         return float(xp.sum(self.profile.integral(self._blurred_magnitudes(x, sigma)))) / self.scale(sigma)
 

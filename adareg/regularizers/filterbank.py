@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import backend
+from ..operators.base import as_shape
 from ..operators.conv import Boundary, Conv2d
 
 #: Size of the frequency grid on which the normalisation is computed.
@@ -102,7 +103,7 @@ class FilterBank:
 
     def operator(self, image_shape: tuple[int, int]) -> Conv2d:
         """``W`` on images of shape ``(H, W)``: ``(H, W) -> (C, H, W)`` (cached per shape)."""
-        image_shape = tuple(int(n) for n in image_shape)
+        image_shape = as_shape(image_shape, "FilterBank.operator: image_shape")
         size = self.kernel.shape[-1]
         if self.boundary == "reflect" and min(image_shape) <= size // 2:
             raise ValueError(f"the learned filter bank ({size}x{size} kernel, reflect boundary) needs images of at "

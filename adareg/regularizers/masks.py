@@ -19,7 +19,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from .. import backend
+from .. import backend, checks
 from ..backend import Array
 from ..operators.conv import Conv2d
 
@@ -81,12 +81,16 @@ class MaskCNN:
         return self._layers[image_shape]
 
     def __call__(self, x: Array, sigma: float) -> Array:
-        r"""The masks :math:`\Lambda(x, \sigma)`: shape ``(..., C, H, W)`` for ``x`` of shape ``(..., H, W)``."""
+        r"""The masks :math:`\Lambda(x, \sigma)`: shape ``(..., C, H, W)`` for ``x`` of shape ``(..., H, W)``.
+
+        ``sigma``, the noise level, must be a finite non-negative number.
+        """
         if not backend.is_array(x) or x.ndim < 2:
             raise TypeError(f"MaskCNN: x must be an image array of shape (..., H, W), got {type(x).__name__}")
         backend.check_dtype(x, "MaskCNN: x")
         if x.dtype.kind == "c":
             raise TypeError("MaskCNN: x must be real")
+        sigma = checks.non_negative(sigma, "MaskCNN: sigma")
         xp = backend.namespace(x)
         dtype = x.dtype
         h = x
@@ -94,7 +98,7 @@ class MaskCNN:
         for l, conv in enumerate(layers):
             bias = self._bias[l].like(x, dtype)
             if l == 0:
-                bias = bias + float(sigma) * self._sigma.like(x, dtype)  # (C, 1, 1)
+                bias = bias + sigma * self._sigma.like(x, dtype)  # (C, 1, 1)
             # a new contiguous array (the convolution's output is a strided view, slow to update in place)
             h = conv(h) + bias
             if l < len(layers) - 1:

@@ -214,6 +214,20 @@ def test_sigma_and_lam_are_checked():
             reweighting(path, y, reg.at(0.1), lam=0.0)
 
 
+@pytest.mark.parametrize("sigma, error, words", [
+    (float("nan"), ValueError, "sigma must be finite"),
+    (-0.05, ValueError, "outside the trained range"),
+    (0.5, ValueError, "outside the trained range"),
+    ("0.1", TypeError, "sigma must be a real number"),
+])
+def test_public_weights_and_value_check_sigma(sigma, error, words):
+    x = noisy_image(size=12)[1]
+    sab = toy_sab(0)
+    for call in (toy_sacnn().weights, sab.weights, sab.value):
+        with pytest.raises(error, match=words):
+            call(x, sigma)
+
+
 def test_sigma_profile():
     lam = SigmaProfile([0.0, 0.1], [0.0, 0.2], "lam")
     assert lam(0.05) == pytest.approx(0.1) and lam(0.3) == pytest.approx(0.2)

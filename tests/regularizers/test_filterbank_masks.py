@@ -55,6 +55,10 @@ def test_filter_bank_names_the_smallest_image_it_can_mirror():
     with pytest.raises(ValueError, match=r"needs images of at least 7x7 pixels, got \(6, 30\)"):
         bank.operator((6, 30))
     assert FilterBank(random_layers(4), boundary="periodic").operator((6, 30)).shape_in == (6, 30)
+    for shape in ((32.7, 32), ("32", 32), (True, 32)):
+        with pytest.raises(TypeError, match="FilterBank.operator: image_shape must be a tuple of ints"):
+            bank.operator(shape)
+    assert bank.operator((16.0, 16)) is bank.operator((16, 16))
 
 
 @pytest.mark.parametrize(
@@ -109,3 +113,8 @@ def test_mask_cnn_errors():
         MaskCNN([k], [b], activation="tanh")
     with pytest.raises(TypeError, match="must be real"):
         MaskCNN([k], [b])(np.ones((4, 4), dtype=complex), 0.1)
+    for sigma, error, words in [(float("nan"), ValueError, "sigma must be finite"),
+                                (-0.1, ValueError, "sigma must be non-negative"),
+                                (True, TypeError, "sigma must be a real number")]:
+        with pytest.raises(error, match=f"MaskCNN: {words}"):
+            MaskCNN([k], [b])(np.ones((4, 4)), sigma)

@@ -69,6 +69,13 @@ def test_lipschitz_bound_holds():
         assert np.linalg.norm(ridge.grad(a) - ridge.grad(b)) <= L * np.linalg.norm(a - b) * (1 + 1e-9)
 
 
+def test_lipschitz_refuses_fractional_image_shapes():
+    ridge = toy_ridge("crr").at(0.03)
+    with pytest.raises(TypeError, match=r"crr: image_shape must be a tuple of ints, got \(9.5, 10\)"):
+        ridge.lipschitz((9.5, 10))
+    assert ridge.lipschitz((9.0, 10)) == ridge.lipschitz((9, 10))
+
+
 @pytest.mark.parametrize("family", ["crr", "wcrr"])
 def test_curvature_bound_covers_the_dense_hessians_and_beats_the_global_slope(family):
     """Against dense matrices: the bound is at least ||W^T S_+ W|| and ||W^T S_- W|| (eigvalsh), which bound
