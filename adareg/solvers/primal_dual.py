@@ -142,8 +142,8 @@ def primal_dual(data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Arr
     data, reg, lam, x0, bounds, primal_step
         As for :class:`PD3O`.
     stop
-        Stopping rule on the larger of the primal and the dual relative change
-        (default ``DEFAULTS.rule()``).
+        Stopping rule on the larger of the primal and the dual relative change, of a
+        batch the largest of its images' (default ``DEFAULTS.rule()``).
     track_objective
         Record the objective (one more application of ``W``, and of ``H``).
     callback
@@ -166,7 +166,9 @@ def primal_dual(data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Arr
         k += 1
         x, dual = solver.x, solver.dual
         solver.step()
-        primal_change, dual_change = relative_change(solver.x, x), relative_change(solver.dual, dual)
+        batch_ndim = solver.x.ndim - len(reg.shape)  # x0's batch axes or the weights'; the dual has the same
+        primal_change = relative_change(solver.x, x, batch_ndim)
+        dual_change = relative_change(solver.dual, dual, batch_ndim)
         seconds = time.perf_counter() - start
         objective = solver.objective() if track_objective else math.nan
         history.append(iteration=k, objective=objective, relative_change=primal_change, dual_change=dual_change,

@@ -106,6 +106,24 @@ def test_weights_with_batch_axes_solve_one_problem_each():
         assert kkt_violation(H, y, 1.0, W, weights[b], 0.3, solver.x[b], solver.dual[b], (-np.inf, np.inf)) < 1e-7
 
 
+def test_a_batch_stops_when_each_problem_has_converged():
+    """Each image's relative change over the last iteration, from the iterates, is within tol.
+
+    The second problem is another one scaled by 1e-3 (data and weights): it alone cannot move the batch's norms.
+    """
+    rng = np.random.default_rng(6)
+    H, W = rng.standard_normal((20, 10)), rng.standard_normal((15, 10))
+    ys = rng.standard_normal((2, 20)) * np.array([[1.0], [1e-3]])
+    data = LeastSquares(MatrixOperator(H), ys)
+    reg = WeightedL1Analysis(MatrixOperator(W), np.array([[1.0], [1e-3]]))
+    iterates = []
+    result = primal_dual(data, reg, 0.3, np.zeros((2, 10)), stop=default_rule(100000, 1e-6),
+                         callback=lambda k, x: iterates.append(x.copy()))
+    assert result.converged
+    changes = [np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(iterates[-1], iterates[-2])]
+    assert max(changes) <= 1e-6
+
+
 def test_primal_step_and_lam_are_checked():
     data = LeastSquares(Identity((4, 4)), np.zeros((4, 4)))
     with pytest.raises(ValueError, match="primal_step"):
