@@ -29,6 +29,8 @@ from .families import (GRADIENTS, MODELS, SIGMA_RANGE, Adaptive, Denoiser, build
                        smallest_side)
 
 CHECKPOINT = "checkpoint.pt"
+#: What every checkpoint written by :func:`train` holds.
+CHECKPOINT_KEYS = frozenset({"settings", "model", "optimizer", "generator", "step", "seconds", "history"})
 #: Suffixes of image files that a data folder may hold but that are not read (only PNG and TIFF are).
 SKIPPED_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".npy")
 
@@ -225,22 +227,44 @@ def training_step(model: Denoiser, optimizer: torch.optim.Optimizer, sampler: Pa
     return {"loss": loss.detach(), **values}
 
 
-def _checkpoint_settings(state: dict[str, Any]) -> Settings:
+def _load_checkpoint(checkpoint: Path) -> dict[str, Any]:
+    """The state :func:`train` saved in ``checkpoint``, its tensors on the CPU (a GPU run's too), or a
+    ``ValueError`` naming the file."""
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several kinds for a damaged or foreign file
+        raise ValueError(f"{checkpoint}: not a readable adareg_train checkpoint ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else 'no message'}); use another --out, or "
+                         "--no-resume to replace it") from None
+    missing = sorted(CHECKPOINT_KEYS - set(state)) if isinstance(state, dict) else ["everything"]
+    if missing:
+        raise ValueError(f"{checkpoint}: not an adareg_train checkpoint (missing {', '.join(missing)}); use another "
+                         "--out, or --no-resume to replace it")
+    return state
+
+
+def _checkpoint_settings(state: dict[str, Any], checkpoint: Path) -> Settings:
     """A checkpoint's settings, with the method its run used where it predates a setting.
 
     Checkpoints written before ``gradient`` existed used JFB; so did those of a family whose
     default is the phantom gradient (``sa-b``, ``sa-cnn``) written before ``phantom_steps`` existed.
     """
     stored = {"gradient": "jfb", **state["settings"]}
-    default = model_class(stored["family"]).gradients[0]
-    if stored["gradient"] is None and "phantom_steps" not in stored and default == "phantom":
-        stored["gradient"] = "jfb"
-    return Settings(**stored)
+    try:
+        default = model_class(stored["family"]).gradients[0]
+        if stored["gradient"] is None and "phantom_steps" not in stored and default == "phantom":
+            stored["gradient"] = "jfb"
+        return Settings(**stored)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{checkpoint}: its settings are not those of this adareg_train ({err})") from None
 
 
 def _resolved(settings: Settings) -> dict[str, Any]:
-    """The settings with ``gradient`` resolved to the method the run uses (to compare runs)."""
-    return dataclasses.asdict(settings) | {"gradient": gradient_method(settings)}
+    """The settings with ``gradient`` resolved to the method the run uses and folders to absolute paths (to
+    compare runs: ``data/`` and ``./data`` are one folder)."""
+    folders = {name: str(Path(value).resolve()) for name in ("data", "validation")
+               if (value := getattr(settings, name)) is not None}
+    return dataclasses.asdict(settings) | {"gradient": gradient_method(settings)} | folders
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -321,9 +345,9 @@ def export_checkpoint(out: str | os.PathLike) -> Path:
     checkpoint = Path(out) / CHECKPOINT
     if not checkpoint.exists():
         raise FileNotFoundError(f"no checkpoint at {checkpoint}")
-    state = torch.load(checkpoint, weights_only=True)
-    settings = _checkpoint_settings(state)
-    model = _model(settings)
+    state = _load_checkpoint(checkpoint)
+    settings = _checkpoint_settings(state, checkpoint)
+    model = _model(dataclasses.replace(settings, device="cpu"))  # only its arrays are exported: any machine will do
     model.load_state_dict(state["model"])
     return export(model, Path(out) / f"{settings.family}.npz", settings, state["step"], state["seconds"],
                   state["history"], state.get("threads"), state.get("continued_from"), state.get("images"))
@@ -348,8 +372,9 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
 
     A checkpoint (model, optimizer, random state, loss history) is written every
     ``checkpoint_every`` steps to ``out/checkpoint.pt``; with ``resume`` a run
-    finds it there and goes on from its step, with the same batches it would have drawn.
-    A step whose loss or updated parameters are not finite stops the run with a
+    finds it there and goes on from its step, with the same batches it would have drawn
+    (the ``init`` file is not read again).  An ``out/<family>.npz`` without a checkpoint
+    beside it, i.e. not from this run, is refused rather than replaced.  A step whose loss or updated parameters are not finite stops the run with a
     ``RuntimeError`` before anything is saved, so the checkpoint keeps the last good step.
     With ``progress``, a line says how many images were read, and a bar shows the steps;
     a line names the files of ``settings.data`` that are not read (:data:`SKIPPED_SUFFIXES`) in any case.
@@ -371,23 +396,28 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
                  f"{', ...' if len(skipped) > 3 else ''})" if skipped else ""), file=sys.stderr)
     sampler = PatchSampler(list(images.values()), settings.patch_size, names=list(images))
     pairs = validation_pairs(settings.validation) if settings.validation else []
-    out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / CHECKPOINT
-    model, continued_from = starting_model(settings)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    generator = torch.Generator().manual_seed(settings.seed)
-    step, seconds, history, saved = 0, 0.0, [], None
-    if resume and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=True)
-        stored, wanted = _resolved(_checkpoint_settings(state)), _resolved(settings)
+    if target.exists() and not checkpoint.exists():
+        raise ValueError(f"{target} exists and no checkpoint of its run is in {out}: use another --out, "
+                         "or move the file away first")
+    state = _load_checkpoint(checkpoint) if resume and checkpoint.exists() else None
+    if state is not None:
+        stored, wanted = _resolved(_checkpoint_settings(state, checkpoint)), _resolved(settings)
         if stored != wanted:
             raise ValueError(f"{checkpoint} was written with other settings ({_differences(stored, wanted)}): "
                              "use another --out to keep it, or --no-resume to start over, which replaces it")
+    out.mkdir(parents=True, exist_ok=True)
+    # a resumed run takes every parameter from its checkpoint: the init file need not exist any more
+    model, continued_from = (_model(settings), None) if state is not None else starting_model(settings)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    generator = torch.Generator().manual_seed(settings.seed)
+    step, seconds, history, saved = 0, 0.0, [], None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         step, seconds, history = state["step"], state["seconds"], state["history"]
-        continued_from = state.get("continued_from", continued_from)
+        continued_from = state.get("continued_from")
         saved = step
 
     bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc=f"train {settings.family}")

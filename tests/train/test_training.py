@@ -274,6 +274,69 @@ def test_an_init_file_that_the_run_would_overwrite_is_refused(tmp_path, images):
     assert source.read_bytes() == before
 
 
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
+def test_a_damaged_checkpoint_is_named_on_resume_and_export(tmp_path, images, damage):
+    run = tmp_path / "run"
+    train(settings("crr", images, steps=3), run, progress=False)
+    checkpoint = run / CHECKPOINT
+    if damage == "garbage":
+        checkpoint.write_bytes(b"garbage")
+    elif damage == "truncated":
+        checkpoint.write_bytes(checkpoint.read_bytes()[:5000])
+    else:
+        torch.save({"model": {}}, checkpoint)
+    words = "not an adareg_train checkpoint" if damage == "foreign" else "not a readable adareg_train checkpoint"
+    with pytest.raises(ValueError, match=f"{checkpoint}: {words}.*--no-resume to replace it"):
+        train(settings("crr", images, steps=3), run, progress=False)
+    with pytest.raises(ValueError, match=f"{checkpoint}: {words}"):
+        export_checkpoint(run)
+
+
+def test_a_gpu_run_s_checkpoint_exports_on_the_cpu(tmp_path, images):
+    """The arrays are all export needs: a checkpoint whose run used CUDA exports where there is none."""
+    run = tmp_path / "run"
+    path = train(settings("crr", images, steps=3), run, progress=False)
+    expected = adareg.params.read(path).arrays
+    state = torch.load(run / CHECKPOINT, weights_only=True)
+    state["settings"]["device"] = "cuda"
+    torch.save(state, run / CHECKPOINT)
+    path.unlink()
+    exported = adareg.params.read(export_checkpoint(run))
+    assert exported.metadata["training"]["device"] == "cuda"  # where it was trained
+    for name, array in expected.items():
+        np.testing.assert_array_equal(exported.arrays[name], array, err_msg=name)
+
+
+def test_resume_takes_another_spelling_of_the_same_data_folder(tmp_path, images, monkeypatch):
+    train(settings("crr", images, steps=3), tmp_path / "run", progress=False)
+    monkeypatch.chdir(images.parent)
+    path = train(settings("crr", images, steps=3, data=f"./{images.name}/"), tmp_path / "run", progress=False)
+    assert path.exists()
+
+
+def test_a_parameter_file_of_another_run_is_not_replaced(tmp_path, images):
+    out = tmp_path / "kept"
+    out.mkdir()
+    (out / "crr.npz").write_bytes(b"someone's model")
+    with pytest.raises(ValueError, match=r"crr.npz exists and no checkpoint of its run is in .*kept"):
+        train(settings("crr", images, steps=3), out, progress=False)
+    assert (out / "crr.npz").read_bytes() == b"someone's model"
+
+
+def test_a_resumed_run_does_not_need_its_init_file(tmp_path, images):
+    source = train(settings("crr", images, steps=2), tmp_path / "source", progress=False)
+    init = tmp_path / "init.npz"
+    init.write_bytes(source.read_bytes())
+    whole = train(settings("crr", images, steps=3, init=str(init)), tmp_path / "whole", progress=False)
+    train(settings("crr", images, steps=3, init=str(init)), tmp_path / "run", progress=False)
+    init.unlink()
+    again = train(settings("crr", images, steps=3, init=str(init)), tmp_path / "run", progress=False)
+    a, b = adareg.params.read(whole), adareg.params.read(again)
+    assert b.metadata["training"]["continued_from"] == a.metadata["training"]["continued_from"]
+    for name, array in a.arrays.items():
+        np.testing.assert_array_equal(b.arrays[name], array, err_msg=name)
+
+
 def test_a_refused_resume_names_the_setting_and_what_no_resume_does(tmp_path, images):
     train(settings("crr", images, steps=3), tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match=r"other settings \(steps: 3 there, 6 now\): use another --out to keep it, "
