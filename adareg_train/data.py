@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from adareg import checks
+
 from .families import SIGMA_RANGE
 
 
@@ -20,28 +22,56 @@ class PatchSampler:
     Parameters
     ----------
     images
-        Grey images in [0, 1], each at least ``patch_size`` on both sides.
+        Grey images: 2D float arrays with values in [0, 1], each at least ``patch_size`` on both sides.
     patch_size
-        Side of the square patches.
+        Side of the square patches (a positive int).
     sigma_range
-        The range of the noise levels.
+        The range ``(low, high)`` of the noise levels, ``0 <= low <= high``.
     names
         The images' names (e.g. their files) for the messages; default ``image 0``, ``image 1``, ...
+
+    Raises
+    ------
+    TypeError
+        For a ``patch_size`` that is not an int, a ``sigma_range`` that is not two real numbers, or an
+        image that is not a float array (an integer one, e.g. 0-255, must be divided by 255 first).
+    ValueError
+        For no images, an image that is not 2D, has values outside [0, 1] or is smaller than
+        ``patch_size``, or a bad ``patch_size`` or ``sigma_range``.
     """
 
     def __init__(self, images: list[np.ndarray], patch_size: int = 40,
                  sigma_range: tuple[float, float] = SIGMA_RANGE, names: list[str] | None = None):
-        small = [i for i, image in enumerate(images) if min(image.shape) < patch_size]
-        if small:
-            name = names[small[0]] if names is not None else f"image {small[0]}"
-            raise ValueError(f"PatchSampler: {name} ({images[small[0]].shape[0]} x {images[small[0]].shape[1]} "
-                             f"pixels) is smaller than patch_size = {patch_size}")
+        patch_size = checks.count(patch_size, "PatchSampler: patch_size")
+        if not (isinstance(sigma_range, (tuple, list)) and len(sigma_range) == 2):
+            raise TypeError(f"PatchSampler: sigma_range must be two noise levels (low, high), got {sigma_range!r}")
+        low, high = (checks.non_negative(s, f"PatchSampler: sigma_range[{k}]") for k, s in enumerate(sigma_range))
+        if low > high:
+            raise ValueError(f"PatchSampler: sigma_range must be (low, high) with low <= high, got {sigma_range!r}")
+        if len(images) == 0:
+            raise ValueError("PatchSampler: images is empty; give at least one grey image")
+        images = [np.asarray(image) for image in images]
+        for i, image in enumerate(images):
+            name = names[i] if names is not None else f"image {i}"
+            if image.ndim != 2:
+                raise ValueError(f"PatchSampler: {name} must be a 2D grey image, got shape {image.shape}")
+            if image.dtype.kind != "f":
+                hint = " (divide it by its type's maximum, e.g. 255 for uint8)" if image.dtype.kind in "iu" else ""
+                raise TypeError(f"PatchSampler: {name} must be a float image in [0, 1], got dtype {image.dtype}{hint}")
+            if min(image.shape) < patch_size:
+                raise ValueError(f"PatchSampler: {name} ({image.shape[0]} x {image.shape[1]} pixels) is smaller than "
+                                 f"patch_size = {patch_size}")
+            if not (0 <= image.min() and image.max() <= 1):  # NaN fails too
+                raise ValueError(f"PatchSampler: {name} must have values in [0, 1], got {image.min():g} to "
+                                 f"{image.max():g}")
         self.images = [torch.from_numpy(np.ascontiguousarray(image, dtype=np.float64)) for image in images]
         self.patch_size = patch_size
-        self.sigma_range = sigma_range
+        self.sigma_range = (low, high)
 
     def batch(self, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
-        """``(clean, noisy, sigma)``: shapes ``(size, 1, P, P)``, ``(size, 1, P, P)``, ``(size,)``."""
+        """``(clean, noisy, sigma)`` of ``size`` (a positive int) samples, shapes ``(size, 1, P, P)`` twice and
+        ``(size,)``."""
+        size = checks.count(size, "PatchSampler.batch: size")
         n = self.patch_size
         patches = []
         for _ in range(size):

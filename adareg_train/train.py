@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 import adareg
-from adareg import params
+from adareg import checks, params
 from adareg.data import protocol_noisy
 from adareg.io import IMAGE_SUFFIXES, IntensityWarning, read_folder
 
@@ -60,29 +60,44 @@ class Settings:
     contraction_iterations: int = 5  # power iterations of the bound's estimate per training step
 
     def check(self, given: Collection[str] | None = None) -> None:
-        """Refuse a bad setting with a ``ValueError`` that names it (a ``RuntimeError`` for a missing CUDA device).
+        """Refuse a bad setting with an error that names it (a ``RuntimeError`` for a missing CUDA device).
 
-        A setting that has no effect on this run (:meth:`unused`) is refused too when it was given: when its
-        name is in ``given`` (the settings set explicitly, e.g. the command line's options) or, with ``given``
-        ``None``, when it differs from its default.
+        A setting of the wrong type (``steps=True``, ``lr="0.1"``, ``data=None``) raises a ``TypeError``,
+        a bad value a ``ValueError``.  A setting that has no effect on this run (:meth:`unused`) is refused too
+        when it was given: when its name is in ``given`` (the settings set explicitly, e.g. the command line's
+        options) or, with ``given`` ``None``, when it differs from its default.
         """
+        model_class(self.family)  # a ValueError naming the families
+        for name in ("data", "validation", "init"):
+            value = getattr(self, name)
+            if not (isinstance(value, (str, os.PathLike)) or (value is None and name != "data")):
+                raise TypeError(f"{name} (--{name}) must be a path (str or os.PathLike)"
+                                f"{'' if name == 'data' else ' or None'}, got {value!r} ({type(value).__name__})")
         for name in ("steps", "batch_size", "patch_size", "validate_every", "checkpoint_every", "phantom_steps",
                      "contraction_iterations"):
-            if not (isinstance(getattr(self, name), int) and getattr(self, name) > 0):
-                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if not (isinstance(self.seed, int) and -2**63 <= self.seed < 2**64):
+            checks.count(getattr(self, name), name)
+        checks.positive(self.lr, "lr")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise TypeError(f"seed must be an int, got {self.seed!r} ({type(self.seed).__name__})")
+        if not -2**63 <= self.seed < 2**64:
             raise ValueError(f"seed must be an int from -2**63 to 2**64 - 1 (a torch generator's seed), "
                              f"got {self.seed}")
-        if not (math.isfinite(self.contraction) and self.contraction >= 0):
-            raise ValueError(f"contraction must be a non-negative weight, got {self.contraction}")
+        checks.non_negative(self.contraction, "contraction")
         if self.contraction and not issubclass(model_class(self.family), Adaptive):
             raise ValueError(f"contraction is a penalty of the reweighting families "
                              f"({', '.join(sorted(f for f, c in MODELS.items() if issubclass(c, Adaptive)))}), "
                              f"not of {self.family!r}")
-        if not (math.isfinite(self.contraction_target) and self.contraction_target >= 0):
-            raise ValueError(f"contraction_target must be non-negative, got {self.contraction_target}")
+        checks.non_negative(self.contraction_target, "contraction_target")
+        if self.architecture is not None:
+            if not isinstance(self.architecture, dict):
+                raise TypeError(f"architecture must be a dict or None (the family's default), got "
+                                f"{self.architecture!r} ({type(self.architecture).__name__})")
+            keys = model_class(self.family).default_architecture.keys()
+            missing, unknown = sorted(keys - self.architecture.keys()), sorted(self.architecture.keys() - keys)
+            if missing or unknown:
+                raise ValueError(f"architecture of {self.family!r} must have the keys {', '.join(sorted(keys))}"
+                                 + (f"; missing {', '.join(missing)}" if missing else "")
+                                 + (f"; unknown {', '.join(map(str, unknown))}" if unknown else ""))
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if self.dtype not in ("float32", "float64"):
@@ -135,9 +150,9 @@ def learning_rate(settings: Settings, step: int) -> float:
 def read_images(folder: str, option: str, count: int | None = None) -> dict[str, np.ndarray]:
     """The images of ``folder`` (:func:`adareg.io.read_folder`), keyed by file path.
 
-    A float image on another scale than [0, 1] (an :class:`~adareg.io.IntensityWarning`) is
-    refused with a ``ValueError`` that starts with ``option`` (the setting naming the folder)
-    and the file.
+    The reader's errors (a missing or empty folder, a colour image) start with ``option`` (the
+    setting naming the folder), their type kept; so does the ``ValueError`` that refuses a float
+    image on another scale than [0, 1] (an :class:`~adareg.io.IntensityWarning`).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("error", IntensityWarning)
@@ -145,6 +160,8 @@ def read_images(folder: str, option: str, count: int | None = None) -> dict[str,
             images = read_folder(folder, count)
         except IntensityWarning as err:
             raise ValueError(f"{option}: {err}") from None
+        except (ValueError, OSError) as err:
+            raise type(err)(f"{option}: {err}") from None
     files = {path.stem: path for path in Path(folder).iterdir() if path.suffix.lower() in IMAGE_SUFFIXES}
     return {str(files[stem]): image for stem, image in images.items()}
 
@@ -152,15 +169,21 @@ def read_images(folder: str, option: str, count: int | None = None) -> dict[str,
 def validation_pairs(folder: str, sigma: float = 25 / 255, crop: int = 96, count: int = 4) -> list[tuple[Any, Any]]:
     """Central ``crop`` squares of the first ``count`` images, with the Set12 noise protocol at ``sigma``.
 
-    The noise is drawn for the whole image (:func:`adareg.data.protocol_noisy`).  An image
-    smaller than ``crop`` is refused (a ``ValueError`` naming it).
+    The noise is drawn for the whole image (:func:`adareg.data.protocol_noisy`), whose levels
+    are whole numbers on the 0-255 scale: ``sigma`` must be one of them over 255 (e.g. ``25 / 255``).
+    A ``crop`` under 1, or an image smaller than ``crop``, is refused (a ``ValueError`` naming it).
     """
+    level = checks.non_negative(sigma, "sigma") * 255
+    if not (round(level) >= 1 and math.isclose(level, round(level), rel_tol=0, abs_tol=1e-6)):
+        raise ValueError(f"sigma must be a whole positive level over 255 (the noise protocol "
+                         f"uses integer levels, e.g. 25 / 255), got {sigma:g} = {level:g} / 255")
+    checks.count(crop, "crop")
     pairs = []
     for i, (name, clean) in enumerate(read_images(folder, "validation", count).items()):
         if min(clean.shape) < crop:
             raise ValueError(f"validation: {name} is {clean.shape[0]} x {clean.shape[1]} pixels, smaller than the "
                              f"{crop} x {crop} crop that validation scores")
-        noisy = protocol_noisy(clean, round(sigma * 255), i)
+        noisy = protocol_noisy(clean, round(level), i)
         top, left = (clean.shape[0] - crop) // 2, (clean.shape[1] - crop) // 2
         window = (slice(top, top + crop), slice(left, left + crop))
         pairs.append((clean[window], noisy[window]))

@@ -117,7 +117,7 @@ def test_a_checkpoint_from_before_the_gradient_setting_resumes_as_jfb(tmp_path, 
         settings("sa-cnn", images, gradient="implicit").check()
     with pytest.raises(ValueError, match="sa-b, sa-cnn only"):
         settings("crr", images, gradient="phantom").check()
-    with pytest.raises(ValueError, match="phantom_steps must be a positive int"):
+    with pytest.raises(ValueError, match="phantom_steps must be at least 1, got 0"):
         settings("sa-cnn", images, gradient="phantom", phantom_steps=0).check()
 
 
@@ -183,7 +183,7 @@ def test_command_line(tmp_path, images, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert cli.main(["train", "--family", "crr", "--data", str(images), "--out", str(tmp_path / "y"), "--steps",
                      "0", "--quiet"]) == 2
-    assert "steps must be a positive int" in capsys.readouterr().err
+    assert "steps must be at least 1, got 0" in capsys.readouterr().err
     assert cli.main(["train", "--family", "sa-cnn", "--data", str(images), "--out", str(tmp_path / "ph"), "--steps",
                      "1", "--batch-size", "2", "--patch-size", "16", "--gradient", "phantom", "--phantom-steps", "3",
                      "--quiet"]) == 0
@@ -229,9 +229,9 @@ def test_contraction_penalty_lowers_the_bound_and_is_recorded(tmp_path, images):
 
 @pytest.mark.parametrize("changes, message", [
     ({"family": "crr", "contraction": 1.0}, "contraction is a penalty of the reweighting families"),
-    ({"contraction": -1.0}, "contraction must be a non-negative weight"),
+    ({"contraction": -1.0}, "contraction must be non-negative"),
     ({"contraction_target": -0.5}, "contraction_target must be non-negative"),
-    ({"contraction_iterations": 0}, "contraction_iterations must be a positive int"),
+    ({"contraction_iterations": 0}, "contraction_iterations must be at least 1"),
 ])
 def test_contraction_settings_are_checked(images, changes, message):
     family = changes.pop("family", "sa-cnn")
@@ -408,3 +408,84 @@ def test_bad_options_give_one_line_errors(tmp_path, images, capsys):
     assert f"export it first (python -m adareg_train export --out {tmp_path / 'run'})" in capsys.readouterr().err
     assert run_cli(tmp_path, images, "--seed", "99999999999999999999") == 2
     assert "seed must be an int from -2**63 to 2**64 - 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("changes, error, message", [
+    ({"steps": True}, TypeError, r"steps must be an int, got True \(bool\)"),
+    ({"batch_size": 2.0}, TypeError, "batch_size must be an int"),
+    ({"contraction": True}, TypeError, "contraction must be a real number, got True"),
+    ({"lr": "0.1"}, TypeError, r"lr must be a real number, got '0.1' \(str\)"),
+    ({"lr": None}, TypeError, "lr must be a real number, got None"),
+    ({"lr": float("nan")}, ValueError, "lr must be finite"),
+    ({"contraction": None}, TypeError, "contraction must be a real number, got None"),
+    ({"contraction_target": "0.5"}, TypeError, "contraction_target must be a real number"),
+    ({"seed": True}, TypeError, "seed must be an int, got True"),
+    ({"architecture": {"foo": 1}}, ValueError, r"architecture of 'crr' must have the keys .*; missing bank_channels.*"
+                                               r"; unknown foo"),
+    ({"architecture": [1]}, TypeError, "architecture must be a dict or None"),
+    ({"data": None}, TypeError, r"data \(--data\) must be a path \(str or os.PathLike\), got None"),
+    ({"validation": 3}, TypeError, r"validation \(--validation\) must be a path \(str or os.PathLike\) or None"),
+])
+def test_settings_of_the_wrong_type_are_refused_by_name(images, changes, error, message):
+    with pytest.raises(error, match=message):
+        settings("crr", images, **changes).check()
+
+
+def test_sampler_arguments_are_checked(images):
+    grey = list(read_folder(images).values())
+    for size, error, message in [(0, ValueError, "patch_size must be at least 1, got 0"),
+                                 (-5, ValueError, "patch_size must be at least 1"),
+                                 (10.5, TypeError, r"patch_size must be an int, got 10.5")]:
+        with pytest.raises(error, match=message):
+            PatchSampler(grey, size)
+    for sigmas, error, message in [((0.2, 0.1), ValueError, r"sigma_range must be \(low, high\) with low <= high"),
+                                   ((-0.1, 0.1), ValueError, r"sigma_range\[0\] must be non-negative"),
+                                   ((0.0, float("nan")), ValueError, r"sigma_range\[1\] must be finite"),
+                                   (0.1, TypeError, "sigma_range must be two noise levels")]:
+        with pytest.raises(error, match=message):
+            PatchSampler(grey, 16, sigmas)
+    with pytest.raises(TypeError, match=r"image 1 must be a float image in \[0, 1\], got dtype uint8 \(divide it "
+                                        r"by its type's maximum, e.g. 255 for uint8\)"):
+        PatchSampler([grey[0], np.round(255 * grey[1]).astype(np.uint8)], 16)
+    with pytest.raises(ValueError, match=r"image 0 must have values in \[0, 1\], got 0 to 2\d\d"):
+        PatchSampler([np.round(255 * grey[0])], 16)
+    with pytest.raises(ValueError, match=r"colour.png must be a 2D grey image, got shape \(50, 50, 3\)"):
+        PatchSampler([np.zeros((50, 50, 3))], 10, names=["colour.png"])
+    with pytest.raises(ValueError, match="images is empty"):
+        PatchSampler([], 10)
+    sampler = PatchSampler(grey, 16, (0.1, 0.1))  # one noise level
+    assert torch.all(sampler.batch(3, torch.Generator().manual_seed(0))[2] == 0.1)
+    for size, error in [(0, ValueError), (-1, ValueError), (2.0, TypeError)]:
+        with pytest.raises(error, match="batch: size must be"):
+            sampler.batch(size, torch.Generator())
+
+
+def test_validation_pairs_take_whole_noise_levels_and_a_positive_crop(images):
+    from adareg_train.train import validation_pairs
+
+    clean, noisy = validation_pairs(str(images), sigma=10 / 255, crop=16, count=1)[0]
+    assert clean.shape == noisy.shape == (16, 16) and 5 / 255 < np.std(noisy - clean) < 15 / 255
+    for sigma in (0.4 / 255, 10.4 / 255, 0.0):
+        with pytest.raises(ValueError, match=r"sigma must be a whole positive level over 255 \(the noise protocol "
+                                             r"uses integer levels"):
+            validation_pairs(str(images), sigma=sigma, crop=16)
+    with pytest.raises(ValueError, match="crop must be at least 1, got 0"):
+        validation_pairs(str(images), crop=0)
+    with pytest.raises(TypeError, match="crop must be an int"):
+        validation_pairs(str(images), crop=16.0)
+
+
+def test_errors_reading_a_folder_name_its_option(tmp_path, images, capsys):
+    from adareg_train.train import read_images
+
+    with pytest.raises(FileNotFoundError, match=r"^validation: read_folder: folder .* does not exist"):
+        read_images(str(tmp_path / "nowhere"), "validation")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"^data: read_folder: folder .* holds no \.png or \.tif images"):
+        read_images(str(tmp_path / "empty"), "data")
+    colour = np.arange(32 * 32 * 3, dtype=np.uint8).reshape(32, 32, 3)
+    pytest.importorskip("PIL.Image").fromarray(colour).save(images / "colour.png")
+    with pytest.raises(ValueError, match=r"^data: .*colour.png"):
+        read_images(str(images), "data")
+    assert run_cli(tmp_path, images) == 2
+    assert "adareg_train: error: data: " in capsys.readouterr().err
