@@ -8,6 +8,7 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
 import time
 import warnings
@@ -318,6 +319,21 @@ def _initialise(model: Denoiser, source: str) -> dict[str, Any] | None:
     return None
 
 
+def code_version() -> str:
+    """``adareg <version>``, with the git commit of the source tree when it is a checkout (and whether it
+    had uncommitted changes), so that a parameter file names the code that wrote it."""
+    version = f"adareg {adareg.__version__}"
+    tree = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        modified = subprocess.run(["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no"],
+                                  capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):  # no git, or not a checkout (an installed package)
+        return version
+    return f"{version}, commit {commit}" + (" with uncommitted changes" if modified else "")
+
+
 def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: float,
            history: list[dict[str, float]], threads: int | None,
            continued_from: dict[str, Any] | None = None, images: int | None = None) -> Path:
@@ -351,6 +367,7 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
             "optimizer": "Adam",
             "hardware": f"{platform.machine()} {settings.device}, torch {torch.__version__}, "
                         + (f"{threads} threads" if threads else "threads not recorded"),
+            "code": code_version(),
             "loss_curve": [[h["step"], round(h["loss"], 8)] for h in history if "loss" in h][:: max(1, step // 100)],
             **({"contraction_curve": [[h["step"], round(h["contraction"], 6)] for h in history
                                       if "contraction" in h][:: max(1, step // 100)]} if settings.contraction else {}),

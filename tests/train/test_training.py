@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -312,6 +313,16 @@ def test_resume_takes_another_spelling_of_the_same_data_folder(tmp_path, images,
     monkeypatch.chdir(images.parent)
     path = train(settings("crr", images, steps=3, data=f"./{images.name}/"), tmp_path / "run", progress=False)
     assert path.exists()
+
+
+def test_the_exported_file_names_the_code_that_wrote_it(tmp_path, images):
+    code = adareg.params.read(train(settings("crr", images, steps=1), tmp_path / "run", progress=False)).metadata
+    code = code["training"]["code"]
+    assert code.startswith(f"adareg {adareg.__version__}")
+    repository = Path(train_module.__file__).resolve().parent.parent
+    head = subprocess.run(["git", "-C", str(repository), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:  # a checkout (CI's clone), not an installed package
+        assert f"commit {head.stdout.strip()}" in code
 
 
 def test_a_parameter_file_of_another_run_is_not_replaced(tmp_path, images):
