@@ -258,8 +258,7 @@ def _load_checkpoint(checkpoint: Path) -> dict[str, Any]:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several kinds for a damaged or foreign file
         raise ValueError(f"{checkpoint}: not a readable adareg_train checkpoint ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0] if str(err) else 'no message'}); use another --out, or "
-                         "--no-resume to replace it") from None
+                         f"{checks.one_line(err)}); use another --out, or --no-resume to replace it") from None
     missing = sorted(CHECKPOINT_KEYS - set(state)) if isinstance(state, dict) else ["everything"]
     if missing:
         raise ValueError(f"{checkpoint}: not an adareg_train checkpoint (missing {', '.join(missing)}); use another "
@@ -284,11 +283,15 @@ def _checkpoint_settings(state: dict[str, Any], checkpoint: Path) -> Settings:
 
 
 def _resolved(settings: Settings) -> dict[str, Any]:
-    """The settings with ``gradient`` resolved to the method the run uses and folders to absolute paths (to
-    compare runs: ``data/`` and ``./data`` are one folder)."""
+    """The settings with ``gradient`` resolved to the method the run uses (as exported)."""
+    return dataclasses.asdict(settings) | {"gradient": gradient_method(settings)}
+
+
+def _comparable(settings: Settings) -> dict[str, Any]:
+    """:func:`_resolved` with the folders as absolute paths, to compare runs (``data/`` and ``./data`` are one)."""
     folders = {name: str(Path(value).resolve()) for name in ("data", "validation")
                if (value := getattr(settings, name)) is not None}
-    return dataclasses.asdict(settings) | {"gradient": gradient_method(settings)} | folders
+    return _resolved(settings) | folders
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -442,7 +445,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
                          "or move the file away first")
     state = _load_checkpoint(checkpoint) if resume and checkpoint.exists() else None
     if state is not None:
-        stored, wanted = _resolved(_checkpoint_settings(state, checkpoint)), _resolved(settings)
+        stored, wanted = _comparable(_checkpoint_settings(state, checkpoint)), _comparable(settings)
         if stored != wanted:
             raise ValueError(f"{checkpoint} was written with other settings ({_differences(stored, wanted)}): "
                              "use another --out to keep it, or --no-resume to start over, which replaces it")
