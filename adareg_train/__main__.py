@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from adareg import checks
+
 from .families import GRADIENTS, MODELS, families_with
 
 
@@ -29,7 +31,16 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, default=2000, help="Adam steps (default 2000)")
     train.add_argument("--batch-size", type=int, default=16)
     train.add_argument("--patch-size", type=int, default=40)
-    train.add_argument("--lr", type=float, default=2e-3, help="learning rate (halved at 60%% and 80%% of the steps)")
+    train.add_argument("--lr", type=float, default=2e-3,
+                       help="learning rate (halved at 60%% and 80%% of the steps, or see --decay-every)")
+    train.add_argument("--group-lr", action="append", metavar="GROUP=LR",
+                       help="learning rate of one parameter group (repeatable), e.g. bank=5e-3 or profile=5e-5; "
+                            "0 freezes the group; an unknown name lists the family's groups")
+    train.add_argument("--decay-every", type=int,
+                       help="multiply the learning rates by --decay-factor every so many steps (WCRR-NN: 500)")
+    train.add_argument("--decay-factor", type=float, help="the factor of --decay-every (default 0.75)")
+    train.add_argument("--loss", choices=("mse", "l1"), default="mse",
+                       help="mean squared error (default) or mean absolute error (WCRR-NN's) of the denoised patches")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     train.add_argument("--dtype", choices=("float32", "float64"), default="float32")
@@ -51,6 +62,9 @@ def parser() -> argparse.ArgumentParser:
                        help="power iterations of the bound's estimate per step (default 5)")
     train.add_argument("--no-resume", action="store_true", help="start afresh even if OUT holds a checkpoint "
                        "(which the first save of the new run replaces)")
+    train.add_argument("--max-minutes", type=float,
+                       help="stop after the step that ends past this many minutes (e.g. a lent GPU's time), "
+                            "checkpoint and export the run as it stands; the same command resumes it")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     export = commands.add_parser("export", help="export the model of a run's checkpoint",
                                  description="Write OUT/FAMILY.npz from OUT/checkpoint.pt, e.g. for a run "
@@ -60,7 +74,22 @@ def parser() -> argparse.ArgumentParser:
 
 
 #: The options whose default is the Settings' (argparse's default None): refused where they have no effect if given.
-OPTIONAL = ("validate_every", "phantom_steps", "contraction_target", "contraction_iterations")
+OPTIONAL = ("validate_every", "phantom_steps", "contraction_target", "contraction_iterations", "decay_every",
+            "decay_factor")
+
+
+def group_rates(pairs: list[str] | None) -> dict[str, float] | None:
+    """``--group-lr`` values (``NAME=LR``) as a dict, or a ``ValueError`` naming the one that is not of that form."""
+    if not pairs:
+        return None
+    rates = {}
+    for pair in pairs:
+        name, _, rate = pair.partition("=")
+        try:
+            rates[name.strip()] = float(rate)
+        except ValueError:
+            raise ValueError(f"--group-lr takes GROUP=LR, e.g. bank=5e-3, got {pair!r}") from None
+    return rates
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,13 +104,15 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     given = {name: getattr(args, name) for name in OPTIONAL if getattr(args, name) is not None}
-    settings = Settings(family=args.family, data=args.data, steps=args.steps, batch_size=args.batch_size,
-                        patch_size=args.patch_size, lr=args.lr, seed=args.seed, device=args.device, dtype=args.dtype,
-                        validation=args.validation, checkpoint_every=args.checkpoint_every, init=args.init,
-                        gradient=args.gradient, contraction=args.contraction, **given)
     try:
+        settings = Settings(family=args.family, data=args.data, steps=args.steps, batch_size=args.batch_size,
+                            patch_size=args.patch_size, lr=args.lr, seed=args.seed, device=args.device,
+                            dtype=args.dtype, validation=args.validation, checkpoint_every=args.checkpoint_every,
+                            init=args.init, gradient=args.gradient, contraction=args.contraction, loss=args.loss,
+                            group_lr=group_rates(args.group_lr), **given)
         settings.check(given)
-        path = train(settings, args.out, resume=not args.no_resume, progress=not args.quiet)
+        max_seconds = None if args.max_minutes is None else 60 * checks.positive(args.max_minutes, "--max-minutes")
+        path = train(settings, args.out, resume=not args.no_resume, progress=not args.quiet, max_seconds=max_seconds)
     except (ValueError, OSError, RuntimeError) as err:
         print(f"adareg_train: error: {err}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""The training loop: Adam on the mean squared denoising error, with validation, checkpoints and export."""
+"""The training loop: Adam on the denoising error (squared or absolute), with validation, checkpoints and export."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ from .families import (GRADIENTS, MODELS, SIGMA_RANGE, Adaptive, Denoiser, build
 CHECKPOINT = "checkpoint.pt"
 #: What every checkpoint written by :func:`train` holds.
 CHECKPOINT_KEYS = frozenset({"settings", "model", "optimizer", "generator", "step", "seconds", "history"})
+#: The training losses: the mean squared error or the mean absolute error of the denoised patches.
+LOSSES = ("mse", "l1")
 #: Suffixes of image files that a data folder may hold but that are not read (only PNG and TIFF are).
 SKIPPED_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".npy")
 
@@ -59,6 +61,10 @@ class Settings:
     contraction: float = 0.0  # weight of the contraction penalty (adaptive families; 0: none)
     contraction_target: float = 0.9  # the bound on the reweighting map's Jacobian the penalty aims below
     contraction_iterations: int = 5  # power iterations of the bound's estimate per training step
+    loss: str = "mse"  # "mse" (mean squared error) or "l1" (mean absolute error, WCRR-NN's)
+    decay_every: int | None = None  # None: lr halved at 60% and 80% of the steps; else times decay_factor every so many
+    decay_factor: float = 0.75
+    group_lr: dict[str, float] | None = None  # learning rates of parameter groups (parameter_groups); 0 freezes one
 
     def check(self, given: Collection[str] | None = None) -> None:
         """Refuse a bad setting with an error that names it (a ``RuntimeError`` for a missing CUDA device).
@@ -89,6 +95,26 @@ class Settings:
                              f"({', '.join(sorted(f for f, c in MODELS.items() if issubclass(c, Adaptive)))}), "
                              f"not of {self.family!r}")
         checks.non_negative(self.contraction_target, "contraction_target")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {self.loss!r}")
+        if self.decay_every is not None:
+            checks.count(self.decay_every, "decay_every")
+        if not (checks.positive(self.decay_factor, "decay_factor") <= 1):
+            raise ValueError(f"decay_factor must be in (0, 1], got {self.decay_factor}")
+        if self.group_lr is not None:
+            if not isinstance(self.group_lr, dict):
+                raise TypeError(f"group_lr must be a dict of group names to learning rates or None, got "
+                                f"{self.group_lr!r} ({type(self.group_lr).__name__})")
+            names = sorted(parameter_groups(self.family, self.architecture))
+            unknown = sorted(str(name) for name in self.group_lr if name not in names)
+            if unknown:
+                raise ValueError(f"group_lr: {self.family} has no parameter group {', '.join(map(repr, unknown))}; "
+                                 f"its groups are {', '.join(names)}")
+            for name, value in self.group_lr.items():
+                checks.non_negative(value, f"group_lr[{name!r}]")
+            if all(self.group_lr.get(name, self.lr) == 0 for name in names):
+                raise ValueError(f"group_lr freezes every parameter group of {self.family} ({', '.join(names)}): "
+                                 "nothing would be trained")
         if self.architecture is not None:
             if not isinstance(self.architecture, dict):
                 raise TypeError(f"architecture must be a dict or None (the family's default), got "
@@ -135,6 +161,8 @@ class Settings:
         if not self.contraction:
             for name in ("contraction_target", "contraction_iterations"):
                 unused[name] = "without the contraction penalty (--contraction WEIGHT, sa-b and sa-cnn)"
+        if self.decay_every is None:
+            unused["decay_factor"] = "without --decay-every (the default schedule halves the rate at 60% and 80%)"
         return unused
 
 
@@ -144,8 +172,52 @@ def gradient_method(settings: Settings) -> str:
 
 
 def learning_rate(settings: Settings, step: int) -> float:
-    """Constant, then halved at 60% and again at 80% of the steps."""
+    """The learning rate of ``step`` (counted from 0): ``lr`` times ``decay_factor ** (step // decay_every)``,
+    or, without ``decay_every``, constant and then halved at 60% and again at 80% of the steps.
+
+    Parameter groups with their own rate (``group_lr``) follow the same schedule.
+    """
+    if settings.decay_every is not None:
+        return settings.lr * settings.decay_factor ** (step // settings.decay_every)
     return settings.lr * (0.5 ** (step >= 0.6 * settings.steps)) * (0.5 ** (step >= 0.8 * settings.steps))
+
+
+def schedule_text(settings: Settings) -> str:
+    """The learning rates and their schedule in words (for the exported metadata)."""
+    rates = f"learning rate {settings.lr:g}" + "".join(f", {name} {rate:g}"
+                                                        for name, rate in sorted((settings.group_lr or {}).items()))
+    if settings.decay_every is not None:
+        return f"{rates}, times {settings.decay_factor:g} every {settings.decay_every} steps"
+    return f"{rates}, halved at 60% and 80% of the steps"
+
+
+def parameter_groups(family: str, architecture: dict[str, Any] | None = None) -> dict[str, list[str]]:
+    """The names of a family's parameters by group: the first part of each name, without a ``_raw`` suffix
+    (``bank``, ``lam``, ``masks`` for ``sa-cnn``; ``bank``, ``lam``, ``profile``, ``scale`` for the ridges)."""
+    groups: dict[str, list[str]] = {}
+    for name, _ in build(family, architecture, seed=0).named_parameters():
+        groups.setdefault(name.split(".")[0].removesuffix("_raw"), []).append(name)
+    return groups
+
+
+def adam(model: Denoiser, settings: Settings) -> torch.optim.Adam:
+    """Adam over the model's parameters, one group per learning rate (``lr``, and each of ``group_lr``);
+    a group at rate 0 is frozen (no gradient is computed for it).
+
+    Each group keeps its rate over ``lr`` as ``lr_scale``, which :func:`training_step` applies to the
+    scheduled rate (:func:`learning_rate`).
+    """
+    rates = settings.group_lr or {}
+    by_rate: dict[float, list[torch.nn.Parameter]] = {}
+    parameters = dict(model.named_parameters())
+    for group, names in parameter_groups(settings.family, model.architecture).items():
+        rate = float(rates.get(group, settings.lr))
+        for name in names:
+            parameters[name].requires_grad_(rate > 0)
+            if rate > 0:
+                by_rate.setdefault(rate, []).append(parameters[name])
+    return torch.optim.Adam([{"params": params, "lr": rate, "lr_scale": rate / settings.lr}
+                             for rate, params in by_rate.items()], lr=settings.lr)
 
 
 def read_images(folder: str, option: str, count: int | None = None) -> dict[str, np.ndarray]:
@@ -225,16 +297,19 @@ def starting_model(settings: Settings) -> tuple[Denoiser, dict[str, Any] | None]
 
 def training_step(model: Denoiser, optimizer: torch.optim.Optimizer, sampler: PatchSampler,
                   generator: torch.Generator, settings: Settings, lr: float) -> dict[str, torch.Tensor]:
-    """One Adam step on the mean squared error of a fresh batch (plus the contraction penalty where set).
+    """One Adam step on the loss of a fresh batch (plus the contraction penalty where set), at the rate ``lr``.
 
-    Returns the batch's ``loss`` (the mean squared error) and, with the penalty, the mean
-    ``contraction`` bound of its fixed points (:meth:`Adaptive.contraction`), on the device.
-    The penalty is ``settings.contraction`` times the mean of ``max(0, bound - target)^2``.
+    The loss is the mean squared error, or with ``settings.loss == "l1"`` the mean absolute
+    error, of the denoised patches.  ``optimizer`` comes from :func:`adam`: each group
+    steps at ``lr`` times its ``lr_scale``.  Returns the batch's ``loss`` and, with the
+    penalty, the mean ``contraction`` bound of its fixed points (:meth:`Adaptive.contraction`),
+    on the device.  The penalty is ``settings.contraction`` times the mean of
+    ``max(0, bound - target)^2``.
     """
     clean, noisy, sigma = sampler.batch(settings.batch_size, generator)
     clean, noisy, sigma = (t.to(settings.device, getattr(torch, settings.dtype)) for t in (clean, noisy, sigma))
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group["lr_scale"]
     optimizer.zero_grad()
     values = {}
     if settings.contraction:
@@ -245,7 +320,7 @@ def training_step(model: Denoiser, optimizer: torch.optim.Optimizer, sampler: Pa
         values["contraction"] = bound.detach().mean()
     else:
         output, penalty = model(noisy, sigma), 0.0
-    loss = torch.mean((output - clean) ** 2)
+    loss = torch.mean(torch.abs(output - clean) if settings.loss == "l1" else (output - clean) ** 2)
     (loss + penalty).backward()
     optimizer.step()
     return {"loss": loss.detach(), **values}
@@ -362,12 +437,13 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
                        "phantom": f"phantom gradient: {settings.phantom_steps} fixed-point map steps with a graph"
                        }[gradient_method(settings)]
                       + " (adareg_train.families)",
-            "loss": "mean squared error, sigma uniform in [0, 30]/255 per patch, random flips and rotations"
+            "loss": {"mse": "mean squared error", "l1": "mean absolute error"}[settings.loss]
+                    + ", sigma uniform in [0, 30]/255 per patch, random flips and rotations"
                     + (f", plus {settings.contraction} times the mean of max(0, bound - "
                        f"{settings.contraction_target})^2, the bound on the reweighting map's Jacobian estimated by "
                        f"{settings.contraction_iterations} power iterations (adareg_train.families.Adaptive.contraction)"
                        if settings.contraction else ""),
-            "optimizer": "Adam",
+            "optimizer": "Adam, " + schedule_text(settings),
             "hardware": f"{platform.machine()} {settings.device}, torch {torch.__version__}, "
                         + (f"{threads} threads" if threads else "threads not recorded"),
             "code": code_version(),
@@ -410,7 +486,8 @@ def _differences(stored: dict[str, Any], wanted: dict[str, Any]) -> str:
                      for name, value in wanted.items() if stored.get(name) != value)
 
 
-def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, progress: bool = True) -> Path:
+def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, progress: bool = True,
+          max_seconds: float | None = None) -> Path:
     """Train one model; return the path of its exported parameter file ``out/<family>.npz``.
 
     A checkpoint (model, optimizer, random state, loss history) is written every
@@ -421,8 +498,16 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     ``RuntimeError`` before anything is saved, so the checkpoint keeps the last good step.
     With ``progress``, a line says how many images were read, and a bar shows the steps;
     a line names the files of ``settings.data`` that are not read (:data:`SKIPPED_SUFFIXES`) in any case.
+
+    ``max_seconds`` bounds this call's time (e.g. a lent GPU's): after the first step that ends
+    later, the run is validated, checkpointed and exported as it stands (the file's
+    ``steps_done`` says how far it got), and the same call resumes it.  It is no setting of the
+    run, so a resumed run may have another bound or none.
     """
     settings.check()
+    if max_seconds is not None:
+        checks.positive(max_seconds, "max_seconds")
+    began = time.perf_counter()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out {out} is a file; it must be a folder (for the checkpoint and the parameter file)")
@@ -452,12 +537,15 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     out.mkdir(parents=True, exist_ok=True)
     # a resumed run takes every parameter from its checkpoint: the init file need not exist any more
     model, continued_from = (_model(settings), None) if state is not None else starting_model(settings)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    optimizer = adam(model, settings)
     generator = torch.Generator().manual_seed(settings.seed)
     step, seconds, history, saved = 0, 0.0, [], None
     if state is not None:
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        scales = [group["lr_scale"] for group in optimizer.param_groups]
+        optimizer.load_state_dict(state["optimizer"])  # its groups' settings replace these (older ones lack lr_scale)
+        for group, scale in zip(optimizer.param_groups, scales):
+            group["lr_scale"] = scale
         generator.set_state(state["generator"])
         step, seconds, history = state["step"], state["seconds"], state["history"]
         continued_from = state.get("continued_from")
@@ -476,18 +564,24 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
                                + (f" ({checkpoint} keeps step {saved})" if saved is not None else "")
                                + f"; try a lower --lr than {settings.lr:g}")
         record = {"step": step, **{name: value.item() for name, value in values.items()}}
-        if pairs and (step % settings.validate_every == 0 or step == settings.steps):
+        last = step == settings.steps or (max_seconds is not None and time.perf_counter() - began >= max_seconds)
+        if pairs and (step % settings.validate_every == 0 or last):
             record["validation_psnr"] = validate(model, pairs, 25 / 255, settings.device)
         history.append(record)
         bar.update()
         bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "step"}, refresh=False)
-        if step % settings.checkpoint_every == 0 or step == settings.steps:
+        if step % settings.checkpoint_every == 0 or last:
             _save_checkpoint(checkpoint, {"settings": dataclasses.asdict(settings), "model": model.state_dict(),
                                           "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                                           "step": step, "seconds": seconds, "history": history,
                                           "threads": torch.get_num_threads(), "continued_from": continued_from,
                                           "images": len(images)})
             saved = step
+        if last:
+            break
     bar.close()
+    if step < settings.steps:
+        print(f"adareg_train: stopped after step {step} of {settings.steps} at the time limit "
+              f"({max_seconds:g} s); the same command resumes the run", file=sys.stderr)
     return export(model, target, settings, step, seconds, history, torch.get_num_threads(), continued_from,
                   len(images))

@@ -25,14 +25,14 @@ import torch
 
 from adareg.io import read_folder
 from adareg_train.data import PatchSampler
-from adareg_train.train import Settings, starting_model, training_step
+from adareg_train.train import Settings, adam, starting_model, training_step
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bsd400"
 
 
 def seconds_per_step(settings: Settings, sampler: PatchSampler, repeats: int) -> float:
     model, _ = starting_model(settings)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    optimizer = adam(model, settings)
     generator = torch.Generator().manual_seed(settings.seed)
     sync = torch.cuda.synchronize if settings.device == "cuda" else (lambda: None)
     times = []

@@ -500,3 +500,103 @@ def test_errors_reading_a_folder_name_its_option(tmp_path, images, capsys):
         read_images(str(images), "data")
     assert run_cli(tmp_path, images) == 2
     assert "adareg_train: error: data: " in capsys.readouterr().err
+
+
+def test_learning_rate_schedules(images):
+    halving = settings("crr", images, steps=100, lr=0.1)
+    assert [train_module.learning_rate(halving, s) for s in (0, 59, 60, 79, 80, 99)] == \
+        pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.025])
+    decaying = settings("crr", images, steps=6000, lr=0.1, decay_every=500, decay_factor=0.75)
+    assert [train_module.learning_rate(decaying, s) for s in (0, 499, 500, 1999, 5999)] == \
+        pytest.approx([0.1, 0.1, 0.075, 0.1 * 0.75 ** 3, 0.1 * 0.75 ** 11])
+
+
+def test_group_learning_rates_set_each_group_s_first_adam_step(tmp_path, images):
+    """Adam's first update is lr * g / (|g| + eps): about each group's rate wherever its gradient is not tiny."""
+    run = settings("sa-cnn", images, steps=1, lr=1e-2, group_lr={"bank": 0.0, "masks": 4e-2})
+    train(run, tmp_path / "run", progress=False)
+    start = dict(build("sa-cnn", TINY["sa-cnn"], seed=run.seed).named_parameters())
+    after = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)["model"]
+    steps = {name: (after[name] - value.detach()).abs() for name, value in start.items()}
+    for name, rate in [("bank", 0.0), ("masks", 4e-2), ("lam", 1e-2)]:
+        moved = torch.cat([step.flatten() for n, step in steps.items() if n.split(".")[0].startswith(name)])
+        assert float(moved.max()) <= rate * (1 + 1e-9), name
+        if rate:
+            assert float(torch.quantile(moved, 0.5)) > 0.9 * rate, name
+        else:
+            assert float(moved.max()) == 0.0
+    metadata = adareg.params.read(tmp_path / "run" / "sa-cnn.npz").metadata["training"]
+    assert metadata["group_lr"] == {"bank": 0.0, "masks": 4e-2}
+    assert metadata["optimizer"] == "Adam, learning rate 0.01, bank 0, masks 0.04, halved at 60% and 80% of the steps"
+
+
+def test_the_l1_loss_is_the_mean_absolute_error_of_the_batch(images):
+    run = settings("crr", images, loss="l1")
+    model, _ = train_module.starting_model(run)
+    sampler = PatchSampler(list(read_folder(images).values()), run.patch_size)
+    generator = torch.Generator().manual_seed(5)
+    clean, noisy, sigma = sampler.batch(run.batch_size, torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        expected = np.mean(np.abs(model(noisy, sigma).numpy() - clean.numpy()))
+    loss = train_module.training_step(model, train_module.adam(model, run), sampler, generator, run, run.lr)["loss"]
+    assert float(loss) == pytest.approx(expected, rel=1e-10)
+
+
+def test_a_time_limit_stops_exports_and_resumes_to_the_same_result(tmp_path, images, capsys):
+    (tmp_path / "validation").mkdir()
+    write_image(tmp_path / "validation" / "v.png", np.kron(read_folder(images)["im0"], np.ones((3, 3))))
+    run = settings("crr", images, validation=str(tmp_path / "validation"), validate_every=5)
+    whole = train(run, tmp_path / "whole", progress=False)
+    stopped = train(run, tmp_path / "part", progress=False, max_seconds=1e-9)
+    assert "stopped after step 1 of 6 at the time limit" in capsys.readouterr().err
+    record = adareg.params.read(stopped).metadata
+    assert record["training"]["steps_done"] == 1 and "crop96_psnr_sigma25" in record["validation"]
+    assert torch.load(tmp_path / "part" / CHECKPOINT, weights_only=True)["step"] == 1
+    resumed = train(run, tmp_path / "part", progress=False)
+    a, b = adareg.params.read(whole).arrays, adareg.params.read(resumed).arrays
+    for name in a:
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-12, atol=1e-15, err_msg=name)
+    with pytest.raises(ValueError, match="max_seconds must be positive"):
+        train(run, tmp_path / "other", progress=False, max_seconds=0)
+
+
+def test_a_checkpoint_from_before_the_schedule_settings_resumes(tmp_path, images):
+    train(settings("crr", images), tmp_path / "run", progress=False, max_seconds=1e-9)
+    state = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
+    assert state["step"] == 1
+    for name in ("loss", "decay_every", "decay_factor", "group_lr"):
+        del state["settings"][name]
+    for group in state["optimizer"]["param_groups"]:
+        del group["lr_scale"]
+    torch.save(state, tmp_path / "run" / CHECKPOINT)
+    path = train(settings("crr", images), tmp_path / "run", progress=False)
+    assert adareg.params.read(path).metadata["training"]["steps_done"] == 6
+
+
+@pytest.mark.parametrize("changes, error, message", [
+    ({"loss": "l2"}, ValueError, "loss must be one of 'mse', 'l1', got 'l2'"),
+    ({"decay_every": 0}, ValueError, "decay_every must be at least 1"),
+    ({"decay_every": 10, "decay_factor": 1.5}, ValueError, r"decay_factor must be in \(0, 1\], got 1.5"),
+    ({"decay_factor": 0.5}, ValueError, r"decay_factor \(--decay-factor\) has no effect without --decay-every"),
+    ({"group_lr": {"filters": 1e-3}}, ValueError, "crr has no parameter group 'filters'; its groups are bank, lam, "
+                                                  "profile, scale"),
+    ({"group_lr": {"bank": -1.0}}, ValueError, r"group_lr\['bank'\] must be non-negative"),
+    ({"group_lr": {"bank": 0, "lam": 0, "profile": 0, "scale": 0}}, ValueError, "freezes every parameter group"),
+    ({"group_lr": [("bank", 1.0)]}, TypeError, "group_lr must be a dict"),
+])
+def test_schedule_and_group_settings_are_checked(images, changes, error, message):
+    with pytest.raises(error, match=message):
+        settings("crr", images, **changes).check()
+
+
+def test_command_line_schedule_options(tmp_path, images, capsys):
+    assert run_cli(tmp_path, images, "--loss", "l1", "--group-lr", "profile=1e-4", "--group-lr", "bank=0",
+                   "--decay-every", "500", "--max-minutes", "5") == 0
+    training = adareg.params.read(tmp_path / "cli" / "crr.npz").metadata["training"]
+    assert training["loss"].startswith("mean absolute error") and training["group_lr"] == {"profile": 1e-4, "bank": 0}
+    assert training["optimizer"].endswith("bank 0, profile 0.0001, times 0.75 every 500 steps")
+    for options, message in [(["--group-lr", "bank"], "--group-lr takes GROUP=LR, e.g. bank=5e-3, got 'bank'"),
+                             (["--max-minutes", "0"], "--max-minutes must be positive, got 0"),
+                             (["--decay-factor", "0.5"], "decay_factor (--decay-factor) has no effect")]:
+        assert run_cli(tmp_path, images, "--no-resume", *options) == 2
+        assert message in capsys.readouterr().err
