@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The prepared run for a session lent a GPU: what issues 16, 19 and 21 need measured there.
+#
+#   bash benchmarks/device_session.sh prepare           # here, on the CPU machine, once per session
+#   bash benchmarks/device_session.sh STAGE [MINUTES]   # there, through the device tool's run, with
+#                                                       # carry [".whl", ".devdata"] and timeout_s above MINUTES
+#
+# prepare  downloads the wheels that the GPU image lacks (the versions installed here) into .whl/,
+#          copies the training and validation images into .devdata/ (the ../shared beside the
+#          checkout does not travel) and has git ignore both.
+# STAGE    each ends within MINUTES (default 8) and leaves what comes back under $OUT/STAGE:
+#   checks   the environment, the CuPy tests, denoising and 512 x 512 CT timings (issues 21, 16)
+#   wcrr     issue 19, stage 1, the bank: wcrr on WCRR-NN's recipe (L1 loss, 128 patches of 40 x 40,
+#            rates decayed by 0.75 every 500 steps, a slow spline rate) from the shipped file
+#   masks    stage 2: sa-cnn's masks learnt on stage 1's bank, which stays frozen
+#   joint    stage 3: sa-cnn, every parameter, from stage 2's file
+# A training stage resumes from .devdata/STAGE/checkpoint.pt where an earlier session left one
+# (copy $OUT/STAGE there before carrying .devdata again); it starts from .devdata/wcrr.npz
+# (masks) or .devdata/sa-cnn-masks.npz (joint) when they exist, else from the shipped files.
+# Ship a file (adareg/weights/) only where benchmarks/denoise.py shows it better on Set12.
+# DEVICE=cpu runs a stage here, to try the commands before a lease.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+stage=${1:?"usage: $0 prepare | checks | wcrr | masks | joint [MINUTES]"}
+minutes=${2:-8}
+device=${DEVICE:-cuda}
+OUT=${OUT:-runs/device}
+
+if [ "$stage" = prepare ]; then
+    mkdir -p .git/info
+    grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo /.whl/ >> .git/info/exclude
+    grep -qx '/.devdata/' .git/info/exclude 2>/dev/null || echo /.devdata/ >> .git/info/exclude
+    mkdir -p .whl .devdata
+    cp -r ../shared/data/bsd400 ../shared/data/set12 .devdata/
+    wheels=()
+    for name in array-api-compat astra-toolbox sigpy PyWavelets pydicom; do
+        wheels+=("$name==$(python3 -m pip show "$name" | sed -n 's/^Version: //p')")
+    done
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 --platform manylinux1_x86_64 --platform any -d .whl "${wheels[@]}"
+    du -sh .whl .devdata
+    exit
+fi
+
+if [ "$device" = cuda ] && ls .whl/*.whl > /dev/null 2>&1; then  # the wheels are the device's Python's
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        .whl/*.whl && export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
+fi
+export PYTHONUNBUFFERED=1
+mkdir -p "$OUT/$stage"
+seconds=$(python3 -c "print(int(60 * $minutes))")
+
+if [ "$stage" = checks ]; then
+    log=$OUT/checks
+    { nvidia-smi -L; python3 -c "import sys, numpy, adareg; print(sys.version); print('numpy', numpy.__version__)
+try:
+    import cupy; print('cupy', cupy.__version__, 'CUDA runtime', cupy.cuda.runtime.runtimeGetVersion())
+except ImportError as err: print(err)"; } > "$log/environment.txt" 2>&1
+    timeout $((seconds / 5)) python3 -m pytest -q -p no:cacheprovider -k cupy tests > "$log/cupy_tests.txt" 2>&1
+    timeout $((seconds * 2 / 5)) python3 benchmarks/speed.py --device gpu --trained --size 512 --repeats 5 \
+        --batches 1 8 64 --families sa-cnn wcrr > "$log/speed.txt" 2>&1
+    timeout $((seconds * 2 / 5 - 10)) python3 benchmarks/reconstruct.py --device gpu --cases ct512 \
+        --models tv wcrr sa-cnn --repeats 1 > "$log/reconstruct.txt" 2>&1
+    tail -n 3 "$log"/*.txt
+    exit
+fi
+
+case $stage in
+    wcrr)  family=wcrr; init=adareg/weights/wcrr.npz
+           options=(--loss l1 --batch-size 128 --steps 6000 --lr 1e-3 --group-lr profile=1e-5) ;;
+    masks) family=sa-cnn; init=.devdata/wcrr.npz; [ -f "$init" ] || init=adareg/weights/wcrr.npz
+           options=(--group-lr bank=0 --batch-size 256 --steps 3000 --lr 2e-3) ;;
+    joint) family=sa-cnn; init=.devdata/sa-cnn-masks.npz; [ -f "$init" ] || init=adareg/weights/sa-cnn.npz
+           options=(--batch-size 256 --steps 3000 --lr 5e-4) ;;
+    *) echo "unknown stage $stage: prepare, checks, wcrr, masks or joint" >&2; exit 2 ;;
+esac
+[ -f ".devdata/$stage/checkpoint.pt" ] && cp ".devdata/$stage/checkpoint.pt" "$OUT/$stage/"
+# the exported file's metadata records the seconds and steps done: the step time on this device
+python3 -m adareg_train train --family "$family" --init "$init" "${options[@]}" --decay-every 500 \
+    --data .devdata/bsd400 --validation .devdata/set12 --out "$OUT/$stage" --device "$device" \
+    --validate-every 250 --checkpoint-every 100 --max-minutes "$(python3 -c "print($minutes - 1.5)")" \
+    --quiet 2>&1 | tee "$OUT/$stage/train.txt"
