@@ -15,8 +15,9 @@
 #   masks    stage 2: sa-cnn's masks learnt on stage 1's bank, which stays frozen
 #   joint    stage 3: sa-cnn, every parameter, from stage 2's file
 # A training stage resumes from .devdata/STAGE/checkpoint.pt where an earlier session left one
-# (copy $OUT/STAGE there before carrying .devdata again); it starts from .devdata/wcrr.npz
-# (masks) or .devdata/sa-cnn-masks.npz (joint) when they exist, else from the shipped files.
+# (copy $OUT/STAGE there before carrying .devdata again). masks starts from the file of wcrr, found
+# as $OUT/wcrr/wcrr.npz (the same call) or .devdata/wcrr.npz (copied from an earlier one), joint
+# likewise from $OUT/masks/sa-cnn.npz or .devdata/sa-cnn-masks.npz; else from the shipped files.
 # Ship a file (adareg/weights/) only where benchmarks/denoise.py shows it better on Set12.
 # DEVICE=cpu runs a stage here, to try the commands before a lease.
 set -uo pipefail
@@ -66,12 +67,13 @@ except ImportError as err: print(err)"; } > "$log/environment.txt" 2>&1
     exit
 fi
 
+first() { for file in "$@"; do [ -f "$file" ] && { echo "$file"; return; }; done; }  # the first that exists
 case $stage in
     wcrr)  family=wcrr; init=adareg/weights/wcrr.npz
            options=(--loss l1 --batch-size 128 --steps 6000 --lr 1e-3 --group-lr profile=1e-5) ;;
-    masks) family=sa-cnn; init=.devdata/wcrr.npz; [ -f "$init" ] || init=adareg/weights/wcrr.npz
+    masks) family=sa-cnn; init=$(first "$OUT/wcrr/wcrr.npz" .devdata/wcrr.npz adareg/weights/wcrr.npz)
            options=(--group-lr bank=0 --batch-size 256 --steps 3000 --lr 2e-3) ;;
-    joint) family=sa-cnn; init=.devdata/sa-cnn-masks.npz; [ -f "$init" ] || init=adareg/weights/sa-cnn.npz
+    joint) family=sa-cnn; init=$(first "$OUT/masks/sa-cnn.npz" .devdata/sa-cnn-masks.npz adareg/weights/sa-cnn.npz)
            options=(--batch-size 256 --steps 3000 --lr 5e-4) ;;
     *) echo "unknown stage $stage: prepare, checks, wcrr, masks or joint" >&2; exit 2 ;;
 esac
