@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from adareg import checks
 
 from .families import GRADIENTS, MODELS, families_with
+
+if TYPE_CHECKING:
+    from .train import Settings
 
 
 def _gradient_help() -> str:
@@ -92,9 +96,24 @@ def group_rates(pairs: list[str] | None) -> dict[str, float] | None:
     return rates
 
 
+def checked_settings(args: argparse.Namespace) -> Settings:
+    """The run's settings from the ``train`` command's arguments, checked (:meth:`Settings.check`: an option
+    given without effect is refused too)."""
+    from .train import Settings
+
+    given = {name: getattr(args, name) for name in OPTIONAL if getattr(args, name) is not None}
+    settings = Settings(family=args.family, data=args.data, steps=args.steps, batch_size=args.batch_size,
+                        patch_size=args.patch_size, lr=args.lr, seed=args.seed, device=args.device, dtype=args.dtype,
+                        validation=args.validation, checkpoint_every=args.checkpoint_every, init=args.init,
+                        gradient=args.gradient, contraction=args.contraction, loss=args.loss,
+                        group_lr=group_rates(args.group_lr), **given)
+    settings.check(given)
+    return settings
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from .train import Settings, export_checkpoint, train  # torch is imported only once the arguments are fine
+    from .train import export_checkpoint, train  # torch is imported only once the arguments are fine
 
     if args.command == "export":
         try:
@@ -103,14 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"adareg_train: error: {err}", file=sys.stderr)
             return 2
         return 0
-    given = {name: getattr(args, name) for name in OPTIONAL if getattr(args, name) is not None}
     try:
-        settings = Settings(family=args.family, data=args.data, steps=args.steps, batch_size=args.batch_size,
-                            patch_size=args.patch_size, lr=args.lr, seed=args.seed, device=args.device,
-                            dtype=args.dtype, validation=args.validation, checkpoint_every=args.checkpoint_every,
-                            init=args.init, gradient=args.gradient, contraction=args.contraction, loss=args.loss,
-                            group_lr=group_rates(args.group_lr), **given)
-        settings.check(given)
+        settings = checked_settings(args)
         max_seconds = None if args.max_minutes is None else 60 * checks.positive(args.max_minutes, "--max-minutes")
         path = train(settings, args.out, resume=not args.no_resume, progress=not args.quiet, max_seconds=max_seconds)
     except (ValueError, OSError, RuntimeError) as err:

@@ -19,7 +19,8 @@
 # as $OUT/wcrr/wcrr.npz (the same call) or .devdata/wcrr.npz (copied from an earlier one), joint
 # likewise from $OUT/masks/sa-cnn.npz or .devdata/sa-cnn-masks.npz; else from the shipped files.
 # Ship a file (adareg/weights/) only where benchmarks/denoise.py shows it better on Set12.
-# DEVICE=cpu runs a stage here, to try the commands before a lease.
+# DEVICE=cpu runs a stage here, to try the commands before a lease; DRY_RUN=1 prints a training
+# stage's command instead of running it (tests/train/test_training.py checks those commands).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 stage=${1:?"usage: $0 prepare | checks | wcrr | masks | joint [MINUTES]"}
@@ -79,7 +80,7 @@ case $stage in
 esac
 [ -f ".devdata/$stage/checkpoint.pt" ] && cp ".devdata/$stage/checkpoint.pt" "$OUT/$stage/"
 # the exported file's metadata records the seconds and steps done: the step time on this device
-python3 -m adareg_train train --family "$family" --init "$init" "${options[@]}" --decay-every 500 \
+${DRY_RUN:+echo} python3 -m adareg_train train --family "$family" --init "$init" "${options[@]}" --decay-every 500 \
     --data .devdata/bsd400 --validation .devdata/set12 --out "$OUT/$stage" --device "$device" \
     --validate-every 250 --checkpoint-every 100 --max-minutes "$(python3 -c "print($minutes - 1.5)")" \
     --quiet 2>&1 | tee "$OUT/$stage/train.txt"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -600,3 +603,23 @@ def test_command_line_schedule_options(tmp_path, images, capsys):
                              (["--decay-factor", "0.5"], "decay_factor (--decay-factor) has no effect")]:
         assert run_cli(tmp_path, images, "--no-resume", *options) == 2
         assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the device script is a bash script")
+@pytest.mark.parametrize("stage, family, init, loss, group_lr", [
+    ("wcrr", "wcrr", "adareg/weights/wcrr.npz", "l1", {"profile": 1e-5}),
+    ("masks", "sa-cnn", "adareg/weights/wcrr.npz", "mse", {"bank": 0.0}),
+    ("joint", "sa-cnn", "adareg/weights/sa-cnn.npz", "mse", None),
+])
+def test_the_device_script_s_training_stages_are_valid_commands(tmp_path, stage, family, init, loss, group_lr):
+    """benchmarks/device_session.sh's stages, printed by DRY_RUN, parse and pass the settings' checks."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DRY_RUN": "1", "DEVICE": "cpu", "OUT": str(tmp_path)}
+    printed = subprocess.run(["bash", str(root / "benchmarks" / "device_session.sh"), stage, "8"], env=env,
+                             capture_output=True, text=True, check=True, timeout=60).stdout
+    command = shlex.split(printed)
+    assert command[:4] == ["python3", "-m", "adareg_train", "train"]
+    args = cli.parser().parse_args(command[3:])
+    run = cli.checked_settings(args)
+    assert (run.family, run.init, run.loss, run.group_lr, run.decay_every) == (family, init, loss, group_lr, 500)
+    assert (root / init).exists() and args.out == str(tmp_path / stage) and args.max_minutes == 6.5
