@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import backend, checks
+from .backend import Array
 
 
 @dataclass(frozen=True)
@@ -133,10 +134,15 @@ def relative_change(new: Any, old: Any, batch_ndim: int = 0) -> float:
     """
     xp = backend.namespace(new)
     axes = tuple(range(batch_ndim, new.ndim))
-    changes = xp.linalg.vector_norm(new - old, axis=axes)
-    sizes = xp.linalg.vector_norm(old, axis=axes)
-    relative = xp.where(changes == 0, 0.0, changes / xp.where(sizes > 0, sizes, 1.0))
-    return float(xp.max(xp.where((changes > 0) & (sizes == 0), math.inf, relative)))
+    return largest_ratio(xp.linalg.vector_norm(new - old, axis=axes), xp.linalg.vector_norm(old, axis=axes))
+
+
+def largest_ratio(sizes: Array, scales: Array) -> float:
+    """The largest ``sizes / scales`` over a batch's images: ``0`` for an image whose size is ``0`` (even at
+    scale ``0``), ``inf`` for a positive size at scale ``0``."""
+    xp = backend.namespace(sizes)
+    ratios = xp.where(sizes == 0, 0.0, sizes / xp.where(scales > 0, scales, 1.0))
+    return float(xp.max(xp.where((sizes > 0) & (scales == 0), math.inf, ratios)))
 
 
 def default_rule(max_iter: int, tol: float | None, max_time: float | None = None,

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .. import backend, checks
 from ..backend import Array
 from ..operators.base import LinearOperator
-from ..stopping import Progress, Residual, default_rule, stops
+from ..stopping import Progress, Residual, default_rule, largest_ratio, stops
 from .base import PROX_DEFAULTS, Bounds, ProxResult, Regularizer, check_bounds, project
 
 
@@ -312,11 +312,7 @@ def _certified_error(gaps: Array, v_norms: Array) -> float:
 
     An image with a zero gap has none (0), one with ``||v|| = 0`` and a positive gap an unbounded one.
     """
-    xp = backend.namespace(gaps)
-    distances = xp.sqrt(2.0 * gaps)
-    errors = xp.where(distances == 0, 0.0, distances / xp.where(v_norms > 0, v_norms, 1.0))
-    errors = xp.where((distances > 0) & (v_norms == 0), math.inf, errors)
-    return float(xp.max(errors))
+    return largest_ratio(backend.namespace(gaps).sqrt(2.0 * gaps), v_norms)
 
 
 class _DualFISTA:
