@@ -72,7 +72,6 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -
         Stored in ``descrip`` (non-ASCII characters escaped, cut to 80 bytes).
     """
     nibabel = library("nifti")
-    backend.check_finite(data, f"{path}: the data to write")
     voxels = as_float32(data, f"{path}: the data to write").transpose(2, 1, 0)
     if like is None:
         image = nibabel.Nifti1Image(voxels, np.eye(4))

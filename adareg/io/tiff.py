@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, checks
+from .. import checks
 from .files import write_atomically
 from .images import MAX_ELEMENTS, grey, intensities, memory_as_value_error, native, stored_values
 from .volumes import Volume, as_float32, library
@@ -94,7 +94,6 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -
         strings are ASCII).
     """
     tifffile = library("tiff")
-    backend.check_finite(data, f"{path}: the data to write")
     pixels = _stored(as_float32(data, f"{path}: the data to write"), None if like is None else like.metadata["bits"])
     text = description.encode("ascii", "backslashreplace").decode("ascii")
     write_atomically(path, lambda temporary: tifffile.imwrite(temporary, pixels, photometric="minisblack",

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import backend
 from .files import check_output, check_output_folder
 from .images import ARRAY_SUFFIXES, intensities, memory_as_value_error, read_array, stored_values, write_array
 
@@ -235,10 +236,12 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None 
 
 
 def as_float32(data: np.ndarray, what: str) -> np.ndarray:
-    """Finite ``data`` as float32, refusing values beyond float32's range (the cast would make them infinite)."""
-    with np.errstate(over="ignore"):
+    """``data`` as float32, or a ``ValueError`` naming ``what`` for NaN or Inf values or for values beyond
+    float32's range (which the cast would make infinite); one pass over the values where all is well."""
+    with np.errstate(over="ignore", invalid="ignore"):
         values = np.asarray(data, dtype=np.float32)
     if not np.isfinite(values).all():
+        backend.check_finite(data, what)  # NaN or Inf in the data themselves
         bad = int(np.count_nonzero(~np.isfinite(values)))
         raise ValueError(f"{what} contains {bad} value{'s' if bad > 1 else ''} beyond float32's range "
                          f"(±{float(np.finfo(np.float32).max):.4g}), in which adareg holds volumes")
