@@ -105,7 +105,7 @@ class Settings:
             if not isinstance(self.group_lr, dict):
                 raise TypeError(f"group_lr must be a dict of group names to learning rates or None, got "
                                 f"{self.group_lr!r} ({type(self.group_lr).__name__})")
-            names = sorted(parameter_groups(self.family, self.architecture))
+            names = sorted(parameter_groups(build(self.family, self.architecture, seed=0)))
             unknown = sorted(str(name) for name in self.group_lr if name not in names)
             if unknown:
                 raise ValueError(f"group_lr: {self.family} has no parameter group {', '.join(map(repr, unknown))}; "
@@ -191,12 +191,12 @@ def schedule_text(settings: Settings) -> str:
     return f"{rates}, halved at 60% and 80% of the steps"
 
 
-def parameter_groups(family: str, architecture: dict[str, Any] | None = None) -> dict[str, list[str]]:
-    """The names of a family's parameters by group: the first part of each name, without a ``_raw`` suffix
+def parameter_groups(model: Denoiser) -> dict[str, list[torch.nn.Parameter]]:
+    """A model's parameters by group: the first part of each name, without a ``_raw`` suffix
     (``bank``, ``lam``, ``masks`` for ``sa-cnn``; ``bank``, ``lam``, ``profile``, ``scale`` for the ridges)."""
-    groups: dict[str, list[str]] = {}
-    for name, _ in build(family, architecture, seed=0).named_parameters():
-        groups.setdefault(name.split(".")[0].removesuffix("_raw"), []).append(name)
+    groups: dict[str, list[torch.nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        groups.setdefault(name.split(".")[0].removesuffix("_raw"), []).append(parameter)
     return groups
 
 
@@ -209,13 +209,12 @@ def adam(model: Denoiser, settings: Settings) -> torch.optim.Adam:
     """
     rates = settings.group_lr or {}
     by_rate: dict[float, list[torch.nn.Parameter]] = {}
-    parameters = dict(model.named_parameters())
-    for group, names in parameter_groups(settings.family, model.architecture).items():
+    for group, parameters in parameter_groups(model).items():
         rate = float(rates.get(group, settings.lr))
-        for name in names:
-            parameters[name].requires_grad_(rate > 0)
+        for parameter in parameters:
+            parameter.requires_grad_(rate > 0)
             if rate > 0:
-                by_rate.setdefault(rate, []).append(parameters[name])
+                by_rate.setdefault(rate, []).append(parameter)
     return torch.optim.Adam([{"params": params, "lr": rate, "lr_scale": rate / settings.lr}
                              for rate, params in by_rate.items()], lr=settings.lr)
 
