@@ -140,19 +140,22 @@ def write_tables(out: Path, methods: list[str], sigmas: list[int], table: dict, 
 
 
 def curve(training: dict) -> tuple[np.ndarray, np.ndarray, float]:
-    """Patches seen, recorded batch losses and seconds of a file's training, earlier runs it continued included.
+    """Patches seen, recorded batch losses as a PSNR, and seconds of a file's training, earlier runs included.
 
     The x axis counts patches (steps times the batch size), since the stages of a file
-    may have trained with different batch sizes.
+    may have trained with different batch sizes.  A stage trained on the mean absolute
+    error (``--loss l1``) recorded no squared error, so it has no PSNR: NaN, a gap in the curve.
     """
     steps, losses = np.array(training["loss_curve"], dtype=float).T
     patches, seconds = steps * training["batch_size"], training["seconds"]
+    squared = not training.get("loss", "mean squared error").startswith("mean absolute error")
+    psnr = -10 * np.log10(losses) if squared else np.full_like(losses, np.nan)  # sigma uniform in [0, 30]/255
     if "continued_from" in training:
-        before_patches, before_losses, before_seconds = curve(training["continued_from"])
+        before_patches, before_psnr, before_seconds = curve(training["continued_from"])
         done = training["continued_from"]["steps_done"] * training["continued_from"]["batch_size"]
         patches = np.concatenate([before_patches, patches + done])
-        losses, seconds = np.concatenate([before_losses, losses]), seconds + before_seconds
-    return patches, losses, seconds
+        psnr, seconds = np.concatenate([before_psnr, psnr]), seconds + before_seconds
+    return patches, psnr, seconds
 
 
 def training_curves(folder: Path) -> None:
@@ -164,8 +167,7 @@ def training_curves(folder: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for name, metadata in adareg.params.available().items():
-        patches, losses, seconds = curve(metadata["training"])
-        psnr = -10 * np.log10(losses)  # the batch loss as a PSNR, sigma uniform in [0, 30]/255
+        patches, psnr, seconds = curve(metadata["training"])
         line, = ax.plot(patches, psnr, lw=0.6, alpha=0.35)
         window = min(10, len(psnr))  # running mean over the recorded points: the trend under the batch noise
         mean = np.convolve(psnr, np.ones(window) / window, mode="valid")
