@@ -50,9 +50,9 @@ def reflect_bank_gram(kernel: np.ndarray, n: int) -> np.ndarray:
 
 def test_shipped_wcrr_denoising_objective_is_convex():
     """1/2 ||x - y||^2 + lam(sigma) R(x) with rho-weakly convex potentials is convex when lam rho ||W||^2 <= 1,
-    ||W|| with the reflect boundary the models use (larger than the symbol's 1: its top singular vectors sit
-    at a corner). Checked on images of 32 x 32 (a dense matrix), 64 x 64 and 256 x 256 (Lanczos), the sizes
-    from which on the bound holds (smaller images see the corners interact, and a larger norm)."""
+    ||W|| with the reflect boundary the models use (above the symbol's 1, by more where a bank's top singular
+    vectors sit at a corner). Checked on images of 32 x 32 (a dense matrix), 64 x 64 and 256 x 256 (Lanczos),
+    the sizes from which on the bound holds (smaller images see the corners interact, and a larger norm)."""
     reg = adareg.load("wcrr")
     norms2 = [np.linalg.eigvalsh(reflect_bank_gram(reg.bank.kernel, 32))[-1]]
     norms2 += [Conv2d(reg.bank.kernel[:, 0], (n, n), boundary="reflect").norm(tol=1e-12) ** 2 for n in (64, 256)]
