@@ -74,14 +74,16 @@ def assert_general_budgets(history, first: int) -> None:
     """General H: each step is GENERAL_STEP_ITERATIONS proxes of one budget, the first budget doubled after
     every step whose residual is no smaller than those of all earlier steps at its budget, or falls by less
     than GENERAL_SLOWEST_RATE a step on average over the last three steps at its budget, provided the
-    residual is at most half the one after which the budget last grew."""
+    residual is at most half the one after which the budget last grew, or none of the last three steps at
+    its budget set a new lowest residual (a floor)."""
     residual, inner = history["residual"], history["inner_iterations"]
     budget, start, grown_at = first, 0, np.inf
     for k in range(len(residual)):
         assert inner[k] == GENERAL_STEP_ITERATIONS * budget, f"step {k + 1} took {inner[k]} dual iterations"
         stalled = k > start and residual[k] >= min(residual[start:k])
         slow = k - start >= 3 and (residual[k] / residual[k - 3]) ** (1 / 3) > GENERAL_SLOWEST_RATE
-        if (stalled or slow) and residual[k] <= 0.5 * grown_at:
+        floored = k - 2 > start and min(residual[k - 2:k + 1]) >= min(residual[start:k - 2])
+        if (stalled or slow) and (residual[k] <= 0.5 * grown_at or floored):
             budget, start, grown_at = min(2 * budget, BUDGET_GROWTH_LIMIT * first), k + 1, residual[k]
 
 
