@@ -101,13 +101,18 @@ class FilterBank:
         self.boundary = boundary
         self._operators: dict[tuple[int, int], Conv2d] = {}
 
-    def operator(self, image_shape: tuple[int, int]) -> Conv2d:
-        """``W`` on images of shape ``(H, W)``: ``(H, W) -> (C, H, W)`` (cached per shape)."""
-        image_shape = as_shape(image_shape, "FilterBank.operator: image_shape")
+    def check_shape(self, image_shape: tuple[int, int], caller: str = "FilterBank") -> tuple[int, int]:
+        """``image_shape`` as a tuple, or an error naming ``caller`` (a ``ValueError`` where the bank does not fit)."""
+        image_shape = as_shape(image_shape, f"{caller}: image_shape")
         size = self.kernel.shape[-1]
         if self.boundary == "reflect" and min(image_shape) <= size // 2:
             raise ValueError(f"the learned filter bank ({size}x{size} kernel, reflect boundary) needs images of at "
                              f"least {size // 2 + 1}x{size // 2 + 1} pixels, got {image_shape}")
+        return image_shape
+
+    def operator(self, image_shape: tuple[int, int]) -> Conv2d:
+        """``W`` on images of shape ``(H, W)``: ``(H, W) -> (C, H, W)`` (cached per shape)."""
+        image_shape = self.check_shape(image_shape)
         if image_shape not in self._operators:
             self._operators[image_shape] = Conv2d(self.kernel[:, 0], image_shape, boundary=self.boundary,
                                                   method="fft")

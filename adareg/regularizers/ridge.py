@@ -27,7 +27,6 @@ import numpy as np
 from .. import backend
 from ..backend import Array
 from ..functionals import SmoothFunctional
-from ..operators.base import as_shape
 from ..operators.conv import Conv2d
 from .filterbank import FilterBank
 from .learned import LearnedRegularizer, SigmaProfile
@@ -90,7 +89,7 @@ class Ridge(LearnedRegularizer):
         their channels' slopes: channels of gentle slopes count for what they are, not for
         the steepest one (:math:`\|W\|^2 \max |f'|`).  Cached per shape.
         """
-        image_shape = as_shape(image_shape, f"{self.family}: image_shape")
+        image_shape = self.bank.check_shape(image_shape, self.family)
         if image_shape not in self._curvature:
             channel_slopes = slopes(self.profile)
             bounds = [0.0]

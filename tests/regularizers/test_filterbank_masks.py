@@ -56,7 +56,7 @@ def test_filter_bank_names_the_smallest_image_it_can_mirror():
         bank.operator((6, 30))
     assert FilterBank(random_layers(4), boundary="periodic").operator((6, 30)).shape_in == (6, 30)
     for shape in ((32.7, 32), ("32", 32), (True, 32)):
-        with pytest.raises(TypeError, match="FilterBank.operator: image_shape must be a tuple of ints"):
+        with pytest.raises(TypeError, match="FilterBank: image_shape must be a tuple of ints"):
             bank.operator(shape)
     assert bank.operator((16.0, 16)) is bank.operator((16, 16))
 
