@@ -68,7 +68,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         regularizers in denoising, where it defaults to the trained value.
     sigma
         Noise level (standard deviation, intensities in [0, 1]) for learned
-        regularizers; required by them, unused otherwise.  Learned models are
+        regularizers; required by them, refused by the others.  Learned models are
         trained on images in [0, 1]: denoising data that reach beyond
         :data:`INTENSITY_LIMIT` in magnitude (e.g. 8-bit values) gets a warning.
     x0
@@ -125,6 +125,15 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         :func:`~adareg.solvers.reweighting` for the adaptive ones and of
         :func:`~adareg.solvers.fista` otherwise.
 
+    Raises
+    ------
+    ValueError
+        Where ``lam``, the data term's curvature :math:`\max(w) \|H\|^2` or the
+        magnitude of ``y`` or ``x0`` (in the working ``precision``) lies outside
+        ``[tiny / eps, max * eps]`` of that precision (about 1e-31 to 4e31 in
+        float32), so that the solvers' products and quotients of them stay finite:
+        rescale the problem, or compute in float64.
+
     Examples
     --------
     Denoising (the exact prox of TV) and deblurring (FISTA) of a small phantom:
@@ -160,6 +169,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
                          restart=restart, backtracking=backtracking, callback=callback, progress=progress)
     work = _precision(precision, reg, y)
     given = backend.real_dtype(y.dtype)
+    _check_scales(work, H, lam, y, x0, weights)
     y, x0, weights = (None if a is None else a.astype(backend.result_dtype(work, a.dtype), copy=False)
                       for a in (y, x0, weights))
     bound = reg.at(sigma) if isinstance(reg, LearnedRegularizer) else reg
@@ -281,6 +291,9 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
                         "are complex (for MRI, CartesianMRI(..., real=True) takes real images)")
     if learned and len(H.shape_in) != 2:
         raise ValueError(f"solve: {reg.family} acts on 2D images but {H!r} takes shape {H.shape_in}")
+    if not learned and sigma is not None:
+        raise ValueError(f"solve: sigma is a parameter of learned regularizers only; {type(reg).__name__} has "
+                         "none (its strength is lam)")
     if not learned and reg.shape != H.shape_in:
         raise ValueError(f"solve: reg acts on images of shape {reg.shape} but {H!r} takes shape {H.shape_in}")
     if learned:
@@ -308,6 +321,43 @@ def _precision(precision: Any, reg: Regularizer | LearnedRegularizer, y: Array) 
     if name not in ("float32", "float64"):
         raise ValueError(f"solve: precision must be 'float32' or 'float64', got {precision!r}")
     return np.dtype(name)
+
+
+#: How to get more range than the working precision has.
+_OR_FLOAT64 = {"float32": ", or compute in float64 (precision='float64')", "float64": ""}
+
+
+def _scale_range(dtype: np.dtype) -> tuple[float, float]:
+    """The magnitudes that :func:`solve` accepts for ``lam``, the data and the data term's curvature in ``dtype``.
+
+    ``[tiny / eps, max * eps]`` of the precision (about 1e-31 to 4e31 for float32):
+    normal numbers with a factor ``1 / eps`` to spare, so that the solvers' products
+    and quotients of them (``lam`` times a norm, a step over ``lam``) stay finite.
+    """
+    info = np.finfo(dtype)
+    return float(info.tiny / info.eps), float(info.max * info.eps)
+
+
+def _check_scales(work: np.dtype, H: LinearOperator, lam: float, y: Array, x0: Array | None,
+                  weights: Array | None) -> None:
+    """Refuse ``lam``, data or a data term beyond what the working precision carries (:func:`_scale_range`)."""
+    low, high = _scale_range(work)
+    advice = f"; rescale the problem (e.g. to intensities and lam of order 1){_OR_FLOAT64[work.name]}"
+    if not low <= lam <= high:
+        raise ValueError(f"solve: lam = {lam:.3g} lies outside [{low:.1g}, {high:.1g}], the range that a "
+                         f"{work.name} computation carries{advice}")
+    for name, a in (("y", y), ("x0", x0)):
+        if a is not None:
+            xp = backend.namespace(a)
+            peak = float(xp.max(xp.abs(a)))
+            if not peak <= high:
+                raise ValueError(f"solve: {name} reaches {peak:.3g}, beyond the {high:.1g} that a {work.name} "
+                                 f"computation carries{advice}")
+    if not is_denoising(H, weights):
+        curvature = LeastSquares(H, y, weights).lipschitz
+        if not low <= curvature <= high:
+            raise ValueError(f"solve: the data term's curvature max(weights) ||H||^2 = {curvature:.3g} lies outside "
+                             f"[{low:.1g}, {high:.1g}], the range that a {work.name} computation carries{advice}")
 
 
 def _warn_intensity_scale(reg: LearnedRegularizer, y: Array) -> None:

@@ -240,6 +240,19 @@ class TestBadInput:
             ({"weights": np.ones(8, dtype=complex)}, TypeError, "weights must be real, got dtype complex128"),
             ({"weights": np.ones(8, dtype=np.float16)}, TypeError, "weights has dtype float16"),
             ({"weights": "heavy"}, TypeError, "weights must be real numbers or an array, got 'heavy'"),
+            ({"sigma": 0.1}, ValueError, "sigma is a parameter of learned regularizers only; TV has none"),
+            # beyond [tiny / eps, max * eps] of the working precision: products with norms would overflow
+            ({"lam": 1e300}, ValueError, r"lam = 1e\+300 lies outside \[1e-292, 4e\+292\], the range that a "
+             "float64"),
+            ({"lam": 1e-300}, ValueError, r"lam = 1e-300 lies outside"),
+            ({"lam": 1e-35, "precision": "float32"}, ValueError,
+             r"lam = 1e-35 lies outside \[1e-31, 4e\+31\], .* float32 .* or compute in float64 \(precision='float64'\)"),
+            ({"y": np.full((8, 8), 1e300)}, ValueError, r"y reaches 1e\+300, beyond the 4e\+292 that a float64"),
+            ({"y": np.full((8, 8), 1e39), "precision": "float32"}, ValueError,
+             r"y reaches 1e\+39, beyond the 4e\+31 that a float32"),
+            ({"x0": np.full((8, 8), -1e300)}, ValueError, r"x0 reaches 1e\+300, beyond"),
+            ({"weights": 1e-300}, ValueError, r"the data term's curvature max\(weights\) \|\|H\|\|\^2 = 1e-300 lies "
+             "outside"),
         ],
     )
     def test_is_rejected_with_a_clear_message(self, change, error, words):
@@ -261,9 +274,27 @@ class TestBadInput:
         with pytest.raises(ValueError, match="outside the trained range"):
             reg.check_sigma(high * 1.0001)
 
+    @pytest.mark.parametrize("model", ["crr", "wcrr", "sa-cnn", "sa-b"])
+    def test_learned_models_name_the_smallest_image_they_take(self, model):
+        y = np.ones((6, 30))  # the shipped banks compose to 13 x 13 kernels, mirrored 6 pixels deep
+        with pytest.raises(ValueError, match=r"needs images of at least 7x7 pixels, got \(6, 30\)"):
+            adareg.solve(Identity(y.shape), y, adareg.load(model), sigma=0.1)
+
     def test_complex_images_take_no_bounds(self):
         with pytest.raises(TypeError, match="bounds apply to real images"):
             adareg.solve(Identity((8, 8)), np.zeros((8, 8), dtype=complex), self.reg, lam=0.1, bounds=(0, 1))
+
+
+@pytest.mark.parametrize("model", ["tv", "sa-cnn"])
+def test_a_weight_too_small_for_float32_is_solved_in_float64(model):
+    # as lam -> 0 the minimiser of 1/2 ||x - y||^2 + lam R(x) tends to y; 1e-35 is below float32's normal range
+    y = adareg.data.image("camera", shape=(32, 32))
+    reg = TV(y.shape) if model == "tv" else adareg.load(model)
+    sigma = {} if model == "tv" else {"sigma": 0.1}
+    with pytest.raises(ValueError, match="lam = 1e-35 lies outside"):
+        adareg.solve(Identity(y.shape), y, reg, lam=1e-35, precision="float32", **sigma)
+    x = adareg.solve(Identity(y.shape), y, reg, lam=1e-35, precision="float64", **sigma).x
+    np.testing.assert_allclose(x, y, rtol=0, atol=1e-12)
 
 
 class TestDegenerateInput:
