@@ -411,12 +411,18 @@ def code_version() -> str:
     return f"{version}, commit {commit}" + (" with uncommitted changes" if modified else "")
 
 
+def hardware(device: str) -> str:
+    """The machine a run trains on: architecture, device (with the GPU's name on CUDA), torch and its threads."""
+    where = f"cuda ({torch.cuda.get_device_name()})" if device == "cuda" else device
+    return f"{platform.machine()} {where}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
 def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: float,
-           history: list[dict[str, float]], threads: int | None,
+           history: list[dict[str, float]], machine: str | None,
            continued_from: dict[str, Any] | None = None, images: int | None = None) -> Path:
     """Write the model as an adareg parameter file, with how it was trained.
 
-    ``threads``: torch's, if known; ``continued_from``: the training metadata of the
+    ``machine``: :func:`hardware` where the run trained, if known; ``continued_from``: the training metadata of the
     file the run started from (every parameter), kept under ``training.continued_from``;
     ``images``: the number of training images read from ``settings.data``, if known
     (``training.data_images``).
@@ -443,8 +449,7 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
                        f"{settings.contraction_iterations} power iterations (adareg_train.families.Adaptive.contraction)"
                        if settings.contraction else ""),
             "optimizer": "Adam, " + schedule_text(settings),
-            "hardware": f"{platform.machine()} {settings.device}, torch {torch.__version__}, "
-                        + (f"{threads} threads" if threads else "threads not recorded"),
+            "hardware": machine or "not recorded",
             "code": code_version(),
             "loss_curve": [[h["step"], round(h["loss"], 8)] for h in history if "loss" in h][:: max(1, step // 100)],
             **({"contraction_curve": [[h["step"], round(h["contraction"], 6)] for h in history
@@ -468,7 +473,18 @@ def export_checkpoint(out: str | os.PathLike) -> Path:
     model = _model(dataclasses.replace(settings, device="cpu"))  # only its arrays are exported: any machine will do
     model.load_state_dict(state["model"])
     return export(model, Path(out) / f"{settings.family}.npz", settings, state["step"], state["seconds"],
-                  state["history"], state.get("threads"), state.get("continued_from"), state.get("images"))
+                  state["history"], _checkpoint_hardware(state, settings), state.get("continued_from"),
+                  state.get("images"))
+
+
+def _checkpoint_hardware(state: dict[str, Any], settings: Settings) -> str | None:
+    """Where a checkpoint's run trained: its ``hardware``, or for checkpoints written before that was kept (with
+    torch's ``threads`` only) the device, the architecture and torch of this machine, as the exports of then."""
+    if "hardware" in state:
+        return state["hardware"]
+    threads = state.get("threads")
+    return (f"{platform.machine()} {settings.device}, torch {torch.__version__}, "
+            + (f"{threads} threads" if threads else "threads not recorded"))
 
 
 def _not_finite(model: Denoiser, loss: torch.Tensor) -> str | None:
@@ -523,6 +539,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
                  f"{', ...' if len(skipped) > 3 else ''})" if skipped else ""), file=sys.stderr)
     sampler = PatchSampler(list(images.values()), settings.patch_size, names=list(images))
     pairs = validation_pairs(settings.validation) if settings.validation else []
+    machine = hardware(settings.device)
     checkpoint = out / CHECKPOINT
     if target.exists() and not checkpoint.exists():
         raise ValueError(f"{target} exists and no checkpoint of its run is in {out}: use another --out, "
@@ -573,7 +590,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
             _save_checkpoint(checkpoint, {"settings": dataclasses.asdict(settings), "model": model.state_dict(),
                                           "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                                           "step": step, "seconds": seconds, "history": history,
-                                          "threads": torch.get_num_threads(), "continued_from": continued_from,
+                                          "hardware": machine, "continued_from": continued_from,
                                           "images": len(images)})
             saved = step
         if last:
@@ -582,5 +599,4 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     if step < settings.steps:
         print(f"adareg_train: stopped after step {step} of {settings.steps} at the time limit "
               f"({max_seconds:g} s); the same command resumes the run", file=sys.stderr)
-    return export(model, target, settings, step, seconds, history, torch.get_num_threads(), continued_from,
-                  len(images))
+    return export(model, target, settings, step, seconds, history, machine, continued_from, len(images))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import shlex
 import shutil
 import subprocess
@@ -309,6 +310,28 @@ def test_a_gpu_run_s_checkpoint_exports_on_the_cpu(tmp_path, images):
     assert exported.metadata["training"]["device"] == "cuda"  # where it was trained
     for name, array in expected.items():
         np.testing.assert_array_equal(exported.arrays[name], array, err_msg=name)
+
+
+def test_the_hardware_is_recorded_where_the_run_trains(tmp_path, images, monkeypatch):
+    """Taken when the run trains (a GPU's name included) and kept by the checkpoint, so that a CPU export of a
+    GPU run names the GPU; a checkpoint from before keeps its threads."""
+    run = tmp_path / "run"
+    path = train(settings("crr", images, steps=3), run, progress=False)
+    assert adareg.params.read(path).metadata["training"]["hardware"] == (
+        f"{platform.machine()} cpu, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda: "NVIDIA H200")
+    state = torch.load(run / CHECKPOINT, weights_only=True)
+    state["hardware"] = train_module.hardware("cuda")
+    torch.save(state, run / CHECKPOINT)
+    path.unlink()
+    assert adareg.params.read(export_checkpoint(run)).metadata["training"]["hardware"].startswith(
+        f"{platform.machine()} cuda (NVIDIA H200), torch {torch.__version__}, ")
+    del state["hardware"]
+    state["threads"] = 7  # a checkpoint written before the record was kept
+    torch.save(state, run / CHECKPOINT)
+    path.unlink()
+    assert adareg.params.read(export_checkpoint(run)).metadata["training"]["hardware"] == (
+        f"{platform.machine()} cpu, torch {torch.__version__}, 7 threads")
 
 
 def test_resume_takes_another_spelling_of_the_same_data_folder(tmp_path, images, monkeypatch):
