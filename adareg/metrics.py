@@ -28,14 +28,19 @@ def _check_pair(x: Array, reference: Array, name: str) -> None:
     backend.check_finite(reference, f"{name}: reference")
 
 
-def _check_range(reference: Array, data_range: Any, name: str) -> float:
-    """``data_range`` checked (positive), with a warning where the reference spans more than twice it."""
+def _check_range(x: Array, reference: Array, data_range: Any, name: str) -> float:
+    """``data_range`` checked (positive), with a warning where the reference spans more than twice it, or ``x``
+    (which noise and artefacts may stretch) more than ten times."""
     data_range = checks.positive(data_range, f"{name}: data_range")
-    xp = backend.namespace(reference)
-    span = float(xp.max(reference)) - float(xp.min(reference))  # in float64: no integer overflow
-    if span > 2 * data_range:
-        warnings.warn(f"{name}: the reference spans {span:.4g}, more than twice data_range = {data_range:g}; "
-                      "give the data range of its scale (e.g. data_range=255 for 8-bit values)", stacklevel=3)
+    for what, a, factor, words in (("the reference", reference, 2, "twice"), ("x", x, 10, "ten times")):
+        xp = backend.namespace(a)
+        span = float(xp.max(a)) - float(xp.min(a))  # in float64: no integer overflow
+        if span > factor * data_range:
+            warnings.warn(f"{name}: {what} spans {span:.4g}, more than {words} data_range = {data_range:g}; "
+                          "put both arrays on one scale and give its data range (e.g. data_range=255 for 8-bit "
+                          "values)",
+                          stacklevel=3)
+            break
     return data_range
 
 
@@ -45,9 +50,10 @@ def psnr(x: Array, reference: Array, data_range: float = 1.0) -> float:
     .. math:: \mathrm{PSNR} = 10 \log_{10} \frac{\mathrm{range}^2}{\mathrm{mean}\,(x - x_{\mathrm{ref}})^2}
 
     ``inf`` for identical arrays.  ``data_range`` must be positive; a reference that spans
-    more than twice it gets a warning (another intensity scale, e.g. 8-bit values with the
-    default range 1).  Both arrays must be non-empty, finite and real (integer or
-    floating-point; bool is refused); everything is computed in float64.
+    more than twice it, or an ``x`` more than ten times, gets a warning (another intensity
+    scale, e.g. 8-bit values with the default range 1).  Both arrays must be non-empty,
+    finite and real (integer or floating-point; bool is refused); everything is computed
+    in float64.
 
     Examples
     --------
@@ -60,7 +66,7 @@ def psnr(x: Array, reference: Array, data_range: float = 1.0) -> float:
     inf
     """
     _check_pair(x, reference, "psnr")
-    data_range = _check_range(reference, data_range, "psnr")
+    data_range = _check_range(x, reference, data_range, "psnr")
     xp = backend.namespace(x, reference)
     diff = xp.astype(x, xp.float64) - xp.astype(reference, xp.float64)
     mse = float(xp.mean(diff * diff))
@@ -99,7 +105,7 @@ def ssim(x: Array, reference: Array, data_range: float = 1.0, sigma: float = 1.5
     0.48
     """
     _check_pair(x, reference, "ssim")
-    data_range = _check_range(reference, data_range, "ssim")
+    data_range = _check_range(x, reference, data_range, "ssim")
     sigma = checks.positive(sigma, "ssim: sigma")
     if x.ndim < 2:
         raise ValueError(f"ssim: images must have at least 2 axes, got shape {tuple(x.shape)}")

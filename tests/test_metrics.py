@@ -63,6 +63,18 @@ def test_a_reference_on_another_scale_than_data_range_warns(metric):
 
 
 @pytest.mark.parametrize("metric", [adareg.psnr, adareg.ssim])
+def test_an_image_on_another_scale_than_its_reference_warns(metric):
+    # 8-bit values against a [0, 1] reference: psnr was -43 dB without a word
+    clean = adareg.data.shepp_logan((32, 32))
+    with pytest.warns(UserWarning, match=rf"{metric.__name__}: x spans 255, more than ten times data_range = 1"):
+        metric(np.round(255 * clean).astype(np.uint8), clean)
+    noisy = 5 * clean + 0.1 * np.random.default_rng(4).standard_normal(clean.shape)  # a span of 5.6: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        metric(noisy, clean)
+
+
+@pytest.mark.parametrize("metric", [adareg.psnr, adareg.ssim])
 def test_integer_references_span_in_float64(metric):
     # int8 -100..100 spans 200; max - min in int8 would wrap to -56 and hide the warning
     reference = np.array([[-100, 100]] * 128, np.int8).reshape(16, 16)
