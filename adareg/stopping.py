@@ -137,6 +137,23 @@ def relative_change(new: Any, old: Any, batch_ndim: int = 0) -> float:
     return largest_ratio(xp.linalg.vector_norm(new - old, axis=axes), xp.linalg.vector_norm(old, axis=axes))
 
 
+def check_finite_iterate(change: float, x: Any, what: str) -> None:
+    """Raise a ``FloatingPointError`` naming ``what`` where the iterate ``x`` holds NaN or Inf.
+
+    Called with the :func:`relative_change` that produced ``x``: only a non-finite change
+    can come from such an iterate, so a finite one costs no pass over ``x``.  A step
+    longer than the inverse curvature (an operator whose ``norm_bound`` is too small)
+    makes the iterates grow until they overflow.
+    """
+    if math.isfinite(change):
+        return
+    xp = backend.namespace(x)
+    if not bool(xp.all(xp.isfinite(x))):
+        raise FloatingPointError(f"{what}: the iterates diverged to NaN or Inf; the steps assume that the data "
+                                 "term's Lipschitz constant max(w) H.norm_bound()^2 bounds its curvature (check a "
+                                 "custom operator's norm)")
+
+
 def largest_ratio(sizes: Array, scales: Array) -> float:
     """The largest ``sizes / scales`` over a batch's images: ``0`` for an image whose size is ``0`` (even at
     scale ``0``), ``inf`` for a positive size at scale ``0``."""

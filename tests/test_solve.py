@@ -297,6 +297,36 @@ def test_a_weight_too_small_for_float32_is_solved_in_float64(model):
     np.testing.assert_allclose(x, y, rtol=0, atol=1e-12)
 
 
+class _UnderstatedNorm(Blur):
+    """A 3 x 3 box blur of gain 10 that claims norm 1: the steps are 100 times too long."""
+
+    def __init__(self, shape):
+        super().__init__(np.full((3, 3), 10 / 9), shape, boundary="reflect")
+
+    def _upper_bound(self, like):
+        return 1.0
+
+
+@pytest.mark.parametrize("model", ["tv", "sa-cnn", "sa-b"])
+def test_iterates_that_diverge_on_a_wrong_norm_are_named(model):
+    y = adareg.data.image("camera", shape=(32, 32))
+    H = _UnderstatedNorm(y.shape)
+    reg, sigma = (TV(y.shape), {}) if model == "tv" else (adareg.load(model), {"sigma": 0.05})
+    with pytest.raises(FloatingPointError, match=r"diverged to NaN or Inf; .* \(check a custom operator's norm\)"):
+        adareg.solve(H, H(y), reg, lam=1e-3, **sigma)
+
+
+def test_backtracking_recovers_from_a_wrong_norm():
+    # FISTA's backtracking lengthens L until the step descends: the minimiser of the honest operator's problem
+    y = adareg.data.image("camera", shape=(32, 32))
+    H, honest = _UnderstatedNorm(y.shape), Blur(np.full((3, 3), 10 / 9), y.shape, boundary="reflect")
+    options = {"lam": 1e-3, "tol": 1e-9, "max_iter": 5000}
+    found = adareg.solve(H, H(y), TV(y.shape), backtracking=True, **options)
+    reference = adareg.solve(honest, honest(y), TV(y.shape), **options)
+    assert found.converged and reference.converged
+    np.testing.assert_allclose(found.x, reference.x, atol=1e-5 * np.abs(reference.x).max())
+
+
 class TestDegenerateInput:
     """All-zero data and single pixels: the minimiser is known in closed form and is reached at once."""
 

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from adareg.stopping import AnyOf, MaxIterations, Progress, RelativeChange, Residual, WallTime, relative_change
+from adareg.stopping import (AnyOf, MaxIterations, Progress, RelativeChange, Residual, WallTime, check_finite_iterate,
+                             relative_change)
 
 
 @pytest.mark.parametrize("rule", [RelativeChange, Residual])
@@ -59,3 +60,13 @@ def test_the_relative_change_of_a_batch_is_that_of_its_most_changed_image():
     new[2, 0, 0] = 1e-9
     assert relative_change(new, old, batch_ndim=1) == math.inf  # a move from zero
     assert relative_change(new[:2].reshape(2, 1, 2, 2), old[:2].reshape(2, 1, 2, 2), 2) == pytest.approx(0.5)
+
+
+def test_a_non_finite_iterate_is_named_but_a_move_from_zero_is_not():
+    start, moved = np.zeros(4), np.ones(4)
+    check_finite_iterate(relative_change(moved, start), moved, "solver")  # inf: a move from zero
+    overflowed = np.array([1.0, np.inf, 0.0, 0.0])
+    with pytest.raises(FloatingPointError, match="solver: the iterates diverged to NaN or Inf"):
+        check_finite_iterate(relative_change(overflowed, moved), overflowed, "solver")
+    with pytest.raises(FloatingPointError, match="solver: the iterates diverged"):
+        check_finite_iterate(relative_change(overflowed, start), overflowed, "solver")

@@ -13,7 +13,7 @@ from ..backend import Array
 from ..functionals import SmoothFunctional
 from ..regularizers.base import Bounds, Regularizer, check_bounds, project
 from .result import History, Result
-from ..stopping import Defaults, Progress, StoppingRule, relative_change, verdict
+from ..stopping import Defaults, Progress, StoppingRule, check_finite_iterate, relative_change, verdict
 
 #: Iterations and relative change at which FISTA stops by default.
 DEFAULTS = Defaults(max_iter=500, tol=1e-5)
@@ -168,6 +168,7 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
         x_next, Hx_next, L, inner, state = _forward_backward(data, prox, z, Hz, L, backtracking)
         change = x_next - x
         relative = relative_change(x_next, x, batch_ndim)
+        check_finite_iterate(relative, x_next, "fista")
         t, beta = next_momentum(t, z, x_next, change, restart)
         if beta == 0.0:
             z, Hz = x_next, Hx_next

@@ -17,7 +17,7 @@ from ..regularizers.analysis import DualState
 from ..regularizers.base import Bounds
 from .fista import next_momentum
 from .result import History, Result
-from ..stopping import Defaults, Progress, relative_change, verdict
+from ..stopping import Defaults, Progress, check_finite_iterate, relative_change, verdict
 
 #: Reweighting steps and fixed-point residual at which :func:`reweighting` stops by default
 #: (for denoising the residual is :data:`DENOISING_TOL`).  For a general ``H`` the residual
@@ -176,6 +176,7 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
         k += 1
         x_next, inner = step(x, residual)
         residual = relative_change(x_next, x, batch_ndim)
+        check_finite_iterate(residual, x_next, "reweighting")
         x = x_next
         seconds = time.perf_counter() - start
         history.append(iteration=k, residual=residual, inner_iterations=inner, seconds=seconds)
