@@ -38,8 +38,7 @@ def _check_range(x: Array, reference: Array, data_range: Any, name: str) -> floa
         if span > factor * data_range:
             warnings.warn(f"{name}: {what} spans {span:.4g}, more than {words} data_range = {data_range:g}; "
                           "put both arrays on one scale and give its data range (e.g. data_range=255 for 8-bit "
-                          "values)",
-                          stacklevel=3)
+                          "values)", stacklevel=3)
             break
     return data_range
 

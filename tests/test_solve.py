@@ -246,7 +246,8 @@ class TestBadInput:
              "float64"),
             ({"lam": 1e-300}, ValueError, r"lam = 1e-300 lies outside"),
             ({"lam": 1e-35, "precision": "float32"}, ValueError,
-             r"lam = 1e-35 lies outside \[1e-31, 4e\+31\], .* float32 .* or compute in float64 \(precision='float64'\)"),
+             r"lam = 1e-35 lies outside \[1e-31, 4e\+31\], .* float32 .* or compute in float64 "
+             r"\(precision='float64'\)"),
             ({"y": np.full((8, 8), 1e300)}, ValueError, r"y reaches 1e\+300, beyond the 4e\+292 that a float64"),
             ({"y": np.full((8, 8), 1e39), "precision": "float32"}, ValueError,
              r"y reaches 1e\+39, beyond the 4e\+31 that a float32"),
@@ -286,7 +287,7 @@ class TestBadInput:
 
 
 @pytest.mark.parametrize("model", ["tv", "sa-cnn"])
-def test_a_weight_too_small_for_float32_is_solved_in_float64(model):
+def test_a_lam_too_small_for_float32_is_solved_in_float64(model):
     # as lam -> 0 the minimiser of 1/2 ||x - y||^2 + lam R(x) tends to y; 1e-35 is below float32's normal range
     y = adareg.data.image("camera", shape=(32, 32))
     reg = TV(y.shape) if model == "tv" else adareg.load(model)
