@@ -152,6 +152,7 @@ def _denoise(args: argparse.Namespace) -> None:
     reg = _regularizer(args.model, image.shape)
     _check_masks(args, reg)
     sigma, lam = _denoise_weights(args, reg)
+    _warn_cut_off(image, sigma, args.input)
     learned = args.model != "tv"
     from .operators import Identity
 
@@ -161,6 +162,23 @@ def _denoise(args: argparse.Namespace) -> None:
     io.write_image(args.output, backend.to_numpy(result.x), bits)
     _write_masks(args, reg, result.x, sigma)
     _report(args, result)
+
+
+def _warn_cut_off(image: np.ndarray, sigma: float | None, path: str) -> None:
+    """Warn where the output's box [0, 1] will cut off values that noise of ``sigma`` does not explain.
+
+    A [0, 1] image with noise of ``sigma`` has a pixel 4 sigma beyond [0, 1] with probability 3e-5, so
+    more than 1% there is another intensity scale (the reader has warned already where more than 1% lie
+    outside [-0.5, 1.5]).
+    """
+    if sigma is None or np.count_nonzero((image < -0.5) | (image > 1.5)) > image.size / 100:
+        return
+    margin = 4 * sigma
+    beyond = int(np.count_nonzero((image < -margin) | (image > 1 + margin)))
+    if beyond > image.size / 100:
+        warnings.warn(f"{path}: {beyond} of {image.size} values lie more than 4 sigma ({margin:.3g}) beyond [0, 1], "
+                      "where the output is kept, so they are cut off: rescale the image to [0, 1] first",
+                      io.IntensityWarning, stacklevel=2)
 
 
 def _denoise_weights(args: argparse.Namespace, reg: Any) -> tuple[float | None, float | None]:

@@ -177,6 +177,18 @@ def test_a_sigma_on_the_wrong_scale_is_warned_about(files):
     assert "--sigma 0.098 is on the 0-255 scale" in out.stderr and "give --sigma 25" in out.stderr
 
 
+def test_values_that_the_output_box_cuts_off_are_warned_about(files):
+    # a zero-mean image lies within the reader's [-0.5, 1.5], but half of it is below the output's [0, 1]
+    folder, clean = files
+    np.save(folder / "centred.npy", clean - 0.5)
+    out = run("denoise", "centred.npy", "--sigma", "5", "--model", "tv", "-o", "centred-tv.npy", "--quiet", cwd=folder)
+    assert out.returncode == 0, out.stderr
+    below = int(np.count_nonzero(clean - 0.5 < -4 * 5 / 255))
+    assert f"centred.npy: {below} of 4096 values lie more than 4 sigma (0.0784) beyond [0, 1]" in out.stderr
+    out = run("denoise", "noisy.npy", "--sigma", "5", "--model", "tv", "-o", "noisy-tv.npy", "--quiet", cwd=folder)
+    assert out.returncode == 0 and "beyond [0, 1]" not in out.stderr
+
+
 def test_unexpected_errors_are_one_line_without_debug(files, monkeypatch, capsys):
     from adareg import cli, io
 
