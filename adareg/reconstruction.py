@@ -25,6 +25,10 @@ from .solvers.lbfgs import lbfgs
 from .solvers.result import History, Result
 from .solvers.reweighting import reweighting
 
+#: Data weights whose positive values span more than this factor get a warning: the stops on the relative
+#: change (FISTA, L-BFGS, the reweighting) follow the largest weight and can end far from the minimiser.
+WEIGHT_SPREAD = 1e3
+
 #: In denoising with a learned model, data beyond this magnitude are taken to be on another intensity
 #: scale than the models' [0, 1]: a [0, 1] image with noise of sigma <= 30/255 stays far inside it.
 INTENSITY_LIMIT = 4.0
@@ -156,6 +160,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     """
     weights = check_weights(weights, y)
     lam, sigma = _check_arguments(H, y, reg, lam, sigma, x0, weights)
+    if weights is not None:
+        _warn_weight_spread(weights)
     if isinstance(reg, LearnedRegularizer) and is_denoising(H, weights):
         _warn_intensity_scale(reg, y)
     bounds = check_bounds(bounds)
@@ -368,6 +374,18 @@ def _warn_intensity_scale(reg: LearnedRegularizer, y: Array) -> None:
         warnings.warn(f"solve: y reaches {peak:.4g}, but {reg.family} is trained on intensities in [0, 1] (and "
                       "sigma on that scale): divide y by its range first (e.g. y / 255, with sigma / 255) and "
                       "multiply the result back", stacklevel=3)
+
+
+def _warn_weight_spread(weights: Array) -> None:
+    """Warn where the positive data weights span more than :data:`WEIGHT_SPREAD` (docs/method.md, "General
+    forward operators")."""
+    xp = backend.namespace(weights)
+    positive = weights[weights > 0]
+    spread = float(xp.max(positive)) / float(xp.min(positive))
+    if spread > WEIGHT_SPREAD:
+        warnings.warn(f"solve: the data weights span a factor {spread:.3g}; the step follows the largest, so the stop "
+                      "on the relative change can end far from the minimiser: clip the largest weights, or check "
+                      "the result against a smaller tol", stacklevel=3)
 
 
 def _warn_unbounded(reg: Ridge, denoising: bool, bounds: Bounds | None) -> None:

@@ -298,6 +298,20 @@ def test_a_lam_too_small_for_float32_is_solved_in_float64(model):
     np.testing.assert_allclose(x, y, rtol=0, atol=1e-12)
 
 
+def test_data_weights_that_span_decades_are_warned_about():
+    # the relative-change stop follows the largest weight and can end far from the minimiser (docs/method.md)
+    clean = adareg.data.shepp_logan((12, 12))
+    H = Blur(np.ones((3, 3)) / 9, clean.shape, boundary="reflect")
+    weights = np.ones(clean.shape)
+    weights[5, 5] = 1e4
+    with pytest.warns(UserWarning, match=r"solve: the data weights span a factor 1e\+04; .* smaller tol"):
+        adareg.solve(H, H(clean), TV(clean.shape), lam=0.01, weights=weights, max_iter=5)
+    weights[5, 5], weights[0, 0] = 2.0, 0.0  # CT's Poisson weights span less; zeros are missing data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        adareg.solve(H, H(clean), TV(clean.shape), lam=0.01, weights=weights, max_iter=5)
+
+
 class _UnderstatedNorm(Blur):
     """A 3 x 3 box blur of gain 10 that claims norm 1: the steps are 100 times too long."""
 
