@@ -165,6 +165,10 @@ def gaussian_noise(sinogram: Array, sigma: float, *, seed: int | None = None) ->
     return sinogram + backend.DeviceCache(noise).like(sinogram, sinogram.dtype) * sigma
 
 
+#: The largest expected count of :func:`poisson_transmission` (NumPy's Poisson sampler refuses more than about 9.2e18).
+POISSON_LIMIT = 1e18
+
+
 def poisson_transmission(sinogram: Array, photons: float, *, seed: int | None = None) -> tuple[Array, Array]:
     r"""Simulate a transmission scan with Poisson counting noise, and return the log data.
 
@@ -183,6 +187,9 @@ def poisson_transmission(sinogram: Array, photons: float, *, seed: int | None = 
     _check_sinogram(sinogram, "poisson_transmission")
     photons = checks.positive(photons, "poisson_transmission: photons")
     expected = photons * np.exp(-backend.to_numpy(sinogram).astype(np.float64))
+    if not float(expected.max()) <= POISSON_LIMIT:
+        raise ValueError(f"poisson_transmission: photons * exp(-p) reaches {float(expected.max()):.3g}, above the "
+                         f"{POISSON_LIMIT:g} expected counts that NumPy's Poisson sampler draws; lower photons")
     counts = np.maximum(np.random.default_rng(seed).poisson(expected), 1).astype(np.float64)
     noisy = -np.log(counts / photons)
     dtype = backend.real_dtype(sinogram.dtype)

@@ -78,6 +78,9 @@ def test_poisson_transmission_statistics():
     np.testing.assert_allclose(noisy, -np.log(weights))
     clean, _ = poisson_transmission(sinogram, 1e12, seed=1)
     np.testing.assert_allclose(clean, sinogram, atol=1e-4)
+    # NumPy's sampler fails beyond about 9.2e18 expected counts ('lam value too large'): named instead
+    with pytest.raises(ValueError, match=r"photons \* exp\(-p\) reaches 4.97e\+29, above the 1e\+18 .* lower photons"):
+        poisson_transmission(sinogram, 1e30, seed=1)
 
 
 def test_gaussian_noise_level():
