@@ -335,11 +335,17 @@ def _check_finite(array: np.ndarray, path: Path) -> None:
         backend.check_finite(array, str(path))
 
 
-def _warn_on_scale(image: np.ndarray, path: Path) -> None:
-    """An :class:`IntensityWarning` when more than 1% of the values lie outside [-0.5, 1.5]."""
+def _far_outside(image: np.ndarray) -> int:
+    """How many values lie outside [-0.5, 1.5] where more than 1% do, else 0."""
     # Noise up to sigma = 30/255 puts a pixel 0.5 beyond [0, 1] with probability ~1e-5, so 1% there is another scale.
     outside = int(np.count_nonzero((image < -0.5) | (image > 1.5)))
-    if outside <= image.size / 100:
+    return outside if outside > image.size / 100 else 0
+
+
+def _warn_on_scale(image: np.ndarray, path: Path) -> None:
+    """An :class:`IntensityWarning` when more than 1% of the values lie outside [-0.5, 1.5]."""
+    outside = _far_outside(image)
+    if not outside:
         return
     top = float(image.max())
     if np.array_equal(image, np.round(image)) and image.min() >= 0 and top <= 65535:
@@ -370,7 +376,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = 8
 
     For PNG and TIFF, ``image`` is a 2D float array of intensities in [0, 1], as
     :func:`read_image` returns them: the values are clipped to [0, 1] and scaled by 255
-    or 65535 (rounded), the inverse of :func:`read_image`.  Integer and bool arrays are
+    or 65535 (rounded), the inverse of :func:`read_image`; an :class:`IntensityWarning`
+    says so where more than 1% of them lie outside [-0.5, 1.5] (another scale).  Integer and bool arrays are
     refused rather than guessed at (divide a 0-255 image by 255 first).  ``bits`` is
     ignored for NPY, which stores ``image`` as it is.
 
@@ -392,6 +399,11 @@ def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = 8
     if image.dtype.kind != "f" or image.ndim != 2:
         raise ValueError(f"write_image: {path}: expected a 2D float array of intensities in [0, 1], got "
                          f"{image.dtype} of shape {image.shape} (divide 8-bit integers by 255, 16-bit by 65535)")
+    outside = _far_outside(image)
+    if outside:
+        warnings.warn(f"write_image: {path}: {outside} of {image.size} values lie outside [-0.5, 1.5] and are "
+                      "clipped to [0, 1]: rescale the image to [0, 1] first, or write .npy, which keeps the values",
+                      IntensityWarning, stacklevel=2)
     Image = _pillow()
     scale, dtype = (65535.0, np.uint16) if bits == 16 else (255.0, np.uint8)
     data = np.round(np.clip(image.astype(np.float64), 0.0, 1.0) * scale).astype(dtype)

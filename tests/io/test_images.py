@@ -244,6 +244,20 @@ def test_float_images_on_another_scale_warn(Image, tmp_path, suffix, top, hint):
     np.testing.assert_array_equal(image, data if suffix == ".npy" else data.astype(np.float32))  # as stored
 
 
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_writing_an_image_on_another_scale_warns_of_the_clipping(Image, tmp_path, suffix):
+    # a 0-255 float image written as 8 bits saturates: every value above 1 becomes 255
+    grid = np.linspace(0, 1, 64).reshape(8, 8)
+    path = tmp_path / f"out{suffix}"
+    with pytest.warns(IntensityWarning, match=f"write_image: {path}: 63 of 64 values lie outside .* clipped"):
+        write_image(path, 255 * grid)
+    assert np.count_nonzero(read_image(path)[0] == 1.0) == 63
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_image(path, 1.2 * grid - 0.1)  # noise-like overshoot is clipped without a word
+        write_image(tmp_path / "out.npy", 255 * grid)  # .npy keeps the values
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float16])
 def test_float_tiffs_of_any_width_are_read_as_stored(tmp_path, dtype):
     tifffile = pytest.importorskip("tifffile", reason="tifffile is not installed (pip install adareg[io])")
