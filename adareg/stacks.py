@@ -282,6 +282,7 @@ class Denoise:
     def __call__(self, slices: np.ndarray) -> np.ndarray:
         from .operators import Identity
 
+        _check_slices(slices, "Denoise", "(n, H, W) images")
         shape = tuple(slices.shape[-2:])
         reg = regularizer(self.model, shape)
         span = self.high - self.low
@@ -290,6 +291,13 @@ class Denoise:
         result = solve(Identity(shape), y, reg, lam=self.lam, sigma=self.sigma if learned else None,
                        bounds=(0.0, 1.0))
         return (self.low + span * backend.to_numpy(result.x)).astype(np.float32)
+
+
+def _check_slices(slices: np.ndarray, task: str, expected: str, ndim: int = 3) -> None:
+    """Refuse a chunk without its slice axis: a 2D image would be cut into rows, ``chunk`` of them an image."""
+    if np.ndim(slices) != ndim:
+        raise ValueError(f"{task}: expected a chunk of {expected}, got shape {np.shape(slices)}; give map_slices a "
+                         "stack with the slices along its first axis (e.g. image[None] for one image)")
 
 
 @functools.lru_cache(maxsize=4)
@@ -322,6 +330,7 @@ class CTReconstruction:
     def __call__(self, sinograms: np.ndarray) -> np.ndarray:
         from .ct import fbp
 
+        _check_slices(sinograms, "CTReconstruction", "(n, angles, detectors) sinograms")
         H = cached_ray_transform(self.size, self.angles, self.geometry)
         y = backend.to_device(sinograms.astype(np.float32), self.device)
         if self.model == "fbp":
@@ -357,6 +366,7 @@ class FastMRIReconstruction:
     device: str = "cpu"
 
     def __call__(self, kspace: np.ndarray) -> np.ndarray:
+        _check_slices(kspace, "FastMRIReconstruction", "(n, coils, rows, columns) k-space", ndim=4)
         return np.stack([self._one(k) for k in kspace])
 
     def _one(self, kspace: np.ndarray) -> np.ndarray:

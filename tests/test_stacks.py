@@ -139,6 +139,17 @@ def test_an_iterative_ct_reconstruction_starts_from_the_fbp_of_its_window(monkey
     assert not np.allclose(starts[0], fbp(H, sinograms, window="hann"), atol=1e-3)
 
 
+@pytest.mark.parametrize("task, shape, expected", [
+    (stacks.Denoise("tv", None, 0.1), (16, 16), r"\(n, H, W\) images, got shape \(1, 16\)"),
+    (stacks.CTReconstruction(16, 10, ()), (10, 23), r"\(n, angles, detectors\) sinograms, got shape \(1, 23\)"),
+    (stacks.FastMRIReconstruction((True,) * 8, (8, 8)), (2, 8, 8), r"\(n, coils, rows, columns\) k-space"),
+])
+def test_a_stack_without_its_slice_axis_is_refused(task, shape, expected):
+    # a 2D image given as a stack is a stack of rows: Denoise used to solve chunks of 8 rows as one image
+    with pytest.raises(stacks.SliceError, match=f"expected a chunk of {expected}.* image\\[None\\] for one image"):
+        stacks.map_slices(task, np.zeros(shape, np.float32), progress=False)
+
+
 def test_an_empty_stack_is_refused():
     with pytest.raises(ValueError, match="at least one slice"):
         stacks.map_slices(np.negative, np.zeros((0, 3, 3)), progress=False)
