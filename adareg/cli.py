@@ -168,10 +168,10 @@ def _warn_cut_off(image: np.ndarray, sigma: float | None, path: str) -> None:
     """Warn where the output's box [0, 1] will cut off values that noise of ``sigma`` does not explain.
 
     A [0, 1] image with noise of ``sigma`` has a pixel 4 sigma beyond [0, 1] with probability 3e-5, so
-    more than 1% there is another intensity scale (the reader has warned already where more than 1% lie
-    outside [-0.5, 1.5]).
+    more than 1% there is another intensity scale (the reader has warned already where
+    :func:`adareg.io.images.far_outside` finds one).
     """
-    if sigma is None or np.count_nonzero((image < -0.5) | (image > 1.5)) > image.size / 100:
+    if sigma is None or io.images.far_outside(image):
         return
     margin = 4 * sigma
     beyond = int(np.count_nonzero((image < -margin) | (image > 1 + margin)))

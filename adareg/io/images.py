@@ -335,8 +335,8 @@ def _check_finite(array: np.ndarray, path: Path) -> None:
         backend.check_finite(array, str(path))
 
 
-def _far_outside(image: np.ndarray) -> int:
-    """How many values lie outside [-0.5, 1.5] where more than 1% do, else 0."""
+def far_outside(image: np.ndarray) -> int:
+    """How many values lie outside [-0.5, 1.5] where more than 1% do (another intensity scale), else 0."""
     # Noise up to sigma = 30/255 puts a pixel 0.5 beyond [0, 1] with probability ~1e-5, so 1% there is another scale.
     outside = int(np.count_nonzero((image < -0.5) | (image > 1.5)))
     return outside if outside > image.size / 100 else 0
@@ -344,7 +344,7 @@ def _far_outside(image: np.ndarray) -> int:
 
 def _warn_on_scale(image: np.ndarray, path: Path) -> None:
     """An :class:`IntensityWarning` when more than 1% of the values lie outside [-0.5, 1.5]."""
-    outside = _far_outside(image)
+    outside = far_outside(image)
     if not outside:
         return
     top = float(image.max())
@@ -399,7 +399,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = 8
     if image.dtype.kind != "f" or image.ndim != 2:
         raise ValueError(f"write_image: {path}: expected a 2D float array of intensities in [0, 1], got "
                          f"{image.dtype} of shape {image.shape} (divide 8-bit integers by 255, 16-bit by 65535)")
-    outside = _far_outside(image)
+    outside = far_outside(image)
     if outside:
         warnings.warn(f"write_image: {path}: {outside} of {image.size} values lie outside [-0.5, 1.5] and are "
                       "clipped to [0, 1]: rescale the image to [0, 1] first, or write .npy, which keeps the values",
