@@ -128,9 +128,8 @@ class LeastSquares(SmoothFunctional):
 
     @property
     def lipschitz(self) -> float:
-        """A Lipschitz constant of ``grad E``: ``max(w) ||H||^2``, with ``H.norm_bound()`` (see its rules)."""
-        largest = 1.0 if self.weights is None else float(backend.namespace(self.weights).max(self.weights))
-        return largest * self.H.norm_bound() ** 2
+        """A Lipschitz constant of ``grad E``: :func:`curvature` of ``H`` and the weights."""
+        return curvature(self.H, self.weights)
 
 
 class SmoothSum(SmoothFunctional):
@@ -168,6 +167,13 @@ class SmoothSum(SmoothFunctional):
             value += w * v
             grad = w * g if grad is None else grad + w * g
         return value, grad
+
+
+def curvature(H: LinearOperator, weights: Array | None) -> float:
+    r"""``max(w) ||H||^2`` with ``H.norm_bound()`` (see its rules): a Lipschitz constant of the gradient of
+    :math:`\tfrac12 \|Hx - y\|_w^2`."""
+    largest = 1.0 if weights is None else float(backend.namespace(weights).max(weights))
+    return largest * H.norm_bound() ** 2
 
 
 def is_denoising(H: LinearOperator, weights: Array | None) -> bool:

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import backend, checks
 from .backend import Array
-from .functionals import LeastSquares, SmoothSum, is_denoising
+from .functionals import LeastSquares, SmoothSum, curvature, is_denoising
 from .operators.base import LinearOperator
 from .operators.basic import Identity
 from .regularizers.learned import LearnedRegularizer
@@ -360,9 +360,9 @@ def _check_scales(work: np.dtype, H: LinearOperator, lam: float, y: Array, x0: A
                 raise ValueError(f"solve: {name} reaches {peak:.3g}, beyond the {high:.1g} that a {work.name} "
                                  f"computation carries{advice}")
     if not is_denoising(H, weights):
-        curvature = LeastSquares(H, y, weights).lipschitz
-        if not low <= curvature <= high:
-            raise ValueError(f"solve: the data term's curvature max(weights) ||H||^2 = {curvature:.3g} lies outside "
+        bound = curvature(H, weights)
+        if not low <= bound <= high:
+            raise ValueError(f"solve: the data term's curvature max(weights) ||H||^2 = {bound:.3g} lies outside "
                              f"[{low:.1g}, {high:.1g}], the range that a {work.name} computation carries{advice}")
 
 
