@@ -418,11 +418,11 @@ def hardware(device: str) -> str:
 
 
 def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: float,
-           history: list[dict[str, float]], machine: str | None,
+           history: list[dict[str, float]], machine: str,
            continued_from: dict[str, Any] | None = None, images: int | None = None) -> Path:
     """Write the model as an adareg parameter file, with how it was trained.
 
-    ``machine``: :func:`hardware` where the run trained, if known; ``continued_from``: the training metadata of the
+    ``machine``: :func:`hardware` where the run trained; ``continued_from``: the training metadata of the
     file the run started from (every parameter), kept under ``training.continued_from``;
     ``images``: the number of training images read from ``settings.data``, if known
     (``training.data_images``).
@@ -449,7 +449,7 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
                        f"{settings.contraction_iterations} power iterations (adareg_train.families.Adaptive.contraction)"
                        if settings.contraction else ""),
             "optimizer": "Adam, " + schedule_text(settings),
-            "hardware": machine or "not recorded",
+            "hardware": machine,
             "code": code_version(),
             "loss_curve": [[h["step"], round(h["loss"], 8)] for h in history if "loss" in h][:: max(1, step // 100)],
             **({"contraction_curve": [[h["step"], round(h["contraction"], 6)] for h in history
@@ -477,7 +477,7 @@ def export_checkpoint(out: str | os.PathLike) -> Path:
                   state.get("images"))
 
 
-def _checkpoint_hardware(state: dict[str, Any], settings: Settings) -> str | None:
+def _checkpoint_hardware(state: dict[str, Any], settings: Settings) -> str:
     """Where a checkpoint's run trained: its ``hardware``, or for checkpoints written before that was kept (with
     torch's ``threads`` only) the device, the architecture and torch of this machine, as the exports of then."""
     if "hardware" in state:
