@@ -13,15 +13,20 @@ scattered through the code.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any, Callable, Literal, TypeVar
 
 import array_api_compat
 import numpy as np
 
 Array = Any  # a NumPy or CuPy array
+T = TypeVar("T")
 Device = Literal["cpu", "gpu"]
 
 #: The dtypes every operator and solver accepts.
@@ -112,7 +117,8 @@ _fft_workers: int | None = None
 
 
 def set_fft_workers(workers: int | None) -> int | None:
-    """Set the number of threads used for FFTs of NumPy arrays (``None``: all usable cores); returns the old setting."""
+    """Set the number of threads used for FFTs and :func:`blockwise` work on NumPy arrays (``None``: all usable
+    cores); returns the old setting."""
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ValueError(f"FFT workers must be a positive int or None, got {workers!r}")
     global _fft_workers
@@ -121,7 +127,7 @@ def set_fft_workers(workers: int | None) -> int | None:
 
 
 def fft_workers() -> int:
-    """The number of threads used for FFTs of NumPy arrays (see :func:`set_fft_workers`)."""
+    """The number of threads used for FFTs and :func:`blockwise` work on NumPy arrays (see :func:`set_fft_workers`)."""
     if _fft_workers is not None:
         return _fft_workers
     try:
@@ -173,6 +179,121 @@ def fft(x: Array) -> Any:
     if _host_fft is None:
         _host_fft = _HostFFT()
     return _host_fft
+
+
+#: Bytes of an array that one block of :func:`blockwise` covers: a few blocks per thread on large
+#: arrays, each small enough to stay in cache through the several passes a block makes.
+BLOCK_BYTES = 1 << 21
+
+
+class _Worker(threading.local):
+    """Whether this thread is a worker of a :func:`blockwise` pool (whose blocks then run in turn)."""
+
+    active = False
+
+
+_worker = _Worker()
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def blockwise(function: Callable[[slice], T], length: int, nbytes: int, like: Array) -> list[T]:
+    """``[function(block) for block in blocks]`` over consecutive blocks of ``range(length)``, on host threads.
+
+    Elementwise NumPy work runs on one core and streams its arrays through memory once
+    per operation; a function that does several operations on one block of its arrays
+    (e.g. rows ``block`` of every array of an iteration) keeps that block in cache
+    between them, and the blocks run on :func:`fft_workers` threads (NumPy releases
+    the GIL in its loops).  ``nbytes``, the size of the largest array the function
+    touches, sets the number of blocks (about one per :data:`BLOCK_BYTES`).  The
+    results come back in block order.
+
+    For CuPy arrays (``like``), small arrays, one thread, or a call from within a
+    block, the function runs on the calling thread, once per block (CuPy: once,
+    on all of ``range(length)``).  Blocks must write disjoint data.
+    """
+    count = 1 if is_cupy(like) else max(1, min(length, nbytes // BLOCK_BYTES))
+    edges = [length * i // count for i in range(count + 1)]
+    blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+    threads = min(fft_workers(), count)
+    if threads == 1 or _worker.active:
+        return [function(block) for block in blocks]
+    return list(_pool(threads).map(function, blocks))
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """The shared pool of ``threads`` workers (created once per size)."""
+    with _pools_lock:
+        if threads not in _pools:
+            _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="adareg-blockwise",
+                                                 initializer=_mark_worker)
+        return _pools[threads]
+
+
+def _mark_worker() -> None:
+    _worker.active = True
+
+
+def _forget_pools() -> None:
+    """In a forked child, which has none of its parent's threads: new pools (and lock) when needed."""
+    global _pools_lock
+    _pools.clear()
+    _pools_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
+
+
+class _Scratch(threading.local):
+    """This thread's reused arrays (see :func:`reused_buffers`) and how deep its blocks are nested."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.arrays: dict[tuple, np.ndarray] = {}
+
+
+_scratch = _Scratch()
+
+
+@contextlib.contextmanager
+def reused_buffers() -> Iterator[None]:
+    """Within this block, :func:`scratch` hands out the same host array each time it is asked for one role.
+
+    A large NumPy array that is new costs more than its arithmetic: the operating
+    system hands out its memory as fresh pages, zeroed on first touch.  Iterative
+    solvers ask for the same temporaries at every iteration, so inside this block
+    (entered by :func:`adareg.solve`) they are kept and reused instead.  The arrays
+    belong to this thread (concurrent solves never share one) and are released when
+    the outermost block ends.  Blocks nest.
+    """
+    _scratch.depth += 1
+    try:
+        yield
+    finally:
+        _scratch.depth -= 1
+        if _scratch.depth == 0:
+            _scratch.arrays.clear()
+
+
+def scratch(role: Any, shape: tuple[int, ...], dtype: Any, like: Array) -> Array:
+    """A zero-filled array of ``shape`` and ``dtype`` on ``like``'s device, or this role's array again.
+
+    Inside :func:`reused_buffers`, a NumPy array asked for again with the same ``role``,
+    ``shape`` and ``dtype`` is the one handed out before, *with whatever was written
+    into it*: a caller that relies on zeros (e.g. the margin of a zero-extended
+    input) must write the same region every time, which a ``role`` that names that
+    region ensures.  Elsewhere, and for CuPy arrays (whose memory pool reuses device
+    memory already), it is a new zero-filled array.
+    """
+    xp = namespace(like)
+    if is_cupy(like) or _scratch.depth == 0:
+        return xp.zeros(shape, dtype=dtype)
+    key = (role, tuple(shape), np.dtype(dtype).str)
+    array = _scratch.arrays.get(key)
+    if array is None:
+        array = _scratch.arrays[key] = np.zeros(shape, dtype=dtype)
+    return array
 
 
 def check_dtype(x: Array, what: str) -> None:

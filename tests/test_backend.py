@@ -1,6 +1,8 @@
-"""The backend helpers: dtypes, devices, namespaces."""
+"""The backend helpers: dtypes, devices, namespaces, FFTs, blockwise work and reused arrays."""
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import pytest
@@ -84,3 +86,74 @@ def test_fft_workers_setting():
     finally:
         backend.set_fft_workers(None)
     assert backend.fft_workers() >= 1
+
+
+def test_blockwise_covers_the_range_in_order_on_the_pool(monkeypatch):
+    monkeypatch.setattr(backend, "BLOCK_BYTES", 10)
+    like, caller = np.zeros(1), threading.get_ident()
+    threads = set()
+
+    def block_bounds(block):
+        threads.add(threading.get_ident())
+        return block.start, block.stop
+
+    try:
+        backend.set_fft_workers(2)
+        # 100 bytes ask for ten blocks, seven rows allow seven
+        assert backend.blockwise(block_bounds, 7, 100, like=like) == [(i, i + 1) for i in range(7)]
+        assert caller not in threads
+        assert backend.blockwise(block_bounds, 10, 35, like=like) == [(0, 3), (3, 6), (6, 10)]
+        threads.clear()  # below one block's bytes, or on one thread: one block, on the calling thread
+        assert backend.blockwise(block_bounds, 10, 9, like=like) == [(0, 10)]
+        backend.set_fft_workers(1)
+        assert backend.blockwise(block_bounds, 4, 100, like=like) == [(0, 1), (1, 2), (2, 3), (3, 4)]
+        assert threads == {caller}
+    finally:
+        backend.set_fft_workers(None)
+
+
+def test_blockwise_nested_calls_and_errors(monkeypatch):
+    monkeypatch.setattr(backend, "BLOCK_BYTES", 1)
+    like = np.zeros(1)
+
+    def outer(block):  # a block's own blockwise call runs its blocks in turn on the worker (no deadlock)
+        return backend.blockwise(lambda inner: (block.start, inner.start), 3, 3, like=like)
+
+    def failing(block):
+        if block.start == 2:
+            raise ArithmeticError(f"block {block.start}")
+
+    try:
+        backend.set_fft_workers(2)
+        assert backend.blockwise(outer, 4, 4, like=like) == [[(i, 0), (i, 1), (i, 2)] for i in range(4)]
+        with pytest.raises(ArithmeticError, match="block 2"):
+            backend.blockwise(failing, 4, 4, like=like)
+    finally:
+        backend.set_fft_workers(None)
+
+
+def test_scratch_arrays_are_reused_inside_the_block_and_per_thread():
+    like = np.zeros(1)
+
+    def take(role="r", shape=(4,), dtype=np.float32):
+        return backend.scratch(role, shape, dtype, like=like)
+
+    first = take()
+    first[:] = 1
+    second = take()
+    assert second is not first and not second.any()  # outside a block: a new zero array
+    with backend.reused_buffers():
+        kept = take()
+        kept[:] = 2
+        assert take() is kept and np.all(take() == 2)  # the same array, as it was left
+        assert all(other is not kept for other in (take("s"), take(shape=(5,)), take(dtype=np.float64)))
+        with backend.reused_buffers():
+            assert take() is kept
+        assert take() is kept  # an inner block's end releases nothing
+        elsewhere = []
+        thread = threading.Thread(target=lambda: elsewhere.append(take()))
+        thread.start()
+        thread.join()
+        assert elsewhere[0] is not kept and not elsewhere[0].any()
+    after = take()
+    assert after is not kept and not after.any()
