@@ -179,7 +179,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     y, x0, weights = (None if a is None else a.astype(backend.result_dtype(work, a.dtype), copy=False)
                       for a in (y, x0, weights))
     bound = reg.at(sigma) if isinstance(reg, LearnedRegularizer) else reg
-    result = _minimise(H, y, bound, lam, x0, bounds, weights, controls)
+    with backend.reused_buffers():  # the iterations' large temporaries, kept for the solve
+        result = _minimise(H, y, bound, lam, x0, bounds, weights, controls)
     result.x = result.x.astype(backend.result_dtype(given, result.x.dtype), copy=False)
     return result
 
