@@ -179,21 +179,28 @@ class WeightedL1Analysis(Regularizer):
             return backend.namespace(p).clip(p, -weights, weights)
         return p * self._shrink(p, weights)
 
-    def _dual_projector(self, weights: float | Array) -> Callable[[Array], Array]:
-        """:meth:`_project_dual` done in place on its argument, which must have the full dual shape."""
-        def project_in_place(p: Array) -> Array:
+    def _dual_projector(self, weights: float | Array) -> Callable[..., Array]:
+        """:meth:`_project_dual` done in place: ``project(p)`` on all of ``p``, which must have the full dual
+        shape, or ``project(p, block)`` on its rows ``block`` (axis -2; see :meth:`_rows_separate`)."""
+        def project_in_place(p: Array, block: slice | None = None) -> Array:
             xp = backend.namespace(p)
+            part, bound = (p, weights) if block is None else (p[..., block, :], _rows(weights, block))
             if self.group_channels or p.dtype.kind != "f":
-                p *= self._shrink(p, weights)
-                return p
-            if isinstance(weights, float):
-                return p.clip(-weights, weights, out=p)
-            # minimum then maximum: two passes, faster than NumPy's clip with array bounds
-            xp.minimum(p, weights, out=p)
-            return xp.maximum(p, lower, out=p)
+                part *= self._shrink(part, bound)
+            elif isinstance(bound, float):
+                xp.clip(part, -bound, bound, out=part)
+            else:
+                # minimum then maximum: two passes, faster than NumPy's clip with array bounds
+                xp.minimum(part, bound, out=part)
+                xp.maximum(part, lower if block is None else _rows(lower, block), out=part)
+            return p
 
         lower = weights if isinstance(weights, float) else -weights
         return project_in_place
+
+    def _rows_separate(self) -> bool:
+        """Whether the dual's rows (axis -2) can be projected apart: unless a group spans them."""
+        return len(self.W.shape_out) >= 2 and not (self.group_channels and len(self.W.shape_out) == 2)
 
     def prox(self, v: Array, tau: float, *, bounds: Bounds | None = None, warm_start: Any = None,
              tol: float | None = PROX_DEFAULTS.tol, max_iter: int = PROX_DEFAULTS.max_iter, check_every: int = 10,
@@ -307,6 +314,13 @@ class WeightedL1Analysis(Regularizer):
         return gaps, float(xp.sum(weighted))
 
 
+def _rows(a: float | Array, block: slice) -> float | Array:
+    """Rows ``block`` (axis -2) of a dual-shaped array, or ``a`` itself where it broadcasts along them."""
+    if isinstance(a, float) or a.ndim < 2 or a.shape[-2] == 1:
+        return a
+    return a[..., block, :]
+
+
 def _certified_error(gaps: Array, v_norms: Array) -> float:
     """The largest ``sqrt(2 gap) / ||v||`` over the images, each a certified relative distance to its exact prox.
 
@@ -337,7 +351,9 @@ class _DualFISTA:
         dual_shape = reg._dual_shape(v, weights)  # x gets the weights' batch axes too
         self.dtype = backend.result_dtype(v.dtype, reg.W.dtype)
         self.project_dual = reg._dual_projector(weights)
+        self.rows_separate = reg._rows_separate()
         self.t = 1.0
+        self._spare: Array | None = None  # a dual-sized buffer let go by the last step, for the next sum
         if warm_start is None:
             self.p = xp.zeros(dual_shape, dtype=self.dtype)
             image_shape = dual_shape[: len(dual_shape) - len(reg.W.shape_out)] + tuple(reg.W.shape_in)
@@ -381,41 +397,75 @@ class _DualFISTA:
         return DualState(self.p, self.q, self.t, self.adjoint_p, self.adjoint_q)
 
     def step(self) -> None:
-        """One dual FISTA iteration; ``p``, ``q`` and the new point share two buffers."""
-        p, q = self.p, self.q
-        # the step scales the image, not the C channels of its response; the sum is a new
-        # contiguous array (W's output may be a strided view, slow to update in place)
-        p_next = self.W(self.step_size * self._primal(self.adjoint_q)) + q
-        if p_next.dtype != self.dtype:
-            p_next = p_next.astype(self.dtype)
-        p_next = self.project_dual(p_next)
+        """One dual FISTA iteration; ``p``, ``q`` and the new point take turns in three buffers.
+
+        The elementwise work on the dual runs on blocks of its rows
+        (:func:`adareg.backend.blockwise`): each block is summed, projected and
+        differenced while it is in cache, on every core.
+        """
+        xp, p, q = self.xp, self.p, self.q
+        # the step scales the image, not the C channels of its response
+        response = self.W(self.step_size * self._primal(self.adjoint_q))
+        # the new point goes into the buffer the last step let go (a new array costs the zeroing of its pages)
+        p_next, self._spare = self._spare, None
+        if p_next is None:
+            p_next = xp.empty(q.shape, dtype=self.dtype)
+        differenced = q is not p
         t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * self.t * self.t))
         beta = (self.t - 1.0) / t_next
         # for W^H q below: scaled now, as p's buffer is reused (and W^H may return its argument)
         adjoint_p_scaled = beta * self.adjoint_p
+
+        def new_point(block: slice | None) -> float:
+            """p_next = P(q + response) on rows ``block``; when q is not p, there q - p_next and p - p_next,
+            and their inner product (q is spent, and holds the products)."""
+            part = (...,) if block is None else (..., block, slice(None))
+            xp.add(response[part], q[part], out=p_next[part])
+            self.project_dual(p_next, block)
+            if not differenced:
+                return 0.0
+            q_part, p_part = q[part], p[part]
+            q_part -= p_next[part]
+            p_part -= p_next[part]
+            if q_part.dtype.kind == "c":
+                xp.conj(q_part, out=q_part)
+            q_part *= p_part
+            return float(xp.real(xp.sum(q_part)))
+
         # adaptive restart (O'Donoghue & Candes): drop the momentum when it points uphill,
         # Re <q - p_next, p_next - p> > 0; when q is p that is -||p_next - p||^2 <= 0: no restart
-        restart, differenced = False, q is not p
-        if differenced:
-            q -= p_next
-            p -= p_next  # p now holds p - p_next
-            restart = float(self.xp.real(self.xp.vdot(q, p))) < 0  # vdot: no temporaries of the dual's size
+        inner = sum(self._blocks(new_point, q))
+        restart = differenced and inner < 0
+        response = None  # spent: freed before W^H allocates its temporaries
+
+        def momentum(block: slice | None) -> None:
+            """q = p_next + beta (p_next - p) on rows ``block``, in the buffer of the old p."""
+            part = (...,) if block is None else (..., block, slice(None))
+            p_part = p[part]
+            if not differenced:
+                p_part -= p_next[part]
+            p_part *= -beta
+            p_part += p_next[part]
+
         if restart:
             self.t, q = 1.0, p_next
         else:
             if beta == 0.0:
                 q = p_next
             else:
-                # q = p_next + beta (p_next - p), in the buffer of the old p
-                if not differenced:
-                    p -= p_next
-                p *= -beta
-                p += p_next
+                self._blocks(momentum, p)
                 q = p
             self.t = t_next
-        # the spent buffer goes before W^H allocates its temporaries (the peak memory of a step)
+        # the buffer let go (the old q's, or the old p's where it was q's too) holds the next step's sum
+        self._spare = self.q if differenced else (p if q is p_next else None)
         self.p, self.q = p_next, q
-        del p
+        p = None  # a buffer let go by a restart: freed before W^H allocates its temporaries
         adjoint_next = self.W.H(p_next)
         self.adjoint_q = adjoint_next if q is p_next else (1.0 + beta) * adjoint_next - adjoint_p_scaled
         self.adjoint_p = adjoint_next
+
+    def _blocks(self, function: Callable[[slice | None], Any], dual: Array) -> list:
+        """``function`` over blocks of the dual's rows, or once on all of it (``None``) where rows are grouped."""
+        if not self.rows_separate:
+            return [function(None)]
+        return backend.blockwise(function, dual.shape[-2], dual.nbytes, like=dual)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from adareg.operators import FiniteDifference, Identity
+from adareg import backend
+from adareg.operators import Conv2d, FiniteDifference, Identity
 from adareg.regularizers import TV, WeightedL1Analysis
 from tests.helpers import MatrixOperator
 
@@ -52,6 +53,24 @@ def test_prox_matches_scipy_dual_solution(seed, bounds):
     assert out.converged and np.sqrt(2 * out.gap) <= 1e-7 * np.linalg.norm(v)
     reference = dual_reference(v, W, weights, tau, bounds)
     assert np.linalg.norm(out.x - reference) <= 1e-6 * np.linalg.norm(reference)
+
+
+@pytest.mark.parametrize("bounds", [None, (-0.3, 0.5)])
+@pytest.mark.parametrize("method", ["direct", "fft"])
+def test_filter_bank_prox_in_blocks_of_rows_matches_the_dense_dual_solution(monkeypatch, method, bounds):
+    """The dual iteration's elementwise work (and the FFT bank's channel mixing) run on blocks of rows,
+    on threads where there are several cores: one block per row here, against SciPy on the dense matrix."""
+    monkeypatch.setattr(backend, "BLOCK_BYTES", 8)
+    rng = np.random.default_rng(3)
+    shape, tau = (9, 8), 0.7
+    W = Conv2d(rng.standard_normal((3, 7, 7)) / 7, shape, boundary="reflect", method=method)
+    dense = np.stack([W(e.reshape(shape)).ravel() for e in np.eye(np.prod(shape))], axis=1)
+    weights = rng.random(W.shape_out) * (rng.random(W.shape_out) > 0.2)
+    v = rng.standard_normal(shape)
+    out = WeightedL1Analysis(W, weights).prox(v, tau, bounds=bounds, tol=1e-8, max_iter=100000)
+    assert out.converged
+    reference = dual_reference(v.ravel(), dense, weights.ravel(), tau, bounds)
+    assert np.linalg.norm(out.x.ravel() - reference) <= 1e-6 * np.linalg.norm(reference)
 
 
 def test_gap_certifies_distance_to_solution():
