@@ -29,7 +29,7 @@ the slope 0 and break, e.g., a lower bound :math:`F_c'' \ge m > 0`.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -159,8 +159,15 @@ class LinearSpline:
                 f"grid=[{self.grid_min:g}, {self.grid_max:g}], step={self.grid_step:g})")
 
     # ----------------------------------------------------------- evaluation
-    def _locate(self, z: Array, axis: int) -> tuple[Any, Array, Array]:
-        """Check ``z``; return its namespace, the flat segment index and the fraction ``u``."""
+    def _blocks(self, z: Array, axis: int, outputs: int,
+                function: Callable[[Any, Array, Array, Array, tuple], None]) -> list[Array]:
+        """Check ``z``; run ``function(xp, index, u, block_of_z, part)`` on blocks of its channels; return the outputs.
+
+        ``index`` is the flat segment index and ``u`` the fraction of the values ``z[part]``;
+        the function writes ``outputs`` arrays of ``z``'s shape at ``part``.  The blocks run
+        on :func:`adareg.backend.blockwise` (each block's temporaries stay in cache, on
+        every core).
+        """
         name = type(self).__name__
         if not backend.is_array(z):
             raise TypeError(f"{name}: z must be a NumPy or CuPy array, got {type(z).__name__}")
@@ -174,6 +181,19 @@ class LinearSpline:
             raise ValueError(f"{name}: z has shape {tuple(z.shape)} with {z.shape[axis]} channels on axis {axis}; "
                              f"expected {self.channels} channels")
         xp = backend.namespace(z)
+        results = [xp.empty(z.shape, dtype=z.dtype) for _ in range(outputs)]
+        offsets = xp.reshape(self._offsets.like(z, z.dtype), (self.channels,) + (1,) * (z.ndim - 1 - axis))
+
+        def run(channels: slice) -> None:
+            part = (slice(None),) * axis + (channels,)
+            index, u = self._locate(xp, z[part], offsets[channels])
+            function(xp, index, u, results, part)
+
+        backend.blockwise(run, self.channels, z.nbytes, like=z)
+        return results
+
+    def _locate(self, xp: Any, z: Array, offsets: Array) -> tuple[Array, Array]:
+        """The flat segment index and the fraction ``u`` of the values ``z`` (channel offsets ``offsets``)."""
         # in-place operators only on arrays created here (z itself is never written)
         u = z * (1.0 / self.grid_step)
         u -= self.grid_min / self.grid_step  # s = (z - t_0) / h
@@ -183,9 +203,9 @@ class LinearSpline:
         xp.fmax(k, 0.0, out=k)
         xp.fmin(k, float(self.num_knots - 2), out=k)
         u -= k
-        k += xp.reshape(self._offsets.like(z, z.dtype), (self.channels,) + (1,) * (z.ndim - 1 - axis))
+        k += offsets
         index = xp.astype(k, xp.int64)  # not int32: take would convert it to int64 first, at more cost
-        return xp, xp.reshape(index, (-1,)), u
+        return xp.reshape(index, (-1,)), u
 
     @staticmethod
     def _gather(xp: Any, table: backend.DeviceCache, index: Array, like: Array) -> Array:
@@ -194,11 +214,11 @@ class LinearSpline:
 
     def value(self, z: Array, axis: int = -3) -> Array:
         r""":math:`f_c(z)`, channel-wise (see the class docstring for shapes)."""
-        xp, index, u = self._locate(z, axis)
-        out = self._gather(xp, self._delta, index, u)
-        out *= u
-        out += self._gather(xp, self._left, index, u)
-        return out
+        def value(xp: Any, index: Array, u: Array, out: list[Array], part: tuple) -> None:
+            xp.multiply(self._gather(xp, self._delta, index, u), u, out=out[0][part])
+            out[0][part] += self._gather(xp, self._left, index, u)
+
+        return self._blocks(z, axis, 1, value)[0]
 
     __call__ = value
 
@@ -209,8 +229,10 @@ class LinearSpline:
         :math:`t_{K-1}`, the first below :math:`t_0`), up to the rounding of
         :math:`(z - t_0) / h`.
         """
-        xp, index, u = self._locate(z, axis)
-        return xp.where(xp.isnan(u), u, self._gather(xp, self._slope, index, u))  # NaN in, NaN out
+        def slope(xp: Any, index: Array, u: Array, out: list[Array], part: tuple) -> None:
+            out[0][part] = xp.where(xp.isnan(u), u, self._gather(xp, self._slope, index, u))  # NaN in, NaN out
+
+        return self._blocks(z, axis, 1, slope)[0]
 
     def integral(self, z: Array, axis: int = -3) -> Array:
         r""":math:`F_c(z) = \int_0^z f_c(t)\,dt`, exactly (a quadratic on each segment).
@@ -230,16 +252,17 @@ class LinearSpline:
 
     def value_and_integral(self, z: Array, axis: int = -3) -> tuple[Array, Array]:
         r""":math:`(f_c(z), F_c(z))` for the cost of one call: a potential's gradient and value."""
-        xp, index, u = self._locate(z, axis)
-        left = self._gather(xp, self._left, index, u)
-        value = self._gather(xp, self._delta, index, u)
-        value *= u
-        value += left
-        left += value  # a_k + f(z)
-        u *= 0.5 * self.grid_step
-        u *= left
-        u += self._gather(xp, self._base, index, u)
-        return value, u
+        def both(xp: Any, index: Array, u: Array, out: list[Array], part: tuple) -> None:
+            left = self._gather(xp, self._left, index, u)
+            value = xp.multiply(self._gather(xp, self._delta, index, u), u, out=out[0][part])
+            value += left
+            left += value  # a_k + f(z)
+            u *= 0.5 * self.grid_step
+            u *= left
+            xp.add(u, self._gather(xp, self._base, index, u), out=out[1][part])
+
+        value, integral = self._blocks(z, axis, 2, both)
+        return value, integral
 
 
 # ----------------------------------------------------------- constraints and checks

@@ -9,6 +9,7 @@ import pytest
 from scipy import integrate, interpolate
 
 import adareg
+from adareg import backend
 from adareg.regularizers.splines import (
     LinearSpline,
     is_bounded_below,
@@ -235,8 +236,11 @@ def test_slopes_are_the_second_derivative_of_the_potential():
 
 
 # ----------------------------------------------------------- shapes, dtypes, errors
+@pytest.mark.parametrize("one_channel_per_block", [False, True])
 @pytest.mark.parametrize("method", ["value", "derivative", "integral"])
-def test_shapes_axes_and_batches(method):
+def test_shapes_axes_and_batches(method, one_channel_per_block, monkeypatch):
+    if one_channel_per_block:  # blocks of channels, on threads where there are several cores
+        monkeypatch.setattr(backend, "BLOCK_BYTES", 8)
     spline = LinearSpline(random_coefficients(11), GRID_MIN, GRID_STEP)
     rng = np.random.default_rng(11)
     single = rng.uniform(-3, 3, (CHANNELS, 6, 7))
