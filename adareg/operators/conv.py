@@ -228,8 +228,8 @@ class Conv2d(LinearOperator):
         if k.shape[1] != 1:
             return xp.einsum("oc...,bo...->bc..." if adjoint else "oc...,bc...->bo...", k, a)
         # one input channel (a filter bank): elementwise, on blocks of frequency rows (backend.blockwise)
-        if not adjoint:  # a broadcast product, into a reused array (the inverse FFT's input, spent there)
-            out = backend.scratch("mixed spectra", (a.shape[0],) + k.shape[:1] + a.shape[2:], a.dtype, like=a)
+        if not adjoint:  # a broadcast product
+            out = xp.empty((a.shape[0],) + k.shape[:1] + a.shape[2:], dtype=a.dtype)
 
             def product(block: slice) -> None:
                 rows = (..., block, slice(None))

@@ -198,9 +198,12 @@ class WeightedL1Analysis(Regularizer):
         lower = weights if isinstance(weights, float) else -weights
         return project_in_place
 
-    def _rows_separate(self) -> bool:
-        """Whether the dual's rows (axis -2) can be projected apart: unless a group spans them."""
-        return len(self.W.shape_out) >= 2 and not (self.group_channels and len(self.W.shape_out) == 2)
+    def _dual_blocks(self, function: Callable[[slice | None], Any], dual: Array) -> list:
+        """``function(block)`` over blocks of the dual's rows (axis -2; :func:`adareg.backend.blockwise`),
+        or ``function(None)`` once on all of it where a group spans the rows."""
+        if len(self.W.shape_out) < 2 or (self.group_channels and len(self.W.shape_out) == 2):
+            return [function(None)]
+        return backend.blockwise(function, dual.shape[-2], dual.nbytes, like=dual)
 
     def prox(self, v: Array, tau: float, *, bounds: Bounds | None = None, warm_start: Any = None,
              tol: float | None = PROX_DEFAULTS.tol, max_iter: int = PROX_DEFAULTS.max_iter, check_every: int = 10,
@@ -351,9 +354,8 @@ class _DualFISTA:
         dual_shape = reg._dual_shape(v, weights)  # x gets the weights' batch axes too
         self.dtype = backend.result_dtype(v.dtype, reg.W.dtype)
         self.project_dual = reg._dual_projector(weights)
-        self.rows_separate = reg._rows_separate()
+        self.dual_blocks = reg._dual_blocks
         self.t = 1.0
-        self._spare: Array | None = None  # a dual-sized buffer let go by the last step, for the next sum
         if warm_start is None:
             self.p = xp.zeros(dual_shape, dtype=self.dtype)
             image_shape = dual_shape[: len(dual_shape) - len(reg.W.shape_out)] + tuple(reg.W.shape_in)
@@ -397,7 +399,7 @@ class _DualFISTA:
         return DualState(self.p, self.q, self.t, self.adjoint_p, self.adjoint_q)
 
     def step(self) -> None:
-        """One dual FISTA iteration; ``p``, ``q`` and the new point take turns in three buffers.
+        """One dual FISTA iteration; ``p``, ``q`` and the new point share two buffers.
 
         The elementwise work on the dual runs on blocks of its rows
         (:func:`adareg.backend.blockwise`): each block is summed, projected and
@@ -406,10 +408,7 @@ class _DualFISTA:
         xp, p, q = self.xp, self.p, self.q
         # the step scales the image, not the C channels of its response
         response = self.W(self.step_size * self._primal(self.adjoint_q))
-        # the new point goes into the buffer the last step let go (a new array costs the zeroing of its pages)
-        p_next, self._spare = self._spare, None
-        if p_next is None:
-            p_next = xp.empty(q.shape, dtype=self.dtype)
+        p_next = xp.empty(q.shape, dtype=self.dtype)
         differenced = q is not p
         t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * self.t * self.t))
         beta = (self.t - 1.0) / t_next
@@ -434,7 +433,7 @@ class _DualFISTA:
 
         # adaptive restart (O'Donoghue & Candes): drop the momentum when it points uphill,
         # Re <q - p_next, p_next - p> > 0; when q is p that is -||p_next - p||^2 <= 0: no restart
-        inner = sum(self._blocks(new_point, q))
+        inner = sum(self.dual_blocks(new_point, q))
         restart = differenced and inner < 0
         response = None  # spent: freed before W^H allocates its temporaries
 
@@ -453,19 +452,12 @@ class _DualFISTA:
             if beta == 0.0:
                 q = p_next
             else:
-                self._blocks(momentum, p)
+                self.dual_blocks(momentum, p)
                 q = p
             self.t = t_next
-        # the buffer let go (the old q's, or the old p's where it was q's too) holds the next step's sum
-        self._spare = self.q if differenced else (p if q is p_next else None)
+        # the spent buffers go before W^H allocates its temporaries (the peak memory of a step)
         self.p, self.q = p_next, q
-        p = None  # a buffer let go by a restart: freed before W^H allocates its temporaries
+        p = None
         adjoint_next = self.W.H(p_next)
         self.adjoint_q = adjoint_next if q is p_next else (1.0 + beta) * adjoint_next - adjoint_p_scaled
         self.adjoint_p = adjoint_next
-
-    def _blocks(self, function: Callable[[slice | None], Any], dual: Array) -> list:
-        """``function`` over blocks of the dual's rows, or once on all of it (``None``) where rows are grouped."""
-        if not self.rows_separate:
-            return [function(None)]
-        return backend.blockwise(function, dual.shape[-2], dual.nbytes, like=dual)

@@ -120,8 +120,17 @@ class PD3O:
         x = project(self.z, self.bounds)
         forward = x - gamma * self.data.grad(x)  # x_k - gamma grad E(x_k)
         # the dual step scales the image rather than the C channels of its response; the sum
-        # is a new contiguous array, projected in place
-        p = self._project(W(self.dual_step * (forward + (x - self.z) - (gamma * lam) * self._Wt_dual)) + self.dual)
+        # is a new contiguous array, projected in place, block by block (WeightedL1Analysis._dual_blocks)
+        response = W(self.dual_step * (forward + (x - self.z) - (gamma * lam) * self._Wt_dual))
+        p = backend.namespace(response).empty(self.dual.shape, dtype=self.dual.dtype)
+
+        def new_dual(block: slice | None) -> None:
+            part = (...,) if block is None else (..., block, slice(None))
+            backend.namespace(p).add(response[part], self.dual[part], out=p[part])
+            self._project(p, block)
+
+        self.reg._dual_blocks(new_dual, p)
+        response = None  # spent: freed before W^H allocates its temporaries
         Wt_p = W.H(p)
         self.z = forward - (gamma * lam) * Wt_p
         self.x, self.dual, self._Wt_dual = x, p, Wt_p
