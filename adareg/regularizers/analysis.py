@@ -181,7 +181,7 @@ class WeightedL1Analysis(Regularizer):
 
     def _dual_projector(self, weights: float | Array) -> Callable[..., Array]:
         """:meth:`_project_dual` done in place: ``project(p)`` on all of ``p``, which must have the full dual
-        shape, or ``project(p, block)`` on its rows ``block`` (axis -2; see :meth:`_rows_separate`)."""
+        shape, or ``project(p, block)`` on its rows ``block`` (axis -2; see :meth:`_dual_blocks`)."""
         def project_in_place(p: Array, block: slice | None = None) -> Array:
             xp = backend.namespace(p)
             part, bound = (p, weights) if block is None else (p[..., block, :], _rows(weights, block))
