@@ -188,7 +188,7 @@ class WeightedL1Analysis(Regularizer):
             if self.group_channels or p.dtype.kind != "f":
                 part *= self._shrink(part, bound)
             elif isinstance(bound, float):
-                xp.clip(part, -bound, bound, out=part)
+                part.clip(-bound, bound, out=part)
             else:
                 # minimum then maximum: two passes, faster than NumPy's clip with array bounds
                 xp.minimum(part, bound, out=part)
