@@ -122,11 +122,12 @@ class PD3O:
         # the dual step scales the image rather than the C channels of its response; the sum
         # is a new contiguous array, projected in place, block by block (WeightedL1Analysis._dual_blocks)
         response = W(self.dual_step * (forward + (x - self.z) - (gamma * lam) * self._Wt_dual))
-        p = backend.namespace(response).empty(self.dual.shape, dtype=self.dual.dtype)
+        xp = backend.namespace(response)
+        p = xp.empty(self.dual.shape, dtype=self.dual.dtype)
 
         def new_dual(block: slice | None) -> None:
             part = (...,) if block is None else (..., block, slice(None))
-            backend.namespace(p).add(response[part], self.dual[part], out=p[part])
+            xp.add(response[part], self.dual[part], out=p[part])
             self._project(p, block)
 
         self.reg._dual_blocks(new_dual, p)
