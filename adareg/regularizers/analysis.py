@@ -184,7 +184,7 @@ class WeightedL1Analysis(Regularizer):
         shape, or ``project(p, block)`` on its rows ``block`` (axis -2; see :meth:`_dual_blocks`)."""
         def project_in_place(p: Array, block: slice | None = None) -> Array:
             xp = backend.namespace(p)
-            part, bound = (p, weights) if block is None else (p[..., block, :], _rows(weights, block))
+            part, bound = _rows(p, block), _rows(weights, block)
             if self.group_channels or p.dtype.kind != "f":
                 part *= self._shrink(part, bound)
             elif isinstance(bound, float):
@@ -192,7 +192,7 @@ class WeightedL1Analysis(Regularizer):
             else:
                 # minimum then maximum: two passes, faster than NumPy's clip with array bounds
                 xp.minimum(part, bound, out=part)
-                xp.maximum(part, lower if block is None else _rows(lower, block), out=part)
+                xp.maximum(part, _rows(lower, block), out=part)
             return p
 
         lower = weights if isinstance(weights, float) else -weights
@@ -317,11 +317,18 @@ class WeightedL1Analysis(Regularizer):
         return gaps, float(xp.sum(weighted))
 
 
-def _rows(a: float | Array, block: slice) -> float | Array:
-    """Rows ``block`` (axis -2) of a dual-shaped array, or ``a`` itself where it broadcasts along them."""
-    if isinstance(a, float) or a.ndim < 2 or a.shape[-2] == 1:
+def _rows(a: float | Array, block: slice | None) -> float | Array:
+    """Rows ``block`` (axis -2) of a dual-shaped array, or ``a`` itself: for ``block=None`` (all rows) or where it
+    broadcasts along them."""
+    if block is None or isinstance(a, float) or a.ndim < 2 or a.shape[-2] == 1:
         return a
     return a[..., block, :]
+
+
+def row_part(block: slice | None) -> tuple:
+    """The index of rows ``block`` (axis -2) of an array, all of it for ``None``: a block of
+    :meth:`WeightedL1Analysis._dual_blocks`."""
+    return (...,) if block is None else (..., block, slice(None))
 
 
 def _certified_error(gaps: Array, v_norms: Array) -> float:
@@ -418,7 +425,7 @@ class _DualFISTA:
         def new_point(block: slice | None) -> float:
             """p_next = P(q + response) on rows ``block``; when q is not p, there q - p_next and p - p_next,
             and their inner product (q is spent, and holds the products)."""
-            part = (...,) if block is None else (..., block, slice(None))
+            part = row_part(block)
             xp.add(response[part], q[part], out=p_next[part])
             self.project_dual(p_next, block)
             if not differenced:
@@ -439,7 +446,7 @@ class _DualFISTA:
 
         def momentum(block: slice | None) -> None:
             """q = p_next + beta (p_next - p) on rows ``block``, in the buffer of the old p."""
-            part = (...,) if block is None else (..., block, slice(None))
+            part = row_part(block)
             p_part = p[part]
             if not differenced:
                 p_part -= p_next[part]

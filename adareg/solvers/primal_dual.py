@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 from .. import backend, checks
 from ..backend import Array
 from ..functionals import LeastSquares
-from ..regularizers.analysis import WeightedL1Analysis
+from ..regularizers.analysis import WeightedL1Analysis, row_part
 from ..regularizers.base import Bounds, check_bounds, project
 from .result import History, Result
 from ..stopping import Defaults, Progress, StoppingRule, relative_change, verdict
@@ -126,7 +126,7 @@ class PD3O:
         p = xp.empty(self.dual.shape, dtype=self.dual.dtype)
 
         def new_dual(block: slice | None) -> None:
-            part = (...,) if block is None else (..., block, slice(None))
+            part = row_part(block)
             xp.add(response[part], self.dual[part], out=p[part])
             self._project(p, block)
 
