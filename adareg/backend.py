@@ -296,8 +296,25 @@ def scratch(role: Any, shape: tuple[int, ...], dtype: Any, like: Array) -> Array
     return array
 
 
+def check_plain(x: Any, what: str) -> None:
+    """Raise a ``TypeError`` naming ``what`` if ``x`` is a NumPy subclass whose arithmetic is not an array's.
+
+    A masked array's mask would be ignored (its masked entries computed with as data), and
+    a ``numpy.matrix`` multiplies as matrices; both are refused rather than misread.
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{what} is a masked array, whose mask adareg would ignore: pass x.filled(value), or "
+            "numpy.ma.getdata(x) if nothing is masked (masked measurements can instead get data weights of 0)"
+        )
+    if isinstance(x, np.matrix):
+        raise TypeError(f"{what} is a numpy.matrix, whose * is a matrix product; pass numpy.asarray(x)")
+
+
 def check_dtype(x: Array, what: str) -> None:
-    """Raise a ``TypeError`` naming ``what`` unless ``x`` has a supported dtype in native byte order."""
+    """Raise a ``TypeError`` naming ``what`` unless ``x`` is a plain array (:func:`check_plain`) of a
+    supported dtype in native byte order."""
+    check_plain(x, what)
     dtype = np.dtype(x.dtype)
     if not dtype.isnative:
         raise TypeError(

@@ -14,6 +14,7 @@ def _check_pair(x: Array, reference: Array, name: str) -> None:
     for what, a in (("x", x), ("reference", reference)):
         if not backend.is_array(a):
             raise TypeError(f"{name}: {what} must be a NumPy or CuPy array, got {type(a).__name__}")
+        backend.check_plain(a, f"{name}: {what}")
     if tuple(x.shape) != tuple(reference.shape):
         raise ValueError(f"{name}: x has shape {tuple(x.shape)} but reference has shape {tuple(reference.shape)}")
     if x.dtype.kind == "c" or reference.dtype.kind == "c":

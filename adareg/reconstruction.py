@@ -248,6 +248,7 @@ def check_weights(weights: Any, y: Array, what: str = "solve: weights") -> Array
         return None
     xp = backend.namespace(y)
     if backend.is_array(weights):
+        backend.check_plain(weights, what)  # before asarray, which would drop a mask unseen
         if backend.is_cupy(weights) and not backend.is_cupy(y):
             raise TypeError(f"{what} are a CuPy array but y is a NumPy array; put both on one device")
         weights = xp.asarray(weights)  # a NumPy array goes to y's GPU, once

@@ -39,6 +39,10 @@ def test_metric_errors(metric):
         metric(np.zeros((16, 16), dtype=complex), np.zeros((16, 16)))
     with pytest.raises(TypeError, match="NumPy or CuPy array"):
         metric([[0.0]], np.zeros((1, 1)))
+    with pytest.raises(TypeError, match="reference is a masked array, whose mask adareg would ignore"):
+        metric(np.zeros((16, 16)), np.ma.masked_greater(np.eye(16), 0.5))
+    with pytest.raises(TypeError, match="x is a numpy.matrix"):
+        metric(np.asmatrix(np.zeros((16, 16))), np.zeros((16, 16)))
     with pytest.raises(ValueError, match="reference contains 1 NaN or Inf value"):
         metric(np.zeros((16, 16)), np.where(np.eye(16) * np.arange(16) == 3, np.nan, 0.0))
     with pytest.raises(ValueError, match="x contains 256 NaN or Inf values"):

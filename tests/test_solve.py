@@ -126,6 +126,18 @@ def test_float32_in_float32_out(H_is_identity):
     assert result.x.dtype == np.float32
 
 
+def test_array_views_and_memory_maps_are_solved_as_their_values(tmp_path):
+    """Subclasses and layouts that are plain arrays in arithmetic: a memory map of a file, a Fortran-ordered
+    copy and a strided view give the solution of the same values in a fresh C-ordered array."""
+    rng = np.random.default_rng(7)
+    y = rng.random((10, 20))
+    H, reg = Blur(np.ones((2, 2)) / 4, (10, 10)), TV((10, 10))
+    plain = adareg.solve(H, np.ascontiguousarray(y[:, ::2]), reg, lam=0.05, tol=1e-6).x
+    np.save(tmp_path / "y.npy", np.ascontiguousarray(y[:, ::2]))
+    for variant in (np.load(tmp_path / "y.npy", mmap_mode="r"), np.asfortranarray(y[:, ::2]), y[:, ::2]):
+        np.testing.assert_array_equal(adareg.solve(H, variant, reg, lam=0.05, tol=1e-6).x, plain)
+
+
 @pytest.mark.parametrize("model", ["wcrr", "sa-cnn"])
 def test_learned_models_compute_in_float32_and_return_the_input_dtype(model):
     """float64 in, float64 out; the iterates are float32 and the image is the float64 solve's to its tolerance."""
@@ -209,6 +221,12 @@ class TestBadInput:
              "float64 in non-native byte order"),
             ({"y": np.zeros((8, 8), dtype=np.int32)}, TypeError, r"y \(measurements of Blur.*\) has dtype int32"),
             ({"y": [[0.0] * 8] * 8}, TypeError, r"y \(measurements of Blur.*\) must be a NumPy or CuPy array"),
+            # NumPy subclasses whose arithmetic is not an array's: a mask would be ignored, * is a matrix product
+            ({"y": np.ma.masked_greater(np.eye(8), 0.5)}, TypeError,
+             r"y \(measurements of Blur.*\) is a masked array, whose mask adareg would ignore"),
+            ({"y": np.asmatrix(np.zeros((8, 8)))}, TypeError, r"y \(measurements of Blur.*\) is a numpy.matrix"),
+            ({"x0": np.ma.masked_array(np.zeros((8, 8)))}, TypeError, "x0 is a masked array"),
+            ({"weights": np.ma.masked_equal(np.eye(8), 0.0)}, TypeError, "weights is a masked array"),
             ({"lam": 0.0}, ValueError, "lam must be positive"),
             ({"lam": -1.0}, ValueError, "lam must be positive"),
             ({"lam": float("nan")}, ValueError, "lam must be finite"),
