@@ -35,6 +35,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import backend, checks, params
+from .io.images import far_outside
 from .reconstruction import solve
 
 SliceTask = Callable[[np.ndarray], np.ndarray]
@@ -260,7 +261,11 @@ class Denoise:
     ------
     ValueError
         At construction: ``"tv"`` without ``lam``, a learned model without ``sigma``,
-        or ``low``, ``high`` not finite with ``low < high``.
+        or ``low``, ``high`` not finite with ``low < high``.  On a chunk: where more
+        than 1% of its values lie beyond ``low`` and ``high`` by more than half their
+        span (:func:`adareg.io.images.far_outside`), which noise does not do: the
+        units are another scale's (e.g. 8-bit values with the default ``high = 1``),
+        and the output, kept within ``[low, high]``, would be cut off.
     """
 
     model: str
@@ -286,7 +291,14 @@ class Denoise:
         shape = tuple(slices.shape[-2:])
         reg = regularizer(self.model, shape)
         span = self.high - self.low
-        y = backend.to_device(((slices - self.low) / span).astype(np.float32), self.device)
+        mapped = ((slices - self.low) / span).astype(np.float32)
+        outside = far_outside(mapped)
+        if outside:
+            raise ValueError(f"Denoise: {outside} of {mapped.size} values lie beyond the units [low, high] = "
+                             f"[{self.low:g}, {self.high:g}] by more than half their span (the chunk spans "
+                             f"[{float(np.min(slices)):g}, {float(np.max(slices)):g}]); the output is kept within "
+                             "[low, high], so give the data's own units (e.g. high=255 for 8-bit values)")
+        y = backend.to_device(mapped, self.device)
         learned = self.model != "tv"
         result = solve(Identity(shape), y, reg, lam=self.lam, sigma=self.sigma if learned else None,
                        bounds=(0.0, 1.0))

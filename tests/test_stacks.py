@@ -113,6 +113,15 @@ def test_denoise_refuses_what_it_cannot_solve_at_construction(args, kwargs, mess
         stacks.Denoise(*args, **kwargs)
 
 
+def test_denoise_refuses_data_in_other_units_than_it_is_told():
+    """8-bit values with the default units [0, 1] would come back cut off at 1; noise beyond the units is kept."""
+    stack = noisy_stack(1, size=16)
+    with pytest.raises(ValueError, match=r"values lie beyond the units \[low, high\] = \[0, 1\].*high=255"):
+        stacks.Denoise("tv", None, lam=0.05)(255 * stack)
+    noisy = stack + 0.4 * (np.arange(stack.size).reshape(stack.shape) % 2 - 0.5)  # up to 0.2 beyond [0, 1]
+    assert stacks.Denoise("tv", None, lam=0.05)(noisy).shape == stack.shape
+
+
 def test_tv_denoise_needs_no_sigma():
     stack = noisy_stack(1, size=16)
     with_sigma = stacks.Denoise("tv", SIGMA, lam=0.05)(stack)
