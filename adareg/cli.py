@@ -281,10 +281,9 @@ def _nearest_preset(prefix: str, model: str, size: int,
 
 def _ct_geometry(args: argparse.Namespace, detectors: int) -> tuple[int, dict[str, Any]]:
     """The image size and the :class:`~adareg.operators.RayTransform` keywords of the options."""
-    size = max(1, int((detectors - 1) / math.sqrt(2))) if args.image_size is None else args.image_size
-    if not 1 <= size <= MAX_IMAGE_SIZE:
-        raise UsageError(f"--image-size must lie in [1, {MAX_IMAGE_SIZE}], got {size}")
-    geometry: dict[str, Any] = {"geometry": args.geometry, "detector_count": detectors, "pixel_size": args.pixel_size,
+    from .operators.ct import fitting_image_size
+
+    geometry: dict[str, Any] = {"geometry": args.geometry, "pixel_size": args.pixel_size,
                                 "detector_spacing": args.detector_spacing}
     if args.geometry == "fan":
         if args.source_distance is None or args.detector_distance is None:
@@ -293,7 +292,11 @@ def _ct_geometry(args: argparse.Namespace, detectors: int) -> tuple[int, dict[st
     else:
         _refuse(args, ("source_distance", "detector_distance"), "applies to --geometry fan only (a parallel beam has "
                 "no source)")
-    return size, geometry
+    # by default the largest image the detector row covers, magnified in a fan beam
+    size = fitting_image_size(detectors, **geometry) if args.image_size is None else args.image_size
+    if not 1 <= size <= MAX_IMAGE_SIZE:
+        raise UsageError(f"--image-size must lie in [1, {MAX_IMAGE_SIZE}], got {size}")
+    return size, {**geometry, "detector_count": detectors}
 
 
 def _check_sinograms(args: argparse.Namespace, sinograms: np.ndarray) -> None:
@@ -561,8 +564,8 @@ def _add_ct(commands: Any) -> None:
     c.add_argument("--detector-distance", type=float, help="fan beam: rotation centre to detector")
     c.add_argument("--pixel-size", type=float, default=1.0, help="pixel side, in the unit of the distances")
     c.add_argument("--detector-spacing", type=float, default=None, help="detector cell width (default: pixel size)")
-    c.add_argument("--image-size", type=int, default=None, help="reconstruct an N x N image (default: fits the "
-                   "detector)")
+    c.add_argument("--image-size", type=int, default=None, help="reconstruct an N x N image (default: the largest "
+                   "the detector row covers, magnified in a fan beam)")
     c.add_argument("--model", default="fbp", help="'fbp', 'tv', a shipped model's name, or a parameter file")
     c.add_argument("--window", choices=("ram-lak", "hann"), default="hann", help="FBP filter window (for tv and the "
                    "learned models, that of the FBP they start from)")

@@ -280,6 +280,24 @@ def test_an_iterative_ct_model_starts_from_the_fbp_of_window(files, monkeypatch)
     assert not np.allclose(starts[0], starts[1], atol=1e-3)  # the two windows do give different starts
 
 
+def test_ct_fan_beam_default_image_size_allows_for_the_magnification(files):
+    """A fan scan of a 64 x 64 image on the detector row RayTransform gives it is reconstructed at 64 x 64: the
+    parallel beam's rule, (detectors - 1) / sqrt 2, would give 144 x 144 (and with a nearer source refuse it)."""
+    pytest.importorskip("astra")
+    from adareg.operators import RayTransform
+
+    folder, _ = files
+    phantom = adareg.data.shepp_logan((64, 64))
+    H = RayTransform((64, 64), 90, geometry="fan", source_distance=400.0, detector_distance=400.0)
+    np.save(folder / "fan.npy", H(phantom))
+    output = folder / "fan-fbp.npy"
+    out = run("ct", "fan.npy", "--angles", "90", "--geometry", "fan", "--source-distance", "400",
+              "--detector-distance", "400", "-o", output.name, "--quiet", cwd=folder)
+    assert out.returncode == 0, out.stderr
+    assert np.load(output).shape == (64, 64)
+    assert adareg.psnr(np.load(output), phantom) > 15
+
+
 def test_denoise_writes_the_masks_of_sa_cnn(files):
     """The default model is sa-cnn; --masks writes its weights at the result: C masks in [0, 1]."""
     folder, clean = files

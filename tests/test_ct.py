@@ -146,6 +146,29 @@ def test_bad_geometries(make, error, words):
         make()
 
 
+@pytest.mark.parametrize("geometry, distances", [("parallel", {}),
+                                                  ("fan", {"source_distance": 60.0, "detector_distance": 40.0})])
+def test_fitting_image_size_is_the_largest_image_the_detector_row_covers(geometry, distances):
+    from adareg.operators.ct import fitting_image_size
+
+    detectors = 101
+    n = fitting_image_size(detectors, geometry=geometry, **distances)
+    turn = 2 * np.pi if geometry == "fan" else np.pi
+    angles = np.linspace(0, turn, 180, endpoint=False)
+    shadow = RayTransform((n, n), angles, geometry=geometry, detector_count=detectors, **distances)(np.ones((n, n)))
+    assert shadow[:, [0, -1]].max() == 0 and shadow.max() > 0  # the image's shadow lies within the row
+    # one pixel more needs more cells than there are, by RayTransform's own default count
+    assert RayTransform((n, n), 4, geometry=geometry, **distances).detector_count <= detectors
+    assert RayTransform((n + 1, n + 1), 4, geometry=geometry, **distances).detector_count > detectors
+    if geometry == "parallel":  # the closed form without magnification
+        assert n == int((detectors - 1) / np.sqrt(2))
+    else:  # the magnification shrinks the image, and a nearer source more so
+        assert n < int((detectors - 1) / np.sqrt(2))
+        assert fitting_image_size(detectors, geometry="fan", source_distance=30.0, detector_distance=40.0) < n
+    with pytest.raises(ValueError, match="no image fits 1 detectors"):
+        fitting_image_size(1)
+
+
 def test_angles_in_degrees_are_flagged():
     with pytest.warns(UserWarning, match=r"the angles span 174 radians, more than a full turn"):
         RayTransform((16, 16), np.arange(0.0, 180.0, 6.0))

@@ -18,6 +18,55 @@ from .base import LinearOperator, as_shape, batch_shape
 Geometry = Literal["parallel", "fan", "cone"]
 
 
+def _covering_count(image_shape: tuple[int, ...], pixel_size: float, spacing: float, magnification: float) -> int:
+    """Detector cells that cover the image's diagonal, magnified, from every angle: :class:`RayTransform`'s default."""
+    return math.ceil(math.hypot(*image_shape[-2:]) * pixel_size * magnification / spacing) + 1
+
+
+def fitting_image_size(detector_count: int, *, geometry: Geometry = "parallel", pixel_size: float = 1.0,
+                       detector_spacing: float | None = None, source_distance: float | None = None,
+                       detector_distance: float | None = None) -> int:
+    r"""The largest ``N`` such that the detector row covers an ``N x N`` image from every angle.
+
+    That is, the largest ``N`` whose :class:`RayTransform` default ``detector_count``
+    is at most the given one: :math:`\lceil \sqrt 2 N p M / s \rceil + 1`, with pixel
+    size :math:`p`, detector spacing :math:`s` (default :math:`p`) and, for a fan beam,
+    the magnification :math:`M = (D_s + D_d) / (D_s - r)` of the image's corner
+    (:math:`r = N p / \sqrt 2`), which shrinks the image that fits; a parallel beam
+    has :math:`M = 1`.  2D geometries (``"parallel"``, ``"fan"``) only.
+
+    Raises
+    ------
+    ValueError
+        If no image of at least one pixel fits (too few detectors, or a source too near).
+    """
+    detector_count = checks.count(detector_count, "fitting_image_size: detector_count")
+    pixel_size = checks.positive(pixel_size, "fitting_image_size: pixel_size")
+    spacing = pixel_size if detector_spacing is None else checks.positive(detector_spacing,
+                                                                           "fitting_image_size: detector_spacing")
+    if geometry not in ("parallel", "fan"):
+        raise ValueError(f"fitting_image_size: geometry must be 'parallel' or 'fan', got {geometry!r}")
+
+    def fits(n: int) -> bool:
+        if geometry == "fan" and not source_distance > 0.5 * pixel_size * math.hypot(n, n):
+            return False  # the source would lie inside the image
+        magnification = _distances(geometry, (n, n), pixel_size, source_distance, detector_distance)[2]
+        return _covering_count((n, n), pixel_size, spacing, magnification) <= detector_count
+
+    if geometry == "fan":  # the distances are checked once, on the smallest image
+        _distances(geometry, (1, 1), pixel_size, source_distance, detector_distance)
+    # the count grows with n: bisect on [1, the parallel beam's bound]
+    low, high = 0, max(1, math.floor((detector_count - 1) * spacing / (math.sqrt(2) * pixel_size)))
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    if low == 0:
+        raise ValueError(f"fitting_image_size: no image fits {detector_count} detectors of spacing {spacing:g} "
+                         f"(pixel size {pixel_size:g}" + (f", source distance {source_distance:g})" if geometry == "fan"
+                                                          else ")"))
+    return low
+
+
 def _astra() -> ModuleType:
     try:
         astra = importlib.import_module("astra")
@@ -148,7 +197,7 @@ class RayTransform(LinearOperator):
         source_distance, detector_distance, magnification = _distances(geometry, image_shape, pixel_size,
                                                                        source_distance, detector_distance)
         if detector_count is None:
-            detector_count = math.ceil(math.hypot(*image_shape[-2:]) * pixel_size * magnification / spacing) + 1
+            detector_count = _covering_count(image_shape, pixel_size, spacing, magnification)
         detector_count = checks.count(detector_count, "RayTransform: detector_count")
         self.angles = _angles(angles, full_circle=divergent)
         self.geometry, self.pixel_size, self.detector_spacing = geometry, pixel_size, spacing
