@@ -305,11 +305,15 @@ class Denoise:
         return (self.low + span * backend.to_numpy(result.x)).astype(np.float32)
 
 
-def _check_slices(slices: np.ndarray, task: str, expected: str, ndim: int = 3) -> None:
-    """Refuse a chunk without its slice axis: a 2D image would be cut into rows, ``chunk`` of them an image."""
+def _check_slices(slices: np.ndarray, task: str, expected: str, ndim: int = 3, real: bool = True) -> None:
+    """Refuse a chunk without its slice axis (a 2D image would be cut into rows, ``chunk`` of them an image), and
+    where ``real``, complex values (whose imaginary part the cast to float32 would drop)."""
     if np.ndim(slices) != ndim:
         raise ValueError(f"{task}: expected a chunk of {expected}, got shape {np.shape(slices)}; give map_slices a "
                          "stack with the slices along its first axis (e.g. image[None] for one image)")
+    if real and np.iscomplexobj(slices):
+        raise TypeError(f"{task}: expected real {expected}, got dtype {np.asarray(slices).dtype}; pass "
+                        "magnitudes (abs) or the real part, as fits the data")
 
 
 @functools.lru_cache(maxsize=4)
@@ -378,7 +382,7 @@ class FastMRIReconstruction:
     device: str = "cpu"
 
     def __call__(self, kspace: np.ndarray) -> np.ndarray:
-        _check_slices(kspace, "FastMRIReconstruction", "(n, coils, rows, columns) k-space", ndim=4)
+        _check_slices(kspace, "FastMRIReconstruction", "(n, coils, rows, columns) k-space", ndim=4, real=False)
         return np.stack([self._one(k) for k in kspace])
 
     def _one(self, kspace: np.ndarray) -> np.ndarray:

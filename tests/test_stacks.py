@@ -159,6 +159,13 @@ def test_a_stack_without_its_slice_axis_is_refused(task, shape, expected):
         stacks.map_slices(task, np.zeros(shape, np.float32), progress=False)
 
 
+@pytest.mark.parametrize("task", [stacks.Denoise("tv", None, 0.1), stacks.CTReconstruction(16, 10, ())])
+def test_complex_slices_are_refused_where_real_ones_are_expected(task):
+    # the cast to float32 would drop the imaginary parts with no more than NumPy's ComplexWarning
+    with pytest.raises(stacks.SliceError, match=r"expected real .*, got dtype complex128; pass magnitudes"):
+        stacks.map_slices(task, np.ones((2, 10, 16), complex), progress=False)
+
+
 def test_an_empty_stack_is_refused():
     with pytest.raises(ValueError, match="at least one slice"):
         stacks.map_slices(np.negative, np.zeros((0, 3, 3)), progress=False)

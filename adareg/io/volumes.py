@@ -227,6 +227,9 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None 
         raise ValueError(f"write_volume: data must have shape (slices, rows, columns), got {data.shape}")
     if data.size == 0:
         raise ValueError(f"write_volume: {path}: expected non-empty data, got shape {data.shape}")
+    if data.dtype.kind not in "biuf":  # the readers take real volumes only; a cast would drop imaginary parts
+        raise TypeError(f"write_volume: {path}: expected real data, got dtype {data.dtype}; write magnitudes "
+                        "(abs) or the real part, as fits the data")
     format = volume_format(path)
     if format == "npy":
         write_array(path, data)

@@ -142,6 +142,15 @@ def test_empty_data_are_refused_before_writing(tmp_path, suffix):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("suffix", [".npy", ".tif", ".nii", ".nii.gz"])
+def test_complex_data_are_refused_before_writing(tmp_path, suffix):
+    """A cast to float would keep the real part only (NumPy's ComplexWarning at most); no reader takes them back."""
+    path = tmp_path / f"out{suffix}"
+    with pytest.raises(TypeError, match=rf"^write_volume: {path}: expected real data, got dtype complex64"):
+        write_volume(path, np.full((2, 4, 4), 1 + 1j, np.complex64))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_npy_values_beyond_float32_are_refused_not_read_as_inf(tmp_path):
     path = tmp_path / "big.npy"
     np.save(path, np.array([[[0.5, 1e300], [-1e39, 0.25]]]))
