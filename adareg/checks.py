@@ -54,6 +54,19 @@ def count(value: Any, name: str) -> int:
     return int(value)
 
 
+def random_generator(seed: Any, name: str) -> np.random.Generator:
+    """``numpy.random.default_rng(seed)`` for a seed of ``None``, an int of at least 0 or a
+    ``numpy.random.Generator`` (used as it is), or an error naming ``name``."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return np.random.default_rng(seed)
+    expected = f"{name} must be a non-negative int or None (or a numpy.random.Generator)"
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{expected}, got {seed!r} ({type(seed).__name__})")
+    if seed < 0:
+        raise ValueError(f"{expected}, got {seed}")
+    return np.random.default_rng(int(seed))
+
+
 def integral(value: Any) -> bool:
     """Whether ``value`` is a whole number: an int or a real with an integer value (not a bool, NaN or Inf)."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer()

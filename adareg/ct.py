@@ -157,11 +157,11 @@ def _check_sinogram(sinogram: Any, caller: str) -> None:
     backend.check_finite(sinogram, f"{caller}: sinogram")
 
 
-def gaussian_noise(sinogram: Array, sigma: float, *, seed: int | None = None) -> Array:
+def gaussian_noise(sinogram: Array, sigma: float, *, seed: int | np.random.Generator | None = None) -> Array:
     """``sinogram + sigma * n`` with ``n`` standard normal (same dtype and device)."""
     _check_sinogram(sinogram, "gaussian_noise")
     sigma = checks.non_negative(sigma, "gaussian_noise: sigma")
-    noise = np.random.default_rng(seed).standard_normal(tuple(sinogram.shape))
+    noise = checks.random_generator(seed, "gaussian_noise: seed").standard_normal(tuple(sinogram.shape))
     return sinogram + backend.DeviceCache(noise).like(sinogram, sinogram.dtype) * sigma
 
 
@@ -169,7 +169,8 @@ def gaussian_noise(sinogram: Array, sigma: float, *, seed: int | None = None) ->
 POISSON_LIMIT = 1e18
 
 
-def poisson_transmission(sinogram: Array, photons: float, *, seed: int | None = None) -> tuple[Array, Array]:
+def poisson_transmission(sinogram: Array, photons: float, *,
+                         seed: int | np.random.Generator | None = None) -> tuple[Array, Array]:
     r"""Simulate a transmission scan with Poisson counting noise, and return the log data.
 
     A ray with line integral :math:`p` receives :math:`N \sim \mathrm{Poisson}(I_0 e^{-p})`
@@ -177,7 +178,8 @@ def poisson_transmission(sinogram: Array, photons: float, *, seed: int | None = 
     :math:`-\log(\max(N, 1) / I_0)` (a ray with no photon counts as one).  Its variance
     is about :math:`1 / N`, so the inverse-variance weights for a weighted
     least-squares data term are proportional to :math:`N`; they are returned as
-    :math:`N / I_0` (between 0 and about 1).
+    :math:`N / I_0` (between 0 and about 1).  ``photons`` is at least 1: with fewer, the
+    photon that a ray with none counts as would exceed what an unobstructed ray expects.
 
     Returns
     -------
@@ -185,12 +187,16 @@ def poisson_transmission(sinogram: Array, photons: float, *, seed: int | None = 
         The noisy sinogram and the data weights, on the sinogram's backend.
     """
     _check_sinogram(sinogram, "poisson_transmission")
-    photons = checks.positive(photons, "poisson_transmission: photons")
+    photons = checks.real_number(photons, "poisson_transmission: photons")
+    if not photons >= 1:
+        raise ValueError(f"poisson_transmission: photons must be at least 1 (the expected count of an unobstructed "
+                         f"ray), got {photons:g}")
+    rng = checks.random_generator(seed, "poisson_transmission: seed")
     expected = photons * np.exp(-backend.to_numpy(sinogram).astype(np.float64))
     if not float(expected.max()) <= POISSON_LIMIT:
         raise ValueError(f"poisson_transmission: photons * exp(-p) reaches {float(expected.max()):.3g}, above the "
                          f"{POISSON_LIMIT:g} expected counts that NumPy's Poisson sampler draws; lower photons")
-    counts = np.maximum(np.random.default_rng(seed).poisson(expected), 1).astype(np.float64)
+    counts = np.maximum(rng.poisson(expected), 1).astype(np.float64)
     noisy = -np.log(counts / photons)
     dtype = backend.real_dtype(sinogram.dtype)
     to_sinogram = lambda a: backend.DeviceCache(a).like(sinogram, dtype)  # noqa: E731

@@ -81,6 +81,20 @@ def test_poisson_transmission_statistics():
     # NumPy's sampler fails beyond about 9.2e18 expected counts ('lam value too large'): named instead
     with pytest.raises(ValueError, match=r"photons \* exp\(-p\) reaches 4.97e\+29, above the 1e\+18 .* lower photons"):
         poisson_transmission(sinogram, 1e30, seed=1)
+    # below one photon a ray without counts (taken as one) would read a negative line integral, weight above 1
+    with pytest.raises(ValueError, match=r"photons must be at least 1 \(the expected count of an unobstructed ray\), "
+                                         r"got 1e-06"):
+        poisson_transmission(sinogram, 1e-6, seed=1)
+    generator = np.random.default_rng(1)  # a generator is used as it is, as the seed 1 would be
+    np.testing.assert_array_equal(poisson_transmission(sinogram, 1e4, seed=generator)[0], noisy)
+
+
+@pytest.mark.parametrize("simulate", [lambda seed: gaussian_noise(np.zeros((2, 3)), 0.1, seed=seed),
+                                      lambda seed: poisson_transmission(np.zeros((2, 3)), 1e3, seed=seed)])
+@pytest.mark.parametrize("seed, error", [(1.5, TypeError), ("a", TypeError), (True, TypeError), (-1, ValueError)])
+def test_noise_helpers_name_a_bad_seed(simulate, seed, error):
+    with pytest.raises(error, match=r"(gaussian_noise|poisson_transmission): seed must be a non-negative int or None"):
+        simulate(seed)
 
 
 def test_gaussian_noise_level():
