@@ -31,8 +31,15 @@ def _check_pair(x: Array, reference: Array, name: str) -> None:
 
 def _check_range(x: Array, reference: Array, data_range: Any, name: str) -> float:
     """``data_range`` checked (positive), with a warning where the reference spans more than twice it, or ``x``
-    (which noise and artefacts may stretch) more than ten times."""
+    (which noise and artefacts may stretch) more than ten times, or where a reference that is not constant spans
+    less than a fiftieth of it (e.g. intensities in [0, 1] with ``data_range=255``, which adds 48 dB)."""
     data_range = checks.positive(data_range, f"{name}: data_range")
+    xp = backend.namespace(reference)
+    span = float(xp.max(reference)) - float(xp.min(reference))
+    if 0 < span < data_range / 50:
+        warnings.warn(f"{name}: the reference spans only {span:.4g}, less than a fiftieth of data_range = "
+                      f"{data_range:g}; put both arrays on one scale and give its data range (e.g. data_range=1 for "
+                      "intensities in [0, 1])", stacklevel=3)
     for what, a, factor, words in (("the reference", reference, 2, "twice"), ("x", x, 10, "ten times")):
         xp = backend.namespace(a)
         span = float(xp.max(a)) - float(xp.min(a))  # in float64: no integer overflow
@@ -51,9 +58,10 @@ def psnr(x: Array, reference: Array, data_range: float = 1.0) -> float:
 
     ``inf`` for identical arrays.  ``data_range`` must be positive; a reference that spans
     more than twice it, or an ``x`` more than ten times, gets a warning (another intensity
-    scale, e.g. 8-bit values with the default range 1).  Both arrays must be non-empty,
-    finite and real (integer or floating-point; bool is refused); everything is computed
-    in float64.
+    scale, e.g. 8-bit values with the default range 1), and so does a reference that is not
+    constant but spans less than a fiftieth of it (e.g. ``data_range=255`` for [0, 1]
+    images).  Both arrays must be non-empty, finite and real (integer or floating-point;
+    bool is refused); everything is computed in float64.
 
     Examples
     --------
@@ -66,7 +74,11 @@ def psnr(x: Array, reference: Array, data_range: float = 1.0) -> float:
     inf
     """
     _check_pair(x, reference, "psnr")
-    data_range = _check_range(x, reference, data_range, "psnr")
+    return _psnr(x, reference, _check_range(x, reference, data_range, "psnr"))
+
+
+def _psnr(x: Array, reference: Array, data_range: float) -> float:
+    """:func:`psnr` of checked arrays, in float64."""
     xp = backend.namespace(x, reference)
     diff = xp.astype(x, xp.float64) - xp.astype(reference, xp.float64)
     mse = float(xp.mean(diff * diff))
@@ -191,7 +203,7 @@ def volume_psnr(x: Array, reference: Array) -> float:
         Shapes differ, non-finite values, or a reference whose maximum is not positive.
     """
     _check_pair(x, reference, "volume_psnr")
-    return psnr(x, reference, data_range=_volume_range(reference, "volume_psnr"))
+    return _psnr(x, reference, _volume_range(reference, "volume_psnr"))
 
 
 #: The window width and constants of fastMRI's SSIM (scikit-image's defaults).

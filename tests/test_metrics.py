@@ -67,6 +67,22 @@ def test_a_reference_on_another_scale_than_data_range_warns(metric):
 
 
 @pytest.mark.parametrize("metric", [adareg.psnr, adareg.ssim])
+def test_a_data_range_far_above_the_reference_warns(metric):
+    # [0, 1] images with data_range=255: psnr 48 dB too high without a word
+    rng = np.random.default_rng(5)
+    clean = adareg.data.shepp_logan((32, 32))
+    noisy = clean + 0.1 * rng.standard_normal(clean.shape)
+    with pytest.warns(UserWarning, match=rf"{metric.__name__}: the reference spans only 1, less than a fiftieth of "
+                                         r"data_range = 255"):
+        metric(noisy, clean, data_range=255)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        metric(20 * noisy, 20 * clean, data_range=255)  # a dark 8-bit image: a twelfth of the range
+        metric(np.full((16, 16), 0.6), np.full((16, 16), 0.5), data_range=255)  # a constant says nothing of scale
+        adareg.metrics.volume_psnr(1000 + noisy[None], 1000 + clean[None])  # fastMRI's range: the maximum
+
+
+@pytest.mark.parametrize("metric", [adareg.psnr, adareg.ssim])
 def test_an_image_on_another_scale_than_its_reference_warns(metric):
     # 8-bit values against a [0, 1] reference: psnr was -43 dB without a word
     clean = adareg.data.shepp_logan((32, 32))
