@@ -349,6 +349,10 @@ def test_models_and_help(files):
     assert f"{size:,}" in rows[names.index("sa-cnn")] and blank == "" and note.startswith("VALIDATION: PSNR in dB")
     out = run("--help", cwd=folder)
     assert out.returncode == 0 and all(word in out.stdout for word in ("denoise", "ct", "mri", "demo", "models"))
+    # python -m adareg is the same command line
+    package = subprocess.run([sys.executable, "-m", "adareg", "--help"], capture_output=True, text=True, cwd=folder,
+                             timeout=300)
+    assert package.returncode == 0 and package.stdout == out.stdout
 
 
 def test_demo_writes_its_figure(files):
