@@ -380,8 +380,13 @@ def _mri(args: argparse.Namespace) -> None:
                          "and multi-coil data (coils, H, W) need coil sensitivities: --maps MAPS.npy (e.g. from "
                          "adareg.mri.espirit_maps)")
     image_shape = tuple(kspace.shape[1:]) if maps is not None else tuple(kspace.shape)
+    learned = args.model not in ("zero-filled", "sense", "tv")
+    if learned and args.space == "complex":
+        raise UsageError(f"--space complex: the learned model {args.model!r} reconstructs real images (--space real, "
+                         "its default)")
+    space = args.space or ("real" if learned else "complex")
     try:
-        H = CartesianMRI(mask, maps, real=args.space == "real", shape=image_shape)
+        H = CartesianMRI(mask, maps, real=space == "real", shape=image_shape)
     except ValueError as err:
         raise UsageError(str(err)) from None
     if tuple(kspace.shape) != H.shape_out:
@@ -397,7 +402,7 @@ def _mri(args: argparse.Namespace) -> None:
         _check_masks(args, reg)
         lam, sigma = _weights(args, reg, _nearest_preset("mri-cartesian-", args.model, image_shape[-1],
                                                          lambda: 1 / float(np.mean(mask))))
-        bounds = (0.0, None) if args.space == "real" else None
+        bounds = (0.0, None) if space == "real" else None
         result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=bounds, progress=not args.quiet)
         _write_masks(args, reg, result.x, sigma)
         _report(args, result)
@@ -595,7 +600,8 @@ def _add_mri(commands: Any) -> None:
     m.add_argument("--seed", type=int, help="fastMRI: seed of the retrospective mask (default 0)")
     m.add_argument("--slices", help="fastMRI: slices to reconstruct, I, START:STOP or I,J,K (default: all)")
     m.add_argument("--maps", help="coil sensitivities .npy, (coils, H, W)")
-    m.add_argument("--space", choices=("real", "complex"), help=".npy k-space: the image space (default: complex)")
+    m.add_argument("--space", choices=("real", "complex"), help=".npy k-space: the image space (default: real for "
+                   "the learned models, which reconstruct real images, complex otherwise)")
     m.add_argument("--model", default="zero-filled", help="'zero-filled', 'sense', 'tv', a shipped model's name, "
                    "or a parameter file")
     m.add_argument("--lam", type=float, help="regularisation weight (default: from --preset; 0.01 for sense)")

@@ -313,7 +313,7 @@ def test_denoise_writes_the_masks_of_sa_cnn(files):
                              "never.npy", cwd=folder), folder / "never.npy", "has no masks")
 
 
-def test_mri_zero_filled_and_errors(files):
+def test_mri_zero_filled_sa_cnn_and_errors(files):
     pytest.importorskip("sigpy")
     from adareg import mri
     from adareg.operators import CartesianMRI
@@ -335,6 +335,15 @@ def test_mri_zero_filled_and_errors(files):
                              output.name, cwd=folder), output, "mask of shape")
     assert_fails_cleanly(run("mri", "kspace.npy", "--mask", "mask.npy", "-o", output.name, cwd=folder), output,
                          "multi-coil data (coils, H, W) need coil sensitivities: --maps")
+    # a learned model reconstructs a real image, its default space; a complex one is refused by the option's name
+    output = folder / "sa-cnn.npy"
+    out = run("mri", "kspace.npy", "--mask", "mask.npy", "--maps", "maps.npy", "--model", "sa-cnn", "--quiet", "-o",
+              output.name, cwd=folder)
+    assert out.returncode == 0, out.stderr
+    assert np.load(output).dtype.kind == "f" and adareg.psnr(np.load(output), image) > 20
+    assert_fails_cleanly(run("mri", "kspace.npy", "--mask", "mask.npy", "--maps", "maps.npy", "--model", "sa-cnn",
+                             "--space", "complex", "-o", "never.npy", cwd=folder), folder / "never.npy",
+                         "--space complex: the learned model 'sa-cnn' reconstructs real images")
 
 
 def test_models_and_help(files):
