@@ -361,12 +361,25 @@ def _warn_on_scale(image: np.ndarray, path: Path) -> None:
 
 
 def write_array(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write an ``.npy`` array atomically (see the module's documentation)."""
+    """Write an ``.npy`` array atomically (see the module's documentation).
+
+    Raises
+    ------
+    ValueError
+        What :func:`read_array` would refuse: a non-numeric dtype (objects, strings,
+        dates) or NaN/Inf values; the message names ``path``, and nothing is written.
+    """
     path = check_output(path, ARRAY_SUFFIXES)
+    array = np.asarray(array)
+    if array.dtype.kind not in "biufc":
+        raise ValueError(f"write_array: {path}: expected a numeric array (bool, integer, float or complex), got "
+                         f"dtype {array.dtype}")
+    if array.dtype.kind in "fc":
+        backend.check_finite(array, f"write_array: {path}: the array")
 
     def write(temporary: str) -> None:
         with open(temporary, "wb") as f:
-            np.save(f, np.asarray(array), allow_pickle=False)
+            np.save(f, array, allow_pickle=False)
 
     write_atomically(path, write)
 
@@ -396,8 +409,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = 8
         return
     if bits not in (8, 16, None):
         raise ValueError(f"write_image: bits must be 8, 16 or None, got {bits!r}")
-    if image.dtype.kind != "f" or image.ndim != 2:
-        raise ValueError(f"write_image: {path}: expected a 2D float array of intensities in [0, 1], got "
+    if image.dtype.kind != "f" or image.ndim != 2 or image.size == 0:
+        raise ValueError(f"write_image: {path}: expected a non-empty 2D float array of intensities in [0, 1], got "
                          f"{image.dtype} of shape {image.shape} (divide 8-bit integers by 255, 16-bit by 65535)")
     outside = far_outside(image)
     if outside:

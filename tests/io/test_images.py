@@ -553,14 +553,31 @@ def test_round_trip_at_16_bits(Image, tmp_path):
 @pytest.mark.parametrize("suffix", [".png", ".tif"])
 def test_write_image_refuses_integers_and_non_finite_values(Image, tmp_path, suffix):
     path = tmp_path / f"out{suffix}"
-    with pytest.raises(ValueError, match=f"write_image: {path}: expected a 2D float array of intensities in "
-                                         r"\[0, 1\], got uint8"):
+    with pytest.raises(ValueError, match=f"write_image: {path}: expected a non-empty 2D float array of intensities "
+                                         r"in \[0, 1\], got uint8"):
         write_image(path, np.full((4, 4), 200, np.uint8))
+    with pytest.raises(ValueError, match=f"write_image: {path}: expected a non-empty 2D float array .* shape \\(0, 8\\)"):
+        write_image(path, np.ones((0, 8)))
     image = np.full((4, 4), 0.5)
     image[1, 2] = np.nan
     with pytest.raises(ValueError, match=f"write_image: {path}: the image contains 1 NaN or Inf value"):
         write_image(path, image)
     assert not path.exists()
+
+
+@pytest.mark.parametrize("array, words", [
+    (np.array([["a", "b"]]), "expected a numeric array .* got dtype <U1"),
+    (np.array([[1, None]], dtype=object), "expected a numeric array .* got dtype object"),
+    (np.array([[0.5, np.nan]]), "the array contains 1 NaN or Inf value"),
+    (np.array([[1j, np.inf]]), "the array contains 1 NaN or Inf value"),
+])
+def test_write_array_refuses_what_read_array_would(tmp_path, array, words):
+    path = tmp_path / "out.npy"
+    with pytest.raises(ValueError, match=f"write_array: {path}: {words}"):
+        io.write_array(path, array)
+    assert not path.exists()
+    io.write_array(path, np.array([[True, False]]))  # bool, integers, floats and complex are written
+    assert io.read_array(path).dtype == bool
 
 
 # -------------------------------------------------------------------------------- fuzz
