@@ -350,7 +350,7 @@ def _ct_volume(args: argparse.Namespace) -> None:
     if args.model != "fbp":
         reg = _regularizer(args.model, (size, size))
         lam, sigma = _weights(args, reg, _nearest_preset(f"ct-{args.geometry}-{args.angles}-", args.model, size))
-    task = stacks.CTReconstruction(size, args.angles, tuple(sorted(geometry.items())), args.model, lam, sigma,
+    task = stacks.CTReconstruction(size, args.angles, geometry, args.model, lam, sigma,
                                    args.window, args.device)
     io.write_volume(args.output, _map_slices(args, task, sinograms), None,
                     f"adareg {args.model} CT reconstruction, {args.angles} {args.geometry}-beam angles")

@@ -328,10 +328,10 @@ def cached_ray_transform(size: int, angles: int, geometry: tuple[tuple[str, Any]
 class CTReconstruction:
     """Reconstruct sinograms ``(n, angles, detectors)`` as ``(n, size, size)`` images.
 
-    ``geometry`` holds :class:`~adareg.operators.RayTransform`'s keyword arguments as
-    sorted ``(name, value)`` pairs (hashable, so each process builds the operator
-    once).  ``model="fbp"`` gives the filtered back-projection; otherwise
-    :func:`adareg.solve` with ``x >= 0``, started from the FBP of ``window``.
+    ``geometry`` holds :class:`~adareg.operators.RayTransform`'s keyword arguments, a
+    dict or ``(name, value)`` pairs, kept as sorted pairs (hashable, so each process
+    builds the operator once).  ``model="fbp"`` gives the filtered back-projection;
+    otherwise :func:`adareg.solve` with ``x >= 0``, started from the FBP of ``window``.
     """
 
     size: int
@@ -342,6 +342,17 @@ class CTReconstruction:
     sigma: float | None = None
     window: str = "hann"
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        pairs = self.geometry.items() if isinstance(self.geometry, dict) else self.geometry
+        try:
+            pairs = tuple(sorted((name, value) for name, value in pairs))
+        except (TypeError, ValueError):
+            pairs = None
+        if pairs is None or not all(isinstance(name, str) for name, _ in pairs):
+            raise TypeError(f"CTReconstruction: geometry must be a dict or (name, value) pairs of RayTransform's "
+                            f"keyword arguments, got {self.geometry!r:.80}")
+        object.__setattr__(self, "geometry", pairs)  # frozen: set once, here
 
     def __call__(self, sinograms: np.ndarray) -> np.ndarray:
         from .ct import fbp

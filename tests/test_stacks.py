@@ -166,6 +166,16 @@ def test_complex_slices_are_refused_where_real_ones_are_expected(task):
         stacks.map_slices(task, np.ones((2, 10, 16), complex), progress=False)
 
 
+def test_ct_geometry_is_a_dict_or_pairs_kept_sorted():
+    # a dict failed in the workers' cache ("unhashable type: 'dict'")
+    task = stacks.CTReconstruction(16, 10, {"pixel_size": 1.0, "detector_count": 23})
+    assert task.geometry == (("detector_count", 23), ("pixel_size", 1.0)) and hash(task)
+    assert stacks.CTReconstruction(16, 10, [("pixel_size", 1.0), ("detector_count", 23)]) == task
+    for geometry in (3, [("pixel_size",)], [(1, 2)]):
+        with pytest.raises(TypeError, match="geometry must be a dict or \\(name, value\\) pairs"):
+            stacks.CTReconstruction(16, 10, geometry)
+
+
 def test_an_empty_stack_is_refused():
     with pytest.raises(ValueError, match="at least one slice"):
         stacks.map_slices(np.negative, np.zeros((0, 3, 3)), progress=False)

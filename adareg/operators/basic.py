@@ -106,17 +106,22 @@ class Subsample(LinearOperator):
     selection
         Either a boolean mask of shape ``shape`` (output: the selected entries as a
         vector, in C order) or a tuple of slices (output: the sliced array, e.g.
-        ``(slice(None, None, 2), slice(None, None, 2))`` keeps every second pixel).
+        ``(slice(None, None, 2), slice(None, None, 2))`` keeps every second pixel); a
+        single slice is the tuple of one, for the first axis.
     """
 
-    def __init__(self, shape: Any, selection: Array | tuple[slice, ...]):
+    def __init__(self, shape: Any, selection: Array | slice | tuple[slice, ...]):
         shape = as_shape(shape, "shape")
+        if isinstance(selection, slice):  # one slice for the first axis, as x[selection] would read it
+            selection = (selection,)
         if isinstance(selection, tuple):
             if len(selection) > len(shape) or not all(isinstance(s, slice) for s in selection):
                 raise TypeError(
                     f"Subsample: selection must be a boolean mask or a tuple of at most {len(shape)} slices, "
                     f"got {selection!r}"
                 )
+            if any(s.step == 0 for s in selection):
+                raise ValueError(f"Subsample: a slice's step must not be zero, got {selection!r}")
             # padded to one slice per axis, so that x[..., *slices] leaves batch axes alone
             self.slices: tuple[slice, ...] | None = selection + (slice(None),) * (len(shape) - len(selection))
             self.indices = None

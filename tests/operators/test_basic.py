@@ -51,6 +51,8 @@ def test_subsample_mask_and_slices():
     np.testing.assert_array_equal(T(x), x[1::2])
     np.testing.assert_array_equal(T.H(T(x))[1::2], x[1::2])
     assert T.shape_out == (2, 5)
+    # a bare slice reads as x[slice] does: the first axis (it was taken for a mask of dtype object)
+    np.testing.assert_array_equal(Subsample(x.shape, slice(0, 4))(x), x[0:4])
 
 
 def test_identity_returns_input_values():
@@ -73,6 +75,7 @@ def test_finite_difference_takes_one_axis_as_an_int():
         (lambda: Subsample((3, 3), np.zeros((3, 3), dtype=bool)), ValueError, "selects no entry"),
         (lambda: Subsample((3, 3), np.ones((3, 4), dtype=bool)), ValueError, "mask must be boolean with shape"),
         (lambda: Subsample((3, 3), (1, 2)), TypeError, "tuple of at most 2 slices"),
+        (lambda: Subsample((3, 3), (slice(None, None, 0),)), ValueError, "a slice's step must not be zero"),
         (lambda: FiniteDifference((3, 3), axes=(2,)), ValueError, "are not axes"),
         (lambda: FiniteDifference((5, 6), axes=(0.7,)), TypeError, "axes must be an int or a tuple of ints"),
         (lambda: FiniteDifference((5, 6), axes="01"), TypeError, "axes must be an int or a tuple of ints"),
