@@ -59,7 +59,8 @@ def cartesian_mask(shape: Any, acceleration: float, center_fraction: float, *,
     kind
         ``"random"`` or ``"equispaced"``.
     seed
-        Seed or generator for the random columns (or the equispaced offset).
+        Seed (a non-negative int), generator or ``None`` for the random columns
+        (or the equispaced offset).
 
     Returns
     -------
@@ -85,7 +86,7 @@ def cartesian_mask(shape: Any, acceleration: float, center_fraction: float, *,
             f"the {columns / acceleration:g} columns that acceleration {acceleration:g} allows; "
             "lower center_fraction or acceleration"
         )
-    rng = np.random.default_rng(seed)
+    rng = checks.random_generator(seed, "cartesian_mask: seed")
     mask = np.zeros(columns, dtype=bool)
     if centre < columns:
         if kind == "random":
@@ -229,15 +230,34 @@ def espirit_maps(kspace: Array, *, calib_width: int = 24, threshold: float = 0.0
     kspace
         Multi-coil k-space of shape ``(C, *image_shape)`` (2D or 3D images), in the
         operators' centred convention (DC at index ``N // 2``), unsampled entries 0.
-        NumPy or CuPy; the maps come back on the same device.
-    calib_width, threshold, kernel_width, crop, max_iter
-        ESPIRiT's calibration width, singular-value threshold (relative to the
-        largest), kernel width, eigenvalue crop and power iterations.
+        NumPy or CuPy; the maps come back on the same device.  Not all zero.
+    calib_width, kernel_width
+        ESPIRiT's calibration width and kernel width, ints with
+        ``kernel_width <= calib_width``.  The calibration matrix has
+        :math:`(w_{calib} - w_{kernel} + 1)^d` rows for :math:`C \, w_{kernel}^d`
+        columns, so ``calib_width`` should be well above ``kernel_width`` (the
+        defaults: 24 and 6).
+    threshold
+        Singular-value threshold :math:`t \in [0, 1)`: the kernels kept are the
+        right singular vectors of singular value :math:`\sigma > t \, \sigma_1`,
+        relative to the largest :math:`\sigma_1` (at ``t >= 1`` none is kept).
+    crop
+        Eigenvalue crop in ``[0, 1]``: the maps are 0 where the eigenvalue is at
+        most ``crop``.
+    max_iter
+        Power iterations, an int >= 1.
 
     Returns
     -------
     Array
         Complex maps of shape ``kspace.shape``, in ``kspace``'s complex precision.
+
+    Raises
+    ------
+    ValueError
+        For k-space that is all zero, and when ESPIRiT finds no sensitivities (the
+        maps zero everywhere, or NaN): a calibration region too small for the kernel
+        or without signal, or ``crop`` or ``threshold`` too high.
     """
     if not backend.is_array(kspace):
         raise TypeError(f"espirit_maps: kspace must be a NumPy or CuPy array, got {type(kspace).__name__}")
@@ -251,11 +271,35 @@ def espirit_maps(kspace: Array, *, calib_width: int = 24, threshold: float = 0.0
     if calib_width > min(kspace.shape[1:]) or kernel_width > calib_width:
         raise ValueError(f"espirit_maps: need kernel_width <= calib_width <= the image size, got kernel_width "
                          f"{kernel_width}, calib_width {calib_width} for k-space of shape {tuple(kspace.shape)}")
+    threshold = checks.real_number(threshold, "espirit_maps: threshold")
+    if not 0 <= threshold < 1:
+        raise ValueError(f"espirit_maps: threshold must lie in [0, 1) (relative to the largest singular value of the "
+                         f"calibration matrix; at 1 or above no kernel is kept), got {threshold:g}")
+    crop = checks.real_number(crop, "espirit_maps: crop")
+    if not 0 <= crop <= 1:
+        raise ValueError(f"espirit_maps: crop must lie in [0, 1] (the maps are 0 where ESPIRiT's eigenvalue, at most "
+                         f"about 1, is at most crop), got {crop:g}")
+    max_iter = checks.count(max_iter, "espirit_maps: max_iter")
+    xp = backend.namespace(kspace)
+    if not bool(xp.any(kspace != 0)):
+        raise ValueError("espirit_maps: kspace is all zero: no signal to estimate coil maps from")
     sp, mri_app = sigpy_module(), sigpy_module("sigpy.mri.app")
     kspace = kspace.astype(backend.result_dtype(kspace.dtype, np.complex128))
     device = sp.get_device(kspace)
-    return mri_app.EspiritCalib(kspace, calib_width=calib_width, thresh=float(threshold), kernel_width=kernel_width,
-                                crop=float(crop), max_iter=int(max_iter), device=device, show_pbar=False).run()
+    with np.errstate(divide="ignore", invalid="ignore"):  # the phase of zero maps is NaN: refused below
+        maps = mri_app.EspiritCalib(kspace, calib_width=calib_width, thresh=threshold, kernel_width=kernel_width,
+                                    crop=crop, max_iter=max_iter, device=device, show_pbar=False).run()
+    finite, ndim = bool(xp.all(xp.isfinite(maps))), kspace.ndim - 1
+    if not finite or not bool(xp.any(maps != 0)):
+        raise ValueError(
+            f"espirit_maps: ESPIRiT found no coil sensitivities (the maps "
+            f"{'contain NaN or Inf' if not finite else 'are zero everywhere'}) with calib_width {calib_width}, "
+            f"kernel_width {kernel_width}, threshold {threshold:g} and crop {crop:g}; likely causes: a calibration "
+            f"region too small for the kernel (a calibration matrix of {(calib_width - kernel_width + 1) ** ndim} "
+            f"row(s) for {kspace.shape[0] * kernel_width ** ndim} columns: widen calib_width, within the fully sampled "
+            "centre) or without signal, or crop or threshold too high"
+        )
+    return maps
 
 
 # ----------------------------------------------------------------- baselines
@@ -305,7 +349,8 @@ def sense(H: LinearOperator, y: Array, *, lam: float = 1e-3, x0: Array | None = 
         Tikhonov weight :math:`\lambda \ge 0` (relative to ``||H||^2``, which is 1
         for normalised coil maps).
     x0
-        Starting point (default zeros).
+        Starting point (default zeros), complex only where the images are (not for
+        ``CartesianMRI(..., real=True)``).
     max_iter, tol
         Iteration cap and relative residual tolerance (by default those of
         :func:`~adareg.solvers.conjugate_gradient`).
@@ -315,6 +360,12 @@ def sense(H: LinearOperator, y: Array, *, lam: float = 1e-3, x0: Array | None = 
     Result
         ``x``, ``converged``, ``iterations`` and a history with columns
         ``iteration, residual, seconds`` (``residual`` relative to ``||H^H y||``).
+
+    Raises
+    ------
+    ValueError
+        When :math:`H^H y = 0` for a nonzero ``y``: then :math:`x^* = 0`, as nothing
+        of ``y`` reaches the image (coil maps zero, or ``y`` zero where the mask samples).
     """
     _check_data(H, y, "sense")
     lam = checks.real_number(lam, "sense: lam")
@@ -323,9 +374,16 @@ def sense(H: LinearOperator, y: Array, *, lam: float = 1e-3, x0: Array | None = 
     max_iter = None if max_iter is None else checks.count(max_iter, "sense: max_iter")
     tol = None if tol is None else checks.non_negative(tol, "sense: tol")
     b = H.H(y)
+    xp = backend.namespace(b)
+    if not bool(xp.any(b != 0)) and bool(xp.any(y != 0)):
+        raise ValueError(f"sense: H^H y is zero although y is not: nothing of y reaches the image through {H!r} "
+                         "(e.g. coil maps that are zero, or y zero wherever the mask samples), so x would be 0")
     if x0 is not None:
         backend.check_array(x0, H.shape_in, "sense: x0")
         backend.check_finite(x0, "sense: x0")
         if tuple(x0.shape) != tuple(b.shape):
             raise ValueError(f"sense: x0 has shape {tuple(x0.shape)}, expected {tuple(b.shape)}")
+        if x0.dtype.kind == "c" and b.dtype.kind != "c":
+            raise TypeError(f"sense: x0 is complex ({x0.dtype}) but the images of {H!r} are real (H^H y has dtype "
+                            f"{b.dtype}); pass a real x0")
     return conjugate_gradient(lambda v: H.H(H(v)) + lam * v, b, x0=x0, max_iter=max_iter, tol=tol)

@@ -49,6 +49,20 @@ def complex_normal(rng, shape):
     return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
 
 
+def random_maps(rng, shape):
+    """Complex Gaussian coil maps of shape (C, ...) with E sum_c |S_c|^2 = 1 (normalised on average, not per pixel)."""
+    return complex_normal(rng, shape) / np.sqrt(2 * shape[0])
+
+
+@pytest.fixture(scope="module")
+def phantom_kspace():
+    """The 64 x 64 Shepp-Logan phantom fully sampled by 4 birdcage coils, and the maps."""
+    pytest.importorskip("sigpy", reason="SigPy is not installed (pip install adareg[mri])")
+    from adareg.data import shepp_logan
+    maps = mri.birdcage_maps((64, 64), 4)
+    return CartesianMRI(np.ones((64, 64), dtype=bool), maps, real=False)(shepp_logan((64, 64)) + 0j), maps
+
+
 # ------------------------------------------------------------------ Cartesian
 # odd axes take the shifted-copy path; all-even shapes the sign-flip one, with the
 # output sign (-1)^(sum N/2) positive for (8,) and (4, 8), negative for (2,) and (6, 4)
@@ -69,7 +83,7 @@ def test_fully_sampled_single_coil_is_the_unitary_centred_dft(shape):
 @pytest.mark.parametrize("shape", [(6, 5), (6, 4), (4, 8)])
 def test_multicoil_cartesian_matches_masked_dft_of_coil_images(shape):
     rng = np.random.default_rng(1)
-    maps = complex_normal(rng, (3, *shape))
+    maps = random_maps(rng, (3, *shape))
     mask = rng.random(shape[1]) < 0.6  # columns
     mask[0] = True
     x = rng.standard_normal(shape)
@@ -97,7 +111,7 @@ def test_cartesian_norm_on_real_images_counts_conjugate_pairs():
 
 def test_cartesian_float32_gives_complex64_and_batches():
     rng = np.random.default_rng(2)
-    maps = complex_normal(rng, (2, 4, 4))
+    maps = random_maps(rng, (2, 4, 4))
     H = CartesianMRI(rng.random((4, 4)) < 0.5, maps, real=True)
     x = rng.standard_normal((3, 4, 4)).astype(np.float32)
     y = H(x)
@@ -129,6 +143,41 @@ def test_cartesian_errors_name_the_problem():
         H(np.ones((4, 6), dtype=complex))
     with pytest.raises(ValueError, match="expected \\(4, 6\\)"):
         H(np.ones((6, 4)))
+
+
+def test_coil_maps_far_from_normalised_warn_at_the_callers_line(sigpy, phantom_kspace):
+    """sum_c |S_c|^2 is 1 for birdcage and ESPIRiT maps (0 where ESPIRiT crops); far from it, a warning."""
+    kspace, maps = phantom_kspace
+    x = np.random.default_rng(0).random((64, 64))
+    full = np.ones((64, 64), dtype=bool)
+    trajectory = mri.radial_trajectory((64, 64), 8)
+    quiet = [mri.birdcage_maps((64, 64), c) for c in (1, 4, 8)] + [
+        mri.espirit_maps(kspace),  # 2/3 of the pixels nonzero
+        mri.espirit_maps(kspace, calib_width=10),  # 7 %: ESPIRiT crops almost everything
+        mri.espirit_maps(kspace, threshold=0.5),  # 2.5 %
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for normalised in quiet:
+            assert np.count_nonzero(np.sum(np.abs(normalised) ** 2, axis=0)) > 0
+            CartesianMRI(full, normalised, real=True)
+            NonCartesianMRI(trajectory, (64, 64), normalised, real=True)
+        CartesianMRI(np.ones((4, 16, 16), dtype=bool), mri.birdcage_maps((4, 16, 16), 12), real=False)
+    # maps times 10: H^H H = sum_c |S_c|^2 = 100 on a full mask, so the zero-filled image is 100 x
+    with pytest.warns(UserWarning, match=r"CartesianMRI: the coil maps are far from normalised: sum_c \|S_c\|\^2 "
+                                         r"has median 100 over the pixels") as record:
+        H = CartesianMRI(full, 10 * maps, real=True)
+    assert record[0].filename == __file__  # the user's line, not the library's
+    np.testing.assert_allclose(mri.zero_filled(H, H(x)), 100 * x, atol=1e-10)
+    with pytest.warns(UserWarning, match="far from normalised: sum_c .* has median 0.01 "):
+        CartesianMRI(full, maps / 10, real=True)
+    with pytest.warns(UserWarning, match="check that they are coil maps"):  # the median is 0.018
+        CartesianMRI(full, kspace, real=True)
+    with pytest.warns(UserWarning, match="CartesianMRI: the coil maps are zero everywhere"):
+        CartesianMRI(full, np.zeros_like(maps), real=True)
+    with pytest.warns(UserWarning, match="NonCartesianMRI: the coil maps are far from normalised") as record:
+        NonCartesianMRI(trajectory, (64, 64), 10 * maps, real=True)
+    assert record[0].filename == __file__
 
 
 def test_baselines_refuse_non_finite_data():
@@ -163,7 +212,7 @@ def test_multicoil_nufft_with_density_on_real_images(sigpy):
     rng = np.random.default_rng(4)
     shape = (6, 6)
     trajectory = rng.uniform(-3, 3, (20, 2))
-    maps = complex_normal(rng, (3, *shape))
+    maps = random_maps(rng, (3, *shape))
     density = rng.random(20)
     x = rng.standard_normal(shape)
     H = NonCartesianMRI(trajectory, shape, maps, density, real=True, oversamp=2.0, width=6)
@@ -291,6 +340,20 @@ def test_cartesian_mask_errors():
     assert mask.sum() == 25 and mask[38:63].all()
 
 
+@pytest.mark.parametrize("seed, error", [(1.5, TypeError), ("a", TypeError), (True, TypeError), ([1, 2], TypeError),
+                                         (-1, ValueError)])
+def test_cartesian_mask_refuses_bad_seeds(seed, error):
+    with pytest.raises(error, match=r"cartesian_mask: seed must be a non-negative int or None"):
+        mri.cartesian_mask((64,), 4, 0.08, seed=seed)
+
+
+def test_cartesian_mask_takes_ints_generators_and_none():
+    expected = mri.cartesian_mask((64,), 4, 0.08, seed=5)
+    np.testing.assert_array_equal(mri.cartesian_mask((64,), 4, 0.08, seed=np.int64(5)), expected)
+    np.testing.assert_array_equal(mri.cartesian_mask((64,), 4, 0.08, seed=np.random.default_rng(5)), expected)
+    assert mri.cartesian_mask((64,), 4, 0.08, seed=None).sum() >= 5  # the centre at least
+
+
 # ------------------------------------------------------------ trajectories
 def test_radial_trajectory_spokes_through_the_centre():
     k = mri.radial_trajectory((32, 24), 10)
@@ -350,6 +413,44 @@ def test_espirit_recovers_the_coil_maps_up_to_a_common_phase(sigpy):
     assert agreement.mean() > 0.99 and agreement.min() > 0.9
 
 
+def test_espirit_refuses_settings_that_give_no_maps(sigpy, phantom_kspace):
+    """These settings gave all-zero maps (or NaN ones, with NumPy warnings) instead of an error."""
+    kspace, _ = phantom_kspace
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy "invalid value" warnings either
+        # calibration matrices of (calib_width - 5)^2 = 1 and 9 rows for 4 * 6^2 = 144 columns; an eigenvalue
+        # crop of 1 that none reaches; a threshold that keeps one kernel
+        for options in ({"calib_width": 6}, {"calib_width": 8}, {"crop": 1.0}, {"threshold": 0.99}):
+            with pytest.raises(ValueError, match="espirit_maps: ESPIRiT found no coil sensitivities \\(the maps are "
+                                                 "zero everywhere\\) .*likely causes: a calibration region too "
+                                                 "small .* or crop or threshold too high"):
+                mri.espirit_maps(kspace, **options)
+        no_centre = kspace.copy()
+        no_centre[:, 16:48, 16:48] = 0  # signal outside the calibration region only
+        with pytest.raises(ValueError, match="found no coil sensitivities \\(the maps contain NaN or Inf\\)"):
+            mri.espirit_maps(no_centre)
+        with pytest.raises(ValueError, match="espirit_maps: kspace is all zero"):
+            mri.espirit_maps(np.zeros_like(kspace))
+
+
+@pytest.mark.parametrize("options, error, words", [
+    ({"threshold": 5}, ValueError, r"threshold must lie in \[0, 1\)"),
+    ({"threshold": 1.0}, ValueError, r"threshold must lie in \[0, 1\)"),
+    ({"threshold": -0.1}, ValueError, r"threshold must lie in \[0, 1\)"),
+    ({"threshold": np.nan}, ValueError, "threshold must be finite"),
+    ({"threshold": "0.02"}, TypeError, "threshold must be a real number"),
+    ({"crop": 2}, ValueError, r"crop must lie in \[0, 1\]"),
+    ({"crop": -0.5}, ValueError, r"crop must lie in \[0, 1\]"),
+    ({"crop": np.inf}, ValueError, "crop must be finite"),
+    ({"max_iter": 0}, ValueError, "max_iter must be at least 1"),
+    ({"max_iter": 2.5}, TypeError, "max_iter must be an int"),
+])
+def test_espirit_refuses_bad_settings(sigpy, options, error, words):
+    kspace = np.ones((2, 16, 16), dtype=complex)
+    with pytest.raises(error, match=f"espirit_maps: {words}"):
+        mri.espirit_maps(kspace, calib_width=8, kernel_width=4, **options)
+
+
 # ----------------------------------------------------------------- baselines
 def test_zero_filled_inverts_a_fully_sampled_acquisition(sigpy):
     x = np.random.default_rng(6).random((16, 16))
@@ -374,6 +475,39 @@ def test_sense_solves_the_tikhonov_normal_equations(real):
     result = mri.sense(H, y, lam=0.05, tol=1e-10, max_iter=200)
     assert result.converged and result.history["residual"][-1] <= 1e-10
     np.testing.assert_allclose(result.x, expected, atol=1e-8 * np.abs(expected).max())
+
+
+def test_sense_refuses_data_that_never_reach_the_image():
+    """H^H y = 0 for y != 0 gave x = 0, 'converged' in 0 iterations; y = 0 still gives x = 0."""
+    rng = np.random.default_rng(8)
+    mask = np.zeros(6, dtype=bool)
+    mask[2:4] = True
+    with pytest.warns(UserWarning, match="zero everywhere"):
+        dead = CartesianMRI(mask, np.zeros((2, 4, 6)), real=False)
+    y = complex_normal(rng, (2, 4, 6)) * mask
+    with pytest.raises(ValueError, match=r"sense: H\^H y is zero although y is not: nothing of y reaches the image"):
+        mri.sense(dead, y)
+    H = CartesianMRI(mask, random_maps(rng, (2, 4, 6)), real=True)
+    with pytest.raises(ValueError, match=r"H\^H y is zero although y is not"):  # y only where nothing is sampled
+        mri.sense(H, complex_normal(rng, (2, 4, 6)) * ~mask)
+    result = mri.sense(H, np.zeros((2, 4, 6), dtype=complex))
+    assert result.converged and not result.x.any()
+
+
+def test_sense_refuses_complex_x0_for_real_images():
+    rng = np.random.default_rng(9)
+    maps = random_maps(rng, (2, 4, 6))
+    y = complex_normal(rng, (2, 4, 6))
+    x0 = complex_normal(rng, (4, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's ComplexWarning before, the imaginary part dropped
+        with pytest.raises(TypeError, match=r"sense: x0 is complex \(complex128\) but the images of "
+                                            r"CartesianMRI\(.*real images\) are real"):
+            mri.sense(CartesianMRI(np.ones((4, 6)), maps, real=True), y, x0=x0)
+        # complex images take it, and the solution does not depend on the start
+        H = CartesianMRI(np.ones((4, 6)), maps, real=False)
+        np.testing.assert_allclose(mri.sense(H, y, x0=x0, tol=1e-12, max_iter=100).x,
+                                   mri.sense(H, y, tol=1e-12, max_iter=100).x, atol=1e-10)
 
 
 # ------------------------------------------------------------------ example

@@ -476,10 +476,7 @@ def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = 
             raise ValueError(f"{who}: calib_width {calib_width} reaches unsampled columns: only the central "
                              f"{available} columns are fully sampled")
     masked = kspace_slice * backend.DeviceCache(mask).like(kspace_slice, backend.real_dtype(kspace_slice.dtype))
-    maps = espirit_maps(masked, calib_width=calib_width, kernel_width=ESPIRIT_KERNEL_WIDTH)
-    if not bool(xp.any(maps != 0)):
-        raise ValueError(f"{who}: ESPIRiT found no coil sensitivities (all maps 0) from a {calib_width}-wide "
-                         "calibration region; a wider fully sampled centre is needed")
+    maps = espirit_maps(masked, calib_width=calib_width, kernel_width=ESPIRIT_KERNEL_WIDTH)  # refuses zero maps
     return _phased(image_mask, maps, masked, calib_width, real)
 
 

@@ -62,14 +62,38 @@ def _host(a: Any, what: str) -> np.ndarray:
     return a
 
 
+#: Range of the median of :math:`\sum_c |S_c|^2` over the pixels where it is nonzero outside which coil
+#: maps get a warning: a factor 2 either side of 1.  Birdcage and ESPIRiT maps give 1 to rounding (ESPIRiT's
+#: are 0 where cropped, which the median over nonzero pixels leaves out); k-space passed as maps gives
+#: 0.003 to 0.03 (its energy sits near DC), maps times 10 give 100.
+NORMALISED_MAPS = (0.5, 2.0)
+
+
 def _check_maps(maps: Any, image_shape: tuple[int, ...], who: str) -> np.ndarray:
-    """Coil maps as a complex128 host array of shape ``(C, *image_shape)``."""
+    r"""Coil maps as a complex128 host array of shape ``(C, *image_shape)``.
+
+    Warns, pointing at the caller of ``who``, when they are far from normalised: the
+    median of :math:`\sum_c |S_c|^2` over the pixels where it is nonzero outside
+    :data:`NORMALISED_MAPS`, or the maps zero everywhere.
+    """
     maps = _host(maps, f"{who}: maps")
     if maps.ndim != len(image_shape) + 1 or maps.shape[1:] != image_shape:
         raise ValueError(
             f"{who}: maps must have shape (coils, *image_shape) = (C, {', '.join(map(str, image_shape))}), "
             f"got {maps.shape}: coil maps that do not match the image"
         )
+    energy = np.sum(np.abs(maps) ** 2, axis=0)
+    energy = energy[energy > 0]
+    median = float(np.median(energy)) if energy.size else 0.0
+    if not energy.size:
+        warnings.warn(f"{who}: the coil maps are zero everywhere: every image is mapped to 0", stacklevel=3)
+    elif not NORMALISED_MAPS[0] <= median <= NORMALISED_MAPS[1]:
+        warnings.warn(
+            f"{who}: the coil maps are far from normalised: sum_c |S_c|^2 has median {median:.3g} over the pixels "
+            f"where it is nonzero, expected about 1 (as from adareg.mri.birdcage_maps or espirit_maps), so "
+            f"zero-filled images come out about {median:.3g} times as bright and lam's scale changes with them; "
+            "divide the maps by sqrt(sum_c |S_c|^2) where it is nonzero, or check that they are coil maps (not "
+            "k-space or images)", stacklevel=3)
     return maps.astype(np.complex128)
 
 
@@ -138,7 +162,9 @@ class CartesianMRI(_MRIOperator):
     maps
         Coil sensitivities of shape ``(C, *image_shape)`` (e.g. from
         :func:`adareg.mri.birdcage_maps` or :func:`adareg.mri.espirit_maps`), or
-        ``None`` for a single coil without sensitivity weighting.
+        ``None`` for a single coil without sensitivity weighting.  Maps far from
+        normalised (:math:`\sum_c |S_c|^2` not about 1 where nonzero, see
+        :data:`NORMALISED_MAPS`) get a warning.
     real
         ``True``: the image space is real (real images in, adjoint ``Re(A^H y)``);
         ``False``: complex images.  Required, so that the choice is visible.
@@ -288,7 +314,8 @@ class NonCartesianMRI(_MRIOperator):
     image_shape
         Shape of the image (1 to 3 axes).
     maps
-        Coil sensitivities of shape ``(C, *image_shape)``, or ``None`` for one coil.
+        Coil sensitivities of shape ``(C, *image_shape)``, or ``None`` for one coil;
+        a warning where they are far from normalised, as for :class:`CartesianMRI`.
     density
         Non-negative density compensation weights of shape ``trajectory.shape[:-1]``,
         or ``None``.

@@ -40,6 +40,12 @@ def _values(seed: int, shape, complex_: bool) -> np.ndarray:
     return a + 1j * rng.standard_normal(shape) if complex_ else a
 
 
+def _maps(seed: int, shape, complex_: bool) -> np.ndarray:
+    """Random coil maps, normalised (sum_c |S_c|^2 = 1) as the MRI operators expect them (else they warn)."""
+    maps = _values(seed, shape, complex_)
+    return maps / np.sqrt(np.sum(np.abs(maps) ** 2, axis=0))
+
+
 @st.composite
 def identities(draw, complex_: bool) -> LinearOperator:
     return Identity(draw(shapes))
@@ -147,7 +153,7 @@ def cartesian_mris(draw, complex_: bool) -> LinearOperator:
     rng = np.random.default_rng(draw(seeds))
     mask = rng.random(draw(st.sampled_from([shape, shape[-1:]]))) < draw(st.sampled_from([0.3, 0.7, 1.0]))
     mask.flat[draw(st.integers(0, mask.size - 1))] = True
-    maps = draw(st.sampled_from([None, _values(draw(seeds), (draw(st.integers(1, 3)), *shape), complex_)]))
+    maps = draw(st.sampled_from([None, _maps(draw(seeds), (draw(st.integers(1, 3)), *shape), complex_)]))
     return CartesianMRI(mask, maps, real=draw(st.booleans()), shape=shape)
 
 
@@ -159,7 +165,7 @@ def noncartesian_mris(draw, complex_: bool) -> LinearOperator:
     rng = np.random.default_rng(draw(seeds))
     samples = draw(st.sampled_from([(5,), (3, 4)]))
     trajectory = rng.uniform(-0.5, 0.5, (*samples, len(shape))) * np.array(shape)
-    maps = draw(st.sampled_from([None, _values(draw(seeds), (draw(st.integers(1, 3)), *shape), complex_)]))
+    maps = draw(st.sampled_from([None, _maps(draw(seeds), (draw(st.integers(1, 3)), *shape), complex_)]))
     density = draw(st.sampled_from([None, rng.random(samples)]))
     oversamp, width = draw(st.sampled_from([(1.25, 4), (2.0, 6)]))
     return NonCartesianMRI(trajectory, shape, maps, density, real=draw(st.booleans()), oversamp=oversamp, width=width)
