@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -100,10 +101,41 @@ def fbp(H: RayTransform, sinogram: Array, window: Literal["ram-lak", "hann"] = "
     if sinogram.dtype.kind == "c":
         raise TypeError(f"fbp: sinogram must be real (line integrals), got dtype {sinogram.dtype}")
     backend.check_finite(sinogram, "fbp: sinogram")
+    _warn_uneven_coverage(H.angles, math.pi if H.geometry == "parallel" else 2 * math.pi, H.geometry)
     if H.geometry == "parallel":
         scale = math.pi / len(H.angles) * H.detector_spacing / H.pixel_size**2
         return scale * H.H(_filter(sinogram, H.detector_spacing, window))
     return _fan_beam_fbp(H, sinogram, window)
+
+
+#: How far from a whole number of turns the angles of :func:`fbp` may cover, and how many of their steps a gap
+#: between two of them may span, before a warning.
+COVERAGE_TOLERANCE, LARGEST_GAP = 0.1, 3.0
+
+
+def _warn_uneven_coverage(angles: np.ndarray, period: float, geometry: str) -> None:
+    """Warn where the angles do not cover whole turns of ``period`` about uniformly, as FBP's weights assume.
+
+    Each of the :math:`n` angles stands for one step :math:`\delta` (their median
+    spacing), so they cover :math:`n \delta`; FBP weighs every angle by
+    :math:`\text{period} / n` (or twice that per turn), which is exact only when
+    :math:`n \delta` is a whole number of periods with no gap wider than a few steps.
+    """
+    if len(angles) < 2:
+        return
+    ordered = np.sort(angles)
+    gaps = np.diff(ordered)
+    step = float(np.median(gaps))
+    turns = len(angles) * step / period
+    wedge = float(gaps.max()) > LARGEST_GAP * step
+    if round(turns) >= 1 and abs(turns - round(turns)) <= COVERAGE_TOLERANCE and not wedge:
+        return
+    needed = "[0, pi)" if geometry == "parallel" else "[0, 2 pi)"
+    found = (f"leave a gap of {float(gaps.max()):.3g} rad, {float(gaps.max()) / step:.1f} of their steps" if wedge
+             else f"cover {turns * period:.3g} rad, {turns:.2f} x {'pi' if geometry == 'parallel' else '2 pi'}")
+    warnings.warn(f"fbp: the {len(angles)} angles (from {float(ordered[0]):.3g} to {float(ordered[-1]):.3g} rad) "
+                  f"{found}; FBP for a {geometry} beam assumes angles covering {needed} about uniformly, so "
+                  "this image is distorted (adareg.solve assumes no such coverage)", stacklevel=3)
 
 
 def _filter(sinogram: Array, spacing: float, window: Literal["ram-lak", "hann"]) -> Array:

@@ -58,6 +58,30 @@ def test_fbp_of_a_noiseless_phantom_with_many_angles(geometry):
     np.testing.assert_allclose(fbp(H, H(batch))[1], 2 * fbp(H, H(phantom)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("geometry, angles, words", [
+    ("fan", np.linspace(0, np.pi, 90, endpoint=False), r"cover 3.14 rad, 0.50 x 2 pi"),
+    ("parallel", np.linspace(0, 1.5 * np.pi, 90, endpoint=False), r"cover 4.71 rad, 1.50 x pi"),
+    ("parallel", np.linspace(0, 2 * np.pi / 3, 40, endpoint=False), r"cover 2.09 rad, 0.67 x pi"),
+    ("parallel", np.r_[np.linspace(0, 0.5, 10), np.linspace(2.5, 3.1, 12)], r"leave a gap of 2 rad"),
+])
+def test_fbp_warns_where_the_angles_break_its_assumption(geometry, angles, words):
+    """FBP weighs each angle as covering an equal share of [0, pi) (parallel) or [0, 2 pi) (fan): elsewhere its
+    image is worse than that of the same number of angles spread over the right range."""
+    n = 64
+    phantom = ndimage.gaussian_filter(adareg.data.shepp_logan((n, n)), 1.0)
+    fan = {"geometry": "fan", "source_distance": 2.0, "detector_distance": 1.0} if geometry == "fan" else {}
+    H = RayTransform((n, n), angles, pixel_size=1.0 / n, **fan)
+    with pytest.warns(UserWarning, match=rf"fbp: the {len(angles)} angles .* {words}.*about uniformly"):
+        wrong = fbp(H, H(phantom))
+    right = RayTransform((n, n), len(angles), pixel_size=1.0 / n, **fan)  # the full range, uniformly
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert adareg.psnr(fbp(right, right(phantom)), phantom) > adareg.psnr(wrong, phantom) + 0.5
+        uniform = RayTransform((n, n), np.linspace(0, np.pi if not fan else 2 * np.pi, 30), pixel_size=1.0 / n,
+                               **fan)  # both ends included: one duplicate direction, still uniform
+        fbp(uniform, uniform(phantom))
+
+
 def test_tv_beats_fbp_on_a_sparse_view_scan():
     n = 64
     phantom = adareg.data.shepp_logan((n, n))
