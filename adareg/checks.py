@@ -54,6 +54,14 @@ def count(value: Any, name: str) -> int:
     return int(value)
 
 
+def flag(value: Any, name: str) -> bool:
+    """``value`` as a bool (Python's or NumPy's), or a ``TypeError`` naming ``name``: a string such as ``"no"``
+    would otherwise count as true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
 def random_generator(seed: Any, name: str) -> np.random.Generator:
     """``numpy.random.default_rng(seed)`` for a seed of ``None``, an int of at least 0 or a
     ``numpy.random.Generator`` (used as it is), or an error naming ``name``."""

@@ -251,6 +251,10 @@ class TestBadInput:
             ({"weights": 0.0}, ValueError, "weights are all zero: the data term vanishes"),
             ({"weights": np.zeros((8, 8))}, ValueError, "weights are all zero"),
             ({"precision": "float16"}, ValueError, "precision must be 'float32' or 'float64', got 'float16'"),
+            ({"restart": "no"}, TypeError, "restart must be True or False, got 'no'"),
+            ({"backtracking": 1}, TypeError, "backtracking must be True or False, got 1"),
+            ({"progress": None}, TypeError, "progress must be True or False, got None"),
+            ({"callback": "print"}, TypeError, r"callback must be callable as callback\(k, x_k\), or None, got str"),
             ({"precision": "fast"}, ValueError, "precision must be 'float32' or 'float64', got 'fast'"),
             ({"weights": -np.ones((8, 8))}, ValueError, "weights must be non-negative"),
             ({"weights": np.ones((2, 8, 8))}, ValueError, r"weights of shape \(2, 8, 8\) do not broadcast to y"),
@@ -279,6 +283,14 @@ class TestBadInput:
         H, y, reg = args.pop("H"), args.pop("y"), args.pop("reg")
         with pytest.raises(error, match=words):
             adareg.solve(H, y, reg, **args)
+
+    def test_bounds_of_numpy_numbers_are_numbers(self):
+        # 0-d arrays (a reduction's result) were refused as bounds though lam and sigma take them
+        H, y = self.H, np.random.default_rng(8).random((8, 8))
+        as_floats = adareg.solve(H, y, self.reg, lam=0.1, bounds=(0.2, 0.8)).x
+        as_arrays = adareg.solve(H, y, self.reg, lam=0.1, bounds=(np.array(0.2), np.float64(0.8))).x
+        np.testing.assert_array_equal(as_arrays, as_floats)
+        assert as_floats.min() >= 0.2 and as_floats.max() <= 0.8
 
     @pytest.mark.parametrize("model", ["crr", "wcrr", "sa-cnn", "sa-b"])
     def test_learned_models_refuse_complex_images(self, model):

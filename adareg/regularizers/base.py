@@ -8,6 +8,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 from .. import backend
 from ..backend import Array
 from ..operators.base import Shape
@@ -103,7 +105,10 @@ def check_bounds(bounds: Any) -> Bounds | None:
 
 
 def _bound(value: Any, which: str, bounds: Any) -> float:
-    """One end of a box: a real number, possibly infinite, never NaN."""
+    """One end of a box: a real number (or a 0-d real array, as :func:`adareg.checks.real_number` takes), possibly
+    infinite, never NaN."""
+    if getattr(value, "ndim", None) == 0 and getattr(value, "dtype", np.dtype(object)).kind in "iuf":
+        value = float(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
         raise ValueError(f"bounds: the {which} bound must be a real number or None, got {value!r} in {bounds!r}")
     return float(value)
