@@ -336,7 +336,7 @@ class CTReconstruction:
 
     size: int
     angles: int
-    geometry: tuple[tuple[str, Any], ...]
+    geometry: tuple[tuple[str, Any], ...] | dict[str, Any]  # kept as sorted pairs
     model: str = "fbp"
     lam: float | None = None
     sigma: float | None = None
