@@ -133,6 +133,17 @@ def test_tv_denoises_a_volume_with_lam_and_no_sigma(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "lam.npy"), np.load(tmp_path / "sigma.npy"))
 
 
+def test_a_float_volume_on_another_scale_is_refused_not_cut_off(tmp_path):
+    """A float .npy volume of 0-255 values was denoised within [0, 1] and written cut off at 1 (rc 0)."""
+    np.save(tmp_path / "v255.npy", 255 * noisy(clean_volume(2, 24)).astype(np.float32))
+    out = run("denoise", "v255.npy", "--model", "tv", "--sigma", "15", "-o", "out.npy", cwd=tmp_path)
+    warning, error = out.stderr.strip().splitlines()  # the reader's warning, then the refusal
+    assert out.returncode != 0 and "adareg: warning: v255.npy:" in warning and "rescale them to [0, 1]" in warning
+    assert error.startswith("adareg denoise: error: v255.npy: ") and ("values lie more than 0.5 beyond [0, 1], the "
+                                                                      "intensities the output is kept in") in error
+    assert not (tmp_path / "out.npy").exists()
+
+
 def test_masks_are_refused_for_volumes(dicom_series, tmp_path):
     out = run("denoise", "series", "--sigma", "10", "--masks", "m.npy", "-o", "o.nii", cwd=tmp_path)
     assert_fails_cleanly(out, tmp_path / "o.nii", "--masks is written for one image")
