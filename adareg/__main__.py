@@ -4,4 +4,5 @@ import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when imported, e.g. by the docs' module walk
+    sys.exit(main())
