@@ -236,11 +236,8 @@ def _callback(callback: Any) -> Callable[[int, Array], Any] | None:
 
 def _start(H: LinearOperator, y: Array, x0: Array | None, denoising: bool, bounds: Bounds | None) -> Array:
     """The starting image: ``x0``, else ``y`` for denoising and zeros of the image's dtype otherwise."""
-    start = H.H(y)  # gives the image dtype (real or complex) for the default start
-    if x0 is None:
-        x0 = y if denoising else backend.namespace(y).zeros_like(start)
-    elif tuple(x0.shape) != tuple(start.shape):
-        raise ValueError(f"solve: x0 has shape {tuple(x0.shape)}, expected {tuple(start.shape)}")
+    if x0 is None:  # H^H y gives the image's shape and dtype (real or complex)
+        x0 = y if denoising else backend.namespace(y).zeros_like(H.H(y))
     if bounds is not None and x0.dtype.kind == "c":
         raise TypeError("solve: bounds apply to real images, but the image is complex")
     return x0
@@ -299,6 +296,10 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
     complex_images = not H.real_in and (y.dtype.kind == "c" or H.dtype.kind == "c")
     if x0 is not None:
         backend.check_array(x0, H.shape_in, "solve: x0")
+        expected = tuple(y.shape[: y.ndim - len(H.shape_out)]) + tuple(H.shape_in)  # y's batch axes, one image each
+        if tuple(x0.shape) != expected:
+            raise ValueError(f"solve: x0 has shape {tuple(x0.shape)}, expected {expected} (one image per "
+                             "measurement)")
         backend.check_finite(x0, "solve: x0")
         if x0.dtype.kind == "c" and not complex_images:
             raise TypeError(f"solve: x0 is complex ({x0.dtype}) but the images of {H!r} with real y are real")

@@ -241,6 +241,8 @@ class TestBadInput:
             ({"reg": "tv"}, TypeError, "reg must be a Regularizer"),
             ({"H": np.eye(64)}, TypeError, "H must be a LinearOperator"),
             ({"x0": np.zeros((7, 8))}, ValueError, r"x0 has shape \(7, 8\)"),
+            # a batch of starts for one measurement made the result a batch (sa-cnn, sa-b) instead of an error
+            ({"x0": np.zeros((2, 8, 8))}, ValueError, r"x0 has shape \(2, 8, 8\), expected \(8, 8\) \(one image per"),
             ({"bounds": (1.0, 0.0)}, ValueError, "lower 1.0 exceeds upper 0.0"),
             ({"bounds": 3}, ValueError, "bounds must be a pair"),
             ({"bounds": ("a", "b")}, ValueError, "the lower bound must be a real number or None, got 'a'"),

@@ -144,6 +144,13 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
         History columns ``iteration, residual, inner_iterations`` (the dual FISTA
         iterations of the step, over all its proxes) and ``seconds``.
     """
+    backend.check_array(y, H.shape_out, f"reweighting: y (measurements of {H!r})")
+    expected = tuple(y.shape[: y.ndim - len(H.shape_out)]) + tuple(H.shape_in)
+    if x0 is not None and tuple(x0.shape) != expected:
+        raise ValueError(f"reweighting: x0 has shape {tuple(x0.shape)}, expected {expected} (one image per "
+                         "measurement)")
+    if inner_tol is not None:
+        inner_tol = checks.non_negative(inner_tol, "reweighting: inner_tol")
     denoising = is_denoising(H, weights)
     if tol is None:
         tol = DENOISING_TOL if denoising else DEFAULTS.tol

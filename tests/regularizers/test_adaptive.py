@@ -214,6 +214,14 @@ def test_sigma_and_lam_are_checked():
             reweighting(path, y, reg.at(0.1), lam=0.1, inner_max_iter=0)
         with pytest.raises(ValueError, match="reweighting: lam must be positive"):
             reweighting(path, y, reg.at(0.1), lam=0.0)
+        # an operator of another shape ran on y's; a batch of starts made the result a batch
+        with pytest.raises(ValueError, match=r"reweighting: y \(measurements of .*\) has shape"):
+            reweighting(type(path)(np.ones((4, 4))) if isinstance(path, Diagonal) else Identity((4, 4)), y,
+                        reg.at(0.1), lam=0.1)
+        with pytest.raises(ValueError, match=r"reweighting: x0 has shape \(2, .*one image per measurement"):
+            reweighting(path, y, reg.at(0.1), lam=0.1, x0=np.stack([y, y]))
+        with pytest.raises(ValueError, match="reweighting: inner_tol must be non-negative"):
+            reweighting(path, y, reg.at(0.1), lam=0.1, inner_tol=-1.0)
 
 
 @pytest.mark.parametrize("sigma, error, words", [
