@@ -22,6 +22,7 @@ normalisation from the same layer parameters.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -93,8 +94,11 @@ class FilterBank:
         first = layers[0] - layers[0].mean(axis=(-2, -1), keepdims=True)
         kernel = compose_kernels([first, *layers[1:]])
         norm = spectral_norm(kernel)
+        if not (math.isfinite(norm) and np.all(np.isfinite(kernel))):  # finite layers whose products overflow
+            raise ValueError("FilterBank: the composed filters overflow float64 (their norm is not finite); "
+                             "scale the layers down")
         if norm == 0:
-            raise ValueError("FilterBank: the composed filters are all zero")
+            raise ValueError("FilterBank: the composed filters are all zero (or underflow float64)")
         self.layers = layers
         self.kernel = kernel / norm  # (C, 1, K, K)
         self.channels = channels

@@ -100,18 +100,24 @@ class LinearSpline:
 
         # per-segment tables, flattened channel-major: entry c * (K - 1) + k
         h = grid_step
-        delta = np.diff(a, axis=1)
-        # the integral of f from t_0 to each knot (trapezoids, exact for linear pieces) ...
-        cumulative = np.zeros((channels, knots))
-        cumulative[:, 1:] = np.cumsum(0.5 * h * (a[:, :-1] + a[:, 1:]), axis=1)
-        # ... minus its value at 0, so that F(0) = 0 whether or not 0 is a knot
-        s0 = (0.0 - grid_min) / h
-        k0 = int(min(max(math.floor(s0), 0), knots - 2))
-        u0 = s0 - k0
-        at_zero = cumulative[:, k0] + 0.5 * h * u0 * (2.0 * a[:, k0] + u0 * delta[:, k0])
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, by name
+            delta = np.diff(a, axis=1)
+            slope = delta / h
+            # the integral of f from t_0 to each knot (trapezoids, exact for linear pieces) ...
+            cumulative = np.zeros((channels, knots))
+            cumulative[:, 1:] = np.cumsum(0.5 * h * (a[:, :-1] + a[:, 1:]), axis=1)
+            # ... minus its value at 0, so that F(0) = 0 whether or not 0 is a knot
+            s0 = (0.0 - grid_min) / h
+            k0 = int(min(max(math.floor(s0), 0), knots - 2)) if math.isfinite(s0) else 0
+            u0 = s0 - k0
+            at_zero = cumulative[:, k0] + 0.5 * h * u0 * (2.0 * a[:, k0] + u0 * delta[:, k0])
+        if not all(np.all(np.isfinite(table)) for table in (slope, cumulative, at_zero)):
+            raise ValueError(f"{name}: slopes or integrals overflow float64 (a grid_step of {grid_step:g} for "
+                             f"values up to {float(np.abs(a).max()):g} and grid_min {grid_min:g}); use a coarser "
+                             "grid or smaller values")
         self._left = backend.DeviceCache(a[:, :-1].ravel())
         self._delta = backend.DeviceCache(delta.ravel())
-        self._slope = backend.DeviceCache((delta / h).ravel())
+        self._slope = backend.DeviceCache(slope.ravel())
         self._base = backend.DeviceCache((cumulative[:, :-1] - at_zero[:, None]).ravel())
         # channel offsets added to the segment index as floats (exact below 2**24) before one integer cast
         self._offsets = backend.DeviceCache(np.arange(channels, dtype=np.float64) * (knots - 1))

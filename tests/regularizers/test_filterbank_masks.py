@@ -70,6 +70,9 @@ def test_filter_bank_names_the_smallest_image_it_can_mirror():
         ([np.ones((4, 1, 5, 5)), np.ones((8, 3, 5, 5))], r"layer 1 must have shape \(c_out, 4, k, k\)"),
         ([np.full((4, 1, 3, 3), np.nan)], "finite floats"),
         ([np.ones((4, 1, 3, 3))], "all zero"),  # zero-mean constant kernels vanish
+        # finite layers whose composition overflows gave an all-zero bank (a tampered file loaded and did nothing)
+        ([1e160 * np.arange(9.0).reshape(1, 1, 3, 3)], "overflow float64"),
+        ([1e300 * np.arange(9.0).reshape(1, 1, 3, 3), 1e300 * np.ones((2, 1, 3, 3))], "overflow float64"),
     ],
 )
 def test_filter_bank_rejects_bad_layers(layers, words):

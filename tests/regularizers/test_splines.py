@@ -318,6 +318,16 @@ def test_bad_grids_are_rejected(grid_min, grid_step):
         LinearSpline(np.zeros((2, 4)), grid_min, grid_step)
 
 
+def test_grids_whose_slopes_overflow_are_rejected():
+    # a step of 1e-320 gave infinite slopes, and values of inf or NaN with only NumPy's RuntimeWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="LinearSpline: slopes or integrals overflow float64"):
+            LinearSpline([[0.0, 1.0, 2.0]], 0.0, 1e-320)
+        with pytest.raises(ValueError, match="LinearSpline: slopes or integrals overflow float64"):
+            LinearSpline([[1e300, 1e300, 1e300]], 0.0, 1e10)  # integrals beyond float64
+
+
 def test_coefficients_are_copied_and_read_only():
     a = random_coefficients(14)
     spline = LinearSpline(a, GRID_MIN, GRID_STEP)
