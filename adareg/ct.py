@@ -114,7 +114,7 @@ COVERAGE_TOLERANCE, LARGEST_GAP = 0.1, 3.0
 
 
 def _warn_uneven_coverage(angles: np.ndarray, period: float, geometry: str) -> None:
-    """Warn where the angles do not cover whole turns of ``period`` about uniformly, as FBP's weights assume.
+    r"""Warn where the angles do not cover whole turns of ``period`` about uniformly, as FBP's weights assume.
 
     Each of the :math:`n` angles stands for one step :math:`\delta` (their median
     spacing), so they cover :math:`n \delta`; FBP weighs every angle by

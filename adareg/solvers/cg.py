@@ -6,6 +6,8 @@ import math
 import time
 from typing import Callable
 
+import numpy as np
+
 from .. import backend
 from ..backend import Array
 from .result import History, Result
@@ -40,6 +42,10 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
     -------
     Result
         With history columns ``iteration, residual, seconds`` (``residual`` relative to ``||b||``).
+        Where a search direction :math:`p` has :math:`\mathrm{Re} \langle p, M p \rangle \le 0`
+        (a singular or indefinite ``M``, e.g. an inconsistent semi-definite system),
+        the run stops there, not converged, with the last iterate (the next step
+        would divide by that curvature: NaN or Inf).
     """
     xp = backend.namespace(b)
     stop = DEFAULTS.rule(max_iter, tol)
@@ -57,10 +63,18 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
     start = time.perf_counter()
     p, rr = r, backend.real_inner(r, r)
     k, fired = 0, stop.check(Progress(iteration=0, seconds=0.0, residual=math.sqrt(rr) / scale))
+    # M is numerically singular along p where its Rayleigh quotient falls below rounding of the largest seen
+    eps, largest = float(np.finfo(backend.real_dtype(b.dtype)).eps), 0.0
     while fired is None:
-        k += 1
         q = apply(p)
-        alpha = rr / backend.real_inner(p, q)
+        curvature, length = backend.real_inner(p, q), backend.real_inner(p, p)
+        largest = max(largest, curvature / length) if length > 0 and math.isfinite(curvature) else largest
+        if not curvature > eps * largest * length:  # singular along p (no solution, or no unique one), or indefinite
+            message = (f"CG broke down after {k} iterations: <p, M p> = {curvature:.3g} along a search direction "
+                       f"(M is singular or not positive definite there); relative residual {math.sqrt(rr) / scale:.3g}")
+            return Result(x=x, converged=False, iterations=k, history=history, message=message)
+        k += 1
+        alpha = rr / curvature
         x = x + alpha * p
         r = r - alpha * q
         rr_next = backend.real_inner(r, r)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import optimize
@@ -209,6 +211,26 @@ def test_defaults_fill_what_the_caller_left_out():
     assert not rule.check(Progress(iteration=40, seconds=0.0, residual=1.0)).converged
     # the tolerance met on the last allowed iteration: converged
     assert rule.check(Progress(iteration=40, seconds=0.0, residual=1e-6)).converged
+
+
+def test_conjugate_gradient_stops_where_the_system_is_singular_along_its_direction():
+    """An inconsistent semi-definite system (b outside M's range) divided by a vanishing curvature: all-NaN x before."""
+    from adareg.solvers import conjugate_gradient
+
+    rng = np.random.default_rng(9)
+    B = rng.standard_normal((20, 12))
+    M = B @ B.T  # rank 12 of 20: positive semi-definite
+    b = rng.standard_normal(20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow on the way
+        result = conjugate_gradient(lambda v: M @ v, b, tol=1e-12, max_iter=100)
+    # stopped, not converged, with a finite iterate and the reason (it need not be a useful one: there is no solution)
+    assert not result.converged and "CG broke down" in result.message and np.all(np.isfinite(result.x))
+    zero = conjugate_gradient(lambda v: 0 * v, b)  # the zero operator: no step at all
+    assert zero.iterations == 0 and not zero.converged and not zero.x.any()
+    # a consistent singular system (b in the range) is solved
+    consistent = conjugate_gradient(lambda v: M @ v, M @ b, tol=1e-10, max_iter=100)
+    assert consistent.converged
 
 
 def test_conjugate_gradient_stops_on_its_cap_unconverged():
