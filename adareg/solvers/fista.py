@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from .. import backend
+from .. import backend, checks
 from ..backend import Array
 from ..functionals import SmoothFunctional
 from ..regularizers.base import Bounds, Regularizer, check_bounds, project
@@ -145,7 +145,10 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
     """
     stop = DEFAULTS.rule() if stop is None else stop
     bounds = check_bounds(bounds)
-    lam = float(lam)
+    lam = checks.positive(lam, "fista: lam")
+    if reg is not None and not callable(getattr(reg, "prox", None)):
+        raise TypeError(f"fista: reg must be a Regularizer with a prox, got {type(reg).__name__} (a smooth "
+                        "learned model at its noise level runs in adareg.solve, by L-BFGS)")
     if backtracking:
         L = 1.0 if lipschitz is None else float(lipschitz)
     else:

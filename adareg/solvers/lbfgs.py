@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import backend
+from .. import backend, checks
 from ..backend import Array
 from ..functionals import SmoothFunctional
 from ..regularizers.base import Bounds, check_bounds, project
@@ -180,8 +180,7 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
     """
     stop = DEFAULTS.rule() if stop is None else stop
     bounds = check_bounds(bounds)
-    if int(memory) < 1:
-        raise ValueError(f"lbfgs: memory must be at least 1, got {memory}")
+    memory = checks.count(memory, "lbfgs: memory")
     L = float(smooth.lipschitz)
     if not (L > 0 and math.isfinite(L)):
         raise ValueError(f"lbfgs: the Lipschitz constant must be positive and finite, got {L}")
@@ -192,7 +191,7 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
         return smooth.value_and_grad_of_forward(smooth.forward(x), x)
 
     history = History("iteration", "objective", "relative_change", "evaluations", "step", "seconds")
-    pairs: deque = deque(maxlen=int(memory))
+    pairs: deque = deque(maxlen=memory)
     recent: deque = deque(maxlen=WINDOW)
     value, g = evaluate(x)
     gradient_step = project(x - g / L, bounds)

@@ -144,6 +144,11 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
         History columns ``iteration, residual, inner_iterations`` (the dual FISTA
         iterations of the step, over all its proxes) and ``seconds``.
     """
+    if not isinstance(reg, ReweightedL1):
+        hint = " at its noise level: reg.at(sigma)" if callable(getattr(reg, "at", None)) else ""
+        raise TypeError(f"reweighting: reg must be an adaptive regularizer{hint}, got {type(reg).__name__}")
+    if not isinstance(H, LinearOperator):
+        raise TypeError(f"reweighting: H must be a LinearOperator, got {type(H).__name__}")
     backend.check_array(y, H.shape_out, f"reweighting: y (measurements of {H!r})")
     expected = tuple(y.shape[: y.ndim - len(H.shape_out)]) + tuple(H.shape_in)
     if x0 is not None and tuple(x0.shape) != expected:

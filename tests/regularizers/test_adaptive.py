@@ -10,6 +10,7 @@ import pytest
 import adareg
 from adareg.functionals import LeastSquares
 from adareg.operators import Blur, Diagonal, Identity
+from adareg.regularizers import TV
 from adareg.regularizers.adaptive import SACNN
 from adareg.regularizers.learned import SigmaProfile
 from adareg.regularizers.filterbank import FilterBank
@@ -222,6 +223,14 @@ def test_sigma_and_lam_are_checked():
             reweighting(path, y, reg.at(0.1), lam=0.1, x0=np.stack([y, y]))
         with pytest.raises(ValueError, match="reweighting: inner_tol must be non-negative"):
             reweighting(path, y, reg.at(0.1), lam=0.1, inner_tol=-1.0)
+    # the model without its noise level, or another kind of regularizer, failed inside with AttributeErrors
+    with pytest.raises(TypeError, match=r"reweighting: reg must be an adaptive regularizer at its noise level: "
+                                        r"reg.at\(sigma\), got"):
+        reweighting(Identity(y.shape), y, reg, lam=0.1)
+    with pytest.raises(TypeError, match="reweighting: reg must be an adaptive regularizer, got TV"):
+        reweighting(Identity(y.shape), y, TV(y.shape), lam=0.1)
+    with pytest.raises(TypeError, match="reweighting: H must be a LinearOperator, got ndarray"):
+        reweighting(np.eye(3), y, reg.at(0.1), lam=0.1)
 
 
 @pytest.mark.parametrize("sigma, error, words", [

@@ -118,6 +118,20 @@ def test_least_squares_refuses_complex_weights():
         LeastSquares(Identity((4, 5)), np.ones((4, 5)), weights=np.ones((4, 5)) * (1 + 1j))
 
 
+def test_fista_refuses_a_bad_weight_or_a_regularizer_without_prox():
+    import adareg
+    from adareg.regularizers import TV
+
+    data = LeastSquares(Identity((4, 5)), np.ones((4, 5)))
+    for lam, error, words in ((0.0, ValueError, "fista: lam must be positive"),
+                              (float("nan"), ValueError, "fista: lam must be finite"),
+                              ("0.1", TypeError, "fista: lam must be a real number")):
+        with pytest.raises(error, match=words):  # it named the prox's tau, or was taken as it came
+            fista(data, np.zeros((4, 5)), reg=TV((4, 5)), lam=lam)
+    with pytest.raises(TypeError, match="fista: reg must be a Regularizer with a prox, got RidgeObjective"):
+        fista(data, np.zeros((4, 5)), reg=adareg.load("crr").at(0.1), lam=0.1)
+
+
 class TestStopping:
     def setup_method(self):
         A, b, lam = lasso_problem(4)

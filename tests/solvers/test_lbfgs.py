@@ -156,3 +156,12 @@ def test_a_stationary_start_stops_at_once():
     minimiser = scipy_minimiser(objective, 20, bounds=[(0.0, 0.0)] * 20)  # every pixel held at the bound 0
     result = lbfgs(smooth, minimiser, bounds=(0.0, 0.0))
     assert result.converged and result.iterations == 1 and "stationary" in result.message
+
+
+@pytest.mark.parametrize("memory, error", [(0, ValueError), (1.5, TypeError), ("3", TypeError), (float("nan"), TypeError)])
+def test_memory_must_be_a_count(memory, error):
+    # 1.5 was cut to 1, "3" taken, NaN failed converting to an int
+    A = np.eye(3)
+    data = LeastSquares(MatrixOperator(A), np.ones(3))
+    with pytest.raises(error, match="lbfgs: memory must be"):
+        lbfgs(SmoothSum([(1.0, data)], data.lipschitz), np.zeros(3), memory=memory)
