@@ -815,6 +815,10 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], metadata: Ma
     label = str(path)
     if path.suffix != ".npz":
         raise ValueError(f"save: path must end in '.npz', got {label!r}")
+    if path.is_dir():
+        raise ValueError(f"save: {label} is a directory; path must name a file")
+    if not path.absolute().parent.is_dir():
+        raise ValueError(f"save: {label}: the folder {path.absolute().parent} does not exist")
     if not isinstance(arrays, Mapping):
         raise TypeError(f"save: arrays must be a mapping from names to arrays, got {type(arrays).__name__}")
     if not isinstance(metadata, Mapping):

@@ -720,7 +720,14 @@ def test_save_refuses_what_load_would_refuse_and_writes_nothing(toy, tmp_path):
         params.save(path, {**toy_arrays(), "scale": [1.0, 1.0, 1.0]}, toy_metadata())
     with pytest.raises(ValueError, match="path must end in '.npz'"):
         params.save(tmp_path / "m.npy", toy_arrays(), toy_metadata())
+    # these named the temporary file, not the path
+    with pytest.raises(ValueError, match=rf"^save: {tmp_path / 'missing' / 'm.npz'}: the folder .*missing does not "
+                                         "exist"):
+        params.save(tmp_path / "missing" / "m.npz", toy_arrays(), toy_metadata())
     assert list(tmp_path.iterdir()) == []
+    (tmp_path / "d.npz").mkdir()
+    with pytest.raises(ValueError, match=rf"^save: {tmp_path / 'd.npz'} is a directory"):
+        params.save(tmp_path / "d.npz", toy_arrays(), toy_metadata())
 
 
 def test_save_is_atomic(toy, tmp_path, monkeypatch):

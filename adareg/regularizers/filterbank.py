@@ -23,7 +23,7 @@ normalisation from the same layer parameters.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Sequence, get_args
 
 import numpy as np
 
@@ -78,6 +78,8 @@ class FilterBank:
     """
 
     def __init__(self, layers: Sequence[Any], *, boundary: Boundary = "reflect"):
+        if boundary not in get_args(Boundary):  # else refused only when an operator is first made
+            raise ValueError(f"FilterBank: boundary must be one of {', '.join(get_args(Boundary))}, got {boundary!r}")
         layers = [backend.to_numpy(k) if backend.is_array(k) else np.asarray(k) for k in layers]
         if not layers:
             raise ValueError("FilterBank: needs at least one layer")

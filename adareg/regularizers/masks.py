@@ -43,8 +43,14 @@ class MaskCNN:
     """
 
     def __init__(self, kernels: Sequence[Any], biases: Sequence[Any], *, activation: Activation = "leaky_relu"):
-        kernels = [np.asarray(backend.to_numpy(k), dtype=np.float64) for k in kernels]
-        biases = [np.asarray(backend.to_numpy(b), dtype=np.float64) for b in biases]
+        kernels = [np.asarray(backend.to_numpy(k)) for k in kernels]
+        biases = [np.asarray(backend.to_numpy(b)) for b in biases]
+        for what, arrays in (("kernel", kernels), ("bias", biases)):
+            for l, a in enumerate(arrays):
+                if a.dtype.kind not in "biuf":  # a cast would drop an imaginary part with a ComplexWarning at most
+                    raise TypeError(f"MaskCNN: {what} {l} must be real numbers, got dtype {a.dtype}")
+        kernels = [k.astype(np.float64) for k in kernels]
+        biases = [b.astype(np.float64) for b in biases]
         if not kernels or len(kernels) != len(biases):
             raise ValueError(f"MaskCNN: needs as many biases as kernels (at least one), got {len(kernels)} "
                              f"and {len(biases)}")

@@ -80,6 +80,12 @@ def test_filter_bank_rejects_bad_layers(layers, words):
         FilterBank(layers)
 
 
+def test_filter_bank_rejects_a_bad_boundary_when_made():
+    # it was refused only when the first operator was made, far from the mistake
+    with pytest.raises(ValueError, match="FilterBank: boundary must be one of zero, periodic, reflect, got 'foo'"):
+        FilterBank([np.arange(9.0).reshape(1, 1, 3, 3)], boundary="foo")
+
+
 def reference_masks(x, sigma, kernels, biases, activation):
     """Layer by layer, with the noise level as a real constant input channel."""
     h = np.stack([x, np.full_like(x, sigma)])
@@ -112,6 +118,10 @@ def test_mask_cnn_errors():
         MaskCNN([np.ones((3, 1, 3, 3))], [b])
     with pytest.raises(ValueError, match=r"bias 0 must have shape \(3,\)"):
         MaskCNN([k], [np.zeros(4)])
+    with pytest.raises(TypeError, match="kernel 0 must be real numbers, got dtype complex128"):
+        MaskCNN([k + 1j], [b])  # the imaginary part was dropped with a ComplexWarning
+    with pytest.raises(TypeError, match="bias 0 must be real numbers, got dtype <U1"):
+        MaskCNN([k], [np.array(["a", "b", "c"])])
     with pytest.raises(ValueError, match="activation must be"):
         MaskCNN([k], [b], activation="tanh")
     with pytest.raises(TypeError, match="must be real"):
