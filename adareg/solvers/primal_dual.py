@@ -88,6 +88,9 @@ class PD3O:
 
     def __init__(self, data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Array, *,
                  bounds: Bounds | None = None, primal_step: float = 1.9):
+        if not isinstance(reg, WeightedL1Analysis):
+            raise TypeError(f"PD3O: reg must be a WeightedL1Analysis (e.g. TV, or a reweighting step's), got "
+                            f"{type(reg).__name__}")
         primal_step = checks.real_number(primal_step, "PD3O: primal_step")
         if not 0 < primal_step < 2:
             raise ValueError(f"PD3O: primal_step must lie in (0, 2) (a fraction of 1/L), got {primal_step}")
@@ -98,8 +101,9 @@ class PD3O:
             raise ValueError(f"PD3O: the data term's Lipschitz constant must be positive and finite, got {L}")
         self.gamma = primal_step / L
         norm = reg.W.norm_bound(like=x0)
-        # dual step in units of p = s / lam (|p| <= Lambda): delta / lam with gamma delta ||W||^2 = 1
-        self.dual_step = 1.0 / (self.gamma * self.lam * norm**2)
+        # dual step in units of p = s / lam (|p| <= Lambda): delta / lam with gamma delta ||W||^2 = 1;
+        # W = 0 (e.g. differences of a one-pixel image): the term vanishes and any step does
+        self.dual_step = 1.0 / (self.gamma * self.lam * norm**2) if norm > 0 else 1.0
         xp = backend.namespace(x0)
         self.z = x0
         self.x = project(x0, self.bounds)

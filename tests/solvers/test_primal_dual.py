@@ -147,3 +147,15 @@ def test_tv_on_a_blur_reaches_the_minimiser_fista_finds():
     pd = primal_dual(data, reg, 1e-3, np.zeros_like(y), bounds=(0, 1), stop=default_rule(50000, 1e-12, None),
                      track_objective=False)
     np.testing.assert_allclose(pd.x, fista.x, atol=2e-6)
+
+
+def test_a_vanishing_bank_and_a_regularizer_without_one():
+    """W = 0 (the differences of a one-pixel image) divided by ||W||^2 = 0; a smooth model failed on its missing W."""
+    from adareg.stopping import MaxIterations
+
+    data = LeastSquares(Identity((1, 1)), np.full((1, 1), 0.7))
+    result = primal_dual(data, TV((1, 1)), 0.1, np.zeros((1, 1)), stop=MaxIterations(400))  # x -= 1.9 (x - y)
+    np.testing.assert_allclose(result.x, 0.7)  # the regularizer vanishes: the data term's minimiser
+    with pytest.raises(TypeError, match="PD3O: reg must be a WeightedL1Analysis .* got RidgeObjective"):
+        primal_dual(LeastSquares(Identity((4, 4)), np.ones((4, 4))), adareg.load("crr").at(0.1), 0.1,
+                    np.zeros((4, 4)))
