@@ -507,7 +507,25 @@ def _calibration_pairs(H: LinearOperator, ys: Any, xs: Any) -> list[tuple[Array,
                                  "(one image per pair)")
         if x.dtype.kind == "c":
             raise TypeError(f"tune: xs[{i}] is complex; the PSNR compares real images (use abs(x) for magnitudes)")
+        _warn_on_another_scale(H, y, x, i)
     return list(zip(ys, xs))
+
+
+#: How far ``||y|| / ||H x||`` of a calibration pair may lie from 1 before :func:`tune` warns: noise of any
+#: level a reconstruction can undo moves it far less, another intensity scale (e.g. 0-255 data) far more.
+SCALE_MISMATCH = 10.0
+
+
+def _warn_on_another_scale(H: LinearOperator, y: Array, x: Array, i: int) -> None:
+    """Warn where a measurement and the forward model of its ground truth differ in scale by a factor
+    :data:`SCALE_MISMATCH` or more: then no ``lam`` reconstructs the truth, and the search says only that."""
+    Hx = H(x)
+    forward = math.sqrt(backend.real_inner(Hx, Hx))
+    ratio = math.sqrt(backend.real_inner(y, y)) / forward if forward > 0 else 1.0
+    if not 1 / SCALE_MISMATCH < ratio < SCALE_MISMATCH:
+        warnings.warn(f"tune: ys[{i}] is {ratio:.3g} times the size of H xs[{i}] (||y|| / ||H x||): the measurements "
+                      "and the ground truths are on different scales (e.g. 0-255 data and [0, 1] truths), so no "
+                      "reconstruction matches the truth; put both on one scale", stacklevel=4)
 
 
 def _as_list(a: Any, shape: tuple[int, ...], what: str) -> list[Any]:

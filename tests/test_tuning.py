@@ -104,6 +104,19 @@ def test_a_choice_made_on_unconverged_solves_is_flagged():
     assert list(t.table["converged"]) == expected and any(expected)
 
 
+def test_measurements_on_another_scale_than_their_truths_are_flagged():
+    """0-255 data with [0, 1] truths chose lam 1523 at -42 dB with no word of the cause."""
+    ys, xs = calibration_pairs(1, size=16)
+    H, reg = Blur(np.ones((3, 3)) / 9, xs[0].shape), TV(xs[0].shape)
+    ys = [H(x) + 0.05 * np.random.default_rng(3).standard_normal(x.shape) for x in xs]
+    with pytest.warns(UserWarning, match=r"tune: ys\[0\] is 25\d(\.\d)? times the size of H xs\[0\]") as record:
+        tune(H, [255 * y for y in ys], xs, reg, levels=1, points=3, solve_options={"max_iter": 20})
+    assert [w.filename for w in record if "times the size" in str(w.message)] == [__file__]
+    with warnings.catch_warnings():  # noisy data on the truths' scale: no warning
+        warnings.simplefilter("error")
+        tuning._calibration_pairs(H, ys, xs)
+
+
 def test_fixed_values_are_held():
     ys, xs = calibration_pairs(1, size=16)
     H, reg = Identity(xs[0].shape), TV(xs[0].shape)
