@@ -159,11 +159,15 @@ def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str
 
     Raises
     ------
+    FileNotFoundError, NotADirectoryError
+        ``folder`` does not exist, or is a file.
     ValueError
         A folder without images, a bad ``count``, two images of one stem (``a.png`` and
         ``a.tif``: the result is keyed by stem), or an image :func:`read_image` refuses.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"read_folder: {str(folder)!r} is a file, not a folder of images")
     if not folder.is_dir():
         raise FileNotFoundError(f"read_folder: folder {str(folder)!r} does not exist")
     if count is not None and not (isinstance(count, int) and not isinstance(count, bool) and count > 0):

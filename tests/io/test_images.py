@@ -287,6 +287,15 @@ def test_non_finite_values_are_refused(Image, tmp_path):
             read(tmp_path / name)
 
 
+def test_read_folder_names_a_missing_folder_and_a_file(tmp_path):
+    # a file was reported as a folder that "does not exist"
+    with pytest.raises(FileNotFoundError, match="read_folder: folder .*missing' does not exist"):
+        read_folder(tmp_path / "missing")
+    (tmp_path / "a.png").write_bytes(b"")
+    with pytest.raises(NotADirectoryError, match="read_folder: .*a.png' is a file, not a folder of images"):
+        read_folder(tmp_path / "a.png")
+
+
 def test_read_folder_applies_the_conventions(Image, tmp_path):
     grey = np.arange(20).reshape(4, 5) * 3000
     Image.fromarray(grey.astype(np.uint16)).save(tmp_path / "a16.png")
