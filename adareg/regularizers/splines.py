@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import backend
+from .. import backend, checks
 from ..backend import Array
 
 
@@ -86,11 +86,8 @@ class LinearSpline:
                              f"got {coefficients.shape[0]} x {coefficients.shape[1] - 1}")
         if not np.all(np.isfinite(coefficients)):
             raise ValueError(f"{name}: coefficients contain NaN or Inf")
-        grid_min, grid_step = float(grid_min), float(grid_step)
-        if not math.isfinite(grid_min):
-            raise ValueError(f"{name}: grid_min must be finite, got {grid_min}")
-        if not (math.isfinite(grid_step) and grid_step > 0):
-            raise ValueError(f"{name}: grid_step must be positive and finite, got {grid_step}")
+        grid_min = checks.real_number(grid_min, f"{name}: grid_min")  # a string or a 1-element array is not one
+        grid_step = checks.positive(grid_step, f"{name}: grid_step")
         a = np.array(coefficients, dtype=np.float64)  # a copy, so the tables cannot go stale
         a.setflags(write=False)
         self.coefficients = a

@@ -318,6 +318,13 @@ def test_bad_grids_are_rejected(grid_min, grid_step):
         LinearSpline(np.zeros((2, 4)), grid_min, grid_step)
 
 
+@pytest.mark.parametrize("grid_min, error", [("0", TypeError), (np.array([0.0]), TypeError), (True, TypeError)])
+def test_a_grid_start_must_be_a_real_number(grid_min, error):
+    # "0" was taken as 0.0; a 1-element array failed with NumPy's conversion message
+    with pytest.raises(error, match="LinearSpline: grid_min must be a real number"):
+        LinearSpline(np.zeros((2, 4)), grid_min, 0.1)
+
+
 def test_grids_whose_slopes_overflow_are_rejected():
     # a step of 1e-320 gave infinite slopes, and values of inf or NaN with only NumPy's RuntimeWarning
     with warnings.catch_warnings():
