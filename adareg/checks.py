@@ -13,14 +13,20 @@ from typing import Any
 import numpy as np
 
 
+def unwrapped(value: Any) -> Any:
+    """A 0-d real array (NumPy or CuPy, e.g. a reduction's result) as a float; anything else as it is."""
+    if getattr(value, "ndim", None) == 0 and getattr(value, "dtype", np.dtype(object)).kind in "iuf":
+        return float(value)
+    return value
+
+
 def real_number(value: Any, name: str) -> float:
     """``value`` as a finite float, or a ``TypeError``/``ValueError`` naming ``name``.
 
     Python and NumPy numbers are accepted, and 0-d real arrays (NumPy or CuPy, e.g. a
     reduction's result).
     """
-    if getattr(value, "ndim", None) == 0 and getattr(value, "dtype", np.dtype(object)).kind in "iuf":
-        value = float(value)
+    value = unwrapped(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
     value = float(value)

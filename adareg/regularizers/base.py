@@ -8,9 +8,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
-
-from .. import backend
+from .. import backend, checks
 from ..backend import Array
 from ..operators.base import Shape
 from ..stopping import Defaults, Residual
@@ -107,8 +105,7 @@ def check_bounds(bounds: Any) -> Bounds | None:
 def _bound(value: Any, which: str, bounds: Any) -> float:
     """One end of a box: a real number (or a 0-d real array, as :func:`adareg.checks.real_number` takes), possibly
     infinite, never NaN."""
-    if getattr(value, "ndim", None) == 0 and getattr(value, "dtype", np.dtype(object)).kind in "iuf":
-        value = float(value)
+    value = checks.unwrapped(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
         raise ValueError(f"bounds: the {which} bound must be a real number or None, got {value!r} in {bounds!r}")
     return float(value)
