@@ -13,7 +13,7 @@ import numpy as np
 from . import backend, checks
 from .backend import Array
 from .functionals import LeastSquares, SmoothSum, curvature, is_denoising
-from .operators.base import LinearOperator
+from .operators.base import LinearOperator, batch_shape
 from .operators.basic import Identity
 from .regularizers.learned import LearnedRegularizer
 from .regularizers.ridge import Ridge, RidgeObjective
@@ -296,7 +296,7 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
     complex_images = not H.real_in and (y.dtype.kind == "c" or H.dtype.kind == "c")
     if x0 is not None:
         backend.check_array(x0, H.shape_in, "solve: x0")
-        expected = tuple(y.shape[: y.ndim - len(H.shape_out)]) + tuple(H.shape_in)  # y's batch axes, one image each
+        expected = batch_shape(y, H.shape_out) + tuple(H.shape_in)  # y's batch axes, one image each
         if tuple(x0.shape) != expected:
             raise ValueError(f"solve: x0 has shape {tuple(x0.shape)}, expected {expected} (one image per "
                              "measurement)")

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from .. import backend, checks
 from ..backend import Array
 from ..functionals import LeastSquares, is_denoising
-from ..operators.base import LinearOperator
+from ..operators.base import LinearOperator, batch_shape
 from ..regularizers.adaptive import ReweightedL1
 from ..regularizers.analysis import DualState
 from ..regularizers.base import Bounds
@@ -150,7 +150,7 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     if not isinstance(H, LinearOperator):
         raise TypeError(f"reweighting: H must be a LinearOperator, got {type(H).__name__}")
     backend.check_array(y, H.shape_out, f"reweighting: y (measurements of {H!r})")
-    expected = tuple(y.shape[: y.ndim - len(H.shape_out)]) + tuple(H.shape_in)
+    expected = batch_shape(y, H.shape_out) + tuple(H.shape_in)
     if x0 is not None and tuple(x0.shape) != expected:
         raise ValueError(f"reweighting: x0 has shape {tuple(x0.shape)}, expected {expected} (one image per "
                          "measurement)")
