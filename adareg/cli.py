@@ -205,12 +205,11 @@ def _denoise_volume(args: argparse.Namespace) -> None:
     reg = _regularizer(args.model, volume.data.shape[1:])
     sigma, lam = _denoise_weights(args, reg)
     low, high = io.intensity_window(volume)
-    margin = 0.5 * (high - low)  # io.images.far_outside's rule, in the volume's units
-    outside = int(np.count_nonzero((volume.data < low - margin) | (volume.data > high + margin)))
-    if outside > volume.data.size / 100:
-        raise UsageError(f"{args.input}: {outside} of {volume.data.size} values lie more than {margin:g} beyond "
-                         f"[{low:g}, {high:g}], the intensities the output is kept in: rescale the volume to [0, 1] "
-                         "first (e.g. divide 8-bit values by 255)")
+    outside = io.images.far_outside(volume.data, low, high)
+    if outside:
+        raise UsageError(f"{args.input}: {outside} of {volume.data.size} values lie more than {0.5 * (high - low):g} "
+                         f"beyond [{low:g}, {high:g}], the intensities the output is kept in: rescale the volume to "
+                         "[0, 1] first (e.g. divide 8-bit values by 255)")
     task = stacks.Denoise(args.model, sigma, lam, low, high, args.device)
     result = _map_slices(args, task, volume.data)
     weight = f"lam {lam:g}" if sigma is None else f"sigma {args.sigma:g}/255"

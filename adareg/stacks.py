@@ -291,14 +291,13 @@ class Denoise:
         shape = tuple(slices.shape[-2:])
         reg = regularizer(self.model, shape)
         span = self.high - self.low
-        mapped = ((slices - self.low) / span).astype(np.float32)
-        outside = far_outside(mapped)
+        outside = far_outside(slices, self.low, self.high)
         if outside:
-            raise ValueError(f"Denoise: {outside} of {mapped.size} values lie beyond the units [low, high] = "
+            raise ValueError(f"Denoise: {outside} of {np.size(slices)} values lie beyond the units [low, high] = "
                              f"[{self.low:g}, {self.high:g}] by more than half their span (the chunk spans "
                              f"[{float(np.min(slices)):g}, {float(np.max(slices)):g}]); the output is kept within "
                              "[low, high], so give the data's own units (e.g. high=255 for 8-bit values)")
-        y = backend.to_device(mapped, self.device)
+        y = backend.to_device(((slices - self.low) / span).astype(np.float32), self.device)
         learned = self.model != "tv"
         result = solve(Identity(shape), y, reg, lam=self.lam, sigma=self.sigma if learned else None,
                        bounds=(0.0, 1.0))

@@ -339,10 +339,12 @@ def _check_finite(array: np.ndarray, path: Path) -> None:
         backend.check_finite(array, str(path))
 
 
-def far_outside(image: np.ndarray) -> int:
-    """How many values lie outside [-0.5, 1.5] where more than 1% do (another intensity scale), else 0."""
+def far_outside(image: np.ndarray, low: float = 0.0, high: float = 1.0) -> int:
+    """How many values lie more than half the span beyond ``[low, high]`` (by default outside [-0.5, 1.5]) where
+    more than 1% do (another intensity scale), else 0."""
     # Noise up to sigma = 30/255 puts a pixel 0.5 beyond [0, 1] with probability ~1e-5, so 1% there is another scale.
-    outside = int(np.count_nonzero((image < -0.5) | (image > 1.5)))
+    margin = 0.5 * (high - low)
+    outside = int(np.count_nonzero((image < low - margin) | (image > high + margin)))
     return outside if outside > image.size / 100 else 0
 
 
