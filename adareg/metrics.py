@@ -34,15 +34,13 @@ def _check_range(x: Array, reference: Array, data_range: Any, name: str) -> floa
     (which noise and artefacts may stretch) more than ten times, or where a reference that is not constant spans
     less than a fiftieth of it (e.g. intensities in [0, 1] with ``data_range=255``, which adds 48 dB)."""
     data_range = checks.positive(data_range, f"{name}: data_range")
-    xp = backend.namespace(reference)
-    span = float(xp.max(reference)) - float(xp.min(reference))
-    if 0 < span < data_range / 50:
-        warnings.warn(f"{name}: the reference spans only {span:.4g}, less than a fiftieth of data_range = "
+    spans = [float(xp.max(a)) - float(xp.min(a))  # in float64: no integer overflow
+             for a, xp in ((reference, backend.namespace(reference)), (x, backend.namespace(x)))]
+    if 0 < spans[0] < data_range / 50:
+        warnings.warn(f"{name}: the reference spans only {spans[0]:.4g}, less than a fiftieth of data_range = "
                       f"{data_range:g}; put both arrays on one scale and give its data range (e.g. data_range=1 for "
                       "intensities in [0, 1])", stacklevel=3)
-    for what, a, factor, words in (("the reference", reference, 2, "twice"), ("x", x, 10, "ten times")):
-        xp = backend.namespace(a)
-        span = float(xp.max(a)) - float(xp.min(a))  # in float64: no integer overflow
+    for what, span, factor, words in (("the reference", spans[0], 2, "twice"), ("x", spans[1], 10, "ten times")):
         if span > factor * data_range:
             warnings.warn(f"{name}: {what} spans {span:.4g}, more than {words} data_range = {data_range:g}; "
                           "put both arrays on one scale and give its data range (e.g. data_range=255 for 8-bit "

@@ -95,8 +95,9 @@ class FilterBank:
             channels = kernel.shape[0]
         first = layers[0] - layers[0].mean(axis=(-2, -1), keepdims=True)
         kernel = compose_kernels([first, *layers[1:]])
-        norm = spectral_norm(kernel)
-        if not (math.isfinite(norm) and np.all(np.isfinite(kernel))):  # finite layers whose products overflow
+        # finite layers whose products overflow: in the composed kernel, or in its symbol
+        norm = spectral_norm(kernel) if np.all(np.isfinite(kernel)) else math.inf
+        if not math.isfinite(norm):
             raise ValueError("FilterBank: the composed filters overflow float64 (their norm is not finite); "
                              "scale the layers down")
         if norm == 0:
