@@ -72,9 +72,10 @@ def nearest(prefix: str, model: str, size: int, acceleration: float | None = Non
     Raises
     ------
     ValueError
-        If no acquisition named ``prefix...`` has a preset of ``model`` (with an
-        acceleration, if ``acceleration`` is given), or ``size`` or ``acceleration``
-        is not positive.
+        If ``prefix`` does not name at least the modality (its first field and a
+        dash, e.g. ``"ct-"``), no acquisition named ``prefix...`` has a preset of
+        ``model`` (with an acceleration, if ``acceleration`` is given), or ``size``
+        or ``acceleration`` is not positive.
 
     Examples
     --------
@@ -82,6 +83,9 @@ def nearest(prefix: str, model: str, size: int, acceleration: float | None = Non
     >>> adareg.presets.nearest("ct-parallel-60-", "sa-cnn", 120)
     'ct-parallel-60-1e+04-128'
     """
+    if not isinstance(prefix, str) or "-" not in prefix:  # "" or "c" would match other modalities' presets
+        raise ValueError(f"nearest: prefix must name at least the modality and end its field with a dash "
+                         f"(e.g. 'ct-' or 'mri-cartesian-'), got {prefix!r}")
     size = checks.count(size, "nearest: size")
     if acceleration is not None:
         acceleration = checks.positive(acceleration, "nearest: acceleration")

@@ -62,6 +62,13 @@ def test_nearest_refuses_bad_sizes_and_accelerations(table):
         presets.nearest("ct-", "sa-cnn", 128, acceleration=4)  # (a bare StopIteration before)
 
 
+@pytest.mark.parametrize("prefix", ["", "c", "mri", None])
+def test_nearest_refuses_a_prefix_without_its_modality(table, prefix):
+    # "" matched every acquisition: an MRI caller could get a CT preset without a word
+    with pytest.raises(ValueError, match="nearest: prefix must name at least the modality"):
+        presets.nearest(prefix, "sa-cnn", 128)
+
+
 def test_the_shipped_table_is_complete_and_its_nearest_presets_exist():
     for acquisition in presets.acquisitions():
         assert set(presets.source(acquisition)) == {"image", "command"}
