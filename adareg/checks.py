@@ -60,6 +60,17 @@ def count(value: Any, name: str) -> int:
     return int(value)
 
 
+def batch_axes(value: Any, ndim: int, name: str) -> int:
+    """``value`` as a count of leading batch axes of an ``ndim``-axis array: an int from 0 to
+    ``ndim - 1`` (an image keeps at least one axis), or an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if not 0 <= value < ndim:
+        raise ValueError(f"{name} must be from 0 to {ndim - 1} (x0 has {ndim} axes, an image at least one), "
+                         f"got {value}")
+    return int(value)
+
+
 def flag(value: Any, name: str) -> bool:
     """``value`` as a bool (Python's or NumPy's), or a ``TypeError`` naming ``name``: a string such as ``"no"``
     would otherwise count as true."""

@@ -146,6 +146,10 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
     stop = DEFAULTS.rule() if stop is None else stop
     bounds = check_bounds(bounds)
     lam = checks.positive(lam, "fista: lam")
+    if not backend.is_array(x0):
+        raise TypeError(f"fista: x0 must be a NumPy or CuPy array, got {type(x0).__name__}")
+    backend.check_dtype(x0, "fista: x0")
+    batch_ndim = checks.batch_axes(batch_ndim, x0.ndim, "fista: batch_ndim")
     if reg is not None and not callable(getattr(reg, "prox", None)):
         raise TypeError(f"fista: reg must be a Regularizer with a prox, got {type(reg).__name__} (a smooth "
                         "learned model at its noise level runs in adareg.solve, by L-BFGS)")

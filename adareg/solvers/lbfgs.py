@@ -181,6 +181,10 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
     stop = DEFAULTS.rule() if stop is None else stop
     bounds = check_bounds(bounds)
     memory = checks.count(memory, "lbfgs: memory")
+    if not backend.is_array(x0):
+        raise TypeError(f"lbfgs: x0 must be a NumPy or CuPy array, got {type(x0).__name__}")
+    backend.check_dtype(x0, "lbfgs: x0")
+    batch_ndim = checks.batch_axes(batch_ndim, x0.ndim, "lbfgs: batch_ndim")
     L = float(smooth.lipschitz)
     if not (L > 0 and math.isfinite(L)):
         raise ValueError(f"lbfgs: the Lipschitz constant must be positive and finite, got {L}")

@@ -132,6 +132,19 @@ def test_fista_refuses_a_bad_weight_or_a_regularizer_without_prox():
         fista(data, np.zeros((4, 5)), reg=adareg.load("crr").at(0.1), lam=0.1)
 
 
+@pytest.mark.parametrize("x0, batch_ndim, error, words", [
+    (np.zeros((4, 5)), 2, ValueError, "batch_ndim must be from 0 to 1"),  # every pixel a "problem" of its own
+    (np.zeros((4, 5)), -1, ValueError, "batch_ndim must be from 0 to 1"),
+    (np.zeros((4, 5)), 1.0, TypeError, "batch_ndim must be an int"),
+    ([[0.0] * 5] * 4, 0, TypeError, "x0 must be a NumPy or CuPy array, got list"),
+    (np.zeros((4, 5), dtype=int), 0, TypeError, "x0 has dtype int64"),
+])
+def test_fista_refuses_a_bad_start_or_batch(x0, batch_ndim, error, words):
+    data = LeastSquares(Identity((4, 5)), np.ones((4, 5)))
+    with pytest.raises(error, match=f"fista: {words}"):
+        fista(data, x0, batch_ndim=batch_ndim)
+
+
 class TestStopping:
     def setup_method(self):
         A, b, lam = lasso_problem(4)

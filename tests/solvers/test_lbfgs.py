@@ -165,3 +165,15 @@ def test_memory_must_be_a_count(memory, error):
     data = LeastSquares(MatrixOperator(A), np.ones(3))
     with pytest.raises(error, match="lbfgs: memory must be"):
         lbfgs(SmoothSum([(1.0, data)], data.lipschitz), np.zeros(3), memory=memory)
+
+
+@pytest.mark.parametrize("x0, batch_ndim, error, words", [
+    (np.zeros(3), 1, ValueError, "batch_ndim must be from 0 to 0"),  # each entry would stop on its own change
+    (np.zeros(3), True, TypeError, "batch_ndim must be an int"),
+    ((0.0, 0.0, 0.0), 0, TypeError, "x0 must be a NumPy or CuPy array, got tuple"),
+    (np.zeros(3, dtype=np.float16), 0, TypeError, "x0 has dtype float16"),
+])
+def test_a_bad_start_or_batch_is_refused(x0, batch_ndim, error, words):
+    data = LeastSquares(MatrixOperator(np.eye(3)), np.ones(3))
+    with pytest.raises(error, match=f"lbfgs: {words}"):
+        lbfgs(SmoothSum([(1.0, data)], data.lipschitz), x0, batch_ndim=batch_ndim)
