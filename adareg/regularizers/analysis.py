@@ -300,8 +300,22 @@ class WeightedL1Analysis(Regularizer):
         For :math:`x = P_C(v - \tau W^H p)` and :math:`|p_c| \le \Lambda_c` it is the
         primal objective at ``x`` minus the dual objective at ``p`` (each term is
         non-negative), so :math:`\|x - x^*\|^2 \le 2 G`.
+
+        Raises
+        ------
+        ValueError
+            If ``p`` lies outside the dual set: the clipped sum would then read as a
+            certificate that it is not.
         """
-        return float(backend.namespace(x).sum(self._gaps_and_penalty(x, p, float(tau), self._weights_like(x))[0]))
+        weights = self._weights_like(x)
+        xp = backend.namespace(x)
+        backend.check_finite(p, f"{type(self).__name__}.duality_gap: p")
+        slack = 10 * float(np.finfo(backend.real_dtype(p.dtype)).eps)  # a projection's rounding
+        excess = float(xp.max(self.magnitude(p) - weights * (1 + slack)))
+        if excess > 0:
+            raise ValueError(f"{type(self).__name__}.duality_gap: p must satisfy |p_c| <= Lambda_c (the dual set); "
+                             f"it exceeds it by up to {excess:.3g} (project it first)")
+        return float(xp.sum(self._gaps_and_penalty(x, p, float(tau), weights)[0]))
 
     def _gaps_and_penalty(self, x: Array, p: Array, tau: float, weights: float | Array) -> tuple[Array, float]:
         """The duality gap of each image (an array of the batch's shape) and :math:`R(x)` of all, from one ``W``."""

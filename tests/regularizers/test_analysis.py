@@ -103,6 +103,25 @@ def test_duality_gap_is_primal_minus_dual_objective(isotropic):
     np.testing.assert_allclose(reg.duality_gap(x.reshape(shape), p, tau), primal - dual, rtol=1e-10)
 
 
+@pytest.mark.parametrize("isotropic", [False, True])
+def test_duality_gap_refuses_a_dual_point_outside_the_dual_set(isotropic):
+    # each term's clipping at 0 made such a point read as a certificate (a gap of 0 for p = 10 Wx / |Wx|)
+    rng = np.random.default_rng(12)
+    shape, weight = (4, 5), 0.8
+    reg = TV(shape, isotropic=isotropic, weights=weight)
+    x = rng.standard_normal(shape)
+    Wx = reg.W(x)
+    size = np.linalg.norm(Wx, axis=0, keepdims=True) if isotropic else np.abs(Wx)
+    size[size == 0] = 1  # the boundary's zero differences (their p stays 0)
+    p = 10 * weight * Wx / size  # |p| = 10 Lambda wherever Wx is not 0
+    with pytest.raises(ValueError, match=r"TV.duality_gap: p must satisfy \|p_c\| <= Lambda_c"):
+        reg.duality_gap(x, p, 0.5)
+    on_the_boundary = weight * Wx / size  # |p| = Lambda, where the gap is exactly 0
+    assert reg.duality_gap(x, on_the_boundary, 0.5) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="TV.duality_gap: p contains 1 NaN"):
+        reg.duality_gap(x, np.where(np.arange(p.size).reshape(p.shape) == 3, np.nan, on_the_boundary), 0.5)
+
+
 def test_uncertified_prox_runs_its_budget_and_converges():
     """tol=None: exactly max_iter iterations, no certificate, and still the prox in the limit."""
     v, W, weights = random_problem(3)
