@@ -134,9 +134,11 @@ def write_folder_atomically(path: Path, write: Callable[[Path], None]) -> None:
 def _create_temporary(path: Path) -> Path:
     """A new hidden ``.NAME.RANDOM.SUFFIXES`` beside ``path``, mode 0o666 less the umask (mkstemp would give 0o600).
 
-    It ends in all of ``path``'s suffixes (``.nii.gz``), by which format libraries choose what they write.
+    It ends in ``path``'s last two suffixes in lower case (``.nii.gz``), by which format libraries
+    choose what they write; nibabel would write ``.Nii`` under another name.
     """
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}{''.join(path.suffixes[-2:])}")
+    suffixes = "".join(path.suffixes[-2:]).lower()
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}{suffixes}")
     os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     return temporary
 

@@ -86,16 +86,36 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -
 
 
 def _load(nibabel: Any, path: Path) -> Any:
-    """The NIfTI image of ``path``, data read into memory (no map of a file that may change)."""
+    """The NIfTI image of ``path``, data read into memory (no map of a file that may change).
+
+    Read through a file map rather than ``nibabel.load``, which derives the file's
+    name from its suffix and so looks for ``a.nii.gz`` when given ``a.Nii.gz``; the
+    header's size tells NIfTI-2 from NIfTI-1.
+    """
+    from nibabel.fileholders import FileHolder
+    from nibabel.openers import ImageOpener
+
+    def unreadable(err: Exception) -> ValueError:
+        return ValueError(f"{path}: not a readable NIfTI file ({type(err).__name__}: {checks.one_line(err)})")
+
     try:
-        image = nibabel.load(path, mmap=False)
+        with ImageOpener(str(path)) as opened:
+            start = opened.read(nibabel.Nifti2Header.template_dtype.itemsize)
+    except MemoryError:
+        raise
+    except Exception as err:  # gzip and zlib raise several kinds for corrupt files
+        raise unreadable(err) from None
+    kinds = [kind for kind in (nibabel.Nifti2Image, nibabel.Nifti1Image) if kind.header_class.may_contain_header(start)]
+    if not kinds:
+        raise ValueError(f"{path}: not a readable NIfTI file (it does not start with a NIfTI-1 or NIfTI-2 header)")
+    holder = FileHolder(filename=str(path))
+    try:
+        with nibabel.imageglobals.LoggingOutputSuppressor():  # its header checks also log what they raise
+            return kinds[0].from_file_map({"header": holder, "image": holder}, mmap=False)
     except MemoryError:
         raise
     except Exception as err:  # nibabel raises several kinds for corrupt headers
-        raise ValueError(f"{path}: not a readable NIfTI file ({type(err).__name__}: {checks.one_line(err)})") from None
-    if not isinstance(image, nibabel.Nifti1Image):  # Nifti2Image is a Nifti1Image
-        raise ValueError(f"{path}: not a NIfTI-1 or NIfTI-2 image (nibabel reads it as {type(image).__name__})")
-    return image
+        raise unreadable(err) from None
 
 
 def _volume_shape(shape: tuple[int, ...], path: Path) -> tuple[int, int, int]:

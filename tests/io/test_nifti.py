@@ -112,6 +112,25 @@ def test_nifti2_is_read_and_written_back_as_nifti2(tmp_path):
     np.testing.assert_allclose(written.affine, series.affine)
 
 
+@pytest.mark.parametrize("name", ["a.Nii", "b.Nii.gz", "c.nIi", "d.NII.GZ", "e.nii.Gz"])
+@pytest.mark.parametrize("kind", ["Nifti1Image", "Nifti2Image"])
+def test_suffixes_in_any_case_are_written_and_read(tmp_path, name, kind):
+    # nibabel derives the file it writes or reads from a mixed-case suffix (a.Nii -> a.nii): the output was
+    # left empty beside a hidden temporary holding the data, and reading looked for another file
+    data = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    like = tmp_path / "like.nii"
+    nibabel.save(getattr(nibabel, kind)(np.zeros((4, 3, 2), np.float32), np.diag([2.0, 3.0, 4.0, 1.0])), like)
+    write_volume(tmp_path / name, data, like=read_volume(like))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["like.nii", name])
+    compressed = name.lower().endswith(".gz")
+    with (gzip.open if compressed else open)(tmp_path / name, "rb") as file:  # the bytes, read without nibabel
+        header = np.frombuffer(file.read(4), "<i4")[0]
+    assert header == (540 if kind == "Nifti2Image" else 348)
+    volume = read_volume(tmp_path / name)
+    np.testing.assert_array_equal(volume.data, data)
+    np.testing.assert_array_equal(volume.metadata["affine"], np.diag([2.0, 3.0, 4.0, 1.0]))
+
+
 def test_scaled_integers_are_read_as_scaled_values(tmp_path):
     stored = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
     image = nibabel.Nifti1Image(stored, np.eye(4))
