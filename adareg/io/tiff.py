@@ -2,8 +2,11 @@
 
 Array convention: page ``p`` of the file, in file order, is ``data[p]`` of the
 :class:`Volume`, of shape (rows, columns); a one-page file is one slice.  Every page is
-read: a file whose chain of pages is broken (truncated, corrupt) is refused rather
-than read as fewer pages.
+read: a file whose chain of pages is broken (truncated, corrupt), or that declares more
+images than it has pages (ImageJ's files beyond 4 GB), is refused rather than read as
+fewer pages, and so is an ImageJ hyperstack of several axes (e.g. channels of each slice),
+whose pages interleave them.  Reduced-resolution pages (thumbnails) are not slices and
+are skipped.
 
 Intensities as :func:`adareg.io.read_image`'s (which reads a one-page TIFF with this
 module): uint8 and uint16 pixels are scaled to [0, 1] (``metadata["bits"]`` 8 or 16),
@@ -118,10 +121,16 @@ def stack(path: Path, one_page: bool = False) -> np.ndarray:
         tif = tifffile.TiffFile(path)
     with tif:
         with _tifffile_errors(path):
-            pages = list(tif.pages)
+            pages = [page for page in tif.pages if not page.is_reduced]
             elements = len(pages) * math.prod(int(n) for n in pages[0].shape) if pages else 0
+        images = _declared_images(tif, path)
         if not pages:
             raise ValueError(f"{path}: a TIFF file without pages")
+        if images > len(pages):
+            raise ValueError(f"{path}: declares {images} images but holds {len(pages)} page"
+                             f"{'s' if len(pages) > 1 else ''} (a truncated ImageJ or tifffile file, as ImageJ writes "
+                             "beyond 4 GB); adareg reads one page per slice: rewrite it with "
+                             "tifffile.imwrite(new, tifffile.imread(path), photometric='minisblack')")
         if one_page and len(pages) > 1:
             raise ValueError(f"{path}: {len(pages)} pages; adareg reads one 2D image per file (read a stack of "
                              "pages with adareg.io.read_volume)")
@@ -138,6 +147,25 @@ def stack(path: Path, one_page: bool = False) -> np.ndarray:
                                  f"{first.dtype}; adareg reads a stack of pages of one size and pixel type")
             pixels[index] = page
     return pixels
+
+
+def _declared_images(tif: Any, path: Path) -> int:
+    """The images an ImageJ or tifffile ("shaped") file declares in its first series, or 0 for another file.
+
+    A hyperstack (more than one axis beyond a page's, e.g. ImageJ's ``ZCYX`` of several
+    channels per slice) is refused: its pages in file order interleave those axes.
+    """
+    with _tifffile_errors(path):
+        if not (tif.is_imagej or tif.is_shaped) or not tif.series:
+            return 0
+        series = tif.series[0]
+        page_axes = len(series.keyframe.shape)
+        outer = dict(zip(series.axes[: len(series.shape) - page_axes], series.shape[: len(series.shape) - page_axes]))
+    if sum(length > 1 for length in outer.values()) > 1:
+        raise ValueError(f"{path}: a hyperstack of axes {series.axes} and shape {tuple(series.shape)}, whose pages "
+                         "interleave them; adareg reads one stack of 2D slices: save one stack per channel and "
+                         "time point")
+    return math.prod(outer.values())
 
 
 def _grey_page(page: Any, path: Path) -> np.ndarray:

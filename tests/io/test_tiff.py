@@ -58,6 +58,38 @@ def test_a_multi_page_tiff_is_read_whole(tmp_path):
     np.testing.assert_allclose(volume.data, stack / 65535.0, rtol=1e-7)
 
 
+@pytest.mark.parametrize("options", [{"imagej": True}, {}], ids=["imagej", "tifffile"])
+def test_a_truncated_stack_is_refused_not_read_as_one_page(tmp_path, options):
+    # truncate=True (as ImageJ writes beyond 4 GB) keeps the first page's header only: 6 slices were read as 1
+    tifffile.imwrite(tmp_path / "cut.tif", _ramp((6, 8, 9), np.uint8), truncate=True, **options)
+    _refusal(tmp_path / "cut.tif", "declares 6 images but holds 1 page")
+    with pytest.raises(ValueError, match="declares 6 images but holds 1 page"):
+        read_image(tmp_path / "cut.tif")
+
+
+@pytest.mark.parametrize("axes", ["ZCYX", "TZYX"])
+def test_a_hyperstack_is_refused_not_read_as_interleaved_slices(tmp_path, axes):
+    # pages in file order run through both axes: 2 slices of 3 channels were read as 6 slices, channels mixed
+    tifffile.imwrite(tmp_path / "hyper.tif", _ramp((2, 3, 8, 9), np.uint16), imagej=True, metadata={"axes": axes})
+    _refusal(tmp_path / "hyper.tif", f"a hyperstack of axes {axes} and shape \\(2, 3, 8, 9\\)")
+
+
+@pytest.mark.parametrize("axes", ["ZYX", "TYX", "CYX"])
+def test_an_imagej_stack_of_one_axis_is_read_in_file_order(tmp_path, axes):
+    stack = _ramp((4, 8, 9), np.uint16)
+    tifffile.imwrite(tmp_path / "stack.tif", stack, imagej=True, metadata={"axes": axes})
+    np.testing.assert_allclose(read_volume(tmp_path / "stack.tif").data, stack / 65535.0, rtol=1e-7)
+
+
+def test_reduced_resolution_pages_are_not_slices(tmp_path):
+    full, thumbnail = _ramp((2, 8, 9), np.uint8), np.full((8, 9), 255, np.uint8)
+    with tifffile.TiffWriter(tmp_path / "thumb.tif") as writer:
+        writer.write(full[0], photometric="minisblack")
+        writer.write(thumbnail, photometric="minisblack", subfiletype=1)  # NewSubfileType: reduced resolution
+        writer.write(full[1], photometric="minisblack")
+    np.testing.assert_allclose(read_volume(tmp_path / "thumb.tif").data, full / 255.0, rtol=1e-7)
+
+
 def test_pages_written_one_by_one_are_read_in_file_order(tmp_path):
     pages = _ramp((4, 6, 3), np.uint8)
     with tifffile.TiffWriter(tmp_path / "pages.tiff") as writer:
