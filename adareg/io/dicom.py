@@ -12,6 +12,7 @@ Convention (the ``dicom`` row of :mod:`adareg.io.volumes`):
 * Values are the output of the Modality LUT (``stored * RescaleSlope +
   RescaleIntercept``, or a Modality LUT Sequence): Hounsfield units for CT.  An
   enhanced multi-frame file's per-frame or shared Pixel Value Transformation is used.
+  RT Dose values are multiplied by DoseGridScaling (doses in the file's DoseUnits: Gy or relative).
   MONOCHROME1 images keep their values (the inversion is a display matter).
 * ``metadata["datasets"]`` are the pydicom datasets in slice order, pixel data
   deleted.  A multi-frame file gives one dataset for all its frames (its per-frame
@@ -226,6 +227,8 @@ def _values(pydicom: Any, path: Path, dataset: Any) -> np.ndarray:
     values = np.empty(frames.shape, np.float32)
     for i, frame in enumerate(frames):
         values[i] = pydicom.pixels.apply_modality_lut(frame, _modality_lut(dataset, i))
+    if dataset.get("Modality") == "RTDOSE" and dataset.get("DoseGridScaling") is not None:
+        values *= np.float32(dataset.DoseGridScaling)  # stored values to DoseUnits, outside the Modality LUT
     for keyword in _PIXEL_KEYWORDS:
         if keyword in dataset:
             delattr(dataset, keyword)
@@ -280,7 +283,7 @@ def write(folder: Path, data: np.ndarray, like: Volume | None, description: str)
     Raises
     ------
     ValueError
-        No ``like``, a multi-frame ``like``, a shape that is not ``like``'s, or NaN/Inf data.
+        No ``like``, a multi-frame or RT Dose ``like``, a shape that is not ``like``'s, or NaN/Inf data.
     """
     pydicom = library("dicom")
     sources = _sources(folder, data, like)
@@ -297,16 +300,26 @@ def write(folder: Path, data: np.ndarray, like: Volume | None, description: str)
     write_folder_atomically(folder, write_files)
 
 
-def _sources(folder: Path, data: np.ndarray, like: Volume | None) -> list[Any]:
-    """``like``'s datasets, checked against ``data``'s shape."""
+def check_writable(folder: Path, like: Volume | None) -> None:
+    """Refuse, before any work, a ``like`` from which no series can be written: none, not DICOM, a
+    multi-frame file, an RT Dose."""
     if like is None or like.format != "dicom":
-        raise ValueError(f"{folder}: a DICOM series is written from the DICOM volume it was computed from (like); "
-                         "write NIfTI (.nii.gz) or TIFF instead")
+        raise ValueError(f"{folder}: a DICOM series is written from a DICOM input (like: it keeps the input's "
+                         "patient and study); write NIfTI (.nii.gz) or TIFF instead")
     datasets = like.metadata["datasets"]
     frames = max(int(dataset.get("NumberOfFrames") or 1) for dataset in datasets)
     if frames > 1:
         raise ValueError(f"{folder}: the input was a multi-frame DICOM file ({frames} frames), which adareg does not "
                          "write back; write NIfTI (.nii.gz) or TIFF instead")
+    if any(dataset.get("Modality") == "RTDOSE" for dataset in datasets):
+        raise ValueError(f"{folder}: the input was an RT Dose, whose doses adareg does not write back as DICOM (its "
+                         "DoseGridScaling would no longer hold); write NIfTI (.nii.gz) or TIFF instead")
+
+
+def _sources(folder: Path, data: np.ndarray, like: Volume | None) -> list[Any]:
+    """``like``'s datasets, checked (:func:`check_writable`) and against ``data``'s shape."""
+    check_writable(folder, like)
+    datasets = like.metadata["datasets"]
     shape = (len(datasets), datasets[0].Rows, datasets[0].Columns)
     if tuple(data.shape) != shape:
         raise ValueError(f"{folder}: data of shape {tuple(data.shape)} do not match the input series' "
@@ -323,6 +336,10 @@ def _derived(pydicom: Any, source: Any, image: np.ndarray, series: str, descript
     slope, intercept = _rescale(pydicom, source, image)
     stored = np.round((image.astype(np.float64) - float(intercept)) / float(slope)).astype("<i2")
     dataset.RescaleSlope, dataset.RescaleIntercept = slope, intercept
+    lut = _modality_lut(dataset, 0)  # an enhanced file's functional group, which readers prefer
+    lut.RescaleSlope, lut.RescaleIntercept = slope, intercept
+    if "ModalityLUTSequence" in lut:
+        del lut.ModalityLUTSequence
     if "RescaleType" not in dataset and dataset.get("Modality") != "CT":
         dataset.RescaleType = "US"  # required with a rescale; "unspecified", as the input named no unit
     old_type = source.get("ImageType") or []
@@ -347,8 +364,9 @@ def _rescale(pydicom: Any, source: Any, image: np.ndarray) -> tuple[Any, Any]:
     """RescaleSlope and RescaleIntercept (DS values) for ``image`` (see :func:`write`)."""
     DS = pydicom.valuerep.DS
     low, high = float(image.min()), float(image.max())
-    if not source.get("ModalityLUTSequence"):
-        slope, intercept = source.get("RescaleSlope", DS("1")), source.get("RescaleIntercept", DS("0"))
+    lut = _modality_lut(source, 0)
+    if not lut.get("ModalityLUTSequence"):
+        slope, intercept = lut.get("RescaleSlope", DS("1")), lut.get("RescaleIntercept", DS("0"))
         if float(slope) > 0 and _INT16_MIN <= round((low - float(intercept)) / float(slope)) and \
                 round((high - float(intercept)) / float(slope)) <= _INT16_MAX:
             return slope, intercept

@@ -193,9 +193,7 @@ def check_volume_output(path: str | os.PathLike, like: Volume | None = None) -> 
     if format == "dicom":
         if path.suffix:
             raise ValueError(f"{path}: a DICOM output is a folder (a name without a suffix)")
-        if like is None or like.format != "dicom":
-            raise ValueError(f"{path}: a DICOM series is written from a DICOM input (it keeps the input's patient "
-                             "and study); write NIfTI (.nii.gz) or TIFF instead")
+        importlib.import_module(".dicom", __package__).check_writable(path, like)
         return check_output_folder(path)
     return check_output(path, SUFFIXES[format])
 

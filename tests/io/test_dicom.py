@@ -173,10 +173,11 @@ def test_values_without_rescale_are_the_stored_values():
 
 def test_multi_frame_file_gives_its_frames_as_slices():
     path = TEST_FILES / "rtdose.dcm"
-    frames = pydicom.dcmread(path).pixel_array
+    ds = pydicom.dcmread(path)
+    frames = ds.pixel_array
     volume = dicom.read(path)
     assert frames.shape == (15, 10, 10)
-    np.testing.assert_array_equal(volume.data, frames.astype(np.float32))
+    np.testing.assert_allclose(volume.data, frames * float(ds.DoseGridScaling), rtol=1e-6)  # an RT Dose: in Gy
     (dataset,) = volume.metadata["datasets"]
     assert dataset.NumberOfFrames == 15 and "PixelData" not in dataset
 
@@ -201,6 +202,38 @@ def test_enhanced_multi_frame_rescales_per_frame_then_shared(tmp_path):
     np.testing.assert_array_equal(data[0], stored * 2.0 - 1000)
     np.testing.assert_array_equal(data[1], (stored + 1) * 0.5 + 10)
     np.testing.assert_array_equal(data[2], (stored + 2) * 2.0 - 1000)
+
+
+@pytest.mark.parametrize("name", ["rtdose.dcm", "rtdose_1frame.dcm"])
+def test_rt_dose_is_read_in_dose_units(name):
+    # the stored values were returned as they are: 795000 to 1254000 where the file means 0.795 to 1.254
+    ds = pydicom.dcmread(TEST_FILES / name)
+    assert ds.Modality == "RTDOSE" and "RescaleSlope" not in ds
+    expected = ds.pixel_array.reshape(-1, ds.Rows, ds.Columns) * float(ds.DoseGridScaling)
+    np.testing.assert_allclose(dicom.read(TEST_FILES / name).data, expected, rtol=1e-6)
+    assert 0.7 < expected.min() and expected.max() < 1.3
+
+
+def test_an_enhanced_single_frame_file_is_written_back_with_its_values(tmp_path):
+    # the functional group's rescale, which readers prefer, was kept stale beside the new top-level one
+    ds = pydicom.dcmread(CT)
+    stored = ds.pixel_array.astype(np.float64)
+    ds.NumberOfFrames = 1
+    group, item = pydicom.Dataset(), pydicom.Dataset()
+    item.RescaleSlope, item.RescaleIntercept, item.RescaleType = "2", "-1000", "HU"
+    group.PixelValueTransformationSequence = [item]
+    ds.SharedFunctionalGroupsSequence = [group]
+    del ds.RescaleSlope, ds.RescaleIntercept
+    ds.save_as(tmp_path / "enhanced.dcm")
+    like = dicom.read(tmp_path / "enhanced.dcm")
+    np.testing.assert_array_equal(like.data[0], stored * 2 - 1000)
+    data = like.data + 0.3 * np.random.default_rng(3).standard_normal(like.data.shape)
+    dicom.write(tmp_path / "out", data, like, "derived")
+    (out,) = _written(tmp_path / "out")
+    (transformation,) = out.SharedFunctionalGroupsSequence[0].PixelValueTransformationSequence
+    written = out.pixel_array * float(transformation.RescaleSlope) + float(transformation.RescaleIntercept)
+    assert np.abs(written - data[0]).max() <= float(transformation.RescaleSlope) / 2 + 1e-9
+    np.testing.assert_allclose(dicom.read(tmp_path / "out").data[0], written, atol=1e-3)
 
 
 @pytest.mark.parametrize("name", ["MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm",
@@ -375,6 +408,9 @@ def test_write_refuses_a_missing_mismatched_or_multi_frame_like(tmp_path):
     _one_line_error(out, lambda: dicom.write(out, np.zeros((1, 128, 64)), like, "d"), "(1, 128, 64)")
     frames = dicom.read(TEST_FILES / "rtdose.dcm")
     _one_line_error(out, lambda: dicom.write(out, frames.data, frames, "d"), "multi-frame")
+    dose = dicom.read(TEST_FILES / "rtdose_1frame.dcm")  # its DoseGridScaling would not hold for new values
+    _one_line_error(out, lambda: dicom.write(out, dose.data, dose, "d"), "an RT Dose")
+    _one_line_error(out, lambda: write_volume(out, dose.data, dose), "an RT Dose")  # checked before any work too
     bad = like.data.copy()
     bad[0, 3, 4] = np.nan
     _one_line_error(out, lambda: dicom.write(out, bad, like, "d"), "NaN")
