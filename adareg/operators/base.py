@@ -524,6 +524,10 @@ class Composition(LinearOperator):
         dtype = np.result_type(outer.dtype, inner.dtype)
         if outer.real_in and not inner.real_out and inner.dtype.kind == "c":
             raise ValueError(f"cannot compose {outer!r} @ {inner!r}: {outer!r} takes real arrays only")
+        if inner.real_out and not inner.real_in and not outer.real_in and outer.dtype.kind == "c":
+            # the map is then real-linear only, and A^H would hand B^H complex arrays where it takes real ones
+            raise ValueError(f"cannot compose {outer!r} @ {inner!r}: {inner!r} gives real arrays, which {outer!r} "
+                             "would scale by complex numbers (not a complex-linear map)")
         # a real operator gives real outputs exactly for real inputs
         real_in = inner.real_in or (outer.real_in and not inner.real_out)
         super().__init__(inner.shape_in, outer.shape_out, dtype, real_in=real_in, real_out=outer.real_out)

@@ -124,6 +124,9 @@ def test_operators_on_real_arrays():
         A + M
     with pytest.raises(ValueError, match="by the complex number"):
         1j * A.H
+    for real_part in (A.H, RealToComplex((4, 5)).H):  # x -> w Re(x) is not complex-linear: its H was wrong
+        with pytest.raises(ValueError, match="gives real arrays, which .* would scale by complex numbers"):
+            M @ real_part
     c = np.exp(0.7j)  # c A on real images: Re <c A x, y> = <x, Re(conj(c) A^H y)>
     np.testing.assert_allclose((c * A)(x), c * M.weights.host * x)
     np.testing.assert_allclose((c * A).H(y), np.real(np.conj(c * M.weights.host) * y))
