@@ -388,11 +388,13 @@ class DeviceCache:
     Operators keep their coefficients (kernels, weights, masks) on the host and
     call :meth:`like` at application time; the first call for a given device and
     dtype copies, later calls return the cached copy, so iterations do no
-    host-device transfers.
+    host-device transfers.  The host array is a read-only copy: a caller who later
+    edits the array passed in changes neither it nor any cached copy.
     """
 
     def __init__(self, host: np.ndarray):
-        self.host = np.asarray(host)
+        self.host = np.array(host, copy=True)
+        self.host.flags.writeable = False
         self._copies: dict[tuple[str, str, str], Array] = {}
 
     def like(self, x: Array, dtype: Any = None) -> Array:

@@ -23,3 +23,34 @@ def test_ray_transform_on_memory_mapped_arrays(tmp_path, geometry, dtype):
             assert not mapped.flags.writeable
             np.testing.assert_array_equal(op(mapped), op(a))
             np.testing.assert_array_equal(mapped, a)  # the file is untouched
+
+
+def _edit_after_use(make, coefficients: np.ndarray, edit, x: np.ndarray):
+    """An operator made from ``coefficients``, applied at float32 (caching a cast copy), then the caller's
+    array edited in place: the operator must act as the one made from a copy of the original."""
+    reference = make(coefficients.copy())
+    op = make(coefficients)
+    op(x.astype(np.float32))
+    edit(coefficients)
+    for dtype in (np.float32, np.float64):
+        np.testing.assert_allclose(op(x.astype(dtype)), reference(x.astype(dtype)), rtol=1e-6)
+    assert op.norm() == pytest.approx(reference.norm(), rel=1e-6)
+
+
+def test_operators_keep_their_own_coefficients():
+    # Diagonal and Conv2d cached a float32 copy but kept the caller's float64 array (two operators in
+    # one), and CartesianMRI on odd shapes applied its mask by reference while A.mask stayed in step
+    from adareg.operators import CartesianMRI, Conv2d, Diagonal
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 7))
+    kernel = np.zeros((3, 3))
+    kernel[1, 1] = 1.0
+
+    def zero(a):
+        a[...] = 0
+        a.flat[3] = 1
+
+    _edit_after_use(Diagonal, np.ones((5, 7)), lambda a: a.__imul__(10), x)
+    _edit_after_use(lambda k: Conv2d(k, (5, 7)), kernel, lambda k: k.__imul__(5), x)
+    _edit_after_use(lambda m: CartesianMRI(m, real=True), np.ones((5, 7), bool), zero, x)
