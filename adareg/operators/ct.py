@@ -228,6 +228,13 @@ class RayTransform(LinearOperator):
         self.proj_geom = astra.create_proj_geom(kind, spacing, spacing, rows, count, self.angles, *distances)
         return (rows, len(self.angles), count)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy or an unpickled operator (e.g. in another process) makes its own ASTRA projectors: the ids
+        are this process's and are freed with this operator."""
+        state = self.__dict__.copy()
+        state["_projectors"] = {}
+        return state
+
     def _projector(self, on_gpu: bool) -> int:
         """ASTRA projector id for the CPU or the GPU, created on first use and freed with the operator."""
         key = "gpu" if on_gpu else "cpu"
