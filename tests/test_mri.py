@@ -95,6 +95,8 @@ def test_multicoil_cartesian_matches_masked_dft_of_coil_images(shape):
     back = sum(np.conj(s) * (F.conj().T @ (yc * mask).ravel()).reshape(shape) for s, yc in zip(maps, y))
     np.testing.assert_allclose(H.H(y), back.real, atol=1e-12)
     np.testing.assert_allclose(CartesianMRI(mask, maps, real=False).H(y), back, atol=1e-12)
+    for broadcast in (mask[None, :], np.broadcast_to(mask, shape)[:1]):  # a (1, W) mask: the maps' rows
+        np.testing.assert_allclose(CartesianMRI(broadcast, maps, real=True)(x), expected, atol=1e-12)
 
 
 def test_cartesian_norm_on_real_images_counts_conjugate_pairs():

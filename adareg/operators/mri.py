@@ -179,10 +179,10 @@ class CartesianMRI(_MRIOperator):
             if not np.all((mask == 0) | (mask == 1)):
                 raise ValueError("CartesianMRI: mask must be boolean or contain only 0 and 1")
             mask = mask.astype(bool)
-        # the image shape: given, or the mask's unless that is a column mask for maps of more axes
+        # the image shape: given, else the maps' (a mask may broadcast, e.g. (W,) or (1, W)), else the mask's
         if shape is not None:
             image_shape = as_shape(shape, "CartesianMRI: shape")
-        elif maps is not None and mask.ndim < np.ndim(maps) - 1:
+        elif maps is not None and mask.ndim <= np.ndim(maps) - 1:
             image_shape = tuple(np.shape(maps))[1:]
         elif maps is None and mask.ndim == 1:
             # a (W,) column mask alone would make a 1-D operator, applied row by row to an image
