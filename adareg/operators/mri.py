@@ -52,6 +52,14 @@ def sigpy_module(name: str = "sigpy") -> ModuleType:
         raise ImportError(f"this needs SigPy, which could not be imported ({err}): pip install adareg[mri]") from None
 
 
+def _broadcasts(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """Whether an array of ``shape`` broadcasts to ``target`` without enlarging it."""
+    try:
+        return np.broadcast_shapes(shape, target) == tuple(target)
+    except ValueError:
+        return False
+
+
 def _host(a: Any, what: str) -> np.ndarray:
     """``a`` as a NumPy array of its own (later edits of ``a`` change nothing), checked finite."""
     a = np.array(backend.to_numpy(a) if backend.is_array(a) else a, copy=True)
@@ -179,10 +187,11 @@ class CartesianMRI(_MRIOperator):
             if not np.all((mask == 0) | (mask == 1)):
                 raise ValueError("CartesianMRI: mask must be boolean or contain only 0 and 1")
             mask = mask.astype(bool)
-        # the image shape: given, else the maps' (a mask may broadcast, e.g. (W,) or (1, W)), else the mask's
+        # the image shape: given, else the maps' for a mask of fewer axes or one that broadcasts to
+        # theirs (e.g. (W,) or (1, W)), else the mask's
         if shape is not None:
             image_shape = as_shape(shape, "CartesianMRI: shape")
-        elif maps is not None and mask.ndim <= np.ndim(maps) - 1:
+        elif maps is not None and (mask.ndim < np.ndim(maps) - 1 or _broadcasts(mask.shape, np.shape(maps)[1:])):
             image_shape = tuple(np.shape(maps))[1:]
         elif maps is None and mask.ndim == 1:
             # a (W,) column mask alone would make a 1-D operator, applied row by row to an image
@@ -193,11 +202,7 @@ class CartesianMRI(_MRIOperator):
         if not image_shape:
             raise ValueError("CartesianMRI: the image must have at least one axis")
         maps = None if maps is None else _check_maps(maps, image_shape, "CartesianMRI")
-        try:
-            broadcast = np.broadcast_shapes(mask.shape, image_shape)
-        except ValueError:
-            broadcast = None
-        if broadcast != image_shape:
+        if not _broadcasts(mask.shape, image_shape):
             raise ValueError(
                 f"CartesianMRI: mask of shape {mask.shape} does not match the image shape {image_shape}; "
                 f"expected {image_shape} or a shape that broadcasts to it, e.g. ({image_shape[-1]},) for columns"
