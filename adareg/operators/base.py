@@ -597,8 +597,8 @@ class Scaled(LinearOperator):
         # and Re(conj(c) A^H y) is not conj(c) Re(A^H y) for a complex c
         return self.op._adjoint(self.c.conjugate() * y)
 
-    def _exact_norm(self) -> float | None:
-        return abs(self.c) * self.op.norm()
+    def norm(self, **kwargs: Any) -> float:
+        return abs(self.c) * self.op.norm(**kwargs)  # with the caller's tol, max_iter, seed and like
 
     def _upper_bound(self, like: Array | None) -> float:
         return abs(self.c) * self.op.norm_bound(like=like)

@@ -68,6 +68,22 @@ def test_norm_checks_its_controls(ops, kwargs, error, words):
         K.norm(**kwargs)
 
 
+def test_a_scaled_norm_follows_its_controls():
+    # c A took A.norm() at its defaults, so max_iter and tol were ignored
+    from adareg.operators import Conv2d
+
+    kernel = np.random.default_rng(4).standard_normal((5, 5))
+    dense = np.stack([Conv2d(kernel, (9, 8))(e.reshape(9, 8)).ravel() for e in np.eye(72)], axis=1)
+    truth = np.linalg.norm(dense, 2)
+    for c in (2.0, -0.5, 3j):
+        short = (c * Conv2d(kernel, (9, 8))).norm(max_iter=1)  # one A^H A: a Rayleigh quotient of a random start
+        assert short == pytest.approx(abs(c) * Conv2d(kernel, (9, 8)).norm(max_iter=1), rel=1e-12)
+        assert short < 0.999 * abs(c) * truth
+        assert (c * Conv2d(kernel, (9, 8))).norm(tol=1e-10) == pytest.approx(abs(c) * truth, rel=1e-9)
+    with pytest.raises(ValueError, match="norm: tol must be non-negative"):
+        (2 * Conv2d(kernel, (9, 8))).norm(tol=-1)
+
+
 def test_adjoint_error_is_tiny_for_exact_pairs(ops):
     K, D, M = ops
     for A in (K, D, M, K @ M):
