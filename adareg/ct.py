@@ -94,9 +94,17 @@ def fbp(H: RayTransform, sinogram: Array, window: Literal["ram-lak", "hann"] = "
         Real (float32 or float64), of shape ``H.shape_out`` or ``batch + H.shape_out``.
     window
         ``"ram-lak"`` (the plain ramp) or ``"hann"`` (less noise, less resolution).
+
+    Returns
+    -------
+    Array
+        The image(s), ``batch + H.shape_in``, float32 as :class:`RayTransform`'s outputs
+        (ASTRA's precision) for either geometry.
     """
     if not isinstance(H, RayTransform) or len(H.shape_in) != 2:
         raise ValueError(f"fbp: needs a 2D RayTransform, got {H!r}; 3D data can be reconstructed with adareg.solve")
+    if window not in ("ram-lak", "hann"):
+        raise ValueError(f"fbp: window must be 'ram-lak' or 'hann', got {window!r}")
     backend.check_array(sinogram, H.shape_out, "fbp: sinogram")
     if sinogram.dtype.kind == "c":
         raise TypeError(f"fbp: sinogram must be real (line integrals), got dtype {sinogram.dtype}")
@@ -178,7 +186,7 @@ def _fan_beam_fbp(H: RayTransform, sinogram: Array, window: Literal["ram-lak", "
         value = (1 - frac) * xp.take(row, low.ravel(), axis=-1).reshape(*row.shape[:-1], h, w) + \
             frac * xp.take(row, (low + 1).ravel(), axis=-1).reshape(*row.shape[:-1], h, w)
         image += xp.where(inside, value, 0.0) * (D / depth) ** 2
-    return image * (2 * math.pi / len(H.angles))
+    return xp.astype(image * (2 * math.pi / len(H.angles)), xp.float32)
 
 
 def _check_sinogram(sinogram: Any, caller: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -145,7 +146,7 @@ class Subsample(LinearOperator):
     def _apply(self, x: Array) -> Array:
         if self.slices is not None:
             return x[(..., *self.slices)]
-        flat = x.reshape(*batch_shape(x, self.shape_in), -1)
+        flat = x.reshape(*batch_shape(x, self.shape_in), math.prod(self.shape_in))  # -1 fails on an empty batch
         return flat[..., self.indices.like(x)]
 
     def _adjoint(self, y: Array) -> Array:

@@ -406,12 +406,14 @@ class Blur(Conv2d):
     """
 
     def __init__(self, psf: Array, image_shape: Any, *, boundary: Boundary = "zero"):
-        if not backend.is_array(psf):
-            psf = np.asarray(psf)
+        psf = np.array(backend.to_numpy(psf) if backend.is_array(psf) else psf)  # its own copy
+        backend.check_dtype(psf, "Blur: psf")
+        backend.check_finite(psf, "Blur: psf")
         if psf.ndim != 2:
             raise ValueError(f"Blur: psf must be a 2D array, got shape {tuple(psf.shape)}")
-        super().__init__(backend.to_numpy(psf)[::-1, ::-1], image_shape, boundary=boundary)
-        self.psf = backend.to_numpy(psf)
+        super().__init__(psf[::-1, ::-1], image_shape, boundary=boundary)
+        psf.flags.writeable = False
+        self.psf = psf
 
     def __repr__(self) -> str:
         return f"Blur(psf {self.psf.shape}, {self.shape_in}, boundary={self.boundary!r})"

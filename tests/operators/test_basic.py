@@ -53,6 +53,10 @@ def test_subsample_mask_and_slices():
     assert T.shape_out == (2, 5)
     # a bare slice reads as x[slice] does: the first axis (it was taken for a mask of dtype object)
     np.testing.assert_array_equal(Subsample(x.shape, slice(0, 4))(x), x[0:4])
+    # an empty batch gives an empty batch, as x[..., mask] does (the mask's reshape(..., -1) failed)
+    for op in (S, T):
+        assert op(np.zeros((0, *x.shape))).shape == (0, *op.shape_out)
+        assert op.H(np.zeros((0, *op.shape_out))).shape == (0, *x.shape)
 
 
 def test_identity_returns_input_values():

@@ -145,6 +145,16 @@ def test_conv2d_rejects_bad_arguments(kernel, shape, boundary, error, words):
 def test_blur_needs_2d_psf():
     with pytest.raises(ValueError, match="psf must be a 2D array"):
         Blur(np.ones((2, 3, 3)), (5, 5))
+    # the psf's errors name it (they named Conv2d's kernel), and a later edit of it changes nothing
+    with pytest.raises(TypeError, match="Blur: psf has dtype int64"):
+        Blur(np.ones((3, 3), dtype=np.int64), (5, 5))
+    with pytest.raises(ValueError, match="Blur: psf contains 1 NaN"):
+        Blur(np.array([[1.0, np.nan]]), (5, 5))
+    psf = np.full((3, 3), 1 / 9)
+    blur = Blur(psf, (5, 5))
+    psf[1, 1] = 5.0
+    np.testing.assert_allclose(blur(np.ones((5, 5)))[2, 2], 1.0)
+    assert not blur.psf.flags.writeable and blur.psf[1, 1] == pytest.approx(1 / 9)
 
 
 @pytest.mark.parametrize("method", ["direct", "fft"])
