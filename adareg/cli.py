@@ -466,12 +466,12 @@ def _slices(text: str | None) -> int | slice | list[int] | None:
 
 def _check_figure(output: str) -> None:
     """Refuse, before a demo runs, a figure that matplotlib cannot write: another suffix, or a missing folder."""
-    from matplotlib.backend_bases import FigureCanvasBase
+    from .examples.comparison import check_figure
 
-    io.check_output(output, tuple(f".{kind}" for kind in sorted(FigureCanvasBase.get_supported_filetypes())))
-    folder = Path(output).absolute().parent
-    if not folder.is_dir():
-        raise UsageError(f"{output}: the folder {folder} does not exist; create it first")
+    try:
+        check_figure(output)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def _demo(args: argparse.Namespace) -> None:

@@ -81,6 +81,60 @@ def tune(H: Any, y: Any, truth: Any, models: list[str], options: Callable[[str],
     return found
 
 
+def positive(text: str) -> float:
+    """An argument that must be a positive number (a noise level, say)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def scientific(value: float) -> str:
+    """``value`` in an acquisition's name: ``1e+04`` for 10000, every digit kept (``1.4e+04``, not ``1e+04``)."""
+    return np.format_float_scientific(value, trim="-", exp_digits=2)
+
+
+def check_figure(output: str) -> None:
+    """Refuse, before any work, a figure that matplotlib cannot write: another suffix, or a missing folder.
+
+    Raises
+    ------
+    ValueError
+        Naming ``output`` and what was expected.
+    """
+    from pathlib import Path
+
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    adareg.io.check_output(output, tuple(f".{kind}" for kind in sorted(FigureCanvasBase.get_supported_filetypes())))
+    folder = Path(output).absolute().parent
+    if not folder.is_dir():
+        raise ValueError(f"{output}: the folder {folder} does not exist; create it first")
+
+
+def parse_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The command line, with ``--output`` checked (:func:`check_figure`) and, where there are any,
+    ``--models`` (known names, each once) and ``--from-preset`` (a positive size) before any work."""
+    args = parser.parse_args()
+    try:
+        check_figure(args.output)
+    except ValueError as error:
+        parser.error(f"--output: {error}")
+    models = getattr(args, "models", [])
+    known = ("tv", *adareg.params.available())
+    for name in models:
+        if name not in known:
+            parser.error(f"--models: unknown model {name!r}; choose among {', '.join(known)}")
+    if len(set(models)) < len(models):
+        parser.error(f"--models: each model once, got {' '.join(models)}")
+    if getattr(args, "from_preset", None) is not None and args.from_preset < 0:
+        parser.error(f"--from-preset: SIZE must be a positive image size, got {args.from_preset}")
+    return args
+
+
 def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
     """``--tune``, ``--patience`` and ``--from-preset`` (which implies ``--tune``; see :func:`preset_starts`)."""
     parser.add_argument("--tune", action="store_true", help=f"choose every weight on {CALIBRATION!r} first")
@@ -89,7 +143,8 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
                              "(off: the exact search)")
     parser.add_argument("--from-preset", type=int, nargs="?", const=0, metavar="SIZE",
                         help="--tune, each model's search started from its preset for this acquisition at the "
-                             "size nearest to SIZE (default: --size) instead of its ranges' centres")
+                             "size nearest to SIZE (default: --size) instead of its ranges' centres (a model "
+                             "without such a preset starts there, with a word)")
 
 
 def preset_starts(args: argparse.Namespace, prefix: str) -> dict[str, dict[str, float]] | None:
@@ -105,6 +160,7 @@ def preset_starts(args: argparse.Namespace, prefix: str) -> dict[str, dict[str, 
         try:
             acquisition = adareg.presets.nearest(prefix, name, args.from_preset or args.size)
         except ValueError:
+            print(f"--from-preset: no {prefix} preset of {name}; its search starts at the ranges' centres")
             continue
         starts[name] = adareg.presets.preset(acquisition, name)
         print(f"--from-preset: {name} starts from {acquisition}: {starts[name]}")

@@ -37,7 +37,8 @@ import adareg
 from adareg.backend import Array
 from adareg.ct import fbp, poisson_transmission
 from adareg.examples.comparison import (CALIBRATION, add_tuning_arguments, chosen_weights, ground_truth,
-                                      preset_starts, report, solve_each, stopping, tune)
+                                      parse_arguments, preset_starts, report, scientific, solve_each, stopping,
+                                      tune)
 from adareg.operators import RayTransform
 
 
@@ -63,7 +64,7 @@ def main() -> None:
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="NumPy or CuPy arrays")
     parser.add_argument("--output", default="ct_recon.png", help="figure to write")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args()
+    args = parse_arguments(parser)
     args.tune = args.tune or args.from_preset is not None
 
     def calibrate() -> dict[str, dict[str, float]]:
@@ -71,9 +72,9 @@ def main() -> None:
         H, y, w = scan(truth, args, args.seed + 1)
         return tune(H, y, adareg.to_device(truth, args.device), args.models,
                     lambda name: {**stopping(name, args.iterations), "weights": w}, args.quiet, args.patience,
-                    preset_starts(args, f"ct-parallel-{args.angles}-{args.photons:.0e}-"))
+                    preset_starts(args, f"ct-parallel-{args.angles}-{scientific(args.photons)}-"))
 
-    acquisition = f"ct-parallel-{args.angles}-{args.photons:.0e}-{args.size}"
+    acquisition = f"ct-parallel-{args.angles}-{scientific(args.photons)}-{args.size}"
     weights_of = chosen_weights(acquisition, args.models, calibrate if args.tune else None, parser.error)
     truth = ground_truth(args.image, args.size)
     H, sinogram, weights = scan(truth, args, args.seed)

@@ -35,8 +35,12 @@ import numpy as np
 import adareg
 from adareg import mri
 from adareg.examples.comparison import (CALIBRATION, add_tuning_arguments, chosen_weights, ground_truth,
-                                      preset_starts, report, solve_each, stopping, tune)
+                                      parse_arguments, preset_starts, report, solve_each, stopping, tune)
 from adareg.operators import CartesianMRI
+
+
+#: The fully sampled central columns of the presets' acquisitions (fastMRI's x4 knee protocol).
+CENTER_FRACTION = 0.08
 
 
 def acquire(image: np.ndarray, args: argparse.Namespace, seed: int) -> tuple[CartesianMRI, np.ndarray, np.ndarray]:
@@ -56,7 +60,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128, help="resize the image to size x size")
     parser.add_argument("--coils", type=int, default=8, help="number of birdcage coils")
     parser.add_argument("--acceleration", type=float, default=4.0, help="undersampling factor")
-    parser.add_argument("--center-fraction", type=float, default=0.08, help="fully sampled central columns")
+    parser.add_argument("--center-fraction", type=float, default=CENTER_FRACTION, help="fully sampled central columns")
     parser.add_argument("--sigma", type=float, default=0.01, help="k-space noise level (real and imaginary parts)")
     parser.add_argument("--mu", type=float, default=0.01, help="Tikhonov weight of SENSE")
     parser.add_argument("--models", nargs="+", default=["tv", "wcrr", "sa-cnn"],
@@ -66,8 +70,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the mask and the noise")
     parser.add_argument("--output", default="mri_recon.png", help="figure to write")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args()
+    args = parse_arguments(parser)
     args.tune = args.tune or args.from_preset is not None
+
+    # the presets' acquisitions have CENTER_FRACTION; another one is named (and so has none until tuned)
+    centre = "" if args.center_fraction == CENTER_FRACTION else f"c{args.center_fraction:g}-"
+    prefix = f"mri-cartesian-{args.coils}-x{args.acceleration:g}-{centre}{args.sigma:g}-"
+    acquisition = f"{prefix}{args.size}"
 
     def options(name: str) -> dict:
         return stopping(name, args.iterations)
@@ -76,9 +85,8 @@ def main() -> None:
         truth = ground_truth(CALIBRATION, args.size)
         H, y, _ = acquire(truth, args, args.seed + 2)
         return tune(H, y, truth, args.models, options, args.quiet, args.patience,
-                    preset_starts(args, f"mri-cartesian-{args.coils}-x{args.acceleration:g}-{args.sigma:g}-"))
+                    preset_starts(args, prefix))
 
-    acquisition = f"mri-cartesian-{args.coils}-x{args.acceleration:g}-{args.sigma:g}-{args.size}"
     weights_of = chosen_weights(acquisition, args.models, calibrate if args.tune else None, parser.error)
     truth = ground_truth(args.image, args.size)
     H, y, mask = acquire(truth, args, args.seed)

@@ -39,6 +39,7 @@ import numpy as np
 import adareg
 import adareg.io
 from adareg import stacks
+from adareg.examples.comparison import parse_arguments, positive
 from adareg.metrics import volume_ssim
 
 #: The volume: a T1-weighted head scan among nibabel's test files.
@@ -84,14 +85,14 @@ def figure(volumes: list[tuple[str, np.ndarray]], affine: np.ndarray, white: flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sigma", type=float, default=15.0, help="noise level on the 0-255 scale")
+    parser.add_argument("--sigma", type=positive, default=15.0, help="noise level on the 0-255 scale")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
     parser.add_argument("--chunk", type=int, default=8, help="slices per solve")
     parser.add_argument("--workers", type=int, default=None,
                         help="denoise on a local Dask cluster of N processes (default: in this process)")
     parser.add_argument("--output", default="volume.png", help="figure to write")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args()
+    args = parse_arguments(parser)
 
     volume = adareg.io.read_volume(VOLUME)
     low, high = float(volume.data.min()), float(volume.data.max())

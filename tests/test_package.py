@@ -84,3 +84,22 @@ def test_volume_example_leads_with_sa_cnn(tmp_path):
     assert [name for name, *_ in table] == ["sa-cnn", "tv"], stdout
     noisy = float(re.search(r"^noisy\s+([\d.]+)", stdout, re.M).group(1))
     assert table[1][1] >= noisy + 4.0, stdout
+
+
+@pytest.mark.parametrize("name, arguments, words", [
+    ("ct_recon", ["--models", "tv", "foo"], "--models: unknown model 'foo'"),  # a traceback after tv's work
+    ("ct_recon", ["--models", "tv", "tv"], "--models: each model once"),  # solved twice without a word
+    ("ct_recon", ["--output", "figure.foo"], "--output: figure.foo: the output must end in"),  # after the work
+    ("mri_recon", ["--from-preset", "-5", "--models", "tv"], "--from-preset: SIZE must be a positive"),  # ignored
+    ("denoise", ["--sigma", "0"], "--sigma: expected a positive number, got '0'"),  # named lam
+    ("volume", ["--output", "missing/volume.png"], "does not exist; create it first"),  # after the work
+    # other acquisitions than the presets': 1.4e4 photons was read as 1e+04, a centre fraction was left out
+    ("ct_recon", ["--photons", "14000"], "no presets for the acquisition 'ct-parallel-60-1.4e+04-128'"),
+    ("mri_recon", ["--center-fraction", "0.24"], "'mri-cartesian-8-x4-c0.24-0.01-128'"),
+])
+def test_examples_refuse_bad_arguments_before_any_work(tmp_path, name, arguments, words):
+    pytest.importorskip("matplotlib")
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / f"{name}.py"), "--quiet", *arguments],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert list(tmp_path.iterdir()) == []
