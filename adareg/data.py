@@ -211,12 +211,18 @@ def protocol_noisy(clean: np.ndarray, level: int, index: int) -> np.ndarray:
     >>> round(float(noisy.std() * 255))
     25
     """
-    if not (isinstance(level, (int, np.integer)) and level >= 0):
-        raise ValueError(f"protocol_noisy: level must be a non-negative int (0-255 scale), got {level!r}")
-    if not (isinstance(index, (int, np.integer)) and index >= 0):
+    if isinstance(level, bool) or not (isinstance(level, (int, np.integer)) and 0 <= level <= 255):
+        raise ValueError(f"protocol_noisy: level must be an int from 0 to 255 (the 0-255 scale), got {level!r}")
+    if isinstance(index, bool) or not (isinstance(index, (int, np.integer)) and index >= 0):
         raise ValueError(f"protocol_noisy: index must be a non-negative int, got {index!r}")
     clean = np.asarray(clean)
     if clean.dtype.kind != "f":
         raise TypeError(f"protocol_noisy: clean must be a float image with values in [0, 1], got dtype {clean.dtype}"
                         " (divide 8-bit values by 255)")
+    if not np.all(np.isfinite(clean)):
+        raise ValueError("protocol_noisy: clean contains NaN or Inf")
+    outside = int(np.count_nonzero((clean < -0.5) | (clean > 1.5)))  # as adareg.io.images.far_outside counts
+    if outside > clean.size / 100:
+        raise ValueError(f"protocol_noisy: {outside} of {clean.size} values of clean lie outside [-0.5, 1.5]; the "
+                         "protocol's images have values in [0, 1] (divide 0-255 values by 255)")
     return clean + np.random.default_rng(1000 * int(level) + int(index)).standard_normal(clean.shape) * level / 255

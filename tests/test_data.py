@@ -66,9 +66,15 @@ def test_protocol_noise_is_the_documented_draw():
     np.testing.assert_array_equal(noisy, expected)
     assert noisy.max() > 1 or noisy.min() < 0  # not clipped
     np.testing.assert_array_equal(adareg.data.protocol_noisy(clean, 0, 3), clean)
-    for bad in ({"level": 2.5, "index": 0}, {"level": 5, "index": -1}):
-        with pytest.raises(ValueError, match="level|index"):
+    for bad in ({"level": 2.5, "index": 0}, {"level": 5, "index": -1}, {"level": True, "index": 0},
+                {"level": 300, "index": 0}, {"level": 5, "index": False}):  # True was level 1
+        with pytest.raises(ValueError, match="protocol_noisy: (level|index) must be"):
             adareg.data.protocol_noisy(clean, **bad)
+    # 0-255 images got noise of 25/255, 0.05 % of their scale; NaN came out as NaN
+    with pytest.raises(ValueError, match=r"47 of 48 values of clean lie outside \[-0.5, 1.5\]"):
+        adareg.data.protocol_noisy(clean * 255, 25, 0)  # all but the 0
+    with pytest.raises(ValueError, match="clean contains NaN"):
+        adareg.data.protocol_noisy(np.where(clean > 0.5, np.nan, clean), 25, 0)
 
 
 def test_read_folder_sorts_by_name_and_explains_errors(tmp_path):
