@@ -712,7 +712,10 @@ def _resolve(name_or_path: str | os.PathLike) -> Any:
     if name_or_path == "":
         raise ValueError("name_or_path must be a model name or a path, got ''")
     if not _is_name(name_or_path):
-        yield Path(name_or_path)
+        path = Path(name_or_path)
+        if path.suffix == ".npz" and str(path.parent) == "." and path.stem in _shipped() and not path.exists():
+            raise _error(str(path), None, f"no such file; the shipped model is loaded by its name, {path.stem!r}")
+        yield path
         return
     shipped = _shipped()
     if name_or_path not in shipped:

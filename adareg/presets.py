@@ -36,6 +36,9 @@ def acquisitions() -> list[str]:
 def _entry(acquisition: str, caller: str) -> dict[str, Any]:
     """The table's entry of ``acquisition``, or an error naming ``caller`` and the known acquisitions."""
     table = _table()
+    if not isinstance(acquisition, str):  # a list is unhashable, a number never a name
+        raise TypeError(f"{caller}: acquisition must be a name (str), e.g. 'ct-parallel-60-1e+04-128', "
+                        f"got {type(acquisition).__name__}")
     if acquisition not in table:
         raise ValueError(f"{caller}: no presets for the acquisition {acquisition!r}; known: {', '.join(sorted(table))}")
     return table[acquisition]
@@ -56,6 +59,8 @@ def preset(acquisition: str, model: str) -> dict[str, float]:
     ['lam', 'sigma']
     """
     models = _entry(acquisition, "preset")["models"]
+    if not isinstance(model, str):
+        raise TypeError(f"preset: model must be a name (str), got {type(model).__name__}")
     if model not in models:
         raise ValueError(f"preset: no preset of {model!r} for {acquisition!r}; known: {', '.join(sorted(models))}")
     return {key: float(value) for key, value in models[model].items()}

@@ -80,3 +80,10 @@ def test_the_shipped_table_is_complete_and_its_nearest_presets_exist():
             assert presets.nearest(prefix, model, size) == acquisition  # its own size is the nearest
     with pytest.raises(ValueError, match="no presets for the acquisition 'ct-none'"):
         adareg.presets.preset("ct-none", "tv")
+
+
+@pytest.mark.parametrize("acquisition, model", [(["ct-parallel-60-1e+04-128"], "tv"), (128, "tv"),
+                                                ("ct-parallel-60-1e+04-128", ["tv"])])
+def test_preset_names_a_name_that_is_not_a_string(acquisition, model):
+    with pytest.raises(TypeError, match="(acquisition|model) must be a name"):  # "unhashable type: 'list'"
+        presets.preset(acquisition, model)
