@@ -90,9 +90,12 @@ def group_rates(pairs: list[str] | None) -> dict[str, float] | None:
     for pair in pairs:
         name, _, rate = pair.partition("=")
         try:
-            rates[name.strip()] = float(rate)
+            value = float(rate)
         except ValueError:
             raise ValueError(f"--group-lr takes GROUP=LR, e.g. bank=5e-3, got {pair!r}") from None
+        if name.strip() in rates:  # the last would silently win
+            raise ValueError(f"--group-lr gives group {name.strip()!r} twice ({rates[name.strip()]:g} and {value:g})")
+        rates[name.strip()] = value
     return rates
 
 

@@ -50,6 +50,9 @@ class PatchSampler:
             raise ValueError(f"PatchSampler: sigma_range must be (low, high) with low <= high, got {sigma_range!r}")
         if len(images) == 0:
             raise ValueError("PatchSampler: images is empty; give at least one grey image")
+        if names is not None and len(names) != len(images):
+            raise ValueError(f"PatchSampler: names must name each image once, got {len(names)} names for "
+                             f"{len(images)} images")
         images = [np.asarray(image) for image in images]
         for i, image in enumerate(images):
             name = names[i] if names is not None else f"image {i}"

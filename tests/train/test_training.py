@@ -490,6 +490,8 @@ def test_sampler_arguments_are_checked(images):
         PatchSampler([np.zeros((50, 50, 3))], 10, names=["colour.png"])
     with pytest.raises(ValueError, match="images is empty"):
         PatchSampler([], 10)
+    with pytest.raises(ValueError, match="names must name each image once, got 1 names for 3 images"):
+        PatchSampler(grey, 16, names=["a.png"])  # an IndexError where the second image was named
     sampler = PatchSampler(grey, 16, (0.1, 0.1))  # one noise level
     assert torch.all(sampler.batch(3, torch.Generator().manual_seed(0))[2] == 0.1)
     for size, error in [(0, ValueError), (-1, ValueError), (2.0, TypeError)]:
@@ -622,6 +624,8 @@ def test_command_line_schedule_options(tmp_path, images, capsys):
     assert training["loss"].startswith("mean absolute error") and training["group_lr"] == {"profile": 1e-4, "bank": 0}
     assert training["optimizer"].endswith("bank 0, profile 0.0001, times 0.75 every 500 steps")
     for options, message in [(["--group-lr", "bank"], "--group-lr takes GROUP=LR, e.g. bank=5e-3, got 'bank'"),
+                             (["--group-lr", "bank=1", "--group-lr", "bank=0"],  # the last silently won
+                              "--group-lr gives group 'bank' twice (1 and 0)"),
                              (["--max-minutes", "0"], "--max-minutes must be positive, got 0"),
                              (["--decay-factor", "0.5"], "decay_factor (--decay-factor) has no effect")]:
         assert run_cli(tmp_path, images, "--no-resume", *options) == 2
