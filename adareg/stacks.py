@@ -18,7 +18,9 @@ only names and numbers: each process loads a model or builds an operator once an
 keeps it (:func:`functools.lru_cache`), not once per slice.
 
 A task that fails is rerun slice by slice within its chunk, so that the
-:class:`SliceError` raised names the first slice that fails.
+:class:`SliceError` raised names the first slice of that chunk that fails: in this
+process the first failing slice of the stack, on Dask that of the first failing chunk
+to finish (chunks run at once).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import math
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -100,7 +102,11 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
             done = ((start, run_chunk(task, stack[start:start + chunk], start)) for start in starts)
             return _assemble(done, len(stack), bar)
         with _client(workers, scheduler) as client:
-            return _assemble(_on_dask(client, task, stack, starts, chunk), len(stack), bar)
+            done = _on_dask(client, task, stack, starts, chunk)
+            try:
+                return _assemble(done, len(stack), bar)
+            finally:
+                done.close()  # cancels the chunks in flight while the client is open (not later, at collection)
 
 
 def run_chunk(task: SliceTask, slices: np.ndarray, start: int, fft_threads: int | None = None) -> np.ndarray:
@@ -261,7 +267,10 @@ class Denoise:
     ------
     ValueError
         At construction: ``"tv"`` without ``lam``, a learned model without ``sigma``,
-        or ``low``, ``high`` not finite with ``low < high``.  On a chunk: where more
+        ``sigma`` or ``lam`` not positive, an unknown ``device``, or ``low``, ``high``
+        not finite with ``low < high``; an unknown model or unreadable parameter file
+        (a :class:`~adareg.params.ParameterFileError`; a file must be readable here as
+        well as on the workers).  On a chunk: where more
         than 1% of its values lie beyond ``low`` and ``high`` by more than half their
         span (:func:`adareg.io.images.far_outside`), which noise does not do: the
         units are another scale's (e.g. 8-bit values with the default ``high = 1``),
@@ -276,6 +285,13 @@ class Denoise:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        if self.device not in get_args(backend.Device):
+            raise ValueError(f"Denoise: device must be 'cpu' or 'gpu', got {self.device!r}")
+        for name in ("sigma", "lam"):
+            if getattr(self, name) is not None:
+                checks.positive(getattr(self, name), f"Denoise: {name}")
+        if self.model != "tv":
+            cached_model(self.model)  # an unknown name or a bad file, named here rather than on every slice
         if self.model == "tv" and self.lam is None:
             raise ValueError("Denoise: lam is required for 'tv' (it has no trained value; e.g. 0.8 sigma)")
         if self.model != "tv" and self.sigma is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,11 @@ def test_chunks_of_another_dtype_are_refused_not_cast():
     (("crr", SIGMA), {"high": float("nan")}, "finite low < high"),
     (("tv", SIGMA), {}, "lam is required for 'tv'"),
     (("crr", None), {}, "sigma is required for the learned model 'crr'"),
+    # named only on the first slice before, and on Dask after the cluster had started
+    (("tv", None), {"lam": -1.0}, "Denoise: lam must be positive"),
+    (("crr", 0.0), {}, "Denoise: sigma must be positive"),
+    (("tv", None), {"lam": 0.1, "device": "foo"}, "Denoise: device must be 'cpu' or 'gpu'"),
+    (("nosuchmodel", SIGMA), {}, "unknown model 'nosuchmodel'"),
 ])
 def test_denoise_refuses_what_it_cannot_solve_at_construction(args, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -226,6 +232,22 @@ def test_a_failing_slice_is_named_on_dask(client):
     stack[1, 4, 4] = np.inf
     with pytest.raises(stacks.SliceError, match=r"^slice 1: ValueError"):
         stacks.map_slices(stacks.Denoise("crr", SIGMA), stack, chunk=2, scheduler=client, progress=False)
+
+
+def test_an_assembly_error_on_dask_cancels_its_chunks_while_the_client_is_open(monkeypatch):
+    # the chunks in flight were cancelled when the generator was collected, after the client had closed:
+    # "Exception ignored in generator ... RuntimeError: IOLoop is closed" after the error
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install adareg[distributed])")
+    import gc
+
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    stack = np.zeros((8, 3, 3))
+    stack[2:, 0, 0] = 1.0
+    with pytest.raises(ValueError, match="gave results of dtype complex128"):
+        stacks.map_slices(complex_after_the_first_chunk, stack, chunk=2, workers=1, progress=False)
+    gc.collect()
+    assert unraisable == []
 
 
 def test_workers_start_and_close_a_local_cluster():
