@@ -66,12 +66,17 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -
     data
         The volume, finite and within float32's range.
     like
-        The NIfTI volume the data were computed from: its affine and header are kept
-        (NIfTI-2 stays NIfTI-2); ``None`` writes an identity affine and a fresh header.
+        The NIfTI volume the data were computed from, of the data's shape: its affine
+        and header are kept (NIfTI-2 stays NIfTI-2); ``None`` writes an identity affine
+        and a fresh header.
     description
         Stored in ``descrip`` (non-ASCII characters escaped, cut to 80 bytes).
     """
     nibabel = library("nifti")
+    if like is not None and tuple(like.data.shape) != tuple(np.shape(data)):
+        raise ValueError(f"{path}: data of shape {tuple(np.shape(data))} do not match the input volume's "
+                         f"{tuple(like.data.shape)} (slices, rows, columns), whose affine would place them; write "
+                         "without like (an identity affine)")
     voxels = as_float32(data, f"{path}: the data to write").transpose(2, 1, 0)
     if like is None:
         image = nibabel.Nifti1Image(voxels, np.eye(4))

@@ -230,6 +230,16 @@ def test_round_trip_keeps_geometry_and_header(tmp_path, suffix):
         assert stored[i, j, k] == np.float32(voxels[i, j, k] * 0.5 + 0.25)
 
 
+def test_data_of_another_shape_than_like_are_refused(tmp_path):
+    # like's affine and pixdim were kept for (2, 10, 7) data computed from a (5, 32, 32) volume
+    nibabel.save(nibabel.Nifti1Image(np.zeros((32, 32, 5), np.float32), np.diag([2.0, 2.0, 3.0, 1.0])),
+                 tmp_path / "in.nii")
+    like = read_volume(tmp_path / "in.nii")
+    with pytest.raises(ValueError, match=r"data of shape \(2, 10, 7\) do not match the input volume's \(5, 32, 32\)"):
+        write_volume(tmp_path / "out.nii", np.zeros((2, 10, 7)), like=like)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.nii"]
+
+
 def test_write_without_like_is_a_fresh_nifti1_with_identity_affine(tmp_path):
     data = np.random.default_rng(1).random((3, 4, 5), dtype=np.float32)
     write_volume(tmp_path / "out.nii.gz", data, description="x" * 100)
