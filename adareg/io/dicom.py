@@ -257,8 +257,9 @@ def write(folder: Path, data: np.ndarray, like: Volume | None, description: str)
     reference, geometry, windowing and lossy-compression history kept) with a new
     SeriesInstanceUID (one for the series), a new SOPInstanceUID (also the file meta's
     MediaStorageSOPInstanceUID), ``SeriesDescription = description`` (at most 64
-    characters), ImageType ``DERIVED\\SECONDARY`` (its further values kept), the input's
-    MONOCHROME1/2, signed 16-bit pixels, explicit VR little endian, uncompressed.  Elements that would
+    characters; a non-ASCII one makes the files UTF-8, ``ISO_IR 192``), ImageType
+    ``DERIVED\\SECONDARY`` (its further values kept), the input's MONOCHROME1/2, signed
+    16-bit pixels, explicit VR little endian, uncompressed.  Elements that would
     lie about the new pixels are dropped (stored-value ranges, pixel padding, the Modality
     LUT Sequence, the icon, compression offsets).
 
@@ -346,6 +347,9 @@ def _derived(pydicom: Any, source: Any, image: np.ndarray, series: str, descript
     dataset.ImageType = ["DERIVED", "SECONDARY"] + ([] if isinstance(old_type, str) else list(old_type)[2:])
     dataset.SeriesInstanceUID = series
     dataset.SOPInstanceUID = pydicom.uid.generate_uid()
+    if not description.isascii():  # in UTF-8, every text element re-encoded (decoded first in its own set)
+        dataset.decode()
+        dataset.SpecificCharacterSet = "ISO_IR 192"
     dataset.SeriesDescription = description
     # the values keep their meaning, so MONOCHROME1 (white is low) stays MONOCHROME1
     dataset.SamplesPerPixel = 1

@@ -400,6 +400,21 @@ def test_lossy_history_kept_and_stale_pixel_tags_dropped(tmp_path):
     np.testing.assert_array_equal(_values(out), _hu(0))
 
 
+def test_a_non_ascii_description_is_written_in_utf8(tmp_path):
+    # pydicom stored 'débruitage ?=10/255 ? test' with a warning, the input's set (ISO_IR 100) lacking sigma
+    ds = pydicom.dcmread(CT)
+    assert ds.SpecificCharacterSet == "ISO_IR 100"
+    ds.PatientName = "Müller^Jörg"  # in the input's Latin-1
+    ds.save_as(tmp_path / "in.dcm")
+    like = dicom.read(tmp_path / "in.dcm")
+    dicom.write(tmp_path / "out", like.data, like, "débruitage σ=10/255 — test")
+    (out,) = _written(tmp_path / "out")
+    assert out.SpecificCharacterSet == "ISO_IR 192"
+    assert out.SeriesDescription == "débruitage σ=10/255 — test" and out.PatientName == "Müller^Jörg"
+    raw = (tmp_path / "out" / "IM0001.dcm").read_bytes()
+    assert "Müller^Jörg".encode("utf-8") in raw and "σ".encode("utf-8") in raw
+
+
 def test_write_refuses_a_missing_mismatched_or_multi_frame_like(tmp_path):
     like = dicom.read(CT)
     out = tmp_path / "out"
