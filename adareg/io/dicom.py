@@ -193,6 +193,9 @@ def _positions(folder: Path, headers: dict[Path, Any]) -> dict[Path, float] | No
         raise ValueError(f"{folder}: the slices have different ImageOrientationPatient; a series folder holds "
                          "parallel slices")
     normal = np.cross(orientations[0, :3], orientations[0, 3:])
+    if not 0.9 < np.linalg.norm(normal) < 1.1:  # the cosines of two orthogonal unit directions give a unit normal
+        raise ValueError(f"{folder}: ImageOrientationPatient {tuple(orientations[0])} is not two orthogonal unit "
+                         "directions, so the slices cannot be ordered along their normal")
     return {file: float(np.dot([float(v) for v in h.ImagePositionPatient], normal)) for file, h in headers.items()}
 
 

@@ -138,6 +138,13 @@ def test_coincident_slices_are_refused(tmp_path):
     _one_line_error(tmp_path, lambda: dicom.read(tmp_path), "same position", paths[0].name, paths[2].name)
 
 
+@pytest.mark.parametrize("orientation", [(0, 0, 0, 0, 0, 0), (1, 0, 0, 1, 0, 0)])
+def test_an_orientation_without_a_normal_is_named(tmp_path, orientation):
+    # every slice lay at position 0 along a zero normal: "have the same position along the slice normal (0)"
+    _save(tmp_path, [_slice(k, (0, 0, k), orientation) for k in range(3)])
+    _one_line_error(tmp_path, lambda: dicom.read(tmp_path), "is not two orthogonal unit directions")
+
+
 def test_non_image_files_hidden_files_and_subfolders_are_skipped(tmp_path):
     _save(tmp_path, [_slice(k, (0, 0, -k)) for k in range(2)])
     shutil.copy(TEST_FILES / "dicomdirtests" / "DICOMDIR", tmp_path / "DICOMDIR")
