@@ -242,7 +242,8 @@ def test_missing_file_and_folder(tmp_path):
 
 def test_a_shipped_name_written_as_a_file_points_to_the_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no crr.npz here: the user meant the shipped model
-    with pytest.raises(ParameterFileError, match="crr.npz: no such file; the shipped model is loaded by its name, 'crr'"):
+    with pytest.raises(ParameterFileError, match="crr.npz: no such file; the shipped model is loaded by its name, "
+                                                 "'crr'"):
         params.load("crr.npz")
 
 
