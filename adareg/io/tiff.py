@@ -5,8 +5,9 @@ Array convention: page ``p`` of the file, in file order, is ``data[p]`` of the
 read: a file whose chain of pages is broken (truncated, corrupt), or that declares more
 images than it has pages (ImageJ's files beyond 4 GB), is refused rather than read as
 fewer pages, and so is an ImageJ hyperstack of several axes (e.g. channels of each slice),
-whose pages interleave them.  Reduced-resolution pages (thumbnails) are not slices and
-are skipped.
+whose pages interleave them, and a tifffile page of 3 or 4 separate planes (what
+``tifffile.imwrite`` makes of a stack of 3 or 4 slices).  Reduced-resolution pages
+(thumbnails) are not slices and are skipped.
 
 Intensities as :func:`adareg.io.read_image`'s (which reads a one-page TIFF with this
 module): uint8 and uint16 pixels are scaled to [0, 1] (``metadata["bits"]`` 8 or 16),
@@ -177,6 +178,11 @@ def _grey_page(page: Any, path: Path) -> np.ndarray:
         raise ValueError(f"{path}: page {page.index + 1} has photometric interpretation "
                          f"{getattr(page.photometric, 'name', photometric)} and axes {axes}; adareg reads "
                          "grey, RGB and palette pages")
+    if page.parent.is_shaped and axes.startswith("S") and samples > 1:
+        raise ValueError(f"{path}: page {page.index + 1} holds {samples} planes of {shape[1]} x {shape[2]} (as "
+                         "tifffile stores a (3 or 4, rows, columns) array unless told photometric='minisblack'): "
+                         "a stack of slices or a colour image? Rewrite a stack with tifffile.imwrite(new, "
+                         "tifffile.imread(path), photometric='minisblack')")
     colours = 3 if photometric == _RGB else 1
     if samples != colours + len(extra) or not set(extra) <= set(_ALPHA):
         raise ValueError(f"{path}: page {page.index + 1} has {samples} samples per pixel, {colours} "

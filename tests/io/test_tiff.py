@@ -81,6 +81,15 @@ def test_an_imagej_stack_of_one_axis_is_read_in_file_order(tmp_path, axes):
     np.testing.assert_allclose(read_volume(tmp_path / "stack.tif").data, stack / 65535.0, rtol=1e-7)
 
 
+@pytest.mark.parametrize("count", [3, 4])
+def test_a_stack_stored_as_one_planar_page_is_refused(tmp_path, count):
+    # tifffile's default made one RGB(A) page: 4 slices came back as 1 (the fourth as alpha), 3 equal ones as grey
+    stack = np.repeat(_ramp((1, 8, 9), np.uint8), count, axis=0)
+    with pytest.warns(DeprecationWarning):
+        tifffile.imwrite(tmp_path / "planes.tif", stack)
+    _refusal(tmp_path / "planes.tif", f"page 1 holds {count} planes of 8 x 9")
+
+
 def test_reduced_resolution_pages_are_not_slices(tmp_path):
     full, thumbnail = _ramp((2, 8, 9), np.uint8), np.full((8, 9), 255, np.uint8)
     with tifffile.TiffWriter(tmp_path / "thumb.tif") as writer:
