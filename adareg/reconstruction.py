@@ -76,7 +76,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         trained on images in [0, 1]: denoising data that reach beyond
         :data:`INTENSITY_LIMIT` in magnitude (e.g. 8-bit values) gets a warning.
     x0
-        Starting point (default: zeros; unused for denoising).
+        Starting point (default: zeros; for denoising ``y``, and unused by the analysis regularizers
+        such as TV, whose denoising is one exact prox).
     bounds
         Box ``(lower, upper)`` on ``x``, e.g. ``(0, None)`` or ``(0, 1)``; real images only.
     weights

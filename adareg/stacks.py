@@ -278,7 +278,7 @@ class Denoise:
     """
 
     model: str
-    sigma: float | None
+    sigma: float | None = None
     lam: float | None = None
     low: float = 0.0
     high: float = 1.0
