@@ -214,7 +214,8 @@ class WeightedL1Analysis(Regularizer):
         Parameters
         ----------
         v
-            Input, of shape ``self.shape`` or ``batch + self.shape``.
+            Input, of shape ``self.shape`` or ``batch + self.shape``.  A real ``v`` gives the
+            prox over real images, also for a complex ``W``.
         tau
             Positive step (``lam`` for denoising with ``E = ||x - y||^2 / 2``).
         bounds
@@ -409,7 +410,10 @@ class _DualFISTA:
             self.adjoint_q = state.adjoint_extrapolated
 
     def _primal(self, adjoint: Array) -> Array:
-        r""":math:`P_C(v - \tau W^H p)` from :math:`W^H p`."""
+        r""":math:`P_C(v - \tau W^H p)` from :math:`W^H p`; for a real ``v`` and a complex ``W``, the prox over
+        real images, whose adjoint is :math:`\mathrm{Re}(W^H p)`."""
+        if adjoint.dtype.kind == "c" and self.v.dtype.kind == "f":
+            adjoint = adjoint.real
         return project(self.v - self.tau * adjoint, self.bounds)
 
     def primal(self) -> Array:
