@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import checks
+from .io.images import far_outside
 
 #: Grey images bundled with scikit-image that :func:`image` can load.
 IMAGES = ("camera", "moon", "coins", "brick", "grass", "gravel", "text", "page")
@@ -221,8 +222,8 @@ def protocol_noisy(clean: np.ndarray, level: int, index: int) -> np.ndarray:
                         " (divide 8-bit values by 255)")
     if not np.all(np.isfinite(clean)):
         raise ValueError("protocol_noisy: clean contains NaN or Inf")
-    outside = int(np.count_nonzero((clean < -0.5) | (clean > 1.5)))  # as adareg.io.images.far_outside counts
-    if outside > clean.size / 100:
+    outside = far_outside(clean)
+    if outside:
         raise ValueError(f"protocol_noisy: {outside} of {clean.size} values of clean lie outside [-0.5, 1.5]; the "
                          "protocol's images have values in [0, 1] (divide 0-255 values by 255)")
     return clean + np.random.default_rng(1000 * int(level) + int(index)).standard_normal(clean.shape) * level / 255

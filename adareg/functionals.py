@@ -11,11 +11,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-import numpy as np
-
 from . import backend
 from .backend import Array
-from .operators.base import LinearOperator
+from .operators.base import LinearOperator, broadcasts_to
 from .operators.basic import Identity
 
 
@@ -86,7 +84,7 @@ class LeastSquares(SmoothFunctional):
             if weights.dtype.kind not in "biuf":
                 raise TypeError(f"LeastSquares: weights must be real numbers, got dtype {weights.dtype}")
             weights = weights.astype(backend.real_dtype(y.dtype), copy=False)
-            if tuple(np.broadcast_shapes(tuple(weights.shape), tuple(y.shape))) != tuple(y.shape):
+            if not broadcasts_to(weights.shape, y.shape):
                 raise ValueError(
                     f"LeastSquares: weights of shape {tuple(weights.shape)} do not broadcast to y of shape "
                     f"{tuple(y.shape)}"

@@ -13,7 +13,7 @@ import numpy as np
 from . import backend, checks
 from .backend import Array
 from .functionals import LeastSquares, SmoothSum, curvature, is_denoising
-from .operators.base import LinearOperator, batch_shape
+from .operators.base import LinearOperator, batch_shape, broadcasts_to
 from .operators.basic import Identity
 from .regularizers.learned import LearnedRegularizer
 from .regularizers.ridge import Ridge, RidgeObjective
@@ -269,11 +269,7 @@ def check_weights(weights: Any, y: Array, what: str = "solve: weights") -> Array
     backend.check_dtype(weights, what)
     if weights.dtype.kind == "c":
         raise TypeError(f"{what} must be real, got dtype {weights.dtype}")
-    try:
-        fits = np.broadcast_shapes(tuple(weights.shape), tuple(y.shape)) == tuple(y.shape)
-    except ValueError:
-        fits = False
-    if not fits:
+    if not broadcasts_to(weights.shape, y.shape):
         raise ValueError(f"{what} of shape {tuple(weights.shape)} do not broadcast to y of shape "
                          f"{tuple(y.shape)}")
     backend.check_finite(weights, what)

@@ -76,6 +76,14 @@ def batch_shape(x: Array, op_shape: Shape) -> Shape:
     return tuple(x.shape[: x.ndim - len(op_shape)])
 
 
+def broadcasts_to(shape: Shape, target: Shape) -> bool:
+    """Whether an array of ``shape`` broadcasts to ``target`` without enlarging it."""
+    try:
+        return np.broadcast_shapes(tuple(shape), tuple(target)) == tuple(target)
+    except ValueError:
+        return False
+
+
 def _as_scalar(c: Any) -> float | complex:
     """A finite Python number (so that it never promotes a float32 array to float64)."""
     if isinstance(c, bool) or not isinstance(c, numbers.Number):

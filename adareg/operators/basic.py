@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import Array
-from .base import LinearOperator, as_shape, batch_shape
+from .base import LinearOperator, as_shape, batch_shape, broadcasts_to
 
 
 class Identity(LinearOperator):
@@ -74,11 +74,7 @@ class Diagonal(LinearOperator):
         backend.check_dtype(weights, "Diagonal: weights")
         backend.check_finite(weights, "Diagonal: weights")
         shape = tuple(weights.shape) if shape is None else as_shape(shape, "shape")
-        try:
-            broadcast = np.broadcast_shapes(tuple(weights.shape), shape)
-        except ValueError:
-            broadcast = None
-        if broadcast != shape:
+        if not broadcasts_to(weights.shape, shape):
             raise ValueError(f"Diagonal: weights of shape {tuple(weights.shape)} do not broadcast to shape {shape}")
         super().__init__(shape, shape, weights.dtype)
         self.weights = backend.DeviceCache(backend.to_numpy(weights))

@@ -41,7 +41,7 @@ import numpy as np
 
 from .. import backend, checks
 from ..backend import Array
-from .base import LinearOperator, as_shape
+from .base import LinearOperator, as_shape, broadcasts_to
 
 
 def sigpy_module(name: str = "sigpy") -> ModuleType:
@@ -50,14 +50,6 @@ def sigpy_module(name: str = "sigpy") -> ModuleType:
         return importlib.import_module(name)
     except ImportError as err:
         raise ImportError(f"this needs SigPy, which could not be imported ({err}): pip install adareg[mri]") from None
-
-
-def _broadcasts(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
-    """Whether an array of ``shape`` broadcasts to ``target`` without enlarging it."""
-    try:
-        return np.broadcast_shapes(shape, target) == tuple(target)
-    except ValueError:
-        return False
 
 
 def _host(a: Any, what: str) -> np.ndarray:
@@ -191,7 +183,7 @@ class CartesianMRI(_MRIOperator):
         # theirs (e.g. (W,) or (1, W)), else the mask's
         if shape is not None:
             image_shape = as_shape(shape, "CartesianMRI: shape")
-        elif maps is not None and (mask.ndim < np.ndim(maps) - 1 or _broadcasts(mask.shape, np.shape(maps)[1:])):
+        elif maps is not None and (mask.ndim < np.ndim(maps) - 1 or broadcasts_to(mask.shape, np.shape(maps)[1:])):
             image_shape = tuple(np.shape(maps))[1:]
         elif maps is None and mask.ndim == 1:
             # a (W,) column mask alone would make a 1-D operator, applied row by row to an image
@@ -202,7 +194,7 @@ class CartesianMRI(_MRIOperator):
         if not image_shape:
             raise ValueError("CartesianMRI: the image must have at least one axis")
         maps = None if maps is None else _check_maps(maps, image_shape, "CartesianMRI")
-        if not _broadcasts(mask.shape, image_shape):
+        if not broadcasts_to(mask.shape, image_shape):
             raise ValueError(
                 f"CartesianMRI: mask of shape {mask.shape} does not match the image shape {image_shape}; "
                 f"expected {image_shape} or a shape that broadcasts to it, e.g. ({image_shape[-1]},) for columns"
