@@ -576,7 +576,8 @@ def _add_ct(commands: Any) -> None:
     c.add_argument("--detector-spacing", type=float, default=None, help="detector cell width (default: pixel size)")
     c.add_argument("--image-size", type=int, default=None, help="reconstruct an N x N image (default: the largest "
                    "the detector row covers, magnified in a fan beam)")
-    c.add_argument("--model", default="fbp", help="'fbp', 'tv', a shipped model's name, or a parameter file")
+    c.add_argument("--model", default="fbp", help="'fbp', 'tv', a shipped model's name, or a parameter file "
+                   "(default: fbp)")
     c.add_argument("--window", choices=("ram-lak", "hann"), default="hann", help="FBP filter window (for tv and the "
                    "learned models, that of the FBP they start from)")
     c.add_argument("--lam", type=float, help="regularisation weight (default: from --preset)")
@@ -608,7 +609,7 @@ def _add_mri(commands: Any) -> None:
     m.add_argument("--space", choices=("real", "complex"), help=".npy k-space: the image space (default: real for "
                    "the learned models, which reconstruct real images, complex otherwise)")
     m.add_argument("--model", default="zero-filled", help="'zero-filled', 'sense', 'tv', a shipped model's name, "
-                   "or a parameter file")
+                   "or a parameter file (default: zero-filled)")
     m.add_argument("--lam", type=float, help="regularisation weight (default: from --preset; 0.01 for sense)")
     m.add_argument("--preset", help="an adareg.presets acquisition (default: the model's at the nearest "
                    "acceleration, then image size)")
