@@ -88,11 +88,13 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         takes the default of the algorithm that runs (its ``DEFAULTS``).  For
         denoising with a prox, ``tol`` is the certified relative error
         ``||x - x*|| / ||y||`` and ``max_iter`` caps the dual iterations
-        (``adareg.regularizers.base.PROX_DEFAULTS``); for FISTA
-        (``adareg.solvers.fista.DEFAULTS``), the relative change between iterates;
-        for L-BFGS (ridge models, ``adareg.solvers.lbfgs.DEFAULTS``), the relative
-        length of its last three steps; for spatially adaptive regularizers
-        (``adareg.solvers.reweighting.DEFAULTS``, ``DENOISING_TOL`` for denoising),
+        (``adareg.regularizers.base.PROX_DEFAULTS``); for FISTA (``DEFAULTS`` of
+        the module ``adareg.solvers.fista``, whose function of the same name hides
+        it as an attribute: ``from adareg.solvers.fista import DEFAULTS``), the
+        relative change between iterates; for L-BFGS (ridge models, ``DEFAULTS``
+        of the module ``adareg.solvers.lbfgs``), the relative length of its last
+        three steps; for spatially adaptive regularizers (``DEFAULTS`` of the
+        module ``adareg.solvers.reweighting``, ``DENOISING_TOL`` for denoising),
         the fixed-point residual of the reweighting (what a tighter one buys is
         measured in docs/learned.md) and the reweighting steps.  ``max_time``
         (seconds) applies to every path.  A batch stops when ``tol`` holds for

@@ -21,6 +21,16 @@ def test_import_pulls_in_no_optional_dependency():
     assert out.stdout.strip() == "[]"
 
 
+def test_documented_modules_are_attributes_after_import():
+    # the docs name e.g. adareg.io.fastmri.read_fastmri; a fresh interpreter must reach it without a further import
+    names = ["adareg.io.fastmri", "adareg.io.volumes", "adareg.io.images", "adareg.io.files", "adareg.mri",
+             "adareg.ct", "adareg.presets", "adareg.stacks", "adareg.solvers.primal_dual"]
+    code = "import adareg, functools; print([functools.reduce(getattr, n.split('.')[1:], adareg).__name__ for n in %r])"
+    out = subprocess.run([sys.executable, "-c", code % names], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(names)
+
+
 def test_denoise_example_gains_8_db(tmp_path):
     """Its speed is measured by benchmarks/speed.py, not asserted here: a loaded machine would make that flaky."""
     pytest.importorskip("skimage")

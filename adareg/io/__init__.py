@@ -10,6 +10,7 @@ The format libraries (pydicom, nibabel, tifffile, h5py; ``pip install adareg[io]
 are imported when a file of their format is read or written.
 """
 
+from . import fastmri
 from .files import check_output, check_output_folder, same_file
 from .images import ARRAY_SUFFIXES, IMAGE_SUFFIXES, MAX_ELEMENTS, IntensityWarning, read_array, read_folder, \
     read_image, write_array, write_image
