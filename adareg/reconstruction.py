@@ -345,7 +345,7 @@ _OR_FLOAT64 = {"float32": ", or compute in float64 (precision='float64')", "floa
 
 
 def _scale_range(dtype: np.dtype) -> tuple[float, float]:
-    """The magnitudes that :func:`solve` accepts for ``lam``, the data and the data term's curvature in ``dtype``.
+    """The magnitudes that :func:`solve` accepts for ``lam`` and the data term's curvature in ``dtype``.
 
     ``[tiny / eps, max * eps]`` of the precision (about 1e-31 to 4e31 for float32):
     normal numbers with a factor ``1 / eps`` to spare, so that the solvers' products
@@ -353,6 +353,20 @@ def _scale_range(dtype: np.dtype) -> tuple[float, float]:
     """
     info = np.finfo(dtype)
     return float(info.tiny / info.eps), float(info.max * info.eps)
+
+
+def _magnitude_range(dtype: np.dtype) -> tuple[float, float]:
+    """The largest magnitudes of ``y`` and ``x0`` (other than 0) that :func:`solve` accepts in ``dtype``.
+
+    ``[sqrt(tiny) / eps, sqrt(max) * eps]`` (about 9e-13 to 2e12 for float32): the
+    solvers square them (norms of iterates and of their changes, inner products,
+    duality gaps), and a square, with a factor ``1 / eps^2`` to spare for changes
+    down to the rounding, must stay a normal number.  Below it a change's norm
+    underflowed to 0 and read as convergence.
+    """
+    low, high = _scale_range(dtype)
+    eps = float(np.finfo(dtype).eps)
+    return math.sqrt(low * eps) / eps, math.sqrt(high / eps) * eps
 
 
 def _check_scales(work: np.dtype, H: LinearOperator, lam: float, y: Array, x0: Array | None,
@@ -363,13 +377,17 @@ def _check_scales(work: np.dtype, H: LinearOperator, lam: float, y: Array, x0: A
     if not low <= lam <= high:
         raise ValueError(f"solve: lam = {lam:.3g} lies outside [{low:.1g}, {high:.1g}], the range that a "
                          f"{work.name} computation carries{advice}")
+    smallest, largest = _magnitude_range(work)
     for name, a in (("y", y), ("x0", x0)):
         if a is not None:
             xp = backend.namespace(a)
             peak = float(xp.max(xp.abs(a)))
-            if not peak <= high:
-                raise ValueError(f"solve: {name} reaches {peak:.3g}, beyond the {high:.1g} that a {work.name} "
-                                 f"computation carries{advice}")
+            if not peak <= largest:
+                raise ValueError(f"solve: {name} reaches {peak:.3g}, beyond the {largest:.1g} that a {work.name} "
+                                 f"computation carries (its squares overflow){advice}")
+            if 0 < peak < smallest:
+                raise ValueError(f"solve: {name} reaches only {peak:.3g}, below the {smallest:.1g} that a "
+                                 f"{work.name} computation carries (its squares underflow){advice}")
     if not is_denoising(H, weights):
         bound = curvature(H, weights)
         if not low <= bound <= high:

@@ -272,10 +272,15 @@ class TestBadInput:
             ({"lam": 1e-35, "precision": "float32"}, ValueError,
              r"lam = 1e-35 lies outside \[1e-31, 4e\+31\], .* float32 .* or compute in float64 "
              r"\(precision='float64'\)"),
-            ({"y": np.full((8, 8), 1e300)}, ValueError, r"y reaches 1e\+300, beyond the 4e\+292 that a float64"),
-            ({"y": np.full((8, 8), 1e39), "precision": "float32"}, ValueError,
-             r"y reaches 1e\+39, beyond the 4e\+31 that a float32"),
+            # data beyond [sqrt(tiny) / eps, sqrt(max) * eps]: their squares would underflow or overflow
+            ({"y": np.full((8, 8), 1e300)}, ValueError, r"y reaches 1e\+300, beyond the 3e\+138 that a float64"),
+            ({"y": np.full((8, 8), 1e13), "precision": "float32"}, ValueError,
+             r"y reaches 1e\+13, beyond the 2e\+12 that a float32 computation carries \(its squares overflow\)"),
+            ({"y": np.full((8, 8), 1e-13), "precision": "float32"}, ValueError,
+             r"y reaches only 1e-13, below the 9e-13 that a float32 computation carries \(its squares underflow\)"),
+            ({"y": np.full((8, 8), 1e-140)}, ValueError, r"y reaches only 1e-140, below the 7e-139 that a float64"),
             ({"x0": np.full((8, 8), -1e300)}, ValueError, r"x0 reaches 1e\+300, beyond"),
+            ({"x0": np.full((8, 8), -1e-300)}, ValueError, r"x0 reaches only 1e-300, below"),
             ({"weights": 1e-300}, ValueError, r"the data term's curvature max\(weights\) \|\|H\|\|\^2 = 1e-300 lies "
              "outside"),
         ],
@@ -328,6 +333,20 @@ def test_a_lam_too_small_for_float32_is_solved_in_float64(model):
         adareg.solve(Identity(y.shape), y, reg, lam=1e-35, precision="float32", **sigma)
     x = adareg.solve(Identity(y.shape), y, reg, lam=1e-35, precision="float64", **sigma).x
     np.testing.assert_allclose(x, y, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [3e-12, 5e11])
+def test_data_at_the_ends_of_the_float32_range_are_solved_as_at_unit_scale(scale):
+    # least squares + lam TV is 1-homogeneous: x*(c y, c lam) = c x*(y, lam), here against a float64 solve at
+    # c = 1; before the range was narrowed, at 1e-22 a change's norm underflowed to 0 and the run stopped
+    # "converged" after 2 iterations, 32 % away
+    shape, rng = (16, 16), np.random.default_rng(0)
+    H = Blur(np.ones((3, 3)) / 9, shape, boundary="reflect")
+    y = H(adareg.data.shepp_logan(shape)) + 0.01 * rng.standard_normal(shape)
+    reference = adareg.solve(H, y, TV(shape), lam=1e-2, tol=1e-7, max_iter=5000).x
+    scaled = adareg.solve(H, (scale * y).astype(np.float32), TV(shape), lam=1e-2 * scale, tol=1e-5, max_iter=5000)
+    assert scaled.converged and scaled.x.dtype == np.float32
+    assert np.linalg.norm(scaled.x / scale - reference) <= 1e-4 * np.linalg.norm(reference)
 
 
 def test_data_weights_that_span_decades_are_warned_about():
