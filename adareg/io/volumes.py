@@ -29,7 +29,7 @@ stored, unscaled and without the warning.
 suffix is a DICOM series folder) and keeps the metadata of ``like`` (the volume read)
 where the formats match: a DICOM series keeps the input's patient, study and geometry
 tags under new UIDs, a NIfTI file keeps the affine and header, a TIFF stack the bit
-depth of a TIFF or NPY input.  Every write is atomic (:mod:`adareg.io.files`).  Empty
+depth of a TIFF or NPY input; an NPY file holds float32 values.  Every write is atomic (:mod:`adareg.io.files`).  Empty
 volumes are refused, read or written, and so are values beyond float32's range.
 
 The format libraries are optional (``pip install adareg[io]``) and imported only when
@@ -229,8 +229,8 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None 
         raise TypeError(f"write_volume: {path}: expected real data, got dtype {data.dtype}; write magnitudes "
                         "(abs) or the real part, as fits the data")
     format = volume_format(path)
-    if format == "npy":
-        write_array(path, data)
+    if format == "npy":  # float32, as the other formats store data without a bit depth to keep
+        write_array(path, as_float32(data, f"write_volume: {path}: the data to write"))
         return
     same = like if like is not None and (like.format == format or (format, like.format) == ("tiff", "npy")) else None
     importlib.import_module(f".{format}", __package__).write(path, data, same, description)

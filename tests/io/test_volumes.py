@@ -124,6 +124,25 @@ def test_float_and_as_stored_npy_stacks_are_written_as_float_tiff(tmp_path):
         np.testing.assert_array_equal(written, volume.data, err_msg=name)
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.int64, bool, np.float64])
+def test_npy_and_tiff_outputs_hold_the_same_values(tmp_path, dtype):
+    # an integer array went to .npy as stored, so uint16 1000 read back as 1000 / 65535 where .tif gave 1000
+    data = (np.arange(2 * 3 * 4).reshape(2, 3, 4) % 2 * 1000).astype(dtype)
+    for name in ("out.npy", "out.tif"):
+        write_volume(tmp_path / name, data)
+    stored = np.load(tmp_path / "out.npy")
+    assert stored.dtype == np.float32
+    np.testing.assert_array_equal(stored, data.astype(np.float64))
+    np.testing.assert_array_equal(stored, tifffile.imread(tmp_path / "out.tif"))
+
+
+def test_npy_outputs_beyond_float32_are_refused(tmp_path):
+    # written before, but refused by read_volume, as TIFF and NIfTI outputs are refused
+    with pytest.raises(ValueError, match=r"write_volume: .*out.npy: the data to write contains 1 value beyond float32"):
+        write_volume(tmp_path / "out.npy", np.array([[[0.5, 1e39]]]))
+    assert not (tmp_path / "out.npy").exists()
+
+
 @pytest.mark.parametrize("shape", [(0, 4, 4), (2, 0, 4), (2, 4, 0), (0, 4)])
 def test_empty_npy_volumes_are_refused_naming_the_file(tmp_path, shape):
     path = tmp_path / "empty.npy"
