@@ -225,7 +225,8 @@ class LinearOperator:
 
     # ------------------------------------------------------------ application
     def __call__(self, x: Array) -> Array:
-        """Apply the operator to ``x`` of shape ``shape_in`` or ``batch + shape_in``."""
+        """Apply the operator to ``x`` of shape ``shape_in`` or ``batch + shape_in``: a new array, never a view of
+        ``x`` (writing into it leaves ``x`` as it was)."""
         backend.check_array(x, self.shape_in, f"{self!r}: input")
         if self.real_in and x.dtype.kind == "c":
             raise TypeError(f"{self!r}: input must be real (the operator acts on real arrays), got {x.dtype}")

@@ -22,7 +22,7 @@ class Identity(LinearOperator):
         super().__init__(shape, shape)
 
     def _apply(self, x: Array) -> Array:
-        return x
+        return x.copy()  # a new array, as every operator gives: `y = H(x); y += noise` keeps x
 
     _adjoint = _apply
 
@@ -49,7 +49,7 @@ class RealToComplex(LinearOperator):
         return x.astype(backend.result_dtype(x.dtype, np.complex128))
 
     def _adjoint(self, y: Array) -> Array:
-        return backend.namespace(y).real(y)
+        return backend.namespace(y).real(y).copy()  # NumPy's real part is a view of y
 
     def _exact_norm(self) -> float:
         return 1.0
@@ -141,7 +141,7 @@ class Subsample(LinearOperator):
 
     def _apply(self, x: Array) -> Array:
         if self.slices is not None:
-            return x[(..., *self.slices)]
+            return x[(..., *self.slices)].copy()  # a new array, not a view of x
         flat = x.reshape(*batch_shape(x, self.shape_in), math.prod(self.shape_in))  # -1 fails on an empty batch
         return flat[..., self.indices.like(x)]
 

@@ -242,6 +242,8 @@ def check_operator(A: LinearOperator, dtype, device: str, seed: int = 0) -> None
     assert backend.device_of(AHy) == device
     assert A.H.H is A
     if device == "cpu":  # read-only arrays, as np.load(..., mmap_mode="r") gives (CuPy has none)
+        # outputs are new arrays: `y = A(x); y += noise` must leave x as it was (Identity returned x itself)
+        assert not np.shares_memory(Ax, x) and not np.shares_memory(AHy, y), f"{A!r}: an output is a view of its input"
         check_read_only(A, x, Ax, y, AHy, tol)
 
     # adjoint identity, scale-aware (ODL): |<Ax, y> - <x, A^H y>| <= tol ||A|| ||x|| ||y||
@@ -274,6 +276,7 @@ def check_read_only(A: LinearOperator, x: np.ndarray, Ax: np.ndarray, y: np.ndar
         out = op(frozen)
         np.testing.assert_allclose(out, expected, rtol=0, atol=tol * _norm(expected),
                                    err_msg=f"{op!r} on a read-only input")
+        assert out.flags.writeable, f"{op!r} on a read-only input gave a read-only output"
 
 
 def _forget_norms(A: LinearOperator) -> None:
