@@ -108,16 +108,33 @@ class LinearSpline:
             k0 = int(min(max(math.floor(s0), 0), knots - 2)) if math.isfinite(s0) else 0
             u0 = s0 - k0
             at_zero = cumulative[:, k0] + 0.5 * h * u0 * (2.0 * a[:, k0] + u0 * delta[:, k0])
-        if not all(np.all(np.isfinite(table)) for table in (slope, cumulative, at_zero)):
+            # each segment's pieces as polynomials in z itself, not in its offset from a knot:
+            # f = b + s z and F = e + z (b + s z / 2), so that near z = 0 no term is larger than
+            # the result (no cancellation, in float32 too); b and e from the segment's end nearer
+            # to 0, so that where 0 is a knot both its segments get f(0) exactly
+            t = grid_min + h * np.arange(knots - 1)
+            right = t + h <= 0.0  # segments left of 0 take their right end
+            anchor = np.where(right, t + h, t)
+            intercept = np.where(right, a[:, 1:], a[:, :-1]) - slope * anchor
+            integral = np.where(right, cumulative[:, 1:], cumulative[:, :-1]) - at_zero[:, None]
+            constant = integral - anchor * (intercept + 0.5 * slope * anchor)
+        through_zero = (t <= 0.0) & (t + h >= 0.0)
+        through_zero[k0] = True  # also a linear extension that holds 0
+        constant[:, through_zero] = 0.0  # their quadratics pass through F(0) = 0, exactly
+        if not (math.isfinite(s0) and all(np.all(np.isfinite(table)) for table in (slope, intercept, constant))):
             raise ValueError(f"{name}: slopes or integrals overflow float64 (a grid_step of {grid_step:g} for "
                              f"values up to {float(np.abs(a).max()):g} and grid_min {grid_min:g}); use a coarser "
                              "grid or smaller values")
-        self._left = backend.DeviceCache(a[:, :-1].ravel())
-        self._delta = backend.DeviceCache(delta.ravel())
         self._slope = backend.DeviceCache(slope.ravel())
-        self._base = backend.DeviceCache((cumulative[:, :-1] - at_zero[:, None]).ravel())
-        # channel offsets added to the segment index as floats (exact below 2**24) before one integer cast
-        self._offsets = backend.DeviceCache(np.arange(channels, dtype=np.float64) * (knots - 1))
+        self._intercept = backend.DeviceCache(intercept.ravel())
+        self._constant = backend.DeviceCache(constant.ravel())
+        # s = (z - t_0) / h = z / h + n + r with n = floor(-t_0 / h) where 0 lies on the grid (else
+        # n = 0): n is added after the floor, so that where 0 is a knot (r = 0) the sign of a tiny z
+        # picks its segment, and |n| < K keeps the float indices exact
+        self._whole = math.floor(s0) if 0.0 <= s0 <= knots - 1 else 0
+        self._fraction = s0 - self._whole
+        # channel offsets (and n) added to the segment index as floats (exact below 2**24) before one integer cast
+        self._offsets = backend.DeviceCache(np.arange(channels, dtype=np.float64) * (knots - 1) + self._whole)
 
     def rescaled(self, alpha: float) -> LinearSpline:
         r"""The spline :math:`g_c(z) = f_c(\alpha z) / \alpha`, whose potential is :math:`F_c(\alpha z) / \alpha^2`.
@@ -163,11 +180,11 @@ class LinearSpline:
 
     # ----------------------------------------------------------- evaluation
     def _blocks(self, z: Array, axis: int, outputs: int,
-                function: Callable[[Any, Array, Array, Array, tuple], None]) -> list[Array]:
-        """Check ``z``; run ``function(xp, index, u, block_of_z, part)`` on blocks of its channels; return the outputs.
+                function: Callable[[Any, Array, Array, list[Array], tuple], None]) -> list[Array]:
+        """Check ``z``; run ``function(xp, index, z_part, outputs, part)`` on blocks of its channels; return the outputs.
 
-        ``index`` is the flat segment index and ``u`` the fraction of the values ``z[part]``;
-        the function writes ``outputs`` arrays of ``z``'s shape at ``part``.  The blocks run
+        ``index`` is the flat segment index of the values ``z_part = z[part]``; the
+        function writes ``outputs`` arrays of ``z``'s shape at ``part``.  The blocks run
         on :func:`adareg.backend.blockwise` (each block's temporaries stay in cache, on
         every core).
         """
@@ -189,26 +206,25 @@ class LinearSpline:
 
         def run(channels: slice) -> None:
             part = (slice(None),) * axis + (channels,)
-            index, u = self._locate(xp, z[part], offsets[channels])
-            function(xp, index, u, results, part)
+            function(xp, self._locate(xp, z[part], offsets[channels]), z[part], results, part)
 
         backend.blockwise(run, self.channels, z.nbytes, like=z)
         return results
 
-    def _locate(self, xp: Any, z: Array, offsets: Array) -> tuple[Array, Array]:
-        """The flat segment index and the fraction ``u`` of the values ``z`` (channel offsets ``offsets``)."""
+    def _locate(self, xp: Any, z: Array, offsets: Array) -> Array:
+        """The flat segment index of the values ``z`` (channel offsets ``offsets``)."""
         # in-place operators only on arrays created here (z itself is never written)
-        u = z * (1.0 / self.grid_step)
-        u -= self.grid_min / self.grid_step  # s = (z - t_0) / h
-        # k = clamp(floor(s), 0, K - 2) as floats (huge |z| cannot overflow the cast); fmax
-        # sends a NaN to 0, so its index is valid and u = s - k keeps the NaN
-        k = xp.floor(u)
-        xp.fmax(k, 0.0, out=k)
-        xp.fmin(k, float(self.num_knots - 2), out=k)
-        u -= k
-        k += offsets
+        s = z * (1.0 / self.grid_step)
+        if self._fraction != 0.0:
+            s += self._fraction  # s - n, with s = (z - t_0) / h
+        # k = clamp(floor(s), 0, K - 2) - n as floats (huge |z| cannot overflow the cast); fmax
+        # sends a NaN to -n, so its index is valid (and the NaN in z makes the results NaN)
+        k = xp.floor(s)
+        xp.fmax(k, float(-self._whole), out=k)
+        xp.fmin(k, float(self.num_knots - 2 - self._whole), out=k)
+        k += offsets  # + n and the channel's offset
         index = xp.astype(k, xp.int64)  # not int32: take would convert it to int64 first, at more cost
-        return xp.reshape(index, (-1,)), u
+        return xp.reshape(index, (-1,))
 
     @staticmethod
     def _gather(xp: Any, table: backend.DeviceCache, index: Array, like: Array) -> Array:
@@ -217,9 +233,9 @@ class LinearSpline:
 
     def value(self, z: Array, axis: int = -3) -> Array:
         r""":math:`f_c(z)`, channel-wise (see the class docstring for shapes)."""
-        def value(xp: Any, index: Array, u: Array, out: list[Array], part: tuple) -> None:
-            xp.multiply(self._gather(xp, self._delta, index, u), u, out=out[0][part])
-            out[0][part] += self._gather(xp, self._left, index, u)
+        def value(xp: Any, index: Array, z: Array, out: list[Array], part: tuple) -> None:
+            xp.multiply(self._gather(xp, self._slope, index, z), z, out=out[0][part])
+            out[0][part] += self._gather(xp, self._intercept, index, z)
 
         return self._blocks(z, axis, 1, value)[0]
 
@@ -232,37 +248,40 @@ class LinearSpline:
         :math:`t_{K-1}`, the first below :math:`t_0`), up to the rounding of
         :math:`(z - t_0) / h`.
         """
-        def slope(xp: Any, index: Array, u: Array, out: list[Array], part: tuple) -> None:
-            out[0][part] = xp.where(xp.isnan(u), u, self._gather(xp, self._slope, index, u))  # NaN in, NaN out
+        def slope(xp: Any, index: Array, z: Array, out: list[Array], part: tuple) -> None:
+            out[0][part] = xp.where(xp.isnan(z), z, self._gather(xp, self._slope, index, z))  # NaN in, NaN out
 
         return self._blocks(z, axis, 1, slope)[0]
 
     def integral(self, z: Array, axis: int = -3) -> Array:
         r""":math:`F_c(z) = \int_0^z f_c(t)\,dt`, exactly (a quadratic on each segment).
 
-        On the segment of :math:`t_k` the integrand is linear, so the trapezoidal rule
-        is exact:
+        On the segment of :math:`t_k` the integrand is linear, :math:`f_c(z) = b_{c,k} + s_{c,k} z`,
+        so the integral is a quadratic in :math:`z`:
 
         .. math::
 
-            F_c(z) = B_{c,k} + \tfrac{h u}{2} \big(a_{c,k} + f_c(z)\big),
-            \qquad B_{c,k} = \int_0^{t_k} f_c,
+            F_c(z) = e_{c,k} + z \big(b_{c,k} + \tfrac12 s_{c,k} z\big),
+            \qquad e_{c,k} = \int_0^{t_k} f_c - t_k \big(b_{c,k} + \tfrac12 s_{c,k} t_k\big),
 
-        with :math:`B_{c,k}` precomputed on the host in float64, so :math:`F_c(0) = 0`
-        whether or not 0 is a knot, and values near 0 suffer no cancellation.
+        with the tables precomputed on the host in float64, and :math:`e_{c,k} = 0` on
+        the segments whose closure holds 0 (their quadratic passes through
+        :math:`F_c(0) = 0`).  So near 0 no term is larger than the result: responses far
+        below the knot spacing keep their relative precision (in float32 too).
         """
         return self.value_and_integral(z, axis)[1]
 
     def value_and_integral(self, z: Array, axis: int = -3) -> tuple[Array, Array]:
         r""":math:`(f_c(z), F_c(z))` for the cost of one call: a potential's gradient and value."""
-        def both(xp: Any, index: Array, u: Array, out: list[Array], part: tuple) -> None:
-            left = self._gather(xp, self._left, index, u)
-            value = xp.multiply(self._gather(xp, self._delta, index, u), u, out=out[0][part])
-            value += left
-            left += value  # a_k + f(z)
-            u *= 0.5 * self.grid_step
-            u *= left
-            xp.add(u, self._gather(xp, self._base, index, u), out=out[1][part])
+        def both(xp: Any, index: Array, z: Array, out: list[Array], part: tuple) -> None:
+            intercept = self._gather(xp, self._intercept, index, z)
+            sz = self._gather(xp, self._slope, index, z)
+            sz *= z
+            xp.add(intercept, sz, out=out[0][part])  # f(z) = b + s z
+            sz *= 0.5
+            sz += intercept
+            sz *= z
+            xp.add(sz, self._gather(xp, self._constant, index, z), out=out[1][part])  # e + z (b + s z / 2)
 
         value, integral = self._blocks(z, axis, 2, both)
         return value, integral

@@ -174,6 +174,26 @@ def test_integral_vanishes_at_zero(grid_min):
         assert np.max(np.abs(out)) <= 10 * np.finfo(dtype).eps * np.max(np.abs(spline.coefficients))
 
 
+@pytest.mark.parametrize("grid_min, zero_at_zero", [(-1.0, True), (-1.0, False), (GRID_MIN, False), (0.3, False),
+                                                    (-5.0, False)])  # 0 a knot, between knots, below, above the grid
+def test_responses_near_zero_keep_their_relative_precision_in_float32(grid_min, zero_at_zero):
+    # On the segment that holds 0 (on z's side of a knot there) f(z) = f(0) + s z and F(z) = z (f(0) + s z / 2).
+    # Before, F was a difference of two terms of order h |a| (a shipped ridge model's potential was 2 % off for
+    # responses of 1e-10), and a tiny negative z took the segment right of a knot at 0
+    a = np.random.default_rng(9).standard_normal((CHANNELS, KNOTS))
+    if zero_at_zero:
+        a[:, 4] = 0.0  # f(0) = 0 exactly, as in the shipped models: the results are s z and s z^2 / 2
+    spline = LinearSpline(a, grid_min, GRID_STEP)
+    z = GRID_STEP * np.array([sign * 10.0**-e for e in (3, 6, 9, 12) for sign in (1, -1)])
+    position = -grid_min / GRID_STEP  # of 0 on the grid, in steps
+    segment = np.where(z > 0, np.floor(position), np.ceil(position) - 1).clip(0, KNOTS - 2).astype(int)
+    s = (a[:, segment + 1] - a[:, segment]) / GRID_STEP  # (channels, values)
+    f0 = np.stack([reference_value(np.zeros(1), a[c], grid_min, GRID_STEP) for c in range(CHANNELS)])
+    value, integral = spline.value_and_integral(channel_major(np.tile(z, (CHANNELS, 1)), (len(z), 1)).astype(np.float32))
+    np.testing.assert_allclose(value.reshape(CHANNELS, -1), f0 + s * z, rtol=1e-5, atol=0)
+    np.testing.assert_allclose(integral.reshape(CHANNELS, -1), z * (f0 + s * z / 2), rtol=1e-5, atol=0)
+
+
 def test_value_and_integral_agree_with_the_separate_calls():
     spline = LinearSpline(random_coefficients(7), GRID_MIN, GRID_STEP)
     z = np.random.default_rng(7).uniform(-3, 3, (2, CHANNELS, 5, 6))
