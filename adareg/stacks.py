@@ -20,7 +20,9 @@ keeps it (:func:`functools.lru_cache`), not once per slice.
 A task that fails is rerun slice by slice within its chunk, so that the
 :class:`SliceError` raised names the first slice of that chunk that fails: in this
 process the first failing slice of the stack, on Dask that of the first failing chunk
-to finish (chunks run at once).
+to finish (chunks run at once).  The warnings a task raises (e.g. a
+:class:`ConvergenceWarning` where a solve stopped at its cap) are raised again in the
+calling process, once per chunk and naming its slices, also from Dask workers.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import functools
 import importlib
 import math
 import secrets
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, get_args
@@ -44,6 +47,14 @@ SliceTask = Callable[[np.ndarray], np.ndarray]
 
 #: The Dask setting by which worker processes start with ``MALLOC_TRIM_THRESHOLD_`` (``None``: not set).
 TRIM_SETTING = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+
+
+class ConvergenceWarning(UserWarning):
+    """A slice task's solve stopped at its iteration or time cap before its tolerance: the slice is its last iterate."""
+
+
+#: The warnings a chunk's task raised: each category with its message, once.
+Notes = list[tuple[type[Warning], str]]
 
 
 class SliceError(RuntimeError):
@@ -99,7 +110,7 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
     starts = range(0, len(stack), chunk)
     with tqdm(total=len(stack), unit="slice", disable=not progress, desc="slices") as bar:
         if workers is None and scheduler is None:
-            done = ((start, run_chunk(task, stack[start:start + chunk], start)) for start in starts)
+            done = ((start, *run_chunk(task, stack[start:start + chunk], start)) for start in starts)
             return _assemble(done, len(stack), bar)
         with _client(workers, scheduler) as client:
             done = _on_dask(client, task, stack, starts, chunk)
@@ -109,15 +120,24 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
                 done.close()  # cancels the chunks in flight while the client is open (not later, at collection)
 
 
-def run_chunk(task: SliceTask, slices: np.ndarray, start: int, fft_threads: int | None = None) -> np.ndarray:
-    """``task(slices)``, checked; on failure the slices one by one, to name the first that fails.
+def run_chunk(task: SliceTask, slices: np.ndarray, start: int, fft_threads: int | None = None
+              ) -> tuple[np.ndarray, Notes]:
+    """``task(slices)``, checked, and the warnings it raised; on failure the slices one by one, to name the first
+    that fails.
 
     ``fft_threads`` sets :func:`adareg.backend.set_fft_workers` during the call (Dask
-    workers compute one task per thread, so their FFTs use one).
+    workers compute one task per thread, so their FFTs use one).  The warnings are
+    recorded, not shown, so that they reach the caller from another process too
+    (:func:`warnings.catch_warnings` is process-wide: on a worker with several threads
+    a warning may be recorded with another thread's chunk).
     """
     previous = backend.set_fft_workers(fft_threads) if fft_threads is not None else None
     try:
-        return _run_chunk(task, slices, start)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = _run_chunk(task, slices, start)
+        notes = list(dict.fromkeys((w.category, str(w.message)) for w in caught))
+        return result, notes
     finally:
         if fft_threads is not None:
             backend.set_fft_workers(previous)
@@ -146,10 +166,13 @@ def _checked(result: Any, count: int) -> np.ndarray:
 
 
 
-def _assemble(done: Iterator[tuple[int, np.ndarray]], count: int, bar: Any) -> np.ndarray:
-    """Place each chunk's results at its slice indices as they arrive."""
+def _assemble(done: Iterator[tuple[int, np.ndarray, Notes]], count: int, bar: Any) -> np.ndarray:
+    """Place each chunk's results at its slice indices as they arrive, and raise its warnings again here."""
     out: np.ndarray | None = None
-    for start, result in done:
+    for start, result, notes in done:
+        where = f"slice {start}" if len(result) == 1 else f"slices {start}-{start + len(result) - 1}"
+        for category, message in notes:
+            warnings.warn(f"{where}: {message}", category, stacklevel=3)
         if out is None:
             out = np.empty((count, *result.shape[1:]), dtype=result.dtype)
         elif result.shape[1:] != out.shape[1:]:
@@ -207,7 +230,7 @@ class _client:
 
 
 def _on_dask(client: Any, task: SliceTask, stack: np.ndarray, starts: range, chunk: int
-             ) -> Iterator[tuple[int, np.ndarray]]:
+             ) -> Iterator[tuple[int, np.ndarray, Notes]]:
     """The chunks' results as Dask computes them, at most two per worker thread (as many as there are now) in flight."""
     distributed = _distributed()
     run = f"adareg-slices-{secrets.token_hex(6)}"
@@ -226,9 +249,9 @@ def _on_dask(client: Any, task: SliceTask, stack: np.ndarray, starts: range, chu
     try:
         for future in window:
             start = in_flight.pop(future)
-            result = future.result()
+            result, notes = future.result()
             refill()
-            yield start, result
+            yield start, result, notes
     finally:
         client.cancel(list(in_flight))
 
@@ -317,7 +340,15 @@ class Denoise:
         learned = self.model != "tv"
         result = solve(Identity(shape), y, reg, lam=self.lam, sigma=self.sigma if learned else None,
                        bounds=(0.0, 1.0))
+        _warn_unconverged(result)
         return (self.low + span * backend.to_numpy(result.x)).astype(np.float32)
+
+
+def _warn_unconverged(result: Any) -> None:
+    """A :class:`ConvergenceWarning` where ``result`` stopped at a cap: the task returns only its images."""
+    if not result.converged:
+        warnings.warn(f"the solver did not converge ({result.message}); the output is its last iterate",
+                      ConvergenceWarning, stacklevel=2)
 
 
 def _check_slices(slices: np.ndarray, task: str, expected: str, ndim: int = 3, real: bool = True) -> None:
@@ -379,6 +410,7 @@ class CTReconstruction:
             return backend.to_numpy(fbp(H, y, window=self.window))
         reg = regularizer(self.model, (self.size, self.size))
         result = solve(H, y, reg, lam=self.lam, sigma=self.sigma, bounds=(0.0, None), x0=fbp(H, y, window=self.window))
+        _warn_unconverged(result)
         return backend.to_numpy(result.x)
 
 
@@ -420,12 +452,15 @@ class FastMRIReconstruction:
             return fastmri.zero_filled_rss(kspace[None], mask, self.recon_shape)[0]
         y = backend.to_device(np.asarray(kspace * mask, dtype=np.complex64), self.device)
         if self.model == "sense":
-            x = mri.sense(fastmri.slice_operator(y, mask), y, lam=1e-2 if self.lam is None else self.lam).x
+            result = mri.sense(fastmri.slice_operator(y, mask), y, lam=1e-2 if self.lam is None else self.lam)
+            x = result.x
         else:
             H = fastmri.slice_operator(y, mask, real=True)
             scale = float(backend.namespace(y).max(backend.namespace(y).abs(H.H(y))))
             scale = scale if scale > 0 and math.isfinite(scale) else 1.0
             reg = regularizer(self.model, tuple(kspace.shape[-2:]))
-            x = solve(H, y / scale, reg, lam=self.lam, sigma=self.sigma, bounds=(0.0, None)).x * scale
+            result = solve(H, y / scale, reg, lam=self.lam, sigma=self.sigma, bounds=(0.0, None))
+            x = result.x * scale
+        _warn_unconverged(result)
         magnitude = backend.to_numpy(backend.namespace(x).abs(x))
         return fastmri.center_crop(magnitude, self.recon_shape).astype(np.float32)

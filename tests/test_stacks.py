@@ -182,6 +182,24 @@ def test_ct_geometry_is_a_dict_or_pairs_kept_sorted():
             stacks.CTReconstruction(16, 10, geometry)
 
 
+def capped_stack(count: int) -> np.ndarray:
+    """Slices of noise whose TV denoising at lam 0.3 stops at the prox's 500 iterations, not converged."""
+    stack = np.random.default_rng(0).random((count, 32, 32)).astype(np.float32)
+    assert not any(adareg.solve(Identity(s.shape), s, adareg.regularizers.TV(s.shape), lam=0.3, bounds=(0, 1)).converged
+                   for s in stack)
+    return stack
+
+
+def test_a_solve_stopped_at_its_cap_is_warned_about_naming_its_slices():
+    # the tasks return only images: map_slices reported nothing, and adareg denoise of a volume exited quietly
+    with pytest.warns(stacks.ConvergenceWarning) as caught:
+        stacks.map_slices(stacks.Denoise("tv", lam=0.3), capped_stack(3), chunk=2, progress=False)
+    messages = [str(w.message) for w in caught if w.category is stacks.ConvergenceWarning]
+    assert len(messages) == 2
+    assert messages[0].startswith("slices 0-1: the solver did not converge (stopped after 500 iterations")
+    assert messages[1].startswith("slice 2: the solver did not converge")
+
+
 def test_an_empty_stack_is_refused():
     with pytest.raises(ValueError, match="at least one slice"):
         stacks.map_slices(np.negative, np.zeros((0, 3, 3)), progress=False)
@@ -232,6 +250,13 @@ def test_a_failing_slice_is_named_on_dask(client):
     stack[1, 4, 4] = np.inf
     with pytest.raises(stacks.SliceError, match=r"^slice 1: ValueError"):
         stacks.map_slices(stacks.Denoise("crr", SIGMA), stack, chunk=2, scheduler=client, progress=False)
+
+
+def test_a_worker_s_warnings_reach_the_caller(client):
+    with pytest.warns(stacks.ConvergenceWarning) as caught:
+        stacks.map_slices(stacks.Denoise("tv", lam=0.3), capped_stack(4), chunk=2, scheduler=client, progress=False)
+    starts = sorted(str(w.message).split(":")[0] for w in caught if w.category is stacks.ConvergenceWarning)
+    assert starts == ["slices 0-1", "slices 2-3"]
 
 
 def test_an_assembly_error_on_dask_cancels_its_chunks_while_the_client_is_open(monkeypatch):
