@@ -256,32 +256,48 @@ def _write_masks(args: argparse.Namespace, reg: Any, x: Any, sigma: float | None
         io.write_array(args.masks, backend.to_numpy(reg.weights(x, sigma)))
 
 
-def _weights(args: argparse.Namespace, reg: Any, default: Callable[[], str]) -> tuple[float, float | None]:
-    """``--lam`` and ``--sigma``, or the preset of ``--preset`` (else of the acquisition ``default()`` names)."""
+def _weights(args: argparse.Namespace, reg: Any, prefix: str, size: int,
+             acceleration: Callable[[], float] | None = None, field_of_view: float | None = None
+             ) -> tuple[float, float | None]:
+    """``--lam`` and ``--sigma``, or the preset of ``--preset`` (else the model's acquisition ``prefix...`` nearest to
+    the data, :func:`adareg.presets.nearest`; ``acceleration()`` is the data's, for MRI).
+
+    Presets are for the scans their names describe: an explicit ``--preset`` must name one
+    (``prefix...``), and a CT preset assumes an image spanning one unit (``field_of_view``,
+    the pixel size times the image size, of 1).
+    """
     if args.lam is not None:
         return args.lam, _sigma(args.sigma, reg, required=args.model != "tv")
-    acquisition = args.preset or default()
+    if args.preset is not None and not args.preset.startswith(prefix):
+        raise UsageError(f"--preset {args.preset} is not for this scan, whose presets are named {prefix}... "
+                         f"(adareg.presets has {', '.join(presets.acquisitions())}); give --lam to choose the weights")
+    with warnings.catch_warnings(record=True) as notes:  # shown below, unless the units refuse the preset
+        warnings.simplefilter("always")
+        if args.preset is not None:
+            acquisition = args.preset
+        else:
+            try:
+                acquisition = presets.nearest(prefix, args.model, size,
+                                              None if acceleration is None else acceleration())
+            except ValueError:
+                raise UsageError(f"--lam is required: no {prefix} preset of {args.model} (adareg.presets has "
+                                 f"{', '.join(presets.acquisitions())}; give --preset or --lam)") from None
+    if field_of_view is not None and not math.isclose(field_of_view, 1.0, rel_tol=1e-6):
+        raise UsageError(f"the presets were tuned with the image spanning one unit (--pixel-size 1/{size} = "
+                         f"{1 / size:.6g} here), but --pixel-size {args.pixel_size:g} makes it {field_of_view:g} units, "
+                         "so every line integral of an image is that many times larger: give --pixel-size 1/N if the "
+                         "sinogram is in those units, or --lam")
+    for note in notes:
+        warnings.warn(note.message, note.category, stacklevel=2)
     chosen = presets.preset(acquisition, args.model)
-    sigma = chosen.get("sigma") if args.sigma is None else _sigma(args.sigma, reg, required=True)
+    if args.sigma is None:
+        sigma, source = chosen.get("sigma"), ""
+    else:
+        sigma, source = _sigma(args.sigma, reg, required=True), f" (--sigma {args.sigma:g})"
     if not args.quiet:
-        print(f"adareg {args.command}: lam {chosen['lam']:.3g}" + ("" if sigma is None else f", sigma {sigma:.3g}")
-              + f" from the preset {acquisition}", file=sys.stderr)
+        print(f"adareg {args.command}: lam {chosen['lam']:.3g} from the preset {acquisition}"
+              + ("" if sigma is None else f", sigma {sigma:.3g}{source}"), file=sys.stderr)
     return chosen["lam"], sigma
-
-
-def _nearest_preset(prefix: str, model: str, size: int,
-                    acceleration: Callable[[], float] | None = None) -> Callable[[], str]:
-    """The preset of ``model`` for the acquisition ``prefix...`` nearest to the data (:func:`adareg.presets.nearest`).
-
-    Found only when asked for (no ``--lam``); ``acceleration()`` is the data's, for MRI.
-    """
-    def find() -> str:
-        try:
-            return presets.nearest(prefix, model, size, None if acceleration is None else acceleration())
-        except ValueError:
-            raise UsageError(f"--lam is required: no {prefix} preset of {model} (adareg.presets has "
-                             f"{', '.join(presets.acquisitions())}; give --preset or --lam)") from None
-    return find
 
 
 def _ct_geometry(args: argparse.Namespace, detectors: int) -> tuple[int, dict[str, Any]]:
@@ -337,7 +353,8 @@ def _ct(args: argparse.Namespace) -> None:
         return
     reg = _regularizer(args.model, (size, size))
     _check_masks(args, reg)
-    lam, sigma = _weights(args, reg, _nearest_preset(f"ct-{args.geometry}-{args.angles}-", args.model, size))
+    lam, sigma = _weights(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
+                              field_of_view=args.pixel_size * size)
     result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=(0.0, None), x0=fbp(H, y, window=args.window),
                    progress=not args.quiet)
     io.write_array(args.output, backend.to_numpy(result.x))
@@ -354,7 +371,8 @@ def _ct_volume(args: argparse.Namespace) -> None:
     lam = sigma = None
     if args.model != "fbp":
         reg = _regularizer(args.model, (size, size))
-        lam, sigma = _weights(args, reg, _nearest_preset(f"ct-{args.geometry}-{args.angles}-", args.model, size))
+        lam, sigma = _weights(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
+                              field_of_view=args.pixel_size * size)
     task = stacks.CTReconstruction(size, args.angles, geometry, args.model, lam, sigma,
                                    args.window, args.device)
     io.write_volume(args.output, _map_slices(args, task, sinograms), None,
@@ -405,8 +423,7 @@ def _mri(args: argparse.Namespace) -> None:
     else:
         reg = _regularizer(args.model, image_shape)
         _check_masks(args, reg)
-        lam, sigma = _weights(args, reg, _nearest_preset("mri-cartesian-", args.model, image_shape[-1],
-                                                         lambda: 1 / float(np.mean(mask))))
+        lam, sigma = _weights(args, reg, "mri-cartesian-", image_shape[-1], lambda: 1 / float(np.mean(mask)))
         bounds = (0.0, None) if space == "real" else None
         result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=bounds, progress=not args.quiet)
         _write_masks(args, reg, result.x, sigma)
@@ -433,8 +450,7 @@ def _fastmri(args: argparse.Namespace) -> None:
     lam = sigma = None
     if args.model not in ("zero-filled", "sense"):
         reg = _regularizer(args.model, data.kspace.shape[-2:])
-        lam, sigma = _weights(args, reg, _nearest_preset("mri-cartesian-", args.model, data.recon_shape[-1],
-                                                         lambda: 1 / float(mask.mean())))
+        lam, sigma = _weights(args, reg, "mri-cartesian-", data.recon_shape[-1], lambda: 1 / float(mask.mean()))
     elif args.model == "sense":
         lam = args.lam
     task = stacks.FastMRIReconstruction(tuple(bool(m) for m in mask), data.recon_shape, args.model, lam, sigma,
@@ -536,7 +552,8 @@ def parser() -> argparse.ArgumentParser:
 
 def _common_options(sub: argparse.ArgumentParser) -> None:
     """The options every reconstruction command takes: device, volumes, output and errors."""
-    sub.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="compute with NumPy or CuPy")
+    sub.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="compute with NumPy or CuPy "
+                         "(default: cpu)")
     sub.add_argument("--chunk", type=int, default=8, help="volumes: slices per solve (default: 8)")
     sub.add_argument("--workers", type=int, help="volumes: slices on a local Dask cluster of N processes")
     sub.add_argument("--scheduler", help="volumes: slices on a running Dask cluster, e.g. tcp://host:8786")
@@ -548,7 +565,8 @@ def _add_denoise(commands: Any) -> None:
     """The ``denoise`` command."""
     d = commands.add_parser("denoise", help="remove Gaussian noise from a grey image",
                             description="Denoise a grey PNG/TIFF (8- or 16-bit) or NPY image.")
-    d.add_argument("input", help="noisy image: .png, .tif/.tiff or .npy")
+    d.add_argument("input", help="noisy image: .png, .tif/.tiff or .npy; or a volume (DICOM folder or file, NIfTI, "
+                   "TIFF stack, 3D .npy), slice by slice")
     d.add_argument("--sigma", type=float, help="noise standard deviation on the 0-255 scale (required, but for tv "
                    "with --lam)")
     d.add_argument("--model", default="sa-cnn", help="a shipped model's name, a parameter file, or 'tv' "
@@ -566,20 +584,22 @@ def _add_ct(commands: Any) -> None:
     """The ``ct`` command."""
     c = commands.add_parser("ct", help="reconstruct a 2D CT sinogram",
                             description="Reconstruct an image from a 2D sinogram (.npy, angles x detectors).")
-    c.add_argument("input", help="sinogram .npy, shape (angles, detectors)")
+    c.add_argument("input", help="sinogram .npy, shape (angles, detectors); or a stack of them (3D .npy, TIFF "
+                   "stack, NIfTI), slice by slice")
     c.add_argument("--angles", type=int, required=True, help="number of equispaced angles (over [0, pi) for "
                    "parallel beam, [0, 2 pi) for fan beam)")
-    c.add_argument("--geometry", choices=("parallel", "fan"), default="parallel")
+    c.add_argument("--geometry", choices=("parallel", "fan"), default="parallel", help="beam (default: parallel)")
     c.add_argument("--source-distance", type=float, help="fan beam: source to rotation centre")
     c.add_argument("--detector-distance", type=float, help="fan beam: rotation centre to detector")
-    c.add_argument("--pixel-size", type=float, default=1.0, help="pixel side, in the unit of the distances")
+    c.add_argument("--pixel-size", type=float, default=1.0, help="pixel side, in the unit of the distances "
+                   "(default: 1; the presets need 1/N, an image spanning one unit)")
     c.add_argument("--detector-spacing", type=float, default=None, help="detector cell width (default: pixel size)")
     c.add_argument("--image-size", type=int, default=None, help="reconstruct an N x N image (default: the largest "
                    "the detector row covers, magnified in a fan beam)")
     c.add_argument("--model", default="fbp", help="'fbp', 'tv', a shipped model's name, or a parameter file "
                    "(default: fbp)")
     c.add_argument("--window", choices=("ram-lak", "hann"), default="hann", help="FBP filter window (for tv and the "
-                   "learned models, that of the FBP they start from)")
+                   "learned models, that of the FBP they start from; default: hann)")
     c.add_argument("--lam", type=float, help="regularisation weight (default: from --preset)")
     c.add_argument("--preset", help="an adareg.presets acquisition (default: the model's for this geometry and "
                    "number of angles, at the nearest image size)")

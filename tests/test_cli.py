@@ -237,17 +237,30 @@ def test_ct_fbp_and_tv(files):
                              output.name, cwd=folder), output, "--lam is required: no ct-parallel-40- preset")
     assert_fails_cleanly(run("ct", "sino.npy", "--angles", "40", "--image-size", "100000", "-o", output.name,
                              cwd=folder), output, "--image-size must lie in [1, 16384], got 100000")
-    # without --lam: the model's preset for 60 parallel-beam angles at the nearest image size, said on stderr
-    H60 = RayTransform((32, 32), 60)
+    # without --lam: the model's preset for 60 parallel-beam angles at the nearest image size, said on stderr;
+    # the presets' units are an image spanning one unit (pixel size 1/N)
+    H60 = RayTransform((32, 32), 60, pixel_size=1 / 32)
     np.save(folder / "sino60.npy", H60(phantom))
     preset_output = folder / "ct-preset.npy"
-    out = run("ct", "sino60.npy", "--angles", "60", "--image-size", "32", "--model", "tv", "-o", preset_output.name,
-              cwd=folder)
+    out = run("ct", "sino60.npy", "--angles", "60", "--image-size", "32", "--pixel-size", "0.03125", "--model", "tv",
+              "-o", preset_output.name, cwd=folder)
     smallest = min((a for a in adareg.presets.acquisitions() if a.startswith("ct-parallel-60-")),
                    key=lambda a: int(a.rsplit("-", 1)[1]))
     lam = adareg.presets.preset(smallest, "tv")["lam"]
     assert out.returncode == 0 and f"adareg ct: lam {lam:.3g} from the preset {smallest}" in out.stderr, out.stderr
-    assert adareg.psnr(np.load(preset_output), phantom) > 15
+    fbp_psnr = adareg.psnr(adareg.ct.fbp(H60, H60(phantom), window="hann"), phantom)
+    assert adareg.psnr(np.load(preset_output), phantom) > fbp_psnr + 3
+    # at the default pixel size 1 the preset's lam is for line integrals 32 times smaller: refused, not used
+    assert_fails_cleanly(run("ct", "sino60.npy", "--angles", "60", "--image-size", "32", "--model", "tv", "-o",
+                             output.name, cwd=folder), output, "--pixel-size 1/32 = 0.03125 here), but --pixel-size 1 makes it 32 units")
+    # a preset named for another scan is refused; --sigma is said to be the user's
+    assert_fails_cleanly(run("ct", "sino60.npy", "--angles", "60", "--pixel-size", "0.03125", "--model", "tv",
+                             "--preset", "mri-cartesian-8-x4-0.01-128", "-o", output.name, cwd=folder), output,
+                         "--preset mri-cartesian-8-x4-0.01-128 is not for this scan, whose presets are named "
+                         "ct-parallel-60-")
+    out = run("ct", "sino60.npy", "--angles", "60", "--image-size", "32", "--pixel-size", "0.03125", "--model", "crr",
+              "--sigma", "5", "-o", preset_output.name, cwd=folder)
+    assert out.returncode == 0 and ", sigma 0.0196 (--sigma 5)" in out.stderr, out.stderr
     sinogram = np.load(folder / "sino.npy")
     sinogram[3, 5] = np.nan
     np.save(folder / "sino-nan.npy", sinogram)

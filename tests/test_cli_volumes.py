@@ -253,18 +253,29 @@ def test_a_seed_without_a_retrospective_mask_is_refused(fastmri_file, tmp_path):
 
 
 def test_a_fastmri_preset_is_the_models_nearest_in_acceleration_then_size():
-    from adareg.cli import UsageError, _nearest_preset
+    import argparse
+
+    from adareg.cli import UsageError, _weights
+
+    def weights(model: str, size: int, acceleration: float) -> tuple:
+        args = argparse.Namespace(lam=None, preset=None, sigma=None, model=model, quiet=True, command="mri")
+        return _weights(args, None, "mri-cartesian-", size, lambda: acceleration)
+
+    def of(acquisition: str, model: str) -> tuple:
+        chosen = adareg.presets.preset(acquisition, model)
+        return chosen["lam"], chosen["sigma"]
 
     x4 = [a for a in adareg.presets.acquisitions() if a.startswith("mri-cartesian-") and "-x4-" in a]
     sizes = {int(a.rsplit("-", 1)[1]): a for a in x4 if "sa-cnn" in adareg.presets.models(a)}
-    assert len(sizes) >= 2  # the tie that the image size breaks
+    assert len(sizes) >= 2 and len({of(a, "sa-cnn") for a in sizes.values()}) == len(sizes)  # told apart
     for size in (100, 300, 400):
         nearest = min(sizes, key=lambda s: abs(np.log(s / size)))
-        assert _nearest_preset("mri-cartesian-", "sa-cnn", size, lambda: 3.9)() == sizes[nearest]
+        assert weights("sa-cnn", size, 3.9) == of(sizes[nearest], "sa-cnn")
     with_sa_b = [a for a in x4 if "sa-b" in adareg.presets.models(a)]
-    assert _nearest_preset("mri-cartesian-", "sa-b", 320, lambda: 4.0)() in with_sa_b  # never one without the model
+    with pytest.warns(UserWarning, match="more than 2 times away"):
+        assert weights("sa-b", 320, 4.0) in [of(a, "sa-b") for a in with_sa_b]  # never one without the model
     with pytest.raises(UsageError, match="no mri-cartesian- preset of no-such-model"):
-        _nearest_preset("mri-cartesian-", "no-such-model", 320, lambda: 4.0)()
+        weights("no-such-model", 320, 4.0)
 
 
 def test_npy_kspace_still_needs_a_mask(tmp_path):
