@@ -402,6 +402,9 @@ def _mri(args: argparse.Namespace) -> None:
         raise UsageError(f"{args.input}: k-space of shape {kspace.shape} has {kspace.ndim} axes; one coil is (H, W), "
                          "and multi-coil data (coils, H, W) need coil sensitivities: --maps MAPS.npy (e.g. from "
                          "adareg.mri.espirit_maps)")
+    if maps is not None and kspace.ndim != 3:
+        raise UsageError(f"{args.input}: k-space of shape {kspace.shape} has {kspace.ndim} axes, but --maps goes with "
+                         "multi-coil data (coils, H, W), one k-space grid per map")
     image_shape = tuple(kspace.shape[1:]) if maps is not None else tuple(kspace.shape)
     learned = args.model not in ("zero-filled", "sense", "tv")
     if learned and args.space == "complex":

@@ -69,9 +69,11 @@ class Tuning:
         Every evaluation in the order made: columns ``lam, sigma, psnr,
         iterations, cut, converged, seconds`` (``sigma`` NaN for classical
         regularizers; ``iterations`` the most any pair's solve took; ``cut`` 1 where
-        ``patience`` cut a solve short, else 0; ``converged`` 1 where every pair's
-        solve met its tolerance, else 0 (a cut solve has not); ``seconds`` spent on
-        that evaluation's solves, a full solve after a cut included).
+        the row's PSNR is that of solves ``patience`` cut short, else 0 (a cut
+        candidate that still scored above the best was solved again in full, and its
+        row is that full solve's); ``converged`` 1 where every pair's solve met its
+        tolerance, else 0 (a cut solve has not); ``seconds`` spent on that
+        evaluation's solves, a full solve after a cut included).
     """
 
     lam: float
@@ -508,6 +510,9 @@ def _calibration_pairs(H: LinearOperator, ys: Any, xs: Any) -> list[tuple[Array,
         if x.dtype.kind == "c":
             raise TypeError(f"tune: xs[{i}] is complex; the PSNR compares real images (use abs(x) for magnitudes)")
         _warn_on_another_scale(H, y, x, i)
+    if ys[0].dtype.kind == "c" and H.H(ys[0]).dtype.kind == "c":  # then so are the reconstructions
+        raise TypeError(f"tune: {H!r} reconstructs complex images (H^H ys[0] is complex), but the PSNR compares "
+                        "real ones: use an operator on real images (e.g. CartesianMRI(..., real=True))")
     return list(zip(ys, xs))
 
 

@@ -348,6 +348,9 @@ def test_mri_zero_filled_sa_cnn_and_errors(files):
                              output.name, cwd=folder), output, "mask of shape")
     assert_fails_cleanly(run("mri", "kspace.npy", "--mask", "mask.npy", "-o", output.name, cwd=folder), output,
                          "multi-coil data (coils, H, W) need coil sensitivities: --maps")
+    np.save(folder / "one-coil.npy", np.load(folder / "kspace.npy")[0])  # maps for (H, W) data named the maps
+    assert_fails_cleanly(run("mri", "one-coil.npy", "--mask", "mask.npy", "--maps", "maps.npy", "-o", output.name,
+                             cwd=folder), output, "has 2 axes, but --maps goes with multi-coil data (coils, H, W)")
     # a learned model reconstructs a real image, its default space; a complex one is refused by the option's name
     output = folder / "sa-cnn.npy"
     out = run("mri", "kspace.npy", "--mask", "mask.npy", "--maps", "maps.npy", "--model", "sa-cnn", "--quiet", "-o",

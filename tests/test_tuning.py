@@ -368,6 +368,9 @@ def test_bad_input_is_rejected_with_clear_messages():
         tune(H, ys, 3.0, tv)
     with pytest.raises(TypeError, match=r"xs\[0\] is complex"):
         tune(H, ys, [x + 0j for x in xs], tv)
+    # an operator on complex images: its reconstructions are complex, which psnr refused after a full solve
+    with pytest.raises(TypeError, match=r"Identity.* reconstructs complex images \(H\^H ys\[0\] is complex\)"):
+        tune(H, [y + 0j for y in ys], xs, tv)
     with pytest.raises(ValueError, match=r"xs\[1\] contains 1 NaN or Inf value"):
         tune(H, ys, [xs[0], np.where(np.arange(64).reshape(8, 8) == 5, np.nan, xs[1])], tv)
     with pytest.raises(ValueError, match=r"ys\[0\] contains 64 NaN or Inf values"):
