@@ -553,13 +553,36 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _count(text: str) -> int:
+    """An option's whole number of at least 1 (argparse names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _length(text: str) -> float:
+    """An option's positive, finite length."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be positive and finite, got {text}")
+    return value
+
+
 def _common_options(sub: argparse.ArgumentParser) -> None:
     """The options every reconstruction command takes: device, volumes, output and errors."""
     sub.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="compute with NumPy or CuPy "
                          "(default: cpu)")
-    sub.add_argument("--chunk", type=int, default=8, help="volumes: slices per solve (default: 8)")
-    sub.add_argument("--workers", type=int, help="volumes: slices on a local Dask cluster of N processes")
-    sub.add_argument("--scheduler", help="volumes: slices on a running Dask cluster, e.g. tcp://host:8786")
+    sub.add_argument("--chunk", type=_count, default=8, help="volumes: slices per solve (default: 8)")
+    cluster = sub.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=_count, help="volumes: slices on a local Dask cluster of N processes")
+    cluster.add_argument("--scheduler", help="volumes: slices on a running Dask cluster, e.g. tcp://host:8786")
     sub.add_argument("--quiet", action="store_true", help="no progress bar or solver message")
     sub.add_argument("--debug", action="store_true", help="show the full traceback on errors")
 
@@ -592,11 +615,11 @@ def _add_ct(commands: Any) -> None:
     c.add_argument("--angles", type=int, required=True, help="number of equispaced angles (over [0, pi) for "
                    "parallel beam, [0, 2 pi) for fan beam)")
     c.add_argument("--geometry", choices=("parallel", "fan"), default="parallel", help="beam (default: parallel)")
-    c.add_argument("--source-distance", type=float, help="fan beam: source to rotation centre")
-    c.add_argument("--detector-distance", type=float, help="fan beam: rotation centre to detector")
-    c.add_argument("--pixel-size", type=float, default=1.0, help="pixel side, in the unit of the distances "
+    c.add_argument("--source-distance", type=_length, help="fan beam: source to rotation centre")
+    c.add_argument("--detector-distance", type=_length, help="fan beam: rotation centre to detector")
+    c.add_argument("--pixel-size", type=_length, default=1.0, help="pixel side, in the unit of the distances "
                    "(default: 1; the presets need 1/N, an image spanning one unit)")
-    c.add_argument("--detector-spacing", type=float, default=None, help="detector cell width (default: pixel size)")
+    c.add_argument("--detector-spacing", type=_length, default=None, help="detector cell width (default: pixel size)")
     c.add_argument("--image-size", type=int, default=None, help="reconstruct an N x N image (default: the largest "
                    "the detector row covers, magnified in a fan beam)")
     c.add_argument("--model", default="fbp", help="'fbp', 'tv', a shipped model's name, or a parameter file "

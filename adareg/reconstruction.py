@@ -256,6 +256,8 @@ def check_weights(weights: Any, y: Array, what: str = "solve: weights") -> Array
     if weights is None:
         return None
     xp = backend.namespace(y)
+    if isinstance(weights, (bool, np.bool_)):  # a boolean array is a mask of the samples kept; True alone is a slip
+        raise TypeError(f"{what} must be real numbers or an array, got {weights!r}")
     if backend.is_array(weights):
         backend.check_plain(weights, what)  # before asarray, which would drop a mask unseen
         if backend.is_cupy(weights) and not backend.is_cupy(y):

@@ -291,7 +291,7 @@ class Denoise:
     ValueError
         At construction: ``"tv"`` without ``lam``, a learned model without ``sigma``,
         ``sigma`` or ``lam`` not positive, an unknown ``device``, or ``low``, ``high``
-        not finite with ``low < high``; an unknown model or unreadable parameter file
+        not finite with ``low < high`` (a ``TypeError`` where one is not a number); an unknown model or unreadable parameter file
         (a :class:`~adareg.params.ParameterFileError`; a file must be readable here as
         well as on the workers).  On a chunk: where more
         than 1% of its values lie beyond ``low`` and ``high`` by more than half their
@@ -319,7 +319,9 @@ class Denoise:
             raise ValueError("Denoise: lam is required for 'tv' (it has no trained value; e.g. 0.8 sigma)")
         if self.model != "tv" and self.sigma is None:
             raise ValueError(f"Denoise: sigma is required for the learned model {self.model!r} (its noise level)")
-        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
+        for name in ("low", "high"):
+            checks.real_number(getattr(self, name), f"Denoise: {name}")  # a number, and finite
+        if not self.low < self.high:
             raise ValueError(f"Denoise: the units need finite low < high (mapped to 0 and 1), got low {self.low:g}, "
                              f"high {self.high:g}")
 

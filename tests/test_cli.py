@@ -396,3 +396,16 @@ def test_a_demo_figure_is_checked_before_the_demo_runs(files, output, words):
     out = run("demo", "denoise", "--quiet", "-o", output, cwd=folder)
     assert_fails_cleanly(out, folder / output, f"{output}: {words}")
     assert out.stdout == ""  # the example did not run
+
+
+@pytest.mark.parametrize("options, words", [
+    (["--chunk", "0"], "argument --chunk: must be at least 1, got 0"),
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "argument --scheduler: not allowed with argument --workers"),
+    (["--pixel-size", "0"], "argument --pixel-size: must be positive and finite, got 0"),
+    (["--detector-spacing", "inf"], "argument --detector-spacing: must be positive and finite, got inf"),
+])
+def test_option_values_are_refused_by_the_option_s_name(tmp_path, options, words):
+    # they reached map_slices and fitting_image_size, whose errors named their own arguments (or none, for
+    # --chunk 0 with a single image)
+    out = run("ct", "s.npy", "--angles", "3", "-o", "x.npy", *options, cwd=tmp_path)
+    assert out.returncode == 2 and words in out.stderr.splitlines()[-1], out.stderr

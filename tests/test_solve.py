@@ -264,6 +264,7 @@ class TestBadInput:
             ({"weights": np.ones(8, dtype=complex)}, TypeError, "weights must be real, got dtype complex128"),
             ({"weights": np.ones(8, dtype=np.float16)}, TypeError, "weights has dtype float16"),
             ({"weights": "heavy"}, TypeError, "weights must be real numbers or an array, got 'heavy'"),
+            ({"weights": True}, TypeError, "weights must be real numbers or an array, got True"),
             ({"sigma": 0.1}, ValueError, "sigma is a parameter of learned regularizers only; TV has none"),
             # beyond [tiny / eps, max * eps] of the working precision: products with norms would overflow
             ({"lam": 1e300}, ValueError, r"lam = 1e\+300 lies outside \[1e-292, 4e\+292\], the range that a "

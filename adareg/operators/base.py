@@ -300,13 +300,17 @@ class LinearOperator:
         """
         tol = checks.non_negative(tol, "norm: tol")
         max_iter = checks.count(max_iter, "norm: max_iter")
+        rng = checks.random_generator(seed, "norm: seed")
+        if like is not None and not (backend.is_array(like) and like.dtype.kind in "fc"):
+            raise TypeError(f"norm: like must be a float or complex NumPy or CuPy array (its precision and device run "
+                            f"the iteration), got {getattr(like, 'dtype', type(like).__name__)}")
         exact = self._exact_norm()
         if exact is not None:
             return exact
         if self._norm is not None and self._norm[1] <= tol:
             return self._norm[0]
         start = self._norm_start(tol)
-        x, floor = (np.random.default_rng(seed).standard_normal(self.shape_in), None) if start is None else start
+        x, floor = (rng.standard_normal(self.shape_in), None) if start is None else start
         value, converged = self._lanczos_norm(x, tol, max_iter, floor, like)
         if converged:
             self._norm = (value, tol, start is not None)

@@ -84,6 +84,18 @@ def test_a_scaled_norm_follows_its_controls():
         (2 * Conv2d(kernel, (9, 8))).norm(tol=-1)
 
 
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"seed": -1}, ValueError, "norm: seed must be a non-negative int"),
+    ({"seed": 1.5}, TypeError, "norm: seed must be a non-negative int"),
+    ({"like": np.zeros(3, dtype=int)}, TypeError, "norm: like must be a float or complex .* got int64"),
+    ({"like": [1.0]}, TypeError, "norm: like must be a float or complex .* got list"),
+])
+def test_norm_names_its_bad_arguments(kwargs, error, words):
+    # they reached numpy's generator and astype, whose errors named neither norm nor the argument
+    with pytest.raises(error, match=words):
+        Conv2d(np.ones((3, 3)), (9, 8)).norm(**kwargs)
+
+
 def test_adjoint_error_is_tiny_for_exact_pairs(ops):
     K, D, M = ops
     for A in (K, D, M, K @ M):
