@@ -16,6 +16,7 @@ maximises the mean PSNR of the reconstructions of a few calibration pairs
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import warnings
@@ -43,6 +44,9 @@ _LEARNED_DECADES = (-2.0, 2.0)
 
 #: A zero lower end of a noise-level range is replaced by ``high / _SIGMA_SPAN`` (log-space search).
 _SIGMA_SPAN = 30.0
+
+#: The keywords that :func:`adareg.solve` takes, which ``solve_options`` may hold.
+_SOLVE_KEYWORDS = frozenset(inspect.signature(solve).parameters) - {"H", "y", "reg"}
 
 #: The options of :func:`adareg.solve` that ``tune`` sets itself.
 _RESERVED_OPTIONS = {
@@ -229,6 +233,9 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     for name, why in _RESERVED_OPTIONS.items():
         if name in options:
             raise ValueError(f"tune: solve_options may not contain {name!r}: {why}")
+    unknown = sorted(map(str, options.keys() - _SOLVE_KEYWORDS))
+    if unknown:
+        raise TypeError(f"tune: solve_options has {', '.join(map(repr, unknown))}, which adareg.solve does not take")
     if patience is not None:
         patience = checks.positive(patience, "tune: patience")
         if patience < 1:

@@ -391,6 +391,8 @@ def test_bad_input_is_rejected_with_clear_messages():
         tune(H, ys, xs, tv, levels=0)
     with pytest.raises(ValueError, match="solve_options may not contain 'x0'"):
         tune(H, ys, xs, tv, solve_options={"x0": xs[0]})
+    with pytest.raises(TypeError, match="solve_options has 'bogus', which adareg.solve does not take"):
+        tune(H, ys, xs, tv, solve_options={"bogus": 1, "tol": 1e-3})  # was solve's own error, at the first solve
     with pytest.raises(ValueError, match="patience must be >= 1"):
         tune(H, ys, xs, tv, patience=0.5)
     with pytest.raises(ValueError, match="patience must be positive"):
