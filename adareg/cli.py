@@ -237,9 +237,10 @@ def _check_volume_output(args: argparse.Namespace, like: io.Volume | None) -> No
     _refuse_overwriting(args.output, [args.input])
 
 
-def _map_slices(args: argparse.Namespace, task: stacks.SliceTask, data: np.ndarray) -> np.ndarray:
+def _map_slices(args: argparse.Namespace, task: stacks.SliceTask, data: np.ndarray,
+                numbers: Sequence[int] | None = None) -> np.ndarray:
     return stacks.map_slices(task, data, chunk=args.chunk, workers=args.workers, scheduler=args.scheduler,
-                             progress=not args.quiet)
+                             progress=not args.quiet, numbers=numbers)
 
 
 def _check_masks(args: argparse.Namespace, reg: Any) -> None:
@@ -458,7 +459,7 @@ def _fastmri(args: argparse.Namespace) -> None:
         lam = args.lam
     task = stacks.FastMRIReconstruction(tuple(bool(m) for m in mask), data.recon_shape, args.model, lam, sigma,
                                         args.device)
-    images = _map_slices(args, task, data.kspace)
+    images = _map_slices(args, task, data.kspace, numbers=data.slices)  # errors name the file's slices
     io.write_volume(args.output, images, None, f"adareg {args.model} fastMRI reconstruction, "
                     f"x{1 / mask.mean():.1f} undersampling")
     if data.reference is not None and data.reference.shape == images.shape:

@@ -32,7 +32,7 @@ import importlib
 import math
 import secrets
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -62,7 +62,7 @@ class SliceError(RuntimeError):
 
 
 def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: int | None = None,
-               scheduler: Any = None, progress: bool = True) -> np.ndarray:
+               scheduler: Any = None, progress: bool = True, numbers: Sequence[int] | None = None) -> np.ndarray:
     """Apply ``task`` to every slice of ``stack``, ``chunk`` slices per call; the results in slice order.
 
     Parameters
@@ -86,6 +86,9 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
         :class:`dask.distributed.Client`; not with ``workers``.
     progress
         Show a progress bar over slices.
+    numbers
+        The slices' numbers, by which errors and warnings name them (default: their
+        positions in ``stack``), e.g. a file's indices of the slices read from it.
 
     Returns
     -------
@@ -107,20 +110,24 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
     chunk = checks.count(chunk, "map_slices: chunk")
     if workers is not None and scheduler is not None:
         raise ValueError("map_slices: give workers (a local cluster) or scheduler (a running one), not both")
+    numbers = list(range(len(stack))) if numbers is None else [int(n) for n in numbers]
+    if len(numbers) != len(stack):
+        raise ValueError(f"map_slices: numbers names {len(numbers)} slices, but stack holds {len(stack)}")
     starts = range(0, len(stack), chunk)
     with tqdm(total=len(stack), unit="slice", disable=not progress, desc="slices") as bar:
         if workers is None and scheduler is None:
-            done = ((start, *run_chunk(task, stack[start:start + chunk], start)) for start in starts)
-            return _assemble(done, len(stack), bar)
+            done = ((start, *run_chunk(task, stack[start:start + chunk], numbers[start:start + chunk]))
+                    for start in starts)
+            return _assemble(done, numbers, bar)
         with _client(workers, scheduler) as client:
-            done = _on_dask(client, task, stack, starts, chunk)
+            done = _on_dask(client, task, stack, starts, chunk, numbers)
             try:
-                return _assemble(done, len(stack), bar)
+                return _assemble(done, numbers, bar)
             finally:
                 done.close()  # cancels the chunks in flight while the client is open (not later, at collection)
 
 
-def run_chunk(task: SliceTask, slices: np.ndarray, start: int, fft_threads: int | None = None
+def run_chunk(task: SliceTask, slices: np.ndarray, numbers: Sequence[int], fft_threads: int | None = None
               ) -> tuple[np.ndarray, Notes]:
     """``task(slices)``, checked, and the warnings it raised; on failure the slices one by one, to name the first
     that fails.
@@ -135,7 +142,7 @@ def run_chunk(task: SliceTask, slices: np.ndarray, start: int, fft_threads: int 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = _run_chunk(task, slices, start)
+            result = _run_chunk(task, slices, numbers)
         notes = list(dict.fromkeys((w.category, str(w.message)) for w in caught))
         return result, notes
     finally:
@@ -143,18 +150,18 @@ def run_chunk(task: SliceTask, slices: np.ndarray, start: int, fft_threads: int 
             backend.set_fft_workers(previous)
 
 
-def _run_chunk(task: SliceTask, slices: np.ndarray, start: int) -> np.ndarray:
+def _run_chunk(task: SliceTask, slices: np.ndarray, numbers: Sequence[int]) -> np.ndarray:
     try:
         return _checked(task(slices), len(slices))
     except Exception as err:
         if len(slices) == 1:
-            raise SliceError(f"slice {start}: {type(err).__name__}: {checks.one_line(err)}") from err
+            raise SliceError(f"slice {numbers[0]}: {type(err).__name__}: {checks.one_line(err)}") from err
     parts = []
     for offset in range(len(slices)):
         try:
             parts.append(_checked(task(slices[offset:offset + 1]), 1))
         except Exception as err:
-            raise SliceError(f"slice {start + offset}: {type(err).__name__}: {checks.one_line(err)}") from err
+            raise SliceError(f"slice {numbers[offset]}: {type(err).__name__}: {checks.one_line(err)}") from err
     return np.concatenate(parts)  # the chunk failed as a whole, but every slice alone succeeded
 
 
@@ -166,25 +173,35 @@ def _checked(result: Any, count: int) -> np.ndarray:
 
 
 
-def _assemble(done: Iterator[tuple[int, np.ndarray, Notes]], count: int, bar: Any) -> np.ndarray:
-    """Place each chunk's results at its slice indices as they arrive, and raise its warnings again here."""
+def _assemble(done: Iterator[tuple[int, np.ndarray, Notes]], numbers: list[int], bar: Any) -> np.ndarray:
+    """Place each chunk's results at its positions as they arrive, and raise its warnings again here."""
+    count = len(numbers)
     out: np.ndarray | None = None
     for start, result, notes in done:
-        where = f"slice {start}" if len(result) == 1 else f"slices {start}-{start + len(result) - 1}"
+        where = _named(numbers[start:start + len(result)])
         for category, message in notes:
             warnings.warn(f"{where}: {message}", category, stacklevel=3)
         if out is None:
             out = np.empty((count, *result.shape[1:]), dtype=result.dtype)
         elif result.shape[1:] != out.shape[1:]:
-            raise ValueError(f"map_slices: slices {start}+ gave results of shape {result.shape[1:]}, earlier ones "
+            raise ValueError(f"map_slices: {where} gave results of shape {result.shape[1:]}, earlier ones "
                              f"{out.shape[1:]}")
         elif result.dtype != out.dtype:
-            raise ValueError(f"map_slices: slices {start}+ gave results of dtype {result.dtype}, earlier ones "
+            raise ValueError(f"map_slices: {where} gave results of dtype {result.dtype}, earlier ones "
                              f"{out.dtype}; the task must return one dtype for every chunk")
         out[start:start + len(result)] = result
         bar.update(len(result))
     assert out is not None
     return out
+
+
+def _named(numbers: list[int]) -> str:
+    """``slice 3``, ``slices 3-5`` (consecutive) or ``slices 1, 4, 9``."""
+    if len(numbers) == 1:
+        return f"slice {numbers[0]}"
+    if numbers == list(range(numbers[0], numbers[0] + len(numbers))):
+        return f"slices {numbers[0]}-{numbers[-1]}"
+    return f"slices {', '.join(map(str, numbers))}"
 
 
 # ------------------------------------------------------------------------------------------------- dask
@@ -229,7 +246,7 @@ class _client:
             thing.close()
 
 
-def _on_dask(client: Any, task: SliceTask, stack: np.ndarray, starts: range, chunk: int
+def _on_dask(client: Any, task: SliceTask, stack: np.ndarray, starts: range, chunk: int, numbers: list[int]
              ) -> Iterator[tuple[int, np.ndarray, Notes]]:
     """The chunks' results as Dask computes them, at most two per worker thread (as many as there are now) in flight."""
     distributed = _distributed()
@@ -241,7 +258,8 @@ def _on_dask(client: Any, task: SliceTask, stack: np.ndarray, starts: range, chu
     def refill() -> None:
         room = 2 * max(1, sum(client.nthreads().values())) - len(in_flight)
         for start in _take(pending, room):
-            future = client.submit(run_chunk, task, stack[start:start + chunk], start, 1, key=f"{run}-{start}")
+            future = client.submit(run_chunk, task, stack[start:start + chunk], numbers[start:start + chunk], 1,
+                                   key=f"{run}-{start}")
             in_flight[future] = start
             window.add(future)
 

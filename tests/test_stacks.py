@@ -76,6 +76,11 @@ def test_a_failing_slice_is_named():
     stack[3, 4, 4] = np.nan
     with pytest.raises(stacks.SliceError, match=r"^slice 3: ValueError: .*finite"):
         stacks.map_slices(stacks.Denoise("crr", SIGMA), stack, chunk=2, progress=False)
+    # by the numbers given, e.g. a file's indices of the slices read (they named positions in the selection)
+    with pytest.raises(stacks.SliceError, match=r"^slice 16: ValueError: .*finite"):
+        stacks.map_slices(stacks.Denoise("crr", SIGMA), stack, chunk=2, progress=False, numbers=[10, 12, 14, 16, 18])
+    with pytest.raises(ValueError, match="numbers names 2 slices, but stack holds 5"):
+        stacks.map_slices(np.negative, stack, numbers=[1, 2])
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -98,7 +103,7 @@ def complex_after_the_first_chunk(slices: np.ndarray) -> np.ndarray:
 def test_chunks_of_another_dtype_are_refused_not_cast():
     stack = np.zeros((4, 3, 3))
     stack[2:, 0, 0] = 1.0  # marks slices 2 and 3, which come back complex
-    with pytest.raises(ValueError, match=r"slices 2\+ gave results of dtype complex128, earlier ones float64"):
+    with pytest.raises(ValueError, match=r"slices 2-3 gave results of dtype complex128, earlier ones float64"):
         stacks.map_slices(complex_after_the_first_chunk, stack, chunk=2, progress=False)
 
 
@@ -201,6 +206,8 @@ def test_a_solve_stopped_at_its_cap_is_warned_about_naming_its_slices():
     assert len(messages) == 2
     assert messages[0].startswith("slices 0-1: the solver did not converge (stopped after 500 iterations")
     assert messages[1].startswith("slice 2: the solver did not converge")
+    with pytest.warns(stacks.ConvergenceWarning, match=r"^slices 7, 9: the solver"):
+        stacks.map_slices(stacks.Denoise("tv", lam=0.3), capped_stack(2), progress=False, numbers=[7, 9])
 
 
 def test_an_empty_stack_is_refused():
