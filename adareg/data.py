@@ -49,13 +49,15 @@ _SHEPP_LOGAN = (
 
 
 def _float_dtype(dtype: Any, caller: str) -> np.dtype:
-    """``dtype`` if it is a floating type (the images hold values in [0, 1]), else a ``TypeError`` naming ``caller``."""
+    """``dtype`` if it is float32 or float64 (the images hold values in [0, 1], and adareg computes in those two),
+    else a ``TypeError`` naming ``caller``."""
     try:
         checked = np.dtype(dtype)
     except TypeError:
         checked = None
-    if checked is None or checked.kind != "f":
-        raise TypeError(f"{caller}: dtype must be a floating type (the values lie in [0, 1]), got {dtype!r}")
+    if checked is None or checked not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"{caller}: dtype must be float32 or float64 (the values lie in [0, 1]; adareg's operators "
+                        f"and solvers take those two), got {dtype!r}")
     return checked
 
 
@@ -83,7 +85,7 @@ def image(name: str = "camera", *, shape: tuple[int, int] | None = None, dtype: 
     shape
         Resize to ``(H, W)`` (with anti-aliasing); default: the original size.
     dtype
-        Floating dtype of the result.
+        float32 or float64, the dtype of the result.
 
     Examples
     --------
@@ -129,7 +131,7 @@ def medical_slice(name: str = "ct-head", *, shape: tuple[int, int] | None = None
     shape
         Resize to ``(H, W)`` (with anti-aliasing); default: the cropped original size.
     dtype
-        Floating dtype of the result.
+        float32 or float64, the dtype of the result.
     """
     if name not in SLICES:
         raise ValueError(f"medical_slice: unknown slice {name!r}; choose one of {', '.join(SLICES)}")

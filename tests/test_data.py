@@ -42,8 +42,11 @@ def test_unknown_image():
 @pytest.mark.parametrize(
     "make, error, words",
     [
-        (lambda: adareg.data.image("camera", dtype=np.uint8), TypeError, "image: dtype must be a floating type"),
-        (lambda: adareg.data.shepp_logan((8, 8), dtype=int), TypeError, "shepp_logan: dtype must be a floating type"),
+        (lambda: adareg.data.image("camera", dtype=np.uint8), TypeError, "image: dtype must be float32 or float64"),
+        (lambda: adareg.data.shepp_logan((8, 8), dtype=int), TypeError, "shepp_logan: dtype must be float32 or float64"),
+        # types that every operator and solver refuses
+        (lambda: adareg.data.image("camera", dtype=np.float16), TypeError, "image: dtype must be float32 or float64"),
+        (lambda: adareg.data.shepp_logan((8, 8), dtype=">f8"), TypeError, "shepp_logan: dtype must be float32 or"),
         (lambda: adareg.data.shepp_logan(128), TypeError,
          r"shepp_logan: shape must be a pair \(H, W\) of ints, got 128"),
         (lambda: adareg.data.shepp_logan((8.5, 8)), TypeError, "shepp_logan: shape must be a pair"),
