@@ -285,9 +285,9 @@ def _weights(args: argparse.Namespace, reg: Any, prefix: str, size: int,
                                  f"{', '.join(presets.acquisitions())}; give --preset or --lam)") from None
     if field_of_view is not None and not math.isclose(field_of_view, 1.0, rel_tol=1e-6):
         raise UsageError(f"the presets were tuned with the image spanning one unit (--pixel-size 1/{size} = "
-                         f"{1 / size:.6g} here), but --pixel-size {args.pixel_size:g} makes it {field_of_view:g} units, "
-                         "so every line integral of an image is that many times larger: give --pixel-size 1/N if the "
-                         "sinogram is in those units, or --lam")
+                         f"{1 / size:.6g} here), but --pixel-size {args.pixel_size:g} makes it {field_of_view:g} "
+                         "units, so every line integral of an image is that many times larger: give --pixel-size 1/N "
+                         "if the sinogram is in those units, or --lam")
     for note in notes:
         warnings.warn(note.message, note.category, stacklevel=2)
     chosen = presets.preset(acquisition, args.model)

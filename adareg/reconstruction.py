@@ -366,14 +366,14 @@ def _magnitude_range(dtype: np.dtype) -> tuple[float, float]:
     down to the rounding, must stay a normal number.  Below it a change's norm
     underflowed to 0 and read as convergence.
     """
-    low, high = _scale_range(dtype)
-    eps = float(np.finfo(dtype).eps)
-    return math.sqrt(low * eps) / eps, math.sqrt(high / eps) * eps
+    info = np.finfo(dtype)
+    return float(math.sqrt(info.tiny) / info.eps), float(math.sqrt(info.max) * info.eps)
 
 
 def _check_scales(work: np.dtype, H: LinearOperator, lam: float, y: Array, x0: Array | None,
                   weights: Array | None) -> None:
-    """Refuse ``lam``, data or a data term beyond what the working precision carries (:func:`_scale_range`)."""
+    """Refuse ``lam``, data or a data term beyond what the working precision carries (:func:`_scale_range`,
+    :func:`_magnitude_range`)."""
     low, high = _scale_range(work)
     advice = f"; rescale the problem (e.g. to intensities and lam of order 1){_OR_FLOAT64[work.name]}"
     if not low <= lam <= high:

@@ -309,7 +309,8 @@ class Denoise:
     ValueError
         At construction: ``"tv"`` without ``lam``, a learned model without ``sigma``,
         ``sigma`` or ``lam`` not positive, an unknown ``device``, or ``low``, ``high``
-        not finite with ``low < high`` (a ``TypeError`` where one is not a number); an unknown model or unreadable parameter file
+        not finite with ``low < high`` (a ``TypeError`` where one is not a number); an
+        unknown model or unreadable parameter file
         (a :class:`~adareg.params.ParameterFileError`; a file must be readable here as
         well as on the workers).  On a chunk: where more
         than 1% of its values lie beyond ``low`` and ``high`` by more than half their

@@ -252,7 +252,8 @@ def test_ct_fbp_and_tv(files):
     assert adareg.psnr(np.load(preset_output), phantom) > fbp_psnr + 3
     # at the default pixel size 1 the preset's lam is for line integrals 32 times smaller: refused, not used
     assert_fails_cleanly(run("ct", "sino60.npy", "--angles", "60", "--image-size", "32", "--model", "tv", "-o",
-                             output.name, cwd=folder), output, "--pixel-size 1/32 = 0.03125 here), but --pixel-size 1 makes it 32 units")
+                             output.name, cwd=folder), output,
+                         "--pixel-size 1/32 = 0.03125 here), but --pixel-size 1 makes it 32 units")
     # a preset named for another scan is refused; --sigma is said to be the user's
     assert_fails_cleanly(run("ct", "sino60.npy", "--angles", "60", "--pixel-size", "0.03125", "--model", "tv",
                              "--preset", "mri-cartesian-8-x4-0.01-128", "-o", output.name, cwd=folder), output,
@@ -400,7 +401,8 @@ def test_a_demo_figure_is_checked_before_the_demo_runs(files, output, words):
 
 @pytest.mark.parametrize("options, words", [
     (["--chunk", "0"], "argument --chunk: must be at least 1, got 0"),
-    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "argument --scheduler: not allowed with argument --workers"),
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"],
+     "argument --scheduler: not allowed with argument --workers"),
     (["--pixel-size", "0"], "argument --pixel-size: must be positive and finite, got 0"),
     (["--detector-spacing", "inf"], "argument --detector-spacing: must be positive and finite, got inf"),
 ])

@@ -43,7 +43,8 @@ def test_unknown_image():
     "make, error, words",
     [
         (lambda: adareg.data.image("camera", dtype=np.uint8), TypeError, "image: dtype must be float32 or float64"),
-        (lambda: adareg.data.shepp_logan((8, 8), dtype=int), TypeError, "shepp_logan: dtype must be float32 or float64"),
+        (lambda: adareg.data.shepp_logan((8, 8), dtype=int), TypeError,
+         "shepp_logan: dtype must be float32 or float64"),
         # types that every operator and solver refuses
         (lambda: adareg.data.image("camera", dtype=np.float16), TypeError, "image: dtype must be float32 or float64"),
         (lambda: adareg.data.shepp_logan((8, 8), dtype=">f8"), TypeError, "shepp_logan: dtype must be float32 or"),

@@ -29,8 +29,9 @@ stored, unscaled and without the warning.
 suffix is a DICOM series folder) and keeps the metadata of ``like`` (the volume read)
 where the formats match: a DICOM series keeps the input's patient, study and geometry
 tags under new UIDs, a NIfTI file keeps the affine and header, a TIFF stack the bit
-depth of a TIFF or NPY input; an NPY file holds float32 values.  Every write is atomic (:mod:`adareg.io.files`).  Empty
-volumes are refused, read or written, and so are values beyond float32's range.
+depth of a TIFF or NPY input; an NPY file holds float32 values.  Every write is atomic
+(:mod:`adareg.io.files`).  Empty volumes are refused, read or written, and so are values
+beyond float32's range.
 
 The format libraries are optional (``pip install adareg[io]``) and imported only when
 their format is read or written.

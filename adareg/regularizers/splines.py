@@ -181,7 +181,8 @@ class LinearSpline:
     # ----------------------------------------------------------- evaluation
     def _blocks(self, z: Array, axis: int, outputs: int,
                 function: Callable[[Any, Array, Array, list[Array], tuple], None]) -> list[Array]:
-        """Check ``z``; run ``function(xp, index, z_part, outputs, part)`` on blocks of its channels; return the outputs.
+        """Check ``z``; run ``function(xp, index, z_part, outputs, part)`` on blocks of its channels; return the
+        outputs.
 
         ``index`` is the flat segment index of the values ``z_part = z[part]``; the
         function writes ``outputs`` arrays of ``z``'s shape at ``part``.  The blocks run

@@ -189,7 +189,8 @@ def test_responses_near_zero_keep_their_relative_precision_in_float32(grid_min, 
     segment = np.where(z > 0, np.floor(position), np.ceil(position) - 1).clip(0, KNOTS - 2).astype(int)
     s = (a[:, segment + 1] - a[:, segment]) / GRID_STEP  # (channels, values)
     f0 = np.stack([reference_value(np.zeros(1), a[c], grid_min, GRID_STEP) for c in range(CHANNELS)])
-    value, integral = spline.value_and_integral(channel_major(np.tile(z, (CHANNELS, 1)), (len(z), 1)).astype(np.float32))
+    values = channel_major(np.tile(z, (CHANNELS, 1)), (len(z), 1)).astype(np.float32)
+    value, integral = spline.value_and_integral(values)
     np.testing.assert_allclose(value.reshape(CHANNELS, -1), f0 + s * z, rtol=1e-5, atol=0)
     np.testing.assert_allclose(integral.reshape(CHANNELS, -1), z * (f0 + s * z / 2), rtol=1e-5, atol=0)
 
