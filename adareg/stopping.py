@@ -196,12 +196,15 @@ class Defaults:
 
 
 def stops(answer: Any) -> bool:
-    """Whether a callback's return value asks to stop: ``True``, Python's or NumPy's (a comparison's result).
+    """Whether a callback's return value asks to stop: ``True``, as Python's ``bool``, NumPy's
+    ``bool_`` or a 0-d boolean array of any backend (a comparison's result, e.g. ``xp.all(x >= 0)``).
 
     Other values, ``None`` and numbers included, go on, so that a callback that returns
     whatever its last call gave (e.g. ``list.append``'s ``None``) never stops a run.
     """
-    return answer is True or (isinstance(answer, np.bool_) and bool(answer))
+    if answer is True or isinstance(answer, np.bool_):
+        return bool(answer)
+    return getattr(answer, "shape", None) == () and getattr(answer, "dtype", None) == np.bool_ and bool(answer)
 
 
 def verdict(stop: StoppingRule, progress: Progress, callback: Callable[[int, Any], Any] | None,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from adareg.stopping import (AnyOf, MaxIterations, Progress, RelativeChange, Residual, WallTime, check_finite_iterate,
-                             relative_change)
+                             relative_change, stops)
 
 
 @pytest.mark.parametrize("rule", [RelativeChange, Residual])
@@ -70,3 +70,23 @@ def test_a_non_finite_iterate_is_named_but_a_move_from_zero_is_not():
         check_finite_iterate(relative_change(overflowed, moved), overflowed, "solver")
     with pytest.raises(FloatingPointError, match="solver: the iterates diverged"):
         check_finite_iterate(relative_change(overflowed, start), overflowed, "solver")
+
+
+class _ZeroDimensional:
+    """A 0-d array of another backend (e.g. CuPy's ``xp.all(...)``): a shape, a dtype and ``__bool__``."""
+
+    def __init__(self, value, dtype):
+        self.shape, self.dtype, self.value = (), np.dtype(dtype), value
+
+    def __bool__(self):
+        return bool(self.value)
+
+
+@pytest.mark.parametrize("answer, expected", [
+    (True, True), (np.True_, True), (np.array(True), True), (_ZeroDimensional(True, bool), True),
+    (False, False), (np.False_, False), (np.array(False), False), (_ZeroDimensional(False, bool), False),
+    # numbers and non-scalar arrays go on: a callback returning whatever its last call gave never stops a run
+    (None, False), (1, False), (1.0, False), (np.float64(1), False), (np.array(1), False),
+    (np.array([True]), False), (_ZeroDimensional(1, np.int64), False)])
+def test_a_callback_stops_a_run_by_a_true_boolean_of_any_backend(answer, expected):
+    assert stops(answer) is expected
