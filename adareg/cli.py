@@ -336,8 +336,8 @@ def _ct(args: argparse.Namespace) -> None:
     from .operators import RayTransform
 
     _model_options(args)
-    if io.is_volume(args.input):
-        _ct_volume(args)
+    if io.is_volume(args.input) or args.input.lower().endswith(io.volumes.SUFFIXES["tiff"]):
+        _ct_volume(args)  # a TIFF of sinograms is a stack, of one page or more
         return
     _single_image(args)
     _check_outputs(args, io.ARRAY_SUFFIXES)
