@@ -24,8 +24,8 @@ shape and one pixel type, and a file declaring more than
 :data:`~adareg.io.images.MAX_ELEMENTS` samples is refused before its pixels are read.
 
 Writing stores one grey (min-is-black) page per slice, at the bit depth of the stack
-read (values clipped to [0, 1], scaled by 255 or 65535 and rounded: the inverse of
-reading), else as float32; the first page's ImageDescription says what was done.
+read (float values clipped to [0, 1], with a warning where another scale is cut off,
+scaled by 255 or 65535 and rounded: the inverse of reading), else as float32; the first page's ImageDescription says what was done.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import contextlib
 import logging
 import math
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,8 @@ import numpy as np
 
 from .. import checks
 from .files import write_atomically
-from .images import MAX_ELEMENTS, grey, intensities, memory_as_value_error, native, stored_values
+from .images import (MAX_ELEMENTS, IntensityWarning, far_outside, grey, intensities, memory_as_value_error, native,
+                     stored_values)
 from .volumes import Volume, as_float32, library
 
 #: TIFF PhotometricInterpretation values read.
@@ -88,8 +90,10 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -
     path
         Output ``.tif`` or ``.tiff`` file.
     data
-        The volume, finite and within float32's range; in [0, 1] when written as integers
-        (other values are clipped).
+        The volume, finite and within float32's range; float intensities in [0, 1] when
+        written as integers (other values are clipped, with an
+        :class:`~adareg.io.IntensityWarning` where more than 1% lie outside [-0.5, 1.5];
+        integer data are refused, as by :func:`~adareg.io.write_image`).
     like
         The TIFF or NPY volume the data were computed from: its bit depth (8, 16 or
         ``None``) is kept; ``None`` writes float32 pages.
@@ -98,10 +102,26 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -
         strings are ASCII).
     """
     tifffile = library("tiff")
-    pixels = _stored(as_float32(data, f"{path}: the data to write"), None if like is None else like.metadata["bits"])
+    bits = None if like is None else like.metadata["bits"]
+    if bits is not None:
+        _check_intensities(data, path, bits)
+    pixels = _stored(as_float32(data, f"{path}: the data to write"), bits)
     text = description.encode("ascii", "backslashreplace").decode("ascii")
     write_atomically(path, lambda temporary: tifffile.imwrite(temporary, pixels, photometric="minisblack",
                                                               description=text, metadata=None))
+
+
+def _check_intensities(data: np.ndarray, path: Path, bits: int) -> None:
+    """Refuse integer data for an integer output, and warn where the clip to [0, 1] would cut off another scale,
+    as :func:`adareg.io.write_image` does."""
+    if data.dtype.kind in "biu":
+        raise ValueError(f"{path}: a {bits}-bit TIFF is written from float intensities in [0, 1], got {data.dtype} "
+                         f"data (divide 8-bit integers by 255, 16-bit by 65535)")
+    outside = far_outside(data)
+    if outside:
+        warnings.warn(f"{path}: {outside} of {data.size} values lie outside [-0.5, 1.5] and are clipped to [0, 1] "
+                      f"for the {bits}-bit output: rescale the data to [0, 1] first, or write .npy or NIfTI, which "
+                      "keep the values", IntensityWarning, stacklevel=4)
 
 
 def _stored(data: np.ndarray, bits: int | None) -> np.ndarray:

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, checks
 from .files import check_output, check_output_folder
 from .images import ARRAY_SUFFIXES, intensities, memory_as_value_error, read_array, stored_values, write_array
 
@@ -173,6 +173,7 @@ def read_volume(path: str | os.PathLike, as_stored: bool = False) -> Volume:
         The format's library is not installed.
     """
     path = Path(path)
+    as_stored = checks.flag(as_stored, "read_volume: as_stored")
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
     format = volume_format(path)
@@ -189,6 +190,9 @@ def read_volume(path: str | os.PathLike, as_stored: bool = False) -> Volume:
 
 def check_volume_output(path: str | os.PathLike, like: Volume | None = None) -> Path:
     """Check before any work that a volume can be written to ``path`` (in ``like``'s metadata where needed)."""
+    if like is not None and not isinstance(like, Volume):
+        raise TypeError(f"like must be the Volume the data were computed from (read_volume's result) or None, got "
+                        f"{type(like).__name__}")
     path = Path(path)
     format = volume_format(path)
     if format == "dicom":
@@ -219,6 +223,8 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None 
         SeriesDescription, NIfTI's ``descrip``, TIFF's ImageDescription.
     """
     path = check_volume_output(path, like)
+    if not isinstance(description, str):
+        raise TypeError(f"write_volume: description must be a str, got {type(description).__name__}")
     data = np.asarray(data)
     if data.ndim == 2:
         data = data[None]
@@ -226,9 +232,11 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None 
         raise ValueError(f"write_volume: data must have shape (slices, rows, columns), got {data.shape}")
     if data.size == 0:
         raise ValueError(f"write_volume: {path}: expected non-empty data, got shape {data.shape}")
-    if data.dtype.kind not in "biuf":  # the readers take real volumes only; a cast would drop imaginary parts
+    if data.dtype.kind == "c":  # the readers take real volumes only; a cast would drop imaginary parts
         raise TypeError(f"write_volume: {path}: expected real data, got dtype {data.dtype}; write magnitudes "
                         "(abs) or the real part, as fits the data")
+    if data.dtype.kind not in "biuf":
+        raise TypeError(f"write_volume: {path}: expected a real numeric array, got dtype {data.dtype}")
     format = volume_format(path)
     if format == "npy":  # float32, as the other formats store data without a bit depth to keep
         write_array(path, as_float32(data, f"write_volume: {path}: the data to write"))

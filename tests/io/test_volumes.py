@@ -179,3 +179,34 @@ def test_npy_values_beyond_float32_are_refused_not_read_as_inf(tmp_path):
             warnings.simplefilter("error", RuntimeWarning)  # no overflow in a cast either
             with pytest.raises(ValueError, match=rf"^{path} contains 2 values beyond float32's range"):
                 read_volume(path, as_stored=as_stored)
+
+
+@pytest.mark.parametrize("like", ["in.npy", {"bits": 8}, np.zeros((1, 2, 2))])
+def test_like_must_be_a_volume_not_a_path_or_its_metadata(tmp_path, like):
+    # a path has a .format method, so a str like was silently not matched: a TIFF lost its bit depth
+    np.save(tmp_path / "in.npy", np.zeros((1, 2, 2), np.uint8))
+    with pytest.raises(TypeError, match=rf"^like must be the Volume .* or None, got {type(like).__name__}$"):
+        write_volume(tmp_path / "out.tif", np.zeros((1, 2, 2)), like=like)
+    with pytest.raises(TypeError, match="^write_volume: description must be a str, got NoneType$"):
+        write_volume(tmp_path / "out.tif", np.zeros((1, 2, 2)), description=None)
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_a_non_bool_as_stored_is_refused(tmp_path):
+    np.save(tmp_path / "u8.npy", np.full((1, 2, 2), 255, np.uint8))
+    with pytest.raises(TypeError, match=r"^read_volume: as_stored must be True or False, got 'no' \(str\)$"):
+        read_volume(tmp_path / "u8.npy", as_stored="no")
+
+
+def test_an_integer_tiff_output_takes_float_intensities_and_warns_where_it_clips(tmp_path):
+    np.save(tmp_path / "in.npy", np.zeros((2, 3, 4), np.uint8))
+    volume = read_volume(tmp_path / "in.npy")  # 8 bits: [0, 1] intensities written as uint8
+    with pytest.raises(ValueError, match=r"out.tif: a 8-bit TIFF is written from float intensities in \[0, 1\], got "
+                                         r"uint8 data \(divide 8-bit integers by 255"):
+        write_volume(tmp_path / "out.tif", np.full((2, 3, 4), 200, np.uint8), like=volume)
+    with pytest.warns(IntensityWarning, match=r"out.tif: 24 of 24 values lie outside \[-0.5, 1.5\] and are clipped"):
+        write_volume(tmp_path / "out.tif", np.full((2, 3, 4), 200.0), like=volume)  # a 0-255 volume saturates
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out.tif"), 255)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IntensityWarning)  # noise beyond [0, 1] is clipped without a word
+        write_volume(tmp_path / "out.tif", np.linspace(-0.05, 1.05, 24).reshape(2, 3, 4), like=volume)
