@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, checks
+from .. import checks
 from .files import write_folder_atomically
-from .volumes import Volume, library
+from .volumes import Volume, as_float32, library
 
 #: The elements that hold pixels (integer, float and double pixel data).
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -228,10 +228,16 @@ def _values(pydicom: Any, path: Path, dataset: Any) -> np.ndarray:
                          f"{checks.one_line(err)}") from None
     frames = stored.reshape(-1, dataset.Rows, dataset.Columns)
     values = np.empty(frames.shape, np.float32)
-    for i, frame in enumerate(frames):
-        values[i] = pydicom.pixels.apply_modality_lut(frame, _modality_lut(dataset, i))
-    if dataset.get("Modality") == "RTDOSE" and dataset.get("DoseGridScaling") is not None:
-        values *= np.float32(dataset.DoseGridScaling)  # stored values to DoseUnits, outside the Modality LUT
+    with np.errstate(over="ignore", invalid="ignore"):  # overflows are named below
+        for i, frame in enumerate(frames):
+            values[i] = pydicom.pixels.apply_modality_lut(frame, _modality_lut(dataset, i))
+        if dataset.get("Modality") == "RTDOSE" and dataset.get("DoseGridScaling") is not None:
+            values *= np.float32(dataset.DoseGridScaling)  # stored values to DoseUnits, outside the Modality LUT
+    if not np.isfinite(values).all():
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        raise ValueError(f"{path}: {bad} values are NaN, Inf or beyond float32's range (±"
+                         f"{float(np.finfo(np.float32).max):.4g}) after the rescale slope and intercept, in which "
+                         "adareg holds volumes")
     for keyword in _PIXEL_KEYWORDS:
         if keyword in dataset:
             delattr(dataset, keyword)
@@ -291,7 +297,7 @@ def write(folder: Path, data: np.ndarray, like: Volume | None, description: str)
     """
     pydicom = library("dicom")
     sources = _sources(folder, data, like)
-    backend.check_finite(data, f"{folder}: the data")
+    as_float32(data, f"{folder}: the data")  # NaN, Inf or beyond float32's range: refused as by the other formats
     series = pydicom.uid.generate_uid()
     text = description.replace("\\", "/")[:64]  # a backslash would split the LO value; 64 is LO's limit
     width = max(4, len(str(len(sources))))
@@ -306,7 +312,7 @@ def write(folder: Path, data: np.ndarray, like: Volume | None, description: str)
 
 def check_writable(folder: Path, like: Volume | None) -> None:
     """Refuse, before any work, a ``like`` from which no series can be written: none, not DICOM, a
-    multi-frame file, an RT Dose."""
+    multi-frame file, files without a SOP class, an RT Dose."""
     if like is None or like.format != "dicom":
         raise ValueError(f"{folder}: a DICOM series is written from a DICOM input (like: it keeps the input's "
                          "patient and study); write NIfTI (.nii.gz) or TIFF instead")
@@ -315,6 +321,10 @@ def check_writable(folder: Path, like: Volume | None) -> None:
     if frames > 1:
         raise ValueError(f"{folder}: the input was a multi-frame DICOM file ({frames} frames), which adareg does not "
                          "write back; write NIfTI (.nii.gz) or TIFF instead")
+    if any(_sop_class(dataset) is None for dataset in datasets):
+        raise ValueError(f"{folder}: the input's files name no SOP class (SOPClassUID, nor the file meta's "
+                         "MediaStorageSOPClassUID), which a derived series must state; write NIfTI (.nii.gz) or TIFF "
+                         "instead")
     if any(dataset.get("Modality") == "RTDOSE" for dataset in datasets):
         raise ValueError(f"{folder}: the input was an RT Dose, whose doses adareg does not write back as DICOM (its "
                          "DoseGridScaling would no longer hold); write NIfTI (.nii.gz) or TIFF instead")
@@ -329,6 +339,12 @@ def _sources(folder: Path, data: np.ndarray, like: Volume | None) -> list[Any]:
         raise ValueError(f"{folder}: data of shape {tuple(data.shape)} do not match the input series' "
                          f"{shape} (slices, rows, columns)")
     return datasets
+
+
+def _sop_class(dataset: Any) -> Any:
+    """The dataset's SOPClassUID, or its file meta's MediaStorageSOPClassUID where it lacks one; ``None`` if neither."""
+    meta = getattr(dataset, "file_meta", None)
+    return dataset.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta is not None else None)
 
 
 def _derived(pydicom: Any, source: Any, image: np.ndarray, series: str, description: str) -> Any:
@@ -349,6 +365,7 @@ def _derived(pydicom: Any, source: Any, image: np.ndarray, series: str, descript
     old_type = source.get("ImageType") or []
     dataset.ImageType = ["DERIVED", "SECONDARY"] + ([] if isinstance(old_type, str) else list(old_type)[2:])
     dataset.SeriesInstanceUID = series
+    dataset.SOPClassUID = _sop_class(source)
     dataset.SOPInstanceUID = pydicom.uid.generate_uid()
     if not description.isascii():  # in UTF-8, every text element re-encoded (decoded first in its own set)
         dataset.decode()

@@ -38,7 +38,8 @@ def read(path: Path) -> Volume:
     ------
     ValueError
         A corrupt or truncated file, a series of several volumes, 1D or 5D+ data,
-        complex or RGB data, or NaN/Inf values; the message starts with ``path``.
+        complex or RGB data, NaN/Inf values or values beyond float32's range; the
+        message starts with ``path``.
     """
     nibabel = library("nifti")
     with memory_as_value_error(path):
@@ -46,12 +47,15 @@ def read(path: Path) -> Volume:
         shape = _volume_shape(image.shape, path)
         _check_datatype(image.get_data_dtype(), path)
         try:
-            voxels = image.get_fdata(dtype=np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32's range are named below
+                voxels = image.get_fdata(dtype=np.float32)
         except MemoryError:
             raise
         except Exception as err:  # truncated data: nibabel, gzip and zlib raise several kinds
             raise ValueError(f"{path}: unreadable NIfTI data ({type(err).__name__}: {checks.one_line(err)})") from None
-        backend.check_finite(voxels, str(path))
+        if not np.isfinite(voxels).all():  # NaN/Inf stored, or scaled values beyond float32's range: named
+            as_float32(np.asanyarray(image.dataobj), str(path))
+            backend.check_finite(voxels, str(path))
     data = np.ascontiguousarray(voxels.reshape(shape).transpose(2, 1, 0))
     return Volume(data, "nifti", {"affine": np.array(image.affine, dtype=np.float64), "header": image.header})
 

@@ -436,7 +436,31 @@ def test_write_refuses_a_missing_mismatched_or_multi_frame_like(tmp_path):
     bad = like.data.copy()
     bad[0, 3, 4] = np.nan
     _one_line_error(out, lambda: dicom.write(out, bad, like, "d"), "NaN")
+    bad = like.data.astype(np.float64)
+    bad[0, 3, 4] = 1e39  # written as inf before, though the other formats refuse it
+    _one_line_error(out, lambda: dicom.write(out, bad, like, "d"), "1 value beyond float32's range")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_write_takes_the_sop_class_from_the_file_meta_or_refuses_a_like_without_one(tmp_path):
+    ds = pydicom.dcmread(CT)
+    del ds.SOPClassUID  # an AttributeError from inside the writer before
+    ds.save_as(tmp_path / "no_class.dcm")
+    like = dicom.read(tmp_path / "no_class.dcm")
+    write_volume(tmp_path / "out", like.data, like)
+    written, = _written(tmp_path / "out")
+    assert written.SOPClassUID == written.file_meta.MediaStorageSOPClassUID == ds.file_meta.MediaStorageSOPClassUID
+    del like.metadata["datasets"][0].file_meta.MediaStorageSOPClassUID
+    out = tmp_path / "out2"
+    _one_line_error(out, lambda: write_volume(out, like.data, like), "no SOP class", "NIfTI")
+    assert not out.exists()
+
+
+def test_rescaled_values_beyond_float32_are_refused_not_read_as_inf(tmp_path):
+    ds = pydicom.dcmread(CT)
+    ds.RescaleSlope = "1e36"
+    ds.save_as(tmp_path / "huge.dcm")
+    _one_line_error(tmp_path / "huge.dcm", lambda: dicom.read(tmp_path / "huge.dcm"), "beyond float32's range")
 
 
 def test_write_leaves_nothing_behind_when_it_fails_midway(tmp_path, monkeypatch):

@@ -196,6 +196,15 @@ def test_nan_and_inf_are_refused_with_their_count(tmp_path):
     _refusal(tmp_path / "nan.nii", "3 NaN or Inf values")
 
 
+def test_values_beyond_float32_are_named_as_such(tmp_path):
+    voxels = np.zeros((2, 3, 4), np.int16)
+    voxels[0, 0, :2] = 10
+    image = nibabel.Nifti1Image(voxels, np.eye(4))
+    image.header.set_slope_inter(1e38, 0.0)  # 1e39: finite, beyond float32 (named "NaN or Inf" before)
+    nibabel.save(image, tmp_path / "big.nii")
+    _refusal(tmp_path / "big.nii", "2 values beyond float32's range")
+
+
 # ---------------------------------------------------------------------------------------------- writing
 
 
