@@ -69,7 +69,9 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
     ----------
     task
         Maps an array of ``n <= chunk`` slices, ``stack[i:i + n]``, to an array of
-        ``n`` results, all of one shape and dtype.  Picklable for Dask (a module-level
+        ``n`` results, all of one shape and dtype.  It gets a read-only view (the
+        caller's stack, in process), so it cannot change the slices that a retry
+        or the caller sees.  Picklable for Dask (a module-level
         function, :func:`functools.partial` of one, or an instance such as
         :class:`Denoise`).
     stack
@@ -138,6 +140,8 @@ def run_chunk(task: SliceTask, slices: np.ndarray, numbers: Sequence[int], fft_t
     (:func:`warnings.catch_warnings` is process-wide: on a worker with several threads
     a warning may be recorded with another thread's chunk).
     """
+    slices = slices.view()
+    slices.flags.writeable = False  # a task that wrote to its input would change the stack and the retries' slices
     previous = backend.set_fft_workers(fft_threads) if fft_threads is not None else None
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -450,7 +454,8 @@ class FastMRIReconstruction:
       image's largest value is 1 (``lam`` and ``sigma`` refer to that scale) and
       scaled back.
 
-    The magnitude is cropped to ``recon_shape`` as fastMRI does.
+    The magnitude is cropped to ``recon_shape`` as fastMRI does, by every model
+    (:func:`~adareg.io.fastmri.reconstruction_crop`).
     """
 
     mask: tuple[bool, ...]
@@ -484,4 +489,5 @@ class FastMRIReconstruction:
             x = result.x * scale
         _warn_unconverged(result)
         magnitude = backend.to_numpy(backend.namespace(x).abs(x))
-        return fastmri.center_crop(magnitude, self.recon_shape).astype(np.float32)
+        crop = fastmri.reconstruction_crop(self.recon_shape, magnitude.shape, "FastMRIReconstruction")
+        return fastmri.center_crop(magnitude, crop).astype(np.float32)

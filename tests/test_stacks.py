@@ -83,6 +83,20 @@ def test_a_failing_slice_is_named():
         stacks.map_slices(np.negative, stack, numbers=[1, 2])
 
 
+def _doubled_in_place(slices):
+    slices *= 2
+    return slices
+
+
+def test_a_task_cannot_change_the_stack_it_is_given():
+    # in process the task got views: the caller's stack was doubled, and a retry saw doubled slices
+    stack = np.ones((4, 2, 2), np.float32)
+    with pytest.raises(stacks.SliceError, match="^slice 0: ValueError: output array is read-only"):
+        stacks.map_slices(_doubled_in_place, stack, chunk=2, progress=False)
+    np.testing.assert_array_equal(stack, 1.0)
+    np.testing.assert_array_equal(stacks.map_slices(lambda s: s * 2, stack, chunk=2, progress=False), 2.0)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"chunk": 0}, "chunk"),
     ({"workers": 2, "scheduler": "tcp://127.0.0.1:1"}, "not both"),

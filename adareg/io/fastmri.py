@@ -496,6 +496,22 @@ def _phased(image_mask: np.ndarray, maps: Array, kspace: Array, calib_width: int
 
 
 # ------------------------------------------------------------------------------------------- images
+def reconstruction_crop(recon_shape: Any, image_shape: tuple[int, int], who: str) -> tuple[int, int]:
+    """The crop ``(h, w)`` of a reconstruction of ``image_shape`` to ``recon_shape`` by fastMRI's "FLAIR 203" rule.
+
+    fastMRI's baselines crop to ``recon_shape``, except where it is wider than the
+    k-space's columns (some FLAIR files): then to ``(columns, columns)``.  ``who`` names
+    the caller in the ``ValueError`` for a crop taller than the images.
+    """
+    rows, columns = image_shape
+    h, w = _shape2(recon_shape, f"{who}: recon_shape")
+    if w > columns:  # fastMRI's run_zero_filled: "check for FLAIR 203"
+        h, w = columns, columns
+    if h > rows:
+        raise ValueError(f"{who}: recon_shape {(h, w)} is larger than the images' {(rows, columns)}")
+    return h, w
+
+
 def center_crop(images: Array, shape: Any) -> Array:
     """The central ``shape = (h, w)`` of the last two axes, as fastMRI's ``center_crop``.
 
@@ -587,11 +603,7 @@ def zero_filled_rss(kspace: Array, mask: Any, recon_shape: Any) -> Array:
                          f"columns), got shape {tuple(kspace.shape)} and dtype {kspace.dtype}")
     backend.check_dtype(kspace, f"{who}: kspace")
     rows, columns = (int(n) for n in kspace.shape[-2:])
-    h, w = _shape2(recon_shape, f"{who}: recon_shape")
-    if w > columns:  # fastMRI's run_zero_filled: "check for FLAIR 203"
-        h, w = columns, columns
-    if h > rows:
-        raise ValueError(f"{who}: recon_shape {(h, w)} is larger than the images' {(rows, columns)}")
+    h, w = reconstruction_crop(recon_shape, (rows, columns), who)
     weights = None
     if mask is not None:
         host = _column_mask(mask, who)
@@ -610,6 +622,6 @@ def zero_filled_rss(kspace: Array, mask: Any, recon_shape: Any) -> Array:
 
 
 __all__ = [
-    "FastMRIData", "read_fastmri", "column_mask", "calibration_width", "slice_operator", "center_crop", "rss",
-    "zero_filled_rss", "CENTER_FRACTIONS",
+    "FastMRIData", "read_fastmri", "column_mask", "calibration_width", "slice_operator", "center_crop",
+    "reconstruction_crop", "rss", "zero_filled_rss", "CENTER_FRACTIONS",
 ]

@@ -29,6 +29,7 @@ from adareg.io.fastmri import FastMRIData, calibration_width, center_crop, colum
     slice_operator, zero_filled_rss
 from adareg.mri import cartesian_mask
 from tests.conftest import DEVICES
+from adareg.stacks import FastMRIReconstruction, map_slices
 
 ROWS, COLUMNS, SLICES, COILS = 96, 72, 3, 6
 RECON = (32, 32)
@@ -236,6 +237,12 @@ def test_flair_203_rule_crops_to_a_square_of_the_columns(volume):
     _, _, kspace, _ = volume
     narrow = kspace[..., 20:52]  # 32 columns; a recon width of 40 becomes (32, 32), as fastMRI's baseline does
     assert zero_filled_rss(narrow, None, (40, 40)).shape == (SLICES, 32, 32)
+    # and so do the other reconstructions of the slice tasks (sense refused the crop before)
+    full = tuple([True] * 32)
+    for model in ("zero-filled", "sense"):
+        wide = map_slices(FastMRIReconstruction(full, (40, 40), model), narrow, progress=False)
+        square = map_slices(FastMRIReconstruction(full, (32, 32), model), narrow, progress=False)
+        np.testing.assert_array_equal(wide, square, err_msg=model)
 
 
 # ------------------------------------------------------------------------------------------------- masks
