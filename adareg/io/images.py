@@ -153,6 +153,8 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int | None]:
 def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str, np.ndarray]:
     """The grey PNG/TIFF images of ``folder``, sorted by file name: ``{stem: image}``.
 
+    Hidden files (names starting with ``.``) and subfolders are skipped.
+
     Each image is read by :func:`read_image` (so 8- and 16-bit images are in [0, 1]).
     ``count`` keeps the first ``count`` of them (e.g. of a data set whose protocol
     numbers the images in this order, :func:`adareg.data.protocol_noisy`).
@@ -162,7 +164,7 @@ def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str
     FileNotFoundError, NotADirectoryError
         ``folder`` does not exist, or is a file.
     ValueError
-        A folder without images, a bad ``count``, two images of one stem (``a.png`` and
+        A folder without images, a bad ``count`` (or more than the folder holds), two images of one stem (``a.png`` and
         ``a.tif``: the result is keyed by stem), or an image :func:`read_image` refuses.
     """
     folder = Path(folder)
@@ -172,9 +174,13 @@ def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str
         raise FileNotFoundError(f"read_folder: folder {str(folder)!r} does not exist")
     if count is not None and not (isinstance(count, int) and not isinstance(count, bool) and count > 0):
         raise ValueError(f"read_folder: count must be a positive int or None, got {count!r}")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    # hidden files (e.g. macOS's "._name.png" resource forks) are not images, nor are folders named like one
+    paths = sorted(p for p in folder.iterdir()
+                   if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
     if not paths:
         raise ValueError(f"read_folder: folder {str(folder)!r} holds no .png or .tif images")
+    if count is not None and count > len(paths):
+        raise ValueError(f"read_folder: count is {count}, but folder {str(folder)!r} holds {len(paths)} images")
     names: dict[str, list[str]] = {}
     for path in paths:
         names.setdefault(path.stem, []).append(path.name)

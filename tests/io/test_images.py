@@ -316,6 +316,19 @@ def test_read_folder_refuses_a_bad_count(Image, tmp_path, count):
     assert list(read_folder(tmp_path, count=1)) == ["a"]
 
 
+def test_read_folder_refuses_a_count_beyond_its_images(Image, tmp_path):
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "a.png")
+    with pytest.raises(ValueError, match=r"read_folder: count is 2, but folder .* holds 1 images"):
+        read_folder(tmp_path, count=2)  # returned one image before, where a protocol numbers two
+
+
+def test_read_folder_skips_hidden_files_and_subfolders(Image, tmp_path):
+    Image.fromarray(np.full((4, 4), 51, np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "._a.png").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")  # not an image: refused before
+    (tmp_path / "b.png").mkdir()
+    assert {name: image.tolist() for name, image in read_folder(tmp_path).items()} == {"a": [[0.2] * 4] * 4}
+
+
 def test_read_folder_refuses_two_images_of_one_stem(Image, tmp_path):
     for name in ("a.png", "a.tif", "b.png"):
         Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / name)
