@@ -149,6 +149,8 @@ def _denoise(args: argparse.Namespace) -> None:
     _single_image(args)
     _check_outputs(args, io.IMAGE_SUFFIXES + io.ARRAY_SUFFIXES)
     image, bits = io.read_image(args.input)
+    if _stored_dtype(args.input) == np.float32:
+        image = image.astype(np.float32)  # solved and written at the input's precision, as solve keeps it
     reg = _regularizer(args.model, image.shape)
     _check_masks(args, reg)
     sigma, lam = _denoise_weights(args, reg)
@@ -162,6 +164,13 @@ def _denoise(args: argparse.Namespace) -> None:
     io.write_image(args.output, backend.to_numpy(result.x), bits)
     _write_masks(args, reg, result.x, sigma)
     _report(args, result)
+
+
+def _stored_dtype(path: str) -> np.dtype | None:
+    """The dtype of an ``.npy`` file (its header only, already checked by the reader), ``None`` for other files."""
+    if not path.lower().endswith(io.ARRAY_SUFFIXES):
+        return None
+    return np.load(path, mmap_mode="r", allow_pickle=False).dtype.newbyteorder("=")
 
 
 def _warn_cut_off(image: np.ndarray, sigma: float | None, path: str) -> None:

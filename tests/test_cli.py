@@ -30,6 +30,8 @@ def files(tmp_path_factory):
     Image.fromarray((noisy * 255).round().astype(np.uint8)).save(folder / "noisy8.png")
     Image.fromarray((noisy * 65535).round().astype(np.uint16)).save(folder / "noisy16.png")
     np.save(folder / "noisy.npy", noisy)
+    np.save(folder / "noisy32.npy", noisy.astype(np.float32))
+    np.save(folder / "noisy32be.npy", noisy.astype(">f4"))
     (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
     return folder, clean
 
@@ -43,7 +45,9 @@ def assert_fails_cleanly(out: subprocess.CompletedProcess, output: Path, words: 
 
 
 @pytest.mark.parametrize("name, suffix, dtype", [("noisy8.png", ".png", np.uint8), ("noisy16.png", ".tif", np.uint16),
-                                                 ("noisy.npy", ".npy", np.float64)])
+                                                 ("noisy.npy", ".npy", np.float64),
+                                                 ("noisy32.npy", ".npy", np.float32),  # written as float64 before
+                                                 ("noisy32be.npy", ".npy", np.float32)])
 def test_denoise_keeps_the_format_and_improves_the_image(files, name, suffix, dtype):
     folder, clean = files
     output = folder / f"out-{name}{suffix}"
@@ -51,6 +55,7 @@ def test_denoise_keeps_the_format_and_improves_the_image(files, name, suffix, dt
     assert out.returncode == 0, out.stderr
     if suffix == ".npy":
         result, noisy = np.load(output), np.load(folder / name)
+        assert result.dtype == dtype
     else:
         result = np.asarray(Image.open(output))
         assert result.dtype == dtype
