@@ -770,8 +770,14 @@ def load(name_or_path: str | os.PathLike, **options: Any) -> Regularizer:
         accepted = ", ".join(list(inspect.signature(build).parameters)[1:]) or "none"
         raise TypeError(f"load: {file.family!r} models take the options: {accepted}; got "
                         f"{', '.join(sorted(options))}") from None
+    return _build(file, **options)
+
+
+def _build(file: ParameterFile, **options: Any) -> Any:
+    """The family's ``build(file, **options)``; its ``ValueError`` or ``ArithmeticError`` becomes a
+    :class:`ParameterFileError` naming the file."""
     try:
-        return build(file, **options)
+        return _FAMILIES[file.family].build(file, **options)
     except ParameterFileError:
         raise
     except (ValueError, ArithmeticError) as err:
@@ -787,11 +793,12 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], metadata: Ma
 
     ``format_version`` (:data:`FORMAT_VERSION`) and ``created`` (now, UTC) are
     filled in when absent.  The file is validated completely first (as
-    :func:`validate`, against ``schema`` or the registered family's), so a failed
-    check writes nothing.  It is then written to a temporary file in the same
-    folder, checked against the size limits :func:`read` applies (a file over them
-    is removed, not renamed), and renamed over ``path`` (:func:`os.replace`), so
-    readers see the old file or the new one, never a partial one.  Metadata is
+    :func:`validate`, against ``schema`` or the registered family's, whose
+    ``build`` must then accept it too), so a failed check writes nothing.  It is
+    then written to a temporary file in the same folder, checked against the size
+    limits :func:`read` applies (a file over them is removed, not renamed), and
+    renamed over ``path`` (:func:`os.replace`), so readers see the old file or the
+    new one, never a partial one.  Metadata is
     stored as JSON: tuples come back as lists, NumPy scalars as Python numbers.
 
     Parameters
@@ -811,8 +818,10 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], metadata: Ma
         If ``arrays`` or ``metadata`` are not mappings, an array is not a NumPy
         array, or the metadata is not JSON-serialisable.
     ParameterFileError
-        If the result would not pass :func:`validate`, or would be larger than
-        :func:`read` accepts (:data:`MAX_DATA_BYTES`, :data:`MAX_METADATA_BYTES`).
+        If the result would not pass :func:`validate`, the registered family's
+        ``build`` refuses its parameters (as :func:`load` would; not checked with a
+        ``schema``), or it would be larger than :func:`read` accepts
+        (:data:`MAX_DATA_BYTES`, :data:`MAX_METADATA_BYTES`).
     """
     path = Path(path)
     label = str(path)
@@ -843,7 +852,10 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], metadata: Ma
     except (TypeError, ValueError) as err:
         raise TypeError(f"save: metadata for {label} is not JSON-serialisable: {err}") from None
     meta = json.loads(text)  # validate what will be read back
-    validate(ParameterFile(host, meta, label), schema)
+    written = ParameterFile(host, meta, label)
+    validate(written, schema)
+    if schema is None:
+        _build(written)  # parameters the family's build refuses (e.g. knots that do not increase): load would too
     entries = {**host, METADATA_ENTRY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
     _write_atomically(path, entries)
     return path

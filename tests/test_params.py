@@ -7,6 +7,7 @@ import json
 import math
 import os
 import pickle
+import re
 import struct
 import subprocess
 import sys
@@ -693,7 +694,11 @@ def test_boundary_and_activation_have_no_default(tmp_path):
                               ("activation", None, "'architecture' has no 'activation', which family 'sa-cnn' needs"),
                               ("boundary", "mirror", "architecture['boundary'] must be one of 'reflect', 'zero', "
                                                      "'periodic', got 'mirror'"),
-                              ("activation", "gelu", "architecture['activation'] must be one of")]:
+                              ("activation", "gelu", "architecture['activation'] must be one of"),
+                              # JSON's true is a Python int: it loaded as a size of 1 before
+                              ("lam_knots", True, "architecture['lam_knots'] must be a positive int, got True"),
+                              ("bank_kernels", [True, 5, 5], "architecture['bank_kernels'] must be a non-empty list "
+                                                             "of positive ints, got [True, 5, 5]")]:
         architecture = {k: v for k, v in shipped.metadata["architecture"].items() if k != key}
         if value is not None:
             architecture[key] = value
@@ -735,6 +740,28 @@ def test_save_refuses_what_load_would_refuse_and_writes_nothing(toy, tmp_path):
     (tmp_path / "d.npz").mkdir()
     with pytest.raises(ValueError, match=rf"^save: {tmp_path / 'd.npz'} is a directory"):
         params.save(tmp_path / "d.npz", toy_arrays(), toy_metadata())
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda a: a.__setitem__("lam_knots", a["lam_knots"][::-1].copy()), "lam: knots must increase strictly"),
+    (lambda a: a.__setitem__("scale_values", -a["scale_values"]), "scale: values must be non-negative"),
+    (lambda a: a.__setitem__("lam_knots", a["lam_knots"] * 255), "lam: knots are noise levels on the [0, 1] "
+                                                                  "intensity scale, got 0 to 30"),
+    (lambda a: a.__setitem__("bank_0", a["bank_0"][..., :-1, :-1].copy()), "odd"),  # a 4 x 4 kernel
+])
+def test_save_refuses_parameters_the_family_cannot_build(tmp_path, change, words):
+    # save wrote these and load refused them, though save promises files that load accepts
+    shipped = params.read("crr")
+    arrays = dict(shipped.arrays)
+    change(arrays)
+    metadata = {key: value for key, value in shipped.metadata.items() if key != "created"}
+    if arrays["bank_0"].shape[-1] % 2 == 0:
+        metadata["architecture"] = {**metadata["architecture"], "bank_kernels": [4, *metadata["architecture"]
+                                                                                ["bank_kernels"][1:]]}
+    with pytest.raises(ParameterFileError, match=rf"^{tmp_path / 'm.npz'}: family 'crr' cannot build .*"
+                                                 rf"{re.escape(words)}"):
+        params.save(tmp_path / "m.npz", arrays, metadata)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_save_is_atomic(toy, tmp_path, monkeypatch):

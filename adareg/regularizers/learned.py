@@ -15,7 +15,8 @@ class SigmaProfile:
     r"""A non-negative piecewise-linear function of the noise level, e.g. :math:`\lambda(\sigma)`.
 
     Linear interpolation between ``(knots[i], values[i])``, constant beyond the
-    end knots (``numpy.interp``).
+    end knots (``numpy.interp``).  The knots are noise levels on the [0, 1]
+    intensity scale, so they lie in [0, 1].
     """
 
     def __init__(self, knots: Any, values: Any, name: str):
@@ -27,6 +28,9 @@ class SigmaProfile:
             raise ValueError(f"{name}: knots must increase strictly and all entries be finite")
         if np.any(values < 0):
             raise ValueError(f"{name}: values must be non-negative")
+        if knots[0] < 0 or knots[-1] > 1:  # e.g. noise levels in 0-255 units, which would shift every lambda(sigma)
+            raise ValueError(f"{name}: knots are noise levels on the [0, 1] intensity scale, got {knots[0]:g} to "
+                             f"{knots[-1]:g} (divide 0-255 levels by 255)")
         self.knots, self.values, self.name = knots, values, name
 
     def __call__(self, sigma: float) -> float:
