@@ -49,9 +49,13 @@ ACTIVATIONS = ("leaky_relu", "relu")
 
 def _sizes(architecture: Mapping[str, Any], key: str) -> list[int]:
     values = architecture[key]
-    if not isinstance(values, list) or not values or not all(isinstance(v, int) and v > 0 for v in values):
+    if not isinstance(values, list) or not values or not all(_is_positive_int(v) for v in values):
         raise ValueError(f"architecture[{key!r}] must be a non-empty list of positive ints, got {values!r}")
     return values
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0  # JSON's true is no size
 
 
 def _choice(architecture: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
@@ -89,7 +93,7 @@ def build_lam(file: params.ParameterFile) -> SigmaProfile:
 
 def _positive_int(architecture: Mapping[str, Any], key: str) -> int:
     value = architecture[key]
-    if not isinstance(value, int) or value < 1:
+    if not _is_positive_int(value):
         raise ValueError(f"architecture[{key!r}] must be a positive int, got {value!r}")
     return value
 

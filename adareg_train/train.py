@@ -10,6 +10,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Collection
@@ -86,9 +87,8 @@ class Settings:
         checks.positive(self.lr, "lr")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TypeError(f"seed must be an int, got {self.seed!r} ({type(self.seed).__name__})")
-        if not -2**63 <= self.seed < 2**64:
-            raise ValueError(f"seed must be an int from -2**63 to 2**64 - 1 (a torch generator's seed), "
-                             f"got {self.seed}")
+        if not 0 <= self.seed < 2**64:  # torch takes -2**63 too, as 2**64 + seed: two seeds, one run
+            raise ValueError(f"seed must be an int from 0 to 2**64 - 1 (a torch generator's seed), got {self.seed}")
         checks.non_negative(self.contraction, "contraction")
         if self.contraction and not issubclass(model_class(self.family), Adaptive):
             raise ValueError(f"contraction is a penalty of the reweighting families "
@@ -125,6 +125,7 @@ class Settings:
                 raise ValueError(f"architecture of {self.family!r} must have the keys {', '.join(sorted(keys))}"
                                  + (f"; missing {', '.join(missing)}" if missing else "")
                                  + (f"; unknown {', '.join(map(str, unknown))}" if unknown else ""))
+            _check_architecture(self.family, self.architecture)
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if self.dtype not in ("float32", "float64"):
@@ -150,6 +151,11 @@ class Settings:
         if self.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("device 'cuda' was asked for, but torch finds no CUDA device")
 
+    def plain(self) -> Settings:
+        """These settings with paths as ``str`` and NumPy scalars as Python numbers, at any depth: what the
+        exported file's JSON and the checkpoint's ``torch.load(weights_only=True)`` can hold."""
+        return Settings(**{name: _plain(value) for name, value in dataclasses.asdict(self).items()})
+
     def unused(self) -> dict[str, str]:
         """The settings that have no effect on this run, each with the reason (the family and gradient known)."""
         unused = {}
@@ -164,6 +170,56 @@ class Settings:
         if self.decay_every is None:
             unused["decay_factor"] = "without --decay-every (the default schedule halves the rate at 60% and 80%)"
         return unused
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    return value
+
+
+#: Architecture entries the torch models do not vary, and why: a file stating another value would describe
+#: another model than the one trained.
+FIXED_ARCHITECTURE = {
+    "boundary": "the torch filter bank pads by reflection",
+    "lam_knots": "lambda(sigma) has its knots at 0, 5, ..., 30 / 255 (families.SIGMA_KNOTS)",
+    "scale_knots": "the scale profile has its knots at 0, 5, ..., 30 / 255 (families.SIGMA_KNOTS)",
+}
+
+
+def _check_architecture(family: str, architecture: dict[str, Any]) -> None:
+    """Refuse, before any step, an architecture whose model could not be trained or exported as described.
+
+    The fixed entries (:data:`FIXED_ARCHITECTURE`) must keep the family's defaults; the rest must
+    build a torch model whose untrained parameters :func:`adareg.params.save` accepts, i.e. a file
+    :func:`adareg.load` builds (the checks the export would apply after the last step).
+    """
+    default = model_class(family).default_architecture
+    for key, reason in FIXED_ARCHITECTURE.items():
+        if key in default and architecture[key] != default[key]:
+            raise ValueError(f"architecture[{key!r}] must be {default[key]!r} in adareg_train ({reason}), got "
+                             f"{architecture[key]!r}")
+    try:
+        model = build(family, architecture, seed=0).to(torch.float64)
+        arrays = model.arrays()
+    except (ArithmeticError, IndexError, KeyError, RuntimeError, TypeError, ValueError) as err:
+        raise ValueError(f"architecture: no {family} model can be built from it ({type(err).__name__}: "
+                         f"{checks.one_line(err)})") from None
+    metadata = {"family": family, "architecture": model.architecture, "sigma_range": list(SIGMA_RANGE),
+                "training": {}, "validation": {}}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "architecture.npz"
+        try:
+            params.save(path, arrays, metadata)
+        except (params.ParameterFileError, TypeError) as err:
+            raise ValueError(f"architecture: its model would be exported to a file that adareg refuses "
+                             f"({checks.one_line(err).replace(f'{path}: ', '')})") from None
 
 
 def gradient_method(settings: Settings) -> str:
@@ -219,7 +275,7 @@ def adam(model: Denoiser, settings: Settings) -> torch.optim.Adam:
                              for rate, params in by_rate.items()], lr=settings.lr)
 
 
-def read_images(folder: str, option: str, count: int | None = None) -> dict[str, np.ndarray]:
+def read_images(folder: str, option: str) -> dict[str, np.ndarray]:
     """The images of ``folder`` (:func:`adareg.io.read_folder`), keyed by file path.
 
     The reader's errors (a missing or empty folder, a colour image) start with ``option`` (the
@@ -229,7 +285,7 @@ def read_images(folder: str, option: str, count: int | None = None) -> dict[str,
     with warnings.catch_warnings():
         warnings.simplefilter("error", IntensityWarning)
         try:
-            images = read_folder(folder, count)
+            images = read_folder(folder)
         except IntensityWarning as err:
             raise ValueError(f"{option}: {err}") from None
         except (ValueError, OSError) as err:
@@ -239,7 +295,8 @@ def read_images(folder: str, option: str, count: int | None = None) -> dict[str,
 
 
 def validation_pairs(folder: str, sigma: float = 25 / 255, crop: int = 96, count: int = 4) -> list[tuple[Any, Any]]:
-    """Central ``crop`` squares of the first ``count`` images, with the Set12 noise protocol at ``sigma``.
+    """Central ``crop`` squares of the first ``count`` images (all, where fewer), with the Set12 noise protocol at
+    ``sigma``.
 
     The noise is drawn for the whole image (:func:`adareg.data.protocol_noisy`), whose levels
     are whole numbers on the 0-255 scale: ``sigma`` must be one of them over 255 (e.g. ``25 / 255``).
@@ -251,7 +308,8 @@ def validation_pairs(folder: str, sigma: float = 25 / 255, crop: int = 96, count
                          f"uses integer levels, e.g. 25 / 255), got {sigma:g} = {level:g} / 255")
     checks.count(crop, "crop")
     pairs = []
-    for i, (name, clean) in enumerate(read_images(folder, "validation", count).items()):
+    first = list(read_images(folder, "validation").items())[:count]  # a folder may hold fewer
+    for i, (name, clean) in enumerate(first):
         if min(clean.shape) < crop:
             raise ValueError(f"validation: {name} is {clean.shape[0]} x {clean.shape[1]} pixels, smaller than the "
                              f"{crop} x {crop} crop that validation scores")
@@ -520,6 +578,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     run, so a resumed run may have another bound or none.
     """
     settings.check()
+    settings = settings.plain()
     if max_seconds is not None:
         checks.positive(max_seconds, "max_seconds")
     began = time.perf_counter()
@@ -550,6 +609,10 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
         if stored != wanted:
             raise ValueError(f"{checkpoint} was written with other settings ({_differences(stored, wanted)}): "
                              "use another --out to keep it, or --no-resume to start over, which replaces it")
+        if state.get("images", len(images)) != len(images):  # the batches drawn next would not be the same
+            raise ValueError(f"{checkpoint} was written when {settings.data} held {state['images']} training images; "
+                             f"it holds {len(images)} now: restore them, or use another --out to keep the checkpoint, "
+                             "or --no-resume to start over, which replaces it")
     out.mkdir(parents=True, exist_ok=True)
     # a resumed run takes every parameter from its checkpoint: the init file need not exist any more
     model, continued_from = (_model(settings), None) if state is not None else starting_model(settings)

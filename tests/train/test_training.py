@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -444,7 +445,9 @@ def test_bad_options_give_one_line_errors(tmp_path, images, capsys):
     assert run_cli(tmp_path, images, "--init", str(tmp_path / "run" / CHECKPOINT)) == 2
     assert f"export it first (python -m adareg_train export --out {tmp_path / 'run'})" in capsys.readouterr().err
     assert run_cli(tmp_path, images, "--seed", "99999999999999999999") == 2
-    assert "seed must be an int from -2**63 to 2**64 - 1" in capsys.readouterr().err
+    assert "seed must be an int from 0 to 2**64 - 1" in capsys.readouterr().err
+    assert run_cli(tmp_path, images, "--seed", "-1") == 2  # torch's seed 2**64 - 1 too: two records of one run
+    assert "seed must be an int from 0 to 2**64 - 1 (a torch generator's seed), got -1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("changes, error, message", [
@@ -650,3 +653,48 @@ def test_the_device_script_s_training_stages_are_valid_commands(tmp_path, stage,
     run = cli.checked_settings(args)
     assert (run.family, run.init, run.loss, run.group_lr, run.decay_every) == (family, init, loss, group_lr, 500)
     assert (root / init).exists() and args.out == str(tmp_path / stage) and args.max_minutes == 6.5
+
+
+def test_paths_and_numpy_scalars_in_the_settings_give_a_resumable_run(tmp_path, images):
+    # a pathlib.Path data folder failed at the export after every step, np.int64 steps made a checkpoint that
+    # torch.load(weights_only=True) refused: neither could be resumed or exported
+    plain = settings("crr", images, steps=3)
+    whole = train(plain, tmp_path / "whole", progress=False)
+    numpy = settings("crr", Path(images), steps=np.int64(3), lr=np.float64(plain.lr), batch_size=np.int32(4),
+                     architecture={**TINY["crr"], "bank_channels": [np.int64(2), 4]})
+    train(numpy, tmp_path / "part", progress=False, max_seconds=1e-9)
+    resumed = train(numpy, tmp_path / "part", progress=False)
+    assert export_checkpoint(tmp_path / "part") == resumed
+    a, b = adareg.params.read(whole), adareg.params.read(resumed)
+    assert b.metadata["training"]["data"] == str(images)
+    for name in a.arrays:
+        np.testing.assert_allclose(b.arrays[name], a.arrays[name], rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+@pytest.mark.parametrize("family, changes, message", [
+    ("crr", {"boundary": "zero"}, "architecture['boundary'] must be 'reflect' in adareg_train (the torch filter "
+                                  "bank pads by reflection), got 'zero'"),
+    ("crr", {"lam_knots": 3}, "architecture['lam_knots'] must be 7 in adareg_train"),
+    ("crr", {"scale_knots": 4}, "architecture['scale_knots'] must be 7 in adareg_train"),
+    ("crr", {"bank_kernels": [4, 3]}, "cannot build a regularizer from it: FilterBank: layer 0 must have shape "
+                                      "(c_out, 1, k, k) with odd k"),
+    ("crr", {"bank_channels": [2]}, "bank_channels and bank_kernels must have one entry per layer"),
+    ("sa-cnn", {"mask_channels": [4, 3]}, "the last mask layer as many channels as the filter bank"),
+    ("sa-cnn", {"activation": "tanh"}, "architecture['activation'] must be one of 'leaky_relu', 'relu'"),
+])
+def test_an_architecture_the_run_could_not_train_or_export_is_refused_before_any_step(tmp_path, images, family,
+                                                                                        changes, message):
+    # these trained every step, then failed at the export or built another model than the one trained
+    run = settings(family, images, architecture={**TINY[family], **changes})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train(run, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_refuses_a_data_folder_whose_images_changed(tmp_path, images):
+    run = settings("crr", images, steps=3)
+    train(run, tmp_path / "run", progress=False, max_seconds=1e-9)
+    write_image(images / "im3.png", np.full((32, 32), 0.5))
+    with pytest.raises(ValueError, match=r"checkpoint.pt was written when .*images held 3 training images; it holds "
+                                         r"4 now: restore them"):
+        train(run, tmp_path / "run", progress=False)
