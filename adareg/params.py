@@ -498,7 +498,8 @@ def _check_layout(label: str, file: BinaryIO) -> None:
         raise _error(label, None, "is truncated or corrupt: it does not end with a zip archive's end record "
                      "(numpy.savez writes one without a comment)")
     if tail.startswith(_ZIP64_LOCATOR):
-        raise _error(label, None, "is a zip64 archive, which no parameter file needs")
+        raise _error(label, None, "is a zip64 archive, which no parameter file needs (torch.save writes such "
+                     "archives: export a training checkpoint with python -m adareg_train export --out FOLDER)")
     if directory_size > MAX_DIRECTORY_BYTES:
         raise _error(label, None, f"its zip directory declares {directory_size} bytes, more than a parameter "
                      f"file's may take ({MAX_DIRECTORY_BYTES}); it was not read")

@@ -698,3 +698,11 @@ def test_resume_refuses_a_data_folder_whose_images_changed(tmp_path, images):
     with pytest.raises(ValueError, match=r"checkpoint.pt was written when .*images held 3 training images; it holds "
                                          r"4 now: restore them"):
         train(run, tmp_path / "run", progress=False)
+
+
+def test_a_torch_checkpoint_under_another_suffix_is_named_as_one(tmp_path, images, capsys):
+    train(settings("crr", images, steps=1), tmp_path / "run", progress=False)
+    shutil.copy(tmp_path / "run" / CHECKPOINT, tmp_path / "renamed.npz")
+    assert run_cli(tmp_path, images, "--init", str(tmp_path / "renamed.npz")) == 2
+    assert "torch.save writes such archives: export a training checkpoint with python -m adareg_train export" in \
+        capsys.readouterr().err
