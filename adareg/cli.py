@@ -432,7 +432,9 @@ def _mri(args: argparse.Namespace) -> None:
     if args.model == "zero-filled":
         x = mri.zero_filled(H, y)
     elif args.model == "sense":
-        x = mri.sense(H, y, lam=1e-2 if args.lam is None else args.lam).x
+        result = mri.sense(H, y, lam=1e-2 if args.lam is None else args.lam)
+        _report(args, result)
+        x = result.x
     else:
         reg = _regularizer(args.model, image_shape)
         _check_masks(args, reg)

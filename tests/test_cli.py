@@ -366,6 +366,15 @@ def test_mri_zero_filled_sa_cnn_and_errors(files):
     assert_fails_cleanly(run("mri", "kspace.npy", "--mask", "mask.npy", "--maps", "maps.npy", "--model", "sa-cnn",
                              "--space", "complex", "-o", "never.npy", cwd=folder), folder / "never.npy",
                          "--space complex: the learned model 'sa-cnn' reconstructs real images")
+    # SENSE stopped at its CG cap wrote its output without a word, where the other models warn
+    sense = mri.sense(CartesianMRI(mask, maps, real=False), np.load(folder / "kspace.npy"), lam=1e-12)
+    assert not sense.converged
+    out = run("mri", "kspace.npy", "--mask", "mask.npy", "--maps", "maps.npy", "--model", "sense", "--lam", "1e-12",
+              "--quiet", "-o", "sense.npy", cwd=folder)
+    assert out.returncode == 0 and out.stderr.startswith("adareg mri: warning: the solver did not converge"), out.stderr
+    out = run("mri", "kspace.npy", "--mask", "mask.npy", "--maps", "maps.npy", "--model", "sense", "--quiet", "-o",
+              "sense.npy", cwd=folder)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
 
 
 def test_models_and_help(files):
