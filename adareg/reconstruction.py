@@ -135,11 +135,12 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     Raises
     ------
     ValueError
-        Where ``lam``, the data term's curvature :math:`\max(w) \|H\|^2` or the
-        magnitude of ``y`` or ``x0`` (in the working ``precision``) lies outside
-        ``[tiny / eps, max * eps]`` of that precision (about 1e-31 to 4e31 in
-        float32), so that the solvers' products and quotients of them stay finite:
-        rescale the problem, or compute in float64.
+        Where ``lam`` or the data term's curvature :math:`\max(w) \|H\|^2` lies
+        outside ``[tiny / eps, max * eps]`` of the working ``precision`` (about
+        1e-31 to 4e31 in float32), or the largest magnitude of ``y`` or ``x0``
+        outside ``[sqrt(tiny) / eps, sqrt(max) * eps]`` (about 9e-13 to 2e12 in
+        float32), so that the solvers' products, quotients and squares of them
+        stay finite: rescale the problem, or compute in float64.
 
     Examples
     --------

@@ -25,7 +25,8 @@ shape and one pixel type, and a file declaring more than
 
 Writing stores one grey (min-is-black) page per slice, at the bit depth of the stack
 read (float values clipped to [0, 1], with a warning where another scale is cut off,
-scaled by 255 or 65535 and rounded: the inverse of reading), else as float32; the first page's ImageDescription says what was done.
+scaled by 255 or 65535 and rounded: the inverse of reading), else as float32; the
+first page's ImageDescription says what was done.
 """
 
 from __future__ import annotations
