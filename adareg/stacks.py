@@ -79,8 +79,10 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
     chunk
         Slices per call: the batch of one solve (the operators and solvers take
         leading batch axes).  A batched solve stops when each slice of its batch
-        has converged, so its slices agree with one-by-one solves to the solver's
-        tolerance; ``chunk=1`` reproduces them exactly.
+        has converged, but its slices share FISTA's momentum and restarts, so they
+        follow other paths than one-by-one solves and agree with them to the
+        accuracy of the stopping rule, not to its tolerance (docs/volumes.md);
+        ``chunk=1`` reproduces them exactly.
     workers
         Start a local Dask cluster of this many single-threaded worker processes.
     scheduler
