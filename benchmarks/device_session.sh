@@ -48,7 +48,13 @@ fi
 if [ "$device" = cuda ] && ls .whl/*.whl > /dev/null 2>&1; then  # the wheels are the device's Python's
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
         .whl/*.whl && export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
+    # ASTRA's wheel links CUDA 12 (libcudart.so.12, libcufft.so.11): on an image of another CUDA it cannot
+    # load, and removed, the CT tests skip rather than fail to collect (2026-12-04: a CUDA 13 image)
+    python3 -c "import astra" 2> /dev/null || rm -rf /tmp/site/astra /tmp/site/astra_toolbox*
 fi
+# adareg.examples is examples/ in an install (pyproject's package-dir); from the checkout, a link
+[ -e adareg/examples ] || ln -s ../examples adareg/examples
+export PYTHONPATH=$PWD:${PYTHONPATH:-}
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT/$stage"
 seconds=$(python3 -c "print(int(60 * $minutes))")
