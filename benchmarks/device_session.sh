@@ -51,10 +51,10 @@ if [ "$device" = cuda ] && ls .whl/*.whl > /dev/null 2>&1; then  # the wheels ar
     # ASTRA's wheel links CUDA 12 (libcudart.so.12, libcufft.so.11): on an image of another CUDA it cannot
     # load, and removed, the CT tests skip rather than fail to collect (2026-12-04: a CUDA 13 image)
     python3 -c "import astra" 2> /dev/null || rm -rf /tmp/site/astra /tmp/site/astra_toolbox*
+    # adareg.examples is examples/ in an install (pyproject's package-dir); the device runs the checkout
+    [ -e adareg/examples ] || ln -s ../examples adareg/examples
+    export PYTHONPATH=$PWD:$PYTHONPATH
 fi
-# adareg.examples is examples/ in an install (pyproject's package-dir); from the checkout, a link
-[ -e adareg/examples ] || ln -s ../examples adareg/examples
-export PYTHONPATH=$PWD:${PYTHONPATH:-}
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT/$stage"
 seconds=$(python3 -c "print(int(60 * $minutes))")
