@@ -124,24 +124,30 @@ COVERAGE_TOLERANCE, LARGEST_GAP = 0.1, 3.0
 def _warn_uneven_coverage(angles: np.ndarray, period: float, geometry: str) -> None:
     r"""Warn where the angles do not cover whole turns of ``period`` about uniformly, as FBP's weights assume.
 
-    Each of the :math:`n` angles stands for one step :math:`\delta` (their median
-    spacing), so they cover :math:`n \delta`; FBP weighs every angle by
-    :math:`\text{period} / n` (or twice that per turn), which is exact only when
-    :math:`n \delta` is a whole number of periods with no gap wider than a few steps.
+    Each of the :math:`m` distinct angles stands for one step :math:`\delta` (their median
+    spacing), so they cover :math:`m \delta`; FBP weighs every angle by
+    :math:`\text{period} / n` (:math:`n` angles in all, or twice that per turn), which is
+    exact only when :math:`m \delta` is a whole number of periods with no gap wider than a
+    few steps, and every distinct angle is repeated as often as the others (e.g. two passes).
     """
-    if len(angles) < 2:
-        return
-    ordered = np.sort(angles)
-    gaps = np.diff(ordered)
-    step = float(np.median(gaps))
-    turns = len(angles) * step / period
-    wedge = float(gaps.max()) > LARGEST_GAP * step
-    if round(turns) >= 1 and abs(turns - round(turns)) <= COVERAGE_TOLERANCE and not wedge:
-        return
+    values, counts = np.unique(np.asarray(angles, dtype=np.float64), return_counts=True)
+    if counts.min() != counts.max():
+        found = f"repeat unevenly ({counts.min()} to {counts.max()} times each), so FBP weighs some directions more"
+    elif len(values) < 2:
+        found = f"{'is' if len(angles) == 1 else 'are'} one direction, which covers no range"
+    else:
+        gaps = np.diff(values)
+        step = float(np.median(gaps))
+        turns = len(values) * step / period
+        if float(gaps.max()) > LARGEST_GAP * step:
+            found = f"leave a gap of {float(gaps.max()):.3g} rad, {float(gaps.max()) / step:.1f} of their steps"
+        elif round(turns) < 1 or abs(turns - round(turns)) > COVERAGE_TOLERANCE:
+            found = f"cover {turns * period:.3g} rad, {turns:.2f} x {'pi' if geometry == 'parallel' else '2 pi'}"
+        else:
+            return
     needed = "[0, pi)" if geometry == "parallel" else "[0, 2 pi)"
-    found = (f"leave a gap of {float(gaps.max()):.3g} rad, {float(gaps.max()) / step:.1f} of their steps" if wedge
-             else f"cover {turns * period:.3g} rad, {turns:.2f} x {'pi' if geometry == 'parallel' else '2 pi'}")
-    warnings.warn(f"fbp: the {len(angles)} angles (from {float(ordered[0]):.3g} to {float(ordered[-1]):.3g} rad) "
+    subject = f"the {len(angles)} angles" if len(angles) > 1 else "the one angle"
+    warnings.warn(f"fbp: {subject} (from {float(values[0]):.3g} to {float(values[-1]):.3g} rad) "
                   f"{found}; FBP for a {geometry} beam assumes angles covering {needed} about uniformly, so "
                   "this image is distorted (adareg.solve assumes no such coverage)", stacklevel=3)
 

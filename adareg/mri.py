@@ -337,7 +337,9 @@ def sense(H: LinearOperator, y: Array, *, lam: float = 1e-3, x0: Array | None = 
     solved by :func:`~adareg.solvers.conjugate_gradient` on the normal equations
     (exact for real and complex image spaces alike), until
     :math:`\|r_k\| \le \mathrm{tol} \, \|H^H y\|`.  Batched data are solved as one
-    block-diagonal system, on the data's backend.
+    block-diagonal system, on the data's backend, so the tolerance holds for the whole
+    batch: a slice much fainter than the others is solved less exactly than alone
+    (solve such slices one by one).
 
     Parameters
     ----------
@@ -346,8 +348,8 @@ def sense(H: LinearOperator, y: Array, *, lam: float = 1e-3, x0: Array | None = 
     y
         Measurements of shape ``H.shape_out`` (or ``batch + H.shape_out``).
     lam
-        Tikhonov weight :math:`\lambda \ge 0` (relative to ``||H||^2``, which is 1
-        for normalised coil maps).
+        Tikhonov weight :math:`\lambda \ge 0`, as in the formula above (not scaled by
+        ``||H||^2``, which is 1 for Cartesian MRI with normalised coil maps).
     x0
         Starting point (default zeros), complex only where the images are (not for
         ``CartesianMRI(..., real=True)``).

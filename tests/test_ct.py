@@ -84,6 +84,26 @@ def test_fbp_warns_where_the_angles_break_its_assumption(geometry, angles, words
 
 
 @pytest.mark.parametrize("geometry", ["parallel", "fan"])
+def test_fbp_of_repeated_passes_is_that_of_one_and_uneven_or_single_angles_warn(geometry):
+    # two passes over the same angles raised ZeroDivisionError (their median gap is 0); one angle passed silently
+    n = 32
+    phantom = adareg.data.shepp_logan((n, n))
+    fan = {"geometry": "fan", "source_distance": 2.0, "detector_distance": 1.0} if geometry == "fan" else {}
+    once = np.linspace(0, np.pi if not fan else 2 * np.pi, 30, endpoint=False)
+    one_pass = RayTransform((n, n), once, pixel_size=1.0 / n, **fan)
+    two_passes = RayTransform((n, n), np.concatenate([once, once]), pixel_size=1.0 / n, **fan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        twice = fbp(two_passes, two_passes(phantom))
+    np.testing.assert_allclose(twice, fbp(one_pass, one_pass(phantom)), rtol=1e-5, atol=1e-5)
+    for angles, words in ((np.array([0.3]), r"the one angle .* is one direction, which covers no range"),
+                          (np.concatenate([once, once[:5]]), r"the 35 angles .* repeat unevenly \(1 to 2 times")):
+        H = RayTransform((n, n), angles, pixel_size=1.0 / n, **fan)
+        with pytest.warns(UserWarning, match=f"fbp: {words}"):
+            fbp(H, H(phantom))
+
+
+@pytest.mark.parametrize("geometry", ["parallel", "fan"])
 def test_copies_and_pickles_outlive_the_operator(geometry):
     # the copy shared the original's ASTRA projector ids, freed with it: "Projector not found"
     import copy
@@ -181,6 +201,8 @@ def test_batches_and_dtypes():
          "source must lie outside the image"),
         (lambda: RayTransform((16, 16), 10, geometry="cone"), ValueError, "takes geometry"),
         (lambda: RayTransform((16, 16), 10, source_distance=50), ValueError, "fan and cone beam only"),
+        (lambda: RayTransform((16, 16), 10, detector_rows=5), ValueError,  # ignored before
+         "detector_rows applies to 3D images only, got 5 for a 16 x 16 image"),
         (lambda: RayTransform((16,), 10), ValueError, "must be \\(H, W\\) or \\(D, H, W\\)"),
         (lambda: RayTransform((16, 16), 10, pixel_size=0), ValueError, "must be positive"),
         (lambda: RayTransform((16, 16), 10, detector_count=5.7), TypeError, "detector_count must be an int"),

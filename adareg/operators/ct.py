@@ -206,6 +206,9 @@ class RayTransform(LinearOperator):
         if dims == 3:
             detector_rows = (math.ceil(image_shape[0] * magnification) if detector_rows is None
                              else checks.count(detector_rows, "RayTransform: detector_rows"))
+        elif detector_rows is not None:  # a 2D detector is one row: the argument would be ignored
+            raise ValueError(f"RayTransform: detector_rows applies to 3D images only, got {detector_rows!r} for a "
+                             f"{image_shape[0]} x {image_shape[1]} image")
         shape_out = self._create_geometries(astra, image_shape, detector_rows)
         super().__init__(image_shape, shape_out, np.float64)
         self._projectors: dict[str, int] = {}
