@@ -38,6 +38,9 @@ GENERAL_SLOWEST_RATE = 0.8
 BUDGET_GROWTH_LIMIT = 64
 #: Steps at one budget over which :func:`reweighting` measures the residual's rate of decrease.
 RATE_WINDOW = 3
+#: For a general ``H``: a residual below ``tol`` stops the loop only where the step before
+#: it was below this many times ``tol`` (see :func:`reweighting`).
+GENERAL_CONFIRMATION = 3.0
 
 
 def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x0: Array | None = None,
@@ -105,10 +108,17 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
       slower to the same distance from the fixed point: docs/results.md.)
 
     The loop stops when the fixed-point residual
-    :math:`\|x_{k+1} - x_k\| / \|x_k\|` (of a batch: the largest of its images')
+    :math:`r_k = \|x_{k+1} - x_k\| / \|x_k\|` (of a batch: the largest of its images')
     falls below ``tol`` (its
     :class:`~adareg.solvers.RelativeChange` rule; by default :data:`DENOISING_TOL`
-    for denoising and ``DEFAULTS.tol`` otherwise).
+    for denoising and ``DEFAULTS.tol`` otherwise).  For a general ``H`` the rule
+    sees :math:`\max(r_k, r_{k-1} / c)`, :math:`c` = :data:`GENERAL_CONFIRMATION`:
+    while the residual falls steadily it measures the distance to the fixed
+    point, but on ill-conditioned data terms (e.g. widely spread data weights)
+    it can drop several-fold in a step and rise again after it, far from the
+    fixed point, so a residual below ``tol`` counts only after one below
+    :math:`c \cdot` ``tol`` (docs/roadmap.md, "Stopping on widely spread data
+    weights").
 
     Parameters
     ----------
@@ -180,7 +190,7 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     history = History("iteration", "residual", "inner_iterations", "seconds")
     batch_ndim = y.ndim - len(H.shape_out)
     x = x0
-    residual = math.inf
+    residual, previous = math.inf, 0.0  # the first step's residual is not confirmed: it measures the move from x0
     start = time.perf_counter()
     bar = tqdm(disable=not progress, desc="reweighting", unit="step")  # no total: steps end on the residual
     k = 0
@@ -194,8 +204,10 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
         history.append(iteration=k, residual=residual, inner_iterations=inner, seconds=seconds)
         bar.update()
         bar.set_postfix(residual=f"{residual:.2e} (tol {tol:g})", refresh=False)
-        ended = verdict(stop, Progress(iteration=k, seconds=seconds, relative_change=residual), callback, x,
+        measure = residual if denoising else max(residual, previous / GENERAL_CONFIRMATION)
+        ended = verdict(stop, Progress(iteration=k, seconds=seconds, relative_change=measure), callback, x,
                         unit="reweighting steps")
+        previous = residual
         if ended is not None:
             converged, message = ended
             break
