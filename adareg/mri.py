@@ -255,7 +255,8 @@ def espirit_maps(kspace: Array, *, calib_width: int = 24, threshold: float = 0.0
     Raises
     ------
     ValueError
-        For k-space that is all zero, and when ESPIRiT finds no sensitivities (the
+        For k-space that is all zero, or 0 in every coil somewhere in the calibration
+        region (not fully sampled), and when ESPIRiT finds no sensitivities (the
         maps zero everywhere, or NaN): a calibration region too small for the kernel
         or without signal, or ``crop`` or ``threshold`` too high.
     """
@@ -283,6 +284,14 @@ def espirit_maps(kspace: Array, *, calib_width: int = 24, threshold: float = 0.0
     xp = backend.namespace(kspace)
     if not bool(xp.any(kspace != 0)):
         raise ValueError("espirit_maps: kspace is all zero: no signal to estimate coil maps from")
+    # the calibration region as SigPy crops it: the central calib_width samples, from n // 2 - calib_width // 2
+    region = kspace[(slice(None),) + tuple(slice(n // 2 - calib_width // 2, n // 2 - calib_width // 2 + calib_width)
+                                           for n in kspace.shape[1:])]
+    holes = int(xp.count_nonzero(xp.all(region == 0, axis=0)))
+    if holes:  # measured k-space is never exactly 0 in every coil: these samples were not acquired
+        raise ValueError(f"espirit_maps: {holes} of the {calib_width}^{kspace.ndim - 1} samples of the calibration "
+                         f"region (the central calib_width {calib_width}) are 0 in every coil: it must be fully "
+                         "sampled, so take calib_width at most the fully sampled centre (e.g. its central columns)")
     sp, mri_app = sigpy_module(), sigpy_module("sigpy.mri.app")
     kspace = kspace.astype(backend.result_dtype(kspace.dtype, np.complex128))
     device = sp.get_device(kspace)
