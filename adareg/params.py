@@ -799,8 +799,8 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], metadata: Ma
     then written to a temporary file in the same folder, checked against the size
     limits :func:`read` applies (a file over them is removed, not renamed), and
     renamed over ``path`` (:func:`os.replace`), so readers see the old file or the
-    new one, never a partial one.  Metadata is
-    stored as JSON: tuples come back as lists, NumPy scalars as Python numbers.
+    new one, never a partial one.  Metadata is stored as JSON: tuples come back as
+    lists, NumPy scalars as Python numbers.
 
     Parameters
     ----------

@@ -164,8 +164,9 @@ def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str
     FileNotFoundError, NotADirectoryError
         ``folder`` does not exist, or is a file.
     ValueError
-        A folder without images, a bad ``count`` (or more than the folder holds), two images of one stem (``a.png`` and
-        ``a.tif``: the result is keyed by stem), or an image :func:`read_image` refuses.
+        A folder without images, a bad ``count`` (or more than the folder holds), two
+        images of one stem (``a.png`` and ``a.tif``: the result is keyed by stem), or an
+        image :func:`read_image` refuses.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
