@@ -79,6 +79,7 @@ class LeastSquares(SmoothFunctional):
         backend.check_finite(y, "LeastSquares: y")
         self.H, self.y = H, y
         if weights is not None:
+            backend.check_plain(weights, "LeastSquares: weights")  # a mask would be ignored: weight 0 instead
             xp = backend.namespace(y)
             weights = xp.asarray(weights)
             if weights.dtype.kind not in "biuf":

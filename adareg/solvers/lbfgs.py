@@ -184,6 +184,7 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
     if not backend.is_array(x0):
         raise TypeError(f"lbfgs: x0 must be a NumPy or CuPy array, got {type(x0).__name__}")
     backend.check_dtype(x0, "lbfgs: x0")
+    backend.check_finite(x0, "lbfgs: x0")
     batch_ndim = checks.batch_axes(batch_ndim, x0.ndim, "lbfgs: batch_ndim")
     L = float(smooth.lipschitz)
     if not (L > 0 and math.isfinite(L)):

@@ -95,6 +95,10 @@ class PD3O:
         if not 0 < primal_step < 2:
             raise ValueError(f"PD3O: primal_step must lie in (0, 2) (a fraction of 1/L), got {primal_step}")
         self.data, self.reg, self.lam = data, reg, checks.positive(lam, "PD3O: lam")
+        if not backend.is_array(x0):
+            raise TypeError(f"PD3O: x0 must be a NumPy or CuPy array, got {type(x0).__name__}")
+        backend.check_dtype(x0, "PD3O: x0")
+        backend.check_finite(x0, "PD3O: x0")
         self.bounds = check_bounds(bounds)
         L = data.lipschitz
         if not (L > 0 and math.isfinite(L)):
