@@ -123,9 +123,10 @@ class PD3O:
         self._project = self.reg._dual_projector(self.reg._weights_like(self.x))
 
     def step(self) -> None:
-        r"""One iteration: new ``x``, ``dual`` (new arrays, so earlier ones can be compared with them)."""
+        r"""One iteration, from :math:`(x_k, p_k)` to :math:`(x_{k+1}, p_{k+1})`: new arrays, so earlier ones
+        can be compared with them."""
         W, gamma, lam = self.reg.W, self.gamma, self.lam
-        x = project(self.z, self.bounds)
+        x = self.x  # x_k = P_C(z_k)
         forward = x - gamma * self.data.grad(x)  # x_k - gamma grad E(x_k)
         # the dual step scales the image rather than the C channels of its response; the sum
         # is a new contiguous array, projected in place, block by block (WeightedL1Analysis._dual_blocks)
@@ -142,7 +143,7 @@ class PD3O:
         response = None  # spent: freed before W^H allocates its temporaries
         Wt_p = W.H(p)
         self.z = forward - (gamma * lam) * Wt_p
-        self.x, self.dual, self._Wt_dual = x, p, Wt_p
+        self.x, self.dual, self._Wt_dual = project(self.z, self.bounds), p, Wt_p  # x_{k+1} = P_C(z_{k+1})
 
     def objective(self) -> float:
         """``E(x) + lam R(x)`` at the current iterate."""

@@ -159,3 +159,23 @@ def test_a_vanishing_bank_and_a_regularizer_without_one():
     with pytest.raises(TypeError, match="PD3O: reg must be a WeightedL1Analysis .* got RidgeObjective"):
         primal_dual(LeastSquares(Identity((4, 4)), np.ones((4, 4))), adareg.load("crr").at(0.1), 0.1,
                     np.zeros((4, 4)))
+
+
+def test_the_returned_iterate_is_the_last_one():
+    """With W = 0 each PD3O iteration is the gradient step x <- x - 1.9 (x - y): one step from 0 gives 1.9 y.
+
+    The result and the callbacks once saw the iterate one step behind (one iteration returned ``x0``).
+    """
+    from adareg.stopping import MaxIterations
+
+    y, seen = 0.7, []
+    data = LeastSquares(Identity((1, 1)), np.full((1, 1), y))
+    for iterations in (1, 2):
+        seen.clear()
+        result = primal_dual(data, TV((1, 1)), 0.1, np.zeros((1, 1)), stop=MaxIterations(iterations),
+                             callback=lambda k, x: seen.append(float(x[0, 0])))
+        expected = [1.9 * y, 1.9 * y - 1.9 * (1.9 * y - y)][:iterations]
+        np.testing.assert_allclose(seen, expected)
+        np.testing.assert_allclose(result.x[0, 0], expected[-1])
+    box = primal_dual(data, TV((1, 1)), 0.1, np.zeros((1, 1)), bounds=(0, 1), stop=MaxIterations(1))
+    np.testing.assert_allclose(box.x, 1.0)  # 1.33 clipped to the box
