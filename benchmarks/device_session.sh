@@ -10,6 +10,7 @@
 #          checkout does not travel) and has git ignore both.
 # STAGE    each ends within MINUTES (default 8) and leaves what comes back under $OUT/STAGE:
 #   checks   the environment, the CuPy tests, denoising and 512 x 512 CT timings (issues 21, 16)
+#   adjoint  the filter bank's adjoint channel sum in each form (benchmarks/bank_adjoint.py, issue 21)
 #   wcrr     issue 19, stage 1, the bank: wcrr on WCRR-NN's recipe (L1 loss, 128 patches of 40 x 40,
 #            rates decayed by 0.75 every 500 steps, a slow spline rate) from the shipped file
 #   masks    stage 2: sa-cnn's masks learnt on stage 1's bank, which stays frozen
@@ -23,7 +24,7 @@
 # stage's command instead of running it (tests/train/test_training.py checks those commands).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stage=${1:?"usage: $0 prepare | checks | wcrr | masks | joint [MINUTES]"}
+stage=${1:?"usage: $0 prepare | checks | adjoint | wcrr | masks | joint [MINUTES]"}
 minutes=${2:-8}
 device=${DEVICE:-cuda}
 OUT=${OUT:-runs/device}
@@ -74,6 +75,13 @@ except ImportError as err: print(err)"; } > "$log/environment.txt" 2>&1
     exit
 fi
 
+if [ "$stage" = adjoint ]; then
+    timeout "$seconds" python3 benchmarks/bank_adjoint.py --device "${device/cuda/gpu}" --size 512 --batches 1 8 64 \
+        > "$OUT/adjoint/bank_adjoint.txt" 2>&1
+    cat "$OUT/adjoint/bank_adjoint.txt"
+    exit
+fi
+
 first() { for file in "$@"; do [ -f "$file" ] && { echo "$file"; return; }; done; }  # the first that exists
 case $stage in
     wcrr)  family=wcrr; init=adareg/weights/wcrr.npz
@@ -82,7 +90,7 @@ case $stage in
            options=(--group-lr bank=0 --batch-size 256 --steps 3000 --lr 2e-3) ;;
     joint) family=sa-cnn; init=$(first "$OUT/masks/sa-cnn.npz" .devdata/sa-cnn-masks.npz adareg/weights/sa-cnn.npz)
            options=(--batch-size 256 --steps 3000 --lr 5e-4) ;;
-    *) echo "unknown stage $stage: prepare, checks, wcrr, masks or joint" >&2; exit 2 ;;
+    *) echo "unknown stage $stage: prepare, checks, adjoint, wcrr, masks or joint" >&2; exit 2 ;;
 esac
 [ -f ".devdata/$stage/checkpoint.pt" ] && cp ".devdata/$stage/checkpoint.pt" "$OUT/$stage/"
 # the exported file's metadata records the seconds and steps done: the step time on this device
