@@ -25,6 +25,8 @@ from typing import Any, Callable, Literal, TypeVar
 import array_api_compat
 import numpy as np
 
+from . import checks
+
 Array = Any  # a NumPy or CuPy array
 T = TypeVar("T")
 Device = Literal["cpu", "gpu"]
@@ -119,8 +121,8 @@ _fft_workers: int | None = None
 def set_fft_workers(workers: int | None) -> int | None:
     """Set the number of threads used for FFTs and :func:`blockwise` work on NumPy arrays (``None``: all usable
     cores); returns the old setting."""
-    if workers is not None and (not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"FFT workers must be a positive int or None, got {workers!r}")
+    if workers is not None:  # True is not a count of threads
+        workers = checks.count(workers, "set_fft_workers: workers")
     global _fft_workers
     previous, _fft_workers = _fft_workers, workers
     return previous
@@ -375,6 +377,14 @@ def real_inner(a: Array, b: Array) -> float:
     """``Re <a, b> = Re sum(conj(a) b)`` as a Python float, for real or complex arrays of either backend."""
     xp = namespace(a)
     return float(xp.sum(xp.real(xp.conj(a) * b)))
+
+
+def real_inners(a: Array, b: Array, batch_ndim: int) -> Array:
+    """``Re <a_i, b_i>`` for each image ``i`` of a batch (the ``batch_ndim`` leading axes), an array on their
+    device, without a host round trip."""
+    xp = namespace(a)
+    products = a * b if a.dtype.kind != "c" and b.dtype.kind != "c" else xp.real(xp.conj(a) * b)
+    return xp.sum(products, axis=tuple(range(batch_ndim, products.ndim)))
 
 
 def real_dtype(dtype: Any) -> np.dtype:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from . import backend
+from . import backend, checks
 from .backend import Array
 from .operators.base import LinearOperator, broadcasts_to
 from .operators.basic import Identity
@@ -113,11 +113,16 @@ class LeastSquares(SmoothFunctional):
         return self._adjoint(r if self.weights is None else self.weights * r, x)
 
     def _adjoint(self, weighted: Array, x: Array) -> Array:
-        """``H^H`` of the weighted residual, its real part for a real ``x``."""
+        """``H^H`` of the weighted residual, its real part for a real ``x``, in ``x``'s dtype (a solver's
+        iterates keep their start's)."""
         g = self.H.H(weighted)
+        if tuple(g.shape) != tuple(x.shape):  # y's batch axes broadcast an image (e.g. a start) that lacks them
+            raise ValueError(f"LeastSquares: an image of shape {tuple(x.shape)} does not match y of shape "
+                             f"{tuple(self.y.shape)}: images (and a solver's x0) need y's batch axes, shape "
+                             f"{tuple(g.shape)}")
         if g.dtype.kind == "c" and x.dtype.kind == "f":
             g = backend.namespace(g).real(g)
-        return g
+        return g.astype(x.dtype, copy=False) if x.dtype.kind in "fc" else g
 
     def value_and_grad_of_forward(self, Hx: Array, x: Array) -> tuple[float, Array]:
         """``(E(x), grad E(x))`` from ``Hx``, sharing the residual."""
@@ -147,8 +152,17 @@ class SmoothSum(SmoothFunctional):
     """
 
     def __init__(self, terms: list[tuple[float, SmoothFunctional]], lipschitz: float):
-        self.terms = [(float(w), term) for w, term in terms]
-        self.lipschitz = float(lipschitz)
+        self.terms = []
+        methods = ("forward", "value_of_forward", "grad_of_forward", "value_and_grad_of_forward")
+        for pair in terms:  # a term need not subclass SmoothFunctional, but must have its methods
+            if not (isinstance(pair, tuple) and len(pair) == 2 and all(callable(getattr(pair[1], m, None))
+                                                                        for m in methods)):
+                raise TypeError(f"SmoothSum: terms must be (weight, term) pairs, each term with the methods of a "
+                                f"SmoothFunctional ({', '.join(methods)}), got {pair!r}")
+            self.terms.append((checks.non_negative(pair[0], "SmoothSum: a term's weight"), pair[1]))
+        if not self.terms:
+            raise ValueError("SmoothSum: terms must hold at least one (weight, term) pair")
+        self.lipschitz = checks.positive(lipschitz, "SmoothSum: lipschitz")
 
     def forward(self, x: Array) -> tuple[Array, ...]:
         return tuple(term.forward(x) for _, term in self.terms)

@@ -24,6 +24,7 @@ from .solvers.lbfgs import DEFAULTS as LBFGS_DEFAULTS
 from .solvers.lbfgs import lbfgs
 from .solvers.result import History, Result
 from .solvers.reweighting import reweighting
+from .stopping import check_callback
 
 #: Data weights whose positive values span more than this factor get a warning: the stops on the relative
 #: change (FISTA, L-BFGS, the reweighting) follow the largest weight and can end far from the minimiser.
@@ -178,7 +179,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
                          inner_max_iter=_optional(checks.count, inner_max_iter, "solve: inner_max_iter"),
                          restart=checks.flag(restart, "solve: restart"),
                          backtracking=checks.flag(backtracking, "solve: backtracking"),
-                         callback=_callback(callback), progress=checks.flag(progress, "solve: progress"))
+                         callback=check_callback(callback, "solve: callback"), progress=checks.flag(progress, "solve: progress"))
     work = _precision(precision, reg, y)
     given = backend.real_dtype(y.dtype)
     _check_scales(work, H, lam, y, x0, weights)
@@ -229,13 +230,6 @@ def _minimise(H: LinearOperator, y: Array, bound: Any, lam: float, x0: Array | N
                  stop=FISTA_DEFAULTS.rule(c.max_iter, c.tol, c.max_time), restart=c.restart, batch_ndim=batch_ndim,
                  backtracking=c.backtracking, callback=c.callback, progress=c.progress,
                  **_given(inner_tol=c.inner_tol, inner_max_iter=c.inner_max_iter))
-
-
-def _callback(callback: Any) -> Callable[[int, Array], Any] | None:
-    """``callback``, checked to be callable (or ``None``) before any iteration runs."""
-    if callback is not None and not callable(callback):
-        raise TypeError(f"solve: callback must be callable as callback(k, x_k), or None, got {type(callback).__name__}")
-    return callback
 
 
 def _start(H: LinearOperator, y: Array, x0: Array | None, denoising: bool, bounds: Bounds | None) -> Array:

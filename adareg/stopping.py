@@ -194,6 +194,16 @@ class Defaults:
         return default_rule(self.max_iter if max_iter is None else max_iter, self.tol if tol is None else tol,
                             max_time, self.measure)
 
+    def rule_or(self, stop: Any, name: str) -> StoppingRule:
+        """``stop`` as given, or the default rule for ``None``; a ``TypeError`` naming ``name`` otherwise (before
+        any iteration runs, not when the first one ends)."""
+        if stop is None:
+            return self.rule()
+        if not isinstance(stop, StoppingRule):
+            raise TypeError(f"{name} must be a stopping rule (e.g. MaxIterations(100) | RelativeChange(1e-5)) or "
+                            f"None, got {stop!r} ({type(stop).__name__})")
+        return stop
+
 
 def stops(answer: Any) -> bool:
     """Whether a callback's return value asks to stop: ``True``, as Python's ``bool``, NumPy's
@@ -205,6 +215,15 @@ def stops(answer: Any) -> bool:
     if answer is True or isinstance(answer, np.bool_):
         return bool(answer)
     return getattr(answer, "shape", None) == () and getattr(answer, "dtype", None) == np.bool_ and bool(answer)
+
+
+def check_callback(callback: Any, name: str) -> Callable[[int, Any], Any] | None:
+    """``callback``, checked to be callable (or ``None``) before any iteration runs; a ``TypeError`` naming
+    ``name`` otherwise."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{name} must be callable as callback(k, x_k), or None, got {callback!r} "
+                        f"({type(callback).__name__})")
+    return callback
 
 
 def verdict(stop: StoppingRule, progress: Progress, callback: Callable[[int, Any], Any] | None,

@@ -81,8 +81,11 @@ def test_fft_workers_setting():
         assert backend.fft_workers() == 1
         x = np.random.default_rng(2).standard_normal((4, 8))
         np.testing.assert_allclose(backend.fft(x).rfftn(x), np.fft.rfftn(x), atol=1e-12)
-        with pytest.raises(ValueError, match="positive int or None"):
+        with pytest.raises(ValueError, match="set_fft_workers: workers must be at least 1, got 0"):
             backend.set_fft_workers(0)
+        with pytest.raises(TypeError, match="set_fft_workers: workers must be an int, got True"):
+            backend.set_fft_workers(True)  # once taken as one thread
+        assert backend.fft_workers() == 1
     finally:
         backend.set_fft_workers(None)
     assert backend.fft_workers() >= 1

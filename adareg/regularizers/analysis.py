@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .. import backend, checks
 from ..backend import Array
 from ..operators.base import LinearOperator
-from ..stopping import Progress, Residual, default_rule, largest_ratio, stops
+from ..stopping import Progress, Residual, check_callback, default_rule, largest_ratio, stops
 from .base import PROX_DEFAULTS, Bounds, ProxResult, Regularizer, check_bounds, project
 
 
@@ -259,6 +259,7 @@ class WeightedL1Analysis(Regularizer):
         tau = checks.positive(tau, f"{name}: tau")
         check_every = checks.count(check_every, f"{name}: check_every")
         weights = self._weights_like(v)
+        callback = check_callback(callback, f"{name}: callback")
         dual = _DualFISTA(self, v, tau, weights, check_bounds(bounds), warm_start, keep_momentum=tol is None)
         warm = warm_start is not None
         del warm_start  # copied: a caller that handed its state over (see reweighting) frees its buffers now

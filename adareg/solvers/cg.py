@@ -47,6 +47,13 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
         the run stops there, not converged, with the last iterate (the next step
         would divide by that curvature: NaN or Inf).
     """
+    if not callable(apply):
+        raise TypeError(f"conjugate_gradient: apply must be callable as apply(x) = M x, got {type(apply).__name__}")
+    for name, array in ({"b": b} if x0 is None else {"b": b, "x0": x0}).items():
+        if not backend.is_array(array):
+            raise TypeError(f"conjugate_gradient: {name} must be a NumPy or CuPy array, got {type(array).__name__}")
+        backend.check_dtype(array, f"conjugate_gradient: {name}")
+        backend.check_finite(array, f"conjugate_gradient: {name}")  # NaN would read as a breakdown of M
     xp = backend.namespace(b)
     stop = DEFAULTS.rule(max_iter, tol)
     if x0 is None:
@@ -54,6 +61,9 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
     else:
         if tuple(x0.shape) != tuple(b.shape):
             raise ValueError(f"conjugate_gradient: x0 has shape {tuple(x0.shape)}, expected {tuple(b.shape)}")
+        if x0.dtype.kind == "c" and b.dtype.kind == "f":  # the cast would drop its imaginary part
+            raise TypeError(f"conjugate_gradient: x0 is complex ({x0.dtype}) but b is real ({b.dtype}): the "
+                            "unknowns are real")
         x = x0.astype(b.dtype)
         r = b - apply(x)
     history = History("iteration", "residual", "seconds")

@@ -13,35 +13,53 @@ from ..backend import Array
 from ..functionals import SmoothFunctional
 from ..regularizers.base import Bounds, Regularizer, check_bounds, project
 from .result import History, Result
-from ..stopping import Defaults, Progress, StoppingRule, check_finite_iterate, relative_change, verdict
+from ..stopping import (Defaults, Progress, StoppingRule, check_callback, check_finite_iterate, relative_change,
+                        verdict)
 
 #: Iterations and relative change at which FISTA stops by default.
 DEFAULTS = Defaults(max_iter=500, tol=1e-5)
 
 
-def _extrapolate(new: Any, old: Any, beta: float) -> Any:
-    """``new + beta (new - old)``, term by term for the tuples of a sum of smooth terms."""
+def _extrapolate(new: Any, old: Any, beta: Array) -> Any:
+    """``new + beta (new - old)``, term by term for the tuples of a sum of smooth terms; ``beta`` holds one
+    weight per image of the batch (the leading axes of each term)."""
     if isinstance(new, tuple):
         return tuple(_extrapolate(a, b, beta) for a, b in zip(new, old))
     out = new - old  # one temporary, updated in place: these are 32-channel responses for the ridge models
-    out *= beta
+    out *= per_image(beta, out)
     out += new
     return out
 
 
-def next_momentum(t: float, z: Array, x_next: Array, change: Array, restart: bool = True) -> tuple[float, float]:
-    r"""FISTA's next :math:`t` and extrapolation weight :math:`\beta`: ``z_next = x_next + beta * change``.
+def per_image(beta: Array, like: Array) -> Array:
+    """``beta`` (one value per image of a batch) shaped to broadcast over ``like``'s image axes, in its precision."""
+    beta = beta.astype(backend.real_dtype(like.dtype), copy=False)
+    return backend.namespace(like).reshape(beta, tuple(beta.shape) + (1,) * (like.ndim - beta.ndim))
+
+
+def next_momentum(t: Any, z: Array, x_next: Array, change: Array, batch_ndim: int = 0,
+                  restart: bool = True) -> tuple[Array, Array]:
+    r"""FISTA's next :math:`t` and extrapolation weight :math:`\beta` of each image of a batch:
+    ``z_next = x_next + beta * change``.
 
     :math:`t_{k+1} = (1 + \sqrt{1 + 4 t_k^2}) / 2` and :math:`\beta = (t_k - 1) / t_{k+1}`,
-    or, with ``restart``, ``(1, 0)`` where the momentum points uphill,
+    or, with ``restart``, ``(1, 0)`` for an image whose momentum points uphill,
     :math:`\mathrm{Re} \langle z - x_{k+1}, x_{k+1} - x_k \rangle > 0` (O'Donoghue &
     Candès, 2015, gradient scheme); ``z`` is the point the step started from and
-    ``change`` is :math:`x_{k+1} - x_k`.
+    ``change`` is :math:`x_{k+1} - x_k`.  The ``batch_ndim`` leading axes index
+    independent images, each with its own :math:`t` and restarts, so that a batch
+    follows its images' own paths; ``t`` (a float to start) and the returned arrays
+    have the batch's shape and stay on the images' device.
     """
-    if restart and backend.real_inner(z - x_next, change) > 0:
-        return 1.0, 0.0
-    t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-    return t_next, (t - 1.0) / t_next
+    xp = backend.namespace(x_next)
+    t = xp.asarray(t, dtype=xp.float64)
+    t_next = 0.5 * (1.0 + xp.sqrt(1.0 + 4.0 * t * t))
+    beta = (t - 1.0) / t_next
+    if restart:
+        uphill = backend.real_inners(z - x_next, change, batch_ndim) > 0
+        t_next, beta = xp.where(uphill, 1.0, t_next), xp.where(uphill, 0.0, beta)
+    shape = tuple(x_next.shape[:batch_ndim])
+    return xp.broadcast_to(t_next, shape), xp.broadcast_to(beta, shape)
 
 
 Prox = Callable[[Array, float], tuple[Array, int, Any]]
@@ -130,8 +148,9 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
     track_objective
         Record :math:`E(x_k) + \lambda R(x_k)` (``E`` is free; ``R`` costs one evaluation).
     batch_ndim
-        Leading axes of ``x0`` that index independent problems (a batch): the
-        relative change is the largest of its images' (see :func:`~adareg.stopping.relative_change`).
+        Leading axes of ``x0`` that index independent problems (a batch): each image
+        has its own momentum and restarts (:func:`next_momentum`), and the relative
+        change is the largest of its images' (see :func:`~adareg.stopping.relative_change`).
     callback
         ``callback(k, x_k)`` after each iteration; returning ``True`` stops the run.
     progress
@@ -143,7 +162,8 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
         With history columns ``iteration, objective, relative_change,
         inner_iterations, step, seconds`` (``objective`` is NaN when not tracked).
     """
-    stop = DEFAULTS.rule() if stop is None else stop
+    stop = DEFAULTS.rule_or(stop, "fista: stop")
+    callback = check_callback(callback, "fista: callback")
     bounds = check_bounds(bounds)
     lam = checks.positive(lam, "fista: lam")
     if not backend.is_array(x0):
@@ -177,12 +197,9 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
         change = x_next - x
         relative = relative_change(x_next, x, batch_ndim)
         check_finite_iterate(relative, x_next, "fista")
-        t, beta = next_momentum(t, z, x_next, change, restart)
-        if beta == 0.0:
-            z, Hz = x_next, Hx_next
-        else:
-            z = x_next + beta * change
-            Hz = _extrapolate(Hx_next, Hx, beta)  # H z by linearity, without applying H
+        t, beta = next_momentum(t, z, x_next, change, batch_ndim, restart)
+        z = x_next + per_image(beta, change) * change
+        Hz = _extrapolate(Hx_next, Hx, beta)  # H z by linearity, without applying H
         x, Hx = x_next, Hx_next
         objective = math.nan
         if track_objective:

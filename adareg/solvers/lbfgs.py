@@ -24,7 +24,7 @@ from ..backend import Array
 from ..functionals import SmoothFunctional
 from ..regularizers.base import Bounds, check_bounds, project
 from .result import History, Result
-from ..stopping import Defaults, Progress, StoppingRule, relative_change, verdict
+from ..stopping import Defaults, Progress, StoppingRule, check_callback, relative_change, verdict
 
 #: Iterations and relative step length (see :func:`lbfgs`) at which L-BFGS stops by default.
 DEFAULTS = Defaults(max_iter=500, tol=1e-5)
@@ -178,7 +178,8 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
         gradient in the iteration, and the accepted fraction :math:`2^{-j}` of the
         L-BFGS step (0 for a safeguarded gradient step).
     """
-    stop = DEFAULTS.rule() if stop is None else stop
+    stop = DEFAULTS.rule_or(stop, "lbfgs: stop")
+    callback = check_callback(callback, "lbfgs: callback")
     bounds = check_bounds(bounds)
     memory = checks.count(memory, "lbfgs: memory")
     if not backend.is_array(x0):

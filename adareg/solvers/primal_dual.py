@@ -52,7 +52,7 @@ from ..functionals import LeastSquares
 from ..regularizers.analysis import WeightedL1Analysis, row_part
 from ..regularizers.base import Bounds, check_bounds, project
 from .result import History, Result
-from ..stopping import Defaults, Progress, StoppingRule, relative_change, verdict
+from ..stopping import Defaults, Progress, StoppingRule, check_callback, relative_change, verdict
 
 #: Iterations and relative change (primal or dual) at which :func:`primal_dual` stops by default.
 DEFAULTS = Defaults(max_iter=1000, tol=1e-5)
@@ -95,9 +95,7 @@ class PD3O:
         if not 0 < primal_step < 2:
             raise ValueError(f"PD3O: primal_step must lie in (0, 2) (a fraction of 1/L), got {primal_step}")
         self.data, self.reg, self.lam = data, reg, checks.positive(lam, "PD3O: lam")
-        if not backend.is_array(x0):
-            raise TypeError(f"PD3O: x0 must be a NumPy or CuPy array, got {type(x0).__name__}")
-        backend.check_dtype(x0, "PD3O: x0")
+        backend.check_array(x0, reg.shape, f"PD3O: x0 (an image for {type(reg).__name__} of shape {reg.shape})")
         backend.check_finite(x0, "PD3O: x0")
         self.bounds = check_bounds(bounds)
         L = data.lipschitz
@@ -175,7 +173,8 @@ def primal_dual(data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Arr
     Result
         History columns ``iteration, objective, relative_change, dual_change, seconds``.
     """
-    stop = DEFAULTS.rule() if stop is None else stop
+    stop = DEFAULTS.rule_or(stop, "primal_dual: stop")
+    callback = check_callback(callback, "primal_dual: callback")
     solver = PD3O(data, reg, lam, x0, bounds=bounds, primal_step=primal_step)
     history = History("iteration", "objective", "relative_change", "dual_change", "seconds")
     start = time.perf_counter()

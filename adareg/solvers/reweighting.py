@@ -15,9 +15,9 @@ from ..operators.base import LinearOperator, batch_shape
 from ..regularizers.adaptive import ReweightedL1
 from ..regularizers.analysis import DualState
 from ..regularizers.base import Bounds
-from .fista import next_momentum
+from .fista import next_momentum, per_image
 from .result import History, Result
-from ..stopping import Defaults, Progress, check_finite_iterate, relative_change, verdict
+from ..stopping import Defaults, Progress, check_callback, check_finite_iterate, relative_change, verdict
 
 #: Reweighting steps and fixed-point residual at which :func:`reweighting` stops by default
 #: (for denoising the residual is :data:`DENOISING_TOL`).  For a general ``H`` the residual
@@ -176,6 +176,7 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     if tol is None:
         tol = DENOISING_TOL if denoising else DEFAULTS.tol
     stop = DEFAULTS.rule(max_iter, tol, max_time)
+    callback = check_callback(callback, "reweighting: callback")
     if inner_tol is not None and not denoising:
         raise ValueError("reweighting: inner_tol (certified steps) applies to denoising only; for a general H "
                          "the steps are budgeted (inner_max_iter)")
@@ -306,8 +307,8 @@ def _accelerated_steps(data: LeastSquares, reg: ReweightedL1, lam: float, x0: Ar
             states.append(out.state)
             inner += out.iterations
             change = out.x - x
-            t, beta = next_momentum(t, z, out.x, change)
-            z = out.x if beta == 0.0 else out.x + beta * change
+            t, beta = next_momentum(t, z, out.x, change, out.x.ndim - len(data.H.shape_in))  # a t per image
+            z = out.x + per_image(beta, change) * change
             x = out.x
         return x, inner
 

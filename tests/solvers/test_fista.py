@@ -272,3 +272,21 @@ def test_conjugate_gradient_stops_on_its_cap_unconverged():
     # the recorded residual is the true one, computed densely
     np.testing.assert_allclose(result.history["residual"][-1], np.linalg.norm(b - M @ result.x) / np.linalg.norm(b),
                                rtol=1e-6)
+
+
+def test_a_batch_follows_its_images_own_paths():
+    """Each image of a batch has its own momentum and restarts: after a fixed number of iterations a batched
+    run equals one-by-one runs to rounding (an exact prox, the projection onto x >= 0, and one shared step).
+
+    With one momentum for the batch, an image's restart reset the others' and they agreed only roughly.
+    """
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((30, 20))
+    ys = np.stack([A @ np.abs(rng.standard_normal(20)) + 0.1 * rng.standard_normal(30),
+                   A @ np.abs(rng.standard_normal(20)) + 3.0 * rng.standard_normal(30),  # restarts at other times
+                   -A @ np.ones(20)])
+    H = MatrixOperator(A)
+    alone = [fista(LeastSquares(H, y), np.zeros(20), bounds=(0, None), stop=MaxIterations(120)).x for y in ys]
+    batch = fista(LeastSquares(H, ys), np.zeros((3, 20)), bounds=(0, None), stop=MaxIterations(120), batch_ndim=1)
+    np.testing.assert_allclose(batch.x, np.stack(alone), rtol=0, atol=1e-12)
+    assert batch.x.dtype == np.float64

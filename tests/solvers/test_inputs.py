@@ -53,3 +53,78 @@ def test_least_squares_refuses_masked_weights():
     weights = np.ma.masked_array(np.ones(20), mask=[True] + [False] * 19)  # counted at full weight before
     with pytest.raises(TypeError, match="^LeastSquares: weights is a masked array, whose mask adareg would ignore"):
         LeastSquares(DATA.H, DATA.y, weights)
+
+
+SOLVERS = [
+    (lambda data, x0, **kw: fista(data, x0, **kw), "fista"),
+    (lambda data, x0, **kw: lbfgs(data, x0, **kw), "lbfgs"),
+    (lambda data, x0, **kw: primal_dual(data, TV(x0.shape[-1:]), 0.5, x0, **kw), "primal_dual"),
+]
+
+
+@pytest.mark.parametrize("solver, name", SOLVERS)
+def test_a_start_without_the_batch_axes_of_y_is_refused(solver, name):
+    """L-BFGS broadcast an unbatched start to y's batch and solved it; FISTA and PD3O failed deep inside NumPy."""
+    batch = LeastSquares(DATA.H, np.stack([DATA.y, 2 * DATA.y, -DATA.y]))
+    with pytest.raises(ValueError, match=r"^LeastSquares: an image of shape \(12,\) does not match y of shape "
+                                         r"\(3, 20\): .* need y's batch axes, shape \(3, 12\)"):
+        solver(batch, np.zeros(12))
+
+
+@pytest.mark.parametrize("solver, name", SOLVERS)
+def test_the_result_keeps_the_dtype_of_the_start(solver, name):
+    """A float32 start with float64 data gave float64 iterates, though x0's dtype is documented as kept."""
+    from adareg.stopping import MaxIterations
+
+    result = solver(DATA, np.zeros(12, np.float32), stop=MaxIterations(300))
+    reference = solver(DATA, np.zeros(12), stop=MaxIterations(300))
+    assert result.x.dtype == np.float32
+    np.testing.assert_allclose(result.x, reference.x, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("solver, name", SOLVERS)
+def test_stopping_rules_and_callbacks_are_checked_before_iterating(solver, name):
+    """A number as ``stop`` or a string as ``callback`` failed only when the first iteration ended."""
+    with pytest.raises(TypeError, match=f"^{name}: stop must be a stopping rule .* got 100 \\(int\\)"):
+        solver(DATA, np.zeros(12), stop=100)
+    with pytest.raises(TypeError, match=f"^{name}: callback must be callable as callback\\(k, x_k\\), or None, "
+                                        "got 'print' \\(str\\)"):
+        solver(DATA, np.zeros(12), callback="print")
+
+
+def test_pd3o_names_a_start_of_another_shape_than_the_regularizer():
+    with pytest.raises(ValueError, match=r"^PD3O: x0 \(an image for TV of shape \(10,\)\) has shape \(12,\)"):
+        primal_dual(DATA, TV((10,)), 0.5, np.zeros(12))  # failed in a NumPy broadcast
+    with pytest.raises(TypeError, match="^PD3O: x0 .* has dtype int64"):
+        primal_dual(DATA, TV((12,)), 0.5, np.zeros(12, dtype=int))
+
+
+def test_conjugate_gradient_arguments():
+    """NaN in b was reported as a breakdown of M; a complex start for real unknowns lost its imaginary part."""
+    from adareg.solvers import conjugate_gradient
+
+    identity = lambda v: v  # noqa: E731
+    with pytest.raises(ValueError, match="^conjugate_gradient: b contains 1 NaN or Inf value"):
+        conjugate_gradient(identity, np.array([1.0, np.nan, 2.0]))
+    with pytest.raises(TypeError, match=r"^conjugate_gradient: x0 is complex \(complex128\) but b is real"):
+        conjugate_gradient(identity, np.ones(3), x0=np.ones(3) + 1j)
+    with pytest.raises(TypeError, match="^conjugate_gradient: b must be a NumPy or CuPy array, got list"):
+        conjugate_gradient(identity, [1.0, 2.0])
+    with pytest.raises(TypeError, match="^conjugate_gradient: apply must be callable"):
+        conjugate_gradient(np.eye(2), np.ones(2))
+    with pytest.raises(ValueError, match="^conjugate_gradient: x0 contains 1 NaN"):
+        conjugate_gradient(identity, np.ones(2), x0=np.array([0.0, np.inf]))
+
+
+def test_smooth_sum_terms_are_checked():
+    from adareg.functionals import SmoothSum
+
+    with pytest.raises(TypeError, match=r"^SmoothSum: terms must be \(weight, term\) pairs, each term with the "
+                                        r"methods of a SmoothFunctional \(forward, .*\), got \(1.0, "):
+        SmoothSum([(1.0, DATA.H)], 1.0)  # an operator, not a term: failed at the first gradient
+    with pytest.raises(ValueError, match="^SmoothSum: a term's weight must be non-negative, got -1"):
+        SmoothSum([(-1.0, DATA)], 1.0)
+    with pytest.raises(ValueError, match="^SmoothSum: lipschitz must be finite, got nan"):
+        SmoothSum([(1.0, DATA)], float("nan"))
+    with pytest.raises(ValueError, match="^SmoothSum: terms must hold at least one"):
+        SmoothSum([], 1.0)
