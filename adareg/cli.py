@@ -96,7 +96,8 @@ def _refuse(args: argparse.Namespace, options: tuple[str, ...], reason: str) -> 
 
 def _single_image(args: argparse.Namespace) -> None:
     """Refuse the volume options for one image (they would be ignored)."""
-    _refuse(args, ("workers", "scheduler"), "applies to volumes (NIfTI, DICOM, TIFF stacks, 3D .npy, fastMRI .h5)")
+    _refuse(args, ("chunk", "workers", "scheduler"),
+            "applies to volumes (NIfTI, DICOM, TIFF stacks, 3D .npy, fastMRI .h5)")
 
 
 def _volume(args: argparse.Namespace) -> None:
@@ -214,11 +215,12 @@ def _denoise_volume(args: argparse.Namespace) -> None:
     reg = _regularizer(args.model, volume.data.shape[1:])
     sigma, lam = _denoise_weights(args, reg)
     low, high = io.intensity_window(volume)
-    outside = io.images.far_outside(volume.data, low, high)
-    if outside:
-        raise UsageError(f"{args.input}: {outside} of {volume.data.size} values lie more than {0.5 * (high - low):g} "
-                         f"beyond [{low:g}, {high:g}], the intensities the output is kept in: rescale the volume to "
-                         "[0, 1] first (e.g. divide 8-bit values by 255)")
+    for number, image in enumerate(volume.data):  # slice by slice: one odd slice of many is under 1 % of the volume
+        outside = io.images.far_outside(image, low, high)
+        if outside:
+            raise UsageError(f"{args.input}: slice {number}: {outside} of {image.size} values lie more than "
+                             f"{0.5 * (high - low):g} beyond [{low:g}, {high:g}], the intensities the output is kept "
+                             "in: rescale the volume to [0, 1] first (e.g. divide 8-bit values by 255)")
     task = stacks.Denoise(args.model, sigma, lam, low, high, args.device)
     result = _map_slices(args, task, volume.data)
     weight = f"lam {lam:g}" if sigma is None else f"sigma {args.sigma:g}/255"
@@ -248,8 +250,9 @@ def _check_volume_output(args: argparse.Namespace, like: io.Volume | None) -> No
 
 def _map_slices(args: argparse.Namespace, task: stacks.SliceTask, data: np.ndarray,
                 numbers: Sequence[int] | None = None) -> np.ndarray:
-    return stacks.map_slices(task, data, chunk=args.chunk, workers=args.workers, scheduler=args.scheduler,
-                             progress=not args.quiet, numbers=numbers)
+    chunk = {} if args.chunk is None else {"chunk": args.chunk}  # None: map_slices' default
+    return stacks.map_slices(task, data, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet,
+                             numbers=numbers, **chunk)
 
 
 def _check_masks(args: argparse.Namespace, reg: Any) -> None:
@@ -591,7 +594,7 @@ def _common_options(sub: argparse.ArgumentParser) -> None:
     """The options every reconstruction command takes: device, volumes, output and errors."""
     sub.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="compute with NumPy or CuPy "
                          "(default: cpu)")
-    sub.add_argument("--chunk", type=_count, default=8, help="volumes: slices per solve (default: 8)")
+    sub.add_argument("--chunk", type=_count, help="volumes: slices per solve (default: 8)")
     cluster = sub.add_mutually_exclusive_group()
     cluster.add_argument("--workers", type=_count, help="volumes: slices on a local Dask cluster of N processes")
     cluster.add_argument("--scheduler", help="volumes: slices on a running Dask cluster, e.g. tcp://host:8786")
@@ -635,7 +638,7 @@ def _add_ct(commands: Any) -> None:
     c.add_argument("--image-size", type=int, default=None, help="reconstruct an N x N image (default: the largest "
                    "the detector row covers, magnified in a fan beam)")
     c.add_argument("--model", default="fbp", help="'fbp', 'tv', a shipped model's name, or a parameter file "
-                   "(default: fbp)")
+                   "(default: fbp); all but fbp reconstruct attenuation, x >= 0")
     c.add_argument("--window", choices=("ram-lak", "hann"), default="hann", help="FBP filter window (for tv and the "
                    "learned models, that of the FBP they start from; default: hann)")
     c.add_argument("--lam", type=float, help="regularisation weight (default: from --preset)")
@@ -664,8 +667,9 @@ def _add_mri(commands: Any) -> None:
     m.add_argument("--seed", type=int, help="fastMRI: seed of the retrospective mask (default 0)")
     m.add_argument("--slices", help="fastMRI: slices to reconstruct, I, START:STOP or I,J,K (default: all)")
     m.add_argument("--maps", help="coil sensitivities .npy, (coils, H, W)")
-    m.add_argument("--space", choices=("real", "complex"), help=".npy k-space: the image space (default: real for "
-                   "the learned models, which reconstruct real images, complex otherwise)")
+    m.add_argument("--space", choices=("real", "complex"), help=".npy k-space: the image space, real images "
+                   "non-negative (x >= 0) for tv and the learned models (default: real for the learned models, "
+                   "which reconstruct real images, complex otherwise)")
     m.add_argument("--model", default="zero-filled", help="'zero-filled', 'sense', 'tv', a shipped model's name, "
                    "or a parameter file (default: zero-filled)")
     m.add_argument("--lam", type=float, help="regularisation weight (default: from --preset; 0.01 for sense)")

@@ -144,6 +144,15 @@ def test_a_float_volume_on_another_scale_is_refused_not_cut_off(tmp_path):
     assert not (tmp_path / "out.npy").exists()
 
 
+def test_one_slice_on_another_scale_is_refused_before_any_work(tmp_path):
+    """One 0-255 slice of 150 is under 1 % of the volume's values: with --chunk 150 it came back a constant 1."""
+    volume = np.random.default_rng(0).uniform(0.25, 0.75, (150, 16, 16)).astype(np.float32)
+    volume[70] *= 255
+    np.save(tmp_path / "v.npy", volume)
+    out = run("denoise", "v.npy", "--model", "tv", "--sigma", "10", "--chunk", "150", "-o", "o.npy", cwd=tmp_path)
+    assert_fails_cleanly(out, tmp_path / "o.npy", "v.npy: slice 70: 256 of 256 values lie more than 0.5 beyond [0, 1]")
+
+
 def test_masks_are_refused_for_volumes(dicom_series, tmp_path):
     out = run("denoise", "series", "--sigma", "10", "--masks", "m.npy", "-o", "o.nii", cwd=tmp_path)
     assert_fails_cleanly(out, tmp_path / "o.nii", "--masks is written for one image")
@@ -286,6 +295,7 @@ def test_npy_kspace_still_needs_a_mask(tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (["denoise", "image.npy", "--sigma", "10", "--workers", "2"], "--workers applies to volumes"),
+    (["denoise", "image.npy", "--sigma", "10", "--chunk", "2"], "--chunk applies to volumes"),  # once ignored
     (["mri", "k.npy", "--mask", "m.npy", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler applies to volumes"),
     (["mri", "k.npy", "--mask", "m.npy", "--acceleration", "4"], "--acceleration applies to fastMRI .h5 files"),
     (["mri", "k.npy", "--mask", "m.npy", "--seed", "3"], "--seed applies to fastMRI .h5 files"),

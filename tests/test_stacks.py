@@ -144,10 +144,22 @@ def test_denoise_refuses_what_it_cannot_solve_at_construction(args, kwargs, mess
 def test_denoise_refuses_data_in_other_units_than_it_is_told():
     """8-bit values with the default units [0, 1] would come back cut off at 1; noise beyond the units is kept."""
     stack = noisy_stack(1, size=16)
-    with pytest.raises(ValueError, match=r"values lie beyond the units \[low, high\] = \[0, 1\].*high=255"):
+    with pytest.raises(ValueError, match=r"values of the chunk's slice 0 lie beyond the units \[low, high\] = "
+                                         r"\[0, 1\].*high=255"):
         stacks.Denoise("tv", None, lam=0.05)(255 * stack)
     noisy = stack + 0.4 * (np.arange(stack.size).reshape(stack.shape) % 2 - 0.5)  # up to 0.2 beyond [0, 1]
     assert stacks.Denoise("tv", None, lam=0.05)(noisy).shape == stack.shape
+
+
+def test_one_slice_in_other_units_is_refused_whatever_the_chunk():
+    """One 0-255 slice among 150 is under 1 % of a chunk's values: a chunk of 150 cut it off to a constant 1
+    without a word, while chunks of 8 refused it."""
+    stack = np.random.default_rng(0).uniform(0.25, 0.75, (150, 16, 16)).astype(np.float32)
+    stack[70] *= 255
+    for chunk in (150, 8):
+        with pytest.raises(stacks.SliceError, match=r"slice 70: .*256 of 256 values of the chunk's slice \d+ lie "
+                                                     r"beyond the units"):
+            stacks.map_slices(stacks.Denoise("tv", None, lam=0.05), stack, chunk=chunk, progress=False)
 
 
 def test_tv_denoise_needs_no_sigma():
@@ -304,3 +316,14 @@ def test_workers_start_and_close_a_local_cluster():
     stack = noisy_stack(2, size=16)
     out = stacks.map_slices(np.negative, stack, workers=1, progress=False)
     np.testing.assert_array_equal(out, -stack)
+
+
+@pytest.mark.skipif(adareg.gpu_available(), reason="checks the error raised when no GPU is present")
+def test_the_zero_filled_fastmri_task_runs_on_the_device_asked_for():
+    """device='gpu' ran the zero-filled reconstruction on the CPU without a word (SENSE and the models named the
+    missing GPU)."""
+    kspace = np.ones((1, 2, 8, 8), np.complex64)
+    with pytest.raises(RuntimeError, match="CuPy with a CUDA device is not available"):
+        stacks.FastMRIReconstruction((True,) * 8, (8, 8), device="gpu")(kspace)
+    on_cpu = stacks.FastMRIReconstruction((True,) * 8, (8, 8))(kspace)
+    assert on_cpu.shape == (1, 8, 8) and on_cpu.dtype == np.float32

@@ -463,7 +463,8 @@ def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = 
         calib_width = min(available, MAX_CALIB_WIDTH, rows)
         if calib_width < ESPIRIT_KERNEL_WIDTH:
             raise ValueError(
-                f"{who}: the mask's fully sampled centre has {calibration_width(mask)} columns, fewer than the "
+                f"{who}: the mask's fully sampled window centred on column {mask.size // 2} has {available} "
+                f"columns (of a sampled run of {calibration_width(mask)}), fewer than the "
                 f"{ESPIRIT_KERNEL_WIDTH} that ESPIRiT's kernel needs for coil maps; use a mask with a wider centre "
                 "(a lower acceleration or a larger center_fraction)"
             )

@@ -118,7 +118,7 @@ def is_volume(path: str | os.PathLike) -> bool:
     """Whether ``path`` holds a volume rather than one image (:mod:`adareg.io.images`).
 
     DICOM and NIfTI inputs are volumes (of one slice or more), and so are TIFF files
-    of more than one page and 3D ``.npy`` arrays; a file that cannot be inspected is
+    of more than one full-resolution page and 3D ``.npy`` arrays; a file that cannot be inspected is
     left to the image reader, whose errors say why.
     """
     path = Path(path)
@@ -131,8 +131,8 @@ def is_volume(path: str | os.PathLike) -> bool:
     try:
         if format == "npy":
             return np.load(path, mmap_mode="r", allow_pickle=False).ndim == 3
-        with importlib.import_module("tifffile").TiffFile(path) as file:
-            return len(file.pages) > 1
+        with importlib.import_module("tifffile").TiffFile(path) as file:  # reduced pages (thumbnails) are no slices
+            return sum(not page.is_reduced for page in file.pages) > 1
     except Exception:  # missing, corrupt or unreadable, or tifffile absent: the image reader reports it
         return False
 

@@ -352,7 +352,8 @@ def test_an_empty_slice_is_refused_before_espirit(volume):
 def test_slice_operator_errors(sigpy, volume):
     _, _, kspace, _ = volume
     narrow = cartesian_mask((COLUMNS,), 8, 0.04, seed=0)  # round(0.04 * 72) = 3 central columns
-    with pytest.raises(ValueError, match="centre has 3 columns, fewer than the 6 that ESPIRiT's kernel needs"):
+    with pytest.raises(ValueError, match=r"has 3 columns \(of a sampled run of 3\), fewer than the 6 that "
+                                         "ESPIRiT's kernel needs"):
         slice_operator(kspace[0], narrow)
     mask = cartesian_mask((COLUMNS,), 2, 0.16, seed=0)
     with pytest.raises(ValueError, match="calib_width 30 reaches unsampled columns"):
@@ -458,3 +459,14 @@ def test_missing_h5py_gives_an_install_hint(monkeypatch, tmp_path):
 
 def test_module_is_documented():
     assert "rows" in fastmri.__doc__ and "readout" in fastmri.__doc__
+
+
+def test_a_lopsided_calibration_run_is_named_by_its_centred_window():
+    """Columns 20-25 are sampled around the centre 24, but ESPIRiT's centred window is 22-25 (4 columns); the
+    error said "has 6 columns, fewer than the 6"."""
+    mask = np.zeros(48, dtype=bool)
+    mask[[2, 3, 11, 13, 15, 20, 21, 22, 23, 24, 25, 32]] = True
+    kspace = np.random.default_rng(0).standard_normal((2, 16, 48)) * (1 + 0j)
+    with pytest.raises(ValueError, match=r"window centred on column 24 has 4 columns \(of a sampled run of 6\), "
+                                         "fewer than the 6"):
+        slice_operator(kspace, mask)

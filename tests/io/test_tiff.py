@@ -99,6 +99,22 @@ def test_reduced_resolution_pages_are_not_slices(tmp_path):
     np.testing.assert_allclose(read_volume(tmp_path / "thumb.tif").data, full / 255.0, rtol=1e-7)
 
 
+def test_one_page_with_a_thumbnail_is_an_image_not_a_volume(tmp_path):
+    """The CLI took such a file for a volume of one slice (an output .png refused, --masks refused)."""
+    from adareg.io.volumes import is_volume
+
+    image = _ramp((1, 8, 9), np.uint8)[0]
+    with tifffile.TiffWriter(tmp_path / "one.tif") as writer:
+        writer.write(image, photometric="minisblack")
+        writer.write(image[::4, ::4], photometric="minisblack", subfiletype=1)
+    assert not is_volume(tmp_path / "one.tif")
+    np.testing.assert_allclose(read_image(tmp_path / "one.tif")[0], image / 255.0, rtol=1e-7)
+    with tifffile.TiffWriter(tmp_path / "two.tif") as writer:
+        writer.write(image, photometric="minisblack")
+        writer.write(image, photometric="minisblack")
+    assert is_volume(tmp_path / "two.tif")
+
+
 def test_pages_written_one_by_one_are_read_in_file_order(tmp_path):
     pages = _ramp((4, 6, 3), np.uint8)
     with tifffile.TiffWriter(tmp_path / "pages.tiff") as writer:
