@@ -280,7 +280,10 @@ class LinearOperator:
         ``||A^H A u - theta u|| <= tol * theta`` certifies that ``theta`` lies within
         ``tol`` (relative) of an eigenvalue of ``A^H A``.  The Ritz value approaches
         ``||A||^2`` from below, and a residual test (unlike a test on the change
-        of the estimate) does not stall on a near-top eigenvalue.  A certified result
+        of the estimate) does not stall on a near-top eigenvalue; it certifies *an*
+        eigenvalue, though: where the top two lie within a fraction of a percent of each
+        other, a start poor in the top eigenvector can, rarely, certify the second, low
+        by at most their gap (:meth:`norm_bound`'s margin covers it).  A certified result
         is cached and reused for any request with ``tol`` at least as loose; one cut
         short by ``max_iter`` is returned but not cached (nor used by :meth:`norm_bound`).
         Operators with a closed-form norm return it directly.
@@ -398,7 +401,7 @@ class LinearOperator:
             return a
 
         x = (draw(self.shape_in).real if self.real_in else draw(self.shape_in)) if x is None else x
-        y = draw(self.shape_out) if y is None else y
+        y = (draw(self.shape_out).real if self.real_out else draw(self.shape_out)) if y is None else y
         xp = backend.namespace(x, y)
         lhs = xp.sum(xp.conj(self(x)) * y)
         rhs = xp.sum(xp.conj(x) * self.H(y))
@@ -439,10 +442,13 @@ def _largest_eigenvalue(gram: Any, x: Array, tol: float, max_iter: int, restart:
             alphas.append(float(xp.real(xp.sum(xp.conj(basis[-1]) * w))))
             # full reorthogonalisation (includes the three-term recurrence), done twice:
             # one pass loses orthogonality once w has cancelled to a small remainder, and
-            # the Ritz values of a non-orthogonal basis can exceed the true eigenvalues
+            # the Ritz values of a non-orthogonal basis can exceed the true eigenvalues.
+            # In the real inner product Re <v, w>: a map that is real-linear only (complex
+            # images to real ones) is self-adjoint in that product, not in the complex one,
+            # and a complex-linear map has the same eigenvalues in both
             for _ in range(2):
                 for v in basis:
-                    w = w - xp.sum(xp.conj(v) * w) * v
+                    w = w - xp.real(xp.sum(xp.conj(v) * w)) * v
             beta = float(xp.linalg.vector_norm(w))
             ritz_values, ritz_vectors = np.linalg.eigh(np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1))
             theta = float(ritz_values[-1])
@@ -569,10 +575,17 @@ class Sum(LinearOperator):
                 f"cannot add {first!r} and {second!r}: shapes {first.shape_in} -> {first.shape_out} "
                 f"and {second.shape_in} -> {second.shape_out} differ"
             )
+        real_in, real_out = first.real_in, first.real_out
         if (first.real_in, first.real_out) != (second.real_in, second.real_out):
-            raise ValueError(f"cannot add {first!r} and {second!r}: one acts on or gives real arrays only")
+            # a real-dtype operator restricted to real arrays is added to one on real arrays only (e.g. mu I to the
+            # normal operator of a real-image model)
+            flags = {(op.real_in, op.real_out, op.dtype.kind) for op in (first, second)}
+            if not ({(True, True), (False, False)} == {f[:2] for f in flags} and (False, False, "f") in flags):
+                raise ValueError(f"cannot add {first!r} and {second!r}: one acts on or gives real arrays only, and "
+                                 "the other is not a real operator that could be restricted to them")
+            real_in = real_out = True
         super().__init__(first.shape_in, first.shape_out, np.result_type(first.dtype, second.dtype),
-                         real_in=first.real_in, real_out=first.real_out)
+                         real_in=real_in, real_out=real_out)
         self.first, self.second = first, second
         if first.precision is not None and second.precision is not None:
             self.precision = np.promote_types(first.precision, second.precision)
