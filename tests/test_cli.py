@@ -255,6 +255,11 @@ def test_ct_fbp_and_tv(files):
     assert out.returncode == 0 and f"adareg ct: lam {lam:.3g} from the preset {smallest}" in out.stderr, out.stderr
     fbp_psnr = adareg.psnr(adareg.ct.fbp(H60, H60(phantom), window="hann"), phantom)
     assert adareg.psnr(np.load(preset_output), phantom) > fbp_psnr + 3
+    assert "reaches" not in out.stderr
+    np.save(folder / "sino60-dim.npy", 0.01 * H60(phantom))  # an image in [0, 0.01]: the preset is far off
+    out = run("ct", "sino60-dim.npy", "--angles", "60", "--image-size", "32", "--pixel-size", "0.03125", "--model",
+              "tv", "-o", preset_output.name, cwd=folder)
+    assert out.returncode == 0 and "sino60-dim.npy: its FBP reaches 0.00" in out.stderr, out.stderr
     # at the default pixel size 1 the preset's lam is for line integrals 32 times smaller: refused, not used
     assert_fails_cleanly(run("ct", "sino60.npy", "--angles", "60", "--image-size", "32", "--model", "tv", "-o",
                              output.name, cwd=folder), output,
@@ -375,6 +380,27 @@ def test_mri_zero_filled_sa_cnn_and_errors(files):
     out = run("mri", "kspace.npy", "--mask", "mask.npy", "--maps", "maps.npy", "--model", "sense", "--quiet", "-o",
               "sense.npy", cwd=folder)
     assert out.returncode == 0 and out.stderr == "", out.stderr
+
+
+def test_data_far_from_the_presets_scale_are_warned_about(files):
+    """k-space of an image in [0, 1000] took the presets' weights for [0, 1] without a word (relative error 0.22
+    against 0.013 at scale 1); TV with the caller's --lam is at the data's own scale and is not warned about."""
+    from adareg.operators import CartesianMRI
+
+    folder, _ = files
+    image = adareg.data.shepp_logan((32, 32))
+    mask = adareg.mri.cartesian_mask((32, 32), 2, 0.25, seed=0)
+    np.save(folder / "scale-mask.npy", mask)
+    kspace = CartesianMRI(mask, None, real=False, shape=(32, 32))(image.astype(complex))
+    for scale, warned in ((1.0, False), (1e3, True), (1e-4, True)):
+        np.save(folder / "scaled.npy", scale * kspace)
+        out = run("mri", "scaled.npy", "--mask", "scale-mask.npy", "--model", "tv", "--quiet", "-o", "scaled-tv.npy",
+                  cwd=folder)
+        assert out.returncode == 0, out.stderr
+        assert ("its zero-filled image reaches" in out.stderr) == warned, (scale, out.stderr)
+    out = run("mri", "scaled.npy", "--mask", "scale-mask.npy", "--model", "tv", "--lam", "1e-6", "--quiet", "-o",
+              "scaled-tv.npy", cwd=folder)
+    assert out.returncode == 0 and "reaches" not in out.stderr, out.stderr
 
 
 def test_models_and_help(files):
