@@ -179,7 +179,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
                          inner_max_iter=_optional(checks.count, inner_max_iter, "solve: inner_max_iter"),
                          restart=checks.flag(restart, "solve: restart"),
                          backtracking=checks.flag(backtracking, "solve: backtracking"),
-                         callback=check_callback(callback, "solve: callback"), progress=checks.flag(progress, "solve: progress"))
+                         callback=check_callback(callback, "solve: callback"),
+                         progress=checks.flag(progress, "solve: progress"))
     work = _precision(precision, reg, y)
     given = backend.real_dtype(y.dtype)
     _check_scales(work, H, lam, y, x0, weights)
