@@ -387,6 +387,14 @@ def real_inners(a: Array, b: Array, batch_ndim: int) -> Array:
     return xp.sum(products, axis=tuple(range(batch_ndim, products.ndim)))
 
 
+def per_image(values: Array, like: Array) -> Array:
+    """``values`` (one per image of a batch, the leading axes of ``like``) shaped to broadcast over ``like``'s
+    remaining axes, in ``like``'s real precision (a float64 factor would promote float32 images)."""
+    xp = namespace(like)
+    values = xp.asarray(values).astype(real_dtype(like.dtype), copy=False)
+    return xp.reshape(values, tuple(values.shape) + (1,) * (like.ndim - values.ndim))
+
+
 def real_dtype(dtype: Any) -> np.dtype:
     """The real dtype of the same precision (complex64 -> float32)."""
     return np.dtype(np.finfo(np.dtype(dtype)).dtype)

@@ -288,6 +288,8 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
     if not isinstance(reg, (Regularizer, LearnedRegularizer)):
         raise TypeError(f"solve: reg must be a Regularizer, got {type(reg).__name__}")
     backend.check_array(y, H.shape_out, f"solve: y (measurements of {H!r})")
+    if y.size == 0:  # an empty batch (an image of zero pixels is refused by H's shape)
+        raise ValueError(f"solve: y of shape {tuple(y.shape)} is an empty batch: nothing to reconstruct")
     backend.check_finite(y, "solve: y")
     # the images are complex where y or H is, unless H takes real images (e.g. CartesianMRI(real=True))
     complex_images = not H.real_in and (y.dtype.kind == "c" or H.dtype.kind == "c")

@@ -229,6 +229,10 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         raise ValueError(f"tune: points must be an odd integer >= 3 (each grid is centred on the best point), "
                          f"got {points!r}")
     data_range = checks.positive(data_range, "tune: data_range")
+    progress = checks.flag(progress, "tune: progress")
+    if solve_options is not None and not isinstance(solve_options, Mapping):
+        raise TypeError(f"tune: solve_options must be a dict of adareg.solve's keywords, got "
+                        f"{type(solve_options).__name__}")
     options = dict(solve_options or {})
     for name, why in _RESERVED_OPTIONS.items():
         if name in options:
@@ -368,7 +372,10 @@ def _sigma_axis(reg: LearnedRegularizer, sigma: Any, sigma_range: Any) -> tuple[
         return reg.check_sigma(sigma), None
     low, high = reg.sigma_range if sigma_range is None else _range(sigma_range, "sigma_range", allow_zero=True)
     if sigma_range is not None:
-        low, high = reg.check_sigma(low), reg.check_sigma(high)
+        try:
+            low, high = reg.check_sigma(low), reg.check_sigma(high)
+        except ValueError as err:  # named by the argument given
+            raise ValueError(f"tune: sigma_range [{low:g}, {high:g}] reaches beyond the trained range: {err}") from None
     if high <= 0:
         raise ValueError(f"tune: the sigma range [{low:g}, {high:g}] has no positive part to search")
     low = low if low > 0 else high / _SIGMA_SPAN

@@ -241,6 +241,8 @@ class TestBadInput:
             ({"reg": "tv"}, TypeError, "reg must be a Regularizer"),
             ({"H": np.eye(64)}, TypeError, "H must be a LinearOperator"),
             ({"x0": np.zeros((7, 8))}, ValueError, r"x0 has shape \(7, 8\)"),
+            # an empty batch failed in a reduction of NumPy's ("zero-size array to reduction operation maximum")
+            ({"y": np.zeros((0, 8, 8))}, ValueError, r"y of shape \(0, 8, 8\) is an empty batch: nothing to "),
             # a batch of starts for one measurement made the result a batch (sa-cnn, sa-b) instead of an error
             ({"x0": np.zeros((2, 8, 8))}, ValueError, r"x0 has shape \(2, 8, 8\), expected \(8, 8\) \(one image per"),
             ({"bounds": (1.0, 0.0)}, ValueError, "lower 1.0 exceeds upper 0.0"),

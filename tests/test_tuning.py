@@ -393,6 +393,13 @@ def test_bad_input_is_rejected_with_clear_messages():
         tune(H, ys, xs, tv, solve_options={"x0": xs[0]})
     with pytest.raises(TypeError, match="solve_options has 'bogus', which adareg.solve does not take"):
         tune(H, ys, xs, tv, solve_options={"bogus": 1, "tol": 1e-3})  # was solve's own error, at the first solve
+    with pytest.raises(TypeError, match="tune: solve_options must be a dict of adareg.solve's keywords, got list"):
+        tune(H, ys, xs, tv, solve_options=[("tol", 1e-3)])
+    with pytest.raises(TypeError, match="tune: progress must be True or False, got 'no'"):
+        tune(H, ys, xs, tv, progress="no")  # a string counted as True: a progress bar
+    with pytest.raises(ValueError, match=r"tune: sigma_range \[0, 0.5\] reaches beyond the trained range: crr: "
+                                         r"sigma = 0.5"):
+        tune(H, ys, xs, adareg.load("crr"), sigma_range=(0, 0.5))  # named sigma, which was not given
     with pytest.raises(ValueError, match="patience must be >= 1"):
         tune(H, ys, xs, tv, patience=0.5)
     with pytest.raises(ValueError, match="patience must be positive"):

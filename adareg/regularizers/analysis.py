@@ -34,7 +34,8 @@ class DualState:
     extrapolated
         FISTA's extrapolated point :math:`q` (``point`` itself after a restart).
     t
-        FISTA's momentum parameter :math:`t_k`.
+        FISTA's momentum parameter :math:`t_k`, one per image of a batch (an array of the
+        batch's shape, 0-d for one image; ``1.0`` before any step).
     adjoint_point, adjoint_extrapolated
         :math:`W^H p` and :math:`W^H q`, so that a budgeted call continuing from
         this state needs no extra application of :math:`W^H`.
@@ -42,7 +43,7 @@ class DualState:
 
     point: Array
     extrapolated: Array
-    t: float
+    t: Any
     adjoint_point: Array
     adjoint_extrapolated: Array
 
@@ -176,7 +177,7 @@ class WeightedL1Analysis(Regularizer):
     def _project_dual(self, p: Array, weights: float | Array) -> Array:
         """Projection onto ``{|p_c| <= Lambda_c}`` (per group when grouped)."""
         if not self.group_channels and p.dtype.kind == "f":
-            return backend.namespace(p).clip(p, -weights, weights)
+            return p.clip(-weights, weights)  # the array's own (see regularizers.base.project)
         return p * self._shrink(p, weights)
 
     def _dual_projector(self, weights: float | Array) -> Callable[..., Array]:
@@ -360,7 +361,9 @@ class _DualFISTA:
 
     One :meth:`step` is a projected gradient step on the dual from the extrapolated
     point, :math:`p_{k+1} = P_{|p| \le \Lambda}(q_k + s \, W x(q_k))`, :math:`s = 1 / (\tau \|W\|^2)`,
-    then the momentum update with adaptive restart.  The images :math:`W^H p_k` and
+    then the momentum update with adaptive restart, image by image for a batch (each
+    image keeps its own :math:`t` and restarts, so that it follows its own path and a
+    batch needs no more iterations than its slowest image).  The images :math:`W^H p_k` and
     :math:`W^H q_k` are kept alongside (the latter by linearity,
     :math:`W^H q_{k+1} = W^H p_{k+1} + \beta (W^H p_{k+1} - W^H p_k)`), so that a step
     applies ``W`` and ``W^H`` once each and the primal point :math:`x(p_k)` costs no
@@ -378,7 +381,8 @@ class _DualFISTA:
         self.dtype = backend.result_dtype(v.dtype, reg.W.dtype)
         self.project_dual = reg._dual_projector(weights)
         self.dual_blocks = reg._dual_blocks
-        self.t = 1.0
+        self.batch_ndim = len(dual_shape) - len(reg.W.shape_out)  # each image has its own momentum and restarts
+        self.t: Any = 1.0
         if warm_start is None:
             self.p = xp.zeros(dual_shape, dtype=self.dtype)
             image_shape = dual_shape[: len(dual_shape) - len(reg.W.shape_out)] + tuple(reg.W.shape_in)
@@ -436,14 +440,17 @@ class _DualFISTA:
         response = self.W(self.step_size * self._primal(self.adjoint_q))
         p_next = xp.empty(q.shape, dtype=self.dtype)
         differenced = q is not p
-        t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * self.t * self.t))
-        beta = (self.t - 1.0) / t_next
+        # t and beta: one per image of the batch (0-d for one image), on the device
+        t = xp.asarray(self.t, dtype=xp.float64)
+        t_next = 0.5 * (1.0 + xp.sqrt(1.0 + 4.0 * t * t))
+        beta = xp.broadcast_to((t - 1.0) / t_next, tuple(p.shape[: self.batch_ndim]))
         # for W^H q below: scaled now, as p's buffer is reused (and W^H may return its argument)
-        adjoint_p_scaled = beta * self.adjoint_p
+        adjoint_p_scaled = backend.per_image(beta, self.adjoint_p) * self.adjoint_p
+        image_axes = tuple(range(self.batch_ndim, p.ndim))
 
-        def new_point(block: slice | None) -> float:
+        def new_point(block: slice | None) -> Any:
             """p_next = P(q + response) on rows ``block``; when q is not p, there q - p_next and p - p_next,
-            and their inner product (q is spent, and holds the products)."""
+            and their inner product per image (q is spent, and holds the products)."""
             part = row_part(block)
             xp.add(response[part], q[part], out=p_next[part])
             self.project_dual(p_next, block)
@@ -455,12 +462,14 @@ class _DualFISTA:
             if q_part.dtype.kind == "c":
                 xp.conj(q_part, out=q_part)
             q_part *= p_part
-            return float(xp.real(xp.sum(q_part)))
+            return xp.real(xp.sum(q_part, axis=image_axes))
 
-        # adaptive restart (O'Donoghue & Candes): drop the momentum when it points uphill,
+        # adaptive restart (O'Donoghue & Candes), image by image: drop the momentum where it points uphill,
         # Re <q - p_next, p_next - p> > 0; when q is p that is -||p_next - p||^2 <= 0: no restart
         inner = sum(self.dual_blocks(new_point, q))
-        restart = differenced and inner < 0
+        restart = xp.asarray(inner < 0) if differenced else xp.zeros(beta.shape, dtype=bool)
+        # no host read: a restarted image takes beta = 0 (its q is p_next), the others their momentum
+        t_next, beta = xp.where(restart, 1.0, t_next), xp.where(restart, 0.0, beta)
         response = None  # spent: freed before W^H allocates its temporaries
 
         def momentum(block: slice | None) -> None:
@@ -469,21 +478,16 @@ class _DualFISTA:
             p_part = p[part]
             if not differenced:
                 p_part -= p_next[part]
-            p_part *= -beta
+            p_part *= backend.per_image(-beta, p_part)
             p_part += p_next[part]
 
-        if restart:
-            self.t, q = 1.0, p_next
-        else:
-            if beta == 0.0:
-                q = p_next
-            else:
-                self.dual_blocks(momentum, p)
-                q = p
-            self.t = t_next
+        self.dual_blocks(momentum, p)
+        self.t = t_next
         # the spent buffers go before W^H allocates its temporaries (the peak memory of a step)
-        self.p, self.q = p_next, q
+        self.p, self.q = p_next, p
         p = None
         adjoint_next = self.W.H(p_next)
-        self.adjoint_q = adjoint_next if q is p_next else (1.0 + beta) * adjoint_next - adjoint_p_scaled
+        # W^H q = (1 + beta) W^H p_next - beta W^H p, with beta = 0 for a restarted image
+        adjoint_p_scaled *= backend.per_image(xp.where(restart, 0.0, 1.0), adjoint_p_scaled)
+        self.adjoint_q = backend.per_image(1.0 + beta, adjoint_next) * adjoint_next - adjoint_p_scaled
         self.adjoint_p = adjoint_next

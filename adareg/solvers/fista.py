@@ -26,15 +26,9 @@ def _extrapolate(new: Any, old: Any, beta: Array) -> Any:
     if isinstance(new, tuple):
         return tuple(_extrapolate(a, b, beta) for a, b in zip(new, old))
     out = new - old  # one temporary, updated in place: these are 32-channel responses for the ridge models
-    out *= per_image(beta, out)
+    out *= backend.per_image(beta, out)
     out += new
     return out
-
-
-def per_image(beta: Array, like: Array) -> Array:
-    """``beta`` (one value per image of a batch) shaped to broadcast over ``like``'s image axes, in its precision."""
-    beta = beta.astype(backend.real_dtype(like.dtype), copy=False)
-    return backend.namespace(like).reshape(beta, tuple(beta.shape) + (1,) * (like.ndim - beta.ndim))
 
 
 def next_momentum(t: Any, z: Array, x_next: Array, change: Array, batch_ndim: int = 0,
@@ -198,7 +192,7 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
         relative = relative_change(x_next, x, batch_ndim)
         check_finite_iterate(relative, x_next, "fista")
         t, beta = next_momentum(t, z, x_next, change, batch_ndim, restart)
-        z = x_next + per_image(beta, change) * change
+        z = x_next + backend.per_image(beta, change) * change
         Hz = _extrapolate(Hx_next, Hx, beta)  # H z by linearity, without applying H
         x, Hx = x_next, Hx_next
         objective = math.nan

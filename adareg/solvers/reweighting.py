@@ -15,7 +15,7 @@ from ..operators.base import LinearOperator, batch_shape
 from ..regularizers.adaptive import ReweightedL1
 from ..regularizers.analysis import DualState
 from ..regularizers.base import Bounds
-from .fista import next_momentum, per_image
+from .fista import next_momentum
 from .result import History, Result
 from ..stopping import Defaults, Progress, check_callback, check_finite_iterate, relative_change, verdict
 
@@ -308,7 +308,7 @@ def _accelerated_steps(data: LeastSquares, reg: ReweightedL1, lam: float, x0: Ar
             inner += out.iterations
             change = out.x - x
             t, beta = next_momentum(t, z, out.x, change, out.x.ndim - len(data.H.shape_in))  # a t per image
-            z = out.x + per_image(beta, change) * change
+            z = out.x + backend.per_image(beta, change) * change
             x = out.x
         return x, inner
 
