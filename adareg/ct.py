@@ -188,7 +188,7 @@ def _fan_beam_fbp(H: RayTransform, sinogram: Array, window: Literal["ram-lak", "
         low = xp.astype(low, xp.int64)
         row = filtered[..., k, :]
         inside = (low >= 0) & (low < n - 1)
-        low = xp.clip(low, 0, n - 2)
+        low = low.clip(0, n - 2)  # the array's own clip (see regularizers.base.project)
         value = (1 - frac) * xp.take(row, low.ravel(), axis=-1).reshape(*row.shape[:-1], h, w) + \
             frac * xp.take(row, (low + 1).ravel(), axis=-1).reshape(*row.shape[:-1], h, w)
         image += xp.where(inside, value, 0.0) * (D / depth) ** 2

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import checks
+from . import backend, checks
 from .io.images import far_outside
 
 #: Grey images bundled with scikit-image that :func:`image` can load.
@@ -218,7 +218,7 @@ def protocol_noisy(clean: np.ndarray, level: int, index: int) -> np.ndarray:
         raise ValueError(f"protocol_noisy: level must be an int from 0 to 255 (the 0-255 scale), got {level!r}")
     if isinstance(index, bool) or not (isinstance(index, (int, np.integer)) and index >= 0):
         raise ValueError(f"protocol_noisy: index must be a non-negative int, got {index!r}")
-    clean = np.asarray(clean)
+    clean = backend.to_numpy(clean)  # a CuPy image is copied to the host: the noise is drawn there
     if clean.dtype.kind != "f":
         raise TypeError(f"protocol_noisy: clean must be a float image with values in [0, 1], got dtype {clean.dtype}"
                         " (divide 8-bit values by 255)")

@@ -75,7 +75,7 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
         function, :func:`functools.partial` of one, or an instance such as
         :class:`Denoise`).
     stack
-        NumPy array of slices along its first axis.
+        NumPy array of slices along its first axis (a CuPy array is copied to the host).
     chunk
         Slices per call: the batch of one solve (the operators and solvers take
         leading batch axes).  A batched solve stops when each slice of its batch
@@ -108,7 +108,7 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
         chunks whose results differ in shape or dtype (e.g. a complex chunk after real
         ones), which one output array cannot hold without loss.
     """
-    stack = np.asarray(stack)
+    stack = backend.to_numpy(stack)  # a CuPy stack is copied to the host, where the chunks are cut
     if stack.ndim < 1 or len(stack) == 0:
         raise ValueError(f"map_slices: stack must hold at least one slice, got shape {stack.shape}")
     chunk = checks.count(chunk, "map_slices: chunk")

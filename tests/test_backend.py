@@ -55,6 +55,24 @@ def test_gpu_round_trip():
     np.testing.assert_array_equal(adareg.to_numpy(on_gpu), x)
 
 
+@pytest.mark.skipif(not adareg.gpu_available(), reason="CuPy with a CUDA GPU is not available")
+def test_writers_and_slice_maps_take_gpu_arrays(tmp_path):
+    """NumPy's asarray refuses CuPy arrays: write_image(path, solve(...).x) on a GPU raised a TypeError."""
+    from adareg import io, stacks
+
+    image = np.random.default_rng(0).random((2, 8, 8)).astype(np.float32)
+    on_gpu = adareg.to_device(image, "gpu")
+    io.write_array(tmp_path / "a.npy", on_gpu)
+    io.write_image(tmp_path / "b.npy", on_gpu[0])
+    io.write_volume(tmp_path / "c.npy", on_gpu, None, "test")
+    for name, expected in (("a", image), ("b", image[0]), ("c", image)):
+        np.testing.assert_array_equal(np.load(tmp_path / f"{name}.npy"), expected)
+    denoised = stacks.map_slices(stacks.Denoise("tv", None, 0.05), on_gpu, progress=False)
+    np.testing.assert_allclose(denoised, stacks.map_slices(stacks.Denoise("tv", None, 0.05), image, progress=False))
+    noisy = adareg.data.protocol_noisy(on_gpu[0].astype(np.float64), 25, 0)
+    np.testing.assert_array_equal(noisy, adareg.data.protocol_noisy(image[0].astype(np.float64), 25, 0))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fft_matches_numpy_and_keeps_the_precision(dtype):
     rng = np.random.default_rng(1)

@@ -383,7 +383,7 @@ def write_array(path: str | os.PathLike, array: np.ndarray) -> None:
         dates) or NaN/Inf values; the message names ``path``, and nothing is written.
     """
     path = check_output(path, ARRAY_SUFFIXES)
-    array = np.asarray(array)
+    array = backend.to_numpy(array)  # a CuPy array is copied to the host (NumPy's asarray refuses it)
     if array.dtype.kind not in "biufc":
         raise ValueError(f"write_array: {path}: expected a numeric array (bool, integer, float or complex), got "
                          f"dtype {array.dtype}")
@@ -414,7 +414,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = 8
         ``bits`` not 8, 16 or ``None``; the message names ``path``.
     """
     path = check_output(path, IMAGE_SUFFIXES + ARRAY_SUFFIXES)
-    image = np.asarray(image)
+    image = backend.to_numpy(image)  # a CuPy array is copied to the host (NumPy's asarray refuses it)
     if image.dtype.kind in "fc":
         backend.check_finite(image, f"write_image: {path}: the image")
     if path.suffix.lower() in ARRAY_SUFFIXES:

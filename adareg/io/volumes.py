@@ -225,7 +225,7 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None 
     path = check_volume_output(path, like)
     if not isinstance(description, str):
         raise TypeError(f"write_volume: description must be a str, got {type(description).__name__}")
-    data = np.asarray(data)
+    data = backend.to_numpy(data)  # a CuPy array is copied to the host (NumPy's asarray refuses it)
     if data.ndim == 2:
         data = data[None]
     if data.ndim != 3:

@@ -52,9 +52,8 @@ def _binding(x: Array, g: Array, bounds: Bounds | None) -> Array | None:
 
 def _direction(g: Array, pairs: deque, held: Array | None) -> Array:
     r"""``-B g`` by the two-loop recursion, :math:`B` the L-BFGS inverse-Hessian model, zero on ``held``."""
-    q = g.copy()
-    if held is not None:
-        q[held] = 0
+    # zero on held by a product, not a boolean-mask write (a host synchronisation on CuPy)
+    q = g.copy() if held is None else g * ~held
     alphas = []
     for s, y, rho in reversed(pairs):
         alpha = rho * backend.real_inner(s, q)
@@ -66,7 +65,7 @@ def _direction(g: Array, pairs: deque, held: Array | None) -> Array:
     for (s, y, rho), alpha in zip(pairs, reversed(alphas)):
         q += (alpha - rho * backend.real_inner(y, q)) * s
     if held is not None:
-        q[held] = 0
+        q *= ~held
     q *= -1
     return q
 
