@@ -119,7 +119,13 @@ class WeightedL1Analysis(Regularizer):
             # contiguous, as every dual iteration reads them (a strided view, e.g. a convolution's
             # unpadded output, makes the projection about three times slower)
             weights = xp.ascontiguousarray(weights)
-            self._weights = backend.DeviceCache(weights) if not backend.is_cupy(weights) else weights
+            if not backend.is_cupy(weights):
+                # the read-only copy is the one kept: holding the caller's array too doubled the weights' memory
+                # (an adaptive model builds a step's weights anew each time: 19 MiB more at 481 x 321)
+                self._weights = backend.DeviceCache(weights)
+                weights = self._weights.host
+            else:
+                self._weights = weights
         else:
             if isinstance(weights, bool) or not isinstance(weights, numbers.Real):
                 raise TypeError(f"{name}: weights must be a number or an array, got {weights!r:.60}")

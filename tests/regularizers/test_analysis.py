@@ -294,6 +294,24 @@ def test_batched_prox_equals_separate_proxes():
         np.testing.assert_allclose(together[i], alone, atol=1e-6)
 
 
+def test_the_weights_are_kept_once_as_a_read_only_copy():
+    """The caller's weights and a read-only copy were both held: an adaptive model's steps build their weights
+    anew, so each step kept two (sa-cnn at 481 x 321 peaked 19 MiB higher, 158.3 against 139.5 MiB)."""
+    import gc
+    import weakref
+
+    weights = np.random.default_rng(3).random((8, 8))
+    alive = weakref.ref(weights)
+    reg = TV((8, 8), weights=weights)
+    expected = weights.copy()
+    weights[0, 0] = 5.0  # an edit after construction changes nothing
+    del weights
+    gc.collect()
+    assert alive() is None  # not held by the regularizer
+    np.testing.assert_array_equal(reg.weights, expected)
+    assert not reg.weights.flags.writeable
+
+
 def test_each_image_of_a_batch_follows_its_own_dual_path():
     """A batch [y, 1e-4 y] once took 660 dual iterations (500: not converged at solve's default cap) where the
     images alone took 140 and 280: one momentum and one restart test for the batch coupled them."""
