@@ -6,10 +6,10 @@
 Denoises ``benchmarks/speed.py``'s 481 x 321 image (scikit-image's camera, resized), or
 with ``--images`` 481 x 321 crops of the named scikit-image pictures (speed.py's BM3D
 table uses camera, moon, brick and grass), at sigma = 25/255 (float32, noise seed 0),
-with each ``sa-b`` / ``sa-cnn`` file (a shipped name or a path) and each budget of dual
-iterations per reweighting step (``inner_max_iter``; the first file also with the
-regularizer's default) and each fixed-point tolerance (``tol``; default solve's own),
-solve's other defaults. The cases run in turn within each of
+with each ``sa-b`` / ``sa-cnn`` file (a shipped name or a path): the last file at each
+budget of dual iterations per reweighting step (``inner_max_iter``) and each fixed-point
+tolerance (``tol``; default solve's own), the files before it at their family's default
+budget and tolerance; solve's other defaults. The cases run in turn within each of
 ``--repeats`` rounds, so a slow spell of the machine hits them alike; the first round
 also prints each case's reweighting steps, stopping message and PSNR. Medians of the
 rounds' seconds (summed over the images), each file's first call (the ``||W||`` estimate

@@ -9,7 +9,7 @@ For each adaptive parameter file (a shipped name or a path), noise level and Set
 - ``bound``: the bound on the Jacobian of the exact reweighting map at its fixed point
   (:meth:`adareg_train.families.Adaptive.contraction`, 20 power iterations; what
   ``--contraction`` penalises), on the 64 x 64 crop ``[96:160, 96:160]``, float64;
-- ``rate``: the exact map's observed rate on that crop, ``(r_20 / r_10)^(1/10)`` for the
+- ``rate``: the exact map's observed rate on that crop, ``(r_21 / r_11)^(1/10)`` for the
   relative changes ``r_k`` of 25 reweighting steps, each solved by 500 dual FISTA
   iterations (restarted at every step, warm from the last dual);
 - ``PSNR``, ``steps``: ``adareg.solve`` with its defaults on the whole image (float32);
@@ -38,7 +38,8 @@ CROP = (slice(96, 160), slice(96, 160))
 
 
 def exact_rate(model: Adaptive, y: torch.Tensor, sigma: torch.Tensor, steps: int = 25, inner: int = 500) -> float:
-    """The exact map's rate ``(r_20 / r_10)^(1/10)``: ``steps`` reweighting steps of ``inner`` dual iterations.
+    """The exact map's rate ``(r_21 / r_11)^(1/10)`` (``r_k`` the k-th step's change): ``steps`` reweighting
+    steps of ``inner`` dual iterations.
 
     Each step restarts the momentum from the last dual (``model.solve`` carries it instead); ``model.inner``
     is left as it was.

@@ -16,7 +16,7 @@ test images); ``tv`` with ``lam = c * sigma``, ``c`` tuned per noise level with
 ``adareg.tune`` on four *training* images (BSD400, never Set12), since TV has no
 trained strength.  Seconds are the wall time of each solve (one run per image; the
 table reports the mean per image), iterations are outer reweighting steps (``sa-b``,
-``sa-cnn``) or FISTA / dual iterations.
+``sa-cnn``), L-BFGS iterations (``crr``, ``wcrr``) or dual iterations (``tv``, one prox).
 
 Writes ``OUT/denoise.md`` (the table), ``OUT/denoise.json`` (every image) and, with
 ``--figures``, ``denoise_set12.png`` (the last image run, every method, at the largest

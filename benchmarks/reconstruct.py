@@ -14,7 +14,8 @@ Each model runs at the weights of the examples' presets (``adareg.presets``) for
 case's size where they have one for it (tuned on the calibration slice at that size),
 else at those of the nearest size it was tuned at (the PSNR column shows how well they
 carry over); a model without a preset is skipped with a note.
-The stopping rules are the examples': a relative change of 1e-4 (FISTA for TV, L-BFGS
+The stopping rules are the examples' but for the cap (2000 iterations here, 500 in the
+examples): a relative change of 1e-4 (FISTA for TV, L-BFGS
 for crr and wcrr), the reweighting to solve's default fixed-point residual (3e-3; 10 accelerated
 iterations per step).  Printed per model: PSNR, iterations (FISTA, L-BFGS) or reweighting steps, the
 applications of ``H`` and of ``W`` (forward + adjoint) in one solve, the median seconds
