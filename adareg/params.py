@@ -594,10 +594,11 @@ def _read_header(label: str, name: str, stream: BinaryIO) -> tuple[tuple[int, ..
 
 
 def _native(array: np.ndarray) -> np.ndarray:
-    """``array`` in native byte order and C order (a file written on another machine may differ)."""
+    """``array`` in native byte order and C order (a file written on another machine may differ), its shape
+    kept (``np.ascontiguousarray`` would make a 0-d array 1-d)."""
     if array.dtype.byteorder not in "=|":
         array = array.astype(array.dtype.newbyteorder("="))
-    return np.ascontiguousarray(array)
+    return np.asarray(array, order="C")
 
 
 def _check_declared(label: str, name: str, spec: ArraySpec | None, shape: tuple[int, ...], dtype: np.dtype) -> None:

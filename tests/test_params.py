@@ -130,6 +130,18 @@ def test_save_stores_numpy_scalars_and_big_endian_arrays_as_plain_values(toy, tm
     np.testing.assert_array_equal(file.arrays["scale"], arrays["scale"])
 
 
+def test_a_scalar_array_keeps_its_shape(tmp_path):
+    """A 0-d entry came back of shape (1,) (np.ascontiguousarray), so save refused a NumPy scalar that its schema
+    declared of shape () and read gave another shape than the file holds."""
+    metadata = {"family": "scalar-test", "architecture": {}, "sigma_range": [0, 0.1], "training": {},
+                "validation": {}}
+    path = params.save(tmp_path / "s.npz", {"a": np.float64(1.5)}, metadata,
+                       schema=lambda m: {"a": ArraySpec(())})
+    with np.load(path) as stored:  # NumPy's own reading of the file
+        assert stored["a"].shape == ()
+    assert params.read(path).arrays["a"].shape == () and params.read(path).arrays["a"] == 1.5
+
+
 def test_load_by_path_validates_and_builds_with_options(toy, tmp_path):
     path = params.save(tmp_path / "model.npz", toy_arrays(), toy_metadata())
     for name_or_path in (path, str(path)):

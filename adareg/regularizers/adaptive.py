@@ -160,7 +160,11 @@ class SAB(AdaptiveRegularizer):
         blur = np.asarray(backend.to_numpy(blur) if backend.is_array(blur) else blur, dtype=np.float64)
         if blur.ndim != 3 or blur.shape[0] != bank.channels or blur.shape[1] != blur.shape[2] or blur.shape[1] % 2 == 0:
             raise ValueError(f"sa-b: blur must have shape ({bank.channels}, k, k) with odd k, got {blur.shape}")
-        if np.any(blur < 0) or np.any(blur.sum(axis=(1, 2)) <= 0):
+        with np.errstate(over="ignore"):  # a sum beyond float64 would normalise every kernel to zero
+            sums = blur.sum(axis=(1, 2))
+        if not (np.all(np.isfinite(blur)) and np.all(np.isfinite(sums))):
+            raise ValueError("sa-b: blur kernels must be finite, and so must their sums")
+        if np.any(blur < 0) or np.any(sums <= 0):
             raise ValueError("sa-b: blur kernels must be non-negative and not all zero")
         if profile.channels != bank.channels:
             raise ValueError(f"sa-b: the profile has {profile.channels} channels for {bank.channels} filters")
@@ -184,6 +188,10 @@ class SAB(AdaptiveRegularizer):
         return self._blurs[image_shape]
 
     def _blurred_magnitudes(self, x: Array, sigma: float) -> Array:
+        if not backend.is_array(x):
+            raise TypeError(f"sa-b: x must be a NumPy or CuPy array, got {type(x).__name__}")
+        if x.dtype.kind != "f":  # |W x| of a complex image would pass for a real one's
+            raise TypeError(f"sa-b: x must be a real image (float32 or float64), got dtype {x.dtype}")
         shape = tuple(x.shape[-2:])
         xp = backend.namespace(x)
         return self.scale(sigma) * self.blur_operator(shape)(xp.abs(self.bank.operator(shape)(x)))

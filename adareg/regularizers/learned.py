@@ -34,7 +34,7 @@ class SigmaProfile:
         self.knots, self.values, self.name = knots, values, name
 
     def __call__(self, sigma: float) -> float:
-        return float(np.interp(float(sigma), self.knots, self.values))
+        return float(np.interp(checks.real_number(sigma, f"{self.name}: sigma"), self.knots, self.values))
 
 
 class LearnedRegularizer(ABC):
@@ -56,7 +56,15 @@ class LearnedRegularizer(ABC):
 
     def __init__(self, bank: FilterBank, lam: SigmaProfile, sigma_range: tuple[float, float]):
         self.bank, self.lam = bank, lam
-        self.sigma_range = (float(sigma_range[0]), float(sigma_range[1]))
+        try:
+            low, high = (checks.real_number(s, f"{self.family}: sigma_range") for s in sigma_range)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{self.family}: sigma_range must be a pair (low, high) of noise levels, got "
+                            f"{sigma_range!r}: {err}") from None
+        if not 0 <= low <= high <= 1:  # e.g. (0, 30): 0-255 units, which every lambda(sigma) would clamp
+            raise ValueError(f"{self.family}: sigma_range must satisfy 0 <= low <= high <= 1 (noise levels on the "
+                             f"[0, 1] intensity scale, e.g. (0, 30 / 255)), got {sigma_range!r}")
+        self.sigma_range = (low, high)
 
     @abstractmethod
     def at(self, sigma: float) -> Any:

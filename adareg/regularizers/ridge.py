@@ -60,8 +60,8 @@ class Ridge(LearnedRegularizer):
             raise ValueError("crr: phi' must be non-decreasing (every spline slope >= 0) for a convex potential")
         if any(v <= 0 for v in scale.values):
             raise ValueError(f"{family}: the scale alpha(sigma) must be positive")
+        self.family = family  # before the base class's checks, which name it
         super().__init__(bank, lam, sigma_range)
-        self.family = family
         self.profile, self.scale = profile, scale
         self._curvature: dict[tuple[int, int], float] = {}
 

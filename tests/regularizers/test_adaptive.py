@@ -346,3 +346,17 @@ def test_sa_b_refuses_a_profile_that_turns_negative_beyond_its_grid():
     falling[:, -1] = falling[:, -2] - 0.1  # psi' would continue to fall, below 0 for large responses
     with pytest.raises(ValueError, match="last segment of psi' must be flat"):
         SAB(reg.bank, reg.blur, LinearSpline(falling, 0.0, 0.2), reg.scale, reg.lam, reg.sigma_range)
+
+
+def test_sa_b_refuses_a_blur_that_normalises_to_zero_and_complex_images():
+    """A blur of 1e308 summed to inf and normalised to zero weights (value 0 for every image); NaN passed the
+    checks; a complex image gave weights from |W x| as if it were real (sa-cnn refuses it)."""
+    from adareg.regularizers.adaptive import SAB
+
+    model = adareg.load("sa-b")
+    for blur in (np.full((model.bank.channels, 5, 5), 1e308), np.full((model.bank.channels, 5, 5), np.nan)):
+        with pytest.raises(ValueError, match="^sa-b: blur kernels must be finite, and so must their sums"):
+            SAB(model.bank, blur, model.profile, model.scale, model.lam, model.sigma_range)
+    x = np.random.default_rng(0).random((16, 16))
+    with pytest.raises(TypeError, match=r"^sa-b: x must be a real image \(float32 or float64\), got dtype complex"):
+        model.weights(x + 1j * x, 0.05)

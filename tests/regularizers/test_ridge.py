@@ -165,3 +165,24 @@ def test_a_faint_image_is_denoised_in_float32_as_in_float64(model):
     assert single.converged and double.converged
     assert np.linalg.norm(single.x - double.x) <= 1e-4 * np.linalg.norm(double.x)
     assert np.linalg.norm(double.x - y) >= 0.1 * np.linalg.norm(y)  # the prior does move a faint image
+
+
+@pytest.mark.parametrize("sigma_range, words", [
+    ((0, 30), r"must satisfy 0 <= low <= high <= 1 .* got \(0, 30\)"),  # 0-255 units: lam clamped
+    ((0.1, 0.0), r"must satisfy .* got \(0.1, 0.0\)"),  # every sigma refused at .at()
+    ((0, 0.05, 0.1), r"must be a pair \(low, high\) of noise levels, got \(0, 0.05, 0.1\)"),  # third dropped
+    ((0,), r"must be a pair"),  # IndexError
+    ((float("nan"), 0.1), r"must be a pair .* must be finite"),
+])
+def test_the_trained_range_is_checked_by_the_constructors(sigma_range, words):
+    crr = adareg.load("crr")
+    with pytest.raises(ValueError, match=f"^crr: sigma_range {words}"):
+        Ridge("crr", crr.bank, crr.profile, crr.scale, crr.lam, sigma_range)
+
+
+def test_sigma_profiles_take_real_numbers():
+    lam = adareg.load("crr").lam
+    with pytest.raises(TypeError, match="^lam: sigma must be a real number, got '0.05'"):
+        lam("0.05")  # read as 0.05
+    with pytest.raises(ValueError, match="^lam: sigma must be finite, got nan"):
+        lam(float("nan"))
