@@ -172,7 +172,9 @@ class WeightedL1Analysis(Regularizer):
 
     def value(self, x: Array) -> float:
         self.check_image(x, "x")
-        return float(backend.namespace(x).sum(self._weights_like(x) * self.magnitude(self.W(x))))
+        weights = self._weights_like(x)
+        self._dual_shape(x, weights)  # weights of another batch are named, as prox names them
+        return float(backend.namespace(x).sum(weights * self.magnitude(self.W(x))))
 
     def _shrink(self, p: Array, weights: float | Array) -> Array:
         """The factor ``min(1, Lambda / |p|)`` that projects ``p`` onto the ball of each group (or complex entry)."""

@@ -421,6 +421,8 @@ def test_prox_arguments_are_checked_before_any_iteration(change, error, words):
 def test_weights_of_another_batch_are_named():
     with pytest.raises(ValueError, match=r"TV: weights of shape \(3, 1, 4, 4\) do not broadcast"):
         TV((4, 4), weights=np.ones((3, 1, 4, 4))).prox(np.ones((2, 4, 4)), 0.3)
+    with pytest.raises(ValueError, match=r"TV: weights of shape \(3, 1, 4, 4\) do not broadcast"):
+        TV((4, 4), weights=np.ones((3, 1, 4, 4))).value(np.ones((2, 4, 4)))  # NumPy's broadcast error before
 
 
 def test_finite_difference_analysis_is_anisotropic_tv():
