@@ -126,6 +126,9 @@ class RidgeObjective(SmoothFunctional):
 
     def forward(self, x: Array) -> Array:
         """``W x``."""
+        if not (backend.is_array(x) and x.dtype.kind == "f" and x.ndim >= 2):  # a list or a complex image
+            raise TypeError(f"{self.ridge.family}: x must be a real image (float32 or float64, (..., H, W)), got "
+                            f"{getattr(x, 'dtype', type(x).__name__)} of shape {getattr(x, 'shape', None)}")
         return self.ridge.bank.operator(tuple(x.shape[-2:]))(x)
 
     def value_of_forward(self, Wx: Array) -> float:
@@ -144,6 +147,9 @@ class RidgeObjective(SmoothFunctional):
         W = self.ridge.bank.operator(tuple(x.shape[-2:]))
         derivative, potential = self.potential.value_and_integral(Wx)
         return float(xp.sum(potential)), W.H(derivative)
+
+    def __repr__(self) -> str:
+        return f"{self.ridge.family} at sigma {self.sigma:.4g} ({self.sigma * 255:.3g}/255)"
 
     def lipschitz(self, image_shape: tuple[int, int]) -> float:
         r"""A Lipschitz constant of :math:`\nabla R_\sigma`: :meth:`Ridge.curvature_bound`."""

@@ -186,3 +186,12 @@ def test_sigma_profiles_take_real_numbers():
         lam("0.05")  # read as 0.05
     with pytest.raises(ValueError, match="^lam: sigma must be finite, got nan"):
         lam(float("nan"))
+
+
+def test_a_ridge_objective_names_what_it_cannot_evaluate():
+    """A list raised AttributeError ('list' object has no attribute 'shape'), a complex image a spline's error."""
+    objective = adareg.load("crr").at(0.05)
+    assert repr(objective) == "crr at sigma 0.05 (12.8/255)"
+    for x, words in (([[0.5] * 8] * 8, "got list"), (np.full((8, 8), 0.5 + 0j), "got complex128 of shape")):
+        with pytest.raises(TypeError, match=rf"^crr: x must be a real image \(float32 or float64, .*{words}"):
+            objective.value(x)
