@@ -23,6 +23,7 @@ normalisation from the same layer parameters.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any, Sequence, get_args
 
 import numpy as np
@@ -80,7 +81,11 @@ class FilterBank:
     def __init__(self, layers: Sequence[Any], *, boundary: Boundary = "reflect"):
         if boundary not in get_args(Boundary):  # else refused only when an operator is first made
             raise ValueError(f"FilterBank: boundary must be one of {', '.join(get_args(Boundary))}, got {boundary!r}")
-        layers = [backend.to_numpy(k) if backend.is_array(k) else np.asarray(k) for k in layers]
+        if isinstance(layers, (str, bytes)) or not isinstance(layers, Iterable):
+            raise TypeError(f"FilterBank: layers must be a sequence of kernels (c_out, c_in, k, k), got "
+                            f"{type(layers).__name__}")
+        # copies: a caller who edits an array after construction changes neither .layers nor .kernel
+        layers = [np.array(backend.to_numpy(k)) for k in layers]
         if not layers:
             raise ValueError("FilterBank: needs at least one layer")
         channels = 1
@@ -127,4 +132,5 @@ class FilterBank:
 
     def __repr__(self) -> str:
         sizes = " -> ".join(str(k.shape[1]) for k in self.layers) + f" -> {self.channels}"
-        return f"FilterBank({sizes} channels, {self.kernel.shape[-1]}x{self.kernel.shape[-1]} composed kernel)"
+        return (f"FilterBank({sizes} channels, {self.kernel.shape[-1]}x{self.kernel.shape[-1]} composed kernel, "
+                f"boundary={self.boundary!r})")

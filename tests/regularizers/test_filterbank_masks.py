@@ -86,6 +86,18 @@ def test_filter_bank_rejects_a_bad_boundary_when_made():
         FilterBank([np.arange(9.0).reshape(1, 1, 3, 3)], boundary="foo")
 
 
+def test_filter_bank_keeps_copies_of_its_layers_and_names_a_non_sequence():
+    """.layers held the caller's arrays: an edit after construction left them inconsistent with .kernel."""
+    layer = np.arange(9.0).reshape(1, 1, 3, 3)
+    bank = FilterBank([layer], boundary="zero")
+    layer[0, 0, 0, 0] = 100.0
+    assert bank.layers[0][0, 0, 0, 0] == 0.0
+    assert repr(bank) == "FilterBank(1 -> 1 channels, 3x3 composed kernel, boundary='zero')"
+    for layers in (None, 3.0):  # "'NoneType' object is not iterable"
+        with pytest.raises(TypeError, match="^FilterBank: layers must be a sequence of kernels"):
+            FilterBank(layers)
+
+
 def reference_masks(x, sigma, kernels, biases, activation):
     """Layer by layer, with the noise level as a real constant input channel."""
     h = np.stack([x, np.full_like(x, sigma)])
