@@ -523,6 +523,11 @@ def _calibration_pairs(H: LinearOperator, ys: Any, xs: Any) -> list[tuple[Array,
                                  "(one image per pair)")
         if x.dtype.kind == "c":
             raise TypeError(f"tune: xs[{i}] is complex; the PSNR compares real images (use abs(x) for magnitudes)")
+        if backend.is_cupy(x) != backend.is_cupy(ys[0]) or backend.is_cupy(y) != backend.is_cupy(ys[0]):
+            # else the PSNR fails after the first full solve
+            device = "a GPU (CuPy)" if backend.is_cupy(ys[0]) else "the host (NumPy)"
+            raise TypeError(f"tune: ys[{i}] and xs[{i}] must be on the device of ys[0], {device} "
+                            "(adareg.to_device(a, 'cpu' or 'gpu'))")
         _warn_on_another_scale(H, y, x, i)
     if ys[0].dtype.kind == "c" and H.H(ys[0]).dtype.kind == "c":  # then so are the reconstructions
         raise TypeError(f"tune: {H!r} reconstructs complex images (H^H ys[0] is complex), but the PSNR compares "
