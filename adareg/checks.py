@@ -15,7 +15,8 @@ import numpy as np
 
 def unwrapped(value: Any) -> Any:
     """A 0-d real array (NumPy or CuPy, e.g. a reduction's result) as a float; anything else as it is."""
-    if getattr(value, "ndim", None) == 0 and getattr(value, "dtype", np.dtype(object)).kind in "iuf":
+    # (a dtype without .kind, e.g. torch's, is not an array's of NumPy or CuPy)
+    if getattr(value, "ndim", None) == 0 and getattr(getattr(value, "dtype", None), "kind", "") in ("i", "u", "f"):
         return float(value)
     return value
 

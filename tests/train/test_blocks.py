@@ -57,7 +57,8 @@ def test_sigma_profile_is_numpy_interp():
     profile = SigmaProfile(knots, torch.tensor([0.2, 0.5, 0.3]))
     reference = NumpyProfile(knots, profile.values().detach().numpy(), "lam")
     sigma = torch.tensor([0.0, 0.01, 0.05, 0.07, 0.1, 0.2])
-    np.testing.assert_allclose(profile(sigma.double()).detach().numpy(), [reference(s) for s in sigma], rtol=1e-14)
+    np.testing.assert_allclose(profile(sigma.double()).detach().numpy(), [reference(float(s)) for s in sigma],
+                               rtol=1e-14)
     bounded = SigmaProfile(knots, 0.5, upper=1.0)
     np.testing.assert_allclose(bounded.values().detach().numpy(), 0.5, rtol=1e-14)
 
