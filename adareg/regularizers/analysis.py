@@ -32,7 +32,7 @@ class DualState:
     point
         The dual iterate :math:`p` (the returned primal point is :math:`P_C(v - \tau W^H p)`).
     extrapolated
-        FISTA's extrapolated point :math:`q` (``point`` itself after a restart).
+        FISTA's extrapolated point :math:`q` (equal to ``point`` after a restart).
     t
         FISTA's momentum parameter :math:`t_k`, one per image of a batch (an array of the
         batch's shape, 0-d for one image; ``1.0`` before any step).
