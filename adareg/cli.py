@@ -215,12 +215,12 @@ def _denoise_volume(args: argparse.Namespace) -> None:
     reg = _regularizer(args.model, volume.data.shape[1:])
     sigma, lam = _denoise_weights(args, reg)
     low, high = io.intensity_window(volume)
-    for number, image in enumerate(volume.data):  # slice by slice: one odd slice of many is under 1 % of the volume
-        outside = io.images.far_outside(image, low, high)
-        if outside:
-            raise UsageError(f"{args.input}: slice {number}: {outside} of {image.size} values lie more than "
-                             f"{0.5 * (high - low):g} beyond [{low:g}, {high:g}], the intensities the output is kept "
-                             "in: rescale the volume to [0, 1] first (e.g. divide 8-bit values by 255)")
+    found = io.images.first_slice_outside(volume.data, low, high)
+    if found:
+        number, outside = found
+        raise UsageError(f"{args.input}: slice {number}: {outside} of {volume.data[number].size} values lie more than "
+                         f"{0.5 * (high - low):g} beyond [{low:g}, {high:g}], the intensities the output is kept "
+                         "in: rescale the volume to [0, 1] first (e.g. divide 8-bit values by 255)")
     task = stacks.Denoise(args.model, sigma, lam, low, high, args.device)
     result = _map_slices(args, task, volume.data)
     weight = f"lam {lam:g}" if sigma is None else f"sigma {args.sigma:g}/255"

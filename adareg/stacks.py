@@ -40,7 +40,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import backend, checks, params
-from .io.images import far_outside
+from .io.images import first_slice_outside
 from .reconstruction import solve
 
 SliceTask = Callable[[np.ndarray], np.ndarray]
@@ -79,10 +79,10 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
     chunk
         Slices per call: the batch of one solve (the operators and solvers take
         leading batch axes).  A batched solve stops when each slice of its batch
-        has converged, but its slices share FISTA's momentum and restarts, so they
-        follow other paths than one-by-one solves and agree with them to the
-        accuracy of the stopping rule, not to its tolerance (docs/volumes.md);
-        ``chunk=1`` reproduces them exactly.
+        has converged; each slice keeps its own momentum and restarts, so a slice
+        follows its own path and only runs on until the slowest one stops, but the
+        step size and an iterative prox's tolerance are the batch's (docs/volumes.md);
+        ``chunk=1`` reproduces one-by-one solves exactly.
     workers
         Start a local Dask cluster of this many single-threaded worker processes.
     scheduler
@@ -357,14 +357,15 @@ class Denoise:
         shape = tuple(slices.shape[-2:])
         reg = regularizer(self.model, shape)
         span = self.high - self.low
-        for number, image in enumerate(slices):  # slice by slice: one odd slice in a large chunk is under 1 %
-            outside = far_outside(image, self.low, self.high)
-            if outside:
-                raise ValueError(f"Denoise: {outside} of {image.size} values of the chunk's slice {number} lie beyond "
-                                 f"the units [low, high] = [{self.low:g}, {self.high:g}] by more than half their span "
-                                 f"(the slice spans [{float(np.min(image)):g}, {float(np.max(image)):g}]); the output "
-                                 "is kept within [low, high], so give the data's own units (e.g. high=255 for 8-bit "
-                                 "values)")
+        found = first_slice_outside(slices, self.low, self.high)
+        if found:
+            number, outside = found
+            image = slices[number]
+            raise ValueError(f"Denoise: {outside} of {image.size} values of the chunk's slice {number} lie beyond "
+                             f"the units [low, high] = [{self.low:g}, {self.high:g}] by more than half their span "
+                             f"(the slice spans [{float(np.min(image)):g}, {float(np.max(image)):g}]); the output "
+                             "is kept within [low, high], so give the data's own units (e.g. high=255 for 8-bit "
+                             "values)")
         y = backend.to_device(((slices - self.low) / span).astype(np.float32), self.device)
         learned = self.model != "tv"
         result = solve(Identity(shape), y, reg, lam=self.lam, sigma=self.sigma if learned else None,

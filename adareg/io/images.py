@@ -355,6 +355,16 @@ def far_outside(image: np.ndarray, low: float = 0.0, high: float = 1.0) -> int:
     return outside if outside > image.size / 100 else 0
 
 
+def first_slice_outside(stack: np.ndarray, low: float = 0.0, high: float = 1.0) -> tuple[int, int] | None:
+    """``(index, count)`` of the first slice of ``stack`` (its first axis) that :func:`far_outside` finds on
+    another scale, else ``None``: slice by slice, as one odd slice of many is under 1 % of all their values."""
+    for index, image in enumerate(stack):
+        outside = far_outside(image, low, high)
+        if outside:
+            return index, outside
+    return None
+
+
 def _warn_on_scale(image: np.ndarray, path: Path) -> None:
     """An :class:`IntensityWarning` when more than 1% of the values lie outside [-0.5, 1.5]."""
     outside = far_outside(image)
