@@ -579,8 +579,9 @@ class Sum(LinearOperator):
         if (first.real_in, first.real_out) != (second.real_in, second.real_out):
             # a real-dtype operator restricted to real arrays is added to one on real arrays only (e.g. mu I to the
             # normal operator of a real-image model)
-            flags = {(op.real_in, op.real_out, op.dtype.kind) for op in (first, second)}
-            if not ({(True, True), (False, False)} == {f[:2] for f in flags} and (False, False, "f") in flags):
+            restricted, plain = (first, second) if first.real_in else (second, first)
+            if not (restricted.real_in and restricted.real_out and not plain.real_in and not plain.real_out
+                    and plain.dtype.kind == "f"):
                 raise ValueError(f"cannot add {first!r} and {second!r}: one acts on or gives real arrays only, and "
                                  "the other is not a real operator that could be restricted to them")
             real_in = real_out = True
