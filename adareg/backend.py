@@ -375,8 +375,7 @@ def result_dtype(input_dtype: Any, coefficient_dtype: Any) -> np.dtype:
 
 def real_inner(a: Array, b: Array) -> float:
     """``Re <a, b> = Re sum(conj(a) b)`` as a Python float, for real or complex arrays of either backend."""
-    xp = namespace(a)
-    return float(xp.sum(xp.real(xp.conj(a) * b)))
+    return float(real_inners(a, b, 0))
 
 
 def real_inners(a: Array, b: Array, batch_ndim: int) -> Array:
