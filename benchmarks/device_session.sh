@@ -13,18 +13,21 @@
 #   adjoint  the filter bank's adjoint channel sum in each form (benchmarks/bank_adjoint.py, issue 21)
 #   wcrr     issue 19, stage 1, the bank: wcrr on WCRR-NN's recipe (L1 loss, 128 patches of 40 x 40,
 #            rates decayed by 0.75 every 500 steps, a slow spline rate) from the shipped file
+#   knots    stage 1b: wcrr's lam(sigma) and alpha(sigma) alone refitted with the squared error (PSNR's),
+#            the bank and profile frozen, from stage 1's file (the L1 loss sets them for the absolute error)
 #   masks    stage 2: sa-cnn's masks learnt on stage 1's bank, which stays frozen
 #   joint    stage 3: sa-cnn, every parameter, from stage 2's file
 # A training stage resumes from .devdata/STAGE/checkpoint.pt where an earlier session left one
-# (copy $OUT/STAGE there before carrying .devdata again). masks starts from the file of wcrr, found
-# as $OUT/wcrr/wcrr.npz (the same call) or .devdata/wcrr.npz (copied from an earlier one), joint
-# likewise from $OUT/masks/sa-cnn.npz or .devdata/sa-cnn-masks.npz; else from the shipped files.
+# (copy $OUT/STAGE there before carrying .devdata again). knots starts from the file of wcrr, found
+# as $OUT/wcrr/wcrr.npz (the same call) or .devdata/wcrr.npz (copied from an earlier one), masks
+# from $OUT/knots/wcrr.npz or those, joint from $OUT/masks/sa-cnn.npz or .devdata/sa-cnn-masks.npz;
+# else from the shipped files.
 # Ship a file (adareg/weights/) only where benchmarks/denoise.py shows it better on Set12.
 # DEVICE=cpu runs a stage here, to try the commands before a lease; DRY_RUN=1 prints a training
 # stage's command instead of running it (tests/train/test_training.py checks those commands).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stage=${1:?"usage: $0 prepare | checks | adjoint | wcrr | masks | joint [MINUTES]"}
+stage=${1:?"usage: $0 prepare | checks | adjoint | wcrr | knots | masks | joint [MINUTES]"}
 minutes=${2:-8}
 device=${DEVICE:-cuda}
 OUT=${OUT:-runs/device}
@@ -85,16 +88,20 @@ fi
 first() { for file in "$@"; do [ -f "$file" ] && { echo "$file"; return; }; done; }  # the first that exists
 case $stage in
     wcrr)  family=wcrr; init=adareg/weights/wcrr.npz
-           options=(--loss l1 --batch-size 128 --steps 6000 --lr 1e-3 --group-lr profile=1e-5) ;;
-    masks) family=sa-cnn; init=$(first "$OUT/wcrr/wcrr.npz" .devdata/wcrr.npz adareg/weights/wcrr.npz)
-           options=(--group-lr bank=0 --batch-size 256 --steps 3000 --lr 2e-3) ;;
+           options=(--loss l1 --batch-size 128 --steps 6000 --lr 1e-3 --group-lr profile=1e-5 --decay-every 500) ;;
+    knots) family=wcrr; init=$(first "$OUT/wcrr/wcrr.npz" .devdata/wcrr.npz adareg/weights/wcrr.npz)
+           options=(--batch-size 128 --steps 300 --lr 1e-2 --group-lr bank=0 --group-lr profile=0 --decay-every 100
+                    --decay-factor 0.5) ;;
+    masks) family=sa-cnn; init=$(first "$OUT/knots/wcrr.npz" "$OUT/wcrr/wcrr.npz" .devdata/wcrr.npz \
+                                       adareg/weights/wcrr.npz)
+           options=(--group-lr bank=0 --batch-size 256 --steps 3000 --lr 2e-3 --decay-every 500) ;;
     joint) family=sa-cnn; init=$(first "$OUT/masks/sa-cnn.npz" .devdata/sa-cnn-masks.npz adareg/weights/sa-cnn.npz)
-           options=(--batch-size 256 --steps 3000 --lr 5e-4) ;;
-    *) echo "unknown stage $stage: prepare, checks, adjoint, wcrr, masks or joint" >&2; exit 2 ;;
+           options=(--batch-size 256 --steps 3000 --lr 5e-4 --decay-every 500) ;;
+    *) echo "unknown stage $stage: prepare, checks, adjoint, wcrr, knots, masks or joint" >&2; exit 2 ;;
 esac
 [ -f ".devdata/$stage/checkpoint.pt" ] && cp ".devdata/$stage/checkpoint.pt" "$OUT/$stage/"
 # the exported file's metadata records the seconds and steps done: the step time on this device
-${DRY_RUN:+echo} python3 -m adareg_train train --family "$family" --init "$init" "${options[@]}" --decay-every 500 \
+${DRY_RUN:+echo} python3 -m adareg_train train --family "$family" --init "$init" "${options[@]}" \
     --data .devdata/bsd400 --validation .devdata/set12 --out "$OUT/$stage" --device "$device" \
     --validate-every 250 --checkpoint-every 100 --max-minutes "$(python3 -c "print($minutes - 1.5)")" \
     --quiet 2>&1 | tee "$OUT/$stage/train.txt"

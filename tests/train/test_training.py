@@ -636,12 +636,13 @@ def test_command_line_schedule_options(tmp_path, images, capsys):
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="the device script is a bash script")
-@pytest.mark.parametrize("stage, family, init, loss, group_lr", [
-    ("wcrr", "wcrr", "adareg/weights/wcrr.npz", "l1", {"profile": 1e-5}),
-    ("masks", "sa-cnn", "adareg/weights/wcrr.npz", "mse", {"bank": 0.0}),
-    ("joint", "sa-cnn", "adareg/weights/sa-cnn.npz", "mse", None),
+@pytest.mark.parametrize("stage, family, init, loss, group_lr, decay", [
+    ("wcrr", "wcrr", "adareg/weights/wcrr.npz", "l1", {"profile": 1e-5}, (500, 0.75)),
+    ("knots", "wcrr", "adareg/weights/wcrr.npz", "mse", {"bank": 0.0, "profile": 0.0}, (100, 0.5)),
+    ("masks", "sa-cnn", "adareg/weights/wcrr.npz", "mse", {"bank": 0.0}, (500, 0.75)),
+    ("joint", "sa-cnn", "adareg/weights/sa-cnn.npz", "mse", None, (500, 0.75)),
 ])
-def test_the_device_script_s_training_stages_are_valid_commands(tmp_path, stage, family, init, loss, group_lr):
+def test_the_device_script_s_training_stages_are_valid_commands(tmp_path, stage, family, init, loss, group_lr, decay):
     """benchmarks/device_session.sh's stages, printed by DRY_RUN, parse and pass the settings' checks."""
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "DRY_RUN": "1", "DEVICE": "cpu", "OUT": str(tmp_path)}
@@ -651,7 +652,8 @@ def test_the_device_script_s_training_stages_are_valid_commands(tmp_path, stage,
     assert command[:4] == ["python3", "-m", "adareg_train", "train"]
     args = cli.parser().parse_args(command[3:])
     run = cli.checked_settings(args)
-    assert (run.family, run.init, run.loss, run.group_lr, run.decay_every) == (family, init, loss, group_lr, 500)
+    assert (run.family, run.init, run.loss, run.group_lr) == (family, init, loss, group_lr)
+    assert (run.decay_every, run.decay_factor) == decay
     assert (root / init).exists() and args.out == str(tmp_path / stage) and args.max_minutes == 6.5
 
 
