@@ -88,16 +88,24 @@ def spectral_norm(kernel: Tensor, grid: int = NORM_GRID) -> Tensor:
     return torch.sqrt(torch.max(torch.sum(symbol.real**2 + symbol.imag**2, dim=0)))
 
 
-def top_singular_vector(kernel: Tensor, start: Tensor | None = None) -> Tensor:
+def top_singular_vector(kernel: Tensor, start: Tensor | None = None, *, tol: float = 0.0) -> Tensor:
     r"""The top right singular vector :math:`v` of ``W`` with reflect boundary on a square image.
 
     The image is ``NORM_IMAGE`` pixels wide, or twice the kernel's size if that is more,
     so that a corner mode is whole.  :math:`v` is found by the Lanczos method (ARPACK's,
-    :func:`scipy.sparse.linalg.eigsh`) on ``W^T W`` to machine precision, in float64 on
-    the host, from ``start`` (a former result, to warm-start it; default a fixed random
-    image).  :math:`\|W v\|` is then :math:`\|W\|` on that image, and its gradient in the
-    kernel is the norm's: the top singular value's derivative needs no derivative of
-    :math:`v`.
+    :func:`scipy.sparse.linalg.eigsh`) on ``W^T W`` from ``start`` (a former result, to
+    warm-start it; default a fixed random image), with the products in float64 on the
+    kernel's device (:class:`BankOperator`).  :math:`\|W v\|` is then :math:`\|W\|` on
+    that image, and its gradient in the kernel is the norm's: the top singular value's
+    derivative needs no derivative of :math:`v`.
+
+    Parameters
+    ----------
+    tol
+        ARPACK's relative tolerance on the eigenvalue :math:`\|W\|^2`; 0 is machine
+        precision.  The Rayleigh quotient :math:`\|Wv\|^2` is accurate to about the
+        square of the vector's error, so a training step can use a loose tolerance at a
+        fraction of the products (docs/training.md); exported bounds use 0.
 
     Returns
     -------
@@ -107,19 +115,27 @@ def top_singular_vector(kernel: Tensor, start: Tensor | None = None) -> Tensor:
     """
     from scipy.sparse.linalg import LinearOperator, eigsh
 
-    from adareg.operators import Conv2d
-
     n = max(NORM_IMAGE, 2 * kernel.shape[-1])
-    taps = kernel.detach().cpu().double().numpy()[:, 0]
-    if not (np.isfinite(taps).all() and taps.any()):  # a diverged training step: NaN, which its loss will show
+    kernel = kernel.detach()
+    if not (torch.isfinite(kernel).all() and kernel.any()):  # a diverged training step: NaN, which its loss will show
         return torch.full((1, 1, n, n), math.nan, dtype=kernel.dtype, device=kernel.device)
-    W = Conv2d(taps, (n, n), boundary="reflect")
-    gram = LinearOperator((n * n, n * n), matvec=lambda v: W.H(W(v.reshape(n, n))).ravel(), dtype=np.float64)
+    W = BankOperator(kernel.double(), (n, n))
+
+    def gram(v: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(v, device=kernel.device).reshape(1, 1, n, n)
+        return W.adjoint(W(x)).cpu().numpy().ravel()
+
+    operator = LinearOperator((n * n, n * n), matvec=gram, dtype=np.float64)
     if start is None or start.shape[-2:] != (n, n):
         v0 = np.random.default_rng(0).standard_normal(n * n)
     else:
         v0 = start.detach().cpu().double().numpy().ravel()
-    _, vectors = eigsh(gram, k=1, which="LA", tol=0, v0=v0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # products of one small image; more threads only contend with BLAS's spinning ones
+    try:
+        _, vectors = eigsh(operator, k=1, which="LA", tol=tol, v0=v0)
+    finally:
+        torch.set_num_threads(threads)
     return torch.as_tensor(vectors[:, 0].reshape(1, 1, n, n), dtype=kernel.dtype, device=kernel.device)
 
 

@@ -236,6 +236,7 @@ class Ridge(Denoiser):
         self.lam = SigmaProfile(SIGMA_KNOTS, self.lam_start, upper=self.lam_upper)
         self._norm_vector: Tensor | None = None  # bank_norm's last singular vector, which warm-starts the next
         self.iterations, self.tol = 100, 1e-4  # training solves (tests ask for more)
+        self.norm_tol = 1e-6  # the training forward's ARPACK tolerance for ||W|| (bank_norm)
         # gradients: implicit (conjugate gradients on the Hessian) or, with implicit = False, JFB
         self.implicit, self.cg_iterations, self.cg_tol = True, 50, 1e-3
 
@@ -245,16 +246,18 @@ class Ridge(Denoiser):
     def profile(self) -> Tensor:
         return clamp_slopes(self.profile_raw, self.grid_step, lower=self.lower, grid_min=self.grid_min)
 
-    def bank_norm(self, kernel: Tensor) -> Tensor:
+    def bank_norm(self, kernel: Tensor, tol: float = 0.0) -> Tensor:
         r"""``||W||`` with reflect boundary on images of any size, with its gradient in ``kernel``.
 
         The larger of two norms: the symbol's, 1 by the bank's normalisation, which large
         images approach, and the norm on a small square where a corner mode of the
         kernel's size is whole (:func:`~adareg_train.blocks.top_singular_vector`): a
         corner's pixels are seen twice, so a trained bank's norm is larger, and no larger on
-        bigger images; smaller ones see the corners interact (docs/training.md).
+        bigger images; smaller ones see the corners interact (docs/training.md).  ``tol``
+        is the Lanczos tolerance: 0 (machine precision) for the exported bound, the looser
+        ``self.norm_tol`` in a training step.
         """
-        self._norm_vector = top_singular_vector(kernel, self._norm_vector)
+        self._norm_vector = top_singular_vector(kernel, self._norm_vector, tol=tol)
         corner = torch.linalg.vector_norm(BankOperator(kernel, self._norm_vector.shape[-2:])(self._norm_vector))
         return torch.clamp(corner, min=1.0)
 
@@ -290,7 +293,7 @@ class Ridge(Denoiser):
 
     def forward(self, y: Tensor, sigma: Tensor) -> Tensor:
         W, table = self.bank.operator(y.shape[-2:]), self.profile()
-        norm = self.bank_norm(W.kernel)
+        norm = self.bank_norm(W.kernel, self.norm_tol)
         alpha = self.scale(sigma).view(-1, 1, 1, 1)
         lam = (self.lam(sigma) * self.lam_scale(norm)).view(-1, 1, 1, 1)
         lipschitz = torch.diff(table, dim=1).abs().max() / self.grid_step * norm.detach()**2  # of R's gradient

@@ -41,3 +41,16 @@ class CircularShift(LinearOperator):
 
     def _exact_norm(self) -> float:
         return 1.0  # a permutation
+
+
+def reflect_bank_gram(kernel: np.ndarray, n: int) -> np.ndarray:
+    """``W^T W`` for a ``(C, 1, K, K)`` correlation bank on ``n x n`` images with reflect boundary, from the
+    dense matrix of each channel built with scipy.ndimage ("mirror" is numpy's "reflect": d c b | a b c d | c b a)."""
+    from scipy import ndimage
+
+    basis = np.eye(n * n).reshape(n * n, n, n)
+    gram = np.zeros((n * n, n * n))
+    for k in kernel[:, 0]:
+        columns = ndimage.correlate(basis, k[None], mode="mirror").reshape(n * n, n * n)  # row i: W_c e_i
+        gram += columns @ columns.T
+    return gram

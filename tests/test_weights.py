@@ -10,6 +10,7 @@ import pytest
 import adareg
 from adareg import params
 from adareg.operators import Conv2d, Identity
+from tests.helpers import reflect_bank_gram
 
 WEIGHTS = Path(adareg.__file__).parent / "weights"
 
@@ -33,19 +34,6 @@ def test_shipped_ridge_potentials_are_bounded_below():
         assert reg.bounded_below
         assert np.all(profile.integral(far) >= grid.min(axis=-1, keepdims=True))
         assert np.all(profile.integral(-far) >= grid.min(axis=-1, keepdims=True))
-
-
-def reflect_bank_gram(kernel: np.ndarray, n: int) -> np.ndarray:
-    """``W^T W`` for a ``(C, 1, K, K)`` correlation bank on ``n x n`` images with reflect boundary, from the
-    dense matrix of each channel built with scipy.ndimage ("mirror" is numpy's "reflect": d c b | a b c d | c b a)."""
-    from scipy import ndimage
-
-    basis = np.eye(n * n).reshape(n * n, n, n)
-    gram = np.zeros((n * n, n * n))
-    for k in kernel[:, 0]:
-        columns = ndimage.correlate(basis, k[None], mode="mirror").reshape(n * n, n * n)  # row i: W_c e_i
-        gram += columns @ columns.T
-    return gram
 
 
 def test_shipped_wcrr_denoising_objective_is_convex():

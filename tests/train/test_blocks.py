@@ -11,8 +11,9 @@ from adareg.regularizers import FilterBank as NumpyBank
 from adareg.regularizers.learned import SigmaProfile as NumpyProfile
 from adareg.regularizers.masks import MaskCNN as NumpyMasks
 from adareg.regularizers.splines import LinearSpline as NumpySpline
-from adareg_train.blocks import (FilterBank, MaskCNN, SigmaProfile, correlate, correlate_adjoint, linear_spline,
-                                 reflect_fold, reflect_pad, top_singular_vector)
+from adareg_train.blocks import (NORM_IMAGE, FilterBank, MaskCNN, SigmaProfile, correlate, correlate_adjoint,
+                                 linear_spline, reflect_fold, reflect_pad, top_singular_vector)
+from tests.helpers import reflect_bank_gram
 
 
 def tensor(rng, *shape):
@@ -94,3 +95,25 @@ def test_diverged_values_give_nan_not_an_error():
     assert torch.isnan(values[..., 1]).all() and torch.isfinite(values[..., 0]).all()
     for kernel in (torch.zeros(4, 1, 5, 5), torch.full((4, 1, 5, 5), float("nan"))):
         assert torch.isnan(top_singular_vector(kernel)).all()
+
+
+@pytest.mark.parametrize("bank", ["random", "shipped wcrr"])
+@pytest.mark.parametrize("tol", [0.0, 1e-6])
+def test_top_singular_vector_gives_the_reflect_norm(bank, tol):
+    """||W v||^2 is the largest eigenvalue of the dense reflect-boundary W^T W on a NORM_IMAGE square, at the
+    training forward's loose tolerance too: the shipped wcrr's top eigenvalue sits in a dense cluster at the
+    symbol's 1, where the vector is poorly determined but its Rayleigh quotient is not."""
+    import adareg
+
+    if bank == "random":
+        kernel = np.random.default_rng(3).standard_normal((4, 1, 5, 5))
+    else:
+        kernel = adareg.load("wcrr").bank.kernel.astype(np.float64)
+    gram = reflect_bank_gram(kernel, NORM_IMAGE)
+    eigenvalues, eigenvectors = np.linalg.eigh(gram)
+    v = top_singular_vector(torch.from_numpy(kernel), tol=tol).numpy().ravel()
+    assert np.linalg.norm(v) == pytest.approx(1, rel=1e-12)
+    assert v @ gram @ v == pytest.approx(eigenvalues[-1], rel=1e-9)
+    if bank == "random":  # a clear gap: the vector itself is the top eigenvector
+        assert eigenvalues[-1] - eigenvalues[-2] > 1e-2 * eigenvalues[-1]
+        assert abs(v @ eigenvectors[:, -1]) == pytest.approx(1, abs=1e-6)
