@@ -215,8 +215,7 @@ def blockwise(function: Callable[[slice], T], length: int, nbytes: int, like: Ar
     on all of ``range(length)``).  Blocks must write disjoint data.
     """
     count = 1 if is_cupy(like) else max(1, min(length, nbytes // BLOCK_BYTES))
-    edges = [length * i // count for i in range(count + 1)]
-    blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+    blocks = _even_slices(length, count)
     threads = min(fft_workers(), count)
     if threads == 1 or _worker.active:
         return [function(block) for block in blocks]
@@ -245,6 +244,30 @@ def _forget_pools() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pools)
+
+
+#: Bytes of the largest arrays (e.g. a dual of C channels) of one chunk of :func:`batch_chunks`: a
+#: dual iteration makes several passes over them, which stay in a core's cache at about this size
+#: (chosen by timing whole denoising solves of batches, docs/results.md).
+CHUNK_BYTES = 1 << 21
+
+
+def batch_chunks(count: int, nbytes: int, like: Array) -> list[slice]:
+    """Consecutive chunks of a batch of ``count`` images, ``nbytes`` the size of one image's largest array.
+
+    On the host, chunks of about :data:`CHUNK_BYTES` (one image at least): an iterative
+    solver that steps a batch chunk by chunk keeps each chunk's arrays in cache through
+    its passes, where a whole large batch would stream through memory each pass.  For
+    CuPy arrays (``like``) one chunk, the whole batch: a GPU is fastest on large arrays.
+    """
+    chunks = 1 if is_cupy(like) else max(1, min(count, count * nbytes // CHUNK_BYTES))
+    return _even_slices(count, chunks)
+
+
+def _even_slices(length: int, count: int) -> list[slice]:
+    """``range(length)`` cut into ``count`` consecutive slices whose lengths differ by one at most."""
+    edges = [length * i // count for i in range(count + 1)]
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
 
 class _Scratch(threading.local):

@@ -118,6 +118,28 @@ def test_a_batch_stops_when_each_image_has_converged(case):
     assert max(changes) <= options["tol"] * (1 + 1e-5)  # float32 iterates for sa-cnn
 
 
+@pytest.mark.parametrize("family", ["sa-cnn", "sa-b"])
+def test_a_denoising_batch_steps_in_chunks_of_images_on_the_host(family, monkeypatch):
+    """Chunk by chunk (backend.batch_chunks; one image each where CHUNK_BYTES is tiny), each with its own dual
+    state and its own stop, the reweighting gives each image of a batch what a solve of that image alone gives."""
+    ys = adareg.data.image("camera", shape=(32, 32)) + 0.1 * np.random.default_rng(12).standard_normal((2, 2, 32, 32))
+    options = {"sigma": 0.1, "tol": 1e-4, "precision": "float64"}
+    shapes = []
+    prox = WeightedL1Analysis.prox
+    monkeypatch.setattr(WeightedL1Analysis, "prox", lambda self, v, *a, **k: shapes.append(v.shape) or
+                        prox(self, v, *a, **k))
+    adareg.solve(Identity((32, 32)), ys, adareg.load(family), **options)  # 1 MiB of dual: one chunk
+    assert set(shapes) == {(2, 2, 32, 32)}
+    monkeypatch.setattr(adareg.backend, "CHUNK_BYTES", 1)
+    alone = [adareg.solve(Identity((32, 32)), y, adareg.load(family), **options) for y in ys.reshape(4, 32, 32)]
+    shapes.clear()
+    chunked = adareg.solve(Identity((32, 32)), ys, adareg.load(family), **options)
+    assert set(shapes) == {(1, 32, 32)} and len(shapes) == sum(result.iterations for result in alone)
+    assert chunked.converged and chunked.iterations == max(result.iterations for result in alone)
+    assert len({result.iterations for result in alone}) > 1  # the images stop at different steps
+    np.testing.assert_allclose(chunked.x.reshape(4, 32, 32), [result.x for result in alone], rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("H_is_identity", [True, False])
 def test_float32_in_float32_out(H_is_identity):
     y = np.random.default_rng(6).random((10, 10)).astype(np.float32)

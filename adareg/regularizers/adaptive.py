@@ -77,6 +77,7 @@ class ReweightedL1:
     def __init__(self, regularizer: AdaptiveRegularizer, sigma: float):
         self.regularizer, self.sigma = regularizer, sigma
         self.step_iterations = regularizer.step_iterations
+        self.channels = regularizer.bank.channels  # of a step's dual, per image
 
     def weights(self, x: Array) -> Array:
         r""":math:`\Lambda(x, \sigma)`."""

@@ -14,7 +14,7 @@ from ..functionals import LeastSquares, is_denoising
 from ..operators.base import LinearOperator, batch_shape
 from ..regularizers.adaptive import ReweightedL1
 from ..regularizers.analysis import DualState
-from ..regularizers.base import Bounds
+from ..regularizers.base import Bounds, ProxResult
 from .fista import next_momentum
 from .result import History, Result
 from ..stopping import Defaults, Progress, check_callback, check_finite_iterate, relative_change, verdict
@@ -118,7 +118,9 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     it can drop several-fold in a step and rise again after it, far from the
     fixed point, so a residual below ``tol`` counts only after one below
     :math:`c \cdot` ``tol`` (docs/roadmap.md, "Stopping on widely spread data
-    weights").
+    weights").  In denoising on the host, a batch steps in chunks of images that
+    each stop on their own residual (and budget their own steps), so that an image
+    comes out as it would alone, at the cost in time of one call.
 
     Parameters
     ----------
@@ -190,7 +192,7 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
         x0 = y if denoising else xp.zeros_like(H.H(y))  # H^H y: the image's dtype (real or complex)
     steps = DEFAULTS.max_iter if max_iter is None else max_iter
     if denoising:
-        step = _dual_fista_steps(y, reg, lam, bounds, tol, inner_tol, _Budget(inner_max_iter, tol, steps))
+        step = _dual_fista_steps(y, reg, lam, bounds, tol, inner_tol, lambda: _Budget(inner_max_iter, tol, steps))
     else:
         budget = _Budget(inner_max_iter, tol, steps, slowest_rate=GENERAL_SLOWEST_RATE)
         step = _accelerated_steps(LeastSquares(H, y, weights), reg, lam, x0, bounds, budget)
@@ -270,20 +272,51 @@ class _Budget:
 
 
 def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float,
-                      inner_tol: float | None, budget: _Budget) -> Step:
-    """Denoising steps: ``(x_k, residual) -> (x_{k+1}, dual iterations)``, dual FISTA warm-started."""
-    # the last step's dual state, popped into the next call and not kept, so that its
-    # buffers are freed once the call has copied them (dual-sized: C images each)
-    states: list[DualState] = []
+                      inner_tol: float | None, new_budget: Callable[[], _Budget]) -> Step:
+    """Denoising steps: ``(x_k, residual) -> (x_{k+1}, dual iterations)``, dual FISTA warm-started.
 
-    def step(x: Array, residual: float) -> tuple[Array, int]:
+    The images of a batch are independent problems, so on the host a batch steps in
+    chunks of a few images (:func:`adareg.backend.batch_chunks`), whose duals stay in
+    cache through a dual iteration where a large batch's would stream through memory at
+    every pass.  Each chunk is a reweighting of its own (its budget, its residual, its
+    stop at ``tol``), so that an image of one-image chunks comes out as it would alone
+    (docs/results.md, "Speed against BM3D"); the steps go on until the last chunk stops.
+    """
+    images = y.reshape(-1, *y.shape[-2:])  # the images of any batch axes
+    chunks = backend.batch_chunks(len(images), reg.channels * images[0].nbytes, like=y)
+    budgets = [new_budget() for _ in chunks]
+    residuals = [math.inf] * len(chunks)  # each chunk's last, the largest of its images'
+    # each chunk's last dual state, popped into its next call and not kept, so that its
+    # buffers are freed once the call has copied them (dual-sized: C images each)
+    states: dict[int, DualState] = {}
+
+    def advance(chunk: int, x: Array, v: Array, residual: float) -> ProxResult:
+        """The step of ``chunk`` from its images ``x`` (noisy ``v``), after a step of ``residual``."""
+        budget = budgets[chunk]
         if math.isfinite(residual):  # not the first step
             budget.after(residual)
         step_tol = None if inner_tol is None else max(min(inner_tol, 0.1 * residual), 0.1 * tol)
-        out = reg.step(x).prox(y, lam, bounds=bounds, warm_start=states.pop() if states else None, tol=step_tol,
+        out = reg.step(x).prox(v, lam, bounds=bounds, warm_start=states.pop(chunk, None), tol=step_tol,
                                max_iter=budget.iterations)
-        states.append(out.state)
-        return out.x, out.iterations
+        states[chunk] = out.state
+        return out
+
+    def step(x: Array, residual: float) -> tuple[Array, int]:
+        if len(chunks) == 1:  # y as it is, batch axes and all
+            out = advance(0, x, y, residual)
+            return out.x, out.iterations
+        parts, inner, x_images = [], 0, x.reshape(images.shape)
+        for i, chunk in enumerate(chunks):
+            x_part = x_images[chunk]
+            if residuals[i] <= tol:  # stopped: kept as it stands (a zero change from now on), its dual freed
+                states.pop(i, None)
+                parts.append(x_part)
+                continue
+            out = advance(i, x_part, images[chunk], residuals[i])
+            residuals[i] = relative_change(out.x, x_part, batch_ndim=1)
+            parts.append(out.x)
+            inner = max(inner, out.iterations)
+        return backend.namespace(y).concatenate(parts).reshape(x.shape), inner
 
     return step
 
