@@ -4,11 +4,11 @@
 
 ``W^T`` of the shipped ``sa-cnn`` bank (one FFT correlation from its C channels to one) sums,
 at each frequency, the products of the C channels' spectra with their filters':
-``out[b] = sum_o k[o] a[b, o]``.  adareg accumulates it channel by channel
-(``Conv2d._mix``; on 2 CPU cores about twice as fast as ``einsum``), which on a GPU is 2 C
-small kernel launches per call.  This script times, on one device, that form against one
-broadcast product and sum (``xp.sum(k * a, axis=1)``), ``einsum`` and, on CuPy, a
-``ReductionKernel`` that fuses the product into the sum; each form's largest difference
+``out[b] = sum_o k[o] a[b, o]``.  adareg (``Conv2d._mix``) accumulates it channel by
+channel on the host (on 2 CPU cores about twice as fast as ``einsum``) and, on CuPy, with a
+``ReductionKernel`` that fuses the product into the sum (the loop there is 2 C small kernel
+launches per call).  This script times, on one device, adareg's form against the loop, one
+broadcast product and sum (``xp.sum(k * a, axis=1)``) and ``einsum``; each form's largest difference
 from the float64 NumPy sum is printed, so a fast form that is wrong shows.  Then ``W^T`` of
 a float32 ``size x size`` image with the shipped form and with the fastest one patched in
 (the benchmark's patch only; adareg is unchanged), and ``W`` for scale.  Medians of
@@ -30,24 +30,25 @@ from adareg.operators.conv import Conv2d
 from timing import median_seconds  # benchmarks/timing.py, beside this script
 
 
-def forms(xp: Any, on_gpu: bool) -> dict[str, Callable[[Any, Any], Any]]:
+def forms(xp: Any) -> dict[str, Callable[[Any, Any], Any]]:
     """``(k, a) -> sum_o k[o, 0] a[:, o]`` with the channel axis kept, ``k`` of shape ``(C, 1, I, J)``."""
     mix = Conv2d._mix  # adareg's own, taken before main() patches the class
 
     def shipped(k: Any, a: Any) -> Any:
         return mix(None, k, a, adjoint=True)  # the method reads no attribute of its instance
 
+    def loop(k: Any, a: Any) -> Any:
+        total = k[0] * a[:, :1]
+        for o in range(1, k.shape[0]):
+            total += k[o] * a[:, o : o + 1]
+        return total
+
     table = {
-        "shipped (channel by channel)": shipped,
+        "shipped (Conv2d._mix)": shipped,
+        "channel by channel": loop,
         "xp.sum(k * a, axis=1)": lambda k, a: xp.sum(k[None, :, 0] * a, axis=1, keepdims=True),
         "einsum": lambda k, a: xp.einsum("o...,bo...->b...", k[:, 0], a)[:, None],
     }
-    if on_gpu:
-        import cupy
-
-        kernel = cupy.ReductionKernel("T k, T a", "T out", "k * a", "a + b", "out = a", "0", "channel_sum")
-
-        table["cupy ReductionKernel"] = lambda k, a: kernel(k[None, :, 0], a, axis=1, keepdims=True)
     return table
 
 
@@ -79,7 +80,7 @@ def main() -> None:
     print(f"python {' '.join(sys.argv)}\ndevice {args.device}; sa-cnn bank, {channels} channels, FFT grid {grid}, "
           "complex64 spectra")
     rng = np.random.default_rng(0)
-    table = forms(xp, on_gpu)
+    table = forms(xp)
     for batch in args.batches:
         spectra = (rng.standard_normal((batch, channels) + k.shape[2:])
                    + 1j * rng.standard_normal((batch, channels) + k.shape[2:])).astype(np.complex64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 import numpy as np
@@ -234,7 +235,9 @@ class Conv2d(LinearOperator):
             def product(block: slice) -> None:
                 rows = (..., block, slice(None))
                 xp.multiply(k[None, :, 0][rows], a[rows], out=out[rows])
-        else:  # a sum of products, accumulated channel by channel: about twice as fast as einsum
+        elif backend.is_cupy(a) and k.dtype == a.dtype:  # one fused kernel where the loop below launches 2 C
+            return _cupy_channel_sum()(k[None, :, 0], a, axis=1, keepdims=True)
+        else:  # a sum of products, accumulated channel by channel: about twice as fast as einsum on the host
             out = xp.empty(a.shape[:1] + (1,) + a.shape[2:], dtype=a.dtype)
 
             def product(block: slice) -> None:
@@ -435,3 +438,11 @@ def _unpad(z: Array, axis: int, n: int, before: int, after: int, boundary: Bound
     for j in [*range(before), *range(before + n, before + n + after)]:
         inner[at(int(source[j]))] += z[at(j)]
     return inner
+
+
+@functools.cache
+def _cupy_channel_sum() -> Any:
+    """CuPy's fused ``sum_o k[o] a[b, o]`` over axis 1 of broadcast ``k`` and ``a``: one kernel, no temporary."""
+    import cupy
+
+    return cupy.ReductionKernel("T k, T a", "T out", "k * a", "a + b", "out = a", "0", "adareg_channel_sum")
