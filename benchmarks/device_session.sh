@@ -9,7 +9,10 @@
 #          copies the training and validation images into .devdata/ (the ../shared beside the
 #          checkout does not travel) and has git ignore both.
 # STAGE    each ends within MINUTES (default 8) and leaves what comes back under $OUT/STAGE:
-#   checks   the environment, the CuPy tests, denoising and 512 x 512 CT timings (issues 21, 16)
+#   checks   tests, then speed:
+#   tests    the environment and the CuPy tests, every failure's message kept (issue 21)
+#   speed    denoising and, where ASTRA loads, 512 x 512 CT timings (issues 21, 16)
+#   norm     the training step's bank norm and a wcrr training step timed on the device (issue 19)
 #   adjoint  the filter bank's adjoint channel sum in each form (benchmarks/bank_adjoint.py, issue 21)
 #   wcrr     issue 19, stage 1, the bank: wcrr on WCRR-NN's recipe (L1 loss, 128 patches of 40 x 40,
 #            rates decayed by 0.75 every 500 steps, a slow spline rate) from the shipped file
@@ -17,8 +20,9 @@
 #            the bank and profile frozen, from stage 1's file (the L1 loss sets them for the absolute error)
 #   masks    stage 2: sa-cnn's masks learnt on stage 1's bank, which stays frozen
 #   joint    stage 3: sa-cnn, every parameter, from stage 2's file
-# A training stage resumes from .devdata/STAGE/checkpoint.pt where an earlier session left one
-# (copy $OUT/STAGE there before carrying .devdata again). knots starts from the file of wcrr, found
+# A training stage resumes from .devdata/STAGE/checkpoint.pt where an earlier call left one
+# (copy $OUT/STAGE there before carrying .devdata again), else from benchmarks/checkpoints/STAGE/
+# (committed when a session ends with the stage unfinished). knots starts from the file of wcrr, found
 # as $OUT/wcrr/wcrr.npz (the same call) or .devdata/wcrr.npz (copied from an earlier one), masks
 # from $OUT/knots/wcrr.npz or those, joint from $OUT/masks/sa-cnn.npz or .devdata/sa-cnn-masks.npz;
 # else from the shipped files.
@@ -27,7 +31,7 @@
 # stage's command instead of running it (tests/train/test_training.py checks those commands).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stage=${1:?"usage: $0 prepare | checks | adjoint | wcrr | knots | masks | joint [MINUTES]"}
+stage=${1:?"usage: $0 prepare | checks | tests | speed | norm | adjoint | wcrr | knots | masks | joint [MINUTES]"}
 minutes=${2:-8}
 device=${DEVICE:-cuda}
 OUT=${OUT:-runs/device}
@@ -50,7 +54,8 @@ if [ "$stage" = prepare ]; then
 fi
 
 if [ "$device" = cuda ] && ls .whl/*.whl > /dev/null 2>&1; then  # the wheels are the device's Python's
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+    # installed once a machine: stages may run side by side (tests beside a training stage)
+    [ -d /tmp/site ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
         .whl/*.whl && export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
     # ASTRA's wheel links CUDA 12 (libcudart.so.12, libcufft.so.11): on an image of another CUDA it cannot
     # load, and removed, the CT tests skip rather than fail to collect (2026-12-04: a CUDA 13 image)
@@ -64,17 +69,39 @@ mkdir -p "$OUT/$stage"
 seconds=$(python3 -c "print(int(60 * $minutes))")
 
 if [ "$stage" = checks ]; then
-    log=$OUT/checks
+    bash "$0" tests "$(python3 -c "print($minutes / 2)")"
+    bash "$0" speed "$(python3 -c "print($minutes / 2)")"
+    exit
+fi
+
+if [ "$stage" = tests ]; then
+    log=$OUT/checks && mkdir -p "$log"
     { nvidia-smi -L; python3 -c "import sys, numpy, adareg; print(sys.version); print('numpy', numpy.__version__)
 try:
     import cupy; print('cupy', cupy.__version__, 'CUDA runtime', cupy.cuda.runtime.runtimeGetVersion())
 except ImportError as err: print(err)"; } > "$log/environment.txt" 2>&1
-    timeout $((seconds / 5)) python3 -m pytest -q -p no:cacheprovider -k cupy tests > "$log/cupy_tests.txt" 2>&1
-    timeout $((seconds * 2 / 5)) python3 benchmarks/speed.py --device gpu --trained --size 512 --repeats 5 \
-        --batches 1 8 64 --families sa-cnn wcrr --tables 1 2 3 5 > "$log/speed.txt" 2>&1
-    timeout $((seconds * 2 / 5 - 10)) python3 benchmarks/reconstruct.py --device gpu --cases ct512 \
+    timeout "$seconds" python3 -m pytest -q -rfE --tb=short -p no:cacheprovider -k "cupy or gpu" tests \
+        > "$log/cupy_tests.txt" 2>&1
+    tail -n 3 "$log/cupy_tests.txt"
+    exit
+fi
+
+if [ "$stage" = speed ]; then
+    log=$OUT/checks && mkdir -p "$log"
+    limit=$seconds && python3 -c "import astra" 2> /dev/null && limit=$((seconds / 2))  # half for the CT
+    timeout "$limit" python3 benchmarks/speed.py --device gpu --trained --size 512 --repeats 5 \
+        --batches 1 8 --families sa-cnn wcrr --tables 1 2 5 > "$log/speed.txt" 2>&1
+    [ "$limit" != "$seconds" ] && timeout $((seconds / 2 - 10)) python3 benchmarks/reconstruct.py --device gpu --cases ct512 \
         --models tv wcrr sa-cnn --repeats 1 > "$log/reconstruct.txt" 2>&1
     tail -n 3 "$log"/*.txt
+    exit
+fi
+
+if [ "$stage" = norm ]; then
+    { timeout $((seconds / 2)) python3 benchmarks/bank_norm.py --device "$device" --tols 0 1e-6
+      timeout $((seconds / 2)) python3 benchmarks/train_step.py --device "$device" --family wcrr \
+          --init adareg/weights/wcrr.npz --data .devdata/bsd400 --batches 128 512 --repeats 3; } > "$OUT/norm/norm.txt" 2>&1
+    cat "$OUT/norm/norm.txt"
     exit
 fi
 
@@ -97,9 +124,10 @@ case $stage in
            options=(--group-lr bank=0 --batch-size 256 --steps 3000 --lr 2e-3 --decay-every 500) ;;
     joint) family=sa-cnn; init=$(first "$OUT/masks/sa-cnn.npz" .devdata/sa-cnn-masks.npz adareg/weights/sa-cnn.npz)
            options=(--batch-size 256 --steps 3000 --lr 5e-4 --decay-every 500) ;;
-    *) echo "unknown stage $stage: prepare, checks, adjoint, wcrr, knots, masks or joint" >&2; exit 2 ;;
+    *) echo "unknown stage $stage: prepare, checks, tests, speed, norm, adjoint, wcrr, knots, masks or joint" >&2; exit 2 ;;
 esac
-[ -f ".devdata/$stage/checkpoint.pt" ] && cp ".devdata/$stage/checkpoint.pt" "$OUT/$stage/"
+resumed=$(first ".devdata/$stage/checkpoint.pt" "benchmarks/checkpoints/$stage/checkpoint.pt")
+[ -n "$resumed" ] && cp "$resumed" "$OUT/$stage/"
 # the exported file's metadata records the seconds and steps done: the step time on this device
 ${DRY_RUN:+echo} python3 -m adareg_train train --family "$family" --init "$init" "${options[@]}" \
     --data .devdata/bsd400 --validation .devdata/set12 --out "$OUT/$stage" --device "$device" \
