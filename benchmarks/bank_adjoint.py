@@ -11,8 +11,12 @@ launches per call).  This script times, on one device, adareg's form against the
 broadcast product and sum (``xp.sum(k * a, axis=1)``) and ``einsum``; each form's largest difference
 from the float64 NumPy sum is printed, so a fast form that is wrong shows.  Then ``W^T`` of
 a float32 ``size x size`` image with the shipped form and with the fastest one patched in
-(the benchmark's patch only; adareg is unchanged), and ``W`` for scale.  Medians of
-``--repeats`` runs after a warm-up.
+(the benchmark's patch only; adareg is unchanged), and ``W`` for scale.  Last, ``W`` and
+``W^T`` stage by stage (padding, zero extension, FFTs, channel mixing, folding the borders
+back), each stage timed alone on the last one's output, and the relative difference of the
+composed stages from the operator, so the table shows where a pass spends its time; it
+follows ``Conv2d``'s private steps and must change with them.  Medians of ``--repeats``
+runs after a warm-up.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 
 import adareg
 from adareg import backend
-from adareg.operators.conv import Conv2d
+from adareg.operators.conv import _PAD_MODE, Conv2d, _unpad
 
 from timing import median_seconds  # benchmarks/timing.py, beside this script
 
@@ -105,6 +109,65 @@ def main() -> None:
             print(f"  W^T with {name:30} {median_seconds(lambda: W.H(y), args.repeats, sync):.5f} s")
         finally:
             Conv2d._mix = original
+    print(f"\nW and W^T stage by stage (Conv2d's FFT path, as in {Conv2d.__module__}), seconds:")
+    for direction, image, passes, whole in (("W", x, forward_stages(conv, xp), W(x)),
+                                            ("W^T", y, adjoint_stages(conv, xp), W.H(y))):
+        for name, stage in passes:
+            seconds = median_seconds(lambda: stage(image), args.repeats, sync)
+            print(f"  {direction:4}{name:38} {seconds:10.5f}")
+            image = stage(image)
+        error = float(xp.max(xp.abs(image.reshape(whole.shape) - whole)) / xp.max(xp.abs(whole)))
+        print(f"  {direction:4}{'(the stages against the operator)':38} {error:10.1e}")
+
+
+def forward_stages(conv: Conv2d, xp: Any) -> list[tuple[str, Callable[[Any], Any]]]:
+    """``W x`` of one image as the steps of ``Conv2d._apply`` and ``_fft_filter``, each a function of the last's output."""
+    fft = backend.fft(xp.zeros(1, dtype=xp.float32))
+    grid = conv._fft_grid(fft)
+    h, w = conv.image_shape
+
+    def extend(padded: Any) -> Any:
+        extended = xp.zeros(padded.shape[:-2] + grid, dtype=padded.dtype)
+        extended[..., : padded.shape[-2], : padded.shape[-1]] = padded
+        return extended
+
+    def mix(a: Any) -> Any:
+        return conv._mix(conv._spectrum(xp.zeros(1, dtype=xp.float32), True, False, grid), a, adjoint=False)
+
+    return [("pad the image", lambda x: xp.pad(x[None, None], ((0, 0), (0, 0), *conv.pads), mode=_PAD_MODE[conv.boundary])),
+            ("zero-extend to the FFT grid", extend),
+            ("rfftn", lambda e: fft.rfftn(e, axes=(-2, -1))),
+            ("channel product", mix),
+            ("ifft along columns, rows kept", lambda m: fft.ifft(m, axis=-2)[..., :h, :]),
+            ("irfft along rows", lambda c: fft.irfft(c, n=grid[1], axis=-1)[..., :w])]
+
+
+def adjoint_stages(conv: Conv2d, xp: Any) -> list[tuple[str, Callable[[Any], Any]]]:
+    """``W^T y`` of one image's responses as the steps of ``Conv2d._adjoint`` and ``_fft_filter``."""
+    fft = backend.fft(xp.zeros(1, dtype=xp.float32))
+    grid = conv._fft_grid(fft)
+    hp, wp = conv._padded_shape()
+    (top, bottom), (left, right) = conv.pads
+    h, w = conv.image_shape
+
+    def extend(y: Any) -> Any:
+        extended = xp.zeros((1,) + y.shape[:1] + grid, dtype=y.dtype)
+        extended[0, :, : y.shape[-2], : y.shape[-1]] = y
+        return extended
+
+    def mix(a: Any) -> Any:
+        return conv._mix(conv._spectrum(xp.zeros(1, dtype=xp.float32), True, True, grid), a, adjoint=True)
+
+    def unpad(z: Any) -> Any:  # on a copy: _unpad adds the borders onto z's interior in place
+        z = _unpad(z.copy(), -2, h, top, bottom, conv.boundary)
+        return _unpad(z, -1, w, left, right, conv.boundary)
+
+    return [("zero-extend to the FFT grid", extend),
+            ("rfftn", lambda e: fft.rfftn(e, axes=(-2, -1))),
+            ("channel sum", mix),
+            ("ifft along columns, rows kept", lambda m: fft.ifft(m, axis=-2)[..., :hp, :]),
+            ("irfft along rows", lambda c: fft.irfft(c, n=grid[1], axis=-1)[..., :wp]),
+            ("copy, fold the reflected borders back", unpad)]
 
 
 if __name__ == "__main__":
