@@ -11,6 +11,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+import numpy as np
+
 from . import backend, checks
 from .backend import Array
 from .operators.base import LinearOperator, broadcasts_to
@@ -41,6 +43,18 @@ class SmoothFunctional(ABC):
     def value_and_grad_of_forward(self, u: Any, x: Array) -> tuple[float, Array]:
         """``(E(x), grad E(x))`` from ``u = Kx``."""
         return self.value_of_forward(u), self.grad_of_forward(u, x)
+
+    def values_of_forward(self, u: Any, batch_ndim: int) -> Array:
+        """``E(x_i)`` for each image of a batch (the ``batch_ndim`` leading axes of ``x`` and of ``u = Kx``), a float64
+        array on ``u``'s device; this default calls :meth:`value_of_forward` image by image."""
+        xp = backend.namespace(u)
+        shape = tuple(u.shape[:batch_ndim])
+        values = [self.value_of_forward(u[index]) for index in np.ndindex(*shape)]
+        return xp.reshape(xp.asarray(values, dtype=xp.float64), shape)
+
+    def values_and_grad_of_forward(self, u: Any, x: Array, batch_ndim: int) -> tuple[Array, Array]:
+        """``(E(x_i) for each image, grad E(x))`` from ``u = Kx``: what L-BFGS needs of a batch."""
+        return self.values_of_forward(u, batch_ndim), self.grad_of_forward(u, x)
 
     def value(self, x: Array) -> float:
         """``E(x)``."""
@@ -130,6 +144,16 @@ class LeastSquares(SmoothFunctional):
         weighted = r if self.weights is None else self.weights * r
         return 0.5 * backend.real_inner(r, weighted), self._adjoint(weighted, x)
 
+    def values_of_forward(self, Hx: Array, batch_ndim: int) -> Array:
+        r = Hx - self.y
+        return 0.5 * backend.real_inners(r, r if self.weights is None else self.weights * r,
+                                         batch_ndim).astype(np.float64)
+
+    def values_and_grad_of_forward(self, Hx: Array, x: Array, batch_ndim: int) -> tuple[Array, Array]:
+        r = Hx - self.y
+        weighted = r if self.weights is None else self.weights * r
+        return 0.5 * backend.real_inners(r, weighted, batch_ndim).astype(np.float64), self._adjoint(weighted, x)
+
     @property
     def lipschitz(self) -> float:
         """A Lipschitz constant of ``grad E``: :func:`curvature` of ``H`` and the weights."""
@@ -180,6 +204,18 @@ class SmoothSum(SmoothFunctional):
             value += w * v
             grad = w * g if grad is None else grad + w * g
         return value, grad
+
+    def values_of_forward(self, forwards: tuple[Array, ...], batch_ndim: int) -> Array:
+        return sum(w * term.values_of_forward(u, batch_ndim) for (w, term), u in zip(self.terms, forwards))
+
+    def values_and_grad_of_forward(self, forwards: tuple[Array, ...], x: Array,
+                                   batch_ndim: int) -> tuple[Array, Array]:
+        values, grad = 0.0, None
+        for (w, term), u in zip(self.terms, forwards):
+            v, g = term.values_and_grad_of_forward(u, x, batch_ndim)
+            values = values + w * v
+            grad = w * g if grad is None else grad + w * g
+        return values, grad
 
 
 def curvature(H: LinearOperator, weights: Array | None) -> float:

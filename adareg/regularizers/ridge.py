@@ -148,6 +148,16 @@ class RidgeObjective(SmoothFunctional):
         derivative, potential = self.potential.value_and_integral(Wx)
         return float(xp.sum(potential)), W.H(derivative)
 
+    def values_of_forward(self, Wx: Array, batch_ndim: int) -> Array:
+        xp = backend.namespace(Wx)
+        return xp.sum(self.potential.integral(Wx), axis=tuple(range(batch_ndim, Wx.ndim))).astype(np.float64)
+
+    def values_and_grad_of_forward(self, Wx: Array, x: Array, batch_ndim: int) -> tuple[Array, Array]:
+        xp = backend.namespace(Wx)
+        W = self.ridge.bank.operator(tuple(x.shape[-2:]))
+        derivative, potential = self.potential.value_and_integral(Wx)
+        return xp.sum(potential, axis=tuple(range(batch_ndim, Wx.ndim))).astype(np.float64), W.H(derivative)
+
     def __repr__(self) -> str:
         return f"{self.ridge.family} at sigma {self.sigma:.4g} ({self.sigma * 255:.3g}/255)"
 

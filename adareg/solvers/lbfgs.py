@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -50,35 +50,104 @@ def _binding(x: Array, g: Array, bounds: Bounds | None) -> Array | None:
     return held
 
 
-def _direction(g: Array, pairs: deque, held: Array | None) -> Array:
-    r"""``-B g`` by the two-loop recursion, :math:`B` the L-BFGS inverse-Hessian model, zero on ``held``."""
-    # zero on held by a product, not a boolean-mask write (a host synchronisation on CuPy)
-    q = g.copy() if held is None else g * ~held
-    alphas = []
-    for s, y, rho in reversed(pairs):
-        alpha = rho * backend.real_inner(s, q)
-        q -= alpha * y
-        alphas.append(alpha)
-    s, y, _ = pairs[-1]
-    # the initial model gamma I (Nocedal & Wright, eq. 7.20)
-    q *= backend.real_inner(s, y) / backend.real_inner(y, y)
-    for (s, y, rho), alpha in zip(pairs, reversed(alphas)):
-        q += (alpha - rho * backend.real_inner(y, q)) * s
-    if held is not None:
-        q *= ~held
-    q *= -1
-    return q
+class _Step(NamedTuple):
+    """An iteration's step, image by image: the point, its objectives and gradient, the accepted fraction of the
+    L-BFGS step (0 for a gradient step), whether a fraction passed the line search, and the evaluations made."""
+
+    x: Array
+    values: Array
+    g: Array
+    fractions: Array
+    taken: Array
+    evaluations: int
 
 
-def _descent_direction(g: Array, pairs: deque, held: Array | None) -> Array | None:
-    """The L-BFGS direction, or ``None`` without a model or where it does not descend (the memory is cleared)."""
-    if not pairs:
-        return None
-    d = _direction(g, pairs, held)
-    if backend.real_inner(g, d) < 0:
-        return d
-    pairs.clear()  # the model is stale
-    return None
+def _inners(a: Array, b: Array, batch_ndim: int) -> Array:
+    """The images' ``Re <a_i, b_i>`` in float64: the solver's scalars are kept in double precision."""
+    return backend.real_inners(a, b, batch_ndim).astype(np.float64)
+
+
+class _Model:
+    r"""The L-BFGS inverse-Hessian models of a batch, one per image (the ``batch_ndim`` leading axes).
+
+    The images' objectives are independent, so the batch's Hessian is block diagonal: each
+    image keeps its own curvature pairs' weights :math:`\rho_i = 1 / \mathrm{Re}\langle s_i, y_i\rangle`
+    (0 where a pair's curvature is not positive for that image) and its own initial scale
+    :math:`\gamma_i = \langle s_i, y_i \rangle / \langle y_i, y_i \rangle` from its last pair of
+    positive curvature (Nocedal & Wright, eq. 7.20), as if each ran its own L-BFGS.  A model
+    shared by the batch (one :math:`\gamma`, pairs of the summed inner products) can make one
+    image's steps short far from its minimiser, and so stop it early.  An image without a
+    pair of its own takes the gradient step :math:`-\nabla F_i / L`.
+    """
+
+    def __init__(self, memory: int, batch_ndim: int, lipschitz: float):
+        self.pairs: deque = deque(maxlen=memory)  # (s, y, rho), rho one value per image
+        self.batch_ndim, self.lipschitz = batch_ndim, lipschitz
+        self.gamma: Array | None = None
+
+    def add(self, s: Array, y: Array) -> None:
+        r"""Keep the pair ``(s, y)`` for the images whose curvature :math:`\mathrm{Re}\langle s_i, y_i \rangle`
+        is positive."""
+        xp = backend.namespace(s)
+        curvature = self._inners(s, y)
+        positive = curvature > 0
+        if not bool(xp.any(positive)):
+            return
+        safe = xp.where(positive, curvature, 1.0)
+        scale = safe / xp.where(positive, self._inners(y, y), 1.0)
+        self.gamma = xp.where(positive, scale, 1.0 / self.lipschitz if self.gamma is None else self.gamma)
+        self.pairs.append((s, y, xp.where(positive, 1.0 / safe, 0.0)))
+
+    def clear(self) -> None:
+        self.pairs.clear()
+        self.gamma = None
+
+    def direction(self, g: Array, held: Array | None) -> Array | None:
+        """The L-BFGS direction ``-B g`` (zero on ``held``), or ``None`` without a model or where it descends for
+        no image (the memory is cleared); an image for which it does not descend forgets its pairs and takes
+        ``-g / L`` there."""
+        if not self.pairs:
+            return None
+        d = self._two_loop(g, held)
+        xp = backend.namespace(g)
+        descends = self._inners(g, d) < 0
+        if bool(xp.all(descends)):
+            return d
+        self.forget(~descends)  # the model is stale there
+        if not self.pairs:
+            return None
+        gradient = -g / self.lipschitz if held is None else (-g / self.lipschitz) * ~held
+        return xp.where(backend.per_image(descends, g).astype(bool), d, gradient)
+
+    def forget(self, images: Array) -> None:
+        """Drop the pairs of ``images`` (a mask over the batch), which then take gradient steps; all of them: clear."""
+        xp = backend.namespace(images)
+        if bool(xp.all(images)):
+            self.clear()
+            return
+        kept = ~images
+        self.pairs = deque(((s, y, rho * kept) for s, y, rho in self.pairs), maxlen=self.pairs.maxlen)
+        self.gamma = xp.where(kept, self.gamma, 1.0 / self.lipschitz)
+
+    def _inners(self, a: Array, b: Array) -> Array:
+        return _inners(a, b, self.batch_ndim)
+
+    def _two_loop(self, g: Array, held: Array | None) -> Array:
+        r"""``-B g`` by the two-loop recursion, image by image, zero on ``held``."""
+        # zero on held by a product, not a boolean-mask write (a host synchronisation on CuPy)
+        q = g.copy() if held is None else g * ~held
+        alphas = []
+        for s, y, rho in reversed(self.pairs):
+            alpha = rho * self._inners(s, q)
+            q -= backend.per_image(alpha, q) * y
+            alphas.append(alpha)
+        q *= backend.per_image(self.gamma, q)
+        for (s, y, rho), alpha in zip(self.pairs, reversed(alphas)):
+            q += backend.per_image(alpha - rho * self._inners(y, q), q) * s
+        if held is not None:
+            q *= ~held
+        q *= -1
+        return q
 
 
 def _stalled(k: int, stationary: bool, safeguards: int) -> tuple[bool, str] | None:
@@ -91,25 +160,35 @@ def _stalled(k: int, stationary: bool, safeguards: int) -> tuple[bool, str] | No
     return None
 
 
-def _line_search(evaluate: Callable[[Array], tuple[float, Array]], x: Array, value: float, g: Array, d: Array,
-                 bounds: Bounds | None, rounding: float,
-                 batch_ndim: int) -> tuple[tuple[Array, float, Array, float, int] | None, float]:
-    """The first of ``P_C(x + 2^-j d)``, ``j < MAX_HALVINGS``, with sufficient decrease.
+def _line_search(evaluate: Callable[[Array], tuple[Array, Array]], x: Array, values: Array, g: Array, d: Array,
+                 bounds: Bounds | None, rounding: float, batch_ndim: int) -> tuple[_Step, float]:
+    """For each image, the first of ``P_C(x + 2^-j d)``, ``j < MAX_HALVINGS``, that decreases its objective enough.
 
-    Returns ``((x_next, F(x_next), grad F(x_next), 2^-j, evaluations of F), r)``, or ``(None, r)`` where
-    none decreases :math:`F` enough, with ``r`` the relative length of the full step
+    Returns the step (``taken`` false for an image where none decreases its objective enough: its
+    entries are then those of the full step, for the caller to replace) and ``r``, the relative length of the full step
     ``P_C(x + d) - x`` (the largest of a batch's images', ``batch_ndim`` leading axes).
     """
-    fraction, relative = 1.0, math.inf
+    xp = backend.namespace(x)
+    fraction, relative, step = 1.0, math.inf, None
     for halvings in range(MAX_HALVINGS):
         x_next = project(x + fraction * d, bounds)
         if halvings == 0:  # the full quasi-Newton step: about x* - x near the minimiser
             relative = relative_change(x_next, x, batch_ndim)
-        value_next, g_next = evaluate(x_next)
-        if value_next <= value + ARMIJO * backend.real_inner(g, x_next - x) + rounding * abs(value):
-            return (x_next, value_next, g_next, fraction, halvings + 1), relative
+        values_next, g_next = evaluate(x_next)
+        decrease = _inners(g, x_next - x, batch_ndim)
+        enough = values_next <= values + ARMIJO * decrease + rounding * xp.abs(values)
+        if step is None:
+            step = _Step(x_next, values_next, g_next, xp.where(enough, fraction, 0.0), enough, 1)
+        else:  # the images that pass now take this point; those that passed before keep theirs
+            new = enough & ~step.taken
+            keep = backend.per_image(new, x).astype(bool)
+            step = _Step(xp.where(keep, x_next, step.x), xp.where(new, values_next, step.values),
+                         xp.where(keep, g_next, step.g), xp.where(new, fraction, step.fractions),
+                         step.taken | enough, halvings + 1)
+        if bool(xp.all(step.taken)):
+            break
         fraction *= 0.5
-    return None, relative
+    return step, relative
 
 
 def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, memory: int = 8,
@@ -146,6 +225,13 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
     safeguards in a row mean that :math:`F` no longer decreases beyond its rounding:
     the run stops there, not converged.
 
+    A batch (``batch_ndim`` leading axes) is that many independent problems run in step:
+    each image has its own inverse-Hessian model, its own line search on its own objective
+    (an image that finds no sufficient decrease takes its gradient step while the others
+    take theirs) and so the iterates it would have alone, to rounding; the batch stops when
+    its largest :math:`r_k` does, or when every image is stationary, or in two iterations in
+    a row took safeguards.
+
     Parameters
     ----------
     smooth
@@ -162,8 +248,9 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
         Stopping rule; its :class:`~adareg.solvers.RelativeChange` reads the largest
         :math:`r_k` of the last :data:`WINDOW` iterations (default ``DEFAULTS.rule()``).
     batch_ndim
-        Leading axes of ``x0`` that index independent problems (a batch, whose
-        objective is the sum of theirs): :math:`r_k` is the largest of its images'.
+        Leading axes of ``x0`` that index independent problems (a batch): :math:`r_k` is the largest
+        of its images'.  ``smooth`` then gives ``values_and_grad_of_forward(Kx, x, batch_ndim)``, one
+        objective per image (:class:`~adareg.functionals.SmoothFunctional` does).
     callback
         ``callback(k, x_k)`` after each iteration; returning ``True`` stops the run.
     progress
@@ -173,9 +260,9 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
     -------
     Result
         With history columns ``iteration, objective, relative_change, evaluations, step,
-        seconds``: :math:`F(x_{k})` after the step, :math:`r_k`, the evaluations of :math:`F` and its
-        gradient in the iteration, and the accepted fraction :math:`2^{-j}` of the
-        L-BFGS step (0 for a safeguarded gradient step).
+        seconds``: :math:`F(x_{k})` after the step (a batch's sum), :math:`r_k`, the evaluations of
+        :math:`F` and its gradient in the iteration, and the accepted fraction :math:`2^{-j}` of the
+        L-BFGS step (0 for a safeguarded gradient step; a batch's smallest).
     """
     stop = DEFAULTS.rule_or(stop, "lbfgs: stop")
     callback = check_callback(callback, "lbfgs: callback")
@@ -192,40 +279,46 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
     x = project(x0, bounds)
     rounding = 10 * float(np.finfo(backend.real_dtype(x.dtype)).eps)
 
-    def evaluate(x: Array) -> tuple[float, Array]:
-        return smooth.value_and_grad_of_forward(smooth.forward(x), x)
+    def evaluate(x: Array) -> tuple[Array, Array]:  # one objective per image (float64), and the gradient
+        u = smooth.forward(x)
+        if batch_ndim:
+            return smooth.values_and_grad_of_forward(u, x, batch_ndim)
+        value, grad = smooth.value_and_grad_of_forward(u, x)
+        return xp.asarray(value, dtype=xp.float64), grad
 
+    xp = backend.namespace(x)
     history = History("iteration", "objective", "relative_change", "evaluations", "step", "seconds")
-    pairs: deque = deque(maxlen=memory)
+    model = _Model(memory, batch_ndim, L)
     recent: deque = deque(maxlen=WINDOW)
-    value, g = evaluate(x)
+    values, g = evaluate(x)
     gradient_step = project(x - g / L, bounds)
     start = time.perf_counter()
     bar = tqdm(disable=not progress, desc="L-BFGS", unit="it")
     k, safeguards = 0, 0
     while True:
         k += 1
-        d = _descent_direction(g, pairs, _binding(x, g, bounds))
-        accepted, relative = (None, math.inf) if d is None else _line_search(evaluate, x, value, g, d, bounds,
-                                                                             rounding, batch_ndim)
-        if accepted is not None:
-            x_next, value_next, g_next, fraction, evaluations = accepted
-        else:  # no model yet, or no sufficient decrease: the projected gradient step
-            x_next, (value_next, g_next), fraction = gradient_step, evaluate(gradient_step), 0.0
-            evaluations = 1 if d is None else MAX_HALVINGS + 1
-            pairs.clear()
-        safeguards = safeguards + 1 if fraction == 0.0 and k > 1 else 0
-        s, y = x_next - x, g_next - g
-        curvature = backend.real_inner(s, y)
-        if curvature > 0:
-            pairs.append((s, y, 1.0 / curvature))
-        x, value, g = x_next, value_next, g_next
+        d = model.direction(g, _binding(x, g, bounds))
+        if d is None:  # no model yet: the projected gradient step
+            values_next, g_next = evaluate(gradient_step)
+            everyone = xp.ones(values.shape, dtype=bool)
+            step = _Step(gradient_step, values_next, g_next, xp.zeros_like(values), everyone, 1)
+            relative = math.inf
+        else:
+            step, relative = _line_search(evaluate, x, values, g, d, bounds, rounding, batch_ndim)
+        failed = ~step.taken
+        if bool(xp.any(failed)):  # no sufficient decrease there: those images take the projected gradient step
+            x_next = xp.where(backend.per_image(failed, x).astype(bool), gradient_step, step.x)
+            step = _Step(x_next, *evaluate(x_next), step.fractions, step.taken, MAX_HALVINGS + 1)
+            model.forget(failed)
+        safeguards = safeguards + 1 if k > 1 and not bool(xp.any(step.fractions)) else 0
+        model.add(step.x - x, step.g - g)
+        x, values, g = step.x, step.values, step.g
         gradient_step = project(x - g / L, bounds)
-        stationary = not bool(backend.namespace(x).any(gradient_step != x))
+        stationary = not bool(xp.any(gradient_step != x))
         recent.append(relative)
         seconds = time.perf_counter() - start
-        history.append(iteration=k, objective=value, relative_change=relative, evaluations=evaluations,
-                       step=fraction, seconds=seconds)
+        history.append(iteration=k, objective=float(xp.sum(values)), relative_change=relative,
+                       evaluations=step.evaluations, step=float(xp.min(step.fractions)), seconds=seconds)
         bar.update()
         bar.set_postfix(change=f"{relative:.2e}", refresh=False)
         settled = max(recent) if len(recent) == WINDOW else math.inf

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from adareg.functionals import LeastSquares, SmoothSum
+from adareg.functionals import LeastSquares, SmoothFunctional, SmoothSum
 from adareg.solvers import MaxIterations, RelativeChange, lbfgs
+from adareg.solvers.lbfgs import MAX_HALVINGS
 from tests.helpers import MatrixOperator
 
 
@@ -177,3 +178,101 @@ def test_a_bad_start_or_batch_is_refused(x0, batch_ndim, error, words):
     data = LeastSquares(MatrixOperator(np.eye(3)), np.ones(3))
     with pytest.raises(error, match=f"lbfgs: {words}"):
         lbfgs(SmoothSum([(1.0, data)], data.lipschitz), x0, batch_ndim=batch_ndim)
+
+
+class BatchLogCosh(SmoothFunctional):
+    r""":math:`\sum_i \log\cosh((C x)_i)` of each row of a batch ``x``; its per-image values are the base class's,
+    :meth:`value_of_forward` image by image."""
+
+    def __init__(self, C: np.ndarray):
+        self.C = C
+
+    def forward(self, x):
+        return x @ self.C.T
+
+    def value_of_forward(self, Cx):
+        return float(np.sum(np.logaddexp(Cx, -Cx) - np.log(2.0)))
+
+    def grad_of_forward(self, Cx, x):
+        return np.tanh(Cx) @ self.C
+
+    @property
+    def lipschitz(self):
+        return np.linalg.norm(self.C, 2) ** 2
+
+
+def batch_problem(scales=(1.0, 100.0)):
+    """:func:`problem`'s objective for a batch of data ``b_i``, of the sizes ``scales``, with its SciPy objectives."""
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((30, 20)) * np.geomspace(1.0, 0.1, 20)
+    b = np.stack([scale * rng.standard_normal(30) for scale in scales])
+    C, lam = 0.1 * rng.standard_normal((40, 20)), 0.5
+    logcosh = BatchLogCosh(C)
+    lipschitz = np.linalg.norm(A, 2) ** 2 + lam * logcosh.lipschitz
+
+    def smooth(data):
+        return SmoothSum([(1.0, LeastSquares(MatrixOperator(A), data)), (lam, logcosh)], lipschitz)
+
+    def objective(i):
+        def f(x):  # written out again for SciPy
+            r, Cx = A @ x - b[i], C @ x
+            return 0.5 * r @ r + lam * np.sum(np.log(np.cosh(Cx))), A.T @ r + lam * C.T @ np.tanh(Cx)
+        return f
+
+    return smooth, b, objective
+
+
+def test_the_images_of_a_batch_take_the_steps_they_take_alone():
+    """One L-BFGS model and one line search per image: data of very different sizes follow their own paths
+    (with a model shared by the batch, the small image's steps were scaled by the large one's curvature)."""
+    smooth, b, _ = batch_problem()
+    batch = lbfgs(smooth(b), np.zeros((2, 20)), stop=MaxIterations(30), batch_ndim=1)
+    for i in range(2):
+        alone = lbfgs(smooth(b[i]), np.zeros(20), stop=MaxIterations(30))
+        np.testing.assert_allclose(batch.x[i], alone.x, rtol=1e-9, atol=1e-12 * np.abs(alone.x).max())
+
+
+def test_every_image_of_a_batch_reaches_its_own_minimiser():
+    smooth, b, objective = batch_problem(scales=(1.0, 1e-2))
+    result = lbfgs(smooth(b), np.zeros((2, 20)), stop=MaxIterations(2000) | RelativeChange(1e-12), batch_ndim=1)
+    for i in range(2):
+        minimiser = scipy_minimiser(objective(i), 20)
+        assert np.linalg.norm(result.x[i] - minimiser) <= 1e-5 * np.linalg.norm(minimiser)
+
+
+def test_per_image_values_add_up_to_the_objective():
+    smooth, b, objective = batch_problem()
+    x = np.random.default_rng(1).standard_normal((2, 20))
+    values, grad = smooth(b).values_and_grad_of_forward(smooth(b).forward(x), x, 1)
+    for i in range(2):
+        value, gradient = objective(i)(x[i])
+        assert np.isclose(values[i], value, rtol=1e-12) and np.allclose(grad[i], gradient, rtol=1e-12)
+    np.testing.assert_allclose(smooth(b).values_of_forward(smooth(b).forward(x), 1), values, rtol=1e-12)
+
+
+def test_an_image_without_decrease_takes_gradient_steps_while_the_other_converges():
+    """Image 1's objective is flat where its gradient is not: it fails every line search and takes the gradient
+    step, a quarter of the way to the gradient's zero at 1; image 0, a quadratic, goes on with its model."""
+
+    class HalfFlat(SmoothFunctional):
+        lipschitz = 4.0
+
+        def forward(self, x):
+            return x
+
+        def value_of_forward(self, u):
+            return float(np.sum(self.values_of_forward(u, 1)))
+
+        def values_of_forward(self, u, batch_ndim):  # a batch of two
+            return np.array([0.5 * np.sum((u[0] - 1.0) ** 2), 1.0])
+
+        def grad_of_forward(self, u, x):
+            return x - 1.0
+
+    result = lbfgs(HalfFlat(), np.zeros((2, 5)), stop=MaxIterations(200) | RelativeChange(1e-8), batch_ndim=1)
+    assert result.converged and result.iterations > 40  # image 1 closes by 3/4 a step: (3/4)^k <= 1e-8
+    np.testing.assert_allclose(result.x[0], 1.0, rtol=1e-12)
+    np.testing.assert_allclose(result.x[1], 1.0, rtol=1e-7)
+    # while image 1 is far from 1, every halving fails for it, and it takes the gradient step (fraction 0)
+    assert np.all(np.asarray(result.history["evaluations"][1:30]) == MAX_HALVINGS + 1)
+    assert np.all(np.asarray(result.history["step"][1:30]) == 0.0)
