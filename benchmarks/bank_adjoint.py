@@ -121,7 +121,8 @@ def main() -> None:
 
 
 def forward_stages(conv: Conv2d, xp: Any) -> list[tuple[str, Callable[[Any], Any]]]:
-    """``W x`` of one image as the steps of ``Conv2d._apply`` and ``_fft_filter``, each a function of the last's output."""
+    """``W x`` of one image as the steps of ``Conv2d._apply`` and ``_fft_filter``, each a function of the last
+    one's output."""
     fft = backend.fft(xp.zeros(1, dtype=xp.float32))
     grid = conv._fft_grid(fft)
     h, w = conv.image_shape
@@ -134,7 +135,10 @@ def forward_stages(conv: Conv2d, xp: Any) -> list[tuple[str, Callable[[Any], Any
     def mix(a: Any) -> Any:
         return conv._mix(conv._spectrum(xp.zeros(1, dtype=xp.float32), True, False, grid), a, adjoint=False)
 
-    return [("pad the image", lambda x: xp.pad(x[None, None], ((0, 0), (0, 0), *conv.pads), mode=_PAD_MODE[conv.boundary])),
+    def pad(x: Any) -> Any:
+        return xp.pad(x[None, None], ((0, 0), (0, 0), *conv.pads), mode=_PAD_MODE[conv.boundary])
+
+    return [("pad the image", pad),
             ("zero-extend to the FFT grid", extend),
             ("rfftn", lambda e: fft.rfftn(e, axes=(-2, -1))),
             ("channel product", mix),
