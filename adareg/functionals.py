@@ -123,8 +123,12 @@ class LeastSquares(SmoothFunctional):
 
     def grad_of_forward(self, Hx: Array, x: Array) -> Array:
         """``grad E(x)`` from ``Hx`` (real for a real ``x``)."""
+        return self._adjoint(self._residuals(Hx)[1], x)
+
+    def _residuals(self, Hx: Array) -> tuple[Array, Array]:
+        """The residual ``r = Hx - y`` and the weighted one ``w r``."""
         r = Hx - self.y
-        return self._adjoint(r if self.weights is None else self.weights * r, x)
+        return r, r if self.weights is None else self.weights * r
 
     def _adjoint(self, weighted: Array, x: Array) -> Array:
         """``H^H`` of the weighted residual, its real part for a real ``x``, in ``x``'s dtype (a solver's
@@ -140,18 +144,14 @@ class LeastSquares(SmoothFunctional):
 
     def value_and_grad_of_forward(self, Hx: Array, x: Array) -> tuple[float, Array]:
         """``(E(x), grad E(x))`` from ``Hx``, sharing the residual."""
-        r = Hx - self.y
-        weighted = r if self.weights is None else self.weights * r
+        r, weighted = self._residuals(Hx)
         return 0.5 * backend.real_inner(r, weighted), self._adjoint(weighted, x)
 
     def values_of_forward(self, Hx: Array, batch_ndim: int) -> Array:
-        r = Hx - self.y
-        return 0.5 * backend.real_inners(r, r if self.weights is None else self.weights * r,
-                                         batch_ndim).astype(np.float64)
+        return 0.5 * backend.real_inners(*self._residuals(Hx), batch_ndim).astype(np.float64)
 
     def values_and_grad_of_forward(self, Hx: Array, x: Array, batch_ndim: int) -> tuple[Array, Array]:
-        r = Hx - self.y
-        weighted = r if self.weights is None else self.weights * r
+        r, weighted = self._residuals(Hx)
         return 0.5 * backend.real_inners(r, weighted, batch_ndim).astype(np.float64), self._adjoint(weighted, x)
 
     @property

@@ -143,20 +143,20 @@ class RidgeObjective(SmoothFunctional):
 
     def value_and_grad_of_forward(self, Wx: Array, x: Array) -> tuple[float, Array]:
         """Both of the above from one spline lookup."""
-        xp = backend.namespace(Wx)
-        W = self.ridge.bank.operator(tuple(x.shape[-2:]))
-        derivative, potential = self.potential.value_and_integral(Wx)
-        return float(xp.sum(potential)), W.H(derivative)
+        potential, grad = self._potential_and_grad(Wx, x)
+        return float(backend.namespace(Wx).sum(potential)), grad
 
     def values_of_forward(self, Wx: Array, batch_ndim: int) -> Array:
-        xp = backend.namespace(Wx)
-        return xp.sum(self.potential.integral(Wx), axis=tuple(range(batch_ndim, Wx.ndim))).astype(np.float64)
+        return _image_sums(self.potential.integral(Wx), batch_ndim)
 
     def values_and_grad_of_forward(self, Wx: Array, x: Array, batch_ndim: int) -> tuple[Array, Array]:
-        xp = backend.namespace(Wx)
-        W = self.ridge.bank.operator(tuple(x.shape[-2:]))
+        potential, grad = self._potential_and_grad(Wx, x)
+        return _image_sums(potential, batch_ndim), grad
+
+    def _potential_and_grad(self, Wx: Array, x: Array) -> tuple[Array, Array]:
+        """The potential at each response and :math:`W^T f(\alpha W x) / \alpha`, from one spline lookup."""
         derivative, potential = self.potential.value_and_integral(Wx)
-        return xp.sum(potential, axis=tuple(range(batch_ndim, Wx.ndim))).astype(np.float64), W.H(derivative)
+        return potential, self.ridge.bank.operator(tuple(x.shape[-2:])).H(derivative)
 
     def __repr__(self) -> str:
         return f"{self.ridge.family} at sigma {self.sigma:.4g} ({self.sigma * 255:.3g}/255)"
@@ -165,3 +165,8 @@ class RidgeObjective(SmoothFunctional):
         r"""A Lipschitz constant of :math:`\nabla R_\sigma`: :meth:`Ridge.curvature_bound`."""
         return self.ridge.curvature_bound(image_shape)
 
+
+
+def _image_sums(a: Array, batch_ndim: int) -> Array:
+    """The sum of ``a`` over each image of a batch (all but the ``batch_ndim`` leading axes), in float64."""
+    return backend.namespace(a).sum(a, axis=tuple(range(batch_ndim, a.ndim))).astype(np.float64)

@@ -279,6 +279,8 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
     x = project(x0, bounds)
     rounding = 10 * float(np.finfo(backend.real_dtype(x.dtype)).eps)
 
+    xp = backend.namespace(x)
+
     def evaluate(x: Array) -> tuple[Array, Array]:  # one objective per image (float64), and the gradient
         u = smooth.forward(x)
         if batch_ndim:
@@ -286,7 +288,6 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
         value, grad = smooth.value_and_grad_of_forward(u, x)
         return xp.asarray(value, dtype=xp.float64), grad
 
-    xp = backend.namespace(x)
     history = History("iteration", "objective", "relative_change", "evaluations", "step", "seconds")
     model = _Model(memory, batch_ndim, L)
     recent: deque = deque(maxlen=WINDOW)
