@@ -474,12 +474,8 @@ def test_reweighting_stops_at_its_default_tolerance(denoising):
     assert result.converged and residuals[-1] < tol and np.all(residuals[:-1] >= tol)
 
 
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("family", ["crr", "wcrr"])
-def test_a_ridge_batch_solves_each_image_as_alone(family, device):
-    """L-BFGS keeps a quasi-Newton model and a line search per image, so each image of a batch takes the steps
-    it takes alone: two MRI images of very different sizes (a model shared by the batch moved them 2 to 3 %);
-    on CuPy, against NumPy's solves (the FFTs' rounding differs)."""
+def _two_mri_images_of_different_sizes():
+    """An 8-of-16-row real MRI operator and the data of two images, one ten times the other's size."""
     shape = (16, 17)
     mask = np.zeros(shape, bool)
     mask[::2], mask[7:10] = True, True
@@ -487,10 +483,31 @@ def test_a_ridge_batch_solves_each_image_as_alone(family, device):
     rng = np.random.default_rng(0)
     images = rng.random((2,) + shape) * np.array([1.0, 0.1])[:, None, None]
     noise = 0.01 * mask * (rng.standard_normal((2,) + shape) + 1j * rng.standard_normal((2,) + shape))
-    y = H(images) + noise
+    return H, H(images) + noise
+
+
+@pytest.mark.parametrize("family", ["crr", "wcrr"])
+def test_a_ridge_batch_solves_each_image_as_alone(family):
+    """L-BFGS keeps a quasi-Newton model and a line search per image, so each image of a batch takes the steps
+    it takes alone: two MRI images of very different sizes (a model shared by the batch moved them 2 to 3 %)."""
+    H, y = _two_mri_images_of_different_sizes()
     options = {"lam": 0.02, "sigma": 10 / 255, "max_iter": 40, "tol": 1e-12}
-    batch = adareg.solve(H, adareg.to_device(y, device), adareg.load(family), **options)
+    batch = adareg.solve(H, y, adareg.load(family), **options)
     for i in range(2):
         alone = adareg.solve(H, y[i], adareg.load(family), **options)
-        atol = (1e-9 if device == "cpu" else 1e-6) * np.abs(alone.x).max()
-        np.testing.assert_allclose(adareg.to_numpy(batch.x[i]), alone.x, rtol=0, atol=atol)
+        np.testing.assert_allclose(batch.x[i], alone.x, rtol=0, atol=1e-9 * np.abs(alone.x).max())
+
+
+@pytest.mark.skipif(not adareg.gpu_available(), reason="CuPy with a CUDA GPU is not available")
+def test_a_ridge_batch_on_cupy_reaches_each_image_minimiser():
+    """The per-image L-BFGS on CuPy: each image of a batch ends where NumPy's solve of it alone ends. Paths are
+    compared only at convergence: these problems are ill-conditioned, and a float32 rounding difference (cuFFT's)
+    moves the 40th iterate by 1e-3 (data perturbed by 1e-9 on NumPy do the same). crr is convex (one minimiser);
+    at tol 1e-7, data perturbed by 1e-8 moved NumPy's solves by at most 7.6e-5 of the image's maximum."""
+    H, y = _two_mri_images_of_different_sizes()
+    options = {"lam": 0.02, "sigma": 10 / 255, "max_iter": 3000, "tol": 1e-7}
+    batch = adareg.solve(H, adareg.to_device(y, "gpu"), adareg.load("crr"), **options)
+    assert batch.converged
+    for i in range(2):
+        alone = adareg.solve(H, y[i], adareg.load("crr"), **options)
+        np.testing.assert_allclose(adareg.to_numpy(batch.x[i]), alone.x, rtol=0, atol=1e-3 * np.abs(alone.x).max())
