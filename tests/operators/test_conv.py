@@ -183,3 +183,14 @@ def test_depthwise_direct_sums_groups_of_channels(monkeypatch, channels_per_grou
     expected = [[ndimage.correlate(x[b, c], kernels[c], mode="mirror") for c in range(3)] for b in range(2)]
     np.testing.assert_allclose(A(x), np.array(expected), atol=1e-12)
     assert np.vdot(A(x), y) == pytest.approx(np.vdot(x, A.H(y)), rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["direct", "fft"])
+def test_periodic_kernel_wider_than_the_image_has_the_dense_adjoint(method):
+    """A periodic border longer than the image wraps onto it more than once (not one run of samples)."""
+    rng = np.random.default_rng(6)
+    h, w = 2, 3
+    K = Conv2d(rng.standard_normal((2, 5, 7)), (h, w), boundary="periodic", method=method)
+    dense = np.stack([K(e.reshape(h, w)).ravel() for e in np.eye(h * w)], axis=1)
+    y = rng.standard_normal((2, h, w))
+    np.testing.assert_allclose(K.H(y).ravel(), dense.T @ y.ravel(), atol=1e-12)
