@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,10 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, default=50)
     train.add_argument("--init", help="parameter file to start from: every parameter if it is of the same family and "
                             "architecture (fine-tuning), else its filter bank (same bank layout)")
+    train.add_argument("--architecture", action="append", metavar="KEY=JSON",
+                       help="one entry of the family's architecture changed from its default (repeatable), the value "
+                            "in JSON, e.g. bank_channels=[4,8,80] or profile_knots=101; an unknown key lists the "
+                            "family's")
     train.add_argument("--gradient", choices=GRADIENTS, help=_gradient_help())
     train.add_argument("--phantom-steps", type=int,
                        help="fixed-point map steps differentiated by the phantom gradient (default 5)")
@@ -99,6 +104,28 @@ def group_rates(pairs: list[str] | None) -> dict[str, float] | None:
     return rates
 
 
+def architecture(family: str, pairs: list[str] | None) -> dict | None:
+    """The family's default architecture with ``--architecture`` entries (``KEY=JSON``) in place, or ``None``
+    (the default) without any; a ``ValueError`` names an entry that is not of that form or not the family's."""
+    if not pairs:
+        return None
+    default = MODELS[family].default_architecture
+    changed: dict = {}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        key = key.strip()
+        if key not in default:
+            raise ValueError(f"--architecture {pair!r}: {family} has no entry {key!r}; its entries are "
+                             f"{', '.join(sorted(default))}")
+        if key in changed:  # the last would silently win
+            raise ValueError(f"--architecture gives {key!r} twice")
+        try:
+            changed[key] = json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError(f"--architecture takes KEY=JSON, e.g. bank_channels=[4,8,80], got {pair!r}") from None
+    return {**default, **changed}
+
+
 def checked_settings(args: argparse.Namespace) -> Settings:
     """The run's settings from the ``train`` command's arguments, checked (:meth:`Settings.check`: an option
     given without effect is refused too)."""
@@ -109,7 +136,8 @@ def checked_settings(args: argparse.Namespace) -> Settings:
                         patch_size=args.patch_size, lr=args.lr, seed=args.seed, device=args.device, dtype=args.dtype,
                         validation=args.validation, checkpoint_every=args.checkpoint_every, init=args.init,
                         gradient=args.gradient, contraction=args.contraction, loss=args.loss,
-                        group_lr=group_rates(args.group_lr), **given)
+                        group_lr=group_rates(args.group_lr), architecture=architecture(args.family, args.architecture),
+                        **given)
     settings.check(given)
     return settings
 

@@ -20,6 +20,8 @@
 #            the bank and profile frozen, from stage 1's file (the L1 loss sets them for the absolute error)
 #   masks    stage 2: sa-cnn's masks learnt on stage 1's bank, which stays frozen
 #   joint    stage 3: sa-cnn, every parameter, from stage 2's file
+#   wide     stage 1 at WCRR-NN's width: wcrr with a 1 -> 4 -> 8 -> 80 bank from scratch, WCRR-NN's rates
+#            (filters 5e-3, profile 5e-5), for when stage 1's 32 channels plateau below WCRR-NN
 # A training stage resumes from .devdata/STAGE/checkpoint.pt where an earlier call left one
 # (copy $OUT/STAGE there before carrying .devdata again), else from benchmarks/checkpoints/STAGE/
 # (committed when a session ends with the stage unfinished). knots starts from the file of wcrr, found
@@ -31,7 +33,7 @@
 # stage's command instead of running it (tests/train/test_training.py checks those commands).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stage=${1:?"usage: $0 prepare | checks | tests | speed | norm | adjoint | wcrr | knots | masks | joint [MINUTES]"}
+stage=${1:?"usage: $0 prepare | checks | tests | speed | norm | adjoint | wcrr | knots | masks | joint | wide [MINUTES]"}
 minutes=${2:-8}
 device=${DEVICE:-cuda}
 OUT=${OUT:-runs/device}
@@ -124,12 +126,16 @@ case $stage in
            options=(--group-lr bank=0 --batch-size 256 --steps 3000 --lr 2e-3 --decay-every 500) ;;
     joint) family=sa-cnn; init=$(first "$OUT/masks/sa-cnn.npz" .devdata/sa-cnn-masks.npz adareg/weights/sa-cnn.npz)
            options=(--batch-size 256 --steps 3000 --lr 5e-4 --decay-every 500) ;;
-    *) echo "unknown stage $stage: prepare, checks, tests, speed, norm, adjoint, wcrr, knots, masks or joint" >&2; exit 2 ;;
+    wide)  family=wcrr; init=""
+           options=(--architecture "bank_channels=[4,8,80]" --loss l1 --batch-size 128 --steps 6000 --lr 5e-3
+                    --group-lr profile=5e-5 --decay-every 500) ;;
+    *) echo "unknown stage $stage: prepare, checks, tests, speed, norm, adjoint, wcrr, knots, masks, joint or wide" >&2
+       exit 2 ;;
 esac
 resumed=$(first ".devdata/$stage/checkpoint.pt" "benchmarks/checkpoints/$stage/checkpoint.pt")
 [ -n "$resumed" ] && cp "$resumed" "$OUT/$stage/"
 # the exported file's metadata records the seconds and steps done: the step time on this device
-${DRY_RUN:+echo} python3 -m adareg_train train --family "$family" --init "$init" "${options[@]}" \
+${DRY_RUN:+echo} python3 -m adareg_train train --family "$family" ${init:+--init "$init"} "${options[@]}" \
     --data .devdata/bsd400 --validation .devdata/set12 --out "$OUT/$stage" --device "$device" \
     --validate-every 250 --checkpoint-every 100 --max-minutes "$(python3 -c "print($minutes - 1.5)")" \
     --quiet 2>&1 | tee "$OUT/$stage/train.txt"

@@ -19,7 +19,7 @@ from adareg.io import read_folder, write_image
 from adareg_train import __main__ as cli
 from adareg_train import train as train_module
 from adareg_train.data import PatchSampler
-from adareg_train.families import build
+from adareg_train.families import MODELS, build
 from adareg_train.train import (
     CHECKPOINT,
     Settings,
@@ -635,12 +635,32 @@ def test_command_line_schedule_options(tmp_path, images, capsys):
         assert message in capsys.readouterr().err
 
 
+def test_command_line_architecture_entries(tmp_path, images, capsys):
+    """--architecture KEY=JSON changes single entries of the family's default; the file records the model trained."""
+    assert run_cli(tmp_path, images, "--architecture", "bank_channels=[2, 3]", "--architecture",
+                   "bank_kernels=[3,3]", "--architecture", "profile_knots=11") == 0
+    file = adareg.params.read(tmp_path / "cli" / "crr.npz")
+    assert file.metadata["architecture"] == {**MODELS["crr"].default_architecture, "bank_channels": [2, 3],
+                                             "bank_kernels": [3, 3], "profile_knots": 11}
+    assert file.arrays["bank_1"].shape == (3, 2, 3, 3)
+    for options, message in [(["--architecture", "channels=[4]"],
+                              "--architecture 'channels=[4]': crr has no entry 'channels'; its entries are bank_"),
+                             (["--architecture", "profile_knots=eleven"],
+                              "--architecture takes KEY=JSON, e.g. bank_channels=[4,8,80], got 'profile_knots=eleven'"),
+                             (["--architecture", "profile_knots=11", "--architecture", "profile_knots=21"],
+                              "--architecture gives 'profile_knots' twice"),
+                             (["--architecture", "lam_knots=3"], "architecture['lam_knots'] must be 7 in adareg_train")]:
+        assert run_cli(tmp_path, images, "--no-resume", *options) == 2
+        assert message in capsys.readouterr().err
+
+
 @pytest.mark.skipif(shutil.which("bash") is None, reason="the device script is a bash script")
 @pytest.mark.parametrize("stage, family, init, loss, group_lr, decay", [
     ("wcrr", "wcrr", "adareg/weights/wcrr.npz", "l1", {"profile": 1e-5}, (500, 0.75)),
     ("knots", "wcrr", "adareg/weights/wcrr.npz", "mse", {"bank": 0.0, "profile": 0.0}, (100, 0.5)),
     ("masks", "sa-cnn", "adareg/weights/wcrr.npz", "mse", {"bank": 0.0}, (500, 0.75)),
     ("joint", "sa-cnn", "adareg/weights/sa-cnn.npz", "mse", None, (500, 0.75)),
+    ("wide", "wcrr", None, "l1", {"profile": 5e-5}, (500, 0.75)),
 ])
 def test_the_device_script_s_training_stages_are_valid_commands(tmp_path, stage, family, init, loss, group_lr, decay):
     """benchmarks/device_session.sh's stages, printed by DRY_RUN, parse and pass the settings' checks."""
@@ -654,7 +674,10 @@ def test_the_device_script_s_training_stages_are_valid_commands(tmp_path, stage,
     run = cli.checked_settings(args)
     assert (run.family, run.init, run.loss, run.group_lr) == (family, init, loss, group_lr)
     assert (run.decay_every, run.decay_factor) == decay
-    assert (root / init).exists() and args.out == str(tmp_path / stage) and args.max_minutes == 6.5
+    assert init is None or (root / init).exists()
+    assert args.out == str(tmp_path / stage) and args.max_minutes == 6.5
+    if stage == "wide":
+        assert run.architecture["bank_channels"] == [4, 8, 80]
 
 
 def test_paths_and_numpy_scalars_in_the_settings_give_a_resumable_run(tmp_path, images):
