@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from typing import TYPE_CHECKING
@@ -123,7 +124,7 @@ def architecture(family: str, pairs: list[str] | None) -> dict | None:
             changed[key] = json.loads(text)
         except json.JSONDecodeError:
             raise ValueError(f"--architecture takes KEY=JSON, e.g. bank_channels=[4,8,80], got {pair!r}") from None
-    return {**default, **changed}
+    return {**copy.deepcopy(default), **changed}  # (the class's lists stay untouched)
 
 
 def checked_settings(args: argparse.Namespace) -> Settings:
