@@ -21,7 +21,9 @@ iterations per step).  Printed per model: PSNR, iterations (FISTA, L-BFGS) or re
 applications of ``H`` and of ``W`` (forward + adjoint) in one solve, the median seconds
 of ``--repeats`` solves after a warm-up, the ratio to TV's seconds, the peak memory
 allocated during one solve (tracemalloc, NumPy; the CuPy pool on a GPU) and the image
-size whose preset gave the weights.
+size whose preset gave the weights.  The models take turns in each of the ``--repeats``
+rounds, so that a slow spell of the machine falls on all of them, and ``x TV`` is the
+median over the rounds of the model's seconds over TV's in the same round.
 
 ``--curve STEPS`` prints instead, for each case, the convergence of ``sa-cnn``'s
 reweighting without a tolerance: every step's fixed-point residual, PSNR and seconds,
@@ -40,7 +42,9 @@ how well the limit is settled.  The default stop's seconds and distance are prin
 from __future__ import annotations
 
 import argparse
+import functools
 import math
+import statistics
 import time
 
 import numpy as np
@@ -53,7 +57,7 @@ from adareg.operators import CartesianMRI, RayTransform
 from adareg.stopping import relative_change
 
 from speed import Passes, peak_memory  # benchmarks/speed.py, beside this script
-from timing import median_seconds  # benchmarks/timing.py, beside this script
+from timing import seconds_in_turns  # benchmarks/timing.py, beside this script
 
 #: The examples' acquisitions, by modality, without the image size that ends a preset's name.
 ACQUISITIONS = {"ct": "ct-parallel-60-1e+04", "mri": "mri-cartesian-8-x4-0.01"}
@@ -187,32 +191,29 @@ def main() -> None:
           f"{'seconds':>8} {'x TV':>5} {'peak MiB':>9} {'preset':>6}")
     for name in args.cases:
         H, y, truth, extra = case(name, args.device)
-        tv_seconds = None
+        runs, operators, sizes = {}, {}, {}
         for model in args.models:
             try:
-                chosen, tuned_at = preset_weights(name, model)
+                chosen, sizes[model] = preset_weights(name, model)
             except ValueError:
                 print(f"{name:7} {model:7} skipped: no preset")
                 continue
             reg = regularizer(model, truth.shape[-1])
-            W = reg.W if model == "tv" else reg.bank.operator(truth.shape)
-            options = {**stopping(model, 2000), **extra, **chosen}
-
-            def run() -> adareg.Result:
-                return adareg.solve(H, y, reg, **options)
-
-            seconds = median_seconds(run, args.repeats, sync)  # after a warm-up: norms, projector, FFT plans
-            H_passes, W_passes = Passes(H), Passes(W)
+            operators[model] = reg.W if model == "tv" else reg.bank.operator(truth.shape)
+            runs[model] = functools.partial(adareg.solve, H, y, reg, **stopping(model, 2000), **extra, **chosen)
+        times = seconds_in_turns(runs, args.repeats, sync)  # after a warm-up each: norms, projector, FFT plans
+        for model, run in runs.items():
+            H_passes, W_passes = Passes(H), Passes(operators[model])
             with peak_memory(on_gpu) as memory:
                 result = run()
                 sync()
             h, w = sum(H_passes.take()), sum(W_passes.take())
-            tv_seconds = seconds if model == "tv" else tv_seconds
-            ratio = f"{seconds / tv_seconds:5.2f}" if tv_seconds else "    -"
+            ratio = (f"{statistics.median(t / tv for t, tv in zip(times[model], times['tv'])):5.2f}"
+                     if "tv" in times else "    -")
             psnr = adareg.psnr(adareg.to_numpy(result.x), truth)
-            print(f"{name:7} {model:7} {psnr:6.2f} {result.iterations:10d} {h:9d} {w:9d} {seconds:8.2f} {ratio} "
-                  f"{memory['peak'] / 2**20:9.1f} {tuned_at:6d}", flush=True)
-
+            print(f"{name:7} {model:7} {psnr:6.2f} {result.iterations:10d} {h:9d} {w:9d} "
+                  f"{statistics.median(times[model]):8.2f} {ratio} {memory['peak'] / 2**20:9.1f} {sizes[model]:6d}",
+                  flush=True)
 
 if __name__ == "__main__":
     main()
