@@ -25,9 +25,10 @@
 # A training stage resumes from .devdata/STAGE/checkpoint.pt where an earlier call left one
 # (copy $OUT/STAGE there before carrying .devdata again), else from benchmarks/checkpoints/STAGE/
 # (committed when a session ends with the stage unfinished). knots starts from the file of wcrr, found
-# as $OUT/wcrr/wcrr.npz (the same call) or .devdata/wcrr.npz (copied from an earlier one), masks
-# from $OUT/knots/wcrr.npz or those, joint from $OUT/masks/sa-cnn.npz or .devdata/sa-cnn-masks.npz;
-# else from the shipped files.
+# as $OUT/wcrr/wcrr.npz (the same call), .devdata/wcrr.npz (copied from an earlier one) or
+# benchmarks/checkpoints/wcrr/wcrr.npz (an earlier session's), masks from $OUT/knots/wcrr.npz, those,
+# or benchmarks/checkpoints/knots/wcrr.npz, joint from $OUT/masks/sa-cnn.npz or
+# .devdata/sa-cnn-masks.npz; else from the shipped files.
 # Ship a file (adareg/weights/) only where benchmarks/denoise.py shows it better on Set12.
 # DEVICE=cpu runs a stage here, to try the commands before a lease; DRY_RUN=1 prints a training
 # stage's command instead of running it (tests/train/test_training.py checks those commands).
@@ -118,10 +119,12 @@ first() { for file in "$@"; do [ -f "$file" ] && { echo "$file"; return; }; done
 case $stage in
     wcrr)  family=wcrr; init=adareg/weights/wcrr.npz
            options=(--loss l1 --batch-size 128 --steps 6000 --lr 1e-3 --group-lr profile=1e-5 --decay-every 500) ;;
-    knots) family=wcrr; init=$(first "$OUT/wcrr/wcrr.npz" .devdata/wcrr.npz adareg/weights/wcrr.npz)
+    knots) family=wcrr; init=$(first "$OUT/wcrr/wcrr.npz" .devdata/wcrr.npz benchmarks/checkpoints/wcrr/wcrr.npz \
+                                     adareg/weights/wcrr.npz)
            options=(--batch-size 128 --steps 300 --lr 1e-2 --group-lr bank=0 --group-lr profile=0 --decay-every 100
                     --decay-factor 0.5) ;;
     masks) family=sa-cnn; init=$(first "$OUT/knots/wcrr.npz" "$OUT/wcrr/wcrr.npz" .devdata/wcrr.npz \
+                                       benchmarks/checkpoints/knots/wcrr.npz benchmarks/checkpoints/wcrr/wcrr.npz \
                                        adareg/weights/wcrr.npz)
            options=(--group-lr bank=0 --batch-size 256 --steps 3000 --lr 2e-3 --decay-every 500) ;;
     joint) family=sa-cnn; init=$(first "$OUT/masks/sa-cnn.npz" .devdata/sa-cnn-masks.npz adareg/weights/sa-cnn.npz)

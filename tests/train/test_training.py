@@ -657,8 +657,8 @@ def test_command_line_architecture_entries(tmp_path, images, capsys):
 @pytest.mark.skipif(shutil.which("bash") is None, reason="the device script is a bash script")
 @pytest.mark.parametrize("stage, family, init, loss, group_lr, decay", [
     ("wcrr", "wcrr", "adareg/weights/wcrr.npz", "l1", {"profile": 1e-5}, (500, 0.75)),
-    ("knots", "wcrr", "adareg/weights/wcrr.npz", "mse", {"bank": 0.0, "profile": 0.0}, (100, 0.5)),
-    ("masks", "sa-cnn", "adareg/weights/wcrr.npz", "mse", {"bank": 0.0}, (500, 0.75)),
+    ("knots", "wcrr", "benchmarks/checkpoints/wcrr/wcrr.npz", "mse", {"bank": 0.0, "profile": 0.0}, (100, 0.5)),
+    ("masks", "sa-cnn", "benchmarks/checkpoints/knots/wcrr.npz", "mse", {"bank": 0.0}, (500, 0.75)),
     ("joint", "sa-cnn", "adareg/weights/sa-cnn.npz", "mse", None, (500, 0.75)),
     ("wide", "wcrr", None, "l1", {"profile": 5e-5}, (500, 0.75)),
 ])
