@@ -649,7 +649,8 @@ def test_command_line_architecture_entries(tmp_path, images, capsys):
                               "--architecture takes KEY=JSON, e.g. bank_channels=[4,8,80], got 'profile_knots=eleven'"),
                              (["--architecture", "profile_knots=11", "--architecture", "profile_knots=21"],
                               "--architecture gives 'profile_knots' twice"),
-                             (["--architecture", "lam_knots=3"], "architecture['lam_knots'] must be 7 in adareg_train")]:
+                             (["--architecture", "lam_knots=3"],
+                              "architecture['lam_knots'] must be 7 in adareg_train")]:
         assert run_cli(tmp_path, images, "--no-resume", *options) == 2
         assert message in capsys.readouterr().err
 
