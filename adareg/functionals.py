@@ -9,7 +9,7 @@ objective comes for free.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -198,25 +198,23 @@ class SmoothSum(SmoothFunctional):
         return sum(w * term.grad_of_forward(u, x) for (w, term), u in zip(self.terms, forwards))
 
     def value_and_grad_of_forward(self, forwards: tuple[Array, ...], x: Array) -> tuple[float, Array]:
-        value, grad = 0.0, None
-        for (w, term), u in zip(self.terms, forwards):
-            v, g = term.value_and_grad_of_forward(u, x)
-            value += w * v
-            grad = w * g if grad is None else grad + w * g
-        return value, grad
+        return self._weighted(term.value_and_grad_of_forward(u, x) for (_, term), u in zip(self.terms, forwards))
 
     def values_of_forward(self, forwards: tuple[Array, ...], batch_ndim: int) -> Array:
         return sum(w * term.values_of_forward(u, batch_ndim) for (w, term), u in zip(self.terms, forwards))
 
     def values_and_grad_of_forward(self, forwards: tuple[Array, ...], x: Array,
                                    batch_ndim: int) -> tuple[Array, Array]:
-        values, grad = 0.0, None
-        for (w, term), u in zip(self.terms, forwards):
-            v, g = term.values_and_grad_of_forward(u, x, batch_ndim)
-            values = values + w * v
-            grad = w * g if grad is None else grad + w * g
-        return values, grad
+        return self._weighted(term.values_and_grad_of_forward(u, x, batch_ndim)
+                              for (_, term), u in zip(self.terms, forwards))
 
+    def _weighted(self, parts: Iterable[tuple[Any, Array]]) -> tuple[Any, Array]:
+        """``(sum_i w_i v_i, sum_i w_i g_i)`` of the terms' ``(value, gradient)`` pairs, in the terms' order."""
+        value, grad = 0.0, None
+        for (w, _), (v, g) in zip(self.terms, parts):
+            value = value + w * v
+            grad = w * g if grad is None else grad + w * g
+        return value, grad
 
 def curvature(H: LinearOperator, weights: Array | None) -> float:
     r"""``max(w) ||H||^2`` with ``H.norm_bound()`` (see its rules): a Lipschitz constant of the gradient of
