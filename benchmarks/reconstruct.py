@@ -215,5 +215,6 @@ def main() -> None:
                   f"{statistics.median(times[model]):8.2f} {ratio} {memory['peak'] / 2**20:9.1f} {sizes[model]:6d}",
                   flush=True)
 
+
 if __name__ == "__main__":
     main()
