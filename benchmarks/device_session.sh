@@ -31,13 +31,16 @@
 # .devdata/sa-cnn-masks.npz; else from the shipped files.
 # Ship a file (adareg/weights/) only where benchmarks/denoise.py shows it better on Set12.
 # DEVICE=cpu runs a stage here, to try the commands before a lease; DRY_RUN=1 prints a training
-# stage's command instead of running it (tests/train/test_training.py checks those commands).
+# stage's command instead of running it (tests/train/test_training.py checks those commands, with
+# DEVDATA naming an empty folder to read in place of .devdata, so that what a session left there
+# does not change them).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 stage=${1:?"usage: $0 prepare | checks | tests | speed | norm | adjoint | wcrr | knots | masks | joint | wide [MINUTES]"}
 minutes=${2:-8}
 device=${DEVICE:-cuda}
 OUT=${OUT:-runs/device}
+devdata=${DEVDATA:-.devdata}  # what the stages read; prepare fills .devdata
 
 if [ "$stage" = prepare ]; then
     mkdir -p .git/info
@@ -103,7 +106,7 @@ fi
 if [ "$stage" = norm ]; then
     { timeout $((seconds / 2)) python3 benchmarks/bank_norm.py --device "$device" --tols 0 1e-6
       timeout $((seconds / 2)) python3 benchmarks/train_step.py --device "$device" --family wcrr \
-          --init adareg/weights/wcrr.npz --data .devdata/bsd400 --batches 128 512 --repeats 3; } > "$OUT/norm/norm.txt" 2>&1
+          --init adareg/weights/wcrr.npz --data "$devdata/bsd400" --batches 128 512 --repeats 3; } > "$OUT/norm/norm.txt" 2>&1
     cat "$OUT/norm/norm.txt"
     exit
 fi
@@ -119,15 +122,15 @@ first() { for file in "$@"; do [ -f "$file" ] && { echo "$file"; return; }; done
 case $stage in
     wcrr)  family=wcrr; init=adareg/weights/wcrr.npz
            options=(--loss l1 --batch-size 128 --steps 6000 --lr 1e-3 --group-lr profile=1e-5 --decay-every 500) ;;
-    knots) family=wcrr; init=$(first "$OUT/wcrr/wcrr.npz" .devdata/wcrr.npz benchmarks/checkpoints/wcrr/wcrr.npz \
+    knots) family=wcrr; init=$(first "$OUT/wcrr/wcrr.npz" "$devdata/wcrr.npz" benchmarks/checkpoints/wcrr/wcrr.npz \
                                      adareg/weights/wcrr.npz)
            options=(--batch-size 128 --steps 300 --lr 1e-2 --group-lr bank=0 --group-lr profile=0 --decay-every 100
                     --decay-factor 0.5) ;;
-    masks) family=sa-cnn; init=$(first "$OUT/knots/wcrr.npz" "$OUT/wcrr/wcrr.npz" .devdata/wcrr.npz \
+    masks) family=sa-cnn; init=$(first "$OUT/knots/wcrr.npz" "$OUT/wcrr/wcrr.npz" "$devdata/wcrr.npz" \
                                        benchmarks/checkpoints/knots/wcrr.npz benchmarks/checkpoints/wcrr/wcrr.npz \
                                        adareg/weights/wcrr.npz)
            options=(--group-lr bank=0 --batch-size 256 --steps 3000 --lr 2e-3 --decay-every 500) ;;
-    joint) family=sa-cnn; init=$(first "$OUT/masks/sa-cnn.npz" .devdata/sa-cnn-masks.npz adareg/weights/sa-cnn.npz)
+    joint) family=sa-cnn; init=$(first "$OUT/masks/sa-cnn.npz" "$devdata/sa-cnn-masks.npz" adareg/weights/sa-cnn.npz)
            options=(--batch-size 256 --steps 3000 --lr 5e-4 --decay-every 500) ;;
     wide)  family=wcrr; init=""
            options=(--architecture "bank_channels=[4,8,80]" --loss l1 --batch-size 128 --steps 6000 --lr 5e-3
@@ -135,10 +138,10 @@ case $stage in
     *) echo "unknown stage $stage: prepare, checks, tests, speed, norm, adjoint, wcrr, knots, masks, joint or wide" >&2
        exit 2 ;;
 esac
-resumed=$(first ".devdata/$stage/checkpoint.pt" "benchmarks/checkpoints/$stage/checkpoint.pt")
+resumed=$(first "$devdata/$stage/checkpoint.pt" "benchmarks/checkpoints/$stage/checkpoint.pt")
 [ -n "$resumed" ] && cp "$resumed" "$OUT/$stage/"
 # the exported file's metadata records the seconds and steps done: the step time on this device
 ${DRY_RUN:+echo} python3 -m adareg_train train --family "$family" ${init:+--init "$init"} "${options[@]}" \
-    --data .devdata/bsd400 --validation .devdata/set12 --out "$OUT/$stage" --device "$device" \
+    --data "$devdata/bsd400" --validation "$devdata/set12" --out "$OUT/$stage" --device "$device" \
     --validate-every 250 --checkpoint-every 100 --max-minutes "$(python3 -c "print($minutes - 1.5)")" \
     --quiet 2>&1 | tee "$OUT/$stage/train.txt"

@@ -666,7 +666,7 @@ def test_command_line_architecture_entries(tmp_path, images, capsys):
 def test_the_device_script_s_training_stages_are_valid_commands(tmp_path, stage, family, init, loss, group_lr, decay):
     """benchmarks/device_session.sh's stages, printed by DRY_RUN, parse and pass the settings' checks."""
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "DRY_RUN": "1", "DEVICE": "cpu", "OUT": str(tmp_path)}
+    env = {**os.environ, "DRY_RUN": "1", "DEVICE": "cpu", "OUT": str(tmp_path), "DEVDATA": str(tmp_path / "devdata")}
     printed = subprocess.run(["bash", str(root / "benchmarks" / "device_session.sh"), stage, "8"], env=env,
                              capture_output=True, text=True, check=True, timeout=60).stdout
     command = shlex.split(printed)
