@@ -7,7 +7,9 @@
 #
 # prepare  downloads the wheels that the GPU image lacks (the versions installed here) into .whl/,
 #          copies the training and validation images into .devdata/ (the ../shared beside the
-#          checkout does not travel) and has git ignore both.
+#          checkout does not travel) and has git ignore both.  For ASTRA on a GPU image of another
+#          CUDA than its wheel's 12, it also puts CUDA 12's runtime and a stand-in for cuFFT 11
+#          (benchmarks/cufft11_stub.c, which says why that is enough) in .whl/cuda12/.
 # STAGE    each ends within MINUTES (default 8) and leaves what comes back under $OUT/STAGE:
 #   checks   tests, then speed:
 #   tests    the environment and the CuPy tests, every failure's message kept (issue 21)
@@ -55,6 +57,14 @@ if [ "$stage" = prepare ]; then
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux2014_x86_64 --platform manylinux1_x86_64 --platform any -d .whl "${wheels[@]}"
+    mkdir -p .whl/cuda12
+    runtime="nvidia-cuda-runtime-cu12==$(python3 -m pip show nvidia-cuda-runtime-cu12 | sed -n 's/^Version: //p')"
+    python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux2014_x86_64 -d .whl/cuda12 "$runtime"
+    python3 -c "import glob, zipfile; zipfile.ZipFile(glob.glob('.whl/cuda12/*.whl')[0]).extract(
+        'nvidia/cuda_runtime/lib/libcudart.so.12', '.whl/cuda12')" && rm .whl/cuda12/*.whl
+    gcc -shared -fPIC -O2 -Wl,-soname,libcufft.so.11 -Wl,--version-script=benchmarks/cufft11_stub.map \
+        -o .whl/cuda12/libcufft.so.11 benchmarks/cufft11_stub.c
+    mv .whl/cuda12/nvidia/cuda_runtime/lib/libcudart.so.12 .whl/cuda12/ && rm -r .whl/cuda12/nvidia
     du -sh .whl .devdata
     exit
 fi
@@ -63,8 +73,11 @@ if [ "$device" = cuda ] && ls .whl/*.whl > /dev/null 2>&1; then  # the wheels ar
     # installed once a machine: stages may run side by side (tests beside a training stage)
     [ -d /tmp/site ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
         .whl/*.whl && export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
-    # ASTRA's wheel links CUDA 12 (libcudart.so.12, libcufft.so.11): on an image of another CUDA it cannot
-    # load, and removed, the CT tests skip rather than fail to collect (2026-12-04: a CUDA 13 image)
+    # ASTRA's wheel links CUDA 12 (libcudart.so.12, libcufft.so.11), which a GPU image of another CUDA
+    # lacks (2026-12-04: CUDA 13): prepare's CUDA 12 runtime and cuFFT stand-in are found through
+    # LD_LIBRARY_PATH (other sonames than the image's CUDA, so CuPy's libraries are untouched); where ASTRA
+    # still cannot load, it is removed, and the CT tests skip rather than fail to collect
+    python3 -c "import astra" 2> /dev/null || export LD_LIBRARY_PATH=$PWD/.whl/cuda12${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
     python3 -c "import astra" 2> /dev/null || rm -rf /tmp/site/astra /tmp/site/astra_toolbox*
     # adareg.examples is examples/ in an install (pyproject's package-dir); the device runs the checkout
     [ -e adareg/examples ] || ln -s ../examples adareg/examples
