@@ -216,6 +216,7 @@ class SmoothSum(SmoothFunctional):
             grad = w * g if grad is None else grad + w * g
         return value, grad
 
+
 def curvature(H: LinearOperator, weights: Array | None) -> float:
     r"""``max(w) ||H||^2`` with ``H.norm_bound()`` (see its rules): a Lipschitz constant of the gradient of
     :math:`\tfrac12 \|Hx - y\|_w^2`."""
