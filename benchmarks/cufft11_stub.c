@@ -7,10 +7,8 @@
  * and its FBP filter are FFT-free on ASTRA's side), so these five entry points, the ones
  * the wheel imports, load in its place and fail with CUFFT_NOT_SUPPORTED if ever called.
  *
- * Built by `bash benchmarks/device_session.sh prepare`:
- *   gcc -shared -fPIC -O2 -Wl,-soname,libcufft.so.11 -Wl,--version-script=benchmarks/cufft11_stub.map \
- *       -o libcufft.so.11 benchmarks/cufft11_stub.c
- * (the version script gives the symbols the version node the wheel asks for).
+ * Built by `bash benchmarks/device_session.sh stub FOLDER` (prepare runs it for .whl/cuda12/),
+ * with benchmarks/cufft11_stub.map as its version script.
  */
 typedef int cufftResult;
 typedef int cufftHandle;

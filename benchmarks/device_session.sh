@@ -10,6 +10,7 @@
 #          checkout does not travel) and has git ignore both.  For ASTRA on a GPU image of another
 #          CUDA than its wheel's 12, it also puts CUDA 12's runtime and a stand-in for cuFFT 11
 #          (benchmarks/cufft11_stub.c, which says why that is enough) in .whl/cuda12/.
+# stub FOLDER  builds that stand-in alone, into FOLDER (an absolute path; prepare and the tests use it)
 # STAGE    each ends within MINUTES (default 8) and leaves what comes back under $OUT/STAGE:
 #   checks   tests, then speed:
 #   tests    the environment and the CuPy tests, every failure's message kept (issue 21)
@@ -38,7 +39,7 @@
 # does not change them).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stage=${1:?"usage: $0 prepare | checks | tests | speed | norm | adjoint | wcrr | knots | masks | joint | wide [MINUTES]"}
+stage=${1:?"usage: $0 prepare | stub FOLDER | checks | tests | speed | norm | adjoint | wcrr | knots | masks | joint | wide [MINUTES]"}
 minutes=${2:-8}
 device=${DEVICE:-cuda}
 OUT=${OUT:-runs/device}
@@ -60,13 +61,19 @@ if [ "$stage" = prepare ]; then
     mkdir -p .whl/cuda12
     runtime="nvidia-cuda-runtime-cu12==$(python3 -m pip show nvidia-cuda-runtime-cu12 | sed -n 's/^Version: //p')"
     python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux2014_x86_64 -d .whl/cuda12 "$runtime"
-    python3 -c "import glob, zipfile; zipfile.ZipFile(glob.glob('.whl/cuda12/*.whl')[0]).extract(
-        'nvidia/cuda_runtime/lib/libcudart.so.12', '.whl/cuda12')" && rm .whl/cuda12/*.whl
-    gcc -shared -fPIC -O2 -Wl,-soname,libcufft.so.11 -Wl,--version-script=benchmarks/cufft11_stub.map \
-        -o .whl/cuda12/libcufft.so.11 benchmarks/cufft11_stub.c
-    mv .whl/cuda12/nvidia/cuda_runtime/lib/libcudart.so.12 .whl/cuda12/ && rm -r .whl/cuda12/nvidia
+    python3 -c "import glob, zipfile; library = zipfile.ZipFile(glob.glob('.whl/cuda12/*.whl')[0]).read(
+        'nvidia/cuda_runtime/lib/libcudart.so.12'); open('.whl/cuda12/libcudart.so.12', 'wb').write(library)" &&
+        rm .whl/cuda12/*.whl
+    bash "$0" stub .whl/cuda12
     du -sh .whl .devdata
     exit
+fi
+
+if [ "$stage" = stub ]; then  # the cuFFT 11 stand-in, into the folder given second (tests/test_device_session.py)
+    folder=${2:?"usage: $0 stub FOLDER"}
+    # the version script gives the symbols the version node that ASTRA's wheel asks for
+    exec gcc -shared -fPIC -O2 -Wl,-soname,libcufft.so.11 -Wl,--version-script=benchmarks/cufft11_stub.map \
+        -o "$folder/libcufft.so.11" benchmarks/cufft11_stub.c
 fi
 
 if [ "$device" = cuda ] && ls .whl/*.whl > /dev/null 2>&1; then  # the wheels are the device's Python's

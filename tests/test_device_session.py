@@ -29,18 +29,17 @@ def _imported(libraries: list[Path]) -> set[str]:
     """The cuFFT symbols that ``libraries`` import, with their version: ``cufftPlan1d@libcufft.so.11``."""
     listed = subprocess.run([_tool("nm"), "-D", "--undefined-only", *map(str, libraries)], capture_output=True,
                             text=True, check=True).stdout
-    return {line.split()[-1] for line in listed.splitlines() if line.split()[-1:] and "cufft" in line.split()[-1]}
+    return {word for line in listed.splitlines() for word in line.split()[-1:] if "cufft" in word}
 
 
 @pytest.fixture(scope="module")
 def stand_in(tmp_path_factory) -> Path:
-    """The stand-in built as the script's ``prepare`` builds it, beside CUDA 12's runtime."""
+    """The stand-in built by the script's ``stub`` stage (as ``prepare`` builds it), beside CUDA 12's runtime."""
     if not RUNTIME.exists():
         pytest.skip(f"ASTRA's CUDA 12 runtime is not at {RUNTIME} (an ASTRA not installed from its wheel)")
+    _tool("gcc")
     folder = tmp_path_factory.mktemp("cuda12")
-    subprocess.run([_tool("gcc"), "-shared", "-fPIC", "-O2", "-Wl,-soname,libcufft.so.11",
-                    f"-Wl,--version-script={ROOT / 'benchmarks' / 'cufft11_stub.map'}", "-o",
-                    str(folder / "libcufft.so.11"), str(ROOT / "benchmarks" / "cufft11_stub.c")], check=True)
+    subprocess.run([_tool("bash"), str(ROOT / "benchmarks" / "device_session.sh"), "stub", str(folder)], check=True)
     shutil.copy(RUNTIME, folder)
     return folder
 
