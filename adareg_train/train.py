@@ -33,6 +33,8 @@ from .families import (GRADIENTS, MODELS, SIGMA_RANGE, Adaptive, Denoiser, build
 CHECKPOINT = "checkpoint.pt"
 #: What every checkpoint written by :func:`train` holds.
 CHECKPOINT_KEYS = frozenset({"settings", "model", "optimizer", "generator", "step", "seconds", "history"})
+#: The keys of a checkpoint (and of a file's ``training`` metadata) that record the file a run started from.
+ORIGINS = ("continued_from", "bank_from")
 #: The training losses: the mean squared error or the mean absolute error of the denoised patches.
 LOSSES = ("mse", "l1")
 #: Suffixes of image files that a data folder may hold but that are not read (only PNG and TIFF are).
@@ -339,17 +341,17 @@ def _model(settings: Settings) -> Denoiser:
     return model.to(settings.device, getattr(torch, settings.dtype))
 
 
-def starting_model(settings: Settings) -> tuple[Denoiser, dict[str, Any] | None]:
-    """The model a run starts from, on its device and in its precision, and the record of the file it continues.
+def starting_model(settings: Settings) -> tuple[Denoiser, dict[str, dict[str, Any]]]:
+    """The model a run starts from, on its device and in its precision, and what it took from which file.
 
-    The model is seeded, then set from ``settings.init`` if given (see :func:`_initialise`);
-    the record is that file's ``training`` metadata when it set every parameter, else ``None``.
+    The model is seeded, then set from ``settings.init`` if given (see :func:`_initialise`,
+    which gives the second value; ``{}`` without ``init``).
     """
     if settings.device == "cuda":
         # float32 means float32: no TF32 in the mask CNN's convolutions (adareg infers in full precision)
         torch.backends.cudnn.allow_tf32 = False
     model = _model(settings)
-    return model, (_initialise(model, settings.init) if settings.init is not None else None)
+    return model, (_initialise(model, settings.init) if settings.init is not None else {})
 
 
 def training_step(model: Denoiser, optimizer: torch.optim.Optimizer, sampler: PatchSampler,
@@ -432,18 +434,20 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def _initialise(model: Denoiser, source: str) -> dict[str, Any] | None:
-    """Start ``model`` from a parameter file (read safely by adareg).
+def _initialise(model: Denoiser, source: str) -> dict[str, dict[str, Any]]:
+    """Start ``model`` from a parameter file (read safely by adareg), and say what it took from where.
 
     A file of the same family and architecture sets every parameter (to continue or
-    fine-tune a model), and its ``training`` metadata is returned, to be kept in the
-    new file's; any other file sets the filter bank only (``None`` returned), which
-    must have the same layers.
+    fine-tune a model): returned as ``{"continued_from": record}``; any other file sets the
+    filter bank only, which must have the same layers: ``{"bank_from": record}``.  The
+    ``record`` is the file's path, family and ``training`` metadata, kept in the new file's,
+    so that it names every stage its parameters went through.
     """
     file = params.read(source)
+    record = {"file": str(source), "family": file.family, **file.metadata.get("training", {})}
     if file.family == model.family and file.metadata["architecture"] == model.architecture:
         model.load_arrays(file.arrays)
-        return {"file": str(source), **file.metadata.get("training", {})}
+        return {"continued_from": record}
     for l, layer in enumerate(model.bank.layers):
         array = file.arrays.get(f"bank_{l}")
         if array is None or array.shape != tuple(layer.shape):
@@ -451,7 +455,7 @@ def _initialise(model: Denoiser, source: str) -> dict[str, Any] | None:
                              f"({None if array is None else array.shape} for {tuple(layer.shape)})")
         with torch.no_grad():
             layer.copy_(torch.from_numpy(np.asarray(array, dtype=np.float64)))
-    return None
+    return {"bank_from": record}
 
 
 def code_version() -> str:
@@ -477,11 +481,12 @@ def hardware(device: str) -> str:
 
 def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: float,
            history: list[dict[str, float]], machine: str,
-           continued_from: dict[str, Any] | None = None, images: int | None = None) -> Path:
+           origin: dict[str, dict[str, Any]] | None = None, images: int | None = None) -> Path:
     """Write the model as an adareg parameter file, with how it was trained.
 
-    ``machine``: :func:`hardware` where the run trained; ``continued_from``: the training metadata of the
-    file the run started from (every parameter), kept under ``training.continued_from``;
+    ``machine``: :func:`hardware` where the run trained; ``origin``: the records of the file the run started
+    from, ``{"continued_from": record}`` (every parameter) or ``{"bank_from": record}`` (the filter bank; see
+    :func:`_initialise`), kept under those keys of ``training``;
     ``images``: the number of training images read from ``settings.data``, if known
     (``training.data_images``).
     """
@@ -515,8 +520,7 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
         },
         "validation": {"crop96_psnr_sigma25": validation[-1]["validation_psnr"]} if validation else {},
     }
-    if continued_from is not None:
-        metadata["training"]["continued_from"] = continued_from
+    metadata["training"].update(origin or {})
     # the constrained arrays computed in float64 from the (possibly float32) parameters
     return params.save(path, copy.deepcopy(model).to(torch.float64).arrays(), metadata)
 
@@ -531,8 +535,13 @@ def export_checkpoint(out: str | os.PathLike) -> Path:
     model = _model(dataclasses.replace(settings, device="cpu"))  # only its arrays are exported: any machine will do
     model.load_state_dict(state["model"])
     return export(model, Path(out) / f"{settings.family}.npz", settings, state["step"], state["seconds"],
-                  state["history"], _checkpoint_hardware(state, settings), state.get("continued_from"),
+                  state["history"], _checkpoint_hardware(state, settings), _origin(state),
                   state.get("images"))
+
+
+def _origin(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The records of the file a checkpoint's run started from (:func:`_initialise`; none for older checkpoints)."""
+    return {key: state[key] for key in ORIGINS if state.get(key) is not None}
 
 
 def _checkpoint_hardware(state: dict[str, Any], settings: Settings) -> str:
@@ -615,7 +624,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
                              "or --no-resume to start over, which replaces it")
     out.mkdir(parents=True, exist_ok=True)
     # a resumed run takes every parameter from its checkpoint: the init file need not exist any more
-    model, continued_from = (_model(settings), None) if state is not None else starting_model(settings)
+    model, origin = (_model(settings), {}) if state is not None else starting_model(settings)
     optimizer = adam(model, settings)
     generator = torch.Generator().manual_seed(settings.seed)
     step, seconds, history, saved = 0, 0.0, [], None
@@ -627,7 +636,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
             group["lr_scale"] = scale
         generator.set_state(state["generator"])
         step, seconds, history = state["step"], state["seconds"], state["history"]
-        continued_from = state.get("continued_from")
+        origin = _origin(state)
         saved = step
 
     bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc=f"train {settings.family}")
@@ -653,7 +662,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
             _save_checkpoint(checkpoint, {"settings": dataclasses.asdict(settings), "model": model.state_dict(),
                                           "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                                           "step": step, "seconds": seconds, "history": history,
-                                          "hardware": machine, "continued_from": continued_from,
+                                          "hardware": machine, **{key: origin.get(key) for key in ORIGINS},
                                           "images": len(images)})
             saved = step
         if last:
@@ -662,4 +671,4 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     if step < settings.steps:
         print(f"adareg_train: stopped after step {step} of {settings.steps} at the time limit "
               f"({max_seconds:g} s); the same command resumes the run", file=sys.stderr)
-    return export(model, target, settings, step, seconds, history, machine, continued_from, len(images))
+    return export(model, target, settings, step, seconds, history, machine, origin, len(images))

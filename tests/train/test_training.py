@@ -144,7 +144,7 @@ def test_init_from_a_file(tmp_path, images):
     """A file of the same family and architecture starts every parameter; another family's, the bank only."""
     source = train(settings("sa-cnn", images, steps=2), tmp_path / "source", progress=False)
     model = build("sa-cnn", TINY["sa-cnn"], seed=11)
-    assert _initialise(model, str(source))["steps_done"] == 2
+    assert _initialise(model, str(source))["continued_from"]["steps_done"] == 2
     for name, array in adareg.params.read(source).arrays.items():
         np.testing.assert_allclose(model.arrays()[name], array, rtol=1e-12, atol=1e-14, err_msg=name)
     # the continued run's file keeps the training record of the file it started from
@@ -159,9 +159,16 @@ def test_init_from_a_file(tmp_path, images):
     bank_only = train(settings("crr", images, steps=2), tmp_path / "crr", progress=False)
     model = build("sa-cnn", TINY["sa-cnn"], seed=11)
     masks = [k.detach().clone() for k in model.masks.kernels]
-    assert _initialise(model, str(bank_only)) is None
+    origin = _initialise(model, str(bank_only))
+    assert list(origin) == ["bank_from"] and origin["bank_from"]["family"] == "crr"
     np.testing.assert_allclose(model.arrays()["bank_1"], adareg.params.read(bank_only).arrays["bank_1"])
     assert all(torch.equal(k, m) for k, m in zip(model.masks.kernels, masks))
+    # the new file names the stages its bank went through: the crr run's record, kept through the checkpoint
+    on_bank = train(settings("sa-cnn", images, steps=2, init=str(bank_only)), tmp_path / "on-bank", progress=False)
+    record = adareg.params.read(on_bank).metadata["training"]
+    assert "continued_from" not in record and record["bank_from"]["file"] == str(bank_only)
+    assert record["bank_from"]["family"] == "crr" and record["bank_from"]["steps_done"] == 2
+    assert adareg.params.read(export_checkpoint(tmp_path / "on-bank")).metadata["training"] == record
     with pytest.raises(ValueError, match="bank_0 does not fit"):
         _initialise(build("sa-cnn", seed=11), str(bank_only))  # the default architecture has other layers
 
