@@ -36,6 +36,9 @@ import numpy as np
 from .. import backend, checks
 from ..backend import Array
 
+#: Relative distance (in steps) within which 0 is taken to be a knot of the grid: a few units of rounding.
+_KNOT_ROUNDING = 16 * float(np.finfo(np.float64).eps)
+
 
 class LinearSpline:
     r"""A bank of ``C`` linear splines on a shared uniform grid, applied channel-wise.
@@ -90,10 +93,17 @@ class LinearSpline:
         grid_step = checks.positive(grid_step, f"{name}: grid_step")
         a = np.array(coefficients, dtype=np.float64)  # a copy, so the tables cannot go stale
         a.setflags(write=False)
+        channels, knots = a.shape
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, by name
+            s0 = (0.0 - grid_min) / grid_step  # the position of 0 on the grid, in steps
+        knot = round(s0) if math.isfinite(s0) else -1
+        if 0 <= knot <= knots - 1 and abs(s0 - knot) <= _KNOT_ROUNDING * max(1.0, abs(s0)):
+            # 0 within rounding of a knot (e.g. after rescaled(alpha)) is that knot: else float32 responses
+            # smaller than the offset (relative to the step) would all take the segment on one side
+            grid_min, s0 = -knot * grid_step, float(knot)
         self.coefficients = a
         self.grid_min = grid_min
         self.grid_step = grid_step
-        channels, knots = a.shape
 
         # per-segment tables, flattened channel-major: entry c * (K - 1) + k
         h = grid_step
@@ -104,7 +114,6 @@ class LinearSpline:
             cumulative = np.zeros((channels, knots))
             cumulative[:, 1:] = np.cumsum(0.5 * h * (a[:, :-1] + a[:, 1:]), axis=1)
             # ... minus its value at 0, so that F(0) = 0 whether or not 0 is a knot
-            s0 = (0.0 - grid_min) / h
             k0 = int(min(max(math.floor(s0), 0), knots - 2)) if math.isfinite(s0) else 0
             u0 = s0 - k0
             at_zero = cumulative[:, k0] + 0.5 * h * u0 * (2.0 * a[:, k0] + u0 * delta[:, k0])

@@ -195,6 +195,25 @@ def test_responses_near_zero_keep_their_relative_precision_in_float32(grid_min, 
     np.testing.assert_allclose(integral.reshape(CHANNELS, -1), z * (f0 + s * z / 2), rtol=1e-5, atol=0)
 
 
+@pytest.mark.parametrize("toward", [0.0, -2.0])
+def test_a_zero_within_rounding_of_a_knot_is_that_knot(toward):
+    # A grid rescaled by alpha put 0 at 19.9999999999999964 steps: in float32 the offset 0.99999... rounded to 1,
+    # so every response below about 6e-8 steps, negative ones included, took the segment right of the knot
+    # (a shipped crr's gradient was 1 % off for responses of 1e-10, and its float32 denoise 0.2 % off)
+    a = np.random.default_rng(4).standard_normal((CHANNELS, KNOTS))
+    a[:, 4] = 0.0
+    grid_min = np.nextafter(np.nextafter(-4 * GRID_STEP, toward), toward)  # 0 two units of rounding off knot 4
+    spline = LinearSpline(a, float(grid_min), GRID_STEP)
+    z = GRID_STEP * np.array([sign * 10.0**-e for e in (3, 6, 8, 12) for sign in (1, -1)])
+    segment = np.where(z > 0, 4, 3)
+    s = (a[:, segment + 1] - a[:, segment]) / GRID_STEP  # (channels, values)
+    for dtype in (np.float32, np.float64):
+        values = channel_major(np.tile(z, (CHANNELS, 1)), (len(z), 1)).astype(dtype)
+        value, integral = spline.value_and_integral(values)
+        np.testing.assert_allclose(value.reshape(CHANNELS, -1), s * z, rtol=1e-5, atol=0, err_msg=str(dtype))
+        np.testing.assert_allclose(integral.reshape(CHANNELS, -1), s * z**2 / 2, rtol=1e-5, atol=0, err_msg=str(dtype))
+
+
 def test_value_and_integral_agree_with_the_separate_calls():
     spline = LinearSpline(random_coefficients(7), GRID_MIN, GRID_STEP)
     z = np.random.default_rng(7).uniform(-3, 3, (2, CHANNELS, 5, 6))
