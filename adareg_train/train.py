@@ -662,7 +662,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
             _save_checkpoint(checkpoint, {"settings": dataclasses.asdict(settings), "model": model.state_dict(),
                                           "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                                           "step": step, "seconds": seconds, "history": history,
-                                          "hardware": machine, **{key: origin.get(key) for key in ORIGINS},
+                                          "hardware": machine, **origin,
                                           "images": len(images)})
             saved = step
         if last:
