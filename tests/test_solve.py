@@ -121,8 +121,11 @@ def test_a_batch_stops_when_each_image_has_converged(case):
 @pytest.mark.parametrize("family", ["sa-cnn", "sa-b"])
 def test_a_denoising_batch_steps_in_chunks_of_images_on_the_host(family, monkeypatch):
     """Chunk by chunk (backend.batch_chunks; one image each where CHUNK_BYTES is tiny), each with its own dual
-    state and its own stop, the reweighting gives each image of a batch what a solve of that image alone gives."""
-    ys = adareg.data.image("camera", shape=(32, 32)) + 0.1 * np.random.default_rng(12).standard_normal((2, 2, 32, 32))
+    state and its own stop, the reweighting gives each image of a batch what a solve of that image alone gives.
+    The images have different noise levels, so that they stop at different steps."""
+    levels = np.array([0.05, 0.1, 0.15, 0.2]).reshape(2, 2, 1, 1)
+    noise = np.random.default_rng(12).standard_normal((2, 2, 32, 32))
+    ys = adareg.data.image("camera", shape=(32, 32)) + levels * noise
     options = {"sigma": 0.1, "tol": 1e-4, "precision": "float64"}
     shapes = []
     prox = WeightedL1Analysis.prox
