@@ -262,8 +262,9 @@ def test_a_seed_without_a_retrospective_mask_is_refused(fastmri_file, tmp_path):
     assert_fails_cleanly(out, tmp_path / "o.npy", "--seed applies to a retrospective mask (--acceleration)")
 
 
-def test_a_fastmri_preset_is_the_models_nearest_in_acceleration_then_size():
+def test_a_fastmri_preset_is_the_models_nearest_in_acceleration_then_size(monkeypatch):
     import argparse
+    import copy
 
     from adareg.cli import UsageError, _weights
 
@@ -281,9 +282,15 @@ def test_a_fastmri_preset_is_the_models_nearest_in_acceleration_then_size():
     for size in (100, 300, 400):
         nearest = min(sizes, key=lambda s: abs(np.log(s / size)))
         assert weights("sa-cnn", size, 3.9) == of(sizes[nearest], "sa-cnn")
+    # a model without a preset at the size asked for (sa-b, taken out of the largest size's entry) gets the
+    # nearest size that has one, with a warning where that is far away: never an entry without the model
+    table = copy.deepcopy(adareg.presets._table())
+    del table[sizes[max(sizes)]]["models"]["sa-b"]
+    monkeypatch.setattr(adareg.presets, "_table", lambda: table)
     with_sa_b = [a for a in x4 if "sa-b" in adareg.presets.models(a)]
+    assert sizes[max(sizes)] not in with_sa_b and with_sa_b
     with pytest.warns(UserWarning, match="more than 2 times away"):
-        assert weights("sa-b", 320, 4.0) in [of(a, "sa-b") for a in with_sa_b]  # never one without the model
+        assert weights("sa-b", max(sizes), 4.0) in [of(a, "sa-b") for a in with_sa_b]
     with pytest.raises(UsageError, match="no mri-cartesian- preset of no-such-model"):
         weights("no-such-model", 320, 4.0)
 
