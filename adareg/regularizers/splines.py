@@ -94,8 +94,7 @@ class LinearSpline:
         a = np.array(coefficients, dtype=np.float64)  # a copy, so the tables cannot go stale
         a.setflags(write=False)
         channels, knots = a.shape
-        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, by name
-            s0 = (0.0 - grid_min) / grid_step  # the position of 0 on the grid, in steps
+        s0 = -grid_min / grid_step  # the position of 0 on the grid, in steps (Python floats: inf on overflow)
         knot = round(s0) if math.isfinite(s0) else -1
         if 0 <= knot <= knots - 1 and abs(s0 - knot) <= _KNOT_ROUNDING * max(1.0, abs(s0)):
             # 0 within rounding of a knot (e.g. after rescaled(alpha)) is that knot: else float32 responses
