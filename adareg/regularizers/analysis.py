@@ -262,9 +262,19 @@ class WeightedL1Analysis(Regularizer):
             (of the prox problem), ``gap`` and ``seconds`` (e.g. ``History.append``).
         progress
             Show a progress bar.
+
+        Raises
+        ------
+        ValueError
+            For a certified call (``tol`` not ``None``), if ``v`` holds NaN or Inf: one
+            such pixel spreads through :math:`W^H W` to the whole image and the gap never
+            certifies.  Budgeted calls leave this to their caller (one host
+            synchronisation per call saved inside iterations).
         """
         self.check_image(v, "v")
         name = f"{type(self).__name__}.prox"
+        if tol is not None:  # budgeted calls run inside solvers, which check their iterates' residuals
+            backend.check_finite(v, f"{name}: v")
         tau = checks.positive(tau, f"{name}: tau")
         check_every = checks.count(check_every, f"{name}: check_every")
         weights = self._weights_like(v)

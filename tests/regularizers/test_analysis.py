@@ -418,6 +418,15 @@ def test_prox_arguments_are_checked_before_any_iteration(change, error, words):
         TV((4, 4)).prox(np.ones((4, 4)), arguments.pop("tau"), **arguments)
 
 
+def test_a_certified_prox_of_a_non_finite_input_is_refused():
+    # one NaN pixel would otherwise spread through W^T W to the whole image and the gap,
+    # which then never certifies: max_iter iterations for an all-NaN result
+    v = np.ones((2, 4, 4))
+    v[1, 2, 3] = np.nan
+    with pytest.raises(ValueError, match="TV.prox: v contains 1 NaN or Inf value; expected finite"):
+        TV((4, 4)).prox(v, 0.3)
+
+
 def test_weights_of_another_batch_are_named():
     with pytest.raises(ValueError, match=r"TV: weights of shape \(3, 1, 4, 4\) do not broadcast"):
         TV((4, 4), weights=np.ones((3, 1, 4, 4))).prox(np.ones((2, 4, 4)), 0.3)
