@@ -1,7 +1,7 @@
-"""Sparse-view CT of a real head slice: FBP, TV, wcrr and the paper's spatially adaptive sa-cnn.
+"""Sparse-view CT of a real head slice: FBP, TV, wcrr and the paper's adaptive sa-cnn and sa-b.
 
     python examples/ct_recon.py [--image ct-head|phantom] [--size 128] [--angles 60] [--photons 1e4]
-                                [--models tv wcrr sa-cnn] [--tune | --from-preset [SIZE]] [--patience 1.5|off]
+                                [--models tv wcrr sa-cnn sa-b] [--tune | --from-preset [SIZE]] [--patience 1.5|off]
                                 [--device cpu|gpu] [--output ct_recon.png]
 
 Simulates a 2D parallel-beam scan (a field of view of one unit, so line integrals
@@ -13,7 +13,8 @@ reconstructs it
 * by filtered back-projection (Hann window), and
 * by ``argmin_{x >= 0} 1/2 ||A x - y||_w^2 + lam R(x)`` with the Poisson
   inverse-variance weights ``w`` through ``adareg.solve``, for R = TV, the learned
-  ``wcrr`` (L-BFGS) and the learned ``sa-cnn`` (reweighting with accelerated steps);
+  ``wcrr`` (L-BFGS) and the learned ``sa-cnn`` and ``sa-b`` (the paper's eq. (6) and
+  eq. (3) models: reweighting with accelerated steps);
 
 and prints PSNR, SSIM and seconds (best first), and writes a figure with the error
 maps and the masks that sa-cnn put on its reconstruction.  Every weight (``lam``,
@@ -56,7 +57,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128, help="image size (pixels per side)")
     parser.add_argument("--angles", type=int, default=60, help="number of projection angles over [0, pi)")
     parser.add_argument("--photons", type=float, default=1e4, help="incident photons per detector cell")
-    parser.add_argument("--models", nargs="+", default=["tv", "wcrr", "sa-cnn"],
+    parser.add_argument("--models", nargs="+", default=["tv", "wcrr", "sa-cnn", "sa-b"],
                         help="regularizers: tv and shipped model names")
     add_tuning_arguments(parser)
     parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations")

@@ -1,7 +1,7 @@
-"""Multi-coil Cartesian MRI of a real abdominal slice: zero-filled, SENSE, TV, wcrr and sa-cnn.
+"""Multi-coil Cartesian MRI of a real abdominal slice: zero-filled, SENSE, TV, wcrr, sa-cnn, sa-b.
 
     python examples/mri_recon.py [--image mr-abdomen] [--size 128] [--coils 8] [--acceleration 4]
-                                 [--center-fraction 0.08] [--sigma 0.01] [--models tv wcrr sa-cnn]
+                                 [--center-fraction 0.08] [--sigma 0.01] [--models tv wcrr sa-cnn sa-b]
                                  [--tune | --from-preset [SIZE]] [--patience 1.5|off]
                                  [--output mri_recon.png]
 
@@ -16,7 +16,7 @@ k-space entry.  On the real image space it reconstructs
     zero-filled   H^H y
     SENSE         (H^H H + mu I) x = H^H y by conjugate gradients, mu = 0.01
     TV, wcrr,     argmin_{x >= 0} 1/2 ||H x - y||^2 + lam R(x)   (adareg.solve)
-    sa-cnn
+    sa-cnn, sa-b
 
 and prints PSNR, SSIM and seconds (best first), then writes a figure with the error
 maps and sa-cnn's masks.  Every ``lam`` (and model ``sigma``) comes from
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--center-fraction", type=float, default=CENTER_FRACTION, help="fully sampled central columns")
     parser.add_argument("--sigma", type=float, default=0.01, help="k-space noise level (real and imaginary parts)")
     parser.add_argument("--mu", type=float, default=0.01, help="Tikhonov weight of SENSE")
-    parser.add_argument("--models", nargs="+", default=["tv", "wcrr", "sa-cnn"],
+    parser.add_argument("--models", nargs="+", default=["tv", "wcrr", "sa-cnn", "sa-b"],
                         help="regularizers: tv and shipped model names")
     add_tuning_arguments(parser)
     parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations")
