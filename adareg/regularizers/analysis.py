@@ -273,8 +273,12 @@ class WeightedL1Analysis(Regularizer):
         """
         self.check_image(v, "v")
         name = f"{type(self).__name__}.prox"
-        if tol is not None:  # budgeted calls run inside solvers, which check their iterates' residuals
-            backend.check_finite(v, f"{name}: v")
+        xp = backend.namespace(v)
+        v_norms = None  # per image, for the certified error: budgeted calls need none
+        if tol is not None:  # (budgeted calls run inside solvers, which check their iterates' residuals)
+            v_norms = xp.linalg.vector_norm(v, axis=tuple(range(v.ndim - len(self.shape), v.ndim)))
+            if not bool(xp.all(xp.isfinite(v_norms))):  # NaN or Inf in v, or a norm past the float range
+                backend.check_finite(v, f"{name}: v")
         tau = checks.positive(tau, f"{name}: tau")
         check_every = checks.count(check_every, f"{name}: check_every")
         weights = self._weights_like(v)
@@ -283,8 +287,6 @@ class WeightedL1Analysis(Regularizer):
         warm = warm_start is not None
         del warm_start  # copied: a caller that handed its state over (see reweighting) frees its buffers now
         stop = default_rule(max_iter, tol, max_time, measure=Residual)
-        xp = backend.namespace(v)
-        v_norms = xp.linalg.vector_norm(v, axis=tuple(range(v.ndim - len(self.shape), v.ndim)))  # per image
         start = time.perf_counter()
         gap, x = math.inf, None
         bar = tqdm(total=max_iter, disable=not progress, desc="dual FISTA", leave=False)
