@@ -38,6 +38,10 @@ GENERAL_SLOWEST_RATE = 0.8
 BUDGET_GROWTH_LIMIT = 64
 #: Steps at one budget over which :func:`reweighting` measures the residual's rate of decrease.
 RATE_WINDOW = 3
+#: For denoising: the budget grows where the residual's rate would bring it to ``tol`` in more than
+#: the steps left divided by this, so that the steps left can also measure the larger budgets' rates
+#: (see :func:`reweighting`).
+STEPS_LEFT_MARGIN = 2.0
 #: For a general ``H``: a residual below ``tol`` stops the loop only where the step before
 #: it was below this many times ``tol`` (see :func:`reweighting`).
 GENERAL_CONFIRMATION = 3.0
@@ -77,8 +81,11 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
       residual :math:`r_k` is no smaller than those of all earlier steps at its
       budget, and after every step at which the residual's mean rate over the last
       :data:`RATE_WINDOW` steps at its budget, :math:`q = (r_k / r_{k-3})^{1/3}`,
-      would not take it to ``tol`` within the steps left,
-      :math:`\log(\mathrm{tol} / r_k) / \log q > K - k` (``K`` = ``max_iter``).
+      would not take it to ``tol`` within a share of the steps left,
+      :math:`\log(\mathrm{tol} / r_k) / \log q > (K - k) / m` (``K`` = ``max_iter``,
+      :math:`m` = :data:`STEPS_LEFT_MARGIN`): each larger budget needs
+      :data:`RATE_WINDOW` steps to show its own rate, so a budget grown only when the
+      steps left just suffice comes too late near the cap.
       Only steps of one budget are compared, as a longer step moves the iterate
       further.  While the residual falls fast enough the steps cost what the first
       did; near a tight ``tol`` they approach exact steps, whose reweighting
@@ -231,7 +238,8 @@ class _Budget:
     """Dual iterations per prox, doubled where the residual stalls or falls too slowly (see :func:`reweighting`).
 
     Too slowly: at a mean rate per step above ``slowest_rate`` where one is given, else at
-    a rate that would not reach ``tol`` within the ``max_iter`` steps.  With a
+    a rate that would not reach ``tol`` within the steps left to ``max_iter`` divided by
+    :data:`STEPS_LEFT_MARGIN`.  With a
     ``slowest_rate`` the budget doubles at most once per halving of the residual,
     or where the residual has stopped falling (:meth:`_floored`).
     """
@@ -268,7 +276,7 @@ class _Budget:
             return rate > self.slowest_rate
         if rate >= 1 or self.tol <= 0:  # tol 0 is never reached: every rate is too slow
             return True
-        return math.log(self.tol / residual) / math.log(rate) > self.max_iter - self.steps
+        return math.log(self.tol / residual) / math.log(rate) > (self.max_iter - self.steps) / STEPS_LEFT_MARGIN
 
 
 def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float,

@@ -16,7 +16,8 @@ from adareg.regularizers.learned import SigmaProfile
 from adareg.regularizers.filterbank import FilterBank
 from adareg.regularizers.masks import MaskCNN
 from adareg.solvers.primal_dual import primal_dual
-from adareg.solvers.reweighting import BUDGET_GROWTH_LIMIT, GENERAL_SLOWEST_RATE, GENERAL_STEP_ITERATIONS
+from adareg.solvers.reweighting import (BUDGET_GROWTH_LIMIT, GENERAL_SLOWEST_RATE, GENERAL_STEP_ITERATIONS,
+                                       STEPS_LEFT_MARGIN)
 from adareg.stopping import MaxIterations, RelativeChange
 
 
@@ -57,7 +58,7 @@ def test_reweighting_reaches_a_fixed_point_of_its_step(certified):
 def assert_budgets_grow_on_stalls(history, first: int, tol: float, max_iter: int) -> None:
     """Each step's budget is the first, doubled after every step whose residual is no smaller than those
     of all earlier steps at its budget, or falls at a mean rate over the last three steps at its budget
-    that would not reach tol within max_iter steps."""
+    that would not reach tol within the steps left to max_iter divided by STEPS_LEFT_MARGIN."""
     residual, inner = history["residual"], history["inner_iterations"]
     budget, start = first, 0  # the first step at the current budget
     for k in range(len(residual)):
@@ -66,7 +67,8 @@ def assert_budgets_grow_on_stalls(history, first: int, tol: float, max_iter: int
         slow = False
         if k - start >= 3 and residual[k] > tol:
             rate = (residual[k] / residual[k - 3]) ** (1 / 3)
-            slow = rate >= 1 or tol <= 0 or np.log(tol / residual[k]) / np.log(rate) > max_iter - (k + 1)
+            steps_left = max_iter - (k + 1)
+            slow = rate >= 1 or tol <= 0 or np.log(tol / residual[k]) / np.log(rate) > steps_left / STEPS_LEFT_MARGIN
         if stalled or slow:
             budget, start = min(2 * budget, BUDGET_GROWTH_LIMIT * first), k + 1
 
@@ -177,6 +179,19 @@ def test_budgets_grow_where_the_residual_falls_too_slowly_for_the_cap(monkeypatc
     fixed = adareg.solve(Identity(y.shape), y, reg, **options)
     assert set(fixed.history["inner_iterations"]) == {reg.step_iterations}
     assert not fixed.converged and fixed.history["residual"][-1] > 1e-5
+
+
+def test_denoising_budgets_grow_while_the_steps_left_can_measure_the_new_rate():
+    """A residual falling 5 % a step from 1e-3 would reach tol 1e-5 in 90 steps, within a cap of 100 but not
+    within half the steps left: the budget doubles after each window of RATE_WINDOW + 1 steps at a budget
+    (4, 8, ..., up to the growth limit) while log(tol / r_k) / log(0.95) > (100 - k) / 2, i.e. up to step 79."""
+    budget = sys.modules["adareg.solvers.reweighting"]._Budget(4, 1e-5, 100)
+    budgets = []
+    for k in range(1, 81):
+        budget.after(1e-3 * 0.95**k)
+        budgets.append(budget.iterations)
+    grown = [k + 1 for k in range(1, len(budgets)) if budgets[k] > budgets[k - 1]]  # steps after which it grew
+    assert grown == [4, 8, 12, 16, 20, 24] and budgets[-1] == BUDGET_GROWTH_LIMIT * 4
 
 
 def _prescribed_steps(residuals):
