@@ -84,8 +84,8 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
       would not take it to ``tol`` within a share of the steps left,
       :math:`\log(\mathrm{tol} / r_k) / \log q > (K - k) / m` (``K`` = ``max_iter``,
       :math:`m` = :data:`STEPS_LEFT_MARGIN`): each larger budget needs
-      :data:`RATE_WINDOW` steps to show its own rate, so a budget grown only when the
-      steps left just suffice comes too late near the cap.
+      :data:`RATE_WINDOW` + 1 steps to show its own rate, so a budget grown only when
+      the steps left just suffice comes too late near the cap.
       Only steps of one budget are compared, as a longer step moves the iterate
       further.  While the residual falls fast enough the steps cost what the first
       did; near a tight ``tol`` they approach exact steps, whose reweighting
