@@ -490,7 +490,7 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
     ``images``: the number of training images read from ``settings.data``, if known
     (``training.data_images``).
     """
-    validation = [h for h in history if "validation_psnr" in h]
+    validation = [h for h in history if "validation_psnr" in h and h["step"] == step]  # of these parameters
     metadata = {
         "family": model.family,
         "architecture": model.architecture,
@@ -526,7 +526,13 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
 
 
 def export_checkpoint(out: str | os.PathLike) -> Path:
-    """Export the model of ``out/checkpoint.pt`` as ``out/<family>.npz`` (e.g. a run stopped before its end)."""
+    """Export the model of ``out/checkpoint.pt`` as ``out/<family>.npz`` (e.g. a run stopped before its end).
+
+    A run validates at its last step, but a run cut short (e.g. killed at a lent GPU's time
+    limit) may have checkpointed a step it did not validate: its model is then validated
+    here, on the CPU, where the run's validation folder can be read, and exported without a
+    validation figure (said on stderr) where it cannot, never with an earlier step's.
+    """
     checkpoint = Path(out) / CHECKPOINT
     if not checkpoint.exists():
         raise FileNotFoundError(f"no checkpoint at {checkpoint}")
@@ -534,9 +540,17 @@ def export_checkpoint(out: str | os.PathLike) -> Path:
     settings = _checkpoint_settings(state, checkpoint)
     model = _model(dataclasses.replace(settings, device="cpu"))  # only its arrays are exported: any machine will do
     model.load_state_dict(state["model"])
-    return export(model, Path(out) / f"{settings.family}.npz", settings, state["step"], state["seconds"],
-                  state["history"], _checkpoint_hardware(state, settings), _origin(state),
-                  state.get("images"))
+    step, history = state["step"], state["history"]
+    if settings.validation is not None and not any(h["step"] == step and "validation_psnr" in h for h in history):
+        try:
+            pairs = validation_pairs(settings.validation)
+        except FileNotFoundError as err:
+            print(f"adareg_train: exported without a validation figure: step {step} was not validated and "
+                  f"{checks.one_line(err)}", file=sys.stderr)
+        else:
+            history = [*history, {"step": step, "validation_psnr": validate(model, pairs, 25 / 255, "cpu")}]
+    return export(model, Path(out) / f"{settings.family}.npz", settings, step, state["seconds"],
+                  history, _checkpoint_hardware(state, settings), _origin(state), state.get("images"))
 
 
 def _origin(state: dict[str, Any]) -> dict[str, dict[str, Any]]:

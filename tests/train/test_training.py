@@ -688,6 +688,41 @@ def test_the_device_script_s_training_stages_are_valid_commands(tmp_path, stage,
         assert run.architecture["bank_channels"] == [4, 8, 80]
 
 
+def test_a_checkpoint_s_export_validates_its_own_step(tmp_path, images, monkeypatch, capsys):
+    # a run killed after the checkpoint of a step it had not validated (validations every 2 steps, checkpoints
+    # every 3) exported the last validation it had, step 2's, as the figure of step 3's parameters
+    (tmp_path / "validation").mkdir()
+    write_image(tmp_path / "validation" / "v.png", np.kron(read_folder(images)["im0"], np.ones((3, 3))))
+    run = settings("crr", images, validation=str(tmp_path / "validation"), validate_every=2)
+    steps = 0
+    step = train_module.training_step
+
+    def killed_after_step_4(*args, **kwargs):
+        nonlocal steps
+        steps += 1
+        if steps == 5:
+            raise KeyboardInterrupt
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "training_step", killed_after_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(run, tmp_path / "killed", progress=False)
+    state = torch.load(tmp_path / "killed" / CHECKPOINT, weights_only=True)
+    assert state["step"] == 3 and [h["step"] for h in state["history"] if "validation_psnr" in h] == [2]
+    model = build("crr", TINY["crr"], seed=0).to("cpu", torch.float64)
+    model.load_state_dict(state["model"])
+    pairs = train_module.validation_pairs(run.validation)
+    expected = train_module.validate(model, pairs, 25 / 255, "cpu")
+    assert expected != state["history"][1]["validation_psnr"]  # step 3's parameters score otherwise than step 2's
+    exported = adareg.params.read(export_checkpoint(tmp_path / "killed")).metadata
+    assert exported["validation"] == {"crop96_psnr_sigma25": expected}
+    assert exported["training"]["steps_done"] == 3
+    shutil.rmtree(tmp_path / "validation")  # exported elsewhere: no figure rather than step 2's
+    (tmp_path / "killed" / "crr.npz").unlink()
+    assert adareg.params.read(export_checkpoint(tmp_path / "killed")).metadata["validation"] == {}
+    assert "exported without a validation figure: step 3 was not validated" in capsys.readouterr().err
+
+
 def test_paths_and_numpy_scalars_in_the_settings_give_a_resumable_run(tmp_path, images):
     # a pathlib.Path data folder failed at the export after every step, np.int64 steps made a checkpoint that
     # torch.load(weights_only=True) refused: neither could be resumed or exported
