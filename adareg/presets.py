@@ -88,9 +88,10 @@ def nearest(prefix: str, model: str, size: int, acceleration: float | None = Non
     >>> adareg.presets.nearest("ct-parallel-60-", "sa-cnn", 120)
     'ct-parallel-60-1e+04-128'
     """
-    if not isinstance(prefix, str) or "-" not in prefix:  # "" or "c" would match other modalities' presets
-        raise ValueError(f"nearest: prefix must name at least the modality and end its field with a dash "
-                         f"(e.g. 'ct-' or 'mri-cartesian-'), got {prefix!r}")
+    # "" or "c" would match other modalities' presets, and "ct-parallel-6" the 60 angles' as the 6 angles'
+    if not isinstance(prefix, str) or not prefix.endswith("-") or prefix.startswith("-"):
+        raise ValueError(f"nearest: prefix must name at least the modality and end with a dash after its last "
+                         f"whole field (e.g. 'ct-' or 'mri-cartesian-'), got {prefix!r}")
     size = checks.count(size, "nearest: size")
     if acceleration is not None:
         acceleration = checks.positive(acceleration, "nearest: acceleration")

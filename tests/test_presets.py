@@ -62,9 +62,10 @@ def test_nearest_refuses_bad_sizes_and_accelerations(table):
         presets.nearest("ct-", "sa-cnn", 128, acceleration=4)  # (a bare StopIteration before)
 
 
-@pytest.mark.parametrize("prefix", ["", "c", "mri", None])
+@pytest.mark.parametrize("prefix", ["", "c", "mri", None, "-", "ct-parallel-6", "mri-cartesian-8-x4-0.01-32"])
 def test_nearest_refuses_a_prefix_without_its_modality(table, prefix):
-    # "" matched every acquisition: an MRI caller could get a CT preset without a word
+    # "" matched every acquisition: an MRI caller could get a CT preset without a word; "ct-parallel-6", a field
+    # cut short, gave the preset of 60 angles for a scan of 6
     with pytest.raises(ValueError, match="nearest: prefix must name at least the modality"):
         presets.nearest(prefix, "sa-cnn", 128)
 
