@@ -200,6 +200,12 @@ def _read(file: Any, path: Path, slices: Any, h5py: Any) -> FastMRIData:
         reference = np.asarray(reference_set[selection], dtype=np.float32)[order]
 
     kspace = np.asarray(kspace_set[selection]).astype(np.complex64, copy=False)[order]
+    finite = np.isfinite(kspace).reshape(len(kspace), -1).all(axis=1)
+    if not finite.all():  # one such sample spreads through the inverse FFT over its slice's whole image
+        bad, where = int(np.count_nonzero(~np.isfinite(kspace))), indices[~finite]
+        raise ValueError(f"{path}: 'kspace' holds {bad} NaN or Inf value{'s' if bad > 1 else ''} (in slice"
+                         f"{'s' if len(where) > 1 else ''} {', '.join(str(int(i)) for i in where)}); "
+                         "expected finite values")
     if kspace.ndim == 3:
         kspace = kspace[:, None]
     attrs = {key: _attribute(value) for key, value in file.attrs.items()}

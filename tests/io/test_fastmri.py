@@ -420,11 +420,25 @@ def _bad_files(h5py, tmp_path, kspace):
                         r"slices slice\(5, None, None\) select none of the file's 3 slices"),
         "reference": (lambda p: write_file(h5py, p, kspace, reference=np.zeros((2, 32, 32))), None,
                       r"'reconstruction_rss' must be a real array of shape \(slices, h, w\) with 3 slices"),
+        # a NaN gave a slice of NaN images, refused only by the writer at the end of a whole volume's run
+        "not finite": (lambda p: write_file(h5py, p, _with(kspace, (1, 0, 5, 7), np.nan)), None,
+                       r"'kspace' holds 1 NaN or Inf value \(in slice 1\); expected finite values"),
+        "not finite, selected": (lambda p: write_file(h5py, p, _with(_with(kspace, (0, 1, 0, 0), np.inf),
+                                                                     (2, 0, 3, 3), np.nan)), [2, 1, 0],
+                                 r"'kspace' holds 2 NaN or Inf values \(in slices 2, 0\)"),
     }
 
 
+def _with(kspace, index, value):
+    """A copy of ``kspace`` with ``value`` at ``index``."""
+    changed = kspace.copy()
+    changed[index] = value
+    return changed
+
+
 BAD = ["not hdf5", "truncated", "no kspace", "wrong rank", "not complex", "mask length", "no header",
-       "header element", "header value", "header xml", "slice int", "slice list", "slice empty", "reference"]
+       "header element", "header value", "header xml", "slice int", "slice list", "slice empty", "reference",
+       "not finite", "not finite, selected"]
 
 
 @pytest.mark.parametrize("case", BAD)
