@@ -107,6 +107,8 @@ class AnyOf(StoppingRule):
     """Stop when any of the rules fires (the first one listed wins a tie)."""
 
     def __init__(self, *rules: StoppingRule):
+        if not rules:  # it would never fire: a solver given it alone would run forever
+            raise ValueError("AnyOf: give at least one rule (e.g. AnyOf(MaxIterations(100), RelativeChange(1e-4)))")
         self.rules: tuple[StoppingRule, ...] = ()
         for rule in rules:
             if not isinstance(rule, StoppingRule):

@@ -47,6 +47,8 @@ def test_any_of_takes_stopping_rules_only():
     rule = AnyOf(MaxIterations(3), AnyOf(RelativeChange(1e-3), WallTime(9)))
     assert repr(rule) == "MaxIterations(3) | RelativeChange(0.001) | WallTime(9 s)"
     assert rule.check(Progress(3, 0.0)) is rule.rules[0]
+    with pytest.raises(ValueError, match="AnyOf: give at least one rule"):  # never fired: fista(stop=AnyOf()) hung
+        AnyOf()
 
 
 def test_the_relative_change_of_a_batch_is_that_of_its_most_changed_image():
