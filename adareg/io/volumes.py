@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,8 @@ import numpy as np
 
 from .. import backend, checks
 from .files import check_output, check_output_folder
-from .images import ARRAY_SUFFIXES, intensities, memory_as_value_error, read_array, stored_values, write_array
+from .images import (ARRAY_SUFFIXES, IntensityWarning, intensities, memory_as_value_error, read_array, stored_values,
+                     write_array)
 
 #: File name endings read as volumes, by format (a folder is a DICOM series).
 SUFFIXES = {"dicom": (".dcm",), "nifti": (".nii", ".nii.gz"), "tiff": (".tif", ".tiff"), "npy": ARRAY_SUFFIXES}
@@ -137,17 +139,43 @@ def is_volume(path: str | os.PathLike) -> bool:
         return False
 
 
+#: :func:`intensity_window` warns where the central share ``1 - 2 * WINDOW_TAIL`` of a volume's values spans
+#: less than :data:`WINDOW_BULK` of its range: a few outlying values then set the window.
+WINDOW_TAIL = 5e-4
+WINDOW_BULK = 0.25
+
+
 def intensity_window(volume: Volume) -> tuple[float, float]:
     """The values ``(low, high)`` that a model trained on [0, 1] intensities sees as black and white.
 
     TIFF and NPY volumes are taken as images in [0, 1] (integer pixels are read so,
     unless read with ``as_stored=True``); DICOM and NIfTI volumes hold physical units (HU, scanner units), so their
     window is the volume's range, ``(min, max)`` (``(v, v + 1)`` for a constant ``v``).
+
+    Warns
+    -----
+    IntensityWarning
+        Where a few values set that range: the values between the :data:`WINDOW_TAIL` and
+        ``1 - WINDOW_TAIL`` quantiles (of at most a million evenly strided samples) span
+        less than :data:`WINDOW_BULK` of it (e.g. one bright voxel, or metal in a CT
+        volume).  The model then sees the rest of the volume in a narrow band of grey,
+        with a noise level (on the 0-255 scale of the whole range) that does not match
+        it, and denoises it badly.
     """
     if volume.format in ("tiff", "npy"):
         return 0.0, 1.0
     low, high = float(volume.data.min()), float(volume.data.max())
-    return (low, high) if high > low else (low, low + 1.0)
+    if high <= low:
+        return low, low + 1.0
+    values = volume.data.reshape(-1)
+    bulk = np.quantile(values[:: max(1, values.size // 1_000_000)], [WINDOW_TAIL, 1 - WINDOW_TAIL])
+    if bulk[1] - bulk[0] < WINDOW_BULK * (high - low):
+        warnings.warn(f"intensity_window: a few values set the {volume.format} volume's range [{low:g}, {high:g}], "
+                      f"the window the model sees as [0, 1]: {100 * (1 - 2 * WINDOW_TAIL):g} % of the values lie in "
+                      f"[{bulk[0]:g}, {bulk[1]:g}], {(bulk[1] - bulk[0]) / (high - low):.1%} of it, so the model sees "
+                      "them in a narrow band at a noise level that does not match them; clip or rescale the outliers "
+                      "first", IntensityWarning, stacklevel=2)
+    return low, high
 
 
 def read_volume(path: str | os.PathLike, as_stored: bool = False) -> Volume:

@@ -20,7 +20,7 @@ import pytest
 
 from adareg import cli
 from adareg.io import IntensityWarning
-from adareg.io.volumes import intensity_window, read_volume, write_volume
+from adareg.io.volumes import Volume, intensity_window, read_volume, write_volume
 
 tifffile = pytest.importorskip("tifffile", reason="tifffile is not installed (pip install adareg[io])")
 
@@ -34,6 +34,25 @@ def test_unsigned_npy_volumes_are_scaled_by_their_range(tmp_path, dtype, top):
         volume = read_volume(tmp_path / "v.npy")
     np.testing.assert_allclose(volume.data, stored.astype(np.float64) / top, rtol=1e-6)
     assert intensity_window(volume) == (0.0, 1.0)
+
+
+def test_a_window_set_by_a_few_values_warns():
+    # one bright voxel made [min, max] five times the data's range: the model saw the other slices in a fifth of
+    # its grey levels at a mismatched noise level (slice 1 of three fell from 27.4 to 17.1 dB), without a word
+    rng = np.random.default_rng(0)
+    data = np.clip(np.kron(rng.random((3, 4, 4)), np.ones((1, 16, 16))) + 0.05 * rng.standard_normal((3, 64, 64)),
+                   0, 1).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert intensity_window(Volume(data, "nifti")) == (float(data.min()), float(data.max()))
+        # a CT volume's air, soft tissue and bone (HU) fill their window: no warning either
+        ct = np.select([data < 0.3, data < 0.8], [-1000.0, 40.0], 1200.0).astype(np.float32)
+        assert intensity_window(Volume(ct, "dicom")) == (-1000.0, 1200.0)
+        assert intensity_window(Volume(np.full((2, 4, 4), 7.0, np.float32), "nifti")) == (7.0, 8.0)
+    data[0, 3, 5] = 5.0
+    with pytest.warns(IntensityWarning, match=r"a few values set the nifti volume's range \[0, 5\].* 99\.9 % of the "
+                                              r"values lie in \[0, 1\], 20\.0% of it"):
+        assert intensity_window(Volume(data, "nifti")) == (0.0, 5.0)
 
 
 @pytest.mark.parametrize("dtype", [np.int16, np.int32, np.uint32, bool])
