@@ -63,6 +63,20 @@ def test_other_integer_npy_volumes_are_refused(tmp_path, dtype):
         read_volume(path)
 
 
+@pytest.mark.parametrize("channels", [3, 4])
+def test_a_colour_npy_image_is_refused_rather_than_read_as_slices(tmp_path, channels):
+    # (32, 32, 3) was read as 32 slices of 32 x 3 pixels: TV "denoised" it without a word
+    path = tmp_path / "rgb.npy"
+    np.save(path, np.random.default_rng(0).random((32, 32, channels)))
+    with pytest.raises(ValueError, match=rf"rgb.npy: shape \(32, 32, {channels}\) looks like a colour image"):
+        read_volume(path)
+    output = tmp_path / "out.npy"
+    assert cli.main(["denoise", str(path), "--sigma", "25", "--model", "tv", "--quiet", "-o", str(output)]) != 0
+    assert not output.exists()
+    np.save(path, np.random.default_rng(0).random((3, 32, 32)))  # three slices of 32 x 32: a volume
+    assert read_volume(path).data.shape == (3, 32, 32)
+
+
 def test_float_npy_volumes_on_another_scale_warn(tmp_path):
     path = tmp_path / "v.npy"
     np.save(path, np.arange(2 * 8 * 8).reshape(2, 8, 8) % 256 * 1.0)
