@@ -151,9 +151,14 @@ def check_finite_iterate(change: float, x: Any, what: str) -> None:
         return
     xp = backend.namespace(x)
     if not bool(xp.all(xp.isfinite(x))):
-        raise FloatingPointError(f"{what}: the iterates diverged to NaN or Inf; the steps assume that the data "
-                                 "term's Lipschitz constant max(w) H.norm_bound()^2 bounds its curvature (check a "
-                                 "custom operator's norm)")
+        raise diverged(what)
+
+
+def diverged(what: str) -> FloatingPointError:
+    """The error of a solver ``what`` whose iterates (or gradient steps) overflowed to NaN or Inf."""
+    return FloatingPointError(f"{what}: the iterates diverged to NaN or Inf; the steps assume that the data term's "
+                              "Lipschitz constant max(w) H.norm_bound()^2 bounds its curvature (check a custom "
+                              "operator's norm)")
 
 
 def largest_ratio(sizes: Array, scales: Array) -> float:

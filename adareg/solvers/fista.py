@@ -13,8 +13,8 @@ from ..backend import Array
 from ..functionals import SmoothFunctional
 from ..regularizers.base import Bounds, Regularizer, check_bounds, project
 from .result import History, Result
-from ..stopping import (Defaults, Progress, StoppingRule, check_callback, check_finite_iterate, relative_change,
-                        verdict)
+from ..stopping import (Defaults, Progress, StoppingRule, check_callback, check_finite_iterate, diverged,
+                        relative_change, verdict)
 
 #: Iterations and relative change at which FISTA stops by default.
 DEFAULTS = Defaults(max_iter=500, tol=1e-5)
@@ -65,6 +65,10 @@ def _prox(reg: Regularizer | None, lam: float, bounds: Bounds | None, state: Any
     def prox(v: Array, L: float) -> tuple[Array, int, Any]:
         if reg is None:
             return project(v, bounds), 0, state
+        # a step longer than the inverse curvature makes v overflow before the iterate does: say so here rather
+        # than let the prox refuse a v its caller never saw (one norm, beside the prox's passes)
+        if not math.isfinite(float(backend.namespace(v).linalg.vector_norm(v))):
+            raise diverged("fista")
         out = reg.prox(v, lam / L, bounds=bounds, warm_start=state, tol=tol, max_iter=max_iter)
         return out.x, out.iterations, out.state
 

@@ -290,3 +290,17 @@ def test_a_batch_follows_its_images_own_paths():
     batch = fista(LeastSquares(H, ys), np.zeros((3, 20)), bounds=(0, None), stop=MaxIterations(120), batch_ndim=1)
     np.testing.assert_allclose(batch.x, np.stack(alone), rtol=0, atol=1e-12)
     assert batch.x.dtype == np.float64
+
+
+@pytest.mark.parametrize("stop", [None, MaxIterations(50)])
+def test_a_lipschitz_constant_too_small_is_named_where_the_gradient_step_overflows(stop):
+    # with steps 1000 times too long the gradient step overflowed first, and the certified prox refused it as its
+    # own bad input ("TV.prox: v contains 256 NaN or Inf values"), which named neither fista nor the constant
+    from adareg.regularizers import TV
+
+    rng = np.random.default_rng(0)
+    y = rng.random((16, 16))
+    with np.errstate(over="ignore", invalid="ignore"):
+        with pytest.raises(FloatingPointError, match=r"fista: the iterates diverged to NaN or Inf; .* Lipschitz"):
+            fista(LeastSquares(Identity(y.shape), y), np.zeros_like(y), reg=TV(y.shape), lam=1e-3, lipschitz=1e-3,
+                  stop=stop)
