@@ -274,6 +274,21 @@ def _write_masks(args: argparse.Namespace, reg: Any, x: Any, sigma: float | None
 SCALE_FACTOR = 20.0
 
 
+def _warn_if_uncentred(args: argparse.Namespace, kspace: np.ndarray) -> None:
+    """A warning where the k-space's energy sits at the grid's corners rather than its centre: numpy.fft's order
+    (zero frequency first), where adareg's Cartesian operator takes centred k-space (zero frequency in the middle)."""
+    energy = np.sum(np.abs(kspace.reshape(-1, *kspace.shape[-2:])) ** 2, axis=0)
+    rows, columns = energy.shape
+    r, c = max(1, rows // 8), max(1, columns // 8)
+    centre = energy[rows // 2 - r: rows // 2 + r, columns // 2 - c: columns // 2 + c].mean()
+    corners = np.mean([energy[:r, :c].mean(), energy[:r, -c:].mean(), energy[-r:, :c].mean(), energy[-r:, -c:].mean()])
+    if corners > 10 * centre:
+        warnings.warn(f"{args.input}: the k-space is largest at the grid's corners, not at its centre (numpy.fft's "
+                      "order?): adareg takes centred k-space, the zero frequency in the middle, as "
+                      "fftshift(fft2(ifftshift(image))) over the last two axes gives (fastMRI's convention), with "
+                      "the mask in the same order", stacklevel=2)
+
+
 def _warn_on_scale(args: argparse.Namespace, image: Any, what: str) -> None:
     """An :class:`~adareg.io.IntensityWarning` where ``image``, a linear reconstruction (FBP, zero-filled), lies
     far from the [0, 1] scale that the presets' weights and a learned model's noise level refer to.
@@ -432,8 +447,9 @@ def _mri(args: argparse.Namespace) -> None:
     kspace = io.read_array(args.input)
     mask = io.read_array(args.mask)
     maps = io.read_array(args.maps) if args.maps else None
-    if kspace.dtype.kind not in "fc":
-        raise UsageError(f"{args.input}: expected complex k-space, got dtype {kspace.dtype}")
+    if kspace.dtype.kind != "c":
+        raise UsageError(f"{args.input}: expected complex k-space, got dtype {kspace.dtype} (a real array holds an "
+                         "image or magnitudes, not k-space)")
     if maps is None and kspace.ndim != 2:
         raise UsageError(f"{args.input}: k-space of shape {kspace.shape} has {kspace.ndim} axes; one coil is (H, W), "
                          "and multi-coil data (coils, H, W) need coil sensitivities: --maps MAPS.npy (e.g. from "
@@ -454,6 +470,7 @@ def _mri(args: argparse.Namespace) -> None:
     if tuple(kspace.shape) != H.shape_out:
         raise UsageError(f"{args.input}: k-space of shape {kspace.shape} does not match the mask and maps, which "
                          f"give {H.shape_out}")
+    _warn_if_uncentred(args, kspace)
     y = _device(kspace.astype(np.complex64), args.device)
     if args.model == "zero-filled":
         x = mri.zero_filled(H, y)

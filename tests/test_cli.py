@@ -382,6 +382,25 @@ def test_mri_zero_filled_sa_cnn_and_errors(files):
     assert out.returncode == 0 and out.stderr == "", out.stderr
 
 
+def test_real_or_uncentred_k_space_is_named(files):
+    # an image passed as k-space was "reconstructed" (12.6 dB), and k-space in numpy.fft's order gave an image
+    # shifted by half its size (10.3 dB), both without a word
+    folder, _ = files
+    image = adareg.data.shepp_logan((32, 32))
+    np.save(folder / "full-mask.npy", np.ones((32, 32), dtype=bool))
+    np.save(folder / "image.npy", image)
+    output = folder / "never.npy"
+    assert_fails_cleanly(run("mri", "image.npy", "--mask", "full-mask.npy", "-o", output.name, cwd=folder), output,
+                         "expected complex k-space, got dtype float64 (a real array holds an image")
+    np.save(folder / "uncentred.npy", np.fft.fft2(image, norm="ortho"))
+    np.save(folder / "centred.npy", np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(image), norm="ortho")))
+    for name, warned in (("uncentred.npy", True), ("centred.npy", False)):
+        out = run("mri", name, "--mask", "full-mask.npy", "-o", "zf.npy", cwd=folder)
+        assert out.returncode == 0, out.stderr
+        assert ("the k-space is largest at the grid's corners" in out.stderr) == warned, (name, out.stderr)
+    assert adareg.psnr(np.abs(np.load(folder / "zf.npy")), image) > 40  # the centred one, as adareg takes it
+
+
 def test_data_far_from_the_presets_scale_are_warned_about(files):
     """k-space of an image in [0, 1000] took the presets' weights for [0, 1] without a word (relative error 0.22
     against 0.013 at scale 1); TV with the caller's --lam is at the data's own scale and is not warned about."""
