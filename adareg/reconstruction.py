@@ -33,6 +33,10 @@ WEIGHT_SPREAD = 1e3
 #: In denoising with a learned model, data beyond this magnitude are taken to be on another intensity
 #: scale than the models' [0, 1]: a [0, 1] image with noise of sigma <= 30/255 stays far inside it.
 INTENSITY_LIMIT = 4.0
+#: ... and data whose peak is positive and below this, on a much smaller scale (e.g. a 12-bit image in a
+#: 16-bit file, whose values read as fractions of 65535 peak at 0.0625): a [0, 1] image with a visible
+#: bright part reaches beyond it.
+INTENSITY_FLOOR = 0.1
 
 
 def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *, lam: float | None = None,
@@ -75,7 +79,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         Noise level (standard deviation, intensities in [0, 1]) for learned
         regularizers; required by them, refused by the others.  Learned models are
         trained on images in [0, 1]: denoising data that reach beyond
-        :data:`INTENSITY_LIMIT` in magnitude (e.g. 8-bit values) gets a warning.
+        :data:`INTENSITY_LIMIT` in magnitude (e.g. 8-bit values), or peak below
+        :data:`INTENSITY_FLOOR` (e.g. 12-bit values read from a 16-bit file), get a warning.
     x0
         Starting point (default: zeros; for denoising ``y``, and unused by the analysis regularizers
         such as TV, whose denoising is one exact prox).
@@ -403,6 +408,11 @@ def _warn_intensity_scale(reg: LearnedRegularizer, y: Array) -> None:
         warnings.warn(f"solve: y reaches {peak:.4g}, but {reg.family} is trained on intensities in [0, 1] (and "
                       "sigma on that scale): divide y by its range first (e.g. y / 255, with sigma / 255) and "
                       "multiply the result back", stacklevel=3)
+    elif 0 < peak < INTENSITY_FLOOR:
+        warnings.warn(f"solve: y peaks at {peak:.4g}, but {reg.family} is trained on intensities in [0, 1] (and "
+                      "sigma on that scale), where it takes such faint structure for noise: scale y to its range "
+                      "first (e.g. a 12-bit image read from a 16-bit file: y * 65535 / 4095, with sigma likewise) "
+                      "and the result back", stacklevel=3)
 
 
 def _warn_weight_spread(weights: Array) -> None:

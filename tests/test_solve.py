@@ -224,6 +224,10 @@ def test_learned_denoising_warns_of_data_on_another_intensity_scale():
     reg = adareg.load("sa-cnn")
     with pytest.warns(UserWarning, match=r"y reaches 2\d\d\.\d+, but sa-cnn is trained on intensities in \[0, 1\]"):
         adareg.solve(Identity(y.shape), 255 * y, reg, sigma=25 / 255, max_iter=1)
+    # a 12-bit image read from a 16-bit file peaks at 4095 / 65535: sa-b took such data (noise scaled alike) from
+    # 30.5 to 22.8 dB without a word
+    with pytest.warns(UserWarning, match=r"y peaks at 0\.0\d+, but sa-cnn is trained on intensities in \[0, 1\]"):
+        adareg.solve(Identity(y.shape), y * 4095 / 65535, reg, sigma=25 / 255 * 4095 / 65535, max_iter=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # [0, 1] data with noise: no warning
         adareg.solve(Identity(y.shape), y, reg, sigma=25 / 255, max_iter=1)
