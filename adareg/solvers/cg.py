@@ -56,6 +56,15 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
         backend.check_finite(array, f"conjugate_gradient: {name}")  # NaN would read as a breakdown of M
     xp = backend.namespace(b)
     stop = DEFAULTS.rule(max_iter, tol)
+
+    def product(x: Array) -> Array:
+        """``apply(x)``, checked: one of another shape would broadcast, or fail inside numpy."""
+        out = apply(x)
+        if not backend.is_array(out) or tuple(out.shape) != tuple(b.shape):
+            raise ValueError(f"conjugate_gradient: apply(x) must return an array of b's shape {tuple(b.shape)}, got "
+                             f"{tuple(out.shape) if backend.is_array(out) else type(out).__name__}")
+        return out
+
     if x0 is None:
         x, r = xp.zeros_like(b), b
     else:
@@ -65,7 +74,7 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
             raise TypeError(f"conjugate_gradient: x0 is complex ({x0.dtype}) but b is real ({b.dtype}): the "
                             "unknowns are real")
         x = x0.astype(b.dtype)
-        r = b - apply(x)
+        r = b - product(x)
     history = History("iteration", "residual", "seconds")
     scale = math.sqrt(backend.real_inner(b, b))
     if scale == 0:
@@ -76,7 +85,7 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
     # M is numerically singular along p where its Rayleigh quotient falls below rounding of the largest seen
     eps, largest = float(np.finfo(backend.real_dtype(b.dtype)).eps), 0.0
     while fired is None:
-        q = apply(p)
+        q = product(p)
         curvature, length = backend.real_inner(p, q), backend.real_inner(p, p)
         largest = max(largest, curvature / length) if length > 0 and math.isfinite(curvature) else largest
         if not curvature > eps * largest * length:  # singular along p (no solution, or no unique one), or indefinite

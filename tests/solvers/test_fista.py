@@ -226,6 +226,19 @@ def test_conjugate_gradient_matches_a_dense_solve(dtype):
     np.testing.assert_allclose(result.x, np.linalg.solve(M, b.T).T, rtol=1e-9)
 
 
+@pytest.mark.parametrize("apply, got", [(lambda v: v[:3], r"\(3,\)"), (lambda v: v[:, None], r"\(5, 1\)"),
+                                        (lambda v: list(v), "list")])
+def test_conjugate_gradient_names_a_product_of_another_shape(apply, got):
+    # numpy's "operands could not be broadcast together" came from inside the iteration, or (5, 1) broadcast
+    from adareg.solvers import conjugate_gradient
+
+    with pytest.raises(ValueError, match=rf"conjugate_gradient: apply\(x\) must return an array of b's shape \(5,\), "
+                                         rf"got {got}"):
+        conjugate_gradient(apply, np.ones(5))
+    with pytest.raises(ValueError, match="must return an array of b's shape"):  # from x0's residual too
+        conjugate_gradient(apply, np.ones(5), x0=np.ones(5))
+
+
 def test_defaults_fill_what_the_caller_left_out():
     defaults = Defaults(max_iter=40, tol=1e-3, measure=Residual)
     assert repr(defaults.rule()) == "Residual(0.001) | MaxIterations(40)"
