@@ -490,7 +490,7 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
     ``images``: the number of training images read from ``settings.data``, if known
     (``training.data_images``).
     """
-    validation = [h for h in history if "validation_psnr" in h and h["step"] == step]  # of these parameters
+    validation = _validation_at(history, step)  # of these parameters, never an earlier step's
     metadata = {
         "family": model.family,
         "architecture": model.architecture,
@@ -518,7 +518,7 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
             **({"contraction_curve": [[h["step"], round(h["contraction"], 6)] for h in history
                                       if "contraction" in h][:: max(1, step // 100)]} if settings.contraction else {}),
         },
-        "validation": {"crop96_psnr_sigma25": validation[-1]["validation_psnr"]} if validation else {},
+        "validation": {"crop96_psnr_sigma25": validation} if validation is not None else {},
     }
     metadata["training"].update(origin or {})
     # the constrained arrays computed in float64 from the (possibly float32) parameters
@@ -541,7 +541,7 @@ def export_checkpoint(out: str | os.PathLike) -> Path:
     model = _model(dataclasses.replace(settings, device="cpu"))  # only its arrays are exported: any machine will do
     model.load_state_dict(state["model"])
     step, history = state["step"], state["history"]
-    if settings.validation is not None and not any(h["step"] == step and "validation_psnr" in h for h in history):
+    if settings.validation is not None and _validation_at(history, step) is None:
         try:
             pairs = validation_pairs(settings.validation)
         except FileNotFoundError as err:
@@ -551,6 +551,12 @@ def export_checkpoint(out: str | os.PathLike) -> Path:
             history = [*history, {"step": step, "validation_psnr": validate(model, pairs, 25 / 255, "cpu")}]
     return export(model, Path(out) / f"{settings.family}.npz", settings, step, state["seconds"],
                   history, _checkpoint_hardware(state, settings), _origin(state), state.get("images"))
+
+
+def _validation_at(history: list[dict[str, float]], step: int) -> float | None:
+    """The validation PSNR that ``history`` records at ``step`` (the last, if recorded twice), or ``None``."""
+    measured = [h["validation_psnr"] for h in history if h["step"] == step and "validation_psnr" in h]
+    return measured[-1] if measured else None
 
 
 def _origin(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
