@@ -323,6 +323,10 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
             raise ValueError(f"solve: the learned regularizer {reg.family} needs the noise level sigma")
         sigma = reg.check_sigma(checks.real_number(sigma, "solve: sigma"))
         if lam is None:
+            if isinstance(H, Identity) and weights is not None:
+                raise ValueError(f"solve: lam is required with data weights; the trained lam(sigma) of {reg.family} "
+                                 "holds for 1/2 ||x - y||^2 without them (a single weight w with lam = w * "
+                                 "reg.lam(sigma) gives the same minimiser)")
             if not is_denoising(H, weights):
                 raise ValueError(f"solve: lam is required for {H!r}; the trained value holds for denoising "
                                  "only (adareg.tune finds one for your operator)")

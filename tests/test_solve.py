@@ -234,6 +234,23 @@ def test_learned_denoising_warns_of_data_on_another_intensity_scale():
         adareg.solve(Blur(np.ones((3, 3)) / 9, y.shape), 255 * y, reg, lam=0.1, sigma=25 / 255, max_iter=1)
 
 
+
+def test_learned_denoising_with_a_data_weight_asks_for_lam_and_names_its_equivalent():
+    # before, weights=4.0 with Identity was refused as "not denoising" (adareg.tune was the advice); the trained
+    # lam(sigma) does hold once scaled: 4/2 ||x - y||^2 + 4 lam R has the minimiser of 1/2 ||x - y||^2 + lam R
+    rng = np.random.default_rng(6)
+    clean = adareg.data.shepp_logan((24, 24))
+    y = clean + 15 / 255 * rng.standard_normal(clean.shape)
+    reg, sigma = adareg.load("wcrr"), 15 / 255
+    with pytest.raises(ValueError, match=r"lam is required with data weights.*lam = w \* reg\.lam\(sigma\)"):
+        adareg.solve(Identity(y.shape), y, reg, sigma=sigma, weights=4.0)
+    plain = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=1e-7, max_iter=2000)
+    weighted = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, weights=4.0, lam=4 * reg.lam(sigma), tol=1e-7,
+                            max_iter=2000)
+    assert plain.converged and weighted.converged
+    assert np.max(np.abs(weighted.x - plain.x)) < 1e-4
+
+
 class TestBadInput:
     H = Blur(np.ones((3, 3)) / 9, (8, 8))
     reg = TV((8, 8))
