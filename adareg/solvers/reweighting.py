@@ -125,9 +125,9 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     it can drop several-fold in a step and rise again after it, far from the
     fixed point, so a residual below ``tol`` counts only after one below
     :math:`c \cdot` ``tol`` (docs/roadmap.md, "Stopping on widely spread data
-    weights").  In denoising on the host, a batch steps in chunks of images that
-    each stop on their own residual (and budget their own steps), so that an image
-    comes out as it would alone, at the cost in time of one call.
+    weights").  On the host, a batch steps in chunks of images that each stop on
+    their own residual (and budget their own steps), so that an image comes out as it
+    would alone, at the cost in time of one call.
 
     Parameters
     ----------
@@ -201,8 +201,8 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     if denoising:
         step = _dual_fista_steps(y, reg, lam, bounds, tol, inner_tol, lambda: _Budget(inner_max_iter, tol, steps))
     else:
-        budget = _Budget(inner_max_iter, tol, steps, slowest_rate=GENERAL_SLOWEST_RATE)
-        step = _accelerated_steps(LeastSquares(H, y, weights), reg, lam, x0, bounds, budget)
+        step = _accelerated_steps(H, y, weights, reg, lam, x0, bounds, tol,
+                                  lambda: _Budget(inner_max_iter, tol, steps, slowest_rate=GENERAL_SLOWEST_RATE))
     history = History("iteration", "residual", "inner_iterations", "seconds")
     batch_ndim = y.ndim - len(H.shape_out)
     x = x0
@@ -329,28 +329,78 @@ def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | 
     return step
 
 
-def _accelerated_steps(data: LeastSquares, reg: ReweightedL1, lam: float, x0: Array, bounds: Bounds | None,
-                       budget: _Budget) -> Step:
-    """General-``H`` steps: FISTA on the data term, its proxes budgeted dual FISTA warm-started, weights refreshed."""
-    L = checks.positive(data.lipschitz, "reweighting: the data term's Lipschitz constant")
-    # the extrapolated point, FISTA's t and the last prox's dual state, carried from step to step
-    z, t, states = x0, 1.0, []
+def _accelerated_steps(H: LinearOperator, y: Array, weights: Array | None, reg: ReweightedL1, lam: float,
+                       x0: Array, bounds: Bounds | None, tol: float, new_budget: Callable[[], _Budget]) -> Step:
+    """General-``H`` steps: FISTA on the data term, its proxes budgeted dual FISTA warm-started, weights refreshed.
+
+    As in denoising (:func:`_dual_fista_steps`), a batch steps on the host in chunks of a
+    few images, each a reweighting of its own (its data term's step size, momentum,
+    duals, budget, and stop at ``tol`` confirmed as the loop's, :data:`GENERAL_CONFIRMATION`),
+    so that an image of a one-image chunk comes out as it would alone; the steps go on
+    until the last chunk stops.
+    """
+    count = math.prod(batch_shape(y, H.shape_out))
+    chunks = backend.batch_chunks(count, reg.channels * (x0.nbytes // count), like=y)
+    if len(chunks) == 1:  # y as it is, batch axes and all
+        run = _AcceleratedRun(LeastSquares(H, y, weights), x0, new_budget())
+        return lambda x, residual: run.step(reg, lam, bounds, x, residual)
+    xp = backend.namespace(y)
+    images = y.reshape(count, *H.shape_out)
+    if weights is not None:  # one weight array per image (a copy of y's size where they broadcast)
+        weights = xp.reshape(xp.broadcast_to(xp.asarray(weights), y.shape), images.shape)
+    starts = x0.reshape(count, *H.shape_in)
+    runs = [_AcceleratedRun(LeastSquares(H, images[chunk], None if weights is None else weights[chunk]),
+                            starts[chunk], new_budget()) for chunk in chunks]
 
     def step(x: Array, residual: float) -> tuple[Array, int]:
-        nonlocal z, t
-        if math.isfinite(residual):  # not the first step
-            budget.after(residual)
-        weighted = reg.step(x)
-        inner = 0
-        for _ in range(GENERAL_STEP_ITERATIONS):
-            out = weighted.prox(z - data.grad(z) / L, lam / L, bounds=bounds,
-                                warm_start=states.pop() if states else None, tol=None, max_iter=budget.iterations)
-            states.append(out.state)
-            inner += out.iterations
-            change = out.x - x
-            t, beta = next_momentum(t, z, out.x, change, out.x.ndim - len(data.H.shape_in))  # a t per image
-            z = out.x + backend.per_image(beta, change) * change
-            x = out.x
-        return x, inner
+        parts, inner, x_images = [], 0, x.reshape(starts.shape)
+        for run, chunk in zip(runs, chunks):
+            x_part = x_images[chunk]
+            if run.stopped:  # kept as it stands (a zero change from now on), its dual freed
+                run.states.clear()
+                parts.append(x_part)
+                continue
+            x_next, iterations = run.step(reg, lam, bounds, x_part, run.residual)
+            run.record(relative_change(x_next, x_part, batch_ndim=1), tol)
+            parts.append(x_next)
+            inner = max(inner, iterations)
+        return xp.concatenate(parts).reshape(x.shape), inner
 
     return step
+
+
+class _AcceleratedRun:
+    """One chunk's general-``H`` reweighting: its data term and step size, FISTA's extrapolated point and ``t``,
+    the last prox's dual state and the prox budget carried from step to step, and its residuals."""
+
+    def __init__(self, data: LeastSquares, x0: Array, budget: _Budget):
+        self.data, self.budget = data, budget
+        self.L = checks.positive(data.lipschitz, "reweighting: the data term's Lipschitz constant")
+        self.z, self.t, self.states = x0, 1.0, []
+        self.residual = math.inf  # the last step's, for the budget (none before the first step)
+        self.previous, self.stopped = 0.0, False  # as in the loop, the first step's residual is not confirmed
+
+    def record(self, residual: float, tol: float) -> None:
+        """Take a step's ``residual``: the chunk stops as the loop would, where it and the one before it over
+        :data:`GENERAL_CONFIRMATION` are at most ``tol``."""
+        self.stopped = max(residual, self.previous / GENERAL_CONFIRMATION) <= tol
+        self.previous = self.residual = residual
+
+    def step(self, reg: ReweightedL1, lam: float, bounds: Bounds | None, x: Array,
+             residual: float) -> tuple[Array, int]:
+        """The step from ``x`` after a step of ``residual``: ``(x_next, dual iterations)``."""
+        if math.isfinite(residual):  # not the first step
+            self.budget.after(residual)
+        weighted = reg.step(x)
+        inner, shape_in = 0, self.data.H.shape_in
+        for _ in range(GENERAL_STEP_ITERATIONS):
+            out = weighted.prox(self.z - self.data.grad(self.z) / self.L, lam / self.L, bounds=bounds,
+                                warm_start=self.states.pop() if self.states else None, tol=None,
+                                max_iter=self.budget.iterations)
+            self.states.append(out.state)
+            inner += out.iterations
+            change = out.x - x
+            self.t, beta = next_momentum(self.t, self.z, out.x, change, out.x.ndim - len(shape_in))  # t per image
+            self.z = out.x + backend.per_image(beta, change) * change
+            x = out.x
+        return x, inner
