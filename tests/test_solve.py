@@ -143,13 +143,12 @@ def test_a_denoising_batch_steps_in_chunks_of_images_on_the_host(family, monkeyp
     np.testing.assert_allclose(chunked.x.reshape(4, 32, 32), [result.x for result in alone], rtol=0, atol=1e-12)
 
 
-
 @pytest.mark.parametrize("weights", [None, "shared", "per image"])
 def test_a_general_batch_steps_in_chunks_of_images_on_the_host(weights, monkeypatch):
     """As in denoising: chunk by chunk, each chunk with its own data term, momentum, duals, budget and confirmed
     stop, the reweighting for a general H gives each image of a batch what a solve of that image alone gives.
-    Before, the batch stepped as one, every image to the slowest one's stop (on 8 MRI slices of 128 x 128,
-    1.32 times the time of single solves)."""
+    Before, the batch stepped as one, every image to the slowest one's stop (docs/results.md, "Batches of
+    slices")."""
     levels = np.array([0.02, 0.04, 0.06, 0.08]).reshape(2, 2, 1, 1)
     rng = np.random.default_rng(13)
     H = Blur(np.ones((3, 3)) / 9, (24, 24))
@@ -264,7 +263,6 @@ def test_learned_denoising_warns_of_data_on_another_intensity_scale():
         warnings.simplefilter("error")  # [0, 1] data with noise: no warning
         adareg.solve(Identity(y.shape), y, reg, sigma=25 / 255, max_iter=1)
         adareg.solve(Blur(np.ones((3, 3)) / 9, y.shape), 255 * y, reg, lam=0.1, sigma=25 / 255, max_iter=1)
-
 
 
 def test_learned_denoising_with_a_data_weight_asks_for_lam_and_names_its_equivalent():
