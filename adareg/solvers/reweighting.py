@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 from typing import Any, Callable
 
 from tqdm.auto import tqdm
@@ -14,7 +15,7 @@ from ..functionals import LeastSquares, is_denoising
 from ..operators.base import LinearOperator, batch_shape
 from ..regularizers.adaptive import ReweightedL1
 from ..regularizers.analysis import DualState
-from ..regularizers.base import Bounds, ProxResult
+from ..regularizers.base import Bounds
 from .fista import next_momentum
 from .result import History, Result
 from ..stopping import Defaults, Progress, check_callback, check_finite_iterate, relative_change, verdict
@@ -292,41 +293,10 @@ def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | 
     """
     images = y.reshape(-1, *y.shape[-2:])  # the images of any batch axes
     chunks = backend.batch_chunks(len(images), reg.channels * images[0].nbytes, like=y)
-    budgets = [new_budget() for _ in chunks]
-    residuals = [math.inf] * len(chunks)  # each chunk's last, the largest of its images'
-    # each chunk's last dual state, popped into its next call and not kept, so that its
-    # buffers are freed once the call has copied them (dual-sized: C images each)
-    states: dict[int, DualState] = {}
-
-    def advance(chunk: int, x: Array, v: Array, residual: float) -> ProxResult:
-        """The step of ``chunk`` from its images ``x`` (noisy ``v``), after a step of ``residual``."""
-        budget = budgets[chunk]
-        if math.isfinite(residual):  # not the first step
-            budget.after(residual)
-        step_tol = None if inner_tol is None else max(min(inner_tol, 0.1 * residual), 0.1 * tol)
-        out = reg.step(x).prox(v, lam, bounds=bounds, warm_start=states.pop(chunk, None), tol=step_tol,
-                               max_iter=budget.iterations)
-        states[chunk] = out.state
-        return out
-
-    def step(x: Array, residual: float) -> tuple[Array, int]:
-        if len(chunks) == 1:  # y as it is, batch axes and all
-            out = advance(0, x, y, residual)
-            return out.x, out.iterations
-        parts, inner, x_images = [], 0, x.reshape(images.shape)
-        for i, chunk in enumerate(chunks):
-            x_part = x_images[chunk]
-            if residuals[i] <= tol:  # stopped: kept as it stands (a zero change from now on), its dual freed
-                states.pop(i, None)
-                parts.append(x_part)
-                continue
-            out = advance(i, x_part, images[chunk], residuals[i])
-            residuals[i] = relative_change(out.x, x_part, batch_ndim=1)
-            parts.append(out.x)
-            inner = max(inner, out.iterations)
-        return backend.namespace(y).concatenate(parts).reshape(x.shape), inner
-
-    return step
+    if len(chunks) == 1:  # y as it is, batch axes and all
+        return _DualFistaRun(reg, lam, bounds, tol, inner_tol, y, new_budget()).step
+    return _in_chunks([_DualFistaRun(reg, lam, bounds, tol, inner_tol, images[chunk], new_budget())
+                       for chunk in chunks], chunks, images.shape[1:], y)
 
 
 def _accelerated_steps(H: LinearOperator, y: Array, weights: Array | None, reg: ReweightedL1, lam: float,
@@ -342,26 +312,33 @@ def _accelerated_steps(H: LinearOperator, y: Array, weights: Array | None, reg: 
     count = math.prod(batch_shape(y, H.shape_out))
     chunks = backend.batch_chunks(count, reg.channels * (x0.nbytes // count), like=y)
     if len(chunks) == 1:  # y as it is, batch axes and all
-        run = _AcceleratedRun(LeastSquares(H, y, weights), x0, new_budget())
-        return lambda x, residual: run.step(reg, lam, bounds, x, residual)
+        return _AcceleratedRun(reg, lam, bounds, tol, LeastSquares(H, y, weights), x0, new_budget()).step
     xp = backend.namespace(y)
     images = y.reshape(count, *H.shape_out)
     if weights is not None:  # one weight array per image (a copy of y's size where they broadcast)
         weights = xp.reshape(xp.broadcast_to(xp.asarray(weights), y.shape), images.shape)
     starts = x0.reshape(count, *H.shape_in)
-    runs = [_AcceleratedRun(LeastSquares(H, images[chunk], None if weights is None else weights[chunk]),
-                            starts[chunk], new_budget()) for chunk in chunks]
+    return _in_chunks([_AcceleratedRun(reg, lam, bounds, tol,
+                                       LeastSquares(H, images[chunk], None if weights is None else weights[chunk]),
+                                       starts[chunk], new_budget()) for chunk in chunks], chunks, H.shape_in, y)
+
+
+def _in_chunks(runs: list[_ChunkRun], chunks: list[slice], shape_in: tuple[int, ...], like: Array) -> Step:
+    """The steps of a batch whose images ``chunks`` (consecutive, over its flattened batch axes) each run their own
+    reweighting ``runs``: a chunk that has stopped keeps its images as they stand (a zero change from then on) and
+    frees its dual state."""
+    xp = backend.namespace(like)
 
     def step(x: Array, residual: float) -> tuple[Array, int]:
-        parts, inner, x_images = [], 0, x.reshape(starts.shape)
+        parts, inner, x_images = [], 0, x.reshape(-1, *shape_in)
         for run, chunk in zip(runs, chunks):
             x_part = x_images[chunk]
-            if run.stopped:  # kept as it stands (a zero change from now on), its dual freed
+            if run.stopped:
                 run.states.clear()
                 parts.append(x_part)
                 continue
-            x_next, iterations = run.step(reg, lam, bounds, x_part, run.residual)
-            run.record(relative_change(x_next, x_part, batch_ndim=1), tol)
+            x_next, iterations = run.step(x_part, run.residual)
+            run.record(relative_change(x_next, x_part, batch_ndim=1))
             parts.append(x_next)
             inner = max(inner, iterations)
         return xp.concatenate(parts).reshape(x.shape), inner
@@ -369,32 +346,69 @@ def _accelerated_steps(H: LinearOperator, y: Array, weights: Array | None, reg: 
     return step
 
 
-class _AcceleratedRun:
-    """One chunk's general-``H`` reweighting: its data term and step size, FISTA's extrapolated point and ``t``,
-    the last prox's dual state and the prox budget carried from step to step, and its residuals."""
+class _ChunkRun(ABC):
+    """One chunk's reweighting, stepped by :func:`_in_chunks` (or, as the whole batch, by the loop itself): the
+    regularizer at its weight and box, the prox budget, the last prox's dual state (popped into the next prox call
+    and not kept, so that its buffers are freed once the call has copied them), the last step's residual, and
+    whether the chunk has stopped at ``tol``."""
 
-    def __init__(self, data: LeastSquares, x0: Array, budget: _Budget):
-        self.data, self.budget = data, budget
-        self.L = checks.positive(data.lipschitz, "reweighting: the data term's Lipschitz constant")
-        self.z, self.t, self.states = x0, 1.0, []
-        self.residual = math.inf  # the last step's, for the budget (none before the first step)
-        self.previous, self.stopped = 0.0, False  # as in the loop, the first step's residual is not confirmed
+    def __init__(self, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float, budget: _Budget):
+        self.reg, self.lam, self.bounds, self.tol, self.budget = reg, lam, bounds, tol, budget
+        self.states: list[DualState] = []
+        self.residual, self.stopped = math.inf, False  # no residual before the first step
 
-    def record(self, residual: float, tol: float) -> None:
-        """Take a step's ``residual``: the chunk stops as the loop would, where it and the one before it over
-        :data:`GENERAL_CONFIRMATION` are at most ``tol``."""
-        self.stopped = max(residual, self.previous / GENERAL_CONFIRMATION) <= tol
-        self.previous = self.residual = residual
+    def record(self, residual: float) -> None:
+        """Take a step's ``residual``: the chunk stops where it is at most ``tol``."""
+        self.residual, self.stopped = residual, residual <= self.tol
 
-    def step(self, reg: ReweightedL1, lam: float, bounds: Bounds | None, x: Array,
-             residual: float) -> tuple[Array, int]:
+    @abstractmethod
+    def step(self, x: Array, residual: float) -> tuple[Array, int]:
         """The step from ``x`` after a step of ``residual``: ``(x_next, dual iterations)``."""
+
+
+class _DualFistaRun(_ChunkRun):
+    """A chunk's denoising reweighting of its noisy images ``v``: each step one budgeted (or, with ``inner_tol``,
+    certified) dual FISTA prox."""
+
+    def __init__(self, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float, inner_tol: float | None,
+                 v: Array, budget: _Budget):
+        super().__init__(reg, lam, bounds, tol, budget)
+        self.inner_tol, self.v = inner_tol, v
+
+    def step(self, x: Array, residual: float) -> tuple[Array, int]:
         if math.isfinite(residual):  # not the first step
             self.budget.after(residual)
-        weighted = reg.step(x)
+        step_tol = None if self.inner_tol is None else max(min(self.inner_tol, 0.1 * residual), 0.1 * self.tol)
+        out = self.reg.step(x).prox(self.v, self.lam, bounds=self.bounds,
+                                    warm_start=self.states.pop() if self.states else None, tol=step_tol,
+                                    max_iter=self.budget.iterations)
+        self.states.append(out.state)
+        return out.x, out.iterations
+
+
+class _AcceleratedRun(_ChunkRun):
+    """A chunk's general-``H`` reweighting: its data term and step size, and FISTA's extrapolated point and ``t``
+    carried from step to step; it stops as the loop does, where a residual and the one before it over
+    :data:`GENERAL_CONFIRMATION` are at most ``tol``."""
+
+    def __init__(self, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float, data: LeastSquares,
+                 x0: Array, budget: _Budget):
+        super().__init__(reg, lam, bounds, tol, budget)
+        self.data, self.z, self.t = data, x0, 1.0
+        self.L = checks.positive(data.lipschitz, "reweighting: the data term's Lipschitz constant")
+        self.previous = 0.0  # as in the loop, the first step's residual is not confirmed
+
+    def record(self, residual: float) -> None:
+        self.stopped = max(residual, self.previous / GENERAL_CONFIRMATION) <= self.tol
+        self.previous = self.residual = residual
+
+    def step(self, x: Array, residual: float) -> tuple[Array, int]:
+        if math.isfinite(residual):  # not the first step
+            self.budget.after(residual)
+        weighted = self.reg.step(x)
         inner, shape_in = 0, self.data.H.shape_in
         for _ in range(GENERAL_STEP_ITERATIONS):
-            out = weighted.prox(self.z - self.data.grad(self.z) / self.L, lam / self.L, bounds=bounds,
+            out = weighted.prox(self.z - self.data.grad(self.z) / self.L, self.lam / self.L, bounds=self.bounds,
                                 warm_start=self.states.pop() if self.states else None, tol=None,
                                 max_iter=self.budget.iterations)
             self.states.append(out.state)
