@@ -260,8 +260,29 @@ def batch_chunks(count: int, nbytes: int, like: Array) -> list[slice]:
     its passes, where a whole large batch would stream through memory each pass.  For
     CuPy arrays (``like``) one chunk, the whole batch: a GPU is fastest on large arrays.
     """
-    chunks = 1 if is_cupy(like) else max(1, min(count, count * nbytes // CHUNK_BYTES))
-    return _even_slices(count, chunks)
+    return _chunks(count, count * nbytes // CHUNK_BYTES, like)
+
+
+#: Pixels of one chunk of :func:`image_chunks`: one image a chunk at 128 x 128 and up (chosen by timing
+#: batches of CT and MRI slices against their single calls, docs/results.md).
+CHUNK_PIXELS = 128 * 128
+
+
+def image_chunks(count: int, pixels: int, like: Array) -> list[slice]:
+    """Consecutive chunks of a batch of ``count`` images of ``pixels`` each, for a solver that runs each chunk on
+    its own (FISTA, L-BFGS; :mod:`adareg.solvers.chunks`).
+
+    On the host, chunks of about :data:`CHUNK_PIXELS` (one image at least): a chunk stops
+    on its own, where a larger chunk would step its images on to its slowest one's stop,
+    but each chunk pays the overhead of its calls, which images smaller than a chunk share.
+    For CuPy arrays (``like``) one chunk, the whole batch.
+    """
+    return _chunks(count, count * pixels // CHUNK_PIXELS, like)
+
+
+def _chunks(count: int, wanted: int, like: Array) -> list[slice]:
+    """``wanted`` chunks of a batch of ``count`` images (one at least, at most one image each), or one for CuPy."""
+    return _even_slices(count, 1 if is_cupy(like) else max(1, min(count, wanted)))
 
 
 def _even_slices(length: int, count: int) -> list[slice]:

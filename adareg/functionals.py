@@ -159,6 +159,15 @@ class LeastSquares(SmoothFunctional):
         """A Lipschitz constant of ``grad E``: :func:`curvature` of ``H`` and the weights."""
         return curvature(self.H, self.weights)
 
+    def images(self, index: slice) -> LeastSquares:
+        """The data term of the images ``index`` of the batch (``y``'s batch axes flattened), as if given alone."""
+        y = self.y.reshape(-1, *self.H.shape_out)
+        weights = self.weights
+        if weights is not None and weights.ndim > len(self.H.shape_out):  # weights of their own per image
+            xp = backend.namespace(weights)
+            weights = xp.reshape(xp.broadcast_to(weights, self.y.shape), y.shape)[index]
+        return LeastSquares(self.H, y[index], weights)
+
 
 class SmoothSum(SmoothFunctional):
     r"""A weighted sum :math:`\sum_i w_i E_i(x)` of smooth terms :math:`E_i(x) = g_i(K_i x)`.

@@ -226,13 +226,21 @@ def _minimise(H: LinearOperator, y: Array, bound: Any, lam: float, x0: Array | N
     data = LeastSquares(H, y, weights)
     x0 = _start(H, y, x0, denoising, bounds)
     batch_ndim = y.ndim - len(H.shape_out)
+    count = math.prod(batch_shape(y, H.shape_out))
+    chunks = backend.image_chunks(count, math.prod(H.shape_in), like=y)
+
+    def chunked(objective: Callable[[LeastSquares], Any]) -> Any:
+        """The batch's objective, or on the host one per chunk of images, each chunk stopping on its own."""
+        return objective(data) if len(chunks) == 1 else [(chunk, objective(data.images(chunk))) for chunk in chunks]
+
     if bound.minimisation == "smooth":  # L-BFGS on E + lam R_sigma, projected onto the box
         if isinstance(bound, RidgeObjective):
             _warn_unbounded(bound.ridge, denoising, bounds)
-        smooth = SmoothSum([(1.0, data), (lam, bound)], data.lipschitz + lam * bound.lipschitz(H.shape_in))
+        smooth = chunked(lambda data: SmoothSum([(1.0, data), (lam, bound)],
+                                                data.lipschitz + lam * bound.lipschitz(H.shape_in)))
         return lbfgs(smooth, x0, bounds=bounds, stop=LBFGS_DEFAULTS.rule(c.max_iter, c.tol, c.max_time),
                      batch_ndim=batch_ndim, callback=c.callback, progress=c.progress)
-    return fista(data, x0, reg=bound, lam=lam, bounds=bounds,
+    return fista(chunked(lambda data: data), x0, reg=bound, lam=lam, bounds=bounds,
                  stop=FISTA_DEFAULTS.rule(c.max_iter, c.tol, c.max_time), restart=c.restart, batch_ndim=batch_ndim,
                  backtracking=c.backtracking, callback=c.callback, progress=c.progress,
                  **_given(inner_tol=c.inner_tol, inner_max_iter=c.inner_max_iter))

@@ -144,6 +144,15 @@ def test_batch_chunks_hold_about_chunk_bytes_of_images_on_the_host(monkeypatch):
     assert bounds(backend.batch_chunks(1, 1000, like)) == [(0, 1)]
 
 
+def test_image_chunks_hold_one_image_at_128_by_128_and_share_below():
+    like = np.zeros(1)
+    bounds = lambda chunks: [(c.start, c.stop) for c in chunks]  # noqa: E731
+    assert bounds(backend.image_chunks(3, 128 * 128, like)) == [(0, 1), (1, 2), (2, 3)]
+    assert bounds(backend.image_chunks(3, 512 * 512, like)) == [(0, 1), (1, 2), (2, 3)]
+    assert bounds(backend.image_chunks(8, 64 * 64, like)) == [(0, 4), (4, 8)]
+    assert bounds(backend.image_chunks(8, 32 * 32, like)) == [(0, 8)]
+
+
 def test_blockwise_nested_calls_and_errors(monkeypatch):
     monkeypatch.setattr(backend, "BLOCK_BYTES", 1)
     like = np.zeros(1)

@@ -12,6 +12,7 @@ import pytest
 import adareg
 from adareg.operators import Blur, Diagonal, FiniteDifference, Identity, Subsample
 from adareg.regularizers import TV, WeightedL1Analysis
+from adareg.regularizers.ridge import RidgeObjective
 from tests.conftest import DEVICES
 from tests.helpers import MatrixOperator
 from tests.solvers.test_fista import lasso_problem, lasso_reference
@@ -171,6 +172,54 @@ def test_a_general_batch_steps_in_chunks_of_images_on_the_host(weights, monkeypa
     assert len(shapes) == 10 * sum(result.iterations for result in alone)  # 10 proxes a step
     assert chunked.converged and chunked.iterations == max(result.iterations for result in alone)
     assert len({result.iterations for result in alone}) > 1  # the images stop at different steps
+    np.testing.assert_allclose(chunked.x.reshape(4, 24, 24), [result.x for result in alone], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("weights", [None, "shared", "per image"])
+def test_a_ridge_batch_runs_in_chunks_of_images_on_the_host(weights, monkeypatch):
+    """L-BFGS on a batch, chunk by chunk, each chunk with its own objective, Lipschitz constant and stop, gives each
+    image what a solve of that image alone gives; before, the batch stopped as one, every image at the slowest
+    one's stop (docs/results.md, "Batches of slices")."""
+    levels = np.array([0.01, 0.03, 0.05, 0.1]).reshape(2, 2, 1, 1)
+    rng = np.random.default_rng(14)
+    H = Blur(np.ones((3, 3)) / 9, (24, 24))
+    ys = H(adareg.data.image("camera", shape=(24, 24))) + levels * rng.standard_normal((2, 2, 24, 24))
+    w = {None: None, "shared": rng.uniform(0.5, 2, (24, 24)), "per image": rng.uniform(0.5, 2, (2, 2, 24, 24))}
+    options = {"lam": 0.02, "sigma": 0.1, "precision": "float64", "bounds": (0, None)}
+    shapes = []
+    forward = RidgeObjective.forward
+    monkeypatch.setattr(RidgeObjective, "forward", lambda self, x: shapes.append(x.shape) or
+                        forward(self, x))
+    adareg.solve(H, ys, adareg.load("wcrr"), weights=w[weights], max_iter=1, **options)  # one chunk
+    assert set(shapes) == {(2, 2, 24, 24)}
+    monkeypatch.setattr(adareg.backend, "CHUNK_PIXELS", 1)
+    single = [None if w[weights] is None else np.broadcast_to(w[weights], ys.shape)[i] for i in np.ndindex(2, 2)]
+    alone = [adareg.solve(H, ys[i], adareg.load("wcrr"), weights=single[k], **options)
+             for k, i in enumerate(np.ndindex(2, 2))]
+    shapes.clear()
+    chunked = adareg.solve(H, ys, adareg.load("wcrr"), weights=w[weights], **options)
+    assert set(shapes) == {(1, 24, 24)}
+    assert chunked.converged and chunked.iterations == max(result.iterations for result in alone)
+    assert len({result.iterations for result in alone}) > 1  # the images stop at different iterations
+    np.testing.assert_allclose(chunked.x.reshape(4, 24, 24), [result.x for result in alone], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("weights", [None, "per image"])
+def test_a_tv_batch_runs_in_chunks_of_images_on_the_host(weights, monkeypatch):
+    """FISTA likewise: chunk by chunk, each with its own step, momentum, prox state, inner tolerance and stop, TV on a
+    batch gives each image what a solve of that image alone gives."""
+    levels = np.array([0.01, 0.03, 0.05, 0.1]).reshape(2, 2, 1, 1)
+    rng = np.random.default_rng(15)
+    H = Blur(np.ones((3, 3)) / 9, (24, 24))
+    ys = H(adareg.data.image("camera", shape=(24, 24))) + levels * rng.standard_normal((2, 2, 24, 24))
+    w = {None: None, "per image": rng.uniform(0.5, 2, (2, 2, 24, 24))}[weights]
+    options = {"lam": 0.01, "bounds": (0, None), "tol": 1e-6}
+    monkeypatch.setattr(adareg.backend, "CHUNK_PIXELS", 1)
+    alone = [adareg.solve(H, ys[i], TV((24, 24)), weights=None if w is None else w[i], **options)
+             for i in np.ndindex(2, 2)]
+    chunked = adareg.solve(H, ys, TV((24, 24)), weights=w, **options)
+    assert chunked.converged and chunked.iterations == max(result.iterations for result in alone)
+    assert len({result.iterations for result in alone}) > 1  # the images stop at different iterations
     np.testing.assert_allclose(chunked.x.reshape(4, 24, 24), [result.x for result in alone], rtol=0, atol=1e-12)
 
 

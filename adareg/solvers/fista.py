@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple, Sequence
 
 from tqdm.auto import tqdm
 
@@ -12,6 +12,7 @@ from .. import backend, checks
 from ..backend import Array
 from ..functionals import SmoothFunctional
 from ..regularizers.base import Bounds, Regularizer, check_bounds, project
+from .chunks import check_chunks, joined
 from .result import History, Result
 from ..stopping import (Defaults, Progress, StoppingRule, check_callback, check_finite_iterate, diverged,
                         relative_change, verdict)
@@ -97,7 +98,8 @@ def _forward_backward(data: SmoothFunctional, prox: Prox, z: Array, Hz: Any, L: 
         L *= 2.0
 
 
-def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, lam: float = 1.0,
+def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0: Array, *,
+          reg: Regularizer | None = None, lam: float = 1.0,
           bounds: Bounds | None = None, stop: StoppingRule | None = None, restart: bool = True,
           backtracking: bool = False, lipschitz: float | None = None, inner_tol: float = 1e-3,
           inner_max_iter: int = 100, track_objective: bool = True, batch_ndim: int = 0,
@@ -120,11 +122,21 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
     (``min(inner_tol, 0.1 * relative change)``), so inexact inner solves do not
     bias the limit.
 
+    A batch given in chunks (``data`` a list of ``(images, objective)`` pairs) runs each
+    chunk as a FISTA of its own (its step, momentum, prox state and inner tolerance), all
+    stepped at every iteration: a chunk stops where the rule's tolerance holds for its own
+    relative change and keeps its images from then on, and the batch stops when its last
+    chunk does, so that an image of a one-image chunk comes out as it would alone
+    (:mod:`adareg.solvers.chunks`).
+
     Parameters
     ----------
     data
         Smooth term ``E(x) = g(Hx)`` with ``forward``, ``value_of_forward``,
-        ``grad_of_forward`` and ``lipschitz`` (see :mod:`adareg.functionals`).
+        ``grad_of_forward`` and ``lipschitz`` (see :mod:`adareg.functionals`).  For a batch,
+        it may come in chunks: ``(images, objective)`` pairs, ``images`` consecutive slices
+        that cut the batch's images (its axes flattened) in order, each objective that of its
+        images alone (e.g. :meth:`~adareg.functionals.LeastSquares.images`).
     x0
         Starting point (its shape, dtype and device are kept).
     reg, lam
@@ -158,7 +170,9 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
     -------
     Result
         With history columns ``iteration, objective, relative_change,
-        inner_iterations, step, seconds`` (``objective`` is NaN when not tracked).
+        inner_iterations, step, seconds`` (``objective`` is NaN when not tracked); of a
+        batch in chunks, the objective's sum over the chunks and the largest relative change
+        and inner iterations and smallest step over the chunks still running.
     """
     stop = DEFAULTS.rule_or(stop, "fista: stop")
     callback = check_callback(callback, "fista: callback")
@@ -172,44 +186,89 @@ def fista(data: SmoothFunctional, x0: Array, *, reg: Regularizer | None = None, 
     if reg is not None and not callable(getattr(reg, "prox", None)):
         raise TypeError(f"fista: reg must be a Regularizer with a prox, got {type(reg).__name__} (a smooth "
                         "learned model at its noise level runs in adareg.solve, by L-BFGS)")
-    if backtracking:
-        L = 1.0 if lipschitz is None else float(lipschitz)
-    else:
-        L = float(data.lipschitz if lipschitz is None else lipschitz)
-    if not (L > 0 and math.isfinite(L)):
-        raise ValueError(f"fista: the Lipschitz constant must be positive and finite, got {L}")
+    settings = _Settings(reg, lam, bounds, restart, backtracking, inner_tol, inner_max_iter, track_objective)
+    first = 1.0 if backtracking and lipschitz is None else lipschitz  # the first L; None: each data term's
+    if isinstance(data, (list, tuple)):
+        images = x0.reshape(-1, *x0.shape[batch_ndim:])
+        runs = [_Run(part, images[index], 1, first, settings)
+                for index, part in check_chunks(data, len(images), batch_ndim, "fista: data")]
+    else:  # the batch as one run, batch axes and all
+        runs = [_Run(data, x0, batch_ndim, first, settings)]
+
+    def whole() -> Array:
+        return joined([run.x for run in runs], x0.shape)
 
     history = History("iteration", "objective", "relative_change", "inner_iterations", "step", "seconds")
-    x = z = x0
-    Hx = Hz = data.forward(x0)
-    t = 1.0
-    state = None
-    relative = math.inf
     start = time.perf_counter()
     bar = tqdm(disable=not progress, desc="FISTA", unit="it")
     k = 0
     while True:
         k += 1
-        prox = _prox(reg, lam, bounds, state, min(inner_tol, 0.1 * relative), inner_max_iter)
-        x_next, Hx_next, L, inner, state = _forward_backward(data, prox, z, Hz, L, backtracking)
-        change = x_next - x
-        relative = relative_change(x_next, x, batch_ndim)
-        check_finite_iterate(relative, x_next, "fista")
-        t, beta = next_momentum(t, z, x_next, change, batch_ndim, restart)
-        z = x_next + backend.per_image(beta, change) * change
-        Hz = _extrapolate(Hx_next, Hx, beta)  # H z by linearity, without applying H
-        x, Hx = x_next, Hx_next
-        objective = math.nan
-        if track_objective:
-            objective = data.value_of_forward(Hx) + (0.0 if reg is None else lam * reg.value(x))
+        running = [run for run in runs if not run.stopped]
+        for run in running:
+            run.iterate()
         seconds = time.perf_counter() - start
-        history.append(iteration=k, objective=objective, relative_change=relative,
-                       inner_iterations=inner, step=1.0 / L, seconds=seconds)
+        for run in running if len(runs) > 1 else ():  # a chunk stops where the rule's tolerance holds for it
+            fired = stop.check(Progress(iteration=k, relative_change=run.relative, seconds=seconds))
+            run.stopped = fired is not None and fired.converged
+        relative = max(run.relative for run in running)
+        history.append(iteration=k, objective=sum(run.objective for run in runs), relative_change=relative,
+                       inner_iterations=max(run.inner for run in running),
+                       step=min(1.0 / run.L for run in running), seconds=seconds)
         bar.update()
         bar.set_postfix(change=f"{relative:.2e}", refresh=False)
-        ended = verdict(stop, Progress(iteration=k, relative_change=relative, seconds=seconds), callback, x)
+        ended = verdict(stop, Progress(iteration=k, relative_change=max(run.relative for run in runs),
+                                       seconds=seconds), callback, whole() if callback is not None else None)
         if ended is not None:
             converged, message = ended
             break
     bar.close()
-    return Result(x=x, converged=converged, iterations=k, history=history, message=message)
+    return Result(x=whole(), converged=converged, iterations=k, history=history, message=message)
+
+
+class _Settings(NamedTuple):
+    """What every run of one :func:`fista` call shares: the prox's regularizer, weight and box, and the options."""
+
+    reg: Regularizer | None
+    lam: float
+    bounds: Bounds | None
+    restart: bool
+    backtracking: bool
+    inner_tol: float
+    inner_max_iter: int
+    track_objective: bool
+
+
+class _Run:
+    """One run of FISTA, on the batch or one of its chunks: its data term, step ``1 / L``, iterate and extrapolated
+    point (and their forwards), momentum, prox state, and after each iteration its relative change, inner
+    iterations and objective, and whether it has stopped."""
+
+    def __init__(self, data: SmoothFunctional, x0: Array, batch_ndim: int, lipschitz: float | None,
+                 settings: _Settings):
+        self.L = float(data.lipschitz if lipschitz is None else lipschitz)
+        if not (self.L > 0 and math.isfinite(self.L)):
+            raise ValueError(f"fista: the Lipschitz constant must be positive and finite, got {self.L}")
+        self.data, self.batch_ndim, self.settings = data, batch_ndim, settings
+        self.x = self.z = x0
+        self.Hx = self.Hz = data.forward(x0)
+        self.t: Any = 1.0
+        self.state: Any = None
+        self.relative, self.inner, self.objective, self.stopped = math.inf, 0, math.nan, False
+
+    def iterate(self) -> None:
+        """Take one iteration."""
+        s = self.settings
+        prox = _prox(s.reg, s.lam, s.bounds, self.state, min(s.inner_tol, 0.1 * self.relative), s.inner_max_iter)
+        x_next, Hx_next, self.L, self.inner, self.state = _forward_backward(self.data, prox, self.z, self.Hz,
+                                                                            self.L, s.backtracking)
+        change = x_next - self.x
+        self.relative = relative_change(x_next, self.x, self.batch_ndim)
+        check_finite_iterate(self.relative, x_next, "fista")
+        self.t, beta = next_momentum(self.t, self.z, x_next, change, self.batch_ndim, s.restart)
+        self.z = x_next + backend.per_image(beta, change) * change
+        self.Hz = _extrapolate(Hx_next, self.Hx, beta)  # H z by linearity, without applying H
+        self.x, self.Hx = x_next, Hx_next
+        if s.track_objective:
+            self.objective = self.data.value_of_forward(self.Hx) + (0.0 if s.reg is None else
+                                                                    s.lam * s.reg.value(self.x))

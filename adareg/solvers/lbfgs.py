@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -23,6 +23,7 @@ from .. import backend, checks
 from ..backend import Array
 from ..functionals import SmoothFunctional
 from ..regularizers.base import Bounds, check_bounds, project
+from .chunks import check_chunks, joined
 from .result import History, Result
 from ..stopping import Defaults, Progress, StoppingRule, check_callback, relative_change, verdict
 
@@ -191,7 +192,8 @@ def _line_search(evaluate: Callable[[Array], tuple[Array, Array]], x: Array, val
     return step, relative
 
 
-def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, memory: int = 8,
+def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0: Array, *,
+          bounds: Bounds | None = None, memory: int = 8,
           stop: StoppingRule | None = None, batch_ndim: int = 0, callback: Callable[[int, Array], Any] | None = None,
           progress: bool = False) -> Result:
     r"""Minimise a smooth :math:`F(x) = g(K x)` over the box ``bounds`` by (projected) L-BFGS.
@@ -230,14 +232,22 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
     (an image that finds no sufficient decrease takes its gradient step while the others
     take theirs) and so the iterates it would have alone, to rounding; the batch stops when
     its largest :math:`r_k` does, or when every image is stationary, or in two iterations in
-    a row took safeguards.
+    a row took safeguards.  A batch given in chunks (``smooth`` a list of ``(images,
+    objective)`` pairs) runs each chunk as an L-BFGS of its own, all stepped at every
+    iteration: a chunk stops on its own :math:`r_k` (the rule's tolerance), stationarity or
+    safeguards and keeps its images from then on, and the batch stops when its last chunk
+    does, so that an image of a one-image chunk comes out as it would alone (``solve`` cuts
+    a batch so on the host, :func:`adareg.backend.batch_chunks`).
 
     Parameters
     ----------
     smooth
         The objective ``g(K x)``: ``forward(x) = K x``, ``value_and_grad_of_forward(Kx, x)``
         returning ``(F(x), grad F(x))``, and ``lipschitz``, a Lipschitz constant of the
-        gradient (see :class:`~adareg.functionals.SmoothSum`).
+        gradient (see :class:`~adareg.functionals.SmoothSum`).  For a batch, it may come in
+        chunks: ``(images, objective)`` pairs, ``images`` consecutive slices that cut the
+        batch's images (its axes flattened) in order, each objective that of its images alone
+        (e.g. with the data term's :meth:`~adareg.functionals.LeastSquares.images`).
     x0
         Starting point (its shape, dtype and device are kept).
     bounds
@@ -262,7 +272,8 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
         With history columns ``iteration, objective, relative_change, evaluations, step,
         seconds``: :math:`F(x_{k})` after the step (a batch's sum), :math:`r_k`, the evaluations of
         :math:`F` and its gradient in the iteration, and the accepted fraction :math:`2^{-j}` of the
-        L-BFGS step (0 for a safeguarded gradient step; a batch's smallest).
+        L-BFGS step (0 for a safeguarded gradient step; a batch's smallest); of a batch in chunks,
+        the largest, most and smallest over the chunks still running.
     """
     stop = DEFAULTS.rule_or(stop, "lbfgs: stop")
     callback = check_callback(callback, "lbfgs: callback")
@@ -273,60 +284,123 @@ def lbfgs(smooth: SmoothFunctional, x0: Array, *, bounds: Bounds | None = None, 
     backend.check_dtype(x0, "lbfgs: x0")
     backend.check_finite(x0, "lbfgs: x0")
     batch_ndim = checks.batch_axes(batch_ndim, x0.ndim, "lbfgs: batch_ndim")
-    L = float(smooth.lipschitz)
-    if not (L > 0 and math.isfinite(L)):
-        raise ValueError(f"lbfgs: the Lipschitz constant must be positive and finite, got {L}")
     x = project(x0, bounds)
     rounding = 10 * float(np.finfo(backend.real_dtype(x.dtype)).eps)
-
+    if isinstance(smooth, (list, tuple)):
+        images = x.reshape(-1, *x.shape[batch_ndim:])
+        pairs = check_chunks(smooth, len(images), batch_ndim, "lbfgs: smooth")
+        runs = [_Run(part, images[index], bounds, memory, 1, rounding) for index, part in pairs]
+        chunks = [index for index, _ in pairs]
+    else:  # the batch as one run, batch axes and all
+        runs, chunks = [_Run(smooth, x, bounds, memory, batch_ndim, rounding)], []
     xp = backend.namespace(x)
 
-    def evaluate(x: Array) -> tuple[Array, Array]:  # one objective per image (float64), and the gradient
-        u = smooth.forward(x)
-        if batch_ndim:
-            return smooth.values_and_grad_of_forward(u, x, batch_ndim)
-        value, grad = smooth.value_and_grad_of_forward(u, x)
-        return xp.asarray(value, dtype=xp.float64), grad
+    def whole() -> Array:
+        return joined([run.x for run in runs], x.shape)
 
     history = History("iteration", "objective", "relative_change", "evaluations", "step", "seconds")
-    model = _Model(memory, batch_ndim, L)
-    recent: deque = deque(maxlen=WINDOW)
-    values, g = evaluate(x)
-    gradient_step = project(x - g / L, bounds)
     start = time.perf_counter()
     bar = tqdm(disable=not progress, desc="L-BFGS", unit="it")
-    k, safeguards = 0, 0
+    k = 0
     while True:
         k += 1
-        d = model.direction(g, _binding(x, g, bounds))
-        if d is None:  # no model yet: the projected gradient step
-            values_next, g_next = evaluate(gradient_step)
-            everyone = xp.ones(values.shape, dtype=bool)
-            step = _Step(gradient_step, values_next, g_next, xp.zeros_like(values), everyone, 1)
-            relative = math.inf
-        else:
-            step, relative = _line_search(evaluate, x, values, g, d, bounds, rounding, batch_ndim)
-        failed = ~step.taken
-        if bool(xp.any(failed)):  # no sufficient decrease there: those images take the projected gradient step
-            x_next = xp.where(backend.per_image(failed, x).astype(bool), gradient_step, step.x)
-            step = _Step(x_next, *evaluate(x_next), step.fractions, step.taken, MAX_HALVINGS + 1)
-            model.forget(failed)
-        safeguards = safeguards + 1 if k > 1 and not bool(xp.any(step.fractions)) else 0
-        model.add(step.x - x, step.g - g)
-        x, values, g = step.x, step.values, step.g
-        gradient_step = project(x - g / L, bounds)
-        stationary = not bool(xp.any(gradient_step != x))
-        recent.append(relative)
+        running = [run for run in runs if run.end is None]
+        for run in running:
+            run.iterate(k)
         seconds = time.perf_counter() - start
-        history.append(iteration=k, objective=float(xp.sum(values)), relative_change=relative,
-                       evaluations=step.evaluations, step=float(xp.min(step.fractions)), seconds=seconds)
+        for run in running:
+            run.check(stop if len(runs) > 1 else None, k, seconds)
+        relative = max(run.relative for run in running)
+        history.append(iteration=k, objective=sum(float(xp.sum(run.values)) for run in runs),
+                       relative_change=relative, evaluations=max(run.evaluations for run in running),
+                       step=min(run.fraction for run in running), seconds=seconds)
         bar.update()
         bar.set_postfix(change=f"{relative:.2e}", refresh=False)
-        settled = max(recent) if len(recent) == WINDOW else math.inf
-        ended = _stalled(k, stationary, safeguards) or verdict(
-            stop, Progress(iteration=k, relative_change=settled, seconds=seconds), callback, x)
+        ended = _ends(runs, chunks) or verdict(
+            stop, Progress(iteration=k, relative_change=max(run.settled for run in runs), seconds=seconds),
+            callback, whole() if callback is not None else None)
         if ended is not None:
             converged, message = ended
             break
     bar.close()
-    return Result(x=x, converged=converged, iterations=k, history=history, message=message)
+    return Result(x=whole(), converged=converged, iterations=k, history=history, message=message)
+
+
+def _ends(runs: list[_Run], chunks: list[slice]) -> tuple[bool, str] | None:
+    """Where every run has ended and one of them on no rule of ``stop`` (stationary, or flat to rounding):
+    ``(converged, message)``; otherwise ``None``, and the stopping rule reads the runs' largest :math:`r_k`."""
+    if any(run.end is None for run in runs) or not any(run.stalled for run in runs):
+        return None
+    converged = all(run.end[0] for run in runs)
+    if not chunks:
+        return converged, runs[0].end[1]
+    return converged, "; ".join(f"images {index.start}:{index.stop} {run.end[1]}" for index, run in zip(chunks, runs))
+
+
+class _Run:
+    """One run of L-BFGS, on the batch or one of its chunks: its iterate, objectives, gradient, inverse-Hessian model
+    and recent :math:`r_k`; after each iteration, the relative length of its step, its evaluations, its smallest
+    accepted fraction, and ``end``: ``None`` while it runs, then ``(converged, message)``."""
+
+    def __init__(self, smooth: SmoothFunctional, x: Array, bounds: Bounds | None, memory: int, batch_ndim: int,
+                 rounding: float):
+        self.L = float(smooth.lipschitz)
+        if not (self.L > 0 and math.isfinite(self.L)):
+            raise ValueError(f"lbfgs: the Lipschitz constant must be positive and finite, got {self.L}")
+        self.smooth, self.bounds, self.batch_ndim, self.rounding = smooth, bounds, batch_ndim, rounding
+        self.model = _Model(memory, batch_ndim, self.L)
+        self.recent: deque = deque(maxlen=WINDOW)
+        self.x = x
+        self.values, self.g = self.evaluate(x)
+        self.gradient_step = project(x - self.g / self.L, bounds)
+        self.safeguards, self.stationary, self.end, self.stalled = 0, False, None, False
+        self.relative, self.evaluations, self.fraction = math.inf, 0, 0.0
+
+    def evaluate(self, x: Array) -> tuple[Array, Array]:
+        """One objective per image (float64), and the gradient."""
+        u = self.smooth.forward(x)
+        if self.batch_ndim:
+            return self.smooth.values_and_grad_of_forward(u, x, self.batch_ndim)
+        value, grad = self.smooth.value_and_grad_of_forward(u, x)
+        xp = backend.namespace(x)
+        return xp.asarray(value, dtype=xp.float64), grad
+
+    @property
+    def settled(self) -> float:
+        """The largest :math:`r_k` of the last :data:`WINDOW` iterations (infinite before there are as many)."""
+        return max(self.recent) if len(self.recent) == WINDOW else math.inf
+
+    def iterate(self, k: int) -> None:
+        """Take iteration ``k``."""
+        xp, x, g = backend.namespace(self.x), self.x, self.g
+        d = self.model.direction(g, _binding(x, g, self.bounds))
+        if d is None:  # no model yet: the projected gradient step
+            values_next, g_next = self.evaluate(self.gradient_step)
+            everyone = xp.ones(self.values.shape, dtype=bool)
+            step = _Step(self.gradient_step, values_next, g_next, xp.zeros_like(self.values), everyone, 1)
+            relative = math.inf
+        else:
+            step, relative = _line_search(self.evaluate, x, self.values, g, d, self.bounds, self.rounding,
+                                          self.batch_ndim)
+        failed = ~step.taken
+        if bool(xp.any(failed)):  # no sufficient decrease there: those images take the projected gradient step
+            x_next = xp.where(backend.per_image(failed, x).astype(bool), self.gradient_step, step.x)
+            step = _Step(x_next, *self.evaluate(x_next), step.fractions, step.taken, MAX_HALVINGS + 1)
+            self.model.forget(failed)
+        self.safeguards = self.safeguards + 1 if k > 1 and not bool(xp.any(step.fractions)) else 0
+        self.model.add(step.x - x, step.g - g)
+        self.x, self.values, self.g = step.x, step.values, step.g
+        self.gradient_step = project(self.x - self.g / self.L, self.bounds)
+        self.stationary = not bool(xp.any(self.gradient_step != self.x))
+        self.recent.append(relative)
+        self.relative, self.evaluations, self.fraction = relative, step.evaluations, float(xp.min(step.fractions))
+
+    def check(self, stop: StoppingRule | None, k: int, seconds: float) -> None:
+        """After iteration ``k``: end where the run is stationary, flat to rounding, or (a chunk) converged by
+        ``stop``."""
+        self.end = _stalled(k, self.stationary, self.safeguards)
+        self.stalled = self.end is not None
+        if self.end is None and stop is not None:
+            fired = stop.check(Progress(iteration=k, relative_change=self.settled, seconds=seconds))
+            if fired is not None and fired.converged:
+                self.end = True, f"stopped by {fired!r} after {k} iterations"

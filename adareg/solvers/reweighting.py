@@ -16,6 +16,7 @@ from ..operators.base import LinearOperator, batch_shape
 from ..regularizers.adaptive import ReweightedL1
 from ..regularizers.analysis import DualState
 from ..regularizers.base import Bounds
+from .chunks import joined
 from .fista import next_momentum
 from .result import History, Result
 from ..stopping import Defaults, Progress, check_callback, check_finite_iterate, relative_change, verdict
@@ -296,7 +297,7 @@ def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | 
     if len(chunks) == 1:  # y as it is, batch axes and all
         return _DualFistaRun(reg, lam, bounds, tol, inner_tol, y, new_budget()).step
     return _in_chunks([_DualFistaRun(reg, lam, bounds, tol, inner_tol, images[chunk], new_budget())
-                       for chunk in chunks], chunks, images.shape[1:], y)
+                       for chunk in chunks], chunks, images.shape[1:])
 
 
 def _accelerated_steps(H: LinearOperator, y: Array, weights: Array | None, reg: ReweightedL1, lam: float,
@@ -311,23 +312,18 @@ def _accelerated_steps(H: LinearOperator, y: Array, weights: Array | None, reg: 
     """
     count = math.prod(batch_shape(y, H.shape_out))
     chunks = backend.batch_chunks(count, reg.channels * (x0.nbytes // count), like=y)
+    data = LeastSquares(H, y, weights)
     if len(chunks) == 1:  # y as it is, batch axes and all
-        return _AcceleratedRun(reg, lam, bounds, tol, LeastSquares(H, y, weights), x0, new_budget()).step
-    xp = backend.namespace(y)
-    images = y.reshape(count, *H.shape_out)
-    if weights is not None:  # one weight array per image (a copy of y's size where they broadcast)
-        weights = xp.reshape(xp.broadcast_to(xp.asarray(weights), y.shape), images.shape)
+        return _AcceleratedRun(reg, lam, bounds, tol, data, x0, new_budget()).step
     starts = x0.reshape(count, *H.shape_in)
-    return _in_chunks([_AcceleratedRun(reg, lam, bounds, tol,
-                                       LeastSquares(H, images[chunk], None if weights is None else weights[chunk]),
-                                       starts[chunk], new_budget()) for chunk in chunks], chunks, H.shape_in, y)
+    return _in_chunks([_AcceleratedRun(reg, lam, bounds, tol, data.images(chunk), starts[chunk], new_budget())
+                       for chunk in chunks], chunks, H.shape_in)
 
 
-def _in_chunks(runs: list[_ChunkRun], chunks: list[slice], shape_in: tuple[int, ...], like: Array) -> Step:
+def _in_chunks(runs: list[_ChunkRun], chunks: list[slice], shape_in: tuple[int, ...]) -> Step:
     """The steps of a batch whose images ``chunks`` (consecutive, over its flattened batch axes) each run their own
     reweighting ``runs``: a chunk that has stopped keeps its images as they stand (a zero change from then on) and
     frees its dual state."""
-    xp = backend.namespace(like)
 
     def step(x: Array, residual: float) -> tuple[Array, int]:
         parts, inner, x_images = [], 0, x.reshape(-1, *shape_in)
@@ -341,7 +337,7 @@ def _in_chunks(runs: list[_ChunkRun], chunks: list[slice], shape_in: tuple[int, 
             run.record(relative_change(x_next, x_part, batch_ndim=1))
             parts.append(x_next)
             inner = max(inner, iterations)
-        return xp.concatenate(parts).reshape(x.shape), inner
+        return joined(parts, x.shape), inner
 
     return step
 

@@ -128,3 +128,32 @@ def test_smooth_sum_terms_are_checked():
         SmoothSum([(1.0, DATA)], float("nan"))
     with pytest.raises(ValueError, match="^SmoothSum: terms must hold at least one"):
         SmoothSum([], 1.0)
+
+
+@pytest.mark.parametrize("solver", [fista, lbfgs])
+def test_a_batch_in_chunks_runs_each_chunk_as_alone(solver):
+    """Given chunk by chunk, each image of a batch (of least-squares problems of different scales, so that they stop
+    at different iterations) gets the iterates and stop of its own run, and the least-squares solution (lstsq)."""
+    from adareg.stopping import MaxIterations, RelativeChange
+
+    ys = np.stack([DATA.y, 30 * DATA.y[::-1], RNG.standard_normal(20)])
+    stop = MaxIterations(5000) | RelativeChange(1e-9)
+    chunks = [(slice(i, i + 1), LeastSquares(DATA.H, ys[i:i + 1])) for i in range(3)]
+    result = solver(chunks, np.zeros((3, 12)), stop=stop, batch_ndim=1)
+    alone = [solver(LeastSquares(DATA.H, y), np.zeros(12), stop=stop) for y in ys]
+    assert result.converged and result.iterations == max(run.iterations for run in alone)
+    assert len({run.iterations for run in alone}) > 1
+    np.testing.assert_allclose(result.x, [run.x for run in alone], rtol=0, atol=1e-12)
+    exact = np.linalg.lstsq(DATA.H.matrix, ys.T, rcond=None)[0].T
+    np.testing.assert_allclose(result.x, exact, rtol=0, atol=1e-6 * np.abs(exact).max())
+
+
+@pytest.mark.parametrize("solver, name, argument", [(fista, "fista", "data"), (lbfgs, "lbfgs", "smooth")])
+def test_chunks_that_do_not_cut_the_batch_in_order_are_refused(solver, name, argument):
+    batch = np.zeros((3, 12))
+    part = LeastSquares(DATA.H, np.stack([DATA.y]))
+    for chunks in ([(slice(0, 1), part), (slice(2, 3), part)], [(slice(0, 2), part)], [(0, part)], [part]):
+        with pytest.raises(ValueError, match=f"^{name}: {argument} in chunks (must be|covers images)"):
+            solver(chunks, batch, batch_ndim=1)
+    with pytest.raises(ValueError, match=f"^{name}: {argument} in chunks needs a batch"):
+        solver([(slice(0, 1), part)], np.zeros(12))
