@@ -1,6 +1,6 @@
-"""An adaptive model on a batch of CT or MRI slices in one call against one call per slice.
+"""A batch of CT or MRI slices in one call against one call per slice.
 
-    python benchmarks/batched_reweighting.py [--case ct128 | mriN] [--slices 8] [--model sa-cnn] [--repeats 3]
+    python benchmarks/batch_against_singles.py [--case ct128 | mriN] [--slices 8] [--model sa-cnn] [--repeats 3]
 
 The slices are pydicom's real test slices (``ct-head``, ``ct-head-2``, ``ct-spine``,
 ``mr-abdomen``, in turn) at N x N, through the acquisitions of
@@ -8,9 +8,9 @@ The slices are pydicom's real test slices (``ct-head``, ``ct-head-2``, ``ct-spin
 Poisson weights; MRI: 8 birdcage coils, Cartesian x4, noise 0.01), at the model's
 preset for the size (or the nearest) and the examples' stopping rule.  Printed: the
 median seconds of ``--repeats`` rounds (each round the single calls, then the batch,
-after a warm-up of both), the reweighting steps of each single call and of the batch,
-the ratio of the batch's seconds to the single calls', and the largest difference
-between the batch's images and the single calls'.
+after a warm-up of both), the iterations (an adaptive model's reweighting steps) of
+each single call and of the batch, the ratio of the batch's seconds to the single
+calls', and the largest difference between the batch's images and the single calls'.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", default="mri128", help="ctN or mriN (default mri128)")
     parser.add_argument("--slices", type=int, default=8)
-    parser.add_argument("--model", default="sa-cnn", choices=("sa-cnn", "sa-b"))
+    parser.add_argument("--model", default="sa-cnn", choices=("tv", "crr", "wcrr", "sa-cnn", "sa-b"))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     H, _, _, extra = case(args.case, "cpu")
@@ -71,8 +71,8 @@ def main() -> None:
         together.append(time.perf_counter() - start)
     difference = float(np.max(np.abs(np.stack([result.x for result in alone]) - batched.x)))
     print(f"{args.case}, {args.slices} slices, {args.model}: one call per slice "
-          f"{statistics.median(one_by_one):.2f} s (steps {[result.iterations for result in alone]}), one call "
-          f"{statistics.median(together):.2f} s ({batched.iterations} steps), ratio "
+          f"{statistics.median(one_by_one):.2f} s (iterations {[result.iterations for result in alone]}), one call "
+          f"{statistics.median(together):.2f} s ({batched.iterations} iterations), ratio "
           f"{statistics.median(together) / statistics.median(one_by_one):.2f}, largest difference {difference:.3g}")
 
 
