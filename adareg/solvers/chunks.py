@@ -6,7 +6,7 @@ slowest image does, and every other image steps on past its own stop; run chunk 
 each chunk with its own objective (e.g. :meth:`~adareg.functionals.LeastSquares.images`),
 step size, state and stop, an image of a one-image chunk comes out as it would alone, and
 a batch costs what its images' single calls do.  ``solve`` cuts a batch so on the host
-(:func:`adareg.backend.batch_chunks`); on a GPU a batch stays one piece.
+(:func:`adareg.backend.image_chunks`); on a GPU a batch stays one piece.
 """
 
 from __future__ import annotations
