@@ -339,6 +339,10 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
                 raise ValueError(f"solve: lam is required for {H!r}; the trained value holds for denoising "
                                  "only (adareg.tune finds one for your operator)")
             lam = reg.lam(sigma)
+            if not lam > 0:  # e.g. a file whose lambda(sigma) is 0 at sigma 0: "lam must be positive" misled
+                raise ValueError(f"solve: the trained lam(sigma) of {reg.family} is {lam:g} at sigma = {sigma:g} "
+                                 f"({sigma * 255:.3g}/255): the model does not regularise there (its denoiser "
+                                 "returns y); give lam, or a larger sigma")
     elif lam is None:
         raise TypeError("solve: lam is required")
     return checks.positive(lam, "solve: lam"), sigma

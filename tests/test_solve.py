@@ -330,6 +330,18 @@ def test_learned_denoising_with_a_data_weight_asks_for_lam_and_names_its_equival
     assert np.max(np.abs(weighted.x - plain.x)) < 1e-4
 
 
+def test_a_trained_lam_of_zero_at_sigma_is_named_with_its_noise_level():
+    # a file whose lambda(sigma) is 0 at sigma 0 (a model that does not regularise noise-free data) gave
+    # "solve: lam must be positive, got 0", about a lam the caller never passed
+    from tests.regularizers.test_adaptive import toy_sacnn
+
+    reg, y = toy_sacnn(), 0.5 + 0.1 * np.random.default_rng(8).standard_normal((16, 16))
+    with pytest.raises(ValueError, match=r"^solve: the trained lam\(sigma\) of sa-cnn is 0 at sigma = 0 \(0/255\): "
+                                         r"the model does not regularise there .* give lam"):
+        adareg.solve(Identity(y.shape), y, reg, sigma=0.0)
+    assert np.std(adareg.solve(Identity(y.shape), y, reg, sigma=0.0, lam=0.1).x) < 0.5 * np.std(y)  # lam given
+
+
 class TestBadInput:
     H = Blur(np.ones((3, 3)) / 9, (8, 8))
     reg = TV((8, 8))
