@@ -119,6 +119,35 @@ def test_a_batch_stops_when_each_image_has_converged(case):
     assert max(changes) <= options["tol"] * (1 + 1e-5)  # float32 iterates for sa-cnn
 
 
+def blurred_batch(levels: list[float], seed: int) -> tuple[Blur, np.ndarray, dict]:
+    """A 3 x 3 box blur of 24 x 24 images, a 2 x 2 batch of the blurred cameraman at the noise ``levels`` (so
+    that its images stop at different iterations), and data weights: none, shared, and per image."""
+    rng = np.random.default_rng(seed)
+    H = Blur(np.ones((3, 3)) / 9, (24, 24))
+    ys = H(adareg.data.image("camera", shape=(24, 24))) + np.reshape(levels, (2, 2, 1, 1)) * rng.standard_normal(
+        (2, 2, 24, 24))
+    return H, ys, {None: None, "shared": rng.uniform(0.5, 2, (24, 24)),
+                   "per image": rng.uniform(0.5, 2, (2, 2, 24, 24))}
+
+
+def solves_alone(H, ys, reg, weights, **options) -> list[adareg.Result]:
+    """The solve of each image of the batch ``ys`` alone, with its own data weights."""
+    images = ys.reshape(-1, *H.shape_out)
+    if weights is not None:
+        weights = np.broadcast_to(weights, ys.shape).reshape(images.shape)
+    return [adareg.solve(H, y, reg, weights=None if weights is None else weights[i], **options)
+            for i, y in enumerate(images)]
+
+
+def assert_each_image_as_alone(chunked: adareg.Result, alone: list[adareg.Result]) -> None:
+    """The batch's solve ran to its slowest image's stop and gave each image what its solve alone gives; the images
+    stopped at different iterations (else one stop for the batch would give the same)."""
+    assert chunked.converged and chunked.iterations == max(result.iterations for result in alone)
+    assert len({result.iterations for result in alone}) > 1
+    np.testing.assert_allclose(chunked.x.reshape(len(alone), *alone[0].x.shape), [result.x for result in alone],
+                               rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("family", ["sa-cnn", "sa-b"])
 def test_a_denoising_batch_steps_in_chunks_of_images_on_the_host(family, monkeypatch):
     """Chunk by chunk (backend.batch_chunks; one image each where CHUNK_BYTES is tiny), each with its own dual
@@ -135,13 +164,11 @@ def test_a_denoising_batch_steps_in_chunks_of_images_on_the_host(family, monkeyp
     adareg.solve(Identity((32, 32)), ys, adareg.load(family), **options)  # 1 MiB of dual: one chunk
     assert set(shapes) == {(2, 2, 32, 32)}
     monkeypatch.setattr(adareg.backend, "CHUNK_BYTES", 1)
-    alone = [adareg.solve(Identity((32, 32)), y, adareg.load(family), **options) for y in ys.reshape(4, 32, 32)]
+    alone = solves_alone(Identity((32, 32)), ys, adareg.load(family), None, **options)
     shapes.clear()
     chunked = adareg.solve(Identity((32, 32)), ys, adareg.load(family), **options)
     assert set(shapes) == {(1, 32, 32)} and len(shapes) == sum(result.iterations for result in alone)
-    assert chunked.converged and chunked.iterations == max(result.iterations for result in alone)
-    assert len({result.iterations for result in alone}) > 1  # the images stop at different steps
-    np.testing.assert_allclose(chunked.x.reshape(4, 32, 32), [result.x for result in alone], rtol=0, atol=1e-12)
+    assert_each_image_as_alone(chunked, alone)
 
 
 @pytest.mark.parametrize("weights", [None, "shared", "per image"])
@@ -150,11 +177,7 @@ def test_a_general_batch_steps_in_chunks_of_images_on_the_host(weights, monkeypa
     stop, the reweighting for a general H gives each image of a batch what a solve of that image alone gives.
     Before, the batch stepped as one, every image to the slowest one's stop (docs/results.md, "Batches of
     slices")."""
-    levels = np.array([0.02, 0.04, 0.06, 0.08]).reshape(2, 2, 1, 1)
-    rng = np.random.default_rng(13)
-    H = Blur(np.ones((3, 3)) / 9, (24, 24))
-    ys = H(adareg.data.image("camera", shape=(24, 24))) + levels * rng.standard_normal((2, 2, 24, 24))
-    w = {None: None, "shared": rng.uniform(0.5, 2, (24, 24)), "per image": rng.uniform(0.5, 2, (2, 2, 24, 24))}
+    H, ys, w = blurred_batch([0.02, 0.04, 0.06, 0.08], seed=13)
     options = {"lam": 0.02, "sigma": 0.1, "precision": "float64", "bounds": (0, None)}  # solve's tol, 3e-3
     shapes = []
     prox = WeightedL1Analysis.prox
@@ -163,64 +186,43 @@ def test_a_general_batch_steps_in_chunks_of_images_on_the_host(weights, monkeypa
     adareg.solve(H, ys, adareg.load("sa-cnn"), weights=w[weights], max_iter=1, **options)  # one chunk (0.6 MiB)
     assert set(shapes) == {(2, 2, 24, 24)}
     monkeypatch.setattr(adareg.backend, "CHUNK_BYTES", 1)
-    single = [None if w[weights] is None else np.broadcast_to(w[weights], ys.shape)[i] for i in np.ndindex(2, 2)]
-    alone = [adareg.solve(H, ys[i], adareg.load("sa-cnn"), weights=single[k], **options)
-             for k, i in enumerate(np.ndindex(2, 2))]
+    alone = solves_alone(H, ys, adareg.load("sa-cnn"), w[weights], **options)
     shapes.clear()
     chunked = adareg.solve(H, ys, adareg.load("sa-cnn"), weights=w[weights], **options)
     assert set(shapes) == {(1, 24, 24)}
     assert len(shapes) == 10 * sum(result.iterations for result in alone)  # 10 proxes a step
-    assert chunked.converged and chunked.iterations == max(result.iterations for result in alone)
-    assert len({result.iterations for result in alone}) > 1  # the images stop at different steps
-    np.testing.assert_allclose(chunked.x.reshape(4, 24, 24), [result.x for result in alone], rtol=0, atol=1e-12)
+    assert_each_image_as_alone(chunked, alone)
 
 
 @pytest.mark.parametrize("weights", [None, "shared", "per image"])
 def test_a_ridge_batch_runs_in_chunks_of_images_on_the_host(weights, monkeypatch):
-    """L-BFGS on a batch, chunk by chunk, each chunk with its own objective, Lipschitz constant and stop, gives each
-    image what a solve of that image alone gives; before, the batch stopped as one, every image at the slowest
-    one's stop (docs/results.md, "Batches of slices")."""
-    levels = np.array([0.01, 0.03, 0.05, 0.1]).reshape(2, 2, 1, 1)
-    rng = np.random.default_rng(14)
-    H = Blur(np.ones((3, 3)) / 9, (24, 24))
-    ys = H(adareg.data.image("camera", shape=(24, 24))) + levels * rng.standard_normal((2, 2, 24, 24))
-    w = {None: None, "shared": rng.uniform(0.5, 2, (24, 24)), "per image": rng.uniform(0.5, 2, (2, 2, 24, 24))}
+    """L-BFGS on a batch, chunk by chunk (backend.image_chunks), each chunk with its own objective, Lipschitz
+    constant and stop, gives each image what a solve of that image alone gives; before, the batch stopped as one,
+    every image at the slowest one's stop (docs/results.md, "Batches of slices")."""
+    H, ys, w = blurred_batch([0.01, 0.03, 0.05, 0.1], seed=14)
     options = {"lam": 0.02, "sigma": 0.1, "precision": "float64", "bounds": (0, None)}
     shapes = []
     forward = RidgeObjective.forward
-    monkeypatch.setattr(RidgeObjective, "forward", lambda self, x: shapes.append(x.shape) or
-                        forward(self, x))
+    monkeypatch.setattr(RidgeObjective, "forward", lambda self, x: shapes.append(x.shape) or forward(self, x))
     adareg.solve(H, ys, adareg.load("wcrr"), weights=w[weights], max_iter=1, **options)  # one chunk
     assert set(shapes) == {(2, 2, 24, 24)}
     monkeypatch.setattr(adareg.backend, "CHUNK_PIXELS", 1)
-    single = [None if w[weights] is None else np.broadcast_to(w[weights], ys.shape)[i] for i in np.ndindex(2, 2)]
-    alone = [adareg.solve(H, ys[i], adareg.load("wcrr"), weights=single[k], **options)
-             for k, i in enumerate(np.ndindex(2, 2))]
+    alone = solves_alone(H, ys, adareg.load("wcrr"), w[weights], **options)
     shapes.clear()
     chunked = adareg.solve(H, ys, adareg.load("wcrr"), weights=w[weights], **options)
     assert set(shapes) == {(1, 24, 24)}
-    assert chunked.converged and chunked.iterations == max(result.iterations for result in alone)
-    assert len({result.iterations for result in alone}) > 1  # the images stop at different iterations
-    np.testing.assert_allclose(chunked.x.reshape(4, 24, 24), [result.x for result in alone], rtol=0, atol=1e-12)
+    assert_each_image_as_alone(chunked, alone)
 
 
 @pytest.mark.parametrize("weights", [None, "per image"])
 def test_a_tv_batch_runs_in_chunks_of_images_on_the_host(weights, monkeypatch):
     """FISTA likewise: chunk by chunk, each with its own step, momentum, prox state, inner tolerance and stop, TV on a
     batch gives each image what a solve of that image alone gives."""
-    levels = np.array([0.01, 0.03, 0.05, 0.1]).reshape(2, 2, 1, 1)
-    rng = np.random.default_rng(15)
-    H = Blur(np.ones((3, 3)) / 9, (24, 24))
-    ys = H(adareg.data.image("camera", shape=(24, 24))) + levels * rng.standard_normal((2, 2, 24, 24))
-    w = {None: None, "per image": rng.uniform(0.5, 2, (2, 2, 24, 24))}[weights]
+    H, ys, w = blurred_batch([0.01, 0.03, 0.05, 0.1], seed=15)
     options = {"lam": 0.01, "bounds": (0, None), "tol": 1e-6}
     monkeypatch.setattr(adareg.backend, "CHUNK_PIXELS", 1)
-    alone = [adareg.solve(H, ys[i], TV((24, 24)), weights=None if w is None else w[i], **options)
-             for i in np.ndindex(2, 2)]
-    chunked = adareg.solve(H, ys, TV((24, 24)), weights=w, **options)
-    assert chunked.converged and chunked.iterations == max(result.iterations for result in alone)
-    assert len({result.iterations for result in alone}) > 1  # the images stop at different iterations
-    np.testing.assert_allclose(chunked.x.reshape(4, 24, 24), [result.x for result in alone], rtol=0, atol=1e-12)
+    alone = solves_alone(H, ys, TV((24, 24)), w[weights], **options)
+    assert_each_image_as_alone(adareg.solve(H, ys, TV((24, 24)), weights=w[weights], **options), alone)
 
 
 @pytest.mark.parametrize("H_is_identity", [True, False])
