@@ -26,7 +26,7 @@ from adareg import mri
 from adareg.ct import poisson_transmission
 from adareg.examples.comparison import regularizer, stopping
 
-from reconstruct import case, preset_weights  # benchmarks/reconstruct.py, beside this script
+from reconstruct import case, noisy_kspace, preset_weights  # benchmarks/reconstruct.py, beside this script
 
 SLICES = ("ct-head", "ct-head-2", "ct-spine", "mr-abdomen")
 
@@ -42,14 +42,11 @@ def main() -> None:
     size = H.shape_in[-1]
     truths = np.stack([adareg.data.medical_slice(SLICES[i % len(SLICES)], shape=(size, size), dtype=np.float32)
                        for i in range(args.slices)])
-    rng = np.random.default_rng(0)
     if "weights" in extra:  # CT: Poisson data of each slice
         y, weights = poisson_transmission(H(truths), 1e4, seed=0)
         extra = {"weights": weights}
     else:  # MRI: noise on the sampled k-space positions, as in reconstruct.case
-        clean, mask = H(truths), mri.cartesian_mask((size, size), 4.0, 0.08, seed=0)
-        y = clean + (0.01 * mask * (rng.standard_normal(clean.shape) + 1j * rng.standard_normal(clean.shape))
-                     ).astype(clean.dtype)
+        y = noisy_kspace(H, mri.cartesian_mask((size, size), 4.0, 0.08, seed=0), truths, np.random.default_rng(0))
     reg = regularizer(args.model, size)
     options = {**stopping(args.model, 500), **preset_weights(args.case, args.model)[0]}
 
