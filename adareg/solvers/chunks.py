@@ -11,28 +11,42 @@ a batch costs what its images' single calls do.  ``solve`` cuts a batch so on th
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 from .. import backend
 from ..backend import Array
+from ..stopping import Progress, StoppingRule
 
 
-def check_chunks(chunks: Sequence[Any], count: int, batch_ndim: int, what: str) -> list[tuple[slice, Any]]:
-    """``chunks`` as a list, if they are ``(images, objective)`` pairs whose ``images`` slices cut a batch of
-    ``count`` images (its axes flattened) in order; ``what`` names the argument in errors."""
+def pieces(objective: Any, x: Array, batch_ndim: int, what: str) -> list[tuple[slice | None, Any, Array, int]]:
+    """The runs of a solver given ``objective`` and its start ``x``: ``(images, objective, start, batch_ndim)``
+    each, ``images`` ``None`` for the batch as one run (``objective`` not a list), else one per chunk.
+
+    Chunks must be ``(images, objective)`` pairs whose ``images`` slices cut the batch's images
+    (its axes flattened) in order; ``what`` names the argument in errors.
+    """
+    if not isinstance(objective, (list, tuple)):  # the batch as one run, batch axes and all
+        return [(None, objective, x, batch_ndim)]
     if not batch_ndim:
         raise ValueError(f"{what} in chunks needs a batch (batch_ndim >= 1)")
-    end = 0
-    for pair in chunks:
+    images, end = x.reshape(-1, *x.shape[batch_ndim:]), 0
+    for pair in objective:
         index = pair[0] if isinstance(pair, tuple) and len(pair) == 2 else None
         if not (isinstance(index, slice) and index.step in (None, 1) and index.start == end
-                and isinstance(index.stop, int) and end < index.stop <= count):
+                and isinstance(index.stop, int) and end < index.stop <= len(images)):
             raise ValueError(f"{what} in chunks must be (slice, objective) pairs whose slices cut the batch's "
-                             f"{count} images in order, got {pair!r} after images 0:{end}")
+                             f"{len(images)} images in order, got {pair!r} after images 0:{end}")
         end = index.stop
-    if end != count:
-        raise ValueError(f"{what} in chunks covers images 0:{end} of the batch's {count}")
-    return list(chunks)
+    if end != len(images):
+        raise ValueError(f"{what} in chunks covers images 0:{end} of the batch's {len(images)}")
+    return [(index, part, images[index], 1) for index, part in objective]
+
+
+def stopped_alone(stop: StoppingRule, k: int, relative_change: float, seconds: float) -> StoppingRule | None:
+    """The rule of ``stop`` that stops a chunk after iteration ``k``: one that converges and fires on the chunk's own
+    relative change (the others, iterations and time, end the whole batch at once); ``None`` to go on."""
+    fired = stop.check(Progress(iteration=k, relative_change=relative_change, seconds=seconds))
+    return fired if fired is not None and fired.converged else None
 
 
 def joined(parts: list[Array], shape: tuple[int, ...]) -> Array:

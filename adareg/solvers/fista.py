@@ -12,7 +12,7 @@ from .. import backend, checks
 from ..backend import Array
 from ..functionals import SmoothFunctional
 from ..regularizers.base import Bounds, Regularizer, check_bounds, project
-from .chunks import check_chunks, joined
+from .chunks import joined, pieces, stopped_alone
 from .result import History, Result
 from ..stopping import (Defaults, Progress, StoppingRule, check_callback, check_finite_iterate, diverged,
                         relative_change, verdict)
@@ -188,12 +188,8 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
                         "learned model at its noise level runs in adareg.solve, by L-BFGS)")
     settings = _Settings(reg, lam, bounds, restart, backtracking, inner_tol, inner_max_iter, track_objective)
     first = 1.0 if backtracking and lipschitz is None else lipschitz  # the first L; None: each data term's
-    if isinstance(data, (list, tuple)):
-        images = x0.reshape(-1, *x0.shape[batch_ndim:])
-        runs = [_Run(part, images[index], 1, first, settings)
-                for index, part in check_chunks(data, len(images), batch_ndim, "fista: data")]
-    else:  # the batch as one run, batch axes and all
-        runs = [_Run(data, x0, batch_ndim, first, settings)]
+    runs = [_Run(part, start, ndim, first, settings)
+            for _, part, start, ndim in pieces(data, x0, batch_ndim, "fista: data")]
 
     def whole() -> Array:
         return joined([run.x for run in runs], x0.shape)
@@ -208,9 +204,8 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
         for run in running:
             run.iterate()
         seconds = time.perf_counter() - start
-        for run in running if len(runs) > 1 else ():  # a chunk stops where the rule's tolerance holds for it
-            fired = stop.check(Progress(iteration=k, relative_change=run.relative, seconds=seconds))
-            run.stopped = fired is not None and fired.converged
+        for run in running if len(runs) > 1 else ():
+            run.stopped = stopped_alone(stop, k, run.relative, seconds) is not None
         relative = max(run.relative for run in running)
         history.append(iteration=k, objective=sum(run.objective for run in runs), relative_change=relative,
                        inner_iterations=max(run.inner for run in running),

@@ -23,7 +23,7 @@ from .. import backend, checks
 from ..backend import Array
 from ..functionals import SmoothFunctional
 from ..regularizers.base import Bounds, check_bounds, project
-from .chunks import check_chunks, joined
+from .chunks import joined, pieces, stopped_alone
 from .result import History, Result
 from ..stopping import Defaults, Progress, StoppingRule, check_callback, relative_change, verdict
 
@@ -286,13 +286,9 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
     batch_ndim = checks.batch_axes(batch_ndim, x0.ndim, "lbfgs: batch_ndim")
     x = project(x0, bounds)
     rounding = 10 * float(np.finfo(backend.real_dtype(x.dtype)).eps)
-    if isinstance(smooth, (list, tuple)):
-        images = x.reshape(-1, *x.shape[batch_ndim:])
-        pairs = check_chunks(smooth, len(images), batch_ndim, "lbfgs: smooth")
-        runs = [_Run(part, images[index], bounds, memory, 1, rounding) for index, part in pairs]
-        chunks = [index for index, _ in pairs]
-    else:  # the batch as one run, batch axes and all
-        runs, chunks = [_Run(smooth, x, bounds, memory, batch_ndim, rounding)], []
+    parts = pieces(smooth, x, batch_ndim, "lbfgs: smooth")
+    runs = [_Run(part, start, bounds, memory, ndim, rounding) for _, part, start, ndim in parts]
+    chunks = [index for index, *_ in parts]
     xp = backend.namespace(x)
 
     def whole() -> Array:
@@ -326,13 +322,13 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
     return Result(x=whole(), converged=converged, iterations=k, history=history, message=message)
 
 
-def _ends(runs: list[_Run], chunks: list[slice]) -> tuple[bool, str] | None:
+def _ends(runs: list[_Run], chunks: list[slice | None]) -> tuple[bool, str] | None:
     """Where every run has ended and one of them on no rule of ``stop`` (stationary, or flat to rounding):
     ``(converged, message)``; otherwise ``None``, and the stopping rule reads the runs' largest :math:`r_k`."""
     if any(run.end is None for run in runs) or not any(run.stalled for run in runs):
         return None
     converged = all(run.end[0] for run in runs)
-    if not chunks:
+    if chunks == [None]:  # the batch as one run
         return converged, runs[0].end[1]
     return converged, "; ".join(f"images {index.start}:{index.stop} {run.end[1]}" for index, run in zip(chunks, runs))
 
@@ -400,7 +396,6 @@ class _Run:
         ``stop``."""
         self.end = _stalled(k, self.stationary, self.safeguards)
         self.stalled = self.end is not None
-        if self.end is None and stop is not None:
-            fired = stop.check(Progress(iteration=k, relative_change=self.settled, seconds=seconds))
-            if fired is not None and fired.converged:
-                self.end = True, f"stopped by {fired!r} after {k} iterations"
+        fired = None if self.end is not None or stop is None else stopped_alone(stop, k, self.settled, seconds)
+        if fired is not None:
+            self.end = True, f"stopped by {fired!r} after {k} iterations"
