@@ -139,6 +139,13 @@ def solves_alone(H, ys, reg, weights, **options) -> list[adareg.Result]:
             for i, y in enumerate(images)]
 
 
+def shapes_seen(monkeypatch, cls: type, method: str) -> list[tuple[int, ...]]:
+    """The shapes of the image (first argument) of every call of ``cls.method`` from now on."""
+    shapes, original = [], getattr(cls, method)
+    monkeypatch.setattr(cls, method, lambda self, x, *a, **k: shapes.append(x.shape) or original(self, x, *a, **k))
+    return shapes
+
+
 def assert_each_image_as_alone(chunked: adareg.Result, alone: list[adareg.Result]) -> None:
     """The batch's solve ran to its slowest image's stop and gave each image what its solve alone gives; the images
     stopped at different iterations (else one stop for the batch would give the same)."""
@@ -157,10 +164,7 @@ def test_a_denoising_batch_steps_in_chunks_of_images_on_the_host(family, monkeyp
     noise = np.random.default_rng(12).standard_normal((2, 2, 32, 32))
     ys = adareg.data.image("camera", shape=(32, 32)) + levels * noise
     options = {"sigma": 0.1, "tol": 1e-4, "precision": "float64"}
-    shapes = []
-    prox = WeightedL1Analysis.prox
-    monkeypatch.setattr(WeightedL1Analysis, "prox", lambda self, v, *a, **k: shapes.append(v.shape) or
-                        prox(self, v, *a, **k))
+    shapes = shapes_seen(monkeypatch, WeightedL1Analysis, "prox")
     adareg.solve(Identity((32, 32)), ys, adareg.load(family), **options)  # 1 MiB of dual: one chunk
     assert set(shapes) == {(2, 2, 32, 32)}
     monkeypatch.setattr(adareg.backend, "CHUNK_BYTES", 1)
@@ -179,10 +183,7 @@ def test_a_general_batch_steps_in_chunks_of_images_on_the_host(weights, monkeypa
     slices")."""
     H, ys, w = blurred_batch([0.02, 0.04, 0.06, 0.08], seed=13)
     options = {"lam": 0.02, "sigma": 0.1, "precision": "float64", "bounds": (0, None)}  # solve's tol, 3e-3
-    shapes = []
-    prox = WeightedL1Analysis.prox
-    monkeypatch.setattr(WeightedL1Analysis, "prox", lambda self, v, *a, **k: shapes.append(v.shape) or
-                        prox(self, v, *a, **k))
+    shapes = shapes_seen(monkeypatch, WeightedL1Analysis, "prox")
     adareg.solve(H, ys, adareg.load("sa-cnn"), weights=w[weights], max_iter=1, **options)  # one chunk (0.6 MiB)
     assert set(shapes) == {(2, 2, 24, 24)}
     monkeypatch.setattr(adareg.backend, "CHUNK_BYTES", 1)
@@ -201,9 +202,7 @@ def test_a_ridge_batch_runs_in_chunks_of_images_on_the_host(weights, monkeypatch
     every image at the slowest one's stop (docs/results.md, "Batches of slices")."""
     H, ys, w = blurred_batch([0.01, 0.03, 0.05, 0.1], seed=14)
     options = {"lam": 0.02, "sigma": 0.1, "precision": "float64", "bounds": (0, None)}
-    shapes = []
-    forward = RidgeObjective.forward
-    monkeypatch.setattr(RidgeObjective, "forward", lambda self, x: shapes.append(x.shape) or forward(self, x))
+    shapes = shapes_seen(monkeypatch, RidgeObjective, "forward")
     adareg.solve(H, ys, adareg.load("wcrr"), weights=w[weights], max_iter=1, **options)  # one chunk
     assert set(shapes) == {(2, 2, 24, 24)}
     monkeypatch.setattr(adareg.backend, "CHUNK_PIXELS", 1)
