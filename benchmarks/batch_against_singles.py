@@ -22,7 +22,6 @@ import time
 import numpy as np
 
 import adareg
-from adareg import mri
 from adareg.ct import poisson_transmission
 from adareg.examples.comparison import regularizer, stopping
 
@@ -46,7 +45,7 @@ def main() -> None:
         y, weights = poisson_transmission(H(truths), 1e4, seed=0)
         extra = {"weights": weights}
     else:  # MRI: noise on the sampled k-space positions, as in reconstruct.case
-        y = noisy_kspace(H, mri.cartesian_mask((size, size), 4.0, 0.08, seed=0), truths, np.random.default_rng(0))
+        y = noisy_kspace(H, truths, np.random.default_rng(0))
     reg = regularizer(args.model, size)
     options = {**stopping(args.model, 500), **preset_weights(args.case, args.model)[0]}
 

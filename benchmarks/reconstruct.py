@@ -89,18 +89,18 @@ def case(name: str, device: str) -> tuple[object, object, np.ndarray, dict]:
         return H, y, truth, {"weights": weights}
     if modality == "mri":
         truth = adareg.data.medical_slice("mr-abdomen", shape=(size, size), dtype=np.float32)
-        mask = mri.cartesian_mask(truth.shape, 4.0, 0.08, seed=0)
-        H = CartesianMRI(mask, mri.birdcage_maps(truth.shape, 8), real=True)
-        y = noisy_kspace(H, mask, truth, np.random.default_rng(1))
+        H = CartesianMRI(mri.cartesian_mask(truth.shape, 4.0, 0.08, seed=0), mri.birdcage_maps(truth.shape, 8),
+                         real=True)
+        y = noisy_kspace(H, truth, np.random.default_rng(1))
         return H, adareg.to_device(y, device), truth, {}
     raise SystemExit(f"unknown case {name!r}: use ctN or mriN")
 
 
-def noisy_kspace(H: CartesianMRI, mask: np.ndarray, truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The MRI cases' data of ``truth`` (an image or a batch): complex Gaussian noise of 0.01 on the sampled
-    positions ``mask`` of ``H(truth)``."""
+def noisy_kspace(H: CartesianMRI, truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The MRI cases' data of ``truth`` (an image or a batch): complex Gaussian noise of 0.01 on the positions
+    ``H.mask`` samples of ``H(truth)``."""
     y = H(truth)
-    return y + (0.01 * mask * (rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape))).astype(y.dtype)
+    return y + (0.01 * H.mask * (rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape))).astype(y.dtype)
 
 
 def curve(name: str, device: str, steps: int) -> None:
