@@ -274,21 +274,6 @@ def _write_masks(args: argparse.Namespace, reg: Any, x: Any, sigma: float | None
 SCALE_FACTOR = 20.0
 
 
-def _warn_if_uncentred(args: argparse.Namespace, kspace: np.ndarray) -> None:
-    """A warning where the k-space's energy sits at the grid's corners rather than its centre: numpy.fft's order
-    (zero frequency first), where adareg's Cartesian operator takes centred k-space (zero frequency in the middle)."""
-    energy = np.sum(np.abs(kspace.reshape(-1, *kspace.shape[-2:])) ** 2, axis=0)
-    rows, columns = energy.shape
-    r, c = max(1, rows // 8), max(1, columns // 8)
-    centre = energy[rows // 2 - r: rows // 2 + r, columns // 2 - c: columns // 2 + c].mean()
-    corners = np.mean([energy[:r, :c].mean(), energy[:r, -c:].mean(), energy[-r:, :c].mean(), energy[-r:, -c:].mean()])
-    if corners > 10 * centre:
-        warnings.warn(f"{args.input}: the k-space is largest at the grid's corners, not at its centre (numpy.fft's "
-                      "order?): adareg takes centred k-space, the zero frequency in the middle, as "
-                      "fftshift(fft2(ifftshift(image))) over the last two axes gives (fastMRI's convention), with "
-                      "the mask in the same order", stacklevel=2)
-
-
 def _warn_on_scale(args: argparse.Namespace, image: Any, what: str) -> None:
     """An :class:`~adareg.io.IntensityWarning` where ``image``, a linear reconstruction (FBP, zero-filled), lies
     far from the [0, 1] scale that the presets' weights and a learned model's noise level refer to.
@@ -470,7 +455,6 @@ def _mri(args: argparse.Namespace) -> None:
     if tuple(kspace.shape) != H.shape_out:
         raise UsageError(f"{args.input}: k-space of shape {kspace.shape} does not match the mask and maps, which "
                          f"give {H.shape_out}")
-    _warn_if_uncentred(args, kspace)
     y = _device(kspace.astype(np.complex64), args.device)
     if args.model == "zero-filled":
         x = mri.zero_filled(H, y)
@@ -482,7 +466,7 @@ def _mri(args: argparse.Namespace) -> None:
         reg = _regularizer(args.model, image_shape)
         _check_masks(args, reg)
         lam, sigma = _weights(args, reg, "mri-cartesian-", image_shape[-1], lambda: 1 / float(np.mean(mask)))
-        _warn_on_scale(args, mri.zero_filled(H, y), "zero-filled image")
+        _warn_on_scale(args, H.H(y), "zero-filled image")  # solve checks y (zero_filled would check it twice)
         bounds = (0.0, None) if space == "real" else None
         result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=bounds, progress=not args.quiet)
         _write_masks(args, reg, result.x, sigma)

@@ -317,6 +317,7 @@ def _check_data(H: LinearOperator, y: Array, who: str) -> None:
         raise TypeError(f"{who}: H must be a LinearOperator, got {type(H).__name__}")
     backend.check_array(y, H.shape_out, f"{who}: y (measurements of {H!r})")
     backend.check_finite(y, f"{who}: y")
+    H.check_measurements(y, f"{who}: y")
 
 
 def zero_filled(H: LinearOperator, y: Array) -> Array:

@@ -148,6 +148,16 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         float32), so that the solvers' products, quotients and squares of them
         stay finite: rescale the problem, or compute in float64.
 
+    Warns
+    -----
+    UserWarning
+        Where ``y`` does not look like ``H``'s measurements
+        (:meth:`~adareg.operators.LinearOperator.check_measurements`, e.g. k-space
+        in numpy.fft's order for a ``CartesianMRI``), where data weights span more
+        than :data:`WEIGHT_SPREAD`, and, with a learned model, where the noisy
+        image of denoising peaks beyond :data:`INTENSITY_LIMIT` or, positive,
+        below :data:`INTENSITY_FLOOR`.
+
     Examples
     --------
     Denoising (the exact prox of TV) and deblurring (FISTA) of a small phantom:
@@ -304,6 +314,7 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
     if y.size == 0:  # an empty batch (an image of zero pixels is refused by H's shape)
         raise ValueError(f"solve: y of shape {tuple(y.shape)} is an empty batch: nothing to reconstruct")
     backend.check_finite(y, "solve: y")
+    H.check_measurements(y, "solve: y")
     # the images are complex where y or H is, unless H takes real images (e.g. CartesianMRI(real=True))
     complex_images = not H.real_in and (y.dtype.kind == "c" or H.dtype.kind == "c")
     if x0 is not None:

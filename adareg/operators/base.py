@@ -223,6 +223,11 @@ class LinearOperator:
         (see :func:`_largest_eigenvalue`)."""
         return _largest_eigenvalue(lambda u: self._adjoint(self._apply(u)), x, tol, max_iter, floor=floor)
 
+    def check_measurements(self, y: Array, who: str) -> None:
+        """Warn where ``y``, of shape ``batch + shape_out`` and finite, does not look like this operator's
+        measurements (e.g. k-space in another order); called once by :func:`adareg.solve` and the linear
+        reconstructions, with ``who`` naming the caller's argument.  The base class has nothing to check."""
+
     # ------------------------------------------------------------ application
     def __call__(self, x: Array) -> Array:
         """Apply the operator to ``x`` of shape ``shape_in`` or ``batch + shape_in``: a new array, never a view of

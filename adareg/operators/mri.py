@@ -32,6 +32,7 @@ when the operator is built.  Both follow the input's device.
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
 import warnings
 from types import ModuleType
@@ -67,6 +68,11 @@ def _host(a: Any, what: str) -> np.ndarray:
 #: are 0 where cropped, which the median over nonzero pixels leaves out); k-space passed as maps gives
 #: 0.003 to 0.03 (its energy sits near DC), maps times 10 give 100.
 NORMALISED_MAPS = (0.5, 2.0)
+
+#: :meth:`CartesianMRI.check_measurements` warns where the mean sampled energy at k-space's corners exceeds
+#: this multiple of that at its centre: images' energy at low frequencies puts the ratio orders of magnitude
+#: below 1 for centred k-space, and as far above it for numpy.fft's order.
+UNCENTRED_RATIO = 10.0
 
 
 def _check_maps(maps: Any, image_shape: tuple[int, ...], who: str) -> np.ndarray:
@@ -247,6 +253,35 @@ class CartesianMRI(_MRIOperator):
         if self._checkerboard is not None:
             z *= self._checkerboard.like(z, backend.real_dtype(z.dtype))
         return z
+
+    def check_measurements(self, y: Array, who: str) -> None:
+        """Warn where the energy of ``y``'s sampled entries sits at the grid's corners rather than at its centre:
+        k-space in numpy.fft's order (zero frequency first), where this operator takes it centred.
+
+        The mean of :math:`|y|^2` over the sampled entries of the blocks within an eighth of each axis's length
+        of the grid's corners, against that within an eighth of its centre (summed over batch and coils): over
+        :data:`UNCENTRED_RATIO` warns.  Images have most of their energy at low frequencies, which the centred
+        order puts in the middle and numpy.fft's order at the corners.
+        """
+        if min(self.image_shape) < 4:
+            return
+        xp = backend.namespace(y)
+        energy = backend.to_numpy(xp.sum(xp.abs(y) ** 2, axis=tuple(range(y.ndim - len(self.image_shape)))))
+        sampled = np.broadcast_to(self.mask, self.image_shape)
+        reach = [max(1, n // 8) for n in self.image_shape]
+        centre = tuple(slice(n // 2 - r, n // 2 + r) for n, r in zip(self.image_shape, reach))
+        corners = list(itertools.product(*([slice(0, r), slice(n - r, n)] for n, r in zip(self.image_shape, reach))))
+        means = []
+        for blocks in ([centre], corners):
+            count = sum(int(np.count_nonzero(sampled[b])) for b in blocks)
+            if count == 0:  # nothing sampled there: no evidence either way
+                return
+            means.append(sum(float(np.sum(energy[b][sampled[b]])) for b in blocks) / count)
+        if means[1] > UNCENTRED_RATIO * means[0]:
+            warnings.warn(f"{who}: the k-space is largest at the grid's corners, not at its centre (numpy.fft's "
+                          "order?): adareg takes centred k-space, the zero frequency in the middle, as "
+                          "fftshift(fft2(ifftshift(image))) over the last two axes gives (fastMRI's convention), "
+                          "with the mask in the same order", stacklevel=4)
 
     def _exact_norm(self) -> float | None:
         mask = np.broadcast_to(self.mask, self.image_shape)
