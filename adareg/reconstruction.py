@@ -30,8 +30,9 @@ from .stopping import check_callback
 #: change (FISTA, L-BFGS, the reweighting) follow the largest weight and can end far from the minimiser.
 WEIGHT_SPREAD = 1e3
 
-#: In denoising with a learned model, data beyond this magnitude are taken to be on another intensity
-#: scale than the models' [0, 1]: a [0, 1] image with noise of sigma <= 30/255 stays far inside it.
+#: For a learned model, a noisy image (denoising) or a reconstruction beyond this magnitude is taken to be on
+#: another intensity scale than the models' [0, 1]: a [0, 1] image with noise of sigma <= 30/255 stays far
+#: inside it.
 INTENSITY_LIMIT = 4.0
 #: ... and data whose peak is positive and below this, on a much smaller scale (e.g. a 12-bit image in a
 #: 16-bit file, whose values read as fractions of 65535 peak at 0.0625): a [0, 1] image with a visible
@@ -151,12 +152,14 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     Warns
     -----
     UserWarning
-        Where ``y`` does not look like ``H``'s measurements
+        With a learned model, where the noisy image (``H`` the identity) or the
+        reconstruction (any other ``H``) peaks beyond :data:`INTENSITY_LIMIT`, or
+        where one of them that converged peaks, positive, below
+        :data:`INTENSITY_FLOOR`: off the [0, 1] intensities the models are
+        trained on.  Where ``y`` does not look like ``H``'s measurements
         (:meth:`~adareg.operators.LinearOperator.check_measurements`, e.g. k-space
-        in numpy.fft's order for a ``CartesianMRI``), where data weights span more
-        than :data:`WEIGHT_SPREAD`, and, with a learned model, where the noisy
-        image of denoising peaks beyond :data:`INTENSITY_LIMIT` or, positive,
-        below :data:`INTENSITY_FLOOR`.
+        in numpy.fft's order for a ``CartesianMRI``), and where data weights span
+        more than :data:`WEIGHT_SPREAD`.
 
     Examples
     --------
@@ -182,8 +185,10 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     lam, sigma = _check_arguments(H, y, reg, lam, sigma, x0, weights)
     if weights is not None:
         _warn_weight_spread(weights)
-    if isinstance(reg, LearnedRegularizer) and is_denoising(H, weights):
-        _warn_intensity_scale(reg, y)
+    learned = isinstance(reg, LearnedRegularizer)
+    if learned and isinstance(H, Identity):  # denoising, with or without data weights: y is an image
+        _warn_off_scale(reg, y, "y", "scale y to [0, 1] first (e.g. y / 255 for 8-bit data, y * 65535 / 4095 for a "
+                        "12-bit image read from a 16-bit file), with sigma likewise, and the result back")
     bounds = check_bounds(bounds)
     if bounds is not None and y.dtype.kind == "c" and isinstance(H, Identity):
         raise TypeError("solve: bounds apply to real images, but y is complex")
@@ -205,6 +210,10 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     with backend.reused_buffers():  # the iterations' large temporaries, kept for the solve
         result = _minimise(H, y, bound, lam, x0, bounds, weights, controls)
     result.x = result.x.astype(backend.result_dtype(given, result.x.dtype), copy=False)
+    if learned and not isinstance(H, Identity):  # the image the model saw last (one stopped early may yet grow)
+        _warn_off_scale(reg, result.x, "the reconstruction", "scale y so that the image lies in [0, 1] (the "
+                        "reconstruction scales with its data), with lam for that scale, and the result back",
+                        faint=result.converged)
     return result
 
 
@@ -427,19 +436,25 @@ def _check_scales(work: np.dtype, H: LinearOperator, lam: float, y: Array, x0: A
                              f"[{low:.1g}, {high:.1g}], the range that a {work.name} computation carries{advice}")
 
 
-def _warn_intensity_scale(reg: LearnedRegularizer, y: Array) -> None:
-    """Warn where noisy data reach far beyond [0, 1], the intensities the learned models are trained on."""
-    xp = backend.namespace(y)
-    peak = float(xp.max(xp.abs(y)))
+def intensity_mismatch(reg: LearnedRegularizer, image: Array, faint: bool = True) -> str | None:
+    """How ``image`` lies off the [0, 1] intensities the learned models are trained on, else ``None``: a peak
+    magnitude beyond :data:`INTENSITY_LIMIT`, or (where ``faint``) positive and below :data:`INTENSITY_FLOOR`."""
+    xp = backend.namespace(image)
+    peak = float(xp.max(xp.abs(image)))
+    trained = f"but {reg.family} is trained on intensities in [0, 1] (and sigma on that scale)"
     if peak > INTENSITY_LIMIT:
-        warnings.warn(f"solve: y reaches {peak:.4g}, but {reg.family} is trained on intensities in [0, 1] (and "
-                      "sigma on that scale): divide y by its range first (e.g. y / 255, with sigma / 255) and "
-                      "multiply the result back", stacklevel=3)
-    elif 0 < peak < INTENSITY_FLOOR:
-        warnings.warn(f"solve: y peaks at {peak:.4g}, but {reg.family} is trained on intensities in [0, 1] (and "
-                      "sigma on that scale), where it takes such faint structure for noise: scale y to its range "
-                      "first (e.g. a 12-bit image read from a 16-bit file: y * 65535 / 4095, with sigma likewise) "
-                      "and the result back", stacklevel=3)
+        return f"reaches {peak:.4g}, {trained}"
+    if faint and 0 < peak < INTENSITY_FLOOR:
+        return f"peaks at {peak:.4g}, {trained}, where it takes such faint structure for noise"
+    return None
+
+
+def _warn_off_scale(reg: LearnedRegularizer, image: Array, what: str, advice: str, faint: bool = True) -> None:
+    """Warn, naming ``what`` and giving ``advice``, where ``image`` lies off the learned models' intensities
+    (:func:`intensity_mismatch`)."""
+    mismatch = intensity_mismatch(reg, image, faint)
+    if mismatch is not None:
+        warnings.warn(f"solve: {what} {mismatch}: {advice}", stacklevel=3)
 
 
 def _warn_weight_spread(weights: Array) -> None:

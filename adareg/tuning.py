@@ -31,7 +31,7 @@ from .backend import Array
 from .metrics import psnr as _psnr
 from .operators.base import LinearOperator
 from .operators.basic import Diagonal
-from .reconstruction import check_weights, solve
+from .reconstruction import check_weights, intensity_mismatch, solve
 from .regularizers.base import Regularizer
 from .regularizers.learned import LearnedRegularizer
 from .solvers.result import History, Result
@@ -223,6 +223,11 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     if not isinstance(reg, (Regularizer, LearnedRegularizer)):
         raise TypeError(f"tune: reg must be a Regularizer, got {type(reg).__name__}")
     pairs = _calibration_pairs(H, ys, xs)
+    if isinstance(reg, LearnedRegularizer):  # the candidates' reconstructions take the truths' scale
+        for i, (_, x) in enumerate(pairs):
+            mismatch = intensity_mismatch(reg, x)
+            if mismatch is not None:
+                warnings.warn(f"tune: xs[{i}] {mismatch}: put ys and xs on that scale", stacklevel=2)
     levels = checks.count(levels, "tune: levels")
     points = checks.count(points, "tune: points")
     if not (points >= 3 and points % 2 == 1):
@@ -305,10 +310,11 @@ class _Candidate:
         total, iterations, seconds, cut, converged = 0.0, [], [], False, True
         for i, (y, x) in enumerate(self.pairs):
             start = time.perf_counter()
-            result, stopped = self._solve(y, lam, sigma, None if caps is None else caps[i])
-            seconds.append(time.perf_counter() - start)
-            with warnings.catch_warnings():  # a far candidate's image may span widely: its score says so
+            with warnings.catch_warnings():  # a far candidate's image may span widely, or be faint: its score says so
+                warnings.filterwarnings("ignore", message="solve: the reconstruction")
                 warnings.filterwarnings("ignore", message="psnr: x spans")
+                result, stopped = self._solve(y, lam, sigma, None if caps is None else caps[i])
+                seconds.append(time.perf_counter() - start)
                 total += _psnr(result.x, x, self.data_range)
             iterations.append(result.iterations)
             cut, converged = cut or stopped, converged and result.converged

@@ -11,6 +11,7 @@ import pytest
 
 import adareg
 from adareg.operators import Blur, Diagonal, FiniteDifference, Identity, Subsample
+from adareg.reconstruction import INTENSITY_FLOOR, INTENSITY_LIMIT
 from adareg.regularizers import TV, WeightedL1Analysis
 from adareg.regularizers.ridge import RidgeObjective
 from tests.conftest import DEVICES
@@ -312,7 +313,29 @@ def test_learned_denoising_warns_of_data_on_another_intensity_scale():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # [0, 1] data with noise: no warning
         adareg.solve(Identity(y.shape), y, reg, sigma=25 / 255, max_iter=1)
-        adareg.solve(Blur(np.ones((3, 3)) / 9, y.shape), 255 * y, reg, lam=0.1, sigma=25 / 255, max_iter=1)
+
+
+def test_learned_models_warn_of_weighted_data_and_reconstructions_on_another_intensity_scale():
+    # only unweighted denoising was checked: with data weights, or through any other H, 0-255 data and faint
+    # data gave their results without a word
+    rng = np.random.default_rng(5)
+    clean = adareg.data.shepp_logan((24, 24))
+    reg, sigma = adareg.load("wcrr"), 10 / 255
+    y = clean + sigma * rng.standard_normal(clean.shape)
+    with pytest.warns(UserWarning, match=r"solve: y reaches 2\d\d\.\d+, but wcrr is trained on intensities"):
+        adareg.solve(Identity(y.shape), 255 * y, reg, lam=2 * reg.lam(sigma), sigma=sigma, weights=2.0, max_iter=1)
+    H = Blur(np.ones((3, 3)) / 9, clean.shape)
+    data = H(clean) + 2 / 255 * rng.standard_normal(clean.shape)
+    for scale, words in ((255, r"reaches \d{3}\.\d+"), (0.05, r"peaks at 0\.0\d+")):
+        # the image the model saw last is checked (peak magnitudes: 255 and 0.05 times [0, 1])
+        with pytest.warns(UserWarning, match=rf"solve: the reconstruction {words}, but wcrr is trained on "
+                                             r"intensities in \[0, 1\]") as record:
+            result = adareg.solve(H, scale * data, reg, lam=1e-3, sigma=sigma, max_iter=100)
+        assert record[0].filename == __file__
+        assert INTENSITY_FLOOR < np.max(np.abs(result.x)) / scale < INTENSITY_LIMIT
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert adareg.solve(H, data, reg, lam=1e-3, sigma=sigma).converged  # [0, 1] data: no warning
 
 
 def test_learned_denoising_with_a_data_weight_asks_for_lam_and_names_its_equivalent():

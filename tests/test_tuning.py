@@ -117,6 +117,23 @@ def test_measurements_on_another_scale_than_their_truths_are_flagged():
         tuning._calibration_pairs(H, ys, xs)
 
 
+def test_truths_on_another_intensity_scale_are_flagged_once_for_learned_models():
+    # every candidate's solve would warn of its reconstruction's scale: tune names the truths once instead
+    ys, xs = calibration_pairs(1, size=16)
+    H, reg = Blur(np.ones((3, 3)) / 9, xs[0].shape), adareg.load("crr")
+    ys = [H(x) + 0.02 * np.random.default_rng(3).standard_normal(x.shape) for x in xs]
+    options = {"lam_range": (1e-3, 1e-1), "sigma": 10 / 255, "levels": 1, "points": 3}
+    with pytest.warns(UserWarning) as record:
+        tune(H, [255 * y for y in ys], [255 * x for x in xs], reg, **options)
+    messages = [str(w.message) for w in record]
+    assert messages[0].startswith("tune: xs[0] reaches 2"), messages
+    assert "but crr is trained on intensities in [0, 1]" in messages[0] and record[0].filename == __file__
+    assert not any(m.startswith("solve: the reconstruction") for m in messages), messages
+    with warnings.catch_warnings():  # [0, 1] pairs: no warning
+        warnings.simplefilter("error")
+        tune(H, ys, xs, reg, **options)
+
+
 def test_fixed_values_are_held():
     ys, xs = calibration_pairs(1, size=16)
     H, reg = Identity(xs[0].shape), TV(xs[0].shape)
