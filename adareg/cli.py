@@ -274,21 +274,24 @@ def _write_masks(args: argparse.Namespace, reg: Any, x: Any, sigma: float | None
 SCALE_FACTOR = 20.0
 
 
-def _warn_on_scale(args: argparse.Namespace, image: Any, what: str) -> None:
+def _warn_on_scale(args: argparse.Namespace, image: Any, what: str) -> bool:
     """An :class:`~adareg.io.IntensityWarning` where ``image``, a linear reconstruction (FBP, zero-filled), lies
-    far from the [0, 1] scale that the presets' weights and a learned model's noise level refer to.
+    far from the [0, 1] scale that the presets' weights and a learned model's noise level refer to; whether it
+    warned.
 
     Only where those are used: a learned model, or a TV weight from a preset; ``tv`` with ``--lam`` is the
     caller's choice at the data's own scale.
     """
     if args.model == "tv" and args.lam is not None:
-        return
+        return False
     top = float(np.percentile(np.abs(backend.to_numpy(image)), 99.5))
-    if 0 < top < 1 / SCALE_FACTOR or top > SCALE_FACTOR:
+    warned = 0 < top < 1 / SCALE_FACTOR or top > SCALE_FACTOR
+    if warned:
         warnings.warn(f"{args.input}: its {what} reaches {top:.3g} (99.5th percentile of magnitudes), but the presets "
                       f"and learned models are for images in [0, 1], where --sigma and the presets' --lam are "
                       f"measured: rescale the data so that the image lies in [0, 1], or tune --lam on data like "
                       "yours", io.IntensityWarning, stacklevel=2)
+    return warned
 
 
 def _weights(args: argparse.Namespace, reg: Any, prefix: str, size: int,
@@ -391,8 +394,10 @@ def _ct(args: argparse.Namespace) -> None:
     lam, sigma = _weights(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
                               field_of_view=args.pixel_size * size)
     x0 = fbp(H, y, window=args.window)
-    _warn_on_scale(args, x0, "FBP")
-    result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=(0.0, None), x0=x0, progress=not args.quiet)
+    with warnings.catch_warnings():
+        if _warn_on_scale(args, x0, "FBP"):  # then solve's word on the reconstruction's scale would repeat it
+            warnings.filterwarnings("ignore", message="solve: the reconstruction")
+        result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=(0.0, None), x0=x0, progress=not args.quiet)
     io.write_array(args.output, backend.to_numpy(result.x))
     _write_masks(args, reg, result.x, sigma)
     _report(args, result)
@@ -466,9 +471,11 @@ def _mri(args: argparse.Namespace) -> None:
         reg = _regularizer(args.model, image_shape)
         _check_masks(args, reg)
         lam, sigma = _weights(args, reg, "mri-cartesian-", image_shape[-1], lambda: 1 / float(np.mean(mask)))
-        _warn_on_scale(args, H.H(y), "zero-filled image")  # solve checks y (zero_filled would check it twice)
         bounds = (0.0, None) if space == "real" else None
-        result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=bounds, progress=not args.quiet)
+        with warnings.catch_warnings():  # H^H y: solve checks y (zero_filled would check it twice)
+            if _warn_on_scale(args, H.H(y), "zero-filled image"):  # solve's word on the reconstruction repeats it
+                warnings.filterwarnings("ignore", message="solve: the reconstruction")
+            result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=bounds, progress=not args.quiet)
         _write_masks(args, reg, result.x, sigma)
         _report(args, result)
         x = result.x

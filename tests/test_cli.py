@@ -420,6 +420,12 @@ def test_data_far_from_the_presets_scale_are_warned_about(files):
     out = run("mri", "scaled.npy", "--mask", "scale-mask.npy", "--model", "tv", "--lam", "1e-6", "--quiet", "-o",
               "scaled-tv.npy", cwd=folder)
     assert out.returncode == 0 and "reaches" not in out.stderr, out.stderr
+    # a learned model: the CLI's word on the zero-filled image, not solve's on the reconstruction too
+    np.save(folder / "scaled.npy", 1e3 * kspace)
+    out = run("mri", "scaled.npy", "--mask", "scale-mask.npy", "--model", "wcrr", "--quiet", "-o", "scaled-wcrr.npy",
+              cwd=folder)
+    assert out.returncode == 0 and "its zero-filled image reaches" in out.stderr, out.stderr
+    assert "the reconstruction reaches" not in out.stderr and np.abs(np.load(folder / "scaled-wcrr.npy")).max() > 100
 
 
 def test_models_and_help(files):
