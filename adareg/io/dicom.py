@@ -10,7 +10,8 @@ Convention (the ``dicom`` row of :mod:`adareg.io.volumes`):
   ImageOrientationPatient), ascending; when any file lacks those tags, by
   InstanceNumber.  A multi-frame file gives its frames as slices, in stored order.
 * Values are the output of the Modality LUT (``stored * RescaleSlope +
-  RescaleIntercept``, or a Modality LUT Sequence): Hounsfield units for CT.  An
+  RescaleIntercept``, a missing or empty tag read as 1 or 0, or a Modality LUT
+  Sequence): Hounsfield units for CT.  An
   enhanced multi-frame file's per-frame or shared Pixel Value Transformation is used.
   RT Dose values are multiplied by DoseGridScaling (doses in the file's DoseUnits: Gy or relative).
   MONOCHROME1 images keep their values (the inversion is a display matter).
@@ -85,7 +86,8 @@ def read(path: Path) -> Volume:
     path = Path(path)
     if not path.is_dir():
         dataset = _dataset(pydicom, path)
-        _check_grey(path, dataset)
+        _check_pixel_data(path, dataset)  # first: a non-image file (an RT plan) has no Rows either
+        _check_image(path, dataset)
         data = _values(pydicom, path, dataset)
         return Volume(data, "dicom", {"datasets": [dataset]})
     headers = _series(pydicom, path)
@@ -129,7 +131,7 @@ def _series(pydicom: Any, folder: Path) -> dict[Path, Any]:
                          "Rows such as DICOMDIR, are skipped)")
     _check_one_series(folder, headers)
     for file, header in headers.items():
-        _check_grey(file, header)
+        _check_image(file, header)
     if len(headers) > 1:
         _check_sizes(folder, headers)
     return {file: headers[file] for file in _in_slice_order(folder, headers)}
@@ -146,7 +148,13 @@ def _check_one_series(folder: Path, headers: dict[Path, Any]) -> None:
         raise ValueError(f"{folder}: a folder of {len(series)} series ({names}); give one series' folder")
 
 
-def _check_grey(path: Path, header: Any) -> None:
+def _check_image(path: Path, header: Any) -> None:
+    """A grey image of positive Rows and Columns."""
+    for keyword in ("Rows", "Columns"):
+        value = header.get(keyword)
+        if not (isinstance(value, int) and value > 0):
+            raise ValueError(f"{path}: {keyword} is {'missing' if value is None else repr(value)}; an image has a "
+                             "positive number of rows and columns")
     samples = header.get("SamplesPerPixel", 1)
     photometric = header.get("PhotometricInterpretation", "MONOCHROME2")
     if samples != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
@@ -188,7 +196,7 @@ def _positions(folder: Path, headers: dict[Path, Any]) -> dict[Path, float] | No
     """Each file's ImagePositionPatient along the slice normal (mm), or ``None`` if a file lacks the geometry."""
     if not all(_has_geometry(header) for header in headers.values()):
         return None
-    orientations = np.array([[float(v) for v in h.ImageOrientationPatient] for h in headers.values()])
+    orientations = np.array([_numbers(file, h, "ImageOrientationPatient") for file, h in headers.items()])
     if not np.allclose(orientations, orientations[0], atol=1e-4):
         raise ValueError(f"{folder}: the slices have different ImageOrientationPatient; a series folder holds "
                          "parallel slices")
@@ -196,11 +204,20 @@ def _positions(folder: Path, headers: dict[Path, Any]) -> dict[Path, float] | No
     if not 0.9 < np.linalg.norm(normal) < 1.1:  # the cosines of two orthogonal unit directions give a unit normal
         raise ValueError(f"{folder}: ImageOrientationPatient {tuple(orientations[0])} is not two orthogonal unit "
                          "directions, so the slices cannot be ordered along their normal")
-    return {file: float(np.dot([float(v) for v in h.ImagePositionPatient], normal)) for file, h in headers.items()}
+    return {file: float(np.dot(_numbers(file, h, "ImagePositionPatient"), normal)) for file, h in headers.items()}
 
 
 def _has_geometry(header: Any) -> bool:
     return len(header.get("ImagePositionPatient") or ()) == 3 and len(header.get("ImageOrientationPatient") or ()) == 6
+
+
+def _numbers(path: Path, header: Any, keyword: str) -> list[float]:
+    """The values of ``header``'s multi-valued ``keyword`` as floats; a ValueError naming the file and tag."""
+    values = header.get(keyword)
+    try:
+        return [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: {keyword} {list(values)!r} is not a list of numbers") from None
 
 
 def _instance_numbers(folder: Path, headers: dict[Path, Any]) -> dict[Path, float]:
@@ -215,9 +232,7 @@ def _instance_numbers(folder: Path, headers: dict[Path, Any]) -> dict[Path, floa
 
 def _values(pydicom: Any, path: Path, dataset: Any) -> np.ndarray:
     """``dataset``'s frames after the Modality LUT, float32 ``(frames, rows, columns)``; its pixel data deleted."""
-    if not any(keyword in dataset for keyword in _PIXEL_KEYWORDS):
-        kind = getattr(dataset.get("SOPClassUID"), "name", "unknown SOP class")
-        raise ValueError(f"{path}: has no pixel data (SOP class: {kind})")
+    _check_pixel_data(path, dataset)
     syntax = dataset.file_meta.get("TransferSyntaxUID")
     try:
         stored = dataset.pixel_array
@@ -230,7 +245,7 @@ def _values(pydicom: Any, path: Path, dataset: Any) -> np.ndarray:
     values = np.empty(frames.shape, np.float32)
     with np.errstate(over="ignore", invalid="ignore"):  # overflows are named below
         for i, frame in enumerate(frames):
-            values[i] = pydicom.pixels.apply_modality_lut(frame, _modality_lut(dataset, i))
+            values[i] = _after_modality_lut(pydicom, path, frame, _modality_lut(dataset, i))
         if dataset.get("Modality") == "RTDOSE" and dataset.get("DoseGridScaling") is not None:
             values *= np.float32(dataset.DoseGridScaling)  # stored values to DoseUnits, outside the Modality LUT
     if not np.isfinite(values).all():
@@ -242,6 +257,31 @@ def _values(pydicom: Any, path: Path, dataset: Any) -> np.ndarray:
         if keyword in dataset:
             delattr(dataset, keyword)
     return values
+
+
+def _after_modality_lut(pydicom: Any, path: Path, frame: np.ndarray, lut: Any) -> np.ndarray:
+    """``frame``'s stored values through the Modality LUT held by ``lut``: its Modality LUT Sequence (by pydicom),
+    else ``stored * RescaleSlope + RescaleIntercept``, a missing or empty tag taking the standard's 1 or 0, as
+    :func:`write` reads them (pydicom's ``apply_modality_lut`` rescales only where both are present)."""
+    if lut.get("ModalityLUTSequence"):
+        return pydicom.pixels.apply_modality_lut(frame, lut)
+    rescale = []
+    for keyword, default in (("RescaleSlope", 1.0), ("RescaleIntercept", 0.0)):
+        value = lut.get(keyword)
+        try:
+            rescale.append(default if value in (None, "") else float(value))
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}: {keyword} {value!r} is not one number") from None
+    slope, intercept = rescale
+    if slope == 0:
+        raise ValueError(f"{path}: RescaleSlope is 0, which maps every stored value to the intercept")
+    return frame * slope + intercept
+
+
+def _check_pixel_data(path: Path, dataset: Any) -> None:
+    if not any(keyword in dataset for keyword in _PIXEL_KEYWORDS):
+        kind = getattr(dataset.get("SOPClassUID"), "name", "unknown SOP class")
+        raise ValueError(f"{path}: has no pixel data (SOP class: {kind})")
 
 
 def _modality_lut(dataset: Any, frame: int) -> Any:
@@ -390,7 +430,9 @@ def _rescale(pydicom: Any, source: Any, image: np.ndarray) -> tuple[Any, Any]:
     low, high = float(image.min()), float(image.max())
     lut = _modality_lut(source, 0)
     if not lut.get("ModalityLUTSequence"):
-        slope, intercept = lut.get("RescaleSlope", DS("1")), lut.get("RescaleIntercept", DS("0"))
+        # missing or empty: the standard's 1 and 0, as read (:func:`_after_modality_lut`)
+        slope, intercept = (DS(default) if lut.get(keyword) in (None, "") else lut.get(keyword)
+                            for keyword, default in (("RescaleSlope", "1"), ("RescaleIntercept", "0")))
         if float(slope) > 0 and _INT16_MIN <= round((low - float(intercept)) / float(slope)) and \
                 round((high - float(intercept)) / float(slope)) <= _INT16_MAX:
             return slope, intercept

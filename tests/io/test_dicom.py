@@ -172,6 +172,54 @@ def test_ct_values_are_hounsfield_units_from_the_rescale_tags(tmp_path):
                                   (ds.pixel_array * 0.5 - 1000.25).astype(np.float32))
 
 
+def test_one_rescale_tag_alone_counts_and_is_written_back_alike(tmp_path):
+    # pydicom rescales only with both tags: an intercept alone was ignored on reading, but the writer read the
+    # missing slope as 1 and kept the intercept, so that the derived series showed every value 1024 HU too high
+    ds = pydicom.dcmread(CT)
+    stored = ds.pixel_array.astype(np.float64)
+    for tag, kept, expected in (("RescaleSlope", "RescaleIntercept", stored - 1024),
+                                ("RescaleIntercept", "RescaleSlope", 2 * stored)):
+        one = copy.deepcopy(ds)
+        one.RescaleSlope = "2"
+        delattr(one, tag)
+        folder = tmp_path / f"without-{tag}"
+        _save(folder, [one])
+        volume = read_volume(folder)
+        np.testing.assert_array_equal(volume.data[0], expected.astype(np.float32))
+        write_volume(tmp_path / f"written-{tag}", volume.data + 2, like=volume)  # a multiple of the slope
+        written = _written(tmp_path / f"written-{tag}")[0]
+        by_hand = written.pixel_array * float(written.RescaleSlope) + float(written.RescaleIntercept)
+        np.testing.assert_array_equal(by_hand, expected + 2)
+        assert kept in written
+
+
+@pytest.mark.parametrize("tag, value, words", [
+    ("RescaleSlope", "0", "RescaleSlope is 0, which maps every stored value to the intercept"),
+    ("RescaleSlope", ["1", "2"], "RescaleSlope [1, 2] is not one number"),
+    ("RescaleIntercept", ["0", "1"], "RescaleIntercept [0, 1] is not one number"),
+])
+def test_a_malformed_rescale_is_named(tmp_path, tag, value, words):
+    ds = pydicom.dcmread(CT)
+    setattr(ds, tag, value)
+    ds.save_as(tmp_path / "bad.dcm")
+    _one_line_error(tmp_path / "bad.dcm", lambda: dicom.read(tmp_path / "bad.dcm"), words)
+
+
+def test_malformed_geometry_and_sizes_are_named(tmp_path):
+    # a TypeError, a float conversion's "could not convert string to float: ''" and an AttributeError before,
+    # naming neither the file nor the tag
+    datasets = [_slice(k, (0, 0, k)) for k in range(2)]
+    datasets[1].ImagePositionPatient = ["0", "0", ""]
+    paths = _save(tmp_path / "position", datasets)
+    _one_line_error(paths[1], lambda: dicom.read(tmp_path / "position"),
+                    "ImagePositionPatient ['0', '0', ''] is not a list of numbers")
+    datasets = [_slice(k, (0, 0, k)) for k in range(2)]
+    del datasets[0].Columns
+    paths = _save(tmp_path / "columns", datasets)
+    _one_line_error(paths[0], lambda: dicom.read(tmp_path / "columns"), "Columns is missing")
+    _one_line_error(paths[0], lambda: dicom.read(paths[0]), "Columns is missing")
+
+
 def test_values_without_rescale_are_the_stored_values():
     ds = pydicom.dcmread(TEST_FILES / "MR_small.dcm")
     assert "RescaleSlope" not in ds
