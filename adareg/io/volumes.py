@@ -295,9 +295,11 @@ def _read_npy(path: Path, as_stored: bool) -> Volume:
     if array.ndim != 3 or array.dtype.kind not in "biuf":
         raise ValueError(f"{path}: expected a real 2D or 3D array (slices, rows, columns), got shape {array.shape} "
                          f"and dtype {array.dtype}")
-    if array.shape[-1] in (3, 4) and min(array.shape[:2]) > array.shape[-1]:  # (rows, columns, RGB or RGBA)
-        raise ValueError(f"{path}: shape {array.shape} looks like a colour image (rows, columns, channels), not "
-                         "slices of 3 or 4 columns; adareg reads grey images: save one channel or their mean, "
+    channels = array.shape[-1]
+    if 0 < channels <= 4 and min(array.shape[:2]) > channels:  # (rows, columns, grey (+ alpha) or RGB(A))
+        kind = "a colour image" if channels >= 3 else "an image with a channel axis"
+        raise ValueError(f"{path}: shape {array.shape} looks like {kind} (rows, columns, channels), not slices "
+                         f"of {channels} column(s); adareg reads grey images: save one channel or their mean, "
                          "(rows, columns), or a stack as (slices, rows, columns)")
     with memory_as_value_error(path):
         data, bits = (stored_values(array, path), None) if as_stored else intensities(array, path)

@@ -63,12 +63,14 @@ def test_other_integer_npy_volumes_are_refused(tmp_path, dtype):
         read_volume(path)
 
 
-@pytest.mark.parametrize("channels", [3, 4])
-def test_a_colour_npy_image_is_refused_rather_than_read_as_slices(tmp_path, channels):
-    # (32, 32, 3) was read as 32 slices of 32 x 3 pixels: TV "denoised" it without a word
+@pytest.mark.parametrize("channels, kind", [(1, "an image with a channel axis"), (2, "an image with a channel axis"),
+                                            (3, "a colour image"), (4, "a colour image")])
+def test_an_npy_image_with_channels_is_refused_rather_than_read_as_slices(tmp_path, channels, kind):
+    # (32, 32, 3) was read as 32 slices of 32 x 3 pixels: TV "denoised" it without a word; (32, 32, 1) and grey
+    # + alpha likewise, until later
     path = tmp_path / "rgb.npy"
     np.save(path, np.random.default_rng(0).random((32, 32, channels)))
-    with pytest.raises(ValueError, match=rf"rgb.npy: shape \(32, 32, {channels}\) looks like a colour image"):
+    with pytest.raises(ValueError, match=rf"rgb.npy: shape \(32, 32, {channels}\) looks like {kind}"):
         read_volume(path)
     output = tmp_path / "out.npy"
     assert cli.main(["denoise", str(path), "--sigma", "25", "--model", "tv", "--quiet", "-o", str(output)]) != 0
