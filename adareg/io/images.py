@@ -72,6 +72,8 @@ _AS_STORED = ("L", "I;16", "I;16L", "I;16B", "I;16N", "I;16S", "I", "F")
 
 #: The TIFF tag BitsPerSample (one value per sample).
 _BITS_PER_SAMPLE = 258
+#: The TIFF tag PhotometricInterpretation (0: white is zero, 1: black is zero).
+_PHOTOMETRIC = 262
 #: PNG colour types that Pillow holds at 8 bits per sample even when the file stores 16.
 _PNG_COLOUR_TYPES = {2: "RGB", 4: "grey + alpha", 6: "RGBA"}
 
@@ -268,7 +270,8 @@ def _load_tiff_page(path: Path) -> np.ndarray:
 
     Without tifffile, or for a compression it decodes only with ``imagecodecs`` (LZW,
     JPEG), Pillow reads the page as before, unless it has more than 8 bits per colour
-    sample, which Pillow would cut to 8.
+    sample, which Pillow would cut to 8, or is a white-is-zero page of more than 8 bits,
+    which Pillow would not invert.
     """
     from . import tiff  # imported here: adareg.io.tiff builds on this module
 
@@ -278,9 +281,13 @@ def _load_tiff_page(path: Path) -> np.ndarray:
         pixels = _load_picture(path)
         with _pillow().open(path) as picture:
             depths = picture.tag_v2.get(_BITS_PER_SAMPLE, (1,))
+            photometric = picture.tag_v2.get(_PHOTOMETRIC)
         if len(depths) > 1 and max(depths) > 8:
             raise ValueError(f"{path}: {max(depths)}-bit colour, which Pillow reads at 8 bits per sample and "
                              f"tifffile cannot decode here ({checks.one_line(err)})") from None
+        if photometric == 0 and max(depths) > 8:  # Pillow inverts 8-bit white-is-zero pages only
+            raise ValueError(f"{path}: a {max(depths)}-bit white-is-zero page, which Pillow reads without inverting "
+                             f"and tifffile cannot decode here ({checks.one_line(err)})") from None
         return grey(pixels, path)
 
 

@@ -171,6 +171,8 @@ def test_tiffs_tifffile_cannot_decode_are_read_by_pillow(Image, tmp_path, monkey
     import tifffile
 
     tifffile.imwrite(tmp_path / "rgb16.tif", np.stack([deep] * 3, axis=-1), photometric="rgb")
+    tifffile.imwrite(tmp_path / "white8.tif", grey, photometric="miniswhite")
+    tifffile.imwrite(tmp_path / "white16.tif", deep, photometric="miniswhite")
 
     def no_tifffile(*args, **kwargs):
         raise ImportError("reading and writing tiff files needs tifffile: pip install adareg[io]")
@@ -179,6 +181,11 @@ def test_tiffs_tifffile_cannot_decode_are_read_by_pillow(Image, tmp_path, monkey
     with pytest.raises(ValueError, match=r"rgb16.tif: 16-bit colour, which Pillow reads at 8 bits per sample"):
         read_image(tmp_path / "rgb16.tif")
     np.testing.assert_array_equal(read_image(tmp_path / "lzw.tif")[0], grey / 255)
+    # white is zero: Pillow inverts 8-bit pages, but 16-bit ones it returned as stored, a negative image
+    np.testing.assert_array_equal(read_image(tmp_path / "white8.tif")[0], (255 - grey) / 255)
+    with pytest.raises(ValueError, match=r"white16.tif: a 16-bit white-is-zero page, which Pillow reads without "
+                                         r"inverting and tifffile cannot decode here"):
+        read_image(tmp_path / "white16.tif")
 
 
 def _png16(path: Path, samples: np.ndarray, colour_type: int) -> Path:
