@@ -175,19 +175,22 @@ def _declared_images(tif: Any, path: Path) -> int:
     """The images an ImageJ or tifffile ("shaped") file declares in its first series, or 0 for another file.
 
     A hyperstack (more than one axis beyond a page's, e.g. ImageJ's ``ZCYX`` of several
-    channels per slice) is refused: its pages in file order interleave those axes.
+    channels per slice) is refused: its pages in file order interleave those axes.  Axes
+    of length 1 count for nothing, wherever they stand (tifffile keeps the trailing one of
+    a ``(rows, columns, 1)`` array as ``YXQ``).
     """
     with _tifffile_errors(path):
         if not (tif.is_imagej or tif.is_shaped) or not tif.series:
             return 0
         series = tif.series[0]
-        page_axes = len(series.keyframe.shape)
-        outer = dict(zip(series.axes[: len(series.shape) - page_axes], series.shape[: len(series.shape) - page_axes]))
-    if sum(length > 1 for length in outer.values()) > 1:
+        page_axes = sum(length > 1 for length in series.keyframe.shape)
+        lengths = [length for length in series.shape if length > 1]
+        outer = lengths[: len(lengths) - page_axes]
+    if len(outer) > 1:
         raise ValueError(f"{path}: a hyperstack of axes {series.axes} and shape {tuple(series.shape)}, whose pages "
                          "interleave them; adareg reads one stack of 2D slices: save one stack per channel and "
                          "time point")
-    return math.prod(outer.values())
+    return math.prod(outer)
 
 
 def _grey_page(page: Any, path: Path) -> np.ndarray:

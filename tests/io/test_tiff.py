@@ -81,6 +81,19 @@ def test_an_imagej_stack_of_one_axis_is_read_in_file_order(tmp_path, axes):
     np.testing.assert_allclose(read_volume(tmp_path / "stack.tif").data, stack / 65535.0, rtol=1e-7)
 
 
+def test_axes_of_length_one_count_for_nothing(tmp_path):
+    # tifffile stores a (rows, columns, 1) array as axes YXQ: the file "declared 16 images but held 1 page",
+    # and the advice given, to rewrite it with tifffile.imwrite(new, tifffile.imread(path)), made the same file
+    image = _ramp((16, 20), np.uint16)
+    tifffile.imwrite(tmp_path / "one.tif", image[..., None])
+    np.testing.assert_array_equal(read_image(tmp_path / "one.tif")[0], image / 65535)
+    stack = _ramp((4, 16, 20), np.uint16)
+    tifffile.imwrite(tmp_path / "stack.tif", stack[..., None], photometric="minisblack")
+    np.testing.assert_allclose(read_volume(tmp_path / "stack.tif").data, stack / 65535.0, rtol=1e-7)
+    tifffile.imwrite(tmp_path / "hyper.tif", _ramp((2, 1, 3, 8, 9), np.uint16)[..., None], photometric="minisblack")
+    _refusal(tmp_path / "hyper.tif", "a hyperstack of axes")  # two axes of several pages, singletons apart
+
+
 @pytest.mark.parametrize("count", [3, 4])
 def test_a_stack_stored_as_one_planar_page_is_refused(tmp_path, count):
     # tifffile's default made one RGB(A) page: 4 slices came back as 1 (the fourth as alpha), 3 equal ones as grey
