@@ -112,8 +112,12 @@ def volume_format(path: str | os.PathLike) -> str:
     for format, suffixes in SUFFIXES.items():
         if name.endswith(suffixes):
             return format
-    endings = ", ".join(s for suffixes in SUFFIXES.values() for s in suffixes)
-    raise ValueError(f"{path}: not a volume file; adareg reads {endings} files and DICOM folders")
+    raise ValueError(f"{path}: not a volume file; adareg reads {_endings()} files and DICOM folders")
+
+
+def _endings(files: bool = False) -> str:
+    """The suffixes of the volume formats (``files``: those written as one file, DICOM's not)."""
+    return ", ".join(s for format, suffixes in SUFFIXES.items() if not (files and format == "dicom") for s in suffixes)
 
 
 def is_volume(path: str | os.PathLike) -> bool:
@@ -222,10 +226,15 @@ def check_volume_output(path: str | os.PathLike, like: Volume | None = None) -> 
         raise TypeError(f"like must be the Volume the data were computed from (read_volume's result) or None, got "
                         f"{type(like).__name__}")
     path = Path(path)
-    format = volume_format(path)
+    try:
+        format = volume_format(path)
+    except ValueError:
+        raise ValueError(f"{path}: not a volume output; adareg writes a volume to a {_endings(files=True)} file "
+                         "or a DICOM folder (a name without a suffix)") from None
     if format == "dicom":
-        if path.suffix:
-            raise ValueError(f"{path}: a DICOM output is a folder (a name without a suffix)")
+        if path.suffix:  # an existing folder: its name would be taken for a file's once it is gone
+            raise ValueError(f"{path}: a DICOM output folder's name has no suffix (this one ends in "
+                             f"{path.suffix!r}), so that it cannot be taken for a file")
         importlib.import_module(".dicom", __package__).check_writable(path, like)
         return check_output_folder(path)
     return check_output(path, SUFFIXES[format])

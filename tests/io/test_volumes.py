@@ -171,6 +171,19 @@ def test_npy_and_tiff_outputs_hold_the_same_values(tmp_path, dtype):
     np.testing.assert_array_equal(stored, tifffile.imread(tmp_path / "out.tif"))
 
 
+def test_outputs_that_are_no_volume_are_named_as_outputs(tmp_path):
+    # "out.png: not a volume file; adareg reads .dcm, ... files" spoke of reading, and listed .dcm, which is
+    # refused as an output; an existing folder named out.series was told that DICOM outputs are folders
+    with pytest.raises(ValueError, match=r"out.png: not a volume output; adareg writes a volume to a \.nii, "
+                                         r"\.nii\.gz, \.tif, \.tiff, \.npy file or a DICOM folder"):
+        write_volume(tmp_path / "out.png", np.zeros((2, 4, 4)))
+    (tmp_path / "out.series").mkdir()
+    with pytest.raises(ValueError, match=r"out.series: a DICOM output folder's name has no suffix \(this one ends "
+                                         r"in '.series'\)"):
+        write_volume(tmp_path / "out.series", np.zeros((2, 4, 4)))
+    assert not (tmp_path / "out.png").exists() and not any((tmp_path / "out.series").iterdir())
+
+
 def test_npy_outputs_beyond_float32_are_refused(tmp_path):
     # written before, but refused by read_volume, as TIFF and NIfTI outputs are refused
     with pytest.raises(ValueError, match=r"write_volume: .*out.npy: the data to write contains 1 value beyond float32"):
