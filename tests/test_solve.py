@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 import warnings
@@ -336,6 +337,24 @@ def test_learned_models_warn_of_weighted_data_and_reconstructions_on_another_int
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert adareg.solve(H, data, reg, lam=1e-3, sigma=sigma).converged  # [0, 1] data: no warning
+
+
+def test_regularizer_weights_for_another_batch_are_refused():
+    # weight maps for a batch of 3 against one image: denoising returned 3 images for 1 (and (3, 3, 16, 16) for
+    # y of shape (3, 1, 16, 16)); a blur failed inside numpy, once only after the whole solve
+    rng = np.random.default_rng(7)
+    reg = TV((16, 16), weights=rng.random((3, 1, 16, 16)))
+    assert reg.batch_shape == (3,)
+    for H in (Identity((16, 16)), Blur(np.ones((3, 3)) / 9, (16, 16))):
+        for shape in ((16, 16), (3, 1, 16, 16), (2, 16, 16)):
+            batch = shape[:-2]
+            with pytest.raises(ValueError, match=rf"solve: reg's weights are for a batch of shape \(3,\), but y "
+                                                 rf"holds a batch of shape {re.escape(str(batch))}: give one"):
+                adareg.solve(H, rng.random(shape), reg, lam=0.1, max_iter=2)
+        y = rng.random((3, 16, 16))
+        x = adareg.solve(H, y, reg, lam=0.1, max_iter=2).x
+        alone = adareg.solve(H, y[1], TV((16, 16), weights=reg.weights[1]), lam=0.1, max_iter=2).x
+        assert x.shape == y.shape and np.abs(x[1] - alone).max() < 1e-3  # one map per image
 
 
 def test_learned_denoising_with_a_data_weight_asks_for_lam_and_names_its_equivalent():

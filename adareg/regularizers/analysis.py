@@ -134,6 +134,7 @@ class WeightedL1Analysis(Regularizer):
                 raise ValueError(f"{name}: weights must be finite and non-negative, got {weights!r}")
             self._weights = value
         self.weights = weights
+        self.batch_shape = tuple(np.shape(weights)[: max(0, np.ndim(weights) - len(target))])
 
     def with_weights(self, weights: float | Array) -> WeightedL1Analysis:
         """The same regularizer (same ``W``, norm estimate shared) with new weights."""

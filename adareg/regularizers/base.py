@@ -61,6 +61,10 @@ class Regularizer(ABC):
     #: Shape of one image (without batch axes).
     shape: Shape
 
+    #: The batch axes of the regularizer's own parameters (e.g. one weight map per image): the images it is
+    #: applied to must have batch axes that these broadcast to, or it enlarges their batch.
+    batch_shape: Shape = ()
+
     @abstractmethod
     def value(self, x: Array) -> float:
         """``R(x)`` (summed over batch axes)."""
