@@ -202,6 +202,7 @@ def test_k_space_in_numpy_fft_order_is_named_by_solve_and_the_baselines():
     at the corners, and returned an image cut in four and swapped (in the CLI's test 10.3 dB) without a word."""
     from adareg import solve
     from adareg.data import shepp_logan
+    from adareg.operators import Identity
     from adareg.regularizers import TV
 
     images = np.stack([shepp_logan((32, 32)), shepp_logan((32, 32))[::-1]])
@@ -213,10 +214,11 @@ def test_k_space_in_numpy_fft_order_is_named_by_solve_and_the_baselines():
     calls = {"solve": lambda op, y: solve(op, y, TV((32, 32)), lam=1e-3, max_iter=2),
              "zero_filled": mri.zero_filled, "sense": lambda op, y: mri.sense(op, y, max_iter=2)}
     for name, call in calls.items():
-        for y in (uncentred, uncentred[0]):
+        for op, y in ((numpy_order, uncentred), (numpy_order, uncentred[0]), (2.0 * numpy_order, 2 * uncentred),
+                      (numpy_order @ Identity((32, 32)), uncentred)):  # through a scale and a composition too
             with pytest.warns(UserWarning, match=rf"^{name}: y: the k-space is largest at the grid's corners, not "
                                                  r"at its centre \(numpy.fft's order\?\)") as record:
-                call(numpy_order, y)
+                call(op, y)
             assert [w.filename for w in record] == [__file__]
         with warnings.catch_warnings():  # centred k-space, as H gives it
             warnings.simplefilter("error")

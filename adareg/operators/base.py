@@ -557,6 +557,9 @@ class Composition(LinearOperator):
         super().__init__(inner.shape_in, outer.shape_out, dtype, real_in=real_in, real_out=outer.real_out)
         self.outer, self.inner = outer, inner
         self.precision = outer.precision or inner.precision
+        # y lies in the outer operator's output space: its check, bound as is so that a warning's stack level
+        # (the caller's line) holds through any nesting
+        self.check_measurements = outer.check_measurements
 
     def _apply(self, x: Array) -> Array:
         return self.outer._apply(self.inner._apply(x))
@@ -620,6 +623,7 @@ class Scaled(LinearOperator):
         super().__init__(op.shape_in, op.shape_out, dtype, real_in=op.real_in, real_out=op.real_out)
         self.c, self.op = c, op
         self.precision = op.precision
+        self.check_measurements = op.check_measurements  # a scale keeps y's form (bound as in Composition)
 
     def _apply(self, x: Array) -> Array:
         return self.c * self.op._apply(x)
