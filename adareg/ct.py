@@ -214,6 +214,11 @@ def gaussian_noise(sinogram: Array, sigma: float, *, seed: int | np.random.Gener
 #: The largest expected count of :func:`poisson_transmission` (NumPy's Poisson sampler refuses more than about 9.2e18).
 POISSON_LIMIT = 1e18
 
+#: The share of rays without a photon beyond which :func:`poisson_transmission` warns: such rays carry no
+#: measurement (each counts as one photon), and a scan whose line integrals are in other units than intended
+#: (``RayTransform``'s ``pixel_size``) starves many.
+STARVED_RAYS = 0.01
+
 
 def poisson_transmission(sinogram: Array, photons: float, *,
                          seed: int | np.random.Generator | None = None) -> tuple[Array, Array]:
@@ -226,6 +231,7 @@ def poisson_transmission(sinogram: Array, photons: float, *,
     least-squares data term are proportional to :math:`N`; they are returned as
     :math:`N / I_0` (between 0 and about 1).  ``photons`` is at least 1: with fewer, the
     photon that a ray with none counts as would exceed what an unobstructed ray expects.
+    Where more than :data:`STARVED_RAYS` of the rays receive no photon, a warning says so.
 
     Returns
     -------
@@ -242,7 +248,14 @@ def poisson_transmission(sinogram: Array, photons: float, *,
     if not float(expected.max()) <= POISSON_LIMIT:
         raise ValueError(f"poisson_transmission: photons * exp(-p) reaches {float(expected.max()):.3g}, above the "
                          f"{POISSON_LIMIT:g} expected counts that NumPy's Poisson sampler draws; lower photons")
-    counts = np.maximum(rng.poisson(expected), 1).astype(np.float64)
+    drawn = rng.poisson(expected)
+    starved = float(np.mean(drawn == 0))
+    if starved > STARVED_RAYS:
+        warnings.warn(f"poisson_transmission: {100 * starved:.3g} % of the rays received no photon (each counted as "
+                      f"one), as their line integrals reach {float(np.max(backend.to_numpy(sinogram))):.3g} where "
+                      f"log(photons) = {math.log(photons):.3g}: more photons, or line integrals in the intended units "
+                      "(RayTransform's pixel_size: 1/N for an N x N image spanning one unit)", stacklevel=2)
+    counts = np.maximum(drawn, 1).astype(np.float64)
     noisy = -np.log(counts / photons)
     dtype = backend.real_dtype(sinogram.dtype)
     to_sinogram = lambda a: backend.DeviceCache(a).like(sinogram, dtype)  # noqa: E731

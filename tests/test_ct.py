@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import warnings
@@ -15,7 +16,7 @@ from adareg.regularizers import TV
 from tests.conftest import DEVICES
 
 astra = pytest.importorskip("astra", reason="the ASTRA toolbox is not installed (pip install adareg[ct])")
-from adareg.ct import fbp, gaussian_noise, poisson_transmission  # noqa: E402
+from adareg.ct import STARVED_RAYS, fbp, gaussian_noise, poisson_transmission  # noqa: E402
 from adareg.operators import RayTransform  # noqa: E402
 
 
@@ -151,6 +152,24 @@ def test_poisson_transmission_statistics():
         poisson_transmission(sinogram, 1e-6, seed=1)
     generator = np.random.default_rng(1)  # a generator is used as it is, as the seed 1 would be
     np.testing.assert_array_equal(poisson_transmission(sinogram, 1e4, seed=generator)[0], noisy)
+
+
+def test_a_scan_that_starves_its_rays_warns():
+    # line integrals in pixel units (pixel_size 1 on a 64 x 64 phantom, up to 16.5) starved 29 % of the rays at
+    # 1e4 photons, each then read as one photon, without a word
+    phantom = adareg.data.shepp_logan((64, 64))
+    sinogram = RayTransform((64, 64), 30)(phantom)
+    with pytest.warns(UserWarning, match=r"poisson_transmission: (\d+\.?\d*) % of the rays received no photon") \
+            as record:
+        _, weights = poisson_transmission(sinogram, 1e4, seed=0)
+    share = float(re.search(r"(\d+\.?\d*) %", str(record[0].message)).group(1)) / 100
+    drawn = np.random.default_rng(0).poisson(1e4 * np.exp(-sinogram.astype(np.float64)))  # the same draws
+    assert share == pytest.approx(np.mean(drawn == 0), abs=1e-3) and share > STARVED_RAYS
+    assert np.all(weights[drawn == 0] == 1e-4)  # each counted as one photon
+    assert record[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same scan in units of an image spanning one: line integrals below 1
+        poisson_transmission(RayTransform((64, 64), 30, pixel_size=1 / 64)(phantom), 1e4, seed=0)
 
 
 @pytest.mark.parametrize("simulate", [lambda seed: gaussian_noise(np.zeros((2, 3)), 0.1, seed=seed),
