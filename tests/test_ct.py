@@ -154,6 +154,28 @@ def test_poisson_transmission_statistics():
     np.testing.assert_array_equal(poisson_transmission(sinogram, 1e4, seed=generator)[0], noisy)
 
 
+def test_detector_cells_in_other_units_than_the_pixels_warn():
+    # pixel_size 1/64 (an image spanning one unit) with detector_spacing 1 gave a sinogram of zeros, and the
+    # reverse a view of a thin central strip (12.9 dB), both without a word
+    phantom = adareg.data.shepp_logan((64, 64))
+    with pytest.warns(UserWarning, match=r"RayTransform: a detector cell spans 64 pixels at the rotation centre, "
+                                         r"so that the image \(64 pixels wide\) falls on about 1 cells") as record:
+        coarse = RayTransform((64, 64), 30, pixel_size=1 / 64, detector_spacing=1.0, detector_count=92)
+    assert record[0].filename == __file__ and np.abs(coarse(phantom)).max() < 0.05  # the rays all but miss it
+    with pytest.warns(UserWarning, match=r"RayTransform: the 92 detector cells cover 1.44 of the image's 64 pixels "
+                                         r"across at the rotation centre"):
+        RayTransform((64, 64), 30, detector_spacing=1 / 64, detector_count=92)
+    # a fan beam magnifies the image twice here: cells 10 wide on the detector are 5 pixels at the centre
+    fan = {"geometry": "fan", "source_distance": 100.0, "detector_distance": 100.0}
+    with pytest.warns(UserWarning, match="a detector cell spans 5 pixels"):
+        RayTransform((64, 64), 30, detector_spacing=10.0, detector_count=40, **fan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matching units, and a detector a third of the image wide (interior)
+        RayTransform((64, 64), 30, pixel_size=1 / 64)
+        RayTransform((64, 64), 30, detector_count=22)
+        RayTransform((64, 64), 30, detector_spacing=2.0, detector_count=60, **fan)
+
+
 def test_a_scan_that_starves_its_rays_warns():
     # line integrals in pixel units (pixel_size 1 on a 64 x 64 phantom, up to 16.5) starved 29 % of the rays at
     # 1e4 photons, each then read as one photon, without a word

@@ -18,6 +18,13 @@ from .base import LinearOperator, as_shape, batch_shape
 Geometry = Literal["parallel", "fan", "cone"]
 
 
+#: :class:`RayTransform` warns where a detector cell, at the rotation centre, is wider than this many pixels
+#: (most pixels then share their rays), or where the detector row covers less than :data:`LEAST_COVERAGE` of
+#: the image's narrower side: both what ``pixel_size`` and ``detector_spacing`` in different units give.
+WIDEST_CELL_PIXELS = 4.0
+LEAST_COVERAGE = 0.25
+
+
 def _covering_count(image_shape: tuple[int, ...], pixel_size: float, spacing: float, magnification: float) -> int:
     """Detector cells that cover the image's diagonal, magnified, from every angle: :class:`RayTransform`'s default."""
     return math.ceil(math.hypot(*image_shape[-2:]) * pixel_size * magnification / spacing) + 1
@@ -94,6 +101,22 @@ def _distances(geometry: str, image_shape: tuple[int, ...], pixel_size: float, s
             f"and detector_distance must be >= 0, got {source_distance} and {detector_distance}"
         )
     return source_distance, detector_distance, (source_distance + detector_distance) / (source_distance - radius)
+
+
+def _warn_on_coverage(image_shape: tuple[int, ...], pixel_size: float, spacing: float, count: int,
+                      magnification: float) -> None:
+    """Warn where the detector row sees the image at far coarser cells than its pixels, or misses most of it
+    (:data:`WIDEST_CELL_PIXELS`, :data:`LEAST_COVERAGE`); ``magnification`` that of the rotation centre."""
+    cell = spacing / magnification / pixel_size  # a detector cell at the rotation centre, in pixels
+    width = min(image_shape[-2:])
+    units = "detector_spacing and pixel_size are in one unit"
+    if cell > WIDEST_CELL_PIXELS:
+        warnings.warn(f"RayTransform: a detector cell spans {cell:.3g} pixels at the rotation centre, so that the "
+                      f"image ({width} pixels wide) falls on about {width / cell:.3g} cells ({units})", stacklevel=3)
+    elif count * cell < LEAST_COVERAGE * width:
+        warnings.warn(f"RayTransform: the {count} detector cells cover {count * cell:.3g} of the image's {width} "
+                      f"pixels across at the rotation centre, so that the rays miss most of it ({units}; the "
+                      "default detector_count covers the whole image)", stacklevel=3)
 
 
 def _angles(angles: Any, full_circle: bool) -> np.ndarray:
@@ -199,6 +222,8 @@ class RayTransform(LinearOperator):
         if detector_count is None:
             detector_count = _covering_count(image_shape, pixel_size, spacing, magnification)
         detector_count = checks.count(detector_count, "RayTransform: detector_count")
+        _warn_on_coverage(image_shape, pixel_size, spacing, detector_count,
+                          1.0 if not divergent else (source_distance + detector_distance) / source_distance)
         self.angles = _angles(angles, full_circle=divergent)
         self.geometry, self.pixel_size, self.detector_spacing = geometry, pixel_size, spacing
         self.detector_count = detector_count
