@@ -170,8 +170,9 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         the same way); for learned ones ``||w^(1/2) H||^2 lambda(sigma_0) * [1e-2, 1e2]``,
         with ``lambda`` the trained weight for denoising and ``sigma_0`` the fixed
         ``sigma`` or the centre of the ``sigma`` range (the RMS rule where that
-        weight is 0).  ``w`` are the data weights in ``solve_options`` (1 without),
-        so that multiplying them by a constant multiplies the range by it too.
+        weight is 0).  ``w`` are the data weights in ``solve_options`` (1 without;
+        each pair's, and the first pair's for learned ones, where they differ), so
+        that multiplying them by a constant multiplies the range by it too.
         With ``start["lam"]`` the default range is that many decades centred on it.
     sigma_range
         ``(low, high)`` inside ``reg.sigma_range``: the range of ``sigma``
@@ -196,7 +197,10 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         Intensity range for the PSNR.
     solve_options
         Further keyword arguments of :func:`adareg.solve` (``tol``, ``max_iter``,
-        ``bounds``, ``weights``, ...); not ``lam``, ``sigma`` or ``x0``.
+        ``bounds``, ``weights``, ...); not ``lam``, ``sigma`` or ``x0``.  ``weights``
+        are one set for every pair, or one per pair: a list of ``len(ys)`` arrays,
+        or an array stacked on a first axis of that length (e.g. the Poisson
+        weights of each calibration scan).
     patience
         ``None`` (default: every solve in full, the exact search) or a number
         >= 1: cut the solves of a candidate at that many times the seconds
@@ -251,11 +255,11 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
             raise ValueError(f"tune: patience must be >= 1 (a multiple of the best candidate's time), "
                              f"got {patience:g}")
     start = _check_start(start, lam, sigma, reg)
-    fixed, axes = _search_axes(H, pairs, reg, lam, sigma, lam_range, sigma_range, options.get("weights"),
-                               start.get("lam"))
+    weights = _pair_weights(options.pop("weights", None), pairs)
+    fixed, axes = _search_axes(H, pairs, reg, lam, sigma, lam_range, sigma_range, weights, start.get("lam"))
     for name in start.keys() - {axis.name for axis in axes}:
         raise ValueError(f"tune: start[{name!r}] is given, but {name} is not searched (its range is a single value)")
-    candidate = _Candidate(H, pairs, reg, options, data_range)
+    candidate = _Candidate(H, pairs, weights, reg, options, data_range)
 
     table = History("lam", "sigma", "psnr", "iterations", "cut", "converged", "seconds")
     bar = tqdm(disable=not progress, desc="tune", unit="evaluation")
@@ -295,9 +299,9 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
 class _Candidate:
     """The mean PSNR of one ``(lam, sigma)`` over the calibration pairs, each solve optionally cut short."""
 
-    def __init__(self, H: LinearOperator, pairs: list[tuple[Array, Array]], reg: Regularizer | LearnedRegularizer,
-                 options: dict[str, Any], data_range: float):
-        self.H, self.pairs, self.reg, self.data_range = H, pairs, reg, data_range
+    def __init__(self, H: LinearOperator, pairs: list[tuple[Array, Array]], weights: list[Array | None],
+                 reg: Regularizer | LearnedRegularizer, options: dict[str, Any], data_range: float):
+        self.H, self.pairs, self.weights, self.reg, self.data_range = H, pairs, weights, reg, data_range
         self.callback = options.pop("callback", None)  # the caller's, called before the cut
         self.options = options
 
@@ -313,15 +317,16 @@ class _Candidate:
             with warnings.catch_warnings():  # a far candidate's image may span widely, or be faint: its score says so
                 warnings.filterwarnings("ignore", message="solve: the reconstruction")
                 warnings.filterwarnings("ignore", message="psnr: x spans")
-                result, stopped = self._solve(y, lam, sigma, None if caps is None else caps[i])
+                result, stopped = self._solve(i, lam, sigma, None if caps is None else caps[i])
                 seconds.append(time.perf_counter() - start)
                 total += _psnr(result.x, x, self.data_range)
             iterations.append(result.iterations)
             cut, converged = cut or stopped, converged and result.converged
         return total / len(self.pairs), iterations, seconds, cut, converged
 
-    def _solve(self, y: Array, lam: float, sigma: float | None, cap: float | None) -> tuple[Result, bool]:
-        """``adareg.solve`` stopped after ``cap`` seconds (``None``: in full), and whether the cap stopped it."""
+    def _solve(self, i: int, lam: float, sigma: float | None, cap: float | None) -> tuple[Result, bool]:
+        """``adareg.solve`` of pair ``i`` stopped after ``cap`` seconds (``None``: in full), and whether the cap
+        stopped it."""
         stopped = []
         start = time.perf_counter()
 
@@ -333,15 +338,18 @@ class _Candidate:
                 return True
             return False
 
-        return solve(self.H, y, self.reg, lam=lam, sigma=sigma, callback=callback, **self.options), bool(stopped)
+        result = solve(self.H, self.pairs[i][0], self.reg, lam=lam, sigma=sigma, weights=self.weights[i],
+                       callback=callback, **self.options)
+        return result, bool(stopped)
 
 
 def _search_axes(H: LinearOperator, pairs: list[tuple[Array, Array]], reg: Regularizer | LearnedRegularizer,
-                 lam: Any, sigma: Any, lam_range: Any, sigma_range: Any, weights: Any,
+                 lam: Any, sigma: Any, lam_range: Any, sigma_range: Any, weights: list[Array | None],
                  lam_start: float | None) -> tuple[dict[str, Any], list[_Axis]]:
     """The fixed values (``{"lam": ..., "sigma": ...}``, ``None`` where searched) and the searched axes, ``lam`` first.
 
-    ``weights``: the data weights of the solves (``solve_options``), which scale the default ``lam`` range;
+    ``weights``: the data weights of each pair's solves (:func:`_pair_weights`), which scale the default ``lam``
+    range;
     ``lam_start``: the first guess of ``lam`` that the default range is centred on, if any.
     """
     if not isinstance(reg, LearnedRegularizer) and (sigma is not None or sigma_range is not None):
@@ -558,6 +566,20 @@ def _warn_on_another_scale(H: LinearOperator, y: Array, x: Array, i: int) -> Non
                       "reconstruction matches the truth; put both on one scale", stacklevel=4)
 
 
+def _pair_weights(weights: Any, pairs: list[tuple[Array, Array]]) -> list[Array | None]:
+    """``solve_options['weights']`` for each pair, checked: one set that every ``y`` takes, or one per pair (a
+    list or tuple of ``len(ys)`` arrays, or an array stacked on a first axis of that length, as ``ys`` may be)."""
+    what = "tune: solve_options['weights']"
+    n = len(pairs)
+    if weights is None:
+        return [None] * n
+    stacked = backend.is_array(weights) and weights.ndim == pairs[0][0].ndim + 1 and weights.shape[0] == n
+    listed = isinstance(weights, (list, tuple)) and len(weights) == n and all(map(backend.is_array, weights))
+    if stacked or listed:
+        return [check_weights(w, y, f"{what}[{i}]") for i, (w, (y, _)) in enumerate(zip(weights, pairs))]
+    return [check_weights(weights, y, what) for y, _ in pairs]
+
+
 def _as_list(a: Any, shape: tuple[int, ...], what: str) -> list[Any]:
     """A sequence, or an array of shape ``(n, *shape)`` or ``shape``, as a list of its items."""
     if backend.is_array(a):
@@ -585,19 +607,18 @@ def _range(bounds: Any, what: str, *, allow_zero: bool = False) -> tuple[float, 
 
 
 def _default_lam_range(H: LinearOperator, pairs: list[tuple[Array, Array]], reg: Any, sigma_0: float | None,
-                       weights: Any) -> tuple[float, float]:
-    """The default level-0 range of ``lam`` (see :func:`tune`), for the data weights of the solves."""
-    y_0 = pairs[0][0]
-    weights = check_weights(weights, y_0, "tune: solve_options['weights']")
+                       weights: list[Array | None]) -> tuple[float, float]:
+    """The default level-0 range of ``lam`` (see :func:`tune`), for the data weights of each pair's solves."""
+    y_0, w_0 = pairs[0][0], weights[0]
     if sigma_0 is not None and reg.lam(sigma_0) > 0:
-        # the curvature of the weighted data term: ||w^(1/2) H||^2
-        weighted = H if weights is None else Diagonal(backend.namespace(y_0).sqrt(weights), H.shape_out) @ H
+        # the curvature of the weighted data term: ||w^(1/2) H||^2 (of the first pair's weights)
+        weighted = H if w_0 is None else Diagonal(backend.namespace(y_0).sqrt(w_0), H.shape_out) @ H
         scale = weighted.norm(like=y_0) ** 2 * reg.lam(sigma_0)
         decades = _LEARNED_DECADES
     else:
         size = math.prod(H.shape_in)
-        scale = sum(float(backend.namespace(y).linalg.vector_norm(H.H(y if weights is None else weights * y)))
-                    for y, _ in pairs)
+        scale = sum(float(backend.namespace(y).linalg.vector_norm(H.H(y if w is None else w * y)))
+                    for (y, _), w in zip(pairs, weights))
         scale /= len(pairs) * math.sqrt(size)
         decades = _CLASSICAL_DECADES
     if not (scale > 0 and math.isfinite(scale)):

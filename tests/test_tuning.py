@@ -162,6 +162,29 @@ def test_weights_scale_the_search():
     assert weighted.lam == pytest.approx(1e3 * plain.lam, rel=1e-12)
 
 
+def test_each_pair_may_have_its_own_weights():
+    # the Poisson weights of each calibration scan: a stack of them was refused ("do not broadcast to y"), and
+    # the first pair's alone were applied to every pair
+    ys, xs = calibration_pairs(2, size=12)
+    H, reg = Blur(np.ones((3, 3)) / 9, xs[0].shape), TV(xs[0].shape)
+    rng = np.random.default_rng(8)
+    ys = [H(x) + 0.02 * rng.standard_normal(x.shape) for x in xs]
+    ws = rng.random((2, 12, 12)) + 0.5
+    options = {"levels": 1, "points": 3, "lam_range": (1e-4, 1e-2)}
+    stacked = tune(H, ys, xs, reg, solve_options={"weights": ws, "tol": 1e-4}, **options)
+    listed = tune(H, ys, xs, reg, solve_options={"weights": list(ws), "tol": 1e-4}, **options)
+    assert list(stacked.table["psnr"]) == list(listed.table["psnr"])
+    for lam, score in zip(stacked.table["lam"], stacked.table["psnr"]):
+        assert score == pytest.approx(mean_psnr_weighted(H, ys, xs, reg, ws, lam=lam, tol=1e-4), abs=1e-12)
+    shared = tune(H, ys, xs, reg, solve_options={"weights": ws[0], "tol": 1e-4}, **options)
+    assert list(shared.table["psnr"]) != list(stacked.table["psnr"])  # the second pair's own weights count
+
+
+def mean_psnr_weighted(H, ys, xs, reg, ws, **options) -> float:
+    return float(np.mean([adareg.psnr(adareg.solve(H, y, reg, weights=w, **options).x, x)
+                          for y, x, w in zip(ys, xs, ws)]))
+
+
 def test_default_lam_range_follows_the_weighted_data_term():
     """Learned: ||w^(1/2) H||^2 lambda(sigma_0), against the dense matrix; classical: ||H^H (w y)|| / sqrt(N)."""
     rng = np.random.default_rng(4)
@@ -170,14 +193,19 @@ def test_default_lam_range_follows_the_weighted_data_term():
     pairs = [(rng.standard_normal((6, 6)), rng.random((6, 6)))]
     dense = np.stack([H(e).ravel() for e in np.eye(36).reshape(36, 6, 6)], axis=1)
     reg = toy_sacnn()
-    low, high = tuning._default_lam_range(H, pairs, reg, 0.05, w)
+    low, high = tuning._default_lam_range(H, pairs, reg, 0.05, [w])
     curvature = np.linalg.norm(np.sqrt(w).ravel()[:, None] * dense, 2) ** 2
     assert math.sqrt(low * high) == pytest.approx(curvature * reg.lam(0.05), rel=1e-3)
-    low, high = tuning._default_lam_range(H, pairs, TV((6, 6)), None, w)
+    low, high = tuning._default_lam_range(H, pairs, TV((6, 6)), None, [w])
     rms = np.linalg.norm(dense.T @ (w * pairs[0][0]).ravel()) / 6
     assert (low, high) == pytest.approx((1e-4 * rms, rms), rel=1e-12)
+    # one set of weights per pair: each pair's back-projection with its own
+    w_1, pair_1 = rng.random((6, 6)) + 0.1, (rng.standard_normal((6, 6)), rng.random((6, 6)))
+    low, high = tuning._default_lam_range(H, pairs + [pair_1], TV((6, 6)), None, [w, w_1])
+    rms_1 = np.linalg.norm(dense.T @ (w_1 * pair_1[0]).ravel()) / 6
+    assert high == pytest.approx((rms + rms_1) / 2, rel=1e-12)
     with pytest.raises(ValueError, match=r"tune: solve_options\['weights'\] must be non-negative"):
-        tuning._default_lam_range(H, pairs, reg, 0.05, -w)
+        tuning._pair_weights(-w, pairs)
 
 
 @pytest.mark.parametrize("device", DEVICES)
