@@ -38,6 +38,9 @@ INTENSITY_LIMIT = 4.0
 #: 16-bit file, whose values read as fractions of 65535 peak at 0.0625): a [0, 1] image with a visible
 #: bright part reaches beyond it.
 INTENSITY_FLOOR = 0.1
+#: ... and, for a model that sees the intensities themselves (``sees_intensities``), more than this share of
+#: the values outside [-0.5, 1.5]: an image shifted off [0, 1], which such a model's masks misread.
+OUTSIDE_SHARE = 0.01
 
 
 def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *, lam: float | None = None,
@@ -155,8 +158,9 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         With a learned model, where the noisy image (``H`` the identity) or the
         reconstruction (any other ``H``) peaks beyond :data:`INTENSITY_LIMIT`, or
         where one of them that converged peaks, positive, below
-        :data:`INTENSITY_FLOOR`: off the [0, 1] intensities the models are
-        trained on.  Where ``y`` does not look like ``H``'s measurements
+        :data:`INTENSITY_FLOOR`, or (``sa-cnn``, whose masks see the intensities)
+        has more than :data:`OUTSIDE_SHARE` of its values outside [-0.5, 1.5]:
+        off the [0, 1] intensities the models are trained on.  Where ``y`` does not look like ``H``'s measurements
         (:meth:`~adareg.operators.LinearOperator.check_measurements`, e.g. k-space
         in numpy.fft's order for a ``CartesianMRI``), and where data weights span
         more than :data:`WEIGHT_SPREAD`.
@@ -442,7 +446,9 @@ def _check_scales(work: np.dtype, H: LinearOperator, lam: float, y: Array, x0: A
 
 def intensity_mismatch(reg: LearnedRegularizer, image: Array, faint: bool = True) -> str | None:
     """How ``image`` lies off the [0, 1] intensities the learned models are trained on, else ``None``: a peak
-    magnitude beyond :data:`INTENSITY_LIMIT`, or (where ``faint``) positive and below :data:`INTENSITY_FLOOR`."""
+    magnitude beyond :data:`INTENSITY_LIMIT`, or (where ``faint``) positive and below :data:`INTENSITY_FLOOR`,
+    or for a model that sees the intensities themselves more than :data:`OUTSIDE_SHARE` of the values outside
+    [-0.5, 1.5]."""
     xp = backend.namespace(image)
     peak = float(xp.max(xp.abs(image)))
     trained = f"but {reg.family} is trained on intensities in [0, 1] (and sigma on that scale)"
@@ -450,6 +456,11 @@ def intensity_mismatch(reg: LearnedRegularizer, image: Array, faint: bool = True
         return f"reaches {peak:.4g}, {trained}"
     if faint and 0 < peak < INTENSITY_FLOOR:
         return f"peaks at {peak:.4g}, {trained}, where it takes such faint structure for noise"
+    if reg.sees_intensities:  # a shifted image: noise of sigma <= 30/255 leaves [-0.5, 1.5] at ~1e-5 of pixels
+        outside = float(xp.mean(xp.abs(image - 0.5) > 1.0))
+        if outside > OUTSIDE_SHARE:
+            return (f"has {100 * outside:.3g} % of its values outside [-0.5, 1.5], {trained}, and its masks see the "
+                    "intensities themselves")
     return None
 
 

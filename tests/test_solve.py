@@ -316,6 +316,26 @@ def test_learned_denoising_warns_of_data_on_another_intensity_scale():
         adareg.solve(Identity(y.shape), y, reg, sigma=25 / 255, max_iter=1)
 
 
+def test_sa_cnn_warns_of_an_image_shifted_off_the_unit_interval():
+    # sa-cnn's masks see the intensities: the phantom minus 1 lost 2.3 dB without a word; the models whose
+    # weights come from W's responses alone return the same image shifted, and are not warned about
+    rng = np.random.default_rng(5)
+    clean = adareg.data.shepp_logan((40, 40))
+    y = clean + 15 / 255 * rng.standard_normal(clean.shape)
+    reg = adareg.load("sa-cnn")
+    plain = adareg.solve(Identity(y.shape), y, reg, sigma=15 / 255).x
+    with pytest.warns(UserWarning, match=r"solve: y has 9\d(\.\d+)? % of its values outside \[-0.5, 1.5\], but "
+                                         r"sa-cnn is trained on intensities in \[0, 1\]") as record:
+        shifted = adareg.solve(Identity(y.shape), y - 1.0, reg, sigma=15 / 255).x + 1.0
+    assert record[0].filename == __file__
+    assert adareg.psnr(shifted, clean) < adareg.psnr(plain, clean) - 1  # the warning's cause
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        wcrr = adareg.load("wcrr")
+        moved = adareg.solve(Identity(y.shape), y - 1.0, wcrr, sigma=15 / 255).x + 1.0
+        np.testing.assert_allclose(moved, adareg.solve(Identity(y.shape), y, wcrr, sigma=15 / 255).x, atol=1e-3)
+
+
 def test_learned_models_warn_of_weighted_data_and_reconstructions_on_another_intensity_scale():
     # only unweighted denoising was checked: with data weights, or through any other H, 0-255 data and faint
     # data gave their results without a word

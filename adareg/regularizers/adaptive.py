@@ -107,6 +107,7 @@ class SACNN(AdaptiveRegularizer):
     """
 
     family = "sa-cnn"
+    sees_intensities = True
 
     def __init__(self, bank: FilterBank, masks: MaskCNN, lam: SigmaProfile, sigma_range: tuple[float, float]):
         if masks.channels != bank.channels:

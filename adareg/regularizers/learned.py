@@ -54,6 +54,10 @@ class LearnedRegularizer(ABC):
 
     family: str
 
+    #: Whether the model sees the intensities themselves, not only their differences (``W``'s responses): then
+    #: an image shifted off [0, 1] changes its result too (``sa-cnn``'s mask network takes the image).
+    sees_intensities = False
+
     def __init__(self, bank: FilterBank, lam: SigmaProfile, sigma_range: tuple[float, float]):
         self.bank, self.lam = bank, lam
         try:
