@@ -160,7 +160,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         where one of them that converged peaks, positive, below
         :data:`INTENSITY_FLOOR`, or (``sa-cnn``, whose masks see the intensities)
         has more than :data:`OUTSIDE_SHARE` of its values outside [-0.5, 1.5]:
-        off the [0, 1] intensities the models are trained on.  Where ``y`` does not look like ``H``'s measurements
+        off the [0, 1] intensities the models are trained on.  Where ``y`` does
+        not look like ``H``'s measurements
         (:meth:`~adareg.operators.LinearOperator.check_measurements`, e.g. k-space
         in numpy.fft's order for a ``CartesianMRI``), and where data weights span
         more than :data:`WEIGHT_SPREAD`.
@@ -330,9 +331,10 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
     H.check_measurements(y, "solve: y")
     # the images are complex where y or H is, unless H takes real images (e.g. CartesianMRI(real=True))
     complex_images = not H.real_in and (y.dtype.kind == "c" or H.dtype.kind == "c")
+    batch = batch_shape(y, H.shape_out)
     if x0 is not None:
         backend.check_array(x0, H.shape_in, "solve: x0")
-        expected = batch_shape(y, H.shape_out) + tuple(H.shape_in)  # y's batch axes, one image each
+        expected = batch + tuple(H.shape_in)  # y's batch axes, one image each
         if tuple(x0.shape) != expected:
             raise ValueError(f"solve: x0 has shape {tuple(x0.shape)}, expected {expected} (one image per "
                              "measurement)")
@@ -350,7 +352,6 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
                          "none (its strength is lam)")
     if not learned and reg.shape != H.shape_in:
         raise ValueError(f"solve: reg acts on images of shape {reg.shape} but {H!r} takes shape {H.shape_in}")
-    batch = batch_shape(y, H.shape_out)
     if not learned and not broadcasts_to(reg.batch_shape, batch):  # else its weights enlarge the batch
         raise ValueError(f"solve: reg's weights are for a batch of shape {reg.batch_shape}, but y holds a batch of "
                          f"shape {batch}: give one weight map per image of y, or one for all")
