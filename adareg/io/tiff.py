@@ -4,7 +4,7 @@ Array convention: page ``p`` of the file, in file order, is ``data[p]`` of the
 :class:`Volume`, of shape (rows, columns); a one-page file is one slice.  Every page is
 read: a file whose chain of pages is broken (truncated, corrupt), or that declares more
 images than it has pages (ImageJ's files beyond 4 GB), is refused rather than read as
-fewer pages, and so is an ImageJ hyperstack of several axes (e.g. channels of each slice),
+fewer pages, and so is an ImageJ or OME hyperstack of several axes (e.g. channels of each slice),
 whose pages interleave them, and a tifffile page of 3 or 4 separate planes (what
 ``tifffile.imwrite`` makes of a stack of 3 or 4 slices).  Reduced-resolution pages
 (thumbnails) are not slices and are skipped.
@@ -172,7 +172,7 @@ def stack(path: Path, one_page: bool = False) -> np.ndarray:
 
 
 def _declared_images(tif: Any, path: Path) -> int:
-    """The images an ImageJ or tifffile ("shaped") file declares in its first series, or 0 for another file.
+    """The images an ImageJ, OME or tifffile ("shaped") file declares in its first series, or 0 for another file.
 
     A hyperstack (more than one axis beyond a page's, e.g. ImageJ's ``ZCYX`` of several
     channels per slice) is refused: its pages in file order interleave those axes.  Axes
@@ -180,7 +180,7 @@ def _declared_images(tif: Any, path: Path) -> int:
     a ``(rows, columns, 1)`` array as ``YXQ``).
     """
     with _tifffile_errors(path):
-        if not (tif.is_imagej or tif.is_shaped) or not tif.series:
+        if not (tif.is_imagej or tif.is_ome or tif.is_shaped) or not tif.series:
             return 0
         series = tif.series[0]
         page_axes = sum(length > 1 for length in series.keyframe.shape)

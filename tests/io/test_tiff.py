@@ -74,6 +74,16 @@ def test_a_hyperstack_is_refused_not_read_as_interleaved_slices(tmp_path, axes):
     _refusal(tmp_path / "hyper.tif", f"a hyperstack of axes {axes} and shape \\(2, 3, 8, 9\\)")
 
 
+def test_an_ome_hyperstack_is_refused_and_an_ome_stack_read(tmp_path):
+    # an OME-TIFF of 2 channels of 5 slices was read as 10 slices, channels and slices merged, without a word
+    tifffile.imwrite(tmp_path / "hyper.ome.tif", _ramp((2, 5, 8, 9), np.uint16), ome=True,
+                     metadata={"axes": "CZYX"}, photometric="minisblack")
+    _refusal(tmp_path / "hyper.ome.tif", r"a hyperstack of axes CZYX and shape \(2, 5, 8, 9\)")
+    stack = _ramp((5, 8, 9), np.uint16)
+    tifffile.imwrite(tmp_path / "stack.ome.tif", stack, ome=True, metadata={"axes": "ZYX"}, photometric="minisblack")
+    np.testing.assert_allclose(read_volume(tmp_path / "stack.ome.tif").data, stack / 65535.0, rtol=1e-7)
+
+
 @pytest.mark.parametrize("axes", ["ZYX", "TYX", "CYX"])
 def test_an_imagej_stack_of_one_axis_is_read_in_file_order(tmp_path, axes):
     stack = _ramp((4, 8, 9), np.uint16)
