@@ -58,7 +58,7 @@ def test_sa_cnn_schema_errors(tmp_path):
 def profile_arrays(rng, channels, knots, convex):
     steps = rng.random((channels, knots - 1)) * (1 if convex else 2) - (0 if convex else 0.5)
     profile = np.concatenate([np.zeros((channels, 1)), np.cumsum(steps, axis=1) * 0.1], axis=1)
-    return {"profile": profile, "scale_knots": np.array([0.0, 0.1]), "scale_values": np.array([8.0, 4.0])}
+    return {"profile": profile, "scale_knots": np.array([0.0, 30 / 255]), "scale_values": np.array([8.0, 4.0])}
 
 
 @pytest.mark.parametrize("family", ["crr", "wcrr", "sa-b"])

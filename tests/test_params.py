@@ -760,6 +760,10 @@ def test_save_refuses_what_load_would_refuse_and_writes_nothing(toy, tmp_path):
     (lambda a: a.__setitem__("lam_knots", a["lam_knots"] * 255), "lam: knots are noise levels on the [0, 1] "
                                                                   "intensity scale, got 0 to 30"),
     (lambda a: a.__setitem__("bank_0", a["bank_0"][..., :-1, :-1].copy()), "odd"),  # a 4 x 4 kernel
+    # knots short of sigma_range: lambda(sigma) and alpha(sigma) were held constant beyond them, unseen
+    (lambda a: a.__setitem__("lam_knots", a["lam_knots"] / 2), "the knots of lam(sigma) span [0, 0.0588235], not "
+                                                               "the trained sigma_range [0, 0.117647]"),
+    (lambda a: a.__setitem__("scale_knots", a["scale_knots"] + 0.01), "the knots of scale(sigma) span [0.01, "),
 ])
 def test_save_refuses_parameters_the_family_cannot_build(tmp_path, change, words):
     # save wrote these and load refused them, though save promises files that load accepts

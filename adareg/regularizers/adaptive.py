@@ -181,6 +181,7 @@ class SAB(AdaptiveRegularizer):
         super().__init__(bank, lam, sigma_range)
         self.blur = blur / blur.sum(axis=(1, 2), keepdims=True)
         self.profile, self.scale = profile, scale
+        self.check_spans(scale)
         self._blurs: dict[tuple[int, int], DepthwiseConv2d] = {}
 
     def blur_operator(self, image_shape: tuple[int, int]) -> DepthwiseConv2d:

@@ -69,6 +69,17 @@ class LearnedRegularizer(ABC):
             raise ValueError(f"{self.family}: sigma_range must satisfy 0 <= low <= high <= 1 (noise levels on the "
                              f"[0, 1] intensity scale, e.g. (0, 30 / 255)), got {sigma_range!r}")
         self.sigma_range = (low, high)
+        self.check_spans(lam)
+
+    def check_spans(self, profile: SigmaProfile) -> None:
+        """Refuse a profile of several knots that does not span :attr:`sigma_range`: beyond its end knots it is
+        held constant, so that the noise levels of the range past them would all get one value, unseen."""
+        low, high = self.sigma_range
+        slack = 4 * float(np.finfo(np.float32).eps) * high  # knots stored in float32
+        if profile.knots.size > 1 and not (profile.knots[0] <= low + slack and profile.knots[-1] >= high - slack):
+            raise ValueError(f"{self.family}: the knots of {profile.name}(sigma) span [{profile.knots[0]:g}, "
+                             f"{profile.knots[-1]:g}], not the trained sigma_range [{low:g}, {high:g}], beyond "
+                             "them it would be held constant")
 
     @abstractmethod
     def at(self, sigma: float) -> Any:

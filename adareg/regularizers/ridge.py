@@ -63,6 +63,7 @@ class Ridge(LearnedRegularizer):
         self.family = family  # before the base class's checks, which name it
         super().__init__(bank, lam, sigma_range)
         self.profile, self.scale = profile, scale
+        self.check_spans(scale)
         self._curvature: dict[tuple[int, int], float] = {}
 
     @property
