@@ -92,10 +92,15 @@ def nearest(prefix: str, model: str, size: int, acceleration: float | None = Non
     if not isinstance(prefix, str) or not prefix.endswith("-") or prefix.startswith("-"):
         raise ValueError(f"nearest: prefix must name at least the modality and end with a dash after its last "
                          f"whole field (e.g. 'ct-' or 'mri-cartesian-'), got {prefix!r}")
+    if not isinstance(model, str):
+        raise TypeError(f"nearest: model must be a name (str), got {type(model).__name__}")
     size = checks.count(size, "nearest: size")
     if acceleration is not None:
         acceleration = checks.positive(acceleration, "nearest: acceleration")
     table = _table()
+    models = sorted({name for entry in table.values() for name in entry["models"]})
+    if model not in models:
+        raise ValueError(f"nearest: no preset of {model!r} for any acquisition; known models: {', '.join(models)}")
     found = sorted(a for a, entry in table.items() if a.startswith(prefix) and model in entry["models"]
                    and (acceleration is None or _rate(a) is not None))
     if not found:

@@ -40,6 +40,12 @@ def test_nearest_counts_only_acquisitions_with_the_model(table):
         presets.nearest("ct-parallel-60-", "tv", 128)
     with pytest.raises(ValueError, match="no ct-fan- acquisition"):
         presets.nearest("ct-fan-", "sa-cnn", 128)
+    # a model no acquisition has was answered with the acquisitions' names, a list with numpy's TypeError
+    with pytest.raises(ValueError, match=r"nearest: no preset of 'SA-CNN' for any acquisition; known models: "
+                                         r"sa-cnn, tv$"):
+        presets.nearest("ct-", "SA-CNN", 128)
+    with pytest.raises(TypeError, match="nearest: model must be a name \\(str\\), got list"):
+        presets.nearest("ct-", ["sa-cnn"], 128)
 
 
 def test_a_preset_far_from_the_data_warns(table):
