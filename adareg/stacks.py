@@ -114,7 +114,7 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
     chunk = checks.count(chunk, "map_slices: chunk")
     if workers is not None and scheduler is not None:
         raise ValueError("map_slices: give workers (a local cluster) or scheduler (a running one), not both")
-    numbers = list(range(len(stack))) if numbers is None else [int(n) for n in numbers]
+    numbers = list(range(len(stack))) if numbers is None else _slice_numbers(numbers)
     if len(numbers) != len(stack):
         raise ValueError(f"map_slices: numbers names {len(numbers)} slices, but stack holds {len(stack)}")
     starts = range(0, len(stack), chunk)
@@ -129,6 +129,15 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
                 return _assemble(done, numbers, bar)
             finally:
                 done.close()  # cancels the chunks in flight while the client is open (not later, at collection)
+
+
+def _slice_numbers(numbers: Any) -> list[int]:
+    """``map_slices``' ``numbers`` as ints: a sequence (or 1D array) of whole numbers, not a string."""
+    values = list(numbers) if not isinstance(numbers, (str, bytes)) and np.ndim(numbers) == 1 else None
+    if values is None or not all(checks.integral(checks.unwrapped(n)) for n in values):
+        raise TypeError(f"map_slices: numbers must be a sequence of whole numbers (the slices' indices), got "
+                        f"{numbers!r:.60}")
+    return [int(n) for n in values]
 
 
 def run_chunk(task: SliceTask, slices: np.ndarray, numbers: Sequence[int], fft_threads: int | None = None

@@ -81,6 +81,11 @@ def test_a_failing_slice_is_named():
         stacks.map_slices(stacks.Denoise("crr", SIGMA), stack, chunk=2, progress=False, numbers=[10, 12, 14, 16, 18])
     with pytest.raises(ValueError, match="numbers names 2 slices, but stack holds 5"):
         stacks.map_slices(np.negative, stack, numbers=[1, 2])
+    # [0.5, 1.7, ...] named slices 0 and 1 (truncated), "56789" slice 9, and NaN failed in int() unnamed
+    for numbers in ([0.5, 1.7, 2.2, 3.9, 4.1], "56789", [np.nan] * 5, [True] * 5):
+        with pytest.raises(TypeError, match="map_slices: numbers must be a sequence of whole numbers"):
+            stacks.map_slices(np.negative, stack, numbers=numbers)
+    assert stacks.map_slices(np.negative, stack, numbers=np.arange(5.0) + 7, progress=False).shape == stack.shape
 
 
 def _doubled_in_place(slices):
