@@ -413,14 +413,17 @@ def cached_ray_transform(size: int, angles: int, geometry: tuple[tuple[str, Any]
 class CTReconstruction:
     """Reconstruct sinograms ``(n, angles, detectors)`` as ``(n, size, size)`` images.
 
-    ``geometry`` holds :class:`~adareg.operators.RayTransform`'s keyword arguments, a
-    dict or ``(name, value)`` pairs, kept as sorted pairs (hashable, so each process
-    builds the operator once).  ``model="fbp"`` gives the filtered back-projection;
-    otherwise :func:`adareg.solve` with ``x >= 0``, started from the FBP of ``window``.
+    ``angles`` is a count or the angles in radians (kept as a tuple), and ``geometry``
+    holds :class:`~adareg.operators.RayTransform`'s other keyword arguments, a dict or
+    ``(name, value)`` pairs, kept as sorted pairs (hashable, so each process builds the
+    operator once).  ``model="fbp"`` gives the filtered back-projection; otherwise
+    :func:`adareg.solve` with ``x >= 0`` and ``lam`` (and a learned model's ``sigma``),
+    started from the FBP of ``window``.  The arguments are checked here, not on every
+    chunk.
     """
 
     size: int
-    angles: int
+    angles: int | tuple[float, ...]
     geometry: tuple[tuple[str, Any], ...] | dict[str, Any]  # kept as sorted pairs
     model: str = "fbp"
     lam: float | None = None
@@ -429,6 +432,30 @@ class CTReconstruction:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        checks.count(self.size, "CTReconstruction: size")
+        if self.device not in get_args(backend.Device):
+            raise ValueError(f"CTReconstruction: device must be 'cpu' or 'gpu', got {self.device!r}")
+        if not isinstance(self.angles, (int, np.integer)) or isinstance(self.angles, bool):
+            try:
+                angles = tuple(float(a) for a in np.asarray(self.angles, dtype=np.float64).ravel())
+            except (TypeError, ValueError):
+                raise TypeError(f"CTReconstruction: angles must be a count or a sequence of angles in radians, got "
+                                f"{self.angles!r:.60}") from None
+            object.__setattr__(self, "angles", angles)  # frozen: a hashable tuple, as the operator cache needs
+        if self.model == "fbp":
+            if self.lam is not None or self.sigma is not None:
+                raise ValueError("CTReconstruction: lam and sigma apply to the iterative models; 'fbp' has none")
+        else:
+            if self.model != "tv":
+                cached_model(self.model)  # an unknown name or a bad file, named here rather than on every chunk
+            if self.lam is None:
+                raise ValueError(f"CTReconstruction: lam is required for {self.model!r} (its trained value holds "
+                                 "for denoising only; adareg.presets or adareg.tune give one)")
+            checks.positive(self.lam, "CTReconstruction: lam")
+            if self.model != "tv" and self.sigma is None:
+                raise ValueError(f"CTReconstruction: sigma is required for the learned model {self.model!r}")
+            if self.model == "tv" and self.sigma is not None:
+                raise ValueError("CTReconstruction: sigma is a parameter of the learned models; 'tv' has none")
         pairs = self.geometry.items() if isinstance(self.geometry, dict) else self.geometry
         try:
             pairs = tuple(sorted((name, value) for name, value in pairs))

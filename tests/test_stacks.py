@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -219,6 +220,27 @@ def test_ct_geometry_is_a_dict_or_pairs_kept_sorted():
     for geometry in (3, [("pixel_size",)], [(1, 2)]):
         with pytest.raises(TypeError, match="geometry must be a dict or \\(name, value\\) pairs"):
             stacks.CTReconstruction(16, 10, geometry)
+
+
+def test_a_ct_task_is_checked_when_it_is_built():
+    # an array of angles failed on every chunk ("unhashable type: 'numpy.ndarray'"), an unknown model or a
+    # missing lam only at the first chunk, and lam with model "fbp" was ignored
+    angles = np.linspace(0, np.pi, 10, endpoint=False)
+    task = stacks.CTReconstruction(16, angles, {"detector_count": 23})
+    assert task.angles == tuple(angles) and hash(task)
+    if importlib.util.find_spec("astra") is not None:  # the angles reach the operator as given
+        np.testing.assert_array_equal(stacks.cached_ray_transform(16, task.angles, task.geometry).angles, angles)
+    for kwargs, error, words in [
+        ({"model": "FBP"}, ValueError, "FBP"), ({"model": "tv"}, ValueError, "lam is required for 'tv'"),
+        ({"model": "wcrr", "lam": 0.1}, ValueError, "sigma is required for the learned model 'wcrr'"),
+        ({"model": "tv", "lam": 0.1, "sigma": 0.1}, ValueError, "sigma is a parameter of the learned models"),
+        ({"model": "fbp", "lam": 0.1}, ValueError, "lam and sigma apply to the iterative models"),
+        ({"device": "cuda"}, ValueError, "device must be 'cpu' or 'gpu'"),
+    ]:
+        with pytest.raises(error, match=words):
+            stacks.CTReconstruction(16, 10, (), **kwargs)
+    with pytest.raises(TypeError, match="angles must be a count or a sequence of angles in radians"):
+        stacks.CTReconstruction(16, "ten", ())
 
 
 def capped_stack(count: int) -> np.ndarray:
