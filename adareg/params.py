@@ -315,7 +315,9 @@ def _json_type(kind: type) -> str:
 
 
 def _check_array(file: str | None, name: str, array: np.ndarray) -> None:
-    """The format-level rules for one array: a float dtype and finite values."""
+    """The format-level rules for one array: a NumPy array, of a float dtype, of finite values."""
+    if not isinstance(array, np.ndarray):  # a ParameterFile built in memory may hold anything
+        raise _error(file, name, f"array {name!r} is a {type(array).__name__}; parameter arrays are NumPy arrays")
     _check_dtype(file, name, array.dtype)
     _check_finite(file, name, array)
 
@@ -715,8 +717,10 @@ def _resolve(name_or_path: str | os.PathLike) -> Any:
         raise ValueError("name_or_path must be a model name or a path, got ''")
     if not _is_name(name_or_path):
         path = Path(name_or_path)
-        if path.suffix == ".npz" and str(path.parent) == "." and path.stem in _shipped() and not path.exists():
-            raise _error(str(path), None, f"no such file; the shipped model is loaded by its name, {path.stem!r}")
+        if path.suffix in (".npz", "") and str(path.parent) == "." and path.stem in _shipped() and not path.exists():
+            # crr.npz, or Path("crr"): a shipped model's name given as a path
+            raise _error(str(path), None, f"no such file; the shipped model is loaded by its name as a str, "
+                         f"{path.stem!r}")
         yield path
         return
     shipped = _shipped()

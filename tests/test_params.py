@@ -204,6 +204,9 @@ def test_validate_in_memory_against_an_explicit_schema():
     with pytest.raises(ParameterFileError, match="'unregistered', which is not a registered regularizer family"):
         params.validate(file)
     assert "w: float64[2, 2]" in repr(file)
+    listed = ParameterFile({"w": [[0.0, 0.0], [0.0, 0.0]]}, file.metadata)  # "'list' object has no attribute ..."
+    with pytest.raises(ParameterFileError, match=r"^array 'w' is a list; parameter arrays are NumPy arrays$"):
+        params.validate(listed, lambda metadata: {"w": ((2, 2), np.float64)})
 
 
 def test_family_registry(toy):
@@ -255,9 +258,12 @@ def test_missing_file_and_folder(tmp_path):
 
 def test_a_shipped_name_written_as_a_file_points_to_the_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no crr.npz here: the user meant the shipped model
-    with pytest.raises(ParameterFileError, match="crr.npz: no such file; the shipped model is loaded by its name, "
-                                                 "'crr'"):
+    with pytest.raises(ParameterFileError, match="crr.npz: no such file; the shipped model is loaded by its name "
+                                                 "as a str, 'crr'"):
         params.load("crr.npz")
+    with pytest.raises(ParameterFileError, match="^crr: no such file; the shipped model is loaded by its name as a "
+                                                 "str, 'crr'"):
+        params.load(Path("crr"))  # it said only "crr: no such file"
 
 
 def test_missing_array(toy, tmp_path):
