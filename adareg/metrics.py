@@ -138,7 +138,8 @@ def ssim(x: Array, reference: Array, data_range: float = 1.0, sigma: float = 1.5
     index = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     inner = index[..., radius : index.shape[-2] - radius, radius : index.shape[-1] - radius]
     if inner.size == 0:
-        raise ValueError(f"ssim: images of shape {tuple(x.shape)} are smaller than the {2 * radius + 1}-pixel window")
+        raise ValueError(f"ssim: images of shape {tuple(x.shape[-2:])} (the last two axes of {tuple(x.shape)}; "
+                         f"leading axes are batch axes) are smaller than the {2 * radius + 1}-pixel window")
     return float(xp.mean(inner))
 
 
@@ -241,7 +242,7 @@ def volume_ssim(x: Array, reference: Array) -> float:
                          "for one image use x[None] and reference[None]")
     if min(x.shape[1:]) < _WINDOW:
         raise ValueError(f"volume_ssim: slices of shape {tuple(x.shape[1:])} are smaller than the "
-                         f"{_WINDOW}x{_WINDOW} window")
+                         f"{_WINDOW}x{_WINDOW} window (the slices' axis comes first: (slices, H, W))")
     data_range = _volume_range(reference, "volume_ssim")
     xp = backend.namespace(x, reference)
     nd = backend.ndimage(x)

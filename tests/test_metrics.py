@@ -128,6 +128,13 @@ def test_ssim_window_must_be_positive():
         adareg.ssim(np.ones((16, 16)), np.zeros((16, 16)), sigma=-1.0)
 
 
+def test_ssim_names_the_axes_it_takes_as_the_image():
+    # a (48, 48, 3) colour image was "smaller than the 11-pixel window" without saying which axes were the image
+    with pytest.raises(ValueError, match=r"ssim: images of shape \(48, 3\) \(the last two axes of \(48, 48, 3\); "
+                                         r"leading axes are batch axes\) are smaller than the 11-pixel window"):
+        adareg.ssim(np.ones((48, 48, 3)), np.ones((48, 48, 3)))
+
+
 # ------------------------------------------------------------------ fastMRI's conventions
 def _volumes(dtype=np.float64):
     """A reference magnitude volume (slices, H, W) with slices of different brightness, and a noisy estimate."""
@@ -218,5 +225,6 @@ def test_fastmri_metric_errors(metric):
 def test_volume_ssim_shape_errors():
     with pytest.raises(ValueError, match=r"volume_ssim: expected volumes of shape \(slices, H, W\)"):
         adareg.metrics.volume_ssim(np.ones((16, 16)), np.ones((16, 16)))
-    with pytest.raises(ValueError, match=r"volume_ssim: slices of shape \(6, 16\) are smaller than the 7x7 window"):
+    with pytest.raises(ValueError, match=r"volume_ssim: slices of shape \(6, 16\) are smaller than the 7x7 window "
+                                         r"\(the slices' axis comes first"):
         adareg.metrics.volume_ssim(np.ones((2, 6, 16)), np.ones((2, 6, 16)))
