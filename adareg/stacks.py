@@ -402,7 +402,7 @@ def _check_slices(slices: np.ndarray, task: str, expected: str, ndim: int = 3, r
 
 
 @functools.lru_cache(maxsize=4)
-def cached_ray_transform(size: int, angles: int, geometry: tuple[tuple[str, Any], ...]) -> Any:
+def cached_ray_transform(size: int, angles: int | tuple[float, ...], geometry: tuple[tuple[str, Any], ...]) -> Any:
     """A :class:`~adareg.operators.RayTransform`, built once per process for one geometry."""
     from .operators import RayTransform
 
@@ -436,12 +436,12 @@ class CTReconstruction:
         if self.device not in get_args(backend.Device):
             raise ValueError(f"CTReconstruction: device must be 'cpu' or 'gpu', got {self.device!r}")
         if not isinstance(self.angles, (int, np.integer)) or isinstance(self.angles, bool):
-            try:
-                angles = tuple(float(a) for a in np.asarray(self.angles, dtype=np.float64).ravel())
-            except (TypeError, ValueError):
+            values = np.asarray(backend.to_numpy(self.angles) if backend.is_array(self.angles) else self.angles)
+            if values.dtype.kind not in "iuf" or values.ndim != 1:
                 raise TypeError(f"CTReconstruction: angles must be a count or a sequence of angles in radians, got "
-                                f"{self.angles!r:.60}") from None
-            object.__setattr__(self, "angles", angles)  # frozen: a hashable tuple, as the operator cache needs
+                                f"{self.angles!r:.60}")
+            # frozen: set once, here, as a hashable tuple (the workers' operator cache needs one)
+            object.__setattr__(self, "angles", tuple(float(a) for a in values))
         if self.model == "fbp":
             if self.lam is not None or self.sigma is not None:
                 raise ValueError("CTReconstruction: lam and sigma apply to the iterative models; 'fbp' has none")

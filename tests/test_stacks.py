@@ -239,8 +239,9 @@ def test_a_ct_task_is_checked_when_it_is_built():
     ]:
         with pytest.raises(error, match=words):
             stacks.CTReconstruction(16, 10, (), **kwargs)
-    with pytest.raises(TypeError, match="angles must be a count or a sequence of angles in radians"):
-        stacks.CTReconstruction(16, "ten", ())
+    for angles in ("ten", True, [[0.1, 0.2]]):
+        with pytest.raises(TypeError, match="angles must be a count or a sequence of angles in radians"):
+            stacks.CTReconstruction(16, angles, ())
 
 
 def capped_stack(count: int) -> np.ndarray:
