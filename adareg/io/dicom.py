@@ -259,17 +259,27 @@ def _values(pydicom: Any, path: Path, dataset: Any) -> np.ndarray:
     return values
 
 
+#: The rescale tags and the standard's values for a missing or empty one.
+_RESCALE_TAGS = (("RescaleSlope", "1"), ("RescaleIntercept", "0"))
+
+
+def _rescale_tags(pydicom: Any, lut: Any) -> list[Any]:
+    """``lut``'s RescaleSlope and RescaleIntercept as stored, a missing or empty one as the standard's 1 or 0
+    (DS values): what reading and writing both take them to be."""
+    DS = pydicom.valuerep.DS
+    return [DS(default) if lut.get(keyword) in (None, "") else lut.get(keyword) for keyword, default in _RESCALE_TAGS]
+
+
 def _after_modality_lut(pydicom: Any, path: Path, frame: np.ndarray, lut: Any) -> np.ndarray:
     """``frame``'s stored values through the Modality LUT held by ``lut``: its Modality LUT Sequence (by pydicom),
-    else ``stored * RescaleSlope + RescaleIntercept``, a missing or empty tag taking the standard's 1 or 0, as
-    :func:`write` reads them (pydicom's ``apply_modality_lut`` rescales only where both are present)."""
+    else ``stored * RescaleSlope + RescaleIntercept`` (:func:`_rescale_tags`; pydicom's ``apply_modality_lut``
+    rescales only where both tags are present)."""
     if lut.get("ModalityLUTSequence"):
         return pydicom.pixels.apply_modality_lut(frame, lut)
     rescale = []
-    for keyword, default in (("RescaleSlope", 1.0), ("RescaleIntercept", 0.0)):
-        value = lut.get(keyword)
+    for (keyword, _), value in zip(_RESCALE_TAGS, _rescale_tags(pydicom, lut)):
         try:
-            rescale.append(default if value in (None, "") else float(value))
+            rescale.append(float(value))
         except (TypeError, ValueError):
             raise ValueError(f"{path}: {keyword} {value!r} is not one number") from None
     slope, intercept = rescale
@@ -430,9 +440,7 @@ def _rescale(pydicom: Any, source: Any, image: np.ndarray) -> tuple[Any, Any]:
     low, high = float(image.min()), float(image.max())
     lut = _modality_lut(source, 0)
     if not lut.get("ModalityLUTSequence"):
-        # missing or empty: the standard's 1 and 0, as read (:func:`_after_modality_lut`)
-        slope, intercept = (DS(default) if lut.get(keyword) in (None, "") else lut.get(keyword)
-                            for keyword, default in (("RescaleSlope", "1"), ("RescaleIntercept", "0")))
+        slope, intercept = _rescale_tags(pydicom, lut)  # as read
         if float(slope) > 0 and _INT16_MIN <= round((low - float(intercept)) / float(slope)) and \
                 round((high - float(intercept)) / float(slope)) <= _INT16_MAX:
             return slope, intercept
