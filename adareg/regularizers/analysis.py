@@ -328,18 +328,26 @@ class WeightedL1Analysis(Regularizer):
         Raises
         ------
         ValueError
-            If ``p`` lies outside the dual set: the clipped sum would then read as a
-            certificate that it is not.
+            If ``p`` lies outside the dual set, is not of the dual's shape (one that
+            broadcasts would leave the set where it is paired with ``W x``), or ``tau`` is
+            not positive: the clipped sum would then read as a certificate that it is not.
         """
+        name = f"{type(self).__name__}.duality_gap"
+        tau = checks.positive(tau, f"{name}: tau")
+        backend.check_array(x, self.shape, f"{name}: x")
         weights = self._weights_like(x)
+        shape = self._dual_shape(x, weights)
+        backend.check_array(p, shape, f"{name}: p")
+        if tuple(p.shape) != shape:
+            raise ValueError(f"{name}: p has shape {tuple(p.shape)}; expected {shape}, the shape of W x")
         xp = backend.namespace(x)
-        backend.check_finite(p, f"{type(self).__name__}.duality_gap: p")
+        backend.check_finite(p, f"{name}: p")
         slack = 10 * float(np.finfo(backend.real_dtype(p.dtype)).eps)  # a projection's rounding
         excess = float(xp.max(self.magnitude(p) - weights * (1 + slack)))
         if excess > 0:
-            raise ValueError(f"{type(self).__name__}.duality_gap: p must satisfy |p_c| <= Lambda_c (the dual set); "
+            raise ValueError(f"{name}: p must satisfy |p_c| <= Lambda_c (the dual set); "
                              f"it exceeds it by up to {excess:.3g} (project it first)")
-        return float(xp.sum(self._gaps_and_penalty(x, p, float(tau), weights)[0]))
+        return float(xp.sum(self._gaps_and_penalty(x, p, tau, weights)[0]))
 
     def _gaps_and_penalty(self, x: Array, p: Array, tau: float, weights: float | Array) -> tuple[Array, float]:
         """The duality gap of each image (an array of the batch's shape) and :math:`R(x)` of all, from one ``W``."""

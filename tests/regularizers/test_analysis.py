@@ -122,6 +122,23 @@ def test_duality_gap_refuses_a_dual_point_outside_the_dual_set(isotropic):
         reg.duality_gap(x, np.where(np.arange(p.size).reshape(p.shape) == 3, np.nan, on_the_boundary), 0.5)
 
 
+@pytest.mark.parametrize("isotropic", [False, True])
+def test_duality_gap_refuses_a_dual_point_of_another_shape_and_a_step_that_is_not_positive(isotropic):
+    # a p of shape (1, H, W) passed the dual set's test on its one channel and was paired with both of W x: a gap
+    # of 0 for a point 1.24 from the prox (isotropic); and tau <= 0 clipped every term to 0
+    reg = TV((6, 6), isotropic=isotropic)
+    i, j = np.mgrid[0:6, 0:6]
+    x = (i + j).astype(float)
+    assert reg.duality_gap(x, np.zeros((2, 6, 6)), 1.0) > 1
+    with pytest.raises(ValueError, match=r"TV.duality_gap: p has shape \(1, 6, 6\); expected \(2, 6, 6\)"):
+        reg.duality_gap(x, np.ones((1, 6, 6)), 1.0)
+    with pytest.raises(ValueError, match=r"TV.duality_gap: p has shape \(6, 6\); expected \(2, 6, 6\)"):
+        reg.duality_gap(x, np.zeros((6, 6)), 1.0)
+    for tau in (0.0, -1.0):
+        with pytest.raises(ValueError, match="TV.duality_gap: tau must be positive"):
+            reg.duality_gap(x, np.zeros((2, 6, 6)), tau)
+
+
 def test_uncertified_prox_runs_its_budget_and_converges():
     """tol=None: exactly max_iter iterations, no certificate, and still the prox in the limit."""
     v, W, weights = random_problem(3)
