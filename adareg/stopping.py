@@ -174,11 +174,13 @@ def default_rule(max_iter: int, tol: float | None, max_time: float | None = None
     """``MaxIterations(max_iter)``, with ``measure(tol)`` and ``WallTime(max_time)`` when given.
 
     The tolerance is listed first: a run that meets it on its last allowed iteration converged.
+    A ``max_time`` of ``None`` or ``math.inf`` sets no time limit; ``WallTime`` refuses any
+    other that is not positive (NaN and ``-inf`` too).
     """
     rule: StoppingRule = MaxIterations(max_iter)
     if tol is not None:
         rule = measure(tol) | rule
-    if max_time is not None and math.isfinite(max_time):
+    if max_time is not None and not (isinstance(max_time, float) and max_time == math.inf):
         rule = rule | WallTime(max_time)
     return rule
 

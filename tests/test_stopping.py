@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from adareg.regularizers import TV
 from adareg.stopping import (AnyOf, MaxIterations, Progress, RelativeChange, Residual, WallTime, check_finite_iterate,
-                             relative_change, stops)
+                             default_rule, relative_change, stops)
 
 
 @pytest.mark.parametrize("rule", [RelativeChange, Residual])
@@ -38,6 +39,18 @@ def test_a_wall_time_is_a_positive_real_number():
             WallTime(bad)
     rule = WallTime(np.int64(5))
     assert rule.seconds == 5.0 and rule.check(Progress(1, 4.9)) is None and rule.check(Progress(1, 5.0)) is rule
+
+
+def test_only_none_or_infinity_sets_no_time_limit():
+    # a max_time of NaN or -inf set no limit (TV.prox, reweighting), where -1 and 0 were refused
+    assert repr(default_rule(5, None)) == repr(default_rule(5, None, math.inf)) == "MaxIterations(5)"
+    assert repr(default_rule(5, 1e-3, np.float64(2.0))) == "RelativeChange(0.001) | MaxIterations(5) | WallTime(2 s)"
+    for bad in (math.nan, -math.inf, -1.0, 0):
+        with pytest.raises(ValueError, match="WallTime: seconds must be"):
+            default_rule(5, None, bad)
+    v = np.random.default_rng(1).standard_normal((8, 8))
+    with pytest.raises(ValueError, match="WallTime: seconds must be finite, got nan"):
+        TV((8, 8)).prox(v, 0.5, max_time=math.nan)
 
 
 def test_any_of_takes_stopping_rules_only():
