@@ -281,7 +281,11 @@ class WeightedL1Analysis(Regularizer):
             if not bool(xp.all(xp.isfinite(v_norms))):  # NaN or Inf in v, or a norm past the float range
                 backend.check_finite(v, f"{name}: v")
         tau = checks.positive(tau, f"{name}: tau")
+        if tol is not None:
+            tol = checks.non_negative(tol, f"{name}: tol")
+        max_iter = checks.count(max_iter, f"{name}: max_iter")
         check_every = checks.count(check_every, f"{name}: check_every")
+        progress = checks.flag(progress, f"{name}: progress")
         weights = self._weights_like(v)
         callback = check_callback(callback, f"{name}: callback")
         dual = _DualFISTA(self, v, tau, weights, check_bounds(bounds), warm_start, keep_momentum=tol is None)

@@ -178,6 +178,12 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
     callback = check_callback(callback, "fista: callback")
     bounds = check_bounds(bounds)
     lam = checks.positive(lam, "fista: lam")
+    restart, backtracking, track_objective, progress = (
+        checks.flag(value, f"fista: {name}") for value, name in ((restart, "restart"), (backtracking, "backtracking"),
+                                                                 (track_objective, "track_objective"),
+                                                                 (progress, "progress")))
+    inner_tol = checks.non_negative(inner_tol, "fista: inner_tol")
+    inner_max_iter = checks.count(inner_max_iter, "fista: inner_max_iter")
     if not backend.is_array(x0):
         raise TypeError(f"fista: x0 must be a NumPy or CuPy array, got {type(x0).__name__}")
     backend.check_dtype(x0, "fista: x0")

@@ -279,6 +279,7 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
     callback = check_callback(callback, "lbfgs: callback")
     bounds = check_bounds(bounds)
     memory = checks.count(memory, "lbfgs: memory")
+    progress = checks.flag(progress, "lbfgs: progress")
     if not backend.is_array(x0):
         raise TypeError(f"lbfgs: x0 must be a NumPy or CuPy array, got {type(x0).__name__}")
     backend.check_dtype(x0, "lbfgs: x0")

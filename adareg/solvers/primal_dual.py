@@ -175,6 +175,8 @@ def primal_dual(data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Arr
     """
     stop = DEFAULTS.rule_or(stop, "primal_dual: stop")
     callback = check_callback(callback, "primal_dual: callback")
+    track_objective = checks.flag(track_objective, "primal_dual: track_objective")
+    progress = checks.flag(progress, "primal_dual: progress")
     solver = PD3O(data, reg, lam, x0, bounds=bounds, primal_step=primal_step)
     history = History("iteration", "objective", "relative_change", "dual_change", "seconds")
     start = time.perf_counter()

@@ -186,7 +186,11 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     denoising = is_denoising(H, weights)
     if tol is None:
         tol = DENOISING_TOL if denoising else DEFAULTS.tol
+    tol = checks.non_negative(tol, "reweighting: tol")
+    if max_iter is not None:
+        max_iter = checks.count(max_iter, "reweighting: max_iter")
     stop = DEFAULTS.rule(max_iter, tol, max_time)
+    progress = checks.flag(progress, "reweighting: progress")
     callback = check_callback(callback, "reweighting: callback")
     if inner_tol is not None and not denoising:
         raise ValueError("reweighting: inner_tol (certified steps) applies to denoising only; for a general H "

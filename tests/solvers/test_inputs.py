@@ -92,6 +92,42 @@ def test_stopping_rules_and_callbacks_are_checked_before_iterating(solver, name)
         solver(DATA, np.zeros(12), callback="print")
 
 
+@pytest.mark.parametrize("solver, flags", [
+    (lambda **kw: fista(DATA, np.zeros(12), reg=TV((12,)), **kw), ("restart", "backtracking", "track_objective",
+                                                                    "progress")),
+    (lambda **kw: lbfgs(DATA, np.zeros(12), **kw), ("progress",)),
+    (lambda **kw: primal_dual(DATA, TV((12,)), 0.5, np.zeros(12), **kw), ("track_objective", "progress")),
+    (lambda **kw: TV((12,)).prox(DATA.y[:12], 0.5, **kw), ("progress",)),
+])
+def test_flags_are_true_or_false(solver, flags):
+    """``backtracking="no"`` turned FISTA's backtracking on (any string counted as true)."""
+    for flag in flags:
+        with pytest.raises(TypeError, match=f": {flag} must be True or False, got 'no' \\(str\\)"):
+            solver(**{flag: "no"})
+
+
+def test_tolerances_and_caps_are_named_as_the_caller_gave_them():
+    """They were named after the stopping rule (``Residual: tol``), and FISTA's inner ones only at its first prox."""
+    from adareg.solvers.reweighting import reweighting
+
+    with pytest.raises(ValueError, match="^fista: inner_tol must be non-negative, got -1"):
+        fista(DATA, np.zeros(12), reg=TV((12,)), inner_tol=-1.0)
+    with pytest.raises(TypeError, match="^fista: inner_tol must be a real number"):
+        fista(DATA, np.zeros(12), reg=TV((12,)), inner_tol=None)
+    with pytest.raises(ValueError, match="^fista: inner_max_iter must be at least 1, got 0"):
+        fista(DATA, np.zeros(12), reg=TV((12,)), inner_max_iter=0)
+    with pytest.raises(ValueError, match="^TV.prox: tol must be non-negative, got -1"):
+        TV((12,)).prox(DATA.y[:12], 0.5, tol=-1.0)
+    with pytest.raises(ValueError, match="^TV.prox: max_iter must be at least 1, got 0"):
+        TV((12,)).prox(DATA.y[:12], 0.5, max_iter=0)
+    y = np.full((16, 16), 0.5)
+    reg = toy_sacnn().at(0.1)
+    with pytest.raises(ValueError, match="^reweighting: tol must be non-negative, got -1"):
+        reweighting(Identity(y.shape), y, reg, lam=0.1, tol=-1.0)
+    with pytest.raises(ValueError, match="^reweighting: max_iter must be at least 1, got 0"):
+        reweighting(Identity(y.shape), y, reg, lam=0.1, max_iter=0)
+
+
 def test_pd3o_names_a_start_of_another_shape_than_the_regularizer():
     with pytest.raises(ValueError, match=r"^PD3O: x0 \(an image for TV of shape \(10,\)\) has shape \(12,\)"):
         primal_dual(DATA, TV((10,)), 0.5, np.zeros(12))  # failed in a NumPy broadcast
