@@ -352,9 +352,8 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
                          "none (its strength is lam)")
     if not learned and reg.shape != H.shape_in:
         raise ValueError(f"solve: reg acts on images of shape {reg.shape} but {H!r} takes shape {H.shape_in}")
-    if not learned and not broadcasts_to(reg.batch_shape, batch):  # else its weights enlarge the batch
-        raise ValueError(f"solve: reg's weights are for a batch of shape {reg.batch_shape}, but y holds a batch of "
-                         f"shape {batch}: give one weight map per image of y, or one for all")
+    if not learned:
+        reg.check_batch(batch, "solve", "y")
     if learned:
         if sigma is None:
             raise ValueError(f"solve: the learned regularizer {reg.family} needs the noise level sigma")

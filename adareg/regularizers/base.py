@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from .. import backend, checks
 from ..backend import Array
-from ..operators.base import Shape
+from ..operators.base import Shape, broadcasts_to
 from ..stopping import Defaults, Residual
 
 Bounds = tuple[float | None, float | None]
@@ -87,6 +87,14 @@ class Regularizer(ABC):
     def check_image(self, x: Array, what: str) -> None:
         """Raise a clear error unless ``x`` has shape ``batch + self.shape`` and a supported dtype."""
         backend.check_array(x, self.shape, f"{type(self).__name__}: {what}")
+
+    def check_batch(self, batch: Shape, who: str, what: str) -> None:
+        """Raise a ``ValueError`` (``who``: the caller) unless :attr:`batch_shape` broadcasts to the batch
+        ``batch`` of ``what`` without enlarging it: a solver's iterates would otherwise change shape."""
+        if not broadcasts_to(self.batch_shape, batch):
+            raise ValueError(f"{who}: reg's weights are for a batch of shape {self.batch_shape}, but {what} holds a "
+                             f"batch of shape {tuple(batch)}: give one weight map per image of {what}, or one for "
+                             "all")
 
 
 def check_bounds(bounds: Any) -> Bounds | None:

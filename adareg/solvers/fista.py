@@ -192,6 +192,8 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
     if reg is not None and not callable(getattr(reg, "prox", None)):
         raise TypeError(f"fista: reg must be a Regularizer with a prox, got {type(reg).__name__} (a smooth "
                         "learned model at its noise level runs in adareg.solve, by L-BFGS)")
+    if isinstance(reg, Regularizer):
+        reg.check_batch(x0.shape[:batch_ndim], "fista", "x0")
     settings = _Settings(reg, lam, bounds, restart, backtracking, inner_tol, inner_max_iter, track_objective)
     first = 1.0 if backtracking and lipschitz is None else lipschitz  # the first L; None: each data term's
     runs = [_Run(part, start, ndim, first, settings)

@@ -97,6 +97,7 @@ class PD3O:
         self.data, self.reg, self.lam = data, reg, checks.positive(lam, "PD3O: lam")
         backend.check_array(x0, reg.shape, f"PD3O: x0 (an image for {type(reg).__name__} of shape {reg.shape})")
         backend.check_finite(x0, "PD3O: x0")
+        reg.check_batch(x0.shape[: x0.ndim - len(reg.shape)], "PD3O", "x0")
         self.bounds = check_bounds(bounds)
         L = data.lipschitz
         if not (L > 0 and math.isfinite(L)):
@@ -117,7 +118,9 @@ class PD3O:
 
     def set_weights(self, weights: float | Array) -> None:
         r"""Replace :math:`\Lambda` (the dual is projected onto the new ball at the next step)."""
-        self.reg = self.reg.with_weights(weights)
+        reg = self.reg.with_weights(weights)
+        reg.check_batch(self.x.shape[: self.x.ndim - len(reg.shape)], "PD3O.set_weights", "x")
+        self.reg = reg
         self._project = self.reg._dual_projector(self.reg._weights_like(self.x))
 
     def step(self) -> None:

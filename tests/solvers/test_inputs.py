@@ -14,7 +14,7 @@ from adareg.functionals import LeastSquares
 from adareg.operators import Identity
 from adareg.regularizers import TV
 from adareg.solvers import fista, lbfgs
-from adareg.solvers.primal_dual import primal_dual
+from adareg.solvers.primal_dual import PD3O, primal_dual
 from tests.helpers import MatrixOperator
 from tests.regularizers.test_adaptive import toy_sacnn
 
@@ -126,6 +126,22 @@ def test_tolerances_and_caps_are_named_as_the_caller_gave_them():
         reweighting(Identity(y.shape), y, reg, lam=0.1, tol=-1.0)
     with pytest.raises(ValueError, match="^reweighting: max_iter must be at least 1, got 0"):
         reweighting(Identity(y.shape), y, reg, lam=0.1, max_iter=0)
+
+
+def test_weights_for_a_larger_batch_than_the_start_are_refused():
+    """A TV with one weight map per image of a batch of 2 failed in NumPy (an AxisError) for one start image."""
+    data = LeastSquares(Identity((8, 8)), RNG.standard_normal((8, 8)))
+    per_image = TV((8, 8), weights=np.stack([np.ones((1, 8, 8)), 2 * np.ones((1, 8, 8))]))
+    message = r"reg's weights are for a batch of shape \(2,\), but x0 holds a batch of shape \(\)"
+    with pytest.raises(ValueError, match="^fista: " + message):
+        fista(data, np.zeros((8, 8)), reg=per_image, lam=0.3)
+    with pytest.raises(ValueError, match="^PD3O: " + message):
+        primal_dual(data, per_image, 0.3, np.zeros((8, 8)))
+    solver = PD3O(data, TV((8, 8)), 0.3, np.zeros((8, 8)))
+    with pytest.raises(ValueError, match=r"^PD3O.set_weights: reg's weights are for a batch of shape \(2,\)"):
+        solver.set_weights(np.ones((2, 1, 8, 8)))
+    batch = LeastSquares(Identity((8, 8)), RNG.standard_normal((2, 8, 8)))
+    assert fista(batch, np.zeros((2, 8, 8)), reg=per_image, lam=0.3, batch_ndim=1).x.shape == (2, 8, 8)
 
 
 def test_pd3o_names_a_start_of_another_shape_than_the_regularizer():
