@@ -120,11 +120,22 @@ def _load(nibabel: Any, path: Path) -> Any:
     holder = FileHolder(filename=str(path))
     try:
         with nibabel.imageglobals.LoggingOutputSuppressor():  # its header checks also log what they raise
-            return kinds[0].from_file_map({"header": holder, "image": holder}, mmap=False)
+            image = kinds[0].from_file_map({"header": holder, "image": holder}, mmap=False)
     except MemoryError:
         raise
     except Exception as err:  # nibabel raises several kinds for corrupt headers
         raise unreadable(err) from None
+    kind = kinds[0].header_class
+    header = kind(start[: kind.template_dtype.itemsize], check=False)  # as stored (the image's is made anew)
+    if header["magic"].item() == header.pair_magic:
+        raise ValueError(f"{path}: the header of a NIfTI .hdr/.img pair (magic {header.pair_magic.decode()!r}), "
+                         "whose voxels are in the .img file: read the pair with nibabel and save it as one .nii")
+    offset, least = image.dataobj.offset, header.single_vox_offset
+    if offset < least:  # 0: the standard reads the voxels from the end of the header, nibabel from byte 0
+        raise ValueError(f"{path}: the NIfTI header's vox_offset is {offset}: the standard places the voxels at "
+                         f"byte {least}, nibabel (which reads them here) at byte {offset}, among the header's bytes; "
+                         f"rewrite the file with vox_offset {least}")
+    return image
 
 
 def _volume_shape(shape: tuple[int, ...], path: Path) -> tuple[int, int, int]:

@@ -174,6 +174,22 @@ def test_truncated_nii_gz_is_refused(tmp_path):
     _refusal(path, "unreadable NIfTI data")
 
 
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_a_pair_header_or_a_voxel_offset_of_zero_is_refused(tmp_path, suffix):
+    """Both were read from byte 0: the header's own bytes came back as voxels, the voxels shifted."""
+    single = tmp_path / "single.nii"
+    nibabel.save(nibabel.Nifti1Image(np.arange(1, 25, dtype=np.float32).reshape(2, 3, 4), np.eye(4)), single)
+    stored = bytearray(single.read_bytes())
+    stored[108:112] = np.float32(0).tobytes()  # vox_offset
+    zero, pair = tmp_path / f"zero{suffix}", tmp_path / f"pair{suffix}"
+    write = gzip.compress if suffix == ".nii.gz" else bytes
+    zero.write_bytes(write(bytes(stored)))
+    _refusal(zero, "the NIfTI header's vox_offset is 0: the standard places the voxels at byte 352")
+    stored[344:348] = b"ni1\0"  # magic
+    pair.write_bytes(write(bytes(stored)))
+    _refusal(pair, r"the header of a NIfTI .hdr/.img pair \(magic 'ni1'\)")
+
+
 def test_not_a_nifti_file_is_refused(tmp_path):
     path = tmp_path / "junk.nii"
     path.write_bytes(b"not a NIfTI header " * 40)
