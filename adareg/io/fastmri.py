@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -136,6 +137,12 @@ def read_fastmri(path: str | os.PathLike, slices: int | slice | Sequence[int] | 
         One line, starting with ``path``.
     ImportError
         h5py is not installed.
+
+    Warns
+    -----
+    UserWarning
+        The k-space's rows and columns are not the header's encoded matrix (x, y), as
+        when it is stored in another axis order.
     """
     path = Path(path)
     if not path.exists():
@@ -173,6 +180,11 @@ def _read(file: Any, path: Path, slices: Any, h5py: Any) -> FastMRIData:
         raise ValueError(f"{path}: 'kspace' is empty, shape {kspace_set.shape}")
     indices, selection, order = _selection(slices, count, path)
     encoded_shape, recon_shape = _header(file, path, h5py)
+    if tuple(kspace_set.shape[-2:]) != encoded_shape:  # fastMRI's own files agree; another axis order would not
+        warnings.warn(f"{path}: 'kspace' has {kspace_set.shape[-2]} rows and {columns} columns, but the header's "
+                      f"encoded matrix is {encoded_shape[0]} x {encoded_shape[1]}; adareg reads 'kspace' as "
+                      "(slices, coils, rows, columns), as fastMRI stores it: in another axis order it reads as "
+                      "nonsense", stacklevel=3)
 
     mask = None
     if "mask" in file:

@@ -190,6 +190,15 @@ def test_header_as_variable_length_string_and_without_namespace(h5py, tmp_path, 
     assert data.reference is None
 
 
+def test_kspace_in_another_axis_order_than_the_header_s_matrix_is_named(h5py, tmp_path, volume):
+    """Coils stored last were read as rows, and the rows as columns, with no message (a 4 x 4 crop of nonsense)."""
+    _, _, kspace, _ = volume
+    path = write_file(h5py, tmp_path / "coils-last.h5", kspace.transpose(0, 2, 3, 1))
+    with pytest.warns(UserWarning, match=rf"coils-last.h5: 'kspace' has {COLUMNS} rows and {COILS} columns, but "
+                                         rf"the header's encoded matrix is {ROWS} x {COLUMNS}"):
+        read_fastmri(path)
+
+
 def test_single_coil_file(h5py, tmp_path):
     x = phantom_volume()
     kspace = fft2c(x).astype(np.complex64)  # (slices, rows, columns)
