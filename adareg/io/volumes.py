@@ -75,7 +75,7 @@ class Volume:
         What the format's writer keeps: ``"datasets"`` (the series' pydicom datasets
         in slice order, pixel data dropped) for DICOM; ``"affine"`` and ``"header"``
         for NIfTI; ``"bits"`` (8, 16, or ``None`` for float values and values read as stored) for TIFF
-        and NPY.
+        and NPY, and ``"as_stored"`` (``True``) where they were read with ``as_stored=True``.
     """
 
     data: np.ndarray
@@ -152,9 +152,10 @@ WINDOW_BULK = 0.25
 def intensity_window(volume: Volume) -> tuple[float, float]:
     """The values ``(low, high)`` that a model trained on [0, 1] intensities sees as black and white.
 
-    TIFF and NPY volumes are taken as images in [0, 1] (integer pixels are read so,
-    unless read with ``as_stored=True``); DICOM and NIfTI volumes hold physical units (HU, scanner units), so their
-    window is the volume's range, ``(min, max)`` (``(v, v + 1)`` for a constant ``v``).
+    TIFF and NPY volumes are taken as images in [0, 1] (integer pixels are read so);
+    DICOM and NIfTI volumes hold physical units (HU, scanner units), and TIFF and NPY
+    volumes read with ``as_stored=True`` values as stored, so their window is the volume's
+    range, ``(min, max)`` (``(v, v + 1)`` for a constant ``v``).
 
     Warns
     -----
@@ -166,7 +167,7 @@ def intensity_window(volume: Volume) -> tuple[float, float]:
         with a noise level (on the 0-255 scale of the whole range) that does not match
         it, and denoises it badly.
     """
-    if volume.format in ("tiff", "npy"):
+    if volume.format in ("tiff", "npy") and not volume.metadata.get("as_stored", False):
         return 0.0, 1.0
     low, high = float(volume.data.min()), float(volume.data.max())
     if high <= low:
@@ -209,10 +210,11 @@ def read_volume(path: str | os.PathLike, as_stored: bool = False) -> Volume:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
     format = volume_format(path)
-    if format == "npy":
-        volume = _read_npy(path, as_stored)
-    elif format == "tiff":
-        volume = importlib.import_module(".tiff", __package__).read(path, as_stored)
+    if format in ("npy", "tiff"):
+        read = _read_npy if format == "npy" else importlib.import_module(".tiff", __package__).read
+        volume = read(path, as_stored)
+        if as_stored:
+            volume.metadata["as_stored"] = True
     else:
         volume = importlib.import_module(f".{format}", __package__).read(path)
     if volume.data.size == 0:

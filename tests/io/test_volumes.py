@@ -36,6 +36,16 @@ def test_unsigned_npy_volumes_are_scaled_by_their_range(tmp_path, dtype, top):
     assert intensity_window(volume) == (0.0, 1.0)
 
 
+@pytest.mark.parametrize("suffix", [".npy", ".tif"])
+def test_the_window_of_values_read_as_stored_is_their_range(tmp_path, suffix):
+    """It was (0, 1), as for intensities, though the values as stored are not."""
+    stored = np.random.default_rng(0).integers(11, 4085, (2, 8, 8)).astype(np.uint16)
+    path = tmp_path / f"v{suffix}"
+    np.save(path, stored) if suffix == ".npy" else tifffile.imwrite(path, stored)
+    assert intensity_window(read_volume(path, as_stored=True)) == (float(stored.min()), float(stored.max()))
+    assert intensity_window(read_volume(path)) == (0.0, 1.0)
+
+
 def test_a_window_set_by_a_few_values_warns():
     # one bright voxel made [min, max] five times the data's range: the model saw the other slices in a fifth of
     # its grey levels at a mismatched noise level (slice 1 of three fell from 27.4 to 17.1 dB), without a word
@@ -117,7 +127,7 @@ def test_values_as_stored_are_not_scaled(tmp_path):
             warnings.simplefilter("error")
             volume = read_volume(tmp_path / name, as_stored=True)
         np.testing.assert_array_equal(volume.data, stored.astype(np.float32), err_msg=name)
-    assert read_volume(tmp_path / "sino.tif", as_stored=True).metadata == {"bits": None}
+    assert read_volume(tmp_path / "sino.tif", as_stored=True).metadata == {"bits": None, "as_stored": True}
     np.testing.assert_allclose(read_volume(tmp_path / "sino.tif").data, stored / 65535.0, rtol=1e-6)
 
 
