@@ -225,6 +225,20 @@ def test_k_space_in_numpy_fft_order_is_named_by_solve_and_the_baselines():
             call(H, H(images))
 
 
+def test_real_k_space_is_refused_by_solve_and_the_baselines():
+    """Its magnitude, |y|, gave an image from zero_filled and a "converged" SENSE result, without a word."""
+    from adareg import solve
+    from adareg.regularizers import TV
+
+    H = CartesianMRI(mri.cartesian_mask((16, 16), 2, 0.25, seed=0), real=False, shape=(16, 16))
+    magnitude = np.abs(H(np.random.default_rng(0).standard_normal((16, 16))))
+    calls = {"solve": lambda: solve(H, magnitude, TV((16, 16)), lam=1e-3, max_iter=2),
+             "zero_filled": lambda: mri.zero_filled(H, magnitude), "sense": lambda: mri.sense(H, magnitude)}
+    for name, call in calls.items():
+        with pytest.raises(TypeError, match=rf"^{name}: y holds real values \(float64\), but k-space is complex"):
+            call()
+
+
 # ------------------------------------------------------------- non-Cartesian
 @pytest.mark.parametrize("oversamp, width, tol", [(1.25, 4, 2e-2), (2.0, 6, 1e-4)])
 def test_nufft_matches_direct_nonuniform_dft(sigpy, oversamp, width, tol):

@@ -225,8 +225,9 @@ class LinearOperator:
 
     def check_measurements(self, y: Array, who: str) -> None:
         """Warn where ``y``, of shape ``batch + shape_out`` and finite, does not look like this operator's
-        measurements (e.g. k-space in another order); called once by :func:`adareg.solve` and the linear
-        reconstructions, with ``who`` naming the caller's argument.  The base class has nothing to check."""
+        measurements (e.g. k-space in another order), and raise where it cannot be them (e.g. real k-space);
+        called once by :func:`adareg.solve` and the linear reconstructions, with ``who`` naming the caller's
+        argument.  The base class has nothing to check."""
 
     # ------------------------------------------------------------ application
     def __call__(self, x: Array) -> Array:

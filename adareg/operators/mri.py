@@ -262,7 +262,15 @@ class CartesianMRI(_MRIOperator):
         of the grid's corners, against that within an eighth of its centre (summed over batch and coils): over
         :data:`UNCENTRED_RATIO` warns.  Images have most of their energy at low frequencies, which the centred
         order puts in the middle and numpy.fft's order at the corners.
+
+        Raises
+        ------
+        TypeError
+            If ``y`` is real: Fourier samples are complex (a magnitude has lost their phase).
         """
+        if y.dtype.kind != "c":
+            raise TypeError(f"{who} holds real values ({y.dtype}), but k-space is complex: pass the complex "
+                            "samples (their magnitude or real part alone has lost the phase)")
         if min(self.image_shape) < 4:
             return
         xp = backend.namespace(y)
