@@ -137,7 +137,7 @@ def radial_trajectory(image_shape: Any, spokes: int, samples: int | None = None,
     h, w = _image_2d(image_shape, "radial_trajectory")
     spokes = checks.count(spokes, "radial_trajectory: spokes")
     samples = max(h, w) if samples is None else checks.count(samples, "radial_trajectory: samples")
-    if golden:
+    if checks.flag(golden, "radial_trajectory: golden"):
         angles = np.mod(np.arange(spokes) * (np.pi / ((1.0 + math.sqrt(5.0)) / 2.0)), np.pi)
     else:
         angles = np.pi * np.arange(spokes) / spokes
@@ -169,9 +169,9 @@ def spiral_trajectory(image_shape: Any, interleaves: int, samples: int, *, turns
     h, w = _image_2d(image_shape, "spiral_trajectory")
     interleaves = checks.count(interleaves, "spiral_trajectory: interleaves")
     samples = checks.count(samples, "spiral_trajectory: samples")
-    turns = math.ceil(max(h, w) / (2 * interleaves)) if turns is None else float(turns)
-    if not (turns > 0 and math.isfinite(turns)):
-        raise ValueError(f"spiral_trajectory: turns must be positive, got {turns}")
+    if turns is None:
+        turns = math.ceil(max(h, w) / (2 * interleaves))
+    turns = checks.positive(turns, "spiral_trajectory: turns")
     t = np.arange(samples) / samples
     phi = 2 * np.pi * (turns * t[None, :] + np.arange(interleaves)[:, None] / interleaves)
     return np.stack([t * np.sin(phi) * (h / 2), t * np.cos(phi) * (w / 2)], axis=-1)

@@ -412,6 +412,17 @@ def test_radial_trajectory_spokes_through_the_centre():
     np.testing.assert_allclose(np.diff(angles) % 180, [111.2461, 111.2461], atol=1e-3)
 
 
+def test_trajectory_flags_and_turns_are_checked():
+    """golden="no" gave golden angles (a string is true), and turns="3" or True a spiral of 3 or 1 turns."""
+    with pytest.raises(TypeError, match="^radial_trajectory: golden must be True or False, got 'no'"):
+        mri.radial_trajectory((8, 8), 3, golden="no")
+    for bad in ("3", True, [2, 3]):
+        with pytest.raises(TypeError, match="^spiral_trajectory: turns must be a real number"):
+            mri.spiral_trajectory((8, 8), 2, 10, turns=bad)
+    with pytest.raises(ValueError, match="^spiral_trajectory: turns must be positive, got -1"):
+        mri.spiral_trajectory((8, 8), 2, 10, turns=-1)
+
+
 def test_spiral_trajectory_stays_in_range_and_turns():
     k = mri.spiral_trajectory((32, 32), 4, 200)
     assert k.shape == (4, 200, 2)

@@ -465,6 +465,7 @@ def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = 
                          f"{tuple(kspace_slice.shape)} and dtype {kspace_slice.dtype}; for one slice of a "
                          "FastMRIData use data.kspace[i]")
     coils, rows, columns = (int(n) for n in kspace_slice.shape)
+    real = checks.flag(real, f"{who}: real")
     mask = _column_mask(mask, who)
     if mask.size != columns:
         raise ValueError(f"{who}: mask has {mask.size} columns but kspace_slice has {columns}")
@@ -621,6 +622,7 @@ def zero_filled_rss(kspace: Array, mask: Any, recon_shape: Any) -> Array:
         raise ValueError(f"{who}: kspace must be complex of shape (slices, coils, rows, columns) or (coils, rows, "
                          f"columns), got shape {tuple(kspace.shape)} and dtype {kspace.dtype}")
     backend.check_dtype(kspace, f"{who}: kspace")
+    backend.check_finite(kspace, f"{who}: kspace")  # one NaN sample spreads over its slice's whole image
     rows, columns = (int(n) for n in kspace.shape[-2:])
     h, w = reconstruction_crop(recon_shape, (rows, columns), who)
     weights = None

@@ -358,6 +358,17 @@ def test_an_empty_slice_is_refused_before_espirit(volume):
         slice_operator(np.zeros_like(kspace[0]), np.ones(COLUMNS, dtype=bool))
 
 
+def test_a_real_flag_that_is_not_a_bool_and_nan_k_space_are_refused(volume):
+    """slice_operator(real="no") built the real-image operator; one NaN sample made zero_filled_rss all NaN."""
+    _, _, kspace, _ = volume
+    with pytest.raises(TypeError, match="^slice_operator: real must be True or False, got 'no'"):
+        slice_operator(kspace[0], np.ones(COLUMNS, dtype=bool), real="no")
+    bad = kspace.copy()
+    bad[0, 0, 5, 3] = np.nan
+    with pytest.raises(ValueError, match="^zero_filled_rss: kspace contains 1 NaN or Inf value"):
+        zero_filled_rss(bad, None, RECON)
+
+
 def test_slice_operator_errors(sigpy, volume):
     _, _, kspace, _ = volume
     narrow = cartesian_mask((COLUMNS,), 8, 0.04, seed=0)  # round(0.04 * 72) = 3 central columns
