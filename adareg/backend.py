@@ -86,6 +86,23 @@ def cupy_module() -> ModuleType:
     return importlib.import_module("cupy")
 
 
+def array_module(x: Array) -> ModuleType:
+    """``numpy`` or ``cupy`` itself for ``x``: their ufuncs take ``out=``, which array-api-compat's wrappers of
+    some (e.g. ``floor``) drop."""
+    return cupy_module() if is_cupy(x) else np
+
+
+def take(table: Array, index: Array, out: Array) -> Array:
+    """``out[...] = table[index]`` for a 1D ``table`` and integer ``index`` of ``out``'s shape; returns ``out``.
+
+    The indices must be in range: NumPy clips them instead of checking, as with checks
+    it would gather into a temporary array and copy that into ``out``.
+    """
+    if is_cupy(out):
+        return cupy_module().take(table, index, out=out)
+    return np.take(table, index, out=out, mode="clip")
+
+
 def to_numpy(x: Array) -> np.ndarray:
     """``x`` as a NumPy array (a copy from the GPU for CuPy arrays)."""
     if is_cupy(x):

@@ -188,13 +188,15 @@ class LinearSpline:
 
     # ----------------------------------------------------------- evaluation
     def _blocks(self, z: Array, axis: int, outputs: int,
-                function: Callable[[Any, Array, Array, list[Array], tuple], None]) -> list[Array]:
-        """Check ``z``; run ``function(xp, index, z_part, outputs, part)`` on blocks of its channels; return the
+                function: Callable[[Any, Array, Array, list[Array]], None]) -> list[Array]:
+        """Check ``z``; run ``function(xp, index, z_part, outputs_part)`` on blocks of its channels; return the
         outputs.
 
-        ``index`` is the flat segment index of the values ``z_part = z[part]``; the
-        function writes ``outputs`` arrays of ``z``'s shape at ``part``.  The blocks run
-        on :func:`adareg.backend.blockwise` (each block's temporaries stay in cache, on
+        ``index`` is the segment index of the values ``z_part`` (a block of ``z``'s
+        channels, in its shape) into the flat tables; the function writes ``outputs``
+        arrays of ``z``'s shape, whose blocks ``outputs_part`` it gets, the last of them
+        holding scratch from the index's computation.  The blocks run on
+        :func:`adareg.backend.blockwise` (each block's temporaries stay in cache, on
         every core).
         """
         name = type(self).__name__
@@ -215,36 +217,37 @@ class LinearSpline:
 
         def run(channels: slice) -> None:
             part = (slice(None),) * axis + (channels,)
-            function(xp, self._locate(xp, z[part], offsets[channels]), z[part], results, part)
+            parts = [result[part] for result in results]
+            function(xp, self._locate(xp, z[part], offsets[channels], parts[-1]), z[part], parts)
 
         backend.blockwise(run, self.channels, z.nbytes, like=z)
         return results
 
-    def _locate(self, xp: Any, z: Array, offsets: Array) -> Array:
-        """The flat segment index of the values ``z`` (channel offsets ``offsets``)."""
-        # in-place operators only on arrays created here (z itself is never written)
-        s = z * (1.0 / self.grid_step)
+    def _locate(self, xp: Any, z: Array, offsets: Array, scratch: Array) -> Array:
+        """The flat segment index of the values ``z`` (channel offsets ``offsets``), computed in ``scratch``."""
+        # in place in scratch, an output block about to be overwritten: a new array costs more than the arithmetic
+        s = xp.multiply(z, 1.0 / self.grid_step, out=scratch)
         if self._fraction != 0.0:
             s += self._fraction  # s - n, with s = (z - t_0) / h
         # k = clamp(floor(s), 0, K - 2) - n as floats (huge |z| cannot overflow the cast); fmax
         # sends a NaN to -n, so its index is valid (and the NaN in z makes the results NaN)
-        k = xp.floor(s)
-        xp.fmax(k, float(-self._whole), out=k)
-        xp.fmin(k, float(self.num_knots - 2 - self._whole), out=k)
-        k += offsets  # + n and the channel's offset
-        index = xp.astype(k, xp.int64)  # not int32: take would convert it to int64 first, at more cost
-        return xp.reshape(index, (-1,))
+        backend.array_module(s).floor(s, out=s)
+        xp.fmax(s, float(-self._whole), out=s)
+        xp.fmin(s, float(self.num_knots - 2 - self._whole), out=s)
+        s += offsets  # + n and the channel's offset
+        return xp.astype(s, xp.int64)  # not int32: take would convert it to int64 first, at more cost
 
     @staticmethod
-    def _gather(xp: Any, table: backend.DeviceCache, index: Array, like: Array) -> Array:
-        """``table[index]`` on ``like``'s device and dtype, shaped like ``like``."""
-        return xp.reshape(xp.take(table.like(like, like.dtype), index), like.shape)
+    def _gather(table: backend.DeviceCache, index: Array, out: Array) -> Array:
+        """``out[...] = table[index]`` (``out`` on ``index``'s device, in its dtype); returns ``out``."""
+        return backend.take(table.like(out, out.dtype), index, out)
 
     def value(self, z: Array, axis: int = -3) -> Array:
         r""":math:`f_c(z)`, channel-wise (see the class docstring for shapes)."""
-        def value(xp: Any, index: Array, z: Array, out: list[Array], part: tuple) -> None:
-            xp.multiply(self._gather(xp, self._slope, index, z), z, out=out[0][part])
-            out[0][part] += self._gather(xp, self._intercept, index, z)
+        def value(xp: Any, index: Array, z: Array, out: list[Array]) -> None:
+            f = self._gather(self._slope, index, out[0])
+            f *= z
+            f += self._gather(self._intercept, index, xp.empty_like(z))  # b + s z
 
         return self._blocks(z, axis, 1, value)[0]
 
@@ -257,8 +260,9 @@ class LinearSpline:
         :math:`t_{K-1}`, the first below :math:`t_0`), up to the rounding of
         :math:`(z - t_0) / h`.
         """
-        def slope(xp: Any, index: Array, z: Array, out: list[Array], part: tuple) -> None:
-            out[0][part] = xp.where(xp.isnan(z), z, self._gather(xp, self._slope, index, z))  # NaN in, NaN out
+        def slope(xp: Any, index: Array, z: Array, out: list[Array]) -> None:
+            self._gather(self._slope, index, out[0])
+            out[0][xp.isnan(z)] = xp.nan  # NaN in, NaN out
 
         return self._blocks(z, axis, 1, slope)[0]
 
@@ -282,15 +286,16 @@ class LinearSpline:
 
     def value_and_integral(self, z: Array, axis: int = -3) -> tuple[Array, Array]:
         r""":math:`(f_c(z), F_c(z))` for the cost of one call: a potential's gradient and value."""
-        def both(xp: Any, index: Array, z: Array, out: list[Array], part: tuple) -> None:
-            intercept = self._gather(xp, self._intercept, index, z)
-            sz = self._gather(xp, self._slope, index, z)
-            sz *= z
-            xp.add(intercept, sz, out=out[0][part])  # f(z) = b + s z
-            sz *= 0.5
-            sz += intercept
-            sz *= z
-            xp.add(sz, self._gather(xp, self._constant, index, z), out=out[1][part])  # e + z (b + s z / 2)
+        def both(xp: Any, index: Array, z: Array, out: list[Array]) -> None:
+            f, F = out
+            self._gather(self._slope, index, f)
+            f *= z  # s z
+            self._gather(self._intercept, index, F)
+            f += F  # f(z) = b + s z
+            F += f  # 2 b + s z
+            F *= z
+            F *= 0.5  # z (b + s z / 2)
+            F += self._gather(self._constant, index, xp.empty_like(z))  # F(z) = e + z (b + s z / 2)
 
         value, integral = self._blocks(z, axis, 2, both)
         return value, integral
