@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from .. import backend, checks
 from ..backend import Array
-from ..functionals import SmoothFunctional
+from ..functionals import SmoothFunctional, lipschitz_constant
 from ..regularizers.base import Bounds, Regularizer, check_bounds, project
 from .chunks import joined, pieces, stopped_alone
 from .result import History, Result
@@ -195,6 +195,8 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
     if isinstance(reg, Regularizer):
         reg.check_batch(x0.shape[:batch_ndim], "fista", "x0")
     settings = _Settings(reg, lam, bounds, restart, backtracking, inner_tol, inner_max_iter, track_objective)
+    if lipschitz is not None:
+        lipschitz = checks.positive(lipschitz, "fista: lipschitz")
     first = 1.0 if backtracking and lipschitz is None else lipschitz  # the first L; None: each data term's
     runs = [_Run(part, start, ndim, first, settings)
             for _, part, start, ndim in pieces(data, x0, batch_ndim, "fista: data")]
@@ -249,9 +251,7 @@ class _Run:
 
     def __init__(self, data: SmoothFunctional, x0: Array, batch_ndim: int, lipschitz: float | None,
                  settings: _Settings):
-        self.L = float(data.lipschitz if lipschitz is None else lipschitz)
-        if not (self.L > 0 and math.isfinite(self.L)):
-            raise ValueError(f"fista: the Lipschitz constant must be positive and finite, got {self.L}")
+        self.L = lipschitz_constant(data, "fista: data") if lipschitz is None else lipschitz
         self.data, self.batch_ndim, self.settings = data, batch_ndim, settings
         self.x = self.z = x0
         self.Hx = self.Hz = data.forward(x0)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .. import backend, checks
 from ..backend import Array
-from ..functionals import SmoothFunctional
+from ..functionals import SmoothFunctional, lipschitz_constant
 from ..regularizers.base import Bounds, check_bounds, project
 from .chunks import joined, pieces, stopped_alone
 from .result import History, Result
@@ -341,9 +341,7 @@ class _Run:
 
     def __init__(self, smooth: SmoothFunctional, x: Array, bounds: Bounds | None, memory: int, batch_ndim: int,
                  rounding: float):
-        self.L = float(smooth.lipschitz)
-        if not (self.L > 0 and math.isfinite(self.L)):
-            raise ValueError(f"lbfgs: the Lipschitz constant must be positive and finite, got {self.L}")
+        self.L = lipschitz_constant(smooth, "lbfgs: smooth")
         self.smooth, self.bounds, self.batch_ndim, self.rounding = smooth, bounds, batch_ndim, rounding
         self.model = _Model(memory, batch_ndim, self.L)
         self.recent: deque = deque(maxlen=WINDOW)

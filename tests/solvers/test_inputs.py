@@ -144,6 +144,21 @@ def test_weights_for_a_larger_batch_than_the_start_are_refused():
     assert fista(batch, np.zeros((2, 8, 8)), reg=per_image, lam=0.3, batch_ndim=1).x.shape == (2, 8, 8)
 
 
+def test_a_smooth_term_without_a_lipschitz_constant_is_named():
+    """A learned model at its noise level (whose constant depends on the image shape) failed in float() on a
+    method, and an array given as the data term with an AttributeError."""
+    import adareg
+
+    ridge = adareg.load("crr").at(15 / 255)
+    for solver, name in ((lbfgs, "lbfgs: smooth"), (fista, "fista: data")):
+        with pytest.raises(TypeError, match=rf"^{name}: crr at sigma .* computes its Lipschitz constant for an image "
+                                            r"shape, lipschitz\(image_shape\): give it in a SmoothSum"):
+            solver(ridge, np.zeros((16, 16)))
+        with pytest.raises(TypeError, match=rf"^{name} must be a SmoothFunctional \(e.g. LeastSquares\(H, y\)\), "
+                                            "got ndarray"):
+            solver(np.eye(3), np.zeros(3))
+
+
 def test_pd3o_names_a_start_of_another_shape_than_the_regularizer():
     with pytest.raises(ValueError, match=r"^PD3O: x0 \(an image for TV of shape \(10,\)\) has shape \(12,\)"):
         primal_dual(DATA, TV((10,)), 0.5, np.zeros(12))  # failed in a NumPy broadcast
