@@ -97,7 +97,6 @@ class PD3O:
         self.data, self.reg, self.lam = data, reg, checks.positive(lam, "PD3O: lam")
         backend.check_array(x0, reg.shape, f"PD3O: x0 (an image for {type(reg).__name__} of shape {reg.shape})")
         backend.check_finite(x0, "PD3O: x0")
-        reg.check_batch(x0.shape[: x0.ndim - len(reg.shape)], "PD3O", "x0")
         self.bounds = check_bounds(bounds)
         L = data.lipschitz
         if not (L > 0 and math.isfinite(L)):
@@ -108,11 +107,15 @@ class PD3O:
         # W = 0 (e.g. differences of a one-pixel image): the term vanishes and any step does
         self.dual_step = 1.0 / (self.gamma * self.lam * norm**2) if norm > 0 else 1.0
         xp = backend.namespace(x0)
-        self.z = x0
-        self.x = project(x0, self.bounds)
         dtype = backend.result_dtype(x0.dtype, reg.W.dtype)
         weights = reg._weights_like(x0)
-        self.dual = xp.zeros(reg._dual_shape(x0, weights), dtype=dtype)  # x gets the weights' batch axes
+        dual_shape = reg._dual_shape(x0, weights)
+        shape = (*dual_shape[: len(dual_shape) - len(reg.W.shape_out)], *reg.shape)
+        if tuple(x0.shape) != shape:  # x gets the weights' batch axes: one start per weight map
+            x0 = xp.broadcast_to(x0, shape).copy()
+        self.z = x0
+        self.x = project(x0, self.bounds)
+        self.dual = xp.zeros(dual_shape, dtype=dtype)
         self._project = reg._dual_projector(weights)
         self._Wt_dual = reg.W.H(self.dual)
 

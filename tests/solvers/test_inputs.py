@@ -15,6 +15,7 @@ from adareg.operators import Identity
 from adareg.regularizers import TV
 from adareg.solvers import fista, lbfgs
 from adareg.solvers.primal_dual import PD3O, primal_dual
+from adareg.stopping import MaxIterations
 from tests.helpers import MatrixOperator
 from tests.regularizers.test_adaptive import toy_sacnn
 
@@ -128,20 +129,26 @@ def test_tolerances_and_caps_are_named_as_the_caller_gave_them():
         reweighting(Identity(y.shape), y, reg, lam=0.1, max_iter=0)
 
 
-def test_weights_for_a_larger_batch_than_the_start_are_refused():
-    """A TV with one weight map per image of a batch of 2 failed in NumPy (an AxisError) for one start image."""
-    data = LeastSquares(Identity((8, 8)), RNG.standard_normal((8, 8)))
-    per_image = TV((8, 8), weights=np.stack([np.ones((1, 8, 8)), 2 * np.ones((1, 8, 8))]))
-    message = r"reg's weights are for a batch of shape \(2,\), but x0 holds a batch of shape \(\)"
-    with pytest.raises(ValueError, match="^fista: " + message):
+def test_weights_for_a_larger_batch_than_the_start():
+    """A TV with one weight map per image of a batch of 2 failed in NumPy (an AxisError) given one start image:
+    FISTA refuses it, PD3O (which solves one problem per weight map) now starts each from that image, and
+    set_weights refuses a batch that the iterates do not have."""
+    rng = np.random.default_rng(9)
+    data = LeastSquares(Identity((8, 8)), rng.standard_normal((8, 8)))
+    maps = [np.ones((1, 8, 8)), 2 * np.ones((1, 8, 8))]
+    per_image = TV((8, 8), weights=np.stack(maps))
+    with pytest.raises(ValueError, match=r"^fista: reg's weights are for a batch of shape \(2,\), but x0 holds a "
+                                         r"batch of shape \(\)"):
         fista(data, np.zeros((8, 8)), reg=per_image, lam=0.3)
-    with pytest.raises(ValueError, match="^PD3O: " + message):
-        primal_dual(data, per_image, 0.3, np.zeros((8, 8)))
+    batch = LeastSquares(Identity((8, 8)), np.stack([data.y, data.y]))
+    assert fista(batch, np.zeros((2, 8, 8)), reg=per_image, lam=0.3, batch_ndim=1).x.shape == (2, 8, 8)
+    result = primal_dual(data, per_image, 0.3, np.zeros((8, 8)), stop=MaxIterations(50))
+    for image, weights in zip(result.x, maps):
+        alone = primal_dual(data, TV((8, 8), weights=weights), 0.3, np.zeros((8, 8)), stop=MaxIterations(50))
+        np.testing.assert_allclose(image, alone.x, rtol=0, atol=1e-12)
     solver = PD3O(data, TV((8, 8)), 0.3, np.zeros((8, 8)))
     with pytest.raises(ValueError, match=r"^PD3O.set_weights: reg's weights are for a batch of shape \(2,\)"):
         solver.set_weights(np.ones((2, 1, 8, 8)))
-    batch = LeastSquares(Identity((8, 8)), RNG.standard_normal((2, 8, 8)))
-    assert fista(batch, np.zeros((2, 8, 8)), reg=per_image, lam=0.3, batch_ndim=1).x.shape == (2, 8, 8)
 
 
 def test_a_smooth_term_without_a_lipschitz_constant_is_named():
