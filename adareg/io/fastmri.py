@@ -211,11 +211,16 @@ def _read(file: Any, path: Path, slices: Any, h5py: Any) -> FastMRIData:
                              f"like 'kspace', got {shape}")
         reference = np.asarray(reference_set[selection], dtype=np.float32)[order]
 
-    kspace = np.asarray(kspace_set[selection]).astype(np.complex64, copy=False)[order]
+    stored = np.asarray(kspace_set[selection])
+    with np.errstate(over="ignore", invalid="ignore"):  # values beyond complex64's range are named below
+        kspace = stored.astype(np.complex64, copy=False)[order]
     finite = np.isfinite(kspace).reshape(len(kspace), -1).all(axis=1)
     if not finite.all():  # one such sample spreads through the inverse FFT over its slice's whole image
         bad, where = int(np.count_nonzero(~np.isfinite(kspace))), indices[~finite]
-        raise ValueError(f"{path}: 'kspace' holds {bad} NaN or Inf value{'s' if bad > 1 else ''} (in slice"
+        plural = "s" if bad > 1 else ""
+        what = f"NaN or Inf value{plural}" if not np.isfinite(stored).all() else \
+            f"value{plural} beyond complex64's range"
+        raise ValueError(f"{path}: 'kspace' holds {bad} {what} (in slice"
                          f"{'s' if len(where) > 1 else ''} {', '.join(str(int(i)) for i in where)}); "
                          "expected finite values")
     if kspace.ndim == 3:
@@ -234,9 +239,10 @@ def _selection(slices: Any, count: int, path: Path) -> tuple[np.ndarray, Any, An
     if slices is None:
         return np.arange(count), slice(None), slice(None)
     if isinstance(slices, slice):
-        if slices.step is not None and (isinstance(slices.step, bool) or not isinstance(slices.step, numbers.Integral)
-                                        or slices.step == 0):
-            raise ValueError(f"{path}: slices {slices} must have a non-zero int step")
+        bounds = (slices.start, slices.stop, slices.step)
+        if any(bound is not None and (isinstance(bound, (bool, np.bool_)) or not isinstance(bound, numbers.Integral))
+               for bound in bounds) or slices.step == 0:
+            raise ValueError(f"{path}: slices {slices} must have int (or None) bounds and a non-zero int step")
         indices = np.arange(count)[slices]
         if indices.size == 0:
             raise ValueError(f"{path}: slices {slices} select none of the file's {count} slices")

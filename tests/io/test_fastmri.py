@@ -446,6 +446,14 @@ def _bad_files(h5py, tmp_path, kspace):
         "not finite, selected": (lambda p: write_file(h5py, p, _with(_with(kspace, (0, 1, 0, 0), np.inf),
                                                                      (2, 0, 3, 3), np.nan)), [2, 1, 0],
                                  r"'kspace' holds 2 NaN or Inf values \(in slices 2, 0\)"),
+        # a finite value beyond complex64's range was named NaN or Inf, with NumPy's overflow warning
+        "beyond complex64": (lambda p: write_file(h5py, p, _with(kspace.astype(np.complex128), (1, 0, 5, 7), 1e300)),
+                             None, r"'kspace' holds 1 value beyond complex64's range \(in slice 1\)"),
+        # a float bound was left to NumPy ("slice indices must be integers"), a bool taken as 0 or 1
+        "slice bounds": (lambda p: write_file(h5py, p, kspace), slice(1.5, 3),
+                         r"slices slice\(1.5, 3, None\) must have int \(or None\) bounds and a non-zero int step"),
+        "slice bool": (lambda p: write_file(h5py, p, kspace), slice(True, 3),
+                       r"slices slice\(True, 3, None\) must have int \(or None\) bounds"),
     }
 
 
@@ -458,7 +466,7 @@ def _with(kspace, index, value):
 
 BAD = ["not hdf5", "truncated", "no kspace", "wrong rank", "not complex", "mask length", "no header",
        "header element", "header value", "header xml", "slice int", "slice list", "slice empty", "reference",
-       "not finite", "not finite, selected"]
+       "not finite", "not finite, selected", "beyond complex64", "slice bounds", "slice bool"]
 
 
 @pytest.mark.parametrize("case", BAD)
