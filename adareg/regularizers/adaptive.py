@@ -201,7 +201,8 @@ class SAB(AdaptiveRegularizer):
 
     def weights(self, x: Array, sigma: float) -> Array:
         sigma = self.check_sigma(sigma)
-        return self.blur_operator(tuple(x.shape[-2:])).H(self.profile(self._blurred_magnitudes(x, sigma)))
+        magnitudes = self._blurred_magnitudes(x, sigma)  # x checked first
+        return self.blur_operator(tuple(x.shape[-2:])).H(self.profile(magnitudes))
 
     def value(self, x: Array, sigma: float) -> float:
         r"""The eq. (3) regularizer :math:`\sum_c \langle 1, \psi_{c,\sigma}(B_c |W_c x|) \rangle`."""

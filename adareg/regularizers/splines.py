@@ -29,6 +29,7 @@ the slope 0 and break, e.g., a lower bound :math:`F_c'' \ge m > 0`.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Callable
 
 import numpy as np
@@ -156,9 +157,7 @@ class LinearSpline:
         alpha
             Positive, finite scale.
         """
-        alpha = float(alpha)
-        if not (math.isfinite(alpha) and alpha > 0):
-            raise ValueError(f"{type(self).__name__}.rescaled: alpha must be positive and finite, got {alpha}")
+        alpha = checks.positive(alpha, f"{type(self).__name__}.rescaled: alpha")
         return LinearSpline(self.coefficients / alpha, self.grid_min / alpha, self.grid_step / alpha)
 
     # ----------------------------------------------------------- description
@@ -205,6 +204,8 @@ class LinearSpline:
         backend.check_dtype(z, f"{name}: z")
         if z.dtype.kind != "f":
             raise TypeError(f"{name}: z must be real (float32 or float64), got dtype {z.dtype}")
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise TypeError(f"{name}: axis must be an int, got {axis!r}")
         if not -z.ndim <= axis < z.ndim:
             raise ValueError(f"{name}: z of shape {tuple(z.shape)} has no channel axis {axis}")
         axis = axis % z.ndim

@@ -375,3 +375,5 @@ def test_sa_b_refuses_a_blur_that_normalises_to_zero_and_complex_images():
     x = np.random.default_rng(0).random((16, 16))
     with pytest.raises(TypeError, match=r"^sa-b: x must be a real image \(float32 or float64\), got dtype complex"):
         model.weights(x + 1j * x, 0.05)
+    with pytest.raises(TypeError, match="^sa-b: x must be a NumPy or CuPy array, got list"):  # an AttributeError
+        model.weights(x.tolist(), 0.05)

@@ -455,8 +455,18 @@ def test_rescaled_spline_is_the_profile_of_scaled_responses(alpha):
 
 @pytest.mark.parametrize("alpha", [0.0, -1.0, np.inf, np.nan])
 def test_bad_rescaling_is_rejected(alpha):
-    with pytest.raises(ValueError, match="alpha must be positive and finite"):
+    with pytest.raises(ValueError, match="alpha must be (positive|finite)"):
         LinearSpline(random_coefficients(17), GRID_MIN, GRID_STEP).rescaled(alpha)
+
+
+def test_a_rescaling_or_an_axis_that_is_not_a_number_is_named():
+    """rescaled("2") gave the spline scaled by 2 (float() of a string); axis=0.0 failed in a tuple index."""
+    spline = LinearSpline(random_coefficients(17), GRID_MIN, GRID_STEP)
+    for bad in ("2", np.array([2.0, 3.0])):
+        with pytest.raises(TypeError, match="^LinearSpline.rescaled: alpha must be a real number"):
+            spline.rescaled(bad)
+    with pytest.raises(TypeError, match=r"^LinearSpline: axis must be an int, got 0\.0"):
+        spline.value(np.zeros((spline.channels, 4, 4)), axis=0.0)
 
 
 def test_more_segments_than_float32_indexes_are_rejected():
