@@ -19,23 +19,6 @@ from .operators.base import LinearOperator, broadcasts_to
 from .operators.basic import Identity
 
 
-def lipschitz_constant(smooth: SmoothFunctional, who: str) -> float:
-    """``smooth.lipschitz``, checked: a positive finite number, or an error naming ``who``'s argument.
-
-    A learned regularizer at its noise level computes its constant for an image shape
-    (``lipschitz(image_shape)``): the error says to give it with the data term in a
-    :class:`SmoothSum`, as :func:`adareg.solve` does.
-    """
-    lipschitz = getattr(smooth, "lipschitz", None)
-    if lipschitz is None:
-        raise TypeError(f"{who} must be a SmoothFunctional (e.g. LeastSquares(H, y)), got {type(smooth).__name__}")
-    if callable(lipschitz):
-        raise TypeError(f"{who}: {smooth!r} computes its Lipschitz constant for an image shape, "
-                        "lipschitz(image_shape): give it in a SmoothSum, e.g. SmoothSum([(1.0, data), (lam, R)], "
-                        "data.lipschitz + lam * R.lipschitz(image_shape))")
-    return checks.positive(lipschitz, f"{who}: its Lipschitz constant")
-
-
 class SmoothFunctional(ABC):
     r"""A smooth term :math:`E(x) = g(K x)` with :math:`K` linear, split at :math:`u = K x`.
 
@@ -80,6 +63,23 @@ class SmoothFunctional(ABC):
     def grad(self, x: Array) -> Array:
         """``grad E(x)``."""
         return self.grad_of_forward(self.forward(x), x)
+
+
+def lipschitz_constant(smooth: SmoothFunctional, who: str) -> float:
+    """``smooth.lipschitz``, checked: a positive finite number, or an error naming ``who``'s argument.
+
+    A learned regularizer at its noise level computes its constant for an image shape
+    (``lipschitz(image_shape)``): the error says to give it with the data term in a
+    :class:`SmoothSum`, as :func:`adareg.solve` does.
+    """
+    lipschitz = getattr(smooth, "lipschitz", None)
+    if lipschitz is None:
+        raise TypeError(f"{who} must be a SmoothFunctional (e.g. LeastSquares(H, y)), got {type(smooth).__name__}")
+    if callable(lipschitz):
+        raise TypeError(f"{who}: {smooth!r} computes its Lipschitz constant for an image shape, "
+                        "lipschitz(image_shape): give it in a SmoothSum, e.g. SmoothSum([(1.0, data), (lam, R)], "
+                        "data.lipschitz + lam * R.lipschitz(image_shape))")
+    return checks.positive(lipschitz, f"{who}: its Lipschitz constant")
 
 
 class LeastSquares(SmoothFunctional):

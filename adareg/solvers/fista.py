@@ -184,6 +184,8 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
                                                                  (progress, "progress")))
     inner_tol = checks.non_negative(inner_tol, "fista: inner_tol")
     inner_max_iter = checks.count(inner_max_iter, "fista: inner_max_iter")
+    if lipschitz is not None:
+        lipschitz = checks.positive(lipschitz, "fista: lipschitz")
     if not backend.is_array(x0):
         raise TypeError(f"fista: x0 must be a NumPy or CuPy array, got {type(x0).__name__}")
     backend.check_dtype(x0, "fista: x0")
@@ -195,8 +197,6 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
     if isinstance(reg, Regularizer):
         reg.check_batch(x0.shape[:batch_ndim], "fista", "x0")
     settings = _Settings(reg, lam, bounds, restart, backtracking, inner_tol, inner_max_iter, track_objective)
-    if lipschitz is not None:
-        lipschitz = checks.positive(lipschitz, "fista: lipschitz")
     first = 1.0 if backtracking and lipschitz is None else lipschitz  # the first L; None: each data term's
     runs = [_Run(part, start, ndim, first, settings)
             for _, part, start, ndim in pieces(data, x0, batch_ndim, "fista: data")]
