@@ -481,6 +481,10 @@ def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = 
         raise ValueError(f"{who}: the slice's k-space is all zero: no signal to reconstruct or to estimate coil maps "
                          "from")
     if coils == 1:
+        if real and _centred_width(mask) == 0:  # the phase's calibration window would sample nothing
+            raise ValueError(f"{who}: real=True takes the image's phase from the fully sampled columns centred on "
+                             f"column {mask.size // 2}, which the mask does not sample; use a mask that samples the "
+                             "centre of k-space, or real=False")
         maps = xp.ones((1, rows, columns), dtype=kspace_slice.dtype)
         return _phased(image_mask, maps, kspace_slice, min(_centred_width(mask), rows), real)
     available = _centred_width(mask)

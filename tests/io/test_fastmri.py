@@ -369,6 +369,19 @@ def test_a_real_flag_that_is_not_a_bool_and_nan_k_space_are_refused(volume):
         zero_filled_rss(bad, None, RECON)
 
 
+
+def test_a_single_coil_real_operator_needs_the_centre_sampled(volume):
+    """A mask without the centre column failed as "CartesianMRI: mask samples nothing" (the phase's window)."""
+    _, _, kspace, _ = volume
+    mask = np.zeros(COLUMNS, dtype=bool)
+    mask[::2] = True
+    mask[COLUMNS // 2 - 1:COLUMNS // 2 + 1] = False
+    with pytest.raises(ValueError, match="^slice_operator: real=True takes the image's phase from the fully sampled "
+                                         f"columns centred on column {COLUMNS // 2}, which the mask does not sample"):
+        slice_operator(kspace[0, :1], mask, real=True)
+    assert slice_operator(kspace[0, :1], mask).shape_in == (ROWS, COLUMNS)
+
+
 def test_slice_operator_errors(sigpy, volume):
     _, _, kspace, _ = volume
     narrow = cartesian_mask((COLUMNS,), 8, 0.04, seed=0)  # round(0.04 * 72) = 3 central columns
