@@ -139,14 +139,19 @@ def _load(nibabel: Any, path: Path) -> Any:
 
 
 def _volume_shape(shape: tuple[int, ...], path: Path) -> tuple[int, int, int]:
-    """The voxel shape ``(i, j, k)`` of a 2D, 3D or one-volume 4D image; anything else is refused."""
-    if len(shape) == 2:
-        return (*shape, 1)
-    if len(shape) == 3 or (len(shape) == 4 and shape[3] == 1):
-        return shape[:3]
-    what = f"a series of {shape[3]} volumes" if len(shape) == 4 else f"{len(shape)}D data"
-    raise ValueError(f"{path}: NIfTI data of shape {shape} are {what}; adareg reads one 2D or 3D volume (a 4D file "
-                     "of one volume): extract the volume to reconstruct first (e.g. nibabel's image.slicer[..., t])")
+    """The voxel shape ``(i, j, k)`` of a 2D or 3D image, also one stored with trailing axes of length 1 (a 4D or
+    5D file of one volume); anything else is refused."""
+    kept = tuple(shape)
+    while len(kept) > 3 and kept[-1] == 1:
+        kept = kept[:-1]
+    if len(kept) in (2, 3):
+        return (*kept, 1)[:3]
+    if len(kept) < 2:
+        raise ValueError(f"{path}: NIfTI data of shape {shape} are 1D data; adareg reads one 2D or 3D volume")
+    what = f"a series of {kept[3]} volumes" if len(kept) == 4 else f"{len(kept)}D data"
+    raise ValueError(f"{path}: NIfTI data of shape {shape} are {what}; adareg reads one 2D or 3D volume (a 4D or 5D "
+                     "file of one volume): extract the volume to reconstruct first (e.g. nibabel's "
+                     "image.slicer[..., t])")
 
 
 def _check_datatype(dtype: np.dtype, path: Path) -> None:

@@ -160,6 +160,17 @@ def test_5d_is_refused(tmp_path):
     _refusal(tmp_path / "five.nii", r"shape \(2, 3, 4, 1, 2\) are 5D data")
 
 
+def test_one_volume_with_trailing_axes_of_length_one_is_read_and_1d_is_named(tmp_path):
+    """A (2, 3, 4, 1, 1) file, one volume, was refused as 5D data; a 1D file got the advice to slice a series."""
+    voxels = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    nibabel.save(nibabel.Nifti1Image(voxels[..., None, None], np.eye(4)), tmp_path / "one.nii")
+    np.testing.assert_array_equal(read_volume(tmp_path / "one.nii").data, voxels.transpose(2, 1, 0))
+    nibabel.save(nibabel.Nifti1Image(np.zeros(5, np.float32), np.eye(4)), tmp_path / "line.nii")
+    message = _refusal(tmp_path / "line.nii", r"NIfTI data of shape \(5,\) are 1D data; adareg reads one 2D or 3D "
+                                              "volume")
+    assert "slicer" not in message
+
+
 @pytest.mark.parametrize("keep", [100, 1000])  # a cut header, cut data
 def test_truncated_nii_is_refused(tmp_path, keep):
     path = tmp_path / "cut.nii"
