@@ -2,8 +2,9 @@
 
 Array convention: NIfTI voxel ``(i, j, k)`` is ``data[k, j, i]`` of the :class:`Volume`,
 i.e. ``data = voxels.transpose(2, 1, 0)``: slices along the third voxel axis, rows along
-the second, columns along the first.  A 2D file is one slice; a 4D file is read only
-when it holds one volume (its fourth axis has length 1).
+the second, columns along the first.  A 2D file is one slice; a 4D or 5D file is read
+only when it holds one volume (its axes past the third have length 1).  A pair's header
+(magic ``ni1``) and a ``vox_offset`` below the header's end are refused.
 
 Values are the header's scaled values (``scl_slope * stored + scl_inter``) in float32;
 NaN and Inf are refused.  Complex and RGB data are refused.  ``metadata`` holds the
