@@ -25,6 +25,7 @@ import adareg
 from adareg import checks, params
 from adareg.data import protocol_noisy
 from adareg.io import IMAGE_SUFFIXES, IntensityWarning, read_folder
+from adareg.reconstruction import INTENSITY_FLOOR
 
 from .data import PatchSampler
 from .families import (GRADIENTS, MODELS, SIGMA_RANGE, Adaptive, Denoiser, build, families_with, model_class,
@@ -171,6 +172,9 @@ class Settings:
                 unused[name] = "without the contraction penalty (--contraction WEIGHT, sa-b and sa-cnn)"
         if self.decay_every is None:
             unused["decay_factor"] = "without --decay-every (the default schedule halves the rate at 60% and 80%)"
+        elif self.decay_every >= self.steps:
+            unused["decay_factor"] = (f"with --decay-every {self.decay_every} of at least the run's {self.steps} "
+                                      "steps: the rate never decays")
         return unused
 
 
@@ -282,7 +286,9 @@ def read_images(folder: str, option: str) -> dict[str, np.ndarray]:
 
     The reader's errors (a missing or empty folder, a colour image) start with ``option`` (the
     setting naming the folder), their type kept; so does the ``ValueError`` that refuses a float
-    image on another scale than [0, 1] (an :class:`~adareg.io.IntensityWarning`).
+    image on another scale than [0, 1] (an :class:`~adareg.io.IntensityWarning`), or an image
+    that peaks below :data:`adareg.reconstruction.INTENSITY_FLOOR` (e.g. 12-bit values in a
+    16-bit file, read as [0, 1/16]), where the training noise would drown it.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("error", IntensityWarning)
@@ -293,6 +299,12 @@ def read_images(folder: str, option: str) -> dict[str, np.ndarray]:
         except (ValueError, OSError) as err:
             raise type(err)(f"{option}: {err}") from None
     files = {path.stem: path for path in Path(folder).iterdir() if path.suffix.lower() in IMAGE_SUFFIXES}
+    for stem, image in images.items():
+        peak = float(image.max())
+        if peak < INTENSITY_FLOOR:
+            raise ValueError(f"{option}: {files[stem]} peaks at {peak:.4g}, where the models are trained on "
+                             f"intensities in [0, 1] and noise up to {SIGMA_RANGE[1] * 255:g}/255 would drown it "
+                             "(10- or 12-bit values in a 16-bit file?): rescale the images to [0, 1] first")
     return {str(files[stem]): image for stem, image in images.items()}
 
 

@@ -768,6 +768,23 @@ def test_resume_refuses_a_data_folder_whose_images_changed(tmp_path, images):
         train(run, tmp_path / "run", progress=False)
 
 
+def test_faint_training_images_are_refused(tmp_path, images, capsys):
+    """12-bit values in a 16-bit PNG (read as [0, 1/16]) trained without a word on near-black images."""
+    write_image(images / "faint.png", np.full((32, 32), 0.05), bits=16)
+    assert run_cli(tmp_path, images) == 2
+    err = capsys.readouterr().err
+    assert f"data: {images / 'faint.png'} peaks at 0.05, where the models are trained on intensities in [0, 1]" in err
+    assert not (tmp_path / "cli").exists()
+
+
+def test_a_decay_factor_that_never_applies_is_refused(tmp_path, images, capsys):
+    """--decay-factor with --decay-every past the run's steps was recorded in the file but never applied."""
+    assert run_cli(tmp_path, images, "--decay-every", "5000", "--decay-factor", "0.5") == 2
+    assert "decay_factor (--decay-factor) has no effect with --decay-every 5000 of at least the run's 1 steps" in \
+        capsys.readouterr().err
+    assert run_cli(tmp_path, images, "--decay-every", "5000") == 0  # a constant rate: no decay asked for
+
+
 def test_a_torch_checkpoint_under_another_suffix_is_named_as_one(tmp_path, images, capsys):
     train(settings("crr", images, steps=1), tmp_path / "run", progress=False)
     shutil.copy(tmp_path / "run" / CHECKPOINT, tmp_path / "renamed.npz")
