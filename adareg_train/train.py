@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -412,6 +413,17 @@ def _load_checkpoint(checkpoint: Path) -> dict[str, Any]:
     return state
 
 
+def _restore(target: torch.nn.Module | torch.optim.Optimizer, saved: dict[str, Any], checkpoint: Path) -> None:
+    """Load a checkpoint's model or optimizer state into ``target``, or a ``ValueError`` naming the file where
+    its arrays do not fit the model its settings build."""
+    try:
+        target.load_state_dict(saved)
+    except (RuntimeError, ValueError, KeyError) as err:  # torch's size and key mismatches
+        what = "optimizer" if isinstance(target, torch.optim.Optimizer) else "model"
+        raise ValueError(f"{checkpoint}: its {what} state does not fit the model of its settings "
+                         f"({checks.one_line(err)}); use another --out, or --no-resume to replace it") from None
+
+
 def _checkpoint_settings(state: dict[str, Any], checkpoint: Path) -> Settings:
     """A checkpoint's settings, with the method its run used where it predates a setting.
 
@@ -434,10 +446,21 @@ def _resolved(settings: Settings) -> dict[str, Any]:
 
 
 def _comparable(settings: Settings) -> dict[str, Any]:
-    """:func:`_resolved` with the folders as absolute paths, to compare runs (``data/`` and ``./data`` are one)."""
-    folders = {name: str(Path(value).resolve()) for name in ("data", "validation")
-               if (value := getattr(settings, name)) is not None}
-    return _resolved(settings) | folders
+    """:func:`_resolved` with the paths as absolute ones, to compare runs (``data/`` and ``./data`` are one)."""
+    paths = {name: str(Path(value).resolve()) for name in ("data", "validation", "init")
+             if (value := getattr(settings, name)) is not None}
+    return _resolved(settings) | paths
+
+
+def data_fingerprint(images: dict[str, np.ndarray]) -> str:
+    """A SHA-256 digest of the training images' file names, shapes and values, in name order: a resumed run
+    checks that it draws its batches from the images its checkpoint was trained on."""
+    digest = hashlib.sha256()
+    for path in sorted(images, key=lambda path: Path(path).name):
+        image = np.ascontiguousarray(images[path])
+        digest.update(f"{Path(path).name}:{image.shape}:{image.dtype.str};".encode())
+        digest.update(image.tobytes())
+    return digest.hexdigest()
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -551,7 +574,7 @@ def export_checkpoint(out: str | os.PathLike) -> Path:
     state = _load_checkpoint(checkpoint)
     settings = _checkpoint_settings(state, checkpoint)
     model = _model(dataclasses.replace(settings, device="cpu"))  # only its arrays are exported: any machine will do
-    model.load_state_dict(state["model"])
+    _restore(model, state["model"], checkpoint)
     step, history = state["step"], state["history"]
     if settings.validation is not None and _validation_at(history, step) is None:
         try:
@@ -620,6 +643,8 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     """
     settings.check()
     settings = settings.plain()
+    resume = checks.flag(resume, "resume")
+    progress = checks.flag(progress, "progress")
     if max_seconds is not None:
         checks.positive(max_seconds, "max_seconds")
     began = time.perf_counter()
@@ -631,6 +656,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
         raise ValueError(f"init {settings.init} is the file this run exports, which would overwrite it: "
                          "use another --out, or start from a copy")
     images = read_images(settings.data, "data")
+    fingerprint = data_fingerprint(images)
     skipped = sorted(p.name for p in Path(settings.data).iterdir() if p.suffix.lower() in SKIPPED_SUFFIXES)
     if progress or skipped:
         plural = "s" if len(images) != 1 else ""
@@ -654,6 +680,10 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
             raise ValueError(f"{checkpoint} was written when {settings.data} held {state['images']} training images; "
                              f"it holds {len(images)} now: restore them, or use another --out to keep the checkpoint, "
                              "or --no-resume to start over, which replaces it")
+        if state.get("data_fingerprint", fingerprint) != fingerprint:  # older checkpoints have none
+            raise ValueError(f"{checkpoint} was written with other training images in {settings.data} (as many, "
+                             "but other names or contents): restore them, or use another --out to keep the "
+                             "checkpoint, or --no-resume to start over, which replaces it")
     out.mkdir(parents=True, exist_ok=True)
     # a resumed run takes every parameter from its checkpoint: the init file need not exist any more
     model, origin = (_model(settings), {}) if state is not None else starting_model(settings)
@@ -661,9 +691,9 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     generator = torch.Generator().manual_seed(settings.seed)
     step, seconds, history, saved = 0, 0.0, [], None
     if state is not None:
-        model.load_state_dict(state["model"])
+        _restore(model, state["model"], checkpoint)
         scales = [group["lr_scale"] for group in optimizer.param_groups]
-        optimizer.load_state_dict(state["optimizer"])  # its groups' settings replace these (older ones lack lr_scale)
+        _restore(optimizer, state["optimizer"], checkpoint)  # its groups' settings replace these (older: no lr_scale)
         for group, scale in zip(optimizer.param_groups, scales):
             group["lr_scale"] = scale
         generator.set_state(state["generator"])
@@ -695,7 +725,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
                                           "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                                           "step": step, "seconds": seconds, "history": history,
                                           "hardware": machine, **origin,
-                                          "images": len(images)})
+                                          "images": len(images), "data_fingerprint": fingerprint})
             saved = step
         if last:
             break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import re
@@ -768,6 +769,16 @@ def test_resume_refuses_a_data_folder_whose_images_changed(tmp_path, images):
         train(run, tmp_path / "run", progress=False)
 
 
+def test_resume_refuses_as_many_images_with_other_contents(tmp_path, images):
+    """Only the count was compared: three images overwritten with white ones resumed and mixed two data sets."""
+    run = settings("crr", images, steps=3)
+    train(run, tmp_path / "run", progress=False, max_seconds=1e-9)
+    write_image(images / "im1.png", np.full((32, 32), 0.5))
+    with pytest.raises(ValueError, match=r"checkpoint.pt was written with other training images in .*images \(as "
+                                         r"many, but other names or contents\): restore them"):
+        train(run, tmp_path / "run", progress=False)
+
+
 def test_faint_training_images_are_refused(tmp_path, images, capsys):
     """12-bit values in a 16-bit PNG (read as [0, 1/16]) trained without a word on near-black images."""
     write_image(images / "faint.png", np.full((32, 32), 0.05), bits=16)
@@ -783,6 +794,30 @@ def test_a_decay_factor_that_never_applies_is_refused(tmp_path, images, capsys):
     assert "decay_factor (--decay-factor) has no effect with --decay-every 5000 of at least the run's 1 steps" in \
         capsys.readouterr().err
     assert run_cli(tmp_path, images, "--decay-every", "5000") == 0  # a constant rate: no decay asked for
+
+
+def test_a_checkpoint_whose_arrays_do_not_fit_its_settings_is_named(tmp_path, images):
+    """torch's size mismatch came without the file's name on resume, and as a RuntimeError traceback on export."""
+    run = tmp_path / "run"
+    train(settings("crr", images, steps=3), run, progress=False)
+    state = torch.load(run / CHECKPOINT, weights_only=True)
+    state["model"]["profile_raw"] = state["model"]["profile_raw"][:, :-1]
+    torch.save(state, run / CHECKPOINT)
+    for call in (lambda: train(settings("crr", images, steps=3), run, progress=False), lambda: export_checkpoint(run)):
+        with pytest.raises(ValueError, match=rf"{run / CHECKPOINT}: its model state does not fit the model of its "
+                                             r"settings \(.*profile_raw.*\); use another --out"):
+            call()
+
+
+def test_resume_takes_another_spelling_of_the_init_file_and_a_bool_only(tmp_path, images, monkeypatch):
+    """--init ./f.npz was refused against a checkpoint written with --init f.npz; resume="no" resumed."""
+    source = train(settings("crr", images, steps=1), tmp_path / "source", progress=False)
+    monkeypatch.chdir(source.parent)
+    run = settings("crr", images, steps=3, init=source.name)
+    train(run, tmp_path / "run", progress=False, max_seconds=1e-9)
+    train(dataclasses.replace(run, init=f"./{source.name}"), tmp_path / "run", progress=False)
+    with pytest.raises(TypeError, match="resume must be True or False, got 'no'"):
+        train(run, tmp_path / "run", resume="no", progress=False)
 
 
 def test_a_torch_checkpoint_under_another_suffix_is_named_as_one(tmp_path, images, capsys):
