@@ -760,22 +760,17 @@ def test_an_architecture_the_run_could_not_train_or_export_is_refused_before_any
     assert not (tmp_path / "run").exists()
 
 
-def test_resume_refuses_a_data_folder_whose_images_changed(tmp_path, images):
+@pytest.mark.parametrize("name, message", [
+    ("im3.png", r"checkpoint.pt was written when .*images held 3 training images; it holds 4 now: restore them"),
+    # one image replaced by another: only the count was compared, and the resumed run mixed two data sets
+    ("im1.png", r"checkpoint.pt was written with other training images in .*images \(as many, but other names or "
+                r"contents\): restore them"),
+])
+def test_resume_refuses_a_data_folder_whose_images_changed(tmp_path, images, name, message):
     run = settings("crr", images, steps=3)
     train(run, tmp_path / "run", progress=False, max_seconds=1e-9)
-    write_image(images / "im3.png", np.full((32, 32), 0.5))
-    with pytest.raises(ValueError, match=r"checkpoint.pt was written when .*images held 3 training images; it holds "
-                                         r"4 now: restore them"):
-        train(run, tmp_path / "run", progress=False)
-
-
-def test_resume_refuses_as_many_images_with_other_contents(tmp_path, images):
-    """Only the count was compared: three images overwritten with white ones resumed and mixed two data sets."""
-    run = settings("crr", images, steps=3)
-    train(run, tmp_path / "run", progress=False, max_seconds=1e-9)
-    write_image(images / "im1.png", np.full((32, 32), 0.5))
-    with pytest.raises(ValueError, match=r"checkpoint.pt was written with other training images in .*images \(as "
-                                         r"many, but other names or contents\): restore them"):
+    write_image(images / name, np.full((32, 32), 0.5))
+    with pytest.raises(ValueError, match=message):
         train(run, tmp_path / "run", progress=False)
 
 
