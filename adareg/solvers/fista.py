@@ -178,10 +178,10 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
     callback = check_callback(callback, "fista: callback")
     bounds = check_bounds(bounds)
     lam = checks.positive(lam, "fista: lam")
-    restart, backtracking, track_objective, progress = (
-        checks.flag(value, f"fista: {name}") for value, name in ((restart, "restart"), (backtracking, "backtracking"),
-                                                                 (track_objective, "track_objective"),
-                                                                 (progress, "progress")))
+    restart = checks.flag(restart, "fista: restart")
+    backtracking = checks.flag(backtracking, "fista: backtracking")
+    track_objective = checks.flag(track_objective, "fista: track_objective")
+    progress = checks.flag(progress, "fista: progress")
     inner_tol = checks.non_negative(inner_tol, "fista: inner_tol")
     inner_max_iter = checks.count(inner_max_iter, "fista: inner_max_iter")
     if lipschitz is not None:
