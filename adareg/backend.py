@@ -136,8 +136,8 @@ _fft_workers: int | None = None
 
 
 def set_fft_workers(workers: int | None) -> int | None:
-    """Set the number of threads used for FFTs and :func:`blockwise` work on NumPy arrays (``None``: all usable
-    cores); returns the old setting."""
+    """Set the number of threads used for FFTs (of at least :data:`THREADED_FFT_BYTES`) and :func:`blockwise`
+    work on NumPy arrays (``None``: all usable cores); returns the old setting."""
     if workers is not None:  # True is not a count of threads
         workers = checks.count(workers, "set_fft_workers: workers")
     global _fft_workers
@@ -155,30 +155,41 @@ def fft_workers() -> int:
         return os.cpu_count() or 1
 
 
+#: Bytes of an FFT's input below which it runs on one thread: on smaller arrays the threads'
+#: hand-over costs more than they save (measurement log, "FFTs of small arrays on one thread").
+THREADED_FFT_BYTES = 1 << 20
+
+
+def _fft_threads(a: Array) -> int:
+    """The threads for an FFT of ``a``: :func:`fft_workers`, or one below :data:`THREADED_FFT_BYTES`."""
+    return fft_workers() if a.nbytes >= THREADED_FFT_BYTES else 1
+
+
 class _HostFFT:
-    """``scipy.fft``'s transforms on :func:`fft_workers` threads (``numpy.fft`` runs on one)."""
+    """``scipy.fft``'s transforms on :func:`fft_workers` threads, on one for inputs smaller than
+    :data:`THREADED_FFT_BYTES` (``numpy.fft`` runs on one)."""
 
     def __init__(self) -> None:
         self._fft = importlib.import_module("scipy.fft")
         self.next_fast_len = self._fft.next_fast_len
 
     def fftn(self, a: Array, s: Any = None, axes: Any = None, norm: str | None = None) -> Array:
-        return self._fft.fftn(a, s=s, axes=axes, norm=norm, workers=fft_workers())
+        return self._fft.fftn(a, s=s, axes=axes, norm=norm, workers=_fft_threads(a))
 
     def ifftn(self, a: Array, s: Any = None, axes: Any = None, norm: str | None = None) -> Array:
-        return self._fft.ifftn(a, s=s, axes=axes, norm=norm, workers=fft_workers())
+        return self._fft.ifftn(a, s=s, axes=axes, norm=norm, workers=_fft_threads(a))
 
     def rfftn(self, a: Array, s: Any = None, axes: Any = None) -> Array:
-        return self._fft.rfftn(a, s=s, axes=axes, workers=fft_workers())
+        return self._fft.rfftn(a, s=s, axes=axes, workers=_fft_threads(a))
 
     def irfftn(self, a: Array, s: Any = None, axes: Any = None) -> Array:
-        return self._fft.irfftn(a, s=s, axes=axes, workers=fft_workers())
+        return self._fft.irfftn(a, s=s, axes=axes, workers=_fft_threads(a))
 
     def ifft(self, a: Array, n: int | None = None, axis: int = -1, overwrite_x: bool = False) -> Array:
-        return self._fft.ifft(a, n=n, axis=axis, overwrite_x=overwrite_x, workers=fft_workers())
+        return self._fft.ifft(a, n=n, axis=axis, overwrite_x=overwrite_x, workers=_fft_threads(a))
 
     def irfft(self, a: Array, n: int | None = None, axis: int = -1, overwrite_x: bool = False) -> Array:
-        return self._fft.irfft(a, n=n, axis=axis, overwrite_x=overwrite_x, workers=fft_workers())
+        return self._fft.irfft(a, n=n, axis=axis, overwrite_x=overwrite_x, workers=_fft_threads(a))
 
 
 _host_fft: _HostFFT | None = None

@@ -109,6 +109,33 @@ def test_fft_workers_setting():
     assert backend.fft_workers() >= 1
 
 
+def test_small_ffts_run_on_one_thread(monkeypatch):
+    """Below THREADED_FFT_BYTES of input a host FFT is handed no second thread (which would cost it more than it
+    saves); from there on it runs on fft_workers() threads."""
+    import scipy.fft
+
+    calls = []
+
+    def recording(transform):
+        def call(*args, workers=None, **kwargs):
+            calls.append(workers)
+            return transform(*args, **kwargs)
+        return call
+
+    for name in ("fftn", "ifftn", "rfftn", "irfftn", "ifft", "irfft"):
+        monkeypatch.setattr(scipy.fft, name, recording(getattr(scipy.fft, name)))
+    small = np.zeros((2, 16, 16), dtype=np.float32)
+    large = np.zeros(backend.THREADED_FFT_BYTES // 8, dtype=np.float64)
+    try:
+        backend.set_fft_workers(2)
+        fft = backend.fft(small)
+        for x in (small, large):
+            fft.fftn(x), fft.ifftn(x), fft.rfftn(x), fft.irfftn(x + 0j), fft.ifft(x), fft.irfft(x + 0j)
+    finally:
+        backend.set_fft_workers(None)
+    assert calls == [1] * 6 + [2] * 6
+
+
 def test_blockwise_covers_the_range_in_order_on_the_pool(monkeypatch):
     monkeypatch.setattr(backend, "BLOCK_BYTES", 10)
     like, caller = np.zeros(1), threading.get_ident()
