@@ -26,7 +26,7 @@ class PatchSampler:
     patch_size
         Side of the square patches (a positive int).
     sigma_range
-        The range ``(low, high)`` of the noise levels, ``0 <= low <= high``.
+        The range ``(low, high)`` of the noise levels on the images' [0, 1] scale, ``0 <= low <= high <= 1``.
     names
         The images' names (e.g. their files) for the messages; default ``image 0``, ``image 1``, ...
 
@@ -48,6 +48,9 @@ class PatchSampler:
         low, high = (checks.non_negative(s, f"PatchSampler: sigma_range[{k}]") for k, s in enumerate(sigma_range))
         if low > high:
             raise ValueError(f"PatchSampler: sigma_range must be (low, high) with low <= high, got {sigma_range!r}")
+        if high > 1:  # a level on the 0-255 scale would bury the [0, 1] images in noise
+            raise ValueError(f"PatchSampler: sigma_range must hold noise levels on the images' [0, 1] scale "
+                             f"(at most 1; 30 on a 0-255 scale is 30 / 255), got {sigma_range!r}")
         if len(images) == 0:
             raise ValueError("PatchSampler: images is empty; give at least one grey image")
         if names is not None and len(names) != len(images):

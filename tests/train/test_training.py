@@ -489,7 +489,9 @@ def test_sampler_arguments_are_checked(images):
     for sigmas, error, message in [((0.2, 0.1), ValueError, r"sigma_range must be \(low, high\) with low <= high"),
                                    ((-0.1, 0.1), ValueError, r"sigma_range\[0\] must be non-negative"),
                                    ((0.0, float("nan")), ValueError, r"sigma_range\[1\] must be finite"),
-                                   (0.1, TypeError, "sigma_range must be two noise levels")]:
+                                   (0.1, TypeError, "sigma_range must be two noise levels"),
+                                   ((0, 30), ValueError, r"on the images' \[0, 1\] scale \(at most 1; 30 on a 0-255 "
+                                                         r"scale is 30 / 255\), got \(0, 30\)")]:
         with pytest.raises(error, match=message):
             PatchSampler(grey, 16, sigmas)
     with pytest.raises(TypeError, match=r"image 1 must be a float image in \[0, 1\], got dtype uint8 \(divide it "
