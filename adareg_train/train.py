@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 import adareg
 from adareg import checks, params
 from adareg.data import protocol_noisy
-from adareg.io import IMAGE_SUFFIXES, IntensityWarning, read_folder
+from adareg.io import IMAGE_SUFFIXES, UNREAD_IMAGE_SUFFIXES, IntensityWarning, read_folder
 from adareg.reconstruction import INTENSITY_FLOOR
 
 from .data import PatchSampler
@@ -39,8 +39,6 @@ CHECKPOINT_KEYS = frozenset({"settings", "model", "optimizer", "generator", "ste
 ORIGINS = ("continued_from", "bank_from")
 #: The training losses: the mean squared error or the mean absolute error of the denoised patches.
 LOSSES = ("mse", "l1")
-#: Suffixes of image files that a data folder may hold but that are not read (only PNG and TIFF are).
-SKIPPED_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".npy")
 
 
 @dataclasses.dataclass
@@ -293,6 +291,7 @@ def read_images(folder: str, option: str) -> dict[str, np.ndarray]:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("error", IntensityWarning)
+        warnings.filterwarnings("ignore", message="read_folder: .* formats it does not read")  # train() names them
         try:
             images = read_folder(folder)
         except IntensityWarning as err:
@@ -634,7 +633,8 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     beside it, i.e. not from this run, is refused rather than replaced.  A step whose loss or updated parameters are not finite stops the run with a
     ``RuntimeError`` before anything is saved, so the checkpoint keeps the last good step.
     With ``progress``, a line says how many images were read, and a bar shows the steps;
-    a line names the files of ``settings.data`` that are not read (:data:`SKIPPED_SUFFIXES`) in any case.
+    a line names the files of ``settings.data`` that are not read (:data:`adareg.io.UNREAD_IMAGE_SUFFIXES`) in any
+    case.
 
     ``max_seconds`` bounds this call's time (e.g. a lent GPU's): after the first step that ends
     later, the run is validated, checkpointed and exported as it stands (the file's
@@ -657,7 +657,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
                          "use another --out, or start from a copy")
     images = read_images(settings.data, "data")
     fingerprint = data_fingerprint(images)
-    skipped = sorted(p.name for p in Path(settings.data).iterdir() if p.suffix.lower() in SKIPPED_SUFFIXES)
+    skipped = sorted(p.name for p in Path(settings.data).iterdir() if p.suffix.lower() in UNREAD_IMAGE_SUFFIXES)
     if progress or skipped:
         plural = "s" if len(images) != 1 else ""
         print(f"adareg_train: {len(images)} training image{plural} (PNG/TIFF) in {settings.data}"

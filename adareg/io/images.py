@@ -60,6 +60,8 @@ from .files import check_output, write_atomically
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 ARRAY_SUFFIXES = (".npy",)
+#: Suffixes of image formats that :func:`read_folder` does not read, and so names where it skips them.
+UNREAD_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jp2", ".bmp", ".gif", ".webp", ".pgm", ".ppm", ".pbm", ".pnm", ".npy")
 
 #: The most elements an ``.npy`` file may declare (16 GiB of float64).
 MAX_ELEMENTS = 2**31
@@ -155,7 +157,9 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int | None]:
 def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str, np.ndarray]:
     """The grey PNG/TIFF images of ``folder``, sorted by file name: ``{stem: image}``.
 
-    Hidden files (names starting with ``.``) and subfolders are skipped.
+    Hidden files (names starting with ``.``) and subfolders are skipped; so are images in
+    other formats (JPEG, BMP, PGM, NumPy arrays, ...: :data:`UNREAD_IMAGE_SUFFIXES`), with a warning that
+    names them, so that a folder of mixed formats is not read in part without a word.
 
     Each image is read by :func:`read_image` (so 8- and 16-bit images are in [0, 1]).
     ``count`` keeps the first ``count`` of them (e.g. of a data set whose protocol
@@ -178,8 +182,13 @@ def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str
     if count is not None and not (isinstance(count, int) and not isinstance(count, bool) and count > 0):
         raise ValueError(f"read_folder: count must be a positive int or None, got {count!r}")
     # hidden files (e.g. macOS's "._name.png" resource forks) are not images, nor are folders named like one
-    paths = sorted(p for p in folder.iterdir()
-                   if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    files = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file())
+    paths = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    unread = [p.name for p in files if p.suffix.lower() in UNREAD_IMAGE_SUFFIXES]
+    if unread:
+        listed = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
+        warnings.warn(f"read_folder: folder {str(folder)!r} holds {len(unread)} images in formats it does not read "
+                      f"({listed}), skipped: only PNG and TIFF are read; convert them to include them", stacklevel=2)
     if not paths:
         raise ValueError(f"read_folder: folder {str(folder)!r} holds no .png or .tif images")
     if count is not None and count > len(paths):

@@ -315,6 +315,24 @@ def test_read_folder_applies_the_conventions(Image, tmp_path):
         read_folder(tmp_path)
 
 
+
+def test_read_folder_names_the_images_it_skips(Image, tmp_path):
+    """Images in formats read_folder does not read were skipped without a word: a folder of PNGs and JPEGs
+    was read in part."""
+    grey = np.zeros((4, 4), np.uint8)
+    Image.fromarray(grey).save(tmp_path / "a.png")
+    for name in ("b.jpg", "c.JPEG", "d.bmp", "e.pgm", "f.ppm", "g.gif", "h.webp"):
+        Image.fromarray(grey).save(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.warns(UserWarning, match=r"holds 7 images in formats it does not read \(b.jpg, c.JPEG, d.bmp, "
+                                         r"e.pgm, f.ppm and 2 more\), skipped: only PNG and TIFF are read"):
+        assert list(read_folder(tmp_path)) == ["a"]
+    for path in tmp_path.glob("[b-h].*"):
+        path.unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a text file beside the images is no image skipped
+        assert list(read_folder(tmp_path)) == ["a"]
+
 @pytest.mark.parametrize("count", [True, False, 0, 1.0])
 def test_read_folder_refuses_a_bad_count(Image, tmp_path, count):
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "a.png")

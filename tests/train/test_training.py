@@ -426,9 +426,12 @@ def test_the_images_read_and_the_files_skipped_are_reported(tmp_path, images, ca
     assert capsys.readouterr().err == ""  # --quiet and nothing skipped: silent
     (images / "photo.jpg").write_bytes(b"not read")
     (images / "array.npy").write_bytes(b"not read")
+    (images / "scan.pgm").write_bytes(b"not read")  # once skipped without a word
     assert run_cli(tmp_path, images, "--no-resume") == 0
-    assert f"3 training images (PNG/TIFF) in {images}; not read: 2 files of other formats (array.npy, photo.jpg)" \
-        in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"3 training images (PNG/TIFF) in {images}; not read: 3 files of other formats (array.npy, photo.jpg, " \
+        "scan.pgm)" in err
+    assert "read_folder" not in err  # named once, not by the reader's warning too
     assert adareg.params.read(tmp_path / "cli" / "crr.npz").metadata["training"]["data_images"] == 3
     assert adareg.params.read(export_checkpoint(tmp_path / "cli")).metadata["training"]["data_images"] == 3
 
