@@ -477,7 +477,10 @@ def _initialise(model: Denoiser, source: str) -> dict[str, dict[str, Any]]:
     ``record`` is the file's path, family and ``training`` metadata, kept in the new file's,
     so that it names every stage its parameters went through.
     """
-    file = params.read(source)
+    try:
+        file = params.read(source)
+    except params.ParameterFileError as err:  # the reader's message, with the option that named the file
+        raise params.ParameterFileError(f"--init: {err}", file=err.file, field=err.field) from None
     record = {"file": str(source), "family": file.family, **file.metadata.get("training", {})}
     if file.family == model.family and file.metadata["architecture"] == model.architecture:
         model.load_arrays(file.arrays)

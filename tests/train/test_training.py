@@ -288,6 +288,15 @@ def test_an_init_file_that_the_run_would_overwrite_is_refused(tmp_path, images):
     assert source.read_bytes() == before
 
 
+
+def test_an_unreadable_init_file_is_named_with_its_option(tmp_path, images):
+    """The reader's errors about an init file did not say which setting named it."""
+    (tmp_path / "notes.npz").write_bytes(b"not a parameter file")
+    for init, detail in ((tmp_path / "missing.npz", "no such file"), (tmp_path / "notes.npz", "")):
+        with pytest.raises(adareg.params.ParameterFileError, match=f"^--init: {re.escape(str(init))}: {detail}") as err:
+            train(settings("crr", images, steps=1, init=str(init)), tmp_path / "run", progress=False)
+        assert err.value.file == str(init)
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
 def test_a_damaged_checkpoint_is_named_on_resume_and_export(tmp_path, images, damage):
     run = tmp_path / "run"
