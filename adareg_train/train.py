@@ -516,6 +516,13 @@ def hardware(device: str) -> str:
     return f"{platform.machine()} {where}, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
+def resumed_hardware(before: str, here: str, step: int) -> str:
+    """The hardware record of a run resumed after ``step`` on ``here``, where the checkpoint says ``before``:
+    ``before`` where the machine is the same, else both, ``"<before>; from step <step + 1>: <here>"``
+    (a run stopped on one lent GPU may go on on another kind, or on the CPU)."""
+    return before if before.rsplit(": ", 1)[-1] == here else f"{before}; from step {step + 1}: {here}"
+
+
 def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: float,
            history: list[dict[str, float]], machine: str,
            origin: dict[str, dict[str, Any]] | None = None, images: int | None = None) -> Path:
@@ -703,6 +710,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
         step, seconds, history = state["step"], state["seconds"], state["history"]
         origin = _origin(state)
         saved = step
+        machine = resumed_hardware(_checkpoint_hardware(state, settings), machine, step)
 
     bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc=f"train {settings.family}")
     while step < settings.steps:

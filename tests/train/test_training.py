@@ -352,6 +352,25 @@ def test_the_hardware_is_recorded_where_the_run_trains(tmp_path, images, monkeyp
         f"{platform.machine()} cpu, torch {torch.__version__}, 7 threads")
 
 
+def test_a_run_resumed_on_another_machine_records_both(tmp_path, images, monkeypatch):
+    """A run stopped on a GPU and resumed on the CPU recorded the CPU alone: the record names each machine and
+    the step from which it trained; a resume on the same machine adds nothing."""
+    run, here = tmp_path / "run", train_module.hardware("cpu")
+    train(settings("crr", images, steps=4), run, progress=False, max_seconds=1e-9)  # stops after step 1
+    state = torch.load(run / CHECKPOINT, weights_only=True)
+    assert state["step"] == 1
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda: "NVIDIA H200")
+    gpu = train_module.hardware("cuda")
+    state["hardware"] = gpu
+    torch.save(state, run / CHECKPOINT)
+    (run / "crr.npz").unlink()
+    path = train(settings("crr", images, steps=4), run, progress=False, max_seconds=1e-9)  # step 2, then stops
+    assert adareg.params.read(path).metadata["training"]["hardware"] == f"{gpu}; from step 2: {here}"
+    path = train(settings("crr", images, steps=4), run, progress=False)  # steps 3 and 4, on the same machine
+    assert adareg.params.read(path).metadata["training"]["hardware"] == f"{gpu}; from step 2: {here}"
+    assert adareg.params.read(export_checkpoint(run)).metadata["training"]["hardware"] == f"{gpu}; from step 2: {here}"
+
+
 def test_resume_takes_another_spelling_of_the_same_data_folder(tmp_path, images, monkeypatch):
     train(settings("crr", images, steps=3), tmp_path / "run", progress=False)
     monkeypatch.chdir(images.parent)
