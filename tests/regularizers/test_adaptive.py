@@ -293,6 +293,14 @@ def test_sigma_profile():
         SigmaProfile([0.0, 0.1], [0.0, -1.0], "lam")
     with pytest.raises(ValueError, match="increase strictly"):
         SigmaProfile([0.1, 0.0], [0.0, 1.0], "lam")
+    # hand-built profiles of other types failed in NumPy, without the profile's name
+    wrong = [(["a", "b"], [0.0, 1.0], r"knots must be real numbers, got \['a', 'b'\]"),
+             (None, [1.0], "knots must be real numbers, got None"),
+             ([0.0, 0.1], [1 + 2j, 1.0], r"values must be real numbers, got \[\(1\+2j\), 1.0\]"),
+             ([0.0, 0.1], [True, False], r"values must be real numbers, got \[True, False\]")]
+    for knots, values, message in wrong:
+        with pytest.raises(TypeError, match=f"^lam: {message}"):
+            SigmaProfile(knots, values, "lam")
 
 
 def toy_sab(seed: int = 5, channels: int = 5):
