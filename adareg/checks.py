@@ -52,24 +52,34 @@ def non_negative(value: Any, name: str) -> float:
     return value
 
 
+def is_int(value: Any) -> bool:
+    """Whether ``value`` is an int, Python's or NumPy's (a bool is not, nor is an integral float)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def integer(value: Any, name: str) -> int:
+    """``value`` as an int (see :func:`is_int`), or a ``TypeError`` naming ``name``."""
+    if not is_int(value):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    return int(value)
+
+
 def count(value: Any, name: str) -> int:
     """``value`` as an int of at least 1 (integral floats are not counts), or an error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    value = integer(value, name)
     if value < 1:
         raise ValueError(f"{name} must be at least 1, got {value}")
-    return int(value)
+    return value
 
 
 def batch_axes(value: Any, ndim: int, name: str) -> int:
     """``value`` as a count of leading batch axes of an ``ndim``-axis array: an int from 0 to
     ``ndim - 1`` (an image keeps at least one axis), or an error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    value = integer(value, name)
     if not 0 <= value < ndim:
         raise ValueError(f"{name} must be from 0 to {ndim - 1} (x0 has {ndim} axes, an image at least one), "
                          f"got {value}")
-    return int(value)
+    return value
 
 
 def flag(value: Any, name: str) -> bool:
@@ -86,7 +96,7 @@ def random_generator(seed: Any, name: str) -> np.random.Generator:
     if seed is None or isinstance(seed, np.random.Generator):
         return np.random.default_rng(seed)
     expected = f"{name} must be a non-negative int or None (or a numpy.random.Generator)"
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+    if not is_int(seed):
         raise TypeError(f"{expected}, got {seed!r} ({type(seed).__name__})")
     if seed < 0:
         raise ValueError(f"{expected}, got {seed}")

@@ -214,9 +214,9 @@ def protocol_noisy(clean: np.ndarray, level: int, index: int) -> np.ndarray:
     >>> round(float(noisy.std() * 255))
     25
     """
-    if isinstance(level, bool) or not (isinstance(level, (int, np.integer)) and 0 <= level <= 255):
+    if not (checks.is_int(level) and 0 <= level <= 255):
         raise ValueError(f"protocol_noisy: level must be an int from 0 to 255 (the 0-255 scale), got {level!r}")
-    if isinstance(index, bool) or not (isinstance(index, (int, np.integer)) and index >= 0):
+    if not (checks.is_int(index) and index >= 0):
         raise ValueError(f"protocol_noisy: index must be a non-negative int, got {index!r}")
     clean = backend.to_numpy(clean)  # a CuPy image is copied to the host: the noise is drawn there
     if clean.dtype.kind != "f":

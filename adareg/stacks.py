@@ -435,7 +435,7 @@ class CTReconstruction:
         checks.count(self.size, "CTReconstruction: size")
         if self.device not in get_args(backend.Device):
             raise ValueError(f"CTReconstruction: device must be 'cpu' or 'gpu', got {self.device!r}")
-        if not isinstance(self.angles, (int, np.integer)) or isinstance(self.angles, bool):
+        if not checks.is_int(self.angles):
             values = np.asarray(backend.to_numpy(self.angles) if backend.is_array(self.angles) else self.angles)
             if values.dtype.kind not in "iuf" or values.ndim != 1:
                 raise TypeError(f"CTReconstruction: angles must be a count or a sequence of angles in radians, got "

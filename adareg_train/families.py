@@ -55,6 +55,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from adareg import checks
+
 from .blocks import (BankOperator, FilterBank, MaskCNN, SigmaProfile, correlate, correlate_adjoint,
                      linear_spline, linear_spline_slope, top_singular_vector)
 
@@ -423,7 +425,7 @@ class Adaptive(Denoiser):
         :math:`u \propto J_b v`, with a graph to the parameters (``W``, ``lam`` and the weights): at most
         :math:`\|J_b\|`, and equal to it once the iteration has converged.
         """
-        if not (isinstance(iterations, int) and iterations > 0):
+        if not (checks.is_int(iterations) and iterations > 0):
             raise ValueError(f"iterations must be a positive int, got {iterations!r}")
         x = x.detach()
         with torch.no_grad():

@@ -44,3 +44,16 @@ def test_counts_are_ints_of_at_least_one(value, error):
     with pytest.raises(error, match="max_iter"):
         checks.count(value, "max_iter")
     assert checks.count(np.int32(4), "max_iter") == 4
+
+
+@pytest.mark.parametrize("value", [3, np.int64(3), np.uint8(3)])
+def test_ints_of_python_and_numpy_are_ints(value):
+    assert checks.is_int(value)
+    assert checks.integer(value, "axis") == 3 and type(checks.integer(value, "axis")) is int
+
+
+@pytest.mark.parametrize("value", [True, np.True_, 3.0, np.float32(3), "3", None, np.array(3), [3]])
+def test_bools_floats_and_the_rest_are_not_ints(value):
+    assert not checks.is_int(value)
+    with pytest.raises(TypeError, match=r"^axis must be an int, got "):
+        checks.integer(value, "axis")

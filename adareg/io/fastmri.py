@@ -41,7 +41,6 @@ error reading a file is one line starting with the file's path.
 
 from __future__ import annotations
 
-import numbers
 import os
 import warnings
 import xml.etree.ElementTree as ElementTree
@@ -240,8 +239,7 @@ def _selection(slices: Any, count: int, path: Path) -> tuple[np.ndarray, Any, An
         return np.arange(count), slice(None), slice(None)
     if isinstance(slices, slice):
         bounds = (slices.start, slices.stop, slices.step)
-        if any(bound is not None and (isinstance(bound, (bool, np.bool_)) or not isinstance(bound, numbers.Integral))
-               for bound in bounds) or slices.step == 0:
+        if any(bound is not None and not checks.is_int(bound) for bound in bounds) or slices.step == 0:
             raise ValueError(f"{path}: slices {slices} must have int (or None) bounds and a non-zero int step")
         indices = np.arange(count)[slices]
         if indices.size == 0:
@@ -250,7 +248,7 @@ def _selection(slices: Any, count: int, path: Path) -> tuple[np.ndarray, Any, An
             step = int(indices[1] - indices[0]) if indices.size > 1 else 1
             return indices, slice(int(indices[0]), int(indices[-1]) + 1, step), slice(None)
         return indices, *_sorted_read(indices)
-    if isinstance(slices, (numbers.Integral, np.ndarray)) and not isinstance(slices, bool) and np.ndim(slices) == 0:
+    if checks.is_int(slices) or isinstance(slices, np.ndarray) and slices.ndim == 0:
         index = _index(slices, count, path)
         return np.array([index]), slice(index, index + 1), slice(None)
     if isinstance(slices, (str, bytes)) or not isinstance(slices, (Sequence, np.ndarray)):
@@ -271,7 +269,7 @@ def _sorted_read(indices: np.ndarray) -> tuple[list[int], np.ndarray]:
 def _index(value: Any, count: int, path: Path) -> int:
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    if not checks.is_int(value):
         raise TypeError(f"{path}: slice indices must be ints, got {value!r} ({type(value).__name__})")
     index = int(value)
     if not -count <= index < count:
@@ -571,8 +569,7 @@ def _shape2(shape: Any, what: str) -> tuple[int, int]:
         values = tuple(shape)
     except TypeError:
         values = ()
-    if len(values) != 2 or any(isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1
-                                for n in values):
+    if len(values) != 2 or any(not checks.is_int(n) or n < 1 for n in values):
         raise ValueError(f"{what} must be two positive ints (h, w), got {shape!r}")
     return int(values[0]), int(values[1])
 

@@ -179,7 +179,7 @@ def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str
         raise NotADirectoryError(f"read_folder: {str(folder)!r} is a file, not a folder of images")
     if not folder.is_dir():
         raise FileNotFoundError(f"read_folder: folder {str(folder)!r} does not exist")
-    if count is not None and not (isinstance(count, int) and not isinstance(count, bool) and count > 0):
+    if count is not None and not (checks.is_int(count) and count > 0):
         raise ValueError(f"read_folder: count must be a positive int or None, got {count!r}")
     # hidden files (e.g. macOS's "._name.png" resource forks) are not images, nor are folders named like one
     files = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file())

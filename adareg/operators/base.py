@@ -58,7 +58,7 @@ def as_shape(shape: Any, what: str) -> Shape:
     Entries must be integers (or floats with integer values, e.g. ``n / 2`` for an even
     ``n``); anything else, a fraction, a bool or a string, is refused, not truncated.
     """
-    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+    if checks.is_int(shape):
         shape = (shape,)
     if isinstance(shape, (str, bytes)) or not isinstance(shape, Iterable):
         raise TypeError(f"{what} must be a tuple of ints, got {shape!r}")

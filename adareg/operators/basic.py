@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
 
-from .. import backend
+from .. import backend, checks
 from ..backend import Array
 from .base import LinearOperator, as_shape, batch_shape, broadcasts_to
 
@@ -241,12 +240,9 @@ class FiniteDifference(LinearOperator):
 
 def _as_axes(axes: Any) -> tuple[int, ...]:
     """``axes`` (an int or an iterable of ints) as a tuple of ints, or a ``TypeError`` (bools, fractions, strings)."""
-    def is_int(a: Any) -> bool:
-        return isinstance(a, numbers.Integral) and not isinstance(a, bool)
-
-    if is_int(axes):
+    if checks.is_int(axes):
         return (int(axes),)
     entries = tuple(axes) if isinstance(axes, Iterable) and not isinstance(axes, (str, bytes)) else None
-    if entries is None or not all(is_int(a) for a in entries):
+    if entries is None or not all(checks.is_int(a) for a in entries):
         raise TypeError(f"FiniteDifference: axes must be an int or a tuple of ints, got {axes!r}")
     return tuple(int(a) for a in entries)

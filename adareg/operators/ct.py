@@ -121,7 +121,7 @@ def _warn_on_coverage(image_shape: tuple[int, ...], pixel_size: float, spacing: 
 
 def _angles(angles: Any, full_circle: bool) -> np.ndarray:
     """Projection angles in radians: ``n`` equispaced angles, or the given array."""
-    if isinstance(angles, (int, np.integer)) and not isinstance(angles, bool):
+    if checks.is_int(angles):
         if angles < 1:
             raise ValueError(f"RayTransform: angles must be a positive count or an array of angles, got {angles}")
         span = 2 * np.pi if full_circle else np.pi

@@ -29,7 +29,6 @@ the slope 0 and break, e.g., a lower bound :math:`F_c'' \ge m > 0`.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Callable
 
 import numpy as np
@@ -204,8 +203,7 @@ class LinearSpline:
         backend.check_dtype(z, f"{name}: z")
         if z.dtype.kind != "f":
             raise TypeError(f"{name}: z must be real (float32 or float64), got dtype {z.dtype}")
-        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-            raise TypeError(f"{name}: axis must be an int, got {axis!r}")
+        axis = checks.integer(axis, f"{name}: axis")
         if not -z.ndim <= axis < z.ndim:
             raise ValueError(f"{name}: z of shape {tuple(z.shape)} has no channel axis {axis}")
         axis = axis % z.ndim

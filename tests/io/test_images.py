@@ -333,12 +333,14 @@ def test_read_folder_names_the_images_it_skips(Image, tmp_path):
         warnings.simplefilter("error")  # a text file beside the images is no image skipped
         assert list(read_folder(tmp_path)) == ["a"]
 
+
 @pytest.mark.parametrize("count", [True, False, 0, 1.0])
 def test_read_folder_refuses_a_bad_count(Image, tmp_path, count):
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "a.png")
     with pytest.raises(ValueError, match=f"read_folder: count must be a positive int or None, got {count!r}"):
         read_folder(tmp_path, count=count)
     assert list(read_folder(tmp_path, count=1)) == ["a"]
+    assert list(read_folder(tmp_path, count=np.int64(1))) == ["a"]  # NumPy's ints count too
 
 
 def test_read_folder_refuses_a_count_beyond_its_images(Image, tmp_path):

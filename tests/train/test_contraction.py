@@ -133,7 +133,8 @@ def test_gradient_of_the_estimate_is_its_derivative():
     assert along == pytest.approx((shifted(h) - shifted(-h)) / (2 * h), rel=1e-4)
 
 
-def test_iterations_must_be_positive():
+@pytest.mark.parametrize("iterations", [0, True, 2.0])
+def test_iterations_must_be_a_positive_int(iterations):
     model, y, sigma, W, lam, x = problem("sa-cnn", 0)
     with pytest.raises(ValueError, match="iterations must be a positive int"):
-        model.contraction(y, sigma, x, torch.zeros(1, 4, SIZE, SIZE, dtype=torch.float64), W, lam, 0)
+        model.contraction(y, sigma, x, torch.zeros(1, 4, SIZE, SIZE, dtype=torch.float64), W, lam, iterations)
