@@ -110,9 +110,10 @@ class SACNN(AdaptiveRegularizer):
     sees_intensities = True
 
     def __init__(self, bank: FilterBank, masks: MaskCNN, lam: SigmaProfile, sigma_range: tuple[float, float]):
+        super().__init__(bank, lam, sigma_range)
+        self.check_parts(masks=(masks, MaskCNN))
         if masks.channels != bank.channels:
             raise ValueError(f"sa-cnn: the mask network gives {masks.channels} masks for {bank.channels} filters")
-        super().__init__(bank, lam, sigma_range)
         self.masks = masks
 
     def weights(self, x: Array, sigma: float) -> Array:
@@ -159,7 +160,16 @@ class SAB(AdaptiveRegularizer):
 
     def __init__(self, bank: FilterBank, blur: Any, profile: LinearSpline, scale: SigmaProfile, lam: SigmaProfile,
                  sigma_range: tuple[float, float]):
-        blur = np.asarray(backend.to_numpy(blur) if backend.is_array(blur) else blur, dtype=np.float64)
+        super().__init__(bank, lam, sigma_range)
+        self.check_parts(profile=(profile, LinearSpline), scale=(scale, SigmaProfile))
+        try:
+            kernels = np.asarray(backend.to_numpy(blur) if backend.is_array(blur) else blur)
+        except ValueError:  # ragged nested lists
+            kernels = np.asarray(None)
+        if kernels.dtype.kind not in "iuf":  # (a complex kernel's imaginary part would be dropped)
+            got = f"{blur!r:.60}" if kernels.dtype.kind in "OSU" else f"dtype {kernels.dtype}"
+            raise TypeError(f"sa-b: blur must be an array of real numbers, got {got}")
+        blur = kernels.astype(np.float64)
         if blur.ndim != 3 or blur.shape[0] != bank.channels or blur.shape[1] != blur.shape[2] or blur.shape[1] % 2 == 0:
             raise ValueError(f"sa-b: blur must have shape ({bank.channels}, k, k) with odd k, got {blur.shape}")
         with np.errstate(over="ignore"):  # a sum beyond float64 would normalise every kernel to zero
@@ -178,7 +188,6 @@ class SAB(AdaptiveRegularizer):
             raise ValueError("sa-b: the last segment of psi' must be flat, so that psi' >= 0 beyond the grid")
         if np.any(scale.values <= 0):
             raise ValueError("sa-b: the scale alpha(sigma) must be positive")
-        super().__init__(bank, lam, sigma_range)
         self.blur = blur / blur.sum(axis=(1, 2), keepdims=True)
         self.profile, self.scale = profile, scale
         self.check_spans(scale)

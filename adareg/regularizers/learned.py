@@ -62,6 +62,7 @@ class LearnedRegularizer(ABC):
     sees_intensities = False
 
     def __init__(self, bank: FilterBank, lam: SigmaProfile, sigma_range: tuple[float, float]):
+        self.check_parts(bank=(bank, FilterBank), lam=(lam, SigmaProfile))
         self.bank, self.lam = bank, lam
         try:
             low, high = (checks.real_number(s, f"{self.family}: sigma_range") for s in sigma_range)
@@ -73,6 +74,13 @@ class LearnedRegularizer(ABC):
                              f"[0, 1] intensity scale, e.g. (0, 30 / 255)), got {sigma_range!r}")
         self.sigma_range = (low, high)
         self.check_spans(lam)
+
+    def check_parts(self, **parts: tuple[Any, type]) -> None:
+        """A ``TypeError`` naming the first of ``parts`` (``name=(value, type)``) that is not of its type: a part
+        built by hand of another kind (e.g. an array for a spline) would fail later, inside NumPy."""
+        for name, (value, kind) in parts.items():
+            if not isinstance(value, kind):
+                raise TypeError(f"{self.family}: {name} must be a {kind.__name__}, got {type(value).__name__}")
 
     def check_spans(self, profile: SigmaProfile) -> None:
         """Refuse a profile of several knots that does not span :attr:`sigma_range`: beyond its end knots it is

@@ -54,14 +54,15 @@ class Ridge(LearnedRegularizer):
                  lam: SigmaProfile, sigma_range: tuple[float, float]):
         if family not in ("crr", "wcrr"):
             raise ValueError(f"Ridge: family must be 'crr' or 'wcrr', got {family!r}")
+        self.family = family  # before the base class's checks, which name it
+        super().__init__(bank, lam, sigma_range)
+        self.check_parts(profile=(profile, LinearSpline), scale=(scale, SigmaProfile))
         if profile.channels != bank.channels:
             raise ValueError(f"{family}: the profile has {profile.channels} channels for {bank.channels} filters")
         if family == "crr" and not is_convex(profile):
             raise ValueError("crr: phi' must be non-decreasing (every spline slope >= 0) for a convex potential")
         if any(v <= 0 for v in scale.values):
             raise ValueError(f"{family}: the scale alpha(sigma) must be positive")
-        self.family = family  # before the base class's checks, which name it
-        super().__init__(bank, lam, sigma_range)
         self.profile, self.scale = profile, scale
         self.check_spans(scale)
         self._curvature: dict[tuple[int, int], float] = {}

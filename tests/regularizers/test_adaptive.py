@@ -385,3 +385,27 @@ def test_sa_b_refuses_a_blur_that_normalises_to_zero_and_complex_images():
         model.weights(x + 1j * x, 0.05)
     with pytest.raises(TypeError, match="^sa-b: x must be a NumPy or CuPy array, got list"):  # an AttributeError
         model.weights(x.tolist(), 0.05)
+
+
+@pytest.mark.parametrize("part, value, words", [
+    ("blur", "gauss", "blur must be an array of real numbers, got 'gauss'"),
+    ("blur", [[1.0, 2.0], [3.0]], r"blur must be an array of real numbers, got \[\[1.0, 2.0\], \[3.0\]\]"),
+    ("blur", np.ones((32, 5, 5)) * (1 + 1j), "blur must be an array of real numbers, got dtype complex128"),
+    ("profile", np.ones((32, 21)), "profile must be a LinearSpline, got ndarray"),
+    ("scale", 0.5, "scale must be a SigmaProfile, got float"),
+    ("lam", 0.01, "lam must be a SigmaProfile, got float"),
+])
+def test_sa_b_names_parts_of_another_type(part, value, words):
+    """A complex blur lost its imaginary part with a warning; the others failed unnamed, inside NumPy."""
+    from adareg.regularizers.adaptive import SAB
+
+    model = adareg.load("sa-b")
+    parts = dict(bank=model.bank, blur=model.blur, profile=model.profile, scale=model.scale, lam=model.lam)
+    with pytest.raises(TypeError, match=f"^sa-b: {words}$"):
+        SAB(**(parts | {part: value}), sigma_range=model.sigma_range)
+
+
+def test_sa_cnn_names_a_mask_network_of_another_type():
+    model = adareg.load("sa-cnn")
+    with pytest.raises(TypeError, match="^sa-cnn: masks must be a MaskCNN, got list$"):
+        SACNN(model.bank, [np.ones((16, 2, 3, 3))], model.lam, model.sigma_range)

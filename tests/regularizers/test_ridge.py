@@ -180,6 +180,20 @@ def test_the_trained_range_is_checked_by_the_constructors(sigma_range, words):
         Ridge("crr", crr.bank, crr.profile, crr.scale, crr.lam, sigma_range)
 
 
+@pytest.mark.parametrize("part, value, words", [
+    ("bank", None, "bank must be a FilterBank, got NoneType"),
+    ("profile", np.ones((4, 21)), "profile must be a LinearSpline, got ndarray"),  # its coefficients, unwrapped
+    ("scale", 0.5, "scale must be a SigmaProfile, got float"),
+    ("lam", 0.01, "lam must be a SigmaProfile, got float"),
+])
+def test_parts_of_another_type_are_named(part, value, words):
+    """Each failed inside NumPy or with an AttributeError that named no argument."""
+    crr = adareg.load("crr")
+    parts = dict(bank=crr.bank, profile=crr.profile, scale=crr.scale, lam=crr.lam) | {part: value}
+    with pytest.raises(TypeError, match=f"^wcrr: {words}$"):
+        Ridge("wcrr", sigma_range=crr.sigma_range, **parts)
+
+
 def test_sigma_profiles_take_real_numbers():
     lam = adareg.load("crr").lam
     with pytest.raises(TypeError, match="^lam: sigma must be a real number, got '0.05'"):
