@@ -180,8 +180,10 @@ class WeightedL1Analysis(Regularizer):
     def _shrink(self, p: Array, weights: float | Array) -> Array:
         """The factor ``min(1, Lambda / |p|)`` that projects ``p`` onto the ball of each group (or complex entry)."""
         xp = backend.namespace(p)
-        size = self.magnitude(p)
-        return xp.minimum(1.0, weights / xp.maximum(size, np.finfo(size.dtype).tiny))
+        # Lambda / max(|p|, Lambda): the same factor, without Lambda / tiny overflowing where p = 0 (tiny: a
+        # factor 0 where Lambda = 0)
+        bound = xp.maximum(self.magnitude(p), weights)
+        return weights / xp.maximum(bound, np.finfo(bound.dtype).tiny, out=bound)
 
     def _project_dual(self, p: Array, weights: float | Array) -> Array:
         """Projection onto ``{|p_c| <= Lambda_c}`` (per group when grouped)."""

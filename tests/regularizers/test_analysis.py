@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import optimize
@@ -275,6 +277,19 @@ def test_zero_weights_return_the_input():
     reg = TV((6, 7), weights=0.0)
     np.testing.assert_array_equal(reg.prox(v, 3.0).x, v)
     np.testing.assert_array_equal(reg.prox(v, 3.0, bounds=(0, None)).x, np.maximum(v, 0))
+
+
+def test_large_weights_project_float32_duals_without_overflow():
+    """The projection onto |p| <= Lambda scaled by min(1, Lambda / max(|p|, tiny)): in float32, Lambda / tiny
+    overflows for Lambda above 2.9 where a group of the dual is zero, as all are at the start (a RuntimeWarning,
+    an error under -W error; an audit, 2026-12-06)."""
+    v = np.random.default_rng(8).random((8, 9)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = TV((8, 9), weights=5.0).prox(v, 0.01, tol=1e-5, max_iter=5000)
+    p = out.state.point.reshape(2, -1).astype(np.float64)
+    assert out.converged and np.all(np.hypot(*p) <= 5 * (1 + 1e-6))
+    np.testing.assert_allclose(out.x.ravel(), v.ravel() - 0.01 * dense_gradient((8, 9)).T @ p.ravel(), atol=1e-5)
 
 
 def test_strided_weights_are_kept_contiguous_with_their_values():
