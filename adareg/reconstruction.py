@@ -112,7 +112,9 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         faint image solved beside bright ones is as converged as alone.
     restart, backtracking
         Passed to :func:`~adareg.solvers.fista` (regularizers with a prox and an
-        operator other than denoising's).
+        operator other than denoising's); refused, not ignored, where another
+        algorithm runs (as are ``inner_tol`` and ``inner_max_iter`` for denoising
+        with a prox and for the ridge models).
     inner_tol, inner_max_iter
         Tolerance and iteration cap of inner solves: the regularizer's prox inside
         FISTA (by default :func:`~adareg.solvers.fista`'s), or each reweighting step (in denoising, by
@@ -242,22 +244,27 @@ def _minimise(H: LinearOperator, y: Array, bound: Any, lam: float, x0: Array | N
     """Run the algorithm that the regularizer ``bound`` declares (its ``minimisation``) on checked arguments."""
     denoising = is_denoising(H, weights)
     if bound.minimisation == "reweighting":
+        _refuse_unused(c, ("inner_tol", "inner_max_iter"), "the reweighting of the adaptive models")
         return reweighting(H, y, bound, lam=lam, x0=x0, weights=weights, bounds=bounds, max_iter=c.max_iter,
                            tol=c.tol, max_time=c.max_time, inner_tol=c.inner_tol, inner_max_iter=c.inner_max_iter,
                            callback=c.callback, progress=c.progress)
     if denoising and bound.minimisation == "prox":
+        _refuse_unused(c, (), "denoising, an exact prox (its stop: tol, max_iter)")
         return _denoise(y, bound, lam, bounds, c)
     data = LeastSquares(H, y, weights)
     x0 = _start(H, y, x0, denoising, bounds)
     batch_ndim = y.ndim - len(H.shape_out)
     count = math.prod(batch_shape(y, H.shape_out))
-    chunks = backend.image_chunks(count, math.prod(H.shape_in), like=y)
+    # a regularizer with weights per image (e.g. TV's, batch axes and all) acts on the whole batch: one piece
+    per_image = math.prod(getattr(bound, "batch_shape", ())) > 1
+    chunks = [slice(0, count)] if per_image else backend.image_chunks(count, math.prod(H.shape_in), like=y)
 
     def chunked(objective: Callable[[LeastSquares], Any]) -> Any:
         """The batch's objective, or on the host one per chunk of images, each chunk stopping on its own."""
         return objective(data) if len(chunks) == 1 else [(chunk, objective(data.images(chunk))) for chunk in chunks]
 
     if bound.minimisation == "smooth":  # L-BFGS on E + lam R_sigma, projected onto the box
+        _refuse_unused(c, (), "the ridge models, which run L-BFGS")
         if isinstance(bound, RidgeObjective):
             _warn_unbounded(bound.ridge, denoising, bounds)
         smooth = chunked(lambda data: SmoothSum([(1.0, data), (lam, bound)],
@@ -268,6 +275,18 @@ def _minimise(H: LinearOperator, y: Array, bound: Any, lam: float, x0: Array | N
                  stop=FISTA_DEFAULTS.rule(c.max_iter, c.tol, c.max_time), restart=c.restart, batch_ndim=batch_ndim,
                  backtracking=c.backtracking, callback=c.callback, progress=c.progress,
                  **_given(inner_tol=c.inner_tol, inner_max_iter=c.inner_max_iter))
+
+
+def _refuse_unused(c: _Controls, taken: tuple[str, ...], algorithm: str) -> None:
+    """A ``ValueError`` for options of FISTA or of inner solves given to an ``algorithm`` that takes none of them
+    but ``taken``: such an option is refused, not ignored."""
+    given = {"restart": not c.restart, "backtracking": c.backtracking, "inner_tol": c.inner_tol is not None,
+             "inner_max_iter": c.inner_max_iter is not None}
+    unused = [f"{name}={getattr(c, name)!r}" for name, on in given.items() if on and name not in taken]
+    if unused:
+        raise ValueError(f"solve: {', '.join(unused)}: not used by {algorithm}; restart and backtracking apply to "
+                         "FISTA (a regularizer with a prox, an operator other than denoising's), inner_tol and "
+                         "inner_max_iter to its prox and to the reweighting")
 
 
 def _start(H: LinearOperator, y: Array, x0: Array | None, denoising: bool, bounds: Bounds | None) -> Array:

@@ -226,6 +226,21 @@ def test_a_tv_batch_runs_in_chunks_of_images_on_the_host(weights, monkeypatch):
     assert_each_image_as_alone(adareg.solve(H, ys, TV((24, 24)), weights=w[weights], **options), alone)
 
 
+def test_a_tv_batch_with_a_weight_map_per_image_runs_as_one_piece(monkeypatch):
+    """A chunk's FISTA run was handed TV's weights for the whole batch: the dual took the weights' batch and the
+    solve failed in a reshape, or named a batch of 2 for 4 images of 24 x 24 (an audit, 2026-12-06). As one piece,
+    each image is solved with its own map, to the tolerance of its solve alone."""
+    H, ys, _ = blurred_batch([0.01, 0.03, 0.05, 0.1], seed=16)
+    maps = np.random.default_rng(16).uniform(0.5, 2.0, (2, 2, 1, 24, 24))
+    options = {"lam": 0.01, "bounds": (0, None), "tol": 1e-7, "max_iter": 5000}
+    monkeypatch.setattr(adareg.backend, "CHUNK_PIXELS", 2 * 24 * 24)  # chunks of two images, where maps allow
+    batch = adareg.solve(H, ys, TV((24, 24), weights=maps), **options)
+    assert batch.converged
+    for image, y, weight_map in zip(batch.x.reshape(4, 24, 24), ys.reshape(4, 24, 24), maps.reshape(4, 1, 24, 24)):
+        alone = adareg.solve(H, y, TV((24, 24), weights=weight_map), **options).x
+        assert np.linalg.norm(image - alone) <= 1e-4 * np.linalg.norm(alone)
+
+
 @pytest.mark.parametrize("H_is_identity", [True, False])
 def test_float32_in_float32_out(H_is_identity):
     y = np.random.default_rng(6).random((10, 10)).astype(np.float32)
@@ -357,6 +372,34 @@ def test_learned_models_warn_of_weighted_data_and_reconstructions_on_another_int
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert adareg.solve(H, data, reg, lam=1e-3, sigma=sigma).converged  # [0, 1] data: no warning
+
+
+@pytest.mark.parametrize("model, operator, option, algorithm", [
+    ("tv", "identity", {"inner_tol": 1e-12}, "denoising, an exact prox"),
+    ("tv", "identity", {"restart": False}, "denoising, an exact prox"),
+    ("crr", "blur", {"backtracking": True}, "the ridge models, which run L-BFGS"),
+    ("wcrr", "identity", {"inner_max_iter": 1}, "the ridge models, which run L-BFGS"),
+    ("sa-cnn", "blur", {"restart": False}, "the reweighting of the adaptive models"),
+    ("sa-b", "identity", {"backtracking": True}, "the reweighting of the adaptive models"),
+])
+def test_options_of_another_algorithm_are_refused_not_ignored(model, operator, option, algorithm):
+    """Each gave the result of a solve without it, bit for bit (an audit, 2026-12-06)."""
+    y = adareg.data.image("camera", shape=(16, 16))
+    H = Identity(y.shape) if operator == "identity" else Blur(np.ones((3, 3)) / 9, y.shape)
+    reg, sigma = (TV(y.shape), {}) if model == "tv" else (adareg.load(model), {"sigma": 0.05})
+    (name, value), = option.items()
+    with pytest.raises(ValueError, match=rf"^solve: {name}={value!r}: not used by {algorithm}"):
+        adareg.solve(H, y, reg, lam=0.01, max_iter=2, **sigma, **option)
+
+
+def test_options_of_fista_are_taken_where_it_runs():
+    y = adareg.data.image("camera", shape=(16, 16))
+    H = Blur(np.ones((3, 3)) / 9, y.shape)
+    plain = adareg.solve(H, H(y), TV(y.shape), lam=0.01, max_iter=20)
+    for option in ({"restart": False}, {"inner_max_iter": 1}):
+        assert np.abs(adareg.solve(H, H(y), TV(y.shape), lam=0.01, max_iter=20, **option).x - plain.x).max() > 0
+    adareg.solve(H, H(y), TV(y.shape), lam=0.01, max_iter=20, backtracking=True)  # (L = ||H||^2 = 1 from the start)
+    adareg.solve(Identity(y.shape), y, adareg.load("sa-cnn"), sigma=0.05, inner_tol=1e-3, inner_max_iter=50)
 
 
 def test_regularizer_weights_for_another_batch_are_refused():
