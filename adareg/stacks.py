@@ -34,6 +34,7 @@ import secrets
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, get_args
 
 import numpy as np
@@ -41,6 +42,7 @@ from tqdm.auto import tqdm
 
 from . import backend, checks, params
 from .io.images import first_slice_outside
+from .io.volumes import Volume
 from .reconstruction import solve
 
 SliceTask = Callable[[np.ndarray], np.ndarray]
@@ -108,6 +110,11 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
         chunks whose results differ in shape or dtype (e.g. a complex chunk after real
         ones), which one output array cannot hold without loss.
     """
+    if not callable(task) or isinstance(task, type):  # else named as every slice's failure
+        raise TypeError(f"map_slices: task must be a callable on a chunk of slices, e.g. stacks.Denoise(...), "
+                        f"got {task!r:.80}")
+    if isinstance(stack, Volume):
+        raise TypeError("map_slices: stack is a Volume; pass its slices, volume.data")
     stack = backend.to_numpy(stack)  # a CuPy stack is copied to the host, where the chunks are cut
     if stack.ndim < 1 or len(stack) == 0:
         raise ValueError(f"map_slices: stack must hold at least one slice, got shape {stack.shape}")
@@ -303,9 +310,24 @@ def regularizer(model: str, shape: tuple[int, int]) -> Any:
     return cached_model(model)
 
 
-@functools.lru_cache(maxsize=8)
 def cached_model(model: str) -> Any:
-    """A learned model by name or parameter file, loaded once per process."""
+    """A learned model by name or parameter file, loaded once per process, and again for a file that has changed.
+
+    A file is known by its resolved path, modification time and size: one rewritten in
+    place (e.g. by further training), or a relative path after a change of folder, is
+    not the model loaded before.
+    """
+    path = Path(model)
+    version = None
+    if path.is_file():
+        status = path.stat()
+        version = (str(path.resolve()), status.st_mtime_ns, status.st_size)
+    return _load_version(model, version)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_version(model: str, version: tuple[str, int, int] | None) -> Any:
+    """``params.load(model)``, once per ``version`` of its file (see :func:`cached_model`)."""
     return params.load(model)
 
 
@@ -353,8 +375,8 @@ class Denoise:
             raise ValueError("Denoise: lam is required for 'tv' (it has no trained value; e.g. 0.8 sigma)")
         if self.model != "tv" and self.sigma is None:
             raise ValueError(f"Denoise: sigma is required for the learned model {self.model!r} (its noise level)")
-        for name in ("low", "high"):
-            checks.real_number(getattr(self, name), f"Denoise: {name}")  # a number, and finite
+        for name in ("low", "high"):  # floats (frozen: set once, here): uint8 slices - an int low would wrap around
+            object.__setattr__(self, name, checks.real_number(getattr(self, name), f"Denoise: {name}"))
         if not self.low < self.high:
             raise ValueError(f"Denoise: the units need finite low < high (mapped to 0 and 1), got low {self.low:g}, "
                              f"high {self.high:g}")
@@ -401,6 +423,32 @@ def _check_slices(slices: np.ndarray, task: str, expected: str, ndim: int = 3, r
                         "magnitudes (abs) or the real part, as fits the data")
 
 
+def _check_iterative(task: str, model: str, lam: Any, sigma: Any) -> None:
+    """The weights of an iterative ``model`` of ``task``: ``lam`` (required: a trained value holds for denoising
+    only), and ``sigma`` for a learned model only; an unknown model or a bad file is named here, once, rather
+    than on every chunk."""
+    if model != "tv":
+        cached_model(model)
+    if lam is None:
+        raise ValueError(f"{task}: lam is required for {model!r} (its trained value holds for denoising only; "
+                         "adareg.presets or adareg.tune give one)")
+    checks.positive(lam, f"{task}: lam")
+    if model != "tv" and sigma is None:
+        raise ValueError(f"{task}: sigma is required for the learned model {model!r}")
+    if sigma is not None:
+        if model == "tv":
+            raise ValueError(f"{task}: sigma is a parameter of the learned models; 'tv' has none")
+        checks.positive(sigma, f"{task}: sigma")
+
+
+def _refuse_weights(task: str, model: str, lam: Any, sigma: Any) -> None:
+    """A ``ValueError`` for ``lam`` or ``sigma`` given to a direct ``model`` of ``task``, which would ignore them."""
+    given = [name for name, value in (("lam", lam), ("sigma", sigma)) if value is not None]
+    if given:
+        raise ValueError(f"{task}: {' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to the "
+                         f"iterative models; {model!r} has none")
+
+
 @functools.lru_cache(maxsize=4)
 def cached_ray_transform(size: int, angles: int | tuple[float, ...], geometry: tuple[tuple[str, Any], ...]) -> Any:
     """A :class:`~adareg.operators.RayTransform`, built once per process for one geometry."""
@@ -443,19 +491,9 @@ class CTReconstruction:
             # frozen: set once, here, as a hashable tuple (the workers' operator cache needs one)
             object.__setattr__(self, "angles", tuple(float(a) for a in values))
         if self.model == "fbp":
-            if self.lam is not None or self.sigma is not None:
-                raise ValueError("CTReconstruction: lam and sigma apply to the iterative models; 'fbp' has none")
+            _refuse_weights("CTReconstruction", self.model, self.lam, self.sigma)
         else:
-            if self.model != "tv":
-                cached_model(self.model)  # an unknown name or a bad file, named here rather than on every chunk
-            if self.lam is None:
-                raise ValueError(f"CTReconstruction: lam is required for {self.model!r} (its trained value holds "
-                                 "for denoising only; adareg.presets or adareg.tune give one)")
-            checks.positive(self.lam, "CTReconstruction: lam")
-            if self.model != "tv" and self.sigma is None:
-                raise ValueError(f"CTReconstruction: sigma is required for the learned model {self.model!r}")
-            if self.model == "tv" and self.sigma is not None:
-                raise ValueError("CTReconstruction: sigma is a parameter of the learned models; 'tv' has none")
+            _check_iterative("CTReconstruction", self.model, self.lam, self.sigma)
         pairs = self.geometry.items() if isinstance(self.geometry, dict) else self.geometry
         try:
             pairs = tuple(sorted((name, value) for name, value in pairs))
@@ -496,7 +534,10 @@ class FastMRIReconstruction:
       scaled back.
 
     The magnitude is cropped to ``recon_shape`` as fastMRI does, by every model
-    (:func:`~adareg.io.fastmri.reconstruction_crop`).
+    (:func:`~adareg.io.fastmri.reconstruction_crop`).  The model, its weights and the
+    device are checked here, not on every chunk: ``lam`` and ``sigma`` are refused
+    where the model takes none (``"sense"`` takes ``lam``, its Tikhonov weight,
+    ``1e-2`` by default).
     """
 
     mask: tuple[bool, ...]
@@ -505,6 +546,19 @@ class FastMRIReconstruction:
     lam: float | None = None
     sigma: float | None = None
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.device not in get_args(backend.Device):
+            raise ValueError(f"FastMRIReconstruction: device must be 'cpu' or 'gpu', got {self.device!r}")
+        if self.model == "zero-filled":
+            _refuse_weights("FastMRIReconstruction", self.model, self.lam, self.sigma)
+        elif self.model == "sense":
+            if self.sigma is not None:
+                raise ValueError("FastMRIReconstruction: sigma is a parameter of the learned models; 'sense' has none")
+            if self.lam is not None:
+                checks.positive(self.lam, "FastMRIReconstruction: lam")
+        else:
+            _check_iterative("FastMRIReconstruction", self.model, self.lam, self.sigma)
 
     def __call__(self, kspace: np.ndarray) -> np.ndarray:
         _check_slices(kspace, "FastMRIReconstruction", "(n, coils, rows, columns) k-space", ndim=4, real=False)

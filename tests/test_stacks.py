@@ -12,9 +12,12 @@ import pytest
 
 import adareg
 from adareg import stacks
+from adareg.io import Volume
 from adareg.operators import Identity
+from adareg.params import ParameterFileError
 
 SIGMA = 0.1
+WEIGHTS = Path(adareg.__file__).parent / "weights"
 MARK = -0.75  # a first pixel that makes DieOnce end its worker (exact in float32)
 
 
@@ -115,6 +118,18 @@ def test_bad_arguments(kwargs, message):
         stacks.map_slices(np.negative, np.zeros((2, 3, 3)), progress=False, **kwargs)
 
 
+def test_a_task_that_is_no_callable_or_a_volume_for_a_stack_is_named():
+    """Each was named as slice 0's failure ("'str' object is not callable", "The truth value of an array ... is
+    ambiguous" for the class Denoise) or as a stack of shape () (an audit, 2026-12-06)."""
+    for task in ("sa-cnn", stacks.Denoise):
+        with pytest.raises(TypeError, match=r"^map_slices: task must be a callable on a chunk of slices, e\.g\. "
+                                            r"stacks\.Denoise\(\.\.\.\), got "):
+            stacks.map_slices(task, np.zeros((2, 3, 3)), progress=False)
+    volume = Volume(np.zeros((2, 3, 3), np.float32), "npy", {"bits": None})
+    with pytest.raises(TypeError, match=r"^map_slices: stack is a Volume; pass its slices, volume\.data$"):
+        stacks.map_slices(np.negative, volume, progress=False)
+
+
 def complex_after_the_first_chunk(slices: np.ndarray) -> np.ndarray:
     """A task whose later chunks are complex: slices whose first pixel is nonzero."""
     return slices.astype(complex) if slices[0, 0, 0] else slices
@@ -155,6 +170,32 @@ def test_denoise_refuses_data_in_other_units_than_it_is_told():
         stacks.Denoise("tv", None, lam=0.05)(255 * stack)
     noisy = stack + 0.4 * (np.arange(stack.size).reshape(stack.shape) % 2 - 0.5)  # up to 0.2 beyond [0, 1]
     assert stacks.Denoise("tv", None, lam=0.05)(noisy).shape == stack.shape
+
+
+def test_unsigned_slices_in_int_units_are_mapped_without_wrapping_around():
+    """uint16 slices minus an int low stayed uint16 and wrapped around: a pixel 20 below low became about 65500
+    (an audit, 2026-12-06); the units are floats now, and the slices come out as their float32 copy does."""
+    clean = np.full((1, 16, 16), 1020.0)
+    clean[:, :, 8:] = 2980.0
+    stack = np.clip(clean + 30 * np.random.default_rng(3).standard_normal(clean.shape), 0, None).astype(np.uint16)
+    assert np.mean(stack < 1000) > 0.1
+    task = stacks.Denoise("tv", None, lam=0.02, low=1000, high=3000)
+    assert isinstance(task.low, float) and isinstance(task.high, float)
+    out = task(stack)
+    np.testing.assert_allclose(out, task(stack.astype(np.float32)), rtol=0, atol=1e-3)
+    assert out.max() <= 3000 and abs(out[:, :, :8].mean() - 1020) < 10
+
+
+def test_a_parameter_file_rewritten_in_place_is_loaded_again(tmp_path):
+    """The cache of loaded models was keyed on the path's text: a file rewritten (by more training, say) gave the
+    model loaded before it for the rest of the process."""
+    path = tmp_path / "model.npz"
+    path.write_bytes((WEIGHTS / "crr.npz").read_bytes())
+    assert stacks.cached_model(str(path)).family == "crr"
+    assert stacks.cached_model(str(path)) is stacks.cached_model(str(path))  # loaded once while unchanged
+    path.write_bytes((WEIGHTS / "wcrr.npz").read_bytes())
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # a later time, whatever the clock
+    assert stacks.cached_model(str(path)).family == "wcrr"
 
 
 def test_one_slice_in_other_units_is_refused_whatever_the_chunk():
@@ -234,7 +275,7 @@ def test_a_ct_task_is_checked_when_it_is_built():
         ({"model": "FBP"}, ValueError, "FBP"), ({"model": "tv"}, ValueError, "lam is required for 'tv'"),
         ({"model": "wcrr", "lam": 0.1}, ValueError, "sigma is required for the learned model 'wcrr'"),
         ({"model": "tv", "lam": 0.1, "sigma": 0.1}, ValueError, "sigma is a parameter of the learned models"),
-        ({"model": "fbp", "lam": 0.1}, ValueError, "lam and sigma apply to the iterative models"),
+        ({"model": "fbp", "lam": 0.1}, ValueError, "lam applies to the iterative models; 'fbp' has none"),
         ({"device": "cuda"}, ValueError, "device must be 'cpu' or 'gpu'"),
     ]:
         with pytest.raises(error, match=words):
@@ -289,7 +330,7 @@ def test_two_workers_give_the_in_process_result_in_slice_order(client):
         here = stacks.map_slices(task, stack, chunk=2, progress=False)
     there = stacks.map_slices(task, stack, chunk=2, scheduler=client, progress=False)
     np.testing.assert_array_equal(there, here)
-    loads = client.run(lambda: stacks.cached_model.cache_info().misses)
+    loads = client.run(lambda: stacks._load_version.cache_info().misses)
     assert sum(loads.values()) <= 2 and max(loads.values()) == 1  # one load per worker, not one per slice
 
 
@@ -344,6 +385,23 @@ def test_workers_start_and_close_a_local_cluster():
     stack = noisy_stack(2, size=16)
     out = stacks.map_slices(np.negative, stack, workers=1, progress=False)
     np.testing.assert_array_equal(out, -stack)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"lam": 123.0, "sigma": 5.0}, "lam and sigma apply to the iterative models; 'zero-filled' has none"),
+    ({"model": "sense", "sigma": 0.1}, "sigma is a parameter of the learned models; 'sense' has none"),
+    ({"model": "sense", "lam": -1.0}, "lam must be positive"),
+    ({"model": "tv"}, "lam is required for 'tv'"),
+    ({"model": "tv", "lam": 0.1, "sigma": 0.1}, "sigma is a parameter of the learned models; 'tv' has none"),
+    ({"model": "sa-cnn", "lam": 0.1}, "sigma is required for the learned model 'sa-cnn'"),
+    ({"model": "sa_cnn", "lam": 0.1, "sigma": 0.1}, "unknown model 'sa_cnn'"),
+    ({"device": "tpu"}, "device must be 'cpu' or 'gpu', got 'tpu'"),
+])
+def test_a_fastmri_task_is_checked_when_it_is_built(kwargs, words):
+    """lam and sigma were ignored where the model takes none, and the rest was named only at the first slice (an
+    audit, 2026-12-06), as the CT task's were before."""
+    with pytest.raises((ValueError, ParameterFileError), match=words):
+        stacks.FastMRIReconstruction((True,) * 8, (8, 8), **kwargs)
 
 
 @pytest.mark.skipif(adareg.gpu_available(), reason="checks the error raised when no GPU is present")
