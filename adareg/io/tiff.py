@@ -198,6 +198,11 @@ def _grey_page(page: Any, path: Path) -> np.ndarray:
     with _tifffile_errors(path):  # a damaged page's tags can be of any type
         photometric, axes, shape = int(page.photometric), str(page.axes), tuple(page.shape)
         samples, extra = int(page.samplesperpixel), tuple(int(value) for value in page.extrasamples)
+        bits, integers = int(page.bitspersample), int(page.sampleformat) in (1, 2)
+    if integers and photometric != _PALETTE and bits not in (1, 8, 16, 32, 64):
+        # (4- or 12-bit samples decode, with imagecodecs, to 8- or 16-bit integers: scaled as those, 15 read 0.06)
+        raise ValueError(f"{path}: page {page.index + 1} has {bits}-bit samples; adareg reads 8- and 16-bit integer "
+                         "(and float) pages: save it with 8 or 16 bits per sample")
     if photometric not in (_MINISWHITE, _MINISBLACK, _RGB, _PALETTE) or set(axes) - set("SYX"):
         raise ValueError(f"{path}: page {page.index + 1} has photometric interpretation "
                          f"{getattr(page.photometric, 'name', photometric)} and axes {axes}; adareg reads "

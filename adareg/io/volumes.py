@@ -264,6 +264,8 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None 
     path = check_volume_output(path, like)
     if not isinstance(description, str):
         raise TypeError(f"write_volume: description must be a str, got {type(description).__name__}")
+    if isinstance(data, Volume):
+        raise TypeError("write_volume: data is a Volume; pass its slices, volume.data (and the volume as like=)")
     data = backend.to_numpy(data)  # a CuPy array is copied to the host (NumPy's asarray refuses it)
     if data.ndim == 2:
         data = data[None]
@@ -278,6 +280,10 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None 
         raise TypeError(f"write_volume: {path}: expected a real numeric array, got dtype {data.dtype}")
     format = volume_format(path)
     if format == "npy":  # float32, as the other formats store data without a bit depth to keep
+        if _has_channels(data.shape):
+            raise ValueError(f"write_volume: {path}: slices of {data.shape[-1]} column(s), shape {data.shape}, would "
+                             "read back from .npy as an image with channels (rows, columns, channels); write them "
+                             "as .tif or .nii")
         write_array(path, as_float32(data, f"write_volume: {path}: the data to write"))
         return
     same = like if like is not None and (like.format == format or (format, like.format) == ("tiff", "npy")) else None
@@ -297,6 +303,12 @@ def as_float32(data: np.ndarray, what: str) -> np.ndarray:
     return values
 
 
+def _has_channels(shape: tuple[int, ...]) -> bool:
+    """Whether a 3D ``.npy`` array of ``shape`` reads as an image with channels, (rows, columns, grey (+ alpha) or
+    RGB(A)), rather than as slices of a few columns."""
+    return 0 < shape[-1] <= 4 and min(shape[:2]) > shape[-1]
+
+
 def _read_npy(path: Path, as_stored: bool) -> Volume:
     """A 2D or 3D ``.npy`` array as a volume, as intensities (:func:`~adareg.io.images.intensities`) or as stored;
     ``metadata["bits"]`` as a TIFF volume's."""
@@ -307,7 +319,7 @@ def _read_npy(path: Path, as_stored: bool) -> Volume:
         raise ValueError(f"{path}: expected a real 2D or 3D array (slices, rows, columns), got shape {array.shape} "
                          f"and dtype {array.dtype}")
     channels = array.shape[-1]
-    if 0 < channels <= 4 and min(array.shape[:2]) > channels:  # (rows, columns, grey (+ alpha) or RGB(A))
+    if _has_channels(array.shape):
         kind = "a colour image" if channels >= 3 else "an image with a channel axis"
         raise ValueError(f"{path}: shape {array.shape} looks like {kind} (rows, columns, channels), not slices "
                          f"of {channels} column(s); adareg reads grey images: save one channel or their mean, "

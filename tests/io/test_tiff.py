@@ -4,9 +4,10 @@
   uint8/uint16 scaled by 1/255 and 1/65535, float pages as stored; one page is one slice;
   single pages made grey as Pillow does (palette, bilevel, white-is-zero, grey + alpha,
   RGB with equal channels), compared with Pillow's conversion and with read_image.
-* Refusals in one line naming the file: colour, int32, several samples per pixel that
-  are not alpha, pages of different sizes or types, more samples than MAX_ELEMENTS, a
-  truncated stack (not read as fewer pages), corrupt data, NaN, values beyond float32.
+* Refusals in one line naming the file: colour, int32, 4- or 12-bit samples, several
+  samples per pixel that are not alpha, pages of different sizes or types, more samples
+  than MAX_ELEMENTS, a truncated stack (not read as fewer pages), corrupt data, NaN,
+  values beyond float32.
 * Writing, read back with tifffile: page count, bit depth kept, values within half a
   grey level, float32 without ``like``, ImageDescription; values beyond float32 refused.
 """
@@ -236,6 +237,18 @@ def test_more_samples_than_adareg_reads_are_refused_before_reading(tmp_path, mon
 def test_int32_pages_are_refused(tmp_path):
     tifffile.imwrite(tmp_path / "int32.tif", np.arange(40, dtype=np.int32).reshape(2, 4, 5), photometric="minisblack")
     _refusal(tmp_path / "int32.tif", "pixels of type int32 have no intensity convention")
+
+
+@pytest.mark.parametrize("bits", [4, 12])
+def test_pages_of_4_or_12_bit_samples_are_refused_before_reading(tmp_path, monkeypatch, bits):
+    """With imagecodecs, tifffile decodes them to uint8 or uint16, which were scaled as such: a 4-bit white, 15,
+    read as 15/255 (an audit, 2026-12-06; Pillow scales 4-bit grey to 0-255)."""
+    path = tmp_path / f"grey{bits}.tif"
+    tifffile.imwrite(path, _ramp((4, 5), np.uint8 if bits < 8 else np.uint16), photometric="minisblack")
+    with tifffile.TiffFile(path, mode="r+b") as tif:  # the tag alone: the refusal comes before the pixels
+        tif.pages[0].tags["BitsPerSample"].overwrite(bits)
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", lambda *args, **kwargs: pytest.fail("pixels were read"))
+    _refusal(path, rf"page 1 has {bits}-bit samples; adareg reads 8- and 16-bit integer \(and float\) pages")
 
 
 def test_cmyk_and_float_white_is_zero_pages_are_refused(tmp_path):

@@ -228,6 +228,26 @@ def test_complex_data_are_refused_before_writing(tmp_path, suffix):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_volume_for_data_is_named(tmp_path):
+    """It was refused as data "of shape ()" (an audit, 2026-12-06)."""
+    np.save(tmp_path / "in.npy", np.zeros((2, 4, 4), np.float32))
+    volume = read_volume(tmp_path / "in.npy")
+    with pytest.raises(TypeError, match=r"^write_volume: data is a Volume; pass its slices, volume\.data"):
+        write_volume(tmp_path / "out.npy", volume, like=volume)
+
+
+@pytest.mark.parametrize("shape", [(6, 8, 3), (9, 9, 1)])
+def test_npy_slices_that_would_read_back_as_channels_are_refused(tmp_path, shape):
+    """Written, then refused by read_volume as an image with channels (an audit, 2026-12-06); as TIFF they read
+    back."""
+    data = np.random.default_rng(2).random(shape).astype(np.float32)
+    with pytest.raises(ValueError, match=rf"would read back from \.npy as an image with channels"):
+        write_volume(tmp_path / "out.npy", data)
+    assert not (tmp_path / "out.npy").exists()
+    write_volume(tmp_path / "out.tif", data)
+    np.testing.assert_allclose(read_volume(tmp_path / "out.tif").data, data, atol=1e-7)
+
+
 def test_npy_values_beyond_float32_are_refused_not_read_as_inf(tmp_path):
     path = tmp_path / "big.npy"
     np.save(path, np.array([[[0.5, 1e300], [-1e39, 0.25]]]))
