@@ -70,7 +70,10 @@ def fbp(H: RayTransform, sinogram: Array, window: Literal["ram-lak", "hann"] = "
 
     with ``h`` the ramp filter (:func:`ramp_filter`), ``d`` the detector spacing and
     ``delta`` the pixel size: ASTRA's back-projector (the transpose of its
-    projector) sums each projection with weight ``delta^2 / d`` per pixel.
+    projector) sums each projection with weight ``delta^2 / d`` per pixel.  That
+    holds while detector cells are no wider than pixels (``d <= delta``); for wider
+    cells the sum over the angles samples each filtered projection at the pixels'
+    centres by linear interpolation instead.
 
     Fan beam with a flat detector, angles covering [0, 2 pi) about uniformly
     (Kak & Slaney, section 3.4.2): on a virtual detector through the rotation
@@ -110,9 +113,12 @@ def fbp(H: RayTransform, sinogram: Array, window: Literal["ram-lak", "hann"] = "
         raise TypeError(f"fbp: sinogram must be real (line integrals), got dtype {sinogram.dtype}")
     backend.check_finite(sinogram, "fbp: sinogram")
     _warn_uneven_coverage(H.angles, math.pi if H.geometry == "parallel" else 2 * math.pi, H.geometry)
-    if H.geometry == "parallel":
+    if H.geometry == "parallel" and H.detector_spacing <= H.pixel_size:
         scale = math.pi / len(H.angles) * H.detector_spacing / H.pixel_size**2
         return scale * H.H(_filter(sinogram, H.detector_spacing, window))
+    if H.geometry == "parallel":
+        image = _interpolated_backprojection(H, _filter(sinogram, H.detector_spacing, window))
+        return backend.namespace(image).astype(image * (math.pi / len(H.angles)), np.float32)
     return _fan_beam_fbp(H, sinogram, window)
 
 
@@ -162,6 +168,52 @@ def _filter(sinogram: Array, spacing: float, window: Literal["ram-lak", "hann"])
     return xp.astype(filtered, sinogram.dtype, copy=False)
 
 
+def _pixel_centres(H: RayTransform, like: Array) -> tuple[Array, Array]:
+    """The pixels' centres ``(x, y)`` in ASTRA's frame (x to the right, y up: row 0 at the top), ``like``'s backend."""
+    h, w = H.shape_in
+    x = (np.arange(w) - (w - 1) / 2) * H.pixel_size
+    y = ((h - 1) / 2 - np.arange(h)) * H.pixel_size
+    dtype = backend.real_dtype(like.dtype)
+    return tuple(backend.DeviceCache(a).like(like, dtype) for a in np.meshgrid(x, y))
+
+
+def _sample(row: Array, index: Array) -> Array:
+    """``row`` (its last axis: the detector cells) at the fractional cells ``index`` (an image of them), linearly
+    interpolated; 0 beyond the first and last cells' centres."""
+    xp = backend.namespace(row)
+    n = row.shape[-1]
+    low = xp.floor(index)
+    frac = index - low
+    low = xp.astype(low, xp.int64)
+    inside = (low >= 0) & (low < n - 1)
+    low = low.clip(0, n - 2)  # the array's own clip (see regularizers.base.project)
+    shape = (*row.shape[:-1], *index.shape)
+    value = (1 - frac) * xp.take(row, low.ravel(), axis=-1).reshape(shape) + \
+        frac * xp.take(row, (low + 1).ravel(), axis=-1).reshape(shape)
+    return xp.where(inside, value, 0.0)
+
+
+def _interpolated_backprojection(H: RayTransform, filtered: Array) -> Array:
+    r""":math:`\sum_\theta p_\theta(s(r, \theta))` for a parallel beam, with linear interpolation in the detector
+    coordinate ``s`` of each pixel's centre ``r``.
+
+    ASTRA's back-projector, the transpose of its projector, spreads each ray over the
+    pixels it crosses: an interpolation while detector cells are no wider than pixels,
+    but with wider cells the pixels between two rays get too little (a sinogram of ones
+    does not back-project to a constant).
+    """
+    astra = importlib.import_module("astra")
+    xp = backend.namespace(filtered)
+    px, py = _pixel_centres(H, filtered)
+    image = xp.zeros((*filtered.shape[:-2], *H.shape_in), dtype=backend.real_dtype(filtered.dtype))
+    for k, vector in enumerate(astra.geom_2vec(H.proj_geom)["Vectors"]):
+        # parallel_vec: the ray's direction, the detector's centre, the step from one cell to the next
+        centre, cell = vector[2:4], vector[4:6]
+        index = ((px - centre[0]) * cell[0] + (py - centre[1]) * cell[1]) / float(cell @ cell)
+        image += _sample(filtered[..., k, :], index + (H.detector_count - 1) / 2)
+    return image
+
+
 def _fan_beam_fbp(H: RayTransform, sinogram: Array, window: Literal["ram-lak", "hann"]) -> Array:
     astra = importlib.import_module("astra")
     xp = backend.namespace(sinogram)
@@ -171,27 +223,14 @@ def _fan_beam_fbp(H: RayTransform, sinogram: Array, window: Literal["ram-lak", "
     s = (np.arange(n) - (n - 1) / 2) * spacing
     weighted = sinogram * backend.DeviceCache(D / np.sqrt(D**2 + s**2)).like(sinogram, dtype)
     filtered = 0.5 * _filter(weighted, spacing, window)
-    # pixel centres in ASTRA's frame: x to the right, y up (row 0 at the top)
-    h, w = H.shape_in
-    x = (np.arange(w) - (w - 1) / 2) * H.pixel_size
-    y = ((h - 1) / 2 - np.arange(h)) * H.pixel_size
-    px, py = (backend.DeviceCache(a).like(sinogram, dtype) for a in np.meshgrid(x, y))
-    image = xp.zeros((*sinogram.shape[:-2], h, w), dtype=dtype)
+    px, py = _pixel_centres(H, sinogram)
+    image = xp.zeros((*sinogram.shape[:-2], *H.shape_in), dtype=dtype)
     for k, vector in enumerate(astra.geom_2vec(H.proj_geom)["Vectors"]):
         source, along = vector[0:2], vector[4:6] / np.linalg.norm(vector[4:6])
         central = -source / np.linalg.norm(source)  # unit vector from the source through the centre
         depth = D + px * central[0] + py * central[1]  # U * D
         position = D * (px * along[0] + py * along[1]) / depth  # s on the virtual detector
-        index = position / spacing + (n - 1) / 2
-        low = xp.floor(index)
-        frac = index - low
-        low = xp.astype(low, xp.int64)
-        row = filtered[..., k, :]
-        inside = (low >= 0) & (low < n - 1)
-        low = low.clip(0, n - 2)  # the array's own clip (see regularizers.base.project)
-        value = (1 - frac) * xp.take(row, low.ravel(), axis=-1).reshape(*row.shape[:-1], h, w) + \
-            frac * xp.take(row, (low + 1).ravel(), axis=-1).reshape(*row.shape[:-1], h, w)
-        image += xp.where(inside, value, 0.0) * (D / depth) ** 2
+        image += _sample(filtered[..., k, :], position / spacing + (n - 1) / 2) * (D / depth) ** 2
     return xp.astype(image * (2 * math.pi / len(H.angles)), xp.float32)
 
 

@@ -60,6 +60,31 @@ def test_fbp_of_a_noiseless_phantom_with_many_angles(geometry):
     np.testing.assert_allclose(fbp(H, H(batch))[1], 2 * fbp(H, H(phantom)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("cells", [1.5, 2.0, 3.0])
+def test_parallel_fbp_with_detector_cells_wider_than_pixels_interpolates(cells):
+    """ASTRA's transpose spreads each ray over the pixels it crosses, which leaves the pixels between two rays short
+    once cells are wider than pixels: the back-projection of a blurred phantom lost 5 to 11 dB at cells 2 to 3 pixels
+    wide (an audit, 2026-12-06). Against an independent back-projection: NumPy's interpolation of the same ramp-
+    filtered projections at r . theta, in ASTRA's frame (x to the right, y up)."""
+    n = 64
+    phantom = ndimage.gaussian_filter(adareg.data.shepp_logan((n, n)), 2.0)
+    H = RayTransform((n, n), 180, pixel_size=1.0 / n, detector_spacing=cells / n)
+    sinogram = H(phantom).astype(np.float64)
+    response = adareg.ct.ramp_filter(H.detector_count, H.detector_spacing)
+    size = 2 * (len(response) - 1)
+    filtered = np.fft.irfft(np.fft.rfft(sinogram, n=size) * response, n=size)[:, : H.detector_count]
+    centres = (np.arange(n) - (n - 1) / 2) / n
+    x, y = np.meshgrid(centres, -centres)
+    cell = np.arange(H.detector_count)
+    reference = sum(np.interp((x * np.cos(t) + y * np.sin(t)) / H.detector_spacing + (H.detector_count - 1) / 2,
+                              cell, row, left=0, right=0) for t, row in zip(H.angles, filtered)) * np.pi / 180
+    image = fbp(H, H(phantom))
+    assert image.dtype == np.float32
+    np.testing.assert_allclose(image, reference, rtol=0, atol=1e-4)
+    assert np.linalg.norm(image - phantom) <= 0.03 * cells * np.linalg.norm(phantom)  # the cells set the resolution
+    np.testing.assert_allclose(fbp(H, np.stack([H(phantom), 2 * H(phantom)]))[1], 2 * image, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("geometry, angles, words", [
     ("fan", np.linspace(0, np.pi, 90, endpoint=False), r"cover 3.14 rad, 0.50 x 2 pi"),
     ("parallel", np.linspace(0, 1.5 * np.pi, 90, endpoint=False), r"cover 4.71 rad, 1.50 x pi"),
