@@ -228,4 +228,5 @@ def protocol_noisy(clean: np.ndarray, level: int, index: int) -> np.ndarray:
     if outside:
         raise ValueError(f"protocol_noisy: {outside} of {clean.size} values of clean lie outside [-0.5, 1.5]; the "
                          "protocol's images have values in [0, 1] (divide 0-255 values by 255)")
-    return clean + np.random.default_rng(1000 * int(level) + int(index)).standard_normal(clean.shape) * level / 255
+    noise = np.random.default_rng(1000 * int(level) + int(index)).standard_normal(clean.shape) * level / 255
+    return (clean + noise).astype(clean.dtype, copy=False)  # the draws in float64, the image in its own precision

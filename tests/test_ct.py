@@ -313,6 +313,11 @@ def test_fitting_image_size_is_the_largest_image_the_detector_row_covers(geometr
         assert fitting_image_size(detectors, geometry="fan", source_distance=30.0, detector_distance=40.0) < n
     with pytest.raises(ValueError, match="no image fits 1 detectors"):
         fitting_image_size(1)
+    # named RayTransform before (an audit, 2026-12-06)
+    with pytest.raises(ValueError, match="^fitting_image_size: geometry 'fan' needs source_distance and detector"):
+        fitting_image_size(detectors, geometry="fan")
+    with pytest.raises(ValueError, match="^fitting_image_size: source_distance and detector_distance apply to fan"):
+        fitting_image_size(detectors, source_distance=100.0, detector_distance=10.0)
 
 
 def test_angles_in_degrees_are_flagged():

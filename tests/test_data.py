@@ -66,10 +66,13 @@ def test_protocol_noise_is_the_documented_draw():
     """../shared/data/README.md: rng = default_rng(1000 s + i), noisy = clean + N(0, 1) s / 255, no clipping."""
     clean = np.linspace(0, 1, 48).reshape(6, 8)
     noisy = adareg.data.protocol_noisy(clean, 15, 3)
-    expected = clean + np.random.default_rng(15003).standard_normal((6, 8)) * 15 / 255
-    np.testing.assert_array_equal(noisy, expected)
+    noise = np.random.default_rng(15003).standard_normal((6, 8)) * 15 / 255
+    np.testing.assert_array_equal(noisy, clean + noise)
     assert noisy.max() > 1 or noisy.min() < 0  # not clipped
     np.testing.assert_array_equal(adareg.data.protocol_noisy(clean, 0, 3), clean)
+    single = adareg.data.protocol_noisy(clean.astype(np.float32), 15, 3)  # float64 before (an audit, 2026-12-06)
+    assert single.dtype == np.float32
+    np.testing.assert_array_equal(single, (clean.astype(np.float32) + noise).astype(np.float32))
     for bad in ({"level": 2.5, "index": 0}, {"level": 5, "index": -1}, {"level": True, "index": 0},
                 {"level": 300, "index": 0}, {"level": 5, "index": False}):  # True was level 1
         with pytest.raises(ValueError, match="protocol_noisy: (level|index) must be"):

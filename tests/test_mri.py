@@ -125,8 +125,12 @@ def test_cartesian_float32_gives_complex64_and_batches():
 def test_cartesian_errors_name_the_problem():
     with pytest.raises(ValueError, match="mask of shape \\(5,\\) does not match the image shape \\(4, 6\\)"):
         CartesianMRI(np.ones(5, dtype=bool), np.ones((2, 4, 6)), real=True)
-    with pytest.raises(ValueError, match="coil maps that do not match the image"):
+    # the maps give the image (a mask that did not fit them was named as maps that did not fit the mask)
+    with pytest.raises(ValueError, match=r"mask of shape \(4, 6\) does not match the image shape \(4, 5\) of the "
+                                         r"coil maps"):
         CartesianMRI(np.ones((4, 6), dtype=bool), np.ones((2, 4, 5)), real=True)
+    with pytest.raises(ValueError, match="coil maps that do not match the image"):
+        CartesianMRI(np.ones((4, 6), dtype=bool), np.ones((2, 4, 5)), real=True, shape=(4, 6))
     with pytest.raises(ValueError, match="samples nothing"):
         CartesianMRI(np.zeros((4, 6), dtype=bool), real=True)
     # a column mask alone would give a 1-D operator that transforms an image row by row

@@ -57,11 +57,12 @@ def fitting_image_size(detector_count: int, *, geometry: Geometry = "parallel", 
     def fits(n: int) -> bool:
         if geometry == "fan" and not source_distance > 0.5 * pixel_size * math.hypot(n, n):
             return False  # the source would lie inside the image
-        magnification = _distances(geometry, (n, n), pixel_size, source_distance, detector_distance)[2]
+        magnification = _distances(geometry, (n, n), pixel_size, source_distance, detector_distance,
+                                   "fitting_image_size")[2]
         return _covering_count((n, n), pixel_size, spacing, magnification) <= detector_count
 
     if geometry == "fan":  # the distances are checked once, on the smallest image
-        _distances(geometry, (1, 1), pixel_size, source_distance, detector_distance)
+        _distances(geometry, (1, 1), pixel_size, source_distance, detector_distance, "fitting_image_size")
     # the count grows with n: bisect on [1, the parallel beam's bound]
     low, high = 0, max(1, math.floor((detector_count - 1) * spacing / (math.sqrt(2) * pixel_size)))
     while low < high:
@@ -84,20 +85,21 @@ def _astra() -> ModuleType:
 
 
 def _distances(geometry: str, image_shape: tuple[int, ...], pixel_size: float, source_distance: Any,
-               detector_distance: Any) -> tuple[float | None, float | None, float]:
-    """Checked source and detector distances (``None`` for parallel beam) and the largest magnification."""
+               detector_distance: Any, who: str) -> tuple[float | None, float | None, float]:
+    """Checked source and detector distances (``None`` for parallel beam) and the largest magnification; ``who``
+    names the caller in errors."""
     if geometry == "parallel":
         if source_distance is not None or detector_distance is not None:
-            raise ValueError("RayTransform: source_distance and detector_distance apply to fan and cone beam only")
+            raise ValueError(f"{who}: source_distance and detector_distance apply to fan and cone beam only")
         return None, None, 1.0
     if source_distance is None or detector_distance is None:
-        raise ValueError(f"RayTransform: geometry {geometry!r} needs source_distance and detector_distance")
-    source_distance = checks.real_number(source_distance, "RayTransform: source_distance")
-    detector_distance = checks.real_number(detector_distance, "RayTransform: detector_distance")
+        raise ValueError(f"{who}: geometry {geometry!r} needs source_distance and detector_distance")
+    source_distance = checks.real_number(source_distance, f"{who}: source_distance")
+    detector_distance = checks.real_number(detector_distance, f"{who}: detector_distance")
     radius = 0.5 * pixel_size * math.hypot(*image_shape[-2:])
     if not source_distance > radius or detector_distance < 0:
         raise ValueError(
-            f"RayTransform: the source must lie outside the image (source_distance > {radius:.4g}) "
+            f"{who}: the source must lie outside the image (source_distance > {radius:.4g}) "
             f"and detector_distance must be >= 0, got {source_distance} and {detector_distance}"
         )
     return source_distance, detector_distance, (source_distance + detector_distance) / (source_distance - radius)
@@ -218,7 +220,8 @@ class RayTransform(LinearOperator):
                                                                                "RayTransform: detector_spacing")
         divergent = geometry in ("fan", "cone")
         source_distance, detector_distance, magnification = _distances(geometry, image_shape, pixel_size,
-                                                                       source_distance, detector_distance)
+                                                                       source_distance, detector_distance,
+                                                                       "RayTransform")
         if detector_count is None:
             detector_count = _covering_count(image_shape, pixel_size, spacing, magnification)
         detector_count = checks.count(detector_count, "RayTransform: detector_count")

@@ -189,7 +189,7 @@ class CartesianMRI(_MRIOperator):
         # theirs (e.g. (W,) or (1, W)), else the mask's
         if shape is not None:
             image_shape = as_shape(shape, "CartesianMRI: shape")
-        elif maps is not None and (mask.ndim < np.ndim(maps) - 1 or broadcasts_to(mask.shape, np.shape(maps)[1:])):
+        elif maps is not None and np.ndim(maps) >= 2:  # (coils, *image_shape): a mask that does not fit is named
             image_shape = tuple(np.shape(maps))[1:]
         elif maps is None and mask.ndim == 1:
             # a (W,) column mask alone would make a 1-D operator, applied row by row to an image
@@ -202,7 +202,8 @@ class CartesianMRI(_MRIOperator):
         maps = None if maps is None else _check_maps(maps, image_shape, "CartesianMRI")
         if not broadcasts_to(mask.shape, image_shape):
             raise ValueError(
-                f"CartesianMRI: mask of shape {mask.shape} does not match the image shape {image_shape}; "
+                f"CartesianMRI: mask of shape {mask.shape} does not match the image shape {image_shape}"
+                f"{'' if maps is None else ' of the coil maps'}; "
                 f"expected {image_shape} or a shape that broadcasts to it, e.g. ({image_shape[-1]},) for columns"
             )
         if not mask.any():
