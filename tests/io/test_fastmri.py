@@ -369,7 +369,6 @@ def test_a_real_flag_that_is_not_a_bool_and_nan_k_space_are_refused(volume):
         zero_filled_rss(bad, None, RECON)
 
 
-
 def test_a_single_coil_real_operator_needs_the_centre_sampled(volume):
     """A mask without the centre column failed as "CartesianMRI: mask samples nothing" (the phase's window)."""
     _, _, kspace, _ = volume

@@ -315,7 +315,6 @@ def test_read_folder_applies_the_conventions(Image, tmp_path):
         read_folder(tmp_path)
 
 
-
 def test_read_folder_names_the_images_it_skips(Image, tmp_path):
     """Images in formats read_folder does not read were skipped without a word: a folder of PNGs and JPEGs
     was read in part."""
