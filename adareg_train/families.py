@@ -500,6 +500,9 @@ class SAB(Adaptive):
         super().__init__(architecture, generator)
         channels, size = architecture["bank_channels"][-1], architecture["blur_kernel"]
         self.grid_min, self.grid_step = architecture["profile_grid"]
+        if not self.grid_min > -1.0:  # (NaN too)
+            raise ValueError(f"sa-b: profile_grid must start above -1, where the starting psi'(t) = 1 / (1 + t) is "
+                             f"finite and positive (the blurred responses t are >= 0: e.g. 0), got {self.grid_min!r}")
         knots = self.grid_min + self.grid_step * torch.arange(architecture["profile_knots"], dtype=torch.float64)
         start = 1.0 / (1.0 + knots)  # psi = log(1 + t): the classical reweighted l1
         start[-1] = start[-2]

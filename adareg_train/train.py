@@ -347,7 +347,10 @@ def validate(model: Denoiser, pairs: list[tuple[Any, Any]], sigma: float, device
 
 
 def _model(settings: Settings) -> Denoiser:
-    """The seeded starting model of a run, on its device and in its precision."""
+    """The seeded starting model of a run, on its device and in its precision (a fresh run's and a resumed one's)."""
+    if settings.device == "cuda":
+        # float32 means float32: no TF32 in the mask CNN's convolutions (adareg infers in full precision)
+        torch.backends.cudnn.allow_tf32 = False
     model = build(settings.family, settings.architecture, seed=settings.seed)
     model.use_gradient(gradient_method(settings), settings.phantom_steps)
     return model.to(settings.device, getattr(torch, settings.dtype))
@@ -359,9 +362,6 @@ def starting_model(settings: Settings) -> tuple[Denoiser, dict[str, dict[str, An
     The model is seeded, then set from ``settings.init`` if given (see :func:`_initialise`,
     which gives the second value; ``{}`` without ``init``).
     """
-    if settings.device == "cuda":
-        # float32 means float32: no TF32 in the mask CNN's convolutions (adareg infers in full precision)
-        torch.backends.cudnn.allow_tf32 = False
     model = _model(settings)
     return model, (_initialise(model, settings.init) if settings.init is not None else {})
 
@@ -482,7 +482,8 @@ def _initialise(model: Denoiser, source: str) -> dict[str, dict[str, Any]]:
     except params.ParameterFileError as err:  # the reader's message, with the option that named the file
         raise params.ParameterFileError(f"--init: {err}", file=err.file, field=err.field) from None
     record = {"file": str(source), "family": file.family, **file.metadata.get("training", {})}
-    if file.family == model.family and file.metadata["architecture"] == model.architecture:
+    # compared as JSON holds them: an architecture given with tuples (the Python API) has lists in its file
+    if file.family == model.family and file.metadata["architecture"] == json.loads(json.dumps(model.architecture)):
         model.load_arrays(file.arrays)
         return {"continued_from": record}
     for l, layer in enumerate(model.bank.layers):

@@ -174,6 +174,35 @@ def test_init_from_a_file(tmp_path, images):
         _initialise(build("sa-cnn", seed=11), str(bank_only))  # the default architecture has other layers
 
 
+def test_an_architecture_given_with_tuples_continues_its_own_file(tmp_path, images):
+    """Its file holds the architecture's lists, which compared unequal to the tuples: only the bank was taken from
+    it, without a word (an audit, 2026-12-06)."""
+    source = train(settings("sa-cnn", images, steps=2), tmp_path / "source", progress=False)
+    with_tuples = {key: tuple(value) if isinstance(value, list) else value for key, value in TINY["sa-cnn"].items()}
+    model = build("sa-cnn", with_tuples, seed=11)
+    assert list(_initialise(model, str(source))) == ["continued_from"]
+    for name, array in adareg.params.read(source).arrays.items():
+        np.testing.assert_allclose(model.arrays()[name], array, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_a_cuda_run_turns_tf32_off_when_it_resumes_too(monkeypatch, images):
+    """starting_model turned cuDNN's TF32 off, but a resumed run builds its model with _model and kept torch's
+    default, TF32 on, in its mask network's convolutions (an audit, 2026-12-06). No GPU here: the model stays put."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.nn.Module, "to", lambda self, *args, **kwargs: self)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    train_module._model(settings("sa-cnn", images, device="cuda"))
+    assert torch.backends.cudnn.allow_tf32 is False
+
+
+def test_an_sa_b_profile_grid_from_minus_one_is_named(images):
+    """It was refused as "a file that adareg refuses (array 'profile' has 32 non-finite value(s)...)", naming
+    neither the grid nor what it must be (an audit, 2026-12-06)."""
+    architecture = MODELS["sa-b"].default_architecture | {"profile_grid": [-1.0, 0.25]}
+    with pytest.raises(ValueError, match=r"sa-b: profile_grid must start above -1, .* got -1\.0"):
+        Settings(family="sa-b", data=str(images), architecture=architecture).check()
+
+
 def test_sampler_gives_reproducible_noisy_patches(images):
     sampler = PatchSampler(list(read_folder(images).values()), 16)
     first = sampler.batch(5, torch.Generator().manual_seed(1))
@@ -288,7 +317,6 @@ def test_an_init_file_that_the_run_would_overwrite_is_refused(tmp_path, images):
     assert source.read_bytes() == before
 
 
-
 def test_an_unreadable_init_file_is_named_with_its_option(tmp_path, images):
     """The reader's errors about an init file did not say which setting named it."""
     (tmp_path / "notes.npz").write_bytes(b"not a parameter file")
@@ -296,6 +324,7 @@ def test_an_unreadable_init_file_is_named_with_its_option(tmp_path, images):
         with pytest.raises(adareg.params.ParameterFileError, match=f"^--init: {re.escape(str(init))}: {detail}") as err:
             train(settings("crr", images, steps=1, init=str(init)), tmp_path / "run", progress=False)
         assert err.value.file == str(init)
+
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
 def test_a_damaged_checkpoint_is_named_on_resume_and_export(tmp_path, images, damage):
