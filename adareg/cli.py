@@ -55,11 +55,24 @@ class UsageError(ValueError):
     """A problem with the command line's options or files, reported as one line."""
 
 
-def _regularizer(model: str, shape: tuple[int, ...]) -> Any:
-    """``"tv"`` gives total variation; anything else is a shipped model's name or a parameter file."""
+#: Each command's own methods: what ``--model`` names besides the shipped models and parameter files.
+METHODS = {"denoise": ("tv",), "ct": ("fbp", "tv"), "mri": ("zero-filled", "sense", "tv")}
+
+
+def _regularizer(args: argparse.Namespace, shape: tuple[int, ...]) -> Any:
+    """``--model``: ``"tv"`` gives total variation; anything else is a shipped model's name or a parameter file
+    (an unknown name is named with the command's own methods, which are not shipped models)."""
     from .regularizers import TV
 
-    return TV(shape) if model == "tv" else params.load(model)
+    if args.model == "tv":
+        return TV(shape)
+    try:
+        return params.load(args.model)
+    except params.ParameterFileError as err:
+        if err.file is not None:  # a file's own problem
+            raise
+        methods = ", ".join(repr(method) for method in METHODS[args.command])
+        raise UsageError(f"--model {args.model!r}: the command's own methods are {methods}; {err}") from None
 
 
 def _device(array: np.ndarray, device: str) -> Any:
@@ -152,7 +165,7 @@ def _denoise(args: argparse.Namespace) -> None:
     image, bits = io.read_image(args.input)
     if _stored_dtype(args.input) == np.float32:
         image = image.astype(np.float32)  # solved and written at the input's precision, as solve keeps it
-    reg = _regularizer(args.model, image.shape)
+    reg = _regularizer(args, image.shape)
     _check_masks(args, reg)
     sigma, lam = _denoise_weights(args, reg)
     _warn_cut_off(image, sigma, args.input)
@@ -212,7 +225,7 @@ def _denoise_weights(args: argparse.Namespace, reg: Any) -> tuple[float | None, 
 def _denoise_volume(args: argparse.Namespace) -> None:
     """Every slice of a volume, in the units of its :func:`~adareg.io.intensity_window`."""
     volume = _read_volume(args, derived=True)
-    reg = _regularizer(args.model, volume.data.shape[1:])
+    reg = _regularizer(args, volume.data.shape[1:])
     sigma, lam = _denoise_weights(args, reg)
     low, high = io.intensity_window(volume)
     found = io.images.first_slice_outside(volume.data, low, high)
@@ -233,7 +246,10 @@ def _read_volume(args: argparse.Namespace, derived: bool, as_stored: bool = Fals
     ``as_stored`` reads values that are not intensities (sinograms) unscaled (:func:`adareg.io.read_volume`).
     """
     _volume(args)
-    after = derived and io.volumes.volume_format(args.output) == "dicom"
+    try:
+        after = derived and io.volumes.volume_format(args.output) == "dicom"
+    except ValueError:  # no volume output at all: named as such by the check below
+        after = False
     if not after:
         _check_volume_output(args, None)
     volume = io.read_volume(args.input, as_stored=as_stored)
@@ -389,7 +405,7 @@ def _ct(args: argparse.Namespace) -> None:
         x = fbp(H, y, window=args.window)
         io.write_array(args.output, backend.to_numpy(x))
         return
-    reg = _regularizer(args.model, (size, size))
+    reg = _regularizer(args, (size, size))
     _check_masks(args, reg)
     lam, sigma = _weights(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
                               field_of_view=args.pixel_size * size)
@@ -411,7 +427,7 @@ def _ct_volume(args: argparse.Namespace) -> None:
     size, geometry = _ct_geometry(args, sinograms.shape[-1])
     lam = sigma = None
     if args.model != "fbp":
-        reg = _regularizer(args.model, (size, size))
+        reg = _regularizer(args, (size, size))
         lam, sigma = _weights(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
                               field_of_view=args.pixel_size * size)
     task = stacks.CTReconstruction(size, args.angles, geometry, args.model, lam, sigma,
@@ -468,7 +484,7 @@ def _mri(args: argparse.Namespace) -> None:
         _report(args, result)
         x = result.x
     else:
-        reg = _regularizer(args.model, image_shape)
+        reg = _regularizer(args, image_shape)
         _check_masks(args, reg)
         lam, sigma = _weights(args, reg, "mri-cartesian-", image_shape[-1], lambda: 1 / float(np.mean(mask)))
         bounds = (0.0, None) if space == "real" else None
@@ -499,7 +515,7 @@ def _fastmri(args: argparse.Namespace) -> None:
     mask = fastmri.column_mask(data, args.acceleration, args.center_fraction, seed=args.seed or 0)
     lam = sigma = None
     if args.model not in ("zero-filled", "sense"):
-        reg = _regularizer(args.model, data.kspace.shape[-2:])
+        reg = _regularizer(args, data.kspace.shape[-2:])
         lam, sigma = _weights(args, reg, "mri-cartesian-", data.recon_shape[-1], lambda: 1 / float(mask.mean()))
     elif args.model == "sense":
         lam = args.lam
@@ -511,9 +527,15 @@ def _fastmri(args: argparse.Namespace) -> None:
     if data.reference is not None and data.reference.shape == images.shape:
         from . import metrics
 
+        # the data range is the whole volume's maximum: the file's max attribute where --slices read some slices
+        peak = data.attrs.get("max") if args.slices is not None else None
+        peak = peak if isinstance(peak, (int, float)) and not isinstance(peak, bool) and peak > 0 else None
+        over = ("the volume's maximum" if args.slices is None or peak is not None else
+                "the maximum of the slices read: the file has no max attribute")
         print(f"against the file's reference: NMSE {metrics.nmse(images, data.reference):.4f}, PSNR "
-              f"{metrics.volume_psnr(images, data.reference):.2f} dB, SSIM "
-              f"{metrics.volume_ssim(images, data.reference):.4f} (fastMRI's conventions)", file=sys.stderr)
+              f"{metrics.volume_psnr(images, data.reference, peak):.2f} dB, SSIM "
+              f"{metrics.volume_ssim(images, data.reference, peak):.4f} (fastMRI's conventions, data range "
+              f"{over})", file=sys.stderr)
 
 
 def _slices(text: str | None) -> int | slice | list[int] | None:

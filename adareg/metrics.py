@@ -148,8 +148,11 @@ def ssim(x: Array, reference: Array, data_range: float = 1.0, sigma: float = 1.5
 # the published ones: per volume, data range = the reference volume's maximum.
 
 
-def _volume_range(reference: Array, name: str) -> float:
-    """The reference volume's maximum, the data range of fastMRI's PSNR and SSIM."""
+def _volume_range(reference: Array, name: str, data_range: float | None) -> float:
+    """The data range of fastMRI's PSNR and SSIM: ``data_range`` where given (checked), else the reference's
+    maximum."""
+    if data_range is not None:
+        return checks.positive(data_range, f"{name}: data_range")
     xp = backend.namespace(reference)
     data_range = float(xp.max(reference))
     if not data_range > 0:
@@ -184,7 +187,7 @@ def nmse(x: Array, reference: Array) -> float:
     return float(xp.sum(diff * diff)) / energy
 
 
-def volume_psnr(x: Array, reference: Array) -> float:
+def volume_psnr(x: Array, reference: Array, data_range: float | None = None) -> float:
     r"""fastMRI's PSNR of a volume in dB: one MSE over the whole volume, data range its maximum.
 
     .. math::
@@ -194,7 +197,9 @@ def volume_psnr(x: Array, reference: Array) -> float:
     with the maximum and the mean over every voxel of the volume (fastMRI's
     ``evaluate.psnr``, which calls ``skimage.metrics.peak_signal_noise_ratio(gt, pred,
     data_range=gt.max())``).  Compare with :func:`psnr`, whose data range is given.
-    ``inf`` for identical arrays.
+    ``inf`` for identical arrays.  ``data_range``, where ``reference`` holds some slices of
+    a volume, is the whole volume's maximum (a fastMRI file's ``max`` attribute), so that
+    the figures do not depend on the slices chosen; by default the reference's maximum.
 
     Raises
     ------
@@ -202,14 +207,14 @@ def volume_psnr(x: Array, reference: Array) -> float:
         Shapes differ, non-finite values, or a reference whose maximum is not positive.
     """
     _check_pair(x, reference, "volume_psnr")
-    return _psnr(x, reference, _volume_range(reference, "volume_psnr"))
+    return _psnr(x, reference, _volume_range(reference, "volume_psnr", data_range))
 
 
 #: The window width and constants of fastMRI's SSIM (scikit-image's defaults).
 _WINDOW, _K1, _K2 = 7, 0.01, 0.03
 
 
-def volume_ssim(x: Array, reference: Array) -> float:
+def volume_ssim(x: Array, reference: Array, data_range: float | None = None) -> float:
     r"""fastMRI's SSIM of a volume ``(slices, H, W)``: per-slice SSIM with data range the volume's maximum, averaged.
 
     Each slice is compared with the settings of ``skimage.metrics.structural_similarity``'s
@@ -228,7 +233,8 @@ def volume_ssim(x: Array, reference: Array) -> float:
     the slices' values are averaged.  Computed in float64 (scikit-image keeps float32
     inputs in float32, which can differ in the 6th digit), with ``scipy.ndimage`` on NumPy
     and ``cupyx.scipy.ndimage`` on CuPy (:func:`adareg.backend.ndimage`).  Compare with
-    :func:`ssim`, the Gaussian-window SSIM of the original paper.
+    :func:`ssim`, the Gaussian-window SSIM of the original paper.  ``data_range``: as
+    for :func:`volume_psnr`.
 
     Raises
     ------
@@ -243,7 +249,7 @@ def volume_ssim(x: Array, reference: Array) -> float:
     if min(x.shape[1:]) < _WINDOW:
         raise ValueError(f"volume_ssim: slices of shape {tuple(x.shape[1:])} are smaller than the "
                          f"{_WINDOW}x{_WINDOW} window (the slices' axis comes first: (slices, H, W))")
-    data_range = _volume_range(reference, "volume_ssim")
+    data_range = _volume_range(reference, "volume_ssim", data_range)
     xp = backend.namespace(x, reference)
     nd = backend.ndimage(x)
 

@@ -73,6 +73,9 @@ def test_denoise_keeps_the_format_and_improves_the_image(files, name, suffix, dt
         (["denoise", "noisy8.png", "--sigma", "0", "--model", "tv"], "--sigma must lie in (0, 255]"),
         (["denoise", "noisy.npy", "--sigma", "25", "--model", "sa-cnn", "--lam", "nan"], "lam must be finite"),
         (["denoise", "noisy8.png", "--sigma", "25", "--model", "nosuch"], "unknown model 'nosuch'"),
+        # the command's own methods were not named beside the shipped models (an audit, 2026-12-06)
+        (["denoise", "noisy8.png", "--sigma", "25", "--model", "TV"], "--model 'TV': the command's own methods are "
+                                                                      "'tv'; unknown model 'TV'"),
         (["denoise", "noisy8.png"], "--sigma is required"),
     ],
 )
@@ -89,6 +92,15 @@ def test_outputs_are_checked_before_the_input_is_read(files):
                          folder / "out.jpg", "out.jpg: the output must end in .png, .tif, .tiff, .npy")
     assert_fails_cleanly(run("ct", "missing.npy", "--angles", "10", "-o", "out.png", cwd=folder), folder / "out.png",
                          "out.png: the output must end in .npy")
+
+
+def test_a_volume_denoised_to_an_image_file_is_named_as_a_bad_output(files):
+    """It was named as an input adareg does not read ("not a volume file; adareg reads .dcm, ...": an audit,
+    2026-12-06), as `adareg ct` named it right."""
+    folder, _ = files
+    np.save(folder / "volume.npy", np.zeros((3, 16, 16), np.float32))
+    assert_fails_cleanly(run("denoise", "volume.npy", "--sigma", "25", "--model", "tv", "--lam", "0.1", "-o", "v.png",
+                             cwd=folder), folder / "v.png", "v.png: not a volume output; adareg writes a volume to")
 
 
 def test_the_output_may_not_be_the_input(files):

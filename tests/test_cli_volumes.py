@@ -211,6 +211,23 @@ def test_mri_zero_filled_of_a_fastmri_file_is_the_rss_of_its_masked_kspace(fastm
     np.testing.assert_allclose(np.load(tmp_path / "zf.npy"), expected, rtol=1e-4, atol=1e-5 * expected.max())
 
 
+def test_the_metrics_of_some_slices_take_the_volume_maximum(fastmri_file, tmp_path):
+    """The data range was the maximum of the slices read, so a slice's PSNR and SSIM changed with the others chosen
+    (an audit, 2026-12-06); the file's max attribute, the whole volume's maximum, is taken now."""
+    h5py = pytest.importorskip("h5py")
+    kspace, reference = fastmri_file
+    with h5py.File(tmp_path / "file.h5", "a") as file:
+        file.attrs["max"] = float(reference.max())  # slice 2's maximum, three times slice 0's
+    out = run("mri", "file.h5", "--acceleration", "2", "--slices", "0", "--model", "zero-filled", "-o", "zf.npy",
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    line = [t for t in out.stderr.splitlines() if "against the file's reference" in t][0]
+    result, expected = np.load(tmp_path / "zf.npy"), reference[:1]
+    psnr = 10 * np.log10(reference.max() ** 2 / np.mean((result - expected) ** 2))  # the closed form
+    assert float(line.split("PSNR ")[1].split(" dB")[0]) == pytest.approx(psnr, abs=0.01)
+    assert "data range the volume's maximum" in line
+
+
 def test_mri_sa_cnn_on_a_fastmri_file_reports_fastmri_metrics(fastmri_file, tmp_path):
     pytest.importorskip("sigpy", reason="SigPy is not installed (pip install adareg[mri]); ESPIRiT needs it")
     nib = pytest.importorskip("nibabel", reason="nibabel is not installed (pip install adareg[io])")

@@ -169,6 +169,11 @@ def test_volume_psnr_matches_scikit_image(dtype):
     reference[0, 0, 0] = 4.0
     assert adareg.metrics.volume_psnr(reference + 0.1, reference) == pytest.approx(10 * math.log10(16.0 / 0.01))
     assert adareg.metrics.volume_psnr(gt, gt) == math.inf
+    # some slices of a volume: the whole volume's maximum given as the data range
+    assert adareg.metrics.volume_psnr(reference[1:] + 0.1, reference[1:], 4.0) == pytest.approx(
+        10 * math.log10(16.0 / 0.01))
+    with pytest.raises(ValueError, match="volume_psnr: data_range must be positive"):
+        adareg.metrics.volume_psnr(gt, gt, 0.0)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -187,6 +192,10 @@ def test_volume_ssim_matches_fastmri_evaluation_with_scikit_image(device):
     per_slice_range = np.mean([metrics.structural_similarity(gt[i], estimate[i], data_range=gt[i].max())
                                for i in range(gt.shape[0])])
     assert abs(result - per_slice_range) > 1e-3
+    # some slices of a volume: the whole volume's maximum given as the data range
+    given = np.mean([metrics.structural_similarity(gt[i], estimate[i], data_range=2 * gt.max())
+                     for i in range(1, gt.shape[0])])
+    assert adareg.metrics.volume_ssim(estimate[1:], gt[1:], 2 * float(gt.max())) == pytest.approx(given, rel=1e-6)
 
 
 def test_volume_ssim_argument_order_and_float32():
