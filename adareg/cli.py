@@ -28,6 +28,7 @@ run leaves no file behind.
 from __future__ import annotations
 
 import argparse
+import fractions
 import math
 import runpy
 import sys
@@ -634,11 +635,12 @@ def _count(text: str) -> int:
 
 
 def _length(text: str) -> float:
-    """An option's positive, finite length."""
+    """An option's positive, finite length: a number or a fraction such as ``1/256`` (a pixel of a unit field of
+    view, as the presets' errors ask for)."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        value = float(fractions.Fraction(text)) if "/" in text else float(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a number or a fraction such as 1/256, got {text!r}") from None
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be positive and finite, got {text}")
     return value
@@ -687,7 +689,7 @@ def _add_ct(commands: Any) -> None:
     c.add_argument("--source-distance", type=_length, help="fan beam: source to rotation centre")
     c.add_argument("--detector-distance", type=_length, help="fan beam: rotation centre to detector")
     c.add_argument("--pixel-size", type=_length, default=1.0, help="pixel side, in the unit of the distances "
-                   "(default: 1; the presets need 1/N, an image spanning one unit)")
+                   "(default: 1; the presets need 1/N, e.g. 1/256, an image spanning one unit)")
     c.add_argument("--detector-spacing", type=_length, default=None, help="detector cell width (default: pixel size)")
     c.add_argument("--image-size", type=int, default=None, help="reconstruct an N x N image (default: the largest "
                    "the detector row covers, magnified in a fan beam)")
