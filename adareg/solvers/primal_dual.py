@@ -71,7 +71,8 @@ class PD3O:
     lam
         :math:`\lambda > 0`.
     x0
-        Starting point (real or complex, as the image; its dtype is kept).
+        Starting point (real or complex, as the image; its dtype is kept: a real image stays
+        real for a complex ``W``, whose adjoint on real images is :math:`\mathrm{Re}(W^H p)`).
     bounds
         Box ``C`` on ``x``.
     primal_step
@@ -117,7 +118,13 @@ class PD3O:
         self.x = project(x0, self.bounds)
         self.dual = xp.zeros(dual_shape, dtype=dtype)
         self._project = reg._dual_projector(weights)
-        self._Wt_dual = reg.W.H(self.dual)
+        self._real = x0.dtype.kind == "f"  # a real image stays real, also for a complex W
+        self._Wt_dual = self._adjoint(self.dual)
+
+    def _adjoint(self, p: Array) -> Array:
+        r""":math:`W^H p`, or for real images :math:`\mathrm{Re}(W^H p)`: the adjoint of ``W`` on real images."""
+        image = self.reg.W.H(p)
+        return image.real if self._real and image.dtype.kind == "c" else image
 
     def set_weights(self, weights: float | Array) -> None:
         r"""Replace :math:`\Lambda` (the dual is projected onto the new ball at the next step)."""
@@ -145,7 +152,7 @@ class PD3O:
 
         self.reg._dual_blocks(new_dual, p)
         response = None  # spent: freed before W^H allocates its temporaries
-        Wt_p = W.H(p)
+        Wt_p = self._adjoint(p)
         self.z = forward - (gamma * lam) * Wt_p
         self.x, self.dual, self._Wt_dual = project(self.z, self.bounds), p, Wt_p  # x_{k+1} = P_C(z_{k+1})
 
