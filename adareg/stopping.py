@@ -205,12 +205,17 @@ class Defaults:
 
     def rule_or(self, stop: Any, name: str) -> StoppingRule:
         """``stop`` as given, or the default rule for ``None``; a ``TypeError`` naming ``name`` otherwise (before
-        any iteration runs, not when the first one ends)."""
+        any iteration runs, not when the first one ends), and a ``ValueError`` for a tolerance on another
+        measure than the solver's, which would never fire."""
         if stop is None:
             return self.rule()
         if not isinstance(stop, StoppingRule):
             raise TypeError(f"{name} must be a stopping rule (e.g. MaxIterations(100) | RelativeChange(1e-5)) or "
                             f"None, got {stop!r} ({type(stop).__name__})")
+        for rule in stop.rules if isinstance(stop, AnyOf) else (stop,):
+            if isinstance(rule, Tolerance) and rule.measure != self.measure.measure:
+                raise ValueError(f"{name}: {rule!r} would never fire, as this solver does not measure its "
+                                 f"{rule.measure.replace('_', ' ')}; give {self.measure.__name__}(tol)")
         return stop
 
 

@@ -37,7 +37,13 @@ class SigmaProfile:
         self.knots, self.values, self.name = knots, values, name
 
     def __call__(self, sigma: float) -> float:
-        return float(np.interp(checks.real_number(sigma, f"{self.name}: sigma"), self.knots, self.values))
+        """The value at the noise level ``sigma`` in [0, 1] (the intensity scale: a level in 0-255 units, held at
+        the last knot's value, would pass for the largest trained one)."""
+        sigma = checks.real_number(sigma, f"{self.name}: sigma")
+        if not 0 <= sigma <= 1:
+            raise ValueError(f"{self.name}: sigma must be a noise level in [0, 1], the intensity scale, got {sigma:g}"
+                             + (f" (in 0-255 units? {sigma:g} / 255 = {sigma / 255:.4g})" if sigma > 1 else ""))
+        return float(np.interp(sigma, self.knots, self.values))
 
 
 class LearnedRegularizer(ABC):

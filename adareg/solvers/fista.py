@@ -200,6 +200,10 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
     first = 1.0 if backtracking and lipschitz is None else lipschitz  # the first L; None: each data term's
     runs = [_Run(part, start, ndim, first, settings)
             for _, part, start, ndim in pieces(data, x0, batch_ndim, "fista: data")]
+    if len(runs) > 1 and isinstance(reg, Regularizer) and math.prod(reg.batch_shape) > 1:
+        # each chunk's prox would take the weights of every image (adareg.solve runs such a batch as one piece)
+        raise ValueError(f"fista: reg holds weights for each image of a batch {reg.batch_shape}: give data as one "
+                         "objective for the whole batch, not in chunks")
 
     def whole() -> Array:
         return joined([run.x for run in runs], x0.shape)

@@ -200,6 +200,13 @@ def test_sigma_profiles_take_real_numbers():
         lam("0.05")  # read as 0.05
     with pytest.raises(ValueError, match="^lam: sigma must be finite, got nan"):
         lam(float("nan"))
+    # a level in 0-255 units was held at the last knot's value, -3 at the first's (an audit, 2026-12-06)
+    with pytest.raises(ValueError, match=r"^lam: sigma must be a noise level in \[0, 1\], the intensity scale, got "
+                                         r"15 \(in 0-255 units\? 15 / 255 = 0.05882\)"):
+        lam(15)
+    with pytest.raises(ValueError, match=r"^lam: sigma must be a noise level in \[0, 1\], .* got -3$"):
+        lam(-3)
+    assert lam(1.0) == lam(float(lam.knots[-1]))  # within [0, 1], beyond the knots: their end value, as documented
 
 
 def test_a_ridge_objective_names_what_it_cannot_evaluate():

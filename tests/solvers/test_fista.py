@@ -9,8 +9,8 @@ import pytest
 from scipy import optimize
 
 from adareg.functionals import LeastSquares
-from adareg.operators import Identity
-from adareg.regularizers import WeightedL1Analysis
+from adareg.operators import Blur, Identity
+from adareg.regularizers import TV, WeightedL1Analysis
 from adareg.solvers import Defaults, MaxIterations, Progress, RelativeChange, Residual, WallTime, fista
 from tests.helpers import MatrixOperator
 
@@ -317,3 +317,16 @@ def test_a_lipschitz_constant_too_small_is_named_where_the_gradient_step_overflo
         with pytest.raises(FloatingPointError, match=r"fista: the iterates diverged to NaN or Inf; .* Lipschitz"):
             fista(LeastSquares(Identity(y.shape), y), np.zeros_like(y), reg=TV(y.shape), lam=1e-3, lipschitz=1e-3,
                   stop=stop)
+
+
+def test_chunks_with_weights_for_each_image_are_refused():
+    """Each chunk's prox took the weights of every image: the run went to its end, then failed in a reshape (an
+    audit, 2026-12-06; adareg.solve runs such a batch as one piece)."""
+    rng = np.random.default_rng(21)
+    H = Blur(np.ones((3, 3)) / 9, (8, 8))
+    data = LeastSquares(H, rng.random((2, 8, 8)))
+    reg = TV((8, 8), weights=rng.uniform(0.5, 2.0, (2, 1, 8, 8)))
+    chunks = [(slice(i, i + 1), data.images(slice(i, i + 1))) for i in range(2)]
+    with pytest.raises(ValueError, match=r"^fista: reg holds weights for each image of a batch \(2,\)"):
+        fista(chunks, np.zeros((2, 8, 8)), reg=reg, lam=0.01, batch_ndim=1)
+    assert fista(data, np.zeros((2, 8, 8)), reg=reg, lam=0.01, batch_ndim=1).x.shape == (2, 8, 8)

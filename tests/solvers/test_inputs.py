@@ -93,6 +93,18 @@ def test_stopping_rules_and_callbacks_are_checked_before_iterating(solver, name)
         solver(DATA, np.zeros(12), callback="print")
 
 
+@pytest.mark.parametrize("solver, name", SOLVERS)
+def test_a_tolerance_on_a_measure_the_solver_lacks_is_refused(solver, name):
+    """A Residual rule never fired in these solvers, which measure the relative change: alone it ran forever, with a
+    cap it ran to the cap and said "not converged" (an audit, 2026-12-06)."""
+    from adareg.stopping import MaxIterations, Residual
+
+    # (capped: alone, as the same check refuses it, a regression would hang the suite)
+    with pytest.raises(ValueError, match=rf"^{name}: stop: Residual\(0.01\) would never fire, as this solver "
+                                         r"does not measure its residual; give RelativeChange\(tol\)"):
+        solver(DATA, np.zeros(12), stop=Residual(1e-2) | MaxIterations(30))
+
+
 @pytest.mark.parametrize("solver, flags", [
     (lambda **kw: fista(DATA, np.zeros(12), reg=TV((12,)), **kw), ("restart", "backtracking", "track_objective",
                                                                     "progress")),
