@@ -151,8 +151,10 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
         momentum when it points uphill.
     backtracking
         Find the step by backtracking (Beck & Teboulle), starting from
-        ``lipschitz`` (default 1) and doubling ``L`` until the quadratic upper bound
-        holds.  Without it the step is ``1 / lipschitz``, by default ``1 / data.lipschitz``.
+        ``lipschitz`` (by default ``data.lipschitz``) and doubling ``L`` until the quadratic
+        upper bound holds: a bound that understates the curvature (e.g. a custom
+        operator's wrong norm) is corrected; ``L`` never decreases.  Without it the step
+        is ``1 / lipschitz``, by default ``1 / data.lipschitz``.
     inner_tol, inner_max_iter
         Tolerance and iteration cap of an iterative prox.
     track_objective
@@ -197,7 +199,7 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
     if isinstance(reg, Regularizer):
         reg.check_batch(x0.shape[:batch_ndim], "fista", "x0")
     settings = _Settings(reg, lam, bounds, restart, backtracking, inner_tol, inner_max_iter, track_objective)
-    first = 1.0 if backtracking and lipschitz is None else lipschitz  # the first L; None: each data term's
+    first = lipschitz  # the first L; None: each data term's bound (backtracking raises an understated one)
     runs = [_Run(part, start, ndim, first, settings)
             for _, part, start, ndim in pieces(data, x0, batch_ndim, "fista: data")]
     if len(runs) > 1 and isinstance(reg, Regularizer) and math.prod(reg.batch_shape) > 1:

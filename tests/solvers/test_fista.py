@@ -78,6 +78,15 @@ def test_backtracking_shrinks_the_step_but_never_below_half_of_one_over_lipschit
     assert steps[-1] >= 0.5 / lipschitz  # the descent condition holds for every L >= ||A||^2
 
 
+def test_backtracking_starts_from_the_data_terms_bound():
+    """It started from L = 1 whatever the data term: with 0.02 A, whose L is 2500 times smaller, every step was 2500
+    times too short, and the run stopped "converged" far from the minimiser (an audit, 2026-12-06)."""
+    A, b, lam = lasso_problem(2)
+    data = LeastSquares(MatrixOperator(0.02 * A), 0.02 * b)
+    steps = fista(data, np.zeros(20), backtracking=True, stop=MaxIterations(5)).history["step"]
+    assert steps[0] == pytest.approx(1 / np.linalg.norm(0.02 * A, 2) ** 2, rel=0.02)  # the operator's norm bound
+
+
 def test_weighted_least_squares_gradient_matches_finite_differences():
     rng = np.random.default_rng(3)
     A = rng.standard_normal((12, 8)) + 1j * rng.standard_normal((12, 8))
