@@ -95,13 +95,14 @@ def bank_arrays(rng: np.random.Generator, lam: float) -> dict[str, np.ndarray]:
 
 
 def profile_arrays(kind: str, grid: list[float]) -> dict[str, np.ndarray]:
-    """``phi'`` (crr: a clipped identity; wcrr: a redescending one) or ``psi'`` (sa-b: decreasing, positive)."""
+    """``phi'`` (crr: a clipped identity; wcrr: a redescending one) or ``psi'`` (sa-b: decreasing, positive, its
+    last segment flat as adareg requires, so that it stays positive beyond the grid)."""
     channels, knots = BANK["bank_channels"][-1], PROFILE["profile_knots"]
     t = grid[0] + grid[1] * np.arange(knots)
     widths = np.linspace(0.5, 1.5, channels)[:, None]
     profile = {"crr": np.clip(t / widths, -1.0, 1.0),
                "wcrr": t / widths * np.exp(-0.5 * (t / widths) ** 2),
-               "sa-b": 1.0 / (1.0 + t / (0.1 * widths))}[kind]
+               "sa-b": 1.0 / (1.0 + np.minimum(t, t[-2]) / (0.1 * widths))}[kind]
     return {"profile": profile, "scale_knots": np.array(SIGMA_RANGE), "scale_values": np.array([40.0, 20.0])}
 
 

@@ -53,14 +53,17 @@ def scan(image, args: argparse.Namespace, seed: int) -> tuple[RayTransform, Arra
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image", default="ct-head", choices=("phantom", *adareg.data.SLICES), help="test image")
+    tests = ("phantom", *(name for name in adareg.data.SLICES if name != CALIBRATION))
+    parser.add_argument("--image", default="ct-head", choices=tests,
+                        help=f"test image (not {CALIBRATION}, on which the weights are tuned)")
     parser.add_argument("--size", type=int, default=128, help="image size (pixels per side)")
     parser.add_argument("--angles", type=int, default=60, help="number of projection angles over [0, pi)")
     parser.add_argument("--photons", type=float, default=1e4, help="incident photons per detector cell")
     parser.add_argument("--models", nargs="+", default=["tv", "wcrr", "sa-cnn", "sa-b"],
                         help="regularizers: tv and shipped model names")
     add_tuning_arguments(parser)
-    parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations")
+    parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations of TV and the ridge "
+                        "models (the adaptive models stop on adareg.solve's defaults)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="NumPy or CuPy arrays")
     parser.add_argument("--output", default="ct_recon.png", help="figure to write")

@@ -56,7 +56,9 @@ def acquire(image: np.ndarray, args: argparse.Namespace, seed: int) -> tuple[Car
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image", default="mr-abdomen", choices=("phantom", *adareg.data.SLICES), help="test image")
+    tests = ("phantom", *(name for name in adareg.data.SLICES if name != CALIBRATION))
+    parser.add_argument("--image", default="mr-abdomen", choices=tests,
+                        help=f"test image (not {CALIBRATION}, on which the weights are tuned)")
     parser.add_argument("--size", type=int, default=128, help="resize the image to size x size")
     parser.add_argument("--coils", type=int, default=8, help="number of birdcage coils")
     parser.add_argument("--acceleration", type=float, default=4.0, help="undersampling factor")
@@ -66,7 +68,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["tv", "wcrr", "sa-cnn", "sa-b"],
                         help="regularizers: tv and shipped model names")
     add_tuning_arguments(parser)
-    parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations")
+    parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations of TV and the ridge "
+                        "models (the adaptive models stop on adareg.solve's defaults)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the mask and the noise")
     parser.add_argument("--output", default="mri_recon.png", help="figure to write")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
