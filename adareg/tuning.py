@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from . import backend, checks
@@ -442,10 +443,13 @@ class _Axis:
         return not self.hard or 0 <= k <= self.kmax
 
     def nearest(self, value: float) -> int:
-        """The lattice index nearest to ``value`` in log-space, which must lie in ``[low, high]``."""
-        if not self.low <= value <= self.high:
+        """The lattice index nearest to ``value`` in log-space, which must lie in ``[low, high]`` (a value beyond
+        an end by float32 rounding only, e.g. ``np.float32(30 / 255)``, is taken as that end)."""
+        slack = 4 * float(np.finfo(np.float32).eps) * self.high
+        if not self.low - slack <= value <= self.high + slack:
             raise ValueError(f"tune: start[{self.name!r}] = {value:g} lies outside the {self.name} range "
                              f"[{self.low:g}, {self.high:g}]")
+        value = min(max(value, self.low), self.high)
         if self.low == self.high:
             return 0
         span = math.log10(self.high) - math.log10(self.low)
@@ -543,9 +547,13 @@ def _calibration_pairs(H: LinearOperator, ys: Any, xs: Any) -> list[tuple[Array,
             raise TypeError(f"tune: ys[{i}] and xs[{i}] must be on the device of ys[0], {device} "
                             "(adareg.to_device(a, 'cpu' or 'gpu'))")
         _warn_on_another_scale(H, y, x, i)
-    if ys[0].dtype.kind == "c" and H.H(ys[0]).dtype.kind == "c":  # then so are the reconstructions
-        raise TypeError(f"tune: {H!r} reconstructs complex images (H^H ys[0] is complex), but the PSNR compares "
-                        "real ones: use an operator on real images (e.g. CartesianMRI(..., real=True))")
+    for i, (y, x) in enumerate(zip(ys, xs)):  # every pair: a complex one after the first failed in its PSNR
+        if y.dtype.kind == "c" and H.H(y).dtype.kind == "c":  # then so are the reconstructions
+            if H(x).dtype.kind != "c":
+                raise TypeError(f"tune: ys[{i}] is complex ({y.dtype}), but {H!r} maps real images to real "
+                                "measurements: give real ones")
+            raise TypeError(f"tune: {H!r} reconstructs complex images (H^H ys[{i}] is complex), but the PSNR "
+                            "compares real ones: use an operator on real images (e.g. CartesianMRI(..., real=True))")
     return list(zip(ys, xs))
 
 
@@ -574,6 +582,11 @@ def _pair_weights(weights: Any, pairs: list[tuple[Array, Array]]) -> list[Array 
     if weights is None:
         return [None] * n
     stacked = backend.is_array(weights) and weights.ndim == pairs[0][0].ndim + 1 and weights.shape[0] == n
+    images = isinstance(weights, (list, tuple)) and all(backend.is_array(w) and w.ndim == pairs[0][0].ndim
+                                                         for w in weights)
+    if images and len(weights) != n:  # else read as one set of weights, refused as not broadcasting to y
+        raise ValueError(f"{what} is a list of {len(weights)} weight array{'s' * (len(weights) != 1)}: one per pair "
+                         f"needs {n}, one per measurement of ys (a single set that every pair takes is one array)")
     listed = isinstance(weights, (list, tuple)) and len(weights) == n and all(map(backend.is_array, weights))
     if stacked or listed:
         return [check_weights(w, y, f"{what}[{i}]") for i, (w, (y, _)) in enumerate(zip(weights, pairs))]

@@ -178,6 +178,11 @@ def test_each_pair_may_have_its_own_weights():
         assert score == pytest.approx(mean_psnr_weighted(H, ys, xs, reg, ws, lam=lam, tol=1e-4), abs=1e-12)
     shared = tune(H, ys, xs, reg, solve_options={"weights": ws[0], "tol": 1e-4}, **options)
     assert list(shared.table["psnr"]) != list(stacked.table["psnr"])  # the second pair's own weights count
+    # a list of another count was read as one set and refused as not broadcasting (an audit, 2026-12-06)
+    for count in (1, 3):
+        with pytest.raises(ValueError, match=rf"^tune: solve_options\['weights'\] is a list of {count} weight "
+                                             rf"arrays?: one per pair needs 2"):
+            tune(H, ys, xs, reg, solve_options={"weights": [ws[0]] * count}, **options)
 
 
 def mean_psnr_weighted(H, ys, xs, reg, ws, **options) -> float:
@@ -416,9 +421,17 @@ def test_bad_input_is_rejected_with_clear_messages():
         tune(H, ys, 3.0, tv)
     with pytest.raises(TypeError, match=r"xs\[0\] is complex"):
         tune(H, ys, [x + 0j for x in xs], tv)
+    # complex data for an operator on real images, in any pair: a pair after the first failed in its PSNR, after a
+    # full solve, and the first was named as an operator on complex images (an audit, 2026-12-06)
+    for i in range(2):
+        complex_pair = [y + 0j if j == i else y for j, y in enumerate(ys)]
+        with pytest.raises(TypeError, match=rf"^tune: ys\[{i}\] is complex \(complex128\), but Identity.* maps real "
+                                            "images to real measurements"):
+            tune(H, complex_pair, xs, tv)
     # an operator on complex images: its reconstructions are complex, which psnr refused after a full solve
-    with pytest.raises(TypeError, match=r"Identity.* reconstructs complex images \(H\^H ys\[0\] is complex\)"):
-        tune(H, [y + 0j for y in ys], xs, tv)
+    Fourier = adareg.operators.CartesianMRI(np.ones((8, 8), bool), real=False)
+    with pytest.raises(TypeError, match=r"CartesianMRI.* reconstructs complex images \(H\^H ys\[0\] is complex\)"):
+        tune(Fourier, [Fourier(x) for x in xs], xs, tv)
     with pytest.raises(ValueError, match=r"xs\[1\] contains 1 NaN or Inf value"):
         tune(H, ys, [xs[0], np.where(np.arange(64).reshape(8, 8) == 5, np.nan, xs[1])], tv)
     with pytest.raises(ValueError, match=r"ys\[0\] contains 64 NaN or Inf values"):
@@ -475,6 +488,9 @@ def test_bad_input_is_rejected_with_clear_messages():
         tune(H, ys, xs, sacnn, sigma_range=(0.01, 0.5))
     with pytest.raises(ValueError, match=r"start\['sigma'\] = 0.2 lies outside the sigma range"):
         tune(H, ys, xs, sacnn, start={"sigma": 0.2}, sigma_range=(0.01, 0.1))
+    # the range's end in float32, as sigma= and sigma_range= take it, was refused as "outside" (an audit, 2026-12-06)
+    end = sacnn.sigma_range[1] * (1 + 2 * float(np.finfo(np.float32).eps))  # one float32 rounding up, at most
+    assert tune(H, ys, xs, sacnn, start={"sigma": end}, levels=1, points=3).sigma <= sacnn.sigma_range[1]
 
 
 def test_counts_and_ranges_take_numpy_numbers_and_refuse_bools(monkeypatch):
