@@ -108,6 +108,19 @@ def integral(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer()
 
 
+def float32_slack(scale: float) -> float:
+    """How far float32 rounding may move a value of size ``scale`` (a few units in its last place): e.g. a noise
+    level stored in a parameter file, or given as ``np.float32(30 / 255)``."""
+    return 4 * float(np.finfo(np.float32).eps) * scale
+
+
+def within(value: float, low: float, high: float) -> float | None:
+    """``value`` in ``[low, high]``, where a value beyond an end by float32 rounding only (:func:`float32_slack`) is
+    taken as that end; ``None`` for one further outside."""
+    slack = float32_slack(high)
+    return min(max(value, low), high) if low - slack <= value <= high + slack else None
+
+
 def one_line(err: BaseException) -> str:
     """``err``'s message on one line (whitespace collapsed), or its type's name when it has none."""
     return " ".join(str(err).split()) or type(err).__name__

@@ -24,7 +24,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from . import backend, checks
@@ -445,11 +444,11 @@ class _Axis:
     def nearest(self, value: float) -> int:
         """The lattice index nearest to ``value`` in log-space, which must lie in ``[low, high]`` (a value beyond
         an end by float32 rounding only, e.g. ``np.float32(30 / 255)``, is taken as that end)."""
-        slack = 4 * float(np.finfo(np.float32).eps) * self.high
-        if not self.low - slack <= value <= self.high + slack:
+        inside = checks.within(value, self.low, self.high)
+        if inside is None:
             raise ValueError(f"tune: start[{self.name!r}] = {value:g} lies outside the {self.name} range "
                              f"[{self.low:g}, {self.high:g}]")
-        value = min(max(value, self.low), self.high)
+        value = inside
         if self.low == self.high:
             return 0
         span = math.log10(self.high) - math.log10(self.low)

@@ -57,3 +57,11 @@ def test_bools_floats_and_the_rest_are_not_ints(value):
     assert not checks.is_int(value)
     with pytest.raises(TypeError, match=r"^axis must be an int, got "):
         checks.integer(value, "axis")
+
+
+def test_within_takes_a_float32_rounding_of_an_end_as_that_end():
+    end = 30 / 255
+    assert checks.within(float(np.float32(end)), 0.0, end) == end  # np.float32(30 / 255) lies above 30 / 255
+    assert checks.within(0.05, 0.0, end) == 0.05
+    assert checks.within(end * (1 + 1e-4), 0.0, end) is None  # beyond rounding: outside
+    assert checks.within(-1e-3, 0.0, end) is None

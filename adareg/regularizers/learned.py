@@ -92,7 +92,7 @@ class LearnedRegularizer(ABC):
         """Refuse a profile of several knots that does not span :attr:`sigma_range`: beyond its end knots it is
         held constant, so that the noise levels of the range past them would all get one value, unseen."""
         low, high = self.sigma_range
-        slack = 4 * float(np.finfo(np.float32).eps) * high  # knots stored in float32
+        slack = checks.float32_slack(high)  # knots stored in float32
         if profile.knots.size > 1 and not (profile.knots[0] <= low + slack and profile.knots[-1] >= high - slack):
             raise ValueError(f"{self.family}: the knots of {profile.name}(sigma) span [{profile.knots[0]:g}, "
                              f"{profile.knots[-1]:g}], not the trained sigma_range [{low:g}, {high:g}], beyond "
@@ -111,12 +111,10 @@ class LearnedRegularizer(ABC):
         """
         sigma = checks.real_number(sigma, f"{self.family}: sigma")
         low, high = self.sigma_range
-        slack = 4 * float(np.finfo(np.float32).eps) * high
-        if low - slack <= sigma <= high + slack:
-            sigma = min(max(sigma, low), high)
-        else:
+        inside = checks.within(sigma, low, high)
+        if inside is None:
             raise ValueError(
                 f"{self.family}: sigma = {sigma:g} ({sigma * 255:.3g}/255) is outside the trained range "
                 f"[{low:g}, {high:g}] ([{low * 255:.3g}, {high * 255:.3g}]/255)"
             )
-        return sigma
+        return inside
