@@ -364,8 +364,7 @@ class Denoise:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.device not in get_args(backend.Device):
-            raise ValueError(f"Denoise: device must be 'cpu' or 'gpu', got {self.device!r}")
+        _check_device("Denoise", self.device)
         for name in ("sigma", "lam"):
             if getattr(self, name) is not None:
                 checks.positive(getattr(self, name), f"Denoise: {name}")
@@ -421,6 +420,12 @@ def _check_slices(slices: np.ndarray, task: str, expected: str, ndim: int = 3, r
     if real and np.iscomplexobj(slices):
         raise TypeError(f"{task}: expected real {expected}, got dtype {np.asarray(slices).dtype}; pass "
                         "magnitudes (abs) or the real part, as fits the data")
+
+
+def _check_device(task: str, device: Any) -> None:
+    """A ``ValueError`` naming ``task`` unless ``device`` is ``"cpu"`` or ``"gpu"`` (checked when a task is built)."""
+    if device not in get_args(backend.Device):
+        raise ValueError(f"{task}: device must be 'cpu' or 'gpu', got {device!r}")
 
 
 def _check_iterative(task: str, model: str, lam: Any, sigma: Any) -> None:
@@ -481,8 +486,7 @@ class CTReconstruction:
 
     def __post_init__(self) -> None:
         checks.count(self.size, "CTReconstruction: size")
-        if self.device not in get_args(backend.Device):
-            raise ValueError(f"CTReconstruction: device must be 'cpu' or 'gpu', got {self.device!r}")
+        _check_device("CTReconstruction", self.device)
         if not checks.is_int(self.angles):
             values = np.asarray(backend.to_numpy(self.angles) if backend.is_array(self.angles) else self.angles)
             if values.dtype.kind not in "iuf" or values.ndim != 1:
@@ -548,8 +552,7 @@ class FastMRIReconstruction:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.device not in get_args(backend.Device):
-            raise ValueError(f"FastMRIReconstruction: device must be 'cpu' or 'gpu', got {self.device!r}")
+        _check_device("FastMRIReconstruction", self.device)
         if self.model == "zero-filled":
             _refuse_weights("FastMRIReconstruction", self.model, self.lam, self.sigma)
         elif self.model == "sense":
