@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backend, io, params, presets, stacks
+from . import backend, checks, io, params, presets, stacks
 from .reconstruction import solve
 
 #: The largest ``--image-size`` (a 16384^2 float32 image is 1 GiB, before the solver's copies).
@@ -529,8 +529,10 @@ def _fastmri(args: argparse.Namespace) -> None:
         from . import metrics
 
         # the data range is the whole volume's maximum: the file's max attribute where --slices read some slices
-        peak = data.attrs.get("max") if args.slices is not None else None
-        peak = peak if isinstance(peak, (int, float)) and not isinstance(peak, bool) and peak > 0 else None
+        try:
+            peak = checks.positive(data.attrs.get("max"), "max") if args.slices is not None else None
+        except (TypeError, ValueError):  # no max attribute, or not a positive number: the slices' own maximum
+            peak = None
         over = ("the volume's maximum" if args.slices is None or peak is not None else
                 "the maximum of the slices read: the file has no max attribute")
         print(f"against the file's reference: NMSE {metrics.nmse(images, data.reference):.4f}, PSNR "
