@@ -348,10 +348,10 @@ def _weights(args: argparse.Namespace, reg: Any, prefix: str, size: int,
     if args.sigma is None:
         sigma, source = chosen.get("sigma"), ""
     else:
-        sigma, source = _sigma(args.sigma, reg, required=True), f" (--sigma {args.sigma:g})"
+        sigma, source = _sigma(args.sigma, reg, required=True), " (--sigma)"
     if not args.quiet:
         print(f"adareg {args.command}: lam {chosen['lam']:.3g} from the preset {acquisition}"
-              + ("" if sigma is None else f", sigma {sigma:.3g}{source}"), file=sys.stderr)
+              + ("" if sigma is None else f", sigma {255 * sigma:.3g}/255{source}"), file=sys.stderr)
     return chosen["lam"], sigma
 
 

@@ -284,7 +284,12 @@ def test_ct_fbp_and_tv(files):
                          "ct-parallel-60-")
     out = run("ct", "sino60.npy", "--angles", "60", "--image-size", "32", "--pixel-size", "0.03125", "--model", "crr",
               "--sigma", "5", "-o", preset_output.name, cwd=folder)
-    assert out.returncode == 0 and ", sigma 0.0196 (--sigma 5)" in out.stderr, out.stderr
+    assert out.returncode == 0 and ", sigma 5/255 (--sigma)" in out.stderr, out.stderr
+    # the preset's own sigma is said on --sigma's 0-255 scale, so it can be given back as --sigma
+    out = run("ct", "sino60.npy", "--angles", "60", "--image-size", "32", "--pixel-size", "0.03125", "--model", "crr",
+              "-o", preset_output.name, cwd=folder)
+    sigma = adareg.presets.preset(smallest, "crr")["sigma"]
+    assert out.returncode == 0 and f", sigma {255 * sigma:.3g}/255\n" in out.stderr, out.stderr
     sinogram = np.load(folder / "sino.npy")
     sinogram[3, 5] = np.nan
     np.save(folder / "sino-nan.npy", sinogram)
