@@ -311,6 +311,15 @@ def _warn_on_scale(args: argparse.Namespace, image: Any, what: str) -> bool:
     return warned
 
 
+def _solve_on_scale(args: argparse.Namespace, linear: Any, what: str, *problem: Any, **options: Any) -> Any:
+    """:func:`adareg.solve` of ``problem``, after :func:`_warn_on_scale` on ``linear``, the linear reconstruction
+    named ``what``: where that warns, solve's own word on the reconstruction's scale would repeat it."""
+    with warnings.catch_warnings():
+        if _warn_on_scale(args, linear, what):
+            warnings.filterwarnings("ignore", message="solve: the reconstruction")
+        return solve(*problem, progress=not args.quiet, **options)
+
+
 def _weights(args: argparse.Namespace, reg: Any, prefix: str, size: int,
              acceleration: Callable[[], float] | None = None, field_of_view: float | None = None
              ) -> tuple[float, float | None]:
@@ -411,10 +420,7 @@ def _ct(args: argparse.Namespace) -> None:
     lam, sigma = _weights(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
                               field_of_view=args.pixel_size * size)
     x0 = fbp(H, y, window=args.window)
-    with warnings.catch_warnings():
-        if _warn_on_scale(args, x0, "FBP"):  # then solve's word on the reconstruction's scale would repeat it
-            warnings.filterwarnings("ignore", message="solve: the reconstruction")
-        result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=(0.0, None), x0=x0, progress=not args.quiet)
+    result = _solve_on_scale(args, x0, "FBP", H, y, reg, lam=lam, sigma=sigma, bounds=(0.0, None), x0=x0)
     io.write_array(args.output, backend.to_numpy(result.x))
     _write_masks(args, reg, result.x, sigma)
     _report(args, result)
@@ -489,10 +495,8 @@ def _mri(args: argparse.Namespace) -> None:
         _check_masks(args, reg)
         lam, sigma = _weights(args, reg, "mri-cartesian-", image_shape[-1], lambda: 1 / float(np.mean(mask)))
         bounds = (0.0, None) if space == "real" else None
-        with warnings.catch_warnings():  # H^H y: solve checks y (zero_filled would check it twice)
-            if _warn_on_scale(args, H.H(y), "zero-filled image"):  # solve's word on the reconstruction repeats it
-                warnings.filterwarnings("ignore", message="solve: the reconstruction")
-            result = solve(H, y, reg, lam=lam, sigma=sigma, bounds=bounds, progress=not args.quiet)
+        # H^H y: solve checks y (zero_filled would check it twice)
+        result = _solve_on_scale(args, H.H(y), "zero-filled image", H, y, reg, lam=lam, sigma=sigma, bounds=bounds)
         _write_masks(args, reg, result.x, sigma)
         _report(args, result)
         x = result.x
