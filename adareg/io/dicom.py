@@ -21,7 +21,8 @@ Convention (the ``dicom`` row of :mod:`adareg.io.volumes`):
 
 Reading a folder reads its regular, non-hidden files (not its subfolders); files that
 are not DICOM, and DICOM files that are not images (no Rows, e.g. DICOMDIR, RT plans,
-structured reports), are skipped.  Compressed transfer syntaxes decode where
+structured reports), are skipped.  Images stored without the file preamble and meta
+header (ACR-NEMA style) are read, with the encoding found in their data elements.  Compressed transfer syntaxes decode where
 pydicom's optional decoders (pylibjpeg, gdcm, Pillow, ...) are installed.  Needs
 pydicom >= 3.0.  Every failure is a one-line :class:`ValueError` that starts with the
 file or folder.
@@ -103,15 +104,36 @@ def read(path: Path) -> Volume:
 
 
 def _dataset(pydicom: Any, path: Path, header: bool = False) -> Any:
-    """The dataset in ``path`` (without the pixel data if ``header``); a ValueError if it is not DICOM."""
+    """The dataset in ``path`` (without the pixel data if ``header``); a ValueError if it is not DICOM.
+
+    An image stored without the file preamble and meta header (ACR-NEMA style, or as
+    some exports write it) is read too, its transfer syntax the encoding found while reading.
+    """
     try:
-        return pydicom.dcmread(path, stop_before_pixels=header)
+        dataset = pydicom.dcmread(path, stop_before_pixels=header)
     except pydicom.errors.InvalidDicomError:
-        raise ValueError(f"{path}: not a DICOM file (no 'DICM' file meta header)") from None
+        dataset = _headerless_image(pydicom, path, header)
     except MemoryError:
         raise
     except Exception as err:  # pydicom raises many kinds for truncated or corrupt files
         raise ValueError(f"{path}: not a readable DICOM file ({type(err).__name__}: {checks.one_line(err)})") from None
+    meta = dataset.file_meta
+    if "TransferSyntaxUID" not in meta and dataset.original_encoding[0] is not None:
+        implicit, little = dataset.original_encoding
+        meta.TransferSyntaxUID = (pydicom.uid.ImplicitVRLittleEndian if implicit else
+                                  pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian)
+    return dataset
+
+
+def _headerless_image(pydicom: Any, path: Path, header: bool) -> Any:
+    """The image in ``path``, a file without the preamble and 'DICM' prefix, or a ValueError if it holds none."""
+    try:
+        dataset = pydicom.dcmread(path, stop_before_pixels=header, force=True)
+    except Exception:  # not DICOM at all: what pydicom makes of other bytes
+        dataset = None
+    if dataset is None or "Rows" not in dataset:
+        raise ValueError(f"{path}: not a DICOM file (no 'DICM' file meta header)") from None
+    return dataset
 
 
 def _series(pydicom: Any, folder: Path) -> dict[Path, Any]:

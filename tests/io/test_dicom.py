@@ -151,11 +151,29 @@ def test_non_image_files_hidden_files_and_subfolders_are_skipped(tmp_path):
     shutil.copy(TEST_FILES / "rtplan.dcm", tmp_path / "plan.dcm")
     shutil.copy(TEST_FILES / "README.txt", tmp_path / "README.txt")
     (tmp_path / "empty").write_bytes(b"")
+    np.save(tmp_path / "array.npy", np.arange(4096.0))  # bytes that pydicom's forced reading makes nothing of
     shutil.copy(TEST_FILES / "MR_small.dcm", tmp_path / ".hidden.dcm")
     (tmp_path / "sub").mkdir()
     shutil.copy(TEST_FILES / "MR_small.dcm", tmp_path / "sub" / "other.dcm")
     volume = dicom.read(tmp_path)
     np.testing.assert_array_equal(volume.data, np.stack([_hu(1), _hu(0)]))
+
+
+def test_images_without_the_file_preamble_or_meta_header_are_read(tmp_path):
+    # ACR-NEMA-style files (no preamble, no 'DICM', no group 2) were skipped unseen, and the volume lost their
+    # slices; files with the preamble but no group 2 were refused as undecodable
+    datasets = [_slice(k, (0, 0, k)) for k in range(3)]
+    paths = _save(tmp_path, datasets)
+    bare = copy.deepcopy(datasets[1])
+    del bare.file_meta
+    bare.preamble = None
+    pydicom.dcmwrite(paths[1], bare, implicit_vr=True, little_endian=True, enforce_file_format=False)
+    no_meta = copy.deepcopy(datasets[2])
+    del no_meta.file_meta
+    pydicom.dcmwrite(paths[2], no_meta, implicit_vr=False, little_endian=True, enforce_file_format=False)
+    assert not pydicom.misc.is_dicom(paths[1]) and pydicom.misc.is_dicom(paths[2])
+    np.testing.assert_array_equal(dicom.read(tmp_path).data, np.stack([_hu(k) for k in range(3)]))
+    np.testing.assert_array_equal(dicom.read(paths[1]).data[0], _hu(1))
 
 
 # ---------------------------------------------------------------------------------------------- values
