@@ -14,7 +14,9 @@ module): uint8 and uint16 pixels are scaled to [0, 1] (``metadata["bits"]`` 8 or
 float pixels are returned as stored (``metadata["bits"]`` ``None``; NaN/Inf refused, an
 :class:`~adareg.io.IntensityWarning` on another scale), other integer types are refused.
 With ``as_stored=True`` (sinograms, other measurements) every real pixel type is
-returned as stored, unscaled and without the warning (``metadata["bits"]`` ``None``).
+returned as stored, unscaled and without the warning (``metadata["bits"]`` ``None``),
+after an ImageJ file's straight-line calibration ``c0 + c1 * stored`` (ImageJ's signed
+16-bit stacks: uint16 offset by 32768).
 Each page becomes grey as Pillow turns one page grey: bilevel pages are 0 or 255,
 white-is-zero pages are inverted (as the TIFF standard says), palette pages go through
 their colour map, and RGB pages are read only when their three channels are equal.
@@ -51,12 +53,16 @@ from .volumes import Volume, as_float32, library
 #: TIFF PhotometricInterpretation values read.
 _MINISWHITE, _MINISBLACK, _RGB, _PALETTE = 0, 1, 2, 3
 
+#: ImageJ's calibration function ``cf`` of a straight line, ``c0 + c1 * stored``.
+_STRAIGHT_LINE = 0
+
 #: TIFF ExtraSamples values that are alpha (associated, unassociated), dropped on reading.
 _ALPHA = (1, 2)
 
 
 class CodecMissing(ValueError):
-    """A page compressed with a codec that tifffile decodes only with the ``imagecodecs`` package (LZW, JPEG)."""
+    """A page compressed with a codec (LZW, JPEG) or a predictor (floating point) that tifffile decodes only with
+    the ``imagecodecs`` package."""
 
 
 def read(path: Path, as_stored: bool = False) -> Volume:
@@ -79,8 +85,33 @@ def read(path: Path, as_stored: bool = False) -> Volume:
     """
     with memory_as_value_error(path):
         pixels = stack(path)
-        data, bits = (stored_values(pixels, path), None) if as_stored else intensities(pixels, path)
-        return Volume(as_float32(data, str(path)), "tiff", {"bits": bits})
+        if not as_stored:
+            data, bits = intensities(pixels, path)
+            return Volume(as_float32(data, str(path)), "tiff", {"bits": bits})
+        data = stored_values(pixels, path)
+        calibration = _imagej_calibration(path)
+        if calibration is not None:  # e.g. ImageJ's signed 16-bit: uint16 stored, offset by -32768
+            offset, slope = calibration
+            data = offset + slope * data
+        return Volume(as_float32(data, str(path)), "tiff", {"bits": None})
+
+
+def _imagej_calibration(path: Path) -> tuple[float, float] | None:
+    """``(c0, c1)`` of an ImageJ file's straight-line value calibration ``c0 + c1 * stored``, else ``None``.
+
+    ImageJ stores a signed 16-bit stack as uint16 with the calibration ``c0 = -32768,
+    c1 = 1``; another calibration function (a polynomial, an exponential) is refused.
+    """
+    tifffile = library("tiff")
+    with _tifffile_errors(path), tifffile.TiffFile(path) as tif:
+        metadata = tif.imagej_metadata if tif.is_imagej else None
+    if not metadata or "cf" not in metadata:
+        return None
+    function = metadata["cf"]
+    if function != _STRAIGHT_LINE or not {"c0", "c1"} <= set(metadata):
+        raise ValueError(f"{path}: an ImageJ calibration of function cf={function}, which adareg does not apply; "
+                         "save the calibrated values as 32-bit float in ImageJ")
+    return float(metadata["c0"]), float(metadata["c1"])
 
 
 def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -> None:
@@ -218,10 +249,15 @@ def _grey_page(page: Any, path: Path) -> np.ndarray:
                          f"{'RGB' if colours == 3 else 'grey'} and extra samples that are not all alpha (TIFF "
                          f"ExtraSamples {extra}); adareg reads grey or RGB pages, with or without alpha (store one "
                          "channel per page)")
-    if page.compression not in library("tiff").TIFF.DECOMPRESSORS:
+    codecs = library("tiff").TIFF
+    if page.compression not in codecs.DECOMPRESSORS:
         raise CodecMissing(f"{path}: page {page.index + 1} is compressed with "
                            f"{getattr(page.compression, 'name', page.compression)}, which tifffile decodes with the "
                            "imagecodecs package only (pip install imagecodecs)")
+    if page.predictor not in codecs.UNPREDICTORS:
+        raise CodecMissing(f"{path}: page {page.index + 1} is stored with the "
+                           f"{getattr(page.predictor, 'name', page.predictor)} predictor, which tifffile undoes with "
+                           "the imagecodecs package only (pip install imagecodecs)")
     with _tifffile_errors(path):
         pixels = page.asarray()
         if pixels.shape != shape:

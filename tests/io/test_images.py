@@ -163,7 +163,11 @@ def test_tiffs_tifffile_cannot_decode_are_read_by_pillow(Image, tmp_path, monkey
     deep = (grey.astype(np.uint16) * 257)
     Image.fromarray(grey).save(tmp_path / "lzw.tif", compression="tiff_lzw")
     Image.fromarray(deep).save(tmp_path / "lzw16.tif", compression="tiff_lzw")
-    for name, expected, depth in (("lzw.tif", grey / 255, 8), ("lzw16.tif", deep / 65535, 16)):
+    # the floating-point predictor (GDAL's and libtiff's for float rasters) was refused as "not a readable TIFF"
+    flat = np.random.default_rng(5).random((5, 6)).astype(np.float32)
+    Image.fromarray(flat).save(tmp_path / "predictor.tif", compression="tiff_adobe_deflate", tiffinfo={317: 3})
+    for name, expected, depth in (("lzw.tif", grey / 255, 8), ("lzw16.tif", deep / 65535, 16),
+                                  ("predictor.tif", flat, None)):
         image, bits = read_image(tmp_path / name)
         assert bits == depth
         np.testing.assert_array_equal(image, expected)

@@ -157,6 +157,21 @@ def test_float_pages_are_read_as_stored(tmp_path):
     np.testing.assert_array_equal(volume.data, stack)
 
 
+def test_imagej_signed_16_bit_stacks_are_read_as_stored_with_their_calibration(tmp_path):
+    # ImageJ stores signed 16-bit values as uint16 plus 32768 and says so in its calibration, which was ignored:
+    # a sinogram came back offset by 32768
+    signed = np.array([[[-1000, -1, 0, 500]], [[-2, 3, 1200, -32768]]], np.int16)
+    stored = (signed.astype(np.int32) + 32768).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "signed.tif", stored, imagej=True,
+                     metadata={"axes": "ZYX", "cf": 0, "c0": -32768.0, "c1": 1.0, "vunit": "Gray Value"})
+    np.testing.assert_array_equal(read_volume(tmp_path / "signed.tif", as_stored=True).data, signed)
+    np.testing.assert_array_equal(read_volume(tmp_path / "signed.tif").data, stored / np.float32(65535))
+    tifffile.imwrite(tmp_path / "poly.tif", stored, imagej=True,
+                     metadata={"axes": "ZYX", "cf": 1, "c0": 0.0, "c1": 1.0, "c2": 0.5})
+    with pytest.raises(ValueError, match="an ImageJ calibration of function cf=1, which adareg does not apply"):
+        read_volume(tmp_path / "poly.tif", as_stored=True)
+
+
 def test_one_page_is_one_slice_and_big_endian_is_read(tmp_path):
     page = _ramp((4, 5), np.uint16)
     tifffile.imwrite(tmp_path / "one.tif", page, byteorder=">", photometric="minisblack")
