@@ -20,6 +20,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+#: Characters of the target's name kept in its temporary twin's, which adds some 30: a name near the file
+#: system's limit (255 bytes) would otherwise have a twin it refuses.
+TWIN_NAME_LENGTH = 64
+
 
 def check_output(path: str | os.PathLike, suffixes: Sequence[str]) -> Path:
     """Check before any computation that ``path`` can be written; returns it as a :class:`~pathlib.Path`.
@@ -119,7 +123,7 @@ def write_folder_atomically(path: Path, write: Callable[[Path], None]) -> None:
         with _termination_as_exit():
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+                temporary = _hidden_twin(path, "")
                 temporary.mkdir()
                 write(temporary)
                 os.replace(temporary, path)  # a rename onto an empty folder or onto nothing
@@ -137,10 +141,15 @@ def _create_temporary(path: Path) -> Path:
     It ends in ``path``'s last two suffixes in lower case (``.nii.gz``), by which format libraries
     choose what they write; nibabel would write ``.Nii`` under another name.
     """
-    suffixes = "".join(path.suffixes[-2:]).lower()
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}{suffixes}")
+    temporary = _hidden_twin(path, "".join(path.suffixes[-2:]).lower())
     os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     return temporary
+
+
+def _hidden_twin(path: Path, suffixes: str) -> Path:
+    """A new name ``.NAME.RANDOM{suffixes}`` beside ``path``, ``NAME`` cut to :data:`TWIN_NAME_LENGTH` characters so
+    that a name the file system takes has a twin it takes too."""
+    return path.with_name(f".{path.name[:TWIN_NAME_LENGTH]}.{secrets.token_hex(8)}{suffixes}")
 
 
 def _keep_mode(path: Path, temporary: Path) -> None:

@@ -476,6 +476,18 @@ def test_replaced_files_keep_their_mode(tmp_path, umask, mode, mask):
     np.testing.assert_array_equal(np.load(path), np.ones(3))
 
 
+def test_names_at_the_file_system_limit_are_written(tmp_path):
+    # the temporary twin's name added some 30 characters: a legal name passed the output check, then the write
+    # failed after the computation with "File name too long"
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    image = tmp_path / ("r" * (limit - 4) + ".png")
+    write_image(image, np.eye(4))
+    np.testing.assert_array_equal(read_image(image)[0], np.eye(4))
+    folder = tmp_path / ("f" * limit)
+    io.files.write_folder_atomically(folder, lambda temporary: (temporary / "a").write_bytes(b"a"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([image.name, folder.name])
+
+
 SLOW_WRITE = """
 import sys, time
 from pathlib import Path
