@@ -27,6 +27,9 @@ Intensity conventions (every image read path: :func:`read_image`, :func:`read_fo
 * :func:`read_folder` refuses a folder holding two images of one stem (``a.png`` and
   ``a.tif``): the images are keyed, and outputs named, by stem.
 * Big-endian data are converted to the native byte order.
+* An EXIF or TIFF Orientation other than 1 is applied (turned or flipped as viewers
+  show the image), so the array, and an output written from it without the tag, shows
+  as the input does.
 * NaN and infinite values are refused (images and arrays), with their count.
 
 Every failure of the readers is a :class:`ValueError` (or :class:`FileNotFoundError`)
@@ -252,7 +255,7 @@ def _load_picture(path: Path) -> np.ndarray:
             with Image.open(path) as picture:
                 pages = getattr(picture, "n_frames", 1)
                 if pages == 1:
-                    return _pixels(picture)
+                    return oriented(_pixels(picture), picture.getexif().get(_ORIENTATION, 1))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -291,6 +294,10 @@ def _load_tiff_page(path: Path) -> np.ndarray:
         with _pillow().open(path) as picture:
             depths = picture.tag_v2.get(_BITS_PER_SAMPLE, (1,))
             photometric = picture.tag_v2.get(_PHOTOMETRIC)
+            orientation = picture.tag_v2.get(_ORIENTATION, 1)
+        if orientation in (5, 6, 7, 8):  # Pillow gives such a page its shown size but the stored rows
+            raise ValueError(f"{path}: a page stored turned a quarter (TIFF Orientation {orientation}), which Pillow "
+                             f"misreads and tifffile cannot decode here ({checks.one_line(err)})") from None
         if len(depths) > 1 and max(depths) > 8:
             raise ValueError(f"{path}: {max(depths)}-bit colour, which Pillow reads at 8 bits per sample and "
                              f"tifffile cannot decode here ({checks.one_line(err)})") from None
@@ -311,6 +318,30 @@ def _pixels(picture: Any) -> np.ndarray:
         return np.asarray(picture)
     transparent = mode == "P" and "transparency" in picture.info  # Pillow's advice: through RGBA
     return np.asarray(picture.convert("RGBA" if transparent else "RGB"))[..., :3]
+
+
+#: The EXIF and TIFF Orientation tag.
+_ORIENTATION = 274
+
+#: Each Orientation's turn or flip of (rows, columns, ...) pixels as stored into the image as shown: 2 mirrored,
+#: 3 turned half round, 4 upside down, 5 transposed, 6 to be turned a quarter clockwise, 7 transversed, 8 to be
+#: turned a quarter anticlockwise.
+_SHOWN = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: np.swapaxes(a, 0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.swapaxes(a[::-1, ::-1], 0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def oriented(pixels: np.ndarray, orientation: Any) -> np.ndarray:
+    """``pixels`` (rows, columns[, samples]) as shown under the EXIF/TIFF ``orientation`` (1, or an unknown value:
+    as stored)."""
+    shown = _SHOWN.get(int(orientation)) if isinstance(orientation, (int, np.integer)) else None
+    return pixels if shown is None else np.ascontiguousarray(shown(pixels))
 
 
 def grey(pixels: np.ndarray, path: Path) -> np.ndarray:

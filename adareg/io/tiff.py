@@ -47,11 +47,14 @@ import numpy as np
 from .. import checks
 from .files import write_atomically
 from .images import (MAX_ELEMENTS, IntensityWarning, far_outside, grey, intensities, memory_as_value_error, native,
-                     stored_values)
+                     oriented, stored_values)
 from .volumes import Volume, as_float32, library
 
 #: TIFF PhotometricInterpretation values read.
 _MINISWHITE, _MINISBLACK, _RGB, _PALETTE = 0, 1, 2, 3
+
+#: The TIFF Orientation tag.
+_ORIENTATION = 274
 
 #: ImageJ's calibration function ``cf`` of a straight line, ``c0 + c1 * stored``.
 _STRAIGHT_LINE = 0
@@ -271,7 +274,7 @@ def _grey_page(page: Any, path: Path) -> np.ndarray:
         pixels = pixels.astype(np.uint8) * np.uint8(255)
     if photometric == _MINISWHITE:
         pixels = _inverted(pixels, page, path)
-    return native(grey(pixels, path))
+    return native(grey(oriented(pixels, page.tags.valueof(_ORIENTATION, 1)), path))
 
 
 def _inverted(pixels: np.ndarray, page: Any, path: Path) -> np.ndarray:

@@ -32,8 +32,8 @@ import numpy as np
 import pytest
 
 from adareg import io
-from adareg.io import IntensityWarning, check_output, read_array, read_folder, read_image, same_file, write_array, \
-    write_image
+from adareg.io import IntensityWarning, check_output, read_array, read_folder, read_image, read_volume, same_file, \
+    write_array, write_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,6 +140,26 @@ def test_grey_alpha_bilevel_and_equal_channel_images_are_grey(Image, tmp_path):
         np.testing.assert_array_equal(image, grey / 255, err_msg=name)
     image, bits = read_image(tmp_path / "bilevel.png")
     np.testing.assert_array_equal(image, (grey > 127).astype(float))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_an_orientation_tag_is_applied_as_viewers_show_the_image(Image, tmp_path, orientation):
+    # the pixels were read as stored: a phone's PNG tagged "turn a quarter" came out, and was written, lying on
+    # its side; Pillow's exif_transpose, what viewers show, is the reference, for TIFF's tag 274 too
+    from PIL import ImageOps
+
+    stored = (np.arange(12).reshape(3, 4) * 20).astype(np.uint8)
+    exif = Image.Exif()
+    exif[274] = orientation
+    Image.fromarray(stored).save(tmp_path / "photo.png", exif=exif)
+    with Image.open(tmp_path / "photo.png") as picture:
+        shown = np.asarray(ImageOps.exif_transpose(picture)) / 255
+    np.testing.assert_array_equal(read_image(tmp_path / "photo.png")[0], shown)
+    tifffile = pytest.importorskip("tifffile", reason="tifffile is not installed (pip install adareg[io])")
+    tifffile.imwrite(tmp_path / "page.tif", stored, photometric="minisblack",
+                     extratags=[(274, "H", 1, orientation, True)])
+    np.testing.assert_array_equal(read_image(tmp_path / "page.tif")[0], shown)
+    np.testing.assert_array_equal(read_volume(tmp_path / "page.tif").data[0], shown.astype(np.float32))
 
 
 def test_16_bit_rgb_and_alpha_tiffs_are_read_at_16_bits(tmp_path):
