@@ -174,7 +174,7 @@ class LeastSquares(SmoothFunctional):
     @property
     def lipschitz(self) -> float:
         """A Lipschitz constant of ``grad E``: :func:`curvature` of ``H`` and the weights."""
-        return curvature(self.H, self.weights)
+        return curvature(self.H, self.weights, like=self.y)
 
     def images(self, index: slice) -> LeastSquares:
         """The data term of the images ``index`` of the batch (``y``'s batch axes flattened), as if given alone."""
@@ -243,11 +243,11 @@ class SmoothSum(SmoothFunctional):
         return value, grad
 
 
-def curvature(H: LinearOperator, weights: Array | None) -> float:
-    r"""``max(w) ||H||^2`` with ``H.norm_bound()`` (see its rules): a Lipschitz constant of the gradient of
-    :math:`\tfrac12 \|Hx - y\|_w^2`."""
+def curvature(H: LinearOperator, weights: Array | None, like: Array | None = None) -> float:
+    r"""``max(w) ||H||^2`` with ``H.norm_bound(like=like)`` (see its rules): a Lipschitz constant of the
+    gradient of :math:`\tfrac12 \|Hx - y\|_w^2`, with ``H`` applied as on ``like``'s device (e.g. ``y``)."""
     largest = 1.0 if weights is None else float(backend.namespace(weights).max(weights))
-    return largest * H.norm_bound() ** 2
+    return largest * H.norm_bound(like=like) ** 2
 
 
 def is_denoising(H: LinearOperator, weights: Array | None) -> bool:

@@ -457,7 +457,7 @@ def _check_scales(work: np.dtype, H: LinearOperator, lam: float, y: Array, x0: A
                 raise ValueError(f"solve: {name} reaches only {peak:.3g}, below the {smallest:.1g} that a "
                                  f"{work.name} computation carries (its squares underflow){advice}")
     if not is_denoising(H, weights):
-        bound = curvature(H, weights)
+        bound = curvature(H, weights, like=y)
         if not low <= bound <= high:
             raise ValueError(f"solve: the data term's curvature max(weights) ||H||^2 = {bound:.3g} lies outside "
                              f"[{low:.1g}, {high:.1g}], the range that a {work.name} computation carries{advice}")

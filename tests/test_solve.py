@@ -640,6 +640,32 @@ def test_backtracking_recovers_from_a_wrong_norm():
     np.testing.assert_allclose(found.x, reference.x, atol=1e-5 * np.abs(reference.x).max())
 
 
+class _RecordedBound(Blur):
+    """A 3 x 3 box blur that records the arrays its norm bound is computed like."""
+
+    def __init__(self, shape):
+        super().__init__(np.full((3, 3), 1 / 9), shape, boundary="reflect")
+        self.likes = []
+
+    def _upper_bound(self, like):
+        self.likes.append(like)
+        return super()._upper_bound(like)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("model", ["tv", "crr", "sa-cnn"])
+def test_the_data_term_is_bounded_as_the_solve_applies_it(model, device):
+    # an operator may apply otherwise on a GPU (ASTRA's CUDA projectors are not its CPU ones): the step
+    # sizes bound it on the solve's device, once per device
+    y = adareg.to_device(adareg.data.image("camera", shape=(16, 16)), device)
+    H = _RecordedBound(y.shape)
+    reg, sigma = (TV(y.shape), {}) if model == "tv" else (adareg.load(model), {"sigma": 0.05})
+    for _ in range(2):
+        adareg.solve(H, H(y), reg, lam=1e-3, max_iter=3, **sigma)
+    assert len(H.likes) == 1 and adareg.backend.is_array(H.likes[0]), H.likes
+    assert adareg.backend.device_of(H.likes[0]) == device
+
+
 class TestDegenerateInput:
     """All-zero data and single pixels: the minimiser is known in closed form and is reached at once."""
 

@@ -164,7 +164,7 @@ class LinearOperator:
         self.real_in, self.real_out = bool(real_in), bool(real_out)
         self._adjoint_operator: LinearOperator | None = None
         self._norm: tuple[float, float, bool] | None = None  # (value, tolerance, from an informed start)
-        self._bound: float | None = None  # norm_bound's value
+        self._bounds: dict[backend.Device, float] = {}  # norm_bound's value on each device
 
     # ---------------------------------------------------------------- contract
     def _apply(self, x: Array) -> Array:
@@ -337,7 +337,9 @@ class LinearOperator:
     def norm_bound(self, *, like: Array | None = None) -> float:
         r"""An upper bound of ``||A||``, behind the step sizes of FISTA, PD3O and the analysis prox.
 
-        Computed once and cached, by the first of these rules that applies to the operator.
+        Computed once per device and cached, by the first of these rules that applies to
+        the operator: on a GPU it bounds the operator as the GPU applies it (ASTRA's CUDA
+        projectors are not its CPU ones).
 
         1. **Closed forms**, exact to rounding: :class:`Identity`, :class:`RealToComplex`,
            :class:`Subsample` (1), :class:`Diagonal` (``max |w|``), :class:`FiniteDifference`
@@ -387,9 +389,10 @@ class LinearOperator:
             An array whose backend, device and precision the iterative rules (power
             iteration, Lanczos) run in (default: NumPy, float64).
         """
-        if self._bound is None:
-            self._bound = self._upper_bound(like)
-        return self._bound
+        device = "cpu" if like is None else backend.device_of(like)
+        if device not in self._bounds:
+            self._bounds[device] = self._upper_bound(like)
+        return self._bounds[device]
 
     def adjoint_error(self, x: Array | None = None, y: Array | None = None, *, seed: int = 0) -> float:
         """Scale-aware adjoint mismatch ``|<A x, y> - <x, A^H y>| / (||A|| ||x|| ||y||)``.

@@ -282,7 +282,7 @@ def check_read_only(A: LinearOperator, x: np.ndarray, Ax: np.ndarray, y: np.ndar
 def _forget_norms(A: LinearOperator) -> None:
     """Drop the cached norm estimates and bounds of ``A``, its adjoint and its operands."""
     for op in (A, A.H):
-        op._norm, op._bound = None, None
+        op._norm, op._bounds = None, {}
     for name in ("op", "outer", "inner", "first", "second"):
         if isinstance(getattr(A, name, None), LinearOperator):
             _forget_norms(getattr(A, name))
