@@ -30,7 +30,10 @@ def real_number(value: Any, name: str) -> float:
     value = unwrapped(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{name} must be finite, got {value!r:.40}...") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return value
@@ -105,7 +108,9 @@ def random_generator(seed: Any, name: str) -> np.random.Generator:
 
 def integral(value: Any) -> bool:
     """Whether ``value`` is a whole number: an int or a real with an integer value (not a bool, NaN or Inf)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return isinstance(value, numbers.Integral) or float(value).is_integer()
 
 
 def float32_slack(scale: float) -> float:

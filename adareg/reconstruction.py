@@ -317,10 +317,13 @@ def check_weights(weights: Any, y: Array, what: str = "solve: weights") -> Array
         weights = xp.asarray(weights)  # a NumPy array goes to y's GPU, once
     else:
         try:
-            weights = xp.asarray(weights, dtype=np.float64)
-        except (TypeError, ValueError) as err:
+            host = np.asarray(weights)
+        except (TypeError, ValueError) as err:  # e.g. ragged lists
             raise TypeError(f"{what} must be real numbers or an array, got {weights!r:.60}") from err
-    if weights.dtype.kind in "biu":  # e.g. photon counts, or a mask of the samples kept
+        if host.dtype.kind not in "biuf":  # strings, None, ints beyond int64 (object)
+            raise TypeError(f"{what} must be real numbers or an array, got {weights!r:.60}")
+        weights = xp.asarray(host)
+    if weights.dtype.kind in "biu" or weights.dtype in (np.float16, np.longdouble):  # e.g. photon counts, a mask
         weights = weights.astype(np.float64)
     backend.check_dtype(weights, what)
     if weights.dtype.kind == "c":
@@ -334,6 +337,17 @@ def check_weights(weights: Any, y: Array, what: str = "solve: weights") -> Array
     if not bool(xp.any(weights > 0)):
         raise ValueError(f"{what} are all zero: the data term vanishes and nothing ties x to y")
     return weights
+
+
+def _check_each_image_weighted(weights: Array, y: Array, batch: tuple[int, ...]) -> None:
+    """Refuse data ``weights`` that vanish over one image of the batch: nothing would tie it to its data."""
+    xp = backend.namespace(y)
+    weighted = xp.any(xp.broadcast_to(weights, y.shape) > 0, axis=tuple(range(len(batch), y.ndim)))
+    if not bool(xp.all(weighted)):
+        first = int(xp.argmin(xp.reshape(weighted, (-1,))))
+        index = tuple(int(i) for i in np.unravel_index(first, batch))
+        raise ValueError(f"solve: weights are zero over all of image {index[0] if len(index) == 1 else index} of "
+                         f"the batch of shape {batch}: the data term vanishes there and nothing ties it to y")
 
 
 def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, lam: Any, sigma: Any,
@@ -351,6 +365,8 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
     # the images are complex where y or H is, unless H takes real images (e.g. CartesianMRI(real=True))
     complex_images = not H.real_in and (y.dtype.kind == "c" or H.dtype.kind == "c")
     batch = batch_shape(y, H.shape_out)
+    if weights is not None and batch:
+        _check_each_image_weighted(weights, y, batch)
     if x0 is not None:
         backend.check_array(x0, H.shape_in, "solve: x0")
         expected = batch + tuple(H.shape_in)  # y's batch axes, one image each

@@ -291,7 +291,7 @@ def test_weights_change_the_data_term():
     np.testing.assert_allclose(x, np.linalg.lstsq(root[:, None] * A, root * y, rcond=None)[0], atol=1e-6)
 
 
-@pytest.mark.parametrize("weight", [4.0, 4, [4.0] * 12, np.full(12, 4, dtype=np.int64)])
+@pytest.mark.parametrize("weight", [4.0, 4, [4.0] * 12, np.full(12, 4, dtype=np.int64), np.full(12, 4, np.float16)])
 def test_numbers_and_lists_are_weights_too(weight):
     """A constant weight w scales the data term: the same minimiser as no weights and lam / w."""
     rng = np.random.default_rng(3)
@@ -420,6 +420,19 @@ def test_regularizer_weights_for_another_batch_are_refused():
         assert x.shape == y.shape and np.abs(x[1] - alone).max() < 1e-3  # one map per image
 
 
+@pytest.mark.parametrize("size", [16, 128])
+def test_weights_that_vanish_over_one_image_of_a_batch_are_refused(size):
+    # that image's data term is zero: it was solved as the regularizer's minimiser alone at 16 x 16 and failed
+    # on a Lipschitz constant of 0 at 128 x 128, where the batch runs in chunks of one image
+    y = np.random.default_rng(4).random((2, 2, size, size))
+    weights = np.ones((2, 1, 1, 1))
+    weights[1] = 0.0
+    with pytest.raises(ValueError, match=r"weights are zero over all of image \(1, 0\) of the batch of shape "
+                       r"\(2, 2\): the data term vanishes there"):
+        adareg.solve(Blur(np.ones((3, 3)) / 9, (size, size)), y, TV((size, size)), lam=0.01, weights=weights,
+                     max_iter=3)
+
+
 def test_learned_denoising_with_a_data_weight_asks_for_lam_and_names_its_equivalent():
     # before, weights=4.0 with Identity was refused as "not denoising" (adareg.tune was the advice); the trained
     # lam(sigma) does hold once scaled: 4/2 ||x - y||^2 + 4 lam R has the minimiser of 1/2 ||x - y||^2 + lam R
@@ -508,8 +521,12 @@ class TestBadInput:
             ({"weights": np.ones((2, 8, 8))}, ValueError, r"weights of shape \(2, 8, 8\) do not broadcast to y"),
             ({"weights": np.full(8, np.nan)}, ValueError, "weights contains 8 NaN or Inf values"),
             ({"weights": np.ones(8, dtype=complex)}, TypeError, "weights must be real, got dtype complex128"),
-            ({"weights": np.ones(8, dtype=np.float16)}, TypeError, "weights has dtype float16"),
             ({"weights": "heavy"}, TypeError, "weights must be real numbers or an array, got 'heavy'"),
+            # strings of numbers were parsed, and None read as NaN
+            ({"weights": "2"}, TypeError, "weights must be real numbers or an array, got '2'"),
+            ({"weights": [None, 1.0] * 4}, TypeError, r"weights must be real numbers or an array, got \[None, 1.0"),
+            ({"weights": [10**400] * 8}, TypeError, r"weights must be real numbers or an array, got \[1000"),
+            ({"lam": 10**400}, ValueError, "lam must be finite, got 1000"),
             ({"weights": True}, TypeError, "weights must be real numbers or an array, got True"),
             ({"sigma": 0.1}, ValueError, "sigma is a parameter of learned regularizers only; TV has none"),
             # beyond [tiny / eps, max * eps] of the working precision: products with norms would overflow
