@@ -25,7 +25,7 @@ def test_numbers_of_every_kind_are_accepted(value):
         (np.array(True), TypeError, "lam must be a real number"),
         (math.nan, ValueError, "lam must be finite, got nan"),
         (-math.inf, ValueError, "lam must be finite"),
-        (-(10**400), ValueError, "lam must be finite, got -1000"),  # an int beyond the float range
+        pytest.param(-(10**400), ValueError, "lam must be finite, got -1000", id="an int beyond the float range"),
         (0.0, ValueError, "lam must be positive, got 0"),
     ],
 )

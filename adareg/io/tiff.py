@@ -17,9 +17,10 @@ With ``as_stored=True`` (sinograms, other measurements) every real pixel type is
 returned as stored, unscaled and without the warning (``metadata["bits"]`` ``None``),
 after an ImageJ file's straight-line calibration ``c0 + c1 * stored`` (ImageJ's signed
 16-bit stacks: uint16 offset by 32768).
-Each page becomes grey as Pillow turns one page grey: bilevel pages are 0 or 255,
-white-is-zero pages are inverted (as the TIFF standard says), palette pages go through
-their colour map, and RGB pages are read only when their three channels are equal.
+A page's Orientation tag is applied (:func:`adareg.io.images.oriented`), as viewers
+show the page.  Each page becomes grey as Pillow turns one page grey: bilevel pages are
+0 or 255, white-is-zero pages are inverted (as the TIFF standard says), palette pages go
+through their colour map, and RGB pages are read only when their three channels are equal.
 Samples beyond the grey or RGB ones must be alpha, which is dropped; other extra samples
 (unspecified: several channels of a grey page) are refused.  All pages must have one
 shape and one pixel type, and a file declaring more than
