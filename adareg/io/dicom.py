@@ -22,10 +22,10 @@ Convention (the ``dicom`` row of :mod:`adareg.io.volumes`):
 Reading a folder reads its regular, non-hidden files (not its subfolders); files that
 are not DICOM, and DICOM files that are not images (no Rows, e.g. DICOMDIR, RT plans,
 structured reports), are skipped.  Images stored without the file preamble and meta
-header (ACR-NEMA style) are read, with the encoding found in their data elements.  Compressed transfer syntaxes decode where
-pydicom's optional decoders (pylibjpeg, gdcm, Pillow, ...) are installed.  Needs
-pydicom >= 3.0.  Every failure is a one-line :class:`ValueError` that starts with the
-file or folder.
+header (ACR-NEMA style) are read, with the encoding found in their data elements.
+Compressed transfer syntaxes decode where pydicom's optional decoders (pylibjpeg, gdcm,
+Pillow, ...) are installed.  Needs pydicom >= 3.0.  Every failure is a one-line
+:class:`ValueError` that starts with the file or folder.
 """
 
 from __future__ import annotations
