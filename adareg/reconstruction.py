@@ -356,7 +356,9 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
     if not isinstance(H, LinearOperator):
         raise TypeError(f"solve: H must be a LinearOperator, got {type(H).__name__}")
     if not isinstance(reg, (Regularizer, LearnedRegularizer)):
-        raise TypeError(f"solve: reg must be a Regularizer, got {type(reg).__name__}")
+        bound = " (a learned model at one noise level, from its at(sigma): give the model and sigma=... instead)"
+        raise TypeError(f"solve: reg must be a Regularizer, got {type(reg).__name__}"
+                        + (bound if hasattr(reg, "minimisation") else ""))
     backend.check_array(y, H.shape_out, f"solve: y (measurements of {H!r})")
     if y.size == 0:  # an empty batch (an image of zero pixels is refused by H's shape)
         raise ValueError(f"solve: y of shape {tuple(y.shape)} is an empty batch: nothing to reconstruct")

@@ -495,6 +495,8 @@ class TestBadInput:
             ({"max_time": -1.0}, ValueError, "max_time must be positive"),
             ({"reg": TV((8, 9))}, ValueError, r"reg acts on images of shape \(8, 9\)"),
             ({"reg": "tv"}, TypeError, "reg must be a Regularizer"),
+            ({"reg": adareg.load("crr").at(0.05)}, TypeError, r"got RidgeObjective \(a learned model at one noise "
+             r"level, from its at\(sigma\): give the model and sigma=\.\.\. instead\)"),
             ({"H": np.eye(64)}, TypeError, "H must be a LinearOperator"),
             ({"x0": np.zeros((7, 8))}, ValueError, r"x0 has shape \(7, 8\)"),
             # an empty batch failed in a reduction of NumPy's ("zero-size array to reduction operation maximum")

@@ -58,7 +58,20 @@ class AdaptiveRegularizer(LearnedRegularizer):
 
     def step(self, x: Array, sigma: float) -> WeightedL1Analysis:
         r"""The convex problem of one reweighting step: :math:`\sum_c \langle \Lambda_c(x, \sigma), |W_c x'| \rangle`."""
-        return WeightedL1Analysis(self.bank.operator(tuple(x.shape[-2:])), self.weights(x, sigma))
+        shape = self.image_shape(x)
+        backend.check_finite(x, f"{self.family}: x")  # else named as the weights it makes
+        return WeightedL1Analysis(self.bank.operator(shape), self.weights(x, sigma))
+
+    def image_shape(self, x: Array) -> tuple[int, int]:
+        """The shape ``(H, W)`` of ``x``, real images ``(..., H, W)`` that the filter bank fits, or an error naming
+        the family."""
+        if not backend.is_array(x):
+            raise TypeError(f"{self.family}: x must be a NumPy or CuPy array, got {type(x).__name__}")
+        if x.dtype.kind != "f":  # |W x| of a complex image would pass for a real one's
+            raise TypeError(f"{self.family}: x must be a real image (float32 or float64), got dtype {x.dtype}")
+        if x.ndim < 2:
+            raise ValueError(f"{self.family}: x must be images of shape (..., H, W), got shape {tuple(x.shape)}")
+        return self.bank.check_shape(tuple(x.shape[-2:]), self.family)
 
     def at(self, sigma: float) -> ReweightedL1:
         """The regularizer at the noise level ``sigma`` (checked against the trained range)."""
@@ -117,6 +130,7 @@ class SACNN(AdaptiveRegularizer):
         self.masks = masks
 
     def weights(self, x: Array, sigma: float) -> Array:
+        self.image_shape(x)
         return self.masks(x, self.check_sigma(sigma))
 
     def __repr__(self) -> str:
@@ -200,11 +214,7 @@ class SAB(AdaptiveRegularizer):
         return self._blurs[image_shape]
 
     def _blurred_magnitudes(self, x: Array, sigma: float) -> Array:
-        if not backend.is_array(x):
-            raise TypeError(f"sa-b: x must be a NumPy or CuPy array, got {type(x).__name__}")
-        if x.dtype.kind != "f":  # |W x| of a complex image would pass for a real one's
-            raise TypeError(f"sa-b: x must be a real image (float32 or float64), got dtype {x.dtype}")
-        shape = tuple(x.shape[-2:])
+        shape = self.image_shape(x)
         xp = backend.namespace(x)
         return self.scale(sigma) * self.blur_operator(shape)(xp.abs(self.bank.operator(shape)(x)))
 
@@ -216,8 +226,9 @@ class SAB(AdaptiveRegularizer):
     def value(self, x: Array, sigma: float) -> float:
         r"""The eq. (3) regularizer :math:`\sum_c \langle 1, \psi_{c,\sigma}(B_c |W_c x|) \rangle`."""
         sigma = self.check_sigma(sigma)
-        xp = backend.namespace(x)
-        return float(xp.sum(self.profile.integral(self._blurred_magnitudes(x, sigma)))) / self.scale(sigma)
+        magnitudes = self._blurred_magnitudes(x, sigma)  # x checked first
+        xp = backend.namespace(magnitudes)
+        return float(xp.sum(self.profile.integral(magnitudes))) / self.scale(sigma)
 
     def __repr__(self) -> str:
         return f"SAB({self.bank!r}, blur {self.blur.shape[-1]}x{self.blur.shape[-1]})"

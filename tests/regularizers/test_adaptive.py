@@ -387,6 +387,24 @@ def test_sa_b_refuses_a_blur_that_normalises_to_zero_and_complex_images():
         model.weights(x.tolist(), 0.05)
 
 
+@pytest.mark.parametrize("family", ["sa-b", "sa-cnn"])
+def test_adaptive_models_name_images_they_cannot_take(family):
+    # an image 1 pixel wide was refused by the 5x5 blur or mask network with "use 'zero' or 'periodic'", which
+    # these models do not offer; a NaN was named as bad weights; a list failed on x.shape
+    model = adareg.load(family)
+    x = np.random.default_rng(1).random((16, 16))
+    for narrow in (x[:, :1], x[:1]):
+        for call in (lambda: model.weights(narrow, 0.05), lambda: model.step(narrow, 0.05)):
+            with pytest.raises(ValueError, match=r"filter bank \(13x13 kernel, reflect boundary\) needs images of at "
+                               r"least 7x7 pixels"):
+                call()
+    x[3, 4] = np.nan
+    with pytest.raises(ValueError, match=f"^{family}: x contains 1 NaN or Inf value"):
+        model.at(0.05).step(x)
+    with pytest.raises(TypeError, match=f"^{family}: x must be a NumPy or CuPy array, got list"):
+        model.at(0.05).step(x.tolist())
+
+
 @pytest.mark.parametrize("part, value, words", [
     ("blur", "gauss", "blur must be an array of real numbers, got 'gauss'"),
     ("blur", [[1.0, 2.0], [3.0]], r"blur must be an array of real numbers, got \[\[1.0, 2.0\], \[3.0\]\]"),
