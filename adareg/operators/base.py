@@ -552,13 +552,19 @@ class Composition(LinearOperator):
         dtype = np.result_type(outer.dtype, inner.dtype)
         if outer.real_in and not inner.real_out and inner.dtype.kind == "c":
             raise ValueError(f"cannot compose {outer!r} @ {inner!r}: {outer!r} takes real arrays only")
-        if inner.real_out and not inner.real_in and not outer.real_in and outer.dtype.kind == "c":
-            # the map is then real-linear only, and A^H would hand B^H complex arrays where it takes real ones
+        if inner.real_out and not outer.real_in and outer.dtype.kind == "c":
+            # A^H would hand B^H complex arrays where it takes real ones (and for complex inputs the map would be
+            # real-linear only)
             raise ValueError(f"cannot compose {outer!r} @ {inner!r}: {inner!r} gives real arrays, which {outer!r} "
-                             "would scale by complex numbers (not a complex-linear map)")
+                             "would scale by complex numbers; compose it on real arrays with "
+                             f"RealToComplex({inner.shape_out}) in between")
+        if inner.real_out and not inner.real_in and outer.real_in and not outer.real_out:
+            raise ValueError(f"cannot compose {outer!r} @ {inner!r}: complex arrays would become real ones and then "
+                             "complex again, which is no complex-linear map (z -> Re z, for instance)")
         # a real operator gives real outputs exactly for real inputs
         real_in = inner.real_in or (outer.real_in and not inner.real_out)
-        super().__init__(inner.shape_in, outer.shape_out, dtype, real_in=real_in, real_out=outer.real_out)
+        real_out = outer.real_out or (inner.real_out and outer.dtype.kind == "f")
+        super().__init__(inner.shape_in, outer.shape_out, dtype, real_in=real_in, real_out=real_out)
         self.outer, self.inner = outer, inner
         self.precision = outer.precision or inner.precision
         # y lies in the outer operator's output space: its check, bound as is so that a warning's stack level

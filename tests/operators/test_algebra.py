@@ -163,6 +163,32 @@ def test_operators_on_real_arrays():
         RealToComplex((4, 5)) @ M
 
 
+def test_compositions_through_real_arrays_keep_their_flags_true():
+    """Three compositions through real arrays took wrong real/complex flags, so that their adjoints were wrong
+    (found by a fuzz of random operator trees against their real-linear matrices)."""
+    rng = np.random.default_rng(8)
+    S = (3, 4)
+    E = RealToComplex(S)
+    M = Diagonal(rng.standard_normal(S) + 1j * rng.standard_normal(S))
+    A = M @ E
+    x = rng.standard_normal(S)
+    # a real operator after one giving real arrays gives real arrays: 1j * (I @ E^H) was taken as complex-linear
+    real_part = Identity(S) @ E.H
+    assert real_part.real_out and real_part.adjoint_error() < 1e-12
+    with pytest.raises(ValueError, match="by the complex number"):
+        1j * real_part
+    # a complex operator after a real one on real images: its adjoint handed G^H complex arrays
+    with pytest.raises(ValueError, match=r"gives real arrays, .* on real arrays with RealToComplex\(\(3, 4\)\)"):
+        M @ A.gram()
+    B = M @ E @ A.gram()  # as the error says: x -> M G x on real x
+    y = rng.standard_normal(S) + 1j * rng.standard_normal(S)
+    np.testing.assert_allclose(B.H(y), np.abs(M.weights.host) ** 2 * np.real(np.conj(M.weights.host) * y))
+    assert B.real_in and np.allclose(B(x), M.weights.host * np.abs(M.weights.host) ** 2 * x)
+    # complex -> real -> complex (z -> Re z) is no complex-linear map: its norm read 0 from a real start
+    with pytest.raises(ValueError, match="complex arrays would become real ones and then complex again"):
+        E @ E.H
+
+
 def _svd_norm(A, real_in: bool = False) -> float:
     """The largest singular value of ``A``'s dense matrix (over the reals: real and imaginary rows stacked)."""
     M = dense(A, np.float64 if real_in else np.complex128)
