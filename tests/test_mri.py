@@ -131,6 +131,10 @@ def test_cartesian_errors_name_the_problem():
         CartesianMRI(np.ones((4, 6), dtype=bool), np.ones((2, 4, 5)), real=True)
     with pytest.raises(ValueError, match="coil maps that do not match the image"):
         CartesianMRI(np.ones((4, 6), dtype=bool), np.ones((2, 4, 5)), real=True, shape=(4, 6))
+    # one coil's map without its coil axis was read as 4 coils of 1-D signals, and the mask blamed
+    with pytest.raises(ValueError, match=r"maps of shape \(4, 6\) have as many axes as the mask \(4, 6\): maps "
+                                         r"must be \(coils, \*image_shape\); for one coil pass maps\[None\]"):
+        CartesianMRI(np.ones((4, 6), dtype=bool), np.ones((4, 6)), real=True)
     with pytest.raises(ValueError, match="samples nothing"):
         CartesianMRI(np.zeros((4, 6), dtype=bool), real=True)
     # a column mask alone would give a 1-D operator that transforms an image row by row

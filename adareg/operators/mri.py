@@ -189,6 +189,9 @@ class CartesianMRI(_MRIOperator):
         # theirs (e.g. (W,) or (1, W)), else the mask's
         if shape is not None:
             image_shape = as_shape(shape, "CartesianMRI: shape")
+        elif maps is not None and np.ndim(maps) == mask.ndim >= 2:
+            raise ValueError(f"CartesianMRI: maps of shape {np.shape(maps)} have as many axes as the mask "
+                             f"{mask.shape}: maps must be (coils, *image_shape); for one coil pass maps[None]")
         elif maps is not None and np.ndim(maps) >= 2:  # (coils, *image_shape): a mask that does not fit is named
             image_shape = tuple(np.shape(maps))[1:]
         elif maps is None and mask.ndim == 1:
