@@ -224,8 +224,10 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
     window guards against.  Iterations that take a gradient step (the first, and the
     safeguards) report :math:`r_k = \infty`.  A point that its projected gradient
     step leaves unchanged is stationary: the run stops there, converged.  Two
-    safeguards in a row mean that :math:`F` no longer decreases beyond its rounding:
-    the run stops there, not converged.
+    safeguards in a row whose gradient steps lower no objective beyond its rounding mean
+    that :math:`F` no longer decreases: the run stops there, not converged.  (Gradient steps
+    taken while negative curvature, as on a weakly convex :math:`F`, leaves the model
+    empty are no safeguards.)
 
     A batch (``batch_ndim`` leading axes) is that many independent problems run in step:
     each image has its own inverse-Hessian model, its own line search on its own objective
@@ -382,7 +384,10 @@ class _Run:
             x_next = xp.where(backend.per_image(failed, x).astype(bool), self.gradient_step, step.x)
             step = _Step(x_next, *self.evaluate(x_next), step.fractions, step.taken, MAX_HALVINGS + 1)
             self.model.forget(failed)
-        self.safeguards = self.safeguards + 1 if k > 1 and not bool(xp.any(step.fractions)) else 0
+        # a safeguard: no model step taken, and the gradient steps lower no objective beyond its rounding (a model
+        # left empty by negative curvature, as on a weakly convex F, takes gradient steps that do lower it)
+        flat = not bool(xp.any(step.values < self.values - self.rounding * xp.abs(self.values)))
+        self.safeguards = self.safeguards + 1 if k > 1 and not bool(xp.any(step.fractions)) and flat else 0
         self.model.add(step.x - x, step.g - g)
         self.x, self.values, self.g = step.x, step.values, step.g
         self.gradient_step = project(self.x - self.g / self.L, self.bounds)

@@ -152,6 +152,29 @@ def test_an_objective_that_does_not_decrease_ends_the_run_unconverged():
     assert not result.converged and result.iterations < 10 and "rounding" in result.message
 
 
+def test_gradient_steps_that_descend_on_negative_curvature_go_on():
+    """A weakly convex F: from 0.1, sum (x^2 - 1)^2 / 4 curves down, its pairs are skipped and the model stays
+    empty; those gradient steps, which lower F, were counted as safeguards and the run stopped at x = 0.19,
+    "no decrease beyond rounding", though a batch beside a convex image went on to 1."""
+
+    class DoubleWell:
+        lipschitz = 4.0  # F'' = 3 x^2 - 1 <= 4 where the iterates go (|x| <= 1.29)
+
+        def forward(self, x):
+            return x
+
+        def value_and_grad_of_forward(self, u, x):
+            return float(np.sum((u**2 - 1) ** 2) / 4), u**3 - u
+
+    start = np.full(5, 0.1)
+    reference = optimize.minimize(lambda x: DoubleWell().value_and_grad_of_forward(x, x), start, jac=True,
+                                  method="L-BFGS-B", tol=1e-12).x
+    assert np.allclose(reference, 1.0, atol=1e-4)  # SciPy's, and the closed form's minimiser
+    result = lbfgs(DoubleWell(), start, stop=MaxIterations(200))
+    assert result.converged, result.message
+    np.testing.assert_allclose(result.x, reference, atol=1e-4)
+
+
 def test_a_stationary_start_stops_at_once():
     smooth, objective = problem(6)
     minimiser = scipy_minimiser(objective, 20, bounds=[(0.0, 0.0)] * 20)  # every pixel held at the bound 0
