@@ -45,7 +45,9 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
         Where a search direction :math:`p` has :math:`\mathrm{Re} \langle p, M p \rangle \le 0`
         (a singular or indefinite ``M``, e.g. an inconsistent semi-definite system),
         the run stops there, not converged, with the last iterate (the next step
-        would divide by that curvature: NaN or Inf).
+        would divide by that curvature: NaN or Inf).  A run whose recursively updated
+        residual meets ``tol`` while the true one, :math:`\|b - M x\|`, does not (rounding,
+        for ``tol`` near the machine precision times the condition number) is not converged.
     """
     if not callable(apply):
         raise TypeError(f"conjugate_gradient: apply must be callable as apply(x) = M x, got {type(apply).__name__}")
@@ -103,4 +105,11 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
         p = r + (rr_next / rr) * p
         rr = rr_next
     message = f"relative residual {math.sqrt(rr) / scale:.3g} after {k} CG iterations, stopped by {fired!r}"
+    if fired.converged and k > 0:  # the recursion's residual drifts from b - M x by rounding: check the true one
+        true = b - product(x)
+        residual = math.sqrt(backend.real_inner(true, true)) / scale
+        if fired.check(Progress(iteration=k, seconds=history["seconds"][-1], residual=residual)) is None:
+            message = (f"relative residual {residual:.3g} after {k} CG iterations, where the recursion's reached "
+                       f"{math.sqrt(rr) / scale:.3g} and {fired!r} fired: rounding limits CG here (loosen tol)")
+            return Result(x=x, converged=False, iterations=k, history=history, message=message)
     return Result(x=x, converged=fired.converged, iterations=k, history=history, message=message)

@@ -296,6 +296,23 @@ def test_conjugate_gradient_stops_on_its_cap_unconverged():
                                rtol=1e-6)
 
 
+def test_conjugate_gradient_is_converged_only_where_the_true_residual_meets_tol():
+    """At tol below the machine precision times the condition number, the recursively updated residual met tol
+    while b - M x, computed densely, stayed 13 times above it: reported converged."""
+    from adareg.solvers import conjugate_gradient
+
+    rng = np.random.default_rng(1)
+    Q, _ = np.linalg.qr(rng.standard_normal((40, 40)))
+    M = Q @ np.diag(np.logspace(0, 8, 40)) @ Q.T
+    M = (M + M.T) / 2
+    b = rng.standard_normal(40)
+    for tol in (1e-10, 1e-6):
+        result = conjugate_gradient(lambda v: M @ v, b, tol=tol, max_iter=5000)
+        true = np.linalg.norm(b - M @ result.x) / np.linalg.norm(b)
+        assert result.converged == (true <= tol), (tol, true, result.message)
+    assert not conjugate_gradient(lambda v: M @ v, b, tol=1e-10, max_iter=5000).converged
+
+
 def test_a_batch_follows_its_images_own_paths():
     """Each image of a batch has its own momentum and restarts: after a fixed number of iterations a batched
     run equals one-by-one runs to rounding (an exact prox, the projection onto x >= 0, and one shared step).
