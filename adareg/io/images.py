@@ -79,6 +79,8 @@ _AS_STORED = ("L", "I;16", "I;16L", "I;16B", "I;16N", "I;16S", "I", "F")
 _BITS_PER_SAMPLE = 258
 #: The TIFF tag PhotometricInterpretation (0: white is zero, 1: black is zero).
 _PHOTOMETRIC = 262
+#: The EXIF and TIFF tag Orientation (1: as stored; see :func:`oriented`).
+ORIENTATION_TAG = 274
 #: PNG colour types that Pillow holds at 8 bits per sample even when the file stores 16.
 _PNG_COLOUR_TYPES = {2: "RGB", 4: "grey + alpha", 6: "RGBA"}
 
@@ -255,7 +257,7 @@ def _load_picture(path: Path) -> np.ndarray:
             with Image.open(path) as picture:
                 pages = getattr(picture, "n_frames", 1)
                 if pages == 1:
-                    return oriented(_pixels(picture), picture.getexif().get(_ORIENTATION, 1))
+                    return oriented(_pixels(picture), picture.getexif().get(ORIENTATION_TAG, 1))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -294,7 +296,7 @@ def _load_tiff_page(path: Path) -> np.ndarray:
         with _pillow().open(path) as picture:
             depths = picture.tag_v2.get(_BITS_PER_SAMPLE, (1,))
             photometric = picture.tag_v2.get(_PHOTOMETRIC)
-            orientation = picture.tag_v2.get(_ORIENTATION, 1)
+            orientation = picture.tag_v2.get(ORIENTATION_TAG, 1)
         if orientation in (5, 6, 7, 8):  # Pillow gives such a page its shown size but the stored rows
             raise ValueError(f"{path}: a page stored turned a quarter (TIFF Orientation {orientation}), which Pillow "
                              f"misreads and tifffile cannot decode here ({checks.one_line(err)})") from None
@@ -319,9 +321,6 @@ def _pixels(picture: Any) -> np.ndarray:
     transparent = mode == "P" and "transparency" in picture.info  # Pillow's advice: through RGBA
     return np.asarray(picture.convert("RGBA" if transparent else "RGB"))[..., :3]
 
-
-#: The EXIF and TIFF Orientation tag.
-_ORIENTATION = 274
 
 #: Each Orientation's turn or flip of (rows, columns, ...) pixels as stored into the image as shown: 2 mirrored,
 #: 3 turned half round, 4 upside down, 5 transposed, 6 to be turned a quarter clockwise, 7 transversed, 8 to be

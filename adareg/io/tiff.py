@@ -47,15 +47,12 @@ import numpy as np
 
 from .. import checks
 from .files import write_atomically
-from .images import (MAX_ELEMENTS, IntensityWarning, far_outside, grey, intensities, memory_as_value_error, native,
-                     oriented, stored_values)
+from .images import (MAX_ELEMENTS, ORIENTATION_TAG, IntensityWarning, far_outside, grey, intensities,
+                     memory_as_value_error, native, oriented, stored_values)
 from .volumes import Volume, as_float32, library
 
 #: TIFF PhotometricInterpretation values read.
 _MINISWHITE, _MINISBLACK, _RGB, _PALETTE = 0, 1, 2, 3
-
-#: The TIFF Orientation tag.
-_ORIENTATION = 274
 
 #: ImageJ's calibration function ``cf`` of a straight line, ``c0 + c1 * stored``.
 _STRAIGHT_LINE = 0
@@ -89,19 +86,12 @@ def read(path: Path, as_stored: bool = False) -> Volume:
     """
     with memory_as_value_error(path):
         pixels = stack(path)
-        if not as_stored:
-            data, bits = intensities(pixels, path)
-            return Volume(as_float32(data, str(path)), "tiff", {"bits": bits})
-        data = stored_values(pixels, path)
-        calibration = _imagej_calibration(path)
-        if calibration is not None:  # e.g. ImageJ's signed 16-bit: uint16 stored, offset by -32768
-            offset, slope = calibration
-            data = offset + slope * data
-        return Volume(as_float32(data, str(path)), "tiff", {"bits": None})
+        data, bits = (_calibrated(stored_values(pixels, path), path), None) if as_stored else intensities(pixels, path)
+        return Volume(as_float32(data, str(path)), "tiff", {"bits": bits})
 
 
-def _imagej_calibration(path: Path) -> tuple[float, float] | None:
-    """``(c0, c1)`` of an ImageJ file's straight-line value calibration ``c0 + c1 * stored``, else ``None``.
+def _calibrated(values: np.ndarray, path: Path) -> np.ndarray:
+    """The stored ``values`` of ``path`` after an ImageJ file's straight-line value calibration ``c0 + c1 * stored``.
 
     ImageJ stores a signed 16-bit stack as uint16 with the calibration ``c0 = -32768,
     c1 = 1``; another calibration function (a polynomial, an exponential) is refused.
@@ -110,12 +100,12 @@ def _imagej_calibration(path: Path) -> tuple[float, float] | None:
     with _tifffile_errors(path), tifffile.TiffFile(path) as tif:
         metadata = tif.imagej_metadata if tif.is_imagej else None
     if not metadata or "cf" not in metadata:
-        return None
+        return values
     function = metadata["cf"]
     if function != _STRAIGHT_LINE or not {"c0", "c1"} <= set(metadata):
         raise ValueError(f"{path}: an ImageJ calibration of function cf={function}, which adareg does not apply; "
                          "save the calibrated values as 32-bit float in ImageJ")
-    return float(metadata["c0"]), float(metadata["c1"])
+    return float(metadata["c0"]) + float(metadata["c1"]) * values
 
 
 def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -> None:
@@ -275,7 +265,7 @@ def _grey_page(page: Any, path: Path) -> np.ndarray:
         pixels = pixels.astype(np.uint8) * np.uint8(255)
     if photometric == _MINISWHITE:
         pixels = _inverted(pixels, page, path)
-    return native(grey(oriented(pixels, page.tags.valueof(_ORIENTATION, 1)), path))
+    return native(grey(oriented(pixels, page.tags.valueof(ORIENTATION_TAG, 1)), path))
 
 
 def _inverted(pixels: np.ndarray, page: Any, path: Path) -> np.ndarray:
