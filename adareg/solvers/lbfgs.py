@@ -386,8 +386,9 @@ class _Run:
             self.model.forget(failed)
         # a safeguard: no model step taken, and the gradient steps lower no objective beyond its rounding (a model
         # left empty by negative curvature, as on a weakly convex F, takes gradient steps that do lower it)
-        flat = not bool(xp.any(step.values < self.values - self.rounding * xp.abs(self.values)))
-        self.safeguards = self.safeguards + 1 if k > 1 and not bool(xp.any(step.fractions)) and flat else 0
+        safeguard = k > 1 and not bool(xp.any(step.fractions)) and not bool(
+            xp.any(step.values < self.values - self.rounding * xp.abs(self.values)))
+        self.safeguards = self.safeguards + 1 if safeguard else 0
         self.model.add(step.x - x, step.g - g)
         self.x, self.values, self.g = step.x, step.values, step.g
         self.gradient_step = project(self.x - self.g / self.L, self.bounds)
