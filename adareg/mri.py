@@ -222,8 +222,11 @@ def espirit_maps(kspace: Array, *, calib_width: int = 24, threshold: float = 0.0
     kernels that span the coil data; the maps are the eigenvectors of eigenvalue 1
     of the resulting per-pixel operator (power iteration), with phase relative to
     coil 0, :math:`\sum_c |S_c|^2 = 1` where the eigenvalue exceeds ``crop``, and 0
-    elsewhere.  The calibration region must be fully sampled: with a Cartesian
-    mask, ``calib_width`` at most the number of central columns.
+    elsewhere.  The calibration region, ``N // 2 - calib_width // 2`` onwards on each
+    axis as SigPy crops it, must be fully sampled: with a Cartesian mask of
+    :func:`cartesian_mask`, ``calib_width`` at most its number of central columns, one
+    fewer where that number is even and the width ``W`` odd (the centre then starts
+    one column to the right of SigPy's region).
 
     Parameters
     ----------
@@ -291,7 +294,8 @@ def espirit_maps(kspace: Array, *, calib_width: int = 24, threshold: float = 0.0
     if holes:  # measured k-space is never exactly 0 in every coil: these samples were not acquired
         raise ValueError(f"espirit_maps: {holes} of the {calib_width}^{kspace.ndim - 1} samples of the calibration "
                          f"region (the central calib_width {calib_width}) are 0 in every coil: it must be fully "
-                         "sampled, so take calib_width at most the fully sampled centre (e.g. its central columns)")
+                         "sampled, so take calib_width at most the fully sampled centre (the region starts at "
+                         "N // 2 - calib_width // 2 on each axis: an even centre of an odd width gives one fewer)")
     sp, mri_app = sigpy_module(), sigpy_module("sigpy.mri.app")
     kspace = kspace.astype(backend.result_dtype(kspace.dtype, np.complex128))
     device = sp.get_device(kspace)
