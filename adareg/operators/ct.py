@@ -159,11 +159,18 @@ class RayTransform(LinearOperator):
 
     The image is a centred ``H x W`` (2D) or ``D x H x W`` (3D) grid.  The output is
     the sinogram, ``(n_angles, detector_count)`` in 2D and ASTRA's
-    ``(detector_rows, n_angles, detector_count)`` in 3D.  ``A.H`` is the
-    transpose of the same projector: an exact adjoint on the CPU (checked to
-    float32 rounding); on the GPU, ASTRA's CUDA back-projector, which interpolates
-    with the texture units and is the adjoint only to about their precision (a
-    relative mismatch of order 1e-3).
+    ``(detector_rows, n_angles, detector_count)`` in 3D.  In 2D, with ``x`` along the
+    columns and ``y`` up (row 0 at the top), cell ``j`` of ``m`` lies at
+    :math:`u_j = (j - (m - 1)/2) \, d` along :math:`e = (\cos\theta, \sin\theta)`: a
+    parallel ray is the line :math:`x \cos\theta + y \sin\theta = u_j`; a fan ray runs
+    from the source at :math:`D_s (\sin\theta, -\cos\theta)` to the cell at
+    :math:`-D_d (\sin\theta, -\cos\theta) + u_j e` (docs/tutorials/ct.md, "Geometry
+    conventions").
+
+    ``A.H`` is the transpose of the same projector: an exact adjoint on the CPU
+    (checked to float32 rounding); on the GPU, ASTRA's CUDA back-projector, which
+    interpolates with the texture units and is the adjoint only to about their
+    precision (a relative mismatch of order 1e-3).
 
     The array decides where it runs: NumPy arrays use the CPU projectors, CuPy
     arrays the CUDA projectors directly on GPU memory (through DLPack, no host
