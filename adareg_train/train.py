@@ -445,10 +445,12 @@ def _resolved(settings: Settings) -> dict[str, Any]:
 
 
 def _comparable(settings: Settings) -> dict[str, Any]:
-    """:func:`_resolved` with the paths as absolute ones, to compare runs (``data/`` and ``./data`` are one)."""
+    """:func:`_resolved` with the paths as absolute ones, to compare runs (``data/`` and ``./data`` are one), and
+    without the device: a run stopped on a lent GPU goes on on the CPU, or the other way (its hardware record
+    names both, :func:`resumed_hardware`)."""
     paths = {name: str(Path(value).resolve()) for name in ("data", "validation", "init")
              if (value := getattr(settings, name)) is not None}
-    return _resolved(settings) | paths
+    return {name: value for name, value in (_resolved(settings) | paths).items() if name != "device"}
 
 
 def data_fingerprint(images: dict[str, np.ndarray]) -> str:

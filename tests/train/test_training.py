@@ -383,14 +383,15 @@ def test_the_hardware_is_recorded_where_the_run_trains(tmp_path, images, monkeyp
 
 def test_a_run_resumed_on_another_machine_records_both(tmp_path, images, monkeypatch):
     """A run stopped on a GPU and resumed on the CPU recorded the CPU alone: the record names each machine and
-    the step from which it trained; a resume on the same machine adds nothing."""
+    the step from which it trained; a resume on the same machine adds nothing. (The device is no setting that
+    must match: such a resume was refused as 'written with other settings'.)"""
     run, here = tmp_path / "run", train_module.hardware("cpu")
     train(settings("crr", images, steps=4), run, progress=False, max_seconds=1e-9)  # stops after step 1
     state = torch.load(run / CHECKPOINT, weights_only=True)
     assert state["step"] == 1
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda: "NVIDIA H200")
     gpu = train_module.hardware("cuda")
-    state["hardware"] = gpu
+    state["hardware"], state["settings"]["device"] = gpu, "cuda"
     torch.save(state, run / CHECKPOINT)
     (run / "crr.npz").unlink()
     path = train(settings("crr", images, steps=4), run, progress=False, max_seconds=1e-9)  # step 2, then stops
