@@ -118,9 +118,10 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     inner_tol, inner_max_iter
         Tolerance and iteration cap of inner solves: the regularizer's prox inside
         FISTA (by default :func:`~adareg.solvers.fista`'s), or each reweighting step (in denoising, by
-        default no tolerance and ``reg.step_iterations`` dual iterations, a budget;
-        otherwise ``inner_max_iter`` dual iterations per prox, 2 at first, and no
-        ``inner_tol``; see :func:`~adareg.solvers.reweighting`).
+        default no tolerance and ``reg.step_iterations`` dual iterations, a budget, and
+        with ``inner_tol`` up to the prox's 500; otherwise ``inner_max_iter`` dual
+        iterations per prox, 2 at first, and no ``inner_tol``; see
+        :func:`~adareg.solvers.reweighting`).
     precision
         The floating-point precision of the computation, ``"float32"`` or
         ``"float64"`` (or the NumPy type).  By default learned regularizers compute in float32 (their

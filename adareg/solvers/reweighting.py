@@ -15,7 +15,7 @@ from ..functionals import LeastSquares, is_denoising
 from ..operators.base import LinearOperator, batch_shape
 from ..regularizers.adaptive import ReweightedL1
 from ..regularizers.analysis import DualState
-from ..regularizers.base import Bounds
+from ..regularizers.base import PROX_DEFAULTS, Bounds
 from .chunks import joined
 from .fista import next_momentum
 from .result import History, Result
@@ -128,8 +128,10 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     fixed point, so a residual below ``tol`` counts only after one below
     :math:`c \cdot` ``tol`` (docs/roadmap.md, "Stopping on widely spread data
     weights").  On the host, a batch steps in chunks of images that each stop on
-    their own residual (and budget their own steps), so that an image comes out as it
-    would alone, at the cost in time of one call.
+    their own residual (and budget their own steps), so that an image of a chunk of its
+    own comes out as it would alone, at the cost in time of one call; images whose duals
+    are smaller than :data:`adareg.backend.CHUNK_BYTES` (e.g. below 128 x 128 in float32
+    with 32 filters) share a chunk, which stops on its largest residual.
 
     Parameters
     ----------
@@ -151,9 +153,11 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
         Denoising only: certify every step to this tolerance (see above).
     inner_max_iter
         Iterations per step: dual FISTA iterations for denoising (default
-        ``reg.step_iterations``; the first budget, which grows as above, or with
-        ``inner_tol`` the most a certified step may take), dual iterations per prox otherwise
-        (default :data:`GENERAL_PROX_ITERATIONS`), the first budget of each prox.
+        ``reg.step_iterations``, the first budget, which grows as above; with
+        ``inner_tol`` the most a certified step may take, by default the prox's own
+        cap, ``PROX_DEFAULTS.max_iter``: a step stopped by it is not certified), dual
+        iterations per prox otherwise (default :data:`GENERAL_PROX_ITERATIONS`), the
+        first budget of each prox.
     callback
         ``callback(k, x_k)`` after each outer step; returning ``True`` stops.
     progress
@@ -195,8 +199,9 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     if inner_tol is not None and not denoising:
         raise ValueError("reweighting: inner_tol (certified steps) applies to denoising only; for a general H "
                          "the steps are budgeted (inner_max_iter)")
-    if inner_max_iter is None:
-        inner_max_iter = reg.step_iterations if denoising else GENERAL_PROX_ITERATIONS
+    if inner_max_iter is None:  # a certified step takes what its gap needs, as a prox does
+        inner_max_iter = (GENERAL_PROX_ITERATIONS if not denoising else reg.step_iterations if inner_tol is None
+                          else PROX_DEFAULTS.max_iter)
     # a step of no iterations would leave x where it is: a zero residual, "converged" at the start
     inner_max_iter = checks.count(inner_max_iter, "reweighting: inner_max_iter")
     lam = checks.positive(lam, "reweighting: lam")

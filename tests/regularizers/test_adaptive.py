@@ -55,6 +55,24 @@ def test_reweighting_reaches_a_fixed_point_of_its_step(certified):
     assert np.linalg.norm(step.x - x) <= 1e-4 * np.linalg.norm(x)
 
 
+def test_certified_steps_are_each_exact_to_their_tolerance():
+    """inner_tol alone certified nothing: each step was capped at step_iterations (4) dual iterations, 5e-2 from
+    its exact prox, and the run reported converged (found by an audit against an interior-point reference)."""
+    reg = toy_sacnn()
+    _, y = noisy_image(size=16)
+    sigma, tol = 25 / 255, 1e-3
+    iterates = []
+    result = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=tol, inner_tol=1e-9, precision="float64",
+                          callback=lambda k, x: iterates.append(x.copy()))
+    assert result.converged and max(result.history["inner_iterations"]) > reg.step_iterations
+    before = y
+    for x in iterates:  # each step is its prox to max(min(inner_tol, 0.1 r), 0.1 tol) = 1e-4 of |y|
+        exact = reg.step(before, sigma).prox(y, reg.lam(sigma), tol=1e-8, max_iter=100000)
+        assert exact.converged
+        assert np.linalg.norm(x - exact.x) <= 0.1 * tol * np.linalg.norm(y)
+        before = x
+
+
 def assert_budgets_grow_on_stalls(history, first: int, tol: float, max_iter: int) -> None:
     """Each step's budget is the first, doubled after every step whose residual is no smaller than those
     of all earlier steps at its budget, or falls at a mean rate over the last three steps at its budget
