@@ -231,7 +231,12 @@ class Ridge(Denoiser):
     def __init__(self, architecture: dict[str, Any], generator: torch.Generator):
         super().__init__(architecture, generator)
         self.grid_min, self.grid_step = architecture["profile_grid"]
-        knots = self.grid_min + self.grid_step * torch.arange(architecture["profile_knots"], dtype=torch.float64)
+        count = architecture["profile_knots"]
+        if not self.grid_min + self.grid_step <= 0 <= self.grid_min + (count - 2) * self.grid_step:
+            # clamp_slopes sets f(0) = 0 and then moves the end coefficients, which must not reach f(0)
+            raise ValueError(f"{self.family}: profile_grid {architecture['profile_grid']} with {count} knots must put "
+                             "0 between the second knot and the second-to-last")
+        knots = self.grid_min + self.grid_step * torch.arange(count, dtype=torch.float64)
         channels = architecture["bank_channels"][-1]
         self.profile_raw = nn.Parameter(knots.clamp(-1, 1).repeat(channels, 1))  # Huber-like start
         self.scale = SigmaProfile(SIGMA_KNOTS, 1.0 / (torch.tensor(SIGMA_KNOTS) + 2 / 255))

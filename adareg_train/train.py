@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -14,7 +15,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -334,11 +335,29 @@ def validation_pairs(folder: str, sigma: float = 25 / 255, crop: int = 96, count
     return pairs
 
 
+#: The model's solver settings while it validates: its fixed points to a relative change of 1e-6, where the
+#: training solves stop early (a ridge's 100 FISTA iterations scored crr 0.011 dB above its minimisers).
+VALIDATION_SOLVES = {"iterations": 1000, "outer": 100, "tol": 1e-6}
+
+
+@contextlib.contextmanager
+def _validation_solves(model: Denoiser) -> Iterator[None]:
+    """The model with :data:`VALIDATION_SOLVES` for those of its solver settings it has, restored after."""
+    saved = {name: getattr(model, name) for name in VALIDATION_SOLVES if hasattr(model, name)}
+    for name in saved:
+        setattr(model, name, VALIDATION_SOLVES[name])
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(model, name, value)
+
+
 def validate(model: Denoiser, pairs: list[tuple[Any, Any]], sigma: float, device: str) -> float:
-    """Mean PSNR (dB) of the model's fixed points on ``pairs``."""
+    """Mean PSNR (dB) of the model's fixed points on ``pairs``, solved to :data:`VALIDATION_SOLVES`."""
     values = []
     dtype = next(model.parameters()).dtype
-    with torch.no_grad():
+    with torch.no_grad(), _validation_solves(model):
         for clean, noisy in pairs:
             y = torch.as_tensor(noisy, device=device, dtype=dtype)[None, None]
             x = model(y, torch.tensor([sigma], dtype=dtype, device=device))[0, 0].cpu().double().numpy()

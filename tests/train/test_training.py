@@ -203,6 +203,41 @@ def test_an_sa_b_profile_grid_from_minus_one_is_named(images):
         Settings(family="sa-b", data=str(images), architecture=architecture).check()
 
 
+@pytest.mark.parametrize("family", ["crr", "wcrr"])
+def test_a_ridge_profile_grid_must_hold_0_inside(images, family):
+    """A grid whose end segments reach 0 was trained: clamp_slopes set f(0) = 0 and then moved the end
+    coefficients, so the exported profile had f(0) up to 25 and changed each time the file was loaded again (an
+    audit, 2026-12-06). Checked against the profile of a grid that holds 0 inside."""
+    from adareg_train.families import clamp_slopes
+
+    table = clamp_slopes(torch.linspace(0.0, 5.0, 6)[None], 0.2, lower=0.0, grid_min=0.5)  # 0 left of the grid
+    f_0 = table[0, 0] - 2.5 * (table[0, 1] - table[0, 0])  # the first segment continued to 0, 2.5 steps away
+    assert abs(float(f_0)) > 1.0
+    for grid in ([0.5, 0.2], [-0.9, 0.2]):  # 0 beyond the grid, 0 in its last segment
+        architecture = MODELS[family].default_architecture | {"profile_grid": grid, "profile_knots": 6}
+        with pytest.raises(ValueError, match=rf"{family}: profile_grid \[{grid[0]}, 0.2\] with 6 knots must put 0 "
+                           "between the second knot and the second-to-last"):
+            Settings(family=family, data=str(images), architecture=architecture).check()
+
+
+def test_validation_scores_the_minimiser_the_exported_file_gives():
+    """Validation ran the training solve (100 FISTA iterations, a relative change of 1e-4), whose ends lay some
+    5e-4 from the minimisers: the shipped crr scored 0.011 dB above what adareg.solve gives with its file."""
+    from adareg.data import protocol_noisy
+    from adareg.operators import Identity
+
+    model = train_module._model(Settings(family="crr", data=".", dtype="float64"))
+    _initialise(model, "crr")
+    clean = adareg.data.image("camera", shape=(96, 96))
+    pairs = [(clean, protocol_noisy(clean, 25, i)) for i in range(2)]
+    reg = adareg.load("crr")
+    expected = np.mean([adareg.psnr(adareg.solve(Identity(clean.shape), noisy, reg, sigma=25 / 255, tol=1e-9,
+                                                 max_iter=5000, precision="float64").x, clean)
+                        for clean, noisy in pairs])
+    assert abs(train_module.validate(model, pairs, 25 / 255, "cpu") - expected) < 1e-3
+    assert (model.iterations, model.tol) == (100, 1e-4)  # the training solves' settings come back
+
+
 def test_sampler_gives_reproducible_noisy_patches(images):
     sampler = PatchSampler(list(read_folder(images).values()), 16)
     first = sampler.batch(5, torch.Generator().manual_seed(1))
@@ -709,10 +744,11 @@ def test_command_line_schedule_options(tmp_path, images, capsys):
 def test_command_line_architecture_entries(tmp_path, images, capsys):
     """--architecture KEY=JSON changes single entries of the family's default; the file records the model trained."""
     assert run_cli(tmp_path, images, "--architecture", "bank_channels=[2, 3]", "--architecture",
-                   "bank_kernels=[3,3]", "--architecture", "profile_knots=11") == 0
+                   "bank_kernels=[3,3]", "--architecture", "profile_knots=11", "--architecture",
+                   "profile_grid=[-1.0, 0.2]") == 0
     file = adareg.params.read(tmp_path / "cli" / "crr.npz")
     assert file.metadata["architecture"] == {**MODELS["crr"].default_architecture, "bank_channels": [2, 3],
-                                             "bank_kernels": [3, 3], "profile_knots": 11}
+                                             "bank_kernels": [3, 3], "profile_knots": 11, "profile_grid": [-1.0, 0.2]}
     assert file.arrays["bank_1"].shape == (3, 2, 3, 3)
     for options, message in [(["--architecture", "channels=[4]"],
                               "--architecture 'channels=[4]': crr has no entry 'channels'; its entries are bank_"),
