@@ -336,7 +336,7 @@ def validation_pairs(folder: str, sigma: float = 25 / 255, crop: int = 96, count
 
 
 #: The model's solver settings while it validates: its fixed points to a relative change of 1e-6, where the
-#: training solves stop early (a ridge's 100 FISTA iterations scored crr 0.011 dB above its minimisers).
+#: training solves stop early, short of the minimisers that adareg gives the exported file (docs/training.md).
 VALIDATION_SOLVES = {"iterations": 1000, "outer": 100, "tol": 1e-6}
 
 
