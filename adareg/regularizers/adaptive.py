@@ -59,8 +59,12 @@ class AdaptiveRegularizer(LearnedRegularizer):
     def step(self, x: Array, sigma: float) -> WeightedL1Analysis:
         r"""The convex problem of one reweighting step: :math:`\sum_c \langle \Lambda_c(x, \sigma), |W_c x'| \rangle`."""
         shape = self.image_shape(x)
-        backend.check_finite(x, f"{self.family}: x")  # else named as the weights it makes
-        return WeightedL1Analysis(self.bank.operator(shape), self.weights(x, sigma))
+        weights = self.weights(x, sigma)
+        try:
+            return WeightedL1Analysis(self.bank.operator(shape), weights)  # which checks the weights
+        except ValueError:
+            backend.check_finite(x, f"{self.family}: x")  # NaN weights from a NaN in x: x is named
+            raise
 
     def image_shape(self, x: Array) -> tuple[int, int]:
         """The shape ``(H, W)`` of ``x``, real images ``(..., H, W)`` that the filter bank fits, or an error naming
