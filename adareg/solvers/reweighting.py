@@ -199,9 +199,10 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     if inner_tol is not None and not denoising:
         raise ValueError("reweighting: inner_tol (certified steps) applies to denoising only; for a general H "
                          "the steps are budgeted (inner_max_iter)")
-    if inner_max_iter is None:  # a certified step takes what its gap needs, as a prox does
-        inner_max_iter = (GENERAL_PROX_ITERATIONS if not denoising else reg.step_iterations if inner_tol is None
-                          else PROX_DEFAULTS.max_iter)
+    if inner_max_iter is None and not denoising:
+        inner_max_iter = GENERAL_PROX_ITERATIONS
+    elif inner_max_iter is None:  # a budget; a certified step takes what its gap needs, as a prox does
+        inner_max_iter = reg.step_iterations if inner_tol is None else PROX_DEFAULTS.max_iter
     # a step of no iterations would leave x where it is: a zero residual, "converged" at the start
     inner_max_iter = checks.count(inner_max_iter, "reweighting: inner_max_iter")
     lam = checks.positive(lam, "reweighting: lam")
