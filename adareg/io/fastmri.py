@@ -453,7 +453,8 @@ def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = 
         ESPIRiT's calibration width.  Default: ``min(calibration_width(mask), 24)``, where
         the sampled run is taken as the widest window centred as SigPy crops it (the same
         for fastMRI's masks).  It must be at least ESPIRiT's kernel width, 6, and its
-        centred window fully sampled.
+        centred window fully sampled.  For one coil it is the width of the phase's
+        calibration window with ``real=True`` (any width from 1), unused with ``real=False``.
     real
         Real image space, with the calibration phase in the maps (see above).
 
@@ -478,17 +479,17 @@ def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = 
     if not bool(xp.any(kspace_slice != 0)):
         raise ValueError(f"{who}: the slice's k-space is all zero: no signal to reconstruct or to estimate coil maps "
                          "from")
-    if coils == 1:
-        if real and _centred_width(mask) == 0:  # the phase's calibration window would sample nothing
-            raise ValueError(f"{who}: real=True takes the image's phase from the fully sampled columns centred on "
-                             f"column {mask.size // 2}, which the mask does not sample; use a mask that samples the "
-                             "centre of k-space, or real=False")
-        maps = xp.ones((1, rows, columns), dtype=kspace_slice.dtype)
-        return _phased(image_mask, maps, kspace_slice, min(_centred_width(mask), rows), real)
     available = _centred_width(mask)
+    if coils == 1 and not real:  # the map is 1 and no phase is estimated: nothing to calibrate
+        return CartesianMRI(image_mask, xp.ones((1, rows, columns), dtype=kspace_slice.dtype), real=False)
+    if coils == 1 and available == 0:  # the phase's calibration window would sample nothing
+        raise ValueError(f"{who}: real=True takes the image's phase from the fully sampled columns centred on "
+                         f"column {mask.size // 2}, which the mask does not sample; use a mask that samples the "
+                         "centre of k-space, or real=False")
+    espirit = coils > 1  # one coil calibrates only the phase, on a window of any width
     if calib_width is None:
         calib_width = min(available, MAX_CALIB_WIDTH, rows)
-        if calib_width < ESPIRIT_KERNEL_WIDTH:
+        if espirit and calib_width < ESPIRIT_KERNEL_WIDTH:
             raise ValueError(
                 f"{who}: the mask's fully sampled window centred on column {mask.size // 2} has {available} "
                 f"columns (of a sampled run of {calibration_width(mask)}), fewer than the "
@@ -497,12 +498,15 @@ def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = 
             )
     else:
         calib_width = checks.count(calib_width, f"{who}: calib_width")
-        if calib_width < ESPIRIT_KERNEL_WIDTH:
+        if espirit and calib_width < ESPIRIT_KERNEL_WIDTH:
             raise ValueError(f"{who}: calib_width {calib_width} is less than ESPIRiT's kernel width "
                              f"{ESPIRIT_KERNEL_WIDTH}")
         if calib_width > available:
             raise ValueError(f"{who}: calib_width {calib_width} reaches unsampled columns: only the central "
                              f"{available} columns are fully sampled")
+    if not espirit:
+        return _phased(image_mask, xp.ones((1, rows, columns), dtype=kspace_slice.dtype), kspace_slice,
+                       calib_width, real)
     masked = kspace_slice * backend.DeviceCache(mask).like(kspace_slice, backend.real_dtype(kspace_slice.dtype))
     maps = espirit_maps(masked, calib_width=calib_width, kernel_width=ESPIRIT_KERNEL_WIDTH)  # refuses zero maps
     return _phased(image_mask, maps, masked, calib_width, real)

@@ -381,6 +381,33 @@ def test_a_single_coil_real_operator_needs_the_centre_sampled(volume):
     assert slice_operator(kspace[0, :1], mask).shape_in == (ROWS, COLUMNS)
 
 
+def test_a_single_coil_real_operator_takes_its_phase_from_the_calibration_width():
+    """One coil ignored calib_width: the phase came from the whole sampled centre, any given width was taken."""
+    rng = np.random.default_rng(3)
+    x = adareg.data.shepp_logan((ROWS, COLUMNS))
+    phase = np.exp(1j * (np.linspace(-2, 2, ROWS)[:, None] + np.linspace(-1, 3, COLUMNS)[None, :] ** 2))
+    mask = np.zeros(COLUMNS, dtype=bool)
+    mask[COLUMNS // 2 - 20:COLUMNS // 2 + 20] = True  # 40 central columns, beyond the default's 24
+    mask[rng.permutation(COLUMNS)[:10]] = True
+    kspace = (fft2c(phase * x) * mask)[None].astype(np.complex64)
+
+    def expected(width):  # the phase of the image of the central width x width samples
+        centre = np.zeros((ROWS, COLUMNS), dtype=bool)
+        top, left = ROWS // 2 - width // 2, COLUMNS // 2 - width // 2
+        centre[top:top + width, left:left + width] = True
+        low = ifft2c(kspace[0] * centre)
+        return fft2c(low / np.abs(low) * x) * mask
+
+    for width, given in [(24, None), (8, 8), (40, 40)]:
+        H = slice_operator(kspace, mask, calib_width=given, real=True)
+        np.testing.assert_allclose(H(x)[0], expected(width), rtol=0, atol=1e-5 * np.abs(kspace).max())
+    with pytest.raises(ValueError, match="^slice_operator: calib_width 41 reaches unsampled columns: only the "
+                                         "central 40"):
+        slice_operator(kspace, mask, calib_width=41, real=True)
+    with pytest.raises(ValueError, match="^slice_operator: calib_width must be at least 1, got 0"):
+        slice_operator(kspace, mask, calib_width=0, real=True)
+
+
 def test_slice_operator_errors(sigpy, volume):
     _, _, kspace, _ = volume
     narrow = cartesian_mask((COLUMNS,), 8, 0.04, seed=0)  # round(0.04 * 72) = 3 central columns
