@@ -150,11 +150,22 @@ def ssim(x: Array, reference: Array, data_range: float = 1.0, sigma: float = 1.5
 
 def _volume_range(reference: Array, name: str, data_range: float | None) -> float:
     """The data range of fastMRI's PSNR and SSIM: ``data_range`` where given (checked), else the reference's
-    maximum."""
-    if data_range is not None:
-        return checks.positive(data_range, f"{name}: data_range")
+    maximum.
+
+    A given range is the whole volume's maximum: a warning where the reference's maximum exceeds it (beyond
+    float32 rounding), or falls below a fiftieth of it (another intensity scale, e.g. ``data_range=1`` for
+    fastMRI's scanner units of about 1e-4).
+    """
     xp = backend.namespace(reference)
-    data_range = float(xp.max(reference))
+    largest = float(xp.max(reference))
+    if data_range is not None:
+        data_range = checks.positive(data_range, f"{name}: data_range")
+        if largest > data_range * (1 + 1e-6) or 0 < largest < data_range / 50:
+            warnings.warn(f"{name}: the reference's maximum is {largest:.4g}, but data_range = {data_range:g} "
+                          "should be the whole volume's maximum (a fastMRI file's 'max' attribute), at least the "
+                          "slices' own; put both on one scale or leave data_range out", stacklevel=3)
+        return data_range
+    data_range = largest
     if not data_range > 0:
         raise ValueError(f"{name}: the reference's maximum is {data_range:g}; fastMRI's data range is that maximum, "
                          "so it must be positive (magnitude images)")
@@ -200,6 +211,8 @@ def volume_psnr(x: Array, reference: Array, data_range: float | None = None) -> 
     ``inf`` for identical arrays.  ``data_range``, where ``reference`` holds some slices of
     a volume, is the whole volume's maximum (a fastMRI file's ``max`` attribute), so that
     the figures do not depend on the slices chosen; by default the reference's maximum.
+    A given range that is below the reference's maximum, or more than 50 times it (another
+    intensity scale), gets a warning.
 
     Raises
     ------

@@ -176,6 +176,23 @@ def test_volume_psnr_matches_scikit_image(dtype):
         adareg.metrics.volume_psnr(gt, gt, 0.0)
 
 
+@pytest.mark.parametrize("metric", [adareg.metrics.volume_psnr, adareg.metrics.volume_ssim])
+def test_a_volume_metric_warns_of_a_data_range_on_another_scale(metric):
+    """volume_psnr(x, ref, 1.0) on fastMRI's scanner units (max ~1e-3) gave 90 dB without a word."""
+    rng = np.random.default_rng(4)
+    reference = 1e-3 * rng.random((2, 16, 16))
+    x = reference + 3e-5 * rng.standard_normal(reference.shape)
+    name = metric.__name__
+    for data_range in (1.0, 0.9 * reference.max()):  # another scale; less than the slices' own maximum
+        with pytest.warns(UserWarning, match=rf"^{name}: the reference's maximum is 0\.000\d+, but data_range "):
+            metric(x, reference, data_range)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        metric(x, reference, 5 * reference.max())  # a brighter volume's maximum: in range
+        metric(x, reference, float(reference.max()))
+        metric(x, np.zeros_like(reference), 1.0) if metric is adareg.metrics.volume_psnr else None  # dark slices
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_volume_ssim_matches_fastmri_evaluation_with_scikit_image(device):
     metrics = pytest.importorskip("skimage.metrics", reason="scikit-image (the independent reference) is not "
