@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import math
 import warnings
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -17,8 +17,11 @@ from . import backend, checks
 from .backend import Array
 from .operators.ct import RayTransform
 
+#: The windows of the ramp filter: none (Ram-Lak) or Hann's.
+Window = Literal["ram-lak", "hann"]
 
-def ramp_filter(detector_count: int, spacing: float, window: Literal["ram-lak", "hann"] = "ram-lak") -> np.ndarray:
+
+def ramp_filter(detector_count: int, spacing: float, window: Window = "ram-lak") -> np.ndarray:
     r"""Frequency response of the discrete ramp filter, for sinogram rows zero-padded to ``2^k >= 2 n``.
 
     Built from the band-limited ramp's exact samples (Kak & Slaney, eq. 3.61),
@@ -43,7 +46,7 @@ def ramp_filter(detector_count: int, spacing: float, window: Literal["ram-lak", 
     """
     detector_count = checks.count(detector_count, "ramp_filter: detector_count")
     spacing = checks.positive(spacing, "ramp_filter: spacing")
-    if window not in ("ram-lak", "hann"):
+    if window not in get_args(Window):
         raise ValueError(f"ramp_filter: window must be 'ram-lak' or 'hann', got {window!r}")
     size = 2 ** math.ceil(math.log2(max(2 * detector_count, 2)))
     k = np.concatenate([np.arange(size // 2 + 1), np.arange(-(size // 2) + 1, 0)])
@@ -58,7 +61,7 @@ def ramp_filter(detector_count: int, spacing: float, window: Literal["ram-lak", 
     return response
 
 
-def fbp(H: RayTransform, sinogram: Array, window: Literal["ram-lak", "hann"] = "ram-lak") -> Array:
+def fbp(H: RayTransform, sinogram: Array, window: Window = "ram-lak") -> Array:
     r"""Filtered back-projection for a 2D parallel- or fan-beam :class:`RayTransform`.
 
     Parallel beam, angles covering [0, pi) about uniformly:
@@ -106,7 +109,7 @@ def fbp(H: RayTransform, sinogram: Array, window: Literal["ram-lak", "hann"] = "
     """
     if not isinstance(H, RayTransform) or len(H.shape_in) != 2:
         raise ValueError(f"fbp: needs a 2D RayTransform, got {H!r}; 3D data can be reconstructed with adareg.solve")
-    if window not in ("ram-lak", "hann"):
+    if window not in get_args(Window):
         raise ValueError(f"fbp: window must be 'ram-lak' or 'hann', got {window!r}")
     backend.check_array(sinogram, H.shape_out, "fbp: sinogram")
     if sinogram.dtype.kind == "c":
@@ -158,7 +161,7 @@ def _warn_uneven_coverage(angles: np.ndarray, period: float, geometry: str) -> N
                   "this image is distorted (adareg.solve assumes no such coverage)", stacklevel=3)
 
 
-def _filter(sinogram: Array, spacing: float, window: Literal["ram-lak", "hann"]) -> Array:
+def _filter(sinogram: Array, spacing: float, window: Window) -> Array:
     """Each projection (last axis) convolved with the ramp filter, in the sinogram's dtype."""
     xp = backend.namespace(sinogram)
     n = sinogram.shape[-1]
@@ -214,7 +217,7 @@ def _interpolated_backprojection(H: RayTransform, filtered: Array) -> Array:
     return image
 
 
-def _fan_beam_fbp(H: RayTransform, sinogram: Array, window: Literal["ram-lak", "hann"]) -> Array:
+def _fan_beam_fbp(H: RayTransform, sinogram: Array, window: Window) -> Array:
     astra = importlib.import_module("astra")
     xp = backend.namespace(sinogram)
     dtype = backend.real_dtype(sinogram.dtype)

@@ -41,6 +41,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import backend, checks, params
+from .ct import Window, fbp
 from .io.images import first_slice_outside
 from .io.volumes import Volume
 from .reconstruction import solve
@@ -119,6 +120,7 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
     if stack.ndim < 1 or len(stack) == 0:
         raise ValueError(f"map_slices: stack must hold at least one slice, got shape {stack.shape}")
     chunk = checks.count(chunk, "map_slices: chunk")
+    progress = checks.flag(progress, "map_slices: progress")
     if workers is not None and scheduler is not None:
         raise ValueError("map_slices: give workers (a local cluster) or scheduler (a running one), not both")
     numbers = list(range(len(stack))) if numbers is None else _slice_numbers(numbers)
@@ -472,7 +474,7 @@ class CTReconstruction:
     operator once).  ``model="fbp"`` gives the filtered back-projection; otherwise
     :func:`adareg.solve` with ``x >= 0`` and ``lam`` (and a learned model's ``sigma``),
     started from the FBP of ``window``.  The arguments are checked here, not on every
-    chunk.
+    chunk (the geometry by building the operator, where ASTRA is installed).
     """
 
     size: int
@@ -507,10 +509,16 @@ class CTReconstruction:
             raise TypeError(f"CTReconstruction: geometry must be a dict or (name, value) pairs of RayTransform's "
                             f"keyword arguments, got {self.geometry!r:.80}")
         object.__setattr__(self, "geometry", pairs)  # frozen: set once, here
+        if self.window not in get_args(Window):
+            raise ValueError(f"CTReconstruction: window must be one of {get_args(Window)}, got {self.window!r}")
+        try:  # the operator, built once here: a wrong geometry is the task's error, not a failure of each slice
+            cached_ray_transform(self.size, self.angles, self.geometry)
+        except ImportError:  # no ASTRA in this process (a client of workers that have it): they check it
+            pass
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"CTReconstruction: {error}") from error
 
     def __call__(self, sinograms: np.ndarray) -> np.ndarray:
-        from .ct import fbp
-
         _check_slices(sinograms, "CTReconstruction", "(n, angles, detectors) sinograms")
         H = cached_ray_transform(self.size, self.angles, self.geometry)
         y = backend.to_device(sinograms.astype(np.float32), self.device)

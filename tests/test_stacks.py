@@ -285,6 +285,24 @@ def test_a_ct_task_is_checked_when_it_is_built():
             stacks.CTReconstruction(16, angles, ())
 
 
+def test_a_ct_task_with_a_wrong_geometry_or_window_is_refused_when_it_is_built():
+    """A misspelt RayTransform keyword or an unknown window failed only in the chunks, as each slice's error."""
+    pytest.importorskip("astra", reason="the ASTRA toolbox is not installed (pip install adareg[ct])")
+    with pytest.raises(TypeError, match="^CTReconstruction: .*unexpected keyword argument 'pixel_sise'"):
+        stacks.CTReconstruction(16, 10, {"pixel_sise": 0.5})
+    with pytest.raises(ValueError, match="^CTReconstruction: window must be one of .*, got 'hamming'"):
+        stacks.CTReconstruction(16, 10, (), window="hamming")
+    with pytest.raises(ValueError, match="^CTReconstruction: RayTransform: "):
+        stacks.CTReconstruction(16, 10, {"pixel_size": -1.0})
+    with pytest.raises(ValueError, match="^CTReconstruction: RayTransform: angles must be a positive count"):
+        stacks.CTReconstruction(16, 0, ())
+
+
+def test_map_slices_refuses_a_progress_that_is_not_a_bool():
+    with pytest.raises(TypeError, match="^map_slices: progress must be True or False, got 'no'"):
+        stacks.map_slices(stacks.Denoise("tv", lam=0.1), np.ones((1, 8, 8)), progress="no")
+
+
 def capped_stack(count: int) -> np.ndarray:
     """Slices of noise whose TV denoising at lam 0.3 stops at the prox's 500 iterations, not converged."""
     stack = np.random.default_rng(0).random((count, 32, 32)).astype(np.float32)
