@@ -290,7 +290,8 @@ def _load_tiff_page(path: Path) -> np.ndarray:
     from . import tiff  # imported here: adareg.io.tiff builds on this module
 
     try:
-        return tiff.stack(path, one_page=True)[0]
+        pages, _ = tiff.stack(path, one_page=True)
+        return pages[0]
     except (ImportError, tiff.CodecMissing) as err:
         pixels = _load_picture(path)
         with _pillow().open(path) as picture:

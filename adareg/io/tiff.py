@@ -28,8 +28,9 @@ shape and one pixel type, and a file declaring more than
 
 Writing stores one grey (min-is-black) page per slice, at the bit depth of the stack
 read (float values clipped to [0, 1], with a warning where another scale is cut off,
-scaled by 255 or 65535 and rounded: the inverse of reading), else as float32; the
-first page's ImageDescription says what was done.
+scaled by 255 or 65535 and rounded: the inverse of reading), else as float32, with the
+pixel density (XResolution, YResolution, ResolutionUnit) of the stack read; the first
+page's ImageDescription says what was done.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -59,6 +60,11 @@ _STRAIGHT_LINE = 0
 
 #: TIFF ExtraSamples values that are alpha (associated, unassociated), dropped on reading.
 _ALPHA = (1, 2)
+
+#: TIFF Orientation values whose pixels are shown transposed, and ResolutionUnit's default (inch).
+_TRANSPOSED, _INCH = (5, 6, 7, 8), 2
+#: A pixel density of one pixel per unit of no unit: no density.
+_NO_DENSITY = ((1, 1), (1, 1), 1)
 
 
 class CodecMissing(ValueError):
@@ -85,20 +91,42 @@ def read(path: Path, as_stored: bool = False) -> Volume:
         starts with ``path``.
     """
     with memory_as_value_error(path):
-        pixels = stack(path)
-        data, bits = (_calibrated(stored_values(pixels, path), path), None) if as_stored else intensities(pixels, path)
-        return Volume(as_float32(data, str(path)), "tiff", {"bits": bits})
+        pixels, facts = stack(path)
+        data, bits = ((_calibrated(stored_values(pixels, path), facts.imagej, path), None) if as_stored else
+                      intensities(pixels, path))
+        metadata = {"bits": bits} if facts.resolution is None else {"bits": bits, "resolution": facts.resolution}
+        return Volume(as_float32(data, str(path)), "tiff", metadata)
 
 
-def _calibrated(values: np.ndarray, path: Path) -> np.ndarray:
-    """The stored ``values`` of ``path`` after an ImageJ file's straight-line value calibration ``c0 + c1 * stored``.
+class Facts(NamedTuple):
+    """What a TIFF file says beside its pixels: its ImageJ metadata (or ``None``), and its first page's pixel
+    density ``(x, y, unit)`` as shown (``x`` and ``y`` rationals ``(numerator, denominator)`` per ``unit``, TIFF's
+    ResolutionUnit; ``None`` where the page has none)."""
+
+    imagej: dict[str, Any] | None
+    resolution: tuple[tuple[int, int], tuple[int, int], int] | None
+
+
+def _resolution(page: Any) -> tuple[tuple[int, int], tuple[int, int], int] | None:
+    """The page's XResolution, YResolution and ResolutionUnit as :class:`Facts` keeps them: exchanged where its
+    Orientation turns columns into rows (5 to 8), as the pixels are."""
+    tags = page.tags
+    x, y = tags.valueof("XResolution"), tags.valueof("YResolution")
+    if x is None or y is None:
+        return None
+    x, y, unit = tuple(int(n) for n in x), tuple(int(n) for n in y), int(tags.valueof("ResolutionUnit", _INCH))
+    if (x, y, unit) == _NO_DENSITY:  # also what tifffile writes without a resolution: nothing to keep
+        return None
+    return (y, x, unit) if tags.valueof(ORIENTATION_TAG, 1) in _TRANSPOSED else (x, y, unit)
+
+
+def _calibrated(values: np.ndarray, metadata: dict[str, Any] | None, path: Path) -> np.ndarray:
+    """The stored ``values`` of ``path`` after the straight-line value calibration ``c0 + c1 * stored`` of its
+    ImageJ ``metadata``.
 
     ImageJ stores a signed 16-bit stack as uint16 with the calibration ``c0 = -32768,
     c1 = 1``; another calibration function (a polynomial, an exponential) is refused.
     """
-    tifffile = library("tiff")
-    with _tifffile_errors(path), tifffile.TiffFile(path) as tif:
-        metadata = tif.imagej_metadata if tif.is_imagej else None
     if not metadata or "cf" not in metadata:
         return values
     function = metadata["cf"]
@@ -122,7 +150,8 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -
         integer data are refused, as by :func:`~adareg.io.write_image`).
     like
         The TIFF or NPY volume the data were computed from: its bit depth (8, 16 or
-        ``None``) is kept; ``None`` writes float32 pages.
+        ``None``) is kept, and a TIFF's pixel density (XResolution, YResolution and
+        ResolutionUnit); ``None`` writes float32 pages.
     description
         The first page's ImageDescription (non-ASCII characters escaped, as TIFF
         strings are ASCII).
@@ -133,8 +162,10 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -
         _check_intensities(data, path, bits)
     pixels = _stored(as_float32(data, f"{path}: the data to write"), bits)
     text = description.encode("ascii", "backslashreplace").decode("ascii")
+    density = None if like is None else like.metadata.get("resolution")
+    options = {} if density is None else {"resolution": density[:2], "resolutionunit": density[2]}
     write_atomically(path, lambda temporary: tifffile.imwrite(temporary, pixels, photometric="minisblack",
-                                                              description=text, metadata=None))
+                                                              description=text, metadata=None, **options))
 
 
 def _check_intensities(data: np.ndarray, path: Path, bits: int) -> None:
@@ -158,8 +189,9 @@ def _stored(data: np.ndarray, bits: int | None) -> np.ndarray:
     return scaled.astype(np.uint8 if bits == 8 else np.uint16)
 
 
-def stack(path: Path, one_page: bool = False) -> np.ndarray:
-    """Every page of ``path`` as grey pixels of their stored type, ``(pages, rows, columns)``.
+def stack(path: Path, one_page: bool = False) -> tuple[np.ndarray, Facts]:
+    """Every page of ``path`` as grey pixels of their stored type, ``(pages, rows, columns)``, and the file's
+    :class:`Facts`.
 
     With ``one_page``, a file of several pages is refused (:func:`adareg.io.read_image`).
     """
@@ -193,7 +225,9 @@ def stack(path: Path, one_page: bool = False) -> np.ndarray:
                 raise ValueError(f"{path}: page {index + 1} is {page.shape} {page.dtype} but page 1 is {first.shape} "
                                  f"{first.dtype}; adareg reads a stack of pages of one size and pixel type")
             pixels[index] = page
-    return pixels
+        with _tifffile_errors(path):
+            facts = Facts(tif.imagej_metadata if tif.is_imagej else None, _resolution(pages[0]))
+    return pixels, facts
 
 
 def _declared_images(tif: Any, path: Path) -> int:

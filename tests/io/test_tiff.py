@@ -337,6 +337,21 @@ def test_reading_then_writing_integers_gives_the_same_pixels(tmp_path):
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "out.tif"), stack)
 
 
+@pytest.mark.parametrize("orientation, shown", [(1, ((2, 1), (5, 2))), (6, ((5, 2), (2, 1)))])
+def test_writing_keeps_the_pixel_density_of_the_stack_read(tmp_path, orientation, shown):
+    """A TIFF read and written back lost its XResolution, YResolution and unit (the voxel spacing)."""
+    with tifffile.TiffWriter(tmp_path / "in.tif") as tif:
+        for page in _ramp((2, 4, 5), np.uint16):
+            tif.write(page, photometric="minisblack", resolution=((2, 1), (5, 2)), resolutionunit="CENTIMETER",
+                      extratags=[(274, "H", 1, orientation, True)])
+    like = read_volume(tmp_path / "in.tif")
+    write_volume(tmp_path / "out.tif", like.data, like=like)
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        tags = tif.pages[0].tags  # as shown: x and y exchange where the Orientation transposes the page
+        assert (tags.valueof("XResolution"), tags.valueof("YResolution")) == shown
+        assert tags.valueof("ResolutionUnit") == 3 and tags.valueof(274, 1) == 1 and len(tif.pages) == 2
+
+
 def test_write_without_like_stores_float32_as_is(tmp_path):
     data = np.random.default_rng(2).normal(size=(2, 3, 4)).astype(np.float32)
     write_volume(tmp_path / "out.tiff", data, description="sigma σ")
