@@ -370,9 +370,14 @@ def column_mask(data: FastMRIData, acceleration: float | None = None, center_fra
         raise ValueError(f"{name}: the file's k-space is already undersampled (it has a 'mask'); a retrospective "
                          "mask needs fully sampled data: call column_mask(data) for the file's own mask")
     acceleration = checks.real_number(acceleration, "column_mask: acceleration")
-    if center_fraction is None:
-        center_fraction = CENTER_FRACTIONS.get(acceleration, 0.32 / acceleration) if acceleration > 0 else 0.0
+    if acceleration < 1:
+        raise ValueError(f"column_mask: acceleration must be a finite number >= 1, got {acceleration:g}")
     columns = data.kspace.shape[-1]
+    if center_fraction is None:
+        center_fraction = CENTER_FRACTIONS.get(acceleration, 0.32 / acceleration)
+        if round(columns * center_fraction) < 1:
+            raise ValueError(f"{name}: the default center_fraction at x{acceleration:g}, {center_fraction:g}, keeps "
+                             f"no column of {columns}: give a center_fraction or a lower acceleration")
     return cartesian_mask((columns,), acceleration, center_fraction, kind=kind, seed=seed)
 
 

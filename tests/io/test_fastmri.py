@@ -290,8 +290,12 @@ def test_column_mask_errors(multicoil):
         column_mask(data)
     with pytest.raises(ValueError, match="center_fraction is given without acceleration"):
         column_mask(data, center_fraction=0.08)
-    with pytest.raises(ValueError, match="acceleration must be a finite number >= 1"):
+    with pytest.raises(ValueError, match="^column_mask: acceleration must be a finite number >= 1, got 0.5"):
         column_mask(data, 0.5)
+    # the centre fraction the user did not give is named as the default (it read "cartesian_mask: center_fraction")
+    with pytest.raises(ValueError, match=f"^{multicoil}: the default center_fraction at x64, 0.005, keeps no column "
+                                         f"of {COLUMNS}: give a center_fraction"):
+        column_mask(data, 64)
 
 
 def test_calibration_width():
