@@ -490,7 +490,7 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def _initialise(model: Denoiser, source: str) -> dict[str, dict[str, Any]]:
-    """Start ``model`` from a parameter file (read safely by adareg), and say what it took from where.
+    """Start ``model`` from a parameter file (read and checked by ``adareg.load``), and say what it took from where.
 
     A file of the same family and architecture sets every parameter (to continue or
     fine-tune a model): returned as ``{"continued_from": record}``; any other file sets the
@@ -498,7 +498,8 @@ def _initialise(model: Denoiser, source: str) -> dict[str, dict[str, Any]]:
     ``record`` is the file's path, family and ``training`` metadata, kept in the new file's,
     so that it names every stage its parameters went through.
     """
-    try:
+    try:  # checked as adareg.load checks it (arrays missing, constraints its family's build enforces)
+        params.load(source)
         file = params.read(source)
     except params.ParameterFileError as err:  # the reader's message, with the option that named the file
         raise params.ParameterFileError(f"--init: {err}", file=err.file, field=err.field) from None

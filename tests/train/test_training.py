@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 import re
@@ -359,6 +360,21 @@ def test_an_unreadable_init_file_is_named_with_its_option(tmp_path, images):
         with pytest.raises(adareg.params.ParameterFileError, match=f"^--init: {re.escape(str(init))}: {detail}") as err:
             train(settings("crr", images, steps=1, init=str(init)), tmp_path / "run", progress=False)
         assert err.value.file == str(init)
+
+
+def test_an_init_file_that_adareg_load_refuses_is_refused(tmp_path):
+    """--init read files with the format's checks only: negative blur taps became 0 through the training
+    parameterisation, a missing array a bare KeyError (an audit, 2026-12-06)."""
+    shipped = adareg.params.read("sa-b")
+    metadata = json.dumps(shipped.metadata).encode()
+    blur = shipped.arrays["blur"].copy()
+    blur[0, 2, 0] = -0.01
+    missing = {name: array for name, array in shipped.arrays.items() if name != "profile"}
+    for name, arrays, detail in (("negative.npz", {**shipped.arrays, "blur": blur}, "must be non-negative"),
+                                 ("missing.npz", missing, "profile")):
+        np.savez(tmp_path / name, **arrays, __metadata__=np.frombuffer(metadata, dtype=np.uint8))
+        with pytest.raises(adareg.params.ParameterFileError, match=f"^--init: .*{name}: .*{detail}"):
+            _initialise(build("sa-b", seed=1), str(tmp_path / name))
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
