@@ -34,6 +34,8 @@ from ..operators.conv import Boundary, Conv2d
 
 #: Size of the frequency grid on which the normalisation is computed.
 NORM_GRID = 256
+#: Filters whose symbols on that grid are held at once (1 MiB each).
+NORM_CHANNELS = 16
 
 
 def compose_kernels(layers: Sequence[np.ndarray]) -> np.ndarray:
@@ -58,10 +60,19 @@ def compose_kernels(layers: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def spectral_norm(kernel: np.ndarray, grid: int = NORM_GRID) -> float:
-    """Largest singular value over frequencies of a ``(C_out, C_in, K, K)`` kernel's symbol on a ``grid``^2 DFT."""
-    symbol = np.fft.fft2(kernel, s=(grid, grid))  # (C_out, C_in, grid, grid)
+    """Largest singular value over frequencies of a ``(C_out, C_in, K, K)`` kernel's symbol on a ``grid``^2 DFT.
+
+    For one input channel (a filter bank) the symbols' squared magnitudes are summed
+    :data:`NORM_CHANNELS` filters at a time, so that memory does not grow with the
+    number of filters (a file's channel count is not bounded).
+    """
     if kernel.shape[1] == 1:
-        return float(np.sqrt(np.max(np.sum(np.abs(symbol[:, 0]) ** 2, axis=0))))
+        power = np.zeros((grid, grid))
+        for first in range(0, kernel.shape[0], NORM_CHANNELS):
+            symbol = np.fft.fft2(kernel[first:first + NORM_CHANNELS, 0], s=(grid, grid))
+            power += np.sum(symbol.real**2 + symbol.imag**2, axis=0)
+        return float(np.sqrt(np.max(power)))
+    symbol = np.fft.fft2(kernel, s=(grid, grid))  # (C_out, C_in, grid, grid)
     return float(np.max(np.linalg.svd(np.moveaxis(symbol, (0, 1), (-2, -1)), compute_uv=False)))
 
 
