@@ -23,7 +23,8 @@ class SigmaProfile:
         for part, given in (("knots", knots), ("values", values)):
             if np.asarray(given).dtype.kind not in "iuf":  # strings, None, complex or bool numbers
                 raise TypeError(f"{name}: {part} must be real numbers, got {given!r}")
-        knots, values = np.asarray(knots, dtype=np.float64), np.asarray(values, dtype=np.float64)
+        # copies: a caller who edits an array after construction would change the checked function
+        knots, values = np.array(knots, dtype=np.float64), np.array(values, dtype=np.float64)
         if knots.ndim != 1 or knots.shape != values.shape or knots.size < 1:
             raise ValueError(f"{name}: knots and values must be 1D arrays of one length, got {knots.shape} and "
                              f"{values.shape}")

@@ -319,6 +319,12 @@ def test_sigma_profile():
     for knots, values, message in wrong:
         with pytest.raises(TypeError, match=f"^lam: {message}"):
             SigmaProfile(knots, values, "lam")
+    # the caller's float64 arrays were kept: scaling them afterwards changed lambda(sigma), past its checks
+    knots, values = np.array([0.0, 0.1]), np.array([1.0, 2.0])
+    lam = SigmaProfile(knots, values, "lam")
+    values *= -10.0
+    knots[1] = -1.0
+    assert lam(0.05) == pytest.approx(1.5)
 
 
 def toy_sab(seed: int = 5, channels: int = 5):
