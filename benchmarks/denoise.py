@@ -152,10 +152,15 @@ def curve(training: dict) -> tuple[np.ndarray, np.ndarray, float]:
     psnr = -10 * np.log10(losses) if squared else np.full_like(losses, np.nan)  # sigma uniform in [0, 30]/255
     if "continued_from" in training:
         before_patches, before_psnr, before_seconds = curve(training["continued_from"])
-        done = training["continued_from"]["steps_done"] * training["continued_from"]["batch_size"]
-        patches = np.concatenate([before_patches, patches + done])
+        patches = np.concatenate([before_patches, patches + patches_seen(training["continued_from"])])
         psnr, seconds = np.concatenate([before_psnr, psnr]), seconds + before_seconds
     return patches, psnr, seconds
+
+
+def patches_seen(training: dict) -> int:
+    """Patches a file's training saw, earlier runs included (each run's ``steps_done`` counts its own steps)."""
+    before = patches_seen(training["continued_from"]) if "continued_from" in training else 0
+    return before + training["steps_done"] * training["batch_size"]
 
 
 def training_curves(folder: Path) -> None:
