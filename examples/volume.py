@@ -13,9 +13,10 @@ with ``adareg.stacks.map_slices``, ``--chunk`` slices per solve:
 * ``Denoise("sa-cnn", sigma)`` with its trained lam(sigma).
 
 Prints the PSNR of the whole volume (``adareg.psnr``), fastMRI's volume SSIM
-(``adareg.metrics.volume_ssim``) and seconds (best first; a run's seconds include
-loading the model and, with ``--workers N``, starting the local Dask cluster of N
-processes), and writes a figure of three orthogonal central slices (axial, coronal,
+(``adareg.metrics.volume_ssim``) and seconds (best first; in this process the model
+is loaded when its task is built, before the clock starts; with ``--workers N`` a run's
+seconds include starting the local Dask cluster of N processes and each worker's
+loading of the model), and writes a figure of three orthogonal central slices (axial, coronal,
 sagittal, in RAS orientation as the NIfTI affine gives it, patient's right on the
 right, drawn at the voxels' physical size; white is the clean volume's 99.9th
 percentile, as a few bright voxels set its range) of the clean, noisy and denoised
