@@ -41,7 +41,8 @@ from adareg.regularizers import Regularizer
 from adareg.solvers.reweighting import DENOISING_TOL
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-#: Residuals whose first crossing the table reports; the first is ``adareg.solve``'s default stop.
+#: Residuals whose first crossing the table reports (the denoising default, ``DENOISING_TOL``, has its own
+#: "PSNR at" column).
 LEVELS = (1e-3, 1e-4, 1e-5)
 #: Steps at the start not counted as stalls: the weights move most there.
 SETTLING_STEPS = 3
