@@ -47,10 +47,13 @@ BOUNDARIES = ("reflect", "zero", "periodic")
 ACTIVATIONS = ("leaky_relu", "relu")
 
 
-def _sizes(architecture: Mapping[str, Any], key: str) -> list[int]:
+def _sizes(architecture: Mapping[str, Any], key: str, odd: bool = False) -> list[int]:
+    """``architecture[key]``, a non-empty list of positive ints (``odd``: of odd ones, kernel sizes)."""
     values = architecture[key]
     if not isinstance(values, list) or not values or not all(_is_positive_int(v) for v in values):
         raise ValueError(f"architecture[{key!r}] must be a non-empty list of positive ints, got {values!r}")
+    if odd and any(v % 2 == 0 for v in values):
+        raise ValueError(f"architecture[{key!r}] must hold odd kernel sizes, got {values!r}")
     return values
 
 
@@ -69,7 +72,7 @@ def _choice(architecture: Mapping[str, Any], key: str, choices: tuple[str, ...])
 def bank_schema(architecture: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     """Shapes of the arrays every family shares: the bank's layers and the knots and values of lambda(sigma)."""
     _choice(architecture, "boundary", BOUNDARIES)
-    channels, kernels = _sizes(architecture, "bank_channels"), _sizes(architecture, "bank_kernels")
+    channels, kernels = _sizes(architecture, "bank_channels"), _sizes(architecture, "bank_kernels", odd=True)
     if len(channels) != len(kernels):
         raise ValueError("architecture: bank_channels and bank_kernels must have one entry per layer")
     inputs = [1, *channels[:-1]]
@@ -147,7 +150,7 @@ def sa_cnn_schema(metadata: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     """Arrays of an ``sa-cnn`` file."""
     architecture = metadata["architecture"]
     shapes = bank_schema(architecture)
-    channels, kernels = _sizes(architecture, "mask_channels"), _sizes(architecture, "mask_kernels")
+    channels, kernels = _sizes(architecture, "mask_channels"), _sizes(architecture, "mask_kernels", odd=True)
     _choice(architecture, "activation", ACTIVATIONS)
     if len(channels) != len(kernels) or channels[-1] != architecture["bank_channels"][-1]:
         raise ValueError("architecture: mask_channels and mask_kernels must have one entry per layer, and the "
