@@ -44,6 +44,8 @@ from .reconstruction import solve
 
 #: The largest ``--image-size`` (a 16384^2 float32 image is 1 GiB, before the solver's copies).
 MAX_IMAGE_SIZE = 16384
+#: The smallest image adareg ct fits to a detector row without --image-size: less means options in different units.
+MIN_FITTED_SIZE = 8
 
 #: Inputs of ``adareg mri`` read as fastMRI files.
 FASTMRI_SUFFIXES = (".h5", ".hdf5")
@@ -377,8 +379,15 @@ def _ct_geometry(args: argparse.Namespace, detectors: int) -> tuple[int, dict[st
     else:
         _refuse(args, ("source_distance", "detector_distance"), "applies to --geometry fan only (a parallel beam has "
                 "no source)")
-    # by default the largest image the detector row covers, magnified in a fan beam
-    size = fitting_image_size(detectors, **geometry) if args.image_size is None else args.image_size
+    if args.image_size is None:  # the largest image the detector row covers, magnified in a fan beam
+        size = fitting_image_size(detectors, **geometry)
+        if size < MIN_FITTED_SIZE:  # options in different units, e.g. the detector spacing in mm, the pixel in cm
+            raise UsageError(f"{detectors} detectors of spacing {args.detector_spacing:g} cover only a {size} x {size} "
+                             f"image of --pixel-size {args.pixel_size:g}: give --pixel-size, --detector-spacing"
+                             + (" and the fan's distances" if args.geometry == "fan" else "")
+                             + " in one unit, or --image-size")
+    else:
+        size = args.image_size
     if not 1 <= size <= MAX_IMAGE_SIZE:
         raise UsageError(f"--image-size must lie in [1, {MAX_IMAGE_SIZE}], got {size}")
     return size, {**geometry, "detector_count": detectors}

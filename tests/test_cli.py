@@ -340,6 +340,24 @@ def test_ct_fan_beam_default_image_size_allows_for_the_magnification(files):
     assert adareg.psnr(np.load(output), phantom) > 15
 
 
+def test_ct_refuses_a_default_image_size_that_options_in_two_units_shrink(files):
+    """A detector spacing in other units than the default pixel size fitted a 1 x 1 image, written with status 0."""
+    pytest.importorskip("astra")
+    from adareg.operators import RayTransform
+
+    folder, _ = files
+    H = RayTransform((32, 32), 30, pixel_size=1 / 32, detector_spacing=1 / 32)
+    np.save(folder / "units.npy", H(adareg.data.shepp_logan((32, 32))))
+    output = folder / "units.npy.out.npy"
+    assert_fails_cleanly(run("ct", "units.npy", "--angles", "30", "--detector-spacing", "1/32", "-o", output.name,
+                             cwd=folder), output, f"{H.shape_out[1]} detectors of spacing 0.03125 cover only a 1 x 1 "
+                                                  "image of --pixel-size 1: give --pixel-size, --detector-spacing")
+    out = run("ct", "units.npy", "--angles", "30", "--detector-spacing", "1/32", "--pixel-size", "1/32", "-o",
+              output.name, "--quiet", cwd=folder)
+    assert out.returncode == 0, out.stderr
+    assert np.load(output).shape[0] >= 32
+
+
 def test_denoise_writes_the_masks_of_sa_cnn(files):
     """The default model is sa-cnn; --masks writes its weights at the result: C masks in [0, 1]."""
     folder, clean = files
