@@ -239,7 +239,8 @@ def _denoise_volume(args: argparse.Namespace) -> None:
                          "in: rescale the volume to [0, 1] first (e.g. divide 8-bit values by 255)")
     task = stacks.Denoise(args.model, sigma, lam, low, high, args.device)
     result = _map_slices(args, task, volume.data)
-    weight = f"lam {lam:g}" if sigma is None else f"sigma {args.sigma:g}/255"
+    weight = f"lam {lam:g}" if sigma is None else f"sigma {args.sigma:g}/255" + ("" if args.lam is None else
+                                                                                f", lam {args.lam:g}")
     io.write_volume(args.output, result, volume, f"adareg {args.model} denoising, {weight} of [{low:g}, {high:g}]")
 
 
@@ -249,6 +250,8 @@ def _read_volume(args: argparse.Namespace, derived: bool, as_stored: bool = Fals
     ``as_stored`` reads values that are not intensities (sinograms) unscaled (:func:`adareg.io.read_volume`).
     """
     _volume(args)
+    if not Path(args.input).exists():  # said first: a mistyped input made a suffix-less name, "not a volume output"
+        raise FileNotFoundError(f"{args.input}: no such file or folder")
     try:
         after = derived and io.volumes.volume_format(args.output) == "dicom"
     except ValueError:  # no volume output at all: named as such by the check below
@@ -526,6 +529,9 @@ def _fastmri(args: argparse.Namespace) -> None:
                 "the file's own mask is used")
     _check_volume_output(args, None)
     data = fastmri.read_fastmri(args.input, slices=_slices(args.slices))
+    if args.acceleration is not None and data.mask is not None:
+        raise UsageError(f"--acceleration: {args.input} is already undersampled (it carries its mask, used without "
+                         "--acceleration); a retrospective mask needs fully sampled k-space")
     mask = fastmri.column_mask(data, args.acceleration, args.center_fraction, seed=args.seed or 0)
     lam = sigma = None
     if args.model not in ("zero-filled", "sense"):

@@ -67,6 +67,23 @@ def test_workers_give_the_in_process_volume(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "there.npy"), np.load(tmp_path / "here.npy"), atol=1e-3)
 
 
+def test_a_volume_with_a_given_lam_says_so_and_a_missing_input_is_named(tmp_path):
+    """A learned model's --lam was left out of the written description (as if the trained weight had run), and a
+    mistyped suffix-less input was reported as "not a volume output" of its output's name."""
+    tifffile = pytest.importorskip("tifffile", reason="tifffile is not installed (pip install adareg[io])")
+    tifffile.imwrite(tmp_path / "in.tif", (255 * np.clip(noisy(clean_volume(2, 24)), 0, 1)).astype(np.uint8),
+                     photometric="minisblack")
+    for extra, words in (([], "adareg crr denoising, sigma 15/255 of"),
+                         (["--lam", "0.05"], "adareg crr denoising, sigma 15/255, lam 0.05 of")):
+        out = run("denoise", "in.tif", "--sigma", "15", "--model", "crr", *extra, "-o", "out.tif", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+            assert tif.pages[0].description.startswith(words)
+    output = tmp_path / "scan01_dn.png"
+    assert_fails_cleanly(run("denoise", "scan01", "--sigma", "15", "-o", output.name, cwd=tmp_path), output,
+                         "scan01: no such file or folder")
+
+
 # ------------------------------------------------------------------------------------------------ DICOM
 @pytest.fixture
 def dicom_series(tmp_path):
@@ -277,6 +294,16 @@ def test_a_seed_without_a_retrospective_mask_is_refused(fastmri_file, tmp_path):
     # the file's own mask is used without --acceleration: a seed would be ignored
     out = run("mri", "file.h5", "--seed", "3", "-o", "o.npy", cwd=tmp_path)
     assert_fails_cleanly(out, tmp_path / "o.npy", "--seed applies to a retrospective mask (--acceleration)")
+
+
+def test_an_acceleration_for_a_file_that_carries_its_mask_names_the_option(fastmri_file, tmp_path):
+    """It failed as "... call column_mask(data) for the file's own mask", the Python API's advice."""
+    h5py = pytest.importorskip("h5py")
+    kspace, _ = fastmri_file
+    mask = adareg.mri.cartesian_mask((COLUMNS,), 4, 0.08, seed=0)
+    write_file(h5py, tmp_path / "test.h5", kspace * mask, mask=mask)
+    out = run("mri", "test.h5", "--acceleration", "4", "--model", "zero-filled", "-o", "o.npy", cwd=tmp_path)
+    assert_fails_cleanly(out, tmp_path / "o.npy", "--acceleration: test.h5 is already undersampled")
 
 
 def test_a_fastmri_preset_is_the_models_nearest_in_acceleration_then_size(monkeypatch):
