@@ -312,9 +312,7 @@ class LinearOperator:
         tol = checks.non_negative(tol, "norm: tol")
         max_iter = checks.count(max_iter, "norm: max_iter")
         rng = checks.random_generator(seed, "norm: seed")
-        if like is not None and not (backend.is_array(like) and like.dtype.kind in "fc"):
-            raise TypeError(f"norm: like must be a float or complex NumPy or CuPy array (its precision and device run "
-                            f"the iteration), got {getattr(like, 'dtype', type(like).__name__)}")
+        _check_like(like, "norm")
         exact = self._exact_norm()
         if exact is not None:
             return exact
@@ -398,6 +396,7 @@ class LinearOperator:
             An array whose backend, device and precision the iterative rules (power
             iteration, Lanczos) run in (default: NumPy, float64).
         """
+        _check_like(like, "norm_bound")
         device = "cpu" if like is None else backend.device_of(like)
         if device not in self._bounds:
             self._bounds[device] = self._upper_bound(like)
@@ -434,6 +433,13 @@ class LinearOperator:
 
 #: Lanczos steps before the residual test may stop the norm estimate.
 MIN_LANCZOS_STEPS = 10
+
+
+def _check_like(like: Any, who: str) -> None:
+    """Refuse a ``like`` that is not ``None`` or a float or complex array, naming ``who``."""
+    if like is not None and not (backend.is_array(like) and like.dtype.kind in "fc"):
+        raise TypeError(f"{who}: like must be a float or complex NumPy or CuPy array (its precision and device run "
+                        f"the iteration), got {getattr(like, 'dtype', type(like).__name__)}")
 
 
 def _largest_eigenvalue(gram: Any, x: Array, tol: float, max_iter: int, restart: int = 20,

@@ -96,6 +96,16 @@ def test_norm_names_its_bad_arguments(kwargs, error, words):
         Conv2d(np.ones((3, 3)), (9, 8)).norm(**kwargs)
 
 
+@pytest.mark.parametrize("like, words", [(np.zeros(3, dtype=int), "got int64"), ("gpu", "got str"),
+                                         ([1.0], "got list")])
+def test_norm_bound_names_a_bad_like(like, words):
+    """A reflect bank's bound named norm in the error, and a closed-form bound took any like, cached as the CPU's."""
+    for A in (Conv2d(np.random.default_rng(0).standard_normal((3, 3)), (9, 8), boundary="reflect"),
+              Conv2d(np.ones((3, 3)), (9, 8), boundary="periodic")):
+        with pytest.raises(TypeError, match=f"^norm_bound: like must be a float or complex .* {words}"):
+            A.norm_bound(like=like)
+
+
 def test_adjoint_error_is_tiny_for_exact_pairs(ops):
     K, D, M = ops
     for A in (K, D, M, K @ M):
