@@ -566,8 +566,8 @@ class FastMRIReconstruction:
         elif self.model == "sense":
             if self.sigma is not None:
                 raise ValueError("FastMRIReconstruction: sigma is a parameter of the learned models; 'sense' has none")
-            if self.lam is not None:
-                checks.positive(self.lam, "FastMRIReconstruction: lam")
+            if self.lam is not None:  # its Tikhonov weight may be 0, as for adareg.mri.sense
+                checks.non_negative(self.lam, "FastMRIReconstruction: lam")
         else:
             _check_iterative("FastMRIReconstruction", self.model, self.lam, self.sigma)
 

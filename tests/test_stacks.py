@@ -408,7 +408,7 @@ def test_workers_start_and_close_a_local_cluster():
 @pytest.mark.parametrize("kwargs, words", [
     ({"lam": 123.0, "sigma": 5.0}, "lam and sigma apply to the iterative models; 'zero-filled' has none"),
     ({"model": "sense", "sigma": 0.1}, "sigma is a parameter of the learned models; 'sense' has none"),
-    ({"model": "sense", "lam": -1.0}, "lam must be positive"),
+    ({"model": "sense", "lam": -1.0}, "lam must be non-negative"),
     ({"model": "tv"}, "lam is required for 'tv'"),
     ({"model": "tv", "lam": 0.1, "sigma": 0.1}, "sigma is a parameter of the learned models; 'tv' has none"),
     ({"model": "sa-cnn", "lam": 0.1}, "sigma is required for the learned model 'sa-cnn'"),
@@ -420,6 +420,11 @@ def test_a_fastmri_task_is_checked_when_it_is_built(kwargs, words):
     audit, 2026-12-06), as the CT task's were before."""
     with pytest.raises((ValueError, ParameterFileError), match=words):
         stacks.FastMRIReconstruction((True,) * 8, (8, 8), **kwargs)
+
+
+def test_a_fastmri_sense_task_takes_a_tikhonov_weight_of_zero_as_mri_sense_does():
+    """lam=0 was refused here ("must be positive") but taken by adareg.mri.sense and adareg mri on .npy k-space."""
+    assert stacks.FastMRIReconstruction((True,) * 8, (8, 8), "sense", lam=0.0).lam == 0.0
 
 
 @pytest.mark.skipif(adareg.gpu_available(), reason="checks the error raised when no GPU is present")
