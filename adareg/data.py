@@ -119,17 +119,21 @@ def medical_slice(name: str = "ct-head", *, shape: tuple[int, int] | None = None
     r"""A real CT or MR slice from pydicom's test files, as a square image with values in [0, 1].
 
     CT slices are converted to Hounsfield units (``RescaleSlope``, ``RescaleIntercept``)
-    and mapped linearly from :data:`CT_WINDOW` onto [0, 1] (clipped), so intensities
-    are proportional to the attenuation above that of air.  MR magnitudes are divided
-    by their 99.5th percentile and clipped to [0, 1].  A non-square slice is cropped to
-    its central square.
+    and mapped linearly from :data:`CT_WINDOW` onto [0, 1], so intensities are
+    proportional to the attenuation above that of air.  MR magnitudes are divided by
+    their 99.5th percentile.  A non-square slice is cropped to its central square,
+    which is resized to ``shape`` and then clipped to [0, 1].  The clip comes after the
+    resize: where a CT file pads the scan's field of view with values far below air
+    (-2000 HU in ``ct-head``), the resize blends them into the tissue beside it, which
+    the clip then makes air (some dozens of edge pixels at 128 x 128; the images of the
+    examples, benchmarks and presets are made so).
 
     Parameters
     ----------
     name
         One of :data:`SLICES`.
     shape
-        Resize to ``(H, W)`` (with anti-aliasing); default: the cropped original size.
+        Resize to ``(N, N)`` (with anti-aliasing); default: the cropped original size.
     dtype
         float32 or float64, the dtype of the result.
     """
@@ -137,6 +141,9 @@ def medical_slice(name: str = "ct-head", *, shape: tuple[int, int] | None = None
         raise ValueError(f"medical_slice: unknown slice {name!r}; choose one of {', '.join(SLICES)}")
     dtype = _float_dtype(dtype, "medical_slice")
     shape = None if shape is None else _image_shape(shape, "medical_slice")
+    if shape is not None and shape[0] != shape[1]:  # the square crop would be stretched
+        raise ValueError(f"medical_slice: shape must be square (N, N), got {tuple(shape)}: the slice is the central "
+                         "square of the scan")
     try:
         pydicom_data = importlib.import_module("pydicom.data")
         pydicom = importlib.import_module("pydicom")
@@ -219,6 +226,9 @@ def protocol_noisy(clean: np.ndarray, level: int, index: int) -> np.ndarray:
     if not (checks.is_int(index) and index >= 0):
         raise ValueError(f"protocol_noisy: index must be a non-negative int, got {index!r}")
     clean = backend.to_numpy(clean)  # a CuPy image is copied to the host: the noise is drawn there
+    if clean.ndim != 2:  # a stack would get one draw for all its images, none of them the protocol's
+        raise ValueError(f"protocol_noisy: clean must be one image (H, W), got shape {clean.shape}; give each image "
+                         "of a stack with its own index")
     if clean.dtype.kind != "f":
         raise TypeError(f"protocol_noisy: clean must be a float image with values in [0, 1], got dtype {clean.dtype}"
                         " (divide 8-bit values by 255)")

@@ -318,10 +318,11 @@ def validation_pairs(folder: str, sigma: float = 25 / 255, crop: int = 96, count
     A ``crop`` under 1, or an image smaller than ``crop``, is refused (a ``ValueError`` naming it).
     """
     level = checks.non_negative(sigma, "sigma") * 255
-    if not (round(level) >= 1 and math.isclose(level, round(level), rel_tol=0, abs_tol=1e-6)):
+    if not (1 <= round(level) <= 255 and math.isclose(level, round(level), rel_tol=0, abs_tol=1e-6)):
         raise ValueError(f"sigma must be a whole positive level over 255 (the noise protocol "
                          f"uses integer levels, e.g. 25 / 255), got {sigma:g} = {level:g} / 255")
     checks.count(crop, "crop")
+    checks.count(count, "count")
     pairs = []
     first = list(read_images(folder, "validation").items())[:count]  # a folder may hold fewer
     for i, (name, clean) in enumerate(first):

@@ -82,6 +82,9 @@ def test_protocol_noise_is_the_documented_draw():
         adareg.data.protocol_noisy(clean * 255, 25, 0)  # all but the 0
     with pytest.raises(ValueError, match="clean contains NaN"):
         adareg.data.protocol_noisy(np.where(clean > 0.5, np.nan, clean), 25, 0)
+    # a stack got one draw for all its images, none of them its image's protocol noise
+    with pytest.raises(ValueError, match=r"^protocol_noisy: clean must be one image \(H, W\), got shape \(2, 6, 8\)"):
+        adareg.data.protocol_noisy(np.stack([clean, clean]), 25, 0)
 
 
 def test_read_folder_sorts_by_name_and_explains_errors(tmp_path):
@@ -123,3 +126,6 @@ def test_ct_slice_is_its_hounsfield_units_in_the_window():
     np.testing.assert_allclose(adareg.data.medical_slice("ct-spine"), expected)
     with pytest.raises(ValueError, match="unknown slice"):
         adareg.data.medical_slice("nosuch")
+    # the central square was stretched to a non-square shape without a word
+    with pytest.raises(ValueError, match=r"^medical_slice: shape must be square \(N, N\), got \(64, 128\)"):
+        adareg.data.medical_slice("ct-spine", shape=(64, 128))

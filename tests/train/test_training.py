@@ -629,12 +629,15 @@ def test_validation_pairs_take_whole_noise_levels_and_a_positive_crop(images):
 
     clean, noisy = validation_pairs(str(images), sigma=10 / 255, crop=16, count=1)[0]
     assert clean.shape == noisy.shape == (16, 16) and 5 / 255 < np.std(noisy - clean) < 15 / 255
-    for sigma in (0.4 / 255, 10.4 / 255, 0.0):
+    for sigma in (0.4 / 255, 10.4 / 255, 0.0, 25):  # 25: a level on the 0-255 scale, named as protocol_noisy's
         with pytest.raises(ValueError, match=r"sigma must be a whole positive level over 255 \(the noise protocol "
                                              r"uses integer levels"):
             validation_pairs(str(images), sigma=sigma, crop=16)
     with pytest.raises(ValueError, match="crop must be at least 1, got 0"):
         validation_pairs(str(images), crop=0)
+    for count in (0, -1):  # no pairs, and all images but the last, without a word
+        with pytest.raises(ValueError, match=f"count must be at least 1, got {count}"):
+            validation_pairs(str(images), crop=16, count=count)
     with pytest.raises(TypeError, match="crop must be an int"):
         validation_pairs(str(images), crop=16.0)
 
