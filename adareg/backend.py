@@ -471,6 +471,14 @@ def real_dtype(dtype: Any) -> np.dtype:
     return np.dtype(np.finfo(np.dtype(dtype)).dtype)
 
 
+def read_only(array: Any) -> np.ndarray:
+    """A read-only copy of the host ``array``: a coefficient an object keeps and its caches copy from, so that an
+    edit raises rather than reach some of those copies and not others."""
+    frozen = np.array(array, copy=True)
+    frozen.flags.writeable = False
+    return frozen
+
+
 class DeviceCache:
     """Copies of a host (NumPy) array on each backend, device and dtype, made once.
 

@@ -234,7 +234,7 @@ class RayTransform(LinearOperator):
         detector_count = checks.count(detector_count, "RayTransform: detector_count")
         _warn_on_coverage(image_shape, pixel_size, spacing, detector_count,
                           1.0 if not divergent else (source_distance + detector_distance) / source_distance)
-        self.angles = _angles(angles, full_circle=divergent)
+        self.angles = backend.read_only(_angles(angles, full_circle=divergent))  # the projectors were built from them
         self.geometry, self.pixel_size, self.detector_spacing = geometry, pixel_size, spacing
         self.detector_count = detector_count
         self.source_distance, self.detector_distance = source_distance, detector_distance

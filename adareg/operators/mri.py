@@ -121,8 +121,8 @@ class _MRIOperator(LinearOperator):
         self.image_shape = image_shape
         self.real = bool(real)
         self.coils = coils[0] if coils else 1
-        self.maps = maps
         self._maps = None if maps is None else backend.DeviceCache(maps)
+        self.maps = None if maps is None else self._maps.host  # read-only, as the copies the operator applies
 
     def _sample(self, z: Array) -> Array:
         raise NotImplementedError
@@ -212,7 +212,7 @@ class CartesianMRI(_MRIOperator):
         if not mask.any():
             raise ValueError("CartesianMRI: mask samples nothing")
         super().__init__(image_shape, image_shape, maps, real)
-        self.mask = mask
+        self.mask = backend.read_only(mask)  # the sampling copies it
         self._axes = tuple(range(-len(image_shape), 0))
         # On even axes the centring shifts are sign flips (see _sample): the checkerboard
         # (-1)^(sum n) goes into the coil maps and, times (-1)^(sum N/2), into the mask.
@@ -423,10 +423,10 @@ class NonCartesianMRI(_MRIOperator):
             raise ValueError(f"NonCartesianMRI: width = {width:g} is too narrow for oversamp = {oversamp:g}: "
                              f"SigPy's kernel needs width >= {math.sqrt(0.8) / (1 - 0.5 / oversamp):.3g}")
         super().__init__(image_shape, samples_shape, maps, real)
-        self.trajectory = trajectory
-        self.density = density
-        self.oversamp, self.width = oversamp, width
         self._trajectory = backend.DeviceCache(trajectory)
+        self.trajectory = self._trajectory.host  # read-only, as the copies the operator applies
+        self.density = None if density is None else backend.read_only(density)
+        self.oversamp, self.width = oversamp, width
         self._sqrt_density = None if density is None else backend.DeviceCache(np.sqrt(density.astype(np.float64)))
 
     def _sample(self, z: Array) -> Array:

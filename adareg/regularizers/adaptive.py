@@ -206,7 +206,7 @@ class SAB(AdaptiveRegularizer):
             raise ValueError("sa-b: the last segment of psi' must be flat, so that psi' >= 0 beyond the grid")
         if np.any(scale.values <= 0):
             raise ValueError("sa-b: the scale alpha(sigma) must be positive")
-        self.blur = blur / blur.sum(axis=(1, 2), keepdims=True)
+        self.blur = backend.read_only(blur / blur.sum(axis=(1, 2), keepdims=True))  # the blurs cached per shape copy it
         self.profile, self.scale = profile, scale
         self.check_spans(scale)
         self._blurs: dict[tuple[int, int], DepthwiseConv2d] = {}

@@ -118,8 +118,8 @@ class FilterBank:
                              "scale the layers down")
         if norm == 0:
             raise ValueError("FilterBank: the composed filters are all zero (or underflow float64)")
-        self.layers = layers
-        self.kernel = kernel / norm  # (C, 1, K, K)
+        self.layers = [backend.read_only(k) for k in layers]  # read-only: the operators cached per shape copy them
+        self.kernel = backend.read_only(kernel / norm)  # (C, 1, K, K)
         self.channels = channels
         self.boundary = boundary
         self._operators: dict[tuple[int, int], Conv2d] = {}

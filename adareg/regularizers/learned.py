@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import checks
+from .. import backend, checks
 from .filterbank import FilterBank
 
 
@@ -23,8 +23,7 @@ class SigmaProfile:
         for part, given in (("knots", knots), ("values", values)):
             if np.asarray(given).dtype.kind not in "iuf":  # strings, None, complex or bool numbers
                 raise TypeError(f"{name}: {part} must be real numbers, got {given!r}")
-        # copies: a caller who edits an array after construction would change the checked function
-        knots, values = np.array(knots, dtype=np.float64), np.array(values, dtype=np.float64)
+        knots, values = np.asarray(knots, dtype=np.float64), np.asarray(values, dtype=np.float64)
         if knots.ndim != 1 or knots.shape != values.shape or knots.size < 1:
             raise ValueError(f"{name}: knots and values must be 1D arrays of one length, got {knots.shape} and "
                              f"{values.shape}")
@@ -35,7 +34,8 @@ class SigmaProfile:
         if knots[0] < 0 or knots[-1] > 1:  # e.g. noise levels in 0-255 units, which would shift every lambda(sigma)
             raise ValueError(f"{name}: knots are noise levels on the [0, 1] intensity scale, got {knots[0]:g} to "
                              f"{knots[-1]:g} (divide 0-255 levels by 255)")
-        self.knots, self.values, self.name = knots, values, name
+        # read-only copies: an edit after construction would change the checked function
+        self.knots, self.values, self.name = backend.read_only(knots), backend.read_only(values), name
 
     def __call__(self, sigma: float) -> float:
         """The value at the noise level ``sigma`` in [0, 1] (the intensity scale: a level in 0-255 units, held at

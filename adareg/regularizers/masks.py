@@ -67,7 +67,8 @@ class MaskCNN:
             channels = kernel.shape[0]
         if activation not in ("relu", "leaky_relu"):
             raise ValueError(f"MaskCNN: activation must be 'relu' or 'leaky_relu', got {activation!r}")
-        self.kernels, self.biases = kernels, biases
+        # read-only: the convolutions cached per image shape and the bias caches copy them
+        self.kernels, self.biases = [backend.read_only(k) for k in kernels], [backend.read_only(b) for b in biases]
         self.channels = channels
         self.activation = activation
         # The last layer is applied halved (kernel and bias; exact in floating point), so that it

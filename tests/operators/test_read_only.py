@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -54,3 +56,23 @@ def test_operators_keep_their_own_coefficients():
     _edit_after_use(Diagonal, np.ones((5, 7)), lambda a: a.__imul__(10), x)
     _edit_after_use(lambda k: Conv2d(k, (5, 7)), kernel, lambda k: k.__imul__(5), x)
     _edit_after_use(lambda m: CartesianMRI(m, real=True), np.ones((5, 7), bool), zero, x)
+
+
+def test_the_coefficients_an_operator_shows_are_read_only():
+    """H.mask, H.maps and RayTransform.angles could be edited in place: the operator went on applying the old ones
+    (a mask edited to sample everything: 0.655 from an operator made with it), while its norm and checks read the
+    new ones (an audit, 2026-12-06)."""
+    from adareg.operators import CartesianMRI
+
+    mask = np.zeros((6, 8), bool)
+    mask[:, ::2] = True
+    maps = np.ones((2, 6, 8), complex) / np.sqrt(2)
+    H = CartesianMRI(mask, maps, real=False)
+    arrays = [H.mask, H.maps]
+    if importlib.util.find_spec("astra") is not None:
+        arrays.append(RayTransform((8, 8), 5).angles)
+    for array in arrays:
+        with pytest.raises(ValueError, match="read-only"):
+            array[...] = 1
+    mask[:] = True  # the caller's own arrays stay theirs
+    maps *= 2

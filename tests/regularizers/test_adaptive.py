@@ -451,3 +451,16 @@ def test_sa_cnn_names_a_mask_network_of_another_type():
     model = adareg.load("sa-cnn")
     with pytest.raises(TypeError, match="^sa-cnn: masks must be a MaskCNN, got list$"):
         SACNN(model.bank, [np.ones((16, 2, 3, 3))], model.lam, model.sigma_range)
+
+
+@pytest.mark.parametrize("family", ["sa-cnn", "sa-b"])
+def test_a_learned_models_parameters_are_read_only(family):
+    """They could be edited in place, but the operators cached per image shape had copied them: the edit took
+    effect at new shapes only (a halved sa-cnn bank: 0.229 from a model built with it, at a shape seen before),
+    and an edited mask bias nowhere (an audit, 2026-12-06)."""
+    reg = adareg.load(family)
+    arrays = [reg.bank.kernel, reg.bank.layers[0], reg.lam.knots, reg.lam.values]
+    arrays += [reg.masks.kernels[0], reg.masks.biases[-1]] if family == "sa-cnn" else [reg.blur]
+    for array in arrays:
+        with pytest.raises(ValueError, match="read-only"):
+            array *= 0.5
