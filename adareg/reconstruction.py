@@ -87,7 +87,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         :data:`INTENSITY_FLOOR` (e.g. 12-bit values read from a 16-bit file), get a warning.
     x0
         Starting point (default: zeros; for denoising ``y``, and unused by the analysis regularizers
-        such as TV, whose denoising is one exact prox).
+        such as TV, whose denoising is one exact prox); a real one of complex images (e.g. a
+        magnitude image for ``CartesianMRI(..., real=False)``) starts as complex.
     bounds
         Box ``(lower, upper)`` on ``x``, e.g. ``(0, None)`` or ``(0, 1)``; real images only.
     weights
@@ -214,6 +215,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     _check_scales(work, H, lam, y, x0, weights)
     y, x0, weights = (None if a is None else a.astype(backend.result_dtype(work, a.dtype), copy=False)
                       for a in (y, x0, weights))
+    if x0 is not None and x0.dtype.kind == "f" and _complex_images(H, y):  # a real start of complex images
+        x0 = x0.astype(backend.result_dtype(work, np.complex64))  # (kept real, the run stayed real)
     bound = reg.at(sigma) if isinstance(reg, LearnedRegularizer) else reg
     with backend.reused_buffers():  # the iterations' large temporaries, kept for the solve
         result = _minimise(H, y, bound, lam, x0, bounds, weights, controls)
@@ -351,6 +354,12 @@ def _check_each_image_weighted(weights: Array, y: Array, batch: tuple[int, ...])
                          f"the batch of shape {batch}: the data term vanishes there and nothing ties it to y")
 
 
+def _complex_images(H: LinearOperator, y: Array) -> bool:
+    """Whether the images of ``H`` with measurements ``y`` are complex (a complex ``y`` or ``H``, unless ``H``
+    takes real images)."""
+    return not H.real_in and (y.dtype.kind == "c" or H.dtype.kind == "c")
+
+
 def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, lam: Any, sigma: Any,
                      x0: Array | None, weights: Array | None) -> tuple[float, float | None]:
     """Check what :func:`solve` was given; return ``lam`` (the trained one where it defaults) and ``sigma``."""
@@ -366,7 +375,7 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
     backend.check_finite(y, "solve: y")
     H.check_measurements(y, "solve: y")
     # the images are complex where y or H is, unless H takes real images (e.g. CartesianMRI(real=True))
-    complex_images = not H.real_in and (y.dtype.kind == "c" or H.dtype.kind == "c")
+    complex_images = _complex_images(H, y)
     batch = batch_shape(y, H.shape_out)
     if weights is not None and batch:
         _check_each_image_weighted(weights, y, batch)

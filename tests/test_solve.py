@@ -615,6 +615,26 @@ def test_data_at_the_ends_of_the_float32_range_are_solved_as_at_unit_scale(scale
     assert np.linalg.norm(scaled.x / scale - reference) <= 1e-4 * np.linalg.norm(reference)
 
 
+def test_a_real_start_of_complex_images_starts_as_complex():
+    """A real x0 of complex images (a magnitude start for complex MRI) kept the whole FISTA run real: objective
+    0.92 where the minimum is 0.32, reported converged (an audit, 2026-12-06)."""
+    from adareg.operators import CartesianMRI
+
+    rng = np.random.default_rng(5)
+    mask = rng.random((8, 8)) < 0.5
+    mask[:, 4] = True
+    H = CartesianMRI(mask, real=False)
+    x = adareg.data.shepp_logan((8, 8)) * np.exp(1j * np.linspace(0, 1, 8))[None]
+    y = H(x) + 0.01 * (rng.standard_normal(H.shape_out) + 1j * rng.standard_normal(H.shape_out)) * mask
+    start = np.abs(H.H(y))
+    real = adareg.solve(H, y, TV((8, 8)), lam=0.02, x0=start, max_iter=300)
+    as_complex = adareg.solve(H, y, TV((8, 8)), lam=0.02, x0=start.astype(complex), max_iter=300)
+    assert real.x.dtype == np.complex128
+    np.testing.assert_array_equal(real.x, as_complex.x)
+    with pytest.raises(TypeError, match="bounds apply to real images, but the image is complex"):
+        adareg.solve(H, y, TV((8, 8)), lam=0.02, x0=start, bounds=(0, None))
+
+
 def test_data_weights_that_span_decades_are_warned_about():
     # the relative-change stop follows the largest weight and can end far from the minimiser (docs/method.md)
     clean = adareg.data.shepp_logan((12, 12))
