@@ -9,6 +9,7 @@ Tests that need SigPy skip, with the reason, where it is not installed.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -133,8 +134,16 @@ def test_cartesian_errors_name_the_problem():
         CartesianMRI(np.ones((4, 6), dtype=bool), np.ones((2, 4, 5)), real=True, shape=(4, 6))
     # one coil's map without its coil axis was read as 4 coils of 1-D signals, and the mask blamed
     with pytest.raises(ValueError, match=r"maps of shape \(4, 6\) have as many axes as the mask \(4, 6\): maps "
-                                         r"must be \(coils, \*image_shape\); for one coil pass maps\[None\]"):
+                                         r"must be \(coils, \*image_shape\), for one coil maps\[None\]"):
         CartesianMRI(np.ones((4, 6), dtype=bool), np.ones((4, 6)), real=True)
+    # a mask read off multi-coil k-space (kspace != 0) has a coil axis: maps[None] made a 3-D FFT across the coils
+    with pytest.raises(ValueError, match=r"the mask is one for every coil \(read off k-space as kspace != 0, take "
+                                         r"mask\[0\]\)"):
+        CartesianMRI(np.ones((2, 4, 6), dtype=bool), np.ones((2, 4, 6)), real=True)
+    # one coil's (H, W) map with a column mask became H coils of 1-D signals, without a word
+    with pytest.raises(ValueError, match=r"maps of shape \(4, 6\) with a column mask \(6,\): maps must be \(coils, "
+                                         r"\*image_shape\): for one coil of \(4, 6\) images pass maps\[None\]"):
+        CartesianMRI(np.ones(6, dtype=bool), np.ones((4, 6)), real=True)
     with pytest.raises(ValueError, match="samples nothing"):
         CartesianMRI(np.zeros((4, 6), dtype=bool), real=True)
     # a column mask alone would give a 1-D operator that transforms an image row by row
@@ -245,6 +254,14 @@ def test_real_k_space_is_refused_by_solve_and_the_baselines():
     for name, call in calls.items():
         with pytest.raises(TypeError, match=rf"^{name}: y holds real values \(float64\), but k-space is complex"):
             call()
+    # the same for non-Cartesian k-space: a real part gave SENSE 0.85 relative error, without a word
+    if importlib.util.find_spec("sigpy") is not None:
+        G = NonCartesianMRI(mri.radial_trajectory((16, 16), 8), (16, 16), real=True)
+        real_part = G(np.random.default_rng(0).random((16, 16))).real
+        for name, call in (("sense", lambda: mri.sense(G, real_part)), ("zero_filled", lambda: mri.zero_filled(
+                G, real_part)), ("solve", lambda: solve(G, real_part, TV((16, 16)), lam=1e-3, max_iter=2))):
+            with pytest.raises(TypeError, match=rf"^{name}: y holds real values \(float64\), but k-space is"):
+                call()
 
 
 # ------------------------------------------------------------- non-Cartesian

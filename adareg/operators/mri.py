@@ -138,6 +138,13 @@ class _MRIOperator(LinearOperator):
             z = xp.expand_dims(z, axis=-len(self.image_shape) - 1) * self._maps.like(x, dtype)
         return self._sample(z)
 
+    def check_measurements(self, y: Array, who: str) -> None:
+        """Raise a ``TypeError`` naming ``who`` where ``y`` is real: Fourier samples are complex (a magnitude or a
+        real part has lost their phase)."""
+        if y.dtype.kind != "c":
+            raise TypeError(f"{who} holds real values ({y.dtype}), but k-space is complex: pass the complex "
+                            "samples (their magnitude or real part alone has lost the phase)")
+
     def _adjoint(self, y: Array) -> Array:
         dtype = backend.result_dtype(y.dtype, np.complex128)
         z = self._sample_adjoint(y.astype(dtype))
@@ -191,7 +198,13 @@ class CartesianMRI(_MRIOperator):
             image_shape = as_shape(shape, "CartesianMRI: shape")
         elif maps is not None and np.ndim(maps) == mask.ndim >= 2:
             raise ValueError(f"CartesianMRI: maps of shape {np.shape(maps)} have as many axes as the mask "
-                             f"{mask.shape}: maps must be (coils, *image_shape); for one coil pass maps[None]")
+                             f"{mask.shape}: maps must be (coils, *image_shape), for one coil maps[None]; and the "
+                             "mask is one for every coil (read off k-space as kspace != 0, take mask[0])")
+        elif maps is not None and np.ndim(maps) == 2 and mask.ndim == 1:
+            # (H, W) maps of one coil would be read as H coils of 1-D signals
+            raise ValueError(f"CartesianMRI: maps of shape {np.shape(maps)} with a column mask {mask.shape}: maps "
+                             f"must be (coils, *image_shape): for one coil of {np.shape(maps)} images pass "
+                             f"maps[None] (for 1-D signals with {np.shape(maps)[0]} coils, shape=({mask.shape[0]},))")
         elif maps is not None and np.ndim(maps) >= 2:  # (coils, *image_shape): a mask that does not fit is named
             image_shape = tuple(np.shape(maps))[1:]
         elif maps is None and mask.ndim == 1:
@@ -272,9 +285,7 @@ class CartesianMRI(_MRIOperator):
         TypeError
             If ``y`` is real: Fourier samples are complex (a magnitude has lost their phase).
         """
-        if y.dtype.kind != "c":
-            raise TypeError(f"{who} holds real values ({y.dtype}), but k-space is complex: pass the complex "
-                            "samples (their magnitude or real part alone has lost the phase)")
+        super().check_measurements(y, who)
         if min(self.image_shape) < 4:
             return
         xp = backend.namespace(y)
@@ -369,7 +380,9 @@ class NonCartesianMRI(_MRIOperator):
         Grid oversampling factor (at least 1) and kernel width (in samples of the
         oversampled grid) of SigPy's NUFFT, finite numbers with
         ``width * (1 - 0.5 / oversamp) >= sqrt(0.8)``, where SigPy's Kaiser-Bessel
-        kernel is defined (``width >= 1.79`` for ``oversamp=1``).
+        kernel is defined (``width >= 1.79`` for ``oversamp=1``).  Below SigPy's default
+        ``oversamp`` of 1.25 its NUFFT loses accuracy fast whatever the width (at 1 it is
+        far from a direct sum): keep the default or raise it.
 
     Notes
     -----
