@@ -245,11 +245,14 @@ def verdict(stop: StoppingRule, progress: Progress, callback: Callable[[int, Any
     """After an iteration: ``None`` to go on, or ``(converged, message)`` to stop.
 
     ``callback(k, x)`` is called first and stops the run by returning ``True``
-    (:func:`stops`); otherwise the first rule of ``stop`` that fires ends it.  ``unit``
-    names what the solver counts in the message.
+    (:func:`stops`), converged only where a convergence rule of ``stop`` fired at the same
+    iteration; otherwise the first rule of ``stop`` that fires ends it.  ``unit`` names
+    what the solver counts in the message.
     """
     fired = stop.check(progress)
     if callback is not None and stops(callback(progress.iteration, x)):
+        if fired is not None and fired.converged:
+            return True, f"stopped by the callback, and by {fired!r}, after {progress.iteration} {unit}"
         return False, "stopped by the callback"
     if fired is not None:
         ending = "" if fired.converged else ", not converged"

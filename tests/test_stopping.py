@@ -9,7 +9,7 @@ import pytest
 
 from adareg.regularizers import TV
 from adareg.stopping import (AnyOf, MaxIterations, Progress, RelativeChange, Residual, WallTime, check_finite_iterate,
-                             default_rule, relative_change, stops)
+                             default_rule, relative_change, stops, verdict)
 
 
 @pytest.mark.parametrize("rule", [RelativeChange, Residual])
@@ -105,3 +105,15 @@ class _ZeroDimensional:
     (np.array([True]), False), (_ZeroDimensional(1, np.int64), False)])
 def test_a_callback_stops_a_run_by_a_true_boolean_of_any_backend(answer, expected):
     assert stops(answer) is expected
+
+
+def test_a_callback_that_stops_where_the_tolerance_fires_reports_converged():
+    """converged was False, "stopped by the callback", though the tolerance held at that iteration too."""
+    stop = AnyOf(RelativeChange(1e-3), MaxIterations(10))
+    met = Progress(iteration=4, relative_change=1e-6, seconds=0.1)
+    assert verdict(stop, met, lambda k, x: True, None) == (True, "stopped by the callback, and by "
+                                                            "RelativeChange(0.001), after 4 iterations")
+    assert verdict(stop, Progress(iteration=4, relative_change=1e-2, seconds=0.1), lambda k, x: True, None) == (
+        False, "stopped by the callback")
+    capped = Progress(iteration=10, relative_change=1e-2, seconds=0.1)  # a cap is no convergence
+    assert verdict(stop, capped, lambda k, x: True, None) == (False, "stopped by the callback")

@@ -315,9 +315,10 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
                        step=min(run.fraction for run in running), seconds=seconds)
         bar.update()
         bar.set_postfix(change=f"{relative:.2e}", refresh=False)
-        ended = _ends(runs, chunks) or verdict(
+        ended = verdict(  # first: it calls the callback, which sees every iteration, the last included
             stop, Progress(iteration=k, relative_change=max(run.settled for run in runs), seconds=seconds),
             callback, whole() if callback is not None else None)
+        ended = _ends(runs, chunks) or ended
         if ended is not None:
             converged, message = ended
             break

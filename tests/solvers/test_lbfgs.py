@@ -136,6 +136,17 @@ def test_budget_history_and_arguments():
         lbfgs(smooth, np.zeros(20), memory=0)
 
 
+def test_the_callback_sees_the_iteration_that_ends_a_run_stationary():
+    """A run that ended stationary (or flat to rounding) skipped the callback of its last iteration: on y itself,
+    one iteration and no call, so a callback recording iterates lost the result."""
+    y = np.random.default_rng(0).standard_normal(16)
+    seen = []
+    result = lbfgs(LeastSquares(MatrixOperator(np.eye(16)), y), np.zeros(16),
+                   callback=lambda k, x: seen.append((k, x.copy())) and False)
+    assert result.converged and len(seen) == result.iterations >= 1 and seen[-1][0] == result.iterations
+    np.testing.assert_array_equal(seen[-1][1], result.x)
+
+
 def test_an_objective_that_does_not_decrease_ends_the_run_unconverged():
     """A value that contradicts its gradient (flat where the gradient is not): no step passes the line search."""
 
