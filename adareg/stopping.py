@@ -170,13 +170,19 @@ def largest_ratio(sizes: Array, scales: Array) -> float:
 
 
 def default_rule(max_iter: int, tol: float | None, max_time: float | None = None,
-                 measure: type[Tolerance] = RelativeChange) -> StoppingRule:
+                 measure: type[Tolerance] = RelativeChange, who: str | None = None) -> StoppingRule:
     """``MaxIterations(max_iter)``, with ``measure(tol)`` and ``WallTime(max_time)`` when given.
 
     The tolerance is listed first: a run that meets it on its last allowed iteration converged.
     A ``max_time`` of ``None`` or ``math.inf`` sets no time limit; ``WallTime`` refuses any
-    other that is not positive (NaN and ``-inf`` too).
+    other that is not positive (NaN and ``-inf`` too).  With ``who``, a bad value is named
+    as that caller's argument (``"who: max_iter ..."``) rather than as the rule's.
     """
+    if who is not None:
+        max_iter = checks.count(max_iter, f"{who}: max_iter")
+        tol = None if tol is None else checks.non_negative(tol, f"{who}: tol")
+        if max_time is not None and not (isinstance(max_time, float) and max_time == math.inf):
+            max_time = checks.positive(max_time, f"{who}: max_time")
     rule: StoppingRule = MaxIterations(max_iter)
     if tol is not None:
         rule = measure(tol) | rule
@@ -198,10 +204,11 @@ class Defaults:
     measure: type[Tolerance] = RelativeChange
 
     def rule(self, max_iter: int | None = None, tol: float | None = None,
-             max_time: float | None = None) -> StoppingRule:
-        """The stopping rule with the given values, these defaults for those left ``None``."""
+             max_time: float | None = None, who: str | None = None) -> StoppingRule:
+        """The stopping rule with the given values, these defaults for those left ``None`` (``who``: see
+        :func:`default_rule`)."""
         return default_rule(self.max_iter if max_iter is None else max_iter, self.tol if tol is None else tol,
-                            max_time, self.measure)
+                            max_time, self.measure, who)
 
     def rule_or(self, stop: Any, name: str) -> StoppingRule:
         """``stop`` as given, or the default rule for ``None``; a ``TypeError`` naming ``name`` otherwise (before

@@ -49,7 +49,7 @@ def test_only_none_or_infinity_sets_no_time_limit():
         with pytest.raises(ValueError, match="WallTime: seconds must be"):
             default_rule(5, None, bad)
     v = np.random.default_rng(1).standard_normal((8, 8))
-    with pytest.raises(ValueError, match="WallTime: seconds must be finite, got nan"):
+    with pytest.raises(ValueError, match="TV.prox: max_time must be finite, got nan"):
         TV((8, 8)).prox(v, 0.5, max_time=math.nan)
 
 

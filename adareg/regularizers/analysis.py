@@ -283,9 +283,7 @@ class WeightedL1Analysis(Regularizer):
             if not bool(xp.all(xp.isfinite(v_norms))):  # NaN or Inf in v, or a norm past the float range
                 backend.check_finite(v, f"{name}: v")
         tau = checks.positive(tau, f"{name}: tau")
-        if tol is not None:
-            tol = checks.non_negative(tol, f"{name}: tol")
-        max_iter = checks.count(max_iter, f"{name}: max_iter")
+        stop = default_rule(max_iter, tol, max_time, measure=Residual, who=name)  # (checks them)
         check_every = checks.count(check_every, f"{name}: check_every")
         progress = checks.flag(progress, f"{name}: progress")
         weights = self._weights_like(v)
@@ -293,7 +291,6 @@ class WeightedL1Analysis(Regularizer):
         dual = _DualFISTA(self, v, tau, weights, check_bounds(bounds), warm_start, keep_momentum=tol is None)
         warm = warm_start is not None
         del warm_start  # copied: a caller that handed its state over (see reweighting) frees its buffers now
-        stop = default_rule(max_iter, tol, max_time, measure=Residual)
         start = time.perf_counter()
         gap, x = math.inf, None
         bar = tqdm(total=max_iter, disable=not progress, desc="dual FISTA", leave=False)

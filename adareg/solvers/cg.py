@@ -57,7 +57,7 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
         backend.check_dtype(array, f"conjugate_gradient: {name}")
         backend.check_finite(array, f"conjugate_gradient: {name}")  # NaN would read as a breakdown of M
     xp = backend.namespace(b)
-    stop = DEFAULTS.rule(max_iter, tol)
+    stop = DEFAULTS.rule(max_iter, tol, who="conjugate_gradient")
 
     def product(x: Array) -> Array:
         """``apply(x)``, checked: one of another shape would broadcast, or fail inside numpy."""

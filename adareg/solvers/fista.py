@@ -197,6 +197,10 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
         raise TypeError(f"fista: reg must be a Regularizer with a prox, got {type(reg).__name__} (a smooth "
                         "learned model at its noise level runs in adareg.solve, by L-BFGS)")
     if isinstance(reg, Regularizer):
+        shape = getattr(reg, "shape", None)
+        if shape is not None and tuple(x0.shape[batch_ndim:]) != tuple(shape):  # else named by the first prox, as v
+            raise ValueError(f"fista: x0's images have shape {tuple(x0.shape[batch_ndim:])}, but reg is for "
+                             f"images of shape {tuple(shape)}")
         reg.check_batch(x0.shape[:batch_ndim], "fista", "x0")
     settings = _Settings(reg, lam, bounds, restart, backtracking, inner_tol, inner_max_iter, track_objective)
     first = lipschitz  # the first L; None: each data term's bound (backtracking raises an understated one)

@@ -193,7 +193,7 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     tol = checks.non_negative(tol, "reweighting: tol")
     if max_iter is not None:
         max_iter = checks.count(max_iter, "reweighting: max_iter")
-    stop = DEFAULTS.rule(max_iter, tol, max_time)
+    stop = DEFAULTS.rule(max_iter, tol, max_time, who="reweighting")
     progress = checks.flag(progress, "reweighting: progress")
     callback = check_callback(callback, "reweighting: callback")
     if inner_tol is not None and not denoising:

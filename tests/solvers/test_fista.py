@@ -139,6 +139,10 @@ def test_fista_refuses_a_bad_weight_or_a_regularizer_without_prox():
             fista(data, np.zeros((4, 5)), reg=TV((4, 5)), lam=lam)
     with pytest.raises(TypeError, match="fista: reg must be a Regularizer with a prox, got RidgeObjective"):
         fista(data, np.zeros((4, 5)), reg=adareg.load("crr").at(0.1), lam=0.1)
+    # a regularizer for other images failed in the first prox, as "TV: v has shape (4, 5)", an argument not given
+    with pytest.raises(ValueError, match=r"^fista: x0's images have shape \(4, 5\), but reg is for images of shape "
+                                         r"\(5, 5\)"):
+        fista(data, np.zeros((4, 5)), reg=TV((5, 5)), lam=0.1)
 
 
 @pytest.mark.parametrize("x0, batch_ndim, error, words", [

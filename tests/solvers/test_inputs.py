@@ -200,6 +200,25 @@ def test_conjugate_gradient_arguments():
         conjugate_gradient(np.eye(2), np.ones(2))
     with pytest.raises(ValueError, match="^conjugate_gradient: x0 contains 1 NaN"):
         conjugate_gradient(identity, np.ones(2), x0=np.array([0.0, np.inf]))
+    # named as the rules' own arguments: "MaxIterations: n must be at least 1", "Residual: tol ..."
+    with pytest.raises(ValueError, match="^conjugate_gradient: max_iter must be at least 1, got 0"):
+        conjugate_gradient(identity, np.ones(2), max_iter=0)
+    with pytest.raises(ValueError, match="^conjugate_gradient: tol must be non-negative, got -1"):
+        conjugate_gradient(identity, np.ones(2), tol=-1)
+
+
+def test_a_prox_and_the_reweighting_name_a_bad_max_time():
+    """Both failed as "WallTime: seconds must be positive", an argument of neither."""
+    import adareg
+    from adareg.operators import Identity
+    from adareg.regularizers import TV
+    from adareg.solvers import reweighting
+
+    y = np.random.default_rng(0).random((8, 8))
+    with pytest.raises(ValueError, match="^TV.prox: max_time must be positive, got 0"):
+        TV((8, 8)).prox(y, 0.1, max_time=0)
+    with pytest.raises(ValueError, match="^reweighting: max_time must be positive, got -1"):
+        reweighting(Identity((8, 8)), y, adareg.load("sa-cnn").at(0.1), lam=0.1, max_time=-1)
 
 
 def test_smooth_sum_terms_are_checked():
