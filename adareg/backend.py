@@ -396,9 +396,13 @@ def check_dtype(x: Array, what: str) -> None:
             f"files); convert first: x.astype(x.dtype.newbyteorder('='))"
         )
     if dtype not in SUPPORTED_DTYPES:
+        # 8- and 16-bit pixels are intensities: a plain cast would keep them at 0-255, far off the learned models'
+        # and the bounds' [0, 1]
+        scale = {np.dtype(np.uint8): " / 255", np.dtype(np.uint16): " / 65535"}.get(dtype, "")
         raise TypeError(
             f"{what} has dtype {x.dtype}; expected float32, float64, complex64 or "
-            f"complex128 (convert first, e.g. x.astype(numpy.float32))"
+            f"complex128 (convert first, e.g. x.astype(numpy.float32){scale}"
+            + (", for intensities in [0, 1])" if scale else ")")
         )
 
 

@@ -225,3 +225,13 @@ def test_scratch_arrays_are_reused_inside_the_block_and_per_thread():
         assert elsewhere[0] is not kept and not elsewhere[0].any()
     after = take()
     assert after is not kept and not after.any()
+
+
+@pytest.mark.parametrize("dtype, advice", [(np.uint8, r"x.astype\(numpy.float32\) / 255, for intensities in \[0, 1\]"),
+                                           (np.uint16, r"x.astype\(numpy.float32\) / 65535, for intensities"),
+                                           (np.int32, r"x.astype\(numpy.float32\)\)$")])
+def test_the_advice_for_integer_pixels_scales_them(dtype, advice):
+    """The advice for 8-bit images was a plain cast, which kept them at 0-255: TV with bounds (0, 1) then gave
+    5.6 dB where y / 255 gives 28.3, converged and without a word (an audit, 2026-12-06)."""
+    with pytest.raises(TypeError, match=f"^y has dtype {np.dtype(dtype).name}; expected float32, .*{advice}"):
+        backend.check_dtype(np.zeros((4, 4), dtype), "y")
