@@ -393,7 +393,8 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
         raise TypeError(f"solve: {reg.family} acts on real images, but those of {H!r} with y of dtype {y.dtype} "
                         "are complex (for MRI, CartesianMRI(..., real=True) takes real images)")
     if learned and len(H.shape_in) != 2:
-        raise ValueError(f"solve: {reg.family} acts on 2D images but {H!r} takes shape {H.shape_in}")
+        raise ValueError(f"solve: {reg.family} acts on 2D images but {H!r} takes shape {H.shape_in} (for a stack "
+                         "of images, give the operator of one image: its leading axes are batch axes)")
     if not learned and sigma is not None:
         raise ValueError(f"solve: sigma is a parameter of learned regularizers only; {type(reg).__name__} has "
                          "none (its strength is lam)")

@@ -615,6 +615,15 @@ def test_data_at_the_ends_of_the_float32_range_are_solved_as_at_unit_scale(scale
     assert np.linalg.norm(scaled.x / scale - reference) <= 1e-4 * np.linalg.norm(reference)
 
 
+def test_a_learned_model_on_a_stack_operator_says_how_to_give_a_batch():
+    """The error said the model acts on 2D images, not that a stack takes the operator of one image."""
+    stack = np.random.default_rng(0).random((3, 16, 16))
+    with pytest.raises(ValueError, match=r"^solve: wcrr acts on 2D images but Identity\(\(3, 16, 16\).* takes shape "
+                                         r"\(3, 16, 16\) \(for a stack of images, give the operator of one image"):
+        adareg.solve(Identity(stack.shape), stack, adareg.load("wcrr"), sigma=0.1)
+    assert adareg.solve(Identity((16, 16)), stack, adareg.load("wcrr"), sigma=0.1).x.shape == (3, 16, 16)
+
+
 def test_a_real_start_of_complex_images_starts_as_complex():
     """A real x0 of complex images (a magnitude start for complex MRI) kept the whole FISTA run real: objective
     0.92 where the minimum is 0.32, reported converged (an audit, 2026-12-06)."""
