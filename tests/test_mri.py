@@ -144,6 +144,11 @@ def test_cartesian_errors_name_the_problem():
     with pytest.raises(ValueError, match=r"maps of shape \(4, 6\) with a column mask \(6,\): maps must be \(coils, "
                                          r"\*image_shape\): for one coil of \(4, 6\) images pass maps\[None\]"):
         CartesianMRI(np.ones(6, dtype=bool), np.ones((4, 6)), real=True)
+    # coils-last maps (as many tools store them) blamed the mask alone
+    coils_last = np.moveaxis(mri.birdcage_maps((8, 8), 3), 0, -1)
+    with pytest.raises(ValueError, match=r"or are the maps \(8, 8, 3\) coils-last\? They must be \(coils, "
+                                         r"\*image_shape\): numpy.moveaxis\(maps, -1, 0\)"):
+        CartesianMRI(np.ones((8, 8), dtype=bool), coils_last, real=True)
     with pytest.raises(ValueError, match="samples nothing"):
         CartesianMRI(np.zeros((4, 6), dtype=bool), real=True)
     # a column mask alone would give a 1-D operator that transforms an image row by row

@@ -217,10 +217,13 @@ class CartesianMRI(_MRIOperator):
             raise ValueError("CartesianMRI: the image must have at least one axis")
         maps = None if maps is None else _check_maps(maps, image_shape, "CartesianMRI")
         if not broadcasts_to(mask.shape, image_shape):
+            last = maps is not None and shape is None and broadcasts_to(mask.shape, maps.shape[:-1])
             raise ValueError(
                 f"CartesianMRI: mask of shape {mask.shape} does not match the image shape {image_shape}"
                 f"{'' if maps is None else ' of the coil maps'}; "
                 f"expected {image_shape} or a shape that broadcasts to it, e.g. ({image_shape[-1]},) for columns"
+                + (f"; or are the maps {maps.shape} coils-last? They must be (coils, *image_shape): "
+                   "numpy.moveaxis(maps, -1, 0)" if last else "")
             )
         if not mask.any():
             raise ValueError("CartesianMRI: mask samples nothing")
