@@ -163,7 +163,8 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         regularizers only; must lie in ``reg.sigma_range``).
     lam_range
         ``(low, high)``, ``0 < low <= high``: the level-0 range of ``lam``, and a
-        hard limit.  Default: for classical regularizers
+        hard limit (a best ``lam`` at one of its ends is warned about: the best
+        value may lie beyond it).  Default: for classical regularizers
         ``s * [1e-4, 1]`` with ``s = mean_i ||H^H (w y_i)|| / sqrt(N)`` (the RMS of
         the weighted back-projections; for ``H = c I`` it is ``w c^2`` times the
         image's RMS, and the optimal weight of a 1-homogeneous regularizer scales
@@ -288,6 +289,10 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         chosen, score = _coordinate_search(evaluate, axes, levels=levels, points=points, start=start)
     finally:
         bar.close()
+    for axis in axes:  # a given lam_range bounds the search: its end may cut off the best value
+        if axis.name == "lam" and axis.hard and chosen.get("lam") in (axis.low, axis.high):
+            warnings.warn(f"tune: the best lam, {chosen['lam']:g}, is an end of lam_range [{axis.low:g}, "
+                          f"{axis.high:g}]: the best value may lie beyond it; widen lam_range", stacklevel=2)
     if not best["converged"]:
         warnings.warn("tune: the solves of the chosen values did not all converge (their max_iter or max_time "
                       "ended them first): the PSNR is that of unconverged reconstructions; give solve_options a "
