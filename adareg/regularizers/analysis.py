@@ -259,10 +259,12 @@ class WeightedL1Analysis(Regularizer):
             Stop (not converged) after the iteration that passes this many seconds.
         callback
             ``callback(k, x_k)`` at each gap check, ``k`` the dual iterations so far and
-            ``x_k`` the primal point; returning ``True`` stops (not converged).
+            ``x_k`` the primal point; returning ``True`` stops (not converged).  Refused
+            for a budgeted call (``tol=None``), which checks no gap.
         record
             Called at each gap check with keywords ``iteration``, ``objective``
-            (of the prox problem), ``gap`` and ``seconds`` (e.g. ``History.append``).
+            (of the prox problem), ``gap`` and ``seconds`` (e.g. ``History.append``);
+            refused for a budgeted call, as ``callback`` is.
         progress
             Show a progress bar.
 
@@ -284,6 +286,9 @@ class WeightedL1Analysis(Regularizer):
                 backend.check_finite(v, f"{name}: v")
         tau = checks.positive(tau, f"{name}: tau")
         stop = default_rule(max_iter, tol, max_time, measure=Residual, who=name)  # (checks them)
+        if tol is None and (callback is not None or record is not None):
+            raise ValueError(f"{name}: callback and record are called at each duality-gap check, which a budgeted "
+                             "call (tol=None) makes none of: give a tol")
         check_every = checks.count(check_every, f"{name}: check_every")
         progress = checks.flag(progress, f"{name}: progress")
         weights = self._weights_like(v)

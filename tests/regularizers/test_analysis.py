@@ -151,6 +151,11 @@ def test_uncertified_prox_runs_its_budget_and_converges():
     assert np.linalg.norm(out.x - exact) <= 1e-6 * np.linalg.norm(exact)
     # the state is the dual of the returned point: x = v - tau W^T p
     np.testing.assert_allclose(out.x, v - 0.7 * W.T @ out.state.point, atol=1e-12)
+    # a callback or record is called at gap checks, which a budgeted call makes none of: they were never called
+    for given in ({"callback": lambda k, x: True}, {"record": lambda **row: None}):
+        with pytest.raises(ValueError, match=r"^WeightedL1Analysis.prox: callback and record are called at each "
+                                             r"duality-gap check, which a budgeted call \(tol=None\) makes none of"):
+            reg.prox(v, 0.7, tol=None, max_iter=5, **given)
 
 
 def test_budgeted_calls_continue_one_fista_run():
