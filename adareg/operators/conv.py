@@ -59,33 +59,34 @@ class Conv2d(LinearOperator):
 
     def __init__(self, kernel: Array, image_shape: Any, *, boundary: Boundary = "zero",
                  method: Literal["auto", "direct", "fft"] = "auto"):
+        who = type(self).__name__  # a subclass's errors name it (Blur, DepthwiseConv2d)
         if not backend.is_array(kernel):
             kernel = np.asarray(kernel)
-        backend.check_dtype(kernel, "Conv2d: kernel")
+        backend.check_dtype(kernel, f"{who}: kernel")
         kernel = backend.to_numpy(kernel)
         image_shape = as_shape(image_shape, "image_shape")
         if len(image_shape) != 2:
-            raise ValueError(f"Conv2d: image_shape must be (H, W), got {image_shape}")
+            raise ValueError(f"{who}: image_shape must be (H, W), got {image_shape}")
         if kernel.ndim not in (2, 3, 4):
             raise ValueError(
-                f"Conv2d: kernel must have shape (kh, kw), (C_out, kh, kw) or (C_out, C_in, kh, kw), "
+                f"{who}: kernel must have shape (kh, kw), (C_out, kh, kw) or (C_out, C_in, kh, kw), "
                 f"got {kernel.shape}"
             )
         if kernel.size == 0:
-            raise ValueError(f"Conv2d: kernel must have at least one tap and one channel, got shape {kernel.shape}")
+            raise ValueError(f"{who}: kernel must have at least one tap and one channel, got shape {kernel.shape}")
         if not np.all(np.isfinite(kernel)):
-            raise ValueError("Conv2d: kernel contains NaN or Inf")
+            raise ValueError(f"{who}: kernel contains NaN or Inf")
         if boundary not in _PAD_MODE:
-            raise ValueError(f"Conv2d: boundary must be one of {sorted(_PAD_MODE)}, got {boundary!r}")
+            raise ValueError(f"{who}: boundary must be one of {sorted(_PAD_MODE)}, got {boundary!r}")
         if method not in ("auto", "direct", "fft"):
-            raise ValueError(f"Conv2d: method must be 'auto', 'direct' or 'fft', got {method!r}")
+            raise ValueError(f"{who}: method must be 'auto', 'direct' or 'fft', got {method!r}")
         k4 = {2: kernel[None, None], 3: kernel[:, None], 4: kernel}[kernel.ndim]
         c_out, c_in, kh, kw = k4.shape
         h, w = image_shape
         self.pads = (((kh - 1) // 2, kh - 1 - (kh - 1) // 2), ((kw - 1) // 2, kw - 1 - (kw - 1) // 2))
         if boundary == "reflect" and any(max(pad) > n - 1 for pad, n in zip(self.pads, image_shape)):
             raise ValueError(
-                f"Conv2d: a {kh}x{kw} kernel needs more than the image {image_shape} "
+                f"{who}: a {kh}x{kw} kernel needs more than the image {image_shape} "
                 "for boundary='reflect'; use 'zero' or 'periodic'"
             )
         shape_in = (c_in, h, w) if kernel.ndim == 4 else (h, w)
@@ -412,8 +413,8 @@ class Blur(Conv2d):
         psf = np.array(backend.to_numpy(psf) if backend.is_array(psf) else psf)  # its own copy
         backend.check_dtype(psf, "Blur: psf")
         backend.check_finite(psf, "Blur: psf")
-        if psf.ndim != 2:
-            raise ValueError(f"Blur: psf must be a 2D array, got shape {tuple(psf.shape)}")
+        if psf.ndim != 2 or psf.size == 0:
+            raise ValueError(f"Blur: psf must be a 2D array of at least one tap, got shape {tuple(psf.shape)}")
         super().__init__(psf[::-1, ::-1], image_shape, boundary=boundary)
         psf.flags.writeable = False
         self.psf = psf

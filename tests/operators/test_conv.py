@@ -159,6 +159,13 @@ def test_blur_needs_2d_psf():
     psf[1, 1] = 5.0
     np.testing.assert_allclose(blur(np.ones((5, 5)))[2, 2], 1.0)
     assert not blur.psf.flags.writeable and blur.psf[1, 1] == pytest.approx(1 / 9)
+    # errors raised by Conv2d for a subclass named Conv2d and its kernel (an audit, 2026-12-06)
+    with pytest.raises(ValueError, match=r"^Blur: psf must be a 2D array of at least one tap, got shape \(0, 3\)"):
+        Blur(np.ones((0, 3)), (5, 5))
+    with pytest.raises(ValueError, match=r"^Blur: image_shape must be \(H, W\)"):
+        Blur(psf, (8,))
+    with pytest.raises(TypeError, match="^DepthwiseConv2d: kernel has dtype int64"):
+        DepthwiseConv2d(np.ones((2, 3, 3), dtype=np.int64), (5, 5))
 
 
 @pytest.mark.parametrize("method", ["direct", "fft"])
