@@ -529,6 +529,8 @@ def _fastmri(args: argparse.Namespace) -> None:
                 "the file's own mask is used")
     _check_volume_output(args, None)
     data = fastmri.read_fastmri(args.input, slices=_slices(args.slices))
+    if args.acceleration is not None and not args.acceleration >= 1:
+        raise UsageError(f"--acceleration must be a factor of at least 1 (4 for x4), got {args.acceleration:g}")
     if args.acceleration is not None and data.mask is not None:
         raise UsageError(f"--acceleration: {args.input} is already undersampled (it carries its mask, used without "
                          "--acceleration); a retrospective mask needs fully sampled k-space")
