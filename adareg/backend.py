@@ -475,6 +475,30 @@ def real_dtype(dtype: Any) -> np.dtype:
     return np.dtype(np.finfo(np.dtype(dtype)).dtype)
 
 
+class KeepsReadOnly:
+    """Mixin: the read-only arrays among an object's attributes (alone or in lists and tuples) are read-only
+    again after pickling or ``copy.deepcopy``, which NumPy's pickling does not keep (:func:`read_only`)."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_read_only"] = [name for name, value in state.items()
+                               if any(not array.flags.writeable for array in _arrays_in(value))]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        names = state.pop("_read_only", ())
+        self.__dict__.update(state)
+        for name in names:
+            for array in _arrays_in(state[name]):
+                array.flags.writeable = False
+
+
+def _arrays_in(value: Any) -> list[np.ndarray]:
+    """The NumPy arrays ``value`` is or holds in a list or tuple."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [item for item in items if isinstance(item, np.ndarray)]
+
+
 def read_only(array: Any) -> np.ndarray:
     """A read-only copy of the host ``array``: a coefficient an object keeps and its caches copy from, so that an
     edit raises rather than reach some of those copies and not others."""
@@ -497,6 +521,17 @@ class DeviceCache:
         self.host = np.array(host, copy=True)
         self.host.flags.writeable = False
         self._copies: dict[tuple[str, str, str], Array] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The host array only: the device copies are remade where the object lands (CuPy's may not exist
+        there)."""
+        return {"host": self.host}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Read-only again: NumPy's pickling does not keep the flag."""
+        self.host = state["host"]
+        self.host.flags.writeable = False
+        self._copies = {}
 
     def like(self, x: Array, dtype: Any = None) -> Array:
         """The array on ``x``'s backend and device, cast to ``dtype`` (default: its own)."""

@@ -98,7 +98,7 @@ def _as_scalar(c: Any) -> float | complex:
     return c
 
 
-class LinearOperator:
+class LinearOperator(backend.KeepsReadOnly):
     """A linear map between arrays of fixed shapes.
 
     Parameters

@@ -269,7 +269,7 @@ class RayTransform(LinearOperator):
     def __getstate__(self) -> dict[str, Any]:
         """A copy or an unpickled operator (e.g. in another process) makes its own ASTRA projectors: the ids
         are this process's and are freed with this operator."""
-        state = self.__dict__.copy()
+        state = super().__getstate__()
         state["_projectors"] = {}
         return state
 

@@ -395,7 +395,7 @@ class NonCartesianMRI(_MRIOperator):
 
     def __init__(self, trajectory: Any, image_shape: Any, maps: Any = None, density: Any = None, *,
                  real: bool, oversamp: float = 1.25, width: float = 4):
-        self._sigpy = sigpy_module()
+        sigpy_module()  # refused here without SigPy; the module is not kept: an operator holding it cannot be pickled
         image_shape = as_shape(image_shape, "NonCartesianMRI: image_shape")
         if not 1 <= len(image_shape) <= 3:
             raise ValueError(f"NonCartesianMRI: image_shape must have 1 to 3 axes, got {image_shape}")
@@ -446,7 +446,7 @@ class NonCartesianMRI(_MRIOperator):
         self._sqrt_density = None if density is None else backend.DeviceCache(np.sqrt(density.astype(np.float64)))
 
     def _sample(self, z: Array) -> Array:
-        sp = self._sigpy
+        sp = sigpy_module()
         coord = self._trajectory.like(z, backend.real_dtype(z.dtype))
         with sp.get_device(z):
             y = sp.nufft(z, coord, oversamp=self.oversamp, width=self.width)
@@ -455,7 +455,7 @@ class NonCartesianMRI(_MRIOperator):
         return y
 
     def _sample_adjoint(self, y: Array) -> Array:
-        sp = self._sigpy
+        sp = sigpy_module()
         if self._sqrt_density is not None:
             y = y * self._sqrt_density.like(y, backend.real_dtype(y.dtype))
         coord = self._trajectory.like(y, backend.real_dtype(y.dtype))

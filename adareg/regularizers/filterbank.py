@@ -76,7 +76,7 @@ def spectral_norm(kernel: np.ndarray, grid: int = NORM_GRID) -> float:
     return float(np.max(np.linalg.svd(np.moveaxis(symbol, (0, 1), (-2, -1)), compute_uv=False)))
 
 
-class FilterBank:
+class FilterBank(backend.KeepsReadOnly):
     """The normalised multi-convolution filter bank; ``bank.operator(shape)`` is ``W`` on images of that shape.
 
     Parameters

@@ -11,7 +11,7 @@ from .. import backend, checks
 from .filterbank import FilterBank
 
 
-class SigmaProfile:
+class SigmaProfile(backend.KeepsReadOnly):
     r"""A non-negative piecewise-linear function of the noise level, e.g. :math:`\lambda(\sigma)`.
 
     Linear interpolation between ``(knots[i], values[i])``, constant beyond the
@@ -47,7 +47,7 @@ class SigmaProfile:
         return float(np.interp(sigma, self.knots, self.values))
 
 
-class LearnedRegularizer(ABC):
+class LearnedRegularizer(backend.KeepsReadOnly, ABC):
     r"""Base of the learned families: a filter bank ``W``, the trained :math:`\lambda(\sigma)`, the trained range.
 
     Attributes

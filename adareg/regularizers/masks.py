@@ -28,7 +28,7 @@ Activation = Literal["relu", "leaky_relu"]
 LEAKY_SLOPE = 0.1
 
 
-class MaskCNN:
+class MaskCNN(backend.KeepsReadOnly):
     """A small CNN from an image (and the noise level) to ``C`` masks in [0, 1].
 
     Parameters

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import pickle
 
 import numpy as np
 import pytest
@@ -68,11 +70,27 @@ def test_the_coefficients_an_operator_shows_are_read_only():
     mask[:, ::2] = True
     maps = np.ones((2, 6, 8), complex) / np.sqrt(2)
     H = CartesianMRI(mask, maps, real=False)
-    arrays = [H.mask, H.maps]
+    copies = [H, pickle.loads(pickle.dumps(H)), copy.deepcopy(H)]  # NumPy's pickling drops the flag
+    arrays = [array for G in copies for array in (G.mask, G.maps)]
     if importlib.util.find_spec("astra") is not None:
-        arrays.append(RayTransform((8, 8), 5).angles)
+        R = RayTransform((8, 8), 5)
+        arrays += [R.angles, pickle.loads(pickle.dumps(R)).angles]
     for array in arrays:
         with pytest.raises(ValueError, match="read-only"):
             array[...] = 1
     mask[:] = True  # the caller's own arrays stay theirs
     maps *= 2
+
+
+def test_a_non_cartesian_operator_pickles_and_computes_as_the_original():
+    """It held the SigPy module, so pickling it (multiprocessing, copy.deepcopy) failed: "cannot pickle 'module'
+    object"."""
+    pytest.importorskip("sigpy", reason="SigPy is not installed (pip install adareg[mri])")
+    from adareg import mri
+    from adareg.operators import NonCartesianMRI
+
+    H = NonCartesianMRI(mri.radial_trajectory((16, 16), 8), (16, 16), real=True)
+    x = np.random.default_rng(0).random((16, 16))
+    for G in (pickle.loads(pickle.dumps(H)), copy.deepcopy(H)):
+        np.testing.assert_array_equal(G(x), H(x))
+        assert not G.trajectory.flags.writeable

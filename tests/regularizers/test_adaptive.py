@@ -458,9 +458,13 @@ def test_a_learned_models_parameters_are_read_only(family):
     """They could be edited in place, but the operators cached per image shape had copied them: the edit took
     effect at new shapes only (a halved sa-cnn bank: 0.229 from a model built with it, at a shape seen before),
     and an edited mask bias nowhere (an audit, 2026-12-06)."""
-    reg = adareg.load(family)
-    arrays = [reg.bank.kernel, reg.bank.layers[0], reg.lam.knots, reg.lam.values]
-    arrays += [reg.masks.kernels[0], reg.masks.biases[-1]] if family == "sa-cnn" else [reg.blur]
-    for array in arrays:
-        with pytest.raises(ValueError, match="read-only"):
-            array *= 0.5
+    import copy
+    import pickle
+
+    loaded = adareg.load(family)
+    for reg in (loaded, pickle.loads(pickle.dumps(loaded)), copy.deepcopy(loaded)):  # pickling drops the flag
+        arrays = [reg.bank.kernel, reg.bank.layers[0], reg.lam.knots, reg.lam.values]
+        arrays += [reg.masks.kernels[0], reg.masks.biases[-1]] if family == "sa-cnn" else [reg.blur]
+        for array in arrays:
+            with pytest.raises(ValueError, match="read-only"):
+                array *= 0.5
