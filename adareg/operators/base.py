@@ -163,8 +163,9 @@ class LinearOperator(backend.KeepsReadOnly):
         self.dtype = np.dtype(np.complex128 if dtype.kind == "c" else np.float64)
         self.real_in, self.real_out = bool(real_in), bool(real_out)
         self._adjoint_operator: LinearOperator | None = None
-        self._norm: tuple[float, float, bool] | None = None  # (value, tolerance, from an informed start)
-        self._bounds: dict[backend.Device, float] = {}  # norm_bound's value on each device
+        # (value, tolerance, from an informed start, precision of the iteration)
+        self._norm: tuple[float, float, bool, str] | None = None
+        self._bounds: dict[tuple[backend.Device, str], float] = {}  # norm_bound's value by device and precision
 
     # ---------------------------------------------------------------- contract
     def _apply(self, x: Array) -> Array:
@@ -316,7 +317,8 @@ class LinearOperator(backend.KeepsReadOnly):
         exact = self._exact_norm()
         if exact is not None:
             return exact
-        if self._norm is not None and self._norm[1] <= tol:
+        precision = _precision(like)  # a float32 estimate is not reused for float64: results would hang on order
+        if self._norm is not None and self._norm[1] <= tol and self._norm[3] == precision:
             return self._norm[0]
         start = self._norm_start(tol)
         x, floor = (rng.standard_normal(self.shape_in), None) if start is None else start
@@ -329,7 +331,7 @@ class LinearOperator(backend.KeepsReadOnly):
             if again > value:
                 value, converged = again, certified
         if converged:
-            self._norm = (value, tol, informed)
+            self._norm = (value, tol, informed, precision)
         return value
 
     def _lanczos_norm(self, x: np.ndarray, tol: float, max_iter: int, floor: float | None,
@@ -344,9 +346,10 @@ class LinearOperator(backend.KeepsReadOnly):
     def norm_bound(self, *, like: Array | None = None) -> float:
         r"""An upper bound of ``||A||``, behind the step sizes of FISTA, PD3O and the analysis prox.
 
-        Computed once per device and cached, by the first of these rules that applies to
-        the operator: on a GPU it bounds the operator as the GPU applies it (ASTRA's CUDA
-        projectors are not its CPU ones).
+        Computed once per device and precision and cached, by the first of these rules that
+        applies to the operator: on a GPU it bounds the operator as the GPU applies it
+        (ASTRA's CUDA projectors are not its CPU ones), and a float32 estimate is not
+        reused for float64 (a result would depend on which came first).
 
         1. **Closed forms**, exact to rounding: :class:`Identity`, :class:`RealToComplex`,
            :class:`Subsample` (1), :class:`Diagonal` (``max |w|``), :class:`FiniteDifference`
@@ -397,10 +400,10 @@ class LinearOperator(backend.KeepsReadOnly):
             iteration, Lanczos) run in (default: NumPy, float64).
         """
         _check_like(like, "norm_bound")
-        device = "cpu" if like is None else backend.device_of(like)
-        if device not in self._bounds:
-            self._bounds[device] = self._upper_bound(like)
-        return self._bounds[device]
+        key = ("cpu" if like is None else backend.device_of(like), _precision(like))
+        if key not in self._bounds:
+            self._bounds[key] = self._upper_bound(like)
+        return self._bounds[key]
 
     def adjoint_error(self, x: Array | None = None, y: Array | None = None, *, seed: int = 0) -> float:
         """Scale-aware adjoint mismatch ``|<A x, y> - <x, A^H y>| / (||A|| ||x|| ||y||)``.
@@ -433,6 +436,11 @@ class LinearOperator(backend.KeepsReadOnly):
 
 #: Lanczos steps before the residual test may stop the norm estimate.
 MIN_LANCZOS_STEPS = 10
+
+
+def _precision(like: Array | None) -> str:
+    """The real precision an iteration run like ``like`` computes in (NumPy's float64 without one)."""
+    return "float64" if like is None else np.dtype(backend.real_dtype(like.dtype)).name
 
 
 def _check_like(like: Any, who: str) -> None:

@@ -153,3 +153,17 @@ def test_nonnegative_bound_against_the_svd():
         norm = np.linalg.svd(a, compute_uv=False)[0]
         bound = _nonnegative_norm_bound(lambda v, a=a: a.T @ (a @ v), np.ones(a.shape[1]), 1e-6, 10_000)
         assert norm * (1 - 1e-12) <= bound <= norm * (1 + 1e-4)
+
+
+@pytest.mark.parametrize("make", [lambda: Blur(np.ones((5, 5)) / 25, (32, 32), boundary="reflect"),
+                                  lambda: Conv2d(np.random.default_rng(2).standard_normal((3, 5, 5)), (70, 70),
+                                                 boundary="reflect")])
+def test_a_bound_in_one_precision_is_not_reused_for_another(make):
+    """norm_bound was cached per device only: a float32 request first made a float64 solve step with the float32
+    bound (1.0252250975 for 1.0252251414), so results hung on which came first (an audit, 2026-12-06)."""
+    single, double = np.zeros(1, np.float32), np.zeros(1, np.float64)
+    shared = make()
+    shared.norm_bound(like=single)
+    assert shared.norm_bound(like=double) == make().norm_bound(like=double)
+    assert shared.norm(like=double) == make().norm(like=double)
+    assert shared.norm_bound(like=single) == make().norm_bound(like=single)
