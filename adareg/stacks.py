@@ -97,6 +97,14 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
         The slices' numbers, by which errors and warnings name them (default: their
         positions in ``stack``), e.g. a file's indices of the slices read from it.
 
+    Notes
+    -----
+    The chunks' warnings are recorded with :func:`warnings.catch_warnings`, which
+    changes process-wide state: called from several threads of one process at once
+    (a thread pool, a threaded web server), ``map_slices`` may name a warning with
+    another call's slices, and may leave later warnings of the process unshown.  The
+    results are unaffected; run such calls in processes (``workers``) or one at a time.
+
     Returns
     -------
     numpy.ndarray
