@@ -29,6 +29,11 @@ from .stopping import check_callback
 #: Data weights whose positive values span more than this factor get a warning: the stops on the relative
 #: change (FISTA, L-BFGS, the reweighting) follow the largest weight and can end far from the minimiser.
 WEIGHT_SPREAD = 1e3
+#: The ridge models' ``lam R`` whose curvature exceeds the data term's by more than this factor gets a warning:
+#: L-BFGS's steps, of the larger curvature's scale, move the part of x that only the data term fixes (e.g. the
+#: mean, which the filters ignore) by so little that the stop on the relative change, or the rounding of a
+#: float32 x, ends the run far from the minimiser (the examples' presets are near 1).
+CURVATURE_RATIO = 1e4
 
 #: For a learned model, a noisy image (denoising) or a reconstruction beyond this magnitude is taken to be on
 #: another intensity scale than the models' [0, 1]: a [0, 1] image with noise of sigma <= 30/255 stays far
@@ -271,6 +276,7 @@ def _minimise(H: LinearOperator, y: Array, bound: Any, lam: float, x0: Array | N
         _refuse_unused(c, (), "the ridge models, which run L-BFGS")
         if isinstance(bound, RidgeObjective):
             _warn_unbounded(bound.ridge, denoising, bounds)
+        _warn_curvature_ratio(data.lipschitz, lam * bound.lipschitz(H.shape_in))
         smooth = chunked(lambda data: SmoothSum([(1.0, data), (lam, bound)],
                                                 data.lipschitz + lam * bound.lipschitz(H.shape_in)))
         return lbfgs(smooth, x0, bounds=bounds, stop=LBFGS_DEFAULTS.rule(c.max_iter, c.tol, c.max_time),
@@ -530,6 +536,15 @@ def _warn_weight_spread(weights: Array) -> None:
         warnings.warn(f"solve: the data weights span a factor {spread:.3g}; the step follows the largest, so the stop "
                       "on the relative change can end far from the minimiser: clip the largest weights, or check "
                       "the result against a smaller tol", stacklevel=3)
+
+
+def _warn_curvature_ratio(data: float, regularizer: float) -> None:
+    """Warn where ``lam R``'s curvature bound exceeds the data term's by more than :data:`CURVATURE_RATIO`."""
+    ratio = regularizer / data
+    if ratio > CURVATURE_RATIO:
+        warnings.warn(f"solve: lam's curvature is {ratio:.3g} times the data term's: the steps barely move what "
+                      "only the data fix (e.g. the image's mean), and the run can stop far from the minimiser; "
+                      "lower lam, or check the result with a smaller tol", stacklevel=4)
 
 
 def _warn_unbounded(reg: Ridge, denoising: bool, bounds: Bounds | None) -> None:
