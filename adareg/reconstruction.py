@@ -220,8 +220,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     _check_scales(work, H, lam, y, x0, weights)
     y, x0, weights = (None if a is None else a.astype(backend.result_dtype(work, a.dtype), copy=False)
                       for a in (y, x0, weights))
-    if x0 is not None and x0.dtype.kind == "f" and _complex_images(H, y):  # a real start of complex images
-        x0 = x0.astype(backend.result_dtype(work, np.complex64))  # (kept real, the run stayed real)
+    if x0 is not None and x0.dtype.kind == "f" and _complex_images(H, y):  # else the whole run would stay real
+        x0 = x0.astype(backend.result_dtype(work, np.complex64))
     bound = reg.at(sigma) if isinstance(reg, LearnedRegularizer) else reg
     with backend.reused_buffers():  # the iterations' large temporaries, kept for the solve
         result = _minimise(H, y, bound, lam, x0, bounds, weights, controls)
@@ -276,9 +276,9 @@ def _minimise(H: LinearOperator, y: Array, bound: Any, lam: float, x0: Array | N
         _refuse_unused(c, (), "the ridge models, which run L-BFGS")
         if isinstance(bound, RidgeObjective):
             _warn_unbounded(bound.ridge, denoising, bounds)
-        _warn_curvature_ratio(data.lipschitz, lam * bound.lipschitz(H.shape_in))
-        smooth = chunked(lambda data: SmoothSum([(1.0, data), (lam, bound)],
-                                                data.lipschitz + lam * bound.lipschitz(H.shape_in)))
+        regularizer = lam * bound.lipschitz(H.shape_in)
+        _warn_curvature_ratio(data.lipschitz, regularizer)
+        smooth = chunked(lambda data: SmoothSum([(1.0, data), (lam, bound)], data.lipschitz + regularizer))
         return lbfgs(smooth, x0, bounds=bounds, stop=LBFGS_DEFAULTS.rule(c.max_iter, c.tol, c.max_time),
                      batch_ndim=batch_ndim, callback=c.callback, progress=c.progress)
     return fista(chunked(lambda data: data), x0, reg=bound, lam=lam, bounds=bounds,
