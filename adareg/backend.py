@@ -518,8 +518,7 @@ class DeviceCache:
     """
 
     def __init__(self, host: np.ndarray):
-        self.host = np.array(host, copy=True)
-        self.host.flags.writeable = False
+        self.host = read_only(host)
         self._copies: dict[tuple[str, str, str], Array] = {}
 
     def __getstate__(self) -> dict[str, Any]:

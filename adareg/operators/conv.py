@@ -410,14 +410,13 @@ class Blur(Conv2d):
     """
 
     def __init__(self, psf: Array, image_shape: Any, *, boundary: Boundary = "zero"):
-        psf = np.array(backend.to_numpy(psf) if backend.is_array(psf) else psf)  # its own copy
+        psf = np.asarray(backend.to_numpy(psf) if backend.is_array(psf) else psf)  # copied once checked
         backend.check_dtype(psf, "Blur: psf")
         backend.check_finite(psf, "Blur: psf")
         if psf.ndim != 2 or psf.size == 0:
             raise ValueError(f"Blur: psf must be a 2D array of at least one tap, got shape {tuple(psf.shape)}")
         super().__init__(psf[::-1, ::-1], image_shape, boundary=boundary)
-        psf.flags.writeable = False
-        self.psf = psf
+        self.psf = backend.read_only(psf)
 
     def __repr__(self) -> str:
         return f"Blur(psf {self.psf.shape}, {self.shape_in}, boundary={self.boundary!r})"

@@ -91,8 +91,7 @@ class LinearSpline:
             raise ValueError(f"{name}: coefficients contain NaN or Inf")
         grid_min = checks.real_number(grid_min, f"{name}: grid_min")  # a string or a 1-element array is not one
         grid_step = checks.positive(grid_step, f"{name}: grid_step")
-        a = np.array(coefficients, dtype=np.float64)  # a copy, so the tables cannot go stale
-        a.setflags(write=False)
+        a = backend.read_only(np.asarray(coefficients, dtype=np.float64))  # a copy: the tables cannot go stale
         channels, knots = a.shape
         s0 = -grid_min / grid_step  # the position of 0 on the grid, in steps (Python floats: inf on overflow)
         knot = round(s0) if math.isfinite(s0) else -1
