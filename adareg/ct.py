@@ -21,6 +21,12 @@ from .operators.ct import RayTransform
 Window = Literal["ram-lak", "hann"]
 
 
+def check_window(window: Any, who: str) -> None:
+    """Raise a ``ValueError`` naming ``who`` unless ``window`` is one of :data:`Window`'s."""
+    if window not in get_args(Window):
+        raise ValueError(f"{who}: window must be 'ram-lak' or 'hann', got {window!r}")
+
+
 def ramp_filter(detector_count: int, spacing: float, window: Window = "ram-lak") -> np.ndarray:
     r"""Frequency response of the discrete ramp filter, for sinogram rows zero-padded to ``2^k >= 2 n``.
 
@@ -46,8 +52,7 @@ def ramp_filter(detector_count: int, spacing: float, window: Window = "ram-lak")
     """
     detector_count = checks.count(detector_count, "ramp_filter: detector_count")
     spacing = checks.positive(spacing, "ramp_filter: spacing")
-    if window not in get_args(Window):
-        raise ValueError(f"ramp_filter: window must be 'ram-lak' or 'hann', got {window!r}")
+    check_window(window, "ramp_filter")
     size = 2 ** math.ceil(math.log2(max(2 * detector_count, 2)))
     k = np.concatenate([np.arange(size // 2 + 1), np.arange(-(size // 2) + 1, 0)])
     h = np.zeros(size)
@@ -109,8 +114,7 @@ def fbp(H: RayTransform, sinogram: Array, window: Window = "ram-lak") -> Array:
     """
     if not isinstance(H, RayTransform) or len(H.shape_in) != 2:
         raise ValueError(f"fbp: needs a 2D RayTransform, got {H!r}; 3D data can be reconstructed with adareg.solve")
-    if window not in get_args(Window):
-        raise ValueError(f"fbp: window must be 'ram-lak' or 'hann', got {window!r}")
+    check_window(window, "fbp")
     backend.check_array(sinogram, H.shape_out, "fbp: sinogram")
     if sinogram.dtype.kind == "c":
         raise TypeError(f"fbp: sinogram must be real (line integrals), got dtype {sinogram.dtype}")

@@ -41,7 +41,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import backend, checks, params
-from .ct import Window, fbp
+from .ct import check_window, fbp
 from .io.images import first_slice_outside
 from .io.volumes import Volume
 from .reconstruction import solve
@@ -517,8 +517,7 @@ class CTReconstruction:
             raise TypeError(f"CTReconstruction: geometry must be a dict or (name, value) pairs of RayTransform's "
                             f"keyword arguments, got {self.geometry!r:.80}")
         object.__setattr__(self, "geometry", pairs)  # frozen: set once, here
-        if self.window not in get_args(Window):
-            raise ValueError(f"CTReconstruction: window must be one of {get_args(Window)}, got {self.window!r}")
+        check_window(self.window, "CTReconstruction")
         try:  # the operator, built once here: a wrong geometry is the task's error, not a failure of each slice
             cached_ray_transform(self.size, self.angles, self.geometry)
         except ImportError:  # no ASTRA in this process (a client of workers that have it): they check it
