@@ -492,7 +492,8 @@ def _check_scales(work: np.dtype, H: LinearOperator, lam: float, y: Array, x0: A
                 raise ValueError(f"solve: {name} reaches only {peak:.3g}, below the {smallest:.1g} that a "
                                  f"{work.name} computation carries (its squares underflow){advice}")
     if not is_denoising(H, weights):  # bounded as the solve will apply H: on y's device, in the working precision
-        bound = curvature(H, weights, like=y.ravel()[:1].astype(backend.result_dtype(work, y.dtype)))
+        first = y[(slice(0, 1),) * y.ndim]  # one sample, a view: its device, in the working precision below
+        bound = curvature(H, weights, like=first.astype(backend.result_dtype(work, y.dtype)))
         if not low <= bound <= high:
             raise ValueError(f"solve: the data term's curvature max(weights) ||H||^2 = {bound:.3g} lies outside "
                              f"[{low:.1g}, {high:.1g}], the range that a {work.name} computation carries{advice}")
