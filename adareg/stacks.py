@@ -204,7 +204,6 @@ def _checked(result: Any, count: int) -> np.ndarray:
     return result
 
 
-
 def _assemble(done: Iterator[tuple[int, np.ndarray, Notes]], numbers: list[int], bar: Any) -> np.ndarray:
     """Place each chunk's results at its positions as they arrive, and raise its warnings again here."""
     count = len(numbers)

@@ -327,7 +327,6 @@ def _modality_lut(dataset: Any, frame: int) -> Any:
     return dataset
 
 
-
 # ---------------------------------------------------------------------------------------------- writing
 
 

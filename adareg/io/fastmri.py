@@ -162,7 +162,6 @@ def read_fastmri(path: str | os.PathLike, slices: int | slice | Sequence[int] | 
         raise ValueError(f"{path}: unreadable HDF5 file ({checks.one_line(err)})") from None
 
 
-
 def _read(file: Any, path: Path, slices: Any, h5py: Any) -> FastMRIData:
     kspace_set = file.get("kspace")
     if not isinstance(kspace_set, h5py.Dataset):

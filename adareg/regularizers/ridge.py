@@ -168,7 +168,6 @@ class RidgeObjective(SmoothFunctional):
         return self.ridge.curvature_bound(image_shape)
 
 
-
 def _image_sums(a: Array, batch_ndim: int) -> Array:
     """The sum of ``a`` over each image of a batch (all but the ``batch_ndim`` leading axes), in float64."""
     return backend.namespace(a).sum(a, axis=tuple(range(batch_ndim, a.ndim))).astype(np.float64)
