@@ -243,6 +243,7 @@ def _fan_beam_fbp(H: RayTransform, sinogram: Array, window: Window) -> Array:
 
 def _check_sinogram(sinogram: Any, caller: str) -> None:
     """A finite float sinogram (line integrals), or an error naming ``caller``."""
+    backend.check_plain(sinogram, f"{caller}: sinogram")  # the conversions would drop a mask unseen
     if not backend.is_array(sinogram) or np.dtype(sinogram.dtype).newbyteorder("=") not in (np.float32, np.float64):
         kind = f"dtype {sinogram.dtype}" if backend.is_array(sinogram) else type(sinogram).__name__
         raise TypeError(f"{caller}: sinogram must be a float32 or float64 array of line integrals, got {kind}")

@@ -124,6 +124,7 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
                         f"got {task!r:.80}")
     if isinstance(stack, Volume):
         raise TypeError("map_slices: stack is a Volume; pass its slices, volume.data")
+    backend.check_plain(stack, "map_slices: stack")  # a mask would be dropped unseen by the conversion below
     stack = backend.to_numpy(stack)  # a CuPy stack is copied to the host, where the chunks are cut
     if stack.ndim < 1 or len(stack) == 0:
         raise ValueError(f"map_slices: stack must hold at least one slice, got shape {stack.shape}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 
 import numpy as np
@@ -235,3 +236,34 @@ def test_the_advice_for_integer_pixels_scales_them(dtype, advice):
     5.6 dB where y / 255 gives 28.3, converged and without a word (an audit, 2026-12-06)."""
     with pytest.raises(TypeError, match=f"^y has dtype {np.dtype(dtype).name}; expected float32, .*{advice}"):
         backend.check_dtype(np.zeros((4, 4), dtype), "y")
+
+
+def _masked_entry_points(tmp_path):
+    """Each entry that converts an array argument with ``asarray`` or ``to_numpy``, given a masked array, and the
+    argument's name."""
+    from adareg import io, stacks
+    from adareg.operators import Blur, CartesianMRI, Subsample
+
+    stack = np.ma.masked_greater(np.random.default_rng(0).random((2, 8, 8)), 0.9)
+    box = np.ma.masked_equal(np.ones((8, 8), dtype=bool), False)
+    yield lambda: stacks.map_slices(stacks.Denoise("tv", lam=0.1), stack), "map_slices: stack"
+    yield lambda: io.write_array(tmp_path / "a.npy", stack), "write_array: .*a.npy: the array"
+    yield lambda: io.write_image(tmp_path / "a.png", stack[0]), "write_image: .*a.png: the image"
+    yield lambda: io.write_volume(tmp_path / "v.npy", stack), "write_volume: .*v.npy: data"
+    yield lambda: Blur(stack[0, :3, :3], (8, 8)), "Blur: psf"
+    yield lambda: CartesianMRI(box, real=True), "CartesianMRI: mask"
+    yield lambda: Subsample((8, 8), box), "Subsample: mask"
+    if importlib.util.find_spec("astra") is not None:
+        from adareg.ct import poisson_transmission
+        from adareg.operators import RayTransform
+
+        yield lambda: RayTransform((8, 8), np.ma.masked_greater(np.linspace(0, 3, 5), 2)), "RayTransform: angles"
+        yield lambda: poisson_transmission(stack[0], 1e3), "poisson_transmission: sinogram"
+
+
+def test_masked_arrays_are_refused_where_a_conversion_would_drop_their_mask(tmp_path):
+    # each of these used the values under the mask as data, silently
+    for call, name in _masked_entry_points(tmp_path):
+        with pytest.raises(TypeError, match=f"^{name} is a masked array, whose mask adareg would ignore"):
+            call()
+    assert list(tmp_path.iterdir()) == []  # nothing written

@@ -440,6 +440,7 @@ def write_array(path: str | os.PathLike, array: np.ndarray) -> None:
         dates) or NaN/Inf values; the message names ``path``, and nothing is written.
     """
     path = check_output(path, ARRAY_SUFFIXES)
+    backend.check_plain(array, f"write_array: {path}: the array")  # the values under a mask would be written
     array = backend.to_numpy(array)  # a CuPy array is copied to the host (NumPy's asarray refuses it)
     if array.dtype.kind not in "biufc":
         raise ValueError(f"write_array: {path}: expected a numeric array (bool, integer, float or complex), got "
@@ -471,6 +472,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = 8
         ``bits`` not 8, 16 or ``None``; the message names ``path``.
     """
     path = check_output(path, IMAGE_SUFFIXES + ARRAY_SUFFIXES)
+    backend.check_plain(image, f"write_image: {path}: the image")  # the values under a mask would be written
     image = backend.to_numpy(image)  # a CuPy array is copied to the host (NumPy's asarray refuses it)
     if image.dtype.kind in "fc":
         backend.check_finite(image, f"write_image: {path}: the image")

@@ -266,6 +266,7 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None 
         raise TypeError(f"write_volume: description must be a str, got {type(description).__name__}")
     if isinstance(data, Volume):
         raise TypeError("write_volume: data is a Volume; pass its slices, volume.data (and the volume as like=)")
+    backend.check_plain(data, f"write_volume: {path}: data")  # the values under a mask would be written
     data = backend.to_numpy(data)  # a CuPy array is copied to the host (NumPy's asarray refuses it)
     if data.ndim == 2:
         data = data[None]

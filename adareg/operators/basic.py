@@ -125,6 +125,7 @@ class Subsample(LinearOperator):
             if 0 in shape_out:
                 raise ValueError(f"Subsample: selection {selection!r} keeps nothing of shape {shape}")
         else:
+            backend.check_plain(selection, "Subsample: mask")  # the conversion would drop a mask unseen
             mask = backend.to_numpy(selection)
             if mask.dtype != bool or mask.shape != shape:
                 raise ValueError(

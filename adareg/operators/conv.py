@@ -410,6 +410,7 @@ class Blur(Conv2d):
     """
 
     def __init__(self, psf: Array, image_shape: Any, *, boundary: Boundary = "zero"):
+        backend.check_plain(psf, "Blur: psf")  # asarray would drop a mask unseen
         psf = np.asarray(backend.to_numpy(psf) if backend.is_array(psf) else psf)  # copied once checked
         backend.check_dtype(psf, "Blur: psf")
         backend.check_finite(psf, "Blur: psf")

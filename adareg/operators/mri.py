@@ -55,6 +55,7 @@ def sigpy_module(name: str = "sigpy") -> ModuleType:
 
 def _host(a: Any, what: str) -> np.ndarray:
     """``a`` as a NumPy array of its own (later edits of ``a`` change nothing), checked finite."""
+    backend.check_plain(a, what)  # the copy would drop a mask unseen
     a = np.array(backend.to_numpy(a) if backend.is_array(a) else a, copy=True)
     if a.dtype.kind not in "biufc":
         raise TypeError(f"{what} must be numeric, got dtype {a.dtype}")
