@@ -112,14 +112,7 @@ def fbp(H: RayTransform, sinogram: Array, window: Window = "ram-lak") -> Array:
         The image(s), ``batch + H.shape_in``, float32 as :class:`RayTransform`'s outputs
         (ASTRA's precision) for either geometry.
     """
-    if not isinstance(H, RayTransform) or len(H.shape_in) != 2:
-        raise ValueError(f"fbp: needs a 2D RayTransform, got {H!r}; 3D data can be reconstructed with adareg.solve")
-    check_window(window, "fbp")
-    backend.check_array(sinogram, H.shape_out, "fbp: sinogram")
-    if sinogram.dtype.kind == "c":
-        raise TypeError(f"fbp: sinogram must be real (line integrals), got dtype {sinogram.dtype}")
-    backend.check_finite(sinogram, "fbp: sinogram")
-    _warn_uneven_coverage(H.angles, math.pi if H.geometry == "parallel" else 2 * math.pi, H.geometry)
+    _check_fbp_arguments(H, sinogram, window)
     if H.geometry == "parallel" and H.detector_spacing <= H.pixel_size:
         scale = math.pi / len(H.angles) * H.detector_spacing / H.pixel_size**2
         return scale * H.H(_filter(sinogram, H.detector_spacing, window))
@@ -127,6 +120,20 @@ def fbp(H: RayTransform, sinogram: Array, window: Window = "ram-lak") -> Array:
         image = _interpolated_backprojection(H, _filter(sinogram, H.detector_spacing, window))
         return backend.namespace(image).astype(image * (math.pi / len(H.angles)), np.float32)
     return _fan_beam_fbp(H, sinogram, window)
+
+
+def _check_fbp_arguments(H: RayTransform, sinogram: Array, window: Window) -> None:
+    """:func:`fbp`'s errors, and its warnings on the sinogram (:meth:`RayTransform.check_measurements`) and the
+    angles."""
+    if not isinstance(H, RayTransform) or len(H.shape_in) != 2:
+        raise ValueError(f"fbp: needs a 2D RayTransform, got {H!r}; 3D data can be reconstructed with adareg.solve")
+    check_window(window, "fbp")
+    backend.check_array(sinogram, H.shape_out, "fbp: sinogram")
+    if sinogram.dtype.kind == "c":
+        raise TypeError(f"fbp: sinogram must be real (line integrals), got dtype {sinogram.dtype}")
+    backend.check_finite(sinogram, "fbp: sinogram")
+    H.check_measurements(sinogram, "fbp: sinogram")  # at the stack depth of solve's call, for its stacklevel
+    _warn_uneven_coverage(H.angles, math.pi if H.geometry == "parallel" else 2 * math.pi, H.geometry)
 
 
 #: How far from a whole number of turns the angles of :func:`fbp` may cover, and how many of their steps a gap
@@ -162,7 +169,7 @@ def _warn_uneven_coverage(angles: np.ndarray, period: float, geometry: str) -> N
     subject = f"the {len(angles)} angles" if len(angles) > 1 else "the one angle"
     warnings.warn(f"fbp: {subject} (from {float(values[0]):.3g} to {float(values[-1]):.3g} rad) "
                   f"{found}; FBP for a {geometry} beam assumes angles covering {needed} about uniformly, so "
-                  "this image is distorted (adareg.solve assumes no such coverage)", stacklevel=3)
+                  "this image is distorted (adareg.solve assumes no such coverage)", stacklevel=4)
 
 
 def _filter(sinogram: Array, spacing: float, window: Window) -> Array:

@@ -378,6 +378,28 @@ def test_wrong_sinogram_shape():
         fbp(H, np.zeros(H.shape_out, dtype=complex))
 
 
+def test_a_transposed_parallel_beam_sinogram_warns():
+    # closed-form projections of an off-centre disk (radius R at c): chords 2 sqrt(R^2 - (u - c.e)^2), the same
+    # area at every angle; a square sinogram, so that its transpose has the expected shape
+    n, R, c = 48, 0.25, np.array([0.15, -0.1])
+    H = RayTransform((n, n), 69, pixel_size=1 / n)  # 69 detector cells by default
+    u = (np.arange(H.detector_count) - (H.detector_count - 1) / 2) * H.detector_spacing
+    offsets = c @ np.stack([np.cos(H.angles), np.sin(H.angles)])
+    sinogram = 2 * np.sqrt(np.maximum(R**2 - (u[None] - offsets[:, None]) ** 2, 0.0))
+    noisy, _ = poisson_transmission(sinogram, 1e3, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for y in (sinogram, noisy, np.stack([noisy, sinogram])):
+            fbp(H, y)
+            adareg.solve(H, y, TV((n, n)), lam=1e-3, max_iter=2)
+    transposed = np.ascontiguousarray(sinogram.T)
+    for call, who in ((lambda y: fbp(H, y), "fbp: sinogram"),
+                      (lambda y: adareg.solve(H, y, TV((n, n)), lam=1e-3, max_iter=2), "solve: y")):
+        with pytest.warns(UserWarning, match=rf"{who}: the rows of this parallel-beam sinogram sum to totals that "
+                                             r"spread by [\d.]+ of their mean.*\(detectors, angles\) rather than"):
+            call(np.stack([sinogram, transposed]))
+
+
 @pytest.mark.parametrize("count, spacing, error, words", [
     (8, -1.0, ValueError, "spacing must be positive"),
     (8, 0.0, ValueError, "spacing must be positive"),

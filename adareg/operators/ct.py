@@ -23,6 +23,11 @@ Geometry = Literal["parallel", "fan", "cone"]
 #: the image's narrower side: both what ``pixel_size`` and ``detector_spacing`` in different units give.
 WIDEST_CELL_PIXELS = 4.0
 LEAST_COVERAGE = 0.25
+#: :meth:`RayTransform.check_measurements` warns where the totals of a 2D parallel-beam sinogram's rows spread
+#: (their standard deviation) by more than this fraction of their mean magnitude: each row of line integrals
+#: sums to the object's mass, so noise moves the totals by a few per cent at most, while a transposed sinogram
+#: (detectors, angles) spreads them by most of their mean.
+ROW_TOTAL_SPREAD = 0.1
 
 
 def _covering_count(image_shape: tuple[int, ...], pixel_size: float, spacing: float, magnification: float) -> int:
@@ -318,6 +323,28 @@ class RayTransform(LinearOperator):
                 (experimental.direct_FP2D(pid, source, out[i]) if forward
                  else experimental.direct_BP2D(pid, out[i], source))
         return xp.reshape(out, (*batch, *shape_out))
+
+    def check_measurements(self, y: Array, who: str) -> None:
+        r"""Warn where the rows of a 2D parallel-beam sinogram do not sum to one total.
+
+        Each row holds the line integrals across the object at one angle, so
+        :math:`d \sum_j p(\theta, u_j) = \int x` at every angle (the zeroth moment
+        condition) wherever the detector row covers the object.  A spread of the rows'
+        totals (per image) above :data:`ROW_TOTAL_SPREAD` of their mean magnitude warns:
+        the sinogram is then most likely transposed (detectors, angles), or of an object
+        wider than the detector row.  Fan and cone beams have no such simple invariant.
+        """
+        if self.geometry != "parallel" or len(self.shape_in) != 2 or len(self.angles) < 2:
+            return
+        xp = backend.namespace(y)
+        totals = backend.to_numpy(xp.sum(y.real, axis=-1)).reshape(-1, len(self.angles))  # one row per image
+        magnitudes = backend.to_numpy(xp.sum(xp.abs(y), axis=-1)).reshape(totals.shape).mean(axis=-1)
+        spread = np.std(totals, axis=-1) / np.where(magnitudes > 0, magnitudes, np.inf)
+        if spread.max() > ROW_TOTAL_SPREAD:
+            warnings.warn(f"{who}: the rows of this parallel-beam sinogram sum to totals that spread by "
+                          f"{spread.max():.2g} of their mean, where each row's total is the object's mass: is it "
+                          "(detectors, angles) rather than (angles, detectors), or of an object wider than the "
+                          "detector row?", stacklevel=4)
 
     def _apply(self, x: Array) -> Array:
         return self._run(x, forward=True)
