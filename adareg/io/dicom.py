@@ -233,6 +233,38 @@ def _has_geometry(header: Any) -> bool:
     return len(header.get("ImagePositionPatient") or ()) == 3 and len(header.get("ImageOrientationPatient") or ()) == 6
 
 
+def nifti_affine(like: Volume, shape: tuple[int, ...]) -> np.ndarray | None:
+    r"""The NIfTI affine (voxel to RAS+ millimetres) of data of ``shape`` (slices, rows, columns) computed from the
+    series ``like``, or ``None`` where its files do not give one.
+
+    NIfTI's voxel :math:`(i, j, k)` is the series' column :math:`i`, row :math:`j` and
+    slice :math:`k` (:mod:`adareg.io.nifti`).  In DICOM's patient coordinates (LPS) the
+    pixel lies at :math:`P_0 + i \, \Delta_c X + j \, \Delta_r Y + k \, S`, with
+    :math:`P_0` the first slice's ImagePositionPatient, :math:`X, Y` the
+    ImageOrientationPatient's row and column direction cosines, :math:`(\Delta_r,
+    \Delta_c)` the PixelSpacing and :math:`S` the step between the first and the last
+    slice's positions (one slice: the normal :math:`X \times Y` times
+    SpacingBetweenSlices, else SliceThickness, else 1); RAS negates the first two
+    coordinates.  ``None`` for a multi-frame file, a slice without those tags, or data of
+    another shape than the series'.
+    """
+    datasets = like.metadata["datasets"]
+    if (tuple(shape) != tuple(like.data.shape) or len(datasets) != shape[0]
+            or not all(_has_geometry(d) and len(d.get("PixelSpacing") or ()) == 2 for d in datasets)):
+        return None
+    first = np.array(datasets[0].ImagePositionPatient, dtype=np.float64)
+    cosines = np.array(datasets[0].ImageOrientationPatient, dtype=np.float64)
+    row_spacing, column_spacing = (float(v) for v in datasets[0].PixelSpacing)
+    if len(datasets) > 1:
+        step = (np.array(datasets[-1].ImagePositionPatient, dtype=np.float64) - first) / (len(datasets) - 1)
+    else:
+        thickness = datasets[0].get("SpacingBetweenSlices") or datasets[0].get("SliceThickness") or 1.0
+        step = np.cross(cosines[:3], cosines[3:]) * float(thickness)
+    lps = np.eye(4)
+    lps[:3, :] = np.stack([cosines[:3] * column_spacing, cosines[3:] * row_spacing, step, first], axis=1)
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+
+
 def _numbers(path: Path, header: Any, keyword: str) -> list[float]:
     """The values of ``header``'s multi-valued ``keyword`` as floats; a ValueError naming the file and tag."""
     values = header.get(keyword)

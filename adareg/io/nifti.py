@@ -12,8 +12,9 @@ NaN and Inf are refused.  Complex and RGB data are refused.  ``metadata`` holds 
 
 Writing keeps the affine and a copy of the header of the volume read (sform/qform
 codes, pixdim, units, intent); the data are stored as float32 without scaling and the
-header's ``descrip`` says what was done.  Without such a volume the affine is the
-identity and the header a fresh NIfTI-1 one.
+header's ``descrip`` says what was done.  Without such a volume the header is a fresh
+NIfTI-1 one, with the affine of the DICOM series the data came from where given, else
+the identity.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def read(path: Path) -> Volume:
     return Volume(data, "nifti", {"affine": np.array(image.affine, dtype=np.float64), "header": image.header})
 
 
-def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -> None:
+def write(path: Path, data: np.ndarray, like: Volume | None, description: str,
+          affine: np.ndarray | None = None) -> None:
     """Write ``data`` (slices, rows, columns) to the NIfTI file ``path`` as float32, atomically.
 
     Parameters
@@ -76,15 +78,26 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -
         and a fresh header.
     description
         Stored in ``descrip`` (non-ASCII characters escaped, cut to 80 bytes).
+    affine
+        Without ``like``: the voxel-to-world affine (RAS+, millimetres, e.g. that of a
+        DICOM series, :func:`adareg.io.dicom.nifti_affine`), stored as the scanner's
+        sform and qform; default: the identity.
     """
     nibabel = library("nifti")
+    if like is not None and affine is not None:
+        raise ValueError("write: give like (whose affine is kept) or affine, not both")
     if like is not None and tuple(like.data.shape) != tuple(np.shape(data)):
         raise ValueError(f"{path}: data of shape {tuple(np.shape(data))} do not match the input volume's "
                          f"{tuple(like.data.shape)} (slices, rows, columns), whose affine would place them; write "
                          "without like (an identity affine)")
     voxels = as_float32(data, f"{path}: the data to write").transpose(2, 1, 0)
-    if like is None:
+    if like is None and affine is None:
         image = nibabel.Nifti1Image(voxels, np.eye(4))
+    elif like is None:
+        image = nibabel.Nifti1Image(voxels, affine)
+        image.set_sform(affine, code="scanner")
+        image.set_qform(affine, code="scanner")
+        image.header.set_xyzt_units("mm")
     else:
         header = like.metadata["header"]
         kind = nibabel.Nifti2Image if isinstance(header, nibabel.Nifti2Header) else nibabel.Nifti1Image

@@ -28,7 +28,8 @@ stored, unscaled and without the warning.
 :func:`write_volume` writes ``data`` in the format its path names (a path without a
 suffix is a DICOM series folder) and keeps the metadata of ``like`` (the volume read)
 where the formats match: a DICOM series keeps the input's patient, study and geometry
-tags under new UIDs, a NIfTI file keeps the affine and header, a TIFF stack the bit
+tags under new UIDs, a NIfTI file keeps the affine and header (of a DICOM input: the
+affine of its geometry, :func:`adareg.io.dicom.nifti_affine`), a TIFF stack the bit
 depth of a TIFF or NPY input; an NPY file holds float32 values.  Every write is atomic
 (:mod:`adareg.io.files`).  Empty volumes are refused, read or written, and so are values
 beyond float32's range.
@@ -255,8 +256,8 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None 
         The volume, in the units of ``like`` (or [0, 1] for an integer TIFF).
     like
         The volume the data were computed from; its metadata are kept where the
-        format matches (required for DICOM), and a TIFF output keeps the bit depth of
-        an NPY one.
+        format matches (required for DICOM), a TIFF output keeps the bit depth of an
+        NPY one, and a NIfTI output the geometry of a DICOM series as its affine.
     description
         What was done, e.g. "adareg sa-cnn denoising, sigma 10/255": DICOM's
         SeriesDescription, NIfTI's ``descrip``, TIFF's ImageDescription.
@@ -288,7 +289,16 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None 
         write_array(path, as_float32(data, f"write_volume: {path}: the data to write"))
         return
     same = like if like is not None and (like.format == format or (format, like.format) == ("tiff", "npy")) else None
-    importlib.import_module(f".{format}", __package__).write(path, data, same, description)
+    writer = importlib.import_module(f".{format}", __package__)
+    if (format, getattr(like, "format", None)) == ("nifti", "dicom"):  # the series' geometry, as a NIfTI affine
+        affine = importlib.import_module(".dicom", __package__).nifti_affine(like, data.shape)
+        if affine is None:
+            warnings.warn(f"write_volume: {path}: the DICOM input gives no geometry for these data (a multi-frame "
+                          "file, slices without ImagePositionPatient, ImageOrientationPatient and PixelSpacing, or "
+                          "data of another shape), so the NIfTI file has an identity affine", stacklevel=2)
+        writer.write(path, data, None, description, affine=affine)
+        return
+    writer.write(path, data, same, description)
 
 
 def as_float32(data: np.ndarray, what: str) -> np.ndarray:

@@ -412,6 +412,41 @@ def _values(ds: pydicom.Dataset) -> np.ndarray:
     return ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
 
 
+def test_a_series_written_as_nifti_keeps_its_geometry_as_the_affine(tmp_path):
+    nibabel = pytest.importorskip("nibabel", reason="nibabel is not installed (pip install adareg[io])")
+    a = np.deg2rad(30)
+    row, column = np.array([np.cos(a), np.sin(a), 0.0]), np.array([0.0, 0.0, -1.0])
+    normal = np.array([-np.sin(a), np.cos(a), 0.0])  # row x column, worked out by hand
+    order = [2, 0, 3, 1]  # slice k lies 3 mm times order[k] along the normal
+    datasets = [_slice(k, (10.0, -20.0, 30.0) + 3.0 * order[k] * normal, (*row, *column)) for k in range(4)]
+    for ds in datasets:
+        ds.PixelSpacing = [0.5, 0.8]  # between rows, between columns
+    _save(tmp_path / "in", datasets)
+    volume = read_volume(tmp_path / "in")
+    write_volume(tmp_path / "out.nii.gz", volume.data, volume)
+    image = nibabel.load(tmp_path / "out.nii.gz")
+    assert (int(image.header["sform_code"]), int(image.header["qform_code"])) == (1, 1)
+    assert image.header.get_xyzt_units()[0] == "mm"
+    np.testing.assert_array_equal(np.asarray(image.dataobj).transpose(2, 1, 0), volume.data)
+    for i, j, position in [(0, 0, 0), (127, 0, 1), (5, 90, 3), (127, 127, 2)]:
+        ds = datasets[order.index(position)]  # the file of the volume's slice at this position
+        # DICOM's pixel position (PS3.3 C.7.6.2.1.1): IPP + column * spacing * X + row * spacing * Y, in LPS
+        lps = np.array(ds.ImagePositionPatient, dtype=float) + i * 0.8 * row + j * 0.5 * column
+        np.testing.assert_allclose(image.affine @ [i, j, position, 1.0], [-lps[0], -lps[1], lps[2], 1.0],
+                                   atol=1e-4)
+
+
+def test_a_series_without_geometry_written_as_nifti_warns_of_its_identity_affine(tmp_path):
+    nibabel = pytest.importorskip("nibabel", reason="nibabel is not installed (pip install adareg[io])")
+    ds = _slice(0, (0.0, 0.0, 0.0))
+    del ds.ImagePositionPatient
+    _save(tmp_path / "in", [ds])
+    volume = read_volume(tmp_path / "in")
+    with pytest.warns(UserWarning, match=r"out\.nii: the DICOM input gives no geometry .* identity affine"):
+        write_volume(tmp_path / "out.nii", volume.data, volume)
+    np.testing.assert_array_equal(nibabel.load(tmp_path / "out.nii").affine, np.eye(4))
+
+
 def test_written_series_keeps_values_tags_and_order_with_new_uids(tmp_path):
     like, z = _series_volume(tmp_path / "in")
     data = like.data * 0.8 + np.random.default_rng(7).uniform(-3, 3, like.data.shape)
