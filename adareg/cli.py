@@ -385,7 +385,8 @@ def _ct_geometry(args: argparse.Namespace, detectors: int) -> tuple[int, dict[st
     if args.image_size is None:  # the largest image the detector row covers, magnified in a fan beam
         size = fitting_image_size(detectors, **geometry)
         if size < MIN_FITTED_SIZE:  # options in different units, e.g. the detector spacing in mm, the pixel in cm
-            raise UsageError(f"{detectors} detectors of spacing {args.detector_spacing:g} cover only a {size} x {size} "
+            spacing = args.pixel_size if args.detector_spacing is None else args.detector_spacing
+            raise UsageError(f"{detectors} detectors of spacing {spacing:g} cover only a {size} x {size} "
                              f"image of --pixel-size {args.pixel_size:g}: give --pixel-size, --detector-spacing"
                              + (" and the fan's distances" if args.geometry == "fan" else "")
                              + " in one unit, or --image-size")

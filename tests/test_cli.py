@@ -356,6 +356,10 @@ def test_ct_refuses_a_default_image_size_that_options_in_two_units_shrink(files)
               output.name, "--quiet", cwd=folder)
     assert out.returncode == 0, out.stderr
     assert np.load(output).shape[0] >= 32
+    np.save(folder / "narrow.npy", np.ones((30, 10), dtype=np.float32))  # the default spacing: it named None
+    output = folder / "narrow.out.npy"
+    assert_fails_cleanly(run("ct", "narrow.npy", "--angles", "30", "-o", output.name, cwd=folder), output,
+                         "10 detectors of spacing 1 cover only a 6 x 6 image of --pixel-size 1")
 
 
 def test_denoise_writes_the_masks_of_sa_cnn(files):
