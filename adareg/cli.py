@@ -706,17 +706,18 @@ def _add_ct(commands: Any) -> None:
     c = commands.add_parser("ct", help="reconstruct a 2D CT sinogram",
                             description="Reconstruct an image from a 2D sinogram (.npy, angles x detectors).")
     c.add_argument("input", help="sinogram .npy, shape (angles, detectors); or a stack of them (3D .npy, TIFF "
-                   "stack, NIfTI), slice by slice")
+                   "stack, NIfTI), slice by slice, (slices, angles, detectors): NIfTI voxel axes (detectors, "
+                   "angles, slices)")
     c.add_argument("--angles", type=int, required=True, help="number of equispaced angles (over [0, pi) for "
-                   "parallel beam, [0, 2 pi) for fan beam)")
+                   "parallel beam, [0, 2 pi) for fan beam; a parallel scan over a full turn: see docs/cli.md)")
     c.add_argument("--geometry", choices=("parallel", "fan"), default="parallel", help="beam (default: parallel)")
     c.add_argument("--source-distance", type=_length, help="fan beam: source to rotation centre")
     c.add_argument("--detector-distance", type=_length, help="fan beam: rotation centre to detector")
     c.add_argument("--pixel-size", type=_length, default=1.0, help="pixel side, in the unit of the distances "
                    "(default: 1; the presets need 1/N, e.g. 1/256, an image spanning one unit)")
     c.add_argument("--detector-spacing", type=_length, default=None, help="detector cell width (default: pixel size)")
-    c.add_argument("--image-size", type=int, default=None, help="reconstruct an N x N image (default: the largest "
-                   "the detector row covers, magnified in a fan beam)")
+    c.add_argument("--image-size", type=int, default=None, help="reconstruct an N x N image of --pixel-size pixels "
+                   "(default: the largest the detector row covers, magnified in a fan beam; a smaller N crops)")
     c.add_argument("--model", default="fbp", help="'fbp', 'tv', a shipped model's name, or a parameter file "
                    "(default: fbp); all but fbp reconstruct attenuation, x >= 0")
     c.add_argument("--window", choices=("ram-lak", "hann"), default="hann", help="FBP filter window (for tv and the "
