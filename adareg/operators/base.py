@@ -193,7 +193,7 @@ class LinearOperator(backend.KeepsReadOnly):
         if not informed:
             # A random start nearly orthogonal to the top singular vector lets the residual test
             # certify a lower singular value: an independent second start makes that far rarer.
-            second = np.random.default_rng(SECOND_SEED).standard_normal(self.shape_in)
+            second = self._random_start(np.random.default_rng(SECOND_SEED))
             estimate = max(estimate, self._lanczos_norm(second, STEP_NORM_TOL, MAX_LANCZOS_STEPS, None, like)[0])
         return NORM_SAFETY * estimate
 
@@ -321,25 +321,32 @@ class LinearOperator(backend.KeepsReadOnly):
         if self._norm is not None and self._norm[1] <= tol and self._norm[3] == precision:
             return self._norm[0]
         start = self._norm_start(tol)
-        x, floor = (rng.standard_normal(self.shape_in), None) if start is None else start
+        x, floor = (self._random_start(rng), None) if start is None else start
         value, converged = self._lanczos_norm(x, tol, max_iter, floor, like)
         informed = floor is not None and value**2 >= (1 - tol) * floor
         if floor is not None and not informed:
             # the informed start certified a value below its own: the top vector lives elsewhere (e.g. a wave of a
             # sharp spectrum that the small image cannot hold), and a lower eigenvalue passed the residual test
-            again, certified = self._lanczos_norm(rng.standard_normal(self.shape_in), tol, max_iter, None, like)
+            again, certified = self._lanczos_norm(self._random_start(rng), tol, max_iter, None, like)
             if again > value:
                 value, converged = again, certified
         if converged:
             self._norm = (value, tol, informed, precision)
         return value
 
+    def _random_start(self, rng: np.random.Generator) -> np.ndarray:
+        """A random host start for :meth:`norm`: complex where the operator takes complex images to real arrays,
+        whose real-linear map may act on real and imaginary parts apart (a real start's Krylov space could miss
+        the part where the norm lies), else real."""
+        x = rng.standard_normal(self.shape_in)
+        return x + 1j * rng.standard_normal(self.shape_in) if self.real_out and not self.real_in else x
+
     def _lanczos_norm(self, x: np.ndarray, tol: float, max_iter: int, floor: float | None,
                       like: Array | None) -> tuple[float, bool]:
-        """The square root of the top Ritz value of ``A^H A`` from the host start ``x``, run like ``like``,
-        and whether the residual test certified it."""
+        """The square root of the top Ritz value of ``A^H A`` from the host start ``x``, run like ``like``
+        (in its precision, complex where ``x`` is), and whether the residual test certified it."""
         if like is not None:
-            x = backend.DeviceCache(x).like(like, backend.real_dtype(like.dtype))
+            x = backend.DeviceCache(x).like(like, backend.result_dtype(backend.real_dtype(like.dtype), x.dtype))
         eigenvalue, _, converged = self._top_eigenpair(x, tol, max_iter, floor)
         return math.sqrt(max(eigenvalue, 0.0)), converged
 

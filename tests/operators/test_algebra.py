@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from adareg.operators import Conv2d, Diagonal, FiniteDifference, Identity, RealToComplex, Subsample
+from adareg.operators.base import LinearOperator
 from tests.operators.harness import dense
 
 
@@ -247,6 +248,36 @@ def test_the_norm_of_a_map_from_complex_images_to_real_ones():
         expected = np.linalg.svd(np.stack(columns, axis=1), compute_uv=False)[0]
         assert abs(A.norm(tol=1e-10) - expected) < 1e-8 * expected
         assert A.norm_bound() >= expected * (1 - 1e-12)
+
+
+def test_the_norm_of_a_map_that_acts_on_real_and_imaginary_parts_apart():
+    """x -> d Im(x) vanishes on real x: from a real start Lanczos returned 0 (and 1 for a map with norm 2 on the
+    imaginary parts)."""
+    rng = np.random.default_rng(6)
+    S = (5, 4)
+    d, keep = rng.uniform(0.5, 3.0, S), (rng.random(S) > 0.5).astype(float)
+    imaginary = ((1j) * RealToComplex(S)).H  # x -> Im(x)
+    n = int(np.prod(S))
+    basis = np.eye(n).reshape((n,) + S)
+
+    class ImaginaryPart(LinearOperator):  # a user's operator: norm_bound rests on norm()
+        def __init__(self):
+            super().__init__(S, S, np.complex128, real_out=True)
+
+        def _apply(self, x):
+            return np.imag(x)
+
+        def _adjoint(self, y):
+            return 1j * y
+
+    for A in (Diagonal(d) @ imaginary, Diagonal(keep) @ RealToComplex(S).H + Diagonal(2 * (1 - keep)) @ imaginary,
+              ImaginaryPart()):
+        # the real matrix of the map on (Re x, Im x): columns A(e_k) and A(i e_k)
+        columns = [A(e.astype(complex)).ravel() for e in basis] + [A(1j * e).ravel() for e in basis]
+        expected = np.linalg.svd(np.stack(columns, axis=1), compute_uv=False)[0]
+        assert abs(A.norm(tol=1e-10) - expected) < 1e-8 * expected
+        assert A.norm_bound() >= expected * (1 - 1e-12)
+        assert abs(A.norm(tol=1e-6, like=np.zeros(1, np.float32)) - expected) < 1e-4 * expected
 
 
 def test_adjoint_error_draws_real_arrays_where_an_operator_takes_them():
