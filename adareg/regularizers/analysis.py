@@ -415,7 +415,9 @@ class _DualFISTA:
         norm = reg.W.norm_bound(like=v)
         self.step_size = 1.0 / (tau * norm**2) if norm > 0 else 1.0  # W = 0 (e.g. differences of one pixel): any step
         dual_shape = reg._dual_shape(v, weights)  # x gets the weights' batch axes too
-        self.dtype = backend.result_dtype(v.dtype, reg.W.dtype)
+        image_dtype = backend.result_dtype(v.dtype, reg.W.dtype)
+        # the dual lives where W's outputs do: real for a W that gives real arrays of complex images
+        self.dtype = backend.real_dtype(image_dtype) if reg.W.real_out else image_dtype
         self.project_dual = reg._dual_projector(weights)
         self.dual_blocks = reg._dual_blocks
         self.batch_ndim = len(dual_shape) - len(reg.W.shape_out)  # each image has its own momentum and restarts
@@ -423,7 +425,7 @@ class _DualFISTA:
         if warm_start is None:
             self.p = xp.zeros(dual_shape, dtype=self.dtype)
             image_shape = dual_shape[: len(dual_shape) - len(reg.W.shape_out)] + tuple(reg.W.shape_in)
-            self.adjoint_p = xp.zeros(image_shape, dtype=self.dtype)
+            self.adjoint_p = xp.zeros(image_shape, dtype=image_dtype)
         else:
             point = warm_start.point if isinstance(warm_start, DualState) else warm_start
             if not backend.is_array(point):
