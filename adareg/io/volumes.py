@@ -8,8 +8,8 @@ slice axis is the leading batch axis of adareg's operators and solvers.  Per for
 format     read from                     slices, rows, columns                       values
 =========  ============================  ==========================================  ======================
 ``dicom``  a folder of one series, or    files sorted along the slice normal         Modality LUT applied:
-           one file (``.dcm``)           (ImagePositionPatient), else by             HU for CT
-                                         InstanceNumber; each slice as stored
+           one file (``.dcm``, or any    (ImagePositionPatient), else by             HU for CT
+           name with DICOM's preamble)   InstanceNumber; each slice as stored
 ``nifti``  ``.nii``, ``.nii.gz``         ``data.transpose(2, 1, 0)``: slices along   scaled by the header's
                                          the third voxel axis, rows along the        ``scl_slope``/``inter``
                                          second, columns along the first
@@ -41,6 +41,7 @@ their format is read or written.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -99,12 +100,13 @@ def library(format: str) -> Any:
 
 
 def volume_format(path: str | os.PathLike) -> str:
-    """The format of ``path`` by its ending: a folder or a suffix-less name is a DICOM series.
+    """The format of ``path`` by its ending: a folder or a suffix-less name is a DICOM series; a file of another
+    ending is DICOM where its preamble says so (scanners' exports, e.g. ``IM0001.IMA`` or a UID as the name).
 
     Raises
     ------
     ValueError
-        An ending that no volume format has.
+        An ending that no volume format has, on a file that is not DICOM.
     """
     path = Path(path)
     name = path.name.lower()
@@ -113,6 +115,9 @@ def volume_format(path: str | os.PathLike) -> str:
     for format, suffixes in SUFFIXES.items():
         if name.endswith(suffixes):
             return format
+    if path.is_file() and importlib.util.find_spec("pydicom") is not None:
+        if importlib.import_module("pydicom.misc").is_dicom(path):
+            return "dicom"
     raise ValueError(f"{path}: not a volume file; adareg reads {_endings()} files and DICOM folders")
 
 

@@ -412,6 +412,19 @@ def _values(ds: pydicom.Dataset) -> np.ndarray:
     return ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
 
 
+def test_a_dicom_file_named_by_a_scanner_is_read_as_a_volume(tmp_path):
+    # IM0001.IMA or a UID as the name: the ending named no format, and the CLI took the file for an image
+    from adareg import io
+
+    for name in ("IM0001.IMA", "1.2.840.113619.2.55.3.5"):
+        shutil.copy(CT, tmp_path / name)
+        assert io.is_volume(tmp_path / name)
+        np.testing.assert_array_equal(read_volume(tmp_path / name).data[0], _hu(0))
+    (tmp_path / "notes.IMA").write_bytes(b"not DICOM" * 20)
+    with pytest.raises(ValueError, match=r"notes\.IMA: not a volume file"):
+        read_volume(tmp_path / "notes.IMA")
+
+
 def test_a_series_written_as_nifti_keeps_its_geometry_as_the_affine(tmp_path):
     nibabel = pytest.importorskip("nibabel", reason="nibabel is not installed (pip install adareg[io])")
     a = np.deg2rad(30)
