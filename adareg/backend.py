@@ -390,19 +390,20 @@ def check_dtype(x: Array, what: str) -> None:
     supported dtype in native byte order."""
     check_plain(x, what)
     dtype = np.dtype(x.dtype)
+    native = dtype.newbyteorder("=")
+    if native not in SUPPORTED_DTYPES:  # first: the cast it advises also mends a byte order
+        # 8- and 16-bit pixels are intensities: a plain cast would keep them at 0-255, far off the learned models'
+        # and the bounds' [0, 1]
+        scale = {np.dtype(np.uint8): " / 255", np.dtype(np.uint16): " / 65535"}.get(native, "")
+        raise TypeError(
+            f"{what} has dtype {dtype.str if not dtype.isnative else dtype}; expected float32, float64, complex64 or "
+            f"complex128 (convert first, e.g. x.astype(numpy.float32){scale}"
+            + (", for intensities in [0, 1])" if scale else ")")
+        )
     if not dtype.isnative:
         raise TypeError(
             f"{what} has dtype {dtype.str}, which is {dtype.name} in non-native byte order (as read from some "
             f"files); convert first: x.astype(x.dtype.newbyteorder('='))"
-        )
-    if dtype not in SUPPORTED_DTYPES:
-        # 8- and 16-bit pixels are intensities: a plain cast would keep them at 0-255, far off the learned models'
-        # and the bounds' [0, 1]
-        scale = {np.dtype(np.uint8): " / 255", np.dtype(np.uint16): " / 65535"}.get(dtype, "")
-        raise TypeError(
-            f"{what} has dtype {x.dtype}; expected float32, float64, complex64 or "
-            f"complex128 (convert first, e.g. x.astype(numpy.float32){scale}"
-            + (", for intensities in [0, 1])" if scale else ")")
         )
 
 

@@ -476,6 +476,9 @@ class TestBadInput:
             ({"y": np.zeros((8, 8), dtype=">f8")}, TypeError, r"y \(measurements of Blur.*\) has dtype >f8, which is "
              "float64 in non-native byte order"),
             ({"y": np.zeros((8, 8), dtype=np.int32)}, TypeError, r"y \(measurements of Blur.*\) has dtype int32"),
+            # the byte order's advice came first, and the array it gave was refused next, as uint16
+            ({"y": np.zeros((8, 8), dtype=">u2")}, TypeError, r"y \(measurements of Blur.*\) has dtype >u2; expected "
+             r"float32, .*astype\(numpy.float32\) / 65535, for intensities in \[0, 1\]"),
             ({"y": [[0.0] * 8] * 8}, TypeError, r"y \(measurements of Blur.*\) must be a NumPy or CuPy array"),
             # NumPy subclasses whose arithmetic is not an array's: a mask would be ignored, * is a matrix product
             ({"y": np.ma.masked_greater(np.eye(8), 0.5)}, TypeError,
