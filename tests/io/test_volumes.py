@@ -241,7 +241,7 @@ def test_npy_slices_that_would_read_back_as_channels_are_refused(tmp_path, shape
     """Written, then refused by read_volume as an image with channels (an audit, 2026-12-06); as TIFF they read
     back."""
     data = np.random.default_rng(2).random(shape).astype(np.float32)
-    with pytest.raises(ValueError, match=rf"would read back from \.npy as an image with channels"):
+    with pytest.raises(ValueError, match=r"would read back from \.npy as an image with channels"):
         write_volume(tmp_path / "out.npy", data)
     assert not (tmp_path / "out.npy").exists()
     write_volume(tmp_path / "out.tif", data)
