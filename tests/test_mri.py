@@ -247,6 +247,25 @@ def test_k_space_in_numpy_fft_order_is_named_by_solve_and_the_baselines():
             call(H, H(images))
 
 
+def test_k_space_in_numpy_fft_order_is_named_where_no_column_near_the_edges_is_sampled():
+    """The check compared blocks at the grid's corners, which such a mask leaves unsampled: it said nothing (16 %
+    of cartesian_mask's masks at 32 x 32, x4); the fully sampled readout axis has the evidence."""
+    from adareg.data import image as bundled_image
+
+    n = 32
+    columns = np.zeros(n, dtype=bool)
+    columns[[6, 9, 12, 13, 14, 15, 16, 17, 18, 19, 22, 25]] = True  # none within n / 8 of either edge
+    H = CartesianMRI(columns, mri.birdcage_maps((n, n), 4), real=True)
+    image = bundled_image("camera", shape=(n, n))
+    centred = H(image)
+    uncentred = np.fft.fft2(H.maps * image, norm="ortho") * columns  # numpy.fft's order, zero frequency first
+    with pytest.warns(UserWarning, match=r"^zero_filled: y: the k-space is largest at the grid's corners"):
+        mri.zero_filled(H, uncentred)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mri.zero_filled(H, centred)
+
+
 def test_real_k_space_is_refused_by_solve_and_the_baselines():
     """Its magnitude, |y|, gave an image from zero_filled and a "converged" SENSE result, without a word."""
     from adareg import solve

@@ -31,8 +31,8 @@ when the operator is built.  Both follow the input's device.
 
 from __future__ import annotations
 
+import functools
 import importlib
-import itertools
 import math
 import warnings
 from types import ModuleType
@@ -70,9 +70,9 @@ def _host(a: Any, what: str) -> np.ndarray:
 #: 0.003 to 0.03 (its energy sits near DC), maps times 10 give 100.
 NORMALISED_MAPS = (0.5, 2.0)
 
-#: :meth:`CartesianMRI.check_measurements` warns where the mean sampled energy at k-space's corners exceeds
-#: this multiple of that at its centre: images' energy at low frequencies puts the ratio orders of magnitude
-#: below 1 for centred k-space, and as far above it for numpy.fft's order.
+#: :meth:`CartesianMRI.check_measurements` warns where the mean sampled energy at the ends of k-space's axes
+#: exceeds this multiple of that at their centres: images' energy at low frequencies puts the ratio orders of
+#: magnitude below 1 for centred k-space, and as far above it for numpy.fft's order.
 UNCENTRED_RATIO = 10.0
 
 
@@ -276,13 +276,17 @@ class CartesianMRI(_MRIOperator):
         return z
 
     def check_measurements(self, y: Array, who: str) -> None:
-        """Warn where the energy of ``y``'s sampled entries sits at the grid's corners rather than at its centre:
-        k-space in numpy.fft's order (zero frequency first), where this operator takes it centred.
+        """Warn where the energy of ``y``'s sampled entries sits at the grid's corners or at the ends of its axes
+        rather than at its centre: k-space in numpy.fft's order (zero frequency first), where this operator takes
+        it centred.
 
-        The mean of :math:`|y|^2` over the sampled entries of the blocks within an eighth of each axis's length
-        of the grid's corners, against that within an eighth of its centre (summed over batch and coils): over
-        :data:`UNCENTRED_RATIO` warns.  Images have most of their energy at low frequencies, which the centred
-        order puts in the middle and numpy.fft's order at the corners.
+        Images have most of their energy at low frequencies, which the centred order puts in the middle and
+        numpy.fft's order at the corners.  The mean of :math:`|y|^2` (summed over batch and coils) over sampled
+        entries at the ends is compared with that at the centre, each within an eighth of each axis's length,
+        in two ways, either of which over :data:`UNCENTRED_RATIO` warns: the blocks at the grid's corners
+        against the central block, and, for each axis apart, its ends against its centre with the other axes
+        free (a mask may sample no entry of the corner blocks, but the fully sampled readout axis always has
+        entries at both).  A test without sampled entries in both places gives no evidence.
 
         Raises
         ------
@@ -296,19 +300,23 @@ class CartesianMRI(_MRIOperator):
         energy = backend.to_numpy(xp.sum(xp.abs(y) ** 2, axis=tuple(range(y.ndim - len(self.image_shape)))))
         sampled = np.broadcast_to(self.mask, self.image_shape)
         reach = [max(1, n // 8) for n in self.image_shape]
-        centre = tuple(slice(n // 2 - r, n // 2 + r) for n, r in zip(self.image_shape, reach))
-        corners = list(itertools.product(*([slice(0, r), slice(n - r, n)] for n, r in zip(self.image_shape, reach))))
-        means = []
-        for blocks in ([centre], corners):
-            count = sum(int(np.count_nonzero(sampled[b])) for b in blocks)
-            if count == 0:  # nothing sampled there: no evidence either way
+        ends, centres = [], []  # boolean selections of the grid: the places compared, in pairs
+        for axis, (n, r) in enumerate(zip(self.image_shape, reach)):
+            index = np.arange(n).reshape([n if a == axis else 1 for a in range(len(self.image_shape))])
+            ends.append((index < r) | (index >= n - r))
+            centres.append((index >= n // 2 - r) & (index < n // 2 + r))
+        pairs = [(functools.reduce(np.logical_and, ends), functools.reduce(np.logical_and, centres))]  # corners, centre
+        pairs += list(zip(ends, centres))  # each axis apart
+        for at_ends, at_centre in pairs:
+            at_ends, at_centre = sampled & at_ends, sampled & at_centre
+            if not (at_ends.any() and at_centre.any()):
+                continue  # no evidence either way
+            if energy[at_ends].mean() > UNCENTRED_RATIO * energy[at_centre].mean():
+                warnings.warn(f"{who}: the k-space is largest at the grid's corners, not at its centre (numpy.fft's "
+                              "order?): adareg takes centred k-space, the zero frequency in the middle, as "
+                              "fftshift(fft2(ifftshift(image))) over the last two axes gives (fastMRI's convention), "
+                              "with the mask in the same order", stacklevel=4)
                 return
-            means.append(sum(float(np.sum(energy[b][sampled[b]])) for b in blocks) / count)
-        if means[1] > UNCENTRED_RATIO * means[0]:
-            warnings.warn(f"{who}: the k-space is largest at the grid's corners, not at its centre (numpy.fft's "
-                          "order?): adareg takes centred k-space, the zero frequency in the middle, as "
-                          "fftshift(fft2(ifftshift(image))) over the last two axes gives (fastMRI's convention), "
-                          "with the mask in the same order", stacklevel=4)
 
     def _exact_norm(self) -> float | None:
         mask = np.broadcast_to(self.mask, self.image_shape)
