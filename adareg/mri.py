@@ -262,10 +262,15 @@ def espirit_maps(kspace: Array, *, calib_width: int = 24, threshold: float = 0.0
         region (not fully sampled), and when ESPIRiT finds no sensitivities (the
         maps zero everywhere, or NaN): a calibration region too small for the kernel
         or without signal, or ``crop`` or ``threshold`` too high.
+    TypeError
+        For real ``kspace`` (a magnitude or real part, whose maps would be wrong).
     """
     if not backend.is_array(kspace):
         raise TypeError(f"espirit_maps: kspace must be a NumPy or CuPy array, got {type(kspace).__name__}")
     backend.check_dtype(kspace, "espirit_maps: kspace")
+    if kspace.dtype.kind != "c":
+        raise TypeError(f"espirit_maps: kspace holds real values ({kspace.dtype}), but k-space is complex: pass the "
+                        "complex samples of each coil (their magnitude or real part alone has lost the phase)")
     backend.check_finite(kspace, "espirit_maps: kspace")
     if kspace.ndim not in (3, 4):
         raise ValueError(f"espirit_maps: kspace must have shape (coils, *image_shape) with a 2D or 3D image, "
