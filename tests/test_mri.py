@@ -378,9 +378,32 @@ def test_noncartesian_refuses_bad_nufft_settings(sigpy, options, error, words):
 def test_noncartesian_accepts_the_narrowest_kernel(sigpy):
     trajectory = np.random.default_rng(0).uniform(-4, 4, (30, 2))
     x = np.random.default_rng(1).standard_normal((8, 8))
-    H = NonCartesianMRI(trajectory, (8, 8), real=False, oversamp=1.0, width=1.8)
+    with pytest.warns(UserWarning, match="from the direct Fourier sum"):
+        H = NonCartesianMRI(trajectory, (8, 8), real=False, oversamp=1.0, width=1.8)
     assert np.all(np.isfinite(H(x))) and np.linalg.norm(H(x)) > 0
     assert H.adjoint_error() < 1e-12
+
+
+@pytest.mark.parametrize("oversamp, width", [(1.0, 4), (1.05, 4), (1.25, 3), (1.25, 4), (1.1, 6), (2.0, 6)])
+def test_an_inaccurate_nufft_warns(sigpy, oversamp, width):
+    """oversamp=1 was accepted without a word, 30 to 50 % from the direct sum; the adjoint stays exact, so that
+    nothing downstream could notice."""
+    from adareg.operators.mri import NUFFT_ACCURACY
+
+    rng = np.random.default_rng(9)
+    shape = (24, 20)
+    trajectory = rng.uniform(-0.5, 0.5, (200, 2)) * np.array(shape)
+    x = complex_normal(rng, shape)
+    expected = nudft(x, trajectory)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        H = NonCartesianMRI(trajectory, shape, real=False, oversamp=oversamp, width=width)
+    error = np.linalg.norm(H(x) - expected) / np.linalg.norm(expected)
+    assert error > 1.3 * NUFFT_ACCURACY or error < NUFFT_ACCURACY / 1.3  # the cases lie clear of the threshold
+    pattern = (rf"NonCartesianMRI: SigPy's NUFFT at oversamp = {oversamp:g} and width = {width:g} lies [\d.e-]+ "
+               r"\(relative\) from the direct Fourier sum, more than 0.02: raise oversamp \(default 1.25\) or width")
+    assert [re.match(pattern, str(w.message)) is not None for w in caught] == ([True] if error > NUFFT_ACCURACY
+                                                                                else [])
 
 
 def test_a_trajectory_on_another_scale_warns(sigpy):
