@@ -99,6 +99,13 @@ class Conv2d(LinearOperator):
         self.method = ("fft" if kh * kw > 25 else "direct") if method == "auto" else method
         self._spectra: dict[tuple, Array] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Without the cached spectra: remade where the operator lands, on its devices (a copy after a GPU
+        solve would carry CuPy arrays to processes that may have no GPU, and megabytes of them)."""
+        state = super().__getstate__()
+        state["_spectra"] = {}
+        return state
+
     # ------------------------------------------------------------- plumbing
     def _as_4d(self, x: Array, shape: tuple[int, ...]) -> tuple[Array, tuple[int, ...]]:
         batch = batch_shape(x, shape)
