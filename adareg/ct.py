@@ -312,5 +312,11 @@ def poisson_transmission(sinogram: Array, photons: float, *,
     counts = np.maximum(drawn, 1).astype(np.float64)
     noisy = -np.log(counts / photons)
     dtype = backend.real_dtype(sinogram.dtype)
-    to_sinogram = lambda a: backend.DeviceCache(a).like(sinogram, dtype)  # noqa: E731
+
+    def to_sinogram(a: np.ndarray) -> Array:
+        """A new array in the sinogram's precision, on its device: the caller's to edit (a cache's host copy
+        would be read-only)."""
+        a = a.astype(dtype)
+        return backend.DeviceCache(a).like(sinogram) if backend.is_cupy(sinogram) else a
+
     return to_sinogram(noisy), to_sinogram(counts / photons)
