@@ -428,7 +428,8 @@ def _check_slices(slices: np.ndarray, task: str, expected: str, ndim: int = 3, r
         raise ValueError(f"{task}: expected a chunk of {expected}, got shape {np.shape(slices)}; give map_slices a "
                          "stack with the slices along its first axis (e.g. image[None] for one image)")
     if real and np.iscomplexobj(slices):
-        raise TypeError(f"{task}: expected real {expected}, got dtype {np.asarray(slices).dtype}; pass "
+        dtype = slices.dtype if hasattr(slices, "dtype") else np.asarray(slices).dtype  # no host copy of CuPy's
+        raise TypeError(f"{task}: expected real {expected}, got dtype {dtype}; pass "
                         "magnitudes (abs) or the real part, as fits the data")
 
 

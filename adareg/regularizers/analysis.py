@@ -124,8 +124,8 @@ class WeightedL1Analysis(Regularizer):
                 # (an adaptive model builds a step's weights anew each time: 19 MiB more at 481 x 321)
                 self._weights = backend.DeviceCache(weights)
                 weights = self._weights.host
-            else:
-                self._weights = weights
+            else:  # a copy: the caller's array may change later (a NumPy one's copy is the cache's read-only host)
+                self._weights = weights.copy()
         else:
             if isinstance(weights, bool) or not isinstance(weights, numbers.Real):
                 raise TypeError(f"{name}: weights must be a number or an array, got {weights!r:.60}")
