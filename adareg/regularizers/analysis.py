@@ -312,7 +312,7 @@ class WeightedL1Analysis(Regularizer):
                 gaps, penalty = self._gaps_and_penalty(x, dual.p, tau, weights)
                 gap, residual = float(xp.sum(gaps)), _certified_error(gaps, v_norms)
                 if record is not None:
-                    objective = 0.5 * float(backend.namespace(x).sum(abs(x - v) ** 2)) + tau * penalty
+                    objective = 0.5 * float(backend.namespace(x).sum(abs(x - v) ** 2)) + tau * float(penalty)
                     record(iteration=k, objective=objective, gap=gap, seconds=time.perf_counter() - start)
                 if callback is not None and stops(callback(k, x)):
                     converged = False
@@ -357,8 +357,9 @@ class WeightedL1Analysis(Regularizer):
                              f"it exceeds it by up to {excess:.3g} (project it first)")
         return float(xp.sum(self._gaps_and_penalty(x, p, tau, weights)[0]))
 
-    def _gaps_and_penalty(self, x: Array, p: Array, tau: float, weights: float | Array) -> tuple[Array, float]:
-        """The duality gap of each image (an array of the batch's shape) and :math:`R(x)` of all, from one ``W``."""
+    def _gaps_and_penalty(self, x: Array, p: Array, tau: float, weights: float | Array) -> tuple[Array, Array]:
+        """The duality gap of each image (an array of the batch's shape) and :math:`R(x)` of all (0-d, on the
+        device: read only where recorded), from one ``W``."""
         xp = backend.namespace(x)
         Wx = self.W(x)
         weighted = weights * self.magnitude(Wx)
@@ -368,7 +369,7 @@ class WeightedL1Analysis(Regularizer):
             pairing = xp.sum(pairing, axis=-len(self.W.shape_out), keepdims=True)
         image_axes = tuple(range(Wx.ndim - len(self.W.shape_out), Wx.ndim))
         gaps = xp.maximum(tau * xp.sum(weighted - pairing, axis=image_axes), 0.0)
-        return gaps, float(xp.sum(weighted))
+        return gaps, xp.sum(weighted)
 
 
 def _rows(a: float | Array, block: slice | None) -> float | Array:
