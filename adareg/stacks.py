@@ -257,7 +257,12 @@ class _client:
             if not isinstance(scheduler, str):
                 raise TypeError(f"map_slices: scheduler must be an address or a dask Client, got "
                                 f"{type(scheduler).__name__}")
-            self.client = distributed.Client(scheduler)
+            try:
+                self.client = distributed.Client(scheduler)
+            except (OSError, ValueError, MemoryError) as err:  # MemoryError: another service's reply read as a size
+                raise ConnectionError(f"map_slices: scheduler {scheduler!r}: no Dask scheduler answered there "
+                                      f"({type(err).__name__}: {checks.one_line(err)}); expected its address, e.g. "
+                                      "tcp://HOST:8786 (not the dashboard's port)") from err
             self.own = [self.client]
         else:
             workers = checks.count(workers, "map_slices: workers")
@@ -290,16 +295,24 @@ def _on_dask(client: Any, task: SliceTask, stack: np.ndarray, starts: range, chu
     def refill() -> None:
         room = 2 * max(1, sum(client.nthreads().values())) - len(in_flight)
         for start in _take(pending, room):
-            future = client.submit(run_chunk, task, stack[start:start + chunk], numbers[start:start + chunk], 1,
-                                   key=f"{run}-{start}")
+            with warnings.catch_warnings():  # each chunk carries its slices by design (a fastMRI slice: 27 MiB)
+                warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+                future = client.submit(run_chunk, task, stack[start:start + chunk], numbers[start:start + chunk], 1,
+                                       key=f"{run}-{start}")
             in_flight[future] = start
             window.add(future)
 
     refill()
     try:
         for future in window:
-            start = in_flight.pop(future)
-            result, notes = future.result()
+            start = in_flight[future]
+            try:
+                result, notes = future.result()
+            except distributed.KilledWorker:
+                raise SliceError(f"{_named(numbers[start:start + chunk])}: the worker computing them died at every "
+                                 "try (killed for lack of memory? try a smaller chunk, or more memory per worker)"
+                                 ) from None
+            del in_flight[future]  # only now: a failed chunk is cancelled below, which releases its data on Dask
             refill()
             yield start, result, notes
     finally:
