@@ -73,7 +73,9 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
       :math:`\Lambda(x)` leave unchanged, i.e. a minimiser, and
       :math:`x = y - \lambda W^T p` is the exact solution of its own step.  With
       ``inner_tol`` set, every step is certified instead by its duality gap, to
-      ``max(min(inner_tol, 0.1 * residual), 0.1 * tol)``.
+      ``max(min(inner_tol, 0.1 * residual), 0.1 * tol)``: a step that reaches its cap
+      uncertified doubles the cap of the next (up to :data:`BUDGET_GROWTH_LIMIT` times
+      the first), and the loop stops on its residual only after a certified step.
 
       A budgeted step is inexact and the next steps inherit its error; once that
       error is what moves the iterate, the residual stops falling (a floor above a
@@ -224,7 +226,7 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     k = 0
     while True:
         k += 1
-        x_next, inner = step(x, residual)
+        x_next, inner, certified = step(x, residual)
         residual = relative_change(x_next, x, batch_ndim)
         check_finite_iterate(residual, x_next, "reweighting")
         x = x_next
@@ -233,6 +235,8 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
         bar.update()
         bar.set_postfix(residual=f"{residual:.2e} (tol {tol:g})", refresh=False)
         measure = residual if denoising else max(residual, previous / GENERAL_CONFIRMATION)
+        if not certified:  # an uncertified step (inner_tol) is no evidence of a fixed point
+            measure = math.inf
         ended = verdict(stop, Progress(iteration=k, seconds=seconds, relative_change=measure), callback, x,
                         unit="reweighting steps")
         previous = residual
@@ -243,7 +247,9 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     return Result(x=x, converged=converged, iterations=k, history=history, message=message)
 
 
-Step = Callable[[Array, float], tuple[Array, int]]
+#: A reweighting step: ``(x_k, residual) -> (x_{k+1}, dual iterations, certified)``, ``certified`` false where a
+#: step asked to certify its prox (``inner_tol``) reached its cap instead.
+Step = Callable[[Array, float], tuple[Array, int, bool]]
 
 
 class _Budget:
@@ -272,8 +278,13 @@ class _Budget:
             return
         if self.slowest_rate is not None and residual > 0.5 * self.grown_at and not self._floored():
             return  # at most once per halving of the residual, unless it has stopped falling
+        self.grow()
+        self.grown_at = residual
+
+    def grow(self) -> None:
+        """Double the budget, up to :data:`BUDGET_GROWTH_LIMIT` times the first; its rate is measured anew."""
         self.iterations = min(2 * self.iterations, BUDGET_GROWTH_LIMIT * self.first)
-        self.residuals, self.grown_at = [], residual
+        self.residuals = []
 
     def _floored(self) -> bool:
         """Whether none of the last :data:`RATE_WINDOW` steps at this budget set a new lowest residual."""
@@ -305,7 +316,7 @@ def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | 
     images = y.reshape(-1, *y.shape[-2:])  # the images of any batch axes
     chunks = backend.batch_chunks(len(images), reg.channels * images[0].nbytes, like=y)
     if len(chunks) == 1:  # y as it is, batch axes and all
-        return _DualFistaRun(reg, lam, bounds, tol, inner_tol, y, new_budget()).step
+        return _whole(_DualFistaRun(reg, lam, bounds, tol, inner_tol, y, new_budget()))
     return _in_chunks([_DualFistaRun(reg, lam, bounds, tol, inner_tol, images[chunk], new_budget())
                        for chunk in chunks], chunks, images.shape[1:])
 
@@ -324,10 +335,19 @@ def _accelerated_steps(H: LinearOperator, y: Array, weights: Array | None, reg: 
     chunks = backend.batch_chunks(count, reg.channels * (x0.nbytes // count), like=y)
     data = LeastSquares(H, y, weights)
     if len(chunks) == 1:  # y as it is, batch axes and all
-        return _AcceleratedRun(reg, lam, bounds, tol, data, x0, new_budget()).step
+        return _whole(_AcceleratedRun(reg, lam, bounds, tol, data, x0, new_budget()))
     starts = x0.reshape(count, *H.shape_in)
     return _in_chunks([_AcceleratedRun(reg, lam, bounds, tol, data.images(chunk), starts[chunk], new_budget())
                        for chunk in chunks], chunks, H.shape_in)
+
+
+def _whole(run: _ChunkRun) -> Step:
+    """The steps of a batch that is one chunk, ``run``."""
+
+    def step(x: Array, residual: float) -> tuple[Array, int, bool]:
+        return (*run.step(x, residual), run.certified)
+
+    return step
 
 
 def _in_chunks(runs: list[_ChunkRun], chunks: list[slice], shape_in: tuple[int, ...]) -> Step:
@@ -335,7 +355,7 @@ def _in_chunks(runs: list[_ChunkRun], chunks: list[slice], shape_in: tuple[int, 
     reweighting ``runs``: a chunk that has stopped keeps its images as they stand (a zero change from then on) and
     frees its dual state."""
 
-    def step(x: Array, residual: float) -> tuple[Array, int]:
+    def step(x: Array, residual: float) -> tuple[Array, int, bool]:
         parts, inner, x_images = [], 0, x.reshape(-1, *shape_in)
         for run, chunk in zip(runs, chunks):
             x_part = x_images[chunk]
@@ -347,7 +367,7 @@ def _in_chunks(runs: list[_ChunkRun], chunks: list[slice], shape_in: tuple[int, 
             run.record(relative_change(x_next, x_part, batch_ndim=1))
             parts.append(x_next)
             inner = max(inner, iterations)
-        return joined(parts, x.shape), inner
+        return joined(parts, x.shape), inner, all(run.certified for run in runs)
 
     return step
 
@@ -355,17 +375,17 @@ def _in_chunks(runs: list[_ChunkRun], chunks: list[slice], shape_in: tuple[int, 
 class _ChunkRun(ABC):
     """One chunk's reweighting, stepped by :func:`_in_chunks` (or, as the whole batch, by the loop itself): the
     regularizer at its weight and box, the prox budget, the last prox's dual state (popped into the next prox call
-    and not kept, so that its buffers are freed once the call has copied them), the last step's residual, and
-    whether the chunk has stopped at ``tol``."""
+    and not kept, so that its buffers are freed once the call has copied them), the last step's residual,
+    whether that step was certified where asked to be (:data:`Step`), and whether the chunk has stopped at ``tol``."""
 
     def __init__(self, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float, budget: _Budget):
         self.reg, self.lam, self.bounds, self.tol, self.budget = reg, lam, bounds, tol, budget
         self.states: list[DualState] = []
-        self.residual, self.stopped = math.inf, False  # no residual before the first step
+        self.residual, self.stopped, self.certified = math.inf, False, True  # no residual before the first step
 
     def record(self, residual: float) -> None:
-        """Take a step's ``residual``: the chunk stops where it is at most ``tol``."""
-        self.residual, self.stopped = residual, residual <= self.tol
+        """Take a step's ``residual``: the chunk stops where it is at most ``tol`` after a certified step."""
+        self.residual, self.stopped = residual, residual <= self.tol and self.certified
 
     @abstractmethod
     def step(self, x: Array, residual: float) -> tuple[Array, int]:
@@ -389,6 +409,9 @@ class _DualFistaRun(_ChunkRun):
                                     warm_start=self.states.pop() if self.states else None, tol=step_tol,
                                     max_iter=self.budget.iterations)
         self.states.append(out.state)
+        self.certified = step_tol is None or out.converged
+        if not self.certified:  # it reached its cap: the next step gets twice the iterations
+            self.budget.grow()
         return out.x, out.iterations
 
 

@@ -73,6 +73,24 @@ def test_certified_steps_are_each_exact_to_their_tolerance():
         before = x
 
 
+def test_a_step_that_reaches_its_cap_uncertified_does_not_end_the_run():
+    """Steps capped before their gap certified them still let the residual stop the run "converged": sa-b with
+    inner_tol=1e-7 and tol=1e-6 ended 23 times tol from the solution of its own step, all 33 steps uncertified at
+    the cap of 500 (an audit against an interior-point reference). An uncertified step now doubles the cap of the
+    next, and only a certified one can end the run."""
+    reg = toy_sacnn()
+    _, y = noisy_image(size=16)
+    sigma, tol, cap = 25 / 255, 1e-5, 3
+    iterates = [y]
+    result = adareg.solve(Identity(y.shape), y, reg, sigma=sigma, tol=tol, inner_tol=1e-9, inner_max_iter=cap,
+                          precision="float64", callback=lambda k, x: iterates.append(x.copy()))
+    assert result.converged and max(result.history["inner_iterations"]) > cap
+    # the last step is its prox to max(min(inner_tol, 0.1 r), 0.1 tol) = 1e-6 of |y|
+    exact = reg.step(iterates[-2], sigma).prox(y, reg.lam(sigma), tol=1e-8, max_iter=100000)
+    assert exact.converged
+    assert np.linalg.norm(iterates[-1] - exact.x) <= 0.1 * tol * np.linalg.norm(y)
+
+
 def assert_budgets_grow_on_stalls(history, first: int, tol: float, max_iter: int) -> None:
     """Each step's budget is the first, doubled after every step whose residual is no smaller than those
     of all earlier steps at its budget, or falls at a mean rate over the last three steps at its budget
@@ -217,7 +235,7 @@ def _prescribed_steps(residuals):
     changes = iter(residuals)
 
     def factory(*args, **kwargs):
-        return lambda x, residual: (x * (1.0 + next(changes)), 1)
+        return lambda x, residual: (x * (1.0 + next(changes)), 1, True)  # (x_next, dual iterations, certified)
 
     return factory
 
