@@ -23,8 +23,9 @@ from ..stopping import Defaults, Progress, check_callback, check_finite_iterate,
 
 #: Reweighting steps and fixed-point residual at which :func:`reweighting` stops by default
 #: (for denoising the residual is :data:`DENOISING_TOL`).  For a general ``H`` the residual
-#: is about the distance to the fixed point, and the PSNR moves little past this one
-#: (measured in docs/results.md).
+#: is about the distance to the fixed point where ``lam`` holds the directions ``H`` barely
+#: sees (not for an ill-conditioned ``H`` with a small ``lam``: docs/roadmap.md), and the PSNR
+#: moves little past this one (measured in docs/results.md).
 DEFAULTS = Defaults(max_iter=100, tol=3e-3)
 #: The default fixed-point residual for denoising: past it the PSNR moves by thousandths of
 #: a dB while the steps go on (measured in docs/learned.md).
