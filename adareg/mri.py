@@ -20,7 +20,7 @@ import numpy as np
 from . import backend, checks
 from .backend import Array
 from .operators.base import LinearOperator, as_shape
-from .operators.mri import sigpy_module
+from .operators.mri import check_complex, sigpy_module
 from .solvers.cg import conjugate_gradient
 from .solvers.result import Result
 
@@ -268,9 +268,7 @@ def espirit_maps(kspace: Array, *, calib_width: int = 24, threshold: float = 0.0
     if not backend.is_array(kspace):
         raise TypeError(f"espirit_maps: kspace must be a NumPy or CuPy array, got {type(kspace).__name__}")
     backend.check_dtype(kspace, "espirit_maps: kspace")
-    if kspace.dtype.kind != "c":
-        raise TypeError(f"espirit_maps: kspace holds real values ({kspace.dtype}), but k-space is complex: pass the "
-                        "complex samples of each coil (their magnitude or real part alone has lost the phase)")
+    check_complex(kspace, "espirit_maps: kspace")
     backend.check_finite(kspace, "espirit_maps: kspace")
     if kspace.ndim not in (3, 4):
         raise ValueError(f"espirit_maps: kspace must have shape (coils, *image_shape) with a 2D or 3D image, "

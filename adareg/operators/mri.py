@@ -53,6 +53,14 @@ def sigpy_module(name: str = "sigpy") -> ModuleType:
         raise ImportError(f"this needs SigPy, which could not be imported ({err}): pip install adareg[mri]") from None
 
 
+def check_complex(kspace: Array, who: str) -> None:
+    """Raise a ``TypeError`` naming ``who`` where ``kspace`` is real: Fourier samples are complex (a magnitude or a
+    real part has lost their phase)."""
+    if kspace.dtype.kind != "c":
+        raise TypeError(f"{who} holds real values ({kspace.dtype}), but k-space is complex: pass the complex "
+                        "samples (their magnitude or real part alone has lost the phase)")
+
+
 def _host(a: Any, what: str) -> np.ndarray:
     """``a`` as a NumPy array of its own (later edits of ``a`` change nothing), checked finite."""
     backend.check_plain(a, what)  # the copy would drop a mask unseen
@@ -166,11 +174,8 @@ class _MRIOperator(LinearOperator):
         return self._sample(z)
 
     def check_measurements(self, y: Array, who: str) -> None:
-        """Raise a ``TypeError`` naming ``who`` where ``y`` is real: Fourier samples are complex (a magnitude or a
-        real part has lost their phase)."""
-        if y.dtype.kind != "c":
-            raise TypeError(f"{who} holds real values ({y.dtype}), but k-space is complex: pass the complex "
-                            "samples (their magnitude or real part alone has lost the phase)")
+        """Raise a ``TypeError`` naming ``who`` where ``y`` is real (:func:`check_complex`)."""
+        check_complex(y, who)
 
     def _adjoint(self, y: Array) -> Array:
         dtype = backend.result_dtype(y.dtype, np.complex128)
