@@ -726,6 +726,8 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     step, seconds, history, saved = 0, 0.0, [], None
     if state is not None:
         _restore(model, state["model"], checkpoint)
+        if state.get("norm_vector") is not None:  # the ridges' warm start of ||W||: its tolerance leaves it in
+            model._norm_vector = state["norm_vector"].to(settings.device)
         scales = [group["lr_scale"] for group in optimizer.param_groups]
         _restore(optimizer, state["optimizer"], checkpoint)  # its groups' settings replace these (older: no lr_scale)
         for group, scale in zip(optimizer.param_groups, scales):
@@ -760,7 +762,8 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
                                           "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                                           "step": step, "seconds": seconds, "history": history,
                                           "hardware": machine, **origin,
-                                          "images": len(images), "data_fingerprint": fingerprint})
+                                          "images": len(images), "data_fingerprint": fingerprint,
+                                          "norm_vector": getattr(model, "_norm_vector", None)})
             saved = step
         if last:
             break
