@@ -475,7 +475,12 @@ class Adaptive(Denoiser):
 
     def dual_fista(self, y: Tensor, p: Tensor, q: Tensor, t: Tensor, bound: Tensor,
                    W: BankOperator) -> tuple[Tensor, Tensor, Tensor]:
-        """``self.inner`` dual FISTA steps (step 1 = 1 / ||W||^2) on ``{|p| <= bound}``; the new ``(p, q, t)``.
+        """``self.inner`` dual FISTA steps of 1 on ``{|p| <= bound}``; the new ``(p, q, t)``.
+
+        The step is the inverse of the bank's symbol norm squared, 1 by its normalisation;
+        a trained bank's reflect-boundary norm is larger (docs/training.md), so it can
+        exceed ``1 / ||W||^2``, and the fixed points still match adareg's, whose dual steps
+        are ``1 / ||W||^2``.
 
         ``p`` is projected onto the box; the extrapolated point ``q`` and the momentum
         parameter ``t`` (one per image) continue those of the previous call.  With adaptive
