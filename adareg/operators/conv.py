@@ -417,9 +417,10 @@ class Blur(Conv2d):
     """
 
     def __init__(self, psf: Array, image_shape: Any, *, boundary: Boundary = "zero"):
-        backend.check_plain(psf, "Blur: psf")  # asarray would drop a mask unseen
-        psf = np.asarray(backend.to_numpy(psf) if backend.is_array(psf) else psf)  # copied once checked
-        backend.check_dtype(psf, "Blur: psf")
+        if not backend.is_array(psf):
+            psf = np.asarray(psf)
+        backend.check_dtype(psf, "Blur: psf")  # before the conversion, which would drop a mask unseen
+        psf = backend.to_numpy(psf)
         backend.check_finite(psf, "Blur: psf")
         if psf.ndim != 2 or psf.size == 0:
             raise ValueError(f"Blur: psf must be a 2D array of at least one tap, got shape {tuple(psf.shape)}")
