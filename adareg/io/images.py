@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import math
 import os
 import warnings
@@ -493,4 +494,12 @@ def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = 8
     scale, dtype = (65535.0, np.uint16) if bits == 16 else (255.0, np.uint8)
     data = np.round(np.clip(image.astype(np.float64), 0.0, 1.0) * scale).astype(dtype)
     file_format = Image.registered_extensions()[path.suffix.lower()]
-    write_atomically(path, lambda temporary: Image.fromarray(data).save(temporary, format=file_format))
+
+    def write(temporary: str) -> None:
+        # encoded in memory, then written by Python, which raises on a short write: Pillow's own TIFF writer
+        # ignores one (a full disk left a truncated file without an error)
+        encoded = io.BytesIO()
+        Image.fromarray(data).save(encoded, format=file_format)
+        Path(temporary).write_bytes(encoded.getbuffer())
+
+    write_atomically(path, write)

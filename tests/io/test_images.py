@@ -625,6 +625,25 @@ def test_same_file(tmp_path, monkeypatch):
     assert not same_file("missing.npy", "missing.npy")
 
 
+@pytest.mark.skipif(os.name != "posix", reason="needs POSIX file-size limits (resource.RLIMIT_FSIZE)")
+@pytest.mark.parametrize("suffix", [".tif", ".png"])
+def test_a_write_cut_short_is_an_error(Image, tmp_path, suffix):
+    """Pillow's TIFF writer ignores a short write, so a full disk left a truncated TIFF and no error (an audit,
+    2026-12-06).  A process limited to files of 4 KiB stands in for the full disk: writes past it fail."""
+    script = (
+        "import resource, signal, sys, numpy\n"
+        "from adareg.io import write_image\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of ending the process\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        "write_image(sys.argv[1], numpy.random.default_rng(9).random((64, 64)), bits=16)\n"  # 8 KiB of pixels
+    )
+    path = tmp_path / f"out{suffix}"
+    out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
+    assert out.returncode != 0 and f"OSError: cannot write {path}: File too large" in out.stderr, out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_round_trip_at_16_bits(Image, tmp_path):
     image = np.random.default_rng(8).random((6, 7))
     for suffix in (".png", ".tif"):
