@@ -178,8 +178,9 @@ def _denoise(args: argparse.Namespace) -> None:
     y = _device(image, args.device)
     result = solve(Identity(image.shape), y, reg, lam=lam, sigma=sigma if learned else None, bounds=(0.0, 1.0),
                    progress=not args.quiet)
-    io.write_image(args.output, backend.to_numpy(result.x), bits)
-    _write_masks(args, reg, result.x, sigma)
+    with io.written_together():  # the image and its masks, or neither
+        io.write_image(args.output, backend.to_numpy(result.x), bits)
+        _write_masks(args, reg, result.x, sigma)
     _report(args, result)
 
 
@@ -434,8 +435,9 @@ def _ct(args: argparse.Namespace) -> None:
                               field_of_view=args.pixel_size * size)
     x0 = fbp(H, y, window=args.window)
     result = _solve_on_scale(args, x0, "FBP", H, y, reg, lam=lam, sigma=sigma, bounds=(0.0, None), x0=x0)
-    io.write_array(args.output, backend.to_numpy(result.x))
-    _write_masks(args, reg, result.x, sigma)
+    with io.written_together():  # the image and its masks, or neither
+        io.write_array(args.output, backend.to_numpy(result.x))
+        _write_masks(args, reg, result.x, sigma)
     _report(args, result)
 
 
@@ -510,10 +512,12 @@ def _mri(args: argparse.Namespace) -> None:
         bounds = (0.0, None) if space == "real" else None
         # H^H y: solve checks y (zero_filled would check it twice)
         result = _solve_on_scale(args, H.H(y), "zero-filled image", H, y, reg, lam=lam, sigma=sigma, bounds=bounds)
-        _write_masks(args, reg, result.x, sigma)
         _report(args, result)
         x = result.x
-    io.write_array(args.output, backend.to_numpy(x))
+    with io.written_together():  # the image and its masks (of a learned model), or neither
+        io.write_array(args.output, backend.to_numpy(x))
+        if learned:
+            _write_masks(args, reg, x, sigma)
 
 
 def _fastmri(args: argparse.Namespace) -> None:
@@ -545,22 +549,35 @@ def _fastmri(args: argparse.Namespace) -> None:
     task = stacks.FastMRIReconstruction(tuple(bool(m) for m in mask), data.recon_shape, args.model, lam, sigma,
                                         args.device)
     images = _map_slices(args, task, data.kspace, numbers=data.slices)  # errors name the file's slices
+    comparison = _against_reference(args, data, images)  # before the write: an error leaves no file
     io.write_volume(args.output, images, None, f"adareg {args.model} fastMRI reconstruction, "
                     f"x{1 / mask.mean():.1f} undersampling")
-    if data.reference is not None and data.reference.shape == images.shape:
-        from . import metrics
+    if comparison is not None:
+        print(comparison, file=sys.stderr)
 
-        # the data range is the whole volume's maximum: the file's max attribute where --slices read some slices
-        try:
-            peak = checks.positive(data.attrs.get("max"), "max") if args.slices is not None else None
-        except (TypeError, ValueError):  # no max attribute, or not a positive number: the slices' own maximum
-            peak = None
-        over = ("the volume's maximum" if args.slices is None or peak is not None else
-                "the maximum of the slices read: the file has no max attribute")
-        print(f"against the file's reference: NMSE {metrics.nmse(images, data.reference):.4f}, PSNR "
-              f"{metrics.volume_psnr(images, data.reference, peak):.2f} dB, SSIM "
-              f"{metrics.volume_ssim(images, data.reference, peak):.4f} (fastMRI's conventions, data range "
-              f"{over})", file=sys.stderr)
+
+def _against_reference(args: argparse.Namespace, data: Any, images: np.ndarray) -> str | None:
+    """fastMRI's metrics of ``images`` against the file's reconstruction, ``None`` where it has none of their shape
+    (or a warning says why they cannot be computed: the output is written all the same)."""
+    if data.reference is None or data.reference.shape != images.shape:
+        return None
+    from . import metrics
+
+    # the data range is the whole volume's maximum: the file's max attribute where --slices read some slices
+    try:
+        peak = checks.positive(data.attrs.get("max"), "max") if args.slices is not None else None
+    except (TypeError, ValueError):  # no max attribute, or not a positive number: the slices' own maximum
+        peak = None
+    over = ("the volume's maximum" if args.slices is None or peak is not None else
+            "the maximum of the slices read: the file has no max attribute")
+    try:
+        return (f"against the file's reference: NMSE {metrics.nmse(images, data.reference):.4f}, PSNR "
+                f"{metrics.volume_psnr(images, data.reference, peak):.2f} dB, SSIM "
+                f"{metrics.volume_ssim(images, data.reference, peak):.4f} (fastMRI's conventions, data range "
+                f"{over})")
+    except ValueError as err:  # e.g. a reference that is zero everywhere
+        warnings.warn(f"{args.input}: no metrics against the file's reference: {err}", stacklevel=2)
+        return None
 
 
 def _slices(text: str | None) -> int | slice | list[int] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -219,6 +220,50 @@ def test_unexpected_errors_are_one_line_without_debug(files, monkeypatch, capsys
     assert err.count("\n") == 1 and "KeyError: 'a bug'" in err and "--debug" in err
     with pytest.raises(KeyError):
         cli.main(["denoise", str(folder / "noisy8.png"), "--sigma", "25", "-o", str(folder / "never.png"), "--debug"])
+
+
+@pytest.mark.parametrize("command", [
+    ["denoise", "noisy.npy", "--sigma", "25"],
+    ["mri", "kspace.npy", "--mask", "mask.npy", "--maps", "maps.npy", "--model", "sa-cnn"],
+])
+def test_a_failed_masks_write_leaves_no_output(files, command, monkeypatch, capsys):
+    """The result and --masks are written together: a run whose second file could not be written left its first
+    behind, with exit status 1 (an audit, 2026-12-06)."""
+    from adareg import cli
+
+    folder, _ = files
+    monkeypatch.chdir(folder)
+    if command[0] == "mri":
+        pytest.importorskip("sigpy")
+        from adareg.operators import CartesianMRI
+
+        image = 0.2 + 0.6 * adareg.data.shepp_logan((32, 32))
+        maps, mask = adareg.mri.birdcage_maps((32, 32), 4), adareg.mri.cartesian_mask((32, 32), 2, 0.25, seed=0)
+        np.save(folder / "kspace.npy", CartesianMRI(mask, maps, real=True)(image))
+        np.save(folder / "mask.npy", mask)
+        np.save(folder / "maps.npy", maps)
+    output, masks = Path(f"kept-{command[0]}.npy"), Path(f"kept-masks-{command[0]}.npy")
+    np.save(output, np.zeros(3))  # an earlier run's files, which a failed run must leave as they were
+    np.save(masks, np.zeros(3))
+    save = np.save
+    argv = [*command, "--masks", str(masks), "-o", str(output), "--quiet"]
+    for failing in (masks, output):  # denoise wrote the result first, mri the masks
+
+        def full_disk(file, array, **options):
+            if Path(file.name).name.startswith(f".{failing.name}."):  # the file's temporary twin
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            save(file, array, **options)
+
+        monkeypatch.setattr(np, "save", full_disk)
+        assert cli.main(argv) == 1
+        assert f"cannot write {failing}: {os.strerror(errno.ENOSPC)}" in capsys.readouterr().err
+        np.testing.assert_array_equal(np.load(output), np.zeros(3))
+        np.testing.assert_array_equal(np.load(masks), np.zeros(3))
+        assert not list(folder.glob(".kept-*"))  # no temporary file left
+    monkeypatch.setattr(np, "save", save)
+    assert cli.main(argv) == 0
+    assert np.load(output).shape == {"denoise": (64, 64), "mri": (32, 32)}[command[0]]
+    assert np.load(masks).shape[0] == adareg.load("sa-cnn").bank.channels
 
 
 def test_non_convergence_is_reported_even_when_quiet(capsys):

@@ -262,6 +262,19 @@ def test_mri_sa_cnn_on_a_fastmri_file_reports_fastmri_metrics(fastmri_file, tmp_
     assert psnr > 25
 
 
+def test_metrics_that_cannot_be_computed_are_a_warning(fastmri_file, tmp_path):
+    """A reference of zeros made the metrics fail after the volume was written: exit status 1, the output left
+    behind (an audit, 2026-12-06).  The metrics are computed before the write now, and their failure is a warning."""
+    h5py = pytest.importorskip("h5py")
+    kspace, reference = fastmri_file
+    write_file(h5py, tmp_path / "zeros.h5", kspace, reference=np.zeros_like(reference, dtype=np.float32))
+    out = run("mri", "zeros.h5", "--acceleration", "2", "--slices", "0", "--model", "zero-filled", "-o", "zf.npy",
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "no metrics against the file's reference" in out.stderr and "PSNR" not in out.stderr
+    assert np.load(tmp_path / "zf.npy").shape == (1, *RECON)
+
+
 def test_a_failing_slice_is_named_and_nothing_is_written(fastmri_file, tmp_path):
     h5py = pytest.importorskip("h5py")
     pytest.importorskip("sigpy", reason="SigPy is not installed (pip install adareg[mri]); ESPIRiT needs it")

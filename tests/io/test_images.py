@@ -625,6 +625,63 @@ def test_same_file(tmp_path, monkeypatch):
     assert not same_file("missing.npy", "missing.npy")
 
 
+def test_files_written_together_replace_their_targets_all_or_none(tmp_path):
+    first, second = tmp_path / "first.npy", tmp_path / "sub" / "second.npy"
+    np.save(first, np.zeros(2))
+    with pytest.raises(RuntimeError, match="between"):
+        with io.written_together():
+            write_array(first, np.ones(2))
+            np.testing.assert_array_equal(np.load(first), np.zeros(2))  # not yet in place
+            write_array(second, np.ones(3))
+            raise RuntimeError("a failure between the outputs and the end")
+    np.testing.assert_array_equal(np.load(first), np.zeros(2))
+    assert not second.exists()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["first.npy", "sub"]  # no temporary file
+    with io.written_together():
+        write_array(first, np.ones(2))
+        write_array(second, np.ones(3))
+    np.testing.assert_array_equal(np.load(first), np.ones(2))
+    np.testing.assert_array_equal(np.load(second), np.ones(3))
+    write_array(first, np.full(2, 2.0))  # outside a group, in place at once
+    np.testing.assert_array_equal(np.load(first), np.full(2, 2.0))
+
+
+def test_a_write_protected_output_is_refused(tmp_path, monkeypatch):
+    """Replacing a file needs only its folder's permission, so a file its owner made read-only was replaced (an
+    audit, 2026-12-06); as cp and a shell's redirection, adareg refuses it (the test stands in for a user who may
+    not write it, since root may)."""
+    path = tmp_path / "kept.npy"
+    path.write_bytes(b"")
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: not (mode & os.W_OK and Path(p) == path) and access(p, mode))
+    with pytest.raises(ValueError, match=f"{path}: the file is write-protected"):
+        check_output(path, (".npy",))
+    with pytest.raises(ValueError, match="write-protected"):
+        write_array(path, np.zeros(2))
+    assert path.read_bytes() == b""
+    check_output(tmp_path / "new.npy", (".npy",))
+
+
+def test_an_output_that_is_a_link_is_written_through_it(tmp_path, monkeypatch):
+    """A link was replaced by a regular file, and the file it names kept the old data; cp writes through it."""
+    target, link = tmp_path / "data" / "target.bin", tmp_path / "out.npy"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    write_array(link, np.arange(3.0))  # the temporary takes the link's suffix, which np.save needs
+    assert link.is_symlink()
+    np.testing.assert_array_equal(np.load(target), np.arange(3.0))
+    folder, series = tmp_path / "empty", tmp_path / "series"
+    folder.mkdir()
+    series.symlink_to(folder)
+    io.files.write_folder_atomically(io.check_output_folder(series), lambda t: (t / "1.dcm").write_bytes(b"x"))
+    assert series.is_symlink() and (folder / "1.dcm").read_bytes() == b"x"
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    with pytest.raises(ValueError, match="is the current folder"):  # it said "PosixPath('.') has an empty name"
+        io.check_output_folder(".")
+
+
 @pytest.mark.skipif(os.name != "posix", reason="needs POSIX file-size limits (resource.RLIMIT_FSIZE)")
 @pytest.mark.parametrize("suffix", [".tif", ".png"])
 def test_a_write_cut_short_is_an_error(Image, tmp_path, suffix):
