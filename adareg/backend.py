@@ -477,8 +477,27 @@ def real_dtype(dtype: Any) -> np.dtype:
 
 
 class KeepsReadOnly:
-    """Mixin: the read-only arrays among an object's attributes (alone or in lists and tuples) are read-only
-    again after pickling or ``copy.deepcopy``, which NumPy's pickling does not keep (:func:`read_only`)."""
+    """Mixin for objects whose parameters are fixed when they are built, since caches copy them.
+
+    The attributes that a class names in ``_fixed`` (with those its bases name), once
+    set, cannot be set again, nor can a property without a setter: assigning ``H.mask`` or
+    ``tv.weights`` changed the attribute but not the copies (spectra, device arrays, norm
+    estimates) that the computations read.  The read-only arrays among the attributes
+    (alone or in lists and tuples, :func:`read_only`) are read-only again after
+    pickling or ``copy.deepcopy``, which NumPy's pickling does not keep.
+    """
+
+    #: The attributes fixed once set (with those the base classes name).
+    _fixed: tuple[str, ...] = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        kind = type(self)
+        declared = getattr(kind, name, None)
+        if (isinstance(declared, property) and declared.fset is None) or \
+                (name in self.__dict__ and any(name in vars(k).get("_fixed", ()) for k in kind.__mro__)):
+            raise AttributeError(f"{kind.__name__}.{name} cannot be changed: the object's caches hold the value it "
+                                 f"was built with; build a new {kind.__name__}")
+        super().__setattr__(name, value)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

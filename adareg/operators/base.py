@@ -145,6 +145,9 @@ class LinearOperator(backend.KeepsReadOnly):
     (3, 4)
     """
 
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("shape_in", "shape_out", "dtype", "real_in", "real_out", "precision")
+
     #: Floating precision of the outputs when the operator fixes it (e.g. float32 for
     #: ASTRA's projectors); ``None``: the input's precision.
     precision: np.dtype | None = None
@@ -548,6 +551,9 @@ def _combination(coefficients: np.ndarray, basis: list[Array]) -> Array:
 class Adjoint(LinearOperator):
     """The adjoint ``A^H`` of an operator; use ``A.H`` rather than this class."""
 
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("op",)
+
     def __init__(self, op: LinearOperator):
         super().__init__(op.shape_out, op.shape_in, op.dtype, real_in=op.real_out, real_out=op.real_in)
         self.op = op
@@ -572,6 +578,9 @@ class Adjoint(LinearOperator):
 
 class Composition(LinearOperator):
     """``A @ B``: the map ``x -> A(B(x))``."""
+
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("outer", "inner", "check_measurements")
 
     def __init__(self, outer: LinearOperator, inner: LinearOperator):
         if outer.shape_in != inner.shape_out:
@@ -617,6 +626,9 @@ class Composition(LinearOperator):
 class Sum(LinearOperator):
     """``A + B``: the map ``x -> A(x) + B(x)``."""
 
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("first", "second")
+
     def __init__(self, first: LinearOperator, second: LinearOperator):
         if (first.shape_in, first.shape_out) != (second.shape_in, second.shape_out):
             raise ValueError(
@@ -654,6 +666,9 @@ class Sum(LinearOperator):
 
 class Scaled(LinearOperator):
     """``c * A`` for a number ``c``; its adjoint is ``conj(c) * A^H``."""
+
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("c", "op", "check_measurements")
 
     def __init__(self, c: float | complex, op: LinearOperator):
         c = _as_scalar(c)

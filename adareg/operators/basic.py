@@ -67,6 +67,9 @@ class Diagonal(LinearOperator):
         ``(C, H, W)``).  Default: ``weights.shape``.
     """
 
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("weights",)
+
     def __init__(self, weights: Array, shape: Any = None):
         if not backend.is_array(weights):
             weights = np.asarray(weights)
@@ -105,6 +108,9 @@ class Subsample(LinearOperator):
         ``(slice(None, None, 2), slice(None, None, 2))`` keeps every second pixel); a
         single slice is the tuple of one, for the first axis.
     """
+
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("indices", "slices")
 
     def __init__(self, shape: Any, selection: Array | slice | tuple[slice, ...]):
         shape = as_shape(shape, "shape")
@@ -180,6 +186,9 @@ class FiniteDifference(LinearOperator):
         ``"neumann"``: the difference across the last sample is zero (the usual
         discretisation of total variation); ``"periodic"``: the image wraps around.
     """
+
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("axes", "boundary")
 
     def __init__(self, shape: Any, axes: tuple[int, ...] | None = None,
                  boundary: Literal["neumann", "periodic"] = "neumann"):

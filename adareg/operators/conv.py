@@ -57,6 +57,12 @@ class Conv2d(LinearOperator):
         kernel size.
     """
 
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("kernel", "pads", "image_shape", "boundary", "method")
+
+    #: One filter per channel of a ``(C, H, W)`` input (:class:`DepthwiseConv2d`), rather than filters of an image.
+    depthwise = False
+
     def __init__(self, kernel: Array, image_shape: Any, *, boundary: Boundary = "zero",
                  method: Literal["auto", "direct", "fft"] = "auto"):
         who = type(self).__name__  # a subclass's errors name it (Blur, DepthwiseConv2d)
@@ -89,8 +95,8 @@ class Conv2d(LinearOperator):
                 f"{who}: a {kh}x{kw} kernel needs more than the image {image_shape} "
                 "for boundary='reflect'; use 'zero' or 'periodic'"
             )
-        shape_in = (c_in, h, w) if kernel.ndim == 4 else (h, w)
         shape_out = (h, w) if kernel.ndim == 2 else (c_out, h, w)
+        shape_in = (c_in, h, w) if kernel.ndim == 4 else shape_out if self.depthwise else (h, w)
         super().__init__(shape_in, shape_out, kernel.dtype)
         self.kernel = backend.DeviceCache(k4)
         self._kernel_ndim = kernel.ndim
@@ -347,6 +353,8 @@ class DepthwiseConv2d(Conv2d):
         As for :class:`Conv2d`.
     """
 
+    depthwise = True
+
     def __init__(self, kernel: Array, image_shape: Any, *, boundary: Boundary = "zero",
                  method: Literal["auto", "direct", "fft"] = "auto"):
         if not backend.is_array(kernel):
@@ -354,7 +362,6 @@ class DepthwiseConv2d(Conv2d):
         if kernel.ndim != 3:
             raise ValueError(f"DepthwiseConv2d: kernel must have shape (C, kh, kw), got {tuple(kernel.shape)}")
         super().__init__(kernel, image_shape, boundary=boundary, method=method)
-        self.shape_in = self.shape_out  # (C, H, W) in and out
 
     def _on_image(self, image_shape: tuple[int, int]) -> DepthwiseConv2d:
         return DepthwiseConv2d(self.kernel.host[:, 0], image_shape, boundary=self.boundary, method=self.method)
@@ -415,6 +422,9 @@ class Blur(Conv2d):
     boundary
         ``"zero"``, ``"periodic"`` or ``"reflect"`` (see :class:`Conv2d`).
     """
+
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("psf",)
 
     def __init__(self, psf: Array, image_shape: Any, *, boundary: Boundary = "zero"):
         if not backend.is_array(psf):

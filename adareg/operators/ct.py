@@ -210,6 +210,10 @@ class RayTransform(LinearOperator):
         Detector rows in 3D (default: ``D``, or enough for the cone).
     """
 
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("angles", "geometry", "pixel_size", "detector_spacing", "detector_count", "source_distance",
+              "detector_distance", "vol_geom", "proj_geom")
+
     precision = np.dtype(np.float32)
 
     def __init__(self, image_shape: Any, angles: Any, *, geometry: Geometry = "parallel",

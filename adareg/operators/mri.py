@@ -146,6 +146,9 @@ class _MRIOperator(LinearOperator):
     and ``_sample_adjoint(y)`` (its adjoint, back to ``(..., *image_shape)``).
     """
 
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("image_shape", "real", "coils", "maps")
+
     def __init__(self, image_shape: tuple[int, ...], samples_shape: tuple[int, ...], maps: np.ndarray | None,
                  real: bool):
         if not isinstance(real, (bool, np.bool_)):
@@ -217,6 +220,9 @@ class CartesianMRI(_MRIOperator):
         Image shape; needed only when neither ``mask`` nor ``maps`` gives it
         (a ``(W,)`` mask for one coil: ``shape=(H, W)``, or ``(W,)`` for 1-D signals).
     """
+
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("mask",)
 
     def __init__(self, mask: Any, maps: Any = None, *, real: bool, shape: Any = None):
         mask = _host(mask, "CartesianMRI: mask")
@@ -433,6 +439,9 @@ class NonCartesianMRI(_MRIOperator):
     The output has shape ``trajectory.shape[:-1]`` for one coil and
     ``(C, *trajectory.shape[:-1])`` for ``C`` coils.
     """
+
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("trajectory", "density", "oversamp", "width")
 
     def __init__(self, trajectory: Any, image_shape: Any, maps: Any = None, density: Any = None, *,
                  real: bool, oversamp: float = 1.25, width: float = 4):

@@ -123,6 +123,9 @@ class SACNN(AdaptiveRegularizer):
         Trained noise-level range.
     """
 
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("masks",)
+
     family = "sa-cnn"
     sees_intensities = True
 
@@ -170,6 +173,9 @@ class SAB(AdaptiveRegularizer):
     lam, sigma_range
         As for every learned family.
     """
+
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("blur", "profile", "scale")
 
     family = "sa-b"
     # its weights settle in 2-3 steps, so the residual test fires early: it needs more dual progress per step

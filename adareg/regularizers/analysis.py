@@ -84,6 +84,9 @@ class WeightedL1Analysis(Regularizer):
         Group the channels (the first axis of ``W.shape_out``) at each pixel.
     """
 
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("W", "group_channels")
+
     def __init__(self, W: LinearOperator, weights: float | Array = 1.0, *, group_channels: bool = False):
         if not isinstance(W, LinearOperator):
             raise TypeError(f"{type(self).__name__}: W must be a LinearOperator, got {type(W).__name__}")
@@ -133,8 +136,16 @@ class WeightedL1Analysis(Regularizer):
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name}: weights must be finite and non-negative, got {weights!r}")
             self._weights = value
-        self.weights = weights
-        self.batch_shape = tuple(np.shape(weights)[: max(0, np.ndim(weights) - len(target))])
+        self._batch_shape = tuple(np.shape(weights)[: max(0, np.ndim(weights) - len(target))])
+
+    @property
+    def weights(self) -> float | Array:
+        r""":math:`\Lambda`: a number, or a read-only copy of the array given (a copy on the GPU)."""
+        return self._weights.host if isinstance(self._weights, backend.DeviceCache) else self._weights
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:  # type: ignore[override]
+        return self._batch_shape
 
     def with_weights(self, weights: float | Array) -> WeightedL1Analysis:
         """The same regularizer (same ``W``, norm estimate shared) with new weights."""

@@ -46,13 +46,17 @@ class ProxResult:
     converged: bool = True
 
 
-class Regularizer(ABC):
+class Regularizer(backend.KeepsReadOnly, ABC):
     """A regularizer ``R`` on images of shape :attr:`shape` (leading batch axes allowed).
 
     Solvers need :meth:`value` and :meth:`prox`; the prox may be computed
     iteratively, starting from ``warm_start`` and returning the state to start
-    the next call from.
+    the next call from.  Its parameters are fixed when it is built
+    (:class:`~adareg.backend.KeepsReadOnly`).
     """
+
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("shape",)
 
     #: How solvers minimise it: by its prox (a learned regularizer's ``at(sigma)`` says
     #: ``"smooth"`` or ``"reweighting"`` instead).

@@ -89,6 +89,9 @@ class FilterBank(backend.KeepsReadOnly):
         edge is invented at the image border), ``"zero"`` or ``"periodic"``.
     """
 
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("layers", "kernel", "channels", "boundary")
+
     def __init__(self, layers: Sequence[Any], *, boundary: Boundary = "reflect"):
         if boundary not in get_args(Boundary):  # else refused only when an operator is first made
             raise ValueError(f"FilterBank: boundary must be one of {', '.join(get_args(Boundary))}, got {boundary!r}")

@@ -19,6 +19,9 @@ class SigmaProfile(backend.KeepsReadOnly):
     intensity scale, so they lie in [0, 1].
     """
 
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("knots", "values", "name")
+
     def __init__(self, knots: Any, values: Any, name: str):
         for part, given in (("knots", knots), ("values", values)):
             if np.asarray(given).dtype.kind not in "iuf":  # strings, None, complex or bool numbers
@@ -61,6 +64,9 @@ class LearnedRegularizer(backend.KeepsReadOnly, ABC):
     sigma_range
         The noise levels ``(low, high)`` (intensities in [0, 1]) the model was trained for.
     """
+
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("bank", "lam", "sigma_range")
 
     family: str
 

@@ -42,6 +42,9 @@ class MaskCNN(backend.KeepsReadOnly):
         ``"leaky_relu"`` (slope :data:`LEAKY_SLOPE`) or ``"relu"`` between layers.
     """
 
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("kernels", "biases", "channels", "activation")
+
     def __init__(self, kernels: Sequence[Any], biases: Sequence[Any], *, activation: Activation = "leaky_relu"):
         kernels = [np.asarray(backend.to_numpy(k)) for k in kernels]
         biases = [np.asarray(backend.to_numpy(b)) for b in biases]

@@ -50,6 +50,9 @@ class Ridge(LearnedRegularizer):
         As for every learned family.
     """
 
+    #: Attributes fixed once set (backend.KeepsReadOnly).
+    _fixed = ("family", "profile", "scale")
+
     def __init__(self, family: str, bank: FilterBank, profile: LinearSpline, scale: SigmaProfile,
                  lam: SigmaProfile, sigma_range: tuple[float, float]):
         if family not in ("crr", "wcrr"):

@@ -107,3 +107,31 @@ def test_a_pickled_convolution_leaves_its_cached_spectra_behind():
     copy_ = pickle.loads(pickle.dumps(W))
     assert len(pickle.dumps(W)) < 1.05 * unused
     np.testing.assert_array_equal(copy_.H(copy_(x)), expected)  # the copy remakes them
+
+
+def test_an_operators_or_regularizers_parameters_cannot_be_reassigned():
+    """Assigning tv.weights, H.mask or Blur.boundary changed the attribute and not what the object computes: the
+    prox and value kept the old weights (0.255 from a TV built with the new ones), the MRI operator its old mask,
+    the blur its old norm bound with the new padding (an audit, 2026-12-06).  Each assignment raises now, naming
+    the attribute, and the object computes as built; a TV with other weights comes from with_weights."""
+    from adareg.operators import Blur, CartesianMRI
+    from adareg.regularizers import TV
+
+    rng = np.random.default_rng(4)
+    x = rng.random((6, 8))
+    mask = np.zeros((6, 8), bool)
+    mask[:, ::2] = True
+    tv, H, B = TV((6, 8)), CartesianMRI(mask, real=True), Blur(np.ones((3, 3)) / 9, (6, 8))
+    expected = (tv.value(x), H(x), B(x))
+    reassignments = [(tv, "weights", 0.25), (tv, "W", B), (H, "mask", np.ones((6, 8), bool)),
+                     (B, "boundary", "reflect"), (B, "psf", np.ones((1, 1))), (H, "real", False)]
+    for obj, name, value in reassignments:
+        with pytest.raises(AttributeError, match=f"{type(obj).__name__}.{name} cannot be changed"):
+            setattr(obj, name, value)
+    for got, want in zip((tv.value(x), H(x), B(x)), expected):
+        np.testing.assert_array_equal(got, want)
+    assert tv.weights == 1.0 and tv.with_weights(0.25).value(x) == pytest.approx(0.25 * tv.value(x))
+    H.new_name = 1  # attributes not set before stay the caller's to add
+    for G in (pickle.loads(pickle.dumps(H)), copy.deepcopy(H)):
+        with pytest.raises(AttributeError, match="CartesianMRI.mask cannot be changed"):
+            G.mask = np.ones((6, 8), bool)
