@@ -166,8 +166,9 @@ class LinearOperator(backend.KeepsReadOnly):
         self.dtype = np.dtype(np.complex128 if dtype.kind == "c" else np.float64)
         self.real_in, self.real_out = bool(real_in), bool(real_out)
         self._adjoint_operator: LinearOperator | None = None
-        # (value, tolerance, from an informed start, precision of the iteration)
-        self._norm: tuple[float, float, bool, str] | None = None
+        # norm()'s certified estimates by (tolerance, precision of the iteration): (value, from an informed start);
+        # only an estimate at the tolerance asked is reused, so that norm_bound's does not hang on earlier calls
+        self._norms: dict[tuple[float, str], tuple[float, bool]] = {}
         self._bounds: dict[tuple[backend.Device, str], float] = {}  # norm_bound's value by device and precision
 
     # ---------------------------------------------------------------- contract
@@ -192,7 +193,8 @@ class LinearOperator(backend.KeepsReadOnly):
         if exact is not None:
             return exact
         estimate = self.norm(tol=STEP_NORM_TOL, like=like)
-        informed = self._norm is not None and self._norm[2]  # (None where a subclass computes norm() itself)
+        # (none where a subclass computes norm() itself)
+        informed = self._norms.get((STEP_NORM_TOL, _precision(like)), (None, False))[1]
         if not informed:
             # A random start nearly orthogonal to the top singular vector lets the residual test
             # certify a lower singular value: an independent second start makes that far rarer.
@@ -296,8 +298,10 @@ class LinearOperator(backend.KeepsReadOnly):
         by at most their gap (:meth:`norm_bound`'s margin covers it).  An informed start
         (:meth:`_norm_start`) that certifies less than the value it was expected to reach
         is followed by a random one, and the larger value is kept.  A certified result
-        is cached and reused for any request with ``tol`` at least as loose; one cut
-        short by ``max_iter`` is returned but not cached (nor used by :meth:`norm_bound`).
+        is cached and reused for requests with the same ``tol`` and precision (a tighter
+        one is not taken for a looser ``tol``, so that :meth:`norm_bound`, and a solve's
+        steps, do not hang on earlier calls); one cut short by ``max_iter`` is returned
+        but not cached (nor used by :meth:`norm_bound`).
         Operators with a closed-form norm return it directly.
 
         Parameters
@@ -320,9 +324,10 @@ class LinearOperator(backend.KeepsReadOnly):
         exact = self._exact_norm()
         if exact is not None:
             return exact
-        precision = _precision(like)  # a float32 estimate is not reused for float64: results would hang on order
-        if self._norm is not None and self._norm[1] <= tol and self._norm[3] == precision:
-            return self._norm[0]
+        # neither a float32 estimate for float64 nor a tighter one for a looser tol: results would hang on order
+        precision = _precision(like)
+        if (tol, precision) in self._norms:
+            return self._norms[tol, precision][0]
         start = self._norm_start(tol)
         x, floor = (self._random_start(rng), None) if start is None else start
         value, converged = self._lanczos_norm(x, tol, max_iter, floor, like)
@@ -334,7 +339,7 @@ class LinearOperator(backend.KeepsReadOnly):
             if again > value:
                 value, converged = again, certified
         if converged:
-            self._norm = (value, tol, informed, precision)
+            self._norms[tol, precision] = (value, informed)
         return value
 
     def _random_start(self, rng: np.random.Generator) -> np.ndarray:
