@@ -336,20 +336,21 @@ def regularizer(model: str, shape: tuple[int, int]) -> Any:
 def cached_model(model: str) -> Any:
     """A learned model by name or parameter file, loaded once per process, and again for a file that has changed.
 
-    A file is known by its resolved path, modification time and size: one rewritten in
-    place (e.g. by further training), or a relative path after a change of folder, is
-    not the model loaded before.
+    A file is known by its resolved path, inode, size and modification and change times:
+    one rewritten in place (e.g. by further training), one put in its place with its old
+    modification time (``cp -p``, ``rsync -a``: the change time moves all the same), or a
+    relative path after a change of folder, is not the model loaded before.
     """
     path = Path(model)
     version = None
     if path.is_file():
         status = path.stat()
-        version = (str(path.resolve()), status.st_mtime_ns, status.st_size)
+        version = (str(path.resolve()), status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
     return _load_version(model, version)
 
 
 @functools.lru_cache(maxsize=8)
-def _load_version(model: str, version: tuple[str, int, int] | None) -> Any:
+def _load_version(model: str, version: tuple[str, int, int, int, int] | None) -> Any:
     """``params.load(model)``, once per ``version`` of its file (see :func:`cached_model`)."""
     return params.load(model)
 
@@ -478,9 +479,20 @@ def _refuse_weights(task: str, model: str, lam: Any, sigma: Any) -> None:
                          f"iterative models; {model!r} has none")
 
 
-@functools.lru_cache(maxsize=4)
 def cached_ray_transform(size: int, angles: int | tuple[float, ...], geometry: tuple[tuple[str, Any], ...]) -> Any:
-    """A :class:`~adareg.operators.RayTransform`, built once per process for one geometry."""
+    """A :class:`~adareg.operators.RayTransform`, built once per process for one geometry.
+
+    The cache tells the arguments apart by their types too (``48`` from ``48.0``, ``1``
+    from ``True``), so that whether an argument is accepted does not hang on what was
+    built before.
+    """
+    typed = tuple((type(value).__name__, value) for value in (size, angles, *(value for _, value in geometry)))
+    return _ray_transform(size, angles, geometry, typed)
+
+
+@functools.lru_cache(maxsize=4)
+def _ray_transform(size: int, angles: Any, geometry: tuple[tuple[str, Any], ...], typed: tuple) -> Any:
+    """:func:`cached_ray_transform`, cached on ``typed``, the arguments with their types."""
     from .operators import RayTransform
 
     return RayTransform((size, size), angles, **dict(geometry))

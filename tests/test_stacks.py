@@ -205,6 +205,26 @@ def test_a_parameter_file_rewritten_in_place_is_loaded_again(tmp_path):
     assert stacks.cached_model(str(path)).family == "wcrr"
 
 
+def test_a_parameter_file_replaced_with_its_old_time_is_loaded_again(tmp_path):
+    """cp -p, rsync -a and tar keep a file's modification time, and models of one layout have one size: the cache
+    gave the model loaded before (an audit, 2026-12-06)."""
+    path, other = tmp_path / "model.npz", tmp_path / "other.npz"
+    path.write_bytes((WEIGHTS / "crr.npz").read_bytes())
+    other.write_bytes(path.read_bytes())
+    with np.load(other) as arrays:
+        entries = dict(arrays)
+    entries["lam_values"] = entries["lam_values"] / 2
+    np.savez(other, **entries)
+    assert other.stat().st_size == path.stat().st_size
+    first = stacks.cached_model(str(path))
+    times = (path.stat().st_atime_ns, path.stat().st_mtime_ns)
+    os.replace(other, path)  # as cp -p or rsync -a do: another file under the name, its time set back
+    os.utime(path, ns=times)
+    again = stacks.cached_model(str(path))
+    assert again is not first
+    np.testing.assert_array_equal(again.lam.values, first.lam.values / 2)
+
+
 def test_one_slice_in_other_units_is_refused_whatever_the_chunk():
     """One 0-255 slice among 150 is under 1 % of a chunk's values: a chunk of 150 cut it off to a constant 1
     without a word, while chunks of 8 refused it."""
@@ -220,6 +240,16 @@ def test_tv_denoise_needs_no_sigma():
     stack = noisy_stack(1, size=16)
     with_sigma = stacks.Denoise("tv", SIGMA, lam=0.05)(stack)
     np.testing.assert_array_equal(stacks.Denoise("tv", None, lam=0.05)(stack), with_sigma)
+
+
+def test_a_ct_geometry_is_checked_whatever_was_built_before():
+    """The cache of ray transforms told 48 from 48.0 (and 1 from True) by ==, so a geometry that RayTransform
+    refuses was taken after an equal one of the right type had been built (an audit, 2026-12-06)."""
+    pytest.importorskip("astra")
+    geometry = {"detector_count": 48}
+    stacks.CTReconstruction(32, 30, geometry, "fbp")
+    with pytest.raises(TypeError, match="detector_count"):
+        stacks.CTReconstruction(32, 30, {"detector_count": 48.0}, "fbp")
 
 
 def test_an_iterative_ct_reconstruction_starts_from_the_fbp_of_its_window(monkeypatch):
