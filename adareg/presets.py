@@ -1,4 +1,4 @@
-"""Starting values of ``lam`` (and a learned model's ``sigma``) for the examples' acquisitions.
+r"""Starting values of ``lam`` (and a learned model's ``sigma``) for the examples' acquisitions.
 
 The values live in ``adareg/weights/presets.json``, one entry per acquisition
 (e.g. ``"ct-parallel-60-1e+04-128"``) and model.  Each entry was chosen by
@@ -6,6 +6,24 @@ The values live in ``adareg/weights/presets.json``, one entry per acquisition
 ones; the file records that image and the command that reproduces the search.  They
 are starting points for similar acquisitions, not optimal values for every image:
 tune on your own calibration data where you have it.
+
+``lam`` weighs the data term against the regularizer, so a preset holds only for data
+on the scale and in the units of the examples' acquisitions:
+
+* images with intensities in [0, 1] (a learned model's ``sigma`` is on that scale too);
+* CT (``ct-...``): :class:`~adareg.operators.RayTransform` with ``pixel_size=1/N`` for
+  an ``N x N`` image (line integrals of attenuation per unit of the image's width), and
+  the data weights ``N / I0`` of :func:`adareg.ct.poisson_transmission` (raw photon
+  counts as weights make the data term ``I0`` times stronger);
+* MRI (``mri-cartesian-...``): :class:`~adareg.operators.CartesianMRI` with the centred
+  orthonormal FFT and coil maps with :math:`\sum_c |S_c|^2 = 1`, k-space of an image
+  in [0, 1], and noise of the standard deviation the name gives (0.01) in the real and
+  the imaginary part.
+
+Data on another scale ``c`` (scanner units: fastMRI's k-space is of order 1e-5 to
+1e-3) need ``lam`` times ``c`` for TV, or rather data scaled to these units first, as
+``adareg mri`` does for a fastMRI file; the learned models warn where the
+reconstruction leaves [0, 1], TV does not.
 """
 
 from __future__ import annotations
