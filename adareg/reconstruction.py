@@ -34,6 +34,10 @@ WEIGHT_SPREAD = 1e3
 #: mean, which the filters ignore) by so little that the stop on the relative change, or the rounding of a
 #: float32 x, ends the run far from the minimiser (the examples' presets are near 1).
 CURVATURE_RATIO = 1e4
+#: A converged solve for a general ``H`` whose image varies about its mean by less than this share of its norm
+#: (a large constant offset) gets a warning: the stops on the relative change, ``||x_k+1 - x_k|| <= tol ||x_k||``,
+#: then allow moves of the image's structure that many times larger than ``tol`` says.
+OFFSET_SHARE = 1 / 30
 
 #: For a learned model, a noisy image (denoising) or a reconstruction beyond this magnitude is taken to be on
 #: another intensity scale than the models' [0, 1]: a [0, 1] image with noise of sigma <= 30/255 stays far
@@ -230,6 +234,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         _warn_off_scale(reg, result.x, "the reconstruction", "scale y so that the image lies in [0, 1] (the "
                         "reconstruction scales with its data), with lam for that scale, and the result back",
                         faint=result.converged)
+    if result.converged and not isinstance(H, Identity):
+        _warn_offset(result.x, result.x.ndim - len(H.shape_in))
     return result
 
 
@@ -537,6 +543,18 @@ def _warn_weight_spread(weights: Array) -> None:
         warnings.warn(f"solve: the data weights span a factor {spread:.3g}; the step follows the largest, so the stop "
                       "on the relative change can end far from the minimiser: clip the largest weights, or check "
                       "the result against a smaller tol", stacklevel=3)
+
+
+def _warn_offset(x: Array, batch_ndim: int) -> None:
+    """Warn where an image of ``x`` varies about its mean by less than :data:`OFFSET_SHARE` of its norm."""
+    xp = backend.namespace(x)
+    axes = tuple(range(batch_ndim, x.ndim))
+    variation = xp.linalg.vector_norm(x - xp.mean(x, axis=axes, keepdims=True), axis=axes)
+    if bool(xp.any(variation < OFFSET_SHARE * xp.linalg.vector_norm(x, axis=axes))):
+        warnings.warn(f"solve: the image is mostly a constant offset (it varies about its mean by less than "
+                      f"{OFFSET_SHARE:.2g} of its norm), and the stop on the relative change, measured against that "
+                      "norm, can end far from the minimiser: subtract the offset first (y - H(c) for the constant "
+                      "image c), or check the result against a smaller tol", stacklevel=3)
 
 
 def _warn_curvature_ratio(data: float, regularizer: float) -> None:

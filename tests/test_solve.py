@@ -827,3 +827,22 @@ def test_a_ridge_batch_on_cupy_reaches_each_image_minimiser():
     for i in range(2):
         alone = adareg.solve(H, y[i], adareg.load("crr"), **options)
         np.testing.assert_allclose(adareg.to_numpy(batch.x[i]), alone.x, rtol=0, atol=1e-3 * np.abs(alone.x).max())
+
+
+def test_an_image_on_a_large_offset_gets_a_warning():
+    """The stop on the relative change measures the moves against ||x||, which a constant offset makes large: a
+    deblurring with TV on an offset of 300 (contrast 1) stopped "converged" 0.2 and more from its minimiser (an audit,
+    2026-12-06: 9.1 at 96 x 96).  TV ignores constants and the reflect blur keeps them, so the minimiser with the
+    offset is the one without it plus the offset: a reference solved to tol 1e-10 without it."""
+    x = adareg.data.image("camera", shape=(32, 32))
+    H = Blur(np.ones((3, 3)) / 9, x.shape, boundary="reflect")
+    y = H(x) + 0.01 * np.random.default_rng(6).standard_normal(x.shape)
+    reference = adareg.solve(H, y, TV(x.shape), lam=2e-3, tol=1e-10, max_iter=50000)
+    assert reference.converged
+    for offset, far in ((0.0, False), (300.0, True)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = adareg.solve(H, y + offset, TV(x.shape), lam=2e-3)
+        warned = any("mostly a constant offset" in str(w.message) for w in caught)
+        distance = np.abs(result.x - offset - reference.x).max()
+        assert result.converged and warned == far and (distance > 0.2) == far, (offset, distance)
