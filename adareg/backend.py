@@ -17,6 +17,7 @@ import contextlib
 import importlib
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
@@ -525,6 +526,38 @@ def read_only(array: Any) -> np.ndarray:
     frozen = np.array(array, copy=True)
     frozen.flags.writeable = False
     return frozen
+
+
+#: How many image shapes' operators a model keeps (:class:`PerShape`): the most recently used.
+SHAPES_KEPT = 4
+
+
+class PerShape:
+    """Objects built for each image shape (a model's operators, with their spectra and norm estimates), of which
+    the :data:`SHAPES_KEPT` most recently used are kept.
+
+    A process that meets images of many shapes (a folder of photographs, a long-lived
+    worker) kept every shape's before, its memory growing with each new shape.
+    """
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+
+    def get(self, shape: tuple[int, ...], make: Callable[[], T]) -> T:
+        """The object of ``shape``, built by ``make()`` where it is not kept."""
+        item = self._items.get(shape)
+        if item is None:
+            item = self._items[shape] = make()
+            while len(self._items) > SHAPES_KEPT:
+                with contextlib.suppress(KeyError):  # (another thread's eviction came first)
+                    self._items.popitem(last=False)
+        else:
+            with contextlib.suppress(KeyError):
+                self._items.move_to_end(shape)
+        return item
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class DeviceCache:

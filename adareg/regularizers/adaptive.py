@@ -215,13 +215,11 @@ class SAB(AdaptiveRegularizer):
         self.blur = backend.read_only(blur / blur.sum(axis=(1, 2), keepdims=True))  # the blurs cached per shape copy it
         self.profile, self.scale = profile, scale
         self.check_spans(scale)
-        self._blurs: dict[tuple[int, int], DepthwiseConv2d] = {}
+        self._blurs = backend.PerShape()
 
     def blur_operator(self, image_shape: tuple[int, int]) -> DepthwiseConv2d:
         """``B = (B_1, ..., B_C)`` on ``(C, H, W)`` responses (cached per shape)."""
-        if image_shape not in self._blurs:
-            self._blurs[image_shape] = DepthwiseConv2d(self.blur, image_shape, boundary="reflect")
-        return self._blurs[image_shape]
+        return self._blurs.get(image_shape, lambda: DepthwiseConv2d(self.blur, image_shape, boundary="reflect"))
 
     def _blurred_magnitudes(self, x: Array, sigma: float) -> Array:
         shape = self.image_shape(x)

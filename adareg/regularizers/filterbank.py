@@ -125,7 +125,7 @@ class FilterBank(backend.KeepsReadOnly):
         self.kernel = backend.read_only(kernel / norm)  # (C, 1, K, K)
         self.channels = channels
         self.boundary = boundary
-        self._operators: dict[tuple[int, int], Conv2d] = {}
+        self._operators = backend.PerShape()
 
     def check_shape(self, image_shape: tuple[int, int], caller: str = "FilterBank") -> tuple[int, int]:
         """``image_shape`` as a tuple, or an error naming ``caller`` (a ``ValueError`` where the bank does not fit)."""
@@ -137,12 +137,11 @@ class FilterBank(backend.KeepsReadOnly):
         return image_shape
 
     def operator(self, image_shape: tuple[int, int]) -> Conv2d:
-        """``W`` on images of shape ``(H, W)``: ``(H, W) -> (C, H, W)`` (cached per shape)."""
+        """``W`` on images of shape ``(H, W)``: ``(H, W) -> (C, H, W)`` (cached for the latest shapes:
+        :class:`~adareg.backend.PerShape`)."""
         image_shape = self.check_shape(image_shape)
-        if image_shape not in self._operators:
-            self._operators[image_shape] = Conv2d(self.kernel[:, 0], image_shape, boundary=self.boundary,
-                                                  method="fft")
-        return self._operators[image_shape]
+        return self._operators.get(image_shape, lambda: Conv2d(self.kernel[:, 0], image_shape,
+                                                               boundary=self.boundary, method="fft"))
 
     def __repr__(self) -> str:
         sizes = " -> ".join(str(k.shape[1]) for k in self.layers) + f" -> {self.channels}"

@@ -81,14 +81,12 @@ class MaskCNN(backend.KeepsReadOnly):
         sigma_bias = self._scales[0] * kernels[0][:, 1].sum(axis=(-2, -1))
         self._bias = [backend.DeviceCache(scale * b[:, None, None]) for scale, b in zip(self._scales, biases)]
         self._sigma = backend.DeviceCache(sigma_bias[:, None, None])
-        self._layers: dict[tuple[int, int], list[Conv2d]] = {}
+        self._layers = backend.PerShape()
 
     def _convolutions(self, image_shape: tuple[int, int]) -> list[Conv2d]:
-        if image_shape not in self._layers:
-            inputs = [self.kernels[0][:, 0]] + self.kernels[1:]  # the image channel of the first layer
-            self._layers[image_shape] = [Conv2d(scale * k, image_shape, boundary="reflect")
-                                         for scale, k in zip(self._scales, inputs)]
-        return self._layers[image_shape]
+        inputs = [self.kernels[0][:, 0]] + self.kernels[1:]  # the image channel of the first layer
+        return self._layers.get(image_shape, lambda: [Conv2d(scale * k, image_shape, boundary="reflect")
+                                                      for scale, k in zip(self._scales, inputs)])
 
     def __call__(self, x: Array, sigma: float) -> Array:
         r"""The masks :math:`\Lambda(x, \sigma)`: shape ``(..., C, H, W)`` for ``x`` of shape ``(..., H, W)``.

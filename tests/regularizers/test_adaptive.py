@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import adareg
+from adareg import backend
 from adareg.functionals import LeastSquares
 from adareg.operators import Blur, Diagonal, Identity
 from adareg.regularizers import TV
@@ -486,3 +487,28 @@ def test_a_learned_models_parameters_are_read_only(family):
         for array in arrays:
             with pytest.raises(ValueError, match="read-only"):
                 array *= 0.5
+
+
+@pytest.mark.parametrize("family", ["sa-cnn", "sa-b"])
+def test_a_model_keeps_the_operators_of_a_few_shapes_only(family):
+    """A model kept the filter bank, masks and blurs (with their spectra) of every image shape it met, so a process
+    denoising a folder of photographs of many sizes grew by each new shape's (an audit, 2026-12-06).  It keeps the
+    SHAPES_KEPT most recent ones; a shape met again after its eviction gives what a fresh model gives."""
+    import gc
+    import tracemalloc
+
+    reg, fresh = adareg.load(family), adareg.load(family)
+    rng = np.random.default_rng(7)
+    first = rng.random((40, 40))
+    x = adareg.solve(Identity(first.shape), first, reg, sigma=0.1, max_iter=2).x
+    tracemalloc.start()
+    held = []
+    for i in range(3 * backend.SHAPES_KEPT):
+        shape = (32 + i, 48 - i)  # of nearly one size: 1536 to 1600 pixels
+        adareg.solve(Identity(shape), rng.random(shape), reg, sigma=0.1, max_iter=1)
+        gc.collect()
+        held.append(tracemalloc.get_traced_memory()[0])
+    tracemalloc.stop()
+    assert held[-1] < 1.5 * held[backend.SHAPES_KEPT - 1]  # (three times as many shapes held it three times)
+    np.testing.assert_array_equal(adareg.solve(Identity(first.shape), first, reg, sigma=0.1, max_iter=2).x, x)
+    np.testing.assert_array_equal(adareg.solve(Identity(first.shape), first, fresh, sigma=0.1, max_iter=2).x, x)
