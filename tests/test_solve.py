@@ -846,3 +846,19 @@ def test_an_image_on_a_large_offset_gets_a_warning():
         warned = any("mostly a constant offset" in str(w.message) for w in caught)
         distance = np.abs(result.x - offset - reference.x).max()
         assert result.converged and warned == far and (distance > 0.2) == far, (offset, distance)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backtracking_in_float32_keeps_its_step(dtype):
+    """The sufficient-decrease test of backtracking had a slack of 1e-12 |E(z)|, far below float32's rounding of the
+    data term: near the minimiser L doubled on rounding noise until lam / L was 0 and the prox refused it, or
+    the step fell a thousandfold and the run stopped "converged" early (an audit, 2026-12-06).  With the step
+    bound of the data term (1 for this blur) backtracking has nothing to shrink: it must run as without it."""
+    x = adareg.data.shepp_logan((32, 32))
+    H = Blur(np.ones((5, 5)) / 25, x.shape, boundary="reflect")
+    y = (H(x) + 0.01 * np.random.default_rng(0).standard_normal(x.shape)).astype(dtype)
+    plain = adareg.solve(H, y, TV(x.shape), lam=2e-3, tol=1e-6, max_iter=3000)
+    backtracked = adareg.solve(H, y, TV(x.shape), lam=2e-3, tol=1e-6, max_iter=3000, backtracking=True)
+    assert backtracked.converged and plain.converged
+    assert np.min(backtracked.history["step"]) == np.max(plain.history["step"])
+    np.testing.assert_array_equal(backtracked.x, plain.x)
