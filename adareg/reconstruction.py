@@ -286,7 +286,7 @@ def _minimise(H: LinearOperator, y: Array, bound: Any, lam: float, x0: Array | N
         _warn_curvature_ratio(data.lipschitz, regularizer)
         smooth = chunked(lambda data: SmoothSum([(1.0, data), (lam, bound)], data.lipschitz + regularizer))
         return lbfgs(smooth, x0, bounds=bounds, stop=LBFGS_DEFAULTS.rule(c.max_iter, c.tol, c.max_time),
-                     batch_ndim=batch_ndim, callback=c.callback, progress=c.progress)
+                     batch_ndim=batch_ndim, precision=H.precision, callback=c.callback, progress=c.progress)
     return fista(chunked(lambda data: data), x0, reg=bound, lam=lam, bounds=bounds,
                  stop=FISTA_DEFAULTS.rule(c.max_iter, c.tol, c.max_time), restart=c.restart, batch_ndim=batch_ndim,
                  backtracking=c.backtracking, callback=c.callback, progress=c.progress,
@@ -307,8 +307,10 @@ def _refuse_unused(c: _Controls, taken: tuple[str, ...], algorithm: str) -> None
 
 def _start(H: LinearOperator, y: Array, x0: Array | None, denoising: bool, bounds: Bounds | None) -> Array:
     """The starting image: ``x0``, else ``y`` for denoising and zeros of the image's dtype otherwise."""
-    if x0 is None:  # H^H y gives the image's shape and dtype (real or complex)
-        x0 = y if denoising else backend.namespace(y).zeros_like(H.H(y))
+    if x0 is None:  # H^H y gives the image's shape and kind (real or complex), y the working precision
+        image = H.H(y)  # (in H's precision: ASTRA's float32 for a float64 y)
+        x0 = y if denoising else backend.namespace(y).zeros(
+            image.shape, dtype=backend.result_dtype(backend.real_dtype(y.dtype), image.dtype))
     if bounds is not None and x0.dtype.kind == "c":
         raise TypeError("solve: bounds apply to real images, but the image is complex")
     return x0

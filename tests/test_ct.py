@@ -439,3 +439,37 @@ def test_gpu_projector_agrees_with_the_cpu_one(device):
     y = adareg.to_device(np.random.default_rng(0).standard_normal(H.shape_out).astype(np.float32), device)
     x = adareg.to_device(np.random.default_rng(1).standard_normal(H.shape_in).astype(np.float32), device)
     assert H.adjoint_error(x, y) <= 0.05  # ASTRA's CUDA back-projector is matched only approximately
+
+
+def test_a_float64_solve_on_a_float32_projector_runs_in_float64_and_converges():
+    """ASTRA projects in float32.  The default start took H^H y's dtype, so a float64 y or precision="float64" ran
+    in float32; and with float64 iterates L-BFGS's line search allowed float64's rounding of F, which the projector
+    cannot give: crr halved its steps on rounding noise and stopped "no decrease" 6.1e-3 from the minimiser (an
+    audit, 2026-12-06).  The reference: SciPy's L-BFGS-B on the projector's dense float64 matrix."""
+    pytest.importorskip("astra")
+    from scipy.optimize import minimize
+
+    n = 16
+    R = RayTransform((n, n), 16)
+    y = R(adareg.data.shepp_logan((n, n))).astype(np.float64)
+    y += 0.01 * np.abs(y).max() * np.random.default_rng(0).standard_normal(y.shape)
+    reg, lam = adareg.load("crr"), 0.5
+    ridge = reg.at(0.01)
+    A = np.stack([R(e.reshape(n, n)).ravel() for e in np.eye(n * n)], axis=1).astype(np.float64)
+
+    def objective(v):
+        x = v.reshape(n, n)
+        residual = A @ v - y.ravel()
+        return 0.5 * residual @ residual + lam * ridge.value(x), A.T @ residual + lam * ridge.grad(x).ravel()
+
+    reference = minimize(objective, np.zeros(n * n), jac=True, method="L-BFGS-B",
+                         options={"maxiter": 20000, "gtol": 1e-12, "ftol": 1e-16}).x.reshape(n, n)
+    dtypes = set()
+    result = adareg.solve(R, y, reg, lam=lam, sigma=0.01, tol=1e-7, max_iter=5000, precision="float64",
+                          callback=lambda k, x: dtypes.add(x.dtype))
+    assert dtypes == {np.dtype(np.float64)}
+    assert result.converged, result.message
+    assert np.linalg.norm(result.x - reference) < 2e-4 * np.linalg.norm(reference)
+    iterates = set()
+    adareg.solve(R, y, TV((n, n)), lam=0.01, max_iter=3, callback=lambda k, x: iterates.add(x.dtype))
+    assert iterates == {np.dtype(np.float64)}  # y's precision, as solve documents

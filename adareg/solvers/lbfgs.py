@@ -194,8 +194,8 @@ def _line_search(evaluate: Callable[[Array], tuple[Array, Array]], x: Array, val
 
 def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0: Array, *,
           bounds: Bounds | None = None, memory: int = 8,
-          stop: StoppingRule | None = None, batch_ndim: int = 0, callback: Callable[[int, Array], Any] | None = None,
-          progress: bool = False) -> Result:
+          stop: StoppingRule | None = None, batch_ndim: int = 0, precision: Any = None,
+          callback: Callable[[int, Array], Any] | None = None, progress: bool = False) -> Result:
     r"""Minimise a smooth :math:`F(x) = g(K x)` over the box ``bounds`` by (projected) L-BFGS.
 
     Each iteration takes the L-BFGS direction :math:`d_k = -B_k \nabla F(x_k)`
@@ -263,6 +263,10 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
         Leading axes of ``x0`` that index independent problems (a batch): :math:`r_k` is the largest
         of its images'.  ``smooth`` then gives ``values_and_grad_of_forward(Kx, x, batch_ndim)``, one
         objective per image (:class:`~adareg.functionals.SmoothFunctional` does).
+    precision
+        The dtype in which ``K x`` is computed where it is coarser than ``x``'s (e.g.
+        ``H.precision``: ASTRA projects in float32), so that the line search allows the
+        rounding of :math:`F` in it; default ``x``'s.
     callback
         ``callback(k, x_k)`` after each iteration; returning ``True`` stops the run.
     progress
@@ -288,7 +292,8 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
     backend.check_finite(x0, "lbfgs: x0")
     batch_ndim = checks.batch_axes(batch_ndim, x0.ndim, "lbfgs: batch_ndim")
     x = project(x0, bounds)
-    rounding = 10 * float(np.finfo(backend.real_dtype(x.dtype)).eps)
+    # (a float64 x under a float32 projector: the line search halved its steps on the projector's rounding)
+    rounding = 10 * max(float(np.finfo(backend.real_dtype(dtype)).eps) for dtype in (x.dtype, precision or x.dtype))
     parts = pieces(smooth, x, batch_ndim, "lbfgs: smooth")
     runs = [_Run(part, start, bounds, memory, ndim, rounding) for _, part, start, ndim in parts]
     chunks = [index for index, *_ in parts]

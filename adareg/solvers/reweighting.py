@@ -211,7 +211,9 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     lam = checks.positive(lam, "reweighting: lam")
     xp = backend.namespace(y)
     if x0 is None:
-        x0 = y if denoising else xp.zeros_like(H.H(y))  # H^H y: the image's dtype (real or complex)
+        image = H.H(y)  # the image's shape and kind (real or complex); y gives the precision, not H (ASTRA's float32)
+        x0 = y if denoising else xp.zeros(image.shape, dtype=backend.result_dtype(backend.real_dtype(y.dtype),
+                                                                                    image.dtype))
     steps = DEFAULTS.max_iter if max_iter is None else max_iter
     if denoising:
         step = _dual_fista_steps(y, reg, lam, bounds, tol, inner_tol, lambda: _Budget(inner_max_iter, tol, steps))
