@@ -225,6 +225,7 @@ def protocol_noisy(clean: np.ndarray, level: int, index: int) -> np.ndarray:
         raise ValueError(f"protocol_noisy: level must be an int from 0 to 255 (the 0-255 scale), got {level!r}")
     if not (checks.is_int(index) and index >= 0):
         raise ValueError(f"protocol_noisy: index must be a non-negative int, got {index!r}")
+    backend.check_plain(clean, "protocol_noisy: clean")  # the conversion would drop a mask unseen
     clean = backend.to_numpy(clean)  # a CuPy image is copied to the host: the noise is drawn there
     if clean.ndim != 2:  # a stack would get one draw for all its images, none of them the protocol's
         raise ValueError(f"protocol_noisy: clean must be one image (H, W), got shape {clean.shape}; give each image "

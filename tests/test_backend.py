@@ -253,6 +253,7 @@ def _masked_entry_points(tmp_path):
     yield lambda: Blur(stack[0, :3, :3], (8, 8)), "Blur: psf"
     yield lambda: CartesianMRI(box, real=True), "CartesianMRI: mask"
     yield lambda: Subsample((8, 8), box), "Subsample: mask"
+    yield lambda: adareg.data.protocol_noisy(stack[0], 25, 0), "protocol_noisy: clean"
     if importlib.util.find_spec("astra") is not None:
         from adareg.ct import poisson_transmission
         from adareg.operators import RayTransform
