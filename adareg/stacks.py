@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import importlib
 import math
+import os
 import secrets
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -341,6 +342,8 @@ def cached_model(model: str) -> Any:
     modification time (``cp -p``, ``rsync -a``: the change time moves all the same), or a
     relative path after a change of folder, is not the model loaded before.
     """
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model must be 'tv', a shipped model's name or a parameter file, got {model!r:.60}")
     path = Path(model)
     version = None
     if path.is_file():

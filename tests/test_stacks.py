@@ -532,3 +532,11 @@ def test_the_zero_filled_fastmri_task_runs_on_the_device_asked_for():
         stacks.FastMRIReconstruction((True,) * 8, (8, 8), device="gpu")(kspace)
     on_cpu = stacks.FastMRIReconstruction((True,) * 8, (8, 8))(kspace)
     assert on_cpu.shape == (1, 8, 8) and on_cpu.dtype == np.float32
+
+
+@pytest.mark.parametrize("model", [None, 3, ["sa-cnn"]])
+def test_a_model_that_is_no_name_is_refused_naming_it(model):
+    """It met pathlib first: "expected str, bytes or os.PathLike object, not NoneType" (an audit, 2026-12-06)."""
+    for task in (lambda: stacks.Denoise(model, lam=0.1), lambda: stacks.regularizer(model, (8, 8))):
+        with pytest.raises(TypeError, match="model must be 'tv', a shipped model's name or a parameter file, got"):
+            task()
