@@ -556,9 +556,6 @@ class PerShape:
                 self._items.move_to_end(shape)
         return item
 
-    def __len__(self) -> int:
-        return len(self._items)
-
 
 class DeviceCache:
     """Copies of a host (NumPy) array on each backend, device and dtype, made once.

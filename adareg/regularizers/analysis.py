@@ -145,6 +145,7 @@ class WeightedL1Analysis(Regularizer):
 
     @property
     def batch_shape(self) -> tuple[int, ...]:  # type: ignore[override]
+        """The batch axes of the weights (one weight map per image), ``()`` for one map."""
         return self._batch_shape
 
     def with_weights(self, weights: float | Array) -> WeightedL1Analysis:

@@ -84,9 +84,11 @@ class MaskCNN(backend.KeepsReadOnly):
         self._layers = backend.PerShape()
 
     def _convolutions(self, image_shape: tuple[int, int]) -> list[Conv2d]:
-        inputs = [self.kernels[0][:, 0]] + self.kernels[1:]  # the image channel of the first layer
-        return self._layers.get(image_shape, lambda: [Conv2d(scale * k, image_shape, boundary="reflect")
-                                                      for scale, k in zip(self._scales, inputs)])
+        def build() -> list[Conv2d]:
+            inputs = [self.kernels[0][:, 0]] + self.kernels[1:]  # the image channel of the first layer
+            return [Conv2d(scale * k, image_shape, boundary="reflect") for scale, k in zip(self._scales, inputs)]
+
+        return self._layers.get(image_shape, build)
 
     def __call__(self, x: Array, sigma: float) -> Array:
         r"""The masks :math:`\Lambda(x, \sigma)`: shape ``(..., C, H, W)`` for ``x`` of shape ``(..., H, W)``.
