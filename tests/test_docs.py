@@ -134,6 +134,18 @@ def test_pages_found() -> None:
     assert {"index.md", "getting-started.md", "method.md", "operators.md", "training.md"} <= names
 
 
+def test_readme_python_blocks_compile() -> None:
+    """The README is no page of the site (it includes parts of it), so its blocks were checked by nothing."""
+    readme = ROOT / "README.md"
+    blocks = list(_blocks(readme, ("python", "py")))
+    assert blocks
+    for first_line, body in blocks:
+        try:
+            compile(body, f"{readme}:{first_line + 1}", "exec")
+        except SyntaxError as err:
+            pytest.fail(f"python block at {readme}:{first_line + 1} does not compile: {err}", pytrace=False)
+
+
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
 def test_page_examples(page: Path) -> None:
     parser = doctest.DocTestParser()
