@@ -24,6 +24,7 @@ from __future__ import annotations
 import cmath
 import math
 import numbers
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -165,7 +166,7 @@ class LinearOperator(backend.KeepsReadOnly):
             raise TypeError(f"operator dtype must be a float or complex dtype, got {dtype}")
         self.dtype = np.dtype(np.complex128 if dtype.kind == "c" else np.float64)
         self.real_in, self.real_out = bool(real_in), bool(real_out)
-        self._adjoint_operator: LinearOperator | None = None
+        self._adjoint_ref: weakref.ref[LinearOperator] | None = None  # the adjoint, held weakly (see H)
         # norm()'s certified estimates by (tolerance, precision of the iteration): (value, from an informed start);
         # only an estimate at the tolerance asked is reused, so that norm_bound's does not hang on earlier calls
         self._norms: dict[tuple[float, str], tuple[float, bool]] = {}
@@ -247,10 +248,22 @@ class LinearOperator(backend.KeepsReadOnly):
     # ---------------------------------------------------------------- algebra
     @property
     def H(self) -> LinearOperator:
-        """The adjoint operator (cached, so that ``A.H.H is A``)."""
-        if self._adjoint_operator is None:
-            self._adjoint_operator = Adjoint(self)
-        return self._adjoint_operator
+        """The adjoint operator (``A.H.H is A``).
+
+        ``A`` holds it weakly, for as long as anything else holds it: an operator and an
+        adjoint that held each other lived on until a full garbage collection, which the
+        large arrays of their caches (FFT spectra, ASTRA projectors) barely hasten.
+        """
+        adjoint = None if self._adjoint_ref is None else self._adjoint_ref()
+        if adjoint is None:
+            adjoint = Adjoint(self)
+            self._adjoint_ref = weakref.ref(adjoint)
+        return adjoint
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_adjoint_ref"] = None  # (a weak reference does not pickle; the adjoint is made again)
+        return state
 
     def gram(self) -> LinearOperator:
         """The normal operator ``A^H A`` (subclasses may return a faster equivalent)."""
@@ -563,7 +576,10 @@ class Adjoint(LinearOperator):
         super().__init__(op.shape_out, op.shape_in, op.dtype, real_in=op.real_out, real_out=op.real_in)
         self.op = op
         self.precision = op.precision
-        self._adjoint_operator = op
+
+    @property
+    def H(self) -> LinearOperator:
+        return self.op
 
     def _apply(self, x: Array) -> Array:
         return self.op._adjoint(x)

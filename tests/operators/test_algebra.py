@@ -302,3 +302,22 @@ def test_a_real_operator_is_added_to_one_on_real_arrays():
         assert A(x).dtype == np.float64 and A.adjoint_error() < 1e-12
     with pytest.raises(ValueError, match="not a real operator that could be restricted to them"):
         H.gram() + Diagonal(np.full(S, 1j))
+
+
+def test_an_operator_used_through_its_adjoint_is_freed_at_once():
+    """A and A.H held each other, so an operator used through .H (every solve) lived on, with its FFT spectra or
+    ASTRA projector, until a full garbage collection, which large arrays barely hasten (an audit, 2026-12-06)."""
+    import gc
+    import weakref
+
+    gc.collect()
+    gc.disable()
+    try:
+        A = Conv2d(np.ones((3, 3)), (16, 16))
+        assert A.H.H is A
+        A.H(A(np.ones((16, 16))))
+        alive = weakref.ref(A)
+        del A
+        assert alive() is None
+    finally:
+        gc.enable()
