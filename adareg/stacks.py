@@ -273,7 +273,11 @@ class _client:
             with importlib.import_module("dask").config.set({TRIM_SETTING: None}):
                 cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                    dashboard_address=":0")
-            self.client = distributed.Client(cluster)
+            try:
+                self.client = distributed.Client(cluster)
+            except BaseException:  # (a timeout, Ctrl-C): the workers would outlive the call
+                cluster.close()
+                raise
             self.own = [self.client, cluster]
 
     def __enter__(self) -> Any:

@@ -540,3 +540,25 @@ def test_a_model_that_is_no_name_is_refused_naming_it(model):
     for task in (lambda: stacks.Denoise(model, lam=0.1), lambda: stacks.regularizer(model, (8, 8))):
         with pytest.raises(TypeError, match="model must be 'tv', a shipped model's name or a parameter file, got"):
             task()
+
+
+def test_a_local_cluster_whose_client_fails_is_closed(monkeypatch):
+    """The cluster was started, then the client connected; where that failed (a timeout on a loaded machine, Ctrl-C),
+    the cluster's worker processes ran on for the rest of the session (an audit, 2026-12-06)."""
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    started = []
+
+    class Recorded(distributed.LocalCluster):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    class Failing(distributed.Client):
+        def __init__(self, *args, **kwargs):
+            raise OSError("timed out connecting")
+
+    monkeypatch.setattr(distributed, "LocalCluster", Recorded)
+    monkeypatch.setattr(distributed, "Client", Failing)
+    with pytest.raises(OSError, match="timed out connecting"):
+        stacks.map_slices(np.negative, noisy_stack(2, size=16), workers=1, progress=False)
+    assert len(started) == 1 and started[0].status.name == "closed"
