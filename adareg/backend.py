@@ -245,14 +245,15 @@ def blockwise(function: Callable[[slice], T], length: int, nbytes: int, like: Ar
     """
     count = 1 if is_cupy(like) else max(1, min(length, nbytes // BLOCK_BYTES))
     blocks = _even_slices(length, count)
-    threads = min(fft_workers(), count)
-    if threads == 1 or _worker.active:
+    if min(fft_workers(), count) == 1 or _worker.active:
         return [function(block) for block in blocks]
-    return list(_pool(threads).map(function, blocks))
+    # one pool of fft_workers() threads for every count of blocks (a pool per count left up to C(C+1)/2 idle
+    # threads on C cores); fewer blocks than threads use as many threads as blocks
+    return list(_pool(fft_workers()).map(function, blocks))
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
-    """The shared pool of ``threads`` workers (created once per size)."""
+    """The shared pool of ``threads`` workers (created once per :func:`fft_workers` setting)."""
     with _pools_lock:
         if threads not in _pools:
             _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="adareg-blockwise",
