@@ -119,7 +119,9 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         measured in docs/learned.md) and the reweighting steps.  ``max_time``
         (seconds) applies to every path.  A batch stops when ``tol`` holds for
         each of its images (the largest of their relative measures), so that a
-        faint image solved beside bright ones is as converged as alone.
+        faint image solved beside bright ones is as converged as alone.  A
+        ``tol`` below the working precision's rounding (1.2e-7 in float32, the
+        learned models' default) gets a warning: no measure resolves it.
     restart, backtracking
         Passed to :func:`~adareg.solvers.fista` (regularizers with a prox and an
         operator other than denoising's); refused, not ignored, where another
@@ -220,6 +222,10 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
                          callback=check_callback(callback, "solve: callback"),
                          progress=checks.flag(progress, "solve: progress"))
     work = _precision(precision, reg, y)
+    if controls.tol is not None and 0 < controls.tol < np.finfo(work).eps:
+        warnings.warn(f"solve: tol={controls.tol:g} is below {work}'s rounding ({np.finfo(work).eps:.2g}), which no "
+                      "relative change or certificate resolves, so a run may report 'converged' short of it: give a "
+                      f"larger tol{_OR_FLOAT64[work.name]}", stacklevel=2)
     given = backend.real_dtype(y.dtype)
     _check_scales(work, H, lam, y, x0, weights)
     y, x0, weights = (None if a is None else a.astype(backend.result_dtype(work, a.dtype), copy=False)

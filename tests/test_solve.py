@@ -862,3 +862,22 @@ def test_backtracking_in_float32_keeps_its_step(dtype):
     assert backtracked.converged and plain.converged
     assert np.min(backtracked.history["step"]) == np.max(plain.history["step"])
     np.testing.assert_array_equal(backtracked.x, plain.x)
+
+
+def test_a_tol_below_the_working_precision_gets_a_warning():
+    """crr in float32 (the learned models' default) at tol=1e-9 stopped "converged" 8.6e-6 from the minimiser, as a
+    relative change below one unit of float32's rounding measures only the last pixels still moving (an audit,
+    2026-12-06).  The reference: the same solve in float64."""
+    x = adareg.data.shepp_logan((24, 24))
+    H = Blur(np.ones((5, 5)) / 25, x.shape, boundary="reflect")
+    y = H(x) + 0.01 * np.random.default_rng(0).standard_normal(x.shape)
+    reg, options = adareg.load("crr"), dict(lam=0.01, sigma=0.01, max_iter=5000)
+    reference = adareg.solve(H, y, reg, precision="float64", tol=1e-9, **options)
+    for precision, tol, warned in (("float32", 1e-9, True), ("float32", 1e-6, False), ("float64", 1e-9, False)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = adareg.solve(H, y, reg, precision=precision, tol=tol, **options)
+        assert any("rounding" in str(w.message) for w in caught) == warned, (precision, tol)
+        if warned:  # the claim it qualifies: converged, yet far beyond tol from the minimiser
+            distance = np.linalg.norm(result.x - reference.x) / np.linalg.norm(reference.x)
+            assert result.converged and distance > 100 * tol, distance
