@@ -473,6 +473,12 @@ def per_image(values: Array, like: Array) -> Array:
     return xp.reshape(values, tuple(values.shape) + (1,) * (like.ndim - values.ndim))
 
 
+def rounding(*dtypes: Any) -> float:
+    """Ten units of rounding of the coarsest real precision among ``dtypes``: the slack of a comparison of
+    values computed in them."""
+    return 10 * max(float(np.finfo(real_dtype(dtype)).eps) for dtype in dtypes)
+
+
 def real_dtype(dtype: Any) -> np.dtype:
     """The real dtype of the same precision (complex64 -> float32)."""
     return np.dtype(np.finfo(np.dtype(dtype)).dtype)

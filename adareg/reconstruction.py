@@ -13,7 +13,7 @@ import numpy as np
 from . import backend, checks
 from .backend import Array
 from .functionals import LeastSquares, SmoothSum, curvature, is_denoising
-from .operators.base import LinearOperator, batch_shape, broadcasts_to
+from .operators.base import LinearOperator, batch_shape, broadcasts_to, zero_image
 from .operators.basic import Identity
 from .regularizers.learned import LearnedRegularizer
 from .regularizers.ridge import Ridge, RidgeObjective
@@ -313,10 +313,8 @@ def _refuse_unused(c: _Controls, taken: tuple[str, ...], algorithm: str) -> None
 
 def _start(H: LinearOperator, y: Array, x0: Array | None, denoising: bool, bounds: Bounds | None) -> Array:
     """The starting image: ``x0``, else ``y`` for denoising and zeros of the image's dtype otherwise."""
-    if x0 is None:  # H^H y gives the image's shape and kind (real or complex), y the working precision
-        image = H.H(y)  # (in H's precision: ASTRA's float32 for a float64 y)
-        x0 = y if denoising else backend.namespace(y).zeros(
-            image.shape, dtype=backend.result_dtype(backend.real_dtype(y.dtype), image.dtype))
+    if x0 is None:
+        x0 = y if denoising else zero_image(H, y)
     if bounds is not None and x0.dtype.kind == "c":
         raise TypeError("solve: bounds apply to real images, but the image is complex")
     return x0

@@ -77,6 +77,14 @@ def batch_shape(x: Array, op_shape: Shape) -> Shape:
     return tuple(x.shape[: x.ndim - len(op_shape)])
 
 
+def zero_image(H: LinearOperator, y: Array) -> Array:
+    """Zeros of ``H``'s input for measurements ``y`` (with their batch axes): the kind (real or complex) of
+    ``H^H y``, the precision of ``y``, not of ``H`` (ASTRA's projectors give float32 for a float64 ``y``)."""
+    image = H.H(y)
+    return backend.namespace(y).zeros(image.shape, dtype=backend.result_dtype(backend.real_dtype(y.dtype),
+                                                                               image.dtype))
+
+
 def broadcasts_to(shape: Shape, target: Shape) -> bool:
     """Whether an array of ``shape`` broadcasts to ``target`` without enlarging it."""
     try:

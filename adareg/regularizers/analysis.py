@@ -362,7 +362,7 @@ class WeightedL1Analysis(Regularizer):
             raise ValueError(f"{name}: p has shape {tuple(p.shape)}; expected {shape}, the shape of W x")
         xp = backend.namespace(x)
         backend.check_finite(p, f"{name}: p")
-        slack = 10 * float(np.finfo(backend.real_dtype(p.dtype)).eps)  # a projection's rounding
+        slack = backend.rounding(p.dtype)  # a projection's rounding
         excess = float(xp.max(self.magnitude(p) - weights * (1 + slack)))
         if excess > 0:
             raise ValueError(f"{name}: p must satisfy |p_c| <= Lambda_c (the dual set); "

@@ -6,7 +6,6 @@ import math
 import time
 from typing import Any, Callable, NamedTuple, Sequence
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from .. import backend, checks
@@ -96,15 +95,10 @@ def _forward_backward(data: SmoothFunctional, prox: Prox, z: Array, Hz: Any, L: 
         f_x = data.value_of_forward(Hx)
         # near convergence both sides agree to the rounding of E, in the coarser of x's and H x's precision (a
         # float32 projector rounds a float64 iterate's); a test finer than it doubled L on rounding noise alone
-        if f_x <= bound + _rounding(x, Hx) * (abs(f_z) + abs(f_x)):
+        rounding = backend.rounding(x.dtype, *([Hx.dtype] if backend.is_array(Hx) else []))
+        if f_x <= bound + rounding * (abs(f_z) + abs(f_x)):
             return x, Hx, L, inner, state
         L *= 2.0
-
-
-def _rounding(x: Array, Hx: Any) -> float:
-    """Ten units of rounding of the coarser of ``x``'s and ``Hx``'s real precisions."""
-    dtypes = [x.dtype] + ([Hx.dtype] if backend.is_array(Hx) else [])
-    return 10 * max(float(np.finfo(backend.real_dtype(dtype)).eps) for dtype in dtypes)
 
 
 def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0: Array, *,

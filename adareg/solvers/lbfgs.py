@@ -293,7 +293,7 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
     batch_ndim = checks.batch_axes(batch_ndim, x0.ndim, "lbfgs: batch_ndim")
     x = project(x0, bounds)
     # (a float64 x under a float32 projector: the line search halved its steps on the projector's rounding)
-    rounding = 10 * max(float(np.finfo(backend.real_dtype(dtype)).eps) for dtype in (x.dtype, precision or x.dtype))
+    rounding = backend.rounding(x.dtype, precision or x.dtype)
     parts = pieces(smooth, x, batch_ndim, "lbfgs: smooth")
     runs = [_Run(part, start, bounds, memory, ndim, rounding) for _, part, start, ndim in parts]
     chunks = [index for index, *_ in parts]

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from .. import backend, checks
 from ..backend import Array
 from ..functionals import LeastSquares, is_denoising
-from ..operators.base import LinearOperator, batch_shape
+from ..operators.base import LinearOperator, batch_shape, zero_image
 from ..regularizers.adaptive import ReweightedL1
 from ..regularizers.analysis import DualState
 from ..regularizers.base import PROX_DEFAULTS, Bounds
@@ -209,11 +209,8 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     # a step of no iterations would leave x where it is: a zero residual, "converged" at the start
     inner_max_iter = checks.count(inner_max_iter, "reweighting: inner_max_iter")
     lam = checks.positive(lam, "reweighting: lam")
-    xp = backend.namespace(y)
     if x0 is None:
-        image = H.H(y)  # the image's shape and kind (real or complex); y gives the precision, not H (ASTRA's float32)
-        x0 = y if denoising else xp.zeros(image.shape, dtype=backend.result_dtype(backend.real_dtype(y.dtype),
-                                                                                    image.dtype))
+        x0 = y if denoising else zero_image(H, y)
     steps = DEFAULTS.max_iter if max_iter is None else max_iter
     if denoising:
         step = _dual_fista_steps(y, reg, lam, bounds, tol, inner_tol, lambda: _Budget(inner_max_iter, tol, steps))
