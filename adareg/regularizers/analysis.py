@@ -310,30 +310,29 @@ class WeightedL1Analysis(Regularizer):
         del warm_start  # copied: a caller that handed its state over (see reweighting) frees its buffers now
         start = time.perf_counter()
         gap, x = math.inf, None
-        bar = tqdm(total=max_iter, disable=not progress, desc="dual FISTA", leave=False)
-        k = 0
-        while True:
-            k += 1
-            dual.step()
-            bar.update()
-            residual = math.inf
-            # a warm start is often nearly optimal: check it once straight away
-            checked = tol is not None and (k % check_every == 0 or k == max_iter or (k == 1 and warm))
-            if checked:
-                x = dual.primal()
-                gaps, penalty = self._gaps_and_penalty(x, dual.p, tau, weights)
-                gap, residual = float(xp.sum(gaps)), _certified_error(gaps, v_norms)
-                if record is not None:
-                    objective = 0.5 * float(backend.namespace(x).sum(abs(x - v) ** 2)) + tau * float(penalty)
-                    record(iteration=k, objective=objective, gap=gap, seconds=time.perf_counter() - start)
-                if callback is not None and stops(callback(k, x)):
-                    converged = False
+        with tqdm(total=max_iter, disable=not progress, desc="dual FISTA", leave=False) as bar:
+            k = 0
+            while True:
+                k += 1
+                dual.step()
+                bar.update()
+                residual = math.inf
+                # a warm start is often nearly optimal: check it once straight away
+                checked = tol is not None and (k % check_every == 0 or k == max_iter or (k == 1 and warm))
+                if checked:
+                    x = dual.primal()
+                    gaps, penalty = self._gaps_and_penalty(x, dual.p, tau, weights)
+                    gap, residual = float(xp.sum(gaps)), _certified_error(gaps, v_norms)
+                    if record is not None:
+                        objective = 0.5 * float(backend.namespace(x).sum(abs(x - v) ** 2)) + tau * float(penalty)
+                        record(iteration=k, objective=objective, gap=gap, seconds=time.perf_counter() - start)
+                    if callback is not None and stops(callback(k, x)):
+                        converged = False
+                        break
+                fired = stop.check(Progress(iteration=k, seconds=time.perf_counter() - start, residual=residual))
+                if fired is not None:
+                    converged = fired.converged
                     break
-            fired = stop.check(Progress(iteration=k, seconds=time.perf_counter() - start, residual=residual))
-            if fired is not None:
-                converged = fired.converged
-                break
-        bar.close()
         if not checked:  # no gap at this point (a budgeted call, or stopped by the time): uncertified
             x, gap = dual.primal(), math.inf
         return ProxResult(x=x, state=dual.state(), iterations=k, gap=gap, converged=converged)

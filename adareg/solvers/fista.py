@@ -219,28 +219,27 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
 
     history = History("iteration", "objective", "relative_change", "inner_iterations", "step", "seconds")
     start = time.perf_counter()
-    bar = tqdm(disable=not progress, desc="FISTA", unit="it")
-    k = 0
-    while True:
-        k += 1
-        running = [run for run in runs if not run.stopped]
-        for run in running:
-            run.iterate()
-        seconds = time.perf_counter() - start
-        for run in running if len(runs) > 1 else ():
-            run.stopped = stopped_alone(stop, k, run.relative, seconds) is not None
-        relative = max(run.relative for run in running)
-        history.append(iteration=k, objective=sum(run.objective for run in runs), relative_change=relative,
-                       inner_iterations=max(run.inner for run in running),
-                       step=min(1.0 / run.L for run in running), seconds=seconds)
-        bar.update()
-        bar.set_postfix(change=f"{relative:.2e}", refresh=False)
-        ended = verdict(stop, Progress(iteration=k, relative_change=max(run.relative for run in runs),
-                                       seconds=seconds), callback, whole() if callback is not None else None)
-        if ended is not None:
-            converged, message = ended
-            break
-    bar.close()
+    with tqdm(disable=not progress, desc="FISTA", unit="it") as bar:
+        k = 0
+        while True:
+            k += 1
+            running = [run for run in runs if not run.stopped]
+            for run in running:
+                run.iterate()
+            seconds = time.perf_counter() - start
+            for run in running if len(runs) > 1 else ():
+                run.stopped = stopped_alone(stop, k, run.relative, seconds) is not None
+            relative = max(run.relative for run in running)
+            history.append(iteration=k, objective=sum(run.objective for run in runs), relative_change=relative,
+                           inner_iterations=max(run.inner for run in running),
+                           step=min(1.0 / run.L for run in running), seconds=seconds)
+            bar.update()
+            bar.set_postfix(change=f"{relative:.2e}", refresh=False)
+            ended = verdict(stop, Progress(iteration=k, relative_change=max(run.relative for run in runs),
+                                           seconds=seconds), callback, whole() if callback is not None else None)
+            if ended is not None:
+                converged, message = ended
+                break
     return Result(x=whole(), converged=converged, iterations=k, history=history, message=message)
 
 

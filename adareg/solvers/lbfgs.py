@@ -304,30 +304,29 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
 
     history = History("iteration", "objective", "relative_change", "evaluations", "step", "seconds")
     start = time.perf_counter()
-    bar = tqdm(disable=not progress, desc="L-BFGS", unit="it")
-    k = 0
-    while True:
-        k += 1
-        running = [run for run in runs if run.end is None]
-        for run in running:
-            run.iterate(k)
-        seconds = time.perf_counter() - start
-        for run in running:
-            run.check(stop if len(runs) > 1 else None, k, seconds)
-        relative = max(run.relative for run in running)
-        history.append(iteration=k, objective=sum(float(xp.sum(run.values)) for run in runs),
-                       relative_change=relative, evaluations=max(run.evaluations for run in running),
-                       step=min(run.fraction for run in running), seconds=seconds)
-        bar.update()
-        bar.set_postfix(change=f"{relative:.2e}", refresh=False)
-        ended = verdict(  # first: it calls the callback, which sees every iteration, the last included
-            stop, Progress(iteration=k, relative_change=max(run.settled for run in runs), seconds=seconds),
-            callback, whole() if callback is not None else None)
-        ended = _ends(runs, chunks) or ended
-        if ended is not None:
-            converged, message = ended
-            break
-    bar.close()
+    with tqdm(disable=not progress, desc="L-BFGS", unit="it") as bar:
+        k = 0
+        while True:
+            k += 1
+            running = [run for run in runs if run.end is None]
+            for run in running:
+                run.iterate(k)
+            seconds = time.perf_counter() - start
+            for run in running:
+                run.check(stop if len(runs) > 1 else None, k, seconds)
+            relative = max(run.relative for run in running)
+            history.append(iteration=k, objective=sum(float(xp.sum(run.values)) for run in runs),
+                           relative_change=relative, evaluations=max(run.evaluations for run in running),
+                           step=min(run.fraction for run in running), seconds=seconds)
+            bar.update()
+            bar.set_postfix(change=f"{relative:.2e}", refresh=False)
+            ended = verdict(  # first: it calls the callback, which sees every iteration, the last included
+                stop, Progress(iteration=k, relative_change=max(run.settled for run in runs), seconds=seconds),
+                callback, whole() if callback is not None else None)
+            ended = _ends(runs, chunks) or ended
+            if ended is not None:
+                converged, message = ended
+                break
     return Result(x=whole(), converged=converged, iterations=k, history=history, message=message)
 
 

@@ -193,25 +193,24 @@ def primal_dual(data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Arr
     solver = PD3O(data, reg, lam, x0, bounds=bounds, primal_step=primal_step)
     history = History("iteration", "objective", "relative_change", "dual_change", "seconds")
     start = time.perf_counter()
-    bar = tqdm(disable=not progress, desc="PD3O", unit="it")
-    k = 0
-    while True:
-        k += 1
-        x, dual = solver.x, solver.dual
-        solver.step()
-        batch_ndim = solver.x.ndim - len(reg.shape)  # x0's batch axes or the weights'; the dual has the same
-        primal_change = relative_change(solver.x, x, batch_ndim)
-        dual_change = relative_change(solver.dual, dual, batch_ndim)
-        seconds = time.perf_counter() - start
-        objective = solver.objective() if track_objective else math.nan
-        history.append(iteration=k, objective=objective, relative_change=primal_change, dual_change=dual_change,
-                       seconds=seconds)
-        bar.update()
-        change = max(primal_change, dual_change)
-        bar.set_postfix(change=f"{change:.2e}", refresh=False)
-        ended = verdict(stop, Progress(iteration=k, relative_change=change, seconds=seconds), callback, solver.x)
-        if ended is not None:
-            converged, message = ended
-            break
-    bar.close()
+    with tqdm(disable=not progress, desc="PD3O", unit="it") as bar:
+        k = 0
+        while True:
+            k += 1
+            x, dual = solver.x, solver.dual
+            solver.step()
+            batch_ndim = solver.x.ndim - len(reg.shape)  # x0's batch axes or the weights'; the dual has the same
+            primal_change = relative_change(solver.x, x, batch_ndim)
+            dual_change = relative_change(solver.dual, dual, batch_ndim)
+            seconds = time.perf_counter() - start
+            objective = solver.objective() if track_objective else math.nan
+            history.append(iteration=k, objective=objective, relative_change=primal_change, dual_change=dual_change,
+                           seconds=seconds)
+            bar.update()
+            change = max(primal_change, dual_change)
+            bar.set_postfix(change=f"{change:.2e}", refresh=False)
+            ended = verdict(stop, Progress(iteration=k, relative_change=change, seconds=seconds), callback, solver.x)
+            if ended is not None:
+                converged, message = ended
+                break
     return Result(x=solver.x, converged=converged, iterations=k, history=history, message=message)

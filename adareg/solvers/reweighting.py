@@ -222,28 +222,27 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     x = x0
     residual, previous = math.inf, 0.0  # the first step's residual is not confirmed: it measures the move from x0
     start = time.perf_counter()
-    bar = tqdm(disable=not progress, desc="reweighting", unit="step")  # no total: steps end on the residual
-    k = 0
-    while True:
-        k += 1
-        x_next, inner, certified = step(x, residual)
-        residual = relative_change(x_next, x, batch_ndim)
-        check_finite_iterate(residual, x_next, "reweighting")
-        x = x_next
-        seconds = time.perf_counter() - start
-        history.append(iteration=k, residual=residual, inner_iterations=inner, seconds=seconds)
-        bar.update()
-        bar.set_postfix(residual=f"{residual:.2e} (tol {tol:g})", refresh=False)
-        measure = residual if denoising else max(residual, previous / GENERAL_CONFIRMATION)
-        if not certified:  # an uncertified step (inner_tol) is no evidence of a fixed point
-            measure = math.inf
-        ended = verdict(stop, Progress(iteration=k, seconds=seconds, relative_change=measure), callback, x,
-                        unit="reweighting steps")
-        previous = residual
-        if ended is not None:
-            converged, message = ended
-            break
-    bar.close()
+    with tqdm(disable=not progress, desc="reweighting", unit="step") as bar:  # no total: steps end on the residual
+        k = 0
+        while True:
+            k += 1
+            x_next, inner, certified = step(x, residual)
+            residual = relative_change(x_next, x, batch_ndim)
+            check_finite_iterate(residual, x_next, "reweighting")
+            x = x_next
+            seconds = time.perf_counter() - start
+            history.append(iteration=k, residual=residual, inner_iterations=inner, seconds=seconds)
+            bar.update()
+            bar.set_postfix(residual=f"{residual:.2e} (tol {tol:g})", refresh=False)
+            measure = residual if denoising else max(residual, previous / GENERAL_CONFIRMATION)
+            if not certified:  # an uncertified step (inner_tol) is no evidence of a fixed point
+                measure = math.inf
+            ended = verdict(stop, Progress(iteration=k, seconds=seconds, relative_change=measure), callback, x,
+                            unit="reweighting steps")
+            previous = residual
+            if ended is not None:
+                converged, message = ended
+                break
     return Result(x=x, converged=converged, iterations=k, history=history, message=message)
 
 

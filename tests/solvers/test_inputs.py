@@ -15,6 +15,7 @@ from adareg.operators import Identity
 from adareg.regularizers import TV
 from adareg.solvers import fista, lbfgs
 from adareg.solvers.primal_dual import PD3O, primal_dual
+from adareg.solvers.reweighting import reweighting
 from adareg.stopping import MaxIterations
 from tests.helpers import MatrixOperator
 from tests.regularizers.test_adaptive import toy_sacnn
@@ -36,8 +37,6 @@ def test_a_starting_point_with_nan_is_named(solver, name):
 
 
 def test_reweighting_names_a_nan_start_or_measurement():
-    from adareg.solvers.reweighting import reweighting
-
     y = np.full((16, 16), 0.5)
     reg = toy_sacnn().at(0.1)
     bad = y.copy()
@@ -121,8 +120,6 @@ def test_flags_are_true_or_false(solver, flags):
 
 def test_tolerances_and_caps_are_named_as_the_caller_gave_them():
     """They were named after the stopping rule (``Residual: tol``), and FISTA's inner ones only at its first prox."""
-    from adareg.solvers.reweighting import reweighting
-
     with pytest.raises(ValueError, match="^fista: inner_tol must be non-negative, got -1"):
         fista(DATA, np.zeros(12), reg=TV((12,)), inner_tol=-1.0)
     with pytest.raises(TypeError, match="^fista: inner_tol must be a real number"):
@@ -262,3 +259,25 @@ def test_chunks_that_do_not_cut_the_batch_in_order_are_refused(solver, name, arg
             solver(chunks, batch, batch_ndim=1)
     with pytest.raises(ValueError, match=f"^{name}: {argument} in chunks needs a batch"):
         solver([(slice(0, 1), part)], np.zeros(12))
+
+
+@pytest.mark.parametrize("solver", [
+    lambda callback: fista(DATA, np.zeros(12), reg=TV((12,)), progress=True, callback=callback),
+    lambda callback: lbfgs(DATA, np.zeros(12), progress=True, callback=callback),
+    lambda callback: primal_dual(DATA, TV((12,)), 0.5, np.zeros(12), progress=True, callback=callback),
+    lambda callback: TV((12,)).prox(DATA.y[:12], 0.5, progress=True, callback=callback, check_every=1),
+    lambda callback: reweighting(Identity((16, 16)), np.full((16, 16), 0.5), toy_sacnn().at(0.1), lam=0.1,
+                                 progress=True, callback=callback),
+], ids=["fista", "lbfgs", "primal_dual", "prox", "reweighting"])
+def test_a_progress_bar_closes_when_the_run_raises(solver, capsys):
+    """An exception (an interrupt, a failing callback) left the bar open while its traceback lived, as IPython keeps
+    the last one: the next bars in a notebook were drawn a line lower, below a stale one."""
+    from tqdm import tqdm
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as caught:
+        solver(interrupt)
+    assert caught.traceback  # the frames, and with them the bar, are still referenced
+    assert not [bar for bar in tqdm._instances if not bar.disable]
