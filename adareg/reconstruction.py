@@ -38,6 +38,10 @@ CURVATURE_RATIO = 1e4
 #: (a large constant offset) gets a warning: the stops on the relative change, ``||x_k+1 - x_k|| <= tol ||x_k||``,
 #: then allow moves of the image's structure that many times larger than ``tol`` says.
 OFFSET_SHARE = 1 / 30
+#: A noisy image (denoising) of which more than this share lies farther outside finite ``bounds`` than the box is
+#: wide gets a warning: noise cannot put it there, so the image and the box are on different scales (e.g. 8-bit
+#: values with ``bounds=(0, 1)``), and the result is mostly clipped to the box.
+OFF_BOX_SHARE = 0.01
 
 #: For a learned model, a noisy image (denoising) or a reconstruction beyond this magnitude is taken to be on
 #: another intensity scale than the models' [0, 1]: a [0, 1] image with noise of sigma <= 30/255 stays far
@@ -178,8 +182,10 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         off the [0, 1] intensities the models are trained on.  Where ``y`` does
         not look like ``H``'s measurements
         (:meth:`~adareg.operators.LinearOperator.check_measurements`, e.g. k-space
-        in numpy.fft's order for a ``CartesianMRI``), and where data weights span
-        more than :data:`WEIGHT_SPREAD`.
+        in numpy.fft's order for a ``CartesianMRI``), where data weights span
+        more than :data:`WEIGHT_SPREAD`, and (denoising) where more than
+        :data:`OFF_BOX_SHARE` of ``y`` lies farther outside finite ``bounds``
+        than the box is wide: ``y`` and the box on different scales.
 
     Examples
     --------
@@ -210,8 +216,10 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         _warn_off_scale(reg, y, "y", "scale y to [0, 1] first (e.g. y / 255 for 8-bit data, y * 65535 / 4095 for a "
                         "12-bit image read from a 16-bit file), with sigma likewise, and the result back")
     bounds = check_bounds(bounds)
-    if bounds is not None and y.dtype.kind == "c" and isinstance(H, Identity):
-        raise TypeError("solve: bounds apply to real images, but y is complex")
+    if bounds is not None and isinstance(H, Identity):
+        if y.dtype.kind == "c":
+            raise TypeError("solve: bounds apply to real images, but y is complex")
+        _warn_outside_bounds(y, bounds)
     controls = _Controls(max_iter=_optional(checks.count, max_iter, "solve: max_iter"),
                          tol=_optional(checks.non_negative, tol, "solve: tol"),
                          max_time=_optional(checks.positive, max_time, "solve: max_time"),
@@ -537,6 +545,22 @@ def _warn_off_scale(reg: LearnedRegularizer, image: Array, what: str, advice: st
     mismatch = intensity_mismatch(reg, image, faint)
     if mismatch is not None:
         warnings.warn(f"solve: {what} {mismatch}: {advice}", stacklevel=3)
+
+
+def _warn_outside_bounds(y: Array, bounds: Bounds) -> None:
+    """Warn where more than :data:`OFF_BOX_SHARE` of the noisy image ``y`` lies farther outside ``bounds`` than
+    the box is wide."""
+    lower, upper = bounds
+    if lower is None or upper is None or not 0 < upper - lower < math.inf:
+        return
+    xp = backend.namespace(y)
+    width = upper - lower
+    share = float(xp.mean((y < lower - width) | (y > upper + width)))
+    if share > OFF_BOX_SHARE:
+        warnings.warn(f"solve: {share:.1%} of y lies farther outside bounds=({lower:g}, {upper:g}) than the box is "
+                      f"wide (y spans [{float(xp.min(y)):.4g}, {float(xp.max(y)):.4g}]), which noise cannot explain, "
+                      "and the result will be clipped to the box: give y on the bounds' scale (e.g. y / 255 for "
+                      "8-bit data) or bounds on y's", stacklevel=3)
 
 
 def _warn_weight_spread(weights: Array) -> None:

@@ -848,6 +848,23 @@ def test_an_image_on_a_large_offset_gets_a_warning():
         assert result.converged and warned == far and (distance > 0.2) == far, (offset, distance)
 
 
+def test_a_noisy_image_far_outside_the_box_gets_a_warning():
+    """8-bit values with the tutorials' bounds=(0, 1) gave a certified, nearly all-white image without a word, while
+    the learned models warn of the same mistake (an audit, 2026-12-06).  On the right scale, or with a box that
+    has no width to judge by, nothing is said."""
+    x = adareg.data.shepp_logan((32, 32))
+    y = x + 0.1 * np.random.default_rng(0).standard_normal(x.shape)
+    for data, bounds, far in ((255 * y, (0, 1), True), (y, (0, 1), False), (255 * y, (0, None), False),
+                              (255 * y, (0, 255), False)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = adareg.solve(Identity(y.shape), data, TV(y.shape), lam=0.08, bounds=bounds)
+        warned = [str(w.message) for w in caught if "farther outside bounds" in str(w.message)]
+        assert bool(warned) == far, (bounds, warned)
+        if far:  # what it warns of: the result mostly sits at the box's upper end
+            assert "bounds=(0, 1)" in warned[0] and np.mean(result.x == 1) > 0.5
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_backtracking_in_float32_keeps_its_step(dtype):
     """The sufficient-decrease test of backtracking had a slack of 1e-12 |E(z)|, far below float32's rounding of the
@@ -881,3 +898,4 @@ def test_a_tol_below_the_working_precision_gets_a_warning():
         if warned:  # the claim it qualifies: converged, yet far beyond tol from the minimiser
             distance = np.linalg.norm(result.x - reference.x) / np.linalg.norm(reference.x)
             assert result.converged and distance > 100 * tol, distance
+
