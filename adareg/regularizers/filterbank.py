@@ -121,7 +121,7 @@ class FilterBank(backend.KeepsReadOnly):
                              "scale the layers down")
         if norm == 0:
             raise ValueError("FilterBank: the composed filters are all zero (or underflow float64)")
-        self.layers = [backend.read_only(k) for k in layers]  # read-only: the operators cached per shape copy them
+        self.layers = tuple(backend.read_only(k) for k in layers)  # read-only: the operators per shape copy them
         self.kernel = backend.read_only(kernel / norm)  # (C, 1, K, K)
         self.channels = channels
         self.boundary = boundary

@@ -70,8 +70,9 @@ class MaskCNN(backend.KeepsReadOnly):
             channels = kernel.shape[0]
         if activation not in ("relu", "leaky_relu"):
             raise ValueError(f"MaskCNN: activation must be 'relu' or 'leaky_relu', got {activation!r}")
-        # read-only: the convolutions cached per image shape and the bias caches copy them
-        self.kernels, self.biases = [backend.read_only(k) for k in kernels], [backend.read_only(b) for b in biases]
+        # read-only tuples: the convolutions cached per image shape and the bias caches copy them
+        self.kernels = tuple(backend.read_only(k) for k in kernels)
+        self.biases = tuple(backend.read_only(b) for b in biases)
         self.channels = channels
         self.activation = activation
         # The last layer is applied halved (kernel and bias; exact in floating point), so that it
@@ -85,7 +86,7 @@ class MaskCNN(backend.KeepsReadOnly):
 
     def _convolutions(self, image_shape: tuple[int, int]) -> list[Conv2d]:
         def build() -> list[Conv2d]:
-            inputs = [self.kernels[0][:, 0]] + self.kernels[1:]  # the image channel of the first layer
+            inputs = [self.kernels[0][:, 0], *self.kernels[1:]]  # the image channel of the first layer
             return [Conv2d(scale * k, image_shape, boundary="reflect") for scale, k in zip(self._scales, inputs)]
 
         return self._layers.get(image_shape, build)

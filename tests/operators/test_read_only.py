@@ -135,3 +135,25 @@ def test_an_operators_or_regularizers_parameters_cannot_be_reassigned():
     for G in (pickle.loads(pickle.dumps(H)), copy.deepcopy(H)):
         with pytest.raises(AttributeError, match="CartesianMRI.mask cannot be changed"):
             G.mask = np.ones((6, 8), bool)
+
+
+def test_a_learned_models_layers_cannot_be_replaced_one_by_one():
+    """MaskCNN.kernels and .biases and FilterBank.layers were lists: ``m.kernels[1] = k`` reached only the
+    convolutions built afterwards, for image shapes not met before, never the bias caches, so a solve's result
+    depended on the shapes solved before it (an audit, 2026-12-06)."""
+    from adareg.regularizers.filterbank import FilterBank
+    from adareg.regularizers.masks import MaskCNN
+
+    rng = np.random.default_rng(5)
+    masks = MaskCNN([rng.standard_normal((4, 2, 3, 3)), rng.standard_normal((2, 4, 3, 3))],
+                    [rng.standard_normal(4), rng.standard_normal(2)])
+    bank = FilterBank([rng.standard_normal((3, 1, 3, 3))])
+    x = rng.random((10, 12))
+    expected = masks(x, 0.1)
+    for sequence, item in ((masks.kernels, rng.standard_normal((2, 4, 3, 3))), (masks.biases, np.zeros(2)),
+                           (bank.layers, rng.standard_normal((3, 1, 3, 3)))):
+        with pytest.raises(TypeError):
+            sequence[-1] = item
+        with pytest.raises(ValueError, match="read-only"):
+            sequence[-1][...] = item
+    np.testing.assert_array_equal(masks(x, 0.1), expected)
