@@ -291,9 +291,10 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
     backend.check_dtype(x0, "lbfgs: x0")
     backend.check_finite(x0, "lbfgs: x0")
     batch_ndim = checks.batch_axes(batch_ndim, x0.ndim, "lbfgs: batch_ndim")
+    precision = _checked_precision(precision, x0.dtype)
     x = project(x0, bounds)
     # (a float64 x under a float32 projector: the line search halved its steps on the projector's rounding)
-    rounding = backend.rounding(x.dtype, precision or x.dtype)
+    rounding = backend.rounding(x.dtype, precision)
     parts = pieces(smooth, x, batch_ndim, "lbfgs: smooth")
     runs = [_Run(part, start, bounds, memory, ndim, rounding) for _, part, start, ndim in parts]
     chunks = [index for index, *_ in parts]
@@ -340,6 +341,17 @@ def _ends(runs: list[_Run], chunks: list[slice | None]) -> tuple[bool, str] | No
         return converged, runs[0].end[1]
     return converged, "; ".join(f"images {index.start}:{index.stop} {run.end[1]}" for index, run in zip(chunks, runs))
 
+
+
+def _checked_precision(precision: Any, default: np.dtype) -> np.dtype:
+    """``precision`` as a float or complex dtype (``default`` for ``None``), or a ``ValueError`` naming it."""
+    try:
+        dtype = default if precision is None else np.dtype(precision)
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype not in backend.SUPPORTED_DTYPES:  # (NumPy takes None for float64 in ==)
+        raise ValueError(f"lbfgs: precision must be a float or complex dtype (or None, x0's), got {precision!r}")
+    return dtype
 
 class _Run:
     """One run of L-BFGS, on the batch or one of its chunks: its iterate, objectives, gradient, inverse-Hessian model
