@@ -121,6 +121,8 @@ def written_together() -> Iterator[None]:
     them where it fails, or is interrupted, after writing the first: the written
     temporaries are removed, and the targets keep what they held.  (Only the renames at
     the end remain, one per file, which fail in practice only with the file system.)
+    The group is the calling thread's (a context variable): a file that another thread
+    writes meanwhile lands at once, outside it.
     """
     if _pending.get() is not None:
         raise RuntimeError("written_together: groups do not nest")
