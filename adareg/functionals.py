@@ -109,6 +109,7 @@ class LeastSquares(SmoothFunctional):
         backend.check_array(y, H.shape_out, f"LeastSquares: y (measurements of {H!r})")
         backend.check_finite(y, "LeastSquares: y")
         self.H, self.y = H, y
+        self._H_adjoint = H.H  # held: H keeps its adjoint weakly, and making one per gradient costs
         if weights is not None:
             backend.check_plain(weights, "LeastSquares: weights")  # a mask would be ignored: weight 0 instead
             xp = backend.namespace(y)
@@ -150,7 +151,7 @@ class LeastSquares(SmoothFunctional):
     def _adjoint(self, weighted: Array, x: Array) -> Array:
         """``H^H`` of the weighted residual, its real part for a real ``x``, in ``x``'s dtype (a solver's
         iterates keep their start's)."""
-        g = self.H.H(weighted)
+        g = self._H_adjoint(weighted)
         if tuple(g.shape) != tuple(x.shape):  # y's batch axes broadcast an image (e.g. a start) that lacks them
             raise ValueError(f"LeastSquares: an image of shape {tuple(x.shape)} does not match y of shape "
                              f"{tuple(self.y.shape)}: images (and a solver's x0) need y's batch axes, shape "

@@ -422,6 +422,7 @@ class _DualFISTA:
     def __init__(self, reg: WeightedL1Analysis, v: Array, tau: float, weights: float | Array,
                  bounds: Bounds | None, warm_start: Any, keep_momentum: bool):
         self.W, self.v, self.tau, self.bounds = reg.W, v, tau, bounds
+        self.W_adjoint = reg.W.H  # held: W keeps its adjoint weakly, and making one per step costs
         self.xp = xp = backend.namespace(v)
         # the norm estimate runs in v's precision and on its device (float32: about half the time of float64)
         norm = reg.W.norm_bound(like=v)
@@ -452,7 +453,7 @@ class _DualFISTA:
                 return
             backend.check_finite(point, f"{type(reg).__name__}.prox: warm_start")
             self.p = reg._project_dual(point.astype(self.dtype, copy=False), weights)
-            self.adjoint_p = self.W.H(self.p)
+            self.adjoint_p = self.W_adjoint(self.p)
         self.q, self.adjoint_q = self.p, self.adjoint_p
 
     def _continue(self, state: DualState) -> None:
@@ -537,7 +538,7 @@ class _DualFISTA:
         # the spent buffers go before W^H allocates its temporaries (the peak memory of a step)
         self.p, self.q = p_next, p
         p = None
-        adjoint_next = self.W.H(p_next)
+        adjoint_next = self.W_adjoint(p_next)
         # W^H q = (1 + beta) W^H p_next - beta W^H p, with beta = 0 for a restarted image
         adjoint_p_scaled *= backend.per_image(xp.where(restart, 0.0, 1.0), adjoint_p_scaled)
         self.adjoint_q = backend.per_image(1.0 + beta, adjoint_next) * adjoint_next - adjoint_p_scaled

@@ -119,11 +119,12 @@ class PD3O:
         self.dual = xp.zeros(dual_shape, dtype=dtype)
         self._project = reg._dual_projector(weights)
         self._real = x0.dtype.kind == "f"  # a real image stays real, also for a complex W
+        self._W_adjoint = reg.W.H  # held: W keeps its adjoint weakly, and making one per step costs
         self._Wt_dual = self._adjoint(self.dual)
 
     def _adjoint(self, p: Array) -> Array:
         r""":math:`W^H p`, or for real images :math:`\mathrm{Re}(W^H p)`: the adjoint of ``W`` on real images."""
-        image = self.reg.W.H(p)
+        image = self._W_adjoint(p)
         return image.real if self._real and image.dtype.kind == "c" else image
 
     def set_weights(self, weights: float | Array) -> None:
