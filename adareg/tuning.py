@@ -35,7 +35,7 @@ from .reconstruction import check_weights, intensity_mismatch, solve
 from .regularizers.base import Regularizer
 from .regularizers.learned import LearnedRegularizer
 from .solvers.result import History, Result
-from .stopping import stops
+from .stopping import check_callback, stops
 
 #: Default search range of lam for classical regularizers, in decades around the
 #: reference scale rms(H^H y), and for learned ones around ||H||^2 lambda(sigma).
@@ -132,15 +132,23 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
       at a time while that improves the PSNR (at most ``points - 1`` steps),
       inside the range where the range is a hard limit: always for ``sigma``
       (the model is trained on its range) and for ``lam`` when ``lam_range`` is
-      given.  The default ``lam`` range is only a first guess and may be left.
+      given.  The default ``lam`` range is only a first guess and may be left;
+    * for two variables, which trade along a ridge (a larger ``sigma`` wants a
+      smaller ``lam``), the last level's final ``sigma`` line can leave ``lam``
+      far from its best at the new ``sigma``: rounds of the finest lines through
+      the best point, ``lam``'s then ``sigma``'s, each followed by the round's
+      move repeated while it improves the PSNR (a pattern search along the
+      ridge), continue until a round moves neither (at most ``points`` rounds),
+      so that no neighbour at the final resolution scores higher.
 
-    Without extensions this makes at most ``levels * (points - 1) + 1``
-    evaluations for one variable and ``2 * levels * (points - 1) + 1`` for two
-    (19 and 37 by default; fewer where a hard limit cuts a line, one more per
-    variable that ``start`` puts off the level-0 grid), each of
-    ``len(ys)`` solves.  The PSNR is a smooth, unimodal-looking
-    function of ``log lam`` in practice, but the search is a local one: it finds
-    the maximum only if the level-0 grid brackets it.
+    Without extensions and final rounds this makes at most
+    ``levels * (points - 1) + 1`` evaluations for one variable and
+    ``2 * levels * (points - 1) + 1`` for two (19 and 37 by default; fewer where a
+    hard limit cuts a line, one more per variable that ``start`` puts off the
+    level-0 grid), each of ``len(ys)`` solves; a final round adds up to two per
+    variable, and each repeated move one.  The PSNR is a smooth,
+    unimodal-looking function of ``log lam`` in practice, but the search is a
+    local one: it finds the maximum only if the level-0 grid brackets it.
 
     Parameters
     ----------
@@ -307,7 +315,8 @@ class _Candidate:
     def __init__(self, H: LinearOperator, pairs: list[tuple[Array, Array]], weights: list[Array | None],
                  reg: Regularizer | LearnedRegularizer, options: dict[str, Any], data_range: float):
         self.H, self.pairs, self.weights, self.reg, self.data_range = H, pairs, weights, reg, data_range
-        self.callback = options.pop("callback", None)  # the caller's, called before the cut
+        # the caller's, called before the cut (checked now: it would fail only inside the first solve)
+        self.callback = check_callback(options.pop("callback", None), "tune: solve_options['callback']")
         self.options = options
 
     def score(self, lam: float, sigma: float | None,
@@ -491,6 +500,21 @@ def _coordinate_search(objective: Callable[[dict[str, float]], float], axes: lis
             line = [j for j in (first + step * d for d in range(points)) if axis.inside(j)]
             line = sorted(set(line) | {best[i]})  # a start off the level-0 grid is a candidate too
             best = _line_search(score, best, i, line, step, axis)
+    # two variables: a last sigma line that moved leaves lam unsearched there (on a ridge, far from lam's best);
+    # the finest lines through the best, alternately, each round's move repeated while it gains (a pattern
+    # search), until neither moves
+    for _ in range(points if len(axes) > 1 else 0):
+        previous = best
+        for i, axis in enumerate(axes):
+            line = [j for j in (best[i] - step, best[i], best[i] + step) if axis.inside(j)]
+            best = _line_search(score, best, i, line, step, axis)
+        if best == previous:
+            break
+        while True:
+            jump = tuple(2 * b - p for b, p in zip(best, previous))
+            if not all(axis.inside(j) for axis, j in zip(axes, jump)) or score(jump) <= score(best):
+                break
+            previous, best = best, jump
     return {axis.name: axis.value(k) for axis, k in zip(axes, best)}, scores[best]
 
 

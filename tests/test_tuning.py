@@ -361,11 +361,28 @@ def test_search_refines_to_the_final_resolution_and_counts_its_evaluations():
 
     axes = [_Axis("lam", 1e-2, 1e2, hard=False), _Axis("sigma", 1e-3, 1e-1, hard=True)]
     best, score = _coordinate_search(objective, axes, levels=3, points=7)
-    assert len(calls) == 2 * 3 * 6 + 1 == len(set(calls))
+    # the levels' lines, then one final round: lam's two neighbours at the last sigma line's best are new
+    assert len(calls) == 2 * 3 * 6 + 1 + 2 == len(set(calls))
     # final spacing: 4 / 6 / 4^2 decades for lam, 2 / 6 / 4^2 for sigma; the best is within half of it
     assert abs(math.log10(best["lam"]) - 0.37) <= 4 / 96 / 2 + 1e-12
     assert abs(math.log10(best["sigma"]) + 1.23) <= 2 / 96 / 2 + 1e-12
     assert score == max(objective({"lam": a, "sigma": b}) for a, b in list(calls))
+
+
+@pytest.mark.parametrize("correlation", [0.8, 0.9, 0.95])
+def test_search_on_a_ridge_ends_where_no_neighbour_scores_higher(correlation):
+    """lam and sigma trade along a ridge: a last sigma line that moved left lam unsearched at the new sigma, 0.1 to
+    1.1 decades from the maximum here, and a wcrr deblurring 0.28 dB below a grid's best (an audit, 2026-12-06)."""
+    def objective(v):
+        a, b = math.log10(v["lam"]) - 0.37, 2 * (math.log10(v["sigma"]) + 1.23)
+        return -(a * a + b * b - 2 * correlation * a * b) / (1 - correlation**2)
+
+    axes = [_Axis("lam", 1e-2, 1e2, hard=False), _Axis("sigma", 1e-3, 1e-1, hard=True)]
+    best, score = _coordinate_search(objective, axes, levels=3, points=7)
+    steps = [{"lam": best["lam"] * 10 ** (d * 4 / 96)} for d in (-1, 1)]  # the final resolution: 96 steps a range
+    steps += [{"sigma": best["sigma"] * 10 ** (d * 2 / 96)} for d in (-1, 1)]
+    assert all(objective({**best, **step}) <= score for step in steps)
+    assert abs(math.log10(best["lam"]) - 0.37) < 0.1 and score > -0.01  # near the maximum, 0 at (0.37, -1.23)
 
 
 def test_search_starts_from_a_given_point_off_the_grid():
@@ -380,8 +397,9 @@ def test_search_starts_from_a_given_point_off_the_grid():
     best, score = _coordinate_search(objective, axes, levels=3, points=7, start={"lam": 10**0.5, "sigma": 10**-1.2})
     # the finest lattice has 96 steps per range: lam's start is step 60 exactly, sigma's nearest is step 86
     assert calls[0] == pytest.approx((10 ** (-2 + 60 * 4 / 96), 10 ** (-3 + 86 * 2 / 96)), rel=1e-12)
-    # at most one more evaluation per variable than from the centre (fewer where a finer line meets the coarse grid)
-    assert len(calls) <= 2 * 3 * 6 + 3 and len(calls) == len(set(calls))
+    # at most one more evaluation per variable than from the centre (fewer where a finer line meets the coarse grid),
+    # and a final round's two
+    assert len(calls) <= 2 * 3 * 6 + 3 + 2 and len(calls) == len(set(calls))
     assert abs(math.log10(best["lam"]) - 0.37) <= 4 / 96 / 2 + 1e-12
     assert abs(math.log10(best["sigma"]) + 1.23) <= 2 / 96 / 2 + 1e-12
     assert score == max(objective({"lam": a, "sigma": b}) for a, b in list(calls))
@@ -473,6 +491,8 @@ def test_bad_input_is_rejected_with_clear_messages():
         tune(H, ys, xs, tv, solve_options=[("tol", 1e-3)])
     with pytest.raises(TypeError, match="tune: progress must be True or False, got 'no'"):
         tune(H, ys, xs, tv, progress="no")  # a string counted as True: a progress bar
+    with pytest.raises(TypeError, match=r"^tune: solve_options\['callback'\] must be callable"):
+        tune(H, ys, xs, tv, solve_options={"callback": 3})  # was "'int' object is not callable" in the first solve
     with pytest.raises(ValueError, match=r"tune: sigma_range \[0, 0.5\] reaches beyond the trained range: crr: "
                                          r"sigma = 0.5"):
         tune(H, ys, xs, adareg.load("crr"), sigma_range=(0, 0.5))  # named sigma, which was not given
