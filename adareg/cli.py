@@ -123,7 +123,8 @@ def _volume(args: argparse.Namespace) -> None:
 
 #: The models of ``ct`` and ``mri`` without a regularizer: the options they would ignore, and why.
 DIRECT_MODELS = {
-    "fbp": (("masks", "lam", "sigma", "preset"), "the filtered back-projection has no regularizer"),
+    "fbp": (("masks", "lam", "sigma", "preset", "data_weights"),
+            "the filtered back-projection has no regularizer and no data term"),
     "zero-filled": (("masks", "lam", "sigma", "preset"), "the zero-filled reconstruction has no regularizer"),
     "sense": (("masks", "sigma", "preset"), "SENSE's only weight is --lam (Tikhonov, default 0.01)"),
 }
@@ -409,7 +410,7 @@ def _check_sinograms(args: argparse.Namespace, sinograms: np.ndarray) -> None:
 
 
 def _ct(args: argparse.Namespace) -> None:
-    from .ct import fbp
+    from .ct import fbp, transmission_weights
     from .operators import RayTransform
 
     _model_options(args)
@@ -434,7 +435,9 @@ def _ct(args: argparse.Namespace) -> None:
     lam, sigma = _weights(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
                               field_of_view=args.pixel_size * size)
     x0 = fbp(H, y, window=args.window)
-    result = _solve_on_scale(args, x0, "FBP", H, y, reg, lam=lam, sigma=sigma, bounds=(0.0, None), x0=x0)
+    weights = transmission_weights(y) if (args.data_weights or "transmission") == "transmission" else None
+    result = _solve_on_scale(args, x0, "FBP", H, y, reg, lam=lam, sigma=sigma, bounds=(0.0, None), x0=x0,
+                             weights=weights)
     with io.written_together():  # the image and its masks, or neither
         io.write_array(args.output, backend.to_numpy(result.x))
         _write_masks(args, reg, result.x, sigma)
@@ -453,7 +456,7 @@ def _ct_volume(args: argparse.Namespace) -> None:
         lam, sigma = _weights(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
                               field_of_view=args.pixel_size * size)
     task = stacks.CTReconstruction(size, args.angles, geometry, args.model, lam, sigma,
-                                   args.window, args.device)
+                                   args.window, args.device, args.data_weights or "transmission")
     io.write_volume(args.output, _map_slices(args, task, sinograms), None,
                     f"adareg {args.model} CT reconstruction, {args.angles} {args.geometry}-beam angles")
 
@@ -742,6 +745,9 @@ def _add_ct(commands: Any) -> None:
     c.add_argument("--lam", type=float, help="regularisation weight (default: from --preset)")
     c.add_argument("--preset", help="an adareg.presets acquisition (default: the model's for this geometry and "
                    "number of angles, at the nearest image size)")
+    c.add_argument("--data-weights", choices=stacks.DATA_WEIGHTS, help="weights of the data term: 'transmission', "
+                   "exp(-y), each ray's photon count relative to the unattenuated beam's (the presets' weights; "
+                   "the default), or 'uniform' for data that are not a transmission scan's line integrals")
     c.add_argument("--masks", help="adaptive models: write the masks of the result, (C, H, W) .npy")
     c.add_argument("--sigma", type=float, help="learned models: the noise level given to the model (0-255 scale)")
     c.add_argument("-o", "--output", required=True, help="output image .npy; for a stack of sinograms a volume "

@@ -320,3 +320,30 @@ def poisson_transmission(sinogram: Array, photons: float, *,
         return backend.DeviceCache(a).like(sinogram) if backend.is_cupy(sinogram) else a
 
     return to_sinogram(noisy), to_sinogram(counts / photons)
+
+
+def transmission_weights(sinogram: Array) -> Array:
+    r"""The data weights of a measured transmission sinogram: :math:`e^{-p}` for each line integral :math:`p`.
+
+    A ray that receives :math:`N` of :math:`I_0` photons is measured as
+    :math:`p = -\log(N / I_0)`, so :math:`e^{-p} = N / I_0`: the inverse-variance weights
+    that :func:`poisson_transmission` returns (up to rounding), for a sinogram whose
+    photon counts were not kept.  They are the weights the CT presets were tuned with
+    (:mod:`adareg.presets`), and ``adareg ct``'s default.  Meant for the log-transformed
+    data of a transmission scan, dimensionless line integrals; a sinogram of other data
+    (a difference of scans, emission data) has no such weights.
+
+    Returns
+    -------
+    Array
+        Positive weights of the sinogram's shape, dtype and backend.
+    """
+    _check_sinogram(sinogram, "transmission_weights")
+    xp = backend.namespace(sinogram)
+    with np.errstate(over="ignore"):
+        weights = xp.exp(-sinogram)
+    if not bool(xp.all(xp.isfinite(weights))):
+        raise ValueError(f"transmission_weights: line integrals down to {float(xp.min(sinogram)):.4g} give weights "
+                         f"e^-p beyond {sinogram.dtype}'s range: not the log-transformed data of a transmission scan")
+    return weights
+

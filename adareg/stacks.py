@@ -42,7 +42,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import backend, checks, params
-from .ct import check_window, fbp
+from .ct import check_window, fbp, transmission_weights
 from .io.images import first_slice_outside
 from .io.volumes import Volume
 from .reconstruction import solve
@@ -505,6 +505,10 @@ def _ray_transform(size: int, angles: Any, geometry: tuple[tuple[str, Any], ...]
     return RayTransform((size, size), angles, **dict(geometry))
 
 
+#: The data weights of :class:`CTReconstruction` (and ``adareg ct --data-weights``).
+DATA_WEIGHTS = ("transmission", "uniform")
+
+
 @dataclass(frozen=True)
 class CTReconstruction:
     """Reconstruct sinograms ``(n, angles, detectors)`` as ``(n, size, size)`` images.
@@ -514,8 +518,11 @@ class CTReconstruction:
     ``(name, value)`` pairs, kept as sorted pairs (hashable, so each process builds the
     operator once).  ``model="fbp"`` gives the filtered back-projection; otherwise
     :func:`adareg.solve` with ``x >= 0`` and ``lam`` (and a learned model's ``sigma``),
-    started from the FBP of ``window``.  The arguments are checked here, not on every
-    chunk (the geometry by building the operator, where ASTRA is installed).
+    started from the FBP of ``window``, with the data weights ``data_weights``:
+    ``"transmission"``, :func:`adareg.ct.transmission_weights` (those the CT presets were
+    tuned with, for the log-transformed data of a transmission scan), or ``"uniform"``.
+    The arguments are checked here, not on every chunk (the geometry by building the
+    operator, where ASTRA is installed).
     """
 
     size: int
@@ -526,9 +533,13 @@ class CTReconstruction:
     sigma: float | None = None
     window: str = "hann"
     device: str = "cpu"
+    data_weights: str = "transmission"
 
     def __post_init__(self) -> None:
         checks.count(self.size, "CTReconstruction: size")
+        if self.data_weights not in DATA_WEIGHTS:
+            raise ValueError(f"CTReconstruction: data_weights must be one of {', '.join(map(repr, DATA_WEIGHTS))}, "
+                             f"got {self.data_weights!r}")
         _check_device("CTReconstruction", self.device)
         if not checks.is_int(self.angles):
             values = np.asarray(backend.to_numpy(self.angles) if backend.is_array(self.angles) else self.angles)
@@ -565,7 +576,9 @@ class CTReconstruction:
         if self.model == "fbp":
             return backend.to_numpy(fbp(H, y, window=self.window))
         reg = regularizer(self.model, (self.size, self.size))
-        result = solve(H, y, reg, lam=self.lam, sigma=self.sigma, bounds=(0.0, None), x0=fbp(H, y, window=self.window))
+        weights = transmission_weights(y) if self.data_weights == "transmission" else None
+        result = solve(H, y, reg, lam=self.lam, sigma=self.sigma, bounds=(0.0, None), x0=fbp(H, y, window=self.window),
+                       weights=weights)
         _warn_unconverged(result)
         return backend.to_numpy(result.x)
 

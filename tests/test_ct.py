@@ -16,7 +16,7 @@ from adareg.regularizers import TV
 from tests.conftest import DEVICES
 
 astra = pytest.importorskip("astra", reason="the ASTRA toolbox is not installed (pip install adareg[ct])")
-from adareg.ct import STARVED_RAYS, fbp, gaussian_noise, poisson_transmission  # noqa: E402
+from adareg.ct import STARVED_RAYS, fbp, gaussian_noise, poisson_transmission, transmission_weights  # noqa: E402
 from adareg.operators import RayTransform  # noqa: E402
 
 
@@ -380,6 +380,22 @@ def test_wrong_sinogram_shape():
         fbp(H, sinogram)
     with pytest.raises(TypeError, match="fbp: sinogram must be real"):
         fbp(H, np.zeros(H.shape_out, dtype=complex))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transmission_weights_are_the_relative_photon_counts(dtype):
+    """e^-p of a measured line integral p = -log(N / I0) is N / I0: the weights poisson_transmission gives from the
+    counts themselves, for a sinogram whose counts were not kept."""
+    sinogram = np.random.default_rng(3).uniform(0, 4, (30, 40)).astype(dtype)
+    noisy, counts_over_photons = poisson_transmission(sinogram, 1e3, seed=2)  # a few rays without photons at 4
+    weights = transmission_weights(noisy)
+    assert weights.dtype == dtype
+    np.testing.assert_allclose(weights, counts_over_photons, rtol=10 * np.finfo(dtype).eps)
+    with pytest.raises(ValueError, match=r"^transmission_weights: line integrals down to -200 give weights e\^-p "
+                                         r"beyond float32's range"):
+        transmission_weights(np.full((3, 3), -200.0, np.float32))
+    with pytest.raises(TypeError, match="^transmission_weights: sinogram must be a float32 or float64 array"):
+        transmission_weights(np.ones((3, 3), int))
 
 
 def test_a_transposed_parallel_beam_sinogram_warns():

@@ -272,6 +272,23 @@ def test_an_iterative_ct_reconstruction_starts_from_the_fbp_of_its_window(monkey
     assert not np.allclose(starts[0], fbp(H, sinograms, window="hann"), atol=1e-3)
 
 
+def test_an_iterative_ct_reconstruction_weighs_rays_by_their_photon_counts():
+    """As adareg ct: the weights N / I0 the CT presets were tuned with (here poisson_transmission's, from the
+    counts), or none with data_weights="uniform"."""
+    pytest.importorskip("astra")
+    from adareg.ct import fbp, poisson_transmission
+    from adareg.regularizers import TV
+
+    geometry = {"detector_count": 23, "pixel_size": 1 / 16}
+    H = stacks.cached_ray_transform(16, 12, tuple(sorted(geometry.items())))
+    sinograms, counts_over_photons = poisson_transmission(H(adareg.data.shepp_logan((16, 16)))[None], 1e3, seed=0)
+    for data_weights, weights in (("transmission", counts_over_photons[0]), ("uniform", None)):
+        task = stacks.CTReconstruction(16, 12, geometry, "tv", lam=1e-3, data_weights=data_weights)
+        expected = adareg.solve(H, sinograms[0], TV((16, 16)), lam=1e-3, bounds=(0, None), weights=weights,
+                                x0=fbp(H, sinograms[0], window="hann")).x
+        np.testing.assert_allclose(task(sinograms)[0], expected, atol=1e-4)
+
+
 @pytest.mark.parametrize("task, shape, expected", [
     (stacks.Denoise("tv", None, 0.1), (16, 16), r"\(n, H, W\) images, got shape \(1, 16\)"),
     (stacks.CTReconstruction(16, 10, ()), (10, 23), r"\(n, angles, detectors\) sinograms, got shape \(1, 23\)"),
@@ -314,6 +331,8 @@ def test_a_ct_task_is_checked_when_it_is_built():
         ({"model": "tv", "lam": 0.1, "sigma": 0.1}, ValueError, "sigma is a parameter of the learned models"),
         ({"model": "fbp", "lam": 0.1}, ValueError, "lam applies to the iterative models; 'fbp' has none"),
         ({"device": "cuda"}, ValueError, "device must be 'cpu' or 'gpu'"),
+        ({"data_weights": "poisson"}, ValueError, "data_weights must be one of 'transmission', 'uniform', got "
+                                                  "'poisson'"),
     ]:
         with pytest.raises(error, match=words):
             stacks.CTReconstruction(16, 10, (), **kwargs)
