@@ -123,7 +123,9 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
     :class:`~adareg.regularizers.WeightedL1Analysis`) is warm-started from its
     previous state, and its tolerance tightens with the outer progress
     (``min(inner_tol, 0.1 * relative change)``), so inexact inner solves do not
-    bias the limit.
+    bias the limit while ``inner_max_iter`` lets them reach it; a prox cut short by
+    the cap is not checked, so a low cap (10 or fewer dual steps) can end the run,
+    "converged", many times ``tol`` from the minimiser.
 
     A batch given in chunks (``data`` a list of ``(images, objective)`` pairs) runs each
     chunk as a FISTA of its own (its step, momentum, prox state and inner tolerance), all
