@@ -137,9 +137,11 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
       smaller ``lam``), the last level's final ``sigma`` line can leave ``lam``
       far from its best at the new ``sigma``: rounds of the finest lines through
       the best point, ``lam``'s then ``sigma``'s, each followed by the round's
-      move repeated while it improves the PSNR (a pattern search along the
-      ridge), continue until a round moves neither (at most ``points`` rounds),
-      so that no neighbour at the final resolution scores higher.
+      move repeated while it improves the PSNR and stays inside the ranges (a
+      pattern search along the ridge, at most ``(m + 1)^(levels - 1)`` times, the
+      finest steps in a level-0 spacing), continue until a round moves neither
+      (at most ``points`` rounds), so that no neighbour at the final resolution
+      scores higher.
 
     Without extensions and final rounds this makes at most
     ``levels * (points - 1) + 1`` evaluations for one variable and
@@ -510,9 +512,9 @@ def _coordinate_search(objective: Callable[[dict[str, float]], float], axes: lis
             best = _line_search(score, best, i, line, step, axis)
         if best == previous:
             break
-        while True:
+        for _ in range(unit):  # at most a level-0 spacing of finest steps, inside the ranges even where soft
             jump = tuple(2 * b - p for b, p in zip(best, previous))
-            if not all(axis.inside(j) for axis, j in zip(axes, jump)) or score(jump) <= score(best):
+            if not all(0 <= j <= axis.kmax for axis, j in zip(axes, jump)) or score(jump) <= score(best):
                 break
             previous, best = best, jump
     return {axis.name: axis.value(k) for axis, k in zip(axes, best)}, scores[best]

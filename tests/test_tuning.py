@@ -385,6 +385,20 @@ def test_search_on_a_ridge_ends_where_no_neighbour_scores_higher(correlation):
     assert abs(math.log10(best["lam"]) - 0.37) < 0.1 and score > -0.01  # near the maximum, 0 at (0.37, -1.23)
 
 
+def test_the_ridge_rounds_stay_bounded_where_the_psnr_grows_without_end():
+    """A PSNR that grows as lam falls, without end (a soft range's end receding): the final rounds' repeated moves
+    stop at the ranges, so the evaluations stay bounded (209 with moves that left them, 55 before the rounds)."""
+    calls = []
+
+    def objective(v):
+        calls.append(v)
+        return -math.log10(v["lam"]) - (math.log10(v["sigma"]) + 1.23) ** 2
+
+    axes = [_Axis("lam", 1e-2, 1e2, hard=False), _Axis("sigma", 1e-3, 1e-1, hard=True)]
+    best, _ = _coordinate_search(objective, axes, levels=3, points=7)
+    assert best["lam"] < 1e-2 and len(calls) <= 100  # it leaves the soft range, by the lines' extensions only
+
+
 def test_search_starts_from_a_given_point_off_the_grid():
     """The same objective as above, started at lam = 10^0.5 and sigma = 10^-1.2, neither on the level-0 grid."""
     calls = []
