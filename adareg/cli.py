@@ -435,7 +435,7 @@ def _ct(args: argparse.Namespace) -> None:
     lam, sigma = _weights(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
                               field_of_view=args.pixel_size * size)
     x0 = fbp(H, y, window=args.window)
-    weights = transmission_weights(y) if (args.data_weights or "transmission") == "transmission" else None
+    weights = None if args.data_weights == "uniform" else transmission_weights(y)  # transmission by default
     result = _solve_on_scale(args, x0, "FBP", H, y, reg, lam=lam, sigma=sigma, bounds=(0.0, None), x0=x0,
                              weights=weights)
     with io.written_together():  # the image and its masks, or neither
