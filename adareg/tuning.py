@@ -135,20 +135,20 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
       given.  The default ``lam`` range is only a first guess and may be left;
     * for two variables, which trade along a ridge (a larger ``sigma`` wants a
       smaller ``lam``), the last level's final ``sigma`` line can leave ``lam``
-      far from its best at the new ``sigma``: rounds of the finest lines through
-      the best point, ``lam``'s then ``sigma``'s, each followed by the round's
-      move repeated while it improves the PSNR and stays inside the ranges (a
-      pattern search along the ridge, at most ``(m + 1)^(levels - 1)`` times, the
-      finest steps in a level-0 spacing), continue until a round moves neither
-      (at most ``points`` rounds), so that no neighbour at the final resolution
-      scores higher.
+      far from its best at the new ``sigma``.  Rounds follow: the finest lines
+      through the best point, ``lam``'s then ``sigma``'s, then the round's move
+      repeated while it improves the PSNR and stays inside the ranges (a pattern
+      search along the ridge, at most ``(m + 1)^(levels - 1)`` times, the finest
+      steps in a level-0 spacing), until a round moves neither (at most
+      ``points`` rounds); a search that ends so has no neighbour at the final
+      resolution that scores higher.
 
     Without extensions and final rounds this makes at most
     ``levels * (points - 1) + 1`` evaluations for one variable and
     ``2 * levels * (points - 1) + 1`` for two (19 and 37 by default; fewer where a
     hard limit cuts a line, one more per variable that ``start`` puts off the
     level-0 grid), each of ``len(ys)`` solves; a final round adds up to two per
-    variable, and each repeated move one.  The PSNR is a smooth,
+    variable (more where a line is extended), and each repeated move one.  The PSNR is a smooth,
     unimodal-looking function of ``log lam`` in practice, but the search is a
     local one: it finds the maximum only if the level-0 grid brackets it.
 
