@@ -346,4 +346,3 @@ def transmission_weights(sinogram: Array) -> Array:
         raise ValueError(f"transmission_weights: line integrals down to {float(xp.min(sinogram)):.4g} give weights "
                          f"e^-p beyond {sinogram.dtype}'s range: not the log-transformed data of a transmission scan")
     return weights
-

@@ -148,9 +148,9 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     ``2 * levels * (points - 1) + 1`` for two (19 and 37 by default; fewer where a
     hard limit cuts a line, one more per variable that ``start`` puts off the
     level-0 grid), each of ``len(ys)`` solves; a final round adds up to two per
-    variable (more where a line is extended), and each repeated move one.  The PSNR is a smooth,
-    unimodal-looking function of ``log lam`` in practice, but the search is a
-    local one: it finds the maximum only if the level-0 grid brackets it.
+    variable (more where a line is extended), and each repeated move one.  The
+    PSNR is a smooth, unimodal-looking function of ``log lam`` in practice, but the
+    search is a local one: it finds the maximum only if the level-0 grid brackets it.
 
     Parameters
     ----------

@@ -342,7 +342,6 @@ def _ends(runs: list[_Run], chunks: list[slice | None]) -> tuple[bool, str] | No
     return converged, "; ".join(f"images {index.start}:{index.stop} {run.end[1]}" for index, run in zip(chunks, runs))
 
 
-
 def _checked_precision(precision: Any, default: np.dtype) -> np.dtype:
     """``precision`` as a float or complex dtype (``default`` for ``None``), or a ``ValueError`` naming it."""
     try:
@@ -352,6 +351,7 @@ def _checked_precision(precision: Any, default: np.dtype) -> np.dtype:
     if dtype is None or dtype not in backend.SUPPORTED_DTYPES:  # (NumPy takes None for float64 in ==)
         raise ValueError(f"lbfgs: precision must be a float or complex dtype (or None, x0's), got {precision!r}")
     return dtype
+
 
 class _Run:
     """One run of L-BFGS, on the batch or one of its chunks: its iterate, objectives, gradient, inverse-Hessian model
