@@ -251,7 +251,24 @@ class LinearOperator(backend.KeepsReadOnly):
         backend.check_array(x, self.shape_in, f"{self!r}: input")
         if self.real_in and x.dtype.kind == "c":
             raise TypeError(f"{self!r}: input must be real (the operator acts on real arrays), got {x.dtype}")
-        return self._apply(x)
+        out = self._apply(x)
+        self._check_output(x, out)
+        return out
+
+    def _check_output(self, x: Array, out: Any) -> None:
+        """Raise where ``out``, what ``_apply`` gave for ``x``, is not an array of shape ``batch + shape_out``, or is
+        complex where it must be real (``real_out``, or a real operator applied to a real ``x``): a user's
+        operator that forgets ``.real`` after an FFT would otherwise turn a solve's images complex."""
+        source = "its operator's _adjoint" if isinstance(self, Adjoint) else "_apply"
+        expected = tuple(x.shape[: x.ndim - len(self.shape_in)]) + self.shape_out
+        if not backend.is_array(out) or tuple(out.shape) != expected:
+            got = f"shape {tuple(out.shape)}" if backend.is_array(out) else type(out).__name__
+            raise ValueError(f"{self!r}: {source} gave {got} for an input of shape {tuple(x.shape)}, expected an "
+                             f"array of shape {expected} (the input's batch axes, then shape_out)")
+        if out.dtype.kind == "c" and (self.real_out or (self.dtype.kind == "f" and x.dtype.kind != "c")):
+            raise TypeError(f"{self!r}: {source} gave {out.dtype} for a {x.dtype} input, but the result must be "
+                            "real (" + ("real_out=True" if self.real_out else "a real operator on a real input")
+                            + "): take its real part, or declare a complex dtype")
 
     # ---------------------------------------------------------------- algebra
     @property

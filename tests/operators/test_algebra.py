@@ -321,3 +321,51 @@ def test_an_operator_used_through_its_adjoint_is_freed_at_once():
         assert alive() is None
     finally:
         gc.enable()
+
+
+class _FFTBlur(LinearOperator):
+    """A real periodic blur by FFTs, written as users do; ``keep_complex`` forgets the real part of the result."""
+
+    def __init__(self, shape, keep_complex=False, flatten=False):
+        super().__init__(shape, shape)
+        self.transfer = np.fft.fft2(np.pad(np.full((3, 3), 1 / 9), [(0, n - 3) for n in shape]))
+        self.keep_complex, self.flatten = keep_complex, flatten
+
+    def _apply(self, x):
+        out = np.fft.ifft2(np.fft.fft2(x) * self.transfer)
+        out = out if self.keep_complex else out.real
+        return out.reshape(*x.shape[:-2], -1) if self.flatten else out
+
+    def _adjoint(self, y):
+        out = np.fft.ifft2(np.fft.fft2(y) * np.conj(self.transfer))
+        return out if self.keep_complex else out.real
+
+
+class _RealPart(LinearOperator):
+    """``z -> Re z`` (real outputs), written without taking the real part."""
+
+    def __init__(self, shape):
+        super().__init__(shape, shape, np.complex128, real_out=True)
+
+    def _apply(self, x):
+        return x.copy()
+
+    def _adjoint(self, y):
+        return y.astype(np.complex128)
+
+
+def test_a_user_operator_s_complex_or_misshapen_result_is_refused():
+    """An FFT operator declared real that forgot .real turned solve's images complex without a word, and one
+    returning another shape failed later with errors about the caller's arrays (an audit, 2026-12-06)."""
+    x = np.random.default_rng(0).standard_normal((2, 8, 8))
+    expected = np.real(np.fft.ifft2(np.fft.fft2(x) * _FFTBlur((8, 8)).transfer))
+    np.testing.assert_allclose(_FFTBlur((8, 8))(x), expected, atol=1e-14)
+    with pytest.raises(TypeError, match=r"_FFTBlur.*_apply gave complex128 for a float64 input.*must be real"):
+        _FFTBlur((8, 8), keep_complex=True)(x)
+    assert _FFTBlur((8, 8), keep_complex=True)(x + 0j).dtype == np.complex128  # complex in, complex out
+    with pytest.raises(ValueError, match=r"_apply gave shape \(2, 64\).*expected an array of shape \(2, 8, 8\)"):
+        _FFTBlur((8, 8), flatten=True)(x)
+    with pytest.raises(TypeError, match=r"\.H: its operator's _adjoint gave complex128.*real operator on a real"):
+        _FFTBlur((8, 8), keep_complex=True).H(x)
+    with pytest.raises(TypeError, match=r"_RealPart.*_apply gave complex128 for a complex128 input.*real_out=True"):
+        _RealPart((8, 8))(x + 1j)
