@@ -369,3 +369,24 @@ def test_a_user_operator_s_complex_or_misshapen_result_is_refused():
         _FFTBlur((8, 8), keep_complex=True).H(x)
     with pytest.raises(TypeError, match=r"_RealPart.*_apply gave complex128 for a complex128 input.*real_out=True"):
         _RealPart((8, 8))(x + 1j)
+
+
+def test_adjoint_error_catches_a_scaled_adjoint_by_default():
+    """A random y is nearly orthogonal to A x in many dimensions: the docs' adjoint off by a factor 4 measured
+    3e-3 (an audit, 2026-12-06).  With y = A x the mismatch is 3 ||A x||^2 over ||x|| ||A x|| times the pair's
+    norm, which Lanczos takes from 4 A^H A (twice ||A||): 3 / 4 for a 2 x 2 mean of white noise."""
+
+    class Scaled4(Conv2d):
+        def _adjoint(self, y):
+            return 4 * super()._adjoint(y)
+
+    kernel, shape = np.full((2, 2), 0.25), (16, 16)
+    exact, wrong = Conv2d(kernel, shape), Scaled4(kernel, shape)
+    assert exact.adjoint_error() < 1e-13
+    x = np.random.default_rng(0).standard_normal(shape)
+    y = exact(x)
+    pair_norm = 2 * np.linalg.norm(dense(exact), 2)
+    by_hand = abs(np.vdot(y, y) - np.vdot(x, wrong.H(y))) / (pair_norm * np.linalg.norm(x) * np.linalg.norm(y))
+    assert by_hand > 0.5
+    assert wrong.adjoint_error(x) >= by_hand * (1 - 1e-3)
+    assert wrong.adjoint_error() > 0.5
