@@ -337,12 +337,21 @@ def transmission_weights(sinogram: Array) -> Array:
     -------
     Array
         Positive weights of the sinogram's shape, dtype and backend.
+
+    Raises
+    ------
+    ValueError
+        Where a weight is not a positive finite number of the dtype: line integrals
+        beyond about 87 (float32) or 745 (float64), or below minus that, which no
+        count of photons gives (a sinogram in other units, or counts before the log).
     """
     _check_sinogram(sinogram, "transmission_weights")
     xp = backend.namespace(sinogram)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", under="ignore"):
         weights = xp.exp(-sinogram)
-    if not bool(xp.all(xp.isfinite(weights))):
-        raise ValueError(f"transmission_weights: line integrals down to {float(xp.min(sinogram)):.4g} give weights "
-                         f"e^-p beyond {sinogram.dtype}'s range: not the log-transformed data of a transmission scan")
+    if not bool(xp.all(xp.isfinite(weights) & (weights > 0))):
+        raise ValueError(f"transmission_weights: line integrals from {float(xp.min(sinogram)):.4g} to "
+                         f"{float(xp.max(sinogram)):.4g} give weights e^-p beyond {sinogram.dtype}'s range: not the "
+                         "log-transformed data of a transmission scan (solve without weights: adareg ct's "
+                         "--data-weights uniform, CTReconstruction's data_weights='uniform')")
     return weights

@@ -391,9 +391,15 @@ def test_transmission_weights_are_the_relative_photon_counts(dtype):
     weights = transmission_weights(noisy)
     assert weights.dtype == dtype
     np.testing.assert_allclose(weights, counts_over_photons, rtol=10 * np.finfo(dtype).eps)
-    with pytest.raises(ValueError, match=r"^transmission_weights: line integrals down to -200 give weights e\^-p "
-                                         r"beyond float32's range"):
+    with pytest.raises(ValueError, match=r"^transmission_weights: line integrals from -200 to -200 give weights "
+                                         r"e\^-p beyond float32's range"):
         transmission_weights(np.full((3, 3), -200.0, np.float32))
+    # e^-120 underflows to 0 in float32 (a ray dropped, where "positive weights" were promised): counts before the
+    # log, or line integrals in other units
+    for p in (120.0, 5000.0):
+        assert np.exp(np.float32(-p)) == 0
+        with pytest.raises(ValueError, match=rf"from 0 to {p:g} give .* --data-weights uniform"):
+            transmission_weights(np.array([[0.0, p]], np.float32))
     with pytest.raises(TypeError, match="^transmission_weights: sinogram must be a float32 or float64 array"):
         transmission_weights(np.ones((3, 3), int))
 
