@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from . import backend, checks, io, params, presets, stacks
-from .reconstruction import solve
+from .reconstruction import WEIGHT_SPREAD, solve
 
 #: The largest ``--image-size`` (a 16384^2 float32 image is 1 GiB, before the solver's copies).
 MAX_IMAGE_SIZE = 16384
@@ -409,6 +409,18 @@ def _check_sinograms(args: argparse.Namespace, sinograms: np.ndarray) -> None:
         raise UsageError(f"{args.input}: {which} {sinograms.shape[-2]} rows but --angles is {args.angles}")
 
 
+def _warn_default_weights(args: argparse.Namespace, sinograms: np.ndarray) -> None:
+    """Name ``--data-weights uniform`` where the default weights e^-p of line integrals span more than solve's
+    ``WEIGHT_SPREAD``: line integrals in pixel units, for one, are no transmission scan's."""
+    if args.data_weights is None and sinograms.size:
+        spread = float(np.max(sinograms)) - float(np.min(sinograms))  # of the line integrals: e^spread of e^-p
+        if spread > math.log(WEIGHT_SPREAD):
+            warnings.warn(f"{args.input}: the line integrals span {spread:.3g}, so the default data weights e^-p "
+                          f"(--data-weights transmission) span a factor {math.exp(min(spread, 700)):.3g}: if these "
+                          "are not a transmission scan's log-transformed data (line integrals in pixel units, for "
+                          "one: see --pixel-size), pass --data-weights uniform", stacklevel=2)
+
+
 def _ct(args: argparse.Namespace) -> None:
     from .ct import fbp, transmission_weights
     from .operators import RayTransform
@@ -434,6 +446,7 @@ def _ct(args: argparse.Namespace) -> None:
     _check_masks(args, reg)
     lam, sigma = _weights(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
                               field_of_view=args.pixel_size * size)
+    _warn_default_weights(args, sinogram)
     x0 = fbp(H, y, window=args.window)
     weights = None if args.data_weights == "uniform" else transmission_weights(y)  # transmission by default
     result = _solve_on_scale(args, x0, "FBP", H, y, reg, lam=lam, sigma=sigma, bounds=(0.0, None), x0=x0,
@@ -455,6 +468,7 @@ def _ct_volume(args: argparse.Namespace) -> None:
         reg = _regularizer(args, (size, size))
         lam, sigma = _weights(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
                               field_of_view=args.pixel_size * size)
+        _warn_default_weights(args, sinograms)
     task = stacks.CTReconstruction(size, args.angles, geometry, args.model, lam, sigma,
                                    args.window, args.device, args.data_weights or "transmission")
     io.write_volume(args.output, _map_slices(args, task, sinograms), None,

@@ -386,12 +386,37 @@ def test_ct_weighs_rays_by_their_photon_counts_as_the_presets_were_tuned(files):
         out = run("ct", "sino-counts.npy", "--angles", "60", "--image-size", "32", "--pixel-size", "1/32", "--model",
                   "tv", "--lam", "1e-3", *extra, "-o", output.name, "--quiet", cwd=folder)
         assert out.returncode == 0, out.stderr
+        assert "data weights e^-p" not in out.stderr  # line integrals of a scan: up to 3
         expected = adareg.solve(H, sinogram, TV((32, 32)), lam=1e-3, bounds=(0, None),
                                 x0=fbp(H, sinogram, window="hann"), weights=weights).x
         np.testing.assert_allclose(np.load(output), expected, atol=1e-4)
     assert_fails_cleanly(run("ct", "sino-counts.npy", "--angles", "60", "--data-weights", "uniform", "-o",
                              "ct-unweighable.npy", cwd=folder), folder / "ct-unweighable.npy",
                          "--data-weights does not apply to --model fbp")
+
+
+def test_ct_names_uniform_weights_for_line_integrals_no_scan_gives(files):
+    """Line integrals in pixel units (a 32 x 32 phantom at --pixel-size 1 reaches 8.5) gave default weights e^-p
+    spanning e^8.5: a 64 x 64 one ended 0.615 from the phantom, against 0.019 uniform, and no message named
+    --data-weights (an audit, 2026-12-06).  A volume of such sinograms is told the same; a chosen weighting is not."""
+    pytest.importorskip("astra")
+    from adareg.operators import RayTransform
+
+    folder, _ = files
+    sinogram = RayTransform((32, 32), 40)(adareg.data.shepp_logan((32, 32)))
+    assert 7 < sinogram.max() - sinogram.min() < 9  # e^7 > 1e3, solve's limit for a spread of the weights
+    np.save(folder / "sino-pixels.npy", sinogram)
+    np.save(folder / "sino-pixels-volume.npy", np.stack([sinogram, sinogram / 2]))
+    for name, extra, told in (("sino-pixels.npy", [], True), ("sino-pixels-volume.npy", [], True),
+                              ("sino-pixels.npy", ["--data-weights", "transmission"], False),
+                              ("sino-pixels.npy", ["--data-weights", "uniform"], False)):
+        output = folder / f"ct-pixels-{len(extra)}{name}"
+        out = run("ct", name, "--angles", "40", "--image-size", "32", "--model", "tv", "--lam", "1e-2", *extra,
+                  "-o", output.name, "--quiet", cwd=folder)
+        assert out.returncode == 0, out.stderr
+        assert ("the line integrals span 8.47, so the default data weights e^-p (--data-weights transmission) "
+                "span a factor 4.75e+03" in out.stderr) == told, out.stderr
+        assert ("pass --data-weights uniform" in out.stderr) == told
 
 
 def test_ct_fan_beam_default_image_size_allows_for_the_magnification(files):
