@@ -82,7 +82,7 @@ def lipschitz_constant(smooth: SmoothFunctional, who: str) -> float:
     return checks.positive(lipschitz, f"{who}: its Lipschitz constant")
 
 
-class LeastSquares(SmoothFunctional):
+class LeastSquares(backend.KeepsReadOnly, SmoothFunctional):
     r"""The (weighted) least-squares data term and its gradient.
 
     .. math::
@@ -104,6 +104,9 @@ class LeastSquares(SmoothFunctional):
     weights
         Optional real, non-negative weights broadcastable to ``y``.
     """
+
+    #: Attributes fixed once set (backend.KeepsReadOnly): the gradient applies the adjoint of ``H`` made with it.
+    _fixed = ("H",)
 
     def __init__(self, H: LinearOperator, y: Array, weights: Array | None = None):
         backend.check_array(y, H.shape_out, f"LeastSquares: y (measurements of {H!r})")

@@ -122,6 +122,18 @@ def test_least_squares_accepts_batched_measurements():
     assert data.grad(np.zeros((2, 4, 5))).shape == (2, 4, 5)
 
 
+def test_least_squares_keeps_its_operator():
+    """Its gradient applies the adjoint made with H: after data.H = M2 it used M1's, and FISTA stopped "converged"
+    29.5 % from M2's least-squares solution (a review of session 35's code, 2026-12-06)."""
+    rng = np.random.default_rng(0)
+    M1 = rng.standard_normal((6, 4))
+    data = LeastSquares(MatrixOperator(M1), rng.standard_normal(6))
+    x = rng.standard_normal(4)
+    np.testing.assert_allclose(data.grad(x), M1.T @ (M1 @ x - data.y), atol=1e-12)
+    with pytest.raises(AttributeError, match="LeastSquares.H cannot be changed"):
+        data.H = MatrixOperator(M1 + 0.2)
+
+
 def test_least_squares_refuses_complex_weights():
     with pytest.raises(TypeError, match="weights must be real"):
         LeastSquares(Identity((4, 5)), np.ones((4, 5)), weights=np.ones((4, 5)) * (1 + 1j))
