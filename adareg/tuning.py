@@ -137,11 +137,12 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
       smaller ``lam``), the last level's final ``sigma`` line can leave ``lam``
       far from its best at the new ``sigma``.  Rounds follow: the finest lines
       through the best point, ``lam``'s then ``sigma``'s, then the round's move
-      repeated while it improves the PSNR and stays inside the ranges (a pattern
-      search along the ridge, at most ``(m + 1)^(levels - 1)`` times, the finest
-      steps in a level-0 spacing), until a round moves neither (at most
-      ``points`` rounds); a search that ends so has no neighbour at the final
-      resolution that scores higher.
+      repeated while it improves the PSNR and stays inside the ranges, or inside
+      the span a line extended the default ``lam`` range by (a pattern search
+      along the ridge, at most ``(m + 1)^(levels - 1)`` times, the finest steps in
+      a level-0 spacing), until a round moves neither (at most ``points``
+      rounds); a search that ends so, not by that cap, has no neighbour along
+      either axis at the final resolution that scores higher (a diagonal one may).
 
     Without extensions and final rounds this makes at most
     ``levels * (points - 1) + 1`` evaluations for one variable and
@@ -512,9 +513,12 @@ def _coordinate_search(objective: Callable[[dict[str, float]], float], axes: lis
             best = _line_search(score, best, i, line, step, axis)
         if best == previous:
             break
-        for _ in range(unit):  # at most a level-0 spacing of finest steps, inside the ranges even where soft
+        # at most a level-0 spacing of finest steps, inside the ranges, or a soft range and the span a line extended
+        # it by (a move that ran on along a soft axis could leave it without end)
+        for _ in range(unit):
             jump = tuple(2 * b - p for b, p in zip(best, previous))
-            if not all(0 <= j <= axis.kmax for axis, j in zip(axes, jump)) or score(jump) <= score(best):
+            if not all(min(0, b) <= j <= max(axis.kmax, b) for axis, j, b in zip(axes, jump, best)) \
+                    or score(jump) <= score(best):
                 break
             previous, best = best, jump
     return {axis.name: axis.value(k) for axis, k in zip(axes, best)}, scores[best]

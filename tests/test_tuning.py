@@ -385,6 +385,27 @@ def test_search_on_a_ridge_ends_where_no_neighbour_scores_higher(correlation):
     assert abs(math.log10(best["lam"]) - 0.37) < 0.1 and score > -0.01  # near the maximum, 0 at (0.37, -1.23)
 
 
+@pytest.mark.parametrize("centre", [(-1.7, -1.1), (-1.7, -0.8)])
+def test_the_ridge_rounds_return_into_a_soft_range_and_stay_in_a_hard_one(centre):
+    """With the maximum near lam's low end, a level-0 line extended lam 32 steps below its range, and the rounds'
+    repeated moves, held to the range on a soft axis too, climbed back three steps a round: the cap of seven rounds
+    ended them 1.5 decades from lam's best with a higher lam neighbour (a review of session 35's code, 2026-12-06).
+    A maximum beyond sigma's hard end (the second case) keeps every evaluation inside it."""
+    calls = []
+
+    def objective(v):
+        calls.append(v)
+        a, b = math.log10(v["lam"]) - centre[0], 2 * (math.log10(v["sigma"]) - centre[1])
+        return -(a * a + b * b - 1.8 * a * b) / (1 - 0.9**2)
+
+    axes = [_Axis("lam", 1e-2, 1e2, hard=False), _Axis("sigma", 1e-3, 1e-1, hard=True)]
+    best, score = _coordinate_search(objective, axes, levels=3, points=7)
+    assert all(1e-3 <= v["sigma"] <= 1e-1 * (1 + 1e-12) for v in calls)
+    steps = [{"lam": best["lam"] * 10 ** (d * 4 / 96)} for d in (-1, 1)]  # the final resolution: 96 steps a range
+    steps += [{"sigma": best["sigma"] * 10 ** (d * 2 / 96)} for d in (-1, 1) if best["sigma"] * 10 ** (d / 48) < 0.1]
+    assert all(objective({**best, **step}) <= score for step in steps)
+
+
 def test_the_ridge_rounds_stay_bounded_where_the_psnr_grows_without_end():
     """A PSNR that grows as lam falls, without end (a soft range's end receding): the final rounds' repeated moves
     stop at the ranges, so the evaluations stay bounded (209 with moves that left them, 55 before the rounds)."""
