@@ -184,8 +184,9 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         (:meth:`~adareg.operators.LinearOperator.check_measurements`, e.g. k-space
         in numpy.fft's order for a ``CartesianMRI``), where data weights span
         more than :data:`WEIGHT_SPREAD`, and (denoising) where more than
-        :data:`OFF_BOX_SHARE` of ``y`` lies farther outside finite ``bounds``
-        than the box is wide: ``y`` and the box on different scales.
+        :data:`OFF_BOX_SHARE` of an image of ``y`` (of its pixels of positive
+        weight) lies farther outside finite ``bounds`` than the box is wide:
+        ``y`` and the box on different scales.
 
     Examples
     --------
@@ -219,7 +220,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     if bounds is not None and isinstance(H, Identity):
         if y.dtype.kind == "c":
             raise TypeError("solve: bounds apply to real images, but y is complex")
-        _warn_outside_bounds(y, bounds)
+        _warn_outside_bounds(y, bounds, weights, len(H.shape_in))
     controls = _Controls(max_iter=_optional(checks.count, max_iter, "solve: max_iter"),
                          tol=_optional(checks.non_negative, tol, "solve: tol"),
                          max_time=_optional(checks.positive, max_time, "solve: max_time"),
@@ -547,20 +548,29 @@ def _warn_off_scale(reg: LearnedRegularizer, image: Array, what: str, advice: st
         warnings.warn(f"solve: {what} {mismatch}: {advice}", stacklevel=3)
 
 
-def _warn_outside_bounds(y: Array, bounds: Bounds) -> None:
-    """Warn where more than :data:`OFF_BOX_SHARE` of the noisy image ``y`` lies farther outside ``bounds`` than
-    the box is wide."""
+def _warn_outside_bounds(y: Array, bounds: Bounds, weights: Array | None, image_ndim: int) -> None:
+    """Warn where, in an image of the noisy batch ``y``, more than :data:`OFF_BOX_SHARE` of the pixels of positive
+    weight lie farther outside ``bounds`` than the box is wide (one 8-bit image among a hundred [0, 1] ones, say;
+    pixels of weight 0, such as an inpainting's placeholders, are not data)."""
     lower, upper = bounds
     if lower is None or upper is None or not 0 < upper - lower < math.inf:
         return
     xp = backend.namespace(y)
     width = upper - lower
-    share = float(xp.mean((y < lower - width) | (y > upper + width)))
+    off = (y < lower - width) | (y > upper + width)
+    axes = tuple(range(y.ndim - image_ndim, y.ndim))
+    if weights is None:
+        shares = xp.mean(off, axis=axes)
+    else:
+        data = xp.broadcast_to(weights > 0, y.shape)
+        shares = xp.sum(off & data, axis=axes) / xp.maximum(xp.sum(data, axis=axes), 1)
+    share = float(xp.max(shares))
     if share > OFF_BOX_SHARE:
-        warnings.warn(f"solve: {share:.1%} of y lies farther outside bounds=({lower:g}, {upper:g}) than the box is "
-                      f"wide (y spans [{float(xp.min(y)):.4g}, {float(xp.max(y)):.4g}]), which noise cannot explain, "
-                      "and the result will be clipped to the box: give y on the bounds' scale (e.g. y / 255 for "
-                      "8-bit data) or bounds on y's", stacklevel=3)
+        which = "an image of y" if y.ndim > image_ndim else "y"
+        warnings.warn(f"solve: {share:.1%} of {which} lies farther outside bounds=({lower:g}, {upper:g}) than the box "
+                      f"is wide (y spans [{float(xp.min(y)):.4g}, {float(xp.max(y)):.4g}]), which only noise of a "
+                      "deviation near the box's width would explain, and the result will be clipped to the box: give "
+                      "y on the bounds' scale (e.g. y / 255 for 8-bit data) or bounds on y's", stacklevel=3)
 
 
 def _warn_weight_spread(weights: Array) -> None:

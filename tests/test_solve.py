@@ -865,6 +865,26 @@ def test_a_noisy_image_far_outside_the_box_gets_a_warning():
             assert "bounds=(0, 1)" in warned[0] and np.mean(result.x == 1) > 0.5
 
 
+def test_the_box_warning_judges_each_image_by_its_data():
+    """The share off the box was taken over the whole batch: one 8-bit image among 120 [0, 1] ones (0.83 % of the
+    batch) went unwarned and came out clipped; and placeholders at pixels of weight 0 (an inpainting's), which are
+    no data, were warned of (a review of session 35's code, 2026-12-06)."""
+    rng = np.random.default_rng(1)
+    images = np.clip(adareg.data.shepp_logan((16, 16)) + 0.05 * rng.standard_normal((120, 16, 16)), 0, 1)
+    batch = images.copy()
+    batch[7] *= 255
+    mask = rng.random((16, 16)) > 0.05
+    placeholders = np.where(mask, images[0], -1000.0)
+    assert np.mean(np.abs(batch - 0.5) > 1.5) < 0.01 < np.mean(placeholders < -1)  # the whole arrays' shares
+    for y, weights, far in ((batch, None, True), (images, None, False), (placeholders, mask.astype(float), False),
+                            (placeholders, None, True)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            adareg.solve(Identity((16, 16)), y, TV((16, 16)), lam=0.05, bounds=(0, 1), weights=weights, max_iter=5)
+        warned = [str(w.message) for w in caught if "farther outside bounds" in str(w.message)]
+        assert bool(warned) == far, warned
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_backtracking_in_float32_keeps_its_step(dtype):
     """The sufficient-decrease test of backtracking had a slack of 1e-12 |E(z)|, far below float32's rounding of the
