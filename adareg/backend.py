@@ -529,10 +529,11 @@ def _arrays_in(value: Any) -> list[np.ndarray]:
 
 def read_only(array: Any) -> np.ndarray:
     """A read-only copy of the host ``array``: a coefficient an object keeps and its caches copy from, so that an
-    edit raises rather than reach some of those copies and not others."""
+    edit raises rather than reach some of those copies and not others.  A view of a read-only copy, whose
+    ``flags.writeable`` cannot be set back (an array that owns its memory allows it)."""
     frozen = np.array(array, copy=True)
     frozen.flags.writeable = False
-    return frozen
+    return frozen.view()
 
 
 #: How many image shapes' operators a model keeps (:class:`PerShape`): the most recently used.
