@@ -349,7 +349,8 @@ def _checked_precision(precision: Any, default: np.dtype) -> np.dtype:
     except TypeError:
         dtype = None
     if dtype is None or dtype not in backend.SUPPORTED_DTYPES:  # (NumPy takes None for float64 in ==)
-        raise ValueError(f"lbfgs: precision must be a float or complex dtype (or None, x0's), got {precision!r}")
+        raise ValueError(f"lbfgs: precision must be one of {', '.join(d.name for d in backend.SUPPORTED_DTYPES)} "
+                         f"(or None, x0's), got {precision!r}")
     return dtype
 
 

@@ -286,8 +286,8 @@ def test_a_progress_bar_closes_when_the_run_raises(solver, capsys):
 def test_lbfgs_names_an_unusable_precision():
     """"bogus" and 3 gave NumPy's "data type not understood", "int32" a rounding error of no dtype, and 0 or False
     stood for x0's precision (an audit, 2026-12-06)."""
-    for precision in ("bogus", 3, "int32", 0, False):
-        with pytest.raises(ValueError, match=rf"^lbfgs: precision must be a float or complex dtype \(or None, x0's\), "
-                                             rf"got {precision!r}"):
+    for precision in ("bogus", 3, "int32", 0, False, "float16"):
+        with pytest.raises(ValueError, match=rf"^lbfgs: precision must be one of float32, float64, complex64, "
+                                             rf"complex128 \(or None, x0's\), got {precision!r}"):
             lbfgs(DATA, np.zeros(12), precision=precision)
     assert lbfgs(DATA, np.zeros(12), precision=np.float32, stop=MaxIterations(2)).iterations == 2
