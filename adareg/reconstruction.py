@@ -17,7 +17,7 @@ from .operators.base import LinearOperator, batch_shape, broadcasts_to, zero_ima
 from .operators.basic import Identity
 from .regularizers.learned import LearnedRegularizer
 from .regularizers.ridge import Ridge, RidgeObjective
-from .regularizers.base import Bounds, Regularizer, check_bounds
+from .regularizers.base import Bounds, Regularizer, check_bounds, check_prox_result
 from .solvers.fista import DEFAULTS as FISTA_DEFAULTS
 from .solvers.fista import fista
 from .solvers.lbfgs import DEFAULTS as LBFGS_DEFAULTS
@@ -631,6 +631,7 @@ def _denoise(y: Array, reg: Regularizer, lam: float, bounds: Bounds | None, c: _
     start = time.perf_counter()
     out = reg.prox(y, lam, bounds=bounds, record=history.append, progress=c.progress, max_time=c.max_time,
                    callback=c.callback, **_given(tol=c.tol, max_iter=c.max_iter))
+    check_prox_result(reg, out, y, bounds, "solve")
     seconds = time.perf_counter() - start
     message = (f"duality gap {out.gap:.3g} certifies the tolerance after {out.iterations} iterations "
                f"({seconds:.2f} s)" if out.converged else

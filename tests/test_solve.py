@@ -13,7 +13,7 @@ import pytest
 import adareg
 from adareg.operators import Blur, Diagonal, FiniteDifference, Identity, Subsample
 from adareg.reconstruction import INTENSITY_FLOOR, INTENSITY_LIMIT
-from adareg.regularizers import TV, WeightedL1Analysis
+from adareg.regularizers import TV, ProxResult, Regularizer, WeightedL1Analysis
 from adareg.regularizers.ridge import RidgeObjective
 from tests.conftest import DEVICES
 from tests.helpers import MatrixOperator
@@ -941,3 +941,40 @@ def test_the_iterations_make_no_adjoint_of_their_own(monkeypatch):
         made.clear()
         primal_dual(LeastSquares(H, H(x)), TV(x.shape), 1e-3, np.zeros_like(x), stop=MaxIterations(n))
         assert len(made) == 2  # H's and W's, whatever the number of steps
+
+
+class _SoftThreshold(Regularizer):
+    """``R(x) = ||x||_1``, as a user writes it: a closed-form prox that takes what it needs and drops the rest
+    (``**options``: bounds among them), or gives a plain array or a flattened x when ``mistake`` says so."""
+
+    def __init__(self, shape, mistake=None):
+        self.shape, self.mistake = shape, mistake
+
+    def value(self, x):
+        return float(np.abs(x).sum())
+
+    def prox(self, v, tau, **options):
+        x = np.sign(v) * np.maximum(np.abs(v) - tau, 0)
+        if self.mistake == "array":
+            return x
+        return ProxResult(x=x.reshape(-1) if self.mistake == "flat" else x)
+
+
+def test_a_user_prox_that_ignores_bounds_or_its_result_s_form_is_named():
+    """A prox written with **kwargs (as the design doc's incomplete keyword list led to) dropped the box: bounds=(0, 1)
+    gave values in [-0.454, 1.130], "converged"; a flattened x came back as the solution, and a plain array failed
+    with "'numpy.ndarray' object has no attribute 'converged'" (an extension-point audit, 2026-12-06)."""
+    rng = np.random.default_rng(0)
+    y = 0.5 + 0.4 * rng.standard_normal((8, 8))
+    unbounded = adareg.solve(Identity((8, 8)), y, _SoftThreshold((8, 8)), lam=0.1)
+    np.testing.assert_allclose(unbounded.x, np.sign(y) * np.maximum(np.abs(y) - 0.1, 0), atol=1e-15)
+    blur = Blur(np.ones((3, 3)) / 9, (8, 8), boundary="reflect")
+    for H in (Identity((8, 8)), blur):
+        with pytest.raises(ValueError, match=r"_SoftThreshold.prox gave x spanning \[.*\] outside bounds=\(0.0, 1.0\)"):
+            adareg.solve(H, y, _SoftThreshold((8, 8)), lam=0.1, bounds=(0, 1))
+        with pytest.raises(TypeError, match="_SoftThreshold.prox must return a ProxResult .* got ndarray"):
+            adareg.solve(H, y, _SoftThreshold((8, 8), "array"), lam=0.1)
+        with pytest.raises(ValueError, match=r"gave x of shape \(64,\) for v of shape \(8, 8\)"):
+            adareg.solve(H, y, _SoftThreshold((8, 8), "flat"), lam=0.1)
+    # TV's own prox honours the box, to the last bit
+    assert np.min(adareg.solve(blur, y, TV((8, 8)), lam=0.1, bounds=(0, 1)).x) >= 0

@@ -101,6 +101,26 @@ class Regularizer(backend.KeepsReadOnly, ABC):
                              "all")
 
 
+def check_prox_result(reg: Regularizer, out: Any, v: Array, bounds: Bounds | None, who: str) -> None:
+    """Raise, naming ``who`` and ``reg``'s class, where ``reg.prox(v, ...)`` gave no :class:`ProxResult` whose ``x``
+    has ``v``'s shape and lies in the box ``bounds``: a user's prox that drops a keyword (``**kwargs``) would
+    otherwise return an unconstrained point as the solution.  Solvers call it on their first prox."""
+    name = f"{type(reg).__name__}.prox"
+    if not isinstance(out, ProxResult):
+        raise TypeError(f"{who}: {name} must return a ProxResult (x, state, iterations, gap, converged), got "
+                        f"{type(out).__name__}")
+    if not backend.is_array(out.x) or tuple(out.x.shape) != tuple(v.shape):
+        got = f"shape {tuple(out.x.shape)}" if backend.is_array(out.x) else type(out.x).__name__
+        raise ValueError(f"{who}: {name} gave x of {got} for v of shape {tuple(v.shape)}: the prox keeps v's shape")
+    if bounds is not None and out.x.size:
+        xp = backend.namespace(out.x)
+        lower, upper = bounds
+        if (lower is not None and float(xp.min(out.x)) < lower) or (upper is not None and float(xp.max(out.x)) > upper):
+            raise ValueError(f"{who}: {name} gave x spanning [{float(xp.min(out.x)):.4g}, {float(xp.max(out.x)):.4g}] "
+                             f"outside bounds={bounds}: the prox minimises over the box bounds=(lower, upper), "
+                             "its keyword")
+
+
 def check_bounds(bounds: Any) -> Bounds | None:
     """``bounds`` as ``(lower, upper)`` floats or ``None``s, or a ``ValueError``."""
     if bounds is None:

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from .. import backend, checks
 from ..backend import Array
 from ..functionals import SmoothFunctional, lipschitz_constant
-from ..regularizers.base import Bounds, Regularizer, check_bounds, project
+from ..regularizers.base import Bounds, Regularizer, check_bounds, check_prox_result, project
 from .chunks import joined, pieces, stopped_alone
 from .result import History, Result
 from ..stopping import (Defaults, Progress, StoppingRule, check_callback, check_finite_iterate, diverged,
@@ -61,8 +61,9 @@ Prox = Callable[[Array, float], tuple[Array, int, Any]]
 
 
 def _prox(reg: Regularizer | None, lam: float, bounds: Bounds | None, state: Any, tol: float,
-          max_iter: int) -> Prox:
-    """``(v, L) -> (prox of lam/L R + i_C at v, inner iterations, state)``: the projection without ``reg``."""
+          max_iter: int, check: bool) -> Prox:
+    """``(v, L) -> (prox of lam/L R + i_C at v, inner iterations, state)``: the projection without ``reg``; with
+    ``check``, its results are checked (:func:`check_prox_result`)."""
     def prox(v: Array, L: float) -> tuple[Array, int, Any]:
         if reg is None:
             return project(v, bounds), 0, state
@@ -71,6 +72,8 @@ def _prox(reg: Regularizer | None, lam: float, bounds: Bounds | None, state: Any
         if not math.isfinite(float(backend.namespace(v).linalg.vector_norm(v))):
             raise diverged("fista")
         out = reg.prox(v, lam / L, bounds=bounds, warm_start=state, tol=tol, max_iter=max_iter)
+        if check:
+            check_prox_result(reg, out, v, bounds, "fista")
         return out.x, out.iterations, out.state
 
     return prox
@@ -274,9 +277,10 @@ class _Run:
         self.relative, self.inner, self.objective, self.stopped = math.inf, 0, math.nan, False
 
     def iterate(self) -> None:
-        """Take one iteration."""
+        """Take one iteration (the first checks what the prox gives)."""
         s = self.settings
-        prox = _prox(s.reg, s.lam, s.bounds, self.state, min(s.inner_tol, 0.1 * self.relative), s.inner_max_iter)
+        prox = _prox(s.reg, s.lam, s.bounds, self.state, min(s.inner_tol, 0.1 * self.relative), s.inner_max_iter,
+                     check=self.relative == math.inf)
         x_next, Hx_next, self.L, self.inner, self.state = _forward_backward(self.data, prox, self.z, self.Hz,
                                                                             self.L, s.backtracking)
         change = x_next - self.x
