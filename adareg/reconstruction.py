@@ -43,6 +43,10 @@ OFFSET_SHARE = 1 / 30
 #: values with ``bounds=(0, 1)``), and the result is mostly clipped to the box.
 OFF_BOX_SHARE = 0.01
 
+#: The ways a regularizer may declare that it is minimised (its ``minimisation``): by its prox (FISTA, or the prox
+#: itself for denoising), as a smooth term (L-BFGS), or by a reweighting of weighted-l1 steps.
+MINIMISATIONS = ("prox", "smooth", "reweighting")
+
 #: For a learned model, a noisy image (denoising) or a reconstruction beyond this magnitude is taken to be on
 #: another intensity scale than the models' [0, 1]: a [0, 1] image with noise of sigma <= 30/255 stays far
 #: inside it.
@@ -272,6 +276,9 @@ class _Controls:
 def _minimise(H: LinearOperator, y: Array, bound: Any, lam: float, x0: Array | None, bounds: Bounds | None,
               weights: Array | None, c: _Controls) -> Result:
     """Run the algorithm that the regularizer ``bound`` declares (its ``minimisation``) on checked arguments."""
+    if bound.minimisation not in MINIMISATIONS:  # any other would run FISTA on its prox, unasked
+        raise ValueError(f"solve: {type(bound).__name__}.minimisation must be one of "
+                         f"{', '.join(map(repr, MINIMISATIONS))} (how solve minimises it), got {bound.minimisation!r}")
     denoising = is_denoising(H, weights)
     if bound.minimisation == "reweighting":
         _refuse_unused(c, ("inner_tol", "inner_max_iter"), "the reweighting of the adaptive models")

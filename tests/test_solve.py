@@ -978,3 +978,15 @@ def test_a_user_prox_that_ignores_bounds_or_its_result_s_form_is_named():
             adareg.solve(H, y, _SoftThreshold((8, 8), "flat"), lam=0.1)
     # TV's own prox honours the box, to the last bit
     assert np.min(adareg.solve(blur, y, TV((8, 8)), lam=0.1, bounds=(0, 1)).x) >= 0
+
+
+def test_a_regularizer_s_minimisation_must_be_one_solve_knows():
+    """"Smooth" (a typo of "smooth") took the FISTA path and called the prox of a regularizer that has none
+    (an extension-point audit, 2026-12-06)."""
+
+    class Misdeclared(_SoftThreshold):
+        minimisation = "Smooth"
+
+    with pytest.raises(ValueError, match=r"^solve: Misdeclared.minimisation must be one of 'prox', 'smooth', "
+                                         r"'reweighting' \(how solve minimises it\), got 'Smooth'$"):
+        adareg.solve(Identity((8, 8)), np.zeros((8, 8)), Misdeclared((8, 8)), lam=0.1)
