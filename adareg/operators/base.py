@@ -183,11 +183,12 @@ class LinearOperator(backend.KeepsReadOnly):
     # ---------------------------------------------------------------- contract
     def _apply(self, x: Array) -> Array:
         """``A x`` for ``x`` of shape ``batch + shape_in`` (already checked)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _apply(x), A x")
 
     def _adjoint(self, y: Array) -> Array:
         """``A^H y`` for ``y`` of shape ``batch + shape_out`` (already checked)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _adjoint(y), A^H y (solvers and norms "
+                                  "apply it)")
 
     def _exact_norm(self) -> float | None:
         """``||A||`` when known in closed form, else ``None`` (power iteration)."""

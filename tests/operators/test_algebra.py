@@ -390,3 +390,17 @@ def test_adjoint_error_catches_a_scaled_adjoint_by_default():
     assert by_hand > 0.5
     assert wrong.adjoint_error(x) >= by_hand * (1 - 1e-3)
     assert wrong.adjoint_error() > 0.5
+
+
+def test_an_operator_without_an_adjoint_says_what_it_lacks():
+    """It built and applied, then a solve or norm() failed with an empty NotImplementedError (an extension-point
+    audit, 2026-12-06)."""
+
+    class ForwardOnly(LinearOperator):
+        def _apply(self, x):
+            return 2 * x
+
+    A = ForwardOnly((3, 4), (3, 4))
+    np.testing.assert_array_equal(A(np.ones((3, 4))), 2 * np.ones((3, 4)))
+    with pytest.raises(NotImplementedError, match=r"^ForwardOnly must implement _adjoint\(y\), A\^H y"):
+        A.H(np.ones((3, 4)))
