@@ -157,7 +157,7 @@ def _stalled(k: int, stationary: bool, safeguards: int) -> tuple[bool, str] | No
         return True, f"stationary after {k} iterations (its projected gradient step is zero)"
     if safeguards == 2:  # two model steps in a row found no decrease: F is flat to rounding here
         return False, (f"stopped after {k} iterations: no decrease of the objective beyond its rounding "
-                       "(the working precision's limit)")
+                       "(the working precision's limit, or a gradient that does not match the objective's values)")
     return None
 
 

@@ -310,3 +310,19 @@ def test_an_image_without_decrease_takes_gradient_steps_while_the_other_converge
     # while image 1 is far from 1, every halving fails for it, and it takes the gradient step (fraction 0)
     assert np.all(np.asarray(result.history["evaluations"][1:30]) == MAX_HALVINGS + 1)
     assert np.all(np.asarray(result.history["step"][1:30]) == 0.0)
+
+
+def test_a_gradient_that_does_not_match_the_values_is_named_as_a_cause():
+    """A user's gradient off by a constant: its line searches find no decrease, which was put down to the working
+    precision alone (an extension-point audit, 2026-12-06)."""
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((12, 6))
+
+    class Offset(LeastSquares):
+        def _adjoint(self, weighted, x):
+            return super()._adjoint(weighted, x) + 0.5
+
+    result = lbfgs(Offset(MatrixOperator(M), rng.standard_normal(12)), np.zeros(6))
+    assert not result.converged
+    assert "no decrease of the objective beyond its rounding (the working precision's limit, or a gradient that " \
+           "does not match the objective's values)" in result.message
