@@ -217,14 +217,15 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     if weights is not None:
         _warn_weight_spread(weights)
     learned = isinstance(reg, LearnedRegularizer)
-    if learned and isinstance(H, Identity):  # denoising, with or without data weights: y is an image
-        _warn_off_scale(reg, y, "y", "scale y to [0, 1] first (e.g. y / 255 for 8-bit data, y * 65535 / 4095 for a "
-                        "12-bit image read from a 16-bit file), with sigma likewise, and the result back")
+    off_scale = learned and isinstance(H, Identity) and _warn_off_scale(  # denoising: y is an image
+        reg, y, "y", "scale y to [0, 1] first (e.g. y / 255 for 8-bit data, y * 65535 / 4095 for a 12-bit image read "
+        "from a 16-bit file), with sigma likewise, and the result back")
     bounds = check_bounds(bounds)
     if bounds is not None and isinstance(H, Identity):
         if y.dtype.kind == "c":
             raise TypeError("solve: bounds apply to real images, but y is complex")
-        _warn_outside_bounds(y, bounds, weights, len(H.shape_in))
+        if not off_scale:  # (the same mistake, told once)
+            _warn_outside_bounds(y, bounds, weights, len(H.shape_in))
     controls = _Controls(max_iter=_optional(checks.count, max_iter, "solve: max_iter"),
                          tol=_optional(checks.non_negative, tol, "solve: tol"),
                          max_time=_optional(checks.positive, max_time, "solve: max_time"),
@@ -547,12 +548,13 @@ def intensity_mismatch(reg: LearnedRegularizer, image: Array, faint: bool = True
     return None
 
 
-def _warn_off_scale(reg: LearnedRegularizer, image: Array, what: str, advice: str, faint: bool = True) -> None:
+def _warn_off_scale(reg: LearnedRegularizer, image: Array, what: str, advice: str, faint: bool = True) -> bool:
     """Warn, naming ``what`` and giving ``advice``, where ``image`` lies off the learned models' intensities
-    (:func:`intensity_mismatch`)."""
+    (:func:`intensity_mismatch`); return whether it warned."""
     mismatch = intensity_mismatch(reg, image, faint)
     if mismatch is not None:
         warnings.warn(f"solve: {what} {mismatch}: {advice}", stacklevel=3)
+    return mismatch is not None
 
 
 def _warn_outside_bounds(y: Array, bounds: Bounds, weights: Array | None, image_ndim: int) -> None:

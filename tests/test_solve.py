@@ -990,3 +990,17 @@ def test_a_regularizer_s_minimisation_must_be_one_solve_knows():
     with pytest.raises(ValueError, match=r"^solve: Misdeclared.minimisation must be one of 'prox', 'smooth', "
                                          r"'reweighting' \(how solve minimises it\), got 'Smooth'$"):
         adareg.solve(Identity((8, 8)), np.zeros((8, 8)), Misdeclared((8, 8)), lam=0.1)
+
+
+def test_8_bit_data_for_a_learned_model_in_a_unit_box_is_told_once():
+    """Both the learned models' scale warning and the box warning told of y / 255 (a review of session 35's code,
+    2026-12-06); a classical regularizer gets the box warning alone."""
+    y = 255 * np.clip(adareg.data.shepp_logan((16, 16)) + 0.05 * np.random.default_rng(0).standard_normal((16, 16)),
+                      0, 1)
+    for reg, told in ((adareg.load("wcrr"), "solve: y "), (TV((16, 16)), "farther outside bounds")):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            adareg.solve(Identity((16, 16)), y, reg, lam=0.1, sigma=None if isinstance(reg, TV) else 0.1,
+                         bounds=(0, 1), max_iter=3)
+        scale = [str(w.message) for w in caught if "y / 255" in str(w.message)]
+        assert len(scale) == 1 and told in scale[0], scale
