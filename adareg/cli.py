@@ -52,6 +52,8 @@ FASTMRI_SUFFIXES = (".h5", ".hdf5")
 
 DEMOS = {"ct": "adareg.examples.ct_recon", "mri": "adareg.examples.mri_recon", "denoise": "adareg.examples.denoise",
          "volume": "adareg.examples.volume"}
+#: The extras each demo needs (pyproject.toml's optional dependencies).
+DEMO_EXTRAS = {"ct": "examples,ct", "mri": "examples,mri", "denoise": "examples", "volume": "examples,io"}
 
 
 class UsageError(ValueError):
@@ -623,13 +625,19 @@ def _check_figure(output: str) -> None:
 
 def _demo(args: argparse.Namespace) -> None:
     argv = [DEMOS[args.name], "--output", args.output or f"{args.name}.png"]
-    _check_figure(argv[-1])
-    if args.quiet:
-        argv.append("--quiet")
     saved = sys.argv
-    sys.argv = argv
     try:
+        _check_figure(argv[-1])
+        if args.quiet:
+            argv.append("--quiet")
+        sys.argv = argv
         runpy.run_module(DEMOS[args.name], run_name="__main__")
+    except ModuleNotFoundError as err:
+        package = (err.name or "adareg").split(".")[0]
+        if package == "adareg":
+            raise
+        raise UsageError(f"the {args.name} demo needs {package}, which is not installed: "
+                         f"pip install 'adareg[{DEMO_EXTRAS[args.name]}]'") from None
     finally:
         sys.argv = saved
 
@@ -805,7 +813,8 @@ def _add_demo_and_models(commands: Any) -> None:
     """The ``demo`` and ``models`` commands."""
     e = commands.add_parser("demo", help="run a built-in example and write its figure",
                             description="Run one of the built-in examples on built-in data.")
-    e.add_argument("name", choices=sorted(DEMOS), help="which example")
+    e.add_argument("name", choices=sorted(DEMOS), help="which example; each needs extras: " + ", ".join(
+        f"{name} adareg[{extras}]" for name, extras in sorted(DEMO_EXTRAS.items())))
     e.add_argument("-o", "--output", help="figure to write (default: NAME.png)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--debug", action="store_true", help="show the full traceback on errors")

@@ -26,6 +26,7 @@ volumes.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 from pathlib import Path
 
@@ -34,7 +35,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import nibabel.orientations
-import nibabel.testing
 import numpy as np
 
 import adareg
@@ -43,8 +43,9 @@ from adareg import stacks
 from adareg.examples.comparison import parse_arguments, positive
 from adareg.metrics import volume_ssim
 
-#: The volume: a T1-weighted head scan among nibabel's test files.
-VOLUME = Path(nibabel.testing.data_path) / "anatomical.nii"
+#: The volume: a T1-weighted head scan among nibabel's test files (found without nibabel.testing, which imports
+#: pytest, a package users need not have).
+VOLUME = Path(importlib.util.find_spec("nibabel").origin).parent / "tests" / "data" / "anatomical.nii"
 
 #: The views: name, the RAS axis held fixed, and the axes drawn (horizontal, vertical).
 VIEWS = (("axial", 2, (0, 1)), ("coronal", 1, (0, 2)), ("sagittal", 0, (1, 2)))

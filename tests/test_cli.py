@@ -608,6 +608,33 @@ def test_demo_writes_its_figure(files):
     assert (folder / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("name, missing, extras", [("denoise", "matplotlib", "examples"), ("mri", "skimage", "examples,mri"),
+                                                   ("volume", "nibabel", "examples,io")])
+def test_a_demo_without_its_extras_names_them(files, monkeypatch, capsys, name, missing, extras):
+    """On an install without the examples extra every demo said "No module named 'matplotlib'", and named no extra
+    (an installed-package audit, 2026-12-06)."""
+    from adareg import cli
+
+    monkeypatch.setitem(sys.modules, missing, None)  # an import of it raises ModuleNotFoundError
+    for module in [m for m in sys.modules if m.startswith("adareg.examples")]:  # imported afresh
+        monkeypatch.delitem(sys.modules, module)
+    folder, _ = files
+    assert cli.main(["demo", name, "--quiet", "-o", str(folder / f"missing-{name}.png")]) == 1
+    assert capsys.readouterr().err == (f"adareg demo: error: the {name} demo needs {missing}, which is not installed: "
+                                       f"pip install 'adareg[{extras}]'\n")
+    assert not (folder / f"missing-{name}.png").exists()
+
+
+def test_the_volume_demo_needs_no_pytest():
+    """It found nibabel's test volume through nibabel.testing, which imports pytest: `adareg demo volume` failed on
+    every install without pytest, which no user extra has (an installed-package audit, 2026-12-06)."""
+    pytest.importorskip("nibabel")
+    pytest.importorskip("matplotlib")
+    code = "import sys; sys.modules['pytest'] = None; import adareg.examples.volume as v; print(v.VOLUME.is_file())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout == "True\n", out.stderr
+
+
 @pytest.mark.parametrize("output, words", [("nodir/fig.png", "the folder"), ("fig.xyz", "the output must end in")])
 def test_a_demo_figure_is_checked_before_the_demo_runs(files, output, words):
     pytest.importorskip("matplotlib")
