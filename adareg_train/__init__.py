@@ -15,3 +15,10 @@ CPU build).  It depends on :mod:`adareg` (never the reverse):
 Command line: ``python -m adareg_train train --family sa-cnn --data ../shared/data/bsd400
 --out runs/sa-cnn`` (``--help`` lists the options).
 """
+
+try:
+    import torch  # noqa: F401  (every module of the subpackage builds on it)
+except ImportError as err:
+    raise ImportError(f"adareg_train needs PyTorch, which could not be imported ({err}): pip install 'adareg[train]' "
+                      "(for a CPU-only build, install torch first from its CPU index, e.g. "
+                      "pip install torch --index-url https://download.pytorch.org/whl/cpu)") from None

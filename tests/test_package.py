@@ -21,6 +21,17 @@ def test_import_pulls_in_no_optional_dependency():
     assert out.stdout.strip() == "[]"
 
 
+def test_the_training_subpackage_without_torch_says_how_to_install_it():
+    """It ended in a five-frame traceback of "No module named 'torch'" that named no extra (an installed-package
+    audit, 2026-12-06)."""
+    code = "import sys; sys.modules['torch'] = None; import adareg_train"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr.splitlines()[-1].startswith("ImportError: adareg_train needs PyTorch, which could not be "
+                                                  "imported (import of torch halted; None in sys.modules): pip "
+                                                  "install 'adareg[train]'")
+
+
 def test_documented_modules_are_attributes_after_import():
     # the docs name e.g. adareg.io.fastmri.read_fastmri; a fresh interpreter must reach it without a further import
     names = ["adareg.io.fastmri", "adareg.io.volumes", "adareg.io.images", "adareg.io.files", "adareg.mri",
