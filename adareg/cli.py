@@ -148,7 +148,7 @@ def _check_outputs(args: argparse.Namespace, suffixes: tuple[str, ...]) -> None:
     outputs = [args.output] + ([args.masks] if getattr(args, "masks", None) else [])
     inputs = [args.input] + [getattr(args, name) for name in ("mask", "maps") if getattr(args, name, None)]
     for output, allowed in zip(outputs, (suffixes, io.ARRAY_SUFFIXES)):
-        io.check_output(output, allowed)
+        io.check_image_output(output, allowed)
         _refuse_overwriting(output, inputs)
     if len(outputs) == 2 and (io.same_file(*outputs) or Path(outputs[0]).resolve() == Path(outputs[1]).resolve()):
         raise UsageError(f"--masks {args.masks} and --output {args.output} are the same file; write the masks to "

@@ -625,6 +625,33 @@ def test_a_demo_without_its_extras_names_them(files, monkeypatch, capsys, name, 
     assert not (folder / f"missing-{name}.png").exists()
 
 
+@pytest.mark.parametrize("command, missing, words", [
+    (["denoise", "noisy.npy", "--sigma", "25", "--model", "tv", "--lam", "0.1", "-o", "no-pillow.png"], "PIL",
+     "reading and writing PNG/TIFF needs Pillow: pip install adareg[examples]"),
+    (["denoise", "volume-for-writers.npy", "--sigma", "25", "--model", "tv", "--lam", "0.1", "-o", "no-nibabel.nii.gz"],
+     "nibabel", "reading and writing nifti files needs nibabel: pip install adareg[io]"),
+])
+def test_an_output_s_writer_library_is_named_before_the_work(files, monkeypatch, capsys, command, missing, words):
+    """A PNG or NIfTI output without the library that writes it failed after the whole computation, against
+    docs/cli.md's "checked before the computation" (an installed-package audit, 2026-12-06)."""
+    from adareg import cli
+
+    folder, _ = files
+    np.save(folder / "volume-for-writers.npy", np.zeros((2, 8, 8)))
+    monkeypatch.chdir(folder)
+    monkeypatch.setitem(sys.modules, missing, None)
+    monkeypatch.setitem(sys.modules, f"{missing}.Image", None)
+
+    def unreachable(*args, **kwargs):
+        raise AssertionError("solve ran")
+
+    monkeypatch.setattr(cli, "solve", unreachable)
+    monkeypatch.setattr(cli.stacks, "solve", unreachable)
+    assert cli.main(command) == 1
+    assert capsys.readouterr().err.endswith(f"error: {words}\n")
+    assert not (folder / command[-1]).exists()
+
+
 def test_the_volume_demo_needs_no_pytest():
     """It found nibabel's test volume through nibabel.testing, which imports pytest: `adareg demo volume` failed on
     every install without pytest, which no user extra has (an installed-package audit, 2026-12-06)."""

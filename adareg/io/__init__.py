@@ -14,12 +14,12 @@ are imported when a file of their format is read or written.
 from . import fastmri
 from .files import check_output, check_output_folder, same_file, written_together
 from .images import ARRAY_SUFFIXES, IMAGE_SUFFIXES, MAX_ELEMENTS, UNREAD_IMAGE_SUFFIXES, IntensityWarning, \
-    read_array, read_folder, read_image, write_array, write_image
+    check_image_output, read_array, read_folder, read_image, write_array, write_image
 from .volumes import Volume, check_volume_output, intensity_window, is_volume, read_volume, write_volume
 
 __all__ = [
     "read_image", "read_array", "read_folder", "write_image", "write_array", "IntensityWarning",
     "Volume", "read_volume", "write_volume", "is_volume", "intensity_window", "check_volume_output",
-    "check_output", "check_output_folder", "same_file", "written_together", "IMAGE_SUFFIXES", "ARRAY_SUFFIXES",
-    "UNREAD_IMAGE_SUFFIXES", "MAX_ELEMENTS",
+    "check_output", "check_image_output", "check_output_folder", "same_file", "written_together", "IMAGE_SUFFIXES",
+    "ARRAY_SUFFIXES", "UNREAD_IMAGE_SUFFIXES", "MAX_ELEMENTS",
 ]

@@ -97,6 +97,15 @@ def _pillow() -> Any:
         raise ImportError("reading and writing PNG/TIFF needs Pillow: pip install adareg[examples]") from None
 
 
+def check_image_output(path: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:
+    """:func:`~adareg.io.check_output`, and for a PNG or TIFF that Pillow, which writes them, is installed: a
+    missing library is named before the work, not after it."""
+    path = check_output(path, suffixes)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        _pillow()
+    return path
+
+
 # ---------------------------------------------------------------------------------------------- reading
 
 

@@ -245,6 +245,8 @@ def check_volume_output(path: str | os.PathLike, like: Volume | None = None) -> 
                              f"{path.suffix!r}), so that it cannot be taken for a file")
         importlib.import_module(".dicom", __package__).check_writable(path, like)
         return check_output_folder(path)
+    if format in LIBRARIES:  # the library that writes it, named before the work rather than after
+        library(format)
     return check_output(path, SUFFIXES[format])
 
 
