@@ -41,7 +41,6 @@ their format is read or written.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -115,10 +114,20 @@ def volume_format(path: str | os.PathLike) -> str:
     for format, suffixes in SUFFIXES.items():
         if name.endswith(suffixes):
             return format
-    if path.is_file() and importlib.util.find_spec("pydicom") is not None:
-        if importlib.import_module("pydicom.misc").is_dicom(path):
-            return "dicom"
+    if path.is_file() and _has_dicom_preamble(path):
+        return "dicom"
     raise ValueError(f"{path}: not a volume file; adareg reads {_endings()} files and DICOM folders")
+
+
+def _has_dicom_preamble(path: Path) -> bool:
+    """Whether the file ``path`` holds DICOM's ``DICM`` after its 128-byte preamble (PS3.10 7.1), read without
+    pydicom so that an install without it is told to install it rather than that the file is no volume."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(128)
+            return file.read(4) == b"DICM"
+    except OSError:
+        return False
 
 
 def _endings(files: bool = False) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -423,6 +424,19 @@ def test_a_dicom_file_named_by_a_scanner_is_read_as_a_volume(tmp_path):
     (tmp_path / "notes.IMA").write_bytes(b"not DICOM" * 20)
     with pytest.raises(ValueError, match=r"notes\.IMA: not a volume file"):
         read_volume(tmp_path / "notes.IMA")
+
+
+def test_a_dicom_file_named_by_a_scanner_is_known_without_pydicom(tmp_path, monkeypatch):
+    """Its format was found through pydicom only, so an install without the io extra called IM0001.IMA an
+    "unsupported image type" rather than naming pydicom (an installed-package audit, 2026-12-06)."""
+    from adareg.io.volumes import volume_format
+
+    shutil.copy(CT, tmp_path / "IM0001.IMA")
+    (tmp_path / "notes.IMA").write_bytes(b"not DICOM" * 20)
+    monkeypatch.setitem(sys.modules, "pydicom", None)
+    assert volume_format(tmp_path / "IM0001.IMA") == "dicom"
+    with pytest.raises(ValueError, match=r"notes\.IMA: not a volume file"):
+        volume_format(tmp_path / "notes.IMA")
 
 
 def test_a_series_written_as_nifti_keeps_its_geometry_as_the_affine(tmp_path):
