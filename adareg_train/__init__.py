@@ -16,8 +16,10 @@ Command line: ``python -m adareg_train train --family sa-cnn --data ../shared/da
 --out runs/sa-cnn`` (``--help`` lists the options).
 """
 
-try:
-    import torch  # noqa: F401  (every module of the subpackage builds on it)
+import importlib
+
+try:  # every module of the subpackage builds on it
+    importlib.import_module("torch")
 except ImportError as err:
     raise ImportError(f"adareg_train needs PyTorch, which could not be imported ({err}): pip install 'adareg[train]' "
                       "(for a CPU-only build, install torch first from its CPU index, e.g. "
