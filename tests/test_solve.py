@@ -976,8 +976,13 @@ def test_a_user_prox_that_ignores_bounds_or_its_result_s_form_is_named():
             adareg.solve(H, y, _SoftThreshold((8, 8), "array"), lam=0.1)
         with pytest.raises(ValueError, match=r"gave x of shape \(64,\) for v of shape \(8, 8\)"):
             adareg.solve(H, y, _SoftThreshold((8, 8), "flat"), lam=0.1)
-    # TV's own prox honours the box, to the last bit
-    assert np.min(adareg.solve(blur, y, TV((8, 8)), lam=0.1, bounds=(0, 1)).x) >= 0
+    with pytest.raises(ValueError, match=r"gave x spanning \[-0\.\d+, .*\] outside bounds=\(0\.0, 10\.0\)"):
+        adareg.solve(Identity((8, 8)), y - 0.3, _SoftThreshold((8, 8)), lam=0.1, bounds=(0, 10))  # below only
+    # TV's own prox honours the box as its clip rounds it: 0.1 is 0.10000000149 in float32 (a review, 2026-12-06)
+    y32 = (0.1 + 0.03 * rng.standard_normal((8, 8))).astype(np.float32)
+    for H, x0 in ((Identity((8, 8)), None), (blur, y32)):
+        x = adareg.solve(H, H(y32), TV((8, 8)), lam=1e-3, bounds=(0, 0.1), x0=x0).x
+        assert x.dtype == np.float32 and np.max(x) == np.float32(0.1) and float(np.max(x)) > 0.1
 
 
 def test_a_regularizer_s_minimisation_must_be_one_solve_knows():

@@ -8,6 +8,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 from .. import backend, checks
 from ..backend import Array
 from ..operators.base import Shape, broadcasts_to
@@ -114,7 +116,8 @@ def check_prox_result(reg: Regularizer, out: Any, v: Array, bounds: Bounds | Non
         raise ValueError(f"{who}: {name} gave x of {got} for v of shape {tuple(v.shape)}: the prox keeps v's shape")
     if bounds is not None and out.x.size:
         xp = backend.namespace(out.x)
-        lower, upper = bounds
+        # the box in x's precision, as a clip rounds it (0.1 is 0.10000000149 in float32)
+        lower, upper = (None if end is None else float(np.asarray(end, dtype=out.x.dtype)) for end in bounds)
         if (lower is not None and float(xp.min(out.x)) < lower) or (upper is not None and float(xp.max(out.x)) > upper):
             raise ValueError(f"{who}: {name} gave x spanning [{float(xp.min(out.x)):.4g}, {float(xp.max(out.x)):.4g}] "
                              f"outside bounds={bounds}: the prox minimises over the box bounds=(lower, upper), "
