@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import fractions
+import importlib.util
 import math
 import runpy
 import sys
@@ -634,8 +635,8 @@ def _demo(args: argparse.Namespace) -> None:
         runpy.run_module(DEMOS[args.name], run_name="__main__")
     except ModuleNotFoundError as err:
         package = (err.name or "adareg").split(".")[0]
-        if package == "adareg":
-            raise
+        if package == "adareg" or importlib.util.find_spec(package) is not None:  # a bug, or an installed package
+            raise                                                                # that lacks a module: as it is
         raise UsageError(f"the {args.name} demo needs {package}, which is not installed: "
                          f"pip install 'adareg[{DEMO_EXTRAS[args.name]}]'") from None
     finally:
