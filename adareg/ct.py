@@ -342,7 +342,7 @@ def transmission_weights(sinogram: Array) -> Array:
     ------
     ValueError
         Where a weight is not a positive finite number of the dtype: line integrals
-        beyond about 87 (float32) or 745 (float64), or below minus that, which no
+        beyond about 104 (float32) or 745 (float64), or below -88 or -709, which no
         count of photons gives (a sinogram in other units, or counts before the log).
     """
     _check_sinogram(sinogram, "transmission_weights")

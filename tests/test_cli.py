@@ -397,26 +397,28 @@ def test_ct_weighs_rays_by_their_photon_counts_as_the_presets_were_tuned(files):
 
 
 def test_ct_names_uniform_weights_for_line_integrals_no_scan_gives(files):
-    """Line integrals in pixel units (a 32 x 32 phantom at --pixel-size 1 reaches 8.5) gave default weights e^-p
-    spanning e^8.5: a 64 x 64 one ended 0.615 from the phantom, against 0.019 uniform, and no message named
-    --data-weights (an audit, 2026-12-06).  A volume of such sinograms is told the same; a chosen weighting is not."""
+    """Line integrals in pixel units (a 64 x 64 phantom at --pixel-size 1 reaches 16.5) gave default weights e^-p
+    spanning 1.7e7: an image 0.615 from the phantom, against 0.019 uniform, and no message named --data-weights
+    (an audit, 2026-12-06).  Here a 32 x 32 phantom of twice its density (16.9); a volume of such sinograms is told
+    the same; a chosen weighting is not, nor line integrals a scan measures (a 38 cm water path reaches 7.4)."""
     pytest.importorskip("astra")
     from adareg.operators import RayTransform
 
     folder, _ = files
-    sinogram = RayTransform((32, 32), 40)(adareg.data.shepp_logan((32, 32)))
-    assert 7 < sinogram.max() - sinogram.min() < 9  # e^7 > 1e3, solve's limit for a spread of the weights
+    sinogram = 2 * RayTransform((32, 32), 40)(adareg.data.shepp_logan((32, 32)))
+    assert 16 < sinogram.max() - sinogram.min() < 17
     np.save(folder / "sino-pixels.npy", sinogram)
     np.save(folder / "sino-pixels-volume.npy", np.stack([sinogram, sinogram / 2]))
+    np.save(folder / "sino-body.npy", sinogram * 8 / 17)  # spanning 8: no word
     for name, extra, told in (("sino-pixels.npy", [], True), ("sino-pixels-volume.npy", [], True),
                               ("sino-pixels.npy", ["--data-weights", "transmission"], False),
-                              ("sino-pixels.npy", ["--data-weights", "uniform"], False)):
+                              ("sino-pixels.npy", ["--data-weights", "uniform"], False), ("sino-body.npy", [], False)):
         output = folder / f"ct-pixels-{len(extra)}{name}"
         out = run("ct", name, "--angles", "40", "--image-size", "32", "--model", "tv", "--lam", "1e-2", *extra,
                   "-o", output.name, "--quiet", cwd=folder)
         assert out.returncode == 0, out.stderr
-        assert ("the line integrals span 8.47, so the default data weights e^-p (--data-weights transmission) "
-                "span a factor 4.75e+03" in out.stderr) == told, out.stderr
+        assert ("the line integrals span 16.9, so the default data weights e^-p (--data-weights transmission) "
+                "span a factor 2.26e+07" in out.stderr) == told, out.stderr
         assert ("pass --data-weights uniform" in out.stderr) == told
     # a volume takes the chosen weighting too (no test ran one through a volume): far from the weighted solve
     from adareg.ct import fbp
