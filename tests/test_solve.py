@@ -877,7 +877,7 @@ def test_the_box_warning_judges_each_image_by_its_data():
     placeholders = np.where(mask, images[0], -1000.0)
     assert np.mean(np.abs(batch - 0.5) > 1.5) < 0.01 < np.mean(placeholders < -1)  # the whole arrays' shares
     for y, weights, far in ((batch, None, True), (images, None, False), (placeholders, mask.astype(float), False),
-                            (placeholders, None, True)):
+                            (placeholders, None, True), (batch, mask.astype(float), True)):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             adareg.solve(Identity((16, 16)), y, TV((16, 16)), lam=0.05, bounds=(0, 1), weights=weights, max_iter=5)

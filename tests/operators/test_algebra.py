@@ -326,14 +326,15 @@ def test_an_operator_used_through_its_adjoint_is_freed_at_once():
 class _FFTBlur(LinearOperator):
     """A real periodic blur by FFTs, written as users do; ``keep_complex`` forgets the real part of the result."""
 
-    def __init__(self, shape, keep_complex=False, flatten=False):
+    def __init__(self, shape, keep_complex=False, flatten=False, first=False):
         super().__init__(shape, shape)
         self.transfer = np.fft.fft2(np.pad(np.full((3, 3), 1 / 9), [(0, n - 3) for n in shape]))
-        self.keep_complex, self.flatten = keep_complex, flatten
+        self.keep_complex, self.flatten, self.first = keep_complex, flatten, first
 
     def _apply(self, x):
         out = np.fft.ifft2(np.fft.fft2(x) * self.transfer)
         out = out if self.keep_complex else out.real
+        out = out[0] if self.first else out  # the batch's first image only
         return out.reshape(*x.shape[:-2], -1) if self.flatten else out
 
     def _adjoint(self, y):
@@ -365,6 +366,8 @@ def test_a_user_operator_s_complex_or_misshapen_result_is_refused():
     assert _FFTBlur((8, 8), keep_complex=True)(x + 0j).dtype == np.complex128  # complex in, complex out
     with pytest.raises(ValueError, match=r"_apply gave shape \(2, 64\).*expected an array of shape \(2, 8, 8\)"):
         _FFTBlur((8, 8), flatten=True)(x)
+    with pytest.raises(ValueError, match=r"_apply gave shape \(8, 8\).*expected an array of shape \(2, 8, 8\)"):
+        _FFTBlur((8, 8), first=True)(x)
     with pytest.raises(TypeError, match=r"\.H: its operator's _adjoint gave complex128.*real operator on a real"):
         _FFTBlur((8, 8), keep_complex=True).H(x)
     with pytest.raises(TypeError, match=r"_RealPart.*_apply gave complex128 for a complex128 input.*real_out=True"):
