@@ -514,11 +514,20 @@ class KeepsReadOnly:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        names = state.pop("_read_only", ())
+        for name in state.pop("_read_only", ()):
+            state[name] = _read_only_again(state[name])
         self.__dict__.update(state)
-        for name in names:
-            for array in _arrays_in(state[name]):
-                array.flags.writeable = False
+
+
+def _read_only_again(value: Any) -> Any:
+    """``value`` with the NumPy arrays it is or holds in a list or tuple made read-only views (:func:`read_only`),
+    in place of the writeable arrays that unpickling gives."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_read_only_again(item) for item in value)
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+        return value.view()
+    return value
 
 
 def _arrays_in(value: Any) -> list[np.ndarray]:
