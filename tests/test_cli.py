@@ -610,8 +610,8 @@ def test_demo_writes_its_figure(files):
     assert (folder / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("name, missing, extras", [("denoise", "matplotlib", "examples"),
-                                                   ("mri", "skimage", "examples,mri"), ("volume", "nibabel", "examples,io")])
+@pytest.mark.parametrize("name, missing, extras", [
+    ("denoise", "matplotlib", "examples"), ("mri", "skimage", "examples,mri"), ("volume", "nibabel", "examples,io")])
 def test_a_demo_without_its_extras_names_them(files, monkeypatch, capsys, name, missing, extras):
     """On an install without the examples extra every demo said "No module named 'matplotlib'", and named no extra
     (an installed-package audit, 2026-12-06)."""
