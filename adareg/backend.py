@@ -515,15 +515,16 @@ class KeepsReadOnly:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name in state.pop("_read_only", ()):
-            state[name] = _read_only_again(state[name])
+            state[name] = _frozen_views(state[name])
         self.__dict__.update(state)
 
 
-def _read_only_again(value: Any) -> Any:
-    """``value`` with the NumPy arrays it is or holds in a list or tuple made read-only views (:func:`read_only`),
-    in place of the writeable arrays that unpickling gives."""
+def _frozen_views(value: Any) -> Any:
+    """``value`` with the NumPy arrays it is or holds in a list or tuple made read-only and returned as views, whose
+    flag cannot be set back as an array's that owns its memory can: :func:`read_only`'s copies, and the arrays
+    that unpickling gives."""
     if isinstance(value, (list, tuple)):
-        return type(value)(_read_only_again(item) for item in value)
+        return type(value)(_frozen_views(item) for item in value)
     if isinstance(value, np.ndarray):
         value.flags.writeable = False
         return value.view()
@@ -540,9 +541,7 @@ def read_only(array: Any) -> np.ndarray:
     """A read-only copy of the host ``array``: a coefficient an object keeps and its caches copy from, so that an
     edit raises rather than reach some of those copies and not others.  A view of a read-only copy, whose
     ``flags.writeable`` cannot be set back (an array that owns its memory allows it)."""
-    frozen = np.array(array, copy=True)
-    frozen.flags.writeable = False
-    return frozen.view()
+    return _frozen_views(np.array(array, copy=True))
 
 
 #: How many image shapes' operators a model keeps (:class:`PerShape`): the most recently used.
