@@ -118,10 +118,10 @@ def check_prox_result(reg: Regularizer, out: Any, v: Array, bounds: Bounds | Non
         xp = backend.namespace(out.x)
         # the box in x's precision, as a clip rounds it (0.1 is 0.10000000149 in float32)
         lower, upper = (None if end is None else float(np.asarray(end, dtype=out.x.dtype)) for end in bounds)
-        if (lower is not None and float(xp.min(out.x)) < lower) or (upper is not None and float(xp.max(out.x)) > upper):
-            raise ValueError(f"{who}: {name} gave x spanning [{float(xp.min(out.x)):.4g}, {float(xp.max(out.x)):.4g}] "
-                             f"outside bounds={bounds}: the prox minimises over the box bounds=(lower, upper), "
-                             "its keyword")
+        low, high = float(xp.min(out.x)), float(xp.max(out.x))
+        if (lower is not None and low < lower) or (upper is not None and high > upper):
+            raise ValueError(f"{who}: {name} gave x spanning [{low:.4g}, {high:.4g}] outside bounds={bounds}: the prox "
+                             "minimises over the box bounds=(lower, upper), its keyword")
 
 
 def check_bounds(bounds: Any) -> Bounds | None:
