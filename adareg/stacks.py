@@ -137,17 +137,19 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
     if len(numbers) != len(stack):
         raise ValueError(f"map_slices: numbers names {len(numbers)} slices, but stack holds {len(stack)}")
     starts = range(0, len(stack), chunk)
-    with tqdm(total=len(stack), unit="slice", disable=not progress, desc="slices") as bar:
-        if workers is None and scheduler is None:
+    bar = functools.partial(tqdm, total=len(stack), unit="slice", disable=not progress, desc="slices")
+    if workers is None and scheduler is None:
+        with bar() as shown:
             done = ((start, *run_chunk(task, stack[start:start + chunk], numbers[start:start + chunk]))
                     for start in starts)
-            return _assemble(done, numbers, bar)
-        with _client(workers, scheduler) as client:
-            done = _on_dask(client, task, stack, starts, chunk, numbers)
-            try:
-                return _assemble(done, numbers, bar)
-            finally:
-                done.close()  # cancels the chunks in flight while the client is open (not later, at collection)
+            return _assemble(done, numbers, shown)
+    # the bar once the client stands: a missing Dask or a wrong address is reported alone
+    with _client(workers, scheduler) as client, bar() as shown:
+        done = _on_dask(client, task, stack, starts, chunk, numbers)
+        try:
+            return _assemble(done, numbers, shown)
+        finally:
+            done.close()  # cancels the chunks in flight while the client is open (not later, at collection)
 
 
 def _slice_numbers(numbers: Any) -> list[int]:

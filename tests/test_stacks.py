@@ -386,6 +386,14 @@ def test_an_empty_stack_is_refused():
         stacks.map_slices(np.negative, np.zeros((0, 3, 3)), progress=False)
 
 
+@pytest.mark.parametrize("where", [{"workers": 2}, {"scheduler": "tcp://127.0.0.1:8786"}])
+def test_without_dask_workers_are_refused_before_any_progress_bar(monkeypatch, capsys, where):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # an import of it raises ModuleNotFoundError
+    with pytest.raises(ImportError, match=r"needs Dask: pip install adareg\[distributed\]"):
+        stacks.map_slices(np.negative, np.zeros((3, 4, 4)), progress=True, **where)
+    assert capsys.readouterr().err == ""  # no bar of slices that never ran
+
+
 # --------------------------------------------------------------------------------------------- on Dask
 @pytest.fixture(scope="module")
 def client():
