@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backend, checks, io, params, presets, stacks
+from . import __version__, backend, checks, io, params, presets, stacks
 from .reconstruction import solve
 
 #: The widest span of line integrals taken for a transmission scan's: a measured ray keeps at least a photon of the
@@ -689,6 +689,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="adareg", description="Image reconstruction with learned, spatially adaptive sparsity-promoting "
         "regularizers: denoising, CT and MRI.")
+    top.add_argument("--version", action="version", version=f"adareg {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_denoise, _add_ct, _add_mri, _add_demo_and_models):
         add(commands)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import importlib.metadata
 import os
 import stat
 import subprocess
@@ -599,6 +600,12 @@ def test_models_and_help(files):
     package = subprocess.run([sys.executable, "-m", "adareg", "--help"], capture_output=True, text=True, cwd=folder,
                              timeout=300)
     assert package.returncode == 0 and package.stdout == out.stdout
+
+
+def test_version_is_the_installed_distribution_s(files):
+    folder, _ = files
+    out = run("--version", cwd=folder)
+    assert out.returncode == 0 and out.stdout == f"adareg {importlib.metadata.version('adareg')}\n"
 
 
 def test_demo_writes_its_figure(files):
