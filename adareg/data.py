@@ -151,7 +151,11 @@ def medical_slice(name: str = "ct-head", *, shape: tuple[int, int] | None = None
         raise ImportError("adareg.data.medical_slice reads pydicom's test files: "
                           "pip install adareg[examples]") from None
     modality, file = SLICES[name]
-    dataset = pydicom.dcmread(pydicom_data.get_testdata_file(file))
+    path = pydicom_data.get_testdata_file(file, download=False)  # shipped with pydicom: nothing is downloaded
+    if path is None:
+        raise FileNotFoundError(f"medical_slice: {name!r} is pydicom's test file {file}, which pydicom "
+                                f"{pydicom.__version__} does not ship; pip install 'pydicom>=3.0.1'")
+    dataset = pydicom.dcmread(path)
     pixels = dataset.pixel_array.astype(np.float64)
     if modality == "CT":
         hounsfield = pixels * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)

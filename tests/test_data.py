@@ -116,6 +116,23 @@ def test_medical_slices(name):
     assert 0 <= picture.min() and picture.max() <= 1 and picture.std() > 0.05
 
 
+def test_a_slice_this_pydicom_does_not_ship_is_named_not_downloaded(monkeypatch):
+    """pydicom 3.0.0 ships no examples_overlay.dcm and would try the network for it."""
+    pydicom_data = pytest.importorskip("pydicom.data")
+    asked = []
+
+    def shipped_file(name, read=False, download=True):
+        asked.append(download)
+        return None  # not among this version's files
+
+    monkeypatch.setattr(pydicom_data, "get_testdata_file", shipped_file)
+    with pytest.raises(FileNotFoundError, match=r"^medical_slice: 'mr-abdomen' is pydicom's test file "
+                                                r"examples_overlay\.dcm, which pydicom .* does not ship; pip install "
+                                                r"'pydicom>=3\.0\.1'$"):
+        adareg.data.medical_slice("mr-abdomen")
+    assert asked == [False]
+
+
 def test_ct_slice_is_its_hounsfield_units_in_the_window():
     pydicom = pytest.importorskip("pydicom")
     from pydicom.data import get_testdata_file
