@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,25 @@ def test_the_training_subpackage_without_torch_says_how_to_install_it():
     assert out.stderr.splitlines()[-1].startswith("ImportError: adareg_train needs PyTorch, which could not be "
                                                   "imported (import of torch halted; None in sys.modules): pip "
                                                   "install 'adareg[train]'")
+
+
+@pytest.mark.slow
+def test_the_source_distribution_holds_every_tracked_file(tmp_path):
+    """It held 20 top-level test files and none of conftest.py, the helpers or the test folders, so that its tests
+    failed at collection (an installed-package audit, 2026-12-06)."""
+    pytest.importorskip("build", reason="build is not installed (pip install adareg[test])")
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout, whose files the source distribution lists")
+    # isolated, as a packager builds it: with the build requirements of pyproject.toml alone (from the package index)
+    built = subprocess.run([sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stdout + built.stderr
+    (sdist,) = tmp_path.glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        shipped = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    missing = sorted(set(tracked.stdout.splitlines()) - shipped)
+    assert missing == [], missing[:10]
 
 
 def test_documented_modules_are_attributes_after_import():
