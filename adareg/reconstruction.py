@@ -42,6 +42,11 @@ OFFSET_SHARE = 1 / 30
 #: wide gets a warning: noise cannot put it there, so the image and the box are on different scales (e.g. 8-bit
 #: values with ``bounds=(0, 1)``), and the result is mostly clipped to the box.
 OFF_BOX_SHARE = 0.01
+#: Measurements (a general ``H``) of which an image is more than this many times larger than ``H`` can make of
+#: any image in finite ``bounds`` get a warning: noise on data of the box's scale stays far below that, so the
+#: data and the box are on different scales (e.g. a blurred 8-bit image with ``bounds=(0, 1)``), and the result
+#: is clipped to the box.
+BEYOND_REACH = 2.0
 
 #: The ways a regularizer may declare that it is minimised (its ``minimisation``): by its prox (FISTA, or the prox
 #: itself for denoising), as a smooth term (L-BFGS), or by a reweighting of weighted-l1 steps.
@@ -246,6 +251,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
                       for a in (y, x0, weights))
     if x0 is not None and x0.dtype.kind == "f" and _complex_images(H, y):  # else the whole run would stay real
         x0 = x0.astype(backend.result_dtype(work, np.complex64))
+    if bounds is not None and not isinstance(H, Identity):  # (after the cast: the solvers reuse the bound of ||H||)
+        _warn_beyond_reach(H, y, bounds, weights)
     bound = reg.at(sigma) if isinstance(reg, LearnedRegularizer) else reg
     with backend.reused_buffers():  # the iterations' large temporaries, kept for the solve
         result = _minimise(H, y, bound, lam, x0, bounds, weights, controls)
@@ -580,6 +587,26 @@ def _warn_outside_bounds(y: Array, bounds: Bounds, weights: Array | None, image_
                       f"is wide (y spans [{float(xp.min(y)):.4g}, {float(xp.max(y)):.4g}]), which only noise of a "
                       "deviation near the box's width would explain, and the result will be clipped to the box: give "
                       "y on the bounds' scale (e.g. y / 255 for 8-bit data) or bounds on y's", stacklevel=3)
+
+
+def _warn_beyond_reach(H: LinearOperator, y: Array, bounds: Bounds, weights: Array | None) -> None:
+    r"""Warn where an image of the measurements ``y`` is more than :data:`BEYOND_REACH` times larger than ``H`` can
+    make of any image in finite ``bounds``: for ``x`` in :math:`[l, u]^n`,
+    :math:`\|H x\| \le \|H\| \max(|l|, |u|) \sqrt{n}` (data of weight 0 left out of ``y``, as of the fit)."""
+    lower, upper = bounds
+    if lower is None or upper is None:
+        return
+    xp = backend.namespace(y)
+    reach = H.norm_bound(like=y) * max(abs(lower), abs(upper)) * math.sqrt(math.prod(H.shape_in))
+    magnitudes = xp.abs(y) if weights is None else xp.where(weights > 0, xp.abs(y), 0)
+    axes = tuple(range(y.ndim - len(H.shape_out), y.ndim))
+    largest = float(xp.max(xp.sqrt(xp.sum(magnitudes * magnitudes, axis=axes))))  # y's scale checked: no overflow
+    if largest > BEYOND_REACH * reach:
+        which = "an image of y" if y.ndim > len(H.shape_out) else "y"
+        warnings.warn(f"solve: {which} has norm {largest:.4g}, {largest / reach:.3g} times the most that H makes of "
+                      f"any image in bounds=({lower:g}, {upper:g}) (||H|| max(|lower|, |upper|) sqrt(pixels) = "
+                      f"{reach:.4g}), so the result will be clipped to the box: give y on the bounds' scale (e.g. "
+                      "y / 255 for 8-bit data) or bounds on y's", stacklevel=3)
 
 
 def _warn_weight_spread(weights: Array) -> None:

@@ -885,6 +885,42 @@ def test_the_box_warning_judges_each_image_by_its_data():
         assert bool(warned) == far, warned
 
 
+def test_measurements_beyond_what_h_makes_of_the_box_get_a_warning():
+    """A blurred 8-bit image with bounds=(0, 1) came out clipped, most of it at 1, without a word from TV, wcrr or
+    sa-cnn: the box warning was for denoising only (noted in session 36).  For x in the box,
+    ||H x|| <= ||H|| max(|l|, |u|) sqrt(n): the threshold is checked against a dense matrix's 2-norm."""
+    rng = np.random.default_rng(3)
+    matrix = rng.standard_normal((30, 20))
+    reach = np.linalg.norm(matrix, 2) * 2.0 * np.sqrt(20)  # bounds (-2, 1)
+    direction = rng.standard_normal(30)
+    direction /= np.linalg.norm(direction)
+    l1 = WeightedL1Analysis(Identity((20,)))
+    for factor, far in ((1.9, False), (2.1, True)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            adareg.solve(MatrixOperator(matrix), factor * reach * direction, l1, lam=0.1, bounds=(-2, 1), max_iter=5)
+        assert any("times the most that H makes" in str(w.message) for w in caught) == far, factor
+    x = adareg.data.shepp_logan((32, 32))
+    H = Blur(np.ones((5, 5)) / 25, x.shape, boundary="reflect")
+    y = H(x) + 0.01 * rng.standard_normal(x.shape)
+    weights = (rng.random(x.shape) > 0.1).astype(float)
+    placeholders = np.where(weights > 0, y, 1e4)  # no data where the weight is 0
+    cases = {"8-bit": (255 * y, (0, 1), None), "on scale": (y, (0, 1), None), "no upper": (255 * y, (0, None), None),
+             "8-bit box": (255 * y, (0, 255), None), "one image 8-bit": (np.stack([y, 255 * y]), (0, 1), None),
+             "placeholders": (placeholders, (0, 1), weights), "unweighted": (placeholders, (0, 1), None)}
+    told = {"8-bit": "y", "one image 8-bit": "an image of y", "unweighted": "y"}
+    for case, (data, bounds, w) in cases.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = adareg.solve(H, data, TV(x.shape), lam=2e-3, bounds=bounds, weights=w, max_iter=300)
+        warned = [str(w.message) for w in caught if "times the most that H makes" in str(w.message)]
+        assert len(warned) == (case in told), (case, warned)
+        if warned:
+            assert warned[0].startswith(f"solve: {told[case]} has norm"), warned
+        if case == "8-bit":  # what it warns of
+            assert np.mean(result.x == 1) > 0.5
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_backtracking_in_float32_keeps_its_step(dtype):
     """The sufficient-decrease test of backtracking had a slack of 1e-12 |E(z)|, far below float32's rounding of the
