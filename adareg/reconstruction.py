@@ -42,10 +42,10 @@ OFFSET_SHARE = 1 / 30
 #: wide gets a warning: noise cannot put it there, so the image and the box are on different scales (e.g. 8-bit
 #: values with ``bounds=(0, 1)``), and the result is mostly clipped to the box.
 OFF_BOX_SHARE = 0.01
-#: Measurements (a general ``H``) of which an image is more than this many times larger than ``H`` can make of
-#: any image in finite ``bounds`` get a warning: noise on data of the box's scale stays far below that, so the
-#: data and the box are on different scales (e.g. a blurred 8-bit image with ``bounds=(0, 1)``), and the result
-#: is clipped to the box.
+#: Measurements (a general ``H``) whose pull on an image, ``||H^H W y||``, is more than this many times what any
+#: image in finite ``bounds`` pulls back get a warning: noise on data of the box's scale stays far below that, so
+#: the data and the box are on different scales (e.g. a blurred 8-bit image with ``bounds=(0, 1)``), and the
+#: result is clipped to the box.
 BEYOND_REACH = 2.0
 
 #: The ways a regularizer may declare that it is minimised (its ``minimisation``): by its prox (FISTA, or the prox
@@ -590,22 +590,27 @@ def _warn_outside_bounds(y: Array, bounds: Bounds, weights: Array | None, image_
 
 
 def _warn_beyond_reach(H: LinearOperator, y: Array, bounds: Bounds, weights: Array | None) -> None:
-    r"""Warn where an image of the measurements ``y`` is more than :data:`BEYOND_REACH` times larger than ``H`` can
-    make of any image in finite ``bounds``: for ``x`` in :math:`[l, u]^n`,
-    :math:`\|H x\| \le \|H\| \max(|l|, |u|) \sqrt{n}` (data of weight 0 left out of ``y``, as of the fit)."""
+    r"""Warn where the data term of an image pulls more than :data:`BEYOND_REACH` times harder than any image in
+    finite ``bounds`` can answer: for ``x`` in :math:`[l, u]^n`,
+    :math:`\|H^H W H x\| \le \max(w) \|H\|^2 \max(|l|, |u|) \sqrt{n}`, against the pull
+    :math:`\|H^H W y\|` of ``y`` (the data term's gradient at 0; what ``H`` or the weights ignore, such as an
+    inpainting's placeholders, does not pull)."""
     lower, upper = bounds
     if lower is None or upper is None:
         return
+    reach = curvature(H, weights, like=y) * max(abs(lower), abs(upper)) * math.sqrt(math.prod(H.shape_in))
+    if not reach > 0:  # a box of one point, x = 0: nothing to clip
+        return
     xp = backend.namespace(y)
-    reach = H.norm_bound(like=y) * max(abs(lower), abs(upper)) * math.sqrt(math.prod(H.shape_in))
-    magnitudes = xp.abs(y) if weights is None else xp.where(weights > 0, xp.abs(y), 0)
-    axes = tuple(range(y.ndim - len(H.shape_out), y.ndim))
-    largest = float(xp.max(xp.sqrt(xp.sum(magnitudes * magnitudes, axis=axes))))  # y's scale checked: no overflow
+    pull = LeastSquares(H, y, weights).grad_of_forward(xp.zeros_like(y), zero_image(H, y))
+    axes = tuple(range(pull.ndim - len(H.shape_in), pull.ndim))
+    largest = float(xp.max(xp.sqrt(xp.sum(xp.abs(pull) ** 2, axis=axes))))  # y's scale checked: no overflow
     if largest > BEYOND_REACH * reach:
         which = "an image of y" if y.ndim > len(H.shape_out) else "y"
-        warnings.warn(f"solve: {which} has norm {largest:.4g}, {largest / reach:.3g} times the most that H makes of "
-                      f"any image in bounds=({lower:g}, {upper:g}) (||H|| max(|lower|, |upper|) sqrt(pixels) = "
-                      f"{reach:.4g}), so the result will be clipped to the box: give y on the bounds' scale (e.g. "
+        warnings.warn(f"solve: {which} lies beyond what H makes of any image in bounds=({lower:g}, {upper:g}): "
+                      f"its pull ||H^H W y|| = {largest:.4g} is {largest / reach:.3g} times the most that an image x "
+                      f"in the box pulls back, ||H^H W H x|| <= max(w) ||H||^2 max(|lower|, |upper|) sqrt(pixels) "
+                      f"= {reach:.4g}, so the result will be clipped to the box: give y on the bounds' scale (e.g. "
                       "y / 255 for 8-bit data) or bounds on y's", stacklevel=3)
 
 

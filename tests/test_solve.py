@@ -888,18 +888,19 @@ def test_the_box_warning_judges_each_image_by_its_data():
 def test_measurements_beyond_what_h_makes_of_the_box_get_a_warning():
     """A blurred 8-bit image with bounds=(0, 1) came out clipped, most of it at 1, without a word from TV, wcrr or
     sa-cnn: the box warning was for denoising only (noted in session 36).  For x in the box,
-    ||H x|| <= ||H|| max(|l|, |u|) sqrt(n): the threshold is checked against a dense matrix's 2-norm."""
+    ||H^T W H x|| <= max(w) ||H||^2 max(|l|, |u|) sqrt(n), against y's pull ||H^T W y||: the threshold is checked
+    against a dense matrix's 2-norm and top singular vector."""
     rng = np.random.default_rng(3)
     matrix = rng.standard_normal((30, 20))
-    reach = np.linalg.norm(matrix, 2) * 2.0 * np.sqrt(20)  # bounds (-2, 1)
-    direction = rng.standard_normal(30)
-    direction /= np.linalg.norm(direction)
+    left, singular, _ = np.linalg.svd(matrix)
+    reach = singular[0] ** 2 * 2.0 * np.sqrt(20)  # bounds (-2, 1)
     l1 = WeightedL1Analysis(Identity((20,)))
-    for factor, far in ((1.9, False), (2.1, True)):
+    for factor, far in ((1.9, False), (2.1, True)):  # ||H^T y|| = factor * reach
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            adareg.solve(MatrixOperator(matrix), factor * reach * direction, l1, lam=0.1, bounds=(-2, 1), max_iter=5)
-        assert any("times the most that H makes" in str(w.message) for w in caught) == far, factor
+            adareg.solve(MatrixOperator(matrix), factor * reach / singular[0] * left[:, 0], l1, lam=0.1,
+                         bounds=(-2, 1), max_iter=5)
+        assert any("times the most that an image x" in str(w.message) for w in caught) == far, factor
     x = adareg.data.shepp_logan((32, 32))
     H = Blur(np.ones((5, 5)) / 25, x.shape, boundary="reflect")
     y = H(x) + 0.01 * rng.standard_normal(x.shape)
@@ -913,12 +914,20 @@ def test_measurements_beyond_what_h_makes_of_the_box_get_a_warning():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = adareg.solve(H, data, TV(x.shape), lam=2e-3, bounds=bounds, weights=w, max_iter=300)
-        warned = [str(w.message) for w in caught if "times the most that H makes" in str(w.message)]
+        warned = [str(w.message) for w in caught if "times the most that an image x" in str(w.message)]
         assert len(warned) == (case in told), (case, warned)
         if warned:
-            assert warned[0].startswith(f"solve: {told[case]} has norm"), warned
+            assert warned[0].startswith(f"solve: {told[case]} lies beyond what H makes"), warned
         if case == "8-bit":  # what it warns of
             assert np.mean(result.x == 1) > 0.5
+    # inpainting through H (docs/operators.md): placeholders where H is zero do not pull, and the box of one point
+    # has nothing to clip
+    mask = weights > 0
+    for data, bounds in ((np.where(mask, x, 255.0), (0, 1)), (x, (0, 0))):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            adareg.solve(Diagonal(mask.astype(float)), data, TV(x.shape), lam=2e-3, bounds=bounds, max_iter=50)
+        assert not [w for w in caught if "times the most that an image x" in str(w.message)], bounds
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
