@@ -42,7 +42,7 @@ OFFSET_SHARE = 1 / 30
 #: wide gets a warning: noise cannot put it there, so the image and the box are on different scales (e.g. 8-bit
 #: values with ``bounds=(0, 1)``), and the result is mostly clipped to the box.
 OFF_BOX_SHARE = 0.01
-#: Measurements (a general ``H``) whose pull on an image, ``||H^H W y||``, is more than this many times what any
+#: Measurements (a general ``H``) whose pull on an image, ``||H^H y||``, is more than this many times what any
 #: image in finite ``bounds`` pulls back get a warning: noise on data of the box's scale stays far below that, so
 #: the data and the box are on different scales (e.g. a blurred 8-bit image with ``bounds=(0, 1)``), and the
 #: result is clipped to the box.
@@ -590,27 +590,28 @@ def _warn_outside_bounds(y: Array, bounds: Bounds, weights: Array | None, image_
 
 
 def _warn_beyond_reach(H: LinearOperator, y: Array, bounds: Bounds, weights: Array | None) -> None:
-    r"""Warn where the data term of an image pulls more than :data:`BEYOND_REACH` times harder than any image in
-    finite ``bounds`` can answer: for ``x`` in :math:`[l, u]^n`,
-    :math:`\|H^H W H x\| \le \max(w) \|H\|^2 \max(|l|, |u|) \sqrt{n}`, against the pull
-    :math:`\|H^H W y\|` of ``y`` (the data term's gradient at 0; what ``H`` or the weights ignore, such as an
-    inpainting's placeholders, does not pull)."""
+    r"""Warn where the data of an image pull more than :data:`BEYOND_REACH` times harder than any image in finite
+    ``bounds`` can answer: for ``x`` in :math:`[l, u]^n`,
+    :math:`\|H^H H x\| \le \|H\|^2 \max(|l|, |u|) \sqrt{n}`, against the pull :math:`\|H^H y_+\|` of ``y``'s
+    data (``y_+``: its entries of positive weight; what ``H`` or the weights ignore, such as an inpainting's
+    placeholders, does not pull; the weights' sizes are left out, as a scan's anti-correlate with its data)."""
     lower, upper = bounds
     if lower is None or upper is None:
         return
-    reach = curvature(H, weights, like=y) * max(abs(lower), abs(upper)) * math.sqrt(math.prod(H.shape_in))
+    reach = curvature(H, None, like=y) * max(abs(lower), abs(upper)) * math.sqrt(math.prod(H.shape_in))
     if not reach > 0:  # a box of one point, x = 0: nothing to clip
         return
     xp = backend.namespace(y)
-    pull = LeastSquares(H, y, weights).grad_of_forward(xp.zeros_like(y), zero_image(H, y))
+    data = LeastSquares(H, y, None if weights is None else weights > 0)
+    pull = data.grad_of_forward(xp.zeros_like(y), zero_image(H, y))  # -H^H y_+, real for real images
     axes = tuple(range(pull.ndim - len(H.shape_in), pull.ndim))
     largest = float(xp.max(xp.sqrt(xp.sum(xp.abs(pull) ** 2, axis=axes))))  # y's scale checked: no overflow
     if largest > BEYOND_REACH * reach:
         which = "an image of y" if y.ndim > len(H.shape_out) else "y"
         warnings.warn(f"solve: {which} lies beyond what H makes of any image in bounds=({lower:g}, {upper:g}): "
-                      f"its pull ||H^H W y|| = {largest:.4g} is {largest / reach:.3g} times the most that an image x "
-                      f"in the box pulls back, ||H^H W H x|| <= max(w) ||H||^2 max(|lower|, |upper|) sqrt(pixels) "
-                      f"= {reach:.4g}, so the result will be clipped to the box: give y on the bounds' scale (e.g. "
+                      f"its data pull back by ||H^H y|| = {largest:.4g}, {largest / reach:.3g} times the most that an "
+                      f"image x in the box does, ||H^H H x|| <= ||H||^2 max(|lower|, |upper|) sqrt(pixels) = "
+                      f"{reach:.4g}, so the result will be clipped to the box: give y on the bounds' scale (e.g. "
                       "y / 255 for 8-bit data) or bounds on y's", stacklevel=3)
 
 

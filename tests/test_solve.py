@@ -888,8 +888,9 @@ def test_the_box_warning_judges_each_image_by_its_data():
 def test_measurements_beyond_what_h_makes_of_the_box_get_a_warning():
     """A blurred 8-bit image with bounds=(0, 1) came out clipped, most of it at 1, without a word from TV, wcrr or
     sa-cnn: the box warning was for denoising only (noted in session 36).  For x in the box,
-    ||H^T W H x|| <= max(w) ||H||^2 max(|l|, |u|) sqrt(n), against y's pull ||H^T W y||: the threshold is checked
+    ||H^T H x|| <= ||H||^2 max(|l|, |u|) sqrt(n), against the pull ||H^T y|| of y's data: the threshold is checked
     against a dense matrix's 2-norm and top singular vector."""
+    beyond = "times the most that an image x in the box"
     rng = np.random.default_rng(3)
     matrix = rng.standard_normal((30, 20))
     left, singular, _ = np.linalg.svd(matrix)
@@ -900,7 +901,7 @@ def test_measurements_beyond_what_h_makes_of_the_box_get_a_warning():
             warnings.simplefilter("always")
             adareg.solve(MatrixOperator(matrix), factor * reach / singular[0] * left[:, 0], l1, lam=0.1,
                          bounds=(-2, 1), max_iter=5)
-        assert any("times the most that an image x" in str(w.message) for w in caught) == far, factor
+        assert any(beyond in str(w.message) for w in caught) == far, factor
     x = adareg.data.shepp_logan((32, 32))
     H = Blur(np.ones((5, 5)) / 25, x.shape, boundary="reflect")
     y = H(x) + 0.01 * rng.standard_normal(x.shape)
@@ -908,13 +909,16 @@ def test_measurements_beyond_what_h_makes_of_the_box_get_a_warning():
     placeholders = np.where(weights > 0, y, 1e4)  # no data where the weight is 0
     cases = {"8-bit": (255 * y, (0, 1), None), "on scale": (y, (0, 1), None), "no upper": (255 * y, (0, None), None),
              "8-bit box": (255 * y, (0, 255), None), "one image 8-bit": (np.stack([y, 255 * y]), (0, 1), None),
-             "placeholders": (placeholders, (0, 1), weights), "unweighted": (placeholders, (0, 1), None)}
-    told = {"8-bit": "y", "one image 8-bit": "an image of y", "unweighted": "y"}
+             "placeholders": (placeholders, (0, 1), weights), "unweighted": (placeholders, (0, 1), None),
+             # weights small where the data are large, as a scan's (e^-p): they must not hide the scale
+             "16x, scan-like weights": (16 * y, (0, 1), np.exp(-10 * y)), "scan-like weights": (y, (0, 1),
+                                                                                                np.exp(-10 * y))}
+    told = {"8-bit": "y", "one image 8-bit": "an image of y", "unweighted": "y", "16x, scan-like weights": "y"}
     for case, (data, bounds, w) in cases.items():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = adareg.solve(H, data, TV(x.shape), lam=2e-3, bounds=bounds, weights=w, max_iter=300)
-        warned = [str(w.message) for w in caught if "times the most that an image x" in str(w.message)]
+        warned = [str(w.message) for w in caught if beyond in str(w.message)]
         assert len(warned) == (case in told), (case, warned)
         if warned:
             assert warned[0].startswith(f"solve: {told[case]} lies beyond what H makes"), warned
@@ -927,7 +931,7 @@ def test_measurements_beyond_what_h_makes_of_the_box_get_a_warning():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             adareg.solve(Diagonal(mask.astype(float)), data, TV(x.shape), lam=2e-3, bounds=bounds, max_iter=50)
-        assert not [w for w in caught if "times the most that an image x" in str(w.message)], bounds
+        assert not [w for w in caught if beyond in str(w.message)], bounds
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
