@@ -296,8 +296,13 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         bar.set_postfix(lam=f"{lam_k:.3g}", psnr=f"{mean:.2f}", refresh=False)
         return mean
 
+    # one context for the whole search, not one per solve (which resets Python's once-per-location record): a warning
+    # about the data, the same for every candidate, is then told once
     try:
-        chosen, score = _coordinate_search(evaluate, axes, levels=levels, points=points, start=start)
+        with warnings.catch_warnings():  # a far candidate's image may span widely, or be faint: its score says so
+            warnings.filterwarnings("ignore", message="solve: the reconstruction")
+            warnings.filterwarnings("ignore", message="psnr: x spans")
+            chosen, score = _coordinate_search(evaluate, axes, levels=levels, points=points, start=start)
     finally:
         bar.close()
     for axis in axes:  # a given lam_range bounds the search: its end may cut off the best value
@@ -331,12 +336,9 @@ class _Candidate:
         total, iterations, seconds, cut, converged = 0.0, [], [], False, True
         for i, (y, x) in enumerate(self.pairs):
             start = time.perf_counter()
-            with warnings.catch_warnings():  # a far candidate's image may span widely, or be faint: its score says so
-                warnings.filterwarnings("ignore", message="solve: the reconstruction")
-                warnings.filterwarnings("ignore", message="psnr: x spans")
-                result, stopped = self._solve(i, lam, sigma, None if caps is None else caps[i])
-                seconds.append(time.perf_counter() - start)
-                total += _psnr(result.x, x, self.data_range)
+            result, stopped = self._solve(i, lam, sigma, None if caps is None else caps[i])
+            seconds.append(time.perf_counter() - start)
+            total += _psnr(result.x, x, self.data_range)
             iterations.append(result.iterations)
             cut, converged = cut or stopped, converged and result.converged
         return total / len(self.pairs), iterations, seconds, cut, converged

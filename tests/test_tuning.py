@@ -117,6 +117,20 @@ def test_measurements_on_another_scale_than_their_truths_are_flagged():
         tuning._calibration_pairs(H, ys, xs)
 
 
+def test_a_warning_about_the_data_is_told_once_not_per_candidate():
+    """Data on another scale than the box were warned of once per candidate's solve (16 times in one search): tune
+    reset Python's record of the warnings shown at every solve (noted in session 37)."""
+    ys, xs = calibration_pairs(1, size=16)
+    H, reg = Blur(np.ones((3, 3)) / 9, xs[0].shape), TV(xs[0].shape)
+    ys = [H(x) + 0.02 * np.random.default_rng(3).standard_normal(x.shape) for x in xs]
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("default")  # Python's own filter: once per place and message
+        result = tune(H, [255 * y for y in ys], [255 * x for x in xs], reg, levels=1, points=5,
+                      solve_options={"bounds": (0, 1), "max_iter": 20})
+    told = [w for w in record if "lies beyond what H makes" in str(w.message)]
+    assert len(told) == 1 and len(result.table) == 5
+
+
 def test_truths_on_another_intensity_scale_are_flagged_once_for_learned_models():
     # every candidate's solve would warn of its reconstruction's scale: tune names the truths once instead
     ys, xs = calibration_pairs(1, size=16)
