@@ -598,14 +598,14 @@ def _warn_beyond_reach(H: LinearOperator, y: Array, bounds: Bounds, weights: Arr
     lower, upper = bounds
     if lower is None or upper is None:
         return
-    reach = curvature(H, None, like=y) * max(abs(lower), abs(upper)) * math.sqrt(math.prod(H.shape_in))
+    reach = H.norm_bound(like=y) ** 2 * max(abs(lower), abs(upper)) * math.sqrt(math.prod(H.shape_in))
     if not reach > 0:  # a box of one point, x = 0: nothing to clip
         return
     xp = backend.namespace(y)
     data = LeastSquares(H, y, None if weights is None else weights > 0)
     pull = data.grad_of_forward(xp.zeros_like(y), zero_image(H, y))  # -H^H y_+, real for real images
     axes = tuple(range(pull.ndim - len(H.shape_in), pull.ndim))
-    largest = float(xp.max(xp.sqrt(xp.sum(xp.abs(pull) ** 2, axis=axes))))  # y's scale checked: no overflow
+    largest = float(xp.max(xp.linalg.vector_norm(pull, axis=axes)))
     if largest > BEYOND_REACH * reach:
         which = "an image of y" if y.ndim > len(H.shape_out) else "y"
         warnings.warn(f"solve: {which} lies beyond what H makes of any image in bounds=({lower:g}, {upper:g}): "
