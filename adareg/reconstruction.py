@@ -192,10 +192,12 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         not look like ``H``'s measurements
         (:meth:`~adareg.operators.LinearOperator.check_measurements`, e.g. k-space
         in numpy.fft's order for a ``CartesianMRI``), where data weights span
-        more than :data:`WEIGHT_SPREAD`, and (denoising) where more than
-        :data:`OFF_BOX_SHARE` of an image of ``y`` (of its pixels of positive
-        weight) lies farther outside finite ``bounds`` than the box is wide:
-        ``y`` and the box on different scales.
+        more than :data:`WEIGHT_SPREAD`, and where ``y`` and finite ``bounds``
+        are on different scales: (denoising) more than :data:`OFF_BOX_SHARE` of
+        an image of ``y`` (of its pixels of positive weight) lies farther outside
+        the box than the box is wide, or (any other ``H``) the data of an image
+        pull it back, :math:`\|H^H y_+\|`, more than :data:`BEYOND_REACH` times
+        harder than any image in the box can.
 
     Examples
     --------
