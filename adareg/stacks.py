@@ -249,7 +249,11 @@ def _distributed() -> Any:
 
 
 class _client:
-    """The Dask client of ``workers`` (a new local cluster, closed after) or ``scheduler`` (an address or a client)."""
+    """The Dask client of ``workers`` (a new local cluster, closed after) or ``scheduler`` (an address or a client).
+
+    A client made here is not made Dask's default client, which stays the caller's (one left connecting at an
+    address where no scheduler answered took its place).
+    """
 
     def __init__(self, workers: int | None, scheduler: Any):
         distributed = _distributed()
@@ -261,7 +265,7 @@ class _client:
                 raise TypeError(f"map_slices: scheduler must be an address or a dask Client, got "
                                 f"{type(scheduler).__name__}")
             try:
-                self.client = distributed.Client(scheduler)
+                self.client = _connected(distributed, scheduler)
             except (OSError, ValueError, MemoryError) as err:  # MemoryError: another service's reply read as a size
                 raise ConnectionError(f"map_slices: scheduler {scheduler!r}: no Dask scheduler answered there "
                                       f"({type(err).__name__}: {checks.one_line(err)}); expected its address, e.g. "
@@ -276,7 +280,7 @@ class _client:
                 cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                    dashboard_address=":0")
             try:
-                self.client = distributed.Client(cluster)
+                self.client = distributed.Client(cluster, set_as_default=False)
             except BaseException:  # (a timeout, Ctrl-C): the workers would outlive the call
                 cluster.close()
                 raise
@@ -290,6 +294,21 @@ class _client:
             thing.close()
 
 
+def _connected(distributed: Any, address: str) -> Any:
+    """A client of the scheduler at ``address``; one that fails to connect is closed here, in this thread.
+
+    Left to the garbage collector, it was closed in whichever thread collected it, e.g. in another client's event
+    loop as it started, where the close waited for a lock that the start held: the start failed after 10 s.
+    """
+    client = distributed.Client.__new__(distributed.Client)  # held before it connects, to be closed if it cannot
+    try:
+        client.__init__(address, set_as_default=False)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
 def _on_dask(client: Any, task: SliceTask, stack: np.ndarray, starts: range, chunk: int, numbers: list[int]
              ) -> Iterator[tuple[int, np.ndarray, Notes]]:
     """The chunks' results as Dask computes them, at most two per worker thread (as many as there are now) in flight."""
@@ -297,7 +316,7 @@ def _on_dask(client: Any, task: SliceTask, stack: np.ndarray, starts: range, chu
     run = f"adareg-slices-{secrets.token_hex(6)}"
     pending = iter(starts)
     in_flight: dict[Any, int] = {}
-    window = distributed.as_completed()
+    window = distributed.as_completed(loop=client.loop)  # else the default client's loop, which may be another's
 
     def refill() -> None:
         room = 2 * max(1, sum(client.nthreads().values())) - len(in_flight)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import socket
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -477,27 +481,68 @@ def test_a_chunk_above_dask_s_graph_size_warning_is_sent_without_it(client):
     assert out.shape == stack.shape
 
 
-def test_an_address_where_no_scheduler_answers_is_named():
-    """Another service's reply was read as a message size: "out of memory: Unable to allocate 2.82 EiB"."""
-    pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install adareg[distributed])")
-    import socket
-    import threading
-
+@contextlib.contextmanager
+def another_service() -> Iterator[str]:
+    """The address of a service that speaks first, as SSH does, where no Dask scheduler answers."""
     server = socket.create_server(("127.0.0.1", 0))
 
-    def banner() -> None:  # a service that speaks first, as SSH does
+    def banner() -> None:
         connection, _ = server.accept()
         connection.sendall(b"SSH-2.0-OpenSSH_9.6 protocol banner of another service\r\n" * 4)
         connection.close()
 
     threading.Thread(target=banner, daemon=True).start()
-    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
     try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.close()
+
+
+def test_an_address_where_no_scheduler_answers_is_named():
+    """Another service's reply was read as a message size: "out of memory: Unable to allocate 2.82 EiB"."""
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install adareg[distributed])")
+    with another_service() as address:
         with pytest.raises(ConnectionError, match=rf"^map_slices: scheduler '{address}': no Dask scheduler answered "
                                                   r"there \(.*\); expected its address, e.g. tcp://HOST:8786"):
             stacks.map_slices(np.negative, noisy_stack(2, size=8), scheduler=address, progress=False)
-    finally:
-        server.close()
+
+
+def test_an_address_where_no_scheduler_answers_leaves_nothing_behind(client):
+    """map_slices' client, left connecting there, became the process's default client in place of the caller's, and
+    its event loop ran on until the garbage collector closed it, in whichever thread (a deadlock, see _connected)."""
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    default = distributed.default_client()
+    loops = {thread for thread in threading.enumerate() if thread.name == "IO loop"}
+    with another_service() as address, pytest.raises(ConnectionError) as refused:
+        stacks.map_slices(np.negative, noisy_stack(2, size=8), scheduler=address, progress=False)
+    assert distributed.default_client() is default
+    assert {thread for thread in threading.enumerate() if thread.name == "IO loop"} == loops
+    del refused  # whose traceback held the client
+
+
+def test_a_client_that_is_not_dask_s_default_computes_the_slices(client):
+    """The chunks were awaited in the event loop of Dask's default client: where that was another, such as a client
+    left connecting at an address where no scheduler answered, the wait could last forever (a CI run hung)."""
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    import dask
+
+    stack = noisy_stack(4, size=8)
+    out = []
+    failed = distributed.Client.__new__(distributed.Client)  # held, to be closed here (see stacks._connected)
+    with dask.config.set(scheduler=dask.config.get("scheduler", None)):  # which a new client sets for the process
+        with another_service() as address, pytest.raises((OSError, ValueError, MemoryError)):
+            failed.__init__(address)
+        try:
+            assert distributed.default_client() is failed
+            run = threading.Thread(target=lambda: out.append(stacks.map_slices(np.negative, stack, chunk=2,
+                                                                               scheduler=client, progress=False)),
+                                   daemon=True)
+            run.start()
+            run.join(60.0)
+        finally:
+            failed.close()
+    assert out, "map_slices did not return within 60 s"
+    np.testing.assert_array_equal(out[0], -stack)
 
 
 def test_a_worker_s_warnings_reach_the_caller(client):
