@@ -313,26 +313,40 @@ def _inverted(pixels: np.ndarray, page: Any, path: Path) -> np.ndarray:
 @contextlib.contextmanager
 def _tifffile_errors(path: Path) -> Iterator[None]:
     """tifffile's exceptions, and the damage it only logs (a broken chain of pages), as one-line ValueErrors."""
+    with logged_damage() as logged:
+        try:
+            yield
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no such file") from None
+        except MemoryError:
+            raise
+        except Exception as err:  # tifffile and its codecs raise many kinds for corrupt files
+            raise ValueError(f"{path}: not a readable TIFF file ({type(err).__name__}: {checks.one_line(err)})"
+                             ) from None
+    if logged:
+        raise ValueError(f"{path}: a damaged TIFF file (tifffile: {' '.join(logged[0].split())})")
+
+
+@contextlib.contextmanager
+def logged_damage() -> Iterator[list[str]]:
+    """The errors that tifffile logs in this thread meanwhile (the damage it reads past), collected, not logged.
+
+    The reader tells them in its error; logged as well, they reached standard error (through Python's last resort
+    handler) before it, twice.
+    """
     logged: list[str] = []
     thread = threading.get_ident()
 
     def note(record: logging.LogRecord) -> bool:
         if record.levelno >= logging.ERROR and record.thread == thread:
             logged.append(record.getMessage())
+            return False
         return True
 
     logger = logging.getLogger("tifffile")
     logger.addFilter(note)
     try:
-        yield
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file") from None
-    except MemoryError:
-        raise
-    except Exception as err:  # tifffile and its codecs raise many kinds for corrupt files
-        raise ValueError(f"{path}: not a readable TIFF file ({type(err).__name__}: {checks.one_line(err)})") from None
+        yield logged
     finally:
         logger.removeFilter(note)
-    if logged:
-        raise ValueError(f"{path}: a damaged TIFF file (tifffile: {' '.join(logged[0].split())})")
 

@@ -152,7 +152,10 @@ def is_volume(path: str | os.PathLike) -> bool:
     try:
         if format == "npy":
             return np.load(path, mmap_mode="r", allow_pickle=False).ndim == 3
-        with importlib.import_module("tifffile").TiffFile(path) as file:  # reduced pages (thumbnails) are no slices
+        from . import tiff  # imported here: adareg.io.tiff builds on this module
+
+        # the damage tifffile logs is the reader's to tell; reduced pages (thumbnails) are no slices
+        with tiff.logged_damage(), importlib.import_module("tifffile").TiffFile(path) as file:
             return sum(not page.is_reduced for page in file.pages) > 1
     except Exception:  # missing, corrupt or unreadable, or tifffile absent: the image reader reports it
         return False

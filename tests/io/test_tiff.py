@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from adareg.io import IntensityWarning, read_image
-from adareg.io.volumes import read_volume, write_volume
+from adareg.io.volumes import is_volume, read_volume, write_volume
 
 tifffile = pytest.importorskip("tifffile", reason="tifffile is not installed (pip install adareg[io])")
 
@@ -125,8 +125,6 @@ def test_reduced_resolution_pages_are_not_slices(tmp_path):
 
 def test_one_page_with_a_thumbnail_is_an_image_not_a_volume(tmp_path):
     """The CLI took such a file for a volume of one slice (an output .png refused, --masks refused)."""
-    from adareg.io.volumes import is_volume
-
     image = _ramp((1, 8, 9), np.uint8)[0]
     with tifffile.TiffWriter(tmp_path / "one.tif") as writer:
         writer.write(image, photometric="minisblack")
@@ -282,7 +280,7 @@ def test_pages_of_different_sizes_or_types_are_refused(tmp_path, second):
     assert "page 1 is (4, 5) uint16" in message
 
 
-def test_a_truncated_stack_is_refused_not_read_as_fewer_pages(tmp_path):
+def test_a_truncated_stack_is_refused_not_read_as_fewer_pages(tmp_path, caplog):
     tifffile.imwrite(tmp_path / "whole.tif", _ramp((3, 40, 50), np.uint16), photometric="minisblack", metadata=None)
     whole = (tmp_path / "whole.tif").read_bytes()
     with tifffile.TiffFile(tmp_path / "whole.tif") as tif:
@@ -290,7 +288,11 @@ def test_a_truncated_stack_is_refused_not_read_as_fewer_pages(tmp_path):
     (tmp_path / "cut.tif").write_bytes(whole[:second])
     with tifffile.TiffFile(tmp_path / "cut.tif") as tif:
         assert len(tif.pages) == 1  # tifffile alone sees one page (and only logs the damage)
+    assert [record.name for record in caplog.records] == ["tifffile"]
+    caplog.clear()
     _refusal(tmp_path / "cut.tif", "damaged TIFF file")
+    assert not is_volume(tmp_path / "cut.tif")  # as the command line asks first: one page, for the image reader
+    assert caplog.records == []  # told in the error alone: standard error showed it before, twice
 
 
 def test_truncated_pixel_data_and_corrupt_files_are_refused(tmp_path):
