@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import math
 import os
 import secrets
@@ -276,9 +277,10 @@ class _client:
             # Dask starts workers with MALLOC_TRIM_THRESHOLD_ set, which turns every large temporary array into
             # a fresh memory mapping and doubles a solve's time; glibc's own threshold is kept instead.
             # The dashboard goes on a free port: None would still serve on 8787 and warn when it is taken.
+            # Dask's own logs are silenced: map_slices tells a failed slice, or a worker lost, itself, in one line.
             with importlib.import_module("dask").config.set({TRIM_SETTING: None}):
                 cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                   dashboard_address=":0")
+                                                   dashboard_address=":0", silence_logs=logging.CRITICAL)
             try:
                 self.client = distributed.Client(cluster, set_as_default=False)
             except BaseException:  # (a timeout, Ctrl-C): the workers would outlive the call

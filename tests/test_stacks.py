@@ -568,6 +568,17 @@ def test_an_assembly_error_on_dask_cancels_its_chunks_while_the_client_is_open(m
     assert unraisable == []
 
 
+def test_a_local_cluster_leaves_the_failure_it_names_out_of_standard_error(capfd):
+    """Dask's worker logged the failed slice's traceback, 12 lines on standard error, before map_slices named it
+    (the command line's errors are one line)."""
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install adareg[distributed])")
+    stack = noisy_stack(2, size=8)
+    stack[1, 4, 4] = np.inf
+    with pytest.raises(stacks.SliceError, match=r"^slice 1: ValueError"):
+        stacks.map_slices(stacks.Denoise("tv", lam=0.1), stack, chunk=1, workers=1, progress=False)
+    assert capfd.readouterr().err == ""
+
+
 def test_workers_start_and_close_a_local_cluster():
     pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install adareg[distributed])")
     stack = noisy_stack(2, size=16)
