@@ -175,9 +175,9 @@ class LinearOperator(backend.KeepsReadOnly):
         self.dtype = np.dtype(np.complex128 if dtype.kind == "c" else np.float64)
         self.real_in, self.real_out = bool(real_in), bool(real_out)
         self._adjoint_ref: weakref.ref[LinearOperator] | None = None  # the adjoint, held weakly (see H)
-        # norm()'s certified estimates by (tolerance, precision of the iteration): (value, from an informed start);
+        # norm()'s certified estimates by (tolerance, precision of the iteration, seed): (value, informed start);
         # only an estimate at the tolerance asked is reused, so that norm_bound's does not hang on earlier calls
-        self._norms: dict[tuple[float, str], tuple[float, bool]] = {}
+        self._norms: dict[tuple[float, str, int], tuple[float, bool]] = {}
         self._bounds: dict[tuple[backend.Device, str], float] = {}  # norm_bound's value by device and precision
 
     # ---------------------------------------------------------------- contract
@@ -202,9 +202,9 @@ class LinearOperator(backend.KeepsReadOnly):
         exact = self._exact_norm()
         if exact is not None:
             return exact
-        estimate = self.norm(tol=STEP_NORM_TOL, like=like)
+        estimate = self.norm(tol=STEP_NORM_TOL, seed=0, like=like)
         # (none where a subclass computes norm() itself)
-        informed = self._norms.get((STEP_NORM_TOL, _precision(like)), (None, False))[1]
+        informed = self._norms.get((STEP_NORM_TOL, _precision(like), 0), (None, False))[1]
         if not informed:
             # A random start nearly orthogonal to the top singular vector lets the residual test
             # certify a lower singular value: an independent second start makes that far rarer.
@@ -337,10 +337,11 @@ class LinearOperator(backend.KeepsReadOnly):
         by at most their gap (:meth:`norm_bound`'s margin covers it).  An informed start
         (:meth:`_norm_start`) that certifies less than the value it was expected to reach
         is followed by a random one, and the larger value is kept.  A certified result
-        is cached and reused for requests with the same ``tol`` and precision (a tighter
-        one is not taken for a looser ``tol``, so that :meth:`norm_bound`, and a solve's
-        steps, do not hang on earlier calls); one cut short by ``max_iter`` is returned
-        but not cached (nor used by :meth:`norm_bound`).
+        is cached and reused for requests with the same ``tol``, precision and int ``seed``
+        (a tighter one is not taken for a looser ``tol``, nor another seed's, so that
+        :meth:`norm_bound`, and a solve's steps, do not hang on earlier calls); one cut short
+        by ``max_iter``, or started from a ``Generator`` or ``seed=None``, is returned but not
+        cached (nor used by :meth:`norm_bound`).
         Operators with a closed-form norm return it directly.
 
         Parameters
@@ -363,10 +364,11 @@ class LinearOperator(backend.KeepsReadOnly):
         exact = self._exact_norm()
         if exact is not None:
             return exact
-        # neither a float32 estimate for float64 nor a tighter one for a looser tol: results would hang on order
-        precision = _precision(like)
-        if (tol, precision) in self._norms:
-            return self._norms[tol, precision][0]
+        # neither a float32 estimate for float64, nor a tighter one for a looser tol, nor another seed's: results
+        # would hang on order; a start drawn from a Generator or fresh entropy cannot be drawn again
+        key = (tol, _precision(like), int(seed)) if checks.is_int(seed) else None
+        if key in self._norms:
+            return self._norms[key][0]
         start = self._norm_start(tol)
         x, floor = (self._random_start(rng), None) if start is None else start
         value, converged = self._lanczos_norm(x, tol, max_iter, floor, like)
@@ -377,8 +379,8 @@ class LinearOperator(backend.KeepsReadOnly):
             again, certified = self._lanczos_norm(self._random_start(rng), tol, max_iter, None, like)
             if again > value:
                 value, converged = again, certified
-        if converged:
-            self._norms[tol, precision] = (value, informed)
+        if converged and key is not None:
+            self._norms[key] = (value, informed)
         return value
 
     def _random_start(self, rng: np.random.Generator) -> np.ndarray:
