@@ -159,9 +159,8 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int | None]:
         if suffix in ARRAY_SUFFIXES:
             data = _load_npy(path)
         elif suffix == ".png":
-            pixels = _load_picture(path)
-            _refuse_deep_colour_png(path)
-            data = grey(pixels, path)
+            _check_png_header(path)
+            data = grey(_load_picture(path), path)
         else:
             data = _load_tiff_page(path)
         if data.ndim != 2 or data.size == 0:
@@ -262,15 +261,13 @@ def _load_picture(path: Path) -> np.ndarray:
     """The pixels of a one-frame PNG through Pillow: 2D grey as stored, or 3D (H, W, 3) for colour modes."""
     Image = _pillow()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as picture:
-                pages = getattr(picture, "n_frames", 1)
-                if pages == 1:
-                    return oriented(_pixels(picture), picture.getexif().get(ORIENTATION_TAG, 1))
+        with Image.open(path) as picture:
+            pages = getattr(picture, "n_frames", 1)
+            if pages == 1:
+                return oriented(_pixels(picture), picture.getexif().get(ORIENTATION_TAG, 1))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+    except Image.DecompressionBombError as err:
         raise ValueError(f"{path}: too many pixels to read safely ({err})") from None
     except MemoryError:
         raise
@@ -279,12 +276,26 @@ def _load_picture(path: Path) -> np.ndarray:
     raise ValueError(f"{path}: {pages} pages; adareg reads one 2D image per file (save each page as its own file)")
 
 
-def _refuse_deep_colour_png(path: Path) -> None:
-    """Refuse a PNG whose IHDR says 16-bit colour or grey + alpha, which Pillow has read at 8 bits."""
-    with open(path, "rb") as file:
-        header = file.read(26)  # signature, IHDR length and tag, width, height, bit depth (24), colour type (25)
-    if len(header) == 26 and header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR" and header[24] == 16 \
-            and header[25] in _PNG_COLOUR_TYPES:
+def _check_png_header(path: Path) -> None:
+    """Refuse a PNG whose IHDR gives more pixels than Pillow's ``MAX_IMAGE_PIXELS`` (a decompression bomb), or
+    16-bit colour or grey + alpha, which Pillow would read at 8 bits.
+
+    The size is read here, not from Pillow's warning: a warnings filter is process-wide, and one set by reads in
+    several threads at once was left behind (an error for the program's own large images).
+    """
+    limit = _pillow().MAX_IMAGE_PIXELS
+    try:
+        with open(path, "rb") as file:
+            header = file.read(26)  # signature, IHDR length and tag, width, height, bit depth (24), colour type (25)
+    except OSError:
+        return  # missing or unreadable: the reading below says which
+    if len(header) < 26 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+        return  # not a PNG: Pillow's error names what it is
+    width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+    if limit is not None and width * height > limit:
+        raise ValueError(f"{path}: too many pixels to read safely ({width} x {height}, above Pillow's "
+                         f"MAX_IMAGE_PIXELS = {limit})")
+    if header[24] == 16 and header[25] in _PNG_COLOUR_TYPES:
         raise ValueError(f"{path}: a 16-bit {_PNG_COLOUR_TYPES[header[25]]} PNG, which Pillow reads at 8 bits per "
                          "sample; adareg reads 16-bit grey PNGs: save it as 16-bit grey PNG or as TIFF")
 

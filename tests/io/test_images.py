@@ -461,6 +461,22 @@ def test_decompression_bombs_are_value_errors(Image, tmp_path, monkeypatch):
         read_image(tmp_path / "twelve.png")
 
 
+def test_reading_leaves_the_process_s_warning_filters_alone(Image, tmp_path, monkeypatch):
+    """Each read turned Pillow's DecompressionBombWarning into an error with a filter, which is process-wide: reads
+    overlapping in threads left it behind, and the program's own Image.open of a large image raised (an audit)."""
+    Image.fromarray(np.zeros((12, 12), np.uint8)).save(tmp_path / "twelve.png")
+    opened, seen = Image.open, []
+
+    def watched(*args, **kwargs):
+        seen.append(list(warnings.filters))
+        return opened(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", watched)
+    before = list(warnings.filters)
+    read_image(tmp_path / "twelve.png")
+    assert seen == [before]
+
+
 def test_unreadable_images_name_the_file(Image, tmp_path):
     (tmp_path / "truncated.png").write_bytes(_png_header(64, 64)[:30])
     (tmp_path / "folder.png").mkdir()
