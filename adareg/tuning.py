@@ -229,6 +229,16 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         the solves of the chosen values did not all converge (``solve_options``'
         ``max_iter`` or ``max_time`` ended them).
 
+    Notes
+    -----
+    While it searches, ``tune`` ignores two warnings about the candidates' images
+    (``"solve: the reconstruction ..."`` and ``"psnr: x spans ..."``: a far candidate
+    may give such an image, and its score says so) with :func:`warnings.catch_warnings`,
+    which changes process-wide state: ``tune`` calls overlapping in several threads of one
+    process can leave these two filters installed, silencing such warnings for the rest
+    of the process.  The results are unaffected; run such calls in processes or one at a
+    time.
+
     Examples
     --------
     >>> t = adareg.tune(H, ys, xs, adareg.load("sa-cnn"))          # doctest: +SKIP
