@@ -14,6 +14,7 @@ scattered through the code.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
 import os
 import threading
@@ -146,8 +147,30 @@ def set_fft_workers(workers: int | None) -> int | None:
     return previous
 
 
+#: The setting of a thread (of a context) alone, over the process's: see :func:`fft_workers_here`.
+_fft_workers_here: contextvars.ContextVar[int | None] = contextvars.ContextVar("adareg_fft_workers", default=None)
+
+
+@contextlib.contextmanager
+def fft_workers_here(workers: int) -> Iterator[None]:
+    """Use ``workers`` threads for FFTs and :func:`blockwise` work in this thread only, while the ``with`` block runs.
+
+    Unlike :func:`set_fft_workers`, which is process-wide, the other threads keep their setting, e.g. on a Dask
+    worker that computes a task in each of its threads.
+    """
+    token = _fft_workers_here.set(checks.count(workers, "fft_workers_here: workers"))
+    try:
+        yield
+    finally:
+        _fft_workers_here.reset(token)
+
+
 def fft_workers() -> int:
-    """The number of threads used for FFTs and :func:`blockwise` work on NumPy arrays (see :func:`set_fft_workers`)."""
+    """The number of threads used for FFTs and :func:`blockwise` work on NumPy arrays in this thread (see
+    :func:`fft_workers_here` and :func:`set_fft_workers`)."""
+    here = _fft_workers_here.get()
+    if here is not None:
+        return here
     if _fft_workers is not None:
         return _fft_workers
     try:

@@ -27,6 +27,7 @@ calling process, once per chunk and naming its slices, also from Dask workers.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
@@ -167,24 +168,19 @@ def run_chunk(task: SliceTask, slices: np.ndarray, numbers: Sequence[int], fft_t
     """``task(slices)``, checked, and the warnings it raised; on failure the slices one by one, to name the first
     that fails.
 
-    ``fft_threads`` sets :func:`adareg.backend.set_fft_workers` during the call (Dask
-    workers compute one task per thread, so their FFTs use one).  The warnings are
-    recorded, not shown, so that they reach the caller from another process too
-    (:func:`warnings.catch_warnings` is process-wide: on a worker with several threads
-    a warning may be recorded with another thread's chunk).
+    ``fft_threads`` sets the threads of the calling thread's FFTs during the call
+    (:func:`adareg.backend.fft_workers_here`: Dask workers compute one task per thread,
+    so their FFTs use one).  The warnings are recorded, not shown, so that they reach
+    the caller from another process too (:func:`warnings.catch_warnings` is process-wide:
+    on a worker with several threads a warning may be recorded with another thread's chunk).
     """
     slices = slices.view()
     slices.flags.writeable = False  # a task that wrote to its input would change the stack and the retries' slices
-    previous = backend.set_fft_workers(fft_threads) if fft_threads is not None else None
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = _run_chunk(task, slices, numbers)
-        notes = list(dict.fromkeys((w.category, str(w.message)) for w in caught))
-        return result, notes
-    finally:
-        if fft_threads is not None:
-            backend.set_fft_workers(previous)
+    threads = contextlib.nullcontext() if fft_threads is None else backend.fft_workers_here(fft_threads)
+    with threads, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _run_chunk(task, slices, numbers)
+    return result, list(dict.fromkeys((w.category, str(w.message)) for w in caught))
 
 
 def _run_chunk(task: SliceTask, slices: np.ndarray, numbers: Sequence[int]) -> np.ndarray:

@@ -105,6 +105,12 @@ def test_fft_workers_setting():
         with pytest.raises(TypeError, match="set_fft_workers: workers must be an int, got True"):
             backend.set_fft_workers(True)  # once taken as one thread
         assert backend.fft_workers() == 1
+        with backend.fft_workers_here(2):
+            assert backend.fft_workers() == 2
+        assert backend.fft_workers() == 1
+        with pytest.raises(ValueError, match="fft_workers_here: workers must be at least 1, got 0"), \
+                backend.fft_workers_here(0):
+            pass
     finally:
         backend.set_fft_workers(None)
     assert backend.fft_workers() >= 1

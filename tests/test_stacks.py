@@ -108,6 +108,33 @@ def _doubled_in_place(slices):
     return slices
 
 
+def test_a_chunk_s_fft_threads_hold_in_its_own_thread_alone():
+    """run_chunk(fft_threads=1) set the process's setting and put it back after: other threads saw 1 meanwhile, and
+    two chunks overlapping on a worker of several threads left it at 1 for good (an audit)."""
+    from adareg import backend
+
+    seen, inside, release = {}, threading.Event(), threading.Event()
+
+    def task(slices: np.ndarray) -> np.ndarray:
+        seen["chunk"] = backend.fft_workers()
+        inside.set()
+        release.wait(30.0)
+        return -slices
+
+    previous = backend.set_fft_workers(3)
+    try:
+        chunk = threading.Thread(target=stacks.run_chunk, args=(task, np.zeros((1, 4, 4)), [0], 1))
+        chunk.start()
+        inside.wait(30.0)
+        seen["other"] = backend.fft_workers()
+        release.set()
+        chunk.join(30.0)
+        seen["after"] = backend.fft_workers()
+    finally:
+        backend.set_fft_workers(previous)
+    assert seen == {"chunk": 1, "other": 3, "after": 3}
+
+
 def test_a_task_cannot_change_the_stack_it_is_given():
     # in process the task got views: the caller's stack was doubled, and a retry saw doubled slices
     stack = np.ones((4, 2, 2), np.float32)
