@@ -15,11 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure  # not pyplot, whose backend is the calling program's
 
 import adareg
 from adareg.regularizers import TV
@@ -208,7 +205,8 @@ def report(rows: list[Row], truth: np.ndarray, weights_of: dict[str, dict[str, f
         x = next(x for name, x, *_ in rows if name == "sa-cnn")
         masks = adareg.load("sa-cnn").weights(x, weights_of["sa-cnn"]["sigma"])
     columns, lines = len(rows) + 1, 2 if masks is None else 3
-    fig, axes = plt.subplots(lines, columns, figsize=(3.6 * columns + 0.8, 3.6 * lines), layout="constrained")
+    fig = Figure(figsize=(3.6 * columns + 0.8, 3.6 * lines), layout="constrained")
+    axes = fig.subplots(lines, columns)
     axes[0, 0].imshow(truth, cmap="gray", vmin=0, vmax=1)
     axes[0, 0].set_title("ground truth")
     title, picture = data

@@ -17,11 +17,8 @@ from __future__ import annotations
 import argparse
 import time
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure  # not pyplot, whose backend is the calling program's
 
 import adareg
 from adareg.examples.comparison import parse_arguments, positive
@@ -60,12 +57,12 @@ def main() -> None:
 
     panels = [("clean", clean), (f"noisy, {adareg.psnr(noisy, clean):.2f} dB", noisy),
               (f"TV, {adareg.psnr(denoised, clean):.2f} dB", denoised)]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.4))
+    fig = Figure(figsize=(12, 4.4), layout="tight")
+    axes = fig.subplots(1, 3)
     for ax, (title, picture) in zip(axes, panels):
         ax.imshow(picture, cmap="gray", vmin=0, vmax=1)
         ax.set_title(title)
         ax.axis("off")
-    fig.tight_layout()
     fig.savefig(args.output, dpi=100)
     print(f"figure written to {args.output}")
 

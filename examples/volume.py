@@ -30,12 +30,9 @@ import importlib.util
 import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import nibabel.orientations
 import numpy as np
+from matplotlib.figure import Figure  # not pyplot, whose backend is the calling program's
 
 import adareg
 import adareg.io
@@ -70,8 +67,8 @@ def figure(volumes: list[tuple[str, np.ndarray]], affine: np.ndarray, white: flo
             picture = np.take(array, array.shape[fixed] // 2, axis=fixed)  # axes (across, up), in this order
             views.append((picture.T, (0, array.shape[across] * sizes[across], 0, array.shape[up] * sizes[up])))
     heights = [extent[3] / extent[1] for _, extent in views[:len(VIEWS)]]  # each row's height / width
-    fig, axes = plt.subplots(len(VIEWS), len(volumes), figsize=(2.6 * len(volumes), 2.6 * sum(heights) + 0.6),
-                             gridspec_kw={"height_ratios": heights}, layout="constrained")
+    fig = Figure(figsize=(2.6 * len(volumes), 2.6 * sum(heights) + 0.6), layout="constrained")
+    axes = fig.subplots(len(VIEWS), len(volumes), gridspec_kw={"height_ratios": heights})
     for index, (picture, extent) in enumerate(views):
         column, row = divmod(index, len(VIEWS))
         ax = axes[row, column]
