@@ -296,13 +296,17 @@ def _connected(distributed: Any, address: str) -> Any:
     """A client of the scheduler at ``address``; one that fails to connect is closed here, in this thread.
 
     Left to the garbage collector, it was closed in whichever thread collected it, e.g. in another client's event
-    loop as it started, where the close waited for a lock that the start held: the start failed after 10 s.
+    loop as it started, where the close waited for a lock that the start held: the start failed after 10 s.  A
+    client that Dask closed itself (a refused port) left its event loop's thread running, one per call.
     """
     client = distributed.Client.__new__(distributed.Client)  # held before it connects, to be closed if it cannot
     try:
         client.__init__(address, set_as_default=False)
     except BaseException:
-        client.close()
+        with contextlib.suppress(Exception):  # the connection's error is the one to tell
+            client.close()
+        with contextlib.suppress(Exception):  # (Dask's private loop runner: close leaves it where Dask closed first)
+            client._loop_runner.stop()
         raise
     return client
 

@@ -534,17 +534,42 @@ def test_an_address_where_no_scheduler_answers_is_named():
             stacks.map_slices(np.negative, noisy_stack(2, size=8), scheduler=address, progress=False)
 
 
-def test_an_address_where_no_scheduler_answers_leaves_nothing_behind(client):
+@contextlib.contextmanager
+def a_closed_port() -> Iterator[str]:
+    """The address of a port where nothing listens (Dask retries it until its connect timeout, here 1 s)."""
+    import dask
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        yield f"tcp://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("where", [another_service, a_closed_port])
+def test_an_address_where_no_scheduler_answers_leaves_nothing_behind(client, where):
     """map_slices' client, left connecting there, became the process's default client in place of the caller's, and
-    its event loop ran on until the garbage collector closed it, in whichever thread (a deadlock, see _connected)."""
+    its event loop ran on until the garbage collector closed it, in whichever thread (a deadlock, see _connected);
+    where Dask closed it first (a closed port), the thread of its event loop ran on for good."""
     distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
     default = distributed.default_client()
     loops = {thread for thread in threading.enumerate() if thread.name == "IO loop"}
-    with another_service() as address, pytest.raises(ConnectionError) as refused:
+    with where() as address, pytest.raises(ConnectionError) as refused:
         stacks.map_slices(np.negative, noisy_stack(2, size=8), scheduler=address, progress=False)
     assert distributed.default_client() is default
     assert {thread for thread in threading.enumerate() if thread.name == "IO loop"} == loops
     del refused  # whose traceback held the client
+
+
+def test_a_client_that_fails_early_is_named_by_its_own_error():
+    """Closing a client whose construction failed early, e.g. on a wrong Dask setting, raised AttributeError
+    ('_timeout'), which hid the cause (a review of _connected)."""
+    pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "bogus"}), \
+            pytest.raises(KeyError, match="Invalid time unit: bogus"):
+        stacks.map_slices(np.negative, noisy_stack(2, size=8), scheduler="tcp://127.0.0.1:1", progress=False)
 
 
 def test_a_client_that_is_not_dask_s_default_computes_the_slices(client):
