@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-import logging
 import math
 import os
 import secrets
@@ -273,10 +272,9 @@ class _client:
             # Dask starts workers with MALLOC_TRIM_THRESHOLD_ set, which turns every large temporary array into
             # a fresh memory mapping and doubles a solve's time; glibc's own threshold is kept instead.
             # The dashboard goes on a free port: None would still serve on 8787 and warn when it is taken.
-            # Dask's own logs are silenced: map_slices tells a failed slice, or a worker lost, itself, in one line.
             with importlib.import_module("dask").config.set({TRIM_SETTING: None}):
                 cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                   dashboard_address=":0", silence_logs=logging.CRITICAL)
+                                                   dashboard_address=":0")
             try:
                 self.client = distributed.Client(cluster, set_as_default=False)
             except BaseException:  # (a timeout, Ctrl-C): the workers would outlive the call
@@ -325,8 +323,8 @@ def _on_dask(client: Any, task: SliceTask, stack: np.ndarray, starts: range, chu
         for start in _take(pending, room):
             with warnings.catch_warnings():  # each chunk carries its slices by design (a fastMRI slice: 27 MiB)
                 warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
-                future = client.submit(run_chunk, task, stack[start:start + chunk], numbers[start:start + chunk], 1,
-                                       key=f"{run}-{start}")
+                future = client.submit(_run_chunk_on_dask, task, stack[start:start + chunk],
+                                       numbers[start:start + chunk], key=f"{run}-{start}")
             in_flight[future] = start
             window.add(future)
 
@@ -340,11 +338,23 @@ def _on_dask(client: Any, task: SliceTask, stack: np.ndarray, starts: range, chu
                 raise SliceError(f"{_named(numbers[start:start + chunk])}: the worker computing them died at every "
                                  "try (killed for lack of memory? try a smaller chunk, or more memory per worker)"
                                  ) from None
+            if isinstance(result, SliceError):
+                raise result
             del in_flight[future]  # only now: a failed chunk is cancelled below, which releases its data on Dask
             refill()
             yield start, result, notes
     finally:
         client.cancel(list(in_flight))
+
+
+def _run_chunk_on_dask(task: SliceTask, slices: np.ndarray, numbers: Sequence[int]
+                       ) -> tuple[np.ndarray | SliceError, Notes]:
+    """:func:`run_chunk` with one FFT thread; a failed slice's :class:`SliceError` is returned, for the caller to
+    raise: raised on the worker, it was logged there too ("Compute Failed", the task and a traceback)."""
+    try:
+        return run_chunk(task, slices, numbers, fft_threads=1)
+    except SliceError as err:
+        return err, []
 
 
 def _take(iterator: Iterator[int], count: int) -> list[int]:
