@@ -261,9 +261,9 @@ def _load_picture(path: Path) -> np.ndarray:
     """The pixels of a one-frame PNG through Pillow: 2D grey as stored, or 3D (H, W, 3) for colour modes."""
     Image = _pillow()
     try:
-        with Image.open(path) as picture:
-            pages = getattr(picture, "n_frames", 1)
-            if pages == 1:
+        with Image.open(path) as picture:  # reads the header only
+            pages, too_many = getattr(picture, "n_frames", 1), _too_many_pixels(*picture.size)
+            if pages == 1 and too_many is None:
                 return oriented(_pixels(picture), picture.getexif().get(ORIENTATION_TAG, 1))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
@@ -273,6 +273,8 @@ def _load_picture(path: Path) -> np.ndarray:
         raise
     except Exception as err:  # Pillow raises many kinds for corrupt files
         raise ValueError(f"{path}: not a readable image ({type(err).__name__}: {err})") from None
+    if too_many is not None:  # e.g. a TIFF read by Pillow, or JPEG data named .png
+        raise ValueError(f"{path}: {too_many}")
     raise ValueError(f"{path}: {pages} pages; adareg reads one 2D image per file (save each page as its own file)")
 
 
@@ -283,7 +285,6 @@ def _check_png_header(path: Path) -> None:
     The size is read here, not from Pillow's warning: a warnings filter is process-wide, and one set by reads in
     several threads at once was left behind (an error for the program's own large images).
     """
-    limit = _pillow().MAX_IMAGE_PIXELS
     try:
         with open(path, "rb") as file:
             header = file.read(26)  # signature, IHDR length and tag, width, height, bit depth (24), colour type (25)
@@ -291,13 +292,21 @@ def _check_png_header(path: Path) -> None:
         return  # missing or unreadable: the reading below says which
     if len(header) < 26 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
         return  # not a PNG: Pillow's error names what it is
-    width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
-    if limit is not None and width * height > limit:
-        raise ValueError(f"{path}: too many pixels to read safely ({width} x {height}, above Pillow's "
-                         f"MAX_IMAGE_PIXELS = {limit})")
+    too_many = _too_many_pixels(int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big"))
+    if too_many is not None:
+        raise ValueError(f"{path}: {too_many}")
     if header[24] == 16 and header[25] in _PNG_COLOUR_TYPES:
         raise ValueError(f"{path}: a 16-bit {_PNG_COLOUR_TYPES[header[25]]} PNG, which Pillow reads at 8 bits per "
                          "sample; adareg reads 16-bit grey PNGs: save it as 16-bit grey PNG or as TIFF")
+
+
+def _too_many_pixels(width: int, height: int) -> str | None:
+    """Why an image of ``width`` x ``height`` pixels is not read: above Pillow's decompression-bomb limit,
+    ``PIL.Image.MAX_IMAGE_PIXELS`` (``None``: no limit); else ``None``."""
+    limit = _pillow().MAX_IMAGE_PIXELS
+    if limit is not None and width * height > limit:
+        return f"too many pixels to read safely ({width} x {height}, above Pillow's MAX_IMAGE_PIXELS = {limit})"
+    return None
 
 
 def _load_tiff_page(path: Path) -> np.ndarray:

@@ -459,6 +459,10 @@ def test_decompression_bombs_are_value_errors(Image, tmp_path, monkeypatch):
     Image.fromarray(np.zeros((12, 12), np.uint8)).save(tmp_path / "twelve.png")
     with pytest.raises(ValueError, match=f"{tmp_path / 'twelve.png'}: too many pixels to read safely"):
         read_image(tmp_path / "twelve.png")
+    Image.fromarray(np.zeros((12, 12), np.uint8)).save(tmp_path / "jpeg.png", format="JPEG")  # no PNG header
+    with pytest.warns(Image.DecompressionBombWarning), \
+            pytest.raises(ValueError, match=f"{tmp_path / 'jpeg.png'}: too many pixels to read safely"):
+        read_image(tmp_path / "jpeg.png")
 
 
 def test_reading_leaves_the_process_s_warning_filters_alone(Image, tmp_path, monkeypatch):
