@@ -327,6 +327,28 @@ def _tifffile_errors(path: Path) -> Iterator[None]:
         raise ValueError(f"{path}: a damaged TIFF file (tifffile: {' '.join(logged[0].split())})")
 
 
+class _Damage(threading.local):
+    """The errors tifffile logged in this thread while :func:`logged_damage` runs here (``None``: it does not)."""
+
+    logged: list[str] | None = None
+
+
+_damage = _Damage()
+
+
+def _collect_damage(record: logging.LogRecord) -> bool:
+    """The filter of tifffile's logger: this thread's errors, while collected, are kept, not logged."""
+    if _damage.logged is not None and record.levelno >= logging.ERROR:
+        _damage.logged.append(record.getMessage())
+        return False
+    return True
+
+
+# once, for good: a filter added and removed around each read could be skipped by a record of another thread
+# logged meanwhile (the logger iterates its list of filters), which then reached standard error
+logging.getLogger("tifffile").addFilter(_collect_damage)
+
+
 @contextlib.contextmanager
 def logged_damage() -> Iterator[list[str]]:
     """The errors that tifffile logs in this thread meanwhile (the damage it reads past), collected, not logged.
@@ -334,19 +356,8 @@ def logged_damage() -> Iterator[list[str]]:
     The reader tells them in its error; logged as well, they reached standard error (through Python's last resort
     handler) before it, twice.
     """
-    logged: list[str] = []
-    thread = threading.get_ident()
-
-    def note(record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and record.thread == thread:
-            logged.append(record.getMessage())
-            return False
-        return True
-
-    logger = logging.getLogger("tifffile")
-    logger.addFilter(note)
+    outer, _damage.logged = _damage.logged, []
     try:
-        yield logged
+        yield _damage.logged
     finally:
-        logger.removeFilter(note)
-
+        _damage.logged = outer

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import warnings
 from pathlib import Path
 
@@ -21,6 +23,7 @@ import numpy as np
 import pytest
 
 from adareg.io import IntensityWarning, read_image
+from adareg.io.tiff import logged_damage
 from adareg.io.volumes import is_volume, read_volume, write_volume
 
 tifffile = pytest.importorskip("tifffile", reason="tifffile is not installed (pip install adareg[io])")
@@ -293,6 +296,20 @@ def test_a_truncated_stack_is_refused_not_read_as_fewer_pages(tmp_path, caplog):
     _refusal(tmp_path / "cut.tif", "damaged TIFF file")
     assert not is_volume(tmp_path / "cut.tif")  # as the command line asks first: one page, for the image reader
     assert caplog.records == []  # told in the error alone: standard error showed it before, twice
+
+
+def test_the_damage_collected_is_this_thread_s_alone(caplog):
+    """A read collects the errors tifffile logs in its own thread; another thread's are logged as ever."""
+    log = logging.getLogger("tifffile")
+    with logged_damage() as logged:
+        log.error("here")
+        log.warning("a warning here")
+        elsewhere = threading.Thread(target=log.error, args=("elsewhere",))
+        elsewhere.start()
+        elsewhere.join()
+    log.error("after")
+    assert logged == ["here"]
+    assert [record.getMessage() for record in caplog.records] == ["a warning here", "elsewhere", "after"]
 
 
 def test_truncated_pixel_data_and_corrupt_files_are_refused(tmp_path):
