@@ -343,9 +343,11 @@ VALIDATION_SOLVES = {"iterations": 1000, "outer": 100, "tol": 1e-6}
 
 @contextlib.contextmanager
 def _validation_solves(model: Denoiser) -> Iterator[None]:
-    """The model with :data:`VALIDATION_SOLVES` for those of its solver settings it has, restored after."""
-    saved = {name: getattr(model, name) for name in VALIDATION_SOLVES if hasattr(model, name)}
-    for name in saved:
+    """The model with :data:`VALIDATION_SOLVES` for those of its solver settings it has, restored after, and with
+    the ridges' warm start of ``||W||`` (``_norm_vector``) as training left it: else the next step's norm, and the
+    trained parameters, hung on when validation ran (``--validate-every``, a stop at ``--max-minutes``)."""
+    saved = {name: getattr(model, name) for name in (*VALIDATION_SOLVES, "_norm_vector") if hasattr(model, name)}
+    for name in saved.keys() & VALIDATION_SOLVES.keys():
         setattr(model, name, VALIDATION_SOLVES[name])
     try:
         yield

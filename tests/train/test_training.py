@@ -713,8 +713,8 @@ def test_a_time_limit_stops_exports_and_resumes_to_the_same_result(tmp_path, ima
     assert torch.load(tmp_path / "part" / CHECKPOINT, weights_only=True)["step"] == 1
     resumed = train(run, tmp_path / "part", progress=False)
     a, b = adareg.params.read(whole).arrays, adareg.params.read(resumed).arrays
-    for name in a:
-        np.testing.assert_allclose(b[name], a[name], rtol=1e-12, atol=1e-15, err_msg=name)
+    for name in a:  # the stop's validation, which the whole run does not do, left ||W||'s warm start as it was
+        np.testing.assert_array_equal(b[name], a[name], err_msg=name)
     with pytest.raises(ValueError, match="max_seconds must be positive"):
         train(run, tmp_path / "other", progress=False, max_seconds=0)
 
