@@ -158,6 +158,9 @@ case $stage in
     *) echo "unknown stage $stage: prepare, checks, tests, speed, norm, adjoint, wcrr, knots, masks, joint or wide" >&2
        exit 2 ;;
 esac
+# a stage stops 1.5 minutes before MINUTES, to validate and export in time
+python3 -c "import sys; sys.exit(not $minutes > 1.5)" 2>/dev/null || {
+    echo "$0: $stage needs MINUTES above 1.5 (it stops 1.5 minutes early, to export), got $minutes" >&2; exit 2; }
 resumed=$(first "$devdata/$stage/checkpoint.pt" "benchmarks/checkpoints/$stage/checkpoint.pt")
 [ -n "$resumed" ] && cp "$resumed" "$OUT/$stage/"
 # the exported file's metadata records the seconds and steps done: the step time on this device

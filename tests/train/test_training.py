@@ -810,6 +810,18 @@ def test_the_device_script_s_training_stages_are_valid_commands(tmp_path, stage,
         assert run.architecture["bank_channels"] == [4, 8, 80]
 
 
+@pytest.mark.parametrize("minutes", ["1.5", "1", "x"])
+def test_the_device_script_refuses_minutes_its_stages_cannot_keep(tmp_path, minutes):
+    """A training stage stops 1.5 minutes before MINUTES: 1.5 or less gave --max-minutes <= 0, refused by the
+    training command only after the device had started (an audit)."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DRY_RUN": "1", "DEVICE": "cpu", "OUT": str(tmp_path), "DEVDATA": str(tmp_path / "devdata")}
+    done = subprocess.run(["bash", str(root / "benchmarks" / "device_session.sh"), "wcrr", minutes], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and f"wcrr needs MINUTES above 1.5 (it stops 1.5 minutes early, to export), got " \
+        f"{minutes}" in done.stderr and done.stdout == ""
+
+
 def test_a_checkpoint_s_export_validates_its_own_step(tmp_path, images, monkeypatch, capsys):
     # a run killed after the checkpoint of a step it had not validated (validations every 2 steps, checkpoints
     # every 3) exported the last validation it had, step 2's, as the figure of step 3's parameters
