@@ -31,7 +31,8 @@
 # as $OUT/wcrr/wcrr.npz (the same call), .devdata/wcrr.npz (copied from an earlier one) or
 # benchmarks/checkpoints/wcrr/wcrr.npz (an earlier session's), masks from $OUT/knots/wcrr.npz, those,
 # or benchmarks/checkpoints/knots/wcrr.npz, joint from $OUT/masks/sa-cnn.npz or
-# .devdata/sa-cnn-masks.npz; else from the shipped files.
+# .devdata/sa-cnn-masks.npz; else from the shipped files. The file chosen is copied to .devdata/init/STAGE.npz
+# and named by that path, which a checkpoint of the stage's run then recognises in a later call.
 # Ship a file (adareg/weights/) only where benchmarks/denoise.py shows it better on Set12.
 # DEVICE=cpu runs a stage here, to try the commands before a lease; DRY_RUN=1 prints a training
 # stage's command instead of running it (tests/train/test_training.py checks those commands, with
@@ -158,6 +159,11 @@ case $stage in
     *) echo "unknown stage $stage: prepare, checks, tests, speed, norm, adjoint, wcrr, knots, masks, joint or wide" >&2
        exit 2 ;;
 esac
+# knots, masks and joint start from the first of several files, which differ from call to call ($OUT is new each
+# time): the one chosen is copied to one path, the same in every call, so that a checkpoint's run is recognised
+if [ -n "$init" ] && [ "$stage" != wcrr ]; then
+    mkdir -p "$devdata/init" && cp "$init" "$devdata/init/$stage.npz" && init="$devdata/init/$stage.npz"
+fi
 # a stage stops 1.5 minutes before MINUTES, to validate and export in time
 python3 -c "import sys; sys.exit(not $minutes > 1.5)" 2>/dev/null || {
     echo "$0: $stage needs MINUTES above 1.5 (it stops 1.5 minutes early, to export), got $minutes" >&2; exit 2; }
