@@ -159,14 +159,14 @@ case $stage in
     *) echo "unknown stage $stage: prepare, checks, tests, speed, norm, adjoint, wcrr, knots, masks, joint or wide" >&2
        exit 2 ;;
 esac
+# a stage stops 1.5 minutes before MINUTES, to validate and export in time
+python3 -c "import sys; sys.exit(not $minutes > 1.5)" 2>/dev/null || {
+    echo "$0: $stage needs MINUTES above 1.5 (it stops 1.5 minutes early, to export), got $minutes" >&2; exit 2; }
 # knots, masks and joint start from the first of several files, which differ from call to call ($OUT is new each
 # time): the one chosen is copied to one path, the same in every call, so that a checkpoint's run is recognised
 if [ -n "$init" ] && [ "$stage" != wcrr ]; then
     mkdir -p "$devdata/init" && cp "$init" "$devdata/init/$stage.npz" && init="$devdata/init/$stage.npz"
 fi
-# a stage stops 1.5 minutes before MINUTES, to validate and export in time
-python3 -c "import sys; sys.exit(not $minutes > 1.5)" 2>/dev/null || {
-    echo "$0: $stage needs MINUTES above 1.5 (it stops 1.5 minutes early, to export), got $minutes" >&2; exit 2; }
 resumed=$(first "$devdata/$stage/checkpoint.pt" "benchmarks/checkpoints/$stage/checkpoint.pt")
 [ -n "$resumed" ] && cp "$resumed" "$OUT/$stage/"
 # the exported file's metadata records the seconds and steps done: the step time on this device
