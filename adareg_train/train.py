@@ -309,6 +309,25 @@ def read_images(folder: str, option: str) -> dict[str, np.ndarray]:
     return {str(files[stem]): image for stem, image in images.items()}
 
 
+def validation_images(folder: str, count: int = 4) -> dict[str, np.ndarray]:
+    """The images that validation scores: the first ``count`` of ``folder`` (all, where it holds fewer), by path."""
+    return dict(list(read_images(folder, "validation").items())[:count])
+
+
+def trained_on(images: dict[str, np.ndarray], folder: str) -> list[str]:
+    """The paths of the validation images of ``folder`` whose pixels equal one of the training ``images``.
+
+    A validation figure measured on training images says how well the model fits them,
+    not how it does on images it has not seen, yet the exported file would record it as
+    its validation PSNR.
+    """
+    def pixels(image: np.ndarray) -> tuple[tuple[int, ...], str]:
+        return image.shape, hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+    training = {pixels(image) for image in images.values()}
+    return [path for path, image in validation_images(folder).items() if pixels(image) in training]
+
+
 def validation_pairs(folder: str, sigma: float = 25 / 255, crop: int = 96, count: int = 4) -> list[tuple[Any, Any]]:
     """Central ``crop`` squares of the first ``count`` images (all, where fewer), with the Set12 noise protocol at
     ``sigma``.
@@ -324,8 +343,7 @@ def validation_pairs(folder: str, sigma: float = 25 / 255, crop: int = 96, count
     checks.count(crop, "crop")
     checks.count(count, "count")
     pairs = []
-    first = list(read_images(folder, "validation").items())[:count]  # a folder may hold fewer
-    for i, (name, clean) in enumerate(first):
+    for i, (name, clean) in enumerate(validation_images(folder, count).items()):
         if min(clean.shape) < crop:
             raise ValueError(f"validation: {name} is {clean.shape[0]} x {clean.shape[1]} pixels, smaller than the "
                              f"{crop} x {crop} crop that validation scores")
@@ -488,7 +506,10 @@ def data_fingerprint(images: dict[str, np.ndarray]) -> str:
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     temporary = path.with_name(path.name + ".tmp")
-    torch.save(state, temporary)
+    with open(temporary, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())  # on disk before the rename, so that a power cut leaves the old checkpoint or the new
     os.replace(temporary, path)
 
 
@@ -701,6 +722,11 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
                  f"{', ...' if len(skipped) > 3 else ''})" if skipped else ""), file=sys.stderr)
     sampler = PatchSampler(list(images.values()), settings.patch_size, names=list(images))
     pairs = validation_pairs(settings.validation) if settings.validation else []
+    repeated = trained_on(images, settings.validation) if settings.validation else []
+    if repeated:
+        print(f"adareg_train: warning: {len(repeated)} of the {len(pairs)} validation images are training images "
+              f"too ({', '.join(Path(path).name for path in repeated)}): the validation PSNR will measure the fit to "
+              "them, not how the model denoises images it has not seen", file=sys.stderr)
     machine = hardware(settings.device)
     checkpoint = out / CHECKPOINT
     if target.exists() and not checkpoint.exists():

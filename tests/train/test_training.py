@@ -719,6 +719,19 @@ def test_a_time_limit_stops_exports_and_resumes_to_the_same_result(tmp_path, ima
         train(run, tmp_path / "other", progress=False, max_seconds=0)
 
 
+def test_validation_images_that_are_training_images_are_named(tmp_path, images, capsys):
+    big = np.kron(read_folder(images)["im0"], np.ones((3, 3)))
+    (tmp_path / "validation").mkdir()
+    write_image(tmp_path / "validation" / "v.png", big)
+    write_image(tmp_path / "validation" / "w.png", big[::-1])
+    assert train_module.trained_on(train_module.read_images(str(images), "data"), str(tmp_path / "validation")) == []
+    write_image(images / "copy.png", big)  # v.png under another name, among the training images
+    run = settings("crr", images, validation=str(tmp_path / "validation"))
+    train(run, tmp_path / "run", progress=False, max_seconds=1e-9)
+    assert ("warning: 1 of the 2 validation images are training images too (v.png)"
+            in " ".join(capsys.readouterr().err.split()))
+
+
 def test_a_checkpoint_from_before_the_schedule_settings_resumes(tmp_path, images):
     train(settings("crr", images), tmp_path / "run", progress=False, max_seconds=1e-9)
     state = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
