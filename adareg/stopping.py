@@ -228,14 +228,17 @@ class Defaults:
 
 def stops(answer: Any) -> bool:
     """Whether a callback's return value asks to stop: ``True``, as Python's ``bool``, NumPy's
-    ``bool_`` or a 0-d boolean array of any backend (a comparison's result, e.g. ``xp.all(x >= 0)``).
+    ``bool_`` or a 0-d boolean array of any library (a comparison's result, e.g. ``xp.all(x >= 0)``,
+    or a torch tensor's).
 
     Other values, ``None`` and numbers included, go on, so that a callback that returns
     whatever its last call gave (e.g. ``list.append``'s ``None``) never stops a run.
     """
     if answer is True or isinstance(answer, np.bool_):
         return bool(answer)
-    return getattr(answer, "shape", None) == () and getattr(answer, "dtype", None) == np.bool_ and bool(answer)
+    # a boolean dtype of any library names itself "bool" ("torch.bool" for torch's)
+    is_bool = str(getattr(answer, "dtype", "")).rsplit(".", 1)[-1] == "bool"
+    return is_bool and tuple(getattr(answer, "shape", (None,))) == () and bool(answer)
 
 
 def check_callback(callback: Any, name: str) -> Callable[[int, Any], Any] | None:

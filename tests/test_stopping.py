@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from adareg import solve
+from adareg.operators import Blur
 from adareg.regularizers import TV
 from adareg.stopping import (AnyOf, MaxIterations, Progress, RelativeChange, Residual, WallTime, check_finite_iterate,
                              default_rule, relative_change, stops, verdict)
@@ -105,6 +107,17 @@ class _ZeroDimensional:
     (np.array([True]), False), (_ZeroDimensional(1, np.int64), False)])
 def test_a_callback_stops_a_run_by_a_true_boolean_of_any_backend(answer, expected):
     assert stops(answer) is expected
+
+
+def test_a_torch_boolean_stops_a_run():
+    # torch.bool is no NumPy dtype: the callback's True was taken for "go on", and the run went to max_iter
+    torch = pytest.importorskip("torch")
+    assert [stops(answer) for answer in (torch.tensor(True), torch.tensor(False), torch.tensor(1),
+                                         torch.tensor([True]))] == [True, False, False, False]
+    y = np.random.default_rng(3).random((8, 8))
+    H = Blur(np.ones((3, 3)) / 9, y.shape)
+    result = solve(H, y, TV(y.shape), lam=0.01, callback=lambda k, x: torch.tensor(k >= 2))
+    assert result.iterations == 2 and result.message == "stopped by the callback"
 
 
 def test_a_callback_that_stops_where_the_tolerance_fires_reports_converged():
