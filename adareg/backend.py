@@ -59,6 +59,13 @@ def is_array(x: object) -> bool:
     return array_api_compat.is_numpy_array(x) or array_api_compat.is_cupy_array(x)
 
 
+def is_foreign_array(x: object) -> bool:
+    """Whether ``x`` is an array of another library that NumPy converts (e.g. a torch tensor, an xarray
+    ``DataArray``, a dask array): neither a NumPy or CuPy array nor a nested list, and of at least one dimension."""
+    return (not is_array(x) and not isinstance(x, (list, tuple, str, bytes)) and getattr(x, "ndim", 0) >= 1
+            and (hasattr(x, "__array__") or hasattr(x, "__array_interface__")))
+
+
 def is_cupy(x: object) -> bool:
     """Whether ``x`` is a CuPy array (never imports CuPy)."""
     return array_api_compat.is_cupy_array(x)

@@ -627,6 +627,8 @@ def _pair_weights(weights: Any, pairs: list[tuple[Array, Array]]) -> list[Array 
     n = len(pairs)
     if weights is None:
         return [None] * n
+    if isinstance(weights, (list, tuple)):  # per-pair arrays of another library (e.g. torch tensors) as NumPy ones
+        weights = [backend.to_numpy(w) if backend.is_foreign_array(w) else w for w in weights]
     stacked = backend.is_array(weights) and weights.ndim == pairs[0][0].ndim + 1 and weights.shape[0] == n
     images = isinstance(weights, (list, tuple)) and all(backend.is_array(w) and w.ndim == pairs[0][0].ndim
                                                          for w in weights)

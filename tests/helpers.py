@@ -54,3 +54,15 @@ def reflect_bank_gram(kernel: np.ndarray, n: int) -> np.ndarray:
         columns = ndimage.correlate(basis, k[None], mode="mirror").reshape(n * n, n * n)  # row i: W_c e_i
         gram += columns @ columns.T
     return gram
+
+
+class ForeignArray:
+    """An array of another library, as NumPy sees one: ``ndim``, ``shape`` and an ``__array__`` without the
+    ``copy`` keyword of NumPy 2 (as torch's tensors and other libraries' arrays still have)."""
+
+    def __init__(self, a: np.ndarray):
+        self._a = np.asarray(a)
+        self.ndim, self.shape = self._a.ndim, self._a.shape
+
+    def __array__(self, dtype=None):
+        return self._a if dtype is None else self._a.astype(dtype)

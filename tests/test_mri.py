@@ -22,6 +22,7 @@ import pytest
 from adareg import mri
 from adareg.operators import CartesianMRI, NonCartesianMRI
 from adareg.operators.mri import sigpy_module
+from tests.helpers import ForeignArray
 from tests.operators.harness import dense
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +99,17 @@ def test_multicoil_cartesian_matches_masked_dft_of_coil_images(shape):
     np.testing.assert_allclose(CartesianMRI(mask, maps, real=False).H(y), back, atol=1e-12)
     for broadcast in (mask[None, :], np.broadcast_to(mask, shape)[:1]):  # a (1, W) mask: the maps' rows
         np.testing.assert_allclose(CartesianMRI(broadcast, maps, real=True)(x), expected, atol=1e-12)
+
+
+def test_mask_and_maps_of_another_library_are_copied_without_a_warning():
+    # np.array(..., copy=True) handed copy= to an __array__ without it: a DeprecationWarning under NumPy 2
+    rng = np.random.default_rng(5)
+    maps, mask, x = random_maps(rng, (2, 4, 6)), rng.random(6) < 0.5, rng.standard_normal((4, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        H = CartesianMRI(ForeignArray(mask), ForeignArray(maps), real=True)
+    F = np.kron(centred_dft(4), centred_dft(6))
+    np.testing.assert_allclose(H(x), np.stack([(F @ (s * x).ravel()).reshape(4, 6) * mask for s in maps]), atol=1e-12)
 
 
 def test_cartesian_norm_on_real_images_counts_conjugate_pairs():

@@ -15,6 +15,7 @@ from adareg.regularizers import TV
 from adareg.solvers.result import History, Result
 from adareg.tuning import _Axis, _coordinate_search, tune
 from tests.conftest import DEVICES
+from tests.helpers import ForeignArray
 from tests.regularizers.test_adaptive import noisy_image, toy_sacnn
 
 
@@ -203,6 +204,9 @@ def test_each_pair_may_have_its_own_weights():
     stacked = tune(H, ys, xs, reg, solve_options={"weights": ws, "tol": 1e-4}, **options)
     listed = tune(H, ys, xs, reg, solve_options={"weights": list(ws), "tol": 1e-4}, **options)
     assert list(stacked.table["psnr"]) == list(listed.table["psnr"])
+    # arrays of another library (e.g. torch tensors) were stacked into one set that every pair took
+    foreign = tune(H, ys, xs, reg, solve_options={"weights": [ForeignArray(w) for w in ws], "tol": 1e-4}, **options)
+    assert list(foreign.table["psnr"]) == list(listed.table["psnr"])
     for lam, score in zip(stacked.table["lam"], stacked.table["psnr"]):
         assert score == pytest.approx(mean_psnr_weighted(H, ys, xs, reg, ws, lam=lam, tol=1e-4), abs=1e-12)
     shared = tune(H, ys, xs, reg, solve_options={"weights": ws[0], "tol": 1e-4}, **options)

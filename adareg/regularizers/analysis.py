@@ -104,6 +104,8 @@ class WeightedL1Analysis(Regularizer):
         target = (1, *self.W.shape_out[1:]) if self.group_channels else self.W.shape_out
         if isinstance(weights, (list, tuple)):  # nested lists of numbers: an array
             weights = np.asarray(weights, dtype=np.float64)
+        elif backend.is_foreign_array(weights):  # e.g. a torch tensor: as the NumPy array of its dtype
+            weights = np.asarray(weights)
         if backend.is_array(weights):
             backend.check_dtype(weights, f"{name}: weights")
             if weights.dtype.kind == "c":

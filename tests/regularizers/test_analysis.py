@@ -11,7 +11,7 @@ from scipy import optimize
 from adareg import backend
 from adareg.operators import Conv2d, FiniteDifference, Identity
 from adareg.regularizers import TV, WeightedL1Analysis
-from tests.helpers import MatrixOperator
+from tests.helpers import ForeignArray, MatrixOperator
 
 
 def random_problem(seed: int, n: int = 12, channels: int = 3):
@@ -315,6 +315,8 @@ def test_anisotropic_tv_value_and_per_pixel_weights():
     expected = np.sum(weights[0, :-1] * np.abs(np.diff(x, axis=0))) + np.sum(
         weights[1, :, :-1] * np.abs(np.diff(x, axis=1)))
     assert TV((5, 6), isotropic=False, weights=weights).value(x) == pytest.approx(expected)
+    # another library's array (e.g. a torch tensor) was refused as "not a number or an array"
+    assert TV((5, 6), isotropic=False, weights=ForeignArray(weights)).value(x) == pytest.approx(expected)
     iso = np.hypot(np.vstack([np.diff(x, axis=0), np.zeros((1, 6))]),
                    np.hstack([np.diff(x, axis=1), np.zeros((5, 1))]))
     assert TV((5, 6)).value(x) == pytest.approx(iso.sum())
