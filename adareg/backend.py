@@ -112,6 +112,19 @@ def take(table: Array, index: Array, out: Array) -> Array:
     return np.take(table, index, out=out, mode="clip")
 
 
+def as_array(x: Any, what: str) -> Array:
+    """``x`` itself where it is a NumPy or CuPy array, else ``numpy.asarray(x)`` (nested lists, another library's
+    array); a ``TypeError`` naming ``what`` where NumPy cannot convert it (e.g. ragged lists, a torch tensor that
+    requires grad or holds bfloat16)."""
+    if is_array(x):
+        return x
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{what} must be an array or nested lists of numbers; NumPy cannot convert the "
+                        f"{type(x).__name__} given: {' '.join(str(err).split())}") from None
+
+
 def to_numpy(x: Array) -> np.ndarray:
     """``x`` as a NumPy array (a copy from the GPU for CuPy arrays)."""
     if is_cupy(x):

@@ -298,6 +298,8 @@ def test_batches_and_dtypes():
         (lambda: RayTransform((16, 16), 0), ValueError, "angles must be a positive count"),
         (lambda: RayTransform((16, 16), []), ValueError, "non-empty 1D array"),
         (lambda: RayTransform((16, 16), [0.0, np.nan]), ValueError, "NaN"),
+        (lambda: RayTransform((16, 16), [[0.0, 1.0], [2.0]]), TypeError,  # NumPy's ValueError came through
+         "^RayTransform: angles must be an array or nested lists of numbers; NumPy cannot convert the list given"),
         (lambda: RayTransform((16, 16), 10, geometry="fan"), ValueError, "needs source_distance"),
         (lambda: RayTransform((16, 16), 10, geometry="fan", source_distance=5, detector_distance=5), ValueError,
          "source must lie outside the image"),

@@ -71,8 +71,7 @@ class Diagonal(LinearOperator):
     _fixed = ("weights",)
 
     def __init__(self, weights: Array, shape: Any = None):
-        if not backend.is_array(weights):
-            weights = np.asarray(weights)
+        weights = backend.as_array(weights, "Diagonal: weights")
         backend.check_dtype(weights, "Diagonal: weights")
         backend.check_finite(weights, "Diagonal: weights")
         shape = tuple(weights.shape) if shape is None else as_shape(shape, "shape")

@@ -66,8 +66,7 @@ class Conv2d(LinearOperator):
     def __init__(self, kernel: Array, image_shape: Any, *, boundary: Boundary = "zero",
                  method: Literal["auto", "direct", "fft"] = "auto"):
         who = type(self).__name__  # a subclass's errors name it (Blur, DepthwiseConv2d)
-        if not backend.is_array(kernel):
-            kernel = np.asarray(kernel)
+        kernel = backend.as_array(kernel, f"{who}: kernel")
         backend.check_dtype(kernel, f"{who}: kernel")
         kernel = backend.to_numpy(kernel)
         image_shape = as_shape(image_shape, "image_shape")
@@ -357,8 +356,7 @@ class DepthwiseConv2d(Conv2d):
 
     def __init__(self, kernel: Array, image_shape: Any, *, boundary: Boundary = "zero",
                  method: Literal["auto", "direct", "fft"] = "auto"):
-        if not backend.is_array(kernel):
-            kernel = np.asarray(kernel)
+        kernel = backend.as_array(kernel, "DepthwiseConv2d: kernel")
         if kernel.ndim != 3:
             raise ValueError(f"DepthwiseConv2d: kernel must have shape (C, kh, kw), got {tuple(kernel.shape)}")
         super().__init__(kernel, image_shape, boundary=boundary, method=method)
@@ -427,8 +425,7 @@ class Blur(Conv2d):
     _fixed = ("psf",)
 
     def __init__(self, psf: Array, image_shape: Any, *, boundary: Boundary = "zero"):
-        if not backend.is_array(psf):
-            psf = np.asarray(psf)
+        psf = backend.as_array(psf, "Blur: psf")
         backend.check_dtype(psf, "Blur: psf")  # before the conversion, which would drop a mask unseen
         psf = backend.to_numpy(psf)
         backend.check_finite(psf, "Blur: psf")

@@ -134,7 +134,7 @@ def _angles(angles: Any, full_circle: bool) -> np.ndarray:
         span = 2 * np.pi if full_circle else np.pi
         return np.linspace(0.0, span, int(angles), endpoint=False)
     backend.check_plain(angles, "RayTransform: angles")  # asarray would drop a mask unseen
-    values = np.asarray(backend.to_numpy(angles) if backend.is_array(angles) else angles)
+    values = backend.to_numpy(backend.as_array(angles, "RayTransform: angles"))
     if values.dtype.kind not in "iuf":
         raise TypeError(f"RayTransform: angles must be a positive count or an array of real angles, got dtype "
                         f"{values.dtype}")

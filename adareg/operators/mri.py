@@ -64,9 +64,9 @@ def check_complex(kspace: Array, who: str) -> None:
 def _host(a: Any, what: str) -> np.ndarray:
     """``a`` as a NumPy array of its own (later edits of ``a`` change nothing), checked finite."""
     backend.check_plain(a, what)  # the copy would drop a mask unseen
-    # asarray, then a copy: np.array(..., copy=True) hands the copy keyword to __array__, which older
+    # converted, then copied: np.array(..., copy=True) hands the copy keyword to __array__, which older
     # libraries' arrays (e.g. torch tensors) do not take (a DeprecationWarning under NumPy 2)
-    a = np.asarray(backend.to_numpy(a) if backend.is_array(a) else a).copy()
+    a = backend.to_numpy(backend.as_array(a, what)).copy()
     if a.dtype.kind not in "biufc":
         raise TypeError(f"{what} must be numeric, got dtype {a.dtype}")
     if not np.all(np.isfinite(a)):

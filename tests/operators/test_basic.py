@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adareg.operators import Diagonal, FiniteDifference, Identity, Subsample
+from adareg.operators import (Blur, CartesianMRI, Conv2d, DepthwiseConv2d, Diagonal, FiniteDifference,
+                              Identity, Subsample)
 from tests.operators.harness import dense
 
 
@@ -97,7 +98,32 @@ def test_bad_construction_is_rejected(make, error, words):
         make()
 
 
+class _Unconvertible:
+    """An array of another library that NumPy cannot take, as a torch tensor that requires grad."""
+
+    ndim, shape = 2, (3, 3)
+
+    def __array__(self, dtype=None):
+        raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+
+
+@pytest.mark.parametrize("value, words", [
+    ([[1.0, 2.0], [3.0]], "inhomogeneous"),  # ragged
+    (_Unconvertible(), "requires grad"),
+])
+@pytest.mark.parametrize("make, what", [
+    (lambda a: Diagonal(a), "Diagonal: weights"),
+    (lambda a: Conv2d(a, (8, 8)), "Conv2d: kernel"),
+    (lambda a: DepthwiseConv2d(a, (8, 8)), "DepthwiseConv2d: kernel"),
+    (lambda a: Blur(a, (8, 8)), "Blur: psf"),
+    (lambda a: CartesianMRI(a, shape=(8, 8), real=True), "CartesianMRI: mask"),
+])
+def test_what_numpy_cannot_convert_is_named(make, what, value, words):
+    # NumPy's own ValueError or the library's RuntimeError came through without the argument's name
+    with pytest.raises(TypeError, match=rf"^{what} must be an array or nested lists of numbers; NumPy cannot convert "
+                                        rf"the {type(value).__name__} given: .*{words}"):
+        make(value)
+
+
 def test_shapes_take_integer_valued_numbers():
     assert Identity((np.int32(4), 6.0)).shape_in == (4, 6) and Identity(np.int64(5)).shape_in == (5,)
-
-
