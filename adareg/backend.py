@@ -354,7 +354,8 @@ def image_chunks(count: int, pixels: int, like: Array) -> list[slice]:
 
 
 def _chunks(count: int, wanted: int, like: Array) -> list[slice]:
-    """``wanted`` chunks of a batch of ``count`` images (one at least, at most one image each), or one for CuPy."""
+    """``wanted`` chunks of a batch of ``count`` images (at least one, each of at least one image), or one for
+    CuPy."""
     return _even_slices(count, 1 if is_cupy(like) else max(1, min(count, wanted)))
 
 

@@ -13,7 +13,7 @@ A new family reuses the common pieces (:func:`bank_schema`, :func:`build_bank`,
   ``bank_0 .. bank_{L-1}`` of shapes ``(c_{l+1}, c_l, k_l, k_l)`` with ``c_0 = 1``;
   ``architecture["boundary"]`` (``"reflect"``, ``"zero"`` or ``"periodic"``);
 * :math:`\\lambda(\\sigma)`: ``architecture["lam_knots"] = K``; arrays ``lam_knots`` and
-  ``lam_values`` of shape ``(K,)`` (see :class:`~adareg.regularizers.adaptive.SigmaProfile`).
+  ``lam_values`` of shape ``(K,)`` (see :class:`~adareg.regularizers.learned.SigmaProfile`).
 
 ``crr`` and ``wcrr`` add the profile :math:`\varphi'` and the response scale :math:`\alpha(\sigma)`:
 ``architecture["profile_knots"] = K`` and ``architecture["profile_grid"] = [t_0, h]``

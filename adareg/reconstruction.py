@@ -144,14 +144,16 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         Tolerance and iteration cap of inner solves: the regularizer's prox inside
         FISTA (by default :func:`~adareg.solvers.fista`'s), or each reweighting step (in denoising, by
         default no tolerance and ``reg.step_iterations`` dual iterations, a budget, and
-        with ``inner_tol`` up to the prox's 500; otherwise ``inner_max_iter`` dual
-        iterations per prox, 2 at first, and no ``inner_tol``; see
+        with ``inner_tol`` up to the prox's ``max_iter``
+        (:data:`~adareg.regularizers.base.PROX_DEFAULTS`); otherwise ``inner_max_iter`` dual
+        iterations per prox, :data:`~adareg.solvers.reweighting.GENERAL_PROX_ITERATIONS` at first,
+        and no ``inner_tol``; see
         :func:`~adareg.solvers.reweighting`).
     precision
         The floating-point precision of the computation, ``"float32"`` or
         ``"float64"`` (or the NumPy type).  By default learned regularizers compute in float32 (their
         parameters are trained in float32, and a float64 solve gives the same
-        image to well below the default tolerances at about twice the time), and
+        image to well below the default tolerances at a higher cost), and
         the others in the precision of ``y``.  ``y``, ``x0`` and ``weights`` are
         converted once; the solution is returned in the precision of ``y``.
     callback
@@ -349,7 +351,7 @@ def _start(H: LinearOperator, y: Array, x0: Array | None, denoising: bool, bound
 def check_weights(weights: Any, y: Array, what: str = "solve: weights") -> Array | None:
     """``weights`` checked (real, finite, non-negative, broadcasting to ``y``), numbers and lists as arrays.
 
-    A number or a nested list becomes a float64 array on ``y``'s backend (a single
+    A Python number or a nested list becomes a float64 array on ``y``'s backend (a single
     number scales the whole data term), as do integer and boolean arrays; a NumPy array
     moves to ``y``'s GPU.
     """

@@ -294,7 +294,7 @@ def _connected(distributed: Any, address: str) -> Any:
     """A client of the scheduler at ``address``; one that fails to connect is closed here, in this thread.
 
     Left to the garbage collector, it was closed in whichever thread collected it, e.g. in another client's event
-    loop as it started, where the close waited for a lock that the start held: the start failed after 10 s.  A
+    loop as it started, where the close waited for a lock that the start held, until the start timed out.  A
     client that Dask closed itself (a refused port) left its event loop's thread running, one per call.
     """
     client = distributed.Client.__new__(distributed.Client)  # held before it connects, to be closed if it cannot
@@ -321,7 +321,7 @@ def _on_dask(client: Any, task: SliceTask, stack: np.ndarray, starts: range, chu
     def refill() -> None:
         room = 2 * max(1, sum(client.nthreads().values())) - len(in_flight)
         for start in _take(pending, room):
-            with warnings.catch_warnings():  # each chunk carries its slices by design (a fastMRI slice: 27 MiB)
+            with warnings.catch_warnings():  # each chunk carries its slices by design (fastMRI slices are large)
                 warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
                 future = client.submit(_run_chunk_on_dask, task, stack[start:start + chunk],
                                        numbers[start:start + chunk], key=f"{run}-{start}")

@@ -420,7 +420,7 @@ class LinearOperator(backend.KeepsReadOnly):
              which the operator's norm approaches on large images;
            - :class:`CartesianMRI` with coil maps ``S`` and an undersampling mask:
              ``||S|| = max (sum_c |S_c|^2)^(1/2)``, since the mask and the unitary FFT do not
-             increase norms; within 0.1% of ``||A||`` for birdcage maps and masks with a
+             increase norms; close to ``||A||`` for smooth coil maps and masks with a
              calibration region;
            - operators whose matrix is entrywise non-negative (:class:`RayTransform`,
              reflect-boundary :class:`Conv2d` with a non-negative kernel, such as a blur):
@@ -438,10 +438,10 @@ class LinearOperator(backend.KeepsReadOnly):
            convolutions with signed kernels (the learned filter banks),
            :class:`NonCartesianMRI` and operators that define no rule.  A reflect-boundary
            bank's norm lives in vectors at the image's corners and exceeds the sup of its
-           symbol (the shipped ``sa-cnn`` bank on 64 x 64 images: 1.157 against 1); the
-           simple guaranteed bound, that sup times the norm of the reflecting extension
-           (2 in 2D), would be 1.7 times the norm, for dual steps 3 times shorter.  The NUFFT
-           is itself an approximation (about 1e-2).  The Lanczos estimate is certified to
+           symbol; the simple guaranteed bound, that sup times the norm of the reflecting
+           extension (2 in 2D), can be up to twice the norm, for dual steps up to four times
+           shorter.  The NUFFT is itself an approximation
+           (:data:`~adareg.operators.mri.NUFFT_ACCURACY`).  The Lanczos estimate is certified to
            0.5% of *a* singular value from below, so the margin covers it unless it settles
            on a lower singular value, from a start nearly orthogonal to the top singular
            vector.  Against that, an estimate from a random start is the larger of two

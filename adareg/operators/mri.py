@@ -86,7 +86,7 @@ NORMALISED_MAPS = (0.5, 2.0)
 UNCENTRED_RATIO = 10.0
 
 #: :class:`NonCartesianMRI` warns where SigPy's NUFFT at its ``oversamp`` and ``width`` lies further than this
-#: from a direct Fourier sum, relatively (:func:`nufft_error`; at SigPy's defaults, 1.25 and 4, about 1e-2 below).
+#: from a direct Fourier sum, relatively (:func:`nufft_error`; SigPy's defaults, 1.25 and 4, stay below it).
 NUFFT_ACCURACY = 2e-2
 
 

@@ -122,11 +122,11 @@ class WeightedL1Analysis(Regularizer):
             if not bool(xp.all(xp.isfinite(weights))) or bool(xp.any(weights < 0)):
                 raise ValueError(f"{name}: weights must be finite and non-negative")
             # contiguous, as every dual iteration reads them (a strided view, e.g. a convolution's
-            # unpadded output, makes the projection about three times slower)
+            # unpadded output, makes the projection several times slower)
             weights = xp.ascontiguousarray(weights)
             if not backend.is_cupy(weights):
                 # the read-only copy is the one kept: holding the caller's array too doubled the weights' memory
-                # (an adaptive model builds a step's weights anew each time: 19 MiB more at 481 x 321)
+                # (an adaptive model builds a step's weights anew each time)
                 self._weights = backend.DeviceCache(weights)
                 weights = self._weights.host
             else:  # a copy: the caller's array may change later (a NumPy one's copy is the cache's read-only host)
@@ -426,7 +426,7 @@ class _DualFISTA:
         self.W, self.v, self.tau, self.bounds = reg.W, v, tau, bounds
         self.W_adjoint = reg.W.H  # held: W keeps its adjoint weakly, and making one per step costs
         self.xp = xp = backend.namespace(v)
-        # the norm estimate runs in v's precision and on its device (float32: about half the time of float64)
+        # the norm estimate runs in v's precision and on its device (float32 costs less than float64)
         norm = reg.W.norm_bound(like=v)
         self.step_size = 1.0 / (tau * norm**2) if norm > 0 else 1.0  # W = 0 (e.g. differences of one pixel): any step
         dual_shape = reg._dual_shape(v, weights)  # x gets the weights' batch axes too

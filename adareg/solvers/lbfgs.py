@@ -221,8 +221,10 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
     model :math:`r_k` estimates :math:`\|x^* - x_k\| / \|x_k\|` (Newton's step reaches
     the minimiser of a quadratic); with a poor one, or while the set of variables at
     a bound changes, single steps can be short far from the minimiser, which the
-    window guards against.  Iterations that take a gradient step (the first, and the
-    safeguards) report :math:`r_k = \infty`.  A point that its projected gradient
+    window guards against.  Iterations without a model (the first, and those after the
+    model was cleared for not descending) take the gradient step and report
+    :math:`r_k = \infty`; an image whose line search fails takes the gradient step too, and
+    its iteration reports the :math:`r_k` of the model step it rejected.  A point that its projected gradient
     step leaves unchanged is stationary: the run stops there, converged.  Two
     safeguards in a row whose gradient steps lower no objective beyond its rounding mean
     that :math:`F` no longer decreases: the run stops there, not converged.  (Gradient steps

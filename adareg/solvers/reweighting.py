@@ -68,7 +68,7 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
 
     * for denoising (``H`` the identity, no data weights) each step is the prox of
       the weighted :math:`\ell_1` term, ``reg.step_iterations`` iterations of dual
-      FISTA (4 for ``sa-cnn``, 20 for ``sa-b``) warm-started from the previous
+      FISTA (the model's class sets them) warm-started from the previous
       step's dual point and momentum.  Where the iteration converges, the dual
       converges to a point that projected gradient steps for the limit weights
       :math:`\Lambda(x)` leave unchanged, i.e. a minimiser, and
@@ -303,7 +303,7 @@ class _Budget:
 
 def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float,
                       inner_tol: float | None, new_budget: Callable[[], _Budget]) -> Step:
-    """Denoising steps: ``(x_k, residual) -> (x_{k+1}, dual iterations)``, dual FISTA warm-started.
+    """Denoising steps (a :data:`Step`), dual FISTA warm-started.
 
     The images of a batch are independent problems, so on the host a batch steps in
     chunks of a few images (:func:`adareg.backend.batch_chunks`), whose duals stay in
