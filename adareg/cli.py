@@ -527,7 +527,7 @@ def _mri(args: argparse.Namespace) -> None:
     if args.model == "zero-filled":
         x = mri.zero_filled(H, y)
     elif args.model == "sense":
-        result = mri.sense(H, y, lam=1e-2 if args.lam is None else args.lam)
+        result = mri.sense(H, y, lam=stacks.SENSE_LAM if args.lam is None else args.lam)
         _report(args, result)
         x = result.x
     else:

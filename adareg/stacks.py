@@ -538,6 +538,9 @@ def _ray_transform(size: int, angles: Any, geometry: tuple[tuple[str, Any], ...]
     return RayTransform((size, size), angles, **dict(geometry))
 
 
+#: SENSE's Tikhonov weight where :class:`FastMRIReconstruction` and ``adareg mri --model sense`` get no ``lam``.
+SENSE_LAM = 1e-2
+
 #: The data weights of :class:`CTReconstruction` (and ``adareg ct --data-weights``).
 DATA_WEIGHTS = ("transmission", "uniform")
 
@@ -635,7 +638,7 @@ class FastMRIReconstruction:
     (:func:`~adareg.io.fastmri.reconstruction_crop`).  The model, its weights and the
     device are checked here, not on every chunk: ``lam`` and ``sigma`` are refused
     where the model takes none (``"sense"`` takes ``lam``, its Tikhonov weight,
-    ``1e-2`` by default).
+    :data:`SENSE_LAM` by default).
     """
 
     mask: tuple[bool, ...]
@@ -671,7 +674,7 @@ class FastMRIReconstruction:
             return backend.to_numpy(rss[0])
         y = backend.to_device(np.asarray(kspace * mask, dtype=np.complex64), self.device)
         if self.model == "sense":
-            result = mri.sense(fastmri.slice_operator(y, mask), y, lam=1e-2 if self.lam is None else self.lam)
+            result = mri.sense(fastmri.slice_operator(y, mask), y, lam=SENSE_LAM if self.lam is None else self.lam)
             x = result.x
         else:
             H = fastmri.slice_operator(y, mask, real=True)
