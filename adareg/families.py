@@ -31,20 +31,21 @@ shape ``(S,)``.  ``sa-b`` has the same profile (:math:`\psi'`) and scale, plus t
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, get_args
 
 from . import params
+from .operators.conv import Boundary
 from .regularizers.adaptive import SAB, SACNN
 from .regularizers.learned import SigmaProfile
 from .regularizers.ridge import Ridge
 from .regularizers.splines import LinearSpline
 from .regularizers.filterbank import FilterBank
-from .regularizers.masks import MaskCNN
+from .regularizers.masks import Activation, MaskCNN
 
 #: The filter bank's boundary extensions and the mask network's activations a file may name
 #: (no default: a model trained with another one would run wrong).
-BOUNDARIES = ("reflect", "zero", "periodic")
-ACTIVATIONS = ("leaky_relu", "relu")
+BOUNDARIES = get_args(Boundary)
+ACTIVATIONS = get_args(Activation)
 
 
 def _sizes(architecture: Mapping[str, Any], key: str, odd: bool = False) -> list[int]:

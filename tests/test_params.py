@@ -710,8 +710,8 @@ def test_boundary_and_activation_have_no_default(tmp_path):
     shipped = params.read("sa-cnn")
     for key, value, words in [("boundary", None, "'architecture' has no 'boundary', which family 'sa-cnn' needs"),
                               ("activation", None, "'architecture' has no 'activation', which family 'sa-cnn' needs"),
-                              ("boundary", "mirror", "architecture['boundary'] must be one of 'reflect', 'zero', "
-                                                     "'periodic', got 'mirror'"),
+                              ("boundary", "mirror", "architecture['boundary'] must be one of 'zero', 'periodic', "
+                                                     "'reflect', got 'mirror'"),
                               ("activation", "gelu", "architecture['activation'] must be one of"),
                               # JSON's true is a Python int: it loaded as a size of 1 before
                               ("lam_knots", True, "architecture['lam_knots'] must be a positive int, got True"),

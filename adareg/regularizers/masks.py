@@ -15,7 +15,7 @@ channel is applied exactly as a bias :math:`\sigma \sum_{u,v} K_1[:, 1, u, v]`.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Sequence, get_args
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from .. import backend, checks
 from ..backend import Array
 from ..operators.conv import Conv2d
 
-Activation = Literal["relu", "leaky_relu"]
+Activation = Literal["leaky_relu", "relu"]
 #: Negative slope of the leaky ReLU.
 LEAKY_SLOPE = 0.1
 
@@ -68,8 +68,9 @@ class MaskCNN(backend.KeepsReadOnly):
             if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
                 raise ValueError(f"MaskCNN: layer {l} contains NaN or Inf")
             channels = kernel.shape[0]
-        if activation not in ("relu", "leaky_relu"):
-            raise ValueError(f"MaskCNN: activation must be 'relu' or 'leaky_relu', got {activation!r}")
+        if activation not in get_args(Activation):
+            raise ValueError(f"MaskCNN: activation must be one of {', '.join(map(repr, get_args(Activation)))}, "
+                             f"got {activation!r}")
         # read-only tuples: the convolutions cached per image shape and the bias caches copy them
         self.kernels = tuple(backend.read_only(k) for k in kernels)
         self.biases = tuple(backend.read_only(b) for b in biases)
