@@ -482,6 +482,15 @@ def check_array(x: Any, shape: tuple[int, ...], what: str) -> None:
         )
 
 
+def check_iterate(x: Any, what: str) -> None:
+    """Check that ``x``, a solver's start or right-hand side, is a NumPy or CuPy array of a supported dtype
+    (:func:`check_dtype`) whose values are all finite (:func:`check_finite`); errors name ``what``."""
+    if not is_array(x):
+        raise TypeError(f"{what} must be a NumPy or CuPy array, got {type(x).__name__}")
+    check_dtype(x, what)
+    check_finite(x, what)
+
+
 def result_dtype(input_dtype: Any, coefficient_dtype: Any) -> np.dtype:
     """Dtype of an operator's output: the input's precision, complex if either is.
 

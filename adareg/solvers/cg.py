@@ -52,10 +52,7 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
     if not callable(apply):
         raise TypeError(f"conjugate_gradient: apply must be callable as apply(x) = M x, got {type(apply).__name__}")
     for name, array in ({"b": b} if x0 is None else {"b": b, "x0": x0}).items():
-        if not backend.is_array(array):
-            raise TypeError(f"conjugate_gradient: {name} must be a NumPy or CuPy array, got {type(array).__name__}")
-        backend.check_dtype(array, f"conjugate_gradient: {name}")
-        backend.check_finite(array, f"conjugate_gradient: {name}")  # NaN would read as a breakdown of M
+        backend.check_iterate(array, f"conjugate_gradient: {name}")  # NaN would read as a breakdown of M
     xp = backend.namespace(b)
     stop = DEFAULTS.rule(max_iter, tol, who="conjugate_gradient")
 

@@ -196,10 +196,7 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
     inner_max_iter = checks.count(inner_max_iter, "fista: inner_max_iter")
     if lipschitz is not None:
         lipschitz = checks.positive(lipschitz, "fista: lipschitz")
-    if not backend.is_array(x0):
-        raise TypeError(f"fista: x0 must be a NumPy or CuPy array, got {type(x0).__name__}")
-    backend.check_dtype(x0, "fista: x0")
-    backend.check_finite(x0, "fista: x0")
+    backend.check_iterate(x0, "fista: x0")
     batch_ndim = checks.batch_axes(batch_ndim, x0.ndim, "fista: batch_ndim")
     if reg is not None and not callable(getattr(reg, "prox", None)):
         raise TypeError(f"fista: reg must be a Regularizer with a prox, got {type(reg).__name__} (a smooth "

@@ -288,10 +288,7 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
     bounds = check_bounds(bounds)
     memory = checks.count(memory, "lbfgs: memory")
     progress = checks.flag(progress, "lbfgs: progress")
-    if not backend.is_array(x0):
-        raise TypeError(f"lbfgs: x0 must be a NumPy or CuPy array, got {type(x0).__name__}")
-    backend.check_dtype(x0, "lbfgs: x0")
-    backend.check_finite(x0, "lbfgs: x0")
+    backend.check_iterate(x0, "lbfgs: x0")
     batch_ndim = checks.batch_axes(batch_ndim, x0.ndim, "lbfgs: batch_ndim")
     precision = _checked_precision(precision, x0.dtype)
     x = project(x0, bounds)

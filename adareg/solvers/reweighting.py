@@ -181,13 +181,10 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     backend.check_finite(y, "reweighting: y")
     expected = batch_shape(y, H.shape_out) + tuple(H.shape_in)
     if x0 is not None:
-        if not backend.is_array(x0):
-            raise TypeError(f"reweighting: x0 must be a NumPy or CuPy array, got {type(x0).__name__}")
+        backend.check_iterate(x0, "reweighting: x0")
         if tuple(x0.shape) != expected:
             raise ValueError(f"reweighting: x0 has shape {tuple(x0.shape)}, expected {expected} (one image per "
                              "measurement)")
-        backend.check_dtype(x0, "reweighting: x0")
-        backend.check_finite(x0, "reweighting: x0")
     if inner_tol is not None:
         inner_tol = checks.non_negative(inner_tol, "reweighting: inner_tol")
     denoising = is_denoising(H, weights)
