@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, backend, checks, io, params, presets, stacks
+from . import __version__, backend, checks, intensities, io, params, presets, stacks
 from .reconstruction import solve
 
 #: The widest span of line integrals taken for a transmission scan's: a measured ray keeps at least a photon of the
@@ -205,9 +205,9 @@ def _warn_cut_off(image: np.ndarray, sigma: float | None, path: str) -> None:
 
     A [0, 1] image with noise of ``sigma`` has a pixel 4 sigma beyond [0, 1] with probability 3e-5, so
     more than 1% there is another intensity scale (the reader has warned already where
-    :func:`adareg.io.images.far_outside` finds one).
+    :func:`adareg.intensities.far_outside` finds one).
     """
-    if sigma is None or io.images.far_outside(image):
+    if sigma is None or intensities.far_outside(image):
         return
     margin = 4 * sigma
     beyond = int(np.count_nonzero((image < -margin) | (image > 1 + margin)))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import backend, checks
-from .io.images import far_outside
+from .intensities import far_outside
 
 #: Grey images bundled with scikit-image that :func:`image` can load.
 IMAGES = ("camera", "moon", "coins", "brick", "grass", "gravel", "text", "page")

@@ -13,6 +13,7 @@ import numpy as np
 from . import backend, checks
 from .backend import Array
 from .functionals import LeastSquares, SmoothSum, curvature, is_denoising
+from .intensities import INTENSITY_FLOOR, INTENSITY_LIMIT, far_outside
 from .operators.base import LinearOperator, batch_shape, broadcasts_to, zero_image
 from .operators.basic import Identity
 from .regularizers.learned import LearnedRegularizer
@@ -52,17 +53,6 @@ BEYOND_REACH = 2.0
 #: itself for denoising), as a smooth term (L-BFGS), or by a reweighting of weighted-l1 steps.
 MINIMISATIONS = ("prox", "smooth", "reweighting")
 
-#: For a learned model, a noisy image (denoising) or a reconstruction beyond this magnitude is taken to be on
-#: another intensity scale than the models' [0, 1]: a [0, 1] image with noise of sigma <= 30/255 stays far
-#: inside it.
-INTENSITY_LIMIT = 4.0
-#: ... and data whose peak is positive and below this, on a much smaller scale (e.g. a 12-bit image in a
-#: 16-bit file, whose values read as fractions of 65535 peak at 0.0625): a [0, 1] image with a visible
-#: bright part reaches beyond it.
-INTENSITY_FLOOR = 0.1
-#: ... and, for a model that sees the intensities themselves (``sees_intensities``), more than this share of
-#: the values outside [-0.5, 1.5]: an image shifted off [0, 1], which such a model's masks misread.
-OUTSIDE_SHARE = 0.01
 
 
 def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *, lam: float | None = None,
@@ -105,8 +95,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         Noise level (standard deviation, intensities in [0, 1]) for learned
         regularizers; required by them, refused by the others.  Learned models are
         trained on images in [0, 1]: denoising data that reach beyond
-        :data:`INTENSITY_LIMIT` in magnitude (e.g. 8-bit values), or peak below
-        :data:`INTENSITY_FLOOR` (e.g. 12-bit values read from a 16-bit file), get a warning.
+        :data:`~adareg.intensities.INTENSITY_LIMIT` in magnitude (e.g. 8-bit values), or peak below
+        :data:`~adareg.intensities.INTENSITY_FLOOR` (e.g. 12-bit values read from a 16-bit file), get a warning.
     x0
         Starting point (default: zeros; for denoising ``y``, and unused by the analysis regularizers
         such as TV, whose denoising is one exact prox); a real one of complex images (e.g. a
@@ -186,10 +176,10 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     -----
     UserWarning
         With a learned model, where the noisy image (``H`` the identity) or the
-        reconstruction (any other ``H``) peaks beyond :data:`INTENSITY_LIMIT`, or
+        reconstruction (any other ``H``) peaks beyond :data:`~adareg.intensities.INTENSITY_LIMIT`, or
         where one of them that converged peaks, positive, below
-        :data:`INTENSITY_FLOOR`, or (``sa-cnn``, whose masks see the intensities)
-        has more than :data:`OUTSIDE_SHARE` of its values outside [-0.5, 1.5]:
+        :data:`~adareg.intensities.INTENSITY_FLOOR`, or (``sa-cnn``, whose masks see the intensities)
+        has more than :data:`~adareg.intensities.OUTSIDE_SHARE` of its values outside [-0.5, 1.5]:
         off the [0, 1] intensities the models are trained on.  Where ``y`` does
         not look like ``H``'s measurements
         (:meth:`~adareg.operators.LinearOperator.check_measurements`, e.g. k-space
@@ -541,9 +531,9 @@ def _check_scales(work: np.dtype, H: LinearOperator, lam: float, y: Array, x0: A
 
 def intensity_mismatch(reg: LearnedRegularizer, image: Array, faint: bool = True) -> str | None:
     """How ``image`` lies off the [0, 1] intensities the learned models are trained on, else ``None``: a peak
-    magnitude beyond :data:`INTENSITY_LIMIT`, or (where ``faint``) positive and below :data:`INTENSITY_FLOOR`,
-    or for a model that sees the intensities themselves more than :data:`OUTSIDE_SHARE` of the values outside
-    [-0.5, 1.5]."""
+    magnitude beyond :data:`~adareg.intensities.INTENSITY_LIMIT`, or (where ``faint``) positive and below
+    :data:`~adareg.intensities.INTENSITY_FLOOR`, or for a model that sees the intensities themselves more than
+    :data:`~adareg.intensities.OUTSIDE_SHARE` of the values outside [-0.5, 1.5]."""
     xp = backend.namespace(image)
     peak = float(xp.max(xp.abs(image)))
     trained = f"but {reg.family} is trained on intensities in [0, 1] (and sigma on that scale)"
@@ -551,11 +541,11 @@ def intensity_mismatch(reg: LearnedRegularizer, image: Array, faint: bool = True
         return f"reaches {peak:.4g}, {trained}"
     if faint and 0 < peak < INTENSITY_FLOOR:
         return f"peaks at {peak:.4g}, {trained}, where it takes such faint structure for noise"
-    if reg.sees_intensities:  # a shifted image: noise of sigma <= 30/255 leaves [-0.5, 1.5] at ~1e-5 of pixels
-        outside = float(xp.mean(xp.abs(image - 0.5) > 1.0))
-        if outside > OUTSIDE_SHARE:
-            return (f"has {100 * outside:.3g} % of its values outside [-0.5, 1.5], {trained}, and its masks see the "
-                    "intensities themselves")
+    if reg.sees_intensities:  # a shifted image, which such a model's masks misread
+        outside = far_outside(image)
+        if outside:
+            return (f"has {100 * outside / image.size:.3g} % of its values outside [-0.5, 1.5], {trained}, and its "
+                    "masks see the intensities themselves")
     return None
 
 

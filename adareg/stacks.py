@@ -415,7 +415,7 @@ class Denoise:
         (a :class:`~adareg.params.ParameterFileError`; a file must be readable here as
         well as on the workers).  On a chunk: where more
         than 1% of a slice's values lie beyond ``low`` and ``high`` by more than half their
-        span (:func:`adareg.io.images.far_outside`), which noise does not do: the
+        span (:func:`adareg.intensities.far_outside`), which noise does not do: the
         units are another scale's (e.g. 8-bit values with the default ``high = 1``),
         and the output, kept within ``[low, high]``, would be cut off.
     """

@@ -27,7 +27,7 @@ import adareg
 from adareg import checks, params
 from adareg.data import protocol_noisy
 from adareg.io import IMAGE_SUFFIXES, UNREAD_IMAGE_SUFFIXES, IntensityWarning, read_folder
-from adareg.reconstruction import INTENSITY_FLOOR
+from adareg.intensities import INTENSITY_FLOOR
 
 from .data import PatchSampler
 from .families import (GRADIENTS, MODELS, SIGMA_RANGE, Adaptive, Denoiser, build, families_with, model_class,
@@ -287,7 +287,7 @@ def read_images(folder: str, option: str) -> dict[str, np.ndarray]:
     The reader's errors (a missing or empty folder, a colour image) start with ``option`` (the
     setting naming the folder), their type kept; so does the ``ValueError`` that refuses a float
     image on another scale than [0, 1] (an :class:`~adareg.io.IntensityWarning`), or an image
-    that peaks below :data:`adareg.reconstruction.INTENSITY_FLOOR` (e.g. 12-bit values in a
+    that peaks below :data:`adareg.intensities.INTENSITY_FLOOR` (e.g. 12-bit values in a
     16-bit file, read as [0, 1/16]), where the training noise would drown it.
     """
     with warnings.catch_warnings():

@@ -12,7 +12,7 @@ import pytest
 
 import adareg
 from adareg.operators import Blur, Diagonal, FiniteDifference, Identity, Subsample
-from adareg.reconstruction import INTENSITY_FLOOR, INTENSITY_LIMIT
+from adareg.intensities import INTENSITY_FLOOR, INTENSITY_LIMIT
 from adareg.regularizers import TV, ProxResult, Regularizer, WeightedL1Analysis
 from adareg.regularizers.ridge import RidgeObjective
 from tests.conftest import DEVICES

@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, checks
+from ..intensities import far_outside
 from .files import check_output, write_atomically
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
@@ -421,15 +422,6 @@ def native(array: np.ndarray) -> np.ndarray:
 def _check_finite(array: np.ndarray, path: Path) -> None:
     if array.dtype.kind in "fc":  # integers are always finite
         backend.check_finite(array, str(path))
-
-
-def far_outside(image: np.ndarray, low: float = 0.0, high: float = 1.0) -> int:
-    """How many values lie more than half the span beyond ``[low, high]`` (by default outside [-0.5, 1.5]) where
-    more than 1% do (another intensity scale), else 0."""
-    # Noise up to sigma = 30/255 puts a pixel 0.5 beyond [0, 1] with probability ~1e-5, so 1% there is another scale.
-    margin = 0.5 * (high - low)
-    outside = int(np.count_nonzero((image < low - margin) | (image > high + margin)))
-    return outside if outside > image.size / 100 else 0
 
 
 def first_slice_outside(stack: np.ndarray, low: float = 0.0, high: float = 1.0) -> tuple[int, int] | None:

@@ -47,8 +47,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import checks
+from ..intensities import far_outside
 from .files import write_atomically
-from .images import (MAX_ELEMENTS, ORIENTATION_TAG, IntensityWarning, far_outside, grey, intensities,
+from .images import (MAX_ELEMENTS, ORIENTATION_TAG, IntensityWarning, grey, intensities,
                      memory_as_value_error, native, oriented, stored_values)
 from .volumes import Volume, as_float32, library
 

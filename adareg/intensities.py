@@ -1,0 +1,34 @@
+"""The intensity scale of adareg's images, [0, 1], and the tests that tell data on another scale.
+
+The learned models are trained on images with intensities in [0, 1] (and noise levels
+on that scale), and the image writers and the noise protocol take that range; data in
+other units (8-bit or 16-bit values, scanner units) give wrong results without an error.
+The readers, the writers, :func:`adareg.solve` and the training package share these
+thresholds, so that one rule tells another scale everywhere.
+"""
+
+from __future__ import annotations
+
+from . import backend
+from .backend import Array
+
+#: For a learned model, a noisy image (denoising) or a reconstruction beyond this magnitude is taken to be on
+#: another intensity scale than the models' [0, 1]: a [0, 1] image with noise of sigma <= 30/255 stays far
+#: inside it.
+INTENSITY_LIMIT = 4.0
+#: ... and data whose peak is positive and below this, on a much smaller scale (e.g. a 12-bit image in a
+#: 16-bit file, whose values read as fractions of 65535 peak at 0.0625): a [0, 1] image with a visible
+#: bright part reaches beyond it.
+INTENSITY_FLOOR = 0.1
+#: ... and more than this share of the values more than half the span beyond [0, 1], i.e. outside
+#: [-0.5, 1.5] (:func:`far_outside`): noise of sigma <= 30/255 puts a pixel there with probability ~1e-5.
+OUTSIDE_SHARE = 0.01
+
+
+def far_outside(image: Array, low: float = 0.0, high: float = 1.0) -> int:
+    """How many values of the real ``image`` lie more than half the span beyond ``[low, high]`` (by default
+    outside [-0.5, 1.5]) where more than :data:`OUTSIDE_SHARE` of them do (another intensity scale), else 0."""
+    xp = backend.namespace(image)
+    margin = 0.5 * (high - low)
+    outside = int(xp.count_nonzero((image < low - margin) | (image > high + margin)))
+    return outside if outside > OUTSIDE_SHARE * image.size else 0
