@@ -40,8 +40,13 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, backend, checks, intensities, io, params, presets, stacks
+from . import __version__, backend, checks, intensities, io, metrics, mri, params, presets, stacks
+from .ct import fbp, transmission_weights
+from .io import fastmri
+from .operators import CartesianMRI, Identity, RayTransform
+from .operators.ct import fitting_image_size
 from .reconstruction import solve
+from .regularizers import TV, AdaptiveRegularizer
 
 #: The widest span of line integrals taken for a transmission scan's: a measured ray keeps at least a photon of the
 #: I0 it started with, so its p = -log(N / I0) stays below log(I0), 11.5 for 1e5 photons (a 50 cm water path is
@@ -73,7 +78,6 @@ METHODS = {"denoise": ("tv",), "ct": ("fbp", "tv"), "mri": ("zero-filled", "sens
 def _regularizer(args: argparse.Namespace, shape: tuple[int, ...]) -> Any:
     """``--model``: ``"tv"`` gives total variation; anything else is a shipped model's name or a parameter file
     (an unknown name is named with the command's own methods, which are not shipped models)."""
-    from .regularizers import TV
 
     if args.model == "tv":
         return TV(shape)
@@ -182,7 +186,6 @@ def _denoise(args: argparse.Namespace) -> None:
     sigma, lam = _denoise_weights(args, reg)
     _warn_cut_off(image, sigma, args.input)
     learned = args.model != "tv"
-    from .operators import Identity
 
     y = _device(image, args.device)
     result = solve(Identity(image.shape), y, reg, lam=lam, sigma=sigma if learned else None, bounds=(0.0, 1.0),
@@ -289,7 +292,6 @@ def _map_slices(args: argparse.Namespace, task: stacks.SliceTask, data: np.ndarr
 
 def _check_masks(args: argparse.Namespace, reg: Any) -> None:
     """Refuse ``--masks`` before any work for a model that has none."""
-    from .regularizers import AdaptiveRegularizer
 
     if getattr(args, "masks", None) is not None and not isinstance(reg, AdaptiveRegularizer):
         raise UsageError(f"--masks: the model {args.model!r} has no masks (only the spatially adaptive models have)")
@@ -381,7 +383,6 @@ def _weights(args: argparse.Namespace, reg: Any, prefix: str, size: int,
 
 def _ct_geometry(args: argparse.Namespace, detectors: int) -> tuple[int, dict[str, Any]]:
     """The image size and the :class:`~adareg.operators.RayTransform` keywords of the options."""
-    from .operators.ct import fitting_image_size
 
     geometry: dict[str, Any] = {"geometry": args.geometry, "pixel_size": args.pixel_size,
                                 "detector_spacing": args.detector_spacing}
@@ -430,8 +431,6 @@ def _warn_default_weights(args: argparse.Namespace, sinograms: np.ndarray) -> No
 
 
 def _ct(args: argparse.Namespace) -> None:
-    from .ct import fbp, transmission_weights
-    from .operators import RayTransform
 
     _model_options(args)
     if io.is_volume(args.input) or args.input.lower().endswith(io.volumes.SUFFIXES["tiff"]):
@@ -484,8 +483,6 @@ def _ct_volume(args: argparse.Namespace) -> None:
 
 
 def _mri(args: argparse.Namespace) -> None:
-    from . import mri
-    from .operators import CartesianMRI
 
     _model_options(args)
     if str(args.input).lower().endswith(FASTMRI_SUFFIXES):
@@ -547,7 +544,6 @@ def _mri(args: argparse.Namespace) -> None:
 
 def _fastmri(args: argparse.Namespace) -> None:
     """Every slice (or ``--slices``) of a fastMRI file, as magnitude images cropped to the recon matrix."""
-    from .io import fastmri
 
     _refuse(args, ("maps",), "does not apply: a fastMRI file's coil maps are estimated per slice by ESPIRiT")
     _refuse(args, ("mask",), "does not apply: a fastMRI file carries its mask, or takes --acceleration")
@@ -586,7 +582,6 @@ def _against_reference(args: argparse.Namespace, data: Any, images: np.ndarray) 
     (or a warning says why they cannot be computed: the output is written all the same)."""
     if data.reference is None or data.reference.shape != images.shape:
         return None
-    from . import metrics
 
     # the data range is the whole volume's maximum: the file's max attribute where --slices read some slices
     try:

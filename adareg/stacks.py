@@ -42,11 +42,14 @@ from typing import Any, get_args
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import backend, checks, params
+from . import backend, checks, mri, params
 from .ct import check_window, fbp, transmission_weights
+from .io import fastmri
 from .io.images import first_slice_outside
 from .io.volumes import Volume
+from .operators import Identity, RayTransform
 from .reconstruction import solve
+from .regularizers import TV
 
 SliceTask = Callable[[np.ndarray], np.ndarray]
 
@@ -365,7 +368,6 @@ def _take(iterator: Iterator[int], count: int) -> list[int]:
 def regularizer(model: str, shape: tuple[int, int]) -> Any:
     """The regularizer named ``model``: ``"tv"`` on ``shape``, or a shipped model or parameter file (cached)."""
     if model == "tv":
-        from .regularizers import TV
 
         return TV(shape)
     return cached_model(model)
@@ -445,7 +447,6 @@ class Denoise:
                              f"high {self.high:g}")
 
     def __call__(self, slices: np.ndarray) -> np.ndarray:
-        from .operators import Identity
 
         _check_slices(slices, "Denoise", "(n, H, W) images")
         shape = tuple(slices.shape[-2:])
@@ -533,7 +534,6 @@ def cached_ray_transform(size: int, angles: int | tuple[float, ...], geometry: t
 @functools.lru_cache(maxsize=4)
 def _ray_transform(size: int, angles: Any, geometry: tuple[tuple[str, Any], ...], typed: tuple) -> Any:
     """:func:`cached_ray_transform`, cached on ``typed``, the arguments with their types."""
-    from .operators import RayTransform
 
     return RayTransform((size, size), angles, **dict(geometry))
 
@@ -665,8 +665,6 @@ class FastMRIReconstruction:
         return np.stack([self._one(k) for k in kspace])
 
     def _one(self, kspace: np.ndarray) -> np.ndarray:
-        from . import mri
-        from .io import fastmri
 
         mask = np.asarray(self.mask)
         if self.model == "zero-filled":  # on the device asked for, as every model (a missing GPU is named)
