@@ -337,9 +337,9 @@ def _solve_on_scale(args: argparse.Namespace, linear: Any, what: str, *problem: 
         return solve(*problem, progress=not args.quiet, **options)
 
 
-def _weights(args: argparse.Namespace, reg: Any, prefix: str, size: int,
-             acceleration: Callable[[], float] | None = None, field_of_view: float | None = None
-             ) -> tuple[float, float | None]:
+def _lam_and_sigma(args: argparse.Namespace, reg: Any, prefix: str, size: int,
+                   acceleration: Callable[[], float] | None = None, field_of_view: float | None = None
+                   ) -> tuple[float, float | None]:
     """``--lam`` and ``--sigma``, or the preset of ``--preset`` (else the model's acquisition ``prefix...`` nearest to
     the data, :func:`adareg.presets.nearest`; ``acceleration()`` is the data's, for MRI).
 
@@ -451,7 +451,7 @@ def _ct(args: argparse.Namespace) -> None:
         return
     reg = _regularizer(args, (size, size))
     _check_masks(args, reg)
-    lam, sigma = _weights(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
+    lam, sigma = _lam_and_sigma(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
                               field_of_view=args.pixel_size * size)
     _warn_default_weights(args, sinogram)
     x0 = fbp(H, y, window=args.window)
@@ -473,7 +473,7 @@ def _ct_volume(args: argparse.Namespace) -> None:
     lam = sigma = None
     if args.model != "fbp":
         reg = _regularizer(args, (size, size))
-        lam, sigma = _weights(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
+        lam, sigma = _lam_and_sigma(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
                               field_of_view=args.pixel_size * size)
         _warn_default_weights(args, sinograms)
     task = stacks.CTReconstruction(size, args.angles, geometry, args.model, lam, sigma,
@@ -530,7 +530,7 @@ def _mri(args: argparse.Namespace) -> None:
     else:
         reg = _regularizer(args, image_shape)
         _check_masks(args, reg)
-        lam, sigma = _weights(args, reg, "mri-cartesian-", image_shape[-1], lambda: 1 / float(np.mean(mask)))
+        lam, sigma = _lam_and_sigma(args, reg, "mri-cartesian-", image_shape[-1], lambda: 1 / float(np.mean(mask)))
         bounds = (0.0, None) if space == "real" else None
         # H^H y: solve checks y (zero_filled would check it twice)
         result = _solve_on_scale(args, H.H(y), "zero-filled image", H, y, reg, lam=lam, sigma=sigma, bounds=bounds)
@@ -564,7 +564,7 @@ def _fastmri(args: argparse.Namespace) -> None:
     lam = sigma = None
     if args.model not in ("zero-filled", "sense"):
         reg = _regularizer(args, data.kspace.shape[-2:])
-        lam, sigma = _weights(args, reg, "mri-cartesian-", data.recon_shape[-1], lambda: 1 / float(mask.mean()))
+        lam, sigma = _lam_and_sigma(args, reg, "mri-cartesian-", data.recon_shape[-1], lambda: 1 / float(mask.mean()))
     elif args.model == "sense":
         lam = args.lam
     task = stacks.FastMRIReconstruction(tuple(bool(m) for m in mask), data.recon_shape, args.model, lam, sigma,

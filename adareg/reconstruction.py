@@ -247,9 +247,9 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         x0 = x0.astype(backend.result_dtype(work, np.complex64))
     if bounds is not None and not isinstance(H, Identity):  # (after the cast: the solvers reuse the bound of ||H||)
         _warn_beyond_reach(H, y, bounds, weights)
-    bound = reg.at(sigma) if isinstance(reg, LearnedRegularizer) else reg
+    minimised = reg.at(sigma) if isinstance(reg, LearnedRegularizer) else reg
     with backend.reused_buffers():  # the iterations' large temporaries, kept for the solve
-        result = _minimise(H, y, bound, lam, x0, bounds, weights, controls)
+        result = _minimise(H, y, minimised, lam, x0, bounds, weights, controls)
     result.x = result.x.astype(backend.result_dtype(given, result.x.dtype), copy=False)
     if learned and not isinstance(H, Identity):  # the image the model saw last (one stopped early may yet grow)
         _warn_off_scale(reg, result.x, "the reconstruction", "scale y so that the image lies in [0, 1] (the "
@@ -275,43 +275,44 @@ class _Controls:
     progress: bool
 
 
-def _minimise(H: LinearOperator, y: Array, bound: Any, lam: float, x0: Array | None, bounds: Bounds | None,
+def _minimise(H: LinearOperator, y: Array, minimised: Any, lam: float, x0: Array | None, bounds: Bounds | None,
               weights: Array | None, c: _Controls) -> Result:
-    """Run the algorithm that the regularizer ``bound`` declares (its ``minimisation``) on checked arguments."""
-    if bound.minimisation not in MINIMISATIONS:  # any other would run FISTA on its prox, unasked
-        raise ValueError(f"solve: {type(bound).__name__}.minimisation must be one of "
-                         f"{', '.join(map(repr, MINIMISATIONS))} (how solve minimises it), got {bound.minimisation!r}")
+    """Run the algorithm that the regularizer ``minimised`` declares (its ``minimisation``) on checked arguments."""
+    if minimised.minimisation not in MINIMISATIONS:  # any other would run FISTA on its prox, unasked
+        raise ValueError(f"solve: {type(minimised).__name__}.minimisation must be one of "
+                         f"{', '.join(map(repr, MINIMISATIONS))} (how solve minimises it), got "
+                         f"{minimised.minimisation!r}")
     denoising = is_denoising(H, weights)
-    if bound.minimisation == "reweighting":
+    if minimised.minimisation == "reweighting":
         _refuse_unused(c, ("inner_tol", "inner_max_iter"), "the reweighting of the adaptive models")
-        return reweighting(H, y, bound, lam=lam, x0=x0, weights=weights, bounds=bounds, max_iter=c.max_iter,
+        return reweighting(H, y, minimised, lam=lam, x0=x0, weights=weights, bounds=bounds, max_iter=c.max_iter,
                            tol=c.tol, max_time=c.max_time, inner_tol=c.inner_tol, inner_max_iter=c.inner_max_iter,
                            callback=c.callback, progress=c.progress)
-    if denoising and bound.minimisation == "prox":
+    if denoising and minimised.minimisation == "prox":
         _refuse_unused(c, (), "denoising, an exact prox (its stop: tol, max_iter)")
-        return _denoise(y, bound, lam, bounds, c)
+        return _denoise(y, minimised, lam, bounds, c)
     data = LeastSquares(H, y, weights)
     x0 = _start(H, y, x0, denoising, bounds)
     batch_ndim = y.ndim - len(H.shape_out)
     count = math.prod(batch_shape(y, H.shape_out))
     # a regularizer with weights per image (e.g. TV's, batch axes and all) acts on the whole batch: one piece
-    per_image = math.prod(getattr(bound, "batch_shape", ())) > 1
+    per_image = math.prod(getattr(minimised, "batch_shape", ())) > 1
     chunks = [slice(0, count)] if per_image else backend.image_chunks(count, math.prod(H.shape_in), like=y)
 
     def chunked(objective: Callable[[LeastSquares], Any]) -> Any:
         """The batch's objective, or on the host one per chunk of images, each chunk stopping on its own."""
         return objective(data) if len(chunks) == 1 else [(chunk, objective(data.images(chunk))) for chunk in chunks]
 
-    if bound.minimisation == "smooth":  # L-BFGS on E + lam R_sigma, projected onto the box
+    if minimised.minimisation == "smooth":  # L-BFGS on E + lam R_sigma, projected onto the box
         _refuse_unused(c, (), "the ridge models, which run L-BFGS")
-        if isinstance(bound, RidgeObjective):
-            _warn_unbounded(bound.ridge, denoising, bounds)
-        regularizer = lam * bound.lipschitz(H.shape_in)
+        if isinstance(minimised, RidgeObjective):
+            _warn_unbounded(minimised.ridge, denoising, bounds)
+        regularizer = lam * minimised.lipschitz(H.shape_in)
         _warn_curvature_ratio(data.lipschitz, regularizer)
-        smooth = chunked(lambda data: SmoothSum([(1.0, data), (lam, bound)], data.lipschitz + regularizer))
+        smooth = chunked(lambda data: SmoothSum([(1.0, data), (lam, minimised)], data.lipschitz + regularizer))
         return lbfgs(smooth, x0, bounds=bounds, stop=LBFGS_DEFAULTS.rule(c.max_iter, c.tol, c.max_time),
                      batch_ndim=batch_ndim, precision=H.precision, callback=c.callback, progress=c.progress)
-    return fista(chunked(lambda data: data), x0, reg=bound, lam=lam, bounds=bounds,
+    return fista(chunked(lambda data: data), x0, reg=minimised, lam=lam, bounds=bounds,
                  stop=FISTA_DEFAULTS.rule(c.max_iter, c.tol, c.max_time), restart=c.restart, batch_ndim=batch_ndim,
                  backtracking=c.backtracking, callback=c.callback, progress=c.progress,
                  **_given(inner_tol=c.inner_tol, inner_max_iter=c.inner_max_iter))

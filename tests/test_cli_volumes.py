@@ -324,11 +324,11 @@ def test_a_fastmri_preset_is_the_models_nearest_in_acceleration_then_size(monkey
     import argparse
     import copy
 
-    from adareg.cli import UsageError, _weights
+    from adareg.cli import UsageError, _lam_and_sigma
 
     def weights(model: str, size: int, acceleration: float) -> tuple:
         args = argparse.Namespace(lam=None, preset=None, sigma=None, model=model, quiet=True, command="mri")
-        return _weights(args, None, "mri-cartesian-", size, lambda: acceleration)
+        return _lam_and_sigma(args, None, "mri-cartesian-", size, lambda: acceleration)
 
     def of(acquisition: str, model: str) -> tuple:
         chosen = adareg.presets.preset(acquisition, model)
