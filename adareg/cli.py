@@ -78,7 +78,6 @@ METHODS = {"denoise": ("tv",), "ct": ("fbp", "tv"), "mri": ("zero-filled", "sens
 def _regularizer(args: argparse.Namespace, shape: tuple[int, ...]) -> Any:
     """``--model``: ``"tv"`` gives total variation; anything else is a shipped model's name or a parameter file
     (an unknown name is named with the command's own methods, which are not shipped models)."""
-
     if args.model == "tv":
         return TV(shape)
     try:
@@ -206,15 +205,15 @@ def _stored_dtype(path: str) -> np.dtype | None:
 def _warn_cut_off(image: np.ndarray, sigma: float | None, path: str) -> None:
     """Warn where the output's box [0, 1] will cut off values that noise of ``sigma`` does not explain.
 
-    A [0, 1] image with noise of ``sigma`` has a pixel 4 sigma beyond [0, 1] with probability 3e-5, so
-    more than 1% there is another intensity scale (the reader has warned already where
-    :func:`adareg.intensities.far_outside` finds one).
+    A [0, 1] image with noise of ``sigma`` has a pixel 4 sigma beyond [0, 1] with probability 3e-5, so more
+    than :data:`~adareg.intensities.OUTSIDE_SHARE` of them there is another intensity scale (the reader has warned
+    already where :func:`adareg.intensities.far_outside` finds one).
     """
     if sigma is None or intensities.far_outside(image):
         return
     margin = 4 * sigma
     beyond = int(np.count_nonzero((image < -margin) | (image > 1 + margin)))
-    if beyond > image.size / 100:
+    if beyond > intensities.OUTSIDE_SHARE * image.size:
         warnings.warn(f"{path}: {beyond} of {image.size} values lie more than 4 sigma ({margin:.3g}) beyond [0, 1], "
                       "where the output is kept, so they are cut off: rescale the image to [0, 1] first",
                       io.IntensityWarning, stacklevel=2)
@@ -292,7 +291,6 @@ def _map_slices(args: argparse.Namespace, task: stacks.SliceTask, data: np.ndarr
 
 def _check_masks(args: argparse.Namespace, reg: Any) -> None:
     """Refuse ``--masks`` before any work for a model that has none."""
-
     if getattr(args, "masks", None) is not None and not isinstance(reg, AdaptiveRegularizer):
         raise UsageError(f"--masks: the model {args.model!r} has no masks (only the spatially adaptive models have)")
 
@@ -383,7 +381,6 @@ def _lam_and_sigma(args: argparse.Namespace, reg: Any, prefix: str, size: int,
 
 def _ct_geometry(args: argparse.Namespace, detectors: int) -> tuple[int, dict[str, Any]]:
     """The image size and the :class:`~adareg.operators.RayTransform` keywords of the options."""
-
     geometry: dict[str, Any] = {"geometry": args.geometry, "pixel_size": args.pixel_size,
                                 "detector_spacing": args.detector_spacing}
     if args.geometry == "fan":
@@ -431,7 +428,6 @@ def _warn_default_weights(args: argparse.Namespace, sinograms: np.ndarray) -> No
 
 
 def _ct(args: argparse.Namespace) -> None:
-
     _model_options(args)
     if io.is_volume(args.input) or args.input.lower().endswith(io.volumes.SUFFIXES["tiff"]):
         _ct_volume(args)  # a TIFF of sinograms is a stack, of one page or more
@@ -452,7 +448,7 @@ def _ct(args: argparse.Namespace) -> None:
     reg = _regularizer(args, (size, size))
     _check_masks(args, reg)
     lam, sigma = _lam_and_sigma(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
-                              field_of_view=args.pixel_size * size)
+                                field_of_view=args.pixel_size * size)
     _warn_default_weights(args, sinogram)
     x0 = fbp(H, y, window=args.window)
     weights = None if args.data_weights == "uniform" else transmission_weights(y)  # transmission by default
@@ -474,7 +470,7 @@ def _ct_volume(args: argparse.Namespace) -> None:
     if args.model != "fbp":
         reg = _regularizer(args, (size, size))
         lam, sigma = _lam_and_sigma(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
-                              field_of_view=args.pixel_size * size)
+                                    field_of_view=args.pixel_size * size)
         _warn_default_weights(args, sinograms)
     task = stacks.CTReconstruction(size, args.angles, geometry, args.model, lam, sigma,
                                    args.window, args.device, args.data_weights or "transmission")
@@ -483,7 +479,6 @@ def _ct_volume(args: argparse.Namespace) -> None:
 
 
 def _mri(args: argparse.Namespace) -> None:
-
     _model_options(args)
     if str(args.input).lower().endswith(FASTMRI_SUFFIXES):
         _fastmri(args)
@@ -544,7 +539,6 @@ def _mri(args: argparse.Namespace) -> None:
 
 def _fastmri(args: argparse.Namespace) -> None:
     """Every slice (or ``--slices``) of a fastMRI file, as magnitude images cropped to the recon matrix."""
-
     _refuse(args, ("maps",), "does not apply: a fastMRI file's coil maps are estimated per slice by ESPIRiT")
     _refuse(args, ("mask",), "does not apply: a fastMRI file carries its mask, or takes --acceleration")
     _refuse(args, ("space",), "does not apply to a fastMRI file: the output is a magnitude image (TV and the learned "

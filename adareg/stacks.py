@@ -447,7 +447,6 @@ class Denoise:
                              f"high {self.high:g}")
 
     def __call__(self, slices: np.ndarray) -> np.ndarray:
-
         _check_slices(slices, "Denoise", "(n, H, W) images")
         shape = tuple(slices.shape[-2:])
         reg = regularizer(self.model, shape)
@@ -534,7 +533,6 @@ def cached_ray_transform(size: int, angles: int | tuple[float, ...], geometry: t
 @functools.lru_cache(maxsize=4)
 def _ray_transform(size: int, angles: Any, geometry: tuple[tuple[str, Any], ...], typed: tuple) -> Any:
     """:func:`cached_ray_transform`, cached on ``typed``, the arguments with their types."""
-
     return RayTransform((size, size), angles, **dict(geometry))
 
 
@@ -665,7 +663,6 @@ class FastMRIReconstruction:
         return np.stack([self._one(k) for k in kspace])
 
     def _one(self, kspace: np.ndarray) -> np.ndarray:
-
         mask = np.asarray(self.mask)
         if self.model == "zero-filled":  # on the device asked for, as every model (a missing GPU is named)
             rss = fastmri.zero_filled_rss(backend.to_device(kspace[None], self.device), mask, self.recon_shape)
