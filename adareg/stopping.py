@@ -236,9 +236,18 @@ def stops(answer: Any) -> bool:
     """
     if answer is True or isinstance(answer, np.bool_):
         return bool(answer)
-    # a boolean dtype of any library names itself "bool" ("torch.bool" for torch's)
-    is_bool = str(getattr(answer, "dtype", "")).rsplit(".", 1)[-1] == "bool"
-    return is_bool and tuple(getattr(answer, "shape", (None,))) == () and bool(answer)
+    return getattr(answer, "shape", None) == () and _is_boolean(getattr(answer, "dtype", None)) and bool(answer)
+
+
+def _is_boolean(dtype: Any) -> bool:
+    """Whether ``dtype`` is a boolean dtype: NumPy's (CuPy's, dask's) or another library's, whose name is
+    ``"bool"`` (``torch.bool``, TensorFlow's ``tf.bool``)."""
+    if dtype is None:
+        return False
+    try:
+        return np.dtype(dtype) == np.bool_
+    except (TypeError, ValueError):  # no NumPy dtype, e.g. torch.bool
+        return getattr(dtype, "name", None) == "bool" or str(dtype) == "torch.bool"
 
 
 def check_callback(callback: Any, name: str) -> Callable[[int, Any], Any] | None:

@@ -92,11 +92,19 @@ def test_a_non_finite_iterate_is_named_but_a_move_from_zero_is_not():
 class _ZeroDimensional:
     """A 0-d array of another backend (e.g. CuPy's ``xp.all(...)``): a shape, a dtype and ``__bool__``."""
 
-    def __init__(self, value, dtype):
-        self.shape, self.dtype, self.value = (), np.dtype(dtype), value
+    def __init__(self, value, dtype, shape=()):
+        self.shape, self.value = shape, value
+        self.dtype = np.dtype(dtype) if isinstance(dtype, (str, type)) else dtype
 
     def __bool__(self):
         return bool(self.value)
+
+
+class _NamedDtype:
+    """A dtype of a library without NumPy dtypes, named as TensorFlow's are (``tf.bool.name == "bool"``)."""
+
+    def __init__(self, name):
+        self.name = name
 
 
 @pytest.mark.parametrize("answer, expected", [
@@ -104,7 +112,11 @@ class _ZeroDimensional:
     (False, False), (np.False_, False), (np.array(False), False), (_ZeroDimensional(False, bool), False),
     # numbers and non-scalar arrays go on: a callback returning whatever its last call gave never stops a run
     (None, False), (1, False), (1.0, False), (np.float64(1), False), (np.array(1), False),
-    (np.array([True]), False), (_ZeroDimensional(1, np.int64), False)])
+    (np.array([True]), False), (_ZeroDimensional(1, np.int64), False),
+    (_ZeroDimensional(True, _NamedDtype("bool")), True), (_ZeroDimensional(True, _NamedDtype("int32")), False),
+    # odd values go on, and raise nothing: a shape that is no tuple, a dtype that is no dtype
+    (_ZeroDimensional(True, bool, shape=None), False), (_ZeroDimensional(True, bool, shape=3), False),
+    (_ZeroDimensional(True, object()), False)])
 def test_a_callback_stops_a_run_by_a_true_boolean_of_any_backend(answer, expected):
     assert stops(answer) is expected
 
