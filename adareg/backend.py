@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
+import numbers
 import os
 import threading
 from collections import OrderedDict
@@ -61,8 +62,9 @@ def is_array(x: object) -> bool:
 
 def is_foreign_array(x: object) -> bool:
     """Whether ``x`` is an array of another library that NumPy converts (e.g. a torch tensor, an xarray
-    ``DataArray``, a dask array): neither a NumPy or CuPy array nor a nested list, and of at least one dimension."""
-    return (not is_array(x) and not isinstance(x, (list, tuple, str, bytes)) and getattr(x, "ndim", 0) >= 1
+    ``DataArray``, a dask array), 0-d ones included: neither a NumPy or CuPy array, nor a nested list, nor a
+    number (NumPy's scalars have ``__array__`` too)."""
+    return (not is_array(x) and not isinstance(x, (list, tuple, str, bytes, numbers.Number, np.generic))
             and (hasattr(x, "__array__") or hasattr(x, "__array_interface__")))
 
 

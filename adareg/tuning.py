@@ -627,8 +627,12 @@ def _pair_weights(weights: Any, pairs: list[tuple[Array, Array]]) -> list[Array 
     n = len(pairs)
     if weights is None:
         return [None] * n
-    if isinstance(weights, (list, tuple)):  # per-pair arrays of another library (e.g. torch tensors) as NumPy ones
-        weights = [backend.to_numpy(w) if backend.is_foreign_array(w) else w for w in weights]
+    # arrays of another library (e.g. torch tensors) as NumPy ones, so that they are read as NumPy's are
+    if backend.is_foreign_array(weights):
+        weights = backend.as_array(weights, what)
+    elif isinstance(weights, (list, tuple)):
+        weights = [backend.as_array(w, f"{what}[{i}]") if backend.is_foreign_array(w) else w
+                   for i, w in enumerate(weights)]
     stacked = backend.is_array(weights) and weights.ndim == pairs[0][0].ndim + 1 and weights.shape[0] == n
     images = isinstance(weights, (list, tuple)) and all(backend.is_array(w) and w.ndim == pairs[0][0].ndim
                                                          for w in weights)

@@ -207,6 +207,15 @@ def test_each_pair_may_have_its_own_weights():
     # arrays of another library (e.g. torch tensors) were stacked into one set that every pair took
     foreign = tune(H, ys, xs, reg, solve_options={"weights": [ForeignArray(w) for w in ws], "tol": 1e-4}, **options)
     assert list(foreign.table["psnr"]) == list(listed.table["psnr"])
+    foreign = tune(H, ys, xs, reg, solve_options={"weights": ForeignArray(ws), "tol": 1e-4}, **options)  # stacked
+    assert list(foreign.table["psnr"]) == list(listed.table["psnr"])
+    scalars = [np.array(2.0), np.array(0.5)]  # one number per pair, as 0-d arrays
+    listed = tune(H, ys, xs, reg, solve_options={"weights": scalars, "tol": 1e-4}, **options)
+    foreign = tune(H, ys, xs, reg, solve_options={"weights": [ForeignArray(w) for w in scalars], "tol": 1e-4},
+                   **options)
+    assert list(foreign.table["psnr"]) == list(listed.table["psnr"])
+    for lam, score in zip(listed.table["lam"], listed.table["psnr"]):
+        assert score == pytest.approx(mean_psnr_weighted(H, ys, xs, reg, [2.0, 0.5], lam=lam, tol=1e-4), abs=1e-12)
     for lam, score in zip(stacked.table["lam"], stacked.table["psnr"]):
         assert score == pytest.approx(mean_psnr_weighted(H, ys, xs, reg, ws, lam=lam, tol=1e-4), abs=1e-12)
     shared = tune(H, ys, xs, reg, solve_options={"weights": ws[0], "tol": 1e-4}, **options)

@@ -105,7 +105,7 @@ class WeightedL1Analysis(Regularizer):
         if isinstance(weights, (list, tuple)):  # nested lists of numbers: an array
             weights = np.asarray(weights, dtype=np.float64)
         elif backend.is_foreign_array(weights):  # e.g. a torch tensor: as the NumPy array of its dtype
-            weights = np.asarray(weights)
+            weights = backend.as_array(weights, f"{name}: weights")
         if backend.is_array(weights):
             backend.check_dtype(weights, f"{name}: weights")
             if weights.dtype.kind == "c":

@@ -317,6 +317,8 @@ def test_anisotropic_tv_value_and_per_pixel_weights():
     assert TV((5, 6), isotropic=False, weights=weights).value(x) == pytest.approx(expected)
     # another library's array (e.g. a torch tensor) was refused as "not a number or an array"
     assert TV((5, 6), isotropic=False, weights=ForeignArray(weights)).value(x) == pytest.approx(expected)
+    plain = np.sum(np.abs(np.diff(x, axis=0))) + np.sum(np.abs(np.diff(x, axis=1)))
+    assert TV((5, 6), isotropic=False, weights=ForeignArray(2.0)).value(x) == pytest.approx(2 * plain)  # 0-d
     iso = np.hypot(np.vstack([np.diff(x, axis=0), np.zeros((1, 6))]),
                    np.hstack([np.diff(x, axis=1), np.zeros((5, 1))]))
     assert TV((5, 6)).value(x) == pytest.approx(iso.sum())
