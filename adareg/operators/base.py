@@ -439,8 +439,8 @@ class LinearOperator(backend.KeepsReadOnly):
            :class:`NonCartesianMRI` and operators that define no rule.  A reflect-boundary
            bank's norm lives in vectors at the image's corners and exceeds the sup of its
            symbol; the simple guaranteed bound, that sup times the norm of the reflecting
-           extension (2 in 2D), can be up to twice the norm, for dual steps up to four times
-           shorter.  The NUFFT is itself an approximation
+           extension (2 in 2D), is up to about twice the norm on images much larger than the
+           kernel (more on small ones), for dual steps up to about four times shorter.  The NUFFT is itself an approximation
            (:data:`~adareg.operators.mri.NUFFT_ACCURACY`).  The Lanczos estimate is certified to
            0.5% of *a* singular value from below, so the margin covers it unless it settles
            on a lower singular value, from a start nearly orthogonal to the top singular

@@ -228,6 +228,8 @@ class CartesianMRI(_MRIOperator):
 
     def __init__(self, mask: Any, maps: Any = None, *, real: bool, shape: Any = None):
         mask = _host(mask, "CartesianMRI: mask")
+        if maps is not None:  # its shape is read below, before the maps are checked
+            maps = backend.as_array(maps, "CartesianMRI: maps")
         if mask.dtype != bool:
             if not np.all((mask == 0) | (mask == 1)):
                 raise ValueError("CartesianMRI: mask must be boolean or contain only 0 and 1")

@@ -117,6 +117,7 @@ class _Unconvertible:
     (lambda a: DepthwiseConv2d(a, (8, 8)), "DepthwiseConv2d: kernel"),
     (lambda a: Blur(a, (8, 8)), "Blur: psf"),
     (lambda a: CartesianMRI(a, shape=(8, 8), real=True), "CartesianMRI: mask"),
+    (lambda a: CartesianMRI(np.ones((8, 8), dtype=bool), a, real=True), "CartesianMRI: maps"),
 ])
 def test_what_numpy_cannot_convert_is_named(make, what, value, words):
     # NumPy's own ValueError or the library's RuntimeError came through without the argument's name
