@@ -54,7 +54,6 @@ BEYOND_REACH = 2.0
 MINIMISATIONS = ("prox", "smooth", "reweighting")
 
 
-
 def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *, lam: float | None = None,
           sigma: float | None = None, x0: Array | None = None,
           bounds: Bounds | None = None, weights: Array | float | None = None, max_iter: int | None = None,

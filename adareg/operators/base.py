@@ -440,9 +440,10 @@ class LinearOperator(backend.KeepsReadOnly):
            bank's norm lives in vectors at the image's corners and exceeds the sup of its
            symbol; the simple guaranteed bound, that sup times the norm of the reflecting
            extension (2 in 2D), is up to about twice the norm on images much larger than the
-           kernel (more on small ones), for dual steps up to about four times shorter.  The NUFFT is itself an approximation
-           (:data:`~adareg.operators.mri.NUFFT_ACCURACY`).  The Lanczos estimate is certified to
-           0.5% of *a* singular value from below, so the margin covers it unless it settles
+           kernel (more on small ones), for dual steps up to about four times shorter.  The
+           NUFFT is itself an approximation (:data:`~adareg.operators.mri.NUFFT_ACCURACY`).
+           The Lanczos estimate is certified to 0.5% of *a* singular value from below, so
+           the margin covers it unless it settles
            on a lower singular value, from a start nearly orthogonal to the top singular
            vector.  Against that, an estimate from a random start is the larger of two
            from independent starts, and reflect-boundary banks start from their corner

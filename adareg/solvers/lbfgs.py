@@ -224,8 +224,8 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
     window guards against.  Iterations without a model (the first, and those after the
     model was cleared for not descending) take the gradient step and report
     :math:`r_k = \infty`; an image whose line search fails takes the gradient step too, and
-    its iteration reports the :math:`r_k` of the model step it rejected.  A point that its projected gradient
-    step leaves unchanged is stationary: the run stops there, converged.  Two
+    its iteration reports the :math:`r_k` of the model step it rejected.  A point that its
+    projected gradient step leaves unchanged is stationary: the run stops there, converged.  Two
     safeguards in a row whose gradient steps lower no objective beyond its rounding mean
     that :math:`F` no longer decreases: the run stops there, not converged.  (Gradient steps
     taken while negative curvature, as on a weakly convex :math:`F`, leaves the model
