@@ -84,6 +84,9 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
         :class:`Denoise`).
     stack
         NumPy array of slices along its first axis (a CuPy array is copied to the host).
+        An array of another library that reads on demand (a dask array, an h5py or
+        zarr dataset) is read a chunk at a time, as the chunk's turn comes: only
+        the chunks in flight and the results are held in memory.
     chunk
         Slices per call: the batch of one solve (the operators and solvers take
         leading batch axes).  A batched solve stops when each slice of its batch
@@ -130,21 +133,23 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
     if isinstance(stack, Volume):
         raise TypeError("map_slices: stack is a Volume; pass its slices, volume.data")
     backend.check_plain(stack, "map_slices: stack")  # a mask would be dropped unseen by the conversion below
-    stack = backend.to_numpy(stack)  # a CuPy stack is copied to the host, where the chunks are cut
-    if stack.ndim < 1 or len(stack) == 0:
-        raise ValueError(f"map_slices: stack must hold at least one slice, got shape {stack.shape}")
+    if not backend.is_foreign_array(stack):  # another library's stack (dask, h5py, ...) is read chunk by chunk
+        stack = backend.to_numpy(stack)  # a CuPy stack is copied to the host, where the chunks are cut
+    if len(stack.shape) < 1 or stack.shape[0] == 0:
+        raise ValueError(f"map_slices: stack must hold at least one slice, got shape {tuple(stack.shape)}")
     chunk = checks.count(chunk, "map_slices: chunk")
     progress = checks.flag(progress, "map_slices: progress")
     if workers is not None and scheduler is not None:
         raise ValueError("map_slices: give workers (a local cluster) or scheduler (a running one), not both")
-    numbers = list(range(len(stack))) if numbers is None else _slice_numbers(numbers)
-    if len(numbers) != len(stack):
-        raise ValueError(f"map_slices: numbers names {len(numbers)} slices, but stack holds {len(stack)}")
-    starts = range(0, len(stack), chunk)
-    bar = functools.partial(tqdm, total=len(stack), unit="slice", disable=not progress, desc="slices")
+    count = int(stack.shape[0])
+    numbers = list(range(count)) if numbers is None else _slice_numbers(numbers)
+    if len(numbers) != count:
+        raise ValueError(f"map_slices: numbers names {len(numbers)} slices, but stack holds {count}")
+    starts = range(0, count, chunk)
+    bar = functools.partial(tqdm, total=count, unit="slice", disable=not progress, desc="slices")
     if workers is None and scheduler is None:
         with bar() as shown:
-            done = ((start, *run_chunk(task, stack[start:start + chunk], numbers[start:start + chunk]))
+            done = ((start, *run_chunk(task, _slices(stack, start, chunk), numbers[start:start + chunk]))
                     for start in starts)
             return _assemble(done, numbers, shown)
     # the bar once the client stands: a missing Dask or a wrong address is reported alone
@@ -154,6 +159,11 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
             return _assemble(done, numbers, shown)
         finally:
             done.close()  # cancels the chunks in flight while the client is open (not later, at collection)
+
+
+def _slices(stack: Any, start: int, count: int) -> np.ndarray:
+    """``stack[start:start + count]`` as a NumPy array: a view of a NumPy stack, read here from another library's."""
+    return backend.to_numpy(backend.as_array(stack[start:start + count], "map_slices: stack"))
 
 
 def _slice_numbers(numbers: Any) -> list[int]:
@@ -312,7 +322,7 @@ def _connected(distributed: Any, address: str) -> Any:
     return client
 
 
-def _on_dask(client: Any, task: SliceTask, stack: np.ndarray, starts: range, chunk: int, numbers: list[int]
+def _on_dask(client: Any, task: SliceTask, stack: Any, starts: range, chunk: int, numbers: list[int]
              ) -> Iterator[tuple[int, np.ndarray, Notes]]:
     """The chunks' results as Dask computes them, at most two per worker thread (as many as there are now) in flight."""
     distributed = _distributed()
@@ -326,7 +336,7 @@ def _on_dask(client: Any, task: SliceTask, stack: np.ndarray, starts: range, chu
         for start in _take(pending, room):
             with warnings.catch_warnings():  # each chunk carries its slices by design (fastMRI slices are large)
                 warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
-                future = client.submit(_run_chunk_on_dask, task, stack[start:start + chunk],
+                future = client.submit(_run_chunk_on_dask, task, _slices(stack, start, chunk),
                                        numbers[start:start + chunk], key=f"{run}-{start}")
             in_flight[future] = start
             window.add(future)

@@ -144,6 +144,32 @@ def test_a_task_cannot_change_the_stack_it_is_given():
     np.testing.assert_array_equal(stacks.map_slices(lambda s: s * 2, stack, chunk=2, progress=False), 2.0)
 
 
+class _OnDemand:
+    """A stack read on demand, as an h5py dataset is: it records the slices asked of it, and reading it whole is
+    an error."""
+
+    def __init__(self, data: np.ndarray):
+        self.data, self.shape, self.ndim, self.dtype, self.reads = data, data.shape, data.ndim, data.dtype, []
+
+    def __getitem__(self, index):
+        self.reads.append(index)
+        return self.data[index].copy()
+
+    def __array__(self, dtype=None):
+        raise AssertionError("the whole stack was read")
+
+
+def test_a_stack_of_another_library_is_read_a_chunk_at_a_time():
+    # it was read whole before the first chunk ran (np.asarray of a dask array computes every block)
+    data = np.random.default_rng(2).random((5, 3, 4))
+    lazy = _OnDemand(data)
+    np.testing.assert_array_equal(stacks.map_slices(np.negative, lazy, chunk=2, progress=False), -data)
+    assert lazy.reads == [slice(0, 2), slice(2, 4), slice(4, 6)]
+    dask_array = pytest.importorskip("dask.array", reason="dask is not installed (pip install adareg[distributed])")
+    stack = dask_array.from_array(data, chunks=(2, 3, 4))
+    np.testing.assert_array_equal(stacks.map_slices(np.negative, stack, chunk=3, progress=False), -data)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"chunk": 0}, "chunk"),
     ({"workers": 2, "scheduler": "tcp://127.0.0.1:1"}, "not both"),
