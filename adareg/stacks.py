@@ -133,7 +133,7 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
     if isinstance(stack, Volume):
         raise TypeError("map_slices: stack is a Volume; pass its slices, volume.data")
     backend.check_plain(stack, "map_slices: stack")  # a mask would be dropped unseen by the conversion below
-    if not backend.is_foreign_array(stack):  # another library's stack (dask, h5py, ...) is read chunk by chunk
+    if not _read_by_chunks(stack):
         stack = backend.to_numpy(stack)  # a CuPy stack is copied to the host, where the chunks are cut
     if len(stack.shape) < 1 or stack.shape[0] == 0:
         raise ValueError(f"map_slices: stack must hold at least one slice, got shape {tuple(stack.shape)}")
@@ -159,6 +159,12 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
             return _assemble(done, numbers, shown)
         finally:
             done.close()  # cancels the chunks in flight while the client is open (not later, at collection)
+
+
+def _read_by_chunks(stack: Any) -> bool:
+    """Whether ``stack`` is another library's array that slices and tells its shape (a dask array, an h5py
+    dataset, a torch tensor): read a chunk at a time; others (e.g. a PIL image) are converted whole."""
+    return backend.is_foreign_array(stack) and hasattr(stack, "shape") and hasattr(stack, "__getitem__")
 
 
 def _slices(stack: Any, start: int, count: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from adareg import stacks
 from adareg.io import Volume
 from adareg.operators import Identity
 from adareg.params import ParameterFileError
+from tests.helpers import ForeignArray
 
 SIGMA = 0.1
 WEIGHTS = Path(adareg.__file__).parent / "weights"
@@ -165,6 +166,11 @@ def test_a_stack_of_another_library_is_read_a_chunk_at_a_time():
     lazy = _OnDemand(data)
     np.testing.assert_array_equal(stacks.map_slices(np.negative, lazy, chunk=2, progress=False), -data)
     assert lazy.reads == [slice(0, 2), slice(2, 4), slice(4, 6)]
+    # one that only converts (as a PIL image, which has no shape) is read whole, as before
+    np.testing.assert_array_equal(stacks.map_slices(np.negative, ForeignArray(data), chunk=2, progress=False),
+                                  -data)
+    whole = type("ArrayOnly", (), {"__array__": lambda self, dtype=None: data})()
+    np.testing.assert_array_equal(stacks.map_slices(np.negative, whole, chunk=2, progress=False), -data)
     dask_array = pytest.importorskip("dask.array", reason="dask is not installed (pip install adareg[distributed])")
     stack = dask_array.from_array(data, chunks=(2, 3, 4))
     np.testing.assert_array_equal(stacks.map_slices(np.negative, stack, chunk=3, progress=False), -data)
