@@ -8,7 +8,7 @@ ones solved by reweighting; their building blocks :class:`FilterBank`,
 """
 
 from .adaptive import SAB, SACNN, AdaptiveRegularizer
-from .analysis import DualState, WeightedL1Analysis
+from .analysis import DualBall, DualState, WeightedL1Analysis
 from .base import ProxResult, Regularizer
 from .filterbank import FilterBank
 from .learned import LearnedRegularizer, SigmaProfile
@@ -18,7 +18,7 @@ from .splines import LinearSpline
 from .tv import TV
 
 __all__ = [
-    "Regularizer", "ProxResult", "WeightedL1Analysis", "DualState", "TV",
+    "Regularizer", "ProxResult", "WeightedL1Analysis", "DualState", "DualBall", "TV",
     "LearnedRegularizer", "AdaptiveRegularizer", "Ridge", "SAB", "SACNN",
     "FilterBank", "LinearSpline", "MaskCNN", "SigmaProfile",
 ]

@@ -48,6 +48,32 @@ class DualState:
     adjoint_extrapolated: Array
 
 
+@dataclass(frozen=True)
+class DualBall:
+    r"""The dual set :math:`\{p : |p_c| \le \Lambda_c\}` of a :class:`WeightedL1Analysis` for images of one
+    shape, dtype and device (:meth:`WeightedL1Analysis.dual_ball`): what a dual or primal-dual solver needs of it.
+
+    Attributes
+    ----------
+    shape
+        The dual's shape: ``batch + W.shape_out``, with any batch axes of the weights.
+    weights
+        :math:`\Lambda` in the images' real precision and on their device: a number or an array.
+    project
+        ``project(p)`` projects all of ``p`` (of shape ``shape``) onto the set in place, per group when
+        channels are grouped; ``project(p, block)`` only its rows ``block`` (axis -2). Returns ``p``.
+    blocks
+        ``blocks(function, p)`` calls ``function(block)`` over blocks of the rows of ``p`` (axis -2;
+        :func:`adareg.backend.blockwise`), or ``function(None)`` once where a group spans the rows,
+        and returns the list of what the calls return.
+    """
+
+    shape: tuple[int, ...]
+    weights: float | Array
+    project: Callable[..., Array]
+    blocks: Callable[[Callable[[slice | None], Any], Array], list]
+
+
 class WeightedL1Analysis(Regularizer):
     r"""Weighted :math:`\ell_1` norm of the responses of an analysis operator.
 
@@ -164,6 +190,21 @@ class WeightedL1Analysis(Regularizer):
         if isinstance(self._weights, backend.DeviceCache):
             return self._weights.like(x, dtype)
         return self._weights.astype(dtype, copy=False)
+
+    def dual_ball(self, x: Array) -> DualBall:
+        """The dual set for images of ``x``'s shape (batch axes included), dtype and device.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not of shape ``batch + self.shape``, or the weights' batch axes do not
+            broadcast with its batch.
+        TypeError
+            If ``x`` is not an array of a supported dtype.
+        """
+        self.check_image(x, "x")
+        weights = self._weights_like(x)
+        return DualBall(self._dual_shape(x, weights), weights, self._dual_projector(weights), self._dual_blocks)
 
     def _dual_shape(self, x: Array, weights: float | Array) -> tuple[int, ...]:
         """The dual's shape for images ``x``: ``batch + W.shape_out``, with any batch axes of the weights."""
@@ -305,9 +346,9 @@ class WeightedL1Analysis(Regularizer):
                              "call (tol=None) makes none of: give a tol")
         check_every = checks.count(check_every, f"{name}: check_every")
         progress = checks.flag(progress, f"{name}: progress")
-        weights = self._weights_like(v)
         callback = check_callback(callback, f"{name}: callback")
-        dual = _DualFISTA(self, v, tau, weights, check_bounds(bounds), warm_start, keep_momentum=tol is None)
+        ball = self.dual_ball(v)
+        dual = _DualFISTA(self, v, tau, ball, check_bounds(bounds), warm_start, keep_momentum=tol is None)
         warm = warm_start is not None
         del warm_start  # copied: a caller that handed its state over (see reweighting) frees its buffers now
         start = time.perf_counter()
@@ -323,7 +364,7 @@ class WeightedL1Analysis(Regularizer):
                 checked = tol is not None and (k % check_every == 0 or k == max_iter or (k == 1 and warm))
                 if checked:
                     x = dual.primal()
-                    gaps, penalty = self._gaps_and_penalty(x, dual.p, tau, weights)
+                    gaps, penalty = self._gaps_and_penalty(x, dual.p, tau, ball.weights)
                     gap, residual = float(xp.sum(gaps)), _certified_error(gaps, v_norms)
                     if record is not None:
                         objective = 0.5 * float(backend.namespace(x).sum(abs(x - v) ** 2)) + tau * float(penalty)
@@ -395,7 +436,7 @@ def _rows(a: float | Array, block: slice | None) -> float | Array:
 
 def row_part(block: slice | None) -> tuple:
     """The index of rows ``block`` (axis -2) of an array, all of it for ``None``: a block of
-    :meth:`WeightedL1Analysis._dual_blocks`."""
+    :attr:`DualBall.blocks`."""
     return (...,) if block is None else (..., block, slice(None))
 
 
@@ -421,7 +462,7 @@ class _DualFISTA:
     further pass of the bank.
     """
 
-    def __init__(self, reg: WeightedL1Analysis, v: Array, tau: float, weights: float | Array,
+    def __init__(self, reg: WeightedL1Analysis, v: Array, tau: float, ball: DualBall,
                  bounds: Bounds | None, warm_start: Any, keep_momentum: bool):
         self.W, self.v, self.tau, self.bounds = reg.W, v, tau, bounds
         self.W_adjoint = reg.W.H  # held: W keeps its adjoint weakly, and making one per step costs
@@ -429,12 +470,11 @@ class _DualFISTA:
         # the norm estimate runs in v's precision and on its device (float32 costs less than float64)
         norm = reg.W.norm_bound(like=v)
         self.step_size = 1.0 / (tau * norm**2) if norm > 0 else 1.0  # W = 0 (e.g. differences of one pixel): any step
-        dual_shape = reg._dual_shape(v, weights)  # x gets the weights' batch axes too
+        dual_shape = ball.shape  # x gets the weights' batch axes too
         image_dtype = backend.result_dtype(v.dtype, reg.W.dtype)
         # the dual lives where W's outputs do: real for a W that gives real arrays of complex images
         self.dtype = backend.real_dtype(image_dtype) if reg.W.real_out else image_dtype
-        self.project_dual = reg._dual_projector(weights)
-        self.dual_blocks = reg._dual_blocks
+        self.project_dual, self.dual_blocks = ball.project, ball.blocks
         self.batch_ndim = len(dual_shape) - len(reg.W.shape_out)  # each image has its own momentum and restarts
         self.t: Any = 1.0
         if warm_start is None:
@@ -454,7 +494,7 @@ class _DualFISTA:
                 self._continue(warm_start)
                 return
             backend.check_finite(point, f"{type(reg).__name__}.prox: warm_start")
-            self.p = reg._project_dual(point.astype(self.dtype, copy=False), weights)
+            self.p = reg._project_dual(point.astype(self.dtype, copy=False), ball.weights)
             self.adjoint_p = self.W_adjoint(self.p)
         self.q, self.adjoint_q = self.p, self.adjoint_p
 

@@ -109,15 +109,13 @@ class PD3O:
         self.dual_step = 1.0 / (self.gamma * self.lam * norm**2) if norm > 0 else 1.0
         xp = backend.namespace(x0)
         dtype = backend.result_dtype(x0.dtype, reg.W.dtype)
-        weights = reg._weights_like(x0)
-        dual_shape = reg._dual_shape(x0, weights)
-        shape = (*dual_shape[: len(dual_shape) - len(reg.W.shape_out)], *reg.shape)
+        self._ball = ball = reg.dual_ball(x0)
+        shape = (*ball.shape[: len(ball.shape) - len(reg.W.shape_out)], *reg.shape)
         if tuple(x0.shape) != shape:  # x gets the weights' batch axes: one start per weight map
             x0 = xp.broadcast_to(x0, shape).copy()
         self.z = x0
         self.x = project(x0, self.bounds)
-        self.dual = xp.zeros(dual_shape, dtype=dtype)
-        self._project = reg._dual_projector(weights)
+        self.dual = xp.zeros(ball.shape, dtype=dtype)
         self._real = x0.dtype.kind == "f"  # a real image stays real, also for a complex W
         self._W_adjoint = reg.W.H  # held: W keeps its adjoint weakly, and making one per step costs
         self._Wt_dual = self._adjoint(self.dual)
@@ -131,8 +129,7 @@ class PD3O:
         r"""Replace :math:`\Lambda` (the dual is projected onto the new ball at the next step)."""
         reg = self.reg.with_weights(weights)
         reg.check_batch(self.x.shape[: self.x.ndim - len(reg.shape)], "PD3O.set_weights", "x")
-        self.reg = reg
-        self._project = self.reg._dual_projector(self.reg._weights_like(self.x))
+        self.reg, self._ball = reg, reg.dual_ball(self.x)
 
     def step(self) -> None:
         r"""One iteration, from :math:`(x_k, p_k)` to :math:`(x_{k+1}, p_{k+1})`: new arrays, so earlier ones
@@ -141,7 +138,7 @@ class PD3O:
         x = self.x  # x_k = P_C(z_k)
         forward = x - gamma * self.data.grad(x)  # x_k - gamma grad E(x_k)
         # the dual step scales the image rather than the C channels of its response; the sum
-        # is a new contiguous array, projected in place, block by block (WeightedL1Analysis._dual_blocks)
+        # is a new contiguous array, projected in place, block by block (DualBall.blocks)
         response = W(self.dual_step * (forward + (x - self.z) - (gamma * lam) * self._Wt_dual))
         xp = backend.namespace(response)
         p = xp.empty(self.dual.shape, dtype=self.dual.dtype)
@@ -149,9 +146,9 @@ class PD3O:
         def new_dual(block: slice | None) -> None:
             part = row_part(block)
             xp.add(response[part], self.dual[part], out=p[part])
-            self._project(p, block)
+            self._ball.project(p, block)
 
-        self.reg._dual_blocks(new_dual, p)
+        self._ball.blocks(new_dual, p)
         response = None  # spent: freed before W^H allocates its temporaries
         Wt_p = self._adjoint(p)
         self.z = forward - (gamma * lam) * Wt_p

@@ -475,6 +475,48 @@ def test_weights_of_another_batch_are_named():
         TV((4, 4), weights=np.ones((3, 1, 4, 4))).value(np.ones((2, 4, 4)))  # NumPy's broadcast error before
 
 
+@pytest.mark.parametrize("kind", ["real", "grouped", "complex"])
+def test_the_dual_ball_projects_onto_the_set_in_closed_form(kind):
+    """``dual_ball(x)``: the dual's shape with the weights' batch axes, and the projection onto
+    {|p_c| <= Lambda_c} in place, of all rows or of a block of them: a clip, a scaling of each pixel's
+    channel vector (grouped), of each complex entry's modulus."""
+    from adareg.operators import Conv2d
+
+    rng = np.random.default_rng(12)
+    shape, batch = (5, 6), (3, 1)
+    if kind == "complex":
+        W = Conv2d(rng.standard_normal((2, 3, 3)) + 1j * rng.standard_normal((2, 3, 3)), shape)
+    else:
+        W = FiniteDifference(shape)
+    grouped = kind == "grouped"
+    weights = rng.uniform(0.2, 1.0, (*batch, 1 if grouped else 2, *shape))
+    ball = WeightedL1Analysis(W, weights, group_channels=grouped).dual_ball(np.zeros((4, *shape)))
+    assert ball.shape == (3, 4, 2, *shape)
+    p = 3 * rng.standard_normal(ball.shape)
+    if kind == "complex":
+        p = p + 3j * rng.standard_normal(ball.shape)
+    size = np.sqrt(np.sum(np.abs(p) ** 2, axis=2, keepdims=True)) if grouped else np.abs(p)
+    expected = p * np.minimum(1, weights / size)
+    if kind == "real":
+        expected = np.clip(p, -weights, weights)
+    rows = p.copy()
+    assert ball.project(rows, slice(1, 3)) is rows
+    np.testing.assert_allclose(rows[..., 1:3, :], expected[..., 1:3, :], rtol=1e-13)
+    np.testing.assert_array_equal(np.delete(rows, [1, 2], axis=-2), np.delete(p, [1, 2], axis=-2))
+    np.testing.assert_allclose(ball.project(p), expected, rtol=1e-13)
+    covered = np.zeros(shape[0], dtype=int)
+
+    def mark(block):
+        covered[block] += 1
+        return 1
+
+    assert sum(ball.blocks(mark, p)) >= 1 and np.all(covered == 1)
+    with pytest.raises(ValueError, match=r"WeightedL1Analysis: x has shape \(3, 3\)"):
+        WeightedL1Analysis(W, weights, group_channels=grouped).dual_ball(np.zeros((3, 3)))
+    with pytest.raises(TypeError, match="WeightedL1Analysis: x"):
+        WeightedL1Analysis(W, weights, group_channels=grouped).dual_ball(np.zeros(shape, dtype=np.int64))
+
+
 def test_finite_difference_analysis_is_anisotropic_tv():
     """With W = D and a constant weight, the weighted-l1 prox is 1D TV denoising (dense dual reference)."""
     rng = np.random.default_rng(11)
