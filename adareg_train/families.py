@@ -220,6 +220,13 @@ class Ridge(Denoiser):
     The bank is normalised by its symbol (:math:`\|W\| = 1` on periodic images), and
     the reflect boundary sees pixels near a corner twice, so :math:`\|W\| > 1`
     (docs/training.md); the FISTA step and the bound on lam use the true norm.
+
+    Attributes
+    ----------
+    norm_vector
+        The last singular vector of :meth:`bank_norm`, which warm-starts the next (``None``
+        before the first); training checkpoints keep it, so that a resumed run computes the
+        norms it would have computed.
     """
 
     default_architecture = _BANK | {"profile_knots": 41, "profile_grid": [-4.0, 0.2], "scale_knots": len(SIGMA_KNOTS)}
@@ -241,7 +248,7 @@ class Ridge(Denoiser):
         self.profile_raw = nn.Parameter(knots.clamp(-1, 1).repeat(channels, 1))  # Huber-like start
         self.scale = SigmaProfile(SIGMA_KNOTS, 1.0 / (torch.tensor(SIGMA_KNOTS) + 2 / 255))
         self.lam = SigmaProfile(SIGMA_KNOTS, self.lam_start, upper=self.lam_upper)
-        self._norm_vector: Tensor | None = None  # bank_norm's last singular vector, which warm-starts the next
+        self.norm_vector: Tensor | None = None
         self.iterations, self.tol = 100, 1e-4  # training solves (tests ask for more)
         self.norm_tol = 1e-6  # the training forward's ARPACK tolerance for ||W|| (bank_norm)
         # gradients: implicit (conjugate gradients on the Hessian) or, with implicit = False, JFB
@@ -264,8 +271,8 @@ class Ridge(Denoiser):
         is the Lanczos tolerance: 0 (machine precision) for the exported bound, the looser
         ``self.norm_tol`` in a training step.
         """
-        self._norm_vector = top_singular_vector(kernel, self._norm_vector, tol=tol)
-        corner = torch.linalg.vector_norm(BankOperator(kernel, self._norm_vector.shape[-2:])(self._norm_vector))
+        self.norm_vector = top_singular_vector(kernel, self.norm_vector, tol=tol)
+        corner = torch.linalg.vector_norm(BankOperator(kernel, self.norm_vector.shape[-2:])(self.norm_vector))
         return torch.clamp(corner, min=1.0)
 
     def lam_scale(self, norm: Tensor) -> Tensor | float:

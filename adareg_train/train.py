@@ -362,9 +362,9 @@ VALIDATION_SOLVES = {"iterations": 1000, "outer": 100, "tol": 1e-6}
 @contextlib.contextmanager
 def _validation_solves(model: Denoiser) -> Iterator[None]:
     """The model with :data:`VALIDATION_SOLVES` for those of its solver settings it has, restored after, and with
-    the ridges' warm start of ``||W||`` (``_norm_vector``) as training left it: else the next step's norm, and the
+    the ridges' warm start of ``||W||`` (``norm_vector``) as training left it: else the next step's norm, and the
     trained parameters, hung on when validation ran (``--validate-every``, a stop at ``--max-minutes``)."""
-    saved = {name: getattr(model, name) for name in (*VALIDATION_SOLVES, "_norm_vector") if hasattr(model, name)}
+    saved = {name: getattr(model, name) for name in (*VALIDATION_SOLVES, "norm_vector") if hasattr(model, name)}
     for name in saved.keys() & VALIDATION_SOLVES.keys():
         setattr(model, name, VALIDATION_SOLVES[name])
     try:
@@ -755,7 +755,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     if state is not None:
         _restore(model, state["model"], checkpoint)
         if state.get("norm_vector") is not None:  # the ridges' warm start of ||W||: its tolerance leaves it in
-            model._norm_vector = state["norm_vector"].to(settings.device)
+            model.norm_vector = state["norm_vector"].to(settings.device)
         scales = [group["lr_scale"] for group in optimizer.param_groups]
         _restore(optimizer, state["optimizer"], checkpoint)  # its groups' settings replace these (older: no lr_scale)
         for group, scale in zip(optimizer.param_groups, scales):
@@ -791,7 +791,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
                                           "step": step, "seconds": seconds, "history": history,
                                           "hardware": machine, **origin,
                                           "images": len(images), "data_fingerprint": fingerprint,
-                                          "norm_vector": getattr(model, "_norm_vector", None)})
+                                          "norm_vector": getattr(model, "norm_vector", None)})
             saved = step
         if last:
             break
