@@ -679,6 +679,47 @@ def _differences(stored: dict[str, Any], wanted: dict[str, Any]) -> str:
                      for name, value in wanted.items() if stored.get(name) != value)
 
 
+def _training_data(settings: Settings,
+                   progress: bool) -> tuple[dict[str, np.ndarray], PatchSampler, list[tuple[Any, Any]]]:
+    """The training images of ``settings.data`` by name, their patch sampler and the validation pairs, with a line
+    on the images read (with ``progress``) and on the files not read, and a warning where validation images are
+    training images."""
+    images = read_images(settings.data, "data")
+    skipped = sorted(p.name for p in Path(settings.data).iterdir() if p.suffix.lower() in UNREAD_IMAGE_SUFFIXES)
+    if progress or skipped:
+        plural = "s" if len(images) != 1 else ""
+        print(f"adareg_train: {len(images)} training image{plural} (PNG/TIFF) in {settings.data}"
+              + (f"; not read: {len(skipped)} files of other formats ({', '.join(skipped[:3])}"
+                 f"{', ...' if len(skipped) > 3 else ''})" if skipped else ""), file=sys.stderr)
+    sampler = PatchSampler(list(images.values()), settings.patch_size, names=list(images))
+    pairs = validation_pairs(settings.validation) if settings.validation else []
+    repeated = trained_on(images, settings.validation) if settings.validation else []
+    if repeated:
+        print(f"adareg_train: warning: {len(repeated)} of the {len(pairs)} validation images are training images "
+              f"too ({', '.join(Path(path).name for path in repeated)}): the validation PSNR will measure the fit to "
+              "them, not how the model denoises images it has not seen", file=sys.stderr)
+    return images, sampler, pairs
+
+
+def _resumed_state(checkpoint: Path, settings: Settings, images: int, fingerprint: str) -> dict[str, Any]:
+    """The checkpoint's state, refused where it cannot continue this run: written with other settings, or when
+    ``settings.data`` held another number of images (the batches drawn next would differ) or other ones."""
+    state = _load_checkpoint(checkpoint)
+    stored, wanted = _comparable(_checkpoint_settings(state, checkpoint)), _comparable(settings)
+    if stored != wanted:
+        raise ValueError(f"{checkpoint} was written with other settings ({_differences(stored, wanted)}): "
+                         "use another --out to keep it, or --no-resume to start over, which replaces it")
+    if state.get("images", images) != images:
+        raise ValueError(f"{checkpoint} was written when {settings.data} held {state['images']} training images; "
+                         f"it holds {images} now: restore them, or use another --out to keep the checkpoint, "
+                         "or --no-resume to start over, which replaces it")
+    if state.get("data_fingerprint", fingerprint) != fingerprint:  # older checkpoints have none
+        raise ValueError(f"{checkpoint} was written with other training images in {settings.data} (as many, "
+                         "but other names or contents): restore them, or use another --out to keep the "
+                         "checkpoint, or --no-resume to start over, which replaces it")
+    return state
+
+
 def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, progress: bool = True,
           max_seconds: float | None = None) -> Path:
     """Train one model; return the path of its exported parameter file ``out/<family>.npz``.
@@ -712,40 +753,14 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     if settings.init is not None and Path(settings.init).resolve() == target.resolve():
         raise ValueError(f"init {settings.init} is the file this run exports, which would overwrite it: "
                          "use another --out, or start from a copy")
-    images = read_images(settings.data, "data")
+    images, sampler, pairs = _training_data(settings, progress)
     fingerprint = data_fingerprint(images)
-    skipped = sorted(p.name for p in Path(settings.data).iterdir() if p.suffix.lower() in UNREAD_IMAGE_SUFFIXES)
-    if progress or skipped:
-        plural = "s" if len(images) != 1 else ""
-        print(f"adareg_train: {len(images)} training image{plural} (PNG/TIFF) in {settings.data}"
-              + (f"; not read: {len(skipped)} files of other formats ({', '.join(skipped[:3])}"
-                 f"{', ...' if len(skipped) > 3 else ''})" if skipped else ""), file=sys.stderr)
-    sampler = PatchSampler(list(images.values()), settings.patch_size, names=list(images))
-    pairs = validation_pairs(settings.validation) if settings.validation else []
-    repeated = trained_on(images, settings.validation) if settings.validation else []
-    if repeated:
-        print(f"adareg_train: warning: {len(repeated)} of the {len(pairs)} validation images are training images "
-              f"too ({', '.join(Path(path).name for path in repeated)}): the validation PSNR will measure the fit to "
-              "them, not how the model denoises images it has not seen", file=sys.stderr)
     machine = hardware(settings.device)
     checkpoint = out / CHECKPOINT
     if target.exists() and not checkpoint.exists():
         raise ValueError(f"{target} exists and no checkpoint of its run is in {out}: use another --out, "
                          "or move the file away first")
-    state = _load_checkpoint(checkpoint) if resume and checkpoint.exists() else None
-    if state is not None:
-        stored, wanted = _comparable(_checkpoint_settings(state, checkpoint)), _comparable(settings)
-        if stored != wanted:
-            raise ValueError(f"{checkpoint} was written with other settings ({_differences(stored, wanted)}): "
-                             "use another --out to keep it, or --no-resume to start over, which replaces it")
-        if state.get("images", len(images)) != len(images):  # the batches drawn next would not be the same
-            raise ValueError(f"{checkpoint} was written when {settings.data} held {state['images']} training images; "
-                             f"it holds {len(images)} now: restore them, or use another --out to keep the checkpoint, "
-                             "or --no-resume to start over, which replaces it")
-        if state.get("data_fingerprint", fingerprint) != fingerprint:  # older checkpoints have none
-            raise ValueError(f"{checkpoint} was written with other training images in {settings.data} (as many, "
-                             "but other names or contents): restore them, or use another --out to keep the "
-                             "checkpoint, or --no-resume to start over, which replaces it")
+    state = _resumed_state(checkpoint, settings, len(images), fingerprint) if resume and checkpoint.exists() else None
     out.mkdir(parents=True, exist_ok=True)
     # a resumed run takes every parameter from its checkpoint: the init file need not exist any more
     model, origin = (_model(settings), {}) if state is not None else starting_model(settings)
