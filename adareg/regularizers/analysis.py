@@ -128,8 +128,15 @@ class WeightedL1Analysis(Regularizer):
     def _set_weights(self, weights: float | Array) -> None:
         name = type(self).__name__
         target = (1, *self.W.shape_out[1:]) if self.group_channels else self.W.shape_out
-        if isinstance(weights, (list, tuple)):  # nested lists of numbers: an array
-            weights = np.asarray(weights, dtype=np.float64)
+        if isinstance(weights, (list, tuple)):  # nested lists of numbers: a float64 array
+            listed = backend.as_array(weights, f"{name}: weights")
+            if listed.dtype.kind in "biufO":  # objects: e.g. ints beyond int64, Fractions (or None, refused)
+                try:
+                    listed = listed.astype(np.float64)
+                except (TypeError, ValueError):
+                    raise TypeError(f"{name}: weights must be an array or nested lists of numbers, got "
+                                    f"{weights!r:.60}") from None
+            weights = listed
         elif backend.is_foreign_array(weights):  # e.g. a torch tensor: as the NumPy array of its dtype
             weights = backend.as_array(weights, f"{name}: weights")
         if backend.is_array(weights):

@@ -412,6 +412,9 @@ def test_with_weights_shares_the_operator():
         (np.ones((2, 4, 4)) * 1j, TypeError, "real"),
         ("1", TypeError, "weights must be a number or an array, got '1'"),
         ([[-1.0] * 4] * 4, ValueError, "non-negative"),
+        ([[1.0] * 4] * 3 + [[1.0]], TypeError, "WeightedL1Analysis: weights must be an array or nested lists"),
+        ([["1"] * 4] * 4, TypeError, "WeightedL1Analysis: weights has dtype <U1"),
+        ([[1j] * 4] * 4, TypeError, "WeightedL1Analysis: weights must be real"),
     ],
 )
 def test_bad_weights(weights, error, words):
@@ -423,6 +426,11 @@ def test_nested_lists_are_weights_and_tv_takes_a_bool():
     x = np.random.default_rng(2).standard_normal((4, 4))
     listed = TV((4, 4), weights=[[0.5] * 4] * 4, isotropic=False)
     assert listed.value(x) == pytest.approx(0.5 * np.abs(FiniteDifference((4, 4))(x)).sum(), rel=1e-12)
+    from fractions import Fraction  # numbers that NumPy holds as objects, not as float64, until asked
+
+    for number in (Fraction(1, 2), 10**20):
+        weights = TV((4, 4), weights=[[number] * 4] * 4, isotropic=False).weights
+        assert weights.dtype == np.float64 and np.all(weights == float(number))
     with pytest.raises(TypeError, match="TV: isotropic must be True or False, got 'anisotropic'"):
         TV((4, 4), isotropic="anisotropic")  # (any truthy value was the isotropic form)
 
