@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import checks
 from .files import write_folder_atomically
-from .volumes import Volume, as_float32, library
+from .formats import Volume, as_float32, library
 
 #: The elements that hold pixels (integer, float and double pixel data).
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")

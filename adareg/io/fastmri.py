@@ -55,7 +55,7 @@ from .. import backend, checks
 from ..backend import Array
 from ..mri import Seed, cartesian_mask, espirit_maps
 from ..operators.mri import CartesianMRI
-from .volumes import library
+from .formats import library
 
 #: ESPIRiT's kernel width used by :func:`slice_operator` (the default of :func:`adareg.mri.espirit_maps`).
 ESPIRIT_KERNEL_WIDTH = 6

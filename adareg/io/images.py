@@ -20,7 +20,7 @@ Intensity conventions (every image read path: :func:`read_image`, :func:`read_fo
   or a compression needs ``imagecodecs`` (LZW, JPEG) that is not installed, Pillow
   reads the page, except one with more than 8 bits per colour sample (refused).
 * Float pixels (``.npy``, float TIFF) are returned as stored, in float64, with bit depth
-  ``None``; an :class:`IntensityWarning` names the file when more than 1% of them lie
+  ``None``; an :class:`~adareg.io.IntensityWarning` names the file when more than 1% of them lie
   outside [-0.5, 1.5] (another intensity scale, e.g. an 8-bit image stored as float).
 * A multi-page TIFF (or animated PNG) is refused, not cut to its first page (read a
   stack with :func:`adareg.io.read_volume`).
@@ -47,13 +47,11 @@ tifffile (``pip install adareg[io]``); NPY files are read with
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import io
 import math
 import os
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,15 +59,15 @@ import numpy as np
 
 from .. import backend, checks
 from ..intensities import far_outside
+from . import tiff
 from .files import check_output, write_atomically
+from .pixels import (MAX_ELEMENTS, ORIENTATION_TAG, IntensityWarning, check_finite, grey, intensities,
+                     memory_as_value_error, native, oriented)
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 ARRAY_SUFFIXES = (".npy",)
 #: Suffixes of image formats that :func:`read_folder` does not read, and so names where it skips them.
 UNREAD_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jp2", ".bmp", ".gif", ".webp", ".pgm", ".ppm", ".pbm", ".pnm", ".npy")
-
-#: The most elements an ``.npy`` file may declare (16 GiB of float64).
-MAX_ELEMENTS = 2**31
 
 #: Pillow modes read as grey through ``convert("L")``: bilevel and grey + alpha.
 _TO_GREY = ("1", "LA", "La")
@@ -81,14 +79,8 @@ _AS_STORED = ("L", "I;16", "I;16L", "I;16B", "I;16N", "I;16S", "I", "F")
 _BITS_PER_SAMPLE = 258
 #: The TIFF tag PhotometricInterpretation (0: white is zero, 1: black is zero).
 _PHOTOMETRIC = 262
-#: The EXIF and TIFF tag Orientation (1: as stored; see :func:`oriented`).
-ORIENTATION_TAG = 274
 #: PNG colour types that Pillow holds at 8 bits per sample even when the file stores 16.
 _PNG_COLOUR_TYPES = {2: "RGB", 4: "grey + alpha", 6: "RGBA"}
-
-
-class IntensityWarning(UserWarning):
-    """Float image values far outside [0, 1]: probably another intensity scale."""
 
 
 def _pillow() -> Any:
@@ -114,7 +106,7 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     """An ``.npy`` array (sinogram, k-space, mask, coil maps), in native byte order.
 
     Numeric dtypes only (bool, integer, float, complex), never unpickled; the header is
-    checked before any allocation (at most :data:`MAX_ELEMENTS` elements, no more bytes
+    checked before any allocation (at most :data:`~adareg.io.pixels.MAX_ELEMENTS` elements, no more bytes
     than the file holds).
 
     Raises
@@ -130,7 +122,7 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"{path}: expected an .npy file")
     with memory_as_value_error(path):
         array = native(_load_npy(path))
-        _check_finite(array, path)
+        check_finite(array, path)
     return array
 
 
@@ -138,7 +130,7 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int | None]:
     """A grey image as float64 and its bit depth: 8 or 16 for integer pixels, ``None`` for floats.
 
     Integer pixels (PNG, TIFF or ``.npy``; uint8 or uint16) are scaled to [0, 1]; float
-    pixels are returned as stored, with an :class:`IntensityWarning` when they seem to
+    pixels are returned as stored, with an :class:`~adareg.io.IntensityWarning` when they seem to
     use another scale.  See the module's documentation for palette, colour, 16-bit colour
     PNG, multi-page and non-finite inputs.
 
@@ -318,8 +310,6 @@ def _load_tiff_page(path: Path) -> np.ndarray:
     sample, which Pillow would cut to 8, or is a white-is-zero page of more than 8 bits,
     which Pillow would not invert.
     """
-    from . import tiff  # imported here: adareg.io.tiff builds on this module
-
     try:
         pages, _ = tiff.stack(path, one_page=True)
         return pages[0]
@@ -354,76 +344,6 @@ def _pixels(picture: Any) -> np.ndarray:
     return np.asarray(picture.convert("RGBA" if transparent else "RGB"))[..., :3]
 
 
-#: Each Orientation's turn or flip of (rows, columns, ...) pixels as stored into the image as shown: 2 mirrored,
-#: 3 turned half round, 4 upside down, 5 transposed, 6 to be turned a quarter clockwise, 7 transversed, 8 to be
-#: turned a quarter anticlockwise.
-_SHOWN = {
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1],
-    5: lambda a: np.swapaxes(a, 0, 1),
-    6: lambda a: np.rot90(a, -1),
-    7: lambda a: np.swapaxes(a[::-1, ::-1], 0, 1),
-    8: lambda a: np.rot90(a, 1),
-}
-
-
-def oriented(pixels: np.ndarray, orientation: Any) -> np.ndarray:
-    """``pixels`` (rows, columns[, samples]) as shown under the EXIF/TIFF ``orientation`` (1, or an unknown value:
-    as stored)."""
-    shown = _SHOWN.get(int(orientation)) if isinstance(orientation, (int, np.integer)) else None
-    return pixels if shown is None else np.ascontiguousarray(shown(pixels))
-
-
-def grey(pixels: np.ndarray, path: Path) -> np.ndarray:
-    """``pixels`` as one grey plane: colour pixels must have three equal channels."""
-    if pixels.ndim != 3:
-        return pixels
-    if np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 0], pixels[..., 2]):
-        return pixels[..., 0]
-    raise ValueError(f"{path}: a colour image; adareg reads grey images (convert it to grey first, e.g. "
-                     "Pillow's Image.convert('L'))")
-
-
-def intensities(data: np.ndarray, path: Path) -> tuple[np.ndarray, int | None]:
-    """uint8/uint16 scaled to [0, 1] with their depth; floats as stored (finite, range-checked); others refused."""
-    if data.dtype in (np.uint8, np.uint16):
-        bits = 8 * data.dtype.itemsize
-        return data / float(2**bits - 1), bits
-    if data.dtype.kind == "f":
-        image = data.astype(np.float64)
-        _check_finite(image, path)
-        _warn_on_scale(image, path)
-        return image, None
-    raise ValueError(f"{path}: pixels of type {data.dtype} have no intensity convention; adareg reads uint8 "
-                     "(scaled by 1/255), uint16 (by 1/65535) or float (as stored): convert the data first")
-
-
-def stored_values(data: np.ndarray, path: Path) -> np.ndarray:
-    """Real values as stored, not taken as intensities (sinograms): finite, no scale, no range check."""
-    if data.dtype.kind not in "biuf":
-        raise ValueError(f"{path}: values of type {data.dtype} are not real numbers")
-    _check_finite(data, path)
-    return data
-
-
-@contextlib.contextmanager
-def memory_as_value_error(path: Path) -> Iterator[None]:
-    try:
-        yield
-    except MemoryError:
-        raise ValueError(f"{path}: too large to read into memory") from None
-
-
-def native(array: np.ndarray) -> np.ndarray:
-    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
-
-
-def _check_finite(array: np.ndarray, path: Path) -> None:
-    if array.dtype.kind in "fc":  # integers are always finite
-        backend.check_finite(array, str(path))
-
-
 def first_slice_outside(stack: np.ndarray, low: float = 0.0, high: float = 1.0) -> tuple[int, int] | None:
     """``(index, count)`` of the first slice of ``stack`` (its first axis) that :func:`far_outside` finds on
     another scale, else ``None``: slice by slice, as one odd slice of many is under 1 % of all their values."""
@@ -432,21 +352,6 @@ def first_slice_outside(stack: np.ndarray, low: float = 0.0, high: float = 1.0) 
         if outside:
             return index, outside
     return None
-
-
-def _warn_on_scale(image: np.ndarray, path: Path) -> None:
-    """An :class:`IntensityWarning` when more than 1% of the values lie outside [-0.5, 1.5]."""
-    outside = far_outside(image)
-    if not outside:
-        return
-    top = float(image.max())
-    if np.array_equal(image, np.round(image)) and image.min() >= 0 and top <= 65535:
-        kind, scale = ("an 8-bit", 255) if top <= 255 else ("a 16-bit", 65535)
-        cause = f"values are integers up to {top:g}: {kind} image stored as float? divide by {scale}"
-    else:
-        cause = f"values span [{float(image.min()):g}, {top:g}]: rescale them to [0, 1]"
-    warnings.warn(f"{path}: {outside} of {image.size} float values lie outside [-0.5, 1.5], adareg's intensities "
-                  f"are in [0, 1]; {cause}", IntensityWarning, stacklevel=4)
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -482,7 +387,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = 8
 
     For PNG and TIFF, ``image`` is a 2D float array of intensities in [0, 1], as
     :func:`read_image` returns them: the values are clipped to [0, 1] and scaled by 255
-    or 65535 (rounded), the inverse of :func:`read_image`; an :class:`IntensityWarning`
+    or 65535 (rounded), the inverse of :func:`read_image`; an :class:`~adareg.io.IntensityWarning`
     says so where more than 1% of them lie outside [-0.5, 1.5] (another scale).  Integer and bool arrays are
     refused rather than guessed at (divide a 0-255 image by 255 first).  ``bits`` is
     ignored for NPY, which stores ``image`` as it is.

@@ -26,8 +26,8 @@ import numpy as np
 
 from .. import backend, checks
 from .files import write_atomically
-from .images import memory_as_value_error
-from .volumes import Volume, as_float32, library
+from .formats import Volume, as_float32, library
+from .pixels import memory_as_value_error
 
 #: The bytes of NIfTI's ``descrip`` field.
 DESCRIP_BYTES = 80

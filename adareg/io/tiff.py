@@ -17,14 +17,14 @@ With ``as_stored=True`` (sinograms, other measurements) every real pixel type is
 returned as stored, unscaled and without the warning (``metadata["bits"]`` ``None``),
 after an ImageJ file's straight-line calibration ``c0 + c1 * stored`` (ImageJ's signed
 16-bit stacks: uint16 offset by 32768).
-A page's Orientation tag is applied (:func:`adareg.io.images.oriented`), as viewers
+A page's Orientation tag is applied (:func:`adareg.io.pixels.oriented`), as viewers
 show the page.  Each page becomes grey as Pillow turns one page grey: bilevel pages are
 0 or 255, white-is-zero pages are inverted (as the TIFF standard says), palette pages go
 through their colour map, and RGB pages are read only when their three channels are equal.
 Samples beyond the grey or RGB ones must be alpha, which is dropped; other extra samples
 (unspecified: several channels of a grey page) are refused.  All pages must have one
 shape and one pixel type, and a file declaring more than
-:data:`~adareg.io.images.MAX_ELEMENTS` samples is refused before its pixels are read.
+:data:`~adareg.io.pixels.MAX_ELEMENTS` samples is refused before its pixels are read.
 
 Writing stores one grey (min-is-black) page per slice, at the bit depth of the stack
 read (float values clipped to [0, 1], with a warning where another scale is cut off,
@@ -49,9 +49,9 @@ import numpy as np
 from .. import checks
 from ..intensities import far_outside
 from .files import write_atomically
-from .images import (MAX_ELEMENTS, ORIENTATION_TAG, IntensityWarning, grey, intensities,
-                     memory_as_value_error, native, oriented, stored_values)
-from .volumes import Volume, as_float32, library
+from .formats import Volume, as_float32, library
+from .pixels import (MAX_ELEMENTS, ORIENTATION_TAG, IntensityWarning, grey, intensities, memory_as_value_error, native,
+                     oriented, stored_values)
 
 #: TIFF PhotometricInterpretation values read.
 _MINISWHITE, _MINISBLACK, _RGB, _PALETTE = 0, 1, 2, 3

@@ -43,59 +43,19 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .. import backend, checks
+from . import tiff
 from .files import check_output, check_output_folder
-from .images import (ARRAY_SUFFIXES, IntensityWarning, intensities, memory_as_value_error, read_array, stored_values,
-                     write_array)
+from .formats import LIBRARIES, Volume, as_float32, library
+from .images import ARRAY_SUFFIXES, read_array, write_array
+from .pixels import IntensityWarning, intensities, memory_as_value_error, stored_values
 
 #: File name endings read as volumes, by format (a folder is a DICOM series).
 SUFFIXES = {"dicom": (".dcm",), "nifti": (".nii", ".nii.gz"), "tiff": (".tif", ".tiff"), "npy": ARRAY_SUFFIXES}
-
-#: The Python package each optional format needs, and the extra that installs it.
-LIBRARIES = {"dicom": "pydicom", "nifti": "nibabel", "tiff": "tifffile", "fastmri": "h5py"}
-
-
-@dataclass(frozen=True, eq=False)
-class Volume:
-    """A stack of 2D slices and the metadata its format needs to be written back.
-
-    Attributes
-    ----------
-    data
-        float32 array of shape ``(slices, rows, columns)``, in the format's units (see
-        the module's table).
-    format
-        ``"dicom"``, ``"nifti"``, ``"tiff"`` or ``"npy"``.
-    metadata
-        What the format's writer keeps: ``"datasets"`` (the series' pydicom datasets
-        in slice order, pixel data dropped) for DICOM; ``"affine"`` and ``"header"``
-        for NIfTI; ``"bits"`` (8, 16, or ``None`` for float values and values read as stored) for TIFF
-        and NPY, and ``"as_stored"`` (``True``) where they were read with ``as_stored=True``.
-    """
-
-    data: np.ndarray
-    format: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.data, np.ndarray) and self.data.ndim == 3):
-            raise ValueError(f"Volume: data must be a 3D NumPy array (slices, rows, columns), got "
-                             f"{getattr(self.data, 'shape', type(self.data).__name__)}")
-
-
-def library(format: str) -> Any:
-    """The optional library of ``format`` (see :data:`LIBRARIES`), with a clear error when it is missing."""
-    name = LIBRARIES[format]
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        raise ImportError(f"reading and writing {format} files needs {name}: pip install adareg[io]") from None
 
 
 def volume_format(path: str | os.PathLike) -> str:
@@ -152,8 +112,6 @@ def is_volume(path: str | os.PathLike) -> bool:
     try:
         if format == "npy":
             return np.load(path, mmap_mode="r", allow_pickle=False).ndim == 3
-        from . import tiff  # imported here: adareg.io.tiff builds on this module
-
         # the damage tifffile logs is the reader's to tell; reduced pages (thumbnails) are no slices
         with tiff.logged_damage(), importlib.import_module("tifffile").TiffFile(path) as file:
             return sum(not page.is_reduced for page in file.pages) > 1
@@ -229,7 +187,7 @@ def read_volume(path: str | os.PathLike, as_stored: bool = False) -> Volume:
         raise FileNotFoundError(f"{path}: no such file or folder")
     format = volume_format(path)
     if format in ("npy", "tiff"):
-        read = _read_npy if format == "npy" else importlib.import_module(".tiff", __package__).read
+        read = _read_npy if format == "npy" else tiff.read
         volume = read(path, as_stored)
         if as_stored:
             volume.metadata["as_stored"] = True
@@ -320,19 +278,6 @@ def write_volume(path: str | os.PathLike, data: np.ndarray, like: Volume | None 
     writer.write(path, data, same, description)
 
 
-def as_float32(data: np.ndarray, what: str) -> np.ndarray:
-    """``data`` as float32, or a ``ValueError`` naming ``what`` for NaN or Inf values or for values beyond
-    float32's range (which the cast would make infinite); one pass over the values where all is well."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        values = np.asarray(data, dtype=np.float32)
-    if not np.isfinite(values).all():
-        backend.check_finite(data, what)  # NaN or Inf in the data themselves
-        bad = int(np.count_nonzero(~np.isfinite(values)))
-        raise ValueError(f"{what} contains {bad} value{'s' if bad > 1 else ''} beyond float32's range "
-                         f"(±{float(np.finfo(np.float32).max):.4g}), in which adareg holds volumes")
-    return values
-
-
 def _has_channels(shape: tuple[int, ...]) -> bool:
     """Whether a 3D ``.npy`` array of ``shape`` reads as an image with channels, (rows, columns, grey (+ alpha) or
     RGB(A)), rather than as slices of a few columns."""
@@ -340,7 +285,7 @@ def _has_channels(shape: tuple[int, ...]) -> bool:
 
 
 def _read_npy(path: Path, as_stored: bool) -> Volume:
-    """A 2D or 3D ``.npy`` array as a volume, as intensities (:func:`~adareg.io.images.intensities`) or as stored;
+    """A 2D or 3D ``.npy`` array as a volume, as intensities (:func:`~adareg.io.pixels.intensities`) or as stored;
     ``metadata["bits"]`` as a TIFF volume's."""
     array = read_array(path)
     if array.ndim == 2:
