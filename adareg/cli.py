@@ -554,7 +554,7 @@ def _fastmri(args: argparse.Namespace) -> None:
     if args.acceleration is not None and data.mask is not None:
         raise UsageError(f"--acceleration: {args.input} is already undersampled (it carries its mask, used without "
                          "--acceleration); a retrospective mask needs fully sampled k-space")
-    mask = fastmri.column_mask(data, args.acceleration, args.center_fraction, seed=args.seed or 0)
+    mask = mri.column_mask(data, args.acceleration, args.center_fraction, seed=args.seed or 0)
     lam = sigma = None
     if args.model not in ("zero-filled", "sense"):
         reg = _regularizer(args, data.kspace.shape[-2:])

@@ -8,6 +8,12 @@ shape ``(C, *image_shape)``.  Masks, trajectories and simulated maps are NumPy
 arrays (move them with :func:`adareg.to_device` if needed); :func:`espirit_maps`,
 :func:`zero_filled` and :func:`sense` run on the data's backend (NumPy or CuPy).
 Coil maps need SigPy (``pip install adareg[mri]``), imported when called.
+
+For fastMRI data (read by :func:`adareg.io.fastmri.read_fastmri`), in fastMRI's
+conventions: :func:`column_mask` (the file's mask, or a retrospective one),
+:func:`slice_operator` (one slice's SENSE model with ESPIRiT maps), and fastMRI's
+zero-filled baseline :func:`zero_filled_rss` with its pieces :func:`rss` and
+:func:`center_crop`.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import numpy as np
 from . import backend, checks
 from .backend import Array
 from .operators.base import LinearOperator, as_shape
-from .operators.mri import check_complex, sigpy_module
+from .io.fastmri import FastMRIData
+from .operators.mri import CartesianMRI, check_complex, sigpy_module
 from .solvers.cg import conjugate_gradient
 from .solvers.result import Result
 
@@ -213,8 +220,15 @@ def birdcage_maps(image_shape: Any, coils: int = 8, *, radius: float = 1.5) -> n
     return np.asarray(maps)
 
 
-def espirit_maps(kspace: Array, *, calib_width: int = 24, threshold: float = 0.02, kernel_width: int = 6,
-                 crop: float = 0.95, max_iter: int = 100) -> Array:
+#: ESPIRiT's default calibration width (:func:`espirit_maps`), and the largest :func:`slice_operator` uses by default.
+ESPIRIT_CALIB_WIDTH = 24
+
+#: ESPIRiT's default kernel width (:func:`espirit_maps`), the one :func:`slice_operator` uses.
+ESPIRIT_KERNEL_WIDTH = 6
+
+
+def espirit_maps(kspace: Array, *, calib_width: int = ESPIRIT_CALIB_WIDTH, threshold: float = 0.02,
+                 kernel_width: int = ESPIRIT_KERNEL_WIDTH, crop: float = 0.95, max_iter: int = 100) -> Array:
     r"""Coil sensitivities estimated from the data by ESPIRiT (Uecker et al., 2014), through SigPy.
 
     The calibration region (the central ``calib_width`` samples on each axis) of
@@ -406,3 +420,340 @@ def sense(H: LinearOperator, y: Array, *, lam: float = 1e-3, x0: Array | None = 
             raise TypeError(f"sense: x0 is complex ({x0.dtype}) but the images of {H!r} are real (H^H y has dtype "
                             f"{b.dtype}); pass a real x0")
     return conjugate_gradient(lambda v: H.H(H(v)) + lam * v, b, x0=x0, max_iter=max_iter, tol=tol)
+
+
+# --------------------------------------------------- fastMRI: sampling masks
+#: fastMRI challenge's centre fractions, by acceleration (other accelerations: 0.32 / acceleration).
+CENTER_FRACTIONS = {4: 0.08, 8: 0.04}
+
+
+def column_mask(data: FastMRIData, acceleration: float | None = None, center_fraction: float | None = None, *,
+                kind: Literal["random", "equispaced"] = "random", seed: Seed = 0) -> np.ndarray:
+    """The columns sampled: the file's own mask, or a retrospective undersampling of fully sampled data.
+
+    Parameters
+    ----------
+    data
+        A file read by :func:`adareg.io.fastmri.read_fastmri`.
+    acceleration
+        ``None``: the file's ``mask`` (test and challenge files; an error for a file
+        without one).  Otherwise the undersampling factor of a mask drawn by
+        :func:`adareg.mri.cartesian_mask` (fastMRI's ``RandomMaskFunc`` or
+        ``EquispacedMaskFractionFunc``) over the ``columns`` phase encodes, for fully
+        sampled files only (an error for a file with a ``mask``).
+    center_fraction
+        Fraction of fully sampled central columns; by default the fastMRI challenge's:
+        0.08 at x4, 0.04 at x8, and ``0.32 / acceleration`` otherwise (the same 0.32 of
+        the columns sampled in the centre as at x4 and x8).
+    kind
+        ``"random"`` or ``"equispaced"`` (see :func:`adareg.mri.cartesian_mask`).
+    seed
+        Seed or generator of the drawn mask (the same seed gives the same mask).
+
+    Returns
+    -------
+    numpy.ndarray
+        bool array of shape ``(columns,)``, a copy.
+    """
+    if not isinstance(data, FastMRIData):
+        raise TypeError(f"column_mask: data must be FastMRIData (from read_fastmri), got {type(data).__name__}")
+    name = data.path if data.path is not None else "column_mask"
+    if acceleration is None:
+        if center_fraction is not None:
+            raise ValueError(f"{name}: center_fraction is given without acceleration; give both for a "
+                             "retrospective mask, or neither for the file's own mask")
+        if data.mask is None:
+            raise ValueError(f"{name}: the file has no 'mask' (fully sampled data); pass acceleration (e.g. 4) "
+                             "for a retrospective mask")
+        return np.array(data.mask, dtype=bool)
+    if data.mask is not None:
+        raise ValueError(f"{name}: the file's k-space is already undersampled (it has a 'mask'); a retrospective "
+                         "mask needs fully sampled data: call column_mask(data) for the file's own mask")
+    acceleration = checks.real_number(acceleration, "column_mask: acceleration")
+    if acceleration < 1:
+        raise ValueError(f"column_mask: acceleration must be a finite number >= 1, got {acceleration:g}")
+    columns = data.kspace.shape[-1]
+    if center_fraction is None:
+        center_fraction = CENTER_FRACTIONS.get(acceleration, 0.32 / acceleration)
+        if round(columns * center_fraction) < 1:
+            raise ValueError(f"{name}: the default center_fraction at x{acceleration:g}, {center_fraction:g}, keeps "
+                             f"no column of {columns}: give a center_fraction or a lower acceleration")
+    return cartesian_mask((columns,), acceleration, center_fraction, kind=kind, seed=seed)
+
+
+def calibration_width(mask: Any) -> int:
+    """The number of columns in the contiguous sampled run that contains the centre column ``columns // 2``.
+
+    0 when the centre column is not sampled.  ``mask`` is a column mask ``(columns,)``
+    (bool or 0/1; NumPy or CuPy).
+    """
+    mask = _column_mask(mask, "calibration_width")
+    centre = mask.size // 2
+    if not mask[centre]:
+        return 0
+    unsampled = np.flatnonzero(~mask)
+    left = unsampled[unsampled < centre]
+    right = unsampled[unsampled > centre]
+    start = int(left[-1]) + 1 if left.size else 0
+    stop = int(right[0]) if right.size else mask.size
+    return stop - start
+
+
+def _column_mask(mask: Any, who: str) -> np.ndarray:
+    mask = backend.to_numpy(mask) if backend.is_array(mask) else np.asarray(mask)
+    if mask.ndim != 1 or mask.size == 0:
+        raise ValueError(f"{who}: mask must be a column mask of shape (columns,), got shape {mask.shape}")
+    if mask.dtype != bool:
+        if mask.dtype.kind not in "biuf" or not np.all((mask == 0) | (mask == 1)):
+            raise ValueError(f"{who}: mask must be boolean or 0/1, got dtype {mask.dtype}")
+        mask = mask.astype(bool)
+    return mask
+
+
+def _centred_width(mask: np.ndarray) -> int:
+    """The widest calibration window ESPIRiT can use: columns ``N//2 - w//2`` to ``N//2 - w//2 + w - 1`` all sampled.
+
+    (SigPy crops the calibration region this way.)  Equals :func:`calibration_width`
+    for fastMRI's masks, whose centre is that window; less when random columns next to
+    the centre make the sampled run lopsided.
+    """
+    centre = mask.size // 2
+    width = 0
+    while width < mask.size:
+        start = centre - (width + 1) // 2
+        if start < 0 or start + width + 1 > mask.size or not mask[start:start + width + 1].all():
+            break
+        width += 1
+    return width
+
+
+# ------------------------------------------------ fastMRI: slice operators
+def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = None, real: bool = False
+                   ) -> CartesianMRI:
+    r"""The SENSE forward model of one slice, with coil maps estimated from its own k-space by ESPIRiT.
+
+    The maps are :func:`adareg.mri.espirit_maps` of the masked k-space ``mask * kspace_slice``
+    (calibration on its central ``calib_width`` x ``calib_width`` samples); the operator is
+    ``CartesianMRI(mask broadcast to (rows, columns), maps, real=False)`` on complex images
+    of shape ``(rows, columns)``, mapping to ``(coils, rows, columns)``, so that
+    ``H(x) ~ mask * kspace_slice`` for the slice's image ``x`` (up to the maps' phase,
+    which ESPIRiT sets relative to coil 0).  A single-coil slice (``coils = 1``) gets the
+    map 1 (no ESPIRiT, no SigPy needed).
+
+    With ``real=True`` the operator acts on real images: the maps are multiplied by the
+    phase :math:`e^{i\varphi}` of the low-resolution image of the calibration region,
+    :math:`\varphi = \arg \sum_c \bar S_c \mathcal{F}^{-1}(C y_c)` (``C`` keeps the
+    central ``calib_width`` x ``calib_width`` samples), so that the slice is a real,
+    nonnegative magnitude image under the smooth phase estimated from its own data: the
+    image space of adareg's learned models, which are trained on real images.
+
+    Parameters
+    ----------
+    kspace_slice
+        One slice's k-space ``(coils, rows, columns)``, complex, NumPy or CuPy (the maps
+        are computed on its device), e.g. ``data.kspace[i]``.
+    mask
+        Column mask ``(columns,)``, e.g. :func:`column_mask`'s.
+    calib_width
+        ESPIRiT's calibration width.  Default: ``min(calibration_width(mask), 24)``
+        (:data:`ESPIRIT_CALIB_WIDTH`), where the sampled run is taken as the widest
+        window centred as SigPy crops it (the same for fastMRI's masks).  It must be at
+        least ESPIRiT's kernel width, 6 (:data:`ESPIRIT_KERNEL_WIDTH`), and its centred
+        window fully sampled.  For one coil it is the width of the phase's
+        calibration window with ``real=True`` (any width from 1), unused with ``real=False``.
+    real
+        Real image space, with the calibration phase in the maps (see above).
+
+    Returns
+    -------
+    CartesianMRI
+    """
+    who = "slice_operator"
+    if not backend.is_array(kspace_slice):
+        raise TypeError(f"{who}: kspace_slice must be a NumPy or CuPy array, got {type(kspace_slice).__name__}")
+    if kspace_slice.ndim != 3 or kspace_slice.dtype.kind != "c":
+        raise ValueError(f"{who}: kspace_slice must be complex of shape (coils, rows, columns), got shape "
+                         f"{tuple(kspace_slice.shape)} and dtype {kspace_slice.dtype}; for one slice of a "
+                         "FastMRIData use data.kspace[i]")
+    coils, rows, columns = (int(n) for n in kspace_slice.shape)
+    real = checks.flag(real, f"{who}: real")
+    mask = _column_mask(mask, who)
+    if mask.size != columns:
+        raise ValueError(f"{who}: mask has {mask.size} columns but kspace_slice has {columns}")
+    image_mask = np.broadcast_to(mask, (rows, columns))
+    xp = backend.namespace(kspace_slice)
+    if not bool(xp.any(kspace_slice != 0)):
+        raise ValueError(f"{who}: the slice's k-space is all zero: no signal to reconstruct or to estimate coil maps "
+                         "from")
+    available = _centred_width(mask)
+    if coils == 1 and not real:  # the map is 1 and no phase is estimated: nothing to calibrate
+        return CartesianMRI(image_mask, xp.ones((1, rows, columns), dtype=kspace_slice.dtype), real=False)
+    if coils == 1 and available == 0:  # the phase's calibration window would sample nothing
+        raise ValueError(f"{who}: real=True takes the image's phase from the fully sampled columns centred on "
+                         f"column {mask.size // 2}, which the mask does not sample; use a mask that samples the "
+                         "centre of k-space, or real=False")
+    espirit = coils > 1  # one coil calibrates only the phase, on a window of any width
+    if calib_width is None:
+        calib_width = min(available, ESPIRIT_CALIB_WIDTH, rows)
+        if espirit and calib_width < ESPIRIT_KERNEL_WIDTH:
+            raise ValueError(
+                f"{who}: the mask's fully sampled window centred on column {mask.size // 2} has {available} "
+                f"columns (of a sampled run of {calibration_width(mask)}), fewer than the "
+                f"{ESPIRIT_KERNEL_WIDTH} that ESPIRiT's kernel needs for coil maps; use a mask with a wider centre "
+                "(a lower acceleration or a larger center_fraction)"
+            )
+    else:
+        calib_width = checks.count(calib_width, f"{who}: calib_width")
+        if espirit and calib_width < ESPIRIT_KERNEL_WIDTH:
+            raise ValueError(f"{who}: calib_width {calib_width} is less than ESPIRiT's kernel width "
+                             f"{ESPIRIT_KERNEL_WIDTH}")
+        if calib_width > available:
+            raise ValueError(f"{who}: calib_width {calib_width} reaches unsampled columns: only the central "
+                             f"{available} columns are fully sampled")
+    if not espirit:
+        return _phased(image_mask, xp.ones((1, rows, columns), dtype=kspace_slice.dtype), kspace_slice,
+                       calib_width, real)
+    masked = kspace_slice * backend.DeviceCache(mask).like(kspace_slice, backend.real_dtype(kspace_slice.dtype))
+    maps = espirit_maps(masked, calib_width=calib_width, kernel_width=ESPIRIT_KERNEL_WIDTH)  # refuses zero maps
+    return _phased(image_mask, maps, masked, calib_width, real)
+
+
+def _phased(image_mask: np.ndarray, maps: Array, kspace: Array, calib_width: int, real: bool) -> CartesianMRI:
+    """``CartesianMRI`` of the maps; on real images with the calibration image's phase put into the maps."""
+    if not real:
+        return CartesianMRI(image_mask, maps, real=False)
+    rows, columns = image_mask.shape
+    centre = np.zeros((rows, columns), dtype=bool)
+    top, left = rows // 2 - calib_width // 2, columns // 2 - calib_width // 2
+    centre[max(top, 0):top + calib_width, max(left, 0):left + calib_width] = True
+    low = CartesianMRI(centre & image_mask, maps, real=False).H(kspace)
+    xp = backend.namespace(low)
+    magnitude = xp.abs(low)
+    phase = xp.where(magnitude > 0, low / xp.where(magnitude > 0, magnitude, 1), 1)
+    return CartesianMRI(image_mask, maps * phase, real=True)
+
+
+# ------------------------------------------------- fastMRI: images, baseline
+def reconstruction_crop(recon_shape: Any, image_shape: tuple[int, int], who: str) -> tuple[int, int]:
+    """The crop ``(h, w)`` of a reconstruction of ``image_shape`` to ``recon_shape`` by fastMRI's "FLAIR 203" rule.
+
+    fastMRI's baselines crop to ``recon_shape``, except where it is wider than the
+    k-space's columns (some FLAIR files): then to ``(columns, columns)``.  ``who`` names
+    the caller in the ``ValueError`` for a crop taller than the images.
+    """
+    rows, columns = image_shape
+    h, w = _shape2(recon_shape, f"{who}: recon_shape")
+    if w > columns:  # fastMRI's run_zero_filled: "check for FLAIR 203"
+        h, w = columns, columns
+    if h > rows:
+        raise ValueError(f"{who}: recon_shape {(h, w)} is larger than the images' {(rows, columns)}")
+    return h, w
+
+
+def center_crop(images: Array, shape: Any) -> Array:
+    """The central ``shape = (h, w)`` of the last two axes, as fastMRI's ``center_crop``.
+
+    The crop starts at ``(size - crop) // 2`` on each axis (for an odd difference, one
+    more row or column is dropped at the end than at the start).  A view, on the
+    input's backend.
+
+    Raises
+    ------
+    ValueError
+        ``shape`` not two positive ints, or larger than the images.
+    """
+    if not backend.is_array(images):
+        raise TypeError(f"center_crop: images must be a NumPy or CuPy array, got {type(images).__name__}")
+    h, w = _shape2(shape, "center_crop: shape")
+    if images.ndim < 2:
+        raise ValueError(f"center_crop: images must have at least 2 axes, got shape {tuple(images.shape)}")
+    rows, columns = images.shape[-2:]
+    if h > rows or w > columns:
+        raise ValueError(f"center_crop: crop {(h, w)} is larger than the images' {(rows, columns)}")
+    top, left = (rows - h) // 2, (columns - w) // 2
+    return images[..., top:top + h, left:left + w]
+
+
+def _shape2(shape: Any, what: str) -> tuple[int, int]:
+    try:
+        values = tuple(shape)
+    except TypeError:
+        values = ()
+    if len(values) != 2 or any(not checks.is_int(n) or n < 1 for n in values):
+        raise ValueError(f"{what} must be two positive ints (h, w), got {shape!r}")
+    return int(values[0]), int(values[1])
+
+
+def rss(coil_images: Array, axis: int = -3) -> Array:
+    r"""Root-sum-of-squares coil combination :math:`\sqrt{\sum_c |z_c|^2}` over ``axis``.
+
+    Real output in the input's precision (complex64 -> float32), on its backend.
+    """
+    if not backend.is_array(coil_images):
+        raise TypeError(f"rss: coil_images must be a NumPy or CuPy array, got {type(coil_images).__name__}")
+    if not -coil_images.ndim <= axis < coil_images.ndim:
+        raise ValueError(f"rss: axis {axis} is out of range for shape {tuple(coil_images.shape)}")
+    xp = backend.namespace(coil_images)
+    magnitude = xp.abs(coil_images)
+    if magnitude.dtype.kind != "f":
+        magnitude = xp.astype(magnitude, xp.float64)
+    return xp.sqrt(xp.sum(magnitude * magnitude, axis=axis))
+
+
+def _ifft2c(kspace: Array) -> Array:
+    """fastMRI's ``ifft2c``: ``fftshift(ifft2(ifftshift(k), norm="ortho"))`` over the last two axes."""
+    xp = backend.namespace(kspace)
+    axes = (-2, -1)
+    image = backend.fft(kspace).ifftn(xp.fft.ifftshift(kspace, axes=axes), axes=axes, norm="ortho")
+    return xp.fft.fftshift(image, axes=axes)
+
+
+def zero_filled_rss(kspace: Array, mask: Any, recon_shape: Any) -> Array:
+    r"""fastMRI's zero-filled baseline: ``center_crop(rss(|ifft2c(mask * kspace)|), recon_shape)``.
+
+    Parameters
+    ----------
+    kspace
+        ``(slices, coils, rows, columns)`` (or one slice, ``(coils, rows, columns)``),
+        complex, NumPy or CuPy.  Computed slice by slice, so memory stays at one slice's
+        coil images.
+    mask
+        Column mask ``(columns,)``, or ``None`` for k-space used as stored (the test
+        files' k-space is already zero-filled).
+    recon_shape
+        The crop ``(h, w)``, e.g. ``data.recon_shape``.  As fastMRI's baseline does (its
+        "FLAIR 203" rule), a crop wider than the k-space's columns becomes
+        ``(columns, columns)``.
+
+    Returns
+    -------
+    Array
+        Magnitude images ``(slices, h, w)`` (``(h, w)`` for one slice), float32 for
+        complex64 k-space, on the input's backend.  With a full mask this is fastMRI's
+        ``reconstruction_rss``.
+    """
+    who = "zero_filled_rss"
+    if not backend.is_array(kspace):
+        raise TypeError(f"{who}: kspace must be a NumPy or CuPy array, got {type(kspace).__name__}")
+    if kspace.ndim not in (3, 4) or kspace.dtype.kind != "c":
+        raise ValueError(f"{who}: kspace must be complex of shape (slices, coils, rows, columns) or (coils, rows, "
+                         f"columns), got shape {tuple(kspace.shape)} and dtype {kspace.dtype}")
+    backend.check_dtype(kspace, f"{who}: kspace")
+    backend.check_finite(kspace, f"{who}: kspace")  # one NaN sample spreads over its slice's whole image
+    rows, columns = (int(n) for n in kspace.shape[-2:])
+    h, w = reconstruction_crop(recon_shape, (rows, columns), who)
+    weights = None
+    if mask is not None:
+        host = _column_mask(mask, who)
+        if host.size != columns:
+            raise ValueError(f"{who}: mask has {host.size} columns but kspace has {columns}")
+        weights = backend.DeviceCache(host).like(kspace, backend.real_dtype(kspace.dtype))
+    xp = backend.namespace(kspace)
+    volume = kspace if kspace.ndim == 4 else kspace[None]
+    images = []
+    for slice_kspace in volume:
+        if weights is not None:
+            slice_kspace = slice_kspace * weights
+        images.append(center_crop(rss(_ifft2c(slice_kspace), axis=-3), (h, w)))
+    out = xp.stack(images)
+    return out if kspace.ndim == 4 else out[0]

@@ -44,7 +44,6 @@ from tqdm.auto import tqdm
 
 from . import backend, checks, mri, params
 from .ct import check_window, fbp, transmission_weights
-from .io import fastmri
 from .io.images import first_slice_outside
 from .io.volumes import Volume
 from .operators import Identity, RayTransform
@@ -638,7 +637,7 @@ class FastMRIReconstruction:
     """Reconstruct fastMRI k-space slices ``(n, coils, rows, columns)`` as magnitude images ``(n, h, w)``.
 
     Per slice: the sampled k-space ``M y`` (``mask`` over columns), ESPIRiT coil maps
-    from it (:func:`adareg.io.fastmri.slice_operator`), and
+    from it (:func:`adareg.mri.slice_operator`), and
 
     - ``"zero-filled"``: the root-sum-of-squares of the coil images (fastMRI's baseline);
     - ``"sense"``: :func:`adareg.mri.sense`;
@@ -649,7 +648,7 @@ class FastMRIReconstruction:
       scaled back.
 
     The magnitude is cropped to ``recon_shape`` as fastMRI does, by every model
-    (:func:`~adareg.io.fastmri.reconstruction_crop`).  The model, its weights and the
+    (:func:`~adareg.mri.reconstruction_crop`).  The model, its weights and the
     device are checked here, not on every chunk: ``lam`` and ``sigma`` are refused
     where the model takes none (``"sense"`` takes ``lam``, its Tikhonov weight,
     :data:`SENSE_LAM` by default).
@@ -681,14 +680,14 @@ class FastMRIReconstruction:
     def _one(self, kspace: np.ndarray) -> np.ndarray:
         mask = np.asarray(self.mask)
         if self.model == "zero-filled":  # on the device asked for, as every model (a missing GPU is named)
-            rss = fastmri.zero_filled_rss(backend.to_device(kspace[None], self.device), mask, self.recon_shape)
+            rss = mri.zero_filled_rss(backend.to_device(kspace[None], self.device), mask, self.recon_shape)
             return backend.to_numpy(rss[0])
         y = backend.to_device(np.asarray(kspace * mask, dtype=np.complex64), self.device)
         if self.model == "sense":
-            result = mri.sense(fastmri.slice_operator(y, mask), y, lam=SENSE_LAM if self.lam is None else self.lam)
+            result = mri.sense(mri.slice_operator(y, mask), y, lam=SENSE_LAM if self.lam is None else self.lam)
             x = result.x
         else:
-            H = fastmri.slice_operator(y, mask, real=True)
+            H = mri.slice_operator(y, mask, real=True)
             scale = float(backend.namespace(y).max(backend.namespace(y).abs(H.H(y))))
             scale = scale if scale > 0 and math.isfinite(scale) else 1.0
             reg = regularizer(self.model, tuple(kspace.shape[-2:]))
@@ -696,5 +695,5 @@ class FastMRIReconstruction:
             x = result.x * scale
         _warn_unconverged(result)
         magnitude = backend.to_numpy(backend.namespace(x).abs(x))
-        crop = fastmri.reconstruction_crop(self.recon_shape, magnitude.shape, "FastMRIReconstruction")
-        return fastmri.center_crop(magnitude, crop).astype(np.float32)
+        crop = mri.reconstruction_crop(self.recon_shape, magnitude.shape, "FastMRIReconstruction")
+        return mri.center_crop(magnitude, crop).astype(np.float32)

@@ -25,9 +25,8 @@ import pytest
 
 import adareg
 from adareg.io import fastmri
-from adareg.io.fastmri import FastMRIData, calibration_width, center_crop, column_mask, read_fastmri, rss, \
-    slice_operator, zero_filled_rss
-from adareg.mri import cartesian_mask
+from adareg.io.fastmri import FastMRIData, read_fastmri
+from adareg.mri import calibration_width, cartesian_mask, center_crop, column_mask, rss, slice_operator, zero_filled_rss
 from tests.conftest import DEVICES
 from adareg.stacks import FastMRIReconstruction, map_slices
 
