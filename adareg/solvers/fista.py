@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import math
-import time
 from typing import Any, Callable, NamedTuple, Sequence
-
-from tqdm.auto import tqdm
 
 from .. import backend, checks
 from ..backend import Array
 from ..functionals import SmoothFunctional, lipschitz_constant
 from ..regularizers.base import Bounds, Regularizer, check_bounds, check_prox_result, project
 from .chunks import joined, pieces, stopped_alone
-from .result import History, Result
+from .loop import Report, iterate
+from .result import Result
 from ..stopping import (Defaults, Progress, StoppingRule, check_callback, check_finite_iterate, diverged,
-                        relative_change, verdict)
+                        relative_change)
 
 #: Iterations and relative change at which FISTA stops by default.
 DEFAULTS = Defaults(max_iter=500, tol=1e-5)
@@ -219,30 +217,23 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
     def whole() -> Array:
         return joined([run.x for run in runs], x0.shape)
 
-    history = History("iteration", "objective", "relative_change", "inner_iterations", "step", "seconds")
-    start = time.perf_counter()
-    with tqdm(disable=not progress, desc="FISTA", unit="it") as bar:
-        k = 0
-        while True:
-            k += 1
-            running = [run for run in runs if not run.stopped]
-            for run in running:
-                run.iterate()
-            seconds = time.perf_counter() - start
-            for run in running if len(runs) > 1 else ():
-                run.stopped = stopped_alone(stop, k, run.relative, seconds) is not None
-            relative = max(run.relative for run in running)
-            history.append(iteration=k, objective=sum(run.objective for run in runs), relative_change=relative,
-                           inner_iterations=max(run.inner for run in running),
-                           step=min(1.0 / run.L for run in running), seconds=seconds)
-            bar.update()
-            bar.set_postfix(change=f"{relative:.2e}", refresh=False)
-            ended = verdict(stop, Progress(iteration=k, relative_change=max(run.relative for run in runs),
-                                           seconds=seconds), callback, whole() if callback is not None else None)
-            if ended is not None:
-                converged, message = ended
-                break
-    return Result(x=whole(), converged=converged, iterations=k, history=history, message=message)
+    def step(k: int, elapsed: Callable[[], float]) -> Report:
+        running = [run for run in runs if not run.stopped]
+        for run in running:
+            run.iterate()
+        seconds = elapsed()
+        for run in running if len(runs) > 1 else ():
+            run.stopped = stopped_alone(stop, k, run.relative, seconds) is not None
+        relative = max(run.relative for run in running)
+        row = dict(iteration=k, objective=sum(run.objective for run in runs), relative_change=relative,
+                   inner_iterations=max(run.inner for run in running), step=min(1.0 / run.L for run in running),
+                   seconds=seconds)
+        return Report(row, {"change": f"{relative:.2e}"},
+                      Progress(iteration=k, relative_change=max(run.relative for run in runs), seconds=seconds))
+
+    return iterate(step, whole, stop=stop, callback=callback,
+                   columns=("iteration", "objective", "relative_change", "inner_iterations", "step", "seconds"),
+                   desc="FISTA", unit="it", progress=progress)
 
 
 class _Settings(NamedTuple):

@@ -12,20 +12,19 @@ the others, and the step is projected back onto the box.
 from __future__ import annotations
 
 import math
-import time
 from collections import deque
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import backend, checks
 from ..backend import Array
 from ..functionals import SmoothFunctional, lipschitz_constant
 from ..regularizers.base import Bounds, check_bounds, project
 from .chunks import joined, pieces, stopped_alone
-from .result import History, Result
-from ..stopping import Defaults, Progress, StoppingRule, check_callback, relative_change, verdict
+from .loop import Report, iterate
+from .result import Result
+from ..stopping import Defaults, Progress, StoppingRule, check_callback, relative_change
 
 #: Iterations and relative step length (see :func:`lbfgs`) at which L-BFGS stops by default.
 DEFAULTS = Defaults(max_iter=500, tol=1e-5)
@@ -302,32 +301,24 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
     def whole() -> Array:
         return joined([run.x for run in runs], x.shape)
 
-    history = History("iteration", "objective", "relative_change", "evaluations", "step", "seconds")
-    start = time.perf_counter()
-    with tqdm(disable=not progress, desc="L-BFGS", unit="it") as bar:
-        k = 0
-        while True:
-            k += 1
-            running = [run for run in runs if run.end is None]
-            for run in running:
-                run.iterate(k)
-            seconds = time.perf_counter() - start
-            for run in running:
-                run.check(stop if len(runs) > 1 else None, k, seconds)
-            relative = max(run.relative for run in running)
-            history.append(iteration=k, objective=sum(float(xp.sum(run.values)) for run in runs),
-                           relative_change=relative, evaluations=max(run.evaluations for run in running),
-                           step=min(run.fraction for run in running), seconds=seconds)
-            bar.update()
-            bar.set_postfix(change=f"{relative:.2e}", refresh=False)
-            ended = verdict(  # first: it calls the callback, which sees every iteration, the last included
-                stop, Progress(iteration=k, relative_change=max(run.settled for run in runs), seconds=seconds),
-                callback, whole() if callback is not None else None)
-            ended = _ends(runs, chunks) or ended
-            if ended is not None:
-                converged, message = ended
-                break
-    return Result(x=whole(), converged=converged, iterations=k, history=history, message=message)
+    def step(k: int, elapsed: Callable[[], float]) -> Report:
+        running = [run for run in runs if run.end is None]
+        for run in running:
+            run.iterate(k)
+        seconds = elapsed()
+        for run in running:
+            run.check(stop if len(runs) > 1 else None, k, seconds)
+        relative = max(run.relative for run in running)
+        row = dict(iteration=k, objective=sum(float(xp.sum(run.values)) for run in runs), relative_change=relative,
+                   evaluations=max(run.evaluations for run in running), step=min(run.fraction for run in running),
+                   seconds=seconds)
+        return Report(row, {"change": f"{relative:.2e}"},
+                      Progress(iteration=k, relative_change=max(run.settled for run in runs), seconds=seconds))
+
+    # _ends after the verdict, which calls the callback: it sees every iteration, the last included
+    return iterate(step, whole, stop=stop, callback=callback,
+                   columns=("iteration", "objective", "relative_change", "evaluations", "step", "seconds"),
+                   desc="L-BFGS", unit="it", progress=progress, ends=lambda: _ends(runs, chunks))
 
 
 def _ends(runs: list[_Run], chunks: list[slice | None]) -> tuple[bool, str] | None:

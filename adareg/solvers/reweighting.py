@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import math
-import time
 from abc import ABC, abstractmethod
 from typing import Any, Callable
-
-from tqdm.auto import tqdm
 
 from .. import backend, checks
 from ..backend import Array
@@ -18,8 +15,9 @@ from ..regularizers.analysis import DualState
 from ..regularizers.base import PROX_DEFAULTS, Bounds
 from .chunks import joined
 from .fista import next_momentum
-from .result import History, Result
-from ..stopping import Defaults, Progress, check_callback, check_finite_iterate, relative_change, verdict
+from .loop import Report, iterate
+from .result import Result
+from ..stopping import Defaults, Progress, check_callback, check_finite_iterate, relative_change
 
 #: Reweighting steps and fixed-point residual at which :func:`reweighting` stops by default
 #: (for denoising the residual is :data:`DENOISING_TOL`).  For a general ``H`` the residual
@@ -214,33 +212,29 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     else:
         step = _accelerated_steps(H, y, weights, reg, lam, x0, bounds, tol,
                                   lambda: _Budget(inner_max_iter, tol, steps, slowest_rate=GENERAL_SLOWEST_RATE))
-    history = History("iteration", "residual", "inner_iterations", "seconds")
     batch_ndim = y.ndim - len(H.shape_out)
     x = x0
     residual, previous = math.inf, 0.0  # the first step's residual is not confirmed: it measures the move from x0
-    start = time.perf_counter()
-    with tqdm(disable=not progress, desc="reweighting", unit="step") as bar:  # no total: steps end on the residual
-        k = 0
-        while True:
-            k += 1
-            x_next, inner, certified = step(x, residual)
-            residual = relative_change(x_next, x, batch_ndim)
-            check_finite_iterate(residual, x_next, "reweighting")
-            x = x_next
-            seconds = time.perf_counter() - start
-            history.append(iteration=k, residual=residual, inner_iterations=inner, seconds=seconds)
-            bar.update()
-            bar.set_postfix(residual=f"{residual:.2e} (tol {tol:g})", refresh=False)
-            measure = residual if denoising else max(residual, previous / GENERAL_CONFIRMATION)
-            if not certified:  # an uncertified step (inner_tol) is no evidence of a fixed point
-                measure = math.inf
-            ended = verdict(stop, Progress(iteration=k, seconds=seconds, relative_change=measure), callback, x,
-                            unit="reweighting steps")
-            previous = residual
-            if ended is not None:
-                converged, message = ended
-                break
-    return Result(x=x, converged=converged, iterations=k, history=history, message=message)
+
+    def reweight(k: int, elapsed: Callable[[], float]) -> Report:
+        nonlocal x, residual, previous
+        x_next, inner, certified = step(x, residual)
+        residual = relative_change(x_next, x, batch_ndim)
+        check_finite_iterate(residual, x_next, "reweighting")
+        x = x_next
+        seconds = elapsed()
+        measure = residual if denoising else max(residual, previous / GENERAL_CONFIRMATION)
+        if not certified:  # an uncertified step (inner_tol) is no evidence of a fixed point
+            measure = math.inf
+        previous = residual
+        return Report(dict(iteration=k, residual=residual, inner_iterations=inner, seconds=seconds),
+                      {"residual": f"{residual:.2e} (tol {tol:g})"},
+                      Progress(iteration=k, seconds=seconds, relative_change=measure))
+
+    # no total on the progress bar: the steps end on the residual
+    return iterate(reweight, lambda: x, stop=stop, callback=callback,
+                   columns=("iteration", "residual", "inner_iterations", "seconds"), desc="reweighting", unit="step",
+                   progress=progress, counted="reweighting steps")
 
 
 #: A reweighting step: ``(x_k, residual) -> (x_{k+1}, dual iterations, certified)``, ``certified`` false where a
