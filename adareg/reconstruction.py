@@ -19,6 +19,7 @@ from .operators.basic import Identity
 from .regularizers.learned import LearnedRegularizer
 from .regularizers.ridge import Ridge, RidgeObjective
 from .regularizers.base import Bounds, Regularizer, check_bounds, check_prox_result
+from .solvers.chunks import objective_in_chunks
 from .solvers.fista import DEFAULTS as FISTA_DEFAULTS
 from .solvers.fista import fista
 from .solvers.lbfgs import DEFAULTS as LBFGS_DEFAULTS
@@ -293,14 +294,6 @@ def _minimise(H: LinearOperator, y: Array, minimised: Any, lam: float, x0: Array
     data = LeastSquares(H, y, weights)
     x0 = _start(H, y, x0, denoising, bounds)
     batch_ndim = y.ndim - len(H.shape_out)
-    count = math.prod(batch_shape(y, H.shape_out))
-    # a regularizer with weights per image (e.g. TV's, batch axes and all) acts on the whole batch: one piece
-    per_image = math.prod(getattr(minimised, "batch_shape", ())) > 1
-    chunks = [slice(0, count)] if per_image else backend.image_chunks(count, math.prod(H.shape_in), like=y)
-
-    def chunked(objective: Callable[[LeastSquares], Any]) -> Any:
-        """The batch's objective, or on the host one per chunk of images, each chunk stopping on its own."""
-        return objective(data) if len(chunks) == 1 else [(chunk, objective(data.images(chunk))) for chunk in chunks]
 
     if minimised.minimisation == "smooth":  # L-BFGS on E + lam R_sigma, projected onto the box
         _refuse_unused(c, (), "the ridge models, which run L-BFGS")
@@ -308,10 +301,11 @@ def _minimise(H: LinearOperator, y: Array, minimised: Any, lam: float, x0: Array
             _warn_unbounded(minimised.ridge, denoising, bounds)
         regularizer = lam * minimised.lipschitz(H.shape_in)
         _warn_curvature_ratio(data.lipschitz, regularizer)
-        smooth = chunked(lambda data: SmoothSum([(1.0, data), (lam, minimised)], data.lipschitz + regularizer))
+        smooth = objective_in_chunks(
+            data, lambda data: SmoothSum([(1.0, data), (lam, minimised)], data.lipschitz + regularizer), minimised)
         return lbfgs(smooth, x0, bounds=bounds, stop=LBFGS_DEFAULTS.rule(c.max_iter, c.tol, c.max_time),
                      batch_ndim=batch_ndim, precision=H.precision, callback=c.callback, progress=c.progress)
-    return fista(chunked(lambda data: data), x0, reg=minimised, lam=lam, bounds=bounds,
+    return fista(objective_in_chunks(data, lambda data: data, minimised), x0, reg=minimised, lam=lam, bounds=bounds,
                  stop=FISTA_DEFAULTS.rule(c.max_iter, c.tol, c.max_time), restart=c.restart, batch_ndim=batch_ndim,
                  backtracking=c.backtracking, callback=c.callback, progress=c.progress,
                  **_given(inner_tol=c.inner_tol, inner_max_iter=c.inner_max_iter))

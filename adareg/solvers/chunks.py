@@ -6,16 +6,39 @@ slowest image does, and every other image steps on past its own stop; run chunk 
 each chunk with its own objective (e.g. :meth:`~adareg.functionals.LeastSquares.images`),
 step size, state and stop, an image of a one-image chunk comes out as it would alone, and
 a batch costs what its images' single calls do.  ``solve`` cuts a batch so on the host
-(:func:`adareg.backend.image_chunks`); on a GPU a batch stays one piece.
+(:func:`objective_in_chunks`); on a GPU, and where the regularizer holds weights per image,
+a batch stays one piece.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Callable
 
 from .. import backend
 from ..backend import Array
+from ..functionals import LeastSquares
+from ..operators.base import batch_shape
 from ..stopping import Progress, StoppingRule
+
+
+def holds_weights_per_image(reg: Any) -> bool:
+    """Whether ``reg`` holds weights for each image of a batch (a ``batch_shape`` of more than one image, e.g. TV's
+    weight maps, batch axes and all): it acts on the whole batch, which then runs as one piece."""
+    return math.prod(getattr(reg, "batch_shape", ())) > 1
+
+
+def objective_in_chunks(data: LeastSquares, objective: Callable[[LeastSquares], Any], reg: Any) -> Any:
+    """What :func:`~adareg.solvers.fista` or :func:`~adareg.solvers.lbfgs` is given for the batch of ``data``:
+    ``objective(data)`` for the batch as one piece, or ``[(images, objective(data.images(images)))]``, one pair per
+    chunk of images (:func:`adareg.backend.image_chunks`: on the host, more than one where the batch is large
+    enough), each chunk then stopping on its own.  The batch is one piece where ``reg``, the regularizer, holds
+    weights per image (:func:`holds_weights_per_image`).
+    """
+    count = math.prod(batch_shape(data.y, data.H.shape_out))
+    chunks = ([slice(0, count)] if holds_weights_per_image(reg)
+              else backend.image_chunks(count, math.prod(data.H.shape_in), like=data.y))
+    return objective(data) if len(chunks) == 1 else [(chunk, objective(data.images(chunk))) for chunk in chunks]
 
 
 def pieces(objective: Any, x: Array, batch_ndim: int, what: str) -> list[tuple[slice | None, Any, Array, int]]:

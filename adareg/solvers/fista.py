@@ -9,7 +9,7 @@ from .. import backend, checks
 from ..backend import Array
 from ..functionals import SmoothFunctional, lipschitz_constant
 from ..regularizers.base import Bounds, Regularizer, check_bounds, check_prox_result, project
-from .chunks import joined, pieces, stopped_alone
+from .chunks import holds_weights_per_image, joined, pieces, stopped_alone
 from .loop import Report, iterate
 from .result import Result
 from ..stopping import (Defaults, Progress, StoppingRule, check_callback, check_finite_iterate, diverged,
@@ -133,7 +133,8 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
     stepped at every iteration: a chunk stops where the rule's tolerance holds for its own
     relative change and keeps its images from then on, and the batch stops when its last
     chunk does, so that an image of a one-image chunk comes out as it would alone
-    (:mod:`adareg.solvers.chunks`).
+    (:mod:`adareg.solvers.chunks`; ``solve`` cuts a batch so on the host,
+    :func:`~adareg.solvers.chunks.objective_in_chunks`).
 
     Parameters
     ----------
@@ -209,7 +210,7 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
     first = lipschitz  # the first L; None: each data term's bound (backtracking raises an understated one)
     runs = [_Run(part, start, ndim, first, settings)
             for _, part, start, ndim in pieces(data, x0, batch_ndim, "fista: data")]
-    if len(runs) > 1 and isinstance(reg, Regularizer) and math.prod(reg.batch_shape) > 1:
+    if len(runs) > 1 and isinstance(reg, Regularizer) and holds_weights_per_image(reg):
         # each chunk's prox would take the weights of every image (adareg.solve runs such a batch as one piece)
         raise ValueError(f"fista: reg holds weights for each image of a batch {reg.batch_shape}: give data as one "
                          "objective for the whole batch, not in chunks")

@@ -240,7 +240,7 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
     iteration: a chunk stops on its own :math:`r_k` (the rule's tolerance), stationarity or
     safeguards and keeps its images from then on, and the batch stops when its last chunk
     does, so that an image of a one-image chunk comes out as it would alone (``solve`` cuts
-    a batch so on the host, :func:`adareg.backend.image_chunks`).
+    a batch so on the host, :func:`~adareg.solvers.chunks.objective_in_chunks`).
 
     Parameters
     ----------
