@@ -41,18 +41,16 @@ accelerated steps with budgeted proxes proved faster.)
 from __future__ import annotations
 
 import math
-import time
 from typing import Any, Callable
-
-from tqdm.auto import tqdm
 
 from .. import backend, checks
 from ..backend import Array
 from ..functionals import LeastSquares
 from ..regularizers.analysis import WeightedL1Analysis, row_part
 from ..regularizers.base import Bounds, check_bounds, project
-from .result import History, Result
-from ..stopping import Defaults, Progress, StoppingRule, check_callback, relative_change, verdict
+from .loop import Report, iterate
+from .result import Result
+from ..stopping import Defaults, Progress, StoppingRule, check_callback, relative_change
 
 #: Iterations and relative change (primal or dual) at which :func:`primal_dual` stops by default.
 DEFAULTS = Defaults(max_iter=1000, tol=1e-5)
@@ -189,26 +187,20 @@ def primal_dual(data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Arr
     track_objective = checks.flag(track_objective, "primal_dual: track_objective")
     progress = checks.flag(progress, "primal_dual: progress")
     solver = PD3O(data, reg, lam, x0, bounds=bounds, primal_step=primal_step)
-    history = History("iteration", "objective", "relative_change", "dual_change", "seconds")
-    start = time.perf_counter()
-    with tqdm(disable=not progress, desc="PD3O", unit="it") as bar:
-        k = 0
-        while True:
-            k += 1
-            x, dual = solver.x, solver.dual
-            solver.step()
-            batch_ndim = solver.x.ndim - len(reg.shape)  # x0's batch axes or the weights'; the dual has the same
-            primal_change = relative_change(solver.x, x, batch_ndim)
-            dual_change = relative_change(solver.dual, dual, batch_ndim)
-            seconds = time.perf_counter() - start
-            objective = solver.objective() if track_objective else math.nan
-            history.append(iteration=k, objective=objective, relative_change=primal_change, dual_change=dual_change,
-                           seconds=seconds)
-            bar.update()
-            change = max(primal_change, dual_change)
-            bar.set_postfix(change=f"{change:.2e}", refresh=False)
-            ended = verdict(stop, Progress(iteration=k, relative_change=change, seconds=seconds), callback, solver.x)
-            if ended is not None:
-                converged, message = ended
-                break
-    return Result(x=solver.x, converged=converged, iterations=k, history=history, message=message)
+    batch_ndim = solver.x.ndim - len(reg.shape)  # x0's batch axes or the weights'; the dual has the same
+
+    def step(k: int, elapsed: Callable[[], float]) -> Report:
+        x, dual = solver.x, solver.dual
+        solver.step()
+        primal_change = relative_change(solver.x, x, batch_ndim)
+        dual_change = relative_change(solver.dual, dual, batch_ndim)
+        seconds = elapsed()
+        objective = solver.objective() if track_objective else math.nan
+        change = max(primal_change, dual_change)
+        return Report(dict(iteration=k, objective=objective, relative_change=primal_change, dual_change=dual_change,
+                           seconds=seconds), {"change": f"{change:.2e}"},
+                      Progress(iteration=k, relative_change=change, seconds=seconds))
+
+    return iterate(step, lambda: solver.x, stop=stop, callback=callback,
+                   columns=("iteration", "objective", "relative_change", "dual_change", "seconds"), desc="PD3O",
+                   unit="it", progress=progress)
