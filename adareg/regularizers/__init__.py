@@ -9,7 +9,7 @@ ones solved by reweighting; their building blocks :class:`FilterBank`,
 
 from .adaptive import SAB, SACNN, AdaptiveRegularizer
 from .analysis import DualBall, DualState, WeightedL1Analysis
-from .base import ProxResult, Regularizer
+from .base import ProxResult, Regularizer, Reweighted
 from .filterbank import FilterBank
 from .learned import LearnedRegularizer, SigmaProfile
 from .masks import MaskCNN
@@ -18,7 +18,7 @@ from .splines import LinearSpline
 from .tv import TV
 
 __all__ = [
-    "Regularizer", "ProxResult", "WeightedL1Analysis", "DualState", "DualBall", "TV",
+    "Regularizer", "ProxResult", "Reweighted", "WeightedL1Analysis", "DualState", "DualBall", "TV",
     "LearnedRegularizer", "AdaptiveRegularizer", "Ridge", "SAB", "SACNN",
     "FilterBank", "LinearSpline", "MaskCNN", "SigmaProfile",
 ]

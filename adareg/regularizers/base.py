@@ -6,7 +6,7 @@ import math
 import numbers
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -101,6 +101,37 @@ class Regularizer(backend.KeepsReadOnly, ABC):
             raise ValueError(f"{who}: reg's weights are for a batch of shape {self.batch_shape}, but {what} holds a "
                              f"batch of shape {tuple(batch)}: give one weight map per image of {what}, or one for "
                              "all")
+
+
+@runtime_checkable
+class Reweighted(Protocol):
+    r"""What a regularizer that declares ``minimisation = "reweighting"`` gives the reweighting loop
+    (:func:`adareg.solvers.reweighting`): each step from :math:`x_k` minimises the data term plus
+    :math:`\lambda \sum_c \langle \Lambda_c(x_k), |W_c x| \rangle`, a weighted-:math:`\ell_1` problem.
+
+    An adaptive model's ``at(sigma)`` is one (:class:`~adareg.regularizers.adaptive.ReweightedL1`);
+    any object with these members is too.
+
+    Attributes
+    ----------
+    minimisation
+        ``"reweighting"``.
+    step_iterations
+        The dual iterations of a denoising step's prox, its budget.
+    channels
+        The channels of a step's dual per image (what a batch's chunk holds in memory).
+    """
+
+    minimisation: str
+    step_iterations: int
+    channels: int
+
+    def weights(self, x: Array) -> Array:
+        r"""The weights :math:`\Lambda(x)` of the step from ``x``."""
+
+    def step(self, x: Array) -> Regularizer:
+        """The weighted-l1 problem of the step from ``x``: a
+        :class:`~adareg.regularizers.WeightedL1Analysis` (its prox is what the loop calls)."""
 
 
 def check_prox_result(reg: Regularizer, out: Any, v: Array, bounds: Bounds | None, who: str) -> None:

@@ -10,9 +10,8 @@ from .. import backend, checks
 from ..backend import Array
 from ..functionals import LeastSquares, is_denoising
 from ..operators.base import LinearOperator, batch_shape, zero_image
-from ..regularizers.adaptive import ReweightedL1
 from ..regularizers.analysis import DualState
-from ..regularizers.base import PROX_DEFAULTS, Bounds
+from ..regularizers.base import PROX_DEFAULTS, Bounds, Reweighted
 from .chunks import joined
 from .fista import next_momentum
 from .loop import Report, iterate
@@ -48,7 +47,7 @@ STEPS_LEFT_MARGIN = 2.0
 GENERAL_CONFIRMATION = 3.0
 
 
-def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x0: Array | None = None,
+def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0: Array | None = None,
                 weights: Array | None = None, bounds: Bounds | None = None, max_iter: int | None = None,
                 tol: float | None = None, max_time: float | None = None, inner_tol: float | None = None,
                 inner_max_iter: int | None = None,
@@ -139,7 +138,9 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
     H, y, weights
         Forward operator, measurements and optional data weights.
     reg
-        The adaptive regularizer at its noise level (``adaptive.at(sigma)``).
+        The adaptive regularizer at its noise level (``adaptive.at(sigma)``), or any
+        object that declares ``minimisation = "reweighting"`` with the members of
+        :class:`~adareg.regularizers.Reweighted`.
     lam
         Regularisation weight.
     x0
@@ -170,7 +171,7 @@ def reweighting(H: LinearOperator, y: Array, reg: ReweightedL1, *, lam: float, x
         History columns ``iteration, residual, inner_iterations`` (the dual FISTA
         iterations of the step, over all its proxes) and ``seconds``.
     """
-    if not isinstance(reg, ReweightedL1):
+    if not (isinstance(reg, Reweighted) and reg.minimisation == "reweighting"):
         hint = " at its noise level: reg.at(sigma)" if callable(getattr(reg, "at", None)) else ""
         raise TypeError(f"reweighting: reg must be an adaptive regularizer{hint}, got {type(reg).__name__}")
     if not isinstance(H, LinearOperator):
@@ -292,7 +293,7 @@ class _Budget:
         return math.log(self.tol / residual) / math.log(rate) > (self.max_iter - self.steps) / STEPS_LEFT_MARGIN
 
 
-def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float,
+def _dual_fista_steps(y: Array, reg: Reweighted, lam: float, bounds: Bounds | None, tol: float,
                       inner_tol: float | None, new_budget: Callable[[], _Budget]) -> Step:
     """Denoising steps (a :data:`Step`), dual FISTA warm-started.
 
@@ -311,7 +312,7 @@ def _dual_fista_steps(y: Array, reg: ReweightedL1, lam: float, bounds: Bounds | 
                        for chunk in chunks], chunks, images.shape[1:])
 
 
-def _accelerated_steps(H: LinearOperator, y: Array, weights: Array | None, reg: ReweightedL1, lam: float,
+def _accelerated_steps(H: LinearOperator, y: Array, weights: Array | None, reg: Reweighted, lam: float,
                        x0: Array, bounds: Bounds | None, tol: float, new_budget: Callable[[], _Budget]) -> Step:
     """General-``H`` steps: FISTA on the data term, its proxes budgeted dual FISTA warm-started, weights refreshed.
 
@@ -368,7 +369,7 @@ class _ChunkRun(ABC):
     and not kept, so that its buffers are freed once the call has copied them), the last step's residual,
     whether that step was certified where asked to be (:data:`Step`), and whether the chunk has stopped at ``tol``."""
 
-    def __init__(self, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float, budget: _Budget):
+    def __init__(self, reg: Reweighted, lam: float, bounds: Bounds | None, tol: float, budget: _Budget):
         self.reg, self.lam, self.bounds, self.tol, self.budget = reg, lam, bounds, tol, budget
         self.states: list[DualState] = []
         self.residual, self.stopped, self.certified = math.inf, False, True  # no residual before the first step
@@ -386,7 +387,7 @@ class _DualFistaRun(_ChunkRun):
     """A chunk's denoising reweighting of its noisy images ``v``: each step one budgeted (or, with ``inner_tol``,
     certified) dual FISTA prox."""
 
-    def __init__(self, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float, inner_tol: float | None,
+    def __init__(self, reg: Reweighted, lam: float, bounds: Bounds | None, tol: float, inner_tol: float | None,
                  v: Array, budget: _Budget):
         super().__init__(reg, lam, bounds, tol, budget)
         self.inner_tol, self.v = inner_tol, v
@@ -410,7 +411,7 @@ class _AcceleratedRun(_ChunkRun):
     carried from step to step; it stops as the loop does, where a residual and the one before it over
     :data:`GENERAL_CONFIRMATION` are at most ``tol``."""
 
-    def __init__(self, reg: ReweightedL1, lam: float, bounds: Bounds | None, tol: float, data: LeastSquares,
+    def __init__(self, reg: Reweighted, lam: float, bounds: Bounds | None, tol: float, data: LeastSquares,
                  x0: Array, budget: _Budget):
         super().__init__(reg, lam, bounds, tol, budget)
         self.data, self.z, self.t = data, x0, 1.0

@@ -309,6 +309,51 @@ def test_sigma_and_lam_are_checked():
         reweighting(np.eye(3), y, reg.at(0.1), lam=0.1)
 
 
+def test_a_regularizer_that_declares_the_reweighting_needs_no_adaptive_model_class():
+    """The reweighting takes any regularizer that declares minimisation = "reweighting" with the members of
+    Reweighted (it refused all but the adaptive models' class). With weights that do not depend on x, the fixed
+    point is the weighted-l1 minimiser, here the prox: against SciPy's solution of its dual on dense matrices."""
+    from scipy import optimize
+
+    from adareg.operators import FiniteDifference
+    from adareg.regularizers import Regularizer, Reweighted, WeightedL1Analysis
+
+    rng = np.random.default_rng(3)
+    shape, lam = (5, 6), 0.1
+    y = rng.random(shape)
+    W = FiniteDifference(shape)
+    fixed = rng.uniform(0.5, 1.5, W.shape_out)
+
+    class FixedWeights(Regularizer):
+        minimisation, step_iterations, channels = "reweighting", 4, 2
+
+        def __init__(self):
+            self.shape = shape
+
+        def value(self, x):
+            return WeightedL1Analysis(W, fixed).value(x)
+
+        def prox(self, v, tau, **options):
+            raise AssertionError("the reweighting calls no prox of reg")
+
+        def weights(self, x):
+            return fixed
+
+        def step(self, x):
+            return WeightedL1Analysis(W, fixed)
+
+    reg = FixedWeights()
+    assert isinstance(reg, Reweighted) and not isinstance(TV(shape), Reweighted)
+    dense = np.stack([W(e.reshape(shape)).ravel() for e in np.eye(y.size)], axis=1)
+    p = optimize.lsq_linear(lam * dense.T, y.ravel(), bounds=(-fixed.ravel(), fixed.ravel()), tol=1e-15,
+                            method="bvls").x
+    expected = (y.ravel() - lam * dense.T @ p).reshape(shape)
+    for H in (Identity(shape), Diagonal(np.ones(shape))):  # the denoising path and the general one
+        result = adareg.solve(H, y, reg, lam=lam, tol=1e-8)
+        assert result.converged
+        np.testing.assert_allclose(result.x, expected, atol=1e-7)
+
+
 @pytest.mark.parametrize("sigma, error, words", [
     (float("nan"), ValueError, "sigma must be finite"),
     (-0.05, ValueError, "outside the trained range"),
