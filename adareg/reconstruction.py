@@ -13,11 +13,13 @@ import numpy as np
 from . import backend, checks
 from .backend import Array
 from .functionals import LeastSquares, SmoothSum, curvature, is_denoising
-from .intensities import INTENSITY_FLOOR, INTENSITY_LIMIT, far_outside
+from .diagnostics import (BEYOND_REACH, CURVATURE_RATIO, OFF_BOX_SHARE, OFFSET_SHARE, WEIGHT_SPREAD,
+                          warn_beyond_reach, warn_curvature_ratio, warn_off_scale, warn_offset, warn_outside_bounds,
+                          warn_unbounded, warn_weight_spread)
 from .operators.base import LinearOperator, batch_shape, broadcasts_to, zero_image
 from .operators.basic import Identity
 from .regularizers.learned import LearnedRegularizer
-from .regularizers.ridge import Ridge, RidgeObjective
+from .regularizers.ridge import RidgeObjective
 from .regularizers.base import Bounds, Regularizer, check_bounds, check_prox_result
 from .solvers.chunks import objective_in_chunks
 from .solvers.fista import DEFAULTS as FISTA_DEFAULTS
@@ -28,27 +30,10 @@ from .solvers.result import History, Result
 from .solvers.reweighting import reweighting
 from .stopping import check_callback
 
-#: Data weights whose positive values span more than this factor get a warning: the stops on the relative
-#: change (FISTA, L-BFGS, the reweighting) follow the largest weight and can end far from the minimiser.
-WEIGHT_SPREAD = 1e3
-#: The ridge models' ``lam R`` whose curvature exceeds the data term's by more than this factor gets a warning:
-#: L-BFGS's steps, of the larger curvature's scale, move the part of x that only the data term fixes (e.g. the
-#: mean, which the filters ignore) by so little that the stop on the relative change, or the rounding of a
-#: float32 x, ends the run far from the minimiser (the examples' presets are near 1).
-CURVATURE_RATIO = 1e4
-#: A converged solve for a general ``H`` whose image varies about its mean by less than this share of its norm
-#: (a large constant offset) gets a warning: the stops on the relative change, ``||x_k+1 - x_k|| <= tol ||x_k||``,
-#: then allow moves of the image's structure that many times larger than ``tol`` says.
-OFFSET_SHARE = 1 / 30
-#: A noisy image (denoising) of which more than this share lies farther outside finite ``bounds`` than the box is
-#: wide gets a warning: noise cannot put it there, so the image and the box are on different scales (e.g. 8-bit
-#: values with ``bounds=(0, 1)``), and the result is mostly clipped to the box.
-OFF_BOX_SHARE = 0.01
-#: Measurements (a general ``H``) whose pull on an image, ``||H^H y||``, is more than this many times what any
-#: image in finite ``bounds`` pulls back get a warning: noise on data of the box's scale stays far below that, so
-#: the data and the box are on different scales (e.g. a blurred 8-bit image with ``bounds=(0, 1)``), and the
-#: result is clipped to the box.
-BEYOND_REACH = 2.0
+#: The public names: :func:`solve`, :data:`MINIMISATIONS`, and the thresholds of solve's warnings, which live in
+#: :mod:`adareg.diagnostics` and stay importable from here.
+__all__ = ["solve", "MINIMISATIONS", "WEIGHT_SPREAD", "CURVATURE_RATIO", "OFFSET_SHARE", "OFF_BOX_SHARE",
+           "BEYOND_REACH"]
 
 #: The ways a regularizer may declare that it is minimised (its ``minimisation``): by its prox (FISTA, or the prox
 #: itself for denoising), as a smooth term (L-BFGS), or by a reweighting of weighted-l1 steps.
@@ -184,11 +169,11 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         not look like ``H``'s measurements
         (:meth:`~adareg.operators.LinearOperator.check_measurements`, e.g. k-space
         in numpy.fft's order for a ``CartesianMRI``), where data weights span
-        more than :data:`WEIGHT_SPREAD`, and where ``y`` and finite ``bounds``
-        are on different scales: (denoising) more than :data:`OFF_BOX_SHARE` of
+        more than :data:`~adareg.diagnostics.WEIGHT_SPREAD`, and where ``y`` and finite ``bounds``
+        are on different scales: (denoising) more than :data:`~adareg.diagnostics.OFF_BOX_SHARE` of
         an image of ``y`` (of its pixels of positive weight) lies farther outside
         the box than the box is wide, or (any other ``H``) the data of an image
-        pull it back, :math:`\|H^H y_+\|`, more than :data:`BEYOND_REACH` times
+        pull it back, :math:`\|H^H y_+\|`, more than :data:`~adareg.diagnostics.BEYOND_REACH` times
         harder than any image in the box can.
 
     Examples
@@ -214,9 +199,9 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     weights = check_weights(weights, y)
     lam, sigma = _check_arguments(H, y, reg, lam, sigma, x0, weights)
     if weights is not None:
-        _warn_weight_spread(weights)
+        warn_weight_spread(weights)
     learned = isinstance(reg, LearnedRegularizer)
-    off_scale = learned and isinstance(H, Identity) and _warn_off_scale(  # denoising: y is an image
+    off_scale = learned and isinstance(H, Identity) and warn_off_scale(  # denoising: y is an image
         reg, y, "y", "scale y to [0, 1] first (e.g. y / 255 for 8-bit data, y * 65535 / 4095 for a 12-bit image read "
         "from a 16-bit file), with sigma likewise, and the result back")
     bounds = check_bounds(bounds)
@@ -224,7 +209,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         if y.dtype.kind == "c":
             raise TypeError("solve: bounds apply to real images, but y is complex")
         if not off_scale:  # (the same mistake, told once)
-            _warn_outside_bounds(y, bounds, weights, len(H.shape_in))
+            warn_outside_bounds(y, bounds, weights, len(H.shape_in))
     controls = _Controls(max_iter=_optional(checks.count, max_iter, "solve: max_iter"),
                          tol=_optional(checks.non_negative, tol, "solve: tol"),
                          max_time=_optional(checks.positive, max_time, "solve: max_time"),
@@ -246,17 +231,17 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     if x0 is not None and x0.dtype.kind == "f" and _complex_images(H, y):  # else the whole run would stay real
         x0 = x0.astype(backend.result_dtype(work, np.complex64))
     if bounds is not None and not isinstance(H, Identity):  # (after the cast: the solvers reuse the bound of ||H||)
-        _warn_beyond_reach(H, y, bounds, weights)
+        warn_beyond_reach(H, y, bounds, weights)
     minimised = reg.at(sigma) if isinstance(reg, LearnedRegularizer) else reg
     with backend.reused_buffers():  # the iterations' large temporaries, kept for the solve
         result = _minimise(H, y, minimised, lam, x0, bounds, weights, controls)
     result.x = result.x.astype(backend.result_dtype(given, result.x.dtype), copy=False)
     if learned and not isinstance(H, Identity):  # the image the model saw last (one stopped early may yet grow)
-        _warn_off_scale(reg, result.x, "the reconstruction", "scale y so that the image lies in [0, 1] (the "
+        warn_off_scale(reg, result.x, "the reconstruction", "scale y so that the image lies in [0, 1] (the "
                         "reconstruction scales with its data), with lam for that scale, and the result back",
                         faint=result.converged)
     if result.converged and not isinstance(H, Identity):
-        _warn_offset(result.x, result.x.ndim - len(H.shape_in))
+        warn_offset(result.x, result.x.ndim - len(H.shape_in))
     return result
 
 
@@ -298,9 +283,9 @@ def _minimise(H: LinearOperator, y: Array, minimised: Any, lam: float, x0: Array
     if minimised.minimisation == "smooth":  # L-BFGS on E + lam R_sigma, projected onto the box
         _refuse_unused(c, (), "the ridge models, which run L-BFGS")
         if isinstance(minimised, RidgeObjective):
-            _warn_unbounded(minimised.ridge, denoising, bounds)
+            warn_unbounded(minimised.ridge, denoising, bounds)
         regularizer = lam * minimised.lipschitz(H.shape_in)
-        _warn_curvature_ratio(data.lipschitz, regularizer)
+        warn_curvature_ratio(data.lipschitz, regularizer)
         smooth = objective_in_chunks(
             data, lambda data: SmoothSum([(1.0, data), (lam, minimised)], data.lipschitz + regularizer), minimised)
         return lbfgs(smooth, x0, bounds=bounds, stop=LBFGS_DEFAULTS.rule(c.max_iter, c.tol, c.max_time),
@@ -521,128 +506,6 @@ def _check_scales(work: np.dtype, H: LinearOperator, lam: float, y: Array, x0: A
         if not low <= bound <= high:
             raise ValueError(f"solve: the data term's curvature max(weights) ||H||^2 = {bound:.3g} lies outside "
                              f"[{low:.1g}, {high:.1g}], the range that a {work.name} computation carries{advice}")
-
-
-def intensity_mismatch(reg: LearnedRegularizer, image: Array, faint: bool = True) -> str | None:
-    """How ``image`` lies off the [0, 1] intensities the learned models are trained on, else ``None``: a peak
-    magnitude beyond :data:`~adareg.intensities.INTENSITY_LIMIT`, or (where ``faint``) positive and below
-    :data:`~adareg.intensities.INTENSITY_FLOOR`, or for a model that sees the intensities themselves more than
-    :data:`~adareg.intensities.OUTSIDE_SHARE` of the values outside [-0.5, 1.5]."""
-    xp = backend.namespace(image)
-    peak = float(xp.max(xp.abs(image)))
-    trained = f"but {reg.family} is trained on intensities in [0, 1] (and sigma on that scale)"
-    if peak > INTENSITY_LIMIT:
-        return f"reaches {peak:.4g}, {trained}"
-    if faint and 0 < peak < INTENSITY_FLOOR:
-        return f"peaks at {peak:.4g}, {trained}, where it takes such faint structure for noise"
-    if reg.sees_intensities:  # a shifted image, which such a model's masks misread
-        outside = far_outside(image)
-        if outside:
-            return (f"has {100 * outside / image.size:.3g} % of its values outside [-0.5, 1.5], {trained}, and its "
-                    "masks see the intensities themselves")
-    return None
-
-
-def _warn_off_scale(reg: LearnedRegularizer, image: Array, what: str, advice: str, faint: bool = True) -> bool:
-    """Warn, naming ``what`` and giving ``advice``, where ``image`` lies off the learned models' intensities
-    (:func:`intensity_mismatch`); return whether it warned."""
-    mismatch = intensity_mismatch(reg, image, faint)
-    if mismatch is not None:
-        warnings.warn(f"solve: {what} {mismatch}: {advice}", stacklevel=3)
-    return mismatch is not None
-
-
-def _warn_outside_bounds(y: Array, bounds: Bounds, weights: Array | None, image_ndim: int) -> None:
-    """Warn where, in an image of the noisy batch ``y``, more than :data:`OFF_BOX_SHARE` of the pixels of positive
-    weight lie farther outside ``bounds`` than the box is wide (one 8-bit image among a hundred [0, 1] ones, say;
-    pixels of weight 0, such as an inpainting's placeholders, are not data)."""
-    lower, upper = bounds
-    if lower is None or upper is None or not 0 < upper - lower < math.inf:
-        return
-    xp = backend.namespace(y)
-    width = upper - lower
-    off = (y < lower - width) | (y > upper + width)
-    axes = tuple(range(y.ndim - image_ndim, y.ndim))
-    if weights is None:
-        shares = xp.mean(off, axis=axes)
-    else:
-        data = xp.broadcast_to(weights > 0, y.shape)
-        shares = xp.sum(off & data, axis=axes) / xp.maximum(xp.sum(data, axis=axes), 1)
-    share = float(xp.max(shares))
-    if share > OFF_BOX_SHARE:
-        which = "an image of y" if y.ndim > image_ndim else "y"
-        warnings.warn(f"solve: {share:.1%} of {which} lies farther outside bounds=({lower:g}, {upper:g}) than the box "
-                      f"is wide (y spans [{float(xp.min(y)):.4g}, {float(xp.max(y)):.4g}]), which only noise of a "
-                      "deviation near the box's width would explain, and the result will be clipped to the box: give "
-                      "y on the bounds' scale (e.g. y / 255 for 8-bit data) or bounds on y's", stacklevel=3)
-
-
-def _warn_beyond_reach(H: LinearOperator, y: Array, bounds: Bounds, weights: Array | None) -> None:
-    r"""Warn where the data of an image pull more than :data:`BEYOND_REACH` times harder than any image in finite
-    ``bounds`` can answer: for ``x`` in :math:`[l, u]^n`,
-    :math:`\|H^H H x\| \le \|H\|^2 \max(|l|, |u|) \sqrt{n}`, against the pull :math:`\|H^H y_+\|` of ``y``'s
-    data (``y_+``: its entries of positive weight; what ``H`` or the weights ignore, such as an inpainting's
-    placeholders, does not pull; the weights' sizes are left out, as a scan's anti-correlate with its data)."""
-    lower, upper = bounds
-    if lower is None or upper is None:
-        return
-    reach = H.norm_bound(like=y) ** 2 * max(abs(lower), abs(upper)) * math.sqrt(math.prod(H.shape_in))
-    if not reach > 0:  # a box of one point, x = 0: nothing to clip
-        return
-    xp = backend.namespace(y)
-    data = LeastSquares(H, y, None if weights is None else weights > 0)
-    pull = data.grad_of_forward(xp.zeros_like(y), zero_image(H, y))  # -H^H y_+, real for real images
-    axes = tuple(range(pull.ndim - len(H.shape_in), pull.ndim))
-    largest = float(xp.max(xp.linalg.vector_norm(pull, axis=axes)))
-    if largest > BEYOND_REACH * reach:
-        which = "an image of y" if y.ndim > len(H.shape_out) else "y"
-        warnings.warn(f"solve: {which} lies beyond what H makes of any image in bounds=({lower:g}, {upper:g}): "
-                      f"its data pull back by ||H^H y|| = {largest:.4g}, {largest / reach:.3g} times the most that an "
-                      f"image x in the box does, ||H^H H x|| <= ||H||^2 max(|lower|, |upper|) sqrt(pixels) = "
-                      f"{reach:.4g}, so the result will be clipped to the box: give y on the bounds' scale (e.g. "
-                      "y / 255 for 8-bit data) or bounds on y's", stacklevel=3)
-
-
-def _warn_weight_spread(weights: Array) -> None:
-    """Warn where the positive data weights span more than :data:`WEIGHT_SPREAD` (docs/method.md, "General
-    forward operators")."""
-    xp = backend.namespace(weights)
-    positive = weights[weights > 0]
-    spread = float(xp.max(positive)) / float(xp.min(positive))
-    if spread > WEIGHT_SPREAD:
-        warnings.warn(f"solve: the data weights span a factor {spread:.3g}; the step follows the largest, so the stop "
-                      "on the relative change can end far from the minimiser: clip the largest weights, or check "
-                      "the result against a smaller tol", stacklevel=3)
-
-
-def _warn_offset(x: Array, batch_ndim: int) -> None:
-    """Warn where an image of ``x`` varies about its mean by less than :data:`OFFSET_SHARE` of its norm."""
-    xp = backend.namespace(x)
-    axes = tuple(range(batch_ndim, x.ndim))
-    variation = xp.linalg.vector_norm(x - xp.mean(x, axis=axes, keepdims=True), axis=axes)
-    if bool(xp.any(variation < OFFSET_SHARE * xp.linalg.vector_norm(x, axis=axes))):
-        warnings.warn(f"solve: the image is mostly a constant offset (it varies about its mean by less than "
-                      f"{OFFSET_SHARE:.2g} of its norm), and the stop on the relative change, measured against that "
-                      "norm, can end far from the minimiser: subtract the offset first (y - H(c) for the constant "
-                      "image c), or check the result against a smaller tol", stacklevel=3)
-
-
-def _warn_curvature_ratio(data: float, regularizer: float) -> None:
-    """Warn where ``lam R``'s curvature bound exceeds the data term's by more than :data:`CURVATURE_RATIO`."""
-    ratio = regularizer / data
-    if ratio > CURVATURE_RATIO:
-        warnings.warn(f"solve: lam's curvature is {ratio:.3g} times the data term's: the steps barely move what "
-                      "only the data fix (e.g. the image's mean), and the run can stop far from the minimiser; "
-                      "lower lam, or check the result with a smaller tol", stacklevel=4)
-
-
-def _warn_unbounded(reg: Ridge, denoising: bool, bounds: Bounds | None) -> None:
-    """Warn where a ridge objective may have no minimiser: unbounded potentials, a null space, no compact box."""
-    compact = bounds is not None and all(b is not None and math.isfinite(b) for b in bounds)
-    if not denoising and not reg.bounded_below and not compact:
-        warnings.warn(f"solve: this {reg.family} has potentials that are unbounded below, so with an H that has "
-                      "a null space the objective has no minimiser and the iterates drift; pass finite bounds, or "
-                      "use a file trained with bounded ends (adareg_train, every shipped file)", stacklevel=3)
 
 
 def _optional(check: Callable[[Any, str], Any], value: Any, name: str) -> Any:
