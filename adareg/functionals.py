@@ -1,4 +1,4 @@
-"""Smooth terms ``E(x) = g(Hx)``: the data fidelity, and sums of smooth terms for the solvers.
+"""Smooth terms ``E(x) = g(Hx)``: the data fidelity (and the check of its weights), and sums of smooth terms.
 
 :class:`SmoothFunctional` is the contract FISTA and L-BFGS rely on.  Because ``H``
 is linear, FISTA keeps ``H x_k`` and gets ``H z_k`` at its extrapolated points by the
@@ -257,3 +257,45 @@ def curvature(H: LinearOperator, weights: Array | None, like: Array | None = Non
 def is_denoising(H: LinearOperator, weights: Array | None) -> bool:
     """Whether ``1/2 ||Hx - y||_w^2`` is ``1/2 ||x - y||^2``: ``H`` the identity and no data weights."""
     return isinstance(H, Identity) and weights is None
+
+
+def check_weights(weights: Any, y: Array, what: str = "solve: weights") -> Array | None:
+    """``weights`` checked (real, finite, non-negative, broadcasting to ``y``), numbers and lists as arrays.
+
+    They are the data weights ``w`` of ``1/2 ||Hx - y||_w^2`` (:class:`LeastSquares`), as
+    :func:`adareg.solve` and :func:`adareg.tune` take them.  A Python number or a nested
+    list becomes a float64 array on ``y``'s backend (a single number scales the whole data
+    term), as do integer and boolean arrays; a NumPy array moves to ``y``'s GPU.
+    """
+    if weights is None:
+        return None
+    xp = backend.namespace(y)
+    if isinstance(weights, (bool, np.bool_)):  # a boolean array is a mask of the samples kept; True alone is a slip
+        raise TypeError(f"{what} must be real numbers or an array, got {weights!r}")
+    if backend.is_array(weights):
+        backend.check_plain(weights, what)  # before asarray, which would drop a mask unseen
+        if backend.is_cupy(weights) and not backend.is_cupy(y):
+            raise TypeError(f"{what} are a CuPy array but y is a NumPy array; put both on one device")
+        weights = xp.asarray(weights)  # a NumPy array goes to y's GPU, once
+    else:
+        try:
+            host = np.asarray(weights)
+        except (TypeError, ValueError) as err:  # e.g. ragged lists
+            raise TypeError(f"{what} must be real numbers or an array, got {weights!r:.60}") from err
+        if host.dtype.kind not in "biuf":  # strings, None, ints beyond int64 (object)
+            raise TypeError(f"{what} must be real numbers or an array, got {weights!r:.60}")
+        weights = xp.asarray(host)
+    if weights.dtype.kind in "biu" or weights.dtype in (np.float16, np.longdouble):  # e.g. photon counts, a mask
+        weights = weights.astype(np.float64)
+    backend.check_dtype(weights, what)
+    if weights.dtype.kind == "c":
+        raise TypeError(f"{what} must be real, got dtype {weights.dtype}")
+    if not broadcasts_to(weights.shape, y.shape):
+        raise ValueError(f"{what} of shape {tuple(weights.shape)} do not broadcast to y of shape "
+                         f"{tuple(y.shape)}")
+    backend.check_finite(weights, what)
+    if bool(xp.any(weights < 0)):
+        raise ValueError(f"{what} must be non-negative")
+    if not bool(xp.any(weights > 0)):
+        raise ValueError(f"{what} are all zero: the data term vanishes and nothing ties x to y")
+    return weights

@@ -12,11 +12,11 @@ import numpy as np
 
 from . import backend, checks
 from .backend import Array
-from .functionals import LeastSquares, SmoothSum, curvature, is_denoising
+from .functionals import LeastSquares, SmoothSum, check_weights, curvature, is_denoising
 from .diagnostics import (BEYOND_REACH, CURVATURE_RATIO, OFF_BOX_SHARE, OFFSET_SHARE, WEIGHT_SPREAD,
                           warn_beyond_reach, warn_curvature_ratio, warn_off_scale, warn_offset, warn_outside_bounds,
                           warn_unbounded, warn_weight_spread)
-from .operators.base import LinearOperator, batch_shape, broadcasts_to, zero_image
+from .operators.base import LinearOperator, batch_shape, zero_image
 from .operators.basic import Identity
 from .regularizers.learned import LearnedRegularizer
 from .regularizers.ridge import RidgeObjective
@@ -315,47 +315,6 @@ def _start(H: LinearOperator, y: Array, x0: Array | None, denoising: bool, bound
     if bounds is not None and x0.dtype.kind == "c":
         raise TypeError("solve: bounds apply to real images, but the image is complex")
     return x0
-
-
-def check_weights(weights: Any, y: Array, what: str = "solve: weights") -> Array | None:
-    """``weights`` checked (real, finite, non-negative, broadcasting to ``y``), numbers and lists as arrays.
-
-    A Python number or a nested list becomes a float64 array on ``y``'s backend (a single
-    number scales the whole data term), as do integer and boolean arrays; a NumPy array
-    moves to ``y``'s GPU.
-    """
-    if weights is None:
-        return None
-    xp = backend.namespace(y)
-    if isinstance(weights, (bool, np.bool_)):  # a boolean array is a mask of the samples kept; True alone is a slip
-        raise TypeError(f"{what} must be real numbers or an array, got {weights!r}")
-    if backend.is_array(weights):
-        backend.check_plain(weights, what)  # before asarray, which would drop a mask unseen
-        if backend.is_cupy(weights) and not backend.is_cupy(y):
-            raise TypeError(f"{what} are a CuPy array but y is a NumPy array; put both on one device")
-        weights = xp.asarray(weights)  # a NumPy array goes to y's GPU, once
-    else:
-        try:
-            host = np.asarray(weights)
-        except (TypeError, ValueError) as err:  # e.g. ragged lists
-            raise TypeError(f"{what} must be real numbers or an array, got {weights!r:.60}") from err
-        if host.dtype.kind not in "biuf":  # strings, None, ints beyond int64 (object)
-            raise TypeError(f"{what} must be real numbers or an array, got {weights!r:.60}")
-        weights = xp.asarray(host)
-    if weights.dtype.kind in "biu" or weights.dtype in (np.float16, np.longdouble):  # e.g. photon counts, a mask
-        weights = weights.astype(np.float64)
-    backend.check_dtype(weights, what)
-    if weights.dtype.kind == "c":
-        raise TypeError(f"{what} must be real, got dtype {weights.dtype}")
-    if not broadcasts_to(weights.shape, y.shape):
-        raise ValueError(f"{what} of shape {tuple(weights.shape)} do not broadcast to y of shape "
-                         f"{tuple(y.shape)}")
-    backend.check_finite(weights, what)
-    if bool(xp.any(weights < 0)):
-        raise ValueError(f"{what} must be non-negative")
-    if not bool(xp.any(weights > 0)):
-        raise ValueError(f"{what} are all zero: the data term vanishes and nothing ties x to y")
-    return weights
 
 
 def _check_each_image_weighted(weights: Array, y: Array, batch: tuple[int, ...]) -> None:

@@ -29,10 +29,11 @@ from tqdm.auto import tqdm
 from . import backend, checks
 from .backend import Array
 from .diagnostics import intensity_mismatch
+from .functionals import check_weights
 from .metrics import psnr as _psnr
 from .operators.base import LinearOperator
 from .operators.basic import Diagonal
-from .reconstruction import check_weights, solve
+from .reconstruction import solve
 from .regularizers.base import Regularizer
 from .regularizers.learned import LearnedRegularizer
 from .solvers.result import History, Result
