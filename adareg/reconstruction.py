@@ -12,12 +12,13 @@ import numpy as np
 
 from . import backend, checks
 from .backend import Array
-from .functionals import LeastSquares, SmoothSum, check_weights, curvature, is_denoising
 from .diagnostics import (BEYOND_REACH, CURVATURE_RATIO, OFF_BOX_SHARE, OFFSET_SHARE, WEIGHT_SPREAD,
                           warn_beyond_reach, warn_curvature_ratio, warn_off_scale, warn_offset, warn_outside_bounds,
                           warn_unbounded, warn_weight_spread)
+from .functionals import LeastSquares, SmoothSum, check_weights, is_denoising
 from .operators.base import LinearOperator, batch_shape, zero_image
 from .operators.basic import Identity
+from .precision import OR_FLOAT64, check_scales, working_precision
 from .regularizers.learned import LearnedRegularizer
 from .regularizers.ridge import RidgeObjective
 from .regularizers.base import Bounds, Regularizer, check_bounds, check_prox_result
@@ -219,13 +220,13 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
                          backtracking=checks.flag(backtracking, "solve: backtracking"),
                          callback=check_callback(callback, "solve: callback"),
                          progress=checks.flag(progress, "solve: progress"))
-    work = _precision(precision, reg, y)
+    work = working_precision(precision, learned, y)
     if controls.tol is not None and 0 < controls.tol < np.finfo(work).eps:
         warnings.warn(f"solve: tol={controls.tol:g} is below {work}'s rounding ({np.finfo(work).eps:.2g}), which no "
                       "relative change or certificate resolves, so a run may report 'converged' short of it: give a "
-                      f"larger tol{_OR_FLOAT64[work.name]}", stacklevel=2)
+                      f"larger tol{OR_FLOAT64[work.name]}", stacklevel=2)
     given = backend.real_dtype(y.dtype)
-    _check_scales(work, H, lam, y, x0, weights)
+    check_scales(work, H, lam, y, x0, weights)
     y, x0, weights = (None if a is None else a.astype(backend.result_dtype(work, a.dtype), copy=False)
                       for a in (y, x0, weights))
     if x0 is not None and x0.dtype.kind == "f" and _complex_images(H, y):  # else the whole run would stay real
@@ -396,75 +397,6 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
     elif lam is None:
         raise TypeError("solve: lam is required")
     return checks.positive(lam, "solve: lam"), sigma
-
-
-def _precision(precision: Any, reg: Regularizer | LearnedRegularizer, y: Array) -> np.dtype:
-    """The real dtype :func:`solve` computes in: ``precision``, else float32 for learned models, else ``y``'s."""
-    if precision is None:
-        return np.dtype(np.float32) if isinstance(reg, LearnedRegularizer) else backend.real_dtype(y.dtype)
-    try:  # a name, a NumPy scalar type or a dtype
-        name = precision if isinstance(precision, str) else np.dtype(precision).name
-    except TypeError:
-        name = None
-    if name not in ("float32", "float64"):
-        raise ValueError(f"solve: precision must be 'float32' or 'float64', got {precision!r}")
-    return np.dtype(name)
-
-
-#: How to get more range than the working precision has.
-_OR_FLOAT64 = {"float32": ", or compute in float64 (precision='float64')", "float64": ""}
-
-
-def _scale_range(dtype: np.dtype) -> tuple[float, float]:
-    """The magnitudes that :func:`solve` accepts for ``lam`` and the data term's curvature in ``dtype``.
-
-    ``[tiny / eps, max * eps]`` of the precision (about 1e-31 to 4e31 for float32):
-    normal numbers with a factor ``1 / eps`` to spare, so that the solvers' products
-    and quotients of them (``lam`` times a norm, a step over ``lam``) stay finite.
-    """
-    info = np.finfo(dtype)
-    return float(info.tiny / info.eps), float(info.max * info.eps)
-
-
-def _magnitude_range(dtype: np.dtype) -> tuple[float, float]:
-    """The largest magnitudes of ``y`` and ``x0`` (other than 0) that :func:`solve` accepts in ``dtype``.
-
-    ``[sqrt(tiny) / eps, sqrt(max) * eps]`` (about 9e-13 to 2e12 for float32): the
-    solvers square them (norms of iterates and of their changes, inner products,
-    duality gaps), and a square, with a factor ``1 / eps^2`` to spare for changes
-    down to the rounding, must stay a normal number.  Below it a change's norm
-    underflowed to 0 and read as convergence.
-    """
-    info = np.finfo(dtype)
-    return float(math.sqrt(info.tiny) / info.eps), float(math.sqrt(info.max) * info.eps)
-
-
-def _check_scales(work: np.dtype, H: LinearOperator, lam: float, y: Array, x0: Array | None,
-                  weights: Array | None) -> None:
-    """Refuse ``lam``, data or a data term beyond what the working precision carries (:func:`_scale_range`,
-    :func:`_magnitude_range`)."""
-    low, high = _scale_range(work)
-    advice = f"; rescale the problem (e.g. to intensities and lam of order 1){_OR_FLOAT64[work.name]}"
-    if not low <= lam <= high:
-        raise ValueError(f"solve: lam = {lam:.3g} lies outside [{low:.1g}, {high:.1g}], the range that a "
-                         f"{work.name} computation carries{advice}")
-    smallest, largest = _magnitude_range(work)
-    for name, a in (("y", y), ("x0", x0)):
-        if a is not None:
-            xp = backend.namespace(a)
-            peak = float(xp.max(xp.abs(a)))
-            if not peak <= largest:
-                raise ValueError(f"solve: {name} reaches {peak:.3g}, beyond the {largest:.1g} that a {work.name} "
-                                 f"computation carries (its squares overflow){advice}")
-            if 0 < peak < smallest:
-                raise ValueError(f"solve: {name} reaches only {peak:.3g}, below the {smallest:.1g} that a "
-                                 f"{work.name} computation carries (its squares underflow){advice}")
-    if not is_denoising(H, weights):  # bounded as the solve will apply H: on y's device, in the working precision
-        first = y[(slice(0, 1),) * y.ndim]  # one sample, a view: its device, in the working precision below
-        bound = curvature(H, weights, like=first.astype(backend.result_dtype(work, y.dtype)))
-        if not low <= bound <= high:
-            raise ValueError(f"solve: the data term's curvature max(weights) ||H||^2 = {bound:.3g} lies outside "
-                             f"[{low:.1g}, {high:.1g}], the range that a {work.name} computation carries{advice}")
 
 
 def _optional(check: Callable[[Any, str], Any], value: Any, name: str) -> Any:
