@@ -382,21 +382,29 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
             raise ValueError(f"solve: the learned regularizer {reg.family} needs the noise level sigma")
         sigma = reg.check_sigma(checks.real_number(sigma, "solve: sigma"))
         if lam is None:
-            if isinstance(H, Identity) and weights is not None:
-                raise ValueError(f"solve: lam is required with data weights; the trained lam(sigma) of {reg.family} "
-                                 "holds for 1/2 ||x - y||^2 without them (a single weight w with lam = w * "
-                                 "reg.lam(sigma) gives the same minimiser)")
-            if not is_denoising(H, weights):
-                raise ValueError(f"solve: lam is required for {H!r}; the trained value holds for denoising "
-                                 "only (adareg.tune finds one for your operator)")
-            lam = reg.lam(sigma)
-            if not lam > 0:  # e.g. a file whose lambda(sigma) is 0 at sigma 0: "lam must be positive" misled
-                raise ValueError(f"solve: the trained lam(sigma) of {reg.family} is {lam:g} at sigma = {sigma:g} "
-                                 f"({sigma * 255:.3g}/255): the model does not regularise there (its denoiser "
-                                 "returns y); give lam, or a larger sigma")
+            lam = _default_lam(H, reg, sigma, weights)
     elif lam is None:
         raise TypeError("solve: lam is required")
     return checks.positive(lam, "solve: lam"), sigma
+
+
+def _default_lam(H: LinearOperator, reg: LearnedRegularizer, sigma: float, weights: Array | None) -> float:
+    r"""The trained :math:`\lambda(\sigma)` of ``reg`` at the checked ``sigma``, which :func:`solve` takes where
+    ``lam`` is left out; a ``ValueError`` where it does not hold (it is trained for denoising,
+    :math:`\tfrac12 \|x - y\|^2`, without data weights) or is not positive."""
+    if isinstance(H, Identity) and weights is not None:
+        raise ValueError(f"solve: lam is required with data weights; the trained lam(sigma) of {reg.family} "
+                         "holds for 1/2 ||x - y||^2 without them (a single weight w with lam = w * "
+                         "reg.lam(sigma) gives the same minimiser)")
+    if not is_denoising(H, weights):
+        raise ValueError(f"solve: lam is required for {H!r}; the trained value holds for denoising "
+                         "only (adareg.tune finds one for your operator)")
+    lam = reg.lam(sigma)
+    if not lam > 0:  # e.g. a file whose lambda(sigma) is 0 at sigma 0: "lam must be positive" misled
+        raise ValueError(f"solve: the trained lam(sigma) of {reg.family} is {lam:g} at sigma = {sigma:g} "
+                         f"({sigma * 255:.3g}/255): the model does not regularise there (its denoiser "
+                         "returns y); give lam, or a larger sigma")
+    return lam
 
 
 def _optional(check: Callable[[Any, str], Any], value: Any, name: str) -> Any:
