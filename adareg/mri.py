@@ -25,7 +25,7 @@ import numpy as np
 
 from . import backend, checks
 from .backend import Array
-from .operators.base import LinearOperator, as_shape
+from .operators.base import LinearOperator, as_shape, check_measurements_of
 from .io.fastmri import FastMRIData
 from .operators.mri import CartesianMRI, check_complex, sigpy_module
 from .solvers.cg import conjugate_gradient
@@ -333,14 +333,6 @@ def espirit_maps(kspace: Array, *, calib_width: int = ESPIRIT_CALIB_WIDTH, thres
 
 
 # ----------------------------------------------------------------- baselines
-def _check_data(H: LinearOperator, y: Array, who: str) -> None:
-    if not isinstance(H, LinearOperator):
-        raise TypeError(f"{who}: H must be a LinearOperator, got {type(H).__name__}")
-    backend.check_array(y, H.shape_out, f"{who}: y (measurements of {H!r})")
-    backend.check_finite(y, f"{who}: y")
-    H.check_measurements(y, f"{who}: y")
-
-
 def zero_filled(H: LinearOperator, y: Array) -> Array:
     r"""The zero-filled reconstruction :math:`H^H y`, coils combined.
 
@@ -352,7 +344,7 @@ def zero_filled(H: LinearOperator, y: Array) -> Array:
     :class:`~adareg.operators.NonCartesianMRI` with density weights (and data
     multiplied by ``sqrt(density)``) it is the gridding reconstruction.
     """
-    _check_data(H, y, "zero_filled")
+    check_measurements_of(H, y, "zero_filled")
     return H.H(y)
 
 
@@ -400,7 +392,7 @@ def sense(H: LinearOperator, y: Array, *, lam: float = 1e-3, x0: Array | None = 
         When :math:`H^H y = 0` for a nonzero ``y``: then :math:`x^* = 0`, as nothing
         of ``y`` reaches the image (coil maps zero, or ``y`` zero where the mask samples).
     """
-    _check_data(H, y, "sense")
+    check_measurements_of(H, y, "sense")
     lam = checks.real_number(lam, "sense: lam")
     if lam < 0:
         raise ValueError(f"sense: lam must be non-negative, got {lam:g}")

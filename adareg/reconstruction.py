@@ -16,7 +16,8 @@ from .diagnostics import (BEYOND_REACH, CURVATURE_RATIO, OFF_BOX_SHARE, OFFSET_S
                           warn_beyond_reach, warn_curvature_ratio, warn_off_scale, warn_offset, warn_outside_bounds,
                           warn_unbounded, warn_weight_spread)
 from .functionals import LeastSquares, SmoothSum, check_weights, is_denoising
-from .operators.base import LinearOperator, batch_shape, zero_image
+from .operators.base import (LinearOperator, batch_shape, check_measurements_of, check_operator,
+                             check_start_shape, zero_image)
 from .operators.basic import Identity
 from .precision import OR_FLOAT64, check_scales, working_precision
 from .regularizers.learned import LearnedRegularizer
@@ -198,6 +199,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     ('iteration', 'objective', 'relative_change')
     """
     weights = check_weights(weights, y)
+    _check_types(H, reg)
+    check_measurements_of(H, y, "solve", nonempty=True)  # (here: its warnings point at solve's caller)
     lam, sigma = _check_arguments(H, y, reg, lam, sigma, x0, weights)
     if weights is not None:
         warn_weight_spread(weights)
@@ -335,20 +338,20 @@ def _complex_images(H: LinearOperator, y: Array) -> bool:
     return not H.real_in and (y.dtype.kind == "c" or H.dtype.kind == "c")
 
 
-def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, lam: Any, sigma: Any,
-                     x0: Array | None, weights: Array | None) -> tuple[float, float | None]:
-    """Check what :func:`solve` was given; return ``lam`` (the trained one where it defaults) and ``sigma``."""
-    if not isinstance(H, LinearOperator):
-        raise TypeError(f"solve: H must be a LinearOperator, got {type(H).__name__}")
+def _check_types(H: Any, reg: Any) -> None:
+    """Refuse an ``H`` that is not a :class:`~adareg.operators.LinearOperator`, then a ``reg`` that is not a
+    :class:`~adareg.regularizers.Regularizer` or a learned model (:func:`solve`'s first checks)."""
+    check_operator(H, "solve")
     if not isinstance(reg, (Regularizer, LearnedRegularizer)):
         bound = " (a learned model at one noise level, from its at(sigma): give the model and sigma=... instead)"
         raise TypeError(f"solve: reg must be a Regularizer, got {type(reg).__name__}"
                         + (bound if hasattr(reg, "minimisation") else ""))
-    backend.check_array(y, H.shape_out, f"solve: y (measurements of {H!r})")
-    if y.size == 0:  # an empty batch (an image of zero pixels is refused by H's shape)
-        raise ValueError(f"solve: y of shape {tuple(y.shape)} is an empty batch: nothing to reconstruct")
-    backend.check_finite(y, "solve: y")
-    H.check_measurements(y, "solve: y")
+
+
+def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, lam: Any, sigma: Any,
+                     x0: Array | None, weights: Array | None) -> tuple[float, float | None]:
+    """Check the rest of what :func:`solve` was given (after :func:`_check_types` and the measurements' checks);
+    return ``lam`` (the trained one where it defaults) and ``sigma``."""
     # the images are complex where y or H is, unless H takes real images (e.g. CartesianMRI(real=True))
     complex_images = _complex_images(H, y)
     batch = batch_shape(y, H.shape_out)
@@ -356,10 +359,7 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
         _check_each_image_weighted(weights, y, batch)
     if x0 is not None:
         backend.check_array(x0, H.shape_in, "solve: x0")
-        expected = batch + tuple(H.shape_in)  # y's batch axes, one image each
-        if tuple(x0.shape) != expected:
-            raise ValueError(f"solve: x0 has shape {tuple(x0.shape)}, expected {expected} (one image per "
-                             "measurement)")
+        check_start_shape(x0, H, y, "solve")  # y's batch axes, one image each
         backend.check_finite(x0, "solve: x0")
         if x0.dtype.kind == "c" and not complex_images:
             raise TypeError(f"solve: x0 is complex ({x0.dtype}) but the images of {H!r} with real y are real")

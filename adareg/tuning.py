@@ -31,7 +31,7 @@ from .backend import Array
 from .diagnostics import intensity_mismatch
 from .functionals import check_weights
 from .metrics import psnr as _psnr
-from .operators.base import LinearOperator
+from .operators.base import LinearOperator, check_operator
 from .operators.basic import Diagonal
 from .reconstruction import solve
 from .regularizers.base import Regularizer
@@ -246,8 +246,7 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     >>> t = adareg.tune(H, ys, xs, adareg.load("sa-cnn"))          # doctest: +SKIP
     >>> x = adareg.solve(H, y, reg, lam=t.lam, sigma=t.sigma).x    # doctest: +SKIP
     """
-    if not isinstance(H, LinearOperator):
-        raise TypeError(f"tune: H must be a LinearOperator, got {type(H).__name__}")
+    check_operator(H, "tune")
     if not isinstance(reg, (Regularizer, LearnedRegularizer)):
         raise TypeError(f"tune: reg must be a Regularizer, got {type(reg).__name__}")
     pairs = _calibration_pairs(H, ys, xs)

@@ -85,6 +85,39 @@ def zero_image(H: LinearOperator, y: Array) -> Array:
                                                                                image.dtype))
 
 
+def check_operator(H: Any, who: str) -> None:
+    """Raise a ``TypeError`` naming ``who`` where ``H`` is not a :class:`LinearOperator`."""
+    if not isinstance(H, LinearOperator):
+        raise TypeError(f"{who}: H must be a LinearOperator, got {type(H).__name__}")
+
+
+def check_measurements_of(H: Any, y: Any, who: str, *, nonempty: bool = False, inspect: bool = True) -> None:
+    """Check that ``H`` is a :class:`LinearOperator` and ``y`` measurements of it; errors name ``who``'s arguments.
+
+    ``y`` must be an array of a supported dtype of shape ``H.shape_out`` or
+    ``batch + H.shape_out``, with at least one image where ``nonempty`` (else "an empty
+    batch"), and finite; where ``inspect``, :meth:`LinearOperator.check_measurements` then
+    raises where ``y`` cannot be ``H``'s data and warns where it does not look like them.
+    Its warnings point at the caller of the function that calls this one: call it from
+    the public function itself.
+    """
+    check_operator(H, who)
+    backend.check_array(y, H.shape_out, f"{who}: y (measurements of {H!r})")
+    if nonempty and y.size == 0:  # an empty batch (an image of zero pixels is refused by H's shape)
+        raise ValueError(f"{who}: y of shape {tuple(y.shape)} is an empty batch: nothing to reconstruct")
+    backend.check_finite(y, f"{who}: y")
+    if inspect:
+        H.check_measurements(y, f"{who}: y")
+
+
+def check_start_shape(x0: Array, H: LinearOperator, y: Array, who: str) -> None:
+    """Raise a ``ValueError`` naming ``who`` where the start ``x0`` is not one image of ``H`` per measurement of
+    ``y``: for ``y`` of shape ``batch + H.shape_out``, ``x0`` has shape ``batch + H.shape_in``."""
+    expected = batch_shape(y, H.shape_out) + tuple(H.shape_in)
+    if tuple(x0.shape) != expected:
+        raise ValueError(f"{who}: x0 has shape {tuple(x0.shape)}, expected {expected} (one image per measurement)")
+
+
 def broadcasts_to(shape: Shape, target: Shape) -> bool:
     """Whether an array of ``shape`` broadcasts to ``target`` without enlarging it."""
     try:
