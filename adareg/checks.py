@@ -55,6 +55,18 @@ def non_negative(value: Any, name: str) -> float:
     return value
 
 
+def as_dtype(value: Any) -> np.dtype | None:
+    """``value`` read as a NumPy dtype (a name, a scalar type or a dtype), or ``None`` where NumPy reads none.
+
+    NumPy reads ``None`` itself as float64, and a dtype compares equal to ``None``
+    (``np.dtype("float64") == None``), so test the result with ``is None`` before ``in``.
+    """
+    try:
+        return np.dtype(value)
+    except TypeError:
+        return None
+
+
 def is_int(value: Any) -> bool:
     """Whether ``value`` is an int, Python's or NumPy's (a bool is not, nor is an integral float)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)

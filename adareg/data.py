@@ -51,10 +51,7 @@ _SHEPP_LOGAN = (
 def _float_dtype(dtype: Any, caller: str) -> np.dtype:
     """``dtype`` if it is float32 or float64 (the images hold values in [0, 1], and adareg computes in those two),
     else a ``TypeError`` naming ``caller``."""
-    try:
-        checked = np.dtype(dtype)
-    except TypeError:
-        checked = None
+    checked = checks.as_dtype(dtype)
     if checked is None or checked not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"{caller}: dtype must be float32 or float64 (the values lie in [0, 1]; adareg's operators "
                         f"and solvers take those two), got {dtype!r}")

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backend
+from . import backend, checks
 from .backend import Array
 from .functionals import curvature, is_denoising
 from .operators.base import LinearOperator
@@ -27,10 +27,8 @@ def working_precision(precision: Any, learned: bool, y: Array) -> np.dtype:
     else ``y``'s."""
     if precision is None:
         return np.dtype(np.float32) if learned else backend.real_dtype(y.dtype)
-    try:  # a name, a NumPy scalar type or a dtype
-        name = precision if isinstance(precision, str) else np.dtype(precision).name
-    except TypeError:
-        name = None
+    # a name (exactly), a NumPy scalar type or a dtype (by its name)
+    name = precision if isinstance(precision, str) else getattr(checks.as_dtype(precision), "name", None)
     if name not in ("float32", "float64"):
         raise ValueError(f"solve: precision must be 'float32' or 'float64', got {precision!r}")
     return np.dtype(name)
