@@ -334,10 +334,7 @@ def _ends(runs: list[_Run], chunks: list[slice | None]) -> tuple[bool, str] | No
 
 def _checked_precision(precision: Any, default: np.dtype) -> np.dtype:
     """``precision`` as a float or complex dtype (``default`` for ``None``), or a ``ValueError`` naming it."""
-    try:
-        dtype = default if precision is None else np.dtype(precision)
-    except TypeError:
-        dtype = None
+    dtype = default if precision is None else checks.as_dtype(precision)
     if dtype is None or dtype not in backend.SUPPORTED_DTYPES:  # (NumPy takes None for float64 in ==)
         raise ValueError(f"lbfgs: precision must be one of {', '.join(d.name for d in backend.SUPPORTED_DTYPES)} "
                          f"(or None, x0's), got {precision!r}")

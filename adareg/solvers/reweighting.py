@@ -9,7 +9,7 @@ from typing import Any, Callable
 from .. import backend, checks
 from ..backend import Array
 from ..functionals import LeastSquares, is_denoising
-from ..operators.base import LinearOperator, batch_shape, zero_image
+from ..operators.base import LinearOperator, batch_shape, check_measurements_of, check_start_shape, zero_image
 from ..regularizers.analysis import DualState
 from ..regularizers.base import PROX_DEFAULTS, Bounds, Reweighted
 from .chunks import joined
@@ -174,16 +174,10 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
     if not (isinstance(reg, Reweighted) and reg.minimisation == "reweighting"):
         hint = " at its noise level: reg.at(sigma)" if callable(getattr(reg, "at", None)) else ""
         raise TypeError(f"reweighting: reg must be an adaptive regularizer{hint}, got {type(reg).__name__}")
-    if not isinstance(H, LinearOperator):
-        raise TypeError(f"reweighting: H must be a LinearOperator, got {type(H).__name__}")
-    backend.check_array(y, H.shape_out, f"reweighting: y (measurements of {H!r})")
-    backend.check_finite(y, "reweighting: y")
-    expected = batch_shape(y, H.shape_out) + tuple(H.shape_in)
+    check_measurements_of(H, y, "reweighting", inspect=False)
     if x0 is not None:
         backend.check_iterate(x0, "reweighting: x0")
-        if tuple(x0.shape) != expected:
-            raise ValueError(f"reweighting: x0 has shape {tuple(x0.shape)}, expected {expected} (one image per "
-                             "measurement)")
+        check_start_shape(x0, H, y, "reweighting")
     if inner_tol is not None:
         inner_tol = checks.non_negative(inner_tol, "reweighting: inner_tol")
     denoising = is_denoising(H, weights)
