@@ -164,4 +164,4 @@ def warn_unbounded(reg: Ridge, denoising: bool, bounds: Bounds | None) -> None:
     if not denoising and not reg.bounded_below and not compact:
         warnings.warn(f"solve: this {reg.family} has potentials that are unbounded below, so with an H that has "
                       "a null space the objective has no minimiser and the iterates drift; pass finite bounds, or "
-                      "use a file trained with bounded ends (adareg_train, every shipped file)", stacklevel=3)
+                      "use a file trained with bounded ends (adareg_train, every shipped file)", stacklevel=4)

@@ -139,8 +139,9 @@ def test_unbounded_wcrr_warns_where_the_objective_has_no_minimiser():
     assert falling.profile.integral(far)[0, 0, 0] < -1e6
     x = np.zeros((12, 12))
     mask = adareg.operators.Diagonal((np.arange(144) % 2).reshape(12, 12).astype(float))  # half the pixels
-    with pytest.warns(UserWarning, match="unbounded below"):
+    with pytest.warns(UserWarning, match="unbounded below") as record:
         adareg.solve(mask, x, falling, lam=0.01, sigma=0.02, max_iter=3)
+    assert [w.filename for w in record if "unbounded below" in str(w.message)] == [__file__]  # the user's line
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         adareg.solve(mask, x, falling, lam=0.01, sigma=0.02, bounds=(0, 1), max_iter=3)
