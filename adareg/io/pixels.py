@@ -11,6 +11,7 @@ and the TIFF reader (:mod:`adareg.io.tiff`) build on this module.
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,4 +116,13 @@ def _warn_on_scale(image: np.ndarray, path: Path) -> None:
     else:
         cause = f"values span [{float(image.min()):g}, {top:g}]: rescale them to [0, 1]"
     warnings.warn(f"{path}: {outside} of {image.size} float values lie outside [-0.5, 1.5], adareg's intensities "
-                  f"are in [0, 1]; {cause}", IntensityWarning, stacklevel=4)
+                  f"are in [0, 1]; {cause}", IntensityWarning, stacklevel=_outside_the_package())
+
+
+def _outside_the_package() -> int:
+    """The ``stacklevel`` with which its caller's :func:`warnings.warn` points at the first line outside adareg:
+    the user's call to a reader, however deep in the package (read_image, read_folder, read_volume) it warns."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "adareg":
+        frame, level = frame.f_back, level + 1
+    return level

@@ -270,9 +270,14 @@ def test_float_images_on_another_scale_warn(Image, tmp_path, suffix, top, hint):
     data = np.round(grid * top) if top > 0 else 2 * grid - 1
     path = tmp_path / f"scaled{suffix}"
     np.save(path, data) if suffix == ".npy" else Image.fromarray(data.astype(np.float32)).save(path)
-    with pytest.warns(IntensityWarning, match=f"{path}: .*outside \\[-0.5, 1.5\\].*{hint}"):
+    with pytest.warns(IntensityWarning, match=f"{path}: .*outside \\[-0.5, 1.5\\].*{hint}") as record:
         image, _ = read_image(path)
     np.testing.assert_array_equal(image, data if suffix == ".npy" else data.astype(np.float32))  # as stored
+    assert [w.filename for w in record] == [__file__]  # the user's line
+    if suffix == ".tif":  # (read_folder reads PNG and TIFF files; it pointed at adareg/io/images.py)
+        with pytest.warns(IntensityWarning, match=f"{path}") as record:
+            read_folder(tmp_path)
+        assert [w.filename for w in record] == [__file__]
 
 
 @pytest.mark.parametrize("suffix", [".png", ".tif"])

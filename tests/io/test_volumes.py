@@ -89,11 +89,19 @@ def test_an_npy_image_with_channels_is_refused_rather_than_read_as_slices(tmp_pa
     assert read_volume(path).data.shape == (3, 32, 32)
 
 
-def test_float_npy_volumes_on_another_scale_warn(tmp_path):
-    path = tmp_path / "v.npy"
-    np.save(path, np.arange(2 * 8 * 8).reshape(2, 8, 8) % 256 * 1.0)
-    with pytest.warns(IntensityWarning, match=f"{path}: .*divide by 255"):
+@pytest.mark.parametrize("suffix", [".npy", ".tif"])
+def test_float_volumes_on_another_scale_warn_at_the_callers_line(tmp_path, suffix):
+    import tifffile
+
+    path = tmp_path / f"v{suffix}"
+    data = np.arange(2 * 8 * 8).reshape(2, 8, 8) % 256 * 1.0
+    if suffix == ".npy":
+        np.save(path, data)
+    else:
+        tifffile.imwrite(path, data.astype(np.float32), photometric="minisblack")
+    with pytest.warns(IntensityWarning, match=f"{path}: .*divide by 255") as record:
         read_volume(path)
+    assert [w.filename for w in record] == [__file__]  # (it pointed at adareg/io/volumes.py)
 
 
 def test_denoising_a_uint8_npy_volume_keeps_its_values(tmp_path):
