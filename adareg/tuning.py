@@ -262,21 +262,8 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
                          f"got {points!r}")
     data_range = checks.positive(data_range, "tune: data_range")
     progress = checks.flag(progress, "tune: progress")
-    if solve_options is not None and not isinstance(solve_options, Mapping):
-        raise TypeError(f"tune: solve_options must be a dict of adareg.solve's keywords, got "
-                        f"{type(solve_options).__name__}")
-    options = dict(solve_options or {})
-    for name, why in _RESERVED_OPTIONS.items():
-        if name in options:
-            raise ValueError(f"tune: solve_options may not contain {name!r}: {why}")
-    unknown = sorted(map(str, options.keys() - _SOLVE_KEYWORDS))
-    if unknown:
-        raise TypeError(f"tune: solve_options has {', '.join(map(repr, unknown))}, which adareg.solve does not take")
-    if patience is not None:
-        patience = checks.positive(patience, "tune: patience")
-        if patience < 1:
-            raise ValueError(f"tune: patience must be >= 1 (a multiple of the best candidate's time), "
-                             f"got {patience:g}")
+    options = _check_solve_options(solve_options)
+    patience = _check_patience(patience)
     start = _check_start(start, lam, sigma, reg)
     weights = _pair_weights(options.pop("weights", None), pairs)
     fixed, axes = _search_axes(H, pairs, reg, lam, sigma, lam_range, sigma_range, weights, start.get("lam"))
@@ -288,6 +275,30 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     bar = tqdm(disable=not progress, desc="tune", unit="evaluation")
     # the best candidate solved in full, and whether all its solves converged
     best: dict[str, Any] = {"psnr": -math.inf, "seconds": None, "converged": True}
+    evaluate = _evaluator(candidate, fixed, patience, table, bar, best)
+    # one context for the whole search, not one per solve (which resets Python's once-per-location record): a warning
+    # about the data, the same for every candidate, is then told once
+    try:
+        with warnings.catch_warnings():  # a far candidate's image may span widely, or be faint: its score says so
+            warnings.filterwarnings("ignore", message="solve: the reconstruction")
+            warnings.filterwarnings("ignore", message="psnr: x spans")
+            chosen, score = _coordinate_search(evaluate, axes, levels=levels, points=points, start=start)
+    finally:
+        bar.close()
+    _warn_about_the_choice(chosen, axes, best["converged"])
+    return Tuning(lam=chosen.get("lam", fixed["lam"]), sigma=chosen.get("sigma", fixed["sigma"]), psnr=score,
+                  table=table)
+
+
+def _evaluator(candidate: _Candidate, fixed: dict[str, Any], patience: float | None, table: History, bar: tqdm,
+               best: dict[str, Any]) -> Callable[[dict[str, float]], float]:
+    """The objective of the search: the mean PSNR of a candidate, its searched values by name (the others
+    ``fixed``), each evaluation a row of ``table`` and a tick of ``bar``.
+
+    With ``patience``, a candidate's solves are cut at ``patience`` times the seconds per pair of ``best`` (the best
+    candidate solved in full: its ``psnr``, ``seconds`` per pair and whether all its solves ``converged``, updated
+    in place), and a cut candidate that scores above ``best`` is solved again in full before it may win.
+    """
 
     def evaluate(values: dict[str, float]) -> float:
         lam_k, sigma_k = (values.get(name, fixed[name]) for name in ("lam", "sigma"))
@@ -307,25 +318,20 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         bar.set_postfix(lam=f"{lam_k:.3g}", psnr=f"{mean:.2f}", refresh=False)
         return mean
 
-    # one context for the whole search, not one per solve (which resets Python's once-per-location record): a warning
-    # about the data, the same for every candidate, is then told once
-    try:
-        with warnings.catch_warnings():  # a far candidate's image may span widely, or be faint: its score says so
-            warnings.filterwarnings("ignore", message="solve: the reconstruction")
-            warnings.filterwarnings("ignore", message="psnr: x spans")
-            chosen, score = _coordinate_search(evaluate, axes, levels=levels, points=points, start=start)
-    finally:
-        bar.close()
+    return evaluate
+
+
+def _warn_about_the_choice(chosen: dict[str, float], axes: list[_Axis], converged: bool) -> None:
+    """Warn (pointing at :func:`tune`'s caller) where the ``chosen`` ``lam`` is an end of a given ``lam_range``, and
+    where the solves of the chosen values did not all ``converge``."""
     for axis in axes:  # a given lam_range bounds the search: its end may cut off the best value
         if axis.name == "lam" and axis.hard and chosen.get("lam") in (axis.low, axis.high):
             warnings.warn(f"tune: the best lam, {chosen['lam']:g}, is an end of lam_range [{axis.low:g}, "
-                          f"{axis.high:g}]: the best value may lie beyond it; widen lam_range", stacklevel=2)
-    if not best["converged"]:
+                          f"{axis.high:g}]: the best value may lie beyond it; widen lam_range", stacklevel=3)
+    if not converged:
         warnings.warn("tune: the solves of the chosen values did not all converge (their max_iter or max_time "
                       "ended them first): the PSNR is that of unconverged reconstructions; give solve_options a "
-                      "larger max_iter to choose on converged ones", stacklevel=2)
-    return Tuning(lam=chosen.get("lam", fixed["lam"]), sigma=chosen.get("sigma", fixed["sigma"]), psnr=score,
-                  table=table)
+                      "larger max_iter to choose on converged ones", stacklevel=3)
 
 
 class _Candidate:
@@ -424,6 +430,32 @@ def _sigma_axis(reg: LearnedRegularizer, sigma: Any, sigma_range: Any) -> tuple[
         raise ValueError(f"tune: the sigma range [{low:g}, {high:g}] has no positive part to search")
     low = low if low > 0 else high / _SIGMA_SPAN
     return (low, None) if low == high else (None, _Axis("sigma", low, high, hard=True))
+
+
+def _check_solve_options(solve_options: Any) -> dict[str, Any]:
+    """A copy of ``solve_options`` (``{}`` for ``None``): a mapping of keywords of :func:`adareg.solve` that
+    ``tune`` does not set itself (:data:`_RESERVED_OPTIONS`)."""
+    if solve_options is not None and not isinstance(solve_options, Mapping):
+        raise TypeError(f"tune: solve_options must be a dict of adareg.solve's keywords, got "
+                        f"{type(solve_options).__name__}")
+    options = dict(solve_options or {})
+    for name, why in _RESERVED_OPTIONS.items():
+        if name in options:
+            raise ValueError(f"tune: solve_options may not contain {name!r}: {why}")
+    unknown = sorted(map(str, options.keys() - _SOLVE_KEYWORDS))
+    if unknown:
+        raise TypeError(f"tune: solve_options has {', '.join(map(repr, unknown))}, which adareg.solve does not take")
+    return options
+
+
+def _check_patience(patience: Any) -> float | None:
+    """``patience`` as a float >= 1 (a multiple of the best candidate's seconds), or ``None``."""
+    if patience is None:
+        return None
+    patience = checks.positive(patience, "tune: patience")
+    if patience < 1:
+        raise ValueError(f"tune: patience must be >= 1 (a multiple of the best candidate's time), got {patience:g}")
+    return patience
 
 
 def _check_start(start: Any, lam: Any, sigma: Any, reg: Regularizer | LearnedRegularizer) -> dict[str, float]:
