@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from .. import backend, checks
@@ -16,7 +17,7 @@ from .chunks import joined
 from .fista import next_momentum
 from .loop import Report, iterate
 from .result import Result
-from ..stopping import Defaults, Progress, check_callback, check_finite_iterate, relative_change
+from ..stopping import Defaults, Progress, StoppingRule, check_callback, check_finite_iterate, relative_change
 
 #: Reweighting steps and fixed-point residual at which :func:`reweighting` stops by default
 #: (for denoising the residual is :data:`DENOISING_TOL`).  For a general ``H`` the residual
@@ -178,6 +179,84 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
     if x0 is not None:
         backend.check_iterate(x0, "reweighting: x0")
         check_start_shape(x0, H, y, "reweighting")
+    settings = _reweighting_settings(H, reg, weights, lam=lam, max_iter=max_iter, tol=tol, max_time=max_time,
+                                     inner_tol=inner_tol, inner_max_iter=inner_max_iter, callback=callback,
+                                     progress=progress)
+    denoising, tol = settings.denoising, settings.tol
+    if x0 is None:
+        x0 = y if denoising else zero_image(H, y)
+    if denoising:
+        step = _dual_fista_steps(y, reg, settings.lam, bounds, tol, settings.inner_tol, settings.new_budget)
+    else:
+        step = _accelerated_steps(H, y, weights, reg, settings.lam, x0, bounds, tol, settings.new_budget)
+    batch_ndim = y.ndim - len(H.shape_out)
+    x = x0
+    residual, previous = math.inf, 0.0  # the first step's residual is not confirmed: it measures the move from x0
+
+    def reweight(k: int, elapsed: Callable[[], float]) -> Report:
+        nonlocal x, residual, previous
+        x_next, inner, certified = step(x, residual)
+        residual = relative_change(x_next, x, batch_ndim)
+        check_finite_iterate(residual, x_next, "reweighting")
+        x = x_next
+        seconds = elapsed()
+        measure = residual if denoising else max(residual, previous / GENERAL_CONFIRMATION)
+        if not certified:  # an uncertified step (inner_tol) is no evidence of a fixed point
+            measure = math.inf
+        previous = residual
+        return Report(dict(iteration=k, residual=residual, inner_iterations=inner, seconds=seconds),
+                      {"residual": f"{residual:.2e} (tol {tol:g})"},
+                      Progress(iteration=k, seconds=seconds, relative_change=measure))
+
+    # no total on the progress bar: the steps end on the residual
+    return iterate(reweight, lambda: x, stop=settings.stop, callback=settings.callback,
+                   columns=("iteration", "residual", "inner_iterations", "seconds"), desc="reweighting", unit="step",
+                   progress=settings.progress, counted="reweighting steps")
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The settings of a :func:`reweighting` run, checked and resolved from its arguments.
+
+    Attributes
+    ----------
+    denoising
+        Whether the data term is ``1/2 ||x - y||^2`` (the steps are proxes).
+    lam, tol, inner_tol
+        The regularisation weight, the fixed-point tolerance (its default resolved) and ``inner_tol``.
+    first_budget
+        The dual iterations per prox of the first step (``inner_max_iter``, its default resolved).
+    max_iter
+        The step cap the budgets plan for (``max_iter``, or ``DEFAULTS.max_iter``).
+    stop, callback, progress
+        The stopping rule, the checked callback and whether to show a progress bar.
+    """
+
+    denoising: bool
+    lam: float
+    tol: float
+    inner_tol: float | None
+    first_budget: int
+    max_iter: int
+    stop: StoppingRule
+    callback: Callable[[int, Array], Any] | None
+    progress: bool
+
+    def new_budget(self) -> _Budget:
+        """A prox budget for one chunk's run: for a general ``H`` one whose mean rate per step must stay below
+        :data:`GENERAL_SLOWEST_RATE`, for denoising one that must reach ``tol`` within the steps left."""
+        if self.denoising:
+            return _Budget(self.first_budget, self.tol, self.max_iter)
+        return _Budget(self.first_budget, self.tol, self.max_iter, slowest_rate=GENERAL_SLOWEST_RATE)
+
+
+def _reweighting_settings(H: LinearOperator, reg: Reweighted, weights: Array | None, *, lam: Any, max_iter: Any,
+                          tol: Any, max_time: Any, inner_tol: Any, inner_max_iter: Any, callback: Any,
+                          progress: Any) -> _Settings:
+    """:func:`reweighting`'s arguments but the data, start and box, checked in this order, with their defaults:
+    ``tol`` :data:`DENOISING_TOL` for denoising, else ``DEFAULTS.tol``; ``inner_max_iter`` for a general ``H``
+    :data:`GENERAL_PROX_ITERATIONS`, for denoising ``reg.step_iterations`` (with ``inner_tol``:
+    ``PROX_DEFAULTS.max_iter``)."""
     if inner_tol is not None:
         inner_tol = checks.non_negative(inner_tol, "reweighting: inner_tol")
     denoising = is_denoising(H, weights)
@@ -199,37 +278,9 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
     # a step of no iterations would leave x where it is: a zero residual, "converged" at the start
     inner_max_iter = checks.count(inner_max_iter, "reweighting: inner_max_iter")
     lam = checks.positive(lam, "reweighting: lam")
-    if x0 is None:
-        x0 = y if denoising else zero_image(H, y)
-    steps = DEFAULTS.max_iter if max_iter is None else max_iter
-    if denoising:
-        step = _dual_fista_steps(y, reg, lam, bounds, tol, inner_tol, lambda: _Budget(inner_max_iter, tol, steps))
-    else:
-        step = _accelerated_steps(H, y, weights, reg, lam, x0, bounds, tol,
-                                  lambda: _Budget(inner_max_iter, tol, steps, slowest_rate=GENERAL_SLOWEST_RATE))
-    batch_ndim = y.ndim - len(H.shape_out)
-    x = x0
-    residual, previous = math.inf, 0.0  # the first step's residual is not confirmed: it measures the move from x0
-
-    def reweight(k: int, elapsed: Callable[[], float]) -> Report:
-        nonlocal x, residual, previous
-        x_next, inner, certified = step(x, residual)
-        residual = relative_change(x_next, x, batch_ndim)
-        check_finite_iterate(residual, x_next, "reweighting")
-        x = x_next
-        seconds = elapsed()
-        measure = residual if denoising else max(residual, previous / GENERAL_CONFIRMATION)
-        if not certified:  # an uncertified step (inner_tol) is no evidence of a fixed point
-            measure = math.inf
-        previous = residual
-        return Report(dict(iteration=k, residual=residual, inner_iterations=inner, seconds=seconds),
-                      {"residual": f"{residual:.2e} (tol {tol:g})"},
-                      Progress(iteration=k, seconds=seconds, relative_change=measure))
-
-    # no total on the progress bar: the steps end on the residual
-    return iterate(reweight, lambda: x, stop=stop, callback=callback,
-                   columns=("iteration", "residual", "inner_iterations", "seconds"), desc="reweighting", unit="step",
-                   progress=progress, counted="reweighting steps")
+    return _Settings(denoising=denoising, lam=lam, tol=tol, inner_tol=inner_tol, first_budget=inner_max_iter,
+                     max_iter=DEFAULTS.max_iter if max_iter is None else max_iter, stop=stop, callback=callback,
+                     progress=progress)
 
 
 #: A reweighting step: ``(x_k, residual) -> (x_{k+1}, dual iterations, certified)``, ``certified`` false where a
