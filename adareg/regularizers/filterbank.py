@@ -38,6 +38,14 @@ NORM_GRID = 256
 NORM_CHANNELS = 16
 
 
+def check_layer_shape(kernel: np.ndarray, channels: int, what: str) -> None:
+    """Raise a ``ValueError`` naming ``what`` (e.g. ``"FilterBank: layer 2"``) unless ``kernel`` is one layer of a
+    composition of correlations on ``channels`` input channels: shape ``(c_out, channels, k, k)`` with odd ``k``."""
+    if kernel.ndim != 4 or kernel.shape[1] != channels or kernel.shape[2] != kernel.shape[3] \
+            or kernel.shape[2] % 2 == 0:
+        raise ValueError(f"{what} must have shape (c_out, {channels}, k, k) with odd k, got {kernel.shape}")
+
+
 def compose_kernels(layers: Sequence[np.ndarray]) -> np.ndarray:
     r"""The kernel of the composed correlations ``K_L o ... o K_1`` on the plane.
 
@@ -104,11 +112,7 @@ class FilterBank(backend.KeepsReadOnly):
             raise ValueError("FilterBank: needs at least one layer")
         channels = 1
         for l, kernel in enumerate(layers):
-            if kernel.ndim != 4 or kernel.shape[1] != channels or kernel.shape[2] != kernel.shape[3] \
-                    or kernel.shape[2] % 2 == 0:
-                raise ValueError(
-                    f"FilterBank: layer {l} must have shape (c_out, {channels}, k, k) with odd k, got {kernel.shape}"
-                )
+            check_layer_shape(kernel, channels, f"FilterBank: layer {l}")
             if kernel.dtype.kind != "f" or not np.all(np.isfinite(kernel)):
                 raise ValueError(f"FilterBank: layer {l} must hold finite floats")
             channels = kernel.shape[0]

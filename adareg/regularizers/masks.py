@@ -22,6 +22,7 @@ import numpy as np
 from .. import backend, checks
 from ..backend import Array
 from ..operators.conv import Conv2d
+from .filterbank import check_layer_shape
 
 Activation = Literal["leaky_relu", "relu"]
 #: Negative slope of the leaky ReLU.
@@ -59,10 +60,7 @@ class MaskCNN(backend.KeepsReadOnly):
                              f"and {len(biases)}")
         channels = 2
         for l, (kernel, bias) in enumerate(zip(kernels, biases)):
-            if kernel.ndim != 4 or kernel.shape[1] != channels or kernel.shape[2] != kernel.shape[3] \
-                    or kernel.shape[2] % 2 == 0:
-                raise ValueError(f"MaskCNN: kernel {l} must have shape (c_out, {channels}, k, k) with odd k, "
-                                 f"got {kernel.shape}")
+            check_layer_shape(kernel, channels, f"MaskCNN: kernel {l}")
             if bias.shape != (kernel.shape[0],):
                 raise ValueError(f"MaskCNN: bias {l} must have shape ({kernel.shape[0]},), got {bias.shape}")
             if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
