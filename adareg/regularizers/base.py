@@ -126,9 +126,6 @@ class Reweighted(Protocol):
     step_iterations: int
     channels: int
 
-    def weights(self, x: Array) -> Array:
-        r"""The weights :math:`\Lambda(x)` of the step from ``x``."""
-
     def step(self, x: Array) -> Regularizer:
         """The weighted-l1 problem of the step from ``x``: a
         :class:`~adareg.regularizers.WeightedL1Analysis` (its prox is what the loop calls)."""

@@ -11,7 +11,7 @@ from .. import backend, checks
 from ..backend import Array
 from ..functionals import LeastSquares, is_denoising
 from ..operators.base import LinearOperator, batch_shape, check_measurements_of, check_start_shape, zero_image
-from ..regularizers.analysis import DualState
+from ..regularizers.analysis import DualState, WeightedL1Analysis
 from ..regularizers.base import PROX_DEFAULTS, Bounds, Reweighted
 from .chunks import joined
 from .fista import next_momentum
@@ -172,9 +172,16 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
         History columns ``iteration, residual, inner_iterations`` (the dual FISTA
         iterations of the step, over all its proxes) and ``seconds``.
     """
-    if not (isinstance(reg, Reweighted) and reg.minimisation == "reweighting"):
+    declared = getattr(reg, "minimisation", None)
+    declares = isinstance(declared, str) and declared == "reweighting"
+    if declares and not isinstance(reg, Reweighted):
+        raise TypeError(f"reweighting: {type(reg).__name__} declares minimisation 'reweighting' but lacks what the "
+                        "loop needs (adareg.regularizers.Reweighted): step(x), step_iterations and channels")
+    if not declares:
         hint = " at its noise level: reg.at(sigma)" if callable(getattr(reg, "at", None)) else ""
         raise TypeError(f"reweighting: reg must be an adaptive regularizer{hint}, got {type(reg).__name__}")
+    checks.count(reg.step_iterations, f"reweighting: reg.step_iterations ({type(reg).__name__}'s)")
+    checks.count(reg.channels, f"reweighting: reg.channels ({type(reg).__name__}'s)")
     check_measurements_of(H, y, "reweighting", inspect=False)
     if x0 is not None:
         backend.check_iterate(x0, "reweighting: x0")
@@ -419,6 +426,14 @@ class _ChunkRun(ABC):
         self.states: list[DualState] = []
         self.residual, self.stopped, self.certified = math.inf, False, True  # no residual before the first step
 
+    def problem(self, x: Array) -> WeightedL1Analysis:
+        """The weighted-l1 problem of the step from ``x``, ``reg.step(x)``, refused unless it is one."""
+        problem = self.reg.step(x)
+        if not isinstance(problem, WeightedL1Analysis):
+            raise TypeError(f"reweighting: {type(self.reg).__name__}.step(x) must return the WeightedL1Analysis of "
+                            f"the step from x, got {type(problem).__name__}")
+        return problem
+
     def record(self, residual: float) -> None:
         """Take a step's ``residual``: the chunk stops where it is at most ``tol`` after a certified step."""
         self.residual, self.stopped = residual, residual <= self.tol and self.certified
@@ -441,9 +456,9 @@ class _DualFistaRun(_ChunkRun):
         if math.isfinite(residual):  # not the first step
             self.budget.after(residual)
         step_tol = None if self.inner_tol is None else max(min(self.inner_tol, 0.1 * residual), 0.1 * self.tol)
-        out = self.reg.step(x).prox(self.v, self.lam, bounds=self.bounds,
-                                    warm_start=self.states.pop() if self.states else None, tol=step_tol,
-                                    max_iter=self.budget.iterations)
+        out = self.problem(x).prox(self.v, self.lam, bounds=self.bounds,
+                                   warm_start=self.states.pop() if self.states else None, tol=step_tol,
+                                   max_iter=self.budget.iterations)
         self.states.append(out.state)
         self.certified = step_tol is None or out.converged
         if not self.certified:  # it reached its cap: the next step gets twice the iterations
@@ -470,7 +485,7 @@ class _AcceleratedRun(_ChunkRun):
     def step(self, x: Array, residual: float) -> tuple[Array, int]:
         if math.isfinite(residual):  # not the first step
             self.budget.after(residual)
-        weighted = self.reg.step(x)
+        weighted = self.problem(x)
         inner, shape_in = 0, self.data.H.shape_in
         for _ in range(GENERAL_STEP_ITERATIONS):
             out = weighted.prox(self.z - self.data.grad(self.z) / self.L, self.lam / self.L, bounds=self.bounds,

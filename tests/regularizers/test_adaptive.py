@@ -336,9 +336,6 @@ def test_a_regularizer_that_declares_the_reweighting_needs_no_adaptive_model_cla
         def prox(self, v, tau, **options):
             raise AssertionError("the reweighting calls no prox of reg")
 
-        def weights(self, x):
-            return fixed
-
         def step(self, x):
             return WeightedL1Analysis(W, fixed)
 
@@ -352,6 +349,38 @@ def test_a_regularizer_that_declares_the_reweighting_needs_no_adaptive_model_cla
         result = adareg.solve(H, y, reg, lam=lam, tol=1e-8)
         assert result.converged
         np.testing.assert_allclose(result.x, expected, atol=1e-7)
+
+
+@pytest.mark.parametrize("member, value, error, words", [
+    ("step", lambda self, x: None, TypeError, r"reweighting: Declared.step\(x\) must return the WeightedL1Analysis "
+                                              "of the step from x, got NoneType"),
+    ("channels", "2", TypeError, r"reweighting: reg.channels \(Declared's\) must be an int"),
+    ("step_iterations", 0, ValueError, r"reweighting: reg.step_iterations \(Declared's\) must be at least 1"),
+    ("step_iterations", None, TypeError, "reweighting: Declared declares minimisation 'reweighting' but lacks what "
+                                         "the loop needs"),
+])
+def test_a_declared_reweighting_with_unusable_members_is_refused_by_name(member, value, error, words):
+    """Members of the Reweighted protocol that the loop cannot use failed inside it (an AttributeError on None,
+    a str // int) or named inner_max_iter, an argument the caller never gave."""
+    from adareg.operators import FiniteDifference
+    from adareg.regularizers import WeightedL1Analysis
+    from adareg.solvers import reweighting
+
+    class Declared:
+        minimisation, step_iterations, channels = "reweighting", 4, 2
+
+        def step(self, x):
+            return WeightedL1Analysis(FiniteDifference((4, 4)), 1.0)
+
+    y = np.random.default_rng(4).random((4, 4))
+    reweighting(Identity(y.shape), y, Declared(), lam=0.1, max_iter=2)  # the members as they are: it runs
+    if value is None:
+        delattr(Declared, member)
+    else:
+        setattr(Declared, member, value)
+    for H in (Identity(y.shape), Diagonal(np.ones(y.shape))):
+        with pytest.raises(error, match=words):
+            reweighting(H, y, Declared(), lam=0.1, max_iter=2)
 
 
 @pytest.mark.parametrize("sigma, error, words", [
