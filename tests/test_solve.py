@@ -1058,3 +1058,33 @@ def test_8_bit_data_for_a_learned_model_in_a_unit_box_is_told_once():
                          bounds=(0, 1), max_iter=3)
         scale = [str(w.message) for w in caught if "y / 255" in str(w.message)]
         assert len(scale) == 1 and told in scale[0], scale
+
+
+@pytest.mark.parametrize("case", ["off scale", "outside bounds", "beyond reach", "weight spread", "curvature",
+                                  "tol below rounding"])
+def test_each_of_solves_warnings_points_at_the_callers_line(case):
+    """solve's warnings come from adareg.diagnostics at several depths below solve; each must name the line that
+    called solve (a -W filter, or a traceback of the warning, shows the user's code), not the library's."""
+    n = 16
+    clean = adareg.data.shepp_logan((n, n))
+    B, tv = Blur(np.ones((3, 3)) / 9, (n, n)), TV((n, n))
+    calls = {
+        "off scale": (lambda: adareg.solve(Identity((n, n)), 255 * clean, adareg.load("sa-cnn"), sigma=10 / 255,
+                                           max_iter=2), "trained on intensities in"),
+        "outside bounds": (lambda: adareg.solve(Identity((n, n)), 255 * clean, tv, lam=0.1, bounds=(0, 1),
+                                                max_iter=2), "outside bounds"),
+        "beyond reach": (lambda: adareg.solve(B, 255 * B(clean), tv, lam=0.1, bounds=(0, 1), max_iter=2),
+                         "beyond what H makes"),
+        "weight spread": (lambda: adareg.solve(B, B(clean), tv, lam=0.1, weights=np.where(clean > 0.5, 1, 1e-4),
+                                               max_iter=2), "data weights span"),
+        "curvature": (lambda: adareg.solve(B, B(clean), adareg.load("crr"), lam=1e6, sigma=10 / 255, max_iter=2),
+                      "lam's curvature"),
+        "tol below rounding": (lambda: adareg.solve(B, B(clean), tv, lam=0.1, tol=1e-20, max_iter=2),
+                               "below float64's rounding"),
+    }
+    call, words = calls[case]
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        call()
+    assert any(words in str(w.message) for w in record)
+    assert [w.filename for w in record] == [__file__] * len(record)
