@@ -289,7 +289,7 @@ def blockwise(function: Callable[[slice], T], length: int, nbytes: int, like: Ar
     on all of ``range(length)``).  Blocks must write disjoint data.
     """
     count = 1 if is_cupy(like) else max(1, min(length, nbytes // BLOCK_BYTES))
-    blocks = _even_slices(length, count)
+    blocks = even_slices(length, count)
     if min(fft_workers(), count) == 1 or _worker.active:
         return [function(block) for block in blocks]
     # one pool of fft_workers() threads for every count of blocks (a pool per count left up to C(C+1)/2 idle
@@ -321,47 +321,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pools)
 
 
-#: Bytes of the largest arrays (e.g. a dual of C channels) of one chunk of :func:`batch_chunks`: a
-#: dual iteration makes several passes over them, which stay in a core's cache at about this size
-#: (chosen by timing whole denoising solves of batches, docs/results.md).
-CHUNK_BYTES = 1 << 21
-
-
-def batch_chunks(count: int, nbytes: int, like: Array) -> list[slice]:
-    """Consecutive chunks of a batch of ``count`` images, ``nbytes`` the size of one image's largest array.
-
-    On the host, chunks of about :data:`CHUNK_BYTES` (one image at least): an iterative
-    solver that steps a batch chunk by chunk keeps each chunk's arrays in cache through
-    its passes, where a whole large batch would stream through memory each pass.  For
-    CuPy arrays (``like``) one chunk, the whole batch: a GPU is fastest on large arrays.
-    """
-    return _chunks(count, count * nbytes // CHUNK_BYTES, like)
-
-
-#: Pixels of one chunk of :func:`image_chunks`: one image a chunk at 128 x 128 and up (chosen by timing
-#: batches of CT and MRI slices against their single calls, docs/results.md).
-CHUNK_PIXELS = 128 * 128
-
-
-def image_chunks(count: int, pixels: int, like: Array) -> list[slice]:
-    """Consecutive chunks of a batch of ``count`` images of ``pixels`` each, for a solver that runs each chunk on
-    its own (FISTA, L-BFGS; :mod:`adareg.solvers.chunks`).
-
-    On the host, chunks of about :data:`CHUNK_PIXELS` (one image at least): a chunk stops
-    on its own, where a larger chunk would step its images on to its slowest one's stop,
-    but each chunk pays the overhead of its calls, which images smaller than a chunk share.
-    For CuPy arrays (``like``) one chunk, the whole batch.
-    """
-    return _chunks(count, count * pixels // CHUNK_PIXELS, like)
-
-
-def _chunks(count: int, wanted: int, like: Array) -> list[slice]:
-    """``wanted`` chunks of a batch of ``count`` images (at least one, each of at least one image), or one for
-    CuPy."""
-    return _even_slices(count, 1 if is_cupy(like) else max(1, min(count, wanted)))
-
-
-def _even_slices(length: int, count: int) -> list[slice]:
+def even_slices(length: int, count: int) -> list[slice]:
     """``range(length)`` cut into ``count`` consecutive slices whose lengths differ by one at most."""
     edges = [length * i // count for i in range(count + 1)]
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]

@@ -183,26 +183,6 @@ def test_blockwise_keeps_one_pool_whatever_the_count_of_blocks(monkeypatch):
         backend.set_fft_workers(None)
 
 
-def test_batch_chunks_hold_about_chunk_bytes_of_images_on_the_host(monkeypatch):
-    monkeypatch.setattr(backend, "CHUNK_BYTES", 100)
-    like = np.zeros(1)
-    bounds = lambda chunks: [(c.start, c.stop) for c in chunks]  # noqa: E731
-    assert bounds(backend.batch_chunks(16, 50, like)) == [(i, i + 2) for i in range(0, 16, 2)]
-    assert bounds(backend.batch_chunks(7, 40, like)) == [(0, 3), (3, 7)]  # 280 bytes: two chunks, even sizes
-    assert bounds(backend.batch_chunks(3, 1000, like)) == [(0, 1), (1, 2), (2, 3)]  # one image at least
-    assert bounds(backend.batch_chunks(5, 10, like)) == [(0, 5)]  # a small batch in one piece
-    assert bounds(backend.batch_chunks(1, 1000, like)) == [(0, 1)]
-
-
-def test_image_chunks_hold_one_image_at_128_by_128_and_share_below():
-    like = np.zeros(1)
-    bounds = lambda chunks: [(c.start, c.stop) for c in chunks]  # noqa: E731
-    assert bounds(backend.image_chunks(3, 128 * 128, like)) == [(0, 1), (1, 2), (2, 3)]
-    assert bounds(backend.image_chunks(3, 512 * 512, like)) == [(0, 1), (1, 2), (2, 3)]
-    assert bounds(backend.image_chunks(8, 64 * 64, like)) == [(0, 4), (4, 8)]
-    assert bounds(backend.image_chunks(8, 32 * 32, like)) == [(0, 8)]
-
-
 def test_blockwise_nested_calls_and_errors(monkeypatch):
     monkeypatch.setattr(backend, "BLOCK_BYTES", 1)
     like = np.zeros(1)

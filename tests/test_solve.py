@@ -159,7 +159,7 @@ def assert_each_image_as_alone(chunked: adareg.Result, alone: list[adareg.Result
 
 @pytest.mark.parametrize("family", ["sa-cnn", "sa-b"])
 def test_a_denoising_batch_steps_in_chunks_of_images_on_the_host(family, monkeypatch):
-    """Chunk by chunk (backend.batch_chunks; one image each where CHUNK_BYTES is tiny), each with its own dual
+    """Chunk by chunk (chunks.batch_chunks; one image each where CHUNK_BYTES is tiny), each with its own dual
     state and its own stop, the reweighting gives each image of a batch what a solve of that image alone gives.
     The images have different noise levels, so that they stop at different steps."""
     levels = np.array([0.05, 0.1, 0.15, 0.2]).reshape(2, 2, 1, 1)
@@ -169,7 +169,7 @@ def test_a_denoising_batch_steps_in_chunks_of_images_on_the_host(family, monkeyp
     shapes = shapes_seen(monkeypatch, WeightedL1Analysis, "prox")
     adareg.solve(Identity((32, 32)), ys, adareg.load(family), **options)  # 1 MiB of dual: one chunk
     assert set(shapes) == {(2, 2, 32, 32)}
-    monkeypatch.setattr(adareg.backend, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(adareg.solvers.chunks, "CHUNK_BYTES", 1)
     alone = solves_alone(Identity((32, 32)), ys, adareg.load(family), None, **options)
     shapes.clear()
     chunked = adareg.solve(Identity((32, 32)), ys, adareg.load(family), **options)
@@ -188,7 +188,7 @@ def test_a_general_batch_steps_in_chunks_of_images_on_the_host(weights, monkeypa
     shapes = shapes_seen(monkeypatch, WeightedL1Analysis, "prox")
     adareg.solve(H, ys, adareg.load("sa-cnn"), weights=w[weights], max_iter=1, **options)  # one chunk (0.6 MiB)
     assert set(shapes) == {(2, 2, 24, 24)}
-    monkeypatch.setattr(adareg.backend, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(adareg.solvers.chunks, "CHUNK_BYTES", 1)
     alone = solves_alone(H, ys, adareg.load("sa-cnn"), w[weights], **options)
     shapes.clear()
     chunked = adareg.solve(H, ys, adareg.load("sa-cnn"), weights=w[weights], **options)
@@ -199,7 +199,7 @@ def test_a_general_batch_steps_in_chunks_of_images_on_the_host(weights, monkeypa
 
 @pytest.mark.parametrize("weights", [None, "shared", "per image"])
 def test_a_ridge_batch_runs_in_chunks_of_images_on_the_host(weights, monkeypatch):
-    """L-BFGS on a batch, chunk by chunk (backend.image_chunks), each chunk with its own objective, Lipschitz
+    """L-BFGS on a batch, chunk by chunk (chunks.image_chunks), each chunk with its own objective, Lipschitz
     constant and stop, gives each image what a solve of that image alone gives; before, the batch stopped as one,
     every image at the slowest one's stop (docs/results.md, "Batches of slices")."""
     H, ys, w = blurred_batch([0.01, 0.03, 0.05, 0.1], seed=14)
@@ -207,7 +207,7 @@ def test_a_ridge_batch_runs_in_chunks_of_images_on_the_host(weights, monkeypatch
     shapes = shapes_seen(monkeypatch, RidgeObjective, "forward")
     adareg.solve(H, ys, adareg.load("wcrr"), weights=w[weights], max_iter=1, **options)  # one chunk
     assert set(shapes) == {(2, 2, 24, 24)}
-    monkeypatch.setattr(adareg.backend, "CHUNK_PIXELS", 1)
+    monkeypatch.setattr(adareg.solvers.chunks, "CHUNK_PIXELS", 1)
     alone = solves_alone(H, ys, adareg.load("wcrr"), w[weights], **options)
     shapes.clear()
     chunked = adareg.solve(H, ys, adareg.load("wcrr"), weights=w[weights], **options)
@@ -221,7 +221,7 @@ def test_a_tv_batch_runs_in_chunks_of_images_on_the_host(weights, monkeypatch):
     batch gives each image what a solve of that image alone gives."""
     H, ys, w = blurred_batch([0.01, 0.03, 0.05, 0.1], seed=15)
     options = {"lam": 0.01, "bounds": (0, None), "tol": 1e-6}
-    monkeypatch.setattr(adareg.backend, "CHUNK_PIXELS", 1)
+    monkeypatch.setattr(adareg.solvers.chunks, "CHUNK_PIXELS", 1)
     alone = solves_alone(H, ys, TV((24, 24)), w[weights], **options)
     assert_each_image_as_alone(adareg.solve(H, ys, TV((24, 24)), weights=w[weights], **options), alone)
 
@@ -233,7 +233,7 @@ def test_a_tv_batch_with_a_weight_map_per_image_runs_as_one_piece(monkeypatch):
     H, ys, _ = blurred_batch([0.01, 0.03, 0.05, 0.1], seed=16)
     maps = np.random.default_rng(16).uniform(0.5, 2.0, (2, 2, 1, 24, 24))
     options = {"lam": 0.01, "bounds": (0, None), "tol": 1e-7, "max_iter": 5000}
-    monkeypatch.setattr(adareg.backend, "CHUNK_PIXELS", 2 * 24 * 24)  # chunks of two images, where maps allow
+    monkeypatch.setattr(adareg.solvers.chunks, "CHUNK_PIXELS", 2 * 24 * 24)  # chunks of two images, where maps allow
     batch = adareg.solve(H, ys, TV((24, 24), weights=maps), **options)
     assert batch.converged
     for image, y, weight_map in zip(batch.x.reshape(4, 24, 24), ys.reshape(4, 24, 24), maps.reshape(4, 1, 24, 24)):

@@ -1,5 +1,6 @@
-"""A batch in chunks of images, each a run of its own: what :func:`~adareg.solvers.fista` and
-:func:`~adareg.solvers.lbfgs` share when they are given their objective chunk by chunk.
+"""A batch in chunks of images, each a run of its own: how large a chunk is, and what
+:func:`~adareg.solvers.fista` and :func:`~adareg.solvers.lbfgs` share when they are given their
+objective chunk by chunk.
 
 The images of a batch are independent problems.  Run as one piece, a batch stops when its
 slowest image does, and every other image steps on past its own stop; run chunk by chunk,
@@ -8,6 +9,10 @@ step size, state and stop, an image of a one-image chunk comes out as it would a
 a batch costs what its images' single calls do.  ``solve`` cuts a batch so on the host
 (:func:`objective_in_chunks`); on a GPU, and where the regularizer holds weights per image,
 a batch stays one piece.
+
+A chunk holds about :data:`CHUNK_PIXELS` pixels for FISTA and L-BFGS (:func:`image_chunks`)
+and about :data:`CHUNK_BYTES` of the reweighting's largest arrays (:func:`batch_chunks`), one
+image at least; a CuPy batch is one chunk.
 """
 
 from __future__ import annotations
@@ -22,6 +27,46 @@ from ..operators.base import batch_shape
 from ..stopping import Progress, StoppingRule
 
 
+#: Bytes of the largest arrays (e.g. a dual of C channels) of one chunk of :func:`batch_chunks`: a
+#: dual iteration makes several passes over them, which stay in a core's cache at about this size
+#: (chosen by timing whole denoising solves of batches, docs/results.md).
+CHUNK_BYTES = 1 << 21
+
+
+def batch_chunks(count: int, nbytes: int, like: Array) -> list[slice]:
+    """Consecutive chunks of a batch of ``count`` images, ``nbytes`` the size of one image's largest array.
+
+    On the host, chunks of about :data:`CHUNK_BYTES` (one image at least): an iterative
+    solver that steps a batch chunk by chunk keeps each chunk's arrays in cache through
+    its passes, where a whole large batch would stream through memory each pass.  For
+    CuPy arrays (``like``) one chunk, the whole batch: a GPU is fastest on large arrays.
+    """
+    return _chunks(count, count * nbytes // CHUNK_BYTES, like)
+
+
+#: Pixels of one chunk of :func:`image_chunks`: one image a chunk at 128 x 128 and up (chosen by timing
+#: batches of CT and MRI slices against their single calls, docs/results.md).
+CHUNK_PIXELS = 128 * 128
+
+
+def image_chunks(count: int, pixels: int, like: Array) -> list[slice]:
+    """Consecutive chunks of a batch of ``count`` images of ``pixels`` each, for a solver that runs each chunk on
+    its own (FISTA, L-BFGS; :func:`objective_in_chunks`).
+
+    On the host, chunks of about :data:`CHUNK_PIXELS` (one image at least): a chunk stops
+    on its own, where a larger chunk would step its images on to its slowest one's stop,
+    but each chunk pays the overhead of its calls, which images smaller than a chunk share.
+    For CuPy arrays (``like``) one chunk, the whole batch.
+    """
+    return _chunks(count, count * pixels // CHUNK_PIXELS, like)
+
+
+def _chunks(count: int, wanted: int, like: Array) -> list[slice]:
+    """``wanted`` chunks of a batch of ``count`` images (at least one, each of at least one image), or one for
+    CuPy."""
+    return backend.even_slices(count, 1 if backend.is_cupy(like) else max(1, min(count, wanted)))
+
+
 def holds_weights_per_image(reg: Any) -> bool:
     """Whether ``reg`` holds weights for each image of a batch (a ``batch_shape`` of more than one image, e.g. TV's
     weight maps, batch axes and all): it acts on the whole batch, which then runs as one piece."""
@@ -31,13 +76,13 @@ def holds_weights_per_image(reg: Any) -> bool:
 def objective_in_chunks(data: LeastSquares, objective: Callable[[LeastSquares], Any], reg: Any) -> Any:
     """What :func:`~adareg.solvers.fista` or :func:`~adareg.solvers.lbfgs` is given for the batch of ``data``:
     ``objective(data)`` for the batch as one piece, or ``[(images, objective(data.images(images)))]``, one pair per
-    chunk of images (:func:`adareg.backend.image_chunks`: on the host, more than one where the batch is large
+    chunk of images (:func:`image_chunks`: on the host, more than one where the batch is large
     enough), each chunk then stopping on its own.  The batch is one piece where ``reg``, the regularizer, holds
     weights per image (:func:`holds_weights_per_image`).
     """
     count = math.prod(batch_shape(data.y, data.H.shape_out))
     chunks = ([slice(0, count)] if holds_weights_per_image(reg)
-              else backend.image_chunks(count, math.prod(data.H.shape_in), like=data.y))
+              else image_chunks(count, math.prod(data.H.shape_in), like=data.y))
     return objective(data) if len(chunks) == 1 else [(chunk, objective(data.images(chunk))) for chunk in chunks]
 
 

@@ -13,7 +13,7 @@ from ..functionals import LeastSquares, is_denoising
 from ..operators.base import LinearOperator, batch_shape, check_measurements_of, check_start_shape, zero_image
 from ..regularizers.analysis import DualState, WeightedL1Analysis
 from ..regularizers.base import PROX_DEFAULTS, Bounds, Reweighted
-from .chunks import joined
+from .chunks import batch_chunks, joined
 from .fista import next_momentum
 from .loop import Report, iterate
 from .result import Result
@@ -131,7 +131,7 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
     weights").  On the host, a batch steps in chunks of images that each stop on
     their own residual (and budget their own steps), so that an image of a chunk of its
     own comes out as it would alone, at the cost in time of one call; images whose duals
-    are smaller than :data:`adareg.backend.CHUNK_BYTES` (e.g. below 128 x 128 in float32
+    are smaller than :data:`adareg.solvers.chunks.CHUNK_BYTES` (e.g. below 128 x 128 in float32
     with 32 filters) share a chunk, which stops on its largest residual.
 
     Parameters
@@ -350,14 +350,14 @@ def _dual_fista_steps(y: Array, reg: Reweighted, lam: float, bounds: Bounds | No
     """Denoising steps (a :data:`Step`), dual FISTA warm-started.
 
     The images of a batch are independent problems, so on the host a batch steps in
-    chunks of a few images (:func:`adareg.backend.batch_chunks`), whose duals stay in
+    chunks of a few images (:func:`adareg.solvers.chunks.batch_chunks`), whose duals stay in
     cache through a dual iteration where a large batch's would stream through memory at
     every pass.  Each chunk is a reweighting of its own (its budget, its residual, its
     stop at ``tol``), so that an image of one-image chunks comes out as it would alone
     (docs/results.md, "Speed against BM3D"); the steps go on until the last chunk stops.
     """
     images = y.reshape(-1, *y.shape[-2:])  # the images of any batch axes
-    chunks = backend.batch_chunks(len(images), reg.channels * images[0].nbytes, like=y)
+    chunks = batch_chunks(len(images), reg.channels * images[0].nbytes, like=y)
     if len(chunks) == 1:  # y as it is, batch axes and all
         return _whole(_DualFistaRun(reg, lam, bounds, tol, inner_tol, y, new_budget()))
     return _in_chunks([_DualFistaRun(reg, lam, bounds, tol, inner_tol, images[chunk], new_budget())
@@ -375,7 +375,7 @@ def _accelerated_steps(H: LinearOperator, y: Array, weights: Array | None, reg: 
     until the last chunk stops.
     """
     count = math.prod(batch_shape(y, H.shape_out))
-    chunks = backend.batch_chunks(count, reg.channels * (x0.nbytes // count), like=y)
+    chunks = batch_chunks(count, reg.channels * (x0.nbytes // count), like=y)
     data = LeastSquares(H, y, weights)
     if len(chunks) == 1:  # y as it is, batch axes and all
         return _whole(_AcceleratedRun(reg, lam, bounds, tol, data, x0, new_budget()))
