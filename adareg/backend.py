@@ -14,21 +14,18 @@ scattered through the code.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import importlib
 import numbers
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, Callable, Literal, TypeVar
 
 import array_api_compat
 import numpy as np
 
-from . import checks
+from . import threads
 
 Array = Any  # a NumPy or CuPy array
 T = TypeVar("T")
@@ -155,64 +152,18 @@ def ndimage(x: Array) -> ModuleType:
     return importlib.import_module("scipy.ndimage")
 
 
-#: Threads for FFTs of NumPy arrays; ``None``: every core this process may run on.
-_fft_workers: int | None = None
-
-
-def set_fft_workers(workers: int | None) -> int | None:
-    """Set the number of threads used for FFTs (of at least :data:`THREADED_FFT_BYTES`) and :func:`blockwise`
-    work on NumPy arrays (``None``: all usable cores); returns the old setting."""
-    if workers is not None:  # True is not a count of threads
-        workers = checks.count(workers, "set_fft_workers: workers")
-    global _fft_workers
-    previous, _fft_workers = _fft_workers, workers
-    return previous
-
-
-#: The setting of a thread (of a context) alone, over the process's: see :func:`fft_workers_here`.
-_fft_workers_here: contextvars.ContextVar[int | None] = contextvars.ContextVar("adareg_fft_workers", default=None)
-
-
-@contextlib.contextmanager
-def fft_workers_here(workers: int) -> Iterator[None]:
-    """Use ``workers`` threads for FFTs and :func:`blockwise` work in this thread only, while the ``with`` block runs.
-
-    Unlike :func:`set_fft_workers`, which is process-wide, the other threads keep their setting, e.g. on a Dask
-    worker that computes a task in each of its threads.
-    """
-    token = _fft_workers_here.set(checks.count(workers, "fft_workers_here: workers"))
-    try:
-        yield
-    finally:
-        _fft_workers_here.reset(token)
-
-
-def fft_workers() -> int:
-    """The number of threads used for FFTs and :func:`blockwise` work on NumPy arrays in this thread (see
-    :func:`fft_workers_here` and :func:`set_fft_workers`)."""
-    here = _fft_workers_here.get()
-    if here is not None:
-        return here
-    if _fft_workers is not None:
-        return _fft_workers
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 #: Bytes of an FFT's input below which it runs on one thread: on smaller arrays the threads'
 #: hand-over costs more than they save (measurement log, "FFTs of small arrays on one thread").
 THREADED_FFT_BYTES = 1 << 20
 
 
 def _fft_threads(a: Array) -> int:
-    """The threads for an FFT of ``a``: :func:`fft_workers`, or one below :data:`THREADED_FFT_BYTES`."""
-    return fft_workers() if a.nbytes >= THREADED_FFT_BYTES else 1
+    """The threads for an FFT of ``a``: :func:`adareg.threads.fft_workers`, or one below :data:`THREADED_FFT_BYTES`."""
+    return threads.fft_workers() if a.nbytes >= THREADED_FFT_BYTES else 1
 
 
 class _HostFFT:
-    """``scipy.fft``'s transforms on :func:`fft_workers` threads, on one for inputs smaller than
+    """``scipy.fft``'s transforms on :func:`adareg.threads.fft_workers` threads, on one for inputs smaller than
     :data:`THREADED_FFT_BYTES` (``numpy.fft`` runs on one)."""
 
     def __init__(self) -> None:
@@ -246,7 +197,7 @@ def fft(x: Array) -> Any:
     (arguments ``a, s, axes``),
     ``ifft``, ``irfft`` (arguments ``a, n, axis, overwrite_x``) and ``next_fast_len(n)``.
 
-    ``scipy.fft`` on :func:`fft_workers` threads for NumPy arrays, ``cupyx.scipy.fft``
+    ``scipy.fft`` on :func:`adareg.threads.fft_workers` threads for NumPy arrays, ``cupyx.scipy.fft``
     (cuFFT) for CuPy arrays.  Single precision stays single precision.
     """
     if is_cupy(x):
@@ -255,76 +206,6 @@ def fft(x: Array) -> Any:
     if _host_fft is None:
         _host_fft = _HostFFT()
     return _host_fft
-
-
-#: Bytes of an array that one block of :func:`blockwise` covers: a few blocks per thread on large
-#: arrays, each small enough to stay in cache through the several passes a block makes.
-BLOCK_BYTES = 1 << 21
-
-
-class _Worker(threading.local):
-    """Whether this thread is a worker of a :func:`blockwise` pool (whose blocks then run in turn)."""
-
-    active = False
-
-
-_worker = _Worker()
-_pools: dict[int, ThreadPoolExecutor] = {}
-_pools_lock = threading.Lock()
-
-
-def blockwise(function: Callable[[slice], T], length: int, nbytes: int, like: Array) -> list[T]:
-    """``[function(block) for block in blocks]`` over consecutive blocks of ``range(length)``, on host threads.
-
-    Elementwise NumPy work runs on one core and streams its arrays through memory once
-    per operation; a function that does several operations on one block of its arrays
-    (e.g. rows ``block`` of every array of an iteration) keeps that block in cache
-    between them, and the blocks run on :func:`fft_workers` threads (NumPy releases
-    the GIL in its loops).  ``nbytes``, the size of the largest array the function
-    touches, sets the number of blocks (about one per :data:`BLOCK_BYTES`).  The
-    results come back in block order.
-
-    For CuPy arrays (``like``), small arrays, one thread, or a call from within a
-    block, the function runs on the calling thread, once per block (CuPy: once,
-    on all of ``range(length)``).  Blocks must write disjoint data.
-    """
-    count = 1 if is_cupy(like) else max(1, min(length, nbytes // BLOCK_BYTES))
-    blocks = even_slices(length, count)
-    if min(fft_workers(), count) == 1 or _worker.active:
-        return [function(block) for block in blocks]
-    # one pool of fft_workers() threads for every count of blocks (a pool per count left up to C(C+1)/2 idle
-    # threads on C cores); fewer blocks than threads use as many threads as blocks
-    return list(_pool(fft_workers()).map(function, blocks))
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    """The shared pool of ``threads`` workers (created once per :func:`fft_workers` setting)."""
-    with _pools_lock:
-        if threads not in _pools:
-            _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="adareg-blockwise",
-                                                 initializer=_mark_worker)
-        return _pools[threads]
-
-
-def _mark_worker() -> None:
-    _worker.active = True
-
-
-def _forget_pools() -> None:
-    """In a forked child, which has none of its parent's threads: new pools (and lock) when needed."""
-    global _pools_lock
-    _pools.clear()
-    _pools_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pools)
-
-
-def even_slices(length: int, count: int) -> list[slice]:
-    """``range(length)`` cut into ``count`` consecutive slices whose lengths differ by one at most."""
-    edges = [length * i // count for i in range(count + 1)]
-    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
 
 class _Scratch(threading.local):

@@ -42,7 +42,7 @@ from typing import Any, get_args
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import backend, checks, mri, params
+from . import backend, checks, mri, params, threads
 from .ct import check_window, fbp, transmission_weights
 from .io.images import first_slice_outside
 from .io.volumes import Volume
@@ -186,15 +186,15 @@ def run_chunk(task: SliceTask, slices: np.ndarray, numbers: Sequence[int], fft_t
     that fails.
 
     ``fft_threads`` sets the threads of the calling thread's FFTs during the call
-    (:func:`adareg.backend.fft_workers_here`: Dask workers compute one task per thread,
+    (:func:`adareg.threads.fft_workers_here`: Dask workers compute one task per thread,
     so their FFTs use one).  The warnings are recorded, not shown, so that they reach
     the caller from another process too (:func:`warnings.catch_warnings` is process-wide:
     on a worker with several threads a warning may be recorded with another thread's chunk).
     """
     slices = slices.view()
     slices.flags.writeable = False  # a task that wrote to its input would change the stack and the retries' slices
-    threads = contextlib.nullcontext() if fft_threads is None else backend.fft_workers_here(fft_threads)
-    with threads, warnings.catch_warnings(record=True) as caught:
+    fft_setting = contextlib.nullcontext() if fft_threads is None else threads.fft_workers_here(fft_threads)
+    with fft_setting, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = _run_chunk(task, slices, numbers)
     return result, list(dict.fromkeys((w.category, str(w.message)) for w in caught))

@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 import adareg
-from adareg import backend
+from adareg import threads
 
 from speed import SIGMA, crop, noisy, sample_image  # benchmarks/speed.py's test images, beside this script
 
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="FFT workers")
     parser.add_argument("--images", nargs="+", help="scikit-image names, 481x321 crops (default: speed.py's image)")
     args = parser.parse_args()
-    backend.set_fft_workers(args.threads)
+    threads.set_fft_workers(args.threads)
     if args.images:
         names, clean = args.images, [crop(name, np.float32) for name in args.images]
     else:

@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 
 import adareg
-from adareg import backend, params, regularizers
+from adareg import backend, params, regularizers, threads
 from adareg.operators import Identity
 from adareg.regularizers import TV
 
@@ -438,7 +438,7 @@ def main(args: argparse.Namespace) -> None:
         sync = lambda: cupy.cuda.Device().synchronize()
     else:
         sync = lambda: None
-    backend.set_fft_workers(args.threads)
+    threads.set_fft_workers(args.threads)
     what = "the shipped models" if args.trained else \
         "random parameters in the shipping layout (iteration counts are indicative)"
     print(f"python {' '.join(sys.argv)}\ndevice {args.device}, {args.threads} threads, sigma = 25/255, {what}")

@@ -64,7 +64,7 @@ from pathlib import Path
 import numpy as np
 
 import adareg
-from adareg import backend, stacks
+from adareg import stacks, threads
 
 MiB = 2**20
 
@@ -257,18 +257,18 @@ def main(args: argparse.Namespace) -> None:
           f"{args.sigma:g}/255), {args.chunk} slices per solve; {cores} cores; medians of {args.repeats} runs after "
           f"a warm-up chunk")
 
-    rows = [in_process(task, noisy, args.chunk, args.repeats, f"{backend.fft_workers()}/{blas}")]
+    rows = [in_process(task, noisy, args.chunk, args.repeats, f"{threads.fft_workers()}/{blas}")]
     _, _, resettable = process_memory()
     notes = ["threads: in-process FFT/BLAS; a Dask worker runs FFTs and BLAS on 1 thread"]
     if threadpoolctl is None and not args.no_single_thread:
         notes.append("in-process on 1 thread left out: pip install threadpoolctl")
     elif not args.no_single_thread:
-        backend.set_fft_workers(1)
+        threads.set_fft_workers(1)
         try:
             with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
                 rows.append(in_process(task, noisy, args.chunk, args.repeats, "1/1"))
         finally:
-            backend.set_fft_workers(None)
+            threads.set_fft_workers(None)
     for workers in args.workers:
         row, note = on_dask(task, noisy, args.chunk, args.repeats, workers, args.dask_malloc_trim)
         rows.append(row)

@@ -1,4 +1,4 @@
-"""The backend helpers: dtypes, devices, namespaces, FFTs, blockwise work and reused arrays."""
+"""The backend helpers: dtypes, devices, namespaces, FFTs and reused arrays."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import adareg
-from adareg import backend
+from adareg import backend, threads
 
 
 @pytest.mark.parametrize(
@@ -93,29 +93,6 @@ def test_fft_matches_numpy_and_keeps_the_precision(dtype):
     assert fft.next_fast_len(493) == 495 and fft.next_fast_len(512) == 512
 
 
-def test_fft_workers_setting():
-    try:
-        assert backend.fft_workers() >= 1
-        backend.set_fft_workers(1)
-        assert backend.fft_workers() == 1
-        x = np.random.default_rng(2).standard_normal((4, 8))
-        np.testing.assert_allclose(backend.fft(x).rfftn(x), np.fft.rfftn(x), atol=1e-12)
-        with pytest.raises(ValueError, match="set_fft_workers: workers must be at least 1, got 0"):
-            backend.set_fft_workers(0)
-        with pytest.raises(TypeError, match="set_fft_workers: workers must be an int, got True"):
-            backend.set_fft_workers(True)  # once taken as one thread
-        assert backend.fft_workers() == 1
-        with backend.fft_workers_here(2):
-            assert backend.fft_workers() == 2
-        assert backend.fft_workers() == 1
-        with pytest.raises(ValueError, match="fft_workers_here: workers must be at least 1, got 0"), \
-                backend.fft_workers_here(0):
-            pass
-    finally:
-        backend.set_fft_workers(None)
-    assert backend.fft_workers() >= 1
-
-
 def test_small_ffts_run_on_one_thread(monkeypatch):
     """Below THREADED_FFT_BYTES of input a host FFT is handed no second thread (which would cost it more than it
     saves); from there on it runs on fft_workers() threads."""
@@ -134,73 +111,13 @@ def test_small_ffts_run_on_one_thread(monkeypatch):
     small = np.zeros((2, 16, 16), dtype=np.float32)
     large = np.zeros(backend.THREADED_FFT_BYTES // 8, dtype=np.float64)
     try:
-        backend.set_fft_workers(2)
+        threads.set_fft_workers(2)
         fft = backend.fft(small)
         for x in (small, large):
             fft.fftn(x), fft.ifftn(x), fft.rfftn(x), fft.irfftn(x + 0j), fft.ifft(x), fft.irfft(x + 0j)
     finally:
-        backend.set_fft_workers(None)
+        threads.set_fft_workers(None)
     assert calls == [1] * 6 + [2] * 6
-
-
-def test_blockwise_covers_the_range_in_order_on_the_pool(monkeypatch):
-    monkeypatch.setattr(backend, "BLOCK_BYTES", 10)
-    like, caller = np.zeros(1), threading.get_ident()
-    threads = set()
-
-    def block_bounds(block):
-        threads.add(threading.get_ident())
-        return block.start, block.stop
-
-    try:
-        backend.set_fft_workers(2)
-        # 100 bytes ask for ten blocks, seven rows allow seven
-        assert backend.blockwise(block_bounds, 7, 100, like=like) == [(i, i + 1) for i in range(7)]
-        assert caller not in threads
-        assert backend.blockwise(block_bounds, 10, 35, like=like) == [(0, 3), (3, 6), (6, 10)]
-        threads.clear()  # below one block's bytes, or on one thread: one block, on the calling thread
-        assert backend.blockwise(block_bounds, 10, 9, like=like) == [(0, 10)]
-        backend.set_fft_workers(1)
-        assert backend.blockwise(block_bounds, 4, 100, like=like) == [(0, 1), (1, 2), (2, 3), (3, 4)]
-        assert threads == {caller}
-    finally:
-        backend.set_fft_workers(None)
-
-
-def test_blockwise_keeps_one_pool_whatever_the_count_of_blocks(monkeypatch):
-    """A pool was made for every count of blocks below the thread setting, and none was ever shut down: on 16
-    cores, images of varied sizes left 44 idle threads (an audit, 2026-12-06)."""
-    monkeypatch.setattr(backend, "BLOCK_BYTES", 1)
-    like = np.zeros(1)
-    before = set(threading.enumerate())
-    try:
-        backend.set_fft_workers(5)
-        for count in (2, 3, 4, 5, 3, 2):
-            assert backend.blockwise(lambda block: block.start, count, count, like=like) == list(range(count))
-        started = [t.name for t in set(threading.enumerate()) - before]
-        assert len(started) <= 5, started
-    finally:
-        backend.set_fft_workers(None)
-
-
-def test_blockwise_nested_calls_and_errors(monkeypatch):
-    monkeypatch.setattr(backend, "BLOCK_BYTES", 1)
-    like = np.zeros(1)
-
-    def outer(block):  # a block's own blockwise call runs its blocks in turn on the worker (no deadlock)
-        return backend.blockwise(lambda inner: (block.start, inner.start), 3, 3, like=like)
-
-    def failing(block):
-        if block.start == 2:
-            raise ArithmeticError(f"block {block.start}")
-
-    try:
-        backend.set_fft_workers(2)
-        assert backend.blockwise(outer, 4, 4, like=like) == [[(i, 0), (i, 1), (i, 2)] for i in range(4)]
-        with pytest.raises(ArithmeticError, match="block 2"):
-            backend.blockwise(failing, 4, 4, like=like)
-    finally:
-        backend.set_fft_workers(None)
 
 
 def test_scratch_arrays_are_reused_inside_the_block_and_per_thread():

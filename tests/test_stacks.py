@@ -112,27 +112,27 @@ def _doubled_in_place(slices):
 def test_a_chunk_s_fft_threads_hold_in_its_own_thread_alone():
     """run_chunk(fft_threads=1) set the process's setting and put it back after: other threads saw 1 meanwhile, and
     two chunks overlapping on a worker of several threads left it at 1 for good (an audit)."""
-    from adareg import backend
+    from adareg import threads
 
     seen, inside, release = {}, threading.Event(), threading.Event()
 
     def task(slices: np.ndarray) -> np.ndarray:
-        seen["chunk"] = backend.fft_workers()
+        seen["chunk"] = threads.fft_workers()
         inside.set()
         release.wait(30.0)
         return -slices
 
-    previous = backend.set_fft_workers(3)
+    previous = threads.set_fft_workers(3)
     try:
         chunk = threading.Thread(target=stacks.run_chunk, args=(task, np.zeros((1, 4, 4)), [0], 1))
         chunk.start()
         inside.wait(30.0)
-        seen["other"] = backend.fft_workers()
+        seen["other"] = threads.fft_workers()
         release.set()
         chunk.join(30.0)
-        seen["after"] = backend.fft_workers()
+        seen["after"] = threads.fft_workers()
     finally:
-        backend.set_fft_workers(previous)
+        threads.set_fft_workers(previous)
     assert seen == {"chunk": 1, "other": 3, "after": 3}
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .. import backend
+from .. import backend, threads
 from ..backend import Array
 from .base import STEP_NORM_TOL, LinearOperator, as_shape, batch_shape
 
@@ -241,7 +241,7 @@ class Conv2d(LinearOperator):
         xp = backend.namespace(a)
         if k.shape[1] != 1:
             return xp.einsum("oc...,bo...->bc..." if adjoint else "oc...,bc...->bo...", k, a)
-        # one input channel (a filter bank): elementwise, on blocks of frequency rows (backend.blockwise)
+        # one input channel (a filter bank): elementwise, on blocks of frequency rows (threads.blockwise)
         if not adjoint:  # a broadcast product
             out = xp.empty((a.shape[0],) + k.shape[:1] + a.shape[2:], dtype=a.dtype)
 
@@ -260,7 +260,7 @@ class Conv2d(LinearOperator):
                 term = xp.empty_like(total)
                 for o in range(1, k.shape[0]):
                     total += xp.multiply(k[o][rows], a[:, o : o + 1][rows], out=term)
-        backend.blockwise(product, a.shape[-2], max(a.nbytes, out.nbytes), like=a)
+        threads.blockwise(product, a.shape[-2], max(a.nbytes, out.nbytes), like=a)
         return out
 
     def _exact_norm(self) -> float | None:
@@ -379,7 +379,7 @@ class DepthwiseConv2d(Conv2d):
         k = xp.reshape(k, (channels, -1, 1))  # (C, taps, 1)
         group = max(1, min(channels, _DEPTHWISE_GROUP_BYTES[backend.device_of(out)] // (length * out.itemsize)))
 
-        def run(block: slice) -> None:  # the channels of one block of backend.blockwise
+        def run(block: slice) -> None:  # the channels of one block of threads.blockwise
             product = xp.empty((min(group, block.stop - block.start), length), dtype=out.dtype)
             for b in range(out.shape[0]):
                 for first in range(block.start, block.stop, group):
@@ -391,7 +391,7 @@ class DepthwiseConv2d(Conv2d):
                         if t:
                             total += term
 
-        backend.blockwise(run, channels, out.nbytes, like=out)
+        threads.blockwise(run, channels, out.nbytes, like=out)
 
     def _symbol_gain(self, symbol: np.ndarray) -> float:
         # one filter per channel: a diagonal matrix at each frequency

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import backend, checks
+from .. import backend, checks, threads
 from ..backend import Array
 from ..operators.base import LinearOperator
 from ..stopping import Progress, Residual, check_callback, default_rule, largest_ratio, stops
@@ -64,7 +64,7 @@ class DualBall:
         channels are grouped; ``project(p, block)`` only its rows ``block`` (axis -2). Returns ``p``.
     blocks
         ``blocks(function, p)`` calls ``function(block)`` over blocks of the rows of ``p`` (axis -2;
-        :func:`adareg.backend.blockwise`), or ``function(None)`` once where a group spans the rows,
+        :func:`adareg.threads.blockwise`), or ``function(None)`` once where a group spans the rows,
         and returns the list of what the calls return.
     """
 
@@ -273,11 +273,11 @@ class WeightedL1Analysis(Regularizer):
         return project_in_place
 
     def _dual_blocks(self, function: Callable[[slice | None], Any], dual: Array) -> list:
-        """``function(block)`` over blocks of the dual's rows (axis -2; :func:`adareg.backend.blockwise`),
+        """``function(block)`` over blocks of the dual's rows (axis -2; :func:`adareg.threads.blockwise`),
         or ``function(None)`` once on all of it where a group spans the rows."""
         if len(self.W.shape_out) < 2 or (self.group_channels and len(self.W.shape_out) == 2):
             return [function(None)]
-        return backend.blockwise(function, dual.shape[-2], dual.nbytes, like=dual)
+        return threads.blockwise(function, dual.shape[-2], dual.nbytes, like=dual)
 
     def prox(self, v: Array, tau: float, *, bounds: Bounds | None = None, warm_start: Any = None,
              tol: float | None = PROX_DEFAULTS.tol, max_iter: int = PROX_DEFAULTS.max_iter, check_every: int = 10,
@@ -533,7 +533,7 @@ class _DualFISTA:
         """One dual FISTA iteration; ``p``, ``q`` and the new point share two buffers.
 
         The elementwise work on the dual runs on blocks of its rows
-        (:func:`adareg.backend.blockwise`): each block is summed, projected and
+        (:func:`adareg.threads.blockwise`): each block is summed, projected and
         differenced while it is in cache, on every core.
         """
         xp, p, q = self.xp, self.p, self.q

@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import backend, checks
+from .. import backend, checks, threads
 from ..backend import Array
 
 #: Relative distance (in steps) within which 0 is taken to be a knot of the grid: a few units of rounding.
@@ -193,7 +193,7 @@ class LinearSpline:
         channels, in its shape) into the flat tables; the function writes ``outputs``
         arrays of ``z``'s shape, whose blocks ``outputs_part`` it gets, the last of them
         holding scratch from the index's computation.  The blocks run on
-        :func:`adareg.backend.blockwise` (each block's temporaries stay in cache, on
+        :func:`adareg.threads.blockwise` (each block's temporaries stay in cache, on
         every core).
         """
         name = type(self).__name__
@@ -218,7 +218,7 @@ class LinearSpline:
             parts = [result[part] for result in results]
             function(xp, self._locate(xp, z[part], offsets[channels], parts[-1]), z[part], parts)
 
-        backend.blockwise(run, self.channels, z.nbytes, like=z)
+        threads.blockwise(run, self.channels, z.nbytes, like=z)
         return results
 
     def _locate(self, xp: Any, z: Array, offsets: Array, scratch: Array) -> Array:

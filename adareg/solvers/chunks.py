@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from .. import backend
+from .. import backend, threads
 from ..backend import Array
 from ..functionals import LeastSquares
 from ..operators.base import batch_shape
@@ -64,7 +64,7 @@ def image_chunks(count: int, pixels: int, like: Array) -> list[slice]:
 def _chunks(count: int, wanted: int, like: Array) -> list[slice]:
     """``wanted`` chunks of a batch of ``count`` images (at least one, each of at least one image), or one for
     CuPy."""
-    return backend.even_slices(count, 1 if backend.is_cupy(like) else max(1, min(count, wanted)))
+    return threads.even_slices(count, 1 if backend.is_cupy(like) else max(1, min(count, wanted)))
 
 
 def holds_weights_per_image(reg: Any) -> bool:

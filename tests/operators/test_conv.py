@@ -8,7 +8,7 @@ from scipy import ndimage, signal
 from scipy.sparse import linalg as sparse_linalg
 
 import adareg
-from adareg import backend
+from adareg import threads
 from adareg.operators import Blur, Conv2d, DepthwiseConv2d, conv
 from tests.operators.harness import dense
 
@@ -182,7 +182,7 @@ def test_depthwise_conv2d_correlates_each_channel_with_its_kernel(boundary, meth
 @pytest.mark.parametrize("channels_per_group", [1, 2])
 def test_depthwise_direct_sums_groups_of_channels(monkeypatch, channels_per_group, block_bytes):
     """Channel groups smaller than C (large images on the CPU), the last one short, and with ``block_bytes``
-    each channel its own block of ``backend.blockwise``: forward against SciPy's correlation per channel,
+    each channel its own block of ``threads.blockwise``: forward against SciPy's correlation per channel,
     adjoint by the inner-product identity."""
     rng = np.random.default_rng(7)
     kernels, x, y = rng.standard_normal((3, 5, 3)), rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((2, 3, 9, 8))
@@ -190,7 +190,7 @@ def test_depthwise_direct_sums_groups_of_channels(monkeypatch, channels_per_grou
     row_bytes = (9 + 4) * (8 + 2) * x.itemsize  # one channel on the padded grid: the longest run summed
     monkeypatch.setitem(conv._DEPTHWISE_GROUP_BYTES, "cpu", channels_per_group * row_bytes)
     if block_bytes is not None:
-        monkeypatch.setattr(backend, "BLOCK_BYTES", block_bytes)
+        monkeypatch.setattr(threads, "BLOCK_BYTES", block_bytes)
     expected = [[ndimage.correlate(x[b, c], kernels[c], mode="mirror") for c in range(3)] for b in range(2)]
     np.testing.assert_allclose(A(x), np.array(expected), atol=1e-12)
     assert np.vdot(A(x), y) == pytest.approx(np.vdot(x, A.H(y)), rel=1e-12)

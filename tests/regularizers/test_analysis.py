@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from adareg import backend
+from adareg import threads
 from adareg.operators import Conv2d, FiniteDifference, Identity
 from adareg.regularizers import TV, WeightedL1Analysis
 from tests.helpers import ForeignArray, MatrixOperator
@@ -62,7 +62,7 @@ def test_prox_matches_scipy_dual_solution(seed, bounds):
 def test_filter_bank_prox_in_blocks_of_rows_matches_the_dense_dual_solution(monkeypatch, method, bounds):
     """The dual iteration's elementwise work (and the FFT bank's channel mixing) run on blocks of rows,
     on threads where there are several cores: one block per row here, against SciPy on the dense matrix."""
-    monkeypatch.setattr(backend, "BLOCK_BYTES", 8)
+    monkeypatch.setattr(threads, "BLOCK_BYTES", 8)
     rng = np.random.default_rng(3)
     shape, tau = (9, 8), 0.7
     W = Conv2d(rng.standard_normal((3, 7, 7)) / 7, shape, boundary="reflect", method=method)

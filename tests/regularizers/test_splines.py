@@ -9,7 +9,7 @@ import pytest
 from scipy import integrate, interpolate
 
 import adareg
-from adareg import backend
+from adareg import threads
 from adareg.regularizers.splines import (
     LinearSpline,
     is_bounded_below,
@@ -280,7 +280,7 @@ def test_slopes_are_the_second_derivative_of_the_potential():
 @pytest.mark.parametrize("method", ["value", "derivative", "integral"])
 def test_shapes_axes_and_batches(method, one_channel_per_block, monkeypatch):
     if one_channel_per_block:  # blocks of channels, on threads where there are several cores
-        monkeypatch.setattr(backend, "BLOCK_BYTES", 8)
+        monkeypatch.setattr(threads, "BLOCK_BYTES", 8)
     spline = LinearSpline(random_coefficients(11), GRID_MIN, GRID_STEP)
     rng = np.random.default_rng(11)
     single = rng.uniform(-3, 3, (CHANNELS, 6, 7))
