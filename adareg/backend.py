@@ -13,14 +13,10 @@ scattered through the code.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import numbers
-import threading
-from collections import OrderedDict
-from collections.abc import Iterator
 from types import ModuleType
-from typing import Any, Callable, Literal, TypeVar
+from typing import Any, Literal
 
 import array_api_compat
 import numpy as np
@@ -28,7 +24,6 @@ import numpy as np
 from . import threads
 
 Array = Any  # a NumPy or CuPy array
-T = TypeVar("T")
 Device = Literal["cpu", "gpu"]
 
 #: The dtypes every operator and solver accepts.
@@ -206,57 +201,6 @@ def fft(x: Array) -> Any:
     if _host_fft is None:
         _host_fft = _HostFFT()
     return _host_fft
-
-
-class _Scratch(threading.local):
-    """This thread's reused arrays (see :func:`reused_buffers`) and how deep its blocks are nested."""
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.arrays: dict[tuple, np.ndarray] = {}
-
-
-_scratch = _Scratch()
-
-
-@contextlib.contextmanager
-def reused_buffers() -> Iterator[None]:
-    """Within this block, :func:`scratch` hands out the same host array each time it is asked for one role.
-
-    A large NumPy array that is new costs more than its arithmetic: the operating
-    system hands out its memory as fresh pages, zeroed on first touch.  Iterative
-    solvers ask for the same temporaries at every iteration, so inside this block
-    (entered by :func:`adareg.solve`) they are kept and reused instead.  The arrays
-    belong to this thread (concurrent solves never share one) and are released when
-    the outermost block ends.  Blocks nest.
-    """
-    _scratch.depth += 1
-    try:
-        yield
-    finally:
-        _scratch.depth -= 1
-        if _scratch.depth == 0:
-            _scratch.arrays.clear()
-
-
-def scratch(role: Any, shape: tuple[int, ...], dtype: Any, like: Array) -> Array:
-    """A zero-filled array of ``shape`` and ``dtype`` on ``like``'s device, or this role's array again.
-
-    Inside :func:`reused_buffers`, a NumPy array asked for again with the same ``role``,
-    ``shape`` and ``dtype`` is the one handed out before, *with whatever was written
-    into it*: a caller that relies on zeros (e.g. the margin of a zero-extended
-    input) must write the same region every time, which a ``role`` that names that
-    region ensures.  Elsewhere, and for CuPy arrays (whose memory pool reuses device
-    memory already), it is a new zero-filled array.
-    """
-    xp = namespace(like)
-    if is_cupy(like) or _scratch.depth == 0:
-        return xp.zeros(shape, dtype=dtype)
-    key = (role, tuple(shape), np.dtype(dtype).str)
-    array = _scratch.arrays.get(key)
-    if array is None:
-        array = _scratch.arrays[key] = np.zeros(shape, dtype=dtype)
-    return array
 
 
 def check_plain(x: Any, what: str) -> None:
@@ -438,73 +382,3 @@ def read_only(array: Any) -> np.ndarray:
     edit raises rather than reach some of those copies and not others.  A view of a read-only copy, whose
     ``flags.writeable`` cannot be set back (an array that owns its memory allows it)."""
     return _frozen_views(np.array(array, copy=True))
-
-
-#: How many image shapes' operators a model keeps (:class:`PerShape`): the most recently used.
-SHAPES_KEPT = 4
-
-
-class PerShape:
-    """Objects built for each image shape (a model's operators, with their spectra and norm estimates), of which
-    the :data:`SHAPES_KEPT` most recently used are kept.
-
-    A process that meets images of many shapes (a folder of photographs, a long-lived
-    worker) kept every shape's before, its memory growing with each new shape.
-    """
-
-    def __init__(self) -> None:
-        self._items: OrderedDict[tuple[int, ...], Any] = OrderedDict()
-
-    def get(self, shape: tuple[int, ...], make: Callable[[], T]) -> T:
-        """The object of ``shape``, built by ``make()`` where it is not kept."""
-        item = self._items.get(shape)
-        if item is None:
-            item = self._items[shape] = make()
-            while len(self._items) > SHAPES_KEPT:
-                with contextlib.suppress(KeyError):  # (another thread's eviction came first)
-                    self._items.popitem(last=False)
-        else:
-            with contextlib.suppress(KeyError):
-                self._items.move_to_end(shape)
-        return item
-
-
-class DeviceCache:
-    """Copies of a host (NumPy) array on each backend, device and dtype, made once.
-
-    Operators keep their coefficients (kernels, weights, masks) on the host and
-    call :meth:`like` at application time; the first call for a given device and
-    dtype copies, later calls return the cached copy, so iterations do no
-    host-device transfers.  The host array is a read-only copy: a caller who later
-    edits the array passed in changes neither it nor any cached copy.
-    """
-
-    def __init__(self, host: np.ndarray):
-        self.host = read_only(host)
-        self._copies: dict[tuple[str, str, str], Array] = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        """The host array only: the device copies are remade where the object lands (CuPy's may not exist
-        there)."""
-        return {"host": self.host}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Read-only again: NumPy's pickling does not keep the flag."""
-        self.host = state["host"]
-        self.host.flags.writeable = False
-        self._copies = {}
-
-    def like(self, x: Array, dtype: Any = None) -> Array:
-        """The array on ``x``'s backend and device, cast to ``dtype`` (default: its own)."""
-        dtype = np.dtype(self.host.dtype if dtype is None else dtype)
-        key = (type(x).__module__, str(getattr(x, "device", "cpu")), dtype.str)
-        copy = self._copies.get(key)
-        if copy is None:
-            host = self.host.astype(dtype, copy=False)
-            if is_cupy(x):
-                with x.device:
-                    copy = importlib.import_module("cupy").asarray(host)
-            else:
-                copy = host
-            self._copies[key] = copy
-        return copy

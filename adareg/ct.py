@@ -13,7 +13,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from . import backend, checks
+from . import backend, caches, checks
 from .backend import Array
 from .operators.ct import RayTransform
 
@@ -176,7 +176,7 @@ def _filter(sinogram: Array, spacing: float, window: Window) -> Array:
     """Each projection (last axis) convolved with the ramp filter, in the sinogram's dtype."""
     xp = backend.namespace(sinogram)
     n = sinogram.shape[-1]
-    response = backend.DeviceCache(ramp_filter(n, spacing, window)).like(sinogram, backend.real_dtype(sinogram.dtype))
+    response = caches.DeviceCache(ramp_filter(n, spacing, window)).like(sinogram, backend.real_dtype(sinogram.dtype))
     size = 2 * (response.shape[0] - 1)
     filtered = xp.fft.irfft(xp.fft.rfft(sinogram, n=size, axis=-1) * response, n=size, axis=-1)[..., :n]
     return xp.astype(filtered, sinogram.dtype, copy=False)
@@ -188,7 +188,7 @@ def _pixel_centres(H: RayTransform, like: Array) -> tuple[Array, Array]:
     x = (np.arange(w) - (w - 1) / 2) * H.pixel_size
     y = ((h - 1) / 2 - np.arange(h)) * H.pixel_size
     dtype = backend.real_dtype(like.dtype)
-    return tuple(backend.DeviceCache(a).like(like, dtype) for a in np.meshgrid(x, y))
+    return tuple(caches.DeviceCache(a).like(like, dtype) for a in np.meshgrid(x, y))
 
 
 def _sample(row: Array, index: Array) -> Array:
@@ -235,7 +235,7 @@ def _fan_beam_fbp(H: RayTransform, sinogram: Array, window: Window) -> Array:
     D, n = H.source_distance, H.detector_count
     spacing = H.detector_spacing * D / (D + H.detector_distance)  # on the virtual detector
     s = (np.arange(n) - (n - 1) / 2) * spacing
-    weighted = sinogram * backend.DeviceCache(D / np.sqrt(D**2 + s**2)).like(sinogram, dtype)
+    weighted = sinogram * caches.DeviceCache(D / np.sqrt(D**2 + s**2)).like(sinogram, dtype)
     filtered = 0.5 * _filter(weighted, spacing, window)
     px, py = _pixel_centres(H, sinogram)
     image = xp.zeros((*sinogram.shape[:-2], *H.shape_in), dtype=dtype)
@@ -262,7 +262,7 @@ def gaussian_noise(sinogram: Array, sigma: float, *, seed: int | np.random.Gener
     _check_sinogram(sinogram, "gaussian_noise")
     sigma = checks.non_negative(sigma, "gaussian_noise: sigma")
     noise = checks.random_generator(seed, "gaussian_noise: seed").standard_normal(tuple(sinogram.shape))
-    return sinogram + backend.DeviceCache(noise).like(sinogram, sinogram.dtype) * sigma
+    return sinogram + caches.DeviceCache(noise).like(sinogram, sinogram.dtype) * sigma
 
 
 #: The largest expected count of :func:`poisson_transmission` (NumPy's Poisson sampler refuses more than about 9.2e18).
@@ -317,7 +317,7 @@ def poisson_transmission(sinogram: Array, photons: float, *,
         """A new array in the sinogram's precision, on its device: the caller's to edit (a cache's host copy
         would be read-only)."""
         a = a.astype(dtype)
-        return backend.DeviceCache(a).like(sinogram) if backend.is_cupy(sinogram) else a
+        return caches.DeviceCache(a).like(sinogram) if backend.is_cupy(sinogram) else a
 
     return to_sinogram(noisy), to_sinogram(counts / photons)
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import backend, checks
+from . import backend, caches, checks
 from .backend import Array
 from .operators.base import LinearOperator, as_shape, check_measurements_of
 from .io.fastmri import FastMRIData
@@ -605,7 +605,7 @@ def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = 
     if not espirit:
         return _phased(image_mask, xp.ones((1, rows, columns), dtype=kspace_slice.dtype), kspace_slice,
                        calib_width, real)
-    masked = kspace_slice * backend.DeviceCache(mask).like(kspace_slice, backend.real_dtype(kspace_slice.dtype))
+    masked = kspace_slice * caches.DeviceCache(mask).like(kspace_slice, backend.real_dtype(kspace_slice.dtype))
     maps = espirit_maps(masked, calib_width=calib_width, kernel_width=ESPIRIT_KERNEL_WIDTH)  # refuses zero maps
     return _phased(image_mask, maps, masked, calib_width, real)
 
@@ -739,7 +739,7 @@ def zero_filled_rss(kspace: Array, mask: Any, recon_shape: Any) -> Array:
         host = _column_mask(mask, who)
         if host.size != columns:
             raise ValueError(f"{who}: mask has {host.size} columns but kspace has {columns}")
-        weights = backend.DeviceCache(host).like(kspace, backend.real_dtype(kspace.dtype))
+        weights = caches.DeviceCache(host).like(kspace, backend.real_dtype(kspace.dtype))
     xp = backend.namespace(kspace)
     volume = kspace if kspace.ndim == 4 else kspace[None]
     images = []

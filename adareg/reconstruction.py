@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import backend, checks
+from . import backend, caches, checks
 from .backend import Array
 from .diagnostics import (BEYOND_REACH, CURVATURE_RATIO, OFF_BOX_SHARE, OFFSET_SHARE, WEIGHT_SPREAD,
                           warn_beyond_reach, warn_curvature_ratio, warn_off_scale, warn_offset, warn_outside_bounds,
@@ -236,7 +236,7 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     if bounds is not None and not isinstance(H, Identity):  # (after the cast: the solvers reuse the bound of ||H||)
         warn_beyond_reach(H, y, bounds, weights)
     minimised = reg.at(sigma) if isinstance(reg, LearnedRegularizer) else reg
-    with backend.reused_buffers():  # the iterations' large temporaries, kept for the solve
+    with caches.reused_buffers():  # the iterations' large temporaries, kept for the solve
         result = _minimise(H, y, minimised, lam, x0, bounds, weights, controls)
     result.x = result.x.astype(backend.result_dtype(given, result.x.dtype), copy=False)
     if learned and not isinstance(H, Identity):  # the image the model saw last (one stopped early may yet grow)

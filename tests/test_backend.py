@@ -1,9 +1,8 @@
-"""The backend helpers: dtypes, devices, namespaces, FFTs and reused arrays."""
+"""The backend helpers: dtypes, devices, namespaces and FFTs."""
 
 from __future__ import annotations
 
 import importlib.util
-import threading
 
 import numpy as np
 import pytest
@@ -118,33 +117,6 @@ def test_small_ffts_run_on_one_thread(monkeypatch):
     finally:
         threads.set_fft_workers(None)
     assert calls == [1] * 6 + [2] * 6
-
-
-def test_scratch_arrays_are_reused_inside_the_block_and_per_thread():
-    like = np.zeros(1)
-
-    def take(role="r", shape=(4,), dtype=np.float32):
-        return backend.scratch(role, shape, dtype, like=like)
-
-    first = take()
-    first[:] = 1
-    second = take()
-    assert second is not first and not second.any()  # outside a block: a new zero array
-    with backend.reused_buffers():
-        kept = take()
-        kept[:] = 2
-        assert take() is kept and np.all(take() == 2)  # the same array, as it was left
-        assert all(other is not kept for other in (take("s"), take(shape=(5,)), take(dtype=np.float64)))
-        with backend.reused_buffers():
-            assert take() is kept
-        assert take() is kept  # an inner block's end releases nothing
-        elsewhere = []
-        thread = threading.Thread(target=lambda: elsewhere.append(take()))
-        thread.start()
-        thread.join()
-        assert elsewhere[0] is not kept and not elsewhere[0].any()
-    after = take()
-    assert after is not kept and not after.any()
 
 
 @pytest.mark.parametrize("dtype, advice", [(np.uint8, r"x.astype\(numpy.float32\) / 255, for intensities in \[0, 1\]"),

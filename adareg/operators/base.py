@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, checks
+from .. import backend, caches, checks
 from ..backend import Array
 
 Shape = tuple[int, ...]
@@ -253,7 +253,7 @@ class LinearOperator(backend.KeepsReadOnly):
         """
         start = np.ones(self.shape_in)
         if like is not None:
-            start = backend.DeviceCache(start).like(like, backend.real_dtype(like.dtype))
+            start = caches.DeviceCache(start).like(like, backend.real_dtype(like.dtype))
         return _nonnegative_norm_bound(lambda v: self._adjoint(self._apply(v)), start, STEP_NORM_TOL,
                                        MAX_POWER_STEPS, lower**2)
 
@@ -428,7 +428,7 @@ class LinearOperator(backend.KeepsReadOnly):
         """The square root of the top Ritz value of ``A^H A`` from the host start ``x``, run like ``like``
         (in its precision, complex where ``x`` is), and whether the residual test certified it."""
         if like is not None:
-            x = backend.DeviceCache(x).like(like, backend.result_dtype(backend.real_dtype(like.dtype), x.dtype))
+            x = caches.DeviceCache(x).like(like, backend.result_dtype(backend.real_dtype(like.dtype), x.dtype))
         eigenvalue, _, converged = self._top_eigenpair(x, tol, max_iter, floor)
         return math.sqrt(max(eigenvalue, 0.0)), converged
 

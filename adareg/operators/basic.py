@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .. import backend, checks
+from .. import backend, caches, checks
 from ..backend import Array
 from .base import LinearOperator, as_shape, batch_shape, broadcasts_to
 
@@ -78,7 +78,7 @@ class Diagonal(LinearOperator):
         if not broadcasts_to(weights.shape, shape):
             raise ValueError(f"Diagonal: weights of shape {tuple(weights.shape)} do not broadcast to shape {shape}")
         super().__init__(shape, shape, weights.dtype)
-        self.weights = backend.DeviceCache(backend.to_numpy(weights))
+        self.weights = caches.DeviceCache(backend.to_numpy(weights))
 
     def _apply(self, x: Array) -> Array:
         return self.weights.like(x, backend.result_dtype(x.dtype, self.dtype)) * x
@@ -140,7 +140,7 @@ class Subsample(LinearOperator):
             if not mask.any():
                 raise ValueError("Subsample: mask selects no entry")
             self.slices = None
-            self.indices = backend.DeviceCache(np.flatnonzero(mask))
+            self.indices = caches.DeviceCache(np.flatnonzero(mask))
             shape_out = (int(mask.sum()),)
         super().__init__(shape, shape_out)
 

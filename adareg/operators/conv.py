@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .. import backend, threads
+from .. import backend, caches, threads
 from ..backend import Array
 from .base import STEP_NORM_TOL, LinearOperator, as_shape, batch_shape
 
@@ -97,7 +97,7 @@ class Conv2d(LinearOperator):
         shape_out = (h, w) if kernel.ndim == 2 else (c_out, h, w)
         shape_in = (c_in, h, w) if kernel.ndim == 4 else shape_out if self.depthwise else (h, w)
         super().__init__(shape_in, shape_out, kernel.dtype)
-        self.kernel = backend.DeviceCache(k4)
+        self.kernel = caches.DeviceCache(k4)
         self._kernel_ndim = kernel.ndim
         self.image_shape = image_shape
         self.boundary = boundary
@@ -137,7 +137,7 @@ class Conv2d(LinearOperator):
         if spectrum is None:
             k = self.kernel.host
             host = np.conj(np.fft.rfft2(k, s=grid) if real else np.fft.fft2(np.conj(k), s=grid))
-            spectrum = backend.DeviceCache(np.conj(host) if conjugate else host).like(like, dtype)
+            spectrum = caches.DeviceCache(np.conj(host) if conjugate else host).like(like, dtype)
             self._spectra[key] = spectrum
         return spectrum
 
@@ -225,9 +225,9 @@ class Conv2d(LinearOperator):
         grid = self._fft_grid(fft)
         real = a.dtype.kind == "f" and self.dtype.kind == "f"
         spectrum = self._spectrum(a, real, conjugate, grid)
-        # zero-extended into an array of the grid's size reused between calls (backend.scratch; the
+        # zero-extended into an array of the grid's size reused between calls (caches.scratch; the
         # role names the region written, so the margin stays zero); faster than the FFT's own padding
-        extended = backend.scratch(("zero-extended", a.shape[-2:]), a.shape[:-2] + grid, a.dtype, like=a)
+        extended = caches.scratch(("zero-extended", a.shape[-2:]), a.shape[:-2] + grid, a.dtype, like=a)
         extended[..., : a.shape[-2], : a.shape[-1]] = a
         if real:
             mixed = self._mix(spectrum, fft.rfftn(extended, axes=(-2, -1)), adjoint=conjugate)

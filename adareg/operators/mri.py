@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, checks
+from .. import backend, caches, checks
 from ..backend import Array
 from .base import LinearOperator, as_shape, broadcasts_to
 
@@ -161,7 +161,7 @@ class _MRIOperator(LinearOperator):
         self.image_shape = image_shape
         self.real = bool(real)
         self.coils = coils[0] if coils else 1
-        self._maps = None if maps is None else backend.DeviceCache(maps)
+        self._maps = None if maps is None else caches.DeviceCache(maps)
         self.maps = None if maps is None else self._maps.host  # read-only, as the copies the operator applies
 
     def _sample(self, z: Array) -> Array:
@@ -280,13 +280,13 @@ class CartesianMRI(_MRIOperator):
             parity = sum(np.ix_(*(np.arange(n) for n in image_shape)))  # sum n, broadcast to the image
             checkerboard = 1.0 - 2.0 * (parity % 2)
             if maps is None:  # one coil: no maps to carry the signs
-                self._checkerboard = backend.DeviceCache(checkerboard)
+                self._checkerboard = caches.DeviceCache(checkerboard)
             else:
-                self._maps = backend.DeviceCache(maps * checkerboard)
+                self._maps = caches.DeviceCache(maps * checkerboard)
             shifted = 1.0 - 2.0 * ((parity + sum(n // 2 for n in image_shape)) % 2)  # (-1)^(sum k + N/2)
-            self._mask = backend.DeviceCache(shifted * mask)
+            self._mask = caches.DeviceCache(shifted * mask)
         else:
-            self._mask = backend.DeviceCache(mask)
+            self._mask = caches.DeviceCache(mask)
 
     def _sample(self, z: Array) -> Array:
         # The centred FFT fftshift(fftn(ifftshift(z))): for an even length N a shift by N/2
@@ -498,11 +498,11 @@ class NonCartesianMRI(_MRIOperator):
                           f"{error:.2g} (relative) from the direct Fourier sum, more than {NUFFT_ACCURACY:g}: raise "
                           "oversamp (default 1.25) or width (default 4)", stacklevel=2)
         super().__init__(image_shape, samples_shape, maps, real)
-        self._trajectory = backend.DeviceCache(trajectory)
+        self._trajectory = caches.DeviceCache(trajectory)
         self.trajectory = self._trajectory.host  # read-only, as the copies the operator applies
         self.density = None if density is None else backend.read_only(density)
         self.oversamp, self.width = oversamp, width
-        self._sqrt_density = None if density is None else backend.DeviceCache(np.sqrt(density.astype(np.float64)))
+        self._sqrt_density = None if density is None else caches.DeviceCache(np.sqrt(density.astype(np.float64)))
 
     def _sample(self, z: Array) -> Array:
         sp = sigpy_module()

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, caches
 from ..backend import Array
 from ..operators.conv import DepthwiseConv2d
 from .analysis import WeightedL1Analysis
@@ -215,7 +215,7 @@ class SAB(AdaptiveRegularizer):
         self.blur = backend.read_only(blur / blur.sum(axis=(1, 2), keepdims=True))  # the blurs cached per shape copy it
         self.profile, self.scale = profile, scale
         self.check_spans(scale)
-        self._blurs = backend.PerShape()
+        self._blurs = caches.PerShape()
 
     def blur_operator(self, image_shape: tuple[int, int]) -> DepthwiseConv2d:
         """``B = (B_1, ..., B_C)`` on ``(C, H, W)`` responses (cached per shape)."""

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import backend, checks, threads
+from .. import backend, caches, checks, threads
 from ..backend import Array
 from ..operators.base import LinearOperator
 from ..stopping import Progress, Residual, check_callback, default_rule, largest_ratio, stops
@@ -160,7 +160,7 @@ class WeightedL1Analysis(Regularizer):
             if not backend.is_cupy(weights):
                 # the read-only copy is the one kept: holding the caller's array too doubled the weights' memory
                 # (an adaptive model builds a step's weights anew each time)
-                self._weights = backend.DeviceCache(weights)
+                self._weights = caches.DeviceCache(weights)
                 weights = self._weights.host
             else:  # a copy: the caller's array may change later (a NumPy one's copy is the cache's read-only host)
                 self._weights = weights.copy()
@@ -176,7 +176,7 @@ class WeightedL1Analysis(Regularizer):
     @property
     def weights(self) -> float | Array:
         r""":math:`\Lambda`: a number, or a read-only copy of the array given (a copy on the GPU)."""
-        return self._weights.host if isinstance(self._weights, backend.DeviceCache) else self._weights
+        return self._weights.host if isinstance(self._weights, caches.DeviceCache) else self._weights
 
     @property
     def batch_shape(self) -> tuple[int, ...]:  # type: ignore[override]
@@ -194,7 +194,7 @@ class WeightedL1Analysis(Regularizer):
         dtype = backend.real_dtype(x.dtype)
         if isinstance(self._weights, float):
             return self._weights
-        if isinstance(self._weights, backend.DeviceCache):
+        if isinstance(self._weights, caches.DeviceCache):
             return self._weights.like(x, dtype)
         return self._weights.astype(dtype, copy=False)
 

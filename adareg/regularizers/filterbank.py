@@ -28,7 +28,7 @@ from typing import Any, Sequence, get_args
 
 import numpy as np
 
-from .. import backend
+from .. import backend, caches
 from ..operators.base import as_shape
 from ..operators.conv import Boundary, Conv2d
 
@@ -129,7 +129,7 @@ class FilterBank(backend.KeepsReadOnly):
         self.kernel = backend.read_only(kernel / norm)  # (C, 1, K, K)
         self.channels = channels
         self.boundary = boundary
-        self._operators = backend.PerShape()
+        self._operators = caches.PerShape()
 
     def check_shape(self, image_shape: tuple[int, int], caller: str = "FilterBank") -> tuple[int, int]:
         """``image_shape`` as a tuple, or an error naming ``caller`` (a ``ValueError`` where the bank does not fit)."""
@@ -142,7 +142,7 @@ class FilterBank(backend.KeepsReadOnly):
 
     def operator(self, image_shape: tuple[int, int]) -> Conv2d:
         """``W`` on images of shape ``(H, W)``: ``(H, W) -> (C, H, W)`` (cached for the latest shapes:
-        :class:`~adareg.backend.PerShape`)."""
+        :class:`~adareg.caches.PerShape`)."""
         image_shape = self.check_shape(image_shape)
         return self._operators.get(image_shape, lambda: Conv2d(self.kernel[:, 0], image_shape,
                                                                boundary=self.boundary, method="fft"))

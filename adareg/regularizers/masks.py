@@ -19,7 +19,7 @@ from typing import Any, Literal, Sequence, get_args
 
 import numpy as np
 
-from .. import backend, checks
+from .. import backend, caches, checks
 from ..backend import Array
 from ..operators.conv import Conv2d
 from .filterbank import check_layer_shape
@@ -79,9 +79,9 @@ class MaskCNN(backend.KeepsReadOnly):
         self._scales = [1.0] * (len(kernels) - 1) + [0.5]
         # the noise-level channel as a bias per unit of sigma
         sigma_bias = self._scales[0] * kernels[0][:, 1].sum(axis=(-2, -1))
-        self._bias = [backend.DeviceCache(scale * b[:, None, None]) for scale, b in zip(self._scales, biases)]
-        self._sigma = backend.DeviceCache(sigma_bias[:, None, None])
-        self._layers = backend.PerShape()
+        self._bias = [caches.DeviceCache(scale * b[:, None, None]) for scale, b in zip(self._scales, biases)]
+        self._sigma = caches.DeviceCache(sigma_bias[:, None, None])
+        self._layers = caches.PerShape()
 
     def _convolutions(self, image_shape: tuple[int, int]) -> list[Conv2d]:
         def build() -> list[Conv2d]:

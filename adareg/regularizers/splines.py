@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import backend, checks, threads
+from .. import backend, caches, checks, threads
 from ..backend import Array
 
 #: Relative distance (in steps) within which 0 is taken to be a knot of the grid: a few units of rounding.
@@ -58,7 +58,7 @@ class LinearSpline:
     (float32 or float64) and backend.  The work is :math:`O(N)`: one segment index per
     value and gathers from flat per-segment tables (offset ``c (K - 1)`` for channel
     ``c``), with no loop over channels.  The tables are computed once on the host in
-    float64 and copied once per device and dtype (:class:`~adareg.backend.DeviceCache`).
+    float64 and copied once per device and dtype (:class:`~adareg.caches.DeviceCache`).
 
     A NaN in ``z`` gives NaN at that entry (never an error or a silently finite value);
     :math:`\pm\infty` follows IEEE arithmetic on the linear extension.
@@ -132,16 +132,16 @@ class LinearSpline:
             raise ValueError(f"{name}: slopes or integrals overflow float64 (a grid_step of {grid_step:g} for "
                              f"values up to {float(np.abs(a).max()):g} and grid_min {grid_min:g}); use a coarser "
                              "grid or smaller values")
-        self._slope = backend.DeviceCache(slope.ravel())
-        self._intercept = backend.DeviceCache(intercept.ravel())
-        self._constant = backend.DeviceCache(constant.ravel())
+        self._slope = caches.DeviceCache(slope.ravel())
+        self._intercept = caches.DeviceCache(intercept.ravel())
+        self._constant = caches.DeviceCache(constant.ravel())
         # s = (z - t_0) / h = z / h + n + r with n = floor(-t_0 / h) where 0 lies on the grid (else
         # n = 0): n is added after the floor, so that where 0 is a knot (r = 0) the sign of a tiny z
         # picks its segment, and |n| < K keeps the float indices exact
         self._whole = math.floor(s0) if 0.0 <= s0 <= knots - 1 else 0
         self._fraction = s0 - self._whole
         # channel offsets (and n) added to the segment index as floats (exact below 2**24) before one integer cast
-        self._offsets = backend.DeviceCache(np.arange(channels, dtype=np.float64) * (knots - 1) + self._whole)
+        self._offsets = caches.DeviceCache(np.arange(channels, dtype=np.float64) * (knots - 1) + self._whole)
 
     def rescaled(self, alpha: float) -> LinearSpline:
         r"""The spline :math:`g_c(z) = f_c(\alpha z) / \alpha`, whose potential is :math:`F_c(\alpha z) / \alpha^2`.
@@ -236,7 +236,7 @@ class LinearSpline:
         return xp.astype(s, xp.int64)  # not int32: take would convert it to int64 first, at more cost
 
     @staticmethod
-    def _gather(table: backend.DeviceCache, index: Array, out: Array) -> Array:
+    def _gather(table: caches.DeviceCache, index: Array, out: Array) -> Array:
         """``out[...] = table[index]`` (``out`` on ``index``'s device, in its dtype); returns ``out``."""
         return backend.take(table.like(out, out.dtype), index, out)
 

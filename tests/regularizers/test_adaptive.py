@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import adareg
-from adareg import backend
+from adareg import caches
 from adareg.functionals import LeastSquares
 from adareg.operators import Blur, Diagonal, Identity
 from adareg.regularizers import TV
@@ -582,13 +582,13 @@ def test_a_model_keeps_the_operators_of_a_few_shapes_only(family):
     tracemalloc.start()
     held = []
     try:
-        for i in range(3 * backend.SHAPES_KEPT):
+        for i in range(3 * caches.SHAPES_KEPT):
             shape = (32 + i, 48 - i)  # of nearly one size: 1536 to 1600 pixels
             adareg.solve(Identity(shape), rng.random(shape), reg, sigma=0.1, max_iter=1)
             held.append(tracemalloc.get_traced_memory()[0])
     finally:
         tracemalloc.stop()
         gc.enable()
-    assert held[-1] < 1.5 * held[backend.SHAPES_KEPT - 1]  # (three times as many shapes held it three times)
+    assert held[-1] < 1.5 * held[caches.SHAPES_KEPT - 1]  # (three times as many shapes held it three times)
     np.testing.assert_array_equal(adareg.solve(Identity(first.shape), first, reg, sigma=0.1, max_iter=2).x, x)
     np.testing.assert_array_equal(adareg.solve(Identity(first.shape), first, fresh, sigma=0.1, max_iter=2).x, x)
