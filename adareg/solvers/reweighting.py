@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from .. import backend, checks
 from ..backend import Array
-from ..functionals import LeastSquares, is_denoising
+from ..functionals import LeastSquares, check_weights, is_denoising
 from ..operators.base import LinearOperator, batch_shape, check_measurements_of, check_start_shape, zero_image
 from ..regularizers.analysis import DualState, WeightedL1Analysis
 from ..regularizers.base import PROX_DEFAULTS, Bounds, Reweighted
@@ -183,6 +183,7 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
     checks.count(reg.step_iterations, f"reweighting: reg.step_iterations ({type(reg).__name__}'s)")
     checks.count(reg.channels, f"reweighting: reg.channels ({type(reg).__name__}'s)")
     check_measurements_of(H, y, "reweighting", inspect=False)
+    weights = check_weights(weights, y, "reweighting: weights")
     if x0 is not None:
         backend.check_iterate(x0, "reweighting: x0")
         check_start_shape(x0, H, y, "reweighting")

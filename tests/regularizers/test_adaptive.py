@@ -299,6 +299,11 @@ def test_sigma_and_lam_are_checked():
             reweighting(path, y, reg.at(0.1), lam=0.1, x0=np.stack([y, y]))
         with pytest.raises(ValueError, match="reweighting: inner_tol must be non-negative"):
             reweighting(path, y, reg.at(0.1), lam=0.1, inner_tol=-1.0)
+        # data weights were checked by LeastSquares, whose errors named it, not reweighting's argument
+        with pytest.raises(TypeError, match="reweighting: weights must be real numbers or an array, got 'a'"):
+            reweighting(path, y, reg.at(0.1), lam=0.1, weights="a")
+        with pytest.raises(ValueError, match="reweighting: weights are all zero"):
+            reweighting(path, y, reg.at(0.1), lam=0.1, weights=np.zeros(y.shape))
     # the model without its noise level, or another kind of regularizer, failed inside with AttributeErrors
     with pytest.raises(TypeError, match=r"reweighting: reg must be an adaptive regularizer at its noise level: "
                                         r"reg.at\(sigma\), got"):
