@@ -113,21 +113,8 @@ class LeastSquares(backend.KeepsReadOnly, SmoothFunctional):
         backend.check_finite(y, "LeastSquares: y")
         self.H, self.y = H, y
         self._H_adjoint = H.H  # held: H keeps its adjoint weakly, and making one per gradient costs
-        if weights is not None:
-            backend.check_plain(weights, "LeastSquares: weights")  # a mask would be ignored: weight 0 instead
-            xp = backend.namespace(y)
-            weights = xp.asarray(weights)
-            if weights.dtype.kind not in "biuf":
-                raise TypeError(f"LeastSquares: weights must be real numbers, got dtype {weights.dtype}")
-            weights = weights.astype(backend.real_dtype(y.dtype), copy=False)
-            if not broadcasts_to(weights.shape, y.shape):
-                raise ValueError(
-                    f"LeastSquares: weights of shape {tuple(weights.shape)} do not broadcast to y of shape "
-                    f"{tuple(y.shape)}"
-                )
-            if not bool(xp.all(xp.isfinite(weights))) or bool(xp.any(weights < 0)):
-                raise ValueError("LeastSquares: weights must be finite and non-negative")
-        self.weights = weights
+        weights = _as_weights(weights, y, "LeastSquares: weights")
+        self.weights = None if weights is None else weights.astype(backend.real_dtype(y.dtype), copy=False)
 
     def forward(self, x: Array) -> Array:
         """``H x``."""
@@ -260,13 +247,23 @@ def is_denoising(H: LinearOperator, weights: Array | None) -> bool:
 
 
 def check_weights(weights: Any, y: Array, what: str = "solve: weights") -> Array | None:
-    """``weights`` checked (real, finite, non-negative, broadcasting to ``y``), numbers and lists as arrays.
+    """``weights`` checked (real, finite, non-negative, broadcasting to ``y``, not all zero), numbers and lists as
+    arrays.
 
     They are the data weights ``w`` of ``1/2 ||Hx - y||_w^2`` (:class:`LeastSquares`), as
     :func:`adareg.solve` and :func:`adareg.tune` take them.  A Python number or a nested
     list becomes a float64 array on ``y``'s backend (a single number scales the whole data
     term), as do integer and boolean arrays; a NumPy array moves to ``y``'s GPU.
     """
+    weights = _as_weights(weights, y, what)
+    if weights is not None and not bool(backend.namespace(weights).any(weights > 0)):
+        raise ValueError(f"{what} are all zero: the data term vanishes and nothing ties x to y")
+    return weights
+
+
+def _as_weights(weights: Any, y: Array, what: str) -> Array | None:
+    """:func:`check_weights` but for the all-zero test, which :class:`LeastSquares` leaves to its callers (an image
+    of a batch may have no data weight of its own)."""
     if weights is None:
         return None
     xp = backend.namespace(y)
@@ -296,6 +293,4 @@ def check_weights(weights: Any, y: Array, what: str = "solve: weights") -> Array
     backend.check_finite(weights, what)
     if bool(xp.any(weights < 0)):
         raise ValueError(f"{what} must be non-negative")
-    if not bool(xp.any(weights > 0)):
-        raise ValueError(f"{what} are all zero: the data term vanishes and nothing ties x to y")
     return weights

@@ -139,6 +139,28 @@ def test_least_squares_refuses_complex_weights():
         LeastSquares(Identity((4, 5)), np.ones((4, 5)), weights=np.ones((4, 5)) * (1 + 1j))
 
 
+@pytest.mark.parametrize("weights, error, words", [
+    ([[1.0, 2.0], [1.0]], TypeError, "must be real numbers or an array"),  # ragged: NumPy's unnamed ValueError before
+    (True, TypeError, "must be real numbers or an array, got True"),  # taken as weight 1 before
+    (["a"] * 5, TypeError, "must be real numbers or an array"),
+    ([1.0, -1.0, 1.0, 1.0, 1.0], ValueError, "must be non-negative"),
+    (np.ones(3), ValueError, r"of shape \(3,\) do not broadcast to y of shape \(4, 5\)"),
+])
+def test_least_squares_names_its_weights_as_solve_does(weights, error, words):
+    with pytest.raises(error, match=f"^LeastSquares: weights {words}"):
+        LeastSquares(Identity((4, 5)), np.ones((4, 5)), weights=weights)
+
+
+def test_least_squares_takes_an_image_without_weight():
+    """All-zero weights are refused by solve, but not by the data term: a batch's chunk may hold such an image."""
+    rng = np.random.default_rng(0)
+    y, x = rng.standard_normal((2, 4, 5)), rng.standard_normal((2, 4, 5))
+    weights = np.stack([np.zeros((4, 5)), rng.random((4, 5))])
+    data = LeastSquares(Identity((4, 5)), y, weights=[[list(row) for row in image] for image in weights])
+    np.testing.assert_allclose(data.grad(x), weights * (x - y), atol=1e-12)
+    assert data.weights.dtype == np.float64
+
+
 def test_fista_refuses_a_bad_weight_or_a_regularizer_without_prox():
     import adareg
     from adareg.regularizers import TV
