@@ -151,6 +151,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     Raises
     ------
     ValueError
+        Where ``lam`` is left out but has no default (a regularizer that is not learned,
+        or a learned one off denoising), or ``sigma`` is left out for a learned one.
         Where ``lam`` or the data term's curvature :math:`\max(w) \|H\|^2` lies
         outside ``[tiny / eps, max * eps]`` of the working ``precision`` (about
         1e-31 to 4e31 in float32), or the largest magnitude of ``y`` or ``x0``
@@ -383,7 +385,8 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
         if lam is None:
             lam = _default_lam(H, reg, sigma, weights)
     elif lam is None:
-        raise TypeError("solve: lam is required")
+        raise ValueError(f"solve: lam is required for {type(reg).__name__}: only the learned models have a "
+                         "default (their trained value, for denoising)")
     return checks.positive(lam, "solve: lam"), sigma
 
 

@@ -433,6 +433,18 @@ def test_weights_that_vanish_over_one_image_of_a_batch_are_refused(size):
                      max_iter=3)
 
 
+@pytest.mark.parametrize("H", [Identity((8, 8)), Blur(np.full((3, 3), 1 / 9), (8, 8))])
+def test_a_missing_lam_is_the_value_error_of_the_learned_models(H):
+    """TV without lam raised a TypeError where a learned model off denoising, or one without sigma, raises a
+    ValueError (and Denoise, CTReconstruction a ValueError for TV): one type for a missing weight."""
+    y = np.random.default_rng(0).random((8, 8))
+    with pytest.raises(ValueError, match="^solve: lam is required for TV: only the learned models have a default"):
+        adareg.solve(H, y, TV((8, 8)))
+    if not isinstance(H, Identity):
+        with pytest.raises(ValueError, match="^solve: lam is required for"):
+            adareg.solve(H, y, adareg.load("crr"), sigma=0.1)
+
+
 def test_learned_denoising_with_a_data_weight_asks_for_lam_and_names_its_equivalent():
     # before, weights=4.0 with Identity was refused as "not denoising" (adareg.tune was the advice); the trained
     # lam(sigma) does hold once scaled: 4/2 ||x - y||^2 + 4 lam R has the minimiser of 1/2 ||x - y||^2 + lam R

@@ -407,7 +407,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = 8
         write_array(path, image)
         return
     if bits not in (8, 16, None):
-        raise ValueError(f"write_image: bits must be 8, 16 or None, got {bits!r}")
+        raise ValueError(f"write_image: {path}: bits must be 8, 16 or None, got {bits!r}")
     if image.dtype.kind != "f" or image.ndim != 2 or image.size == 0:
         raise ValueError(f"write_image: {path}: expected a non-empty 2D float array of intensities in [0, 1], got "
                          f"{image.dtype} of shape {image.shape} (divide 8-bit integers by 255, 16-bit by 65535)")

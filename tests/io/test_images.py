@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import signal
 import stat
 import struct
@@ -631,7 +632,8 @@ def test_check_output(tmp_path):
         check_output(tmp_path / "file" / "sub" / "out.npy", suffixes)
     with pytest.raises(ValueError, match="the output must end in .npy"):
         write_array(tmp_path / "out.png", np.zeros(3))
-    with pytest.raises(ValueError, match="bits must be 8, 16 or None, got 12"):
+    with pytest.raises(ValueError, match=f"^write_image: {re.escape(str(tmp_path / 'out.png'))}: bits must be 8, 16 or "
+                                         "None, got 12"):  # as the docstring says, the message names the path
         write_image(tmp_path / "out.png", np.zeros((2, 2)), bits=12)
 
 
