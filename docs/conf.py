@@ -12,6 +12,7 @@ rendered by MathJax (loaded by the reader's browser; the build needs no network)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import re
@@ -62,6 +63,18 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_preserve_defaults = True
 add_module_names = False
 
+# -- Cross-references (the build is nitpicky: a link that resolves nowhere is a warning) --
+# No intersphinx (the build needs no network), so names of NumPy, Dask and the standard library,
+# which signatures and docstrings link to, have no target here: ignore exactly those, by module.
+# The patterns are anchored at the module's name, so no adareg name is ever ignored, except the
+# two TypeVars (typing.TypeVar, not documented) of the generic caches and thread helpers.
+nitpick_ignore_regex = [
+    (r"py:.*", r"(numpy|np|dask)\..+"),
+    (r"py:.*", r"(abc|collections\.abc|functools|os|pathlib|types|typing|warnings)\..+"),
+    (r"py:mod", r"zipfile"),
+    (r"py:class", r"adareg\.(caches|threads)\.T"),
+]
+
 # -- HTML ----------------------------------------------------------------------
 html_theme = "furo"
 html_title = f"adareg {release}"
@@ -101,6 +114,32 @@ class CommandLineHelp(SphinxDirective):
         return [block]
 
 
+# -- Signatures and bases autodoc would render with dead links ----------------
+
+def public_bases(app: Any, name: str, obj: type, options: Any, bases: list[type]) -> None:
+    """Show a private base class (``_MRIOperator``, documented nowhere) as its own bases."""
+    i = 0
+    while i < len(bases):
+        if isinstance(bases[i], type) and bases[i].__name__.startswith("_"):
+            bases[i:i + 1] = [base for base in bases[i].__bases__ if base not in bases]
+        else:
+            i += 1
+
+
+def factory_defaults(app: Any, what: str, name: str, obj: Any, options: Any, signature: str | None,
+                     return_annotation: str | None) -> tuple[str | None, str | None]:
+    """Show a dataclass field's default factory as a call (``dict()``) instead of Python's ``<factory>``,
+    which is no expression: Sphinx would split the signature at each comma (a link to ``dict[str``)."""
+    if signature and dataclasses.is_dataclass(obj):
+        for field in dataclasses.fields(obj):
+            if field.init and field.default_factory is not dataclasses.MISSING:
+                factory = getattr(field.default_factory, "__name__", "")
+                signature = signature.replace("<factory>", f"{factory}()" if factory.isidentifier() else "...", 1)
+    return signature, return_annotation
+
+
 def setup(app: Any) -> dict[str, bool]:
     app.add_directive("adareg-help", CommandLineHelp)
+    app.connect("autodoc-process-bases", public_bases)
+    app.connect("autodoc-process-signature", factory_defaults)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
