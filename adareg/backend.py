@@ -147,7 +147,7 @@ def ndimage(x: Array) -> ModuleType:
     return importlib.import_module("scipy.ndimage")
 
 
-#: Bytes of an FFT's input below which it runs on one thread: on smaller arrays the threads'
+#: Bytes of an FFT's input below which it runs on one thread; on smaller arrays the threads'
 #: hand-over costs more than they save (measurement log, "FFTs of small arrays on one thread").
 THREADED_FFT_BYTES = 1 << 20
 

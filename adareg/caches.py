@@ -25,7 +25,7 @@ from .backend import Array
 T = TypeVar("T")
 
 
-#: How many image shapes' operators a model keeps (:class:`PerShape`): the most recently used.
+#: How many image shapes' operators a model keeps (:class:`PerShape`), the most recently used.
 SHAPES_KEPT = 4
 
 

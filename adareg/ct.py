@@ -17,7 +17,7 @@ from . import backend, caches, checks
 from .backend import Array
 from .operators.ct import RayTransform
 
-#: The windows of the ramp filter: none (Ram-Lak) or Hann's.
+#: The windows of the ramp filter, none (Ram-Lak) or Hann's.
 Window = Literal["ram-lak", "hann"]
 
 
@@ -268,7 +268,7 @@ def gaussian_noise(sinogram: Array, sigma: float, *, seed: int | np.random.Gener
 #: The largest expected count of :func:`poisson_transmission` (NumPy's Poisson sampler refuses more than about 9.2e18).
 POISSON_LIMIT = 1e18
 
-#: The share of rays without a photon beyond which :func:`poisson_transmission` warns: such rays carry no
+#: The share of rays without a photon beyond which :func:`poisson_transmission` warns; such rays carry no
 #: measurement (each counts as one photon), and a scan whose line integrals are in other units than intended
 #: (``RayTransform``'s ``pixel_size``) starves many.
 STARVED_RAYS = 0.01

@@ -20,7 +20,7 @@ from .intensities import far_outside
 #: Grey images bundled with scikit-image that :func:`image` can load.
 IMAGES = ("camera", "moon", "coins", "brick", "grass", "gravel", "text", "page")
 
-#: Real slices among pydicom's test files that :func:`medical_slice` can load: modality and file name.
+#: Real slices among pydicom's test files that :func:`medical_slice` can load, with modality and file name.
 #: The CT head slices are JPEG 2000 coded (Pillow's decoder reads them).
 SLICES = {
     "ct-head": ("CT", "J2K_pixelrep_mismatch.dcm"),   # 512 x 512 head at the skull base

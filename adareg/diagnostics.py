@@ -22,7 +22,7 @@ from .regularizers.base import Bounds
 from .regularizers.learned import LearnedRegularizer
 from .regularizers.ridge import Ridge
 
-#: Data weights whose positive values span more than this factor get a warning: the stops on the relative
+#: Data weights whose positive values span more than this factor get a warning; the stops on the relative
 #: change (FISTA, L-BFGS, the reweighting) follow the largest weight and can end far from the minimiser.
 WEIGHT_SPREAD = 1e3
 #: The ridge models' ``lam R`` whose curvature exceeds the data term's by more than this factor gets a warning:

@@ -164,7 +164,7 @@ class LeastSquares(backend.KeepsReadOnly, SmoothFunctional):
 
     @property
     def lipschitz(self) -> float:
-        """A Lipschitz constant of ``grad E``: :func:`curvature` of ``H`` and the weights."""
+        """A Lipschitz constant of ``grad E``, the :func:`curvature` of ``H`` and the weights."""
         return curvature(self.H, self.weights, like=self.y)
 
     def images(self, index: slice) -> LeastSquares:

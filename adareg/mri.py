@@ -415,7 +415,7 @@ def sense(H: LinearOperator, y: Array, *, lam: float = 1e-3, x0: Array | None = 
 
 
 # --------------------------------------------------- fastMRI: sampling masks
-#: fastMRI challenge's centre fractions, by acceleration (other accelerations: 0.32 / acceleration).
+#: fastMRI challenge's centre fractions, by acceleration (for other accelerations 0.32 / acceleration).
 CENTER_FRACTIONS = {4: 0.08, 8: 0.04}
 
 

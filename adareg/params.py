@@ -98,7 +98,7 @@ REQUIRED_METADATA: dict[str, type] = {
 #: much memory for a moment.
 MAX_DATA_BYTES = 64 * 2**20
 
-#: The most bytes the metadata entry may hold uncompressed: 1 MiB, far above what a
+#: The most bytes the metadata entry may hold uncompressed, 1 MiB, far above what a
 #: training record takes.  Lower than :data:`MAX_DATA_BYTES` because JSON
 #: becomes Python objects of up to about 20 times its size.
 MAX_METADATA_BYTES = 2**20

@@ -52,7 +52,7 @@ from .regularizers import TV
 
 SliceTask = Callable[[np.ndarray], np.ndarray]
 
-#: The Dask setting by which worker processes start with ``MALLOC_TRIM_THRESHOLD_`` (``None``: not set).
+#: The Dask setting by which worker processes start with ``MALLOC_TRIM_THRESHOLD_`` (``None`` means not set).
 TRIM_SETTING = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
@@ -60,7 +60,7 @@ class ConvergenceWarning(UserWarning):
     """A slice task's solve stopped at its iteration or time cap before its tolerance: the slice is its last iterate."""
 
 
-#: The warnings a chunk's task raised: each category with its message, once.
+#: The warnings a chunk's task raised, each category with its message, once.
 Notes = list[tuple[type[Warning], str]]
 
 

@@ -71,8 +71,8 @@ def fft_workers() -> int:
         return os.cpu_count() or 1
 
 
-#: Bytes of an array that one block of :func:`blockwise` covers: a few blocks per thread on large
-#: arrays, each small enough to stay in cache through the several passes a block makes.
+#: Bytes of an array that one block of :func:`blockwise` covers (a few blocks per thread on large
+#: arrays, each small enough to stay in cache through the several passes a block makes).
 BLOCK_BYTES = 1 << 21
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-#: Characters of the target's name kept in its temporary twin's, which adds some 30: a name near the file
+#: Characters of the target's name kept in its temporary twin's, which adds some 30; a name near the file
 #: system's limit (255 bytes) would otherwise have a twin it refuses.
 TWIN_NAME_LENGTH = 64
 #: Within :func:`written_together`: the written temporary files and the targets they are to replace.

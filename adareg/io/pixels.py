@@ -25,7 +25,7 @@ from ..intensities import far_outside
 #: The most elements an ``.npy`` or TIFF file may declare (16 GiB of float64).
 MAX_ELEMENTS = 2**31
 
-#: The EXIF and TIFF tag Orientation (1: as stored; see :func:`oriented`).
+#: The EXIF and TIFF tag Orientation (1 means as stored; see :func:`oriented`).
 ORIENTATION_TAG = 274
 
 

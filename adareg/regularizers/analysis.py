@@ -175,7 +175,7 @@ class WeightedL1Analysis(Regularizer):
 
     @property
     def weights(self) -> float | Array:
-        r""":math:`\Lambda`: a number, or a read-only copy of the array given (a copy on the GPU)."""
+        r"""The weights :math:`\Lambda`, a number or a read-only copy of the array given (a copy on the GPU)."""
         return self._weights.host if isinstance(self._weights, caches.DeviceCache) else self._weights
 
     @property

@@ -60,14 +60,14 @@ class Regularizer(backend.KeepsReadOnly, ABC):
     #: Attributes fixed once set (backend.KeepsReadOnly).
     _fixed = ("shape",)
 
-    #: How solvers minimise it: by its prox (a learned regularizer's ``at(sigma)`` says
+    #: How solvers minimise it, by its prox (a learned regularizer's ``at(sigma)`` says
     #: ``"smooth"`` or ``"reweighting"`` instead).
     minimisation = "prox"
 
     #: Shape of one image (without batch axes).
     shape: Shape
 
-    #: The batch axes of the regularizer's own parameters (e.g. one weight map per image): the images it is
+    #: The batch axes of the regularizer's own parameters (e.g. one weight map per image); the images it is
     #: applied to must have batch axes that these broadcast to, or it enlarges their batch.
     batch_shape: Shape = ()
 

@@ -70,7 +70,7 @@ class LearnedRegularizer(backend.KeepsReadOnly, ABC):
 
     family: str
 
-    #: Whether the model sees the intensities themselves, not only their differences (``W``'s responses): then
+    #: Whether the model sees the intensities themselves, not only their differences (``W``'s responses); then
     #: an image shifted off [0, 1] changes its result too (``sa-cnn``'s mask network takes the image).
     sees_intensities = False
 

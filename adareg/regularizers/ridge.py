@@ -72,7 +72,7 @@ class Ridge(LearnedRegularizer):
 
     @property
     def rho(self) -> float:
-        """Weak-convexity modulus of the potentials (0 for ``crr``): ``phi'' >= -rho``."""
+        """Weak-convexity modulus of the potentials, the ``rho`` with ``phi'' >= -rho`` (0 for ``crr``)."""
         return weak_convexity(self.profile)
 
     @property

@@ -27,7 +27,7 @@ from ..operators.base import batch_shape
 from ..stopping import Progress, StoppingRule
 
 
-#: Bytes of the largest arrays (e.g. a dual of C channels) of one chunk of :func:`batch_chunks`: a
+#: Bytes of the largest arrays (e.g. a dual of C channels) of one chunk of :func:`batch_chunks`; a
 #: dual iteration makes several passes over them, which stay in a core's cache at about this size
 #: (chosen by timing whole denoising solves of batches, docs/results.md).
 CHUNK_BYTES = 1 << 21
@@ -44,7 +44,7 @@ def batch_chunks(count: int, nbytes: int, like: Array) -> list[slice]:
     return _chunks(count, count * nbytes // CHUNK_BYTES, like)
 
 
-#: Pixels of one chunk of :func:`image_chunks`: one image a chunk at 128 x 128 and up (chosen by timing
+#: Pixels of one chunk of :func:`image_chunks`, one image a chunk at 128 x 128 and up (chosen by timing
 #: batches of CT and MRI slices against their single calls, docs/results.md).
 CHUNK_PIXELS = 128 * 128
 

@@ -21,7 +21,7 @@ class Report(NamedTuple):
     progress: Progress
 
 
-#: An iteration: ``step(k, elapsed)`` takes iteration ``k`` and reports it; ``elapsed()`` gives the seconds since
+#: An iteration ``step(k, elapsed)`` takes iteration ``k`` and reports it; ``elapsed()`` gives the seconds since
 #: the loop started, read once the iteration's work is done.
 Step = Callable[[int, Callable[[], float]], Report]
 

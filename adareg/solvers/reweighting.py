@@ -25,25 +25,25 @@ from ..stopping import Defaults, Progress, StoppingRule, check_callback, check_f
 #: sees (not for an ill-conditioned ``H`` with a small ``lam``: docs/roadmap.md), and the PSNR
 #: moves little past this one (measured in docs/results.md).
 DEFAULTS = Defaults(max_iter=100, tol=3e-3)
-#: The default fixed-point residual for denoising: past it the PSNR moves by thousandths of
+#: The default fixed-point residual for denoising; past it the PSNR moves by thousandths of
 #: a dB while the steps go on (measured in docs/learned.md).
 DENOISING_TOL = 1.5e-3
 #: Accelerated proximal-gradient iterations per reweighting step for a general ``H`` (see :func:`reweighting`).
 GENERAL_STEP_ITERATIONS = 10
-#: Dual iterations of each prox in a general-``H`` step: the first budget (see :func:`reweighting`).
+#: Dual iterations of each prox in a general-``H`` step, the first budget (see :func:`reweighting`).
 GENERAL_PROX_ITERATIONS = 2
-#: For a general ``H``: the largest mean rate of decrease of the residual per step at which
+#: For a general ``H``, the largest mean rate of decrease of the residual per step at which
 #: the budget stays (see :func:`reweighting`).
 GENERAL_SLOWEST_RATE = 0.8
-#: The most a step's budget grows to: this many times the first (see :func:`reweighting`).
+#: The most a step's budget grows to, this many times the first (see :func:`reweighting`).
 BUDGET_GROWTH_LIMIT = 64
 #: Steps at one budget over which :func:`reweighting` measures the residual's rate of decrease.
 RATE_WINDOW = 3
-#: For denoising: the budget grows where the residual's rate would bring it to ``tol`` in more than
+#: For denoising, the budget grows where the residual's rate would bring it to ``tol`` in more than
 #: the steps left divided by this, so that the steps left can also measure the larger budgets' rates
 #: (see :func:`reweighting`).
 STEPS_LEFT_MARGIN = 2.0
-#: For a general ``H``: a residual below ``tol`` stops the loop only where the step before
+#: For a general ``H``, a residual below ``tol`` stops the loop only where the step before
 #: it was below this many times ``tol`` (see :func:`reweighting`).
 GENERAL_CONFIRMATION = 3.0
 
