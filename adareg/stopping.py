@@ -206,7 +206,7 @@ class Defaults:
     def rule(self, max_iter: int | None = None, tol: float | None = None,
              max_time: float | None = None, who: str | None = None) -> StoppingRule:
         """The stopping rule with the given values, these defaults for those left ``None`` (``who``: see
-        :func:`default_rule`)."""
+        :func:`~adareg.stopping.default_rule`)."""
         return default_rule(self.max_iter if max_iter is None else max_iter, self.tol if tol is None else tol,
                             max_time, self.measure, who)
 

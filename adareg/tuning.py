@@ -60,7 +60,7 @@ _RESERVED_OPTIONS = {
 
 @dataclass
 class Tuning:
-    """Outcome of :func:`tune`.
+    """Outcome of :func:`~adareg.tune`.
 
     Attributes
     ----------

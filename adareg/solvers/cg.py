@@ -36,7 +36,7 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
     x0
         Starting point (default zeros), of ``b``'s shape.
     max_iter, tol
-        Iteration cap and relative residual tolerance (default :data:`DEFAULTS`).
+        Iteration cap and relative residual tolerance (default :data:`~adareg.solvers.cg.DEFAULTS`).
 
     Returns
     -------

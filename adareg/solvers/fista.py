@@ -168,7 +168,7 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
         Record :math:`E(x_k) + \lambda R(x_k)` (``E`` is free; ``R`` costs one evaluation).
     batch_ndim
         Leading axes of ``x0`` that index independent problems (a batch): each image
-        has its own momentum and restarts (:func:`next_momentum`), and the relative
+        has its own momentum and restarts (:func:`~adareg.solvers.fista.next_momentum`), and the relative
         change is the largest of its images' (see :func:`~adareg.stopping.relative_change`).
     callback
         ``callback(k, x_k)`` after each iteration; returning ``True`` stops the run.

@@ -26,7 +26,7 @@ from .loop import Report, iterate
 from .result import Result
 from ..stopping import Defaults, Progress, StoppingRule, check_callback, relative_change
 
-#: Iterations and relative step length (see :func:`lbfgs`) at which L-BFGS stops by default.
+#: Iterations and relative step length (see :func:`~adareg.solvers.lbfgs`) at which L-BFGS stops by default.
 DEFAULTS = Defaults(max_iter=500, tol=1e-5)
 #: Sufficient-decrease constant of the Armijo rule.
 ARMIJO = 1e-4
@@ -206,8 +206,8 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
 
         F(x_{k+1}) \le F(x_k) + c \, \mathrm{Re} \langle \nabla F(x_k), x_{k+1} - x_k \rangle
 
-    (:math:`c` = :data:`ARMIJO`, plus a few units of rounding of :math:`F`).  Where
-    none of :data:`MAX_HALVINGS` halvings decreases :math:`F` enough (the model is
+    (:math:`c` = :data:`~adareg.solvers.lbfgs.ARMIJO`, plus a few units of rounding of :math:`F`).  Where
+    none of :data:`~adareg.solvers.lbfgs.MAX_HALVINGS` halvings decreases :math:`F` enough (the model is
     poor, or rounding dominates near the minimiser), the projected gradient step
     :math:`P_C(x_k - \nabla F(x_k) / L)` is taken, which the Lipschitz constant
     :math:`L` makes a descent step, and the memory is cleared.
@@ -216,7 +216,7 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
 
     .. math:: r_k = \| P_C(x_k + d_k) - x_k \| \, / \, \|x_k\|,
 
-    once it is at most ``tol`` in :data:`WINDOW` consecutive iterations.  With a good
+    once it is at most ``tol`` in :data:`~adareg.solvers.lbfgs.WINDOW` consecutive iterations.  With a good
     model :math:`r_k` estimates :math:`\|x^* - x_k\| / \|x_k\|` (Newton's step reaches
     the minimiser of a quadratic); with a poor one, or while the set of variables at
     a bound changes, single steps can be short far from the minimiser, which the
@@ -259,7 +259,7 @@ def lbfgs(smooth: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x
         Number of step pairs kept for the inverse-Hessian model.
     stop
         Stopping rule; its :class:`~adareg.solvers.RelativeChange` reads the largest
-        :math:`r_k` of the last :data:`WINDOW` iterations (default ``DEFAULTS.rule()``).
+        :math:`r_k` of the last :data:`~adareg.solvers.lbfgs.WINDOW` iterations (default ``DEFAULTS.rule()``).
     batch_ndim
         Leading axes of ``x0`` that index independent problems (a batch): :math:`r_k` is the largest
         of its images'.  ``smooth`` then gives ``values_and_grad_of_forward(Kx, x, batch_ndim)``, one

@@ -30,7 +30,7 @@ def iterate(step: Step, current: Callable[[], Array], *, stop: StoppingRule,
             callback: Callable[[int, Array], Any] | None, columns: tuple[str, ...], desc: str, unit: str,
             progress: bool, counted: str = "iterations",
             ends: Callable[[], tuple[bool, str] | None] | None = None) -> Result:
-    """Take iterations ``k = 1, 2, ...`` of ``step`` until the run ends, and return its :class:`Result`.
+    """Take iterations ``k = 1, 2, ...`` of ``step`` until the run ends, and return its :class:`~adareg.solvers.Result`.
 
     After each iteration its row joins the history (``columns``), the progress bar (``desc``,
     ``unit``; shown with ``progress``) moves on and shows the postfix, and

@@ -19,7 +19,7 @@ from .loop import Report, iterate
 from .result import Result
 from ..stopping import Defaults, Progress, StoppingRule, check_callback, check_finite_iterate, relative_change
 
-#: Reweighting steps and fixed-point residual at which :func:`reweighting` stops by default
+#: Reweighting steps and fixed-point residual at which :func:`~adareg.solvers.reweighting` stops by default
 #: (for denoising the residual is :data:`DENOISING_TOL`).  For a general ``H`` the residual
 #: is about the distance to the fixed point where ``lam`` holds the directions ``H`` barely
 #: sees (not for an ill-conditioned ``H`` with a small ``lam``: docs/roadmap.md), and the PSNR
@@ -28,23 +28,24 @@ DEFAULTS = Defaults(max_iter=100, tol=3e-3)
 #: The default fixed-point residual for denoising; past it the PSNR moves by thousandths of
 #: a dB while the steps go on (measured in docs/learned.md).
 DENOISING_TOL = 1.5e-3
-#: Accelerated proximal-gradient iterations per reweighting step for a general ``H`` (see :func:`reweighting`).
+#: Accelerated proximal-gradient iterations per reweighting step for a general ``H``
+#: (see :func:`~adareg.solvers.reweighting`).
 GENERAL_STEP_ITERATIONS = 10
-#: Dual iterations of each prox in a general-``H`` step, the first budget (see :func:`reweighting`).
+#: Dual iterations of each prox in a general-``H`` step, the first budget (see :func:`~adareg.solvers.reweighting`).
 GENERAL_PROX_ITERATIONS = 2
 #: For a general ``H``, the largest mean rate of decrease of the residual per step at which
-#: the budget stays (see :func:`reweighting`).
+#: the budget stays (see :func:`~adareg.solvers.reweighting`).
 GENERAL_SLOWEST_RATE = 0.8
-#: The most a step's budget grows to, this many times the first (see :func:`reweighting`).
+#: The most a step's budget grows to, this many times the first (see :func:`~adareg.solvers.reweighting`).
 BUDGET_GROWTH_LIMIT = 64
-#: Steps at one budget over which :func:`reweighting` measures the residual's rate of decrease.
+#: Steps at one budget over which :func:`~adareg.solvers.reweighting` measures the residual's rate of decrease.
 RATE_WINDOW = 3
 #: For denoising, the budget grows where the residual's rate would bring it to ``tol`` in more than
 #: the steps left divided by this, so that the steps left can also measure the larger budgets' rates
-#: (see :func:`reweighting`).
+#: (see :func:`~adareg.solvers.reweighting`).
 STEPS_LEFT_MARGIN = 2.0
 #: For a general ``H``, a residual below ``tol`` stops the loop only where the step before
-#: it was below this many times ``tol`` (see :func:`reweighting`).
+#: it was below this many times ``tol`` (see :func:`~adareg.solvers.reweighting`).
 GENERAL_CONFIRMATION = 3.0
 
 
@@ -73,44 +74,44 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
       :math:`x = y - \lambda W^T p` is the exact solution of its own step.  With
       ``inner_tol`` set, every step is certified instead by its duality gap, to
       ``max(min(inner_tol, 0.1 * residual), 0.1 * tol)``: a step that reaches its cap
-      uncertified doubles the cap of the next (up to :data:`BUDGET_GROWTH_LIMIT` times
+      uncertified doubles the cap of the next (up to :data:`~adareg.solvers.reweighting.BUDGET_GROWTH_LIMIT` times
       the first), and the loop stops on its residual only after a certified step.
 
       A budgeted step is inexact and the next steps inherit its error; once that
       error is what moves the iterate, the residual stops falling (a floor above a
       tight ``tol`` rather than a fixed point) or falls too slowly to reach ``tol``.
       So the budget grows: the next steps get twice the iterations, up to
-      :data:`BUDGET_GROWTH_LIMIT` times the first budget, after every step whose
+      :data:`~adareg.solvers.reweighting.BUDGET_GROWTH_LIMIT` times the first budget, after every step whose
       residual :math:`r_k` is no smaller than those of all earlier steps at its
       budget, and after every step at which the residual's mean rate over the last
-      :data:`RATE_WINDOW` steps at its budget, :math:`q = (r_k / r_{k-3})^{1/3}`,
+      :data:`~adareg.solvers.reweighting.RATE_WINDOW` steps at its budget, :math:`q = (r_k / r_{k-3})^{1/3}`,
       would not take it to ``tol`` within a share of the steps left,
       :math:`\log(\mathrm{tol} / r_k) / \log q > (K - k) / m` (``K`` = ``max_iter``,
-      :math:`m` = :data:`STEPS_LEFT_MARGIN`): each larger budget needs
-      :data:`RATE_WINDOW` + 1 steps to show its own rate, so a budget grown only when
+      :math:`m` = :data:`~adareg.solvers.reweighting.STEPS_LEFT_MARGIN`): each larger budget needs
+      :data:`~adareg.solvers.reweighting.RATE_WINDOW` + 1 steps to show its own rate, so a budget grown only when
       the steps left just suffice comes too late near the cap.
       Only steps of one budget are compared, as a longer step moves the iterate
       further.  While the residual falls fast enough the steps cost what the first
       did; near a tight ``tol`` they approach exact steps, whose reweighting
       converges linearly;
-    * otherwise each step is :data:`GENERAL_STEP_ITERATIONS` iterations of FISTA
+    * otherwise each step is :data:`~adareg.solvers.reweighting.GENERAL_STEP_ITERATIONS` iterations of FISTA
       on the data term (one ``H`` and ``H^H`` each, adaptive restart as in
       :func:`~adareg.solvers.fista`), each prox a budget of warm-started dual FISTA
       iterations of the step's weighted :math:`\ell_1` term, as in denoising; the
       primal momentum and the dual iterates carry over from step to step, so that
       the whole reweighting is one accelerated run whose weights are refreshed
-      every :data:`GENERAL_STEP_ITERATIONS` iterations.  At a fixed point of the
+      every :data:`~adareg.solvers.reweighting.GENERAL_STEP_ITERATIONS` iterations.  At a fixed point of the
       whole iteration the weights are those of ``x``, the prox is exact and ``x``
       solves its own step.  The prox budget starts at
-      :data:`GENERAL_PROX_ITERATIONS` dual iterations and doubles, up to
-      :data:`BUDGET_GROWTH_LIMIT` times, after a step whose residual stalls (as
-      above) or falls by less than a factor :data:`GENERAL_SLOWEST_RATE` a step
-      on average over the last :data:`RATE_WINDOW` steps at its budget, but at
+      :data:`~adareg.solvers.reweighting.GENERAL_PROX_ITERATIONS` dual iterations and doubles, up to
+      :data:`~adareg.solvers.reweighting.BUDGET_GROWTH_LIMIT` times, after a step whose residual stalls (as
+      above) or falls by less than a factor :data:`~adareg.solvers.reweighting.GENERAL_SLOWEST_RATE` a step
+      on average over the last :data:`~adareg.solvers.reweighting.RATE_WINDOW` steps at its budget, but at
       most once per halving of the residual: the prox's accuracy follows the
       outer progress, as in :func:`~adareg.solvers.fista`, so that an ill-posed
       problem whose iterate moves slowly for other reasons (e.g. a small ``lam``
       on CT) does not buy ever longer proxes.  The exception is a floor: where
-      none of the last :data:`RATE_WINDOW` steps at a budget lowered the residual
+      none of the last :data:`~adareg.solvers.reweighting.RATE_WINDOW` steps at a budget lowered the residual
       below that budget's earlier steps, it doubles regardless, since only more
       exact proxes lift such a floor (e.g. a large ``lam`` with a small
       ``sigma``, whose prox is hard).  (PD3O,
@@ -120,9 +121,9 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
     The loop stops when the fixed-point residual
     :math:`r_k = \|x_{k+1} - x_k\| / \|x_k\|` (of a batch: the largest of its images')
     falls below ``tol`` (its
-    :class:`~adareg.solvers.RelativeChange` rule; by default :data:`DENOISING_TOL`
+    :class:`~adareg.solvers.RelativeChange` rule; by default :data:`~adareg.solvers.reweighting.DENOISING_TOL`
     for denoising and ``DEFAULTS.tol`` otherwise).  For a general ``H`` the rule
-    sees :math:`\max(r_k, r_{k-1} / c)`, :math:`c` = :data:`GENERAL_CONFIRMATION`:
+    sees :math:`\max(r_k, r_{k-1} / c)`, :math:`c` = :data:`~adareg.solvers.reweighting.GENERAL_CONFIRMATION`:
     while the residual falls steadily it measures the distance to the fixed
     point, but on ill-conditioned data terms (e.g. widely spread data weights)
     it can drop several-fold in a step and rise again after it, far from the
@@ -150,8 +151,8 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
     bounds
         Box constraint on ``x``.
     max_iter, tol, max_time
-        Reweighting steps, fixed-point tolerance (default :data:`DEFAULTS`, and
-        :data:`DENOISING_TOL` for denoising) and seconds (checked after each step).
+        Reweighting steps, fixed-point tolerance (default :data:`~adareg.solvers.reweighting.DEFAULTS`, and
+        :data:`~adareg.solvers.reweighting.DENOISING_TOL` for denoising) and seconds (checked after each step).
     inner_tol
         Denoising only: certify every step to this tolerance (see above).
     inner_max_iter
@@ -159,7 +160,7 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
         ``reg.step_iterations``, the first budget, which grows as above; with
         ``inner_tol`` the most a certified step may take, by default the prox's own
         cap, ``PROX_DEFAULTS.max_iter``: a step stopped by it is not certified), dual
-        iterations per prox otherwise (default :data:`GENERAL_PROX_ITERATIONS`), the
+        iterations per prox otherwise (default :data:`~adareg.solvers.reweighting.GENERAL_PROX_ITERATIONS`), the
         first budget of each prox.
     callback
         ``callback(k, x_k)`` after each outer step; returning ``True`` stops.
