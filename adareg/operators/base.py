@@ -367,14 +367,14 @@ class LinearOperator(backend.KeepsReadOnly):
         of the estimate) does not stall on a near-top eigenvalue; it certifies *an*
         eigenvalue, though: where the top two lie within a fraction of a percent of each
         other, a start poor in the top eigenvector can, rarely, certify the second, low
-        by at most their gap (:meth:`norm_bound`'s margin covers it).  An informed start
-        (:meth:`_norm_start`) that certifies less than the value it was expected to reach
+        by at most their gap (:meth:`~LinearOperator.norm_bound`'s margin covers it).  An informed start
+        (``_norm_start``) that certifies less than the value it was expected to reach
         is followed by a random one, and the larger value is kept.  A certified result
         is cached and reused for requests with the same ``tol``, precision and int ``seed``
         (a tighter one is not taken for a looser ``tol``, nor another seed's, so that
-        :meth:`norm_bound`, and a solve's steps, do not hang on earlier calls); one cut short
+        :meth:`~LinearOperator.norm_bound`, and a solve's steps, do not hang on earlier calls); one cut short
         by ``max_iter``, or started from a ``Generator`` or ``seed=None``, is returned but not
-        cached (nor used by :meth:`norm_bound`).
+        cached (nor used by :meth:`~LinearOperator.norm_bound`).
         Operators with a closed-form norm return it directly.
 
         Parameters
@@ -459,7 +459,7 @@ class LinearOperator(backend.KeepsReadOnly):
              reflect-boundary :class:`Conv2d` with a non-negative kernel, such as a blur):
              the Collatz-Wielandt bound ``||A||^2 <= max_i (A^T A v)_i / v_i`` of a positive
              ``v``, improved by a power iteration from ``v = 1``
-             (:func:`_nonnegative_norm_bound`); a CT projector converges in a few steps;
+             (``_nonnegative_norm_bound``); a CT projector converges in a few steps;
            - the algebra, from the operands' bounds: ``||A B|| <= ||A|| ||B||``,
              ``||A + B|| <= ||A|| + ||B||``, ``||c A|| = |c| ||A||``, ``||A^H|| = ||A||``.
              Exact for ``A.H @ A`` where ``||A||`` is, these are loose where the operands' top
@@ -480,7 +480,7 @@ class LinearOperator(backend.KeepsReadOnly):
            on a lower singular value, from a start nearly orthogonal to the top singular
            vector.  Against that, an estimate from a random start is the larger of two
            from independent starts, and reflect-boundary banks start from their corner
-           modes (:meth:`Conv2d._norm_start`): the solvers' convergence theorems assume a
+           modes (``Conv2d._norm_start``): the solvers' convergence theorems assume a
            true bound.
 
         Parameters

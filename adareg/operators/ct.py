@@ -23,10 +23,10 @@ Geometry = Literal["parallel", "fan", "cone"]
 #: the image's narrower side: both what ``pixel_size`` and ``detector_spacing`` in different units give.
 WIDEST_CELL_PIXELS = 4.0
 LEAST_COVERAGE = 0.25
-#: :meth:`RayTransform.check_measurements` warns where the totals of a 2D parallel-beam sinogram's rows spread
-#: (their standard deviation) by more than this fraction of their mean magnitude: each row of line integrals
-#: sums to the object's mass, so noise moves the totals by a few per cent at most, while a transposed sinogram
-#: (detectors, angles) spreads them by most of their mean.
+#: :meth:`~adareg.operators.RayTransform.check_measurements` warns where the totals of a 2D parallel-beam
+#: sinogram's rows spread (their standard deviation) by more than this fraction of their mean magnitude: each row
+#: of line integrals sums to the object's mass, so noise moves the totals by a few per cent at most, while a
+#: transposed sinogram (detectors, angles) spreads them by most of their mean.
 ROW_TOTAL_SPREAD = 0.1
 
 
@@ -334,9 +334,9 @@ class RayTransform(LinearOperator):
         Each row holds the line integrals across the object at one angle, so
         :math:`d \sum_j p(\theta, u_j) = \int x` at every angle (the zeroth moment
         condition) wherever the detector row covers the object.  A spread of the rows'
-        totals (per image) above :data:`ROW_TOTAL_SPREAD` of their mean magnitude warns:
-        the sinogram is then most likely transposed (detectors, angles), or of an object
-        wider than the detector row.  Fan and cone beams have no such simple invariant.
+        totals (per image) above :data:`~adareg.operators.ct.ROW_TOTAL_SPREAD` of their mean
+        magnitude warns: the sinogram is then most likely transposed (detectors, angles), or of
+        an object wider than the detector row.  Fan and cone beams have no such simple invariant.
         """
         if self.geometry != "parallel" or len(self.shape_in) != 2 or len(self.angles) < 2:
             return

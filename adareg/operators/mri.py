@@ -80,9 +80,9 @@ def _host(a: Any, what: str) -> np.ndarray:
 #: 0.003 to 0.03 (its energy sits near DC), maps times 10 give 100.
 NORMALISED_MAPS = (0.5, 2.0)
 
-#: :meth:`CartesianMRI.check_measurements` warns where the mean sampled energy at the ends of k-space's axes
-#: exceeds this multiple of that at their centres: images' energy at low frequencies puts the ratio orders of
-#: magnitude below 1 for centred k-space, and as far above it for numpy.fft's order.
+#: :meth:`~adareg.operators.CartesianMRI.check_measurements` warns where the mean sampled energy at the ends of
+#: k-space's axes exceeds this multiple of that at their centres: images' energy at low frequencies puts the ratio
+#: orders of magnitude below 1 for centred k-space, and as far above it for numpy.fft's order.
 UNCENTRED_RATIO = 10.0
 
 #: :class:`NonCartesianMRI` warns where SigPy's NUFFT at its ``oversamp`` and ``width`` lies further than this
@@ -214,7 +214,7 @@ class CartesianMRI(_MRIOperator):
         :func:`adareg.mri.birdcage_maps` or :func:`adareg.mri.espirit_maps`), or
         ``None`` for a single coil without sensitivity weighting.  Maps far from
         normalised (:math:`\sum_c |S_c|^2` not about 1 where nonzero, see
-        :data:`NORMALISED_MAPS`) get a warning.
+        :data:`~adareg.operators.mri.NORMALISED_MAPS`) get a warning.
     real
         ``True``: the image space is real (real images in, adjoint ``Re(A^H y)``);
         ``False``: complex images.  Required, so that the choice is visible.
@@ -324,10 +324,10 @@ class CartesianMRI(_MRIOperator):
         Images have most of their energy at low frequencies, which the centred order puts in the middle and
         numpy.fft's order at the corners.  The mean of :math:`|y|^2` (summed over batch and coils) over sampled
         entries at the ends is compared with that at the centre, each within an eighth of each axis's length,
-        in two ways, either of which over :data:`UNCENTRED_RATIO` warns: the blocks at the grid's corners
-        against the central block, and, for each axis apart, its ends against its centre with the other axes
-        free (a mask may sample no entry of the corner blocks, but the fully sampled readout axis always has
-        entries at both).  A test without sampled entries in both places gives no evidence.
+        in two ways, either of which over :data:`~adareg.operators.mri.UNCENTRED_RATIO` warns: the blocks at the
+        grid's corners against the central block, and, for each axis apart, its ends against its centre with the
+        other axes free (a mask may sample no entry of the corner blocks, but the fully sampled readout axis always
+        has entries at both).  A test without sampled entries in both places gives no evidence.
 
         Raises
         ------
@@ -434,9 +434,10 @@ class NonCartesianMRI(_MRIOperator):
         oversampled grid) of SigPy's NUFFT, finite numbers with
         ``width * (1 - 0.5 / oversamp) >= sqrt(0.8)``, where SigPy's Kaiser-Bessel
         kernel is defined (``width >= 1.79`` for ``oversamp=1``).  A warning where the
-        NUFFT lies further than :data:`NUFFT_ACCURACY` from the direct Fourier sum
-        (:func:`nufft_error`): e.g. ``oversamp`` 1.1 with ``width`` 4, or ``width`` 3
-        (at ``oversamp`` 1 it is 30 to 50 % off); raise either to gain accuracy.
+        NUFFT lies further than :data:`~adareg.operators.mri.NUFFT_ACCURACY` from the direct
+        Fourier sum (:func:`~adareg.operators.mri.nufft_error`): e.g. ``oversamp`` 1.1 with
+        ``width`` 4, or ``width`` 3 (at ``oversamp`` 1 it is 30 to 50 % off); raise either to
+        gain accuracy.
 
     Notes
     -----
