@@ -67,7 +67,7 @@ def ramp_filter(detector_count: int, spacing: float, window: Window = "ram-lak")
 
 
 def fbp(H: RayTransform, sinogram: Array, window: Window = "ram-lak") -> Array:
-    r"""Filtered back-projection for a 2D parallel- or fan-beam :class:`RayTransform`.
+    r"""Filtered back-projection for a 2D parallel- or fan-beam :class:`~adareg.operators.RayTransform`.
 
     Parallel beam, angles covering [0, pi) about uniformly:
 
@@ -109,7 +109,7 @@ def fbp(H: RayTransform, sinogram: Array, window: Window = "ram-lak") -> Array:
     Returns
     -------
     Array
-        The image(s), ``batch + H.shape_in``, float32 as :class:`RayTransform`'s outputs
+        The image(s), ``batch + H.shape_in``, float32 as :class:`~adareg.operators.RayTransform`'s outputs
         (ASTRA's precision) for either geometry.
     """
     _check_fbp_arguments(H, sinogram, window)

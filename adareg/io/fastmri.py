@@ -5,11 +5,11 @@ A fastMRI file (Zbontar et al., 2018; https://fastmri.org) holds, per volume:
 =======================  ==============================================  =====================================
 dataset / attribute      shape                                           read as
 =======================  ==============================================  =====================================
-``kspace``               ``(slices, coils, rows, columns)`` multi-coil,  :attr:`FastMRIData.kspace`, complex64,
+``kspace``               ``(slices, coils, rows, columns)`` multi-coil,  ``FastMRIData.kspace``, complex64,
                          ``(slices, rows, columns)`` single-coil         always 4D (single-coil: ``coils = 1``)
-``mask`` (test and       ``(columns,)``                                  :attr:`FastMRIData.mask`, bool
+``mask`` (test and       ``(columns,)``                                  ``FastMRIData.mask``, bool
 challenge files only)
-``reconstruction_rss``   ``(slices, h, w)``                              :attr:`FastMRIData.reference`, float32
+``reconstruction_rss``   ``(slices, h, w)``                              ``FastMRIData.reference``, float32
 (multi-coil) /
 ``reconstruction_esc``
 (single-coil)
@@ -17,7 +17,7 @@ challenge files only)
                                                                          -> ``encoded_shape`` (x, y);
                                                                          ``encoding/reconSpace/matrixSize``
                                                                          -> ``recon_shape`` (x, y)
-attributes               ``acquisition``, ``max``, ``norm``, ...         :attr:`FastMRIData.attrs`
+attributes               ``acquisition``, ``max``, ``norm``, ...         ``FastMRIData.attrs``
 =======================  ==============================================  =====================================
 
 Conventions (fastMRI's, so that results compare with published numbers):
@@ -66,7 +66,7 @@ class FastMRIData:
     kspace
         complex64 array of shape ``(slices, coils, rows, columns)``, as stored; a
         single-coil file has ``coils = 1``.  Test and challenge files hold undersampled
-        k-space, zero where :attr:`mask` is False.
+        k-space, zero where ``mask`` is False.
     mask
         The file's sampling mask, bool of shape ``(columns,)``, or ``None`` (fully
         sampled train/validation files).
@@ -81,7 +81,7 @@ class FastMRIData:
         The file's HDF5 attributes (``acquisition``, ``max``, ``norm``, ``patient_id``...),
         bytes decoded and NumPy scalars as Python numbers.
     slices
-        The file's indices of the slices read (int), in the order of :attr:`kspace`.
+        The file's indices of the slices read (int), in the order of ``kspace``.
     path
         The file read (``None`` when built otherwise); used in error messages.
     """

@@ -115,7 +115,8 @@ def write_atomically(path: Path, write: Callable[[str], None]) -> None:
 
 @contextlib.contextmanager
 def written_together() -> Iterator[None]:
-    """The files that :func:`write_atomically` writes within it replace their targets at its end, all or none.
+    """The files that :func:`~adareg.io.files.write_atomically` writes within it replace their targets at its end,
+    all or none.
 
     A run whose outputs are several files (an image and its masks) thus leaves none of
     them where it fails, or is interrupted, after writing the first: the written

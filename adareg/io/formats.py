@@ -1,4 +1,4 @@
-"""What the volume formats share: the :class:`Volume` they read and write, its float32 values, and the
+"""What the volume formats share: the :class:`~adareg.io.Volume` they read and write, its float32 values, and the
 optional library each format is read with.
 
 The format modules (:mod:`adareg.io.dicom`, :mod:`adareg.io.nifti`, :mod:`adareg.io.tiff`,

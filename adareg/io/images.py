@@ -165,8 +165,8 @@ def read_folder(folder: str | os.PathLike, count: int | None = None) -> dict[str
     """The grey PNG/TIFF images of ``folder``, sorted by file name: ``{stem: image}``.
 
     Hidden files (names starting with ``.``) and subfolders are skipped; so are images in
-    other formats (JPEG, BMP, PGM, NumPy arrays, ...: :data:`UNREAD_IMAGE_SUFFIXES`), with a warning that
-    names them, so that a folder of mixed formats is not read in part without a word.
+    other formats (JPEG, BMP, PGM, NumPy arrays, ...: :data:`~adareg.io.images.UNREAD_IMAGE_SUFFIXES`), with a
+    warning that names them, so that a folder of mixed formats is not read in part without a word.
 
     Each image is read by :func:`read_image` (so 8- and 16-bit images are in [0, 1]).
     ``count`` keeps the first ``count`` of them (e.g. of a data set whose protocol
@@ -345,8 +345,9 @@ def _pixels(picture: Any) -> np.ndarray:
 
 
 def first_slice_outside(stack: np.ndarray, low: float = 0.0, high: float = 1.0) -> tuple[int, int] | None:
-    """``(index, count)`` of the first slice of ``stack`` (its first axis) that :func:`far_outside` finds on
-    another scale, else ``None``: slice by slice, as one odd slice of many is under 1 % of all their values."""
+    """``(index, count)`` of the first slice of ``stack`` (its first axis) that
+    :func:`~adareg.intensities.far_outside` finds on another scale, else ``None``: slice by slice, as one odd slice
+    of many is under 1 % of all their values."""
     for index, image in enumerate(stack):
         outside = far_outside(image, low, high)
         if outside:

@@ -1,6 +1,6 @@
 """NIfTI-1 and NIfTI-2 volumes (``.nii``, ``.nii.gz``) on nibabel.
 
-Array convention: NIfTI voxel ``(i, j, k)`` is ``data[k, j, i]`` of the :class:`Volume`,
+Array convention: NIfTI voxel ``(i, j, k)`` is ``data[k, j, i]`` of the :class:`~adareg.io.Volume`,
 i.e. ``data = voxels.transpose(2, 1, 0)``: slices along the third voxel axis, rows along
 the second, columns along the first.  A 2D file is one slice; a 4D or 5D file is read
 only when it holds one volume (its axes past the third have length 1).  A pair's header

@@ -1,7 +1,7 @@
 """Multi-page grey TIFF stacks (``.tif``, ``.tiff``) on tifffile.
 
 Array convention: page ``p`` of the file, in file order, is ``data[p]`` of the
-:class:`Volume`, of shape (rows, columns); a one-page file is one slice.  Every page is
+:class:`~adareg.io.Volume`, of shape (rows, columns); a one-page file is one slice.  Every page is
 read: a file whose chain of pages is broken (truncated, corrupt), or that declares more
 images than it has pages (ImageJ's files beyond 4 GB), is refused rather than read as
 fewer pages, and so is an ImageJ or OME hyperstack of several axes (e.g. channels of each slice),

@@ -1,6 +1,6 @@
 """Volumes: stacks of 2D slices read from and written to DICOM, NIfTI, TIFF and NPY.
 
-One array convention for every format: a :class:`Volume`'s ``data`` is a float32
+One array convention for every format: a :class:`~adareg.io.Volume`'s ``data`` is a float32
 NumPy array of shape ``(slices, rows, columns)`` (a 2D file is one slice), so that the
 slice axis is the leading batch axis of adareg's operators and solvers.  Per format:
 
@@ -122,6 +122,8 @@ def is_volume(path: str | os.PathLike) -> bool:
 #: :func:`intensity_window` warns where the central share ``1 - 2 * WINDOW_TAIL`` of a volume's values spans
 #: less than :data:`WINDOW_BULK` of its range: a few outlying values then set the window.
 WINDOW_TAIL = 5e-4
+#: The share of a volume's range that its central values (see :data:`WINDOW_TAIL`) must span, else
+#: :func:`intensity_window` warns.
 WINDOW_BULK = 0.25
 
 
@@ -136,12 +138,12 @@ def intensity_window(volume: Volume) -> tuple[float, float]:
     Warns
     -----
     IntensityWarning
-        Where a few values set that range: the values between the :data:`WINDOW_TAIL` and
-        ``1 - WINDOW_TAIL`` quantiles (of at most a million evenly strided samples) span
-        less than :data:`WINDOW_BULK` of it (e.g. one bright voxel, or metal in a CT
-        volume).  The model then sees the rest of the volume in a narrow band of grey,
-        with a noise level (on the 0-255 scale of the whole range) that does not match
-        it, and denoises it badly.
+        Where a few values set that range: the values between the
+        :data:`~adareg.io.volumes.WINDOW_TAIL` and ``1 - WINDOW_TAIL`` quantiles (of at most a
+        million evenly strided samples) span less than :data:`~adareg.io.volumes.WINDOW_BULK`
+        of it (e.g. one bright voxel, or metal in a CT volume).  The model then sees the rest
+        of the volume in a narrow band of grey, with a noise level (on the 0-255 scale of the
+        whole range) that does not match it, and denoises it badly.
     """
     if volume.format in ("tiff", "npy") and not volume.metadata.get("as_stored", False):
         return 0.0, 1.0
