@@ -25,7 +25,7 @@ from .base import PROX_DEFAULTS, Bounds, ProxResult, Regularizer, check_bounds, 
 
 @dataclass(frozen=True)
 class DualState:
-    r"""Where dual FISTA stopped (:attr:`ProxResult.state` of :meth:`WeightedL1Analysis.prox`).
+    r"""Where dual FISTA stopped (the ``state`` of the :class:`ProxResult` of :meth:`WeightedL1Analysis.prox`).
 
     Attributes
     ----------
@@ -36,9 +36,11 @@ class DualState:
     t
         FISTA's momentum parameter :math:`t_k`, one per image of a batch (an array of the
         batch's shape, 0-d for one image; ``1.0`` before any step).
-    adjoint_point, adjoint_extrapolated
-        :math:`W^H p` and :math:`W^H q`, so that a budgeted call continuing from
-        this state needs no extra application of :math:`W^H`.
+    adjoint_point
+        :math:`W^H p`, so that a budgeted call continuing from this state needs no
+        extra application of :math:`W^H`.
+    adjoint_extrapolated
+        :math:`W^H q`, likewise.
     """
 
     point: Array

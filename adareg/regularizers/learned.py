@@ -96,7 +96,7 @@ class LearnedRegularizer(backend.KeepsReadOnly, ABC):
                 raise TypeError(f"{self.family}: {name} must be a {kind.__name__}, got {type(value).__name__}")
 
     def check_spans(self, profile: SigmaProfile) -> None:
-        """Refuse a profile of several knots that does not span :attr:`sigma_range`: beyond its end knots it is
+        """Refuse a profile of several knots that does not span ``sigma_range``: beyond its end knots it is
         held constant, so that the noise levels of the range past them would all get one value, unseen."""
         low, high = self.sigma_range
         slack = checks.float32_slack(high)  # knots stored in float32

@@ -40,7 +40,7 @@ class MaskCNN(backend.KeepsReadOnly):
     biases
         ``biases[l]`` of shape ``(c_{l+1},)``.
     activation
-        ``"leaky_relu"`` (slope :data:`LEAKY_SLOPE`) or ``"relu"`` between layers.
+        ``"leaky_relu"`` (slope :data:`~adareg.regularizers.masks.LEAKY_SLOPE`) or ``"relu"`` between layers.
     """
 
     #: Attributes fixed once set (backend.KeepsReadOnly).

@@ -108,7 +108,8 @@ class Ridge(LearnedRegularizer):
         return self._curvature[image_shape]
 
     def at(self, sigma: float) -> RidgeObjective:
-        r""":math:`R_\sigma` as a smooth functional ``g(W x)`` (see :class:`RidgeObjective`); ``sigma`` is checked."""
+        r""":math:`R_\sigma` as a smooth functional ``g(W x)`` (see :class:`~adareg.regularizers.ridge.RidgeObjective`);
+        ``sigma`` is checked."""
         return RidgeObjective(self, self.check_sigma(sigma))
 
     def __repr__(self) -> str:
@@ -167,7 +168,7 @@ class RidgeObjective(SmoothFunctional):
         return f"{self.ridge.family} at sigma {self.sigma:.4g} ({self.sigma * 255:.3g}/255)"
 
     def lipschitz(self, image_shape: tuple[int, int]) -> float:
-        r"""A Lipschitz constant of :math:`\nabla R_\sigma`: :meth:`Ridge.curvature_bound`."""
+        r"""A Lipschitz constant of :math:`\nabla R_\sigma`: :meth:`~adareg.regularizers.Ridge.curvature_bound`."""
         return self.ridge.curvature_bound(image_shape)
 
 
