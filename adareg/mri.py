@@ -135,6 +135,9 @@ def radial_trajectory(image_shape: Any, spokes: int, samples: int | None = None,
         Number of spokes ``S``.
     samples
         Samples per spoke (default ``max(H, W)``: Nyquist along the spoke).
+    golden
+        Golden-angle spokes (see above) instead of uniform angles: the first spokes of the
+        sequence, however many, cover [0, pi) nearly evenly.
 
     Returns
     -------

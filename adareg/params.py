@@ -820,6 +820,9 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], metadata: Ma
 
     Raises
     ------
+    ValueError
+        If ``path`` does not end in ``.npz``, is a directory, or lies in a folder that
+        does not exist (a plain ``ValueError``, checked before anything else).
     TypeError
         If ``arrays`` or ``metadata`` are not mappings, an array is not a NumPy
         array, or the metadata is not JSON-serialisable.

@@ -122,6 +122,9 @@ def read_fastmri(path: str | os.PathLike, slices: int | slice | Sequence[int] | 
         not complex; a ``mask`` not of length ``columns``; a reference not of shape
         ``(slices, h, w)``; a missing or malformed ``ismrmrd_header``; slices out of range.
         One line, starting with ``path``.
+    TypeError
+        ``slices`` is none of the kinds above (e.g. a string, a float or a set), or one of
+        its indices is not an int.
     ImportError
         h5py is not installed.
 

@@ -162,6 +162,10 @@ def fista(data: SmoothFunctional | Sequence[tuple[slice, SmoothFunctional]], x0:
         upper bound holds: a bound that understates the curvature (e.g. a custom
         operator's wrong norm) is corrected; ``L`` never decreases.  Without it the step
         is ``1 / lipschitz``, by default ``1 / data.lipschitz``.
+    lipschitz
+        A Lipschitz constant :math:`L` of :math:`\nabla E` (a positive number) to use instead
+        of ``data.lipschitz`` (for a batch in chunks, for every chunk): the step is
+        ``1 / lipschitz``, or with ``backtracking`` the first :math:`L` tried.
     inner_tol, inner_max_iter
         Tolerance and iteration cap of an iterative prox.
     track_objective
