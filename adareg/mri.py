@@ -251,16 +251,17 @@ def espirit_maps(kspace: Array, *, calib_width: int = ESPIRIT_CALIB_WIDTH, thres
         Multi-coil k-space of shape ``(C, *image_shape)`` (2D or 3D images), in the
         operators' centred convention (DC at index ``N // 2``), unsampled entries 0.
         NumPy or CuPy; the maps come back on the same device.  Not all zero.
-    calib_width, kernel_width
-        ESPIRiT's calibration width and kernel width, ints with
-        ``kernel_width <= calib_width``.  The calibration matrix has
-        :math:`(w_{calib} - w_{kernel} + 1)^d` rows for :math:`C \, w_{kernel}^d`
+    calib_width
+        ESPIRiT's calibration width, an int at least ``kernel_width``.  The calibration
+        matrix has :math:`(w_{calib} - w_{kernel} + 1)^d` rows for :math:`C \, w_{kernel}^d`
         columns, so ``calib_width`` should be well above ``kernel_width`` (the
         defaults: 24 and 6).
     threshold
         Singular-value threshold :math:`t \in [0, 1)`: the kernels kept are the
         right singular vectors of singular value :math:`\sigma > t \, \sigma_1`,
         relative to the largest :math:`\sigma_1` (at ``t >= 1`` none is kept).
+    kernel_width
+        ESPIRiT's kernel width, an int at most ``calib_width``.
     crop
         Eigenvalue crop in ``[0, 1]``: the maps are 0 where the eigenvalue is at
         most ``crop``.

@@ -165,11 +165,13 @@ def primal_dual(data: LeastSquares, reg: WeightedL1Analysis, lam: float, x0: Arr
 
     Parameters
     ----------
-    data, reg, lam, x0, bounds, primal_step
+    data, reg, lam, x0, bounds
         As for :class:`PD3O`.
     stop
         Stopping rule on the larger of the primal and the dual relative change, of a
         batch the largest of its images' (default ``DEFAULTS.rule()``).
+    primal_step
+        As for :class:`PD3O`.
     track_objective
         Record the objective (one more application of ``W``, and of ``H``).
     callback

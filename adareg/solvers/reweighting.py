@@ -137,8 +137,8 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
 
     Parameters
     ----------
-    H, y, weights
-        Forward operator, measurements and optional data weights.
+    H, y
+        Forward operator and measurements.
     reg
         The adaptive regularizer at its noise level (``adaptive.at(sigma)``), or any
         object that declares ``minimisation = "reweighting"`` with the members of
@@ -148,6 +148,8 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
     x0
         First estimate (default: ``y`` for denoising, zeros otherwise, whose
         first weights are those of a flat image).
+    weights
+        Optional data weights (the ``w`` of the data term).
     bounds
         Box constraint on ``x``.
     max_iter, tol, max_time
