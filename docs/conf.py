@@ -1,8 +1,9 @@
 """Sphinx configuration of adareg's documentation site.
 
-Build it with warnings as errors (what CI does, through tests/test_docs.py)::
+Build it with warnings as errors, nitpicky (a link that resolves nowhere is a warning),
+as CI does through tests/test_docs.py::
 
-    python -m sphinx -W --keep-going -b html docs docs/_build/html
+    python -m sphinx -W -n --keep-going -b html docs docs/_build/html
 
 Pages are Markdown (MyST) or reStructuredText; the API reference is generated
 from the numpy-style docstrings by autodoc and napoleon, and the maths is
