@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
+
 from . import backend
 from .backend import Array
 from .functionals import LeastSquares
-from .intensities import INTENSITY_FLOOR, INTENSITY_LIMIT, far_outside
+from .intensities import INTENSITY_FLOOR, INTENSITY_LIMIT, OUTSIDE_SHARE, outside_counts
 from .operators.base import LinearOperator, zero_image
 from .regularizers.base import Bounds
 from .regularizers.learned import LearnedRegularizer
@@ -45,30 +47,44 @@ OFF_BOX_SHARE = 0.01
 BEYOND_REACH = 2.0
 
 
-def intensity_mismatch(reg: LearnedRegularizer, image: Array, faint: bool = True) -> str | None:
-    """How ``image`` lies off the [0, 1] intensities the learned models are trained on, else ``None``: a peak
-    magnitude beyond :data:`~adareg.intensities.INTENSITY_LIMIT`, or (where ``faint``) positive and below
+def intensity_mismatch(reg: LearnedRegularizer, image: Array, image_ndim: int, faint: bool = True) -> str | None:
+    """How an image of ``image`` (its ``image_ndim`` trailing axes; the leading ones a batch) lies off the [0, 1]
+    intensities the learned models are trained on, else ``None``: a peak magnitude beyond
+    :data:`~adareg.intensities.INTENSITY_LIMIT`, or (where ``faint``) positive and below
     :data:`~adareg.intensities.INTENSITY_FLOOR`, or for a model that sees the intensities themselves more than
-    :data:`~adareg.intensities.OUTSIDE_SHARE` of the values outside [-0.5, 1.5]."""
+    :data:`~adareg.intensities.OUTSIDE_SHARE` of its values outside [-0.5, 1.5].  Each image of a batch is judged
+    on its own (one faint image beside a bright one is not seen in the batch's peak); the first found is named by
+    its index, with the count of the others."""
     xp = backend.namespace(image)
-    peak = float(xp.max(xp.abs(image)))
+    axes = tuple(range(image.ndim - image_ndim, image.ndim))
+    peaks = backend.to_numpy(xp.max(xp.abs(image), axis=axes))
+    outside = outside_counts(image, image_ndim) if reg.sees_intensities else np.zeros(peaks.shape, dtype=int)
+    size = math.prod(image.shape[image.ndim - image_ndim:])
     trained = f"but {reg.family} is trained on intensities in [0, 1] (and sigma on that scale)"
-    if peak > INTENSITY_LIMIT:
-        return f"reaches {peak:.4g}, {trained}"
-    if faint and 0 < peak < INTENSITY_FLOOR:
-        return f"peaks at {peak:.4g}, {trained}, where it takes such faint structure for noise"
-    if reg.sees_intensities:  # a shifted image, which such a model's masks misread
-        outside = far_outside(image)
-        if outside:
-            return (f"has {100 * outside / image.size:.3g} % of its values outside [-0.5, 1.5], {trained}, and its "
-                    "masks see the intensities themselves")
-    return None
+    found = []
+    for index in np.ndindex(peaks.shape):
+        peak = float(peaks[index])
+        if peak > INTENSITY_LIMIT:
+            found.append((index, f"reaches {peak:.4g}, {trained}"))
+        elif faint and 0 < peak < INTENSITY_FLOOR:
+            found.append((index, f"peaks at {peak:.4g}, {trained}, where it takes such faint structure for noise"))
+        elif outside[index] > OUTSIDE_SHARE * size:  # a shifted image, which such a model's masks misread
+            found.append((index, f"has {100 * outside[index] / size:.3g} % of its values outside [-0.5, 1.5], "
+                                 f"{trained}, and its masks see the intensities themselves"))
+    if not found:
+        return None
+    index, mismatch = found[0]
+    if not index:  # one image
+        return mismatch
+    others = f", and {len(found) - 1} more" if len(found) > 1 else ""
+    return f"(image {index} of the batch{others}) {mismatch}"
 
 
-def warn_off_scale(reg: LearnedRegularizer, image: Array, what: str, advice: str, faint: bool = True) -> bool:
-    """Warn, naming ``what`` and giving ``advice``, where ``image`` lies off the learned models' intensities
-    (:func:`intensity_mismatch`); return whether it warned."""
-    mismatch = intensity_mismatch(reg, image, faint)
+def warn_off_scale(reg: LearnedRegularizer, image: Array, image_ndim: int, what: str, advice: str,
+                   faint: bool = True) -> bool:
+    """Warn, naming ``what`` and giving ``advice``, where an image of ``image`` (its ``image_ndim`` trailing axes)
+    lies off the learned models' intensities (:func:`intensity_mismatch`); return whether it warned."""
+    mismatch = intensity_mismatch(reg, image, image_ndim, faint)
     if mismatch is not None:
         warnings.warn(f"solve: {what} {mismatch}: {advice}", stacklevel=3)
     return mismatch is not None

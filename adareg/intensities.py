@@ -9,6 +9,8 @@ thresholds, so that one rule tells another scale everywhere.
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import backend
 from .backend import Array
 
@@ -28,7 +30,14 @@ OUTSIDE_SHARE = 0.01
 def far_outside(image: Array, low: float = 0.0, high: float = 1.0) -> int:
     """How many values of the real ``image`` lie more than half the span beyond ``[low, high]`` (by default
     outside [-0.5, 1.5]) where more than :data:`OUTSIDE_SHARE` of them do (another intensity scale), else 0."""
-    xp = backend.namespace(image)
-    margin = 0.5 * (high - low)
-    outside = int(xp.count_nonzero((image < low - margin) | (image > high + margin)))
+    outside = int(outside_counts(image, image.ndim, low, high))
     return outside if outside > OUTSIDE_SHARE * image.size else 0
+
+
+def outside_counts(images: Array, image_ndim: int, low: float = 0.0, high: float = 1.0) -> np.ndarray:
+    """How many values of each image of ``images`` (its ``image_ndim`` trailing axes; the leading ones a batch)
+    lie more than half the span beyond ``[low, high]``: a host array of the batch's shape."""
+    xp = backend.namespace(images)
+    margin = 0.5 * (high - low)
+    axes = tuple(range(images.ndim - image_ndim, images.ndim))
+    return backend.to_numpy(xp.count_nonzero((images < low - margin) | (images > high + margin), axis=axes))

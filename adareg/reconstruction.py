@@ -207,8 +207,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         warn_weight_spread(weights)
     learned = isinstance(reg, LearnedRegularizer)
     off_scale = learned and isinstance(H, Identity) and warn_off_scale(  # denoising: y is an image
-        reg, y, "y", "scale y to [0, 1] first (e.g. y / 255 for 8-bit data, y * 65535 / 4095 for a 12-bit image read "
-        "from a 16-bit file), with sigma likewise, and the result back")
+        reg, y, len(H.shape_in), "y", "scale y to [0, 1] first (e.g. y / 255 for 8-bit data, y * 65535 / 4095 for a "
+        "12-bit image read from a 16-bit file), with sigma likewise, and the result back")
     bounds = check_bounds(bounds)
     if bounds is not None and isinstance(H, Identity):
         if y.dtype.kind == "c":
@@ -242,9 +242,9 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         result = _minimise(H, y, minimised, lam, x0, bounds, weights, controls)
     result.x = result.x.astype(backend.result_dtype(given, result.x.dtype), copy=False)
     if learned and not isinstance(H, Identity):  # the image the model saw last (one stopped early may yet grow)
-        warn_off_scale(reg, result.x, "the reconstruction", "scale y so that the image lies in [0, 1] (the "
-                        "reconstruction scales with its data), with lam for that scale, and the result back",
-                        faint=result.converged)
+        warn_off_scale(reg, result.x, len(H.shape_in), "the reconstruction", "scale y so that the image lies in "
+                       "[0, 1] (the reconstruction scales with its data), with lam for that scale, and the result back",
+                       faint=result.converged)
     if result.converged and not isinstance(H, Identity):
         warn_offset(result.x, result.x.ndim - len(H.shape_in))
     return result

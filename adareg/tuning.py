@@ -252,7 +252,7 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     pairs = _calibration_pairs(H, ys, xs)
     if isinstance(reg, LearnedRegularizer):  # the candidates' reconstructions take the truths' scale
         for i, (_, x) in enumerate(pairs):
-            mismatch = intensity_mismatch(reg, x)
+            mismatch = intensity_mismatch(reg, x, len(H.shape_in))
             if mismatch is not None:
                 warnings.warn(f"tune: xs[{i}] {mismatch}: put ys and xs on that scale", stacklevel=2)
     levels = checks.count(levels, "tune: levels")

@@ -331,6 +331,28 @@ def test_learned_denoising_warns_of_data_on_another_intensity_scale():
         adareg.solve(Identity(y.shape), y, reg, sigma=25 / 255, max_iter=1)
 
 
+def test_each_image_of_a_batch_is_checked_for_its_intensity_scale():
+    """The checks judged the batch as a whole: a faint image beside a [0, 1] one, or a shifted one among 120, was
+    denoised without a word (sa-cnn took the faint one from 27.9 to 13.4 dB; an audit, 2026-12-07)."""
+    rng = np.random.default_rng(5)
+    clean = adareg.data.shepp_logan((24, 24))
+    noisy = clean + 10 / 255 * rng.standard_normal((121, 24, 24))
+    reg = adareg.load("sa-cnn")
+    faint = np.stack([noisy[0], noisy[1] * 4095 / 65535])
+    with pytest.warns(UserWarning, match=r"^solve: y \(image \(1,\) of the batch\) peaks at 0\.0\d+, but sa-cnn "):
+        adareg.solve(Identity(clean.shape), faint, reg, sigma=10 / 255, max_iter=1)
+    shifted = noisy.reshape(11, 11, 24, 24).copy()
+    shifted[3, 4] += 2.0
+    shifted[5, 0] += 2.0
+    with pytest.warns(UserWarning, match=r"^solve: y \(image \(3, 4\) of the batch, and 1 more\) has 100 % "
+                                         r"of its values outside \[-0\.5, 1\.5\]"):
+        adareg.solve(Identity(clean.shape), shifted, reg, sigma=10 / 255, max_iter=1)
+    H = Blur(np.ones((3, 3)) / 9, clean.shape)  # a reconstruction's images too
+    data = H(np.stack([clean, 0.05 * clean])) + 1e-3 * rng.standard_normal((2, 24, 24))
+    with pytest.warns(UserWarning, match=r"^solve: the reconstruction \(image \(1,\) of the batch\) peaks at 0\.0"):
+        assert adareg.solve(H, data, adareg.load("wcrr"), lam=1e-3, sigma=10 / 255).converged
+
+
 def test_sa_cnn_warns_of_an_image_shifted_off_the_unit_interval():
     # sa-cnn's masks see the intensities: the phantom minus 1 lost 2.3 dB without a word; the models whose
     # weights come from W's responses alone return the same image shifted, and are not warned about
