@@ -51,6 +51,10 @@ class AdaptiveRegularizer(LearnedRegularizer):
     #: budget was chosen is measured in docs/learned.md).
     step_iterations: int = 4
 
+    #: The side of the largest kernel that the weights apply with the reflect boundary, whatever the bank's boundary
+    #: (the mask network's layers, the blur): images need more than half of it in each dimension.
+    weights_kernel_size: int = 1
+
     @abstractmethod
     def weights(self, x: Array, sigma: float) -> Array:
         r""":math:`\Lambda(x, \sigma)`, shape ``(..., C, H, W)`` for images ``x`` of shape ``(..., H, W)``
@@ -75,7 +79,12 @@ class AdaptiveRegularizer(LearnedRegularizer):
             raise TypeError(f"{self.family}: x must be a real image (float32 or float64), got dtype {x.dtype}")
         if x.ndim < 2:
             raise ValueError(f"{self.family}: x must be images of shape (..., H, W), got shape {tuple(x.shape)}")
-        return self.bank.check_shape(tuple(x.shape[-2:]), self.family)
+        shape = self.bank.check_shape(tuple(x.shape[-2:]), self.family)
+        size = self.weights_kernel_size
+        if min(shape) <= size // 2:  # else the first reflect convolution of the weights refuses it, unnamed
+            raise ValueError(f"{self.family}: its weights ({size}x{size} kernels, reflect boundary) need images of "
+                             f"at least {size // 2 + 1}x{size // 2 + 1} pixels, got {shape}")
+        return shape
 
     def at(self, sigma: float) -> ReweightedL1:
         """The regularizer at the noise level ``sigma`` (checked against the trained range)."""
@@ -124,7 +133,7 @@ class SACNN(AdaptiveRegularizer):
     """
 
     #: Attributes fixed once set (backend.KeepsReadOnly).
-    _fixed = ("masks",)
+    _fixed = ("masks", "weights_kernel_size")
 
     family = "sa-cnn"
     sees_intensities = True
@@ -135,6 +144,7 @@ class SACNN(AdaptiveRegularizer):
         if masks.channels != bank.channels:
             raise ValueError(f"sa-cnn: the mask network gives {masks.channels} masks for {bank.channels} filters")
         self.masks = masks
+        self.weights_kernel_size = max(max(k.shape[-2:]) for k in masks.kernels)
 
     def weights(self, x: Array, sigma: float) -> Array:
         self.image_shape(x)
@@ -175,7 +185,7 @@ class SAB(AdaptiveRegularizer):
     """
 
     #: Attributes fixed once set (backend.KeepsReadOnly).
-    _fixed = ("blur", "profile", "scale")
+    _fixed = ("blur", "profile", "scale", "weights_kernel_size")
 
     family = "sa-b"
     # its weights settle in 2-3 steps, so the residual test fires early: it needs more dual progress per step
@@ -214,6 +224,7 @@ class SAB(AdaptiveRegularizer):
             raise ValueError("sa-b: the scale alpha(sigma) must be positive")
         self.blur = backend.read_only(blur / blur.sum(axis=(1, 2), keepdims=True))  # the blurs cached per shape copy it
         self.profile, self.scale = profile, scale
+        self.weights_kernel_size = self.blur.shape[-1]
         self.check_spans(scale)
         self._blurs = caches.PerShape()
 

@@ -527,6 +527,26 @@ def test_adaptive_models_name_images_they_cannot_take(family):
         model.at(0.05).step(x.tolist())
 
 
+@pytest.mark.parametrize("family", ["sa-b", "sa-cnn"])
+@pytest.mark.parametrize("boundary", ["zero", "periodic"])
+def test_adaptive_models_name_images_their_weights_cannot_mirror(family, boundary):
+    """With a bank of another boundary, an image 2 pixels wide passed the bank's check and reached the mask network or
+    the blur (5x5, always reflect), whose error advised the boundary 'zero' or 'periodic' that the bank had."""
+    from adareg.regularizers.adaptive import SAB
+
+    model = adareg.load(family)
+    bank = FilterBank(model.bank.layers, boundary=boundary)
+    if family == "sa-cnn":
+        other = SACNN(bank, model.masks, model.lam, model.sigma_range)
+    else:
+        other = SAB(bank, model.blur, model.profile, model.scale, model.lam, model.sigma_range)
+    y = np.random.default_rng(2).random((2, 20))
+    with pytest.raises(ValueError, match=rf"^{family}: its weights \(5x5 kernels, reflect boundary\) need images of "
+                       r"at least 3x3 pixels, got \(2, 20\)$"):
+        adareg.solve(Identity(y.shape), y, other, sigma=0.05)
+    assert other.weights(np.ones((3, 20)), 0.05).shape == (bank.channels, 3, 20)
+
+
 @pytest.mark.parametrize("part, value, words", [
     ("blur", "gauss", "blur must be an array of real numbers, got 'gauss'"),
     ("blur", [[1.0, 2.0], [3.0]], r"blur must be an array of real numbers, got \[\[1.0, 2.0\], \[3.0\]\]"),
