@@ -5,8 +5,8 @@ whose ``lam``, data or data term lie beyond what that precision carries with roo
 the solvers' products, quotients and squares (docs/design.md, "Scales the working
 precision cannot carry are refused, not solved"): with ``eps``, ``tiny`` and ``max`` of
 the precision, ``lam`` and the data term's curvature ``max(w) ||H||^2`` must lie in
-``[tiny / eps, max * eps]``, the largest magnitudes of ``y`` and ``x0`` in
-``[sqrt(tiny) / eps, sqrt(max) * eps]``.
+``[tiny / eps, max * eps]``, the largest magnitude of each image of ``y`` and ``x0``
+in ``[sqrt(tiny) / eps, sqrt(max) * eps]``.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def scale_range(dtype: np.dtype) -> tuple[float, float]:
 
 
 def magnitude_range(dtype: np.dtype) -> tuple[float, float]:
-    """The largest magnitudes of ``y`` and ``x0`` (other than 0) that :func:`adareg.solve` accepts in ``dtype``.
+    """The largest magnitudes of the images of ``y`` and ``x0`` (other than 0) that :func:`adareg.solve` accepts in
+    ``dtype``.
 
     ``[sqrt(tiny) / eps, sqrt(max) * eps]`` (about 9e-13 to 2e12 for float32): the
     solvers square them (norms of iterates and of their changes, inner products,
@@ -72,16 +73,22 @@ def check_scales(work: np.dtype, H: LinearOperator, lam: float, y: Array, x0: Ar
         raise ValueError(f"solve: lam = {lam:.3g} lies outside [{low:.1g}, {high:.1g}], the range that a "
                          f"{work.name} computation carries{advice}")
     smallest, largest = magnitude_range(work)
-    for name, a in (("y", y), ("x0", x0)):
-        if a is not None:
-            xp = backend.namespace(a)
-            peak = float(xp.max(xp.abs(a)))
-            if not peak <= largest:
-                raise ValueError(f"solve: {name} reaches {peak:.3g}, beyond the {largest:.1g} that a {work.name} "
-                                 f"computation carries (its squares overflow){advice}")
-            if 0 < peak < smallest:
-                raise ValueError(f"solve: {name} reaches only {peak:.3g}, below the {smallest:.1g} that a "
-                                 f"{work.name} computation carries (its squares underflow){advice}")
+    for name, a, image_ndim in (("y", y, len(H.shape_out)), ("x0", x0, len(H.shape_in))):
+        if a is None:
+            continue
+        xp = backend.namespace(a)
+        # each image of a batch on its own: a faint one beside bright ones has its own relative changes to underflow
+        peaks = backend.to_numpy(xp.max(xp.abs(a), axis=tuple(range(a.ndim - image_ndim, a.ndim))))
+        peak = float(peaks.max())
+        if not peak <= largest:
+            raise ValueError(f"solve: {name} reaches {peak:.3g}, beyond the {largest:.1g} that a {work.name} "
+                             f"computation carries (its squares overflow){advice}")
+        faint = np.argwhere((peaks > 0) & (peaks < smallest))
+        if len(faint):
+            index = tuple(int(i) for i in faint[0])
+            where = f" (image {index} of the batch)" if index else ""
+            raise ValueError(f"solve: {name}{where} reaches only {float(peaks[index]):.3g}, below the {smallest:.1g} "
+                             f"that a {work.name} computation carries (its squares underflow){advice}")
     if not is_denoising(H, weights):  # bounded as the solve will apply H: on y's device, in the working precision
         first = y[(slice(0, 1),) * y.ndim]  # one sample, a view: its device, in the working precision below
         bound = curvature(H, weights, like=first.astype(backend.result_dtype(work, y.dtype)))

@@ -594,6 +594,20 @@ class TestBadInput:
         with pytest.raises(error, match=words):
             adareg.solve(H, y, reg, **args)
 
+    def test_the_precision_floor_holds_for_each_image_of_a_batch(self):
+        """Judged on the batch's peak, a faint image beside a bright one was solved in float32 (1.3e-3 from its
+        minimiser at 1e-20, where it alone was refused); a zero image has no scale to lose."""
+        rng = np.random.default_rng(9)
+        y = rng.random((3, 8, 8))
+        y[1] = 0.0
+        y[2] *= 1e-20
+        with pytest.raises(ValueError, match=r"^solve: y \(image \(2,\) of the batch\) reaches only 9.\d+e-21, "
+                           r"below the 9e-13 that a float32 computation carries \(its squares underflow\)"):
+            adareg.solve(self.H, y, self.reg, lam=0.1, precision="float32")
+        with pytest.raises(ValueError, match=r"^solve: x0 \(image \(1,\) of the batch\) reaches only"):
+            adareg.solve(self.H, y[:2], self.reg, lam=0.1, x0=y[[0, 2]], precision="float32")
+        assert adareg.solve(self.H, y[:2], self.reg, lam=0.1, precision="float32").x.shape == (2, 8, 8)
+
     def test_bounds_of_numpy_numbers_are_numbers(self):
         # 0-d arrays (a reduction's result) were refused as bounds though lam and sigma take them
         H, y = self.H, np.random.default_rng(8).random((8, 8))
