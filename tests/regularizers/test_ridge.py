@@ -89,7 +89,8 @@ def test_curvature_bound_covers_the_dense_hessians_and_beats_the_global_slope(fa
     extremes = [np.linalg.eigvalsh(dense.T @ (np.repeat(np.maximum(s, 0), per_pixel)[:, None] * dense))[-1]
                 for s in (channel_slopes.max(axis=1), -channel_slopes.min(axis=1))]
     bound = reg.curvature_bound(shape)
-    assert max(extremes) <= bound <= NORM_SAFETY**2 * max(extremes) * (1 + 1e-9)  # an estimate with its margin
+    # an estimate with its margin (the estimate in float32, to about 1e-6)
+    assert max(extremes) <= bound <= NORM_SAFETY**2 * max(extremes) * (1 + 1e-5)
     assert bound < np.linalg.norm(dense, 2) ** 2 * np.abs(channel_slopes).max()
     rng = np.random.default_rng(11)
     for _ in range(5):  # and the Hessian at random points, from its diagonal of slopes
