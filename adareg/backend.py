@@ -305,6 +305,13 @@ def real_inners(a: Array, b: Array, batch_ndim: int) -> Array:
     return xp.sum(products, axis=tuple(range(batch_ndim, products.ndim)))
 
 
+def peaks(images: Array, image_ndim: int) -> np.ndarray:
+    """The largest magnitude of each image of ``images`` (its ``image_ndim`` trailing axes; the leading ones a
+    batch): a host array of the batch's shape, from one reduction and one host copy."""
+    xp = namespace(images)
+    return to_numpy(xp.max(xp.abs(images), axis=tuple(range(images.ndim - image_ndim, images.ndim))))
+
+
 def per_image(values: Array, like: Array) -> Array:
     """``values`` (one per image of a batch, the leading axes of ``like``) shaped to broadcast over ``like``'s
     remaining axes, in ``like``'s real precision (a float64 factor would promote float32 images)."""

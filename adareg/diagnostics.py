@@ -55,9 +55,7 @@ def intensity_mismatch(reg: LearnedRegularizer, image: Array, image_ndim: int, f
     :data:`~adareg.intensities.OUTSIDE_SHARE` of its values outside [-0.5, 1.5].  Each image of a batch is judged
     on its own (one faint image beside a bright one is not seen in the batch's peak); the first found is named by
     its index, with the count of the others."""
-    xp = backend.namespace(image)
-    axes = tuple(range(image.ndim - image_ndim, image.ndim))
-    peaks = backend.to_numpy(xp.max(xp.abs(image), axis=axes))
+    peaks = backend.peaks(image, image_ndim)
     outside = outside_counts(image, image_ndim) if reg.sees_intensities else np.zeros(peaks.shape, dtype=int)
     size = math.prod(image.shape[image.ndim - image_ndim:])
     trained = f"but {reg.family} is trained on intensities in [0, 1] (and sigma on that scale)"

@@ -76,9 +76,8 @@ def check_scales(work: np.dtype, H: LinearOperator, lam: float, y: Array, x0: Ar
     for name, a, image_ndim in (("y", y, len(H.shape_out)), ("x0", x0, len(H.shape_in))):
         if a is None:
             continue
-        xp = backend.namespace(a)
         # each image of a batch on its own: a faint one beside bright ones has its own relative changes to underflow
-        peaks = backend.to_numpy(xp.max(xp.abs(a), axis=tuple(range(a.ndim - image_ndim, a.ndim))))
+        peaks = backend.peaks(a, image_ndim)
         peak = float(peaks.max())
         if not peak <= largest:
             raise ValueError(f"solve: {name} reaches {peak:.3g}, beyond the {largest:.1g} that a {work.name} "
