@@ -138,6 +138,11 @@ def within(value: float, low: float, high: float) -> float | None:
     return min(max(value, low), high) if low - slack <= value <= high + slack else None
 
 
+def image_of_batch(index: tuple[int, ...]) -> str:
+    """Name the image at ``index`` of a batch's leading axes: "image 2 of the batch", "image (1, 0) of the batch"."""
+    return f"image {index[0] if len(index) == 1 else index} of the batch"
+
+
 def one_line(err: BaseException) -> str:
     """``err``'s message on one line (whitespace collapsed), or its type's name when it has none."""
     return " ".join(str(err).split()) or type(err).__name__

@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from . import backend
+from . import backend, checks
 from .backend import Array
 from .functionals import LeastSquares
 from .intensities import INTENSITY_FLOOR, INTENSITY_LIMIT, OUTSIDE_SHARE, outside_counts
@@ -75,7 +75,7 @@ def intensity_mismatch(reg: LearnedRegularizer, image: Array, image_ndim: int, f
     if not index:  # one image
         return mismatch
     others = f", and {len(found) - 1} more" if len(found) > 1 else ""
-    return f"(image {index} of the batch{others}) {mismatch}"
+    return f"({checks.image_of_batch(index)}{others}) {mismatch}"
 
 
 def warn_off_scale(reg: LearnedRegularizer, image: Array, image_ndim: int, what: str, advice: str,

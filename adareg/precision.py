@@ -85,7 +85,7 @@ def check_scales(work: np.dtype, H: LinearOperator, lam: float, y: Array, x0: Ar
         faint = np.argwhere((peaks > 0) & (peaks < smallest))
         if len(faint):
             index = tuple(int(i) for i in faint[0])
-            where = f" (image {index} of the batch)" if index else ""
+            where = f" ({checks.image_of_batch(index)})" if index else ""
             raise ValueError(f"solve: {name}{where} reaches only {float(peaks[index]):.3g}, below the {smallest:.1g} "
                              f"that a {work.name} computation carries (its squares underflow){advice}")
     if not is_denoising(H, weights):  # bounded as the solve will apply H: on y's device, in the working precision

@@ -329,8 +329,8 @@ def _check_each_image_weighted(weights: Array, y: Array, batch: tuple[int, ...])
     if not bool(xp.all(weighted)):
         first = int(xp.argmin(xp.reshape(weighted, (-1,))))
         index = tuple(int(i) for i in np.unravel_index(first, batch))
-        raise ValueError(f"solve: weights are zero over all of image {index[0] if len(index) == 1 else index} of "
-                         f"the batch of shape {batch}: the data term vanishes there and nothing ties it to y")
+        raise ValueError(f"solve: weights are zero over all of {checks.image_of_batch(index)} of shape {batch}: the "
+                         f"data term vanishes there and nothing ties it to y")
 
 
 def _complex_images(H: LinearOperator, y: Array) -> bool:
