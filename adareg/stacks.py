@@ -42,7 +42,7 @@ from typing import Any, get_args
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import backend, checks, mri, params, threads
+from . import backend, checks, mri, params, thread_warnings, threads
 from .ct import check_window, fbp, transmission_weights
 from .io.images import first_slice_outside
 from .io.volumes import Volume
@@ -61,7 +61,7 @@ class ConvergenceWarning(UserWarning):
 
 
 #: The warnings a chunk's task raised, each category with its message, once.
-Notes = list[tuple[type[Warning], str]]
+Notes = list[thread_warnings.Note]
 
 
 class SliceError(RuntimeError):
@@ -106,11 +106,9 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
 
     Notes
     -----
-    The chunks' warnings are recorded with :func:`warnings.catch_warnings`, which
-    changes process-wide state: called from several threads of one process at once
-    (a thread pool, a threaded web server), ``map_slices`` may name a warning with
-    another call's slices, and may leave later warnings of the process unshown.  The
-    results are unaffected; run such calls in processes (``workers``) or one at a time.
+    Each chunk's warnings are recorded in the thread that computes it and raised again
+    by the caller, named with the chunk's slices; warnings that other threads raise
+    meanwhile are not taken for the chunk's (:mod:`adareg.thread_warnings`).
 
     Returns
     -------
@@ -188,16 +186,15 @@ def run_chunk(task: SliceTask, slices: np.ndarray, numbers: Sequence[int], fft_t
     ``fft_threads`` sets the threads of the calling thread's FFTs during the call
     (:func:`adareg.threads.fft_workers_here`: Dask workers compute one task per thread,
     so their FFTs use one).  The warnings are recorded, not shown, so that they reach
-    the caller from another process too (:func:`warnings.catch_warnings` is process-wide:
-    on a worker with several threads a warning may be recorded with another thread's chunk).
+    the caller from another process too; those of this thread only
+    (:func:`adareg.thread_warnings.recording`), so that a worker's threads record each their own chunk's.
     """
     slices = slices.view()
     slices.flags.writeable = False  # a task that wrote to its input would change the stack and the retries' slices
     fft_setting = contextlib.nullcontext() if fft_threads is None else threads.fft_workers_here(fft_threads)
-    with fft_setting, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with fft_setting, thread_warnings.recording() as notes:
         result = _run_chunk(task, slices, numbers)
-    return result, list(dict.fromkeys((w.category, str(w.message)) for w in caught))
+    return result, list(dict.fromkeys(notes))
 
 
 def _run_chunk(task: SliceTask, slices: np.ndarray, numbers: Sequence[int]) -> np.ndarray:

@@ -100,7 +100,10 @@ def blockwise(function: Callable[[slice], T], length: int, nbytes: int, like: An
 
     For CuPy arrays (``like``), small arrays, one thread, or a call from within a
     block, the function runs on the calling thread, once per block (CuPy: once,
-    on all of ``range(length)``).  Blocks must write disjoint data.
+    on all of ``range(length)``).  Blocks must write disjoint data.  Each block runs
+    in a copy of the caller's :mod:`contextvars` context, so that what the caller's
+    context sets (e.g. where its warnings are recorded, :mod:`adareg.thread_warnings`)
+    holds in the pool's threads too.
     """
     count = 1 if array_api_compat.is_cupy_array(like) else max(1, min(length, nbytes // BLOCK_BYTES))
     blocks = even_slices(length, count)
@@ -108,7 +111,8 @@ def blockwise(function: Callable[[slice], T], length: int, nbytes: int, like: An
         return [function(block) for block in blocks]
     # one pool of fft_workers() threads for every count of blocks (a pool per count left up to C(C+1)/2 idle
     # threads on C cores); fewer blocks than threads use as many threads as blocks
-    return list(_pool(fft_workers()).map(function, blocks))
+    contexts = [contextvars.copy_context() for _ in blocks]  # one each: a context runs in one thread at a time
+    return list(_pool(fft_workers()).map(lambda context, block: context.run(function, block), contexts, blocks))
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
