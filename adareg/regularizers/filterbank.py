@@ -91,7 +91,8 @@ class FilterBank(backend.KeepsReadOnly):
     ----------
     layers
         Layer kernels, ``layers[l]`` of shape ``(c_{l+1}, c_l, k_l, k_l)`` with
-        ``c_0 = 1`` and odd ``k_l``; the first layer is made zero-mean here.
+        ``c_0 = 1`` and odd ``k_l``, real (integer taps are taken as float64); the
+        first layer is made zero-mean here.
     boundary
         Image extension of the composed correlation: ``"reflect"`` (default; no
         edge is invented at the image border), ``"zero"`` or ``"periodic"``.
@@ -113,8 +114,13 @@ class FilterBank(backend.KeepsReadOnly):
         channels = 1
         for l, kernel in enumerate(layers):
             check_layer_shape(kernel, channels, f"FilterBank: layer {l}")
-            if kernel.dtype.kind != "f" or not np.all(np.isfinite(kernel)):
-                raise ValueError(f"FilterBank: layer {l} must hold finite floats")
+            if kernel.dtype.kind in "iu":  # hand-written integer taps, e.g. finite differences
+                layers[l] = kernel = kernel.astype(np.float64)
+            if kernel.dtype.kind != "f":
+                raise TypeError(f"FilterBank: layer {l} has dtype {kernel.dtype}; expected real numbers (floats or "
+                                f"ints)")
+            if not np.all(np.isfinite(kernel)):
+                raise ValueError(f"FilterBank: layer {l} must hold finite values")
             channels = kernel.shape[0]
         first = layers[0] - layers[0].mean(axis=(-2, -1), keepdims=True)
         kernel = compose_kernels([first, *layers[1:]])

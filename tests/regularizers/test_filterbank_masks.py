@@ -83,7 +83,7 @@ def test_filter_bank_names_the_smallest_image_it_can_mirror():
         ([np.ones((4, 2, 5, 5))], r"layer 0 must have shape \(c_out, 1, k, k\)"),
         ([np.ones((4, 1, 4, 4))], "odd k"),
         ([np.ones((4, 1, 5, 5)), np.ones((8, 3, 5, 5))], r"layer 1 must have shape \(c_out, 4, k, k\)"),
-        ([np.full((4, 1, 3, 3), np.nan)], "finite floats"),
+        ([np.full((4, 1, 3, 3), np.nan)], "finite values"),
         ([np.ones((4, 1, 3, 3))], "all zero"),  # zero-mean constant kernels vanish
         # finite layers whose composition overflows gave an all-zero bank (a tampered file loaded and did nothing)
         ([1e160 * np.arange(9.0).reshape(1, 1, 3, 3)], "overflow float64"),
@@ -93,6 +93,21 @@ def test_filter_bank_names_the_smallest_image_it_can_mirror():
 def test_filter_bank_rejects_bad_layers(layers, words):
     with pytest.raises(ValueError, match=words):
         FilterBank(layers)
+
+
+def test_filter_bank_takes_integer_taps_as_floats_and_names_other_dtypes():
+    # hand-written difference filters as nested lists of ints were refused as not "finite floats"
+    taps = [[[[0, 0, 0], [-1, 1, 0], [0, 0, 0]]], [[[0, -1, 0], [0, 1, 0], [0, 0, 0]]]]
+    bank = FilterBank([taps])
+    x = np.random.default_rng(0).random((8, 8))
+    differences = np.stack([x - np.pad(x, ((0, 0), (1, 0)), mode="reflect")[:, :-1],  # x[i, j] - x[i, j - 1]
+                            x - np.pad(x, ((1, 0), (0, 0)), mode="reflect")[:-1]])
+    assert bank.layers[0].dtype == np.float64
+    Wx = bank.operator(x.shape)(x)  # the differences over the bank's norm
+    np.testing.assert_allclose(Wx * (np.linalg.norm(differences) / np.linalg.norm(Wx)), differences, atol=1e-12)
+    for dtype in (bool, complex, object):
+        with pytest.raises(TypeError, match=f"FilterBank: layer 0 has dtype {np.dtype(dtype)}; expected real"):
+            FilterBank([np.ones((2, 1, 3, 3), dtype=dtype)])
 
 
 def test_filter_bank_rejects_a_bad_boundary_when_made():
