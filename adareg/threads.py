@@ -1,11 +1,13 @@
-"""Host threads: how many the FFTs and the blockwise work on NumPy arrays use, and the pools that run the blocks.
+"""Host threads: how many the FFTs and the parallel work on NumPy arrays use, and the pool that runs that work.
 
-A process gives FFTs of NumPy arrays (:func:`adareg.backend.fft`) and :func:`blockwise` work
-:func:`fft_workers` threads: every core it may run on, or what :func:`set_fft_workers` sets
-for the process or :func:`fft_workers_here` for one thread (e.g. a Dask worker's, which
-computes a task in each of its threads).  :func:`blockwise` cuts ``range(length)`` into
-consecutive blocks (:func:`even_slices`) and runs a function on each, on one shared pool
-of that many threads; CuPy arrays, whose work runs on the GPU, are not concerned.
+A process gives FFTs of NumPy arrays (:func:`adareg.backend.fft`), :func:`blockwise` work and
+the pieces of :func:`in_parallel` :func:`fft_workers` threads: every core it may run on, or
+what :func:`set_fft_workers` sets for the process or :func:`fft_workers_here` for one thread
+(e.g. a Dask worker's, which computes a task in each of its threads).  :func:`blockwise` cuts
+``range(length)`` into consecutive blocks (:func:`even_slices`) and runs a function on each,
+and :func:`in_parallel` runs a function on each of a few items (e.g. the angle groups of a CT
+projector), on one shared pool of that many threads; CuPy arrays, whose work runs on the GPU,
+are not concerned.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import contextlib
 import contextvars
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
@@ -22,6 +24,7 @@ import array_api_compat
 
 from . import checks
 
+A = TypeVar("A")
 T = TypeVar("T")
 
 
@@ -31,7 +34,8 @@ _fft_workers: int | None = None
 
 def set_fft_workers(workers: int | None) -> int | None:
     """Set the number of threads used for FFTs (of at least :data:`adareg.backend.THREADED_FFT_BYTES`) and
-    :func:`blockwise` work on NumPy arrays (``None``: all usable cores); returns the old setting."""
+    the parallel work (:func:`blockwise`, :func:`in_parallel`) on NumPy arrays (``None``: all usable cores);
+    returns the old setting."""
     if workers is not None:  # True is not a count of threads
         workers = checks.count(workers, "set_fft_workers: workers")
     global _fft_workers
@@ -45,7 +49,7 @@ _fft_workers_here: contextvars.ContextVar[int | None] = contextvars.ContextVar("
 
 @contextlib.contextmanager
 def fft_workers_here(workers: int) -> Iterator[None]:
-    """Use ``workers`` threads for FFTs and :func:`blockwise` work in this thread only, while the ``with`` block runs.
+    """Use ``workers`` threads for FFTs and parallel work in this thread only, while the ``with`` block runs.
 
     Unlike :func:`set_fft_workers`, which is process-wide, the other threads keep their setting, e.g. on a Dask
     worker that computes a task in each of its threads.
@@ -58,7 +62,7 @@ def fft_workers_here(workers: int) -> Iterator[None]:
 
 
 def fft_workers() -> int:
-    """The number of threads used for FFTs and :func:`blockwise` work on NumPy arrays in this thread (see
+    """The number of threads used for FFTs and parallel work on NumPy arrays in this thread (see
     :func:`fft_workers_here` and :func:`set_fft_workers`)."""
     here = _fft_workers_here.get()
     if here is not None:
@@ -77,7 +81,7 @@ BLOCK_BYTES = 1 << 21
 
 
 class _Worker(threading.local):
-    """Whether this thread is a worker of a :func:`blockwise` pool (whose blocks then run in turn)."""
+    """Whether this thread is a worker of the shared pool (whose work then runs its pieces in turn)."""
 
     active = False
 
@@ -100,26 +104,35 @@ def blockwise(function: Callable[[slice], T], length: int, nbytes: int, like: An
 
     For CuPy arrays (``like``), small arrays, one thread, or a call from within a
     block, the function runs on the calling thread, once per block (CuPy: once,
-    on all of ``range(length)``).  Blocks must write disjoint data.  Each block runs
-    in a copy of the caller's :mod:`contextvars` context, so that what the caller's
-    context sets (e.g. where its warnings are recorded, :mod:`adareg.thread_warnings`)
-    holds in the pool's threads too.
+    on all of ``range(length)``).  Blocks must write disjoint data.  The blocks run
+    as :func:`in_parallel`'s items (in copies of the caller's context).
     """
     count = 1 if array_api_compat.is_cupy_array(like) else max(1, min(length, nbytes // BLOCK_BYTES))
-    blocks = even_slices(length, count)
-    if min(fft_workers(), count) == 1 or _worker.active:
-        return [function(block) for block in blocks]
-    # one pool of fft_workers() threads for every count of blocks (a pool per count left up to C(C+1)/2 idle
-    # threads on C cores); fewer blocks than threads use as many threads as blocks
-    contexts = [contextvars.copy_context() for _ in blocks]  # one each: a context runs in one thread at a time
-    return list(_pool(fft_workers()).map(lambda context, block: context.run(function, block), contexts, blocks))
+    return in_parallel(function, even_slices(length, count))
+
+
+def in_parallel(function: Callable[[A], T], items: Sequence[A]) -> list[T]:
+    """``[function(item) for item in items]``, the items on :func:`fft_workers` threads of one shared pool.
+
+    The results come back in the items' order.  Each item runs in a copy of the
+    caller's context (``contextvars``), so that what that context sets (e.g. where
+    its warnings are recorded, :mod:`adareg.thread_warnings`) holds in the pool's
+    threads too.  One item, one thread, or a call from within the pool's work runs
+    on the calling thread, item by item.
+    """
+    if min(fft_workers(), len(items)) == 1 or _worker.active:
+        return [function(item) for item in items]
+    # one pool of fft_workers() threads for every count of items (a pool per count left up to C(C+1)/2 idle
+    # threads on C cores); fewer items than threads use as many threads as items
+    contexts = [contextvars.copy_context() for _ in items]  # one each: a context runs in one thread at a time
+    return list(_pool(fft_workers()).map(lambda context, item: context.run(function, item), contexts, items))
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
     """The shared pool of ``threads`` workers (created once per :func:`fft_workers` setting)."""
     with _pools_lock:
         if threads not in _pools:
-            _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="adareg-blockwise",
+            _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="adareg-host",
                                                  initializer=_mark_worker)
         return _pools[threads]
 

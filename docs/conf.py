@@ -68,12 +68,12 @@ add_module_names = False
 # No intersphinx (the build needs no network), so names of NumPy, Dask and the standard library,
 # which signatures and docstrings link to, have no target here: ignore exactly those, by module.
 # The patterns are anchored at the module's name, so no adareg name is ever ignored, except the
-# two TypeVars (typing.TypeVar, not documented) of the generic caches and thread helpers.
+# TypeVars (typing.TypeVar, not documented) of the generic caches and thread helpers.
 nitpick_ignore_regex = [
     (r"py:.*", r"(numpy|np|dask)\..+"),
     (r"py:.*", r"(abc|collections\.abc|functools|os|pathlib|types|typing|warnings)\..+"),
     (r"py:mod", r"zipfile"),
-    (r"py:class", r"adareg\.(caches|threads)\.T"),
+    (r"py:class", r"adareg\.(caches|threads)\.[AT]"),
 ]
 
 # -- HTML ----------------------------------------------------------------------

@@ -162,6 +162,33 @@ def test_fbp_of_repeated_passes_is_that_of_one_and_uneven_or_single_angles_warn(
 
 
 @pytest.mark.parametrize("geometry", ["parallel", "fan"])
+def test_angle_groups_on_host_threads_project_as_one_astra_projector(geometry):
+    """Above THREADED_PROJECTION_SIZE the host projects groups of angles on several threads (here three groups of
+    16 angles: 6, 5 and 5): the sinogram is ASTRA's own of all the angles (create_sino, one projector), and the
+    back-projection its adjoint to float32 rounding."""
+    from adareg import threads
+    from adareg.operators.ct import THREADED_PROJECTION_SIZE
+
+    options = {"source_distance": 200.0, "detector_distance": 100.0} if geometry == "fan" else {}
+    H = RayTransform((72, 68), 16, geometry=geometry, **options)
+    assert 16 * 72 * 68 >= THREADED_PROJECTION_SIZE
+    rng = np.random.default_rng(2)
+    x, y = rng.random((2, *H.shape_in)), rng.random((2, *H.shape_out))
+    with threads.fft_workers_here(3):
+        Hx, Hty = H(x), H.H(y)
+    kind = "linear" if geometry == "parallel" else "line_fanflat"
+    pid = astra.create_projector(kind, H.proj_geom, H.vol_geom)
+    try:
+        for i in range(2):
+            sid, sinogram = astra.create_sino(x[i].astype(np.float32), pid)
+            astra.data2d.delete(sid)
+            np.testing.assert_array_equal(Hx[i], sinogram)
+    finally:
+        astra.projector.delete(pid)
+    np.testing.assert_allclose(np.sum(Hx * y), np.sum(x * Hty), rtol=1e-6)
+
+
+@pytest.mark.parametrize("geometry", ["parallel", "fan"])
 def test_copies_and_pickles_outlive_the_operator(geometry):
     # the copy shared the original's ASTRA projector ids, freed with it: "Projector not found"
     import copy

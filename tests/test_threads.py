@@ -1,7 +1,8 @@
-"""Host threads: the FFT worker settings and blockwise work on the shared pool."""
+"""Host threads: the FFT worker settings and the parallel work (blockwise, in_parallel) on the shared pool."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 
 import numpy as np
@@ -91,3 +92,17 @@ def test_blockwise_nested_calls_and_errors(monkeypatch):
             threads.blockwise(failing, 4, 4, like=like)
     finally:
         threads.set_fft_workers(None)
+
+
+def test_in_parallel_runs_the_items_in_order_on_the_pool_in_the_caller_s_context():
+    setting = contextvars.ContextVar("setting", default="unset")
+    caller = threading.get_ident()
+    token = setting.set("the caller's")
+    try:
+        with threads.fft_workers_here(3):
+            ran = threads.in_parallel(lambda item: (item, setting.get(), threading.get_ident()), ["a", "b", "c"])
+            assert threads.in_parallel(lambda item: threading.get_ident(), [1]) == [caller]  # one item: here
+    finally:
+        setting.reset(token)
+    assert [run[:2] for run in ran] == [("a", "the caller's"), ("b", "the caller's"), ("c", "the caller's")]
+    assert caller not in {run[2] for run in ran}

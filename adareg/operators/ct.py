@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .. import backend, checks
+from .. import backend, checks, threads
 from ..backend import Array
 from .base import LinearOperator, as_shape, batch_shape
 
@@ -28,6 +28,10 @@ LEAST_COVERAGE = 0.25
 #: of line integrals sums to the object's mass, so noise moves the totals by a few per cent at most, while a
 #: transposed sinogram (detectors, angles) spreads them by most of their mean.
 ROW_TOTAL_SPREAD = 0.1
+#: Angles times image pixels of a 2D projection from which the host projects groups of angles on
+#: several threads at once (ASTRA's CPU projectors run on one thread each); below it a thread's start
+#: costs about what it saves (measured in docs/results-log.md, "CT projections on two threads").
+THREADED_PROJECTION_SIZE = 1 << 16
 
 
 def _covering_count(image_shape: tuple[int, ...], pixel_size: float, spacing: float, magnification: float) -> int:
@@ -256,7 +260,13 @@ class RayTransform(LinearOperator):
                              f"{image_shape[0]} x {image_shape[1]} image")
         shape_out = self._create_geometries(astra, image_shape, detector_rows)
         super().__init__(image_shape, shape_out, np.float64)
-        self._projectors: dict[str, int] = {}
+        self._projectors: dict[str, Any] = {}
+
+    def _projection_geometry_2d(self, astra: Any, angles: np.ndarray) -> dict[str, Any]:
+        """ASTRA's 2D projection geometry of this operator's detector at ``angles`` (all or a group of them)."""
+        kind = "parallel" if self.geometry == "parallel" else "fanflat"
+        distances = () if self.geometry == "parallel" else (self.source_distance, self.detector_distance)
+        return astra.create_proj_geom(kind, self.detector_spacing, self.detector_count, angles, *distances)
 
     def _create_geometries(self, astra: Any, image_shape: tuple[int, ...], detector_rows: int | None) -> tuple[int, ...]:
         """ASTRA's volume and projection geometries (``vol_geom``, ``proj_geom``); returns the sinogram shape."""
@@ -266,8 +276,7 @@ class RayTransform(LinearOperator):
         distances = () if self.geometry == "parallel" else (self.source_distance, self.detector_distance)
         if len(image_shape) == 2:
             self.vol_geom = astra.create_vol_geom(h, w, -half_w, half_w, -half_h, half_h)
-            kind = "parallel" if self.geometry == "parallel" else "fanflat"
-            self.proj_geom = astra.create_proj_geom(kind, spacing, count, self.angles, *distances)
+            self.proj_geom = self._projection_geometry_2d(astra, self.angles)
             return (len(self.angles), count)
         half_d = 0.5 * image_shape[0] * pixel_size
         rows = int(detector_rows)
@@ -283,24 +292,39 @@ class RayTransform(LinearOperator):
         state["_projectors"] = {}
         return state
 
-    def _projector(self, on_gpu: bool) -> int:
-        """ASTRA projector id for the CPU or the GPU, created on first use and freed with the operator."""
-        key = "gpu" if on_gpu else "cpu"
-        if key not in self._projectors:
+    def _cuda_projector(self) -> int:
+        """ASTRA's CUDA projector id (of 2D images in CuPy arrays, or of 3D images, which ASTRA projects on the GPU
+        alone), created on first use and freed with the operator."""
+        if "cuda" not in self._projectors:
             astra = _astra()
             if len(self.shape_in) == 3:
                 pid = astra.create_projector("cuda3d", self.proj_geom, self.vol_geom)
                 weakref.finalize(self, astra.projector3d.delete, pid)
             else:
-                if on_gpu:
-                    if not astra.use_cuda():
-                        raise RuntimeError("RayTransform: CuPy arrays need ASTRA built with CUDA")
-                    kind = "cuda"
-                else:
-                    kind = "linear" if self.geometry == "parallel" else "line_fanflat"
-                pid = astra.create_projector(kind, self.proj_geom, self.vol_geom)
+                if not astra.use_cuda():
+                    raise RuntimeError("RayTransform: CuPy arrays need ASTRA built with CUDA")
+                pid = astra.create_projector("cuda", self.proj_geom, self.vol_geom)
                 weakref.finalize(self, astra.projector.delete, pid)
-            self._projectors[key] = pid
+            self._projectors["cuda"] = pid
+        return self._projectors["cuda"]
+
+    def _angle_groups(self) -> list[tuple[slice, int]]:
+        """The angles in consecutive groups, one per host thread (:func:`adareg.threads.fft_workers`; one group
+        below :data:`THREADED_PROJECTION_SIZE`), each its rows of the sinogram and its ASTRA CPU projector id
+        (created on first use and freed with the operator)."""
+        size = len(self.angles) * math.prod(self.shape_in)
+        count = min(threads.fft_workers(), len(self.angles)) if size >= THREADED_PROJECTION_SIZE else 1
+        key = f"cpu/{count}"
+        if key not in self._projectors:
+            astra = _astra()
+            kind = "linear" if self.geometry == "parallel" else "line_fanflat"
+            groups = []
+            for rows in threads.even_slices(len(self.angles), count):
+                pid = astra.create_projector(kind, self._projection_geometry_2d(astra, self.angles[rows]),
+                                             self.vol_geom)
+                weakref.finalize(self, astra.projector.delete, pid)
+                groups.append((rows, pid))
+            self._projectors[key] = groups
         return self._projectors[key]
 
     def _run(self, a: Array, forward: bool) -> Array:
@@ -316,16 +340,28 @@ class RayTransform(LinearOperator):
         # those are copied, as are non-contiguous ones
         items = xp.ascontiguousarray(items) if backend.is_cupy(a) else np.require(items, requirements=["C", "W"])
         out = xp.zeros((items.shape[0], *shape_out), dtype=xp.float32)
-        pid = self._projector(backend.is_cupy(a))
+        # each item (and each group's rows of a sinogram): C-contiguous float32 of the geometry's exact shape, as
+        # ASTRA needs
         three_d = len(self.shape_in) == 3
-        for i in range(items.shape[0]):
-            source = items[i]  # C-contiguous float32 with the geometry's exact shape, as ASTRA needs
-            if three_d:
-                (experimental.direct_FP3D(pid, source, out[i]) if forward
-                 else experimental.direct_BP3D(pid, out[i], source))
-            else:
-                (experimental.direct_FP2D(pid, source, out[i]) if forward
-                 else experimental.direct_BP2D(pid, out[i], source))
+        if three_d or backend.is_cupy(a):
+            pid = self._cuda_projector()
+            project = experimental.direct_FP3D if three_d else experimental.direct_FP2D
+            back_project = experimental.direct_BP3D if three_d else experimental.direct_BP2D
+            for i in range(items.shape[0]):
+                project(pid, items[i], out[i]) if forward else back_project(pid, out[i], items[i])
+        else:
+            groups = self._angle_groups()
+            for i in range(items.shape[0]):
+                if forward:  # each group projects into its rows
+                    threads.in_parallel(lambda group: experimental.direct_FP2D(group[1], items[i], out[i][group[0]]),
+                                        groups)
+                else:  # the sum of the groups' back-projections
+                    parts = [out[i], *(np.zeros_like(out[i]) for _ in groups[1:])]
+                    threads.in_parallel(lambda j: experimental.direct_BP2D(groups[j][1], parts[j],
+                                                                           items[i][groups[j][0]]),
+                                        range(len(groups)))
+                    for part in parts[1:]:
+                        out[i] += part
         return xp.reshape(out, (*batch, *shape_out))
 
     def check_measurements(self, y: Array, who: str) -> None:
