@@ -1,8 +1,10 @@
-"""Warnings recorded per thread: what one chunk of slices raised while other threads compute other chunks.
+"""Warnings recorded per thread: what one piece of work raised (a chunk of slices, a tuning search) while other
+threads run others.
 
 :func:`warnings.catch_warnings` swaps process-wide state as it enters and leaves: used
 by several threads at once (a Dask worker computes a task in each of its threads), each
-records the others' warnings, and the last to leave restores another's recorder.
+records the others' warnings, and the last to leave restores another's recorder (and
+its filters).
 :func:`recording` instead installs, once, a filter that lets every warning of a
 recording thread through (as ``simplefilter("always")`` would) and a
 :func:`warnings.showwarning` that hands such a warning to that thread's list; other

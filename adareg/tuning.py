@@ -26,7 +26,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from . import backend, checks
+from . import backend, checks, thread_warnings
 from .backend import Array
 from .diagnostics import intensity_mismatch
 from .functionals import check_weights
@@ -46,6 +46,10 @@ _LEARNED_DECADES = (-2.0, 2.0)
 
 #: A zero lower end of a noise-level range is replaced by ``high / _SIGMA_SPAN`` (log-space search).
 _SIGMA_SPAN = 30.0
+
+#: The beginnings of the warnings about a candidate's image that :func:`tune` does not tell: a far candidate may
+#: give an image that spans widely or is faint, and its score says so.
+CANDIDATE_IMAGE_WARNINGS = ("solve: the reconstruction", "psnr: x spans")
 
 #: The keywords that :func:`adareg.solve` takes, which ``solve_options`` may hold.
 _SOLVE_KEYWORDS = frozenset(inspect.signature(solve).parameters) - {"H", "y", "reg"}
@@ -233,13 +237,10 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
 
     Notes
     -----
-    While it searches, ``tune`` ignores two warnings about the candidates' images
-    (``"solve: the reconstruction ..."`` and ``"psnr: x spans ..."``: a far candidate
-    may give such an image, and its score says so) with :func:`warnings.catch_warnings`,
-    which changes process-wide state: ``tune`` calls overlapping in several threads of one
-    process can leave these two filters installed, silencing such warnings for the rest
-    of the process.  The results are unaffected; run such calls in processes or one at a
-    time.
+    The warnings that the candidates' solves raise are recorded (in this thread only:
+    :mod:`adareg.thread_warnings`) and told once each when the search ends, but for
+    two about a candidate's image (``"solve: the reconstruction ..."`` and ``"psnr: x
+    spans ..."``: a far candidate may give such an image, and its score says so).
 
     Examples
     --------
@@ -276,15 +277,16 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     # the best candidate solved in full, and whether all its solves converged
     best: dict[str, Any] = {"psnr": -math.inf, "seconds": None, "converged": True}
     evaluate = _evaluator(candidate, fixed, patience, table, bar, best)
-    # one context for the whole search, not one per solve (which resets Python's once-per-location record): a warning
-    # about the data, the same for every candidate, is then told once
+    notes: list[thread_warnings.Note] = []
     try:
-        with warnings.catch_warnings():  # a far candidate's image may span widely, or be faint: its score says so
-            warnings.filterwarnings("ignore", message="solve: the reconstruction")
-            warnings.filterwarnings("ignore", message="psnr: x spans")
+        with thread_warnings.recording() as notes:
             chosen, score = _coordinate_search(evaluate, axes, levels=levels, points=points, start=start)
-    finally:
+    finally:  # also where the search failed
         bar.close()
+        # a warning about the data, the same for every candidate, is told once
+        for category, message in dict.fromkeys(notes):
+            if not message.startswith(CANDIDATE_IMAGE_WARNINGS):
+                warnings.warn(message, category, stacklevel=2)
     _warn_about_the_choice(chosen, axes, best["converged"])
     return Tuning(lam=chosen.get("lam", fixed["lam"]), sigma=chosen.get("sigma", fixed["sigma"]), psnr=score,
                   table=table)

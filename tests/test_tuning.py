@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -130,6 +131,44 @@ def test_a_warning_about_the_data_is_told_once_not_per_candidate():
                       solve_options={"bounds": (0, 1), "max_iter": 20})
     told = [w for w in record if "lies beyond what H makes" in str(w.message)]
     assert len(told) == 1 and len(result.table) == 5
+
+
+def test_tune_in_two_threads_leaves_the_process_s_warning_filters_as_they_were(monkeypatch):
+    """tune ignored two warnings with a process-wide catch_warnings: thread a entered it, b entered it (saving a's
+    filters as the process's), a left, then b left and restored a's, whose two "ignore" filters then silenced those
+    warnings for the rest of the process (noted in session 42)."""
+    ys, xs = calibration_pairs(1, size=8)
+    H, reg = Identity(xs[0].shape), TV(xs[0].shape)
+    a_in, b_in, a_done = threading.Event(), threading.Event(), threading.Event()
+    solve = tuning.solve
+
+    def solve_in_turn(*args, **kwargs):  # a's search waits for b's to start, b's for a's to end
+        if threading.current_thread().name == "a":
+            a_in.set()
+            assert b_in.wait(timeout=30)
+        else:
+            b_in.set()
+            assert a_done.wait(timeout=60)
+        return solve(*args, **kwargs)
+
+    def search() -> None:
+        try:
+            tune(H, ys, xs, reg, levels=1, points=3, progress=False, solve_options={"max_iter": 5})
+        finally:
+            if threading.current_thread().name == "a":
+                a_done.set()
+
+    monkeypatch.setattr(tuning, "solve", solve_in_turn)
+    a, b = threading.Thread(target=search, name="a"), threading.Thread(target=search, name="b")
+    with warnings.catch_warnings():  # this test's filters, restored after it
+        filters = list(warnings.filters)
+        a.start()
+        assert a_in.wait(timeout=30)
+        b.start()
+        a.join(timeout=60)
+        b.join(timeout=60)
+        ignoring = [f for f in warnings.filters if f[0] == "ignore" and f not in filters]
+    assert ignoring == []
 
 
 def test_truths_on_another_intensity_scale_are_flagged_once_for_learned_models():
