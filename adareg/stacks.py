@@ -97,7 +97,8 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
         Start a local Dask cluster of this many single-threaded worker processes.
     scheduler
         Address of a running Dask scheduler (``"tcp://host:port"``) or a
-        :class:`dask.distributed.Client`; not with ``workers``.
+        :class:`dask.distributed.Client` (one made with its ``security`` for a TLS
+        scheduler); not with ``workers``.
     progress
         Show a progress bar over slices.
     numbers
@@ -281,6 +282,12 @@ class _client:
                 raise ConnectionError(f"map_slices: scheduler {scheduler!r}: no Dask scheduler answered there "
                                       f"({type(err).__name__}: {checks.one_line(err)}); expected its address, e.g. "
                                       "tcp://HOST:8786 (not the dashboard's port)") from err
+            except TypeError as err:  # Dask's connector of tls:// without a Security, of ucx:// without UCX
+                scheme = scheduler.partition("://")[0]
+                raise ConnectionError(f"map_slices: scheduler {scheduler!r}: Dask cannot connect by {scheme}:// "
+                                      f"with this process's settings ({type(err).__name__}: {checks.one_line(err)}); "
+                                      "pass a dask Client made with the protocol's settings instead (tls: "
+                                      "distributed.security.Security; ucx: the distributed-ucxx package)") from err
             self.own = [self.client]
         else:
             workers = checks.count(workers, "map_slices: workers")

@@ -578,7 +578,26 @@ def a_closed_port() -> Iterator[str]:
         yield f"tcp://127.0.0.1:{port}"
 
 
-@pytest.mark.parametrize("where", [another_service, a_closed_port])
+@contextlib.contextmanager
+def a_tls_address_without_security() -> Iterator[str]:
+    """A TLS address where this process has no certificates: Dask's connector fails before it connects."""
+    yield "tls://127.0.0.1:1"
+
+
+@pytest.mark.parametrize("address", ["tls://127.0.0.1:1", "ucx://127.0.0.1:1"])
+def test_a_protocol_without_its_settings_is_named(address):
+    """Dask's TypeErrors, "TLS expects a `ssl_context` argument" and "Can't instantiate abstract class
+    UCXConnector" (where UCX support is not installed), named neither the argument nor what to do."""
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install adareg[distributed])")
+    if address.startswith("ucx") and importlib.util.find_spec("distributed_ucxx") is not None:
+        pytest.skip("UCX support is installed here")
+    scheme = address.partition("://")[0]
+    with pytest.raises(ConnectionError, match=rf"^map_slices: scheduler '{address}': Dask cannot connect by "
+                                              rf"{scheme}:// .*pass a dask Client made with the protocol's settings"):
+        stacks.map_slices(np.negative, noisy_stack(2, size=8), scheduler=address, progress=False)
+
+
+@pytest.mark.parametrize("where", [another_service, a_closed_port, a_tls_address_without_security])
 def test_an_address_where_no_scheduler_answers_leaves_nothing_behind(client, where):
     """map_slices' client, left connecting there, became the process's default client in place of the caller's, and
     its event loop ran on until the garbage collector closed it, in whichever thread (a deadlock, see _connected);
