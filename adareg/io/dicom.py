@@ -16,8 +16,10 @@ Convention (the ``dicom`` row of :mod:`adareg.io.volumes`):
   RT Dose values are multiplied by DoseGridScaling (doses in the file's DoseUnits: Gy or relative).
   MONOCHROME1 images keep their values (the inversion is a display matter).
 * ``metadata["datasets"]`` are the pydicom datasets in slice order, pixel data
-  deleted.  A multi-frame file gives one dataset for all its frames (its per-frame
-  functional groups kept); such a volume is not written back as DICOM.
+  deleted, and ``metadata["float_pixels"]`` says whether the files stored float pixel
+  data (Float or Double Float Pixel Data) rather than integers.  A multi-frame file
+  gives one dataset for all its frames (its per-frame functional groups kept); such a
+  volume is not written back as DICOM.
 
 Reading a folder reads its regular, non-hidden files (not its subfolders); files that
 are not DICOM, and DICOM files that are not images (no Rows, e.g. DICOMDIR, RT plans,
@@ -72,7 +74,7 @@ def read(path: Path) -> Volume:
     -------
     Volume
         float32 ``(slices, rows, columns)`` after the Modality LUT, format ``"dicom"``,
-        metadata ``{"datasets": [...]}`` (see the module's documentation).
+        metadata ``{"datasets": [...], "float_pixels": bool}`` (see the module's documentation).
 
     Raises
     ------
@@ -89,18 +91,21 @@ def read(path: Path) -> Volume:
         dataset = _dataset(pydicom, path)
         _check_pixel_data(path, dataset)  # first: a non-image file (an RT plan) has no Rows either
         _check_image(path, dataset)
+        float_pixels = _stores_floats(dataset)
         data = _values(pydicom, path, dataset)
-        return Volume(data, "dicom", {"datasets": [dataset]})
+        return Volume(data, "dicom", {"datasets": [dataset], "float_pixels": float_pixels})
     headers = _series(pydicom, path)
     first = next(iter(headers))
     if len(headers) == 1:
         return read(first)
     data = np.empty((len(headers), headers[first].Rows, headers[first].Columns), np.float32)
     datasets = []
+    float_pixels = False
     for i, file in enumerate(headers):  # one file's pixel data in memory at a time
         datasets.append(_dataset(pydicom, file))
+        float_pixels |= _stores_floats(datasets[-1])
         data[i] = _values(pydicom, file, datasets[-1])[0]
-    return Volume(data, "dicom", {"datasets": datasets})
+    return Volume(data, "dicom", {"datasets": datasets, "float_pixels": float_pixels})
 
 
 def _dataset(pydicom: Any, path: Path, header: bool = False) -> Any:
@@ -342,6 +347,11 @@ def _after_modality_lut(pydicom: Any, path: Path, frame: np.ndarray, lut: Any) -
     return frame * slope + intercept
 
 
+def _stores_floats(dataset: Any) -> bool:
+    """Whether ``dataset`` holds Float or Double Float Pixel Data (an image without integer steps to keep)."""
+    return "FloatPixelData" in dataset or "DoubleFloatPixelData" in dataset
+
+
 def _check_pixel_data(path: Path, dataset: Any) -> None:
     if not any(keyword in dataset for keyword in _PIXEL_KEYWORDS):
         kind = getattr(dataset.get("SOPClassUID"), "name", "unknown SOP class")
@@ -379,7 +389,8 @@ def write(folder: Path, data: np.ndarray, like: Volume | None, description: str)
     input's RescaleSlope and RescaleIntercept (1 and 0 where absent) are kept when the
     slice's stored values fit in int16 with them (a derived series at the acquisition's
     precision: CT stays in 1 HU steps); otherwise, or when the input had a Modality LUT
-    Sequence, the intercept is the middle of the slice's value range and the slope maps
+    Sequence or float pixel data (no steps to keep: an ADC map of values near 1e-3 would
+    round to 0), the intercept is the middle of the slice's value range and the slope maps
     that range onto [-32767, 32767].  Values are therefore written within half a slope.
 
     Parameters
@@ -405,9 +416,11 @@ def write(folder: Path, data: np.ndarray, like: Volume | None, description: str)
     text = description.replace("\\", "/")[:64]  # a backslash would split the LO value; 64 is LO's limit
     width = max(4, len(str(len(sources))))
 
+    keep_rescale = not like.metadata.get("float_pixels", False)
+
     def write_files(temporary: Path) -> None:
         for i, (source, image) in enumerate(zip(sources, data)):
-            dataset = _derived(pydicom, source, image, series, text)
+            dataset = _derived(pydicom, source, image, series, text, keep_rescale)
             pydicom.dcmwrite(temporary / f"IM{i + 1:0{width}d}.dcm", dataset, enforce_file_format=True)
 
     write_folder_atomically(folder, write_files)
@@ -450,13 +463,15 @@ def _sop_class(dataset: Any) -> Any:
     return dataset.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta is not None else None)
 
 
-def _derived(pydicom: Any, source: Any, image: np.ndarray, series: str, description: str) -> Any:
-    """A copy of ``source`` holding ``image`` as a new instance of the derived series."""
+def _derived(pydicom: Any, source: Any, image: np.ndarray, series: str, description: str, keep_rescale: bool
+             ) -> Any:
+    """A copy of ``source`` holding ``image`` as a new instance of the derived series (``keep_rescale``: see
+    :func:`_rescale`)."""
     dataset = copy.deepcopy(source)
     for keyword in _STALE_KEYWORDS:
         if keyword in dataset:
             delattr(dataset, keyword)
-    slope, intercept = _rescale(pydicom, source, image)
+    slope, intercept = _rescale(pydicom, source, image, keep_rescale)
     stored = np.round((image.astype(np.float64) - float(intercept)) / float(slope)).astype("<i2")
     dataset.RescaleSlope, dataset.RescaleIntercept = slope, intercept
     lut = _modality_lut(dataset, 0)  # an enhanced file's functional group, which readers prefer
@@ -487,12 +502,13 @@ def _derived(pydicom: Any, source: Any, image: np.ndarray, series: str, descript
     return dataset
 
 
-def _rescale(pydicom: Any, source: Any, image: np.ndarray) -> tuple[Any, Any]:
-    """RescaleSlope and RescaleIntercept (DS values) for ``image`` (see :func:`write`)."""
+def _rescale(pydicom: Any, source: Any, image: np.ndarray, keep: bool) -> tuple[Any, Any]:
+    """RescaleSlope and RescaleIntercept (DS values) for ``image``: ``source``'s where ``keep`` and they fit (see
+    :func:`write`), else spanning the image's range."""
     DS = pydicom.valuerep.DS
     low, high = float(image.min()), float(image.max())
     lut = _modality_lut(source, 0)
-    if not lut.get("ModalityLUTSequence"):
+    if keep and not lut.get("ModalityLUTSequence"):
         slope, intercept = _rescale_tags(pydicom, lut)  # as read
         if float(slope) > 0 and _INT16_MIN <= round((low - float(intercept)) / float(slope)) and \
                 round((high - float(intercept)) / float(slope)) <= _INT16_MAX:

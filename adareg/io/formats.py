@@ -33,7 +33,8 @@ class Volume:
         ``"dicom"``, ``"nifti"``, ``"tiff"`` or ``"npy"``.
     metadata
         What the format's writer keeps: ``"datasets"`` (the series' pydicom datasets
-        in slice order, pixel data dropped) for DICOM; ``"affine"`` and ``"header"``
+        in slice order, pixel data dropped) and ``"float_pixels"`` (whether they stored
+        float pixel data) for DICOM; ``"affine"`` and ``"header"``
         for NIfTI; ``"bits"`` (8, 16, or ``None`` for float values and values read as stored) for TIFF
         and NPY, and ``"as_stored"`` (``True``) where they were read with ``as_stored=True``.
     """

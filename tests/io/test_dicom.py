@@ -517,6 +517,27 @@ def test_data_outside_int16_with_the_input_rescale_get_a_spanning_rescale(tmp_pa
     assert ds.SeriesDescription == "x" * 64
 
 
+@pytest.mark.parametrize("keyword, dtype", [("FloatPixelData", "<f4"), ("DoubleFloatPixelData", "<f8")])
+def test_float_pixel_data_get_a_rescale_of_their_own(tmp_path, keyword, dtype):
+    """An ADC map stored as floats (no rescale tags: slope 1 and intercept 0, which fit in int16) was written back
+    in whole units, all zeros (an audit, 2026-12-07)."""
+    values = np.random.default_rng(1).uniform(0.0, 3e-3, (128, 128))
+    ds = pydicom.dcmread(CT)
+    for tag in ("PixelData", "PixelRepresentation", "BitsStored", "HighBit", "RescaleSlope", "RescaleIntercept"):
+        delattr(ds, tag)
+    ds.BitsAllocated = 8 * np.dtype(dtype).itemsize
+    setattr(ds, keyword, values.astype(dtype).tobytes())
+    _save(tmp_path / "in", [ds])
+    like = dicom.read(tmp_path / "in")
+    assert like.metadata["float_pixels"]
+    np.testing.assert_allclose(like.data[0], values, rtol=1e-6)
+    dicom.write(tmp_path / "out", like.data, like, "derived")
+    (out,) = _written(tmp_path / "out")
+    slope = float(out.RescaleSlope)
+    assert slope <= 3e-3 / 65534 * (1 + 1e-6)  # the values' range onto int16's
+    assert np.max(np.abs(_values(out) - like.data[0])) <= 0.5 * slope * (1 + 1e-6)
+
+
 def test_lossy_history_kept_and_stale_pixel_tags_dropped(tmp_path):
     ds = _slice(0, (0, 0, 0))
     ds.LossyImageCompression, ds.LossyImageCompressionRatio = "01", 8.0
