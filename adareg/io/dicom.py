@@ -53,6 +53,10 @@ _STALE_KEYWORDS = ("SmallestImagePixelValue", "LargestImagePixelValue", "Smalles
                    "ModalityLUTSequence", "PlanarConfiguration", "ExtendedOffsetTable",
                    "ExtendedOffsetTableLengths", "IconImageSequence")
 
+#: Philips' private scale of the stored values (MR Scale Intercept and Slope, which dcm2niix reads as the
+#: "floating point" values): the block's group and private creator, and the elements' offsets in the block.
+_PHILIPS_SCALE = (0x2005, "Philips MR Imaging DD 001", (0x0D, 0x0E))
+
 #: Positions along the slice normal closer than this (mm) are the same position.
 _SAME_POSITION_MM = 1e-3
 
@@ -383,7 +387,9 @@ def write(folder: Path, data: np.ndarray, like: Volume | None, description: str)
     ``DERIVED\\SECONDARY`` (its further values kept), the input's MONOCHROME1/2, signed
     16-bit pixels, explicit VR little endian, uncompressed.  Elements that would
     lie about the new pixels are dropped (stored-value ranges, pixel padding, the Modality
-    LUT Sequence, the icon, compression offsets).
+    LUT Sequence, the icon, compression offsets), and so are, where the rescale is not
+    the input's, the other maps of the stored values (Real World Value Mapping
+    Sequences, Philips' private MR scale slope and intercept).
 
     Quantisation, per slice: ``stored = round((value - intercept) / slope)``.  The
     input's RescaleSlope and RescaleIntercept (1 and 0 where absent) are kept when the
@@ -471,13 +477,15 @@ def _derived(pydicom: Any, source: Any, image: np.ndarray, series: str, descript
     for keyword in _STALE_KEYWORDS:
         if keyword in dataset:
             delattr(dataset, keyword)
-    slope, intercept = _rescale(pydicom, source, image, keep_rescale)
+    slope, intercept, kept = _rescale(pydicom, source, image, keep_rescale)
     stored = np.round((image.astype(np.float64) - float(intercept)) / float(slope)).astype("<i2")
     dataset.RescaleSlope, dataset.RescaleIntercept = slope, intercept
     lut = _modality_lut(dataset, 0)  # an enhanced file's functional group, which readers prefer
     lut.RescaleSlope, lut.RescaleIntercept = slope, intercept
     if "ModalityLUTSequence" in lut:
         del lut.ModalityLUTSequence
+    if not kept:
+        _drop_stored_value_maps(dataset)
     if "RescaleType" not in dataset and dataset.get("Modality") != "CT":
         dataset.RescaleType = "US"  # required with a rescale; "unspecified", as the input named no unit
     old_type = source.get("ImageType") or []
@@ -502,9 +510,27 @@ def _derived(pydicom: Any, source: Any, image: np.ndarray, series: str, descript
     return dataset
 
 
-def _rescale(pydicom: Any, source: Any, image: np.ndarray, keep: bool) -> tuple[Any, Any]:
+def _drop_stored_value_maps(dataset: Any) -> None:
+    """Delete ``dataset``'s maps of its stored values other than the rescale, which a new rescale makes wrong:
+    Real World Value Mapping Sequences (also in an enhanced file's functional groups) and Philips' private scale."""
+    groups = [*(dataset.get("PerFrameFunctionalGroupsSequence") or []),
+              *(dataset.get("SharedFunctionalGroupsSequence") or [])]
+    for holder in (dataset, *groups):
+        if "RealWorldValueMappingSequence" in holder:
+            del holder.RealWorldValueMappingSequence
+    group, creator, offsets = _PHILIPS_SCALE
+    try:
+        block = dataset.private_block(group, creator)
+    except KeyError:  # no such private creator
+        return
+    for offset in offsets:
+        if offset in block:
+            del block[offset]
+
+
+def _rescale(pydicom: Any, source: Any, image: np.ndarray, keep: bool) -> tuple[Any, Any, bool]:
     """RescaleSlope and RescaleIntercept (DS values) for ``image``: ``source``'s where ``keep`` and they fit (see
-    :func:`write`), else spanning the image's range."""
+    :func:`write`), else spanning the image's range; and whether they are ``source``'s."""
     DS = pydicom.valuerep.DS
     low, high = float(image.min()), float(image.max())
     lut = _modality_lut(source, 0)
@@ -512,7 +538,7 @@ def _rescale(pydicom: Any, source: Any, image: np.ndarray, keep: bool) -> tuple[
         slope, intercept = _rescale_tags(pydicom, lut)  # as read
         if float(slope) > 0 and _INT16_MIN <= round((low - float(intercept)) / float(slope)) and \
                 round((high - float(intercept)) / float(slope)) <= _INT16_MAX:
-            return slope, intercept
+            return slope, intercept, True
     intercept = DS((low + high) / 2, auto_format=True)  # formatted first: the stored values use the written text
     spread = max(high - float(intercept), float(intercept) - low)
-    return (DS(spread / _INT16_MAX, auto_format=True) if spread > 0 else DS("1")), intercept
+    return (DS(spread / _INT16_MAX, auto_format=True) if spread > 0 else DS("1")), intercept, False

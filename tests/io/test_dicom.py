@@ -538,6 +538,28 @@ def test_float_pixel_data_get_a_rescale_of_their_own(tmp_path, keyword, dtype):
     assert np.max(np.abs(_values(out) - like.data[0])) <= 0.5 * slope * (1 + 1e-6)
 
 
+def test_other_maps_of_the_stored_values_go_with_the_input_rescale(tmp_path):
+    """A re-fitted rescale left the input's Real World Value Mapping and Philips' private scale slope, which map the
+    stored values, in the derived files: real-world values of -16383 where the data were 0 (an audit, 2026-12-07)."""
+    ds = _slice(0, (0, 0, 0))
+    mapping = pydicom.Dataset()
+    mapping.RealWorldValueSlope, mapping.RealWorldValueIntercept = 0.5, 0.0
+    mapping.RealWorldValueFirstValueMapped, mapping.RealWorldValueLastValueMapped = -32768, 32767
+    ds.RealWorldValueMappingSequence = [mapping]
+    philips = ds.private_block(0x2005, "Philips MR Imaging DD 001", create=True)
+    philips.add_new(0x0D, "FL", 0.0)
+    philips.add_new(0x0E, "FL", 2.0)
+    _save(tmp_path / "in", [ds])
+    like = dicom.read(tmp_path / "in")
+    for name, data, kept in (("same", like.data, True), ("wider", like.data * 40.0, False)):
+        dicom.write(tmp_path / name, data, like, "derived")
+        (out,) = _written(tmp_path / name)
+        assert (float(out.RescaleSlope) == float(ds.RescaleSlope)) == kept
+        assert ("RealWorldValueMappingSequence" in out) == kept
+        assert all((tag in out) == kept for tag in (0x2005100D, 0x2005100E))
+        assert out[0x20050010].value == "Philips MR Imaging DD 001"
+
+
 def test_lossy_history_kept_and_stale_pixel_tags_dropped(tmp_path):
     ds = _slice(0, (0, 0, 0))
     ds.LossyImageCompression, ds.LossyImageCompressionRatio = "01", 8.0
