@@ -33,6 +33,7 @@ Pillow, ...) are installed.  Needs pydicom >= 3.0.  Every failure is a one-line
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,10 @@ _STALE_KEYWORDS = ("SmallestImagePixelValue", "LargestImagePixelValue", "Smalles
 #: Philips' private scale of the stored values (MR Scale Intercept and Slope, which dcm2niix reads as the
 #: "floating point" values): the block's group and private creator, and the elements' offsets in the block.
 _PHILIPS_SCALE = (0x2005, "Philips MR Imaging DD 001", (0x0D, 0x0E))
+
+#: A slice that a NIfTI affine places further than this share of its step from its ImagePositionPatient is
+#: named (:func:`nifti_affine`): a slice missing from a series, or one reconstructed at uneven intervals.
+_UNEVEN_STEP = 0.05
 
 #: Positions along the slice normal closer than this (mm) are the same position.
 _SAME_POSITION_MM = 1e-3
@@ -255,7 +260,9 @@ def nifti_affine(like: Volume, shape: tuple[int, ...]) -> np.ndarray | None:
     slice's positions (one slice: the normal :math:`X \times Y` times
     SpacingBetweenSlices, else SliceThickness, else 1); RAS negates the first two
     coordinates.  ``None`` for a multi-frame file, a slice without those tags, or data of
-    another shape than the series'.
+    another shape than the series'.  An affine has one step: where the slices are not
+    evenly spaced (a slice missing), a warning names the slice it places furthest from its
+    position.
     """
     datasets = like.metadata["datasets"]
     if (tuple(shape) != tuple(like.data.shape) or len(datasets) != shape[0]
@@ -265,13 +272,26 @@ def nifti_affine(like: Volume, shape: tuple[int, ...]) -> np.ndarray | None:
     cosines = np.array(datasets[0].ImageOrientationPatient, dtype=np.float64)
     row_spacing, column_spacing = (float(v) for v in datasets[0].PixelSpacing)
     if len(datasets) > 1:
-        step = (np.array(datasets[-1].ImagePositionPatient, dtype=np.float64) - first) / (len(datasets) - 1)
+        positions = np.array([d.ImagePositionPatient for d in datasets], dtype=np.float64)
+        step = (positions[-1] - first) / (len(datasets) - 1)
+        _warn_on_uneven_steps(positions, step)
     else:
         thickness = datasets[0].get("SpacingBetweenSlices") or datasets[0].get("SliceThickness") or 1.0
         step = np.cross(cosines[:3], cosines[3:]) * float(thickness)
     lps = np.eye(4)
     lps[:3, :] = np.stack([cosines[:3] * column_spacing, cosines[3:] * row_spacing, step, first], axis=1)
     return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+
+
+def _warn_on_uneven_steps(positions: np.ndarray, step: np.ndarray) -> None:
+    """Warn where ``first + k step`` lies further than :data:`_UNEVEN_STEP` steps from slice ``k``'s position."""
+    misplaced = np.linalg.norm(positions - (positions[0] + np.arange(len(positions))[:, None] * step), axis=1)
+    worst = int(np.argmax(misplaced))
+    if misplaced[worst] > _UNEVEN_STEP * np.linalg.norm(step):
+        steps = np.linalg.norm(np.diff(positions, axis=0), axis=1)
+        warnings.warn(f"nifti_affine: the series' slices are not evenly spaced (steps of {steps.min():.4g} to "
+                      f"{steps.max():.4g} mm, e.g. a slice missing); the NIfTI affine, which has one step, places "
+                      f"slice {worst} (from 0) {misplaced[worst]:.3g} mm from its ImagePositionPatient", stacklevel=4)
 
 
 def _numbers(path: Path, header: Any, keyword: str) -> list[float]:

@@ -32,6 +32,10 @@ from .pixels import memory_as_value_error
 #: The bytes of NIfTI's ``descrip`` field.
 DESCRIP_BYTES = 80
 
+#: The largest cosine between an affine's voxel axes that counts as a right angle, 0.06 degrees off one; more is
+#: a shear.  It lies above the rounding of DICOM's positions and direction cosines, below any gantry tilt.
+SHEAR_COSINE = 1e-3
+
 
 def read(path: Path) -> Volume:
     """The volume in the NIfTI file ``path`` (see the module's documentation).
@@ -81,7 +85,9 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str,
     affine
         Without ``like``: the voxel-to-world affine (RAS+, millimetres, e.g. that of a
         DICOM series, :func:`adareg.io.dicom.nifti_affine`), stored as the scanner's
-        sform and qform; default: the identity.
+        sform and qform (a sheared affine, e.g. of a gantry-tilted CT series, as the
+        sform alone, the qform's code 0: a qform holds rotations, not shears); default:
+        the identity.
     """
     nibabel = library("nifti")
     if like is not None and affine is not None:
@@ -96,7 +102,10 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str,
     elif like is None:
         image = nibabel.Nifti1Image(voxels, affine)
         image.set_sform(affine, code="scanner")
-        image.set_qform(affine, code="scanner")
+        if _sheared(affine):  # a qform cannot hold a shear: nibabel would store a nearby affine under it
+            image.set_qform(None)  # code 0: the sform alone places the voxels
+        else:
+            image.set_qform(affine, code="scanner")
         image.header.set_xyzt_units("mm")
     else:
         header = like.metadata["header"]
@@ -106,6 +115,13 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str,
     image.header.set_data_dtype(np.float32)
     image.header["descrip"] = description.encode("ascii", "backslashreplace")[:DESCRIP_BYTES]
     write_atomically(path, lambda temporary: nibabel.save(image, temporary))
+
+
+def _sheared(affine: np.ndarray) -> bool:
+    """Whether the voxel axes of ``affine`` are not orthogonal (a gantry tilt's slice step), beyond
+    :data:`SHEAR_COSINE`."""
+    axes = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+    return bool(np.max(np.abs(axes.T @ axes - np.eye(3))) > SHEAR_COSINE)
 
 
 def _load(nibabel: Any, path: Path) -> Any:

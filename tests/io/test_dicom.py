@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -461,6 +462,36 @@ def test_a_series_written_as_nifti_keeps_its_geometry_as_the_affine(tmp_path):
         lps = np.array(ds.ImagePositionPatient, dtype=float) + i * 0.8 * row + j * 0.5 * column
         np.testing.assert_allclose(image.affine @ [i, j, position, 1.0], [-lps[0], -lps[1], lps[2], 1.0],
                                    atol=1e-4)
+
+
+def test_a_series_with_a_slice_missing_written_as_nifti_names_the_slice_misplaced(tmp_path):
+    """Positions 0, 2, 4, 8 and 10 mm got an affine of one 2.5 mm step, which put the middle slices up to 1.5 mm
+    from their positions without a word (an audit, 2026-12-07)."""
+    pytest.importorskip("nibabel", reason="nibabel is not installed (pip install adareg[io])")
+    _save(tmp_path / "in", [_slice(k, (0.0, 0.0, z)) for k, z in enumerate([0.0, 2.0, 4.0, 8.0, 10.0])])
+    volume = read_volume(tmp_path / "in")
+    # slice k at 2.5 k mm: 0, 0.5, 1, 0.5 and 0 mm from its position
+    with pytest.warns(UserWarning, match=r"not evenly spaced \(steps of 2 to 4 mm.*places slice 2 \(from 0\) 1 mm "
+                                         r"from its ImagePositionPatient") as caught:
+        write_volume(tmp_path / "out.nii", volume.data, volume)
+    assert caught[0].filename == __file__
+    _save(tmp_path / "even", [_slice(k, (0.0, 0.0, 2.0 * k + 0.01 * (k % 2))) for k in range(5)])  # rounding
+    volume = read_volume(tmp_path / "even")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_volume(tmp_path / "even.nii", volume.data, volume)
+
+
+def test_a_tilted_series_written_as_nifti_is_placed_by_its_sform_alone(tmp_path):
+    """A gantry tilt shears the affine, which a qform cannot hold: nibabel stored a nearby rotation under the code
+    "scanner", which placed the slices 0.25 mm a slice away from the sform (an audit, 2026-12-07)."""
+    nibabel = pytest.importorskip("nibabel", reason="nibabel is not installed (pip install adareg[io])")
+    _save(tmp_path / "in", [_slice(k, (0.0, 0.5 * k, 2.0 * k)) for k in range(4)])  # a tilt of atan(0.25)
+    volume = read_volume(tmp_path / "in")
+    write_volume(tmp_path / "out.nii", volume.data, volume)
+    header = nibabel.load(tmp_path / "out.nii").header
+    assert (int(header["sform_code"]), int(header["qform_code"])) == (1, 0)
+    np.testing.assert_allclose(header.get_sform()[:3, 2], [0.0, -0.5, 2.0])  # RAS: y negated
 
 
 def test_a_series_without_geometry_written_as_nifti_warns_of_its_identity_affine(tmp_path):
