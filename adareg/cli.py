@@ -685,27 +685,35 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _count(text: str) -> int:
-    """An option's whole number of at least 1 (argparse names the option in its error)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _whole(minimum: int) -> Callable[[str], int]:
+    """An option's type: a whole number of at least ``minimum`` (argparse names the option in its error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
 
 
-def _length(text: str) -> float:
-    """An option's positive, finite length: a number or a fraction such as ``1/256`` (a pixel of a unit field of
-    view, as the presets' errors ask for)."""
-    try:
-        value = float(fractions.Fraction(text)) if "/" in text else float(text)
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"expected a number or a fraction such as 1/256, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be positive and finite, got {text}")
-    return value
+def _real(holds: Callable[[float], bool], expected: str) -> Callable[[str], float]:
+    """An option's type: a finite number, or a fraction such as ``1/256`` (a pixel of a unit field of view, as the
+    presets' errors ask for), for which ``holds`` is true, else an error that it must be ``expected``."""
+    def parse(text: str) -> float:
+        try:
+            value = float(fractions.Fraction(text)) if "/" in text else float(text)
+        except (ValueError, ZeroDivisionError):
+            raise argparse.ArgumentTypeError(f"expected a number or a fraction such as 1/256, got {text!r}") from None
+        if not (math.isfinite(value) and holds(value)):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text}")
+        return value
+    return parse
+
+
+_count = _whole(1)
+_positive = _real(lambda value: value > 0, "positive and finite")
 
 
 def _common_options(sub: argparse.ArgumentParser) -> None:
@@ -731,7 +739,7 @@ def _add_denoise(commands: Any) -> None:
     d.add_argument("--model", default="sa-cnn", help="a shipped model's name, a parameter file, or 'tv' "
                    "(default: sa-cnn, the paper's spatially adaptive model)")
     d.add_argument("--masks", help="adaptive models: write the masks of the result, (C, H, W) .npy")
-    d.add_argument("--lam", type=float, help="regularisation weight (default: 0.8 sigma for tv, the trained value "
+    d.add_argument("--lam", type=_positive, help="regularisation weight (default: 0.8 sigma for tv, the trained value "
                    "for learned models)")
     d.add_argument("-o", "--output", required=True, help="output image (.png, .tif, .npy); written at the input's "
                    "bit depth; for a volume a volume (.nii, .nii.gz, .tif, .npy, or a new folder for a DICOM series)")
@@ -746,21 +754,21 @@ def _add_ct(commands: Any) -> None:
     c.add_argument("input", help="sinogram .npy, shape (angles, detectors); or a stack of them (3D .npy, TIFF "
                    "stack, NIfTI), slice by slice, (slices, angles, detectors): NIfTI voxel axes (detectors, "
                    "angles, slices)")
-    c.add_argument("--angles", type=int, required=True, help="number of equispaced angles (over [0, pi) for "
+    c.add_argument("--angles", type=_count, required=True, help="number of equispaced angles (over [0, pi) for "
                    "parallel beam, [0, 2 pi) for fan beam; a parallel scan over a full turn: see docs/cli.md)")
     c.add_argument("--geometry", choices=("parallel", "fan"), default="parallel", help="beam (default: parallel)")
-    c.add_argument("--source-distance", type=_length, help="fan beam: source to rotation centre")
-    c.add_argument("--detector-distance", type=_length, help="fan beam: rotation centre to detector")
-    c.add_argument("--pixel-size", type=_length, default=1.0, help="pixel side, in the unit of the distances "
+    c.add_argument("--source-distance", type=_positive, help="fan beam: source to rotation centre")
+    c.add_argument("--detector-distance", type=_positive, help="fan beam: rotation centre to detector")
+    c.add_argument("--pixel-size", type=_positive, default=1.0, help="pixel side, in the unit of the distances "
                    "(default: 1; the presets need 1/N, e.g. 1/256, an image spanning one unit)")
-    c.add_argument("--detector-spacing", type=_length, default=None, help="detector cell width (default: pixel size)")
+    c.add_argument("--detector-spacing", type=_positive, default=None, help="detector cell width (default: pixel size)")
     c.add_argument("--image-size", type=int, default=None, help="reconstruct an N x N image of --pixel-size pixels "
                    "(default: the largest the detector row covers, magnified in a fan beam; a smaller N crops)")
     c.add_argument("--model", default="fbp", help="'fbp', 'tv', a shipped model's name, or a parameter file "
                    "(default: fbp); all but fbp reconstruct attenuation, x >= 0")
     c.add_argument("--window", choices=("ram-lak", "hann"), default="hann", help="FBP filter window (for tv and the "
                    "learned models, that of the FBP they start from; default: hann)")
-    c.add_argument("--lam", type=float, help="regularisation weight (default: from --preset)")
+    c.add_argument("--lam", type=_positive, help="regularisation weight (default: from --preset)")
     c.add_argument("--preset", help="an adareg.presets acquisition (default: the model's for this geometry and "
                    "number of angles, at the nearest image size)")
     c.add_argument("--data-weights", choices=stacks.DATA_WEIGHTS, help="weights of the data term: 'transmission', "
@@ -784,9 +792,9 @@ def _add_mri(commands: Any) -> None:
     m.add_argument("--mask", help="sampling mask .npy, (H, W) or (W,) for columns (required for .npy k-space)")
     m.add_argument("--acceleration", type=float, help="fastMRI: undersample fully sampled data retrospectively by "
                    "this factor (default: the file's own mask)")
-    m.add_argument("--center-fraction", type=float, help="fastMRI: fully sampled central columns (default: 0.08 at "
-                   "x4, 0.04 at x8)")
-    m.add_argument("--seed", type=int, help="fastMRI: seed of the retrospective mask (default 0)")
+    m.add_argument("--center-fraction", type=_real(lambda value: 0 < value <= 1, "in (0, 1]"), help="fastMRI: "
+                   "fully sampled central columns (default: 0.08 at x4, 0.04 at x8)")
+    m.add_argument("--seed", type=_whole(0), help="fastMRI: seed of the retrospective mask (default 0)")
     m.add_argument("--slices", help="fastMRI: slices to reconstruct, I, START:STOP or I,J,K (default: all)")
     m.add_argument("--maps", help="coil sensitivities .npy, (coils, H, W)")
     m.add_argument("--space", choices=("real", "complex"), help=".npy k-space: the image space, real images "
@@ -794,7 +802,7 @@ def _add_mri(commands: Any) -> None:
                    "which reconstruct real images, complex otherwise)")
     m.add_argument("--model", default="zero-filled", help="'zero-filled', 'sense', 'tv', a shipped model's name, "
                    "or a parameter file (default: zero-filled)")
-    m.add_argument("--lam", type=float, help="regularisation weight (default: from --preset; 0.01 for sense)")
+    m.add_argument("--lam", type=_positive, help="regularisation weight (default: from --preset; 0.01 for sense)")
     m.add_argument("--preset", help="an adareg.presets acquisition (default: the model's at the nearest "
                    "acceleration, then image size)")
     m.add_argument("--masks", help="adaptive models: write the masks of the result, (C, H, W) .npy")

@@ -74,7 +74,6 @@ def test_denoise_keeps_the_format_and_improves_the_image(files, name, suffix, dt
         (["denoise", "corrupt.png", "--sigma", "25"], "not a readable image"),
         (["denoise", "noisy8.png", "--sigma", "300"], "--sigma must lie in (0, 255]"),
         (["denoise", "noisy8.png", "--sigma", "0", "--model", "tv"], "--sigma must lie in (0, 255]"),
-        (["denoise", "noisy.npy", "--sigma", "25", "--model", "sa-cnn", "--lam", "nan"], "lam must be finite"),
         (["denoise", "noisy8.png", "--sigma", "25", "--model", "nosuch"], "unknown model 'nosuch'"),
         # the command's own methods were not named beside the shipped models (an audit, 2026-12-06)
         (["denoise", "noisy8.png", "--sigma", "25", "--model", "TV"], "--model 'TV': the command's own methods are "
@@ -716,9 +715,24 @@ def test_a_demo_figure_is_checked_before_the_demo_runs(files, output, words):
     (["--pixel-size", "0"], "argument --pixel-size: must be positive and finite, got 0"),
     (["--pixel-size", "1/0"], "argument --pixel-size: expected a number or a fraction such as 1/256, got '1/0'"),
     (["--detector-spacing", "inf"], "argument --detector-spacing: must be positive and finite, got inf"),
+    # these reached solve, RayTransform and cartesian_mask, whose errors named their own arguments (an audit,
+    # 2026-12-07)
+    (["--lam", "-1"], "argument --lam: must be positive and finite, got -1"),
+    (["--angles", "0"], "argument --angles: must be at least 1, got 0"),
 ])
 def test_option_values_are_refused_by_the_option_s_name(tmp_path, options, words):
     # they reached map_slices and fitting_image_size, whose errors named their own arguments (or none, for
     # --chunk 0 with a single image)
     out = run("ct", "s.npy", "--angles", "3", "-o", "x.npy", *options, cwd=tmp_path)
+    assert out.returncode == 2 and words in out.stderr.splitlines()[-1], out.stderr
+
+
+@pytest.mark.parametrize("command, words", [
+    (["mri", "k.h5", "--center-fraction", "1.5"], "argument --center-fraction: must be in (0, 1], got 1.5"),
+    (["mri", "k.h5", "--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+    (["mri", "k.h5", "--lam", "0"], "argument --lam: must be positive and finite, got 0"),
+    (["denoise", "n.npy", "--sigma", "25", "--lam", "nan"], "argument --lam: must be positive and finite, got nan"),
+])
+def test_mri_and_denoise_option_values_are_refused_by_the_option_s_name(tmp_path, command, words):
+    out = run(*command, "-o", "x.npy", cwd=tmp_path)
     assert out.returncode == 2 and words in out.stderr.splitlines()[-1], out.stderr
