@@ -363,7 +363,9 @@ def _check_arguments(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegu
         check_start_shape(x0, H, y, "solve")  # y's batch axes, one image each
         backend.check_finite(x0, "solve: x0")
         if x0.dtype.kind == "c" and not complex_images:
-            raise TypeError(f"solve: x0 is complex ({x0.dtype}) but the images of {H!r} with real y are real")
+            why = "it takes real images" if H.real_in else f"it and y ({y.dtype}) are real"
+            raise TypeError(f"solve: x0 is complex ({x0.dtype}) but the images of {H!r} are real ({why}); pass a "
+                            "real x0 (e.g. its real part or magnitude)")
     learned = isinstance(reg, LearnedRegularizer)
     if learned and complex_images:
         raise TypeError(f"solve: {reg.family} acts on real images, but those of {H!r} with y of dtype {y.dtype} "

@@ -546,7 +546,12 @@ class TestBadInput:
             ({"bounds": (0.0, float("nan"))}, ValueError, "the upper bound must be a real number or None, got nan"),
             ({"bounds": (np.inf, None)}, ValueError, r"bounds: \(inf, None\) is an empty box"),
             ({"bounds": (None, -np.inf)}, ValueError, "is an empty box"),
-            ({"x0": np.ones((8, 8)) + 1j}, TypeError, r"x0 is complex \(complex128\) but the images of Blur"),
+            ({"x0": np.ones((8, 8)) + 1j}, TypeError, r"x0 is complex \(complex128\) but the images of Blur.* are "
+             r"real \(it and y \(float64\) are real\); pass a real x0"),
+            # the message said "with real y" where y was complex (an audit, 2026-12-07)
+            ({"H": adareg.operators.CartesianMRI(np.ones((8, 8), bool), real=True), "y": np.ones((8, 8), complex),
+              "x0": np.ones((8, 8)) + 1j}, TypeError, r"x0 is complex \(complex128\) but the images of CartesianMRI"
+             r".* are real \(it takes real images\)"),
             ({"weights": 0.0}, ValueError, "weights are all zero: the data term vanishes"),
             ({"weights": np.zeros((8, 8))}, ValueError, "weights are all zero"),
             ({"precision": "float16"}, ValueError, "precision must be 'float32' or 'float64', got 'float16'"),
