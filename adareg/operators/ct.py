@@ -262,18 +262,21 @@ class RayTransform(LinearOperator):
         super().__init__(image_shape, shape_out, np.float64)
         self._projectors: dict[str, Any] = {}
 
+    def _source_and_detector(self) -> tuple[float, ...]:
+        """The distances that ASTRA's divergent-beam geometries take after the angles (none for parallel beam)."""
+        return () if self.geometry == "parallel" else (self.source_distance, self.detector_distance)
+
     def _projection_geometry_2d(self, astra: Any, angles: np.ndarray) -> dict[str, Any]:
         """ASTRA's 2D projection geometry of this operator's detector at ``angles`` (all or a group of them)."""
         kind = "parallel" if self.geometry == "parallel" else "fanflat"
-        distances = () if self.geometry == "parallel" else (self.source_distance, self.detector_distance)
-        return astra.create_proj_geom(kind, self.detector_spacing, self.detector_count, angles, *distances)
+        return astra.create_proj_geom(kind, self.detector_spacing, self.detector_count, angles,
+                                      *self._source_and_detector())
 
     def _create_geometries(self, astra: Any, image_shape: tuple[int, ...], detector_rows: int | None) -> tuple[int, ...]:
         """ASTRA's volume and projection geometries (``vol_geom``, ``proj_geom``); returns the sinogram shape."""
         h, w = image_shape[-2:]
         pixel_size, spacing, count = self.pixel_size, self.detector_spacing, self.detector_count
         half_w, half_h = 0.5 * w * pixel_size, 0.5 * h * pixel_size
-        distances = () if self.geometry == "parallel" else (self.source_distance, self.detector_distance)
         if len(image_shape) == 2:
             self.vol_geom = astra.create_vol_geom(h, w, -half_w, half_w, -half_h, half_h)
             self.proj_geom = self._projection_geometry_2d(astra, self.angles)
@@ -282,7 +285,8 @@ class RayTransform(LinearOperator):
         rows = int(detector_rows)
         self.vol_geom = astra.create_vol_geom(h, w, image_shape[0], -half_w, half_w, -half_h, half_h, -half_d, half_d)
         kind = "parallel3d" if self.geometry == "parallel" else "cone"
-        self.proj_geom = astra.create_proj_geom(kind, spacing, spacing, rows, count, self.angles, *distances)
+        self.proj_geom = astra.create_proj_geom(kind, spacing, spacing, rows, count, self.angles,
+                                                *self._source_and_detector())
         return (rows, len(self.angles), count)
 
     def __getstate__(self) -> dict[str, Any]:
