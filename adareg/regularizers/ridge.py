@@ -94,18 +94,20 @@ class Ridge(LearnedRegularizer):
         their channels' slopes: channels of gentle slopes count for what they are, not for
         the steepest one (:math:`\|W\|^2 \max |f'|`).  Estimated in float32, whatever the
         solve's precision: to about 1e-6, well inside ``norm_bound``'s margin, at half
-        float64's cost.  Cached per shape.
+        float64's cost; the slopes are divided by the steepest first, so that their scale
+        never overflows the estimate.  Cached per shape.
         """
         image_shape = self.bank.check_shape(image_shape, self.family)
         if image_shape not in self._curvature:
             channel_slopes = slopes(self.profile)
             bounds = [0.0]
             for extreme in (channel_slopes.max(axis=1), -channel_slopes.min(axis=1)):
-                scale = np.sqrt(np.maximum(extreme, 0.0))
-                if scale.any():
+                steepest = float(extreme.max())
+                if steepest > 0.0:  # the bank scaled by sqrt(slope / steepest), whose norm float32 carries
+                    scale = np.sqrt(np.maximum(extreme, 0.0) / steepest)
                     scaled = Conv2d(scale[:, None, None] * self.bank.kernel[:, 0], image_shape,
                                     boundary=self.bank.boundary, method="fft")
-                    bounds.append(scaled.norm_bound(like=np.zeros(1, np.float32)) ** 2)
+                    bounds.append(steepest * scaled.norm_bound(like=np.zeros(1, np.float32)) ** 2)
             self._curvature[image_shape] = max(bounds)
         return self._curvature[image_shape]
 

@@ -38,6 +38,9 @@ from ..backend import Array
 
 #: Relative distance (in steps) within which 0 is taken to be a knot of the grid: a few units of rounding.
 _KNOT_ROUNDING = 16 * float(np.finfo(np.float64).eps)
+#: The largest table entry (and grid position of 0, in steps) a spline takes: float32's largest number with a factor
+#: 1 / eps to spare, as the tables are copied to float32 for float32 work (the learned models' default precision).
+_TABLE_LIMIT = float(np.finfo(np.float32).max * np.finfo(np.float32).eps)
 
 
 class LinearSpline:
@@ -128,10 +131,11 @@ class LinearSpline:
         through_zero = (t <= 0.0) & (t + h >= 0.0)
         through_zero[k0] = True  # also a linear extension that holds 0
         constant[:, through_zero] = 0.0  # their quadratics pass through F(0) = 0, exactly
-        if not (math.isfinite(s0) and all(np.all(np.isfinite(table)) for table in (slope, intercept, constant))):
-            raise ValueError(f"{name}: slopes or integrals overflow float64 (a grid_step of {grid_step:g} for "
-                             f"values up to {float(np.abs(a).max()):g} and grid_min {grid_min:g}); use a coarser "
-                             "grid or smaller values")
+        if not (abs(s0) <= _TABLE_LIMIT
+                and all(np.all(np.abs(table) <= _TABLE_LIMIT) for table in (slope, intercept, constant))):
+            raise ValueError(f"{name}: slopes or integrals beyond {_TABLE_LIMIT:.1g}, more than float32 carries with "
+                             f"room (a grid_step of {grid_step:g} for values up to {float(np.abs(a).max()):g} and "
+                             f"grid_min {grid_min:g}); use a coarser grid or smaller values")
         self._slope = caches.DeviceCache(slope.ravel())
         self._intercept = caches.DeviceCache(intercept.ravel())
         self._constant = caches.DeviceCache(constant.ravel())

@@ -365,14 +365,20 @@ def test_a_grid_start_must_be_a_real_number(grid_min, error):
         LinearSpline(np.zeros((2, 4)), grid_min, 0.1)
 
 
-def test_grids_whose_slopes_overflow_are_rejected():
-    # a step of 1e-320 gave infinite slopes, and values of inf or NaN with only NumPy's RuntimeWarning
+@pytest.mark.parametrize("coefficients, grid_min, grid_step", [
+    ([[0.0, 1.0, 2.0]], 0.0, 1e-320),  # slopes beyond float64: inf or NaN with only NumPy's RuntimeWarning
+    ([[1e300, 1e300, 1e300]], 0.0, 1e10),  # integrals beyond float64
+    # within float64 but not float32, to which the tables are copied for float32 work: inf there, then a
+    # solve's garbage (5 dB) or NumPy's "Eigenvalues did not converge"
+    ([[0.0, 1.0, 2.0]], 0.0, 1e-45),  # slopes of 1e45
+    ([[0.0, 1.0, 2.0]], -1e40, 0.2),  # intercepts of 5e40 (0 lies 5e40 steps off the grid)
+    ([[1e32, 1e32, 1e32]], -1.0, 1.0),  # values beyond float32's largest times 1 / eps: no room for products
+])
+def test_grids_whose_tables_overflow_float32_are_rejected(coefficients, grid_min, grid_step):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(ValueError, match="LinearSpline: slopes or integrals overflow float64"):
-            LinearSpline([[0.0, 1.0, 2.0]], 0.0, 1e-320)
-        with pytest.raises(ValueError, match="LinearSpline: slopes or integrals overflow float64"):
-            LinearSpline([[1e300, 1e300, 1e300]], 0.0, 1e10)  # integrals beyond float64
+        with pytest.raises(ValueError, match=r"LinearSpline: slopes or integrals beyond 4e\+31, more than float32"):
+            LinearSpline(coefficients, grid_min, grid_step)
 
 
 def test_coefficients_are_copied_and_read_only():
