@@ -66,9 +66,11 @@ class AdaptiveRegularizer(LearnedRegularizer):
         weights = self.weights(x, sigma)
         try:
             return WeightedL1Analysis(self.bank.operator(shape), weights)  # which checks the weights
-        except ValueError:
+        except ValueError as err:  # the weights are non-negative by construction: not finite, then
             backend.check_finite(x, f"{self.family}: x")  # NaN weights from a NaN in x: x is named
-            raise
+            raise ValueError(f"{self.family}: its weights Lambda(x) are not finite on a finite image x of "
+                             f"{x.dtype}: its parameters overflow that precision (a corrupt or tampered parameter "
+                             "file?)") from err
 
     def image_shape(self, x: Array) -> tuple[int, int]:
         """The shape ``(H, W)`` of ``x``, real images ``(..., H, W)`` that the filter bank fits, or an error naming

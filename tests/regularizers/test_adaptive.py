@@ -527,6 +527,24 @@ def test_adaptive_models_name_images_they_cannot_take(family):
         model.at(0.05).step(x.tolist())
 
 
+def test_weights_that_overflow_on_a_finite_image_are_named_as_the_model_s():
+    # finite mask kernels of 1e20 (a tampered file) overflow float32 in the mask network's second layer: the NaN
+    # masks were refused as "WeightedL1Analysis: weights must be finite and non-negative", which reads as the
+    # data weights of solve
+    model = toy_sacnn()
+    kernels = [1e20 * k for k in model.masks.kernels]
+    tampered = SACNN(model.bank, MaskCNN(kernels, model.masks.biases), model.lam, model.sigma_range)
+    x = noisy_image()[1].astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert not np.all(np.isfinite(tampered.weights(x, 0.05)))  # the premise
+        with pytest.raises(ValueError, match=r"^sa-cnn: its weights Lambda\(x\) are not finite on a finite image x "
+                           r"of float32: its parameters overflow that precision"):
+            tampered.step(x, 0.05)
+        with pytest.raises(ValueError, match=r"^sa-cnn: its weights Lambda\(x\) are not finite"):
+            adareg.solve(Identity(x.shape), x, tampered, sigma=0.05)
+    assert np.all(np.isfinite(model.weights(x, 0.05)))  # the same model with the kernels as drawn
+
+
 @pytest.mark.parametrize("family", ["sa-b", "sa-cnn"])
 @pytest.mark.parametrize("boundary", ["zero", "periodic"])
 def test_adaptive_models_name_images_their_weights_cannot_mirror(family, boundary):
