@@ -138,7 +138,9 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
       at a time while that improves the PSNR (at most ``points - 1`` steps),
       inside the range where the range is a hard limit: always for ``sigma``
       (the model is trained on its range) and for ``lam`` when ``lam_range`` is
-      given.  The default ``lam`` range is only a first guess and may be left;
+      given.  The default ``lam`` range is only a first guess and may be left
+      (a best ``lam`` that is the largest or smallest evaluated, the extensions
+      having ended with the PSNR still rising, is warned about);
     * for two variables, which trade along a ridge (a larger ``sigma`` wants a
       smaller ``lam``), the last level's final ``sigma`` line can leave ``lam``
       far from its best at the new ``sigma``.  Rounds follow: the finest lines
@@ -196,7 +198,8 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         ``(low, high)`` inside ``reg.sigma_range``: the range of ``sigma``
         (default: ``reg.sigma_range``).  A zero ``low`` is replaced by
         ``high / 30`` (1/255 for the usual [0, 30]/255), since the search is in
-        log-space.
+        log-space; a best ``sigma`` at that stand-in end is warned about (a lower
+        one may be better: give a positive lower end below it).
     start
         A first guess of the searched values, e.g. weights tuned for a
         neighbouring acquisition (``adareg.presets.preset(...)``): ``{"lam": ...,
@@ -233,7 +236,9 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         ``psnr`` there, and the ``table`` of all evaluations.  With both ``lam``
         and ``sigma`` fixed, the single point is evaluated.  A warning says when
         the solves of the chosen values did not all converge (``solve_options``'
-        ``max_iter`` or ``max_time`` ended them).
+        ``max_iter`` or ``max_time`` ended them), and when a chosen value is an end
+        of what the search could reach (above), short of the model's trained
+        ``sigma`` range.
 
     Notes
     -----
@@ -287,7 +292,7 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         for category, message in dict.fromkeys(notes):
             if not message.startswith(CANDIDATE_IMAGE_WARNINGS):
                 warnings.warn(message, category, stacklevel=2)
-    _warn_about_the_choice(chosen, axes, best["converged"])
+    _warn_about_the_choice(chosen, axes, table, best["converged"])
     return Tuning(lam=chosen.get("lam", fixed["lam"]), sigma=chosen.get("sigma", fixed["sigma"]), psnr=score,
                   table=table)
 
@@ -323,13 +328,30 @@ def _evaluator(candidate: _Candidate, fixed: dict[str, Any], patience: float | N
     return evaluate
 
 
-def _warn_about_the_choice(chosen: dict[str, float], axes: list[_Axis], converged: bool) -> None:
-    """Warn (pointing at :func:`tune`'s caller) where the ``chosen`` ``lam`` is an end of a given ``lam_range``, and
-    where the solves of the chosen values did not all ``converge``."""
-    for axis in axes:  # a given lam_range bounds the search: its end may cut off the best value
-        if axis.name == "lam" and axis.hard and chosen.get("lam") in (axis.low, axis.high):
-            warnings.warn(f"tune: the best lam, {chosen['lam']:g}, is an end of lam_range [{axis.low:g}, "
+def _warn_about_the_choice(chosen: dict[str, float], axes: list[_Axis], table: History, converged: bool) -> None:
+    """Warn (pointing at :func:`tune`'s caller) where a ``chosen`` value is an end of what the search could
+    reach short of the variable's own limits (the model's trained ``sigma`` range), so that the best value may lie
+    beyond it, and where the solves of the chosen values did not all ``converge``.
+
+    The ends: those of a given ``lam_range``; on the default (soft) ``lam`` range, the largest or smallest ``lam``
+    evaluated (its lines stopped extending with the PSNR still rising); and ``high / 30``, which stands in for a
+    ``sigma`` range's lower end 0.
+    """
+    for axis in axes:
+        value = chosen[axis.name]
+        if axis.name == "lam" and axis.hard and value in (axis.low, axis.high):
+            warnings.warn(f"tune: the best lam, {value:g}, is an end of lam_range [{axis.low:g}, "
                           f"{axis.high:g}]: the best value may lie beyond it; widen lam_range", stacklevel=3)
+        elif axis.name == "lam" and not axis.hard and value in (table["lam"].min(), table["lam"].max()):
+            side = "largest" if value == table["lam"].max() else "smallest"
+            warnings.warn(f"tune: the best lam, {value:g}, is the {side} the search evaluated (it stopped extending "
+                          f"the default range [{axis.low:g}, {axis.high:g}] before the PSNR fell): the best value "
+                          "may lie beyond it; give lam_range or start around it", stacklevel=3)
+        elif axis.name == "sigma" and axis.stand_in_low and value == axis.low:
+            warnings.warn(f"tune: the best sigma, {value:g} ({value * 255:.3g}/255), is the lowest the search "
+                          f"evaluates: it stands in for the range's lower end 0, which a search in log-space cannot "
+                          f"reach, so a lower sigma may be better; give sigma_range a positive lower end below it",
+                          stacklevel=3)
     if not converged:
         warnings.warn("tune: the solves of the chosen values did not all converge (their max_iter or max_time "
                       "ended them first): the PSNR is that of unconverged reconstructions; give solve_options a "
@@ -430,8 +452,9 @@ def _sigma_axis(reg: LearnedRegularizer, sigma: Any, sigma_range: Any) -> tuple[
             raise ValueError(f"tune: sigma_range [{low:g}, {high:g}] reaches beyond the trained range: {err}") from None
     if high <= 0:
         raise ValueError(f"tune: the sigma range [{low:g}, {high:g}] has no positive part to search")
-    low = low if low > 0 else high / _SIGMA_SPAN
-    return (low, None) if low == high else (None, _Axis("sigma", low, high, hard=True))
+    stand_in = low == 0
+    low = high / _SIGMA_SPAN if stand_in else low
+    return (low, None) if low == high else (None, _Axis("sigma", low, high, hard=True, stand_in_low=stand_in))
 
 
 def _check_solve_options(solve_options: Any) -> dict[str, Any]:
@@ -486,8 +509,9 @@ class _Axis:
     ``k = kmax`` is ``high`` exactly, others ``10**(log10 low + k * step)``.
     """
 
-    def __init__(self, name: str, low: float, high: float, *, hard: bool):
+    def __init__(self, name: str, low: float, high: float, *, hard: bool, stand_in_low: bool = False):
         self.name, self.low, self.high, self.hard = name, float(low), float(high), hard
+        self.stand_in_low = stand_in_low  # low is not the range's own lower end, 0, but high / _SIGMA_SPAN
         self.kmax = 1  # set by _coordinate_search once the lattice is known
 
     def value(self, k: int) -> float:

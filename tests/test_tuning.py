@@ -11,8 +11,8 @@ import pytest
 
 import adareg
 from adareg import tuning
-from adareg.operators import Blur, Diagonal, Identity
-from adareg.regularizers import TV
+from adareg.operators import Blur, Diagonal, FiniteDifference, Identity
+from adareg.regularizers import TV, WeightedL1Analysis
 from adareg.solvers.result import History, Result
 from adareg.tuning import _Axis, _coordinate_search, tune
 from tests.conftest import DEVICES
@@ -201,6 +201,47 @@ def test_a_best_lam_at_an_end_of_a_given_range_is_warned_about():
     with warnings.catch_warnings():  # inside the range: no warning
         warnings.simplefilter("error")
         assert tune(H, ys, xs, reg, lam_range=(1e-3, 10.0), levels=1, points=3).lam < 10.0
+
+
+def test_a_best_lam_the_default_range_s_extensions_end_on_is_warned_about():
+    # TV written as a weighted-l1 analysis with weights 1e-7: its best lam is 1e7 times TV's, beyond what the
+    # lines' extensions of the default range reach; the largest lam evaluated was returned without a word
+    ys, xs = calibration_pairs(1, size=16)
+    H = Identity(xs[0].shape)
+    reg = WeightedL1Analysis(FiniteDifference(xs[0].shape), weights=1e-7)
+    with pytest.warns(UserWarning, match=r"^tune: the best lam, \S+, is the largest the search evaluated \(it stopped "
+                      r"extending the default range"):
+        t = tune(H, ys, xs, reg, levels=1, points=3)
+    assert t.lam == t.table["lam"].max()
+    assert mean_psnr(H, ys, xs, reg, lam=10 * t.lam) > t.psnr  # the premise: the best lies beyond
+    with warnings.catch_warnings():  # TV itself, its best inside what the search reached: no warning
+        warnings.simplefilter("error")
+        t = tune(H, ys, xs, TV(xs[0].shape, isotropic=False), levels=1, points=3)
+    assert t.table["lam"].min() < t.lam < t.table["lam"].max()
+
+
+def test_a_best_sigma_at_the_stand_in_for_zero_is_warned_about(monkeypatch):
+    # a search in log-space replaces the trained range's lower end 0 by high / 30 (1/255 for the usual 30/255); a
+    # best sigma there was returned as an inner optimum, though the model takes lower ones (here, as a stand-in
+    # solve scripts it, the error grows with sigma and with lam away from 0.1: the lower sigma the better)
+    truth = np.full((8, 8), 0.5)
+
+    def solve(H, y, reg, *, lam, sigma, **options):
+        error = 0.01 * (1 + 255 * sigma) * (1 + math.log10(lam / 0.1) ** 2)
+        return Result(x=truth + error / 8, converged=True, iterations=1, history=History("iteration"), message="")
+
+    monkeypatch.setattr(tuning, "solve", solve)
+    H, reg = Identity(truth.shape), toy_sacnn()
+    assert reg.sigma_range == (0.0, 30 / 255)
+    with pytest.warns(UserWarning, match=r"^tune: the best sigma, 0.00392157 \(1/255\), is the lowest the search "
+                      "evaluates: it stands in for the range's lower end 0"):
+        t = tune(H, [truth], [truth], reg, lam_range=(1e-3, 10.0), levels=2, points=5)
+    assert t.sigma == pytest.approx(1 / 255) and t.lam == pytest.approx(0.1)
+    with warnings.catch_warnings():  # a positive lower end is the caller's (or the model's): no warning
+        warnings.simplefilter("error")
+        t = tune(H, [truth], [truth], reg, lam_range=(1e-3, 10.0), sigma_range=(1 / 255, 30 / 255), levels=2,
+                 points=5)
+    assert t.sigma == pytest.approx(1 / 255)
 
 
 def test_fixed_values_are_held():
@@ -634,7 +675,8 @@ def test_counts_and_ranges_take_numpy_numbers_and_refuse_bools(monkeypatch):
     H, tv = Identity((8, 8)), TV((8, 8))
     searches = []
     monkeypatch.setattr(tuning, "_coordinate_search",
-                        lambda objective, axes, **grid: searches.append((axes, grid)) or ({}, 0.0))
+                        lambda objective, axes, **grid: searches.append((axes, grid))
+                        or ({axis.name: axis.value_at_centre() for axis in axes}, 0.0))
     tune(H, ys, xs, tv, levels=np.int64(2), points=np.int32(3), lam_range=(np.float32(0.5), np.int64(2)))
     (axis,), grid = searches[0]
     assert grid["levels"] == 2 and grid["points"] == 3 and type(grid["levels"]) is int
