@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -219,9 +220,9 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     solve_options
         Further keyword arguments of :func:`adareg.solve` (``tol``, ``max_iter``,
         ``bounds``, ``weights``, ...); not ``lam``, ``sigma`` or ``x0``.  ``weights``
-        are one set for every pair, or one per pair: a list of ``len(ys)`` arrays,
-        or an array stacked on a first axis of that length (e.g. the Poisson
-        weights of each calibration scan).
+        are one set for every pair, or one per pair: a list of ``len(ys)`` arrays
+        or numbers, or an array stacked on a first axis of that length (e.g. the
+        Poisson weights of each calibration scan).
     patience
         ``None`` (default: every solve in full, the exact search) or a number
         >= 1: cut the solves of a candidate at that many times the seconds
@@ -681,7 +682,8 @@ def _warn_on_another_scale(H: LinearOperator, y: Array, x: Array, i: int) -> Non
 
 def _pair_weights(weights: Any, pairs: list[tuple[Array, Array]]) -> list[Array | None]:
     """``solve_options['weights']`` for each pair, checked: one set that every ``y`` takes, or one per pair (a
-    list or tuple of ``len(ys)`` arrays, or an array stacked on a first axis of that length, as ``ys`` may be)."""
+    list or tuple of ``len(ys)`` arrays or numbers, or an array stacked on a first axis of that length, as ``ys``
+    may be)."""
     what = "tune: solve_options['weights']"
     n = len(pairs)
     if weights is None:
@@ -698,7 +700,9 @@ def _pair_weights(weights: Any, pairs: list[tuple[Array, Array]]) -> list[Array 
     if images and len(weights) != n:  # else read as one set of weights, refused as not broadcasting to y
         raise ValueError(f"{what} is a list of {len(weights)} weight array{'s' * (len(weights) != 1)}: one per pair "
                          f"needs {n}, one per measurement of ys (a single set that every pair takes is one array)")
-    listed = isinstance(weights, (list, tuple)) and len(weights) == n and all(map(backend.is_array, weights))
+    # a number per pair too, as NumPy's scalars are (a list of numbers as one weight array would be ambiguous)
+    listed = isinstance(weights, (list, tuple)) and len(weights) == n and all(
+        backend.is_array(w) or (isinstance(w, numbers.Real) and not isinstance(w, bool)) for w in weights)
     if stacked or listed:
         return [check_weights(w, y, f"{what}[{i}]") for i, (w, (y, _)) in enumerate(zip(weights, pairs))]
     return [check_weights(weights, y, what) for y, _ in pairs]

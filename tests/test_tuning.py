@@ -294,6 +294,10 @@ def test_each_pair_may_have_its_own_weights():
     foreign = tune(H, ys, xs, reg, solve_options={"weights": [ForeignArray(w) for w in scalars], "tol": 1e-4},
                    **options)
     assert list(foreign.table["psnr"]) == list(listed.table["psnr"])
+    # as Python numbers: they were read as one weight array of shape (2,), refused as not broadcasting to y (or,
+    # for a y whose last axis has 2 entries, silently taken as per-column weights)
+    numbers = tune(H, ys, xs, reg, solve_options={"weights": [2.0, 0.5], "tol": 1e-4}, **options)
+    assert list(numbers.table["psnr"]) == list(listed.table["psnr"])
     for lam, score in zip(listed.table["lam"], listed.table["psnr"]):
         assert score == pytest.approx(mean_psnr_weighted(H, ys, xs, reg, [2.0, 0.5], lam=lam, tol=1e-4), abs=1e-12)
     for lam, score in zip(stacked.table["lam"], stacked.table["psnr"]):
