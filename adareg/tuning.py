@@ -172,7 +172,8 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         single pair).
     xs
         Ground truths, as ``ys`` with ``H.shape_in`` and the same number of pairs;
-        real images.
+        real images.  A constant one (a blank slice) is warned about: its PSNR has
+        no upper bound, so it could decide the mean alone.
     reg
         A classical regularizer (e.g. :class:`~adareg.regularizers.TV`) or a
         learned one (``adareg.load("sa-cnn")``, ...).
@@ -257,6 +258,12 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
     if not isinstance(reg, (Regularizer, LearnedRegularizer)):
         raise TypeError(f"tune: reg must be a Regularizer, got {type(reg).__name__}")
     pairs = _calibration_pairs(H, ys, xs)
+    for i, (_, x) in enumerate(pairs):
+        xp = backend.namespace(x)
+        if bool(xp.all(x == x.reshape(-1)[0])):
+            warnings.warn(f"tune: xs[{i}] is constant: the PSNR of its reconstructions has no upper bound (one "
+                          "equal to it scores inf), so this pair can decide the mean PSNR alone; leave it out",
+                          stacklevel=2)
     if isinstance(reg, LearnedRegularizer):  # the candidates' reconstructions take the truths' scale
         for i, (_, x) in enumerate(pairs):
             mismatch = intensity_mismatch(reg, x, len(H.shape_in))

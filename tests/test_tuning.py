@@ -224,7 +224,7 @@ def test_a_best_sigma_at_the_stand_in_for_zero_is_warned_about(monkeypatch):
     # a search in log-space replaces the trained range's lower end 0 by high / 30 (1/255 for the usual 30/255); a
     # best sigma there was returned as an inner optimum, though the model takes lower ones (here, as a stand-in
     # solve scripts it, the error grows with sigma and with lam away from 0.1: the lower sigma the better)
-    truth = np.full((8, 8), 0.5)
+    truth = np.linspace(0.4, 0.6, 64).reshape(8, 8)  # not constant: a constant truth is warned about
 
     def solve(H, y, reg, *, lam, sigma, **options):
         error = 0.01 * (1 + 255 * sigma) * (1 + math.log10(lam / 0.1) ** 2)
@@ -242,6 +242,20 @@ def test_a_best_sigma_at_the_stand_in_for_zero_is_warned_about(monkeypatch):
         t = tune(H, [truth], [truth], reg, lam_range=(1e-3, 10.0), sigma_range=(1 / 255, 30 / 255), levels=2,
                  points=5)
     assert t.sigma == pytest.approx(1 / 255)
+
+
+def test_a_constant_ground_truth_is_warned_about():
+    # a blank slice's PSNR has no upper bound: with bounds (0, 1) a large lam flattens its noise to 0 and it scored
+    # ~180 dB, deciding the mean of a phantom beside it (18.5 dB at that lam, 25.1 dB tuned alone)
+    ys, xs = calibration_pairs(1, size=12)
+    ys, xs = ys + [0.1 * np.random.default_rng(3).standard_normal((12, 12))], xs + [np.zeros((12, 12))]
+    H, reg = Identity((12, 12)), TV((12, 12))
+    with pytest.warns(UserWarning, match=r"^tune: xs\[1\] is constant: the PSNR of its reconstructions has no upper "
+                      "bound"):
+        tune(H, ys, xs, reg, lam=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tune(H, ys[:1], xs[:1], reg, lam=0.1)
 
 
 def test_fixed_values_are_held():
