@@ -61,7 +61,8 @@ class DeviceCache:
     call :meth:`like` at application time; the first call for a given device and
     dtype copies, later calls return the cached copy, so iterations do no
     host-device transfers.  The host array is a read-only copy: a caller who later
-    edits the array passed in changes neither it nor any cached copy.
+    edits the array passed in changes neither it nor any cached copy.  The host's
+    casts to other dtypes are read-only as well (CuPy arrays have no such flag).
     """
 
     def __init__(self, host: np.ndarray):
@@ -86,6 +87,9 @@ class DeviceCache:
         copy = self._copies.get(key)
         if copy is None:
             host = self.host.astype(dtype, copy=False)
+            if host is not self.host:  # a cast is a new array: read-only too, a view so that the flag stays
+                host.flags.writeable = False
+                host = host.view()
             if backend.is_cupy(x):
                 with x.device:
                     copy = importlib.import_module("cupy").asarray(host)

@@ -6,7 +6,10 @@ import threading
 
 import numpy as np
 
+import pytest
+
 from adareg import caches
+from adareg.regularizers import TV
 
 
 def test_scratch_arrays_are_reused_inside_the_block_and_per_thread():
@@ -34,3 +37,24 @@ def test_scratch_arrays_are_reused_inside_the_block_and_per_thread():
         assert elsewhere[0] is not kept and not elsewhere[0].any()
     after = take()
     assert after is not kept and not after.any()
+
+
+def test_cached_copies_in_another_dtype_are_read_only_as_the_host_is():
+    # a cast to float32 (the learned models' working precision) was a writable array, cached and handed out on
+    # every later call: TV's dual ball, scaled in place by a caller, set its value to 0 for float32 images
+    rng = np.random.default_rng(0)
+    weights, x = rng.random((16, 16)), rng.random((16, 16))
+    reg = TV((16, 16), weights=weights)
+    for dtype in (np.float64, np.float32):
+        image = x.astype(dtype)
+        before = reg.value(image)
+        ball = reg.dual_ball(image)
+        assert ball.weights.dtype == dtype
+        with pytest.raises(ValueError, match="read-only"):
+            ball.weights[...] = 0
+        with pytest.raises(ValueError):
+            ball.weights.flags.writeable = True
+        assert reg.value(image) == before
+    cache = caches.DeviceCache(np.arange(4.0))
+    assert not cache.like(np.zeros(1), np.float32).flags.writeable
+    assert cache.like(np.zeros(1), np.float32) is cache.like(np.zeros(1), np.float32)  # made once
