@@ -40,6 +40,9 @@ CHECKPOINT_KEYS = frozenset({"settings", "model", "optimizer", "generator", "ste
 ORIGINS = ("continued_from", "bank_from")
 #: The training losses: the mean squared error or the mean absolute error of the denoised patches.
 LOSSES = ("mse", "l1")
+#: How far (relative to an array's largest magnitude) ``--init`` may move a file's array before the record says it
+#: was projected: above float32's rounding of a round trip through the torch model.
+PROJECTION_TOL = 1e-5
 
 
 @dataclasses.dataclass
@@ -531,6 +534,15 @@ def _initialise(model: Denoiser, source: str) -> dict[str, dict[str, Any]]:
     # compared as JSON holds them: an architecture given with tuples (the Python API) has lists in its file
     if file.family == model.family and file.metadata["architecture"] == json.loads(json.dumps(model.architecture)):
         model.load_arrays(file.arrays)
+        # the family's constraints hold what they train (a profile's slope bounds and value at 0): a file's arrays
+        # beyond them start the run projected, which the record says (lam's projection below its bound is documented)
+        held = model.arrays()
+        projected = [name for name, array in file.arrays.items() if name != "lam_values" and
+                     np.abs(held[name] - array).max() > PROJECTION_TOL * np.abs(array).max()]
+        if projected:
+            warnings.warn(f"--init {source}: the {model.family} constraints changed its {', '.join(projected)}: the "
+                          "run starts from their projection, not from the file's model", stacklevel=2)
+            record["projected"] = projected
         return {"continued_from": record}
     for l, layer in enumerate(model.bank.layers):
         array = file.arrays.get(f"bank_{l}")

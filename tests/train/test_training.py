@@ -10,6 +10,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,30 @@ def test_init_from_a_file(tmp_path, images):
     assert adareg.params.read(export_checkpoint(tmp_path / "on-bank")).metadata["training"] == record
     with pytest.raises(ValueError, match="bank_0 does not fit"):
         _initialise(build("sa-cnn", seed=11), str(bank_only))  # the default architecture has other layers
+
+
+def test_init_says_which_arrays_the_family_s_constraints_projected(tmp_path):
+    """A wcrr file that adareg loads (2-weakly convex potentials, lam halved so that lam rho ||W||^2 <= 1 still
+    holds) had its profile clamped to slopes >= -1 on --init without a word, and the record said the run continued
+    it: the run started 1.2 dB below the file on a Set12 crop (an audit, 2026-12-07)."""
+    shipped = adareg.params.read("wcrr")
+    arrays = {**shipped.arrays, "profile": 2 * shipped.arrays["profile"],
+              "lam_values": shipped.arrays["lam_values"] / 2}
+    metadata = {key: shipped.metadata[key] for key in ("family", "architecture", "sigma_range", "training",
+                                                        "validation")}
+    path = adareg.params.save(tmp_path / "wcrr-rho2.npz", arrays, metadata)
+    step = shipped.metadata["architecture"]["profile_grid"][1]
+    assert np.diff(arrays["profile"], axis=1).min() / step < -1.5  # the premise: beyond the trained bound
+    model = build("wcrr", shipped.metadata["architecture"], seed=0).double()
+    with pytest.warns(UserWarning, match=r"the wcrr constraints changed its profile: the run starts from their "
+                      "projection"):
+        origin = _initialise(model, str(path))
+    assert origin["continued_from"]["projected"] == ["profile"]
+    assert np.diff(model.arrays()["profile"], axis=1).min() / step >= -1 - 1e-9
+    with warnings.catch_warnings():  # the shipped file itself holds the constraints: taken as it is
+        warnings.simplefilter("error")
+        origin = _initialise(build("wcrr", shipped.metadata["architecture"], seed=0), "wcrr")
+    assert "projected" not in origin["continued_from"]
 
 
 def test_an_architecture_given_with_tuples_continues_its_own_file(tmp_path, images):
