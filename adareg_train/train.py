@@ -791,7 +791,8 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
         step, seconds, history = state["step"], state["seconds"], state["history"]
         origin = _origin(state)
         saved = step
-        machine = resumed_hardware(_checkpoint_hardware(state, settings), machine, step)
+        before = _checkpoint_hardware(state, settings)  # a finished run's export again: no step runs here
+        machine = resumed_hardware(before, machine, step) if step < settings.steps else before
 
     bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc=f"train {settings.family}")
     while step < settings.steps:

@@ -478,6 +478,11 @@ def test_a_run_resumed_on_another_machine_records_both(tmp_path, images, monkeyp
     path = train(settings("crr", images, steps=4), run, progress=False)  # steps 3 and 4, on the same machine
     assert adareg.params.read(path).metadata["training"]["hardware"] == f"{gpu}; from step 2: {here}"
     assert adareg.params.read(export_checkpoint(run)).metadata["training"]["hardware"] == f"{gpu}; from step 2: {here}"
+    # the same command once more, on another machine: no step runs, so nothing trained there (the record said
+    # "from step 5", a step that never ran)
+    monkeypatch.setattr(train_module, "hardware", lambda device: "another machine")
+    path = train(settings("crr", images, steps=4), run, progress=False)
+    assert adareg.params.read(path).metadata["training"]["hardware"] == f"{gpu}; from step 2: {here}"
 
 
 def test_resume_takes_another_spelling_of_the_same_data_folder(tmp_path, images, monkeypatch):
