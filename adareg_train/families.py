@@ -272,7 +272,10 @@ class Ridge(Denoiser):
         ``self.norm_tol`` in a training step.
         """
         self.norm_vector = top_singular_vector(kernel, self.norm_vector, tol=tol)
-        corner = torch.linalg.vector_norm(BankOperator(kernel, self.norm_vector.shape[-2:])(self.norm_vector))
+        # summed in float64: torch's float32 norm of these responses on the CPU errs well beyond float32's rounding
+        # (docs/training.md), low, which would lift a float32 run's lam above its bound
+        responses = BankOperator(kernel, self.norm_vector.shape[-2:])(self.norm_vector)
+        corner = torch.linalg.vector_norm(responses.double()).to(kernel.dtype)
         return torch.clamp(corner, min=1.0)
 
     def lam_scale(self, norm: Tensor) -> Tensor | float:
