@@ -129,7 +129,8 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
     it can drop several-fold in a step and rise again after it, far from the
     fixed point, so a residual below ``tol`` counts only after one below
     :math:`c \cdot` ``tol`` (docs/roadmap.md, "Stopping on widely spread data
-    weights").  On the host, a batch steps in chunks of images that each stop on
+    weights"), the first step's too: a run from a given ``x0`` takes two steps at
+    least.  On the host, a batch steps in chunks of images that each stop on
     their own residual (and budget their own steps), so that an image of a chunk of its
     own comes out as it would alone, at the cost in time of one call; images whose duals
     are smaller than :data:`adareg.solvers.chunks.CHUNK_BYTES` (e.g. below 128 x 128 in float32
@@ -202,7 +203,8 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
         step = _accelerated_steps(H, y, weights, reg, settings.lam, x0, bounds, tol, settings.new_budget)
     batch_ndim = y.ndim - len(H.shape_out)
     x = x0
-    residual, previous = math.inf, 0.0  # the first step's residual is not confirmed: it measures the move from x0
+    # no residual before the first step's to confirm it: a warm start (x0 given) stops after two steps at least
+    residual, previous = math.inf, math.inf
 
     def reweight(k: int, elapsed: Callable[[], float]) -> Report:
         nonlocal x, residual, previous
@@ -480,7 +482,7 @@ class _AcceleratedRun(_ChunkRun):
         super().__init__(reg, lam, bounds, tol, budget)
         self.data, self.z, self.t = data, x0, 1.0
         self.L = checks.positive(data.lipschitz, "reweighting: the data term's Lipschitz constant")
-        self.previous = 0.0  # as in the loop, the first step's residual is not confirmed
+        self.previous = math.inf  # as in the loop, nothing before the first step's residual confirms it
 
     def record(self, residual: float) -> None:
         self.stopped = max(residual, self.previous / GENERAL_CONFIRMATION) <= self.tol
