@@ -90,6 +90,10 @@ def _regularizer(args: argparse.Namespace, shape: tuple[int, ...]) -> Any:
 
 
 def _device(array: np.ndarray, device: str) -> Any:
+    """``array`` on ``--device``, in this process (a volume's slices are placed where its workers run them)."""
+    if device == "gpu" and not backend.gpu_available():
+        raise UsageError("--device gpu: CuPy with a CUDA device is not available here; install it with "
+                         "`pip install adareg[gpu]` on a machine with an NVIDIA GPU, or use --device cpu")
     return backend.to_device(array, device)
 
 
@@ -510,8 +514,9 @@ def _mri(args: argparse.Namespace) -> None:
     space = args.space or ("real" if learned else "complex")
     try:
         H = CartesianMRI(mask, maps, real=space == "real", shape=image_shape)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    except ValueError as err:  # named by the files it came from
+        files = f"--mask {args.mask}" + (f", --maps {args.maps}" if args.maps else "")
+        raise UsageError(f"{files}: {err}") from None
     if tuple(kspace.shape) != H.shape_out:
         raise UsageError(f"{args.input}: k-space of shape {kspace.shape} does not match the mask and maps, which "
                          f"give {H.shape_out}")
@@ -551,6 +556,9 @@ def _fastmri(args: argparse.Namespace) -> None:
     data = fastmri.read_fastmri(args.input, slices=_slices(args.slices))
     if args.acceleration is not None and not args.acceleration >= 1:
         raise UsageError(f"--acceleration must be a factor of at least 1 (4 for x4), got {args.acceleration:g}")
+    if args.acceleration is None and data.mask is None:
+        raise UsageError(f"{args.input} holds fully sampled k-space (no mask): give --acceleration (e.g. 4) to "
+                         "undersample it retrospectively")
     if args.acceleration is not None and data.mask is not None:
         raise UsageError(f"--acceleration: {args.input} is already undersampled (it carries its mask, used without "
                          "--acceleration); a retrospective mask needs fully sampled k-space")
@@ -712,6 +720,13 @@ def _real(holds: Callable[[float], bool], expected: str) -> Callable[[str], floa
     return parse
 
 
+def _model(text: str) -> str:
+    """``--model``'s type: not empty (argparse names the option in its error)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a method, a shipped model's name or a parameter file, got ''")
+    return text
+
+
 _count = _whole(1)
 _positive = _real(lambda value: value > 0, "positive and finite")
 
@@ -736,8 +751,8 @@ def _add_denoise(commands: Any) -> None:
                    "TIFF stack, 3D .npy), slice by slice")
     d.add_argument("--sigma", type=float, help="noise standard deviation on the 0-255 scale (required, but for tv "
                    "with --lam)")
-    d.add_argument("--model", default="sa-cnn", help="a shipped model's name, a parameter file, or 'tv' "
-                   "(default: sa-cnn, the paper's spatially adaptive model)")
+    d.add_argument("--model", default="sa-cnn", type=_model, help="a shipped model's name, a parameter file, "
+                   "or 'tv' (default: sa-cnn, the paper's spatially adaptive model)")
     d.add_argument("--masks", help="adaptive models: write the masks of the result, (C, H, W) .npy")
     d.add_argument("--lam", type=_positive, help="regularisation weight (default: 0.8 sigma for tv, the trained value "
                    "for learned models)")
@@ -764,8 +779,8 @@ def _add_ct(commands: Any) -> None:
     c.add_argument("--detector-spacing", type=_positive, default=None, help="detector cell width (default: pixel size)")
     c.add_argument("--image-size", type=int, default=None, help="reconstruct an N x N image of --pixel-size pixels "
                    "(default: the largest the detector row covers, magnified in a fan beam; a smaller N crops)")
-    c.add_argument("--model", default="fbp", help="'fbp', 'tv', a shipped model's name, or a parameter file "
-                   "(default: fbp); all but fbp reconstruct attenuation, x >= 0")
+    c.add_argument("--model", default="fbp", type=_model, help="'fbp', 'tv', a shipped model's name, or a "
+                   "parameter file (default: fbp); all but fbp reconstruct attenuation, x >= 0")
     c.add_argument("--window", choices=("ram-lak", "hann"), default="hann", help="FBP filter window (for tv and the "
                    "learned models, that of the FBP they start from; default: hann)")
     c.add_argument("--lam", type=_positive, help="regularisation weight (default: from --preset)")
@@ -800,8 +815,8 @@ def _add_mri(commands: Any) -> None:
     m.add_argument("--space", choices=("real", "complex"), help=".npy k-space: the image space, real images "
                    "non-negative (x >= 0) for tv and the learned models (default: real for the learned models, "
                    "which reconstruct real images, complex otherwise)")
-    m.add_argument("--model", default="zero-filled", help="'zero-filled', 'sense', 'tv', a shipped model's name, "
-                   "or a parameter file (default: zero-filled)")
+    m.add_argument("--model", default="zero-filled", type=_model, help="'zero-filled', 'sense', 'tv', a shipped "
+                   "model's name, or a parameter file (default: zero-filled)")
     m.add_argument("--lam", type=_positive, help="regularisation weight (default: from --preset; 0.01 for sense)")
     m.add_argument("--preset", help="an adareg.presets acquisition (default: the model's at the nearest "
                    "acceleration, then image size)")

@@ -79,6 +79,11 @@ def test_denoise_keeps_the_format_and_improves_the_image(files, name, suffix, dt
         (["denoise", "noisy8.png", "--sigma", "25", "--model", "TV"], "--model 'TV': the command's own methods are "
                                                                       "'tv'; unknown model 'TV'"),
         (["denoise", "noisy8.png"], "--sigma is required"),
+        # the library's advice, "or use device='cpu'" (an audit, 2026-12-07)
+        pytest.param(["denoise", "noisy8.png", "--sigma", "25", "--device", "gpu"],
+                     "--device gpu: CuPy with a CUDA device is not available here; install it with `pip install "
+                     "adareg[gpu]` on a machine with an NVIDIA GPU, or use --device cpu",
+                     marks=pytest.mark.skipif(adareg.gpu_available(), reason="a GPU is available")),
     ],
 )
 def test_denoise_errors(files, args, words):
@@ -511,7 +516,8 @@ def test_mri_zero_filled_sa_cnn_and_errors(files):
     np.save(folder / "wrong-mask.npy", mask[:16])
     output = folder / "never.npy"
     assert_fails_cleanly(run("mri", "kspace.npy", "--mask", "wrong-mask.npy", "--maps", "maps.npy", "-o",
-                             output.name, cwd=folder), output, "mask of shape")
+                             output.name, cwd=folder), output, "--mask wrong-mask.npy, --maps maps.npy: CartesianMRI: "
+                                                               "mask of shape (16, 32)")
     assert_fails_cleanly(run("mri", "kspace.npy", "--mask", "mask.npy", "-o", output.name, cwd=folder), output,
                          "multi-coil data (coils, H, W) need coil sensitivities: --maps")
     np.save(folder / "one-coil.npy", np.load(folder / "kspace.npy")[0])  # maps for (H, W) data named the maps
@@ -732,6 +738,11 @@ def test_option_values_are_refused_by_the_option_s_name(tmp_path, options, words
     (["mri", "k.h5", "--seed", "-1"], "argument --seed: must be at least 0, got -1"),
     (["mri", "k.h5", "--lam", "0"], "argument --lam: must be positive and finite, got 0"),
     (["denoise", "n.npy", "--sigma", "25", "--lam", "nan"], "argument --lam: must be positive and finite, got nan"),
+    # an empty --model failed as "name_or_path must be a model name or a path", adareg.load's argument
+    (["denoise", "n.npy", "--sigma", "25", "--model", ""], "argument --model: expected a method, a shipped model's "
+                                                           "name or a parameter file, got ''"),
+    (["ct", "s.npy", "--angles", "3", "--model", ""], "argument --model: expected a method"),
+    (["mri", "k.h5", "--model", ""], "argument --model: expected a method"),
 ])
 def test_mri_and_denoise_option_values_are_refused_by_the_option_s_name(tmp_path, command, words):
     out = run(*command, "-o", "x.npy", cwd=tmp_path)

@@ -304,6 +304,12 @@ def test_fastmri_option_errors(fastmri_file, tmp_path, args, words):
     assert_fails_cleanly(out, tmp_path / "o.npy", words)
 
 
+def test_fully_sampled_data_without_an_acceleration_names_the_option(fastmri_file, tmp_path):
+    # it failed as "pass acceleration (e.g. 4)", the Python API's argument
+    out = run("mri", "file.h5", "--model", "zero-filled", "-o", "o.npy", cwd=tmp_path)
+    assert_fails_cleanly(out, tmp_path / "o.npy", "file.h5 holds fully sampled k-space (no mask): give --acceleration")
+
+
 def test_a_seed_without_a_retrospective_mask_is_refused(fastmri_file, tmp_path):
     # the file's own mask is used without --acceleration: a seed would be ignored
     out = run("mri", "file.h5", "--seed", "3", "-o", "o.npy", cwd=tmp_path)
