@@ -282,7 +282,14 @@ def _read_volume(args: argparse.Namespace, derived: bool, as_stored: bool = Fals
 
 def _check_volume_output(args: argparse.Namespace, like: io.Volume | None) -> None:
     """A volume output that can be written (a DICOM folder needs a DICOM input) and is not the input."""
-    io.check_volume_output(args.output, like)
+    try:
+        io.check_volume_output(args.output, like)
+    except ValueError as err:
+        try:
+            io.volumes.volume_format(args.output)
+        except ValueError:  # no volume output at all (e.g. an image's suffix): why one is asked for
+            raise UsageError(f"{args.input} is read as a volume (slices), so the output is one: {err}") from None
+        raise
     _refuse_overwriting(args.output, [args.input])
 
 

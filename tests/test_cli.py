@@ -103,11 +103,13 @@ def test_outputs_are_checked_before_the_input_is_read(files):
 
 def test_a_volume_denoised_to_an_image_file_is_named_as_a_bad_output(files):
     """It was named as an input adareg does not read ("not a volume file; adareg reads .dcm, ...": an audit,
-    2026-12-06), as `adareg ct` named it right."""
+    2026-12-06), as `adareg ct` named it right; and it says why a volume output is asked for (a colour image saved as
+    .npy, (rows, columns, 3), got "not a volume output" alone, an audit, 2026-12-07)."""
     folder, _ = files
     np.save(folder / "volume.npy", np.zeros((3, 16, 16), np.float32))
     assert_fails_cleanly(run("denoise", "volume.npy", "--sigma", "25", "--model", "tv", "--lam", "0.1", "-o", "v.png",
-                             cwd=folder), folder / "v.png", "v.png: not a volume output; adareg writes a volume to")
+                             cwd=folder), folder / "v.png", "volume.npy is read as a volume (slices), so the output is "
+                                                            "one: v.png: not a volume output; adareg writes a volume to")
 
 
 def test_the_output_may_not_be_the_input(files):
