@@ -19,6 +19,7 @@ zero-filled baseline :func:`zero_filled_rss` with its pieces :func:`rss` and
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -226,8 +227,17 @@ def birdcage_maps(image_shape: Any, coils: int = 8, *, radius: float = 1.5) -> n
 #: ESPIRiT's default calibration width (:func:`espirit_maps`), and the largest :func:`slice_operator` uses by default.
 ESPIRIT_CALIB_WIDTH = 24
 
-#: ESPIRiT's default kernel width (:func:`espirit_maps`), the one :func:`slice_operator` uses.
+#: ESPIRiT's default kernel width (:func:`espirit_maps`), the largest :func:`slice_operator` uses.
 ESPIRIT_KERNEL_WIDTH = 6
+
+#: The fewest fully sampled central columns that :func:`slice_operator` estimates multi-coil maps from (a kernel of 3).
+ESPIRIT_MIN_CALIB_WIDTH = 6
+
+
+def _kernel_width(calib_width: int) -> int:
+    """The kernel width :func:`slice_operator` gives ESPIRiT: :data:`ESPIRIT_KERNEL_WIDTH`, or half the calibration
+    width where that is less (a wider kernel left the maps zero over much of the object, without an error)."""
+    return min(ESPIRIT_KERNEL_WIDTH, calib_width // 2)
 
 
 def espirit_maps(kspace: Array, *, calib_width: int = ESPIRIT_CALIB_WIDTH, threshold: float = 0.02,
@@ -255,7 +265,8 @@ def espirit_maps(kspace: Array, *, calib_width: int = ESPIRIT_CALIB_WIDTH, thres
         ESPIRiT's calibration width, an int at least ``kernel_width``.  The calibration
         matrix has :math:`(w_{calib} - w_{kernel} + 1)^d` rows for :math:`C \, w_{kernel}^d`
         columns, so ``calib_width`` should be well above ``kernel_width`` (the
-        defaults: 24 and 6).
+        defaults: 24 and 6); below twice ``kernel_width`` the maps can vanish over
+        much of the object, which a warning says.
     threshold
         Singular-value threshold :math:`t \in [0, 1)`: the kernels kept are the
         right singular vectors of singular value :math:`\sigma > t \, \sigma_1`,
@@ -296,6 +307,10 @@ def espirit_maps(kspace: Array, *, calib_width: int = ESPIRIT_CALIB_WIDTH, thres
     if calib_width > min(kspace.shape[1:]) or kernel_width > calib_width:
         raise ValueError(f"espirit_maps: need kernel_width <= calib_width <= the image size, got kernel_width "
                          f"{kernel_width}, calib_width {calib_width} for k-space of shape {tuple(kspace.shape)}")
+    if calib_width < 2 * kernel_width:
+        warnings.warn(f"espirit_maps: kernel_width {kernel_width} exceeds half of calib_width {calib_width}: the maps "
+                      f"can be zero over much of the object; take kernel_width at most {calib_width // 2}",
+                      stacklevel=2)
     threshold = checks.real_number(threshold, "espirit_maps: threshold")
     if not 0 <= threshold < 1:
         raise ValueError(f"espirit_maps: threshold must lie in [0, 1) (relative to the largest singular value of the "
@@ -554,8 +569,9 @@ def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = 
         ESPIRiT's calibration width.  Default: ``min(calibration_width(mask), 24)``
         (:data:`ESPIRIT_CALIB_WIDTH`), where the sampled run is taken as the widest
         window centred as SigPy crops it (the same for fastMRI's masks).  It must be at
-        least ESPIRiT's kernel width, 6 (:data:`ESPIRIT_KERNEL_WIDTH`), and its centred
-        window fully sampled.  For one coil it is the width of the phase's
+        least 6 (:data:`ESPIRIT_MIN_CALIB_WIDTH`), and its centred window fully
+        sampled.  ESPIRiT's kernel is 6 wide (:data:`ESPIRIT_KERNEL_WIDTH`), or half
+        the calibration width where that is less.  For one coil it is the width of the phase's
         calibration window with ``real=True`` (any width from 1), unused with ``real=False``.
     real
         Real image space, with the calibration phase in the maps (see above).
@@ -591,18 +607,18 @@ def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = 
     espirit = coils > 1  # one coil calibrates only the phase, on a window of any width
     if calib_width is None:
         calib_width = min(available, ESPIRIT_CALIB_WIDTH, rows)
-        if espirit and calib_width < ESPIRIT_KERNEL_WIDTH:
+        if espirit and calib_width < ESPIRIT_MIN_CALIB_WIDTH:
             raise ValueError(
                 f"{who}: the mask's fully sampled window centred on column {mask.size // 2} has {available} "
                 f"columns (of a sampled run of {calibration_width(mask)}), fewer than the "
-                f"{ESPIRIT_KERNEL_WIDTH} that ESPIRiT's kernel needs for coil maps; use a mask with a wider centre "
+                f"{ESPIRIT_MIN_CALIB_WIDTH} that ESPIRiT needs for coil maps; use a mask with a wider centre "
                 "(a lower acceleration or a larger center_fraction)"
             )
     else:
         calib_width = checks.count(calib_width, f"{who}: calib_width")
-        if espirit and calib_width < ESPIRIT_KERNEL_WIDTH:
-            raise ValueError(f"{who}: calib_width {calib_width} is less than ESPIRiT's kernel width "
-                             f"{ESPIRIT_KERNEL_WIDTH}")
+        if espirit and calib_width < ESPIRIT_MIN_CALIB_WIDTH:
+            raise ValueError(f"{who}: calib_width {calib_width} is less than the {ESPIRIT_MIN_CALIB_WIDTH} that "
+                             "ESPIRiT needs for coil maps")
         if calib_width > available:
             raise ValueError(f"{who}: calib_width {calib_width} reaches unsampled columns: only the central "
                              f"{available} columns are fully sampled")
@@ -610,7 +626,7 @@ def slice_operator(kspace_slice: Array, mask: Any, *, calib_width: int | None = 
         return _phased(image_mask, xp.ones((1, rows, columns), dtype=kspace_slice.dtype), kspace_slice,
                        calib_width, real)
     masked = kspace_slice * caches.DeviceCache(mask).like(kspace_slice, backend.real_dtype(kspace_slice.dtype))
-    maps = espirit_maps(masked, calib_width=calib_width, kernel_width=ESPIRIT_KERNEL_WIDTH)  # refuses zero maps
+    maps = espirit_maps(masked, calib_width=calib_width, kernel_width=_kernel_width(calib_width))  # refuses zero maps
     return _phased(image_mask, maps, masked, calib_width, real)
 
 
