@@ -136,19 +136,20 @@ def _check_fbp_arguments(H: RayTransform, sinogram: Array, window: Window) -> No
     _warn_uneven_coverage(H.angles, math.pi if H.geometry == "parallel" else 2 * math.pi, H.geometry)
 
 
-#: How far from a whole number of turns the angles of :func:`fbp` may cover, and how many of their steps a gap
-#: between two of them may span, before a warning.
-COVERAGE_TOLERANCE, LARGEST_GAP = 0.1, 3.0
+#: How far from a whole number of turns the angles of :func:`fbp` may cover, how many of their steps a gap
+#: between two of them may span, and how many times the narrowest gap the widest may be, before a warning.
+COVERAGE_TOLERANCE, LARGEST_GAP, GAP_SPREAD = 0.1, 3.0, 1.5
 
 
 def _warn_uneven_coverage(angles: np.ndarray, period: float, geometry: str) -> None:
     r"""Warn where the angles do not cover whole turns of ``period`` about uniformly, as FBP's weights assume.
 
-    Each of the :math:`m` distinct angles stands for one step :math:`\delta` (their median
-    spacing), so they cover :math:`m \delta`; FBP weighs every angle by
-    :math:`\text{period} / n` (:math:`n` angles in all, or twice that per turn), which is
-    exact only when :math:`m \delta` is a whole number of periods with no gap wider than a
-    few steps, and every distinct angle is repeated as often as the others (e.g. two passes).
+    Each of the :math:`m` distinct angles stands for one step :math:`\delta` (their mean
+    spacing, the span over :math:`m - 1`), so they cover :math:`m \delta`; FBP weighs
+    every angle by :math:`\text{period} / n` (:math:`n` angles in all, or twice that per
+    turn), which is exact only when :math:`m \delta` is a whole number of periods with
+    gaps of one size (golden-angle gaps take two or three, a factor 1.6 apart), and every
+    distinct angle is repeated as often as the others (e.g. two passes).
     """
     values, counts = np.unique(np.asarray(angles, dtype=np.float64), return_counts=True)
     if counts.min() != counts.max():
@@ -157,12 +158,15 @@ def _warn_uneven_coverage(angles: np.ndarray, period: float, geometry: str) -> N
         found = f"{'is' if len(angles) == 1 else 'are'} one direction, which covers no range"
     else:
         gaps = np.diff(values)
-        step = float(np.median(gaps))
+        step = float(values[-1] - values[0]) / (len(values) - 1)
         turns = len(values) * step / period
         if float(gaps.max()) > LARGEST_GAP * step:
             found = f"leave a gap of {float(gaps.max()):.3g} rad, {float(gaps.max()) / step:.1f} of their steps"
         elif round(turns) < 1 or abs(turns - round(turns)) > COVERAGE_TOLERANCE:
             found = f"cover {turns * period:.3g} rad, {turns:.2f} x {'pi' if geometry == 'parallel' else '2 pi'}"
+        elif float(gaps.max()) > GAP_SPREAD * float(gaps.min()):
+            found = (f"are spaced unevenly (gaps of {float(gaps.min()):.3g} to {float(gaps.max()):.3g} rad), while "
+                     "FBP weighs each angle alike")
         else:
             return
     needed = "[0, pi)" if geometry == "parallel" else "[0, 2 pi)"

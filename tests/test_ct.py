@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -139,6 +140,25 @@ def test_fbp_warns_where_the_angles_break_its_assumption(geometry, angles, words
         uniform = RayTransform((n, n), np.linspace(0, np.pi if not fan else 2 * np.pi, 30), pixel_size=1.0 / n,
                                **fan)  # both ends included: one duplicate direction, still uniform
         fbp(uniform, uniform(phantom))
+
+
+@pytest.mark.parametrize("count", [89, 100])
+def test_golden_angles_are_named_as_unevenly_spaced(count):
+    # their gaps take two or three sizes: the median one, as the step, made 100 of them cover "2.55 rad, 0.81 x pi"
+    # and 89 "1.17 x pi" (an audit, 2026-12-07); they cover [0, pi), but FBP weighs them alike, so its image is
+    # below that of as many uniform angles
+    n = 64
+    phantom = ndimage.gaussian_filter(adareg.data.shepp_logan((n, n)), 1.0)
+    golden = np.mod(np.arange(count) * np.pi * (math.sqrt(5) - 1) / 2, np.pi)
+    gaps = np.diff(np.sort(golden))
+    assert gaps.max() / gaps.min() > 1.6  # the premise
+    H = RayTransform((n, n), golden, pixel_size=1.0 / n)
+    with pytest.warns(UserWarning, match=r"angles .* are spaced unevenly \(gaps of \S+ to \S+ rad\), while FBP weighs "
+                      "each angle alike") as caught:
+        image = fbp(H, H(phantom))
+    assert not any(" x pi" in str(warning.message) for warning in caught)
+    uniform = RayTransform((n, n), count, pixel_size=1.0 / n)
+    assert adareg.psnr(image, phantom) < adareg.psnr(fbp(uniform, uniform(phantom)), phantom)
 
 
 @pytest.mark.parametrize("geometry", ["parallel", "fan"])
