@@ -253,10 +253,14 @@ def _denoise_volume(args: argparse.Namespace) -> None:
         raise UsageError(f"{args.input}: slice {number}: {outside} of {volume.data[number].size} values lie more than "
                          f"{0.5 * (high - low):g} beyond [{low:g}, {high:g}], the intensities the output is kept "
                          "in: rescale the volume to [0, 1] first (e.g. divide 8-bit values by 255)")
+    if (low, high) == (0.0, 1.0):  # as for one image (a window of the volume's own range cuts nothing off)
+        _warn_cut_off(volume.data, sigma, args.input)
     task = stacks.Denoise(args.model, sigma, lam, low, high, args.device)
     result = _map_slices(args, task, volume.data)
-    weight = f"lam {lam:g}" if sigma is None else f"sigma {args.sigma:g}/255" + ("" if args.lam is None else
-                                                                                f", lam {args.lam:g}")
+    if args.model == "tv":  # it takes no noise level: its weight (--lam, or 0.8 sigma)
+        weight = f"lam {lam:g}"
+    else:
+        weight = f"sigma {args.sigma:g}/255" + ("" if args.lam is None else f", lam {args.lam:g}")
     io.write_volume(args.output, result, volume, f"adareg {args.model} denoising, {weight} of [{low:g}, {high:g}]")
 
 
@@ -483,6 +487,11 @@ def _ct_volume(args: argparse.Namespace) -> None:
         lam, sigma = _lam_and_sigma(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
                                     field_of_view=args.pixel_size * size)
         _warn_default_weights(args, sinograms)
+        if args.model == "tv":  # a learned model's solves say it slice by slice; TV's scale is that of its lam
+            sample = np.linspace(0, len(sinograms) - 1, min(3, len(sinograms))).round().astype(int)
+            H = RayTransform((size, size), args.angles, **geometry)
+            _warn_on_scale(args, fbp(H, np.asarray(sinograms[sample], np.float32), window=args.window),
+                           "FBP (of slices " + ", ".join(map(str, sample)) + ")")
     task = stacks.CTReconstruction(size, args.angles, geometry, args.model, lam, sigma,
                                    args.window, args.device, args.data_weights or "transmission")
     io.write_volume(args.output, _map_slices(args, task, sinograms), None,

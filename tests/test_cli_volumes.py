@@ -74,7 +74,9 @@ def test_a_volume_with_a_given_lam_says_so_and_a_missing_input_is_named(tmp_path
     tifffile.imwrite(tmp_path / "in.tif", (255 * np.clip(noisy(clean_volume(2, 24)), 0, 1)).astype(np.uint8),
                      photometric="minisblack")
     for extra, words in (([], "adareg crr denoising, sigma 15/255 of"),
-                         (["--lam", "0.05"], "adareg crr denoising, sigma 15/255, lam 0.05 of")):
+                         (["--lam", "0.05"], "adareg crr denoising, sigma 15/255, lam 0.05 of"),
+                         # TV takes no noise level: the weight it ran with, 0.8 sigma, was left out (an audit)
+                         (["--model", "tv"], f"adareg tv denoising, lam {0.8 * 15 / 255:g} of")):
         out = run("denoise", "in.tif", "--sigma", "15", "--model", "crr", *extra, "-o", "out.tif", cwd=tmp_path)
         assert out.returncode == 0, out.stderr
         with tifffile.TiffFile(tmp_path / "out.tif") as tif:
@@ -191,6 +193,40 @@ def test_ct_reconstructs_a_tiff_stack_of_sinograms_slice_by_slice(tmp_path, slic
     result = tifffile.imread(tmp_path / "fbp.tif")  # one page reads as (32, 32)
     expected = np.stack([fbp(H, s, window="hann") for s in sinograms])
     np.testing.assert_allclose(result.reshape(expected.shape), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_stack_of_sinograms_far_from_the_presets_scale_is_warned_about_as_one(tmp_path):
+    # TV with a preset lam on sinograms 50 times those of [0, 1] images: the single-sinogram command warned, the
+    # stack said nothing (an audit, 2026-12-07)
+    from adareg.operators import RayTransform
+
+    H = RayTransform((64, 64), 60, pixel_size=1 / 64)
+    sinograms = 50 * np.stack([H(c) for c in clean_volume(2, 64)]).astype(np.float32)
+    np.save(tmp_path / "stack.npy", sinograms)
+    np.save(tmp_path / "one.npy", sinograms[0])
+    for name, words in (("one.npy", "one.npy: its FBP reaches"), ("stack.npy", "stack.npy: its FBP (of slices 0, 1) "
+                                                                              "reaches")):
+        out = run("ct", name, "--angles", "60", "--pixel-size", "1/64", "--model", "tv", "--data-weights", "uniform",
+                  "--quiet", "-o", "out.npy", cwd=tmp_path)
+        assert out.returncode == 0 and words in out.stderr and "for images in [0, 1]" in out.stderr, out.stderr
+    out = run("ct", "stack.npy", "--angles", "60", "--pixel-size", "1/64", "--model", "tv", "--lam", "1",
+              "--data-weights", "uniform", "--quiet", "-o", "out.npy", cwd=tmp_path)
+    assert out.returncode == 0 and out.stderr == "", out.stderr  # a lam of one's own: the data's scale is its own
+
+
+def test_a_volume_that_the_box_cuts_off_is_warned_about_as_an_image_is(tmp_path):
+    # a float stack with a background at -0.25: the single image got "values ... are cut off", the volume lost 79 %
+    # of its values to the box [0, 1] without a word (an audit, 2026-12-07)
+    stack = clean_volume(2, 32).astype(np.float32)
+    stack[:, :, :16] = -0.25
+    np.save(tmp_path / "volume.npy", stack)
+    np.save(tmp_path / "slice.npy", stack[0])
+    margin = 4 * 10 / 255
+    for name, data in (("slice.npy", stack[0]), ("volume.npy", stack)):
+        out = run("denoise", name, "--sigma", "10", "--model", "tv", "--quiet", "-o", "out.npy", cwd=tmp_path)
+        beyond = np.count_nonzero((data < -margin) | (data > 1 + margin))
+        assert out.returncode == 0 and f"{name}: {beyond} of {data.size} values lie more than 4 sigma" in out.stderr, \
+            out.stderr
 
 
 def test_a_tiff_stack_is_denoised_at_its_bit_depth(tmp_path):
