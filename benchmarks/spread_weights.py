@@ -46,8 +46,9 @@ class DenseOperator(LinearOperator):
 def stops(residuals: list[float], tol: float) -> dict[str, int]:
     """The 0-based step at which each rule stops (the last step where none does)."""
     first = next((k for k, r in enumerate(residuals) if r <= tol), len(residuals) - 1)
+    # as the library's: nothing confirms the first step (whose residual is the move from x0)
     confirmed = next((k for k, r in enumerate(residuals)
-                      if r <= tol and (k == 0 or residuals[k - 1] <= GENERAL_CONFIRMATION * tol)), len(residuals) - 1)
+                      if r <= tol and k > 0 and residuals[k - 1] <= GENERAL_CONFIRMATION * tol), len(residuals) - 1)
     return {"first": first, "confirmed": confirmed}
 
 
