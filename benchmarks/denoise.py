@@ -76,18 +76,17 @@ def warm_up(methods: list[str], models: dict[str, Any], images: list[tuple[str, 
         first.setdefault(clean.shape, protocol_noisy(clean, s, i))
     for method in methods:
         for y in first.values():
-            if method == "tv":
-                adareg.solve(Identity(y.shape), y, TV(y.shape), lam=s / 255, max_iter=1)
-            else:
-                adareg.solve(Identity(y.shape), y, models[method], sigma=s / 255, max_iter=1)
+            run(method, models.get(method), y, s / 255, s / 255, max_iter=1)
 
 
-def run(method: str, model: Any, y: np.ndarray, sigma: float, tv_lam: float | None) -> tuple[np.ndarray, float, int]:
+def run(method: str, model: Any, y: np.ndarray, sigma: float, tv_lam: float | None,
+        **options: Any) -> tuple[np.ndarray, float, int]:
+    """One solve of ``method`` with the defaults a user gets (and ``options`` of ``adareg.solve``), timed."""
     start = time.perf_counter()
     if method == "tv":
-        result = adareg.solve(Identity(y.shape), y, TV(y.shape), lam=tv_lam)
+        result = adareg.solve(Identity(y.shape), y, TV(y.shape), lam=tv_lam, **options)
     else:
-        result = adareg.solve(Identity(y.shape), y, model, sigma=sigma)
+        result = adareg.solve(Identity(y.shape), y, model, sigma=sigma, **options)
     return result.x, time.perf_counter() - start, result.iterations
 
 
