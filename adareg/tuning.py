@@ -201,7 +201,8 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         (default: ``reg.sigma_range``).  A zero ``low`` is replaced by
         ``high / 30`` (1/255 for the usual [0, 30]/255), since the search is in
         log-space; a best ``sigma`` at that stand-in end is warned about (a lower
-        one may be better: give a positive lower end below it).
+        one may be better: give a positive lower end below it), as is one at an
+        end of a given range short of the trained range's.
     start
         A first guess of the searched values, e.g. weights tuned for a
         neighbouring acquisition (``adareg.presets.preset(...)``): ``{"lam": ...,
@@ -342,8 +343,8 @@ def _warn_about_the_choice(chosen: dict[str, float], axes: list[_Axis], table: H
     beyond it, and where the solves of the chosen values did not all ``converge``.
 
     The ends: those of a given ``lam_range``; on the default (soft) ``lam`` range, the largest or smallest ``lam``
-    evaluated (its lines stopped extending with the PSNR still rising); and ``high / 30``, which stands in for a
-    ``sigma`` range's lower end 0.
+    evaluated (its lines stopped extending with the PSNR still rising); ``high / 30``, which stands in for a
+    ``sigma`` range's lower end 0; and a given ``sigma_range``'s ends inside the trained range.
     """
     for axis in axes:
         value = chosen[axis.name]
@@ -360,6 +361,10 @@ def _warn_about_the_choice(chosen: dict[str, float], axes: list[_Axis], table: H
                           f"evaluates: it stands in for the range's lower end 0, which a search in log-space cannot "
                           f"reach, so a lower sigma may be better; give sigma_range a positive lower end below it",
                           stacklevel=3)
+        elif axis.name == "sigma" and (value == axis.low > axis.limits[0] or value == axis.high < axis.limits[1]):
+            warnings.warn(f"tune: the best sigma, {value:g} ({value * 255:.3g}/255), is an end of sigma_range "
+                          f"[{axis.low:g}, {axis.high:g}], inside the model's trained range [{axis.limits[0]:g}, "
+                          f"{axis.limits[1]:g}]: the best value may lie beyond it; widen sigma_range", stacklevel=3)
     if not converged:
         warnings.warn("tune: the solves of the chosen values did not all converge (their max_iter or max_time "
                       "ended them first): the PSNR is that of unconverged reconstructions; give solve_options a "
@@ -462,7 +467,9 @@ def _sigma_axis(reg: LearnedRegularizer, sigma: Any, sigma_range: Any) -> tuple[
         raise ValueError(f"tune: the sigma range [{low:g}, {high:g}] has no positive part to search")
     stand_in = low == 0
     low = high / _SIGMA_SPAN if stand_in else low
-    return (low, None) if low == high else (None, _Axis("sigma", low, high, hard=True, stand_in_low=stand_in))
+    if low == high:
+        return low, None
+    return None, _Axis("sigma", low, high, hard=True, stand_in_low=stand_in, limits=reg.sigma_range)
 
 
 def _check_solve_options(solve_options: Any) -> dict[str, Any]:
@@ -517,9 +524,11 @@ class _Axis:
     ``k = kmax`` is ``high`` exactly, others ``10**(log10 low + k * step)``.
     """
 
-    def __init__(self, name: str, low: float, high: float, *, hard: bool, stand_in_low: bool = False):
+    def __init__(self, name: str, low: float, high: float, *, hard: bool, stand_in_low: bool = False,
+                 limits: tuple[float, float] = (0.0, math.inf)):
         self.name, self.low, self.high, self.hard = name, float(low), float(high), hard
         self.stand_in_low = stand_in_low  # low is not the range's own lower end, 0, but high / _SIGMA_SPAN
+        self.limits = limits  # the variable's own limits, which [low, high] lies in (sigma: the trained range)
         self.kmax = 1  # set by _coordinate_search once the lattice is known
 
     def value(self, k: int) -> float:

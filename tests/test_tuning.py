@@ -237,11 +237,34 @@ def test_a_best_sigma_at_the_stand_in_for_zero_is_warned_about(monkeypatch):
                       "evaluates: it stands in for the range's lower end 0"):
         t = tune(H, [truth], [truth], reg, lam_range=(1e-3, 10.0), levels=2, points=5)
     assert t.sigma == pytest.approx(1 / 255) and t.lam == pytest.approx(0.1)
-    with warnings.catch_warnings():  # a positive lower end is the caller's (or the model's): no warning
-        warnings.simplefilter("error")
+    with pytest.warns(UserWarning, match=r"^tune: the best sigma, 0.00392157 \(1/255\), is an end of sigma_range "
+                      r"\[0.00392157, 0.117647\], inside the model's trained range \[0, 0.117647\]"):
         t = tune(H, [truth], [truth], reg, lam_range=(1e-3, 10.0), sigma_range=(1 / 255, 30 / 255), levels=2,
                  points=5)
     assert t.sigma == pytest.approx(1 / 255)
+
+
+def test_a_best_sigma_at_an_end_of_a_given_range_is_warned_about(monkeypatch):
+    # a sigma_range inside the trained one cut the search off and returned its end without a word, where lam_range
+    # warned; here the error is least at sigma 20/255
+    truth = np.linspace(0.4, 0.6, 64).reshape(8, 8)
+
+    def solve(H, y, reg, *, lam, sigma, **options):
+        error = 0.01 * (1 + math.log(255 * sigma / 20) ** 2) * (1 + math.log10(lam / 0.1) ** 2)
+        return Result(x=truth + error / 8, converged=True, iterations=1, history=History("iteration"), message="")
+
+    monkeypatch.setattr(tuning, "solve", solve)
+    H, reg = Identity(truth.shape), toy_sacnn()
+    with pytest.warns(UserWarning, match=r"^tune: the best sigma, 0.0392157 \(10/255\), is an end of sigma_range "
+                      r"\[0.0196078, 0.0392157\]"):
+        t = tune(H, [truth], [truth], reg, lam_range=(1e-3, 10.0), sigma_range=(5 / 255, 10 / 255), levels=2,
+                 points=5)
+    assert t.sigma == pytest.approx(10 / 255)
+    with warnings.catch_warnings():  # the best inside: no warning
+        warnings.simplefilter("error")
+        t = tune(H, [truth], [truth], reg, lam_range=(1e-3, 10.0), sigma_range=(5 / 255, 30 / 255), levels=2,
+                 points=5)
+    assert 5 / 255 < t.sigma < 30 / 255
 
 
 def test_a_constant_ground_truth_is_warned_about():
