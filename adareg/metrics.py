@@ -76,11 +76,12 @@ def psnr(x: Array, reference: Array, data_range: float = 1.0) -> float:
 
 
 def _psnr(x: Array, reference: Array, data_range: float) -> float:
-    """:func:`psnr` of checked arrays, in float64."""
+    """:func:`psnr` of checked arrays, in float64 and in units of ``data_range`` (so that no square of a value
+    over- or underflows where the PSNR itself is a moderate number)."""
     xp = backend.namespace(x, reference)
-    diff = xp.astype(x, xp.float64) - xp.astype(reference, xp.float64)
+    diff = xp.astype(x, xp.float64) / data_range - xp.astype(reference, xp.float64) / data_range
     mse = float(xp.mean(diff * diff))
-    return math.inf if mse == 0 else 10.0 * math.log10(data_range**2 / mse)
+    return math.inf if mse == 0 else -10.0 * math.log10(mse)
 
 
 def ssim(x: Array, reference: Array, data_range: float = 1.0, sigma: float = 1.5) -> float:
@@ -128,13 +129,13 @@ def ssim(x: Array, reference: Array, data_range: float = 1.0, sigma: float = 1.5
     def blur(a: Array) -> Array:
         return nd.gaussian_filter(a, sigmas, mode="reflect", truncate=truncate)
 
-    a = xp.astype(x, xp.float64)
-    b = xp.astype(reference, xp.float64)
+    a = xp.astype(x, xp.float64) / data_range  # in units of the range, whose squares neither over- nor underflow
+    b = xp.astype(reference, xp.float64) / data_range
     mu_a, mu_b = blur(a), blur(b)
     var_a = blur(a * a) - mu_a * mu_a
     var_b = blur(b * b) - mu_b * mu_b
     cov = blur(a * b) - mu_a * mu_b
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    c1, c2 = 0.01**2, 0.03**2
     index = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     inner = index[..., radius : index.shape[-2] - radius, radius : index.shape[-1] - radius]
     if inner.size == 0:

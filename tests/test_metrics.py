@@ -31,6 +31,21 @@ def test_ssim_matches_scikit_image():
     assert adareg.ssim(clean, clean) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_metrics_of_extreme_scales_are_those_of_the_unit_scale(scale):
+    # squares of values near 1e200 overflowed (an OverflowError from data_range**2, inf from the differences) and
+    # those of 1e-200 underflowed to a PSNR of inf, though the ratio to the range is moderate
+    rng = np.random.default_rng(1)
+    clean = rng.random((32, 32))
+    noisy = clean + 0.05 * rng.standard_normal(clean.shape)
+    mse = np.mean((noisy - clean) ** 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert adareg.psnr(scale * noisy, scale * clean, data_range=scale) == pytest.approx(-10 * math.log10(mse))
+        scaled = adareg.ssim(scale * noisy, scale * clean, data_range=scale)
+    assert scaled == pytest.approx(adareg.ssim(noisy, clean), rel=1e-12)
+
+
 @pytest.mark.parametrize("metric", [adareg.psnr, adareg.ssim])
 def test_metric_errors(metric):
     with pytest.raises(ValueError, match="x has shape"):
