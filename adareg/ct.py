@@ -69,22 +69,25 @@ def ramp_filter(detector_count: int, spacing: float, window: Window = "ram-lak")
 def fbp(H: RayTransform, sinogram: Array, window: Window = "ram-lak") -> Array:
     r"""Filtered back-projection for a 2D parallel- or fan-beam :class:`~adareg.operators.RayTransform`.
 
-    Parallel beam, angles covering [0, pi) about uniformly:
+    Parallel beam, angles covering [0, pi) (modulo pi):
 
     .. math::
 
-        x(r) \approx \frac{\pi}{n_\theta} \sum_\theta (p_\theta * h)(r \cdot \theta)
-             = \frac{\pi}{n_\theta} \frac{d}{\delta^2} \, A^T (p * h)
+        x(r) \approx \sum_\theta \Delta_\theta \, (p_\theta * h)(r \cdot \theta)
+             = \frac{d}{\delta^2} \, A^T \big(\Delta \, (p * h)\big)
 
-    with ``h`` the ramp filter (:func:`ramp_filter`), ``d`` the detector spacing and
+    with :math:`\Delta_\theta` each angle's share of the half turn (half the gaps to
+    its neighbours modulo pi, split among the angles of one direction: :math:`\pi / n_\theta`
+    for uniform angles, and the quadrature that keeps golden-angle or overlapping
+    scans undistorted), ``h`` the ramp filter (:func:`ramp_filter`), ``d`` the detector spacing and
     ``delta`` the pixel size: ASTRA's back-projector (the transpose of its
     projector) sums each projection with weight ``delta^2 / d`` per pixel.  That
     holds while detector cells are no wider than pixels (``d <= delta``); for wider
     cells the sum over the angles samples each filtered projection at the pixels'
     centres by linear interpolation instead.
 
-    Fan beam with a flat detector, angles covering [0, 2 pi) about uniformly
-    (Kak & Slaney, section 3.4.2): on a virtual detector through the rotation
+    Fan beam with a flat detector, angles covering [0, 2 pi) (Kak & Slaney,
+    section 3.4.2, with the shares of the turn as above): on a virtual detector through the rotation
     centre (coordinate ``s``, source distance ``D``), the projections are weighted
     by :math:`D / \sqrt{D^2 + s^2}`, filtered with ``h / 2``, and back-projected
     along the fan with the weight :math:`1 / U^2`, where ``U D`` is the distance
@@ -92,7 +95,7 @@ def fbp(H: RayTransform, sinogram: Array, window: Window = "ram-lak") -> Array:
 
     .. math::
 
-        x(r) \approx \frac{2 \pi}{n_\beta} \sum_\beta \frac{1}{U(r, \beta)^2} \,
+        x(r) \approx \sum_\beta \Delta_\beta \frac{1}{U(r, \beta)^2} \,
              \Big(\big(\tfrac{D}{\sqrt{D^2 + s^2}} \, p_\beta\big) * \tfrac{h}{2}\Big)\big(s(r, \beta)\big)
 
     (one loop over the angles, vectorised over the pixels, with linear interpolation).
@@ -113,13 +116,35 @@ def fbp(H: RayTransform, sinogram: Array, window: Window = "ram-lak") -> Array:
         (ASTRA's precision) for either geometry.
     """
     _check_fbp_arguments(H, sinogram, window)
+    shares = _angle_shares(H.angles, _period(H))[:, None]
+    weighted = sinogram * caches.DeviceCache(shares).like(sinogram, backend.real_dtype(sinogram.dtype))
     if H.geometry == "parallel" and H.detector_spacing <= H.pixel_size:
-        scale = math.pi / len(H.angles) * H.detector_spacing / H.pixel_size**2
-        return scale * H.H(_filter(sinogram, H.detector_spacing, window))
+        return H.detector_spacing / H.pixel_size**2 * H.H(_filter(weighted, H.detector_spacing, window))
     if H.geometry == "parallel":
-        image = _interpolated_backprojection(H, _filter(sinogram, H.detector_spacing, window))
-        return backend.namespace(image).astype(image * (math.pi / len(H.angles)), np.float32)
-    return _fan_beam_fbp(H, sinogram, window)
+        image = _interpolated_backprojection(H, _filter(weighted, H.detector_spacing, window))
+        return backend.namespace(image).astype(image, np.float32)
+    return _fan_beam_fbp(H, weighted, window)
+
+
+def _period(H: RayTransform) -> float:
+    """The angles' period for FBP: pi for a parallel beam (a ray half a turn later is the same line), 2 pi for a fan."""
+    return math.pi if H.geometry == "parallel" else 2 * math.pi
+
+
+def _directions(angles: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct directions of ``angles`` modulo ``period`` (to 1e-9 rad, so that a full turn of a parallel
+    beam folds onto its first half), sorted; each angle's index among them; how many angles each has; and the
+    gap from each to the next, the last wrapping round to the first."""
+    phase = np.mod(np.round(np.mod(np.asarray(angles, dtype=np.float64), period), 9), period)
+    values, index, counts = np.unique(phase, return_inverse=True, return_counts=True)
+    return values, index, counts, np.diff(np.append(values, values[0] + period))
+
+
+def _angle_shares(angles: np.ndarray, period: float) -> np.ndarray:
+    r"""Each angle's share :math:`\Delta` of the ``period`` in FBP's sum over the angles: half the gaps to the
+    neighbouring directions, split equally among the angles of one direction (they sum to ``period``)."""
+    _, index, counts, gaps = _directions(angles, period)
+    return ((gaps + np.roll(gaps, 1)) / 2 / counts)[index]
 
 
 def _check_fbp_arguments(H: RayTransform, sinogram: Array, window: Window) -> None:
@@ -133,47 +158,33 @@ def _check_fbp_arguments(H: RayTransform, sinogram: Array, window: Window) -> No
         raise TypeError(f"fbp: sinogram must be real (line integrals), got dtype {sinogram.dtype}")
     backend.check_finite(sinogram, "fbp: sinogram")
     H.check_measurements(sinogram, "fbp: sinogram")  # at the stack depth of solve's call, for its stacklevel
-    _warn_uneven_coverage(H.angles, math.pi if H.geometry == "parallel" else 2 * math.pi, H.geometry)
+    _warn_uneven_coverage(H.angles, _period(H), H.geometry)
 
 
-#: How far from a whole number of turns the angles of :func:`fbp` may cover, how many of their steps a gap
-#: between two of them may span, and how many times the narrowest gap the widest may be, before a warning.
-COVERAGE_TOLERANCE, LARGEST_GAP, GAP_SPREAD = 0.1, 3.0, 1.5
+#: How many times the directions' mean spacing a gap between two of them (modulo the period) may span in
+#: :func:`fbp`'s angles before a warning.
+LARGEST_GAP = 3.0
 
 
 def _warn_uneven_coverage(angles: np.ndarray, period: float, geometry: str) -> None:
-    r"""Warn where the angles do not cover whole turns of ``period`` about uniformly, as FBP's weights assume.
-
-    Each of the :math:`m` distinct angles stands for one step :math:`\delta` (their mean
-    spacing, the span over :math:`m - 1`), so they cover :math:`m \delta`; FBP weighs
-    every angle by :math:`\text{period} / n` (:math:`n` angles in all, or twice that per
-    turn), which is exact only when :math:`m \delta` is a whole number of periods with
-    gaps of one size (golden-angle gaps take two or three, a factor 1.6 apart), and every
-    distinct angle is repeated as often as the others (e.g. two passes).
+    r"""Warn where the angles leave directions out: FBP weighs each by its share of the ``period``
+    (:func:`_angle_shares`), which stands in for the directions between it and its neighbours, well only while no
+    gap between the :math:`m` distinct directions (modulo the period) exceeds :data:`LARGEST_GAP` times their mean
+    spacing ``period / m`` (a limited-angle scan, or a fan over half a turn).
     """
-    values, counts = np.unique(np.asarray(angles, dtype=np.float64), return_counts=True)
-    if counts.min() != counts.max():
-        found = f"repeat unevenly ({counts.min()} to {counts.max()} times each), so FBP weighs some directions more"
-    elif len(values) < 2:
+    values, _, _, gaps = _directions(angles, period)
+    if len(values) < 2:
         found = f"{'is' if len(angles) == 1 else 'are'} one direction, which covers no range"
+    elif float(gaps.max()) > LARGEST_GAP * period / len(values):
+        found = (f"leave a gap of {float(gaps.max()):.3g} rad (modulo {'pi' if geometry == 'parallel' else '2 pi'}), "
+                 f"{float(gaps.max()) * len(values) / period:.1f} times their mean spacing")
     else:
-        gaps = np.diff(values)
-        step = float(values[-1] - values[0]) / (len(values) - 1)
-        turns = len(values) * step / period
-        if float(gaps.max()) > LARGEST_GAP * step:
-            found = f"leave a gap of {float(gaps.max()):.3g} rad, {float(gaps.max()) / step:.1f} of their steps"
-        elif round(turns) < 1 or abs(turns - round(turns)) > COVERAGE_TOLERANCE:
-            found = f"cover {turns * period:.3g} rad, {turns:.2f} x {'pi' if geometry == 'parallel' else '2 pi'}"
-        elif float(gaps.max()) > GAP_SPREAD * float(gaps.min()):
-            found = (f"are spaced unevenly (gaps of {float(gaps.min()):.3g} to {float(gaps.max()):.3g} rad), while "
-                     "FBP weighs each angle alike")
-        else:
-            return
+        return
     needed = "[0, pi)" if geometry == "parallel" else "[0, 2 pi)"
     subject = f"the {len(angles)} angles" if len(angles) > 1 else "the one angle"
-    warnings.warn(f"fbp: {subject} (from {float(values[0]):.3g} to {float(values[-1]):.3g} rad) "
-                  f"{found}; FBP for a {geometry} beam assumes angles covering {needed} about uniformly, so "
-                  "this image is distorted (adareg.solve assumes no such coverage)", stacklevel=4)
+    warnings.warn(f"fbp: {subject} (from {float(np.min(angles)):.3g} to {float(np.max(angles)):.3g} rad) "
+                  f"{found}; FBP for a {geometry} beam needs angles all round {needed}, so this image is distorted "
+                  "(adareg.solve assumes no such coverage)", stacklevel=4)
 
 
 def _filter(sinogram: Array, spacing: float, window: Window) -> Array:
@@ -239,6 +250,7 @@ def _fan_beam_fbp(H: RayTransform, sinogram: Array, window: Window) -> Array:
     D, n = H.source_distance, H.detector_count
     spacing = H.detector_spacing * D / (D + H.detector_distance)  # on the virtual detector
     s = (np.arange(n) - (n - 1) / 2) * spacing
+    # the rows come weighted by their shares of the turn (fbp)
     weighted = sinogram * caches.DeviceCache(D / np.sqrt(D**2 + s**2)).like(sinogram, dtype)
     filtered = 0.5 * _filter(weighted, spacing, window)
     px, py = _pixel_centres(H, sinogram)
@@ -249,7 +261,7 @@ def _fan_beam_fbp(H: RayTransform, sinogram: Array, window: Window) -> Array:
         depth = D + px * central[0] + py * central[1]  # U * D
         position = D * (px * along[0] + py * along[1]) / depth  # s on the virtual detector
         image += _sample(filtered[..., k, :], position / spacing + (n - 1) / 2) * (D / depth) ** 2
-    return xp.astype(image * (2 * math.pi / len(H.angles)), xp.float32)
+    return xp.astype(image, xp.float32)
 
 
 def _check_sinogram(sinogram: Any, caller: str) -> None:
