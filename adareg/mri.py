@@ -699,17 +699,22 @@ def _shape2(shape: Any, what: str) -> tuple[int, int]:
 def rss(coil_images: Array, axis: int = -3) -> Array:
     r"""Root-sum-of-squares coil combination :math:`\sqrt{\sum_c |z_c|^2}` over ``axis``.
 
-    Real output in the input's precision (complex64 -> float32), on its backend.
+    Real output in the input's precision (complex64 -> float32), on its backend.  The
+    sum runs over the magnitudes divided by their largest, :math:`m \sqrt{\sum_c (|z_c| / m)^2}`,
+    so that no square over- or underflows where the result itself is representable.
     """
     if not backend.is_array(coil_images):
         raise TypeError(f"rss: coil_images must be a NumPy or CuPy array, got {type(coil_images).__name__}")
+    backend.check_plain(coil_images, "rss: coil_images")
     if not -coil_images.ndim <= axis < coil_images.ndim:
         raise ValueError(f"rss: axis {axis} is out of range for shape {tuple(coil_images.shape)}")
     xp = backend.namespace(coil_images)
     magnitude = xp.abs(coil_images)
     if magnitude.dtype.kind != "f":
         magnitude = xp.astype(magnitude, xp.float64)
-    return xp.sqrt(xp.sum(magnitude * magnitude, axis=axis))
+    largest = xp.max(magnitude, axis=axis, keepdims=True)
+    scaled = magnitude / xp.where(largest > 0, largest, 1)
+    return xp.squeeze(largest, axis=axis) * xp.sqrt(xp.sum(scaled * scaled, axis=axis))
 
 
 def _ifft2c(kspace: Array) -> Array:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -474,6 +475,21 @@ def test_center_crop_and_rss(device):
         center_crop(a, (8, 5))
     with pytest.raises(ValueError, match="center_crop: shape must be two positive ints"):
         center_crop(a, (0, 5))
+
+
+@pytest.mark.parametrize("scale", [1e-23, 1.0, 1e20])
+def test_rss_of_values_whose_squares_leave_the_precision_is_the_float64_one(scale):
+    # complex64 coil images of 1e20 gave inf and of 1e-23 gave 0 (their squares over- and underflow float32), with
+    # a NumPy RuntimeWarning only
+    images = np.random.default_rng(4).standard_normal((8, 5, 6)) * (1 + 1j)
+    expected = np.sqrt((np.abs(images) ** 2).sum(axis=0)) * scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        combined = rss((scale * images).astype(np.complex64))
+    assert combined.dtype == np.float32
+    np.testing.assert_allclose(combined, expected, rtol=1e-6)
+    with pytest.raises(TypeError, match="rss: coil_images is a masked array"):
+        rss(np.ma.masked_array(images))
 
 
 # ------------------------------------------------------------------------------------------ bad files
