@@ -100,7 +100,8 @@ def ssim(x: Array, reference: Array, data_range: float = 1.0, sigma: float = 1.5
     the window would reach outside the image.  These are the settings of the
     original paper (and of ``skimage.metrics.structural_similarity`` with
     ``gaussian_weights=True, use_sample_covariance=False``).  Leading axes are
-    batch axes; the mean runs over all of them.  ``data_range`` is checked as in
+    batch axes; the mean runs over all of them (colour channels last, a last axis of at
+    most 4 entries after a longer one, are refused).  ``data_range`` is checked as in
     :func:`psnr`.
 
     Examples
@@ -120,6 +121,10 @@ def ssim(x: Array, reference: Array, data_range: float = 1.0, sigma: float = 1.5
     sigma = checks.positive(sigma, "ssim: sigma")
     if x.ndim < 2:
         raise ValueError(f"ssim: images must have at least 2 axes, got shape {tuple(x.shape)}")
+    if x.ndim >= 3 and x.shape[-1] <= 4 < x.shape[-2]:  # its window would blur across the colours
+        raise ValueError(f"ssim: images of shape {tuple(x.shape)} look like colour channels last (H, W, "
+                         f"{x.shape[-1]}); ssim takes grey images in the last two axes (leading axes are batch "
+                         "axes): move the channels first, numpy.moveaxis(x, -1, 0), for their mean")
     xp = backend.namespace(x, reference)
     nd = backend.ndimage(x)
     truncate = 3.5

@@ -31,6 +31,22 @@ def test_ssim_matches_scikit_image():
     assert adareg.ssim(clean, clean) == pytest.approx(1.0)
 
 
+def test_ssim_refuses_colour_channels_last():
+    # (H, W, 3) was read as H images of shape (W, 3): a window of 3 (sigma 0.4) blurred across the colours and
+    # returned 0.62 where scikit-image's SSIM over the channels is 0.44; the default window raised an error about
+    # images "smaller than the 11-pixel window"
+    metrics = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(2)
+    clean = rng.random((32, 32, 3))
+    noisy = clean + 0.1 * rng.standard_normal(clean.shape)
+    with pytest.raises(ValueError, match=r"look like colour channels last \(H, W, 3\).*numpy.moveaxis\(x, -1, 0\)"):
+        adareg.ssim(noisy, clean, sigma=0.4)
+    expected = metrics.structural_similarity(noisy, clean, data_range=1.0, channel_axis=-1, gaussian_weights=True,
+                                             sigma=0.4, use_sample_covariance=False)
+    moved = adareg.ssim(np.moveaxis(noisy, -1, 0), np.moveaxis(clean, -1, 0), sigma=0.4)
+    assert moved == pytest.approx(expected, abs=1e-10)
+
+
 @pytest.mark.parametrize("scale", [1e200, 1e-200])
 def test_metrics_of_extreme_scales_are_those_of_the_unit_scale(scale):
     # squares of values near 1e200 overflowed (an OverflowError from data_range**2, inf from the differences) and
@@ -145,9 +161,10 @@ def test_ssim_window_must_be_positive():
 
 def test_ssim_names_the_axes_it_takes_as_the_image():
     # a (48, 48, 3) colour image was "smaller than the 11-pixel window" without saying which axes were the image
-    with pytest.raises(ValueError, match=r"ssim: images of shape \(48, 3\) \(the last two axes of \(48, 48, 3\); "
+    # (colour channels last are now refused as such: test_ssim_refuses_colour_channels_last)
+    with pytest.raises(ValueError, match=r"ssim: images of shape \(48, 6\) \(the last two axes of \(2, 48, 6\); "
                                          r"leading axes are batch axes\) are smaller than the 11-pixel window"):
-        adareg.ssim(np.ones((48, 48, 3)), np.ones((48, 48, 3)))
+        adareg.ssim(np.ones((2, 48, 6)), np.ones((2, 48, 6)))
 
 
 # ------------------------------------------------------------------ fastMRI's conventions
