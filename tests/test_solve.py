@@ -631,8 +631,12 @@ class TestBadInput:
         reg = adareg.load(model)
         low, high = reg.sigma_range
         assert reg.check_sigma(np.float32(high)) == high  # np.float32(30/255) rounds above 30/255
-        with pytest.raises(ValueError, match="outside the trained range"):
+        with pytest.raises(ValueError, match="outside the trained range") as caught:
             reg.check_sigma(high * 1.0001)
+        assert "0-255" not in str(caught.value)
+        # a level in 0-255 units was told "25 (6.38e+03/255)": the hint now divides
+        with pytest.raises(ValueError, match=r"in 0-255 units\? 25 / 255 = 0.09804"):
+            reg.check_sigma(25)
 
     @pytest.mark.parametrize("model", ["crr", "wcrr", "sa-cnn", "sa-b"])
     def test_learned_models_name_the_smallest_image_they_take(self, model):
