@@ -41,7 +41,8 @@ def regularizer(name: str, size: int) -> Any:
 
 
 def stopping(name: str, iterations: int) -> dict[str, Any]:
-    """``adareg.solve``'s options: ``x >= 0``, the reweighting's residual or FISTA's relative change."""
+    """``adareg.solve``'s options: ``x >= 0``, the reweighting's residual or the relative change of FISTA (tv) or
+    L-BFGS (the ridge models)."""
     if name in ("sa-cnn", "sa-b"):  # solve's default residual and steps (at most 100)
         return {"bounds": (0.0, None)}
     return {"bounds": (0.0, None), "tol": 1e-4, "max_iter": iterations}
@@ -51,10 +52,7 @@ def patience(text: str) -> float | None:
     """``--patience``: a number >= 1 for ``adareg.tune``'s ``patience``, or ``off`` for the exact search."""
     if text == "off":
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = _number(text)
     if not value >= 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1 or off, got {text!r}")
     return value
@@ -80,13 +78,39 @@ def tune(H: Any, y: Any, truth: Any, models: list[str], options: Callable[[str],
 
 def positive(text: str) -> float:
     """An argument that must be a positive number (a noise level, say)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = _number(text)
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
+
+
+def non_negative(text: str) -> float:
+    """An argument that must be a finite number >= 0 (a noise level that may be 0, say)."""
+    value = _number(text)
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def whole(minimum: int) -> Callable[[str], int]:
+    """The type of an argument that must be a whole number >= ``minimum`` (a size or a count: 1; a seed: 0)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        return value
+    return parse
+
+
+def _number(text: str) -> float:
+    """``text`` as a float, NaN where it is not a number."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def scientific(value: float) -> str:
@@ -179,15 +203,17 @@ def chosen_weights(acquisition: str, models: list[str], tuning: Callable[[], dic
 
 def solve_each(H: Any, y: Any, models: list[str], weights_of: dict[str, dict[str, float]],
                options: Callable[[str], dict[str, Any]], quiet: bool) -> list[Row]:
-    """``adareg.solve`` with each model at its weights, timed."""
+    """``adareg.solve`` with each model at its weights, timed (the solve only, not the model's loading); a solve
+    that stopped at its cap before converging says so in its note."""
     rows = []
     for name in models:
-        chosen = weights_of[name]
+        chosen, reg = weights_of[name], regularizer(name, H.shape_in[-1])
         start = time.perf_counter()
-        result = adareg.solve(H, y, regularizer(name, H.shape_in[-1]), **chosen, **options(name), progress=not quiet)
+        result = adareg.solve(H, y, reg, **chosen, **options(name), progress=not quiet)
         seconds = time.perf_counter() - start
         unit = "steps" if "residual" in result.history.columns else "iterations"
-        note = f"{result.iterations} {unit}, " + ", ".join(f"{k} {v:.3g}" for k, v in chosen.items())
+        note = f"{result.iterations} {unit}{'' if result.converged else ' (not converged)'}, " + \
+            ", ".join(f"{k} {v:.3g}" for k, v in chosen.items())
         rows.append((name, adareg.to_numpy(result.x), seconds, note))
     return rows
 

@@ -38,8 +38,8 @@ import adareg
 from adareg.backend import Array
 from adareg.ct import fbp, poisson_transmission
 from adareg.examples.comparison import (CALIBRATION, add_tuning_arguments, chosen_weights, ground_truth,
-                                      parse_arguments, preset_starts, report, scientific, solve_each, stopping,
-                                      tune)
+                                      parse_arguments, positive, preset_starts, report, scientific, solve_each,
+                                      stopping, tune, whole)
 from adareg.operators import RayTransform
 
 
@@ -56,15 +56,15 @@ def main() -> None:
     tests = ("phantom", *(name for name in adareg.data.SLICES if name != CALIBRATION))
     parser.add_argument("--image", default="ct-head", choices=tests,
                         help=f"test image (not {CALIBRATION}, on which the weights are tuned)")
-    parser.add_argument("--size", type=int, default=128, help="image size (pixels per side)")
-    parser.add_argument("--angles", type=int, default=60, help="number of projection angles over [0, pi)")
-    parser.add_argument("--photons", type=float, default=1e4, help="incident photons per detector cell")
+    parser.add_argument("--size", type=whole(1), default=128, help="image size (pixels per side)")
+    parser.add_argument("--angles", type=whole(1), default=60, help="number of projection angles over [0, pi)")
+    parser.add_argument("--photons", type=positive, default=1e4, help="incident photons per detector cell")
     parser.add_argument("--models", nargs="+", default=["tv", "wcrr", "sa-cnn", "sa-b"],
                         help="regularizers: tv and shipped model names")
     add_tuning_arguments(parser)
-    parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations of TV and the ridge "
-                        "models (the adaptive models stop on adareg.solve's defaults)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    parser.add_argument("--iterations", type=whole(1), default=500, help="maximal iterations of TV (FISTA) and the ridge "
+                        "models (L-BFGS); the adaptive models stop on adareg.solve's defaults")
+    parser.add_argument("--seed", type=whole(0), default=0, help="seed of the noise")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="NumPy or CuPy arrays")
     parser.add_argument("--output", default="ct_recon.png", help="figure to write")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure  # not pyplot, whose backend is the calling program's
 
 import adareg
-from adareg.examples.comparison import parse_arguments, positive
+from adareg.examples.comparison import parse_arguments, positive, whole
 from adareg.operators import Identity
 from adareg.regularizers import TV
 
@@ -30,9 +30,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", default="camera", choices=adareg.data.IMAGES, help="built-in image")
     parser.add_argument("--sigma", type=positive, default=25.0, help="noise level on the 0-255 scale")
-    parser.add_argument("--lam", type=float, default=None, help="TV weight (default: 0.8 sigma/255)")
-    parser.add_argument("--size", type=int, default=None, help="resize the image to size x size")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    parser.add_argument("--lam", type=positive, default=None, help="TV weight (default: 0.8 sigma/255)")
+    parser.add_argument("--size", type=whole(1), default=None, help="resize the image to size x size")
+    parser.add_argument("--seed", type=whole(0), default=0, help="seed of the noise")
     parser.add_argument("--output", default="denoise.png", help="figure to write")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parse_arguments(parser)

@@ -35,7 +35,8 @@ import numpy as np
 import adareg
 from adareg import mri
 from adareg.examples.comparison import (CALIBRATION, add_tuning_arguments, chosen_weights, ground_truth,
-                                      parse_arguments, preset_starts, report, solve_each, stopping, tune)
+                                      non_negative, parse_arguments, positive, preset_starts, report, solve_each,
+                                      stopping, tune, whole)
 from adareg.operators import CartesianMRI
 
 
@@ -59,18 +60,18 @@ def main() -> None:
     tests = ("phantom", *(name for name in adareg.data.SLICES if name != CALIBRATION))
     parser.add_argument("--image", default="mr-abdomen", choices=tests,
                         help=f"test image (not {CALIBRATION}, on which the weights are tuned)")
-    parser.add_argument("--size", type=int, default=128, help="resize the image to size x size")
-    parser.add_argument("--coils", type=int, default=8, help="number of birdcage coils")
-    parser.add_argument("--acceleration", type=float, default=4.0, help="undersampling factor")
-    parser.add_argument("--center-fraction", type=float, default=CENTER_FRACTION, help="fully sampled central columns")
-    parser.add_argument("--sigma", type=float, default=0.01, help="k-space noise level (real and imaginary parts)")
-    parser.add_argument("--mu", type=float, default=0.01, help="Tikhonov weight of SENSE")
+    parser.add_argument("--size", type=whole(1), default=128, help="resize the image to size x size")
+    parser.add_argument("--coils", type=whole(1), default=8, help="number of birdcage coils")
+    parser.add_argument("--acceleration", type=positive, default=4.0, help="undersampling factor")
+    parser.add_argument("--center-fraction", type=positive, default=CENTER_FRACTION, help="fully sampled central columns")
+    parser.add_argument("--sigma", type=non_negative, default=0.01, help="k-space noise level (real and imaginary parts)")
+    parser.add_argument("--mu", type=positive, default=0.01, help="Tikhonov weight of SENSE")
     parser.add_argument("--models", nargs="+", default=["tv", "wcrr", "sa-cnn", "sa-b"],
                         help="regularizers: tv and shipped model names")
     add_tuning_arguments(parser)
-    parser.add_argument("--iterations", type=int, default=500, help="maximal FISTA iterations of TV and the ridge "
-                        "models (the adaptive models stop on adareg.solve's defaults)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the mask and the noise")
+    parser.add_argument("--iterations", type=whole(1), default=500, help="maximal iterations of TV (FISTA) and the ridge "
+                        "models (L-BFGS); the adaptive models stop on adareg.solve's defaults")
+    parser.add_argument("--seed", type=whole(0), default=0, help="seed of the mask and the noise")
     parser.add_argument("--output", default="mri_recon.png", help="figure to write")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parse_arguments(parser)

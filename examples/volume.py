@@ -37,7 +37,7 @@ from matplotlib.figure import Figure  # not pyplot, whose backend is the calling
 import adareg
 import adareg.io
 from adareg import stacks
-from adareg.examples.comparison import parse_arguments, positive
+from adareg.examples.comparison import parse_arguments, positive, whole
 from adareg.metrics import volume_ssim
 
 #: The volume: a T1-weighted head scan among nibabel's test files (found without nibabel.testing, which imports
@@ -85,9 +85,9 @@ def figure(volumes: list[tuple[str, np.ndarray]], affine: np.ndarray, white: flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sigma", type=positive, default=15.0, help="noise level on the 0-255 scale")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
-    parser.add_argument("--chunk", type=int, default=8, help="slices per solve")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--seed", type=whole(0), default=0, help="seed of the noise")
+    parser.add_argument("--chunk", type=whole(1), default=8, help="slices per solve")
+    parser.add_argument("--workers", type=whole(1), default=None,
                         help="denoise on a local Dask cluster of N processes (default: in this process)")
     parser.add_argument("--output", default="volume.png", help="figure to write")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -116,6 +116,17 @@ def test_ct_example_tunes_from_a_preset(tmp_path):
     assert {name for name, *_ in example_table(out.stdout)} == {"tv", "FBP (Hann)"}, out.stdout
 
 
+def test_ct_example_says_which_solves_stopped_at_their_cap(tmp_path):
+    # TV cut off at 5 iterations was an ordinary row (25.8 dB against 27.2 converged, an audit at 20 iterations)
+    pytest.importorskip("astra")
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("pydicom")
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "ct_recon.py"), "--models", "tv", "--iterations",
+                          "5", "--quiet", "--output", str(tmp_path / "ct.png")],
+                         capture_output=True, text=True, check=True, timeout=300)
+    assert re.search(r"^tv .* 5 iterations \(not converged\), lam ", out.stdout, re.M), out.stdout
+
+
 def test_volume_example_leads_with_sa_cnn(tmp_path):
     """A real MR volume (nibabel's test data) denoised slice by slice through adareg.stacks."""
     pytest.importorskip("nibabel")
@@ -137,6 +148,13 @@ def test_volume_example_leads_with_sa_cnn(tmp_path):
     # other acquisitions than the presets': 1.4e4 photons was read as 1e+04, a centre fraction was left out
     ("ct_recon", ["--photons", "14000"], "no presets for the acquisition 'ct-parallel-60-1.4e+04-128'"),
     ("mri_recon", ["--center-fraction", "0.24"], "'mri-cartesian-8-x4-c0.24-0.01-128'"),
+    # told "no presets ... run with --tune", then a traceback with --tune; or a run with a negative noise level
+    ("ct_recon", ["--size", "0"], "--size: expected a whole number >= 1, got '0'"),
+    ("ct_recon", ["--iterations", "0"], "--iterations: expected a whole number >= 1, got '0'"),
+    ("mri_recon", ["--sigma", "-0.01", "--tune"], "--sigma: expected a number >= 0, got '-0.01'"),
+    ("mri_recon", ["--mu", "-1"], "--mu: expected a positive number, got '-1'"),
+    ("volume", ["--chunk", "0"], "--chunk: expected a whole number >= 1, got '0'"),
+    ("denoise", ["--seed", "-1"], "--seed: expected a whole number >= 0, got '-1'"),
 ])
 def test_examples_refuse_bad_arguments_before_any_work(tmp_path, name, arguments, words):
     pytest.importorskip("matplotlib")
