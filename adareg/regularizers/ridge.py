@@ -136,9 +136,11 @@ class RidgeObjective(SmoothFunctional):
 
     def forward(self, x: Array) -> Array:
         """``W x``."""
-        if not (backend.is_array(x) and x.dtype.kind == "f" and x.ndim >= 2):  # a list or a complex image
+        if not (backend.is_array(x) and x.dtype in (np.float32, np.float64)):  # a list, a complex or float16 image
             raise TypeError(f"{self.ridge.family}: x must be a real image (float32 or float64, (..., H, W)), got "
-                            f"{getattr(x, 'dtype', type(x).__name__)} of shape {getattr(x, 'shape', None)}")
+                            f"{getattr(x, 'dtype', type(x).__name__)}")
+        if x.ndim < 2:
+            raise ValueError(f"{self.ridge.family}: x must be an image (..., H, W), got shape {tuple(x.shape)}")
         return self.ridge.bank.operator(tuple(x.shape[-2:]))(x)
 
     def value_of_forward(self, Wx: Array) -> float:

@@ -215,9 +215,13 @@ def test_sigma_profiles_take_real_numbers():
 
 
 def test_a_ridge_objective_names_what_it_cannot_evaluate():
-    """A list raised AttributeError ('list' object has no attribute 'shape'), a complex image a spline's error."""
+    """A list raised AttributeError ('list' object has no attribute 'shape'), a complex image a spline's error; a
+    float16 one named the bank's Conv2d, and a 1-D one was a TypeError (the adaptive models' is a ValueError)."""
     objective = adareg.load("crr").at(0.05)
     assert repr(objective) == "crr at sigma 0.05 (12.8/255)"
-    for x, words in (([[0.5] * 8] * 8, "got list"), (np.full((8, 8), 0.5 + 0j), "got complex128 of shape")):
-        with pytest.raises(TypeError, match=rf"^crr: x must be a real image \(float32 or float64, .*{words}"):
+    for x, words in (([[0.5] * 8] * 8, "got list"), (np.full((8, 8), 0.5 + 0j), "got complex128"),
+                     (np.full((8, 8), 0.5, dtype=np.float16), "got float16")):
+        with pytest.raises(TypeError, match=rf"^crr: x must be a real image \(float32 or float64, .*{words}$"):
             objective.value(x)
+    with pytest.raises(ValueError, match=r"^crr: x must be an image \(\.\.\., H, W\), got shape \(8,\)$"):
+        objective.value(np.full(8, 0.5))
