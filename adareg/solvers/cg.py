@@ -41,7 +41,9 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
     Returns
     -------
     Result
-        With history columns ``iteration, residual, seconds`` (``residual`` relative to ``||b||``).
+        With history columns ``iteration, residual, seconds`` (``residual`` relative to ``||b||``: the
+        recursively updated one, which rounding can take far below the true one; the message gives the true
+        :math:`\|b - M x\| / \|b\|` of the returned ``x``).
         Where a search direction :math:`p` has :math:`\mathrm{Re} \langle p, M p \rangle \le 0`
         (a singular or indefinite ``M``, e.g. an inconsistent semi-definite system),
         the run stops there, not converged, with the last iterate (the next step
@@ -55,6 +57,11 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
         backend.check_iterate(array, f"conjugate_gradient: {name}")  # NaN would read as a breakdown of M
     xp = backend.namespace(b)
     stop = DEFAULTS.rule(max_iter, tol, who="conjugate_gradient")
+
+    def true_residual(x: Array) -> float:
+        """``||b - M x|| / ||b||``."""
+        r = b - product(x)
+        return math.sqrt(backend.real_inner(r, r)) / scale
 
     def product(x: Array) -> Array:
         """``apply(x)``, checked: one of another shape would broadcast, or fail inside numpy."""
@@ -89,7 +96,7 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
         largest = max(largest, curvature / length) if length > 0 and math.isfinite(curvature) else largest
         if not curvature > eps * largest * length:  # singular along p (no solution, or no unique one), or indefinite
             message = (f"CG broke down after {k} iterations: <p, M p> = {curvature:.3g} along a search direction "
-                       f"(M is singular or not positive definite there); relative residual {math.sqrt(rr) / scale:.3g}")
+                       f"(M is singular or not positive definite there); relative residual {true_residual(x):.3g}")
             return Result(x=x, converged=False, iterations=k, history=history, message=message)
         k += 1
         alpha = rr / curvature
@@ -101,12 +108,13 @@ def conjugate_gradient(apply: Callable[[Array], Array], b: Array, *, x0: Array |
         fired = stop.check(progress)
         p = r + (rr_next / rr) * p
         rr = rr_next
-    message = f"relative residual {math.sqrt(rr) / scale:.3g} after {k} CG iterations, stopped by {fired!r}"
-    if fired.converged and k > 0:  # the recursion's residual drifts from b - M x by rounding: check the true one
-        true = b - product(x)
-        residual = math.sqrt(backend.real_inner(true, true)) / scale
-        if fired.check(Progress(iteration=k, seconds=history["seconds"][-1], residual=residual)) is None:
-            message = (f"relative residual {residual:.3g} after {k} CG iterations, where the recursion's reached "
-                       f"{math.sqrt(rr) / scale:.3g} and {fired!r} fired: rounding limits CG here (loosen tol)")
-            return Result(x=x, converged=False, iterations=k, history=history, message=message)
+    # the recursion's residual drifts from b - M x by rounding: the message gives the true one, and a stop on the
+    # recursion's holds only where the true one meets it too
+    residual = true_residual(x) if k > 0 else math.sqrt(rr) / scale
+    if fired.converged and k > 0 and fired.check(Progress(iteration=k, seconds=history["seconds"][-1],
+                                                          residual=residual)) is None:
+        message = (f"relative residual {residual:.3g} after {k} CG iterations, where the recursion's reached "
+                   f"{math.sqrt(rr) / scale:.3g} and {fired!r} fired: rounding limits CG here (loosen tol)")
+        return Result(x=x, converged=False, iterations=k, history=history, message=message)
+    message = f"relative residual {residual:.3g} after {k} CG iterations, stopped by {fired!r}"
     return Result(x=x, converged=fired.converged, iterations=k, history=history, message=message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -332,6 +333,29 @@ def test_conjugate_gradient_stops_on_its_cap_unconverged():
     # the recorded residual is the true one, computed densely
     np.testing.assert_allclose(result.history["residual"][-1], np.linalg.norm(b - M @ result.x) / np.linalg.norm(b),
                                rtol=1e-6)
+
+
+def test_conjugate_gradient_messages_give_the_true_residual():
+    """At its cap with tol 0, the message gave the recursion's residual, 3e-73, where the true one, computed
+    densely, is 1e-13 (an audit, 2026-12-08); a breakdown's message likewise gave the recursion's."""
+    from adareg.solvers import conjugate_gradient
+
+    rng = np.random.default_rng(10)
+    B = rng.standard_normal((50, 50))
+    M = B.T @ B + np.eye(50)
+    b = rng.standard_normal(50)
+    result = conjugate_gradient(lambda v: M @ v, b, tol=0.0, max_iter=400)
+    true = np.linalg.norm(b - M @ result.x) / np.linalg.norm(b)
+    assert not result.converged and result.history["residual"][-1] < 1e-3 * true  # the premise: the recursion's
+    assert re.match(r"relative residual (\S+) after 400 CG", result.message)
+    assert float(re.match(r"relative residual (\S+) ", result.message).group(1)) == pytest.approx(true, rel=1e-2, abs=0)
+    C = rng.standard_normal((20, 12))
+    singular, c = C @ C.T, rng.standard_normal(20)
+    broken = conjugate_gradient(lambda v: singular @ v, c, tol=1e-12, max_iter=100)
+    true = np.linalg.norm(c - singular @ broken.x) / np.linalg.norm(c)
+    assert "CG broke down" in broken.message
+    assert float(re.search(r"relative residual (\S+)$", broken.message).group(1)) == pytest.approx(true, rel=1e-2,
+                                                                                                   abs=0)
 
 
 def test_conjugate_gradient_is_converged_only_where_the_true_residual_meets_tol():
