@@ -138,10 +138,10 @@ def _volume(args: argparse.Namespace) -> None:
 
 #: The models of ``ct`` and ``mri`` without a regularizer: the options they would ignore, and why.
 DIRECT_MODELS = {
-    "fbp": (("masks", "lam", "sigma", "preset", "data_weights"),
+    "fbp": (("masks", "lam", "sigma", "preset", "photons", "data_weights"),
             "the filtered back-projection has no regularizer and no data term"),
-    "zero-filled": (("masks", "lam", "sigma", "preset"), "the zero-filled reconstruction has no regularizer"),
-    "sense": (("masks", "sigma", "preset"), "SENSE's only weight is --lam (Tikhonov, default 0.01)"),
+    "zero-filled": (("masks", "lam", "sigma", "preset", "noise"), "the zero-filled reconstruction has no regularizer"),
+    "sense": (("masks", "sigma", "preset", "noise"), "SENSE's only weight is --lam (Tikhonov, default 0.01)"),
 }
 
 
@@ -154,6 +154,7 @@ def _model_options(args: argparse.Namespace) -> None:
         _refuse(args, ("sigma",), "does not apply to --model tv: only the learned models take a noise level")
     if args.lam is not None:
         _refuse(args, ("preset",), "does not apply with --lam: a preset gives lam (and sigma); give one or the other")
+        _refuse(args, ("photons", "noise"), "scales a preset's lam: it does not apply with --lam")
 
 
 def _check_outputs(args: argparse.Namespace, suffixes: tuple[str, ...]) -> None:
@@ -383,13 +384,18 @@ def _lam_and_sigma(args: argparse.Namespace, reg: Any, prefix: str, size: int,
                          "if the sinogram is in those units, or --lam")
     for note in notes:
         warnings.warn(note.message, note.category, stacklevel=2)
-    chosen = presets.preset(acquisition, args.model)
+    level = {"photons": getattr(args, "photons", None), "noise": getattr(args, "noise", None)}
+    chosen = presets.preset(acquisition, args.model, **level)
     if args.sigma is None:
         sigma, source = chosen.get("sigma"), ""
     else:
         sigma, source = _sigma(args.sigma, reg, required=True), " (--sigma)"
     if not args.quiet:
-        print(f"adareg {args.command}: lam {chosen['lam']:.3g} from the preset {acquisition}"
+        option, unit = ("photons", " photons per ray") if args.command == "ct" else ("noise", " k-space noise")
+        tuned = f"{presets.noise_level(acquisition):g}{unit}"
+        scaled = (f", scaled from its {tuned} to --{option} {level[option]:g}" if level[option] is not None
+                  else f" (tuned for {tuned}: give --{option} for data of another)")
+        print(f"adareg {args.command}: lam {chosen['lam']:.3g} from the preset {acquisition}{scaled}"
               + ("" if sigma is None else f", sigma {255 * sigma:.3g}/255{source}"), file=sys.stderr)
     return chosen["lam"], sigma
 
@@ -802,6 +808,8 @@ def _add_ct(commands: Any) -> None:
     c.add_argument("--lam", type=_positive, help="regularisation weight (default: from --preset)")
     c.add_argument("--preset", help="an adareg.presets acquisition (default: the model's for this geometry and "
                    "number of angles, at the nearest image size)")
+    c.add_argument("--photons", type=_positive, help="the scan's photons per ray of the unattenuated beam: the "
+                   "preset's lam is scaled from its count (1e4) to this one (default: the preset's)")
     c.add_argument("--data-weights", choices=stacks.DATA_WEIGHTS, help="weights of the data term: 'transmission', "
                    "exp(-y), each ray's photon count relative to the unattenuated beam's (the presets' weights; "
                    "the default), or 'uniform' for data that are not a transmission scan's line integrals")
@@ -836,6 +844,9 @@ def _add_mri(commands: Any) -> None:
     m.add_argument("--lam", type=_positive, help="regularisation weight (default: from --preset; 0.01 for sense)")
     m.add_argument("--preset", help="an adareg.presets acquisition (default: the model's at the nearest "
                    "acceleration, then image size)")
+    m.add_argument("--noise", type=_positive, help="standard deviation of the k-space noise (real and imaginary "
+                   "parts) of the data scaled to an image in [0, 1]: the preset's lam is scaled from its level "
+                   "(0.01) to this one (default: the preset's)")
     m.add_argument("--masks", help="adaptive models: write the masks of the result, (C, H, W) .npy")
     m.add_argument("--sigma", type=float, help="learned models: the noise level given to the model (0-255 scale)")
     m.add_argument("-o", "--output", required=True, help="output image .npy; for a fastMRI file a volume (.nii, "

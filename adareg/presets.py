@@ -24,12 +24,17 @@ Data on another scale ``c`` (scanner units: fastMRI's k-space is of order 1e-5 t
 1e-3) need ``lam`` times ``c`` for TV, or rather data scaled to these units first, as
 ``adareg mri`` does for a fastMRI file; the learned models warn where the
 reconstruction leaves [0, 1], TV does not.
+
+The noise level is part of the acquisition too: a preset for 1e4 photons per ray
+regularises a scan of 1e6 far too strongly.  :func:`preset` scales ``lam`` to the
+data's photon count (CT) or k-space noise (MRI) where they are given.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from importlib import resources
 from typing import Any
@@ -67,21 +72,63 @@ def models(acquisition: str) -> list[str]:
     return sorted(_entry(acquisition, "models")["models"])
 
 
-def preset(acquisition: str, model: str) -> dict[str, float]:
-    """``{"lam": ..., "sigma": ...}`` (``sigma`` only for learned models) of ``model`` for ``acquisition``.
+def preset(acquisition: str, model: str, *, photons: float | None = None,
+           noise: float | None = None) -> dict[str, float]:
+    r"""``{"lam": ..., "sigma": ...}`` (``sigma`` only for learned models) of ``model`` for ``acquisition``,
+    ``lam`` scaled to the data's noise level where it is given.
+
+    The scaling keeps the balance of a maximum a posteriori estimate, whose data term is
+    the negative log-likelihood: with the weights ``N / I0``, :math:`\tfrac12 \|Hx - y\|_w^2`
+    is that divided by ``I0``, and an unweighted MRI data term is it times the noise
+    variance.  It is a starting point; a search's best ``lam`` moves somewhat less
+    (docs/cli.md, "Presets").
+
+    Parameters
+    ----------
+    acquisition, model
+        As named in ``adareg/weights/presets.json`` (:func:`acquisitions`, :func:`models`).
+    photons
+        CT only: the data's photons per ray of the unattenuated beam, ``I0``; ``lam``
+        is multiplied by the acquisition's count (its name's field before the size,
+        e.g. ``1e+04``) over ``photons``.
+    noise
+        MRI only: the standard deviation of the data's k-space noise (real and
+        imaginary parts, on the presets' scale); ``lam`` is multiplied by the square of
+        ``noise`` over the acquisition's (its name's field before the size, e.g. ``0.01``).
 
     Examples
     --------
     >>> import adareg
     >>> sorted(adareg.presets.preset("ct-parallel-60-1e+04-128", "sa-cnn"))
     ['lam', 'sigma']
+    >>> tv = adareg.presets.preset("ct-parallel-60-1e+04-128", "tv")["lam"]
+    >>> adareg.presets.preset("ct-parallel-60-1e+04-128", "tv", photons=1e6)["lam"] / tv
+    0.01
     """
     models = _entry(acquisition, "preset")["models"]
     if not isinstance(model, str):
         raise TypeError(f"preset: model must be a name (str), got {type(model).__name__}")
     if model not in models:
         raise ValueError(f"preset: no preset of {model!r} for {acquisition!r}; known: {', '.join(sorted(models))}")
-    return {key: float(value) for key, value in models[model].items()}
+    chosen = {key: float(value) for key, value in models[model].items()}
+    for name, given, modality, power in (("photons", photons, "ct-", -1), ("noise", noise, "mri-", 2)):
+        if given is not None:
+            given = checks.positive(given, f"preset: {name}")
+            if not acquisition.startswith(modality):
+                raise ValueError(f"preset: {name} applies to {modality}... acquisitions, not {acquisition!r}")
+            chosen["lam"] *= (given / noise_level(acquisition)) ** power
+    return chosen
+
+
+def noise_level(acquisition: str) -> float:
+    """The noise level an acquisition's presets were tuned at: its name's field before the size, photons per
+    ray for CT (``ct-parallel-60-1e+04-128``: 1e4), the k-space noise's standard deviation for MRI
+    (``mri-cartesian-8-x4-0.01-128``: 0.01)."""
+    _entry(acquisition, "noise_level")
+    found = re.search(r"-(\d[\d.]*(?:e[+-]\d+)?)-\d+$", acquisition)  # 1e-05 holds a dash
+    if found is None:
+        raise ValueError(f"noise_level: {acquisition!r} names no noise level before its size")
+    return float(found.group(1))
 
 
 def nearest(prefix: str, model: str, size: int, acceleration: float | None = None) -> str:

@@ -154,6 +154,11 @@ MRI = ["mri", "k8.npy", "--mask", "m8.npy"]
     ([*CT, "--model", "tv", "--lam", "0.1", "--sigma", "25"], "--sigma does not apply to --model tv"),
     ([*CT, "--model", "tv", "--lam", "0.1", "--preset", "ct-parallel-60-1e+04-128"],
      "--preset does not apply with --lam"),
+    ([*CT, "--photons", "1e6"], "--photons does not apply to --model fbp"),
+    ([*CT, "--model", "tv", "--lam", "0.1", "--photons", "1e6"], "--photons scales a preset's lam: it does not apply "
+     "with --lam"),
+    ([*MRI, "--noise", "0.03"], "--noise does not apply to --model zero-filled"),
+    ([*MRI, "--model", "sense", "--noise", "0.03"], "--noise does not apply to --model sense"),
     ([*MRI, "--lam", "0.1"], "--lam does not apply to --model zero-filled"),
     ([*MRI, "--sigma", "25"], "--sigma does not apply to --model zero-filled"),
     ([*MRI, "--preset", "mri-cartesian-8-x4-0.01-128"], "--preset does not apply to --model zero-filled"),
@@ -318,7 +323,16 @@ def test_ct_fbp_and_tv(files):
     smallest = min((a for a in adareg.presets.acquisitions() if a.startswith("ct-parallel-60-")),
                    key=lambda a: int(a.rsplit("-", 1)[1]))
     lam = adareg.presets.preset(smallest, "tv")["lam"]
-    assert out.returncode == 0 and f"adareg ct: lam {lam:.3g} from the preset {smallest}" in out.stderr, out.stderr
+    said = f"adareg ct: lam {lam:.3g} from the preset {smallest} (tuned for 10000 photons per ray: give --photons "
+    assert out.returncode == 0 and said in out.stderr, out.stderr
+    # a scan of 1e6 photons per ray got the preset of 1e4 as it was, 6.5 dB below its scaled lam (64 x 64 head, an
+    # audit, 2026-12-08): --photons scales it (tests/test_presets.py checks the scaling's gain)
+    out = run("ct", "sino60.npy", "--angles", "60", "--image-size", "32", "--pixel-size", "1/32", "--model", "tv",
+              "--photons", "1e6", "-o", preset_output.name, cwd=folder)
+    said = f"adareg ct: lam {lam / 100:.3g} from the preset {smallest}, scaled from its 10000 photons per ray to "
+    assert out.returncode == 0 and f"{said}--photons 1e+06" in out.stderr, out.stderr
+    out = run("ct", "sino60.npy", "--angles", "60", "--image-size", "32", "--pixel-size", "1/32", "--model", "tv",
+              "-o", preset_output.name, cwd=folder)
     fbp_psnr = adareg.psnr(adareg.ct.fbp(H60, H60(phantom), window="hann"), phantom)
     assert adareg.psnr(np.load(preset_output), phantom) > fbp_psnr + 3
     assert "reaches" not in out.stderr
