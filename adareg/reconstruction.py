@@ -103,7 +103,8 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         relative change between iterates; for L-BFGS (ridge models, ``DEFAULTS``
         of the module ``adareg.solvers.lbfgs``), the relative length of its last
         three steps; for spatially adaptive regularizers (``DEFAULTS`` of the
-        module ``adareg.solvers.reweighting``, ``DENOISING_TOL`` for denoising),
+        module ``adareg.solvers.reweighting``, ``DENOISING_TOL`` for denoising;
+        ``from adareg.solvers.reweighting import DEFAULTS`` as for FISTA),
         the fixed-point residual of the reweighting (what a tighter one buys is
         measured in docs/learned.md) and the reweighting steps.  ``max_time``
         (seconds) applies to every path.  A batch stops when ``tol`` holds for
