@@ -160,7 +160,9 @@ def warn_offset(x: Array, batch_ndim: int) -> None:
         warnings.warn(f"solve: the image is mostly a constant offset (it varies about its mean by less than "
                       f"{OFFSET_SHARE:.2g} of its norm), and the stop on the relative change, measured against that "
                       "norm, can end far from the minimiser: subtract the offset first (y - H(c) for the constant "
-                      "image c), or check the result against a smaller tol", stacklevel=3)
+                      "image c), or check the result against a smaller tol; where the data hold no offset, lam "
+                      "flattened the image: it is too large for the data's scale (lam scales with the data)",
+                      stacklevel=3)
 
 
 def warn_curvature_ratio(data: float, regularizer: float) -> None:
