@@ -99,16 +99,15 @@ def warn_outside_bounds(y: Array, bounds: Bounds, weights: Array | None, image_n
     width = upper - lower
     off = (y < lower - width) | (y > upper + width)
     axes = tuple(range(y.ndim - image_ndim, y.ndim))
-    if weights is None:
-        shares = xp.mean(off, axis=axes)
-    else:
-        data = xp.broadcast_to(weights > 0, y.shape)
-        shares = xp.sum(off & data, axis=axes) / xp.maximum(xp.sum(data, axis=axes), 1)
+    data = xp.ones(y.shape, dtype=bool) if weights is None else xp.broadcast_to(weights > 0, y.shape)
+    shares = xp.sum(off & data, axis=axes) / xp.maximum(xp.sum(data, axis=axes), 1)
     share = float(xp.max(shares))
     if share > OFF_BOX_SHARE:
         which = "an image of y" if y.ndim > image_ndim else "y"
+        values = y[data]  # of positive weight
         warnings.warn(f"solve: {share:.1%} of {which} lies farther outside bounds=({lower:g}, {upper:g}) than the box "
-                      f"is wide (y spans [{float(xp.min(y)):.4g}, {float(xp.max(y)):.4g}]), which only noise of a "
+                      f"is wide (y spans [{float(xp.min(values)):.4g}, {float(xp.max(values)):.4g}] where it is "
+                      "weighted), which only noise of a "
                       "deviation near the box's width would explain, and the result will be clipped to the box: give "
                       "y on the bounds' scale (e.g. y / 255 for 8-bit data) or bounds on y's", stacklevel=3)
 

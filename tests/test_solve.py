@@ -944,6 +944,11 @@ def test_the_box_warning_judges_each_image_by_its_data():
             adareg.solve(Identity((16, 16)), y, TV((16, 16)), lam=0.05, bounds=(0, 1), weights=weights, max_iter=5)
         warned = [str(w.message) for w in caught if "farther outside bounds" in str(w.message)]
         assert bool(warned) == far, warned
+    # the span the message gives is that of the weighted data: placeholders at 1e6 read as "y spans [0, 1e+06]"
+    scaled = np.where(mask, 255 * images[0], 1e6)
+    with pytest.warns(UserWarning, match=r"y spans \[0, 255\] where it is weighted"):
+        adareg.solve(Identity((16, 16)), scaled, TV((16, 16)), lam=0.05, bounds=(0, 1), weights=mask.astype(float),
+                     max_iter=5)
 
 
 def test_measurements_beyond_what_h_makes_of_the_box_get_a_warning():
