@@ -109,9 +109,9 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
         measured in docs/learned.md) and the reweighting steps.  ``max_time``
         (seconds) applies to every path.  A batch stops when ``tol`` holds for
         each of its images (the largest of their relative measures), so that a
-        faint image solved beside bright ones is as converged as alone (where
-        their data weights are alike: a batch run as one piece, on a GPU or with
-        small images, steps as its largest weight allows; docs/method.md).  A
+        faint image solved beside bright ones is as converged as alone (on a GPU
+        only where their data weights are alike: a batch run as one piece steps
+        as its largest weight allows; docs/method.md).  A
         ``tol`` below the working precision's rounding (1.2e-7 in float32, the
         learned models' default) gets a warning: no measure resolves it.
     restart, backtracking

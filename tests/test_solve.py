@@ -226,6 +226,25 @@ def test_a_tv_batch_runs_in_chunks_of_images_on_the_host(weights, monkeypatch):
     assert_each_image_as_alone(adareg.solve(H, ys, TV((24, 24)), weights=w[weights], **options), alone)
 
 
+def test_images_whose_data_weights_differ_in_scale_run_alone_on_the_host():
+    """Small images run as one piece, with one step for the batch, set by its largest data weight: beside an image
+    of weights 300, one of weights 1 stopped "converged" 1.5e-3 from its minimiser at tol 1e-5, 30 times farther
+    than alone (32 x 32, an audit, 2026-12-08).  The reference: that image solved alone to tol 1e-9."""
+    n = 24
+    rng = np.random.default_rng(10)
+    truth = adareg.data.shepp_logan((n, n))
+    H = Blur(np.ones((3, 3)) / 9, (n, n), boundary="reflect")
+    ys = np.stack([H(truth), H(truth.T)]) + 0.01 * rng.standard_normal((2, n, n))
+    weights = np.stack([np.ones((n, n)), 300 * np.ones((n, n))])
+    reference = adareg.solve(H, ys[0], TV((n, n)), lam=0.01, weights=weights[0], tol=1e-9, max_iter=20000).x
+    options = {"lam": 0.01, "tol": 1e-5, "max_iter": 5000}
+    alone = adareg.solve(H, ys[0], TV((n, n)), weights=weights[0], **options).x
+    batch = adareg.solve(H, ys, TV((n, n)), weights=weights, **options)
+    assert batch.converged
+    distance = np.linalg.norm(batch.x[0] - reference) / np.linalg.norm(reference)
+    assert distance <= 2 * np.linalg.norm(alone - reference) / np.linalg.norm(reference), distance
+
+
 def test_a_tv_batch_with_a_weight_map_per_image_runs_as_one_piece(monkeypatch):
     """A chunk's FISTA run was handed TV's weights for the whole batch: the dual took the weights' batch and the
     solve failed in a reshape, or named a batch of 2 for 4 images of 24 x 24 (an audit, 2026-12-06). As one piece,

@@ -73,17 +73,35 @@ def holds_weights_per_image(reg: Any) -> bool:
     return math.prod(getattr(reg, "batch_shape", ())) > 1
 
 
+#: How many times the largest data weight of one image of a batch may exceed another's before each image is a
+#: chunk of its own on the host (:func:`objective_in_chunks`): FISTA's step follows its chunk's largest weight.
+WEIGHT_SCALES = 2.0
+
+
 def objective_in_chunks(data: LeastSquares, objective: Callable[[LeastSquares], Any], reg: Any) -> Any:
     """What :func:`~adareg.solvers.fista` or :func:`~adareg.solvers.lbfgs` is given for the batch of ``data``:
     ``objective(data)`` for the batch as one piece, or ``[(images, objective(data.images(images)))]``, one pair per
     chunk of images (:func:`image_chunks`: on the host, more than one where the batch is large
     enough), each chunk then stopping on its own.  The batch is one piece where ``reg``, the regularizer, holds
-    weights per image (:func:`holds_weights_per_image`).
+    weights per image (:func:`holds_weights_per_image`); on the host each image is a chunk where the images'
+    largest data weights differ by more than :data:`WEIGHT_SCALES` (a chunk steps as its largest weight allows).
     """
     count = math.prod(batch_shape(data.y, data.H.shape_out))
-    chunks = ([slice(0, count)] if holds_weights_per_image(reg)
-              else image_chunks(count, math.prod(data.H.shape_in), like=data.y))
+    pixels = math.prod(data.H.shape_in)
+    if _weight_scales_differ(data, count):
+        pixels = max(pixels, CHUNK_PIXELS)  # one image a chunk
+    chunks = [slice(0, count)] if holds_weights_per_image(reg) else image_chunks(count, pixels, like=data.y)
     return objective(data) if len(chunks) == 1 else [(chunk, objective(data.images(chunk))) for chunk in chunks]
+
+
+def _weight_scales_differ(data: LeastSquares, count: int) -> bool:
+    """Whether the images' largest data weights differ by more than :data:`WEIGHT_SCALES`."""
+    weights = data.weights
+    if count < 2 or weights is None or weights.ndim <= len(data.H.shape_out):  # one image, or weights shared
+        return False
+    xp = backend.namespace(weights)
+    largest = xp.max(xp.reshape(xp.broadcast_to(weights, data.y.shape), (count, -1)), axis=1)
+    return float(xp.max(largest)) > WEIGHT_SCALES * float(xp.min(largest))
 
 
 def pieces(objective: Any, x: Array, batch_ndim: int, what: str) -> list[tuple[slice | None, Any, Array, int]]:
