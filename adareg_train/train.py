@@ -773,9 +773,9 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
         raise ValueError(f"{target} exists and no checkpoint of its run is in {out}: use another --out, "
                          "or move the file away first")
     state = _resumed_state(checkpoint, settings, len(images), fingerprint) if resume and checkpoint.exists() else None
-    out.mkdir(parents=True, exist_ok=True)
     # a resumed run takes every parameter from its checkpoint: the init file need not exist any more
     model, origin = (_model(settings), {}) if state is not None else starting_model(settings)
+    out.mkdir(parents=True, exist_ok=True)  # once the start is good: a refused --init leaves no empty folder
     optimizer = adam(model, settings)
     generator = torch.Generator().manual_seed(settings.seed)
     step, seconds, history, saved = 0, 0.0, [], None

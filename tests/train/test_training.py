@@ -388,6 +388,7 @@ def test_an_unreadable_init_file_is_named_with_its_option(tmp_path, images):
         with pytest.raises(adareg.params.ParameterFileError, match=f"^--init: {re.escape(str(init))}: {detail}") as err:
             train(settings("crr", images, steps=1, init=str(init)), tmp_path / "run", progress=False)
         assert err.value.file == str(init)
+        assert not (tmp_path / "run").exists()  # an empty --out folder was left behind
 
 
 def test_an_init_file_that_adareg_load_refuses_is_refused(tmp_path):
