@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -198,16 +199,17 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
     if x0 is None:
         x0 = y if denoising else zero_image(H, y)
     if denoising:
-        step = _dual_fista_steps(y, reg, settings.lam, bounds, tol, settings.inner_tol, settings.new_budget)
+        deadline = None if settings.max_time is None else time.perf_counter() + settings.max_time
+        step = _dual_fista_steps(y, reg, settings.lam, bounds, tol, settings.inner_tol, deadline, settings.new_budget)
     else:
         step = _accelerated_steps(H, y, weights, reg, settings.lam, x0, bounds, tol, settings.new_budget)
     batch_ndim = y.ndim - len(H.shape_out)
     x = x0
     # no residual before the first step's to confirm it: a warm start (x0 given) stops after two steps at least
-    residual, previous = math.inf, math.inf
+    residual, previous, certified = math.inf, math.inf, True
 
     def reweight(k: int, elapsed: Callable[[], float]) -> Report:
-        nonlocal x, residual, previous
+        nonlocal x, residual, previous, certified
         x_next, inner, certified = step(x, residual)
         residual = relative_change(x_next, x, batch_ndim)
         check_finite_iterate(residual, x_next, "reweighting")
@@ -222,9 +224,14 @@ def reweighting(H: LinearOperator, y: Array, reg: Reweighted, *, lam: float, x0:
                       Progress(iteration=k, seconds=seconds, relative_change=measure))
 
     # no total on the progress bar: the steps end on the residual
-    return iterate(reweight, lambda: x, stop=settings.stop, callback=settings.callback,
-                   columns=("iteration", "residual", "inner_iterations", "seconds"), desc="reweighting", unit="step",
-                   progress=settings.progress, counted="reweighting steps")
+    result = iterate(reweight, lambda: x, stop=settings.stop, callback=settings.callback,
+                     columns=("iteration", "residual", "inner_iterations", "seconds"), desc="reweighting",
+                     unit="step", progress=settings.progress, counted="reweighting steps")
+    if not certified:
+        result.message += ("; its last step's prox was not certified to inner_tol before its dual iterations or the "
+                           "time ran out (a step tolerance near or below sqrt(eps), 3e-4 in float32, may not be "
+                           "certifiable: precision='float64')")
+    return result
 
 
 @dataclass(frozen=True)
@@ -241,6 +248,8 @@ class _Settings:
         The dual iterations per prox of the first step (``inner_max_iter``, its default resolved).
     max_iter
         The step cap the budgets plan for (``max_iter``, or ``DEFAULTS.max_iter``).
+    max_time
+        ``max_time``, checked: a certified step's prox stops at it too.
     stop, callback, progress
         The stopping rule, the checked callback and whether to show a progress bar.
     """
@@ -251,6 +260,7 @@ class _Settings:
     inner_tol: float | None
     first_budget: int
     max_iter: int
+    max_time: float | None
     stop: StoppingRule
     callback: Callable[[int, Array], Any] | None
     progress: bool
@@ -292,7 +302,8 @@ def _reweighting_settings(H: LinearOperator, reg: Reweighted, weights: Array | N
     inner_max_iter = checks.count(inner_max_iter, "reweighting: inner_max_iter")
     lam = checks.positive(lam, "reweighting: lam")
     return _Settings(denoising=denoising, lam=lam, tol=tol, inner_tol=inner_tol, first_budget=inner_max_iter,
-                     max_iter=DEFAULTS.max_iter if max_iter is None else max_iter, stop=stop, callback=callback,
+                     max_iter=DEFAULTS.max_iter if max_iter is None else max_iter,
+                     max_time=None if max_time is None else float(max_time), stop=stop, callback=callback,
                      progress=progress)
 
 
@@ -352,8 +363,9 @@ class _Budget:
 
 
 def _dual_fista_steps(y: Array, reg: Reweighted, lam: float, bounds: Bounds | None, tol: float,
-                      inner_tol: float | None, new_budget: Callable[[], _Budget]) -> Step:
-    """Denoising steps (a :data:`Step`), dual FISTA warm-started.
+                      inner_tol: float | None, deadline: float | None, new_budget: Callable[[], _Budget]) -> Step:
+    """Denoising steps (a :data:`Step`), dual FISTA warm-started; a certified step's prox stops at the
+    ``deadline`` (of ``time.perf_counter``), if any, as well.
 
     The images of a batch are independent problems, so on the host a batch steps in
     chunks of a few images (:func:`adareg.solvers.chunks.batch_chunks`), whose duals stay in
@@ -365,8 +377,8 @@ def _dual_fista_steps(y: Array, reg: Reweighted, lam: float, bounds: Bounds | No
     images = y.reshape(-1, *y.shape[-2:])  # the images of any batch axes
     chunks = batch_chunks(len(images), reg.channels * images[0].nbytes, like=y)
     if len(chunks) == 1:  # y as it is, batch axes and all
-        return _whole(_DualFistaRun(reg, lam, bounds, tol, inner_tol, y, new_budget()))
-    return _in_chunks([_DualFistaRun(reg, lam, bounds, tol, inner_tol, images[chunk], new_budget())
+        return _whole(_DualFistaRun(reg, lam, bounds, tol, inner_tol, deadline, y, new_budget()))
+    return _in_chunks([_DualFistaRun(reg, lam, bounds, tol, inner_tol, deadline, images[chunk], new_budget())
                        for chunk in chunks], chunks, images.shape[1:])
 
 
@@ -454,17 +466,19 @@ class _DualFistaRun(_ChunkRun):
     certified) dual FISTA prox."""
 
     def __init__(self, reg: Reweighted, lam: float, bounds: Bounds | None, tol: float, inner_tol: float | None,
-                 v: Array, budget: _Budget):
+                 deadline: float | None, v: Array, budget: _Budget):
         super().__init__(reg, lam, bounds, tol, budget)
-        self.inner_tol, self.v = inner_tol, v
+        self.inner_tol, self.deadline, self.v = inner_tol, deadline, v
 
     def step(self, x: Array, residual: float) -> tuple[Array, int]:
         if math.isfinite(residual):  # not the first step
             self.budget.after(residual)
         step_tol = None if self.inner_tol is None else max(min(self.inner_tol, 0.1 * residual), 0.1 * self.tol)
+        # a certified step may take many dual iterations: it ends at the run's deadline too (a budgeted one is short)
+        left = None if step_tol is None or self.deadline is None else max(self.deadline - time.perf_counter(), 1e-9)
         out = self.problem(x).prox(self.v, self.lam, bounds=self.bounds,
                                    warm_start=self.states.pop() if self.states else None, tol=step_tol,
-                                   max_iter=self.budget.iterations)
+                                   max_iter=self.budget.iterations, max_time=left)
         self.states.append(out.state)
         self.certified = step_tol is None or out.converged
         if not self.certified:  # it reached its cap: the next step gets twice the iterations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -90,6 +91,24 @@ def test_a_step_that_reaches_its_cap_uncertified_does_not_end_the_run():
     exact = reg.step(iterates[-2], sigma).prox(y, reg.lam(sigma), tol=1e-8, max_iter=100000)
     assert exact.converged
     assert np.linalg.norm(iterates[-1] - exact.x) <= 0.1 * tol * np.linalg.norm(y)
+
+
+def test_certified_steps_end_at_max_time_and_an_uncertified_last_step_is_said():
+    """A certified step's prox ran to its cap whatever max_time said: 4.5 s for max_time=0.5 on 128 x 128 (an
+    audit, 2026-12-08); and a run whose steps float32 could not certify ended "stopped by MaxIterations" without
+    saying that its last step was uncertified."""
+    _, y = noisy_image(size=128)
+    model = adareg.load("sa-cnn")
+    start = time.perf_counter()
+    result = adareg.solve(Identity(y.shape), y, model, sigma=25 / 255, tol=1e-6, inner_tol=1e-7, max_time=0.3)
+    assert time.perf_counter() - start < 2.0 and not result.converged
+    assert "was not certified to inner_tol" in result.message and "WallTime" in result.message
+    # a step asked for 1e-6 of |y| in float32 stays uncertified; one asked for 1e-3 is certified, and not named
+    _, y = noisy_image(size=16)
+    for inner_tol, certified in ((1e-6, False), (1e-3, True)):
+        result = adareg.solve(Identity(y.shape), y, model, sigma=25 / 255, tol=1e-5, inner_tol=inner_tol, max_iter=1,
+                              inner_max_iter=300)
+        assert ("was not certified to inner_tol" not in result.message) == certified, (inner_tol, result.message)
 
 
 def assert_budgets_grow_on_stalls(history, first: int, tol: float, max_iter: int) -> None:
