@@ -432,7 +432,9 @@ def _denoise(y: Array, reg: Regularizer, lam: float, bounds: Bounds | None, c: _
                    callback=c.callback, **_given(tol=c.tol, max_iter=c.max_iter))
     check_prox_result(reg, out, y, bounds, "solve")
     seconds = time.perf_counter() - start
+    timed_out = c.max_time is not None and seconds >= c.max_time
     message = (f"duality gap {out.gap:.3g} certifies the tolerance after {out.iterations} iterations "
                f"({seconds:.2f} s)" if out.converged else
-               f"stopped after {out.iterations} iterations with duality gap {out.gap:.3g}, not converged")
+               f"stopped {f'by max_time ({c.max_time:g} s) ' if timed_out else ''}after {out.iterations} iterations "
+               f"with duality gap {out.gap:.3g}, not converged")
     return Result(x=out.x, converged=out.converged, iterations=out.iterations, history=history, message=message)

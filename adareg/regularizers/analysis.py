@@ -385,8 +385,9 @@ class WeightedL1Analysis(Regularizer):
                 if fired is not None:
                     converged = fired.converged
                     break
-        if not checked:  # no gap at this point (a budgeted call, or stopped by the time): uncertified
-            x, gap = dual.primal(), math.inf
+        if not checked:  # stopped by the time between gap checks (its gap, one more pass), or a budgeted call
+            x = dual.primal()
+            gap = math.inf if tol is None else float(xp.sum(self._gaps_and_penalty(x, dual.p, tau, ball.weights)[0]))
         return ProxResult(x=x, state=dual.state(), iterations=k, gap=gap, converged=converged)
 
     def duality_gap(self, x: Array, p: Array, tau: float) -> float:
