@@ -244,13 +244,13 @@ def _interpolated_backprojection(H: RayTransform, filtered: Array) -> Array:
 
 
 def _fan_beam_fbp(H: RayTransform, sinogram: Array, window: Window) -> Array:
+    """:func:`fbp` along the fan, of a ``sinogram`` whose rows come weighted by their shares of the turn."""
     astra = importlib.import_module("astra")
     xp = backend.namespace(sinogram)
     dtype = backend.real_dtype(sinogram.dtype)
     D, n = H.source_distance, H.detector_count
     spacing = H.detector_spacing * D / (D + H.detector_distance)  # on the virtual detector
     s = (np.arange(n) - (n - 1) / 2) * spacing
-    # the rows come weighted by their shares of the turn (fbp)
     weighted = sinogram * caches.DeviceCache(D / np.sqrt(D**2 + s**2)).like(sinogram, dtype)
     filtered = 0.5 * _filter(weighted, spacing, window)
     px, py = _pixel_centres(H, sinogram)

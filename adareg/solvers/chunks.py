@@ -87,10 +87,13 @@ def objective_in_chunks(data: LeastSquares, objective: Callable[[LeastSquares], 
     largest data weights differ by more than :data:`WEIGHT_SCALES` (a chunk steps as its largest weight allows).
     """
     count = math.prod(batch_shape(data.y, data.H.shape_out))
-    pixels = math.prod(data.H.shape_in)
-    if _weight_scales_differ(data, count):
-        pixels = max(pixels, CHUNK_PIXELS)  # one image a chunk
-    chunks = [slice(0, count)] if holds_weights_per_image(reg) else image_chunks(count, pixels, like=data.y)
+    if holds_weights_per_image(reg):
+        chunks = [slice(0, count)]
+    else:
+        pixels = math.prod(data.H.shape_in)
+        if not backend.is_cupy(data.y) and _weight_scales_differ(data, count):
+            pixels = max(pixels, CHUNK_PIXELS)  # one image a chunk
+        chunks = image_chunks(count, pixels, like=data.y)
     return objective(data) if len(chunks) == 1 else [(chunk, objective(data.images(chunk))) for chunk in chunks]
 
 
