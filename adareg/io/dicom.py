@@ -22,12 +22,13 @@ Convention (the ``dicom`` row of :mod:`adareg.io.volumes`):
   volume is not written back as DICOM.
 
 Reading a folder reads its regular, non-hidden files (not its subfolders); files that
-are not DICOM, and DICOM files that are not images (no Rows, e.g. DICOMDIR, RT plans,
-structured reports), are skipped.  Images stored without the file preamble and meta
-header (ACR-NEMA style) are read, with the encoding found in their data elements.
-Compressed transfer syntaxes decode where pydicom's optional decoders (pylibjpeg, gdcm,
-Pillow, ...) are installed.  Needs pydicom >= 3.0.  Every failure is a one-line
-:class:`ValueError` that starts with the file or folder.
+are not DICOM, and DICOM files that are not images (no Rows, and a SOP class other than
+images' and RT doses', e.g. DICOMDIR, RT plans, structured reports), are skipped; an
+image file without Rows (cut short, say) is refused.  Images stored without the file
+preamble and meta header (ACR-NEMA style) are read, with the encoding found in their
+data elements.  Compressed transfer syntaxes decode where pydicom's optional decoders
+(pylibjpeg, gdcm, Pillow, ...) are installed.  Needs pydicom >= 3.0.  Every failure is
+a one-line :class:`ValueError` that starts with the file or folder.
 """
 
 from __future__ import annotations
@@ -162,6 +163,8 @@ def _series(pydicom: Any, folder: Path) -> dict[Path, Any]:
             continue
         if "Rows" in header:
             headers[file] = header
+        elif _holds_pixels(header):
+            raise ValueError(f"{file}: a DICOM image file without Rows: truncated or damaged?")
     if not headers:
         raise ValueError(f"{folder}: no DICOM image files (files that are not DICOM, and DICOM files without "
                          "Rows such as DICOMDIR, are skipped)")
@@ -171,6 +174,15 @@ def _series(pydicom: Any, folder: Path) -> dict[Path, Any]:
     if len(headers) > 1:
         _check_sizes(folder, headers)
     return {file: headers[file] for file in _in_slice_order(folder, headers)}
+
+
+def _holds_pixels(header: Any) -> bool:
+    """Whether ``header``'s SOP class is one of images or RT doses, or missing: a file that should have had Rows."""
+    sop_class = header.get("SOPClassUID") or header.file_meta.get("MediaStorageSOPClassUID")
+    if not sop_class:
+        return True
+    name = str(getattr(sop_class, "name", ""))  # pydicom's UID: the standard's name ("CT Image Storage")
+    return "Image Storage" in name or name == "RT Dose Storage"
 
 
 def _check_one_series(folder: Path, headers: dict[Path, Any]) -> None:

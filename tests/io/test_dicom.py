@@ -161,6 +161,16 @@ def test_non_image_files_hidden_files_and_subfolders_are_skipped(tmp_path):
     np.testing.assert_array_equal(volume.data, np.stack([_hu(1), _hu(0)]))
 
 
+@pytest.mark.parametrize("cut", [132, 300, 600])
+def test_an_image_file_cut_short_in_its_header_is_refused_not_left_out(tmp_path, cut):
+    # pydicom reads such a file without an error; it has no Rows, and was skipped like a DICOMDIR: the volume came
+    # out one slice short without a word
+    paths = _save(tmp_path, [_slice(k, (0, 0, k)) for k in range(3)])
+    paths[1].write_bytes(paths[1].read_bytes()[:cut])
+    assert "Rows" not in pydicom.dcmread(paths[1])
+    _one_line_error(tmp_path, lambda: dicom.read(tmp_path), paths[1].name, "without Rows")
+
+
 def test_images_without_the_file_preamble_or_meta_header_are_read(tmp_path):
     # ACR-NEMA-style files (no preamble, no 'DICM', no group 2) were skipped unseen, and the volume lost their
     # slices; files with the preamble but no group 2 were refused as undecodable
