@@ -134,8 +134,8 @@ def float32_slack(scale: float) -> float:
 def within(value: float, low: float, high: float) -> float | None:
     """``value`` in ``[low, high]``, where a value beyond an end by float32 rounding only (:func:`float32_slack`) is
     taken as that end; ``None`` for one further outside."""
-    slack = float32_slack(high)
-    return min(max(value, low), high) if low - slack <= value <= high + slack else None
+    inside = low - float32_slack(abs(low)) <= value <= high + float32_slack(abs(high))
+    return min(max(value, low), high) if inside else None
 
 
 def image_of_batch(index: tuple[int, ...]) -> str:

@@ -66,3 +66,5 @@ def test_within_takes_a_float32_rounding_of_an_end_as_that_end():
     assert checks.within(0.05, 0.0, end) == 0.05
     assert checks.within(end * (1 + 1e-4), 0.0, end) is None  # beyond rounding: outside
     assert checks.within(-1e-3, 0.0, end) is None
+    assert checks.within(1e-6 * (1 - 1e-7), 1e-6, 100.0) == 1e-6
+    assert checks.within(1e-9, 1e-6, 100.0) is None  # was taken as 1e-6: the slack was measured from the high end
