@@ -624,7 +624,8 @@ def _decode_metadata(archive: _Archive) -> dict[str, Any]:
         raise _error(label, METADATA_ENTRY, f"has no {METADATA_ENTRY!r} entry; this is not an adareg parameter file")
     raw = _read_entry(archive, METADATA_ENTRY, functools.partial(_check_metadata_header, label))
     try:
-        metadata = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_reject_constant)
+        metadata = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_reject_constant,
+                              object_pairs_hook=_without_repeats)
     except UnicodeDecodeError as err:
         raise _error(label, METADATA_ENTRY, f"the metadata is not UTF-8 text: {err}") from None
     except (ValueError, RecursionError) as err:
@@ -635,6 +636,15 @@ def _decode_metadata(archive: _Archive) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON value")
+
+
+def _without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys each occur once: of a key given twice, which one counts is nowhere said."""
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"repeated key{'s' * (len(repeated) > 1)}: {', '.join(map(repr, repeated))}")
+    return dict(pairs)
 
 
 def _registered_specs(label: str, metadata: Mapping[str, Any]) -> dict[str, ArraySpec]:

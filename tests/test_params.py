@@ -321,7 +321,8 @@ def test_unknown_family(toy, tmp_path):
     (b'[1, 2]', "the metadata must be a JSON object, got list"),
     (b'{"format_version": 1, "sigma_range": [0, NaN]}', "NaN is not a JSON value"),
     (b'{"family": "toy"}', "metadata has no 'format_version'"),
-], ids=["truncated-json", "not-utf8", "not-an-object", "nan", "no-version"])
+    (b'{"format_version": 1, "family": "toy", "family": "crr"}', "repeated key: 'family'"),
+], ids=["truncated-json", "not-utf8", "not-an-object", "nan", "no-version", "repeated-key"])
 def test_bad_metadata_json(toy, tmp_path, metadata, fragment):
     path = write_raw(tmp_path / "m.npz", toy_arrays(), metadata)
     field = "metadata.format_version" if "format_version'" in fragment else "__metadata__"

@@ -121,7 +121,7 @@ class LearnedRegularizer(backend.KeepsReadOnly, ABC):
         inside = checks.within(sigma, low, high)
         if inside is None:
             raise ValueError(
-                f"{self.family}: sigma = {sigma:g} ({sigma * 255:.3g}/255) is outside the trained range "
+                f"{self.family}: sigma = {sigma:.6g} ({sigma * 255:.6g}/255) is outside the trained range "
                 f"[{low:g}, {high:g}] ([{low * 255:.3g}, {high * 255:.3g}]/255)"
                 + (f"; in 0-255 units? {sigma:g} / 255 = {sigma / 255:.4g}" if sigma > 1 else "")
             )

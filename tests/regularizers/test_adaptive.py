@@ -322,6 +322,8 @@ def test_sigma_and_lam_are_checked():
         adareg.solve(Identity(y.shape), y, reg)
     with pytest.raises(ValueError, match="outside the trained range"):
         adareg.solve(Identity(y.shape), y, reg, sigma=0.5)
+    with pytest.raises(ValueError, match=r"\(30\.03/255\) is outside"):  # was "(30/255)", the range's end
+        adareg.solve(Identity(y.shape), y, reg, sigma=30.03 / 255)
     with pytest.raises(ValueError, match="lam is required"):
         adareg.solve(Diagonal(np.ones(y.shape)), y, reg, sigma=0.1)
     with pytest.raises(ValueError, match="acts on 2D images"):
