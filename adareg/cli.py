@@ -352,14 +352,15 @@ def _solve_on_scale(args: argparse.Namespace, linear: Any, what: str, *problem: 
 
 
 def _lam_and_sigma(args: argparse.Namespace, reg: Any, prefix: str, size: int,
-                   acceleration: Callable[[], float] | None = None, field_of_view: float | None = None
+                   acceleration: Callable[[], float] | None = None, fitted: Callable[[], int] | None = None
                    ) -> tuple[float, float | None]:
     """``--lam`` and ``--sigma``, or the preset of ``--preset`` (else the model's acquisition ``prefix...`` nearest to
     the data, :func:`adareg.presets.nearest`; ``acceleration()`` is the data's, for MRI).
 
     Presets are for the scans their names describe: an explicit ``--preset`` must name one
-    (``prefix...``), and a CT preset assumes an image spanning one unit (``field_of_view``,
-    the pixel size times the image size, of 1).
+    (``prefix...``), and a CT preset assumes that the field of view the detector row covers
+    spans one unit: ``--pixel-size`` times ``fitted()``, the size of the largest image the
+    row covers, is 1 (whatever ``--image-size`` crops of that field).
     """
     if args.lam is not None:
         return args.lam, _sigma(args.sigma, reg, required=args.model != "tv")
@@ -377,11 +378,11 @@ def _lam_and_sigma(args: argparse.Namespace, reg: Any, prefix: str, size: int,
             except ValueError:
                 raise UsageError(f"--lam is required: no {prefix} preset of {args.model} (adareg.presets has "
                                  f"{', '.join(presets.acquisitions())}; give --preset or --lam)") from None
-    if field_of_view is not None and not math.isclose(field_of_view, 1.0, rel_tol=1e-6):
-        raise UsageError(f"the presets were tuned with the image spanning one unit (--pixel-size 1/{size} = "
-                         f"{1 / size:.6g} here), but --pixel-size {args.pixel_size:g} makes it {field_of_view:g} "
-                         "units, so every line integral of an image is that many times larger: give --pixel-size 1/N "
-                         "if the sinogram is in those units, or --lam")
+    if fitted is not None and not math.isclose(args.pixel_size * (n := fitted()), 1.0, rel_tol=1e-6):
+        raise UsageError(f"the presets were tuned with the field of view that the detector row covers spanning one "
+                         f"unit (--pixel-size 1/{n} = {1 / n:.6g} here), but --pixel-size {args.pixel_size:g} makes "
+                         f"it {args.pixel_size * n:g} units, so every line integral of an image is that many times "
+                         "larger: give --pixel-size 1/N if the sinogram is in those units, or --lam")
     for note in notes:
         warnings.warn(note.message, note.category, stacklevel=2)
     level = {"photons": getattr(args, "photons", None), "noise": getattr(args, "noise", None)}
@@ -424,6 +425,11 @@ def _ct_geometry(args: argparse.Namespace, detectors: int) -> tuple[int, dict[st
     if not 1 <= size <= MAX_IMAGE_SIZE:
         raise UsageError(f"--image-size must lie in [1, {MAX_IMAGE_SIZE}], got {size}")
     return size, {**geometry, "detector_count": detectors}
+
+
+def _fitted_size(geometry: dict[str, Any]) -> int:
+    """The size of the largest image that the detector row of ``geometry`` (:func:`_ct_geometry`'s) covers."""
+    return fitting_image_size(geometry["detector_count"], **{k: v for k, v in geometry.items() if k != "detector_count"})
 
 
 def _check_sinograms(args: argparse.Namespace, sinograms: np.ndarray) -> None:
@@ -469,7 +475,7 @@ def _ct(args: argparse.Namespace) -> None:
     reg = _regularizer(args, (size, size))
     _check_masks(args, reg)
     lam, sigma = _lam_and_sigma(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
-                                field_of_view=args.pixel_size * size)
+                                fitted=lambda: _fitted_size(geometry))
     _warn_default_weights(args, sinogram)
     x0 = fbp(H, y, window=args.window)
     weights = None if args.data_weights == "uniform" else transmission_weights(y)  # transmission by default
@@ -491,7 +497,7 @@ def _ct_volume(args: argparse.Namespace) -> None:
     if args.model != "fbp":
         reg = _regularizer(args, (size, size))
         lam, sigma = _lam_and_sigma(args, reg, f"ct-{args.geometry}-{args.angles}-", size,
-                                    field_of_view=args.pixel_size * size)
+                                    fitted=lambda: _fitted_size(geometry))
         _warn_default_weights(args, sinograms)
         if args.model == "tv":  # a learned model's solves say it slice by slice; TV's scale is that of its lam
             sample = np.linspace(0, len(sinograms) - 1, min(3, len(sinograms))).round().astype(int)
@@ -797,7 +803,7 @@ def _add_ct(commands: Any) -> None:
     c.add_argument("--source-distance", type=_positive, help="fan beam: source to rotation centre")
     c.add_argument("--detector-distance", type=_positive, help="fan beam: rotation centre to detector")
     c.add_argument("--pixel-size", type=_positive, default=1.0, help="pixel side, in the unit of the distances "
-                   "(default: 1; the presets need 1/N, e.g. 1/256, an image spanning one unit)")
+                   "(default: 1; the presets need 1/N, e.g. 1/256, for the N x N image the detector row covers)")
     c.add_argument("--detector-spacing", type=_positive, default=None, help="detector cell width (default: pixel size)")
     c.add_argument("--image-size", type=int, default=None, help="reconstruct an N x N image of --pixel-size pixels "
                    "(default: the largest the detector row covers, magnified in a fan beam; a smaller N crops)")

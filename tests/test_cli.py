@@ -344,6 +344,14 @@ def test_ct_fbp_and_tv(files):
     assert_fails_cleanly(run("ct", "sino60.npy", "--angles", "60", "--image-size", "32", "--model", "tv", "-o",
                              output.name, cwd=folder), output,
                          "--pixel-size 1/32 = 0.03125 here), but --pixel-size 1 makes it 32 units")
+    # a crop (--image-size below the 32 the detector row covers) in the presets' units was refused, and the advice,
+    # --pixel-size 1/16, halved every value of the image (an audit, 2026-12-08): the field of view is the row's
+    out = run("ct", "sino60.npy", "--angles", "60", "--image-size", "16", "--pixel-size", "1/32", "--model", "tv",
+              "-o", preset_output.name, cwd=folder)
+    assert out.returncode == 0, out.stderr
+    assert_fails_cleanly(run("ct", "sino60.npy", "--angles", "60", "--image-size", "16", "--pixel-size", "1/16",
+                             "--model", "tv", "-o", output.name, cwd=folder), output,
+                         "--pixel-size 1/32 = 0.03125 here), but --pixel-size 0.0625 makes it 2 units")
     # a preset named for another scan is refused; --sigma is said to be the user's
     assert_fails_cleanly(run("ct", "sino60.npy", "--angles", "60", "--pixel-size", "0.03125", "--model", "tv",
                              "--preset", "mri-cartesian-8-x4-0.01-128", "-o", output.name, cwd=folder), output,
