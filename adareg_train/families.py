@@ -75,6 +75,10 @@ _BANK = {"bank_channels": [4, 8, 32], "bank_kernels": [5, 5, 5], "boundary": "re
 #: lam * rho * ||W||^2 <= 1, ||W|| with the reflect boundary, keeps 1/2 ||x - y||^2 + lam R convex
 #: (on images of at least NORM_IMAGE pixels a side, see Ridge.bank_norm).
 WCRR_RHO = 1.0
+#: How far below its bound ``set_lam`` puts a lam above it, relative to the bound: one that float32 represents
+#: (1 - 1e-9 rounds to 1, whose logit is infinite), and where the bound's sigmoid still trains, as it does for
+#: knots that training took close to the bound.
+LAM_MARGIN = 1e-5
 
 
 def _inverse_softplus(v: Tensor) -> Tensor:
@@ -296,7 +300,7 @@ class Ridge(Denoiser):
             return super().set_lam(values)
         values = torch.as_tensor(values, dtype=self.lam.raw.dtype, device=self.lam.raw.device)
         values = values / self.lam_scale(self.bank_norm(self.bank.kernel()))
-        self.lam.set_values(values.clamp(max=self.lam_upper * (1 - 1e-9)))
+        self.lam.set_values(values.clamp(max=self.lam_upper * (1 - LAM_MARGIN)))
 
     @torch.no_grad()
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:

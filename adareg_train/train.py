@@ -534,11 +534,11 @@ def _initialise(model: Denoiser, source: str) -> dict[str, dict[str, Any]]:
     # compared as JSON holds them: an architecture given with tuples (the Python API) has lists in its file
     if file.family == model.family and file.metadata["architecture"] == json.loads(json.dumps(model.architecture)):
         model.load_arrays(file.arrays)
-        # the family's constraints hold what they train (a profile's slope bounds and value at 0): a file's arrays
-        # beyond them start the run projected, which the record says (lam's projection below its bound is documented)
+        # the family's constraints hold what they train (a profile's slope bounds and value at 0, wcrr's bound on lam):
+        # a file's arrays beyond them start the run projected, which the record says
         held = model.arrays()
-        projected = [name for name, array in file.arrays.items() if name != "lam_values" and
-                     np.abs(held[name] - array).max() > PROJECTION_TOL * np.abs(array).max()]
+        projected = [name for name, array in file.arrays.items()
+                     if np.abs(held[name] - array).max() > PROJECTION_TOL * np.abs(array).max()]
         if projected:
             warnings.warn(f"--init {source}: the {model.family} constraints changed its {', '.join(projected)}: the "
                           "run starts from their projection, not from the file's model", stacklevel=2)

@@ -12,7 +12,7 @@ import adareg
 from adareg.operators import Conv2d, Identity
 from adareg import params
 from adareg_train.blocks import NORM_IMAGE
-from adareg_train.families import GRADIENTS, MODELS, SIGMA_RANGE, Adaptive, Ridge, build, families_with
+from adareg_train.families import GRADIENTS, LAM_MARGIN, MODELS, SIGMA_RANGE, Adaptive, Ridge, build, families_with
 
 RIDGES = [family for family, cls in sorted(MODELS.items()) if issubclass(cls, Ridge)]
 ADAPTIVE = [family for family, cls in sorted(MODELS.items()) if issubclass(cls, Adaptive)]
@@ -271,7 +271,7 @@ def test_wcrr_lam_bound_follows_the_reflect_norm():
     norm = Conv2d(model.bank.kernel().detach().numpy()[:, 0], (NORM_IMAGE, NORM_IMAGE),
                   boundary="reflect").norm(tol=1e-12)
     assert norm > 1.05
-    np.testing.assert_allclose(model.arrays()["lam_values"], 1 / norm**2, rtol=1e-6)  # Lanczos to ~1e-7
+    np.testing.assert_allclose(model.arrays()["lam_values"], (1 - LAM_MARGIN) / norm**2, rtol=1e-6)  # Lanczos ~1e-7
     model.load_arrays(arrays | {"lam_values": 0.5 / norm**2 * np.ones_like(file.arrays["lam_values"])})
     model.iterations, model.tol, model.cg_iterations, model.cg_tol = 5000, 1e-14, 500, 1e-12
     y_t, sigma, weight, direction = directional_problem(model, 41)
@@ -295,6 +295,27 @@ def test_a_float32_wcrr_keeps_lam_and_its_bound_to_float32_rounding():
     with torch.no_grad():
         assert float(model.bank_norm(model.bank.kernel())) == pytest.approx(max(norm, 1.0), rel=1e-6)
     np.testing.assert_allclose(model.arrays()["lam_values"], file.arrays["lam_values"], rtol=2e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_wcrr_lam_above_its_bound_starts_just_below_it_and_trains(dtype):
+    """lam above 1 / (rho ||W||^2), as adareg.load accepts it, was clamped at (1 - 1e-9) of the bound: 1 in float32,
+    whose logit made the parameter infinite (the run stopped at step 1, "diverged ... try a lower --lr"), and in
+    float64 a point where the sigmoid's slope is 1e-9, so that the knots could not leave it (an audit, 2026-12-08)."""
+    file = params.read(Path(adareg.__file__).parent / "weights" / "wcrr.npz")
+    model = build("wcrr", file.metadata["architecture"], seed=0).to(dtype)
+    model.load_arrays(file.arrays | {"lam_values": 1.5 * file.arrays["lam_values"]})
+    W = Conv2d(model.bank.kernel().detach().double().numpy()[:, 0], (NORM_IMAGE, NORM_IMAGE), boundary="reflect")
+    dense = np.stack([W(e.reshape(W.shape_in)).ravel() for e in np.eye(NORM_IMAGE**2)], axis=1)
+    bound = 1 / max(np.linalg.norm(dense, 2), 1.0)**2
+    assert 1.5 * file.arrays["lam_values"].max() > bound  # the premise: some knots above the bound
+    assert torch.isfinite(model.lam.raw).all()
+    lam = model.arrays()["lam_values"]
+    above = 1.5 * file.arrays["lam_values"] > bound
+    np.testing.assert_allclose(lam[above], bound, rtol=2e-5)
+    np.testing.assert_allclose(lam[~above], 1.5 * file.arrays["lam_values"][~above], rtol=2e-5)
+    slope = torch.sigmoid(model.lam.raw) * (1 - torch.sigmoid(model.lam.raw))  # d lam / d raw, over the bound
+    assert float(slope.min()) > 1e-6
 
 
 @pytest.mark.slow  # 3000 map steps with a graph: gigabytes of memory; CI runs it with `pytest -m slow`

@@ -197,6 +197,12 @@ def test_init_says_which_arrays_the_family_s_constraints_projected(tmp_path):
         origin = _initialise(model, str(path))
     assert origin["continued_from"]["projected"] == ["profile"]
     assert np.diff(model.arrays()["profile"], axis=1).min() / step >= -1 - 1e-9
+    # lam above its bound 1 / (rho ||W||^2) moved by a third without a word (an audit, 2026-12-08)
+    path = adareg.params.save(tmp_path / "wcrr-lam.npz", {**shipped.arrays, "lam_values": 1.5 * shipped.arrays[
+        "lam_values"]}, metadata)
+    with pytest.warns(UserWarning, match=r"the wcrr constraints changed its lam_values: the run starts"):
+        origin = _initialise(build("wcrr", shipped.metadata["architecture"], seed=0), str(path))
+    assert origin["continued_from"]["projected"] == ["lam_values"]
     with warnings.catch_warnings():  # the shipped file itself holds the constraints: taken as it is
         warnings.simplefilter("error")
         origin = _initialise(build("wcrr", shipped.metadata["architecture"], seed=0), "wcrr")
