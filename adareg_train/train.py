@@ -490,7 +490,7 @@ def _resolved(settings: Settings) -> dict[str, Any]:
 def _comparable(settings: Settings) -> dict[str, Any]:
     """:func:`_resolved` with the paths as absolute ones, to compare runs (``data/`` and ``./data`` are one), and
     without the device: a run stopped on a lent GPU goes on on the CPU, or the other way (its hardware record
-    names both, :func:`resumed_hardware`)."""
+    names both, :func:`resumed_record`)."""
     paths = {name: str(Path(value).resolve()) for name in ("data", "validation", "init")
              if (value := getattr(settings, name)) is not None}
     return {name: value for name, value in (_resolved(settings) | paths).items() if name != "device"}
@@ -575,19 +575,20 @@ def hardware(device: str) -> str:
     return f"{platform.machine()} {where}, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
-def resumed_hardware(before: str, here: str, step: int) -> str:
-    """The hardware record of a run resumed after ``step`` on ``here``, where the checkpoint says ``before``:
-    ``before`` where the machine is the same, else both, ``"<before>; from step <step + 1>: <here>"``
-    (a run stopped on one lent GPU may go on on another kind, or on the CPU)."""
+def resumed_record(before: str, here: str, step: int) -> str:
+    """The hardware (or code) record of a run resumed after ``step`` on ``here``, where the checkpoint says
+    ``before``: ``before`` where they are the same, else both, ``"<before>; from step <step + 1>: <here>"``
+    (a run stopped on one lent GPU may go on on another kind, or on the CPU, or after a commit)."""
     return before if before.rsplit(": ", 1)[-1] == here else f"{before}; from step {step + 1}: {here}"
 
 
 def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: float,
-           history: list[dict[str, float]], machine: str,
+           history: list[dict[str, float]], machine: str, code: str,
            origin: dict[str, dict[str, Any]] | None = None, images: int | None = None) -> Path:
     """Write the model as an adareg parameter file, with how it was trained.
 
-    ``machine``: :func:`hardware` where the run trained; ``origin``: the records of the file the run started
+    ``machine``: :func:`hardware` where the run trained; ``code``: :func:`code_version` of the code that
+    trained it; ``origin``: the records of the file the run started
     from, ``{"continued_from": record}`` (every parameter) or ``{"bank_from": record}`` (the filter bank; see
     :func:`_initialise`), kept under those keys of ``training``;
     ``images``: the number of training images read from ``settings.data``, if known
@@ -616,7 +617,7 @@ def export(model: Denoiser, path: Path, settings: Settings, step: int, seconds: 
                        if settings.contraction else ""),
             "optimizer": "Adam, " + schedule_text(settings),
             "hardware": machine,
-            "code": code_version(),
+            "code": code,
             "loss_curve": [[h["step"], round(h["loss"], 8)] for h in history if "loss" in h][:: max(1, step // 100)],
             **({"contraction_curve": [[h["step"], round(h["contraction"], 6)] for h in history
                                       if "contraction" in h][:: max(1, step // 100)]} if settings.contraction else {}),
@@ -653,7 +654,8 @@ def export_checkpoint(out: str | os.PathLike) -> Path:
         else:
             history = [*history, {"step": step, "validation_psnr": validate(model, pairs, 25 / 255, "cpu")}]
     return export(model, Path(out) / f"{settings.family}.npz", settings, step, state["seconds"],
-                  history, _checkpoint_hardware(state, settings), _origin(state), state.get("images"))
+                  history, _checkpoint_hardware(state, settings), _checkpoint_code(state), _origin(state),
+                  state.get("images"))
 
 
 def _validation_at(history: list[dict[str, float]], step: int) -> float | None:
@@ -675,6 +677,12 @@ def _checkpoint_hardware(state: dict[str, Any], settings: Settings) -> str:
     threads = state.get("threads")
     return (f"{platform.machine()} {settings.device}, torch {torch.__version__}, "
             + (f"{threads} threads" if threads else "threads not recorded"))
+
+
+def _checkpoint_code(state: dict[str, Any]) -> str:
+    """The code that trained a checkpoint's run: its ``code``, or for checkpoints written before that was kept the
+    code here, as the exports of then."""
+    return state.get("code") or code_version()
 
 
 def _not_finite(model: Denoiser, loss: torch.Tensor) -> str | None:
@@ -767,7 +775,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
                          "use another --out, or start from a copy")
     images, sampler, pairs = _training_data(settings, progress)
     fingerprint = data_fingerprint(images)
-    machine = hardware(settings.device)
+    machine, code = hardware(settings.device), code_version()
     checkpoint = out / CHECKPOINT
     if target.exists() and not checkpoint.exists():
         raise ValueError(f"{target} exists and no checkpoint of its run is in {out}: use another --out, "
@@ -791,8 +799,10 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
         step, seconds, history = state["step"], state["seconds"], state["history"]
         origin = _origin(state)
         saved = step
-        before = _checkpoint_hardware(state, settings)  # a finished run's export again: no step runs here
-        machine = resumed_hardware(before, machine, step) if step < settings.steps else before
+        # a finished run's export again: no step runs here
+        before, code_before = _checkpoint_hardware(state, settings), _checkpoint_code(state)
+        machine = resumed_record(before, machine, step) if step < settings.steps else before
+        code = resumed_record(code_before, code, step) if step < settings.steps else code_before
 
     bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc=f"train {settings.family}")
     while step < settings.steps:
@@ -817,7 +827,7 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
             _save_checkpoint(checkpoint, {"settings": dataclasses.asdict(settings), "model": model.state_dict(),
                                           "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                                           "step": step, "seconds": seconds, "history": history,
-                                          "hardware": machine, **origin,
+                                          "hardware": machine, "code": code, **origin,
                                           "images": len(images), "data_fingerprint": fingerprint,
                                           "norm_vector": getattr(model, "norm_vector", None)})
             saved = step
@@ -827,4 +837,4 @@ def train(settings: Settings, out: str | os.PathLike, *, resume: bool = True, pr
     if step < settings.steps:
         print(f"adareg_train: stopped after step {step} of {settings.steps} at the time limit "
               f"({max_seconds:g} s); the same command resumes the run", file=sys.stderr)
-    return export(model, target, settings, step, seconds, history, machine, origin, len(images))
+    return export(model, target, settings, step, seconds, history, machine, code, origin, len(images))

@@ -492,6 +492,25 @@ def test_a_run_resumed_on_another_machine_records_both(tmp_path, images, monkeyp
     assert adareg.params.read(path).metadata["training"]["hardware"] == f"{gpu}; from step 2: {here}"
 
 
+def test_the_code_record_names_the_code_that_trained_each_step(tmp_path, images, monkeypatch):
+    """A re-run of a finished run, or an export, stamped the code of the moment: a file trained at one commit
+    named another, which ran no step of it (an audit, 2026-12-08)."""
+    run, here = tmp_path / "run", train_module.code_version()
+    train(settings("crr", images, steps=3), run, progress=False, max_seconds=1e-9)  # stops after step 1
+    state = torch.load(run / CHECKPOINT, weights_only=True)
+    assert state["code"] == here
+    state["code"] = "adareg 0.0.9, commit 0123abc"
+    torch.save(state, run / CHECKPOINT)
+    (run / "crr.npz").unlink()
+    path = train(settings("crr", images, steps=3), run, progress=False)  # steps 2 and 3 here
+    assert adareg.params.read(path).metadata["training"]["code"] == f"adareg 0.0.9, commit 0123abc; from step 2: {here}"
+    monkeypatch.setattr(train_module, "code_version", lambda: "adareg 9.9, commit fedcba9")
+    path = train(settings("crr", images, steps=3), run, progress=False)  # finished: no step runs
+    assert adareg.params.read(path).metadata["training"]["code"] == f"adareg 0.0.9, commit 0123abc; from step 2: {here}"
+    assert adareg.params.read(export_checkpoint(run)).metadata["training"]["code"] == (
+        f"adareg 0.0.9, commit 0123abc; from step 2: {here}")
+
+
 def test_resume_takes_another_spelling_of_the_same_data_folder(tmp_path, images, monkeypatch):
     train(settings("crr", images, steps=3), tmp_path / "run", progress=False)
     monkeypatch.chdir(images.parent)
