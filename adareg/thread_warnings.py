@@ -15,7 +15,8 @@ recording is a context variable, so work that runs in the recording thread's con
 Code that swaps the process's handler while a recording runs (another thread's
 ``catch_warnings(record=True)``, ``logging.captureWarnings``) takes the recorded
 warnings for itself until it restores it; the next :func:`recording` installs the
-filter and the handler again.
+filter and the handler again.  Each handler installed keeps the one it replaced, so
+one restored later still shows other warnings where they went before it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import contextlib
 import contextvars
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 Note = tuple[type[Warning], str]  # a warning as recorded: its category and its message
@@ -32,7 +33,6 @@ Note = tuple[type[Warning], str]  # a warning as recorded: its category and its 
 #: The list the warnings of this context go to; ``None`` where nothing records them.
 _notes: contextvars.ContextVar[list[Note] | None] = contextvars.ContextVar("adareg_warning_notes", default=None)
 _install_lock = threading.Lock()
-_handler_before: list[Any] = []  # the process's warnings.showwarning that _show replaced
 
 
 class _Recording(type):
@@ -45,13 +45,21 @@ class _RaisedWhileRecording(Warning, metaclass=_Recording):
     a warning's category by ``issubclass``, which this class answers by the context, not by the category."""
 
 
-def _show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: TextIO | None = None,
-          line: str | None = None) -> None:
-    notes = _notes.get()
-    if notes is None:
-        _handler_before[0](message, category, filename, lineno, file, line)
-    else:
-        notes.append((category, str(message)))
+def _handler(before: Callable[..., Any]) -> Callable[..., None]:
+    """A :func:`warnings.showwarning` that records the warnings of a recording context and hands the others to
+    ``before``, the handler it replaces.  Each keeps its own ``before``, so that a handler restored by whoever
+    replaced it (``catch_warnings`` leaving) still shows the other warnings where they went."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
+        notes = _notes.get()
+        if notes is None:
+            before(message, category, filename, lineno, file, line)
+        else:
+            notes.append((category, str(message)))
+
+    show._adareg_recording = True  # type: ignore[attr-defined]
+    return show
 
 
 @contextlib.contextmanager
@@ -68,9 +76,8 @@ def recording() -> Iterator[list[Note]]:
         # at the front of the filters, again if another filter came first; it also resets the registries of
         # warnings shown once (as any change of the filters does), so that a repeated warning is seen again
         warnings.filterwarnings("always", category=_RaisedWhileRecording)
-        if warnings.showwarning is not _show:
-            _handler_before[:] = [warnings.showwarning]
-            warnings.showwarning = _show
+        if not getattr(warnings.showwarning, "_adareg_recording", False):
+            warnings.showwarning = _handler(warnings.showwarning)
     notes: list[Note] = []
     token = _notes.set(notes)
     try:

@@ -113,3 +113,33 @@ def test_other_threads_warnings_are_shown_not_recorded_while_one_records():
         done.set()
         thread.join(timeout=10)
     assert results == [[]]
+
+
+@pytest.mark.parametrize("before, inside", [(False, False), (True, False), (False, True), (True, True)])
+def test_the_process_s_handler_keeps_its_warnings_after_a_recording_inside_catch_warnings(before, inside):
+    """A recording before and one inside ``catch_warnings(record=True)`` (as ``pytest.warns`` runs code): once
+    that block has left, a plain warning still goes to the handler the process had set.
+
+    With one process-wide predecessor, the recording inside the block took the block's recorder as it, and the
+    handler the block restored delegated there for good."""
+    shown: list[str] = []
+
+    def handler(message, category, filename, lineno, file=None, line=None) -> None:
+        shown.append(str(message))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = handler
+        if before:
+            with recording() as first:
+                warnings.warn("recorded before", UserWarning, stacklevel=1)
+            assert first == [(UserWarning, "recorded before")]
+        with warnings.catch_warnings(record=True) as caught:
+            if inside:
+                with recording() as second:
+                    warnings.warn("recorded inside", UserWarning, stacklevel=1)
+                assert second == [(UserWarning, "recorded inside")]
+            warnings.warn("caught", UserWarning, stacklevel=1)
+        assert [str(w.message) for w in caught] == ["caught"]
+        warnings.warn("plain, after", UserWarning, stacklevel=1)
+    assert shown == ["plain, after"]
