@@ -22,7 +22,9 @@ A task that fails is rerun slice by slice within its chunk, so that the
 process the first failing slice of the stack, on Dask that of the first failing chunk
 to finish (chunks run at once).  The warnings a task raises (e.g. a
 :class:`ConvergenceWarning` where a solve stopped at its cap) are raised again in the
-calling process, once per chunk and naming its slices, also from Dask workers.
+calling process, once per chunk and naming its slices, also from Dask workers.  The
+solve of a chunk's slices together tells whether all converged, not which did not:
+its warning says so, and ``chunk=1`` names the slice.
 """
 
 from __future__ import annotations
@@ -483,15 +485,26 @@ class Denoise:
         learned = self.model != "tv"
         result = solve(Identity(shape), y, reg, lam=self.lam, sigma=self.sigma if learned else None,
                        bounds=(0.0, 1.0))
-        _warn_unconverged(result)
+        _warn_unconverged(result, len(slices))
         return (self.low + span * backend.to_numpy(result.x)).astype(np.float32)
 
 
-def _warn_unconverged(result: Any) -> None:
-    """A :class:`ConvergenceWarning` where ``result`` stopped at a cap: the task returns only its images."""
-    if not result.converged:
-        warnings.warn(f"the solver did not converge ({result.message}); the output is its last iterate",
-                      ConvergenceWarning, stacklevel=2)
+def _warn_unconverged(result: Any, slices: int, together: bool = True) -> None:
+    """A :class:`ConvergenceWarning` where ``result`` stopped at a cap: the task returns only its images.
+
+    ``result`` is the solve of ``slices`` slices of a chunk at once (``together``), whose
+    result tells whether all converged, not which did not; or of one of them alone.
+    """
+    if result.converged:
+        return
+    if slices == 1:
+        message = f"the solver did not converge ({result.message}); the output is its last iterate"
+    else:
+        which, output = ((f"solved together, at least one of these {slices} slices", "their outputs are") if together
+                         else (f"one of these {slices} slices, each solved alone,", "its output is"))
+        message = (f"{which} did not converge ({result.message}); {output} the solver's last iterate; one slice "
+                   "per chunk (map_slices' chunk=1, adareg's --chunk 1) tells which")
+    warnings.warn(message, ConvergenceWarning, stacklevel=2)
 
 
 def _check_slices(slices: np.ndarray, task: str, expected: str, ndim: int = 3, real: bool = True) -> None:
@@ -632,7 +645,7 @@ class CTReconstruction:
         weights = transmission_weights(y) if self.data_weights == "transmission" else None
         result = solve(H, y, reg, lam=self.lam, sigma=self.sigma, bounds=(0.0, None), x0=fbp(H, y, window=self.window),
                        weights=weights)
-        _warn_unconverged(result)
+        _warn_unconverged(result, len(sinograms))
         return backend.to_numpy(result.x)
 
 
@@ -679,9 +692,10 @@ class FastMRIReconstruction:
 
     def __call__(self, kspace: np.ndarray) -> np.ndarray:
         _check_slices(kspace, "FastMRIReconstruction", "(n, coils, rows, columns) k-space", ndim=4, real=False)
-        return np.stack([self._one(k) for k in kspace])
+        return np.stack([self._one(k, len(kspace)) for k in kspace])
 
-    def _one(self, kspace: np.ndarray) -> np.ndarray:
+    def _one(self, kspace: np.ndarray, chunk: int) -> np.ndarray:
+        """One slice's reconstruction, of a ``chunk`` of this many (named in a warning)."""
         mask = np.asarray(self.mask)
         if self.model == "zero-filled":  # on the device asked for, as every model (a missing GPU is named)
             rss = mri.zero_filled_rss(backend.to_device(kspace[None], self.device), mask, self.recon_shape)
@@ -697,7 +711,7 @@ class FastMRIReconstruction:
             reg = regularizer(self.model, tuple(kspace.shape[-2:]))
             result = solve(H, y / scale, reg, lam=self.lam, sigma=self.sigma, bounds=(0.0, None))
             x = result.x * scale
-        _warn_unconverged(result)
+        _warn_unconverged(result, chunk, together=False)
         magnitude = backend.to_numpy(backend.namespace(x).abs(x))
         crop = mri.reconstruction_crop(self.recon_shape, magnitude.shape, "FastMRIReconstruction")
         return mri.center_crop(magnitude, crop).astype(np.float32)

@@ -438,10 +438,30 @@ def test_a_solve_stopped_at_its_cap_is_warned_about_naming_its_slices():
         stacks.map_slices(stacks.Denoise("tv", lam=0.3), capped_stack(3), chunk=2, progress=False)
     messages = [str(w.message) for w in caught if w.category is stacks.ConvergenceWarning]
     assert len(messages) == 2
-    assert messages[0].startswith("slices 0-1: the solver did not converge (stopped after 500 iterations")
+    assert messages[0].startswith("slices 0-1: solved together, at least one of these 2 slices did not converge "
+                                  "(stopped after 500 iterations")
     assert messages[1].startswith("slice 2: the solver did not converge")
-    with pytest.warns(stacks.ConvergenceWarning, match=r"^slices 7, 9: the solver"):
+    with pytest.warns(stacks.ConvergenceWarning, match=r"^slices 7, 9: solved together"):
         stacks.map_slices(stacks.Denoise("tv", lam=0.3), capped_stack(2), progress=False, numbers=[7, 9])
+
+
+def test_a_chunk_s_warning_does_not_blame_its_slices_that_converge_alone():
+    """Of four slices, only slice 2 (noise) stops at the prox's cap when each is solved alone (chunk 1, the
+    reference); solved together, the warning named all four as not converged."""
+    rows, columns = np.mgrid[:32, :32]
+    noise = np.random.default_rng(0).random((32, 32))
+    stack = np.stack([0.5 + 0.3 * np.sin(columns / 3), np.full((32, 32), 0.4), noise,
+                      0.5 + 0.3 * np.cos(rows / 4)]).astype(np.float32)
+    task = stacks.Denoise("tv", lam=0.3)
+    with pytest.warns(stacks.ConvergenceWarning) as alone:
+        stacks.map_slices(task, stack, chunk=1, progress=False)
+    assert [str(w.message).split(" (")[0] for w in alone] == ["slice 2: the solver did not converge"]
+    with pytest.warns(stacks.ConvergenceWarning) as together:
+        stacks.map_slices(task, stack, chunk=4, progress=False)
+    assert len(together) == 1
+    message = str(together[0].message)
+    assert message.startswith("slices 0-3: solved together, at least one of these 4 slices did not converge (")
+    assert message.endswith("one slice per chunk (map_slices' chunk=1, adareg's --chunk 1) tells which")
 
 
 def test_an_empty_stack_is_refused():
