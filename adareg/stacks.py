@@ -123,9 +123,10 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
     SliceError
         A slice's reconstruction raised; the message names its index and the cause.
     ValueError
-        Bad arguments (no slice, ``chunk < 1``, both ``workers`` and ``scheduler``), or
-        chunks whose results differ in shape or dtype (e.g. a complex chunk after real
-        ones), which one output array cannot hold without loss.
+        Bad arguments (no slice, ``chunk < 1``, both ``workers`` and ``scheduler``, a
+        closed client as ``scheduler``), or chunks whose results differ in shape or dtype
+        (e.g. a complex chunk after real ones), which one output array cannot hold without
+        loss.
     """
     if not callable(task) or isinstance(task, type):  # else named as every slice's failure
         raise TypeError(f"map_slices: task must be a callable on a chunk of slices, e.g. stacks.Denoise(...), "
@@ -273,6 +274,9 @@ class _client:
         distributed = _distributed()
         self.own: list[Any] = []
         if isinstance(scheduler, distributed.Client):
+            if scheduler.status in ("closing", "closed"):  # Dask's own calls on it fail deep inside, unnamed
+                raise ValueError(f"map_slices: scheduler is a dask Client that is {scheduler.status} (it, or its "
+                                 "cluster, was closed); pass an open one")
             self.client = scheduler
         elif scheduler is not None:
             if not isinstance(scheduler, str):

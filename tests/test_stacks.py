@@ -643,6 +643,23 @@ def test_a_client_that_fails_early_is_named_by_its_own_error():
         stacks.map_slices(np.negative, noisy_stack(2, size=8), scheduler="tcp://127.0.0.1:1", progress=False)
 
 
+def test_a_closed_client_or_one_of_a_closed_cluster_is_named():
+    """A client that was closed, or whose cluster was, failed with AttributeError from Dask ('NoneType' object has
+    no attribute 'ncores')."""
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0")
+    closed, orphan = (distributed.Client(cluster, set_as_default=False) for _ in range(2))
+    try:
+        closed.close()
+        cluster.close()
+        for client in (closed, orphan):
+            with pytest.raises(ValueError, match=r"^map_slices: scheduler is a dask Client that is closed"):
+                stacks.map_slices(np.negative, np.zeros((2, 4, 4)), scheduler=client, progress=False)
+    finally:
+        for thing in (closed, orphan, cluster):
+            thing.close()
+
+
 def test_a_client_that_is_not_dask_s_default_computes_the_slices(client):
     """The chunks were awaited in the event loop of Dask's default client: where that was another, such as a client
     left connecting at an address where no scheduler answered, the wait could last forever (a CI run hung)."""
