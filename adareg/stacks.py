@@ -480,7 +480,7 @@ class Denoise:
         if found:
             number, outside = found
             image = slices[number]
-            raise ValueError(f"Denoise: {outside} of {image.size} values of the chunk's slice {number} lie beyond "
+            raise ValueError(f"Denoise: {outside} of {image.size} values of a slice lie beyond "
                              f"the units [low, high] = [{self.low:g}, {self.high:g}] by more than half their span "
                              f"(the slice spans [{float(np.min(image)):g}, {float(np.max(image)):g}]); the output "
                              "is kept within [low, high], so give the data's own units (e.g. high=255 for 8-bit "
