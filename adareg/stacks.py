@@ -123,10 +123,10 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
     SliceError
         A slice's reconstruction raised; the message names its index and the cause.
     ValueError
-        Bad arguments (no slice, ``chunk < 1``, both ``workers`` and ``scheduler``, a
-        closed client as ``scheduler``), or chunks whose results differ in shape or dtype
-        (e.g. a complex chunk after real ones), which one output array cannot hold without
-        loss.
+        Bad arguments (no slice, slices of different shapes, ``chunk < 1``, both
+        ``workers`` and ``scheduler``, a closed client as ``scheduler``), or chunks whose
+        results differ in shape or dtype (e.g. a complex chunk after real ones), which one
+        output array cannot hold without loss.
     """
     if not callable(task) or isinstance(task, type):  # else named as every slice's failure
         raise TypeError(f"map_slices: task must be a callable on a chunk of slices, e.g. stacks.Denoise(...), "
@@ -135,7 +135,11 @@ def map_slices(task: SliceTask, stack: np.ndarray, *, chunk: int = 8, workers: i
         raise TypeError("map_slices: stack is a Volume; pass its slices, volume.data")
     backend.check_plain(stack, "map_slices: stack")  # a mask would be dropped unseen by the conversion below
     if not _read_by_chunks(stack):
-        stack = backend.to_numpy(stack)  # a CuPy stack is copied to the host, where the chunks are cut
+        try:
+            stack = backend.to_numpy(stack)  # a CuPy stack is copied to the host, where the chunks are cut
+        except ValueError as err:  # e.g. a list of slices of different shapes
+            raise ValueError(f"map_slices: stack: NumPy cannot make it one array ({checks.one_line(err)}); give "
+                             "slices of one shape (crop or pad them, or call map_slices once per shape)") from err
     if len(stack.shape) < 1 or stack.shape[0] == 0:
         raise ValueError(f"map_slices: stack must hold at least one slice, got shape {tuple(stack.shape)}")
     chunk = checks.count(chunk, "map_slices: chunk")

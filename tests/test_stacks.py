@@ -177,6 +177,13 @@ def test_a_stack_of_another_library_is_read_a_chunk_at_a_time():
     np.testing.assert_array_equal(stacks.map_slices(np.negative, stack, chunk=3, progress=False), -data)
 
 
+def test_a_list_of_slices_of_different_shapes_is_named():
+    """NumPy's 'setting an array element with a sequence' named neither map_slices nor its argument."""
+    with pytest.raises(ValueError, match=r"^map_slices: stack: NumPy cannot make it one array \(.*\); give slices "
+                                         r"of one shape"):
+        stacks.map_slices(np.negative, [np.zeros((4, 4)), np.zeros((3, 4))], progress=False)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"chunk": 0}, "chunk"),
     ({"workers": 2, "scheduler": "tcp://127.0.0.1:1"}, "not both"),
