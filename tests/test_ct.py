@@ -345,6 +345,8 @@ def test_batches_and_dtypes():
     [
         (lambda: RayTransform((16, 16), 0), ValueError, "angles must be a positive count"),
         (lambda: RayTransform((16, 16), []), ValueError, "non-empty 1D array"),
+        (lambda: RayTransform((16, 16), 10.0), TypeError,  # "a non-empty 1D array, got shape ()" before
+         r"^RayTransform: angles must be an int count or a 1D array of angles in radians, got 10\.0$"),
         (lambda: RayTransform((16, 16), [0.0, np.nan]), ValueError, "NaN"),
         (lambda: RayTransform((16, 16), [[0.0, 1.0], [2.0]]), TypeError,  # NumPy's ValueError came through
          "^RayTransform: angles must be an array or nested lists of numbers; NumPy cannot convert the list given"),

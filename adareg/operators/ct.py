@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import numbers
 import warnings
 import weakref
 from types import ModuleType
@@ -137,6 +138,10 @@ def _angles(angles: Any, full_circle: bool) -> np.ndarray:
             raise ValueError(f"RayTransform: angles must be a positive count or an array of angles, got {angles}")
         span = 2 * np.pi if full_circle else np.pi
         return np.linspace(0.0, span, int(angles), endpoint=False)
+    # a float count (e.g. n / 2) or a single angle: counts are ints, as detector_count is
+    if isinstance(angles, numbers.Number) or getattr(angles, "shape", None) == ():
+        raise TypeError(f"RayTransform: angles must be an int count or a 1D array of angles in radians, got "
+                        f"{angles!r:.60}")
     backend.check_plain(angles, "RayTransform: angles")  # asarray would drop a mask unseen
     values = backend.to_numpy(backend.as_array(angles, "RayTransform: angles"))
     if values.dtype.kind not in "iuf":
@@ -196,7 +201,7 @@ class RayTransform(LinearOperator):
     image_shape
         ``(H, W)`` for 2D, ``(D, H, W)`` for 3D.
     angles
-        Number of equispaced angles (over [0, pi) for parallel beam, [0, 2 pi)
+        Number (an int) of equispaced angles (over [0, pi) for parallel beam, [0, 2 pi)
         for fan and cone beam), or an array of angles in radians (one that spans more
         than a full turn, as degrees would, gets a warning).
     geometry
