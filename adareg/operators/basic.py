@@ -115,6 +115,9 @@ class Subsample(LinearOperator):
         shape = as_shape(shape, "shape")
         if isinstance(selection, slice):  # one slice for the first axis, as x[selection] would read it
             selection = (selection,)
+        if isinstance(selection, list) and any(isinstance(s, slice) for s in selection):  # else called a bad mask
+            raise TypeError(f"Subsample: selection: pass slices as a tuple, as NumPy indexing takes them, got a list "
+                            f"{selection!r:.80}")
         if isinstance(selection, tuple):
             if len(selection) > len(shape) or not all(isinstance(s, slice) for s in selection):
                 raise TypeError(

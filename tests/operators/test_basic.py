@@ -80,6 +80,8 @@ def test_finite_difference_takes_one_axis_as_an_int():
         (lambda: Subsample((3, 3), np.zeros((3, 3), dtype=bool)), ValueError, "selects no entry"),
         (lambda: Subsample((3, 3), np.ones((3, 4), dtype=bool)), ValueError, "mask must be boolean with shape"),
         (lambda: Subsample((3, 3), (1, 2)), TypeError, "tuple of at most 2 slices"),
+        (lambda: Subsample((4, 4), [slice(0, 2)]), TypeError,  # "mask must be boolean ..., got dtype object" before
+         r"^Subsample: selection: pass slices as a tuple, as NumPy indexing takes them, got a list \[slice\(0, 2"),
         (lambda: Subsample((3, 3), (slice(None, None, 0),)), ValueError, "a slice's step must not be zero"),
         (lambda: FiniteDifference((3, 3), axes=(2,)), ValueError, "are not axes"),
         (lambda: FiniteDifference((5, 6), axes=(0.7,)), TypeError, "axes must be an int or a tuple of ints"),
