@@ -114,7 +114,7 @@ def _sigma(value: float | None, reg: Any, required: bool) -> float | None:
         try:
             reg.check_sigma(sigma)
         except ValueError as err:
-            raise UsageError(str(err)) from None
+            raise UsageError(f"--sigma {value:g}: {err}") from None
     return sigma
 
 
@@ -140,8 +140,10 @@ def _volume(args: argparse.Namespace) -> None:
 DIRECT_MODELS = {
     "fbp": (("masks", "lam", "sigma", "preset", "photons", "data_weights"),
             "the filtered back-projection has no regularizer and no data term"),
-    "zero-filled": (("masks", "lam", "sigma", "preset", "noise"), "the zero-filled reconstruction has no regularizer"),
-    "sense": (("masks", "sigma", "preset", "noise"), "SENSE's only weight is --lam (Tikhonov, default 0.01)"),
+    "zero-filled": (("masks", "lam", "sigma", "preset", "noise", "space"),
+                    "the zero-filled reconstruction has no regularizer (and is complex)"),
+    "sense": (("masks", "sigma", "preset", "noise", "space"),
+              "SENSE's only weight is --lam (Tikhonov, default 0.01; its image is complex)"),
 }
 
 
@@ -376,8 +378,11 @@ def _lam_and_sigma(args: argparse.Namespace, reg: Any, prefix: str, size: int,
                 acquisition = presets.nearest(prefix, args.model, size,
                                               None if acceleration is None else acceleration())
             except ValueError:
+                shipped = args.model == "tv" or args.model in params.available()
+                advice = ("give --preset or --lam" if shipped else "presets are for the shipped models and tv: a "
+                          "parameter file needs --lam (and --sigma)")
                 raise UsageError(f"--lam is required: no {prefix} preset of {args.model} (adareg.presets has "
-                                 f"{', '.join(presets.acquisitions())}; give --preset or --lam)") from None
+                                 f"{', '.join(presets.acquisitions())}; {advice})") from None
     if fitted is not None and not math.isclose(args.pixel_size * (n := fitted()), 1.0, rel_tol=1e-6):
         raise UsageError(f"the presets were tuned with the field of view that the detector row covers spanning one "
                          f"unit (--pixel-size 1/{n} = {1 / n:.6g} here), but --pixel-size {args.pixel_size:g} makes "
@@ -386,7 +391,12 @@ def _lam_and_sigma(args: argparse.Namespace, reg: Any, prefix: str, size: int,
     for note in notes:
         warnings.warn(note.message, note.category, stacklevel=2)
     level = {"photons": getattr(args, "photons", None), "noise": getattr(args, "noise", None)}
-    chosen = presets.preset(acquisition, args.model, **level)
+    try:
+        chosen = presets.preset(acquisition, args.model, **level)
+    except ValueError as err:  # an unknown --preset, or none of it for this model (a parameter file)
+        if args.preset is None:
+            raise
+        raise UsageError(f"--preset {args.preset}: {err}") from None
     if args.sigma is None:
         sigma, source = chosen.get("sigma"), ""
     else:
@@ -429,7 +439,8 @@ def _ct_geometry(args: argparse.Namespace, detectors: int) -> tuple[int, dict[st
 
 def _fitted_size(geometry: dict[str, Any]) -> int:
     """The size of the largest image that the detector row of ``geometry`` (:func:`_ct_geometry`'s) covers."""
-    return fitting_image_size(geometry["detector_count"], **{k: v for k, v in geometry.items() if k != "detector_count"})
+    return fitting_image_size(geometry["detector_count"],
+                              **{key: value for key, value in geometry.items() if key != "detector_count"})
 
 
 def _check_sinograms(args: argparse.Namespace, sinograms: np.ndarray) -> None:
@@ -784,8 +795,9 @@ def _add_denoise(commands: Any) -> None:
     d.add_argument("--masks", help="adaptive models: write the masks of the result, (C, H, W) .npy")
     d.add_argument("--lam", type=_positive, help="regularisation weight (default: 0.8 sigma for tv, the trained value "
                    "for learned models)")
-    d.add_argument("-o", "--output", required=True, help="output image (.png, .tif, .npy); written at the input's "
-                   "bit depth; for a volume a volume (.nii, .nii.gz, .tif, .npy, or a new folder for a DICOM series)")
+    d.add_argument("-o", "--output", required=True, help="output image (.png, .tif, .npy); PNG and TIFF "
+                   "at the input's bit depth, .npy as floats in [0, 1]; for a volume a volume (.nii, .nii.gz, .tif, "
+                   ".npy, or a new folder for a DICOM series)")
     _common_options(d)
     d.set_defaults(run=_denoise)
 

@@ -163,6 +163,8 @@ MRI = ["mri", "k8.npy", "--mask", "m8.npy"]
     ([*MRI, "--sigma", "25"], "--sigma does not apply to --model zero-filled"),
     ([*MRI, "--preset", "mri-cartesian-8-x4-0.01-128"], "--preset does not apply to --model zero-filled"),
     ([*MRI, "--masks", "m.npy"], "--masks does not apply to --model zero-filled"),
+    ([*MRI, "--space", "real"], "--space does not apply to --model zero-filled"),  # was the real part, x < 0 kept
+    ([*MRI, "--model", "sense", "--space", "real"], "--space does not apply to --model sense"),
     ([*MRI, "--model", "sense", "--sigma", "25"], "--sigma does not apply to --model sense"),
     ([*MRI, "--model", "sense", "--masks", "m.npy"], "--masks does not apply to --model sense"),
     (["denoise", "noisy.npy", "--model", "tv", "--lam", "0.1", "--sigma", "25"],
@@ -172,6 +174,19 @@ def test_options_without_effect_are_refused(small_inputs, args, words):
     output = small_inputs / "never.npy"
     assert_fails_cleanly(run(*args, "-o", output.name, "--quiet", cwd=small_inputs), output, words)
     assert not (small_inputs / "m.npy").exists()
+
+
+def test_a_flag_s_bad_value_is_named_with_the_flag(small_inputs):
+    # the messages named neither --sigma nor --preset, and sent a parameter file's user to --preset, which has none
+    ct = [*CT, "--pixel-size", f"1/{adareg.operators.ct.fitting_image_size(23)}"]  # the presets' units
+    (small_inputs / "mine.npz").write_bytes((Path(adareg.__file__).parent / "weights" / "wcrr.npz").read_bytes())
+    output = small_inputs / "never.npy"
+    for args, words in [(["denoise", "noisy.npy", "--sigma", "40"], "--sigma 40: sa-cnn: sigma = 0.156863 (40/255)"),
+                        ([*ct, "--model", "tv", "--preset", "ct-parallel-10-nosuch"],
+                         "--preset ct-parallel-10-nosuch: preset: no presets for the acquisition"),
+                        ([*ct, "--model", "mine.npz"], "presets are for the shipped models and tv: a parameter file "
+                         "needs --lam (and --sigma)")]:
+        assert_fails_cleanly(run(*args, "-o", output.name, cwd=small_inputs), output, words)
 
 
 def test_tv_denoising_with_lam_needs_no_sigma(files):

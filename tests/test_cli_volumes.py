@@ -327,7 +327,7 @@ def test_a_failing_slice_is_named_and_nothing_is_written(fastmri_file, tmp_path)
     (["--slices", "7"], "out of range"),
     (["--maps", "m.npy"], "estimated per slice by ESPIRiT"),
     (["--mask", "m.npy"], "carries its mask, or takes --acceleration"),
-    (["--space", "real"], "--space does not apply to a fastMRI file"),
+    (["--model", "tv", "--space", "real"], "--space does not apply to a fastMRI file"),
     (["--acceleration", "0.5"], "--acceleration must be a factor of at least 1 (4 for x4), got 0.5"),
     (["--lam", "0.1"], "--lam does not apply to --model zero-filled"),
     (["--sigma", "25"], "--sigma does not apply to --model zero-filled"),
