@@ -167,7 +167,8 @@ def _series(pydicom: Any, folder: Path) -> dict[Path, Any]:
             raise ValueError(f"{file}: a DICOM image file without Rows: truncated or damaged?")
     if not headers:
         raise ValueError(f"{folder}: no DICOM image files (files that are not DICOM, and DICOM files without "
-                         "Rows such as DICOMDIR, are skipped)")
+                         "Rows such as DICOMDIR, are skipped): a folder is read as one DICOM series; give a stack of "
+                         "other images as one multi-page TIFF, NIfTI or 3D .npy file")
     _check_one_series(folder, headers)
     for file, header in headers.items():
         _check_image(file, header)

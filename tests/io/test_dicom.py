@@ -379,6 +379,9 @@ def test_a_folder_without_images_is_refused(tmp_path):
     shutil.copy(TEST_FILES / "rtplan.dcm", tmp_path / "plan.dcm")
     shutil.copy(TEST_FILES / "README.txt", tmp_path / "README.txt")
     _one_line_error(tmp_path, lambda: dicom.read(tmp_path), "no DICOM image files")
+    # a folder of PNG images was told only that it held no DICOM (an audit, 2026-12-08)
+    _one_line_error(tmp_path, lambda: dicom.read(tmp_path), "a folder is read as one DICOM series; give a stack of "
+                    "other images as one multi-page TIFF")
 
 
 def test_a_non_dicom_file_is_refused():
