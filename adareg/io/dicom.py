@@ -68,6 +68,12 @@ _SAME_POSITION_MM = 1e-3
 
 _INT16_MIN, _INT16_MAX = -32768, 32767
 
+#: A derived slice keeps the input's rescale only when its values span at least this many of the input's steps:
+#: rounding to them then errs by at most 1/512 of the slice's range, below one step of an 8-bit display of it.
+#: On a finer scale (data mapped to [0, 1], a ratio or probability map of an integer series) the input's steps
+#: would merge the values, so the rescale is fitted to the slice's range instead.
+_KEPT_RESCALE_STEPS = 256
+
 
 # ---------------------------------------------------------------------------------------------- reading
 
@@ -426,11 +432,14 @@ def write(folder: Path, data: np.ndarray, like: Volume | None, description: str)
 
     Quantisation, per slice: ``stored = round((value - intercept) / slope)``.  The
     input's RescaleSlope and RescaleIntercept (1 and 0 where absent) are kept when the
-    slice's stored values fit in int16 with them (a derived series at the acquisition's
-    precision: CT stays in 1 HU steps); otherwise, or when the input had a Modality LUT
-    Sequence or float pixel data (no steps to keep: an ADC map of values near 1e-3 would
-    round to 0), the intercept is the middle of the slice's value range and the slope maps
-    that range onto [-32767, 32767].  Values are therefore written within half a slope.
+    slice's stored values fit in int16 with them and span at least 256 of its steps (a
+    derived series at the acquisition's precision: CT stays in 1 HU steps; rounding errs
+    by at most 1/512 of the slice's range); otherwise (values on a finer scale than the
+    input's, such as data mapped to [0, 1], whose steps of 1 would leave only 0 and 1),
+    or when the input had a Modality LUT Sequence or float pixel data (no steps to keep:
+    an ADC map of values near 1e-3 would round to 0), the intercept is the middle of the
+    slice's value range and the slope maps that range onto [-32767, 32767].  Values are
+    therefore written within half a slope.
 
     Parameters
     ----------
@@ -562,15 +571,18 @@ def _drop_stored_value_maps(dataset: Any) -> None:
 
 
 def _rescale(pydicom: Any, source: Any, image: np.ndarray, keep: bool) -> tuple[Any, Any, bool]:
-    """RescaleSlope and RescaleIntercept (DS values) for ``image``: ``source``'s where ``keep`` and they fit (see
-    :func:`write`), else spanning the image's range; and whether they are ``source``'s."""
+    """RescaleSlope and RescaleIntercept (DS values) for ``image``: ``source``'s where ``keep``, they fit and the image
+    spans enough of their steps (see :func:`write`), else spanning the image's range; and whether they are
+    ``source``'s."""
     DS = pydicom.valuerep.DS
     low, high = float(image.min()), float(image.max())
     lut = _modality_lut(source, 0)
     if keep and not lut.get("ModalityLUTSequence"):
         slope, intercept = _rescale_tags(pydicom, lut)  # as read
-        if float(slope) > 0 and _INT16_MIN <= round((low - float(intercept)) / float(slope)) and \
-                round((high - float(intercept)) / float(slope)) <= _INT16_MAX:
+        step = float(slope)
+        if step > 0 and (high - low) / step >= _KEPT_RESCALE_STEPS and \
+                _INT16_MIN <= round((low - float(intercept)) / step) and \
+                round((high - float(intercept)) / step) <= _INT16_MAX:
             return slope, intercept, True
     intercept = DS((low + high) / 2, auto_format=True)  # formatted first: the stored values use the written text
     spread = max(high - float(intercept), float(intercept) - low)

@@ -9,8 +9,9 @@ Expected values and orders are computed in the tests from the tags, by hand.
   fool a sort by one coordinate), InstanceNumber when a position is missing, CT values
   in HU (``stored * slope + intercept``), enhanced multi-frame rescales, lossless
   compressed files equal to their uncompressed original, skipped non-image files.
-* Writing: values within half a slope, input rescale kept when the data fit and a
-  spanning one otherwise, patient/study/geometry kept, new UIDs, atomic on failure.
+* Writing: values within half a slope, input rescale kept when the data fit and span
+  256 of its steps and a spanning one otherwise, patient/study/geometry kept, new UIDs,
+  atomic on failure.
 * Refusals, one line naming the file or folder: several series, no pixel data, colour,
   different sizes, unorderable or coincident slices, undecodable compressed data, a
   mismatched or multi-frame ``like``, non-finite data.
@@ -559,6 +560,20 @@ def test_data_outside_int16_with_the_input_rescale_get_a_spanning_rescale(tmp_pa
     stored = ds.pixel_array.astype(np.int64)
     assert stored.min() >= -32768 and stored.max() <= 32767 and stored.max() - stored.min() > 60000
     assert ds.SeriesDescription == "x" * 64
+
+
+def test_data_on_a_finer_scale_than_the_input_rescale_get_a_fitted_one(tmp_path):
+    """CT mapped to [0, 1] and written with the input's slope 1 came back as 0 and 1 only, half the range off (an
+    audit, 2026-12-08)."""
+    like, _ = _series_volume(tmp_path / "in", count=2)
+    low, high = float(like.data.min()), float(like.data.max())
+    data = (like.data.astype(np.float64) - low) / (high - low)
+    write_volume(tmp_path / "out", data, like=like)
+    back = read_volume(tmp_path / "out").data
+    for k in range(2):
+        # the best int16 quantisation of the slice's range: steps of its range / 65534, half a step off at most
+        step = float(data[k].max() - data[k].min()) / 65534
+        assert np.max(np.abs(back[k] - data[k])) <= 0.5 * step * (1 + 1e-6) + 1e-7  # + float32's rounding near 1
 
 
 @pytest.mark.parametrize("keyword, dtype", [("FloatPixelData", "<f4"), ("DoubleFloatPixelData", "<f8")])
