@@ -5,7 +5,7 @@
   series, NIfTI files, multi-page TIFF and NPY, written back with their metadata;
 * :mod:`~adareg.io.fastmri`: fastMRI HDF5 files of multi-coil k-space;
 * :mod:`~adareg.io.files`: outputs checked before any work and written atomically (a run's
-  files together: :func:`written_together`).
+  outputs together: :func:`written_together`).
 
 The format libraries (pydicom, nibabel, tifffile, h5py; ``pip install adareg[io]``)
 are imported when a file of their format is read or written.

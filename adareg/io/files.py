@@ -3,8 +3,8 @@
 The data go to a hidden temporary file ``.NAME.*`` (or folder) beside the target,
 which then replaces the target, so a failed or interrupted write (Ctrl-C, SIGTERM,
 SIGHUP) never leaves a half-written or temporary file; within :func:`written_together`
-the files of one run replace their targets together at its end, so a run that fails
-after its first file leaves none of them.  A new file's mode follows the
+the files and folders of one run replace their targets together at its end, so a run
+that fails after its first output leaves none of them.  A new file's mode follows the
 umask (``0o666 & ~umask``) as any Unix tool's does; a replaced file keeps its
 permission bits, and a write-protected one is refused, as ``cp`` refuses it.  An output
 that is a symbolic link is written through it, to the file it names.  Write errors name
@@ -28,7 +28,7 @@ from typing import Any
 #: Characters of the target's name kept in its temporary twin's, which adds some 30; a name near the file
 #: system's limit (255 bytes) would otherwise have a twin it refuses.
 TWIN_NAME_LENGTH = 64
-#: Within :func:`written_together`: the written temporary files and the targets they are to replace.
+#: Within :func:`written_together`: the written temporary files and folders and the targets they are to replace.
 _pending: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.ContextVar("adareg_pending",
                                                                                           default=None)
 
@@ -115,13 +115,14 @@ def write_atomically(path: Path, write: Callable[[str], None]) -> None:
 
 @contextlib.contextmanager
 def written_together() -> Iterator[None]:
-    """The files that :func:`~adareg.io.files.write_atomically` writes within it replace their targets at its end,
-    all or none.
+    """The files and folders that :func:`~adareg.io.files.write_atomically` and
+    :func:`~adareg.io.files.write_folder_atomically` write within it replace their targets at its end, all or none.
 
-    A run whose outputs are several files (an image and its masks) thus leaves none of
-    them where it fails, or is interrupted, after writing the first: the written
-    temporaries are removed, and the targets keep what they held.  (Only the renames at
-    the end remain, one per file, which fail in practice only with the file system.)
+    A run whose outputs are several files (an image and its masks, a NIfTI file and a
+    DICOM series) thus leaves none of them where it fails, or is interrupted, after
+    writing the first: the written temporaries are removed, and the targets keep what
+    they held.  (Only the renames at the end remain, one per output, which fail in
+    practice only with the file system.)
     The group is the calling thread's (a context variable): a file that another thread
     writes meanwhile lands at once, outside it.
     """
@@ -143,8 +144,11 @@ def written_together() -> Iterator[None]:
                     raise OSError(f"cannot write {target}: {err.strerror or err}") from err
                 pending.pop(0)
     finally:
-        for temporary, _ in pending:  # a failed group's files, none of them in place
-            temporary.unlink(missing_ok=True)
+        for temporary, _ in pending:  # a failed group's files and folders, none of them in place
+            if temporary.is_dir():
+                shutil.rmtree(temporary, ignore_errors=True)
+            else:
+                temporary.unlink(missing_ok=True)
 
 
 def check_output_folder(path: str | os.PathLike) -> Path:
@@ -174,7 +178,8 @@ def write_folder_atomically(path: Path, write: Callable[[Path], None]) -> None:
 
     ``path`` must not exist or be an empty folder (:func:`check_output_folder`; a symbolic
     link to one is written through); on any failure or interruption the temporary folder
-    is removed and ``path`` is untouched.
+    is removed and ``path`` is untouched.  Within :func:`written_together` the replacement
+    waits for the end of the group.
     """
     path = Path(path)
     target, temporary = _target(path), None
@@ -185,7 +190,11 @@ def write_folder_atomically(path: Path, write: Callable[[Path], None]) -> None:
                 temporary = _hidden_twin(target, "")
                 temporary.mkdir()
                 write(temporary)
-                os.replace(temporary, target)  # a rename onto an empty folder or onto nothing
+                pending = _pending.get()
+                if pending is None:
+                    os.replace(temporary, target)  # a rename onto an empty folder or onto nothing
+                else:
+                    pending.append((temporary, target))
             except BaseException:
                 if temporary is not None:
                     shutil.rmtree(temporary, ignore_errors=True)

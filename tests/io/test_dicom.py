@@ -713,6 +713,29 @@ def test_write_leaves_nothing_behind_when_it_fails_midway(tmp_path, monkeypatch)
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def test_a_series_written_together_with_a_file_lands_with_it_or_not_at_all(tmp_path):
+    """A series folder replaced its target at once inside written_together, so a group that failed after writing a
+    NIfTI file and a series left the series alone in place (an audit, 2026-12-08)."""
+    pytest.importorskip("nibabel", reason="nibabel is not installed (pip install adareg[io])")
+    from adareg import io
+
+    like, _ = _series_volume(tmp_path / "in", count=2)
+    nifti, series = tmp_path / "out.nii.gz", tmp_path / "out"
+    with pytest.raises(RuntimeError, match="after both"):
+        with io.written_together():
+            write_volume(nifti, like.data, like=like)
+            write_volume(series, like.data, like=like)
+            assert not series.exists()  # held back until the end of the group
+            raise RuntimeError("a failure after both outputs")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # neither output, no temporary twin
+    with io.written_together():
+        write_volume(nifti, like.data, like=like)
+        write_volume(series, like.data, like=like)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out", "out.nii.gz"]
+    np.testing.assert_array_equal(read_volume(series).data, like.data)
+    np.testing.assert_array_equal(read_volume(nifti).data, like.data)
+
+
 def test_read_volume_and_write_volume_use_this_module(tmp_path):
     like = read_volume(CT)
     assert like.format == "dicom"
