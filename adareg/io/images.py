@@ -4,10 +4,11 @@ Intensity conventions (every image read path: :func:`read_image`, :func:`read_fo
 
 * Integer pixels are scaled by their type's range to [0, 1]: uint8 by 255, uint16 by
   65535, in PNG, TIFF and ``.npy`` alike; the bit depth (8 or 16) is returned so that an
-  output can be written back at the same depth.  Other integer types (signed, 32- and
-  64-bit) and bool arrays are refused: they have no agreed black and white level (CT
-  numbers, offsets), so any scale would be a guess; convert them to uint8/uint16 or to
-  float first.
+  output can be written back at the same depth.  uint16 values all below 4096 (12-bit
+  data stored in 16 bits, read in [0, 1/16]) give an :class:`~adareg.io.IntensityWarning`.
+  Other integer types (signed, 32- and 64-bit) and bool arrays are refused: they have
+  no agreed black and white level (CT numbers, offsets), so any scale would be a guess;
+  convert them to uint8/uint16 or to float first.
 * Palette, grey + alpha and bilevel images become grey (Pillow's luminance, alpha
   dropped); a colour image (RGB or palette with unequal channels) is refused rather
   than silently turned grey; one whose three channels are equal is grey.

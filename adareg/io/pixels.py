@@ -1,8 +1,10 @@
 """The conventions every reader applies to stored pixels: intensities, grey, orientation and byte order.
 
 Integer pixels ``p`` of ``b`` bits (uint8, uint16) are intensities ``p / (2**b - 1)`` in
-[0, 1]; float pixels are taken as stored, finite, with an :class:`IntensityWarning`
-where more than 1% of them lie outside [-0.5, 1.5]; other types are refused.  Values
+[0, 1], with an :class:`IntensityWarning` where uint16 values stay below 4096 (12-bit
+data stored in 16-bit samples, which this reads in [0, 1/16]); float pixels are taken
+as stored, finite, with an :class:`IntensityWarning` where more than 1% of them lie
+outside [-0.5, 1.5]; other types are refused.  Values
 that are not intensities (sinograms) are taken as stored (:func:`stored_values`).  The
 image reader (:mod:`adareg.io.images`), the volume readers (:mod:`adareg.io.volumes`)
 and the TIFF reader (:mod:`adareg.io.tiff`) build on this module.
@@ -28,9 +30,13 @@ MAX_ELEMENTS = 2**31
 #: The EXIF and TIFF tag Orientation (1 means as stored; see :func:`oriented`).
 ORIENTATION_TAG = 274
 
+#: uint16 values all below this (and not all 0) are probably 12-bit data stored in 16-bit samples.
+TWELVE_BITS = 4096
+
 
 class IntensityWarning(UserWarning):
-    """Float image values far outside [0, 1]: probably another intensity scale."""
+    """Image values on another intensity scale than [0, 1]: float values far outside it, 12-bit data in 16-bit
+    samples, or values clipped to it on writing."""
 
 
 #: Each Orientation's turn or flip of (rows, columns, ...) pixels as stored into the image as shown: 2 mirrored,
@@ -65,9 +71,12 @@ def grey(pixels: np.ndarray, path: Path) -> np.ndarray:
 
 
 def intensities(data: np.ndarray, path: Path) -> tuple[np.ndarray, int | None]:
-    """uint8/uint16 scaled to [0, 1] with their depth; floats as stored (finite, range-checked); others refused."""
+    """uint8/uint16 scaled to [0, 1] with their depth (12-bit data in 16 bits warned of); floats as stored (finite,
+    range-checked); others refused."""
     if data.dtype in (np.uint8, np.uint16):
         bits = 8 * data.dtype.itemsize
+        if bits == 16:
+            _warn_on_twelve_bits(data, path)
         return data / float(2**bits - 1), bits
     if data.dtype.kind == "f":
         image = data.astype(np.float64)
@@ -117,6 +126,17 @@ def _warn_on_scale(image: np.ndarray, path: Path) -> None:
         cause = f"values span [{float(image.min()):g}, {top:g}]: rescale them to [0, 1]"
     warnings.warn(f"{path}: {outside} of {image.size} float values lie outside [-0.5, 1.5], adareg's intensities "
                   f"are in [0, 1]; {cause}", IntensityWarning, stacklevel=_outside_the_package())
+
+
+def _warn_on_twelve_bits(data: np.ndarray, path: Path) -> None:
+    """An :class:`IntensityWarning` when uint16 ``data`` are not all 0 and all below :data:`TWELVE_BITS`."""
+    top = int(data.max()) if data.size else 0
+    if not 0 < top < TWELVE_BITS:
+        return
+    warnings.warn(f"{path}: uint16 values up to {top}, below {TWELVE_BITS}: 12-bit data stored in 16 bits? adareg "
+                  f"scales uint16 by 1/65535, so they are read in [0, {top / 65535:.3g}] (a noise level sigma is on "
+                  "the scale of the full 16-bit range); multiply them by 65535/4095 or save them as float in [0, 1]",
+                  IntensityWarning, stacklevel=_outside_the_package())
 
 
 def _outside_the_package() -> int:

@@ -10,7 +10,8 @@ whose pages interleave them, and a tifffile page of 3 or 4 separate planes (what
 (thumbnails) are not slices and are skipped.
 
 Intensities as :func:`adareg.io.read_image`'s (which reads a one-page TIFF with this
-module): uint8 and uint16 pixels are scaled to [0, 1] (``metadata["bits"]`` 8 or 16),
+module): uint8 and uint16 pixels are scaled to [0, 1] (``metadata["bits"]`` 8 or 16; 12-bit
+values in 16-bit samples, by 1/65535 too, with an :class:`~adareg.io.IntensityWarning`),
 float pixels are returned as stored (``metadata["bits"]`` ``None``; NaN/Inf refused, an
 :class:`~adareg.io.IntensityWarning` on another scale), other integer types are refused.
 With ``as_stored=True`` (sinograms, other measurements) every real pixel type is

@@ -1,7 +1,8 @@
 """adareg.io.tiff through read_volume/write_volume, checked against tifffile and Pillow.
 
 * Reading: every page of a stack (read_image refuses it, read_volume reads it whole);
-  uint8/uint16 scaled by 1/255 and 1/65535, float pages as stored; one page is one slice;
+  uint8/uint16 scaled by 1/255 and 1/65535 (12-bit values in 16-bit samples warned of),
+  float pages as stored; one page is one slice;
   single pages made grey as Pillow does (palette, bilevel, white-is-zero, grey + alpha,
   RGB with equal channels), compared with Pillow's conversion and with read_image.
 * Refusals in one line naming the file: colour, int32, 4- or 12-bit samples, several
@@ -191,6 +192,30 @@ def test_float_pages_on_another_scale_warn(tmp_path):
     tifffile.imwrite(tmp_path / "255.tif", _ramp((2, 4, 5), np.uint8).astype(np.float32), photometric="minisblack")
     with pytest.warns(IntensityWarning, match="divide by 255"):
         read_volume(tmp_path / "255.tif")
+
+
+def test_12_bit_values_in_16_bit_samples_warn_once_and_are_scaled_by_1_65535(tmp_path):
+    """Values 0-4095 in uint16 were read in [0, 0.0625] without a word, so that a noise level on the 0-255 scale was
+    16 times too large for them (an audit, 2026-12-08)."""
+    stored = np.arange(2 * 4096, dtype=np.uint16).reshape(2, 64, 64) % 4096
+    tifffile.imwrite(tmp_path / "page.tif", stored[0], photometric="minisblack")
+    tifffile.imwrite(tmp_path / "stack.tif", stored, photometric="minisblack")
+    advice = r"uint16 values up to 4095, below 4096: 12-bit data .* multiply them by 65535/4095 or save them as float"
+    with pytest.warns(IntensityWarning, match=advice) as record:
+        image, bits = read_image(tmp_path / "page.tif")
+    assert len(record) == 1 and record[0].filename == __file__  # pointed at the caller
+    np.testing.assert_array_equal(image, stored[0] / 65535.0)
+    assert bits == 16
+    with pytest.warns(IntensityWarning, match=advice) as record:
+        volume = read_volume(tmp_path / "stack.tif")
+    assert len(record) == 1
+    np.testing.assert_array_equal(volume.data, (stored / 65535.0).astype(np.float32))
+    tifffile.imwrite(tmp_path / "black.tif", np.zeros((2, 4, 5), np.uint16), photometric="minisblack")
+    tifffile.imwrite(tmp_path / "full.tif", stored.astype(np.uint16) * 16 + 15, photometric="minisblack")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # all black, or 12-bit values scaled up to 16 bits: no warning
+        read_volume(tmp_path / "black.tif")
+        read_volume(tmp_path / "full.tif")
 
 
 def _pillow_pages(Image, tmp_path: Path) -> dict[str, Path]:
