@@ -34,6 +34,15 @@ def far_outside(image: Array, low: float = 0.0, high: float = 1.0) -> int:
     return outside if outside > OUTSIDE_SHARE * image.size else 0
 
 
+def clipped_on_writing(image: np.ndarray, bits: int) -> int:
+    """How many values of the real ``image`` lie beyond [0, 1] by more than one grey level of a ``bits``-bit output
+    (``1 / (2**bits - 1)``), which clipping to [0, 1] changes visibly, where more than :data:`OUTSIDE_SHARE` of them
+    do, else 0."""
+    step = 1.0 / (2**bits - 1)
+    clipped = int(np.count_nonzero((image < -step) | (image > 1.0 + step)))
+    return clipped if clipped > OUTSIDE_SHARE * image.size else 0
+
+
 def outside_counts(images: Array, image_ndim: int, low: float = 0.0, high: float = 1.0) -> np.ndarray:
     """How many values of each image of ``images`` (its ``image_ndim`` trailing axes; the leading ones a batch)
     lie more than half the span beyond ``[low, high]``: a host array of the batch's shape."""

@@ -38,8 +38,9 @@ whose message starts with the file's path: corrupt, truncated or lying files inc
 (an ``.npy`` header or a TIFF's page sizes are checked before anything is allocated;
 Pillow's decompression-bomb limit ``PIL.Image.MAX_IMAGE_PIXELS`` is an error for PNG).
 
-Writing (:func:`write_image`) takes float intensities in [0, 1]; it is atomic
-(:mod:`adareg.io.files`).
+Writing (:func:`write_image`) takes float intensities in [0, 1] (PNG and TIFF clip other
+values, with a warning where more than 1% are clipped by more than a grey level); it is
+atomic (:mod:`adareg.io.files`).
 
 PNG and TIFF need Pillow (``pip install adareg[examples]``), and TIFF is best read with
 tifffile (``pip install adareg[io]``); NPY files are read with
@@ -59,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, checks
-from ..intensities import far_outside
+from ..intensities import clipped_on_writing, far_outside
 from . import tiff
 from .files import check_output, write_atomically
 from .pixels import (MAX_ELEMENTS, ORIENTATION_TAG, IntensityWarning, check_finite, grey, intensities,
@@ -390,8 +391,10 @@ def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = 8
     For PNG and TIFF, ``image`` is a 2D float array of intensities in [0, 1], as
     :func:`read_image` returns them: the values are clipped to [0, 1] and scaled by 255
     or 65535 (rounded), the inverse of :func:`read_image`; an :class:`~adareg.io.IntensityWarning`
-    says so where more than 1% of them lie outside [-0.5, 1.5] (another scale).  Integer and bool arrays are
-    refused rather than guessed at (divide a 0-255 image by 255 first).  ``bits`` is
+    says so where more than 1% of them lie outside [-0.5, 1.5] (another scale), or else where
+    more than 1% lie beyond [0, 1] by more than one grey level (1/255 or 1/65535), which
+    the clip changes visibly.  Integer and bool arrays are refused rather than guessed at
+    (divide a 0-255 image by 255 first).  ``bits`` is
     ignored for NPY, which stores ``image`` as it is.
 
     Raises
@@ -413,13 +416,18 @@ def write_image(path: str | os.PathLike, image: np.ndarray, bits: int | None = 8
     if image.dtype.kind != "f" or image.ndim != 2 or image.size == 0:
         raise ValueError(f"write_image: {path}: expected a non-empty 2D float array of intensities in [0, 1], got "
                          f"{image.dtype} of shape {image.shape} (divide 8-bit integers by 255, 16-bit by 65535)")
+    scale, dtype = (65535.0, np.uint16) if bits == 16 else (255.0, np.uint8)
     outside = far_outside(image)
+    clipped = 0 if outside else clipped_on_writing(image, 16 if bits == 16 else 8)
     if outside:
         warnings.warn(f"write_image: {path}: {outside} of {image.size} values lie outside [-0.5, 1.5] and are "
                       "clipped to [0, 1]: rescale the image to [0, 1] first, or write .npy, which keeps the values",
                       IntensityWarning, stacklevel=2)
+    elif clipped:
+        warnings.warn(f"write_image: {path}: {clipped} of {image.size} values lie beyond [0, 1] by more than one "
+                      f"grey level (1/{scale:g}) and are clipped to [0, 1]: rescale the image to [0, 1] first, or "
+                      "write .npy, which keeps the values", IntensityWarning, stacklevel=2)
     Image = _pillow()
-    scale, dtype = (65535.0, np.uint16) if bits == 16 else (255.0, np.uint8)
     data = np.round(np.clip(image.astype(np.float64), 0.0, 1.0) * scale).astype(dtype)
     file_format = Image.registered_extensions()[path.suffix.lower()]
 

@@ -28,8 +28,9 @@ shape and one pixel type, and a file declaring more than
 :data:`~adareg.io.pixels.MAX_ELEMENTS` samples is refused before its pixels are read.
 
 Writing stores one grey (min-is-black) page per slice, at the bit depth of the stack
-read (float values clipped to [0, 1], with a warning where another scale is cut off,
-scaled by 255 or 65535 and rounded: the inverse of reading), else as float32, with the
+read (float values clipped to [0, 1], with a warning where another scale is cut off
+or more than 1% of the values are clipped by more than one grey level, scaled by 255 or
+65535 and rounded: the inverse of reading), else as float32, with the
 pixel density (XResolution, YResolution, ResolutionUnit) of the stack read; the first
 page's ImageDescription says what was done.
 """
@@ -48,7 +49,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import checks
-from ..intensities import far_outside
+from ..intensities import clipped_on_writing, far_outside
 from .files import write_atomically
 from .formats import Volume, as_float32, library
 from .pixels import (MAX_ELEMENTS, ORIENTATION_TAG, IntensityWarning, grey, intensities, memory_as_value_error, native,
@@ -148,8 +149,9 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -
     data
         The volume, finite and within float32's range; float intensities in [0, 1] when
         written as integers (other values are clipped, with an
-        :class:`~adareg.io.IntensityWarning` where more than 1% lie outside [-0.5, 1.5];
-        integer data are refused, as by :func:`~adareg.io.write_image`).
+        :class:`~adareg.io.IntensityWarning` where more than 1% lie outside [-0.5, 1.5], or
+        else where more than 1% lie beyond [0, 1] by more than one grey level; integer
+        data are refused, as by :func:`~adareg.io.write_image`).
     like
         The TIFF or NPY volume the data were computed from: its bit depth (8, 16 or
         ``None``) is kept, and a TIFF's pixel density (XResolution, YResolution and
@@ -171,16 +173,21 @@ def write(path: Path, data: np.ndarray, like: Volume | None, description: str) -
 
 
 def _check_intensities(data: np.ndarray, path: Path, bits: int) -> None:
-    """Refuse integer data for an integer output, and warn where the clip to [0, 1] would cut off another scale,
-    as :func:`adareg.io.write_image` does."""
+    """Refuse integer data for an integer output, and warn where the clip to [0, 1] would cut off another scale or
+    change more than 1% of the values by more than one grey level, as :func:`adareg.io.write_image` does."""
     if data.dtype.kind in "biu":
         raise ValueError(f"{path}: a {bits}-bit TIFF is written from float intensities in [0, 1], got {data.dtype} "
                          f"data (divide 8-bit integers by 255, 16-bit by 65535)")
     outside = far_outside(data)
+    clipped = 0 if outside else clipped_on_writing(data, bits)
     if outside:
         warnings.warn(f"{path}: {outside} of {data.size} values lie outside [-0.5, 1.5] and are clipped to [0, 1] "
                       f"for the {bits}-bit output: rescale the data to [0, 1] first, or write .npy or NIfTI, which "
                       "keep the values", IntensityWarning, stacklevel=4)
+    elif clipped:
+        warnings.warn(f"{path}: {clipped} of {data.size} values lie beyond [0, 1] by more than one grey level "
+                      f"(1/{2**bits - 1}) and are clipped to [0, 1] for the {bits}-bit output: rescale the data to "
+                      "[0, 1] first, or write .npy or NIfTI, which keep the values", IntensityWarning, stacklevel=4)
 
 
 def _stored(data: np.ndarray, bits: int | None) -> np.ndarray:

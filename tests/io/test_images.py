@@ -286,13 +286,36 @@ def test_writing_an_image_on_another_scale_warns_of_the_clipping(Image, tmp_path
     # a 0-255 float image written as 8 bits saturates: every value above 1 becomes 255
     grid = np.linspace(0, 1, 64).reshape(8, 8)
     path = tmp_path / f"out{suffix}"
-    with pytest.warns(IntensityWarning, match=f"write_image: {path}: 63 of 64 values lie outside .* clipped"):
+    with pytest.warns(IntensityWarning, match=f"write_image: {path}: 63 of 64 values lie outside .* clipped") as record:
         write_image(path, 255 * grid)
     assert np.count_nonzero(read_image(path)[0] == 1.0) == 63
+    assert len(record) == 1  # told once: not also as values clipped by more than a grey level
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        write_image(path, 1.2 * grid - 0.1)  # noise-like overshoot is clipped without a word
+        write_image(path, (1 + 0.9 / 255) * grid - 0.45 / 255)  # an overshoot within a grey level: no word
         write_image(tmp_path / "out.npy", 255 * grid)  # .npy keeps the values
+
+
+@pytest.mark.parametrize("suffix, bits", [(".png", 8), (".tif", 16)])
+def test_writing_an_image_mostly_clipped_within_its_scale_warns(Image, tmp_path, suffix, bits):
+    """Values in [-0.5, 1.5] were clipped to [0, 1] without a word however many: an image of 1.4 came out all white
+    (an audit, 2026-12-08).  More than 1% of the values clipped by more than a grey level now warn."""
+    path, top = tmp_path / f"out{suffix}", 2**bits - 1
+    ramp = np.linspace(-0.3, 1.3, 400).reshape(20, 20)
+    few = np.full((20, 20), 0.5)
+    few.flat[:4] = 1.4  # 1%, not more: clipped without a word
+    for image in (np.full((20, 20), 1.4), ramp, np.where(np.arange(400).reshape(20, 20) < 5, 1.4, few)):
+        clipped = np.count_nonzero((image < -1 / top) | (image > 1 + 1 / top))
+        words = rf"write_image: {path}: {clipped} of 400 values lie beyond \[0, 1\] by more than one grey level " \
+                rf"\(1/{top}\) and are clipped"
+        with pytest.warns(IntensityWarning, match=words) as record:
+            write_image(path, image, bits=bits)
+        assert len(record) == 1 and record[0].filename == __file__
+        with Image.open(path) as picture:
+            np.testing.assert_array_equal(np.asarray(picture), np.round(np.clip(image, 0, 1) * top))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_image(path, few, bits=bits)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float16])

@@ -291,9 +291,16 @@ def test_an_integer_tiff_output_takes_float_intensities_and_warns_where_it_clips
     with pytest.raises(ValueError, match=r"out.tif: a 8-bit TIFF is written from float intensities in \[0, 1\], got "
                                          r"uint8 data \(divide 8-bit integers by 255"):
         write_volume(tmp_path / "out.tif", np.full((2, 3, 4), 200, np.uint8), like=volume)
-    with pytest.warns(IntensityWarning, match=r"out.tif: 24 of 24 values lie outside \[-0.5, 1.5\] and are clipped"):
+    with pytest.warns(IntensityWarning, match=r"out.tif: 24 of 24 values lie outside \[-0.5, 1.5\] and are clipped") \
+            as record:
         write_volume(tmp_path / "out.tif", np.full((2, 3, 4), 200.0), like=volume)  # a 0-255 volume saturates
+    assert len(record) == 1  # told once: not also as values clipped by more than a grey level
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "out.tif"), 255)
+    ramp = np.linspace(-0.05, 1.05, 24).reshape(2, 3, 4)  # 2 values clipped by more than a grey level
+    with pytest.warns(IntensityWarning, match=r"out.tif: 2 of 24 values lie beyond \[0, 1\] by more than one grey "
+                                              r"level \(1/255\) and are clipped to \[0, 1\] for the 8-bit output"):
+        write_volume(tmp_path / "out.tif", ramp, like=volume)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out.tif"), np.round(np.clip(ramp, 0, 1) * 255))
     with warnings.catch_warnings():
-        warnings.simplefilter("error", IntensityWarning)  # noise beyond [0, 1] is clipped without a word
-        write_volume(tmp_path / "out.tif", np.linspace(-0.05, 1.05, 24).reshape(2, 3, 4), like=volume)
+        warnings.simplefilter("error", IntensityWarning)  # an overshoot within a grey level is clipped without a word
+        write_volume(tmp_path / "out.tif", np.linspace(-0.9 / 255, 1 + 0.9 / 255, 24).reshape(2, 3, 4), like=volume)
