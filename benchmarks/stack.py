@@ -190,6 +190,7 @@ def on_dask(task: stacks.SliceTask, stack: np.ndarray, chunk: int, repeats: int,
         client.wait_for_workers(workers)
         started = time.perf_counter() - start
         client.run(import_adareg)
+        client.run(task, stack[:chunk])  # every worker warmed (measure's warm-up chunk runs on one of them)
         trim = sorted({str(value) for value in client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()})
         note = (f"the cluster of {workers} worker(s) started in {started:.1f} s (not in the times); the workers' "
                 f"MALLOC_TRIM_THRESHOLD_: {', '.join(trim)}")
