@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from . import backend, checks, thread_warnings
@@ -51,6 +52,10 @@ _SIGMA_SPAN = 30.0
 #: The beginnings of the warnings about a candidate's image that :func:`tune` does not tell: a far candidate may
 #: give an image that spans widely or is faint, and its score says so.
 CANDIDATE_IMAGE_WARNINGS = ("solve: the reconstruction", "psnr: x spans")
+
+#: A line of candidates whose PSNRs differ by at most this, relative to the PSNR (dB), is a plateau: they gave the
+#: same image, up to rounding, so that the variable had no effect there.
+FLAT_PSNR = 1e-9
 
 #: The keywords that :func:`adareg.solve` takes, which ``solve_options`` may hold.
 _SOLVE_KEYWORDS = frozenset(inspect.signature(solve).parameters) - {"H", "y", "reg"}
@@ -141,7 +146,10 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
       (the model is trained on its range) and for ``lam`` when ``lam_range`` is
       given.  The default ``lam`` range is only a first guess and may be left
       (a best ``lam`` that is the largest or smallest evaluated, the extensions
-      having ended with the PSNR still rising, is warned about);
+      having ended with the PSNR still rising, is warned about).  Ties keep the
+      current best, so a line on which every candidate scores the same (a
+      plateau, e.g. a ``lam`` so large that each image is flat) stays where it
+      started, and is warned about (``adareg.tuning.FLAT_PSNR``);
     * for two variables, which trade along a ridge (a larger ``sigma`` wants a
       smaller ``lam``), the last level's final ``sigma`` line can leave ``lam``
       far from its best at the new ``sigma``.  Rounds follow: the finest lines
@@ -288,8 +296,8 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
 
     table = History("lam", "sigma", "psnr", "iterations", "cut", "converged", "seconds")
     bar = tqdm(disable=not progress, desc="tune", unit="evaluation")
-    # the best candidate solved in full, and whether all its solves converged
-    best: dict[str, Any] = {"psnr": -math.inf, "seconds": None, "converged": True}
+    # the best candidate solved in full: its PSNR and seconds per pair (patience's caps)
+    best: dict[str, Any] = {"psnr": -math.inf, "seconds": None}
     evaluate = _evaluator(candidate, fixed, patience, table, bar, best)
     notes: list[thread_warnings.Note] = []
     try:
@@ -301,7 +309,7 @@ def tune(H: LinearOperator, ys: Sequence[Array] | Array, xs: Sequence[Array] | A
         for category, message in dict.fromkeys(notes):
             if not message.startswith(CANDIDATE_IMAGE_WARNINGS):
                 warnings.warn(message, category, stacklevel=2)
-    _warn_about_the_choice(chosen, axes, table, best["converged"])
+    _warn_about_the_choice(chosen, axes, table)
     return Tuning(lam=chosen.get("lam", fixed["lam"]), sigma=chosen.get("sigma", fixed["sigma"]), psnr=score,
                   table=table)
 
@@ -312,7 +320,7 @@ def _evaluator(candidate: _Candidate, fixed: dict[str, Any], patience: float | N
     ``fixed``), each evaluation a row of ``table`` and a tick of ``bar``.
 
     With ``patience``, a candidate's solves are cut at ``patience`` times the seconds per pair of ``best`` (the best
-    candidate solved in full: its ``psnr``, ``seconds`` per pair and whether all its solves ``converged``, updated
+    candidate solved in full: its ``psnr`` and ``seconds`` per pair, updated
     in place), and a cut candidate that scores above ``best`` is solved again in full before it may win.
     """
 
@@ -326,7 +334,7 @@ def _evaluator(candidate: _Candidate, fixed: dict[str, Any], patience: float | N
         if cut and mean > best["psnr"]:  # it may win: solve it in full first
             mean, iterations, seconds, cut, converged = candidate.score(lam_k, sigma_k, None)
         if mean > best["psnr"]:
-            best.update(psnr=mean, seconds=seconds, converged=converged)
+            best.update(psnr=mean, seconds=seconds)
         table.append(lam=lam_k, sigma=math.nan if sigma_k is None else sigma_k, psnr=mean,
                      iterations=max(iterations), cut=float(cut), converged=float(converged),
                      seconds=time.perf_counter() - start)
@@ -337,18 +345,27 @@ def _evaluator(candidate: _Candidate, fixed: dict[str, Any], patience: float | N
     return evaluate
 
 
-def _warn_about_the_choice(chosen: dict[str, float], axes: list[_Axis], table: History, converged: bool) -> None:
+def _warn_about_the_choice(chosen: dict[str, float], axes: list[_Axis], table: History) -> None:
     """Warn (pointing at :func:`tune`'s caller) where a ``chosen`` value is an end of what the search could
     reach short of the variable's own limits (the model's trained ``sigma`` range), so that the best value may lie
-    beyond it, and where the solves of the chosen values did not all ``converge``.
+    beyond it; where the PSNR did not change along a searched variable's line (a plateau: every candidate gave
+    the same image, so the choice is arbitrary); and where the solves of the chosen values did not all converge.
 
     The ends: those of a given ``lam_range``; on the default (soft) ``lam`` range, the largest or smallest ``lam``
     evaluated (its lines stopped extending with the PSNR still rising); ``high / 30``, which stands in for a
     ``sigma`` range's lower end 0; and a given ``sigma_range``'s ends inside the trained range.
     """
+    full = table["cut"] == 0  # rows of candidates solved in full
     for axis in axes:
         value = chosen[axis.name]
-        if axis.name == "lam" and axis.hard and value in (axis.low, axis.high):
+        line = full & np.all([table[name] == chosen[name] for name in chosen if name != axis.name], axis=0)
+        values, scores = table[axis.name][line], table["psnr"][line]
+        if np.unique(values).size >= 3 and np.ptp(scores) <= FLAT_PSNR * max(1.0, float(np.max(np.abs(scores)))):
+            warnings.warn(f"tune: the PSNR is the same for every {axis.name} evaluated along the chosen line, "
+                          f"[{values.min():g}, {values.max():g}] ({float(scores[0]):.4g} dB): there {axis.name} has "
+                          f"no effect (every candidate gave the same image, e.g. flattened by too large a lam), so "
+                          f"the choice is arbitrary; give {axis.name}_range or start where it matters", stacklevel=3)
+        elif axis.name == "lam" and axis.hard and value in (axis.low, axis.high):
             warnings.warn(f"tune: the best lam, {value:g}, is an end of lam_range [{axis.low:g}, "
                           f"{axis.high:g}]: the best value may lie beyond it; widen lam_range", stacklevel=3)
         elif axis.name == "lam" and not axis.hard and value in (table["lam"].min(), table["lam"].max()):
@@ -365,7 +382,8 @@ def _warn_about_the_choice(chosen: dict[str, float], axes: list[_Axis], table: H
             warnings.warn(f"tune: the best sigma, {value:g} ({value * 255:.3g}/255), is an end of sigma_range "
                           f"[{axis.low:g}, {axis.high:g}], inside the model's trained range [{axis.limits[0]:g}, "
                           f"{axis.limits[1]:g}]: the best value may lie beyond it; widen sigma_range", stacklevel=3)
-    if not converged:
+    chosen_rows = full & np.all([table[name] == value for name, value in chosen.items()], axis=0)
+    if not np.all(table["converged"][chosen_rows][-1:]):  # the last full solve of the chosen values
         warnings.warn("tune: the solves of the chosen values did not all converge (their max_iter or max_time "
                       "ended them first): the PSNR is that of unconverged reconstructions; give solve_options a "
                       "larger max_iter to choose on converged ones", stacklevel=3)

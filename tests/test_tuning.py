@@ -106,6 +106,33 @@ def test_a_choice_made_on_unconverged_solves_is_flagged():
     assert list(t.table["converged"]) == expected and any(expected)
 
 
+def test_a_line_on_which_the_psnr_is_flat_is_warned_about():
+    """A start at a lam so large that every candidate was the flat mean image returned it as the best, 9.6 dB
+    where lam 0.045 gives 35.5 dB, without a word (an audit, 2026-12-08)."""
+    x = np.full((32, 32), 0.1)
+    x[8:24, 6:20], x[4:12, 20:30] = 0.9, 0.5
+    y = x + 0.05 * np.random.default_rng(0).standard_normal(x.shape)
+    H, reg = Identity(x.shape), TV(x.shape)
+    with pytest.warns(UserWarning, match=r"tune: the PSNR is the same for every lam evaluated along the chosen line"):
+        t = tune(H, [y], [x], reg, start={"lam": 1e3}, levels=1, points=3, solve_options={"tol": 1e-6})
+    assert t.psnr == pytest.approx(adareg.psnr(np.full_like(y, y.mean()), x), abs=1e-3)  # the flat mean image
+    assert t.psnr < mean_psnr(H, [y], [x], reg, lam=0.05) - 10
+
+
+def test_the_converged_flag_is_that_of_the_candidate_chosen_among_ties(monkeypatch):
+    """Of two candidates that tie, the warning read the first evaluated (converged) while the search returned the
+    first in grid order (not converged): no warning (an audit, 2026-12-08)."""
+    def score(self, lam, sigma, caps):  # lam 1e-3 .. 10 at k = 0 .. 4; k = 0 and 3 tie, k = 0 did not converge
+        k = round(math.log10(lam) + 3)
+        return {0: 30.0, 1: 10.0, 2: 20.0, 3: 30.0, 4: 5.0}[k], [7], [0.01], False, k != 0
+    monkeypatch.setattr(tuning._Candidate, "score", score)
+    x = np.ones((8, 8))
+    with pytest.warns(UserWarning, match="tune: the solves of the chosen values did not all converge"):
+        t = tune(Identity(x.shape), [x], [x], TV(x.shape), lam_range=(1e-3, 10.0), levels=1, points=5,
+                 start={"lam": 0.1})
+    assert t.table["converged"][t.table["lam"] == t.lam][-1] == 0
+
+
 def test_measurements_on_another_scale_than_their_truths_are_flagged():
     """0-255 data with [0, 1] truths chose lam 1523 at -42 dB with no word of the cause."""
     ys, xs = calibration_pairs(1, size=16)
