@@ -57,6 +57,10 @@ CANDIDATE_IMAGE_WARNINGS = ("solve: the reconstruction", "psnr: x spans")
 #: same image, up to rounding, so that the variable had no effect there.
 FLAT_PSNR = 1e-9
 
+#: The numbers of ``solve_options`` checked before any solve, with their checks (as :func:`adareg.solve`'s).
+_CHECKED_OPTIONS = {"tol": checks.non_negative, "max_iter": checks.count, "max_time": checks.positive,
+                    "inner_tol": checks.non_negative, "inner_max_iter": checks.count}
+
 #: The keywords that :func:`adareg.solve` takes, which ``solve_options`` may hold.
 _SOLVE_KEYWORDS = frozenset(inspect.signature(solve).parameters) - {"H", "y", "reg"}
 
@@ -503,6 +507,9 @@ def _check_solve_options(solve_options: Any) -> dict[str, Any]:
     unknown = sorted(map(str, options.keys() - _SOLVE_KEYWORDS))
     if unknown:
         raise TypeError(f"tune: solve_options has {', '.join(map(repr, unknown))}, which adareg.solve does not take")
+    for name, check in _CHECKED_OPTIONS.items():  # else refused inside the first solve, as solve's own argument
+        if options.get(name) is not None:
+            options[name] = check(options[name], f"tune: solve_options[{name!r}]")
     return options
 
 

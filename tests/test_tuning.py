@@ -697,6 +697,10 @@ def test_bad_input_is_rejected_with_clear_messages():
         tune(H, ys, xs, tv, solve_options={"x0": xs[0]})
     with pytest.raises(TypeError, match="solve_options has 'bogus', which adareg.solve does not take"):
         tune(H, ys, xs, tv, solve_options={"bogus": 1, "tol": 1e-3})  # was solve's own error, at the first solve
+    with pytest.raises(ValueError, match=r"tune: solve_options\['tol'\] must be non-negative"):  # was solve's own
+        tune(H, ys, xs, tv, solve_options={"tol": -1})
+    with pytest.raises(TypeError, match=r"tune: solve_options\['max_iter'\] must be an int"):
+        tune(H, ys, xs, tv, solve_options={"max_iter": 2.5})
     with pytest.raises(TypeError, match="tune: solve_options must be a dict of adareg.solve's keywords, got list"):
         tune(H, ys, xs, tv, solve_options=[("tol", 1e-3)])
     with pytest.raises(TypeError, match="tune: progress must be True or False, got 'no'"):
