@@ -288,10 +288,10 @@ def read_images(folder: str, option: str) -> dict[str, np.ndarray]:
     """The images of ``folder`` (:func:`adareg.io.read_folder`), keyed by file path.
 
     The reader's errors (a missing or empty folder, a colour image) start with ``option`` (the
-    setting naming the folder), their type kept; so does the ``ValueError`` that refuses a float
-    image on another scale than [0, 1] (an :class:`~adareg.io.IntensityWarning`), or an image
-    that peaks below :data:`adareg.intensities.INTENSITY_FLOOR` (e.g. 12-bit values in a
-    16-bit file, read as [0, 1/16]), where the training noise would drown it.
+    setting naming the folder), their type kept; so does the ``ValueError`` that refuses an
+    image the reader warns of (an :class:`~adareg.io.IntensityWarning`: floats on another scale
+    than [0, 1], 12-bit values in a 16-bit file, read as [0, 1/16]), or an image that peaks
+    below :data:`adareg.intensities.INTENSITY_FLOOR`, where the training noise would drown it.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("error", IntensityWarning)

@@ -980,11 +980,17 @@ def test_resume_refuses_a_data_folder_whose_images_changed(tmp_path, images, nam
 
 
 def test_faint_training_images_are_refused(tmp_path, images, capsys):
-    """12-bit values in a 16-bit PNG (read as [0, 1/16]) trained without a word on near-black images."""
+    """12-bit values in a 16-bit PNG (read as [0, 1/16]) trained without a word on near-black images; the
+    reader's warning of 12-bit data (since 2026-12-08) refuses them first, the floor any other faint image."""
     write_image(images / "faint.png", np.full((32, 32), 0.05), bits=16)
     assert run_cli(tmp_path, images) == 2
     err = capsys.readouterr().err
-    assert f"data: {images / 'faint.png'} peaks at 0.05, where the models are trained on intensities in [0, 1]" in err
+    assert f"data: {images / 'faint.png'}: uint16 values up to 3277, below 4096: 12-bit data stored in 16 bits?" in err
+    assert not (tmp_path / "cli").exists()
+    write_image(images / "faint.png", np.full((32, 32), 0.05), bits=8)
+    assert run_cli(tmp_path, images) == 2
+    err = capsys.readouterr().err
+    assert f"data: {images / 'faint.png'} peaks at 0.05098, where the models are trained on intensities" in err
     assert not (tmp_path / "cli").exists()
 
 
