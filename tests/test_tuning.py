@@ -430,6 +430,15 @@ class ScriptedClock:
         return self.now
 
 
+class TickingClock(ScriptedClock):
+    """A stand-in for the ``time`` module whose ``perf_counter`` moves a second at each read: a solve's seconds
+    count the steps whose callback read it."""
+
+    def perf_counter(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
 def scripted_solve(script: dict[int, tuple[int, float, float]], truth: np.ndarray, calls: list,
                    clock: ScriptedClock):
     """A stand-in for ``adareg.solve`` whose candidates behave as scripted.
@@ -508,8 +517,11 @@ def test_patience_cuts_at_the_best_candidates_time_not_its_iterations(monkeypatc
     assert np.allclose(t.table["seconds"], [10.0, 20.0, 20.0])
 
 
-def test_patience_keeps_the_choice_of_an_adaptive_search_for_fewer_steps():
-    """The general-H reweighting: candidates at large lam need more steps, and patience cuts them."""
+def test_patience_keeps_the_choice_of_an_adaptive_search_for_fewer_steps(monkeypatch):
+    """The general-H reweighting: candidates at large lam need more steps, and patience cuts them.  Seconds are
+    counted in reads of the clock, one per step (a fresh-clone CI under load once measured the best candidate slow
+    enough that no cut saved a step)."""
+    monkeypatch.setattr(tuning, "time", TickingClock())
     reg = toy_sacnn()
     x, y = noisy_image(3, size=16)
     H = Diagonal(np.ones(y.shape))
