@@ -218,11 +218,9 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
             raise TypeError("solve: bounds apply to real images, but y is complex")
         if not off_scale:  # (the same mistake, told once)
             warn_outside_bounds(y, bounds, weights, len(H.shape_in))
-    controls = _Controls(max_iter=_optional(checks.count, max_iter, "solve: max_iter"),
-                         tol=_optional(checks.non_negative, tol, "solve: tol"),
-                         max_time=_optional(checks.positive, max_time, "solve: max_time"),
-                         inner_tol=_optional(checks.non_negative, inner_tol, "solve: inner_tol"),
-                         inner_max_iter=_optional(checks.count, inner_max_iter, "solve: inner_max_iter"),
+    numbers = dict(max_iter=max_iter, tol=tol, max_time=max_time, inner_tol=inner_tol, inner_max_iter=inner_max_iter)
+    controls = _Controls(**{name: _optional(CONTROL_CHECKS[name], value, f"solve: {name}")
+                            for name, value in numbers.items()},
                          restart=checks.flag(restart, "solve: restart"),
                          backtracking=checks.flag(backtracking, "solve: backtracking"),
                          callback=check_callback(callback, "solve: callback"),
@@ -251,6 +249,12 @@ def solve(H: LinearOperator, y: Array, reg: Regularizer | LearnedRegularizer, *,
     if result.converged and not isinstance(H, Identity):
         warn_offset(result.x, result.x.ndim - len(H.shape_in))
     return result
+
+
+#: The checks of :func:`solve`'s numeric controls, by keyword (:func:`adareg.tune` checks its ``solve_options``
+#: with them before any solve).
+CONTROL_CHECKS = {"max_iter": checks.count, "tol": checks.non_negative, "max_time": checks.positive,
+                  "inner_tol": checks.non_negative, "inner_max_iter": checks.count}
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from .functionals import check_weights
 from .metrics import psnr as _psnr
 from .operators.base import LinearOperator, check_operator
 from .operators.basic import Diagonal
-from .reconstruction import solve
+from .reconstruction import CONTROL_CHECKS, solve
 from .regularizers.base import Regularizer
 from .regularizers.learned import LearnedRegularizer
 from .solvers.result import History, Result
@@ -56,10 +56,6 @@ CANDIDATE_IMAGE_WARNINGS = ("solve: the reconstruction", "psnr: x spans")
 #: A line of candidates whose PSNRs differ by at most this, relative to the PSNR (dB), is a plateau: they gave the
 #: same image, up to rounding, so that the variable had no effect there.
 FLAT_PSNR = 1e-9
-
-#: The numbers of ``solve_options`` checked before any solve, with their checks (as :func:`adareg.solve`'s).
-_CHECKED_OPTIONS = {"tol": checks.non_negative, "max_iter": checks.count, "max_time": checks.positive,
-                    "inner_tol": checks.non_negative, "inner_max_iter": checks.count}
 
 #: The keywords that :func:`adareg.solve` takes, which ``solve_options`` may hold.
 _SOLVE_KEYWORDS = frozenset(inspect.signature(solve).parameters) - {"H", "y", "reg"}
@@ -507,7 +503,7 @@ def _check_solve_options(solve_options: Any) -> dict[str, Any]:
     unknown = sorted(map(str, options.keys() - _SOLVE_KEYWORDS))
     if unknown:
         raise TypeError(f"tune: solve_options has {', '.join(map(repr, unknown))}, which adareg.solve does not take")
-    for name, check in _CHECKED_OPTIONS.items():  # else refused inside the first solve, as solve's own argument
+    for name, check in CONTROL_CHECKS.items():  # else refused inside the first solve, as solve's own argument
         if options.get(name) is not None:
             options[name] = check(options[name], f"tune: solve_options[{name!r}]")
     return options
